@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int hg_placeholder_t;

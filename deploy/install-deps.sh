@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Hourglass needs to build, run and test.
+# Idempotent: installs only what is missing. Must run as root (or via sudo).
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake pkg-config
+    libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+    librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev
+    python3 python3-zmq python3-pytest
+    procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
