@@ -121,7 +121,7 @@ hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
         rj->location = (char *) "payload";
     }
     if (!rj->reason) {
-        rj->reason = (char *) "rejected (out of parser memory while describing the error)";
+        rj->reason = (char *) "payload exceeds parser memory limit";
     }
     rj->excerpt = NULL;
     rj->excerpt_len = 0;
@@ -290,7 +290,6 @@ hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
     snprintf (buf, sizeof (buf), "kind=%d", (int) rec->kind);
     s_hash_str (&st, buf);
     s_hash_str (&st, rec->provenance ? rec->provenance->partner : "");
-    s_hash_str (&st, rec->provenance ? rec->provenance->source_record_id : "");
     s_hash_str (&st, rec->patient_ref);
     for (size_t i = 0; i < rec->n_codes; i++) {
         s_hash_str (&st, rec->codes[i]->system);
@@ -343,4 +342,19 @@ hg_record_kind_name (Hourglass__RecordKind kind)
     case HOURGLASS__RECORD_KIND__KIND_NOTE: return "note";
     default: return "unknown";
     }
+}
+
+int
+hg_shard_of (const char *pseudonym, int shards)
+{
+    if (shards <= 1) {
+        return 0;
+    }
+    uint32_t v = 0;
+    for (int i = 0; i < 8 && pseudonym[i]; i++) {
+        char c = pseudonym[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
+        v = (v << 4) | (uint32_t) d;
+    }
+    return (int) (v % (uint32_t) shards);
 }

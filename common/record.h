@@ -94,9 +94,15 @@ int hg_record_add_identifier (hg_arena_t *a, Hourglass__Record *rec,
 int hg_strv_push (hg_arena_t *a, char ***v, size_t *n, const char *s);
 
 /* Computes rec->record_id: a content key (32 hex chars) over partner, kind,
- * patient, codes, effective time, value and source record id, so the same
- * fact arriving twice gets the same id. */
+ * patient, codes, effective time, value and demographics -- not the source
+ * record id -- so the same fact arriving twice (a re-sent message, the same
+ * PID in an ADT and an ORU) gets the same id. */
 int hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec);
+
+/* Indexer shard of a pseudonymous patient id (hex): the first 8 hex digits
+ * as a big-endian number, modulo shards. Stable, so a patient's records
+ * always land on the same shard. */
+int hg_shard_of (const char *pseudonym, int shards);
 
 /* "demographics", "lab-observation", ...; and back (KIND_UNKNOWN if unknown). */
 const char *hg_record_kind_name (Hourglass__RecordKind kind);

@@ -1,2 +1,1353 @@
-/* placeholder: being written */
-typedef int hg_placeholder_t;
+/*
+ * fhir.c -- FHIR R4 JSON (resource, Bundle or NDJSON) to canonical records.
+ *
+ * json-c parses each JSON value with a nesting limit; the mapping below
+ * walks the object tree. Every problem becomes a reject with the resource
+ * ("Observation/obs-17"), the field and what is wrong. Records of a resource
+ * are all-or-nothing: a resource that fails half-way drops what it added.
+ */
+#include "fhir.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "date.h"
+
+#define S_JSON_DEPTH 64
+#define S_TOKENER_FLAGS (JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS)
+/* Array elements mapped per repeated field (names, telecom, codings...):
+ * hostile input with thousands of them must not grow a record unbounded. */
+#define S_MAX_ITEMS 64
+
+typedef struct {
+    const char *url;    /* Bundle entry fullUrl */
+    const char *id;     /* its Patient.id */
+} s_urn_t;
+
+typedef struct {
+    hg_batch_t *out;
+    hg_arena_t *a;
+    size_t max_field_bytes;      /* 0: none */
+    size_t max_records;          /* 0: none */
+    size_t added;                /* records added by this call */
+    bool oom;                    /* an allocation failed: stop */
+    bool limit_hit;              /* max_records reached: stop */
+    bool limit_reported;         /* the "rest not parsed" reject is written */
+    /* the resource being mapped */
+    char where[200];             /* reject location */
+    char ref[160];               /* "Observation/obs-17" */
+    const char *type;            /* resourceType */
+    json_object *res;            /* the resource (for an excerpt) */
+    const char *excerpt;         /* raw bytes of the value, when known */
+    size_t excerpt_len;
+    s_urn_t *urns;               /* Patient entries of the Bundle, by url */
+    size_t n_urns;
+} s_ctx_t;
+
+/* ------------------------------------------------------------------------
+ * Small helpers */
+
+static void
+s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_reject (s_ctx_t *ctx, const char *fmt, ...)
+{
+    char reason[480];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (reason, sizeof (reason), fmt, ap);
+    va_end (ap);
+    const char *ex = ctx->excerpt;
+    size_t ex_len = ctx->excerpt_len;
+    if (!ex && ctx->res) {
+        ex = json_object_to_json_string_ext (ctx->res, JSON_C_TO_STRING_PLAIN);
+        ex_len = ex ? strlen (ex) : 0;
+    }
+    hg_batch_reject (ctx->out, ex, ex_len, ctx->where, "%s: %s", ctx->ref, reason);
+}
+
+static json_object *
+s_get (json_object *obj, const char *key, json_type type)
+{
+    json_object *v = NULL;
+    if (!obj || !json_object_is_type (obj, json_type_object)
+        || !json_object_object_get_ex (obj, key, &v) || !v
+        || !json_object_is_type (v, type)) {
+        return NULL;
+    }
+    return v;
+}
+
+/* String member, NULL when absent, not a string or empty. */
+static const char *
+s_str (json_object *obj, const char *key)
+{
+    json_object *v = s_get (obj, key, json_type_string);
+    const char *s = v ? json_object_get_string (v) : NULL;
+    return s && *s ? s : NULL;
+}
+
+static json_object *
+s_obj (json_object *obj, const char *key)
+{
+    return s_get (obj, key, json_type_object);
+}
+
+static json_object *
+s_arr (json_object *obj, const char *key)
+{
+    return s_get (obj, key, json_type_array);
+}
+
+/* Element i of an array member that is an object, else NULL. */
+static json_object *
+s_arr_obj (json_object *obj, const char *key, size_t i)
+{
+    json_object *arr = s_arr (obj, key);
+    if (!arr || i >= json_object_array_length (arr)) {
+        return NULL;
+    }
+    json_object *v = json_object_array_get_idx (arr, i);
+    return v && json_object_is_type (v, json_type_object) ? v : NULL;
+}
+
+static bool
+s_has (json_object *obj, const char *key)
+{
+    return obj && json_object_is_type (obj, json_type_object)
+           && json_object_object_get_ex (obj, key, NULL);
+}
+
+/* Arena copy; "" for NULL; sets ctx->oom on failure (and returns ""). */
+static char *
+s_dup (s_ctx_t *ctx, const char *s)
+{
+    if (!s || !*s) {
+        return (char *) protobuf_c_empty_string;
+    }
+    char *c = hg_arena_strdup (ctx->a, s);
+    if (!c) {
+        ctx->oom = true;
+        return (char *) protobuf_c_empty_string;
+    }
+    return c;
+}
+
+static void
+s_check (s_ctx_t *ctx, int rc)
+{
+    if (rc < 0) {
+        ctx->oom = true;
+    }
+}
+
+/* Validates an ISO date and stores its canonical form. 0, or -1 rejected. */
+static int
+s_date (s_ctx_t *ctx, const char *field, const char *s, char **out)
+{
+    hg_date_t d;
+    hg_err_t err;
+    hg_err_clear (&err);
+    if (hg_date_parse_iso (s, strlen (s), &d, &err) < 0) {
+        s_reject (ctx, "%s.%s %s", ctx->type, field, err.msg);
+        return -1;
+    }
+    char buf[HG_DATE_ISO_MAX];
+    hg_date_format_iso (&d, buf, sizeof (buf));
+    *out = s_dup (ctx, buf);
+    return 0;
+}
+
+/* Optional date member: absent is fine, present but not a string or not a
+ * valid date rejects. Returns 1 when stored, 0 when absent, -1 rejected. */
+static int
+s_date_member (s_ctx_t *ctx, json_object *obj, const char *key, const char *field,
+               char **out)
+{
+    json_object *v = NULL;
+    if (!obj || !json_object_object_get_ex (obj, key, &v) || !v) {
+        return 0;
+    }
+    if (!json_object_is_type (v, json_type_string)) {
+        s_reject (ctx, "%s.%s is a JSON %s, expected a date string", ctx->type, field,
+                  json_type_to_name (json_object_get_type (v)));
+        return -1;
+    }
+    return s_date (ctx, field, json_object_get_string (v), out) < 0 ? -1 : 1;
+}
+
+static Hourglass__Record *
+s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
+{
+    if (ctx->max_records && ctx->added >= ctx->max_records) {
+        ctx->limit_hit = true;
+        return NULL;
+    }
+    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    if (!rec) {
+        ctx->oom = true;
+        return NULL;
+    }
+    ctx->added++;
+    rec->provenance = hg_provenance_new (ctx->a);
+    if (!rec->provenance) {
+        ctx->oom = true;
+        return NULL;
+    }
+    rec->provenance->source_format = s_dup (ctx, "fhir");
+    rec->provenance->source_record_id = s_dup (ctx, source_id);
+    return ctx->oom ? NULL : rec;
+}
+
+/* Adds every coding of a CodeableConcept that has both system and code.
+ * Returns how many were added. */
+static size_t
+s_add_codings (s_ctx_t *ctx, Hourglass__Record *rec, json_object *concept)
+{
+    json_object *codings = s_arr (concept, "coding");
+    size_t n = codings ? json_object_array_length (codings) : 0;
+    size_t added = 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
+        json_object *c = json_object_array_get_idx (codings, i);
+        const char *sys = s_str (c, "system");
+        const char *code = s_str (c, "code");
+        if (sys && code) {
+            s_check (ctx, hg_record_add_code (ctx->a, rec, sys, code, s_str (c, "display")));
+            added++;
+        }
+    }
+    return added;
+}
+
+/* Required CodeableConcept member; -1 (rejected) when it has no usable coding. */
+static int
+s_required_codes (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res,
+                  const char *key, const char *field)
+{
+    json_object *concept = s_obj (res, key);
+    if (!concept) {
+        s_reject (ctx, "%s.%s is missing; the record needs a code", ctx->type, field);
+        return -1;
+    }
+    if (s_add_codings (ctx, rec, concept) == 0) {
+        s_reject (ctx, "%s.%s has no coding with both system and code", ctx->type, field);
+        return -1;
+    }
+    return 0;
+}
+
+/* First coding's code of a CodeableConcept member ("" when none). */
+static const char *
+s_first_code (json_object *obj, const char *key)
+{
+    json_object *concept = s_obj (obj, key);
+    const char *code = s_str (s_arr_obj (concept, "coding", 0), "code");
+    return code ? code : "";
+}
+
+/* ------------------------------------------------------------------------
+ * References */
+
+static int
+s_urn_cmp (const void *a, const void *b)
+{
+    return strcmp (((const s_urn_t *) a)->url, ((const s_urn_t *) b)->url);
+}
+
+/* Patient id of the Bundle entry whose fullUrl is url, or NULL. */
+static const char *
+s_bundle_patient (s_ctx_t *ctx, const char *url)
+{
+    s_urn_t key = {url, NULL};
+    const s_urn_t *hit = ctx->n_urns ? bsearch (&key, ctx->urns, ctx->n_urns,
+                                               sizeof (s_urn_t), s_urn_cmp)
+                                     : NULL;
+    return hit ? hit->id : NULL;
+}
+
+/* Indexes the Patient entries of a Bundle by fullUrl. -1 out of memory. */
+static int
+s_index_patients (s_ctx_t *ctx, json_object *entries)
+{
+    size_t n = json_object_array_length (entries), k = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx (entries, i);
+        const char *type = s_str (s_obj (e, "resource"), "resourceType");
+        k += s_str (e, "fullUrl") && type && strcmp (type, "Patient") == 0;
+    }
+    if (k == 0) {
+        return 0;
+    }
+    ctx->urns = malloc (k * sizeof (s_urn_t));
+    if (!ctx->urns) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx (entries, i);
+        json_object *r = s_obj (e, "resource");
+        const char *type = s_str (r, "resourceType");
+        const char *url = s_str (e, "fullUrl");
+        const char *id = s_str (r, "id");
+        if (url && type && strcmp (type, "Patient") == 0) {
+            ctx->urns[ctx->n_urns].url = url;
+            ctx->urns[ctx->n_urns].id = id ? id : "";
+            ctx->n_urns++;
+        }
+    }
+    qsort (ctx->urns, ctx->n_urns, sizeof (s_urn_t), s_urn_cmp);
+    return 0;
+}
+
+/* Resolves a patient Reference member (subject / patient) into the patient
+ * id. 0 stored, -1 rejected. */
+static int
+s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out)
+{
+    json_object *refobj = s_obj (res, key);
+    const char *ref = s_str (refobj, "reference");
+    if (!ref) {
+        s_reject (ctx, "%s is missing; every clinical record must reference a patient",
+                  refobj ? (strcmp (key, "subject") == 0 ? "subject.reference"
+                                                         : "patient.reference")
+                         : key);
+        return -1;
+    }
+    if (strncmp (ref, "urn:uuid:", 9) == 0 || strncmp (ref, "urn:oid:", 8) == 0) {
+        const char *id = s_bundle_patient (ctx, ref);
+        const char *rest = ref + (ref[4] == 'u' ? 9 : 8);
+        id = id && *id ? id : NULL;
+        if (!id && !*rest) {
+            s_reject (ctx, "%s.reference '%s' is an empty urn", key, ref);
+            return -1;
+        }
+        *out = s_dup (ctx, id ? id : rest);
+        return 0;
+    }
+    /* [base/]Patient/<id>[/_history/<v>] */
+    size_t len = strlen (ref);
+    const char *hist = strstr (ref, "/_history/");
+    if (hist) {
+        len = (size_t) (hist - ref);
+    }
+    const char *start = NULL;
+    for (const char *p = ref; p && (size_t) (p - ref) < len; p = strchr (p + 1, '/')) {
+        const char *seg = *p == '/' ? p + 1 : p;
+        if (strncmp (seg, "Patient/", 8) == 0) {
+            start = seg + 8;
+        }
+    }
+    if (!start) {
+        const char *slash = memchr (ref, '/', len);
+        if (slash && slash != ref) {
+            s_reject (ctx, "%s.reference '%.100s' does not reference a Patient", key, ref);
+        }
+        else {
+            s_reject (ctx, "%s.reference '%.100s' is not a Patient reference "
+                      "(expected Patient/<id> or urn:uuid:<id>)", key, ref);
+        }
+        return -1;
+    }
+    size_t id_len = len - (size_t) (start - ref);
+    if (id_len == 0 || memchr (start, '/', id_len)) {
+        s_reject (ctx, "%s.reference '%.100s' has no usable Patient id", key, ref);
+        return -1;
+    }
+    char *id = hg_arena_strndup (ctx->a, start, id_len);
+    if (!id) {
+        ctx->oom = true;
+        return -1;
+    }
+    *out = id;
+    return 0;
+}
+
+/* "Encounter/abc" -> "abc"; anything else kept as given. */
+static void
+s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+{
+    const char *ref = s_str (s_obj (res, "encounter"), "reference");
+    if (!ref) {
+        return;
+    }
+    const char *p = strstr (ref, "Encounter/");
+    if (p && p[10]) {
+        ref = p + 10;
+    }
+    else if (strncmp (ref, "urn:uuid:", 9) == 0 && ref[9]) {
+        ref += 9;
+    }
+    rec->encounter_ref = s_dup (ctx, ref);
+}
+
+/* ------------------------------------------------------------------------
+ * Values */
+
+static const char *
+s_json_text (json_object *v)
+{
+    return v ? json_object_get_string (v) : NULL;
+}
+
+static bool
+s_is_number (json_object *v)
+{
+    return v && (json_object_is_type (v, json_type_double)
+                 || json_object_is_type (v, json_type_int));
+}
+
+/* "low-high unit" / ">=low unit" / "<=high unit" / text. */
+static void
+s_reference_range (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
+{
+    json_object *rr = s_arr_obj (holder, "referenceRange", 0);
+    if (!rr) {
+        return;
+    }
+    json_object *low = s_obj (rr, "low");
+    json_object *high = s_obj (rr, "high");
+    json_object *lv = NULL, *hv = NULL;
+    if (low) {
+        json_object_object_get_ex (low, "value", &lv);
+    }
+    if (high) {
+        json_object_object_get_ex (high, "value", &hv);
+    }
+    lv = s_is_number (lv) ? lv : NULL;
+    hv = s_is_number (hv) ? hv : NULL;
+    const char *unit = s_str (low, "unit");
+    if (!unit) {
+        unit = s_str (high, "unit");
+    }
+    char *txt = NULL;
+    if (lv && hv) {
+        txt = hg_arena_printf (ctx->a, "%s-%s%s%s", s_json_text (lv), s_json_text (hv),
+                               unit ? " " : "", unit ? unit : "");
+    }
+    else if (lv) {
+        txt = hg_arena_printf (ctx->a, ">=%s%s%s", s_json_text (lv), unit ? " " : "",
+                               unit ? unit : "");
+    }
+    else if (hv) {
+        txt = hg_arena_printf (ctx->a, "<=%s%s%s", s_json_text (hv), unit ? " " : "",
+                               unit ? unit : "");
+    }
+    else if (s_str (rr, "text")) {
+        txt = hg_arena_strdup (ctx->a, s_str (rr, "text"));
+    }
+    else {
+        return;
+    }
+    if (!txt) {
+        ctx->oom = true;
+        return;
+    }
+    rec->reference_range = txt;
+}
+
+/* Observation (or component) value[x]. 0, or -1 rejected. */
+static int
+s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const char *field)
+{
+    json_object *q = NULL, *v = NULL;
+    if ((q = s_obj (holder, "valueQuantity"))) {
+        if (!json_object_object_get_ex (q, "value", &v) || !v) {
+            s_reject (ctx, "%s.valueQuantity has no value", field);
+            return -1;
+        }
+        if (!s_is_number (v)) {
+            s_reject (ctx, "%s.valueQuantity.value %.60s is not a JSON number", field,
+                      json_object_to_json_string_ext (v, JSON_C_TO_STRING_PLAIN));
+            return -1;
+        }
+        const char *unit = s_str (q, "code");
+        if (!unit) {
+            unit = s_str (q, "unit");
+        }
+        rec->quantity = hg_quantity_new (ctx->a, json_object_get_double (v), unit);
+        if (!rec->quantity) {
+            ctx->oom = true;
+            return -1;
+        }
+        const char *cmp = s_str (q, "comparator");
+        if (cmp) {
+            if (strcmp (cmp, "<") && strcmp (cmp, "<=") && strcmp (cmp, ">=")
+                && strcmp (cmp, ">")) {
+                s_reject (ctx, "%s.valueQuantity.comparator '%.20s' is not one of <, <=, >=, >",
+                          field, cmp);
+                return -1;
+            }
+            rec->quantity->comparator = s_dup (ctx, cmp);
+        }
+        rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
+    }
+    else if ((v = s_get (holder, "valueInteger", json_type_int))) {
+        rec->quantity = hg_quantity_new (ctx->a, (double) json_object_get_int64 (v), "");
+        if (!rec->quantity) {
+            ctx->oom = true;
+            return -1;
+        }
+        rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
+    }
+    else if (s_has (holder, "valueString")) {
+        const char *s = s_str (holder, "valueString");
+        if (!s) {
+            s_reject (ctx, "%s.valueString is empty or not a string", field);
+            return -1;
+        }
+        rec->string_value = s_dup (ctx, s);
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+    }
+    else if ((q = s_obj (holder, "valueCodeableConcept"))) {
+        json_object *c = s_arr_obj (q, "coding", 0);
+        if (c && s_str (c, "code")) {
+            rec->code_value = hg_coding_new (ctx->a, s_str (c, "system"), s_str (c, "code"),
+                                             s_str (c, "display"));
+            if (!rec->code_value) {
+                ctx->oom = true;
+                return -1;
+            }
+            rec->value_case = HOURGLASS__RECORD__VALUE_CODE_VALUE;
+        }
+        else if (s_str (q, "text")) {
+            rec->string_value = s_dup (ctx, s_str (q, "text"));
+            rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        }
+        else {
+            s_reject (ctx, "%s.valueCodeableConcept has neither a coding with a code nor text",
+                      field);
+            return -1;
+        }
+    }
+    else if ((v = s_get (holder, "valueBoolean", json_type_boolean))) {
+        rec->string_value = s_dup (ctx, json_object_get_boolean (v) ? "true" : "false");
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+    }
+    else if (s_str (holder, "valueDateTime")) {
+        const char *txt = s_str (holder, "valueDateTime");
+        hg_date_t d;
+        hg_err_t err;
+        hg_err_clear (&err);
+        if (hg_date_parse_iso (txt, strlen (txt), &d, &err) < 0) {
+            s_reject (ctx, "%s.valueDateTime %s", field, err.msg);
+            return -1;
+        }
+        char buf[HG_DATE_ISO_MAX];
+        hg_date_format_iso (&d, buf, sizeof (buf));
+        rec->string_value = s_dup (ctx, buf);
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+    }
+    return 0;
+}
+
+static void
+s_interpretation (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
+{
+    json_object *interp = s_arr_obj (holder, "interpretation", 0);
+    const char *code = s_str (s_arr_obj (interp, "coding", 0), "code");
+    if (code) {
+        rec->interpretation = s_dup (ctx, code);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Resource mappers: 0 mapped, -1 rejected (or oom / limit set in ctx). */
+
+static int
+s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
+{
+    if (!id) {
+        s_reject (ctx, "Patient.id is missing; a Patient needs an id to be referenced");
+        return -1;
+    }
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS,
+                                           ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    rec->patient_ref = s_dup (ctx, id);
+    Hourglass__Demographics *d = hg_demographics_new (ctx->a);
+    if (!d) {
+        ctx->oom = true;
+        return -1;
+    }
+    rec->demographics = d;
+
+    /* name: the official one, else the first */
+    json_object *names = s_arr (res, "name");
+    json_object *name = s_arr_obj (res, "name", 0);
+    size_t n = names ? json_object_array_length (names) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *cand = json_object_array_get_idx (names, i);
+        const char *use = s_str (cand, "use");
+        if (use && strcmp (use, "official") == 0) {
+            name = cand;
+            break;
+        }
+    }
+    if (name) {
+        d->family = s_dup (ctx, s_str (name, "family"));
+        json_object *given = s_arr (name, "given");
+        size_t ng = given ? json_object_array_length (given) : 0;
+        for (size_t i = 0; i < ng && i < S_MAX_ITEMS; i++) {
+            json_object *g = json_object_array_get_idx (given, i);
+            if (g && json_object_is_type (g, json_type_string)
+                && *json_object_get_string (g)) {
+                s_check (ctx, hg_strv_push (ctx->a, &d->given, &d->n_given,
+                                            json_object_get_string (g)));
+            }
+        }
+    }
+    if (s_date_member (ctx, res, "birthDate", "birthDate", &d->birth_date) < 0) {
+        return -1;
+    }
+    if (s_has (res, "gender")) {
+        const char *g = s_str (res, "gender");
+        if (!g || (strcmp (g, "male") && strcmp (g, "female") && strcmp (g, "other")
+                   && strcmp (g, "unknown"))) {
+            s_reject (ctx, "Patient.gender '%.40s' is not one of male, female, other, unknown",
+                      g ? g : "");
+            return -1;
+        }
+        d->sex = s_dup (ctx, g);
+    }
+    json_object *addr = s_arr_obj (res, "address", 0);
+    if (addr) {
+        json_object *lines = s_arr (addr, "line");
+        size_t nl = lines ? json_object_array_length (lines) : 0;
+        for (size_t i = 0; i < nl && i < S_MAX_ITEMS; i++) {
+            json_object *l = json_object_array_get_idx (lines, i);
+            if (l && json_object_is_type (l, json_type_string) && *json_object_get_string (l)) {
+                s_check (ctx, hg_strv_push (ctx->a, &d->address_lines, &d->n_address_lines,
+                                            json_object_get_string (l)));
+            }
+        }
+        d->city = s_dup (ctx, s_str (addr, "city"));
+        d->state = s_dup (ctx, s_str (addr, "state"));
+        d->postal_code = s_dup (ctx, s_str (addr, "postalCode"));
+        d->country = s_dup (ctx, s_str (addr, "country"));
+    }
+    json_object *telecom = s_arr (res, "telecom");
+    size_t nt = telecom ? json_object_array_length (telecom) : 0;
+    for (size_t i = 0; i < nt && i < S_MAX_ITEMS; i++) {
+        const char *v = s_str (json_object_array_get_idx (telecom, i), "value");
+        if (v) {
+            s_check (ctx, hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, v));
+        }
+    }
+    if (s_date_member (ctx, res, "deceasedDateTime", "deceasedDateTime",
+                       &d->deceased_date) < 0) {
+        return -1;
+    }
+    json_object *ids = s_arr (res, "identifier");
+    size_t ni = ids ? json_object_array_length (ids) : 0;
+    for (size_t i = 0; i < ni && i < S_MAX_ITEMS && !ctx->oom; i++) {
+        json_object *ident = json_object_array_get_idx (ids, i);
+        const char *value = s_str (ident, "value");
+        if (!value) {
+            continue;
+        }
+        const char *type = s_str (s_arr_obj (s_obj (ident, "type"), "coding", 0), "code");
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, s_str (ident, "system"), value,
+                                                type));
+    }
+    return 0;
+}
+
+/* Creates the clinical record shared by all non-Patient mappers: patient
+ * reference, encounter reference, status. NULL when rejected/stopped. */
+static Hourglass__Record *
+s_clinical (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const char *patient_key,
+            const char *source_id)
+{
+    char *patient = NULL;
+    if (s_patient_ref (ctx, res, patient_key, &patient) < 0) {
+        return NULL;
+    }
+    Hourglass__Record *rec = s_new_record (ctx, kind, source_id);
+    if (!rec) {
+        return NULL;
+    }
+    rec->patient_ref = patient;
+    rec->status = s_dup (ctx, s_str (res, "status"));
+    s_encounter_ref (ctx, rec, res);
+    return rec;
+}
+
+static int
+s_map_encounter (s_ctx_t *ctx, json_object *res, const char *id)
+{
+    Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER,
+                                         "subject", ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    json_object *cls = s_obj (res, "class");
+    if (!cls) {
+        cls = s_arr_obj (res, "class", 0);    /* R5 style: a list */
+        if (cls && !s_str (cls, "code")) {
+            cls = s_arr_obj (cls, "coding", 0);
+        }
+    }
+    if (cls && s_str (cls, "code")) {
+        s_check (ctx, hg_record_add_code (ctx->a, rec, s_str (cls, "system"),
+                                          s_str (cls, "code"), s_str (cls, "display")));
+    }
+    json_object *types = s_arr (res, "type");
+    size_t n = types ? json_object_array_length (types) : 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
+        s_add_codings (ctx, rec, json_object_array_get_idx (types, i));
+    }
+    json_object *period = s_obj (res, "period");
+    if (s_date_member (ctx, period, "start", "period.start", &rec->effective) < 0
+        || s_date_member (ctx, period, "end", "period.end", &rec->effective_end) < 0) {
+        return -1;
+    }
+    if (id) {
+        rec->encounter_ref = s_dup (ctx, id);
+    }
+    return 0;
+}
+
+static int
+s_map_condition (s_ctx_t *ctx, json_object *res, const char *id, bool allergy)
+{
+    Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_CONDITION,
+                                         allergy ? "patient" : "subject", ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    if (s_required_codes (ctx, rec, res, "code", "code") < 0) {
+        return -1;
+    }
+    const char *first = allergy ? "recordedDate" : "onsetDateTime";
+    const char *second = allergy ? "onsetDateTime" : "recordedDate";
+    int rc = s_date_member (ctx, res, first, first, &rec->effective);
+    if (rc == 0) {
+        rc = s_date_member (ctx, res, second, second, &rec->effective);
+    }
+    if (rc < 0) {
+        return -1;
+    }
+    rec->status = s_dup (ctx, s_first_code (res, "clinicalStatus"));
+    return 0;
+}
+
+/* effective from the first present of several date members. */
+static int
+s_effective (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res, const char *dt_key,
+             const char *period_key, const char *fallback_key)
+{
+    int rc = s_date_member (ctx, res, dt_key, dt_key, &rec->effective);
+    json_object *period = period_key ? s_obj (res, period_key) : NULL;
+    char field[64];
+    if (rc == 0 && period) {
+        snprintf (field, sizeof (field), "%s.start", period_key);
+        rc = s_date_member (ctx, period, "start", field, &rec->effective);
+        snprintf (field, sizeof (field), "%s.end", period_key);
+        if (rc >= 0 && s_date_member (ctx, period, "end", field, &rec->effective_end) < 0) {
+            rc = -1;
+        }
+    }
+    if (rc == 0 && fallback_key) {
+        rc = s_date_member (ctx, res, fallback_key, fallback_key, &rec->effective);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static int
+s_map_observation (s_ctx_t *ctx, json_object *res)
+{
+    Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                         "subject", ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    if (s_required_codes (ctx, rec, res, "code", "code") < 0
+        || s_effective (ctx, rec, res, "effectiveDateTime", "effectivePeriod", "issued") < 0
+        || s_obs_value (ctx, rec, res, "Observation") < 0) {
+        return -1;
+    }
+    s_interpretation (ctx, rec, res);
+    s_reference_range (ctx, rec, res);
+
+    json_object *comps = s_arr (res, "component");
+    size_t n = comps ? json_object_array_length (comps) : 0;
+    for (size_t i = 0; i < n && !ctx->oom; i++) {
+        json_object *comp = json_object_array_get_idx (comps, i);
+        char source_id[200], field[64];
+        snprintf (source_id, sizeof (source_id), "%s/component[%zu]", ctx->ref, i);
+        snprintf (field, sizeof (field), "Observation.component[%zu]", i);
+        if (!comp || !json_object_is_type (comp, json_type_object)) {
+            s_reject (ctx, "%s is not a JSON object", field);
+            return -1;
+        }
+        Hourglass__Record *crec = s_new_record (ctx, rec->kind, source_id);
+        if (!crec) {
+            return -1;
+        }
+        crec->patient_ref = rec->patient_ref;
+        crec->effective = rec->effective;
+        crec->effective_end = rec->effective_end;
+        crec->status = rec->status;
+        crec->encounter_ref = rec->encounter_ref;
+        if (s_add_codings (ctx, crec, s_obj (comp, "code")) == 0) {
+            s_reject (ctx, "%s.code has no coding with both system and code", field);
+            return -1;
+        }
+        if (s_obs_value (ctx, crec, comp, field) < 0) {
+            return -1;
+        }
+        s_interpretation (ctx, crec, comp);
+        s_reference_range (ctx, crec, comp);
+    }
+    return 0;
+}
+
+/* MedicationRequest, Procedure, Immunization, DiagnosticReport. */
+static int
+s_map_simple (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const char *patient_key,
+              const char *code_key, const char *dt_key, const char *period_key,
+              const char *fallback_key)
+{
+    Hourglass__Record *rec = s_clinical (ctx, res, kind, patient_key, ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    if (strcmp (code_key, "medicationCodeableConcept") == 0 && !s_has (res, code_key)
+        && s_has (res, "medicationReference")) {
+        s_reject (ctx, "MedicationRequest.medicationReference is not supported; "
+                  "the medication must be given as medicationCodeableConcept");
+        return -1;
+    }
+    if (s_required_codes (ctx, rec, res, code_key, code_key) < 0
+        || s_effective (ctx, rec, res, dt_key, period_key, fallback_key) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Resource types that carry no patient data: counted, not quarantined. */
+static bool
+s_non_clinical (const char *type)
+{
+    static const char *const names[] = {
+        "Organization", "OrganizationAffiliation", "Practitioner", "PractitionerRole",
+        "Location", "HealthcareService", "Endpoint", "Medication", "MedicationKnowledge",
+        "Device", "DeviceDefinition", "DeviceMetric", "Substance", "SubstanceSpecification",
+        "Provenance", "AuditEvent", "Binary", "CapabilityStatement", "StructureDefinition",
+        "StructureMap", "ImplementationGuide", "SearchParameter", "OperationDefinition",
+        "OperationOutcome", "CompartmentDefinition", "MessageDefinition", "GraphDefinition",
+        "ValueSet", "CodeSystem", "ConceptMap", "NamingSystem", "TerminologyCapabilities",
+        "Parameters", "Subscription", "Questionnaire", "PlanDefinition", "ActivityDefinition",
+        "Library", "Measure", "ObservationDefinition", "SpecimenDefinition",
+        "ChargeItemDefinition", "EventDefinition", "ResearchDefinition",
+        "ResearchElementDefinition", "Evidence", "EvidenceVariable", "EffectEvidenceSynthesis",
+        "RiskEvidenceSynthesis", "TestScript", "TestReport", "ExampleScenario", "MessageHeader",
+        "Linkage", "Schedule", "Slot", "InsurancePlan", "CatalogEntry", "Group",
+        "MedicinalProduct", "MedicinalProductAuthorization", "MedicinalProductContraindication",
+        "MedicinalProductIndication", "MedicinalProductIngredient",
+        "MedicinalProductInteraction", "MedicinalProductManufactured",
+        "MedicinalProductPackaged", "MedicinalProductPharmaceutical",
+        "MedicinalProductUndesirableEffect", "SubstanceNucleicAcid", "SubstancePolymer",
+        "SubstanceProtein", "SubstanceReferenceInformation", "SubstanceSourceMaterial",
+        "BiologicallyDerivedProduct", "VerificationResult", "ResearchStudy",
+        /* financial: billing, not clinical facts */
+        "Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage",
+        "CoverageEligibilityRequest", "CoverageEligibilityResponse", "EnrollmentRequest",
+        "EnrollmentResponse", "PaymentNotice", "PaymentReconciliation", "Account",
+        "ChargeItem", "Invoice",
+    };
+    for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
+        if (strcmp (type, names[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Finds a JSON string (or key) longer than max; writes its path. */
+static bool
+s_oversized (json_object *v, size_t max, char *path, size_t path_size, size_t *found)
+{
+    size_t used = strlen (path);
+    if (json_object_is_type (v, json_type_string)) {
+        size_t n = (size_t) json_object_get_string_len (v);
+        if (n > max) {
+            *found = n;
+            return true;
+        }
+    }
+    else if (json_object_is_type (v, json_type_object)) {
+        json_object_object_foreach (v, key, child)
+        {
+            snprintf (path + used, path_size - used, "%s%s", used ? "." : "", key);
+            if (strlen (key) > max) {
+                *found = strlen (key);
+                return true;
+            }
+            if (child && s_oversized (child, max, path, path_size, found)) {
+                return true;
+            }
+            path[used] = '\0';
+        }
+    }
+    else if (json_object_is_type (v, json_type_array)) {
+        size_t n = json_object_array_length (v);
+        for (size_t i = 0; i < n; i++) {
+            snprintf (path + used, path_size - used, "[%zu]", i);
+            json_object *child = json_object_array_get_idx (v, i);
+            if (child && s_oversized (child, max, path, path_size, found)) {
+                return true;
+            }
+            path[used] = '\0';
+        }
+    }
+    return false;
+}
+
+static int s_bundle (s_ctx_t *ctx, json_object *bundle, const char *prefix);
+
+/* Maps one resource. index is 1-based; prefix "resource" or "line".
+ * Returns 0 to go on, -1 to stop (out of memory or max_records). */
+static int
+s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bool in_bundle)
+{
+    ctx->res = res;
+    ctx->type = "resource";
+    snprintf (ctx->ref, sizeof (ctx->ref), "%s %zu", prefix, index);
+    snprintf (ctx->where, sizeof (ctx->where), "%s %zu", prefix, index);
+    if (!json_object_is_type (res, json_type_object)) {
+        s_reject (ctx, "the JSON value is a %s, expected a FHIR resource (a JSON object)",
+                  json_type_to_name (json_object_get_type (res)));
+        return 0;
+    }
+    const char *type = s_str (res, "resourceType");
+    if (!type) {
+        s_reject (ctx, "resourceType is missing; cannot tell what this resource is");
+        return 0;
+    }
+    const char *id = s_str (res, "id");
+    snprintf (ctx->ref, sizeof (ctx->ref), "%.60s/%.80s", type, id ? id : "(no id)");
+    snprintf (ctx->where, sizeof (ctx->where), "%s %zu (%s)", prefix, index, ctx->ref);
+    ctx->type = type;
+
+    if (strcmp (type, "Bundle") == 0) {
+        if (in_bundle) {
+            s_reject (ctx, "a Bundle inside a Bundle is not supported; send its entries "
+                      "in a Bundle of their own");
+            return 0;
+        }
+        return s_bundle (ctx, res, "resource");
+    }
+    if (s_non_clinical (type)) {
+        hg_batch_ignore (ctx->out);
+        return 0;
+    }
+    if (ctx->max_field_bytes) {
+        char path[256] = "";
+        size_t found = 0;
+        if (s_oversized (res, ctx->max_field_bytes, path, sizeof (path), &found)) {
+            s_reject (ctx, "field %s.%s is %zu bytes, over the limit of %zu bytes "
+                      "(max_field_bytes)", type, path, found, ctx->max_field_bytes);
+            return 0;
+        }
+    }
+
+    size_t start = hg_batch_record_count (ctx->out);
+    size_t added_at_start = ctx->added;
+    int rc;
+    if (strcmp (type, "Patient") == 0) {
+        rc = s_map_patient (ctx, res, id);
+    }
+    else if (strcmp (type, "Encounter") == 0) {
+        rc = s_map_encounter (ctx, res, id);
+    }
+    else if (strcmp (type, "Condition") == 0) {
+        rc = s_map_condition (ctx, res, id, false);
+    }
+    else if (strcmp (type, "AllergyIntolerance") == 0) {
+        rc = s_map_condition (ctx, res, id, true);
+    }
+    else if (strcmp (type, "Observation") == 0) {
+        rc = s_map_observation (ctx, res);
+    }
+    else if (strcmp (type, "MedicationRequest") == 0) {
+        rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "subject",
+                           "medicationCodeableConcept", "authoredOn", NULL, NULL);
+    }
+    else if (strcmp (type, "Procedure") == 0) {
+        rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "subject", "code",
+                           "performedDateTime", "performedPeriod", NULL);
+    }
+    else if (strcmp (type, "Immunization") == 0) {
+        rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "patient",
+                           "vaccineCode", "occurrenceDateTime", NULL, NULL);
+    }
+    else if (strcmp (type, "DiagnosticReport") == 0) {
+        rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "subject",
+                           "code", "effectiveDateTime", "effectivePeriod", "issued");
+    }
+    else {
+        s_reject (ctx, "resourceType '%s' is not supported (supported: Patient, Encounter, "
+                  "Condition, Observation, MedicationRequest, Procedure, Immunization, "
+                  "AllergyIntolerance, DiagnosticReport; administrative resources are "
+                  "skipped)", type);
+        rc = 0;
+    }
+    if (rc < 0 || ctx->oom || ctx->limit_hit) {
+        /* all or nothing: drop what this resource added */
+        while (hg_batch_record_count (ctx->out) > start) {
+            hg_batch_drop_last (ctx->out);
+        }
+        ctx->added = added_at_start;
+    }
+    return ctx->oom || ctx->limit_hit ? -1 : 0;
+}
+
+static int
+s_bundle (s_ctx_t *ctx, json_object *bundle, const char *prefix)
+{
+    json_object *entries = s_arr (bundle, "entry");
+    if (!entries) {
+        if (s_has (bundle, "entry")) {
+            s_reject (ctx, "Bundle.entry is not an array");
+        }
+        return 0;
+    }
+    if (s_index_patients (ctx, entries) < 0) {
+        ctx->oom = true;
+        return -1;
+    }
+    const char *saved_excerpt = ctx->excerpt;
+    size_t saved_len = ctx->excerpt_len;
+    ctx->excerpt = NULL;      /* excerpts of entries: their own JSON */
+    ctx->excerpt_len = 0;
+    size_t n = json_object_array_length (entries);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_object *entry = json_object_array_get_idx (entries, i);
+        json_object *res = s_obj (entry, "resource");
+        if (!res) {
+            hg_batch_ignore (ctx->out);    /* e.g. a DELETE request entry */
+            continue;
+        }
+        rc = s_resource (ctx, res, prefix, i + 1, true);
+        if (rc < 0 && ctx->limit_hit && !ctx->limit_reported) {
+            ctx->limit_reported = true;
+            snprintf (ctx->where, sizeof (ctx->where), "resource %zu", i + 1);
+            hg_batch_reject (ctx->out, NULL, 0, ctx->where,
+                             "record limit reached (max_records %zu): Bundle entries %zu "
+                             "to %zu are not parsed", ctx->max_records, i + 1, n);
+        }
+    }
+    free (ctx->urns);
+    ctx->urns = NULL;
+    ctx->n_urns = 0;
+    ctx->excerpt = saved_excerpt;
+    ctx->excerpt_len = saved_len;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Framing: single value, NDJSON, concatenated values */
+
+static void
+s_position (const char *data, size_t off, size_t *line, size_t *col)
+{
+    size_t l = 1, c = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (data[i] == '\n') {
+            l++;
+            c = 1;
+        }
+        else {
+            c++;
+        }
+    }
+    *line = l;
+    *col = c;
+}
+
+static bool
+s_blank (const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Parses one JSON value from p[0..n). Sets *end to the bytes consumed and
+ * *err to the error (success / continue = truncated). */
+static json_object *
+s_parse_value (json_tokener *tok, const char *p, size_t n, size_t *end,
+               enum json_tokener_error *err)
+{
+    json_tokener_reset (tok);
+    json_object *v = json_tokener_parse_ex (tok, p, (int) n);
+    *err = json_tokener_get_error (tok);
+    *end = json_tokener_get_parse_end (tok);
+    if (*err == json_tokener_continue) {
+        /* a bare number at the very end needs a terminator; other values
+         * are truncated */
+        json_object_put (v);
+        v = json_tokener_parse_ex (tok, "", 1);
+        *err = json_tokener_get_error (tok);
+        *end = n;
+        if (*err != json_tokener_success) {
+            json_object_put (v);
+            v = NULL;
+            *err = json_tokener_continue;
+        }
+    }
+    if (*err != json_tokener_success) {
+        json_object_put (v);
+        v = NULL;
+    }
+    return v;
+}
+
+static const char *
+s_json_error (enum json_tokener_error err)
+{
+    if (err == json_tokener_continue) {
+        return "unexpected end of data (truncated JSON)";
+    }
+    return json_tokener_error_desc (err);
+}
+
+/* True when a line holds exactly one JSON object. */
+static bool
+s_line_is_object (json_tokener *tok, const char *p, size_t n)
+{
+    size_t end;
+    enum json_tokener_error err;
+    while (n > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        n--;
+    }
+    if (n == 0 || *p != '{') {
+        return false;
+    }
+    json_object *v = s_parse_value (tok, p, n, &end, &err);
+    bool ok = v && json_object_is_type (v, json_type_object) && s_blank (p + end, n - end);
+    json_object_put (v);
+    return ok;
+}
+
+/* NDJSON when one of the first two non-blank lines is a JSON object on its
+ * own and there are at least two non-blank lines. */
+static bool
+s_looks_ndjson (json_tokener *tok, const char *data, size_t len)
+{
+    size_t pos = 0, lines = 0;
+    bool object_line = false;
+    while (pos < len && lines < 3) {
+        const char *nl = memchr (data + pos, '\n', len - pos);
+        size_t n = nl ? (size_t) (nl - (data + pos)) : len - pos;
+        if (!s_blank (data + pos, n)) {
+            lines++;
+            if (lines <= 2 && s_line_is_object (tok, data + pos, n)) {
+                object_line = true;
+            }
+        }
+        pos += n + 1;
+    }
+    return lines >= 2 && object_line;
+}
+
+static int
+s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
+{
+    size_t pos = 0, line_no = 0;
+    while (pos < len) {
+        const char *line = data + pos;
+        const char *nl = memchr (line, '\n', len - pos);
+        size_t n = nl ? (size_t) (nl - line) : len - pos;
+        pos += n + 1;
+        line_no++;
+        if (s_blank (line, n)) {
+            continue;
+        }
+        if (ctx->limit_hit && !ctx->limit_reported) {
+            ctx->limit_reported = true;
+            snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
+            hg_batch_reject (ctx->out, line, n, ctx->where,
+                             "record limit reached (max_records %zu): line %zu and the rest "
+                             "of the payload are not parsed", ctx->max_records, line_no);
+            break;
+        }
+        size_t end;
+        enum json_tokener_error err;
+        json_object *v = s_parse_value (tok, line, n, &end, &err);
+        snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
+        if (!v) {
+            hg_batch_reject (ctx->out, line, n, ctx->where,
+                             "line %zu: invalid JSON: %s at byte %zu of the line", line_no,
+                             s_json_error (err), end + 1);
+            continue;
+        }
+        if (!s_blank (line + end, n - end)) {
+            hg_batch_reject (ctx->out, line, n, ctx->where,
+                             "line %zu: unexpected data after the JSON value at byte %zu of "
+                             "the line (NDJSON holds one resource per line)", line_no, end + 1);
+            json_object_put (v);
+            continue;
+        }
+        ctx->excerpt = line;
+        ctx->excerpt_len = n;
+        int rc = s_resource (ctx, v, "line", line_no, false);
+        ctx->excerpt = NULL;
+        ctx->res = NULL;
+        json_object_put (v);
+        if (rc < 0 && ctx->oom) {
+            return -1;
+        }
+        if (rc < 0 && ctx->limit_hit) {
+            if (!ctx->limit_reported) {
+                ctx->limit_reported = true;
+                snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
+                hg_batch_reject (ctx->out, line, n, ctx->where,
+                                 "record limit reached (max_records %zu): line %zu and the "
+                                 "rest of the payload are not parsed", ctx->max_records,
+                                 line_no);
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+/* One value, or several values one after the other (each one resource). */
+static int
+s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
+{
+    size_t pos = 0, index = 0;
+    while (pos < len && !s_blank (data + pos, len - pos)) {
+        size_t end, line, col;
+        enum json_tokener_error err;
+        json_object *v = s_parse_value (tok, data + pos, len - pos, &end, &err);
+        index++;
+        if (!v) {
+            s_position (data, pos + end, &line, &col);
+            snprintf (ctx->where, sizeof (ctx->where), "line %zu byte %zu", line, pos + end + 1);
+            size_t ex_at = pos + end > 64 ? pos + end - 64 : 0;
+            hg_batch_reject (ctx->out, data + ex_at, len - ex_at, ctx->where,
+                             "invalid JSON: %s at line %zu column %zu (byte %zu)",
+                             s_json_error (err), line, col, pos + end + 1);
+            return 0;
+        }
+        size_t next = pos + end;
+        bool more = !s_blank (data + next, len - next);
+        if (more && index == 1) {
+            /* trailing data on the same line as the value's end is garbage */
+            const char *nl = memchr (data + next, '\n', len - next);
+            size_t rest = nl ? (size_t) (nl - (data + next)) : len - next;
+            if (!s_blank (data + next, rest)) {
+                s_position (data, next, &line, &col);
+                snprintf (ctx->where, sizeof (ctx->where), "line %zu byte %zu", line, next + 1);
+                hg_batch_reject (ctx->out, data + next, len - next, ctx->where,
+                                 "invalid JSON: unexpected data after the JSON value at line "
+                                 "%zu column %zu (byte %zu)", line, col, next + 1);
+                json_object_put (v);
+                return 0;
+            }
+        }
+        ctx->excerpt = index == 1 && !more ? data : NULL;
+        ctx->excerpt_len = ctx->excerpt ? len : 0;
+        int rc = s_resource (ctx, v, "resource", index, false);
+        ctx->excerpt = NULL;
+        ctx->res = NULL;
+        json_object_put (v);
+        if (rc < 0) {
+            if (ctx->limit_hit && !ctx->limit_reported) {
+                ctx->limit_reported = true;
+                snprintf (ctx->where, sizeof (ctx->where), "resource %zu", index);
+                hg_batch_reject (ctx->out, NULL, 0, ctx->where,
+                                 "record limit reached (max_records %zu): resource %zu and "
+                                 "the rest of the payload are not parsed", ctx->max_records,
+                                 index);
+            }
+            return ctx->oom ? -1 : 0;
+        }
+        pos = next;
+    }
+    return 0;
+}
+
+int
+hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg_batch_t *out)
+{
+    s_ctx_t ctx;
+    memset (&ctx, 0, sizeof (ctx));
+    ctx.out = out;
+    ctx.a = hg_batch_arena (out);
+    ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
+    ctx.max_records = limits ? limits->max_records : 0;
+    if (!data) {
+        len = 0;
+        data = "";
+    }
+    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
+        data += 3;
+        len -= 3;
+    }
+    if (s_blank (data, len)) {
+        hg_batch_reject (out, NULL, 0, "payload",
+                         "empty payload: expected a FHIR resource, a Bundle or NDJSON");
+        return 0;
+    }
+    if (len >= (size_t) INT_MAX) {
+        hg_batch_reject (out, data, len, "payload",
+                         "payload of %zu bytes is too large for the JSON parser (limit %d)",
+                         len, INT_MAX - 1);
+        return 0;
+    }
+    json_tokener *tok = json_tokener_new_ex (S_JSON_DEPTH);
+    if (!tok) {
+        hg_batch_reject (out, NULL, 0, "payload", "payload exceeds parser memory limit");
+        return HG_ENOMEM;
+    }
+    json_tokener_set_flags (tok, S_TOKENER_FLAGS);
+
+    /* a single value followed by nothing is the common case: one parse */
+    size_t end;
+    enum json_tokener_error err;
+    json_object *whole = s_parse_value (tok, data, len, &end, &err);
+    bool single = whole && s_blank (data + end, len - end);
+    int rc;
+    if (single) {
+        ctx.excerpt = data;
+        ctx.excerpt_len = len;
+        rc = s_resource (&ctx, whole, "resource", 1, false);
+        if (rc < 0 && ctx.limit_hit && !ctx.limit_reported) {
+            hg_batch_reject (out, NULL, 0, "resource 1",
+                             "record limit reached (max_records %zu): resource 1 is not "
+                             "parsed", ctx.max_records);
+        }
+        rc = ctx.oom ? -1 : 0;
+    }
+    else if (s_looks_ndjson (tok, data, len)) {
+        rc = s_ndjson (&ctx, tok, data, len);
+    }
+    else {
+        rc = s_values (&ctx, tok, data, len);
+    }
+    json_object_put (whole);
+    json_tokener_free (tok);
+    if (rc < 0 || ctx.oom) {
+        hg_batch_reject (out, NULL, 0, ctx.where[0] ? ctx.where : "payload",
+                         "payload exceeds parser memory limit");
+        return HG_ENOMEM;
+    }
+    return (int) ctx.added;
+}

@@ -1,2 +1,1255 @@
-/* placeholder: being written */
-typedef int hg_placeholder_t;
+/*
+ * hl7v2.c -- HL7 v2 ER7 messages to canonical records.
+ *
+ * The tokenizer works on spans of the caller's buffer (never copies, never
+ * needs a NUL): payload -> segments (CR, LF or CRLF) -> messages (from one
+ * MSH to the next) -> fields -> repetitions -> components -> subcomponents.
+ * Only extracted values are copied, unescaped, into the batch arena.
+ * Delimiters come from each message's MSH-1 and MSH-2.
+ */
+#include "hl7v2.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+
+#define S_SYS_ACTCODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+#define S_SYS_SSN "http://hl7.org/fhir/sid/us-ssn"
+/* Repetitions mapped per identifier/telecom field: hostile input with
+ * thousands of them must not grow the record without bound. */
+#define S_MAX_REPS 64
+
+typedef struct {
+    const char *p;
+    size_t n;
+} s_span_t;
+
+typedef struct {
+    char field;     /* MSH-1 */
+    char comp;      /* MSH-2 [0] */
+    char rep;       /* MSH-2 [1], 0 when absent */
+    char esc;       /* MSH-2 [2], 0 when absent */
+    char sub;       /* MSH-2 [3], 0 when absent */
+} s_delims_t;
+
+typedef struct {
+    hg_batch_t *out;
+    hg_arena_t *a;
+    size_t max_field_bytes;     /* 0: none */
+    size_t max_records;         /* 0: none */
+    size_t added;               /* records added by this call */
+    bool oom;
+    bool limit_hit;
+    /* the message being mapped */
+    s_delims_t d;
+    const s_span_t *segs;       /* its segments, segs[0] is MSH */
+    size_t n_segs;
+    size_t msg_no;              /* 1-based */
+    const char *control_id;     /* MSH-10, unescaped */
+    char msg_where[160];        /* "message 2 (MSH-10 'X')" */
+    char where[224];            /* msg_where + " segment OBX[3]" */
+    s_span_t excerpt;
+} s_ctx_t;
+
+/* ------------------------------------------------------------------------
+ * Tokenizer */
+
+static const s_span_t s_empty = {"", 0};
+
+/* Piece idx (0-based) of span split at sep; empty when there is none. */
+static s_span_t
+s_piece (s_span_t s, char sep, size_t idx)
+{
+    if (!sep) {
+        return idx == 0 ? s : s_empty;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i <= s.n; i++) {
+        if (i == s.n || s.p[i] == sep) {
+            if (idx == 0) {
+                s_span_t r = {s.p + start, i - start};
+                return r;
+            }
+            idx--;
+            start = i + 1;
+        }
+    }
+    return s_empty;
+}
+
+/* Iterates the pieces of s split at sep in one pass: call with *pos = 0;
+ * false when there are no more. An empty span has no pieces. */
+static bool
+s_next (s_span_t s, char sep, size_t *pos, s_span_t *piece)
+{
+    if (*pos > s.n || s.n == 0) {
+        return false;
+    }
+    size_t start = *pos, i = start;
+    while (i < s.n && (!sep || s.p[i] != sep)) {
+        i++;
+    }
+    piece->p = s.p + start;
+    piece->n = i - start;
+    *pos = i + 1;
+    return true;
+}
+
+static size_t
+s_count (s_span_t s, char sep)
+{
+    if (s.n == 0) {
+        return 0;
+    }
+    size_t n = 1;
+    for (size_t i = 0; sep && i < s.n; i++) {
+        n += s.p[i] == sep;
+    }
+    return n;
+}
+
+/* SEG-n; for MSH, MSH-1 is the field separator itself. */
+static s_span_t
+s_field (const s_ctx_t *ctx, s_span_t seg, size_t n)
+{
+    if (seg.n >= 3 && memcmp (seg.p, "MSH", 3) == 0) {
+        if (n == 1) {
+            s_span_t r = {seg.p + 3, seg.n > 3 ? 1 : 0};
+            return r;
+        }
+        return n >= 2 ? s_piece (seg, ctx->d.field, n - 1) : s_empty;
+    }
+    return s_piece (seg, ctx->d.field, n);
+}
+
+static s_span_t
+s_rep (const s_ctx_t *ctx, s_span_t f, size_t r)
+{
+    return s_piece (f, ctx->d.rep, r);
+}
+
+/* Component c (1-based); 0 gives the span unchanged. */
+static s_span_t
+s_comp (const s_ctx_t *ctx, s_span_t s, size_t c)
+{
+    return c == 0 ? s : s_piece (s, ctx->d.comp, c - 1);
+}
+
+static s_span_t
+s_subc (const s_ctx_t *ctx, s_span_t s, size_t c)
+{
+    return s_piece (s, ctx->d.sub, c - 1);
+}
+
+static bool
+s_seg_is (const s_ctx_t *ctx, s_span_t seg, const char *name)
+{
+    return seg.n >= 3 && memcmp (seg.p, name, 3) == 0
+           && (seg.n == 3 || seg.p[3] == ctx->d.field);
+}
+
+static int
+s_hex (char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Decodes escape sequences of s into out (room for s.n + 1 bytes); the
+ * result never grows. NUL bytes are dropped; spaces trimmed at both ends. */
+static size_t
+s_unescape (const s_delims_t *d, s_span_t s, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        if (d->esc && c == d->esc) {
+            const char *close = memchr (s.p + i + 1, d->esc, s.n - i - 1);
+            if (close) {
+                const char *q = s.p + i + 1;
+                size_t qn = (size_t) (close - q);
+                bool known = true;
+                if (qn == 1 && *q == 'F') {
+                    out[o++] = d->field;
+                }
+                else if (qn == 1 && *q == 'S') {
+                    out[o++] = d->comp;
+                }
+                else if (qn == 1 && *q == 'T' && d->sub) {
+                    out[o++] = d->sub;
+                }
+                else if (qn == 1 && *q == 'R' && d->rep) {
+                    out[o++] = d->rep;
+                }
+                else if (qn == 1 && *q == 'E') {
+                    out[o++] = d->esc;
+                }
+                else if (qn == 3 && memcmp (q, ".br", 3) == 0) {
+                    out[o++] = '\n';
+                }
+                else if (qn >= 3 && *q == 'X' && (qn - 1) % 2 == 0) {
+                    size_t k;
+                    for (k = 1; k + 1 < qn; k += 2) {
+                        if (s_hex (q[k]) < 0 || s_hex (q[k + 1]) < 0) {
+                            break;
+                        }
+                    }
+                    if (k + 1 < qn) {
+                        known = false;
+                    }
+                    else {
+                        for (k = 1; k + 1 < qn; k += 2) {
+                            char b = (char) (s_hex (q[k]) * 16 + s_hex (q[k + 1]));
+                            if (b) {
+                                out[o++] = b;
+                            }
+                        }
+                    }
+                }
+                else if ((qn == 1 && (*q == 'H' || *q == 'N'))
+                         || (qn >= 1 && (*q == 'Z' || *q == 'C' || *q == 'M'))
+                         || (qn >= 3 && *q == '.')) {
+                    /* highlighting, charset and formatting: dropped */
+                }
+                else {
+                    known = false;
+                }
+                if (known) {
+                    i += qn + 1;
+                    continue;
+                }
+            }
+        }
+        if (c != '\0') {
+            out[o++] = c;
+        }
+    }
+    size_t start = 0;
+    while (start < o && (out[start] == ' ' || out[start] == '\t')) {
+        start++;
+    }
+    while (o > start && (out[o - 1] == ' ' || out[o - 1] == '\t')) {
+        o--;
+    }
+    if (start) {
+        memmove (out, out + start, o - start);
+    }
+    o -= start;
+    out[o] = '\0';
+    return o;
+}
+
+/* Unescaped arena copy of a span ("" when empty; ctx->oom on failure). */
+static char *
+s_text (s_ctx_t *ctx, s_span_t s)
+{
+    if (s.n == 0) {
+        return (char *) protobuf_c_empty_string;
+    }
+    char *buf = hg_arena_alloc (ctx->a, s.n + 1);
+    if (!buf) {
+        ctx->oom = true;
+        return (char *) protobuf_c_empty_string;
+    }
+    if (s_unescape (&ctx->d, s, buf) == 0) {
+        return (char *) protobuf_c_empty_string;
+    }
+    return buf;
+}
+
+/* First subcomponent of component c of the first repetition of SEG-f. */
+static char *
+s_value (s_ctx_t *ctx, s_span_t seg, size_t f, size_t c)
+{
+    s_span_t v = s_rep (ctx, s_field (ctx, seg, f), 0);
+    if (c > 0) {
+        v = s_subc (ctx, s_comp (ctx, v, c), 1);
+    }
+    return s_text (ctx, v);
+}
+
+/* ------------------------------------------------------------------------
+ * Rejects, records */
+
+static void
+s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_reject (s_ctx_t *ctx, const char *fmt, ...)
+{
+    char reason[480];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (reason, sizeof (reason), fmt, ap);
+    va_end (ap);
+    hg_batch_reject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "%s", reason);
+}
+
+/* Sets ctx->where and the excerpt to a segment of the message. */
+static void
+s_at_segment (s_ctx_t *ctx, s_span_t seg, const char *name, size_t n)
+{
+    if (n) {
+        snprintf (ctx->where, sizeof (ctx->where), "%s segment %s[%zu]", ctx->msg_where,
+                  name, n);
+    }
+    else {
+        snprintf (ctx->where, sizeof (ctx->where), "%s segment %s", ctx->msg_where, name);
+    }
+    ctx->excerpt = seg;
+}
+
+static Hourglass__Record *
+s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *seg, size_t n)
+{
+    if (ctx->max_records && ctx->added >= ctx->max_records) {
+        ctx->limit_hit = true;
+        return NULL;
+    }
+    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    if (!rec) {
+        ctx->oom = true;
+        return NULL;
+    }
+    ctx->added++;
+    rec->provenance = hg_provenance_new (ctx->a);
+    char *fmt = rec->provenance ? hg_arena_strdup (ctx->a, "hl7v2") : NULL;
+    char *id = n ? hg_arena_printf (ctx->a, "%s/%s[%zu]", ctx->control_id, seg, n)
+                 : hg_arena_printf (ctx->a, "%s/%s", ctx->control_id, seg);
+    if (!fmt || !id) {
+        ctx->oom = true;
+        return NULL;
+    }
+    rec->provenance->source_format = fmt;
+    rec->provenance->source_record_id = id;
+    return rec;
+}
+
+static void
+s_check (s_ctx_t *ctx, int rc)
+{
+    if (rc < 0) {
+        ctx->oom = true;
+    }
+}
+
+/* HL7 date -> ISO in the arena. 0, or -1 with err filled. */
+static int
+s_date (s_ctx_t *ctx, const char *txt, char **out, hg_err_t *err)
+{
+    hg_date_t d;
+    hg_err_clear (err);
+    if (hg_date_parse_hl7 (txt, strlen (txt), &d, err) < 0) {
+        return -1;
+    }
+    char buf[HG_DATE_ISO_MAX];
+    hg_date_format_iso (&d, buf, sizeof (buf));
+    *out = hg_arena_strdup (ctx->a, buf);
+    if (!*out) {
+        ctx->oom = true;
+        *out = (char *) protobuf_c_empty_string;
+    }
+    return 0;
+}
+
+/* Optional date field SEG-f.1: 0 stored or empty, -1 rejected. */
+static int
+s_date_field (s_ctx_t *ctx, s_span_t seg, const char *label, size_t f, char **out)
+{
+    const char *txt = s_value (ctx, seg, f, 1);
+    if (!*txt) {
+        return 0;
+    }
+    hg_err_t err;
+    if (s_date (ctx, txt, out, &err) < 0) {
+        s_reject (ctx, "%s-%zu %s", label, f, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* HL7 coding system name -> URI; others kept as given. */
+static const char *
+s_system (const char *name)
+{
+    static const struct {
+        const char *name, *uri;
+    } map[] = {
+        {"LN", HG_SYS_LOINC},         {"SCT", HG_SYS_SNOMED},       {"SNM", HG_SYS_SNOMED},
+        {"SNOMEDCT", HG_SYS_SNOMED},  {"SNM3", HG_SYS_SNOMED},      {"I10", HG_SYS_ICD10CM},
+        {"I10C", HG_SYS_ICD10CM},     {"ICD10", HG_SYS_ICD10CM},    {"ICD10CM", HG_SYS_ICD10CM},
+        {"I9", HG_SYS_ICD9CM},        {"I9C", HG_SYS_ICD9CM},       {"ICD9", HG_SYS_ICD9CM},
+        {"RXNORM", HG_SYS_RXNORM},    {"RXN", HG_SYS_RXNORM},       {"CVX", HG_SYS_CVX},
+    };
+    for (size_t i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
+        if (strcmp (name, map[i].name) == 0) {
+            return map[i].uri;
+        }
+    }
+    return name;
+}
+
+/* Adds the codings of a CE/CWE (first repetition): .1/.2/.3 and the
+ * alternate .4/.5/.6. Returns how many were added. */
+static size_t
+s_add_ce (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t field)
+{
+    s_span_t ce = s_rep (ctx, field, 0);
+    size_t added = 0;
+    for (size_t base = 1; base <= 4 && !ctx->oom; base += 3) {
+        const char *code = s_text (ctx, s_comp (ctx, ce, base));
+        if (!*code) {
+            continue;
+        }
+        const char *display = s_text (ctx, s_comp (ctx, ce, base + 1));
+        const char *sys = s_system (s_text (ctx, s_comp (ctx, ce, base + 2)));
+        s_check (ctx, hg_record_add_code (ctx->a, rec, sys, code, display));
+        added++;
+    }
+    return added;
+}
+
+/* ------------------------------------------------------------------------
+ * PID -> demographics */
+
+static void
+s_telecom (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
+{
+    size_t pos = 0, r = 0;
+    s_span_t xtn;
+    while (r++ < S_MAX_REPS && !ctx->oom && s_next (field, ctx->d.rep, &pos, &xtn)) {
+        const char *plain = s_text (ctx, s_comp (ctx, xtn, 1));
+        const char *email = s_text (ctx, s_comp (ctx, xtn, 4));
+        const char *area = s_text (ctx, s_comp (ctx, xtn, 6));
+        const char *local = s_text (ctx, s_comp (ctx, xtn, 7));
+        if (*plain) {
+            s_check (ctx, hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, plain));
+        }
+        if (*local) {
+            char *fmt = *area ? hg_arena_printf (ctx->a, "(%s) %s", area, local)
+                              : hg_arena_strdup (ctx->a, local);
+            if (!fmt) {
+                ctx->oom = true;
+                return;
+            }
+            if (strcmp (fmt, plain) != 0) {
+                s_check (ctx, hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, fmt));
+            }
+        }
+        if (strchr (email, '@')) {
+            s_check (ctx, hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, email));
+        }
+    }
+}
+
+static void
+s_address (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
+{
+    s_span_t xad = s_rep (ctx, field, 0);
+    if (xad.n == 0) {
+        return;
+    }
+    /* XAD.1 is SAD (street&name&number): join its parts with spaces */
+    s_span_t street = s_comp (ctx, xad, 1);
+    char *line = hg_arena_alloc (ctx->a, street.n + 1);
+    if (!line) {
+        ctx->oom = true;
+        return;
+    }
+    size_t o = 0, pos = 0;
+    s_span_t sub;
+    while (s_next (street, ctx->d.sub, &pos, &sub)) {
+        char part[256];
+        if (sub.n >= sizeof (part)) {
+            sub.n = sizeof (part) - 1;
+        }
+        size_t pn = s_unescape (&ctx->d, sub, part);
+        if (pn && o + pn + 1 <= street.n) {
+            if (o) {
+                line[o++] = ' ';
+            }
+            memcpy (line + o, part, pn);
+            o += pn;
+        }
+    }
+    line[o] = '\0';
+    if (o) {
+        s_check (ctx, hg_strv_push (ctx->a, &d->address_lines, &d->n_address_lines, line));
+    }
+    const char *other = s_text (ctx, s_comp (ctx, xad, 2));
+    if (*other) {
+        s_check (ctx, hg_strv_push (ctx->a, &d->address_lines, &d->n_address_lines, other));
+    }
+    d->city = s_text (ctx, s_subc (ctx, s_comp (ctx, xad, 3), 1));
+    d->state = s_text (ctx, s_subc (ctx, s_comp (ctx, xad, 4), 1));
+    d->postal_code = s_text (ctx, s_subc (ctx, s_comp (ctx, xad, 5), 1));
+    d->country = s_text (ctx, s_subc (ctx, s_comp (ctx, xad, 6), 1));
+}
+
+/* Patient id from PID-3: the MR repetition, else the first one. */
+static const char *
+s_patient_id (s_ctx_t *ctx, s_span_t pid3)
+{
+    const char *first = "";
+    size_t pos = 0, r = 0;
+    s_span_t cx;
+    while (s_next (pid3, ctx->d.rep, &pos, &cx) && !ctx->oom) {
+        const char *value = s_text (ctx, s_subc (ctx, s_comp (ctx, cx, 1), 1));
+        if (r++ == 0) {
+            first = value;
+        }
+        if (*value && strcmp (s_text (ctx, s_comp (ctx, cx, 5)), "MR") == 0) {
+            return value;
+        }
+    }
+    return first;
+}
+
+/* Maps PID; -1 rejects the message (reason already written). */
+static int
+s_pid (s_ctx_t *ctx, s_span_t pid, const char **patient)
+{
+    s_at_segment (ctx, pid, "PID", 0);
+    s_span_t pid3 = s_field (ctx, pid, 3);
+    const char *id = s_patient_id (ctx, pid3);
+    if (!*id) {
+        s_reject (ctx, "PID-3 patient identifier list is empty; the message cannot be "
+                  "linked to a patient");
+        return -1;
+    }
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS,
+                                           "PID", 0);
+    if (!rec) {
+        return -1;
+    }
+    rec->patient_ref = (char *) id;
+    Hourglass__Demographics *d = hg_demographics_new (ctx->a);
+    if (!d) {
+        ctx->oom = true;
+        return -1;
+    }
+    rec->demographics = d;
+
+    size_t pos = 0, r = 0;
+    s_span_t cx;
+    while (r++ < S_MAX_REPS && !ctx->oom && s_next (pid3, ctx->d.rep, &pos, &cx)) {
+        const char *value = s_text (ctx, s_subc (ctx, s_comp (ctx, cx, 1), 1));
+        if (!*value) {
+            continue;
+        }
+        s_span_t hd = s_comp (ctx, cx, 4);
+        const char *sys = s_text (ctx, s_subc (ctx, hd, 1));
+        if (!*sys) {
+            sys = s_text (ctx, s_subc (ctx, hd, 2));
+        }
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, sys, value,
+                                                s_text (ctx, s_comp (ctx, cx, 5))));
+    }
+    const char *ssn = s_value (ctx, pid, 19, 1);
+    if (*ssn) {
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, S_SYS_SSN, ssn, "SS"));
+    }
+
+    s_span_t xpn = s_rep (ctx, s_field (ctx, pid, 5), 0);
+    d->family = s_text (ctx, s_subc (ctx, s_comp (ctx, xpn, 1), 1));
+    for (size_t c = 2; c <= 3; c++) {
+        const char *g = s_text (ctx, s_subc (ctx, s_comp (ctx, xpn, c), 1));
+        if (*g) {
+            s_check (ctx, hg_strv_push (ctx->a, &d->given, &d->n_given, g));
+        }
+    }
+    if (s_date_field (ctx, pid, "PID", 7, &d->birth_date) < 0) {
+        return -1;
+    }
+    const char *sex = s_value (ctx, pid, 8, 1);
+    if (*sex) {
+        d->sex = (char *) (strcmp (sex, "M") == 0   ? "male"
+                           : strcmp (sex, "F") == 0 ? "female"
+                           : strcmp (sex, "O") == 0 ? "other"
+                                                    : "unknown");
+    }
+    s_address (ctx, d, s_field (ctx, pid, 11));
+    s_telecom (ctx, d, s_field (ctx, pid, 13));
+    s_telecom (ctx, d, s_field (ctx, pid, 14));
+    if (s_date_field (ctx, pid, "PID", 29, &d->deceased_date) < 0) {
+        return -1;
+    }
+    *patient = id;
+    return ctx->oom ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * ADT: PV1 -> encounter, DG1 -> condition */
+
+static void
+s_pv1 (s_ctx_t *ctx, s_span_t pv1, const char *patient, const char *visit)
+{
+    static const struct {
+        const char *cls, *code, *display;
+    } map[] = {
+        {"I", "IMP", "inpatient encounter"}, {"O", "AMB", "ambulatory"},
+        {"E", "EMER", "emergency"},          {"P", "PRENC", "pre-admission"},
+        {"R", "AMB", "ambulatory"},          {"B", "AMB", "ambulatory"},
+    };
+    s_at_segment (ctx, pv1, "PV1", 0);
+    size_t start = hg_batch_record_count (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER,
+                                           "PV1", 0);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    const char *cls = s_value (ctx, pv1, 2, 1);
+    if (*cls) {
+        size_t i;
+        for (i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
+            if (strcmp (cls, map[i].cls) == 0) {
+                s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, map[i].code,
+                                                  map[i].display));
+                break;
+            }
+        }
+        if (i == sizeof (map) / sizeof (map[0])) {
+            s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, cls, ""));
+        }
+    }
+    if (s_date_field (ctx, pv1, "PV1", 44, &rec->effective) < 0
+        || s_date_field (ctx, pv1, "PV1", 45, &rec->effective_end) < 0) {
+        while (hg_batch_record_count (ctx->out) > start) {
+            hg_batch_drop_last (ctx->out);
+            ctx->added--;
+        }
+    }
+}
+
+static void
+s_dg1 (s_ctx_t *ctx, s_span_t dg1, size_t n, const char *patient, const char *visit)
+{
+    s_at_segment (ctx, dg1, "DG1", n);
+    size_t start = hg_batch_record_count (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_CONDITION,
+                                           "DG1", n);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    bool bad = false;
+    if (s_add_ce (ctx, rec, s_field (ctx, dg1, 3)) == 0) {
+        s_reject (ctx, "DG1-3 diagnosis code is empty; a condition needs a code");
+        bad = true;
+    }
+    else if (s_date_field (ctx, dg1, "DG1", 5, &rec->effective) < 0) {
+        bad = true;
+    }
+    if (bad) {
+        while (hg_batch_record_count (ctx->out) > start) {
+            hg_batch_drop_last (ctx->out);
+            ctx->added--;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * ORU: OBX -> lab observation */
+
+/* Strict decimal: [+-]digits[.digits] or [+-].digits; no exponent. */
+static bool
+s_is_decimal (const char *s)
+{
+    size_t i = 0, digits = 0;
+    if (s[i] == '+' || s[i] == '-') {
+        i++;
+    }
+    while (isdigit ((unsigned char) s[i])) {
+        i++;
+        digits++;
+    }
+    if (s[i] == '.') {
+        i++;
+        while (isdigit ((unsigned char) s[i])) {
+            i++;
+            digits++;
+        }
+    }
+    return digits > 0 && s[i] == '\0';
+}
+
+/* "<=5.0" -> comparator "<=", number 5.0. false when not a number. */
+static bool
+s_numeric (const char *txt, const char **cmp, double *value)
+{
+    static const char *const cmps[] = {"<=", ">=", "<", ">", "="};
+    *cmp = "";
+    for (size_t i = 0; i < sizeof (cmps) / sizeof (cmps[0]); i++) {
+        size_t cn = strlen (cmps[i]);
+        if (strncmp (txt, cmps[i], cn) == 0) {
+            *cmp = strcmp (cmps[i], "=") == 0 ? "" : cmps[i];
+            txt += cn;
+            while (*txt == ' ') {
+                txt++;
+            }
+            break;
+        }
+    }
+    if (!s_is_decimal (txt)) {
+        return false;
+    }
+    *value = strtod (txt, NULL);
+    return true;
+}
+
+static int
+s_set_quantity (s_ctx_t *ctx, Hourglass__Record *rec, double value, const char *cmp,
+                const char *unit)
+{
+    rec->quantity = hg_quantity_new (ctx->a, value, unit);
+    if (!rec->quantity) {
+        ctx->oom = true;
+        return -1;
+    }
+    if (*cmp) {
+        rec->quantity->comparator = hg_arena_strdup (ctx->a, cmp);
+        if (!rec->quantity->comparator) {
+            ctx->oom = true;
+            return -1;
+        }
+    }
+    rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
+    return 0;
+}
+
+/* Repetitions of a field, unescaped, joined with newlines. */
+static char *
+s_joined (s_ctx_t *ctx, s_span_t field)
+{
+    size_t reps = s_count (field, ctx->d.rep);
+    if (reps <= 1) {
+        return s_text (ctx, field);
+    }
+    char *buf = hg_arena_alloc (ctx->a, field.n + 1);
+    if (!buf) {
+        ctx->oom = true;
+        return (char *) protobuf_c_empty_string;
+    }
+    size_t o = 0, pos = 0, r = 0;
+    s_span_t rep;
+    while (s_next (field, ctx->d.rep, &pos, &rep)) {
+        if (r++) {
+            buf[o++] = '\n';    /* replaces the repetition separator */
+        }
+        o += s_unescape (&ctx->d, rep, buf + o);
+    }
+    buf[o] = '\0';
+    return o ? buf : (char *) protobuf_c_empty_string;
+}
+
+/* OBX-5 by OBX-2. 0, or -1 rejected. */
+static int
+s_obx_value (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t obx)
+{
+    const char *vt = s_value (ctx, obx, 2, 1);
+    s_span_t field = s_field (ctx, obx, 5);
+    if (field.n == 0) {
+        return 0;
+    }
+    const char *unit = s_value (ctx, obx, 6, 1);
+    s_span_t first = s_rep (ctx, field, 0);
+    if (strcmp (vt, "NM") == 0) {
+        const char *txt = s_text (ctx, first);
+        const char *cmp;
+        double v;
+        if (!*txt) {
+            return 0;
+        }
+        if (!s_numeric (txt, &cmp, &v)) {
+            s_reject (ctx, "OBX-5 '%.60s' is not a number but OBX-2 is NM", txt);
+            return -1;
+        }
+        return s_set_quantity (ctx, rec, v, cmp, unit);
+    }
+    if (strcmp (vt, "SN") == 0) {
+        /* comparator ^ num1 ^ separator ^ num2: a plain number becomes a quantity */
+        const char *c1 = s_text (ctx, s_comp (ctx, first, 1));
+        const char *n1 = s_text (ctx, s_comp (ctx, first, 2));
+        const char *c3 = s_text (ctx, s_comp (ctx, first, 3));
+        const char *n2 = s_text (ctx, s_comp (ctx, first, 4));
+        if (!*c3 && !*n2 && *n1 && s_is_decimal (n1)) {
+            static const char *const cmps[] = {"", "<", ">", "<=", ">=", "="};
+            for (size_t i = 0; i < sizeof (cmps) / sizeof (cmps[0]); i++) {
+                if (strcmp (c1, cmps[i]) == 0) {
+                    return s_set_quantity (ctx, rec, strtod (n1, NULL),
+                                           strcmp (c1, "=") == 0 ? "" : c1, unit);
+                }
+            }
+        }
+        rec->string_value = hg_arena_printf (ctx->a, "%s%s%s%s", c1, n1, c3, n2);
+        if (!rec->string_value) {
+            ctx->oom = true;
+            return -1;
+        }
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        return 0;
+    }
+    if (strcmp (vt, "CE") == 0 || strcmp (vt, "CWE") == 0 || strcmp (vt, "CNE") == 0
+        || strcmp (vt, "CF") == 0) {
+        const char *code = s_text (ctx, s_comp (ctx, first, 1));
+        const char *display = s_text (ctx, s_comp (ctx, first, 2));
+        if (*code) {
+            rec->code_value = hg_coding_new (ctx->a, s_system (s_text (ctx, s_comp (ctx, first, 3))),
+                                             code, display);
+            if (!rec->code_value) {
+                ctx->oom = true;
+                return -1;
+            }
+            rec->value_case = HOURGLASS__RECORD__VALUE_CODE_VALUE;
+        }
+        else if (*display) {
+            rec->string_value = (char *) display;
+            rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        }
+        return 0;
+    }
+    /* ST, TX, FT and every other type: text, repetitions on their own lines */
+    char *txt = s_joined (ctx, field);
+    if (*txt) {
+        rec->string_value = txt;
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+    }
+    return 0;
+}
+
+static void
+s_obx (s_ctx_t *ctx, s_span_t obx, size_t n, const char *patient, const char *visit,
+       s_span_t obr, s_span_t msh)
+{
+    s_at_segment (ctx, obx, "OBX", n);
+    size_t start = hg_batch_record_count (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                           "OBX", n);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    bool bad = false;
+    if (s_add_ce (ctx, rec, s_field (ctx, obx, 3)) == 0) {
+        s_reject (ctx, "OBX-3 observation identifier is empty; an observation needs a code");
+        bad = true;
+    }
+    else if (s_obx_value (ctx, rec, obx) < 0) {
+        bad = true;
+    }
+    else {
+        /* effective: OBX-14, else OBR-7, else MSH-7 */
+        struct {
+            s_span_t seg;
+            const char *label;
+            size_t f;
+        } src[] = {{obx, "OBX", 14}, {obr, "OBR", 7}, {msh, "MSH", 7}};
+        for (size_t i = 0; i < 3; i++) {
+            const char *txt = src[i].seg.n ? s_value (ctx, src[i].seg, src[i].f, 1) : "";
+            if (!*txt) {
+                continue;
+            }
+            hg_err_t err;
+            if (s_date (ctx, txt, &rec->effective, &err) < 0) {
+                s_reject (ctx, "%s-%zu %s (the observation's date)", src[i].label, src[i].f,
+                          err.msg);
+                bad = true;
+            }
+            break;
+        }
+    }
+    if (bad) {
+        while (hg_batch_record_count (ctx->out) > start) {
+            hg_batch_drop_last (ctx->out);
+            ctx->added--;
+        }
+        return;
+    }
+    rec->interpretation = s_value (ctx, obx, 8, 1);
+    rec->reference_range = s_text (ctx, s_rep (ctx, s_field (ctx, obx, 7), 0));
+    rec->status = s_value (ctx, obx, 11, 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Messages */
+
+static bool
+s_delim_ok (char c)
+{
+    return c && !isalnum ((unsigned char) c) && c != '\r' && c != '\n' && c != ' ';
+}
+
+/* Reads MSH-1/MSH-2. 0, or -1 rejected. */
+static int
+s_delimiters (s_ctx_t *ctx, s_span_t msh)
+{
+    memset (&ctx->d, 0, sizeof (ctx->d));
+    if (msh.n < 5) {
+        s_reject (ctx, "MSH segment '%.*s' is too short: MSH-1 (field separator) and MSH-2 "
+                  "(encoding characters) are required", (int) msh.n, msh.p);
+        return -1;
+    }
+    const char *enc = msh.p + 4;
+    size_t n = 0;
+    while (4 + n < msh.n && enc[n] != msh.p[3] && n < 5) {
+        n++;
+    }
+    char chars[5] = {msh.p[3], enc[0], n > 1 ? enc[1] : 0, n > 2 ? enc[2] : 0,
+                     n > 3 ? enc[3] : 0};
+    if (n == 5 && enc[2] == '\\' && enc[3] == '\\') {
+        /* "^~\\&": a backslash doubled by a programming-language string
+         * escape, common in exported samples; read as "^~\&" */
+        chars[4] = enc[4];
+    }
+    bool ok = n >= 1 && n <= 5;
+    for (size_t i = 0; i < 5 && ok; i++) {
+        if (i < 2 || chars[i]) {
+            ok = s_delim_ok (chars[i]);
+        }
+        for (size_t j = 0; j < i && ok; j++) {
+            ok = !chars[i] || chars[i] != chars[j];
+        }
+    }
+    if (!ok) {
+        s_reject (ctx, "MSH-1/MSH-2 delimiters '%.*s' are invalid: they must be distinct "
+                  "punctuation characters (e.g. |^~\\&)", (int) (n + 1 < 8 ? n + 1 : 8),
+                  msh.p + 3);
+        return -1;
+    }
+    ctx->d.field = chars[0];
+    ctx->d.comp = chars[1];
+    ctx->d.rep = chars[2];
+    ctx->d.esc = chars[3];
+    ctx->d.sub = chars[4];
+    return 0;
+}
+
+/* Rejects the message when one of its fields is over max_field_bytes. */
+static int
+s_field_sizes (s_ctx_t *ctx)
+{
+    if (!ctx->max_field_bytes) {
+        return 0;
+    }
+    for (size_t i = 0; i < ctx->n_segs; i++) {
+        s_span_t seg = ctx->segs[i];
+        if (seg.n <= ctx->max_field_bytes) {
+            continue;
+        }
+        size_t start = 0, f = 0;
+        bool msh = i == 0;
+        for (size_t k = 0; k <= seg.n; k++) {
+            if (k == seg.n || seg.p[k] == ctx->d.field) {
+                size_t flen = k - start;
+                if (flen > ctx->max_field_bytes) {
+                    char name[4] = {0};
+                    memcpy (name, seg.p, seg.n >= 3 ? 3 : seg.n);
+                    for (size_t c = 0; c < 3; c++) {
+                        if (!isprint ((unsigned char) name[c])) {
+                            name[c] = '?';
+                        }
+                    }
+                    s_at_segment (ctx, seg, name, 0);
+                    s_reject (ctx, "%s-%zu is %zu bytes, over the limit of %zu bytes "
+                              "(max_field_bytes); the message is rejected", name,
+                              msh ? f + 1 : f, flen, ctx->max_field_bytes);
+                    return -1;
+                }
+                f++;
+                start = k + 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static bool
+s_supported (const char *type, const char *trigger)
+{
+    if (strcmp (type, "ADT") == 0) {
+        return strcmp (trigger, "A01") == 0 || strcmp (trigger, "A04") == 0
+               || strcmp (trigger, "A08") == 0;
+    }
+    return strcmp (type, "ORU") == 0 && strcmp (trigger, "R01") == 0;
+}
+
+/* Maps one message. Returns 0 to go on, -1 to stop (oom or max_records). */
+static int
+s_message (s_ctx_t *ctx)
+{
+    s_span_t msh = ctx->segs[0];
+    const s_span_t *last = &ctx->segs[ctx->n_segs - 1];
+    ctx->excerpt.p = msh.p;
+    ctx->excerpt.n = (size_t) (last->p + last->n - msh.p);
+    ctx->control_id = "";
+    snprintf (ctx->msg_where, sizeof (ctx->msg_where), "message %zu", ctx->msg_no);
+    snprintf (ctx->where, sizeof (ctx->where), "%s", ctx->msg_where);
+    if (s_delimiters (ctx, msh) < 0) {
+        return 0;
+    }
+    /* the control id for the location before any size check (capped) */
+    s_span_t cid = s_subc (ctx, s_comp (ctx, s_rep (ctx, s_field (ctx, msh, 10), 0), 1), 1);
+    if (cid.n > 64) {
+        cid.n = 64;
+    }
+    ctx->control_id = s_text (ctx, cid);
+    if (ctx->oom) {
+        return -1;
+    }
+    snprintf (ctx->msg_where, sizeof (ctx->msg_where), "message %zu (MSH-10 '%.64s')",
+              ctx->msg_no, ctx->control_id);
+    snprintf (ctx->where, sizeof (ctx->where), "%s", ctx->msg_where);
+    if (s_field_sizes (ctx) < 0) {
+        return 0;
+    }
+    snprintf (ctx->where, sizeof (ctx->where), "%s", ctx->msg_where);
+    ctx->excerpt.p = msh.p;
+    ctx->excerpt.n = (size_t) (last->p + last->n - msh.p);
+    if (!*ctx->control_id) {
+        s_reject (ctx, "MSH-10 message control id is missing; every message needs one");
+        return 0;
+    }
+    const char *type = s_value (ctx, msh, 9, 1);
+    const char *trigger = s_value (ctx, msh, 9, 2);
+    if (!*type) {
+        s_reject (ctx, "MSH-9 message type is missing (supported: ADT^A01, ADT^A04, ADT^A08, "
+                  "ORU^R01)");
+        return 0;
+    }
+    if (!s_supported (type, trigger)) {
+        s_reject (ctx, "message type %.20s^%.20s is not supported (supported: ADT^A01, "
+                  "ADT^A04, ADT^A08, ORU^R01)", type, trigger);
+        return 0;
+    }
+    s_span_t pid = s_empty, pv1 = s_empty;
+    for (size_t i = 1; i < ctx->n_segs; i++) {
+        if (!pid.n && s_seg_is (ctx, ctx->segs[i], "PID")) {
+            pid = ctx->segs[i];
+        }
+        if (!pv1.n && s_seg_is (ctx, ctx->segs[i], "PV1")) {
+            pv1 = ctx->segs[i];
+        }
+    }
+    if (!pid.n) {
+        s_reject (ctx, "PID segment is missing: a %s^%s message must identify the patient",
+                  type, trigger);
+        return 0;
+    }
+    size_t start = hg_batch_record_count (ctx->out);
+    size_t added_at_start = ctx->added;
+    const char *patient = NULL;
+    if (s_pid (ctx, pid, &patient) < 0) {
+        goto drop;
+    }
+    const char *visit = pv1.n ? s_value (ctx, pv1, 19, 1) : "";
+    if (strcmp (type, "ADT") == 0) {
+        if (pv1.n) {
+            s_pv1 (ctx, pv1, patient, visit);
+        }
+        size_t n_dg1 = 0;
+        for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            if (s_seg_is (ctx, ctx->segs[i], "DG1")) {
+                s_dg1 (ctx, ctx->segs[i], ++n_dg1, patient, visit);
+            }
+        }
+    }
+    else {
+        size_t n_obx = 0;
+        s_span_t obr = s_empty;
+        for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            if (s_seg_is (ctx, ctx->segs[i], "OBR")) {
+                obr = ctx->segs[i];
+            }
+            else if (s_seg_is (ctx, ctx->segs[i], "OBX")) {
+                s_obx (ctx, ctx->segs[i], ++n_obx, patient, visit, obr, msh);
+            }
+        }
+    }
+    if (!ctx->oom && !ctx->limit_hit) {
+        return 0;
+    }
+drop:
+    /* a bad PID, no memory or the record limit: nothing of this message */
+    while (hg_batch_record_count (ctx->out) > start) {
+        hg_batch_drop_last (ctx->out);
+    }
+    ctx->added = added_at_start;
+    return ctx->oom || ctx->limit_hit ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Payload */
+
+static bool
+s_blank (const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != ' ' && p[i] != '\t') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+s_is_msh (s_span_t seg)
+{
+    return seg.n >= 3 && memcmp (seg.p, "MSH", 3) == 0;
+}
+
+/* Batch and file envelopes: not part of any message, not an error. */
+static bool
+s_is_envelope (s_span_t seg)
+{
+    return seg.n >= 3
+           && (memcmp (seg.p, "FHS", 3) == 0 || memcmp (seg.p, "BHS", 3) == 0
+               || memcmp (seg.p, "BTS", 3) == 0 || memcmp (seg.p, "FTS", 3) == 0);
+}
+
+/* Printable preview of a span for a reason text. */
+static void
+s_preview (s_span_t s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s.n && o + 1 < size; i++) {
+        unsigned char c = (unsigned char) s.p[i];
+        out[o++] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+    }
+    out[o] = '\0';
+}
+
+/* Splits the payload into non-blank segment spans (malloc'd array). */
+static s_span_t *
+s_split (const char *data, size_t len, size_t *n_out)
+{
+    size_t cap = 64, n = 0;
+    s_span_t *segs = malloc (cap * sizeof (*segs));
+    if (!segs) {
+        return NULL;
+    }
+    size_t pos = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && data[end] != '\r' && data[end] != '\n') {
+            end++;
+        }
+        if (!s_blank (data + pos, end - pos)) {
+            if (n == cap) {
+                cap *= 2;
+                s_span_t *grown = realloc (segs, cap * sizeof (*segs));
+                if (!grown) {
+                    free (segs);
+                    return NULL;
+                }
+                segs = grown;
+            }
+            segs[n].p = data + pos;
+            segs[n].n = end - pos;
+            n++;
+        }
+        pos = end + 1;
+    }
+    *n_out = n;
+    return segs;
+}
+
+int
+hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
+                hg_batch_t *out)
+{
+    s_ctx_t ctx;
+    memset (&ctx, 0, sizeof (ctx));
+    ctx.out = out;
+    ctx.a = hg_batch_arena (out);
+    ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
+    ctx.max_records = limits ? limits->max_records : 0;
+    if (!data) {
+        data = "";
+        len = 0;
+    }
+    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
+        data += 3;
+        len -= 3;
+    }
+    size_t n_segs = 0;
+    s_span_t *segs = s_split (data, len, &n_segs);
+    int rc = 0;
+    if (!segs) {
+        ctx.oom = true;
+        goto cleanup;
+    }
+    size_t first = 0;
+    while (first < n_segs && !s_is_msh (segs[first])) {
+        first++;
+    }
+    char preview[48];
+    if (first == n_segs) {
+        s_span_t head = {data, len > 40 ? 40 : len};
+        s_preview (head, preview, sizeof (preview));
+        hg_batch_reject (out, data, len, "payload",
+                         "no MSH segment: an HL7 v2 message must start with MSH (found '%s')",
+                         preview);
+        goto cleanup;
+    }
+    size_t stray = 0;
+    for (size_t i = 0; i < first; i++) {
+        stray += !s_is_envelope (segs[i]);
+    }
+    if (stray) {
+        s_span_t head = segs[0];
+        head.n = head.n > 40 ? 40 : head.n;
+        s_preview (head, preview, sizeof (preview));
+        hg_batch_reject (out, segs[0].p, (size_t) (segs[first].p - segs[0].p),
+                         "before message 1",
+                         "%zu line(s) of text before the first MSH segment are not part of "
+                         "any message (found '%s')", stray, preview);
+    }
+    size_t msg_no = 0;
+    for (size_t i = first; i < n_segs;) {
+        size_t j = i + 1;
+        while (j < n_segs && !s_is_msh (segs[j])) {
+            j++;
+        }
+        ctx.segs = segs + i;
+        ctx.n_segs = j - i;
+        ctx.msg_no = ++msg_no;
+        if (s_message (&ctx) < 0) {
+            if (ctx.limit_hit) {
+                snprintf (ctx.where, sizeof (ctx.where), "%s", ctx.msg_where);
+                hg_batch_reject (out, segs[i].p, segs[i].n, ctx.where,
+                                 "record limit reached (max_records %zu): message %zu and the "
+                                 "rest of the payload are not parsed", ctx.max_records, msg_no);
+            }
+            break;
+        }
+        i = j;
+    }
+cleanup:
+    free (segs);
+    if (ctx.oom) {
+        hg_batch_reject (out, NULL, 0, ctx.msg_where[0] ? ctx.msg_where : "payload",
+                         "payload exceeds parser memory limit");
+        rc = HG_ENOMEM;
+    }
+    else {
+        rc = (int) ctx.added;
+    }
+    return rc;
+}

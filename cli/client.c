@@ -1,0 +1,687 @@
+/*
+ * client.c -- the client commands: push, stats, query count, quarantine list.
+ * They find the services through DIR/cluster.json (see cluster.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "cli.h"
+#include "control.h"
+#include "util.h"
+
+#define HG_PUSH_WINDOW 16
+#define HG_PUSH_MAX_FILE (1024u * 1024u * 1024u)
+
+void
+hg_json_print_string (const char *s, size_t len)
+{
+    putchar ('"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c == '"' || c == '\\') {
+            printf ("\\%c", c);
+        }
+        else if (c == '\n') {
+            printf ("\\n");
+        }
+        else if (c == '\r') {
+            printf ("\\r");
+        }
+        else if (c == '\t') {
+            printf ("\\t");
+        }
+        else if (c < 0x20 || c == 0x7f) {
+            printf ("\\u%04x", c);
+        }
+        else {
+            putchar (c);   /* UTF-8 passes through; invalid bytes are the data's */
+        }
+    }
+    putchar ('"');
+}
+
+static void
+s_json_str (const char *s)
+{
+    hg_json_print_string (s, strlen (s));
+}
+
+/* Common flag parsing: --cluster DIR and --json, the rest left in place. */
+typedef struct {
+    const char *cluster;
+    bool json;
+} common_t;
+
+static const char *
+s_take (int *i, int argc, char **argv, const char *name)
+{
+    if (*i + 1 >= argc) {
+        fprintf (stderr, "hourglass: %s needs a value\n", name);
+        exit (2);
+    }
+    return argv[++*i];
+}
+
+static int
+s_load (const char *flag, hg_cluster_t *c, const char *cmd)
+{
+    char dir[PATH_MAX];
+    hg_cli_cluster_dir (flag, dir, sizeof (dir));
+    hg_err_t err = {0};
+    if (hg_cluster_load (dir, c, &err) < 0) {
+        fprintf (stderr, "hourglass %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- push --------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    char message_id[600];
+    char batch_id[300];
+    char *data;
+    size_t len;
+    int state;         /* 0 to send, 1 in flight, 2 accepted, 3 duplicate, 4 refused */
+    char reason[512];
+    uint64_t sent_ms, retry_at_ms;
+    unsigned attempts;
+    int records, quarantined;   /* from the cleanser's outcome; -1 unknown */
+    char first_reason[512];
+} push_item_t;
+
+static int
+s_push_usage (void)
+{
+    fprintf (stderr,
+             "usage: hourglass push [--cluster DIR] --format fhir|hl7v2 [--partner NAME]\n"
+             "                      [--batch-id ID] [--wait SECONDS] [--json] FILE...\n"
+             "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
+             "hash of its content, so pushing the same file again is idempotent. Waits until\n"
+             "the cleanser has an outcome for every batch (--wait 0: do not wait) and prints\n"
+             "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
+             "not be delivered.\n");
+    return 2;
+}
+
+static void
+s_default_batch_id (push_item_t *it)
+{
+    unsigned char h[8];
+    crypto_generichash (h, sizeof (h), (const unsigned char *) it->data, it->len, NULL, 0);
+    char hex[17];
+    sodium_bin2hex (hex, sizeof (hex), h, sizeof (h));
+    const char *base = strrchr (it->path, '/');
+    base = base ? base + 1 : it->path;
+    snprintf (it->batch_id, sizeof (it->batch_id), "%.200s-%s", base, hex);
+}
+
+static int
+s_push_send (void *sock, push_item_t *it, const char *partner, const char *format)
+{
+    Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
+    req.partner = (char *) partner;
+    req.batch_id = it->batch_id;
+    req.format = (char *) format;
+    req.payload.data = (uint8_t *) it->data;
+    req.payload.len = it->len;
+    size_t len = hourglass__push_request__get_packed_size (&req);
+    zmq_msg_t msg;
+    zmq_msg_init_size (&msg, len);
+    hourglass__push_request__pack (&req, zmq_msg_data (&msg));
+    /* replies carry the message id, which matches them to files */
+    if (zmq_send (sock, "", 0, ZMQ_SNDMORE) < 0 || zmq_msg_send (&msg, sock, 0) < 0) {
+        zmq_msg_close (&msg);
+        return -1;
+    }
+    it->state = 1;
+    it->sent_ms = hg_now_ms ();
+    it->attempts++;
+    return 0;
+}
+
+/* Asks every cleanser for outcomes of accepted items still unknown.
+ * Returns how many remain unknown. */
+static size_t
+s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_t n)
+{
+    const char *controls[HG_CLI_MAX_SERVICES];
+    size_t nc = hg_cluster_controls (c, "cleanser", controls, HG_CLI_MAX_SERVICES);
+    char **ids = malloc ((n ? n : 1) * sizeof (*ids));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((items[i].state == 2 || items[i].state == 3) && items[i].records < 0) {
+            ids[k++] = items[i].message_id;
+        }
+    }
+    for (size_t ci = 0; ci < nc && k > 0; ci++) {
+        Hourglass__OutcomeQuery q = HOURGLASS__OUTCOME_QUERY__INIT;
+        q.n_message_ids = k;
+        q.message_ids = ids;
+        Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+        req.kind = HOURGLASS__CONTROL_REQUEST__KIND__OUTCOME;
+        req.outcome = &q;
+        Hourglass__ControlReply *rep = NULL;
+        hg_err_t err;
+        if (hg_control_call (zctx, controls[ci], &req, 5000, &rep, &err) < 0) {
+            continue;
+        }
+        for (size_t o = 0; o < rep->n_outcomes; o++) {
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp (items[i].message_id, rep->outcomes[o]->message_id) == 0
+                    && items[i].records < 0) {
+                    items[i].records = (int) rep->outcomes[o]->records;
+                    items[i].quarantined = (int) rep->outcomes[o]->quarantined;
+                    snprintf (items[i].first_reason, sizeof (items[i].first_reason), "%s",
+                              rep->outcomes[o]->first_reason);
+                }
+            }
+        }
+        hourglass__control_reply__free_unpacked (rep, NULL);
+    }
+    free (ids);
+    size_t unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        unknown += (items[i].state == 2 || items[i].state == 3) && items[i].records < 0;
+    }
+    return unknown;
+}
+
+int
+hg_cmd_push (int argc, char **argv)
+{
+    const char *cluster = NULL, *format = NULL, *partner = NULL, *batch_id = NULL;
+    bool json = false;
+    int wait_s = 120;
+    const char *files[4096];
+    size_t n_files = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp (a, "--cluster") == 0) {
+            cluster = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--format") == 0) {
+            format = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--partner") == 0) {
+            partner = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--batch-id") == 0) {
+            batch_id = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--wait") == 0) {
+            wait_s = atoi (s_take (&i, argc, argv, a));
+        }
+        else if (strcmp (a, "--json") == 0) {
+            json = true;
+        }
+        else if (strcmp (a, "--help") == 0) {
+            return s_push_usage ();
+        }
+        else if (a[0] == '-' && a[1] == '-') {
+            fprintf (stderr, "hourglass push: unknown option %s\n", a);
+            return s_push_usage ();
+        }
+        else if (n_files < 4096) {
+            files[n_files++] = a;
+        }
+    }
+    if (!format || n_files == 0) {
+        fprintf (stderr, "hourglass push: --format and at least one FILE are required\n");
+        return s_push_usage ();
+    }
+    if (strcmp (format, "fhir") != 0 && strcmp (format, "hl7v2") != 0) {
+        fprintf (stderr, "hourglass push: warning: format '%s' is not one the pipeline parses "
+                         "(fhir, hl7v2); it will be quarantined\n", format);
+    }
+    if (batch_id && n_files > 1) {
+        fprintf (stderr, "hourglass push: --batch-id applies to a single FILE\n");
+        return 2;
+    }
+    if (!partner) {
+        partner = getenv ("HOURGLASS_PARTNER");
+    }
+    if (!partner || !*partner) {
+        partner = "default";
+    }
+    hg_cluster_t c;
+    if (s_load (cluster, &c, "push") < 0) {
+        return 1;
+    }
+    push_item_t *items = calloc (n_files, sizeof (*items));
+    int status = 0;
+    size_t unreadable = 0;
+    for (size_t i = 0; i < n_files; i++) {
+        push_item_t *it = &items[i];
+        it->path = files[i];
+        it->records = -1;
+        hg_err_t err = {0};
+        if (hg_read_file (it->path, HG_PUSH_MAX_FILE, &it->data, &it->len, &err) < 0) {
+            fprintf (stderr, "hourglass push: %s\n", err.msg);
+            it->state = 4;
+            snprintf (it->reason, sizeof (it->reason), "%s", err.msg);
+            unreadable++;
+            continue;
+        }
+        if (batch_id) {
+            snprintf (it->batch_id, sizeof (it->batch_id), "%s", batch_id);
+        }
+        else {
+            s_default_batch_id (it);
+        }
+        snprintf (it->message_id, sizeof (it->message_id), "%s/%s", partner, it->batch_id);
+    }
+    void *zctx = zmq_ctx_new ();
+    void *sock = zmq_socket (zctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_connect (sock, c.ingest);
+    /* pipelined: up to HG_PUSH_WINDOW batches in flight; BUSY retries later */
+    uint64_t deadline = hg_now_ms () + (uint64_t) (wait_s > 0 ? wait_s : 120) * 1000u;
+    size_t done = unreadable, in_flight = 0;
+    while (done < n_files && hg_now_ms () < deadline) {
+        uint64_t now = hg_now_ms ();
+        for (size_t i = 0; i < n_files && in_flight < HG_PUSH_WINDOW; i++) {
+            if (items[i].state == 0 && now >= items[i].retry_at_ms) {
+                if (s_push_send (sock, &items[i], partner, format) == 0) {
+                    in_flight++;
+                }
+            }
+        }
+        zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&pi, 1, 100) <= 0) {
+            /* a request unanswered for 30 s is resent (same batch id: idempotent) */
+            for (size_t i = 0; i < n_files; i++) {
+                if (items[i].state == 1 && hg_now_ms () > items[i].sent_ms + 30000) {
+                    items[i].state = 0;
+                    in_flight--;
+                }
+            }
+            continue;
+        }
+        zmq_msg_t empty, body;
+        zmq_msg_init (&empty);
+        zmq_msg_init (&body);
+        zmq_msg_recv (&empty, sock, 0);
+        zmq_msg_recv (&body, sock, 0);
+        Hourglass__PushReply *rep = hourglass__push_reply__unpack (NULL, zmq_msg_size (&body),
+                                                                   zmq_msg_data (&body));
+        push_item_t *it = NULL;
+        for (size_t i = 0; rep && i < n_files; i++) {
+            if (items[i].state == 1 && strcmp (items[i].message_id, rep->message_id) == 0) {
+                it = &items[i];
+                break;
+            }
+        }
+        if (it && rep && it->state == 1) {
+            in_flight--;
+            switch (rep->status) {
+            case HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED:
+                it->state = 2;
+                done++;
+                break;
+            case HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE:
+                it->state = 3;
+                done++;
+                break;
+            case HOURGLASS__PUSH_REPLY__STATUS__BUSY:
+                it->state = 0;
+                it->retry_at_ms = hg_now_ms () + (rep->retry_after_ms ? rep->retry_after_ms : 200);
+                break;
+            default:
+                it->state = 4;
+                snprintf (it->reason, sizeof (it->reason), "%s", rep->reason);
+                done++;
+                break;
+            }
+        }
+        if (rep) {
+            hourglass__push_reply__free_unpacked (rep, NULL);
+        }
+        zmq_msg_close (&empty);
+        zmq_msg_close (&body);
+    }
+    zmq_close (sock);
+    /* then wait for the cleansers' verdicts */
+    size_t unknown = 0;
+    if (wait_s > 0) {
+        uint64_t wdeadline = hg_now_ms () + (uint64_t) wait_s * 1000u;
+        while ((unknown = s_collect_outcomes (zctx, &c, items, n_files)) > 0
+               && hg_now_ms () < wdeadline) {
+            usleep (100000);
+        }
+    }
+    zmq_ctx_term (zctx);
+
+    size_t accepted = 0, duplicates = 0, refused = 0, undelivered = 0, rejected_files = 0;
+    uint64_t records = 0, quarantined = 0;
+    for (size_t i = 0; i < n_files; i++) {
+        push_item_t *it = &items[i];
+        accepted += it->state == 2;
+        duplicates += it->state == 3;
+        refused += it->state == 4;
+        undelivered += it->state < 2;
+        if (it->records >= 0) {
+            records += (uint64_t) it->records;
+            quarantined += (uint64_t) it->quarantined;
+            rejected_files += it->quarantined > 0;
+        }
+        if (!json) {
+            if (it->state < 2) {
+                printf ("%s: NOT DELIVERED (no answer from the collector in time)\n", it->path);
+            }
+            else if (it->state == 4) {
+                printf ("%s: REFUSED: %s\n", it->path, it->reason);
+            }
+            else if (it->records < 0) {
+                printf ("%s: %s, outcome not known yet (see hourglass stats)\n", it->path,
+                        it->state == 3 ? "already accepted earlier" : "accepted");
+            }
+            else if (it->quarantined > 0) {
+                printf ("%s: %s%d records, %d rejected: %s\n", it->path,
+                        it->state == 3 ? "(already accepted earlier) " : "", it->records,
+                        it->quarantined, it->first_reason);
+            }
+        }
+    }
+    if (json) {
+        printf ("{\"files\": %zu, \"accepted\": %zu, \"duplicates\": %zu, \"refused\": %zu, "
+                "\"undelivered\": %zu, \"pending\": %zu, \"records\": %llu, \"rejected\": %llu}\n",
+                n_files, accepted, duplicates, refused, undelivered, unknown,
+                (unsigned long long) records, (unsigned long long) quarantined);
+    }
+    else {
+        printf ("accepted: %zu batches (%zu already accepted earlier), %llu records\n"
+                "rejected: %llu records or messages quarantined in %zu batches; %zu batches "
+                "refused; %zu not delivered\n",
+                accepted + duplicates, duplicates, (unsigned long long) records,
+                (unsigned long long) quarantined, rejected_files, refused, undelivered);
+        if (unknown) {
+            printf ("pending: %zu batches not yet processed after %d s\n", unknown, wait_s);
+        }
+    }
+    if (quarantined || refused || undelivered || unknown) {
+        status = 1;
+    }
+    for (size_t i = 0; i < n_files; i++) {
+        free (items[i].data);
+    }
+    free (items);
+    hg_cluster_free (&c);
+    return status;
+}
+
+/* ---- stats ---------------------------------------------------------------- */
+
+int
+hg_cmd_stats (int argc, char **argv)
+{
+    common_t o = {0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--cluster") == 0) {
+            o.cluster = s_take (&i, argc, argv, argv[i]);
+        }
+        else if (strcmp (argv[i], "--json") == 0) {
+            o.json = true;
+        }
+        else {
+            fprintf (stderr, "usage: hourglass stats [--cluster DIR] [--json]\n");
+            return 2;
+        }
+    }
+    hg_cluster_t c;
+    if (s_load (o.cluster, &c, "stats") < 0) {
+        return 1;
+    }
+    void *zctx = zmq_ctx_new ();
+    int status = 0;
+    if (o.json) {
+        printf ("{\"services\": {");
+    }
+    for (int i = 0; i < c.n_procs; i++) {
+        Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+        req.kind = HOURGLASS__CONTROL_REQUEST__KIND__STATS;
+        Hourglass__ControlReply *rep = NULL;
+        hg_err_t err;
+        bool ok = hg_control_call (zctx, c.procs[i].control, &req, 3000, &rep, &err) == 0;
+        if (!ok) {
+            status = 1;
+            fprintf (stderr, "hourglass stats: %s: %s\n", c.procs[i].name, err.msg);
+        }
+        if (o.json) {
+            printf ("%s\"%s\": {\"service\": \"%s\", \"up\": %s", i ? ", " : "", c.procs[i].name,
+                    c.procs[i].service, ok ? "true" : "false");
+            for (size_t k = 0; ok && k < rep->n_counters; k++) {
+                printf (", \"%s\": %llu", rep->counters[k]->name,
+                        (unsigned long long) rep->counters[k]->value);
+            }
+            printf ("}");
+        }
+        else {
+            printf ("%-14s", c.procs[i].name);
+            if (!ok) {
+                printf (" DOWN");
+            }
+            for (size_t k = 0; ok && k < rep->n_counters; k++) {
+                printf (" %s=%llu", rep->counters[k]->name,
+                        (unsigned long long) rep->counters[k]->value);
+            }
+            printf ("\n");
+        }
+        if (rep) {
+            hourglass__control_reply__free_unpacked (rep, NULL);
+        }
+    }
+    if (o.json) {
+        printf ("}}\n");
+    }
+    zmq_ctx_term (zctx);
+    hg_cluster_free (&c);
+    return status;
+}
+
+/* ---- query count -------------------------------------------------------- */
+
+static int
+s_query_usage (void)
+{
+    fprintf (stderr, "usage: hourglass query count [--cluster DIR] --code SYSTEM|CODE\n"
+                     "                             [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]\n"
+                     "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
+                     "(shifted per patient), as stored.\n");
+    return 2;
+}
+
+int
+hg_cmd_query (int argc, char **argv)
+{
+    if (argc < 2 || strcmp (argv[1], "count") != 0) {
+        return s_query_usage ();
+    }
+    common_t o = {0};
+    const char *code = NULL, *from = "", *to = "";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp (a, "--cluster") == 0) {
+            o.cluster = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--json") == 0) {
+            o.json = true;
+        }
+        else if (strcmp (a, "--code") == 0) {
+            code = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--from") == 0) {
+            from = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--to") == 0) {
+            to = s_take (&i, argc, argv, a);
+        }
+        else {
+            fprintf (stderr, "hourglass query count: unknown option %s\n", a);
+            return s_query_usage ();
+        }
+    }
+    const char *bar = code ? strrchr (code, '|') : NULL;
+    if (!bar || bar == code || !bar[1]) {
+        fprintf (stderr, "hourglass query count: --code must be SYSTEM|CODE, e.g. "
+                         "http://loinc.org|4548-4\n");
+        return 2;
+    }
+    hg_cluster_t c;
+    if (s_load (o.cluster, &c, "query") < 0) {
+        return 1;
+    }
+    const char *controls[1];
+    if (hg_cluster_controls (&c, "analytics", controls, 1) == 0) {
+        fprintf (stderr, "hourglass query: the cluster has no analytics service\n");
+        hg_cluster_free (&c);
+        return 1;
+    }
+    char system[1024];
+    snprintf (system, sizeof (system), "%.*s", (int) (bar - code), code);
+    Hourglass__CountQuery q = HOURGLASS__COUNT_QUERY__INIT;
+    q.system = system;
+    q.code = (char *) bar + 1;
+    q.from = (char *) from;
+    q.to = (char *) to;
+    Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+    req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
+    req.count = &q;
+    void *zctx = zmq_ctx_new ();
+    Hourglass__ControlReply *rep = NULL;
+    hg_err_t err;
+    int status = 0;
+    if (hg_control_call (zctx, controls[0], &req, 30000, &rep, &err) < 0) {
+        fprintf (stderr, "hourglass query count: %s\n", err.msg);
+        status = 1;
+    }
+    else if (!rep->ok || !rep->count) {
+        fprintf (stderr, "hourglass query count: %s\n", rep->error);
+        status = 1;
+    }
+    else if (o.json) {
+        if (rep->count->suppressed) {
+            printf ("{\"patients\": null, \"records\": null, \"suppressed\": true}\n");
+        }
+        else {
+            printf ("{\"patients\": %llu, \"records\": %llu, \"suppressed\": false}\n",
+                    (unsigned long long) rep->count->patients,
+                    (unsigned long long) rep->count->records);
+        }
+    }
+    else if (rep->count->suppressed) {
+        printf ("%s: suppressed (fewer than the minimum cell size of patients)\n", code);
+    }
+    else {
+        printf ("%s: %llu patients, %llu records\n", code,
+                (unsigned long long) rep->count->patients,
+                (unsigned long long) rep->count->records);
+    }
+    if (rep) {
+        hourglass__control_reply__free_unpacked (rep, NULL);
+    }
+    zmq_ctx_term (zctx);
+    hg_cluster_free (&c);
+    return status;
+}
+
+/* ---- quarantine list ---------------------------------------------------- */
+
+int
+hg_cmd_quarantine (int argc, char **argv)
+{
+    if (argc < 2 || strcmp (argv[1], "list") != 0) {
+        fprintf (stderr, "usage: hourglass quarantine list [--cluster DIR] [--limit N] [--json]\n");
+        return 2;
+    }
+    common_t o = {0};
+    unsigned limit = 1000;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp (argv[i], "--cluster") == 0) {
+            o.cluster = s_take (&i, argc, argv, argv[i]);
+        }
+        else if (strcmp (argv[i], "--json") == 0) {
+            o.json = true;
+        }
+        else if (strcmp (argv[i], "--limit") == 0) {
+            limit = (unsigned) atoi (s_take (&i, argc, argv, argv[i]));
+        }
+        else {
+            fprintf (stderr, "usage: hourglass quarantine list [--cluster DIR] [--limit N] "
+                             "[--json]\n");
+            return 2;
+        }
+    }
+    hg_cluster_t c;
+    if (s_load (o.cluster, &c, "quarantine") < 0) {
+        return 1;
+    }
+    void *zctx = zmq_ctx_new ();
+    int status = 0;
+    size_t shown = 0;
+    if (o.json) {
+        printf ("{\"entries\": [");
+    }
+    /* stages that quarantine: the cleanser (parse errors) and deid (records
+     * that could not be de-identified; reasons only) */
+    for (int i = 0; i < c.n_procs; i++) {
+        if (strcmp (c.procs[i].service, "cleanser") != 0
+            && strcmp (c.procs[i].service, "deid") != 0) {
+            continue;
+        }
+        Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+        req.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST;
+        req.limit = limit;
+        Hourglass__ControlReply *rep = NULL;
+        hg_err_t err;
+        if (hg_control_call (zctx, c.procs[i].control, &req, 10000, &rep, &err) < 0) {
+            fprintf (stderr, "hourglass quarantine list: %s: %s\n", c.procs[i].name, err.msg);
+            status = 1;
+            continue;
+        }
+        for (size_t k = 0; k < rep->n_quarantine; k++) {
+            Hourglass__QuarantineEntry *q = rep->quarantine[k];
+            if (o.json) {
+                printf ("%s{\"service\": \"%s\", \"instance\": \"%s\", \"message_id\": ",
+                        shown ? ", " : "", c.procs[i].service, c.procs[i].name);
+                s_json_str (q->message_id);
+                printf (", \"partner\": ");
+                s_json_str (q->partner);
+                printf (", \"format\": ");
+                s_json_str (q->format);
+                printf (", \"location\": ");
+                s_json_str (q->location);
+                printf (", \"reason\": ");
+                s_json_str (q->reason);
+                printf (", \"excerpt\": ");
+                hg_json_print_string ((const char *) q->excerpt.data, q->excerpt.len);
+                printf (", \"payload_bytes\": %llu, \"at_us\": %llu}",
+                        (unsigned long long) q->payload_bytes, (unsigned long long) q->at_us);
+            }
+            else {
+                printf ("%s  %s\n    at %s: %s\n", c.procs[i].name, q->message_id, q->location,
+                        q->reason);
+            }
+            shown++;
+        }
+        hourglass__control_reply__free_unpacked (rep, NULL);
+    }
+    if (o.json) {
+        printf ("], \"count\": %zu}\n", shown);
+    }
+    else {
+        printf ("%zu quarantined\n", shown);
+    }
+    zmq_ctx_term (zctx);
+    hg_cluster_free (&c);
+    return status;
+}

@@ -1,0 +1,662 @@
+/*
+ * cluster.c -- `hourglass cluster up|down|status`: a local cluster of every
+ * service as processes on loopback, state and logs under one directory,
+ * endpoints recorded in DIR/cluster.json for the other commands.
+ *
+ * `up` is idempotent: on an existing directory it restarts, with the same
+ * ports and arguments, only the processes that are not running (which is
+ * how tests restart a service they killed).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <zmq.h>
+
+#include "cli.h"
+#include "control.h"
+#include "util.h"
+
+void
+hg_cli_cluster_dir (const char *flag, char *out, size_t size)
+{
+    if (flag && *flag) {
+        snprintf (out, size, "%s", flag);
+        return;
+    }
+    const char *env = getenv ("HOURGLASS_CLUSTER");
+    if (env && *env) {
+        snprintf (out, size, "%s", env);
+        return;
+    }
+    /* <repo>/.cluster: the binary lives in <repo>/build/bin */
+    char exe[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr (exe, '/');
+            if (slash) {
+                *slash = '\0';
+            }
+        }
+        snprintf (out, size, "%s/.cluster", exe);
+        return;
+    }
+    snprintf (out, size, ".cluster");
+}
+
+static void
+s_proc_args_free (hg_proc_t *p)
+{
+    for (int i = 0; i < p->argc; i++) {
+        free (p->argv[i]);
+    }
+    p->argc = 0;
+}
+
+void
+hg_cluster_free (hg_cluster_t *c)
+{
+    for (int i = 0; i < c->n_procs; i++) {
+        s_proc_args_free (&c->procs[i]);
+    }
+    c->n_procs = 0;
+}
+
+static const char *
+s_json_str (json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex (o, key, &v) ? json_object_get_string (v) : "";
+}
+
+int
+hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
+{
+    memset (c, 0, sizeof (*c));
+    snprintf (c->dir, sizeof (c->dir), "%.2000s", dir);
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/cluster.json", dir);
+    char *data;
+    size_t len;
+    int rc = hg_read_file (path, 1 << 20, &data, &len, err);
+    if (rc == HG_ENOTFOUND) {
+        return hg_err_set (err, HG_ENOTFOUND,
+                           "no cluster in %s (start one with: hourglass cluster up --dir %s)",
+                           dir, dir);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    json_object *root = json_tokener_parse (data);
+    free (data);
+    if (!root) {
+        return hg_err_set (err, HG_EINVAL, "%s is not valid JSON", path);
+    }
+    snprintf (c->ingest, sizeof (c->ingest), "%s", s_json_str (root, "ingest"));
+    json_object *procs;
+    if (json_object_object_get_ex (root, "processes", &procs)) {
+        size_t n = json_object_array_length (procs);
+        for (size_t i = 0; i < n && c->n_procs < HG_CLI_MAX_SERVICES; i++) {
+            json_object *o = json_object_array_get_idx (procs, i);
+            hg_proc_t *p = &c->procs[c->n_procs++];
+            snprintf (p->name, sizeof (p->name), "%s", s_json_str (o, "name"));
+            snprintf (p->service, sizeof (p->service), "%s", s_json_str (o, "service"));
+            snprintf (p->control, sizeof (p->control), "%s", s_json_str (o, "control"));
+            json_object *v;
+            p->pid = json_object_object_get_ex (o, "pid", &v) ? json_object_get_int (v) : 0;
+            if (json_object_object_get_ex (o, "args", &v)) {
+                size_t na = json_object_array_length (v);
+                for (size_t k = 0; k < na && p->argc < 31; k++) {
+                    p->argv[p->argc++] = strdup (
+                        json_object_get_string (json_object_array_get_idx (v, k)));
+                }
+            }
+        }
+    }
+    json_object_put (root);
+    return 0;
+}
+
+int
+hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
+{
+    json_object *root = json_object_new_object ();
+    json_object_object_add (root, "ingest", json_object_new_string (c->ingest));
+    json_object *procs = json_object_new_array ();
+    for (int i = 0; i < c->n_procs; i++) {
+        const hg_proc_t *p = &c->procs[i];
+        json_object *o = json_object_new_object ();
+        json_object_object_add (o, "name", json_object_new_string (p->name));
+        json_object_object_add (o, "service", json_object_new_string (p->service));
+        json_object_object_add (o, "control", json_object_new_string (p->control));
+        json_object_object_add (o, "pid", json_object_new_int (p->pid));
+        json_object *args = json_object_new_array ();
+        for (int k = 0; k < p->argc; k++) {
+            json_object_array_add (args, json_object_new_string (p->argv[k]));
+        }
+        json_object_object_add (o, "args", args);
+        json_object_array_add (procs, o);
+    }
+    json_object_object_add (root, "processes", procs);
+    const char *text = json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY
+                                                                 | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/cluster.json", c->dir);
+    int rc = hg_write_file_atomic (path, text, strlen (text), 0644, err);
+    json_object_put (root);
+    return rc;
+}
+
+size_t
+hg_cluster_controls (const hg_cluster_t *c, const char *service, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < c->n_procs && n < max; i++) {
+        if (strcmp (c->procs[i].service, service) == 0) {
+            out[n++] = c->procs[i].control;
+        }
+    }
+    return n;
+}
+
+/* ---- processes ---------------------------------------------------------- */
+
+/* True when pid runs one of our service binaries (guards against pid reuse). */
+static bool
+s_alive (int pid)
+{
+    if (pid <= 0 || kill (pid, 0) < 0) {
+        return false;
+    }
+    char path[64], cmd[256];
+    snprintf (path, sizeof (path), "/proc/%d/cmdline", pid);
+    FILE *f = fopen (path, "r");
+    if (!f) {
+        return false;
+    }
+    size_t n = fread (cmd, 1, sizeof (cmd) - 1, f);
+    fclose (f);
+    cmd[n] = '\0';
+    if (strstr (cmd, "hourglass-") == NULL) {
+        return false;
+    }
+    /* a zombie child of ours is not alive */
+    char stat_path[64], state = 0;
+    snprintf (stat_path, sizeof (stat_path), "/proc/%d/stat", pid);
+    f = fopen (stat_path, "r");
+    if (f) {
+        int ignored;
+        char comm[64];
+        if (fscanf (f, "%d %63s %c", &ignored, comm, &state) != 3) {
+            state = 0;
+        }
+        fclose (f);
+    }
+    return state != 'Z';
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0,
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t len = sizeof (addr);
+    int port = -1;
+    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
+        && getsockname (fd, (struct sockaddr *) &addr, &len) == 0) {
+        port = ntohs (addr.sin_port);
+    }
+    if (fd >= 0) {
+        close (fd);
+    }
+    return port;
+}
+
+static void
+s_endpoint (char *out, size_t size)
+{
+    snprintf (out, size, "tcp://127.0.0.1:%d", s_free_port ());
+}
+
+static void
+s_arg (hg_proc_t *p, const char *flag, const char *value)
+{
+    if (p->argc < 30) {
+        p->argv[p->argc++] = strdup (flag);
+        p->argv[p->argc++] = strdup (value);
+    }
+}
+
+static hg_proc_t *
+s_add_proc (hg_cluster_t *c, const char *service, int index, const char *common_flags[][2],
+            int n_common)
+{
+    hg_proc_t *p = &c->procs[c->n_procs++];
+    memset (p, 0, sizeof (*p));
+    snprintf (p->service, sizeof (p->service), "%s", service);
+    snprintf (p->name, sizeof (p->name), "%s-%d", service, index);
+    s_endpoint (p->control, sizeof (p->control));
+    char dir[PATH_MAX];
+    snprintf (dir, sizeof (dir), "%s/data/%s", c->dir, p->name);
+    s_arg (p, "--name", p->name);
+    s_arg (p, "--data-dir", dir);
+    s_arg (p, "--control", p->control);
+    for (int i = 0; i < n_common; i++) {
+        s_arg (p, common_flags[i][0], common_flags[i][1]);
+    }
+    return p;
+}
+
+typedef struct {
+    int cleansers, deids, shards, min_cell, heartbeat_ms;
+    const char *compression;
+    const char *sync;
+} layout_t;
+
+/* Lays out a new cluster: ports, data directories, arguments. */
+static void
+s_layout (hg_cluster_t *c, const layout_t *l)
+{
+    char hb[32];
+    snprintf (hb, sizeof (hb), "%d", l->heartbeat_ms);
+    const char *common[][2] = {{"--compression", l->compression},
+                               {"--sync", l->sync},
+                               {"--heartbeat-ms", hb}};
+    int nc = 3;
+    char collector_deliver[128], cleanser_delivers[2048] = "", deid_delivers[2048] = "",
+                                 indexer_controls[2048] = "";
+    s_endpoint (c->ingest, sizeof (c->ingest));
+    s_endpoint (collector_deliver, sizeof (collector_deliver));
+    hg_proc_t *p = s_add_proc (c, "collector", 0, common, nc);
+    s_arg (p, "--ingest", c->ingest);
+    s_arg (p, "--deliver", collector_deliver);
+    for (int i = 0; i < l->cleansers; i++) {
+        char ep[128];
+        s_endpoint (ep, sizeof (ep));
+        p = s_add_proc (c, "cleanser", i, common, nc);
+        s_arg (p, "--upstream", collector_deliver);
+        s_arg (p, "--deliver", ep);
+        snprintf (cleanser_delivers + strlen (cleanser_delivers),
+                  sizeof (cleanser_delivers) - strlen (cleanser_delivers), "%s%s",
+                  i ? "," : "", ep);
+    }
+    char key_file[PATH_MAX], shards[16];
+    snprintf (key_file, sizeof (key_file), "%s/keys/deid.key", c->dir);
+    snprintf (shards, sizeof (shards), "%d", l->shards);
+    for (int i = 0; i < l->deids; i++) {
+        char ep[128];
+        s_endpoint (ep, sizeof (ep));
+        p = s_add_proc (c, "deid", i, common, nc);
+        s_arg (p, "--upstream", cleanser_delivers);
+        s_arg (p, "--deliver", ep);
+        s_arg (p, "--key-file", key_file);
+        s_arg (p, "--indexer-shards", shards);
+        snprintf (deid_delivers + strlen (deid_delivers),
+                  sizeof (deid_delivers) - strlen (deid_delivers), "%s%s", i ? "," : "", ep);
+    }
+    for (int i = 0; i < l->shards; i++) {
+        char shard[16];
+        snprintf (shard, sizeof (shard), "%d", i);
+        p = s_add_proc (c, "indexer", i, common, nc);
+        s_arg (p, "--upstream", deid_delivers);
+        s_arg (p, "--shard", shard);
+        s_arg (p, "--shards", shards);
+        snprintf (indexer_controls + strlen (indexer_controls),
+                  sizeof (indexer_controls) - strlen (indexer_controls), "%s%s", i ? "," : "",
+                  p->control);
+    }
+    char min_cell[16];
+    snprintf (min_cell, sizeof (min_cell), "%d", l->min_cell);
+    p = s_add_proc (c, "analytics", 0, common, nc);
+    s_arg (p, "--indexers", indexer_controls);
+    s_arg (p, "--min-cell", min_cell);
+}
+
+static void
+s_bin_dir (char *out, size_t size)
+{
+    const char *env = getenv ("HOURGLASS_BIN_DIR");
+    if (env && *env) {
+        snprintf (out, size, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr (exe, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+    snprintf (out, size, "%.2000s", exe);
+}
+
+static int
+s_spawn (const hg_cluster_t *c, hg_proc_t *p, hg_err_t *err)
+{
+    char bin_dir[2048], bin[PATH_MAX], log[PATH_MAX];
+    s_bin_dir (bin_dir, sizeof (bin_dir));
+    snprintf (bin, sizeof (bin), "%.2000s/hourglass-%s", bin_dir, p->service);
+    snprintf (log, sizeof (log), "%s/logs/%s.log", c->dir, p->name);
+    if (access (bin, X_OK) < 0) {
+        return hg_err_set (err, HG_ENOTFOUND, "service binary %s not found (build first, or "
+                           "set HOURGLASS_BIN_DIR)", bin);
+    }
+    pid_t pid = fork ();
+    if (pid < 0) {
+        return hg_err_set (err, HG_EIO, "fork failed: %s", strerror (errno));
+    }
+    if (pid == 0) {
+        setsid ();
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int devnull = open ("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+        }
+        if (devnull >= 0) {
+            dup2 (devnull, 0);
+        }
+        char *argv[34];
+        argv[0] = bin;
+        for (int i = 0; i < p->argc; i++) {
+            argv[i + 1] = p->argv[i];
+        }
+        argv[p->argc + 1] = NULL;
+        execv (bin, argv);
+        _exit (127);
+    }
+    p->pid = pid;
+    return 0;
+}
+
+/* Health of one instance: 1 healthy, 0 not answering. */
+static int
+s_health (void *zctx, const hg_proc_t *p, int timeout_ms)
+{
+    Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+    req.kind = HOURGLASS__CONTROL_REQUEST__KIND__HEALTH;
+    Hourglass__ControlReply *rep = NULL;
+    hg_err_t err;
+    int ok = hg_control_call (zctx, p->control, &req, timeout_ms, &rep, &err) == 0 && rep->ok
+             && (int) rep->pid == p->pid;
+    if (rep) {
+        hourglass__control_reply__free_unpacked (rep, NULL);
+    }
+    return ok;
+}
+
+static void
+s_print_log_tail (const hg_cluster_t *c, const hg_proc_t *p)
+{
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/logs/%s.log", c->dir, p->name);
+    char *data;
+    size_t len;
+    if (hg_read_file (path, 64 << 20, &data, &len, NULL) == 0) {
+        size_t from = len > 1500 ? len - 1500 : 0;
+        fprintf (stderr, "--- last lines of %s ---\n%s\n", path, data + from);
+        free (data);
+    }
+}
+
+static int
+s_usage (void)
+{
+    fprintf (stderr,
+             "usage: hourglass cluster up [--dir DIR] [--cleansers N] [--deids N] [--shards N]\n"
+             "                            [--min-cell N] [--compression lz4|none|...]\n"
+             "                            [--sync true|false] [--heartbeat-ms MS] [--timeout S]\n"
+             "       hourglass cluster down [--dir DIR]\n"
+             "       hourglass cluster status [--dir DIR] [--json]\n");
+    return 2;
+}
+
+static int
+s_up (const char *dir, const layout_t *l, int timeout_s)
+{
+    hg_err_t err = {0};
+    hg_cluster_t c;
+    char sub[PATH_MAX];
+    bool fresh = false;
+    int rc = hg_cluster_load (dir, &c, &err);
+    if (rc == HG_ENOTFOUND) {
+        memset (&c, 0, sizeof (c));
+        snprintf (c.dir, sizeof (c.dir), "%.2000s", dir);
+        fresh = true;
+    }
+    else if (rc < 0) {
+        fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+        return 1;
+    }
+    const char *subs[] = {"", "/logs", "/data", "/keys"};
+    for (int i = 0; i < 4; i++) {
+        snprintf (sub, sizeof (sub), "%s%s", dir, subs[i]);
+        if (hg_mkdirs (sub, i == 3 ? 0700 : 0755, &err) < 0) {
+            fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+            return 1;
+        }
+    }
+    if (fresh) {
+        s_layout (&c, l);
+    }
+    int started = 0;
+    for (int i = 0; i < c.n_procs; i++) {
+        if (s_alive (c.procs[i].pid)) {
+            continue;
+        }
+        if (s_spawn (&c, &c.procs[i], &err) < 0) {
+            fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+            hg_cluster_free (&c);
+            return 1;
+        }
+        started++;
+    }
+    if (hg_cluster_save (&c, &err) < 0) {
+        fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+    }
+    void *zctx = zmq_ctx_new ();
+    uint64_t deadline = hg_now_ms () + (uint64_t) timeout_s * 1000u;
+    int healthy = 0, status = 0;
+    for (int i = 0; i < c.n_procs; i++) {
+        hg_proc_t *p = &c.procs[i];
+        for (;;) {
+            if (s_health (zctx, p, 300)) {
+                healthy++;
+                break;
+            }
+            int wstatus;
+            if (waitpid (p->pid, &wstatus, WNOHANG) == p->pid || !s_alive (p->pid)) {
+                fprintf (stderr, "hourglass cluster up: %s exited during start-up\n", p->name);
+                s_print_log_tail (&c, p);
+                status = 1;
+                break;
+            }
+            if (hg_now_ms () > deadline) {
+                fprintf (stderr, "hourglass cluster up: %s not healthy after %d s\n", p->name,
+                         timeout_s);
+                s_print_log_tail (&c, p);
+                status = 1;
+                break;
+            }
+        }
+        if (status) {
+            break;
+        }
+    }
+    zmq_ctx_term (zctx);
+    if (status == 0) {
+        printf ("cluster up: %d services healthy (%d started) in %s\n", healthy, started, dir);
+    }
+    hg_cluster_free (&c);
+    return status;
+}
+
+static int
+s_down (const char *dir)
+{
+    hg_err_t err = {0};
+    hg_cluster_t c;
+    if (hg_cluster_load (dir, &c, &err) < 0) {
+        fprintf (stderr, "hourglass cluster down: %s\n", err.msg);
+        return 1;
+    }
+    int stopped = 0;
+    for (int i = 0; i < c.n_procs; i++) {
+        if (s_alive (c.procs[i].pid)) {
+            kill (c.procs[i].pid, SIGTERM);
+        }
+    }
+    uint64_t deadline = hg_now_ms () + 15000;
+    for (int i = 0; i < c.n_procs; i++) {
+        hg_proc_t *p = &c.procs[i];
+        while (s_alive (p->pid) && hg_now_ms () < deadline) {
+            usleep (20000);
+        }
+        if (s_alive (p->pid)) {
+            fprintf (stderr, "hourglass cluster down: %s ignored SIGTERM; killing it\n",
+                     p->name);
+            kill (p->pid, SIGKILL);
+        }
+        if (p->pid > 0) {
+            stopped++;
+        }
+        p->pid = 0;
+    }
+    hg_cluster_save (&c, &err);
+    printf ("cluster down: %d services stopped in %s\n", stopped, dir);
+    hg_cluster_free (&c);
+    return 0;
+}
+
+static int
+s_status (const char *dir, bool json)
+{
+    hg_err_t err = {0};
+    hg_cluster_t c;
+    if (hg_cluster_load (dir, &c, &err) < 0) {
+        fprintf (stderr, "hourglass cluster status: %s\n", err.msg);
+        return 1;
+    }
+    void *zctx = zmq_ctx_new ();
+    int unhealthy = 0;
+    if (json) {
+        printf ("{\"dir\": ");
+        hg_json_print_string (dir, strlen (dir));
+        printf (", \"ingest\": \"%s\", \"services\": [", c.ingest);
+    }
+    for (int i = 0; i < c.n_procs; i++) {
+        hg_proc_t *p = &c.procs[i];
+        bool alive = s_alive (p->pid);
+        bool healthy = alive && s_health (zctx, p, 1000);
+        unhealthy += !healthy;
+        const char *state = healthy ? "healthy" : alive ? "not-answering" : "down";
+        if (json) {
+            printf ("%s{\"name\": \"%s\", \"service\": \"%s\", \"pid\": %d, \"state\": \"%s\", "
+                    "\"control\": \"%s\"}",
+                    i ? ", " : "", p->name, p->service, alive ? p->pid : 0, state, p->control);
+        }
+        else {
+            printf ("%-14s %-10s pid %-8d %-14s %s\n", p->name, p->service, alive ? p->pid : 0,
+                    state, p->control);
+        }
+    }
+    if (json) {
+        printf ("], \"healthy\": %s}\n", unhealthy ? "false" : "true");
+    }
+    zmq_ctx_term (zctx);
+    hg_cluster_free (&c);
+    return unhealthy ? 1 : 0;
+}
+
+int
+hg_cmd_cluster (int argc, char **argv)
+{
+    if (argc < 2) {
+        return s_usage ();
+    }
+    const char *verb = argv[1];
+    const char *dir_flag = NULL;
+    bool json = false;
+    int timeout_s = 60;
+    layout_t l = {.cleansers = 1, .deids = 1, .shards = 1, .min_cell = 10,
+                  .heartbeat_ms = 1000, .compression = "lz4", .sync = "true"};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp (a, "--json") == 0) {
+            json = true;
+            continue;
+        }
+        if (!v) {
+            fprintf (stderr, "hourglass cluster: %s needs a value\n", a);
+            return s_usage ();
+        }
+        i++;
+        if (strcmp (a, "--dir") == 0) {
+            dir_flag = v;
+        }
+        else if (strcmp (a, "--cleansers") == 0) {
+            l.cleansers = atoi (v);
+        }
+        else if (strcmp (a, "--deids") == 0) {
+            l.deids = atoi (v);
+        }
+        else if (strcmp (a, "--shards") == 0) {
+            l.shards = atoi (v);
+        }
+        else if (strcmp (a, "--min-cell") == 0) {
+            l.min_cell = atoi (v);
+        }
+        else if (strcmp (a, "--heartbeat-ms") == 0) {
+            l.heartbeat_ms = atoi (v);
+        }
+        else if (strcmp (a, "--compression") == 0) {
+            l.compression = v;
+        }
+        else if (strcmp (a, "--sync") == 0) {
+            l.sync = v;
+        }
+        else if (strcmp (a, "--timeout") == 0) {
+            timeout_s = atoi (v);
+        }
+        else {
+            fprintf (stderr, "hourglass cluster: unknown option %s\n", a);
+            return s_usage ();
+        }
+    }
+    if (l.cleansers < 1 || l.cleansers > 8 || l.deids < 1 || l.deids > 8 || l.shards < 1
+        || l.shards > 16 || l.min_cell < 0 || l.heartbeat_ms < 10) {
+        fprintf (stderr, "hourglass cluster: --cleansers and --deids must be 1..8, --shards "
+                         "1..16, --min-cell >= 0, --heartbeat-ms >= 10\n");
+        return 2;
+    }
+    char dir[PATH_MAX];
+    hg_cli_cluster_dir (dir_flag, dir, sizeof (dir));
+    if (strlen (dir) > 2000) {
+        fprintf (stderr, "hourglass cluster: --dir is longer than 2000 bytes\n");
+        return 2;
+    }
+    if (strcmp (verb, "up") == 0) {
+        return s_up (dir, &l, timeout_s);
+    }
+    if (strcmp (verb, "down") == 0) {
+        return s_down (dir);
+    }
+    if (strcmp (verb, "status") == 0) {
+        return s_status (dir, json);
+    }
+    return s_usage ();
+}

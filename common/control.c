@@ -1,0 +1,44 @@
+#include "control.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <zmq.h>
+
+int
+hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlRequest *req,
+                 int timeout_ms, Hourglass__ControlReply **reply, hg_err_t *err)
+{
+    void *sock = zmq_socket (zctx, ZMQ_DEALER);
+    int linger = 0, rc = 0;
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof (timeout_ms));
+    size_t len = hourglass__control_request__get_packed_size (req);
+    uint8_t *buf = malloc (len ? len : 1);
+    hourglass__control_request__pack (req, buf);
+    zmq_msg_t empty, body;
+    zmq_msg_init (&empty);
+    zmq_msg_init (&body);
+    if (zmq_connect (sock, endpoint) < 0) {
+        rc = hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", endpoint,
+                         zmq_strerror (errno));
+        goto cleanup;
+    }
+    zmq_send (sock, "", 0, ZMQ_SNDMORE);
+    zmq_send (sock, buf, len, 0);
+    if (zmq_msg_recv (&empty, sock, 0) < 0 || zmq_msg_recv (&body, sock, 0) < 0) {
+        rc = hg_err_set (err, HG_EAGAIN, "no answer from %s within %d ms", endpoint,
+                         timeout_ms);
+        goto cleanup;
+    }
+    *reply = hourglass__control_reply__unpack (NULL, zmq_msg_size (&body), zmq_msg_data (&body));
+    if (!*reply) {
+        rc = hg_err_set (err, HG_EIO, "undecodable reply from %s", endpoint);
+    }
+cleanup:
+    zmq_msg_close (&empty);
+    zmq_msg_close (&body);
+    free (buf);
+    zmq_close (sock);
+    return rc;
+}

@@ -1,0 +1,664 @@
+/*
+ * link.c -- the hand-off protocol's socket glue around outq.c.
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "util.h"
+
+#define HG_LINK_MAX_PEERS 32
+#define HG_LINK_MAX_ACKS 4096
+
+/* ---- frame helpers ------------------------------------------------------ */
+
+/* Sends a packed LinkFrame as one frame, with more to follow if more. */
+static int
+s_send_frame (void *sock, const Hourglass__LinkFrame *f, bool more)
+{
+    size_t len = hourglass__link_frame__get_packed_size (f);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, len) < 0) {
+        return -1;
+    }
+    hourglass__link_frame__pack (f, zmq_msg_data (&msg));
+    int rc = zmq_msg_send (&msg, sock, more ? ZMQ_SNDMORE : 0);
+    if (rc < 0) {
+        zmq_msg_close (&msg);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static void
+s_free_value (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
+/* Reads all frames of one message into msgs (at most max); returns the
+ * count, 0 when nothing was waiting, -1 on error. Extra frames are dropped. */
+static int
+s_recv_multipart (void *sock, zmq_msg_t *msgs, int max)
+{
+    int n = 0;
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        if (zmq_msg_recv (&m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close (&m);
+            return n == 0 && errno == EAGAIN ? 0 : (n ? n : -1);
+        }
+        int more = zmq_msg_more (&m);
+        if (n < max) {
+            msgs[n++] = m;
+        }
+        else {
+            zmq_msg_close (&m);
+        }
+        if (!more) {
+            return n;
+        }
+    }
+}
+
+static void
+s_close_all (zmq_msg_t *msgs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        zmq_msg_close (&msgs[i]);
+    }
+}
+
+/* ---- upstream ----------------------------------------------------------- */
+
+struct hg_link_server {
+    void *sock;                 /* ROUTER */
+    hg_store_t *store;          /* not owned */
+    hg_outq_t *q;
+    hg_link_opts_t opts;
+    uint64_t epoch;             /* random per process start */
+    uint64_t next_seq;
+    uint64_t heartbeat_at_ms;
+    hg_store_batch_t *acks_wb;  /* deletes of acknowledged entries */
+};
+
+static void
+s_outbox_key (unsigned char key[10], uint64_t seq)
+{
+    key[0] = 'o';
+    key[1] = '/';
+    hg_be64_put (key + 2, seq);
+}
+
+/* Reloads the outbox: everything not acknowledged is pending again. */
+static int
+s_server_load (hg_link_server_t *self, hg_err_t *err)
+{
+    hg_store_iter_t *it = hg_store_iter_new (self->store, "o/", 2, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl, n = 0;
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        if (kl != 10) {
+            continue;
+        }
+        uint64_t seq = hg_be64_get ((const unsigned char *) k + 2);
+        int shard = -1;
+        Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, vl, (const uint8_t *) v);
+        if (env) {
+            shard = env->shard;
+            hourglass__envelope__free_unpacked (env, NULL);
+        }
+        hg_outq_push (self->q, seq, shard);
+        if (seq >= self->next_seq) {
+            self->next_seq = seq + 1;
+        }
+        n++;
+    }
+    hg_store_iter_destroy (&it);
+    if (n) {
+        hg_info ("outbox_reloaded", "entries=%zu next_seq=%llu", n,
+                 (unsigned long long) self->next_seq);
+    }
+    return 0;
+}
+
+hg_link_server_t *
+hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,
+                    const hg_link_opts_t *opts, hg_err_t *err)
+{
+    hg_link_server_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        hg_err_set (err, HG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->store = store;
+    self->opts = *opts;
+    self->q = hg_outq_new ();
+    self->acks_wb = hg_store_batch_new ();
+    self->next_seq = 1;
+    randombytes_buf (&self->epoch, sizeof (self->epoch));
+    self->epoch |= 1;
+    self->sock = zmq_socket (zctx, ZMQ_ROUTER);
+    int one = 1, hwm = 100000;
+    zmq_setsockopt (self->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
+    zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+    zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
+    if (zmq_bind (self->sock, endpoint) < 0) {
+        hg_err_set (err, HG_EIO, "cannot bind %s: %s", endpoint, zmq_strerror (errno));
+        hg_link_server_destroy (&self);
+        return NULL;
+    }
+    s_server_load (self, err);
+    return self;
+}
+
+void
+hg_link_server_destroy (hg_link_server_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    hg_link_server_t *self = *self_p;
+    if (self->sock) {
+        int linger = 0;
+        zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof (linger));
+        zmq_close (self->sock);
+    }
+    hg_outq_destroy (&self->q);
+    hg_store_batch_destroy (&self->acks_wb);
+    free (self);
+    *self_p = NULL;
+}
+
+void *
+hg_link_server_socket (hg_link_server_t *self)
+{
+    return self->sock;
+}
+
+uint64_t
+hg_link_server_next_seq (hg_link_server_t *self, unsigned char key[10])
+{
+    uint64_t seq = self->next_seq++;
+    s_outbox_key (key, seq);
+    return seq;
+}
+
+static void
+s_server_send_simple (hg_link_server_t *self, const void *rid, size_t rid_len,
+                      Hourglass__LinkFrame__Kind kind, uint64_t session)
+{
+    Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
+    f.kind = kind;
+    f.epoch = self->epoch;
+    f.session = session;
+    if (zmq_send (self->sock, rid, rid_len, ZMQ_SNDMORE) >= 0) {
+        s_send_frame (self->sock, &f, false);
+    }
+}
+
+/* Sends worker w everything its credit allows, frame_max per message. */
+static void
+s_dispatch_worker (hg_link_server_t *self, int w)
+{
+    uint64_t seqs[512];
+    size_t max = self->opts.frame_max ? self->opts.frame_max : 64;
+    if (max > 512) {
+        max = 512;
+    }
+    for (;;) {
+        size_t n = hg_outq_take (self->q, w, seqs, max);
+        if (n == 0) {
+            return;
+        }
+        size_t rid_len;
+        const void *rid = hg_outq_worker_rid (self->q, w, &rid_len);
+        /* read the envelopes first: an entry missing from the store was acked
+         * concurrently and is simply skipped */
+        char *vals[512];
+        size_t lens[512];
+        size_t m = 0;
+        uint64_t sent_seqs[512];
+        for (size_t i = 0; i < n; i++) {
+            unsigned char key[10];
+            s_outbox_key (key, seqs[i]);
+            if (hg_store_get (self->store, key, sizeof (key), &vals[m], &lens[m], NULL) == 0) {
+                sent_seqs[m++] = seqs[i];
+            }
+        }
+        Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
+        f.kind = HOURGLASS__LINK_FRAME__KIND__DELIVER;
+        f.epoch = self->epoch;
+        f.session = hg_outq_worker_session (self->q, w);
+        f.n_seqs = m;
+        f.seqs = sent_seqs;
+        bool ok = zmq_send (self->sock, rid, rid_len, ZMQ_SNDMORE) >= 0
+                  && s_send_frame (self->sock, &f, m > 0) == 0;
+        for (size_t i = 0; i < m; i++) {
+            zmq_msg_t msg;
+            if (ok) {
+                zmq_msg_init_data (&msg, vals[i], lens[i], s_free_value, NULL);
+                if (zmq_msg_send (&msg, self->sock, i + 1 < m ? ZMQ_SNDMORE : 0) < 0) {
+                    zmq_msg_close (&msg);
+                    ok = false;
+                }
+            }
+            else {
+                free (vals[i]);
+            }
+        }
+        if (!ok) {
+            /* unroutable: the worker is gone; its entries go back */
+            hg_warn ("worker_unreachable", "worker=%d err=%s", w, zmq_strerror (errno));
+            hg_outq_drop (self->q, w);
+            return;
+        }
+    }
+}
+
+static void
+s_dispatch (hg_link_server_t *self)
+{
+    if (!hg_outq_pending (self->q)) {
+        return;
+    }
+    int slots[256];
+    size_t n = hg_outq_workers (self->q, slots, 256);
+    for (size_t i = 0; i < n; i++) {
+        s_dispatch_worker (self, slots[i]);
+    }
+}
+
+void
+hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard)
+{
+    if (hg_outq_push (self->q, seq, shard) < 0) {
+        hg_error ("outbox_enqueue_failed", "seq=%llu shard=%d", (unsigned long long) seq,
+                  shard);
+    }
+}
+
+static void
+s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body,
+                   uint64_t now_ms)
+{
+    const void *rid = zmq_msg_data (rid_msg);
+    size_t rid_len = zmq_msg_size (rid_msg);
+    Hourglass__LinkFrame *f = hourglass__link_frame__unpack (NULL, zmq_msg_size (body),
+                                                             zmq_msg_data (body));
+    if (!f) {
+        hg_warn ("link_bad_frame", "bytes=%zu", zmq_msg_size (body));
+        return;
+    }
+    int w = hg_outq_find (self->q, rid, rid_len);
+    if (f->kind == HOURGLASS__LINK_FRAME__KIND__HELLO) {
+        w = hg_outq_hello (self->q, rid, rid_len, f->instance, f->shard, f->session,
+                           f->ready, now_ms);
+        hg_info ("worker_hello", "instance=%s shard=%d session=%llu ready=%u",
+                 f->instance, f->shard, (unsigned long long) f->session, f->ready);
+        if (w >= 0) {
+            s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__HEARTBEAT,
+                                  f->session);
+        }
+    }
+    else if (f->kind == HOURGLASS__LINK_FRAME__KIND__READY) {
+        uint64_t acked[HG_LINK_MAX_ACKS];
+        size_t n_acks = f->n_acks > HG_LINK_MAX_ACKS ? HG_LINK_MAX_ACKS : f->n_acks;
+        size_t n = hg_outq_ready (self->q, w, f->session, f->received, f->ready, f->acks,
+                                  n_acks, acked, now_ms);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char key[10];
+            s_outbox_key (key, acked[i]);
+            hg_store_batch_delete (self->acks_wb, key, sizeof (key));
+        }
+        if (w < 0) {
+            /* we restarted, or declared it dead: ask for a new session */
+            s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__RESET,
+                                  f->session);
+        }
+    }
+    hourglass__link_frame__free_unpacked (f, NULL);
+}
+
+void
+hg_link_server_handle (hg_link_server_t *self, uint64_t now_ms)
+{
+    for (int budget = 0; budget < 10000; budget++) {
+        zmq_msg_t msgs[2];
+        int n = s_recv_multipart (self->sock, msgs, 2);
+        if (n <= 0) {
+            break;
+        }
+        if (n == 2) {
+            s_server_on_frame (self, &msgs[0], &msgs[1], now_ms);
+        }
+        s_close_all (msgs, n);
+    }
+    if (hg_store_batch_count (self->acks_wb)) {
+        /* losing these deletes in a crash only causes a redelivery that
+         * downstream de-duplicates, so no sync */
+        hg_err_t err;
+        if (hg_store_write (self->store, self->acks_wb, false, &err) < 0) {
+            hg_error ("outbox_delete_failed", "err=\"%s\"", err.msg);
+        }
+        hg_store_batch_clear (self->acks_wb);
+    }
+    s_dispatch (self);
+}
+
+void
+hg_link_server_tick (hg_link_server_t *self, uint64_t now_ms)
+{
+    uint64_t timeout = self->opts.heartbeat_ms * self->opts.liveness;
+    size_t requeued = hg_outq_expire (self->q, now_ms, timeout);
+    if (requeued) {
+        hg_warn ("worker_expired", "redelivering=%zu", requeued);
+    }
+    if (now_ms >= self->heartbeat_at_ms) {
+        int slots[256];
+        size_t n = hg_outq_workers (self->q, slots, 256);
+        for (size_t i = 0; i < n; i++) {
+            size_t rid_len;
+            const void *rid = hg_outq_worker_rid (self->q, slots[i], &rid_len);
+            s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__HEARTBEAT,
+                                  hg_outq_worker_session (self->q, slots[i]));
+        }
+        self->heartbeat_at_ms = now_ms + self->opts.heartbeat_ms;
+    }
+    s_dispatch (self);
+}
+
+size_t
+hg_link_server_depth (hg_link_server_t *self)
+{
+    return hg_outq_depth (self->q);
+}
+
+hg_outq_stats_t
+hg_link_server_stats (hg_link_server_t *self)
+{
+    return hg_outq_stats (self->q);
+}
+
+/* ---- downstream --------------------------------------------------------- */
+
+typedef struct {
+    void *sock;              /* DEALER connected to one upstream */
+    char endpoint[256];
+    uint64_t session;        /* ours, bumped at each HELLO */
+    uint64_t epoch;          /* upstream's, 0 until heard */
+    uint64_t received;       /* envelopes received in this session */
+    size_t in_process;       /* received, not yet acked (any session) */
+    uint64_t last_heard_ms;
+    uint64_t last_sent_ms;
+    uint32_t advertised;     /* ready value last sent */
+} peer_t;
+
+struct hg_link_client {
+    peer_t peers[HG_LINK_MAX_PEERS];
+    size_t n_peers;
+    char instance[64];
+    int shard;
+    hg_link_opts_t opts;
+};
+
+static uint32_t
+s_ready (hg_link_client_t *self, peer_t *p, uint32_t room)
+{
+    uint32_t window = self->opts.window ? self->opts.window : 256;
+    uint32_t free_slots = p->in_process >= window ? 0 : window - (uint32_t) p->in_process;
+    uint32_t share = room / (uint32_t) (self->n_peers ? self->n_peers : 1);
+    return free_slots < share ? free_slots : share;
+}
+
+static void
+s_client_hello (hg_link_client_t *self, peer_t *p, uint32_t room, uint64_t now_ms)
+{
+    p->session++;
+    p->received = 0;
+    Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
+    f.kind = HOURGLASS__LINK_FRAME__KIND__HELLO;
+    f.instance = self->instance;
+    f.session = p->session;
+    f.shard = self->shard;
+    f.ready = s_ready (self, p, room);
+    s_send_frame (p->sock, &f, false);
+    p->advertised = f.ready;
+    p->last_sent_ms = now_ms;
+    p->last_heard_ms = now_ms;   /* give the upstream a full liveness period */
+}
+
+static void
+s_client_ready (hg_link_client_t *self, peer_t *p, const uint64_t *acks, size_t n_acks,
+                uint32_t room, uint64_t now_ms)
+{
+    Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
+    f.kind = HOURGLASS__LINK_FRAME__KIND__READY;
+    f.instance = self->instance;
+    f.session = p->session;
+    f.received = p->received;
+    f.ready = s_ready (self, p, room);
+    f.n_acks = n_acks;
+    f.acks = (uint64_t *) acks;
+    s_send_frame (p->sock, &f, false);
+    p->advertised = f.ready;
+    p->last_sent_ms = now_ms;
+}
+
+hg_link_client_t *
+hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int shard,
+                    const hg_link_opts_t *opts, hg_err_t *err)
+{
+    hg_link_client_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        hg_err_set (err, HG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf (self->instance, sizeof (self->instance), "%s", instance);
+    self->shard = shard;
+    self->opts = *opts;
+    char *copy = strdup (endpoints);
+    char *items[HG_LINK_MAX_PEERS];
+    size_t n = hg_split_list (copy, items, HG_LINK_MAX_PEERS);
+    if (n == 0) {
+        hg_err_set (err, HG_EINVAL, "no upstream endpoint given");
+        free (copy);
+        hg_link_client_destroy (&self);
+        return NULL;
+    }
+    uint64_t now = hg_now_ms ();
+    for (size_t i = 0; i < n; i++) {
+        peer_t *p = &self->peers[i];
+        snprintf (p->endpoint, sizeof (p->endpoint), "%s", items[i]);
+        p->sock = zmq_socket (zctx, ZMQ_DEALER);
+        int hwm = 100000, linger = 500, ivl = 100, ivl_max = 2000;
+        zmq_setsockopt (p->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+        zmq_setsockopt (p->sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
+        zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
+        zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof (ivl));
+        zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof (ivl_max));
+        if (zmq_connect (p->sock, p->endpoint) < 0) {
+            hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", p->endpoint,
+                        zmq_strerror (errno));
+            free (copy);
+            self->n_peers = i + 1;
+            hg_link_client_destroy (&self);
+            return NULL;
+        }
+        self->n_peers = i + 1;
+        s_client_hello (self, p, UINT32_MAX, now);
+    }
+    free (copy);
+    return self;
+}
+
+void
+hg_link_client_destroy (hg_link_client_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    hg_link_client_t *self = *self_p;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        if (self->peers[i].sock) {
+            zmq_close (self->peers[i].sock);
+        }
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+hg_link_client_pollitems (hg_link_client_t *self, zmq_pollitem_t *items, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_peers && n < max; i++) {
+        items[n++] = (zmq_pollitem_t) {self->peers[i].sock, 0, ZMQ_POLLIN, 0};
+    }
+    return n;
+}
+
+/* Handles one message from peer p; appends deliveries to out. */
+static size_t
+s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n,
+                     hg_delivery_t *out, size_t room_out, uint64_t now_ms)
+{
+    peer_t *p = &self->peers[pi];
+    Hourglass__LinkFrame *f = hourglass__link_frame__unpack (NULL, zmq_msg_size (&msgs[0]),
+                                                             zmq_msg_data (&msgs[0]));
+    if (!f) {
+        hg_warn ("link_bad_frame", "upstream=%s bytes=%zu", p->endpoint,
+                 zmq_msg_size (&msgs[0]));
+        return 0;
+    }
+    p->last_heard_ms = now_ms;
+    size_t got = 0;
+    if (p->epoch && f->epoch != p->epoch
+        && f->kind != HOURGLASS__LINK_FRAME__KIND__RESET) {
+        /* the upstream restarted: it no longer knows our session */
+        hg_info ("upstream_restarted", "upstream=%s", p->endpoint);
+        p->epoch = f->epoch;
+        s_client_hello (self, p, UINT32_MAX, now_ms);
+    }
+    p->epoch = f->epoch;
+    switch (f->kind) {
+    case HOURGLASS__LINK_FRAME__KIND__RESET:
+        if (f->session == p->session) {
+            hg_info ("link_reset", "upstream=%s", p->endpoint);
+            s_client_hello (self, p, UINT32_MAX, now_ms);
+        }
+        break;
+    case HOURGLASS__LINK_FRAME__KIND__DELIVER: {
+        size_t count = f->n_seqs < (size_t) (n - 1) ? f->n_seqs : (size_t) (n - 1);
+        if (f->session == p->session) {
+            p->received += count;
+        }
+        p->in_process += count;
+        for (size_t i = 0; i < count; i++) {
+            zmq_msg_t *m = &msgs[i + 1];
+            Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, zmq_msg_size (m),
+                                                                    zmq_msg_data (m));
+            if (!env) {
+                hg_error ("envelope_undecodable", "upstream=%s seq=%llu bytes=%zu",
+                          p->endpoint, (unsigned long long) f->seqs[i], zmq_msg_size (m));
+            }
+            if (got < room_out) {
+                out[got++] = (hg_delivery_t) {pi, f->seqs[i], env, zmq_msg_size (m)};
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    hourglass__link_frame__free_unpacked (f, NULL);
+    return got;
+}
+
+size_t
+hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max, uint64_t now_ms)
+{
+    size_t got = 0;
+    enum { MAX_FRAMES = 520 };
+    static zmq_msg_t msgs[MAX_FRAMES];
+    for (size_t i = 0; i < self->n_peers; i++) {
+        /* a DELIVER carries at most frame_max envelopes; stop before one
+         * could overflow out */
+        while (got + (self->opts.frame_max ? self->opts.frame_max : 64) <= max) {
+            int n = s_recv_multipart (self->peers[i].sock, msgs, MAX_FRAMES);
+            if (n <= 0) {
+                break;
+            }
+            got += s_client_on_message (self, (int) i, msgs, n, out + got, max - got, now_ms);
+            s_close_all (msgs, n);
+        }
+    }
+    return got;
+}
+
+void
+hg_link_client_ack (hg_link_client_t *self, hg_delivery_t *d, size_t n, uint32_t room,
+                    uint64_t now_ms)
+{
+    uint64_t *acks = malloc ((n ? n : 1) * sizeof (*acks));
+    for (size_t pi = 0; pi < self->n_peers; pi++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (d[i].peer == (int) pi) {
+                acks[k++] = d[i].seq;
+            }
+        }
+        if (k) {
+            peer_t *p = &self->peers[pi];
+            p->in_process = p->in_process >= k ? p->in_process - k : 0;
+            for (size_t off = 0; off < k; off += HG_LINK_MAX_ACKS) {
+                size_t chunk = k - off < HG_LINK_MAX_ACKS ? k - off : HG_LINK_MAX_ACKS;
+                s_client_ready (self, p, acks + off, chunk, room, now_ms);
+            }
+        }
+    }
+    free (acks);
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].env) {
+            hourglass__envelope__free_unpacked (d[i].env, NULL);
+            d[i].env = NULL;
+        }
+    }
+}
+
+void
+hg_link_client_tick (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
+{
+    uint64_t dead_after = self->opts.heartbeat_ms * self->opts.liveness;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        peer_t *p = &self->peers[i];
+        if (now_ms > p->last_heard_ms + dead_after) {
+            hg_warn ("upstream_silent", "upstream=%s ms=%llu", p->endpoint,
+                     (unsigned long long) (now_ms - p->last_heard_ms));
+            s_client_hello (self, p, room, now_ms);
+            continue;
+        }
+        uint32_t ready = s_ready (self, p, room);
+        bool grown = ready > p->advertised
+                     && (p->advertised == 0 || ready - p->advertised >= self->opts.window / 4);
+        if (grown || now_ms >= p->last_sent_ms + self->opts.heartbeat_ms) {
+            s_client_ready (self, p, NULL, 0, room, now_ms);
+        }
+    }
+}
+
+size_t
+hg_link_client_in_process (hg_link_client_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        n += self->peers[i].in_process;
+    }
+    return n;
+}

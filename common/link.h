@@ -1,0 +1,107 @@
+/*
+ * link.h -- the hand-off protocol between stages, over ZeroMQ.
+ *
+ * Upstream (hg_link_server_t) binds a ROUTER and owns an outbox in its
+ * RocksDB ("o/<seq>"): every entry stays there until a downstream instance
+ * acknowledges it. Downstream instances (hg_link_client_t) connect a DEALER
+ * to each upstream instance, say HELLO, and ask for work with credit.
+ * A downstream acknowledges only after committing its results together with
+ * the message id in one RocksDB write batch. Silent downstreams are declared
+ * dead after `liveness` heartbeats and their entries redelivered; a
+ * restarted upstream reloads its outbox and redelivers everything not yet
+ * acknowledged. Result: at-least-once delivery; stages de-duplicate by
+ * message id and the indexer by content key, so the effect is exactly once.
+ * docs/protocol.md has the diagram and the frame-by-frame description.
+ */
+#ifndef HG_LINK_H
+#define HG_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "err.h"
+#include "hourglass.pb-c.h"
+#include "outq.h"
+#include "store.h"
+
+typedef struct {
+    uint64_t heartbeat_ms;     /* heartbeat interval both ways */
+    uint32_t liveness;         /* missed heartbeats before a peer is dead */
+    uint32_t frame_max;        /* envelopes per DELIVER frame */
+    uint32_t window;           /* client: envelopes held per upstream */
+} hg_link_opts_t;
+
+/* ---- upstream --------------------------------------------------------- */
+
+typedef struct hg_link_server hg_link_server_t;
+
+/* Binds endpoint and loads every outbox entry of store as pending.
+ * shard_of (may be NULL) is not needed: the shard is read from each
+ * envelope. NULL with err on failure. */
+hg_link_server_t *hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,
+                                      const hg_link_opts_t *opts, hg_err_t *err);
+void hg_link_server_destroy (hg_link_server_t **self_p);
+
+void *hg_link_server_socket (hg_link_server_t *self);
+
+/* Allocates the next outbox sequence number and writes the outbox key for
+ * it ("o/" + 8 bytes big-endian) into key (10 bytes). */
+uint64_t hg_link_server_next_seq (hg_link_server_t *self, unsigned char key[10]);
+
+/* Makes a committed outbox entry deliverable. Call only after the write
+ * batch holding it is durable. */
+void hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard);
+
+/* Drains the socket (HELLO/READY), deletes acknowledged entries, dispatches. */
+void hg_link_server_handle (hg_link_server_t *self, uint64_t now_ms);
+
+/* Heartbeats, expiry of silent workers (redelivery), dispatch. */
+void hg_link_server_tick (hg_link_server_t *self, uint64_t now_ms);
+
+size_t hg_link_server_depth (hg_link_server_t *self);
+hg_outq_stats_t hg_link_server_stats (hg_link_server_t *self);
+
+/* ---- downstream ------------------------------------------------------- */
+
+typedef struct hg_link_client hg_link_client_t;
+
+typedef struct {
+    int peer;                    /* which upstream it came from */
+    uint64_t seq;                /* upstream outbox sequence, for the ack */
+    Hourglass__Envelope *env;    /* unpacked; owned (hg_delivery_release) */
+    size_t wire_bytes;
+} hg_delivery_t;
+
+/* Connects to every endpoint of the comma-separated list. shard: the
+ * indexer shard this instance serves, -1 for any. */
+hg_link_client_t *hg_link_client_new (void *zctx, const char *endpoints,
+                                      const char *instance, int shard,
+                                      const hg_link_opts_t *opts, hg_err_t *err);
+void hg_link_client_destroy (hg_link_client_t **self_p);
+
+/* Fills poll items (ZMQ_POLLIN) for the client's sockets; returns count. */
+size_t hg_link_client_pollitems (hg_link_client_t *self, zmq_pollitem_t *items, size_t max);
+
+/* Receives without blocking, up to max deliveries; handles heartbeats and
+ * resets. Undecodable envelopes are logged, acknowledged and dropped
+ * (they cannot be retried into validity). */
+size_t hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max,
+                            uint64_t now_ms);
+
+/* Acknowledges committed deliveries (one READY per upstream) and frees
+ * their envelopes. room: how many more the caller can take (its own
+ * outbox headroom); it bounds the credit advertised. */
+void hg_link_client_ack (hg_link_client_t *self, hg_delivery_t *d, size_t n, uint32_t room,
+                         uint64_t now_ms);
+
+/* Heartbeats; re-HELLO on a silent or restarted upstream; advertises new
+ * credit when room has grown. */
+void hg_link_client_tick (hg_link_client_t *self, uint32_t room, uint64_t now_ms);
+
+/* Deliveries received and not yet acknowledged. */
+size_t hg_link_client_in_process (hg_link_client_t *self);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * service.h -- the runtime every Hourglass service runs in.
+ *
+ * A service is a descriptor (name, option table, callbacks); main() is one
+ * call to hg_service_main. The runtime owns what every stage shares:
+ * configuration, logging, the RocksDB store, the upstream link (credit,
+ * de-duplication by message id, group commit, acknowledgement after the
+ * commit), the downstream link (outbox, redelivery), the control socket
+ * (HEALTH, STATS, and the service's own requests), persisted counters and
+ * graceful shutdown on SIGTERM/SIGINT.
+ *
+ * One group commit = one synced RocksDB write batch holding, for every
+ * delivery of the round: the service's results, its de-dup marker
+ * ("s/<message id>"), its outbox entries and the counters. Only then are the
+ * deliveries acknowledged upstream and the outbox entries offered
+ * downstream.
+ */
+#ifndef HG_SERVICE_H
+#define HG_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "config.h"
+#include "err.h"
+#include "link.h"
+#include "store.h"
+
+typedef struct hg_service hg_service_t;
+
+typedef struct {
+    const char *name;              /* "cleanser": binary hourglass-<name> */
+    const char *summary;           /* one line for --help */
+    const hg_opt_t *options;       /* the service's own options (NULL-name end) */
+    bool consumes;                 /* connects to an upstream (option "upstream") */
+    bool produces;                 /* binds a downstream link (option "deliver") */
+
+    /* Once, after config, store and links are ready. */
+    int (*init) (hg_service_t *svc, void **state, hg_err_t *err);
+    /* Processes n new deliveries (duplicates already removed) into wb and
+     * emits output with hg_service_emit. <0 is fatal: the process exits
+     * without acknowledging; the deliveries will come again. */
+    int (*process) (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n,
+                    hg_store_batch_t *wb, hg_err_t *err);
+    /* Service-specific control requests; NULL if none. Strings of the reply
+     * may come from arena. Return 0 and fill reply, or <0 with err. */
+    int (*control) (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
+                    Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
+    /* An extra socket to poll (the collector's ingest), and its handler. */
+    void *(*extra_socket) (void *state);
+    int (*on_extra) (hg_service_t *svc, void *state, hg_err_t *err);
+    void (*destroy) (void **state);
+} hg_service_def_t;
+
+/* Runs the service until SIGTERM/SIGINT; returns the process exit status. */
+int hg_service_main (const hg_service_def_t *def, int argc, char **argv);
+
+hg_config_t *hg_service_config (hg_service_t *svc);
+hg_store_t *hg_service_store (hg_service_t *svc);
+void *hg_service_zctx (hg_service_t *svc);
+const char *hg_service_instance (hg_service_t *svc);
+
+/* A persisted counter by name (created at 0 on first use; at most 32).
+ * Values are written with every commit, so they survive crashes exactly. */
+uint64_t *hg_service_counter (hg_service_t *svc, const char *name);
+
+/* Appends a stamp for this stage (after those of `from`, may be NULL), packs
+ * env into an outbox entry in wb. It becomes deliverable after the commit. */
+int hg_service_emit (hg_service_t *svc, hg_store_batch_t *wb, Hourglass__Envelope *env,
+                     const Hourglass__Envelope *from, hg_err_t *err);
+
+/* Commits wb (synced) with the counters, then offers emitted entries
+ * downstream. For services that commit outside process (the collector). */
+int hg_service_commit (hg_service_t *svc, hg_store_batch_t *wb, hg_err_t *err);
+
+/* How many more envelopes the outbox takes before backpressure. */
+size_t hg_service_outbox_room (hg_service_t *svc);
+
+/* The endpoint list of an option, e.g. for the analytics' indexers. */
+const char *hg_service_option (hg_service_t *svc, const char *name);
+
+#endif

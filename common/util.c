@@ -1,0 +1,153 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t
+hg_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+hg_wall_us (void)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    return (uint64_t) tv.tv_sec * 1000000u + (uint64_t) tv.tv_usec;
+}
+
+int
+hg_mkdirs (const char *path, unsigned mode, hg_err_t *err)
+{
+    char buf[PATH_MAX];
+    if (snprintf (buf, sizeof (buf), "%s", path) >= (int) sizeof (buf)) {
+        return hg_err_set (err, HG_EINVAL, "path too long: %s", path);
+    }
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir (buf, mode) < 0 && errno != EEXIST) {
+                return hg_err_set (err, HG_EIO, "cannot create directory %s: %s", buf,
+                                   strerror (errno));
+            }
+            *p = c;
+            if (c == '\0') {
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+int
+hg_read_file (const char *path, size_t max_bytes, char **data, size_t *len, hg_err_t *err)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f) {
+        return hg_err_set (err, errno == ENOENT ? HG_ENOTFOUND : HG_EIO, "cannot open %s: %s",
+                           path, strerror (errno));
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc (cap + 1);
+    int rc = 0;
+    while (buf) {
+        if (n == cap) {
+            if (cap >= max_bytes) {
+                rc = hg_err_set (err, HG_ELIMIT, "%s is larger than the limit of %zu bytes",
+                                 path, max_bytes);
+                break;
+            }
+            cap = cap * 2 > max_bytes ? max_bytes : cap * 2;
+            char *nb = realloc (buf, cap + 1);
+            if (!nb) {
+                break;
+            }
+            buf = nb;
+        }
+        size_t got = fread (buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror (f)) {
+                rc = hg_err_set (err, HG_EIO, "cannot read %s: %s", path, strerror (errno));
+            }
+            break;
+        }
+    }
+    fclose (f);
+    if (!buf) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory reading %s", path);
+    }
+    if (rc < 0) {
+        free (buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int
+hg_write_file_atomic (const char *path, const void *data, size_t len, unsigned mode,
+                      hg_err_t *err)
+{
+    char tmp[PATH_MAX];
+    snprintf (tmp, sizeof (tmp), "%s.tmp.%d", path, (int) getpid ());
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0) {
+        return hg_err_set (err, HG_EIO, "cannot create %s: %s", tmp, strerror (errno));
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write (fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            close (fd);
+            unlink (tmp);
+            return hg_err_set (err, HG_EIO, "cannot write %s: %s", tmp, strerror (errno));
+        }
+        p += w;
+        left -= (size_t) w;
+    }
+    if (fsync (fd) < 0 || close (fd) < 0) {
+        unlink (tmp);
+        return hg_err_set (err, HG_EIO, "cannot sync %s: %s", tmp, strerror (errno));
+    }
+    if (rename (tmp, path) < 0) {
+        unlink (tmp);
+        return hg_err_set (err, HG_EIO, "cannot rename %s: %s", tmp, strerror (errno));
+    }
+    return 0;
+}
+
+size_t
+hg_split_list (char *s, char **items, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r (s, ",", &save); tok && n < max;
+         tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ') {
+            tok++;
+        }
+        if (*tok) {
+            items[n++] = tok;
+        }
+    }
+    return n;
+}

@@ -1,0 +1,30 @@
+/*
+ * util.h -- small shared helpers: clocks, directories, files.
+ */
+#ifndef HG_UTIL_H
+#define HG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Monotonic milliseconds (timeouts) and wall-clock microseconds (stamps). */
+uint64_t hg_now_ms (void);
+uint64_t hg_wall_us (void);
+
+/* mkdir -p with the given mode for created directories. */
+int hg_mkdirs (const char *path, unsigned mode, hg_err_t *err);
+
+/* Reads a whole file (at most max_bytes) into a malloc'd buffer (NUL added). */
+int hg_read_file (const char *path, size_t max_bytes, char **data, size_t *len, hg_err_t *err);
+
+/* Writes a file atomically: temp file in the same directory, fsync, rename. */
+int hg_write_file_atomic (const char *path, const void *data, size_t len, unsigned mode,
+                          hg_err_t *err);
+
+/* Splits a comma-separated list in place; returns the count (at most max). */
+size_t hg_split_list (char *s, char **items, size_t max);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * hourglass-analytics -- answers count queries over every indexer shard,
+ * with small-cell suppression, and keeps an audit log of queries.
+ *
+ * A query fans out to all shards; an answer is given only when every shard
+ * answered (a partial count would be silently wrong).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "log.h"
+#include "service.h"
+#include "store.h"
+#include "suppress.h"
+#include "util.h"
+
+#define HG_ANALYTICS_MAX_SHARDS 64
+
+static const hg_opt_t s_options[] = {
+    {"indexers", HG_OPT_STRING, "tcp://127.0.0.1:5582",
+     "comma-separated control endpoints of every indexer shard"},
+    {"min_cell", HG_OPT_INT, "10",
+     "counts of 1..min_cell patients are reported as suppressed (0: off)"},
+    {"shard_timeout_ms", HG_OPT_INT, "5000", "how long to wait for each shard's answer"},
+    {NULL, 0, NULL, NULL},
+};
+
+typedef struct {
+    char *endpoints[HG_ANALYTICS_MAX_SHARDS];
+    size_t n_shards;
+    char *endpoints_buf;
+    uint64_t min_cell;
+    int timeout_ms;
+} analytics_t;
+
+static int
+s_init (hg_service_t *svc, void **state, hg_err_t *err)
+{
+    analytics_t *self = calloc (1, sizeof (*self));
+    *state = self;
+    self->endpoints_buf = strdup (hg_service_option (svc, "indexers"));
+    self->n_shards = hg_split_list (self->endpoints_buf, self->endpoints,
+                                    HG_ANALYTICS_MAX_SHARDS);
+    int64_t min_cell = hg_config_int (hg_service_config (svc), "min_cell");
+    self->timeout_ms = (int) hg_config_int (hg_service_config (svc), "shard_timeout_ms");
+    if (self->n_shards == 0) {
+        return hg_err_set (err, HG_EINVAL, "no indexer endpoints given (--indexers)");
+    }
+    if (min_cell < 0) {
+        return hg_err_set (err, HG_EINVAL, "min_cell must be >= 0");
+    }
+    self->min_cell = (uint64_t) min_cell;
+    return 0;
+}
+
+static void
+s_destroy (void **state)
+{
+    analytics_t *self = *state;
+    free (self->endpoints_buf);
+    free (self);
+    *state = NULL;
+}
+
+/* Asks every shard; fails unless all answer in time. */
+static int
+s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+           hg_count_t *total, hg_err_t *err)
+{
+    size_t len = hourglass__control_request__get_packed_size (req);
+    uint8_t *buf = malloc (len ? len : 1);
+    hourglass__control_request__pack (req, buf);
+    void *socks[HG_ANALYTICS_MAX_SHARDS] = {0};
+    bool answered[HG_ANALYTICS_MAX_SHARDS] = {0};
+    int rc = 0;
+    for (size_t i = 0; i < self->n_shards; i++) {
+        socks[i] = zmq_socket (hg_service_zctx (svc), ZMQ_DEALER);
+        int linger = 0;
+        zmq_setsockopt (socks[i], ZMQ_LINGER, &linger, sizeof (linger));
+        if (zmq_connect (socks[i], self->endpoints[i]) < 0) {
+            rc = hg_err_set (err, HG_EINVAL, "cannot connect to shard %s: %s",
+                             self->endpoints[i], zmq_strerror (errno));
+            goto cleanup;
+        }
+        zmq_send (socks[i], "", 0, ZMQ_SNDMORE);
+        zmq_send (socks[i], buf, len, 0);
+    }
+    size_t left = self->n_shards;
+    uint64_t deadline = hg_now_ms () + (uint64_t) self->timeout_ms;
+    while (left > 0) {
+        uint64_t now = hg_now_ms ();
+        if (now >= deadline) {
+            for (size_t i = 0; i < self->n_shards; i++) {
+                if (!answered[i]) {
+                    rc = hg_err_set (err, HG_EAGAIN,
+                                     "indexer shard %zu (%s) did not answer within %d ms; "
+                                     "no partial count is given",
+                                     i, self->endpoints[i], self->timeout_ms);
+                    break;
+                }
+            }
+            goto cleanup;
+        }
+        zmq_pollitem_t items[HG_ANALYTICS_MAX_SHARDS];
+        for (size_t i = 0; i < self->n_shards; i++) {
+            items[i] = (zmq_pollitem_t) {socks[i], 0, ZMQ_POLLIN, 0};
+        }
+        if (zmq_poll (items, (int) self->n_shards, (long) (deadline - now)) < 0
+            && errno != EINTR) {
+            rc = hg_err_set (err, HG_EIO, "poll failed: %s", zmq_strerror (errno));
+            goto cleanup;
+        }
+        for (size_t i = 0; i < self->n_shards; i++) {
+            if (answered[i] || !(items[i].revents & ZMQ_POLLIN)) {
+                continue;
+            }
+            zmq_msg_t empty, body;
+            zmq_msg_init (&empty);
+            zmq_msg_init (&body);
+            zmq_msg_recv (&empty, socks[i], 0);
+            zmq_msg_recv (&body, socks[i], 0);
+            Hourglass__ControlReply *rep = hourglass__control_reply__unpack (
+                NULL, zmq_msg_size (&body), zmq_msg_data (&body));
+            zmq_msg_close (&empty);
+            zmq_msg_close (&body);
+            answered[i] = true;
+            left--;
+            if (!rep || !rep->ok || !rep->count) {
+                rc = hg_err_set (err, HG_EIO, "indexer shard %zu failed: %s", i,
+                                 rep && *rep->error ? rep->error : "bad reply");
+                if (rep) {
+                    hourglass__control_reply__free_unpacked (rep, NULL);
+                }
+                goto cleanup;
+            }
+            hg_count_add (total, rep->count->patients, rep->count->records);
+            hourglass__control_reply__free_unpacked (rep, NULL);
+        }
+    }
+cleanup:
+    for (size_t i = 0; i < self->n_shards; i++) {
+        if (socks[i]) {
+            zmq_close (socks[i]);
+        }
+    }
+    free (buf);
+    return rc;
+}
+
+static int
+s_valid_day (const char *s)
+{
+    return !*s || (strlen (s) == 10 && s[4] == '-' && s[7] == '-');
+}
+
+static int
+s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
+           Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    analytics_t *self = state;
+    if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__COUNT || !req->count) {
+        return hg_err_set (err, HG_EINVAL, "analytics answers HEALTH, STATS and COUNT");
+    }
+    const Hourglass__CountQuery *q = req->count;
+    if (!*q->system || !*q->code) {
+        return hg_err_set (err, HG_EINVAL, "a count needs a code system and a code");
+    }
+    if (!s_valid_day (q->from) || !s_valid_day (q->to)) {
+        return hg_err_set (err, HG_EINVAL, "dates must be YYYY-MM-DD");
+    }
+    hg_count_t total = {0};
+    if (s_fan_out (svc, self, req, &total, err) < 0) {
+        (*hg_service_counter (svc, "query_errors"))++;
+        return HG_EIO;
+    }
+    hg_count_suppress (&total, self->min_cell);
+    Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
+    hourglass__count_result__init (res);
+    res->patients = total.patients;
+    res->records = total.records;
+    res->suppressed = total.suppressed;
+    res->shards = (uint32_t) self->n_shards;
+    reply->count = res;
+    (*hg_service_counter (svc, "queries"))++;
+    if (total.suppressed) {
+        (*hg_service_counter (svc, "suppressed"))++;
+    }
+    /* audit log: what was asked and whether it was suppressed; no PHI exists
+     * here to leak. Committed with the counters. */
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    unsigned char key[10] = {'a', '/'};
+    hg_be64_put (key + 2, hg_wall_us ());
+    size_t len = hourglass__count_query__get_packed_size (q);
+    uint8_t *buf = malloc (len ? len : 1);
+    hourglass__count_query__pack (q, buf);
+    hg_store_batch_put (wb, key, sizeof (key), buf, len);
+    free (buf);
+    int rc = hg_service_commit (svc, wb, err);
+    hg_store_batch_destroy (&wb);
+    hg_info ("query", "kind=count shards=%zu suppressed=%d", self->n_shards,
+             (int) total.suppressed);
+    return rc;
+}
+
+static const hg_service_def_t s_def = {
+    .name = "analytics",
+    .summary = "answers count queries over all indexer shards with small-cell suppression",
+    .options = s_options,
+    .init = s_init,
+    .control = s_control,
+    .destroy = s_destroy,
+};
+
+int
+main (int argc, char **argv)
+{
+    return hg_service_main (&s_def, argc, argv);
+}

@@ -1,0 +1,264 @@
+/*
+ * hourglass-cleanser -- parses partner payloads into canonical records,
+ * quarantines what is invalid with a reason a person can act on.
+ *
+ * Per message, in the same commit as its de-dup marker:
+ *   outbox  one envelope with the packed RecordBatch (when it has records)
+ *   q/<message id>\0<nnnn>   QuarantineEntry per reject (location, reason, excerpt)
+ *   p/<message id>           the whole rejected payload, so nothing is lost
+ *   r/<message id>           Outcome: records produced, quarantined, first reason
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fhir.h"
+#include "hl7v2.h"
+#include "log.h"
+#include "record.h"
+#include "service.h"
+#include "util.h"
+
+static const hg_opt_t s_options[] = {
+    {"max_field_bytes", HG_OPT_INT, "1048576",
+     "largest single field or JSON string accepted; larger ones are quarantined"},
+    {"max_records", HG_OPT_INT, "100000", "most records taken from one payload"},
+    {NULL, 0, NULL, NULL},
+};
+
+typedef struct {
+    hg_parse_limits_t limits;
+} cleanser_t;
+
+static int
+s_init (hg_service_t *svc, void **state, hg_err_t *err)
+{
+    cleanser_t *self = calloc (1, sizeof (*self));
+    *state = self;
+    int64_t mf = hg_config_int (hg_service_config (svc), "max_field_bytes");
+    int64_t mr = hg_config_int (hg_service_config (svc), "max_records");
+    if (mf < 0 || mr < 0) {
+        return hg_err_set (err, HG_EINVAL, "max_field_bytes and max_records must be >= 0");
+    }
+    self->limits.max_field_bytes = (size_t) mf;
+    self->limits.max_records = (size_t) mr;
+    return 0;
+}
+
+static void
+s_destroy (void **state)
+{
+    free (*state);
+    *state = NULL;
+}
+
+/* Parses one payload with the parser of its format. */
+static void
+s_parse (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
+{
+    const char *data = (const char *) env->payload.data;
+    size_t len = env->payload.len;
+    switch (env->payload_type) {
+    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR:
+        hg_fhir_parse (data, len, &self->limits, batch);
+        break;
+    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_HL7V2:
+        hg_hl7v2_parse (data, len, &self->limits, batch);
+        break;
+    default:
+        hg_batch_reject (batch, data, len, "payload",
+                         "format '%s' is not supported (supported: fhir, hl7v2); "
+                         "push it again with the right --format",
+                         env->format);
+        break;
+    }
+}
+
+static void
+s_quarantine (hg_service_t *svc, const Hourglass__Envelope *env, hg_batch_t *batch,
+              hg_store_batch_t *wb)
+{
+    size_t n = hg_batch_reject_count (batch);
+    const hg_reject_t *rj = hg_batch_rejects (batch);
+    char pkey[600];
+    int pkl = snprintf (pkey, sizeof (pkey), "p/%s", env->id);
+    hg_store_batch_put (wb, pkey, (size_t) pkl, env->payload.data, env->payload.len);
+    for (size_t i = 0; i < n; i++) {
+        Hourglass__QuarantineEntry q = HOURGLASS__QUARANTINE_ENTRY__INIT;
+        q.message_id = env->id;
+        q.partner = env->partner;
+        q.format = env->format;
+        q.location = rj[i].location;
+        q.reason = rj[i].reason;
+        q.excerpt.data = (uint8_t *) rj[i].excerpt;
+        q.excerpt.len = rj[i].excerpt_len;
+        q.at_us = hg_wall_us ();
+        q.payload_bytes = env->payload.len;
+        q.key = pkey;
+        size_t len = hourglass__quarantine_entry__get_packed_size (&q);
+        uint8_t *buf = malloc (len ? len : 1);
+        hourglass__quarantine_entry__pack (&q, buf);
+        char key[620];
+        int kl = snprintf (key, sizeof (key), "q/%s%c%06zu", env->id, '\0', i);
+        hg_store_batch_put (wb, key, (size_t) kl, buf, len);
+        free (buf);
+        hg_info ("quarantined", "message=%s location=\"%s\"", env->id, rj[i].location);
+    }
+}
+
+static int
+s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
+               hg_store_batch_t *wb, hg_err_t *err)
+{
+    size_t limit = env->payload.len * 16;
+    limit = limit < (64u << 20) ? (64u << 20) : limit > (1u << 30) ? (1u << 30) : limit;
+    hg_batch_t *batch = hg_batch_new (limit);
+    if (!batch) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    s_parse (self, env, batch);
+    hg_arena_t *a = hg_batch_arena (batch);
+    size_t n = hg_batch_record_count (batch);
+    Hourglass__Record **recs = hg_batch_records (batch);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        Hourglass__Record *r = recs[i];
+        if (!r->provenance) {
+            r->provenance = hg_provenance_new (a);
+        }
+        if (!r->provenance) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        r->provenance->partner = env->partner;
+        r->provenance->source_message_id = env->id;
+        if (!*r->provenance->source_format) {
+            r->provenance->source_format = env->format;
+        }
+        if (hg_record_set_content_key (a, r) < 0) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+    }
+    if (n > 0) {
+        Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
+        rb.n_records = n;
+        rb.records = recs;
+        size_t len = hourglass__record_batch__get_packed_size (&rb);
+        uint8_t *buf = malloc (len ? len : 1);
+        if (!buf) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        hourglass__record_batch__pack (&rb, buf);
+        Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
+        out.id = env->id;
+        out.partner = env->partner;
+        out.format = env->format;
+        out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
+        out.payload.data = buf;
+        out.payload.len = len;
+        out.shard = -1;
+        out.record_count = (uint32_t) n;
+        rc = hg_service_emit (svc, wb, &out, env, err);
+        free (buf);
+        if (rc < 0) {
+            goto cleanup;
+        }
+    }
+    size_t nq = hg_batch_reject_count (batch);
+    if (nq > 0) {
+        s_quarantine (svc, env, batch, wb);
+    }
+    Hourglass__Outcome oc = HOURGLASS__OUTCOME__INIT;
+    oc.message_id = env->id;
+    oc.records = (uint32_t) n;
+    oc.quarantined = (uint32_t) nq;
+    oc.first_reason = nq ? hg_batch_rejects (batch)[0].reason : (char *) "";
+    size_t olen = hourglass__outcome__get_packed_size (&oc);
+    uint8_t *obuf = malloc (olen ? olen : 1);
+    hourglass__outcome__pack (&oc, obuf);
+    char key[600];
+    int kl = snprintf (key, sizeof (key), "r/%s", env->id);
+    hg_store_batch_put (wb, key, (size_t) kl, obuf, olen);
+    free (obuf);
+    *hg_service_counter (svc, "parsed") += n;
+    *hg_service_counter (svc, "quarantined") += nq;
+    *hg_service_counter (svc, "ignored") += hg_batch_ignored (batch);
+cleanup:
+    hg_batch_destroy (&batch);
+    return rc;
+}
+
+static int
+s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
+           hg_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s_process_one (svc, state, d[i].env, wb, err) < 0) {
+            return err->code;
+        }
+    }
+    return 0;
+}
+
+static int
+s_outcomes (hg_service_t *svc, const Hourglass__ControlRequest *req,
+            Hourglass__ControlReply *reply, hg_arena_t *arena)
+{
+    const Hourglass__OutcomeQuery *q = req->outcome;
+    size_t n_ids = q ? q->n_message_ids : 0;
+    Hourglass__Outcome **out = hg_arena_alloc (arena, (n_ids ? n_ids : 1) * sizeof (*out));
+    ProtobufCAllocator alloc;
+    hg_arena_protobuf_allocator (arena, &alloc);
+    size_t n = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        char key[600];
+        int kl = snprintf (key, sizeof (key), "r/%s", q->message_ids[i]);
+        char *v;
+        size_t vl;
+        if (kl < (int) sizeof (key)
+            && hg_store_get (hg_service_store (svc), key, (size_t) kl, &v, &vl, NULL) == 0) {
+            Hourglass__Outcome *oc = hourglass__outcome__unpack (&alloc, vl, (uint8_t *) v);
+            if (oc) {
+                out[n++] = oc;
+            }
+            free (v);
+        }
+    }
+    reply->n_outcomes = n;
+    reply->outcomes = out;
+    return 0;
+}
+
+static int
+s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
+           Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    (void) state;
+    switch (req->kind) {
+    case HOURGLASS__CONTROL_REQUEST__KIND__OUTCOME:
+        return s_outcomes (svc, req, reply, arena);
+    default:
+        return hg_err_set (err, HG_EINVAL,
+                           "the cleanser answers HEALTH, STATS, QUARANTINE_LIST and OUTCOME");
+    }
+}
+
+static const hg_service_def_t s_def = {
+    .name = "cleanser",
+    .summary = "parses partner payloads into canonical records; quarantines invalid ones",
+    .options = s_options,
+    .consumes = true,
+    .produces = true,
+    .init = s_init,
+    .process = s_process,
+    .control = s_control,
+    .destroy = s_destroy,
+};
+
+int
+main (int argc, char **argv)
+{
+    return hg_service_main (&s_def, argc, argv);
+}

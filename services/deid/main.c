@@ -1,0 +1,214 @@
+/*
+ * hourglass-deid -- de-identifies canonical records under the policy in
+ * policy.h (keyed pseudonyms, per-patient date shifting, generalisation,
+ * removal of names, addresses, telecom, identifiers and free text) and
+ * routes them to the indexer shard of their pseudonymous patient.
+ *
+ * Nothing identifying is ever written to this service's store: a record
+ * that cannot be de-identified is counted and described by its reason and
+ * position only, never by its content.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "date.h"
+#include "log.h"
+#include "policy.h"
+#include "pseudonym.h"
+#include "record.h"
+#include "service.h"
+#include "util.h"
+
+#define HG_DEID_MAX_SHARDS 64
+
+static const hg_opt_t s_options[] = {
+    {"key_file", HG_OPT_STRING, "./var/deid.key",
+     "pseudonym key (32 bytes, mode 0600); created on first start; share it between "
+     "deid instances"},
+    {"indexer_shards", HG_OPT_INT, "1", "number of indexer shards to route to"},
+    {NULL, 0, NULL, NULL},
+};
+
+typedef struct {
+    unsigned char key[HG_DEID_KEY_BYTES];
+    int shards;
+} deid_t;
+
+static int
+s_init (hg_service_t *svc, void **state, hg_err_t *err)
+{
+    deid_t *self = sodium_malloc (sizeof (*self));
+    if (!self) {
+        return hg_err_set (err, HG_ENOMEM, "out of secure memory");
+    }
+    memset (self, 0, sizeof (*self));
+    *state = self;
+    self->shards = (int) hg_config_int (hg_service_config (svc), "indexer_shards");
+    if (self->shards < 1 || self->shards > HG_DEID_MAX_SHARDS) {
+        return hg_err_set (err, HG_EINVAL, "indexer_shards must be 1..%d", HG_DEID_MAX_SHARDS);
+    }
+    const char *path = hg_service_option (svc, "key_file");
+    if (hg_deid_key_load (path, true, self->key, err) < 0) {
+        return err->code;
+    }
+    hg_info ("key_loaded", "path=%s", path);
+    return 0;
+}
+
+static void
+s_destroy (void **state)
+{
+    sodium_free (*state);   /* zeroes the key */
+    *state = NULL;
+}
+
+/* Copies reason with every quoted value ('...') withheld: policy errors
+ * quote the offending input, which may be identifying, and this store
+ * must hold no PHI. */
+static void
+s_withhold_values (const char *reason, char *out, size_t size)
+{
+    size_t o = 0;
+    bool quoted = false;
+    for (const char *p = reason; *p && o + 16 < size; p++) {
+        if (*p == '\'') {
+            if (!quoted) {
+                memcpy (out + o, "'[withheld]'", 12);
+                o += 12;
+            }
+            quoted = !quoted;
+        }
+        else if (!quoted) {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Records a record that could not be de-identified: reason and position only. */
+static void
+s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *env, size_t index,
+          const char *reason)
+{
+    Hourglass__QuarantineEntry q = HOURGLASS__QUARANTINE_ENTRY__INIT;
+    char location[64];
+    snprintf (location, sizeof (location), "record %zu", index);
+    q.message_id = env->id;
+    q.partner = env->partner;
+    q.format = env->format;
+    char safe[512];
+    s_withhold_values (reason, safe, sizeof (safe));
+    q.location = location;
+    q.reason = safe;
+    q.at_us = hg_wall_us ();
+    size_t len = hourglass__quarantine_entry__get_packed_size (&q);
+    uint8_t *buf = malloc (len ? len : 1);
+    hourglass__quarantine_entry__pack (&q, buf);
+    char key[620];
+    int kl = snprintf (key, sizeof (key), "q/%s%c%06zu", env->id, '\0', index);
+    hg_store_batch_put (wb, key, (size_t) kl, buf, len);
+    free (buf);
+    (*hg_service_counter (svc, "rejected"))++;
+    hg_warn ("record_not_deidentified", "message=%s record=%zu", env->id, index);
+}
+
+static int
+s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
+               hg_store_batch_t *wb, int64_t today, hg_err_t *err)
+{
+    if (env->payload_type != HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS) {
+        s_reject (svc, wb, env, 0, "envelope does not carry canonical records");
+        return 0;
+    }
+    hg_arena_t *arena = hg_arena_new (0);
+    ProtobufCAllocator alloc;
+    hg_arena_protobuf_allocator (arena, &alloc);
+    Hourglass__RecordBatch *in = hourglass__record_batch__unpack (&alloc, env->payload.len,
+                                                                  env->payload.data);
+    int rc = 0;
+    if (!in) {
+        s_reject (svc, wb, env, 0, "record batch is undecodable");
+        goto cleanup;
+    }
+    /* de-identify, then group by shard */
+    Hourglass__Record **by_shard[HG_DEID_MAX_SHARDS] = {0};
+    size_t n_by_shard[HG_DEID_MAX_SHARDS] = {0};
+    hg_deid_ctx_t ctx = {.key = self->key, .today_days = today};
+    for (size_t i = 0; i < in->n_records; i++) {
+        Hourglass__Record *r = in->records[i];
+        hg_err_t rerr = {0};
+        if (hg_deid_record (&ctx, arena, r, &rerr) < 0) {
+            s_reject (svc, wb, env, i, rerr.msg);
+            continue;
+        }
+        int s = hg_shard_of (r->patient_ref, self->shards);
+        if (!by_shard[s]) {
+            by_shard[s] = hg_arena_alloc (arena, in->n_records * sizeof (Hourglass__Record *));
+        }
+        by_shard[s][n_by_shard[s]++] = r;
+        (*hg_service_counter (svc, "deidentified"))++;
+    }
+    for (int s = 0; s < self->shards; s++) {
+        if (!n_by_shard[s]) {
+            continue;
+        }
+        Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
+        rb.n_records = n_by_shard[s];
+        rb.records = by_shard[s];
+        size_t len = hourglass__record_batch__get_packed_size (&rb);
+        uint8_t *buf = hg_arena_alloc (arena, len ? len : 1);
+        hourglass__record_batch__pack (&rb, buf);
+        Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
+        char id[600];
+        snprintf (id, sizeof (id), "%s#%d", env->id, s);
+        out.id = id;
+        out.partner = env->partner;
+        out.format = env->format;
+        out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
+        out.payload.data = buf;
+        out.payload.len = len;
+        out.shard = s;
+        out.record_count = (uint32_t) n_by_shard[s];
+        if ((rc = hg_service_emit (svc, wb, &out, env, err)) < 0) {
+            goto cleanup;
+        }
+    }
+cleanup:
+    /* in lives in the arena */
+    hg_arena_destroy (&arena);
+    return rc;
+}
+
+static int
+s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
+           hg_err_t *err)
+{
+    int64_t today = (int64_t) (hg_wall_us () / 1000000u / 86400u);
+    for (size_t i = 0; i < n; i++) {
+        if (s_process_one (svc, state, d[i].env, wb, today, err) < 0) {
+            return err->code;
+        }
+    }
+    return 0;
+}
+
+static const hg_service_def_t s_def = {
+    .name = "deid",
+    .summary = "de-identifies records and routes them to their indexer shard",
+    .options = s_options,
+    .consumes = true,
+    .produces = true,
+    .init = s_init,
+    .process = s_process,
+    .destroy = s_destroy,
+};
+
+int
+main (int argc, char **argv)
+{
+    return hg_service_main (&s_def, argc, argv);
+}

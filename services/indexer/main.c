@@ -1,0 +1,134 @@
+/*
+ * hourglass-indexer -- stores de-identified records of one shard, indexed by
+ * pseudonymous patient, by code + date and by date; answers count queries.
+ *
+ * Shard k of N receives only envelopes the de-identifier routed to shard k
+ * (hash of the pseudonymous patient id), so a patient's records all live on
+ * one shard and distinct-patient counts add up across shards.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "index.h"
+#include "log.h"
+#include "service.h"
+
+static const hg_opt_t s_options[] = {
+    {"shard", HG_OPT_INT, "0", "shard this instance serves (0..shards-1)"},
+    {"shards", HG_OPT_INT, "1", "number of indexer shards"},
+    {NULL, 0, NULL, NULL},
+};
+
+typedef struct {
+    int shard, shards;
+    hg_strset_t *staged;    /* record keys staged in the current round */
+} indexer_t;
+
+static int
+s_init (hg_service_t *svc, void **state, hg_err_t *err)
+{
+    indexer_t *self = calloc (1, sizeof (*self));
+    *state = self;
+    self->shard = (int) hg_config_int (hg_service_config (svc), "shard");
+    self->shards = (int) hg_config_int (hg_service_config (svc), "shards");
+    self->staged = hg_strset_new ();
+    if (self->shards < 1 || self->shard < 0 || self->shard >= self->shards) {
+        return hg_err_set (err, HG_EINVAL, "shard %d is not in 0..shards-1 (shards %d)",
+                           self->shard, self->shards);
+    }
+    return 0;
+}
+
+static void
+s_destroy (void **state)
+{
+    indexer_t *self = *state;
+    hg_strset_destroy (&self->staged);
+    free (*state);
+    *state = NULL;
+}
+
+static int
+s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
+           hg_err_t *err)
+{
+    indexer_t *self = state;
+    uint64_t *indexed = hg_service_counter (svc, "indexed");
+    uint64_t *dups = hg_service_counter (svc, "duplicate_records");
+    uint64_t *bad = hg_service_counter (svc, "rejected");
+    hg_store_t *store = hg_service_store (svc);
+    hg_strset_clear (self->staged);
+    for (size_t i = 0; i < n; i++) {
+        Hourglass__Envelope *env = d[i].env;
+        if (env->payload_type != HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS) {
+            hg_warn ("unexpected_payload", "message=%s type=%d", env->id, env->payload_type);
+            (*bad)++;
+            continue;
+        }
+        if (env->shard != self->shard) {
+            hg_warn ("wrong_shard", "message=%s shard=%d mine=%d", env->id, env->shard,
+                     self->shard);
+        }
+        Hourglass__RecordBatch *batch = hourglass__record_batch__unpack (
+            NULL, env->payload.len, env->payload.data);
+        if (!batch) {
+            hg_error ("batch_undecodable", "message=%s bytes=%zu", env->id, env->payload.len);
+            (*bad)++;
+            continue;
+        }
+        for (size_t r = 0; r < batch->n_records; r++) {
+            int rc = hg_index_put (store, wb, self->staged, batch->records[r], err);
+            if (rc < 0) {
+                hg_warn ("record_rejected", "message=%s err=\"%s\"", env->id, err->msg);
+                (*bad)++;
+            }
+            else if (rc == 1) {
+                (*indexed)++;
+            }
+            else {
+                (*dups)++;
+            }
+        }
+        hourglass__record_batch__free_unpacked (batch, NULL);
+    }
+    return 0;
+}
+
+static int
+s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
+           Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__COUNT || !req->count) {
+        return hg_err_set (err, HG_EINVAL, "the indexer answers HEALTH, STATS and COUNT");
+    }
+    Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
+    hourglass__count_result__init (res);
+    uint64_t p = 0, r = 0;
+    if (hg_index_count (hg_service_store (svc), req->count->system, req->count->code,
+                        req->count->from, req->count->to, &p, &r, err) < 0) {
+        return HG_EINVAL;
+    }
+    res->patients = p;
+    res->records = r;
+    res->shards = 1;
+    reply->count = res;
+    return 0;
+}
+
+static const hg_service_def_t s_def = {
+    .name = "indexer",
+    .summary = "stores de-identified records by patient, code + date and date",
+    .options = s_options,
+    .consumes = true,
+    .produces = false,
+    .init = s_init,
+    .process = s_process,
+    .control = s_control,
+    .destroy = s_destroy,
+};
+
+int
+main (int argc, char **argv)
+{
+    return hg_service_main (&s_def, argc, argv);
+}

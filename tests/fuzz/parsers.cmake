@@ -1,0 +1,32 @@
+# Fuzz targets of the cleanser's parsers (see tests/fuzz/README.md).
+# Always: replay executables that feed the corpus to the target under ctest.
+# With -DHG_FUZZ=ON and clang: real libFuzzer binaries as well.
+set(HG_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+set(HG_SHARED_DATA_DIR ${CMAKE_SOURCE_DIR}/../shared/data)
+
+foreach(fmt fhir hl7v2)
+    add_executable(fuzz_${fmt}_replay ${HG_FUZZ_DIR}/fuzz_${fmt}.c ${HG_FUZZ_DIR}/fuzz_replay.c)
+    target_link_libraries(fuzz_${fmt}_replay hg_cleanse)
+    set_target_properties(fuzz_${fmt}_replay PROPERTIES
+        RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    set(dirs ${HG_FUZZ_DIR}/corpus/${fmt})
+    if(fmt STREQUAL "hl7v2" AND EXISTS ${HG_SHARED_DATA_DIR}/hl7v2_nhapi_fuzz_badinputs)
+        list(APPEND dirs ${HG_SHARED_DATA_DIR}/hl7v2_nhapi_fuzz_badinputs)
+    endif()
+    add_test(NAME fuzz.${fmt}_replay COMMAND fuzz_${fmt}_replay ${dirs})
+    set_tests_properties(fuzz.${fmt}_replay PROPERTIES LABELS fuzz TIMEOUT 300)
+
+    if(HG_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+        # the parser sources are compiled into the target so that they carry
+        # the coverage instrumentation libFuzzer needs
+        add_executable(fuzz_${fmt} ${HG_FUZZ_DIR}/fuzz_${fmt}.c
+            ${CMAKE_SOURCE_DIR}/services/cleanser/${fmt}.c)
+        target_compile_options(fuzz_${fmt} PRIVATE -fsanitize=fuzzer,address,undefined
+                               -fno-omit-frame-pointer)
+        target_link_options(fuzz_${fmt} PRIVATE -fsanitize=fuzzer,address,undefined)
+        target_include_directories(fuzz_${fmt} PRIVATE ${CMAKE_SOURCE_DIR}/services/cleanser)
+        target_link_libraries(fuzz_${fmt} hgcommon)
+        set_target_properties(fuzz_${fmt} PROPERTIES
+            RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    endif()
+endforeach()

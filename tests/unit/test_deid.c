@@ -1,0 +1,915 @@
+/*
+ * test_deid.c -- de-identifier: key file, pseudonyms, date shift, policy.
+ *
+ * Known answers were computed with Python's hashlib for the key bytes 0..31:
+ *   hashlib.blake2b(domain + b"\0" + partner + b"\0" + id, key=key, digest_size=16)
+ *   shift: v = int.from_bytes(blake2b(b"dateshift\0" + pseudonym, ...)[:4], "little")
+ *          r = v % 730; r - 365 if r < 365 else r - 364
+ */
+#define _GNU_SOURCE   /* memmem */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "date.h"
+#include "policy.h"
+#include "pseudonym.h"
+#include "record.h"
+
+static unsigned char s_key[HG_DEID_KEY_BYTES];
+
+/* 2024-06-15 */
+#define TODAY_DAYS 19889
+
+static int
+s_setup (void **state)
+{
+    for (int i = 0; i < HG_DEID_KEY_BYTES; i++) {
+        s_key[i] = (unsigned char) i;
+    }
+    return 0;
+}
+
+static char *
+s_ps (const char *domain, const char *partner, const char *id)
+{
+    static char out[HG_PSEUDONYM_HEX + 1];
+    memset (out, 'x', sizeof (out));
+    hg_pseudonym (s_key, domain, partner, id, out);
+    return out;
+}
+
+/* ---------------------------------------------------------------------------
+ * Pseudonyms and shifts. */
+
+static void
+test_pseudonym_known_answers (void **state)
+{
+    assert_string_equal (s_ps ("patient", "acme", "12345"),
+                         "bb067a8651cf875fca56f0c020542334");
+    assert_string_equal (s_ps ("patient", "other", "12345"),
+                         "c4127d3ab19e4b6272e190a776fff982");
+    assert_string_equal (s_ps ("encounter", "acme", "V100"),
+                         "c94b523c34679479b1d8c30cc756edab");
+    assert_string_equal (s_ps ("record", "", "0123456789abcdef0123456789abcdef"),
+                         "bc6dc13aba2f9385e97d5d8a646372e3");
+    assert_string_equal (s_ps ("message", "acme", "acme/batch-1"),
+                         "13c556b7a2b787256375788109ade4f4");
+    assert_string_equal (s_ps ("source", "acme", "Patient/p1"),
+                         "7fdc45f10008a6e122a16e30afe1dd87");
+    assert_string_equal (s_ps ("patient", "", ""), "45814ce9b34df5f45429e614edfa4f86");
+    /* NULL strings are "" */
+    assert_string_equal (s_ps ("patient", NULL, NULL),
+                         "45814ce9b34df5f45429e614edfa4f86");
+    assert_int_equal (strlen (s_ps ("patient", "acme", "12345")), HG_PSEUDONYM_HEX);
+}
+
+static void
+test_dateshift_known_answers (void **state)
+{
+    assert_int_equal (hg_dateshift_days (s_key, "bb067a8651cf875fca56f0c020542334"), 93);
+    assert_int_equal (hg_dateshift_days (s_key, "c4127d3ab19e4b6272e190a776fff982"), -162);
+    assert_int_equal (hg_dateshift_days (s_key, "c94b523c34679479b1d8c30cc756edab"), -183);
+    assert_int_equal (hg_dateshift_days (s_key, "427c2f73143c8af456a5ac0d1b497a73"), -343);
+    assert_int_equal (hg_dateshift_days (s_key, "7891d788c5ea30ad49295c64f41c34e7"), -277);
+    assert_int_equal (hg_dateshift_days (s_key, "9f075b916ed9fa3187082ad56fc6710f"), -364);
+    assert_int_equal (hg_dateshift_days (s_key, "x"), 260);
+    assert_int_equal (hg_dateshift_days (s_key, ""), -31);
+}
+
+static void
+test_pseudonym_deterministic_and_scoped (void **state)
+{
+    char a[HG_PSEUDONYM_HEX + 1], b[HG_PSEUDONYM_HEX + 1];
+    hg_pseudonym (s_key, "patient", "acme", "12345", a);
+    hg_pseudonym (s_key, "patient", "acme", "12345", b);
+    assert_string_equal (a, b);
+    hg_pseudonym (s_key, "patient", "other", "12345", b);
+    assert_string_not_equal (a, b);
+    hg_pseudonym (s_key, "encounter", "acme", "12345", b);   /* domain separates */
+    assert_string_not_equal (a, b);
+    /* the 0x00 separator: ("ac","me12345") is not ("acme","12345") */
+    hg_pseudonym (s_key, "patient", "ac", "me12345", b);
+    assert_string_not_equal (a, b);
+    unsigned char other_key[HG_DEID_KEY_BYTES];
+    memcpy (other_key, s_key, sizeof (other_key));
+    other_key[31] ^= 1;
+    hg_pseudonym (other_key, "patient", "acme", "12345", b);
+    assert_string_not_equal (a, b);
+    for (const char *p = a; *p; p++) {
+        assert_true ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'));
+    }
+}
+
+static void
+test_dateshift_range (void **state)
+{
+    int min = 0, max = 0, neg = 0, pos = 0;
+    for (int i = 0; i < 10000; i++) {
+        char id[32], ps[HG_PSEUDONYM_HEX + 1];
+        snprintf (id, sizeof (id), "patient-%d", i);
+        hg_pseudonym (s_key, "patient", "acme", id, ps);
+        int s = hg_dateshift_days (s_key, ps);
+        assert_int_not_equal (s, 0);
+        assert_true (s >= -HG_DATESHIFT_MAX_DAYS && s <= HG_DATESHIFT_MAX_DAYS);
+        min = s < min ? s : min;
+        max = s > max ? s : max;
+        neg += s < 0;
+        pos += s > 0;
+    }
+    /* both directions, spread over nearly the whole range */
+    assert_true (min <= -360);
+    assert_true (max >= 360);
+    assert_true (neg > 4500 && pos > 4500);
+}
+
+/* ---------------------------------------------------------------------------
+ * Key file. */
+
+static char s_dir[64];
+
+static void
+s_rmdir_all (const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        if (strcmp (e->d_name, ".") && strcmp (e->d_name, "..")) {
+            char p[512];
+            snprintf (p, sizeof (p), "%s/%s", dir, e->d_name);
+            unlink (p);
+        }
+    }
+    closedir (d);
+    rmdir (dir);
+}
+
+static int
+s_count_entries (const char *dir)
+{
+    DIR *d = opendir (dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir (d))) {
+        n += strcmp (e->d_name, ".") && strcmp (e->d_name, "..");
+    }
+    if (d) {
+        closedir (d);
+    }
+    return n;
+}
+
+static int
+s_key_setup (void **state)
+{
+    snprintf (s_dir, sizeof (s_dir), "/tmp/hg-deid-test-XXXXXX");
+    return mkdtemp (s_dir) ? 0 : -1;
+}
+
+static int
+s_key_teardown (void **state)
+{
+    s_rmdir_all (s_dir);
+    return 0;
+}
+
+static void
+s_write_file (const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, data, len), (ssize_t) len);
+    close (fd);
+    assert_int_equal (chmod (path, mode), 0);
+}
+
+static void
+test_key_create_and_reload (void **state)
+{
+    char path[256];
+    snprintf (path, sizeof (path), "%s/deid.key", s_dir);
+    unsigned char k1[HG_DEID_KEY_BYTES], k2[HG_DEID_KEY_BYTES], zero[HG_DEID_KEY_BYTES];
+    memset (zero, 0, sizeof (zero));
+    hg_err_t err;
+    hg_err_clear (&err);
+
+    /* missing and not allowed to create */
+    assert_int_equal (hg_deid_key_load (path, false, k1, &err), HG_ENOTFOUND);
+    char want[512];
+    snprintf (want, sizeof (want),
+              "key file %s does not exist; restore it, or allow the de-identifier "
+              "to create a new key",
+              path);
+    assert_string_equal (err.msg, want);
+    assert_int_equal (access (path, F_OK), -1);
+
+    assert_int_equal (hg_deid_key_load (path, true, k1, &err), 0);
+    struct stat sb;
+    assert_int_equal (stat (path, &sb), 0);
+    assert_int_equal (sb.st_mode & 07777, 0600);
+    assert_int_equal (sb.st_size, HG_DEID_KEY_BYTES);
+    assert_memory_not_equal (k1, zero, sizeof (k1));
+    assert_int_equal (s_count_entries (s_dir), 1);   /* no temp file left */
+
+    /* reload, with and without create: the same key, file unchanged */
+    assert_int_equal (hg_deid_key_load (path, false, k2, &err), 0);
+    assert_memory_equal (k1, k2, sizeof (k1));
+    assert_int_equal (hg_deid_key_load (path, true, k2, &err), 0);
+    assert_memory_equal (k1, k2, sizeof (k1));
+    unsigned char disk[HG_DEID_KEY_BYTES];
+    FILE *f = fopen (path, "rb");
+    assert_non_null (f);
+    assert_int_equal (fread (disk, 1, sizeof (disk), f), sizeof (disk));
+    fclose (f);
+    assert_memory_equal (k1, disk, sizeof (k1));
+
+    /* a second key elsewhere is different */
+    char path2[256];
+    snprintf (path2, sizeof (path2), "%s/other.key", s_dir);
+    assert_int_equal (hg_deid_key_load (path2, true, k2, &err), 0);
+    assert_memory_not_equal (k1, k2, sizeof (k1));
+}
+
+/* Processes starting at once on a fresh key path must end up with one key. */
+static void
+test_key_concurrent_create (void **state)
+{
+    enum { N = 8 };
+    char path[256];
+    snprintf (path, sizeof (path), "%s/race.key", s_dir);
+    int fds[N][2];
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal (pipe (fds[i]), 0);
+        pids[i] = fork ();
+        assert_true (pids[i] >= 0);
+        if (pids[i] == 0) {
+            unsigned char k[HG_DEID_KEY_BYTES];
+            hg_err_t err;
+            int rc = hg_deid_key_load (path, true, k, &err);
+            ssize_t w = rc == 0 ? write (fds[i][1], k, sizeof (k)) : 0;
+            _exit (w == (ssize_t) sizeof (k) ? 0 : 1);
+        }
+        close (fds[i][1]);
+    }
+    unsigned char first[HG_DEID_KEY_BYTES];
+    for (int i = 0; i < N; i++) {
+        unsigned char k[HG_DEID_KEY_BYTES];
+        int status = -1;
+        assert_int_equal (waitpid (pids[i], &status, 0), pids[i]);
+        assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+        assert_int_equal (read (fds[i][0], k, sizeof (k)), sizeof (k));
+        close (fds[i][0]);
+        if (i == 0) {
+            memcpy (first, k, sizeof (k));
+        }
+        assert_memory_equal (k, first, sizeof (k));
+    }
+    unsigned char disk[HG_DEID_KEY_BYTES];
+    hg_err_t err;
+    assert_int_equal (hg_deid_key_load (path, false, disk, &err), 0);
+    assert_memory_equal (disk, first, sizeof (disk));
+    assert_int_equal (s_count_entries (s_dir), 1);
+}
+
+static void
+test_key_refused (void **state)
+{
+    char path[256], want[1024];
+    unsigned char k[HG_DEID_KEY_BYTES], zero[HG_DEID_KEY_BYTES];
+    memset (zero, 0, sizeof (zero));
+    hg_err_t err;
+    hg_err_clear (&err);
+    snprintf (path, sizeof (path), "%s/loose.key", s_dir);
+    s_write_file (path, s_key, sizeof (s_key), 0644);
+    memset (k, 0xee, sizeof (k));
+    assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EINVAL);
+    snprintf (want, sizeof (want),
+              "key file %s has mode 0644; it must be 0600 (chmod 600 %s)", path, path);
+    assert_string_equal (err.msg, want);
+    assert_memory_equal (k, zero, sizeof (k));   /* nothing half-loaded */
+
+    /* group-writable only is refused too */
+    assert_int_equal (chmod (path, 0620), 0);
+    assert_int_equal (hg_deid_key_load (path, false, k, &err), HG_EINVAL);
+    snprintf (want, sizeof (want),
+              "key file %s has mode 0620; it must be 0600 (chmod 600 %s)", path, path);
+    assert_string_equal (err.msg, want);
+
+    /* fixed as the message says: loads the file's bytes */
+    assert_int_equal (chmod (path, 0600), 0);
+    assert_int_equal (hg_deid_key_load (path, false, k, &err), 0);
+    assert_memory_equal (k, s_key, sizeof (k));
+
+    /* wrong sizes */
+    snprintf (path, sizeof (path), "%s/short.key", s_dir);
+    s_write_file (path, s_key, 16, 0600);
+    assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EINVAL);
+    snprintf (want, sizeof (want), "key file %s is 16 bytes; a de-identification key is "
+              "exactly 32 bytes", path);
+    assert_memory_equal (err.msg, want, strlen (want));
+    unsigned char big[33] = {0};
+    snprintf (path, sizeof (path), "%s/long.key", s_dir);
+    s_write_file (path, big, sizeof (big), 0600);
+    assert_int_equal (hg_deid_key_load (path, false, k, &err), HG_EINVAL);
+    snprintf (want, sizeof (want), "key file %s is 33 bytes; a de-identification key is "
+              "exactly 32 bytes", path);
+    assert_memory_equal (err.msg, want, strlen (want));
+    snprintf (path, sizeof (path), "%s/empty.key", s_dir);
+    s_write_file (path, "", 0, 0600);
+    assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EINVAL);
+    assert_non_null (strstr (err.msg, "is 0 bytes"));
+
+    /* a directory is not a key */
+    assert_int_equal (hg_deid_key_load (s_dir, true, k, &err), HG_EINVAL);
+    assert_non_null (strstr (err.msg, "is not a regular file"));
+
+    /* creating in a directory that does not exist */
+    snprintf (path, sizeof (path), "%s/no/such/dir.key", s_dir);
+    assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EIO);
+    snprintf (want, sizeof (want), "cannot create key file %s: No such file or directory",
+              path);
+    assert_memory_equal (err.msg, want, strlen (want));
+
+    assert_int_equal (hg_deid_key_load ("", true, k, &err), HG_EINVAL);
+    assert_string_equal (err.msg,
+                         "no de-identification key file configured; set the key path");
+}
+
+/* ---------------------------------------------------------------------------
+ * Records. */
+
+typedef struct {
+    hg_batch_t *batch;
+    hg_arena_t *arena;
+    hg_deid_ctx_t ctx;
+    hg_err_t err;
+} fixture_t;
+
+static int
+s_rec_setup (void **state)
+{
+    s_setup (state);
+    fixture_t *fx = calloc (1, sizeof (*fx));
+    fx->batch = hg_batch_new (0);
+    fx->arena = hg_batch_arena (fx->batch);
+    fx->ctx.key = s_key;
+    fx->ctx.today_days = TODAY_DAYS;
+    hg_err_clear (&fx->err);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_rec_teardown (void **state)
+{
+    fixture_t *fx = *state;
+    hg_batch_destroy (&fx->batch);
+    free (fx);
+    return 0;
+}
+
+static Hourglass__Record *
+s_rec (fixture_t *fx, Hourglass__RecordKind kind, const char *partner, const char *patient)
+{
+    Hourglass__Record *rec = hg_batch_add_record (fx->batch, kind);
+    assert_non_null (rec);
+    rec->provenance = hg_provenance_new (fx->arena);
+    rec->provenance->partner = hg_arena_strdup (fx->arena, partner);
+    rec->provenance->source_format = hg_arena_strdup (fx->arena, "hl7v2");
+    rec->patient_ref = hg_arena_strdup (fx->arena, patient);
+    return rec;
+}
+
+/* Packs rec; fails the test if needle occurs anywhere in the bytes. */
+static void
+s_assert_absent (const Hourglass__Record *rec, const char *needle)
+{
+    size_t n = hourglass__record__get_packed_size (rec);
+    uint8_t *buf = malloc (n ? n : 1);
+    assert_int_equal (hourglass__record__pack (rec, buf), n);
+    void *hit = memmem (buf, n, needle, strlen (needle));
+    if (hit) {
+        print_error ("identifying value '%s' survived de-identification\n", needle);
+    }
+    free (buf);
+    assert_null (hit);
+}
+
+static void
+s_assert_present (const Hourglass__Record *rec, const char *needle)
+{
+    size_t n = hourglass__record__get_packed_size (rec);
+    uint8_t *buf = malloc (n ? n : 1);
+    assert_int_equal (hourglass__record__pack (rec, buf), n);
+    void *hit = memmem (buf, n, needle, strlen (needle));
+    free (buf);
+    assert_non_null (hit);
+}
+
+static const char *const s_identifying[] = {
+    "MRN-778899", "Featherstonehaugh", "Alexandrina", "Quentin", "555-867-5309",
+    "867-5309", "+1 555 867 5309", "alex@example.org", "42 Wallaby Way", "Apt 7B",
+    "Springfieldia", "1931-05-20", "19310520", "90210", "123-45-6789", "ENC-445566",
+    "acme/batch-77", "PID/1", "chest pain", "Tuesday", "Dr. Zoidberg",
+    "2021-03-04", "2021-03-04T10:30", "1931", "Mrs Featherstonehaugh",
+};
+
+static void
+test_full_record_nothing_identifying (void **state)
+{
+    fixture_t *fx = *state;
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
+                                    "MRN-778899");
+    hg_arena_t *a = fx->arena;
+    Hourglass__Demographics *dm = hg_demographics_new (a);
+    rec->demographics = dm;
+    dm->family = hg_arena_strdup (a, "Featherstonehaugh");
+    assert_int_equal (hg_strv_push (a, &dm->given, &dm->n_given, "Alexandrina"), 0);
+    assert_int_equal (hg_strv_push (a, &dm->given, &dm->n_given, "Quentin"), 0);
+    dm->birth_date = hg_arena_strdup (a, "1931-05-20");
+    dm->sex = hg_arena_strdup (a, "female");
+    assert_int_equal (hg_strv_push (a, &dm->address_lines, &dm->n_address_lines,
+                                    "42 Wallaby Way"), 0);
+    assert_int_equal (hg_strv_push (a, &dm->address_lines, &dm->n_address_lines,
+                                    "Apt 7B"), 0);
+    dm->city = hg_arena_strdup (a, "Springfieldia");
+    dm->state = hg_arena_strdup (a, "CA");
+    dm->postal_code = hg_arena_strdup (a, "90210-1234");
+    dm->country = hg_arena_strdup (a, "US");
+    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "555-867-5309"), 0);
+    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "+1 555 867 5309"),
+                      0);
+    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "alex@example.org"),
+                      0);
+    dm->deceased_date = hg_arena_strdup (a, "2021-03-04");
+    /* generalised fields arriving pre-filled are not trusted */
+    dm->postal_prefix = hg_arena_strdup (a, "Springfieldia");
+    dm->birth_year = 1931;
+    assert_int_equal (hg_record_add_identifier (a, rec, "urn:mrn", "MRN-778899", "MR"), 0);
+    assert_int_equal (hg_record_add_identifier (a, rec, "urn:ssn", "123-45-6789", "SS"),
+                      0);
+    rec->encounter_ref = hg_arena_strdup (a, "ENC-445566");
+    rec->text = hg_arena_strdup (a, "Mrs Featherstonehaugh reports chest pain since "
+                                    "Tuesday; seen by Dr. Zoidberg");
+    rec->effective = hg_arena_strdup (a, "2021-03-04T10:30:00-05:00");
+    rec->provenance->source_message_id = hg_arena_strdup (a, "acme/batch-77");
+    rec->provenance->source_record_id = hg_arena_strdup (a, "PID/1");
+    assert_int_equal (hg_record_set_content_key (a, rec), 0);
+    char content_key[64];
+    snprintf (content_key, sizeof (content_key), "%s", rec->record_id);
+
+    assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+    assert_int_equal (fx->err.code, 0);
+
+    for (size_t i = 0; i < sizeof (s_identifying) / sizeof (s_identifying[0]); i++) {
+        s_assert_absent (rec, s_identifying[i]);
+    }
+    s_assert_absent (rec, content_key);
+
+    /* exact transformed values */
+    assert_true (rec->pseudonymous);
+    char want[HG_PSEUDONYM_HEX + 1];
+    hg_pseudonym (s_key, "patient", "acme", "MRN-778899", want);
+    assert_string_equal (rec->patient_ref, want);
+    hg_pseudonym (s_key, "record", "", content_key, want);
+    assert_string_equal (rec->record_id, want);
+    hg_pseudonym (s_key, "encounter", "acme", "ENC-445566", want);
+    assert_string_equal (rec->encounter_ref, want);
+    hg_pseudonym (s_key, "message", "acme", "acme/batch-77", want);
+    assert_string_equal (rec->provenance->source_message_id, want);
+    hg_pseudonym (s_key, "source", "acme", "PID/1", want);
+    assert_string_equal (rec->provenance->source_record_id, want);
+    assert_string_equal (rec->provenance->partner, "acme");
+    assert_string_equal (rec->provenance->source_format, "hl7v2");
+    assert_int_equal (rec->n_identifiers, 0);
+    assert_string_equal (rec->text, "");
+
+    /* shifted by this patient's shift; interval to the deceased date kept */
+    int shift = hg_dateshift_days (s_key, rec->patient_ref);
+    hg_date_t eff, dec;
+    assert_int_equal (hg_date_parse_iso (rec->effective, strlen (rec->effective), &eff,
+                                         NULL), 0);
+    assert_int_equal (hg_date_parse_iso (dm->deceased_date, strlen (dm->deceased_date),
+                                         &dec, NULL), 0);
+    hg_date_t orig;
+    assert_int_equal (hg_date_parse_iso ("2021-03-04", 10, &orig, NULL), 0);
+    assert_int_equal (hg_date_days (&eff) - hg_date_days (&orig), shift);
+    assert_int_equal (hg_date_days (&dec) - hg_date_days (&orig), shift);
+    assert_int_equal (eff.prec, HG_PREC_SECOND);
+    assert_true (eff.has_tz);
+    assert_int_equal (eff.tz_offset_min, -300);
+    assert_int_equal (eff.hour, 10);
+
+    assert_string_equal (dm->family, "");
+    assert_int_equal (dm->n_given, 0);
+    assert_int_equal (dm->n_address_lines, 0);
+    assert_int_equal (dm->n_telecom, 0);
+    assert_string_equal (dm->city, "");
+    assert_string_equal (dm->birth_date, "");
+    assert_string_equal (dm->postal_code, "");
+    assert_string_equal (dm->postal_prefix, "902");
+    assert_string_equal (dm->age_group, "90+");
+    assert_int_equal (dm->birth_year, 0);
+    assert_string_equal (dm->state, "CA");
+    assert_string_equal (dm->country, "US");
+    assert_string_equal (dm->sex, "female");
+    s_assert_present (rec, "90+");
+    s_assert_present (rec, "acme");
+}
+
+static void
+test_birth_year_and_bands (void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *birth;
+        const char *band;
+        int year;
+    } cases[] = {
+        {"1980-07-04", "40-49", 1980},   /* 43 at 2024-06-15 */
+        {"1980-06-15", "40-49", 1980},   /* 44 today */
+        {"1934-06-16", "80-89", 1934},   /* 89, 90 tomorrow */
+        {"1934-06-15", "90+", 0},        /* 90 today */
+        {"1934", "90+", 0},              /* year only: 1934-01-01, never understated */
+        {"1935-06", "80-89", 1935},
+        {"2010-02-28", "0-17", 2010},
+        {"2024-06-15", "0-17", 2024},    /* born today */
+        {"2006-06-15T08:00:00Z", "18-29", 2006},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS,
+                                        "acme", "p1");
+        rec->demographics = hg_demographics_new (fx->arena);
+        rec->demographics->birth_date = hg_arena_strdup (fx->arena, cases[i].birth);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        assert_string_equal (rec->demographics->age_group, cases[i].band);
+        assert_int_equal (rec->demographics->birth_year, cases[i].year);
+        assert_string_equal (rec->demographics->birth_date, "");
+    }
+    /* no birth date: nothing generalised, and nothing carried over */
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
+                                    "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->age_group = hg_arena_strdup (fx->arena, "Alexandrina");
+    rec->demographics->birth_year = 1931;
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    assert_string_equal (rec->demographics->age_group, "");
+    assert_int_equal (rec->demographics->birth_year, 0);
+    assert_string_equal (rec->demographics->postal_prefix, "");
+}
+
+static void
+test_age_group (void **state)
+{
+    assert_string_equal (hg_deid_age_group (-1), "0-17");
+    assert_string_equal (hg_deid_age_group (0), "0-17");
+    assert_string_equal (hg_deid_age_group (17), "0-17");
+    assert_string_equal (hg_deid_age_group (18), "18-29");
+    assert_string_equal (hg_deid_age_group (29), "18-29");
+    assert_string_equal (hg_deid_age_group (30), "30-39");
+    assert_string_equal (hg_deid_age_group (49), "40-49");
+    assert_string_equal (hg_deid_age_group (50), "50-59");
+    assert_string_equal (hg_deid_age_group (65), "60-69");
+    assert_string_equal (hg_deid_age_group (70), "70-79");
+    assert_string_equal (hg_deid_age_group (89), "80-89");
+    assert_string_equal (hg_deid_age_group (90), "90+");
+    assert_string_equal (hg_deid_age_group (123), "90+");
+}
+
+/* Effective dates keep their precision and zone; values from Python's
+ * datetime for the shifts of the patients used. */
+static void
+test_shift_keeps_precision (void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *patient;   /* at partner acme */
+        const char *in, *out;
+    } cases[] = {
+        /* 12345: +93 */
+        {"12345", "2021", "2021"},
+        {"12345", "2021-03", "2021-06"},
+        {"12345", "2021-03-04", "2021-06-05"},
+        {"12345", "2021-03-04T10:30-05:00", "2021-06-05T10:30-05:00"},
+        {"12345", "2021-12-31T23:59:59.123Z", "2022-04-03T23:59:59.123Z"},
+        {"12345", "2021-03-04T00:00:07", "2021-06-05T00:00:07"},
+        /* p21: -343 */
+        {"p21", "2021", "2020"},
+        {"p21", "2021-03", "2020-04"},
+        {"p21", "2021-03-04T01:02:03+05:30", "2020-03-26T01:02:03+05:30"},
+        {"p21", "2020-02-29", "2019-03-23"},
+        /* p7: +269 */
+        {"p7", "2021", "2022"},
+        {"p7", "2021-03", "2021-12"},
+        {"p7", "2021-03-04", "2021-11-28"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                        "acme", cases[i].patient);
+        rec->effective = hg_arena_strdup (fx->arena, cases[i].in);
+        rec->effective_end = hg_arena_strdup (fx->arena, cases[i].in);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        assert_string_equal (rec->effective, cases[i].out);
+        assert_string_equal (rec->effective_end, cases[i].out);
+    }
+    /* empty stays empty */
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme",
+                                    "12345");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    assert_string_equal (rec->effective, "");
+    assert_string_equal (rec->effective_end, "");
+    assert_string_equal (rec->patient_ref, "bb067a8651cf875fca56f0c020542334");
+    assert_string_equal (rec->record_id, "");
+    assert_string_equal (rec->encounter_ref, "");
+    assert_string_equal (rec->provenance->source_message_id, "");
+}
+
+static void
+test_postal_prefix (void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *zip, *country, *want;
+    } cases[] = {
+        {"90210", "US", "902"},
+        {"90210-1234", "", "902"},
+        {"902101234", "USA", "902"},
+        {" 02139 ", "United States", "021"},
+        {"03601", "US", "000"},       /* restricted */
+        {"05901-1111", "US", "000"},
+        {"06390", "", "000"},
+        {"10201", "US", "000"},
+        {"20301", "US", "000"},
+        {"55601", "US", "000"},
+        {"69201", "US", "000"},
+        {"79001", "US", "000"},
+        {"82101", "US", "000"},
+        {"82301", "US", "000"},
+        {"83001", "US", "000"},
+        {"83101", "US", "000"},
+        {"87801", "US", "000"},
+        {"87901", "US", "000"},
+        {"88401", "US", "000"},
+        {"89001", "US", "000"},
+        {"89301", "US", "000"},
+        {"03701", "US", "037"},       /* neighbour of a restricted prefix */
+        {"K1A 0B1", "CA", "000"},     /* not a US ZIP */
+        {"10115", "DE", "000"},       /* ZIP-shaped but not in the US */
+        {"1234", "US", "000"},
+        {"123456", "US", "000"},
+        {"12345-67", "US", "000"},
+        {"1234a", "", "000"},
+        {"", "US", ""},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char out[4];
+        hg_deid_postal_prefix (cases[i].zip, cases[i].country, out);
+        if (strcmp (out, cases[i].want)) {
+            print_error ("postal code '%s' country '%s'\n", cases[i].zip,
+                         cases[i].country);
+        }
+        assert_string_equal (out, cases[i].want);
+    }
+    /* through the record */
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
+                                    "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->postal_code = hg_arena_strdup (fx->arena, "83001");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    assert_string_equal (rec->demographics->postal_prefix, "000");
+    assert_string_equal (rec->demographics->postal_code, "");
+    s_assert_absent (rec, "83001");
+    s_assert_absent (rec, "830");
+}
+
+static void
+test_string_value (void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"Positive", "Positive"},
+        {"  NOT   Detected ", "  NOT   Detected "},
+        {"non-reactive", "non-reactive"},
+        {"Nonreactive", "Nonreactive"},
+        {"trace", "trace"},
+        {"No", "No"},
+        {"equivocal", "equivocal"},
+        {"3+", "3+"},
+        {"1:320", "1:320"},
+        {"<0.5", "<0.5"},
+        {">= 10,000", ">= 10,000"},
+        {"120/80", "120/80"},
+        {"5.0-10.0", "5.0-10.0"},
+        {"45 %", "45 %"},
+        {"2021", "2021"},                 /* a year alone is allowed */
+        {"", ""},
+        {"positive for John Smith", HG_DEID_REDACTED},
+        {"John Smith", HG_DEID_REDACTED},
+        {"see note", HG_DEID_REDACTED},
+        {"negative.", HG_DEID_REDACTED},
+        {"(555) 867-5309", HG_DEID_REDACTED},
+        {"555-867-5309", HG_DEID_REDACTED},  /* allowed characters, but a phone */
+        {"867-5309", HG_DEID_REDACTED},
+        {"123-45-6789", HG_DEID_REDACTED},
+        {"20210304", HG_DEID_REDACTED},
+        {"2021-03-04", HG_DEID_REDACTED},
+        {"3/4/21", HG_DEID_REDACTED},
+        {"04.03.2021", HG_DEID_REDACTED},
+        {"03/2021", HG_DEID_REDACTED},
+        {"2021-03", HG_DEID_REDACTED},
+        {"MRN778899", HG_DEID_REDACTED},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                        "acme", "p1");
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        rec->string_value = hg_arena_strdup (fx->arena, cases[i].in);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        if (strcmp (rec->string_value, cases[i].out)) {
+            print_error ("string_value '%s'\n", cases[i].in);
+        }
+        assert_string_equal (rec->string_value, cases[i].out);
+    }
+    /* other values are kept untouched */
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                    "acme", "p1");
+    assert_int_equal (hg_record_add_code (fx->arena, rec, HG_SYS_LOINC, "2345-7",
+                                          "Glucose [Mass/volume] in Serum or Plasma"), 0);
+    rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
+    rec->quantity = hg_quantity_new (fx->arena, 105.5, "mg/dL");
+    rec->quantity->comparator = hg_arena_strdup (fx->arena, "<");
+    rec->status = hg_arena_strdup (fx->arena, "final");
+    rec->interpretation = hg_arena_strdup (fx->arena, "H");
+    rec->reference_range = hg_arena_strdup (fx->arena, "70-99");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    assert_int_equal (rec->n_codes, 1);
+    assert_string_equal (rec->codes[0]->system, HG_SYS_LOINC);
+    assert_string_equal (rec->codes[0]->code, "2345-7");
+    assert_string_equal (rec->codes[0]->display, "Glucose [Mass/volume] in Serum or Plasma");
+    assert_int_equal (rec->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+    assert_true (rec->quantity->value == 105.5);
+    assert_string_equal (rec->quantity->unit, "mg/dL");
+    assert_string_equal (rec->quantity->comparator, "<");
+    assert_string_equal (rec->status, "final");
+    assert_string_equal (rec->interpretation, "H");
+    assert_string_equal (rec->reference_range, "70-99");
+    assert_int_equal (rec->kind, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+}
+
+static void
+test_same_patient_links_across_records (void **state)
+{
+    fixture_t *fx = *state;
+    Hourglass__Record *a = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme",
+                                  "12345");
+    Hourglass__Record *b = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                  "acme", "12345");
+    Hourglass__Record *c = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                                  "other", "12345");
+    a->effective = hg_arena_strdup (fx->arena, "2021-03-04");
+    b->effective = hg_arena_strdup (fx->arena, "2021-03-14");
+    c->effective = hg_arena_strdup (fx->arena, "2021-03-04");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, a, &fx->err), 0);
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, b, &fx->err), 0);
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, c, &fx->err), 0);
+    assert_string_equal (a->patient_ref, b->patient_ref);
+    assert_string_not_equal (a->patient_ref, c->patient_ref);
+    assert_string_equal (c->patient_ref, "c4127d3ab19e4b6272e190a776fff982");
+    assert_string_equal (a->effective, "2021-06-05");   /* +93 */
+    assert_string_equal (b->effective, "2021-06-15");   /* interval of 10 days kept */
+    assert_string_equal (c->effective, "2020-09-23");   /* -162 */
+}
+
+static void
+test_errors (void **state)
+{
+    fixture_t *fx = *state;
+    hg_err_t *err = &fx->err;
+    Hourglass__Record *rec;
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "record has no patient reference");
+    assert_int_equal (err->code, HG_EINVAL);
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    rec->provenance = NULL;
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "record has no provenance, so its partner is unknown");
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "", "p1");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "record provenance has no partner; pseudonyms are "
+                                   "scoped by partner");
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), 0);
+    char once[HG_PSEUDONYM_HEX + 1];
+    snprintf (once, sizeof (once), "%s", rec->patient_ref);
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "record is already pseudonymous; a record must not "
+                                   "be de-identified twice (is a de-identifier upstream "
+                                   "of this one?)");
+    assert_string_equal (rec->patient_ref, once);
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    rec->effective = hg_arena_strdup (fx->arena, "2021-13-01");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "effective '2021-13-01' is not a valid date: month 13");
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    rec->effective = hg_arena_strdup (fx->arena, "2021-03-04");
+    rec->effective_end = hg_arena_strdup (fx->arena, "yesterday");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "effective_end 'yesterday' is not a date in ISO 8601 "
+                                   "form (YYYY, YYYY-MM, YYYY-MM-DD or "
+                                   "YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm])");
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->birth_date = hg_arena_strdup (fx->arena, "1931-02-30");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg,
+                         "birth_date '1931-02-30' is not a valid date: day 30 of month 2");
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->birth_date = hg_arena_strdup (fx->arena, "2024-06-16");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "birth_date '2024-06-16' is after the reference date; "
+                                   "check the source record or the de-identifier's "
+                                   "clock");
+
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->deceased_date = hg_arena_strdup (fx->arena, "20210304");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_memory_equal (err->msg, "deceased_date '20210304' is not a date in ISO 8601",
+                         strlen ("deceased_date '20210304' is not a date in ISO 8601"));
+
+    /* shifting off the calendar: p21 moves 343 days back */
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p21");
+    rec->effective = hg_arena_strdup (fx->arena, "0001-02-03");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "effective '0001-02-03' cannot be date-shifted: the "
+                                   "result falls outside the years 0001-9999");
+
+    /* an exhausted arena is an error, not a crash */
+    hg_arena_t *tiny = hg_arena_new (1);
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    assert_int_equal (hg_deid_record (&fx->ctx, tiny, rec, err), HG_ENOMEM);
+    assert_string_equal (err->msg, "out of memory while de-identifying the record (batch "
+                                   "arena limit reached)");
+    hg_arena_destroy (&tiny);
+
+    hg_deid_ctx_t nokey = {.key = NULL, .today_days = TODAY_DAYS};
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    assert_int_equal (hg_deid_record (&nokey, fx->arena, rec, err), HG_EINVAL);
+    assert_string_equal (err->msg, "hg_deid_record called without a key, arena or record");
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup (test_pseudonym_known_answers, s_setup),
+        cmocka_unit_test_setup (test_dateshift_known_answers, s_setup),
+        cmocka_unit_test_setup (test_pseudonym_deterministic_and_scoped, s_setup),
+        cmocka_unit_test_setup (test_dateshift_range, s_setup),
+        cmocka_unit_test_setup_teardown (test_key_create_and_reload, s_key_setup,
+                                         s_key_teardown),
+        cmocka_unit_test_setup_teardown (test_key_concurrent_create, s_key_setup,
+                                         s_key_teardown),
+        cmocka_unit_test_setup_teardown (test_key_refused, s_key_setup, s_key_teardown),
+        cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying,
+                                         s_rec_setup, s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup,
+                                         s_rec_teardown),
+        cmocka_unit_test (test_age_group),
+        cmocka_unit_test_setup_teardown (test_shift_keeps_precision, s_rec_setup,
+                                         s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_postal_prefix, s_rec_setup, s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_string_value, s_rec_setup, s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_same_patient_links_across_records,
+                                         s_rec_setup, s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

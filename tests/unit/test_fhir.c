@@ -1,0 +1,629 @@
+/*
+ * test_fhir.c -- FHIR R4 JSON parser: mappings, reject reasons, hostile input,
+ * and (when ../shared/data is present) real public samples.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fhir.h"
+
+static hg_batch_t *
+s_parse_lim (const char *json, size_t len, size_t max_field, size_t max_records, int *rc)
+{
+    hg_batch_t *b = hg_batch_new (0);
+    assert_non_null (b);
+    hg_parse_limits_t lim = {max_field, max_records};
+    *rc = hg_fhir_parse (json, len, &lim, b);
+    return b;
+}
+
+static hg_batch_t *
+s_parse (const char *json, int *rc)
+{
+    return s_parse_lim (json, strlen (json), 1 << 20, 0, rc);
+}
+
+/* The one reject whose location and reason contain the given parts. */
+static const hg_reject_t *
+s_find_reject (hg_batch_t *b, const char *loc_part, const char *reason_part)
+{
+    const hg_reject_t *r = hg_batch_rejects (b);
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        if ((!loc_part || strstr (r[i].location, loc_part))
+            && (!reason_part || strstr (r[i].reason, reason_part))) {
+            return &r[i];
+        }
+    }
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
+    }
+    return NULL;
+}
+
+static void
+test_patient_mapping (void **state)
+{
+    const char *json =
+        "{\"resourceType\":\"Patient\",\"id\":\"p-1\","
+        "\"identifier\":[{\"system\":\"http://hospital.example/mrn\",\"value\":\"MRN123\","
+        "\"type\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0203\","
+        "\"code\":\"MR\"}]}},{\"system\":\"http://hl7.org/fhir/sid/us-ssn\",\"value\":\"999-11-2222\","
+        "\"type\":{\"coding\":[{\"code\":\"SS\"}]}}],"
+        "\"name\":[{\"use\":\"nickname\",\"family\":\"Nick\",\"given\":[\"N\"]},"
+        "{\"use\":\"official\",\"family\":\"Smith\",\"given\":[\"Anna\",\"Maria\"]}],"
+        "\"telecom\":[{\"system\":\"phone\",\"value\":\"555-1234\"},{\"system\":\"email\","
+        "\"value\":\"a@example.org\"}],\"gender\":\"female\",\"birthDate\":\"1970-02\","
+        "\"deceasedDateTime\":\"2020-05-06T07:08:09-05:00\","
+        "\"address\":[{\"line\":[\"1 Main St\",\"Apt 2\"],\"city\":\"Springfield\","
+        "\"state\":\"IL\",\"postalCode\":\"62701\",\"country\":\"US\"}]}";
+    int rc;
+    hg_batch_t *b = s_parse (json, &rc);
+    assert_int_equal (rc, 1);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record *r = hg_batch_records (b)[0];
+    assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+    assert_string_equal (r->patient_ref, "p-1");
+    assert_string_equal (r->record_id, "");
+    assert_string_equal (r->provenance->source_format, "fhir");
+    assert_string_equal (r->provenance->source_record_id, "Patient/p-1");
+    assert_string_equal (r->provenance->partner, "");
+    Hourglass__Demographics *d = r->demographics;
+    assert_non_null (d);
+    assert_string_equal (d->family, "Smith");
+    assert_int_equal (d->n_given, 2);
+    assert_string_equal (d->given[0], "Anna");
+    assert_string_equal (d->given[1], "Maria");
+    assert_string_equal (d->birth_date, "1970-02");
+    assert_string_equal (d->sex, "female");
+    assert_string_equal (d->deceased_date, "2020-05-06T07:08:09-05:00");
+    assert_int_equal (d->n_address_lines, 2);
+    assert_string_equal (d->address_lines[1], "Apt 2");
+    assert_string_equal (d->city, "Springfield");
+    assert_string_equal (d->state, "IL");
+    assert_string_equal (d->postal_code, "62701");
+    assert_string_equal (d->country, "US");
+    assert_int_equal (d->n_telecom, 2);
+    assert_string_equal (d->telecom[1], "a@example.org");
+    assert_int_equal (r->n_identifiers, 2);
+    assert_string_equal (r->identifiers[0]->system, "http://hospital.example/mrn");
+    assert_string_equal (r->identifiers[0]->value, "MRN123");
+    assert_string_equal (r->identifiers[0]->type, "MR");
+    assert_string_equal (r->identifiers[1]->type, "SS");
+    hg_batch_destroy (&b);
+}
+
+static const char *s_bundle =
+    "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[\n"
+    " {\"fullUrl\":\"urn:uuid:aaaa-1\",\"resource\":{\"resourceType\":\"Patient\",\"id\":\"pat-42\","
+    "\"gender\":\"male\"}},\n"
+    " {\"fullUrl\":\"urn:uuid:org-1\",\"resource\":{\"resourceType\":\"Organization\",\"id\":\"o1\"}},\n"
+    " {\"fullUrl\":\"urn:uuid:enc-1\",\"resource\":{\"resourceType\":\"Encounter\",\"id\":\"e1\","
+    "\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\","
+    "\"code\":\"AMB\"},\"type\":[{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"185349003\","
+    "\"display\":\"Encounter for check up\"}]}],\"subject\":{\"reference\":\"urn:uuid:aaaa-1\"},"
+    "\"period\":{\"start\":\"2019-03-04T10:00:00+01:00\",\"end\":\"2019-03-04T10:30:00+01:00\"}}},\n"
+    " {\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c1\",\"clinicalStatus\":{\"coding\":[{"
+    "\"code\":\"active\"}]},\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\","
+    "\"code\":\"44054006\",\"display\":\"Diabetes\"}]},\"subject\":{\"reference\":\"urn:uuid:bbbb-2\"},"
+    "\"encounter\":{\"reference\":\"urn:uuid:enc-1\"},\"recordedDate\":\"2019-03-04\"}},\n"
+    " {\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o2\",\"status\":\"final\","
+    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2339-0\"}]},"
+    "\"subject\":{\"reference\":\"http://fhir.example/r4/Patient/pat-7/_history/3\"},"
+    "\"effectivePeriod\":{\"start\":\"2019-03-04\"},\"valueString\":\"positive\"}}\n"
+    "]}";
+
+static void
+test_bundle_urn_uuid (void **state)
+{
+    int rc;
+    hg_batch_t *b = s_parse (s_bundle, &rc);
+    assert_int_equal (rc, 4);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    assert_int_equal (hg_batch_ignored (b), 1);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER);
+    assert_string_equal (r[1]->patient_ref, "pat-42");     /* resolved via fullUrl */
+    assert_int_equal (r[1]->n_codes, 2);
+    assert_string_equal (r[1]->codes[0]->code, "AMB");
+    assert_string_equal (r[1]->codes[0]->system,
+                         "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+    assert_string_equal (r[1]->codes[1]->system, "http://snomed.info/sct");
+    assert_string_equal (r[1]->codes[1]->display, "Encounter for check up");
+    assert_string_equal (r[1]->effective, "2019-03-04T10:00:00+01:00");   /* offset kept */
+    assert_string_equal (r[1]->effective_end, "2019-03-04T10:30:00+01:00");
+    assert_string_equal (r[1]->status, "finished");
+    assert_string_equal (r[1]->provenance->source_record_id, "Encounter/e1");
+
+    assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_CONDITION);
+    assert_string_equal (r[2]->patient_ref, "bbbb-2");     /* no such entry: the uuid */
+    assert_string_equal (r[2]->status, "active");
+    assert_string_equal (r[2]->effective, "2019-03-04");    /* recordedDate fallback */
+    assert_string_equal (r[2]->encounter_ref, "enc-1");
+    assert_string_equal (r[2]->codes[0]->code, "44054006");
+
+    assert_int_equal (r[3]->kind, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    assert_string_equal (r[3]->patient_ref, "pat-7");
+    assert_string_equal (r[3]->effective, "2019-03-04");
+    assert_int_equal (r[3]->value_case, HOURGLASS__RECORD__VALUE_STRING_VALUE);
+    assert_string_equal (r[3]->string_value, "positive");
+    hg_batch_destroy (&b);
+}
+
+static void
+test_observation_components (void **state)
+{
+    const char *json =
+        "{\"resourceType\":\"Observation\",\"id\":\"bp-1\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
+        "\"subject\":{\"reference\":\"Patient/123\"},\"effectiveDateTime\":\"2021-06-01T08:15:00Z\","
+        "\"component\":["
+        "{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8480-6\"}]},"
+        "\"valueQuantity\":{\"value\":120,\"unit\":\"mmHg\",\"code\":\"mm[Hg]\"},"
+        "\"interpretation\":[{\"coding\":[{\"code\":\"H\"}]}],"
+        "\"referenceRange\":[{\"low\":{\"value\":90,\"unit\":\"mmHg\"},\"high\":{\"value\":119.5,"
+        "\"unit\":\"mmHg\"}}]},"
+        "{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8462-4\"}]},"
+        "\"valueQuantity\":{\"value\":80.5,\"unit\":\"mmHg\",\"comparator\":\"<\"}}]}";
+    int rc;
+    hg_batch_t *b = s_parse (json, &rc);
+    assert_int_equal (rc, 3);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_string_equal (r[0]->codes[0]->code, "85354-9");
+    assert_int_equal (r[0]->value_case, HOURGLASS__RECORD__VALUE__NOT_SET);
+    assert_string_equal (r[0]->effective, "2021-06-01T08:15:00Z");
+    assert_string_equal (r[1]->codes[0]->code, "8480-6");
+    assert_string_equal (r[1]->patient_ref, "123");
+    assert_string_equal (r[1]->effective, "2021-06-01T08:15:00Z");
+    assert_string_equal (r[1]->status, "final");
+    assert_int_equal (r[1]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+    assert_true (r[1]->quantity->value == 120.0);
+    assert_string_equal (r[1]->quantity->unit, "mm[Hg]");    /* code preferred */
+    assert_string_equal (r[1]->interpretation, "H");
+    assert_string_equal (r[1]->reference_range, "90-119.5 mmHg");
+    assert_string_equal (r[1]->provenance->source_record_id, "Observation/bp-1/component[0]");
+    assert_true (r[2]->quantity->value == 80.5);
+    assert_string_equal (r[2]->quantity->unit, "mmHg");
+    assert_string_equal (r[2]->quantity->comparator, "<");
+    hg_batch_destroy (&b);
+}
+
+static void
+test_other_resources (void **state)
+{
+    const char *nd =
+        "{\"resourceType\":\"MedicationRequest\",\"id\":\"m1\",\"status\":\"active\","
+        "\"medicationCodeableConcept\":{\"coding\":[{\"system\":\"http://www.nlm.nih.gov/research/umls/rxnorm\","
+        "\"code\":\"197361\"}]},\"subject\":{\"reference\":\"Patient/p\"},\"authoredOn\":\"2020-01-02\"}\n"
+        "{\"resourceType\":\"Procedure\",\"id\":\"pr1\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\","
+        "\"code\":\"80146002\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"performedPeriod\":{\"start\":\"2020-01-03T10:00:00+02:00\",\"end\":\"2020-01-03T11:00:00+02:00\"}}\n"
+        "{\"resourceType\":\"Immunization\",\"id\":\"i1\",\"vaccineCode\":{\"coding\":[{\"system\":"
+        "\"http://hl7.org/fhir/sid/cvx\",\"code\":\"140\"}]},\"patient\":{\"reference\":\"Patient/p\"},"
+        "\"occurrenceDateTime\":\"2020-10-01\"}\n"
+        "{\"resourceType\":\"AllergyIntolerance\",\"id\":\"a1\",\"code\":{\"coding\":[{\"system\":"
+        "\"http://snomed.info/sct\",\"code\":\"91936005\"}]},\"patient\":{\"reference\":\"Patient/p\"},"
+        "\"recordedDate\":\"2018\"}\n"
+        "{\"resourceType\":\"DiagnosticReport\",\"id\":\"d1\",\"code\":{\"coding\":[{\"system\":"
+        "\"http://loinc.org\",\"code\":\"58410-2\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"issued\":\"2020-01-05T09:00:00.123+01:00\"}\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 5);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[0]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
+    assert_string_equal (r[0]->effective, "2020-01-02");
+    assert_string_equal (r[0]->codes[0]->code, "197361");
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_PROCEDURE);
+    assert_string_equal (r[1]->effective, "2020-01-03T10:00:00+02:00");
+    assert_string_equal (r[1]->effective_end, "2020-01-03T11:00:00+02:00");
+    assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
+    assert_string_equal (r[2]->codes[0]->system, "http://hl7.org/fhir/sid/cvx");
+    assert_string_equal (r[2]->effective, "2020-10-01");
+    assert_int_equal (r[3]->kind, HOURGLASS__RECORD_KIND__KIND_CONDITION);
+    assert_string_equal (r[3]->effective, "2018");
+    assert_int_equal (r[4]->kind, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    assert_string_equal (r[4]->effective, "2020-01-05T09:00:00.123+01:00");
+    assert_string_equal (r[4]->provenance->source_record_id, "DiagnosticReport/d1");
+    hg_batch_destroy (&b);
+}
+
+static void
+test_ndjson_bad_line (void **state)
+{
+    const char *nd =
+        "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
+        "\n"
+        "{\"resourceType\":\"Patient\",\"id\":\n"
+        "{\"resourceType\":\"Patient\",\"id\":\"c\"}\r\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 2);
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "a");
+    assert_string_equal (hg_batch_records (b)[1]->patient_ref, "c");
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    const hg_reject_t *rj = s_find_reject (b, "line 3", "line 3: invalid JSON");
+    assert_non_null (rj);
+    assert_non_null (strstr (rj->reason, "truncated"));
+    assert_true (rj->excerpt_len > 0);
+    assert_memory_equal (rj->excerpt, "{\"resourceType\"", 15);
+    hg_batch_destroy (&b);
+
+    /* the first line is the broken one */
+    nd = "{\"resourceType\":\"Patient\",\"id\":\"a\",\n"
+         "{\"resourceType\":\"Patient\",\"id\":\"b\"}\n";
+    b = s_parse (nd, &rc);
+    assert_int_equal (rc, 1);
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "b");
+    assert_non_null (s_find_reject (b, "line 1", "line 1: invalid JSON"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_reject_reasons (void **state)
+{
+    int rc;
+    hg_batch_t *b = s_parse (
+        "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+        "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"p\"}},"
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"obs-1\",\"code\":{\"coding\":"
+        "[{\"system\":\"http://loinc.org\",\"code\":\"1\"}]}}},"
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"obs-17\",\"code\":{\"coding\":"
+        "[{\"system\":\"http://loinc.org\",\"code\":\"1\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"effectiveDateTime\":\"2021-13-01\"}},"
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"obs-3\",\"code\":{\"coding\":"
+        "[{\"system\":\"http://loinc.org\",\"code\":\"1\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"valueQuantity\":{\"value\":\"12\"}}},"
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"obs-4\",\"code\":{\"coding\":"
+        "[{\"code\":\"1\"}]},\"subject\":{\"reference\":\"Patient/p\"}}},"
+        "{\"resource\":{\"resourceType\":\"CarePlan\",\"id\":\"cp\"}},"
+        "{\"resource\":{\"id\":\"x\"}},"
+        "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c\",\"code\":{\"coding\":"
+        "[{\"system\":\"s\",\"code\":\"1\"}]},\"subject\":{\"reference\":\"Group/9\"}}},"
+        "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"q\",\"gender\":\"M\"}},"
+        "{\"resource\":{\"resourceType\":\"Patient\"}},"
+        "{\"resource\":{\"resourceType\":\"Practitioner\",\"id\":\"dr\"}}"
+        "]}", &rc);
+    assert_int_equal (rc, 1);
+    assert_int_equal (hg_batch_reject_count (b), 9);
+    assert_int_equal (hg_batch_ignored (b), 1);
+    assert_non_null (s_find_reject (b, "resource 2 (Observation/obs-1)",
+                                    "Observation/obs-1: subject is missing; every clinical "
+                                    "record must reference a patient"));
+    assert_non_null (s_find_reject (b, "resource 3 (Observation/obs-17)",
+                                    "Observation.effectiveDateTime '2021-13-01' is not a valid "
+                                    "date: month 13"));
+    assert_non_null (s_find_reject (b, "resource 4 (Observation/obs-3)",
+                                    "valueQuantity.value \"12\" is not a JSON number"));
+    assert_non_null (s_find_reject (b, "resource 5", "Observation.code has no coding with both "
+                                    "system and code"));
+    assert_non_null (s_find_reject (b, "resource 6 (CarePlan/cp)",
+                                    "resourceType 'CarePlan' is not supported"));
+    assert_non_null (s_find_reject (b, "resource 7", "resourceType is missing"));
+    assert_non_null (s_find_reject (b, "resource 8", "subject.reference 'Group/9' does not "
+                                    "reference a Patient"));
+    assert_non_null (s_find_reject (b, "resource 9", "Patient.gender 'M' is not one of"));
+    assert_non_null (s_find_reject (b, "resource 10", "Patient.id is missing"));
+    /* bundle entries carry their own JSON as excerpt */
+    const hg_reject_t *rj = s_find_reject (b, "resource 3", NULL);
+    assert_non_null (strstr (rj->excerpt, "obs-17"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_invalid_json (void **state)
+{
+    int rc;
+    /* truncated */
+    hg_batch_t *b = s_parse ("{\n  \"resourceType\": \"Patient\",\n  \"id\": \"p", &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (s_find_reject (b, "line 3", "invalid JSON: unexpected end of data"));
+    hg_batch_destroy (&b);
+
+    /* syntax error with position */
+    b = s_parse ("{\"resourceType\": \"Patient\",\n \"id\": x}", &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, NULL, "at line 2 column"));
+    hg_batch_destroy (&b);
+
+    /* trailing garbage on the same line */
+    b = s_parse ("{\"resourceType\":\"Patient\",\"id\":\"p\"} xyz", &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, NULL, "unexpected data after the JSON value at line 1"));
+    hg_batch_destroy (&b);
+
+    /* binary garbage with NULs */
+    static const char garbage[] = "\x00\xff\xfe{\x01\x02\"\x00\x80\x81]]";
+    b = s_parse_lim (garbage, sizeof (garbage) - 1, 1 << 20, 0, &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_record_count (b), 0);
+    assert_true (hg_batch_reject_count (b) >= 1);
+    hg_batch_destroy (&b);
+
+    /* empty, and a JSON value that is no resource */
+    b = s_parse (" \n ", &rc);
+    assert_non_null (s_find_reject (b, "payload", "empty payload"));
+    hg_batch_destroy (&b);
+    b = s_parse ("[1,2]", &rc);
+    assert_non_null (s_find_reject (b, NULL, "the JSON value is a array, expected a FHIR "
+                                    "resource"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_deep_nesting (void **state)
+{
+    size_t depth = 100000;
+    char *json = malloc (depth * 2 + 64);
+    assert_non_null (json);
+    size_t o = (size_t) sprintf (json, "{\"resourceType\":\"Patient\",\"id\":\"p\",\"x\":");
+    for (size_t i = 0; i < depth; i++) {
+        json[o++] = '[';
+    }
+    for (size_t i = 0; i < depth; i++) {
+        json[o++] = ']';
+    }
+    json[o++] = '}';
+    int rc;
+    hg_batch_t *b = s_parse_lim (json, o, 1 << 20, 0, &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, NULL, "nesting too deep"));
+    hg_batch_destroy (&b);
+    free (json);
+}
+
+static void
+test_field_limit (void **state)
+{
+    size_t big = 2u << 20;
+    const char *head = "{\"resourceType\":\"Observation\",\"id\":\"big\",\"valueString\":\"";
+    const char *tail = "\"}\n";
+    char *json = malloc (strlen (head) + big + strlen (tail) + 1);
+    assert_non_null (json);
+    strcpy (json, head);
+    memset (json + strlen (head), 'a', big);
+    strcpy (json + strlen (head) + big, tail);
+    int rc;
+    hg_batch_t *b = s_parse_lim (json, strlen (json), 1u << 20, 0, &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    const hg_reject_t *rj = s_find_reject (b, "resource 1 (Observation/big)",
+                                           "field Observation.valueString is 2097152 bytes, "
+                                           "over the limit of 1048576 bytes");
+    assert_non_null (rj);
+    assert_true (rj->excerpt_len <= HG_REJECT_EXCERPT_MAX);
+    hg_batch_destroy (&b);
+    free (json);
+}
+
+static void
+test_max_records (void **state)
+{
+    const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
+                     "{\"resourceType\":\"Patient\",\"id\":\"b\"}\n"
+                     "{\"resourceType\":\"Patient\",\"id\":\"c\"}\n";
+    int rc;
+    hg_batch_t *b = s_parse_lim (nd, strlen (nd), 0, 2, &rc);
+    assert_int_equal (rc, 2);
+    assert_int_equal (hg_batch_record_count (b), 2);
+    assert_non_null (s_find_reject (b, "line 3", "record limit reached (max_records 2)"));
+    hg_batch_destroy (&b);
+
+    /* a Bundle: the Observation with components does not fit whole */
+    b = s_parse_lim (s_bundle, strlen (s_bundle), 0, 3, &rc);
+    assert_int_equal (rc, 3);
+    assert_non_null (s_find_reject (b, "resource 5", "Bundle entries 5 to 5 are not parsed"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_out_of_memory (void **state)
+{
+    hg_batch_t *b = hg_batch_new (64 * 1024);
+    assert_non_null (b);
+    /* many records: the 64 KiB arena runs out */
+    size_t n = 2000;
+    char *nd = malloc (n * 64);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t) sprintf (nd + o, "{\"resourceType\":\"Patient\",\"id\":\"p%zu\"}\n", i);
+    }
+    hg_parse_limits_t lim = {0, 0};
+    int rc = hg_fhir_parse (nd, o, &lim, b);
+    assert_true (rc < 0);
+    assert_non_null (s_find_reject (b, NULL, "payload exceeds parser memory limit"));
+    hg_batch_destroy (&b);
+    free (nd);
+}
+
+/* ------------------------------------------------------------------------
+ * Real samples */
+
+static char *
+s_slurp (const char *path, size_t *len)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f) {
+        return NULL;
+    }
+    fseek (f, 0, SEEK_END);
+    long n = ftell (f);
+    fseek (f, 0, SEEK_SET);
+    char *buf = malloc ((size_t) n + 1);
+    *len = fread (buf, 1, (size_t) n, f);
+    fclose (f);
+    return buf;
+}
+
+static bool
+s_have_data (const char *sub, char *path, size_t size)
+{
+#ifdef HG_SHARED_DATA
+    snprintf (path, size, "%s/%s", HG_SHARED_DATA, sub);
+    struct stat st;
+    if (stat (path, &st) == 0 && S_ISDIR (st.st_mode)) {
+        return true;
+    }
+    print_message ("skipping: %s not present\n", path);
+#else
+    print_message ("skipping: HG_SHARED_DATA not defined\n");
+#endif
+    return false;
+}
+
+static size_t
+s_lines (const char *buf, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        n += buf[i] == '\n';
+    }
+    return n + (len && buf[len - 1] != '\n');
+}
+
+static void
+s_print_rejects (hg_batch_t *b, size_t max)
+{
+    const hg_reject_t *r = hg_batch_rejects (b);
+    for (size_t i = 0; i < hg_batch_reject_count (b) && i < max; i++) {
+        print_message ("  reject [%s] %s\n", r[i].location, r[i].reason);
+    }
+}
+
+static void
+test_shared_synthea_ndjson (void **state)
+{
+    char dir[1024];
+    if (!s_have_data ("synthea-bulk-10", dir, sizeof (dir))) {
+        skip ();
+    }
+    DIR *d = opendir (dir);
+    assert_non_null (d);
+    struct dirent *e;
+    size_t files = 0;
+    while ((e = readdir (d))) {
+        if (!strstr (e->d_name, ".ndjson")) {
+            continue;
+        }
+        char path[2048];
+        size_t len;
+        snprintf (path, sizeof (path), "%s/%s", dir, e->d_name);
+        char *buf = s_slurp (path, &len);
+        assert_non_null (buf);
+        int rc;
+        hg_batch_t *b = s_parse_lim (buf, len, 1 << 20, 0, &rc);
+        assert_true (rc >= 0);
+        size_t lines = s_lines (buf, len);
+        print_message ("%s: %zu lines -> %d records, %zu rejected, %zu ignored\n", e->d_name,
+                       lines, rc, hg_batch_reject_count (b), hg_batch_ignored (b));
+        if (strncmp (e->d_name, "Patient.", 8) == 0 || strncmp (e->d_name, "Condition.", 10) == 0
+            || strncmp (e->d_name, "Encounter.", 10) == 0
+            || strncmp (e->d_name, "Procedure.", 10) == 0
+            || strncmp (e->d_name, "Immunization.", 13) == 0
+            || strncmp (e->d_name, "MedicationRequest.", 18) == 0
+            || strncmp (e->d_name, "AllergyIntolerance.", 19) == 0) {
+            s_print_rejects (b, 5);
+            assert_int_equal ((size_t) rc, lines);
+            assert_int_equal (hg_batch_reject_count (b), 0);
+        }
+        if (strncmp (e->d_name, "Patient.", 8) == 0) {
+            Hourglass__Record *r = hg_batch_records (b)[0];
+            assert_false (hg_str_empty (r->patient_ref));
+            assert_false (hg_str_empty (r->demographics->family));
+            assert_false (hg_str_empty (r->demographics->birth_date));
+        }
+        if (strncmp (e->d_name, "Organization.", 13) == 0) {
+            assert_int_equal (hg_batch_ignored (b), lines);
+        }
+        hg_batch_destroy (&b);
+        free (buf);
+        files++;
+    }
+    closedir (d);
+    assert_true (files >= 2);
+}
+
+static void
+s_parse_dir_some (const char *sub, size_t max_files, const char *must_contain)
+{
+    char dir[1024];
+    if (!s_have_data (sub, dir, sizeof (dir))) {
+        skip ();
+    }
+    DIR *d = opendir (dir);
+    assert_non_null (d);
+    struct dirent *e;
+    size_t files = 0;
+    while ((e = readdir (d)) && files < max_files) {
+        if (!strstr (e->d_name, ".json") || (must_contain && !strstr (e->d_name, must_contain))) {
+            continue;
+        }
+        char path[2048];
+        size_t len;
+        snprintf (path, sizeof (path), "%s/%s", dir, e->d_name);
+        char *buf = s_slurp (path, &len);
+        assert_non_null (buf);
+        int rc;
+        hg_batch_t *b = s_parse_lim (buf, len, 1 << 20, 10000, &rc);
+        assert_true (rc >= 0);
+        print_message ("%s: %d records, %zu rejected, %zu ignored\n", e->d_name, rc,
+                       hg_batch_reject_count (b), hg_batch_ignored (b));
+        /* nothing is rejected for bad JSON or bad dates in published samples */
+        const hg_reject_t *r = hg_batch_rejects (b);
+        for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+            if (strstr (r[i].reason, "invalid JSON") || strstr (r[i].reason, "not a valid date")) {
+                print_message ("  reject [%s] %s\n", r[i].location, r[i].reason);
+                fail ();
+            }
+        }
+        hg_batch_destroy (&b);
+        free (buf);
+        files++;
+    }
+    closedir (d);
+}
+
+static void
+test_shared_synthea_bundles (void **state)
+{
+    s_parse_dir_some ("fhir_r4_synthea_bundles_smart", 6, "_");
+}
+
+static void
+test_shared_spec_examples (void **state)
+{
+    s_parse_dir_some ("fhir_r4_spec_examples", 40, "example");
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_patient_mapping),
+        cmocka_unit_test (test_bundle_urn_uuid),
+        cmocka_unit_test (test_observation_components),
+        cmocka_unit_test (test_other_resources),
+        cmocka_unit_test (test_ndjson_bad_line),
+        cmocka_unit_test (test_reject_reasons),
+        cmocka_unit_test (test_invalid_json),
+        cmocka_unit_test (test_deep_nesting),
+        cmocka_unit_test (test_field_limit),
+        cmocka_unit_test (test_max_records),
+        cmocka_unit_test (test_out_of_memory),
+        cmocka_unit_test (test_shared_synthea_ndjson),
+        cmocka_unit_test (test_shared_synthea_bundles),
+        cmocka_unit_test (test_shared_spec_examples),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

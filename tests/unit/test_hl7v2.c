@@ -1,0 +1,541 @@
+/*
+ * test_hl7v2.c -- HL7 v2 parser: tokenizer (delimiters, line endings, BOM,
+ * escapes, repetitions), ADT and ORU mappings, reject reasons, hostile
+ * input, and (when ../shared/data is present) real public samples.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hl7v2.h"
+
+static hg_batch_t *
+s_parse_lim (const char *msg, size_t len, size_t max_field, size_t max_records, int *rc)
+{
+    hg_batch_t *b = hg_batch_new (0);
+    assert_non_null (b);
+    hg_parse_limits_t lim = {max_field, max_records};
+    *rc = hg_hl7v2_parse (msg, len, &lim, b);
+    return b;
+}
+
+static hg_batch_t *
+s_parse (const char *msg, int *rc)
+{
+    return s_parse_lim (msg, strlen (msg), 1 << 20, 0, rc);
+}
+
+static const hg_reject_t *
+s_find_reject (hg_batch_t *b, const char *loc_part, const char *reason_part)
+{
+    const hg_reject_t *r = hg_batch_rejects (b);
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        if ((!loc_part || strstr (r[i].location, loc_part))
+            && (!reason_part || strstr (r[i].reason, reason_part))) {
+            return &r[i];
+        }
+    }
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
+    }
+    return NULL;
+}
+
+/* Replaces every '\n' of a template by the given terminator. */
+static char *
+s_terminated (const char *tmpl, const char *eol)
+{
+    size_t n = strlen (tmpl), el = strlen (eol), o = 0;
+    char *out = malloc (n * el + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (tmpl[i] == '\n') {
+            memcpy (out + o, eol, el);
+            o += el;
+        }
+        else {
+            out[o++] = tmpl[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static const char *s_adt =
+    "MSH|^~\\&|ADT1|HOSP|RCV|FAC|202301021030||ADT^A01^ADT_A01|MSG0001|P|2.5\n"
+    "EVN|A01|202301021030\n"
+    "PID|1||12345^^^HOSP^PI~MRN777^^^HOSP&1.2.3&ISO^MR||O\\T\\Brien&Van^Mary^Ann^^Dr||19800215|F|||"
+    "12 Main St&Main St&12^Suite 4^Boston^MA^02110^USA||^PRN^PH^^^617^5551234~555-0000|"
+    "(617)555-9999|||||123-45-6789||||||||||20230105\n"
+    "PV1|1|I|WARD1^101^A||||||||||||||||V100^^^HOSP|||||||||||||||||||||||||202301020900+0100|"
+    "202301101200+0100\n"
+    "DG1|1|I10|E11.9^Type 2 diabetes mellitus^I10^44054006^Diabetes^SCT||20221201\n"
+    "DG1|2||I10.1^Hypertension^ICD10CM||2022\n"
+    "ZPI|custom|stuff\n";
+
+static void
+s_check_adt (hg_batch_t *b, int rc, const char *family)
+{
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    assert_int_equal (rc, 4);
+    Hourglass__Record **r = hg_batch_records (b);
+    /* PID -> demographics */
+    assert_int_equal (r[0]->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+    assert_string_equal (r[0]->patient_ref, "MRN777");     /* the MR repetition */
+    assert_string_equal (r[0]->provenance->source_format, "hl7v2");
+    assert_string_equal (r[0]->provenance->source_record_id, "MSG0001/PID");
+    assert_string_equal (r[0]->record_id, "");
+    Hourglass__Demographics *d = r[0]->demographics;
+    assert_string_equal (d->family, family);      /* \T\ is the subcomponent separator */
+    assert_int_equal (d->n_given, 2);
+    assert_string_equal (d->given[0], "Mary");
+    assert_string_equal (d->given[1], "Ann");
+    assert_string_equal (d->birth_date, "1980-02-15");
+    assert_string_equal (d->sex, "female");
+    assert_int_equal (d->n_address_lines, 2);
+    assert_string_equal (d->address_lines[0], "12 Main St Main St 12");
+    assert_string_equal (d->address_lines[1], "Suite 4");
+    assert_string_equal (d->city, "Boston");
+    assert_string_equal (d->state, "MA");
+    assert_string_equal (d->postal_code, "02110");
+    assert_string_equal (d->country, "USA");
+    assert_int_equal (d->n_telecom, 3);
+    assert_string_equal (d->telecom[0], "(617) 5551234");
+    assert_string_equal (d->telecom[1], "555-0000");
+    assert_string_equal (d->telecom[2], "(617)555-9999");
+    assert_string_equal (d->deceased_date, "2023-01-05");
+    assert_int_equal (r[0]->n_identifiers, 3);
+    assert_string_equal (r[0]->identifiers[0]->value, "12345");
+    assert_string_equal (r[0]->identifiers[0]->system, "HOSP");
+    assert_string_equal (r[0]->identifiers[0]->type, "PI");
+    assert_string_equal (r[0]->identifiers[1]->value, "MRN777");
+    assert_string_equal (r[0]->identifiers[1]->type, "MR");
+    assert_string_equal (r[0]->identifiers[2]->value, "123-45-6789");
+    assert_string_equal (r[0]->identifiers[2]->type, "SS");
+    /* PV1 -> encounter */
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER);
+    assert_string_equal (r[1]->patient_ref, "MRN777");
+    assert_int_equal (r[1]->n_codes, 1);
+    assert_string_equal (r[1]->codes[0]->system,
+                         "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+    assert_string_equal (r[1]->codes[0]->code, "IMP");
+    assert_string_equal (r[1]->codes[0]->display, "inpatient encounter");
+    assert_string_equal (r[1]->effective, "2023-01-02T09:00+01:00");     /* offset kept */
+    assert_string_equal (r[1]->effective_end, "2023-01-10T12:00+01:00");
+    assert_string_equal (r[1]->encounter_ref, "V100");
+    assert_string_equal (r[1]->provenance->source_record_id, "MSG0001/PV1");
+    /* DG1 -> conditions */
+    assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_CONDITION);
+    assert_int_equal (r[2]->n_codes, 2);
+    assert_string_equal (r[2]->codes[0]->system, HG_SYS_ICD10CM);
+    assert_string_equal (r[2]->codes[0]->code, "E11.9");
+    assert_string_equal (r[2]->codes[0]->display, "Type 2 diabetes mellitus");
+    assert_string_equal (r[2]->codes[1]->system, HG_SYS_SNOMED);
+    assert_string_equal (r[2]->codes[1]->code, "44054006");
+    assert_string_equal (r[2]->effective, "2022-12-01");
+    assert_string_equal (r[2]->encounter_ref, "V100");
+    assert_string_equal (r[2]->provenance->source_record_id, "MSG0001/DG1[1]");
+    assert_string_equal (r[3]->codes[0]->system, HG_SYS_ICD10CM);
+    assert_string_equal (r[3]->effective, "2022");
+    assert_string_equal (r[3]->provenance->source_record_id, "MSG0001/DG1[2]");
+}
+
+static void
+test_adt_line_endings_and_bom (void **state)
+{
+    const char *eols[] = {"\r", "\n", "\r\n", "\r\n\r\n"};
+    for (size_t i = 0; i < 4; i++) {
+        char *msg = s_terminated (s_adt, eols[i]);
+        int rc;
+        hg_batch_t *b = s_parse (msg, &rc);
+        s_check_adt (b, rc, "O&Brien");
+        hg_batch_destroy (&b);
+        /* with a UTF-8 byte-order mark */
+        char *bom = malloc (strlen (msg) + 4);
+        strcpy (bom, "\xEF\xBB\xBF");
+        strcat (bom, msg);
+        b = s_parse (bom, &rc);
+        s_check_adt (b, rc, "O&Brien");
+        hg_batch_destroy (&b);
+        free (bom);
+        free (msg);
+    }
+}
+
+static void
+test_custom_delimiters (void **state)
+{
+    /* the same ADT with field '#', component '!', repetition '*', escape '$',
+     * subcomponent '@' (and '|' '^' '~' '&' are then plain text) */
+    char *msg = strdup (s_adt);
+    for (char *p = msg; *p; p++) {
+        switch (*p) {
+        case '|': *p = '#'; break;
+        case '^': *p = '!'; break;
+        case '~': *p = '*'; break;
+        case '\\': *p = '$'; break;
+        case '&': *p = '@'; break;
+        default: break;
+        }
+    }
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    s_check_adt (b, rc, "O@Brien");
+    hg_batch_destroy (&b);
+    free (msg);
+}
+
+static const char *s_oru =
+    "MSH|^~\\&|LAB|HOSP|||20210301080000-0500||ORU^R01|MSG0002|P|2.5.1\r"
+    "PID|1||P-9^^^LAB^MR||Doe^John||19700101|M\r"
+    "OBR|1|||CBC|||20210301070000-0500\r"
+    "OBX|1|NM|718-7^Hemoglobin^LN||13.5|g/dL|12-16|N|||F|||20210301071500-0500\r"
+    "OBX|2|NM|2345-7^Glucose^LN||>=200|mg/dL||H|||F\r"
+    "OBX|3|NM|2345-7^Glucose^LN||abc|mg/dL|||||F\r"
+    "OBX|4|ST|8251-1^Note^LN||Line one\\.br\\with \\F\\ and \\S\\ and \\E\\ and \\X41\\~second "
+    "line||||||F\r"
+    "OBX|5|CE|600-7^Culture^LN||3092008^Staphylococcus aureus^SCT||||||P\r"
+    "OBX|6|TX|||free text without a code|||||F\r"
+    "OBR|2|||CHEM\r"
+    "OBX|7|SN|1234-5^Ratio^LN||<^5|%|||||F\r";
+
+static void
+test_oru_values (void **state)
+{
+    int rc;
+    hg_batch_t *b = s_parse (s_oru, &rc);
+    assert_int_equal (rc, 6);      /* PID + OBX 1,2,4,5,7 */
+    assert_int_equal (hg_batch_reject_count (b), 2);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_string_equal (r[0]->patient_ref, "P-9");
+    assert_string_equal (r[0]->demographics->sex, "male");
+
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    assert_string_equal (r[1]->codes[0]->system, "http://loinc.org");
+    assert_string_equal (r[1]->codes[0]->code, "718-7");
+    assert_int_equal (r[1]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+    assert_true (r[1]->quantity->value == 13.5);
+    assert_string_equal (r[1]->quantity->unit, "g/dL");
+    assert_string_equal (r[1]->quantity->comparator, "");
+    assert_string_equal (r[1]->reference_range, "12-16");
+    assert_string_equal (r[1]->interpretation, "N");
+    assert_string_equal (r[1]->status, "F");
+    assert_string_equal (r[1]->effective, "2021-03-01T07:15:00-05:00");   /* OBX-14 */
+    assert_string_equal (r[1]->provenance->source_record_id, "MSG0002/OBX[1]");
+
+    assert_true (r[2]->quantity->value == 200.0);
+    assert_string_equal (r[2]->quantity->comparator, ">=");
+    assert_string_equal (r[2]->interpretation, "H");
+    assert_string_equal (r[2]->effective, "2021-03-01T07:00:00-05:00");   /* OBR-7 */
+
+    assert_int_equal (r[3]->value_case, HOURGLASS__RECORD__VALUE_STRING_VALUE);
+    assert_string_equal (r[3]->string_value,
+                         "Line one\nwith | and ^ and \\ and A\nsecond line");
+    assert_string_equal (r[3]->provenance->source_record_id, "MSG0002/OBX[4]");
+
+    assert_int_equal (r[4]->value_case, HOURGLASS__RECORD__VALUE_CODE_VALUE);
+    assert_string_equal (r[4]->code_value->system, "http://snomed.info/sct");
+    assert_string_equal (r[4]->code_value->code, "3092008");
+    assert_string_equal (r[4]->code_value->display, "Staphylococcus aureus");
+    assert_string_equal (r[4]->status, "P");
+
+    /* after OBR 2 (no OBR-7): MSH-7 */
+    assert_string_equal (r[5]->effective, "2021-03-01T08:00:00-05:00");
+    assert_int_equal (r[5]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+    assert_string_equal (r[5]->quantity->comparator, "<");
+    assert_true (r[5]->quantity->value == 5.0);
+
+    const hg_reject_t *rj = s_find_reject (b, "message 1 (MSH-10 'MSG0002') segment OBX[3]",
+                                           "OBX-5 'abc' is not a number but OBX-2 is NM");
+    assert_non_null (rj);
+    assert_memory_equal (rj->excerpt, "OBX|3|NM", 8);
+    assert_non_null (s_find_reject (b, "segment OBX[6]", "OBX-3 observation identifier is "
+                                    "empty"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_multi_message_locations (void **state)
+{
+    const char *two =
+        "MSH|^~\\&|A|B|||2021||ADT^A04|MSG0001|P|2.3\n"
+        "PID|1||X1^^^^MR||Roe^Jane||20231301|F\n"
+        "MSH|^~\\&|A|B|||2021||ORU^R01|MSG0002|P|2.3\n"
+        "PID|1||X2||Roe^Jim||2001|M\n"
+        "OBX|1|NM|1^a^LN||1|\n"
+        "OBX|2|NM|1^a^LN||2|\n"
+        "OBX|3|NM|1^a^LN||abc|\n"
+        "MSH|^~\\&|A|B|||2021||ADT^A03|MSG0003|P|2.3\n"
+        "PID|1||X3\n"
+        "MSH|^~\\&|A|B|||2021||ADT^A08|MSG0004|P|2.3\n"
+        "PID|1||^^^^MR\n"
+        "MSH|^~\\&|A|B|||2021||ORU^R01|MSG0005|P|2.3\n"
+        "OBX|1|NM|1^a^LN||1|\n"
+        "MSH|^~\\&|A|B|||2021||ORU^R01||P|2.3\n"
+        "PID|1||X6\n";
+    int rc;
+    hg_batch_t *b = s_parse (two, &rc);
+    assert_int_equal (rc, 3);      /* message 2: PID + OBX 1, 2 */
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "X2");   /* first CX.1 */
+    assert_string_equal (hg_batch_records (b)[0]->demographics->birth_date, "2001");
+    assert_int_equal (hg_batch_reject_count (b), 6);
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MSG0001') segment PID",
+                                    "PID-7 '20231301' is not a valid date: month 13"));
+    assert_non_null (s_find_reject (b, "message 2 (MSH-10 'MSG0002') segment OBX[3]",
+                                    "OBX-5 'abc' is not a number but OBX-2 is NM"));
+    assert_non_null (s_find_reject (b, "message 3 (MSH-10 'MSG0003')",
+                                    "message type ADT^A03 is not supported (supported: "
+                                    "ADT^A01, ADT^A04, ADT^A08, ORU^R01)"));
+    assert_non_null (s_find_reject (b, "message 4 (MSH-10 'MSG0004') segment PID",
+                                    "PID-3 patient identifier list is empty"));
+    assert_non_null (s_find_reject (b, "message 5 (MSH-10 'MSG0005')",
+                                    "PID segment is missing"));
+    assert_non_null (s_find_reject (b, "message 6", "MSH-10 message control id is missing"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_no_msh_and_garbage (void **state)
+{
+    int rc;
+    hg_batch_t *b = s_parse ("PID|1||X\rOBX|1|NM|1||2\r", &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    const hg_reject_t *rj = s_find_reject (b, "payload", "no MSH segment: an HL7 v2 message "
+                                           "must start with MSH (found 'PID|1||X?OBX|1|NM|1||2?')");
+    assert_non_null (rj);
+    assert_true (rj->excerpt_len > 0);
+    hg_batch_destroy (&b);
+
+    /* text before the first MSH is rejected; the message still parses */
+    b = s_parse ("hello there\nMSH|^~\\&|A|B|||2021||ADT^A01|M1|P|2.3\nPID|1||X^^^^MR\n", &rc);
+    assert_int_equal (rc, 1);
+    assert_non_null (s_find_reject (b, "before message 1", "1 line(s) of text before the "
+                                    "first MSH segment"));
+    hg_batch_destroy (&b);
+
+    /* binary garbage with NULs */
+    static const char bin[] = "\x00\x01MSH\xff\x00|\r\n\x00\xfe\x80MSH";
+    b = s_parse_lim (bin, sizeof (bin) - 1, 1 << 20, 0, &rc);
+    assert_int_equal (rc, 0);
+    assert_true (hg_batch_reject_count (b) >= 1);
+    hg_batch_destroy (&b);
+
+    /* a lone MSH, bad delimiters */
+    b = s_parse ("MSH", &rc);
+    assert_non_null (s_find_reject (b, "message 1", "MSH segment 'MSH' is too short"));
+    hg_batch_destroy (&b);
+    b = s_parse ("MSH|^^\\&|A\r", &rc);
+    assert_non_null (s_find_reject (b, "message 1", "delimiters '|^^\\&' are invalid"));
+    hg_batch_destroy (&b);
+    b = s_parse ("", &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, "payload", "no MSH segment"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_field_limit (void **state)
+{
+    size_t big = 2u << 20;
+    const char *head = "MSH|^~\\&|A|B|||2021||ORU^R01|BIG1|P|2.5\rPID|1||X^^^^MR\r"
+                       "OBX|1|TX|1^a^LN||";
+    char *msg = malloc (strlen (head) + big + 8);
+    strcpy (msg, head);
+    memset (msg + strlen (head), 'x', big);
+    strcpy (msg + strlen (head) + big, "|\r");
+    int rc;
+    hg_batch_t *b = s_parse_lim (msg, strlen (msg), 1u << 20, 0, &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'BIG1') segment OBX",
+                                    "OBX-5 is 2097152 bytes, over the limit of 1048576 bytes"));
+    hg_batch_destroy (&b);
+    /* without a limit it parses */
+    b = s_parse_lim (msg, strlen (msg), 0, 0, &rc);
+    assert_int_equal (rc, 2);
+    assert_int_equal (strlen (hg_batch_records (b)[1]->string_value), big);
+    hg_batch_destroy (&b);
+    free (msg);
+}
+
+static void
+test_max_records_and_memory (void **state)
+{
+    char *msg = s_terminated (s_adt, "\r");
+    size_t n = strlen (msg);
+    char *three = malloc (3 * n + 1);
+    sprintf (three, "%s%s%s", msg, msg, msg);
+    int rc;
+    hg_batch_t *b = s_parse_lim (three, strlen (three), 0, 6, &rc);
+    assert_int_equal (rc, 4);      /* message 2 does not fit whole */
+    assert_int_equal (hg_batch_record_count (b), 4);
+    assert_non_null (s_find_reject (b, "message 2", "record limit reached (max_records 6): "
+                                    "message 2 and the rest of the payload are not parsed"));
+    hg_batch_destroy (&b);
+
+    b = hg_batch_new (4096);
+    hg_parse_limits_t lim = {0, 0};
+    rc = hg_hl7v2_parse (three, strlen (three), &lim, b);
+    assert_true (rc < 0);
+    assert_int_equal (hg_batch_record_count (b), 0);     /* partial message dropped */
+    /* the reason text itself needs arena room; record.c falls back to a
+     * static text when there is none */
+    const hg_reject_t *rj = hg_batch_rejects (b);
+    size_t last = hg_batch_reject_count (b) - 1;
+    assert_true (strstr (rj[last].reason, "payload exceeds parser memory limit")
+                 || strstr (rj[last].reason, "out of parser memory"));
+    hg_batch_destroy (&b);
+    free (three);
+    free (msg);
+}
+
+static void
+test_many_repetitions (void **state)
+{
+    /* 200k repetitions in PID-3 and PID-13: linear time, bounded output */
+    size_t reps = 200000;
+    char *msg = malloc (reps * 4 + 256);
+    size_t o = (size_t) sprintf (msg, "MSH|^~\\&|A|B|||2021||ADT^A01|R1|P|2.5\rPID|1||");
+    for (size_t i = 0; i < reps; i++) {
+        o += (size_t) sprintf (msg + o, "%s1", i ? "~" : "");
+    }
+    o += (size_t) sprintf (msg + o, "||X\r");
+    int rc;
+    hg_batch_t *b = s_parse_lim (msg, o, 0, 0, &rc);
+    assert_int_equal (rc, 1);
+    assert_int_equal (hg_batch_records (b)[0]->n_identifiers, 64);
+    hg_batch_destroy (&b);
+    free (msg);
+}
+
+/* ------------------------------------------------------------------------
+ * Real samples: every file must parse without crashing */
+
+static size_t s_files, s_records, s_rejects;
+
+static void
+s_parse_tree (const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        char path[4096];
+        snprintf (path, sizeof (path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat (path, &st) != 0) {
+            continue;
+        }
+        if (S_ISDIR (st.st_mode)) {
+            s_parse_tree (path);
+            continue;
+        }
+        if (strstr (e->d_name, ".md") || strstr (e->d_name, ".json")
+            || strstr (e->d_name, "LICENSE") || strstr (e->d_name, "MANIFEST")) {
+            continue;
+        }
+        FILE *f = fopen (path, "rb");
+        assert_non_null (f);
+        char *buf = malloc ((size_t) st.st_size + 1);
+        size_t len = fread (buf, 1, (size_t) st.st_size, f);
+        fclose (f);
+        hg_batch_t *b = hg_batch_new (64u << 20);
+        hg_parse_limits_t lim = {1 << 20, 10000};
+        int rc = hg_hl7v2_parse (buf, len, &lim, b);
+        assert_true (rc >= 0);
+        assert_int_equal ((size_t) rc, hg_batch_record_count (b));
+        s_files++;
+        s_records += (size_t) rc;
+        s_rejects += hg_batch_reject_count (b);
+        /* every supported message in the samples parses; print the rest */
+        if (strstr (e->d_name, "ADT-A01") || strstr (e->d_name, "ADT-A04")
+            || strstr (e->d_name, "ADT-A08")) {
+            if (hg_batch_reject_count (b)) {
+                print_message ("%s: [%s] %s\n", e->d_name, hg_batch_rejects (b)[0].location,
+                               hg_batch_rejects (b)[0].reason);
+            }
+            assert_int_equal (hg_batch_reject_count (b), 0);
+            assert_true (rc >= 2);
+        }
+        hg_batch_destroy (&b);
+        free (buf);
+    }
+    closedir (d);
+}
+
+static void
+test_shared_samples (void **state)
+{
+#ifdef HG_SHARED_DATA
+    const char *subs[] = {"hl7v2_ms_fhir_converter", "hl7v2_line_endings_lfh",
+                          "hl7v2_nhapi_fuzz_badinputs"};
+    char dir[2048];
+    struct stat st;
+    snprintf (dir, sizeof (dir), "%s", HG_SHARED_DATA);
+    if (stat (dir, &st) != 0) {
+        print_message ("skipping: %s not present\n", dir);
+        skip ();
+    }
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (dir, sizeof (dir), "%s/%s", HG_SHARED_DATA, subs[i]);
+        s_files = s_records = s_rejects = 0;
+        s_parse_tree (dir);
+        print_message ("%s: %zu files -> %zu records, %zu rejects\n", subs[i], s_files,
+                       s_records, s_rejects);
+        assert_true (s_files > 0);
+    }
+    /* the line-ending variants give the same records */
+    const char *pair[] = {"sample_unix.hl7", "sample_win.hl7"};
+    int counts[2];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf (dir, sizeof (dir), "%s/hl7v2_line_endings_lfh/%s", HG_SHARED_DATA, pair[i]);
+        FILE *f = fopen (dir, "rb");
+        assert_non_null (f);
+        char buf[65536];
+        size_t len = fread (buf, 1, sizeof (buf), f);
+        fclose (f);
+        hg_batch_t *b = hg_batch_new (0);
+        counts[i] = hg_hl7v2_parse (buf, len, NULL, b);
+        if (hg_batch_reject_count (b)) {
+            print_message ("%s: [%s] %s\n", pair[i], hg_batch_rejects (b)[0].location,
+                           hg_batch_rejects (b)[0].reason);
+        }
+        hg_batch_destroy (&b);
+    }
+    assert_true (counts[0] >= 2);
+    assert_int_equal (counts[0], counts[1]);
+#else
+    print_message ("skipping: HG_SHARED_DATA not defined\n");
+    skip ();
+#endif
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_adt_line_endings_and_bom),
+        cmocka_unit_test (test_custom_delimiters),
+        cmocka_unit_test (test_oru_values),
+        cmocka_unit_test (test_multi_message_locations),
+        cmocka_unit_test (test_no_msh_and_garbage),
+        cmocka_unit_test (test_field_limit),
+        cmocka_unit_test (test_max_records_and_memory),
+        cmocka_unit_test (test_many_repetitions),
+        cmocka_unit_test (test_shared_samples),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
