@@ -287,6 +287,17 @@ s_type_name (hg_opt_type_t t)
     return t == HG_OPT_INT ? "int" : t == HG_OPT_BOOL ? "bool" : "string";
 }
 
+/* The flag spelling of an option: "data_dir" -> "data-dir". */
+static void
+s_flag_name (const char *name, char *out, size_t size)
+{
+    size_t k = 0;
+    for (const char *p = name; *p && k < size - 1; p++) {
+        out[k++] = *p == '_' ? '-' : *p;
+    }
+    out[k] = '\0';
+}
+
 static void
 s_env_name (const char *name, char *out, size_t size)
 {
@@ -305,9 +316,10 @@ hg_config_print_help (const hg_config_t *self, FILE *out)
              self->program);
     for (size_t i = 0; i < self->n; i++) {
         const hg_opt_t *o = self->entries[i].opt;
-        char env[128];
+        char env[128], flag[128];
         s_env_name (o->name, env, sizeof (env));
-        fprintf (out, "  --%-22s %-6s %s\n  %-24s        env %s, default '%s'\n", o->name,
+        s_flag_name (o->name, flag, sizeof (flag));
+        fprintf (out, "  --%-22s %-6s %s\n  %-24s        env %s, default '%s'\n", flag,
                  s_type_name (o->type), o->help, "", env, o->default_value);
     }
 }
@@ -318,9 +330,10 @@ hg_config_print_markdown (const hg_config_t *self, FILE *out)
     fprintf (out, "| option | env | type | default | meaning |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < self->n; i++) {
         const hg_opt_t *o = self->entries[i].opt;
-        char env[128];
+        char env[128], flag[128];
         s_env_name (o->name, env, sizeof (env));
-        fprintf (out, "| `--%s` | `%s` | %s | `%s` | %s |\n", o->name, env,
+        s_flag_name (o->name, flag, sizeof (flag));
+        fprintf (out, "| `--%s` | `%s` | %s | `%s` | %s |\n", flag, env,
                  s_type_name (o->type), o->default_value, o->help);
     }
 }

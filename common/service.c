@@ -19,7 +19,6 @@
 #include "util.h"
 
 #define HG_MAX_COUNTERS 32
-#define HG_MAX_EMITTED 8192
 #define HG_MAX_OPTS 96
 
 typedef struct {
@@ -41,8 +40,8 @@ struct hg_service {
     hg_link_client_t *client;       /* when def->consumes */
     counter_t counters[HG_MAX_COUNTERS];
     size_t n_counters;
-    struct { uint64_t seq; int shard; } emitted[HG_MAX_EMITTED];
-    size_t n_emitted;
+    struct emitted { uint64_t seq; int shard; } *emitted;   /* outbox entries of this commit */
+    size_t n_emitted, cap_emitted;
     uint64_t redelivered_seen;      /* server stat already folded into counter */
     hg_link_opts_t link_opts;
     size_t batch_max;
@@ -157,14 +156,21 @@ s_counters_load (hg_service_t *self)
     hg_store_iter_destroy (&it);
 }
 
+/* Folds the link's redelivery count into the persisted counter. */
 static void
-s_counters_put (hg_service_t *self, hg_store_batch_t *wb)
+s_counters_fold (hg_service_t *self)
 {
     if (self->server) {
         uint64_t r = hg_link_server_stats (self->server).redelivered;
         *hg_service_counter (self, "redelivered") += r - self->redelivered_seen;
         self->redelivered_seen = r;
     }
+}
+
+static void
+s_counters_put (hg_service_t *self, hg_store_batch_t *wb)
+{
+    s_counters_fold (self);
     for (size_t i = 0; i < self->n_counters; i++) {
         char key[40];
         int kl = snprintf (key, sizeof (key), "m/%s", self->counters[i].name);
@@ -197,8 +203,14 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
     if (!self->server) {
         return hg_err_set (err, HG_EINVAL, "service %s has no downstream", self->def->name);
     }
-    if (self->n_emitted == HG_MAX_EMITTED) {
-        return hg_err_set (err, HG_ELIMIT, "more than %d outputs in one commit", HG_MAX_EMITTED);
+    if (self->n_emitted == self->cap_emitted) {
+        size_t cap = self->cap_emitted ? self->cap_emitted * 2 : 1024;
+        struct emitted *e = realloc (self->emitted, cap * sizeof (*e));
+        if (!e) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+        self->emitted = e;
+        self->cap_emitted = cap;
     }
     /* stamps: the input's, then ours */
     size_t n_from = from ? from->n_stamps : 0;
@@ -291,6 +303,7 @@ static void
 s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
 {
     size_t extra = 3;
+    s_counters_fold (self);
     Hourglass__Counter **cs = hg_arena_alloc (arena, (self->n_counters + extra) * sizeof (*cs));
     size_t n = 0;
     for (size_t i = 0; i < self->n_counters; i++) {
@@ -635,6 +648,7 @@ s_teardown (hg_service_t *self)
     }
     hg_store_close (&self->store);
     hg_config_destroy (&self->config);
+    free (self->emitted);
 }
 
 int
