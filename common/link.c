@@ -85,6 +85,7 @@ struct hg_link_server {
     uint64_t epoch;             /* random per process start */
     uint64_t next_seq;
     uint64_t heartbeat_at_ms;
+    size_t next_worker;         /* round-robin start of the next dispatch */
     hg_store_batch_t *acks_wb;  /* deletes of acknowledged entries */
 };
 
@@ -203,75 +204,83 @@ s_server_send_simple (hg_link_server_t *self, const void *rid, size_t rid_len,
     }
 }
 
-/* Sends worker w everything its credit allows, frame_max per message. */
-static void
-s_dispatch_worker (hg_link_server_t *self, int w)
+/* Sends worker w at most one DELIVER (frame_max envelopes) of what its
+ * credit allows; returns how many were sent, -1 when the worker is gone. */
+static int
+s_dispatch_one (hg_link_server_t *self, int w)
 {
     uint64_t seqs[512];
     size_t max = self->opts.frame_max ? self->opts.frame_max : 64;
     if (max > 512) {
         max = 512;
     }
-    for (;;) {
-        size_t n = hg_outq_take (self->q, w, seqs, max);
-        if (n == 0) {
-            return;
-        }
-        size_t rid_len;
-        const void *rid = hg_outq_worker_rid (self->q, w, &rid_len);
-        /* read the envelopes first: an entry missing from the store was acked
-         * concurrently and is simply skipped */
-        char *vals[512];
-        size_t lens[512];
-        size_t m = 0;
-        uint64_t sent_seqs[512];
-        for (size_t i = 0; i < n; i++) {
-            unsigned char key[10];
-            s_outbox_key (key, seqs[i]);
-            if (hg_store_get (self->store, key, sizeof (key), &vals[m], &lens[m], NULL) == 0) {
-                sent_seqs[m++] = seqs[i];
-            }
-        }
-        Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
-        f.kind = HOURGLASS__LINK_FRAME__KIND__DELIVER;
-        f.epoch = self->epoch;
-        f.session = hg_outq_worker_session (self->q, w);
-        f.n_seqs = m;
-        f.seqs = sent_seqs;
-        bool ok = zmq_send (self->sock, rid, rid_len, ZMQ_SNDMORE) >= 0
-                  && s_send_frame (self->sock, &f, m > 0) == 0;
-        for (size_t i = 0; i < m; i++) {
-            zmq_msg_t msg;
-            if (ok) {
-                zmq_msg_init_data (&msg, vals[i], lens[i], s_free_value, NULL);
-                if (zmq_msg_send (&msg, self->sock, i + 1 < m ? ZMQ_SNDMORE : 0) < 0) {
-                    zmq_msg_close (&msg);
-                    ok = false;
-                }
-            }
-            else {
-                free (vals[i]);
-            }
-        }
-        if (!ok) {
-            /* unroutable: the worker is gone; its entries go back */
-            hg_warn ("worker_unreachable", "worker=%d err=%s", w, zmq_strerror (errno));
-            hg_outq_drop (self->q, w);
-            return;
+    size_t n = hg_outq_take (self->q, w, seqs, max);
+    if (n == 0) {
+        return 0;
+    }
+    size_t rid_len;
+    const void *rid = hg_outq_worker_rid (self->q, w, &rid_len);
+    /* read the envelopes first: an entry missing from the store was acked
+     * concurrently and is simply skipped */
+    char *vals[512];
+    size_t lens[512];
+    size_t m = 0;
+    uint64_t sent_seqs[512];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char key[10];
+        s_outbox_key (key, seqs[i]);
+        if (hg_store_get (self->store, key, sizeof (key), &vals[m], &lens[m], NULL) == 0) {
+            sent_seqs[m++] = seqs[i];
         }
     }
+    Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
+    f.kind = HOURGLASS__LINK_FRAME__KIND__DELIVER;
+    f.epoch = self->epoch;
+    f.session = hg_outq_worker_session (self->q, w);
+    f.n_seqs = m;
+    f.seqs = sent_seqs;
+    bool ok = zmq_send (self->sock, rid, rid_len, ZMQ_SNDMORE) >= 0
+              && s_send_frame (self->sock, &f, m > 0) == 0;
+    for (size_t i = 0; i < m; i++) {
+        zmq_msg_t msg;
+        if (ok) {
+            zmq_msg_init_data (&msg, vals[i], lens[i], s_free_value, NULL);
+            if (zmq_msg_send (&msg, self->sock, i + 1 < m ? ZMQ_SNDMORE : 0) < 0) {
+                zmq_msg_close (&msg);
+                ok = false;
+            }
+        }
+        else {
+            free (vals[i]);
+        }
+    }
+    if (!ok) {
+        /* unroutable: the worker is gone; its entries go back */
+        hg_warn ("worker_unreachable", "worker=%d err=%s", w, zmq_strerror (errno));
+        hg_outq_drop (self->q, w);
+        return -1;
+    }
+    return (int) n;
 }
 
+/* Deals pending entries to workers round-robin, one frame per worker per
+ * pass, so instances of a stage share the load instead of the first one
+ * taking everything its credit allows. */
 static void
 s_dispatch (hg_link_server_t *self)
 {
-    if (!hg_outq_pending (self->q)) {
-        return;
-    }
     int slots[256];
     size_t n = hg_outq_workers (self->q, slots, 256);
-    for (size_t i = 0; i < n; i++) {
-        s_dispatch_worker (self, slots[i]);
+    bool progress = true;
+    while (progress && hg_outq_pending (self->q)) {
+        progress = false;
+        for (size_t i = 0; i < n; i++) {
+            size_t k = (self->next_worker + i) % n;
+            if (s_dispatch_one (self, slots[k]) > 0) {
+                progress = true;
+            }
+        }
+        self->next_worker = n ? (self->next_worker + 1) % n : 0;
     }
 }
 

@@ -6,12 +6,41 @@
  * (hash of the pseudonymous patient id), so a patient's records all live on
  * one shard and distinct-patient counts add up across shards.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "index.h"
 #include "log.h"
 #include "service.h"
+#include "util.h"
+
+/* Upper bounds (ms) of the push-to-indexed latency histogram buckets, counted
+ * as persisted counters "latency_le_<ms>" (the last is +inf). Latency is
+ * measured from the collector's stamp to this commit, per envelope. */
+static const unsigned s_latency_le_ms[] = {1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+#define HG_LATENCY_BUCKETS (sizeof (s_latency_le_ms) / sizeof (s_latency_le_ms[0]))
+
+static void
+s_observe_latency (hg_service_t *svc, const Hourglass__Envelope *env, uint64_t now_us)
+{
+    if (env->n_stamps == 0 || env->stamps[0]->at_us > now_us) {
+        return;
+    }
+    uint64_t ms = (now_us - env->stamps[0]->at_us) / 1000u;
+    char name[32];
+    size_t b = 0;
+    while (b < HG_LATENCY_BUCKETS && ms > s_latency_le_ms[b]) {
+        b++;
+    }
+    if (b < HG_LATENCY_BUCKETS) {
+        snprintf (name, sizeof (name), "latency_le_%u", s_latency_le_ms[b]);
+    }
+    else {
+        snprintf (name, sizeof (name), "latency_le_inf");
+    }
+    (*hg_service_counter (svc, name))++;
+}
 
 static const hg_opt_t s_options[] = {
     {"shard", HG_OPT_INT, "0", "shard this instance serves (0..shards-1)"},
@@ -58,6 +87,7 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
     uint64_t *bad = hg_service_counter (svc, "rejected");
     hg_store_t *store = hg_service_store (svc);
     hg_strset_clear (self->staged);
+    uint64_t now_us = hg_wall_us ();
     for (size_t i = 0; i < n; i++) {
         Hourglass__Envelope *env = d[i].env;
         if (env->payload_type != HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS) {
@@ -69,6 +99,7 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
             hg_warn ("wrong_shard", "message=%s shard=%d mine=%d", env->id, env->shard,
                      self->shard);
         }
+        s_observe_latency (svc, env, now_us);
         Hourglass__RecordBatch *batch = hourglass__record_batch__unpack (
             NULL, env->payload.len, env->payload.data);
         if (!batch) {
