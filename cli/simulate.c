@@ -502,8 +502,23 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, unsigned 
     s_pid (f, p);
     s_record (t, K_DEMO, p->partner, p->mrn, p->index, "", NULL, NULL, 0);
     unsigned cl = s_below (r, N (s_classes));
-    fprintf (f, "PV1|1|%s|WARD^%u^A|||||||||||||||V%07ld|||||||||||||||||||||||||%s\r",
-             s_classes[cl].hl7, 100 + s_below (r, 50), p->index, dt);
+    {
+        /* PV1 by field number: 2 class, 3 location, 19 visit number, 44 admit */
+        char loc[32], visit[32];
+        snprintf (loc, sizeof (loc), "WARD^%u^A", 100 + s_below (r, 50));
+        snprintf (visit, sizeof (visit), "V%07ld", p->index);
+        const char *fields[45] = {0};
+        fields[1] = "1";
+        fields[2] = s_classes[cl].hl7;
+        fields[3] = loc;
+        fields[19] = visit;
+        fields[44] = dt;
+        fputs ("PV1", f);
+        for (int i = 1; i <= 44; i++) {
+            fprintf (f, "|%s", fields[i] ? fields[i] : "");
+        }
+        fputs ("\r", f);
+    }
     s_day (base, day);
     {
         const char *systems[] = {SYS_ACT};
