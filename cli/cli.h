@@ -47,6 +47,7 @@ int hg_cmd_push (int argc, char **argv);
 int hg_cmd_stats (int argc, char **argv);
 int hg_cmd_query (int argc, char **argv);
 int hg_cmd_quarantine (int argc, char **argv);
+int hg_cmd_health (int argc, char **argv);
 
 /* Prints s as a JSON string literal (quotes and escapes included). */
 void hg_json_print_string (const char *s, size_t len);

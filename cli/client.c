@@ -685,3 +685,42 @@ hg_cmd_quarantine (int argc, char **argv)
     hg_cluster_free (&c);
     return status;
 }
+
+/* ---- health --------------------------------------------------------------- */
+
+int
+hg_cmd_health (int argc, char **argv)
+{
+    if (argc < 2 || strcmp (argv[1], "--help") == 0) {
+        fprintf (stderr, "usage: hourglass health ENDPOINT [--timeout-ms N]\n"
+                         "Asks one service's control endpoint for HEALTH; exit 0 when it "
+                         "answers healthy (for container healthchecks).\n");
+        return 2;
+    }
+    int timeout_ms = 2000;
+    if (argc >= 4 && strcmp (argv[2], "--timeout-ms") == 0) {
+        timeout_ms = atoi (argv[3]);
+    }
+    Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+    req.kind = HOURGLASS__CONTROL_REQUEST__KIND__HEALTH;
+    void *zctx = zmq_ctx_new ();
+    Hourglass__ControlReply *rep = NULL;
+    hg_err_t err;
+    int status = 1;
+    if (hg_control_call (zctx, argv[1], &req, timeout_ms, &rep, &err) < 0) {
+        fprintf (stderr, "hourglass health: %s\n", err.msg);
+    }
+    else if (rep->ok) {
+        printf ("%s %s healthy (pid %llu)\n", rep->service, rep->instance,
+                (unsigned long long) rep->pid);
+        status = 0;
+    }
+    else {
+        fprintf (stderr, "hourglass health: %s\n", rep->error);
+    }
+    if (rep) {
+        hourglass__control_reply__free_unpacked (rep, NULL);
+    }
+    zmq_ctx_term (zctx);
+    return status;
+}

@@ -25,6 +25,7 @@ s_usage (FILE *out)
              "  query count [--cluster DIR] --code SYSTEM|CODE [--from D] [--to D] [--json]\n"
              "                                           patients and records with a code\n"
              "  quarantine list [--cluster DIR] [--json] rejected input and why\n"
+             "  health ENDPOINT                          one service's health (exit 0: healthy)\n"
              "  simulate --out DIR [--patients N] [--seed S] [--invalid N]\n"
              "                                           write realistic partner feeds and\n"
              "                                           their ground truth\n"
@@ -62,6 +63,9 @@ main (int argc, char **argv)
     }
     if (strcmp (cmd, "quarantine") == 0) {
         return hg_cmd_quarantine (argc - 1, argv + 1);
+    }
+    if (strcmp (cmd, "health") == 0) {
+        return hg_cmd_health (argc - 1, argv + 1);
     }
     if (strcmp (cmd, "simulate") == 0) {
         return hg_simulate_main (argc - 1, argv + 1);
