@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define HG_MAX_COUNTERS 32
@@ -43,6 +44,8 @@ struct hg_service {
     struct emitted { uint64_t seq; int shard; } *emitted;   /* outbox entries of this commit */
     size_t n_emitted, cap_emitted;
     uint64_t redelivered_seen;      /* server stat already folded into counter */
+    hg_metrics_t *metrics;          /* HTTP exposition, when configured */
+    uint64_t metrics_at_ms;         /* next snapshot */
     hg_link_opts_t link_opts;
     size_t batch_max;
     size_t outbox_max;
@@ -72,6 +75,8 @@ static const hg_opt_t s_runtime_opts[] = {
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
     {"compression", HG_OPT_STRING, "lz4", "RocksDB compression: lz4, snappy, zstd, none"},
+    {"metrics", HG_OPT_STRING, "",
+     "serve Prometheus /metrics and /health over HTTP on PORT or IPv4:PORT (empty: off)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -260,6 +265,24 @@ hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
     }
     self->n_emitted = 0;
     return 0;
+}
+
+/* Publishes counters and gauges to the HTTP exposition thread. */
+static void
+s_metrics_publish (hg_service_t *self)
+{
+    s_counters_fold (self);
+    hg_metric_t m[HG_MAX_COUNTERS + 3];
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_counters; i++) {
+        m[n++] = (hg_metric_t) {self->counters[i].name, self->counters[i].value, false};
+    }
+    m[n++] = (hg_metric_t) {"outbox_depth",
+                            self->server ? hg_link_server_depth (self->server) : 0, true};
+    m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true};
+    m[n++] = (hg_metric_t) {"in_process",
+                            self->client ? hg_link_client_in_process (self->client) : 0, true};
+    hg_metrics_publish (self->metrics, m, n);
 }
 
 /* ---- control ------------------------------------------------------------ */
@@ -547,7 +570,16 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
             return HG_EINVAL;
         }
     }
-    hg_info ("started", "pid=%d data_dir=%s control=%s", (int) getpid (), dir, control);
+    const char *metrics = hg_config_str (self->config, "metrics");
+    if (*metrics) {
+        self->metrics = hg_metrics_start (metrics, self->def->name, self->instance, err);
+        if (!self->metrics) {
+            return HG_EIO;
+        }
+        s_metrics_publish (self);
+    }
+    hg_info ("started", "pid=%d data_dir=%s control=%s metrics=%s", (int) getpid (), dir,
+             control, *metrics ? metrics : "off");
     return 0;
 }
 
@@ -624,6 +656,10 @@ s_loop (hg_service_t *self)
         if (self->client) {
             hg_link_client_tick (self->client, (uint32_t) hg_service_outbox_room (self), now);
         }
+        if (self->metrics && now >= self->metrics_at_ms) {
+            s_metrics_publish (self);
+            self->metrics_at_ms = now + 250;
+        }
     }
     hg_store_batch_destroy (&wb);
     free (deliveries);
@@ -636,6 +672,7 @@ s_teardown (hg_service_t *self)
     if (self->def->destroy && self->state) {
         self->def->destroy (&self->state);
     }
+    hg_metrics_stop (&self->metrics);
     hg_link_client_destroy (&self->client);
     hg_link_server_destroy (&self->server);
     if (self->control) {

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-    librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev
+    librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev libmicrohttpd-dev
     python3 python3-zmq python3-pytest
     procps
 )

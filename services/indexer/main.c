@@ -27,7 +27,9 @@ s_observe_latency (hg_service_t *svc, const Hourglass__Envelope *env, uint64_t n
     if (env->n_stamps == 0 || env->stamps[0]->at_us > now_us) {
         return;
     }
-    uint64_t ms = (now_us - env->stamps[0]->at_us) / 1000u;
+    uint64_t us = now_us - env->stamps[0]->at_us;
+    uint64_t ms = us / 1000u;
+    *hg_service_counter (svc, "latency_sum_us") += us;
     char name[32];
     size_t b = 0;
     while (b < HG_LATENCY_BUCKETS && ms > s_latency_le_ms[b]) {
