@@ -491,12 +491,21 @@ hg_cmd_stats (int argc, char **argv)
 /* ---- query count -------------------------------------------------------- */
 
 static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+static int
 s_query_usage (void)
 {
     fprintf (stderr, "usage: hourglass query count [--cluster DIR] --code SYSTEM|CODE\n"
                      "                             [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]\n"
+                     "                             [--repeat N]\n"
                      "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
-                     "(shifted per patient), as stored.\n");
+                     "(shifted per patient), as stored. --repeat N runs the query N times and adds\n"
+                     "\"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to the JSON (benchmarks).\n");
     return 2;
 }
 
@@ -508,6 +517,7 @@ hg_cmd_query (int argc, char **argv)
     }
     common_t o = {0};
     const char *code = NULL, *from = "", *to = "";
+    int repeat = 1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp (a, "--cluster") == 0) {
@@ -524,6 +534,13 @@ hg_cmd_query (int argc, char **argv)
         }
         else if (strcmp (a, "--to") == 0) {
             to = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--repeat") == 0) {
+            repeat = atoi (s_take (&i, argc, argv, a));
+            if (repeat < 1 || repeat > 100000) {
+                fprintf (stderr, "hourglass query count: --repeat must be 1..100000\n");
+                return 2;
+            }
         }
         else {
             fprintf (stderr, "hourglass query count: unknown option %s\n", a);
@@ -560,7 +577,19 @@ hg_cmd_query (int argc, char **argv)
     Hourglass__ControlReply *rep = NULL;
     hg_err_t err;
     int status = 0;
-    if (hg_control_call (zctx, controls[0], &req, 30000, &rep, &err) < 0) {
+    /* --repeat N: the same query N times, timed in-process (benchmarks) */
+    double *lat_ms = calloc ((size_t) repeat, sizeof (*lat_ms));
+    int rc = 0;
+    for (int k = 0; k < repeat && rc == 0; k++) {
+        if (rep) {
+            hourglass__control_reply__free_unpacked (rep, NULL);
+            rep = NULL;
+        }
+        uint64_t t0 = hg_wall_us ();
+        rc = hg_control_call (zctx, controls[0], &req, 30000, &rep, &err);
+        lat_ms[k] = (double) (hg_wall_us () - t0) / 1000.0;
+    }
+    if (rc < 0) {
         fprintf (stderr, "hourglass query count: %s\n", err.msg);
         status = 1;
     }
@@ -573,9 +602,17 @@ hg_cmd_query (int argc, char **argv)
             printf ("{\"patients\": null, \"records\": null, \"suppressed\": true}\n");
         }
         else {
-            printf ("{\"patients\": %llu, \"records\": %llu, \"suppressed\": false}\n",
+            printf ("{\"patients\": %llu, \"records\": %llu, \"suppressed\": false",
                     (unsigned long long) rep->count->patients,
                     (unsigned long long) rep->count->records);
+            if (repeat > 1) {
+                qsort (lat_ms, (size_t) repeat, sizeof (*lat_ms), s_cmp_double);
+                printf (", \"latency_ms\": {\"n\": %d, \"p50\": %.3f, \"p99\": %.3f, "
+                        "\"max\": %.3f}",
+                        repeat, lat_ms[repeat / 2], lat_ms[(repeat * 99) / 100],
+                        lat_ms[repeat - 1]);
+            }
+            printf ("}\n");
         }
     }
     else if (rep->count->suppressed) {
@@ -589,6 +626,7 @@ hg_cmd_query (int argc, char **argv)
     if (rep) {
         hourglass__control_reply__free_unpacked (rep, NULL);
     }
+    free (lat_ms);
     zmq_ctx_term (zctx);
     hg_cluster_free (&c);
     return status;
