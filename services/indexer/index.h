@@ -31,6 +31,30 @@ int hg_index_count (hg_store_t *store, const char *system, const char *code,
                     const char *from, const char *to, uint64_t *patients, uint64_t *records,
                     hg_err_t *err);
 
+/* Exact per-code aggregates, so an unranged count is O(1) instead of a scan.
+ * Persisted, in the same write batch as the records they count, as
+ *   n\0<system>|<code>             -> records, patients (2 x uint64 LE)
+ *   p\0<system>|<code>\0<patient>  -> ""  (this patient already counted)
+ * Loaded into memory at start; the indexer is the only writer of its shard. */
+typedef struct hg_index_agg hg_index_agg_t;
+
+/* Loads every aggregate of the store. NULL when out of memory. */
+hg_index_agg_t *hg_index_agg_load (hg_store_t *store);
+void hg_index_agg_destroy (hg_index_agg_t **self_p);
+
+/* Counts a record hg_index_put staged as new: +1 record for each of its
+ * codes, +1 patient when the (code, patient) pair is new (checked against
+ * the store and against staged, the round's staged keys). */
+int hg_index_agg_add (hg_index_agg_t *self, hg_store_t *store, hg_store_batch_t *wb,
+                      hg_strset_t *staged, const Hourglass__Record *rec, hg_err_t *err);
+
+/* Stages the aggregates changed since the last flush into wb. */
+void hg_index_agg_flush (hg_index_agg_t *self, hg_store_batch_t *wb);
+
+/* The aggregate of system|code; zeros when never seen. */
+void hg_index_agg_get (const hg_index_agg_t *self, const char *system, const char *code,
+                       uint64_t *patients, uint64_t *records);
+
 /* "YYYY-MM-DD" of an ISO effective time (first 10 chars, padded "-01" below
  * day precision), "" when there is none. out holds 11 bytes. */
 void hg_index_day (const char *effective, char out[11]);

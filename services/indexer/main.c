@@ -53,6 +53,7 @@ static const hg_opt_t s_options[] = {
 typedef struct {
     int shard, shards;
     hg_strset_t *staged;    /* record keys staged in the current round */
+    hg_index_agg_t *agg;    /* per-code aggregates (unranged counts) */
 } indexer_t;
 
 static int
@@ -63,6 +64,10 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     self->shard = (int) hg_config_int (hg_service_config (svc), "shard");
     self->shards = (int) hg_config_int (hg_service_config (svc), "shards");
     self->staged = hg_strset_new ();
+    self->agg = hg_index_agg_load (hg_service_store (svc));
+    if (!self->staged || !self->agg) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
     if (self->shards < 1 || self->shard < 0 || self->shard >= self->shards) {
         return hg_err_set (err, HG_EINVAL, "shard %d is not in 0..shards-1 (shards %d)",
                            self->shard, self->shards);
@@ -75,6 +80,7 @@ s_destroy (void **state)
 {
     indexer_t *self = *state;
     hg_strset_destroy (&self->staged);
+    hg_index_agg_destroy (&self->agg);
     free (*state);
     *state = NULL;
 }
@@ -117,6 +123,11 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
             }
             else if (rc == 1) {
                 (*indexed)++;
+                if (hg_index_agg_add (self->agg, store, wb, self->staged, batch->records[r],
+                                      err) < 0) {
+                    hourglass__record_batch__free_unpacked (batch, NULL);
+                    return err->code;
+                }
             }
             else {
                 (*dups)++;
@@ -124,6 +135,8 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
         }
         hourglass__record_batch__free_unpacked (batch, NULL);
     }
+    /* a failed commit ends the process, so memory never runs ahead of disk */
+    hg_index_agg_flush (self->agg, wb);
     return 0;
 }
 
@@ -136,9 +149,13 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     }
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);
+    indexer_t *self = state;
     uint64_t p = 0, r = 0;
-    if (hg_index_count (hg_service_store (svc), req->count->system, req->count->code,
-                        req->count->from, req->count->to, &p, &r, err) < 0) {
+    if (!*req->count->from && !*req->count->to) {
+        hg_index_agg_get (self->agg, req->count->system, req->count->code, &p, &r);
+    }
+    else if (hg_index_count (hg_service_store (svc), req->count->system, req->count->code,
+                             req->count->from, req->count->to, &p, &r, err) < 0) {
         return HG_EINVAL;
     }
     res->patients = p;

@@ -1,0 +1,541 @@
+/*
+ * test_link.c -- the hand-off protocol end to end over real ZeroMQ (ipc in a
+ * temporary directory) with a real RocksDB outbox: delivery and acks,
+ * upstream restart (outbox reload and redelivery), a silent downstream whose
+ * entries go to another after heartbeat_ms * liveness, shard routing.
+ */
+#define _GNU_SOURCE   /* nftw */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "link.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_SEQ 1024
+#define DEADLINE_MS 5000
+
+typedef struct {
+    char dir[64];
+    char db[128];
+    char endpoint[160];
+    void *zctx;
+    hg_store_t *store;
+    hg_link_opts_t opts;
+    /* sockets live here so teardown can close them after a failed assert
+     * (zmq_ctx_term would otherwise wait forever) */
+    hg_link_server_t *srv;
+    hg_link_client_t *cli, *cli2;
+    int idx_of_seq[MAX_SEQ];     /* which entry a seq carries, -1 unknown */
+    int shard_of_seq[MAX_SEQ];
+} fx_t;
+
+static int
+s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb;
+    (void) flag;
+    (void) ftw;
+    return remove (path);
+}
+
+static int
+s_setup (void **state)
+{
+    fx_t *fx = calloc (1, sizeof (*fx));
+    snprintf (fx->dir, sizeof (fx->dir), "/tmp/hg-link-XXXXXX");
+    if (!mkdtemp (fx->dir)) {
+        free (fx);
+        return -1;
+    }
+    snprintf (fx->db, sizeof (fx->db), "%s/db", fx->dir);
+    snprintf (fx->endpoint, sizeof (fx->endpoint), "ipc://%s/up.sock", fx->dir);
+    hg_store_opts_t so = {.sync = false, .compression = "none"};
+    hg_err_t err = {0};
+    fx->store = hg_store_open (fx->db, &so, &err);
+    if (!fx->store) {
+        fprintf (stderr, "store: %s\n", err.msg);
+        return -1;
+    }
+    fx->zctx = zmq_ctx_new ();
+    fx->opts = (hg_link_opts_t) {.heartbeat_ms = 50, .liveness = 3, .frame_max = 8,
+                                 .window = 16};
+    for (int i = 0; i < MAX_SEQ; i++) {
+        fx->idx_of_seq[i] = -1;
+    }
+    hg_log_init ("test_link", "unit", HG_LOG_WARN);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fx_t *fx = *state;
+    hg_link_client_destroy (&fx->cli);
+    hg_link_client_destroy (&fx->cli2);
+    hg_link_server_destroy (&fx->srv);
+    hg_store_close (&fx->store);
+    zmq_ctx_term (fx->zctx);
+    nftw (fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free (fx);
+    return 0;
+}
+
+/* Commits one outbox entry as a service does, then makes it deliverable. */
+static uint64_t
+s_write_entry (fx_t *fx, hg_link_server_t *srv, int idx, int shard)
+{
+    unsigned char key[10];
+    uint64_t seq = hg_link_server_next_seq (srv, key);
+    assert_true (seq < MAX_SEQ);
+    assert_int_equal (key[0], 'o');
+    assert_int_equal (key[1], '/');
+    assert_int_equal (hg_be64_get (key + 2), seq);
+
+    char id[64], payload[64];
+    snprintf (id, sizeof (id), "p/batch-%d", idx);
+    int pl = snprintf (payload, sizeof (payload), "payload-%d", idx);
+    payload[pl++] = '\0';          /* binary bytes survive */
+    payload[pl++] = (char) 0xff;
+    Hourglass__Envelope env = HOURGLASS__ENVELOPE__INIT;
+    env.id = id;
+    env.partner = "p";
+    env.format = "test";
+    env.shard = shard;
+    env.record_count = (uint32_t) idx;
+    env.payload.data = (uint8_t *) payload;
+    env.payload.len = (size_t) pl;
+    size_t len = hourglass__envelope__get_packed_size (&env);
+    uint8_t *buf = malloc (len);
+    hourglass__envelope__pack (&env, buf);
+
+    hg_store_batch_t *b = hg_store_batch_new ();
+    hg_store_batch_put (b, key, sizeof (key), buf, len);
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_write (fx->store, b, true, &err), 0);
+    hg_store_batch_destroy (&b);
+    free (buf);
+    hg_link_server_enqueue (srv, seq, shard);
+    fx->idx_of_seq[seq] = idx;
+    fx->shard_of_seq[seq] = shard;
+    return seq;
+}
+
+/* Asserts a delivery carries exactly the envelope written for its seq. */
+static void
+s_check_delivery (fx_t *fx, const hg_delivery_t *d)
+{
+    assert_true (d->seq > 0 && d->seq < MAX_SEQ);
+    int idx = fx->idx_of_seq[d->seq];
+    if (idx < 0) {
+        fail_msg ("delivery of unknown seq %llu", (unsigned long long) d->seq);
+    }
+    assert_non_null (d->env);
+    assert_int_equal (d->peer, 0);
+    char id[64], payload[64];
+    snprintf (id, sizeof (id), "p/batch-%d", idx);
+    int pl = snprintf (payload, sizeof (payload), "payload-%d", idx);
+    payload[pl++] = '\0';
+    payload[pl++] = (char) 0xff;
+    assert_string_equal (d->env->id, id);
+    assert_string_equal (d->env->partner, "p");
+    assert_string_equal (d->env->format, "test");
+    assert_int_equal (d->env->shard, fx->shard_of_seq[d->seq]);
+    assert_int_equal (d->env->record_count, idx);
+    assert_int_equal (d->env->payload.len, pl);
+    assert_memory_equal (d->env->payload.data, payload, pl);
+    assert_int_equal (d->wire_bytes, hourglass__envelope__get_packed_size (d->env));
+}
+
+static size_t
+s_outbox_count (fx_t *fx)
+{
+    hg_store_iter_t *it = hg_store_iter_new (fx->store, "o/", 2, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl, n = 0;
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        n++;
+    }
+    hg_store_iter_destroy (&it);
+    return n;
+}
+
+/* One turn of both event loops: poll up to 5 ms, server handle + tick,
+ * client tick + recv. Returns the deliveries received into out. */
+static size_t
+s_step (hg_link_server_t *srv, hg_link_client_t *cli, hg_delivery_t *out, size_t max)
+{
+    zmq_pollitem_t items[4];
+    int n = 0;
+    if (srv) {
+        items[n++] = (zmq_pollitem_t) {hg_link_server_socket (srv), 0, ZMQ_POLLIN, 0};
+    }
+    if (cli) {
+        n += (int) hg_link_client_pollitems (cli, items + n, 3);
+    }
+    if (n) {
+        zmq_poll (items, n, 5);
+    }
+    else {
+        usleep (5000);
+    }
+    uint64_t now = hg_now_ms ();
+    if (srv) {
+        hg_link_server_handle (srv, now);
+        hg_link_server_tick (srv, now);
+    }
+    size_t got = 0;
+    if (cli) {
+        hg_link_client_tick (cli, 1000, now);
+        got = hg_link_client_recv (cli, out, max, now);
+    }
+    return got;
+}
+
+static void
+s_release (hg_delivery_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].env) {
+            hourglass__envelope__free_unpacked (d[i].env, NULL);
+            d[i].env = NULL;
+        }
+    }
+}
+
+static void
+test_deliver_and_ack (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 50 };
+    hg_err_t err = {0};
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal (s_write_entry (fx, fx->srv, i, -1), (uint64_t) i + 1);
+    }
+    assert_int_equal (hg_link_server_depth (fx->srv), N);
+    assert_int_equal (s_outbox_count (fx), N);
+
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-0", -1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+    bool seen[N + 1] = {false};
+    size_t unique = 0, dups = 0;
+    hg_delivery_t out[64];
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (unique < N || hg_link_server_depth (fx->srv) > 0 || s_outbox_count (fx) > 0) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("not delivered in %d ms: unique=%zu depth=%zu outbox=%zu", DEADLINE_MS,
+                      unique, hg_link_server_depth (fx->srv), s_outbox_count (fx));
+        }
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            if (seen[out[i].seq]) {
+                dups++;
+            }
+            else {
+                seen[out[i].seq] = true;
+                unique++;
+            }
+        }
+        /* window 16: the client can never hold more than that */
+        assert_true (hg_link_client_in_process (fx->cli) <= 16);
+        if (got) {
+            hg_link_client_ack (fx->cli, out, got, 1000, hg_now_ms ());
+            assert_null (out[0].env);
+        }
+    }
+    assert_int_equal (dups, 0);
+    assert_int_equal (hg_link_client_in_process (fx->cli), 0);
+    hg_outq_stats_t st = hg_link_server_stats (fx->srv);
+    assert_int_equal (st.delivered, N);
+    assert_int_equal (st.acked, N);
+    assert_int_equal (st.redelivered, 0);
+    assert_int_equal (st.workers, 1);
+    hg_link_client_destroy (&fx->cli);
+    assert_null (fx->cli);
+    hg_link_server_destroy (&fx->srv);
+    assert_null (fx->srv);
+}
+
+static void
+test_upstream_restart_redelivers (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 10 };
+    hg_err_t err = {0};
+    /* a liveness of 10 s (beyond the deadline) so the client cannot recover
+     * by its silence timer: the restarted upstream must answer the client's
+     * READY with RESET and the client must say HELLO again */
+    fx->opts.liveness = 200;
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    for (int i = 0; i < N; i++) {
+        s_write_entry (fx, fx->srv, i, -1);
+    }
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-0", -1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+
+    /* receive everything, hold it */
+    hg_delivery_t held[N];
+    size_t n_held = 0;
+    hg_delivery_t out[64];
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (n_held < N) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("first delivery incomplete: %zu of %d", n_held, N);
+        }
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            assert_true (n_held < N);
+            held[n_held++] = out[i];
+        }
+    }
+    assert_int_equal (hg_link_client_in_process (fx->cli), N);
+
+    /* commit and ack the first half (seqs 1..5 in order of arrival) */
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal (held[i].seq, i + 1);
+    }
+    hg_link_client_ack (fx->cli, held, N / 2, 1000, hg_now_ms ());
+    deadline = hg_now_ms () + DEADLINE_MS;
+    while (hg_link_server_depth (fx->srv) != N / 2) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("acks not applied: depth %zu", hg_link_server_depth (fx->srv));
+        }
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        assert_int_equal (got, 0);
+    }
+    assert_int_equal (s_outbox_count (fx), N / 2);
+
+    /* the upstream restarts on the same store and endpoint */
+    hg_link_server_destroy (&fx->srv);
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    assert_int_equal (hg_link_server_depth (fx->srv), N / 2);
+    /* sequence numbers continue after the reloaded outbox */
+    assert_int_equal (s_write_entry (fx, fx->srv, 100, -1), N + 1);
+    assert_int_equal (hg_link_server_depth (fx->srv), N / 2 + 1);
+
+    bool seen[MAX_SEQ] = {false};
+    size_t unique = 0;
+    deadline = hg_now_ms () + DEADLINE_MS;
+    while (unique < N / 2 + 1 || hg_link_server_depth (fx->srv) > 0) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("not redelivered after restart: unique=%zu depth=%zu", unique,
+                      hg_link_server_depth (fx->srv));
+        }
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            /* only the unacknowledged 6..10 and the new 11 come back */
+            if (out[i].seq <= N / 2 || out[i].seq > N + 1) {
+                fail_msg ("seq %llu redelivered after its ack",
+                          (unsigned long long) out[i].seq);
+            }
+            if (!seen[out[i].seq]) {
+                seen[out[i].seq] = true;
+                unique++;
+            }
+        }
+        if (got) {
+            hg_link_client_ack (fx->cli, out, got, 1000, hg_now_ms ());
+        }
+    }
+    assert_int_equal (s_outbox_count (fx), 0);
+    assert_int_equal (hg_link_server_stats (fx->srv).acked, N / 2 + 1);
+
+    /* the stale copies held from before the restart are acked late:
+     * harmless duplicates, nothing more is removed */
+    hg_link_client_ack (fx->cli, held + N / 2, N - N / 2, 1000, hg_now_ms ());
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal (s_step (fx->srv, fx->cli, out, 64), 0);
+    }
+    assert_int_equal (hg_link_server_stats (fx->srv).acked, N / 2 + 1);
+    assert_int_equal (hg_link_server_depth (fx->srv), 0);
+    assert_int_equal (hg_link_client_in_process (fx->cli), 0);
+    hg_link_client_destroy (&fx->cli);
+    hg_link_server_destroy (&fx->srv);
+}
+
+static void
+test_silent_client_redelivered (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 6 };
+    hg_err_t err = {0};
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    for (int i = 0; i < N; i++) {
+        s_write_entry (fx, fx->srv, i, -1);
+    }
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-a", -1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+    hg_delivery_t held[64], out[64];
+    size_t n_held = 0;
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (n_held < N) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("client a got %zu of %d", n_held, N);
+        }
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            held[n_held++] = out[i];
+        }
+    }
+    assert_int_equal (hg_link_server_stats (fx->srv).redelivered, 0);
+    /* client a crashes before committing anything */
+    s_release (held, n_held);
+    hg_link_client_destroy (&fx->cli);
+    uint64_t gone_at = hg_now_ms ();
+
+    fx->cli2 = hg_link_client_new (fx->zctx, fx->endpoint, "down-b", -1, &fx->opts, &err);
+    assert_non_null (fx->cli2);
+    bool seen[MAX_SEQ] = {false};
+    size_t unique = 0;
+    uint64_t first_at = 0;
+    deadline = hg_now_ms () + DEADLINE_MS;
+    while (unique < N || hg_link_server_depth (fx->srv) > 0) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("not redelivered to b: unique=%zu depth=%zu redelivered=%llu",
+                      unique, hg_link_server_depth (fx->srv),
+                      (unsigned long long) hg_link_server_stats (fx->srv).redelivered);
+        }
+        size_t got = s_step (fx->srv, fx->cli2, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            if (!first_at) {
+                first_at = hg_now_ms ();
+            }
+            if (!seen[out[i].seq]) {
+                seen[out[i].seq] = true;
+                unique++;
+            }
+        }
+        if (got) {
+            hg_link_client_ack (fx->cli2, out, got, 1000, hg_now_ms ());
+        }
+    }
+    hg_outq_stats_t st = hg_link_server_stats (fx->srv);
+    assert_int_equal (st.redelivered, N);
+    assert_int_equal (st.acked, N);
+    assert_int_equal (st.delivered, 2 * N);
+    assert_int_equal (st.workers, 1);
+    assert_int_equal (s_outbox_count (fx), 0);
+    /* redelivery waited for the liveness timeout (150 ms after client a's last
+     * READY, which was at most ~55 ms before it vanished) */
+    assert_true (first_at - gone_at >= 80);
+    hg_link_client_destroy (&fx->cli2);
+    hg_link_server_destroy (&fx->srv);
+}
+
+static void
+test_shard_routing (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    int shards[] = {0, 1, 0, 1, -1};
+    for (int i = 0; i < 5; i++) {
+        s_write_entry (fx, fx->srv, i, shards[i]);
+    }
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "idx-1", 1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+    hg_delivery_t out[64];
+    size_t n = 0;
+    uint64_t got_seqs[8];
+    uint64_t until = hg_now_ms () + 300;   /* long enough to see strays */
+    while (hg_now_ms () < until) {
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            assert_true (n < 8);
+            got_seqs[n++] = out[i].seq;
+        }
+        if (got) {
+            hg_link_client_ack (fx->cli, out, got, 1000, hg_now_ms ());
+        }
+    }
+    assert_int_equal (n, 2);
+    assert_int_equal (got_seqs[0], 2);
+    assert_int_equal (got_seqs[1], 4);
+    assert_int_equal (hg_link_server_depth (fx->srv), 3);
+    assert_int_equal (s_outbox_count (fx), 3);
+
+    /* the reload after a restart routes by the shard stored in each envelope */
+    hg_link_server_destroy (&fx->srv);
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    fx->cli2 = hg_link_client_new (fx->zctx, fx->endpoint, "idx-0", 0, &fx->opts, &err);
+    n = 0;
+    until = hg_now_ms () + 400;
+    while (hg_now_ms () < until) {
+        size_t got = s_step (fx->srv, fx->cli2, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            assert_true (n < 8);
+            got_seqs[n++] = out[i].seq;
+        }
+        if (got) {
+            hg_link_client_ack (fx->cli2, out, got, 1000, hg_now_ms ());
+        }
+        /* keep the shard-1 client's DEALER drained so it stays healthy */
+        assert_int_equal (hg_link_client_recv (fx->cli, out, 64, hg_now_ms ()), 0);
+    }
+    assert_int_equal (n, 2);
+    assert_int_equal (got_seqs[0], 1);
+    assert_int_equal (got_seqs[1], 3);
+    assert_int_equal (hg_link_server_depth (fx->srv), 1);   /* seq 5, shard -1 */
+    hg_link_client_destroy (&fx->cli2);
+    hg_link_client_destroy (&fx->cli);
+    hg_link_server_destroy (&fx->srv);
+}
+
+static void
+test_errors (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    hg_link_server_t *srv = hg_link_server_new (fx->zctx, "bogus://x", fx->store, &fx->opts,
+                                                &err);
+    assert_null (srv);
+    assert_int_equal (err.code, HG_EIO);
+    assert_string_equal (err.msg, "cannot bind bogus://x: Protocol not supported");
+
+    hg_err_clear (&err);
+    hg_link_client_t *cli = hg_link_client_new (fx->zctx, "", "x", -1, &fx->opts, &err);
+    assert_null (cli);
+    assert_int_equal (err.code, HG_EINVAL);
+    assert_string_equal (err.msg, "no upstream endpoint given");
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_upstream_restart_redelivers, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_silent_client_redelivered, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,362 @@
+/*
+ * test_store.c -- the RocksDB wrapper (common/store.c) on a real database in
+ * a temporary directory: point reads and writes, batches, prefix scans with
+ * a start key, big-endian key order, reopen.
+ */
+#define _GNU_SOURCE   /* nftw */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+typedef struct {
+    char dir[64];
+    char db[128];
+    hg_store_t *store;
+} fx_t;
+
+static const hg_store_opts_t s_opts = {.sync = false, .compression = "lz4"};
+
+static int
+s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb;
+    (void) flag;
+    (void) ftw;
+    return remove (path);
+}
+
+static int
+s_setup (void **state)
+{
+    fx_t *fx = calloc (1, sizeof (*fx));
+    snprintf (fx->dir, sizeof (fx->dir), "/tmp/hg-store-XXXXXX");
+    if (!mkdtemp (fx->dir)) {
+        return -1;
+    }
+    snprintf (fx->db, sizeof (fx->db), "%s/db", fx->dir);
+    hg_err_t err = {0};
+    fx->store = hg_store_open (fx->db, &s_opts, &err);
+    if (!fx->store) {
+        fprintf (stderr, "open: %s\n", err.msg);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_close (&fx->store);
+    nftw (fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free (fx);
+    return 0;
+}
+
+static void
+s_expect_value (hg_store_t *st, const char *key, const char *value)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_get (st, key, strlen (key), &v, &vl, &err), 0);
+    assert_int_equal (vl, strlen (value));
+    assert_memory_equal (v, value, vl);
+    free (v);
+}
+
+static void
+test_put_get_exists (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    char *v = (char *) "untouched";
+    size_t vl = 77;
+    assert_int_equal (hg_store_get (fx->store, "k1", 2, &v, &vl, &err), HG_ENOTFOUND);
+    assert_string_equal (v, "untouched");
+    assert_int_equal (vl, 77);
+    assert_false (hg_store_exists (fx->store, "k1", 2));
+
+    assert_int_equal (hg_store_put (fx->store, "k1", 2, "v1", 2, &err), 0);
+    assert_true (hg_store_exists (fx->store, "k1", 2));
+    s_expect_value (fx->store, "k1", "v1");
+    /* overwrite */
+    assert_int_equal (hg_store_put (fx->store, "k1", 2, "second", 6, &err), 0);
+    s_expect_value (fx->store, "k1", "second");
+
+    /* binary keys and values with NULs; empty value exists */
+    const char bk[] = {'b', 0, 'x', 0};
+    const char bv[] = {0, 1, 2, 0, (char) 0xff};
+    assert_int_equal (hg_store_put (fx->store, bk, sizeof (bk), bv, sizeof (bv), &err), 0);
+    assert_false (hg_store_exists (fx->store, bk, 3));     /* a prefix is another key */
+    assert_int_equal (hg_store_get (fx->store, bk, sizeof (bk), &v, &vl, &err), 0);
+    assert_int_equal (vl, sizeof (bv));
+    assert_memory_equal (v, bv, sizeof (bv));
+    free (v);
+    assert_int_equal (hg_store_put (fx->store, "empty", 5, "", 0, &err), 0);
+    assert_true (hg_store_exists (fx->store, "empty", 5));
+    assert_int_equal (hg_store_get (fx->store, "empty", 5, &v, &vl, &err), 0);
+    assert_int_equal (vl, 0);
+    free (v);
+}
+
+static void
+test_batch (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_put (fx->store, "gone", 4, "x", 1, &err), 0);
+    hg_store_batch_t *b = hg_store_batch_new ();
+    assert_int_equal (hg_store_batch_count (b), 0);
+    hg_store_batch_put (b, "a", 1, "1", 1);
+    hg_store_batch_put (b, "b", 1, "2", 1);
+    hg_store_batch_delete (b, "gone", 4);
+    assert_int_equal (hg_store_batch_count (b), 3);
+    /* nothing visible before the write */
+    assert_false (hg_store_exists (fx->store, "a", 1));
+    assert_true (hg_store_exists (fx->store, "gone", 4));
+    assert_int_equal (hg_store_write (fx->store, b, true, &err), 0);
+    s_expect_value (fx->store, "a", "1");
+    s_expect_value (fx->store, "b", "2");
+    assert_false (hg_store_exists (fx->store, "gone", 4));
+
+    /* later operations in one batch win */
+    hg_store_batch_clear (b);
+    assert_int_equal (hg_store_batch_count (b), 0);
+    hg_store_batch_put (b, "a", 1, "3", 1);
+    hg_store_batch_delete (b, "a", 1);
+    hg_store_batch_put (b, "b", 1, "4", 1);
+    hg_store_batch_delete (b, "b", 1);
+    hg_store_batch_put (b, "b", 1, "5", 1);
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    assert_false (hg_store_exists (fx->store, "a", 1));
+    s_expect_value (fx->store, "b", "5");
+
+    /* an empty batch is a no-op */
+    hg_store_batch_clear (b);
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    s_expect_value (fx->store, "b", "5");
+    hg_store_batch_destroy (&b);
+    assert_null (b);
+    hg_store_batch_destroy (&b);
+}
+
+/* Collects the keys of a scan as "k1,k2,...". */
+static void
+s_scan (hg_store_t *st, const char *prefix, const char *start, char *out, size_t size)
+{
+    hg_store_iter_t *it = hg_store_iter_new (st, prefix, strlen (prefix), start,
+                                             start ? strlen (start) : 0);
+    assert_non_null (it);
+    const char *k, *v;
+    size_t kl, vl;
+    out[0] = '\0';
+    size_t n = 0;
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        /* every value is the key upper-cased */
+        assert_int_equal (vl, kl);
+        for (size_t i = 0; i < kl; i++) {
+            assert_int_equal (v[i], k[i] >= 'a' && k[i] <= 'z' ? k[i] - 32 : k[i]);
+        }
+        n += (size_t) snprintf (out + n, size - n, "%s%.*s", n ? "," : "", (int) kl, k);
+    }
+    hg_store_iter_destroy (&it);
+    assert_null (it);
+}
+
+static void
+test_iterate_prefix_and_start (void **state)
+{
+    fx_t *fx = *state;
+    const char *keys[] = {"a/1", "a/2", "a/3", "ab/1", "b/1", "a", "a/20", "c/"};
+    hg_store_batch_t *b = hg_store_batch_new ();
+    for (size_t i = 0; i < sizeof (keys) / sizeof (keys[0]); i++) {
+        char up[16];
+        size_t l = strlen (keys[i]);
+        for (size_t j = 0; j <= l; j++) {
+            up[j] = keys[i][j] >= 'a' && keys[i][j] <= 'z' ? keys[i][j] - 32 : keys[i][j];
+        }
+        hg_store_batch_put (b, keys[i], l, up, l);
+    }
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    hg_store_batch_destroy (&b);
+
+    char got[256];
+    s_scan (fx->store, "a/", NULL, got, sizeof (got));
+    assert_string_equal (got, "a/1,a/2,a/20,a/3");
+    s_scan (fx->store, "a", NULL, got, sizeof (got));
+    assert_string_equal (got, "a,a/1,a/2,a/20,a/3,ab/1");
+    s_scan (fx->store, "a/", "a/2", got, sizeof (got));
+    assert_string_equal (got, "a/2,a/20,a/3");
+    s_scan (fx->store, "a/", "a/21", got, sizeof (got));
+    assert_string_equal (got, "a/3");
+    s_scan (fx->store, "a/", "a/4", got, sizeof (got));
+    assert_string_equal (got, "");
+    s_scan (fx->store, "b/", NULL, got, sizeof (got));
+    assert_string_equal (got, "b/1");
+    s_scan (fx->store, "c/", NULL, got, sizeof (got));
+    assert_string_equal (got, "c/");
+    s_scan (fx->store, "d/", NULL, got, sizeof (got));
+    assert_string_equal (got, "");
+    s_scan (fx->store, "", NULL, got, sizeof (got));
+    assert_string_equal (got, "a,a/1,a/2,a/20,a/3,ab/1,b/1,c/");
+
+    /* iterating without asking for values */
+    hg_store_iter_t *it = hg_store_iter_new (fx->store, "b/", 2, NULL, 0);
+    const char *k;
+    size_t kl;
+    assert_true (hg_store_iter_next (it, &k, &kl, NULL, NULL));
+    assert_int_equal (kl, 3);
+    assert_memory_equal (k, "b/1", 3);
+    assert_false (hg_store_iter_next (it, &k, &kl, NULL, NULL));
+    assert_false (hg_store_iter_next (it, &k, &kl, NULL, NULL));
+    hg_store_iter_destroy (&it);
+}
+
+static void
+test_be64_order (void **state)
+{
+    fx_t *fx = *state;
+    unsigned char buf[8];
+    hg_be64_put (buf, 0x0102030405060708ULL);
+    const unsigned char want[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal (buf, want, 8);
+    assert_int_equal (hg_be64_get (buf), 0x0102030405060708ULL);
+    hg_be64_put (buf, UINT64_MAX);
+    assert_int_equal (hg_be64_get (buf), UINT64_MAX);
+    hg_be64_put (buf, 0);
+    assert_int_equal (hg_be64_get (buf), 0);
+
+    /* written in scrambled order, read back in numeric order */
+    const uint64_t vals[] = {256, 1, 0xffffffffffULL, 255, 65536, 2, UINT64_MAX, 0};
+    const uint64_t sorted[] = {0, 1, 2, 255, 256, 65536, 0xffffffffffULL, UINT64_MAX};
+    hg_store_batch_t *b = hg_store_batch_new ();
+    for (size_t i = 0; i < 8; i++) {
+        unsigned char key[10] = {'o', '/'};
+        hg_be64_put (key + 2, vals[i]);
+        hg_store_batch_put (b, key, sizeof (key), "", 0);
+    }
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    hg_store_batch_destroy (&b);
+
+    hg_store_iter_t *it = hg_store_iter_new (fx->store, "o/", 2, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl, n = 0;
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        assert_int_equal (kl, 10);
+        assert_true (n < 8);
+        assert_int_equal (hg_be64_get ((const unsigned char *) k + 2), sorted[n]);
+        n++;
+    }
+    hg_store_iter_destroy (&it);
+    assert_int_equal (n, 8);
+
+    /* start in the middle: from 256 */
+    unsigned char start[10] = {'o', '/'};
+    hg_be64_put (start + 2, 256);
+    it = hg_store_iter_new (fx->store, "o/", 2, start, sizeof (start));
+    n = 4;
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        assert_int_equal (hg_be64_get ((const unsigned char *) k + 2), sorted[n]);
+        n++;
+    }
+    hg_store_iter_destroy (&it);
+    assert_int_equal (n, 8);
+}
+
+static void
+test_reopen_keeps_data (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_put (fx->store, "p", 1, "put", 3, &err), 0);
+    hg_store_batch_t *b = hg_store_batch_new ();
+    hg_store_batch_put (b, "q", 1, "batched", 7);
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    hg_store_batch_destroy (&b);
+
+    /* a second open of a live database fails with a message naming it */
+    hg_store_t *second = hg_store_open (fx->db, &s_opts, &err);
+    assert_null (second);
+    assert_int_equal (err.code, HG_EIO);
+    char want[256];
+    snprintf (want, sizeof (want), "cannot open store %s: ", fx->db);
+    assert_memory_equal (err.msg, want, strlen (want));
+
+    assert_int_equal (hg_store_flush (fx->store, &err), 0);
+    assert_true (hg_store_size_bytes (fx->store) > 0);
+    assert_int_equal (hg_store_put (fx->store, "r", 1, "after-flush", 11, &err), 0);
+    hg_store_close (&fx->store);
+    assert_null (fx->store);
+    hg_store_close (&fx->store);
+
+    fx->store = hg_store_open (fx->db, &s_opts, &err);
+    assert_non_null (fx->store);
+    s_expect_value (fx->store, "p", "put");
+    s_expect_value (fx->store, "q", "batched");
+    s_expect_value (fx->store, "r", "after-flush");
+}
+
+static void
+test_open_errors (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    hg_store_opts_t bad = {.compression = "brotli"};
+    char path[160];
+    snprintf (path, sizeof (path), "%s/other", fx->dir);
+    assert_null (hg_store_open (path, &bad, &err));
+    assert_int_equal (err.code, HG_EINVAL);
+    assert_string_equal (err.msg,
+                         "store compression 'brotli' is unknown (lz4, snappy, zstd, none)");
+
+    /* every named compression opens */
+    const char *names[] = {"none", "snappy", "zstd", "lz4", ""};
+    for (size_t i = 0; i < 5; i++) {
+        hg_store_opts_t o = {.compression = names[i]};
+        snprintf (path, sizeof (path), "%s/c%zu", fx->dir, i);
+        hg_store_t *s = hg_store_open (path, &o, &err);
+        if (!s) {
+            fail_msg ("compression '%s': %s", names[i], err.msg);
+        }
+        assert_int_equal (hg_store_put (s, "k", 1, "v", 1, &err), 0);
+        hg_store_close (&s);
+    }
+
+    /* a path under a regular file cannot be created */
+    snprintf (path, sizeof (path), "%s/file", fx->dir);
+    FILE *f = fopen (path, "w");
+    fclose (f);
+    snprintf (path, sizeof (path), "%s/file/db", fx->dir);
+    assert_null (hg_store_open (path, &s_opts, &err));
+    assert_int_equal (err.code, HG_EIO);
+    char want[256];
+    snprintf (want, sizeof (want), "cannot open store %s: ", path);
+    assert_memory_equal (err.msg, want, strlen (want));
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_put_get_exists, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_iterate_prefix_and_start, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_be64_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reopen_keeps_data, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_open_errors, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
