@@ -112,6 +112,54 @@ def svg(samples, hist, path):
                 f'(envelopes per bucket, ms)</text>{bars}</svg>')
 
 
+def run_cluster(a, cluster, jobs, expected, rate=0.0):
+    """One cluster run: push every job (paced to `rate` batches/s in total when
+    > 0), sample until every record is indexed. Returns the measurements."""
+    if os.path.exists(cluster):
+        shutil.rmtree(cluster)
+    run("cluster", "up", "--dir", cluster, "--cleansers", str(a.cleansers), "--deids",
+        str(a.deids), "--shards", str(a.shards), "--sync", "true")
+    procs = json.load(open(os.path.join(cluster, "cluster.json")))["processes"]
+    cpu0 = {p["name"]: proc_usage(p["pid"])[1] for p in procs}
+    samples, done = [], threading.Event()
+    t_start = time.monotonic()
+
+    def sampler():
+        while not done.is_set():
+            s = stats(cluster)
+            n = sum(v.get("indexed", 0) for v in s.values() if v.get("service") == "indexer")
+            samples.append((time.monotonic() - t_start, n))
+            if n >= expected:
+                done.set()
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sampler)
+    th.start()
+    total_files = sum(len(f) for _, _, f in jobs)
+    pushers = []
+    for partner, fmt, files in jobs:
+        pace = ["--rate", f"{rate * len(files) / total_files:.3f}"] if rate > 0 else []
+        pushers.append(subprocess.Popen([HG, "push", "--cluster", cluster, "--partner", partner,
+                                         "--format", fmt, "--wait", "0", *pace, *files],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for p in pushers:
+        p.wait()
+    done.wait(timeout=900)
+    done.set()
+    th.join()
+    services = stats(cluster)
+    usage = {p["name"]: proc_usage(p["pid"]) for p in procs}
+    run("cluster", "down", "--dir", cluster)
+    return {
+        "samples": samples,
+        "elapsed": samples[-1][0] if samples else 0,
+        "indexed": samples[-1][1] if samples else 0,
+        "hist": latency_hist(services),
+        "usage": usage,
+        "cpu_total": sum(usage[n][1] - cpu0.get(n, 0) for n in usage),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=3000)
@@ -145,42 +193,12 @@ def main():
              "--messages", "20000" if a.smoke else "200000"],
             capture_output=True, text=True, check=True).stdout)
 
-        run("cluster", "up", "--dir", cluster, "--cleansers", str(a.cleansers), "--deids",
-            str(a.deids), "--shards", str(a.shards), "--sync", "true")
-        procs = json.load(open(os.path.join(cluster, "cluster.json")))["processes"]
-        cpu0 = {p["name"]: proc_usage(p["pid"])[1] for p in procs}
-
-        samples, done = [], threading.Event()
-        t_start = time.monotonic()
-
-        def sampler():
-            while not done.is_set():
-                s = stats(cluster)
-                n = sum(v.get("indexed", 0) for v in s.values() if v.get("service") == "indexer")
-                samples.append((time.monotonic() - t_start, n))
-                if n >= expected:
-                    done.set()
-                time.sleep(0.1)
-
-        th = threading.Thread(target=sampler)
-        th.start()
-        pushers = [subprocess.Popen([HG, "push", "--cluster", cluster, "--partner", partner,
-                                     "--format", fmt, "--wait", "0", *files],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                   for partner, fmt, files in jobs]
-        for p in pushers:
-            p.wait()
-        done.wait(timeout=600)
-        done.set()
-        th.join()
-        elapsed = samples[-1][0] if samples else 0
-        indexed = samples[-1][1] if samples else 0
-        services = stats(cluster)
-        usage = {p["name"]: proc_usage(p["pid"]) for p in procs}
-        cpu_total = sum(usage[n][1] - cpu0.get(n, 0) for n in usage)
-        hist = latency_hist(services)
-        run("cluster", "down", "--dir", cluster)
-
+        m = run_cluster(a, cluster, jobs, expected)
+        elapsed, indexed, hist = m["elapsed"], m["indexed"], m["hist"]
+        usage, cpu_total, samples = m["usage"], m["cpu_total"], m["samples"]
+        # the same feed again, paced at half the rate just measured
+        half_rate = len(all_files) / elapsed / 2 if elapsed else 0
+        half = run_cluster(a, cluster, jobs, expected, rate=half_rate) if half_rate else None
         rps = indexed / elapsed if elapsed else 0
         envelopes_ps = len(all_files) / elapsed if elapsed else 0
         result = {
@@ -201,6 +219,16 @@ def main():
             },
             "layout": {"cleansers": a.cleansers, "deids": a.deids, "shards": a.shards},
         }
+        if half:
+            hh = half["hist"]
+            result["half_load"] = {
+                "batches_per_s": round(half_rate, 1),
+                "records_per_s": round(half["indexed"] / half["elapsed"]) if half["elapsed"] else 0,
+                "records_indexed": half["indexed"],
+                "latency_ms": {"p50": percentile(hh, 0.5), "p99": percentile(hh, 0.99),
+                               "p999": percentile(hh, 0.999)},
+                "latency_histogram": dict(zip([str(b) for b in BUCKETS], hh)),
+            }
         json.dump(result, open(os.path.join(a.results, "bench.json"), "w"), indent=2)
         svg(samples, hist, os.path.join(a.results, "bench.svg"))
         lat = result["latency_ms"]
@@ -216,12 +244,17 @@ def main():
               f"| CPU per record (µs, all services) | {result['cpu_us_per_record']} | | |\n"
               f"| peak RSS (MB) | " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())
               + " | | |\n")
+        if half:
+            hl = result["half_load"]["latency_ms"]
+            md += (f"| latency at half load ({result['half_load']['records_per_s']:,} records/s) "
+                   f"p50 / p99 / p999 (ms) | {hl['p50']} / {hl['p99']} / {hl['p999']} | | |\n")
         open(os.path.join(a.results, "bench.md"), "w").write(md)
         print(md)
         print(f"records indexed {indexed} of {expected} in {elapsed:.2f} s; "
               f"results in {a.results}/bench.{{json,md,svg}}")
-        if indexed != expected:
-            sys.exit(f"bench: indexed {indexed} records, expected {expected}")
+        if indexed != expected or (half and half["indexed"] != expected):
+            sys.exit(f"bench: indexed {indexed} records (half-load run: "
+                     f"{half['indexed'] if half else '-'}), expected {expected}")
     finally:
         if os.path.exists(os.path.join(cluster, "cluster.json")):
             subprocess.run([HG, "cluster", "down", "--dir", cluster], capture_output=True)

@@ -103,12 +103,12 @@ s_push_usage (void)
 {
     fprintf (stderr,
              "usage: hourglass push [--cluster DIR] --format fhir|hl7v2 [--partner NAME]\n"
-             "                      [--batch-id ID] [--wait SECONDS] [--json] FILE...\n"
+             "                      [--batch-id ID] [--wait SECONDS] [--rate N] [--json] FILE...\n"
              "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
              "hash of its content, so pushing the same file again is idempotent. Waits until\n"
              "the cleanser has an outcome for every batch (--wait 0: do not wait) and prints\n"
              "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
-             "not be delivered.\n");
+             "not be delivered. --rate N paces new batches to N per second.\n");
     return 2;
 }
 
@@ -201,7 +201,8 @@ hg_cmd_push (int argc, char **argv)
     const char *cluster = NULL, *format = NULL, *partner = NULL, *batch_id = NULL;
     bool json = false;
     int wait_s = 120;
-    const char *files[4096];
+    double rate = 0;    /* batches per second, 0: as fast as accepted */
+    const char *files[65536];
     size_t n_files = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -220,6 +221,13 @@ hg_cmd_push (int argc, char **argv)
         else if (strcmp (a, "--wait") == 0) {
             wait_s = atoi (s_take (&i, argc, argv, a));
         }
+        else if (strcmp (a, "--rate") == 0) {
+            rate = atof (s_take (&i, argc, argv, a));
+            if (rate < 0) {
+                fprintf (stderr, "hourglass push: --rate must be >= 0\n");
+                return 2;
+            }
+        }
         else if (strcmp (a, "--json") == 0) {
             json = true;
         }
@@ -230,8 +238,13 @@ hg_cmd_push (int argc, char **argv)
             fprintf (stderr, "hourglass push: unknown option %s\n", a);
             return s_push_usage ();
         }
-        else if (n_files < 4096) {
+        else if (n_files < sizeof (files) / sizeof (files[0])) {
             files[n_files++] = a;
+        }
+        else {
+            fprintf (stderr, "hourglass push: more than %zu files; push them in several runs\n",
+                     sizeof (files) / sizeof (files[0]));
+            return 2;
         }
     }
     if (!format || n_files == 0) {
@@ -285,19 +298,28 @@ hg_cmd_push (int argc, char **argv)
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
     zmq_connect (sock, c.ingest);
     /* pipelined: up to HG_PUSH_WINDOW batches in flight; BUSY retries later */
-    uint64_t deadline = hg_now_ms () + (uint64_t) (wait_s > 0 ? wait_s : 120) * 1000u;
-    size_t done = unreadable, in_flight = 0;
+    uint64_t started_ms = hg_now_ms ();
+    uint64_t deadline = started_ms + (uint64_t) (wait_s > 0 ? wait_s : 120) * 1000u;
+    if (rate > 0) {
+        deadline += (uint64_t) ((double) n_files / rate * 1000.0);
+    }
+    size_t done = unreadable, in_flight = 0, first_sends = 0;
     while (done < n_files && hg_now_ms () < deadline) {
         uint64_t now = hg_now_ms ();
         for (size_t i = 0; i < n_files && in_flight < HG_PUSH_WINDOW; i++) {
+            if (rate > 0 && items[i].attempts == 0
+                && (double) first_sends >= rate * (double) (now - started_ms) / 1000.0) {
+                break;      /* paced: not yet time for the next new batch */
+            }
             if (items[i].state == 0 && now >= items[i].retry_at_ms) {
+                first_sends += items[i].attempts == 0;
                 if (s_push_send (sock, &items[i], partner, format) == 0) {
                     in_flight++;
                 }
             }
         }
         zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&pi, 1, 100) <= 0) {
+        if (zmq_poll (&pi, 1, rate > 0 ? 5 : 100) <= 0) {
             /* a request unanswered for 30 s is resent (same batch id: idempotent) */
             for (size_t i = 0; i < n_files; i++) {
                 if (items[i].state == 1 && hg_now_ms () > items[i].sent_ms + 30000) {
