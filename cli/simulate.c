@@ -7,6 +7,10 @@
  * (a patient's demographics count once: the PID of the ADT and of the ORU
  * are identical and de-duplicate), per-code patient and record counts, and
  * every identifying value written, for leak scans.
+ *
+ * Distinctness: a patient's clinical records all fall on one day, each on
+ * its own minute (k = 0..11 added to a base minute, modulo 60), so no two
+ * records share (kind, patient, codes, effective time, value).
  */
 #include "simulate.h"
 
@@ -22,15 +26,16 @@
 
 /* ---- vocabulary (ours) --------------------------------------------------- */
 
+/* 30 female then 30 male given names */
 static const char *s_given[] = {
-    "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella",
-    "William", "Mia", "Benjamin", "Charlotte", "Lucas", "Amelia", "Henry", "Harper",
-    "Theodore", "Evelyn", "Jack", "Abigail", "Levi", "Emily", "Alexander", "Ella",
-    "Jackson", "Elizabeth", "Mateo", "Camila", "Daniel", "Luna", "Michael", "Sofia",
-    "Mason", "Avery", "Sebastian", "Mila", "Ethan", "Aria", "Logan", "Scarlett", "Owen",
-    "Penelope", "Samuel", "Layla", "Jacob", "Chloe", "Asher", "Victoria", "Aiden",
-    "Madison", "John", "Eleanor", "Joseph", "Grace", "Wyatt", "Nora", "David", "Riley",
-    "Leo"};
+    "Olivia", "Emma", "Ava", "Sophia", "Isabella", "Mia", "Charlotte", "Amelia", "Harper",
+    "Evelyn", "Abigail", "Emily", "Ella", "Elizabeth", "Camila", "Luna", "Sofia", "Avery",
+    "Mila", "Aria", "Scarlett", "Penelope", "Layla", "Chloe", "Victoria", "Madison",
+    "Eleanor", "Grace", "Nora", "Riley",
+    "Liam", "Noah", "Elijah", "James", "William", "Benjamin", "Lucas", "Henry", "Theodore",
+    "Jack", "Levi", "Alexander", "Jackson", "Mateo", "Daniel", "Michael", "Mason",
+    "Sebastian", "Ethan", "Logan", "Owen", "Samuel", "Jacob", "Asher", "Aiden", "John",
+    "Joseph", "Wyatt", "David", "Leo"};
 static const char *s_family[] = {
     "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
     "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
@@ -50,31 +55,37 @@ static const char *s_streets[] = {
     "Lake Avenue", "Hill Street", "Park Lane", "Forest Drive", "Sunset Boulevard",
     "Highland Avenue", "Valley Road", "Church Street", "Mill Lane"};
 static const struct {
-    const char *city, *state, *zip;
+    const char *city, *state, *zip, *area;
 } s_cities[] = {
-    {"Springfield", "IL", "62704"}, {"Madison", "WI", "53703"}, {"Columbus", "OH", "43215"},
-    {"Albany", "NY", "12207"},      {"Austin", "TX", "78701"},  {"Denver", "CO", "80202"},
-    {"Portland", "OR", "97205"},    {"Raleigh", "NC", "27601"}, {"Boise", "ID", "83702"},
-    {"Salem", "MA", "01970"},       {"Trenton", "NJ", "08608"}, {"Dover", "DE", "19901"},
-    {"Helena", "MT", "59601"},      {"Pierre", "SD", "57501"},  {"Topeka", "KS", "66603"},
-    {"Lincoln", "NE", "68508"},     {"Phoenix", "AZ", "85004"}, {"Atlanta", "GA", "30303"},
-    {"Nashville", "TN", "37203"},   {"Richmond", "VA", "23219"}, {"Hartford", "CT", "06103"},
-    {"Concord", "NH", "03301"},     {"Montpelier", "VT", "05602"}, {"Augusta", "ME", "04330"},
-    {"Cheyenne", "WY", "82001"},    {"Bismarck", "ND", "58501"}, {"Juneau", "AK", "99801"},
-    {"Honolulu", "HI", "96813"},    {"Tucson", "AZ", "85701"},  {"Reno", "NV", "89501"}};
+    {"Springfield", "IL", "62704", "217"}, {"Madison", "WI", "53703", "608"},
+    {"Columbus", "OH", "43215", "614"},    {"Albany", "NY", "12207", "518"},
+    {"Austin", "TX", "78701", "512"},      {"Denver", "CO", "80202", "303"},
+    {"Portland", "OR", "97205", "503"},    {"Raleigh", "NC", "27601", "919"},
+    {"Boise", "ID", "83702", "208"},       {"Salem", "MA", "01970", "978"},
+    {"Trenton", "NJ", "08608", "609"},     {"Dover", "DE", "19901", "302"},
+    {"Helena", "MT", "59601", "406"},      {"Pierre", "SD", "57501", "605"},
+    {"Topeka", "KS", "66603", "785"},      {"Lincoln", "NE", "68508", "402"},
+    {"Phoenix", "AZ", "85004", "602"},     {"Atlanta", "GA", "30303", "404"},
+    {"Nashville", "TN", "37203", "615"},   {"Richmond", "VA", "23219", "804"},
+    {"Hartford", "CT", "06103", "860"},    {"Concord", "NH", "03301", "603"},
+    {"Montpelier", "VT", "05602", "802"},  {"Augusta", "ME", "04330", "207"},
+    {"Cheyenne", "WY", "82001", "307"},    {"Bismarck", "ND", "58501", "701"},
+    {"Juneau", "AK", "99801", "907"},      {"Honolulu", "HI", "96813", "808"},
+    {"Tucson", "AZ", "85701", "520"},      {"Reno", "NV", "89501", "775"}};
+/* Values are drawn from [lo, hi]; [ref_lo, ref_hi] is the normal range. */
 static const struct {
     const char *code, *display, *unit;
-    double lo, hi;
+    double lo, hi, ref_lo, ref_hi;
     int decimals;
 } s_labs[] = {
-    {"4548-4", "Hemoglobin A1c", "%", 4.5, 11.0, 1},
-    {"2345-7", "Glucose", "mg/dL", 65, 260, 0},
-    {"2160-0", "Creatinine", "mg/dL", 0.5, 2.5, 2},
-    {"2093-3", "Cholesterol total", "mg/dL", 120, 300, 0},
-    {"718-7", "Hemoglobin", "g/dL", 9, 18, 1},
-    {"6690-2", "Leukocytes", "10*3/uL", 3, 14, 1},
-    {"2951-2", "Sodium", "mmol/L", 130, 150, 0},
-    {"2823-3", "Potassium", "mmol/L", 3.2, 5.4, 1}};
+    {"4548-4", "Hemoglobin A1c", "%", 4.5, 11.0, 4.0, 5.6, 1},
+    {"2345-7", "Glucose", "mg/dL", 65, 260, 70, 99, 0},
+    {"2160-0", "Creatinine", "mg/dL", 0.5, 2.5, 0.6, 1.3, 2},
+    {"2093-3", "Cholesterol total", "mg/dL", 120, 300, 125, 200, 0},
+    {"718-7", "Hemoglobin", "g/dL", 9, 18, 12.0, 17.5, 1},
+    {"6690-2", "Leukocytes", "10*3/uL", 3, 14, 4.5, 11.0, 1},
+    {"2951-2", "Sodium", "mmol/L", 130, 150, 136, 145, 0},
+    {"2823-3", "Potassium", "mmol/L", 3.2, 5.4, 3.5, 5.1, 1}};
 static const struct {
     const char *snomed, *snomed_display, *icd, *icd_display;
 } s_conditions[] = {
@@ -97,6 +108,7 @@ static const struct {
                          {"50849002", "Emergency room admission"},
                          {"183452005", "Emergency hospital admission"},
                          {"390906007", "Follow-up encounter"}};
+/* HL7 PV1-2 patient class and the v3 ActCode the cleanser maps it to. */
 static const struct {
     const char *hl7, *act, *display;
 } s_classes[] = {{"I", "IMP", "inpatient encounter"},
@@ -108,10 +120,27 @@ static const struct {
 #define SYS_SNOMED "http://snomed.info/sct"
 #define SYS_ICD10 "http://hl7.org/fhir/sid/icd-10-cm"
 #define SYS_ACT "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+#define SYS_V2_0203 "http://terminology.hl7.org/CodeSystem/v2-0203"
+#define SYS_INTERP "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 
 enum { P_HOSPITAL = 0, P_LAB = 1, P_CLINIC = 2, N_PARTNERS = 3 };
 static const char *s_partner_names[] = {"general-hospital", "city-lab", "clinic-fhir"};
 static const char *s_partner_formats[] = {"hl7v2", "fhir", "fhir"};
+
+/* Invalid items, in the rotation they are handed out; each is rejected on
+ * its own (one quarantine entry, no record) without touching its neighbours. */
+enum {
+    INV_LAB_BAD_DATE,       /* NDJSON Observation, effectiveDateTime "2021-13-45" */
+    INV_HL7_EMPTY_PID3,     /* ORU^R01 whose PID-3 is empty */
+    INV_CLINIC_BAD_DATE,    /* Bundle entry: Observation with "2021-13-45" */
+    INV_LAB_NO_SUBJECT,     /* NDJSON Observation without subject */
+    INV_HL7_A99,            /* ADT^A99 (unsupported type) with a valid PID */
+    INV_LAB_TRUNCATED,      /* NDJSON line of truncated JSON */
+    INV_CLINIC_NO_CODE,     /* Bundle entry: Condition without code */
+    N_INV
+};
+static const int s_inv_partner[N_INV] = {P_LAB,    P_HOSPITAL, P_CLINIC, P_LAB,
+                                         P_HOSPITAL, P_LAB,    P_CLINIC};
 
 /* ---- PRNG (splitmix64) ----------------------------------------------------- */
 
@@ -140,6 +169,17 @@ s_uniform (rng_t *r, double lo, double hi)
     return lo + (hi - lo) * ((double) (s_next (r) >> 11) / 9007199254740992.0);
 }
 
+/* A version-4-shaped UUID from the PRNG (36 characters). */
+static void
+s_uuid (rng_t *r, char *out, size_t size)
+{
+    uint64_t a = s_next (r), b = s_next (r);
+    snprintf (out, size,
+              "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%" PRIx64 "%03" PRIx64 "-%012" PRIx64,
+              a >> 32, (a >> 16) & 0xffff, a & 0xfff, 8 + ((b >> 62) & 3), (b >> 48) & 0xfff,
+              b & (uint64_t) 0xffffffffffff);
+}
+
 /* ---- ground truth ----------------------------------------------------------- */
 
 typedef struct {
@@ -149,21 +189,23 @@ typedef struct {
     long last_patient;      /* patients are generated in order */
 } code_t;
 
+enum { PHI_NAMES, PHI_MRNS, PHI_SSNS, PHI_PHONES, PHI_STREETS, PHI_BIRTH, PHI_IDS, N_PHI };
+static const char *s_phi_keys[N_PHI] = {"names",   "mrns",        "ssns",    "phones",
+                                        "streets", "birth_dates", "fhir_ids"};
+enum { K_DEMO, K_ENC, K_COND, K_LAB, N_KINDS };
+
 typedef struct {
-    FILE *facts;            /* temporary: one JSON array per fact */
-    size_t n_facts;
+    FILE *facts;            /* temporary: the facts array body */
+    uint64_t n_facts;
     code_t *codes;
     size_t n_codes, cap_codes;
-    uint64_t distinct, by_kind[4];   /* demographics, encounter, condition, lab */
+    uint64_t distinct, by_kind[N_KINDS];
     unsigned quarantined;
-    FILE *phi[7];           /* temporary string lists */
-    size_t n_phi[7];
+    FILE *phi[N_PHI];       /* temporary: each phi list body */
+    uint64_t n_phi[N_PHI];
+    bool given_used[N (s_given)], family_used[N (s_family)];
+    bool oom;
 } truth_t;
-
-enum { PHI_NAMES, PHI_MRNS, PHI_SSNS, PHI_PHONES, PHI_STREETS, PHI_BIRTH, PHI_IDS };
-static const char *s_phi_keys[] = {"names", "mrns", "ssns", "phones", "streets",
-                                   "birth_dates", "fhir_ids"};
-enum { K_DEMO, K_ENC, K_COND, K_LAB };
 
 static void
 s_phi (truth_t *t, int which, const char *value)
@@ -182,8 +224,14 @@ s_code (truth_t *t, const char *system, const char *code)
         }
     }
     if (t->n_codes == t->cap_codes) {
-        t->cap_codes = t->cap_codes ? t->cap_codes * 2 : 64;
-        t->codes = realloc (t->codes, t->cap_codes * sizeof (*t->codes));
+        size_t cap = t->cap_codes ? t->cap_codes * 2 : 64;
+        code_t *codes = realloc (t->codes, cap * sizeof (*codes));
+        if (!codes) {
+            t->oom = true;
+            return NULL;
+        }
+        t->codes = codes;
+        t->cap_codes = cap;
     }
     code_t *c = &t->codes[t->n_codes++];
     memset (c, 0, sizeof (*c));
@@ -201,6 +249,9 @@ s_record (truth_t *t, int kind, int partner, const char *patient_ref, long patie
     t->by_kind[kind]++;
     for (int i = 0; i < n; i++) {
         code_t *c = s_code (t, systems[i], codes[i]);
+        if (!c) {
+            return;
+        }
         c->records++;
         if (c->last_patient != patient) {
             c->patients++;
@@ -216,8 +267,9 @@ s_record (truth_t *t, int kind, int partner, const char *patient_ref, long patie
 typedef struct {
     long index;
     int partner;
-    char mrn[16], ssn[16], phone[16], uuid[40];
-    const char *given, *family, *street_name, *city, *state, *zip;
+    char mrn[16], ssn[16], phone[16], uuid[48];
+    unsigned given_i, family_i;
+    const char *given, *family, *city, *state, *zip;
     char street[64];
     int by, bm, bd;          /* birth date */
     char sex;                /* 'M' / 'F' */
@@ -233,52 +285,49 @@ s_patient (rng_t *r, long i, patient_t *p)
     memset (p, 0, sizeof (*p));
     p->index = i;
     p->partner = (int) (i % N_PARTNERS);
+    /* 7919 is prime and does not divide 89999999: unique for every i allowed */
     snprintf (p->mrn, sizeof (p->mrn), "MRN%08ld", 10000000L + i * 7919L % 89999999L);
     snprintf (p->ssn, sizeof (p->ssn), "9%02u-%02u-%04u", s_below (r, 100), 10 + s_below (r, 90),
               1000 + s_below (r, 9000));
-    snprintf (p->phone, sizeof (p->phone), "555-%03u-%04u", 200 + s_below (r, 800),
-              s_below (r, 10000));
-    uint64_t a = s_next (r), b = s_next (r);
-    snprintf (p->uuid, sizeof (p->uuid), "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-a%03" PRIx64
-              "-%012" PRIx64, a >> 32, (a >> 16) & 0xffff, a & 0xfff, (b >> 48) & 0xfff,
-              b & (uint64_t) 0xffffffffffff);
-    p->given = s_given[s_below (r, N (s_given))];
-    p->family = s_family[s_below (r, N (s_family))];
-    p->street_name = s_streets[s_below (r, N (s_streets))];
-    snprintf (p->street, sizeof (p->street), "%u %s", 1 + s_below (r, 9899), p->street_name);
+    s_uuid (r, p->uuid, sizeof (p->uuid));
+    p->sex = s_below (r, 2) ? 'F' : 'M';
+    p->given_i = (p->sex == 'F' ? 0 : N (s_given) / 2) + s_below (r, N (s_given) / 2);
+    p->family_i = s_below (r, N (s_family));
+    p->given = s_given[p->given_i];
+    p->family = s_family[p->family_i];
+    snprintf (p->street, sizeof (p->street), "%u %s", 1 + s_below (r, 9899),
+              s_streets[s_below (r, N (s_streets))]);
     unsigned c = s_below (r, N (s_cities));
     p->city = s_cities[c].city;
     p->state = s_cities[c].state;
     p->zip = s_cities[c].zip;
+    /* 555-0100..555-0199: the range reserved for fiction */
+    snprintf (p->phone, sizeof (p->phone), "%s-555-01%02u", s_cities[c].area, s_below (r, 100));
     int age = 1 + (int) s_below (r, 100);      /* as of 2025: some are over 89 */
     p->by = 2025 - age;
     p->bm = 1 + (int) s_below (r, 12);
     p->bd = 1 + (int) s_below (r, 28);
-    p->sex = s_below (r, 2) ? 'F' : 'M';
 }
 
 /* A date-time between max(2015-01-01, the day after birth) and 2024-12-31,
- * 09:00-14:59 so that no offset used here crosses midnight in UTC. */
+ * 09:00-14:59 (records add minutes, never hours). */
 static when_t
 s_event (rng_t *r, const patient_t *p)
 {
     int64_t lo = 16436;     /* 2015-01-01 */
     int64_t hi = 20088;     /* 2024-12-31 */
-    /* days since epoch of the day after birth */
-    int64_t birth = 0;
-    {
-        int y = p->by, m = p->bm;
-        y -= m <= 2;
-        int64_t era = (y >= 0 ? y : y - 399) / 400;
-        int64_t yoe = y - era * 400;
-        int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + p->bd - 1;
-        birth = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    }
-    if (birth + 1 > lo) {
-        lo = birth + 1;
+    hg_date_t birth;
+    memset (&birth, 0, sizeof (birth));
+    birth.year = p->by;
+    birth.month = p->bm;
+    birth.day = p->bd;
+    birth.prec = HG_PREC_DAY;
+    int64_t after_birth = hg_date_days (&birth) + 1;
+    if (after_birth > lo) {
+        lo = after_birth;
     }
     if (lo > hi) {
-        lo = hi;
+        lo = hi;     /* cannot happen: the youngest are born in 2024 before the 29th */
     }
     int64_t day = lo + (int64_t) s_below (r, (unsigned) (hi - lo + 1));
     when_t w;
@@ -288,7 +337,7 @@ s_event (rng_t *r, const patient_t *p)
     return w;
 }
 
-/* Each record of a patient gets its own minute so no two are identical. */
+/* The k-th record of a patient: its own minute, so no two records are equal. */
 static when_t
 s_at (when_t base, int k)
 {
@@ -299,7 +348,8 @@ s_at (when_t base, int k)
 static void
 s_day (when_t w, char out[11])
 {
-    snprintf (out, 11, "%04d-%02d-%02d", w.y, w.mo, w.d);
+    snprintf (out, 11, "%04u-%02u-%02u", (unsigned) w.y % 10000u, (unsigned) w.mo % 100u,
+              (unsigned) w.d % 100u);
 }
 
 static void
@@ -314,27 +364,32 @@ s_hl7_dt (when_t w, char *out, size_t size)
     snprintf (out, size, "%04d%02d%02d%02d%02d", w.y, w.mo, w.d, w.h, w.mi);
 }
 
-static void
+/* A lab value as written in the feed, and its abnormal flag. */
+static const char *
 s_value (rng_t *r, unsigned lab, char *out, size_t size)
 {
-    snprintf (out, size, "%.*f", s_labs[lab].decimals, s_uniform (r, s_labs[lab].lo, s_labs[lab].hi));
+    double v = s_uniform (r, s_labs[lab].lo, s_labs[lab].hi);
+    snprintf (out, size, "%.*f", s_labs[lab].decimals, v);
+    v = atof (out);
+    return v > s_labs[lab].ref_hi ? "H" : v < s_labs[lab].ref_lo ? "L" : "N";
 }
 
 /* ---- FHIR ----------------------------------------------------------------------- */
 
 typedef struct {
     FILE *f;
-    bool bundle;
+    bool bundle;            /* entries of a Bundle, else NDJSON lines */
     int entries;
     const char *subject;    /* "Patient/<id>" or "urn:uuid:<id>" */
 } fhir_out_t;
 
+/* Starts a resource: a Bundle entry with fullUrl urn:uuid:<id>, or a line. */
 static void
-s_fhir_begin (fhir_out_t *o, const char *full_url)
+s_fhir_begin (fhir_out_t *o, const char *id)
 {
     if (o->bundle) {
-        fprintf (o->f, "%s\n  {\"fullUrl\": \"%s\", \"resource\": ", o->entries ? "," : "",
-                 full_url);
+        fprintf (o->f, "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": ",
+                 o->entries ? "," : "", id);
     }
     o->entries++;
 }
@@ -348,20 +403,18 @@ s_fhir_end (fhir_out_t *o)
 static void
 s_fhir_patient (truth_t *t, fhir_out_t *o, const patient_t *p)
 {
-    char url[64];
-    snprintf (url, sizeof (url), "urn:uuid:%s", p->uuid);
-    s_fhir_begin (o, url);
+    s_fhir_begin (o, p->uuid);
     fprintf (o->f,
              "{\"resourceType\": \"Patient\", \"id\": \"%s\", \"identifier\": [{\"system\": "
              "\"urn:oid:2.16.840.1.113883.19.5\", \"type\": {\"coding\": [{\"system\": "
-             "\"http://terminology.hl7.org/CodeSystem/v2-0203\", \"code\": \"MR\"}]}, \"value\": "
-             "\"%s\"}, {\"system\": \"http://hl7.org/fhir/sid/us-ssn\", \"type\": {\"coding\": "
-             "[{\"system\": \"http://terminology.hl7.org/CodeSystem/v2-0203\", \"code\": \"SS\"}]}, "
-             "\"value\": \"%s\"}], \"name\": [{\"use\": \"official\", \"family\": \"%s\", "
-             "\"given\": [\"%s\"]}], \"telecom\": [{\"system\": \"phone\", \"value\": \"%s\", "
-             "\"use\": \"home\"}], \"gender\": \"%s\", \"birthDate\": \"%04d-%02d-%02d\", "
-             "\"address\": [{\"line\": [\"%s\"], \"city\": \"%s\", \"state\": \"%s\", "
-             "\"postalCode\": \"%s\", \"country\": \"US\"}]}",
+             "\"" SYS_V2_0203 "\", \"code\": \"MR\"}]}, \"value\": \"%s\"}, {\"system\": "
+             "\"http://hl7.org/fhir/sid/us-ssn\", \"type\": {\"coding\": [{\"system\": "
+             "\"" SYS_V2_0203 "\", \"code\": \"SS\"}]}, \"value\": \"%s\"}], \"name\": "
+             "[{\"use\": \"official\", \"family\": \"%s\", \"given\": [\"%s\"]}], \"telecom\": "
+             "[{\"system\": \"phone\", \"value\": \"%s\", \"use\": \"home\"}], \"gender\": "
+             "\"%s\", \"birthDate\": \"%04d-%02d-%02d\", \"address\": [{\"line\": [\"%s\"], "
+             "\"city\": \"%s\", \"state\": \"%s\", \"postalCode\": \"%s\", \"country\": "
+             "\"US\"}]}",
              p->uuid, p->mrn, p->ssn, p->family, p->given, p->phone,
              p->sex == 'F' ? "female" : "male", p->by, p->bm, p->bd, p->street, p->city,
              p->state, p->zip);
@@ -370,26 +423,29 @@ s_fhir_patient (truth_t *t, fhir_out_t *o, const patient_t *p)
 }
 
 static void
-s_fhir_observation (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w,
-                    int k)
+s_fhir_observation (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w)
 {
     unsigned lab = s_below (r, N (s_labs));
-    char dt[40], value[32], day[11], url[64];
+    char id[48], dt[40], value[32], day[11];
+    s_uuid (r, id, sizeof (id));
     s_fhir_dt (w, dt, sizeof (dt));
     s_day (w, day);
-    s_value (r, lab, value, sizeof (value));
-    snprintf (url, sizeof (url), "urn:uuid:%s-o%d", p->uuid, k);
-    s_fhir_begin (o, url);
+    const char *flag = s_value (r, lab, value, sizeof (value));
+    s_fhir_begin (o, id);
     fprintf (o->f,
-             "{\"resourceType\": \"Observation\", \"id\": \"%s-o%d\", \"status\": \"final\", "
+             "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
              "\"category\": [{\"coding\": [{\"system\": "
              "\"http://terminology.hl7.org/CodeSystem/observation-category\", \"code\": "
              "\"laboratory\"}]}], \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"%s\", "
              "\"display\": \"%s\"}]}, \"subject\": {\"reference\": \"%s\"}, "
              "\"effectiveDateTime\": \"%s\", \"valueQuantity\": {\"value\": %s, \"unit\": \"%s\", "
-             "\"system\": \"http://unitsofmeasure.org\", \"code\": \"%s\"}}",
-             p->uuid, k, SYS_LOINC, s_labs[lab].code, s_labs[lab].display, o->subject, dt, value,
-             s_labs[lab].unit, s_labs[lab].unit);
+             "\"system\": \"http://unitsofmeasure.org\", \"code\": \"%s\"}, \"interpretation\": "
+             "[{\"coding\": [{\"system\": \"" SYS_INTERP "\", \"code\": \"%s\"}]}], "
+             "\"referenceRange\": [{\"low\": {\"value\": %.*f, \"unit\": \"%s\"}, \"high\": "
+             "{\"value\": %.*f, \"unit\": \"%s\"}}]}",
+             id, SYS_LOINC, s_labs[lab].code, s_labs[lab].display, o->subject, dt, value,
+             s_labs[lab].unit, s_labs[lab].unit, flag, s_labs[lab].decimals, s_labs[lab].ref_lo,
+             s_labs[lab].unit, s_labs[lab].decimals, s_labs[lab].ref_hi, s_labs[lab].unit);
     s_fhir_end (o);
     const char *systems[] = {SYS_LOINC};
     const char *codes[] = {s_labs[lab].code};
@@ -397,23 +453,23 @@ s_fhir_observation (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, whe
 }
 
 static void
-s_fhir_condition (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w, int k)
+s_fhir_condition (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w)
 {
     unsigned c = s_below (r, N (s_conditions));
-    char dt[40], day[11], url[64];
+    char id[48], dt[40], day[11];
+    s_uuid (r, id, sizeof (id));
     s_fhir_dt (w, dt, sizeof (dt));
     s_day (w, day);
-    snprintf (url, sizeof (url), "urn:uuid:%s-c%d", p->uuid, k);
-    s_fhir_begin (o, url);
+    s_fhir_begin (o, id);
     fprintf (o->f,
-             "{\"resourceType\": \"Condition\", \"id\": \"%s-c%d\", \"clinicalStatus\": "
+             "{\"resourceType\": \"Condition\", \"id\": \"%s\", \"clinicalStatus\": "
              "{\"coding\": [{\"system\": "
              "\"http://terminology.hl7.org/CodeSystem/condition-clinical\", \"code\": "
              "\"active\"}]}, \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"%s\", "
              "\"display\": \"%s\"}]}, \"subject\": {\"reference\": \"%s\"}, "
              "\"onsetDateTime\": \"%s\"}",
-             p->uuid, k, SYS_SNOMED, s_conditions[c].snomed, s_conditions[c].snomed_display,
-             o->subject, dt);
+             id, SYS_SNOMED, s_conditions[c].snomed, s_conditions[c].snomed_display, o->subject,
+             dt);
     s_fhir_end (o);
     const char *systems[] = {SYS_SNOMED};
     const char *codes[] = {s_conditions[c].snomed};
@@ -421,25 +477,25 @@ s_fhir_condition (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_
 }
 
 static void
-s_fhir_encounter (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w, int k)
+s_fhir_encounter (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w)
 {
     unsigned cl = s_below (r, N (s_classes));
     unsigned ty = s_below (r, N (s_encounter_types));
-    char start[40], end[40], day[11], url[64];
+    char id[48], start[40], end[40], day[11];
+    s_uuid (r, id, sizeof (id));
     s_fhir_dt (w, start, sizeof (start));
     when_t e = w;
     e.h += 1;
     s_fhir_dt (e, end, sizeof (end));
     s_day (w, day);
-    snprintf (url, sizeof (url), "urn:uuid:%s-e%d", p->uuid, k);
-    s_fhir_begin (o, url);
+    s_fhir_begin (o, id);
     fprintf (o->f,
-             "{\"resourceType\": \"Encounter\", \"id\": \"%s-e%d\", \"status\": \"finished\", "
+             "{\"resourceType\": \"Encounter\", \"id\": \"%s\", \"status\": \"finished\", "
              "\"class\": {\"system\": \"%s\", \"code\": \"%s\", \"display\": \"%s\"}, "
              "\"type\": [{\"coding\": [{\"system\": \"%s\", \"code\": \"%s\", \"display\": "
              "\"%s\"}]}], \"subject\": {\"reference\": \"%s\"}, \"period\": {\"start\": \"%s\", "
              "\"end\": \"%s\"}}",
-             p->uuid, k, SYS_ACT, s_classes[cl].act, s_classes[cl].display, SYS_SNOMED,
+             id, SYS_ACT, s_classes[cl].act, s_classes[cl].display, SYS_SNOMED,
              s_encounter_types[ty].code, s_encounter_types[ty].display, o->subject, start, end);
     s_fhir_end (o);
     const char *systems[] = {SYS_ACT, SYS_SNOMED};
@@ -447,6 +503,7 @@ s_fhir_encounter (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_
     s_record (t, K_ENC, p->partner, p->uuid, p->index, day, systems, codes, 2);
 }
 
+/* Patient, 2-6 Observations, 1-3 Conditions, 1-2 Encounters. */
 static void
 s_fhir_patient_feed (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p)
 {
@@ -458,15 +515,16 @@ s_fhir_patient_feed (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p)
     int k = 0;
     int n_obs = 2 + (int) s_below (r, 5), n_cond = 1 + (int) s_below (r, 3);
     int n_enc = 1 + (int) s_below (r, 2);
-    for (int i = 0; i < n_obs; i++, k++) {
-        s_fhir_observation (t, r, o, p, s_at (base, k), k);
+    for (int i = 0; i < n_obs; i++) {
+        s_fhir_observation (t, r, o, p, s_at (base, k++));
     }
-    for (int i = 0; i < n_cond; i++, k++) {
-        s_fhir_condition (t, r, o, p, s_at (base, k), k);
+    for (int i = 0; i < n_cond; i++) {
+        s_fhir_condition (t, r, o, p, s_at (base, k++));
     }
-    for (int i = 0; i < n_enc; i++, k++) {
-        s_fhir_encounter (t, r, o, p, s_at (base, k), k);
+    for (int i = 0; i < n_enc; i++) {
+        s_fhir_encounter (t, r, o, p, s_at (base, k++));
     }
+    o->subject = NULL;
 }
 
 /* ---- HL7 v2 ----------------------------------------------------------------------- */
@@ -489,14 +547,20 @@ s_msh (FILE *f, const char *type, const char *control, when_t w)
              control);
 }
 
+typedef struct {
+    char prefix[16];        /* "GH" + 6 hex digits of the seed: ids differ across seeds */
+    unsigned valid, invalid;
+} control_t;
+
+/* ADT^A01 (PID, PV1, 1-3 DG1) then ORU^R01 (same PID, OBR, 2-6 OBX). */
 static void
-s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, unsigned *control)
+s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, control_t *ctl)
 {
     when_t base = s_event (r, p);
-    char dt[16], day[11], ctl[32];
-    /* ADT^A01: demographics, encounter, 1-3 diagnoses */
-    snprintf (ctl, sizeof (ctl), "GH%08u", (*control)++);
-    s_msh (f, "ADT^A01", ctl, base);
+    char dt[16], day[11], id[40];
+    int k = 0;
+    snprintf (id, sizeof (id), "%s%08u", ctl->prefix, ++ctl->valid);
+    s_msh (f, "ADT^A01", id, base);
     s_hl7_dt (base, dt, sizeof (dt));
     fprintf (f, "EVN|A01|%s\r", dt);
     s_pid (f, p);
@@ -518,17 +582,16 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, unsigned 
             fprintf (f, "|%s", fields[i] ? fields[i] : "");
         }
         fputs ("\r", f);
-    }
-    s_day (base, day);
-    {
+        s_day (base, day);
         const char *systems[] = {SYS_ACT};
         const char *codes[] = {s_classes[cl].act};
         s_record (t, K_ENC, p->partner, p->mrn, p->index, day, systems, codes, 1);
+        k++;
     }
-    int n_dg = 1 + (int) s_below (r, 3), k = 1;
-    for (int i = 0; i < n_dg; i++, k++) {
+    int n_dg = 1 + (int) s_below (r, 3);
+    for (int i = 0; i < n_dg; i++) {
         unsigned c = s_below (r, N (s_conditions));
-        when_t w = s_at (base, k);
+        when_t w = s_at (base, k++);
         s_hl7_dt (w, dt, sizeof (dt));
         s_day (w, day);
         fprintf (f, "DG1|%d||%s^%s^I10||%s|A\r", i + 1, s_conditions[c].icd,
@@ -537,114 +600,292 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, unsigned 
         const char *codes[] = {s_conditions[c].icd};
         s_record (t, K_COND, p->partner, p->mrn, p->index, day, systems, codes, 1);
     }
-    /* ORU^R01: the same PID (de-duplicates), 2-6 results */
+    /* ORU^R01: the same PID (de-duplicates with the ADT's), 2-6 results */
     when_t obr = s_at (base, k++);
-    snprintf (ctl, sizeof (ctl), "GH%08u", (*control)++);
-    s_msh (f, "ORU^R01", ctl, obr);
+    snprintf (id, sizeof (id), "%s%08u", ctl->prefix, ++ctl->valid);
+    s_msh (f, "ORU^R01", id, obr);
     s_pid (f, p);
     s_hl7_dt (obr, dt, sizeof (dt));
     fprintf (f, "OBR|1||ORD%07ld|24323-8^Comprehensive metabolic panel^LN|||%s\r", p->index, dt);
     int n_obx = 2 + (int) s_below (r, 5);
-    for (int i = 0; i < n_obx; i++, k++) {
+    for (int i = 0; i < n_obx; i++) {
         unsigned lab = s_below (r, N (s_labs));
         char value[32];
-        s_value (r, lab, value, sizeof (value));
-        when_t w = s_at (base, k);
+        const char *flag = s_value (r, lab, value, sizeof (value));
+        when_t w = s_at (base, k++);
         s_hl7_dt (w, dt, sizeof (dt));
         s_day (w, day);
-        double v = atof (value);
-        const char *flag = v > s_labs[lab].hi * 0.85 ? "H" : v < s_labs[lab].lo * 1.1 ? "L" : "N";
         fprintf (f, "OBX|%d|NM|%s^%s^LN||%s|%s|%.*f-%.*f|%s|||F|||%s\r", i + 1, s_labs[lab].code,
                  s_labs[lab].display, value, s_labs[lab].unit, s_labs[lab].decimals,
-                 s_labs[lab].lo, s_labs[lab].decimals, s_labs[lab].hi * 0.85, flag, dt);
+                 s_labs[lab].ref_lo, s_labs[lab].decimals, s_labs[lab].ref_hi, flag, dt);
         const char *systems[] = {SYS_LOINC};
         const char *codes[] = {s_labs[lab].code};
         s_record (t, K_LAB, p->partner, p->mrn, p->index, day, systems, codes, 1);
     }
 }
 
-/* ---- invalid items: each yields exactly one quarantine entry, no record ---------- */
+/* ---- invalid items ------------------------------------------------------------------ */
 
+/* Writes one invalid item next to patient p's data (same file; inside the
+ * Bundle for clinic-fhir). r is the invalid items' own PRNG, so the valid
+ * content does not depend on how many invalid items there are. */
 static void
-s_invalid (truth_t *t, int which, FILE *f, const patient_t *p, unsigned *control)
+s_invalid (truth_t *t, rng_t *r, int kind, FILE *f, bool bundle_has_entries,
+           const patient_t *p, control_t *ctl)
 {
-    char ctl[32];
-    switch (which % 5) {
-    case 0:   /* FHIR NDJSON: impossible date */
-        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"bad-date-%d\", \"status\": "
-                    "\"final\", \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"4548-4\"}]}, "
-                    "\"subject\": {\"reference\": \"Patient/%s\"}, \"effectiveDateTime\": "
-                    "\"2021-13-45\", \"valueQuantity\": {\"value\": 6.1, \"unit\": \"%%\"}}\n",
-                 which, SYS_LOINC, p->uuid);
+    char id[48], msg[40];
+    s_uuid (r, id, sizeof (id));
+    const char *sep = bundle_has_entries ? "," : "";
+    switch (kind) {
+    case INV_LAB_BAD_DATE:
+        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+                    "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": "
+                    "\"4548-4\", \"display\": \"Hemoglobin A1c\"}]}, \"subject\": {\"reference\": "
+                    "\"Patient/%s\"}, \"effectiveDateTime\": \"2021-13-45\", \"valueQuantity\": "
+                    "{\"value\": 6.1, \"unit\": \"%%\", \"system\": \"http://unitsofmeasure.org\", "
+                    "\"code\": \"%%\"}}\n",
+                 id, p->uuid);
         break;
-    case 1:   /* HL7: ORU whose PID-3 is empty */
-        snprintf (ctl, sizeof (ctl), "GHBAD%05u", (*control)++);
+    case INV_HL7_EMPTY_PID3:
+        snprintf (msg, sizeof (msg), "%sBAD%05u", ctl->prefix, ++ctl->invalid);
         fprintf (f, "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5\r"
-                    "PID|1||||%s^%s||19700101|F\r"
-                    "OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|||||F|||202103041015\r",
-                 ctl, p->family, p->given);
+                    "PID|1||||%s^%s||%04d%02d%02d|%c\r"
+                    "OBR|1||ORDBAD%05u|24323-8^Comprehensive metabolic panel^LN|||202103041015\r"
+                    "OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|70-99|N|||F|||202103041015\r",
+                 msg, p->family, p->given, p->by, p->bm, p->bd, p->sex, ctl->invalid);
         break;
-    case 2:   /* FHIR NDJSON: no subject */
-        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"no-subject-%d\", \"status\": "
-                    "\"final\", \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"2345-7\"}]}, "
-                    "\"effectiveDateTime\": \"2021-03-04\", \"valueQuantity\": {\"value\": 99, "
-                    "\"unit\": \"mg/dL\"}}\n",
-                 which, SYS_LOINC);
+    case INV_CLINIC_BAD_DATE:
+        fprintf (f, "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": {\"resourceType\": "
+                    "\"Observation\", \"id\": \"%s\", \"status\": \"final\", \"code\": "
+                    "{\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": \"2093-3\", "
+                    "\"display\": \"Cholesterol total\"}]}, \"subject\": {\"reference\": "
+                    "\"urn:uuid:%s\"}, \"effectiveDateTime\": \"2021-13-45\", \"valueQuantity\": "
+                    "{\"value\": 180, \"unit\": \"mg/dL\", \"system\": "
+                    "\"http://unitsofmeasure.org\", \"code\": \"mg/dL\"}}}",
+                 sep, id, id, p->uuid);
         break;
-    case 3:   /* HL7: unsupported message type */
-        snprintf (ctl, sizeof (ctl), "GHBAD%05u", (*control)++);
-        fprintf (f, "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ADT^A99|%s|P|2.5\r",
-                 ctl);
+    case INV_LAB_NO_SUBJECT:
+        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+                    "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": "
+                    "\"2345-7\", \"display\": \"Glucose\"}]}, \"effectiveDateTime\": "
+                    "\"2021-03-04T10:15:00-05:00\", \"valueQuantity\": {\"value\": 99, \"unit\": "
+                    "\"mg/dL\", \"system\": \"http://unitsofmeasure.org\", \"code\": "
+                    "\"mg/dL\"}}\n",
+                 id);
+        break;
+    case INV_HL7_A99:
+        snprintf (msg, sizeof (msg), "%sBAD%05u", ctl->prefix, ++ctl->invalid);
+        fprintf (f, "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ADT^A99|%s|P|2.5\r"
+                    "EVN|A99|202103041015\r",
+                 msg);
         s_pid (f, p);
         break;
-    default:  /* FHIR NDJSON: truncated JSON */
-        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"truncated-%d\", \"code\": "
-                    "{\"coding\": [{\"system\": \"%s\"\n",
-                 which, SYS_LOINC);
+    case INV_LAB_TRUNCATED:
+        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+                    "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": \"71\n",
+                 id);
+        break;
+    default:   /* INV_CLINIC_NO_CODE */
+        fprintf (f, "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": {\"resourceType\": "
+                    "\"Condition\", \"id\": \"%s\", \"clinicalStatus\": {\"coding\": "
+                    "[{\"system\": \"http://terminology.hl7.org/CodeSystem/condition-clinical\", "
+                    "\"code\": \"active\"}]}, \"subject\": {\"reference\": \"urn:uuid:%s\"}, "
+                    "\"onsetDateTime\": \"2021-03-04T10:15:00-05:00\"}}",
+                 sep, id, id, p->uuid);
         break;
     }
     t->quarantined++;
 }
 
-static bool
-s_invalid_is_hl7 (int which)
+/* Which invalid items go where: item m of partner P (of k[P]) goes after
+ * that partner's patient number m * n[P] / k[P], spreading them evenly. */
+typedef struct {
+    int *kinds[N_PARTNERS];
+    unsigned k[N_PARTNERS], n[N_PARTNERS], next[N_PARTNERS];
+} inv_plan_t;
+
+static int
+s_plan (inv_plan_t *plan, unsigned patients, unsigned invalid, hg_err_t *err)
 {
-    return which % 5 == 1 || which % 5 == 3;
+    memset (plan, 0, sizeof (*plan));
+    for (int p = 0; p < N_PARTNERS; p++) {
+        plan->n[p] = (patients + N_PARTNERS - 1 - (unsigned) p) / N_PARTNERS;
+    }
+    if (invalid == 0) {
+        return 0;
+    }
+    if (patients == 0) {
+        return hg_err_set (err, HG_EINVAL,
+                           "%u invalid items need at least one patient to go with", invalid);
+    }
+    for (int p = 0; p < N_PARTNERS; p++) {
+        plan->kinds[p] = calloc (invalid, sizeof (int));
+        if (!plan->kinds[p]) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory planning %u invalid items",
+                               invalid);
+        }
+    }
+    unsigned pos = 0;
+    for (unsigned m = 0; m < invalid; m++) {
+        while (plan->n[s_inv_partner[pos % N_INV]] == 0) {
+            pos++;      /* that partner has no patient: the next kind */
+        }
+        int kind = (int) (pos++ % N_INV);
+        int p = s_inv_partner[kind];
+        plan->kinds[p][plan->k[p]++] = kind;
+    }
+    return 0;
+}
+
+static void
+s_plan_free (inv_plan_t *plan)
+{
+    for (int p = 0; p < N_PARTNERS; p++) {
+        free (plan->kinds[p]);
+        plan->kinds[p] = NULL;
+    }
+}
+
+/* Next invalid kind to write after partner p's patient number local, or -1. */
+static int
+s_plan_next (inv_plan_t *plan, int p, unsigned local)
+{
+    unsigned m = plan->next[p];
+    if (m >= plan->k[p] || (uint64_t) m * plan->n[p] / plan->k[p] != local) {
+        return -1;
+    }
+    plan->next[p]++;
+    return plan->kinds[p][m];
 }
 
 /* ---- files -------------------------------------------------------------------------- */
 
 typedef struct {
     FILE *list;            /* JSON array body of the partner's files */
-    size_t n_files;
+    unsigned n_files;
     unsigned patients;
 } partner_out_t;
 
-static FILE *
-s_open (const char *out_dir, partner_out_t *po, int partner, const char *name, hg_err_t *err)
+typedef struct {
+    FILE *f;
+    char path[4096];
+} feed_t;
+
+static int
+s_feed_open (feed_t *feed, const char *out_dir, partner_out_t *po, int partner,
+             const char *name, hg_err_t *err)
 {
-    char rel[256], path[4096];
+    char rel[256];
     snprintf (rel, sizeof (rel), "%s/%s/%s", s_partner_names[partner],
               s_partner_formats[partner], name);
-    snprintf (path, sizeof (path), "%s/%s", out_dir, rel);
-    FILE *f = fopen (path, "w");
-    if (!f) {
-        hg_err_set (err, HG_EIO, "cannot create %s: %s", path, strerror (errno));
-        return NULL;
+    snprintf (feed->path, sizeof (feed->path), "%s/%s", out_dir, rel);
+    feed->f = fopen (feed->path, "w");
+    if (!feed->f) {
+        return hg_err_set (err, HG_EIO, "cannot create %s: %s", feed->path, strerror (errno));
     }
     fprintf (po->list, "%s\"%s\"", po->n_files++ ? ", " : "", rel);
-    return f;
+    return 0;
 }
 
-static void
+/* Closes an open feed (no-op when closed); HG_EIO when anything failed. */
+static int
+s_feed_close (feed_t *feed, hg_err_t *err)
+{
+    if (!feed->f) {
+        return 0;
+    }
+    bool bad = ferror (feed->f) != 0;
+    if (fclose (feed->f) != 0) {
+        bad = true;
+    }
+    feed->f = NULL;
+    if (bad) {
+        return hg_err_set (err, HG_EIO, "cannot write %s: %s (disk full?)", feed->path,
+                           strerror (errno));
+    }
+    return 0;
+}
+
+static int
 s_copy (FILE *from, FILE *to)
 {
     rewind (from);
     char buf[65536];
     size_t n;
     while ((n = fread (buf, 1, sizeof (buf), from)) > 0) {
-        fwrite (buf, 1, n, to);
+        if (fwrite (buf, 1, n, to) != n) {
+            return -1;
+        }
     }
+    return ferror (from) ? -1 : 0;
+}
+
+static int
+s_write_truth (const hg_simulate_opts_t *opts, truth_t *t, partner_out_t *po, hg_err_t *err)
+{
+    char path[4096];
+    snprintf (path, sizeof (path), "%s/truth.json", opts->out_dir);
+    FILE *f = fopen (path, "w");
+    if (!f) {
+        return hg_err_set (err, HG_EIO, "cannot create %s: %s", path, strerror (errno));
+    }
+    int bad = 0;
+    fprintf (f, "{\"seed\": %" PRIu64 ", \"patients\": %u,\n \"partners\": {", opts->seed,
+             opts->patients);
+    for (int p = 0; p < N_PARTNERS; p++) {
+        fprintf (f, "%s\n  \"%s\": {\"format\": \"%s\", \"patients\": %u, \"files\": [",
+                 p ? "," : "", s_partner_names[p], s_partner_formats[p], po[p].patients);
+        bad |= s_copy (po[p].list, f);
+        fprintf (f, "]}");
+    }
+    fprintf (f, "},\n \"quarantined\": %u,\n \"records\": {\"distinct\": %" PRIu64
+                ", \"by_kind\": {\"demographics\": %" PRIu64 ", \"encounter\": %" PRIu64
+                ", \"condition\": %" PRIu64 ", \"lab-observation\": %" PRIu64 "}},\n"
+                " \"codes\": {",
+             t->quarantined, t->distinct, t->by_kind[K_DEMO], t->by_kind[K_ENC],
+             t->by_kind[K_COND], t->by_kind[K_LAB]);
+    for (size_t i = 0; i < t->n_codes; i++) {
+        fprintf (f, "%s\n  \"%s\": {\"patients\": %" PRIu64 ", \"records\": %" PRIu64 "}",
+                 i ? "," : "", t->codes[i].key, t->codes[i].patients, t->codes[i].records);
+    }
+    fprintf (f, "},\n \"facts\": [");
+    bad |= s_copy (t->facts, f);
+    fprintf (f, "],\n \"phi\": {");
+    for (int i = 0; i < N_PHI; i++) {
+        fprintf (f, "%s\n  \"%s\": [", i ? "," : "", s_phi_keys[i]);
+        if (i == PHI_NAMES) {
+            /* each name once, in vocabulary order */
+            bool first = true;
+            for (size_t g = 0; g < N (s_given); g++) {
+                if (t->given_used[g]) {
+                    fprintf (f, "%s\"%s\"", first ? "" : ", ", s_given[g]);
+                    first = false;
+                }
+            }
+            for (size_t g = 0; g < N (s_family); g++) {
+                if (t->family_used[g]) {
+                    fprintf (f, "%s\"%s\"", first ? "" : ", ", s_family[g]);
+                    first = false;
+                }
+            }
+        }
+        else {
+            bad |= s_copy (t->phi[i], f);
+        }
+        fprintf (f, "]");
+    }
+    fprintf (f, "}}\n");
+    if (ferror (f)) {
+        bad = -1;
+    }
+    if (fclose (f) != 0) {
+        bad = -1;
+    }
+    if (bad) {
+        return hg_err_set (err, HG_EIO, "cannot write %s: %s (disk full?)", path,
+                           strerror (errno));
+    }
+    return 0;
 }
 
 void
@@ -657,157 +898,185 @@ hg_simulate_opts_default (hg_simulate_opts_t *opts)
     opts->per_file = 50;
 }
 
-int
-hg_simulate_run (const hg_simulate_opts_t *opts, hg_err_t *err)
+typedef struct {
+    uint64_t distinct;
+    unsigned files;
+} summary_t;
+
+static int
+s_run (const hg_simulate_opts_t *opts, summary_t *sum, hg_err_t *err)
 {
-    if (!opts->out_dir || !*opts->out_dir || opts->per_file == 0) {
-        return hg_err_set (err, HG_EINVAL, "an output directory and per_file >= 1 are required");
+    if (!opts || !opts->out_dir || !*opts->out_dir) {
+        return hg_err_set (err, HG_EINVAL, "simulate needs an output directory");
+    }
+    if (opts->per_file == 0) {
+        return hg_err_set (err, HG_EINVAL, "per_file must be at least 1 (patients per file)");
     }
     for (int p = 0; p < N_PARTNERS; p++) {
         char dir[4096];
         snprintf (dir, sizeof (dir), "%s/%s/%s", opts->out_dir, s_partner_names[p],
                   s_partner_formats[p]);
-        if (hg_mkdirs (dir, 0755, err) < 0) {
-            return HG_EIO;
+        int mrc = hg_mkdirs (dir, 0755, err);
+        if (mrc < 0) {
+            return mrc;
         }
     }
-    truth_t t;
-    memset (&t, 0, sizeof (t));
-    t.facts = tmpfile ();
-    for (int i = 0; i < 7; i++) {
-        t.phi[i] = tmpfile ();
-    }
+    int rc = 0;
+    truth_t *t = calloc (1, sizeof (truth_t));
     partner_out_t po[N_PARTNERS];
     memset (po, 0, sizeof (po));
+    feed_t cur[2];           /* open HL7 and NDJSON batch files */
+    memset (cur, 0, sizeof (cur));
+    inv_plan_t plan;
+    memset (&plan, 0, sizeof (plan));
+    if (!t) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    t->facts = tmpfile ();
+    bool tmp_ok = t->facts != NULL;
+    for (int i = 0; i < N_PHI; i++) {
+        t->phi[i] = tmpfile ();
+        tmp_ok = tmp_ok && t->phi[i];
+    }
     for (int i = 0; i < N_PARTNERS; i++) {
         po[i].list = tmpfile ();
+        tmp_ok = tmp_ok && po[i].list;
+    }
+    if (!tmp_ok) {
+        rc = hg_err_set (err, HG_EIO, "cannot create a temporary file (TMPDIR): %s",
+                         strerror (errno));
+        goto cleanup;
+    }
+    rc = s_plan (&plan, opts->patients, opts->invalid, err);
+    if (rc < 0) {
+        goto cleanup;
     }
     rng_t r = {opts->seed * 0x9e3779b97f4a7c15ULL + 12345};
-    FILE *cur[2] = {NULL, NULL};          /* open HL7 and NDJSON files */
-    unsigned in_cur[2] = {0, 0}, file_no[2] = {0, 0}, control = 1;
-    unsigned invalid_left = opts->invalid, invalid_no = 0;
-    int rc = 0;
-    for (long i = 0; i < (long) opts->patients && rc == 0; i++) {
+    rng_t inv_r = {opts->seed ^ 0x5851f42d4c957f2dULL};
+    control_t ctl;
+    memset (&ctl, 0, sizeof (ctl));
+    {
+        rng_t cr = {opts->seed};
+        snprintf (ctl.prefix, sizeof (ctl.prefix), "GH%06" PRIX64, s_next (&cr) & 0xffffff);
+    }
+    unsigned in_cur[2] = {0, 0}, file_no[2] = {0, 0};
+    for (long i = 0; i < (long) opts->patients; i++) {
         patient_t p;
         s_patient (&r, i, &p);
-        po[p.partner].patients++;
+        unsigned local = po[p.partner].patients++;
         char birth[16];
-        s_phi (&t, PHI_NAMES, p.given);
-        s_phi (&t, PHI_NAMES, p.family);
-        s_phi (&t, PHI_MRNS, p.mrn);
-        s_phi (&t, PHI_SSNS, p.ssn);
-        s_phi (&t, PHI_PHONES, p.phone);
-        s_phi (&t, PHI_STREETS, p.street);
+        t->given_used[p.given_i] = true;
+        t->family_used[p.family_i] = true;
+        s_phi (t, PHI_MRNS, p.mrn);
+        s_phi (t, PHI_SSNS, p.ssn);
+        s_phi (t, PHI_PHONES, p.phone);
+        s_phi (t, PHI_STREETS, p.street);
         snprintf (birth, sizeof (birth), "%04d-%02d-%02d", p.by, p.bm, p.bd);
-        s_phi (&t, PHI_BIRTH, birth);
+        s_phi (t, PHI_BIRTH, birth);
         snprintf (birth, sizeof (birth), "%04d%02d%02d", p.by, p.bm, p.bd);
-        s_phi (&t, PHI_BIRTH, birth);
+        s_phi (t, PHI_BIRTH, birth);
         if (p.partner != P_HOSPITAL) {
-            s_phi (&t, PHI_IDS, p.uuid);
+            s_phi (t, PHI_IDS, p.uuid);
         }
+        int kind;
         if (p.partner == P_CLINIC) {
-            char name[64];
+            char name[64], bundle_id[48];
+            feed_t bf;
             snprintf (name, sizeof (name), "patient-%06ld.json", i);
-            FILE *f = s_open (opts->out_dir, &po[P_CLINIC], P_CLINIC, name, err);
-            if (!f) {
-                rc = HG_EIO;
-                break;
+            rc = s_feed_open (&bf, opts->out_dir, &po[P_CLINIC], P_CLINIC, name, err);
+            if (rc < 0) {
+                goto cleanup;
             }
-            fprintf (f, "{\"resourceType\": \"Bundle\", \"type\": \"collection\", \"entry\": [");
-            fhir_out_t o = {f, true, 0, NULL};
-            s_fhir_patient_feed (&t, &r, &o, &p);
-            fprintf (f, "\n]}\n");
-            fclose (f);
+            s_uuid (&r, bundle_id, sizeof (bundle_id));
+            fprintf (bf.f, "{\"resourceType\": \"Bundle\", \"id\": \"%s\", \"type\": "
+                           "\"collection\", \"entry\": [", bundle_id);
+            fhir_out_t o = {bf.f, true, 0, NULL};
+            s_fhir_patient_feed (t, &r, &o, &p);
+            while ((kind = s_plan_next (&plan, P_CLINIC, local)) >= 0) {
+                s_invalid (t, &inv_r, kind, bf.f, true, &p, &ctl);
+            }
+            fprintf (bf.f, "\n]}\n");
+            rc = s_feed_close (&bf, err);
+            if (rc < 0) {
+                goto cleanup;
+            }
             continue;
         }
         int k = p.partner == P_HOSPITAL ? 0 : 1;
-        if (!cur[k]) {
+        if (!cur[k].f) {
             char name[64];
             snprintf (name, sizeof (name), "batch-%05u.%s", file_no[k]++, k ? "ndjson" : "hl7");
-            cur[k] = s_open (opts->out_dir, &po[p.partner], p.partner, name, err);
-            if (!cur[k]) {
-                rc = HG_EIO;
-                break;
+            rc = s_feed_open (&cur[k], opts->out_dir, &po[p.partner], p.partner, name, err);
+            if (rc < 0) {
+                goto cleanup;
             }
         }
         if (k == 0) {
-            s_hl7_patient_feed (&t, &r, cur[k], &p, &control);
+            s_hl7_patient_feed (t, &r, cur[k].f, &p, &ctl);
         }
         else {
-            fhir_out_t o = {cur[k], false, 0, NULL};
-            s_fhir_patient_feed (&t, &r, &o, &p);
+            fhir_out_t o = {cur[k].f, false, 0, NULL};
+            s_fhir_patient_feed (t, &r, &o, &p);
         }
-        /* spread invalid items: one after a patient of the matching format */
-        if (invalid_left > 0 && s_invalid_is_hl7 ((int) invalid_no) == (k == 0)) {
-            s_invalid (&t, (int) invalid_no++, cur[k], &p, &control);
-            invalid_left--;
+        while ((kind = s_plan_next (&plan, p.partner, local)) >= 0) {
+            s_invalid (t, &inv_r, kind, cur[k].f, false, &p, &ctl);
         }
         if (++in_cur[k] >= opts->per_file) {
-            fclose (cur[k]);
-            cur[k] = NULL;
             in_cur[k] = 0;
+            rc = s_feed_close (&cur[k], err);
+            if (rc < 0) {
+                goto cleanup;
+            }
+        }
+        if (t->oom) {
+            break;
         }
     }
     for (int k = 0; k < 2; k++) {
-        if (cur[k]) {
-            fclose (cur[k]);
+        rc = s_feed_close (&cur[k], err);
+        if (rc < 0) {
+            goto cleanup;
         }
     }
-    if (rc == 0 && invalid_left > 0) {
-        rc = hg_err_set (err, HG_EINVAL,
-                         "only %u of %u invalid items fit: use more patients (each needs a "
-                         "patient of a matching format)", opts->invalid - invalid_left,
-                         opts->invalid);
+    if (t->oom) {
+        rc = hg_err_set (err, HG_ENOMEM, "out of memory counting codes");
+        goto cleanup;
     }
-    if (rc == 0) {
-        char path[4096];
-        snprintf (path, sizeof (path), "%s/truth.json", opts->out_dir);
-        FILE *f = fopen (path, "w");
-        if (!f) {
-            rc = hg_err_set (err, HG_EIO, "cannot create %s: %s", path, strerror (errno));
-        }
-        else {
-            fprintf (f, "{\"seed\": %" PRIu64 ", \"patients\": %u,\n \"partners\": {", opts->seed,
-                     opts->patients);
-            for (int p = 0; p < N_PARTNERS; p++) {
-                fprintf (f, "%s\n  \"%s\": {\"format\": \"%s\", \"patients\": %u, \"files\": [",
-                         p ? "," : "", s_partner_names[p], s_partner_formats[p], po[p].patients);
-                s_copy (po[p].list, f);
-                fprintf (f, "]}");
-            }
-            fprintf (f, "},\n \"quarantined\": %u,\n \"records\": {\"distinct\": %" PRIu64
-                        ", \"by_kind\": {\"demographics\": %" PRIu64 ", \"encounter\": %" PRIu64
-                        ", \"condition\": %" PRIu64 ", \"lab-observation\": %" PRIu64 "}},\n"
-                        " \"codes\": {",
-                     t.quarantined, t.distinct, t.by_kind[K_DEMO], t.by_kind[K_ENC],
-                     t.by_kind[K_COND], t.by_kind[K_LAB]);
-            for (size_t i = 0; i < t.n_codes; i++) {
-                fprintf (f, "%s\n  \"%s\": {\"patients\": %" PRIu64 ", \"records\": %" PRIu64 "}",
-                         i ? "," : "", t.codes[i].key, t.codes[i].patients, t.codes[i].records);
-            }
-            fprintf (f, "},\n \"facts\": [");
-            s_copy (t.facts, f);
-            fprintf (f, "],\n \"phi\": {");
-            for (int i = 0; i < 7; i++) {
-                fprintf (f, "%s\n  \"%s\": [", i ? "," : "", s_phi_keys[i]);
-                s_copy (t.phi[i], f);
-                fprintf (f, "]");
-            }
-            fprintf (f, "}}\n");
-            if (fclose (f) != 0) {
-                rc = hg_err_set (err, HG_EIO, "cannot write %s", path);
-            }
+    rc = s_write_truth (opts, t, po, err);
+    if (rc == 0 && sum) {
+        sum->distinct = t->distinct;
+        sum->files = po[0].n_files + po[1].n_files + po[2].n_files;
+    }
+
+cleanup:
+    for (int k = 0; k < 2; k++) {
+        if (cur[k].f) {
+            fclose (cur[k].f);
         }
     }
-    fclose (t.facts);
-    for (int i = 0; i < 7; i++) {
-        fclose (t.phi[i]);
+    s_plan_free (&plan);
+    if (t->facts) {
+        fclose (t->facts);
+    }
+    for (int i = 0; i < N_PHI; i++) {
+        if (t->phi[i]) {
+            fclose (t->phi[i]);
+        }
     }
     for (int i = 0; i < N_PARTNERS; i++) {
-        fclose (po[i].list);
+        if (po[i].list) {
+            fclose (po[i].list);
+        }
     }
-    free (t.codes);
+    free (t->codes);
+    free (t);
     return rc;
+}
+
+int
+hg_simulate_run (const hg_simulate_opts_t *opts, hg_err_t *err)
+{
+    return s_run (opts, NULL, err);
 }
 
 static int
@@ -819,51 +1088,101 @@ s_usage (FILE *out)
              "Writes realistic, identifying partner feeds (HL7 v2 from general-hospital, FHIR\n"
              "NDJSON from city-lab, FHIR Bundles from clinic-fhir) and DIR/truth.json, the\n"
              "ground truth: distinct records, patients and records per code, every fact, every\n"
-             "identifying value. --invalid N adds N items that must each be quarantined.\n");
+             "identifying value. Defaults: 100 patients, seed 1, 0 invalid, 50 per file.\n"
+             "--invalid N adds N items that must each be quarantined.\n");
     return out == stderr ? 2 : 0;
+}
+
+/* Strict unsigned decimal within [lo, hi]. */
+static bool
+s_number (const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (!*s) {
+        return false;
+    }
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9') {
+            return false;
+        }
+    }
+    errno = 0;
+    unsigned long long n = strtoull (s, NULL, 10);
+    if (errno == ERANGE || n < lo || n > hi) {
+        return false;
+    }
+    *out = n;
+    return true;
 }
 
 int
 hg_simulate_main (int argc, char **argv)
 {
+    static const struct {
+        const char *name;
+        uint64_t lo, hi;
+    } opts_spec[] = {{"--out", 0, 0},
+                     {"--patients", 0, 10000000},
+                     {"--seed", 0, UINT64_MAX},
+                     {"--invalid", 0, 1000000},
+                     {"--per-file", 1, 1000000}};
     hg_simulate_opts_t o;
     hg_simulate_opts_default (&o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp (a, "--help") == 0) {
+        if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
             return s_usage (stdout);
         }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "hourglass simulate: %s needs a value\n", a);
+        /* --name VALUE or --name=VALUE */
+        const char *eq = strchr (a, '=');
+        size_t name_len = eq ? (size_t) (eq - a) : strlen (a);
+        size_t which;
+        for (which = 0; which < N (opts_spec); which++) {
+            if (strlen (opts_spec[which].name) == name_len
+                && strncmp (a, opts_spec[which].name, name_len) == 0) {
+                break;
+            }
+        }
+        if (which == N (opts_spec)) {
+            fprintf (stderr, "hourglass simulate: unknown option '%s'\n", a);
             return s_usage (stderr);
         }
-        const char *v = argv[++i];
-        char *end = NULL;
-        unsigned long long n = strtoull (v, &end, 10);
-        bool numeric = end && *end == '\0' && *v;
-        if (strcmp (a, "--out") == 0) {
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v) {
+            if (i + 1 >= argc) {
+                fprintf (stderr, "hourglass simulate: %s needs a value\n", a);
+                return s_usage (stderr);
+            }
+            v = argv[++i];
+        }
+        if (which == 0) {
+            if (!*v) {
+                fprintf (stderr, "hourglass simulate: --out needs a directory\n");
+                return 2;
+            }
             o.out_dir = v;
             continue;
         }
-        if (!numeric) {
-            fprintf (stderr, "hourglass simulate: %s wants a number, got '%s'\n", a, v);
+        uint64_t n;
+        if (!s_number (v, opts_spec[which].lo, opts_spec[which].hi, &n)) {
+            fprintf (stderr,
+                     "hourglass simulate: %s wants a whole number from %" PRIu64 " to %" PRIu64
+                     ", got '%s'\n",
+                     opts_spec[which].name, opts_spec[which].lo, opts_spec[which].hi, v);
             return 2;
         }
-        if (strcmp (a, "--patients") == 0 && n <= 10000000) {
+        switch (which) {
+        case 1:
             o.patients = (unsigned) n;
-        }
-        else if (strcmp (a, "--seed") == 0) {
+            break;
+        case 2:
             o.seed = n;
-        }
-        else if (strcmp (a, "--invalid") == 0 && n <= 100000) {
+            break;
+        case 3:
             o.invalid = (unsigned) n;
-        }
-        else if (strcmp (a, "--per-file") == 0 && n >= 1 && n <= 1000000) {
+            break;
+        default:
             o.per_file = (unsigned) n;
-        }
-        else {
-            fprintf (stderr, "hourglass simulate: bad option %s %s\n", a, v);
-            return s_usage (stderr);
+            break;
         }
     }
     if (!o.out_dir) {
@@ -871,11 +1190,13 @@ hg_simulate_main (int argc, char **argv)
         return s_usage (stderr);
     }
     hg_err_t err = {0};
-    if (hg_simulate_run (&o, &err) < 0) {
+    summary_t sum = {0, 0};
+    if (s_run (&o, &sum, &err) < 0) {
         fprintf (stderr, "hourglass simulate: %s\n", err.msg);
         return 1;
     }
-    printf ("simulated %u patients (seed %" PRIu64 ", %u invalid items) in %s\n", o.patients,
-            o.seed, o.invalid, o.out_dir);
+    printf ("simulated %u patients (seed %" PRIu64 "): %" PRIu64 " distinct records, %u invalid "
+            "items, %u files in %s\n",
+            o.patients, o.seed, sum.distinct, o.invalid, sum.files, o.out_dir);
     return 0;
 }
