@@ -206,13 +206,16 @@ s_agg_find (const hg_index_agg_t *self, const char *key, size_t len, bool create
     return e;
 }
 
-/* "n\0system|code" into key; its length, 0 when too long. */
+/* "n\0system|code" into key, NUL-terminated; its length (without the
+ * terminator), 0 when too long. */
 static size_t
 s_agg_key (char *key, size_t cap, const char *system, const char *code)
 {
     size_t kl = 0;
-    if (s_add (key, &kl, cap, "n", true) && s_add (key, &kl, cap, system, false)
-        && s_add (key, &kl, cap, "|", false) && s_add (key, &kl, cap, code, false)) {
+    /* NUL-terminated after its length: key + 2 is read as a C string */
+    if (s_add (key, &kl, cap - 1, "n", true) && s_add (key, &kl, cap - 1, system, false)
+        && s_add (key, &kl, cap - 1, "|", false) && s_add (key, &kl, cap - 1, code, false)) {
+        key[kl] = '\0';
         return kl;
     }
     return 0;

@@ -345,7 +345,31 @@ test_aggregates (void **state)
         assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
         hg_store_batch_destroy (&wb);
     }
+    /* a longer code before a shorter one in the same record, twice for the
+     * same patient: the shorter code's patient is still counted once */
+    for (int round = 0; round < 2; round++) {
+        hg_store_batch_t *wb = hg_store_batch_new ();
+        hg_strset_clear (staged);
+        for (int k = 0; k < 2; k++) {
+            char id[16];
+            snprintf (id, sizeof (id), "long%d%d", round, k);
+            Hourglass__Record *r = s_rec (fx, "pd", id, "2022-01-01", NULL, NULL);
+            hg_arena_t *a = hg_batch_arena (fx->batch);
+            hg_record_add_code (a, r, "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                k ? "EMER" : "AMB", NULL);
+            hg_record_add_code (a, r, HG_SYS_SNOMED, "185349003", NULL);
+            assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), 1);
+            assert_int_equal (hg_index_agg_add (agg, fx->store, wb, staged, r, &err), 0);
+        }
+        hg_index_agg_flush (agg, wb);
+        assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
+        hg_store_batch_destroy (&wb);
+    }
     uint64_t p, r;
+    hg_index_agg_get (agg, HG_SYS_SNOMED, "185349003", &p, &r);
+    assert_int_equal (p, 1);
+    assert_int_equal (r, 4);
+    s_count (fx, HG_SYS_SNOMED, "185349003", NULL, NULL, 1, 4);
     hg_index_agg_get (agg, HG_SYS_LOINC, "4548-4", &p, &r);
     assert_int_equal (p, 2);
     assert_int_equal (r, 3);
