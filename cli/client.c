@@ -320,9 +320,10 @@ hg_cmd_push (int argc, char **argv)
         }
         zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&pi, 1, rate > 0 ? 5 : 100) <= 0) {
-            /* a request unanswered for 30 s is resent (same batch id: idempotent) */
+            /* a request unanswered for 10 s is resent (same batch id: idempotent);
+             * this is how a push survives a collector restart */
             for (size_t i = 0; i < n_files; i++) {
-                if (items[i].state == 1 && hg_now_ms () > items[i].sent_ms + 30000) {
+                if (items[i].state == 1 && hg_now_ms () > items[i].sent_ms + 10000) {
                     items[i].state = 0;
                     in_flight--;
                 }

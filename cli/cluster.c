@@ -207,8 +207,13 @@ s_alive (int pid)
     return state != 'Z';
 }
 
+/* Ports handed out in this layout: the kernel may return a probed port
+ * again once its probe socket is closed, so each is checked against these. */
+static int s_assigned[4 * HG_CLI_MAX_SERVICES];
+static size_t s_n_assigned;
+
 static int
-s_free_port (void)
+s_probe_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0,
@@ -223,6 +228,26 @@ s_free_port (void)
         close (fd);
     }
     return port;
+}
+
+/* A free loopback port not yet given to another service of this layout. */
+static int
+s_free_port (void)
+{
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        int port = s_probe_port ();
+        bool taken = port < 0;
+        for (size_t i = 0; !taken && i < s_n_assigned; i++) {
+            taken = s_assigned[i] == port;
+        }
+        if (!taken) {
+            if (s_n_assigned < sizeof (s_assigned) / sizeof (s_assigned[0])) {
+                s_assigned[s_n_assigned++] = port;
+            }
+            return port;
+        }
+    }
+    return -1;
 }
 
 static void
