@@ -25,6 +25,7 @@ typedef struct {
 typedef struct {
     char dir[2048];         /* at most 2047 bytes: paths under it must fit PATH_MAX */
     char ingest[128];       /* collector ingest endpoint */
+    char ingest_key[2100];  /* collector public key file when secure, else "" */
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
 } hg_cluster_t;
@@ -48,6 +49,7 @@ int hg_cmd_stats (int argc, char **argv);
 int hg_cmd_query (int argc, char **argv);
 int hg_cmd_quarantine (int argc, char **argv);
 int hg_cmd_health (int argc, char **argv);
+int hg_cmd_keygen (int argc, char **argv);
 
 /* Prints s as a JSON string literal (quotes and escapes included). */
 void hg_json_print_string (const char *s, size_t len);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "control.h"
+#include "curve.h"
 #include "util.h"
 
 #define HG_PUSH_WINDOW 16
@@ -103,12 +104,14 @@ s_push_usage (void)
 {
     fprintf (stderr,
              "usage: hourglass push [--cluster DIR] --format fhir|hl7v2 [--partner NAME]\n"
-             "                      [--batch-id ID] [--wait SECONDS] [--rate N] [--json] FILE...\n"
+             "                      [--batch-id ID] [--wait SECONDS] [--rate N] [--json]\n"
+             "                      [--key PARTNER.key] [--server-key COLLECTOR.pub|Z85] FILE...\n"
              "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
              "hash of its content, so pushing the same file again is idempotent. Waits until\n"
              "the cleanser has an outcome for every batch (--wait 0: do not wait) and prints\n"
              "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
-             "not be delivered. --rate N paces new batches to N per second.\n");
+             "not be delivered. --rate N paces new batches to N per second. With CurveZMQ\n"
+             "(cluster up --secure) the partner is the one its --key authenticates.\n");
     return 2;
 }
 
@@ -199,6 +202,7 @@ int
 hg_cmd_push (int argc, char **argv)
 {
     const char *cluster = NULL, *format = NULL, *partner = NULL, *batch_id = NULL;
+    const char *key_file = NULL, *server_key = NULL;
     bool json = false;
     int wait_s = 120;
     double rate = 0;    /* batches per second, 0: as fast as accepted */
@@ -217,6 +221,12 @@ hg_cmd_push (int argc, char **argv)
         }
         else if (strcmp (a, "--batch-id") == 0) {
             batch_id = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--key") == 0) {
+            key_file = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--server-key") == 0) {
+            server_key = s_take (&i, argc, argv, a);
         }
         else if (strcmp (a, "--wait") == 0) {
             wait_s = atoi (s_take (&i, argc, argv, a));
@@ -263,7 +273,8 @@ hg_cmd_push (int argc, char **argv)
         partner = getenv ("HOURGLASS_PARTNER");
     }
     if (!partner || !*partner) {
-        partner = "default";
+        /* with a key, the collector names the partner from it */
+        partner = key_file ? "" : "default";
     }
     hg_cluster_t c;
     if (s_load (cluster, &c, "push") < 0) {
@@ -296,6 +307,33 @@ hg_cmd_push (int argc, char **argv)
     void *sock = zmq_socket (zctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
+    if (!server_key && *c.ingest_key) {
+        server_key = c.ingest_key;
+    }
+    if (key_file || server_key) {
+        /* CurveZMQ: the partner's own key pair; the collector's public key */
+        hg_err_t kerr = {0};
+        hg_curve_keypair_t kp;
+        char server_z85[HG_CURVE_Z85_LEN + 1];
+        if (!key_file || !server_key) {
+            hg_err_set (&kerr, HG_EINVAL, "the collector requires CurveZMQ: push with --key "
+                        "PARTNER.key (made by hourglass cluster add-partner or keygen)");
+        }
+        if (kerr.code || hg_curve_load_keypair (key_file, &kp, &kerr) < 0
+            || hg_curve_load_public (server_key, server_z85, &kerr) < 0
+            || hg_curve_make_client (sock, &kp, server_z85, &kerr) < 0) {
+            fprintf (stderr, "hourglass push: %s\n", kerr.msg);
+            zmq_close (sock);
+            zmq_ctx_term (zctx);
+            for (size_t i = 0; i < n_files; i++) {
+                free (items[i].data);
+            }
+            free (items);
+            hg_cluster_free (&c);
+            return 1;
+        }
+        sodium_memzero (&kp, sizeof (kp));
+    }
     zmq_connect (sock, c.ingest);
     /* pipelined: up to HG_PUSH_WINDOW batches in flight; BUSY retries later */
     uint64_t started_ms = hg_now_ms ();
@@ -337,10 +375,13 @@ hg_cmd_push (int argc, char **argv)
         zmq_msg_recv (&body, sock, 0);
         Hourglass__PushReply *rep = hourglass__push_reply__unpack (NULL, zmq_msg_size (&body),
                                                                    zmq_msg_data (&body));
+        /* match on the batch id: with a key the partner part is the collector's */
         push_item_t *it = NULL;
-        for (size_t i = 0; rep && i < n_files; i++) {
-            if (items[i].state == 1 && strcmp (items[i].message_id, rep->message_id) == 0) {
+        const char *slash = rep ? strchr (rep->message_id, '/') : NULL;
+        for (size_t i = 0; slash && i < n_files; i++) {
+            if (items[i].state == 1 && strcmp (items[i].batch_id, slash + 1) == 0) {
                 it = &items[i];
+                snprintf (it->message_id, sizeof (it->message_id), "%s", rep->message_id);
                 break;
             }
         }
@@ -397,7 +438,20 @@ hg_cmd_push (int argc, char **argv)
             quarantined += (uint64_t) it->quarantined;
             rejected_files += it->quarantined > 0;
         }
-        if (!json) {
+        if (json) {
+            /* stdout stays one JSON object; what went wrong goes to stderr */
+            if (it->state == 4) {
+                fprintf (stderr, "%s: REFUSED: %s\n", it->path, it->reason);
+            }
+            else if (it->state < 2) {
+                fprintf (stderr, "%s: NOT DELIVERED\n", it->path);
+            }
+            else if (it->quarantined > 0) {
+                fprintf (stderr, "%s: %d rejected: %s\n", it->path, it->quarantined,
+                         it->first_reason);
+            }
+        }
+        else {
             if (it->state < 2) {
                 printf ("%s: NOT DELIVERED (no answer from the collector in time)\n", it->path);
             }
@@ -784,4 +838,26 @@ hg_cmd_health (int argc, char **argv)
     }
     zmq_ctx_term (zctx);
     return status;
+}
+
+/* ---- keygen --------------------------------------------------------------- */
+
+int
+hg_cmd_keygen (int argc, char **argv)
+{
+    if (argc != 3 || strcmp (argv[1], "--out") != 0) {
+        fprintf (stderr, "usage: hourglass keygen --out PREFIX\n"
+                         "Writes a CurveZMQ key pair: PREFIX.key (mode 0600, keep secret) and "
+                         "PREFIX.pub.\n");
+        return 2;
+    }
+    hg_curve_keypair_t kp;
+    hg_err_t err = {0};
+    if (hg_curve_keygen (argv[2], &kp, &err) < 0) {
+        fprintf (stderr, "hourglass keygen: %s\n", err.msg);
+        return 1;
+    }
+    printf ("%s.key (secret) and %s.pub: %s\n", argv[2], argv[2], kp.public_z85);
+    sodium_memzero (&kp, sizeof (kp));
+    return 0;
 }

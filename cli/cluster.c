@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "control.h"
+#include "curve.h"
 #include "util.h"
 
 void
@@ -105,6 +106,7 @@ hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
         return hg_err_set (err, HG_EINVAL, "%s is not valid JSON", path);
     }
     snprintf (c->ingest, sizeof (c->ingest), "%s", s_json_str (root, "ingest"));
+    snprintf (c->ingest_key, sizeof (c->ingest_key), "%s", s_json_str (root, "ingest_key"));
     json_object *procs;
     if (json_object_object_get_ex (root, "processes", &procs)) {
         size_t n = json_object_array_length (procs);
@@ -134,6 +136,7 @@ hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
 {
     json_object *root = json_object_new_object ();
     json_object_object_add (root, "ingest", json_object_new_string (c->ingest));
+    json_object_object_add (root, "ingest_key", json_object_new_string (c->ingest_key));
     json_object *procs = json_object_new_array ();
     for (int i = 0; i < c->n_procs; i++) {
         const hg_proc_t *p = &c->procs[i];
@@ -289,7 +292,94 @@ typedef struct {
     int cleansers, deids, shards, min_cell, heartbeat_ms;
     const char *compression;
     const char *sync;
+    bool secure;            /* CurveZMQ on every link and on partner ingest */
 } layout_t;
+
+/* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
+static int
+s_keygen_proc (const hg_cluster_t *c, const hg_proc_t *p, hg_err_t *err)
+{
+    char prefix[4096];
+    snprintf (prefix, sizeof (prefix), "%s/keys/%s", c->dir, p->name);
+    hg_curve_keypair_t kp;
+    return hg_curve_keygen (prefix, &kp, err);
+}
+
+/* Writes an allow-list of the named instances' public keys. */
+static int
+s_allow_list (const hg_cluster_t *c, const char *file, const char *service, hg_err_t *err)
+{
+    char path[4096], text[16384] = "# public keys allowed to connect: <z85> <instance>\n";
+    snprintf (path, sizeof (path), "%s/keys/%s", c->dir, file);
+    for (int i = 0; i < c->n_procs; i++) {
+        if (strcmp (c->procs[i].service, service) != 0) {
+            continue;
+        }
+        char pub[4096], z85[HG_CURVE_Z85_LEN + 1];
+        snprintf (pub, sizeof (pub), "%s/keys/%s.pub", c->dir, c->procs[i].name);
+        if (hg_curve_load_public (pub, z85, err) < 0) {
+            return err->code;
+        }
+        size_t len = strlen (text);
+        snprintf (text + len, sizeof (text) - len, "%s %s\n", z85, c->procs[i].name);
+    }
+    return hg_write_file_atomic (path, text, strlen (text), 0644, err);
+}
+
+/* Secures a laid-out cluster: keys, allow-lists, and the flags that use them. */
+static int
+s_secure (hg_cluster_t *c, hg_err_t *err)
+{
+    for (int i = 0; i < c->n_procs; i++) {
+        if (s_keygen_proc (c, &c->procs[i], err) < 0) {
+            return err->code;
+        }
+    }
+    static const char *chain[][2] = {
+        {"collector", "cleanser"}, {"cleanser", "deid"}, {"deid", "indexer"}};
+    for (int k = 0; k < 3; k++) {
+        char file[64];
+        snprintf (file, sizeof (file), "%s.allow", chain[k][0]);
+        if (s_allow_list (c, file, chain[k][1], err) < 0) {
+            return err->code;
+        }
+    }
+    char partners[4096];
+    snprintf (partners, sizeof (partners), "%s/keys/partners.allow", c->dir);
+    if (access (partners, F_OK) != 0
+        && hg_write_file_atomic (partners, "# partner public keys: <z85> <partner>\n", 39, 0644,
+                                 err) < 0) {
+        return err->code;
+    }
+    for (int i = 0; i < c->n_procs; i++) {
+        hg_proc_t *p = &c->procs[i];
+        char path[4096], upstream_keys[8192] = "";
+        snprintf (path, sizeof (path), "%s/keys/%s.key", c->dir, p->name);
+        s_arg (p, "--curve-key", path);
+        for (int k = 0; k < 3; k++) {
+            if (strcmp (p->service, chain[k][0]) == 0) {
+                snprintf (path, sizeof (path), "%s/keys/%s.allow", c->dir, chain[k][0]);
+                s_arg (p, "--curve-allow", path);
+            }
+            if (strcmp (p->service, chain[k][1]) == 0) {
+                for (int j = 0; j < c->n_procs; j++) {
+                    if (strcmp (c->procs[j].service, chain[k][0]) == 0) {
+                        size_t len = strlen (upstream_keys);
+                        snprintf (upstream_keys + len, sizeof (upstream_keys) - len,
+                                  "%s%s/keys/%s.pub", len ? "," : "", c->dir, c->procs[j].name);
+                    }
+                }
+                s_arg (p, "--upstream-key", upstream_keys);
+            }
+        }
+        if (strcmp (p->service, "collector") == 0) {
+            s_arg (p, "--partners", partners);
+            snprintf (c->ingest_key, sizeof (c->ingest_key), "%.2000s/keys/%s.pub", c->dir,
+                      p->name);
+        }
+    }
+    return 0;
+}
 
 /* Lays out a new cluster: ports, data directories, arguments. */
 static void
@@ -423,6 +513,28 @@ s_health (void *zctx, const hg_proc_t *p, int timeout_ms)
     return ok;
 }
 
+/* One counter of an instance (0 when it does not answer). */
+static uint64_t
+s_counter (void *zctx, const hg_proc_t *p, const char *name)
+{
+    Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+    req.kind = HOURGLASS__CONTROL_REQUEST__KIND__STATS;
+    Hourglass__ControlReply *rep = NULL;
+    hg_err_t err;
+    uint64_t v = 0;
+    if (hg_control_call (zctx, p->control, &req, 1000, &rep, &err) == 0) {
+        for (size_t i = 0; i < rep->n_counters; i++) {
+            if (strcmp (rep->counters[i]->name, name) == 0) {
+                v = rep->counters[i]->value;
+            }
+        }
+    }
+    if (rep) {
+        hourglass__control_reply__free_unpacked (rep, NULL);
+    }
+    return v;
+}
+
 static void
 s_print_log_tail (const hg_cluster_t *c, const hg_proc_t *p)
 {
@@ -444,8 +556,13 @@ s_usage (void)
              "usage: hourglass cluster up [--dir DIR] [--cleansers N] [--deids N] [--shards N]\n"
              "                            [--min-cell N] [--compression lz4|none|...]\n"
              "                            [--sync true|false] [--heartbeat-ms MS] [--timeout S]\n"
+             "                            [--secure]\n"
              "       hourglass cluster down [--dir DIR]\n"
-             "       hourglass cluster status [--dir DIR] [--json]\n");
+             "       hourglass cluster status [--dir DIR] [--json]\n"
+             "       hourglass cluster add-partner NAME [--dir DIR]\n"
+             "--secure: CurveZMQ on every link (a key pair per instance, allow-lists per hop)\n"
+             "and on partner ingest (partners push with their own key; add-partner makes one\n"
+             "in DIR/keys/partners/NAME.key and allows it).\n");
     return 2;
 }
 
@@ -476,6 +593,11 @@ s_up (const char *dir, const layout_t *l, int timeout_s)
     }
     if (fresh) {
         s_layout (&c, l);
+        if (l->secure && s_secure (&c, &err) < 0) {
+            fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+            hg_cluster_free (&c);
+            return 1;
+        }
     }
     int started = 0;
     for (int i = 0; i < c.n_procs; i++) {
@@ -606,6 +728,62 @@ s_status (const char *dir, bool json)
     return unhealthy ? 1 : 0;
 }
 
+/* A partner key pair, allowed at the collector (which re-reads on SIGHUP). */
+static int
+s_add_partner (const char *dir, const char *name)
+{
+    hg_err_t err = {0};
+    hg_cluster_t c;
+    if (hg_cluster_load (dir, &c, &err) < 0) {
+        fprintf (stderr, "hourglass cluster add-partner: %s\n", err.msg);
+        return 1;
+    }
+    int status = 1;
+    char path[4096], prefix[4096];
+    hg_curve_keypair_t kp;
+    snprintf (path, sizeof (path), "%.2000s/keys/partners", dir);
+    snprintf (prefix, sizeof (prefix), "%.3000s/%.64s", path, name);
+    if (!*c.ingest_key) {
+        fprintf (stderr, "hourglass cluster add-partner: the cluster in %s was not started "
+                         "with --secure\n", dir);
+    }
+    else if (strchr (name, '/') || strchr (name, ' ') || !*name) {
+        fprintf (stderr, "hourglass cluster add-partner: bad partner name '%s'\n", name);
+    }
+    else if (hg_mkdirs (path, 0700, &err) < 0 || hg_curve_keygen (prefix, &kp, &err) < 0) {
+        fprintf (stderr, "hourglass cluster add-partner: %s\n", err.msg);
+    }
+    else {
+        snprintf (path, sizeof (path), "%s/keys/partners.allow", dir);
+        FILE *f = fopen (path, "a");
+        if (!f || fprintf (f, "%s %s\n", kp.public_z85, name) < 0 || fclose (f) != 0) {
+            fprintf (stderr, "hourglass cluster add-partner: cannot append to %s\n", path);
+        }
+        else {
+            /* the key works once the collector has re-read the list: wait for it */
+            void *zctx = zmq_ctx_new ();
+            for (int i = 0; i < c.n_procs; i++) {
+                hg_proc_t *p = &c.procs[i];
+                if (strcmp (p->service, "collector") != 0 || !s_alive (p->pid)) {
+                    continue;
+                }
+                uint64_t before = s_counter (zctx, p, "reloads");
+                kill (p->pid, SIGHUP);
+                uint64_t deadline = hg_now_ms () + 10000;
+                while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
+                    usleep (20000);
+                }
+            }
+            zmq_ctx_term (zctx);
+            printf ("partner %s: key %s.key (give it to the partner; push with --key)\n", name,
+                    prefix);
+            status = 0;
+        }
+    }
+    hg_cluster_free (&c);
+    return status;
+}
+
 int
 hg_cmd_cluster (int argc, char **argv)
 {
@@ -618,11 +796,17 @@ hg_cmd_cluster (int argc, char **argv)
     int timeout_s = 60;
     layout_t l = {.cleansers = 1, .deids = 1, .shards = 1, .min_cell = 10,
                   .heartbeat_ms = 1000, .compression = "lz4", .sync = "true"};
-    for (int i = 2; i < argc; i++) {
+    /* add-partner takes the partner name before its flags */
+    int first = strcmp (verb, "add-partner") == 0 ? 3 : 2;
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp (a, "--json") == 0) {
             json = true;
+            continue;
+        }
+        if (strcmp (a, "--secure") == 0) {
+            l.secure = true;
             continue;
         }
         if (!v) {
@@ -682,6 +866,9 @@ hg_cmd_cluster (int argc, char **argv)
     }
     if (strcmp (verb, "status") == 0) {
         return s_status (dir, json);
+    }
+    if (strcmp (verb, "add-partner") == 0 && argc >= 3 && argv[2][0] != '-') {
+        return s_add_partner (dir, argv[2]);
     }
     return s_usage ();
 }

@@ -26,6 +26,7 @@ s_usage (FILE *out)
              "                                           patients and records with a code\n"
              "  quarantine list [--cluster DIR] [--json] rejected input and why\n"
              "  health ENDPOINT                          one service's health (exit 0: healthy)\n"
+             "  keygen --out PREFIX                      a CurveZMQ key pair (PREFIX.key, .pub)\n"
              "  simulate --out DIR [--patients N] [--seed S] [--invalid N]\n"
              "                                           write realistic partner feeds and\n"
              "                                           their ground truth\n"
@@ -63,6 +64,9 @@ main (int argc, char **argv)
     }
     if (strcmp (cmd, "quarantine") == 0) {
         return hg_cmd_quarantine (argc - 1, argv + 1);
+    }
+    if (strcmp (cmd, "keygen") == 0) {
+        return hg_cmd_keygen (argc - 1, argv + 1);
     }
     if (strcmp (cmd, "health") == 0) {
         return hg_cmd_health (argc - 1, argv + 1);

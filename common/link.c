@@ -150,6 +150,10 @@ hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,
     zmq_setsockopt (self->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
     zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
+    if (opts->curve && hg_curve_make_server (self->sock, opts->curve, "services", err) < 0) {
+        hg_link_server_destroy (&self);
+        return NULL;
+    }
     if (zmq_bind (self->sock, endpoint) < 0) {
         hg_err_set (err, HG_EIO, "cannot bind %s: %s", endpoint, zmq_strerror (errno));
         hg_link_server_destroy (&self);
@@ -481,6 +485,17 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
         hg_link_client_destroy (&self);
         return NULL;
     }
+    char *keys_copy = strdup (opts->upstream_keys ? opts->upstream_keys : "");
+    char *keys[HG_LINK_MAX_PEERS];
+    size_t n_keys = hg_split_list (keys_copy, keys, HG_LINK_MAX_PEERS);
+    if (opts->curve && n_keys != 1 && n_keys != n) {
+        hg_err_set (err, HG_EINVAL, "upstream_key lists %zu keys for %zu upstream endpoints "
+                    "(give one for all, or one per endpoint)", n_keys, n);
+        free (copy);
+        free (keys_copy);
+        hg_link_client_destroy (&self);
+        return NULL;
+    }
     uint64_t now = hg_now_ms ();
     for (size_t i = 0; i < n; i++) {
         peer_t *p = &self->peers[i];
@@ -492,10 +507,21 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
         zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
         zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof (ivl));
         zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof (ivl_max));
+        char server_key[HG_CURVE_Z85_LEN + 1];
+        if (opts->curve
+            && (hg_curve_load_public (keys[n_keys == 1 ? 0 : i], server_key, err) < 0
+                || hg_curve_make_client (p->sock, opts->curve, server_key, err) < 0)) {
+            free (copy);
+            free (keys_copy);
+            self->n_peers = i + 1;
+            hg_link_client_destroy (&self);
+            return NULL;
+        }
         if (zmq_connect (p->sock, p->endpoint) < 0) {
             hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", p->endpoint,
                         zmq_strerror (errno));
             free (copy);
+            free (keys_copy);
             self->n_peers = i + 1;
             hg_link_client_destroy (&self);
             return NULL;
@@ -504,6 +530,7 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
         s_client_hello (self, p, UINT32_MAX, now);
     }
     free (copy);
+    free (keys_copy);
     return self;
 }
 

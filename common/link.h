@@ -22,6 +22,7 @@
 
 #include <zmq.h>
 
+#include "curve.h"
 #include "err.h"
 #include "hourglass.pb-c.h"
 #include "outq.h"
@@ -32,13 +33,18 @@ typedef struct {
     uint32_t liveness;         /* missed heartbeats before a peer is dead */
     uint32_t frame_max;        /* envelopes per DELIVER frame */
     uint32_t window;           /* client: envelopes held per upstream */
+    const hg_curve_keypair_t *curve;   /* this instance's key pair; NULL: plaintext */
+    const char *upstream_keys; /* client: comma-separated Z85 public keys (or .pub
+                                * files) of the upstream instances, one for all or
+                                * one per endpoint, in order */
 } hg_link_opts_t;
 
 /* ---- upstream --------------------------------------------------------- */
 
 typedef struct hg_link_server hg_link_server_t;
 
-/* Binds endpoint and loads every outbox entry of store as pending.
+/* Binds endpoint (a CURVE server of domain "services" when opts->curve)
+ * and loads every outbox entry of store as pending.
  * shard_of (may be NULL) is not needed: the shard is read from each
  * envelope. NULL with err on failure. */
 hg_link_server_t *hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,

@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -45,6 +46,9 @@ struct hg_service {
     size_t n_emitted, cap_emitted;
     uint64_t redelivered_seen;      /* server stat already folded into counter */
     hg_metrics_t *metrics;          /* HTTP exposition, when configured */
+    hg_curve_keypair_t curve;       /* this instance's key pair, when curve_key is set */
+    bool secure;
+    hg_curve_auth_t *auth;          /* ZAP handler of the server sockets */
     uint64_t metrics_at_ms;         /* next snapshot */
     hg_link_opts_t link_opts;
     size_t batch_max;
@@ -53,12 +57,17 @@ struct hg_service {
 };
 
 static volatile sig_atomic_t s_terminated = 0;
+static volatile sig_atomic_t s_reload = 0;
 
 static void
 s_on_signal (int sig)
 {
-    (void) sig;
-    s_terminated = 1;
+    if (sig == SIGHUP) {
+        s_reload = 1;
+    }
+    else {
+        s_terminated = 1;
+    }
 }
 
 static const hg_opt_t s_runtime_opts[] = {
@@ -75,6 +84,10 @@ static const hg_opt_t s_runtime_opts[] = {
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
     {"compression", HG_OPT_STRING, "lz4", "RocksDB compression: lz4, snappy, zstd, none"},
+    {"curve_key", HG_OPT_STRING, "",
+     "this instance's CurveZMQ key file (hourglass keygen); empty: links are plaintext"},
+    {"curve_allow", HG_OPT_STRING, "",
+     "allow-list of downstream instances' public keys ('<z85> <name>' lines), with curve_key"},
     {"metrics", HG_OPT_STRING, "",
      "serve Prometheus /metrics and /health over HTTP on PORT or IPv4:PORT (empty: off)"},
     {NULL, 0, NULL, NULL},
@@ -115,6 +128,9 @@ s_build_options (hg_service_t *self)
         self->opts[n++] = (hg_opt_t) {"upstream", HG_OPT_STRING, self->defaults[1],
                                       "comma-separated deliver endpoints of every upstream "
                                       "instance"};
+        self->opts[n++] = (hg_opt_t) {"upstream_key", HG_OPT_STRING, "",
+                                      "upstream public key(s), Z85 or .pub files: one for all "
+                                      "or one per upstream endpoint (with curve_key)"};
     }
     if (def->produces) {
         snprintf (self->defaults[2], sizeof (self->defaults[2]), "tcp://127.0.0.1:%d",
@@ -187,6 +203,18 @@ hg_config_t *hg_service_config (hg_service_t *self) { return self->config; }
 hg_store_t *hg_service_store (hg_service_t *self) { return self->store; }
 void *hg_service_zctx (hg_service_t *self) { return self->zctx; }
 const char *hg_service_instance (hg_service_t *self) { return self->instance; }
+
+const hg_curve_keypair_t *
+hg_service_curve (hg_service_t *self)
+{
+    return self->secure ? &self->curve : NULL;
+}
+
+hg_curve_auth_t *
+hg_service_auth (hg_service_t *self)
+{
+    return self->auth;
+}
 
 const char *
 hg_service_option (hg_service_t *self, const char *name)
@@ -542,10 +570,39 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     s_counters_load (self);
     self->zctx = zmq_ctx_new ();
     self->control = zmq_socket (self->zctx, ZMQ_ROUTER);
+    const char *curve_key = hg_config_str (self->config, "curve_key");
+    if (*curve_key) {
+        if (hg_curve_load_keypair (curve_key, &self->curve, err) < 0) {
+            return err->code;
+        }
+        self->secure = true;
+        self->link_opts.curve = &self->curve;
+        if (self->def->consumes) {
+            self->link_opts.upstream_keys = hg_config_str (self->config, "upstream_key");
+            if (!*self->link_opts.upstream_keys) {
+                return hg_err_set (err, HG_EINVAL, "curve_key is set but upstream_key is not: "
+                                   "give the upstream instances' public keys");
+            }
+        }
+    }
     const char *control = hg_config_str (self->config, "control");
     if (zmq_bind (self->control, control) < 0) {
         return hg_err_set (err, HG_EIO, "cannot bind control endpoint %s: %s", control,
                            zmq_strerror (errno));
+    }
+    if (self->secure) {
+        self->auth = hg_curve_auth_new (self->zctx, err);
+        if (!self->auth) {
+            return err->code;
+        }
+        const char *allow = hg_config_str (self->config, "curve_allow");
+        if (self->def->produces && !*allow) {
+            return hg_err_set (err, HG_EINVAL, "curve_key is set but curve_allow is not: give "
+                               "the allow-list of downstream instances' public keys");
+        }
+        if (*allow && hg_curve_auth_allow (self->auth, "services", allow, err) < 0) {
+            return err->code;
+        }
     }
     if (self->def->produces) {
         self->server = hg_link_server_new (self->zctx, hg_config_str (self->config, "deliver"),
@@ -594,6 +651,10 @@ s_loop (hg_service_t *self)
         zmq_pollitem_t items[40];
         size_t n = 0;
         items[n++] = (zmq_pollitem_t) {self->control, 0, ZMQ_POLLIN, 0};
+        size_t auth_at = n;
+        if (self->auth) {
+            items[n++] = (zmq_pollitem_t) {hg_curve_auth_socket (self->auth), 0, ZMQ_POLLIN, 0};
+        }
         size_t server_at = n;
         if (self->server) {
             items[n++] = (zmq_pollitem_t) {hg_link_server_socket (self->server), 0, ZMQ_POLLIN, 0};
@@ -618,6 +679,20 @@ s_loop (hg_service_t *self)
         uint64_t now = hg_now_ms ();
         if (items[0].revents & ZMQ_POLLIN) {
             s_control_handle (self);
+        }
+        if (self->auth && (items[auth_at].revents & ZMQ_POLLIN)) {
+            *hg_service_counter (self, "auth_refused") += (uint64_t) hg_curve_auth_handle (self->auth);
+        }
+        if (s_reload) {
+            s_reload = 0;
+            hg_err_t rerr = {0};
+            if (self->auth && hg_curve_auth_reload (self->auth, &rerr) < 0) {
+                hg_error ("reload_failed", "err=\"%s\"", rerr.msg);
+            }
+            else {
+                (*hg_service_counter (self, "reloads"))++;
+                hg_info ("reloaded", "what=allow-lists");
+            }
         }
         if (self->server && (items[server_at].revents & ZMQ_POLLIN)) {
             hg_link_server_handle (self->server, now);
@@ -675,6 +750,8 @@ s_teardown (hg_service_t *self)
     hg_metrics_stop (&self->metrics);
     hg_link_client_destroy (&self->client);
     hg_link_server_destroy (&self->server);
+    hg_curve_auth_destroy (&self->auth);
+    sodium_memzero (&self->curve, sizeof (self->curve));
     if (self->control) {
         int linger = 0;
         zmq_setsockopt (self->control, ZMQ_LINGER, &linger, sizeof (linger));
@@ -700,6 +777,7 @@ hg_service_main (const hg_service_def_t *def, int argc, char **argv)
     sigemptyset (&sa.sa_mask);
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGHUP, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
 
     hg_service_t *self = calloc (1, sizeof (*self));

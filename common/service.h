@@ -23,6 +23,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "curve.h"
 #include "err.h"
 #include "link.h"
 #include "store.h"
@@ -76,6 +77,12 @@ int hg_service_commit (hg_service_t *svc, hg_store_batch_t *wb, hg_err_t *err);
 
 /* How many more envelopes the outbox takes before backpressure. */
 size_t hg_service_outbox_room (hg_service_t *svc);
+
+/* This instance's CurveZMQ key pair, NULL when links are plaintext; and the
+ * ZAP handler, to which a service adds its own domains (the collector's
+ * "partners"). SIGHUP re-reads every allow-list. */
+const hg_curve_keypair_t *hg_service_curve (hg_service_t *svc);
+hg_curve_auth_t *hg_service_auth (hg_service_t *svc);
 
 /* The endpoint list of an option, e.g. for the analytics' indexers. */
 const char *hg_service_option (hg_service_t *svc, const char *name);

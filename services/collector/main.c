@@ -11,6 +11,7 @@
  * delay, so a slow pipeline slows partners down instead of buffering.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,12 +26,16 @@
 static const hg_opt_t s_options[] = {
     {"ingest", HG_OPT_STRING, "tcp://127.0.0.1:5550", "endpoint partners push to"},
     {"max_payload_bytes", HG_OPT_INT, "67108864", "largest accepted batch (bytes)"},
+    {"partners", HG_OPT_STRING, "",
+     "allow-list of partner public keys ('<z85> <partner>' lines); with curve_key, only these "
+     "partners may push and each is known by its key's name (SIGHUP re-reads it)"},
     {NULL, 0, NULL, NULL},
 };
 
 typedef struct {
     void *ingest;                 /* ROUTER facing partners */
     size_t max_payload_bytes;
+    bool authenticated;           /* partners are known by their CurveZMQ key */
 } collector_t;
 
 typedef struct {
@@ -67,6 +72,23 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     zmq_setsockopt (self->ingest, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
     const char *ep = hg_service_option (svc, "ingest");
     *state = self;
+    const char *partners = hg_service_option (svc, "partners");
+    if (hg_service_curve (svc)) {
+        /* partners authenticate with their own key pair; identity comes from it */
+        if (!*partners) {
+            return hg_err_set (err, HG_EINVAL, "curve_key is set but partners is not: give the "
+                               "allow-list of partner public keys");
+        }
+        if (hg_curve_auth_allow (hg_service_auth (svc), "partners", partners, err) < 0
+            || hg_curve_make_server (self->ingest, hg_service_curve (svc), "partners", err) < 0) {
+            return err->code;
+        }
+        self->authenticated = true;
+    }
+    else if (*partners) {
+        return hg_err_set (err, HG_EINVAL, "partners needs curve_key (keys authenticate "
+                           "partners only over CurveZMQ)");
+    }
     if (zmq_bind (self->ingest, ep) < 0) {
         return hg_err_set (err, HG_EIO, "cannot bind ingest endpoint %s: %s", ep,
                            zmq_strerror (errno));
@@ -95,14 +117,34 @@ s_extra_socket (void *state)
 
 /* Decides one request; for an accepted one, stages its journal writes. */
 static void
-s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *req,
-          size_t req_bytes, hg_store_batch_t *wb, pending_reply_t *pr, size_t n_before,
-          pending_reply_t *round)
+s_accept (hg_service_t *svc, collector_t *self, Hourglass__PushRequest *req,
+          size_t req_bytes, const char *user_id, hg_store_batch_t *wb, pending_reply_t *pr,
+          size_t n_before, pending_reply_t *round)
 {
     Hourglass__PushReply *r = &pr->reply;
     hourglass__push_reply__init (r);
     r->message_id = pr->message_id;
     r->reason = pr->reason;
+    if (req && self->authenticated) {
+        /* the key decides who the partner is; a request may not claim another */
+        if (!user_id || !*user_id) {
+            r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
+            snprintf (pr->reason, sizeof (pr->reason), "not authenticated");
+            return;
+        }
+        if (*req->partner && strcmp (req->partner, user_id) != 0) {
+            r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
+            snprintf (pr->message_id, sizeof (pr->message_id), "%.128s/%.256s", req->partner,
+                      req->batch_id);
+            snprintf (pr->reason, sizeof (pr->reason),
+                      "your key authenticates you as partner '%.64s', not '%.64s'", user_id,
+                      req->partner);
+            (*hg_service_counter (svc, "rejected"))++;
+            hg_warn ("partner_mismatch", "authenticated=%s claimed=%s", user_id, req->partner);
+            return;
+        }
+        req->partner = (char *) user_id;
+    }
     if (!req) {
         r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
         snprintf (pr->reason, sizeof (pr->reason), "undecodable PushRequest (%zu bytes)",
@@ -208,7 +250,12 @@ s_on_ingest (hg_service_t *svc, void *state, hg_err_t *err)
         zmq_msg_move (&pr->identity, &parts[0]);
         Hourglass__PushRequest *req = hourglass__push_request__unpack (
             NULL, zmq_msg_size (&parts[2]), zmq_msg_data (&parts[2]));
-        s_accept (svc, self, req, zmq_msg_size (&parts[2]), wb, pr, n, round);
+        const char *user_id = self->authenticated ? zmq_msg_gets (&parts[2], "User-Id") : NULL;
+        char *claimed = req ? req->partner : NULL;
+        s_accept (svc, self, req, zmq_msg_size (&parts[2]), user_id, wb, pr, n, round);
+        if (req) {
+            req->partner = claimed;   /* free_unpacked frees what unpack allocated */
+        }
         if (req) {
             hourglass__push_request__free_unpacked (req, NULL);
         }

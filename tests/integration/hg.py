@@ -77,6 +77,16 @@ def run(*args, timeout=120, check=False):
     return r
 
 
+def run_binary(name, *args, timeout=60):
+    """Runs the service binary bin_dir()/name with ARGS; returns a Result."""
+    argv = [os.path.join(bin_dir(), name)] + [str(a) for a in args]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(),
+                       timeout=timeout)
+    return Result(argv, p.returncode, p.stdout.decode("utf-8", "replace"),
+                  p.stderr.decode("utf-8", "replace"), time.monotonic() - t0)
+
+
 def popen(*args):
     """Starts `hourglass ARGS...` in the background (stdout/stderr piped)."""
     argv = [cli_path()] + [str(a) for a in args]

@@ -1,0 +1,826 @@
+/*
+ * vcf.c -- VCF 4.x text to genomic-variant records.
+ *
+ * Works on spans of the caller's buffer: the payload is split into lines,
+ * a data line into its tab-separated columns, a sample column into its
+ * ':'-separated values. Only what goes into a record is copied, into the
+ * batch arena. A bad line (or a bad sample of a line) is rejected alone.
+ */
+#include "vcf.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "date.h"
+
+/* Alleles of one genotype mapped (ploidy); more is hostile input. */
+#define S_MAX_PLOIDY 64
+
+typedef struct {
+    const char *p;
+    size_t n;
+} s_span_t;
+
+typedef struct {
+    int allele;      /* field holding the allele, -1: unknown layout */
+    int gene;        /* gene symbol field, -1: none */
+    int hgvs_c;      /* HGVS.c / HGVSc field, -1: none */
+    int hgvs_p;      /* HGVS.p / HGVSp field, -1: none */
+} s_layout_t;
+
+typedef struct {
+    s_span_t name;
+    const char *patient;     /* arena copy */
+} s_sample_t;
+
+typedef struct {
+    hg_batch_t *out;
+    hg_arena_t *a;
+    const hg_vcf_options_t *opts;
+    size_t max_field_bytes;      /* 0: none */
+    size_t max_records;          /* 0: none */
+    size_t added;
+    bool oom;
+    bool limit_hit;
+    char *effective;             /* from ##fileDate, "" when absent */
+    s_layout_t ann;              /* SnpEff ANN */
+    s_layout_t csq;              /* VEP CSQ */
+    s_sample_t *samples;
+    size_t n_samples;
+    bool has_format;             /* the header has a FORMAT column */
+    s_span_t *cols;              /* columns of the current line */
+    size_t cap_cols;
+    /* the line being mapped */
+    size_t line_no;
+    s_span_t line;
+    char where[64];
+} s_ctx_t;
+
+/* ------------------------------------------------------------------------
+ * Spans */
+
+static bool
+s_eq (s_span_t s, const char *lit)
+{
+    size_t n = strlen (lit);
+    return s.n == n && memcmp (s.p, lit, n) == 0;
+}
+
+/* Piece idx of s split at sep; false when there is none. */
+static bool
+s_piece (s_span_t s, char sep, size_t idx, s_span_t *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= s.n; i++) {
+        if (i == s.n || s.p[i] == sep) {
+            if (idx == 0) {
+                out->p = s.p + start;
+                out->n = i - start;
+                return true;
+            }
+            idx--;
+            start = i + 1;
+        }
+    }
+    return false;
+}
+
+static size_t
+s_count (s_span_t s, char sep)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < s.n; i++) {
+        n += s.p[i] == sep;
+    }
+    return n;
+}
+
+/* Value of key in an INFO column ("K=V;K2;..."); false when absent. */
+static bool
+s_info (s_span_t info, const char *key, s_span_t *val)
+{
+    size_t kn = strlen (key);
+    s_span_t item;
+    for (size_t i = 0; s_piece (info, ';', i, &item); i++) {
+        if (item.n > kn && memcmp (item.p, key, kn) == 0 && item.p[kn] == '=') {
+            val->p = item.p + kn + 1;
+            val->n = item.n - kn - 1;
+            return val->n > 0 && !s_eq (*val, ".");
+        }
+    }
+    return false;
+}
+
+static void
+s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_reject (s_ctx_t *ctx, const char *fmt, ...)
+{
+    char reason[480];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (reason, sizeof (reason), fmt, ap);
+    va_end (ap);
+    snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
+    hg_batch_reject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, "line %zu: %s",
+                     ctx->line_no, reason);
+}
+
+/* Printable copy of at most 40 bytes of a span for a reason. */
+static const char *
+s_show (s_span_t s, char buf[48])
+{
+    size_t n = s.n > 40 ? 40 : s.n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s.p[i];
+        buf[i] = c >= 0x20 && c < 0x7F ? (char) c : '?';
+    }
+    if (s.n > 40) {
+        memcpy (buf + n, "...", 4);
+    }
+    else {
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+static char *
+s_copy (s_ctx_t *ctx, s_span_t s)
+{
+    if (s.n == 0) {
+        return (char *) protobuf_c_empty_string;
+    }
+    char *c = hg_arena_strndup (ctx->a, s.p, s.n);
+    if (!c) {
+        ctx->oom = true;
+        return (char *) protobuf_c_empty_string;
+    }
+    /* NULs would cut the string short; hostile input only */
+    for (size_t i = 0; i < s.n; i++) {
+        if (!c[i]) {
+            c[i] = '?';
+        }
+    }
+    return c;
+}
+
+/* ------------------------------------------------------------------------
+ * Meta lines */
+
+static void
+s_trim (s_span_t *s)
+{
+    while (s->n && (s->p[0] == ' ' || s->p[0] == '\'')) {
+        s->p++;
+        s->n--;
+    }
+    while (s->n && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\'')) {
+        s->n--;
+    }
+}
+
+/* Reads "A | B | C" (after marker in the Description) into a layout. */
+static void
+s_layout (s_span_t line, const char *marker, const char *gene, const char *hgvs_c,
+          const char *hgvs_p, s_layout_t *lay)
+{
+    const char *m = NULL;
+    size_t mn = strlen (marker);
+    for (size_t i = 0; i + mn <= line.n; i++) {
+        if (memcmp (line.p + i, marker, mn) == 0) {
+            m = line.p + i + mn;
+            break;
+        }
+    }
+    if (!m) {
+        return;
+    }
+    s_span_t list = {m, (size_t) (line.p + line.n - m)};
+    const char *q = memchr (list.p, '"', list.n);
+    if (q) {
+        list.n = (size_t) (q - list.p);
+    }
+    lay->allele = lay->gene = lay->hgvs_c = lay->hgvs_p = -1;
+    s_span_t f;
+    for (size_t i = 0; i < 512 && s_piece (list, '|', i, &f); i++) {
+        s_trim (&f);
+        if (s_eq (f, "Allele")) {
+            lay->allele = (int) i;
+        }
+        else if (s_eq (f, gene)) {
+            lay->gene = (int) i;
+        }
+        else if (s_eq (f, hgvs_c)) {
+            lay->hgvs_c = (int) i;
+        }
+        else if (s_eq (f, hgvs_p)) {
+            lay->hgvs_p = (int) i;
+        }
+    }
+}
+
+static void
+s_meta (s_ctx_t *ctx, s_span_t line)
+{
+    if (line.n > 11 && memcmp (line.p, "##fileDate=", 11) == 0) {
+        s_span_t v = {line.p + 11, line.n - 11};
+        hg_date_t d;
+        hg_err_t err;
+        hg_err_clear (&err);
+        bool digits = true;
+        for (size_t i = 0; i < v.n; i++) {
+            digits = digits && isdigit ((unsigned char) v.p[i]);
+        }
+        int rc = digits ? hg_date_parse_hl7 (v.p, v.n, &d, &err)
+                        : hg_date_parse_iso (v.p, v.n, &d, &err);
+        if (rc < 0) {
+            s_reject (ctx, "##fileDate %s; records of this file get no effective date", err.msg);
+            return;
+        }
+        char buf[HG_DATE_ISO_MAX];
+        hg_date_format_iso (&d, buf, sizeof (buf));
+        ctx->effective = hg_arena_strdup (ctx->a, buf);
+        if (!ctx->effective) {
+            ctx->oom = true;
+        }
+    }
+    else if (line.n > 15 && memcmp (line.p, "##INFO=<ID=ANN,", 15) == 0) {
+        s_layout (line, "'", "Gene_Name", "HGVS.c", "HGVS.p", &ctx->ann);
+    }
+    else if (line.n > 15 && memcmp (line.p, "##INFO=<ID=CSQ,", 15) == 0) {
+        s_layout (line, "Format: ", "SYMBOL", "HGVSc", "HGVSp", &ctx->csq);
+    }
+}
+
+/* Splits line at tabs into ctx->cols; returns the count or 0 on oom. */
+static size_t
+s_split (s_ctx_t *ctx, s_span_t line)
+{
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i <= line.n; i++) {
+        if (i < line.n && line.p[i] != '\t') {
+            continue;
+        }
+        if (n == ctx->cap_cols) {
+            size_t cap = ctx->cap_cols ? ctx->cap_cols * 2 : 16;
+            s_span_t *c = realloc (ctx->cols, cap * sizeof (*c));
+            if (!c) {
+                ctx->oom = true;
+                return 0;
+            }
+            ctx->cols = c;
+            ctx->cap_cols = cap;
+        }
+        ctx->cols[n].p = line.p + start;
+        ctx->cols[n].n = i - start;
+        n++;
+        start = i + 1;
+    }
+    return n;
+}
+
+/* The #CHROM line: samples and their patients. 0, or -1 (payload rejected
+ * or out of memory). */
+static int
+s_header (s_ctx_t *ctx, s_span_t line)
+{
+    static const char *const fixed[] = {"#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER",
+                                        "INFO"};
+    size_t n = s_split (ctx, line);
+    if (ctx->oom) {
+        return -1;
+    }
+    if (n < 8) {
+        s_reject (ctx, "the #CHROM header has %zu tab-separated columns, expected at least 8 "
+                  "(#CHROM POS ID REF ALT QUAL FILTER INFO); the payload is not parsed", n);
+        return -1;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        if (!s_eq (ctx->cols[i], fixed[i])) {
+            char b[48];
+            s_reject (ctx, "header column %zu is '%s', expected '%s'; the payload is not parsed",
+                      i + 1, s_show (ctx->cols[i], b), fixed[i]);
+            return -1;
+        }
+    }
+    ctx->has_format = n >= 9;
+    if (n >= 9 && !s_eq (ctx->cols[8], "FORMAT")) {
+        char b[48];
+        s_reject (ctx, "header column 9 is '%s', expected 'FORMAT'; the payload is not parsed",
+                  s_show (ctx->cols[8], b));
+        return -1;
+    }
+    ctx->n_samples = n > 9 ? n - 9 : 0;
+    if (ctx->n_samples == 0) {
+        return 0;
+    }
+    ctx->samples = calloc (ctx->n_samples, sizeof (s_sample_t));
+    if (!ctx->samples) {
+        ctx->oom = true;
+        return -1;
+    }
+    for (size_t i = 0; i < ctx->n_samples; i++) {
+        s_span_t name = ctx->cols[9 + i];
+        if (name.n == 0 || (ctx->max_field_bytes && name.n > ctx->max_field_bytes)) {
+            s_reject (ctx, "sample %zu of the header has %s name; the payload is not parsed",
+                      i + 1, name.n ? "an over-long" : "an empty");
+            return -1;
+        }
+        ctx->samples[i].name = name;
+        const char *patient = NULL;
+        for (size_t k = 0; ctx->opts && k < ctx->opts->n_sample_map; k++) {
+            const char *sid = ctx->opts->sample_map[k].sample_id;
+            if (sid && strlen (sid) == name.n && memcmp (sid, name.p, name.n) == 0) {
+                patient = ctx->opts->sample_map[k].patient_id;
+                break;
+            }
+        }
+        if (patient && *patient) {
+            ctx->samples[i].patient = hg_arena_strdup (ctx->a, patient);
+            if (!ctx->samples[i].patient) {
+                ctx->oom = true;
+            }
+        }
+        else {
+            ctx->samples[i].patient = s_copy (ctx, name);
+        }
+    }
+    return ctx->oom ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Data lines */
+
+/* The ANN/CSQ entry annotating alt (of n_alt), or false. */
+static bool
+s_annotation (s_span_t value, const s_layout_t *lay, s_span_t ref, s_span_t alt, size_t n_alt,
+              s_span_t *entry)
+{
+    if (lay->allele < 0) {
+        return false;
+    }
+    /* VEP writes indel alleles without the shared first base ("-" if none) */
+    s_span_t trimmed = alt;
+    if (ref.n > 0 && alt.n > 0 && ref.p[0] == alt.p[0]) {
+        trimmed.p++;
+        trimmed.n--;
+    }
+    s_span_t e, f;
+    for (size_t i = 0; i < 1024 && s_piece (value, ',', i, &e); i++) {
+        if (!s_piece (e, '|', (size_t) lay->allele, &f)) {
+            continue;
+        }
+        if ((f.n == alt.n && memcmp (f.p, alt.p, f.n) == 0)
+            || (f.n == trimmed.n && f.n && memcmp (f.p, trimmed.p, f.n) == 0)
+            || (trimmed.n == 0 && s_eq (f, "-"))) {
+            *entry = e;
+            return true;
+        }
+    }
+    if (n_alt == 1 && s_piece (value, ',', 0, entry)) {
+        return true;
+    }
+    return false;
+}
+
+typedef struct {
+    s_span_t gene;     /* n == 0: none */
+    s_span_t hgvs;
+} s_annot_t;
+
+/* Gene symbol and HGVS of ALT allele k (1-based) from INFO. */
+static s_annot_t
+s_annotate (s_span_t info, s_span_t ref, s_span_t alt, size_t k, size_t n_alt,
+            const s_ctx_t *ctx)
+{
+    s_annot_t r = {{"", 0}, {"", 0}};
+    s_span_t v, e, f;
+    if (s_info (info, "ANN", &v) && s_annotation (v, &ctx->ann, ref, alt, n_alt, &e)) {
+        if (ctx->ann.gene >= 0 && s_piece (e, '|', (size_t) ctx->ann.gene, &f) && f.n) {
+            r.gene = f;
+        }
+        if (ctx->ann.hgvs_c >= 0 && s_piece (e, '|', (size_t) ctx->ann.hgvs_c, &f) && f.n) {
+            r.hgvs = f;
+        }
+        else if (ctx->ann.hgvs_p >= 0 && s_piece (e, '|', (size_t) ctx->ann.hgvs_p, &f) && f.n) {
+            r.hgvs = f;
+        }
+    }
+    if (s_info (info, "CSQ", &v) && s_annotation (v, &ctx->csq, ref, alt, n_alt, &e)) {
+        if (!r.gene.n && ctx->csq.gene >= 0 && s_piece (e, '|', (size_t) ctx->csq.gene, &f)) {
+            r.gene = f;
+        }
+        if (!r.hgvs.n && ctx->csq.hgvs_c >= 0 && s_piece (e, '|', (size_t) ctx->csq.hgvs_c, &f)) {
+            r.hgvs = f;
+        }
+        if (!r.hgvs.n && ctx->csq.hgvs_p >= 0 && s_piece (e, '|', (size_t) ctx->csq.hgvs_p, &f)) {
+            r.hgvs = f;
+        }
+    }
+    if (!r.gene.n && s_info (info, "GENE", &v) && s_piece (v, ',', 0, &f)) {
+        r.gene = f;
+    }
+    if (!r.gene.n && s_info (info, "GENEINFO", &v) && s_piece (v, ':', 0, &f)) {
+        r.gene = f;
+    }
+    if (!r.hgvs.n && s_info (info, "HGVS", &v)) {
+        size_t n = s_count (v, ',');
+        s_piece (v, ',', n == n_alt ? k - 1 : 0, &r.hgvs);
+    }
+    return r;
+}
+
+/* Alleles of a GT value ("0/1", "1|2", "/0|1" in VCF 4.4, ".", "1").
+ * Returns the number of alleles (-1 missing) in idx[], or -2 invalid. */
+static int
+s_genotype (s_span_t gt, long *idx)
+{
+    size_t i = 0;
+    int n = 0;
+    if (gt.n > 0 && (gt.p[0] == '/' || gt.p[0] == '|')) {
+        i = 1;    /* explicit phasing of the first allele (4.4) */
+    }
+    if (i >= gt.n) {
+        return -2;
+    }
+    while (i < gt.n) {
+        if (n == S_MAX_PLOIDY) {
+            return -2;
+        }
+        if (gt.p[i] == '.') {
+            idx[n++] = -1;
+            i++;
+        }
+        else if (isdigit ((unsigned char) gt.p[i])) {
+            long v = 0;
+            while (i < gt.n && isdigit ((unsigned char) gt.p[i])) {
+                if (v > 100000000) {
+                    return -2;
+                }
+                v = v * 10 + (gt.p[i] - '0');
+                i++;
+            }
+            idx[n++] = v;
+        }
+        else {
+            return -2;
+        }
+        if (i < gt.n) {
+            if ((gt.p[i] != '/' && gt.p[i] != '|') || i + 1 == gt.n) {
+                return -2;
+            }
+            i++;
+        }
+    }
+    return n;
+}
+
+/* A valid ALT allele: bases, "*", "<ID>", a breakend; never empty. */
+static bool
+s_alt_ok (s_span_t alt)
+{
+    if (alt.n == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < alt.n; i++) {
+        unsigned char c = (unsigned char) alt.p[i];
+        if (c <= ' ' || c == ',' || c == 0x7F) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+s_placeholder (s_span_t alt)
+{
+    return s_eq (alt, "*") || s_eq (alt, "<*>") || s_eq (alt, "<NON_REF>");
+}
+
+/* One record for sample s carrying ALT allele k. -1 to stop. */
+static int
+s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t alt, size_t k,
+          size_t n_alt)
+{
+    if (ctx->max_records && ctx->added >= ctx->max_records) {
+        ctx->limit_hit = true;
+        return -1;
+    }
+    Hourglass__Record *rec = hg_batch_add_record (ctx->out,
+                                                  HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT);
+    if (!rec) {
+        ctx->oom = true;
+        return -1;
+    }
+    ctx->added++;
+    rec->patient_ref = (char *) s->patient;
+    rec->effective = ctx->effective;
+    rec->provenance = hg_provenance_new (ctx->a);
+    if (!rec->provenance) {
+        ctx->oom = true;
+        return -1;
+    }
+    rec->provenance->source_format = (char *) "vcf";
+    rec->provenance->source_record_id = hg_arena_printf (ctx->a, "line %zu/%.*s/%zu",
+                                                         ctx->line_no, (int) s->name.n,
+                                                         s->name.p, k);
+    if (!s_eq (c[6], ".")) {
+        rec->status = s_copy (ctx, c[6]);
+    }
+    /* dbSNP ids */
+    s_span_t id;
+    for (size_t i = 0; i < 64 && s_piece (c[2], ';', i, &id); i++) {
+        bool rs = id.n > 2 && (id.p[0] == 'r' || id.p[0] == 'R') && (id.p[1] == 's' || id.p[1] == 'S');
+        for (size_t j = 2; rs && j < id.n; j++) {
+            rs = isdigit ((unsigned char) id.p[j]);
+        }
+        if (rs) {
+            char *code = s_copy (ctx, id);
+            code[0] = 'r';
+            code[1] = 's';
+            if (!ctx->oom && hg_record_add_code (ctx->a, rec, HG_SYS_DBSNP, code, NULL) < 0) {
+                ctx->oom = true;
+            }
+        }
+    }
+    s_span_t chrom = c[0];
+    if (chrom.n > 3 && strncasecmp (chrom.p, "chr", 3) == 0) {
+        chrom.p += 3;
+        chrom.n -= 3;
+    }
+    char *vcode = hg_arena_printf (ctx->a, "%.*s-%.*s-%.*s-%.*s", (int) chrom.n, chrom.p,
+                                   (int) c[1].n, c[1].p, (int) c[3].n, c[3].p, (int) alt.n, alt.p);
+    if (!vcode || !rec->provenance->source_record_id
+        || hg_record_add_code (ctx->a, rec, HG_SYS_VARIANT, vcode, NULL) < 0) {
+        ctx->oom = true;
+        return -1;
+    }
+    s_annot_t an = s_annotate (c[7], c[3], alt, k, n_alt, ctx);
+    if (an.gene.n) {
+        char *g = s_copy (ctx, an.gene);
+        if (!ctx->oom && hg_record_add_code (ctx->a, rec, HG_SYS_HGNC, g, NULL) < 0) {
+            ctx->oom = true;
+        }
+    }
+    rec->string_value = s_copy (ctx, an.hgvs.n ? an.hgvs : gt);
+    rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+    return ctx->oom ? -1 : 0;
+}
+
+/* Records of one sample of a data line. -1 to stop. */
+static int
+s_sample (s_ctx_t *ctx, s_span_t *c, size_t si, int gt_index, s_span_t *alts, size_t n_alt)
+{
+    const s_sample_t *s = &ctx->samples[si];
+    s_span_t gt = {".", 1};
+    if (gt_index < 0 || !s_piece (c[9 + si], ':', (size_t) gt_index, &gt) || gt.n == 0) {
+        gt.p = ".";
+        gt.n = 1;
+    }
+    long idx[S_MAX_PLOIDY];
+    int n = s_genotype (gt, idx);
+    char b[48], b2[48];
+    if (n == -2) {
+        s_reject (ctx, "sample %s: GT '%s' is not a genotype (expected allele numbers or '.' "
+                  "separated by / or |)", s_show (s->name, b2), s_show (gt, b));
+        return 0;
+    }
+    long seen[S_MAX_PLOIDY];
+    size_t n_seen = 0;
+    for (int i = 0; i < n; i++) {
+        if (idx[i] <= 0) {
+            continue;
+        }
+        if ((size_t) idx[i] > n_alt) {
+            s_reject (ctx, "sample %s: GT '%s' refers to ALT allele %ld but ALT lists %zu",
+                      s_show (s->name, b2), s_show (gt, b), idx[i], n_alt);
+            return 0;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < n_seen; j++) {
+            dup = dup || seen[j] == idx[i];
+        }
+        if (!dup) {
+            seen[n_seen++] = idx[i];
+        }
+    }
+    size_t made = 0;
+    for (size_t j = 0; j < n_seen; j++) {
+        size_t k = (size_t) seen[j];
+        if (s_placeholder (alts[k - 1])) {
+            continue;
+        }
+        if (s_record (ctx, s, c, gt, alts[k - 1], k, n_alt) < 0) {
+            return -1;
+        }
+        made++;
+    }
+    if (made == 0) {
+        hg_batch_ignore (ctx->out);
+    }
+    return 0;
+}
+
+/* Maps one data line. Returns 0 to go on, -1 to stop (oom or max_records). */
+static int
+s_data_line (s_ctx_t *ctx, s_span_t line)
+{
+    size_t n = s_split (ctx, line);
+    if (ctx->oom) {
+        return -1;
+    }
+    s_span_t *c = ctx->cols;
+    size_t want = ctx->n_samples ? 9 + ctx->n_samples : ctx->has_format ? 9 : 8;
+    if (n < 8 || n < want) {
+        s_reject (ctx, "%zu tab-separated columns, expected %zu (CHROM POS ID REF ALT QUAL FILTER "
+                  "INFO%s%s)", n, want, want > 8 ? " FORMAT" : "",
+                  ctx->n_samples ? " and one per sample" : "");
+        return 0;
+    }
+    if (n > want && !(n == want + 1 && c[n - 1].n == 0)) {
+        s_reject (ctx, "%zu tab-separated columns but the #CHROM header has %zu", n, want);
+        return 0;
+    }
+    for (size_t i = 0; i < want; i++) {
+        if (ctx->max_field_bytes && c[i].n > ctx->max_field_bytes) {
+            s_reject (ctx, "column %zu is %zu bytes, over the limit of %zu bytes "
+                      "(max_field_bytes)", i + 1, c[i].n, ctx->max_field_bytes);
+            return 0;
+        }
+    }
+    char b[48];
+    if (c[0].n == 0 || s_eq (c[0], ".")) {
+        s_reject (ctx, "CHROM is empty");
+        return 0;
+    }
+    bool pos_ok = c[1].n > 0 && c[1].n <= 12;
+    for (size_t i = 0; pos_ok && i < c[1].n; i++) {
+        pos_ok = isdigit ((unsigned char) c[1].p[i]);
+    }
+    if (!pos_ok) {
+        s_reject (ctx, "POS '%s' is not a position (a whole number)", s_show (c[1], b));
+        return 0;
+    }
+    bool ref_ok = c[3].n > 0;
+    for (size_t i = 0; ref_ok && i < c[3].n; i++) {
+        ref_ok = isalpha ((unsigned char) c[3].p[i]);
+    }
+    if (!ref_ok) {
+        s_reject (ctx, "REF '%s' is not a base sequence (A, C, G, T, N)", s_show (c[3], b));
+        return 0;
+    }
+    size_t n_alt = s_eq (c[4], ".") ? 0 : s_count (c[4], ',');
+    s_span_t *alts = NULL;
+    if (n_alt) {
+        alts = malloc (n_alt * sizeof (*alts));
+        if (!alts) {
+            ctx->oom = true;
+            return -1;
+        }
+        for (size_t i = 0; i < n_alt; i++) {
+            s_piece (c[4], ',', i, &alts[i]);
+            if (!s_alt_ok (alts[i])) {
+                s_reject (ctx, "ALT '%s': allele %zu is empty or holds spaces", s_show (c[4], b),
+                          i + 1);
+                free (alts);
+                return 0;
+            }
+        }
+    }
+    int gt_index = -1;
+    if (ctx->n_samples) {
+        s_span_t key;
+        for (size_t i = 0; s_piece (c[8], ':', i, &key); i++) {
+            if (s_eq (key, "GT")) {
+                gt_index = (int) i;
+                break;
+            }
+        }
+    }
+    if (ctx->n_samples == 0) {
+        hg_batch_ignore (ctx->out);    /* sites only: no one carries it */
+    }
+    int rc = 0;
+    for (size_t si = 0; si < ctx->n_samples && rc == 0; si++) {
+        rc = s_sample (ctx, c, si, gt_index, alts, n_alt);
+    }
+    free (alts);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Framing */
+
+int
+hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
+              const hg_parse_limits_t *limits, hg_batch_t *out)
+{
+    s_ctx_t ctx;
+    memset (&ctx, 0, sizeof (ctx));
+    ctx.out = out;
+    ctx.a = hg_batch_arena (out);
+    ctx.opts = opts;
+    ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
+    ctx.max_records = limits ? limits->max_records : 0;
+    ctx.effective = (char *) protobuf_c_empty_string;
+    ctx.ann.allele = 0;    /* SnpEff's standard layout unless the header says */
+    ctx.ann.gene = 3;
+    ctx.ann.hgvs_c = 9;
+    ctx.ann.hgvs_p = 10;
+    ctx.csq.allele = ctx.csq.gene = ctx.csq.hgvs_c = ctx.csq.hgvs_p = -1;
+    if (!data) {
+        data = "";
+        len = 0;
+    }
+    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
+        data += 3;
+        len -= 3;
+    }
+    if (len >= 2 && (unsigned char) data[0] == 0x1F && (unsigned char) data[1] == 0x8B) {
+        hg_batch_reject (out, data, len, "payload", "the payload is gzip/BGZF-compressed "
+                         "(.vcf.gz); send the uncompressed VCF text");
+        return 0;
+    }
+    if (len >= 4 && memcmp (data, "BCF\x02", 4) == 0) {
+        hg_batch_reject (out, data, len, "payload", "the payload is binary BCF; send VCF text "
+                         "(bcftools view -Ov)");
+        return 0;
+    }
+    bool header = false, stopped = false;
+    int rc = 0;
+    size_t pos = 0;
+    while (pos < len && rc == 0) {
+        const char *p = data + pos;
+        const char *nl = memchr (p, '\n', len - pos);
+        size_t n = nl ? (size_t) (nl - p) : len - pos;
+        pos += n + 1;
+        ctx.line_no++;
+        if (n > 0 && p[n - 1] == '\r') {
+            n--;
+        }
+        s_span_t line = {p, n};
+        ctx.line = line;
+        snprintf (ctx.where, sizeof (ctx.where), "line %zu", ctx.line_no);
+        if (n == 0) {
+            continue;
+        }
+        if (!header) {
+            if (n >= 2 && p[0] == '#' && p[1] == '#') {
+                s_meta (&ctx, line);
+            }
+            else if (n >= 6 && memcmp (p, "#CHROM", 6) == 0) {
+                if (s_header (&ctx, line) < 0) {
+                    stopped = true;
+                    break;
+                }
+                header = true;
+            }
+            else {
+                s_reject (&ctx, "expected a ## meta line or the #CHROM header line before the "
+                          "data; the payload is not parsed (is it VCF?)");
+                stopped = true;
+                break;
+            }
+            rc = ctx.oom ? -1 : 0;
+            continue;
+        }
+        if (p[0] == '#') {
+            s_reject (&ctx, "a # line after the #CHROM header");
+            continue;
+        }
+        size_t start = hg_batch_record_count (out), added = ctx.added;
+        rc = s_data_line (&ctx, line);
+        if (rc < 0) {
+            /* all or nothing for the line that hit a limit */
+            while (hg_batch_record_count (out) > start) {
+                hg_batch_drop_last (out);
+            }
+            ctx.added = added;
+            if (ctx.limit_hit) {
+                snprintf (ctx.where, sizeof (ctx.where), "line %zu", ctx.line_no);
+                hg_batch_reject (out, line.p, line.n, ctx.where,
+                                 "record limit reached (max_records %zu): line %zu and the rest "
+                                 "of the payload are not parsed", ctx.max_records, ctx.line_no);
+            }
+        }
+    }
+    if (!header && !stopped && !ctx.oom) {
+        hg_batch_reject (out, data, len, "payload", len ? "no #CHROM header line: the payload is "
+                         "truncated or not VCF" : "empty payload: expected VCF text");
+    }
+    free (ctx.samples);
+    free (ctx.cols);
+    if (ctx.oom) {
+        hg_batch_reject (out, NULL, 0, ctx.line_no ? ctx.where : "payload",
+                         "payload exceeds parser memory limit");
+        return HG_ENOMEM;
+    }
+    return (int) ctx.added;
+}
