@@ -150,6 +150,10 @@ hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,
     zmq_setsockopt (self->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
     zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (self->sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
+    int hb_ivl = (int) opts->heartbeat_ms;
+    int hb_timeout = (int) (opts->heartbeat_ms * opts->liveness);
+    zmq_setsockopt (self->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof (hb_ivl));
+    zmq_setsockopt (self->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof (hb_timeout));
     if (opts->curve && hg_curve_make_server (self->sock, opts->curve, "services", err) < 0) {
         hg_link_server_destroy (&self);
         return NULL;
@@ -507,6 +511,13 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
         zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
         zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof (ivl));
         zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof (ivl_max));
+        /* ZMTP heartbeats: a peer that vanished without closing its TCP connection
+         * (host lost, network cut) is detected and the socket reconnects, instead
+         * of waiting for TCP retransmission to give up */
+        int hb_ivl = (int) opts->heartbeat_ms;
+        int hb_timeout = (int) (opts->heartbeat_ms * opts->liveness);
+        zmq_setsockopt (p->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof (hb_ivl));
+        zmq_setsockopt (p->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof (hb_timeout));
         char server_key[HG_CURVE_Z85_LEN + 1];
         if (opts->curve
             && (hg_curve_load_public (keys[n_keys == 1 ? 0 : i], server_key, err) < 0

@@ -1,0 +1,478 @@
+"""
+test_compose.py -- the container deployment end to end: build the FROM-scratch
+image from the build directory (deploy/build-images.sh), start
+deploy/docker-compose.yml under a unique project name on free host ports, push
+simulated partner feeds from the host with the real `hourglass` CLI, and in
+the middle of the feed `docker kill` cleanser-0 and cut deid-0 off the network,
+then bring both back. Afterwards every record must be indexed exactly once
+and every code count must equal the simulator's truth; after
+`docker-compose down` + `up` (named volumes) nothing may have changed.
+
+Skipped (with the reason printed) when Docker or docker-compose is not usable.
+Standard library + pytest only. Needs HOURGLASS_BIN=<build>/bin (ctest sets it);
+the image is built from that build directory's binaries.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+COMPOSE_FILE = os.path.join(DEPLOY, "docker-compose.yml")
+
+PATIENTS = 150
+INVALID = 4
+SEED = 4242
+PER_FILE = 5          # small batches: the feed stays in flight long enough
+CHUNKS = 35           # `hourglass push` runs, one after the other
+HEARTBEAT_MS = 250    # a silent peer is dead after 3 x 250 ms
+
+# (instance, compose service, service kind, control port in the container,
+#  host port variable)
+INSTANCES = [
+    ("collector-0", "collector", "collector", 5552, "HOURGLASS_COLLECTOR_CONTROL_PORT"),
+    ("cleanser-0", "cleanser-0", "cleanser", 5562, "HOURGLASS_CLEANSER0_CONTROL_PORT"),
+    ("cleanser-1", "cleanser-1", "cleanser", 5562, "HOURGLASS_CLEANSER1_CONTROL_PORT"),
+    ("deid-0", "deid-0", "deid", 5572, "HOURGLASS_DEID0_CONTROL_PORT"),
+    ("deid-1", "deid-1", "deid", 5572, "HOURGLASS_DEID1_CONTROL_PORT"),
+    ("indexer-0", "indexer-0", "indexer", 5582, "HOURGLASS_INDEXER0_CONTROL_PORT"),
+    ("indexer-1", "indexer-1", "indexer", 5582, "HOURGLASS_INDEXER1_CONTROL_PORT"),
+    ("analytics-0", "analytics", "analytics", 5592, "HOURGLASS_ANALYTICS_CONTROL_PORT"),
+]
+
+
+def _log(msg):
+    print("[compose %6.1fs] %s" % (time.monotonic() - _T0, msg), flush=True)
+
+
+_T0 = time.monotonic()
+
+
+def bin_dir():
+    d = os.environ.get("HOURGLASS_BIN")
+    return d if d else os.path.join(ROOT, "build", "bin")
+
+
+def cli():
+    return os.path.join(bin_dir(), "hourglass")
+
+
+def sh(argv, timeout=300, env=None, check=False):
+    """Runs argv; returns CompletedProcess with text stdout/stderr."""
+    p = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=env)
+    p.out = p.stdout.decode("utf-8", "replace")
+    p.err = p.stderr.decode("utf-8", "replace")
+    if check:
+        assert p.returncode == 0, "%s -> rc=%d\nstdout: %s\nstderr: %s" % (
+            " ".join(str(a) for a in argv), p.returncode, p.out[-3000:], p.err[-3000:])
+    return p
+
+
+def hg(*args, timeout=120, check=False):
+    env = dict(os.environ)
+    env.pop("HOURGLASS_CLUSTER", None)
+    env.pop("HOURGLASS_PARTNER", None)
+    return sh([cli()] + list(args), timeout=timeout, env=env, check=check)
+
+
+def docker_unusable():
+    """None when docker and docker-compose work, else why not."""
+    if not shutil.which("docker"):
+        return "docker is not installed"
+    if not shutil.which("docker-compose"):
+        return "docker-compose is not installed"
+    try:
+        p = sh(["docker", "info"], timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "docker info failed: %s" % e
+    if p.returncode != 0:
+        return "docker info failed (no daemon or no permission): %s" % p.err.strip()[:300]
+    return None
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Deployment:
+    """One compose project of the Hourglass image, driven from the host."""
+
+    def __init__(self, tmp):
+        suffix = uuid.uuid4().hex[:10]
+        self.project = "hgtest" + suffix
+        self.image_repo = "hourglass-test-" + suffix
+        self.image_tags = [self.image_repo + ":local", self.image_repo + ":" + suffix]
+        self.revision = suffix
+        self.tmp = str(tmp)
+        self.key = os.path.join(self.tmp, "keys", "deid.key")
+        self.cluster_dir = os.path.join(self.tmp, "cluster")
+        self.network = self.project + "_default"
+        ports = free_ports(1 + len(INSTANCES))
+        self.ingest_port = ports[0]
+        self.host_port = {inst[0]: ports[1 + i] for i, inst in enumerate(INSTANCES)}
+        self.env = dict(os.environ)
+        self.env.update({
+            "HOURGLASS_IMAGE": self.image_tags[0],
+            "HOURGLASS_KEY_FILE": self.key,
+            "HOURGLASS_MIN_CELL": "0",
+            "HOURGLASS_HEARTBEAT_MS": str(HEARTBEAT_MS),
+            "HOURGLASS_PUBLISH_ADDR": "127.0.0.1",
+            "HOURGLASS_INGEST_PORT": str(self.ingest_port),
+            "HOURGLASS_REVISION": self.revision,
+        })
+        for name, _, _, _, var in INSTANCES:
+            self.env[var] = str(self.host_port[name])
+        self.images_built = False
+        self.started = False
+
+    # ---- lifecycle ----------------------------------------------------------
+
+    def build_image(self):
+        build = os.path.dirname(os.path.abspath(bin_dir()))
+        p = sh([os.path.join(DEPLOY, "build-images.sh"), "--no-key", "--image", self.image_repo,
+                build], env=self.env, timeout=600)
+        self.images_built = True
+        assert p.returncode == 0, "build-images.sh failed:\n%s\n%s" % (p.out, p.err)
+        _log(p.out.strip().splitlines()[-1])
+        sh([os.path.join(DEPLOY, "make-keys.sh"), self.key], check=True)
+        st = os.stat(self.key)
+        assert (st.st_size, st.st_mode & 0o777, st.st_uid) == (32, 0o600, 10001), st
+
+    def compose(self, *args, timeout=300, check=True):
+        return sh(["docker-compose", "-f", COMPOSE_FILE, "-p", self.project] + list(args),
+                  env=self.env, timeout=timeout, check=check)
+
+    def up(self):
+        self.started = True
+        self.compose("up", "-d", timeout=300)
+
+    def down(self, volumes=False):
+        args = ["down", "-t", "20", "--remove-orphans"] + (["-v"] if volumes else [])
+        return self.compose(*args, timeout=300, check=False)
+
+    def teardown(self, failed):
+        """down -v, remove the test's images. Never raises."""
+        try:
+            if self.started:
+                if failed:
+                    p = self.compose("logs", "--no-color", "--tail", "40", check=False)
+                    print("---- docker-compose logs (tail) ----\n" + p.out[-30000:])
+                self.down(volumes=True)
+        except Exception as e:  # noqa: BLE001 -- teardown goes on
+            print("teardown: docker-compose down -v failed: %s" % e)
+        if self.images_built:
+            try:
+                sh(["docker", "rmi", "-f"] + self.image_tags, timeout=120)
+            except Exception as e:  # noqa: BLE001
+                print("teardown: docker rmi failed: %s" % e)
+
+    def write_cluster_json(self):
+        """A host-side cluster.json: the CLI reaches the containers through the
+        published ports (pid 0: not processes of this host)."""
+        os.makedirs(self.cluster_dir, exist_ok=True)
+        procs = [{"name": name, "service": kind,
+                  "control": "tcp://127.0.0.1:%d" % self.host_port[name], "pid": 0, "args": []}
+                 for name, _, kind, _, _ in INSTANCES]
+        with open(os.path.join(self.cluster_dir, "cluster.json"), "w") as f:
+            json.dump({"ingest": "tcp://127.0.0.1:%d" % self.ingest_port, "processes": procs},
+                      f, indent=1)
+
+    # ---- containers -----------------------------------------------------------
+
+    def container(self, service):
+        p = self.compose("ps", "-q", service, check=True)
+        cid = p.out.strip()
+        assert cid, "no container for %s" % service
+        return cid
+
+    def health(self, service):
+        p = sh(["docker", "inspect", "-f", "{{.State.Status}} {{if .State.Health}}"
+                "{{.State.Health.Status}}{{end}}", self.container(service)])
+        return p.out.strip()
+
+    def wait_healthy(self, deadline_s=120):
+        """Every container running and healthy by its own healthcheck, and every
+        control endpoint answering HEALTH through its published port."""
+        deadline = time.monotonic() + deadline_s
+        states = {}
+        while time.monotonic() < deadline:
+            states = {svc: self.health(svc) for _, svc, _, _, _ in INSTANCES}
+            if all(s == "running healthy" for s in states.values()):
+                bad = [n for n, _, _, _, _ in INSTANCES
+                       if hg("health", "tcp://127.0.0.1:%d" % self.host_port[n]).returncode]
+                if not bad:
+                    return
+                states["host-unreachable"] = ",".join(bad)
+            time.sleep(1)
+        raise AssertionError("containers not healthy within %ds: %s" % (deadline_s, states))
+
+    def container_ip(self, service):
+        p = sh(["docker", "inspect", "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                self.container(service)], check=True)
+        ips = p.out.split()
+        return ips[0] if ips else None
+
+    # ---- the CLI against the containers --------------------------------------
+
+    def stats(self, allow_down=False):
+        r = hg("stats", "--cluster", self.cluster_dir, "--json", timeout=60)
+        if not allow_down:
+            assert r.returncode == 0, "stats failed (a service is down?): %s %s" % (r.out,
+                                                                                     r.err)
+        return json.loads(r.out)["services"]
+
+    def count(self, code):
+        r = hg("query", "count", "--cluster", self.cluster_dir, "--code", code, "--json",
+               timeout=60)
+        assert r.returncode == 0, "query failed: %s %s" % (r.out, r.err)
+        return json.loads(r.out)
+
+    def quarantine_count(self):
+        r = hg("quarantine", "list", "--cluster", self.cluster_dir, "--json", "--limit",
+               "100000", timeout=60)
+        assert r.returncode == 0, "quarantine list failed: %s %s" % (r.out, r.err)
+        return json.loads(r.out)["count"]
+
+    def wait_drained(self, deadline_s=240, stable_polls=4, interval=0.5):
+        """Every instance up, every outbox empty, every accepted batch taken by a
+        cleanser, and the indexers' `indexed` total unchanged for stable_polls."""
+        deadline = time.monotonic() + deadline_s
+        last, stable, s = None, 0, None
+        while time.monotonic() < deadline:
+            s = self.stats(allow_down=True)
+            up = all(v.get("up") for v in s.values())
+            depth = sum(v.get("outbox_depth", 0) for v in s.values())
+            taken = counter(s, "cleanser", "received")
+            accepted = counter(s, "collector", "received")
+            total = counter(s, "indexer", "indexed")
+            if up and depth == 0 and taken >= accepted and total == last:
+                stable += 1
+                if stable >= stable_polls:
+                    return s
+            else:
+                stable = 0
+            last = total
+            time.sleep(interval)
+        raise AssertionError("pipeline did not drain within %ss; last stats: %s"
+                             % (deadline_s, json.dumps(s, indent=1)))
+
+
+def counter(stats, service, name):
+    return sum(v.get(name, 0) for v in stats.values() if v["service"] == service)
+
+
+class Feeder(threading.Thread):
+    """Pushes the simulated feed from the host in CHUNKS `hourglass push` runs,
+    interleaving partners, so it is still in flight when services fail."""
+
+    def __init__(self, dep, sim, truth):
+        super().__init__(daemon=True)
+        self.dep = dep
+        per_partner = []
+        for name in sorted(truth["partners"]):
+            p = truth["partners"][name]
+            per_partner.append((name, p["format"], [os.path.join(sim, f) for f in p["files"]]))
+        n_files = sum(len(f) for _, _, f in per_partner)
+        size = max(1, n_files // CHUNKS)
+        queues = [[(name, fmt, files[i:i + size]) for i in range(0, len(files), size)]
+                  for name, fmt, files in per_partner]
+        self.jobs = []
+        while any(queues):
+            for q in queues:
+                if q:
+                    self.jobs.append(q.pop(0))
+        self.results = []
+        self.error = None
+        self.stopped = False
+        self.proc = None
+
+    def run(self):
+        try:
+            env = dict(os.environ)
+            env.pop("HOURGLASS_PARTNER", None)
+            for partner, fmt, files in self.jobs:
+                if self.stopped:
+                    return
+                self.proc = subprocess.Popen(
+                    [cli(), "push", "--cluster", self.dep.cluster_dir, "--format", fmt,
+                     "--partner", partner, "--wait", "240", "--json"] + files,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                out, err = self.proc.communicate(timeout=300)
+                self.results.append((partner, files, self.proc.returncode,
+                                     out.decode("utf-8", "replace"),
+                                     err.decode("utf-8", "replace")))
+        except Exception as e:  # noqa: BLE001 -- reported by finish()
+            self.error = e
+
+    def stop(self):
+        self.stopped = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        self.join(10)
+
+    def finish(self, timeout=400):
+        self.join(timeout)
+        assert not self.is_alive(), "feed did not finish within %d s" % timeout
+        assert self.error is None, self.error
+        assert len(self.results) == len(self.jobs)
+        for partner, files, rc, out, err in self.results:
+            try:
+                js = json.loads(out)
+            except ValueError:
+                raise AssertionError("push of %s gave no JSON: rc=%d %r %r"
+                                     % (partner, rc, out, err))
+            # a batch resent after a failure may come back as a duplicate, never lost
+            assert js["files"] == len(files), js
+            assert js["accepted"] + js["duplicates"] == len(files), (js, err)
+            assert (js["refused"], js["undelivered"], js["pending"]) == (0, 0, 0), (js, err)
+            assert rc == (1 if js["rejected"] else 0), (rc, js, err)
+
+
+def expected_codes(truth):
+    return {code: {"patients": v["patients"], "records": v["records"], "suppressed": False}
+            for code, v in truth["codes"].items()}
+
+
+def check_counts(dep, truth, stats):
+    distinct = truth["records"]["distinct"]
+    assert counter(stats, "indexer", "indexed") == distinct, json.dumps(stats, indent=1)
+    assert counter(stats, "indexer", "rejected") == 0, stats
+    wrong = {}
+    for code, want in sorted(expected_codes(truth).items()):
+        got = dep.count(code)
+        if got != want:
+            wrong[code] = (got, want)
+    assert not wrong, "counts wrong for %d of %d codes: %s" % (
+        len(wrong), len(truth["codes"]), dict(list(wrong.items())[:10]))
+    assert dep.quarantine_count() == truth["quarantined"]
+
+
+def check_metrics(dep, stats):
+    """The --metrics endpoint (deploy/prometheus scrapes <service>:9100) serves
+    the names the Grafana dashboard uses. Reached at the container's bridge
+    address, which the host can route to on Linux; skipped (printed) if not."""
+    ip = dep.container_ip("indexer-0")
+    try:
+        with urllib.request.urlopen("http://%s:9100/metrics" % ip, timeout=5) as r:
+            text = r.read().decode()
+    except OSError as e:
+        print("metrics check skipped: container address %s not reachable from the host (%s)"
+              % (ip, e))
+        return
+    want = 'hourglass_indexed_total{service="indexer",instance="indexer-0"} %d' % (
+        stats["indexer-0"]["indexed"])
+    assert want in text, (want, text[:2000])
+    assert 'hourglass_latency_ms_bucket{service="indexer",instance="indexer-0",le="+Inf"}' \
+        in text, text[:2000]
+    assert 'hourglass_outbox_depth{service="indexer",instance="indexer-0"} 0' in text, text
+
+
+@pytest.fixture
+def deployment(tmp_path, request):
+    why = docker_unusable()
+    if why:
+        print("SKIP compose.pipeline: " + why)
+        pytest.skip(why)
+    if os.geteuid() != 0:
+        why = ("needs root: the deid key must be chowned to the image's uid 10001 "
+               "(deploy/make-keys.sh)")
+        print("SKIP compose.pipeline: " + why)
+        pytest.skip(why)
+    assert os.access(cli(), os.X_OK), (
+        "hourglass CLI not found at %s: build first and set HOURGLASS_BIN=<build>/bin" % cli())
+    dep = Deployment(tmp_path)
+    failed_before = request.session.testsfailed
+    yield dep
+    dep.teardown(failed=request.session.testsfailed > failed_before)
+
+
+def test_compose_pipeline_survives_kill_and_partition_and_restart(deployment, tmp_path):
+    dep = deployment
+    _log("building image %s from %s" % (dep.image_tags[0], bin_dir()))
+    dep.build_image()
+    dep.up()
+    dep.write_cluster_json()
+    dep.wait_healthy()
+    _log("all 8 containers healthy")
+
+    sim = str(tmp_path / "sim")
+    r = hg("simulate", "--out", sim, "--patients", PATIENTS, "--seed", SEED, "--invalid",
+           INVALID, "--per-file", PER_FILE, timeout=300, check=True)
+    with open(os.path.join(sim, "truth.json")) as f:
+        truth = json.load(f)
+    _log(r.out.strip())
+
+    cleanser0 = dep.container("cleanser-0")
+    deid0 = dep.container("deid-0")
+    feeder = Feeder(dep, sim, truth)
+    feeder.start()
+    try:
+        # wait until records reach the indexers while the feed still runs
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert feeder.is_alive(), "the feed finished before anything was indexed"
+            if counter(dep.stats(allow_down=True), "indexer", "indexed") > 0:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("nothing indexed within 120 s")
+        pushed = len(feeder.results)
+        assert pushed < len(feeder.jobs), "feed finished before the failures"
+        sh(["docker", "kill", cleanser0], check=True)
+        sh(["docker", "network", "disconnect", dep.network, deid0], check=True)
+        _log("killed cleanser-0, disconnected deid-0 after %d of %d pushes"
+             % (pushed, len(feeder.jobs)))
+        # longer than heartbeat x liveness: their in-flight work is redelivered
+        time.sleep(4)
+        down = dep.stats(allow_down=True)
+        assert not down["cleanser-0"]["up"] and not down["deid-0"]["up"], down
+        sh(["docker", "start", cleanser0], check=True)
+        sh(["docker", "network", "connect", "--alias", "deid-0", dep.network, deid0],
+           check=True)
+        _log("cleanser-0 started, deid-0 reconnected after %d pushes" % len(feeder.results))
+        feeder.finish()
+    finally:
+        feeder.stop()
+    _log("feed pushed: %d pushes" % len(feeder.results))
+
+    stats = dep.wait_drained()
+    _log("drained: indexed %d, redelivered %d" % (
+        counter(stats, "indexer", "indexed"),
+        sum(v.get("redelivered", 0) for v in stats.values())))
+    check_counts(dep, truth, stats)
+    dep.wait_healthy()
+    check_metrics(dep, stats)
+    before = {n: stats[n].get("indexed") for n in ("indexer-0", "indexer-1")}
+
+    # named volumes: down + up keeps every record
+    p = dep.down(volumes=False)
+    assert p.returncode == 0, p.err
+    vols = sh(["docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="
+               + dep.project], check=True).out.split()
+    assert len(vols) == 8, vols
+    dep.up()
+    dep.wait_healthy()
+    _log("down + up: healthy again")
+    stats2 = dep.wait_drained(deadline_s=60)
+    assert {n: stats2[n].get("indexed") for n in ("indexer-0", "indexer-1")} == before, stats2
+    check_counts(dep, truth, stats2)
+    _log("counts unchanged after down + up")
