@@ -222,25 +222,28 @@ s_dispatch_one (hg_link_server_t *self, int w)
     if (max > 512) {
         max = 512;
     }
-    size_t n = hg_outq_take (self->q, w, seqs, max);
+    size_t max_bytes = self->opts.frame_max_bytes ? self->opts.frame_max_bytes : SIZE_MAX;
+    /* take one entry at a time so the frame stops at max_bytes (at least one
+     * envelope); an entry missing from the store was acked concurrently and
+     * is simply skipped */
+    char *vals[512];
+    size_t lens[512];
+    size_t m = 0, n = 0, bytes = 0;
+    uint64_t sent_seqs[512];
+    while (n < max && bytes < max_bytes && hg_outq_take (self->q, w, &seqs[n], 1) == 1) {
+        unsigned char key[10];
+        s_outbox_key (key, seqs[n]);
+        n++;
+        if (hg_store_get (self->store, key, sizeof (key), &vals[m], &lens[m], NULL) == 0) {
+            bytes += lens[m];
+            sent_seqs[m++] = seqs[n - 1];
+        }
+    }
     if (n == 0) {
         return 0;
     }
     size_t rid_len;
     const void *rid = hg_outq_worker_rid (self->q, w, &rid_len);
-    /* read the envelopes first: an entry missing from the store was acked
-     * concurrently and is simply skipped */
-    char *vals[512];
-    size_t lens[512];
-    size_t m = 0;
-    uint64_t sent_seqs[512];
-    for (size_t i = 0; i < n; i++) {
-        unsigned char key[10];
-        s_outbox_key (key, seqs[i]);
-        if (hg_store_get (self->store, key, sizeof (key), &vals[m], &lens[m], NULL) == 0) {
-            sent_seqs[m++] = seqs[i];
-        }
-    }
     Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
     f.kind = HOURGLASS__LINK_FRAME__KIND__DELIVER;
     f.epoch = self->epoch;
@@ -629,20 +632,26 @@ s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n,
 }
 
 size_t
-hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max, uint64_t now_ms)
+hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max, size_t max_bytes,
+                     uint64_t now_ms)
 {
-    size_t got = 0;
+    size_t got = 0, bytes = 0;
     enum { MAX_FRAMES = 520 };
     static zmq_msg_t msgs[MAX_FRAMES];
     for (size_t i = 0; i < self->n_peers; i++) {
         /* a DELIVER carries at most frame_max envelopes; stop before one
-         * could overflow out */
-        while (got + (self->opts.frame_max ? self->opts.frame_max : 64) <= max) {
+         * could overflow out, or once the round holds max_bytes */
+        while (got + (self->opts.frame_max ? self->opts.frame_max : 64) <= max
+               && (!max_bytes || bytes < max_bytes)) {
             int n = s_recv_multipart (self->peers[i].sock, msgs, MAX_FRAMES);
             if (n <= 0) {
                 break;
             }
-            got += s_client_on_message (self, (int) i, msgs, n, out + got, max - got, now_ms);
+            size_t k = s_client_on_message (self, (int) i, msgs, n, out + got, max - got, now_ms);
+            for (size_t j = got; j < got + k; j++) {
+                bytes += out[j].wire_bytes;
+            }
+            got += k;
             s_close_all (msgs, n);
         }
     }

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t heartbeat_ms;     /* heartbeat interval both ways */
     uint32_t liveness;         /* missed heartbeats before a peer is dead */
     uint32_t frame_max;        /* envelopes per DELIVER frame */
+    size_t frame_max_bytes;    /* payload bytes per DELIVER frame (at least one envelope) */
     uint32_t window;           /* client: envelopes held per upstream */
     const hg_curve_keypair_t *curve;   /* this instance's key pair; NULL: plaintext */
     const char *upstream_keys; /* client: comma-separated Z85 public keys (or .pub
@@ -91,11 +92,12 @@ void hg_link_client_destroy (hg_link_client_t **self_p);
 /* Fills poll items (ZMQ_POLLIN) for the client's sockets; returns count. */
 size_t hg_link_client_pollitems (hg_link_client_t *self, zmq_pollitem_t *items, size_t max);
 
-/* Receives without blocking, up to max deliveries; handles heartbeats and
- * resets. Undecodable envelopes are logged, acknowledged and dropped
+/* Receives without blocking, up to max deliveries and, once past max_bytes
+ * of envelopes, no further frame (so one round's work stays bounded and the
+ * loop gets back to its heartbeats); handles heartbeats and resets. Undecodable envelopes are logged, acknowledged and dropped
  * (they cannot be retried into validity). */
 size_t hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max,
-                            uint64_t now_ms);
+                            size_t max_bytes, uint64_t now_ms);
 
 /* Acknowledges committed deliveries (one READY per upstream) and frees
  * their envelopes. room: how many more the caller can take (its own

@@ -52,6 +52,7 @@ struct hg_service {
     uint64_t metrics_at_ms;         /* next snapshot */
     hg_link_opts_t link_opts;
     size_t batch_max;
+    size_t batch_max_bytes;
     size_t outbox_max;
     uint64_t started_us;
 };
@@ -80,6 +81,10 @@ static const hg_opt_t s_runtime_opts[] = {
     {"window", HG_OPT_INT, "256", "envelopes this instance holds per upstream (credit)"},
     {"batch_max", HG_OPT_INT, "256", "envelopes per group commit"},
     {"frame_max", HG_OPT_INT, "64", "envelopes per DELIVER message"},
+    {"frame_max_bytes", HG_OPT_INT, "4194304",
+     "payload bytes per DELIVER message (at least one envelope)"},
+    {"batch_max_bytes", HG_OPT_INT, "16777216",
+     "payload bytes per group commit: bounds a round so heartbeats keep flowing"},
     {"outbox_max", HG_OPT_INT, "20000",
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
@@ -539,6 +544,8 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     self->link_opts.frame_max = (uint32_t) hg_config_int (self->config, "frame_max");
     self->link_opts.window = (uint32_t) hg_config_int (self->config, "window");
     self->batch_max = (size_t) hg_config_int (self->config, "batch_max");
+    self->batch_max_bytes = (size_t) hg_config_int (self->config, "batch_max_bytes");
+    self->link_opts.frame_max_bytes = (size_t) hg_config_int (self->config, "frame_max_bytes");
     self->outbox_max = (size_t) hg_config_int (self->config, "outbox_max");
     if (self->link_opts.heartbeat_ms < 10 || self->link_opts.liveness < 1
         || self->link_opts.frame_max < 1 || self->link_opts.frame_max > 512
@@ -709,7 +716,8 @@ s_loop (hg_service_t *self)
             client_ready |= (items[i].revents & ZMQ_POLLIN) != 0;
         }
         if (client_ready) {
-            size_t got = hg_link_client_recv (self->client, deliveries, self->batch_max, now);
+            size_t got = hg_link_client_recv (self->client, deliveries, self->batch_max,
+                                              self->batch_max_bytes, now);
             if (got) {
                 uint64_t t0 = hg_now_ms ();
                 if (s_consume (self, deliveries, got, wb, &err) < 0) {

@@ -200,7 +200,7 @@ s_step (hg_link_server_t *srv, hg_link_client_t *cli, hg_delivery_t *out, size_t
     size_t got = 0;
     if (cli) {
         hg_link_client_tick (cli, 1000, now);
-        got = hg_link_client_recv (cli, out, max, now);
+        got = hg_link_client_recv (cli, out, max, 0, now);
     }
     return got;
 }
@@ -497,7 +497,7 @@ test_shard_routing (void **state)
             hg_link_client_ack (fx->cli2, out, got, 1000, hg_now_ms ());
         }
         /* keep the shard-1 client's DEALER drained so it stays healthy */
-        assert_int_equal (hg_link_client_recv (fx->cli, out, 64, hg_now_ms ()), 0);
+        assert_int_equal (hg_link_client_recv (fx->cli, out, 64, 0, hg_now_ms ()), 0);
     }
     assert_int_equal (n, 2);
     assert_int_equal (got_seqs[0], 1);
@@ -506,6 +506,55 @@ test_shard_routing (void **state)
     hg_link_client_destroy (&fx->cli2);
     hg_link_client_destroy (&fx->cli);
     hg_link_server_destroy (&fx->srv);
+}
+
+
+/* Byte bounds: frame_max_bytes = 1 makes every DELIVER carry one envelope,
+ * and a receive bounded to 1 byte takes no second frame, so a round never
+ * holds more than one delivery; everything still arrives exactly once. */
+static void
+test_byte_bounds (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 10 };
+    hg_err_t err = {0};
+    fx->opts.frame_max_bytes = 1;
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    for (int i = 0; i < N; i++) {
+        s_write_entry (fx, fx->srv, i, -1);
+    }
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-0", -1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+    bool seen[N + 1] = {false};
+    size_t unique = 0, max_round = 0;
+    hg_delivery_t out[64];
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (unique < N) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("not delivered in %d ms: unique=%zu", DEADLINE_MS, unique);
+        }
+        zmq_pollitem_t items[2] = {{hg_link_server_socket (fx->srv), 0, ZMQ_POLLIN, 0}};
+        hg_link_client_pollitems (fx->cli, items + 1, 1);
+        zmq_poll (items, 2, 5);
+        uint64_t now = hg_now_ms ();
+        hg_link_server_handle (fx->srv, now);
+        hg_link_server_tick (fx->srv, now);
+        hg_link_client_tick (fx->cli, 1000, now);
+        usleep (2000);      /* let several frames queue up */
+        size_t got = hg_link_client_recv (fx->cli, out, 64, 1, now);
+        max_round = got > max_round ? got : max_round;
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+            assert_false (seen[out[i].seq]);
+            seen[out[i].seq] = true;
+            unique++;
+        }
+        if (got) {
+            hg_link_client_ack (fx->cli, out, got, 1000, hg_now_ms ());
+        }
+    }
+    assert_int_equal (max_round, 1);
 }
 
 static void
@@ -535,6 +584,7 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_silent_client_redelivered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
