@@ -416,7 +416,13 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
         size_t n = nl ? (size_t) (nl - p) : len - pos;
         pos += n + 1;
         line++;
-        s_trim (&p, &n);
+        if (n > 0 && p[n - 1] == '\r') {
+            n--;
+        }
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
         if (n == 0 || *p == '#') {
             continue;
         }
@@ -426,21 +432,24 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
         }
         const char *eq = memchr (p, '=', n);
         if (!eq) {
-            rc = hg_err_set (err, HG_EINVAL, "line %zu: expected 'key = value', got '%.60s'",
-                             line, p);
+            rc = hg_err_set (err, HG_EINVAL, "line %zu: expected 'key = value', got '%.*s'",
+                             line, (int) (n > 60 ? 60 : n), p);
             break;
         }
         const char *k = p, *v = eq + 1;
         size_t kn = (size_t) (eq - p), vn = n - kn - 1;
         s_trim (&k, &kn);
-        /* a tab delimiter may be written literally: keep it */
-        if (!(vn >= 1 && kn == 9 && memcmp (k, "delimiter", 9) == 0 && strspn (v, " ") < vn
-              && v[strspn (v, " ")] == '\t')) {
-            s_trim (&v, &vn);
+        while (vn > 0 && *v == ' ') {
+            v++;
+            vn--;
         }
-        else {
+        /* a tab delimiter may be written literally: keep it */
+        if (kn == 9 && memcmp (k, "delimiter", 9) == 0 && vn > 0 && *v == '\t') {
             v = "\t";
             vn = 1;
+        }
+        else {
+            s_trim (&v, &vn);
         }
         char *key = s_strndup (k, kn), *val = s_strndup (v, vn);
         if (!key || !val) {
@@ -810,14 +819,18 @@ s_fmt_digits (const char *s, size_t *pos, int min, int max)
 static int
 s_parse_pattern (const char *fmt, const char *s, hg_date_t *d, hg_err_t *err)
 {
-    int parts[6];
+    int parts[6] = {0};
     int n_parts = 0;
     size_t pos = 0;
     static const char order[] = "YmdHMS";
     for (const char *f = fmt; *f; f++) {
         if (*f == '%' && f[1] && f[1] != '%') {
             f++;
-            int idx = (int) (strchr (order, *f) - order);
+            const char *at = strchr (order, *f);
+            if (!at) {
+                goto bad;
+            }
+            int idx = (int) (at - order);
             int v = idx == 0 ? s_fmt_digits (s, &pos, 4, 4) : s_fmt_digits (s, &pos, 1, 2);
             if (v < 0) {
                 goto bad;
@@ -1152,7 +1165,7 @@ s_header (s_ctx_t *ctx)
             }
         }
         if (ctx->col_index[c] < 0 && used < sizeof (missing)) {
-            used += (size_t) snprintf (missing + used, sizeof (missing) - used, "%s%s '%s'",
+            used += (size_t) snprintf (missing + used, sizeof (missing) - used, "%s %s '%s'",
                                        used ? "," : "", s_columns[c].name, name);
         }
     }
@@ -1210,6 +1223,7 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     ctx.line = 1;
     int rc = 0;
     bool have_header = false;
+    size_t rejects_at_start = hg_batch_reject_count (out);
     for (;;) {
         size_t bad_col = 0;
         s_row_rc_t r = s_next_row (&ctx, &bad_col);
@@ -1261,7 +1275,7 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
             break;
         }
     }
-    if (!have_header && !ctx.oom && hg_batch_reject_count (out) == 0) {
+    if (!have_header && !ctx.oom && hg_batch_reject_count (out) == rejects_at_start) {
         hg_batch_reject (out, NULL, 0, "payload", "empty payload: expected a header row and "
                          "data rows");
     }

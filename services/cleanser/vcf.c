@@ -21,6 +21,9 @@
 
 /* Alleles of one genotype mapped (ploidy); more is hostile input. */
 #define S_MAX_PLOIDY 64
+/* ALT alleles of a line whose gene/HGVS are looked up in INFO (each look-up
+ * scans INFO once per allele, cached for the line's samples). */
+#define S_MAX_ANNOTATED 64
 
 typedef struct {
     const char *p;
@@ -40,6 +43,11 @@ typedef struct {
 } s_sample_t;
 
 typedef struct {
+    s_span_t gene;     /* n == 0: none */
+    s_span_t hgvs;
+} s_annot_t;
+
+typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
     const hg_vcf_options_t *opts;
@@ -57,6 +65,8 @@ typedef struct {
     s_span_t *cols;              /* columns of the current line */
     size_t cap_cols;
     /* the line being mapped */
+    s_annot_t annots[S_MAX_ANNOTATED];  /* gene/HGVS per ALT allele, */
+    bool annotated[S_MAX_ANNOTATED];    /* once looked up */
     size_t line_no;
     s_span_t line;
     char where[64];
@@ -91,6 +101,23 @@ s_piece (s_span_t s, char sep, size_t idx, s_span_t *out)
     return false;
 }
 
+/* Iterates the pieces of s split at sep in one pass: start with *pos = 0;
+ * false when there are no more (an empty span has one empty piece). */
+static bool
+s_next (s_span_t s, char sep, size_t *pos, s_span_t *piece)
+{
+    if (*pos > s.n) {
+        return false;
+    }
+    size_t start = *pos;
+    const char *hit = start < s.n ? memchr (s.p + start, sep, s.n - start) : NULL;
+    size_t end = hit ? (size_t) (hit - s.p) : s.n;
+    piece->p = s.p + start;
+    piece->n = end - start;
+    *pos = end + 1;
+    return true;
+}
+
 static size_t
 s_count (s_span_t s, char sep)
 {
@@ -105,9 +132,9 @@ s_count (s_span_t s, char sep)
 static bool
 s_info (s_span_t info, const char *key, s_span_t *val)
 {
-    size_t kn = strlen (key);
+    size_t kn = strlen (key), pos = 0;
     s_span_t item;
-    for (size_t i = 0; s_piece (info, ';', i, &item); i++) {
+    while (s_next (info, ';', &pos, &item)) {
         if (item.n > kn && memcmp (item.p, key, kn) == 0 && item.p[kn] == '=') {
             val->p = item.p + kn + 1;
             val->n = item.n - kn - 1;
@@ -209,7 +236,8 @@ s_layout (s_span_t line, const char *marker, const char *gene, const char *hgvs_
     }
     lay->allele = lay->gene = lay->hgvs_c = lay->hgvs_p = -1;
     s_span_t f;
-    for (size_t i = 0; i < 512 && s_piece (list, '|', i, &f); i++) {
+    size_t pos = 0;
+    for (size_t i = 0; i < 512 && s_next (list, '|', &pos, &f); i++) {
         s_trim (&f);
         if (s_eq (f, "Allele")) {
             lay->allele = (int) i;
@@ -373,7 +401,8 @@ s_annotation (s_span_t value, const s_layout_t *lay, s_span_t ref, s_span_t alt,
         trimmed.n--;
     }
     s_span_t e, f;
-    for (size_t i = 0; i < 1024 && s_piece (value, ',', i, &e); i++) {
+    size_t pos = 0;
+    for (size_t i = 0; i < 1024 && s_next (value, ',', &pos, &e); i++) {
         if (!s_piece (e, '|', (size_t) lay->allele, &f)) {
             continue;
         }
@@ -389,11 +418,6 @@ s_annotation (s_span_t value, const s_layout_t *lay, s_span_t ref, s_span_t alt,
     }
     return false;
 }
-
-typedef struct {
-    s_span_t gene;     /* n == 0: none */
-    s_span_t hgvs;
-} s_annot_t;
 
 /* Gene symbol and HGVS of ALT allele k (1-based) from INFO. */
 static s_annot_t
@@ -536,7 +560,8 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t 
     }
     /* dbSNP ids */
     s_span_t id;
-    for (size_t i = 0; i < 64 && s_piece (c[2], ';', i, &id); i++) {
+    size_t id_pos = 0;
+    for (size_t i = 0; i < 64 && s_next (c[2], ';', &id_pos, &id); i++) {
         bool rs = id.n > 2 && (id.p[0] == 'r' || id.p[0] == 'R') && (id.p[1] == 's' || id.p[1] == 'S');
         for (size_t j = 2; rs && j < id.n; j++) {
             rs = isdigit ((unsigned char) id.p[j]);
@@ -562,7 +587,15 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t 
         ctx->oom = true;
         return -1;
     }
-    s_annot_t an = s_annotate (c[7], c[3], alt, k, n_alt, ctx);
+    s_annot_t none = {{"", 0}, {"", 0}};
+    s_annot_t an = none;
+    if (k <= S_MAX_ANNOTATED) {
+        if (!ctx->annotated[k - 1]) {
+            ctx->annots[k - 1] = s_annotate (c[7], c[3], alt, k, n_alt, ctx);
+            ctx->annotated[k - 1] = true;
+        }
+        an = ctx->annots[k - 1];
+    }
     if (an.gene.n) {
         char *g = s_copy (ctx, an.gene);
         if (!ctx->oom && hg_record_add_code (ctx->a, rec, HG_SYS_HGNC, g, NULL) < 0) {
@@ -597,6 +630,9 @@ s_sample (s_ctx_t *ctx, s_span_t *c, size_t si, int gt_index, s_span_t *alts, si
     for (int i = 0; i < n; i++) {
         if (idx[i] <= 0) {
             continue;
+        }
+        if (n_alt == 0) {
+            continue;    /* ALT '.': a reference site, nothing to record */
         }
         if ((size_t) idx[i] > n_alt) {
             s_reject (ctx, "sample %s: GT '%s' refers to ALT allele %ld but ALT lists %zu",
@@ -636,8 +672,12 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
     if (ctx->oom) {
         return -1;
     }
+    memset (ctx->annotated, 0, sizeof (ctx->annotated));
     s_span_t *c = ctx->cols;
     size_t want = ctx->n_samples ? 9 + ctx->n_samples : ctx->has_format ? 9 : 8;
+    if (n == 8 && want > 8) {
+        want = 8;    /* a sites-only line (htslib reads it as missing genotypes) */
+    }
     if (n < 8 || n < want) {
         s_reject (ctx, "%zu tab-separated columns, expected %zu (CHROM POS ID REF ALT QUAL FILTER "
                   "INFO%s%s)", n, want, want > 8 ? " FORMAT" : "",
@@ -684,8 +724,9 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
             ctx->oom = true;
             return -1;
         }
+        size_t alt_pos = 0;
         for (size_t i = 0; i < n_alt; i++) {
-            s_piece (c[4], ',', i, &alts[i]);
+            s_next (c[4], ',', &alt_pos, &alts[i]);
             if (!s_alt_ok (alts[i])) {
                 s_reject (ctx, "ALT '%s': allele %zu is empty or holds spaces", s_show (c[4], b),
                           i + 1);
@@ -697,15 +738,18 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
     int gt_index = -1;
     if (ctx->n_samples) {
         s_span_t key;
-        for (size_t i = 0; s_piece (c[8], ':', i, &key); i++) {
+        size_t key_pos = 0;
+        for (size_t i = 0; i < 4096 && s_next (c[8], ':', &key_pos, &key); i++) {
             if (s_eq (key, "GT")) {
                 gt_index = (int) i;
                 break;
             }
         }
     }
-    if (ctx->n_samples == 0) {
+    if (ctx->n_samples == 0 || n == 8) {
         hg_batch_ignore (ctx->out);    /* sites only: no one carries it */
+        free (alts);
+        return 0;
     }
     int rc = 0;
     for (size_t si = 0; si < ctx->n_samples && rc == 0; si++) {
