@@ -103,7 +103,7 @@ static int
 s_push_usage (void)
 {
     fprintf (stderr,
-             "usage: hourglass push [--cluster DIR] --format fhir|hl7v2 [--partner NAME]\n"
+             "usage: hourglass push [--cluster DIR] --format fhir|hl7v2|csv|vcf|dicom [--partner NAME]\n"
              "                      [--batch-id ID] [--wait SECONDS] [--rate N] [--json]\n"
              "                      [--key PARTNER.key] [--server-key COLLECTOR.pub|Z85] FILE...\n"
              "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
@@ -261,9 +261,14 @@ hg_cmd_push (int argc, char **argv)
         fprintf (stderr, "hourglass push: --format and at least one FILE are required\n");
         return s_push_usage ();
     }
-    if (strcmp (format, "fhir") != 0 && strcmp (format, "hl7v2") != 0) {
+    static const char *known[] = {"fhir", "hl7v2", "csv", "vcf", "dicom"};
+    bool is_known = false;
+    for (size_t k = 0; k < sizeof (known) / sizeof (known[0]); k++) {
+        is_known |= strcmp (format, known[k]) == 0;
+    }
+    if (!is_known) {
         fprintf (stderr, "hourglass push: warning: format '%s' is not one the pipeline parses "
-                         "(fhir, hl7v2); it will be quarantined\n", format);
+                         "(fhir, hl7v2, csv, vcf, dicom); it will be quarantined\n", format);
     }
     if (batch_id && n_files > 1) {
         fprintf (stderr, "hourglass push: --batch-id applies to a single FILE\n");

@@ -402,6 +402,9 @@ s_layout (hg_cluster_t *c, const layout_t *l)
         char ep[128];
         s_endpoint (ep, sizeof (ep));
         p = s_add_proc (c, "cleanser", i, common, nc);
+        char mappings[4096];
+        snprintf (mappings, sizeof (mappings), "%.2000s/mappings", c->dir);
+        s_arg (p, "--csv-mappings", mappings);
         s_arg (p, "--upstream", collector_deliver);
         s_arg (p, "--deliver", ep);
         snprintf (cleanser_delivers + strlen (cleanser_delivers),
@@ -583,8 +586,8 @@ s_up (const char *dir, const layout_t *l, int timeout_s)
         fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
         return 1;
     }
-    const char *subs[] = {"", "/logs", "/data", "/keys"};
-    for (int i = 0; i < 4; i++) {
+    const char *subs[] = {"", "/logs", "/data", "/keys", "/mappings"};
+    for (int i = 0; i < 5; i++) {
         snprintf (sub, sizeof (sub), "%s%s", dir, subs[i]);
         if (hg_mkdirs (sub, i == 3 ? 0700 : 0755, &err) < 0) {
             fprintf (stderr, "hourglass cluster up: %s\n", err.msg);

@@ -12,22 +12,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
+#include "dicom.h"
 #include "fhir.h"
 #include "hl7v2.h"
 #include "log.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
+#include "vcf.h"
 
 static const hg_opt_t s_options[] = {
     {"max_field_bytes", HG_OPT_INT, "1048576",
      "largest single field or JSON string accepted; larger ones are quarantined"},
     {"max_records", HG_OPT_INT, "100000", "most records taken from one payload"},
+    {"csv_mappings", HG_OPT_STRING, "./mappings",
+     "directory of CSV mapping files, one per partner: <dir>/<partner>.map"},
     {NULL, 0, NULL, NULL},
 };
 
 typedef struct {
     hg_parse_limits_t limits;
+    const char *csv_mappings;     /* directory of <partner>.map files */
 } cleanser_t;
 
 static int
@@ -42,6 +48,7 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     }
     self->limits.max_field_bytes = (size_t) mf;
     self->limits.max_records = (size_t) mr;
+    self->csv_mappings = hg_service_option (svc, "csv_mappings");
     return 0;
 }
 
@@ -50,6 +57,34 @@ s_destroy (void **state)
 {
     free (*state);
     *state = NULL;
+}
+
+/* CSV needs the partner's mapping file (read per message: they are small and
+ * a partner's data manager may fix one without a restart). */
+static void
+s_parse_csv (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
+{
+    const char *data = (const char *) env->payload.data;
+    size_t len = env->payload.len;
+    char path[4096], *text = NULL;
+    size_t tlen;
+    hg_err_t err = {0};
+    snprintf (path, sizeof (path), "%.2000s/%.200s.map", self->csv_mappings, env->partner);
+    hg_csv_mapping_t *map = NULL;
+    if (hg_read_file (path, 1 << 20, &text, &tlen, &err) < 0) {
+        hg_batch_reject (batch, data, len, "payload",
+                         "no CSV mapping for partner '%s': %s (write one, see csv.h, and push "
+                         "again)", env->partner, err.msg);
+    }
+    else if (hg_csv_mapping_parse (text, tlen, &map, &err) < 0) {
+        hg_batch_reject (batch, data, len, "payload", "CSV mapping %s is invalid: %s", path,
+                         err.msg);
+    }
+    else {
+        hg_csv_parse (data, len, map, &self->limits, batch);
+    }
+    hg_csv_mapping_destroy (&map);
+    free (text);
 }
 
 /* Parses one payload with the parser of its format. */
@@ -65,10 +100,19 @@ s_parse (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
     case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_HL7V2:
         hg_hl7v2_parse (data, len, &self->limits, batch);
         break;
+    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_CSV:
+        s_parse_csv (self, env, batch);
+        break;
+    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_VCF:
+        hg_vcf_parse (data, len, NULL, &self->limits, batch);
+        break;
+    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_DICOM:
+        hg_dicom_parse (data, len, &self->limits, batch);
+        break;
     default:
         hg_batch_reject (batch, data, len, "payload",
-                         "format '%s' is not supported (supported: fhir, hl7v2); "
-                         "push it again with the right --format",
+                         "format '%s' is not supported (supported: fhir, hl7v2, csv, vcf, "
+                         "dicom); push it again with the right --format",
                          env->format);
         break;
     }

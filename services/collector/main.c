@@ -54,6 +54,15 @@ s_format_known (const char *format, Hourglass__PayloadType *type)
     else if (strcmp (format, "hl7v2") == 0) {
         *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_HL7V2;
     }
+    else if (strcmp (format, "csv") == 0) {
+        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_CSV;
+    }
+    else if (strcmp (format, "vcf") == 0) {
+        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_VCF;
+    }
+    else if (strcmp (format, "dicom") == 0) {
+        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_DICOM;
+    }
     else {
         *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_UNKNOWN;   /* quarantined downstream */
     }

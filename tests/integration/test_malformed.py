@@ -58,7 +58,9 @@ def malformed_cases():
         ("garbage-as-fhir.bin", "fhir", rnd.randbytes(4096), ["invalid json"]),
         ("garbage-as-hl7.bin", "hl7v2", rnd.randbytes(4096), ["msh"]),
         ("image.dcm", "dicom", b"\0" * 128 + b"DICM" + rnd.randbytes(2048),
-         ["format 'dicom' is not supported", "fhir", "hl7v2"]),
+         ["truncated", "declares", "remain"]),
+        ("claim.x12", "x12", b"ISA*00*          *00*          *ZZ*SENDER~" + rnd.randbytes(512),
+         ["format 'x12' is not supported", "fhir", "hl7v2", "dicom"]),
     ]
 
 
@@ -84,8 +86,8 @@ def test_malformed_inputs_are_quarantined_and_nothing_crashes(make_cluster, tmp_
         for w in words:
             assert w in line[0].lower(), "push message for %s lacks %r: %r" % (name, w, line[0])
         assert "rejected: 1 records or messages quarantined in 1 batches" in r.out, r
-        if fmt == "dicom":
-            assert "format 'dicom' is not one the pipeline parses" in r.err, r
+        if fmt == "x12":
+            assert "format 'x12' is not one the pipeline parses" in r.err, r
 
     # every bad payload: exactly one quarantine entry, reason naming the problem
     q = c.quarantine()
