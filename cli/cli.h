@@ -26,6 +26,7 @@ typedef struct {
     char dir[2048];         /* at most 2047 bytes: paths under it must fit PATH_MAX */
     char ingest[128];       /* collector ingest endpoint */
     char ingest_key[2100];  /* collector public key file when secure, else "" */
+    char mllp[64];          /* collector MLLP address IPv4:PORT */
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
 } hg_cluster_t;

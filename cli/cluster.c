@@ -107,6 +107,7 @@ hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
     }
     snprintf (c->ingest, sizeof (c->ingest), "%s", s_json_str (root, "ingest"));
     snprintf (c->ingest_key, sizeof (c->ingest_key), "%s", s_json_str (root, "ingest_key"));
+    snprintf (c->mllp, sizeof (c->mllp), "%s", s_json_str (root, "mllp"));
     json_object *procs;
     if (json_object_object_get_ex (root, "processes", &procs)) {
         size_t n = json_object_array_length (procs);
@@ -137,6 +138,7 @@ hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
     json_object *root = json_object_new_object ();
     json_object_object_add (root, "ingest", json_object_new_string (c->ingest));
     json_object_object_add (root, "ingest_key", json_object_new_string (c->ingest_key));
+    json_object_object_add (root, "mllp", json_object_new_string (c->mllp));
     json_object *procs = json_object_new_array ();
     for (int i = 0; i < c->n_procs; i++) {
         const hg_proc_t *p = &c->procs[i];
@@ -397,6 +399,8 @@ s_layout (hg_cluster_t *c, const layout_t *l)
     s_endpoint (collector_deliver, sizeof (collector_deliver));
     hg_proc_t *p = s_add_proc (c, "collector", 0, common, nc);
     s_arg (p, "--ingest", c->ingest);
+    snprintf (c->mllp, sizeof (c->mllp), "127.0.0.1:%d", s_free_port ());
+    s_arg (p, "--mllp", c->mllp);
     s_arg (p, "--deliver", collector_deliver);
     for (int i = 0; i < l->cleansers; i++) {
         char ep[128];

@@ -652,10 +652,9 @@ s_loop (hg_service_t *self)
 {
     hg_delivery_t *deliveries = calloc (self->batch_max, sizeof (*deliveries));
     hg_store_batch_t *wb = hg_store_batch_new ();
-    void *extra = self->def->extra_socket ? self->def->extra_socket (self->state) : NULL;
     int status = 0;
     while (!s_terminated) {
-        zmq_pollitem_t items[40];
+        zmq_pollitem_t items[160];
         size_t n = 0;
         items[n++] = (zmq_pollitem_t) {self->control, 0, ZMQ_POLLIN, 0};
         size_t auth_at = n;
@@ -666,13 +665,14 @@ s_loop (hg_service_t *self)
         if (self->server) {
             items[n++] = (zmq_pollitem_t) {hg_link_server_socket (self->server), 0, ZMQ_POLLIN, 0};
         }
-        size_t extra_at = n;
-        if (extra) {
-            items[n++] = (zmq_pollitem_t) {extra, 0, ZMQ_POLLIN, 0};
-        }
         size_t client_at = n;
         if (self->client) {
             n += hg_link_client_pollitems (self->client, items + n, 40 - n);
+        }
+        size_t client_end = n;
+        size_t extra_at = n;
+        if (self->def->extra_items) {
+            n += self->def->extra_items (self, self->state, items + n, 160 - n);
         }
         long timeout = (long) self->link_opts.heartbeat_ms / 2;
         if (zmq_poll (items, (int) n, timeout) < 0) {
@@ -705,14 +705,18 @@ s_loop (hg_service_t *self)
             hg_link_server_handle (self->server, now);
         }
         hg_err_t err = {0};
-        if (extra && (items[extra_at].revents & ZMQ_POLLIN)
-            && self->def->on_extra (self, self->state, &err) < 0) {
+        bool extra_ready = false;
+        for (size_t i = extra_at; i < n; i++) {
+            extra_ready |= items[i].revents != 0;
+        }
+        if (extra_ready && self->def->on_extra (self, self->state, items + extra_at, n - extra_at,
+                                                &err) < 0) {
             hg_error ("fatal", "err=\"%s\"", err.msg);
             status = 1;
             break;
         }
         bool client_ready = false;
-        for (size_t i = client_at; i < n; i++) {
+        for (size_t i = client_at; i < client_end; i++) {
             client_ready |= (items[i].revents & ZMQ_POLLIN) != 0;
         }
         if (client_ready) {

@@ -48,9 +48,13 @@ typedef struct {
      * may come from arena. Return 0 and fill reply, or <0 with err. */
     int (*control) (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
                     Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
-    /* An extra socket to poll (the collector's ingest), and its handler. */
-    void *(*extra_socket) (void *state);
-    int (*on_extra) (hg_service_t *svc, void *state, hg_err_t *err);
+    /* Extra items to poll -- ZeroMQ sockets or raw file descriptors (the
+     * collector's ingest socket, MLLP listener and connections) -- written to
+     * items (at most max; returns the count), and their handler, called with
+     * the polled items (revents filled) whenever one is ready. */
+    size_t (*extra_items) (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max);
+    int (*on_extra) (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
+                     hg_err_t *err);
     void (*destroy) (void **state);
 } hg_service_def_t;
 

@@ -10,14 +10,24 @@
  * Backpressure: when the outbox is full the answer is BUSY with a retry
  * delay, so a slow pipeline slows partners down instead of buffering.
  */
+#define _GNU_SOURCE   /* accept4 */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "log.h"
+#include "mllp.h"
 #include "service.h"
 #include "util.h"
 
@@ -26,16 +36,33 @@
 static const hg_opt_t s_options[] = {
     {"ingest", HG_OPT_STRING, "tcp://127.0.0.1:5550", "endpoint partners push to"},
     {"max_payload_bytes", HG_OPT_INT, "67108864", "largest accepted batch (bytes)"},
+    {"mllp", HG_OPT_STRING, "",
+     "HL7 v2 over MLLP: listen on IPv4:PORT (empty: off); each message is ACKed (MSA-1 AA) "
+     "only once journalled"},
+    {"mllp_partner", HG_OPT_STRING, "mllp", "partner name of messages received over MLLP"},
     {"partners", HG_OPT_STRING, "",
      "allow-list of partner public keys ('<z85> <partner>' lines); with curve_key, only these "
      "partners may push and each is known by its key's name (SIGHUP re-reads it)"},
     {NULL, 0, NULL, NULL},
 };
 
+#define HG_MLLP_MAX_CONNS 64
+
+typedef struct {
+    int fd;                       /* -1: free slot */
+    char *in;                     /* received bytes not yet framed */
+    size_t in_len, in_cap;
+    char peer[48];
+} mllp_conn_t;
+
 typedef struct {
     void *ingest;                 /* ROUTER facing partners */
     size_t max_payload_bytes;
     bool authenticated;           /* partners are known by their CurveZMQ key */
+    int mllp_fd;                  /* MLLP listening socket, -1 when off */
+    const char *mllp_partner;
+    mllp_conn_t conns[HG_MLLP_MAX_CONNS];
+    uint64_t ack_seq;
 } collector_t;
 
 typedef struct {
@@ -67,6 +94,46 @@ s_format_known (const char *format, Hourglass__PayloadType *type)
         *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_UNKNOWN;   /* quarantined downstream */
     }
     return format;
+}
+
+/* Listens for MLLP connections on "IPv4:PORT". */
+static int
+s_mllp_listen (collector_t *self, const char *listen_on, hg_err_t *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    const char *colon = strrchr (listen_on, ':');
+    char host[64];
+    snprintf (host, sizeof (host), "%.*s", colon ? (int) (colon - listen_on) : 0, listen_on);
+    long port = colon ? strtol (colon + 1, NULL, 10) : 0;
+    if (!colon || port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        return hg_err_set (err, HG_EINVAL, "mllp '%s' is not IPv4:PORT", listen_on);
+    }
+    addr.sin_port = htons ((uint16_t) port);
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 64) < 0) {
+        int e = errno;
+        if (fd >= 0) {
+            close (fd);
+        }
+        return hg_err_set (err, HG_EIO, "cannot listen for MLLP on %s: %s", listen_on,
+                           strerror (e));
+    }
+    self->mllp_fd = fd;
+    hg_info ("mllp_listening", "address=%s partner=%s", listen_on, self->mllp_partner);
+    return 0;
+}
+
+static void
+s_mllp_close (mllp_conn_t *c)
+{
+    if (c->fd >= 0) {
+        close (c->fd);
+    }
+    free (c->in);
+    memset (c, 0, sizeof (*c));
+    c->fd = -1;
 }
 
 static int
@@ -102,6 +169,15 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
         return hg_err_set (err, HG_EIO, "cannot bind ingest endpoint %s: %s", ep,
                            zmq_strerror (errno));
     }
+    for (int i = 0; i < HG_MLLP_MAX_CONNS; i++) {
+        self->conns[i].fd = -1;
+    }
+    self->mllp_fd = -1;
+    self->mllp_partner = hg_service_option (svc, "mllp_partner");
+    const char *mllp = hg_service_option (svc, "mllp");
+    if (*mllp) {
+        return s_mllp_listen (self, mllp, err);
+    }
     return 0;
 }
 
@@ -109,6 +185,12 @@ static void
 s_destroy (void **state)
 {
     collector_t *self = *state;
+    for (int i = 0; i < HG_MLLP_MAX_CONNS; i++) {
+        s_mllp_close (&self->conns[i]);
+    }
+    if (self->mllp_fd >= 0) {
+        close (self->mllp_fd);
+    }
     if (self->ingest) {
         int linger = 0;
         zmq_setsockopt (self->ingest, ZMQ_LINGER, &linger, sizeof (linger));
@@ -118,10 +200,25 @@ s_destroy (void **state)
     *state = NULL;
 }
 
-static void *
-s_extra_socket (void *state)
+/* Polled: the ingest socket always (BUSY answers carry backpressure); the
+ * MLLP listener and connections only while the outbox has room, so a
+ * saturated pipeline slows MLLP senders down through TCP. */
+static size_t
+s_extra_items (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max)
 {
-    return ((collector_t *) state)->ingest;
+    collector_t *self = state;
+    size_t n = 0;
+    items[n++] = (zmq_pollitem_t) {self->ingest, 0, ZMQ_POLLIN, 0};
+    if (self->mllp_fd < 0 || hg_service_outbox_room (svc) == 0) {
+        return n;
+    }
+    items[n++] = (zmq_pollitem_t) {NULL, self->mllp_fd, ZMQ_POLLIN, 0};
+    for (int i = 0; i < HG_MLLP_MAX_CONNS && n < max; i++) {
+        if (self->conns[i].fd >= 0) {
+            items[n++] = (zmq_pollitem_t) {NULL, self->conns[i].fd, ZMQ_POLLIN, 0};
+        }
+    }
+    return n;
 }
 
 /* Decides one request; for an accepted one, stages its journal writes. */
@@ -217,9 +314,8 @@ s_accept (hg_service_t *svc, collector_t *self, Hourglass__PushRequest *req,
 }
 
 static int
-s_on_ingest (hg_service_t *svc, void *state, hg_err_t *err)
+s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
 {
-    collector_t *self = state;
     pending_reply_t *round = calloc (HG_COLLECTOR_ROUND_MAX, sizeof (*round));
     hg_store_batch_t *wb = hg_store_batch_new ();
     size_t n = 0;
@@ -298,6 +394,255 @@ s_on_ingest (hg_service_t *svc, void *state, hg_err_t *err)
     return rc;
 }
 
+
+/* ---- MLLP ------------------------------------------------------------------ */
+
+typedef struct {
+    int conn;                     /* index in conns */
+    const char *msg;              /* into the connection's buffer */
+    size_t msg_len;
+    pending_reply_t pr;           /* s_accept's verdict */
+    bool no_control_id;
+} mllp_pending_t;
+
+static void
+s_mllp_accept_conns (collector_t *self)
+{
+    for (;;) {
+        struct sockaddr_in peer;
+        socklen_t plen = sizeof (peer);
+        int fd = accept4 (self->mllp_fd, (struct sockaddr *) &peer, &plen,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            return;
+        }
+        int slot = -1;
+        for (int i = 0; i < HG_MLLP_MAX_CONNS && slot < 0; i++) {
+            slot = self->conns[i].fd < 0 ? i : -1;
+        }
+        char addr[48];
+        snprintf (addr, sizeof (addr), "%s:%d", inet_ntoa (peer.sin_addr), ntohs (peer.sin_port));
+        if (slot < 0) {
+            hg_warn ("mllp_refused", "peer=%s reason=\"too many connections\"", addr);
+            close (fd);
+            continue;
+        }
+        self->conns[slot].fd = fd;
+        snprintf (self->conns[slot].peer, sizeof (self->conns[slot].peer), "%s", addr);
+        hg_info ("mllp_connected", "peer=%s", addr);
+    }
+}
+
+/* Reads what a connection has; false when it closed or failed. */
+static bool
+s_mllp_read (collector_t *self, mllp_conn_t *c)
+{
+    size_t cap_max = self->max_payload_bytes + 65536;
+    for (;;) {
+        if (c->in_len == c->in_cap) {
+            if (c->in_cap >= cap_max) {
+                return true;        /* framing decides below whether it overflowed */
+            }
+            size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
+            cap = cap > cap_max ? cap_max : cap;
+            char *nb = realloc (c->in, cap);
+            if (!nb) {
+                return false;
+            }
+            c->in = nb;
+            c->in_cap = cap;
+        }
+        ssize_t got = read (c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (got > 0) {
+            c->in_len += (size_t) got;
+            continue;
+        }
+        if (got == 0) {
+            return false;
+        }
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    }
+}
+
+static void
+s_mllp_send (mllp_conn_t *c, const char *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write (c->fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            /* the sender will resend unacknowledged messages; MSH-10 makes that
+             * idempotent */
+            return;
+        }
+        off += (size_t) w;
+    }
+}
+
+static int
+s_on_mllp (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, size_t n,
+           hg_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].socket == NULL && items[i].fd == self->mllp_fd && items[i].revents) {
+            s_mllp_accept_conns (self);
+        }
+    }
+    size_t cap = 256, np = 0;
+    mllp_pending_t *pend = calloc (cap, sizeof (*pend));
+    size_t consumed_upto[HG_MLLP_MAX_CONNS] = {0};
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    for (int ci = 0; ci < HG_MLLP_MAX_CONNS; ci++) {
+        mllp_conn_t *c = &self->conns[ci];
+        bool ready = false;
+        for (size_t i = 0; c->fd >= 0 && i < n; i++) {
+            ready |= items[i].socket == NULL && items[i].fd == c->fd && items[i].revents;
+        }
+        if (!ready) {
+            continue;
+        }
+        bool open = s_mllp_read (self, c);
+        size_t off = 0;
+        for (;;) {
+            const char *msg;
+            size_t msg_len, consumed, skipped;
+            bool overflow;
+            hg_mllp_status_t st = hg_mllp_next (c->in + off, c->in_len - off,
+                                                self->max_payload_bytes, &msg, &msg_len,
+                                                &consumed, &skipped, &overflow);
+            if (skipped) {
+                hg_warn ("mllp_junk", "peer=%s bytes=%zu", c->peer, skipped);
+            }
+            off += consumed;
+            if (overflow) {
+                char ack[512];
+                size_t al = hg_hl7_ack (c->in + off, c->in_len - off, "AR",
+                                        "message exceeds max_payload_bytes; split it", "ACK0",
+                                        "19700101000000", ack, sizeof (ack));
+                s_mllp_send (c, ack, al);
+                hg_warn ("mllp_overflow", "peer=%s", c->peer);
+                open = false;
+                break;
+            }
+            if (st != HG_MLLP_FRAME) {
+                break;
+            }
+            if (np == cap) {
+                cap *= 2;
+                pend = realloc (pend, cap * sizeof (*pend));
+            }
+            mllp_pending_t *p = &pend[np++];
+            memset (p, 0, sizeof (*p));
+            p->conn = ci;
+            p->msg = msg;
+            p->msg_len = msg_len;
+            char control[200];
+            Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
+            req.partner = (char *) self->mllp_partner;
+            req.format = "hl7v2";
+            req.payload.data = (uint8_t *) msg;
+            req.payload.len = msg_len;
+            if (hg_hl7_control_id (msg, msg_len, control, sizeof (control))) {
+                req.batch_id = control;
+            }
+            else {
+                /* journal it anyway (the cleanser quarantines it with its reason),
+                 * under a content hash, and answer AR */
+                unsigned char h[8];
+                crypto_generichash (h, sizeof (h), (const unsigned char *) msg, msg_len, NULL, 0);
+                char hex[17];
+                sodium_bin2hex (hex, sizeof (hex), h, sizeof (h));
+                snprintf (control, sizeof (control), "mllp-%s", hex);
+                req.batch_id = control;
+                p->no_control_id = true;
+            }
+            s_accept (svc, self, &req, msg_len, NULL, wb, &p->pr, 0, NULL);
+        }
+        consumed_upto[ci] = off;
+        if (!open) {
+            c->in_len = off;    /* what was framed is answered below, then closed */
+        }
+        if (!open) {
+            hg_info ("mllp_closed", "peer=%s", c->peer);
+            consumed_upto[ci] = SIZE_MAX;   /* close after answering */
+        }
+    }
+    int rc = 0;
+    if (np > 0) {
+        rc = hg_service_commit (svc, wb, err);   /* durable first, then ACK */
+    }
+    char now[16];
+    time_t t = time (NULL);
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (now, sizeof (now), "%Y%m%d%H%M%S", &tm);
+    for (size_t i = 0; i < np; i++) {
+        mllp_pending_t *p = &pend[i];
+        const char *code = "AA", *text = "";
+        switch (p->pr.reply.status) {
+        case HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED:
+        case HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE:
+            if (p->no_control_id) {
+                code = "AR";
+                text = "no MSH segment or no MSH-10 message control id; the message is kept in "
+                       "quarantine";
+            }
+            break;
+        case HOURGLASS__PUSH_REPLY__STATUS__BUSY:
+            code = "AE";
+            text = "pipeline saturated; resend later";
+            break;
+        default:
+            code = "AR";
+            text = p->pr.reason;
+            break;
+        }
+        if (rc < 0) {
+            code = "AE";
+            text = "journal write failed; resend later";
+        }
+        char ack[2048], ack_id[32];
+        snprintf (ack_id, sizeof (ack_id), "HG%llu", (unsigned long long) ++self->ack_seq);
+        size_t al = hg_hl7_ack (p->msg, p->msg_len, code, text, ack_id, now, ack, sizeof (ack));
+        s_mllp_send (&self->conns[p->conn], ack, al);
+        (*hg_service_counter (svc, *code == 'A' && code[1] == 'A' ? "mllp_acked" : "mllp_nacked"))++;
+    }
+    for (int ci = 0; ci < HG_MLLP_MAX_CONNS; ci++) {
+        mllp_conn_t *c = &self->conns[ci];
+        if (c->fd < 0) {
+            continue;
+        }
+        if (consumed_upto[ci] == SIZE_MAX) {
+            s_mllp_close (c);
+        }
+        else if (consumed_upto[ci] > 0) {
+            memmove (c->in, c->in + consumed_upto[ci], c->in_len - consumed_upto[ci]);
+            c->in_len -= consumed_upto[ci];
+        }
+    }
+    hg_store_batch_destroy (&wb);
+    free (pend);
+    return rc;
+}
+
+static int
+s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
+            hg_err_t *err)
+{
+    collector_t *self = state;
+    int rc = 0;
+    if (items[0].revents & ZMQ_POLLIN) {
+        rc = s_on_ingest (svc, self, err);
+    }
+    if (rc == 0 && n > 1) {
+        rc = s_on_mllp (svc, self, items + 1, n - 1, err);
+    }
+    return rc;
+}
+
 static const hg_service_def_t s_def = {
     .name = "collector",
     .summary = "takes partner feeds and journals them durably before acknowledging",
@@ -305,8 +650,8 @@ static const hg_service_def_t s_def = {
     .consumes = false,
     .produces = true,
     .init = s_init,
-    .extra_socket = s_extra_socket,
-    .on_extra = s_on_ingest,
+    .extra_items = s_extra_items,
+    .on_extra = s_on_extra,
     .destroy = s_destroy,
 };
 

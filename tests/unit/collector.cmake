@@ -1,0 +1,3 @@
+hg_unit_test(test_mllp
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_mllp.c
+    LIBS hg_mllp)
