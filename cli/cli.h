@@ -51,6 +51,7 @@ int hg_cmd_query (int argc, char **argv);
 int hg_cmd_quarantine (int argc, char **argv);
 int hg_cmd_health (int argc, char **argv);
 int hg_cmd_keygen (int argc, char **argv);
+int hg_cmd_quality (int argc, char **argv);
 
 /* Prints s as a JSON string literal (quotes and escapes included). */
 void hg_json_print_string (const char *s, size_t len);

@@ -25,6 +25,7 @@ s_usage (FILE *out)
              "  query count [--cluster DIR] --code SYSTEM|CODE [--from D] [--to D] [--json]\n"
              "                                           patients and records with a code\n"
              "  quarantine list [--cluster DIR] [--json] rejected input and why\n"
+             "  quality --partner P [--json] [--html F]  a partner's data-quality report\n"
              "  health ENDPOINT                          one service's health (exit 0: healthy)\n"
              "  keygen --out PREFIX                      a CurveZMQ key pair (PREFIX.key, .pub)\n"
              "  simulate --out DIR [--patients N] [--seed S] [--invalid N]\n"
@@ -64,6 +65,9 @@ main (int argc, char **argv)
     }
     if (strcmp (cmd, "quarantine") == 0) {
         return hg_cmd_quarantine (argc - 1, argv + 1);
+    }
+    if (strcmp (cmd, "quality") == 0) {
+        return hg_cmd_quality (argc - 1, argv + 1);
     }
     if (strcmp (cmd, "keygen") == 0) {
         return hg_cmd_keygen (argc - 1, argv + 1);

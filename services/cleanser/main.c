@@ -17,6 +17,7 @@
 #include "fhir.h"
 #include "hl7v2.h"
 #include "log.h"
+#include "quality.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -34,6 +35,7 @@ static const hg_opt_t s_options[] = {
 typedef struct {
     hg_parse_limits_t limits;
     const char *csv_mappings;     /* directory of <partner>.map files */
+    hg_quality_t *quality;        /* per-partner data-quality figures ("Q\0<partner>") */
 } cleanser_t;
 
 static int
@@ -49,12 +51,25 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     self->limits.max_field_bytes = (size_t) mf;
     self->limits.max_records = (size_t) mr;
     self->csv_mappings = hg_service_option (svc, "csv_mappings");
+    self->quality = hg_quality_new ();
+    if (!self->quality) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    hg_store_iter_t *it = hg_store_iter_new (hg_service_store (svc), "Q\0", 2, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        hg_quality_load (self->quality, (const uint8_t *) v, vl);
+    }
+    hg_store_iter_destroy (&it);
     return 0;
 }
 
 static void
 s_destroy (void **state)
 {
+    cleanser_t *self = *state;
+    hg_quality_destroy (&self->quality);
     free (*state);
     *state = NULL;
 }
@@ -226,6 +241,17 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     int kl = snprintf (key, sizeof (key), "r/%s", env->id);
     hg_store_batch_put (wb, key, (size_t) kl, obuf, olen);
     free (obuf);
+    /* data quality of the partner, committed with the message's results */
+    hg_quality_message (self->quality, env->partner, env->id, recs, n, hg_batch_rejects (batch),
+                        nq, hg_batch_ignored (batch), NULL, 0, 0);
+    uint8_t *qbuf = NULL;
+    size_t qlen = hg_quality_pack (self->quality, env->partner, &qbuf);
+    if (qlen) {
+        char qkey[200];
+        int qkl = snprintf (qkey, sizeof (qkey), "Q%c%.190s", '\0', env->partner);
+        hg_store_batch_put (wb, qkey, (size_t) qkl, qbuf, qlen);
+    }
+    free (qbuf);
     *hg_service_counter (svc, "parsed") += n;
     *hg_service_counter (svc, "quarantined") += nq;
     *hg_service_counter (svc, "ignored") += hg_batch_ignored (batch);
@@ -275,6 +301,39 @@ s_outcomes (hg_service_t *svc, const Hourglass__ControlRequest *req,
     return 0;
 }
 
+/* QUALITY: one partner's figures, or every partner's. */
+static int
+s_quality (cleanser_t *self, const Hourglass__ControlRequest *req, Hourglass__ControlReply *reply,
+           hg_arena_t *arena)
+{
+    const char *names[256];
+    size_t n = 0;
+    if (*req->partner) {
+        names[n++] = req->partner;
+    }
+    else {
+        n = hg_quality_partners (self->quality, names, 256);
+    }
+    Hourglass__PartnerQuality **out = hg_arena_alloc (arena, (n ? n : 1) * sizeof (*out));
+    ProtobufCAllocator alloc;
+    hg_arena_protobuf_allocator (arena, &alloc);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *buf = NULL;
+        size_t len = hg_quality_pack (self->quality, names[i], &buf);
+        if (len) {
+            Hourglass__PartnerQuality *q = hourglass__partner_quality__unpack (&alloc, len, buf);
+            if (q) {
+                out[k++] = q;
+            }
+        }
+        free (buf);
+    }
+    reply->n_quality = k;
+    reply->quality = out;
+    return 0;
+}
+
 static int
 s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
            Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
@@ -283,9 +342,11 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     switch (req->kind) {
     case HOURGLASS__CONTROL_REQUEST__KIND__OUTCOME:
         return s_outcomes (svc, req, reply, arena);
+    case HOURGLASS__CONTROL_REQUEST__KIND__QUALITY:
+        return s_quality (state, req, reply, arena);
     default:
         return hg_err_set (err, HG_EINVAL,
-                           "the cleanser answers HEALTH, STATS, QUARANTINE_LIST and OUTCOME");
+                           "the cleanser answers HEALTH, STATS, QUARANTINE_LIST, OUTCOME and QUALITY");
     }
 }
 

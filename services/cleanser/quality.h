@@ -1,0 +1,53 @@
+/*
+ * quality.h -- per-partner data-quality accounting (pure).
+ *
+ * For every message the cleanser records what it produced and rejected;
+ * this module keeps the running figures per partner -- conformance
+ * (records not rejected), completeness (records with patient, code, date,
+ * and a value for lab results), plausibility (records without validation
+ * flags) -- and the top rejection reasons with examples, generalised so the
+ * same mistake with different values counts as one reason.
+ * The cleanser persists each partner's figures (hg_quality_pack) in the same
+ * write batch as the message's results.
+ */
+#ifndef HG_QUALITY_H
+#define HG_QUALITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hourglass.pb-c.h"
+#include "record.h"
+
+typedef struct hg_quality hg_quality_t;
+
+hg_quality_t *hg_quality_new (void);
+void hg_quality_destroy (hg_quality_t **self_p);
+
+/* Restores a partner's figures from their packed PartnerQuality. */
+int hg_quality_load (hg_quality_t *self, const uint8_t *data, size_t len);
+
+/* Accounts one message of partner: its records (for completeness), its
+ * rejects (reason, location) and ignored count; flags, when not NULL, are
+ * flag names of the records (n_flags of them), flagged the records with at
+ * least one flag. */
+void hg_quality_message (hg_quality_t *self, const char *partner, const char *message_id,
+                         Hourglass__Record *const *records, size_t n_records,
+                         const hg_reject_t *rejects, size_t n_rejects, size_t ignored,
+                         const char *const *flags, size_t n_flags, size_t flagged);
+
+/* Packs partner's figures (malloc'd, caller frees); 0 when unknown. */
+size_t hg_quality_pack (const hg_quality_t *self, const char *partner, uint8_t **out);
+
+/* Partners known, for listing: fills up to max names; returns the count. */
+size_t hg_quality_partners (const hg_quality_t *self, const char **names, size_t max);
+
+/* A reason with its specifics generalised: quoted values become '…', runs
+ * of digits become N. */
+void hg_quality_reason_class (const char *reason, char *out, size_t size);
+
+/* True when a record has what an analyst needs: patient, a code (clinical
+ * kinds), an effective date (clinical kinds), and a value (lab results). */
+int hg_quality_complete (const Hourglass__Record *rec);
+
+#endif
