@@ -295,6 +295,7 @@ typedef struct {
     const char *compression;
     const char *sync;
     bool secure;            /* CurveZMQ on every link and on partner ingest */
+    int partner_rate;       /* collector quota, batches/s per partner (0: none) */
 } layout_t;
 
 /* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
@@ -401,6 +402,11 @@ s_layout (hg_cluster_t *c, const layout_t *l)
     s_arg (p, "--ingest", c->ingest);
     snprintf (c->mllp, sizeof (c->mllp), "127.0.0.1:%d", s_free_port ());
     s_arg (p, "--mllp", c->mllp);
+    if (l->partner_rate > 0) {
+        char rate[16];
+        snprintf (rate, sizeof (rate), "%d", l->partner_rate);
+        s_arg (p, "--partner-rate", rate);
+    }
     s_arg (p, "--deliver", collector_deliver);
     for (int i = 0; i < l->cleansers; i++) {
         char ep[128];
@@ -563,7 +569,7 @@ s_usage (void)
              "usage: hourglass cluster up [--dir DIR] [--cleansers N] [--deids N] [--shards N]\n"
              "                            [--min-cell N] [--compression lz4|none|...]\n"
              "                            [--sync true|false] [--heartbeat-ms MS] [--timeout S]\n"
-             "                            [--secure]\n"
+             "                            [--secure] [--partner-rate N]\n"
              "       hourglass cluster down [--dir DIR]\n"
              "       hourglass cluster status [--dir DIR] [--json]\n"
              "       hourglass cluster add-partner NAME [--dir DIR]\n"
@@ -847,6 +853,9 @@ hg_cmd_cluster (int argc, char **argv)
         }
         else if (strcmp (a, "--timeout") == 0) {
             timeout_s = atoi (v);
+        }
+        else if (strcmp (a, "--partner-rate") == 0) {
+            l.partner_rate = atoi (v);
         }
         else {
             fprintf (stderr, "hourglass cluster: unknown option %s\n", a);

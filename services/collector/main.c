@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "mllp.h"
+#include "quota.h"
 #include "service.h"
 #include "util.h"
 
@@ -40,6 +41,9 @@ static const hg_opt_t s_options[] = {
      "HL7 v2 over MLLP: listen on IPv4:PORT (empty: off); each message is ACKed (MSA-1 AA) "
      "only once journalled"},
     {"mllp_partner", HG_OPT_STRING, "mllp", "partner name of messages received over MLLP"},
+    {"partner_rate", HG_OPT_INT, "0",
+     "quota: batches per second each partner may push on average (0: unlimited)"},
+    {"partner_burst", HG_OPT_INT, "0", "quota: burst size per partner (0: 2 x partner_rate)"},
     {"partners", HG_OPT_STRING, "",
      "allow-list of partner public keys ('<z85> <partner>' lines); with curve_key, only these "
      "partners may push and each is known by its key's name (SIGHUP re-reads it)"},
@@ -63,6 +67,7 @@ typedef struct {
     const char *mllp_partner;
     mllp_conn_t conns[HG_MLLP_MAX_CONNS];
     uint64_t ack_seq;
+    hg_quota_t *quota;            /* per-partner token buckets */
 } collector_t;
 
 typedef struct {
@@ -172,6 +177,15 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     for (int i = 0; i < HG_MLLP_MAX_CONNS; i++) {
         self->conns[i].fd = -1;
     }
+    int64_t rate = hg_config_int (hg_service_config (svc), "partner_rate");
+    int64_t burst = hg_config_int (hg_service_config (svc), "partner_burst");
+    if (rate < 0 || burst < 0) {
+        return hg_err_set (err, HG_EINVAL, "partner_rate and partner_burst must be >= 0");
+    }
+    self->quota = hg_quota_new ((double) rate, burst ? (double) burst : 2.0 * (double) rate);
+    if (!self->quota) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
     self->mllp_fd = -1;
     self->mllp_partner = hg_service_option (svc, "mllp_partner");
     const char *mllp = hg_service_option (svc, "mllp");
@@ -191,6 +205,7 @@ s_destroy (void **state)
     if (self->mllp_fd >= 0) {
         close (self->mllp_fd);
     }
+    hg_quota_destroy (&self->quota);
     if (self->ingest) {
         int linger = 0;
         zmq_setsockopt (self->ingest, ZMQ_LINGER, &linger, sizeof (linger));
@@ -284,6 +299,15 @@ s_accept (hg_service_t *svc, collector_t *self, Hourglass__PushRequest *req,
     if (dup) {
         r->status = HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE;
         (*hg_service_counter (svc, "duplicates"))++;
+        return;
+    }
+    uint32_t wait_ms = hg_quota_take (self->quota, req->partner, hg_now_ms ());
+    if (wait_ms > 0) {
+        r->status = HOURGLASS__PUSH_REPLY__STATUS__BUSY;
+        r->retry_after_ms = wait_ms;
+        snprintf (pr->reason, sizeof (pr->reason), "partner %.128s is over its quota; retry in %u ms",
+                  req->partner, wait_ms);
+        (*hg_service_counter (svc, "over_quota"))++;
         return;
     }
     if (hg_service_outbox_room (svc) == 0) {

@@ -116,3 +116,19 @@ def test_csv_vcf_dicom_end_to_end(make_cluster, tmp_path):
     assert not found, "identifying values behind the de-identifier: %s" % found
     before = [os.path.join(c.dir, "data", "cleanser-0")]
     assert hg.scan_files(before, [b"Quixote"]), "control: the scan must see the raw store"
+
+
+def test_partner_quota_slows_a_partner_down(make_cluster, tmp_path):
+    """--partner-rate 2: a partner pushing 8 batches at once gets BUSY (with a retry
+    delay) beyond its burst; push retries, and everything is still accepted once."""
+    c = make_cluster("quota")
+    c.up("--partner-rate", "2", "--heartbeat-ms", "200")
+    files = []
+    for i in range(8):
+        files.append(_write(tmp_path, "v%d.vcf" % i, VCF.replace(b"43044295", b"4304429%d" % i)))
+    r = hg.run("push", "--cluster", c.dir, "--format", "vcf", "--partner", "seq-lab",
+               "--wait", 60, "--json", *files, timeout=120)
+    assert r.rc == 0 and r.json()["accepted"] == 8, r
+    stats = c.stats()
+    assert hg.counters(stats, "collector", "over_quota") >= 1, stats
+    assert hg.counters(stats, "collector", "received") == 8, stats

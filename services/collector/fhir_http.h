@@ -1,0 +1,112 @@
+/*
+ * fhir_http.h -- FHIR over HTTP for the collector: partners POST a Bundle, a
+ * single resource or bulk-data NDJSON; the answer comes only once the
+ * collector has journalled the batch.
+ *
+ * Threads. libmicrohttpd serves connections on its own threads (one per
+ * connection, at most HG_FHIR_HTTP_MAX_CONNS). A handler checks the request
+ * (path, method, bearer token, content type, size, JSON shape), then queues
+ * it and waits (condition variable, answer_timeout_ms) for the collector's
+ * verdict. The collector thread -- the only one touching the store -- polls
+ * hg_fhir_http_fd, takes queued requests with hg_fhir_http_take, journals
+ * them in one synced write batch and answers each with hg_fhir_http_answer.
+ * Nothing here touches RocksDB or ZeroMQ.
+ *
+ * HTTP contract (every answer is a FHIR OperationOutcome,
+ * Content-Type application/fhir+json):
+ *   POST /fhir  (also "/fhir/")
+ *     Authorization: Bearer <token>       token -> partner via the tokens file
+ *     Content-Type: application/fhir+json | application/json
+ *                     a Bundle (type batch, transaction or collection) or one
+ *                     resource (a JSON object with a "resourceType")
+ *                 | application/fhir+ndjson | application/x-ndjson | application/ndjson
+ *                     one resource per line (bulk data), blank lines allowed
+ *     X-Batch-Id: <id>   optional, 1-256 printable ASCII characters; default
+ *                 "http-" + 32 hex digits of BLAKE2b-128 of the body, so
+ *                 re-POSTing the same body is idempotent.
+ *   202  accepted, durably journalled   issue information/informational,
+ *                                        diagnostics "accepted as <message id>"
+ *   200  duplicate of an accepted batch  "already accepted as <message id>"
+ *   400  empty body (required), not a FHIR resource/Bundle/NDJSON (structure),
+ *        bad X-Batch-Id (value), rejected by the collector (invalid)
+ *   401  missing/unknown token (login) + WWW-Authenticate: Bearer; nothing queued
+ *   404  any other path (not-found)      405  any method but POST (not-supported)
+ *   413  body over max_body_bytes (too-costly); with a Content-Length the body is
+ *        never read, a chunked body is discarded past the limit
+ *   415  other content types (not-supported)
+ *   503  collector BUSY (transient) + Retry-After, or the module stopping
+ *   504  the collector did not answer within answer_timeout_ms (timeout)
+ * Checks run in the order path, method, token, content type, size, body.
+ */
+#ifndef HG_FHIR_HTTP_H
+#define HG_FHIR_HTTP_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define HG_FHIR_HTTP_MAX_CONNS 64
+#define HG_FHIR_HTTP_ANSWER_TIMEOUT_MS 30000
+
+typedef struct hg_fhir_http hg_fhir_http_t;
+
+/* A validated request, as the collector sees it. Every string is
+ * NUL-terminated and owned by the module; all stay valid until the request is
+ * answered. The collector must not free or modify them. */
+typedef struct {
+    const char *partner;       /* from the bearer token, 1-128 chars, no '/' */
+    const char *batch_id;      /* X-Batch-Id, or "http-<hex of BLAKE2b of body>" */
+    const char *content_type;  /* media type as sent, lower-cased, no parameters */
+    const char *format;        /* payload format for the journal: always "fhir" */
+    const char *body;          /* the payload (NUL added after body_len bytes) */
+    size_t body_len;           /* 1..max_body_bytes */
+} hg_http_request_t;
+
+typedef enum {
+    HG_FHIR_HTTP_ACCEPTED = 0,   /* journalled: 202 */
+    HG_FHIR_HTTP_DUPLICATE,      /* already journalled: 200 */
+    HG_FHIR_HTTP_BUSY,           /* backpressure or journal failure: 503 + Retry-After */
+    HG_FHIR_HTTP_REJECTED,       /* bad request per the collector: 400 with reason */
+} hg_fhir_http_status_t;
+
+typedef struct {
+    const char *listen;          /* "IPv4:PORT", e.g. "0.0.0.0:8080" */
+    const char *tokens_file;     /* "<token> <partner>" lines, '#' comments */
+    size_t max_body_bytes;       /* larger bodies get 413 */
+    unsigned answer_timeout_ms;  /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
+} hg_fhir_http_opts_t;
+
+/* Reads the tokens file and starts serving. Tokens are kept only as
+ * BLAKE2b-256 hashes, compared with sodium_memcmp. NULL with err when listen
+ * is not IPv4:PORT, the port cannot be bound, the tokens file is unreadable,
+ * has a malformed line (err names the line) or holds no token. opts is not
+ * kept. Call from the collector thread. */
+hg_fhir_http_t *hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err);
+
+/* A file descriptor (an eventfd) the collector polls for POLLIN, e.g.
+ * zmq_pollitem_t {NULL, fd, ZMQ_POLLIN, 0}: readable while requests wait. */
+int hg_fhir_http_fd (hg_fhir_http_t *self);
+
+/* Moves up to max waiting requests into out (oldest first); returns how many.
+ * The caller then owns the duty to answer each exactly once with
+ * hg_fhir_http_answer (the memory stays the module's). The fd stays readable
+ * while requests remain. Collector thread only. */
+size_t hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max);
+
+/* The collector's verdict on a taken request; wakes its HTTP handler, which
+ * answers the partner. message_id ("<partner>/<batch id>") is quoted in the
+ * 202/200 diagnostics, reason in the 400/503 ones (either may be NULL);
+ * retry_after_s is sent as Retry-After for BUSY (at least 1). Strings are
+ * copied. After this call req is invalid (freed once both sides are done,
+ * also when the handler already gave up with 504). Call before
+ * hg_fhir_http_stop. */
+void hg_fhir_http_answer (hg_fhir_http_t *self, hg_http_request_t *req,
+                          hg_fhir_http_status_t status, const char *message_id,
+                          const char *reason, unsigned retry_after_s);
+
+/* Stops serving: waiting handlers answer 503, connections close, requests
+ * never taken are freed. NULL-safe; sets *self_p to NULL. Collector thread,
+ * after every taken request was answered. */
+void hg_fhir_http_stop (hg_fhir_http_t **self_p);
+
+#endif
