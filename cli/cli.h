@@ -27,6 +27,7 @@ typedef struct {
     char ingest[128];       /* collector ingest endpoint */
     char ingest_key[2100];  /* collector public key file when secure, else "" */
     char mllp[64];          /* collector MLLP address IPv4:PORT */
+    char http[64];          /* collector FHIR-over-HTTP address, "" when off */
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
 } hg_cluster_t;

@@ -108,6 +108,7 @@ hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
     snprintf (c->ingest, sizeof (c->ingest), "%s", s_json_str (root, "ingest"));
     snprintf (c->ingest_key, sizeof (c->ingest_key), "%s", s_json_str (root, "ingest_key"));
     snprintf (c->mllp, sizeof (c->mllp), "%s", s_json_str (root, "mllp"));
+    snprintf (c->http, sizeof (c->http), "%s", s_json_str (root, "http"));
     json_object *procs;
     if (json_object_object_get_ex (root, "processes", &procs)) {
         size_t n = json_object_array_length (procs);
@@ -139,6 +140,7 @@ hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
     json_object_object_add (root, "ingest", json_object_new_string (c->ingest));
     json_object_object_add (root, "ingest_key", json_object_new_string (c->ingest_key));
     json_object_object_add (root, "mllp", json_object_new_string (c->mllp));
+    json_object_object_add (root, "http", json_object_new_string (c->http));
     json_object *procs = json_object_new_array ();
     for (int i = 0; i < c->n_procs; i++) {
         const hg_proc_t *p = &c->procs[i];
@@ -296,6 +298,7 @@ typedef struct {
     const char *sync;
     bool secure;            /* CurveZMQ on every link and on partner ingest */
     int partner_rate;       /* collector quota, batches/s per partner (0: none) */
+    const char *http_tokens;  /* bearer-token file: enables FHIR over HTTP */
 } layout_t;
 
 /* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
@@ -402,6 +405,15 @@ s_layout (hg_cluster_t *c, const layout_t *l)
     s_arg (p, "--ingest", c->ingest);
     snprintf (c->mllp, sizeof (c->mllp), "127.0.0.1:%d", s_free_port ());
     s_arg (p, "--mllp", c->mllp);
+    if (l->http_tokens) {
+        char tokens[4096];
+        if (realpath (l->http_tokens, tokens) == NULL) {
+            snprintf (tokens, sizeof (tokens), "%s", l->http_tokens);
+        }
+        snprintf (c->http, sizeof (c->http), "127.0.0.1:%d", s_free_port ());
+        s_arg (p, "--http", c->http);
+        s_arg (p, "--http-tokens", tokens);
+    }
     if (l->partner_rate > 0) {
         char rate[16];
         snprintf (rate, sizeof (rate), "%d", l->partner_rate);
@@ -569,7 +581,7 @@ s_usage (void)
              "usage: hourglass cluster up [--dir DIR] [--cleansers N] [--deids N] [--shards N]\n"
              "                            [--min-cell N] [--compression lz4|none|...]\n"
              "                            [--sync true|false] [--heartbeat-ms MS] [--timeout S]\n"
-             "                            [--secure] [--partner-rate N]\n"
+             "                            [--secure] [--partner-rate N] [--http-tokens FILE]\n"
              "       hourglass cluster down [--dir DIR]\n"
              "       hourglass cluster status [--dir DIR] [--json]\n"
              "       hourglass cluster add-partner NAME [--dir DIR]\n"
@@ -856,6 +868,9 @@ hg_cmd_cluster (int argc, char **argv)
         }
         else if (strcmp (a, "--partner-rate") == 0) {
             l.partner_rate = atoi (v);
+        }
+        else if (strcmp (a, "--http-tokens") == 0) {
+            l.http_tokens = v;
         }
         else {
             fprintf (stderr, "hourglass cluster: unknown option %s\n", a);

@@ -26,6 +26,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "fhir_http.h"
 #include "log.h"
 #include "mllp.h"
 #include "quota.h"
@@ -41,6 +42,10 @@ static const hg_opt_t s_options[] = {
      "HL7 v2 over MLLP: listen on IPv4:PORT (empty: off); each message is ACKed (MSA-1 AA) "
      "only once journalled"},
     {"mllp_partner", HG_OPT_STRING, "mllp", "partner name of messages received over MLLP"},
+    {"http", HG_OPT_STRING, "",
+     "FHIR over HTTP: listen on IPv4:PORT (empty: off); POST /fhir answers 202 only once "
+     "journalled"},
+    {"http_tokens", HG_OPT_STRING, "", "bearer tokens for http: '<token> <partner>' lines"},
     {"partner_rate", HG_OPT_INT, "0",
      "quota: batches per second each partner may push on average (0: unlimited)"},
     {"partner_burst", HG_OPT_INT, "0", "quota: burst size per partner (0: 2 x partner_rate)"},
@@ -68,6 +73,7 @@ typedef struct {
     mllp_conn_t conns[HG_MLLP_MAX_CONNS];
     uint64_t ack_seq;
     hg_quota_t *quota;            /* per-partner token buckets */
+    hg_fhir_http_t *http;         /* FHIR over HTTP, when configured */
 } collector_t;
 
 typedef struct {
@@ -188,6 +194,16 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     }
     self->mllp_fd = -1;
     self->mllp_partner = hg_service_option (svc, "mllp_partner");
+    const char *http = hg_service_option (svc, "http");
+    if (*http) {
+        hg_fhir_http_opts_t o = {http, hg_service_option (svc, "http_tokens"),
+                                 self->max_payload_bytes, 0};
+        self->http = hg_fhir_http_start (&o, err);
+        if (!self->http) {
+            return err->code;
+        }
+        hg_info ("http_listening", "address=%s", http);
+    }
     const char *mllp = hg_service_option (svc, "mllp");
     if (*mllp) {
         return s_mllp_listen (self, mllp, err);
@@ -206,6 +222,7 @@ s_destroy (void **state)
         close (self->mllp_fd);
     }
     hg_quota_destroy (&self->quota);
+    hg_fhir_http_stop (&self->http);
     if (self->ingest) {
         int linger = 0;
         zmq_setsockopt (self->ingest, ZMQ_LINGER, &linger, sizeof (linger));
@@ -224,6 +241,10 @@ s_extra_items (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max
     collector_t *self = state;
     size_t n = 0;
     items[n++] = (zmq_pollitem_t) {self->ingest, 0, ZMQ_POLLIN, 0};
+    if (self->http) {
+        /* always: HTTP requests get a 503 with Retry-After when saturated */
+        items[n++] = (zmq_pollitem_t) {NULL, hg_fhir_http_fd (self->http), ZMQ_POLLIN, 0};
+    }
     if (self->mllp_fd < 0 || hg_service_outbox_room (svc) == 0) {
         return n;
     }
@@ -652,17 +673,72 @@ s_on_mllp (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, si
     return rc;
 }
 
+/* ---- FHIR over HTTP ----------------------------------------------------------- */
+
+/* Journals the waiting HTTP requests in one commit, then answers each: the
+ * bearer token already authenticated the partner. */
+static int
+s_on_http (hg_service_t *svc, collector_t *self, hg_err_t *err)
+{
+    hg_http_request_t *reqs[HG_COLLECTOR_ROUND_MAX];
+    size_t n = hg_fhir_http_take (self->http, reqs, HG_COLLECTOR_ROUND_MAX);
+    if (n == 0) {
+        return 0;
+    }
+    pending_reply_t *round = calloc (n, sizeof (*round));
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    int rc = round && wb ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
+        req.partner = (char *) reqs[i]->partner;
+        req.batch_id = (char *) reqs[i]->batch_id;
+        req.format = (char *) reqs[i]->format;
+        req.payload.data = (uint8_t *) reqs[i]->body;
+        req.payload.len = reqs[i]->body_len;
+        s_accept (svc, self, &req, reqs[i]->body_len, reqs[i]->partner, wb, &round[i], i, round);
+    }
+    if (rc == 0) {
+        rc = hg_service_commit (svc, wb, err);      /* durable first */
+    }
+    for (size_t i = 0; i < n; i++) {
+        hg_fhir_http_status_t st = HG_FHIR_HTTP_BUSY;
+        const char *reason = "journal write failed; retry";
+        unsigned retry_s = 1;
+        if (rc == 0) {
+            Hourglass__PushReply *r = &round[i].reply;
+            st = r->status == HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED    ? HG_FHIR_HTTP_ACCEPTED
+                 : r->status == HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE ? HG_FHIR_HTTP_DUPLICATE
+                 : r->status == HOURGLASS__PUSH_REPLY__STATUS__BUSY      ? HG_FHIR_HTTP_BUSY
+                                                                         : HG_FHIR_HTTP_REJECTED;
+            reason = round[i].reason;
+            retry_s = (r->retry_after_ms + 999) / 1000;
+        }
+        hg_fhir_http_answer (self->http, reqs[i], st, round ? round[i].message_id : "", reason,
+                             retry_s);
+    }
+    hg_store_batch_destroy (&wb);
+    free (round);
+    return rc;
+}
+
 static int
 s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
             hg_err_t *err)
 {
     collector_t *self = state;
     int rc = 0;
+    size_t next = 1;
     if (items[0].revents & ZMQ_POLLIN) {
         rc = s_on_ingest (svc, self, err);
     }
-    if (rc == 0 && n > 1) {
-        rc = s_on_mllp (svc, self, items + 1, n - 1, err);
+    if (self->http) {
+        if (rc == 0 && n > 1 && items[1].revents) {
+            rc = s_on_http (svc, self, err);
+        }
+        next = 2;
+    }
+    if (rc == 0 && n > next) {
+        rc = s_on_mllp (svc, self, items + next, n - next, err);
     }
     return rc;
 }

@@ -1,0 +1,820 @@
+/*
+ * fhir_http.c -- FHIR over HTTP: libmicrohttpd handlers that validate a
+ * partner's POST, hand it to the collector thread and answer with its verdict.
+ * See fhir_http.h for the contract.
+ */
+#define _GNU_SOURCE
+#include "fhir_http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "log.h"
+
+#define HG_TOKEN_MIN_CHARS 16
+#define HG_PARTNER_MAX 128
+#define HG_BATCH_ID_MAX 256
+#define HG_JSON_DEPTH_MAX 64
+
+typedef struct {
+    unsigned char hash[crypto_generichash_BYTES];   /* BLAKE2b-256 of the token */
+    char partner[HG_PARTNER_MAX + 1];
+} s_token_t;
+
+/* A request shared by its HTTP handler and, once queued, the collector. */
+typedef struct s_req {
+    hg_http_request_t pub;          /* first member: the collector's view */
+    struct s_req *next;             /* queue link while queued */
+    int refs;                       /* handler + queue/collector; freed at 0 */
+    bool queued;                    /* in self->head..tail, not yet taken */
+    bool answered;                  /* the collector's verdict is below */
+    hg_fhir_http_status_t status;
+    unsigned retry_after_s;
+    char message_id[512];
+    char reason[600];
+    char partner[HG_PARTNER_MAX + 1];
+    char batch_id[HG_BATCH_ID_MAX + 1];
+    char content_type[64];
+    char *body;                     /* owned */
+} s_req_t;
+
+/* Per-connection state between the calls of the access handler. */
+typedef struct {
+    bool responded;                 /* a response is queued; discard the rest */
+    bool too_large;
+    bool ndjson;
+    const s_token_t *token;
+    char batch_id[HG_BATCH_ID_MAX + 1];   /* "" until given or hashed */
+    char content_type[64];
+    char *body;
+    size_t len, cap;
+} s_conn_t;
+
+struct hg_fhir_http {
+    struct MHD_Daemon *daemon;
+    int efd;                        /* eventfd: readable while the queue is non-empty */
+    size_t max_body_bytes;
+    unsigned answer_timeout_ms;
+    s_token_t *tokens;              /* immutable after start */
+    size_t n_tokens;
+    pthread_mutex_t lock;           /* guards the queue, stopping and every s_req_t */
+    pthread_cond_t answered;        /* broadcast on each verdict and on stop */
+    s_req_t *head, *tail;
+    bool stopping;
+};
+
+/* ---- OperationOutcome responses ------------------------------------------- */
+
+static enum MHD_Result
+s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, const char *code,
+         const char *hdr, const char *hdr_value, const char *fmt, ...)
+    __attribute__ ((format (printf, 7, 8)));
+
+/* Queues an OperationOutcome with one issue; hdr (may be NULL) is an extra header. */
+static enum MHD_Result
+s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, const char *code,
+         const char *hdr, const char *hdr_value, const char *fmt, ...)
+{
+    char diagnostics[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (diagnostics, sizeof (diagnostics), fmt, ap);
+    va_end (ap);
+    json_object *oo = json_object_new_object ();
+    json_object *issues = json_object_new_array ();
+    json_object *issue = json_object_new_object ();
+    if (!oo || !issues || !issue) {
+        json_object_put (oo);
+        json_object_put (issues);
+        json_object_put (issue);
+        return MHD_NO;
+    }
+    json_object_object_add (issue, "severity", json_object_new_string (severity));
+    json_object_object_add (issue, "code", json_object_new_string (code));
+    json_object_object_add (issue, "diagnostics", json_object_new_string (diagnostics));
+    json_object_array_add (issues, issue);
+    json_object_object_add (oo, "resourceType", json_object_new_string ("OperationOutcome"));
+    json_object_object_add (oo, "issue", issues);
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length (
+        oo, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) text,
+                                                                 MHD_RESPMEM_MUST_COPY);
+    json_object_put (oo);
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/fhir+json");
+    if (hdr) {
+        MHD_add_response_header (resp, hdr, hdr_value);
+    }
+    enum MHD_Result rc = MHD_queue_response (conn, status, resp);
+    MHD_destroy_response (resp);
+    return rc;
+}
+
+/* ---- tokens ------------------------------------------------------------------ */
+
+static void
+s_hash_token (const char *token, size_t len, unsigned char *out)
+{
+    crypto_generichash (out, crypto_generichash_BYTES, (const unsigned char *) token, len,
+                        NULL, 0);
+}
+
+static int
+s_load_tokens (hg_fhir_http_t *self, const char *path, hg_err_t *err)
+{
+    FILE *f = fopen (path, "r");
+    if (!f) {
+        return hg_err_set (err, HG_EIO, "cannot read http tokens file %s: %s", path,
+                           strerror (errno));
+    }
+    char *line = NULL;
+    size_t line_cap = 0, cap = 0;
+    unsigned line_no = 0;
+    int rc = 0;
+    while (getline (&line, &line_cap, f) >= 0) {
+        line_no++;
+        char *save = NULL;
+        char *token = strtok_r (line, " \t\r\n", &save);
+        if (!token || *token == '#') {
+            continue;
+        }
+        char *partner = strtok_r (NULL, " \t\r\n", &save);
+        char *extra = strtok_r (NULL, " \t\r\n", &save);
+        if (!partner || (extra && *extra != '#')) {
+            rc = hg_err_set (err, HG_EINVAL, "%s line %u: expected '<token> <partner>'", path,
+                             line_no);
+            goto cleanup;
+        }
+        if (strlen (token) < HG_TOKEN_MIN_CHARS) {
+            rc = hg_err_set (err, HG_EINVAL,
+                             "%s line %u: token is shorter than %d characters; use a random "
+                             "one (e.g. openssl rand -hex 32)",
+                             path, line_no, HG_TOKEN_MIN_CHARS);
+            goto cleanup;
+        }
+        if (strlen (partner) > HG_PARTNER_MAX || strchr (partner, '/')) {
+            rc = hg_err_set (err, HG_EINVAL,
+                             "%s line %u: partner name must be 1-%d characters without '/'",
+                             path, line_no, HG_PARTNER_MAX);
+            goto cleanup;
+        }
+        if (self->n_tokens == cap) {
+            cap = cap ? cap * 2 : 16;
+            s_token_t *nt = realloc (self->tokens, cap * sizeof (*nt));
+            if (!nt) {
+                rc = hg_err_set (err, HG_ENOMEM, "out of memory reading %s", path);
+                goto cleanup;
+            }
+            self->tokens = nt;
+        }
+        s_token_t *t = &self->tokens[self->n_tokens];
+        s_hash_token (token, strlen (token), t->hash);
+        for (size_t i = 0; i < self->n_tokens; i++) {
+            if (sodium_memcmp (self->tokens[i].hash, t->hash, sizeof (t->hash)) == 0) {
+                rc = hg_err_set (err, HG_EINVAL,
+                                 "%s line %u: token repeats an earlier line's; each partner "
+                                 "needs its own token",
+                                 path, line_no);
+                goto cleanup;
+            }
+        }
+        snprintf (t->partner, sizeof (t->partner), "%s", partner);
+        self->n_tokens++;
+    }
+    if (self->n_tokens == 0) {
+        rc = hg_err_set (err, HG_EINVAL,
+                         "%s holds no token: add '<token> <partner>' lines so partners can "
+                         "push", path);
+    }
+cleanup:
+    if (line) {
+        sodium_memzero (line, line_cap);
+    }
+    free (line);
+    fclose (f);
+    return rc;
+}
+
+/* The partner of "Bearer <token>", NULL when missing or unknown. Every
+ * entry is compared (constant time on the hashes), so timing does not tell
+ * which one matched. */
+static const s_token_t *
+s_authenticate (hg_fhir_http_t *self, const char *authorization)
+{
+    if (!authorization || strncasecmp (authorization, "Bearer ", 7) != 0) {
+        return NULL;
+    }
+    const char *token = authorization + 7;
+    while (*token == ' ') {
+        token++;
+    }
+    size_t len = strlen (token);
+    while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t')) {
+        len--;
+    }
+    if (len == 0) {
+        return NULL;
+    }
+    unsigned char hash[crypto_generichash_BYTES];
+    s_hash_token (token, len, hash);
+    const s_token_t *found = NULL;
+    for (size_t i = 0; i < self->n_tokens; i++) {
+        if (sodium_memcmp (self->tokens[i].hash, hash, sizeof (hash)) == 0) {
+            found = &self->tokens[i];
+        }
+    }
+    return found;
+}
+
+/* ---- validation -------------------------------------------------------------- */
+
+/* Lower-cased media type without parameters into out; false when absent. */
+static bool
+s_media_type (const char *content_type, char *out, size_t cap)
+{
+    if (!content_type) {
+        return false;
+    }
+    while (*content_type == ' ') {
+        content_type++;
+    }
+    size_t n = 0;
+    for (; content_type[n] && content_type[n] != ';' && content_type[n] != ' '; n++) {
+        if (n + 1 >= cap) {
+            return false;
+        }
+        out[n] = (char) tolower ((unsigned char) content_type[n]);
+    }
+    out[n] = '\0';
+    return n > 0;
+}
+
+/* Checks one JSON value is a resource we take; fills why on failure. */
+static bool
+s_check_resource (json_object *v, bool top_level, char *why, size_t cap)
+{
+    json_object *rt, *type;
+    if (!json_object_is_type (v, json_type_object)) {
+        snprintf (why, cap, "not a JSON object");
+        return false;
+    }
+    if (!json_object_object_get_ex (v, "resourceType", &rt)
+        || !json_object_is_type (rt, json_type_string) || json_object_get_string_len (rt) == 0) {
+        snprintf (why, cap, "a JSON object without a \"resourceType\" is not a FHIR resource");
+        return false;
+    }
+    if (top_level && strcmp (json_object_get_string (rt), "Bundle") == 0) {
+        const char *t = json_object_object_get_ex (v, "type", &type)
+                            && json_object_is_type (type, json_type_string)
+                            ? json_object_get_string (type)
+                            : "";
+        if (strcmp (t, "batch") != 0 && strcmp (t, "transaction") != 0
+            && strcmp (t, "collection") != 0) {
+            snprintf (why, cap,
+                      "Bundle.type '%.40s' is not accepted: send a batch, transaction or "
+                      "collection Bundle",
+                      t);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Parses data[0..len) as exactly one JSON value and checks it. */
+static bool
+s_check_json (json_tokener *tok, const char *data, size_t len, bool top_level, char *why,
+              size_t cap)
+{
+    json_tokener_reset (tok);
+    json_object *v = json_tokener_parse_ex (tok, data, (int) len);
+    enum json_tokener_error jerr = json_tokener_get_error (tok);
+    if (!v) {
+        snprintf (why, cap, "not valid JSON: %s at byte %zu",
+                  jerr == json_tokener_continue ? "unexpected end"
+                                                : json_tokener_error_desc (jerr),
+                  json_tokener_get_parse_end (tok));
+        return false;
+    }
+    size_t end = json_tokener_get_parse_end (tok);
+    while (end < len && isspace ((unsigned char) data[end])) {
+        end++;
+    }
+    bool ok = end == len;
+    if (!ok) {
+        snprintf (why, cap, "unexpected data after the JSON value at byte %zu", end);
+    }
+    else {
+        ok = s_check_resource (v, top_level, why, cap);
+    }
+    json_object_put (v);
+    return ok;
+}
+
+/* A Bundle or resource (JSON), or one resource per line (NDJSON). */
+static bool
+s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
+{
+    if (len > INT32_MAX) {
+        snprintf (why, cap, "body too large to check");
+        return false;
+    }
+    json_tokener *tok = json_tokener_new_ex (HG_JSON_DEPTH_MAX);
+    if (!tok) {
+        snprintf (why, cap, "out of memory");
+        return false;
+    }
+    bool ok = true;
+    if (!ndjson) {
+        ok = s_check_json (tok, body, len, true, why, cap);
+        json_tokener_free (tok);
+        return ok;
+    }
+    size_t line_no = 0, resources = 0, off = 0;
+    char inner[400];
+    while (ok && off < len) {
+        const char *nl = memchr (body + off, '\n', len - off);
+        size_t end = nl ? (size_t) (nl - body) : len;
+        line_no++;
+        size_t a = off, b = end;
+        while (a < b && isspace ((unsigned char) body[a])) {
+            a++;
+        }
+        while (b > a && isspace ((unsigned char) body[b - 1])) {
+            b--;
+        }
+        if (b > a) {
+            ok = s_check_json (tok, body + a, b - a, false, inner, sizeof (inner));
+            if (!ok) {
+                snprintf (why, cap, "NDJSON line %zu: %s (one resource per line)", line_no,
+                          inner);
+            }
+            resources++;
+        }
+        off = end + 1;
+    }
+    if (ok && resources == 0) {
+        snprintf (why, cap, "NDJSON body holds no resource, only blank lines");
+        ok = false;
+    }
+    json_tokener_free (tok);
+    return ok;
+}
+
+static bool
+s_batch_id_ok (const char *id)
+{
+    size_t n = strlen (id);
+    if (n == 0 || n > HG_BATCH_ID_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char) id[i] < 0x21 || (unsigned char) id[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- the handler ------------------------------------------------------------- */
+
+/* First call: everything decided from the request line and headers. Returns
+ * with c->responded set when an error response is queued. */
+static enum MHD_Result
+s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *url,
+                 const char *method, s_conn_t *c)
+{
+    if (strcmp (url, "/fhir") != 0 && strcmp (url, "/fhir/") != 0) {
+        c->responded = true;
+        return s_reply (conn, MHD_HTTP_NOT_FOUND, "error", "not-found", NULL, NULL,
+                        "no such endpoint: POST FHIR resources, Bundles or NDJSON to /fhir");
+    }
+    if (strcmp (method, "POST") != 0) {
+        c->responded = true;
+        return s_reply (conn, MHD_HTTP_METHOD_NOT_ALLOWED, "error", "not-supported",
+                        MHD_HTTP_HEADER_ALLOW, "POST", "method %.16s is not supported: use POST",
+                        method);
+    }
+    c->token = s_authenticate (
+        self, MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+    if (!c->token) {
+        c->responded = true;
+        return s_reply (conn, MHD_HTTP_UNAUTHORIZED, "error", "login",
+                        MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"hourglass\"",
+                        "missing or unknown bearer token: send 'Authorization: Bearer "
+                        "<token>' with the token you were issued");
+    }
+    const char *ct = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
+    bool known = s_media_type (ct, c->content_type, sizeof (c->content_type));
+    bool json = known && (strcmp (c->content_type, "application/fhir+json") == 0
+                          || strcmp (c->content_type, "application/json") == 0);
+    c->ndjson = known && (strcmp (c->content_type, "application/fhir+ndjson") == 0
+                          || strcmp (c->content_type, "application/x-ndjson") == 0
+                          || strcmp (c->content_type, "application/ndjson") == 0);
+    if (!json && !c->ndjson) {
+        c->responded = true;
+        return s_reply (conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "error", "not-supported", NULL,
+                        NULL,
+                        "content type '%.64s' is not supported: send application/fhir+json "
+                        "(a Bundle or a resource) or application/fhir+ndjson",
+                        ct ? ct : "(none)");
+    }
+    const char *bid = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Batch-Id");
+    if (bid) {
+        if (!s_batch_id_ok (bid)) {
+            c->responded = true;
+            return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "value", NULL, NULL,
+                            "X-Batch-Id must be 1-%d printable ASCII characters without "
+                            "spaces",
+                            HG_BATCH_ID_MAX);
+        }
+        snprintf (c->batch_id, sizeof (c->batch_id), "%s", bid);
+    }
+    const char *cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull (cl, NULL, 10) > self->max_body_bytes) {
+        /* answered before the body is read; MHD then closes the connection */
+        c->responded = true;
+        return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
+                        "body of %.20s bytes exceeds the limit of %zu bytes; split the batch",
+                        cl, self->max_body_bytes);
+    }
+    return MHD_YES;
+}
+
+static void
+s_req_release (s_req_t *r)
+{
+    /* lock held */
+    if (--r->refs == 0) {
+        free (r->body);
+        free (r);
+    }
+}
+
+static void
+s_unlink (hg_fhir_http_t *self, s_req_t *r)
+{
+    /* lock held; r is queued */
+    s_req_t **pp = &self->head;
+    while (*pp != r) {
+        pp = &(*pp)->next;
+    }
+    *pp = r->next;
+    if (self->tail == r) {
+        self->tail = NULL;
+        for (s_req_t *q = self->head; q; q = q->next) {
+            self->tail = q;
+        }
+    }
+    r->next = NULL;
+    r->queued = false;
+}
+
+/* Last call: the body is complete and checked; queue it, wait, answer. */
+static enum MHD_Result
+s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
+{
+    s_req_t *r = calloc (1, sizeof (*r));
+    if (!r) {
+        return s_reply (conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error", "exception", NULL, NULL,
+                        "out of memory");
+    }
+    snprintf (r->partner, sizeof (r->partner), "%s", c->token->partner);
+    snprintf (r->batch_id, sizeof (r->batch_id), "%s", c->batch_id);
+    snprintf (r->content_type, sizeof (r->content_type), "%s", c->content_type);
+    r->body = c->body;
+    c->body = NULL;
+    r->pub.partner = r->partner;
+    r->pub.batch_id = r->batch_id;
+    r->pub.content_type = r->content_type;
+    r->pub.format = "fhir";
+    r->pub.body = r->body;
+    r->pub.body_len = c->len;
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += self->answer_timeout_ms / 1000;
+    deadline.tv_nsec += (long) (self->answer_timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+
+    pthread_mutex_lock (&self->lock);
+    if (self->stopping) {
+        pthread_mutex_unlock (&self->lock);
+        free (r->body);
+        free (r);
+        return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
+                        MHD_HTTP_HEADER_RETRY_AFTER, "5", "collector is shutting down; retry");
+    }
+    r->refs = 2;
+    r->queued = true;
+    if (self->tail) {
+        self->tail->next = r;
+    }
+    else {
+        self->head = r;
+    }
+    self->tail = r;
+    uint64_t one = 1;
+    if (write (self->efd, &one, sizeof (one)) < 0) {
+        /* counter saturated cannot happen at 1 per request; already readable */
+    }
+    int wrc = 0;
+    while (!r->answered && !self->stopping && wrc != ETIMEDOUT) {
+        wrc = pthread_cond_timedwait (&self->answered, &self->lock, &deadline);
+    }
+    bool answered = r->answered;
+    hg_fhir_http_status_t status = r->status;
+    unsigned retry_after_s = r->retry_after_s;
+    char message_id[sizeof (r->message_id)], reason[sizeof (r->reason)];
+    memcpy (message_id, r->message_id, sizeof (message_id));
+    memcpy (reason, r->reason, sizeof (reason));
+    bool was_taken = !r->queued;
+    if (r->queued) {
+        s_unlink (self, r);
+        r->refs--;             /* the queue's reference; the collector never saw it */
+    }
+    bool stopping = self->stopping;
+    s_req_release (r);
+    pthread_mutex_unlock (&self->lock);
+
+    if (!answered) {
+        if (stopping) {
+            return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
+                            MHD_HTTP_HEADER_RETRY_AFTER, "5",
+                            "collector is shutting down; retry");
+        }
+        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->token->partner,
+                 was_taken, self->answer_timeout_ms);
+        return s_reply (conn, MHD_HTTP_GATEWAY_TIMEOUT, "error", "timeout", NULL, NULL,
+                        "the collector did not answer within %u ms; retry (re-sending the "
+                        "same batch is safe)",
+                        self->answer_timeout_ms);
+    }
+    switch (status) {
+    case HG_FHIR_HTTP_ACCEPTED:
+        return s_reply (conn, MHD_HTTP_ACCEPTED, "information", "informational", NULL, NULL,
+                        "accepted as %s", message_id);
+    case HG_FHIR_HTTP_DUPLICATE:
+        return s_reply (conn, MHD_HTTP_OK, "information", "informational", NULL, NULL,
+                        "already accepted as %s", message_id);
+    case HG_FHIR_HTTP_BUSY: {
+        char after[16];
+        snprintf (after, sizeof (after), "%u", retry_after_s ? retry_after_s : 1);
+        return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
+                        MHD_HTTP_HEADER_RETRY_AFTER, after, "%s",
+                        *reason ? reason : "pipeline is saturated; retry later");
+    }
+    default:
+        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "invalid", NULL, NULL, "%s",
+                        *reason ? reason : "rejected by the collector");
+    }
+}
+
+static enum MHD_Result
+s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+          const char *version, const char *upload, size_t *upload_len, void **con_cls)
+{
+    (void) version;
+    hg_fhir_http_t *self = cls;
+    s_conn_t *c = *con_cls;
+    if (!c) {
+        c = calloc (1, sizeof (*c));
+        if (!c) {
+            return MHD_NO;
+        }
+        *con_cls = c;
+        return s_check_headers (self, conn, url, method, c);
+    }
+    if (c->responded) {
+        *upload_len = 0;        /* discard whatever is still sent */
+        return MHD_YES;
+    }
+    if (*upload_len > 0) {
+        size_t n = *upload_len;
+        *upload_len = 0;
+        if (c->too_large || c->len + n > self->max_body_bytes) {
+            c->too_large = true;    /* chunked upload past the limit: keep nothing more */
+            free (c->body);
+            c->body = NULL;
+            c->len = c->cap = 0;
+            return MHD_YES;
+        }
+        if (c->len + n + 1 > c->cap) {
+            size_t cap = c->cap ? c->cap : 65536;
+            while (cap < c->len + n + 1) {
+                cap *= 2;
+            }
+            if (cap > self->max_body_bytes + 1) {
+                cap = self->max_body_bytes + 1;
+            }
+            char *nb = realloc (c->body, cap);
+            if (!nb) {
+                return MHD_NO;
+            }
+            c->body = nb;
+            c->cap = cap;
+        }
+        memcpy (c->body + c->len, upload, n);
+        c->len += n;
+        c->body[c->len] = '\0';
+        return MHD_YES;
+    }
+    c->responded = true;
+    if (c->too_large) {
+        return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
+                        "body exceeds the limit of %zu bytes; split the batch",
+                        self->max_body_bytes);
+    }
+    if (c->len == 0) {
+        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "required", NULL, NULL,
+                        "empty body: send a FHIR Bundle, a resource or NDJSON");
+    }
+    char why[512];
+    if (!s_check_body (c->body, c->len, c->ndjson, why, sizeof (why))) {
+        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "structure", NULL, NULL, "%s",
+                        why);
+    }
+    if (!*c->batch_id) {
+        unsigned char h[16];
+        char hex[33];
+        crypto_generichash (h, sizeof (h), (const unsigned char *) c->body, c->len, NULL, 0);
+        sodium_bin2hex (hex, sizeof (hex), h, sizeof (h));
+        snprintf (c->batch_id, sizeof (c->batch_id), "http-%s", hex);
+    }
+    return s_submit (self, conn, c);
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void) cls;
+    (void) conn;
+    (void) toe;
+    s_conn_t *c = *con_cls;
+    if (c) {
+        free (c->body);
+        free (c);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- public API -------------------------------------------------------------- */
+
+hg_fhir_http_t *
+hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    const char *listen_on = opts->listen ? opts->listen : "";
+    const char *colon = strrchr (listen_on, ':');
+    char host[64];
+    snprintf (host, sizeof (host), "%.*s", colon ? (int) (colon - listen_on) : 0, listen_on);
+    char *end = NULL;
+    long port = colon ? strtol (colon + 1, &end, 10) : 0;
+    if (!colon || *end || port <= 0 || port > 65535
+        || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        hg_err_set (err, HG_EINVAL, "http listen address '%s' is not IPv4:PORT", listen_on);
+        return NULL;
+    }
+    addr.sin_port = htons ((uint16_t) port);
+    if (opts->max_body_bytes == 0) {
+        hg_err_set (err, HG_EINVAL, "http max_body_bytes must be positive");
+        return NULL;
+    }
+    if (sodium_init () < 0) {
+        hg_err_set (err, HG_EIO, "libsodium failed to initialise");
+        return NULL;
+    }
+    hg_fhir_http_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        hg_err_set (err, HG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->efd = -1;
+    self->max_body_bytes = opts->max_body_bytes;
+    self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
+                                                      : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init (&ca);
+    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->answered, &ca);
+    pthread_condattr_destroy (&ca);
+    if (s_load_tokens (self, opts->tokens_file ? opts->tokens_file : "", err) < 0) {
+        goto failed;
+    }
+    self->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->efd < 0) {
+        hg_err_set (err, HG_EIO, "cannot create eventfd: %s", strerror (errno));
+        goto failed;
+    }
+    self->daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+        s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) HG_FHIR_HTTP_MAX_CONNS,
+        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        hg_err_set (err, HG_EIO, "cannot serve FHIR over HTTP on %s (port in use?)",
+                    listen_on);
+        goto failed;
+    }
+    hg_info ("http_listening", "address=%s partners=%zu max_body_bytes=%zu", listen_on,
+             self->n_tokens, self->max_body_bytes);
+    return self;
+failed:
+    hg_fhir_http_stop (&self);
+    return NULL;
+}
+
+int
+hg_fhir_http_fd (hg_fhir_http_t *self)
+{
+    return self->efd;
+}
+
+size_t
+hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock (&self->lock);
+    while (n < max && self->head) {
+        s_req_t *r = self->head;
+        s_unlink (self, r);     /* its queue reference is now the collector's */
+        out[n++] = &r->pub;
+    }
+    if (!self->head) {
+        uint64_t v;
+        if (read (self->efd, &v, sizeof (v)) < 0) {
+            /* EAGAIN: was not readable */
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+    return n;
+}
+
+void
+hg_fhir_http_answer (hg_fhir_http_t *self, hg_http_request_t *req,
+                     hg_fhir_http_status_t status, const char *message_id,
+                     const char *reason, unsigned retry_after_s)
+{
+    s_req_t *r = (s_req_t *) req;
+    pthread_mutex_lock (&self->lock);
+    r->answered = true;
+    r->status = status;
+    r->retry_after_s = retry_after_s;
+    snprintf (r->message_id, sizeof (r->message_id), "%s", message_id ? message_id : "");
+    snprintf (r->reason, sizeof (r->reason), "%s", reason ? reason : "");
+    s_req_release (r);
+    pthread_cond_broadcast (&self->answered);
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+hg_fhir_http_stop (hg_fhir_http_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    hg_fhir_http_t *self = *self_p;
+    pthread_mutex_lock (&self->lock);
+    self->stopping = true;
+    pthread_cond_broadcast (&self->answered);
+    pthread_mutex_unlock (&self->lock);
+    if (self->daemon) {
+        MHD_stop_daemon (self->daemon);    /* joins the handlers; they unqueue their own */
+    }
+    if (self->efd >= 0) {
+        close (self->efd);
+    }
+    if (self->tokens) {
+        sodium_memzero (self->tokens, self->n_tokens * sizeof (*self->tokens));
+    }
+    free (self->tokens);
+    pthread_cond_destroy (&self->answered);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
