@@ -17,6 +17,7 @@
 #include "fhir.h"
 #include "hl7v2.h"
 #include "log.h"
+#include "normalize.h"
 #include "quality.h"
 #include "record.h"
 #include "service.h"
@@ -180,8 +181,37 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     size_t n = hg_batch_record_count (batch);
     Hourglass__Record **recs = hg_batch_records (batch);
     int rc = 0;
+    hg_norm_ctx_t nctx = {.today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u)};
+    const char *flag_codes[1024];
+    size_t n_flag_codes = 0, flagged = 0;
     for (size_t i = 0; i < n; i++) {
         Hourglass__Record *r = recs[i];
+        /* validate codes, convert units, check plausibility against the patient's
+         * birth and death when this payload carries them; flags are kept as codes on
+         * the record (their messages quote values, so they are not stored) */
+        const char *birth = NULL, *death = NULL;
+        for (size_t j = 0; j < n && !birth; j++) {
+            if (recs[j]->demographics && strcmp (recs[j]->patient_ref, r->patient_ref) == 0) {
+                birth = recs[j]->demographics->birth_date;
+                death = recs[j]->demographics->deceased_date;
+            }
+        }
+        hg_flag_t flags[HG_NORM_MAX_FLAGS];
+        int nf = hg_normalize_record (&nctx, a, r, birth, death, flags, HG_NORM_MAX_FLAGS);
+        if (nf < 0) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory normalising a record");
+            goto cleanup;
+        }
+        if (nf > 0) {
+            flagged++;
+            r->flags = hg_arena_alloc (a, (size_t) nf * sizeof (char *));
+            for (int f = 0; r->flags && f < nf; f++) {
+                r->flags[r->n_flags++] = (char *) flags[f].code;
+                if (n_flag_codes < sizeof (flag_codes) / sizeof (flag_codes[0])) {
+                    flag_codes[n_flag_codes++] = flags[f].code;
+                }
+            }
+        }
         if (!r->provenance) {
             r->provenance = hg_provenance_new (a);
         }
@@ -243,7 +273,8 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     free (obuf);
     /* data quality of the partner, committed with the message's results */
     hg_quality_message (self->quality, env->partner, env->id, recs, n, hg_batch_rejects (batch),
-                        nq, hg_batch_ignored (batch), NULL, 0, 0);
+                        nq, hg_batch_ignored (batch), flag_codes, n_flag_codes, flagged);
+    *hg_service_counter (svc, "flagged") += flagged;
     uint8_t *qbuf = NULL;
     size_t qlen = hg_quality_pack (self->quality, env->partner, &qbuf);
     if (qlen) {

@@ -55,3 +55,38 @@ def test_quality_report_matches_truth(make_cluster, tmp_path):
 
     r = hg.run("quality", "--cluster", c.dir, "--partner", "nobody")
     assert r.rc == 1 and "no data from partner 'nobody'" in r.err, r
+
+
+def test_flags_are_counted_not_dropped(make_cluster, tmp_path):
+    """An implausible value and a bad LOINC check digit are flagged, counted in the
+    partner's plausibility, and the records are still indexed (never dropped)."""
+    import json
+    c = make_cluster("flags")
+    c.up("--min-cell", "0", "--heartbeat-ms", "200")
+    lines = [
+        {"resourceType": "Patient", "id": "fp1", "gender": "female", "birthDate": "1970-01-01"},
+        {"resourceType": "Observation", "id": "o1", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+         "subject": {"reference": "Patient/fp1"}, "effectiveDateTime": "2021-03-01",
+         "valueQuantity": {"value": 5000, "unit": "mg/dL"}},
+        {"resourceType": "Observation", "id": "o2", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-8"}]},
+         "subject": {"reference": "Patient/fp1"}, "effectiveDateTime": "2021-03-02",
+         "valueQuantity": {"value": 5.5, "unit": "mmol/L"}},
+        {"resourceType": "Observation", "id": "o3", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+         "subject": {"reference": "Patient/fp1"}, "effectiveDateTime": "2021-03-03",
+         "valueQuantity": {"value": 5.5, "unit": "mmol/L"}},
+    ]
+    path = tmp_path / "flags.ndjson"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    r = hg.run("push", "--cluster", c.dir, "--format", "fhir", "--partner", "flag-lab",
+               "--wait", 60, str(path))
+    assert r.rc == 0, r
+    c.wait_drained()
+    q = hg.run("quality", "--cluster", c.dir, "--partner", "flag-lab", "--json").json()
+    assert q["records"] == 4 and q["rejected"] == 0, q
+    assert q["flags"] == {"value.implausible": 1, "code.invalid_check_digit": 1}, q
+    assert abs(q["plausibility"] - 50.0) < 0.01, q
+    got, _ = c.count("http://loinc.org|2345-7")
+    assert (got["patients"], got["records"]) == (1, 2), got     # flagged, still indexed
