@@ -11,11 +11,14 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 
 #include "date.h"
 
@@ -368,11 +371,12 @@ s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out)
     return 0;
 }
 
-/* "Encounter/abc" -> "abc"; anything else kept as given. */
+/* Reference object {"reference": "Encounter/abc"} -> "abc"; anything else
+ * kept as given. */
 static void
-s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+s_set_encounter (s_ctx_t *ctx, Hourglass__Record *rec, json_object *refobj)
 {
-    const char *ref = s_str (s_obj (res, "encounter"), "reference");
+    const char *ref = s_str (refobj, "reference");
     if (!ref) {
         return;
     }
@@ -384,6 +388,12 @@ s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
         ref += 9;
     }
     rec->encounter_ref = s_dup (ctx, ref);
+}
+
+static void
+s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+{
+    s_set_encounter (ctx, rec, s_obj (res, "encounter"));
 }
 
 /* ------------------------------------------------------------------------
@@ -556,6 +566,24 @@ s_interpretation (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
     }
 }
 
+/* identifier[] -> rec->identifiers (system, value, first type code). */
+static void
+s_identifiers (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+{
+    json_object *ids = s_arr (res, "identifier");
+    size_t ni = ids ? json_object_array_length (ids) : 0;
+    for (size_t i = 0; i < ni && i < S_MAX_ITEMS && !ctx->oom; i++) {
+        json_object *ident = json_object_array_get_idx (ids, i);
+        const char *value = s_str (ident, "value");
+        if (!value) {
+            continue;
+        }
+        const char *type = s_str (s_arr_obj (s_obj (ident, "type"), "coding", 0), "code");
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, s_str (ident, "system"), value,
+                                                type));
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Resource mappers: 0 mapped, -1 rejected (or oom / limit set in ctx). */
 
@@ -645,18 +673,7 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
                        &d->deceased_date) < 0) {
         return -1;
     }
-    json_object *ids = s_arr (res, "identifier");
-    size_t ni = ids ? json_object_array_length (ids) : 0;
-    for (size_t i = 0; i < ni && i < S_MAX_ITEMS && !ctx->oom; i++) {
-        json_object *ident = json_object_array_get_idx (ids, i);
-        const char *value = s_str (ident, "value");
-        if (!value) {
-            continue;
-        }
-        const char *type = s_str (s_arr_obj (s_obj (ident, "type"), "coding", 0), "code");
-        s_check (ctx, hg_record_add_identifier (ctx->a, rec, s_str (ident, "system"), value,
-                                                type));
-    }
+    s_identifiers (ctx, rec, res);
     return 0;
 }
 
@@ -810,7 +827,8 @@ s_map_observation (s_ctx_t *ctx, json_object *res)
     return 0;
 }
 
-/* MedicationRequest, Procedure, Immunization, DiagnosticReport. */
+/* MedicationRequest, MedicationStatement, Procedure, Immunization,
+ * DiagnosticReport. */
 static int
 s_map_simple (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const char *patient_key,
               const char *code_key, const char *dt_key, const char *period_key,
@@ -822,13 +840,219 @@ s_map_simple (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const 
     }
     if (strcmp (code_key, "medicationCodeableConcept") == 0 && !s_has (res, code_key)
         && s_has (res, "medicationReference")) {
-        s_reject (ctx, "MedicationRequest.medicationReference is not supported; "
-                  "the medication must be given as medicationCodeableConcept");
+        s_reject (ctx, "%s.medicationReference is not supported; "
+                  "the medication must be given as medicationCodeableConcept", ctx->type);
         return -1;
     }
     if (s_required_codes (ctx, rec, res, code_key, code_key) < 0
         || s_effective (ctx, rec, res, dt_key, period_key, fallback_key) < 0) {
         return -1;
+    }
+    return 0;
+}
+
+/* MedicationStatement: like MedicationRequest, effective from
+ * effectiveDateTime / effectivePeriod, else dateAsserted; R4 names the
+ * encounter `context` (an Encounter or EpisodeOfCare reference). */
+static int
+s_map_statement (s_ctx_t *ctx, json_object *res)
+{
+    size_t start = hg_batch_record_count (ctx->out);
+    if (s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "subject",
+                      "medicationCodeableConcept", "effectiveDateTime", "effectivePeriod",
+                      "dateAsserted") < 0) {
+        return -1;
+    }
+    Hourglass__Record *rec = hg_batch_records (ctx->out)[start];
+    json_object *context = s_obj (res, "context");
+    const char *ref = s_str (context, "reference");
+    if (hg_str_empty (rec->encounter_ref) && ref && strstr (ref, "Encounter/")) {
+        s_set_encounter (ctx, rec, context);
+    }
+    return 0;
+}
+
+/* Adds a Coding (system + code) member; true when added. */
+static bool
+s_add_coding (s_ctx_t *ctx, Hourglass__Record *rec, json_object *coding)
+{
+    const char *sys = s_str (coding, "system");
+    const char *code = s_str (coding, "code");
+    if (!sys || !code) {
+        return false;
+    }
+    s_check (ctx, hg_record_add_code (ctx->a, rec, sys, code, s_str (coding, "display")));
+    return true;
+}
+
+/* ImagingStudy: codes from modality[] (Codings), else the series'
+ * modalities, then procedureCode[]; effective `started`; identifiers
+ * (Study Instance UID, accession) from identifier[]. */
+static int
+s_map_imaging (s_ctx_t *ctx, json_object *res)
+{
+    Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY,
+                                         "subject", ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    json_object *mods = s_arr (res, "modality");
+    size_t n = mods ? json_object_array_length (mods) : 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
+        s_add_coding (ctx, rec, json_object_array_get_idx (mods, i));
+    }
+    if (rec->n_codes == 0) {
+        /* no study-level list: the distinct modalities of the series */
+        json_object *series = s_arr (res, "series");
+        n = series ? json_object_array_length (series) : 0;
+        for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
+            json_object *m = s_obj (json_object_array_get_idx (series, i), "modality");
+            const char *code = s_str (m, "code");
+            const char *sys = s_str (m, "system");
+            bool seen = false;
+            for (size_t k = 0; code && sys && k < rec->n_codes && !seen; k++) {
+                seen = strcmp (rec->codes[k]->code, code) == 0
+                       && strcmp (rec->codes[k]->system, sys) == 0;
+            }
+            if (!seen) {
+                s_add_coding (ctx, rec, m);
+            }
+        }
+    }
+    json_object *procs = s_arr (res, "procedureCode");
+    n = procs ? json_object_array_length (procs) : 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
+        s_add_codings (ctx, rec, json_object_array_get_idx (procs, i));
+    }
+    if (rec->n_codes == 0) {
+        s_reject (ctx, "ImagingStudy has no modality, series modality or procedureCode "
+                  "coding with both system and code; the record needs a code");
+        return -1;
+    }
+    if (s_date_member (ctx, res, "started", "started", &rec->effective) < 0) {
+        return -1;
+    }
+    s_identifiers (ctx, rec, res);
+    return 0;
+}
+
+/* True when s is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+static bool
+s_utf8_ok (const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80            ? 1
+                     : (c >> 5) == 0x6   ? 2
+                     : (c >> 4) == 0xE   ? 3
+                     : (c >> 3) == 0x1E  ? 4
+                                         : 0;
+        if (len == 0 || i + len > n) {
+            return false;
+        }
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1Fu : len == 3 ? c & 0x0Fu : c & 0x07u;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3Fu);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
+/* text/plain with no charset, or charset utf-8 / us-ascii. */
+static bool
+s_plain_utf8 (const char *content_type)
+{
+    size_t tn = strlen ("text/plain");
+    if (strncasecmp (content_type, "text/plain", tn) != 0) {
+        return false;
+    }
+    const char *p = content_type + tn;
+    while (*p == ' ') {
+        p++;
+    }
+    if (!*p) {
+        return true;
+    }
+    if (*p != ';') {
+        return false;    /* "text/plainx" */
+    }
+    const char *cs = strstr (p, "charset=");
+    if (!cs) {
+        return true;
+    }
+    cs += 8;
+    if (*cs == '"') {
+        cs++;
+    }
+    return strncasecmp (cs, "utf-8", 5) == 0 || strncasecmp (cs, "us-ascii", 8) == 0;
+}
+
+/* content[0].attachment.data (base64) -> rec->text when its contentType is
+ * plain UTF-8 text; other content types keep the record without text.
+ * The whole resource already passed the max_field_bytes check, and the
+ * decoded text is shorter than its base64 form, so the cap holds.
+ * 0, or -1 rejected. */
+static int
+s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+{
+    json_object *att = s_obj (s_arr_obj (res, "content", 0), "attachment");
+    const char *type = s_str (att, "contentType");
+    json_object *data = s_get (att, "data", json_type_string);
+    if (!type || !data || !s_plain_utf8 (type)) {
+        return 0;
+    }
+    const char *b64 = json_object_get_string (data);
+    size_t b64_len = (size_t) json_object_get_string_len (data);
+    size_t cap = b64_len / 4 * 3 + 3;
+    unsigned char *bin = hg_arena_alloc (ctx->a, cap + 1);
+    if (!bin) {
+        ctx->oom = true;
+        return -1;
+    }
+    size_t bin_len = 0;
+    if (sodium_base642bin (bin, cap, b64, b64_len, " \t\r\n", &bin_len, NULL,
+                           sodium_base64_VARIANT_ORIGINAL) != 0) {
+        s_reject (ctx, "DocumentReference.content[0].attachment.data is not valid base64 "
+                  "(RFC 4648 with padding)");
+        return -1;
+    }
+    if (memchr (bin, '\0', bin_len) || !s_utf8_ok (bin, bin_len)) {
+        s_reject (ctx, "DocumentReference.content[0].attachment.data does not decode to UTF-8 "
+                  "text without NUL bytes although contentType is '%.60s'", type);
+        return -1;
+    }
+    bin[bin_len] = '\0';
+    rec->text = bin_len ? (char *) bin : (char *) protobuf_c_empty_string;
+    return 0;
+}
+
+/* DocumentReference -> note: codes from type, effective `date`, encounter
+ * from context.encounter[0], text from a plain-text attachment. */
+static int
+s_map_document (s_ctx_t *ctx, json_object *res)
+{
+    Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_NOTE, "subject",
+                                         ctx->ref);
+    if (!rec) {
+        return -1;
+    }
+    if (s_required_codes (ctx, rec, res, "type", "type") < 0
+        || s_date_member (ctx, res, "date", "date", &rec->effective) < 0
+        || s_note_text (ctx, rec, res) < 0) {
+        return -1;
+    }
+    if (hg_str_empty (rec->encounter_ref)) {
+        /* R4 keeps it in context.encounter[] (R5: top-level encounter) */
+        s_set_encounter (ctx, rec, s_arr_obj (s_obj (res, "context"), "encounter", 0));
     }
     return 0;
 }
@@ -982,6 +1206,15 @@ s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bo
         rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "subject",
                            "medicationCodeableConcept", "authoredOn", NULL, NULL);
     }
+    else if (strcmp (type, "MedicationStatement") == 0) {
+        rc = s_map_statement (ctx, res);
+    }
+    else if (strcmp (type, "ImagingStudy") == 0) {
+        rc = s_map_imaging (ctx, res);
+    }
+    else if (strcmp (type, "DocumentReference") == 0) {
+        rc = s_map_document (ctx, res);
+    }
     else if (strcmp (type, "Procedure") == 0) {
         rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "subject", "code",
                            "performedDateTime", "performedPeriod", NULL);
@@ -996,9 +1229,9 @@ s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bo
     }
     else {
         s_reject (ctx, "resourceType '%s' is not supported (supported: Patient, Encounter, "
-                  "Condition, Observation, MedicationRequest, Procedure, Immunization, "
-                  "AllergyIntolerance, DiagnosticReport; administrative resources are "
-                  "skipped)", type);
+                  "Condition, Observation, MedicationRequest, MedicationStatement, Procedure, "
+                  "Immunization, AllergyIntolerance, DiagnosticReport, ImagingStudy, "
+                  "DocumentReference; administrative resources are skipped)", type);
         rc = 0;
     }
     if (rc < 0 || ctx->oom || ctx->limit_hit) {

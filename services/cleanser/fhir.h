@@ -17,8 +17,16 @@
 /* Parses data[0..len) (need not be NUL-terminated; may hold NULs) and
  * appends canonical records to out: Patient -> demographics; Encounter,
  * Condition, Observation (plus one record per component), MedicationRequest,
- * Procedure, Immunization, AllergyIntolerance, DiagnosticReport -> clinical
- * records. Non-clinical resources (Organization, Practitioner, ...) are
+ * MedicationStatement, Procedure, Immunization, AllergyIntolerance,
+ * DiagnosticReport -> clinical records; ImagingStudy -> imaging study
+ * (codes from modality[], else the series' modalities, and procedureCode;
+ * effective `started`; identifiers from identifier[]); DocumentReference ->
+ * note (codes from type, effective `date`, encounter from
+ * context.encounter[0], and text from content[0].attachment.data decoded
+ * from base64 when contentType is text/plain in UTF-8 or US-ASCII; data
+ * that is not base64 or not UTF-8 text rejects the resource). CarePlan,
+ * Goal, ServiceRequest and other clinical resources are rejected as
+ * unsupported. Non-clinical resources (Organization, Practitioner, ...) are
  * counted with hg_batch_ignore. Every record carries a provenance with
  * source_format "fhir" and source_record_id "<Type>/<id>"; record_id,
  * partner and source_message_id are left empty for the caller.

@@ -20,6 +20,12 @@
 
 #define S_SYS_ACTCODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 #define S_SYS_SSN "http://hl7.org/fhir/sid/us-ssn"
+#define S_SYS_NDC "http://hl7.org/fhir/sid/ndc"
+/* Message types mapped, for the reject reasons. */
+#define S_SUPPORTED "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, OML^O21, " \
+                    "ORU^R01, RDE^O11, VXU^V04"
+/* Identifier type of the prior patient id carried by an ADT^A40 merge. */
+#define S_ID_MERGED "MERGED"
 /* Repetitions mapped per identifier/telecom field: hostile input with
  * thousands of them must not grow the record without bound. */
 #define S_MAX_REPS 64
@@ -381,6 +387,44 @@ s_date_field (s_ctx_t *ctx, s_span_t seg, const char *label, size_t f, char **ou
     return 0;
 }
 
+/* A date field that may give a record its effective time. */
+typedef struct {
+    s_span_t seg;       /* empty: skipped */
+    const char *label;  /* "OBR" */
+    size_t f;
+} s_date_src_t;
+
+/* effective from the first non-empty of several date fields; what names
+ * the date in the reason ("the order's date"). 0, or -1 rejected. */
+static int
+s_first_date (s_ctx_t *ctx, const s_date_src_t *src, size_t n, const char *what, char **out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *txt = src[i].seg.n ? s_value (ctx, src[i].seg, src[i].f, 1) : "";
+        if (!*txt) {
+            continue;
+        }
+        hg_err_t err;
+        if (s_date (ctx, txt, out, &err) < 0) {
+            s_reject (ctx, "%s-%zu %s (%s)", src[i].label, src[i].f, err.msg, what);
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Drops the records added since the batch held start (a record rejected
+ * half-way through). */
+static void
+s_drop_since (s_ctx_t *ctx, size_t start)
+{
+    while (hg_batch_record_count (ctx->out) > start) {
+        hg_batch_drop_last (ctx->out);
+        ctx->added--;
+    }
+}
+
 /* HL7 coding system name -> URI; others kept as given. */
 static const char *
 s_system (const char *name)
@@ -393,6 +437,7 @@ s_system (const char *name)
         {"I10C", HG_SYS_ICD10CM},     {"ICD10", HG_SYS_ICD10CM},    {"ICD10CM", HG_SYS_ICD10CM},
         {"I9", HG_SYS_ICD9CM},        {"I9C", HG_SYS_ICD9CM},       {"ICD9", HG_SYS_ICD9CM},
         {"RXNORM", HG_SYS_RXNORM},    {"RXN", HG_SYS_RXNORM},       {"CVX", HG_SYS_CVX},
+        {"NDC", S_SYS_NDC},
     };
     for (size_t i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
         if (strcmp (name, map[i].name) == 0) {
@@ -499,9 +544,10 @@ s_address (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
     d->country = s_text (ctx, s_subc (ctx, s_comp (ctx, xad, 6), 1));
 }
 
-/* Patient id from PID-3: the MR repetition, else the first one. */
+/* Patient id from a CX list (PID-3, MRG-1): the MR repetition, else the
+ * first one. *cx_out (may be NULL) gets the chosen repetition. */
 static const char *
-s_patient_id (s_ctx_t *ctx, s_span_t pid3)
+s_patient_id (s_ctx_t *ctx, s_span_t pid3, s_span_t *cx_out)
 {
     const char *first = "";
     size_t pos = 0, r = 0;
@@ -510,28 +556,45 @@ s_patient_id (s_ctx_t *ctx, s_span_t pid3)
         const char *value = s_text (ctx, s_subc (ctx, s_comp (ctx, cx, 1), 1));
         if (r++ == 0) {
             first = value;
+            if (cx_out) {
+                *cx_out = cx;
+            }
         }
         if (*value && strcmp (s_text (ctx, s_comp (ctx, cx, 5)), "MR") == 0) {
+            if (cx_out) {
+                *cx_out = cx;
+            }
             return value;
         }
     }
     return first;
 }
 
-/* Maps PID; -1 rejects the message (reason already written). */
-static int
-s_pid (s_ctx_t *ctx, s_span_t pid, const char **patient)
+/* Assigning authority of a CX: HD.1 namespace, else HD.2 universal id. */
+static const char *
+s_cx_system (s_ctx_t *ctx, s_span_t cx)
 {
-    s_at_segment (ctx, pid, "PID", 0);
+    s_span_t hd = s_comp (ctx, cx, 4);
+    const char *sys = s_text (ctx, s_subc (ctx, hd, 1));
+    return *sys ? sys : s_text (ctx, s_subc (ctx, hd, 2));
+}
+
+/* Maps PID (source id "PID", or "PID[n]" when n > 0) and returns its
+ * record in *rec_out (may be NULL); -1 rejects the message (reason already
+ * written). */
+static int
+s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Record **rec_out)
+{
+    s_at_segment (ctx, pid, "PID", n);
     s_span_t pid3 = s_field (ctx, pid, 3);
-    const char *id = s_patient_id (ctx, pid3);
+    const char *id = s_patient_id (ctx, pid3, NULL);
     if (!*id) {
         s_reject (ctx, "PID-3 patient identifier list is empty; the message cannot be "
                   "linked to a patient");
         return -1;
     }
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS,
-                                           "PID", 0);
+                                           "PID", n);
     if (!rec) {
         return -1;
     }
@@ -550,12 +613,7 @@ s_pid (s_ctx_t *ctx, s_span_t pid, const char **patient)
         if (!*value) {
             continue;
         }
-        s_span_t hd = s_comp (ctx, cx, 4);
-        const char *sys = s_text (ctx, s_subc (ctx, hd, 1));
-        if (!*sys) {
-            sys = s_text (ctx, s_subc (ctx, hd, 2));
-        }
-        s_check (ctx, hg_record_add_identifier (ctx->a, rec, sys, value,
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, s_cx_system (ctx, cx), value,
                                                 s_text (ctx, s_comp (ctx, cx, 5))));
     }
     const char *ssn = s_value (ctx, pid, 19, 1);
@@ -588,6 +646,9 @@ s_pid (s_ctx_t *ctx, s_span_t pid, const char **patient)
         return -1;
     }
     *patient = id;
+    if (rec_out) {
+        *rec_out = rec;
+    }
     return ctx->oom ? -1 : 0;
 }
 
@@ -629,10 +690,7 @@ s_pv1 (s_ctx_t *ctx, s_span_t pv1, const char *patient, const char *visit)
     }
     if (s_date_field (ctx, pv1, "PV1", 44, &rec->effective) < 0
         || s_date_field (ctx, pv1, "PV1", 45, &rec->effective_end) < 0) {
-        while (hg_batch_record_count (ctx->out) > start) {
-            hg_batch_drop_last (ctx->out);
-            ctx->added--;
-        }
+        s_drop_since (ctx, start);
     }
 }
 
@@ -657,10 +715,7 @@ s_dg1 (s_ctx_t *ctx, s_span_t dg1, size_t n, const char *patient, const char *vi
         bad = true;
     }
     if (bad) {
-        while (hg_batch_record_count (ctx->out) > start) {
-            hg_batch_drop_last (ctx->out);
-            ctx->added--;
-        }
+        s_drop_since (ctx, start);
     }
 }
 
@@ -856,35 +911,182 @@ s_obx (s_ctx_t *ctx, s_span_t obx, size_t n, const char *patient, const char *vi
     }
     else {
         /* effective: OBX-14, else OBR-7, else MSH-7 */
-        struct {
-            s_span_t seg;
-            const char *label;
-            size_t f;
-        } src[] = {{obx, "OBX", 14}, {obr, "OBR", 7}, {msh, "MSH", 7}};
-        for (size_t i = 0; i < 3; i++) {
-            const char *txt = src[i].seg.n ? s_value (ctx, src[i].seg, src[i].f, 1) : "";
-            if (!*txt) {
-                continue;
-            }
-            hg_err_t err;
-            if (s_date (ctx, txt, &rec->effective, &err) < 0) {
-                s_reject (ctx, "%s-%zu %s (the observation's date)", src[i].label, src[i].f,
-                          err.msg);
-                bad = true;
-            }
-            break;
-        }
+        s_date_src_t src[] = {{obx, "OBX", 14}, {obr, "OBR", 7}, {msh, "MSH", 7}};
+        bad = s_first_date (ctx, src, 3, "the observation's date", &rec->effective) < 0;
     }
     if (bad) {
-        while (hg_batch_record_count (ctx->out) > start) {
-            hg_batch_drop_last (ctx->out);
-            ctx->added--;
-        }
+        s_drop_since (ctx, start);
         return;
     }
     rec->interpretation = s_value (ctx, obx, 8, 1);
     rec->reference_range = s_text (ctx, s_rep (ctx, s_field (ctx, obx, 7), 0));
     rec->status = s_value (ctx, obx, 11, 1);
+}
+
+/* ------------------------------------------------------------------------
+ * ORM^O01 / OML^O21: OBR -> procedure (order); RDE^O11: RXE -> medication;
+ * VXU^V04: RXA -> medication (immunization); ADT^A40: PID + MRG -> merge */
+
+/* One order: OBR-4 code, effective OBR-7 else ORC-9 of the order's ORC,
+ * status ORC-5. */
+static void
+s_obr_order (s_ctx_t *ctx, s_span_t obr, size_t n, s_span_t orc, const char *patient,
+             const char *visit)
+{
+    s_at_segment (ctx, obr, "OBR", n);
+    size_t start = hg_batch_record_count (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "OBR",
+                                           n);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    s_date_src_t src[] = {{obr, "OBR", 7}, {orc, "ORC", 9}};
+    if (s_add_ce (ctx, rec, s_field (ctx, obr, 4)) == 0) {
+        s_reject (ctx, "OBR-4 universal service identifier is empty; an order needs a code");
+        s_drop_since (ctx, start);
+        return;
+    }
+    if (s_first_date (ctx, src, 2, "the order's date", &rec->effective) < 0) {
+        s_drop_since (ctx, start);
+        return;
+    }
+    if (orc.n) {
+        rec->status = s_value (ctx, orc, 5, 1);
+    }
+}
+
+/* Optional amount SEG-f with its CE unit SEG-uf (identifier, else text).
+ * "999" means "amount unknown" in immunization messages (CDC IIS guide)
+ * when skip_999. 0 (stored or absent), or -1 rejected. */
+static int
+s_amount (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t seg, const char *label, size_t f,
+          size_t uf, bool skip_999)
+{
+    const char *txt = s_value (ctx, seg, f, 1);
+    if (!*txt || (skip_999 && strcmp (txt, "999") == 0)) {
+        return 0;
+    }
+    if (!s_is_decimal (txt)) {
+        s_reject (ctx, "%s-%zu amount '%.60s' is not a number", label, f, txt);
+        return -1;
+    }
+    const char *unit = s_value (ctx, seg, uf, 1);
+    if (!*unit) {
+        unit = s_value (ctx, seg, uf, 2);
+    }
+    return s_set_quantity (ctx, rec, strtod (txt, NULL), "", unit);
+}
+
+/* One pharmacy order: RXE-2 give code, RXE-3 amount in RXE-5 units,
+ * effective ORC-9 else MSH-7, status ORC-5. */
+static void
+s_rxe (s_ctx_t *ctx, s_span_t rxe, size_t n, s_span_t orc, s_span_t msh, const char *patient,
+       const char *visit)
+{
+    s_at_segment (ctx, rxe, "RXE", n);
+    size_t start = hg_batch_record_count (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "RXE",
+                                           n);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    s_date_src_t src[] = {{orc, "ORC", 9}, {msh, "MSH", 7}};
+    if (s_add_ce (ctx, rec, s_field (ctx, rxe, 2)) == 0) {
+        s_reject (ctx, "RXE-2 give code is empty; a medication order needs a code");
+        s_drop_since (ctx, start);
+        return;
+    }
+    if (s_amount (ctx, rec, rxe, "RXE", 3, 5, false) < 0
+        || s_first_date (ctx, src, 2, "the medication order's date", &rec->effective) < 0) {
+        s_drop_since (ctx, start);
+        return;
+    }
+    if (orc.n) {
+        rec->status = s_value (ctx, orc, 5, 1);
+    }
+}
+
+/* One administered vaccine: RXA-5 code (CVX), effective RXA-3, RXA-6
+ * amount in RXA-7 units, status RXA-20 completion status. */
+static void
+s_rxa (s_ctx_t *ctx, s_span_t rxa, size_t n, const char *patient, const char *visit)
+{
+    s_at_segment (ctx, rxa, "RXA", n);
+    size_t start = hg_batch_record_count (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "RXA",
+                                           n);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    s_date_src_t src[] = {{rxa, "RXA", 3}};
+    if (s_add_ce (ctx, rec, s_field (ctx, rxa, 5)) == 0) {
+        s_reject (ctx, "RXA-5 administered code is empty; an immunization needs a vaccine "
+                  "code");
+        s_drop_since (ctx, start);
+        return;
+    }
+    if (s_first_date (ctx, src, 1, "the administration date", &rec->effective) < 0
+        || s_amount (ctx, rec, rxa, "RXA", 6, 7, true) < 0) {
+        s_drop_since (ctx, start);
+        return;
+    }
+    rec->status = s_value (ctx, rxa, 20, 1);
+}
+
+/* ADT^A40: each patient group (PID ... MRG) gives the surviving patient's
+ * demographics with the prior id (MRG-1) as an identifier of type MERGED;
+ * no clinical record. A group without MRG or with an empty MRG-1 rejects
+ * the message. 0, or -1 (records of the message to be dropped). */
+static int
+s_merge (s_ctx_t *ctx)
+{
+    size_t groups = 0;
+    for (size_t i = 1; i < ctx->n_segs; i++) {
+        groups += s_seg_is (ctx, ctx->segs[i], "PID");
+    }
+    size_t group = 0;
+    for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+        s_span_t pid = ctx->segs[i];
+        if (!s_seg_is (ctx, pid, "PID")) {
+            continue;
+        }
+        group++;
+        s_span_t mrg = s_empty;
+        for (size_t j = i + 1; j < ctx->n_segs && !s_seg_is (ctx, ctx->segs[j], "PID"); j++) {
+            if (s_seg_is (ctx, ctx->segs[j], "MRG")) {
+                mrg = ctx->segs[j];
+                break;
+            }
+        }
+        size_t n = groups > 1 ? group : 0;
+        if (!mrg.n) {
+            s_at_segment (ctx, pid, "PID", n);
+            s_reject (ctx, "ADT^A40 without an MRG segment: which patient was merged?");
+            return -1;
+        }
+        s_span_t cx = s_empty;
+        const char *prior = s_patient_id (ctx, s_field (ctx, mrg, 1), &cx);
+        if (!*prior) {
+            s_at_segment (ctx, mrg, "MRG", n);
+            s_reject (ctx, "MRG-1 prior patient identifier list is empty: which patient was "
+                      "merged?");
+            return -1;
+        }
+        const char *patient = NULL;
+        Hourglass__Record *rec = NULL;
+        if (s_pid (ctx, pid, n, &patient, &rec) < 0) {
+            return -1;
+        }
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, s_cx_system (ctx, cx), prior,
+                                                S_ID_MERGED));
+    }
+    return ctx->oom || ctx->limit_hit ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -983,11 +1185,16 @@ s_field_sizes (s_ctx_t *ctx)
 static bool
 s_supported (const char *type, const char *trigger)
 {
-    if (strcmp (type, "ADT") == 0) {
-        return strcmp (trigger, "A01") == 0 || strcmp (trigger, "A04") == 0
-               || strcmp (trigger, "A08") == 0;
+    static const char *const pairs[][2] = {
+        {"ADT", "A01"}, {"ADT", "A03"}, {"ADT", "A04"}, {"ADT", "A08"}, {"ADT", "A40"},
+        {"ORM", "O01"}, {"OML", "O21"}, {"ORU", "R01"}, {"RDE", "O11"}, {"VXU", "V04"},
+    };
+    for (size_t i = 0; i < sizeof (pairs) / sizeof (pairs[0]); i++) {
+        if (strcmp (type, pairs[i][0]) == 0 && strcmp (trigger, pairs[i][1]) == 0) {
+            return true;
+        }
     }
-    return strcmp (type, "ORU") == 0 && strcmp (trigger, "R01") == 0;
+    return false;
 }
 
 /* Maps one message. Returns 0 to go on, -1 to stop (oom or max_records). */
@@ -1029,13 +1236,12 @@ s_message (s_ctx_t *ctx)
     const char *type = s_value (ctx, msh, 9, 1);
     const char *trigger = s_value (ctx, msh, 9, 2);
     if (!*type) {
-        s_reject (ctx, "MSH-9 message type is missing (supported: ADT^A01, ADT^A04, ADT^A08, "
-                  "ORU^R01)");
+        s_reject (ctx, "MSH-9 message type is missing (supported: " S_SUPPORTED ")");
         return 0;
     }
     if (!s_supported (type, trigger)) {
-        s_reject (ctx, "message type %.20s^%.20s is not supported (supported: ADT^A01, "
-                  "ADT^A04, ADT^A08, ORU^R01)", type, trigger);
+        s_reject (ctx, "message type %.20s^%.20s is not supported (supported: " S_SUPPORTED
+                  ")", type, trigger);
         return 0;
     }
     s_span_t pid = s_empty, pv1 = s_empty;
@@ -1055,10 +1261,20 @@ s_message (s_ctx_t *ctx)
     size_t start = hg_batch_record_count (ctx->out);
     size_t added_at_start = ctx->added;
     const char *patient = NULL;
-    if (s_pid (ctx, pid, &patient) < 0) {
+    if (strcmp (type, "ADT") == 0 && strcmp (trigger, "A40") == 0) {
+        if (s_merge (ctx) < 0) {
+            goto drop;
+        }
+        return 0;
+    }
+    if (s_pid (ctx, pid, 0, &patient, NULL) < 0) {
         goto drop;
     }
     const char *visit = pv1.n ? s_value (ctx, pv1, 19, 1) : "";
+    /* Z-segments (site-defined) and segments a message type does not map
+     * are skipped on purpose: their meaning is local to the sender, record
+     * text is free text the de-identifier drops, and provenance ids must
+     * stay "<MSH-10>/<SEG>[n]" for the tools that read them. */
     if (strcmp (type, "ADT") == 0) {
         if (pv1.n) {
             s_pv1 (ctx, pv1, patient, visit);
@@ -1067,6 +1283,38 @@ s_message (s_ctx_t *ctx)
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
             if (s_seg_is (ctx, ctx->segs[i], "DG1")) {
                 s_dg1 (ctx, ctx->segs[i], ++n_dg1, patient, visit);
+            }
+        }
+    }
+    else if (strcmp (type, "ORM") == 0 || strcmp (type, "OML") == 0) {
+        size_t n_obr = 0;
+        s_span_t orc = s_empty;
+        for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            if (s_seg_is (ctx, ctx->segs[i], "ORC")) {
+                orc = ctx->segs[i];
+            }
+            else if (s_seg_is (ctx, ctx->segs[i], "OBR")) {
+                s_obr_order (ctx, ctx->segs[i], ++n_obr, orc, patient, visit);
+            }
+        }
+    }
+    else if (strcmp (type, "RDE") == 0) {
+        size_t n_rxe = 0;
+        s_span_t orc = s_empty;
+        for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            if (s_seg_is (ctx, ctx->segs[i], "ORC")) {
+                orc = ctx->segs[i];
+            }
+            else if (s_seg_is (ctx, ctx->segs[i], "RXE")) {
+                s_rxe (ctx, ctx->segs[i], ++n_rxe, orc, msh, patient, visit);
+            }
+        }
+    }
+    else if (strcmp (type, "VXU") == 0) {
+        size_t n_rxa = 0;
+        for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            if (s_seg_is (ctx, ctx->segs[i], "RXA")) {
+                s_rxa (ctx, ctx->segs[i], ++n_rxa, patient, visit);
             }
         }
     }

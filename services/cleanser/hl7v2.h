@@ -13,13 +13,39 @@
 #include "record.h"
 
 /* Parses one or more messages in data[0..len) (need not be NUL-terminated)
- * and appends canonical records to out. Supported: ADT^A01/A04/A08 (PID ->
- * demographics, PV1 -> encounter, each DG1 -> condition) and ORU^R01 (PID ->
- * demographics, each OBX -> lab observation). Other message types, a
+ * and appends canonical records to out. Every mapped message gives its PID
+ * as a demographics record (patient_ref: the PID-3 MR repetition, else the
+ * first), then by type (HL7 v2.3 to 2.8):
+ *   ADT^A01/A03/A04/A08  PV1 -> encounter (PV1-44 admit = effective, PV1-45
+ *                        discharge = effective_end), each DG1 -> condition;
+ *   ADT^A40 (merge)      no clinical record: each PID group's demographics
+ *                        get an identifier of type "MERGED" holding MRG-1
+ *                        (the prior patient id, system its assigning
+ *                        authority) so downstream can link the two ids; a
+ *                        group without MRG or with an empty MRG-1 rejects
+ *                        the message; with several groups the source ids
+ *                        are "PID[n]";
+ *   ORM^O01, OML^O21     each OBR -> procedure (code OBR-4, effective OBR-7
+ *                        else ORC-9 of the preceding ORC, status ORC-5);
+ *   RDE^O11              each RXE -> medication (code RXE-2, quantity RXE-3
+ *                        in RXE-5 units, effective ORC-9 else MSH-7, status
+ *                        ORC-5);
+ *   VXU^V04              each RXA -> medication (code RXA-5, CVX mapped to
+ *                        its URI, effective RXA-3, quantity RXA-6 in RXA-7
+ *                        units, "999" meaning unknown, status RXA-20);
+ *   ORU^R01              each OBX -> lab observation (NM and SN values as
+ *                        quantities with comparator; SN ranges and ratios
+ *                        such as "^10^-^20" as the text "10-20").
+ * encounter_ref is PV1-19 when there is a PV1. Other message types, a
  * missing PID or MSH-10, an empty PID-3 or an invalid PID date reject the
- * whole message; a bad OBX, DG1 or PV1 rejects only that record. Z- and
- * unknown segments are ignored. Records carry a provenance with
- * source_format "hl7v2" and source_record_id "<MSH-10>/<SEG>[n]".
+ * whole message; a bad OBX, DG1, PV1, OBR, RXE or RXA rejects only that
+ * record. Records carry a provenance with source_format "hl7v2" and
+ * source_record_id "<MSH-10>/<SEG>[n]".
+ *
+ * Z-segments (site-defined) and unmapped segments are skipped, neither
+ * rejected nor kept: their meaning is local to the sender, record text is
+ * free text the de-identifier drops, and source_record_id keeps its fixed
+ * "<MSH-10>/<SEG>[n]" form rather than growing a list of segment names.
  *
  * limits may be NULL (no limits). A field longer than
  * limits->max_field_bytes rejects its message; limits->max_records caps the

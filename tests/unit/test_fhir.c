@@ -239,6 +239,205 @@ test_other_resources (void **state)
 }
 
 static void
+test_medication_statement (void **state)
+{
+    const char *nd =
+        "{\"resourceType\":\"MedicationStatement\",\"id\":\"ms1\",\"status\":\"active\","
+        "\"medicationCodeableConcept\":{\"coding\":[{\"system\":"
+        "\"http://www.nlm.nih.gov/research/umls/rxnorm\",\"code\":\"314076\",\"display\":"
+        "\"lisinopril 10 MG Oral Tablet\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"context\":{\"reference\":\"Encounter/e9\"},"
+        "\"effectiveDateTime\":\"2020-02-03T04:05:06Z\"}\n"
+        "{\"resourceType\":\"MedicationStatement\",\"id\":\"ms2\",\"status\":\"completed\","
+        "\"medicationCodeableConcept\":{\"coding\":[{\"system\":\"s\",\"code\":\"1\"}]},"
+        "\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"effectivePeriod\":{\"start\":\"2019-01\",\"end\":\"2019-06\"}}\n"
+        "{\"resourceType\":\"MedicationStatement\",\"id\":\"ms3\",\"status\":\"active\","
+        "\"medicationCodeableConcept\":{\"coding\":[{\"system\":\"s\",\"code\":\"2\"}]},"
+        "\"subject\":{\"reference\":\"Patient/p\"},\"dateAsserted\":\"2018-07-08\"}\n"
+        "{\"resourceType\":\"MedicationStatement\",\"id\":\"ms4\",\"status\":\"active\","
+        "\"medicationReference\":{\"reference\":\"Medication/m\"},"
+        "\"subject\":{\"reference\":\"Patient/p\"}}\n"
+        "{\"resourceType\":\"MedicationStatement\",\"id\":\"ms5\",\"status\":\"active\","
+        "\"medicationCodeableConcept\":{\"text\":\"aspirin\"},"
+        "\"subject\":{\"reference\":\"Patient/p\"}}\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 3);
+    assert_int_equal (hg_batch_reject_count (b), 2);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[0]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
+    assert_string_equal (r[0]->patient_ref, "p");
+    assert_string_equal (r[0]->codes[0]->system, HG_SYS_RXNORM);
+    assert_string_equal (r[0]->codes[0]->code, "314076");
+    assert_string_equal (r[0]->codes[0]->display, "lisinopril 10 MG Oral Tablet");
+    assert_string_equal (r[0]->effective, "2020-02-03T04:05:06Z");
+    assert_string_equal (r[0]->status, "active");
+    assert_string_equal (r[0]->provenance->source_record_id, "MedicationStatement/ms1");
+    assert_string_equal (r[0]->encounter_ref, "e9");     /* R4 `context` */
+    assert_string_equal (r[1]->encounter_ref, "");
+    assert_string_equal (r[1]->effective, "2019-01");
+    assert_string_equal (r[1]->effective_end, "2019-06");
+    assert_string_equal (r[1]->status, "completed");
+    assert_string_equal (r[2]->effective, "2018-07-08");     /* dateAsserted fallback */
+    assert_non_null (s_find_reject (b, "line 4 (MedicationStatement/ms4)",
+                                    "MedicationStatement.medicationReference is not supported; "
+                                    "the medication must be given as "
+                                    "medicationCodeableConcept"));
+    assert_non_null (s_find_reject (b, "line 5 (MedicationStatement/ms5)",
+                                    "MedicationStatement.medicationCodeableConcept has no coding "
+                                    "with both system and code"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_imaging_study (void **state)
+{
+    const char *nd =
+        "{\"resourceType\":\"ImagingStudy\",\"id\":\"is1\",\"status\":\"available\","
+        "\"identifier\":[{\"system\":\"urn:dicom:uid\",\"value\":\"urn:oid:1.2.840.99.1\"},"
+        "{\"type\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0203\","
+        "\"code\":\"ACSN\"}]},\"system\":\"http://ris.example/acc\",\"value\":\"A-77\"},"
+        "{\"system\":\"x\"}],"
+        "\"modality\":[{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"CT\"},"
+        "{\"code\":\"nosystem\"}],"
+        "\"subject\":{\"reference\":\"Patient/p\"},\"encounter\":{\"reference\":\"Encounter/e1\"},"
+        "\"started\":\"2017-01-01T11:01:20+03:00\","
+        "\"procedureCode\":[{\"coding\":[{\"system\":\"http://www.radlex.org\",\"code\":\"RPID16\","
+        "\"display\":\"CT chest\"}]}]}\n"
+        "{\"resourceType\":\"ImagingStudy\",\"id\":\"is2\",\"status\":\"available\","
+        "\"subject\":{\"reference\":\"Patient/p\"},\"series\":["
+        "{\"modality\":{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"MR\"}},"
+        "{\"modality\":{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"MR\"}},"
+        "{\"modality\":{\"system\":\"http://dicom.nema.org/resources/ontology/DCM\",\"code\":\"SR\"}}]}\n"
+        "{\"resourceType\":\"ImagingStudy\",\"id\":\"is3\",\"status\":\"available\","
+        "\"subject\":{\"reference\":\"Patient/p\"},\"started\":\"2017\"}\n"
+        "{\"resourceType\":\"ImagingStudy\",\"id\":\"is4\",\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"modality\":[{\"system\":\"s\",\"code\":\"US\"}],\"started\":\"2017-02-30\"}\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 2);
+    assert_int_equal (hg_batch_reject_count (b), 2);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[0]->kind, HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
+    assert_string_equal (r[0]->patient_ref, "p");
+    assert_string_equal (r[0]->encounter_ref, "e1");
+    assert_string_equal (r[0]->status, "available");
+    assert_int_equal (r[0]->n_codes, 2);      /* the coding without a system is skipped */
+    assert_string_equal (r[0]->codes[0]->system, "http://dicom.nema.org/resources/ontology/DCM");
+    assert_string_equal (r[0]->codes[0]->code, "CT");
+    assert_string_equal (r[0]->codes[1]->system, "http://www.radlex.org");
+    assert_string_equal (r[0]->codes[1]->code, "RPID16");
+    assert_string_equal (r[0]->codes[1]->display, "CT chest");
+    assert_string_equal (r[0]->effective, "2017-01-01T11:01:20+03:00");
+    assert_int_equal (r[0]->n_identifiers, 2);     /* the one without a value is skipped */
+    assert_string_equal (r[0]->identifiers[0]->system, "urn:dicom:uid");
+    assert_string_equal (r[0]->identifiers[0]->value, "urn:oid:1.2.840.99.1");
+    assert_string_equal (r[0]->identifiers[1]->value, "A-77");
+    assert_string_equal (r[0]->identifiers[1]->type, "ACSN");
+    assert_string_equal (r[0]->provenance->source_record_id, "ImagingStudy/is1");
+    /* no study-level modality: the distinct series modalities */
+    assert_int_equal (r[1]->n_codes, 2);
+    assert_string_equal (r[1]->codes[0]->code, "MR");
+    assert_string_equal (r[1]->codes[1]->code, "SR");
+    assert_string_equal (r[1]->effective, "");
+    assert_non_null (s_find_reject (b, "line 3 (ImagingStudy/is3)",
+                                    "ImagingStudy has no modality, series modality or "
+                                    "procedureCode coding with both system and code"));
+    assert_non_null (s_find_reject (b, "line 4 (ImagingStudy/is4)",
+                                    "ImagingStudy.started '2017-02-30' is not a valid date"));
+    hg_batch_destroy (&b);
+}
+
+/* A DocumentReference line with the given contentType and data. */
+static char *
+s_docref (const char *id, const char *content_type, const char *data)
+{
+    char *json = malloc (1024 + strlen (data));
+    assert_non_null (json);
+    sprintf (json,
+             "{\"resourceType\":\"DocumentReference\",\"id\":\"%s\",\"status\":\"current\","
+             "\"type\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"34117-2\","
+             "\"display\":\"History and physical note\"},{\"system\":\"http://loinc.org\","
+             "\"code\":\"51847-2\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+             "\"date\":\"1987-11-19T00:22:16.824-05:00\","
+             "\"content\":[{\"attachment\":{\"contentType\":\"%s\",\"data\":\"%s\"}}],"
+             "\"context\":{\"encounter\":[{\"reference\":\"Encounter/e-5\"}]}}",
+             id, content_type, data);
+    return json;
+}
+
+static void
+test_document_reference (void **state)
+{
+    /* base64 of "Chief complaint: cough.\nSeen by Dr. M\xc3\xbcller." */
+    const char *b64 = "Q2hpZWYgY29tcGxhaW50OiBjb3VnaC4KU2VlbiBieSBEci4gTcO8bGxlci4=";
+    char *json = s_docref ("d1", "text/plain; charset=utf-8", b64);
+    int rc;
+    hg_batch_t *b = s_parse (json, &rc);
+    assert_int_equal (rc, 1);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record *r = hg_batch_records (b)[0];
+    assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_NOTE);
+    assert_string_equal (r->patient_ref, "p");
+    assert_string_equal (r->status, "current");
+    assert_int_equal (r->n_codes, 2);
+    assert_string_equal (r->codes[0]->system, HG_SYS_LOINC);
+    assert_string_equal (r->codes[0]->code, "34117-2");
+    assert_string_equal (r->codes[1]->code, "51847-2");
+    assert_string_equal (r->effective, "1987-11-19T00:22:16.824-05:00");
+    assert_string_equal (r->encounter_ref, "e-5");        /* context.encounter[0] */
+    assert_string_equal (r->text, "Chief complaint: cough.\nSeen by Dr. M\xc3\xbcller.");
+    assert_string_equal (r->provenance->source_record_id, "DocumentReference/d1");
+    hg_batch_destroy (&b);
+    free (json);
+
+    /* plain text without charset; other types keep the record without text */
+    const char *types[] = {"text/plain", "text/html", "application/pdf",
+                           "text/plain; charset=ISO-8859-1", "text/plainx"};
+    const char *texts[] = {"Chief complaint: cough.\nSeen by Dr. M\xc3\xbcller.", "", "", "", ""};
+    for (size_t i = 0; i < 5; i++) {
+        json = s_docref ("d2", types[i], b64);
+        b = s_parse (json, &rc);
+        assert_int_equal (rc, 1);
+        assert_string_equal (hg_batch_records (b)[0]->text, texts[i]);
+        hg_batch_destroy (&b);
+        free (json);
+    }
+
+    /* not base64, not UTF-8 (Latin-1 "caf\xe9"), a NUL byte */
+    const char *bad[] = {"not base64!", "Y2Fm6Q==", "YQBi", "Q2hpZWY"};
+    const char *why[] = {"is not valid base64", "does not decode to UTF-8 text",
+                         "does not decode to UTF-8 text", "is not valid base64"};
+    for (size_t i = 0; i < 4; i++) {
+        json = s_docref ("d3", "text/plain", bad[i]);
+        b = s_parse (json, &rc);
+        assert_int_equal (rc, 0);
+        assert_int_equal (hg_batch_reject_count (b), 1);
+        assert_non_null (s_find_reject (b, "resource 1 (DocumentReference/d3)", why[i]));
+        assert_non_null (s_find_reject (b, NULL, "DocumentReference.content[0].attachment.data"));
+        hg_batch_destroy (&b);
+        free (json);
+    }
+
+    /* no type: rejected; an attachment over max_field_bytes: rejected */
+    b = s_parse ("{\"resourceType\":\"DocumentReference\",\"id\":\"d4\","
+                 "\"subject\":{\"reference\":\"Patient/p\"}}", &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, "DocumentReference/d4", "DocumentReference.type is "
+                                    "missing; the record needs a code"));
+    hg_batch_destroy (&b);
+    json = s_docref ("d5", "text/plain", b64);
+    b = s_parse_lim (json, strlen (json), 40, 0, &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, "DocumentReference/d5", "field DocumentReference.content"
+                                    "[0].attachment.data is 60 bytes, over the limit of 40 "
+                                    "bytes"));
+    hg_batch_destroy (&b);
+    free (json);
+}
+
+static void
 test_ndjson_bad_line (void **state)
 {
     const char *nd =
@@ -532,7 +731,8 @@ test_shared_synthea_ndjson (void **state)
             || strncmp (e->d_name, "Procedure.", 10) == 0
             || strncmp (e->d_name, "Immunization.", 13) == 0
             || strncmp (e->d_name, "MedicationRequest.", 18) == 0
-            || strncmp (e->d_name, "AllergyIntolerance.", 19) == 0) {
+            || strncmp (e->d_name, "AllergyIntolerance.", 19) == 0
+            || strncmp (e->d_name, "DocumentReference.", 18) == 0) {
             s_print_rejects (b, 5);
             assert_int_equal ((size_t) rc, lines);
             assert_int_equal (hg_batch_reject_count (b), 0);
@@ -542,6 +742,17 @@ test_shared_synthea_ndjson (void **state)
             assert_false (hg_str_empty (r->patient_ref));
             assert_false (hg_str_empty (r->demographics->family));
             assert_false (hg_str_empty (r->demographics->birth_date));
+        }
+        if (strncmp (e->d_name, "DocumentReference.", 18) == 0) {
+            /* notes: codes, a date and the decoded text (dropped by deid) */
+            for (size_t k = 0; k < (size_t) rc; k++) {
+                Hourglass__Record *r = hg_batch_records (b)[k];
+                assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_NOTE);
+                assert_true (r->n_codes >= 1);
+                assert_false (hg_str_empty (r->effective));
+                assert_false (hg_str_empty (r->encounter_ref));
+                assert_true (strlen (r->text) > 20);
+            }
         }
         if (strncmp (e->d_name, "Organization.", 13) == 0) {
             assert_int_equal (hg_batch_ignored (b), lines);
@@ -614,6 +825,9 @@ main (void)
         cmocka_unit_test (test_bundle_urn_uuid),
         cmocka_unit_test (test_observation_components),
         cmocka_unit_test (test_other_resources),
+        cmocka_unit_test (test_medication_statement),
+        cmocka_unit_test (test_imaging_study),
+        cmocka_unit_test (test_document_reference),
         cmocka_unit_test (test_ndjson_bad_line),
         cmocka_unit_test (test_reject_reasons),
         cmocka_unit_test (test_invalid_json),

@@ -1,7 +1,8 @@
 /*
  * test_hl7v2.c -- HL7 v2 parser: tokenizer (delimiters, line endings, BOM,
- * escapes, repetitions), ADT and ORU mappings, reject reasons, hostile
- * input, and (when ../shared/data is present) real public samples.
+ * escapes, repetitions), ADT (A01/A03/A04/A08, A40 merge), ORU, ORM/OML,
+ * RDE and VXU mappings, reject reasons, hostile input, and (when
+ * ../shared/data is present) real public samples.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -272,7 +273,7 @@ test_multi_message_locations (void **state)
         "OBX|1|NM|1^a^LN||1|\n"
         "OBX|2|NM|1^a^LN||2|\n"
         "OBX|3|NM|1^a^LN||abc|\n"
-        "MSH|^~\\&|A|B|||2021||ADT^A03|MSG0003|P|2.3\n"
+        "MSH|^~\\&|A|B|||2021||ADT^A02|MSG0003|P|2.3\n"
         "PID|1||X3\n"
         "MSH|^~\\&|A|B|||2021||ADT^A08|MSG0004|P|2.3\n"
         "PID|1||^^^^MR\n"
@@ -291,8 +292,9 @@ test_multi_message_locations (void **state)
     assert_non_null (s_find_reject (b, "message 2 (MSH-10 'MSG0002') segment OBX[3]",
                                     "OBX-5 'abc' is not a number but OBX-2 is NM"));
     assert_non_null (s_find_reject (b, "message 3 (MSH-10 'MSG0003')",
-                                    "message type ADT^A03 is not supported (supported: "
-                                    "ADT^A01, ADT^A04, ADT^A08, ORU^R01)"));
+                                    "message type ADT^A02 is not supported (supported: "
+                                    "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, "
+                                    "OML^O21, ORU^R01, RDE^O11, VXU^V04)"));
     assert_non_null (s_find_reject (b, "message 4 (MSH-10 'MSG0004') segment PID",
                                     "PID-3 patient identifier list is empty"));
     assert_non_null (s_find_reject (b, "message 5 (MSH-10 'MSG0005')",
@@ -416,6 +418,303 @@ test_many_repetitions (void **state)
     free (msg);
 }
 
+static void
+test_adt_a03_discharge (void **state)
+{
+    const char *msg =
+        "MSH|^~\\&|ADT1|HOSP|||202302031200||ADT^A03^ADT_A03|D-1|P|2.5\r"
+        "EVN|A03|202302031200\r"
+        "PID|1||M-5^^^HOSP^MR||Kim^Lee||19551111|M\r"
+        "PV1|1|E|||||||||||||||||VIS-9|||||||||||||||||||||||||20230201083000|20230203113000\r"
+        "DG1|1||J18.9^Pneumonia^I10||20230201\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 3);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER);
+    assert_string_equal (r[1]->codes[0]->code, "EMER");
+    assert_string_equal (r[1]->effective, "2023-02-01T08:30:00");
+    assert_string_equal (r[1]->effective_end, "2023-02-03T11:30:00");    /* PV1-45 */
+    assert_string_equal (r[1]->encounter_ref, "VIS-9");
+    assert_string_equal (r[1]->provenance->source_record_id, "D-1/PV1");
+    assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_CONDITION);
+    assert_string_equal (r[2]->codes[0]->code, "J18.9");
+    hg_batch_destroy (&b);
+
+    /* a bad discharge time rejects the encounter only */
+    b = s_parse ("MSH|^~\\&|A|B|||2023||ADT^A03|D-2|P|2.5\r"
+                 "PID|1||M-5^^^HOSP^MR\r"
+                 "PV1|1|I|||||||||||||||||V|||||||||||||||||||||||||20230201|20231301\r", &rc);
+    assert_int_equal (rc, 1);
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'D-2') segment PV1",
+                                    "PV1-45 '20231301' is not a valid date: month 13"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_adt_a40_merge (void **state)
+{
+    const char *msg =
+        "MSH|^~\\&|REG|HOSP|||20190423150137||ADT^A40^ADT_A40|MG-1|P|2.5\r"
+        "EVN|A40|20190423150137\r"
+        "PID|1||12345^^^BCBS^MR||Test^Ann||20180205|F\r"
+        "PD1|||Clinic\r"
+        "MRG|OLD-1^^^HOSP^PI~56789^^^BCBS^MR\r"
+        "PV1|1|I|||||||||||||||||V-1\r"
+        "ZMG|local|stuff\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    assert_int_equal (rc, 1);      /* no encounter: a merge carries no clinical fact */
+    Hourglass__Record *r = hg_batch_records (b)[0];
+    assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+    assert_string_equal (r->patient_ref, "12345");
+    assert_string_equal (r->demographics->family, "Test");
+    assert_string_equal (r->demographics->birth_date, "2018-02-05");
+    assert_string_equal (r->provenance->source_record_id, "MG-1/PID");
+    assert_int_equal (r->n_identifiers, 2);
+    assert_string_equal (r->identifiers[0]->value, "12345");
+    assert_string_equal (r->identifiers[0]->type, "MR");
+    /* MRG-1: the MR repetition, with its assigning authority */
+    assert_string_equal (r->identifiers[1]->value, "56789");
+    assert_string_equal (r->identifiers[1]->system, "BCBS");
+    assert_string_equal (r->identifiers[1]->type, "MERGED");
+    hg_batch_destroy (&b);
+
+    /* two patient groups */
+    b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-2|P|2.8\r"
+                 "PID|1||A1^^^H^MR\rMRG|B1\r"
+                 "PID|2||A2^^^H^MR\rMRG|B2^^^H2&1.2.3&ISO^MR\r", &rc);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    assert_int_equal (rc, 2);
+    Hourglass__Record **rs = hg_batch_records (b);
+    assert_string_equal (rs[0]->patient_ref, "A1");
+    assert_string_equal (rs[0]->provenance->source_record_id, "MG-2/PID[1]");
+    assert_string_equal (rs[0]->identifiers[1]->value, "B1");
+    assert_string_equal (rs[0]->identifiers[1]->system, "");
+    assert_string_equal (rs[0]->identifiers[1]->type, "MERGED");
+    assert_string_equal (rs[1]->patient_ref, "A2");
+    assert_string_equal (rs[1]->provenance->source_record_id, "MG-2/PID[2]");
+    assert_string_equal (rs[1]->identifiers[1]->value, "B2");
+    assert_string_equal (rs[1]->identifiers[1]->system, "H2");
+    hg_batch_destroy (&b);
+
+    /* no MRG: the message is rejected */
+    b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-3|P|2.5\rPID|1||A1^^^H^MR\r", &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MG-3') segment PID",
+                                    "ADT^A40 without an MRG segment: which patient was "
+                                    "merged?"));
+    hg_batch_destroy (&b);
+
+    /* the second group has no MRG: nothing of the message is kept */
+    b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-4|P|2.5\r"
+                 "PID|1||A1\rMRG|B1\rPID|2||A2\r", &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_record_count (b), 0);
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MG-4') segment PID[2]",
+                                    "ADT^A40 without an MRG segment"));
+    hg_batch_destroy (&b);
+
+    /* MRG-1 empty */
+    b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-5|P|2.5\rPID|1||A1\rMRG|||B-visit\r", &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MG-5') segment MRG",
+                                    "MRG-1 prior patient identifier list is empty: which "
+                                    "patient was merged?"));
+    hg_batch_destroy (&b);
+
+    /* the surviving PID is still checked */
+    b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-6|P|2.5\rPID|1||A1||||19991399\rMRG|B1\r",
+                 &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (s_find_reject (b, "segment PID", "PID-7 '19991399' is not a valid date"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_orders (void **state)
+{
+    const char *msg =
+        "MSH|^~\\&|ORD|HOSP|||20211020112600||ORM^O01^ORM_O01|ORD-1|P|2.3\r"
+        "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+        "PV1|1|O|||||||||||||||||ENC-7\r"
+        "ORC|NW|1101^PL|1201^FL||SC||||20211020112600\r"
+        "OBR|1|||24725-4^CT Head^LN|||20211020120000\r"
+        "NTE|1||urgent\r"
+        "ORC|NW|1102^PL|||IP||||202110211300\r"
+        "OBR|2|||57698-3^Lipid panel^LN\r"
+        "OBR|3|||^no code\r"
+        "ORC|CA|1104||||||||\r"
+        "OBR|4|||1234-5^X^LN|||20211399\r"
+        "ZDS|1.2.3\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 3);      /* PID + OBR 1, 2 */
+    assert_int_equal (hg_batch_reject_count (b), 2);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_PROCEDURE);
+    assert_string_equal (r[1]->patient_ref, "P-1");
+    assert_string_equal (r[1]->encounter_ref, "ENC-7");
+    assert_string_equal (r[1]->codes[0]->system, HG_SYS_LOINC);
+    assert_string_equal (r[1]->codes[0]->code, "24725-4");
+    assert_string_equal (r[1]->codes[0]->display, "CT Head");
+    assert_string_equal (r[1]->effective, "2021-10-20T12:00:00");     /* OBR-7 */
+    assert_string_equal (r[1]->status, "SC");                          /* ORC-5 */
+    assert_string_equal (r[1]->provenance->source_record_id, "ORD-1/OBR[1]");
+    assert_string_equal (r[2]->codes[0]->code, "57698-3");
+    assert_string_equal (r[2]->effective, "2021-10-21T13:00");        /* ORC-9 */
+    assert_string_equal (r[2]->status, "IP");
+    assert_string_equal (r[2]->provenance->source_record_id, "ORD-1/OBR[2]");
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'ORD-1') segment OBR[3]",
+                                    "OBR-4 universal service identifier is empty; an order "
+                                    "needs a code"));
+    assert_non_null (s_find_reject (b, "segment OBR[4]", "OBR-7 '20211399' is not a valid "
+                                    "date: month 13 (the order's date)"));
+    hg_batch_destroy (&b);
+
+    /* OML^O21, no PV1: no encounter reference */
+    b = s_parse ("MSH|^~\\&|LAB|H|||20211020||OML^O21^OML_O21|OML-1|P|2.5.1\r"
+                 "PID|1||P-2^^^H^MR\r"
+                 "ORC|NW|1|||CM\r"
+                 "OBR|1|||2093-3^Cholesterol^LN|||202110\r", &rc);
+    assert_int_equal (rc, 2);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    r = hg_batch_records (b);
+    assert_string_equal (r[1]->encounter_ref, "");
+    assert_string_equal (r[1]->effective, "2021-10");
+    assert_string_equal (r[1]->status, "CM");
+    hg_batch_destroy (&b);
+}
+
+static void
+test_rde_pharmacy (void **state)
+{
+    const char *msg =
+        "MSH|^~\\&|PHARM|H|||20210818112600||RDE^O11^RDE_O11|RX-1|P|2.5\r"
+        "PID|1||P-3^^^H^MR\r"
+        "PV1|1|I|||||||||||||||||ENC-3\r"
+        "ORC|NW|55|||IP||||20191104062726\r"
+        "RXE|^Q8H|197361^Amlodipine 5 MG Oral Tablet^RXNORM|5||mg^milligram^UCUM\r"
+        "ORC|NW|56|||\r"
+        "RXE||0143963401^NICARDIPINE^NDC|2.5||^mg/hr\r"
+        "RXE||^^RXNORM|1\r"
+        "RXE||310965^Ibuprofen^RXNORM|two||mg\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 3);      /* PID + RXE 1, 2 */
+    assert_int_equal (hg_batch_reject_count (b), 2);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
+    assert_string_equal (r[1]->codes[0]->system, HG_SYS_RXNORM);
+    assert_string_equal (r[1]->codes[0]->code, "197361");
+    assert_int_equal (r[1]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+    assert_true (r[1]->quantity->value == 5.0);
+    assert_string_equal (r[1]->quantity->unit, "mg");
+    assert_string_equal (r[1]->effective, "2019-11-04T06:27:26");     /* ORC-9 */
+    assert_string_equal (r[1]->status, "IP");
+    assert_string_equal (r[1]->encounter_ref, "ENC-3");
+    assert_string_equal (r[1]->provenance->source_record_id, "RX-1/RXE[1]");
+    /* no ORC-9: the message time; units from the CE text */
+    assert_string_equal (r[2]->codes[0]->system, "http://hl7.org/fhir/sid/ndc");
+    assert_true (r[2]->quantity->value == 2.5);
+    assert_string_equal (r[2]->quantity->unit, "mg/hr");
+    assert_string_equal (r[2]->effective, "2021-08-18T11:26:00");
+    assert_string_equal (r[2]->status, "");
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'RX-1') segment RXE[3]",
+                                    "RXE-2 give code is empty; a medication order needs a "
+                                    "code"));
+    assert_non_null (s_find_reject (b, "segment RXE[4]",
+                                    "RXE-3 amount 'two' is not a number"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_vxu_immunization (void **state)
+{
+    const char *msg =
+        "MSH|^~\\&|IZ|H|||20210818||VXU^V04^VXU_V04|IZ-1|P|2.5.1\r"
+        "PID|1||P-4^^^H^MR||Roe^Kid||20150101|M\r"
+        "ORC|RE|4422\r"
+        "RXA|0|1|20210818||08^Hep B, adolescent or pediatric^CVX|0.5|mL^mL^UCUM||00^New "
+        "Record^NIP001||||||Z0860BB|20211216|MSD^Merck^MVX|||CP|A\r"
+        "RXA|0|1|20141012||88^influenza, unspecified formulation^CVX|999|||01^Historical^NIP001"
+        "|||||||||||CP\r"
+        "RXA|0|1|20141012||^^CVX|1\r"
+        "RXA|0|1|2014||03^MMR^CVX|half|mL\r"
+        "RXA|0|1|20141312||03^MMR^CVX\r"
+        "RXA|0|1|||90707^MMR^CPT^03^MMR^CVX|||||||||||||||RE\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 4);      /* PID + RXA 1, 2, 6 */
+    assert_int_equal (hg_batch_reject_count (b), 3);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
+    assert_int_equal (r[1]->n_codes, 1);
+    assert_string_equal (r[1]->codes[0]->system, "http://hl7.org/fhir/sid/cvx");
+    assert_string_equal (r[1]->codes[0]->code, "08");
+    assert_string_equal (r[1]->codes[0]->display, "Hep B, adolescent or pediatric");
+    assert_string_equal (r[1]->effective, "2021-08-18");
+    assert_true (r[1]->quantity->value == 0.5);
+    assert_string_equal (r[1]->quantity->unit, "mL");
+    assert_string_equal (r[1]->status, "CP");
+    assert_string_equal (r[1]->provenance->source_record_id, "IZ-1/RXA[1]");
+    /* 999: amount unknown, no quantity */
+    assert_int_equal (r[2]->value_case, HOURGLASS__RECORD__VALUE__NOT_SET);
+    assert_string_equal (r[2]->effective, "2014-10-12");
+    /* no RXA-3: no effective; the CVX alternate coding is kept too */
+    assert_int_equal (r[3]->n_codes, 2);
+    assert_string_equal (r[3]->codes[0]->system, "CPT");
+    assert_string_equal (r[3]->codes[1]->system, "http://hl7.org/fhir/sid/cvx");
+    assert_string_equal (r[3]->codes[1]->code, "03");
+    assert_string_equal (r[3]->effective, "");
+    assert_string_equal (r[3]->status, "RE");
+    assert_string_equal (r[3]->provenance->source_record_id, "IZ-1/RXA[6]");
+    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'IZ-1') segment RXA[3]",
+                                    "RXA-5 administered code is empty; an immunization needs "
+                                    "a vaccine code"));
+    assert_non_null (s_find_reject (b, "segment RXA[4]", "RXA-6 amount 'half' is not a "
+                                    "number"));
+    assert_non_null (s_find_reject (b, "segment RXA[5]", "RXA-3 '20141312' is not a valid "
+                                    "date: month 13 (the administration date)"));
+    hg_batch_destroy (&b);
+}
+
+static void
+test_oru_structured_numeric (void **state)
+{
+    const char *msg =
+        "MSH|^~\\&|LAB|H|||20210301||ORU^R01|SN-1|P|2.5\r"
+        "PID|1||P-5\r"
+        "OBX|1|SN|1^a^LN||^100|mg\r"
+        "OBX|2|SN|1^a^LN||>^100|mg\r"
+        "OBX|3|SN|1^a^LN||^10^-^20|mg\r"
+        "OBX|4|SN|1^a^LN||^1^:^128\r"
+        "OBX|5|SN|1^a^LN||<=^0.5\r"
+        "OBX|6|SN|1^a^LN||=^7\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 7);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[1]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+    assert_true (r[1]->quantity->value == 100.0);
+    assert_string_equal (r[1]->quantity->comparator, "");
+    assert_string_equal (r[1]->quantity->unit, "mg");
+    assert_true (r[2]->quantity->value == 100.0);
+    assert_string_equal (r[2]->quantity->comparator, ">");
+    assert_int_equal (r[3]->value_case, HOURGLASS__RECORD__VALUE_STRING_VALUE);
+    assert_string_equal (r[3]->string_value, "10-20");    /* a range stays text */
+    assert_string_equal (r[4]->string_value, "1:128");    /* a ratio too */
+    assert_string_equal (r[5]->quantity->comparator, "<=");
+    assert_true (r[5]->quantity->value == 0.5);
+    assert_string_equal (r[6]->quantity->comparator, "");   /* "=" is no comparator */
+    assert_true (r[6]->quantity->value == 7.0);
+    hg_batch_destroy (&b);
+}
+
 /* ------------------------------------------------------------------------
  * Real samples: every file must parse without crashing */
 
@@ -461,14 +760,27 @@ s_parse_tree (const char *dir)
         s_records += (size_t) rc;
         s_rejects += hg_batch_reject_count (b);
         /* every supported message in the samples parses; print the rest */
-        if (strstr (e->d_name, "ADT-A01") || strstr (e->d_name, "ADT-A04")
-            || strstr (e->d_name, "ADT-A08")) {
+        if (strstr (e->d_name, "ADT-A01") || strstr (e->d_name, "ADT-A03")
+            || strstr (e->d_name, "ADT-A04") || strstr (e->d_name, "ADT-A08")
+            || strstr (e->d_name, "ORM-O01") || strstr (e->d_name, "OML-O21")
+            || strstr (e->d_name, "RDE-O11") || strstr (e->d_name, "VXU-V04")) {
             if (hg_batch_reject_count (b)) {
                 print_message ("%s: [%s] %s\n", e->d_name, hg_batch_rejects (b)[0].location,
                                hg_batch_rejects (b)[0].reason);
             }
             assert_int_equal (hg_batch_reject_count (b), 0);
-            assert_true (rc >= 2);
+            /* ORM-O01-04..06 carry no OBR: demographics only */
+            assert_true (rc >= (strstr (e->d_name, "ORM-O01") ? 1 : 2));
+        }
+        if (strstr (e->d_name, "ADT-A40")) {
+            /* merges: demographics only, each with its MERGED prior id */
+            assert_int_equal (hg_batch_reject_count (b), 0);
+            assert_true (rc >= 1);
+            for (int k = 0; k < rc; k++) {
+                Hourglass__Record *r = hg_batch_records (b)[k];
+                assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+                assert_string_equal (r->identifiers[r->n_identifiers - 1]->type, "MERGED");
+            }
         }
         hg_batch_destroy (&b);
         free (buf);
@@ -535,6 +847,12 @@ main (void)
         cmocka_unit_test (test_field_limit),
         cmocka_unit_test (test_max_records_and_memory),
         cmocka_unit_test (test_many_repetitions),
+        cmocka_unit_test (test_adt_a03_discharge),
+        cmocka_unit_test (test_adt_a40_merge),
+        cmocka_unit_test (test_orders),
+        cmocka_unit_test (test_rde_pharmacy),
+        cmocka_unit_test (test_vxu_immunization),
+        cmocka_unit_test (test_oru_structured_numeric),
         cmocka_unit_test (test_shared_samples),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
