@@ -345,3 +345,22 @@ hg_date_day_key (const hg_date_t *d, char out[11])
 {
     snprintf (out, 11, "%04d-%02d-%02d", d->year, d->month, d->day);
 }
+
+void
+hg_date_to_utc (hg_date_t *d)
+{
+    if (!d->has_tz || d->prec < HG_PREC_MINUTE || d->tz_offset_min == 0) {
+        return;
+    }
+    int64_t minutes = hg_date_days (d) * 1440 + d->hour * 60 + d->minute - d->tz_offset_min;
+    int64_t days = minutes >= 0 ? minutes / 1440 : -((-minutes + 1439) / 1440);
+    int64_t rest = minutes - days * 1440;
+    int y, m, dd;
+    hg_date_from_days (days, &y, &m, &dd);
+    d->year = y;
+    d->month = m;
+    d->day = dd;
+    d->hour = (int) (rest / 60);
+    d->minute = (int) (rest % 60);
+    d->tz_offset_min = 0;
+}

@@ -53,6 +53,11 @@ int64_t hg_date_days (const hg_date_t *d);
  * at the same precision. */
 void hg_date_add_days (hg_date_t *d, int days);
 
+/* Converts a date-time that carries a zone offset to UTC ("Z"), keeping its
+ * precision (the day may change). Dates without a time or without a zone
+ * are left as they are: their instant is not known. */
+void hg_date_to_utc (hg_date_t *d);
+
 /* "YYYY-MM-DD" of the date part (first day of the period below day
  * precision); out must hold 11 bytes. */
 void hg_date_day_key (const hg_date_t *d, char out[11]);

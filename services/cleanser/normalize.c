@@ -1047,6 +1047,28 @@ s_norm_codes (s_norm_t *st, Hourglass__Record *rec)
     return st->oom ? HG_ENOMEM : 0;
 }
 
+/* Date-times with a zone offset become UTC ("Z"), precision kept; anything
+ * else (no time, no zone, or invalid: flagged later) is left as received. */
+static int
+s_to_utc (s_norm_t *st, char **field)
+{
+    hg_date_t d;
+    if (!**field || hg_date_parse_iso (*field, strlen (*field), &d, NULL) < 0 || !d.has_tz
+        || d.tz_offset_min == 0 || d.prec < HG_PREC_MINUTE) {
+        return 0;
+    }
+    hg_date_to_utc (&d);
+    char buf[HG_DATE_ISO_MAX];
+    hg_date_format_iso (&d, buf, sizeof (buf));
+    char *copy = hg_arena_strdup (st->a, buf);
+    if (!copy) {
+        st->oom = true;
+        return -1;
+    }
+    *field = copy;
+    return 0;
+}
+
 int
 hg_normalize_record (const hg_norm_ctx_t *ctx, hg_arena_t *a, Hourglass__Record *rec,
                      const char *birth_date, const char *deceased_date, hg_flag_t *flags,
@@ -1059,6 +1081,9 @@ hg_normalize_record (const hg_norm_ctx_t *ctx, hg_arena_t *a, Hourglass__Record 
     s_fix_null (&rec->effective);
     s_fix_null (&rec->effective_end);
     if (s_trim (&st, &rec->effective) < 0 || s_norm_codes (&st, rec) < 0) {
+        return HG_ENOMEM;
+    }
+    if (s_to_utc (&st, &rec->effective) < 0 || s_to_utc (&st, &rec->effective_end) < 0) {
         return HG_ENOMEM;
     }
     if (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity

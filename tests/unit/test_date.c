@@ -412,10 +412,38 @@ test_add_days (void **state)
     assert_int_equal (d.day, 1);
 }
 
+
+static void
+s_utc (const char *in, const char *want)
+{
+    hg_date_t d;
+    assert_int_equal (hg_date_parse_iso (in, strlen (in), &d, NULL), 0);
+    hg_date_to_utc (&d);
+    char buf[HG_DATE_ISO_MAX];
+    hg_date_format_iso (&d, buf, sizeof (buf));
+    assert_string_equal (buf, want);
+}
+
+static void
+test_to_utc (void **state)
+{
+    (void) state;
+    s_utc ("2021-03-04T10:15:00-05:00", "2021-03-04T15:15:00Z");
+    s_utc ("2021-03-04T22:30-05:00", "2021-03-05T03:30Z");            /* minute precision */
+    s_utc ("2021-01-01T01:00:00.250+02:00", "2020-12-31T23:00:00.250Z"); /* year back */
+    s_utc ("2024-02-28T23:30:00-01:00", "2024-02-29T00:30:00Z");      /* leap day */
+    s_utc ("2021-03-04T10:15:00+05:45", "2021-03-04T04:30:00Z");
+    s_utc ("2021-03-04T10:15:00Z", "2021-03-04T10:15:00Z");
+    s_utc ("2021-03-04T10:15:00", "2021-03-04T10:15:00");             /* no zone: unknown instant */
+    s_utc ("2021-03-04", "2021-03-04");
+    s_utc ("2021", "2021");
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_to_utc),
         cmocka_unit_test (test_iso_precisions),
         cmocka_unit_test (test_hl7_precisions),
         cmocka_unit_test (test_invalid),
