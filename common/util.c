@@ -151,3 +151,60 @@ hg_split_list (char *s, char **items, size_t max)
     }
     return n;
 }
+
+size_t
+hg_utf8_len (const unsigned char *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    unsigned char c = p[0];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        k = 2;
+        cp = c & 0x1F;
+    }
+    else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        cp = c & 0x0F;
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        cp = c & 0x07;
+    }
+    else {
+        return 0;       /* continuation byte, overlong 2-byte lead, or > U+10FFFF */
+    }
+    if (n < k) {
+        return 0;
+    }
+    for (size_t i = 1; i < k; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+        || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+        return 0;
+    }
+    return k;
+}
+
+bool
+hg_utf8_valid (const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t k = hg_utf8_len (s + i, n - i);
+        if (k == 0) {
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}

@@ -24,6 +24,14 @@ int hg_read_file (const char *path, size_t max_bytes, char **data, size_t *len, 
 int hg_write_file_atomic (const char *path, const void *data, size_t len, unsigned mode,
                           hg_err_t *err);
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes): 1-4, or 0 when
+ * it is invalid (bad lead or continuation byte, overlong form, surrogate,
+ * beyond U+10FFFF, truncated). */
+size_t hg_utf8_len (const unsigned char *p, size_t n);
+
+/* True when s[0..n) is entirely valid UTF-8. */
+bool hg_utf8_valid (const unsigned char *s, size_t n);
+
 /* Splits a comma-separated list in place; returns the count (at most max). */
 size_t hg_split_list (char *s, char **items, size_t max);
 

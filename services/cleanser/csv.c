@@ -7,6 +7,7 @@
  * into the batch arena. Rows are independent: a bad row is rejected alone.
  */
 #include "csv.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -657,47 +658,6 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
                      reason);
 }
 
-/* Length of a valid UTF-8 sequence at p, 0 when invalid. */
-static size_t
-s_utf8_len (const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t k;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-        cp = c & 0x1F;
-    }
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        cp = c & 0x0F;
-    }
-    else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        cp = c & 0x07;
-    }
-    else {
-        return 0;
-    }
-    if (n < k) {
-        return 0;
-    }
-    for (size_t i = 1; i < k; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (k == 4 && (cp < 0x10000
-                                                                             || cp > 0x10FFFF))) {
-        return 0;
-    }
-    return k;
-}
-
 /* The value of mapped column col in the current row: unquoted, trimmed,
  * converted to UTF-8, NUL-terminated in ctx->scratch (valid until the next
  * call). NULL with *rejected set when the value is bad, NULL without it
@@ -749,7 +709,7 @@ s_value (s_ctx_t *ctx, int col, bool *rejected)
             o[k++] = (char) (0x80 | (c & 0x3F));
         }
         else {
-            size_t sl = s_utf8_len (p + i, f->n - i);
+            size_t sl = hg_utf8_len (p + i, f->n - i);
             if (!sl) {
                 s_reject (ctx, "column %s: invalid UTF-8 byte 0x%02X at offset %zu (if the file "
                           "is Latin-1, set 'encoding = latin1' in the mapping)", name, c, i);

@@ -10,6 +10,7 @@
  * left, so a hostile length can only lead to a reject.
  */
 #include "dicom.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -413,46 +414,6 @@ s_first (s_val_t v)
     return s_trim (v);
 }
 
-static size_t
-s_utf8_len (const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t k;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-        cp = c & 0x1F;
-    }
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        cp = c & 0x0F;
-    }
-    else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        cp = c & 0x07;
-    }
-    else {
-        return 0;
-    }
-    if (n < k) {
-        return 0;
-    }
-    for (size_t i = 1; i < k; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-        || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
-        return 0;
-    }
-    return k;
-}
-
 /* Arena copy in UTF-8: Latin-1 converted, else invalid bytes and NULs
  * replaced by '?'. "" for an absent or empty value. */
 static char *
@@ -480,7 +441,7 @@ s_text (s_ctx_t *ctx, s_val_t v, bool latin1)
             o[k++] = (char) (0x80 | (p[i] & 0x3F));
         }
         else {
-            size_t sl = s_utf8_len (p + i, v.n - i);
+            size_t sl = hg_utf8_len (p + i, v.n - i);
             if (!sl) {
                 o[k++] = '?';
                 continue;

@@ -7,6 +7,7 @@
  * are all-or-nothing: a resource that fails half-way drops what it added.
  */
 #include "fhir.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -936,37 +937,6 @@ s_map_imaging (s_ctx_t *ctx, json_object *res)
     return 0;
 }
 
-/* True when s is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-static bool
-s_utf8_ok (const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len = c < 0x80            ? 1
-                     : (c >> 5) == 0x6   ? 2
-                     : (c >> 4) == 0xE   ? 3
-                     : (c >> 3) == 0x1E  ? 4
-                                         : 0;
-        if (len == 0 || i + len > n) {
-            return false;
-        }
-        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1Fu : len == 3 ? c & 0x0Fu : c & 0x07u;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3Fu);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
-            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += len;
-    }
-    return true;
-}
-
 /* text/plain with no charset, or charset utf-8 / us-ascii. */
 static bool
 s_plain_utf8 (const char *content_type)
@@ -1025,7 +995,7 @@ s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
                   "(RFC 4648 with padding)");
         return -1;
     }
-    if (memchr (bin, '\0', bin_len) || !s_utf8_ok (bin, bin_len)) {
+    if (memchr (bin, '\0', bin_len) || !hg_utf8_valid (bin, bin_len)) {
         s_reject (ctx, "DocumentReference.content[0].attachment.data does not decode to UTF-8 "
                   "text without NUL bytes although contentType is '%.60s'", type);
         return -1;

@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "record.h"
+#include "util.h"
 #include "strset.h"
 
 static void
@@ -413,10 +414,35 @@ test_strset (void **state)
     hg_strset_destroy (&s);
 }
 
+
+static void
+test_utf8 (void **state)
+{
+    (void) state;
+    const unsigned char ascii[] = "a", e_acute[] = "\xc3\xa9", euro[] = "\xe2\x82\xac",
+                        emoji[] = "\xf0\x9f\x98\x80";
+    assert_int_equal (hg_utf8_len (ascii, 1), 1);
+    assert_int_equal (hg_utf8_len (e_acute, 2), 2);
+    assert_int_equal (hg_utf8_len (euro, 3), 3);
+    assert_int_equal (hg_utf8_len (emoji, 4), 4);
+    assert_int_equal (hg_utf8_len (euro, 2), 0);                          /* truncated */
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xc0\x80", 2), 0);  /* overlong */
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xe0\x80\x80", 3), 0);
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xed\xa0\x80", 3), 0); /* surrogate */
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xf4\x90\x80\x80", 4), 0);
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\x80", 1), 0);  /* continuation */
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xc3\x28", 2), 0);
+    assert_int_equal (hg_utf8_len (ascii, 0), 0);
+    assert_true (hg_utf8_valid ((const unsigned char *) "caf\xc3\xa9 \xe2\x82\xac", 9));
+    assert_false (hg_utf8_valid ((const unsigned char *) "caf\xe9", 4));  /* Latin-1 */
+    assert_true (hg_utf8_valid (ascii, 0));
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_utf8),
         cmocka_unit_test (test_batch_records),
         cmocka_unit_test (test_batch_rejects_and_ignores),
         cmocka_unit_test (test_arena_limit),
