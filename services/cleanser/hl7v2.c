@@ -582,6 +582,48 @@ s_cx_system (s_ctx_t *ctx, s_span_t cx)
 /* Maps PID (source id "PID", or "PID[n]" when n > 0) and returns its
  * record in *rec_out (may be NULL); -1 rejects the message (reason already
  * written). */
+
+/* Keeps the message's Z-segments (site-defined, meaning local to the sender)
+ * raw in the provenance of every record the message produced from index
+ * start on: nothing the partner sent is lost, and the de-identifier drops
+ * them, since they may hold anything. At most S_MAX_REPS segments, each
+ * within max_field_bytes. */
+static void
+s_keep_z_segments (s_ctx_t *ctx, size_t start)
+{
+    size_t n_records = hg_batch_record_count (ctx->out);
+    if (n_records <= start) {
+        return;
+    }
+    char **z = NULL;
+    size_t nz = 0;
+    for (size_t i = 1; i < ctx->n_segs && nz < S_MAX_REPS; i++) {
+        s_span_t seg = ctx->segs[i];
+        if (seg.n < 3 || seg.p[0] != 'Z') {
+            continue;
+        }
+        if (ctx->max_field_bytes && seg.n > ctx->max_field_bytes) {
+            continue;
+        }
+        if (!z) {
+            z = hg_arena_alloc (ctx->a, S_MAX_REPS * sizeof (*z));
+        }
+        char *copy = z ? hg_arena_strndup (ctx->a, seg.p, seg.n) : NULL;
+        if (!copy) {
+            ctx->oom = true;
+            return;
+        }
+        z[nz++] = copy;
+    }
+    Hourglass__Record **recs = hg_batch_records (ctx->out);
+    for (size_t r = start; nz && r < n_records; r++) {
+        if (recs[r]->provenance) {
+            recs[r]->provenance->n_z_segments = nz;
+            recs[r]->provenance->z_segments = z;
+        }
+    }
+}
+
 static int
 s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Record **rec_out)
 {
@@ -1271,10 +1313,8 @@ s_message (s_ctx_t *ctx)
         goto drop;
     }
     const char *visit = pv1.n ? s_value (ctx, pv1, 19, 1) : "";
-    /* Z-segments (site-defined) and segments a message type does not map
-     * are skipped on purpose: their meaning is local to the sender, record
-     * text is free text the de-identifier drops, and provenance ids must
-     * stay "<MSH-10>/<SEG>[n]" for the tools that read them. */
+    /* Segments a message type does not map are skipped; Z-segments are
+     * kept raw in every record's provenance (s_keep_z_segments). */
     if (strcmp (type, "ADT") == 0) {
         if (pv1.n) {
             s_pv1 (ctx, pv1, patient, visit);
@@ -1331,7 +1371,8 @@ s_message (s_ctx_t *ctx)
         }
     }
     if (!ctx->oom && !ctx->limit_hit) {
-        return 0;
+        s_keep_z_segments (ctx, start);
+        return ctx->oom ? -1 : 0;
     }
 drop:
     /* a bad PID, no memory or the record limit: nothing of this message */

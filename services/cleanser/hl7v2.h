@@ -42,10 +42,10 @@
  * record. Records carry a provenance with source_format "hl7v2" and
  * source_record_id "<MSH-10>/<SEG>[n]".
  *
- * Z-segments (site-defined) and unmapped segments are skipped, neither
- * rejected nor kept: their meaning is local to the sender, record text is
- * free text the de-identifier drops, and source_record_id keeps its fixed
- * "<MSH-10>/<SEG>[n]" form rather than growing a list of segment names.
+ * Z-segments (site-defined) are kept raw in provenance.z_segments of every
+ * record of their message (at most 64, each within max_field_bytes): their
+ * meaning is local to the sender, so nothing is interpreted and nothing is
+ * lost; the de-identifier drops them. Other unmapped segments are skipped.
  *
  * limits may be NULL (no limits). A field longer than
  * limits->max_field_bytes rejects its message; limits->max_records caps the

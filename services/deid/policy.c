@@ -407,6 +407,9 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     }
     rec->identifiers = NULL;
     rec->n_identifiers = 0;
+    /* raw site-defined segments can hold anything: they never pass */
+    pv->z_segments = NULL;
+    pv->n_z_segments = 0;
 
     if ((rc = s_shift_date (arena, "effective", &rec->effective, shift, err)) < 0
         || (rc = s_shift_date (arena, "effective_end", &rec->effective_end, shift, err))

@@ -12,6 +12,7 @@
  *                      source_record_id -> keyed pseudonyms ("message",
  *                      "source", partner)
  *   identifiers        all removed
+ *   provenance.z_segments  removed (raw HL7 Z-segments can hold anything)
  *   effective(_end)    shifted by the patient's date shift, precision and
  *                      zone kept
  *   demographics       family, given, address_lines, city, telecom,

@@ -885,6 +885,24 @@ test_errors (void **state)
     assert_string_equal (err->msg, "hg_deid_record called without a key, arena or record");
 }
 
+
+/* Raw HL7 Z-segments in the provenance never pass the de-identifier. */
+static void
+test_z_segments_dropped (void **state)
+{
+    fixture_t *fx = *state;
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                    "MRN-1");
+    assert_int_equal (hg_strv_push (fx->arena, &rec->provenance->z_segments,
+                                    &rec->provenance->n_z_segments, "ZPI|1|Nurse Mary Poppins"),
+                      0);
+    s_assert_present (rec, "Mary Poppins");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    assert_int_equal (rec->provenance->n_z_segments, 0);
+    s_assert_absent (rec, "Mary Poppins");
+    s_assert_absent (rec, "ZPI");
+}
+
 int
 main (void)
 {
@@ -898,6 +916,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_key_concurrent_create, s_key_setup,
                                          s_key_teardown),
         cmocka_unit_test_setup_teardown (test_key_refused, s_key_setup, s_key_teardown),
+        cmocka_unit_test_setup_teardown (test_z_segments_dropped, s_rec_setup, s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying,
                                          s_rec_setup, s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup,

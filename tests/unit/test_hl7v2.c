@@ -835,10 +835,40 @@ test_shared_samples (void **state)
 #endif
 }
 
+
+/* Z-segments are kept raw in every record's provenance of their message. */
+static void
+test_z_segments_kept (void **state)
+{
+    (void) state;
+    const char *m = "MSH|^~\\&|LAB|GH|HG|HG|20210304101500||ORU^R01|ZMSG1|P|2.5\r"
+                    "PID|1||MRN5^^^GH^MR||Doe^Jane||19700101|F\r"
+                    "ZPI|1|Favourite nurse: Mary Poppins\r"
+                    "OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|||||F|||20210304101500\r"
+                    "ZXT|local^stuff\r";
+    hg_batch_t *b = hg_batch_new (0);
+    assert_int_equal (hg_hl7v2_parse (m, strlen (m), NULL, b), 2);
+    Hourglass__Record **r = hg_batch_records (b);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal (r[i]->provenance->n_z_segments, 2);
+        assert_string_equal (r[i]->provenance->z_segments[0], "ZPI|1|Favourite nurse: Mary Poppins");
+        assert_string_equal (r[i]->provenance->z_segments[1], "ZXT|local^stuff");
+    }
+    hg_batch_destroy (&b);
+    /* a message without Z-segments has none */
+    const char *plain = "MSH|^~\\&|LAB|GH|HG|HG|20210304101500||ORU^R01|ZMSG2|P|2.5\r"
+                        "PID|1||MRN5^^^GH^MR||Doe^Jane||19700101|F\r";
+    b = hg_batch_new (0);
+    assert_int_equal (hg_hl7v2_parse (plain, strlen (plain), NULL, b), 1);
+    assert_int_equal (hg_batch_records (b)[0]->provenance->n_z_segments, 0);
+    hg_batch_destroy (&b);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_z_segments_kept),
         cmocka_unit_test (test_adt_line_endings_and_bom),
         cmocka_unit_test (test_custom_delimiters),
         cmocka_unit_test (test_oru_values),
