@@ -60,6 +60,14 @@ done
 echo
 echo "== quarantine (what was rejected, and why)"
 "$hg" quarantine list --cluster "$cluster"
+
+echo
+echo "== data quality per partner (conformance, completeness, plausibility, top reasons)"
+for p in general-hospital city-lab clinic-fhir; do
+    "$hg" quality --cluster "$cluster" --partner "$p"
+done
+"$hg" quality --cluster "$cluster" --partner city-lab --html "$feeds/city-lab-quality.html" >/dev/null
+echo "(an HTML report for city-lab's data manager: $feeds/city-lab-quality.html)"
 if [ "$keep" = 1 ]; then
     echo
     echo "cluster left running in $cluster; stop it with: $hg cluster down --dir $cluster"
