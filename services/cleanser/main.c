@@ -184,18 +184,32 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     hg_norm_ctx_t nctx = {.today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u)};
     const char *flag_codes[1024];
     size_t n_flag_codes = 0, flagged = 0;
+    /* the payload's demographics records, to check dates against birth and
+     * death: looked up per record among those only, with the last match
+     * cached (a patient's records usually follow each other) */
+    Hourglass__Record **demo = hg_arena_alloc (a, (n ? n : 1) * sizeof (*demo));
+    size_t n_demo = 0;
+    for (size_t i = 0; demo && i < n; i++) {
+        if (recs[i]->demographics) {
+            demo[n_demo++] = recs[i];
+        }
+    }
+    const Hourglass__Record *last_demo = NULL;
     for (size_t i = 0; i < n; i++) {
         Hourglass__Record *r = recs[i];
         /* validate codes, convert units, check plausibility against the patient's
          * birth and death when this payload carries them; flags are kept as codes on
          * the record (their messages quote values, so they are not stored) */
-        const char *birth = NULL, *death = NULL;
-        for (size_t j = 0; j < n && !birth; j++) {
-            if (recs[j]->demographics && strcmp (recs[j]->patient_ref, r->patient_ref) == 0) {
-                birth = recs[j]->demographics->birth_date;
-                death = recs[j]->demographics->deceased_date;
+        if (!last_demo || strcmp (last_demo->patient_ref, r->patient_ref) != 0) {
+            last_demo = NULL;
+            for (size_t j = 0; j < n_demo && !last_demo; j++) {
+                if (strcmp (demo[j]->patient_ref, r->patient_ref) == 0) {
+                    last_demo = demo[j];
+                }
             }
         }
+        const char *birth = last_demo ? last_demo->demographics->birth_date : NULL;
+        const char *death = last_demo ? last_demo->demographics->deceased_date : NULL;
         hg_flag_t flags[HG_NORM_MAX_FLAGS];
         int nf = hg_normalize_record (&nctx, a, r, birth, death, flags, HG_NORM_MAX_FLAGS);
         if (nf < 0) {

@@ -77,6 +77,10 @@ def test_flags_are_counted_not_dropped(make_cluster, tmp_path):
          "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
          "subject": {"reference": "Patient/fp1"}, "effectiveDateTime": "2021-03-03",
          "valueQuantity": {"value": 5.5, "unit": "mmol/L"}},
+        {"resourceType": "Observation", "id": "o4", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+         "subject": {"reference": "Patient/fp1"}, "effectiveDateTime": "1965-03-03",
+         "valueQuantity": {"value": 90, "unit": "mg/dL"}},
     ]
     path = tmp_path / "flags.ndjson"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
@@ -85,8 +89,10 @@ def test_flags_are_counted_not_dropped(make_cluster, tmp_path):
     assert r.rc == 0, r
     c.wait_drained()
     q = hg.run("quality", "--cluster", c.dir, "--partner", "flag-lab", "--json").json()
-    assert q["records"] == 4 and q["rejected"] == 0, q
-    assert q["flags"] == {"value.implausible": 1, "code.invalid_check_digit": 1}, q
-    assert abs(q["plausibility"] - 50.0) < 0.01, q
+    assert q["records"] == 5 and q["rejected"] == 0, q
+    # the birth date comes from the Patient resource of the same payload
+    assert q["flags"] == {"value.implausible": 1, "code.invalid_check_digit": 1,
+                          "date.before_birth": 1}, q
+    assert abs(q["plausibility"] - 40.0) < 0.01, q
     got, _ = c.count("http://loinc.org|2345-7")
-    assert (got["patients"], got["records"]) == (1, 2), got     # flagged, still indexed
+    assert (got["patients"], got["records"]) == (1, 3), got     # flagged, still indexed
