@@ -105,13 +105,16 @@ s_push_usage (void)
     fprintf (stderr,
              "usage: hourglass push [--cluster DIR] --format fhir|hl7v2|csv|vcf|dicom [--partner NAME]\n"
              "                      [--batch-id ID] [--wait SECONDS] [--rate N] [--json]\n"
-             "                      [--key PARTNER.key] [--server-key COLLECTOR.pub|Z85] FILE...\n"
+             "                      [--key PARTNER.key] [--server-key COLLECTOR.pub|Z85]\n"
+             "                      [--mllp [HOST:PORT]] FILE...\n"
              "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
              "hash of its content, so pushing the same file again is idempotent. Waits until\n"
              "the cleanser has an outcome for every batch (--wait 0: do not wait) and prints\n"
              "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
              "not be delivered. --rate N paces new batches to N per second. With CurveZMQ\n"
-             "(cluster up --secure) the partner is the one its --key authenticates.\n");
+             "(cluster up --secure) the partner is the one its --key authenticates.\n"
+             "--mllp sends HL7 v2 files message by message over MLLP (to the cluster's\n"
+             "listener by default) and counts the ACKs.\n");
     return 2;
 }
 
@@ -202,7 +205,8 @@ int
 hg_cmd_push (int argc, char **argv)
 {
     const char *cluster = NULL, *format = NULL, *partner = NULL, *batch_id = NULL;
-    const char *key_file = NULL, *server_key = NULL;
+    const char *key_file = NULL, *server_key = NULL, *mllp = NULL;
+    bool via_mllp = false;
     bool json = false;
     int wait_s = 120;
     double rate = 0;    /* batches per second, 0: as fast as accepted */
@@ -224,6 +228,14 @@ hg_cmd_push (int argc, char **argv)
         }
         else if (strcmp (a, "--key") == 0) {
             key_file = s_take (&i, argc, argv, a);
+        }
+        else if (strcmp (a, "--mllp") == 0) {
+            via_mllp = true;
+            /* an address may follow; otherwise the cluster's */
+            if (i + 1 < argc && strchr (argv[i + 1], ':') && argv[i + 1][0] != '-'
+                && access (argv[i + 1], F_OK) != 0) {
+                mllp = argv[++i];
+            }
         }
         else if (strcmp (a, "--server-key") == 0) {
             server_key = s_take (&i, argc, argv, a);
@@ -269,6 +281,26 @@ hg_cmd_push (int argc, char **argv)
     if (!is_known) {
         fprintf (stderr, "hourglass push: warning: format '%s' is not one the pipeline parses "
                          "(fhir, hl7v2, csv, vcf, dicom); it will be quarantined\n", format);
+    }
+    if (via_mllp) {
+        if (strcmp (format, "hl7v2") != 0) {
+            fprintf (stderr, "hourglass push: --mllp carries HL7 v2 only (--format hl7v2)\n");
+            return 2;
+        }
+        hg_cluster_t mc;
+        char address[64] = "";
+        if (mllp) {
+            snprintf (address, sizeof (address), "%s", mllp);
+        }
+        else if (s_load (cluster, &mc, "push") == 0) {
+            snprintf (address, sizeof (address), "%s", mc.mllp);
+            hg_cluster_free (&mc);
+        }
+        if (!*address) {
+            fprintf (stderr, "hourglass push: no MLLP address (give --mllp HOST:PORT)\n");
+            return 2;
+        }
+        return hg_mllp_push (address, files, n_files, json);
     }
     if (batch_id && n_files > 1) {
         fprintf (stderr, "hourglass push: --batch-id applies to a single FILE\n");

@@ -89,3 +89,31 @@ def test_mllp_acks_journal_and_counts(make_cluster):
     q = c.quarantine()
     assert q["count"] == 1 and "no MSH segment" in q["entries"][0]["reason"], q
     assert q["entries"][0]["partner"] == "mllp", q
+
+
+def test_our_mllp_client_with_ground_truth(make_cluster, tmp_path):
+    """`hourglass push --mllp` sends the simulator's hospital feed message by message;
+    every message is acknowledged AA once journalled (bad ones are quarantined later by
+    the cleanser), and the ICD-10 counts (only the hospital codes in ICD-10) equal the
+    ground truth."""
+    sim = tmp_path / "sim"
+    truth = hg.simulate(sim, 60, 5, 6)
+    c = make_cluster("mllp-own")
+    c.up("--min-cell", "0", "--heartbeat-ms", "200")
+    files = [f for n, fmt, fs in hg.partner_files(sim, truth) if n == "general-hospital"
+             for f in fs]
+    n_msgs = sum(open(f, "rb").read().count(b"MSH|") for f in files)
+    r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--mllp", "--json", *files)
+    assert r.rc == 0, r
+    assert r.json() == {"files": len(files), "accepted": n_msgs, "rejected": 0,
+                        "unanswered": 0}, r
+    c.wait_drained()
+    icd = sorted({f[2] for f in truth["facts"] if "icd-10-cm" in f[2]})
+    assert icd
+    for code in icd:
+        want = truth["codes"][code]
+        got, _ = c.count(code)
+        assert (got["patients"], got["records"]) == (want["patients"], want["records"]), code
+    # the hospital's invalid messages were journalled, then quarantined with reasons
+    q = c.quarantine()
+    assert q["count"] >= 1 and all(e["partner"] == "mllp" for e in q["entries"]), q

@@ -1,0 +1,173 @@
+/*
+ * mllp_push.c -- `hourglass push --format hl7v2 --mllp [HOST:PORT] FILE...`:
+ * our own MLLP client. Splits each file into HL7 messages (at every MSH that
+ * starts a segment; CR, LF or CRLF), sends each in an MLLP frame, and waits
+ * for its ACK: MSA-1 AA counts as accepted, AE/AR as rejected with the ERR
+ * text. Exit status 1 when anything was rejected or not acknowledged.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+
+static int
+s_connect (const char *address)
+{
+    char host[64];
+    const char *colon = strrchr (address, ':');
+    if (!colon) {
+        return -1;
+    }
+    snprintf (host, sizeof (host), "%.*s", (int) (colon - address), address);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) atoi (colon + 1))};
+    if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        return -1;
+    }
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 30};
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof (tv));
+    if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0) {
+        if (fd >= 0) {
+            close (fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads one MLLP frame into buf; its length, or -1. */
+static ssize_t
+s_read_ack (int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t got = read (fd, buf + n, cap - n);
+        if (got <= 0) {
+            return -1;
+        }
+        n += (size_t) got;
+        if (n >= 2 && buf[n - 2] == 0x1c && buf[n - 1] == 0x0d) {
+            return (ssize_t) n;
+        }
+    }
+    return -1;
+}
+
+/* MSA-1 of an ACK and, for AE/AR, the last field of its ERR segment. */
+static void
+s_parse_ack (const char *ack, size_t len, char code[3], char *reason, size_t cap)
+{
+    code[0] = '\0';
+    reason[0] = '\0';
+    const char *msa = NULL, *err = NULL;
+    for (size_t i = 0; i + 3 < len; i++) {
+        if ((i == 0 || ack[i - 1] == '\r' || ack[i - 1] == 0x0b) && memcmp (ack + i, "MSA", 3) == 0) {
+            msa = ack + i;
+        }
+        if ((i == 0 || ack[i - 1] == '\r') && memcmp (ack + i, "ERR", 3) == 0) {
+            err = ack + i;
+        }
+    }
+    if (msa && msa + 6 <= ack + len) {
+        snprintf (code, 3, "%.2s", msa + 4);
+    }
+    if (err) {
+        const char *end = memchr (err, '\r', (size_t) (ack + len - err));
+        end = end ? end : ack + len;
+        const char *last = err;
+        for (const char *p = err; p < end; p++) {
+            if (*p == err[3]) {
+                last = p + 1;
+            }
+        }
+        snprintf (reason, cap, "%.*s", (int) (end - last), last);
+    }
+}
+
+int
+hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json)
+{
+    int fd = s_connect (address);
+    if (fd < 0) {
+        fprintf (stderr, "hourglass push: cannot connect to MLLP %s: %s\n", address,
+                 strerror (errno));
+        return 1;
+    }
+    size_t accepted = 0, rejected = 0, unanswered = 0;
+    for (size_t f = 0; f < n_files; f++) {
+        char *data;
+        size_t len;
+        hg_err_t err = {0};
+        if (hg_read_file (files[f], 64u << 20, &data, &len, &err) < 0) {
+            fprintf (stderr, "hourglass push: %s\n", err.msg);
+            unanswered++;
+            continue;
+        }
+        /* message starts: MSH at the start of the data or of a segment */
+        size_t start = 0;
+        while (start < len) {
+            size_t next = len;
+            for (size_t i = start + 1; i + 3 <= len; i++) {
+                if ((data[i - 1] == '\r' || data[i - 1] == '\n') && memcmp (data + i, "MSH", 3) == 0) {
+                    next = i;
+                    break;
+                }
+            }
+            size_t mlen = next - start;
+            while (mlen && (data[start + mlen - 1] == '\n' || data[start + mlen - 1] == '\r'
+                            || data[start + mlen - 1] == ' ')) {
+                mlen--;
+            }
+            if (mlen) {
+                char *frame = malloc (mlen + 4);
+                frame[0] = 0x0b;
+                for (size_t i = 0; i < mlen; i++) {      /* LF segment ends become CR */
+                    frame[i + 1] = data[start + i] == '\n' ? '\r' : data[start + i];
+                }
+                frame[mlen + 1] = '\r';
+                frame[mlen + 2] = 0x1c;
+                frame[mlen + 3] = 0x0d;
+                ssize_t sent = write (fd, frame, mlen + 4);
+                free (frame);
+                char ack[4096], code[3], reason[512];
+                ssize_t al = sent == (ssize_t) (mlen + 4) ? s_read_ack (fd, ack, sizeof (ack)) : -1;
+                if (al < 0) {
+                    unanswered++;
+                    fprintf (stderr, "%s: message at byte %zu: no ACK\n", files[f], start);
+                }
+                else {
+                    s_parse_ack (ack, (size_t) al, code, reason, sizeof (reason));
+                    if (strcmp (code, "AA") == 0) {
+                        accepted++;
+                    }
+                    else {
+                        rejected++;
+                        fprintf (json ? stderr : stdout, "%s: message at byte %zu: %s %s\n",
+                                 files[f], start, code, reason);
+                    }
+                }
+            }
+            start = next;
+        }
+        free (data);
+    }
+    close (fd);
+    if (json) {
+        printf ("{\"files\": %zu, \"accepted\": %zu, \"rejected\": %zu, \"unanswered\": %zu}\n",
+                n_files, accepted, rejected, unanswered);
+    }
+    else {
+        printf ("mllp: %zu messages acknowledged AA, %zu rejected (AE/AR), %zu unanswered\n",
+                accepted, rejected, unanswered);
+    }
+    return rejected || unanswered ? 1 : 0;
+}
