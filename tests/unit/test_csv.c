@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "csv.h"
+#include "parser_test.h"
 
 static hg_csv_mapping_t *
 s_map (const char *text)
@@ -49,22 +50,6 @@ static hg_batch_t *
 s_parse (const char *map_text, const char *data, int *rc)
 {
     return s_parse_lim (map_text, data, strlen (data), 1 << 20, 0, rc);
-}
-
-static const hg_reject_t *
-s_find_reject (hg_batch_t *b, const char *loc_part, const char *reason_part)
-{
-    const hg_reject_t *r = hg_batch_rejects (b);
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        if ((!loc_part || strcmp (r[i].location, loc_part) == 0)
-            && (!reason_part || strstr (r[i].reason, reason_part))) {
-            return &r[i];
-        }
-    }
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
-    }
-    return NULL;
 }
 
 static const char *s_lab_map =
@@ -216,7 +201,7 @@ s_check_date (const char *format_line, const char *value, const char *expected)
     int rc;
     hg_batch_t *b = s_parse (map, csv, &rc);
     if (rc != 1) {
-        s_find_reject (b, "", "");
+        hg_test_reject_at (b, "", "");
     }
     assert_int_equal (rc, 1);
     Hourglass__Record *r = hg_batch_records (b)[0];
@@ -305,18 +290,25 @@ test_row_rejects (void **state)
     assert_int_equal (rc, 2);
     assert_int_equal (hg_batch_reject_count (b), 6);
     assert_string_equal (hg_batch_records (b)[1]->patient_ref, "a8");
-    const hg_reject_t *r = s_find_reject (b, "row 3", "row 3 column dob: '1970-13-01' is not a "
-                                          "valid date");
+    const hg_reject_t *r = hg_test_reject_at (b, "row 3",
+                                              "row 3 column dob: '1970-13-01' is not a "
+                                              "valid date");
     assert_non_null (r);
     assert_non_null (strstr (r->reason, "month"));
     assert_int_equal (r->excerpt_len, strlen ("a2,1970-13-01,F,X\n"));
-    assert_non_null (s_find_reject (b, "row 4", "row 4 column id: patient id is empty"));
-    assert_non_null (s_find_reject (b, "row 5", "row 5 column sex: sex 'Q' is not one of M, F"));
-    assert_non_null (s_find_reject (b, "row 6", "row 6 has 2 fields but the header has 4"));
-    assert_non_null (s_find_reject (b, "row 7", "row 7 column 4: unexpected text after a "
-                                    "closing quote"));
-    assert_non_null (s_find_reject (b, "row 8", "row 8 column name: invalid UTF-8 byte 0xFC at "
-                                    "offset 2 (if the file is Latin-1, set 'encoding = latin1'"));
+    assert_non_null (
+        hg_test_reject_at (b, "row 4", "row 4 column id: patient id is empty"));
+    assert_non_null (
+        hg_test_reject_at (b, "row 5", "row 5 column sex: sex 'Q' is not one of M, F"));
+    assert_non_null (
+        hg_test_reject_at (b, "row 6", "row 6 has 2 fields but the header has 4"));
+    assert_non_null (hg_test_reject_at (b, "row 7",
+                                        "row 7 column 4: unexpected text after a "
+                                        "closing quote"));
+    assert_non_null (
+        hg_test_reject_at (b, "row 8",
+                           "row 8 column name: invalid UTF-8 byte 0xFC at "
+                           "offset 2 (if the file is Latin-1, set 'encoding = latin1'"));
     hg_batch_destroy (&b);
 }
 
@@ -328,9 +320,11 @@ test_header_missing_columns (void **state)
                                         "P1;1;2;01.01.2020;x\n", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *r = s_find_reject (b, "row 1 (header)", "the mapping names columns that "
-                                          "are not in the header: code 'LOINC', unit 'UNIT', "
-                                          "interpretation 'FLAG', reference_range 'RANGE'");
+    const hg_reject_t *r
+        = hg_test_reject_at (b, "row 1 (header)",
+                             "the mapping names columns that "
+                             "are not in the header: code 'LOINC', unit 'UNIT', "
+                             "interpretation 'FLAG', reference_range 'RANGE'");
     assert_non_null (r);
     assert_non_null (strstr (r->reason, "header: PATIENT_ID;LOINC_CODE;RESULT;DATE;TEST_NAME"));
     hg_batch_destroy (&b);
@@ -346,7 +340,7 @@ test_header_missing_columns (void **state)
     /* an empty payload */
     b = s_parse (s_lab_map, "", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "payload", "empty payload"));
+    assert_non_null (hg_test_reject_at (b, "payload", "empty payload"));
     hg_batch_destroy (&b);
 }
 
@@ -358,15 +352,17 @@ test_unterminated_quote (void **state)
     hg_batch_t *b = s_parse (map, "p,c\nx,1\ny,\"open\nz,2\nw,3\n", &rc);
     assert_int_equal (rc, 1);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (s_find_reject (b, "row 3", "row 3 column 2: quoted field starting on line 3 "
-                                    "has no closing quote; the rest of the payload (16 bytes) "
-                                    "is not parsed"));
+    assert_non_null (
+        hg_test_reject_at (b, "row 3",
+                           "row 3 column 2: quoted field starting on line 3 "
+                           "has no closing quote; the rest of the payload (16 bytes) "
+                           "is not parsed"));
     hg_batch_destroy (&b);
 
     /* in the header */
     b = s_parse (map, "p,\"c\n", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "row 1", "no closing quote"));
+    assert_non_null (hg_test_reject_at (b, "row 1", "no closing quote"));
     hg_batch_destroy (&b);
 }
 
@@ -433,7 +429,7 @@ test_mapping_errors (void **state)
     /* no mapping */
     b = hg_batch_new (0);
     assert_int_equal (hg_csv_parse ("a", 1, NULL, NULL, b), HG_EINVAL);
-    assert_non_null (s_find_reject (b, "payload", "no CSV mapping"));
+    assert_non_null (hg_test_reject_at (b, "payload", "no CSV mapping"));
     hg_batch_destroy (&b);
 }
 
@@ -454,8 +450,9 @@ test_limits (void **state)
     hg_batch_t *b = s_parse_lim (map, csv, o, 1u << 20, 0, &rc);
     assert_int_equal (rc, 1);
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "y");
-    assert_non_null (s_find_reject (b, "row 2", "row 2 column d: value is 2097152 bytes, over "
-                                    "the limit of 1048576 bytes (max_field_bytes)"));
+    assert_non_null (hg_test_reject_at (b, "row 2",
+                                        "row 2 column d: value is 2097152 bytes, over "
+                                        "the limit of 1048576 bytes (max_field_bytes)"));
     hg_batch_destroy (&b);
     free (csv);
 
@@ -463,14 +460,15 @@ test_limits (void **state)
     b = s_parse_lim (map, "p,c,d\na,1,\nb,2,\nc,3,\nd,4,\n", 26, 1 << 20, 2, &rc);
     assert_int_equal (rc, 2);
     assert_int_equal (hg_batch_record_count (b), 2);
-    assert_non_null (s_find_reject (b, "row 4", "record limit reached (max_records 2): row 4 "
-                                    "and the rest of the payload are not parsed"));
+    assert_non_null (hg_test_reject_at (b, "row 4",
+                                        "record limit reached (max_records 2): row 4 "
+                                        "and the rest of the payload are not parsed"));
     hg_batch_destroy (&b);
 
     /* NUL bytes and NULL data never crash */
     b = s_parse_lim (map, "p,c,d\na\0b,1,x\n", 14, 0, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "row 2", "contains a NUL byte"));
+    assert_non_null (hg_test_reject_at (b, "row 2", "contains a NUL byte"));
     hg_batch_destroy (&b);
     b = s_parse_lim (map, NULL, 0, 0, 0, &rc);
     assert_int_equal (rc, 0);
@@ -486,30 +484,13 @@ test_limits (void **state)
     }
     rc = hg_csv_parse (many, o, m, NULL, b);
     assert_int_equal (rc, HG_ENOMEM);
-    assert_non_null (s_find_reject (b, NULL, "payload exceeds parser memory limit"));
+    assert_non_null (hg_test_reject_at (b, NULL, "payload exceeds parser memory limit"));
     hg_batch_destroy (&b);
     hg_csv_mapping_destroy (&m);
 }
 
 /* ------------------------------------------------------------------------
  * Real samples: the Synthea CSV export (27 patients) */
-
-static char *
-s_slurp (const char *path, size_t *len)
-{
-    *len = 0;
-    FILE *f = fopen (path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    fseek (f, 0, SEEK_END);
-    long n = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    char *buf = malloc ((size_t) n + 1);
-    *len = buf ? fread (buf, 1, (size_t) n, f) : 0;
-    fclose (f);
-    return buf;
-}
 
 static void
 s_synthea (const char *dir, const char *file, const char *map, int expected,
@@ -518,12 +499,12 @@ s_synthea (const char *dir, const char *file, const char *map, int expected,
     char path[1024];
     snprintf (path, sizeof (path), "%s/%s", dir, file);
     size_t len = 0;
-    char *data = s_slurp (path, &len);
+    char *data = hg_test_slurp (path, &len);
     assert_non_null (data);
     int rc;
     hg_batch_t *b = s_parse_lim (map, data, len, 1 << 20, 100000, &rc);
     print_message ("%s: %d records, %zu rejected\n", file, rc, hg_batch_reject_count (b));
-    s_find_reject (b, "no such location", NULL);    /* prints any reject */
+    hg_test_reject_at (b, "no such location", NULL); /* prints any reject */
     assert_int_equal (hg_batch_reject_count (b), 0);
     assert_int_equal (rc, expected);
     check (hg_batch_records (b)[0]);

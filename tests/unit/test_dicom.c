@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "dicom.h"
+#include "parser_test.h"
 
 #define TS_EXPLICIT "1.2.840.10008.1.2.1"
 #define TS_IMPLICIT "1.2.840.10008.1.2"
@@ -182,22 +183,6 @@ s_parse (const void *data, size_t len, int *rc)
     return s_parse_lim (data, len, 1 << 20, 0, rc);
 }
 
-static const hg_reject_t *
-s_find_reject (hg_batch_t *b, const char *loc, const char *reason_part)
-{
-    const hg_reject_t *r = hg_batch_rejects (b);
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        if ((!loc || strcmp (r[i].location, loc) == 0)
-            && (!reason_part || strstr (r[i].reason, reason_part))) {
-            return &r[i];
-        }
-    }
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
-    }
-    return NULL;
-}
-
 static void
 s_check_study (const Hourglass__Record *r)
 {
@@ -237,7 +222,7 @@ test_explicit_le (void **state)
     s_study (&b, TS_EXPLICIT);
     int rc;
     hg_batch_t *batch = s_parse (b.d, b.n, &rc);
-    s_find_reject (batch, "none", NULL);
+    hg_test_reject_at (batch, "none", NULL);
     assert_int_equal (rc, 1);
     assert_int_equal (hg_batch_reject_count (batch), 0);
     s_check_study (hg_batch_records (batch)[0]);
@@ -255,8 +240,10 @@ test_explicit_le (void **state)
     }
     batch = s_parse (b.d, 210, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (batch, "file", "file: truncated: element (0002,0010) at "
-                                    "offset 198 declares 20 bytes but only 4 remain"));
+    assert_non_null (
+        hg_test_reject_at (batch, "file",
+                           "file: truncated: element (0002,0010) at "
+                           "offset 198 declares 20 bytes but only 4 remain"));
     hg_batch_destroy (&batch);
     free (b.d);
 }
@@ -268,7 +255,7 @@ test_implicit_le (void **state)
     s_study (&b, TS_IMPLICIT);
     int rc;
     hg_batch_t *batch = s_parse (b.d, b.n, &rc);
-    s_find_reject (batch, "none", NULL);
+    hg_test_reject_at (batch, "none", NULL);
     assert_int_equal (rc, 1);
     s_check_study (hg_batch_records (batch)[0]);
     hg_batch_destroy (&batch);
@@ -312,7 +299,7 @@ test_hostile (void **state)
     char want[200];
     snprintf (want, sizeof (want), "file: truncated: element (0010,0010) at offset %zu declares "
               "65535 bytes but only 5 remain", at);
-    assert_non_null (s_find_reject (batch, "file", want));
+    assert_non_null (hg_test_reject_at (batch, "file", want));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -325,12 +312,13 @@ test_hostile (void **state)
         s_bytes (&b, "PAT-ID-AS-GARBAGE", 17);
         batch = s_parse (b.d, b.n, &rc);
         assert_int_equal (rc, 0);
-        assert_non_null (s_find_reject (batch, "file", "expected an item (FFFE,E000) but found"));
+        assert_non_null (
+            hg_test_reject_at (batch, "file", "expected an item (FFFE,E000) but found"));
         hg_batch_destroy (&batch);
         /* and when the data ends right after it */
         batch = s_parse (b.d, b.n - 17, &rc);
         assert_int_equal (rc, 0);
-        assert_non_null (s_find_reject (batch, "file", "truncated"));
+        assert_non_null (hg_test_reject_at (batch, "file", "truncated"));
         hg_batch_destroy (&batch);
         free (b.d);
     }
@@ -345,8 +333,9 @@ test_hostile (void **state)
         batch = s_parse (b.d, b.n, &rc);
         assert_int_equal (rc, i == 0 ? 1 : 0);
         if (i == 1) {
-            assert_non_null (s_find_reject (batch, "file", "sequences nested deeper than 16 "
-                                            "levels"));
+            assert_non_null (hg_test_reject_at (batch, "file",
+                                                "sequences nested deeper than 16 "
+                                                "levels"));
         }
         hg_batch_destroy (&batch);
         /* truncated inside the nesting */
@@ -370,8 +359,10 @@ test_hostile (void **state)
     s_str (&b, 0x0010, 0x0020, "LO", "P1");
     batch = s_parse_lim (b.d, b.n, 1u << 20, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (batch, "file", "file: PatientName (0010,0010) is 2097152 bytes, "
-                                    "over the limit of 1048576 bytes (max_field_bytes)"));
+    assert_non_null (
+        hg_test_reject_at (batch, "file",
+                           "file: PatientName (0010,0010) is 2097152 bytes, "
+                           "over the limit of 1048576 bytes (max_field_bytes)"));
     hg_batch_destroy (&batch);
     free (b.d);
     b = (s_buf_t) {.explicit_vr = true};
@@ -391,8 +382,9 @@ test_hostile (void **state)
     s_part10 (&b, TS_EXPLICIT, "1.2.840.10008.5.1.4.1.1.2");
     s_str (&b, 0x0008, 0x0060, "ZZ", "CT");
     batch = s_parse (b.d, b.n, &rc);
-    assert_non_null (s_find_reject (batch, "file", "element (0008,0060) at offset 226 has an "
-                                    "unknown VR 'ZZ'"));
+    assert_non_null (hg_test_reject_at (batch, "file",
+                                        "element (0008,0060) at offset 226 has an "
+                                        "unknown VR 'ZZ'"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -400,7 +392,8 @@ test_hostile (void **state)
     s_part10 (&b, TS_EXPLICIT, "1.2.840.10008.5.1.4.1.1.2");
     s_head (&b, 0xFFFE, 0xE0DD, "", 0);
     batch = s_parse (b.d, b.n, &rc);
-    assert_non_null (s_find_reject (batch, "file", "unexpected item tag (FFFE,E0DD)"));
+    assert_non_null (
+        hg_test_reject_at (batch, "file", "unexpected item tag (FFFE,E0DD)"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -410,8 +403,10 @@ test_hostile (void **state)
     s_str (&b, 0x0010, 0x0020, "LO", "   ");
     batch = s_parse (b.d, b.n, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (batch, "file", "file: PatientID (0010,0020) is missing or "
-                                    "empty; the study cannot be linked to a patient"));
+    assert_non_null (
+        hg_test_reject_at (batch, "file",
+                           "file: PatientID (0010,0020) is missing or "
+                           "empty; the study cannot be linked to a patient"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -421,8 +416,9 @@ test_hostile (void **state)
     s_str (&b, 0x0010, 0x0020, "LO", "P1");
     batch = s_parse (b.d, b.n, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (batch, "file", "StudyDate/StudyTime '20241301' is not a "
-                                    "valid DICOM date/time"));
+    assert_non_null (hg_test_reject_at (batch, "file",
+                                        "StudyDate/StudyTime '20241301' is not a "
+                                        "valid DICOM date/time"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -431,7 +427,8 @@ test_hostile (void **state)
     s_part10 (&b, "1.2.840.10008.1.2.1.99", "1.2.840.10008.5.1.4.1.1.2");
     s_bytes (&b, "\x78\x9c\x01\x02", 4);
     batch = s_parse (b.d, b.n, &rc);
-    assert_non_null (s_find_reject (batch, "file", "deflated transfer syntax is not supported"));
+    assert_non_null (
+        hg_test_reject_at (batch, "file", "deflated transfer syntax is not supported"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -447,10 +444,11 @@ test_hostile (void **state)
 
     batch = s_parse ("hello, world", 12, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (batch, "payload", "not DICOM: no \"DICM\" marker at byte 128"));
+    assert_non_null (hg_test_reject_at (batch, "payload",
+                                        "not DICOM: no \"DICM\" marker at byte 128"));
     hg_batch_destroy (&batch);
     batch = s_parse (NULL, 0, &rc);
-    assert_non_null (s_find_reject (batch, "payload", "empty payload"));
+    assert_non_null (hg_test_reject_at (batch, "payload", "empty payload"));
     hg_batch_destroy (&batch);
 }
 
@@ -474,7 +472,7 @@ test_json_model (void **state)
         "\"Value\": [\"NOT-THIS\"]}}]}}";
     int rc;
     hg_batch_t *batch = s_parse (one, strlen (one), &rc);
-    s_find_reject (batch, "none", NULL);
+    hg_test_reject_at (batch, "none", NULL);
     assert_int_equal (rc, 1);
     Hourglass__Record *r = hg_batch_records (batch)[0];
     assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
@@ -509,49 +507,37 @@ test_json_model (void **state)
     assert_string_equal (hg_batch_records (batch)[0]->provenance->source_record_id, "dataset 1");
     assert_string_equal (hg_batch_records (batch)[1]->patient_ref, "C");
     assert_int_equal (hg_batch_reject_count (batch), 4);
-    assert_non_null (s_find_reject (batch, "dataset 2", "PatientID (0010,0020) is missing"));
-    assert_non_null (s_find_reject (batch, "dataset 3", "dataset 3: key 'PatientID' is not a "
-                                    "DICOM tag (8 hex digits"));
-    assert_non_null (s_find_reject (batch, "dataset 4", "PatientID Value[0] is a JSON array, "
-                                    "expected a string"));
-    assert_non_null (s_find_reject (batch, "dataset 5", "the JSON value is a int"));
+    assert_non_null (
+        hg_test_reject_at (batch, "dataset 2", "PatientID (0010,0020) is missing"));
+    assert_non_null (hg_test_reject_at (batch, "dataset 3",
+                                        "dataset 3: key 'PatientID' is not a "
+                                        "DICOM tag (8 hex digits"));
+    assert_non_null (hg_test_reject_at (batch, "dataset 4",
+                                        "PatientID Value[0] is a JSON array, "
+                                        "expected a string"));
+    assert_non_null (hg_test_reject_at (batch, "dataset 5", "the JSON value is a int"));
     hg_batch_destroy (&batch);
 
     /* max_records */
     batch = s_parse_lim (arr, strlen (arr), 0, 1, &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (s_find_reject (batch, "dataset 6", "record limit reached (max_records 1)"));
+    assert_non_null (
+        hg_test_reject_at (batch, "dataset 6", "record limit reached (max_records 1)"));
     hg_batch_destroy (&batch);
 
     /* invalid and truncated JSON */
     batch = s_parse ("{\"00100020\": ", 13, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (batch, "payload", "invalid JSON: unexpected end of data"));
+    assert_non_null (
+        hg_test_reject_at (batch, "payload", "invalid JSON: unexpected end of data"));
     hg_batch_destroy (&batch);
     batch = s_parse ("[{]", 3, &rc);
-    assert_non_null (s_find_reject (batch, "payload", "invalid JSON"));
+    assert_non_null (hg_test_reject_at (batch, "payload", "invalid JSON"));
     hg_batch_destroy (&batch);
 }
 
 /* ------------------------------------------------------------------------
  * Real samples: pydicom's test files */
-
-static char *
-s_slurp (const char *path, size_t *len)
-{
-    *len = 0;
-    FILE *f = fopen (path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    fseek (f, 0, SEEK_END);
-    long n = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    char *buf = malloc ((size_t) n + 1);
-    *len = buf ? fread (buf, 1, (size_t) n, f) : 0;
-    fclose (f);
-    return buf;
-}
 
 static hg_batch_t *
 s_parse_file (const char *dir, const char *name, int *rc)
@@ -559,7 +545,7 @@ s_parse_file (const char *dir, const char *name, int *rc)
     char path[2048];
     snprintf (path, sizeof (path), "%s/%s", dir, name);
     size_t len = 0;
-    char *buf = s_slurp (path, &len);
+    char *buf = hg_test_slurp (path, &len);
     assert_non_null (buf);
     hg_batch_t *b = s_parse_lim (buf, len, 1 << 20, 10000, rc);
     free (buf);
@@ -638,7 +624,7 @@ test_shared_pydicom (void **state)
     }
     b = s_parse_file (dir, "rtplan_truncated.dcm", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "file", "truncated"));
+    assert_non_null (hg_test_reject_at (b, "file", "truncated"));
     hg_batch_destroy (&b);
     b = s_parse_file (dir, "test1.json", &rc);
     assert_int_equal (rc, 1);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "fhir.h"
+#include "parser_test.h"
 
 static hg_batch_t *
 s_parse_lim (const char *json, size_t len, size_t max_field, size_t max_records, int *rc)
@@ -30,23 +31,6 @@ static hg_batch_t *
 s_parse (const char *json, int *rc)
 {
     return s_parse_lim (json, strlen (json), 1 << 20, 0, rc);
-}
-
-/* The one reject whose location and reason contain the given parts. */
-static const hg_reject_t *
-s_find_reject (hg_batch_t *b, const char *loc_part, const char *reason_part)
-{
-    const hg_reject_t *r = hg_batch_rejects (b);
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        if ((!loc_part || strstr (r[i].location, loc_part))
-            && (!reason_part || strstr (r[i].reason, reason_part))) {
-            return &r[i];
-        }
-    }
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
-    }
-    return NULL;
 }
 
 static void
@@ -280,13 +264,15 @@ test_medication_statement (void **state)
     assert_string_equal (r[1]->effective_end, "2019-06");
     assert_string_equal (r[1]->status, "completed");
     assert_string_equal (r[2]->effective, "2018-07-08");     /* dateAsserted fallback */
-    assert_non_null (s_find_reject (b, "line 4 (MedicationStatement/ms4)",
-                                    "MedicationStatement.medicationReference is not supported; "
-                                    "the medication must be given as "
-                                    "medicationCodeableConcept"));
-    assert_non_null (s_find_reject (b, "line 5 (MedicationStatement/ms5)",
-                                    "MedicationStatement.medicationCodeableConcept has no coding "
-                                    "with both system and code"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 4 (MedicationStatement/ms4)",
+                             "MedicationStatement.medicationReference is not supported; "
+                             "the medication must be given as "
+                             "medicationCodeableConcept"));
+    assert_non_null (hg_test_reject_near (
+        b, "line 5 (MedicationStatement/ms5)",
+        "MedicationStatement.medicationCodeableConcept has no coding "
+        "with both system and code"));
     hg_batch_destroy (&b);
 }
 
@@ -341,11 +327,13 @@ test_imaging_study (void **state)
     assert_string_equal (r[1]->codes[0]->code, "MR");
     assert_string_equal (r[1]->codes[1]->code, "SR");
     assert_string_equal (r[1]->effective, "");
-    assert_non_null (s_find_reject (b, "line 3 (ImagingStudy/is3)",
-                                    "ImagingStudy has no modality, series modality or "
-                                    "procedureCode coding with both system and code"));
-    assert_non_null (s_find_reject (b, "line 4 (ImagingStudy/is4)",
-                                    "ImagingStudy.started '2017-02-30' is not a valid date"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 3 (ImagingStudy/is3)",
+                             "ImagingStudy has no modality, series modality or "
+                             "procedureCode coding with both system and code"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 4 (ImagingStudy/is4)",
+                             "ImagingStudy.started '2017-02-30' is not a valid date"));
     hg_batch_destroy (&b);
 }
 
@@ -414,8 +402,10 @@ test_document_reference (void **state)
         b = s_parse (json, &rc);
         assert_int_equal (rc, 0);
         assert_int_equal (hg_batch_reject_count (b), 1);
-        assert_non_null (s_find_reject (b, "resource 1 (DocumentReference/d3)", why[i]));
-        assert_non_null (s_find_reject (b, NULL, "DocumentReference.content[0].attachment.data"));
+        assert_non_null (
+            hg_test_reject_near (b, "resource 1 (DocumentReference/d3)", why[i]));
+        assert_non_null (hg_test_reject_near (
+            b, NULL, "DocumentReference.content[0].attachment.data"));
         hg_batch_destroy (&b);
         free (json);
     }
@@ -424,15 +414,18 @@ test_document_reference (void **state)
     b = s_parse ("{\"resourceType\":\"DocumentReference\",\"id\":\"d4\","
                  "\"subject\":{\"reference\":\"Patient/p\"}}", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "DocumentReference/d4", "DocumentReference.type is "
-                                    "missing; the record needs a code"));
+    assert_non_null (hg_test_reject_near (b, "DocumentReference/d4",
+                                          "DocumentReference.type is "
+                                          "missing; the record needs a code"));
     hg_batch_destroy (&b);
     json = s_docref ("d5", "text/plain", b64);
     b = s_parse_lim (json, strlen (json), 40, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "DocumentReference/d5", "field DocumentReference.content"
-                                    "[0].attachment.data is 60 bytes, over the limit of 40 "
-                                    "bytes"));
+    assert_non_null (
+        hg_test_reject_near (b, "DocumentReference/d5",
+                             "field DocumentReference.content"
+                             "[0].attachment.data is 60 bytes, over the limit of 40 "
+                             "bytes"));
     hg_batch_destroy (&b);
     free (json);
 }
@@ -451,7 +444,7 @@ test_ndjson_bad_line (void **state)
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "a");
     assert_string_equal (hg_batch_records (b)[1]->patient_ref, "c");
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *rj = s_find_reject (b, "line 3", "line 3: invalid JSON");
+    const hg_reject_t *rj = hg_test_reject_near (b, "line 3", "line 3: invalid JSON");
     assert_non_null (rj);
     assert_non_null (strstr (rj->reason, "truncated"));
     assert_true (rj->excerpt_len > 0);
@@ -464,7 +457,7 @@ test_ndjson_bad_line (void **state)
     b = s_parse (nd, &rc);
     assert_int_equal (rc, 1);
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "b");
-    assert_non_null (s_find_reject (b, "line 1", "line 1: invalid JSON"));
+    assert_non_null (hg_test_reject_near (b, "line 1", "line 1: invalid JSON"));
     hg_batch_destroy (&b);
 }
 
@@ -496,25 +489,31 @@ test_reject_reasons (void **state)
     assert_int_equal (rc, 1);
     assert_int_equal (hg_batch_reject_count (b), 9);
     assert_int_equal (hg_batch_ignored (b), 1);
-    assert_non_null (s_find_reject (b, "resource 2 (Observation/obs-1)",
-                                    "Observation/obs-1: subject is missing; every clinical "
-                                    "record must reference a patient"));
-    assert_non_null (s_find_reject (b, "resource 3 (Observation/obs-17)",
-                                    "Observation.effectiveDateTime '2021-13-01' is not a valid "
-                                    "date: month 13"));
-    assert_non_null (s_find_reject (b, "resource 4 (Observation/obs-3)",
-                                    "valueQuantity.value \"12\" is not a JSON number"));
-    assert_non_null (s_find_reject (b, "resource 5", "Observation.code has no coding with both "
-                                    "system and code"));
-    assert_non_null (s_find_reject (b, "resource 6 (CarePlan/cp)",
-                                    "resourceType 'CarePlan' is not supported"));
-    assert_non_null (s_find_reject (b, "resource 7", "resourceType is missing"));
-    assert_non_null (s_find_reject (b, "resource 8", "subject.reference 'Group/9' does not "
-                                    "reference a Patient"));
-    assert_non_null (s_find_reject (b, "resource 9", "Patient.gender 'M' is not one of"));
-    assert_non_null (s_find_reject (b, "resource 10", "Patient.id is missing"));
+    assert_non_null (
+        hg_test_reject_near (b, "resource 2 (Observation/obs-1)",
+                             "Observation/obs-1: subject is missing; every clinical "
+                             "record must reference a patient"));
+    assert_non_null (
+        hg_test_reject_near (b, "resource 3 (Observation/obs-17)",
+                             "Observation.effectiveDateTime '2021-13-01' is not a valid "
+                             "date: month 13"));
+    assert_non_null (
+        hg_test_reject_near (b, "resource 4 (Observation/obs-3)",
+                             "valueQuantity.value \"12\" is not a JSON number"));
+    assert_non_null (hg_test_reject_near (b, "resource 5",
+                                          "Observation.code has no coding with both "
+                                          "system and code"));
+    assert_non_null (hg_test_reject_near (b, "resource 6 (CarePlan/cp)",
+                                          "resourceType 'CarePlan' is not supported"));
+    assert_non_null (hg_test_reject_near (b, "resource 7", "resourceType is missing"));
+    assert_non_null (hg_test_reject_near (b, "resource 8",
+                                          "subject.reference 'Group/9' does not "
+                                          "reference a Patient"));
+    assert_non_null (
+        hg_test_reject_near (b, "resource 9", "Patient.gender 'M' is not one of"));
+    assert_non_null (hg_test_reject_near (b, "resource 10", "Patient.id is missing"));
     /* bundle entries carry their own JSON as excerpt */
-    const hg_reject_t *rj = s_find_reject (b, "resource 3", NULL);
+    const hg_reject_t *rj = hg_test_reject_near (b, "resource 3", NULL);
     assert_non_null (strstr (rj->excerpt, "obs-17"));
     hg_batch_destroy (&b);
 }
@@ -527,19 +526,21 @@ test_invalid_json (void **state)
     hg_batch_t *b = s_parse ("{\n  \"resourceType\": \"Patient\",\n  \"id\": \"p", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (s_find_reject (b, "line 3", "invalid JSON: unexpected end of data"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 3", "invalid JSON: unexpected end of data"));
     hg_batch_destroy (&b);
 
     /* syntax error with position */
     b = s_parse ("{\"resourceType\": \"Patient\",\n \"id\": x}", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, NULL, "at line 2 column"));
+    assert_non_null (hg_test_reject_near (b, NULL, "at line 2 column"));
     hg_batch_destroy (&b);
 
     /* trailing garbage on the same line */
     b = s_parse ("{\"resourceType\":\"Patient\",\"id\":\"p\"} xyz", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, NULL, "unexpected data after the JSON value at line 1"));
+    assert_non_null (
+        hg_test_reject_near (b, NULL, "unexpected data after the JSON value at line 1"));
     hg_batch_destroy (&b);
 
     /* binary garbage with NULs */
@@ -552,11 +553,12 @@ test_invalid_json (void **state)
 
     /* empty, and a JSON value that is no resource */
     b = s_parse (" \n ", &rc);
-    assert_non_null (s_find_reject (b, "payload", "empty payload"));
+    assert_non_null (hg_test_reject_near (b, "payload", "empty payload"));
     hg_batch_destroy (&b);
     b = s_parse ("[1,2]", &rc);
-    assert_non_null (s_find_reject (b, NULL, "the JSON value is a array, expected a FHIR "
-                                    "resource"));
+    assert_non_null (hg_test_reject_near (b, NULL,
+                                          "the JSON value is a array, expected a FHIR "
+                                          "resource"));
     hg_batch_destroy (&b);
 }
 
@@ -577,7 +579,7 @@ test_deep_nesting (void **state)
     int rc;
     hg_batch_t *b = s_parse_lim (json, o, 1 << 20, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, NULL, "nesting too deep"));
+    assert_non_null (hg_test_reject_near (b, NULL, "nesting too deep"));
     hg_batch_destroy (&b);
     free (json);
 }
@@ -597,9 +599,10 @@ test_field_limit (void **state)
     hg_batch_t *b = s_parse_lim (json, strlen (json), 1u << 20, 0, &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *rj = s_find_reject (b, "resource 1 (Observation/big)",
-                                           "field Observation.valueString is 2097152 bytes, "
-                                           "over the limit of 1048576 bytes");
+    const hg_reject_t *rj
+        = hg_test_reject_near (b, "resource 1 (Observation/big)",
+                               "field Observation.valueString is 2097152 bytes, "
+                               "over the limit of 1048576 bytes");
     assert_non_null (rj);
     assert_true (rj->excerpt_len <= HG_REJECT_EXCERPT_MAX);
     hg_batch_destroy (&b);
@@ -616,13 +619,15 @@ test_max_records (void **state)
     hg_batch_t *b = s_parse_lim (nd, strlen (nd), 0, 2, &rc);
     assert_int_equal (rc, 2);
     assert_int_equal (hg_batch_record_count (b), 2);
-    assert_non_null (s_find_reject (b, "line 3", "record limit reached (max_records 2)"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 3", "record limit reached (max_records 2)"));
     hg_batch_destroy (&b);
 
     /* a Bundle: the Observation with components does not fit whole */
     b = s_parse_lim (s_bundle, strlen (s_bundle), 0, 3, &rc);
     assert_int_equal (rc, 3);
-    assert_non_null (s_find_reject (b, "resource 5", "Bundle entries 5 to 5 are not parsed"));
+    assert_non_null (
+        hg_test_reject_near (b, "resource 5", "Bundle entries 5 to 5 are not parsed"));
     hg_batch_destroy (&b);
 }
 
@@ -641,29 +646,14 @@ test_out_of_memory (void **state)
     hg_parse_limits_t lim = {0, 0};
     int rc = hg_fhir_parse (nd, o, &lim, b);
     assert_true (rc < 0);
-    assert_non_null (s_find_reject (b, NULL, "payload exceeds parser memory limit"));
+    assert_non_null (
+        hg_test_reject_near (b, NULL, "payload exceeds parser memory limit"));
     hg_batch_destroy (&b);
     free (nd);
 }
 
 /* ------------------------------------------------------------------------
  * Real samples */
-
-static char *
-s_slurp (const char *path, size_t *len)
-{
-    FILE *f = fopen (path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    fseek (f, 0, SEEK_END);
-    long n = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    char *buf = malloc ((size_t) n + 1);
-    *len = fread (buf, 1, (size_t) n, f);
-    fclose (f);
-    return buf;
-}
 
 static bool
 s_have_data (const char *sub, char *path, size_t size)
@@ -718,7 +708,7 @@ test_shared_synthea_ndjson (void **state)
         char path[2048];
         size_t len;
         snprintf (path, sizeof (path), "%s/%s", dir, e->d_name);
-        char *buf = s_slurp (path, &len);
+        char *buf = hg_test_slurp (path, &len);
         assert_non_null (buf);
         int rc;
         hg_batch_t *b = s_parse_lim (buf, len, 1 << 20, 0, &rc);
@@ -783,7 +773,7 @@ s_parse_dir_some (const char *sub, size_t max_files, const char *must_contain)
         char path[2048];
         size_t len;
         snprintf (path, sizeof (path), "%s/%s", dir, e->d_name);
-        char *buf = s_slurp (path, &len);
+        char *buf = hg_test_slurp (path, &len);
         assert_non_null (buf);
         int rc;
         hg_batch_t *b = s_parse_lim (buf, len, 1 << 20, 10000, &rc);

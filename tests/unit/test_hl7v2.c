@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "hl7v2.h"
+#include "parser_test.h"
 
 static hg_batch_t *
 s_parse_lim (const char *msg, size_t len, size_t max_field, size_t max_records, int *rc)
@@ -32,22 +33,6 @@ static hg_batch_t *
 s_parse (const char *msg, int *rc)
 {
     return s_parse_lim (msg, strlen (msg), 1 << 20, 0, rc);
-}
-
-static const hg_reject_t *
-s_find_reject (hg_batch_t *b, const char *loc_part, const char *reason_part)
-{
-    const hg_reject_t *r = hg_batch_rejects (b);
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        if ((!loc_part || strstr (r[i].location, loc_part))
-            && (!reason_part || strstr (r[i].reason, reason_part))) {
-            return &r[i];
-        }
-    }
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
-    }
-    return NULL;
 }
 
 /* Replaces every '\n' of a template by the given terminator. */
@@ -253,12 +238,14 @@ test_oru_values (void **state)
     assert_string_equal (r[5]->quantity->comparator, "<");
     assert_true (r[5]->quantity->value == 5.0);
 
-    const hg_reject_t *rj = s_find_reject (b, "message 1 (MSH-10 'MSG0002') segment OBX[3]",
-                                           "OBX-5 'abc' is not a number but OBX-2 is NM");
+    const hg_reject_t *rj
+        = hg_test_reject_near (b, "message 1 (MSH-10 'MSG0002') segment OBX[3]",
+                               "OBX-5 'abc' is not a number but OBX-2 is NM");
     assert_non_null (rj);
     assert_memory_equal (rj->excerpt, "OBX|3|NM", 8);
-    assert_non_null (s_find_reject (b, "segment OBX[6]", "OBX-3 observation identifier is "
-                                    "empty"));
+    assert_non_null (hg_test_reject_near (b, "segment OBX[6]",
+                                          "OBX-3 observation identifier is "
+                                          "empty"));
     hg_batch_destroy (&b);
 }
 
@@ -287,19 +274,23 @@ test_multi_message_locations (void **state)
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "X2");   /* first CX.1 */
     assert_string_equal (hg_batch_records (b)[0]->demographics->birth_date, "2001");
     assert_int_equal (hg_batch_reject_count (b), 6);
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MSG0001') segment PID",
-                                    "PID-7 '20231301' is not a valid date: month 13"));
-    assert_non_null (s_find_reject (b, "message 2 (MSH-10 'MSG0002') segment OBX[3]",
-                                    "OBX-5 'abc' is not a number but OBX-2 is NM"));
-    assert_non_null (s_find_reject (b, "message 3 (MSH-10 'MSG0003')",
-                                    "message type ADT^A02 is not supported (supported: "
-                                    "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, "
-                                    "OML^O21, ORU^R01, RDE^O11, VXU^V04)"));
-    assert_non_null (s_find_reject (b, "message 4 (MSH-10 'MSG0004') segment PID",
-                                    "PID-3 patient identifier list is empty"));
-    assert_non_null (s_find_reject (b, "message 5 (MSH-10 'MSG0005')",
-                                    "PID segment is missing"));
-    assert_non_null (s_find_reject (b, "message 6", "MSH-10 message control id is missing"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'MSG0001') segment PID",
+                             "PID-7 '20231301' is not a valid date: month 13"));
+    assert_non_null (hg_test_reject_near (b,
+                                          "message 2 (MSH-10 'MSG0002') segment OBX[3]",
+                                          "OBX-5 'abc' is not a number but OBX-2 is NM"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 3 (MSH-10 'MSG0003')",
+                             "message type ADT^A02 is not supported (supported: "
+                             "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, "
+                             "OML^O21, ORU^R01, RDE^O11, VXU^V04)"));
+    assert_non_null (hg_test_reject_near (b, "message 4 (MSH-10 'MSG0004') segment PID",
+                                          "PID-3 patient identifier list is empty"));
+    assert_non_null (hg_test_reject_near (b, "message 5 (MSH-10 'MSG0005')",
+                                          "PID segment is missing"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 6", "MSH-10 message control id is missing"));
     hg_batch_destroy (&b);
 }
 
@@ -310,8 +301,10 @@ test_no_msh_and_garbage (void **state)
     hg_batch_t *b = s_parse ("PID|1||X\rOBX|1|NM|1||2\r", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *rj = s_find_reject (b, "payload", "no MSH segment: an HL7 v2 message "
-                                           "must start with MSH (found 'PID|1||X?OBX|1|NM|1||2?')");
+    const hg_reject_t *rj
+        = hg_test_reject_near (b, "payload",
+                               "no MSH segment: an HL7 v2 message "
+                               "must start with MSH (found 'PID|1||X?OBX|1|NM|1||2?')");
     assert_non_null (rj);
     assert_true (rj->excerpt_len > 0);
     hg_batch_destroy (&b);
@@ -319,8 +312,9 @@ test_no_msh_and_garbage (void **state)
     /* text before the first MSH is rejected; the message still parses */
     b = s_parse ("hello there\nMSH|^~\\&|A|B|||2021||ADT^A01|M1|P|2.3\nPID|1||X^^^^MR\n", &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (s_find_reject (b, "before message 1", "1 line(s) of text before the "
-                                    "first MSH segment"));
+    assert_non_null (hg_test_reject_near (b, "before message 1",
+                                          "1 line(s) of text before the "
+                                          "first MSH segment"));
     hg_batch_destroy (&b);
 
     /* binary garbage with NULs */
@@ -332,14 +326,16 @@ test_no_msh_and_garbage (void **state)
 
     /* a lone MSH, bad delimiters */
     b = s_parse ("MSH", &rc);
-    assert_non_null (s_find_reject (b, "message 1", "MSH segment 'MSH' is too short"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1", "MSH segment 'MSH' is too short"));
     hg_batch_destroy (&b);
     b = s_parse ("MSH|^^\\&|A\r", &rc);
-    assert_non_null (s_find_reject (b, "message 1", "delimiters '|^^\\&' are invalid"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1", "delimiters '|^^\\&' are invalid"));
     hg_batch_destroy (&b);
     b = s_parse ("", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "payload", "no MSH segment"));
+    assert_non_null (hg_test_reject_near (b, "payload", "no MSH segment"));
     hg_batch_destroy (&b);
 }
 
@@ -357,8 +353,9 @@ test_field_limit (void **state)
     hg_batch_t *b = s_parse_lim (msg, strlen (msg), 1u << 20, 0, &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'BIG1') segment OBX",
-                                    "OBX-5 is 2097152 bytes, over the limit of 1048576 bytes"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'BIG1') segment OBX",
+                             "OBX-5 is 2097152 bytes, over the limit of 1048576 bytes"));
     hg_batch_destroy (&b);
     /* without a limit it parses */
     b = s_parse_lim (msg, strlen (msg), 0, 0, &rc);
@@ -379,8 +376,10 @@ test_max_records_and_memory (void **state)
     hg_batch_t *b = s_parse_lim (three, strlen (three), 0, 6, &rc);
     assert_int_equal (rc, 4);      /* message 2 does not fit whole */
     assert_int_equal (hg_batch_record_count (b), 4);
-    assert_non_null (s_find_reject (b, "message 2", "record limit reached (max_records 6): "
-                                    "message 2 and the rest of the payload are not parsed"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 2",
+                             "record limit reached (max_records 6): "
+                             "message 2 and the rest of the payload are not parsed"));
     hg_batch_destroy (&b);
 
     b = hg_batch_new (4096);
@@ -447,8 +446,9 @@ test_adt_a03_discharge (void **state)
                  "PID|1||M-5^^^HOSP^MR\r"
                  "PV1|1|I|||||||||||||||||V|||||||||||||||||||||||||20230201|20231301\r", &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'D-2') segment PV1",
-                                    "PV1-45 '20231301' is not a valid date: month 13"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'D-2') segment PV1",
+                             "PV1-45 '20231301' is not a valid date: month 13"));
     hg_batch_destroy (&b);
 }
 
@@ -504,9 +504,10 @@ test_adt_a40_merge (void **state)
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-3|P|2.5\rPID|1||A1^^^H^MR\r", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MG-3') segment PID",
-                                    "ADT^A40 without an MRG segment: which patient was "
-                                    "merged?"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'MG-3') segment PID",
+                             "ADT^A40 without an MRG segment: which patient was "
+                             "merged?"));
     hg_batch_destroy (&b);
 
     /* the second group has no MRG: nothing of the message is kept */
@@ -514,23 +515,25 @@ test_adt_a40_merge (void **state)
                  "PID|1||A1\rMRG|B1\rPID|2||A2\r", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_record_count (b), 0);
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MG-4') segment PID[2]",
-                                    "ADT^A40 without an MRG segment"));
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'MG-4') segment PID[2]",
+                                          "ADT^A40 without an MRG segment"));
     hg_batch_destroy (&b);
 
     /* MRG-1 empty */
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-5|P|2.5\rPID|1||A1\rMRG|||B-visit\r", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'MG-5') segment MRG",
-                                    "MRG-1 prior patient identifier list is empty: which "
-                                    "patient was merged?"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'MG-5') segment MRG",
+                             "MRG-1 prior patient identifier list is empty: which "
+                             "patient was merged?"));
     hg_batch_destroy (&b);
 
     /* the surviving PID is still checked */
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-6|P|2.5\rPID|1||A1||||19991399\rMRG|B1\r",
                  &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "segment PID", "PID-7 '19991399' is not a valid date"));
+    assert_non_null (
+        hg_test_reject_near (b, "segment PID", "PID-7 '19991399' is not a valid date"));
     hg_batch_destroy (&b);
 }
 
@@ -568,11 +571,13 @@ test_orders (void **state)
     assert_string_equal (r[2]->effective, "2021-10-21T13:00");        /* ORC-9 */
     assert_string_equal (r[2]->status, "IP");
     assert_string_equal (r[2]->provenance->source_record_id, "ORD-1/OBR[2]");
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'ORD-1') segment OBR[3]",
-                                    "OBR-4 universal service identifier is empty; an order "
-                                    "needs a code"));
-    assert_non_null (s_find_reject (b, "segment OBR[4]", "OBR-7 '20211399' is not a valid "
-                                    "date: month 13 (the order's date)"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'ORD-1') segment OBR[3]",
+                             "OBR-4 universal service identifier is empty; an order "
+                             "needs a code"));
+    assert_non_null (hg_test_reject_near (b, "segment OBR[4]",
+                                          "OBR-7 '20211399' is not a valid "
+                                          "date: month 13 (the order's date)"));
     hg_batch_destroy (&b);
 
     /* OML^O21, no PV1: no encounter reference */
@@ -623,11 +628,12 @@ test_rde_pharmacy (void **state)
     assert_string_equal (r[2]->quantity->unit, "mg/hr");
     assert_string_equal (r[2]->effective, "2021-08-18T11:26:00");
     assert_string_equal (r[2]->status, "");
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'RX-1') segment RXE[3]",
-                                    "RXE-2 give code is empty; a medication order needs a "
-                                    "code"));
-    assert_non_null (s_find_reject (b, "segment RXE[4]",
-                                    "RXE-3 amount 'two' is not a number"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'RX-1') segment RXE[3]",
+                             "RXE-2 give code is empty; a medication order needs a "
+                             "code"));
+    assert_non_null (
+        hg_test_reject_near (b, "segment RXE[4]", "RXE-3 amount 'two' is not a number"));
     hg_batch_destroy (&b);
 }
 
@@ -672,13 +678,16 @@ test_vxu_immunization (void **state)
     assert_string_equal (r[3]->effective, "");
     assert_string_equal (r[3]->status, "RE");
     assert_string_equal (r[3]->provenance->source_record_id, "IZ-1/RXA[6]");
-    assert_non_null (s_find_reject (b, "message 1 (MSH-10 'IZ-1') segment RXA[3]",
-                                    "RXA-5 administered code is empty; an immunization needs "
-                                    "a vaccine code"));
-    assert_non_null (s_find_reject (b, "segment RXA[4]", "RXA-6 amount 'half' is not a "
-                                    "number"));
-    assert_non_null (s_find_reject (b, "segment RXA[5]", "RXA-3 '20141312' is not a valid "
-                                    "date: month 13 (the administration date)"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 1 (MSH-10 'IZ-1') segment RXA[3]",
+                             "RXA-5 administered code is empty; an immunization needs "
+                             "a vaccine code"));
+    assert_non_null (hg_test_reject_near (b, "segment RXA[4]",
+                                          "RXA-6 amount 'half' is not a "
+                                          "number"));
+    assert_non_null (hg_test_reject_near (b, "segment RXA[5]",
+                                          "RXA-3 '20141312' is not a valid "
+                                          "date: month 13 (the administration date)"));
     hg_batch_destroy (&b);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "parser_test.h"
 #include "vcf.h"
 
 static hg_batch_t *
@@ -33,22 +34,6 @@ static hg_batch_t *
 s_parse (const char *vcf, int *rc)
 {
     return s_parse_opts (vcf, strlen (vcf), NULL, 1 << 20, 0, rc);
-}
-
-static const hg_reject_t *
-s_find_reject (hg_batch_t *b, const char *loc, const char *reason_part)
-{
-    const hg_reject_t *r = hg_batch_rejects (b);
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        if ((!loc || strcmp (r[i].location, loc) == 0)
-            && (!reason_part || strstr (r[i].reason, reason_part))) {
-            return &r[i];
-        }
-    }
-    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
-    }
-    return NULL;
 }
 
 static void
@@ -215,20 +200,30 @@ test_line_rejects (void **state)
     /* line 3: 2, line 8: B, line 9: B */
     assert_int_equal (rc, 4);
     assert_int_equal (hg_batch_reject_count (b), 9);
-    assert_non_null (s_find_reject (b, "line 4", "line 4: 7 tab-separated columns, expected 11 "
-                                    "(CHROM POS ID REF ALT QUAL FILTER INFO FORMAT and one per "
-                                    "sample)"));
-    assert_non_null (s_find_reject (b, "line 5", "line 5: 10 tab-separated columns, expected "
-                                    "11"));
-    assert_non_null (s_find_reject (b, "line 6", "line 6: POS 'x12' is not a position"));
-    assert_non_null (s_find_reject (b, "line 7", "line 7: REF 'C-' is not a base sequence"));
-    assert_non_null (s_find_reject (b, "line 8", "line 8: sample A: GT '0/x' is not a genotype"));
-    assert_non_null (s_find_reject (b, "line 9", "line 9: sample A: GT '0/3' refers to ALT "
-                                    "allele 3 but ALT lists 2"));
-    assert_non_null (s_find_reject (b, "line 10", "line 10: ALT 'T,,G': allele 2 is empty"));
-    assert_non_null (s_find_reject (b, "line 11", "line 11: 12 tab-separated columns but the "
-                                    "#CHROM header has 11"));
-    assert_non_null (s_find_reject (b, "line 12", "line 12: a # line after the #CHROM header"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 4",
+                           "line 4: 7 tab-separated columns, expected 11 "
+                           "(CHROM POS ID REF ALT QUAL FILTER INFO FORMAT and one per "
+                           "sample)"));
+    assert_non_null (hg_test_reject_at (b, "line 5",
+                                        "line 5: 10 tab-separated columns, expected "
+                                        "11"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 6", "line 6: POS 'x12' is not a position"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 7", "line 7: REF 'C-' is not a base sequence"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 8", "line 8: sample A: GT '0/x' is not a genotype"));
+    assert_non_null (hg_test_reject_at (b, "line 9",
+                                        "line 9: sample A: GT '0/3' refers to ALT "
+                                        "allele 3 but ALT lists 2"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 10", "line 10: ALT 'T,,G': allele 2 is empty"));
+    assert_non_null (hg_test_reject_at (b, "line 11",
+                                        "line 11: 12 tab-separated columns but the "
+                                        "#CHROM header has 11"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 12", "line 12: a # line after the #CHROM header"));
     Hourglass__Record **r = hg_batch_records (b);
     assert_string_equal (r[2]->patient_ref, "B");
     assert_string_equal (r[2]->string_value, "1/1");
@@ -247,42 +242,46 @@ test_payload_rejects (void **state)
     hg_batch_t *b = s_parse ("1\t10\t.\tC\tT\t.\t.\t.\n", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (s_find_reject (b, "line 1", "line 1: expected a ## meta line or the #CHROM "
-                                    "header line before the data; the payload is not parsed"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 1",
+                           "line 1: expected a ## meta line or the #CHROM "
+                           "header line before the data; the payload is not parsed"));
     hg_batch_destroy (&b);
 
     b = s_parse ("##fileformat=VCFv4.2\n##contig=<ID=1>\n", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "payload", "no #CHROM header line: the payload is "
-                                    "truncated or not VCF"));
+    assert_non_null (hg_test_reject_at (b, "payload",
+                                        "no #CHROM header line: the payload is "
+                                        "truncated or not VCF"));
     hg_batch_destroy (&b);
 
     b = s_parse ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\n1\t2\t.\tA\n", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (s_find_reject (b, "line 2", "line 2: the #CHROM header has 4 tab-separated "
-                                    "columns, expected at least 8"));
+    assert_non_null (hg_test_reject_at (b, "line 2",
+                                        "line 2: the #CHROM header has 4 tab-separated "
+                                        "columns, expected at least 8"));
     hg_batch_destroy (&b);
 
     b = s_parse_opts ("\x1f\x8b\x08\x04\0\0", 6, NULL, 0, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "payload", "gzip/BGZF-compressed"));
+    assert_non_null (hg_test_reject_at (b, "payload", "gzip/BGZF-compressed"));
     hg_batch_destroy (&b);
 
     b = s_parse_opts ("BCF\x02\x02", 5, NULL, 0, 0, &rc);
-    assert_non_null (s_find_reject (b, "payload", "binary BCF"));
+    assert_non_null (hg_test_reject_at (b, "payload", "binary BCF"));
     hg_batch_destroy (&b);
 
     b = s_parse_opts (NULL, 0, NULL, 0, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (s_find_reject (b, "payload", "empty payload"));
+    assert_non_null (hg_test_reject_at (b, "payload", "empty payload"));
     hg_batch_destroy (&b);
 
     /* a bad fileDate is reported; the records go on without a date */
     b = s_parse ("##fileDate=20091399\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
                  "1\t5\t.\tA\tC\t.\t.\t.\tGT\t1/1\n", &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (s_find_reject (b, "line 1", "line 1: ##fileDate"));
+    assert_non_null (hg_test_reject_at (b, "line 1", "line 1: ##fileDate"));
     assert_string_equal (hg_batch_records (b)[0]->effective, "");
     hg_batch_destroy (&b);
 
@@ -307,8 +306,9 @@ test_limits (void **state)
     hg_batch_t *b = s_parse_opts (vcf, strlen (vcf), NULL, 0, 3, &rc);
     assert_int_equal (rc, 2);
     assert_int_equal (hg_batch_record_count (b), 2);
-    assert_non_null (s_find_reject (b, "line 4", "record limit reached (max_records 3): line 4 "
-                                    "and the rest of the payload are not parsed"));
+    assert_non_null (hg_test_reject_at (b, "line 4",
+                                        "record limit reached (max_records 3): line 4 "
+                                        "and the rest of the payload are not parsed"));
     hg_batch_destroy (&b);
 
     /* a 2 MB INFO column with max_field_bytes 1 MiB */
@@ -321,8 +321,9 @@ test_limits (void **state)
     o += (size_t) sprintf (huge + o, "\tGT\t0/1\t0/1\n1\t11\t.\tC\tT\t.\t.\t.\tGT\t0/1\t0/0\n");
     b = s_parse_opts (huge, o, NULL, 1u << 20, 0, &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (s_find_reject (b, "line 3", "line 3: column 8 is 2097154 bytes, over the "
-                                    "limit of 1048576 bytes (max_field_bytes)"));
+    assert_non_null (hg_test_reject_at (b, "line 3",
+                                        "line 3: column 8 is 2097154 bytes, over the "
+                                        "limit of 1048576 bytes (max_field_bytes)"));
     hg_batch_destroy (&b);
     free (huge);
 
@@ -347,29 +348,12 @@ test_limits (void **state)
     b = hg_batch_new (4096);
     rc = hg_vcf_parse (many, o, NULL, NULL, b);
     assert_int_equal (rc, HG_ENOMEM);
-    assert_non_null (s_find_reject (b, NULL, "payload exceeds parser memory limit"));
+    assert_non_null (hg_test_reject_at (b, NULL, "payload exceeds parser memory limit"));
     hg_batch_destroy (&b);
 }
 
 /* ------------------------------------------------------------------------
  * Real samples */
-
-static char *
-s_slurp (const char *path, size_t *len)
-{
-    *len = 0;
-    FILE *f = fopen (path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    fseek (f, 0, SEEK_END);
-    long n = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    char *buf = malloc ((size_t) n + 1);
-    *len = buf ? fread (buf, 1, (size_t) n, f) : 0;
-    fclose (f);
-    return buf;
-}
 
 /* Parses every *.vcf of a directory; returns records, counts files and
  * files with rejects. */
@@ -388,7 +372,7 @@ s_parse_dir (const char *dir, size_t *files, size_t *files_rejected)
         char path[2048];
         snprintf (path, sizeof (path), "%s/%s", dir, e->d_name);
         size_t len;
-        char *buf = s_slurp (path, &len);
+        char *buf = hg_test_slurp (path, &len);
         assert_non_null (buf);
         int rc;
         hg_batch_t *b = s_parse_opts (buf, len, NULL, 1 << 20, 100000, &rc);

@@ -1,0 +1,66 @@
+/*
+ * parser_test.h -- helpers shared by the parsers' unit tests: finding a
+ * reject by location and reason, and reading a sample file.
+ * Include after <cmocka.h>.
+ */
+#ifndef HG_PARSER_TEST_H
+#define HG_PARSER_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "record.h"
+#include "util.h"
+
+/* The first reject whose location is loc (exact, or containing it when
+ * loc_exact is false; NULL: any) and whose reason contains reason_part
+ * (NULL: any). Prints every reject when none matches, to show why. */
+static inline const hg_reject_t *
+hg_test_find_reject (hg_batch_t *b, const char *loc, bool loc_exact,
+                     const char *reason_part)
+{
+    const hg_reject_t *r = hg_batch_rejects (b);
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        bool loc_ok = !loc
+                      || (loc_exact ? strcmp (r[i].location, loc) == 0
+                                    : strstr (r[i].location, loc) != NULL);
+        if (loc_ok && (!reason_part || strstr (r[i].reason, reason_part))) {
+            return &r[i];
+        }
+    }
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        print_message ("reject %zu: [%s] %s\n", i, r[i].location, r[i].reason);
+    }
+    return NULL;
+}
+
+/* The first reject located exactly at loc, whose reason contains
+ * reason_part (either NULL: any). */
+static inline const hg_reject_t *
+hg_test_reject_at (hg_batch_t *b, const char *loc, const char *reason_part)
+{
+    return hg_test_find_reject (b, loc, true, reason_part);
+}
+
+/* The same with a location that contains loc. */
+static inline const hg_reject_t *
+hg_test_reject_near (hg_batch_t *b, const char *loc, const char *reason_part)
+{
+    return hg_test_find_reject (b, loc, false, reason_part);
+}
+
+/* A whole sample file (NUL-terminated, malloc'd), NULL when it cannot be
+ * read; *len its size. */
+static inline char *
+hg_test_slurp (const char *path, size_t *len)
+{
+    char *data = NULL;
+    *len = 0;
+    if (hg_read_file (path, (size_t)1 << 30, &data, len, NULL) < 0) {
+        return NULL;
+    }
+    return data;
+}
+
+#endif
