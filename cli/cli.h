@@ -10,6 +10,7 @@
 #include "err.h"
 
 #define HG_CLI_MAX_SERVICES 64
+#define HG_CLI_MAX_ARGS 64
 
 /* One service process of a local cluster. */
 typedef struct {
@@ -17,7 +18,7 @@ typedef struct {
     char service[32];       /* "cleanser" */
     char control[128];      /* control endpoint */
     int pid;                /* 0 when not running */
-    char *argv[32];         /* arguments after the binary (owned) */
+    char *argv[HG_CLI_MAX_ARGS];  /* arguments after the binary (owned) */
     int argc;
 } hg_proc_t;
 

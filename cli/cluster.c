@@ -122,7 +122,7 @@ hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
             p->pid = json_object_object_get_ex (o, "pid", &v) ? json_object_get_int (v) : 0;
             if (json_object_object_get_ex (o, "args", &v)) {
                 size_t na = json_object_array_length (v);
-                for (size_t k = 0; k < na && p->argc < 31; k++) {
+                for (size_t k = 0; k < na && p->argc + 1 < HG_CLI_MAX_ARGS; k++) {
                     p->argv[p->argc++] = strdup (
                         json_object_get_string (json_object_array_get_idx (v, k)));
                 }
@@ -266,7 +266,7 @@ s_endpoint (char *out, size_t size)
 static void
 s_arg (hg_proc_t *p, const char *flag, const char *value)
 {
-    if (p->argc < 30) {
+    if (p->argc + 3 <= HG_CLI_MAX_ARGS) {   /* two more and the NULL end */
         p->argv[p->argc++] = strdup (flag);
         p->argv[p->argc++] = strdup (value);
     }
@@ -283,7 +283,16 @@ s_add_proc (hg_cluster_t *c, const char *service, int index, const char *common_
     s_endpoint (p->control, sizeof (p->control));
     char dir[PATH_MAX];
     snprintf (dir, sizeof (dir), "%s/data/%s", c->dir, p->name);
-    s_arg (p, "--name", p->name);
+    if (strcmp (service, "cleanser") == 0 || strcmp (service, "deid") == 0) {
+        /* replicas: each claims a slot of DIR/data (so normally cleanser-<index>),
+         * and adopts the outbox of one that died and is not restarted */
+        snprintf (dir, sizeof (dir), "%s/data", c->dir);
+        s_arg (p, "--name", service);
+        s_arg (p, "--slots", "16");
+    }
+    else {
+        s_arg (p, "--name", p->name);
+    }
     s_arg (p, "--data-dir", dir);
     s_arg (p, "--control", p->control);
     for (int i = 0; i < n_common; i++) {
@@ -509,7 +518,7 @@ s_spawn (const hg_cluster_t *c, hg_proc_t *p, hg_err_t *err)
         if (devnull >= 0) {
             dup2 (devnull, 0);
         }
-        char *argv[34];
+        char *argv[HG_CLI_MAX_ARGS + 2];
         argv[0] = bin;
         for (int i = 0; i < p->argc; i++) {
             argv[i + 1] = p->argv[i];

@@ -3,7 +3,10 @@
  */
 #include "link.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +15,8 @@
 #include "log.h"
 #include "util.h"
 
-#define HG_LINK_MAX_PEERS 32
+#define HG_LINK_MAX_PEERS 64
+#define HG_LINK_MAX_GROUPS 32
 #define HG_LINK_MAX_ACKS 4096
 
 /* ---- frame helpers ------------------------------------------------------ */
@@ -408,8 +412,23 @@ hg_link_server_stats (hg_link_server_t *self)
 
 /* ---- downstream --------------------------------------------------------- */
 
+/* One configured upstream endpoint. A plain one is one peer; a "dns+tcp://"
+ * one is every address its name resolves to, re-resolved every discover_ms
+ * (the replicas of a `docker-compose --scale`d service, a headless
+ * Kubernetes service). */
 typedef struct {
-    void *sock;              /* DEALER connected to one upstream */
+    char spec[256];          /* as configured, for logs */
+    char host[200];
+    char port[16];
+    bool dns;
+    char server_key[HG_CURVE_Z85_LEN + 1];   /* with curve */
+} group_t;
+
+typedef struct {
+    void *sock;              /* DEALER connected to one upstream; NULL: free slot */
+    int group;
+    uint32_t gen;            /* bumped whenever the slot is reopened */
+    bool resolved;           /* in the group's last resolution (dns groups) */
     char endpoint[256];
     uint64_t session;        /* ours, bumped at each HELLO */
     uint64_t epoch;          /* upstream's, 0 until heard */
@@ -421,8 +440,13 @@ typedef struct {
 } peer_t;
 
 struct hg_link_client {
+    void *zctx;
     peer_t peers[HG_LINK_MAX_PEERS];
-    size_t n_peers;
+    size_t n_peers;          /* slots in use or freed: peers[0..n_peers) */
+    size_t n_open;
+    group_t groups[HG_LINK_MAX_GROUPS];
+    size_t n_groups;
+    uint64_t discover_at_ms;
     char instance[64];
     int shard;
     hg_link_opts_t opts;
@@ -433,7 +457,7 @@ s_ready (hg_link_client_t *self, peer_t *p, uint32_t room)
 {
     uint32_t window = self->opts.window ? self->opts.window : 256;
     uint32_t free_slots = p->in_process >= window ? 0 : window - (uint32_t) p->in_process;
-    uint32_t share = room / (uint32_t) (self->n_peers ? self->n_peers : 1);
+    uint32_t share = room / (uint32_t) (self->n_open ? self->n_open : 1);
     return free_slots < share ? free_slots : share;
 }
 
@@ -471,6 +495,158 @@ s_client_ready (hg_link_client_t *self, peer_t *p, const uint64_t *acks, size_t 
     p->last_sent_ms = now_ms;
 }
 
+/* Opens a DEALER to endpoint in a free slot (or a new one) and says HELLO.
+ * Returns the peer, or NULL with err. */
+static peer_t *
+s_peer_open (hg_link_client_t *self, int group, const char *endpoint, uint32_t room,
+             uint64_t now_ms, hg_err_t *err)
+{
+    peer_t *p = NULL;
+    for (size_t i = 0; i < self->n_peers && !p; i++) {
+        if (!self->peers[i].sock) {
+            p = &self->peers[i];
+        }
+    }
+    if (!p) {
+        if (self->n_peers == HG_LINK_MAX_PEERS) {
+            hg_err_set (err, HG_EINVAL, "more than %d upstream instances (at %s)",
+                        HG_LINK_MAX_PEERS, endpoint);
+            return NULL;
+        }
+        p = &self->peers[self->n_peers++];
+    }
+    uint32_t gen = p->gen + 1;
+    *p = (peer_t) {.group = group, .gen = gen, .resolved = true};
+    snprintf (p->endpoint, sizeof (p->endpoint), "%s", endpoint);
+    void *sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    int hwm = 100000, linger = 500, ivl = 100, ivl_max = 2000;
+    zmq_setsockopt (sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+    zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
+    zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (sock, ZMQ_RECONNECT_IVL, &ivl, sizeof (ivl));
+    zmq_setsockopt (sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof (ivl_max));
+    /* ZMTP heartbeats: a peer that vanished without closing its TCP connection
+     * (host lost, network cut) is detected and the socket reconnects, instead
+     * of waiting for TCP retransmission to give up */
+    int hb_ivl = (int) self->opts.heartbeat_ms;
+    int hb_timeout = (int) (self->opts.heartbeat_ms * self->opts.liveness);
+    zmq_setsockopt (sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof (hb_ivl));
+    zmq_setsockopt (sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof (hb_timeout));
+    if (self->opts.curve
+        && hg_curve_make_client (sock, self->opts.curve, self->groups[group].server_key,
+                                 err) < 0) {
+        zmq_close (sock);
+        return NULL;
+    }
+    if (zmq_connect (sock, endpoint) < 0) {
+        hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", endpoint, zmq_strerror (errno));
+        zmq_close (sock);
+        return NULL;
+    }
+    p->sock = sock;
+    self->n_open++;
+    s_client_hello (self, p, room, now_ms);
+    return p;
+}
+
+/* Closes a peer whose upstream is gone. Its unacknowledged deliveries are
+ * then never acknowledged (the generation no longer matches): the upstream,
+ * if it comes back, redelivers them and we de-duplicate. */
+static void
+s_peer_close (hg_link_client_t *self, peer_t *p)
+{
+    zmq_close (p->sock);
+    p->sock = NULL;
+    p->in_process = 0;
+    self->n_open--;
+}
+
+/* Splits "dns+tcp://host:port" or "tcp://host:port" into g. */
+static int
+s_group_parse (group_t *g, const char *spec, hg_err_t *err)
+{
+    snprintf (g->spec, sizeof (g->spec), "%s", spec);
+    g->dns = strncmp (spec, "dns+tcp://", 10) == 0;
+    if (!g->dns) {
+        return 0;
+    }
+    const char *hp = spec + 10;
+    const char *colon = strrchr (hp, ':');
+    if (!colon || colon == hp || !colon[1] || (size_t) (colon - hp) >= sizeof (g->host)
+        || strlen (colon + 1) >= sizeof (g->port)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "upstream '%s': expected dns+tcp://NAME:PORT (NAME resolved to every "
+                           "address of the upstream's instances)", spec);
+    }
+    snprintf (g->host, sizeof (g->host), "%.*s", (int) (colon - hp), hp);
+    snprintf (g->port, sizeof (g->port), "%s", colon + 1);
+    return 0;
+}
+
+/* Resolves every dns group and opens a peer per new address. A peer whose
+ * address is no longer listed is closed once it has also gone silent: a
+ * live upstream is never dropped because the resolver blinked. */
+static void
+s_discover (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
+{
+    uint64_t dead_after = self->opts.heartbeat_ms * self->opts.liveness;
+    for (size_t g = 0; g < self->n_groups; g++) {
+        group_t *grp = &self->groups[g];
+        if (!grp->dns) {
+            continue;
+        }
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        int rc = getaddrinfo (grp->host, grp->port, &hints, &res);
+        if (rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY) {
+            continue;    /* resolver trouble: keep what we have */
+        }
+        for (size_t i = 0; i < self->n_peers; i++) {
+            if (self->peers[i].sock && self->peers[i].group == (int) g) {
+                self->peers[i].resolved = false;
+            }
+        }
+        for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next) {
+            char addr[INET_ADDRSTRLEN], endpoint[256];
+            const struct sockaddr_in *sin = (const struct sockaddr_in *) ai->ai_addr;
+            inet_ntop (AF_INET, &sin->sin_addr, addr, sizeof (addr));
+            snprintf (endpoint, sizeof (endpoint), "tcp://%s:%s", addr, grp->port);
+            peer_t *known = NULL;
+            for (size_t i = 0; i < self->n_peers && !known; i++) {
+                peer_t *p = &self->peers[i];
+                if (p->sock && p->group == (int) g && strcmp (p->endpoint, endpoint) == 0) {
+                    known = p;
+                }
+            }
+            if (known) {
+                known->resolved = true;
+                continue;
+            }
+            hg_err_t err = {0};
+            if (s_peer_open (self, (int) g, endpoint, room, now_ms, &err)) {
+                hg_info ("upstream_found", "name=%s endpoint=%s", grp->host, endpoint);
+            }
+            else {
+                hg_error ("upstream_open_failed", "name=%s err=\"%s\"", grp->host, err.msg);
+            }
+        }
+        if (res) {
+            freeaddrinfo (res);
+        }
+        for (size_t i = 0; i < self->n_peers; i++) {
+            peer_t *p = &self->peers[i];
+            if (p->sock && p->group == (int) g && !p->resolved
+                && now_ms > p->last_heard_ms + dead_after) {
+                hg_info ("upstream_gone", "name=%s endpoint=%s in_process=%zu", grp->host,
+                         p->endpoint, p->in_process);
+                s_peer_close (self, p);
+            }
+        }
+    }
+    self->discover_at_ms = now_ms + (self->opts.discover_ms ? self->opts.discover_ms : 2000);
+}
+
 hg_link_client_t *
 hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int shard,
                     const hg_link_opts_t *opts, hg_err_t *err)
@@ -480,71 +656,44 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
         hg_err_set (err, HG_ENOMEM, "out of memory");
         return NULL;
     }
+    self->zctx = zctx;
     snprintf (self->instance, sizeof (self->instance), "%s", instance);
     self->shard = shard;
     self->opts = *opts;
     char *copy = strdup (endpoints);
-    char *items[HG_LINK_MAX_PEERS];
-    size_t n = hg_split_list (copy, items, HG_LINK_MAX_PEERS);
-    if (n == 0) {
-        hg_err_set (err, HG_EINVAL, "no upstream endpoint given");
-        free (copy);
-        hg_link_client_destroy (&self);
-        return NULL;
-    }
+    char *items[HG_LINK_MAX_GROUPS];
+    size_t n = hg_split_list (copy, items, HG_LINK_MAX_GROUPS);
     char *keys_copy = strdup (opts->upstream_keys ? opts->upstream_keys : "");
-    char *keys[HG_LINK_MAX_PEERS];
-    size_t n_keys = hg_split_list (keys_copy, keys, HG_LINK_MAX_PEERS);
-    if (opts->curve && n_keys != 1 && n_keys != n) {
-        hg_err_set (err, HG_EINVAL, "upstream_key lists %zu keys for %zu upstream endpoints "
-                    "(give one for all, or one per endpoint)", n_keys, n);
-        free (copy);
-        free (keys_copy);
-        hg_link_client_destroy (&self);
-        return NULL;
-    }
+    char *keys[HG_LINK_MAX_GROUPS];
+    size_t n_keys = hg_split_list (keys_copy, keys, HG_LINK_MAX_GROUPS);
     uint64_t now = hg_now_ms ();
-    for (size_t i = 0; i < n; i++) {
-        peer_t *p = &self->peers[i];
-        snprintf (p->endpoint, sizeof (p->endpoint), "%s", items[i]);
-        p->sock = zmq_socket (zctx, ZMQ_DEALER);
-        int hwm = 100000, linger = 500, ivl = 100, ivl_max = 2000;
-        zmq_setsockopt (p->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
-        zmq_setsockopt (p->sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
-        zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
-        zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof (ivl));
-        zmq_setsockopt (p->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof (ivl_max));
-        /* ZMTP heartbeats: a peer that vanished without closing its TCP connection
-         * (host lost, network cut) is detected and the socket reconnects, instead
-         * of waiting for TCP retransmission to give up */
-        int hb_ivl = (int) opts->heartbeat_ms;
-        int hb_timeout = (int) (opts->heartbeat_ms * opts->liveness);
-        zmq_setsockopt (p->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof (hb_ivl));
-        zmq_setsockopt (p->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof (hb_timeout));
-        char server_key[HG_CURVE_Z85_LEN + 1];
-        if (opts->curve
-            && (hg_curve_load_public (keys[n_keys == 1 ? 0 : i], server_key, err) < 0
-                || hg_curve_make_client (p->sock, opts->curve, server_key, err) < 0)) {
-            free (copy);
-            free (keys_copy);
-            self->n_peers = i + 1;
-            hg_link_client_destroy (&self);
-            return NULL;
+    int rc = 0;
+    if (n == 0) {
+        rc = hg_err_set (err, HG_EINVAL, "no upstream endpoint given");
+    }
+    else if (opts->curve && n_keys != 1 && n_keys != n) {
+        rc = hg_err_set (err, HG_EINVAL, "upstream_key lists %zu keys for %zu upstream endpoints "
+                         "(give one for all, or one per endpoint)", n_keys, n);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        group_t *g = &self->groups[i];
+        self->n_groups = i + 1;
+        if (s_group_parse (g, items[i], err) < 0
+            || (opts->curve
+                && hg_curve_load_public (keys[n_keys == 1 ? 0 : i], g->server_key, err) < 0)) {
+            rc = err->code;
         }
-        if (zmq_connect (p->sock, p->endpoint) < 0) {
-            hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", p->endpoint,
-                        zmq_strerror (errno));
-            free (copy);
-            free (keys_copy);
-            self->n_peers = i + 1;
-            hg_link_client_destroy (&self);
-            return NULL;
+        else if (!g->dns && !s_peer_open (self, (int) i, items[i], UINT32_MAX, now, err)) {
+            rc = err->code;
         }
-        self->n_peers = i + 1;
-        s_client_hello (self, p, UINT32_MAX, now);
     }
     free (copy);
     free (keys_copy);
+    if (rc < 0) {
+        hg_link_client_destroy (&self);
+        return NULL;
+    }
+    s_discover (self, UINT32_MAX, now);
     return self;
 }
 
@@ -569,9 +718,17 @@ hg_link_client_pollitems (hg_link_client_t *self, zmq_pollitem_t *items, size_t 
 {
     size_t n = 0;
     for (size_t i = 0; i < self->n_peers && n < max; i++) {
-        items[n++] = (zmq_pollitem_t) {self->peers[i].sock, 0, ZMQ_POLLIN, 0};
+        if (self->peers[i].sock) {
+            items[n++] = (zmq_pollitem_t) {self->peers[i].sock, 0, ZMQ_POLLIN, 0};
+        }
     }
     return n;
+}
+
+size_t
+hg_link_client_upstreams (hg_link_client_t *self)
+{
+    return self->n_open;
 }
 
 /* Handles one message from peer p; appends deliveries to out. */
@@ -619,7 +776,7 @@ s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n,
                           p->endpoint, (unsigned long long) f->seqs[i], zmq_msg_size (m));
             }
             if (got < room_out) {
-                out[got++] = (hg_delivery_t) {pi, f->seqs[i], env, zmq_msg_size (m)};
+                out[got++] = (hg_delivery_t) {pi, p->gen, f->seqs[i], env, zmq_msg_size (m)};
             }
         }
         break;
@@ -641,7 +798,8 @@ hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max, siz
     for (size_t i = 0; i < self->n_peers; i++) {
         /* a DELIVER carries at most frame_max envelopes; stop before one
          * could overflow out, or once the round holds max_bytes */
-        while (got + (self->opts.frame_max ? self->opts.frame_max : 64) <= max
+        while (self->peers[i].sock
+               && got + (self->opts.frame_max ? self->opts.frame_max : 64) <= max
                && (!max_bytes || bytes < max_bytes)) {
             int n = s_recv_multipart (self->peers[i].sock, msgs, MAX_FRAMES);
             if (n <= 0) {
@@ -664,14 +822,16 @@ hg_link_client_ack (hg_link_client_t *self, hg_delivery_t *d, size_t n, uint32_t
 {
     uint64_t *acks = malloc ((n ? n : 1) * sizeof (*acks));
     for (size_t pi = 0; pi < self->n_peers; pi++) {
+        peer_t *p = &self->peers[pi];
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-            if (d[i].peer == (int) pi) {
+            /* a delivery from a peer since closed (and its slot perhaps
+             * reopened to another upstream) is not acknowledged */
+            if (d[i].peer == (int) pi && d[i].peer_gen == p->gen && p->sock) {
                 acks[k++] = d[i].seq;
             }
         }
         if (k) {
-            peer_t *p = &self->peers[pi];
             p->in_process = p->in_process >= k ? p->in_process - k : 0;
             for (size_t off = 0; off < k; off += HG_LINK_MAX_ACKS) {
                 size_t chunk = k - off < HG_LINK_MAX_ACKS ? k - off : HG_LINK_MAX_ACKS;
@@ -691,9 +851,15 @@ hg_link_client_ack (hg_link_client_t *self, hg_delivery_t *d, size_t n, uint32_t
 void
 hg_link_client_tick (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
 {
+    if (now_ms >= self->discover_at_ms) {
+        s_discover (self, room, now_ms);
+    }
     uint64_t dead_after = self->opts.heartbeat_ms * self->opts.liveness;
     for (size_t i = 0; i < self->n_peers; i++) {
         peer_t *p = &self->peers[i];
+        if (!p->sock) {
+            continue;
+        }
         if (now_ms > p->last_heard_ms + dead_after) {
             hg_warn ("upstream_silent", "upstream=%s ms=%llu", p->endpoint,
                      (unsigned long long) (now_ms - p->last_heard_ms));
@@ -714,7 +880,9 @@ hg_link_client_in_process (hg_link_client_t *self)
 {
     size_t n = 0;
     for (size_t i = 0; i < self->n_peers; i++) {
-        n += self->peers[i].in_process;
+        if (self->peers[i].sock) {
+            n += self->peers[i].in_process;
+        }
     }
     return n;
 }

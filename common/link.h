@@ -38,6 +38,7 @@ typedef struct {
     const char *upstream_keys; /* client: comma-separated Z85 public keys (or .pub
                                 * files) of the upstream instances, one for all or
                                 * one per endpoint, in order */
+    uint64_t discover_ms;      /* client: re-resolution period of dns+tcp:// endpoints */
 } hg_link_opts_t;
 
 /* ---- upstream --------------------------------------------------------- */
@@ -77,13 +78,19 @@ typedef struct hg_link_client hg_link_client_t;
 
 typedef struct {
     int peer;                    /* which upstream it came from */
+    uint32_t peer_gen;           /* and which connection of that slot */
     uint64_t seq;                /* upstream outbox sequence, for the ack */
     Hourglass__Envelope *env;    /* unpacked; owned (hg_delivery_release) */
     size_t wire_bytes;
 } hg_delivery_t;
 
 /* Connects to every endpoint of the comma-separated list. shard: the
- * indexer shard this instance serves, -1 for any. */
+ * indexer shard this instance serves, -1 for any.
+ * "tcp://host:port" is one upstream instance. "dns+tcp://name:port" is every
+ * instance the name resolves to (IPv4), re-resolved every discover_ms: the
+ * replicas of a `docker-compose --scale`d service or of a headless Kubernetes
+ * service. A new address gets a connection at once; one no longer listed is
+ * dropped once it is also silent for liveness heartbeats. */
 hg_link_client_t *hg_link_client_new (void *zctx, const char *endpoints,
                                       const char *instance, int shard,
                                       const hg_link_opts_t *opts, hg_err_t *err);
@@ -108,6 +115,9 @@ void hg_link_client_ack (hg_link_client_t *self, hg_delivery_t *d, size_t n, uin
 /* Heartbeats; re-HELLO on a silent or restarted upstream; advertises new
  * credit when room has grown. */
 void hg_link_client_tick (hg_link_client_t *self, uint32_t room, uint64_t now_ms);
+
+/* Upstream instances currently connected (resolved addresses included). */
+size_t hg_link_client_upstreams (hg_link_client_t *self);
 
 /* Deliveries received and not yet acknowledged. */
 size_t hg_link_client_in_process (hg_link_client_t *self);

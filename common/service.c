@@ -18,6 +18,7 @@
 #include "curve.h"
 #include "log.h"
 #include "metrics.h"
+#include "slot.h"
 #include "util.h"
 
 #define HG_MAX_COUNTERS 32
@@ -55,6 +56,13 @@ struct hg_service {
     size_t batch_max_bytes;
     size_t outbox_max;
     uint64_t started_us;
+    hg_store_opts_t store_opts;
+    int slots;                      /* 0: no slots; else this instance's is slot */
+    int slot;
+    int slot_fd;                    /* holds the slot's flock */
+    char slot_dir[PATH_MAX];        /* the volume holding every slot */
+    char slot_prefix[48];
+    uint64_t adopt_ms, adopt_at_ms;
 };
 
 static volatile sig_atomic_t s_terminated = 0;
@@ -93,6 +101,13 @@ static const hg_opt_t s_runtime_opts[] = {
      "this instance's CurveZMQ key file (hourglass keygen); empty: links are plaintext"},
     {"curve_allow", HG_OPT_STRING, "",
      "allow-list of downstream instances' public keys ('<z85> <name>' lines), with curve_key"},
+    {"slots", HG_OPT_INT, "0",
+     "replicas sharing one volume (docker-compose --scale): claim the first free of this many "
+     "slots under data_dir, instance <name>-<k>, store <data_dir>/<name>-<k>; 0: off"},
+    {"adopt_ms", HG_OPT_INT, "5000",
+     "with slots: how often to look for slots of replicas that are gone and adopt their data"},
+    {"discover_ms", HG_OPT_INT, "2000",
+     "how often dns+tcp:// upstream endpoints are re-resolved to find new or gone instances"},
     {"metrics", HG_OPT_STRING, "",
      "serve Prometheus /metrics and /health over HTTP on PORT or IPv4:PORT (empty: off)"},
     {NULL, 0, NULL, NULL},
@@ -234,13 +249,11 @@ hg_service_outbox_room (hg_service_t *self)
     return depth >= self->outbox_max ? 0 : self->outbox_max - depth;
 }
 
-int
-hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *env,
-                 const Hourglass__Envelope *from, hg_err_t *err)
+/* Remembers an outbox entry of the commit under way, offered downstream
+ * once the commit is durable. */
+static int
+s_emitted_push (hg_service_t *self, uint64_t seq, int shard, hg_err_t *err)
 {
-    if (!self->server) {
-        return hg_err_set (err, HG_EINVAL, "service %s has no downstream", self->def->name);
-    }
     if (self->n_emitted == self->cap_emitted) {
         size_t cap = self->cap_emitted ? self->cap_emitted * 2 : 1024;
         struct emitted *e = realloc (self->emitted, cap * sizeof (*e));
@@ -249,6 +262,19 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
         }
         self->emitted = e;
         self->cap_emitted = cap;
+    }
+    self->emitted[self->n_emitted].seq = seq;
+    self->emitted[self->n_emitted].shard = shard;
+    self->n_emitted++;
+    return 0;
+}
+
+int
+hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *env,
+                 const Hourglass__Envelope *from, hg_err_t *err)
+{
+    if (!self->server) {
+        return hg_err_set (err, HG_EINVAL, "service %s has no downstream", self->def->name);
     }
     /* stamps: the input's, then ours */
     size_t n_from = from ? from->n_stamps : 0;
@@ -280,10 +306,7 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
     uint64_t seq = hg_link_server_next_seq (self->server, key);
     hg_store_batch_put (wb, key, sizeof (key), buf, len);
     free (buf);
-    self->emitted[self->n_emitted].seq = seq;
-    self->emitted[self->n_emitted].shard = env->shard;
-    self->n_emitted++;
-    return 0;
+    return s_emitted_push (self, seq, env->shard, err);
 }
 
 int
@@ -305,7 +328,7 @@ static void
 s_metrics_publish (hg_service_t *self)
 {
     s_counters_fold (self);
-    hg_metric_t m[HG_MAX_COUNTERS + 3];
+    hg_metric_t m[HG_MAX_COUNTERS + 4];
     size_t n = 0;
     for (size_t i = 0; i < self->n_counters; i++) {
         m[n++] = (hg_metric_t) {self->counters[i].name, self->counters[i].value, false};
@@ -315,6 +338,9 @@ s_metrics_publish (hg_service_t *self)
     m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true};
     m[n++] = (hg_metric_t) {"in_process",
                             self->client ? hg_link_client_in_process (self->client) : 0, true};
+    if (self->client) {
+        m[n++] = (hg_metric_t) {"upstreams", hg_link_client_upstreams (self->client), true};
+    }
     hg_metrics_publish (self->metrics, m, n);
 }
 
@@ -528,10 +554,38 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         return rc;
     }
     const char *name = hg_config_str (self->config, "name");
-    snprintf (self->instance, sizeof (self->instance), "%s",
-              *name ? name : self->def->name);
-    if (!*name) {
-        snprintf (self->instance, sizeof (self->instance), "%s-0", self->def->name);
+    const char *data_dir = hg_config_str (self->config, "data_dir");
+    char dir[PATH_MAX];
+    self->slot = -1;
+    self->slot_fd = -1;
+    self->slots = (int) hg_config_int (self->config, "slots");
+    if (self->slots < 0 || self->slots > 1000) {
+        return hg_err_set (err, HG_EINVAL, "slots %d is out of range 0..1000", self->slots);
+    }
+    if (self->slots > 0) {
+        /* a replica: the first free slot names it and holds its store */
+        snprintf (self->slot_prefix, sizeof (self->slot_prefix), "%s",
+                  *name ? name : self->def->name);
+        snprintf (self->slot_dir, sizeof (self->slot_dir), "%s", *data_dir ? data_dir : "./var");
+        self->slot = hg_slot_claim (self->slot_dir, self->slot_prefix, self->slots,
+                                    &self->slot_fd, err);
+        if (self->slot < 0) {
+            return err->code;
+        }
+        snprintf (self->instance, sizeof (self->instance), "%s-%d", self->slot_prefix,
+                  self->slot);
+        hg_slot_path (dir, sizeof (dir), self->slot_dir, self->slot_prefix, self->slot);
+        self->adopt_ms = (uint64_t) hg_config_int (self->config, "adopt_ms");
+    }
+    else {
+        snprintf (self->instance, sizeof (self->instance), "%s", *name ? name : "");
+        if (!*name) {
+            snprintf (self->instance, sizeof (self->instance), "%s-0", self->def->name);
+        }
+        snprintf (dir, sizeof (dir), "%s", *data_dir ? data_dir : "");
+        if (!*data_dir) {
+            snprintf (dir, sizeof (dir), "./var/%s", self->instance);
+        }
     }
     int level = hg_log_level_parse (hg_config_str (self->config, "log_level"));
     if (level < 0) {
@@ -547,6 +601,7 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     self->batch_max_bytes = (size_t) hg_config_int (self->config, "batch_max_bytes");
     self->link_opts.frame_max_bytes = (size_t) hg_config_int (self->config, "frame_max_bytes");
     self->outbox_max = (size_t) hg_config_int (self->config, "outbox_max");
+    self->link_opts.discover_ms = (uint64_t) hg_config_int (self->config, "discover_ms");
     if (self->link_opts.heartbeat_ms < 10 || self->link_opts.liveness < 1
         || self->link_opts.frame_max < 1 || self->link_opts.frame_max > 512
         || self->link_opts.window < 1 || self->batch_max < self->link_opts.frame_max
@@ -557,20 +612,14 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
                            "outbox_max >= 1");
     }
 
-    char dir[PATH_MAX];
-    const char *data_dir = hg_config_str (self->config, "data_dir");
-    snprintf (dir, sizeof (dir), "%s", *data_dir ? data_dir : "");
-    if (!*data_dir) {
-        snprintf (dir, sizeof (dir), "./var/%s", self->instance);
-    }
     if (hg_mkdirs (dir, 0700, err) < 0) {
         return HG_EIO;
     }
-    hg_store_opts_t sopts = {
+    self->store_opts = (hg_store_opts_t) {
         .sync = hg_config_bool (self->config, "sync"),
         .compression = hg_config_str (self->config, "compression"),
     };
-    self->store = hg_store_open (dir, &sopts, err);
+    self->store = hg_store_open (dir, &self->store_opts, err);
     if (!self->store) {
         return HG_EIO;
     }
@@ -647,6 +696,119 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     return 0;
 }
 
+/* ---- adoption of slots left by replicas that are gone ---------------------- */
+
+/* Moves the data of a dead replica's store into ours, then deletes it:
+ * - its outbox entries become ours (new sequence numbers, same envelopes:
+ *   downstream de-duplicates by envelope id if some were delivered already);
+ * - its counters are added to ours, and the service's adopt hook merges
+ *   what else it aggregates (the cleanser's quality figures);
+ * - every other key (de-dup markers, quarantine, outcomes) is keyed by
+ *   message id and copied as it is.
+ * Copies are written (synced) before the store is deleted, and re-copying
+ * is harmless, so a crash half-way loses nothing; it may count the adopted
+ * counters twice. */
+static int
+s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
+{
+    hg_store_t *orphan = hg_store_open (path, &self->store_opts, err);
+    if (!orphan) {
+        return err->code;
+    }
+    hg_store_batch_t *copy = hg_store_batch_new ();
+    hg_store_batch_t *merge = hg_store_batch_new ();
+    size_t n_outbox = 0, n_copied = 0;
+    int rc = 0;
+    hg_store_iter_t *it = hg_store_iter_new (orphan, "", 0, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        if (kl == 10 && memcmp (k, "o/", 2) == 0 && self->server) {
+            Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, vl,
+                                                                    (const uint8_t *) v);
+            int shard = env ? env->shard : 0;
+            if (env) {
+                hourglass__envelope__free_unpacked (env, NULL);
+            }
+            unsigned char key[10];
+            uint64_t seq = hg_link_server_next_seq (self->server, key);
+            hg_store_batch_put (merge, key, sizeof (key), v, vl);
+            rc = s_emitted_push (self, seq, shard, err);
+            n_outbox++;
+        }
+        else if (kl > 2 && memcmp (k, "m/", 2) == 0) {
+            char name[32];
+            snprintf (name, sizeof (name), "%.*s", (int) (kl - 2), k + 2);
+            uint64_t value = 0;
+            if (vl == 8) {
+                memcpy (&value, v, 8);
+            }
+            *hg_service_counter (self, name) += value;
+        }
+        else {
+            int handled = self->def->adopt
+                              ? self->def->adopt (self, self->state, k, kl, v, vl, merge, err)
+                              : 0;
+            if (handled < 0) {
+                rc = handled;
+            }
+            else if (!handled) {
+                hg_store_batch_put (copy, k, kl, v, vl);
+                n_copied++;
+                if (hg_store_batch_count (copy) >= 10000) {
+                    rc = hg_store_write (self->store, copy, true, err);
+                    hg_store_batch_clear (copy);
+                }
+            }
+        }
+    }
+    hg_store_iter_destroy (&it);
+    if (rc == 0 && hg_store_batch_count (copy)) {
+        rc = hg_store_write (self->store, copy, true, err);
+    }
+    if (rc == 0) {
+        *hg_service_counter (self, "adopted") += n_outbox;
+        rc = hg_service_commit (self, merge, err);
+    }
+    else {
+        self->n_emitted = 0;
+        s_counters_load (self);    /* undo the additions: they were not written */
+    }
+    hg_store_batch_destroy (&copy);
+    hg_store_batch_destroy (&merge);
+    hg_store_close (&orphan);
+    if (rc == 0) {
+        rc = hg_remove_tree (path, err);
+        hg_info ("adopted", "store=%s outbox=%zu keys=%zu", path, n_outbox, n_copied);
+    }
+    return rc;
+}
+
+/* Adopts every slot whose lock is free and whose store still exists. */
+static void
+s_adopt_orphans (hg_service_t *self)
+{
+    for (int k = 0; k < self->slots; k++) {
+        char path[PATH_MAX], current[PATH_MAX + 16];
+        hg_slot_path (path, sizeof (path), self->slot_dir, self->slot_prefix, k);
+        snprintf (current, sizeof (current), "%s/CURRENT", path);
+        if (k == self->slot || access (current, F_OK) != 0) {
+            continue;
+        }
+        hg_err_t err = {0};
+        int fd = hg_slot_try (self->slot_dir, self->slot_prefix, k, &err);
+        if (fd == HG_EAGAIN) {
+            continue;    /* a live replica */
+        }
+        if (fd < 0 || s_adopt (self, path, &err) < 0) {
+            hg_error ("adopt_failed", "slot=%d err=\"%s\"", k, err.msg);
+        }
+        if (fd >= 0) {
+            close (fd);
+        }
+    }
+}
+
 static int
 s_loop (hg_service_t *self)
 {
@@ -667,7 +829,7 @@ s_loop (hg_service_t *self)
         }
         size_t client_at = n;
         if (self->client) {
-            n += hg_link_client_pollitems (self->client, items + n, 40 - n);
+            n += hg_link_client_pollitems (self->client, items + n, 100 - n);
         }
         size_t client_end = n;
         size_t extra_at = n;
@@ -743,6 +905,10 @@ s_loop (hg_service_t *self)
         if (self->client) {
             hg_link_client_tick (self->client, (uint32_t) hg_service_outbox_room (self), now);
         }
+        if (self->slots > 0 && now >= self->adopt_at_ms) {
+            s_adopt_orphans (self);
+            self->adopt_at_ms = hg_now_ms () + self->adopt_ms;
+        }
         if (self->metrics && now >= self->metrics_at_ms) {
             s_metrics_publish (self);
             self->metrics_at_ms = now + 250;
@@ -773,6 +939,9 @@ s_teardown (hg_service_t *self)
         zmq_ctx_term (self->zctx);
     }
     hg_store_close (&self->store);
+    if (self->slot_fd >= 0) {
+        close (self->slot_fd);
+    }
     hg_config_destroy (&self->config);
     free (self->emitted);
 }

@@ -55,6 +55,12 @@ typedef struct {
     size_t (*extra_items) (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max);
     int (*on_extra) (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
                      hg_err_t *err);
+    /* Adoption of a gone replica's store (option slots): called for each of
+     * its keys other than outbox and counters. Merge what the service
+     * aggregates into wb and return 1; return 0 to have the key copied as
+     * it is; <0 with err to give up (retried later). NULL: copy all. */
+    int (*adopt) (hg_service_t *svc, void *state, const char *key, size_t klen,
+                  const char *val, size_t vlen, hg_store_batch_t *wb, hg_err_t *err);
     void (*destroy) (void **state);
 } hg_service_def_t;
 

@@ -2,7 +2,8 @@
  * test_link.c -- the hand-off protocol end to end over real ZeroMQ (ipc in a
  * temporary directory) with a real RocksDB outbox: delivery and acks,
  * upstream restart (outbox reload and redelivery), a silent downstream whose
- * entries go to another after heartbeat_ms * liveness, shard routing.
+ * entries go to another after heartbeat_ms * liveness, shard routing,
+ * upstreams found by resolving a name (dns+tcp://).
  */
 #define _GNU_SOURCE   /* nftw */
 #include <stdarg.h>
@@ -557,6 +558,74 @@ test_byte_bounds (void **state)
     assert_int_equal (max_round, 1);
 }
 
+/* "dns+tcp://name:port": one peer per address the name resolves to, found
+ * at creation and re-resolution; an unknown name is zero upstreams, not an
+ * error (a scaled-to-zero service); a malformed one is an error. */
+static void
+test_dns_discovery (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 20 };
+    hg_err_t err = {0};
+    fx->srv = hg_link_server_new (fx->zctx, "tcp://127.0.0.1:*", fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    char bound[128];
+    size_t bl = sizeof (bound);
+    assert_int_equal (zmq_getsockopt (hg_link_server_socket (fx->srv), ZMQ_LAST_ENDPOINT, bound,
+                                      &bl), 0);
+    const char *port = strrchr (bound, ':') + 1;
+    char spec[160];
+    snprintf (spec, sizeof (spec), "dns+tcp://localhost:%s", port);
+    for (int i = 0; i < N; i++) {
+        s_write_entry (fx, fx->srv, i, -1);
+    }
+    fx->opts.discover_ms = 20;
+    fx->cli = hg_link_client_new (fx->zctx, spec, "down-0", -1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+    assert_int_equal (hg_link_client_upstreams (fx->cli), 1);
+    size_t unique = 0;
+    hg_delivery_t out[64];
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (unique < N || s_outbox_count (fx) > 0) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("not delivered in %d ms: unique=%zu", DEADLINE_MS, unique);
+        }
+        size_t got = s_step (fx->srv, fx->cli, out, 64);
+        for (size_t i = 0; i < got; i++) {
+            s_check_delivery (fx, &out[i]);
+        }
+        unique += got;
+        if (got) {
+            hg_link_client_ack (fx->cli, out, got, 1000, hg_now_ms ());
+        }
+    }
+    assert_int_equal (unique, N);
+    /* re-resolving the same address keeps the one connection */
+    for (int i = 0; i < 10; i++) {
+        s_step (fx->srv, fx->cli, out, 64);
+        usleep (5000);
+    }
+    assert_int_equal (hg_link_client_upstreams (fx->cli), 1);
+    assert_int_equal (hg_link_server_stats (fx->srv).workers, 1);
+
+    hg_link_client_t *none = hg_link_client_new (fx->zctx, "dns+tcp://hg-no-such-host.invalid:5",
+                                                 "down-1", -1, &fx->opts, &err);
+    assert_non_null (none);
+    assert_int_equal (hg_link_client_upstreams (none), 0);
+    zmq_pollitem_t items[4];
+    assert_int_equal (hg_link_client_pollitems (none, items, 4), 0);
+    hg_link_client_tick (none, 1000, hg_now_ms () + 1000);
+    assert_int_equal (hg_link_client_recv (none, out, 64, 0, hg_now_ms ()), 0);
+    hg_link_client_destroy (&none);
+
+    hg_err_clear (&err);
+    none = hg_link_client_new (fx->zctx, "dns+tcp://noport", "down-2", -1, &fx->opts, &err);
+    assert_null (none);
+    assert_int_equal (err.code, HG_EINVAL);
+    assert_string_equal (err.msg, "upstream 'dns+tcp://noport': expected dns+tcp://NAME:PORT "
+                         "(NAME resolved to every address of the upstream's instances)");
+}
+
 static void
 test_errors (void **state)
 {
@@ -585,6 +654,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_silent_client_redelivered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_dns_discovery, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
