@@ -155,10 +155,17 @@ s_push_send (void *sock, push_item_t *it, const char *partner, const char *forma
 }
 
 /* Asks every cleanser for outcomes of accepted items still unknown.
- * Returns how many remain unknown. */
+ * Returns how many remain unknown. The cluster file is read again each
+ * time: replicas come and go while a push waits (a container restarted on
+ * another published port, `--scale` and deploy/compose-cluster.py). */
 static size_t
 s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_t n)
 {
+    hg_cluster_t *fresh = calloc (1, sizeof (*fresh));
+    hg_err_t lerr;
+    if (fresh && hg_cluster_load (c->dir, fresh, &lerr) == 0) {
+        c = fresh;
+    }
     const char *controls[HG_CLI_MAX_SERVICES];
     size_t nc = hg_cluster_controls (c, "cleanser", controls, HG_CLI_MAX_SERVICES);
     char **ids = malloc ((n ? n : 1) * sizeof (*ids));
@@ -194,6 +201,10 @@ s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_
         hourglass__control_reply__free_unpacked (rep, NULL);
     }
     free (ids);
+    if (fresh) {
+        hg_cluster_free (fresh);
+        free (fresh);
+    }
     size_t unknown = 0;
     for (size_t i = 0; i < n; i++) {
         unknown += (items[i].state == 2 || items[i].state == 3) && items[i].records < 0;

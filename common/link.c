@@ -434,7 +434,8 @@ typedef struct {
     uint64_t epoch;          /* upstream's, 0 until heard */
     uint64_t received;       /* envelopes received in this session */
     size_t in_process;       /* received, not yet acked (any session) */
-    uint64_t last_heard_ms;
+    uint64_t last_heard_ms;  /* liveness timer: reset by every frame and every HELLO */
+    uint64_t heard_ms;       /* last frame actually received (or connection opened) */
     uint64_t last_sent_ms;
     uint32_t advertised;     /* ready value last sent */
 } peer_t;
@@ -544,6 +545,7 @@ s_peer_open (hg_link_client_t *self, int group, const char *endpoint, uint32_t r
         return NULL;
     }
     p->sock = sock;
+    p->heard_ms = now_ms;
     self->n_open++;
     s_client_hello (self, p, room, now_ms);
     return p;
@@ -637,7 +639,7 @@ s_discover (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
         for (size_t i = 0; i < self->n_peers; i++) {
             peer_t *p = &self->peers[i];
             if (p->sock && p->group == (int) g && !p->resolved
-                && now_ms > p->last_heard_ms + dead_after) {
+                && now_ms > p->heard_ms + dead_after) {
                 hg_info ("upstream_gone", "name=%s endpoint=%s in_process=%zu", grp->host,
                          p->endpoint, p->in_process);
                 s_peer_close (self, p);
@@ -745,6 +747,7 @@ s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n,
         return 0;
     }
     p->last_heard_ms = now_ms;
+    p->heard_ms = now_ms;
     size_t got = 0;
     if (p->epoch && f->epoch != p->epoch
         && f->kind != HOURGLASS__LINK_FRAME__KIND__RESET) {

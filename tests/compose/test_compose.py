@@ -3,9 +3,15 @@ test_compose.py -- the container deployment end to end: build the FROM-scratch
 image from the build directory (deploy/build-images.sh), start
 deploy/docker-compose.yml under a unique project name on free host ports, push
 simulated partner feeds from the host with the real `hourglass` CLI, and in
-the middle of the feed `docker kill` cleanser-0 and cut deid-0 off the network,
-then bring both back. Afterwards every record must be indexed exactly once
-and every code count must equal the simulator's truth; after
+the middle of the feed:
+- `docker kill` a cleanser replica and cut a de-identifier replica off the
+  network, then bring both back;
+- `--scale cleanser=3 --scale deid=3` (the new replicas are found by name and
+  take work), then `--scale cleanser=1 --scale deid=2` (the survivors adopt
+  what the removed replicas still held).
+The CLI learns the replicas' published control ports from
+deploy/compose-cluster.py. Afterwards every record must be indexed exactly
+once and every code count must equal the simulator's truth; after
 `docker-compose down` + `up` (named volumes) nothing may have changed.
 
 Skipped (with the reason printed) when Docker or docker-compose is not usable.
@@ -36,18 +42,14 @@ PER_FILE = 5          # small batches: the feed stays in flight long enough
 CHUNKS = 35           # `hourglass push` runs, one after the other
 HEARTBEAT_MS = 250    # a silent peer is dead after 3 x 250 ms
 
-# (instance, compose service, service kind, control port in the container,
-#  host port variable)
-INSTANCES = [
-    ("collector-0", "collector", "collector", 5552, "HOURGLASS_COLLECTOR_CONTROL_PORT"),
-    ("cleanser-0", "cleanser-0", "cleanser", 5562, "HOURGLASS_CLEANSER0_CONTROL_PORT"),
-    ("cleanser-1", "cleanser-1", "cleanser", 5562, "HOURGLASS_CLEANSER1_CONTROL_PORT"),
-    ("deid-0", "deid-0", "deid", 5572, "HOURGLASS_DEID0_CONTROL_PORT"),
-    ("deid-1", "deid-1", "deid", 5572, "HOURGLASS_DEID1_CONTROL_PORT"),
-    ("indexer-0", "indexer-0", "indexer", 5582, "HOURGLASS_INDEXER0_CONTROL_PORT"),
-    ("indexer-1", "indexer-1", "indexer", 5582, "HOURGLASS_INDEXER1_CONTROL_PORT"),
-    ("analytics-0", "analytics", "analytics", 5592, "HOURGLASS_ANALYTICS_CONTROL_PORT"),
-]
+# host port variables of the single instances, and of the replicated
+# services' port ranges (one port per replica, at most RANGE replicas)
+SINGLE_PORTS = ["HOURGLASS_INGEST_PORT", "HOURGLASS_COLLECTOR_CONTROL_PORT",
+                "HOURGLASS_INDEXER0_CONTROL_PORT", "HOURGLASS_INDEXER1_CONTROL_PORT",
+                "HOURGLASS_ANALYTICS_CONTROL_PORT"]
+RANGE_PORTS = ["HOURGLASS_CLEANSER_CONTROL_PORTS", "HOURGLASS_DEID_CONTROL_PORTS"]
+RANGE = 6
+COMPOSE_CLUSTER = os.path.join(DEPLOY, "compose-cluster.py")
 
 
 def _log(msg):
@@ -112,6 +114,28 @@ def free_ports(n):
     return ports
 
 
+def free_range(n, avoid):
+    """First port of n consecutive free ports (none in avoid)."""
+    for _ in range(200):
+        base = 20000 + (uuid.uuid4().int % 30000)
+        ports = range(base, base + n)
+        if any(p in avoid for p in ports):
+            continue
+        socks = []
+        try:
+            for p in ports:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no %d consecutive free ports" % n)
+
+
 class Deployment:
     """One compose project of the Hourglass image, driven from the host."""
 
@@ -125,21 +149,22 @@ class Deployment:
         self.key = os.path.join(self.tmp, "keys", "deid.key")
         self.cluster_dir = os.path.join(self.tmp, "cluster")
         self.network = self.project + "_default"
-        ports = free_ports(1 + len(INSTANCES))
-        self.ingest_port = ports[0]
-        self.host_port = {inst[0]: ports[1 + i] for i, inst in enumerate(INSTANCES)}
         self.env = dict(os.environ)
+        ports = free_ports(len(SINGLE_PORTS))
+        for var, port in zip(SINGLE_PORTS, ports):
+            self.env[var] = str(port)
+        for var in RANGE_PORTS:
+            base = free_range(RANGE, ports)
+            ports += list(range(base, base + RANGE))
+            self.env[var] = "%d-%d" % (base, base + RANGE - 1)
         self.env.update({
             "HOURGLASS_IMAGE": self.image_tags[0],
             "HOURGLASS_KEY_FILE": self.key,
             "HOURGLASS_MIN_CELL": "0",
             "HOURGLASS_HEARTBEAT_MS": str(HEARTBEAT_MS),
             "HOURGLASS_PUBLISH_ADDR": "127.0.0.1",
-            "HOURGLASS_INGEST_PORT": str(self.ingest_port),
             "HOURGLASS_REVISION": self.revision,
         })
-        for name, _, _, _, var in INSTANCES:
-            self.env[var] = str(self.host_port[name])
         self.images_built = False
         self.started = False
 
@@ -160,9 +185,16 @@ class Deployment:
         return sh(["docker-compose", "-f", COMPOSE_FILE, "-p", self.project] + list(args),
                   env=self.env, timeout=timeout, check=check)
 
-    def up(self):
+    def up(self, *args):
         self.started = True
-        self.compose("up", "-d", timeout=300)
+        self.compose("up", "-d", *args, timeout=300)
+
+    def scale(self, cleansers, deids):
+        """--scale, then a new cluster.json; returns the containers of each."""
+        self.up("--no-recreate", "--scale", "cleanser=%d" % cleansers,
+                "--scale", "deid=%d" % deids)
+        self.wait_healthy()
+        return self.replicas("cleanser"), self.replicas("deid")
 
     def down(self, volumes=False):
         args = ["down", "-t", "20", "--remove-orphans"] + (["-v"] if volumes else [])
@@ -173,7 +205,7 @@ class Deployment:
         try:
             if self.started:
                 if failed:
-                    p = self.compose("logs", "--no-color", "--tail", "40", check=False)
+                    p = self.compose("logs", "--no-color", "--tail", "150", check=False)
                     print("---- docker-compose logs (tail) ----\n" + p.out[-30000:])
                 self.down(volumes=True)
         except Exception as e:  # noqa: BLE001 -- teardown goes on
@@ -185,40 +217,54 @@ class Deployment:
                 print("teardown: docker rmi failed: %s" % e)
 
     def write_cluster_json(self):
-        """A host-side cluster.json: the CLI reaches the containers through the
-        published ports (pid 0: not processes of this host)."""
-        os.makedirs(self.cluster_dir, exist_ok=True)
-        procs = [{"name": name, "service": kind,
-                  "control": "tcp://127.0.0.1:%d" % self.host_port[name], "pid": 0, "args": []}
-                 for name, _, kind, _, _ in INSTANCES]
-        with open(os.path.join(self.cluster_dir, "cluster.json"), "w") as f:
-            json.dump({"ingest": "tcp://127.0.0.1:%d" % self.ingest_port, "processes": procs},
-                      f, indent=1)
+        """The host-side cluster.json, from deploy/compose-cluster.py: the CLI
+        reaches every container through its published ports."""
+        p = sh(["/usr/bin/python3", COMPOSE_CLUSTER, "--project", self.project, "--out",
+                self.cluster_dir], check=True)
+        with open(os.path.join(self.cluster_dir, "cluster.json")) as f:
+            c = json.load(f)
+        assert c["ingest"] == "tcp://127.0.0.1:%s" % self.env["HOURGLASS_INGEST_PORT"], c
+        self.instances = [(q["name"], q["control"]) for q in c["processes"]]
+        return p.out
 
     # ---- containers -----------------------------------------------------------
 
     def container(self, service):
-        p = self.compose("ps", "-q", service, check=True)
-        cid = p.out.strip()
-        assert cid, "no container for %s" % service
-        return cid
+        cids = self.replicas(service)
+        assert cids, "no container for %s" % service
+        return cids[0]
 
-    def health(self, service):
+    def replicas(self, service):
+        """Container ids of a service, by compose container number."""
+        p = sh(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project="
+                + self.project, "--filter", "label=com.docker.compose.service=" + service],
+               check=True)
+        number = {}
+        for cid in p.out.split():
+            n = sh(["docker", "inspect", "-f",
+                    '{{index .Config.Labels "com.docker.compose.container-number"}}', cid],
+                   check=True).out.strip()
+            number[cid] = int(n)
+        return sorted(number, key=number.get)
+
+    def health(self, cid):
         p = sh(["docker", "inspect", "-f", "{{.State.Status}} {{if .State.Health}}"
-                "{{.State.Health.Status}}{{end}}", self.container(service)])
+                "{{.State.Health.Status}}{{end}}", cid])
         return p.out.strip()
 
     def wait_healthy(self, deadline_s=120):
-        """Every container running and healthy by its own healthcheck, and every
-        control endpoint answering HEALTH through its published port."""
+        """Every container running and healthy by its own healthcheck; then a
+        fresh cluster.json, and every control endpoint in it answering HEALTH
+        through its published port."""
         deadline = time.monotonic() + deadline_s
         states = {}
         while time.monotonic() < deadline:
-            states = {svc: self.health(svc) for _, svc, _, _, _ in INSTANCES}
-            if all(s == "running healthy" for s in states.values()):
-                bad = [n for n, _, _, _, _ in INSTANCES
-                       if hg("health", "tcp://127.0.0.1:%d" % self.host_port[n]).returncode]
-                if not bad:
+            cids = self.compose("ps", "-q", check=True).out.split()
+            states = {cid[:12]: self.health(cid) for cid in cids}
+            if states and all(s == "running healthy" for s in states.values()):
+                self.write_cluster_json()
+                bad = [n for n, control in self.instances if hg("health", control).returncode]
+                if not bad and len(self.instances) == len(cids):
                     return
                 states["host-unreachable"] = ",".join(bad)
             time.sleep(1)
@@ -282,11 +328,14 @@ def counter(stats, service, name):
 
 class Feeder(threading.Thread):
     """Pushes the simulated feed from the host in CHUNKS `hourglass push` runs,
-    interleaving partners, so it is still in flight when services fail."""
+    interleaving partners, so it is still in flight when services fail.
+    between: {job index: callable} run before that push (scaling, which
+    changes the set of cleansers a running push asks for outcomes)."""
 
-    def __init__(self, dep, sim, truth):
+    def __init__(self, dep, sim, truth, between=None):
         super().__init__(daemon=True)
         self.dep = dep
+        self.between = between or {}
         per_partner = []
         for name in sorted(truth["partners"]):
             p = truth["partners"][name]
@@ -309,14 +358,20 @@ class Feeder(threading.Thread):
         try:
             env = dict(os.environ)
             env.pop("HOURGLASS_PARTNER", None)
-            for partner, fmt, files in self.jobs:
+            for i, (partner, fmt, files) in enumerate(self.jobs):
                 if self.stopped:
                     return
+                if i in self.between:
+                    self.between[i]()
+                t0 = time.monotonic()
                 self.proc = subprocess.Popen(
                     [cli(), "push", "--cluster", self.dep.cluster_dir, "--format", fmt,
                      "--partner", partner, "--wait", "240", "--json"] + files,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
                 out, err = self.proc.communicate(timeout=300)
+                if time.monotonic() - t0 > 30:
+                    _log("push %d of %s took %.0f s: %s" % (i, partner, time.monotonic() - t0,
+                                                          err.decode("utf-8", "replace")[-500:]))
                 self.results.append((partner, files, self.proc.returncode,
                                      out.decode("utf-8", "replace"),
                                      err.decode("utf-8", "replace")))
@@ -405,14 +460,14 @@ def deployment(tmp_path, request):
     dep.teardown(failed=request.session.testsfailed > failed_before)
 
 
-def test_compose_pipeline_survives_kill_and_partition_and_restart(deployment, tmp_path):
+def test_compose_pipeline_survives_kill_partition_scaling_and_restart(deployment, tmp_path):
     dep = deployment
     _log("building image %s from %s" % (dep.image_tags[0], bin_dir()))
     dep.build_image()
     dep.up()
-    dep.write_cluster_json()
     dep.wait_healthy()
-    _log("all 8 containers healthy")
+    _log("all %d containers healthy" % len(dep.instances))
+    assert len(dep.replicas("cleanser")) == 2 and len(dep.replicas("deid")) == 2
 
     sim = str(tmp_path / "sim")
     r = hg("simulate", "--out", sim, "--patients", PATIENTS, "--seed", SEED, "--invalid",
@@ -421,9 +476,32 @@ def test_compose_pipeline_survives_kill_and_partition_and_restart(deployment, tm
         truth = json.load(f)
     _log(r.out.strip())
 
-    cleanser0 = dep.container("cleanser-0")
-    deid0 = dep.container("deid-0")
+    cleanser0 = dep.replicas("cleanser")[0]
+    deid0 = dep.replicas("deid")[0]
+    scaled = {}
+
+    def scale_up():
+        _log("scaling up after %d pushes" % len(feeder.results))
+        c, d = dep.scale(3, 3)
+        assert (len(c), len(d)) == (3, 3), (c, d)
+        scaled["up"] = {cid: 0 for cid in c[2:] + d[2:]}
+        _log("scaled up to 3 cleansers, 3 de-identifiers")
+
+    def scale_down():
+        # the replicas added by scale_up must have taken work: the next stage
+        # found them by name
+        s = dep.stats()
+        fresh = [n for n, _ in dep.instances if n in ("cleanser#3", "deid#3")]
+        assert len(fresh) == 2 and all(s[n].get("received", 0) > 0 for n in fresh), (
+            {n: s[n] for n in fresh})
+        _log("scaling down after %d pushes" % len(feeder.results))
+        c, d = dep.scale(1, 2)
+        assert (len(c), len(d)) == (1, 2), (c, d)
+        _log("scaled down to 1 cleanser, 2 de-identifiers")
+
     feeder = Feeder(dep, sim, truth)
+    n_jobs = len(feeder.jobs)
+    feeder.between = {n_jobs // 2: scale_up, (3 * n_jobs) // 4: scale_down}
     feeder.start()
     try:
         # wait until records reach the indexers while the feed still runs
@@ -436,29 +514,36 @@ def test_compose_pipeline_survives_kill_and_partition_and_restart(deployment, tm
         else:
             raise AssertionError("nothing indexed within 120 s")
         pushed = len(feeder.results)
-        assert pushed < len(feeder.jobs), "feed finished before the failures"
+        assert pushed < n_jobs // 2, "feed too far along before the failures"
         sh(["docker", "kill", cleanser0], check=True)
         sh(["docker", "network", "disconnect", dep.network, deid0], check=True)
-        _log("killed cleanser-0, disconnected deid-0 after %d of %d pushes"
-             % (pushed, len(feeder.jobs)))
+        _log("killed a cleanser, disconnected a deid after %d of %d pushes" % (pushed, n_jobs))
         # longer than heartbeat x liveness: their in-flight work is redelivered
         time.sleep(4)
         down = dep.stats(allow_down=True)
-        assert not down["cleanser-0"]["up"] and not down["deid-0"]["up"], down
+        assert sum(1 for v in down.values() if not v["up"]) == 2, down
         sh(["docker", "start", cleanser0], check=True)
-        sh(["docker", "network", "connect", "--alias", "deid-0", dep.network, deid0],
-           check=True)
-        _log("cleanser-0 started, deid-0 reconnected after %d pushes" % len(feeder.results))
+        sh(["docker", "network", "connect", "--alias", "deid", dep.network, deid0], check=True)
+        # the restarted container may publish its control on another port of
+        # the range: a fresh cluster.json (pushes under way re-read it)
+        dep.wait_healthy()
+        _log("cleanser started, deid reconnected after %d pushes" % len(feeder.results))
         feeder.finish()
     finally:
         feeder.stop()
     _log("feed pushed: %d pushes" % len(feeder.results))
+    assert "up" in scaled, "the feed ended before scaling"
 
     stats = dep.wait_drained()
-    _log("drained: indexed %d, redelivered %d" % (
+    _log("drained: indexed %d, redelivered %d, adopted %d" % (
         counter(stats, "indexer", "indexed"),
-        sum(v.get("redelivered", 0) for v in stats.values())))
+        sum(v.get("redelivered", 0) for v in stats.values()),
+        sum(v.get("adopted", 0) for v in stats.values())))
     check_counts(dep, truth, stats)
+    # the one cleanser left counts what every cleanser received: the removed
+    # replicas' stores were adopted (so their counters, quarantine and push
+    # outcomes with them)
+    assert counter(stats, "cleanser", "received") >= counter(stats, "collector", "received")
     dep.wait_healthy()
     check_metrics(dep, stats)
     before = {n: stats[n].get("indexed") for n in ("indexer-0", "indexer-1")}
@@ -468,7 +553,7 @@ def test_compose_pipeline_survives_kill_and_partition_and_restart(deployment, tm
     assert p.returncode == 0, p.err
     vols = sh(["docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="
                + dep.project], check=True).out.split()
-    assert len(vols) == 8, vols
+    assert len(vols) == 6, vols
     dep.up()
     dep.wait_healthy()
     _log("down + up: healthy again")

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""
+compose-cluster.py -- writes the cluster.json through which the host's
+`hourglass` CLI reaches a docker-compose deployment: the collector's ingest
+port and every container's control port as published on the host. Run it
+after `up` and after every `--scale`: replicas get the next free port of a
+range, so only Docker knows which.
+
+    deploy/compose-cluster.py [--project NAME] [--out DIR]
+
+--project: the compose project (default: $COMPOSE_PROJECT_NAME, else the
+name of the directory holding docker-compose.yml, as docker-compose does);
+--out: directory of cluster.json (default deploy/docker/cluster).
+Prints one line per instance. Standard library only; needs the docker CLI.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# container port of each service kind's control endpoint (docker-compose.yml)
+CONTROL_PORT = {"collector": 5552, "cleanser": 5562, "deid": 5572, "indexer": 5582,
+                "analytics": 5592}
+INGEST_PORT = 5550
+
+
+def docker(*args):
+    p = subprocess.run(["docker"] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        sys.exit("compose-cluster: docker %s failed: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout
+
+
+def published(cid, port):
+    """'127.0.0.1:5563' for a published container port, None if not published."""
+    out = docker("inspect", "-f", '{{json .NetworkSettings.Ports}}', cid)
+    ports = json.loads(out) or {}
+    for b in ports.get("%d/tcp" % port) or []:
+        addr = b.get("HostIp") or "127.0.0.1"
+        if addr in ("0.0.0.0", "::", ""):
+            addr = "127.0.0.1"
+        if ":" not in addr:
+            return "%s:%s" % (addr, b["HostPort"])
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME")
+                    or os.path.basename(HERE))
+    ap.add_argument("--out", default=os.path.join(HERE, "docker", "cluster"))
+    a = ap.parse_args()
+    cids = docker("ps", "-q", "--filter", "label=com.docker.compose.project=" + a.project).split()
+    if not cids:
+        sys.exit("compose-cluster: no running container of project '%s' (docker-compose up -d "
+                 "first, or give --project)" % a.project)
+    procs, ingest = [], None
+    for cid in cids:
+        labels = json.loads(docker("inspect", "-f", "{{json .Config.Labels}}", cid))
+        svc = labels.get("com.docker.compose.service", "")
+        number = labels.get("com.docker.compose.container-number", "1")
+        kind = svc.rsplit("-", 1)[0] if svc.rsplit("-", 1)[-1].isdigit() else svc
+        if kind not in CONTROL_PORT:
+            continue
+        control = published(cid, CONTROL_PORT[kind])
+        if not control:
+            print("compose-cluster: %s (%s) publishes no control port; left out" % (svc, cid[:12]),
+                  file=sys.stderr)
+            continue
+        if kind == "collector":
+            ingest = published(cid, INGEST_PORT)
+        # replicas are told apart by compose's container number; the
+        # instance name they report (cleanser-K) is the slot they hold
+        name = svc if svc != kind else "%s#%s" % (svc, number)
+        procs.append({"name": name, "service": kind, "control": "tcp://" + control, "pid": 0,
+                      "args": []})
+    if not ingest:
+        sys.exit("compose-cluster: the collector's ingest port is not published")
+    order = list(CONTROL_PORT)
+    procs.sort(key=lambda p: (order.index(p["service"]), p["name"]))
+    os.makedirs(a.out, exist_ok=True)
+    path = os.path.join(a.out, "cluster.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"ingest": "tcp://" + ingest, "processes": procs}, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+    for p in procs:
+        print("%-14s %-10s %s" % (p["name"], p["service"], p["control"]))
+    print("wrote %s (ingest tcp://%s, %d instances)" % (path, ingest, len(procs)))
+
+
+if __name__ == "__main__":
+    main()
