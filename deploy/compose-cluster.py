@@ -11,7 +11,10 @@ range, so only Docker knows which.
 --project: the compose project (default: $COMPOSE_PROJECT_NAME, else the
 name of the directory holding docker-compose.yml, as docker-compose does);
 --out: directory of cluster.json (default deploy/docker/cluster).
-Prints one line per instance. Standard library only; needs the docker CLI.
+Prints one line per instance. With deploy/docker-compose.secure.yml the
+collector's ingest is CurveZMQ: cluster.json then also names the collector's
+public key (ingest_key, in the mounted key directory), which `push --key`
+uses. Standard library only; needs the docker CLI.
 """
 import argparse
 import json
@@ -48,6 +51,23 @@ def published(cid, port):
     return None
 
 
+def collector_public_key(cid):
+    """Host path of the collector's public key when its links are CurveZMQ:
+    HOURGLASS_CURVE_KEY names <dir>/<x>.key in the container; the .pub beside
+    it, through the bind mount of <dir>. None when plaintext."""
+    env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", cid)) or []
+    key = next((e.split("=", 1)[1] for e in env if e.startswith("HOURGLASS_CURVE_KEY=")), "")
+    if not key:
+        return None
+    mounts = json.loads(docker("inspect", "-f", "{{json .Mounts}}", cid)) or []
+    for m in mounts:
+        dest = m.get("Destination", "").rstrip("/")
+        if dest and key.startswith(dest + "/"):
+            pub = os.path.join(m["Source"], key[len(dest) + 1:])
+            return pub[:-4] + ".pub" if pub.endswith(".key") else pub + ".pub"
+    sys.exit("compose-cluster: the collector's key %s is not on a bind mount" % key)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME")
@@ -58,7 +78,7 @@ def main():
     if not cids:
         sys.exit("compose-cluster: no running container of project '%s' (docker-compose up -d "
                  "first, or give --project)" % a.project)
-    procs, ingest = [], None
+    procs, ingest, ingest_key = [], None, None
     for cid in cids:
         labels = json.loads(docker("inspect", "-f", "{{json .Config.Labels}}", cid))
         svc = labels.get("com.docker.compose.service", "")
@@ -73,6 +93,7 @@ def main():
             continue
         if kind == "collector":
             ingest = published(cid, INGEST_PORT)
+            ingest_key = collector_public_key(cid)
         # replicas are told apart by compose's container number; the
         # instance name they report (cleanser-K) is the slot they hold
         name = svc if svc != kind else "%s#%s" % (svc, number)
@@ -86,12 +107,16 @@ def main():
     path = os.path.join(a.out, "cluster.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"ingest": "tcp://" + ingest, "processes": procs}, f, indent=1)
+        c = {"ingest": "tcp://" + ingest, "processes": procs}
+        if ingest_key:
+            c["ingest_key"] = ingest_key
+        json.dump(c, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
     for p in procs:
         print("%-14s %-10s %s" % (p["name"], p["service"], p["control"]))
-    print("wrote %s (ingest tcp://%s, %d instances)" % (path, ingest, len(procs)))
+    print("wrote %s (ingest tcp://%s%s, %d instances)" % (
+        path, ingest, ", CurveZMQ server key " + ingest_key if ingest_key else "", len(procs)))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ the middle of the feed:
 - `--scale cleanser=3 --scale deid=3` (the new replicas are found by name and
   take work), then `--scale cleanser=1 --scale deid=2` (the survivors adopt
   what the removed replicas still held).
-The CLI learns the replicas' published control ports from
-deploy/compose-cluster.py. Afterwards every record must be indexed exactly
+Every link runs CurveZMQ (deploy/docker-compose.secure.yml, keys from
+deploy/make-link-keys.sh): partners push with their own key, and a key not
+in the allow-list is refused with nothing stored. The CLI learns the
+replicas' published control ports from deploy/compose-cluster.py. Afterwards every record must be indexed exactly
 once and every code count must equal the simulator's truth; after
 `docker-compose down` + `up` (named volumes) nothing may have changed.
 
@@ -34,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
 COMPOSE_FILE = os.path.join(DEPLOY, "docker-compose.yml")
+SECURE_FILE = os.path.join(DEPLOY, "docker-compose.secure.yml")
 
 PATIENTS = 150
 INVALID = 4
@@ -147,6 +150,7 @@ class Deployment:
         self.revision = suffix
         self.tmp = str(tmp)
         self.key = os.path.join(self.tmp, "keys", "deid.key")
+        self.links = os.path.join(self.tmp, "keys", "links")
         self.cluster_dir = os.path.join(self.tmp, "cluster")
         self.network = self.project + "_default"
         self.env = dict(os.environ)
@@ -164,6 +168,8 @@ class Deployment:
             "HOURGLASS_HEARTBEAT_MS": str(HEARTBEAT_MS),
             "HOURGLASS_PUBLISH_ADDR": "127.0.0.1",
             "HOURGLASS_REVISION": self.revision,
+            "HOURGLASS_LINK_KEYS": self.links,
+            "HOURGLASS_CLI": cli(),
         })
         self.images_built = False
         self.started = False
@@ -180,9 +186,18 @@ class Deployment:
         sh([os.path.join(DEPLOY, "make-keys.sh"), self.key], check=True)
         st = os.stat(self.key)
         assert (st.st_size, st.st_mode & 0o777, st.st_uid) == (32, 0o600, 10001), st
+        sh([os.path.join(DEPLOY, "make-link-keys.sh"), "--dir", self.links], env=self.env,
+           check=True)
+
+    def add_partner(self, name):
+        """A partner key pair, allowed at the collector; returns its secret key file."""
+        sh([os.path.join(DEPLOY, "make-link-keys.sh"), "--dir", self.links, "--partner", name],
+           env=self.env, check=True)
+        return os.path.join(self.links, "partners", name + ".key")
 
     def compose(self, *args, timeout=300, check=True):
-        return sh(["docker-compose", "-f", COMPOSE_FILE, "-p", self.project] + list(args),
+        return sh(["docker-compose", "-f", COMPOSE_FILE, "-f", SECURE_FILE, "-p", self.project]
+                  + list(args),
                   env=self.env, timeout=timeout, check=check)
 
     def up(self, *args):
@@ -224,6 +239,7 @@ class Deployment:
         with open(os.path.join(self.cluster_dir, "cluster.json")) as f:
             c = json.load(f)
         assert c["ingest"] == "tcp://127.0.0.1:%s" % self.env["HOURGLASS_INGEST_PORT"], c
+        assert c["ingest_key"] == os.path.join(self.links, "collector.pub"), c
         self.instances = [(q["name"], q["control"]) for q in c["processes"]]
         return p.out
 
@@ -364,9 +380,10 @@ class Feeder(threading.Thread):
                 if i in self.between:
                     self.between[i]()
                 t0 = time.monotonic()
+                # the partner is known by its key
                 self.proc = subprocess.Popen(
                     [cli(), "push", "--cluster", self.dep.cluster_dir, "--format", fmt,
-                     "--partner", partner, "--wait", "240", "--json"] + files,
+                     "--key", self.dep.partner_keys[partner], "--wait", "240", "--json"] + files,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
                 out, err = self.proc.communicate(timeout=300)
                 if time.monotonic() - t0 > 30:
@@ -475,6 +492,24 @@ def test_compose_pipeline_survives_kill_partition_scaling_and_restart(deployment
     with open(os.path.join(sim, "truth.json")) as f:
         truth = json.load(f)
     _log(r.out.strip())
+
+    # partners push with their own keys; the collector re-reads its allow-list
+    dep.partner_keys = {name: dep.add_partner(name) for name in truth["partners"]}
+    dep.compose("kill", "-s", "HUP", "collector")
+    deadline = time.monotonic() + 30
+    while dep.stats()["collector#1"].get("reloads", 0) < 1:
+        assert time.monotonic() < deadline, "collector did not reload its allow-lists"
+        time.sleep(0.2)
+    # a key that is not on the list is refused, and nothing is stored
+    rogue = os.path.join(str(tmp_path), "rogue")
+    hg("keygen", "--out", rogue, check=True)
+    first = os.path.join(sim, truth["partners"][sorted(truth["partners"])[0]]["files"][0])
+    r = hg("push", "--cluster", dep.cluster_dir, "--key", rogue + ".key", "--format", "fhir",
+           "--wait", "5", "--json", first, timeout=120)
+    assert r.returncode != 0 and json.loads(r.out)["undelivered"] == 1, (r.out, r.err)
+    s = dep.stats()
+    assert s["collector#1"].get("auth_refused", 0) >= 1, s["collector#1"]
+    assert s["collector#1"].get("received", 0) == 0, s["collector#1"]
 
     cleanser0 = dep.replicas("cleanser")[0]
     deid0 = dep.replicas("deid")[0]
