@@ -62,7 +62,8 @@ def stopped(tmp_path_factory):
 def _dirs(c, *patterns):
     out = []
     for p in patterns:
-        out += sorted(glob.glob(os.path.join(c.dir, "data", p)))
+        # stores are directories; deid-K.lock files hold replicas' slots
+        out += sorted(d for d in glob.glob(os.path.join(c.dir, "data", p)) if os.path.isdir(d))
     return out
 
 
