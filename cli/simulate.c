@@ -400,6 +400,8 @@ s_fhir_end (fhir_out_t *o)
     fputs (o->bundle ? "}" : "\n", o->f);
 }
 
+/* FHIR records name the patient by the Patient's MR identifier, as HL7's
+ * PID-3 does (services/cleanser/fhir.h), so truth does too. */
 static void
 s_fhir_patient (truth_t *t, fhir_out_t *o, const patient_t *p)
 {
@@ -419,7 +421,7 @@ s_fhir_patient (truth_t *t, fhir_out_t *o, const patient_t *p)
              p->sex == 'F' ? "female" : "male", p->by, p->bm, p->bd, p->street, p->city,
              p->state, p->zip);
     s_fhir_end (o);
-    s_record (t, K_DEMO, p->partner, p->uuid, p->index, "", NULL, NULL, 0);
+    s_record (t, K_DEMO, p->partner, p->mrn, p->index, "", NULL, NULL, 0);
 }
 
 static void
@@ -449,7 +451,7 @@ s_fhir_observation (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, whe
     s_fhir_end (o);
     const char *systems[] = {SYS_LOINC};
     const char *codes[] = {s_labs[lab].code};
-    s_record (t, K_LAB, p->partner, p->uuid, p->index, day, systems, codes, 1);
+    s_record (t, K_LAB, p->partner, p->mrn, p->index, day, systems, codes, 1);
 }
 
 static void
@@ -473,7 +475,7 @@ s_fhir_condition (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_
     s_fhir_end (o);
     const char *systems[] = {SYS_SNOMED};
     const char *codes[] = {s_conditions[c].snomed};
-    s_record (t, K_COND, p->partner, p->uuid, p->index, day, systems, codes, 1);
+    s_record (t, K_COND, p->partner, p->mrn, p->index, day, systems, codes, 1);
 }
 
 static void
@@ -500,7 +502,7 @@ s_fhir_encounter (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_
     s_fhir_end (o);
     const char *systems[] = {SYS_ACT, SYS_SNOMED};
     const char *codes[] = {s_classes[cl].act, s_encounter_types[ty].code};
-    s_record (t, K_ENC, p->partner, p->uuid, p->index, day, systems, codes, 2);
+    s_record (t, K_ENC, p->partner, p->mrn, p->index, day, systems, codes, 2);
 }
 
 /* Patient, 2-6 Observations, 1-3 Conditions, 1-2 Encounters. */

@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "date.h"
+
 struct hg_batch {
     hg_arena_t *arena;          /* owns every record and reject string */
     Hourglass__Record **records;
@@ -280,6 +282,91 @@ s_hash_str (crypto_generichash_state *st, const char *s)
     }
 }
 
+/* The form of a date-time that enters the key: UTC when it has a zone, and
+ * zero seconds (and a zero fraction) dropped, so "10:30" from an HL7 DTM
+ * and "10:30:00" from a FHIR dateTime -- which must carry seconds -- are the
+ * same instant. Dates that do not parse go in as they are. */
+static void
+s_hash_time (crypto_generichash_state *st, const char *s)
+{
+    hg_date_t d;
+    if (hg_str_empty (s) || hg_date_parse_iso (s, strlen (s), &d, NULL) < 0) {
+        s_hash_str (st, s);
+        return;
+    }
+    hg_date_to_utc (&d);
+    if (d.micros == 0) {
+        d.frac_digits = 0;
+    }
+    if (d.prec == HG_PREC_SECOND && d.second == 0 && d.micros == 0) {
+        d.prec = HG_PREC_MINUTE;
+    }
+    char buf[HG_DATE_ISO_MAX];
+    hg_date_format_iso (&d, buf, sizeof (buf));
+    s_hash_str (st, buf);
+}
+
+static int
+s_coding_cmp (const void *a, const void *b)
+{
+    const Hourglass__Coding *x = *(const Hourglass__Coding *const *) a;
+    const Hourglass__Coding *y = *(const Hourglass__Coding *const *) b;
+    int c = strcmp (x->system ? x->system : "", y->system ? y->system : "");
+    return c ? c : strcmp (x->code ? x->code : "", y->code ? y->code : "");
+}
+
+static bool
+s_is_loinc (const Hourglass__Coding *c)
+{
+    return c->system && strcmp (c->system, HG_SYS_LOINC) == 0;
+}
+
+/* The codes that enter the key: the set of (system, code), sorted, each once
+ * -- order and repetition are how a format spells a concept, not the fact.
+ * A lab result carrying LOINC codes keys on those only: the other codings
+ * of OBX-3 or Observation.code are the sender's local aliases, spelled
+ * differently in each format ("GLU^^L" in HL7, a site URI in FHIR). */
+static void
+s_hash_codes (crypto_generichash_state *st, const Hourglass__Record *rec)
+{
+    const Hourglass__Coding *stack[16];
+    const Hourglass__Coding **v = stack;
+    if (rec->n_codes > sizeof (stack) / sizeof (stack[0])) {
+        v = malloc (rec->n_codes * sizeof (*v));
+    }
+    if (!v) {
+        /* no memory for the sort: the codes as given (still deterministic) */
+        for (size_t i = 0; i < rec->n_codes; i++) {
+            s_hash_str (st, rec->codes[i]->system);
+            s_hash_str (st, rec->codes[i]->code);
+        }
+        return;
+    }
+    bool loinc_only = false;
+    if (rec->kind == HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION) {
+        for (size_t i = 0; i < rec->n_codes && !loinc_only; i++) {
+            loinc_only = s_is_loinc (rec->codes[i]);
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < rec->n_codes; i++) {
+        if (!loinc_only || s_is_loinc (rec->codes[i])) {
+            v[n++] = rec->codes[i];
+        }
+    }
+    qsort (v, n, sizeof (*v), s_coding_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && s_coding_cmp (&v[i - 1], &v[i]) == 0) {
+            continue;
+        }
+        s_hash_str (st, v[i]->system);
+        s_hash_str (st, v[i]->code);
+    }
+    if (v != stack) {
+        free (v);
+    }
+}
+
 int
 hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
 {
@@ -291,17 +378,22 @@ hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
     s_hash_str (&st, buf);
     s_hash_str (&st, rec->provenance ? rec->provenance->partner : "");
     s_hash_str (&st, rec->patient_ref);
-    for (size_t i = 0; i < rec->n_codes; i++) {
-        s_hash_str (&st, rec->codes[i]->system);
-        s_hash_str (&st, rec->codes[i]->code);
-    }
-    s_hash_str (&st, rec->effective);
-    s_hash_str (&st, rec->effective_end);
+    s_hash_codes (&st, rec);
+    s_hash_time (&st, rec->effective);
+    s_hash_time (&st, rec->effective_end);
     switch (rec->value_case) {
     case HOURGLASS__RECORD__VALUE_QUANTITY:
-        snprintf (buf, sizeof (buf), "q=%.17g", rec->quantity->value);
+        /* 12 significant digits: a unit conversion's rounding noise
+         * (5.3 mmol/L * 18 = 95.39999999999999 mg/dL) is not a new value */
+        snprintf (buf, sizeof (buf), "q=%.12g", rec->quantity->value);
         s_hash_str (&st, buf);
         s_hash_str (&st, rec->quantity->unit);
+        if (!hg_str_empty (rec->quantity->comparator)) {
+            /* "<5" is not "5"; hashed only when present, so keys of plain
+             * values are unchanged by it */
+            s_hash_str (&st, "cmp");
+            s_hash_str (&st, rec->quantity->comparator);
+        }
         break;
     case HOURGLASS__RECORD__VALUE_STRING_VALUE:
         s_hash_str (&st, rec->string_value);
@@ -314,7 +406,11 @@ hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
         break;
     }
     if (rec->demographics) {
-        s_hash_str (&st, rec->demographics->birth_date);
+        /* the day of birth: a birth time (HL7 PID-7 may carry one) is
+         * what FHIR's birthDate, a date, cannot say */
+        const char *birth = rec->demographics->birth_date;
+        snprintf (buf, sizeof (buf), "%.10s", birth ? birth : "");
+        s_hash_str (&st, buf);
         s_hash_str (&st, rec->demographics->sex);
     }
     crypto_generichash_final (&st, out, sizeof (out));

@@ -7,6 +7,7 @@
  * are all-or-nothing: a resource that fails half-way drops what it added.
  */
 #include "fhir.h"
+#include "hl7v2.h"
 #include "util.h"
 
 #include <limits.h>
@@ -34,6 +35,18 @@ typedef struct {
     const char *id;     /* its Patient.id */
 } s_urn_t;
 
+/* A Patient of the payload whose identifier is known: its records, and
+ * those referencing it by id, take that identifier as patient_ref. */
+typedef struct {
+    char *id;           /* Patient.id (arena) */
+    char *key;          /* the identifier HL7 would carry in PID-3 (arena) */
+    size_t order;       /* position in the payload: the last Patient wins */
+} s_link_t;
+
+/* Flag list of a record whose patient could not be resolved (shared, never
+ * written to). */
+static char *s_unlinked_flags[] = {(char *) HG_FHIR_FLAG_UNLINKED};
+
 typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
@@ -52,6 +65,8 @@ typedef struct {
     size_t excerpt_len;
     s_urn_t *urns;               /* Patient entries of the Bundle, by url */
     size_t n_urns;
+    s_link_t *links;             /* Patients of the payload with an identifier */
+    size_t n_links, cap_links;
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
@@ -210,6 +225,17 @@ s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
     return ctx->oom ? NULL : rec;
 }
 
+/* Coding.system as a URI: an HL7 v2 coding system name ("LN", "SCT", "I10")
+ * that a v2-to-FHIR converter left in place becomes the URI hl7v2.c gives
+ * it, so the same code from both formats has one system. Anything else
+ * (URIs; OIDs, which the cleanser's normalisation maps) as given. */
+static const char *
+s_system (const char *sys)
+{
+    const char *uri = sys && !strchr (sys, ':') ? hg_hl7v2_system_uri (sys) : NULL;
+    return uri ? uri : sys;
+}
+
 /* Adds every coding of a CodeableConcept that has both system and code.
  * Returns how many were added. */
 static size_t
@@ -220,7 +246,7 @@ s_add_codings (s_ctx_t *ctx, Hourglass__Record *rec, json_object *concept)
     size_t added = 0;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
         json_object *c = json_object_array_get_idx (codings, i);
-        const char *sys = s_str (c, "system");
+        const char *sys = s_system (s_str (c, "system"));
         const char *code = s_str (c, "code");
         if (sys && code) {
             s_check (ctx, hg_record_add_code (ctx->a, rec, sys, code, s_str (c, "display")));
@@ -309,19 +335,230 @@ s_index_patients (s_ctx_t *ctx, json_object *entries)
     return 0;
 }
 
-/* Resolves a patient Reference member (subject / patient) into the patient
- * id. 0 stored, -1 rejected. */
+/* True when a CodeableConcept (Identifier.type) says MR, medical record
+ * number, in HL7 table 0203 (the code system of PID-3's CX.5): a coding with
+ * code "MR" and that system, its R3 URI, or no system. */
+static bool
+s_type_is_mr (json_object *type)
+{
+    json_object *codings = s_arr (type, "coding");
+    size_t n = codings ? json_object_array_length (codings) : 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
+        json_object *c = json_object_array_get_idx (codings, i);
+        const char *code = s_str (c, "code");
+        const char *sys = s_str (c, "system");
+        if (code && strcmp (code, "MR") == 0
+            && (!sys || strcmp (sys, "http://terminology.hl7.org/CodeSystem/v2-0203") == 0
+                || strcmp (sys, "http://hl7.org/fhir/v2/0203") == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The identifier of a Patient that HL7 v2 would carry as the patient id --
+ * the rule of hl7v2.c on PID-3, applied to Patient.identifier[]: the value
+ * of the first identifier typed MR, else of the first identifier. Those of
+ * use "old" are skipped (a v2-to-FHIR mapping of PID-3 has none; an old MRN
+ * is what ADT^A40's MRG carries). NULL when no identifier has a value. */
+static const char *
+s_patient_key (json_object *patient)
+{
+    json_object *ids = s_arr (patient, "identifier");
+    size_t n = ids ? json_object_array_length (ids) : 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
+        json_object *ident = json_object_array_get_idx (ids, i);
+        const char *value = s_str (ident, "value");
+        const char *use = s_str (ident, "use");
+        if (!value || (use && strcmp (use, "old") == 0)) {
+            continue;
+        }
+        if (s_type_is_mr (s_obj (ident, "type"))) {
+            return value;
+        }
+        if (!first) {
+            first = value;
+        }
+    }
+    return first;
+}
+
+/* Remembers that Patient id is known as key in this payload. -1 out of
+ * memory. */
 static int
-s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out)
+s_add_link (s_ctx_t *ctx, const char *id, const char *key)
+{
+    if (ctx->n_links == ctx->cap_links) {
+        size_t cap = ctx->cap_links ? ctx->cap_links * 2 : 16;
+        s_link_t *l = realloc (ctx->links, cap * sizeof (*l));
+        if (!l) {
+            ctx->oom = true;
+            return -1;
+        }
+        ctx->links = l;
+        ctx->cap_links = cap;
+    }
+    s_link_t *l = &ctx->links[ctx->n_links];
+    l->id = hg_arena_strdup (ctx->a, id);
+    l->key = hg_arena_strdup (ctx->a, key);
+    if (!l->id || !l->key) {
+        ctx->oom = true;
+        return -1;
+    }
+    l->order = ctx->n_links++;
+    return 0;
+}
+
+static int
+s_link_id_cmp (const void *a, const void *b)
+{
+    return strcmp (((const s_link_t *) a)->id, ((const s_link_t *) b)->id);
+}
+
+static int
+s_link_cmp (const void *a, const void *b)
+{
+    const s_link_t *x = a, *y = b;
+    int c = strcmp (x->id, y->id);
+    return c ? c : (x->order < y->order ? -1 : x->order > y->order);
+}
+
+/* Marks rec as a record whose patient_ref is a Patient resource id not
+ * (yet) resolved to the patient's identifier. */
+static void
+s_mark_unlinked (Hourglass__Record *rec)
+{
+    rec->flags = s_unlinked_flags;
+    rec->n_flags = 1;
+}
+
+static int
+s_hex_digit (char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes the %XX escapes of s[0..n) into the arena. NULL when out of
+ * memory (ctx->oom set) or for a broken or NUL escape (*bad set). */
+static char *
+s_url_decode (s_ctx_t *ctx, const char *s, size_t n, bool *bad)
+{
+    char *out = hg_arena_alloc (ctx->a, n + 1);
+    if (!out) {
+        ctx->oom = true;
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? s_hex_digit (s[i + 1]) : -1;
+        int lo = i + 2 < n ? s_hex_digit (s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            *bad = true;
+            return NULL;
+        }
+        out[o++] = (char) (hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* A conditional reference, as transaction Bundles use before the server
+ * has ids: "[base/]Patient?identifier=[system|]value[&...]" -> value.
+ * 1 resolved into *out, 0 not a conditional reference, -1 rejected. */
+static int
+s_conditional_ref (s_ctx_t *ctx, const char *key, const char *ref, char **out)
+{
+    const char *q = strchr (ref, '?');
+    if (!q) {
+        return 0;
+    }
+    const char *type = q;
+    while (type > ref && type[-1] != '/') {
+        type--;
+    }
+    if (q - type != 7 || strncmp (type, "Patient", 7) != 0) {
+        s_reject (ctx, "%s.reference '%.100s' is a conditional reference to something other "
+                  "than a Patient", key, ref);
+        return -1;
+    }
+    for (const char *p = q + 1; *p;) {
+        const char *amp = strchr (p, '&');
+        size_t n = amp ? (size_t) (amp - p) : strlen (p);
+        if (n >= 11 && strncmp (p, "identifier=", 11) == 0) {
+            bool bad = false;
+            char *token = s_url_decode (ctx, p + 11, n - 11, &bad);
+            if (!token) {
+                if (bad) {
+                    s_reject (ctx, "%s.reference '%.100s' has a broken %%XX escape in its "
+                              "identifier parameter", key, ref);
+                }
+                return -1;
+            }
+            /* token search syntax: system|value, |value, or value */
+            char *bar = strchr (token, '|');
+            char *value = bar ? bar + 1 : token;
+            if (!*value) {
+                s_reject (ctx, "%s.reference '%.100s' names no identifier value (expected "
+                          "Patient?identifier=[system|]value)", key, ref);
+                return -1;
+            }
+            *out = value;
+            return 1;
+        }
+        p += n + (amp ? 1 : 0);
+    }
+    s_reject (ctx, "%s.reference '%.100s' is a conditional reference without an identifier "
+              "parameter; only Patient?identifier=[system|]value can name a patient", key, ref);
+    return -1;
+}
+
+/* Resolves a patient Reference member (subject / patient) into the patient
+ * id, the same one HL7 v2 would give (see fhir.h):
+ *   Reference.identifier.value                  that value (linked);
+ *   "Patient?identifier=[system|]value"         that value (linked);
+ *   "Patient/<id>", "urn:uuid:<id>" (Bundle)    the Patient's id, *linked
+ *       false: hg_fhir_parse swaps it for the Patient's identifier when
+ *       the Patient is in the payload.
+ * 0 stored, -1 rejected. */
+static int
+s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out, bool *linked)
 {
     json_object *refobj = s_obj (res, key);
     const char *ref = s_str (refobj, "reference");
+    json_object *ident = s_obj (refobj, "identifier");
+    const char *ident_value = s_str (ident, "value");
+    *linked = false;
+    if (ident_value) {
+        *out = s_dup (ctx, ident_value);
+        *linked = true;
+        return ctx->oom ? -1 : 0;
+    }
     if (!ref) {
-        s_reject (ctx, "%s is missing; every clinical record must reference a patient",
-                  refobj ? (strcmp (key, "subject") == 0 ? "subject.reference"
-                                                         : "patient.reference")
-                         : key);
+        if (ident) {
+            s_reject (ctx, "%s.identifier has no value and there is no %s.reference; every "
+                      "clinical record must reference a patient", key, key);
+        }
+        else {
+            s_reject (ctx, "%s is missing; every clinical record must reference a patient",
+                      refobj ? (strcmp (key, "subject") == 0 ? "subject.reference"
+                                                             : "patient.reference")
+                             : key);
+        }
         return -1;
+    }
+    int crc = s_conditional_ref (ctx, key, ref, out);
+    if (crc != 0) {
+        *linked = crc > 0;
+        return crc > 0 ? 0 : -1;
     }
     if (strncmp (ref, "urn:uuid:", 9) == 0 || strncmp (ref, "urn:oid:", 8) == 0) {
         const char *id = s_bundle_patient (ctx, ref);
@@ -354,7 +591,8 @@ s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out)
         }
         else {
             s_reject (ctx, "%s.reference '%.100s' is not a Patient reference "
-                      "(expected Patient/<id> or urn:uuid:<id>)", key, ref);
+                      "(expected Patient/<id>, urn:uuid:<id>, "
+                      "Patient?identifier=[system|]value or a %s.identifier)", key, ref, key);
         }
         return -1;
     }
@@ -370,6 +608,56 @@ s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out)
     }
     *out = id;
     return 0;
+}
+
+/* Patient ids of the records added since index start that are Patients of
+ * this payload with an identifier become that identifier (the last
+ * Patient of an id wins); their "unlinked" flag goes. */
+static void
+s_link_records (s_ctx_t *ctx, size_t start)
+{
+    if (ctx->n_links == 0) {
+        return;
+    }
+    qsort (ctx->links, ctx->n_links, sizeof (s_link_t), s_link_cmp);
+    /* keep the last of each id */
+    size_t k = 0;
+    for (size_t i = 0; i < ctx->n_links; i++) {
+        if (k > 0 && strcmp (ctx->links[k - 1].id, ctx->links[i].id) == 0) {
+            ctx->links[k - 1] = ctx->links[i];
+        }
+        else {
+            ctx->links[k++] = ctx->links[i];
+        }
+    }
+    ctx->n_links = k;
+    size_t n = hg_batch_record_count (ctx->out);
+    Hourglass__Record **recs = hg_batch_records (ctx->out);
+    for (size_t i = start; i < n; i++) {
+        Hourglass__Record *r = recs[i];
+        if (!hg_fhir_record_unlinked (r)) {
+            continue;
+        }
+        s_link_t want = {.id = r->patient_ref};
+        const s_link_t *hit = bsearch (&want, ctx->links, ctx->n_links, sizeof (s_link_t),
+                                       s_link_id_cmp);
+        if (hit) {
+            r->patient_ref = hit->key;
+            r->flags = NULL;
+            r->n_flags = 0;
+        }
+    }
+}
+
+bool
+hg_fhir_record_unlinked (const Hourglass__Record *rec)
+{
+    for (size_t i = 0; rec && i < rec->n_flags; i++) {
+        if (rec->flags[i] && strcmp (rec->flags[i], HG_FHIR_FLAG_UNLINKED) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Reference object {"reference": "Encounter/abc"} -> "abc"; anything else
@@ -518,8 +806,8 @@ s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const ch
     else if ((q = s_obj (holder, "valueCodeableConcept"))) {
         json_object *c = s_arr_obj (q, "coding", 0);
         if (c && s_str (c, "code")) {
-            rec->code_value = hg_coding_new (ctx->a, s_str (c, "system"), s_str (c, "code"),
-                                             s_str (c, "display"));
+            rec->code_value = hg_coding_new (ctx->a, s_system (s_str (c, "system")),
+                                             s_str (c, "code"), s_str (c, "display"));
             if (!rec->code_value) {
                 ctx->oom = true;
                 return -1;
@@ -600,7 +888,12 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
     if (!rec) {
         return -1;
     }
-    rec->patient_ref = s_dup (ctx, id);
+    /* the patient is known by the identifier HL7 would use, else by its id */
+    const char *key = s_patient_key (res);
+    rec->patient_ref = s_dup (ctx, key ? key : id);
+    if (!key) {
+        s_mark_unlinked (rec);
+    }
     Hourglass__Demographics *d = hg_demographics_new (ctx->a);
     if (!d) {
         ctx->oom = true;
@@ -675,6 +968,9 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
         return -1;
     }
     s_identifiers (ctx, rec, res);
+    if (key && s_add_link (ctx, id, rec->patient_ref) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -685,7 +981,8 @@ s_clinical (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const ch
             const char *source_id)
 {
     char *patient = NULL;
-    if (s_patient_ref (ctx, res, patient_key, &patient) < 0) {
+    bool linked = false;
+    if (s_patient_ref (ctx, res, patient_key, &patient, &linked) < 0) {
         return NULL;
     }
     Hourglass__Record *rec = s_new_record (ctx, kind, source_id);
@@ -693,6 +990,9 @@ s_clinical (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const ch
         return NULL;
     }
     rec->patient_ref = patient;
+    if (!linked) {
+        s_mark_unlinked (rec);
+    }
     rec->status = s_dup (ctx, s_str (res, "status"));
     s_encounter_ref (ctx, rec, res);
     return rec;
@@ -811,6 +1111,8 @@ s_map_observation (s_ctx_t *ctx, json_object *res)
             return -1;
         }
         crec->patient_ref = rec->patient_ref;
+        crec->flags = rec->flags;
+        crec->n_flags = rec->n_flags;
         crec->effective = rec->effective;
         crec->effective_end = rec->effective_end;
         crec->status = rec->status;
@@ -877,7 +1179,7 @@ s_map_statement (s_ctx_t *ctx, json_object *res)
 static bool
 s_add_coding (s_ctx_t *ctx, Hourglass__Record *rec, json_object *coding)
 {
-    const char *sys = s_str (coding, "system");
+    const char *sys = s_system (s_str (coding, "system"));
     const char *code = s_str (coding, "code");
     if (!sys || !code) {
         return false;
@@ -1496,6 +1798,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     ctx.max_records = limits ? limits->max_records : 0;
+    size_t first_record = hg_batch_record_count (out);
     if (!data) {
         len = 0;
         data = "";
@@ -1547,6 +1850,12 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     }
     json_object_put (whole);
     json_tokener_free (tok);
+    if (rc == 0 && !ctx.oom) {
+        /* Patients anywhere in the payload (before or after the records
+         * that reference them) name their records' patient */
+        s_link_records (&ctx, first_record);
+    }
+    free (ctx.links);
     if (rc < 0 || ctx.oom) {
         hg_batch_reject (out, NULL, 0, ctx.where[0] ? ctx.where : "payload",
                          "payload exceeds parser memory limit");

@@ -57,6 +57,8 @@ typedef struct {
     size_t n_segs;
     size_t msg_no;              /* 1-based */
     const char *control_id;     /* MSH-10, unescaped */
+    bool sender_tz;             /* MSH-7 carries a zone offset: the sender's zone */
+    int sender_tz_min;          /* that offset, minutes east of UTC */
     char msg_where[160];        /* "message 2 (MSH-10 'X')" */
     char where[224];            /* msg_where + " segment OBX[3]" */
     s_span_t excerpt;
@@ -352,14 +354,23 @@ s_check (s_ctx_t *ctx, int rc)
     }
 }
 
-/* HL7 date -> ISO in the arena. 0, or -1 with err filled. */
+/* HL7 date -> ISO in the arena. A clinical time (not PID's birth or death)
+ * without a zone takes the sender's zone from MSH-7: HL7 v2 (2.A.22 DTM)
+ * says a time without an offset is in the sender's local zone, and MSH-7
+ * is where a sender states it. So an OBX-14 "202301151030" of a message
+ * stamped "...-0500" is the instant a FHIR "2023-01-15T10:30:00-05:00" is,
+ * and both become the same UTC time. 0, or -1 with err filled. */
 static int
-s_date (s_ctx_t *ctx, const char *txt, char **out, hg_err_t *err)
+s_date (s_ctx_t *ctx, const char *txt, char **out, hg_err_t *err, bool clinical)
 {
     hg_date_t d;
     hg_err_clear (err);
     if (hg_date_parse_hl7 (txt, strlen (txt), &d, err) < 0) {
         return -1;
+    }
+    if (clinical && ctx->sender_tz && !d.has_tz && d.prec >= HG_PREC_MINUTE) {
+        d.has_tz = true;
+        d.tz_offset_min = ctx->sender_tz_min;
     }
     char buf[HG_DATE_ISO_MAX];
     hg_date_format_iso (&d, buf, sizeof (buf));
@@ -371,16 +382,18 @@ s_date (s_ctx_t *ctx, const char *txt, char **out, hg_err_t *err)
     return 0;
 }
 
-/* Optional date field SEG-f.1: 0 stored or empty, -1 rejected. */
+/* Optional date field SEG-f.1 (clinical: see s_date): 0 stored or empty,
+ * -1 rejected. */
 static int
-s_date_field (s_ctx_t *ctx, s_span_t seg, const char *label, size_t f, char **out)
+s_date_field (s_ctx_t *ctx, s_span_t seg, const char *label, size_t f, char **out,
+              bool clinical)
 {
     const char *txt = s_value (ctx, seg, f, 1);
     if (!*txt) {
         return 0;
     }
     hg_err_t err;
-    if (s_date (ctx, txt, out, &err) < 0) {
+    if (s_date (ctx, txt, out, &err, clinical) < 0) {
         s_reject (ctx, "%s-%zu %s", label, f, err.msg);
         return -1;
     }
@@ -405,7 +418,7 @@ s_first_date (s_ctx_t *ctx, const s_date_src_t *src, size_t n, const char *what,
             continue;
         }
         hg_err_t err;
-        if (s_date (ctx, txt, out, &err) < 0) {
+        if (s_date (ctx, txt, out, &err, true) < 0) {
             s_reject (ctx, "%s-%zu %s (%s)", src[i].label, src[i].f, err.msg, what);
             return -1;
         }
@@ -425,9 +438,8 @@ s_drop_since (s_ctx_t *ctx, size_t start)
     }
 }
 
-/* HL7 coding system name -> URI; others kept as given. */
-static const char *
-s_system (const char *name)
+const char *
+hg_hl7v2_system_uri (const char *name)
 {
     static const struct {
         const char *name, *uri;
@@ -439,12 +451,20 @@ s_system (const char *name)
         {"RXNORM", HG_SYS_RXNORM},    {"RXN", HG_SYS_RXNORM},       {"CVX", HG_SYS_CVX},
         {"NDC", S_SYS_NDC},
     };
-    for (size_t i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
+    for (size_t i = 0; name && i < sizeof (map) / sizeof (map[0]); i++) {
         if (strcmp (name, map[i].name) == 0) {
             return map[i].uri;
         }
     }
-    return name;
+    return NULL;
+}
+
+/* HL7 coding system name -> URI; others kept as given. */
+static const char *
+s_system (const char *name)
+{
+    const char *uri = hg_hl7v2_system_uri (name);
+    return uri ? uri : name;
 }
 
 /* Adds the codings of a CE/CWE (first repetition): .1/.2/.3 and the
@@ -671,7 +691,7 @@ s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Re
             s_check (ctx, hg_strv_push (ctx->a, &d->given, &d->n_given, g));
         }
     }
-    if (s_date_field (ctx, pid, "PID", 7, &d->birth_date) < 0) {
+    if (s_date_field (ctx, pid, "PID", 7, &d->birth_date, false) < 0) {
         return -1;
     }
     const char *sex = s_value (ctx, pid, 8, 1);
@@ -684,7 +704,7 @@ s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Re
     s_address (ctx, d, s_field (ctx, pid, 11));
     s_telecom (ctx, d, s_field (ctx, pid, 13));
     s_telecom (ctx, d, s_field (ctx, pid, 14));
-    if (s_date_field (ctx, pid, "PID", 29, &d->deceased_date) < 0) {
+    if (s_date_field (ctx, pid, "PID", 29, &d->deceased_date, false) < 0) {
         return -1;
     }
     *patient = id;
@@ -730,8 +750,8 @@ s_pv1 (s_ctx_t *ctx, s_span_t pv1, const char *patient, const char *visit)
             s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, cls, ""));
         }
     }
-    if (s_date_field (ctx, pv1, "PV1", 44, &rec->effective) < 0
-        || s_date_field (ctx, pv1, "PV1", 45, &rec->effective_end) < 0) {
+    if (s_date_field (ctx, pv1, "PV1", 44, &rec->effective, true) < 0
+        || s_date_field (ctx, pv1, "PV1", 45, &rec->effective_end, true) < 0) {
         s_drop_since (ctx, start);
     }
 }
@@ -753,7 +773,7 @@ s_dg1 (s_ctx_t *ctx, s_span_t dg1, size_t n, const char *patient, const char *vi
         s_reject (ctx, "DG1-3 diagnosis code is empty; a condition needs a code");
         bad = true;
     }
-    else if (s_date_field (ctx, dg1, "DG1", 5, &rec->effective) < 0) {
+    else if (s_date_field (ctx, dg1, "DG1", 5, &rec->effective, true) < 0) {
         bad = true;
     }
     if (bad) {
@@ -1239,6 +1259,26 @@ s_supported (const char *type, const char *trigger)
     return false;
 }
 
+/* The sender's zone: MSH-7's offset when it has one (an invalid MSH-7 is
+ * reported where it is used as a date, not here). */
+static void
+s_sender_zone (s_ctx_t *ctx, s_span_t msh)
+{
+    ctx->sender_tz = false;
+    ctx->sender_tz_min = 0;
+    s_span_t ts = s_subc (ctx, s_comp (ctx, s_rep (ctx, s_field (ctx, msh, 7), 0), 1), 1);
+    char buf[64];
+    if (ts.n == 0 || ts.n >= sizeof (buf)) {
+        return;
+    }
+    size_t n = s_unescape (&ctx->d, ts, buf);
+    hg_date_t d;
+    if (hg_date_parse_hl7 (buf, n, &d, NULL) == 0 && d.has_tz) {
+        ctx->sender_tz = true;
+        ctx->sender_tz_min = d.tz_offset_min;
+    }
+}
+
 /* Maps one message. Returns 0 to go on, -1 to stop (oom or max_records). */
 static int
 s_message (s_ctx_t *ctx)
@@ -1264,6 +1304,7 @@ s_message (s_ctx_t *ctx)
     }
     snprintf (ctx->msg_where, sizeof (ctx->msg_where), "message %zu (MSH-10 '%.64s')",
               ctx->msg_no, ctx->control_id);
+    s_sender_zone (ctx, msh);
     snprintf (ctx->where, sizeof (ctx->where), "%s", ctx->msg_where);
     if (s_field_sizes (ctx) < 0) {
         return 0;

@@ -36,7 +36,18 @@
  *   ORU^R01              each OBX -> lab observation (NM and SN values as
  *                        quantities with comparator; SN ranges and ratios
  *                        such as "^10^-^20" as the text "10-20").
- * encounter_ref is PV1-19 when there is a PV1. Other message types, a
+ * encounter_ref is PV1-19 when there is a PV1.
+ *
+ * The patient id (patient_ref) is the value (CX.1) of the first PID-3
+ * repetition whose identifier type (CX.5) is MR, else of the first
+ * repetition. The FHIR parser applies the same rule to Patient.identifier
+ * (fhir.h), so one patient gets one patient_ref in both formats.
+ * Clinical times (OBX-14, OBR-7, ORC-9, PV1-44/45, DG1-5, RXA-3) without a
+ * zone offset take MSH-7's offset when MSH-7 has one -- HL7 v2 puts a time
+ * without offset in the sender's local zone -- so the cleanser can convert
+ * them to UTC like FHIR's; PID dates are kept as received.
+ *
+ * Other message types, a
  * missing PID or MSH-10, an empty PID-3 or an invalid PID date reject the
  * whole message; a bad OBX, DG1, PV1, OBR, RXE or RXA rejects only that
  * record. Records carry a provenance with source_format "hl7v2" and
@@ -57,5 +68,11 @@
  * is added then and records of the message being parsed are dropped. */
 int hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
                     hg_batch_t *out);
+
+/* URI of an HL7 v2 coding system name (table 0396: "LN" -> http://loinc.org,
+ * "SCT", "I10", "RXN", "CVX", "NDC"...), or NULL when name is not one the
+ * parser maps (or NULL). Shared with the FHIR parser, whose partners'
+ * v2-to-FHIR converters sometimes leave the HL7 name in Coding.system. */
+const char *hg_hl7v2_system_uri (const char *name);
 
 #endif

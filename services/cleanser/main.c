@@ -7,6 +7,9 @@
  *   q/<message id>\0<nnnn>   QuarantineEntry per reject (location, reason, excerpt)
  *   p/<message id>           the whole rejected payload, so nothing is lost
  *   r/<message id>           Outcome: records produced, quarantined, first reason
+ *   L\0<partner>\0<FHIR Patient id>   the patient's identifier (the id HL7 v2
+ *                            uses), for FHIR records of later payloads that
+ *                            reference the Patient by id (see s_link_patients)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +36,22 @@ static const hg_opt_t s_options[] = {
     {NULL, 0, NULL, NULL},
 };
 
+/* A link written in the current round, not committed yet (the store does
+ * not show it before the round's write batch is committed). */
+typedef struct {
+    char *key;                    /* "L\0<partner>\0<FHIR Patient id>" (malloc'd) */
+    size_t klen;
+    char *value;                  /* the patient's identifier (malloc'd) */
+} s_pending_link_t;
+
 typedef struct {
     hg_parse_limits_t limits;
     const char *csv_mappings;     /* directory of <partner>.map files */
     hg_quality_t *quality;        /* per-partner data-quality figures ("Q\0<partner>") */
+    s_pending_link_t *pending;    /* links written this round */
+    size_t n_pending, cap_pending;
+    size_t *slots;                /* hash index of pending: 1 + index, 0 free */
+    size_t n_slots;               /* a power of two, or 0 */
 } cleanser_t;
 
 static int
@@ -67,9 +82,25 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
 }
 
 static void
+s_pending_clear (cleanser_t *self)
+{
+    for (size_t i = 0; i < self->n_pending; i++) {
+        free (self->pending[i].key);
+        free (self->pending[i].value);
+    }
+    self->n_pending = 0;
+    if (self->slots) {
+        memset (self->slots, 0, self->n_slots * sizeof (*self->slots));
+    }
+}
+
+static void
 s_destroy (void **state)
 {
     cleanser_t *self = *state;
+    s_pending_clear (self);
+    free (self->pending);
+    free (self->slots);
     hg_quality_destroy (&self->quality);
     free (*state);
     *state = NULL;
@@ -166,6 +197,176 @@ s_quarantine (hg_service_t *svc, const Hourglass__Envelope *env, hg_batch_t *bat
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Patient link table.
+ *
+ * The FHIR parser links a record to its patient's identifier when the
+ * Patient is in the same payload (fhir.h); a bulk export sends Patient.ndjson
+ * and Observation.ndjson as separate payloads. So every linked FHIR Patient
+ * is remembered, per partner, as L\0<partner>\0<Patient id> -> identifier,
+ * in the write batch of its message; records of later payloads still
+ * flagged "patient.unlinked" are looked up there. Limits: each cleanser
+ * instance has its own table (with several instances, a Patient and its
+ * Observations must reach the same one to be linked), and records that
+ * arrived before their Patient are not re-linked afterwards. */
+
+/* Store key of a link into key (size bytes); 0 when it does not fit. */
+static size_t
+s_link_key (const char *partner, const char *patient_id, char *key, size_t size)
+{
+    int n = snprintf (key, size, "L%c%s%c%s", '\0', partner, '\0', patient_id);
+    return n > 0 && (size_t) n < size ? (size_t) n : 0;
+}
+
+static size_t
+s_key_hash (const char *key, size_t klen)
+{
+    uint64_t h = 1469598103934665603u;    /* FNV-1a */
+    for (size_t i = 0; i < klen; i++) {
+        h = (h ^ (unsigned char) key[i]) * 1099511628211u;
+    }
+    return (size_t) h;
+}
+
+/* Slot of key in the pending index: the one holding it, else the free one
+ * where it goes. n_slots must be > 0. */
+static size_t *
+s_pending_slot (const cleanser_t *self, const char *key, size_t klen)
+{
+    size_t mask = self->n_slots - 1;
+    for (size_t i = s_key_hash (key, klen) & mask;; i = (i + 1) & mask) {
+        size_t v = self->slots[i];
+        if (v == 0 || (self->pending[v - 1].klen == klen
+                       && memcmp (self->pending[v - 1].key, key, klen) == 0)) {
+            return &self->slots[i];
+        }
+    }
+}
+
+/* The identifier of a link written earlier this round, or NULL. */
+static const char *
+s_pending_get (const cleanser_t *self, const char *key, size_t klen)
+{
+    if (self->n_slots == 0) {
+        return NULL;
+    }
+    size_t v = *s_pending_slot (self, key, klen);
+    return v ? self->pending[v - 1].value : NULL;
+}
+
+/* Records a link written this round (a later one of the same key replaces
+ * it). HG_ENOMEM. */
+static int
+s_pending_add (cleanser_t *self, const char *key, size_t klen, const char *value)
+{
+    char *v = strdup (value);
+    if (!v) {
+        return HG_ENOMEM;
+    }
+    if ((self->n_pending + 1) * 2 > self->n_slots) {
+        size_t n_slots = self->n_slots ? self->n_slots * 2 : 256;
+        size_t *slots = calloc (n_slots, sizeof (*slots));
+        if (!slots) {
+            free (v);
+            return HG_ENOMEM;
+        }
+        free (self->slots);
+        self->slots = slots;
+        self->n_slots = n_slots;
+        for (size_t i = 0; i < self->n_pending; i++) {
+            *s_pending_slot (self, self->pending[i].key, self->pending[i].klen) = i + 1;
+        }
+    }
+    size_t *slot = s_pending_slot (self, key, klen);
+    if (*slot) {
+        free (self->pending[*slot - 1].value);
+        self->pending[*slot - 1].value = v;
+        return 0;
+    }
+    if (self->n_pending == self->cap_pending) {
+        size_t cap = self->cap_pending ? self->cap_pending * 2 : 64;
+        s_pending_link_t *p = realloc (self->pending, cap * sizeof (*p));
+        if (!p) {
+            free (v);
+            return HG_ENOMEM;
+        }
+        self->pending = p;
+        self->cap_pending = cap;
+    }
+    s_pending_link_t *l = &self->pending[self->n_pending];
+    l->key = malloc (klen);
+    if (!l->key) {
+        free (v);
+        return HG_ENOMEM;
+    }
+    memcpy (l->key, key, klen);
+    l->klen = klen;
+    l->value = v;
+    *slot = ++self->n_pending;
+    return 0;
+}
+
+/* Writes a link for every FHIR Patient of the payload that the parser
+ * linked to an identifier, then links the payload's records still flagged
+ * unlinked through the table. *relinked counts the records linked here. */
+static int
+s_link_patients (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
+                 hg_arena_t *a, Hourglass__Record **recs, size_t n, hg_store_batch_t *wb,
+                 size_t *relinked, hg_err_t *err)
+{
+    char key[1024];
+    size_t klen;
+    for (size_t i = 0; i < n; i++) {
+        const Hourglass__Record *r = recs[i];
+        const char *src = r->provenance ? r->provenance->source_record_id : "";
+        if (r->kind != HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS
+            || hg_fhir_record_unlinked (r) || strncmp (src, "Patient/", 8) != 0
+            || hg_str_empty (r->patient_ref)) {
+            continue;
+        }
+        /* the parser caps the id in source_record_id at 80 characters:
+         * longer ids (not valid FHIR, which allows 64) are not linked */
+        klen = strlen (src + 8) < 80 ? s_link_key (env->partner, src + 8, key, sizeof (key))
+                                     : 0;
+        if (klen == 0) {
+            continue;
+        }
+        const char *known = s_pending_get (self, key, klen);
+        if (known && strcmp (known, r->patient_ref) == 0) {
+            continue;
+        }
+        hg_store_batch_put (wb, key, klen, r->patient_ref, strlen (r->patient_ref));
+        if (s_pending_add (self, key, klen, r->patient_ref) < 0) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        Hourglass__Record *r = recs[i];
+        if (!hg_fhir_record_unlinked (r)
+            || !(klen = s_link_key (env->partner, r->patient_ref, key, sizeof (key)))) {
+            continue;
+        }
+        const char *pending = s_pending_get (self, key, klen);
+        char *stored = NULL;
+        size_t slen = 0;
+        if (!pending
+            && hg_store_get (hg_service_store (svc), key, klen, &stored, &slen, NULL) < 0) {
+            continue;
+        }
+        char *id = pending ? hg_arena_strdup (a, pending)
+                           : hg_arena_strndup (a, stored, slen);
+        free (stored);
+        if (!id) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+        r->patient_ref = id;
+        r->flags = NULL;       /* the parser's only flag is "patient.unlinked" */
+        r->n_flags = 0;
+        (*relinked)++;
+    }
+    return 0;
+}
+
 static int
 s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
                hg_store_batch_t *wb, hg_err_t *err)
@@ -181,6 +382,11 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     size_t n = hg_batch_record_count (batch);
     Hourglass__Record **recs = hg_batch_records (batch);
     int rc = 0;
+    size_t relinked = 0, unlinked = 0;
+    if (env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR
+        && (rc = s_link_patients (svc, self, env, a, recs, n, wb, &relinked, err)) < 0) {
+        goto cleanup;
+    }
     hg_norm_ctx_t nctx = {.today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u)};
     const char *flag_codes[1024];
     size_t n_flag_codes = 0, flagged = 0;
@@ -216,10 +422,21 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
             rc = hg_err_set (err, HG_ENOMEM, "out of memory normalising a record");
             goto cleanup;
         }
+        unlinked += hg_fhir_record_unlinked (r);
         if (nf > 0) {
+            /* after the parser's flags ("patient.unlinked", a data-quality
+             * flag: not counted in plausibility) */
             flagged++;
-            r->flags = hg_arena_alloc (a, (size_t) nf * sizeof (char *));
-            for (int f = 0; r->flags && f < nf; f++) {
+            char **all = hg_arena_alloc (a, (r->n_flags + (size_t) nf) * sizeof (char *));
+            if (!all) {
+                rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            if (r->n_flags) {
+                memcpy (all, r->flags, r->n_flags * sizeof (char *));
+            }
+            r->flags = all;
+            for (int f = 0; f < nf; f++) {
                 r->flags[r->n_flags++] = (char *) flags[f].code;
                 if (n_flag_codes < sizeof (flag_codes) / sizeof (flag_codes[0])) {
                     flag_codes[n_flag_codes++] = flags[f].code;
@@ -289,6 +506,8 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     hg_quality_message (self->quality, env->partner, env->id, recs, n, hg_batch_rejects (batch),
                         nq, hg_batch_ignored (batch), flag_codes, n_flag_codes, flagged);
     *hg_service_counter (svc, "flagged") += flagged;
+    *hg_service_counter (svc, "patient_relinked") += relinked;
+    *hg_service_counter (svc, "patient_unlinked") += unlinked;
     uint8_t *qbuf = NULL;
     size_t qlen = hg_quality_pack (self->quality, env->partner, &qbuf);
     if (qlen) {
@@ -309,6 +528,9 @@ static int
 s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
            hg_err_t *err)
 {
+    /* the previous round's links are committed (or it failed and the
+     * process exited): the store has them now */
+    s_pending_clear (state);
     for (size_t i = 0; i < n; i++) {
         if (s_process_one (svc, state, d[i].env, wb, err) < 0) {
             return err->code;
@@ -395,6 +617,35 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     }
 }
 
+/* Adoption of a gone replica's store (runtime option slots): its quality
+ * figures are added to ours, not copied over them; every other key of the
+ * cleanser (quarantine, payloads, outcomes, patient links) is keyed by
+ * message or Patient and is copied as it is. */
+static int
+s_adopt (hg_service_t *svc, void *state, const char *key, size_t klen, const char *val,
+         size_t vlen, hg_store_batch_t *wb, hg_err_t *err)
+{
+    (void) svc;
+    cleanser_t *self = state;
+    if (klen < 2 || key[0] != 'Q' || key[1] != '\0') {
+        return 0;
+    }
+    char partner[192];
+    snprintf (partner, sizeof (partner), "%.*s", (int) (klen - 2), key + 2);
+    if (hg_quality_merge (self->quality, (const uint8_t *) val, vlen) < 0) {
+        hg_warn ("adopt_quality_undecodable", "partner=%s bytes=%zu", partner, vlen);
+        return 1;    /* figures only: not worth stopping the adoption for */
+    }
+    uint8_t *buf = NULL;
+    size_t len = hg_quality_pack (self->quality, partner, &buf);
+    if (len) {
+        hg_store_batch_put (wb, key, klen, buf, len);
+    }
+    free (buf);
+    (void) err;
+    return 1;
+}
+
 static const hg_service_def_t s_def = {
     .name = "cleanser",
     .summary = "parses partner payloads into canonical records; quarantines invalid ones",
@@ -404,6 +655,7 @@ static const hg_service_def_t s_def = {
     .init = s_init,
     .process = s_process,
     .control = s_control,
+    .adopt = s_adopt,
     .destroy = s_destroy,
 };
 

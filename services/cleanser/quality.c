@@ -3,6 +3,8 @@
  */
 #include "quality.h"
 
+#include "fhir.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +172,24 @@ hg_quality_complete (const Hourglass__Record *rec)
     return 1;
 }
 
+/* Adds count to the partner's figure for flag name (a new entry when there
+ * is room). */
+static void
+s_flag_add (partner_t *p, const char *name, uint64_t count)
+{
+    flag_t *f = NULL;
+    for (int k = 0; k < p->n_flags && !f; k++) {
+        f = strcmp (p->flags[k].flag, name) == 0 ? &p->flags[k] : NULL;
+    }
+    if (!f && p->n_flags < HG_Q_MAX_FLAGS) {
+        f = &p->flags[p->n_flags++];
+        snprintf (f->flag, sizeof (f->flag), "%s", name);
+    }
+    if (f) {
+        f->count += count;
+    }
+}
+
 void
 hg_quality_message (hg_quality_t *self, const char *partner, const char *message_id,
                     Hourglass__Record *const *records, size_t n_records,
@@ -185,8 +205,13 @@ hg_quality_message (hg_quality_t *self, const char *partner, const char *message
     p->rejected += n_rejects;
     p->ignored += ignored;
     p->flagged += flagged;
+    uint64_t unlinked = 0;
     for (size_t i = 0; i < n_records; i++) {
         p->complete += (uint64_t) hg_quality_complete (records[i]);
+        unlinked += hg_fhir_record_unlinked (records[i]);
+    }
+    if (unlinked) {
+        s_flag_add (p, HG_FHIR_FLAG_UNLINKED, unlinked);
     }
     for (size_t i = 0; i < n_rejects; i++) {
         char cls[256];
@@ -209,17 +234,7 @@ hg_quality_message (hg_quality_t *self, const char *partner, const char *message
         }
     }
     for (size_t i = 0; flags && i < n_flags; i++) {
-        flag_t *f = NULL;
-        for (int k = 0; k < p->n_flags && !f; k++) {
-            f = strcmp (p->flags[k].flag, flags[i]) == 0 ? &p->flags[k] : NULL;
-        }
-        if (!f && p->n_flags < HG_Q_MAX_FLAGS) {
-            f = &p->flags[p->n_flags++];
-            snprintf (f->flag, sizeof (f->flag), "%s", flags[i]);
-        }
-        if (f) {
-            f->count++;
-        }
+        s_flag_add (p, flags[i], 1);
     }
 }
 
@@ -253,6 +268,64 @@ hg_quality_load (hg_quality_t *self, const uint8_t *data, size_t len)
         for (size_t i = 0; i < q->n_flags && p->n_flags < HG_Q_MAX_FLAGS; i++) {
             snprintf (p->flags[p->n_flags].flag, sizeof (p->flags[0].flag), "%s", q->flags[i]->flag);
             p->flags[p->n_flags++].count = q->flags[i]->count;
+        }
+    }
+    hourglass__partner_quality__free_unpacked (q, NULL);
+    return p ? 0 : -1;
+}
+
+int
+hg_quality_merge (hg_quality_t *self, const uint8_t *data, size_t len)
+{
+    Hourglass__PartnerQuality *q = hourglass__partner_quality__unpack (NULL, len, data);
+    if (!q) {
+        return -1;
+    }
+    partner_t *p = s_partner (self, q->partner, 1);
+    if (p) {
+        p->messages += q->messages;
+        p->records += q->records;
+        p->rejected += q->rejected;
+        p->ignored += q->ignored;
+        p->complete += q->complete;
+        p->flagged += q->flagged;
+        for (size_t i = 0; i < q->n_reasons; i++) {
+            reason_t *r = NULL;
+            for (int k = 0; k < p->n_reasons && !r; k++) {
+                if (strcmp (p->reasons[k].reason, q->reasons[i]->reason) == 0) {
+                    r = &p->reasons[k];
+                }
+            }
+            if (!r && p->n_reasons < HG_Q_MAX_REASONS) {
+                r = &p->reasons[p->n_reasons++];
+                memset (r, 0, sizeof (*r));
+                snprintf (r->reason, sizeof (r->reason), "%s", q->reasons[i]->reason);
+            }
+            if (!r) {
+                continue;
+            }
+            r->count += q->reasons[i]->count;
+            for (size_t e = 0; e < q->reasons[i]->n_examples && r->n_examples < HG_Q_EXAMPLES;
+                 e++) {
+                snprintf (r->examples[r->n_examples++], sizeof (r->examples[0]), "%s",
+                          q->reasons[i]->examples[e]);
+            }
+        }
+        for (size_t i = 0; i < q->n_flags; i++) {
+            flag_t *f = NULL;
+            for (int k = 0; k < p->n_flags && !f; k++) {
+                if (strcmp (p->flags[k].flag, q->flags[i]->flag) == 0) {
+                    f = &p->flags[k];
+                }
+            }
+            if (!f && p->n_flags < HG_Q_MAX_FLAGS) {
+                f = &p->flags[p->n_flags++];
+                snprintf (f->flag, sizeof (f->flag), "%s", q->flags[i]->flag);
+                f->count = 0;
+            }
+            if (f) {
+                f->count += q->flags[i]->count;
+            }
         }
     }
     hourglass__partner_quality__free_unpacked (q, NULL);

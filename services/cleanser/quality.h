@@ -27,10 +27,19 @@ void hg_quality_destroy (hg_quality_t **self_p);
 /* Restores a partner's figures from their packed PartnerQuality. */
 int hg_quality_load (hg_quality_t *self, const uint8_t *data, size_t len);
 
+/* Adds a packed PartnerQuality to the partner's figures (a gone replica's,
+ * adopted): counts summed, reasons and flags merged by name, examples kept
+ * up to the limit. */
+int hg_quality_merge (hg_quality_t *self, const uint8_t *data, size_t len);
+
 /* Accounts one message of partner: its records (for completeness), its
  * rejects (reason, location) and ignored count; flags, when not NULL, are
  * flag names of the records (n_flags of them), flagged the records with at
- * least one flag. */
+ * least one flag. Records still carrying the FHIR parser's
+ * "patient.unlinked" flag (patient known only by a FHIR resource id, not by
+ * the identifier HL7 uses: fhir.h) are counted under that name among the
+ * partner's flags, not in flagged: they are not implausible, but the same
+ * patient may then count twice across formats. */
 void hg_quality_message (hg_quality_t *self, const char *partner, const char *message_id,
                          Hourglass__Record *const *records, size_t n_records,
                          const hg_reject_t *rejects, size_t n_rejects, size_t ignored,

@@ -90,9 +90,11 @@ def test_flags_are_counted_not_dropped(make_cluster, tmp_path):
     c.wait_drained()
     q = hg.run("quality", "--cluster", c.dir, "--partner", "flag-lab", "--json").json()
     assert q["records"] == 5 and q["rejected"] == 0, q
-    # the birth date comes from the Patient resource of the same payload
+    # the birth date comes from the Patient resource of the same payload; the
+    # Patient has no identifier, so its 5 records are not linked to an MRN
+    # (a data-quality flag, not counted in plausibility)
     assert q["flags"] == {"value.implausible": 1, "code.invalid_check_digit": 1,
-                          "date.before_birth": 1}, q
+                          "date.before_birth": 1, "patient.unlinked": 5}, q
     assert abs(q["plausibility"] - 40.0) < 0.01, q
     got, _ = c.count("http://loinc.org|2345-7")
     assert (got["patients"], got["records"]) == (1, 3), got     # flagged, still indexed

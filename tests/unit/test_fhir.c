@@ -55,7 +55,9 @@ test_patient_mapping (void **state)
     assert_int_equal (hg_batch_reject_count (b), 0);
     Hourglass__Record *r = hg_batch_records (b)[0];
     assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
-    assert_string_equal (r->patient_ref, "p-1");
+    /* known by its MR identifier, as HL7's PID-3 would name it */
+    assert_string_equal (r->patient_ref, "MRN123");
+    assert_false (hg_fhir_record_unlinked (r));
     assert_string_equal (r->record_id, "");
     assert_string_equal (r->provenance->source_format, "fhir");
     assert_string_equal (r->provenance->source_record_id, "Patient/p-1");
@@ -652,6 +654,256 @@ test_out_of_memory (void **state)
     free (nd);
 }
 
+
+/* ------------------------------------------------------------------------
+ * Patient linking: patient_ref is the identifier HL7 would carry */
+
+/* patient_ref of the record whose source id is src (fails when absent). */
+static const Hourglass__Record *
+s_by_source (hg_batch_t *b, const char *src)
+{
+    for (size_t i = 0; i < hg_batch_record_count (b); i++) {
+        const Hourglass__Record *r = hg_batch_records (b)[i];
+        if (strcmp (r->provenance->source_record_id, src) == 0) {
+            return r;
+        }
+    }
+    fail_msg ("no record from %s", src);
+    return NULL;
+}
+
+#define S_OBS(id, subject)                                                                  \
+    "{\"resourceType\":\"Observation\",\"id\":\"" id "\",\"status\":\"final\","           \
+    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\"}]},"       \
+    "\"subject\":" subject ",\"effectiveDateTime\":\"2023-01-15T10:30:00Z\","             \
+    "\"valueQuantity\":{\"value\":95,\"unit\":\"mg/dL\"}}"
+#define S_MR(value)                                                                         \
+    "{\"type\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0203\"," \
+    "\"code\":\"MR\"}]},\"system\":\"urn:oid:1.2.3\",\"value\":\"" value "\"}"
+
+static void
+test_patient_identifier_rule (void **state)
+{
+    (void) state;
+    /* which identifier names the patient: PID-3's rule (MR, else first) */
+    const char *nd =
+        /* MR not first: MR wins */
+        "{\"resourceType\":\"Patient\",\"id\":\"a\",\"identifier\":[{\"system\":\"urn:ssn\","
+        "\"value\":\"SSN-1\"}," S_MR ("MR-A") "]}\n"
+        /* no MR: the first identifier with a value */
+        "{\"resourceType\":\"Patient\",\"id\":\"b\",\"identifier\":[{\"system\":\"urn:x\"},"
+        "{\"system\":\"urn:portal\",\"value\":\"PORTAL-B\"},{\"value\":\"OTHER-B\"}]}\n"
+        /* an old MRN is skipped, MR without a system counts */
+        "{\"resourceType\":\"Patient\",\"id\":\"c\",\"identifier\":[{\"use\":\"old\","
+        "\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"OLD-C\"},{\"value\":\"FIRST-C\"},"
+        "{\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"MR-C\"}]}\n"
+        /* "MR" of another code system is not table 0203's MR */
+        "{\"resourceType\":\"Patient\",\"id\":\"d\",\"identifier\":[{\"value\":\"FIRST-D\"},"
+        "{\"type\":{\"coding\":[{\"system\":\"http://example.org/types\",\"code\":\"MR\"}]},"
+        "\"value\":\"NOT-MR-D\"}]}\n"
+        /* no identifier: its id, flagged */
+        "{\"resourceType\":\"Patient\",\"id\":\"e\",\"gender\":\"male\"}\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 5);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    const char *want[][2] = {{"Patient/a", "MR-A"},     {"Patient/b", "PORTAL-B"},
+                             {"Patient/c", "MR-C"},     {"Patient/d", "FIRST-D"},
+                             {"Patient/e", "e"}};
+    for (size_t i = 0; i < 5; i++) {
+        const Hourglass__Record *r = s_by_source (b, want[i][0]);
+        if (strcmp (r->patient_ref, want[i][1]) != 0) {
+            fail_msg ("%s: patient_ref '%s', expected '%s'", want[i][0], r->patient_ref,
+                      want[i][1]);
+        }
+        assert_int_equal (hg_fhir_record_unlinked (r), i == 4);
+    }
+    /* every identifier is still kept on the record */
+    assert_int_equal (s_by_source (b, "Patient/c")->n_identifiers, 3);
+    hg_batch_destroy (&b);
+}
+
+static void
+test_patient_links_in_bundle (void **state)
+{
+    (void) state;
+    const char *json =
+        "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+        /* an Observation before its Patient */
+        "{\"resource\":" S_OBS ("before", "{\"reference\":\"Patient/fp-1\"}") "},"
+        "{\"fullUrl\":\"urn:uuid:u-1\",\"resource\":{\"resourceType\":\"Patient\","
+        "\"id\":\"fp-1\",\"identifier\":[" S_MR ("M-1") "],\"gender\":\"female\"}},"
+        "{\"resource\":" S_OBS ("by-urn", "{\"reference\":\"urn:uuid:u-1\"}") "},"
+        "{\"resource\":" S_OBS ("by-url", "{\"reference\":\"https://fhir.example/r4/"
+                                          "Patient/fp-1/_history/2\"}") "},"
+        /* logical reference: Reference.identifier */
+        "{\"resource\":" S_OBS ("logical", "{\"identifier\":{\"system\":\"urn:oid:1.2.3\","
+                                           "\"value\":\"M-2\"}}") "},"
+        /* conditional references, as transaction Bundles write them */
+        "{\"resource\":" S_OBS ("cond",
+                                "{\"reference\":\"Patient?identifier=urn:oid:1.2.3|M-3\"}") "},"
+        "{\"resource\":" S_OBS ("cond-enc", "{\"reference\":\"https://fhir.example/Patient?"
+                                            "active=true&identifier="
+                                            "urn%3Aoid%3A1.2.3%7CM%204\"}") "},"
+        "{\"resource\":" S_OBS ("cond-bare", "{\"reference\":\"Patient?identifier=M-5\"}") "},"
+        /* a Patient not in the payload: its id, flagged */
+        "{\"resource\":" S_OBS ("ghost", "{\"reference\":\"Patient/ghost\"}") "},"
+        /* a Patient of the payload without an identifier: its id, flagged */
+        "{\"fullUrl\":\"urn:uuid:u-2\",\"resource\":{\"resourceType\":\"Patient\","
+        "\"id\":\"anon\"}},"
+        "{\"resource\":" S_OBS ("anon-obs", "{\"reference\":\"urn:uuid:u-2\"}") "},"
+        /* a component record follows its Observation's patient */
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"bp\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
+        "\"subject\":{\"reference\":\"Patient/fp-1\"},\"effectiveDateTime\":\"2023-01-15\","
+        "\"component\":[{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+        "\"code\":\"8480-6\"}]},"
+        "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}},"
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"bp2\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
+        "\"subject\":{\"reference\":\"Patient/ghost\"},\"effectiveDateTime\":\"2023-01-15\","
+        "\"component\":[{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+        "\"code\":\"8480-6\"}]},"
+        "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}}"
+        "]}";
+    int rc;
+    hg_batch_t *b = s_parse (json, &rc);
+    for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
+        print_message ("  reject %s: %s\n", hg_batch_rejects (b)[i].location,
+                       hg_batch_rejects (b)[i].reason);
+    }
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    assert_int_equal (rc, 15);
+    const struct {
+        const char *src, *patient;
+        bool unlinked;
+    } want[] = {
+        {"Observation/before", "M-1", false},   {"Patient/fp-1", "M-1", false},
+        {"Observation/by-urn", "M-1", false},   {"Observation/by-url", "M-1", false},
+        {"Observation/logical", "M-2", false},  {"Observation/cond", "M-3", false},
+        {"Observation/cond-enc", "M 4", false}, {"Observation/cond-bare", "M-5", false},
+        {"Observation/ghost", "ghost", true},   {"Patient/anon", "anon", true},
+        {"Observation/anon-obs", "anon", true}, {"Observation/bp", "M-1", false},
+        {"Observation/bp/component[0]", "M-1", false},
+        {"Observation/bp2", "ghost", true},     {"Observation/bp2/component[0]", "ghost", true},
+    };
+    for (size_t i = 0; i < sizeof (want) / sizeof (want[0]); i++) {
+        const Hourglass__Record *r = s_by_source (b, want[i].src);
+        if (strcmp (r->patient_ref, want[i].patient) != 0
+            || hg_fhir_record_unlinked (r) != want[i].unlinked) {
+            fail_msg ("%s: patient_ref '%s' unlinked %d, expected '%s' unlinked %d", want[i].src,
+                      r->patient_ref, hg_fhir_record_unlinked (r), want[i].patient,
+                      want[i].unlinked);
+        }
+    }
+    /* the flag is the only flag a parser sets */
+    const Hourglass__Record *ghost = s_by_source (b, "Observation/ghost");
+    assert_int_equal (ghost->n_flags, 1);
+    assert_string_equal (ghost->flags[0], HG_FHIR_FLAG_UNLINKED);
+    assert_int_equal (s_by_source (b, "Observation/by-urn")->n_flags, 0);
+    hg_batch_destroy (&b);
+}
+
+static void
+test_patient_links_ndjson (void **state)
+{
+    (void) state;
+    /* a bulk export file: Observations, then their Patient; the last
+     * version of a Patient wins */
+    const char *nd =
+        S_OBS ("o1", "{\"reference\":\"Patient/p1\"}") "\n"
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[" S_MR ("OLD-MRN") "]}\n"
+        S_OBS ("o2", "{\"reference\":\"Patient/p1\"}") "\n"
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[" S_MR ("MRN-1") "]}\n"
+        S_OBS ("o3", "{\"reference\":\"Patient/p2\"}") "\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 5);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_string_equal (r[0]->patient_ref, "MRN-1");
+    assert_string_equal (r[1]->patient_ref, "OLD-MRN");     /* the Patient's own record */
+    assert_string_equal (r[2]->patient_ref, "MRN-1");
+    assert_string_equal (r[3]->patient_ref, "MRN-1");
+    assert_string_equal (r[4]->patient_ref, "p2");          /* not in this payload */
+    assert_true (hg_fhir_record_unlinked (r[4]));
+    assert_false (hg_fhir_record_unlinked (r[0]));
+    hg_batch_destroy (&b);
+
+    /* records already in the batch are not touched by a later payload */
+    b = hg_batch_new (0);
+    assert_int_equal (hg_fhir_parse (S_OBS ("x", "{\"reference\":\"Patient/p9\"}"),
+                                     strlen (S_OBS ("x", "{\"reference\":\"Patient/p9\"}")),
+                                     NULL, b),
+                      1);
+    const char *pat
+        = "{\"resourceType\":\"Patient\",\"id\":\"p9\",\"identifier\":[" S_MR ("M9") "]}";
+    assert_int_equal (hg_fhir_parse (pat, strlen (pat), NULL, b), 1);
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "p9");
+    assert_true (hg_fhir_record_unlinked (hg_batch_records (b)[0]));
+    assert_string_equal (hg_batch_records (b)[1]->patient_ref, "M9");
+    hg_batch_destroy (&b);
+}
+
+static void
+test_patient_reference_rejects (void **state)
+{
+    (void) state;
+    const struct {
+        const char *subject, *reason;
+    } cases[] = {
+        {"{\"reference\":\"Patient?name=Smith\"}",
+         "is a conditional reference without an identifier parameter"},
+        {"{\"reference\":\"Patient?identifier=urn:oid:1.2.3|\"}", "names no identifier value"},
+        {"{\"reference\":\"Group?identifier=g1\"}",
+         "is a conditional reference to something other than a Patient"},
+        {"{\"reference\":\"Patient?identifier=M%G1\"}", "broken %XX escape"},
+        {"{\"reference\":\"Patient?identifier=M%00\"}", "broken %XX escape"},
+        {"{\"reference\":\"Patient?identifier=M%4\"}", "broken %XX escape"},
+        {"{\"identifier\":{\"system\":\"urn:oid:1.2.3\"}}",
+         "subject.identifier has no value and there is no subject.reference"},
+        {"{\"display\":\"Anna\"}", "subject.reference is missing"},
+        {"{\"reference\":\"abc\"}", "Patient?identifier=[system|]value or a subject.identifier"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char json[1024];
+        snprintf (json, sizeof (json),
+                  "{\"resourceType\":\"Observation\",\"id\":\"o\",\"status\":\"final\","
+                  "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\"}]},"
+                  "\"subject\":%s}",
+                  cases[i].subject);
+        int rc;
+        hg_batch_t *b = s_parse (json, &rc);
+        assert_int_equal (rc, 0);
+        if (!hg_test_reject_near (b, "resource 1 (Observation/o)", cases[i].reason)) {
+            fail_msg ("subject %s: no reject saying '%s' (got '%s')", cases[i].subject,
+                      cases[i].reason,
+                      hg_batch_reject_count (b) ? hg_batch_rejects (b)[0].reason : "none");
+        }
+        hg_batch_destroy (&b);
+    }
+}
+
+/* Converters from HL7 v2 sometimes leave the table 0396 name in
+ * Coding.system: it becomes the URI the HL7 parser gives. */
+static void
+test_hl7_system_names (void **state)
+{
+    (void) state;
+    const char *json =
+        "{\"resourceType\":\"Observation\",\"id\":\"o\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"LN\",\"code\":\"2345-7\"},{\"system\":\"L\","
+        "\"code\":\"GLU\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"valueCodeableConcept\":{\"coding\":[{\"system\":\"SCT\",\"code\":\"260385009\"}]}}";
+    int rc;
+    hg_batch_t *b = s_parse (json, &rc);
+    assert_int_equal (rc, 1);
+    Hourglass__Record *r = hg_batch_records (b)[0];
+    assert_string_equal (r->codes[0]->system, HG_SYS_LOINC);
+    assert_string_equal (r->codes[1]->system, "L");     /* local: kept */
+    assert_string_equal (r->code_value->system, HG_SYS_SNOMED);
+    hg_batch_destroy (&b);
+}
+
 /* ------------------------------------------------------------------------
  * Real samples */
 
@@ -825,6 +1077,11 @@ main (void)
         cmocka_unit_test (test_field_limit),
         cmocka_unit_test (test_max_records),
         cmocka_unit_test (test_out_of_memory),
+        cmocka_unit_test (test_patient_identifier_rule),
+        cmocka_unit_test (test_patient_links_in_bundle),
+        cmocka_unit_test (test_patient_links_ndjson),
+        cmocka_unit_test (test_patient_reference_rejects),
+        cmocka_unit_test (test_hl7_system_names),
         cmocka_unit_test (test_shared_synthea_ndjson),
         cmocka_unit_test (test_shared_synthea_bundles),
         cmocka_unit_test (test_shared_spec_examples),

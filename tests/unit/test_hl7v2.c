@@ -873,6 +873,43 @@ test_z_segments_kept (void **state)
     hg_batch_destroy (&b);
 }
 
+/* Times without a zone are in the sender's zone, which MSH-7 states; PID
+ * dates are kept as received; an explicit offset is kept; a sender that
+ * states no zone leaves its times without one. */
+static void
+test_sender_zone (void **state)
+{
+    (void) state;
+    const char *msg =
+        "MSH|^~\\&|LIS|LAB|||20230115104500+0130||ORU^R01|Z1|P|2.5.1\r"
+        "PID|1||P-1^^^LAB^MR||Doe^Jane||197002011230|F\r"
+        "OBR|1|||CHEM|||202301151030\r"
+        "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F|||202301151031\r"
+        "OBX|2|NM|2345-7^Glucose^LN||96|mg/dL|||||F|||202301151032-0500\r"
+        "OBX|3|NM|2345-7^Glucose^LN||97|mg/dL|||||F\r"
+        "OBX|4|NM|2345-7^Glucose^LN||98|mg/dL|||||F|||20230115\r"
+        "MSH|^~\\&|LIS|LAB|||20230115104500||ORU^R01|Z2|P|2.5.1\r"
+        "PID|1||P-1^^^LAB^MR\r"
+        "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F|||202301151031\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    assert_int_equal (rc, 7);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_string_equal (r[0]->demographics->birth_date, "1970-02-01T12:30");
+    assert_string_equal (r[1]->effective, "2023-01-15T10:31+01:30");        /* OBX-14 */
+    assert_string_equal (r[2]->effective, "2023-01-15T10:32-05:00");        /* its own */
+    assert_string_equal (r[3]->effective, "2023-01-15T10:30+01:30");        /* OBR-7 */
+    assert_string_equal (r[4]->effective, "2023-01-15");                    /* a date */
+    assert_string_equal (r[6]->effective, "2023-01-15T10:31");              /* no zone */
+    hg_batch_destroy (&b);
+    /* the HL7 names of coding systems, shared with the FHIR parser */
+    assert_string_equal (hg_hl7v2_system_uri ("LN"), HG_SYS_LOINC);
+    assert_string_equal (hg_hl7v2_system_uri ("I10"), HG_SYS_ICD10CM);
+    assert_null (hg_hl7v2_system_uri ("L"));
+    assert_null (hg_hl7v2_system_uri (NULL));
+}
+
 int
 main (void)
 {
@@ -892,6 +929,7 @@ main (void)
         cmocka_unit_test (test_rde_pharmacy),
         cmocka_unit_test (test_vxu_immunization),
         cmocka_unit_test (test_oru_structured_numeric),
+        cmocka_unit_test (test_sender_zone),
         cmocka_unit_test (test_shared_samples),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * test_quality.c -- data-quality accounting: reason classes generalise
  * values but keep field names, completeness rules, per-partner figures,
- * examples capped at three, and a pack/load round trip.
+ * examples capped at three, a pack/load round trip, and the merge of a gone
+ * replica's figures.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +113,41 @@ test_figures_and_round_trip (void **state)
     const char *names[4];
     assert_int_equal (hg_quality_partners (q, names, 4), 2);
     assert_int_equal (hg_quality_load (q2, (const uint8_t *) "\xff\xff", 2), -1);
+
+    /* adoption of a gone replica's figures: merged into ours, not copied over */
+    hg_batch_t *b2 = hg_batch_new (0);
+    hg_batch_reject (b2, NULL, 0, "segment PID", "PID-3 patient identifier list is empty");
+    hg_batch_reject (b2, NULL, 0, "line 9", "Observation/y: Observation.effectiveDateTime "
+                     "'2020-14-01' is not a valid date: month 14");
+    const char *flags2[] = {"value.implausible", "date.in_future"};
+    hg_quality_message (q2, "lab", "lab/b2", hg_batch_records (b), 1, hg_batch_rejects (b2), 2, 1,
+                        flags2, 2, 1);
+    assert_int_equal (hg_quality_merge (q2, buf, len), 0);
+    assert_int_equal (hg_quality_merge (q2, (const uint8_t *) "\xff\xff", 2), -1);
+    free (buf2);
+    len2 = hg_quality_pack (q2, "lab", &buf2);
+    pq = hourglass__partner_quality__unpack (NULL, len2, buf2);
+    assert_non_null (pq);
+    assert_int_equal (pq->messages, 1 + 1 + 1);      /* loaded, own, merged */
+    assert_int_equal (pq->records, 3 + 1 + 3);
+    assert_int_equal (pq->rejected, 5 + 2 + 5);
+    assert_int_equal (pq->ignored, 2 + 1 + 2);
+    assert_int_equal (pq->flagged, 2 + 1 + 2);
+    assert_int_equal (pq->n_reasons, 2);             /* the month reason once, PID-3 */
+    for (size_t i = 0; i < pq->n_reasons; i++) {
+        bool month = strstr (pq->reasons[i]->reason, "month N") != NULL;
+        assert_int_equal (pq->reasons[i]->count, month ? 5 + 1 + 5 : 1);
+        assert_true (pq->reasons[i]->n_examples <= 3);
+    }
+    assert_int_equal (pq->n_flags, 3);
+    for (size_t i = 0; i < pq->n_flags; i++) {
+        uint64_t want = strcmp (pq->flags[i]->flag, "value.implausible") == 0 ? 2 + 1 + 2
+                        : strcmp (pq->flags[i]->flag, "code.bad_syntax") == 0 ? 1 + 1
+                                                                               : 1;
+        assert_int_equal (pq->flags[i]->count, want);
+    }
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    hg_batch_destroy (&b2);
     free (buf);
     free (buf2);
     hg_quality_destroy (&q);

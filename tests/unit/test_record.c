@@ -266,9 +266,9 @@ test_content_key (void **state)
     r->string_value = hg_arena_strdup (a, "5.4");
     hg_record_set_content_key (a, r);
     keys[nk++] = r->record_id;
-    /* a second coding */
+    /* a second LOINC coding */
     r = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02", 5.4);
-    hg_record_add_code (a, r, HG_SYS_SNOMED, "123", NULL);
+    hg_record_add_code (a, r, HG_SYS_LOINC, "2339-0", NULL);
     hg_record_set_content_key (a, r);
     keys[nk++] = r->record_id;
     /* length-prefixed: code "ab"+"c" differs from "a"+"bc" */
@@ -286,6 +286,11 @@ test_content_key (void **state)
     r->demographics->sex = hg_arena_strdup (a, "female");
     hg_record_set_content_key (a, r);
     keys[nk++] = r->record_id;
+    /* a bound is not the value */
+    r = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02", 5.4);
+    r->quantity->comparator = hg_arena_strdup (a, "<");
+    hg_record_set_content_key (a, r);
+    keys[nk++] = r->record_id;
 
     for (size_t i = 0; i < nk; i++) {
         for (size_t j = i + 1; j < nk; j++) {
@@ -294,7 +299,94 @@ test_content_key (void **state)
             }
         }
     }
-    assert_int_equal (nk, 15);
+    assert_int_equal (nk, 16);
+    hg_batch_destroy (&b);
+}
+
+/* Spellings of one fact that differ between HL7 v2 and FHIR give one key;
+ * what is a different fact still gives another. */
+static void
+test_content_key_spellings (void **state)
+{
+    (void) state;
+    hg_batch_t *b = hg_batch_new (0);
+    hg_arena_t *a = hg_batch_arena (b);
+    const char *base
+        = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.4)->record_id;
+    /* a FHIR dateTime carries seconds; +00:00 is Z; an offset is the same
+     * instant once in UTC */
+    const char *same_times[] = {"2023-01-02T10:30:00Z", "2023-01-02T10:30:00.000Z",
+                                "2023-01-02T10:30:00+00:00", "2023-01-02T05:30:00-05:00",
+                                "2023-01-02T11:30+01:00"};
+    for (size_t i = 0; i < sizeof (same_times) / sizeof (same_times[0]); i++) {
+        const char *k
+            = s_lab (b, "Observation/o", "p1", "2345-7", same_times[i], 95.4)->record_id;
+        if (strcmp (k, base) != 0) {
+            fail_msg ("effective '%s' should key as 2023-01-02T10:30Z", same_times[i]);
+        }
+    }
+    /* other instants, other precision, or no zone (local time: instant
+     * unknown) stay apart */
+    const char *other_times[] = {"2023-01-02T10:30:01Z", "2023-01-02T10:30:00.5Z",
+                                 "2023-01-02T10:30", "2023-01-02T10:30:00", "2023-01-02",
+                                 "2023-01-02T10:31Z"};
+    for (size_t i = 0; i < sizeof (other_times) / sizeof (other_times[0]); i++) {
+        const char *k
+            = s_lab (b, "Observation/o", "p1", "2345-7", other_times[i], 95.4)->record_id;
+        if (strcmp (k, base) == 0) {
+            fail_msg ("effective '%s' must not key as 2023-01-02T10:30Z", other_times[i]);
+        }
+    }
+    /* 5.3 mmol/L converted to mg/dL is 95.39999999999999: the same value */
+    double converted = 5.3 * 18.0;
+    assert_true (converted != 95.4);
+    assert_string_equal (s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", converted)
+                             ->record_id, base);
+    assert_string_not_equal (s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.41)
+                                 ->record_id, base);
+    /* a local alias beside LOINC (HL7 "GLU^^L", FHIR a site URI), in any
+     * order, repeated: the LOINC code is the fact */
+    Hourglass__Record *r = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.4);
+    hg_record_add_code (a, r, "L", "GLU", "Glucose");
+    hg_record_add_code (a, r, HG_SYS_LOINC, "2345-7", NULL);
+    assert_int_equal (hg_record_set_content_key (a, r), 0);
+    assert_string_equal (r->record_id, base);
+    r = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.4);
+    r->codes[0]->system = hg_arena_strdup (a, "http://lab.example/codes");
+    r->codes[0]->code = hg_arena_strdup (a, "GLU");
+    hg_record_add_code (a, r, HG_SYS_LOINC, "2345-7", NULL);
+    assert_int_equal (hg_record_set_content_key (a, r), 0);
+    assert_string_equal (r->record_id, base);
+    /* without LOINC every coding counts, in any order */
+    Hourglass__Record *c1 = hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_CONDITION);
+    c1->patient_ref = hg_arena_strdup (a, "p1");
+    hg_record_add_code (a, c1, HG_SYS_SNOMED, "44054006", NULL);
+    hg_record_add_code (a, c1, HG_SYS_ICD10CM, "E11.9", NULL);
+    assert_int_equal (hg_record_set_content_key (a, c1), 0);
+    Hourglass__Record *c2 = hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_CONDITION);
+    c2->patient_ref = hg_arena_strdup (a, "p1");
+    hg_record_add_code (a, c2, HG_SYS_ICD10CM, "E11.9", NULL);
+    hg_record_add_code (a, c2, HG_SYS_SNOMED, "44054006", "Diabetes");
+    assert_int_equal (hg_record_set_content_key (a, c2), 0);
+    assert_string_equal (c1->record_id, c2->record_id);
+    hg_record_add_code (a, c2, HG_SYS_SNOMED, "73211009", NULL);
+    assert_int_equal (hg_record_set_content_key (a, c2), 0);
+    assert_string_not_equal (c1->record_id, c2->record_id);
+    /* a birth time (HL7 PID-7) against a FHIR birthDate */
+    Hourglass__Record *d1 = hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+    d1->patient_ref = hg_arena_strdup (a, "p1");
+    d1->demographics = hg_demographics_new (a);
+    d1->demographics->birth_date = hg_arena_strdup (a, "1970-02-01T12:30");
+    d1->demographics->sex = hg_arena_strdup (a, "female");
+    assert_int_equal (hg_record_set_content_key (a, d1), 0);
+    char k1[40];
+    snprintf (k1, sizeof (k1), "%s", d1->record_id);
+    d1->demographics->birth_date = hg_arena_strdup (a, "1970-02-01");
+    assert_int_equal (hg_record_set_content_key (a, d1), 0);
+    assert_string_equal (d1->record_id, k1);
+    d1->demographics->birth_date = hg_arena_strdup (a, "1970-02-02");
+    assert_int_equal (hg_record_set_content_key (a, d1), 0);
+    assert_string_not_equal (d1->record_id, k1);
     hg_batch_destroy (&b);
 }
 
@@ -447,6 +539,7 @@ main (void)
         cmocka_unit_test (test_batch_rejects_and_ignores),
         cmocka_unit_test (test_arena_limit),
         cmocka_unit_test (test_content_key),
+        cmocka_unit_test (test_content_key_spellings),
         cmocka_unit_test (test_shard_of),
         cmocka_unit_test (test_kind_names),
         cmocka_unit_test (test_strset),
