@@ -286,9 +286,12 @@ s_add_proc (hg_cluster_t *c, const char *service, int index, const char *common_
     if (strcmp (service, "cleanser") == 0 || strcmp (service, "deid") == 0) {
         /* replicas: each claims a slot of DIR/data (so normally cleanser-<index>),
          * and adopts the outbox of one that died and is not restarted */
+        char slot[16];
         snprintf (dir, sizeof (dir), "%s/data", c->dir);
+        snprintf (slot, sizeof (slot), "%d", index);
         s_arg (p, "--name", service);
         s_arg (p, "--slots", "16");
+        s_arg (p, "--slot", slot);
     }
     else {
         s_arg (p, "--name", p->name);

@@ -104,6 +104,9 @@ static const hg_opt_t s_runtime_opts[] = {
     {"slots", HG_OPT_INT, "0",
      "replicas sharing one volume (docker-compose --scale): claim the first free of this many "
      "slots under data_dir, instance <name>-<k>, store <data_dir>/<name>-<k>; 0: off"},
+    {"slot", HG_OPT_INT, "-1",
+     "with slots: the slot to claim if it is free (a launcher that names its replicas); "
+     "-1: the lowest free one"},
     {"adopt_ms", HG_OPT_INT, "5000",
      "with slots: how often to look for slots of replicas that are gone and adopt their data"},
     {"discover_ms", HG_OPT_INT, "2000",
@@ -568,7 +571,8 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
                   *name ? name : self->def->name);
         snprintf (self->slot_dir, sizeof (self->slot_dir), "%s", *data_dir ? data_dir : "./var");
         self->slot = hg_slot_claim (self->slot_dir, self->slot_prefix, self->slots,
-                                    &self->slot_fd, err);
+                                    (int) hg_config_int (self->config, "slot"), &self->slot_fd,
+                                    err);
         if (self->slot < 0) {
             return err->code;
         }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -41,12 +42,15 @@ hg_slot_try (const char *dir, const char *prefix, int k, hg_err_t *err)
 }
 
 int
-hg_slot_claim (const char *dir, const char *prefix, int slots, int *fd, hg_err_t *err)
+hg_slot_claim (const char *dir, const char *prefix, int slots, int preferred, int *fd,
+               hg_err_t *err)
 {
     if (hg_mkdirs (dir, 0700, err) < 0) {
         return err->code;
     }
-    for (int k = 0; k < slots; k++) {
+    bool prefer = preferred >= 0 && preferred < slots;
+    for (int i = prefer ? -1 : 0; i < slots; i++) {
+        int k = i < 0 ? preferred : i;
         int rc = hg_slot_try (dir, prefix, k, err);
         if (rc >= 0) {
             *fd = rc;

@@ -22,8 +22,10 @@
  * another HG_E* code with err if the lock file cannot be opened. */
 int hg_slot_try (const char *dir, const char *prefix, int k, hg_err_t *err);
 
-/* Claims the lowest free slot of 0..slots-1: returns k and sets *fd. */
-int hg_slot_claim (const char *dir, const char *prefix, int slots, int *fd, hg_err_t *err);
+/* Claims slot preferred if it is free (and in range; -1: none), else the
+ * lowest free slot of 0..slots-1: returns k and sets *fd. */
+int hg_slot_claim (const char *dir, const char *prefix, int slots, int preferred, int *fd,
+                   hg_err_t *err);
 
 /* The slot's data directory, "<dir>/<prefix>-<k>", into out. */
 void hg_slot_path (char *out, size_t size, const char *dir, const char *prefix, int k);

@@ -8,8 +8,9 @@ The de-identifiers are paused (SIGSTOP) while the feed goes in, so the
 cleansers' outboxes hold the whole feed; cleanser-1 is then SIGKILLed and
 left dead, the de-identifiers resumed. Every record must still be indexed
 exactly once -- cleanser-1's only through adoption by cleanser-0 -- and the
-dead replica's store must be gone (moved, not copied). Restarting the dead
-replica afterwards gives it a fresh slot and changes no count.
+dead replica's store must be gone (moved, not copied), and the partners'
+quality figures merged. Restarting the dead replica afterwards gives it a
+fresh slot and changes no count.
 """
 import os
 import signal
@@ -99,3 +100,7 @@ def test_dead_replica_outbox_is_adopted(make_cluster, tmp_path):
     assert s["cleanser-1"].get("received", 0) == 0, s["cleanser-1"]
     _check_counts(c, truth, s)
     assert c.quarantine()["count"] == truth["quarantined"]
+    # the partners' quality figures were merged on adoption, not overwritten
+    for partner, fmt, files in hg.partner_files(sim, truth):
+        q = hg.run("quality", "--cluster", c.dir, "--partner", partner, "--json").json()
+        assert q["messages"] == len(files), (partner, q)
