@@ -311,6 +311,7 @@ typedef struct {
     bool secure;            /* CurveZMQ on every link and on partner ingest */
     int partner_rate;       /* collector quota, batches/s per partner (0: none) */
     const char *http_tokens;  /* bearer-token file: enables FHIR over HTTP */
+    const char *http_tls[2];  /* --http-tls-cert, --http-tls-key (with http_tokens) */
 } layout_t;
 
 /* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
@@ -425,6 +426,13 @@ s_layout (hg_cluster_t *c, const layout_t *l)
         snprintf (c->http, sizeof (c->http), "127.0.0.1:%d", s_free_port ());
         s_arg (p, "--http", c->http);
         s_arg (p, "--http-tokens", tokens);
+        const char *tls_flags[2] = {"--http-tls-cert", "--http-tls-key"};
+        for (int i = 0; i < 2; i++) {
+            if (l->http_tls[i]) {
+                const char *abs = realpath (l->http_tls[i], tokens);
+                s_arg (p, tls_flags[i], abs ? abs : l->http_tls[i]);
+            }
+        }
     }
     if (l->partner_rate > 0) {
         char rate[16];
@@ -594,6 +602,7 @@ s_usage (void)
              "                            [--min-cell N] [--compression lz4|none|...]\n"
              "                            [--sync true|false] [--heartbeat-ms MS] [--timeout S]\n"
              "                            [--secure] [--partner-rate N] [--http-tokens FILE]\n"
+             "                            [--http-tls-cert PEM --http-tls-key PEM]\n"
              "       hourglass cluster down [--dir DIR]\n"
              "       hourglass cluster status [--dir DIR] [--json]\n"
              "       hourglass cluster add-partner NAME [--dir DIR]\n"
@@ -884,6 +893,9 @@ hg_cmd_cluster (int argc, char **argv)
         else if (strcmp (a, "--http-tokens") == 0) {
             l.http_tokens = v;
         }
+        else if (strcmp (a, "--http-tls-cert") == 0 || strcmp (a, "--http-tls-key") == 0) {
+            l.http_tls[strcmp (a, "--http-tls-key") == 0] = v;
+        }
         else {
             fprintf (stderr, "hourglass cluster: unknown option %s\n", a);
             return s_usage ();
@@ -893,6 +905,11 @@ hg_cmd_cluster (int argc, char **argv)
         || l.shards > 16 || l.min_cell < 0 || l.heartbeat_ms < 10) {
         fprintf (stderr, "hourglass cluster: --cleansers and --deids must be 1..8, --shards "
                          "1..16, --min-cell >= 0, --heartbeat-ms >= 10\n");
+        return 2;
+    }
+    if ((l.http_tls[0] || l.http_tls[1]) && !l.http_tokens) {
+        fprintf (stderr, "hourglass cluster: --http-tls-cert and --http-tls-key need "
+                         "--http-tokens\n");
         return 2;
     }
     char dir[PATH_MAX];

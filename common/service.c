@@ -866,6 +866,9 @@ s_loop (hg_service_t *self)
                 (*hg_service_counter (self, "reloads"))++;
                 hg_info ("reloaded", "what=allow-lists");
             }
+            if (self->def->reload) {
+                self->def->reload (self, self->state);
+            }
         }
         if (self->server && (items[server_at].revents & ZMQ_POLLIN)) {
             hg_link_server_handle (self->server, now);

@@ -55,6 +55,10 @@ typedef struct {
     size_t (*extra_items) (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max);
     int (*on_extra) (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
                      hg_err_t *err);
+    /* SIGHUP, after the runtime re-read its allow-lists (whether or not that
+     * worked): the service re-reads what it owns (the collector's HTTP
+     * tokens). NULL if nothing. */
+    void (*reload) (hg_service_t *svc, void *state);
     /* Adoption of a gone replica's store (option slots): called for each of
      * its keys other than outbox and counters. Merge what the service
      * aggregates into wb and return 1; return 0 to have the key copied as

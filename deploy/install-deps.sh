@@ -8,7 +8,7 @@ PACKAGES=(
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
     librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev libmicrohttpd-dev
     python3 python3-zmq python3-pytest
-    procps
+    procps openssl
 )
 
 missing=()

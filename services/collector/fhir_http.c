@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +28,8 @@
 
 #include "log.h"
 
-#define HG_TOKEN_MIN_CHARS 16
-#define HG_PARTNER_MAX 128
+#define HG_TOKEN_MIN_CHARS HG_FHIR_HTTP_TOKEN_MIN
+#define HG_PARTNER_MAX HG_FHIR_HTTP_PARTNER_MAX
 #define HG_BATCH_ID_MAX 256
 #define HG_JSON_DEPTH_MAX 64
 
@@ -36,6 +37,11 @@ typedef struct {
     unsigned char hash[crypto_generichash_BYTES];   /* BLAKE2b-256 of the token */
     char partner[HG_PARTNER_MAX + 1];
 } s_token_t;
+
+struct hg_http_tokens {
+    s_token_t *v;                   /* immutable once parsed */
+    size_t n, cap;
+};
 
 /* A request shared by its HTTP handler and, once queued, the collector. */
 typedef struct s_req {
@@ -59,7 +65,7 @@ typedef struct {
     bool responded;                 /* a response is queued; discard the rest */
     bool too_large;
     bool ndjson;
-    const s_token_t *token;
+    char partner[HG_PARTNER_MAX + 1];     /* copied from the table: survives a reload */
     char batch_id[HG_BATCH_ID_MAX + 1];   /* "" until given or hashed */
     char content_type[64];
     char *body;
@@ -71,8 +77,15 @@ struct hg_fhir_http {
     int efd;                        /* eventfd: readable while the queue is non-empty */
     size_t max_body_bytes;
     unsigned answer_timeout_ms;
-    s_token_t *tokens;              /* immutable after start */
-    size_t n_tokens;
+    char *tokens_path;              /* owned copy, re-read on reload */
+    pthread_mutex_t tokens_lock;    /* guards the pointer below (tables are immutable) */
+    hg_http_tokens_t *tokens;       /* replaced whole on reload */
+    char *tls_cert;                 /* PEM text, owned; NULL when plain HTTP */
+    char *tls_key;                  /* PEM text, owned, wiped on stop */
+    size_t tls_key_len;
+    pthread_mutex_t log_lock;       /* guards starting and start_error */
+    bool starting;                  /* libmicrohttpd messages go to start_error */
+    char start_error[256];          /* its first message while starting */
     pthread_mutex_t lock;           /* guards the queue, stopping and every s_req_t */
     pthread_cond_t answered;        /* broadcast on each verdict and on stop */
     s_req_t *head, *tail;
@@ -129,6 +142,68 @@ s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, con
     return rc;
 }
 
+/* ---- files ------------------------------------------------------------------ */
+
+/* Reads a whole (small) file into a NUL-terminated buffer. what names the
+ * file in errors ("http tokens file", "http_tls_cert"). */
+static int
+s_read_file (const char *path, const char *what, char **out, size_t *out_len,
+             hg_err_t *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    FILE *f = fopen (path, "r");
+    if (!f) {
+        return hg_err_set (err, HG_EIO, "cannot read %s %s: %s", what, path,
+                           strerror (errno));
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc (cap);
+    int rc = 0;
+    for (;;) {
+        if (!buf) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory reading %s %s", what, path);
+            break;
+        }
+        size_t got = fread (buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (len > HG_FHIR_HTTP_FILE_MAX) {
+            rc = hg_err_set (err, HG_ELIMIT,
+                             "%s %s is larger than %d bytes: is it the right file?", what,
+                             path, HG_FHIR_HTTP_FILE_MAX);
+            break;
+        }
+        if (got == 0) {
+            if (ferror (f)) {
+                rc = hg_err_set (err, HG_EIO, "cannot read %s %s: %s", what, path,
+                                 strerror (errno));
+            }
+            break;
+        }
+        if (len + 1 == cap) {
+            char *nb = realloc (buf, cap * 2);
+            if (!nb) {
+                sodium_memzero (buf, cap);
+                free (buf);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose (f);
+    if (rc < 0) {
+        if (buf) {
+            sodium_memzero (buf, cap);
+        }
+        free (buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
 /* ---- tokens ------------------------------------------------------------------ */
 
 static void
@@ -138,93 +213,158 @@ s_hash_token (const char *token, size_t len, unsigned char *out)
                         NULL, 0);
 }
 
-static int
-s_load_tokens (hg_fhir_http_t *self, const char *path, hg_err_t *err)
+static bool
+s_partner_ok (const char *partner)
 {
-    FILE *f = fopen (path, "r");
-    if (!f) {
-        return hg_err_set (err, HG_EIO, "cannot read http tokens file %s: %s", path,
-                           strerror (errno));
+    size_t n = strlen (partner);
+    if (n == 0 || n > HG_PARTNER_MAX) {
+        return false;
     }
-    char *line = NULL;
-    size_t line_cap = 0, cap = 0;
-    unsigned line_no = 0;
-    int rc = 0;
-    while (getline (&line, &line_cap, f) >= 0) {
-        line_no++;
-        char *save = NULL;
-        char *token = strtok_r (line, " \t\r\n", &save);
-        if (!token || *token == '#') {
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) partner[i];
+        if (ch == '/' || ch < 0x20 || ch == 0x7f) {
+            return false;
         }
-        char *partner = strtok_r (NULL, " \t\r\n", &save);
-        char *extra = strtok_r (NULL, " \t\r\n", &save);
-        if (!partner || (extra && *extra != '#')) {
-            rc = hg_err_set (err, HG_EINVAL, "%s line %u: expected '<token> <partner>'", path,
-                             line_no);
-            goto cleanup;
-        }
-        if (strlen (token) < HG_TOKEN_MIN_CHARS) {
-            rc = hg_err_set (err, HG_EINVAL,
-                             "%s line %u: token is shorter than %d characters; use a random "
-                             "one (e.g. openssl rand -hex 32)",
-                             path, line_no, HG_TOKEN_MIN_CHARS);
-            goto cleanup;
-        }
-        if (strlen (partner) > HG_PARTNER_MAX || strchr (partner, '/')) {
-            rc = hg_err_set (err, HG_EINVAL,
-                             "%s line %u: partner name must be 1-%d characters without '/'",
-                             path, line_no, HG_PARTNER_MAX);
-            goto cleanup;
-        }
-        if (self->n_tokens == cap) {
-            cap = cap ? cap * 2 : 16;
-            s_token_t *nt = realloc (self->tokens, cap * sizeof (*nt));
-            if (!nt) {
-                rc = hg_err_set (err, HG_ENOMEM, "out of memory reading %s", path);
-                goto cleanup;
-            }
-            self->tokens = nt;
-        }
-        s_token_t *t = &self->tokens[self->n_tokens];
-        s_hash_token (token, strlen (token), t->hash);
-        for (size_t i = 0; i < self->n_tokens; i++) {
-            if (sodium_memcmp (self->tokens[i].hash, t->hash, sizeof (t->hash)) == 0) {
-                rc = hg_err_set (err, HG_EINVAL,
-                                 "%s line %u: token repeats an earlier line's; each partner "
-                                 "needs its own token",
-                                 path, line_no);
-                goto cleanup;
-            }
-        }
-        snprintf (t->partner, sizeof (t->partner), "%s", partner);
-        self->n_tokens++;
     }
-    if (self->n_tokens == 0) {
-        rc = hg_err_set (err, HG_EINVAL,
-                         "%s holds no token: add '<token> <partner>' lines so partners can "
-                         "push", path);
-    }
-cleanup:
-    if (line) {
-        sodium_memzero (line, line_cap);
-    }
-    free (line);
-    fclose (f);
-    return rc;
+    return true;
 }
 
-/* The partner of "Bearer <token>", NULL when missing or unknown. Every
- * entry is compared (constant time on the hashes), so timing does not tell
- * which one matched. */
-static const s_token_t *
-s_authenticate (hg_fhir_http_t *self, const char *authorization)
+/* One line of a tokens file (NUL-terminated, no '\n'), added to self. */
+static int
+s_tokens_line (hg_http_tokens_t *self, char *line, unsigned line_no, const char *source,
+               hg_err_t *err)
 {
-    if (!authorization || strncasecmp (authorization, "Bearer ", 7) != 0) {
+    static const char *blank = " \t\r\v\f";
+    char *save = NULL;
+    char *token = strtok_r (line, blank, &save);
+    if (!token || *token == '#') {
+        return 0;
+    }
+    char *partner = strtok_r (NULL, blank, &save);
+    char *extra = strtok_r (NULL, blank, &save);
+    if (!partner || *partner == '#' || (extra && *extra != '#')) {
+        return hg_err_set (err, HG_EINVAL, "%s line %u: expected '<token> <partner>'",
+                           source, line_no);
+    }
+    if (strlen (token) < HG_TOKEN_MIN_CHARS) {
+        return hg_err_set (err, HG_EINVAL,
+                           "%s line %u: token is shorter than %d characters; use a random "
+                           "one (e.g. openssl rand -hex 32)",
+                           source, line_no, HG_TOKEN_MIN_CHARS);
+    }
+    if (!s_partner_ok (partner)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "%s line %u: partner name must be 1-%d characters without '/' or "
+                           "control characters",
+                           source, line_no, HG_PARTNER_MAX);
+    }
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        s_token_t *nv = calloc (cap, sizeof (*nv));
+        if (!nv) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory reading %s", source);
+        }
+        if (self->v) {
+            memcpy (nv, self->v, self->n * sizeof (*nv));
+            sodium_memzero (self->v, self->cap * sizeof (*self->v));
+        }
+        free (self->v);
+        self->v = nv;
+        self->cap = cap;
+    }
+    s_token_t *t = &self->v[self->n];
+    s_hash_token (token, strlen (token), t->hash);
+    for (size_t i = 0; i < self->n; i++) {
+        if (sodium_memcmp (self->v[i].hash, t->hash, sizeof (t->hash)) == 0) {
+            sodium_memzero (t, sizeof (*t));
+            return hg_err_set (err, HG_EINVAL,
+                               "%s line %u: token repeats an earlier line's; each partner "
+                               "needs its own token",
+                               source, line_no);
+        }
+    }
+    snprintf (t->partner, sizeof (t->partner), "%s", partner);
+    self->n++;
+    return 0;
+}
+
+hg_http_tokens_t *
+hg_http_tokens_parse (const char *text, size_t len, const char *source, hg_err_t *err)
+{
+    if (!source) {
+        source = "tokens";
+    }
+    if (len > 0 && memchr (text, '\0', len)) {
+        hg_err_set (err, HG_EINVAL,
+                    "%s holds a NUL byte: a tokens file is text, '<token> <partner>' lines",
+                    source);
         return NULL;
     }
+    hg_http_tokens_t *self = calloc (1, sizeof (*self));
+    char *copy = malloc (len + 1);
+    if (!self || !copy) {
+        free (self);
+        free (copy);
+        hg_err_set (err, HG_ENOMEM, "out of memory reading %s", source);
+        return NULL;
+    }
+    if (len > 0) {
+        memcpy (copy, text, len);
+    }
+    copy[len] = '\0';
+    int rc = 0;
+    unsigned line_no = 0;
+    for (char *p = copy; rc == 0 && *p;) {
+        char *nl = strchr (p, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+        rc = s_tokens_line (self, p, ++line_no, source, err);
+        p = nl ? nl + 1 : p + strlen (p);
+    }
+    if (rc == 0 && self->n == 0) {
+        rc = hg_err_set (err, HG_EINVAL,
+                         "%s holds no token: add '<token> <partner>' lines so partners can "
+                         "push",
+                         source);
+    }
+    sodium_memzero (copy, len + 1);
+    free (copy);
+    if (rc < 0) {
+        hg_http_tokens_destroy (&self);
+    }
+    return self;
+}
+
+hg_http_tokens_t *
+hg_http_tokens_load (const char *path, hg_err_t *err)
+{
+    char *text;
+    size_t len;
+    if (s_read_file (path, "http tokens file", &text, &len, err) < 0) {
+        return NULL;
+    }
+    hg_http_tokens_t *self = hg_http_tokens_parse (text, len, path, err);
+    sodium_memzero (text, len);
+    free (text);
+    return self;
+}
+
+size_t
+hg_http_tokens_count (const hg_http_tokens_t *self)
+{
+    return self ? self->n : 0;
+}
+
+bool
+hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization,
+                      char *partner, size_t cap)
+{
+    if (!self || !authorization || strncasecmp (authorization, "Bearer ", 7) != 0) {
+        return false;
+    }
     const char *token = authorization + 7;
-    while (*token == ' ') {
+    while (*token == ' ' || *token == '\t') {
         token++;
     }
     size_t len = strlen (token);
@@ -232,17 +372,47 @@ s_authenticate (hg_fhir_http_t *self, const char *authorization)
         len--;
     }
     if (len == 0) {
-        return NULL;
+        return false;
     }
     unsigned char hash[crypto_generichash_BYTES];
     s_hash_token (token, len, hash);
     const s_token_t *found = NULL;
-    for (size_t i = 0; i < self->n_tokens; i++) {
-        if (sodium_memcmp (self->tokens[i].hash, hash, sizeof (hash)) == 0) {
-            found = &self->tokens[i];
+    for (size_t i = 0; i < self->n; i++) {
+        if (sodium_memcmp (self->v[i].hash, hash, sizeof (hash)) == 0) {
+            found = &self->v[i];
         }
     }
-    return found;
+    if (found) {
+        snprintf (partner, cap, "%s", found->partner);
+    }
+    return found != NULL;
+}
+
+void
+hg_http_tokens_destroy (hg_http_tokens_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    hg_http_tokens_t *self = *self_p;
+    if (self->v) {
+        sodium_memzero (self->v, self->cap * sizeof (*self->v));
+    }
+    free (self->v);
+    free (self);
+    *self_p = NULL;
+}
+
+/* The partner of an Authorization header under the table in force now,
+ * copied into partner; false when missing or unknown. */
+static bool
+s_authenticate (hg_fhir_http_t *self, const char *authorization, char *partner,
+                size_t cap)
+{
+    pthread_mutex_lock (&self->tokens_lock);
+    bool ok = hg_http_tokens_match (self->tokens, authorization, partner, cap);
+    pthread_mutex_unlock (&self->tokens_lock);
+    return ok;
 }
 
 /* ---- validation -------------------------------------------------------------- */
@@ -413,9 +583,10 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
                         MHD_HTTP_HEADER_ALLOW, "POST", "method %.16s is not supported: use POST",
                         method);
     }
-    c->token = s_authenticate (
-        self, MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
-    if (!c->token) {
+    if (!s_authenticate (self,
+                         MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION),
+                         c->partner, sizeof (c->partner))) {
         c->responded = true;
         return s_reply (conn, MHD_HTTP_UNAUTHORIZED, "error", "login",
                         MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"hourglass\"",
@@ -499,7 +670,7 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
         return s_reply (conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error", "exception", NULL, NULL,
                         "out of memory");
     }
-    snprintf (r->partner, sizeof (r->partner), "%s", c->token->partner);
+    snprintf (r->partner, sizeof (r->partner), "%s", c->partner);
     snprintf (r->batch_id, sizeof (r->batch_id), "%s", c->batch_id);
     snprintf (r->content_type, sizeof (r->content_type), "%s", c->content_type);
     r->body = c->body;
@@ -565,7 +736,7 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
                             MHD_HTTP_HEADER_RETRY_AFTER, "5",
                             "collector is shutting down; retry");
         }
-        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->token->partner,
+        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->partner,
                  was_taken, self->answer_timeout_ms);
         return s_reply (conn, MHD_HTTP_GATEWAY_TIMEOUT, "error", "timeout", NULL, NULL,
                         "the collector did not answer within %u ms; retry (re-sending the "
@@ -681,6 +852,109 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* ---- TLS and libmicrohttpd's messages ------------------------------------------ */
+
+/* libmicrohttpd's own messages. While starting, the first is kept for the
+ * start error (why GnuTLS refused the certificate, why bind failed);
+ * afterwards each is logged (e.g. a client that failed the TLS handshake). */
+static void
+s_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+    hg_fhir_http_t *self = cls;
+    char msg[256];
+    vsnprintf (msg, sizeof (msg), fmt, ap);
+    size_t n = strlen (msg);
+    while (n > 0
+           && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' '
+               || msg[n - 1] == '.')) {
+        msg[--n] = '\0';
+    }
+    for (char *p = msg; *p; p++) {
+        if (*p == '"') {
+            *p = '\'';
+        }
+        else if ((unsigned char) *p < 0x20) {
+            *p = ' ';
+        }
+    }
+    pthread_mutex_lock (&self->log_lock);
+    bool starting = self->starting;
+    if (starting && !*self->start_error) {
+        snprintf (self->start_error, sizeof (self->start_error), "%s", msg);
+    }
+    pthread_mutex_unlock (&self->log_lock);
+    if (starting) {
+        hg_debug ("http_library", "msg=\"%s\"", msg);
+    }
+    else {
+        hg_info ("http_library", "msg=\"%s\"", msg);
+    }
+}
+
+/* Reads and checks the PEM files when HTTPS is asked for. GnuTLS checks the
+ * rest (the encoding, that the key is the certificate's) when the daemon
+ * starts. */
+static int
+s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err)
+{
+    bool cert = opts->tls_cert && *opts->tls_cert;
+    bool key = opts->tls_key && *opts->tls_key;
+    if (!cert && !key) {
+        return 0;
+    }
+    if (cert != key) {
+        return hg_err_set (err, HG_EINVAL,
+                           "%s is set but %s is not: HTTPS needs both the certificate and its "
+                           "private key (PEM files), plain HTTP neither",
+                           cert ? "http_tls_cert" : "http_tls_key",
+                           cert ? "http_tls_key" : "http_tls_cert");
+    }
+    if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+        return hg_err_set (err, HG_EINVAL,
+                           "http_tls_cert is set but this libmicrohttpd was built without TLS; "
+                           "install one built with GnuTLS");
+    }
+    size_t len;
+    int rc = s_read_file (opts->tls_cert, "http_tls_cert", &self->tls_cert, &len, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!strstr (self->tls_cert, "-----BEGIN CERTIFICATE-----")) {
+        return hg_err_set (err, HG_EINVAL,
+                           "http_tls_cert %s is not a PEM certificate: expected a "
+                           "'-----BEGIN CERTIFICATE-----' block (convert DER with "
+                           "'openssl x509 -inform der -in CERT -out CERT.pem')",
+                           opts->tls_cert);
+    }
+    rc = s_read_file (opts->tls_key, "http_tls_key", &self->tls_key, &self->tls_key_len,
+                      err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (strstr (self->tls_key, "ENCRYPTED")) {
+        return hg_err_set (err, HG_EINVAL,
+                           "http_tls_key %s is encrypted with a passphrase the collector cannot "
+                           "ask for: store it decrypted ('openssl pkey -in KEY -out KEY.plain') "
+                           "and readable only by the collector's user",
+                           opts->tls_key);
+    }
+    if (!strstr (self->tls_key, "-----BEGIN ")
+        || !strstr (self->tls_key, "PRIVATE KEY-----")) {
+        return hg_err_set (err, HG_EINVAL,
+                           "http_tls_key %s is not a PEM private key: expected a "
+                           "'-----BEGIN PRIVATE KEY-----' block",
+                           opts->tls_key);
+    }
+    struct stat st;
+    if (stat (opts->tls_key, &st) == 0 && (st.st_mode & 0077)) {
+        hg_warn ("http_tls_key_exposed",
+                 "file=%s mode=%03o hint=\"chmod 600 it: whoever reads "
+                 "it can impersonate this endpoint\"",
+                 opts->tls_key, (unsigned) (st.st_mode & 0777));
+    }
+    return 0;
+}
+
 /* ---- public API -------------------------------------------------------------- */
 
 hg_fhir_http_t *
@@ -717,12 +991,20 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
     pthread_mutex_init (&self->lock, NULL);
+    pthread_mutex_init (&self->tokens_lock, NULL);
+    pthread_mutex_init (&self->log_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init (&ca);
     pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
     pthread_cond_init (&self->answered, &ca);
     pthread_condattr_destroy (&ca);
-    if (s_load_tokens (self, opts->tokens_file ? opts->tokens_file : "", err) < 0) {
+    self->tokens_path = strdup (opts->tokens_file ? opts->tokens_file : "");
+    if (!self->tokens_path) {
+        hg_err_set (err, HG_ENOMEM, "out of memory");
+        goto failed;
+    }
+    self->tokens = hg_http_tokens_load (self->tokens_path, err);
+    if (!self->tokens || s_load_tls (self, opts, err) < 0) {
         goto failed;
     }
     self->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -730,23 +1012,86 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
         hg_err_set (err, HG_EIO, "cannot create eventfd: %s", strerror (errno));
         goto failed;
     }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
+                     | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (self->tls_cert) {
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
+        tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key};
+    }
+    pthread_mutex_lock (&self->log_lock);
+    self->starting = true;
+    pthread_mutex_unlock (&self->log_lock);
     self->daemon = MHD_start_daemon (
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
-        s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) HG_FHIR_HTTP_MAX_CONNS,
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned) HG_FHIR_HTTP_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
+    pthread_mutex_lock (&self->log_lock);
+    self->starting = false;
+    char why[sizeof (self->start_error)];
+    snprintf (why, sizeof (why), "%s", self->start_error);
+    pthread_mutex_unlock (&self->log_lock);
     if (!self->daemon) {
-        hg_err_set (err, HG_EIO, "cannot serve FHIR over HTTP on %s (port in use?)",
-                    listen_on);
+        const char *scheme = self->tls_cert ? "HTTPS" : "HTTP";
+        const char *os_reason = strrchr (why, ':');
+        if (strstr (why, "bind") && os_reason) {
+            /* libmicrohttpd says "Failed to bind to port 0: <strerror>" with SOCK_ADDR */
+            hg_err_set (err, HG_EIO, "cannot serve FHIR over %s on %s: cannot bind:%s",
+                        scheme, listen_on, os_reason + 1);
+        }
+        else if (self->tls_cert) {
+            hg_err_set (err, HG_EIO,
+                        "cannot serve FHIR over HTTPS on %s: %s; check that http_tls_cert is a "
+                        "PEM certificate and http_tls_key its private key",
+                        listen_on, *why ? why : "libmicrohttpd gave no reason");
+        }
+        else {
+            hg_err_set (err, HG_EIO, "cannot serve FHIR over HTTP on %s: %s", listen_on,
+                        *why ? why : "port in use?");
+        }
         goto failed;
     }
-    hg_info ("http_listening", "address=%s partners=%zu max_body_bytes=%zu", listen_on,
-             self->n_tokens, self->max_body_bytes);
+    hg_info ("http_listening", "address=%s scheme=%s partners=%zu max_body_bytes=%zu",
+             listen_on, self->tls_cert ? "https" : "http",
+             hg_http_tokens_count (self->tokens), self->max_body_bytes);
     return self;
 failed:
     hg_fhir_http_stop (&self);
     return NULL;
+}
+
+int
+hg_fhir_http_reload_tokens (hg_fhir_http_t *self, size_t *partners, hg_err_t *err)
+{
+    hg_err_t local = {0};
+    if (!err) {
+        err = &local;
+    }
+    hg_http_tokens_t *fresh = hg_http_tokens_load (self->tokens_path, err);
+    if (!fresh) {
+        return err->code < 0 ? err->code : HG_EINVAL;
+    }
+    size_t n = hg_http_tokens_count (fresh);
+    pthread_mutex_lock (&self->tokens_lock);
+    hg_http_tokens_t *old = self->tokens;
+    self->tokens = fresh;
+    pthread_mutex_unlock (&self->tokens_lock);
+    /* handlers copy what they match under the lock: nobody points into old */
+    hg_http_tokens_destroy (&old);
+    if (partners) {
+        *partners = n;
+    }
+    return 0;
+}
+
+bool
+hg_fhir_http_tls (const hg_fhir_http_t *self)
+{
+    return self && self->tls_cert != NULL;
 }
 
 int
@@ -809,11 +1154,16 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     if (self->efd >= 0) {
         close (self->efd);
     }
-    if (self->tokens) {
-        sodium_memzero (self->tokens, self->n_tokens * sizeof (*self->tokens));
+    hg_http_tokens_destroy (&self->tokens);
+    free (self->tokens_path);
+    if (self->tls_key) {
+        sodium_memzero (self->tls_key, self->tls_key_len);
     }
-    free (self->tokens);
+    free (self->tls_key);
+    free (self->tls_cert);
     pthread_cond_destroy (&self->answered);
+    pthread_mutex_destroy (&self->log_lock);
+    pthread_mutex_destroy (&self->tokens_lock);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;

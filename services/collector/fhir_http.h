@@ -37,10 +37,22 @@
  *   503  collector BUSY (transient) + Retry-After, or the module stopping
  *   504  the collector did not answer within answer_timeout_ms (timeout)
  * Checks run in the order path, method, token, content type, size, body.
+ *
+ * Tokens. The table is swapped whole by hg_fhir_http_reload_tokens (on
+ * SIGHUP) under a lock that handlers hold only while matching a token; a
+ * handler copies the partner name into its own request state, so a request
+ * authenticated before a reload finishes under the partner it was
+ * authenticated as, and later requests see only the new table. A file that
+ * does not parse leaves the old table in force.
+ *
+ * TLS. With tls_cert and tls_key (PEM files) the endpoint serves only HTTPS
+ * (GnuTLS inside libmicrohttpd); a plain-HTTP client fails the handshake and
+ * is disconnected without an answer.
  */
 #ifndef HG_FHIR_HTTP_H
 #define HG_FHIR_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -48,13 +60,56 @@
 #define HG_FHIR_HTTP_MAX_CONNS 64
 #define HG_FHIR_HTTP_ANSWER_TIMEOUT_MS 30000
 
+#define HG_FHIR_HTTP_PARTNER_MAX 128        /* characters of a partner name */
+#define HG_FHIR_HTTP_TOKEN_MIN 16           /* characters of a bearer token */
+#define HG_FHIR_HTTP_FILE_MAX (1024 * 1024) /* bytes of a tokens or PEM file */
+
 typedef struct hg_fhir_http hg_fhir_http_t;
+
+/* ---- bearer tokens (pure logic) -------------------------------------------- */
+
+/* An immutable table of bearer tokens, each naming a partner. Tokens are kept
+ * only as BLAKE2b-256 hashes. */
+typedef struct hg_http_tokens hg_http_tokens_t;
+
+/* Parses the text of a tokens file: one "<token> <partner>" per line,
+ * separated by spaces or tabs, '#' starts a comment (a whole line, or after
+ * the partner), blank lines and CRLF endings are fine. A token has at least
+ * HG_FHIR_HTTP_TOKEN_MIN characters and may not repeat; a partner name has
+ * 1-HG_FHIR_HTTP_PARTNER_MAX characters without '/'. source names the file
+ * in error messages. NULL with err (naming the line) on the first bad line,
+ * a NUL byte, or when no token is left. text is not kept; the copy made
+ * while parsing is wiped. */
+hg_http_tokens_t *hg_http_tokens_parse (const char *text, size_t len, const char *source,
+                                        hg_err_t *err);
+
+/* Reads path (at most HG_FHIR_HTTP_FILE_MAX bytes) and parses it as above;
+ * NULL with err when unreadable or invalid. The read buffer is wiped. */
+hg_http_tokens_t *hg_http_tokens_load (const char *path, hg_err_t *err);
+
+/* Number of tokens in the table. */
+size_t hg_http_tokens_count (const hg_http_tokens_t *self);
+
+/* Matches an Authorization header value "Bearer <token>" (scheme case-
+ * insensitive, spaces around the token ignored). On a match copies the
+ * partner name into partner (cap bytes, at least HG_FHIR_HTTP_PARTNER_MAX + 1)
+ * and returns true; false for NULL, another scheme, an empty or unknown
+ * token. Every entry is compared in constant time, so timing does not tell
+ * which one matched. Safe from several threads at once. */
+bool hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization,
+                           char *partner, size_t cap);
+
+/* Wipes and frees the table. NULL-safe; sets *self_p to NULL. */
+void hg_http_tokens_destroy (hg_http_tokens_t **self_p);
+
+/* ---- the HTTP endpoint ------------------------------------------------------- */
 
 /* A validated request, as the collector sees it. Every string is
  * NUL-terminated and owned by the module; all stay valid until the request is
  * answered. The collector must not free or modify them. */
 typedef struct {
-    const char *partner;       /* from the bearer token, 1-128 chars, no '/' */
+    const char *partner;       /* from the bearer token, 1-128 chars, no '/'; as the
+                                * table was when the request was authenticated */
     const char *batch_id;      /* X-Batch-Id, or "http-<hex of BLAKE2b of body>" */
     const char *content_type;  /* media type as sent, lower-cased, no parameters */
     const char *format;        /* payload format for the journal: always "fhir" */
@@ -71,17 +126,30 @@ typedef enum {
 
 typedef struct {
     const char *listen;          /* "IPv4:PORT", e.g. "0.0.0.0:8080" */
-    const char *tokens_file;     /* "<token> <partner>" lines, '#' comments */
+    const char *tokens_file;     /* "<token> <partner>" lines, '#' comments; kept by path
+                                  * for hg_fhir_http_reload_tokens */
     size_t max_body_bytes;       /* larger bodies get 413 */
     unsigned answer_timeout_ms;  /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
+    const char *tls_cert;        /* PEM certificate (chain) file; NULL or "": plain HTTP */
+    const char *tls_key;         /* PEM private key file (unencrypted); with tls_cert */
 } hg_fhir_http_opts_t;
 
-/* Reads the tokens file and starts serving. Tokens are kept only as
- * BLAKE2b-256 hashes, compared with sodium_memcmp. NULL with err when listen
- * is not IPv4:PORT, the port cannot be bound, the tokens file is unreadable,
- * has a malformed line (err names the line) or holds no token. opts is not
- * kept. Call from the collector thread. */
+/* Reads the tokens file (and the TLS files) and starts serving. NULL with
+ * err when listen is not IPv4:PORT, the port cannot be bound, the tokens
+ * file is unreadable or invalid (see hg_http_tokens_parse), only one of
+ * tls_cert and tls_key is given, either is unreadable, not PEM, encrypted,
+ * or the pair is rejected by GnuTLS (err quotes its reason, e.g. a key that
+ * does not match the certificate). opts is not kept. Collector thread. */
 hg_fhir_http_t *hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err);
+
+/* Re-reads the tokens file given at start and swaps the table in at once.
+ * On error (err says why, naming the line) the old table stays in force and
+ * <0 is returned. *partners is set to the new number of tokens on success
+ * (partners may be NULL). Collector thread; handlers keep running. */
+int hg_fhir_http_reload_tokens (hg_fhir_http_t *self, size_t *partners, hg_err_t *err);
+
+/* True when the endpoint serves HTTPS. */
+bool hg_fhir_http_tls (const hg_fhir_http_t *self);
 
 /* A file descriptor (an eventfd) the collector polls for POLLIN, e.g.
  * zmq_pollitem_t {NULL, fd, ZMQ_POLLIN, 0}: readable while requests wait. */

@@ -45,7 +45,13 @@ static const hg_opt_t s_options[] = {
     {"http", HG_OPT_STRING, "",
      "FHIR over HTTP: listen on IPv4:PORT (empty: off); POST /fhir answers 202 only once "
      "journalled"},
-    {"http_tokens", HG_OPT_STRING, "", "bearer tokens for http: '<token> <partner>' lines"},
+    {"http_tokens", HG_OPT_STRING, "",
+     "bearer tokens for http: '<token> <partner>' lines (SIGHUP re-reads it; a file that does "
+     "not parse keeps the previous tokens)"},
+    {"http_tls_cert", HG_OPT_STRING, "",
+     "PEM certificate (chain) for http; with http_tls_key the endpoint serves only HTTPS"},
+    {"http_tls_key", HG_OPT_STRING, "",
+     "PEM private key (unencrypted, chmod 600) of http_tls_cert"},
     {"partner_rate", HG_OPT_INT, "0",
      "quota: batches per second each partner may push on average (0: unlimited)"},
     {"partner_burst", HG_OPT_INT, "0", "quota: burst size per partner (0: 2 x partner_rate)"},
@@ -159,6 +165,12 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     zmq_setsockopt (self->ingest, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
     const char *ep = hg_service_option (svc, "ingest");
     *state = self;
+    bool tls = *hg_service_option (svc, "http_tls_cert")
+               || *hg_service_option (svc, "http_tls_key");
+    if (tls && !*hg_service_option (svc, "http")) {
+        return hg_err_set (err, HG_EINVAL, "http_tls_cert and http_tls_key need http (the "
+                           "address to serve FHIR over HTTPS on)");
+    }
     const char *partners = hg_service_option (svc, "partners");
     if (hg_service_curve (svc)) {
         /* partners authenticate with their own key pair; identity comes from it */
@@ -196,13 +208,17 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     self->mllp_partner = hg_service_option (svc, "mllp_partner");
     const char *http = hg_service_option (svc, "http");
     if (*http) {
-        hg_fhir_http_opts_t o = {http, hg_service_option (svc, "http_tokens"),
-                                 self->max_payload_bytes, 0};
+        hg_fhir_http_opts_t o = {
+            .listen = http,
+            .tokens_file = hg_service_option (svc, "http_tokens"),
+            .max_body_bytes = self->max_payload_bytes,
+            .tls_cert = hg_service_option (svc, "http_tls_cert"),
+            .tls_key = hg_service_option (svc, "http_tls_key"),
+        };
         self->http = hg_fhir_http_start (&o, err);
         if (!self->http) {
             return err->code;
         }
-        hg_info ("http_listening", "address=%s", http);
     }
     const char *mllp = hg_service_option (svc, "mllp");
     if (*mllp) {
@@ -230,6 +246,29 @@ s_destroy (void **state)
     }
     free (self);
     *state = NULL;
+}
+
+/* SIGHUP (the runtime's reload hook, after the CurveZMQ allow-lists): the
+ * collector re-reads its HTTP tokens. A tokens file that does not parse
+ * keeps the tokens in force: a typo neither opens the endpoint nor locks
+ * every partner out. */
+static void
+s_reload (hg_service_t *svc, void *state)
+{
+    collector_t *self = state;
+    if (!self->http) {
+        return;
+    }
+    hg_err_t err = {0};
+    size_t partners = 0;
+    if (hg_fhir_http_reload_tokens (self->http, &partners, &err) < 0) {
+        (*hg_service_counter (svc, "http_tokens_reload_failed"))++;
+        hg_error ("http_tokens_reload_failed", "kept=previous err=\"%s\"", err.msg);
+    }
+    else {
+        (*hg_service_counter (svc, "http_tokens_reloaded"))++;
+        hg_info ("http_tokens_reloaded", "partners=%zu", partners);
+    }
 }
 
 /* Polled: the ingest socket always (BUSY answers carry backpressure); the
@@ -752,6 +791,7 @@ static const hg_service_def_t s_def = {
     .init = s_init,
     .extra_items = s_extra_items,
     .on_extra = s_on_extra,
+    .reload = s_reload,
     .destroy = s_destroy,
 };
 

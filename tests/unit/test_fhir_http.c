@@ -210,15 +210,25 @@ s_write_file (char *path, size_t cap, const char *text)
     close (fd);
 }
 
+static void
+s_rewrite_file (const char *path, const char *text)
+{
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    assert_int_equal (fwrite (text, 1, strlen (text), f), strlen (text));
+    assert_int_equal (fclose (f), 0);
+}
+
 static hg_fhir_http_t *
-s_start (int *port, unsigned timeout_ms)
+s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
 {
     hg_err_t err = {0};
     hg_fhir_http_t *h = NULL;
     for (int p = 39300 + (getpid () % 200); p < 39700 && !h; p++) {
         char listen[32];
         snprintf (listen, sizeof (listen), "127.0.0.1:%d", p);
-        hg_fhir_http_opts_t o = {listen, s_tokens_path, MAX_BODY, timeout_ms};
+        hg_fhir_http_opts_t o = {.listen = listen, .tokens_file = tokens_path,
+                                 .max_body_bytes = MAX_BODY, .answer_timeout_ms = timeout_ms};
         h = hg_fhir_http_start (&o, &err);
         *port = p;
     }
@@ -226,6 +236,12 @@ s_start (int *port, unsigned timeout_ms)
         fail_msg ("cannot start: %s", err.msg);
     }
     return h;
+}
+
+static hg_fhir_http_t *
+s_start (int *port, unsigned timeout_ms)
+{
+    return s_start_with (port, timeout_ms, s_tokens_path);
 }
 
 static bool
@@ -297,7 +313,7 @@ s_assert_start_fails (const char *listen, const char *tokens_text, size_t max_bo
         s_write_file (path, sizeof (path), tokens_text);
     }
     hg_err_t err = {0};
-    hg_fhir_http_opts_t o = {listen, path, max_body, 0};
+    hg_fhir_http_opts_t o = {.listen = listen, .tokens_file = path, .max_body_bytes = max_body};
     assert_null (hg_fhir_http_start (&o, &err));
     if (!strstr (err.msg, msg_part)) {
         fail_msg ("error '%s' lacks '%s'", err.msg, msg_part);
@@ -684,10 +700,351 @@ test_stop_with_waiting_request (void **state)
     hg_fhir_http_stop (&h);     /* NULL-safe */
 }
 
+/* ---- bearer tokens: parsing and matching (pure) --------------------------- */
+
+static hg_http_tokens_t *
+s_parse (const char *text, hg_err_t *err)
+{
+    return hg_http_tokens_parse (text, strlen (text), "tokens.txt", err);
+}
+
+static void
+s_assert_parse_fails (const char *text, size_t len, const char *msg_part)
+{
+    hg_err_t err = {0};
+    hg_http_tokens_t *t = hg_http_tokens_parse (text, len, "tokens.txt", &err);
+    assert_null (t);
+    assert_true (err.code < 0);
+    if (!strstr (err.msg, msg_part)) {
+        fail_msg ("error '%s' lacks '%s'", err.msg, msg_part);
+    }
+}
+
+static void
+test_tokens_parse (void **state)
+{
+    (void) state;
+    hg_err_t err = {0};
+    /* comments, blank lines, CRLF, tabs, trailing comment, no final newline */
+    hg_http_tokens_t *t = s_parse ("# header\r\n\r\n   \n" TOKEN_A "\tlab-a\r\n"
+                                   "  " TOKEN_B "  lab-b  # second partner\n"
+                                   "# tail\n"
+                                   "tok-lab-c-000000000000 lab-c",
+                                   &err);
+    assert_non_null (t);
+    assert_int_equal (hg_http_tokens_count (t), 3);
+    char partner[HG_FHIR_HTTP_PARTNER_MAX + 1];
+    assert_true (hg_http_tokens_match (t, "Bearer " TOKEN_A, partner, sizeof (partner)));
+    assert_string_equal (partner, "lab-a");
+    assert_true (hg_http_tokens_match (t, "bEaReR \t" TOKEN_B " \t", partner, sizeof (partner)));
+    assert_string_equal (partner, "lab-b");
+    assert_true (hg_http_tokens_match (t, "Bearer tok-lab-c-000000000000", partner,
+                                       sizeof (partner)));
+    assert_string_equal (partner, "lab-c");
+    strcpy (partner, "untouched");
+    assert_false (hg_http_tokens_match (t, NULL, partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, "", partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, "Bearer ", partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, "Bearer    ", partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, "Basic " TOKEN_A, partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, TOKEN_A, partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, "Bearer " TOKEN_A "x", partner, sizeof (partner)));
+    assert_false (hg_http_tokens_match (t, "Bearer tok-lab-a", partner, sizeof (partner)));
+    /* the partner name is not a token */
+    assert_false (hg_http_tokens_match (t, "Bearer lab-a", partner, sizeof (partner)));
+    assert_string_equal (partner, "untouched");
+    assert_false (hg_http_tokens_match (NULL, "Bearer " TOKEN_A, partner, sizeof (partner)));
+    hg_http_tokens_destroy (&t);
+    assert_null (t);
+    hg_http_tokens_destroy (&t); /* NULL-safe */
+
+    /* a partner name of exactly the maximum length */
+    char line[512], longest[HG_FHIR_HTTP_PARTNER_MAX + 2];
+    memset (longest, 'p', HG_FHIR_HTTP_PARTNER_MAX);
+    longest[HG_FHIR_HTTP_PARTNER_MAX] = '\0';
+    snprintf (line, sizeof (line), "%s %s\n", TOKEN_A, longest);
+    t = s_parse (line, &err);
+    assert_non_null (t);
+    assert_true (hg_http_tokens_match (t, "Bearer " TOKEN_A, partner, sizeof (partner)));
+    assert_string_equal (partner, longest);
+    hg_http_tokens_destroy (&t);
+    longest[HG_FHIR_HTTP_PARTNER_MAX] = 'p';
+    longest[HG_FHIR_HTTP_PARTNER_MAX + 1] = '\0';
+    snprintf (line, sizeof (line), "%s %s\n", TOKEN_A, longest);
+    s_assert_parse_fails (line, strlen (line),
+                          "tokens.txt line 1: partner name must be 1-128");
+
+    /* many partners: the table grows */
+    char *many = calloc (100, 64);
+    size_t off = 0;
+    for (int i = 0; i < 100; i++) {
+        off += (size_t) sprintf (many + off, "tok-many-%012d partner-%d\n", i, i);
+    }
+    t = s_parse (many, &err);
+    assert_non_null (t);
+    assert_int_equal (hg_http_tokens_count (t), 100);
+    assert_true (hg_http_tokens_match (t, "Bearer tok-many-000000000077", partner,
+                                       sizeof (partner)));
+    assert_string_equal (partner, "partner-77");
+    hg_http_tokens_destroy (&t);
+    free (many);
+}
+
+static void
+test_tokens_parse_errors (void **state)
+{
+    (void) state;
+    s_assert_parse_fails ("", 0, "tokens.txt holds no token");
+    s_assert_parse_fails ("# only comments\n\n  \t\n", 19, "holds no token");
+    s_assert_parse_fails ("#c\n" TOKEN_A "\n", 4 + strlen (TOKEN_A),
+                          "tokens.txt line 2: expected '<token> <partner>'");
+    s_assert_parse_fails (TOKEN_A " lab-a extra\n", strlen (TOKEN_A) + 13,
+                          "line 1: expected '<token> <partner>'");
+    s_assert_parse_fails (TOKEN_A " #lab-a\n", strlen (TOKEN_A) + 8,
+                          "line 1: expected '<token> <partner>'");
+    s_assert_parse_fails ("\n\nshort-token lab-a\n", 20,
+                          "line 3: token is shorter than 16 characters");
+    s_assert_parse_fails (TOKEN_A " lab/a\n", strlen (TOKEN_A) + 7,
+                          "line 1: partner name must be 1-128 characters without '/'");
+    s_assert_parse_fails (TOKEN_A " lab\001a\n", strlen (TOKEN_A) + 7, "control characters");
+    s_assert_parse_fails (TOKEN_A " a\n" TOKEN_B " b\n" TOKEN_A " c\n",
+                          3 * strlen (TOKEN_A) + 9,
+                          "line 3: token repeats an earlier line's");
+    const char nul[] = TOKEN_A " lab-a\n\0" TOKEN_B " lab-b\n";
+    s_assert_parse_fails (nul, sizeof (nul) - 1, "holds a NUL byte");
+
+    hg_err_t err = {0};
+    assert_null (hg_http_tokens_load ("/nonexistent/hg-tokens", &err));
+    assert_true (strstr (err.msg, "cannot read http tokens file /nonexistent/hg-tokens")
+                 != NULL);
+}
+
+/* ---- reload ------------------------------------------------------------------ */
+
+/* The table is swapped whole: a new partner is accepted, a removed one
+ * refused (nothing queued), a request taken before the reload keeps its
+ * partner, and a broken file keeps the table in force. */
+static void
+test_reload_tokens (void **state)
+{
+    (void) state;
+    char path[64];
+    s_write_file (path, sizeof (path), TOKEN_A " lab-a\n");
+    int port;
+    hg_fhir_http_t *h = s_start_with (&port, 0, path);
+    assert_false (hg_fhir_http_tls (h));
+
+    /* in flight: taken with the old table, answered after the reload */
+    call_t inflight = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", BUNDLE);
+    s_call_start (&inflight);
+    hg_http_request_t *r = s_take_one (h);
+    assert_string_equal (r->partner, "lab-a");
+
+    s_rewrite_file (path, "# lab-a removed, lab-c added\n"
+                          "tok-lab-c-0123456789abcdef lab-c\n" TOKEN_B " lab-b\n");
+    size_t partners = 0;
+    hg_err_t err = {0};
+    assert_int_equal (hg_fhir_http_reload_tokens (h, &partners, &err), 0);
+    assert_int_equal (partners, 2);
+    assert_string_equal (r->partner, "lab-a");
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-a/x", NULL, 0);
+    s_call_wait (&inflight);
+    assert_int_equal (inflight.status, 202);
+
+    call_t gone = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", BUNDLE);
+    s_call_start (&gone);
+    s_call_wait (&gone);
+    assert_int_equal (gone.status, 401);
+    s_assert_outcome (&gone, "error", "login", "missing or unknown bearer token");
+    assert_false (s_readable (h, 0));
+
+    call_t added = s_post (port, "Bearer tok-lab-c-0123456789abcdef",
+                           "application/fhir+json", BUNDLE);
+    s_call_start (&added);
+    r = s_take_one (h);
+    assert_string_equal (r->partner, "lab-c");
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-c/x", NULL, 0);
+    s_call_wait (&added);
+    assert_int_equal (added.status, 202);
+
+    /* broken files: the error names the line; lab-c still gets in, lab-a still not */
+    const char *broken[][2] = {
+        {"tok-lab-c-0123456789abcdef lab-c\nshort x\n", "line 2: token is shorter"},
+        {"# emptied by mistake\n", "holds no token"},
+        {"tok-lab-c-0123456789abcdef\n", "line 1: expected '<token> <partner>'"},
+    };
+    for (size_t i = 0; i < sizeof (broken) / sizeof (broken[0]); i++) {
+        s_rewrite_file (path, broken[i][0]);
+        hg_err_clear (&err);
+        partners = 99;
+        assert_true (hg_fhir_http_reload_tokens (h, &partners, &err) < 0);
+        assert_int_equal (partners, 99);
+        if (!strstr (err.msg, broken[i][1]) || !strstr (err.msg, path)) {
+            fail_msg ("reload error '%s' lacks '%s' or the path", err.msg, broken[i][1]);
+        }
+    }
+    unlink (path);
+    hg_err_clear (&err);
+    assert_true (hg_fhir_http_reload_tokens (h, NULL, &err) < 0);
+    assert_true (strstr (err.msg, "cannot read http tokens file") != NULL);
+    assert_true (hg_fhir_http_reload_tokens (h, NULL, NULL) < 0); /* err may be NULL */
+
+    call_t still = s_post (port, "Bearer tok-lab-c-0123456789abcdef",
+                           "application/fhir+json", BUNDLE);
+    s_call_start (&still);
+    r = s_take_one (h);
+    assert_string_equal (r->partner, "lab-c");
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-c/y", NULL, 0);
+    s_call_wait (&still);
+    assert_int_equal (still.status, 202);
+    call_t still_gone = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", BUNDLE);
+    s_call_start (&still_gone);
+    s_call_wait (&still_gone);
+    assert_int_equal (still_gone.status, 401);
+    assert_false (s_readable (h, 0));
+    hg_fhir_http_stop (&h);
+}
+
+/* Reloads racing with requests: every request gets 202 or 401, never a
+ * crash or a wrong partner (run under ASan/TSan to see more). */
+static void
+test_reload_under_load (void **state)
+{
+    (void) state;
+    char path[64];
+    const char *both = TOKEN_A " lab-a\n" TOKEN_B " lab-b\n";
+    const char *only_b = TOKEN_B " lab-b\n";
+    s_write_file (path, sizeof (path), both);
+    int port;
+    hg_fhir_http_t *h = s_start_with (&port, 0, path);
+    enum { N = 24 };
+    call_t c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = s_post (port, i % 2 ? "Bearer " TOKEN_B : "Bearer " TOKEN_A,
+                       "application/fhir+json", BUNDLE);
+        s_call_start (&c[i]);
+    }
+    /* reload continuously while the requests arrive (statuses are read only
+     * after the client threads are joined) */
+    for (int round = 0; round < 100; round++) {
+        s_rewrite_file (path, round % 2 ? both : only_b);
+        assert_int_equal (hg_fhir_http_reload_tokens (h, NULL, NULL), 0);
+        if (s_readable (h, 5)) {
+            hg_http_request_t *req[N];
+            size_t got = hg_fhir_http_take (h, req, N);
+            for (size_t k = 0; k < got; k++) {
+                assert_true (strcmp (req[k]->partner, "lab-a") == 0
+                             || strcmp (req[k]->partner, "lab-b") == 0);
+                hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner,
+                                     NULL, 0);
+            }
+        }
+    }
+    while (s_readable (h, 200)) {
+        hg_http_request_t *req[N];
+        size_t got = hg_fhir_http_take (h, req, N);
+        for (size_t k = 0; k < got; k++) {
+            hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner, NULL,
+                                 0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        s_call_wait (&c[i]);
+        if (i % 2) {
+            assert_int_equal (c[i].status, 202); /* lab-b is in every table */
+            s_assert_outcome (&c[i], "information", "informational", "accepted as lab-b");
+        }
+        else {
+            assert_true (c[i].status == 202 || c[i].status == 401);
+            if (c[i].status == 202) {
+                s_assert_outcome (&c[i], "information", "informational",
+                                  "accepted as lab-a");
+            }
+        }
+    }
+    hg_fhir_http_stop (&h);
+    unlink (path);
+}
+
+/* ---- TLS options --------------------------------------------------------------- */
+
+/* Starts with cert/key files holding these texts (NULL: option not set,
+ * "-": a path that does not exist) and expects an error with msg_part. */
+static void
+s_assert_tls_fails (const char *cert_text, const char *key_text, const char *msg_part)
+{
+    char cert[64] = "", key[64] = "";
+    if (cert_text) {
+        if (strcmp (cert_text, "-") == 0) {
+            snprintf (cert, sizeof (cert), "/nonexistent/cert.pem");
+        }
+        else {
+            s_write_file (cert, sizeof (cert), cert_text);
+        }
+    }
+    if (key_text) {
+        if (strcmp (key_text, "-") == 0) {
+            snprintf (key, sizeof (key), "/nonexistent/key.pem");
+        }
+        else {
+            s_write_file (key, sizeof (key), key_text);
+        }
+    }
+    hg_err_t err = {0};
+    hg_fhir_http_opts_t o = {.listen = "127.0.0.1:39298", .tokens_file = s_tokens_path,
+                             .max_body_bytes = 10, .tls_cert = cert, .tls_key = key};
+    hg_fhir_http_t *h = hg_fhir_http_start (&o, &err);
+    if (h) {
+        hg_fhir_http_stop (&h);
+        fail_msg ("started despite cert '%s' key '%s'", cert, key);
+    }
+    assert_true (err.code < 0);
+    if (!strstr (err.msg, msg_part)) {
+        fail_msg ("error '%s' lacks '%s'", err.msg, msg_part);
+    }
+    if (cert_text && strcmp (cert_text, "-") != 0) {
+        unlink (cert);
+    }
+    if (key_text && strcmp (key_text, "-") != 0) {
+        unlink (key);
+    }
+}
+
+#define PEM_CERT "-----BEGIN CERTIFICATE-----\nMIIBnotacert\n-----END CERTIFICATE-----\n"
+#define PEM_KEY "-----BEGIN PRIVATE KEY-----\nMIIEnotakey\n-----END PRIVATE KEY-----\n"
+
+static void
+test_tls_errors (void **state)
+{
+    (void) state;
+    s_assert_tls_fails (PEM_CERT, NULL,
+                        "http_tls_cert is set but http_tls_key is not: HTTPS needs both");
+    s_assert_tls_fails (NULL, PEM_KEY, "http_tls_key is set but http_tls_cert is not");
+    s_assert_tls_fails ("-", PEM_KEY, "cannot read http_tls_cert /nonexistent/cert.pem");
+    s_assert_tls_fails (PEM_CERT, "-", "cannot read http_tls_key /nonexistent/key.pem");
+    s_assert_tls_fails ("just some text\n", PEM_KEY, "is not a PEM certificate");
+    s_assert_tls_fails (PEM_CERT,
+                        "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+                        "is not a PEM private key");
+    s_assert_tls_fails (PEM_CERT,
+                        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMII\n"
+                        "-----END ENCRYPTED PRIVATE KEY-----\n",
+                        "is encrypted with a passphrase");
+    s_assert_tls_fails (PEM_CERT,
+                        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\nMII\n"
+                        "-----END RSA PRIVATE KEY-----\n",
+                        "is encrypted");
+    /* PEM-shaped but garbage inside: GnuTLS refuses it when the daemon starts */
+    s_assert_tls_fails (PEM_CERT, PEM_KEY,
+                        "http_tls_cert is a PEM certificate and http_tls_key its private key");
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_tokens_parse),
+        cmocka_unit_test (test_tokens_parse_errors),
         cmocka_unit_test (test_start_errors),
         cmocka_unit_test (test_accepted_bundle),
         cmocka_unit_test (test_idempotent_and_partners),
@@ -697,6 +1054,9 @@ main (void)
         cmocka_unit_test (test_timeout),
         cmocka_unit_test (test_concurrent_round),
         cmocka_unit_test (test_stop_with_waiting_request),
+        cmocka_unit_test (test_reload_tokens),
+        cmocka_unit_test (test_reload_under_load),
+        cmocka_unit_test (test_tls_errors),
     };
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }
