@@ -245,33 +245,16 @@ hg_quality_load (hg_quality_t *self, const uint8_t *data, size_t len)
     if (!q) {
         return -1;
     }
+    /* a restore is a merge into empty figures */
     partner_t *p = s_partner (self, q->partner, 1);
     if (p) {
-        p->messages = q->messages;
-        p->records = q->records;
-        p->rejected = q->rejected;
-        p->ignored = q->ignored;
-        p->complete = q->complete;
-        p->flagged = q->flagged;
-        p->n_reasons = 0;
-        for (size_t i = 0; i < q->n_reasons && p->n_reasons < HG_Q_MAX_REASONS; i++) {
-            reason_t *r = &p->reasons[p->n_reasons++];
-            memset (r, 0, sizeof (*r));
-            snprintf (r->reason, sizeof (r->reason), "%s", q->reasons[i]->reason);
-            r->count = q->reasons[i]->count;
-            for (size_t e = 0; e < q->reasons[i]->n_examples && r->n_examples < HG_Q_EXAMPLES; e++) {
-                snprintf (r->examples[r->n_examples++], sizeof (r->examples[0]), "%s",
-                          q->reasons[i]->examples[e]);
-            }
-        }
-        p->n_flags = 0;
-        for (size_t i = 0; i < q->n_flags && p->n_flags < HG_Q_MAX_FLAGS; i++) {
-            snprintf (p->flags[p->n_flags].flag, sizeof (p->flags[0].flag), "%s", q->flags[i]->flag);
-            p->flags[p->n_flags++].count = q->flags[i]->count;
-        }
+        char name[sizeof (p->name)];
+        memcpy (name, p->name, sizeof (name));
+        memset (p, 0, sizeof (*p));
+        memcpy (p->name, name, sizeof (name));
     }
     hourglass__partner_quality__free_unpacked (q, NULL);
-    return p ? 0 : -1;
+    return p ? hg_quality_merge (self, data, len) : -1;
 }
 
 int
