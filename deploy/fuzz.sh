@@ -8,14 +8,25 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-10}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
 if ! command -v clang >/dev/null 2>&1; then
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "fuzz: installing clang" >&2
-    export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends clang >/dev/null
 fi
+# libFuzzer and the sanitizer runtimes are a separate package on Debian 12
+# (libclang-rt-<version>-dev, only recommended by clang)
+probe="$(mktemp -d)"
+printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void) d; (void) n; return 0; }\n' \
+    >"$probe/p.c"
+if ! clang -fsanitize=fuzzer,address "$probe/p.c" -o "$probe/p" >/dev/null 2>&1; then
+    ver="$(clang -dumpversion | cut -d. -f1)"
+    echo "fuzz: installing libclang-rt-$ver-dev (libFuzzer, sanitizer runtimes)" >&2
+    $SUDO apt-get install -y -qq --no-install-recommends "libclang-rt-$ver-dev" >/dev/null
+fi
+rm -rf "$probe"
 CC=clang cmake -S "$root" -B "$root/build-fuzz" -DHG_FUZZ=ON -DHG_SANITIZE=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=()

@@ -18,9 +18,13 @@ foreach(fmt fhir hl7v2)
 
     if(HG_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
         # the parser sources are compiled into the target so that they carry
-        # the coverage instrumentation libFuzzer needs
-        add_executable(fuzz_${fmt} ${HG_FUZZ_DIR}/fuzz_${fmt}.c
-            ${CMAKE_SOURCE_DIR}/services/cleanser/${fmt}.c)
+        # the coverage instrumentation libFuzzer needs (the FHIR parser maps
+        # HL7 coding system names with the HL7 parser's table)
+        set(sources ${CMAKE_SOURCE_DIR}/services/cleanser/${fmt}.c)
+        if(fmt STREQUAL "fhir")
+            list(APPEND sources ${CMAKE_SOURCE_DIR}/services/cleanser/hl7v2.c)
+        endif()
+        add_executable(fuzz_${fmt} ${HG_FUZZ_DIR}/fuzz_${fmt}.c ${sources})
         target_compile_options(fuzz_${fmt} PRIVATE -fsanitize=fuzzer,address,undefined
                                -fno-omit-frame-pointer)
         target_link_options(fuzz_${fmt} PRIVATE -fsanitize=fuzzer,address,undefined)
