@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "cli.h"
@@ -219,17 +220,19 @@ s_alive (int pid)
 static int s_assigned[4 * HG_CLI_MAX_SERVICES];
 static size_t s_n_assigned;
 
+/* A port that is free now, picked at random below the kernel's ephemeral
+ * range (32768-60999 by default): a port from that range can be taken by any
+ * outgoing connection between the probe and the service's bind (a service
+ * restarted by `cluster up` then fails with "Address already in use"). */
 static int
 s_probe_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0,
+    int port = 20000 + (int) randombytes_uniform (32768 - 20000);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof (addr);
-    int port = -1;
-    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
-        && getsockname (fd, (struct sockaddr *) &addr, &len) == 0) {
-        port = ntohs (addr.sin_port);
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) != 0) {
+        port = -1;
     }
     if (fd >= 0) {
         close (fd);

@@ -106,21 +106,29 @@ def docker_unusable():
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
+    """n free ports, below the ephemeral range (see free_range)."""
+    ports = []
+    while len(ports) < n:
+        port = 20000 + (uuid.uuid4().int % (32768 - 20000))
+        if port in ports:
+            continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+        try:
+            s.bind(("127.0.0.1", port))
+            ports.append(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
     return ports
 
 
 def free_range(n, avoid):
-    """First port of n consecutive free ports (none in avoid)."""
+    """First port of n consecutive free ports (none in avoid), below the kernel's
+    ephemeral range (32768-60999): Docker binds a replica's port when the
+    container starts, and an outgoing connection may hold any ephemeral port."""
     for _ in range(200):
-        base = 20000 + (uuid.uuid4().int % 30000)
+        base = 20000 + (uuid.uuid4().int % (32768 - 20000 - n))
         ports = range(base, base + n)
         if any(p in avoid for p in ports):
             continue
