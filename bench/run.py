@@ -6,7 +6,9 @@ libraries (hourglass-limits: ZeroMQ PUSH/PULL, RocksDB synced batches), starts
 a cluster, pushes every feed as fast as the collector accepts it, and reports
 records/s and MB/s from first push to last record indexed, push-to-indexed
 latency percentiles (from the indexer's histogram), peak memory (VmHWM) and
-CPU per record of every service, each figure next to the raw limit.
+CPU per record of every service and of the pushing clients, each figure next
+to the raw limit. For comparing builds by CPU per record (which a shared
+machine disturbs far less than throughput) see bench/cpu.py.
 
 Writes RESULTS/bench.json, RESULTS/bench.md and RESULTS/bench.svg.
 
@@ -142,14 +144,21 @@ def run_cluster(a, cluster, jobs, expected, rate=0.0):
         pushers.append(subprocess.Popen([HG, "push", "--cluster", cluster, "--partner", partner,
                                          "--format", fmt, "--wait", "0", *pace, *files],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    push_cpu = 0.0
     for p in pushers:
-        p.wait()
+        _, status, ru = os.wait4(p.pid, 0)    # reaps it: its rusage is the client's CPU
+        p.returncode = os.waitstatus_to_exitcode(status)
+        push_cpu += ru.ru_utime + ru.ru_stime
     done.wait(timeout=900)
     done.set()
     th.join()
     services = stats(cluster)
     usage = {p["name"]: proc_usage(p["pid"]) for p in procs}
     run("cluster", "down", "--dir", cluster)
+    by_service = {}
+    for p in procs:
+        by_service[p["service"]] = (by_service.get(p["service"], 0.0)
+                                    + usage[p["name"]][1] - cpu0.get(p["name"], 0))
     return {
         "samples": samples,
         "elapsed": samples[-1][0] if samples else 0,
@@ -157,6 +166,8 @@ def run_cluster(a, cluster, jobs, expected, rate=0.0):
         "hist": latency_hist(services),
         "usage": usage,
         "cpu_total": sum(usage[n][1] - cpu0.get(n, 0) for n in usage),
+        "cpu_by_service": by_service,
+        "cpu_push": push_cpu,
     }
 
 
@@ -211,6 +222,13 @@ def main():
             "latency_histogram": dict(zip([str(b) for b in BUCKETS], hist)),
             "peak_rss_mb": {n: round(u[0] / 1e6, 1) for n, u in usage.items()},
             "cpu_us_per_record": round(cpu_total * 1e6 / indexed, 1) if indexed else None,
+            # per service (all instances of it), and the pushing clients apart:
+            # on a real deployment they run on the partners' machines
+            "cpu_us_per_record_by_service": {
+                k: round(v * 1e6 / indexed, 1) for k, v in m["cpu_by_service"].items()
+            } if indexed else None,
+            "push_client_cpu_us_per_record": round(m["cpu_push"] * 1e6 / indexed, 1)
+            if indexed else None,
             "limits": limits,
             "ratios": {
                 "messages_vs_zmq": round(envelopes_ps / limits["zmq_push_pull_msgs_per_s"], 4),
@@ -242,6 +260,9 @@ def main():
               f"| latency p50 / p99 / p999 (ms, bucket bound) | {lat['p50']} / {lat['p99']} / "
               f"{lat['p999']} | | |\n"
               f"| CPU per record (µs, all services) | {result['cpu_us_per_record']} | | |\n"
+              f"| CPU per record by service (µs) | "
+              + ", ".join(f"{k} {v}" for k, v in (result["cpu_us_per_record_by_service"] or {}).items())
+              + f"; pushing clients {result['push_client_cpu_us_per_record']} | | |\n"
               f"| peak RSS (MB) | " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())
               + " | | |\n")
         if half:

@@ -3,10 +3,12 @@
  * They find the services through DIR/cluster.json (see cluster.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -17,7 +19,7 @@
 #include "curve.h"
 #include "util.h"
 
-#define HG_PUSH_WINDOW 16
+#define HG_PUSH_WINDOW 64
 #define HG_PUSH_MAX_FILE (1024u * 1024u * 1024u)
 
 void
@@ -128,6 +130,69 @@ s_default_batch_id (push_item_t *it)
     const char *base = strrchr (it->path, '/');
     base = base ? base + 1 : it->path;
     snprintf (it->batch_id, sizeof (it->batch_id), "%.200s-%s", base, hex);
+}
+
+/* Reads the file of it (one open, fstat, read) and names its batch. On
+ * failure the item is refused with the reason. */
+static int
+s_push_load (push_item_t *it, const char *batch_id, const char *partner)
+{
+    hg_err_t err = {0};
+    int fd = open (it->path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        hg_err_set (&err, HG_EIO, "cannot open %s: %s", it->path, strerror (errno));
+    }
+    else if (fstat (fd, &sb) < 0 || !S_ISREG (sb.st_mode) || sb.st_size == 0) {
+        /* not a regular file (a pipe, say) or one that does not tell its size
+         * (/proc): read it as a stream */
+        close (fd);
+        fd = -1;
+        hg_read_file (it->path, HG_PUSH_MAX_FILE, &it->data, &it->len, &err);
+    }
+    else if ((uint64_t) sb.st_size > HG_PUSH_MAX_FILE) {
+        hg_err_set (&err, HG_ELIMIT, "%s is larger than the limit of %u bytes", it->path,
+                    HG_PUSH_MAX_FILE);
+    }
+    else if (!(it->data = malloc ((size_t) sb.st_size + 1))) {
+        hg_err_set (&err, HG_ENOMEM, "out of memory reading %s", it->path);
+    }
+    else {
+        size_t n = 0, want = (size_t) sb.st_size;
+        while (n < want) {
+            ssize_t got = read (fd, it->data + n, want - n);
+            if (got < 0 && errno == EINTR) {
+                continue;
+            }
+            if (got <= 0) {
+                hg_err_set (&err, HG_EIO, "cannot read %s: %s", it->path,
+                            got < 0 ? strerror (errno) : "file shrank while being read");
+                break;
+            }
+            n += (size_t) got;
+        }
+        it->len = n;
+        it->data[n] = '\0';
+    }
+    if (fd >= 0) {
+        close (fd);
+    }
+    if (err.code) {
+        free (it->data);
+        it->data = NULL;
+        fprintf (stderr, "hourglass push: %s\n", err.msg);
+        it->state = 4;
+        snprintf (it->reason, sizeof (it->reason), "%s", err.msg);
+        return -1;
+    }
+    if (batch_id) {
+        snprintf (it->batch_id, sizeof (it->batch_id), "%s", batch_id);
+    }
+    else {
+        s_default_batch_id (it);
+    }
+    snprintf (it->message_id, sizeof (it->message_id), "%s/%s", partner, it->batch_id);
+    return 0;
 }
 
 static int
@@ -328,28 +393,13 @@ hg_cmd_push (int argc, char **argv)
     if (s_load (cluster, &c, "push") < 0) {
         return 1;
     }
+    /* files are read when first sent and freed once answered, so a push of
+     * many files holds only the window's in memory */
     push_item_t *items = calloc (n_files, sizeof (*items));
     int status = 0;
-    size_t unreadable = 0;
     for (size_t i = 0; i < n_files; i++) {
-        push_item_t *it = &items[i];
-        it->path = files[i];
-        it->records = -1;
-        hg_err_t err = {0};
-        if (hg_read_file (it->path, HG_PUSH_MAX_FILE, &it->data, &it->len, &err) < 0) {
-            fprintf (stderr, "hourglass push: %s\n", err.msg);
-            it->state = 4;
-            snprintf (it->reason, sizeof (it->reason), "%s", err.msg);
-            unreadable++;
-            continue;
-        }
-        if (batch_id) {
-            snprintf (it->batch_id, sizeof (it->batch_id), "%s", batch_id);
-        }
-        else {
-            s_default_batch_id (it);
-        }
-        snprintf (it->message_id, sizeof (it->message_id), "%s/%s", partner, it->batch_id);
+        items[i].path = files[i];
+        items[i].records = -1;
     }
     void *zctx = zmq_ctx_new ();
     void *sock = zmq_socket (zctx, ZMQ_DEALER);
@@ -373,9 +423,6 @@ hg_cmd_push (int argc, char **argv)
             fprintf (stderr, "hourglass push: %s\n", kerr.msg);
             zmq_close (sock);
             zmq_ctx_term (zctx);
-            for (size_t i = 0; i < n_files; i++) {
-                free (items[i].data);
-            }
             free (items);
             hg_cluster_free (&c);
             return 1;
@@ -389,29 +436,45 @@ hg_cmd_push (int argc, char **argv)
     if (rate > 0) {
         deadline += (uint64_t) ((double) n_files / rate * 1000.0);
     }
-    size_t done = unreadable, in_flight = 0, first_sends = 0;
+    /* items before `open` are all answered; the ones in flight are listed
+     * in `flying`, so neither sending nor matching a reply walks every file */
+    size_t done = 0, first_sends = 0, open = 0;
+    size_t flying[HG_PUSH_WINDOW], in_flight = 0;
     while (done < n_files && hg_now_ms () < deadline) {
         uint64_t now = hg_now_ms ();
-        for (size_t i = 0; i < n_files && in_flight < HG_PUSH_WINDOW; i++) {
-            if (rate > 0 && items[i].attempts == 0
+        while (open < n_files && items[open].state >= 2) {
+            open++;
+        }
+        for (size_t i = open; i < n_files && in_flight < HG_PUSH_WINDOW; i++) {
+            push_item_t *it = &items[i];
+            if (rate > 0 && it->attempts == 0
                 && (double) first_sends >= rate * (double) (now - started_ms) / 1000.0) {
                 break;      /* paced: not yet time for the next new batch */
             }
-            if (items[i].state == 0 && now >= items[i].retry_at_ms) {
-                first_sends += items[i].attempts == 0;
-                if (s_push_send (sock, &items[i], partner, format) == 0) {
-                    in_flight++;
-                }
+            if (it->state != 0 || now < it->retry_at_ms) {
+                continue;
+            }
+            if (!it->data && s_push_load (it, batch_id, partner) < 0) {
+                done++;     /* unreadable: refused, never sent */
+                continue;
+            }
+            first_sends += it->attempts == 0;
+            if (s_push_send (sock, it, partner, format) == 0) {
+                flying[in_flight++] = i;
             }
         }
         zmq_pollitem_t pi = {sock, 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&pi, 1, rate > 0 ? 5 : 100) <= 0) {
             /* a request unanswered for 10 s is resent (same batch id: idempotent);
              * this is how a push survives a collector restart */
-            for (size_t i = 0; i < n_files; i++) {
-                if (items[i].state == 1 && hg_now_ms () > items[i].sent_ms + 10000) {
-                    items[i].state = 0;
-                    in_flight--;
+            for (size_t f = 0; f < in_flight;) {
+                push_item_t *it = &items[flying[f]];
+                if (hg_now_ms () > it->sent_ms + 10000) {
+                    it->state = 0;
+                    flying[f] = flying[--in_flight];
+                }
+                else {
+                    f++;
                 }
             }
             continue;
@@ -426,15 +489,15 @@ hg_cmd_push (int argc, char **argv)
         /* match on the batch id: with a key the partner part is the collector's */
         push_item_t *it = NULL;
         const char *slash = rep ? strchr (rep->message_id, '/') : NULL;
-        for (size_t i = 0; slash && i < n_files; i++) {
-            if (items[i].state == 1 && strcmp (items[i].batch_id, slash + 1) == 0) {
-                it = &items[i];
+        for (size_t f = 0; slash && f < in_flight; f++) {
+            if (strcmp (items[flying[f]].batch_id, slash + 1) == 0) {
+                it = &items[flying[f]];
+                flying[f] = flying[--in_flight];
                 snprintf (it->message_id, sizeof (it->message_id), "%s", rep->message_id);
                 break;
             }
         }
-        if (it && rep && it->state == 1) {
-            in_flight--;
+        if (it) {
             switch (rep->status) {
             case HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED:
                 it->state = 2;
@@ -453,6 +516,10 @@ hg_cmd_push (int argc, char **argv)
                 snprintf (it->reason, sizeof (it->reason), "%s", rep->reason);
                 done++;
                 break;
+            }
+            if (it->state >= 2) {
+                free (it->data);    /* answered: the file is no longer needed */
+                it->data = NULL;
             }
         }
         if (rep) {

@@ -18,10 +18,16 @@ typedef struct block {
     _Alignas (16) unsigned char data[];
 } block_t;
 
+/* Standard blocks a reset arena keeps for reuse: a service that resets its
+ * arena every round then allocates from memory it already has, instead of
+ * going back to malloc (and page faults) for every round. */
+#define HG_ARENA_KEEP_BYTES (8u * 1024 * 1024)
+
 struct hg_arena {
     block_t *head;        /* current block, newest first */
-    size_t limit_bytes;   /* cap on total block bytes, 0 = none */
-    size_t total_bytes;   /* bytes in all blocks */
+    block_t *spare;       /* standard blocks kept by reset, not in use */
+    size_t limit_bytes;   /* cap on total block bytes in use, 0 = none */
+    size_t total_bytes;   /* bytes in the blocks in use */
     size_t used_bytes;    /* bytes handed out */
 };
 
@@ -55,11 +61,14 @@ hg_arena_destroy (hg_arena_t **self_p)
         return;
     }
     hg_arena_t *self = *self_p;
-    block_t *b = self->head;
-    while (b) {
-        block_t *next = b->next;
-        free (b);
-        b = next;
+    block_t *chains[2] = {self->head, self->spare};
+    for (int i = 0; i < 2; i++) {
+        block_t *b = chains[i];
+        while (b) {
+            block_t *next = b->next;
+            free (b);
+            b = next;
+        }
     }
     free (self);
     *self_p = NULL;
@@ -68,19 +77,28 @@ hg_arena_destroy (hg_arena_t **self_p)
 void
 hg_arena_reset (hg_arena_t *self)
 {
-    if (!self->head) {
-        return;
+    /* standard blocks go to the spares (up to HG_ARENA_KEEP_BYTES in all),
+     * the rest back to malloc */
+    size_t kept = 0;
+    for (block_t *b = self->spare; b; b = b->next) {
+        kept += b->size;
     }
-    /* keep the oldest block (the last in the chain), free the rest */
     block_t *b = self->head;
-    while (b->next) {
+    while (b) {
         block_t *next = b->next;
-        free (b);
+        if (b->size == HG_ARENA_BLOCK_BYTES && kept + b->size <= HG_ARENA_KEEP_BYTES) {
+            b->used = 0;
+            b->next = self->spare;
+            self->spare = b;
+            kept += b->size;
+        }
+        else {
+            free (b);
+        }
         b = next;
     }
-    b->used = 0;
-    self->head = b;
-    self->total_bytes = b->size;
+    self->head = NULL;
+    self->total_bytes = 0;
     self->used_bytes = 0;
 }
 
@@ -97,8 +115,11 @@ hg_arena_alloc (hg_arena_t *self, size_t size)
         if (self->limit_bytes && self->total_bytes + bsize > self->limit_bytes) {
             return NULL;
         }
-        b = s_block_new (bsize);
-        if (!b) {
+        if (bsize == HG_ARENA_BLOCK_BYTES && self->spare) {
+            b = self->spare;
+            self->spare = b->next;
+        }
+        else if (!(b = s_block_new (bsize))) {
             return NULL;
         }
         b->next = self->head;

@@ -23,7 +23,9 @@ hg_arena_t *hg_arena_new (size_t limit_bytes);
 /* Frees every allocation of the arena; NULL-safe; nulls the caller's pointer. */
 void hg_arena_destroy (hg_arena_t **self_p);
 
-/* Frees all allocations but keeps the first block for reuse. */
+/* Frees all allocations; keeps up to 8 MiB of the arena's blocks for the
+ * allocations that follow, so an arena reset every round does not go back
+ * to malloc each time. */
 void hg_arena_reset (hg_arena_t *self);
 
 /* Zeroed, 16-byte aligned memory, or NULL when the limit is reached. */

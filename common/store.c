@@ -19,8 +19,37 @@ struct hg_store {
     rocksdb_filterpolicy_t *bloom;     /* owned by table options */
 };
 
+/* A batch collects its operations in one buffer and hands them to RocksDB
+ * sorted by key at write time: a memtable insert walks a skiplist, and keys
+ * arriving in order walk nearly the same path one after the other (in cache)
+ * instead of a random one each. The sort is stable, so two operations on one
+ * key keep their order and the batch means what it meant unsorted. */
+typedef struct {
+    size_t key_at, klen;        /* into buf */
+    size_t val_at, vlen;
+    bool del;
+} batch_op_t;
+
+/* An operation as sorted: its key's first 16 bytes as two big-endian
+ * numbers (0-padded past the key's end), which decide most comparisons
+ * without touching the key, and its index. */
+typedef struct {
+    uint64_t h0, h1;
+    size_t op;
+} sort_ent_t;
+
+/* Buffer capacity a cleared batch keeps for the next round. */
+#define HG_STORE_BATCH_KEEP_BYTES (8u << 20)
+
 struct hg_store_batch {
-    rocksdb_writebatch_t *wb;
+    rocksdb_writebatch_t *wb;   /* built from ops at write time, reused */
+    char *buf;                  /* keys and values, back to back */
+    size_t len, cap;
+    batch_op_t *ops;
+    size_t n_ops, cap_ops;
+    sort_ent_t *order;          /* sort scratch: 2 x n_ops */
+    size_t cap_order;
+    bool oom;                   /* an operation could not be recorded */
 };
 
 struct hg_store_iter {
@@ -79,6 +108,14 @@ hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
     self->bloom = rocksdb_filterpolicy_create_bloom_full (10);
     rocksdb_block_based_options_set_filter_policy (self->table, self->bloom);
     rocksdb_options_set_block_based_table_factory (self->options, self->table);
+    /* a whole-key bloom filter in each memtable: most point reads (de-dup
+     * markers, "already indexed?") are for absent keys, which then skip the
+     * memtable's skiplist search */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio (self->options, 0.05);
+    rocksdb_options_set_memtable_whole_key_filtering (self->options, 1);
+    /* RocksDB counts per-operation statistics in thread-local storage by
+     * default; nothing reads them, and on every put and get they cost */
+    rocksdb_set_perf_level (1 /* kDisable */);
 
     char *rerr = NULL;
     self->db = rocksdb_open (self->options, path, &rerr);
@@ -189,39 +226,214 @@ hg_store_batch_destroy (hg_store_batch_t **self_p)
     if (!self_p || !*self_p) {
         return;
     }
-    rocksdb_writebatch_destroy ((*self_p)->wb);
-    free (*self_p);
+    hg_store_batch_t *b = *self_p;
+    rocksdb_writebatch_destroy (b->wb);
+    free (b->buf);
+    free (b->ops);
+    free (b->order);
+    free (b);
     *self_p = NULL;
+}
+
+/* Grows *p (elements of size each) to hold at least need; false when out of
+ * memory. */
+static bool
+s_grow (void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) {
+        return true;
+    }
+    size_t n = *cap ? *cap : 64;
+    while (n < need) {
+        n *= 2;
+    }
+    void *q = realloc (*p, n * size);
+    if (!q) {
+        return false;
+    }
+    *p = q;
+    *cap = n;
+    return true;
+}
+
+/* Records an operation; returns where its vlen value bytes go, NULL when
+ * out of memory. */
+static char *
+s_batch_add (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen, bool del)
+{
+    /* + 1: the value's address is valid even for an empty key and value */
+    if (b->len + klen + vlen + 1 <= b->len
+        || !s_grow ((void **) &b->buf, &b->cap, b->len + klen + vlen + 1, 1)
+        || !s_grow ((void **) &b->ops, &b->cap_ops, b->n_ops + 1, sizeof (*b->ops))) {
+        b->oom = true;
+        return NULL;
+    }
+    batch_op_t *op = &b->ops[b->n_ops++];
+    op->key_at = b->len;
+    op->klen = klen;
+    if (klen) {
+        memcpy (b->buf + b->len, key, klen);
+    }
+    b->len += klen;
+    op->val_at = b->len;
+    op->vlen = vlen;
+    b->len += vlen;
+    op->del = del;
+    return b->buf + op->val_at;
 }
 
 void
 hg_store_batch_put (hg_store_batch_t *b, const void *key, size_t klen, const void *val,
                     size_t vlen)
 {
-    rocksdb_writebatch_put (b->wb, key, klen, val, vlen);
+    char *v = s_batch_add (b, key, klen, vlen, false);
+    if (v && vlen) {
+        memcpy (v, val, vlen);
+    }
+}
+
+void *
+hg_store_batch_put_space (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen)
+{
+    return s_batch_add (b, key, klen, vlen, false);
 }
 
 void
 hg_store_batch_delete (hg_store_batch_t *b, const void *key, size_t klen)
 {
-    rocksdb_writebatch_delete (b->wb, key, klen);
+    s_batch_add (b, key, klen, 0, true);
 }
 
 void
 hg_store_batch_clear (hg_store_batch_t *b)
 {
-    rocksdb_writebatch_clear (b->wb);
+    if (b->cap > HG_STORE_BATCH_KEEP_BYTES) {
+        /* a round of big payloads: do not hold its buffer for good */
+        free (b->buf);
+        b->buf = NULL;
+        b->cap = 0;
+    }
+    b->len = 0;
+    b->n_ops = 0;
+    b->oom = false;
 }
 
 size_t
 hg_store_batch_count (hg_store_batch_t *b)
 {
-    return (size_t) rocksdb_writebatch_count (b->wb);
+    return b->n_ops;
+}
+
+/* The big-endian number of key bytes [at, at + 8), 0-padded. */
+static uint64_t
+s_head (const unsigned char *key, size_t klen, size_t at)
+{
+    uint64_t h = 0;
+    if (klen >= at + 8) {
+        for (size_t i = 0; i < 8; i++) {
+            h = h << 8 | key[at + i];
+        }
+        return h;
+    }
+    for (size_t i = at; i < at + 8; i++) {
+        h = h << 8 | (i < klen ? key[i] : 0);
+    }
+    return h;
+}
+
+/* Key order, then insertion order: a stable order. The heads decide most
+ * comparisons; bytes past a key's end count as zeros there, which keeps the
+ * order of a key and its extensions (a shorter key that is a prefix of a
+ * longer one has equal or smaller heads, and the lengths then decide). */
+static int
+s_ent_cmp (const hg_store_batch_t *b, const sort_ent_t *x, const sort_ent_t *y)
+{
+    if (x->h0 != y->h0) {
+        return x->h0 < y->h0 ? -1 : 1;
+    }
+    if (x->h1 != y->h1) {
+        return x->h1 < y->h1 ? -1 : 1;
+    }
+    const batch_op_t *p = &b->ops[x->op], *q = &b->ops[y->op];
+    size_t n = p->klen < q->klen ? p->klen : q->klen;
+    int c = n > 16 ? memcmp (b->buf + p->key_at + 16, b->buf + q->key_at + 16, n - 16) : 0;
+    if (c == 0) {
+        c = p->klen < q->klen ? -1 : p->klen > q->klen;
+    }
+    return c ? c : (x->op < y->op ? -1 : x->op > y->op);
+}
+
+/* Bottom-up merge sort of a[0..n) (tmp: n more entries); the result ends
+ * in b->order. */
+static void
+s_sort_ops (const hg_store_batch_t *b, sort_ent_t *a, sort_ent_t *tmp, size_t n)
+{
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n;
+            size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                tmp[k++] = s_ent_cmp (b, &a[i], &a[j]) <= 0 ? a[i++] : a[j++];
+            }
+            while (i < mid) {
+                tmp[k++] = a[i++];
+            }
+            while (j < hi) {
+                tmp[k++] = a[j++];
+            }
+        }
+        sort_ent_t *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    if (a != b->order) {
+        memcpy (b->order, a, n * sizeof (*a));
+    }
+}
+
+/* Builds the RocksDB batch from the recorded operations, in key order. */
+static int
+s_batch_build (hg_store_batch_t *b, hg_err_t *err)
+{
+    if (b->oom
+        || !s_grow ((void **) &b->order, &b->cap_order, 2 * b->n_ops, sizeof (*b->order))) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory building a write batch of %zu "
+                           "operations", b->n_ops);
+    }
+    bool sorted = true;
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const batch_op_t *op = &b->ops[i];
+        const unsigned char *key = (const unsigned char *) b->buf + op->key_at;
+        sort_ent_t *e = &b->order[i];
+        e->h0 = s_head (key, op->klen, 0);
+        e->h1 = s_head (key, op->klen, 8);
+        e->op = i;
+        sorted = sorted && (i == 0 || s_ent_cmp (b, e - 1, e) < 0);
+    }
+    if (!sorted) {
+        s_sort_ops (b, b->order, b->order + b->n_ops, b->n_ops);
+    }
+    rocksdb_writebatch_clear (b->wb);
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const batch_op_t *op = &b->ops[b->order[i].op];
+        if (op->del) {
+            rocksdb_writebatch_delete (b->wb, b->buf + op->key_at, op->klen);
+        }
+        else {
+            rocksdb_writebatch_put (b->wb, b->buf + op->key_at, op->klen, b->buf + op->val_at,
+                                    op->vlen);
+        }
+    }
+    return 0;
 }
 
 int
 hg_store_write (hg_store_t *self, hg_store_batch_t *b, bool sync, hg_err_t *err)
 {
+    if (s_batch_build (b, err) < 0) {
+        return HG_ENOMEM;
+    }
     char *rerr = NULL;
     rocksdb_write (self->db, sync ? self->wsync : self->wnosync, b->wb, &rerr);
     if (rerr) {

@@ -45,11 +45,18 @@ bool hg_store_exists (hg_store_t *self, const void *key, size_t klen);
 int hg_store_put (hg_store_t *self, const void *key, size_t klen, const void *val,
                   size_t vlen, hg_err_t *err);
 
-/* Write batches: collect puts/deletes, then apply atomically. */
+/* Write batches: collect puts/deletes, then apply atomically. The batch is
+ * handed to RocksDB in key order (operations on one key keep their order),
+ * which makes memtable inserts cheaper than in arrival order. */
 hg_store_batch_t *hg_store_batch_new (void);
 void hg_store_batch_destroy (hg_store_batch_t **self_p);
 void hg_store_batch_put (hg_store_batch_t *b, const void *key, size_t klen, const void *val,
                          size_t vlen);
+/* Adds a put of key whose value the caller writes, vlen bytes, at the
+ * returned address before the next operation on b (saves a copy of values
+ * packed anyway). NULL when out of memory (the batch then fails to write). */
+void *hg_store_batch_put_space (hg_store_batch_t *b, const void *key, size_t klen,
+                                size_t vlen);
 void hg_store_batch_delete (hg_store_batch_t *b, const void *key, size_t klen);
 void hg_store_batch_clear (hg_store_batch_t *b);
 size_t hg_store_batch_count (hg_store_batch_t *b);

@@ -36,6 +36,8 @@ static const hg_opt_t s_options[] = {
 typedef struct {
     unsigned char key[HG_DEID_KEY_BYTES];
     int shards;
+    hg_deid_memos_t memos;      /* last ids hashed; cleared after every round */
+    hg_arena_t *arena;          /* one message's records; reset per message */
 } deid_t;
 
 static int
@@ -56,13 +58,19 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
         return err->code;
     }
     hg_info ("key_loaded", "path=%s", path);
+    self->arena = hg_arena_new (0);
+    if (!self->arena) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
     return 0;
 }
 
 static void
 s_destroy (void **state)
 {
-    sodium_free (*state);   /* zeroes the key */
+    deid_t *self = *state;
+    hg_arena_destroy (&self->arena);
+    sodium_free (self);     /* zeroes the key and the memos */
     *state = NULL;
 }
 
@@ -124,7 +132,8 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         s_reject (svc, wb, env, 0, "envelope does not carry canonical records");
         return 0;
     }
-    hg_arena_t *arena = hg_arena_new (0);
+    hg_arena_t *arena = self->arena;
+    hg_arena_reset (arena);
     ProtobufCAllocator alloc;
     hg_arena_protobuf_allocator (arena, &alloc);
     Hourglass__RecordBatch *in = hourglass__record_batch__unpack (&alloc, env->payload.len,
@@ -137,7 +146,8 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
     /* de-identify, then group by shard */
     Hourglass__Record **by_shard[HG_DEID_MAX_SHARDS] = {0};
     size_t n_by_shard[HG_DEID_MAX_SHARDS] = {0};
-    hg_deid_ctx_t ctx = {.key = self->key, .today_days = today};
+    hg_deid_ctx_t ctx = {.key = self->key, .today_days = today, .memos = &self->memos};
+    uint64_t *deidentified = hg_service_counter (svc, "deidentified");
     for (size_t i = 0; i < in->n_records; i++) {
         Hourglass__Record *r = in->records[i];
         hg_err_t rerr = {0};
@@ -150,7 +160,7 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
             by_shard[s] = hg_arena_alloc (arena, in->n_records * sizeof (Hourglass__Record *));
         }
         by_shard[s][n_by_shard[s]++] = r;
-        (*hg_service_counter (svc, "deidentified"))++;
+        (*deidentified)++;
     }
     for (int s = 0; s < self->shards; s++) {
         if (!n_by_shard[s]) {
@@ -178,8 +188,7 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         }
     }
 cleanup:
-    /* in lives in the arena */
-    hg_arena_destroy (&arena);
+    /* in lives in the arena, reset by the next message */
     return rc;
 }
 
@@ -187,13 +196,16 @@ static int
 s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
            hg_err_t *err)
 {
+    deid_t *self = state;
     int64_t today = (int64_t) (hg_wall_us () / 1000000u / 86400u);
-    for (size_t i = 0; i < n; i++) {
-        if (s_process_one (svc, state, d[i].env, wb, today, err) < 0) {
-            return err->code;
-        }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = s_process_one (svc, self, d[i].env, wb, today, err);
     }
-    return 0;
+    /* source ids stay no longer than their round; the records' memory is
+     * reused by the next round */
+    hg_deid_memo_clear (&self->memos);
+    return rc < 0 ? err->code : 0;
 }
 
 static const hg_service_def_t s_def = {

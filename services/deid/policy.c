@@ -242,10 +242,41 @@ s_oom (hg_err_t *err)
                        "limit reached)");
 }
 
-/* Replaces *field with the keyed pseudonym of its value when non-empty. */
+void
+hg_deid_memo_clear (hg_deid_memos_t *memos)
+{
+    sodium_memzero (memos, sizeof (*memos));
+}
+
+static bool
+s_memo_hit (const hg_deid_memo_t *m, const char *partner, const char *id)
+{
+    return m && m->valid && strcmp (m->id, id) == 0 && strcmp (m->partner, partner) == 0;
+}
+
+/* Remembers id -> pseudonym (ids too long to keep are not memoised). */
+static void
+s_memo_keep (hg_deid_memo_t *m, const char *partner, const char *id, const char *pseudonym,
+             int shift)
+{
+    if (!m) {
+        return;
+    }
+    size_t pl = strlen (partner), il = strlen (id);
+    m->valid = pl <= HG_DEID_MEMO_MAX && il <= HG_DEID_MEMO_MAX;
+    if (m->valid) {
+        memcpy (m->partner, partner, pl + 1);
+        memcpy (m->id, id, il + 1);
+        memcpy (m->pseudonym, pseudonym, HG_PSEUDONYM_HEX + 1);
+        m->shift = shift;
+    }
+}
+
+/* Replaces *field with the keyed pseudonym of its value when non-empty
+ * (memo: the domain's last id, may be NULL). */
 static int
 s_pseudonymise (const hg_deid_ctx_t *ctx, hg_arena_t *arena, const char *domain,
-                const char *partner, char **field, hg_err_t *err)
+                const char *partner, char **field, hg_deid_memo_t *memo, hg_err_t *err)
 {
     if (hg_str_empty (*field)) {
         *field = S_EMPTY;
@@ -255,7 +286,13 @@ s_pseudonymise (const hg_deid_ctx_t *ctx, hg_arena_t *arena, const char *domain,
     if (!out) {
         return s_oom (err);
     }
-    hg_pseudonym (ctx->key, domain, partner, *field, out);
+    if (s_memo_hit (memo, partner, *field)) {
+        memcpy (out, memo->pseudonym, HG_PSEUDONYM_HEX + 1);
+    }
+    else {
+        hg_pseudonym (ctx->key, domain, partner, *field, out);
+        s_memo_keep (memo, partner, *field, out, 0);
+    }
     *field = out;
     return 0;
 }
@@ -389,19 +426,33 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
         return hg_err_set (err, HG_EINVAL, "record has no patient reference");
     }
     const char *partner = pv->partner;
-    int rc = s_pseudonymise (ctx, arena, "patient", partner, &rec->patient_ref, err);
-    if (rc < 0) {
-        return rc;
+    hg_deid_memos_t *memos = ctx->memos;
+    int shift;
+    char *patient = hg_arena_alloc (arena, HG_PSEUDONYM_HEX + 1);
+    if (!patient) {
+        return s_oom (err);
     }
+    if (memos && s_memo_hit (&memos->patient, partner, rec->patient_ref)) {
+        memcpy (patient, memos->patient.pseudonym, HG_PSEUDONYM_HEX + 1);
+        shift = memos->patient.shift;
+    }
+    else {
+        hg_pseudonym (ctx->key, "patient", partner, rec->patient_ref, patient);
+        shift = hg_dateshift_days (ctx->key, patient);
+        if (memos) {
+            s_memo_keep (&memos->patient, partner, rec->patient_ref, patient, shift);
+        }
+    }
+    rec->patient_ref = patient;
     rec->pseudonymous = true;
-    int shift = hg_dateshift_days (ctx->key, rec->patient_ref);
 
-    if ((rc = s_pseudonymise (ctx, arena, "record", "", &rec->record_id, err)) < 0
+    int rc;
+    if ((rc = s_pseudonymise (ctx, arena, "record", "", &rec->record_id, NULL, err)) < 0
         || (rc = s_pseudonymise (ctx, arena, "encounter", partner, &rec->encounter_ref,
-                                 err)) < 0
+                                 memos ? &memos->encounter : NULL, err)) < 0
         || (rc = s_pseudonymise (ctx, arena, "message", partner, &pv->source_message_id,
-                                 err)) < 0
-        || (rc = s_pseudonymise (ctx, arena, "source", partner, &pv->source_record_id,
+                                 memos ? &memos->message : NULL, err)) < 0
+        || (rc = s_pseudonymise (ctx, arena, "source", partner, &pv->source_record_id, NULL,
                                  err)) < 0) {
         return rc;
     }

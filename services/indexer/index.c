@@ -1,27 +1,101 @@
 /*
- * index.c -- indexer key layout and the count query.
+ * index.c -- indexer key layout, aggregates, the count query, and the
+ * conversion of stores written in the earlier text layout (see index.h).
  */
 #include "index.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "date.h"
+#include "strset.h"
 
-/* Appends a NUL-separated component to a key buffer; false when full. */
-static bool
-s_add (char *key, size_t *len, size_t cap, const char *part, bool sep)
+#define S_VARINT_MAX 5
+/* the longest code key: C S code 0 day 0 P I */
+#define S_KEY_MAX (1 + S_VARINT_MAX + HG_INDEX_CODE_MAX + 1 + 10 + 1 + 2 * HG_INDEX_ID_BYTES)
+/* the longest aggregate key: n 0 system | code */
+#define S_AGG_KEY_MAX (2 + HG_INDEX_CODE_MAX + 1 + HG_INDEX_CODE_MAX + 1)
+/* records converted per committed batch */
+#define S_CONVERT_BATCH 2048
+
+/* A code system of the dictionary. */
+typedef struct sys_entry {
+    struct sys_entry *next;     /* hash chain */
+    uint64_t hash;
+    unsigned char enc[S_VARINT_MAX];   /* its number, LEB128 */
+    size_t enc_len;
+    size_t len;
+    char name[];                /* the URI, NUL-terminated */
+} sys_entry_t;
+
+/* The exact counts of one system|code. */
+typedef struct agg_entry {
+    struct agg_entry *next;     /* hash chain */
+    struct agg_entry *dirty_next;
+    bool dirty;
+    uint64_t hash;
+    uint64_t records, patients;
+    size_t key_len;             /* "n\0system|code" */
+    char key[];
+} agg_entry_t;
+
+/* A key staged in the current round (the key bytes live in the round arena). */
+typedef struct {
+    uint64_t hash;
+    const char *key;            /* NULL: empty slot */
+    size_t len;
+} staged_t;
+
+struct hg_index {
+    hg_store_t *store;          /* not owned */
+    sys_entry_t **sys;          /* dictionary by URI */
+    size_t n_sys_buckets;
+    uint32_t sys_next;          /* the number a new system gets */
+    agg_entry_t **buckets;      /* aggregates by "n\0system|code" */
+    size_t n_buckets;
+    agg_entry_t *dirty;         /* changed since the last flush */
+    staged_t *staged;           /* record and patient keys staged this round */
+    size_t staged_cap, n_staged;
+    hg_arena_t *round;          /* copies of the staged keys */
+};
+
+static uint64_t
+s_hash (const void *p, size_t len)
 {
-    size_t n = strlen (part);
-    if (*len + n + (sep ? 1 : 0) > cap) {
-        return false;
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ s[i]) * 1099511628211ULL;
     }
-    memcpy (key + *len, part, n);
-    *len += n;
-    if (sep) {
-        key[(*len)++] = '\0';
+    return h ^ (h >> 29);
+}
+
+static size_t
+s_varint (uint32_t v, unsigned char out[S_VARINT_MAX])
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (unsigned char) (v | 0x80);
+        v >>= 7;
     }
-    return true;
+    out[n++] = (unsigned char) v;
+    return n;
+}
+
+/* Decodes a LEB128 number of exactly len bytes; false when malformed. */
+static bool
+s_varint_get (const unsigned char *p, size_t len, uint32_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < len && i < S_VARINT_MAX; i++) {
+        x |= (uint64_t) (p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *v = (uint32_t) x;
+            return i + 1 == len && x <= UINT32_MAX;
+        }
+    }
+    return false;
 }
 
 void
@@ -37,157 +111,194 @@ hg_index_day (const char *effective, char out[11])
     }
 }
 
-int
-hg_index_put (hg_store_t *store, hg_store_batch_t *wb, hg_strset_t *staged,
-              const Hourglass__Record *rec, hg_err_t *err)
+static int
+s_hexval (char c)
 {
-    if (!rec->pseudonymous || !*rec->patient_ref || !*rec->record_id) {
-        return hg_err_set (err, HG_EINVAL,
-                           "record is not de-identified (pseudonymous patient and record id "
-                           "required)");
+    if (c >= '0' && c <= '9') {
+        return c - '0';
     }
-    char key[2048];
-    size_t kl = 0;
-    s_add (key, &kl, sizeof (key), "r", true);
-    s_add (key, &kl, sizeof (key), rec->patient_ref, true);
-    if (!s_add (key, &kl, sizeof (key), rec->record_id, false)) {
-        return hg_err_set (err, HG_EINVAL, "record key too long");
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
     }
-    if (hg_strset_has (staged, key, kl) || hg_store_exists (store, key, kl)) {
-        return 0;
-    }
-    if (hg_strset_add (staged, key, kl) < 0) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
-    }
-    size_t len = hourglass__record__get_packed_size (rec);
-    uint8_t *buf = malloc (len ? len : 1);
-    if (!buf) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
-    }
-    hourglass__record__pack (rec, buf);
-    hg_store_batch_put (wb, key, kl, buf, len);
-    free (buf);
-
-    char day[11];
-    hg_index_day (rec->effective, day);
-    for (size_t i = 0; i < rec->n_codes; i++) {
-        const Hourglass__Coding *c = rec->codes[i];
-        if (!*c->code) {
-            continue;
-        }
-        kl = 0;
-        bool ok = s_add (key, &kl, sizeof (key), "c", true)
-                  && s_add (key, &kl, sizeof (key), c->system, false)
-                  && s_add (key, &kl, sizeof (key), "|", false)
-                  && s_add (key, &kl, sizeof (key), c->code, true)
-                  && s_add (key, &kl, sizeof (key), day, true)
-                  && s_add (key, &kl, sizeof (key), rec->patient_ref, true)
-                  && s_add (key, &kl, sizeof (key), rec->record_id, false);
-        if (ok) {
-            hg_store_batch_put (wb, key, kl, "", 0);
-        }
-    }
-    kl = 0;
-    if (s_add (key, &kl, sizeof (key), "d", true) && s_add (key, &kl, sizeof (key), day, true)
-        && s_add (key, &kl, sizeof (key), rec->record_id, false)) {
-        hg_store_batch_put (wb, key, kl, rec->patient_ref, strlen (rec->patient_ref));
-    }
-    return 1;
+    return -1;
 }
 
-int
-hg_index_count (hg_store_t *store, const char *system, const char *code, const char *from,
-                const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err)
+bool
+hg_index_id_parse (const char *s, unsigned char out[HG_INDEX_ID_BYTES])
 {
-    char prefix[1024], start[1100];
-    size_t pl = 0;
-    if (!(s_add (prefix, &pl, sizeof (prefix), "c", true)
-          && s_add (prefix, &pl, sizeof (prefix), system, false)
-          && s_add (prefix, &pl, sizeof (prefix), "|", false)
-          && s_add (prefix, &pl, sizeof (prefix), code, true))) {
-        return hg_err_set (err, HG_EINVAL, "code too long");
+    for (size_t i = 0; i < HG_INDEX_ID_BYTES; i++) {
+        int hi = s_hexval (s[2 * i]);
+        int lo = hi < 0 ? -1 : s_hexval (s[2 * i + 1]);
+        if (lo < 0) {
+            return false;
+        }
+        out[i] = (unsigned char) (hi << 4 | lo);
     }
-    memcpy (start, prefix, pl);
-    size_t sl = pl;
-    bool has_from = from && *from;
-    if (has_from) {
-        s_add (start, &sl, sizeof (start), from, false);
+    return s[2 * HG_INDEX_ID_BYTES] == '\0';
+}
+
+/* ---- the code-system dictionary ------------------------------------------- */
+
+static sys_entry_t *
+s_sys_find (const hg_index_t *self, const char *name, size_t len, uint64_t h)
+{
+    for (sys_entry_t *e = self->sys[h & (self->n_sys_buckets - 1)]; e; e = e->next) {
+        if (e->hash == h && e->len == len && memcmp (e->name, name, len) == 0) {
+            return e;
+        }
     }
-    hg_store_iter_t *it = hg_store_iter_new (store, prefix, pl, start, sl);
-    const char *k;
-    size_t klen;
-    uint64_t n = 0;
-    hg_strset_t *pats = hg_strset_new ();
-    bool has_to = to && *to;
-    while (hg_store_iter_next (it, &k, &klen, NULL, NULL)) {
-        const char *day = k + pl;
-        const char *end = k + klen;
-        const char *day_end = memchr (day, '\0', (size_t) (end - day));
-        if (!day_end) {
-            continue;
+    return NULL;
+}
+
+static sys_entry_t *
+s_sys_insert (hg_index_t *self, const char *name, size_t len, uint64_t h, uint32_t id)
+{
+    sys_entry_t *e = calloc (1, sizeof (*e) + len + 1);
+    if (!e) {
+        return NULL;
+    }
+    e->hash = h;
+    e->enc_len = s_varint (id, e->enc);
+    e->len = len;
+    memcpy (e->name, name, len);
+    size_t b = h & (self->n_sys_buckets - 1);
+    e->next = self->sys[b];
+    self->sys[b] = e;
+    if (id >= self->sys_next) {
+        self->sys_next = id + 1;
+    }
+    return e;
+}
+
+/* The dictionary entry of system; a new one (staged into wb) when wb is not
+ * NULL, else NULL when unknown. NULL also when out of memory. */
+static sys_entry_t *
+s_sys_get (hg_index_t *self, const char *system, hg_store_batch_t *wb)
+{
+    size_t len = strlen (system);
+    uint64_t h = s_hash (system, len);
+    sys_entry_t *e = s_sys_find (self, system, len, h);
+    if (e || !wb) {
+        return e;
+    }
+    e = s_sys_insert (self, system, len, h, self->sys_next);
+    if (e) {
+        unsigned char key[1 + S_VARINT_MAX];
+        key[0] = 'Y';
+        memcpy (key + 1, e->enc, e->enc_len);
+        hg_store_batch_put (wb, key, 1 + e->enc_len, system, len);
+    }
+    return e;
+}
+
+static int
+s_sys_load (hg_index_t *self, hg_err_t *err)
+{
+    hg_store_iter_t *it = hg_store_iter_new (self->store, "Y", 1, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        uint32_t id;
+        if (!s_varint_get ((const unsigned char *) k + 1, kl - 1, &id) || id == 0) {
+            rc = hg_err_set (err, HG_EINVAL, "index store has a malformed code-system "
+                             "dictionary key (%zu bytes); the store is damaged", kl);
         }
-        size_t day_len = (size_t) (day_end - day);
-        if (has_from && day_len == 0) {
-            continue;       /* undated records never match a date range */
-        }
-        if (has_to && (day_len == 0 || strncmp (day, to, 10) > 0)) {
-            if (day_len == 0) {
-                continue;
-            }
-            break;          /* keys are in date order: nothing later matches */
-        }
-        const char *pat = day_end + 1;
-        const char *pat_end = memchr (pat, '\0', (size_t) (end - pat));
-        if (!pat_end) {
-            continue;
-        }
-        n++;
-        if (hg_strset_add (pats, pat, (size_t) (pat_end - pat)) < 0) {
-            hg_store_iter_destroy (&it);
-            hg_strset_destroy (&pats);
-            return hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
+        else if (!s_sys_insert (self, v, vl, s_hash (v, vl), id)) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory loading the code systems");
         }
     }
     hg_store_iter_destroy (&it);
-    *patients = hg_strset_size (pats);
-    hg_strset_destroy (&pats);
-    *records = n;
+    return rc;
+}
+
+/* 'C' or 'P' S <code> 0x00 into key; its length. */
+static size_t
+s_code_key (char *key, char lead, const sys_entry_t *sys, const char *code, size_t code_len)
+{
+    size_t kl = 0;
+    key[kl++] = lead;
+    memcpy (key + kl, sys->enc, sys->enc_len);
+    kl += sys->enc_len;
+    memcpy (key + kl, code, code_len);
+    kl += code_len;
+    key[kl++] = '\0';
+    return kl;
+}
+
+/* ---- keys staged in this round -------------------------------------------- */
+
+static bool
+s_staged_has (const hg_index_t *self, const char *key, size_t len, uint64_t h)
+{
+    if (!self->staged_cap) {
+        return false;
+    }
+    for (size_t j = h & (self->staged_cap - 1); self->staged[j].key;
+         j = (j + 1) & (self->staged_cap - 1)) {
+        const staged_t *s = &self->staged[j];
+        if (s->hash == h && s->len == len && memcmp (s->key, key, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+s_staged_add (hg_index_t *self, const char *key, size_t len, uint64_t h)
+{
+    if ((self->n_staged + 1) * 2 > self->staged_cap) {
+        size_t cap = self->staged_cap ? self->staged_cap * 2 : 4096;
+        staged_t *ns = calloc (cap, sizeof (*ns));
+        if (!ns) {
+            return -1;
+        }
+        for (size_t i = 0; i < self->staged_cap; i++) {
+            if (self->staged[i].key) {
+                size_t j = self->staged[i].hash & (cap - 1);
+                while (ns[j].key) {
+                    j = (j + 1) & (cap - 1);
+                }
+                ns[j] = self->staged[i];
+            }
+        }
+        free (self->staged);
+        self->staged = ns;
+        self->staged_cap = cap;
+    }
+    char *copy = hg_arena_alloc (self->round, len);
+    if (!copy) {
+        return -1;
+    }
+    memcpy (copy, key, len);
+    size_t j = h & (self->staged_cap - 1);
+    while (self->staged[j].key) {
+        j = (j + 1) & (self->staged_cap - 1);
+    }
+    self->staged[j] = (staged_t) {h, copy, len};
+    self->n_staged++;
     return 0;
+}
+
+void
+hg_index_begin (hg_index_t *self)
+{
+    if (self->n_staged) {
+        memset (self->staged, 0, self->staged_cap * sizeof (*self->staged));
+        self->n_staged = 0;
+    }
+    hg_arena_reset (self->round);
 }
 
 /* ---- aggregates ------------------------------------------------------------ */
 
-typedef struct agg_entry {
-    struct agg_entry *next;     /* hash chain */
-    struct agg_entry *dirty_next;
-    bool dirty;
-    uint64_t records, patients;
-    size_t key_len;             /* "n\0system|code" */
-    char key[];
-} agg_entry_t;
-
-struct hg_index_agg {
-    agg_entry_t **buckets;
-    size_t n_buckets, n;
-    agg_entry_t *dirty;         /* changed since the last flush */
-};
-
-static uint64_t
-s_hash (const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) s[i]) * 1099511628211ULL;
-    }
-    return h;
-}
-
 static agg_entry_t *
-s_agg_find (const hg_index_agg_t *self, const char *key, size_t len, bool create)
+s_agg_find (hg_index_t *self, const char *key, size_t len, bool create)
 {
-    size_t b = s_hash (key, len) & (self->n_buckets - 1);
+    uint64_t h = s_hash (key, len);
+    size_t b = h & (self->n_buckets - 1);
     for (agg_entry_t *e = self->buckets[b]; e; e = e->next) {
-        if (e->key_len == len && memcmp (e->key, key, len) == 0) {
+        if (e->hash == h && e->key_len == len && memcmp (e->key, key, len) == 0) {
             return e;
         }
     }
@@ -200,126 +311,53 @@ s_agg_find (const hg_index_agg_t *self, const char *key, size_t len, bool create
     }
     memcpy (e->key, key, len);
     e->key_len = len;
+    e->hash = h;
     e->next = self->buckets[b];
     self->buckets[b] = e;
-    ((hg_index_agg_t *) self)->n++;
     return e;
 }
 
-/* "n\0system|code" into key, NUL-terminated; its length (without the
- * terminator), 0 when too long. */
+/* "n\0system|code" into key (S_AGG_KEY_MAX); its length, 0 when too long. */
 static size_t
-s_agg_key (char *key, size_t cap, const char *system, const char *code)
+s_agg_key (char *key, const char *system, size_t sys_len, const char *code, size_t code_len)
 {
-    size_t kl = 0;
-    /* NUL-terminated after its length: key + 2 is read as a C string */
-    if (s_add (key, &kl, cap - 1, "n", true) && s_add (key, &kl, cap - 1, system, false)
-        && s_add (key, &kl, cap - 1, "|", false) && s_add (key, &kl, cap - 1, code, false)) {
-        key[kl] = '\0';
-        return kl;
+    if (sys_len > HG_INDEX_CODE_MAX || code_len > HG_INDEX_CODE_MAX) {
+        return 0;
     }
-    return 0;
+    size_t kl = 0;
+    key[kl++] = 'n';
+    key[kl++] = '\0';
+    memcpy (key + kl, system, sys_len);
+    kl += sys_len;
+    key[kl++] = '|';
+    memcpy (key + kl, code, code_len);
+    kl += code_len;
+    return kl;
 }
 
-hg_index_agg_t *
-hg_index_agg_load (hg_store_t *store)
+static int
+s_agg_load (hg_index_t *self, hg_err_t *err)
 {
-    hg_index_agg_t *self = calloc (1, sizeof (*self));
-    if (!self) {
-        return NULL;
-    }
-    self->n_buckets = 4096;
-    self->buckets = calloc (self->n_buckets, sizeof (*self->buckets));
-    if (!self->buckets) {
-        free (self);
-        return NULL;
-    }
-    hg_store_iter_t *it = hg_store_iter_new (store, "n\0", 2, NULL, 0);
+    hg_store_iter_t *it = hg_store_iter_new (self->store, "n\0", 2, NULL, 0);
     const char *k, *v;
     size_t kl, vl;
-    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
         agg_entry_t *e = s_agg_find (self, k, kl, true);
-        if (e && vl == 16) {
+        if (!e) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory loading the aggregates");
+        }
+        else if (vl == 16) {
             memcpy (&e->records, v, 8);
             memcpy (&e->patients, v + 8, 8);
         }
     }
     hg_store_iter_destroy (&it);
-    return self;
+    return rc;
 }
 
 void
-hg_index_agg_destroy (hg_index_agg_t **self_p)
-{
-    if (!self_p || !*self_p) {
-        return;
-    }
-    hg_index_agg_t *self = *self_p;
-    for (size_t b = 0; b < self->n_buckets; b++) {
-        agg_entry_t *e = self->buckets[b];
-        while (e) {
-            agg_entry_t *next = e->next;
-            free (e);
-            e = next;
-        }
-    }
-    free (self->buckets);
-    free (self);
-    *self_p = NULL;
-}
-
-int
-hg_index_agg_add (hg_index_agg_t *self, hg_store_t *store, hg_store_batch_t *wb,
-                  hg_strset_t *staged, const Hourglass__Record *rec, hg_err_t *err)
-{
-    for (size_t i = 0; i < rec->n_codes; i++) {
-        const Hourglass__Coding *c = rec->codes[i];
-        if (!*c->code) {
-            continue;       /* as hg_index_put: uncoded codings are not indexed */
-        }
-        /* a record carrying the same code twice counts once */
-        bool repeated = false;
-        for (size_t j = 0; j < i && !repeated; j++) {
-            repeated = strcmp (rec->codes[j]->system, c->system) == 0
-                       && strcmp (rec->codes[j]->code, c->code) == 0;
-        }
-        if (repeated) {
-            continue;
-        }
-        char key[2048];
-        size_t kl = s_agg_key (key, sizeof (key), c->system, c->code);
-        if (!kl) {
-            continue;
-        }
-        agg_entry_t *e = s_agg_find (self, key, kl, true);
-        if (!e) {
-            return hg_err_set (err, HG_ENOMEM, "out of memory");
-        }
-        e->records++;
-        /* p\0system|code\0patient: is this patient new for the code? */
-        char pkey[2048];
-        size_t pl = 0;
-        if (s_add (pkey, &pl, sizeof (pkey), "p", true)
-            && s_add (pkey, &pl, sizeof (pkey), key + 2, true)
-            && s_add (pkey, &pl, sizeof (pkey), rec->patient_ref, false)
-            && !hg_strset_has (staged, pkey, pl) && !hg_store_exists (store, pkey, pl)) {
-            if (hg_strset_add (staged, pkey, pl) < 0) {
-                return hg_err_set (err, HG_ENOMEM, "out of memory");
-            }
-            hg_store_batch_put (wb, pkey, pl, "", 0);
-            e->patients++;
-        }
-        if (!e->dirty) {
-            e->dirty = true;
-            e->dirty_next = self->dirty;
-            self->dirty = e;
-        }
-    }
-    return 0;
-}
-
-void
-hg_index_agg_flush (hg_index_agg_t *self, hg_store_batch_t *wb)
+hg_index_flush (hg_index_t *self, hg_store_batch_t *wb)
 {
     for (agg_entry_t *e = self->dirty; e; e = e->dirty_next) {
         char v[16];
@@ -331,13 +369,374 @@ hg_index_agg_flush (hg_index_agg_t *self, hg_store_batch_t *wb)
     self->dirty = NULL;
 }
 
-void
-hg_index_agg_get (const hg_index_agg_t *self, const char *system, const char *code,
-                  uint64_t *patients, uint64_t *records)
+/* ---- staging a record ------------------------------------------------------ */
+
+static int
+s_oom (hg_err_t *err)
 {
-    char key[2048];
-    size_t kl = s_agg_key (key, sizeof (key), system, code);
-    agg_entry_t *e = kl ? s_agg_find (self, key, kl, false) : NULL;
+    return hg_err_set (err, HG_ENOMEM, "out of memory indexing a record");
+}
+
+/* Counts coding i of rec for the aggregates: +1 record, +1 patient when the
+ * patient key (pkey) is neither staged nor stored. */
+static int
+s_count_coding (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Coding *c,
+                size_t sys_len, size_t code_len, const char *pkey, size_t pl, hg_err_t *err)
+{
+    char akey[S_AGG_KEY_MAX];
+    size_t al = s_agg_key (akey, c->system, sys_len, c->code, code_len);
+    agg_entry_t *e = s_agg_find (self, akey, al, true);
+    if (!e) {
+        return s_oom (err);
+    }
+    e->records++;
+    uint64_t h = s_hash (pkey, pl);
+    if (!s_staged_has (self, pkey, pl, h) && !hg_store_exists (self->store, pkey, pl)) {
+        if (s_staged_add (self, pkey, pl, h) < 0) {
+            return s_oom (err);
+        }
+        hg_store_batch_put (wb, pkey, pl, "", 0);
+        e->patients++;
+    }
+    if (!e->dirty) {
+        e->dirty = true;
+        e->dirty_next = self->dirty;
+        self->dirty = e;
+    }
+    return 0;
+}
+
+/* Stages every key of rec (ids already parsed). count: also count it in the
+ * aggregates (a conversion re-keys records already counted). */
+static int
+s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
+         const unsigned char *pat, const unsigned char *rid, bool count, hg_err_t *err)
+{
+    char key[S_KEY_MAX];
+    key[0] = 'R';
+    memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
+    memcpy (key + 1 + HG_INDEX_ID_BYTES, rid, HG_INDEX_ID_BYTES);
+    size_t len = hourglass__record__get_packed_size (rec);
+    uint8_t *val = hg_store_batch_put_space (wb, key, 1 + 2 * HG_INDEX_ID_BYTES, len);
+    if (!val) {
+        return s_oom (err);
+    }
+    hourglass__record__pack (rec, val);
+
+    char day[11];
+    hg_index_day (rec->effective, day);
+    size_t day_len = strlen (day);
+    for (size_t i = 0; i < rec->n_codes; i++) {
+        const Hourglass__Coding *c = rec->codes[i];
+        size_t code_len = strlen (c->code), sys_len = strlen (c->system);
+        if (!code_len || code_len > HG_INDEX_CODE_MAX || sys_len > HG_INDEX_CODE_MAX) {
+            continue;       /* uncoded codings are not indexed */
+        }
+        /* a record carrying the same code twice is indexed and counted once */
+        bool repeated = false;
+        for (size_t j = 0; j < i && !repeated; j++) {
+            repeated = strcmp (rec->codes[j]->system, c->system) == 0
+                       && strcmp (rec->codes[j]->code, c->code) == 0;
+        }
+        if (repeated) {
+            continue;
+        }
+        const sys_entry_t *sys = s_sys_get (self, c->system, wb);
+        if (!sys) {
+            return s_oom (err);
+        }
+        size_t kl = s_code_key (key, 'C', sys, c->code, code_len);
+        memcpy (key + kl, day, day_len);
+        kl += day_len;
+        key[kl++] = '\0';
+        memcpy (key + kl, pat, HG_INDEX_ID_BYTES);
+        memcpy (key + kl + HG_INDEX_ID_BYTES, rid, HG_INDEX_ID_BYTES);
+        hg_store_batch_put (wb, key, kl + 2 * HG_INDEX_ID_BYTES, "", 0);
+
+        size_t pl = s_code_key (key, 'P', sys, c->code, code_len);
+        memcpy (key + pl, pat, HG_INDEX_ID_BYTES);
+        pl += HG_INDEX_ID_BYTES;
+        if (!count) {
+            hg_store_batch_put (wb, key, pl, "", 0);
+        }
+        else if (s_count_coding (self, wb, c, sys_len, code_len, key, pl, err) < 0) {
+            return err->code;
+        }
+    }
+    size_t kl = 0;
+    key[kl++] = 'D';
+    memcpy (key + kl, day, day_len);
+    kl += day_len;
+    key[kl++] = '\0';
+    memcpy (key + kl, rid, HG_INDEX_ID_BYTES);
+    kl += HG_INDEX_ID_BYTES;
+    hg_store_batch_put (wb, key, kl, pat, HG_INDEX_ID_BYTES);
+    return 0;
+}
+
+int
+hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
+              hg_err_t *err)
+{
+    if (!rec->pseudonymous || !*rec->patient_ref || !*rec->record_id) {
+        return hg_err_set (err, HG_EINVAL,
+                           "record is not de-identified (pseudonymous patient and record id "
+                           "required)");
+    }
+    /* the values are not quoted: what is not a pseudonym may identify someone */
+    unsigned char pat[HG_INDEX_ID_BYTES], rid[HG_INDEX_ID_BYTES];
+    if (!hg_index_id_parse (rec->patient_ref, pat)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "patient_ref is not a pseudonym (32 lowercase hex digits, as the "
+                           "de-identifier writes them)");
+    }
+    if (!hg_index_id_parse (rec->record_id, rid)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "record_id is not a pseudonym (32 lowercase hex digits, as the "
+                           "de-identifier writes them)");
+    }
+    char key[1 + 2 * HG_INDEX_ID_BYTES];
+    key[0] = 'R';
+    memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
+    memcpy (key + 1 + HG_INDEX_ID_BYTES, rid, HG_INDEX_ID_BYTES);
+    uint64_t h = s_hash (key, sizeof (key));
+    if (s_staged_has (self, key, sizeof (key), h) || hg_store_exists (self->store, key,
+                                                                     sizeof (key))) {
+        return 0;
+    }
+    if (s_staged_add (self, key, sizeof (key), h) < 0) {
+        return s_oom (err);
+    }
+    int rc = s_stage (self, wb, rec, pat, rid, true, err);
+    return rc < 0 ? rc : 1;
+}
+
+/* ---- counting -------------------------------------------------------------- */
+
+int
+hg_index_count_scan (hg_index_t *self, const char *system, const char *code, const char *from,
+                     const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err)
+{
+    size_t code_len = strlen (code);
+    if (code_len > HG_INDEX_CODE_MAX || strlen (system) > HG_INDEX_CODE_MAX) {
+        return hg_err_set (err, HG_EINVAL, "code too long");
+    }
+    *patients = *records = 0;
+    const sys_entry_t *sys = s_sys_get (self, system, NULL);
+    if (!sys || !*code) {
+        return 0;       /* a system never seen has no records */
+    }
+    char prefix[S_KEY_MAX], start[S_KEY_MAX];
+    size_t pl = s_code_key (prefix, 'C', sys, code, code_len);
+    memcpy (start, prefix, pl);
+    size_t sl = pl;
+    bool has_from = from && *from;
+    if (has_from) {
+        size_t fl = strnlen (from, sizeof (start) - sl);
+        memcpy (start + sl, from, fl);
+        sl += fl;
+    }
+    hg_store_iter_t *it = hg_store_iter_new (self->store, prefix, pl, start, sl);
+    const char *k;
+    size_t klen;
+    uint64_t n = 0;
+    hg_strset_t *pats = hg_strset_new ();
+    bool has_to = to && *to;
+    while (hg_store_iter_next (it, &k, &klen, NULL, NULL)) {
+        const char *day = k + pl;
+        const char *end = k + klen;
+        const char *day_end = memchr (day, '\0', (size_t) (end - day));
+        if (!day_end || end - (day_end + 1) != 2 * HG_INDEX_ID_BYTES) {
+            continue;
+        }
+        size_t day_len = (size_t) (day_end - day);
+        if (has_from && day_len == 0) {
+            continue;       /* undated records never match a date range */
+        }
+        if (has_to && (day_len == 0 || strncmp (day, to, 10) > 0)) {
+            if (day_len == 0) {
+                continue;
+            }
+            break;          /* keys are in date order: nothing later matches */
+        }
+        n++;
+        if (hg_strset_add (pats, day_end + 1, HG_INDEX_ID_BYTES) < 0) {
+            hg_store_iter_destroy (&it);
+            hg_strset_destroy (&pats);
+            return hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
+        }
+    }
+    hg_store_iter_destroy (&it);
+    *patients = hg_strset_size (pats);
+    hg_strset_destroy (&pats);
+    *records = n;
+    return 0;
+}
+
+int
+hg_index_count (hg_index_t *self, const char *system, const char *code, const char *from,
+                const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err)
+{
+    if ((from && *from) || (to && *to)) {
+        return hg_index_count_scan (self, system, code, from, to, patients, records, err);
+    }
+    char key[S_AGG_KEY_MAX];
+    size_t kl = s_agg_key (key, system, strlen (system), code, strlen (code));
+    if (!kl) {
+        return hg_err_set (err, HG_EINVAL, "code too long");
+    }
+    agg_entry_t *e = s_agg_find (self, key, kl, false);
     *patients = e ? e->patients : 0;
     *records = e ? e->records : 0;
+    return 0;
+}
+
+/* ---- conversion of the earlier text layout --------------------------------- */
+
+static bool
+s_any (hg_store_t *store, const char *prefix, size_t len)
+{
+    hg_store_iter_t *it = hg_store_iter_new (store, prefix, len, NULL, 0);
+    const char *k;
+    size_t kl;
+    bool any = hg_store_iter_next (it, &k, &kl, NULL, NULL);
+    hg_store_iter_destroy (&it);
+    return any;
+}
+
+static int
+s_write (hg_index_t *self, hg_store_batch_t *wb, hg_err_t *err)
+{
+    int rc = hg_store_write (self->store, wb, true, err);
+    hg_store_batch_clear (wb);
+    return rc;
+}
+
+/* Deletes every key starting with prefix. */
+static int
+s_sweep (hg_index_t *self, hg_store_batch_t *wb, const char *prefix, size_t len,
+         hg_err_t *err)
+{
+    hg_store_iter_t *it = hg_store_iter_new (self->store, prefix, len, NULL, 0);
+    const char *k;
+    size_t kl;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, NULL, NULL)) {
+        hg_store_batch_delete (wb, k, kl);
+        if (hg_store_batch_count (wb) >= 4 * S_CONVERT_BATCH) {
+            rc = s_write (self, wb, err);
+        }
+    }
+    hg_store_iter_destroy (&it);
+    return rc == 0 ? s_write (self, wb, err) : rc;
+}
+
+/* Re-keys every record of the text layout ("r\0<patient>\0<record id>"),
+ * deleting its old record key in the same committed batch, then deletes
+ * the old code, date and patient keys. The aggregates ("n\0") are the same
+ * in both layouts. A record whose ids are not pseudonyms cannot be re-keyed
+ * and is dropped (the de-identifier never wrote one). */
+static int
+s_convert (hg_index_t *self, uint64_t *converted, hg_err_t *err)
+{
+    if (!s_any (self->store, "r\0", 2) && !s_any (self->store, "c\0", 2)
+        && !s_any (self->store, "d\0", 2) && !s_any (self->store, "p\0", 2)) {
+        return 0;
+    }
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    if (!wb) {
+        return s_oom (err);
+    }
+    hg_store_iter_t *it = hg_store_iter_new (self->store, "r\0", 2, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    int rc = 0;
+    size_t in_batch = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        Hourglass__Record *rec = hourglass__record__unpack (NULL, vl, (const uint8_t *) v);
+        unsigned char pat[HG_INDEX_ID_BYTES], rid[HG_INDEX_ID_BYTES];
+        if (rec && hg_index_id_parse (rec->patient_ref, pat)
+            && hg_index_id_parse (rec->record_id, rid)) {
+            rc = s_stage (self, wb, rec, pat, rid, false, err);
+            (*converted)++;
+        }
+        if (rec) {
+            hourglass__record__free_unpacked (rec, NULL);
+        }
+        hg_store_batch_delete (wb, k, kl);
+        if (rc == 0 && ++in_batch == S_CONVERT_BATCH) {
+            rc = s_write (self, wb, err);
+            in_batch = 0;
+        }
+    }
+    hg_store_iter_destroy (&it);
+    if (rc == 0) {
+        rc = s_write (self, wb, err);
+    }
+    static const char *const old[] = {"c", "d", "p"};
+    for (size_t i = 0; rc == 0 && i < sizeof (old) / sizeof (old[0]); i++) {
+        char prefix[2] = {old[i][0], '\0'};
+        rc = s_sweep (self, wb, prefix, 2, err);
+    }
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+hg_index_t *
+hg_index_open (hg_store_t *store, uint64_t *converted, hg_err_t *err)
+{
+    uint64_t n_converted = 0;
+    hg_index_t *self = calloc (1, sizeof (*self));
+    if (self) {
+        self->store = store;
+        self->sys_next = 1;
+        self->n_sys_buckets = 256;
+        self->sys = calloc (self->n_sys_buckets, sizeof (*self->sys));
+        self->n_buckets = 4096;
+        self->buckets = calloc (self->n_buckets, sizeof (*self->buckets));
+        self->round = hg_arena_new (0);
+    }
+    if (!self || !self->sys || !self->buckets || !self->round) {
+        hg_err_set (err, HG_ENOMEM, "out of memory opening the index");
+        hg_index_destroy (&self);
+        return NULL;
+    }
+    if (s_sys_load (self, err) < 0 || s_convert (self, &n_converted, err) < 0
+        || s_agg_load (self, err) < 0) {
+        hg_index_destroy (&self);
+        return NULL;
+    }
+    if (converted) {
+        *converted = n_converted;
+    }
+    return self;
+}
+
+void
+hg_index_destroy (hg_index_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    hg_index_t *self = *self_p;
+    for (size_t b = 0; self->sys && b < self->n_sys_buckets; b++) {
+        for (sys_entry_t *e = self->sys[b], *next; e; e = next) {
+            next = e->next;
+            free (e);
+        }
+    }
+    for (size_t b = 0; self->buckets && b < self->n_buckets; b++) {
+        for (agg_entry_t *e = self->buckets[b], *next; e; e = next) {
+            next = e->next;
+            free (e);
+        }
+    }
+    free (self->sys);
+    free (self->buckets);
+    free (self->staged);
+    hg_arena_destroy (&self->round);
+    free (self);
+    *self_p = NULL;
 }

@@ -1,12 +1,26 @@
 /*
- * index.h -- the indexer's key layout and count query (pure over a store).
+ * index.h -- the indexer's key layout, aggregates and count query (pure over
+ * a store).
  *
- * One shard's RocksDB holds, for each de-identified record:
- *   r\0<patient>\0<record id>                      -> packed Record (by patient)
- *   c\0<system>|<code>\0<YYYY-MM-DD>\0<patient>\0<record id> -> ""  (by code + date)
- *   d\0<YYYY-MM-DD>\0<record id>                   -> patient   (by date)
+ * One shard's RocksDB holds, for each de-identified record (P: the patient
+ * pseudonym and I: the record id, each 16 bytes -- the binary form of the
+ * de-identifier's 32 hex digits; S: the record's code system as a dictionary
+ * number, LEB128; day: "YYYY-MM-DD" or "" when undated):
+ *   R P I                              -> packed Record   (by patient)
+ *   C S <code> 0x00 <day> 0x00 P I     -> ""              (by code + date)
+ *   D <day> 0x00 I                     -> P               (by date)
+ *   P S <code> 0x00 P                  -> ""  (this patient counted for the code)
+ * and for the store as a whole:
+ *   Y S                                -> code system URI (the dictionary)
+ *   n 0x00 <system>|<code>             -> records, patients (2 x uint64 LE)
  * Records are content-addressed (record id), so indexing the same record
  * twice is a no-op: the indexer is where exactly-once is finally enforced.
+ * Short binary keys keep the memtable small and its comparisons cheap (a
+ * code key was ~100 bytes of text, it is ~50).
+ *
+ * Stores written by earlier versions (text keys "r\0<patient>\0<record id>",
+ * "c\0<system>|<code>\0<day>\0<patient>\0<record id>", "d\0<day>\0<record id>",
+ * "p\0<system>|<code>\0<patient>") are converted in place by hg_index_open.
  */
 #ifndef HG_INDEX_H
 #define HG_INDEX_H
@@ -16,47 +30,52 @@
 
 #include "hourglass.pb-c.h"
 #include "store.h"
-#include "strset.h"
 
-/* Stages the keys of rec into wb unless the record is already stored or
- * already staged in this round (staged: record ids staged since the last
- * commit; the caller clears it per commit). Returns 1 when staged as new,
- * 0 when a duplicate, <0 on error. */
-int hg_index_put (hg_store_t *store, hg_store_batch_t *wb, hg_strset_t *staged,
-                  const Hourglass__Record *rec, hg_err_t *err);
+#define HG_INDEX_ID_BYTES 16          /* binary patient and record ids */
+#define HG_INDEX_CODE_MAX 1024        /* longer codes are stored but not indexed */
+
+typedef struct hg_index hg_index_t;
+
+/* Opens the index of store: converts an index in the earlier text layout
+ * (committing as it goes, so an interrupted conversion resumes), then loads
+ * the code-system dictionary and the per-code aggregates. *converted (may be
+ * NULL) is the number of records converted. NULL with err on failure. The
+ * index is the only writer of its keys; it does not own store. */
+hg_index_t *hg_index_open (hg_store_t *store, uint64_t *converted, hg_err_t *err);
+void hg_index_destroy (hg_index_t **self_p);
+
+/* Starts a round (one group commit): forgets what was staged before. */
+void hg_index_begin (hg_index_t *self);
+
+/* Stages the keys of rec, and its counts in the aggregates, into wb unless
+ * the record is already stored or already staged in this round. Returns 1
+ * when staged as new, 0 when a duplicate, <0 with err when the record is not
+ * de-identified ("patient_ref is not a pseudonym ...") or out of memory. */
+int hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
+                  hg_err_t *err);
+
+/* Stages the aggregates changed since the last flush into wb; once per
+ * round, before the commit. A failed commit must end the process: memory
+ * (aggregates, dictionary) is then ahead of the store. */
+void hg_index_flush (hg_index_t *self, hg_store_batch_t *wb);
 
 /* Counts records and distinct patients carrying system|code with a date in
- * [from, to] (inclusive "YYYY-MM-DD"; NULL or "" for unbounded). */
-int hg_index_count (hg_store_t *store, const char *system, const char *code,
-                    const char *from, const char *to, uint64_t *patients, uint64_t *records,
-                    hg_err_t *err);
+ * [from, to] (inclusive "YYYY-MM-DD"; NULL or "" for unbounded). Unranged:
+ * from the aggregates, O(1). Ranged: a scan of the code's keys in range. */
+int hg_index_count (hg_index_t *self, const char *system, const char *code, const char *from,
+                    const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err);
 
-/* Exact per-code aggregates, so an unranged count is O(1) instead of a scan.
- * Persisted, in the same write batch as the records they count, as
- *   n\0<system>|<code>             -> records, patients (2 x uint64 LE)
- *   p\0<system>|<code>\0<patient>  -> ""  (this patient already counted)
- * Loaded into memory at start; the indexer is the only writer of its shard. */
-typedef struct hg_index_agg hg_index_agg_t;
-
-/* Loads every aggregate of the store. NULL when out of memory. */
-hg_index_agg_t *hg_index_agg_load (hg_store_t *store);
-void hg_index_agg_destroy (hg_index_agg_t **self_p);
-
-/* Counts a record hg_index_put staged as new: +1 record for each of its
- * codes, +1 patient when the (code, patient) pair is new (checked against
- * the store and against staged, the round's staged keys). */
-int hg_index_agg_add (hg_index_agg_t *self, hg_store_t *store, hg_store_batch_t *wb,
-                      hg_strset_t *staged, const Hourglass__Record *rec, hg_err_t *err);
-
-/* Stages the aggregates changed since the last flush into wb. */
-void hg_index_agg_flush (hg_index_agg_t *self, hg_store_batch_t *wb);
-
-/* The aggregate of system|code; zeros when never seen. */
-void hg_index_agg_get (const hg_index_agg_t *self, const char *system, const char *code,
-                       uint64_t *patients, uint64_t *records);
+/* The same count, always by scanning the code keys (checks the aggregates). */
+int hg_index_count_scan (hg_index_t *self, const char *system, const char *code,
+                         const char *from, const char *to, uint64_t *patients,
+                         uint64_t *records, hg_err_t *err);
 
 /* "YYYY-MM-DD" of an ISO effective time (first 10 chars, padded "-01" below
  * day precision), "" when there is none. out holds 11 bytes. */
 void hg_index_day (const char *effective, char out[11]);
+
+/* The 16 bytes of a 32-lowercase-hex-digit pseudonym; false when s is not
+ * one. */
+bool hg_index_id_parse (const char *s, unsigned char out[HG_INDEX_ID_BYTES]);
 
 #endif

@@ -52,25 +52,37 @@ static const hg_opt_t s_options[] = {
 
 typedef struct {
     int shard, shards;
-    hg_strset_t *staged;    /* record keys staged in the current round */
-    hg_index_agg_t *agg;    /* per-code aggregates (unranged counts) */
+    hg_index_t *index;
+    hg_arena_t *arena;      /* the round's unpacked batches */
 } indexer_t;
 
 static int
 s_init (hg_service_t *svc, void **state, hg_err_t *err)
 {
     indexer_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
     *state = self;
     self->shard = (int) hg_config_int (hg_service_config (svc), "shard");
     self->shards = (int) hg_config_int (hg_service_config (svc), "shards");
-    self->staged = hg_strset_new ();
-    self->agg = hg_index_agg_load (hg_service_store (svc));
-    if (!self->staged || !self->agg) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
-    }
     if (self->shards < 1 || self->shard < 0 || self->shard >= self->shards) {
         return hg_err_set (err, HG_EINVAL, "shard %d is not in 0..shards-1 (shards %d)",
                            self->shard, self->shards);
+    }
+    self->arena = hg_arena_new (0);
+    if (!self->arena) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    uint64_t converted = 0;
+    uint64_t t0 = hg_now_ms ();
+    self->index = hg_index_open (hg_service_store (svc), &converted, err);
+    if (!self->index) {
+        return err->code;
+    }
+    if (converted) {
+        hg_info ("index_converted", "records=%llu ms=%llu", (unsigned long long) converted,
+                 (unsigned long long) (hg_now_ms () - t0));
     }
     return 0;
 }
@@ -79,8 +91,8 @@ static void
 s_destroy (void **state)
 {
     indexer_t *self = *state;
-    hg_strset_destroy (&self->staged);
-    hg_index_agg_destroy (&self->agg);
+    hg_index_destroy (&self->index);
+    hg_arena_destroy (&self->arena);
     free (*state);
     *state = NULL;
 }
@@ -93,8 +105,10 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
     uint64_t *indexed = hg_service_counter (svc, "indexed");
     uint64_t *dups = hg_service_counter (svc, "duplicate_records");
     uint64_t *bad = hg_service_counter (svc, "rejected");
-    hg_store_t *store = hg_service_store (svc);
-    hg_strset_clear (self->staged);
+    hg_index_begin (self->index);
+    hg_arena_reset (self->arena);
+    ProtobufCAllocator alloc;
+    hg_arena_protobuf_allocator (self->arena, &alloc);
     uint64_t now_us = hg_wall_us ();
     for (size_t i = 0; i < n; i++) {
         Hourglass__Envelope *env = d[i].env;
@@ -108,35 +122,33 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
                      self->shard);
         }
         s_observe_latency (svc, env, now_us);
+        /* in the round's arena: freed all at once by the next round */
         Hourglass__RecordBatch *batch = hourglass__record_batch__unpack (
-            NULL, env->payload.len, env->payload.data);
+            &alloc, env->payload.len, env->payload.data);
         if (!batch) {
             hg_error ("batch_undecodable", "message=%s bytes=%zu", env->id, env->payload.len);
             (*bad)++;
             continue;
         }
         for (size_t r = 0; r < batch->n_records; r++) {
-            int rc = hg_index_put (store, wb, self->staged, batch->records[r], err);
+            int rc = hg_index_put (self->index, wb, batch->records[r], err);
+            if (rc == HG_ENOMEM) {
+                return err->code;
+            }
             if (rc < 0) {
                 hg_warn ("record_rejected", "message=%s err=\"%s\"", env->id, err->msg);
                 (*bad)++;
             }
             else if (rc == 1) {
                 (*indexed)++;
-                if (hg_index_agg_add (self->agg, store, wb, self->staged, batch->records[r],
-                                      err) < 0) {
-                    hourglass__record_batch__free_unpacked (batch, NULL);
-                    return err->code;
-                }
             }
             else {
                 (*dups)++;
             }
         }
-        hourglass__record_batch__free_unpacked (batch, NULL);
     }
     /* a failed commit ends the process, so memory never runs ahead of disk */
-    hg_index_agg_flush (self->agg, wb);
+    hg_index_flush (self->index, wb);
     return 0;
 }
 
@@ -151,11 +163,8 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     hourglass__count_result__init (res);
     indexer_t *self = state;
     uint64_t p = 0, r = 0;
-    if (!*req->count->from && !*req->count->to) {
-        hg_index_agg_get (self->agg, req->count->system, req->count->code, &p, &r);
-    }
-    else if (hg_index_count (hg_service_store (svc), req->count->system, req->count->code,
-                             req->count->from, req->count->to, &p, &r, err) < 0) {
+    if (hg_index_count (self->index, req->count->system, req->count->code, req->count->from,
+                        req->count->to, &p, &r, err) < 0) {
         return HG_EINVAL;
     }
     res->patients = p;

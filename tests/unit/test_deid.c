@@ -903,6 +903,65 @@ test_z_segments_dropped (void **state)
     s_assert_absent (rec, "ZPI");
 }
 
+/* Memoised pseudonyms (what the service uses for the records of one
+ * message) equal computed ones: for runs of the same patient, encounter and
+ * message, for alternating ones, across partners with the same source id,
+ * and for ids too long to memoise; and clearing zeroes every remembered
+ * id. */
+static void
+test_memos_change_nothing (void **state)
+{
+    fixture_t *fx = *state;
+    char long_id[HG_DEID_MEMO_MAX + 40];
+    memset (long_id, 'L', sizeof (long_id) - 1);
+    long_id[sizeof (long_id) - 1] = '\0';
+    struct {
+        const char *partner, *patient, *encounter, *message;
+    } rows[] = {
+        {"acme", "12345", "ENC-1", "acme/m1"},
+        {"acme", "12345", "ENC-1", "acme/m1"},
+        {"acme", "12345", "ENC-2", "acme/m1"},
+        {"other", "12345", "ENC-2", "acme/m1"},    /* same ids, another partner */
+        {"acme", "99999", "", "acme/m1"},
+        {"acme", "12345", "ENC-1", "acme/m2"},
+        {"acme", long_id, long_id, long_id},
+        {"acme", long_id, long_id, long_id},
+        {"acme", "12345", "ENC-1", "acme/m2"},
+    };
+    hg_deid_memos_t memos;
+    memset (&memos, 0, sizeof (memos));
+    hg_deid_ctx_t with = fx->ctx;
+    with.memos = &memos;
+    for (size_t i = 0; i < sizeof (rows) / sizeof (rows[0]); i++) {
+        Hourglass__Record *r[2];
+        for (int m = 0; m < 2; m++) {
+            r[m] = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, rows[i].partner,
+                          rows[i].patient);
+            r[m]->encounter_ref = hg_arena_strdup (fx->arena, rows[i].encounter);
+            r[m]->provenance->source_message_id = hg_arena_strdup (fx->arena, rows[i].message);
+            r[m]->record_id = hg_arena_strdup (fx->arena, "content-key");
+            r[m]->effective = hg_arena_strdup (fx->arena, "2021-03-04");
+            assert_int_equal (hg_deid_record (m ? &with : &fx->ctx, fx->arena, r[m], &fx->err),
+                              0);
+        }
+        assert_string_equal (r[1]->patient_ref, r[0]->patient_ref);
+        assert_string_equal (r[1]->patient_ref, s_ps ("patient", rows[i].partner,
+                                                      rows[i].patient));
+        assert_string_equal (r[1]->encounter_ref, r[0]->encounter_ref);
+        assert_string_equal (r[1]->provenance->source_message_id,
+                             r[0]->provenance->source_message_id);
+        assert_string_equal (r[1]->record_id, r[0]->record_id);
+        assert_string_equal (r[1]->effective, r[0]->effective);     /* same shift */
+    }
+    /* the memos held source ids; cleared, nothing of them is left */
+    assert_true (memos.patient.valid);
+    hg_deid_memo_clear (&memos);
+    const unsigned char *b = (const unsigned char *) &memos;
+    for (size_t i = 0; i < sizeof (memos); i++) {
+        assert_int_equal (b[i], 0);
+    }
+}
+
 int
 main (void)
 {
@@ -929,6 +988,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_same_patient_links_across_records,
                                          s_rec_setup, s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup,
+                                         s_rec_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

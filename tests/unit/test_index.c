@@ -1,6 +1,7 @@
 /*
- * test_index.c -- the indexer's key layout and count query
- * (services/indexer/index.c) over a real RocksDB in a temporary directory.
+ * test_index.c -- the indexer's key layout, aggregates, count query and the
+ * conversion of the earlier text layout (services/indexer/index.c) over a
+ * real RocksDB in a temporary directory.
  */
 #define _GNU_SOURCE   /* nftw */
 #include <stdarg.h>
@@ -19,7 +20,9 @@
 
 typedef struct {
     char dir[64];
+    char db[128];
     hg_store_t *store;
+    hg_index_t *index;
     hg_batch_t *batch;
 } fx_t;
 
@@ -40,20 +43,21 @@ s_setup (void **state)
     if (!mkdtemp (fx->dir)) {
         return -1;
     }
-    char db[128];
-    snprintf (db, sizeof (db), "%s/db", fx->dir);
+    snprintf (fx->db, sizeof (fx->db), "%s/db", fx->dir);
     hg_store_opts_t so = {.compression = "none"};
     hg_err_t err = {0};
-    fx->store = hg_store_open (db, &so, &err);
+    fx->store = hg_store_open (fx->db, &so, &err);
+    fx->index = fx->store ? hg_index_open (fx->store, NULL, &err) : NULL;
     fx->batch = hg_batch_new (0);
     *state = fx;
-    return fx->store ? 0 : -1;
+    return fx->index ? 0 : -1;
 }
 
 static int
 s_teardown (void **state)
 {
     fx_t *fx = *state;
+    hg_index_destroy (&fx->index);
     hg_store_close (&fx->store);
     hg_batch_destroy (&fx->batch);
     nftw (fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
@@ -61,8 +65,30 @@ s_teardown (void **state)
     return 0;
 }
 
+/* A readable pseudonym: the hex of name (at most 16 bytes), zero-padded, so
+ * its binary form is name followed by NULs. */
+static char *
+s_id (fx_t *fx, const char *name)
+{
+    char *out = hg_arena_alloc (hg_batch_arena (fx->batch), 33);
+    size_t n = strlen (name);
+    assert_true (n <= 16);
+    for (size_t i = 0; i < 16; i++) {
+        snprintf (out + 2 * i, 3, "%02x", i < n ? (unsigned char) name[i] : 0);
+    }
+    return out;
+}
+
+/* The 16 binary bytes of s_id (name). */
+static void
+s_bin (const char *name, char out[16])
+{
+    memset (out, 0, 16);
+    memcpy (out, name, strlen (name));
+}
+
 /* A de-identified lab record with one LOINC code (and optionally a second
- * SNOMED coding). */
+ * SNOMED coding); patient and record are s_id names. */
 static Hourglass__Record *
 s_rec (fx_t *fx, const char *patient, const char *record_id, const char *effective,
        const char *loinc, const char *snomed)
@@ -71,8 +97,8 @@ s_rec (fx_t *fx, const char *patient, const char *record_id, const char *effecti
     Hourglass__Record *r = hg_batch_add_record (fx->batch,
                                                 HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
     r->pseudonymous = true;
-    r->patient_ref = hg_arena_strdup (a, patient);
-    r->record_id = hg_arena_strdup (a, record_id);
+    r->patient_ref = s_id (fx, patient);
+    r->record_id = s_id (fx, record_id);
     r->effective = hg_arena_strdup (a, effective);
     if (loinc) {
         hg_record_add_code (a, r, HG_SYS_LOINC, loinc, "x");
@@ -84,18 +110,56 @@ s_rec (fx_t *fx, const char *patient, const char *record_id, const char *effecti
 }
 
 static void
+s_commit (fx_t *fx, hg_store_batch_t *wb)
+{
+    hg_err_t err = {0};
+    hg_index_flush (fx->index, wb);
+    assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
+    hg_store_batch_clear (wb);
+    hg_index_begin (fx->index);
+}
+
+/* Checks a count both ways: hg_index_count (aggregates when unranged) and
+ * a scan of the code keys. */
+static void
 s_count (fx_t *fx, const char *sys, const char *code, const char *from, const char *to,
          uint64_t want_patients, uint64_t want_records)
 {
-    uint64_t p = 12345, r = 12345;
-    hg_err_t err = {0};
-    assert_int_equal (hg_index_count (fx->store, sys, code, from, to, &p, &r, &err), 0);
-    if (p != want_patients || r != want_records) {
-        fail_msg ("%s|%s [%s, %s]: patients %llu records %llu, want %llu %llu", sys, code,
-                  from ? from : "NULL", to ? to : "NULL", (unsigned long long) p,
-                  (unsigned long long) r, (unsigned long long) want_patients,
-                  (unsigned long long) want_records);
+    for (int scan = 0; scan < 2; scan++) {
+        uint64_t p = 12345, r = 12345;
+        hg_err_t err = {0};
+        int rc = scan ? hg_index_count_scan (fx->index, sys, code, from, to, &p, &r, &err)
+                      : hg_index_count (fx->index, sys, code, from, to, &p, &r, &err);
+        assert_int_equal (rc, 0);
+        if (p != want_patients || r != want_records) {
+            fail_msg ("%s %s|%s [%s, %s]: patients %llu records %llu, want %llu %llu",
+                      scan ? "scan" : "count", sys, code, from ? from : "NULL",
+                      to ? to : "NULL", (unsigned long long) p, (unsigned long long) r,
+                      (unsigned long long) want_patients, (unsigned long long) want_records);
+        }
     }
+}
+
+static void
+s_expect_key (fx_t *fx, const char *key, size_t len, const char *val, size_t vlen)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_get (fx->store, key, len, &v, &vl, &err), 0);
+    if (val) {
+        assert_int_equal (vl, vlen);
+        assert_memory_equal (v, val, vlen);
+    }
+    free (v);
+}
+
+/* Appends part to key at *len. */
+static void
+s_cat (char *key, size_t *len, const void *part, size_t n)
+{
+    memcpy (key + *len, part, n);
+    *len += n;
 }
 
 static void
@@ -103,66 +167,88 @@ test_put_and_duplicates (void **state)
 {
     fx_t *fx = *state;
     hg_store_batch_t *wb = hg_store_batch_new ();
-    hg_strset_t *staged = hg_strset_new ();
     hg_err_t err = {0};
     Hourglass__Record *r = s_rec (fx, "p1", "rid1", "2023-01-10T08:00:00Z", "2345-7", "123");
 
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), 1);
-    /* r key, two code keys, one date key */
-    assert_int_equal (hg_store_batch_count (wb), 4);
-    assert_int_equal (hg_strset_size (staged), 1);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
+    /* R; per code: dictionary entry (new system), C key, P key; D */
+    assert_int_equal (hg_store_batch_count (wb), 8);
     /* the same record again in this round: duplicate, nothing staged */
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 4);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
+    assert_int_equal (hg_store_batch_count (wb), 8);
     /* the same record id for the same patient, even with other content */
     Hourglass__Record *r_again = s_rec (fx, "p1", "rid1", "2024-01-01", "999-9", NULL);
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r_again, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 4);
-    assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
-    hg_store_batch_clear (wb);
-    hg_strset_clear (staged);
+    assert_int_equal (hg_index_put (fx->index, wb, r_again, &err), 0);
+    assert_int_equal (hg_store_batch_count (wb), 8);
+    s_commit (fx, wb);
 
-    /* keys as documented */
-    const char rk[] = "r\0p1\0rid1";
-    assert_true (hg_store_exists (fx->store, rk, sizeof (rk) - 1));
-    const char ck[] = "c\0http://loinc.org|2345-7\0002023-01-10\0p1\0rid1";
-    assert_true (hg_store_exists (fx->store, ck, sizeof (ck) - 1));
-    const char sk[] = "c\0http://snomed.info/sct|123\0002023-01-10\0p1\0rid1";
-    assert_true (hg_store_exists (fx->store, sk, sizeof (sk) - 1));
+    /* keys as documented: systems numbered in order of appearance */
+    char p1[16], rid1[16];
+    s_bin ("p1", p1);
+    s_bin ("rid1", rid1);
+    char k[256];
+    size_t kl = 0;
+    s_cat (k, &kl, "R", 1);
+    s_cat (k, &kl, p1, 16);
+    s_cat (k, &kl, rid1, 16);
     char *v = NULL;
     size_t vl = 0;
-    const char dk[] = "d\0002023-01-10\0rid1";
-    assert_int_equal (hg_store_get (fx->store, dk, sizeof (dk) - 1, &v, &vl, &err), 0);
-    assert_int_equal (vl, 2);
-    assert_memory_equal (v, "p1", 2);
-    free (v);
-    /* the stored record unpacks to what was put */
-    assert_int_equal (hg_store_get (fx->store, rk, sizeof (rk) - 1, &v, &vl, &err), 0);
+    assert_int_equal (hg_store_get (fx->store, k, kl, &v, &vl, &err), 0);
     Hourglass__Record *u = hourglass__record__unpack (NULL, vl, (const uint8_t *) v);
     assert_non_null (u);
-    assert_string_equal (u->record_id, "rid1");
-    assert_string_equal (u->patient_ref, "p1");
+    assert_string_equal (u->record_id, r->record_id);
+    assert_string_equal (u->patient_ref, r->patient_ref);
     assert_string_equal (u->effective, "2023-01-10T08:00:00Z");
     assert_true (u->pseudonymous);
     assert_int_equal (u->n_codes, 2);
     hourglass__record__free_unpacked (u, NULL);
     free (v);
+    s_expect_key (fx, "Y\x01", 2, HG_SYS_LOINC, strlen (HG_SYS_LOINC));
+    s_expect_key (fx, "Y\x02", 2, HG_SYS_SNOMED, strlen (HG_SYS_SNOMED));
+    kl = 0;
+    s_cat (k, &kl, "C\x01" "2345-7\0" "2023-01-10\0", 20);
+    s_cat (k, &kl, p1, 16);
+    s_cat (k, &kl, rid1, 16);
+    s_expect_key (fx, k, kl, "", 0);
+    kl = 0;
+    s_cat (k, &kl, "C\x02" "123\0" "2023-01-10\0", 17);
+    s_cat (k, &kl, p1, 16);
+    s_cat (k, &kl, rid1, 16);
+    s_expect_key (fx, k, kl, "", 0);
+    kl = 0;
+    s_cat (k, &kl, "P\x01" "2345-7\0", 9);
+    s_cat (k, &kl, p1, 16);
+    s_expect_key (fx, k, kl, "", 0);
+    kl = 0;
+    s_cat (k, &kl, "D2023-01-10\0", 12);
+    s_cat (k, &kl, rid1, 16);
+    s_expect_key (fx, k, kl, p1, 16);
+    /* the aggregate keys keep the text form */
+    const char nk[] = "n\0http://loinc.org|2345-7";
+    uint64_t counts[2] = {1, 1};
+    s_expect_key (fx, nk, sizeof (nk) - 1, (const char *) counts, sizeof (counts));
 
     /* next round: already in the store -> duplicate */
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), 0);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
     assert_int_equal (hg_store_batch_count (wb), 0);
-    assert_int_equal (hg_strset_size (staged), 0);
-    /* the same record id under another patient is another record */
+    /* the same record id under another patient is another record: known
+     * system, so R, C, P, D */
     Hourglass__Record *other = s_rec (fx, "p2", "rid1", "2023-01-10", "2345-7", NULL);
-    assert_int_equal (hg_index_put (fx->store, wb, staged, other, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 3);
+    assert_int_equal (hg_index_put (fx->index, wb, other, &err), 1);
+    assert_int_equal (hg_store_batch_count (wb), 4);
 
     /* a code with an empty code value is not indexed */
     Hourglass__Record *nocode = s_rec (fx, "p3", "rid3", "2023-01-10", "", NULL);
-    assert_int_equal (hg_index_put (fx->store, wb, staged, nocode, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 5);   /* + r key + d key */
+    assert_int_equal (hg_index_put (fx->index, wb, nocode, &err), 1);
+    assert_int_equal (hg_store_batch_count (wb), 6);   /* + R key + D key */
+    /* a code repeated in one record: one C key, counted once */
+    Hourglass__Record *twice = s_rec (fx, "p4", "rid4", "2023-01-10", "2345-7", NULL);
+    hg_record_add_code (hg_batch_arena (fx->batch), twice, HG_SYS_LOINC, "2345-7", "again");
+    assert_int_equal (hg_index_put (fx->index, wb, twice, &err), 1);
+    assert_int_equal (hg_store_batch_count (wb), 10);
+    s_commit (fx, wb);
+    s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 3, 3);
     hg_store_batch_destroy (&wb);
-    hg_strset_destroy (&staged);
 }
 
 static void
@@ -170,31 +256,71 @@ test_put_rejects_identified (void **state)
 {
     fx_t *fx = *state;
     hg_store_batch_t *wb = hg_store_batch_new ();
-    hg_strset_t *staged = hg_strset_new ();
     const char *msg = "record is not de-identified (pseudonymous patient and record id "
                       "required)";
     hg_err_t err = {0};
-    Hourglass__Record *r = s_rec (fx, "MRN-12345", "rid1", "2023-01-10", "2345-7", NULL);
+    Hourglass__Record *r = s_rec (fx, "p1", "rid1", "2023-01-10", "2345-7", NULL);
     r->pseudonymous = false;
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), HG_EINVAL);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), HG_EINVAL);
     assert_int_equal (err.code, HG_EINVAL);
     assert_string_equal (err.msg, msg);
 
     hg_err_clear (&err);
     r = s_rec (fx, "p1", "", "2023-01-10", "2345-7", NULL);
     r->record_id = (char *) protobuf_c_empty_string;
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), HG_EINVAL);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), HG_EINVAL);
     assert_string_equal (err.msg, msg);
 
     hg_err_clear (&err);
     r = s_rec (fx, "", "rid2", "2023-01-10", "2345-7", NULL);
-    assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), HG_EINVAL);
+    r->patient_ref = (char *) protobuf_c_empty_string;
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), HG_EINVAL);
     assert_string_equal (err.msg, msg);
 
+    /* marked pseudonymous but not a pseudonym: refused, and the value is not
+     * repeated in the message (it may be an MRN) */
+    const char *not_ids[] = {
+        "MRN-12345",
+        "0123456789ABCDEF0123456789ABCDEF",     /* upper case */
+        "0123456789abcdef0123456789abcde",      /* 31 digits */
+        "0123456789abcdef0123456789abcdef0",    /* 33 */
+        "0123456789abcdef0123456789abcdeg",
+    };
+    for (size_t i = 0; i < sizeof (not_ids) / sizeof (not_ids[0]); i++) {
+        hg_err_clear (&err);
+        r = s_rec (fx, "p1", "rid3", "2023-01-10", "2345-7", NULL);
+        r->patient_ref = (char *) not_ids[i];
+        assert_int_equal (hg_index_put (fx->index, wb, r, &err), HG_EINVAL);
+        assert_string_equal (err.msg, "patient_ref is not a pseudonym (32 lowercase hex "
+                                      "digits, as the de-identifier writes them)");
+        hg_err_clear (&err);
+        r = s_rec (fx, "p1", "rid3", "2023-01-10", "2345-7", NULL);
+        r->record_id = (char *) not_ids[i];
+        assert_int_equal (hg_index_put (fx->index, wb, r, &err), HG_EINVAL);
+        assert_string_equal (err.msg, "record_id is not a pseudonym (32 lowercase hex "
+                                      "digits, as the de-identifier writes them)");
+    }
     assert_int_equal (hg_store_batch_count (wb), 0);
-    assert_int_equal (hg_strset_size (staged), 0);
+    /* nothing was staged either: the record is new once it is valid */
+    r = s_rec (fx, "p1", "rid3", "2023-01-10", "2345-7", NULL);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
     hg_store_batch_destroy (&wb);
-    hg_strset_destroy (&staged);
+}
+
+static void
+test_id_parse (void **state)
+{
+    (void) state;
+    unsigned char out[HG_INDEX_ID_BYTES];
+    assert_true (hg_index_id_parse ("00ff10a0b1c2d3e4f5a6b7c8d9e0f1a2", out));
+    const unsigned char want[] = {0x00, 0xff, 0x10, 0xa0, 0xb1, 0xc2, 0xd3, 0xe4,
+                                  0xf5, 0xa6, 0xb7, 0xc8, 0xd9, 0xe0, 0xf1, 0xa2};
+    assert_memory_equal (out, want, sizeof (want));
+    assert_false (hg_index_id_parse ("", out));
+    assert_false (hg_index_id_parse ("00ff10a0b1c2d3e4f5a6b7c8d9e0f1a", out));
+    assert_false (hg_index_id_parse ("00ff10a0b1c2d3e4f5a6b7c8d9e0f1a2 ", out));
+    assert_false (hg_index_id_parse ("00FF10A0B1C2D3E4F5A6B7C8D9E0F1A2", out));
+    assert_false (hg_index_id_parse ("00ff10a0b1c2d3e4f5a6b7c8d9e0f1-2", out));
 }
 
 static void
@@ -202,7 +328,6 @@ test_count (void **state)
 {
     fx_t *fx = *state;
     hg_store_batch_t *wb = hg_store_batch_new ();
-    hg_strset_t *staged = hg_strset_new ();
     hg_err_t err = {0};
     struct {
         const char *pat, *rid, *eff, *loinc, *snomed;
@@ -222,15 +347,13 @@ test_count (void **state)
     for (size_t i = 0; i < n; i++) {
         Hourglass__Record *r = s_rec (fx, recs[i].pat, recs[i].rid, recs[i].eff,
                                       recs[i].loinc, recs[i].snomed);
-        assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), 1);
+        assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
         /* half are committed in a first round, so the counts read both */
         if (i == n / 2) {
-            assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
-            hg_store_batch_clear (wb);
-            hg_strset_clear (staged);
+            s_commit (fx, wb);
         }
     }
-    assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
+    s_commit (fx, wb);
 
     const char *L = HG_SYS_LOINC, *S = HG_SYS_SNOMED;
     /* no range: every record, undated included; patients distinct */
@@ -262,9 +385,9 @@ test_count (void **state)
     s_count (fx, "http://loinc.or", "2345-7", NULL, NULL, 0, 0);
     s_count (fx, S, "2345-7", NULL, NULL, 0, 0);
     s_count (fx, L, "9999-9", "2023-01-01", "2023-12-31", 0, 0);
+    s_count (fx, "http://never.seen", "2345-7", "2023-01-01", NULL, 0, 0);
 
     hg_store_batch_destroy (&wb);
-    hg_strset_destroy (&staged);
 }
 
 static void
@@ -276,7 +399,12 @@ test_count_errors (void **state)
     code[sizeof (code) - 1] = '\0';
     uint64_t p = 0, r = 0;
     hg_err_t err = {0};
-    assert_int_equal (hg_index_count (fx->store, HG_SYS_LOINC, code, NULL, NULL, &p, &r, &err),
+    assert_int_equal (hg_index_count (fx->index, HG_SYS_LOINC, code, NULL, NULL, &p, &r, &err),
+                      HG_EINVAL);
+    assert_string_equal (err.msg, "code too long");
+    hg_err_clear (&err);
+    assert_int_equal (hg_index_count (fx->index, HG_SYS_LOINC, code, "2020-01-01", NULL, &p,
+                                      &r, &err),
                       HG_EINVAL);
     assert_string_equal (err.msg, "code too long");
 }
@@ -308,6 +436,20 @@ test_index_day (void **state)
     assert_string_equal (out, "");
 }
 
+/* Closes and reopens the index over the same store. */
+static void
+s_reopen (fx_t *fx, uint64_t *converted)
+{
+    hg_err_t err = {0};
+    hg_index_destroy (&fx->index);
+    assert_null (fx->index);
+    hg_store_close (&fx->store);
+    hg_store_opts_t so = {.compression = "none"};
+    fx->store = hg_store_open (fx->db, &so, &err);
+    assert_non_null (fx->store);
+    fx->index = hg_index_open (fx->store, converted, &err);
+    assert_non_null (fx->index);
+}
 
 /* Per-code aggregates equal the scanned counts, survive a reload from the
  * store, count a (code, patient) pair once, and ignore duplicates. */
@@ -316,9 +458,6 @@ test_aggregates (void **state)
 {
     fx_t *fx = *state;
     hg_err_t err = {0};
-    hg_index_agg_t *agg = hg_index_agg_load (fx->store);
-    assert_non_null (agg);
-    hg_strset_t *staged = hg_strset_new ();
     struct {
         const char *patient, *id, *eff, *loinc, *snomed;
     } rows[] = {
@@ -329,27 +468,18 @@ test_aggregates (void **state)
         {"pc", "r4", "", "2345-7", "44054006"},
     };
     /* two rounds, committed separately, so the store check is exercised too */
+    hg_store_batch_t *wb = hg_store_batch_new ();
     for (int round = 0; round < 2; round++) {
-        hg_store_batch_t *wb = hg_store_batch_new ();
-        hg_strset_clear (staged);
         for (size_t i = round ? 3 : 0; i < (round ? 5u : 3u); i++) {
             Hourglass__Record *r = s_rec (fx, rows[i].patient, rows[i].id, rows[i].eff,
                                           rows[i].loinc, rows[i].snomed);
-            int rc = hg_index_put (fx->store, wb, staged, r, &err);
-            assert_true (rc >= 0);
-            if (rc == 1) {
-                assert_int_equal (hg_index_agg_add (agg, fx->store, wb, staged, r, &err), 0);
-            }
+            assert_true (hg_index_put (fx->index, wb, r, &err) >= 0);
         }
-        hg_index_agg_flush (agg, wb);
-        assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
-        hg_store_batch_destroy (&wb);
+        s_commit (fx, wb);
     }
     /* a longer code before a shorter one in the same record, twice for the
      * same patient: the shorter code's patient is still counted once */
     for (int round = 0; round < 2; round++) {
-        hg_store_batch_t *wb = hg_store_batch_new ();
-        hg_strset_clear (staged);
         for (int k = 0; k < 2; k++) {
             char id[16];
             snprintf (id, sizeof (id), "long%d%d", round, k);
@@ -358,40 +488,156 @@ test_aggregates (void **state)
             hg_record_add_code (a, r, "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                                 k ? "EMER" : "AMB", NULL);
             hg_record_add_code (a, r, HG_SYS_SNOMED, "185349003", NULL);
-            assert_int_equal (hg_index_put (fx->store, wb, staged, r, &err), 1);
-            assert_int_equal (hg_index_agg_add (agg, fx->store, wb, staged, r, &err), 0);
+            assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
         }
-        hg_index_agg_flush (agg, wb);
-        assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
-        hg_store_batch_destroy (&wb);
+        s_commit (fx, wb);
     }
-    uint64_t p, r;
-    hg_index_agg_get (agg, HG_SYS_SNOMED, "185349003", &p, &r);
-    assert_int_equal (p, 1);
-    assert_int_equal (r, 4);
     s_count (fx, HG_SYS_SNOMED, "185349003", NULL, NULL, 1, 4);
-    hg_index_agg_get (agg, HG_SYS_LOINC, "4548-4", &p, &r);
-    assert_int_equal (p, 2);
-    assert_int_equal (r, 3);
     s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 2, 3);
-    hg_index_agg_get (agg, HG_SYS_SNOMED, "44054006", &p, &r);
-    assert_int_equal (p, 2);
-    assert_int_equal (r, 2);
     s_count (fx, HG_SYS_SNOMED, "44054006", NULL, NULL, 2, 2);
-    hg_index_agg_get (agg, HG_SYS_LOINC, "0000-0", &p, &r);
-    assert_int_equal (p + r, 0);
-    /* reloaded from the store: the same numbers */
-    hg_index_agg_destroy (&agg);
-    assert_null (agg);
-    agg = hg_index_agg_load (fx->store);
-    hg_index_agg_get (agg, HG_SYS_LOINC, "4548-4", &p, &r);
-    assert_int_equal (p, 2);
-    assert_int_equal (r, 3);
-    hg_index_agg_get (agg, HG_SYS_LOINC, "2345-7", &p, &r);
-    assert_int_equal (p, 1);
-    assert_int_equal (r, 1);
-    hg_index_agg_destroy (&agg);
-    hg_strset_destroy (&staged);
+    s_count (fx, HG_SYS_LOINC, "0000-0", NULL, NULL, 0, 0);
+    /* reloaded from the store: the same numbers, and the dictionary gives
+     * known systems their old numbers (one more record joins the old keys) */
+    uint64_t converted = 99;
+    s_reopen (fx, &converted);
+    assert_int_equal (converted, 0);
+    s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 2, 3);
+    s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 1, 1);
+    Hourglass__Record *r = s_rec (fx, "pe", "r9", "2020-01-15", "4548-4", NULL);
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
+    assert_int_equal (hg_store_batch_count (wb), 4);    /* no new dictionary entry */
+    s_commit (fx, wb);
+    s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 3, 4);
+    s_count (fx, HG_SYS_LOINC, "4548-4", "2020-01-01", "2020-01-31", 2, 2);
+    hg_store_batch_destroy (&wb);
+}
+
+/* Writes rec in the earlier text layout, as the indexer before binary keys
+ * did (without aggregates). */
+static void
+s_put_text_layout (hg_store_batch_t *wb, const Hourglass__Record *rec)
+{
+    char day[11];
+    hg_index_day (rec->effective, day);
+    char k[512];
+    size_t kl = 0;
+    s_cat (k, &kl, "r", 2);
+    s_cat (k, &kl, rec->patient_ref, strlen (rec->patient_ref) + 1);
+    s_cat (k, &kl, rec->record_id, strlen (rec->record_id));
+    size_t len = hourglass__record__get_packed_size (rec);
+    uint8_t *buf = malloc (len + 1);
+    hourglass__record__pack (rec, buf);
+    hg_store_batch_put (wb, k, kl, buf, len);
+    free (buf);
+    for (size_t i = 0; i < rec->n_codes; i++) {
+        const Hourglass__Coding *c = rec->codes[i];
+        kl = 0;
+        s_cat (k, &kl, "c", 2);
+        s_cat (k, &kl, c->system, strlen (c->system));
+        s_cat (k, &kl, "|", 1);
+        s_cat (k, &kl, c->code, strlen (c->code) + 1);
+        s_cat (k, &kl, day, strlen (day) + 1);
+        s_cat (k, &kl, rec->patient_ref, strlen (rec->patient_ref) + 1);
+        s_cat (k, &kl, rec->record_id, strlen (rec->record_id));
+        hg_store_batch_put (wb, k, kl, "", 0);
+        kl = 0;
+        s_cat (k, &kl, "p", 2);
+        s_cat (k, &kl, c->system, strlen (c->system));
+        s_cat (k, &kl, "|", 1);
+        s_cat (k, &kl, c->code, strlen (c->code) + 1);
+        s_cat (k, &kl, rec->patient_ref, strlen (rec->patient_ref));
+        hg_store_batch_put (wb, k, kl, "", 0);
+    }
+    kl = 0;
+    s_cat (k, &kl, "d", 2);
+    s_cat (k, &kl, day, strlen (day) + 1);
+    s_cat (k, &kl, rec->record_id, strlen (rec->record_id));
+    hg_store_batch_put (wb, k, kl, rec->patient_ref, strlen (rec->patient_ref));
+}
+
+static bool
+s_any_key (fx_t *fx, const char *prefix, size_t len)
+{
+    hg_store_iter_t *it = hg_store_iter_new (fx->store, prefix, len, NULL, 0);
+    const char *k;
+    size_t kl;
+    bool any = hg_store_iter_next (it, &k, &kl, NULL, NULL);
+    hg_store_iter_destroy (&it);
+    return any;
+}
+
+/* A store in the text layout is converted when opened: every record
+ * re-keyed, the old keys gone, counts (aggregates kept, scans over the new
+ * keys) and de-duplication as before. */
+static void
+test_convert_text_layout (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    /* 5000 records over 3 codes and 700 patients: more than one converted
+     * batch */
+    const size_t n = 5000;
+    for (size_t i = 0; i < n; i++) {
+        char pat[16], rid[16], eff[16];
+        snprintf (pat, sizeof (pat), "p%zu", i % 700);
+        snprintf (rid, sizeof (rid), "r%zu", i);
+        snprintf (eff, sizeof (eff), "2021-%02zu-%02zu", 1 + i % 12, 1 + i % 28);
+        Hourglass__Record *r = s_rec (fx, pat, rid, i % 10 == 0 ? "" : eff,
+                                      i % 3 ? "4548-4" : "2345-7", i % 2 ? "44054006" : NULL);
+        s_put_text_layout (wb, r);
+    }
+    /* the aggregates of that data, as the old indexer kept them */
+    struct { const char *key; uint64_t records, patients; } aggs[] = {
+        {"n\0http://loinc.org|4548-4", 3333, 700},
+        {"n\0http://loinc.org|2345-7", 1667, 700},
+        {"n\0http://snomed.info/sct|44054006", 2500, 350},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t v[2] = {aggs[i].records, aggs[i].patients};
+        hg_store_batch_put (wb, aggs[i].key, 2 + strlen (aggs[i].key + 2), v, sizeof (v));
+    }
+    assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
+    hg_store_batch_clear (wb);
+    assert_true (s_any_key (fx, "r", 2));
+
+    uint64_t converted = 0;
+    s_reopen (fx, &converted);
+    assert_int_equal (converted, n);
+    assert_false (s_any_key (fx, "r", 2));
+    assert_false (s_any_key (fx, "c", 2));
+    assert_false (s_any_key (fx, "d", 2));
+    assert_false (s_any_key (fx, "p", 2));
+    s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 700, 3333);
+    s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 700, 1667);
+    s_count (fx, HG_SYS_SNOMED, "44054006", NULL, NULL, 350, 2500);
+    /* ranged: January is i % 12 == 0 (so i % 3 == 0: 2345-7), dated ones */
+    uint64_t want_r = 0;
+    char seen[700] = {0};
+    uint64_t want_p = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 12 == 0 && i % 10 != 0) {
+            want_r++;
+            want_p += !seen[i % 700];
+            seen[i % 700] = 1;
+        }
+    }
+    assert_true (want_r > 100);
+    s_count (fx, HG_SYS_LOINC, "2345-7", "2021-01-01", "2021-01-31", want_p, want_r);
+
+    /* a converted record is a duplicate; a new one for a counted (code,
+     * patient) pair adds a record but not a patient */
+    Hourglass__Record *old = s_rec (fx, "p1", "r1", "2021-02-02", "4548-4", "44054006");
+    assert_int_equal (hg_index_put (fx->index, wb, old, &err), 0);
+    Hourglass__Record *fresh = s_rec (fx, "p1", "r-new", "2022-01-01", "4548-4", NULL);
+    assert_int_equal (hg_index_put (fx->index, wb, fresh, &err), 1);
+    s_commit (fx, wb);
+    s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 700, 3334);
+    /* opened again: nothing left to convert */
+    s_reopen (fx, &converted);
+    assert_int_equal (converted, 0);
+    s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 700, 3334);
+    hg_store_batch_destroy (&wb);
 }
 
 int
@@ -400,10 +646,12 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_put_rejects_identified, s_setup, s_teardown),
+        cmocka_unit_test (test_id_parse),
         cmocka_unit_test_setup_teardown (test_count, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_count_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

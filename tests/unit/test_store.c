@@ -151,6 +151,90 @@ test_batch (void **state)
     hg_store_batch_destroy (&b);
 }
 
+/* A batch goes to RocksDB sorted by key: many operations in random order,
+ * on keys that share long prefixes, are prefixes of each other, hold NULs
+ * and 0xff bytes, and repeat (put, delete, put again) must leave exactly the
+ * state of applying them in the order given. */
+static void
+test_batch_sorted_keeps_meaning (void **state)
+{
+    fx_t *fx = *state;
+    hg_err_t err = {0};
+    enum { KEYS = 300, OPS = 4000 };
+    /* key i: a shared 20-byte prefix for the first half, short keys and
+     * extensions of each other for the rest */
+    unsigned char keys[KEYS][40];
+    size_t klen[KEYS];
+    for (int i = 0; i < KEYS; i++) {
+        if (i < KEYS / 2) {
+            memset (keys[i], 'c', 20);
+            keys[i][20] = (unsigned char) (i & 1 ? 0xff : 0x00);
+            keys[i][21] = (unsigned char) i;
+            klen[i] = 22;
+        }
+        else {
+            /* "x", "x\0", "x\0\0"...: each a prefix of the next */
+            klen[i] = 1 + (size_t) (i - KEYS / 2) % 30;
+            memset (keys[i], 0, sizeof (keys[i]));
+            keys[i][0] = (unsigned char) ('x' + (i - KEYS / 2) / 30);
+        }
+    }
+    /* the expected final state: -1 absent, else the value written last */
+    int want[KEYS];
+    for (int i = 0; i < KEYS; i++) {
+        want[i] = -1;
+    }
+    hg_store_batch_t *b = hg_store_batch_new ();
+    unsigned seed = 12345;
+    for (int n = 0; n < OPS; n++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int) ((seed >> 8) % KEYS);
+        if ((seed >> 4) % 4 == 0) {
+            hg_store_batch_delete (b, keys[i], klen[i]);
+            want[i] = -1;
+        }
+        else if ((seed >> 4) % 4 == 1) {
+            /* the value written in place */
+            char *v = hg_store_batch_put_space (b, keys[i], klen[i], sizeof (int));
+            assert_non_null (v);
+            memcpy (v, &n, sizeof (int));
+            want[i] = n;
+        }
+        else {
+            hg_store_batch_put (b, keys[i], klen[i], &n, sizeof (int));
+            want[i] = n;
+        }
+    }
+    assert_int_equal (hg_store_batch_count (b), OPS);
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    for (int i = 0; i < KEYS; i++) {
+        char *v = NULL;
+        size_t vl = 0;
+        int rc = hg_store_get (fx->store, keys[i], klen[i], &v, &vl, &err);
+        if (want[i] < 0) {
+            assert_int_equal (rc, HG_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal (rc, 0);
+        assert_int_equal (vl, sizeof (int));
+        int got;
+        memcpy (&got, v, sizeof (int));
+        assert_int_equal (got, want[i]);
+        free (v);
+    }
+    /* a batch cleared after a big round (past what it keeps) works again */
+    hg_store_batch_clear (b);
+    char *big = calloc (1, 9u << 20);
+    hg_store_batch_put (b, "big", 3, big, 9u << 20);
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    hg_store_batch_clear (b);
+    hg_store_batch_put (b, "small", 5, "s", 1);
+    assert_int_equal (hg_store_write (fx->store, b, false, &err), 0);
+    s_expect_value (fx->store, "small", "s");
+    free (big);
+    hg_store_batch_destroy (&b);
+}
+
 /* Collects the keys of a scan as "k1,k2,...". */
 static void
 s_scan (hg_store_t *st, const char *prefix, const char *start, char *out, size_t size)
@@ -353,6 +437,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_put_get_exists, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_batch_sorted_keeps_meaning, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_iterate_prefix_and_start, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_be64_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reopen_keeps_data, s_setup, s_teardown),
