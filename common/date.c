@@ -271,43 +271,85 @@ bad:
                        shown, s);
 }
 
+/* Appends v in decimal, zero-padded to width digits (the sign, if any,
+ * before the zeros). */
+static char *
+s_put_int (char *p, int v, int width)
+{
+    unsigned u = v < 0 ? 0u - (unsigned) v : (unsigned) v;
+    char tmp[12];
+    int n = 0;
+    do {
+        tmp[n++] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        *p++ = '-';
+    }
+    while (n < width--) {
+        *p++ = '0';
+    }
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* Formatted digit by digit: this runs several times per record, and
+ * snprintf was a sixth of the cleanser's time. */
 int
 hg_date_format_iso (const hg_date_t *d, char *buf, size_t size)
 {
-    int n;
-    switch (d->prec) {
-    case HG_PREC_YEAR:
-        return snprintf (buf, size, "%04d", d->year);
-    case HG_PREC_MONTH:
-        return snprintf (buf, size, "%04d-%02d", d->year, d->month);
-    case HG_PREC_DAY:
-        return snprintf (buf, size, "%04d-%02d-%02d", d->year, d->month, d->day);
-    case HG_PREC_MINUTE:
-        n = snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d", d->year, d->month,
-                      d->day, d->hour, d->minute);
-        break;
-    case HG_PREC_SECOND:
-    default:
-        n = snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d", d->year,
-                      d->month, d->day, d->hour, d->minute, d->second);
-        if (d->frac_digits > 0 && n > 0 && (size_t) n < size) {
-            char frac[8];
-            snprintf (frac, sizeof (frac), "%06d", d->micros);
-            n += snprintf (buf + n, size - (size_t) n, ".%.*s", d->frac_digits, frac);
-        }
-        break;
+    /* anything finer than a minute (or unset) is written to the second */
+    bool month = d->prec != HG_PREC_YEAR;
+    bool day = month && d->prec != HG_PREC_MONTH;
+    bool time = day && d->prec != HG_PREC_DAY;
+    bool seconds = time && d->prec != HG_PREC_MINUTE;
+    char out[96];
+    char *p = s_put_int (out, d->year, 4);
+    if (month) {
+        *p++ = '-';
+        p = s_put_int (p, d->month, 2);
     }
-    if (n > 0 && (size_t) n < size && d->has_tz) {
-        if (d->tz_offset_min == 0) {
-            n += snprintf (buf + n, size - (size_t) n, "Z");
+    if (day) {
+        *p++ = '-';
+        p = s_put_int (p, d->day, 2);
+    }
+    if (time) {
+        *p++ = 'T';
+        p = s_put_int (p, d->hour, 2);
+        *p++ = ':';
+        p = s_put_int (p, d->minute, 2);
+        if (seconds) {
+            *p++ = ':';
+            p = s_put_int (p, d->second, 2);
+            if (d->frac_digits > 0) {
+                char frac[16];
+                char *f = s_put_int (frac, d->micros, 6);
+                int k = d->frac_digits < (int) (f - frac) ? d->frac_digits : (int) (f - frac);
+                *p++ = '.';
+                memcpy (p, frac, (size_t) k);
+                p += k;
+            }
         }
-        else {
+        if (d->has_tz && d->tz_offset_min == 0) {
+            *p++ = 'Z';
+        }
+        else if (d->has_tz) {
             int off = d->tz_offset_min < 0 ? -d->tz_offset_min : d->tz_offset_min;
-            n += snprintf (buf + n, size - (size_t) n, "%c%02d:%02d",
-                           d->tz_offset_min < 0 ? '-' : '+', off / 60, off % 60);
+            *p++ = d->tz_offset_min < 0 ? '-' : '+';
+            p = s_put_int (p, off / 60, 2);
+            *p++ = ':';
+            p = s_put_int (p, off % 60, 2);
         }
     }
-    return n;
+    size_t n = (size_t) (p - out);
+    if (size > 0) {
+        size_t k = n < size - 1 ? n : size - 1;
+        memcpy (buf, out, k);
+        buf[k] = '\0';
+    }
+    return (int) n;
 }
 
 int64_t

@@ -270,16 +270,62 @@ hg_strv_push (hg_arena_t *a, char ***v, size_t *n, const char *s)
     return s_ptrv_push (a, (void ***) v, n, copy);
 }
 
+/* The bytes a content key hashes, gathered in one buffer and hashed with a
+ * single call (many small updates of the hash state cost more than the
+ * copies). Starts on the stack; grows on the heap for large records. */
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+    bool oom;                   /* growth failed: hashed in pieces instead */
+    crypto_generichash_state st;
+    unsigned char stack[1024];
+} s_keybuf_t;
+
 static void
-s_hash_str (crypto_generichash_state *st, const char *s)
+s_key_add (s_keybuf_t *kb, const void *data, size_t n)
+{
+    if (kb->len + n > kb->cap && !kb->oom) {
+        size_t cap = kb->cap * 2 > kb->len + n ? kb->cap * 2 : kb->len + n;
+        unsigned char *p = malloc (cap);
+        if (p) {
+            memcpy (p, kb->p, kb->len);
+            if (kb->p != kb->stack) {
+                free (kb->p);
+            }
+            kb->p = p;
+            kb->cap = cap;
+        }
+        else {
+            /* no memory: what is gathered goes into the state, the rest
+             * piece by piece (same bytes in the same order: same key) */
+            crypto_generichash_update (&kb->st, kb->p, kb->len);
+            kb->len = 0;
+            kb->oom = true;
+        }
+    }
+    if (kb->oom) {
+        crypto_generichash_update (&kb->st, data, n);
+        return;
+    }
+    memcpy (kb->p + kb->len, data, n);
+    kb->len += n;
+}
+
+static void
+s_hash_strn (s_keybuf_t *kb, const char *s, size_t len)
 {
     /* length-prefixed so ("ab","c") and ("a","bc") differ */
-    size_t len = s ? strlen (s) : 0;
     uint32_t n = (uint32_t) len;
-    crypto_generichash_update (st, (const unsigned char *) &n, sizeof (n));
+    s_key_add (kb, &n, sizeof (n));
     if (len) {
-        crypto_generichash_update (st, (const unsigned char *) s, len);
+        s_key_add (kb, s, len);
     }
+}
+
+static void
+s_hash_str (s_keybuf_t *kb, const char *s)
+{
+    s_hash_strn (kb, s, s ? strlen (s) : 0);
 }
 
 /* The form of a date-time that enters the key: UTC when it has a zone, and
@@ -287,11 +333,11 @@ s_hash_str (crypto_generichash_state *st, const char *s)
  * and "10:30:00" from a FHIR dateTime -- which must carry seconds -- are the
  * same instant. Dates that do not parse go in as they are. */
 static void
-s_hash_time (crypto_generichash_state *st, const char *s)
+s_hash_time (s_keybuf_t *kb, const char *s)
 {
     hg_date_t d;
     if (hg_str_empty (s) || hg_date_parse_iso (s, strlen (s), &d, NULL) < 0) {
-        s_hash_str (st, s);
+        s_hash_str (kb, s);
         return;
     }
     hg_date_to_utc (&d);
@@ -303,7 +349,7 @@ s_hash_time (crypto_generichash_state *st, const char *s)
     }
     char buf[HG_DATE_ISO_MAX];
     hg_date_format_iso (&d, buf, sizeof (buf));
-    s_hash_str (st, buf);
+    s_hash_str (kb, buf);
 }
 
 static int
@@ -327,7 +373,7 @@ s_is_loinc (const Hourglass__Coding *c)
  * of OBX-3 or Observation.code are the sender's local aliases, spelled
  * differently in each format ("GLU^^L" in HL7, a site URI in FHIR). */
 static void
-s_hash_codes (crypto_generichash_state *st, const Hourglass__Record *rec)
+s_hash_codes (s_keybuf_t *st, const Hourglass__Record *rec)
 {
     const Hourglass__Coding *stack[16];
     const Hourglass__Coding **v = stack;
@@ -370,37 +416,60 @@ s_hash_codes (crypto_generichash_state *st, const Hourglass__Record *rec)
 int
 hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
 {
-    crypto_generichash_state st;
+    s_keybuf_t key_bytes;
+    s_keybuf_t *kb = &key_bytes;
+    kb->p = kb->stack;
+    kb->len = 0;
+    kb->cap = sizeof (kb->stack);
+    kb->oom = false;
     unsigned char out[16];
     char buf[64];
-    crypto_generichash_init (&st, NULL, 0, sizeof (out));
-    snprintf (buf, sizeof (buf), "kind=%d", (int) rec->kind);
-    s_hash_str (&st, buf);
-    s_hash_str (&st, rec->provenance ? rec->provenance->partner : "");
-    s_hash_str (&st, rec->patient_ref);
-    s_hash_codes (&st, rec);
-    s_hash_time (&st, rec->effective);
-    s_hash_time (&st, rec->effective_end);
+    crypto_generichash_init (&kb->st, NULL, 0, sizeof (out));
+    /* "kind=<n>" */
+    memcpy (buf, "kind=", 5);
+    size_t bl = 5;
+    {
+        int k = (int) rec->kind;
+        char digits[16];
+        size_t nd = 0;
+        unsigned int u = k < 0 ? 0u - (unsigned int) k : (unsigned int) k;
+        do {
+            digits[nd++] = (char) ('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (k < 0) {
+            buf[bl++] = '-';
+        }
+        while (nd) {
+            buf[bl++] = digits[--nd];
+        }
+    }
+    s_hash_strn (kb, buf, bl);
+    s_hash_str (kb, rec->provenance ? rec->provenance->partner : "");
+    s_hash_str (kb, rec->patient_ref);
+    s_hash_codes (kb, rec);
+    s_hash_time (kb, rec->effective);
+    s_hash_time (kb, rec->effective_end);
     switch (rec->value_case) {
     case HOURGLASS__RECORD__VALUE_QUANTITY:
         /* 12 significant digits: a unit conversion's rounding noise
          * (5.3 mmol/L * 18 = 95.39999999999999 mg/dL) is not a new value */
         snprintf (buf, sizeof (buf), "q=%.12g", rec->quantity->value);
-        s_hash_str (&st, buf);
-        s_hash_str (&st, rec->quantity->unit);
+        s_hash_str (kb, buf);
+        s_hash_str (kb, rec->quantity->unit);
         if (!hg_str_empty (rec->quantity->comparator)) {
             /* "<5" is not "5"; hashed only when present, so keys of plain
              * values are unchanged by it */
-            s_hash_str (&st, "cmp");
-            s_hash_str (&st, rec->quantity->comparator);
+            s_hash_str (kb, "cmp");
+            s_hash_str (kb, rec->quantity->comparator);
         }
         break;
     case HOURGLASS__RECORD__VALUE_STRING_VALUE:
-        s_hash_str (&st, rec->string_value);
+        s_hash_str (kb, rec->string_value);
         break;
     case HOURGLASS__RECORD__VALUE_CODE_VALUE:
-        s_hash_str (&st, rec->code_value->system);
-        s_hash_str (&st, rec->code_value->code);
+        s_hash_str (kb, rec->code_value->system);
+        s_hash_str (kb, rec->code_value->code);
         break;
     default:
         break;
@@ -409,11 +478,14 @@ hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
         /* the day of birth: a birth time (HL7 PID-7 may carry one) is
          * what FHIR's birthDate, a date, cannot say */
         const char *birth = rec->demographics->birth_date;
-        snprintf (buf, sizeof (buf), "%.10s", birth ? birth : "");
-        s_hash_str (&st, buf);
-        s_hash_str (&st, rec->demographics->sex);
+        s_hash_strn (kb, birth ? birth : "", birth ? strnlen (birth, 10) : 0);
+        s_hash_str (kb, rec->demographics->sex);
     }
-    crypto_generichash_final (&st, out, sizeof (out));
+    crypto_generichash_update (&kb->st, kb->p, kb->len);
+    if (kb->p != kb->stack) {
+        free (kb->p);
+    }
+    crypto_generichash_final (&kb->st, out, sizeof (out));
     char *hex = hg_arena_alloc (a, sizeof (out) * 2 + 1);
     if (!hex) {
         return HG_ENOMEM;

@@ -279,9 +279,16 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
     if (!self->server) {
         return hg_err_set (err, HG_EINVAL, "service %s has no downstream", self->def->name);
     }
-    /* stamps: the input's, then ours */
+    /* stamps: the input's, then ours (on the stack for the usual few) */
     size_t n_from = from ? from->n_stamps : 0;
-    Hourglass__StageStamp **stamps = calloc (n_from + 1, sizeof (*stamps));
+    Hourglass__StageStamp *local[16];
+    Hourglass__StageStamp **stamps = local;
+    if (n_from + 1 > sizeof (local) / sizeof (local[0])) {
+        stamps = calloc (n_from + 1, sizeof (*stamps));
+        if (!stamps) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory packing an envelope");
+        }
+    }
     Hourglass__StageStamp mine = HOURGLASS__STAGE_STAMP__INIT;
     mine.stage = (char *) self->def->name;
     mine.instance = self->instance;
@@ -294,21 +301,22 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
     Hourglass__StageStamp **saved = env->stamps;
     env->n_stamps = n_from + 1;
     env->stamps = stamps;
+    /* packed straight into the write batch: no buffer of its own, no copy */
+    unsigned char key[10];
+    uint64_t seq = hg_link_server_next_seq (self->server, key);
     size_t len = hourglass__envelope__get_packed_size (env);
-    uint8_t *buf = malloc (len ? len : 1);
+    uint8_t *buf = hg_store_batch_put_space (wb, key, sizeof (key), len);
     if (buf) {
         hourglass__envelope__pack (env, buf);
     }
     env->n_stamps = saved_n;
     env->stamps = saved;
-    free (stamps);
+    if (stamps != local) {
+        free (stamps);
+    }
     if (!buf) {
         return hg_err_set (err, HG_ENOMEM, "out of memory packing an envelope");
     }
-    unsigned char key[10];
-    uint64_t seq = hg_link_server_next_seq (self->server, key);
-    hg_store_batch_put (wb, key, sizeof (key), buf, len);
-    free (buf);
     return s_emitted_push (self, seq, env->shard, err);
 }
 
@@ -485,17 +493,46 @@ s_control_handle (hg_service_t *self)
 
 /* ---- consuming: filter duplicates, process, commit, ack ------------------ */
 
+/* Writes "s/<id>" (the de-dup marker's key) into key (size bytes); its
+ * length, or 0 when it does not fit. */
+static size_t
+s_marker_key (const char *id, char *key, size_t size)
+{
+    size_t n = strlen (id);
+    if (n + 2 >= size) {
+        return 0;
+    }
+    key[0] = 's';
+    key[1] = '/';
+    memcpy (key + 2, id, n + 1);
+    return n + 2;
+}
+
+/* Whether each delivery's message was committed before (its marker is in
+ * the store): seen[i] for d[i], one look-up per delivery. The store has no
+ * multi-key read yet; a MultiGet here (hg_store_exists_many, see
+ * docs/performance.md) would read the round's markers in one call. */
+static void
+s_markers_committed (hg_service_t *self, const hg_delivery_t *d, size_t n, bool *seen)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[1024];
+        size_t kl = d[i].env ? s_marker_key (d[i].env->id, key, sizeof (key)) : 0;
+        seen[i] = kl && hg_store_exists (self->store, key, kl);
+    }
+}
+
+/* A delivery of a message already kept this round (the same message from
+ * two upstream instances, or redelivered within the round). */
 static bool
-s_seen (hg_service_t *self, hg_delivery_t *d, size_t kept, const char *id)
+s_seen_in_round (const hg_delivery_t *keep, size_t kept, const char *id)
 {
     for (size_t i = 0; i < kept; i++) {
-        if (strcmp (d[i].env->id, id) == 0) {
+        if (strcmp (keep[i].env->id, id) == 0) {
             return true;
         }
     }
-    char key[1024];
-    int kl = snprintf (key, sizeof (key), "s/%s", id);
-    return kl < (int) sizeof (key) && hg_store_exists (self->store, key, (size_t) kl);
+    return false;
 }
 
 static int
@@ -505,13 +542,21 @@ s_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
     /* move new, decodable deliveries to the front; keep the rest for the ack */
     hg_delivery_t *keep = malloc (n * sizeof (*keep));
     hg_delivery_t *drop = malloc (n * sizeof (*drop));
+    bool *committed = malloc (n * sizeof (*committed));
+    if (!keep || !drop || !committed) {
+        free (keep);
+        free (drop);
+        free (committed);
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    s_markers_committed (self, d, n, committed);
     size_t k = 0, dn = 0;
     for (size_t i = 0; i < n; i++) {
         if (!d[i].env) {
             (*hg_service_counter (self, "undecodable"))++;
             drop[dn++] = d[i];
         }
-        else if (s_seen (self, keep, k, d[i].env->id)) {
+        else if (committed[i] || s_seen_in_round (keep, k, d[i].env->id)) {
             (*hg_service_counter (self, "duplicates"))++;
             drop[dn++] = d[i];
         }
@@ -525,9 +570,9 @@ s_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
         rc = self->def->process (self, self->state, keep, k, wb, err);
         for (size_t i = 0; rc == 0 && i < k; i++) {
             char key[1024];
-            int kl = snprintf (key, sizeof (key), "s/%s", keep[i].env->id);
-            if (kl < (int) sizeof (key)) {
-                hg_store_batch_put (wb, key, (size_t) kl, "", 0);
+            size_t kl = s_marker_key (keep[i].env->id, key, sizeof (key));
+            if (kl) {
+                hg_store_batch_put (wb, key, kl, "", 0);
             }
         }
     }
@@ -540,6 +585,7 @@ s_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
     }
     free (keep);
     free (drop);
+    free (committed);
     return rc;
 }
 

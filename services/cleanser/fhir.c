@@ -8,6 +8,7 @@
  */
 #include "fhir.h"
 #include "hl7v2.h"
+#include "json.h"
 #include "util.h"
 
 #include <limits.h>
@@ -60,13 +61,16 @@ typedef struct {
     char where[200];             /* reject location */
     char ref[160];               /* "Observation/obs-17" */
     const char *type;            /* resourceType */
-    json_object *res;            /* the resource (for an excerpt) */
+    hg_json_t *res;            /* the resource (for an excerpt) */
     const char *excerpt;         /* raw bytes of the value, when known */
     size_t excerpt_len;
     s_urn_t *urns;               /* Patient entries of the Bundle, by url */
     size_t n_urns;
     s_link_t *links;             /* Patients of the payload with an identifier */
     size_t n_links, cap_links;
+    size_t text_len;             /* bytes of the payload's JSON text */
+    hg_arena_t *tree;            /* the JSON value being mapped (json.h), reset after
+                                  * each: records copy what they keep into ctx->a */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
@@ -86,19 +90,46 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
     const char *ex = ctx->excerpt;
     size_t ex_len = ctx->excerpt_len;
     if (!ex && ctx->res) {
-        ex = json_object_to_json_string_ext (ctx->res, JSON_C_TO_STRING_PLAIN);
+        ex = hg_json_to_text (ctx->tree, ctx->res);
         ex_len = ex ? strlen (ex) : 0;
     }
     hg_batch_reject (ctx->out, ex, ex_len, ctx->where, "%s: %s", ctx->ref, reason);
 }
 
-static json_object *
-s_get (json_object *obj, const char *key, json_type type)
+/* Appends at most max bytes of s to buf (size bytes, *used so far),
+ * truncating at the end of buf like snprintf; buf stays terminated. */
+static void
+s_put (char *buf, size_t size, size_t *used, const char *s, size_t max)
 {
-    json_object *v = NULL;
-    if (!obj || !json_object_is_type (obj, json_type_object)
-        || !json_object_object_get_ex (obj, key, &v) || !v
-        || !json_object_is_type (v, type)) {
+    size_t n = max == SIZE_MAX ? strlen (s) : strnlen (s, max);
+    if (*used + n >= size) {
+        n = size - 1 - *used;
+    }
+    memcpy (buf + *used, s, n);
+    *used += n;
+    buf[*used] = '\0';
+}
+
+/* Appends a decimal number, as s_put. */
+static void
+s_put_index (char *buf, size_t size, size_t *used, size_t v)
+{
+    char digits[24];
+    size_t n = sizeof (digits);
+    do {
+        digits[--n] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    s_put (buf, size, used, digits + n, sizeof (digits) - n);
+}
+
+static hg_json_t *
+s_get (hg_json_t *obj, const char *key, hg_json_type_t type)
+{
+    hg_json_t *v = NULL;
+    if (!obj || !hg_json_is (obj, HG_JSON_OBJECT)
+        || !hg_json_member (obj, key, &v) || !v
+        || !hg_json_is (v, type)) {
         return NULL;
     }
     return v;
@@ -106,42 +137,42 @@ s_get (json_object *obj, const char *key, json_type type)
 
 /* String member, NULL when absent, not a string or empty. */
 static const char *
-s_str (json_object *obj, const char *key)
+s_str (hg_json_t *obj, const char *key)
 {
-    json_object *v = s_get (obj, key, json_type_string);
-    const char *s = v ? json_object_get_string (v) : NULL;
+    hg_json_t *v = s_get (obj, key, HG_JSON_STRING);
+    const char *s = v ? hg_json_string (v) : NULL;
     return s && *s ? s : NULL;
 }
 
-static json_object *
-s_obj (json_object *obj, const char *key)
+static hg_json_t *
+s_obj (hg_json_t *obj, const char *key)
 {
-    return s_get (obj, key, json_type_object);
+    return s_get (obj, key, HG_JSON_OBJECT);
 }
 
-static json_object *
-s_arr (json_object *obj, const char *key)
+static hg_json_t *
+s_arr (hg_json_t *obj, const char *key)
 {
-    return s_get (obj, key, json_type_array);
+    return s_get (obj, key, HG_JSON_ARRAY);
 }
 
 /* Element i of an array member that is an object, else NULL. */
-static json_object *
-s_arr_obj (json_object *obj, const char *key, size_t i)
+static hg_json_t *
+s_arr_obj (hg_json_t *obj, const char *key, size_t i)
 {
-    json_object *arr = s_arr (obj, key);
-    if (!arr || i >= json_object_array_length (arr)) {
+    hg_json_t *arr = s_arr (obj, key);
+    if (!arr || i >= hg_json_length (arr)) {
         return NULL;
     }
-    json_object *v = json_object_array_get_idx (arr, i);
-    return v && json_object_is_type (v, json_type_object) ? v : NULL;
+    hg_json_t *v = hg_json_item (arr, i);
+    return v && hg_json_is (v, HG_JSON_OBJECT) ? v : NULL;
 }
 
 static bool
-s_has (json_object *obj, const char *key)
+s_has (hg_json_t *obj, const char *key)
 {
-    return obj && json_object_is_type (obj, json_type_object)
-           && json_object_object_get_ex (obj, key, NULL);
+    return obj && hg_json_is (obj, HG_JSON_OBJECT)
+           && hg_json_member (obj, key, NULL);
 }
 
 /* Arena copy; "" for NULL; sets ctx->oom on failure (and returns ""). */
@@ -187,19 +218,19 @@ s_date (s_ctx_t *ctx, const char *field, const char *s, char **out)
 /* Optional date member: absent is fine, present but not a string or not a
  * valid date rejects. Returns 1 when stored, 0 when absent, -1 rejected. */
 static int
-s_date_member (s_ctx_t *ctx, json_object *obj, const char *key, const char *field,
+s_date_member (s_ctx_t *ctx, hg_json_t *obj, const char *key, const char *field,
                char **out)
 {
-    json_object *v = NULL;
-    if (!obj || !json_object_object_get_ex (obj, key, &v) || !v) {
+    hg_json_t *v = NULL;
+    if (!obj || !hg_json_member (obj, key, &v) || !v) {
         return 0;
     }
-    if (!json_object_is_type (v, json_type_string)) {
+    if (!hg_json_is (v, HG_JSON_STRING)) {
         s_reject (ctx, "%s.%s is a JSON %s, expected a date string", ctx->type, field,
-                  json_type_to_name (json_object_get_type (v)));
+                  hg_json_type_name (hg_json_type (v)));
         return -1;
     }
-    return s_date (ctx, field, json_object_get_string (v), out) < 0 ? -1 : 1;
+    return s_date (ctx, field, hg_json_string (v), out) < 0 ? -1 : 1;
 }
 
 static Hourglass__Record *
@@ -239,13 +270,13 @@ s_system (const char *sys)
 /* Adds every coding of a CodeableConcept that has both system and code.
  * Returns how many were added. */
 static size_t
-s_add_codings (s_ctx_t *ctx, Hourglass__Record *rec, json_object *concept)
+s_add_codings (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *concept)
 {
-    json_object *codings = s_arr (concept, "coding");
-    size_t n = codings ? json_object_array_length (codings) : 0;
+    hg_json_t *codings = s_arr (concept, "coding");
+    size_t n = codings ? hg_json_length (codings) : 0;
     size_t added = 0;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
-        json_object *c = json_object_array_get_idx (codings, i);
+        hg_json_t *c = hg_json_item (codings, i);
         const char *sys = s_system (s_str (c, "system"));
         const char *code = s_str (c, "code");
         if (sys && code) {
@@ -258,10 +289,10 @@ s_add_codings (s_ctx_t *ctx, Hourglass__Record *rec, json_object *concept)
 
 /* Required CodeableConcept member; -1 (rejected) when it has no usable coding. */
 static int
-s_required_codes (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res,
+s_required_codes (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res,
                   const char *key, const char *field)
 {
-    json_object *concept = s_obj (res, key);
+    hg_json_t *concept = s_obj (res, key);
     if (!concept) {
         s_reject (ctx, "%s.%s is missing; the record needs a code", ctx->type, field);
         return -1;
@@ -275,9 +306,9 @@ s_required_codes (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res,
 
 /* First coding's code of a CodeableConcept member ("" when none). */
 static const char *
-s_first_code (json_object *obj, const char *key)
+s_first_code (hg_json_t *obj, const char *key)
 {
-    json_object *concept = s_obj (obj, key);
+    hg_json_t *concept = s_obj (obj, key);
     const char *code = s_str (s_arr_obj (concept, "coding", 0), "code");
     return code ? code : "";
 }
@@ -304,11 +335,11 @@ s_bundle_patient (s_ctx_t *ctx, const char *url)
 
 /* Indexes the Patient entries of a Bundle by fullUrl. -1 out of memory. */
 static int
-s_index_patients (s_ctx_t *ctx, json_object *entries)
+s_index_patients (s_ctx_t *ctx, hg_json_t *entries)
 {
-    size_t n = json_object_array_length (entries), k = 0;
+    size_t n = hg_json_length (entries), k = 0;
     for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx (entries, i);
+        hg_json_t *e = hg_json_item (entries, i);
         const char *type = s_str (s_obj (e, "resource"), "resourceType");
         k += s_str (e, "fullUrl") && type && strcmp (type, "Patient") == 0;
     }
@@ -320,8 +351,8 @@ s_index_patients (s_ctx_t *ctx, json_object *entries)
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx (entries, i);
-        json_object *r = s_obj (e, "resource");
+        hg_json_t *e = hg_json_item (entries, i);
+        hg_json_t *r = s_obj (e, "resource");
         const char *type = s_str (r, "resourceType");
         const char *url = s_str (e, "fullUrl");
         const char *id = s_str (r, "id");
@@ -339,12 +370,12 @@ s_index_patients (s_ctx_t *ctx, json_object *entries)
  * number, in HL7 table 0203 (the code system of PID-3's CX.5): a coding with
  * code "MR" and that system, its R3 URI, or no system. */
 static bool
-s_type_is_mr (json_object *type)
+s_type_is_mr (hg_json_t *type)
 {
-    json_object *codings = s_arr (type, "coding");
-    size_t n = codings ? json_object_array_length (codings) : 0;
+    hg_json_t *codings = s_arr (type, "coding");
+    size_t n = codings ? hg_json_length (codings) : 0;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
-        json_object *c = json_object_array_get_idx (codings, i);
+        hg_json_t *c = hg_json_item (codings, i);
         const char *code = s_str (c, "code");
         const char *sys = s_str (c, "system");
         if (code && strcmp (code, "MR") == 0
@@ -362,13 +393,13 @@ s_type_is_mr (json_object *type)
  * use "old" are skipped (a v2-to-FHIR mapping of PID-3 has none; an old MRN
  * is what ADT^A40's MRG carries). NULL when no identifier has a value. */
 static const char *
-s_patient_key (json_object *patient)
+s_patient_key (hg_json_t *patient)
 {
-    json_object *ids = s_arr (patient, "identifier");
-    size_t n = ids ? json_object_array_length (ids) : 0;
+    hg_json_t *ids = s_arr (patient, "identifier");
+    size_t n = ids ? hg_json_length (ids) : 0;
     const char *first = NULL;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
-        json_object *ident = json_object_array_get_idx (ids, i);
+        hg_json_t *ident = hg_json_item (ids, i);
         const char *value = s_str (ident, "value");
         const char *use = s_str (ident, "use");
         if (!value || (use && strcmp (use, "old") == 0)) {
@@ -530,11 +561,11 @@ s_conditional_ref (s_ctx_t *ctx, const char *key, const char *ref, char **out)
  *       the Patient is in the payload.
  * 0 stored, -1 rejected. */
 static int
-s_patient_ref (s_ctx_t *ctx, json_object *res, const char *key, char **out, bool *linked)
+s_patient_ref (s_ctx_t *ctx, hg_json_t *res, const char *key, char **out, bool *linked)
 {
-    json_object *refobj = s_obj (res, key);
+    hg_json_t *refobj = s_obj (res, key);
     const char *ref = s_str (refobj, "reference");
-    json_object *ident = s_obj (refobj, "identifier");
+    hg_json_t *ident = s_obj (refobj, "identifier");
     const char *ident_value = s_str (ident, "value");
     *linked = false;
     if (ident_value) {
@@ -663,7 +694,7 @@ hg_fhir_record_unlinked (const Hourglass__Record *rec)
 /* Reference object {"reference": "Encounter/abc"} -> "abc"; anything else
  * kept as given. */
 static void
-s_set_encounter (s_ctx_t *ctx, Hourglass__Record *rec, json_object *refobj)
+s_set_encounter (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *refobj)
 {
     const char *ref = s_str (refobj, "reference");
     if (!ref) {
@@ -680,7 +711,7 @@ s_set_encounter (s_ctx_t *ctx, Hourglass__Record *rec, json_object *refobj)
 }
 
 static void
-s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
 {
     s_set_encounter (ctx, rec, s_obj (res, "encounter"));
 }
@@ -689,34 +720,34 @@ s_encounter_ref (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
  * Values */
 
 static const char *
-s_json_text (json_object *v)
+s_json_text (hg_json_t *v)
 {
-    return v ? json_object_get_string (v) : NULL;
+    return v ? hg_json_string (v) : NULL;
 }
 
 static bool
-s_is_number (json_object *v)
+s_is_number (hg_json_t *v)
 {
-    return v && (json_object_is_type (v, json_type_double)
-                 || json_object_is_type (v, json_type_int));
+    return v && (hg_json_is (v, HG_JSON_DOUBLE)
+                 || hg_json_is (v, HG_JSON_INT));
 }
 
 /* "low-high unit" / ">=low unit" / "<=high unit" / text. */
 static void
-s_reference_range (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
+s_reference_range (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *holder)
 {
-    json_object *rr = s_arr_obj (holder, "referenceRange", 0);
+    hg_json_t *rr = s_arr_obj (holder, "referenceRange", 0);
     if (!rr) {
         return;
     }
-    json_object *low = s_obj (rr, "low");
-    json_object *high = s_obj (rr, "high");
-    json_object *lv = NULL, *hv = NULL;
+    hg_json_t *low = s_obj (rr, "low");
+    hg_json_t *high = s_obj (rr, "high");
+    hg_json_t *lv = NULL, *hv = NULL;
     if (low) {
-        json_object_object_get_ex (low, "value", &lv);
+        hg_json_member (low, "value", &lv);
     }
     if (high) {
-        json_object_object_get_ex (high, "value", &hv);
+        hg_json_member (high, "value", &hv);
     }
     lv = s_is_number (lv) ? lv : NULL;
     hv = s_is_number (hv) ? hv : NULL;
@@ -752,24 +783,24 @@ s_reference_range (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
 
 /* Observation (or component) value[x]. 0, or -1 rejected. */
 static int
-s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const char *field)
+s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *holder, const char *field)
 {
-    json_object *q = NULL, *v = NULL;
+    hg_json_t *q = NULL, *v = NULL;
     if ((q = s_obj (holder, "valueQuantity"))) {
-        if (!json_object_object_get_ex (q, "value", &v) || !v) {
+        if (!hg_json_member (q, "value", &v) || !v) {
             s_reject (ctx, "%s.valueQuantity has no value", field);
             return -1;
         }
         if (!s_is_number (v)) {
             s_reject (ctx, "%s.valueQuantity.value %.60s is not a JSON number", field,
-                      json_object_to_json_string_ext (v, JSON_C_TO_STRING_PLAIN));
+                      hg_json_to_text (ctx->tree, v));
             return -1;
         }
         const char *unit = s_str (q, "code");
         if (!unit) {
             unit = s_str (q, "unit");
         }
-        rec->quantity = hg_quantity_new (ctx->a, json_object_get_double (v), unit);
+        rec->quantity = hg_quantity_new (ctx->a, hg_json_double (v), unit);
         if (!rec->quantity) {
             ctx->oom = true;
             return -1;
@@ -786,8 +817,8 @@ s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const ch
         }
         rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
     }
-    else if ((v = s_get (holder, "valueInteger", json_type_int))) {
-        rec->quantity = hg_quantity_new (ctx->a, (double) json_object_get_int64 (v), "");
+    else if ((v = s_get (holder, "valueInteger", HG_JSON_INT))) {
+        rec->quantity = hg_quantity_new (ctx->a, (double) hg_json_int64 (v), "");
         if (!rec->quantity) {
             ctx->oom = true;
             return -1;
@@ -804,7 +835,7 @@ s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const ch
         rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
     }
     else if ((q = s_obj (holder, "valueCodeableConcept"))) {
-        json_object *c = s_arr_obj (q, "coding", 0);
+        hg_json_t *c = s_arr_obj (q, "coding", 0);
         if (c && s_str (c, "code")) {
             rec->code_value = hg_coding_new (ctx->a, s_system (s_str (c, "system")),
                                              s_str (c, "code"), s_str (c, "display"));
@@ -824,8 +855,8 @@ s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const ch
             return -1;
         }
     }
-    else if ((v = s_get (holder, "valueBoolean", json_type_boolean))) {
-        rec->string_value = s_dup (ctx, json_object_get_boolean (v) ? "true" : "false");
+    else if ((v = s_get (holder, "valueBoolean", HG_JSON_BOOLEAN))) {
+        rec->string_value = s_dup (ctx, hg_json_boolean (v) ? "true" : "false");
         rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
     }
     else if (s_str (holder, "valueDateTime")) {
@@ -846,9 +877,9 @@ s_obs_value (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder, const ch
 }
 
 static void
-s_interpretation (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
+s_interpretation (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *holder)
 {
-    json_object *interp = s_arr_obj (holder, "interpretation", 0);
+    hg_json_t *interp = s_arr_obj (holder, "interpretation", 0);
     const char *code = s_str (s_arr_obj (interp, "coding", 0), "code");
     if (code) {
         rec->interpretation = s_dup (ctx, code);
@@ -857,12 +888,12 @@ s_interpretation (s_ctx_t *ctx, Hourglass__Record *rec, json_object *holder)
 
 /* identifier[] -> rec->identifiers (system, value, first type code). */
 static void
-s_identifiers (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+s_identifiers (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
 {
-    json_object *ids = s_arr (res, "identifier");
-    size_t ni = ids ? json_object_array_length (ids) : 0;
+    hg_json_t *ids = s_arr (res, "identifier");
+    size_t ni = ids ? hg_json_length (ids) : 0;
     for (size_t i = 0; i < ni && i < S_MAX_ITEMS && !ctx->oom; i++) {
-        json_object *ident = json_object_array_get_idx (ids, i);
+        hg_json_t *ident = hg_json_item (ids, i);
         const char *value = s_str (ident, "value");
         if (!value) {
             continue;
@@ -877,7 +908,7 @@ s_identifiers (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
  * Resource mappers: 0 mapped, -1 rejected (or oom / limit set in ctx). */
 
 static int
-s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
+s_map_patient (s_ctx_t *ctx, hg_json_t *res, const char *id)
 {
     if (!id) {
         s_reject (ctx, "Patient.id is missing; a Patient needs an id to be referenced");
@@ -902,11 +933,11 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
     rec->demographics = d;
 
     /* name: the official one, else the first */
-    json_object *names = s_arr (res, "name");
-    json_object *name = s_arr_obj (res, "name", 0);
-    size_t n = names ? json_object_array_length (names) : 0;
+    hg_json_t *names = s_arr (res, "name");
+    hg_json_t *name = s_arr_obj (res, "name", 0);
+    size_t n = names ? hg_json_length (names) : 0;
     for (size_t i = 0; i < n; i++) {
-        json_object *cand = json_object_array_get_idx (names, i);
+        hg_json_t *cand = hg_json_item (names, i);
         const char *use = s_str (cand, "use");
         if (use && strcmp (use, "official") == 0) {
             name = cand;
@@ -915,14 +946,14 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
     }
     if (name) {
         d->family = s_dup (ctx, s_str (name, "family"));
-        json_object *given = s_arr (name, "given");
-        size_t ng = given ? json_object_array_length (given) : 0;
+        hg_json_t *given = s_arr (name, "given");
+        size_t ng = given ? hg_json_length (given) : 0;
         for (size_t i = 0; i < ng && i < S_MAX_ITEMS; i++) {
-            json_object *g = json_object_array_get_idx (given, i);
-            if (g && json_object_is_type (g, json_type_string)
-                && *json_object_get_string (g)) {
+            hg_json_t *g = hg_json_item (given, i);
+            if (g && hg_json_is (g, HG_JSON_STRING)
+                && *hg_json_string (g)) {
                 s_check (ctx, hg_strv_push (ctx->a, &d->given, &d->n_given,
-                                            json_object_get_string (g)));
+                                            hg_json_string (g)));
             }
         }
     }
@@ -939,15 +970,15 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
         }
         d->sex = s_dup (ctx, g);
     }
-    json_object *addr = s_arr_obj (res, "address", 0);
+    hg_json_t *addr = s_arr_obj (res, "address", 0);
     if (addr) {
-        json_object *lines = s_arr (addr, "line");
-        size_t nl = lines ? json_object_array_length (lines) : 0;
+        hg_json_t *lines = s_arr (addr, "line");
+        size_t nl = lines ? hg_json_length (lines) : 0;
         for (size_t i = 0; i < nl && i < S_MAX_ITEMS; i++) {
-            json_object *l = json_object_array_get_idx (lines, i);
-            if (l && json_object_is_type (l, json_type_string) && *json_object_get_string (l)) {
+            hg_json_t *l = hg_json_item (lines, i);
+            if (l && hg_json_is (l, HG_JSON_STRING) && *hg_json_string (l)) {
                 s_check (ctx, hg_strv_push (ctx->a, &d->address_lines, &d->n_address_lines,
-                                            json_object_get_string (l)));
+                                            hg_json_string (l)));
             }
         }
         d->city = s_dup (ctx, s_str (addr, "city"));
@@ -955,10 +986,10 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
         d->postal_code = s_dup (ctx, s_str (addr, "postalCode"));
         d->country = s_dup (ctx, s_str (addr, "country"));
     }
-    json_object *telecom = s_arr (res, "telecom");
-    size_t nt = telecom ? json_object_array_length (telecom) : 0;
+    hg_json_t *telecom = s_arr (res, "telecom");
+    size_t nt = telecom ? hg_json_length (telecom) : 0;
     for (size_t i = 0; i < nt && i < S_MAX_ITEMS; i++) {
-        const char *v = s_str (json_object_array_get_idx (telecom, i), "value");
+        const char *v = s_str (hg_json_item (telecom, i), "value");
         if (v) {
             s_check (ctx, hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, v));
         }
@@ -977,7 +1008,7 @@ s_map_patient (s_ctx_t *ctx, json_object *res, const char *id)
 /* Creates the clinical record shared by all non-Patient mappers: patient
  * reference, encounter reference, status. NULL when rejected/stopped. */
 static Hourglass__Record *
-s_clinical (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const char *patient_key,
+s_clinical (s_ctx_t *ctx, hg_json_t *res, Hourglass__RecordKind kind, const char *patient_key,
             const char *source_id)
 {
     char *patient = NULL;
@@ -999,14 +1030,14 @@ s_clinical (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const ch
 }
 
 static int
-s_map_encounter (s_ctx_t *ctx, json_object *res, const char *id)
+s_map_encounter (s_ctx_t *ctx, hg_json_t *res, const char *id)
 {
     Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER,
                                          "subject", ctx->ref);
     if (!rec) {
         return -1;
     }
-    json_object *cls = s_obj (res, "class");
+    hg_json_t *cls = s_obj (res, "class");
     if (!cls) {
         cls = s_arr_obj (res, "class", 0);    /* R5 style: a list */
         if (cls && !s_str (cls, "code")) {
@@ -1017,12 +1048,12 @@ s_map_encounter (s_ctx_t *ctx, json_object *res, const char *id)
         s_check (ctx, hg_record_add_code (ctx->a, rec, s_str (cls, "system"),
                                           s_str (cls, "code"), s_str (cls, "display")));
     }
-    json_object *types = s_arr (res, "type");
-    size_t n = types ? json_object_array_length (types) : 0;
+    hg_json_t *types = s_arr (res, "type");
+    size_t n = types ? hg_json_length (types) : 0;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
-        s_add_codings (ctx, rec, json_object_array_get_idx (types, i));
+        s_add_codings (ctx, rec, hg_json_item (types, i));
     }
-    json_object *period = s_obj (res, "period");
+    hg_json_t *period = s_obj (res, "period");
     if (s_date_member (ctx, period, "start", "period.start", &rec->effective) < 0
         || s_date_member (ctx, period, "end", "period.end", &rec->effective_end) < 0) {
         return -1;
@@ -1034,7 +1065,7 @@ s_map_encounter (s_ctx_t *ctx, json_object *res, const char *id)
 }
 
 static int
-s_map_condition (s_ctx_t *ctx, json_object *res, const char *id, bool allergy)
+s_map_condition (s_ctx_t *ctx, hg_json_t *res, const char *id, bool allergy)
 {
     Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_CONDITION,
                                          allergy ? "patient" : "subject", ctx->ref);
@@ -1059,11 +1090,11 @@ s_map_condition (s_ctx_t *ctx, json_object *res, const char *id, bool allergy)
 
 /* effective from the first present of several date members. */
 static int
-s_effective (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res, const char *dt_key,
+s_effective (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res, const char *dt_key,
              const char *period_key, const char *fallback_key)
 {
     int rc = s_date_member (ctx, res, dt_key, dt_key, &rec->effective);
-    json_object *period = period_key ? s_obj (res, period_key) : NULL;
+    hg_json_t *period = period_key ? s_obj (res, period_key) : NULL;
     char field[64];
     if (rc == 0 && period) {
         snprintf (field, sizeof (field), "%s.start", period_key);
@@ -1080,7 +1111,7 @@ s_effective (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res, const char 
 }
 
 static int
-s_map_observation (s_ctx_t *ctx, json_object *res)
+s_map_observation (s_ctx_t *ctx, hg_json_t *res)
 {
     Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
                                          "subject", ctx->ref);
@@ -1095,14 +1126,14 @@ s_map_observation (s_ctx_t *ctx, json_object *res)
     s_interpretation (ctx, rec, res);
     s_reference_range (ctx, rec, res);
 
-    json_object *comps = s_arr (res, "component");
-    size_t n = comps ? json_object_array_length (comps) : 0;
+    hg_json_t *comps = s_arr (res, "component");
+    size_t n = comps ? hg_json_length (comps) : 0;
     for (size_t i = 0; i < n && !ctx->oom; i++) {
-        json_object *comp = json_object_array_get_idx (comps, i);
+        hg_json_t *comp = hg_json_item (comps, i);
         char source_id[200], field[64];
         snprintf (source_id, sizeof (source_id), "%s/component[%zu]", ctx->ref, i);
         snprintf (field, sizeof (field), "Observation.component[%zu]", i);
-        if (!comp || !json_object_is_type (comp, json_type_object)) {
+        if (!comp || !hg_json_is (comp, HG_JSON_OBJECT)) {
             s_reject (ctx, "%s is not a JSON object", field);
             return -1;
         }
@@ -1133,7 +1164,7 @@ s_map_observation (s_ctx_t *ctx, json_object *res)
 /* MedicationRequest, MedicationStatement, Procedure, Immunization,
  * DiagnosticReport. */
 static int
-s_map_simple (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const char *patient_key,
+s_map_simple (s_ctx_t *ctx, hg_json_t *res, Hourglass__RecordKind kind, const char *patient_key,
               const char *code_key, const char *dt_key, const char *period_key,
               const char *fallback_key)
 {
@@ -1158,7 +1189,7 @@ s_map_simple (s_ctx_t *ctx, json_object *res, Hourglass__RecordKind kind, const 
  * effectiveDateTime / effectivePeriod, else dateAsserted; R4 names the
  * encounter `context` (an Encounter or EpisodeOfCare reference). */
 static int
-s_map_statement (s_ctx_t *ctx, json_object *res)
+s_map_statement (s_ctx_t *ctx, hg_json_t *res)
 {
     size_t start = hg_batch_record_count (ctx->out);
     if (s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "subject",
@@ -1167,7 +1198,7 @@ s_map_statement (s_ctx_t *ctx, json_object *res)
         return -1;
     }
     Hourglass__Record *rec = hg_batch_records (ctx->out)[start];
-    json_object *context = s_obj (res, "context");
+    hg_json_t *context = s_obj (res, "context");
     const char *ref = s_str (context, "reference");
     if (hg_str_empty (rec->encounter_ref) && ref && strstr (ref, "Encounter/")) {
         s_set_encounter (ctx, rec, context);
@@ -1177,7 +1208,7 @@ s_map_statement (s_ctx_t *ctx, json_object *res)
 
 /* Adds a Coding (system + code) member; true when added. */
 static bool
-s_add_coding (s_ctx_t *ctx, Hourglass__Record *rec, json_object *coding)
+s_add_coding (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *coding)
 {
     const char *sys = s_system (s_str (coding, "system"));
     const char *code = s_str (coding, "code");
@@ -1192,24 +1223,24 @@ s_add_coding (s_ctx_t *ctx, Hourglass__Record *rec, json_object *coding)
  * modalities, then procedureCode[]; effective `started`; identifiers
  * (Study Instance UID, accession) from identifier[]. */
 static int
-s_map_imaging (s_ctx_t *ctx, json_object *res)
+s_map_imaging (s_ctx_t *ctx, hg_json_t *res)
 {
     Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY,
                                          "subject", ctx->ref);
     if (!rec) {
         return -1;
     }
-    json_object *mods = s_arr (res, "modality");
-    size_t n = mods ? json_object_array_length (mods) : 0;
+    hg_json_t *mods = s_arr (res, "modality");
+    size_t n = mods ? hg_json_length (mods) : 0;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
-        s_add_coding (ctx, rec, json_object_array_get_idx (mods, i));
+        s_add_coding (ctx, rec, hg_json_item (mods, i));
     }
     if (rec->n_codes == 0) {
         /* no study-level list: the distinct modalities of the series */
-        json_object *series = s_arr (res, "series");
-        n = series ? json_object_array_length (series) : 0;
+        hg_json_t *series = s_arr (res, "series");
+        n = series ? hg_json_length (series) : 0;
         for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
-            json_object *m = s_obj (json_object_array_get_idx (series, i), "modality");
+            hg_json_t *m = s_obj (hg_json_item (series, i), "modality");
             const char *code = s_str (m, "code");
             const char *sys = s_str (m, "system");
             bool seen = false;
@@ -1222,10 +1253,10 @@ s_map_imaging (s_ctx_t *ctx, json_object *res)
             }
         }
     }
-    json_object *procs = s_arr (res, "procedureCode");
-    n = procs ? json_object_array_length (procs) : 0;
+    hg_json_t *procs = s_arr (res, "procedureCode");
+    n = procs ? hg_json_length (procs) : 0;
     for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
-        s_add_codings (ctx, rec, json_object_array_get_idx (procs, i));
+        s_add_codings (ctx, rec, hg_json_item (procs, i));
     }
     if (rec->n_codes == 0) {
         s_reject (ctx, "ImagingStudy has no modality, series modality or procedureCode "
@@ -1274,16 +1305,16 @@ s_plain_utf8 (const char *content_type)
  * decoded text is shorter than its base64 form, so the cap holds.
  * 0, or -1 rejected. */
 static int
-s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
+s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
 {
-    json_object *att = s_obj (s_arr_obj (res, "content", 0), "attachment");
+    hg_json_t *att = s_obj (s_arr_obj (res, "content", 0), "attachment");
     const char *type = s_str (att, "contentType");
-    json_object *data = s_get (att, "data", json_type_string);
+    hg_json_t *data = s_get (att, "data", HG_JSON_STRING);
     if (!type || !data || !s_plain_utf8 (type)) {
         return 0;
     }
-    const char *b64 = json_object_get_string (data);
-    size_t b64_len = (size_t) json_object_get_string_len (data);
+    const char *b64 = hg_json_string (data);
+    size_t b64_len = (size_t) hg_json_string_len (data);
     size_t cap = b64_len / 4 * 3 + 3;
     unsigned char *bin = hg_arena_alloc (ctx->a, cap + 1);
     if (!bin) {
@@ -1310,7 +1341,7 @@ s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, json_object *res)
 /* DocumentReference -> note: codes from type, effective `date`, encounter
  * from context.encounter[0], text from a plain-text attachment. */
 static int
-s_map_document (s_ctx_t *ctx, json_object *res)
+s_map_document (s_ctx_t *ctx, hg_json_t *res)
 {
     Hourglass__Record *rec = s_clinical (ctx, res, HOURGLASS__RECORD_KIND__KIND_NOTE, "subject",
                                          ctx->ref);
@@ -1327,6 +1358,23 @@ s_map_document (s_ctx_t *ctx, json_object *res)
         s_set_encounter (ctx, rec, s_arr_obj (s_obj (res, "context"), "encounter", 0));
     }
     return 0;
+}
+
+/* Resource types mapped to records (s_resource). */
+static bool
+s_mapped_type (const char *type)
+{
+    static const char *const names[] = {
+        "Observation", "Patient", "Encounter", "Condition", "AllergyIntolerance",
+        "MedicationRequest", "MedicationStatement", "ImagingStudy", "DocumentReference",
+        "Procedure", "Immunization", "DiagnosticReport",
+    };
+    for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
+        if (type[0] == names[i][0] && strcmp (type, names[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Resource types that carry no patient data: counted, not quarantined. */
@@ -1368,21 +1416,52 @@ s_non_clinical (const char *type)
     return false;
 }
 
+/* True when v holds a JSON string (or key) longer than max. No path: the
+ * common case (nothing too long) costs one walk without formatting. */
+static bool
+s_has_oversized (hg_json_t *v, size_t max)
+{
+    switch (hg_json_type (v)) {
+    case HG_JSON_STRING:
+        return (size_t) hg_json_string_len (v) > max;
+    case HG_JSON_OBJECT:
+        for (size_t i = 0; i < v->len; i++) {
+            if (strlen (v->keys[i]) > max || (v->items[i] && s_has_oversized (v->items[i], max))) {
+                return true;
+            }
+        }
+        return false;
+    case HG_JSON_ARRAY: {
+        size_t n = hg_json_length (v);
+        for (size_t i = 0; i < n; i++) {
+            hg_json_t *child = hg_json_item (v, i);
+            if (child && s_has_oversized (child, max)) {
+                return true;
+            }
+        }
+        return false;
+    }
+    default:
+        return false;
+    }
+}
+
 /* Finds a JSON string (or key) longer than max; writes its path. */
 static bool
-s_oversized (json_object *v, size_t max, char *path, size_t path_size, size_t *found)
+s_oversized (hg_json_t *v, size_t max, char *path, size_t path_size, size_t *found)
 {
     size_t used = strlen (path);
-    if (json_object_is_type (v, json_type_string)) {
-        size_t n = (size_t) json_object_get_string_len (v);
+    if (hg_json_is (v, HG_JSON_STRING)) {
+        size_t n = (size_t) hg_json_string_len (v);
         if (n > max) {
             *found = n;
             return true;
         }
     }
-    else if (json_object_is_type (v, json_type_object)) {
-        json_object_object_foreach (v, key, child)
-        {
+    else if (hg_json_is (v, HG_JSON_OBJECT)) {
+        for (size_t i = 0; i < v->len; i++) {
+            const char *key = v->keys[i];
+            hg_json_t *child = v->items[i];
             snprintf (path + used, path_size - used, "%s%s", used ? "." : "", key);
             if (strlen (key) > max) {
                 *found = strlen (key);
@@ -1394,11 +1473,11 @@ s_oversized (json_object *v, size_t max, char *path, size_t path_size, size_t *f
             path[used] = '\0';
         }
     }
-    else if (json_object_is_type (v, json_type_array)) {
-        size_t n = json_object_array_length (v);
+    else if (hg_json_is (v, HG_JSON_ARRAY)) {
+        size_t n = hg_json_length (v);
         for (size_t i = 0; i < n; i++) {
             snprintf (path + used, path_size - used, "[%zu]", i);
-            json_object *child = json_object_array_get_idx (v, i);
+            hg_json_t *child = hg_json_item (v, i);
             if (child && s_oversized (child, max, path, path_size, found)) {
                 return true;
             }
@@ -1408,20 +1487,25 @@ s_oversized (json_object *v, size_t max, char *path, size_t path_size, size_t *f
     return false;
 }
 
-static int s_bundle (s_ctx_t *ctx, json_object *bundle, const char *prefix);
+static int s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix);
 
 /* Maps one resource. index is 1-based; prefix "resource" or "line".
  * Returns 0 to go on, -1 to stop (out of memory or max_records). */
 static int
-s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bool in_bundle)
+s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool in_bundle)
 {
     ctx->res = res;
     ctx->type = "resource";
-    snprintf (ctx->ref, sizeof (ctx->ref), "%s %zu", prefix, index);
-    snprintf (ctx->where, sizeof (ctx->where), "%s %zu", prefix, index);
-    if (!json_object_is_type (res, json_type_object)) {
+    size_t used = 0;
+    s_put (ctx->where, sizeof (ctx->where), &used, prefix, SIZE_MAX);
+    s_put (ctx->where, sizeof (ctx->where), &used, " ", 1);
+    s_put_index (ctx->where, sizeof (ctx->where), &used, index);
+    size_t at_index_end = used;
+    memcpy (ctx->ref, ctx->where, used + 1 <= sizeof (ctx->ref) ? used + 1 : sizeof (ctx->ref));
+    ctx->ref[sizeof (ctx->ref) - 1] = '\0';
+    if (!hg_json_is (res, HG_JSON_OBJECT)) {
         s_reject (ctx, "the JSON value is a %s, expected a FHIR resource (a JSON object)",
-                  json_type_to_name (json_object_get_type (res)));
+                  hg_json_type_name (hg_json_type (res)));
         return 0;
     }
     const char *type = s_str (res, "resourceType");
@@ -1430,8 +1514,15 @@ s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bo
         return 0;
     }
     const char *id = s_str (res, "id");
-    snprintf (ctx->ref, sizeof (ctx->ref), "%.60s/%.80s", type, id ? id : "(no id)");
-    snprintf (ctx->where, sizeof (ctx->where), "%s %zu (%s)", prefix, index, ctx->ref);
+    /* "%.60s/%.80s" and "%s %zu (%s)", without the cost of snprintf */
+    size_t rl = 0;
+    s_put (ctx->ref, sizeof (ctx->ref), &rl, type, 60);
+    s_put (ctx->ref, sizeof (ctx->ref), &rl, "/", 1);
+    s_put (ctx->ref, sizeof (ctx->ref), &rl, id ? id : "(no id)", 80);
+    used = at_index_end;
+    s_put (ctx->where, sizeof (ctx->where), &used, " (", 2);
+    s_put (ctx->where, sizeof (ctx->where), &used, ctx->ref, SIZE_MAX);
+    s_put (ctx->where, sizeof (ctx->where), &used, ")", 1);
     ctx->type = type;
 
     if (strcmp (type, "Bundle") == 0) {
@@ -1442,11 +1533,14 @@ s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bo
         }
         return s_bundle (ctx, res, "resource");
     }
-    if (s_non_clinical (type)) {
+    if (!s_mapped_type (type) && s_non_clinical (type)) {
         hg_batch_ignore (ctx->out);
         return 0;
     }
-    if (ctx->max_field_bytes) {
+    /* a decoded JSON string is never longer than its text (escapes only
+     * shrink), so a payload within the limit cannot hold an oversized field */
+    if (ctx->max_field_bytes && ctx->text_len > ctx->max_field_bytes
+        && s_has_oversized (res, ctx->max_field_bytes)) {
         char path[256] = "";
         size_t found = 0;
         if (s_oversized (res, ctx->max_field_bytes, path, sizeof (path), &found)) {
@@ -1517,9 +1611,9 @@ s_resource (s_ctx_t *ctx, json_object *res, const char *prefix, size_t index, bo
 }
 
 static int
-s_bundle (s_ctx_t *ctx, json_object *bundle, const char *prefix)
+s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix)
 {
-    json_object *entries = s_arr (bundle, "entry");
+    hg_json_t *entries = s_arr (bundle, "entry");
     if (!entries) {
         if (s_has (bundle, "entry")) {
             s_reject (ctx, "Bundle.entry is not an array");
@@ -1534,11 +1628,11 @@ s_bundle (s_ctx_t *ctx, json_object *bundle, const char *prefix)
     size_t saved_len = ctx->excerpt_len;
     ctx->excerpt = NULL;      /* excerpts of entries: their own JSON */
     ctx->excerpt_len = 0;
-    size_t n = json_object_array_length (entries);
+    size_t n = hg_json_length (entries);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        json_object *entry = json_object_array_get_idx (entries, i);
-        json_object *res = s_obj (entry, "resource");
+        hg_json_t *entry = hg_json_item (entries, i);
+        hg_json_t *res = s_obj (entry, "resource");
         if (!res) {
             hg_batch_ignore (ctx->out);    /* e.g. a DELETE request entry */
             continue;
@@ -1591,12 +1685,21 @@ s_blank (const char *p, size_t n)
     return true;
 }
 
-/* Parses one JSON value from p[0..n). Sets *end to the bytes consumed and
- * *err to the error (success / continue = truncated). */
-static json_object *
-s_parse_value (json_tokener *tok, const char *p, size_t n, size_t *end,
+/* Parses one JSON value from p[0..n) into ctx->tree: our parser first,
+ * json-c when it declines (hg_json_parse), so errors and positions are
+ * json-c's. Sets *end to the bytes consumed and *err to the error (success
+ * / continue = truncated). NULL on error (and for a JSON null). */
+static hg_json_t *
+s_parse_value (s_ctx_t *ctx, json_tokener *tok, const char *p, size_t n, size_t *end,
                enum json_tokener_error *err)
 {
+    hg_json_t *fast = NULL;
+    int rc = hg_json_parse (ctx->tree, p, n, &fast, end);
+    if (rc == 1) {
+        *err = json_tokener_success;
+        return fast;
+    }
+    /* declined, or out of memory: json-c, into a tree of its own */
     json_tokener_reset (tok);
     json_object *v = json_tokener_parse_ex (tok, p, (int) n);
     *err = json_tokener_get_error (tok);
@@ -1616,9 +1719,17 @@ s_parse_value (json_tokener *tok, const char *p, size_t n, size_t *end,
     }
     if (*err != json_tokener_success) {
         json_object_put (v);
-        v = NULL;
+        return NULL;
     }
-    return v;
+    bool oom = false;
+    hg_json_t *copy = hg_json_from_json_c (ctx->tree, v, &oom);
+    json_object_put (v);
+    if (oom) {
+        ctx->oom = true;
+        *err = json_tokener_error_size;
+        return NULL;
+    }
+    return copy;
 }
 
 static const char *
@@ -1632,7 +1743,7 @@ s_json_error (enum json_tokener_error err)
 
 /* True when a line holds exactly one JSON object. */
 static bool
-s_line_is_object (json_tokener *tok, const char *p, size_t n)
+s_line_is_object (s_ctx_t *ctx, json_tokener *tok, const char *p, size_t n)
 {
     size_t end;
     enum json_tokener_error err;
@@ -1643,16 +1754,16 @@ s_line_is_object (json_tokener *tok, const char *p, size_t n)
     if (n == 0 || *p != '{') {
         return false;
     }
-    json_object *v = s_parse_value (tok, p, n, &end, &err);
-    bool ok = v && json_object_is_type (v, json_type_object) && s_blank (p + end, n - end);
-    json_object_put (v);
+    hg_json_t *v = s_parse_value (ctx, tok, p, n, &end, &err);
+    bool ok = v && hg_json_is (v, HG_JSON_OBJECT) && s_blank (p + end, n - end);
+    hg_arena_reset (ctx->tree);
     return ok;
 }
 
 /* NDJSON when one of the first two non-blank lines is a JSON object on its
  * own and there are at least two non-blank lines. */
 static bool
-s_looks_ndjson (json_tokener *tok, const char *data, size_t len)
+s_looks_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
 {
     size_t pos = 0, lines = 0;
     bool object_line = false;
@@ -1661,7 +1772,7 @@ s_looks_ndjson (json_tokener *tok, const char *data, size_t len)
         size_t n = nl ? (size_t) (nl - (data + pos)) : len - pos;
         if (!s_blank (data + pos, n)) {
             lines++;
-            if (lines <= 2 && s_line_is_object (tok, data + pos, n)) {
+            if (lines <= 2 && s_line_is_object (ctx, tok, data + pos, n)) {
                 object_line = true;
             }
         }
@@ -1670,8 +1781,48 @@ s_looks_ndjson (json_tokener *tok, const char *data, size_t len)
     return lines >= 2 && object_line;
 }
 
+/* When the single-value parse of the payload (which consumed the
+ * whitespace after the value, up to end) took an object alone on the first
+ * non-blank line, with more on the lines after, the payload is NDJSON (the
+ * test of s_looks_ndjson holds) and that object is its first line: returns
+ * the offset of that line and sets *obj_end past the object's '}'; else
+ * SIZE_MAX. */
+static size_t
+s_first_line_object (hg_json_t *v, const char *data, size_t end, size_t *obj_end)
+{
+    if (!v || !hg_json_is (v, HG_JSON_OBJECT)) {
+        return SIZE_MAX;
+    }
+    size_t q = 0;
+    while (q < end && (data[q] == ' ' || data[q] == '\t' || data[q] == '\r' || data[q] == '\n')) {
+        q++;
+    }
+    size_t ls = q;
+    while (ls > 0 && data[ls - 1] != '\n') {
+        ls--;
+    }
+    for (size_t i = ls; i < q; i++) {
+        if (data[i] != ' ' && data[i] != '\t') {
+            return SIZE_MAX;    /* s_line_is_object skips spaces and tabs only */
+        }
+    }
+    size_t last = end;
+    while (last > q && data[last - 1] != '}') {
+        last--;
+    }
+    if (q >= last || data[q] != '{' || memchr (data + q, '\n', last - q)
+        || !memchr (data + last, '\n', end - last)) {
+        return SIZE_MAX;    /* spans lines, or the next value is on its line */
+    }
+    *obj_end = last;
+    return ls;
+}
+
+/* first: the value of the line at offset first_at, parsed already (in
+ * ctx->tree; NULL when none). */
 static int
-s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
+s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json_t *first,
+          size_t first_at, size_t first_end)
 {
     size_t pos = 0, line_no = 0;
     while (pos < len) {
@@ -1693,7 +1844,16 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
         }
         size_t end;
         enum json_tokener_error err;
-        json_object *v = s_parse_value (tok, line, n, &end, &err);
+        hg_json_t *v;
+        if (first && line == data + first_at) {
+            v = first;
+            first = NULL;
+            end = first_end - first_at;
+            err = json_tokener_success;
+        }
+        else {
+            v = s_parse_value (ctx, tok, line, n, &end, &err);
+        }
         snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
         if (!v) {
             hg_batch_reject (ctx->out, line, n, ctx->where,
@@ -1705,7 +1865,7 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
             hg_batch_reject (ctx->out, line, n, ctx->where,
                              "line %zu: unexpected data after the JSON value at byte %zu of "
                              "the line (NDJSON holds one resource per line)", line_no, end + 1);
-            json_object_put (v);
+            hg_arena_reset (ctx->tree);
             continue;
         }
         ctx->excerpt = line;
@@ -1713,7 +1873,8 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
         int rc = s_resource (ctx, v, "line", line_no, false);
         ctx->excerpt = NULL;
         ctx->res = NULL;
-        json_object_put (v);
+        ctx->type = "resource";
+        hg_arena_reset (ctx->tree);    /* the records keep copies */
         if (rc < 0 && ctx->oom) {
             return -1;
         }
@@ -1740,7 +1901,7 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
     while (pos < len && !s_blank (data + pos, len - pos)) {
         size_t end, line, col;
         enum json_tokener_error err;
-        json_object *v = s_parse_value (tok, data + pos, len - pos, &end, &err);
+        hg_json_t *v = s_parse_value (ctx, tok, data + pos, len - pos, &end, &err);
         index++;
         if (!v) {
             s_position (data, pos + end, &line, &col);
@@ -1763,7 +1924,7 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
                 hg_batch_reject (ctx->out, data + next, len - next, ctx->where,
                                  "invalid JSON: unexpected data after the JSON value at line "
                                  "%zu column %zu (byte %zu)", line, col, next + 1);
-                json_object_put (v);
+                hg_arena_reset (ctx->tree);
                 return 0;
             }
         }
@@ -1772,7 +1933,8 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
         int rc = s_resource (ctx, v, "resource", index, false);
         ctx->excerpt = NULL;
         ctx->res = NULL;
-        json_object_put (v);
+        ctx->type = "resource";
+        hg_arena_reset (ctx->tree);    /* the records keep copies */
         if (rc < 0) {
             if (ctx->limit_hit && !ctx->limit_reported) {
                 ctx->limit_reported = true;
@@ -1798,6 +1960,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     ctx.max_records = limits ? limits->max_records : 0;
+    ctx.text_len = len;
     size_t first_record = hg_batch_record_count (out);
     if (!data) {
         len = 0;
@@ -1819,7 +1982,12 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
         return 0;
     }
     json_tokener *tok = json_tokener_new_ex (S_JSON_DEPTH);
-    if (!tok) {
+    ctx.tree = hg_arena_new (0);
+    if (!tok || !ctx.tree) {
+        if (tok) {
+            json_tokener_free (tok);
+        }
+        hg_arena_destroy (&ctx.tree);
         hg_batch_reject (out, NULL, 0, "payload", "payload exceeds parser memory limit");
         return HG_ENOMEM;
     }
@@ -1828,8 +1996,9 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     /* a single value followed by nothing is the common case: one parse */
     size_t end;
     enum json_tokener_error err;
-    json_object *whole = s_parse_value (tok, data, len, &end, &err);
+    hg_json_t *whole = s_parse_value (&ctx, tok, data, len, &end, &err);
     bool single = whole && s_blank (data + end, len - end);
+    size_t first_at, first_end = 0;
     int rc;
     if (single) {
         ctx.excerpt = data;
@@ -1842,14 +2011,21 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
         }
         rc = ctx.oom ? -1 : 0;
     }
-    else if (s_looks_ndjson (tok, data, len)) {
-        rc = s_ndjson (&ctx, tok, data, len);
+    else if ((first_at = s_first_line_object (whole, data, end, &first_end)) != SIZE_MAX) {
+        /* NDJSON whose first line is parsed already */
+        rc = s_ndjson (&ctx, tok, data, len, whole, first_at, first_end);
     }
     else {
-        rc = s_values (&ctx, tok, data, len);
+        hg_arena_reset (ctx.tree);    /* parsed again below, value by value */
+        if (s_looks_ndjson (&ctx, tok, data, len)) {
+            rc = s_ndjson (&ctx, tok, data, len, NULL, 0, 0);
+        }
+        else {
+            rc = s_values (&ctx, tok, data, len);
+        }
     }
-    json_object_put (whole);
     json_tokener_free (tok);
+    hg_arena_destroy (&ctx.tree);
     if (rc == 0 && !ctx.oom) {
         /* Patients anywhere in the payload (before or after the records
          * that reference them) name their records' patient */

@@ -43,6 +43,19 @@ typedef struct {
     char sub;       /* MSH-2 [3], 0 when absent */
 } s_delims_t;
 
+/* Where the fields of one segment start, found in one pass when a field of
+ * it is first asked for (mapping reads a segment's fields one by one; each
+ * used to scan the segment from its start). */
+#define S_FIELDS_MAX 64
+typedef struct {
+    const char *p;              /* the segment (NULL: none yet) */
+    size_t n;
+    char sep;
+    size_t count;               /* fields found, at most S_FIELDS_MAX */
+    bool more;                  /* there are fields past those */
+    size_t start[S_FIELDS_MAX];
+} s_fields_t;
+
 typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
@@ -62,6 +75,7 @@ typedef struct {
     char msg_where[160];        /* "message 2 (MSH-10 'X')" */
     char where[224];            /* msg_where + " segment OBX[3]" */
     s_span_t excerpt;
+    s_fields_t *fields;         /* field offsets of the segment read last */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
@@ -121,6 +135,47 @@ s_count (s_span_t s, char sep)
     return n;
 }
 
+/* Piece idx of seg split at sep, as s_piece, through the offsets of the
+ * segment's fields in fc (computed when seg is not the one they are of). */
+static s_span_t
+s_field_piece (s_fields_t *fc, s_span_t seg, char sep, size_t idx)
+{
+    if (!fc || !sep) {
+        return s_piece (seg, sep, idx);
+    }
+    if (fc->p != seg.p || fc->n != seg.n || fc->sep != sep) {
+        fc->p = seg.p;
+        fc->n = seg.n;
+        fc->sep = sep;
+        fc->count = 0;
+        fc->more = false;
+        size_t start = 0;
+        for (;;) {
+            if (fc->count == S_FIELDS_MAX) {
+                fc->more = true;
+                break;
+            }
+            fc->start[fc->count++] = start;
+            const char *next = memchr (seg.p + start, sep, seg.n - start);
+            if (!next) {
+                break;
+            }
+            start = (size_t) (next - seg.p) + 1;
+        }
+    }
+    if (idx >= fc->count) {
+        return fc->more ? s_piece (seg, sep, idx) : s_empty;
+    }
+    size_t end = idx + 1 < fc->count ? fc->start[idx + 1] - 1 : seg.n;
+    if (idx + 1 == fc->count && fc->more) {
+        /* the last remembered field ends at the next separator */
+        const char *next = memchr (seg.p + fc->start[idx], sep, seg.n - fc->start[idx]);
+        end = next ? (size_t) (next - seg.p) : seg.n;
+    }
+    s_span_t r = {seg.p + fc->start[idx], end - fc->start[idx]};
+    return r;
+}
+
 /* SEG-n; for MSH, MSH-1 is the field separator itself. */
 static s_span_t
 s_field (const s_ctx_t *ctx, s_span_t seg, size_t n)
@@ -130,9 +185,9 @@ s_field (const s_ctx_t *ctx, s_span_t seg, size_t n)
             s_span_t r = {seg.p + 3, seg.n > 3 ? 1 : 0};
             return r;
         }
-        return n >= 2 ? s_piece (seg, ctx->d.field, n - 1) : s_empty;
+        return n >= 2 ? s_field_piece (ctx->fields, seg, ctx->d.field, n - 1) : s_empty;
     }
-    return s_piece (seg, ctx->d.field, n);
+    return s_field_piece (ctx->fields, seg, ctx->d.field, n);
 }
 
 static s_span_t
@@ -310,13 +365,32 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
 static void
 s_at_segment (s_ctx_t *ctx, s_span_t seg, const char *name, size_t n)
 {
+    /* "%s segment %s[%zu]" (or without [n]), built without snprintf: this
+     * runs for every segment */
+    char *w = ctx->where;
+    size_t size = sizeof (ctx->where), used = 0;
+    const char *parts[] = {ctx->msg_where, " segment ", name};
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = strlen (parts[i]);
+        len = used + len < size ? len : size - 1 - used;
+        memcpy (w + used, parts[i], len);
+        used += len;
+    }
     if (n) {
-        snprintf (ctx->where, sizeof (ctx->where), "%s segment %s[%zu]", ctx->msg_where,
-                  name, n);
+        char num[24];
+        size_t k = sizeof (num);
+        num[--k] = ']';
+        do {
+            num[--k] = (char) ('0' + n % 10);
+            n /= 10;
+        } while (n);
+        num[--k] = '[';
+        size_t len = sizeof (num) - k;
+        len = used + len < size ? len : size - 1 - used;
+        memcpy (w + used, num + k, len);
+        used += len;
     }
-    else {
-        snprintf (ctx->where, sizeof (ctx->where), "%s segment %s", ctx->msg_where, name);
-    }
+    w[used] = '\0';
     ctx->excerpt = seg;
 }
 
@@ -1506,6 +1580,8 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
 {
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof (ctx));
+    s_fields_t fields = {.p = NULL};
+    ctx.fields = &fields;
     ctx.out = out;
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;

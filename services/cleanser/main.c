@@ -52,7 +52,14 @@ typedef struct {
     size_t n_pending, cap_pending;
     size_t *slots;                /* hash index of pending: 1 + index, 0 free */
     size_t n_slots;               /* a power of two, or 0 */
+    hg_batch_t *batch;            /* reused for every payload of the usual size (its
+                                   * arena keeps its blocks between payloads) */
 } cleanser_t;
+
+/* Payloads up to this size parse into the reused batch, whose arena limit
+ * is the one every such payload had (16 x its size, at least 64 MiB). */
+#define S_REUSED_PAYLOAD_MAX (4u << 20)
+#define S_REUSED_ARENA_LIMIT (64u << 20)
 
 static int
 s_init (hg_service_t *svc, void **state, hg_err_t *err)
@@ -101,6 +108,7 @@ s_destroy (void **state)
     s_pending_clear (self);
     free (self->pending);
     free (self->slots);
+    hg_batch_destroy (&self->batch);
     hg_quality_destroy (&self->quality);
     free (*state);
     *state = NULL;
@@ -371,9 +379,18 @@ static int
 s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
                hg_store_batch_t *wb, hg_err_t *err)
 {
-    size_t limit = env->payload.len * 16;
-    limit = limit < (64u << 20) ? (64u << 20) : limit > (1u << 30) ? (1u << 30) : limit;
-    hg_batch_t *batch = hg_batch_new (limit);
+    hg_batch_t *batch;
+    if (env->payload.len <= S_REUSED_PAYLOAD_MAX) {
+        if (!self->batch) {
+            self->batch = hg_batch_new (S_REUSED_ARENA_LIMIT);
+        }
+        batch = self->batch;    /* reset after its previous payload */
+    }
+    else {
+        size_t limit = env->payload.len * 16;
+        limit = limit > (1u << 30) ? (1u << 30) : limit;
+        batch = hg_batch_new (limit);
+    }
     if (!batch) {
         return hg_err_set (err, HG_ENOMEM, "out of memory");
     }
@@ -520,7 +537,12 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     *hg_service_counter (svc, "quarantined") += nq;
     *hg_service_counter (svc, "ignored") += hg_batch_ignored (batch);
 cleanup:
-    hg_batch_destroy (&batch);
+    if (batch == self->batch) {
+        hg_batch_reset (batch);    /* keeps the arena's blocks for the next payload */
+    }
+    else {
+        hg_batch_destroy (&batch);
+    }
     return rc;
 }
 

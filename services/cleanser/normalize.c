@@ -999,13 +999,21 @@ hg_sex_canonical (const char *sex)
 static int
 s_norm_codes (s_norm_t *st, Hourglass__Record *rec)
 {
+    static const char *const names[] = {"codes[0]", "codes[1]", "codes[2]", "codes[3]",
+                                        "codes[4]", "codes[5]", "codes[6]", "codes[7]"};
     char field[32];
     for (size_t i = 0; rec->codes && i < rec->n_codes; i++) {
         if (!rec->codes[i]) {
             continue;
         }
-        snprintf (field, sizeof field, "codes[%zu]", i);
-        if (s_norm_coding (st, rec->codes[i], field, true) < 0) {
+        const char *name = field;
+        if (i < sizeof (names) / sizeof (names[0])) {
+            name = names[i];    /* the usual few, without formatting */
+        }
+        else {
+            snprintf (field, sizeof field, "codes[%zu]", i);
+        }
+        if (s_norm_coding (st, rec->codes[i], name, true) < 0) {
             return HG_ENOMEM;
         }
     }

@@ -19,10 +19,12 @@ foreach(fmt fhir hl7v2)
     if(HG_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
         # the parser sources are compiled into the target so that they carry
         # the coverage instrumentation libFuzzer needs (the FHIR parser maps
-        # HL7 coding system names with the HL7 parser's table)
+        # HL7 coding system names with the HL7 parser's table, and parses with
+        # our JSON reader first)
         set(sources ${CMAKE_SOURCE_DIR}/services/cleanser/${fmt}.c)
         if(fmt STREQUAL "fhir")
-            list(APPEND sources ${CMAKE_SOURCE_DIR}/services/cleanser/hl7v2.c)
+            list(APPEND sources ${CMAKE_SOURCE_DIR}/services/cleanser/hl7v2.c
+                                ${CMAKE_SOURCE_DIR}/services/cleanser/json.c)
         endif()
         add_executable(fuzz_${fmt} ${HG_FUZZ_DIR}/fuzz_${fmt}.c ${sources})
         target_compile_options(fuzz_${fmt} PRIVATE -fsanitize=fuzzer,address,undefined
@@ -34,3 +36,21 @@ foreach(fmt fhir hl7v2)
             RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
     endif()
 endforeach()
+
+# Differential target of the FHIR parser's JSON reader against json-c.
+add_executable(fuzz_json_replay ${HG_FUZZ_DIR}/fuzz_json.c ${HG_FUZZ_DIR}/fuzz_replay.c)
+target_link_libraries(fuzz_json_replay hg_cleanse)
+set_target_properties(fuzz_json_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME fuzz.json_replay
+         COMMAND fuzz_json_replay ${HG_FUZZ_DIR}/corpus/json ${HG_FUZZ_DIR}/corpus/fhir)
+set_tests_properties(fuzz.json_replay PROPERTIES LABELS fuzz TIMEOUT 300)
+if(HG_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+    add_executable(fuzz_json ${HG_FUZZ_DIR}/fuzz_json.c
+        ${CMAKE_SOURCE_DIR}/services/cleanser/json.c)
+    target_compile_options(fuzz_json PRIVATE -fsanitize=fuzzer,address,undefined
+                           -fno-omit-frame-pointer)
+    target_link_options(fuzz_json PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_include_directories(fuzz_json PRIVATE ${CMAKE_SOURCE_DIR}/services/cleanser)
+    target_link_libraries(fuzz_json hgcommon)
+    set_target_properties(fuzz_json PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endif()

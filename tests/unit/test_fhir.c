@@ -463,6 +463,59 @@ test_ndjson_bad_line (void **state)
     hg_batch_destroy (&b);
 }
 
+/* Framing decided from the first parse (the NDJSON first line is not parsed
+ * again) gives the locations the line-by-line framing gives. */
+static void
+test_framing_first_value (void **state)
+{
+    /* blank and indented lines before an NDJSON first line */
+    const char *nd = "\n  \n \t{\"resourceType\":\"Patient\",\"id\":\"a\"} \r\n"
+                     "{\"resourceType\":\"Patient\",\"id\":\"b\"}\n"
+                     "{\"resourceType\":\"Encounter\",\"id\":\"e\"}\n";
+    int rc;
+    hg_batch_t *b = s_parse (nd, &rc);
+    assert_int_equal (rc, 2);
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "a");
+    assert_string_equal (hg_batch_records (b)[1]->patient_ref, "b");
+    assert_non_null (hg_test_reject_near (b, "line 5 (Encounter/e)", "Encounter/e"));
+    hg_batch_destroy (&b);
+
+    /* two values on the first line: that line is rejected, the next parsed */
+    nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}{\"resourceType\":\"Patient\"}\n"
+         "{\"resourceType\":\"Patient\",\"id\":\"b\"}\n";
+    b = s_parse (nd, &rc);
+    assert_int_equal (rc, 1);
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "b");
+    assert_non_null (hg_test_reject_near (b, "line 1", "unexpected data after the JSON value"));
+    hg_batch_destroy (&b);
+
+    /* a value over several lines, then another: not NDJSON (framed as
+     * values one after the other, which reject what follows the first) */
+    nd = "{\"resourceType\":\"Patient\",\n \"id\":\"a\"}\n"
+         "{\"resourceType\":\"Encounter\",\"id\":\"e\"}\n";
+    b = s_parse (nd, &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (hg_test_reject_near (b, "line 3 byte 39",
+                                          "unexpected data after the JSON value"));
+    hg_batch_destroy (&b);
+
+    /* max_field_bytes: a payload shorter than the limit is not walked, a
+     * longer one is (the long field on the second line is found) */
+    nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
+         "{\"resourceType\":\"Patient\",\"id\":\"b\",\"birthDate\":\"1970-01-01\","
+         "\"telecom\":[{\"system\":\"phone\",\"value\":\"555-0123456789\"}]}\n";
+    b = s_parse_lim (nd, strlen (nd), 13, 0, &rc);
+    assert_int_equal (rc, 1);
+    assert_non_null (hg_test_reject_near (b, "line 2 (Patient/b)",
+                                          "field Patient.telecom[0].value is 14 bytes, over "
+                                          "the limit of 13 bytes"));
+    hg_batch_destroy (&b);
+    b = s_parse_lim (nd, strlen (nd), strlen (nd), 0, &rc);
+    assert_int_equal (rc, 2);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    hg_batch_destroy (&b);
+}
+
 static void
 test_reject_reasons (void **state)
 {
@@ -1071,6 +1124,7 @@ main (void)
         cmocka_unit_test (test_imaging_study),
         cmocka_unit_test (test_document_reference),
         cmocka_unit_test (test_ndjson_bad_line),
+        cmocka_unit_test (test_framing_first_value),
         cmocka_unit_test (test_reject_reasons),
         cmocka_unit_test (test_invalid_json),
         cmocka_unit_test (test_deep_nesting),

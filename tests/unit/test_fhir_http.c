@@ -991,7 +991,16 @@ s_assert_tls_fails (const char *cert_text, const char *key_text, const char *msg
         }
     }
     hg_err_t err = {0};
-    hg_fhir_http_opts_t o = {.listen = "127.0.0.1:39298", .tokens_file = s_tokens_path,
+    /* a port free right now, so the only reason to fail is the TLS setup */
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t sl = sizeof (sa);
+    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof (sa)), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &sl), 0);
+    close (fd);
+    char listen[32];
+    snprintf (listen, sizeof (listen), "127.0.0.1:%d", ntohs (sa.sin_port));
+    hg_fhir_http_opts_t o = {.listen = listen, .tokens_file = s_tokens_path,
                              .max_body_bytes = 10, .tls_cert = cert, .tls_key = key};
     hg_fhir_http_t *h = hg_fhir_http_start (&o, &err);
     if (h) {
