@@ -35,4 +35,7 @@ bool hg_utf8_valid (const unsigned char *s, size_t n);
 /* Splits a comma-separated list in place; returns the count (at most max). */
 size_t hg_split_list (char *s, char **items, size_t max);
 
+/* The value of a hexadecimal digit (either case), -1 if c is not one. */
+int hg_hex_digit (char c);
+
 #endif

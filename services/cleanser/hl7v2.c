@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "util.h"
 
 #define S_SYS_ACTCODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 #define S_SYS_SSN "http://hl7.org/fhir/sid/us-ssn"
@@ -216,21 +217,6 @@ s_seg_is (const s_ctx_t *ctx, s_span_t seg, const char *name)
            && (seg.n == 3 || seg.p[3] == ctx->d.field);
 }
 
-static int
-s_hex (char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Decodes escape sequences of s into out (room for s.n + 1 bytes); the
  * result never grows. NUL bytes are dropped; spaces trimmed at both ends. */
 static size_t
@@ -266,7 +252,7 @@ s_unescape (const s_delims_t *d, s_span_t s, char *out)
                 else if (qn >= 3 && *q == 'X' && (qn - 1) % 2 == 0) {
                     size_t k;
                     for (k = 1; k + 1 < qn; k += 2) {
-                        if (s_hex (q[k]) < 0 || s_hex (q[k + 1]) < 0) {
+                        if (hg_hex_digit (q[k]) < 0 || hg_hex_digit (q[k + 1]) < 0) {
                             break;
                         }
                     }
@@ -275,7 +261,7 @@ s_unescape (const s_delims_t *d, s_span_t s, char *out)
                     }
                     else {
                         for (k = 1; k + 1 < qn; k += 2) {
-                            char b = (char) (s_hex (q[k]) * 16 + s_hex (q[k + 1]));
+                            char b = (char) (hg_hex_digit (q[k]) * 16 + hg_hex_digit (q[k + 1]));
                             if (b) {
                                 out[o++] = b;
                             }

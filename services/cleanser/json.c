@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* json-c fails past 64 levels (S_JSON_DEPTH in fhir.c); we leave the
  * neighbourhood of that limit to it. */
 #define S_MAX_DEPTH 48
@@ -72,21 +74,6 @@ s_push (s_parser_t *ps, const char *key, hg_json_t *v)
     ps->keys[ps->n_stack] = key;
     ps->vals[ps->n_stack++] = v;
     return true;
-}
-
-static int
-s_hex (char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 /* A string at ps->pos (the opening quote); its value in the arena, or
@@ -157,7 +144,7 @@ s_string (s_parser_t *ps, size_t *len)
             }
             unsigned cp = 0;
             for (int h = 1; h <= 4; h++) {
-                int d = s_hex (ps->p[k + (size_t) h]);
+                int d = hg_hex_digit (ps->p[k + (size_t) h]);
                 if (d < 0) {
                     return NULL;
                 }
