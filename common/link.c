@@ -101,6 +101,18 @@ s_outbox_key (unsigned char key[10], uint64_t seq)
     hg_be64_put (key + 2, seq);
 }
 
+int
+hg_link_entry_shard (const void *entry, size_t len)
+{
+    int shard = -1;
+    Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, len, entry);
+    if (env) {
+        shard = env->shard;
+        hourglass__envelope__free_unpacked (env, NULL);
+    }
+    return shard;
+}
+
 /* Reloads the outbox: everything not acknowledged is pending again. */
 static int
 s_server_load (hg_link_server_t *self, hg_err_t *err)
@@ -113,13 +125,7 @@ s_server_load (hg_link_server_t *self, hg_err_t *err)
             continue;
         }
         uint64_t seq = hg_be64_get ((const unsigned char *) k + 2);
-        int shard = -1;
-        Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, vl, (const uint8_t *) v);
-        if (env) {
-            shard = env->shard;
-            hourglass__envelope__free_unpacked (env, NULL);
-        }
-        hg_outq_push (self->q, seq, shard);
+        hg_outq_push (self->q, seq, hg_link_entry_shard (v, vl));
         if (seq >= self->next_seq) {
             self->next_seq = seq + 1;
         }
@@ -417,7 +423,6 @@ hg_link_server_stats (hg_link_server_t *self)
  * (the replicas of a `docker-compose --scale`d service, a headless
  * Kubernetes service). */
 typedef struct {
-    char spec[256];          /* as configured, for logs */
     char host[200];
     char port[16];
     bool dns;
@@ -567,7 +572,6 @@ s_peer_close (hg_link_client_t *self, peer_t *p)
 static int
 s_group_parse (group_t *g, const char *spec, hg_err_t *err)
 {
-    snprintf (g->spec, sizeof (g->spec), "%s", spec);
     g->dns = strncmp (spec, "dns+tcp://", 10) == 0;
     if (!g->dns) {
         return 0;

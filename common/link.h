@@ -59,6 +59,10 @@ void *hg_link_server_socket (hg_link_server_t *self);
  * it ("o/" + 8 bytes big-endian) into key (10 bytes). */
 uint64_t hg_link_server_next_seq (hg_link_server_t *self, unsigned char key[10]);
 
+/* The indexer shard an outbox entry (a packed envelope) is for; -1 (any)
+ * when it does not decode. */
+int hg_link_entry_shard (const void *entry, size_t len);
+
 /* Makes a committed outbox entry deliverable. Call only after the write
  * batch holding it is durable. */
 void hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard);

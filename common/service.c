@@ -182,6 +182,26 @@ hg_service_counter (hg_service_t *self, const char *name)
     return &c->value;
 }
 
+/* A persisted counter entry is "m/<name>" -> 8 bytes: the counter its key
+ * names, and the value it holds. */
+static uint64_t *
+s_counter_of_key (hg_service_t *self, const char *key, size_t klen)
+{
+    char name[32];
+    snprintf (name, sizeof (name), "%.*s", (int) (klen - 2), key + 2);
+    return hg_service_counter (self, name);
+}
+
+static uint64_t
+s_counter_value (const char *val, size_t vlen)
+{
+    uint64_t value = 0;
+    if (vlen == 8) {
+        memcpy (&value, val, 8);
+    }
+    return value;
+}
+
 static void
 s_counters_load (hg_service_t *self)
 {
@@ -189,13 +209,7 @@ s_counters_load (hg_service_t *self)
     const char *k, *v;
     size_t kl, vl;
     while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
-        char name[32];
-        snprintf (name, sizeof (name), "%.*s", (int) (kl - 2), k + 2);
-        uint64_t value = 0;
-        if (vl == 8) {
-            memcpy (&value, v, 8);
-        }
-        *hg_service_counter (self, name) = value;
+        *s_counter_of_key (self, k, kl) = s_counter_value (v, vl);
     }
     hg_store_iter_destroy (&it);
 }
@@ -628,8 +642,10 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         self->adopt_ms = (uint64_t) hg_config_int (self->config, "adopt_ms");
     }
     else {
-        snprintf (self->instance, sizeof (self->instance), "%s", *name ? name : "");
-        if (!*name) {
+        if (*name) {
+            snprintf (self->instance, sizeof (self->instance), "%s", name);
+        }
+        else {
             snprintf (self->instance, sizeof (self->instance), "%s-0", self->def->name);
         }
         snprintf (dir, sizeof (dir), "%s", *data_dir ? data_dir : "");
@@ -774,26 +790,14 @@ s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
     size_t kl, vl;
     while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
         if (kl == 10 && memcmp (k, "o/", 2) == 0 && self->server) {
-            Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, vl,
-                                                                    (const uint8_t *) v);
-            int shard = env ? env->shard : 0;
-            if (env) {
-                hourglass__envelope__free_unpacked (env, NULL);
-            }
             unsigned char key[10];
             uint64_t seq = hg_link_server_next_seq (self->server, key);
             hg_store_batch_put (merge, key, sizeof (key), v, vl);
-            rc = s_emitted_push (self, seq, shard, err);
+            rc = s_emitted_push (self, seq, hg_link_entry_shard (v, vl), err);
             n_outbox++;
         }
         else if (kl > 2 && memcmp (k, "m/", 2) == 0) {
-            char name[32];
-            snprintf (name, sizeof (name), "%.*s", (int) (kl - 2), k + 2);
-            uint64_t value = 0;
-            if (vl == 8) {
-                memcpy (&value, v, 8);
-            }
-            *hg_service_counter (self, name) += value;
+            *s_counter_of_key (self, k, kl) += s_counter_value (v, vl);
         }
         else {
             int handled = self->def->adopt
