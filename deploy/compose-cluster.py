@@ -38,10 +38,10 @@ def docker(*args):
     return p.stdout
 
 
-def published(cid, port):
-    """'127.0.0.1:5563' for a published container port, None if not published."""
-    out = docker("inspect", "-f", '{{json .NetworkSettings.Ports}}', cid)
-    ports = json.loads(out) or {}
+def published(c, port):
+    """'127.0.0.1:5563' for a published port of container c (docker inspect's
+    object), None if not published."""
+    ports = c["NetworkSettings"].get("Ports") or {}
     for b in ports.get("%d/tcp" % port) or []:
         addr = b.get("HostIp") or "127.0.0.1"
         if addr in ("0.0.0.0", "::", ""):
@@ -51,16 +51,15 @@ def published(cid, port):
     return None
 
 
-def collector_public_key(cid):
+def collector_public_key(c):
     """Host path of the collector's public key when its links are CurveZMQ:
     HOURGLASS_CURVE_KEY names <dir>/<x>.key in the container; the .pub beside
     it, through the bind mount of <dir>. None when plaintext."""
-    env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", cid)) or []
+    env = c["Config"].get("Env") or []
     key = next((e.split("=", 1)[1] for e in env if e.startswith("HOURGLASS_CURVE_KEY=")), "")
     if not key:
         return None
-    mounts = json.loads(docker("inspect", "-f", "{{json .Mounts}}", cid)) or []
-    for m in mounts:
+    for m in c.get("Mounts") or []:
         dest = m.get("Destination", "").rstrip("/")
         if dest and key.startswith(dest + "/"):
             pub = os.path.join(m["Source"], key[len(dest) + 1:])
@@ -79,21 +78,21 @@ def main():
         sys.exit("compose-cluster: no running container of project '%s' (docker-compose up -d "
                  "first, or give --project)" % a.project)
     procs, ingest, ingest_key = [], None, None
-    for cid in cids:
-        labels = json.loads(docker("inspect", "-f", "{{json .Config.Labels}}", cid))
+    for c in json.loads(docker("inspect", *cids)):
+        labels = c["Config"].get("Labels") or {}
         svc = labels.get("com.docker.compose.service", "")
         number = labels.get("com.docker.compose.container-number", "1")
         kind = svc.rsplit("-", 1)[0] if svc.rsplit("-", 1)[-1].isdigit() else svc
         if kind not in CONTROL_PORT:
             continue
-        control = published(cid, CONTROL_PORT[kind])
+        control = published(c, CONTROL_PORT[kind])
         if not control:
-            print("compose-cluster: %s (%s) publishes no control port; left out" % (svc, cid[:12]),
-                  file=sys.stderr)
+            print("compose-cluster: %s (%s) publishes no control port; left out"
+                  % (svc, c["Id"][:12]), file=sys.stderr)
             continue
         if kind == "collector":
-            ingest = published(cid, INGEST_PORT)
-            ingest_key = collector_public_key(cid)
+            ingest = published(c, INGEST_PORT)
+            ingest_key = collector_public_key(c)
         # replicas are told apart by compose's container number; the
         # instance name they report (cleanser-K) is the slot they hold
         name = svc if svc != kind else "%s#%s" % (svc, number)
@@ -107,10 +106,10 @@ def main():
     path = os.path.join(a.out, "cluster.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        c = {"ingest": "tcp://" + ingest, "processes": procs}
+        out = {"ingest": "tcp://" + ingest, "processes": procs}
         if ingest_key:
-            c["ingest_key"] = ingest_key
-        json.dump(c, f, indent=1)
+            out["ingest_key"] = ingest_key
+        json.dump(out, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
     for p in procs:

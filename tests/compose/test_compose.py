@@ -260,16 +260,11 @@ class Deployment:
 
     def replicas(self, service):
         """Container ids of a service, by compose container number."""
-        p = sh(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project="
-                + self.project, "--filter", "label=com.docker.compose.service=" + service],
-               check=True)
-        number = {}
-        for cid in p.out.split():
-            n = sh(["docker", "inspect", "-f",
-                    '{{index .Config.Labels "com.docker.compose.container-number"}}', cid],
-                   check=True).out.strip()
-            number[cid] = int(n)
-        return sorted(number, key=number.get)
+        p = sh(["docker", "ps", "--filter", "label=com.docker.compose.project=" + self.project,
+                "--filter", "label=com.docker.compose.service=" + service, "--format",
+                '{{.ID}} {{.Label "com.docker.compose.container-number"}}'], check=True)
+        rows = [line.split() for line in p.out.splitlines() if line.strip()]
+        return [cid for cid, _ in sorted(rows, key=lambda r: int(r[1]))]
 
     def health(self, cid):
         p = sh(["docker", "inspect", "-f", "{{.State.Status}} {{if .State.Health}}"

@@ -35,6 +35,7 @@ test_claim_and_release (void **state)
     close (fd2);
     assert_int_equal (hg_slot_claim (vol, "deid", 3, 7, &fd2, &err), 0);   /* out of range */
     close (fd2);
+    close (fd2);
     assert_int_equal (hg_slot_try (vol, "cleanser", 0, &err), HG_EAGAIN);
     assert_int_equal (err.code, 0);
     /* slot 0's holder dies: the next replica gets slot 0 back */
