@@ -120,11 +120,12 @@ def run_cluster(a, cluster, jobs, expected, rate=0.0):
     if os.path.exists(cluster):
         shutil.rmtree(cluster)
     run("cluster", "up", "--dir", cluster, "--cleansers", str(a.cleansers), "--deids",
-        str(a.deids), "--shards", str(a.shards), "--sync", "true")
+        str(a.deids), "--shards", str(a.shards), "--sync", os.environ.get("BENCH_SYNC", "true"))
     procs = json.load(open(os.path.join(cluster, "cluster.json")))["processes"]
     cpu0 = {p["name"]: proc_usage(p["pid"])[1] for p in procs}
     samples, done = [], threading.Event()
     t_start = time.monotonic()
+    wall_start = time.time()
 
     def sampler():
         while not done.is_set():
@@ -159,9 +160,22 @@ def run_cluster(a, cluster, jobs, expected, rate=0.0):
     for p in procs:
         by_service[p["service"]] = (by_service.get(p["service"], 0.0)
                                     + usage[p["name"]][1] - cpu0.get(p["name"], 0))
+    # the run ends at the last indexer commit (the sampler sees it up to
+    # 0.1 s later); each stage's wall time split into processing rounds and
+    # committing them (fsync included), per instance
+    last = max((v.get("last_commit_unix_ms", 0) for v in services.values()
+                if v.get("service") == "indexer"), default=0)
+    elapsed = last / 1e3 - wall_start if last else (samples[-1][0] if samples else 0)
+    stages = {}
+    for name, v in sorted(services.items()):
+        if v.get("commits") and elapsed > 0:
+            stages[name] = {"commits": v["commits"],
+                            "process_share": round(v.get("process_us", 0) / 1e6 / elapsed, 3),
+                            "commit_share": round(v.get("commit_us", 0) / 1e6 / elapsed, 3)}
     return {
         "samples": samples,
-        "elapsed": samples[-1][0] if samples else 0,
+        "elapsed": elapsed,
+        "stages": stages,
         "indexed": samples[-1][1] if samples else 0,
         "hist": latency_hist(services),
         "usage": usage,
@@ -236,6 +250,7 @@ def main():
                     round(rps / limits["rocksdb_synced_writes_per_s"], 4),
             },
             "layout": {"cleansers": a.cleansers, "deids": a.deids, "shards": a.shards},
+            "stage_time_shares": m["stages"],
         }
         if half:
             hh = half["hist"]
@@ -264,6 +279,10 @@ def main():
               + ", ".join(f"{k} {v}" for k, v in (result["cpu_us_per_record_by_service"] or {}).items())
               + f"; pushing clients {result['push_client_cpu_us_per_record']} | | |\n"
               f"| peak RSS (MB) | " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())
+              + " | | |\n"
+              f"| share of the run processing / committing, commits | "
+              + ", ".join(f"{k} {v['process_share']:.2f} / {v['commit_share']:.2f}, {v['commits']}"
+                          for k, v in m["stages"].items())
               + " | | |\n")
         if half:
             hl = result["half_load"]["latency_ms"]

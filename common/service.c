@@ -56,6 +56,7 @@ struct hg_service {
     size_t batch_max_bytes;
     size_t outbox_max;
     uint64_t started_us;
+    uint64_t committed_us;          /* wall clock of the last commit */
     hg_store_opts_t store_opts;
     int slots;                      /* 0: no slots; else this instance's is slot */
     int slot;
@@ -337,10 +338,14 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
 int
 hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
 {
+    uint64_t t0 = hg_now_us ();
+    (*hg_service_counter (self, "commits"))++;
     s_counters_put (self, wb);
     if (hg_store_write (self->store, wb, true, err) < 0) {
         return HG_EIO;
     }
+    *hg_service_counter (self, "commit_us") += hg_now_us () - t0;
+    self->committed_us = hg_wall_us ();
     for (size_t i = 0; self->server && i < self->n_emitted; i++) {
         hg_link_server_enqueue (self->server, self->emitted[i].seq, self->emitted[i].shard);
     }
@@ -409,7 +414,7 @@ s_control_quarantine (hg_service_t *svc, const Hourglass__ControlRequest *req,
 static void
 s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
 {
-    size_t extra = 3;
+    size_t extra = 4;
     s_counters_fold (self);
     Hourglass__Counter **cs = hg_arena_alloc (arena, (self->n_counters + extra) * sizeof (*cs));
     size_t n = 0;
@@ -420,10 +425,11 @@ s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t 
         c->value = self->counters[i].value;
         cs[n++] = c;
     }
-    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s"};
+    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s", "last_commit_unix_ms"};
     uint64_t values[] = {self->server ? hg_link_server_depth (self->server) : 0,
                          hg_store_size_bytes (self->store),
-                         (hg_wall_us () - self->started_us) / 1000000u};
+                         (hg_wall_us () - self->started_us) / 1000000u,
+                         self->committed_us / 1000u};
     for (size_t i = 0; i < extra; i++) {
         Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
         hourglass__counter__init (c);
@@ -581,7 +587,9 @@ s_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
     int rc = 0;
     if (k) {
         *hg_service_counter (self, "received") += k;
+        uint64_t t0 = hg_now_us ();
         rc = self->def->process (self, self->state, keep, k, wb, err);
+        *hg_service_counter (self, "process_us") += hg_now_us () - t0;
         for (size_t i = 0; rc == 0 && i < k; i++) {
             char key[1024];
             size_t kl = s_marker_key (keep[i].env->id, key, sizeof (key));

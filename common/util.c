@@ -20,6 +20,14 @@ hg_now_ms (void)
 }
 
 uint64_t
+hg_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+uint64_t
 hg_wall_us (void)
 {
     struct timeval tv;

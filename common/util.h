@@ -10,8 +10,10 @@
 
 #include "err.h"
 
-/* Monotonic milliseconds (timeouts) and wall-clock microseconds (stamps). */
+/* Monotonic milliseconds (timeouts) and microseconds (durations), and
+ * wall-clock microseconds (stamps). */
 uint64_t hg_now_ms (void);
+uint64_t hg_now_us (void);
 uint64_t hg_wall_us (void);
 
 /* mkdir -p with the given mode for created directories. */

@@ -8,6 +8,7 @@ placement, idempotent re-push, and small-cell suppression on a second
 cluster.
 """
 import os
+import time
 
 import pytest
 
@@ -80,6 +81,22 @@ def test_indexed_equals_distinct_records(run):
     # every parsed record was either de-identified or rejected by deid
     assert hg.counters(stats, "deid", "deidentified") + hg.counters(stats, "deid", "rejected") \
         == hg.counters(stats, "cleanser", "parsed")
+
+
+def test_stage_time_counters(run):
+    """Every stage counts its group commits and the time spent processing
+    and committing them, and reports when it last committed (bench/run.py
+    reads these); the counts are of rounds, which hold many messages."""
+    stats = run["stats"]
+    now_ms = time.time() * 1000
+    for name, v in stats.items():
+        if v["service"] == "analytics":
+            continue
+        assert 0 < v["commits"] <= v["received"], (name, v)
+        assert v["commit_us"] > 0, (name, v)
+        assert now_ms - 600_000 < v["last_commit_unix_ms"] <= now_ms, (name, v)
+        if v["service"] != "collector":     # it commits outside the consuming loop
+            assert v["process_us"] > 0, (name, v)
 
 
 def test_quarantine(run):

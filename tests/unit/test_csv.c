@@ -497,7 +497,8 @@ s_synthea (const char *dir, const char *file, const char *map, int expected,
            void (*check) (Hourglass__Record *))
 {
     char path[1024];
-    snprintf (path, sizeof (path), "%s/%s", dir, file);
+    int pl = snprintf (path, sizeof (path), "%s/%s", dir, file);
+    assert_true (pl > 0 && (size_t) pl < sizeof (path));
     size_t len = 0;
     char *data = hg_test_slurp (path, &len);
     assert_non_null (data);
