@@ -117,6 +117,14 @@ int hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec);
  * always land on the same shard. */
 int hg_shard_of (const char *pseudonym, int shards);
 
+/* Walks a packed RecordBatch without unpacking it: sets *rec and *rec_len
+ * to the next Record's own packed bytes (what hourglass__record__pack
+ * writes, ready to store or unpack alone) and returns 1; 0 at the end; -1
+ * when the batch is malformed (truncated, a bad varint, a group). Fields
+ * other than `records` are skipped. Start with *off = 0. */
+int hg_record_batch_next (const uint8_t *batch, size_t len, size_t *off, const uint8_t **rec,
+                          size_t *rec_len);
+
 /* "demographics", "lab-observation", ...; and back (KIND_UNKNOWN if unknown). */
 const char *hg_record_kind_name (Hourglass__RecordKind kind);
 

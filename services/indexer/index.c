@@ -410,18 +410,24 @@ s_count_coding (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Coding 
  * aggregates (a conversion re-keys records already counted). */
 static int
 s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
-         const unsigned char *pat, const unsigned char *rid, bool count, hg_err_t *err)
+         const uint8_t *packed, size_t packed_len, const unsigned char *pat,
+         const unsigned char *rid, bool count, hg_err_t *err)
 {
     char key[S_KEY_MAX];
     key[0] = 'R';
     memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
     memcpy (key + 1 + HG_INDEX_ID_BYTES, rid, HG_INDEX_ID_BYTES);
-    size_t len = hourglass__record__get_packed_size (rec);
-    uint8_t *val = hg_store_batch_put_space (wb, key, 1 + 2 * HG_INDEX_ID_BYTES, len);
-    if (!val) {
-        return s_oom (err);
+    if (packed) {
+        hg_store_batch_put (wb, key, 1 + 2 * HG_INDEX_ID_BYTES, packed, packed_len);
     }
-    hourglass__record__pack (rec, val);
+    else {
+        size_t len = hourglass__record__get_packed_size (rec);
+        uint8_t *val = hg_store_batch_put_space (wb, key, 1 + 2 * HG_INDEX_ID_BYTES, len);
+        if (!val) {
+            return s_oom (err);
+        }
+        hourglass__record__pack (rec, val);
+    }
 
     char day[11];
     hg_index_day (rec->effective, day);
@@ -478,6 +484,13 @@ int
 hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
               hg_err_t *err)
 {
+    return hg_index_put_packed (self, wb, rec, NULL, 0, err);
+}
+
+int
+hg_index_put_packed (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
+                     const uint8_t *packed, size_t packed_len, hg_err_t *err)
+{
     if (!rec->pseudonymous || !*rec->patient_ref || !*rec->record_id) {
         return hg_err_set (err, HG_EINVAL,
                            "record is not de-identified (pseudonymous patient and record id "
@@ -507,7 +520,7 @@ hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *r
     if (s_staged_add (self, key, sizeof (key), h) < 0) {
         return s_oom (err);
     }
-    int rc = s_stage (self, wb, rec, pat, rid, true, err);
+    int rc = s_stage (self, wb, rec, packed, packed_len, pat, rid, true, err);
     return rc < 0 ? rc : 1;
 }
 
@@ -657,7 +670,7 @@ s_convert (hg_index_t *self, uint64_t *converted, hg_err_t *err)
         unsigned char pat[HG_INDEX_ID_BYTES], rid[HG_INDEX_ID_BYTES];
         if (rec && hg_index_id_parse (rec->patient_ref, pat)
             && hg_index_id_parse (rec->record_id, rid)) {
-            rc = s_stage (self, wb, rec, pat, rid, false, err);
+            rc = s_stage (self, wb, rec, NULL, 0, pat, rid, false, err);
             (*converted)++;
         }
         if (rec) {

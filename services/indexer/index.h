@@ -54,6 +54,12 @@ void hg_index_begin (hg_index_t *self);
 int hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
                   hg_err_t *err);
 
+/* The same for a record received packed: stores packed (packed_len bytes,
+ * the wire form rec was unpacked from) as it is instead of packing rec
+ * again. */
+int hg_index_put_packed (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
+                         const uint8_t *packed, size_t packed_len, hg_err_t *err);
+
 /* Stages the aggregates changed since the last flush into wb; once per
  * round, before the commit. A failed commit must end the process: memory
  * (aggregates, dictionary) is then ahead of the store. */

@@ -12,6 +12,7 @@
 
 #include "index.h"
 #include "log.h"
+#include "record.h"
 #include "service.h"
 #include "util.h"
 
@@ -122,16 +123,18 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
                      self->shard);
         }
         s_observe_latency (svc, env, now_us);
-        /* in the round's arena: freed all at once by the next round */
-        Hourglass__RecordBatch *batch = hourglass__record_batch__unpack (
-            &alloc, env->payload.len, env->payload.data);
-        if (!batch) {
-            hg_error ("batch_undecodable", "message=%s bytes=%zu", env->id, env->payload.len);
-            (*bad)++;
-            continue;
-        }
-        for (size_t r = 0; r < batch->n_records; r++) {
-            int rc = hg_index_put (self->index, wb, batch->records[r], err);
+        /* each record is unpacked from its own bytes in the batch (into
+         * the round's arena, freed all at once by the next round) and
+         * those bytes are what is stored: no packing again */
+        size_t off = 0;
+        const uint8_t *packed;
+        size_t packed_len;
+        int more;
+        while ((more = hg_record_batch_next (env->payload.data, env->payload.len, &off, &packed,
+                                             &packed_len)) == 1) {
+            Hourglass__Record *rec = hourglass__record__unpack (&alloc, packed_len, packed);
+            int rc = rec ? hg_index_put_packed (self->index, wb, rec, packed, packed_len, err)
+                         : hg_err_set (err, HG_EINVAL, "a record of the batch does not decode");
             if (rc == HG_ENOMEM) {
                 return err->code;
             }
@@ -145,6 +148,13 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
             else {
                 (*dups)++;
             }
+        }
+        if (more < 0) {
+            /* the records before the damage are kept; what follows is lost
+             * to us either way, and redelivery would bring the same bytes */
+            hg_error ("batch_undecodable", "message=%s bytes=%zu at=%zu", env->id,
+                      env->payload.len, off);
+            (*bad)++;
         }
     }
     /* a failed commit ends the process, so memory never runs ahead of disk */

@@ -530,6 +530,142 @@ test_utf8 (void **state)
     assert_true (hg_utf8_valid (ascii, 0));
 }
 
+/* ---- hg_record_batch_next: the indexer's walk over a packed batch ---------- */
+
+/* Walks batch; the number of records, or -1 when the walk fails. Each
+ * record's bytes are checked to unpack. */
+static int
+s_walk (const uint8_t *batch, size_t len, const uint8_t **recs, size_t *lens, int max)
+{
+    size_t off = 0;
+    int n = 0, rc;
+    const uint8_t *r;
+    size_t rl;
+    while ((rc = hg_record_batch_next (batch, len, &off, &r, &rl)) == 1) {
+        assert_true (r >= batch && r + rl <= batch + len);
+        if (n < max) {
+            recs[n] = r;
+            lens[n] = rl;
+        }
+        n++;
+    }
+    return rc < 0 ? -1 : n;
+}
+
+static void
+test_record_batch_walk (void **state)
+{
+    (void) state;
+    hg_batch_t *b = hg_batch_new (0);
+    hg_arena_t *a = hg_batch_arena (b);
+    Hourglass__Record *recs[3];
+    for (int i = 0; i < 3; i++) {
+        recs[i] = hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+        assert_non_null (recs[i]);
+        recs[i]->patient_ref = hg_arena_strdup (a, i == 1 ? "p-1" : "patient-zero");
+        recs[i]->effective = hg_arena_strdup (a, "2024-05-01T10:00:00Z");
+        assert_int_equal (hg_record_add_code (a, recs[i], "http://loinc.org", "2345-7",
+                                              "Glucose"), 0);
+    }
+    recs[2]->text = hg_arena_strdup (a, "a longer note so that one record is longer "
+                                             "than 127 bytes, which takes a 2-byte length "
+                                             "prefix in the batch: xxxxxxxxxxxxxxxxxxxxxxx");
+    Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
+    rb.records = recs;
+    rb.n_records = 3;
+    size_t len = hourglass__record_batch__get_packed_size (&rb);
+    /* room for unknown fields after it */
+    uint8_t *buf = malloc (len + 32);
+    hourglass__record_batch__pack (&rb, buf);
+
+    const uint8_t *got[4];
+    size_t got_len[4];
+    assert_int_equal (s_walk (buf, len, got, got_len, 4), 3);
+    for (int i = 0; i < 3; i++) {
+        /* each slice is the record's own packed form */
+        size_t rl = hourglass__record__get_packed_size (recs[i]);
+        uint8_t *own = malloc (rl);
+        hourglass__record__pack (recs[i], own);
+        assert_int_equal (got_len[i], rl);
+        assert_memory_equal (got[i], own, rl);
+        free (own);
+    }
+    assert_true (got_len[2] > 127);
+
+    /* unknown fields of every wire type are skipped */
+    static const uint8_t unknown[] = {
+        0x10, 0x96, 0x01,                               /* field 2, varint 150 */
+        0x19, 1, 2, 3, 4, 5, 6, 7, 8,                   /* field 3, 64-bit */
+        0x22, 0x02, 'h', 'i',                           /* field 4, "hi" */
+        0x2d, 1, 2, 3, 4,                               /* field 5, 32-bit */
+    };
+    memcpy (buf + len, unknown, sizeof (unknown));
+    assert_int_equal (s_walk (buf, len + sizeof (unknown), got, got_len, 4), 3);
+
+    /* empty batch: no records */
+    assert_int_equal (s_walk (buf, 0, got, got_len, 4), 0);
+
+    /* every truncation: the records before the cut, then the end exactly at
+     * a record boundary, else an error; never a record past the cut */
+    size_t bounds[3];
+    for (int i = 0; i < 3; i++) {
+        bounds[i] = (size_t) (got[i] - buf) + got_len[i];
+    }
+    for (size_t cut = 1; cut < len; cut++) {
+        int n = s_walk (buf, cut, got, got_len, 4);
+        int whole = 0;
+        while (whole < 3 && bounds[whole] <= cut) {
+            whole++;
+        }
+        bool at_bound = whole > 0 && bounds[whole - 1] == cut;
+        assert_int_equal (n, at_bound ? whole : -1);
+    }
+
+    /* malformed: records with another wire type, field 0, a group, a
+     * varint of 11 bytes, a length past the end */
+    static const uint8_t bad[][12] = {
+        {0x08, 0x01},
+        {0x02, 0x00},
+        {0x0b, 0x0c},
+        {0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+        {0x0a, 0x05, 'a'},
+    };
+    static const size_t bad_len[] = {2, 2, 2, 12, 3};
+    for (size_t i = 0; i < sizeof (bad_len) / sizeof (bad_len[0]); i++) {
+        assert_int_equal (s_walk (bad[i], bad_len[i], got, got_len, 4), -1);
+    }
+
+    /* agrees with protobuf-c on mutated batches: whatever protobuf-c
+     * unpacks, the walk finds the same records, byte for byte */
+    uint32_t seed = 12345;
+    for (int m = 0; m < 20000; m++) {
+        uint8_t *mut = malloc (len);
+        memcpy (mut, buf, len);
+        for (int k = 0; k < 1 + m % 3; k++) {
+            seed = seed * 1103515245u + 12345u;
+            mut[(seed >> 8) % len] = (uint8_t) (seed >> 20);
+        }
+        Hourglass__RecordBatch *u = hourglass__record_batch__unpack (NULL, len, mut);
+        if (u) {
+            const uint8_t *w[64];
+            size_t wl[64];
+            int n = s_walk (mut, len, w, wl, 64);
+            assert_int_equal (n, (int) u->n_records);
+            for (size_t r = 0; r < u->n_records && r < 64; r++) {
+                Hourglass__Record *one = hourglass__record__unpack (NULL, wl[r], w[r]);
+                assert_non_null (one);
+                assert_string_equal (one->patient_ref, u->records[r]->patient_ref);
+                assert_string_equal (one->effective, u->records[r]->effective);
+                hourglass__record__free_unpacked (one, NULL);
+            }
+            hourglass__record_batch__free_unpacked (u, NULL);
+        }
+        free (mut);
+    }
+    free (buf);
+    hg_batch_destroy (&b);
+}
+
 int
 main (void)
 {
@@ -543,6 +679,7 @@ main (void)
         cmocka_unit_test (test_shard_of),
         cmocka_unit_test (test_kind_names),
         cmocka_unit_test (test_strset),
+        cmocka_unit_test (test_record_batch_walk),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
