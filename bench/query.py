@@ -6,7 +6,9 @@ every feed, waits until every record is indexed, then times `hourglass query
 count` (each query --repeat times, timed inside the CLI: one control round
 trip to analytics, which fans out to every shard) for the most frequent codes:
 unranged (exact per-code totals), over one year and over one month of
-de-identified dates. Reports p50/p99/max per kind of query, the indexer
+de-identified dates; and cohorts (`query count` with two `--code`: the
+patients carrying both) of the three most frequent codes, unranged and over
+one year. Reports p50/p99/max per kind of query, the indexer
 stores' size on disk per million records (after a flush, lz4), and ingest
 throughput of the run.
 
@@ -60,11 +62,16 @@ def dir_bytes(path):
 
 
 def timed_count(cluster, code, repeat, frm=None, to=None):
-    args = ["query", "count", "--cluster", cluster, "--code", code, "--json", "--repeat", repeat]
+    """(records, latency) of a count; (patients, latency) of a cohort (a list
+    of codes)."""
+    codes = [code] if isinstance(code, str) else code
+    args = ["query", "count", "--cluster", cluster, "--json", "--repeat", repeat]
+    for c in codes:
+        args += ["--code", c]
     if frm:
         args += ["--from", frm, "--to", to]
     js = json.loads(run(*args).stdout)
-    return js["records"], js["latency_ms"]
+    return js["records"] if len(codes) == 1 else js["patients"], js["latency_ms"]
 
 
 def main():
@@ -139,6 +146,17 @@ def measure(a, feeds, cluster, ingest_rps):
                               ("one month", "2021-06-01", "2021-06-30")):
             n, lat = timed_count(cluster, code, a.repeat, frm, to)
             rows[kind].append((code, n, lat))
+    # cohorts: the patients carrying two of the three most frequent codes
+    # (a walk of each code's patients; fewer repeats, they take longer)
+    rows["cohort, unranged"], rows["cohort, one year"] = [], []
+    top = [c for c, _ in codes[:3]]
+    for i, x in enumerate(top):
+        for y in top[i + 1:]:
+            n, lat = timed_count(cluster, [x, y], max(1, a.repeat // 4))
+            rows["cohort, unranged"].append((x + " & " + y, n, lat))
+            n, lat = timed_count(cluster, [x, y], max(1, a.repeat // 4), "2021-01-01",
+                                 "2021-12-31")
+            rows["cohort, one year"].append((x + " & " + y, n, lat))
     result = {
         "patients": a.patients, "records": expected, "shards": a.shards,
         "ingest_records_per_s": round(ingest_rps) if ingest_rps else None,
@@ -154,7 +172,7 @@ def measure(a, feeds, cluster, ingest_rps):
 def write(a, result):
     rows, expected, store = result["queries"], result["records"], result["indexer_store_bytes"]
     json.dump(result, open(os.path.join(a.results, "query.json"), "w"), indent=2)
-    md = ["| query count | matching records | p50 ms | p99 ms | max ms |",
+    md = ["| query count | matching records (cohorts: patients) | p50 ms | p99 ms | max ms |",
           "|---|---|---|---|---|"]
     for kind, r in rows.items():
         for q in r:

@@ -187,7 +187,7 @@ def run_cluster(a, cluster, jobs, expected, rate=0.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--patients", type=int, default=3000)
+    ap.add_argument("--patients", type=int, default=15000)
     ap.add_argument("--cleansers", type=int, default=1)
     ap.add_argument("--deids", type=int, default=1)
     ap.add_argument("--shards", type=int, default=1)

@@ -692,11 +692,13 @@ s_cmp_double (const void *a, const void *b)
 static int
 s_query_usage (void)
 {
-    fprintf (stderr, "usage: hourglass query count [--cluster DIR] --code SYSTEM|CODE\n"
+    fprintf (stderr, "usage: hourglass query count [--cluster DIR] --code SYSTEM|CODE [--code ...]\n"
                      "                             [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]\n"
                      "                             [--repeat N]\n"
                      "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
-                     "(shifted per patient), as stored. --repeat N runs the query N times and adds\n"
+                     "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
+                     "carry every code (each dated in the range when one is given); its records\n"
+                     "are not counted. --repeat N runs the query N times and adds\n"
                      "\"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to the JSON (benchmarks).\n");
     return 2;
 }
@@ -708,7 +710,8 @@ hg_cmd_query (int argc, char **argv)
         return s_query_usage ();
     }
     common_t o = {0};
-    const char *code = NULL, *from = "", *to = "";
+    const char *codes[16] = {NULL}, *from = "", *to = "";
+    size_t n_codes = 0;
     int repeat = 1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -719,7 +722,11 @@ hg_cmd_query (int argc, char **argv)
             o.json = true;
         }
         else if (strcmp (a, "--code") == 0) {
-            code = s_take (&i, argc, argv, a);
+            if (n_codes == sizeof (codes) / sizeof (codes[0])) {
+                fprintf (stderr, "hourglass query count: at most %zu --code\n", n_codes);
+                return 2;
+            }
+            codes[n_codes++] = s_take (&i, argc, argv, a);
         }
         else if (strcmp (a, "--from") == 0) {
             from = s_take (&i, argc, argv, a);
@@ -739,12 +746,26 @@ hg_cmd_query (int argc, char **argv)
             return s_query_usage ();
         }
     }
-    const char *bar = code ? strrchr (code, '|') : NULL;
-    if (!bar || bar == code || !bar[1]) {
-        fprintf (stderr, "hourglass query count: --code must be SYSTEM|CODE, e.g. "
-                         "http://loinc.org|4548-4\n");
-        return 2;
+    /* each --code split at its last '|' */
+    char systems[16][1024];
+    Hourglass__Coding also[15], *also_p[15];
+    for (size_t k = 0; k < n_codes || k == 0; k++) {
+        const char *bar = codes[k] ? strrchr (codes[k], '|') : NULL;
+        if (!bar || bar == codes[k] || !bar[1]) {
+            fprintf (stderr, "hourglass query count: --code must be SYSTEM|CODE, e.g. "
+                             "http://loinc.org|4548-4\n");
+            return 2;
+        }
+        snprintf (systems[k], sizeof (systems[k]), "%.*s", (int) (bar - codes[k]), codes[k]);
+        if (k > 0) {
+            hourglass__coding__init (&also[k - 1]);
+            also[k - 1].system = systems[k];
+            also[k - 1].code = (char *) bar + 1;
+            also_p[k - 1] = &also[k - 1];
+        }
     }
+    const char *code = codes[0];
+    const char *bar = strrchr (code, '|');
     hg_cluster_t c;
     if (s_load (o.cluster, &c, "query") < 0) {
         return 1;
@@ -755,13 +776,14 @@ hg_cmd_query (int argc, char **argv)
         hg_cluster_free (&c);
         return 1;
     }
-    char system[1024];
-    snprintf (system, sizeof (system), "%.*s", (int) (bar - code), code);
     Hourglass__CountQuery q = HOURGLASS__COUNT_QUERY__INIT;
-    q.system = system;
+    q.system = systems[0];
     q.code = (char *) bar + 1;
     q.from = (char *) from;
     q.to = (char *) to;
+    q.n_also = n_codes - 1;
+    q.also = also_p;
+    bool cohort = n_codes > 1;
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
     req.count = &q;
@@ -794,9 +816,14 @@ hg_cmd_query (int argc, char **argv)
             printf ("{\"patients\": null, \"records\": null, \"suppressed\": true}\n");
         }
         else {
-            printf ("{\"patients\": %llu, \"records\": %llu, \"suppressed\": false",
-                    (unsigned long long) rep->count->patients,
-                    (unsigned long long) rep->count->records);
+            printf ("{\"patients\": %llu, ", (unsigned long long) rep->count->patients);
+            if (cohort) {
+                printf ("\"records\": null, \"suppressed\": false, \"codes\": %zu", n_codes);
+            }
+            else {
+                printf ("\"records\": %llu, \"suppressed\": false",
+                        (unsigned long long) rep->count->records);
+            }
             if (repeat > 1) {
                 qsort (lat_ms, (size_t) repeat, sizeof (*lat_ms), s_cmp_double);
                 printf (", \"latency_ms\": {\"n\": %d, \"p50\": %.3f, \"p99\": %.3f, "
@@ -808,7 +835,15 @@ hg_cmd_query (int argc, char **argv)
         }
     }
     else if (rep->count->suppressed) {
-        printf ("%s: suppressed (fewer than the minimum cell size of patients)\n", code);
+        printf ("%s%s: suppressed (fewer than the minimum cell size of patients)\n", code,
+                cohort ? " and more" : "");
+    }
+    else if (cohort) {
+        printf ("patients with all %zu codes:", n_codes);
+        for (size_t k = 0; k < n_codes; k++) {
+            printf (" %s", codes[k]);
+        }
+        printf (": %llu patients\n", (unsigned long long) rep->count->patients);
     }
     else {
         printf ("%s: %llu patients, %llu records\n", code,

@@ -168,6 +168,12 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     if (!*q->system || !*q->code) {
         return hg_err_set (err, HG_EINVAL, "a count needs a code system and a code");
     }
+    for (size_t i = 0; i < q->n_also; i++) {
+        if (!*q->also[i]->system || !*q->also[i]->code) {
+            return hg_err_set (err, HG_EINVAL, "every code of a cohort needs a code system "
+                               "and a code");
+        }
+    }
     if (!s_valid_day (q->from) || !s_valid_day (q->to)) {
         return hg_err_set (err, HG_EINVAL, "dates must be YYYY-MM-DD");
     }
@@ -200,7 +206,8 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     free (buf);
     int rc = hg_service_commit (svc, wb, err);
     hg_store_batch_destroy (&wb);
-    hg_info ("query", "kind=count shards=%zu suppressed=%d", self->n_shards,
+    hg_info ("query", "kind=%s codes=%zu shards=%zu suppressed=%d",
+             q->n_also ? "cohort" : "count", q->n_also + 1, self->n_shards,
              (int) total.suppressed);
     return rc;
 }

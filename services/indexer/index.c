@@ -526,6 +526,65 @@ hg_index_put_packed (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Re
 
 /* ---- counting -------------------------------------------------------------- */
 
+/* Walks the patients of one code: every record's patient (C keys, dated
+ * within [from, to] when ranged; *records counts them), or each patient once
+ * (P keys) when not. A patient is added to out when keep is NULL or holds
+ * it. */
+static int
+s_code_patients (hg_index_t *self, const sys_entry_t *sys, const char *code, size_t code_len,
+                 bool ranged, const char *from, const char *to, const hg_strset_t *keep,
+                 hg_strset_t *out, uint64_t *records, hg_err_t *err)
+{
+    char prefix[S_KEY_MAX], start[S_KEY_MAX];
+    size_t pl = s_code_key (prefix, ranged ? 'C' : 'P', sys, code, code_len);
+    memcpy (start, prefix, pl);
+    size_t sl = pl;
+    bool has_from = ranged && from && *from;
+    bool has_to = ranged && to && *to;
+    if (has_from) {
+        size_t fl = strnlen (from, sizeof (start) - sl);
+        memcpy (start + sl, from, fl);
+        sl += fl;
+    }
+    hg_store_iter_t *it = hg_store_iter_new (self->store, prefix, pl, start, sl);
+    const char *k;
+    size_t klen;
+    uint64_t n = 0;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &klen, NULL, NULL)) {
+        const char *pat = k + pl;
+        if (ranged) {
+            const char *day = k + pl;
+            const char *end = k + klen;
+            const char *day_end = memchr (day, '\0', (size_t) (end - day));
+            if (!day_end || end - (day_end + 1) != 2 * HG_INDEX_ID_BYTES) {
+                continue;
+            }
+            size_t day_len = (size_t) (day_end - day);
+            if ((has_from || has_to) && day_len == 0) {
+                continue;   /* undated records never match a date range */
+            }
+            if (has_to && strncmp (day, to, 10) > 0) {
+                break;      /* keys are in date order: nothing later matches */
+            }
+            pat = day_end + 1;
+        }
+        else if (klen != pl + HG_INDEX_ID_BYTES) {
+            continue;
+        }
+        n++;
+        if ((!keep || hg_strset_has (keep, pat, HG_INDEX_ID_BYTES))
+            && hg_strset_add (out, pat, HG_INDEX_ID_BYTES) < 0) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
+        }
+    }
+    hg_store_iter_destroy (&it);
+    if (records) {
+        *records = n;
+    }
+    return rc;
+}
+
 int
 hg_index_count_scan (hg_index_t *self, const char *system, const char *code, const char *from,
                      const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err)
@@ -539,51 +598,70 @@ hg_index_count_scan (hg_index_t *self, const char *system, const char *code, con
     if (!sys || !*code) {
         return 0;       /* a system never seen has no records */
     }
-    char prefix[S_KEY_MAX], start[S_KEY_MAX];
-    size_t pl = s_code_key (prefix, 'C', sys, code, code_len);
-    memcpy (start, prefix, pl);
-    size_t sl = pl;
-    bool has_from = from && *from;
-    if (has_from) {
-        size_t fl = strnlen (from, sizeof (start) - sl);
-        memcpy (start + sl, from, fl);
-        sl += fl;
-    }
-    hg_store_iter_t *it = hg_store_iter_new (self->store, prefix, pl, start, sl);
-    const char *k;
-    size_t klen;
-    uint64_t n = 0;
     hg_strset_t *pats = hg_strset_new ();
-    bool has_to = to && *to;
-    while (hg_store_iter_next (it, &k, &klen, NULL, NULL)) {
-        const char *day = k + pl;
-        const char *end = k + klen;
-        const char *day_end = memchr (day, '\0', (size_t) (end - day));
-        if (!day_end || end - (day_end + 1) != 2 * HG_INDEX_ID_BYTES) {
-            continue;
-        }
-        size_t day_len = (size_t) (day_end - day);
-        if (has_from && day_len == 0) {
-            continue;       /* undated records never match a date range */
-        }
-        if (has_to && (day_len == 0 || strncmp (day, to, 10) > 0)) {
-            if (day_len == 0) {
-                continue;
-            }
-            break;          /* keys are in date order: nothing later matches */
-        }
-        n++;
-        if (hg_strset_add (pats, day_end + 1, HG_INDEX_ID_BYTES) < 0) {
-            hg_store_iter_destroy (&it);
-            hg_strset_destroy (&pats);
-            return hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
-        }
+    if (!pats) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
     }
-    hg_store_iter_destroy (&it);
+    int rc = s_code_patients (self, sys, code, code_len, true, from, to, NULL, pats, records,
+                              err);
     *patients = hg_strset_size (pats);
     hg_strset_destroy (&pats);
-    *records = n;
-    return 0;
+    return rc;
+}
+
+int
+hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes,
+                 size_t n, const char *from, const char *to, uint64_t *patients,
+                 hg_err_t *err)
+{
+    *patients = 0;
+    if (n == 0 || n > HG_INDEX_COHORT_MAX) {
+        return hg_err_set (err, HG_EINVAL, "a cohort needs 1 to %d codes",
+                           HG_INDEX_COHORT_MAX);
+    }
+    /* the codes by how many patients carry them (the aggregates), fewest
+     * first: the first set is the smallest and only shrinks */
+    size_t order[HG_INDEX_COHORT_MAX];
+    uint64_t size[HG_INDEX_COHORT_MAX];
+    const sys_entry_t *sys[HG_INDEX_COHORT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t code_len = strlen (codes[i]), sys_len = strlen (systems[i]);
+        if (code_len > HG_INDEX_CODE_MAX || sys_len > HG_INDEX_CODE_MAX) {
+            return hg_err_set (err, HG_EINVAL, "code too long");
+        }
+        char key[S_AGG_KEY_MAX];
+        size_t kl = s_agg_key (key, systems[i], sys_len, codes[i], code_len);
+        agg_entry_t *e = s_agg_find (self, key, kl, false);
+        sys[i] = s_sys_get (self, systems[i], NULL);
+        if (!e || !e->patients || !sys[i] || !*codes[i]) {
+            return 0;   /* nobody has this code: nobody has them all */
+        }
+        size[i] = e->patients;
+        size_t j = i;
+        while (j > 0 && size[order[j - 1]] > size[i]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    bool ranged = (from && *from) || (to && *to);
+    hg_strset_t *have = NULL;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t c = order[i];
+        hg_strset_t *next = hg_strset_new ();
+        rc = next ? s_code_patients (self, sys[c], codes[c], strlen (codes[c]), ranged, from,
+                                     to, have, next, NULL, err)
+                  : hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
+        hg_strset_destroy (&have);
+        have = next;
+        if (rc == 0 && hg_strset_size (have) == 0) {
+            break;
+        }
+    }
+    *patients = rc == 0 ? hg_strset_size (have) : 0;
+    hg_strset_destroy (&have);
+    return rc;
 }
 
 int

@@ -76,6 +76,16 @@ int hg_index_count_scan (hg_index_t *self, const char *system, const char *code,
                          const char *from, const char *to, uint64_t *patients,
                          uint64_t *records, hg_err_t *err);
 
+/* A cohort: the distinct patients who carry every one of n codes
+ * (systems[i]|codes[i]), each at least once, dated in [from, to] when a
+ * bound is given (as hg_index_count). Unranged it walks each code's
+ * patient keys, ranged its code + date keys, fewest patients first, keeping
+ * only the patients found so far. At most HG_INDEX_COHORT_MAX codes. */
+#define HG_INDEX_COHORT_MAX 16
+int hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes,
+                     size_t n, const char *from, const char *to, uint64_t *patients,
+                     hg_err_t *err);
+
 /* "YYYY-MM-DD" of an ISO effective time (first 10 chars, padded "-01" below
  * day precision), "" when there is none. out holds 11 bytes. */
 void hg_index_day (const char *effective, char out[11]);

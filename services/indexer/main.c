@@ -172,10 +172,29 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);
     indexer_t *self = state;
+    const Hourglass__CountQuery *q = req->count;
     uint64_t p = 0, r = 0;
-    if (hg_index_count (self->index, req->count->system, req->count->code, req->count->from,
-                        req->count->to, &p, &r, err) < 0) {
-        return HG_EINVAL;
+    if (q->n_also == 0) {
+        if (hg_index_count (self->index, q->system, q->code, q->from, q->to, &p, &r, err) < 0) {
+            return HG_EINVAL;
+        }
+    }
+    else {
+        const char *systems[HG_INDEX_COHORT_MAX], *codes[HG_INDEX_COHORT_MAX];
+        if (q->n_also + 1 > HG_INDEX_COHORT_MAX) {
+            return hg_err_set (err, HG_EINVAL, "a cohort takes at most %d codes",
+                               HG_INDEX_COHORT_MAX);
+        }
+        systems[0] = q->system;
+        codes[0] = q->code;
+        for (size_t i = 0; i < q->n_also; i++) {
+            systems[i + 1] = q->also[i]->system;
+            codes[i + 1] = q->also[i]->code;
+        }
+        if (hg_index_cohort (self->index, systems, codes, q->n_also + 1, q->from, q->to, &p,
+                             err) < 0) {
+            return HG_EINVAL;
+        }
     }
     res->patients = p;
     res->records = r;

@@ -205,7 +205,11 @@ class Cluster:
         return r.json()["services"]
 
     def count(self, code, frm=None, to=None):
-        args = ["query", "count", "--cluster", self.dir, "--code", code, "--json"]
+        """code: "SYSTEM|CODE", or a list of them for a cohort."""
+        codes = [code] if isinstance(code, str) else code
+        args = ["query", "count", "--cluster", self.dir, "--json"]
+        for c in codes:
+            args += ["--code", c]
         if frm:
             args += ["--from", frm]
         if to:
@@ -349,6 +353,26 @@ def expected_counts(key, facts, code, frm=None, to=None):
         pats.add((partner, ref))
         recs += 1
     return len(pats), recs
+
+
+def expected_cohort(key, facts, codes, frm=None, to=None):
+    """Patients carrying every one of codes, each with a shifted date in
+    [frm, to] when a bound is given."""
+    have = None
+    for code in codes:
+        pats = set()
+        for partner, ref, c, day in facts:
+            if c != code:
+                continue
+            if frm or to:
+                if not day:
+                    continue
+                sd = shift_date(day, dateshift_days(key, patient_pseudonym(key, partner, ref)))
+                if (frm and sd < frm) or (to and sd > to):
+                    continue
+            pats.add((partner, ref))
+        have = pats if have is None else have & pats
+    return len(have)
 
 
 def push_partners(cluster, sim_dir, truth, wait=180):

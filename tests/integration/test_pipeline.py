@@ -176,6 +176,35 @@ def test_date_ranges_match_shifted_truth(run):
     assert strict >= 3, "date ranges too coarse to test anything"
 
 
+def test_cohorts_are_exact(run):
+    """Patients carrying every one of two or three codes, across both shards,
+    unranged and over a shifted date range, against the simulator's facts."""
+    c, truth = run["cluster"], run["truth"]
+    key = c.key()
+    facts = truth["facts"]
+    top = sorted(truth["codes"], key=lambda k: (-truth["codes"][k]["patients"], k))[:5]
+    cohorts = [[a, b] for i, a in enumerate(top) for b in top[i + 1:]] + [top[:3]]
+    nonempty = 0
+    for codes in cohorts:
+        exp = hg.expected_cohort(key, facts, codes)
+        got, raw = c.count(codes)
+        assert got == {"patients": exp, "records": None, "suppressed": False,
+                       "codes": len(codes)}, (codes, raw)
+        nonempty += exp > 0
+        # strictly smaller than the rarest code's patients unless it is a subset
+        assert exp <= min(truth["codes"][k]["patients"] for k in codes)
+    assert nonempty >= 5, "the cohorts are too sparse to test anything"
+    days = sorted(hg.shift_date(d, hg.dateshift_days(key, hg.patient_pseudonym(key, p, r)))
+                  for p, r, k, d in facts if d and k in top[:2])
+    frm, to = days[len(days) // 4], days[(3 * len(days)) // 4]
+    exp = hg.expected_cohort(key, facts, top[:2], frm, to)
+    got, raw = c.count(top[:2], frm, to)
+    assert got["patients"] == exp, (top[:2], frm, to, raw)
+    assert 0 < exp < hg.expected_cohort(key, facts, top[:2])
+    got, _ = c.count([top[0], "http://loinc.org|no-such-code"])
+    assert got["patients"] == 0
+
+
 def test_each_patient_on_exactly_one_shard(run):
     """Every patient's pseudonym is in the store of its shard and of no other."""
     c, truth = run["cluster"], run["truth"]

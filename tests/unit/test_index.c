@@ -640,6 +640,87 @@ test_convert_text_layout (void **state)
     hg_store_batch_destroy (&wb);
 }
 
+/* A cohort's patient count, and that the codes' order does not matter. */
+static uint64_t
+s_cohort (fx_t *fx, size_t n, const char *const *codes, const char *from, const char *to)
+{
+    const char *systems[HG_INDEX_COHORT_MAX], *rev_s[HG_INDEX_COHORT_MAX];
+    const char *rev_c[HG_INDEX_COHORT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        /* LOINC-looking codes have a '-' in this test; the rest are SNOMED */
+        systems[i] = strchr (codes[i], '-') ? HG_SYS_LOINC : HG_SYS_SNOMED;
+        rev_s[n - 1 - i] = systems[i];
+        rev_c[n - 1 - i] = codes[i];
+    }
+    hg_err_t err = {0};
+    uint64_t p = 99, q = 99;
+    assert_int_equal (hg_index_cohort (fx->index, systems, codes, n, from, to, &p, &err), 0);
+    assert_int_equal (hg_index_cohort (fx->index, rev_s, rev_c, n, from, to, &q, &err), 0);
+    assert_int_equal (p, q);
+    return p;
+}
+
+static void
+test_cohort (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_err_t err = {0};
+    /* p1: glucose + diabetes; p2: glucose twice; p3: diabetes + hba1c;
+     * p4: all three, glucose in 2023 and hba1c in 2024; p5: hba1c undated */
+    struct { const char *pat, *rid, *eff, *loinc, *snomed; } recs[] = {
+        {"p1", "r1", "2023-03-01", "2345-7", NULL},
+        {"p1", "r2", "2023-03-02", NULL, "44054006"},
+        {"p2", "r3", "2023-01-01", "2345-7", NULL},
+        {"p2", "r4", "2023-06-01", "2345-7", NULL},
+        {"p3", "r5", "2023-02-01", NULL, "44054006"},
+        {"p3", "r6", "2023-02-02", "4548-4", NULL},
+        {"p4", "r7", "2023-05-05", "2345-7", "44054006"},
+        {"p4", "r8", "2024-05-05", "4548-4", NULL},
+        {"p5", "r9", "", "4548-4", NULL},
+    };
+    for (size_t i = 0; i < sizeof (recs) / sizeof (recs[0]); i++) {
+        Hourglass__Record *r = s_rec (fx, recs[i].pat, recs[i].rid, recs[i].eff, recs[i].loinc,
+                                      recs[i].snomed);
+        assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
+        if (i == 4) {
+            s_commit (fx, wb);      /* codes spread over two commits */
+        }
+    }
+    s_commit (fx, wb);
+
+    const char *glu_dm[] = {"2345-7", "44054006"};
+    const char *dm_a1c[] = {"44054006", "4548-4"};
+    const char *all3[] = {"2345-7", "44054006", "4548-4"};
+    const char *glu_none[] = {"2345-7", "0000-0"};
+    const char *glu[] = {"2345-7"};
+    const char *glu_glu[] = {"2345-7", "2345-7"};
+    assert_int_equal (s_cohort (fx, 2, glu_dm, NULL, NULL), 2);      /* p1, p4 */
+    assert_int_equal (s_cohort (fx, 2, dm_a1c, NULL, NULL), 2);      /* p3, p4 */
+    assert_int_equal (s_cohort (fx, 3, all3, NULL, NULL), 1);        /* p4 */
+    assert_int_equal (s_cohort (fx, 2, glu_none, NULL, NULL), 0);
+    assert_int_equal (s_cohort (fx, 1, glu, NULL, NULL), 3);         /* = count's patients */
+    assert_int_equal (s_cohort (fx, 2, glu_glu, NULL, NULL), 3);
+    /* ranged: every code dated in the range */
+    assert_int_equal (s_cohort (fx, 2, glu_dm, "2023-03-01", "2023-12-31"), 2);
+    assert_int_equal (s_cohort (fx, 2, glu_dm, "2023-03-02", "2023-12-31"), 1);   /* p4 */
+    assert_int_equal (s_cohort (fx, 2, dm_a1c, "2023-01-01", "2023-12-31"), 1);   /* p3 */
+    assert_int_equal (s_cohort (fx, 3, all3, "2023-01-01", "2023-12-31"), 0);
+    assert_int_equal (s_cohort (fx, 3, all3, NULL, "2024-12-31"), 1);
+    /* an undated record is in the unranged cohort only */
+    const char *a1c[] = {"4548-4"};
+    assert_int_equal (s_cohort (fx, 1, a1c, NULL, NULL), 3);
+    assert_int_equal (s_cohort (fx, 1, a1c, "1900-01-01", NULL), 2);
+
+    const char *sys[HG_INDEX_COHORT_MAX + 1], *codes[HG_INDEX_COHORT_MAX + 1];
+    uint64_t p = 0;
+    assert_int_equal (hg_index_cohort (fx->index, sys, codes, 0, NULL, NULL, &p, &err),
+                      HG_EINVAL);
+    assert_int_equal (hg_index_cohort (fx->index, sys, codes, HG_INDEX_COHORT_MAX + 1, NULL,
+                                       NULL, &p, &err), HG_EINVAL);
+    hg_store_batch_destroy (&wb);
+}
+
 int
 main (void)
 {
@@ -649,6 +730,7 @@ main (void)
         cmocka_unit_test (test_id_parse),
         cmocka_unit_test_setup_teardown (test_count, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_count_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cohort, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown),
