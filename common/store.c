@@ -492,6 +492,13 @@ hg_store_iter_next (hg_store_iter_t *it, const char **key, size_t *klen, const c
 }
 
 void
+hg_store_iter_seek (hg_store_iter_t *it, const void *key, size_t klen)
+{
+    rocksdb_iter_seek (it->it, key, klen);
+    it->first = true;
+}
+
+void
 hg_store_iter_destroy (hg_store_iter_t **self_p)
 {
     if (!self_p || !*self_p) {

@@ -72,6 +72,9 @@ hg_store_iter_t *hg_store_iter_new (hg_store_t *self, const void *prefix, size_t
 /* Advances; false at the end. Pointers valid until the next call. */
 bool hg_store_iter_next (hg_store_iter_t *it, const char **key, size_t *klen,
                          const char **val, size_t *vlen);
+/* Moves it to the first key >= key (still within its prefix): the next
+ * hg_store_iter_next returns that key. */
+void hg_store_iter_seek (hg_store_iter_t *it, const void *key, size_t klen);
 void hg_store_iter_destroy (hg_store_iter_t **self_p);
 
 /* Approximate bytes on disk (SST files + WAL). */

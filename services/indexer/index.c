@@ -609,6 +609,92 @@ hg_index_count_scan (hg_index_t *self, const char *system, const char *code, con
     return rc;
 }
 
+/* The patient of the next well-formed patient key (prefix of pl bytes, then
+ * 16 bytes) of it into out; false at the end. */
+static bool
+s_walk_next (hg_store_iter_t *it, size_t pl, unsigned char out[HG_INDEX_ID_BYTES])
+{
+    const char *k;
+    size_t kl;
+    while (hg_store_iter_next (it, &k, &kl, NULL, NULL)) {
+        if (kl == pl + HG_INDEX_ID_BYTES) {
+            memcpy (out, k + pl, HG_INDEX_ID_BYTES);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Moves a walk of patient keys to the first patient >= target: a few steps
+ * first (the codes of a cohort are often carried by many of the same
+ * patients), then a seek. false at the end. */
+static bool
+s_walk_to (hg_store_iter_t *it, const char *prefix, size_t pl,
+           const unsigned char target[HG_INDEX_ID_BYTES], unsigned char at[HG_INDEX_ID_BYTES])
+{
+    for (int step = 0; step < 8; step++) {
+        if (memcmp (at, target, HG_INDEX_ID_BYTES) >= 0) {
+            return true;
+        }
+        if (!s_walk_next (it, pl, at)) {
+            return false;
+        }
+    }
+    if (memcmp (at, target, HG_INDEX_ID_BYTES) >= 0) {
+        return true;
+    }
+    char key[S_KEY_MAX];
+    memcpy (key, prefix, pl);
+    memcpy (key + pl, target, HG_INDEX_ID_BYTES);
+    hg_store_iter_seek (it, key, pl + HG_INDEX_ID_BYTES);
+    return s_walk_next (it, pl, at);
+}
+
+/* An unranged cohort: a leapfrog join of the codes' patient keys, which are
+ * in patient order. Every walk moves to the largest patient any walk is at;
+ * a patient every walk reaches is in the cohort. No set is built. */
+static uint64_t
+s_cohort_join (hg_index_t *self, const sys_entry_t *const *sys, const char *const *codes,
+               size_t n)
+{
+    char prefix[HG_INDEX_COHORT_MAX][S_KEY_MAX];      /* ~17 KB */
+    size_t pl[HG_INDEX_COHORT_MAX];
+    hg_store_iter_t *its[HG_INDEX_COHORT_MAX] = {NULL};
+    unsigned char at[HG_INDEX_COHORT_MAX][HG_INDEX_ID_BYTES];
+    uint64_t count = 0;
+    size_t opened = 0;
+    bool more = true;
+    for (; opened < n && more; opened++) {
+        pl[opened] = s_code_key (prefix[opened], 'P', sys[opened], codes[opened],
+                                 strlen (codes[opened]));
+        its[opened] = hg_store_iter_new (self->store, prefix[opened], pl[opened], NULL, 0);
+        more = s_walk_next (its[opened], pl[opened], at[opened]);
+    }
+    while (more) {
+        size_t hi = 0;
+        for (size_t i = 1; i < n; i++) {
+            if (memcmp (at[i], at[hi], HG_INDEX_ID_BYTES) > 0) {
+                hi = i;
+            }
+        }
+        bool aligned = true;
+        for (size_t i = 0; i < n && more && aligned; i++) {
+            if (i != hi) {
+                more = s_walk_to (its[i], prefix[i], pl[i], at[hi], at[i]);
+                aligned = more && memcmp (at[i], at[hi], HG_INDEX_ID_BYTES) == 0;
+            }
+        }
+        if (more && aligned) {
+            count++;
+            more = s_walk_next (its[hi], pl[hi], at[hi]);
+        }
+    }
+    for (size_t i = 0; i < opened; i++) {
+        hg_store_iter_destroy (&its[i]);
+    }
+    return count;
+}
+
 int
 hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes,
                  size_t n, const char *from, const char *to, uint64_t *patients,
@@ -645,6 +731,10 @@ hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const
         order[j] = i;
     }
     bool ranged = (from && *from) || (to && *to);
+    if (!ranged) {
+        *patients = s_cohort_join (self, sys, codes, n);
+        return 0;
+    }
     hg_strset_t *have = NULL;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {

@@ -78,9 +78,11 @@ int hg_index_count_scan (hg_index_t *self, const char *system, const char *code,
 
 /* A cohort: the distinct patients who carry every one of n codes
  * (systems[i]|codes[i]), each at least once, dated in [from, to] when a
- * bound is given (as hg_index_count). Unranged it walks each code's
- * patient keys, ranged its code + date keys, fewest patients first, keeping
- * only the patients found so far. At most HG_INDEX_COHORT_MAX codes. */
+ * bound is given (as hg_index_count). Unranged: a leapfrog join of the
+ * codes' patient keys (in patient order; steps, or a seek past a gap).
+ * Ranged: each code's code + date keys in range, fewest patients first,
+ * keeping only the patients found so far. At most HG_INDEX_COHORT_MAX
+ * codes. */
 #define HG_INDEX_COHORT_MAX 16
 int hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes,
                      size_t n, const char *from, const char *to, uint64_t *patients,

@@ -712,6 +712,52 @@ test_cohort (void **state)
     assert_int_equal (s_cohort (fx, 1, a1c, NULL, NULL), 3);
     assert_int_equal (s_cohort (fx, 1, a1c, "1900-01-01", NULL), 2);
 
+    /* many patients, codes of very different densities (the join steps
+     * through dense runs and seeks over gaps): against a brute-force count */
+    enum { NP = 3000, NC = 4 };
+    static const char *dense[NC] = {"1000-1", "2000-2", "3000-3", "4000-4"};
+    static const unsigned every[NC] = {2, 3, 97, 1};    /* patient k has code c if k % every */
+    static bool has[NP][NC];
+    uint32_t seed = 7;
+    for (unsigned k = 0; k < NP; k++) {
+        char pat[17], rid[17];
+        snprintf (pat, sizeof (pat), "q%05u", k * 7919 % 100000);   /* ids not in order */
+        for (unsigned c = 0; c < NC; c++) {
+            seed = seed * 1103515245u + 12345u;
+            has[k][c] = (k % every[c] == 0) || (c == 3 && (seed >> 16) % 5 == 0);
+            if (!has[k][c]) {
+                continue;
+            }
+            snprintf (rid, sizeof (rid), "r%05u-%u", k, c);
+            Hourglass__Record *r = s_rec (fx, pat, rid, "2023-01-01", dense[c], NULL);
+            assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
+        }
+        if (k % 500 == 499) {
+            s_commit (fx, wb);
+            hg_batch_reset (fx->batch);
+        }
+    }
+    s_commit (fx, wb);
+    for (unsigned mask = 1; mask < (1u << NC); mask++) {
+        const char *pick[NC];
+        size_t n = 0;
+        for (unsigned c = 0; c < NC; c++) {
+            if (mask & (1u << c)) {
+                pick[n++] = dense[c];
+            }
+        }
+        uint64_t want = 0;
+        for (unsigned k = 0; k < NP; k++) {
+            bool all = true;
+            for (unsigned c = 0; c < NC; c++) {
+                all = all && (!(mask & (1u << c)) || has[k][c]);
+            }
+            want += all;
+        }
+        assert_int_equal (s_cohort (fx, n, pick, NULL, NULL), want);
+        assert_int_equal (s_cohort (fx, n, pick, "2023-01-01", "2023-01-01"), want);
+    }
+
     const char *sys[HG_INDEX_COHORT_MAX + 1], *codes[HG_INDEX_COHORT_MAX + 1];
     uint64_t p = 0;
     assert_int_equal (hg_index_cohort (fx->index, sys, codes, 0, NULL, NULL, &p, &err),
