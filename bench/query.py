@@ -82,11 +82,13 @@ def main():
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--keep", action="store_true", help="leave the cluster and feeds")
     ap.add_argument("--reuse", help="a work directory left by --keep: only time the queries")
+    ap.add_argument("--feeds", help="simulate the feed into (or reuse it from) this directory "
+                    "instead of the work directory (A/B runs on one feed)")
     a = ap.parse_args()
     os.makedirs(a.results, exist_ok=True)
     work = a.reuse or tempfile.mkdtemp(prefix="hourglass-query-")
     a.keep = a.keep or bool(a.reuse)
-    feeds, cluster = os.path.join(work, "feeds"), os.path.join(work, "cluster")
+    feeds, cluster = a.feeds or os.path.join(work, "feeds"), os.path.join(work, "cluster")
     try:
         if a.reuse:
             result = measure(a, feeds, cluster, None)
@@ -103,7 +105,8 @@ def main():
 
 def ingest_and_measure(a, feeds, cluster):
     t0 = time.monotonic()
-    run("simulate", "--out", feeds, "--patients", a.patients, "--seed", 7, "--per-file", 50)
+    if not os.path.exists(os.path.join(feeds, "truth.json")):
+        run("simulate", "--out", feeds, "--patients", a.patients, "--seed", 7, "--per-file", 50)
     truth = json.load(open(os.path.join(feeds, "truth.json")))
     expected = truth["records"]["distinct"]
     print("simulated %d patients, %d records in %.0f s"
@@ -152,9 +155,9 @@ def measure(a, feeds, cluster, ingest_rps):
     top = [c for c, _ in codes[:3]]
     for i, x in enumerate(top):
         for y in top[i + 1:]:
-            n, lat = timed_count(cluster, [x, y], max(1, a.repeat // 4))
+            n, lat = timed_count(cluster, [x, y], max(2, a.repeat // 4))
             rows["cohort, unranged"].append((x + " & " + y, n, lat))
-            n, lat = timed_count(cluster, [x, y], max(1, a.repeat // 4), "2021-01-01",
+            n, lat = timed_count(cluster, [x, y], max(2, a.repeat // 4), "2021-01-01",
                                  "2021-12-31")
             rows["cohort, one year"].append((x + " & " + y, n, lat))
     result = {

@@ -98,6 +98,9 @@ static const hg_opt_t s_runtime_opts[] = {
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
     {"compression", HG_OPT_STRING, "lz4", "RocksDB compression: lz4, snappy, zstd, none"},
+    {"compaction", HG_OPT_STRING, "level",
+     "RocksDB compaction style: level, or universal (data rewritten fewer times; needs free "
+     "disk for up to twice the store while it compacts; see docs/performance.md)"},
     {"curve_key", HG_OPT_STRING, "",
      "this instance's CurveZMQ key file (hourglass keygen); empty: links are plaintext"},
     {"curve_allow", HG_OPT_STRING, "",
@@ -692,6 +695,7 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     self->store_opts = (hg_store_opts_t) {
         .sync = hg_config_bool (self->config, "sync"),
         .compression = hg_config_str (self->config, "compression"),
+        .compaction = hg_config_str (self->config, "compaction"),
     };
     self->store = hg_store_open (dir, &self->store_opts, err);
     if (!self->store) {

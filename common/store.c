@@ -88,6 +88,13 @@ hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
                     opts->compression);
         return NULL;
     }
+    bool universal = opts->compaction && strcmp (opts->compaction, "universal") == 0;
+    if (!universal && opts->compaction && *opts->compaction
+        && strcmp (opts->compaction, "level") != 0) {
+        hg_err_set (err, HG_EINVAL, "store compaction '%s' is unknown (level, universal)",
+                    opts->compaction);
+        return NULL;
+    }
     hg_store_t *self = calloc (1, sizeof (*self));
     if (!self) {
         hg_err_set (err, HG_ENOMEM, "out of memory");
@@ -100,6 +107,9 @@ hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
     rocksdb_options_set_max_open_files (self->options, 256);
     if (opts->write_buffer_bytes) {
         rocksdb_options_set_write_buffer_size (self->options, opts->write_buffer_bytes);
+    }
+    if (universal) {
+        rocksdb_options_set_compaction_style (self->options, rocksdb_universal_compaction);
     }
     self->table = rocksdb_block_based_options_create ();
     self->cache = rocksdb_cache_create_lru (opts->block_cache_bytes ? opts->block_cache_bytes

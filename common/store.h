@@ -27,6 +27,8 @@ typedef struct hg_store_iter hg_store_iter_t;
 typedef struct {
     bool sync;                   /* fsync the WAL on every write (durable ack) */
     const char *compression;     /* "lz4" (default), "snappy", "zstd", "none" */
+    const char *compaction;      /* "level" (default: reads merge fewer sorted runs) or
+                                  * "universal" (compactions rewrite data fewer times) */
     size_t block_cache_bytes;    /* 0: RocksDB default */
     size_t write_buffer_bytes;   /* 0: RocksDB default */
 } hg_store_opts_t;

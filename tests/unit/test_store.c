@@ -419,6 +419,48 @@ test_open_errors (void **state)
         hg_store_close (&s);
     }
 
+    hg_store_opts_t bad_style = {.compression = "lz4", .compaction = "tiered"};
+    snprintf (path, sizeof (path), "%s/other2", fx->dir);
+    assert_null (hg_store_open (path, &bad_style, &err));
+    assert_int_equal (err.code, HG_EINVAL);
+    assert_string_equal (err.msg, "store compaction 'tiered' is unknown (level, universal)");
+
+    /* a store written with level compaction (files in L0 and below) opens
+     * with universal compaction and keeps every key, and back again: the
+     * indexer's default changed, existing stores must still open */
+    snprintf (path, sizeof (path), "%s/styles", fx->dir);
+    const char *styles[] = {"level", "universal", "level", "universal"};
+    for (size_t round = 0; round < 4; round++) {
+        hg_store_opts_t o = {.compression = "lz4", .compaction = styles[round]};
+        hg_store_t *s = hg_store_open (path, &o, &err);
+        if (!s) {
+            fail_msg ("compaction '%s' (round %zu): %s", styles[round], round, err.msg);
+        }
+        for (unsigned f = 0; f < 6; f++) {      /* 6 flushes: L0 compactions start at 4 */
+            hg_store_batch_t *b = hg_store_batch_new ();
+            for (unsigned k = 0; k < 500; k++) {
+                char key[32];
+                int kl = snprintf (key, sizeof (key), "r%zu-f%u-k%04u", round, f, k);
+                hg_store_batch_put (b, key, (size_t) kl, key, (size_t) kl);
+            }
+            assert_int_equal (hg_store_write (s, b, false, &err), 0);
+            hg_store_batch_destroy (&b);
+            assert_int_equal (hg_store_flush (s, &err), 0);
+        }
+        size_t n = 0;
+        hg_store_iter_t *it = hg_store_iter_new (s, "r", 1, NULL, 0);
+        const char *k, *v;
+        size_t kl, vl;
+        while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+            assert_int_equal (kl, vl);
+            assert_memory_equal (k, v, kl);
+            n++;
+        }
+        hg_store_iter_destroy (&it);
+        assert_int_equal (n, (round + 1) * 6 * 500);
+        hg_store_close (&s);
+    }
+
     /* a path under a regular file cannot be created */
     snprintf (path, sizeof (path), "%s/file", fx->dir);
     FILE *f = fopen (path, "w");
