@@ -834,16 +834,20 @@ hg_cmd_query (int argc, char **argv)
             printf ("}\n");
         }
     }
-    else if (rep->count->suppressed) {
-        printf ("%s%s: suppressed (fewer than the minimum cell size of patients)\n", code,
-                cohort ? " and more" : "");
-    }
     else if (cohort) {
         printf ("patients with all %zu codes:", n_codes);
         for (size_t k = 0; k < n_codes; k++) {
             printf (" %s", codes[k]);
         }
-        printf (": %llu patients\n", (unsigned long long) rep->count->patients);
+        if (rep->count->suppressed) {
+            printf (": suppressed (fewer than the minimum cell size of patients)\n");
+        }
+        else {
+            printf (": %llu patients\n", (unsigned long long) rep->count->patients);
+        }
+    }
+    else if (rep->count->suppressed) {
+        printf ("%s: suppressed (fewer than the minimum cell size of patients)\n", code);
     }
     else {
         printf ("%s: %llu patients, %llu records\n", code,

@@ -56,6 +56,12 @@ for code in 'http://loinc.org|4548-4' 'http://loinc.org|2345-7' 'http://snomed.i
     "$hg" query count --cluster "$cluster" --code "$code"
 done
 "$hg" query count --cluster "$cluster" --code 'http://loinc.org|4548-4' --from 2018-01-01 --to 2020-12-31 --json
+# cohorts: patients with both an HbA1c and a glucose result; and also with a
+# diabetes diagnosis (few enough patients to be suppressed)
+"$hg" query count --cluster "$cluster" --code 'http://loinc.org|4548-4' \
+    --code 'http://loinc.org|2345-7'
+"$hg" query count --cluster "$cluster" --code 'http://loinc.org|4548-4' \
+    --code 'http://loinc.org|2345-7' --code 'http://snomed.info/sct|44054006'
 
 echo
 echo "== quarantine (what was rejected, and why)"

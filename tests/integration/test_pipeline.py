@@ -287,6 +287,23 @@ def test_small_cells_are_suppressed(tmp_path_factory):
         got, raw = c.count(code, d, d)
         assert raw.strip() == '{"patients": null, "records": null, "suppressed": true}', raw
         assert got == {"patients": None, "records": None, "suppressed": True}
+        # cohorts are suppressed the same way: every pair of codes, small or not
+        facts = truth["facts"]
+        codes = sorted(truth["codes"], key=lambda k: (-truth["codes"][k]["patients"], k))[:6]
+        small = big = 0
+        for i, x in enumerate(codes):
+            for y in codes[i + 1:]:
+                exp = hg.expected_cohort(key, facts, [x, y])
+                got, raw = c.count([x, y])
+                if 1 <= exp <= 10:
+                    assert raw.strip() == ('{"patients": null, "records": null, '
+                                           '"suppressed": true}'), (x, y, exp, raw)
+                    small += 1
+                else:
+                    assert got == {"patients": exp, "records": None, "suppressed": False,
+                                   "codes": 2}, (x, y, exp, raw)
+                    big += exp > 10
+        assert small > 0 and big > 0, (small, big)
         assert shown > 0, "no code above the minimum cell size"
     finally:
         c.teardown()
