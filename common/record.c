@@ -551,9 +551,10 @@ hg_record_batch_next (const uint8_t *batch, size_t len, size_t *off, const uint8
 {
     while (*off < len) {
         uint64_t tag, n;
-        if (!s_wire_varint (batch, len, off, &tag) || tag >> 3 == 0
-            || (tag >> 3 == 1 && (tag & 7) != 2)) {
-            return -1;      /* no field 0; records are length-delimited */
+        /* field 0 is invalid protobuf, but protobuf-c skips it as unknown:
+         * so does the walk, which must accept whatever protobuf-c does */
+        if (!s_wire_varint (batch, len, off, &tag) || (tag >> 3 == 1 && (tag & 7) != 2)) {
+            return -1;      /* records are length-delimited */
         }
         switch (tag & 7) {
         case 0:     /* varint */

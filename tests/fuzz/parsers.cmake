@@ -54,3 +54,26 @@ if(HG_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
     target_link_libraries(fuzz_json hgcommon)
     set_target_properties(fuzz_json PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+
+# Differential target of the indexer's walk over packed record batches
+# (hg_record_batch_next) against protobuf-c's unpacking.
+add_executable(fuzz_record_batch_replay ${HG_FUZZ_DIR}/fuzz_record_batch.c
+    ${HG_FUZZ_DIR}/fuzz_replay.c)
+target_link_libraries(fuzz_record_batch_replay hgcommon)
+set_target_properties(fuzz_record_batch_replay PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME fuzz.record_batch_replay
+         COMMAND fuzz_record_batch_replay ${HG_FUZZ_DIR}/corpus/record_batch)
+set_tests_properties(fuzz.record_batch_replay PROPERTIES LABELS fuzz TIMEOUT 300)
+if(HG_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+    # record.c compiled in for coverage; the target's copy takes precedence
+    # over the archive member of hgcommon
+    add_executable(fuzz_record_batch ${HG_FUZZ_DIR}/fuzz_record_batch.c
+        ${CMAKE_SOURCE_DIR}/common/record.c)
+    target_compile_options(fuzz_record_batch PRIVATE -fsanitize=fuzzer,address,undefined
+                           -fno-omit-frame-pointer)
+    target_link_options(fuzz_record_batch PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(fuzz_record_batch hgcommon)
+    set_target_properties(fuzz_record_batch PROPERTIES
+        RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endif()
