@@ -125,6 +125,11 @@ def ingest_and_measure(a, feeds, cluster):
     ingest_s = time.monotonic() - t0
     print("indexed %d records in %.0f s (%.0f records/s)"
           % (expected, ingest_s, expected / ingest_s), flush=True)
+    # where each instance spent the ingest (see bench/run.py)
+    shares = ["%s %.2f / %.2f" % (name, v.get("process_us", 0) / 1e6 / ingest_s,
+                                  v.get("commit_us", 0) / 1e6 / ingest_s)
+              for name, v in sorted(stats(cluster).items()) if v.get("commits")]
+    print("share of the ingest processing / committing: " + ", ".join(shares), flush=True)
     return measure(a, feeds, cluster, expected / ingest_s)
 
 

@@ -261,6 +261,7 @@ def main():
                 "latency_ms": {"p50": percentile(hh, 0.5), "p99": percentile(hh, 0.99),
                                "p999": percentile(hh, 0.999)},
                 "latency_histogram": dict(zip([str(b) for b in BUCKETS], hh)),
+                "stage_time_shares": half["stages"],
             }
         json.dump(result, open(os.path.join(a.results, "bench.json"), "w"), indent=2)
         svg(samples, hist, os.path.join(a.results, "bench.svg"))
@@ -287,7 +288,11 @@ def main():
         if half:
             hl = result["half_load"]["latency_ms"]
             md += (f"| latency at half load ({result['half_load']['records_per_s']:,} records/s) "
-                   f"p50 / p99 / p999 (ms) | {hl['p50']} / {hl['p99']} / {hl['p999']} | | |\n")
+                   f"p50 / p99 / p999 (ms) | {hl['p50']} / {hl['p99']} / {hl['p999']} | | |\n"
+                   f"| half load: share processing / committing, commits | "
+                   + ", ".join(f"{k} {v['process_share']:.2f} / {v['commit_share']:.2f}, "
+                               f"{v['commits']}" for k, v in half["stages"].items())
+                   + " | | |\n")
         open(os.path.join(a.results, "bench.md"), "w").write(md)
         print(md)
         print(f"records indexed {indexed} of {expected} in {elapsed:.2f} s; "
