@@ -338,8 +338,9 @@ def partner_files(out, truth):
     return res
 
 
-def expected_counts(key, facts, code, frm=None, to=None):
-    """(patients, records) of facts with code whose shifted date is in [frm, to]."""
+def _patients_with(key, facts, code, frm=None, to=None):
+    """({(partner, ref)}, records) of facts with code whose shifted date is in
+    [frm, to] (undated facts only when there is no bound)."""
     pats, recs = set(), 0
     for partner, ref, c, day in facts:
         if c != code:
@@ -352,26 +353,21 @@ def expected_counts(key, facts, code, frm=None, to=None):
                 continue
         pats.add((partner, ref))
         recs += 1
+    return pats, recs
+
+
+def expected_counts(key, facts, code, frm=None, to=None):
+    """(patients, records) of facts with code whose shifted date is in [frm, to]."""
+    pats, recs = _patients_with(key, facts, code, frm, to)
     return len(pats), recs
 
 
 def expected_cohort(key, facts, codes, frm=None, to=None):
     """Patients carrying every one of codes, each with a shifted date in
     [frm, to] when a bound is given."""
-    have = None
-    for code in codes:
-        pats = set()
-        for partner, ref, c, day in facts:
-            if c != code:
-                continue
-            if frm or to:
-                if not day:
-                    continue
-                sd = shift_date(day, dateshift_days(key, patient_pseudonym(key, partner, ref)))
-                if (frm and sd < frm) or (to and sd > to):
-                    continue
-            pats.add((partner, ref))
-        have = pats if have is None else have & pats
+    have = _patients_with(key, facts, codes[0], frm, to)[0]
+    for code in codes[1:]:
+        have &= _patients_with(key, facts, code, frm, to)[0]
     return len(have)
 
 
