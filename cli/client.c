@@ -21,6 +21,7 @@
 
 #define HG_PUSH_WINDOW 64
 #define HG_PUSH_MAX_FILE (1024u * 1024u * 1024u)
+#define HG_QUERY_CODES_MAX 16     /* --code per query: the indexer's cohort limit */
 
 void
 hg_json_print_string (const char *s, size_t len)
@@ -710,7 +711,7 @@ hg_cmd_query (int argc, char **argv)
         return s_query_usage ();
     }
     common_t o = {0};
-    const char *codes[16] = {NULL}, *from = "", *to = "";
+    const char *codes[HG_QUERY_CODES_MAX] = {NULL}, *from = "", *to = "";
     size_t n_codes = 0;
     int repeat = 1;
     for (int i = 2; i < argc; i++) {
@@ -746,9 +747,10 @@ hg_cmd_query (int argc, char **argv)
             return s_query_usage ();
         }
     }
-    /* each --code split at its last '|' */
-    char systems[16][1024];
-    Hourglass__Coding also[15], *also_p[15];
+    /* each --code split at its last '|': the first is the count's code, the
+     * others make it a cohort */
+    char systems[HG_QUERY_CODES_MAX][1024];
+    Hourglass__Coding coding[HG_QUERY_CODES_MAX], *also[HG_QUERY_CODES_MAX];
     for (size_t k = 0; k < n_codes || k == 0; k++) {
         const char *bar = codes[k] ? strrchr (codes[k], '|') : NULL;
         if (!bar || bar == codes[k] || !bar[1]) {
@@ -757,15 +759,12 @@ hg_cmd_query (int argc, char **argv)
             return 2;
         }
         snprintf (systems[k], sizeof (systems[k]), "%.*s", (int) (bar - codes[k]), codes[k]);
-        if (k > 0) {
-            hourglass__coding__init (&also[k - 1]);
-            also[k - 1].system = systems[k];
-            also[k - 1].code = (char *) bar + 1;
-            also_p[k - 1] = &also[k - 1];
-        }
+        hourglass__coding__init (&coding[k]);
+        coding[k].system = systems[k];
+        coding[k].code = (char *) bar + 1;
+        also[k] = &coding[k];
     }
     const char *code = codes[0];
-    const char *bar = strrchr (code, '|');
     hg_cluster_t c;
     if (s_load (o.cluster, &c, "query") < 0) {
         return 1;
@@ -777,12 +776,12 @@ hg_cmd_query (int argc, char **argv)
         return 1;
     }
     Hourglass__CountQuery q = HOURGLASS__COUNT_QUERY__INIT;
-    q.system = systems[0];
-    q.code = (char *) bar + 1;
+    q.system = coding[0].system;
+    q.code = coding[0].code;
     q.from = (char *) from;
     q.to = (char *) to;
     q.n_also = n_codes - 1;
-    q.also = also_p;
+    q.also = also + 1;
     bool cohort = n_codes > 1;
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
