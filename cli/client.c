@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "control.h"
 #include "curve.h"
+#include "format.h"
 #include "util.h"
 
 #define HG_PUSH_WINDOW 64
@@ -106,7 +107,7 @@ static int
 s_push_usage (void)
 {
     fprintf (stderr,
-             "usage: hourglass push [--cluster DIR] --format fhir|hl7v2|csv|vcf|dicom [--partner NAME]\n"
+             "usage: hourglass push [--cluster DIR] --format FORMAT [--partner NAME]\n"
              "                      [--batch-id ID] [--wait SECONDS] [--rate N] [--json]\n"
              "                      [--key PARTNER.key] [--server-key COLLECTOR.pub|Z85]\n"
              "                      [--mllp [HOST:PORT]] FILE...\n"
@@ -118,6 +119,10 @@ s_push_usage (void)
              "(cluster up --secure) the partner is the one its --key authenticates.\n"
              "--mllp sends HL7 v2 files message by message over MLLP (to the cluster's\n"
              "listener by default) and counts the ACKs.\n");
+    fprintf (stderr, "FORMAT is one of:\n");
+    for (size_t i = 0; i < hg_format_count (); i++) {
+        fprintf (stderr, "  %-6s %s\n", hg_format_at (i)->name, hg_format_at (i)->summary);
+    }
     return 2;
 }
 
@@ -350,14 +355,11 @@ hg_cmd_push (int argc, char **argv)
         fprintf (stderr, "hourglass push: --format and at least one FILE are required\n");
         return s_push_usage ();
     }
-    static const char *known[] = {"fhir", "hl7v2", "csv", "vcf", "dicom"};
-    bool is_known = false;
-    for (size_t k = 0; k < sizeof (known) / sizeof (known[0]); k++) {
-        is_known |= strcmp (format, known[k]) == 0;
-    }
-    if (!is_known) {
+    if (!hg_format_by_name (format)) {
+        char names[HG_FORMAT_NAMES_MAX];
         fprintf (stderr, "hourglass push: warning: format '%s' is not one the pipeline parses "
-                         "(fhir, hl7v2, csv, vcf, dicom); it will be quarantined\n", format);
+                         "(%s); it will be quarantined\n", format,
+                 hg_format_names (", ", names, sizeof (names)));
     }
     if (via_mllp) {
         if (strcmp (format, "hl7v2") != 0) {

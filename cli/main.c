@@ -18,7 +18,7 @@ s_usage (FILE *out)
              "usage: hourglass COMMAND [ARGS]\n"
              "\n"
              "  cluster up|down|status [--dir DIR] ...   a local cluster of all five services\n"
-             "  push [--cluster DIR] --format fhir|hl7v2 [--partner NAME] FILE...\n"
+             "  push [--cluster DIR] --format FORMAT [--partner NAME] FILE...\n"
              "                                           push partner feeds, print accepted and\n"
              "                                           rejected counts\n"
              "  stats [--cluster DIR] [--json]           per-service counters\n"

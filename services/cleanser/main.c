@@ -18,6 +18,7 @@
 #include "csv.h"
 #include "dicom.h"
 #include "fhir.h"
+#include "format.h"
 #include "hl7v2.h"
 #include "log.h"
 #include "normalize.h"
@@ -164,12 +165,14 @@ s_parse (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
     case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_DICOM:
         hg_dicom_parse (data, len, &self->limits, batch);
         break;
-    default:
+    default: {
+        char names[HG_FORMAT_NAMES_MAX];
         hg_batch_reject (batch, data, len, "payload",
-                         "format '%s' is not supported (supported: fhir, hl7v2, csv, vcf, "
-                         "dicom); push it again with the right --format",
-                         env->format);
+                         "format '%s' is not supported (supported: %s); push it again with "
+                         "the right --format",
+                         env->format, hg_format_names (", ", names, sizeof (names)));
         break;
+    }
     }
 }
 

@@ -27,6 +27,7 @@
 #include <zmq.h>
 
 #include "fhir_http.h"
+#include "format.h"
 #include "log.h"
 #include "mllp.h"
 #include "quota.h"
@@ -88,30 +89,6 @@ typedef struct {
     char message_id[512];
     char reason[600];
 } pending_reply_t;
-
-static const char *
-s_format_known (const char *format, Hourglass__PayloadType *type)
-{
-    if (strcmp (format, "fhir") == 0) {
-        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR;
-    }
-    else if (strcmp (format, "hl7v2") == 0) {
-        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_HL7V2;
-    }
-    else if (strcmp (format, "csv") == 0) {
-        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_CSV;
-    }
-    else if (strcmp (format, "vcf") == 0) {
-        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_VCF;
-    }
-    else if (strcmp (format, "dicom") == 0) {
-        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_DICOM;
-    }
-    else {
-        *type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_UNKNOWN;   /* quarantined downstream */
-    }
-    return format;
-}
 
 /* Listens for MLLP connections on "IPv4:PORT". */
 static int
@@ -381,7 +358,7 @@ s_accept (hg_service_t *svc, collector_t *self, Hourglass__PushRequest *req,
     env.id = pr->message_id;
     env.partner = req->partner;
     env.format = req->format;
-    s_format_known (req->format, &env.payload_type);
+    env.payload_type = hg_format_type (req->format);   /* unknown: quarantined downstream */
     env.payload = req->payload;
     env.shard = -1;
     hg_err_t err = {0};

@@ -1,5 +1,6 @@
 # Unit tests of the shared library (common/) and the services' pure logic
 # (indexer key layout, analytics suppression).
+hg_unit_test(test_format SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_format.c LIBS hgcommon)
 hg_unit_test(test_outq SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_outq.c LIBS hgcommon)
 hg_unit_test(test_link SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_link.c LIBS hgcommon)
 hg_unit_test(test_slot SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_slot.c LIBS hgcommon)
