@@ -5,7 +5,8 @@
  *   test_simulate        determinism, truth.json consistency, feed shapes,
  *                        invalid items, errors, the CLI entry point;
  *   test_simulate_parse  (HG_SIMULATE_PARSE) every generated file through the
- *                        cleanser's real parsers: distinct records by content
+ *                        cleanser's real parsers and hg_cleanse (cleanse.h):
+ *                        distinct records by content
  *                        key, rejects, kinds, per-code patients and records
  *                        and every fact must equal truth.json.
  */
