@@ -6,9 +6,9 @@
  *                        invalid items, errors, the CLI entry point;
  *   test_simulate_parse  (HG_SIMULATE_PARSE) every generated file through the
  *                        cleanser's real parsers and hg_cleanse (cleanse.h):
- *                        distinct records by content
- *                        key, rejects, kinds, per-code patients and records
- *                        and every fact must equal truth.json.
+ *                        distinct records by content key, rejects, kinds,
+ *                        per-code patients and records and every fact must
+ *                        equal truth.json.
  */
 #define _GNU_SOURCE 1   /* nftw */
 
