@@ -7,3 +7,5 @@ endforeach()
 # The cleanser's table of a round's patient links (services/cleanser/links.c).
 hg_unit_test(test_patient_links SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_patient_links.c
              LIBS hg_cleanse)
+# The cleanser's step after parsing (services/cleanser/cleanse.c) on records built by hand.
+hg_unit_test(test_cleanse SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cleanse.c LIBS hg_cleanse)
