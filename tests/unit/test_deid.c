@@ -885,7 +885,6 @@ test_errors (void **state)
     assert_string_equal (err->msg, "hg_deid_record called without a key, arena or record");
 }
 
-
 /* The quarantine rule: every quoted value of a reason is withheld, the
  * words around it kept. */
 static void
