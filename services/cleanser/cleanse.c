@@ -51,8 +51,26 @@ s_links_from_patients (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Re
     return 0;
 }
 
-/* Step 1b: the identifier of the payload's records still flagged unlinked,
- * from the round's links, else from those committed earlier. */
+/* The identifier linked to partner's Patient patient_id, copied into a:
+ * from the round's links, else from those committed earlier. Returns 0,
+ * HG_ENOTFOUND or HG_ENOMEM. */
+static int
+s_linked_identifier (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, const char *patient_id,
+                     char **id)
+{
+    const char *pending = hg_links_get (ctx->links, ctx->partner, patient_id);
+    if (pending) {
+        *id = hg_arena_strdup (a, pending);
+        return *id ? 0 : HG_ENOMEM;
+    }
+    if (!ctx->lookup) {
+        return HG_ENOTFOUND;
+    }
+    int rc = ctx->lookup (ctx->lookup_arg, a, ctx->partner, patient_id, id);
+    return rc == 0 && !*id ? HG_ENOMEM : rc;
+}
+
+/* Step 1b: the identifier of the payload's records still flagged unlinked. */
 static int
 s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, size_t n,
           hg_cleanse_result_t *out, hg_err_t *err)
@@ -62,21 +80,12 @@ s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, 
         if (!hg_fhir_record_unlinked (r) || !s_linkable (ctx->partner, r->patient_ref)) {
             continue;
         }
-        const char *pending = hg_links_get (ctx->links, ctx->partner, r->patient_ref);
         char *id = NULL;
-        if (pending) {
-            id = hg_arena_strdup (a, pending);
+        int rc = s_linked_identifier (ctx, a, r->patient_ref, &id);
+        if (rc == HG_ENOTFOUND) {
+            continue;
         }
-        else {
-            int rc = ctx->lookup ? ctx->lookup (ctx->lookup_arg, a, ctx->partner, r->patient_ref,
-                                                &id)
-                                 : HG_ENOTFOUND;
-            if (rc == HG_ENOTFOUND) {
-                continue;
-            }
-            id = rc < 0 ? NULL : id;
-        }
-        if (!id) {
+        if (rc < 0) {
             return hg_err_set (err, HG_ENOMEM, "out of memory");
         }
         r->patient_ref = id;
