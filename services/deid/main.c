@@ -74,30 +74,8 @@ s_destroy (void **state)
     *state = NULL;
 }
 
-/* Copies reason with every quoted value ('...') withheld: policy errors
- * quote the offending input, which may be identifying, and this store
- * must hold no PHI. */
-static void
-s_withhold_values (const char *reason, char *out, size_t size)
-{
-    size_t o = 0;
-    bool quoted = false;
-    for (const char *p = reason; *p && o + 16 < size; p++) {
-        if (*p == '\'') {
-            if (!quoted) {
-                memcpy (out + o, "'[withheld]'", 12);
-                o += 12;
-            }
-            quoted = !quoted;
-        }
-        else if (!quoted) {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
-/* Records a record that could not be de-identified: reason and position only. */
+/* Records a record that could not be de-identified: its position and its
+ * reason with the values withheld (hg_deid_withhold_values), nothing else. */
 static void
 s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *env, size_t index,
           const char *reason)
@@ -109,7 +87,7 @@ s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *en
     q.partner = env->partner;
     q.format = env->format;
     char safe[512];
-    s_withhold_values (reason, safe, sizeof (safe));
+    hg_deid_withhold_values (reason, safe, sizeof (safe));
     q.location = location;
     q.reason = safe;
     q.at_us = hg_wall_us ();

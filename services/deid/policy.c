@@ -232,6 +232,29 @@ hg_deid_string_value_ok (const char *s)
 }
 
 /* ---------------------------------------------------------------------------
+ * Quarantine reasons. */
+
+void
+hg_deid_withhold_values (const char *reason, char *out, size_t size)
+{
+    size_t o = 0;
+    bool quoted = false;
+    for (const char *p = reason; *p && o + 16 < size; p++) {
+        if (*p == '\'') {
+            if (!quoted) {
+                memcpy (out + o, "'[withheld]'", 12);
+                o += 12;
+            }
+            quoted = !quoted;
+        }
+        else if (!quoted) {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* ---------------------------------------------------------------------------
  * The record. */
 
 static int

@@ -106,4 +106,16 @@ void hg_deid_postal_prefix (const char *postal_code, const char *country, char o
  * NULL counts as "" and passes. */
 bool hg_deid_string_value_ok (const char *s);
 
+/* The quarantine rule: a record that cannot be de-identified is described
+ * in the de-identifier's store by its position and this copy of its reason.
+ * hg_deid_record's errors quote the offending input between single quotes
+ * ("effective '2021-13-01' is not a valid date: month 13"), that input may be
+ * identifying, and the store must hold no PHI. So every quoted value, its
+ * quotes included, becomes '[withheld]'; a quote never closed withholds the
+ * rest of the reason; what is outside quotes is kept. Writes the copy to out
+ * (size > 0 bytes), always NUL-terminated; a long reason is cut where fewer
+ * than 16 bytes would remain, never inside '[withheld]'. reason must not be
+ * NULL. */
+void hg_deid_withhold_values (const char *reason, char *out, size_t size);
+
 #endif

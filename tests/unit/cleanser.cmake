@@ -4,3 +4,8 @@ foreach(t test_fhir test_hl7v2 test_json)
     # real public samples, used when present (the test checks at run time)
     target_compile_definitions(${t} PRIVATE HG_SHARED_DATA="${CMAKE_SOURCE_DIR}/../shared/data")
 endforeach()
+# The cleanser's table of a round's patient links (services/cleanser/links.c).
+hg_unit_test(test_patient_links SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_patient_links.c
+             LIBS hg_cleanse)
+# The cleanser's step after parsing (services/cleanser/cleanse.c) on records built by hand.
+hg_unit_test(test_cleanse SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cleanse.c LIBS hg_cleanse)

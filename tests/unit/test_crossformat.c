@@ -2,8 +2,8 @@
  * test_crossformat.c -- one lab result sent by one partner as an HL7 v2
  * ORU^R01 and as a FHIR Observation must become one record: the same
  * patient_ref (FHIR Patient linked to the PID-3 MRN), codes, UTC time and
- * normalised value, hence the same content key. Each record goes through
- * the cleanser's own steps: parse, hg_normalize_record, content key.
+ * normalised value, hence the same content key. Each payload goes through
+ * the cleanser's own steps: its parser, then hg_cleanse (cleanse.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,13 +11,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanse.h"
 #include "fhir.h"
 #include "hl7v2.h"
-#include "normalize.h"
 #include "quality.h"
 #include "record.h"
 
@@ -58,19 +59,48 @@ static const char *s_fhir_same = S_BUNDLE (
     S_PATIENT ("3f1c-aa", "12345") ","
     S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T15:30:00Z", "95.4", "mg/dL"));
 
-/* What the cleanser does to each record before it leaves: partner,
- * normalisation, content key. */
-static void
-s_cleanse (hg_batch_t *b)
+/* "now" of the cleansing: 2025-01-01 (days since 1970-01-01) */
+#define S_TODAY 20089
+
+/* The cleanser's own step after parsing (cleanse.h): patient links (FHIR),
+ * normalisation, provenance, content key. links: the round's links (NULL: a
+ * round of its own); committed: the links of earlier rounds (may be NULL). */
+static hg_cleanse_result_t s_result;    /* of the last payload cleansed */
+
+/* hg_cleanse_lookup_fn over a table standing for the store's links. */
+static int
+s_lookup (void *arg, hg_arena_t *a, const char *partner, const char *patient_id,
+          char **identifier)
 {
-    hg_arena_t *a = hg_batch_arena (b);
-    for (size_t i = 0; i < hg_batch_record_count (b); i++) {
-        Hourglass__Record *r = hg_batch_records (b)[i];
-        r->provenance->partner = (char *) PARTNER;
-        hg_flag_t flags[HG_NORM_MAX_FLAGS];
-        assert_true (hg_normalize_record (NULL, a, r, NULL, NULL, flags, HG_NORM_MAX_FLAGS) >= 0);
-        assert_int_equal (hg_record_set_content_key (a, r), 0);
+    const char *id = hg_links_get (arg, partner, patient_id);
+    if (!id) {
+        return HG_ENOTFOUND;
     }
+    *identifier = hg_arena_strdup (a, id);
+    return *identifier ? 0 : HG_ENOMEM;
+}
+
+static void
+s_cleanse (hg_batch_t *b, bool fhir, hg_links_t *links, hg_links_t *committed)
+{
+    hg_links_t *own = links ? NULL : hg_links_new ();
+    hg_cleanse_ctx_t ctx = {
+        .partner = PARTNER,
+        .message_id = PARTNER "/m1",
+        .format = fhir ? "fhir" : "hl7v2",
+        .link_patients = fhir,
+        .today_days = S_TODAY,
+        .links = links ? links : own,
+        .lookup = committed ? s_lookup : NULL,
+        .lookup_arg = committed,
+    };
+    assert_non_null (ctx.links);
+    hg_err_t err = {0};
+    if (hg_cleanse (&ctx, hg_batch_arena (b), hg_batch_records (b), hg_batch_record_count (b),
+                    &s_result, &err) < 0) {
+        fail_msg ("hg_cleanse: %s", err.msg);
+    }
+    hg_links_destroy (&own);
 }
 
 static hg_batch_t *
@@ -80,12 +110,13 @@ s_hl7 (const char *msg)
     assert_non_null (b);
     assert_int_equal (hg_hl7v2_parse (msg, strlen (msg), NULL, b), 2);
     assert_int_equal (hg_batch_reject_count (b), 0);
-    s_cleanse (b);
+    s_cleanse (b, false, NULL, NULL);
     return b;
 }
 
+/* FHIR payload json, cleansed in the round of links (NULL: its own). */
 static hg_batch_t *
-s_fhir (const char *json, int want_records)
+s_fhir_in (const char *json, int want_records, hg_links_t *links, hg_links_t *committed)
 {
     hg_batch_t *b = hg_batch_new (0);
     assert_non_null (b);
@@ -95,8 +126,14 @@ s_fhir (const char *json, int want_records)
                        hg_batch_rejects (b)[i].reason);
     }
     assert_int_equal (hg_batch_reject_count (b), 0);
-    s_cleanse (b);
+    s_cleanse (b, true, links, committed);
     return b;
+}
+
+static hg_batch_t *
+s_fhir (const char *json, int want_records)
+{
+    return s_fhir_in (json, want_records, NULL, NULL);
 }
 
 static const Hourglass__Record *
@@ -230,6 +267,57 @@ test_different_facts_differ (void **state)
     hg_batch_destroy (&h);
 }
 
+/* A bulk export: the Patient in one payload, the Observation naming it by
+ * id in a later one. Linked through the round's links, else through those
+ * committed earlier (the round's first), it gets HL7's key. */
+static void
+test_linked_across_payloads (void **state)
+{
+    (void) state;
+    hg_batch_t *h = s_hl7 (s_oru);
+    const char *key = s_lab (h)->record_id;
+    const char *patient = S_BUNDLE (S_PATIENT ("3f1c-aa", "12345"));
+    const char *obs = S_BUNDLE (S_GLUCOSE ("Patient/3f1c-aa", "2023-01-15T15:30:00Z", "95.4",
+                                           "mg/dL"));
+    hg_links_t *round = hg_links_new (), *committed = hg_links_new ();
+    /* the Patient's payload makes the link, for the round and the store */
+    hg_batch_t *p = s_fhir_in (patient, 1, round, NULL);
+    assert_int_equal (s_result.n_links, 1);
+    assert_string_equal (s_result.links[0].patient_id, "3f1c-aa");
+    assert_string_equal (s_result.links[0].identifier, "12345");
+    assert_string_equal (hg_links_get (round, PARTNER, "3f1c-aa"), "12345");
+    hg_batch_destroy (&p);
+    p = s_fhir_in (patient, 1, round, NULL);    /* known to the round: not stored again */
+    assert_int_equal (s_result.n_links, 0);
+    hg_batch_destroy (&p);
+    /* the round's link goes before a committed one */
+    assert_int_equal (hg_links_add (committed, PARTNER, "3f1c-aa", "99999"), 0);
+    hg_batch_t *o = s_fhir_in (obs, 1, round, committed);
+    assert_int_equal (s_result.relinked, 1);
+    assert_int_equal (s_result.unlinked, 0);
+    assert_false (hg_fhir_record_unlinked (s_lab (o)));
+    assert_string_equal (s_lab (o)->patient_ref, "12345");
+    assert_string_equal (s_lab (o)->record_id, key);
+    hg_batch_destroy (&o);
+    /* next round: committed links only */
+    hg_links_clear (round);
+    assert_int_equal (hg_links_add (committed, PARTNER, "3f1c-aa", "12345"), 0);
+    o = s_fhir_in (obs, 1, round, committed);
+    assert_int_equal (s_result.relinked, 1);
+    assert_string_equal (s_lab (o)->record_id, key);
+    hg_batch_destroy (&o);
+    /* no link anywhere: stays unlinked, and apart */
+    o = s_fhir_in (obs, 1, round, NULL);
+    assert_int_equal (s_result.relinked, 0);
+    assert_int_equal (s_result.unlinked, 1);
+    assert_true (hg_fhir_record_unlinked (s_lab (o)));
+    assert_string_not_equal (s_lab (o)->record_id, key);
+    hg_batch_destroy (&o);
+    hg_links_destroy (&committed);
+    hg_links_destroy (&round);
+    hg_batch_destroy (&h);
+}
+
 /* Records left unlinked are counted per partner, apart from plausibility. */
 static void
 test_quality_counts_unlinked (void **state)
@@ -280,6 +368,7 @@ main (void)
         cmocka_unit_test (test_same_glucose_same_key),
         cmocka_unit_test (test_every_link_gives_the_key),
         cmocka_unit_test (test_different_facts_differ),
+        cmocka_unit_test (test_linked_across_payloads),
         cmocka_unit_test (test_quality_counts_unlinked),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

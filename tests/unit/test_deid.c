@@ -885,6 +885,77 @@ test_errors (void **state)
     assert_string_equal (err->msg, "hg_deid_record called without a key, arena or record");
 }
 
+/* The quarantine rule: every quoted value of a reason is withheld, the
+ * words around it kept. */
+static void
+test_withhold_values (void **state)
+{
+    (void) state;
+    const struct {
+        const char *reason, *stored;
+    } cases[] = {
+        {"effective '2021-13-01' is not a valid date: month 13",
+         "effective '[withheld]' is not a valid date: month 13"},
+        {"family 'Doe' and given 'Jane' disagree", "family '[withheld]' and given '[withheld]' "
+                                                   "disagree"},
+        {"'555-1234' first", "'[withheld]' first"},
+        {"empty '' value", "empty '[withheld]' value"},
+        {"record has no patient reference", "record has no patient reference"},
+        /* a quote never closed: the rest is the value */
+        {"birth_date '1931-02-30 is not valid", "birth_date '[withheld]'"},
+        {"", ""},
+    };
+    char out[512];
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        memset (out, 'x', sizeof (out));
+        hg_deid_withhold_values (cases[i].reason, out, sizeof (out));
+        assert_string_equal (out, cases[i].stored);
+    }
+    /* every size: NUL-terminated within it, never a value, never a partial
+     * '[withheld]', and what is kept is the start of the whole result */
+    const char *reason = "patient 'Jane Doe' born '1931-02-03' at 'Elm St 4' moved";
+    char whole[512];
+    hg_deid_withhold_values (reason, whole, sizeof (whole));
+    assert_string_equal (whole, "patient '[withheld]' born '[withheld]' at '[withheld]' moved");
+    for (size_t size = 1; size <= sizeof (whole); size++) {
+        memset (out, 'x', sizeof (out));
+        hg_deid_withhold_values (reason, out, size);
+        size_t len = strnlen (out, size);
+        if (len >= size || strncmp (out, whole, len) != 0 || strstr (out, "Jane")
+            || strstr (out, "1931") || strstr (out, "Elm")) {
+            fail_msg ("size %zu: '%.*s'", size, (int) (len < size ? len : size), out);
+        }
+        size_t quotes = 0;
+        for (size_t k = 0; k < len; k++) {
+            quotes += out[k] == '\'';
+        }
+        assert_int_equal (quotes % 2, 0);    /* '[withheld]' whole or not at all */
+    }
+    hg_deid_withhold_values (reason, out, 1);
+    assert_string_equal (out, "");
+}
+
+/* What the de-identifier stores of its own errors holds none of the
+ * record's values. */
+static void
+test_withhold_values_of_errors (void **state)
+{
+    fixture_t *fx = *state;
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->birth_date = hg_arena_strdup (fx->arena, "1931-02-30");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), HG_EINVAL);
+    char out[512];
+    hg_deid_withhold_values (fx->err.msg, out, sizeof (out));
+    assert_string_equal (out, "birth_date '[withheld]' is not a valid date: day 30 of month 2");
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "p1");
+    rec->effective = hg_arena_strdup (fx->arena, "2021-03-04");
+    rec->effective_end = hg_arena_strdup (fx->arena, "yesterday");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), HG_EINVAL);
+    hg_deid_withhold_values (fx->err.msg, out, sizeof (out));
+    assert_null (strstr (out, "yesterday"));
+    assert_non_null (strstr (out, "effective_end '[withheld]' is not a date in ISO 8601"));
+}
 
 /* Raw HL7 Z-segments in the provenance never pass the de-identifier. */
 static void
@@ -988,6 +1059,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_same_patient_links_across_records,
                                          s_rec_setup, s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
+        cmocka_unit_test (test_withhold_values),
+        cmocka_unit_test_setup_teardown (test_withhold_values_of_errors, s_rec_setup,
+                                         s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup,
                                          s_rec_teardown),
     };

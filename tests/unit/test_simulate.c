@@ -5,9 +5,10 @@
  *   test_simulate        determinism, truth.json consistency, feed shapes,
  *                        invalid items, errors, the CLI entry point;
  *   test_simulate_parse  (HG_SIMULATE_PARSE) every generated file through the
- *                        cleanser's real parsers: distinct records by content
- *                        key, rejects, kinds, per-code patients and records
- *                        and every fact must equal truth.json.
+ *                        cleanser's real parsers and hg_cleanse (cleanse.h):
+ *                        distinct records by content key, rejects, kinds,
+ *                        per-code patients and records and every fact must
+ *                        equal truth.json.
  */
 #define _GNU_SOURCE 1   /* nftw */
 
@@ -34,6 +35,9 @@
 #include "util.h"
 
 #ifdef HG_SIMULATE_PARSE
+#include <time.h>
+
+#include "cleanse.h"
 #include "date.h"
 #include "fhir.h"
 #include "hl7v2.h"
@@ -1083,6 +1087,7 @@ typedef struct {
     hg_strset_t *records;        /* record ids (content keys) */
     hg_strset_t *code_patients;  /* code \1 partner \1 patient */
     hg_strset_t *facts;          /* partner \1 patient \1 code \1 day \1 ordinal */
+    hg_links_t *links;           /* patient links of the files parsed so far */
     int64_t by_kind[16];
     size_t rejects, records_total;
 } got_t;
@@ -1128,14 +1133,29 @@ s_parse_file (got_t *g, const char *dir, const char *rel, const char *partner, b
         print_message ("  reject %s: %s: %s\n", rel, rj[i].location, rj[i].reason);
     }
     g->rejects += hg_batch_reject_count (b);
-    hg_arena_t *a = hg_batch_arena (b);
     Hourglass__Record **recs = hg_batch_records (b);
+    for (size_t r = 0; r < hg_batch_record_count (b); r++) {
+        assert_non_null (recs[r]->provenance);
+    }
+    /* then the cleanser's own step (cleanse.h), as one round of one cleanser */
+    hg_cleanse_ctx_t ctx = {
+        .partner = partner,
+        .message_id = rel,
+        .format = hl7 ? "hl7v2" : "fhir",
+        .link_patients = !hl7,
+        .today_days = (int64_t) (time (NULL) / 86400),
+        .links = g->links,
+    };
+    hg_cleanse_result_t *res = malloc (sizeof (*res));
+    hg_err_t cerr = {0};
+    assert_non_null (res);
+    if (hg_cleanse (&ctx, hg_batch_arena (b), recs, hg_batch_record_count (b), res, &cerr) < 0) {
+        fail_msg ("%s: hg_cleanse: %s", rel, cerr.msg);
+    }
+    free (res);
     for (size_t r = 0; r < hg_batch_record_count (b); r++) {
         Hourglass__Record *rec = recs[r];
         g->records_total++;
-        assert_non_null (rec->provenance);
-        rec->provenance->partner = hg_arena_strdup (a, partner);
-        assert_int_equal (hg_record_set_content_key (a, rec), 0);
         if (hg_strset_add (g->records, rec->record_id, strlen (rec->record_id)) != 1) {
             continue;   /* the same fact again (the ORU's PID): counted once */
         }
@@ -1178,6 +1198,8 @@ s_check_against_parsers (unsigned patients, uint64_t seed, unsigned invalid, uns
     g->records = hg_strset_new ();
     g->code_patients = hg_strset_new ();
     g->facts = hg_strset_new ();
+    g->links = hg_links_new ();
+    assert_non_null (g->links);
     json_object_object_foreach (s_at (t, "partners"), name, p) {
         bool hl7 = strcmp (s_str (p, "format"), "hl7v2") == 0;
         json_object *files = s_at (p, "files");
@@ -1259,6 +1281,7 @@ s_check_against_parsers (unsigned patients, uint64_t seed, unsigned invalid, uns
     hg_strset_destroy (&g->records);
     hg_strset_destroy (&g->code_patients);
     hg_strset_destroy (&g->facts);
+    hg_links_destroy (&g->links);
     free (g);
     json_object_put (t);
     s_rmrf (dir);

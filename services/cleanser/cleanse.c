@@ -1,0 +1,218 @@
+#include "cleanse.h"
+
+#include <string.h>
+
+#include "fhir.h"
+#include "normalize.h"
+#include "record.h"
+#include "util.h"
+
+/* Whether a link of partner's Patient id can be made or looked up. */
+static bool
+s_linkable (const char *partner, const char *patient_id)
+{
+    return strlen (partner) + strlen (patient_id) <= HG_CLEANSE_LINK_MAX;
+}
+
+/* Step 1a: a link for every FHIR Patient of the payload that the parser
+ * linked to an identifier, unless the round has that link already. */
+static int
+s_links_from_patients (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs,
+                       size_t n, hg_cleanse_result_t *out, hg_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Hourglass__Record *r = recs[i];
+        const char *src = r->provenance ? r->provenance->source_record_id : "";
+        if (r->kind != HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS
+            || hg_fhir_record_unlinked (r) || strncmp (src, "Patient/", 8) != 0
+            || hg_str_empty (r->patient_ref)) {
+            continue;
+        }
+        /* the parser caps the id in source_record_id at 80 characters:
+         * longer ids (not valid FHIR, which allows 64) are not linked */
+        const char *id = src + 8;
+        if (strlen (id) >= 80 || !s_linkable (ctx->partner, id)) {
+            continue;
+        }
+        const char *known = hg_links_get (ctx->links, ctx->partner, id);
+        if (known && strcmp (known, r->patient_ref) == 0) {
+            continue;
+        }
+        if (!out->links) {
+            out->links = hg_arena_alloc (a, n * sizeof (*out->links));
+        }
+        if (!out->links || hg_links_add (ctx->links, ctx->partner, id, r->patient_ref) < 0) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+        out->links[out->n_links].patient_id = id;
+        out->links[out->n_links].identifier = r->patient_ref;
+        out->n_links++;
+    }
+    return 0;
+}
+
+/* The identifier linked to partner's Patient patient_id, copied into a:
+ * from the round's links, else from those committed earlier. Returns 0,
+ * HG_ENOTFOUND or HG_ENOMEM. */
+static int
+s_linked_identifier (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, const char *patient_id,
+                     char **id)
+{
+    const char *pending = hg_links_get (ctx->links, ctx->partner, patient_id);
+    if (pending) {
+        *id = hg_arena_strdup (a, pending);
+        return *id ? 0 : HG_ENOMEM;
+    }
+    if (!ctx->lookup) {
+        return HG_ENOTFOUND;
+    }
+    int rc = ctx->lookup (ctx->lookup_arg, a, ctx->partner, patient_id, id);
+    return rc == 0 && !*id ? HG_ENOMEM : rc;
+}
+
+/* Step 1b: the identifier of the payload's records still flagged unlinked. */
+static int
+s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, size_t n,
+          hg_cleanse_result_t *out, hg_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        Hourglass__Record *r = recs[i];
+        if (!hg_fhir_record_unlinked (r) || !s_linkable (ctx->partner, r->patient_ref)) {
+            continue;
+        }
+        char *id = NULL;
+        int rc = s_linked_identifier (ctx, a, r->patient_ref, &id);
+        if (rc == HG_ENOTFOUND) {
+            continue;
+        }
+        if (rc < 0) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+        r->patient_ref = id;
+        r->flags = NULL;       /* the parser's only flag is "patient.unlinked" */
+        r->n_flags = 0;
+        out->relinked++;
+    }
+    return 0;
+}
+
+/* The payload's demographics records, to check dates against birth and
+ * death: looked up per record among those only, with the last match cached
+ * (a patient's records usually follow each other). */
+typedef struct {
+    Hourglass__Record **demo;
+    size_t n_demo;
+    const Hourglass__Record *last;
+} s_patients_t;
+
+static void
+s_patients_init (s_patients_t *self, hg_arena_t *a, Hourglass__Record **recs, size_t n)
+{
+    self->demo = hg_arena_alloc (a, (n ? n : 1) * sizeof (*self->demo));
+    self->n_demo = 0;
+    self->last = NULL;
+    for (size_t i = 0; self->demo && i < n; i++) {
+        if (recs[i]->demographics) {
+            self->demo[self->n_demo++] = recs[i];
+        }
+    }
+}
+
+/* The demographics record of r's patient in the payload, or NULL. */
+static const Hourglass__Record *
+s_patients_find (s_patients_t *self, const Hourglass__Record *r)
+{
+    if (!self->last || strcmp (self->last->patient_ref, r->patient_ref) != 0) {
+        self->last = NULL;
+        for (size_t j = 0; j < self->n_demo && !self->last; j++) {
+            if (strcmp (self->demo[j]->patient_ref, r->patient_ref) == 0) {
+                self->last = self->demo[j];
+            }
+        }
+    }
+    return self->last;
+}
+
+/* Step 2 for one record: normalised, its flags appended as codes. */
+static int
+s_normalize (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record *r,
+             const Hourglass__Record *patient, hg_cleanse_result_t *out, hg_err_t *err)
+{
+    hg_norm_ctx_t nctx = {.today_days = ctx->today_days};
+    const char *birth = patient ? patient->demographics->birth_date : NULL;
+    const char *death = patient ? patient->demographics->deceased_date : NULL;
+    hg_flag_t flags[HG_NORM_MAX_FLAGS];
+    int nf = hg_normalize_record (&nctx, a, r, birth, death, flags, HG_NORM_MAX_FLAGS);
+    if (nf < 0) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory normalising a record");
+    }
+    out->unlinked += hg_fhir_record_unlinked (r);
+    if (nf == 0) {
+        return 0;
+    }
+    /* after the parser's flags ("patient.unlinked", a data-quality flag:
+     * not counted in plausibility) */
+    out->flagged++;
+    char **all = hg_arena_alloc (a, (r->n_flags + (size_t) nf) * sizeof (char *));
+    if (!all) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    if (r->n_flags) {
+        memcpy (all, r->flags, r->n_flags * sizeof (char *));
+    }
+    r->flags = all;
+    for (int f = 0; f < nf; f++) {
+        r->flags[r->n_flags++] = (char *) flags[f].code;
+        if (out->n_flag_codes < HG_CLEANSE_FLAG_CODES_MAX) {
+            out->flag_codes[out->n_flag_codes++] = flags[f].code;
+        }
+    }
+    return 0;
+}
+
+/* Steps 3 and 4 for one record. */
+static int
+s_provenance_and_key (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record *r,
+                      hg_err_t *err)
+{
+    if (!r->provenance) {
+        r->provenance = hg_provenance_new (a);
+    }
+    if (!r->provenance) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    r->provenance->partner = (char *) ctx->partner;
+    r->provenance->source_message_id = (char *) ctx->message_id;
+    if (!*r->provenance->source_format) {
+        r->provenance->source_format = (char *) ctx->format;
+    }
+    if (hg_record_set_content_key (a, r) < 0) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int
+hg_cleanse (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, size_t n,
+            hg_cleanse_result_t *out, hg_err_t *err)
+{
+    out->links = NULL;
+    out->n_links = 0;
+    out->n_flag_codes = 0;
+    out->flagged = out->relinked = out->unlinked = 0;
+    if (ctx->link_patients
+        && (s_links_from_patients (ctx, a, recs, n, out, err) < 0
+            || s_relink (ctx, a, recs, n, out, err) < 0)) {
+        return err->code;
+    }
+    s_patients_t patients;
+    s_patients_init (&patients, a, recs, n);
+    for (size_t i = 0; i < n; i++) {
+        Hourglass__Record *r = recs[i];
+        if (s_normalize (ctx, a, r, s_patients_find (&patients, r), out, err) < 0
+            || s_provenance_and_key (ctx, a, r, err) < 0) {
+            return err->code;
+        }
+    }
+    return 0;
+}
