@@ -215,6 +215,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
 static const hg_service_def_t s_def = {
     .name = "analytics",
     .summary = "answers count queries over all indexer shards with small-cell suppression",
+    .base_port = 5590,
     .options = s_options,
     .init = s_init,
     .control = s_control,

@@ -674,6 +674,8 @@ s_adopt (hg_service_t *svc, void *state, const char *key, size_t klen, const cha
 static const hg_service_def_t s_def = {
     .name = "cleanser",
     .summary = "parses partner payloads into canonical records; quarantines invalid ones",
+    .base_port = 5560,
+    .upstream_base_port = 5550,
     .options = s_options,
     .consumes = true,
     .produces = true,

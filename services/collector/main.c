@@ -762,6 +762,7 @@ s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t 
 static const hg_service_def_t s_def = {
     .name = "collector",
     .summary = "takes partner feeds and journals them durably before acknowledging",
+    .base_port = 5550,
     .options = s_options,
     .consumes = false,
     .produces = true,

@@ -211,6 +211,8 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
 static const hg_service_def_t s_def = {
     .name = "deid",
     .summary = "de-identifies records and routes them to their indexer shard",
+    .base_port = 5570,
+    .upstream_base_port = 5560,
     .options = s_options,
     .consumes = true,
     .produces = true,
