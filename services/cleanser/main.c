@@ -23,6 +23,7 @@
 #include "log.h"
 #include "normalize.h"
 #include "quality.h"
+#include "quarantine.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -197,13 +198,7 @@ s_quarantine (hg_service_t *svc, const Hourglass__Envelope *env, hg_batch_t *bat
         q.at_us = hg_wall_us ();
         q.payload_bytes = env->payload.len;
         q.key = pkey;
-        size_t len = hourglass__quarantine_entry__get_packed_size (&q);
-        uint8_t *buf = malloc (len ? len : 1);
-        hourglass__quarantine_entry__pack (&q, buf);
-        char key[620];
-        int kl = snprintf (key, sizeof (key), "q/%s%c%06zu", env->id, '\0', i);
-        hg_store_batch_put (wb, key, (size_t) kl, buf, len);
-        free (buf);
+        hg_quarantine_put (wb, &q, i, NULL);   /* out of memory: the commit fails */
         hg_info ("quarantined", "message=%s location=\"%s\"", env->id, rj[i].location);
     }
 }

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "policy.h"
 #include "pseudonym.h"
+#include "quarantine.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -113,13 +114,7 @@ s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *en
     q.location = location;
     q.reason = safe;
     q.at_us = hg_wall_us ();
-    size_t len = hourglass__quarantine_entry__get_packed_size (&q);
-    uint8_t *buf = malloc (len ? len : 1);
-    hourglass__quarantine_entry__pack (&q, buf);
-    char key[620];
-    int kl = snprintf (key, sizeof (key), "q/%s%c%06zu", env->id, '\0', index);
-    hg_store_batch_put (wb, key, (size_t) kl, buf, len);
-    free (buf);
+    hg_quarantine_put (wb, &q, index, NULL);   /* out of memory: the commit fails */
     (*hg_service_counter (svc, "rejected"))++;
     hg_warn ("record_not_deidentified", "message=%s record=%zu", env->id, index);
 }
