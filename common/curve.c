@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "zmsg.h"
 
 #define HG_CURVE_MAX_KEYS 4096
 
@@ -298,17 +299,8 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
     for (;;) {
         /* request: version, request id, domain, address, identity, mechanism, credentials */
         zmq_msg_t parts[8];
-        int n = 0, more = 1;
-        while (more && n < 8) {
-            zmq_msg_init (&parts[n]);
-            if (zmq_msg_recv (&parts[n], self->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&parts[n]);
-                break;
-            }
-            more = zmq_msg_more (&parts[n]);
-            n++;
-        }
-        if (n == 0) {
+        int n = hg_zmsg_recv (self->sock, parts, 8, ZMQ_DONTWAIT, NULL);
+        if (n <= 0) {
             return refused;
         }
         const char *status = "400", *text = "unknown key", *user = "";
@@ -359,8 +351,6 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
         zmq_send (self->sock, text, strlen (text), ZMQ_SNDMORE);
         zmq_send (self->sock, user, strlen (user), ZMQ_SNDMORE);
         zmq_send (self->sock, "", 0, 0);
-        for (int i = 0; i < n; i++) {
-            zmq_msg_close (&parts[i]);
-        }
+        hg_zmsg_close (parts, n);
     }
 }

@@ -12,6 +12,7 @@
 #include "quarantine.h"
 #include "service_internal.h"
 #include "util.h"
+#include "zmsg.h"
 
 void
 hg_service_metrics_publish (hg_service_t *self)
@@ -71,25 +72,15 @@ void
 hg_service_control_handle (hg_service_t *self)
 {
     for (int budget = 0; budget < 100; budget++) {
+        /* [identity][empty][ControlRequest] */
         zmq_msg_t parts[3];
-        int n = 0, more = 1;
-        while (more && n < 3) {
-            zmq_msg_init (&parts[n]);
-            if (zmq_msg_recv (&parts[n], self->control, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&parts[n]);
-                more = -1;
-                break;
-            }
-            more = zmq_msg_more (&parts[n]);
-            n++;
-        }
-        if (more < 0 && n == 0) {
+        bool truncated;
+        int n = hg_zmsg_recv (self->control, parts, 3, ZMQ_DONTWAIT, &truncated);
+        if (n <= 0) {
             return;
         }
-        if (n != 3 || more) {
-            for (int i = 0; i < n; i++) {
-                zmq_msg_close (&parts[i]);
-            }
+        if (n != 3 || truncated) {
+            hg_zmsg_close (parts, n);
             continue;
         }
         hg_arena_t *arena = hg_arena_new (0);
