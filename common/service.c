@@ -225,6 +225,34 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
 }
 
 int
+hg_service_emit_records (hg_service_t *self, hg_store_batch_t *wb,
+                         const Hourglass__Envelope *from, const char *id, int shard,
+                         Hourglass__Record **records, size_t n, hg_err_t *err)
+{
+    Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
+    rb.n_records = n;
+    rb.records = records;
+    size_t len = hourglass__record_batch__get_packed_size (&rb);
+    uint8_t *buf = malloc (len ? len : 1);
+    if (!buf) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory packing %zu records", n);
+    }
+    hourglass__record_batch__pack (&rb, buf);
+    Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
+    out.id = (char *) id;
+    out.partner = from->partner;
+    out.format = from->format;
+    out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
+    out.payload.data = buf;
+    out.payload.len = len;
+    out.shard = shard;
+    out.record_count = (uint32_t) n;
+    int rc = hg_service_emit (self, wb, &out, from, err);
+    free (buf);
+    return rc;
+}
+
+int
 hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
 {
     uint64_t t0 = hg_now_us ();

@@ -98,6 +98,14 @@ uint64_t *hg_service_counter (hg_service_t *svc, const char *name);
 int hg_service_emit (hg_service_t *svc, hg_store_batch_t *wb, Hourglass__Envelope *env,
                      const Hourglass__Envelope *from, hg_err_t *err);
 
+/* Emits n records as one PAYLOAD_RECORDS envelope (a packed RecordBatch)
+ * with id and shard (-1: any), the partner and format of `from` and its
+ * stamps before ours: hg_service_emit of what the stages between the
+ * cleanser and the indexer send. */
+int hg_service_emit_records (hg_service_t *svc, hg_store_batch_t *wb,
+                             const Hourglass__Envelope *from, const char *id, int shard,
+                             Hourglass__Record **records, size_t n, hg_err_t *err);
+
 /* Commits wb (synced) with the counters, then offers emitted entries
  * downstream. For services that commit outside process (the collector). */
 int hg_service_commit (hg_service_t *svc, hg_store_batch_t *wb, hg_err_t *err);

@@ -476,27 +476,7 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
         }
     }
     if (n > 0) {
-        Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
-        rb.n_records = n;
-        rb.records = recs;
-        size_t len = hourglass__record_batch__get_packed_size (&rb);
-        uint8_t *buf = malloc (len ? len : 1);
-        if (!buf) {
-            rc = hg_err_set (err, HG_ENOMEM, "out of memory");
-            goto cleanup;
-        }
-        hourglass__record_batch__pack (&rb, buf);
-        Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
-        out.id = env->id;
-        out.partner = env->partner;
-        out.format = env->format;
-        out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
-        out.payload.data = buf;
-        out.payload.len = len;
-        out.shard = -1;
-        out.record_count = (uint32_t) n;
-        rc = hg_service_emit (svc, wb, &out, env, err);
-        free (buf);
+        rc = hg_service_emit_records (svc, wb, env, env->id, -1, recs, n, err);
         if (rc < 0) {
             goto cleanup;
         }

@@ -161,24 +161,10 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         if (!n_by_shard[s]) {
             continue;
         }
-        Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
-        rb.n_records = n_by_shard[s];
-        rb.records = by_shard[s];
-        size_t len = hourglass__record_batch__get_packed_size (&rb);
-        uint8_t *buf = hg_arena_alloc (arena, len ? len : 1);
-        hourglass__record_batch__pack (&rb, buf);
-        Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
         char id[600];
         snprintf (id, sizeof (id), "%s#%d", env->id, s);
-        out.id = id;
-        out.partner = env->partner;
-        out.format = env->format;
-        out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
-        out.payload.data = buf;
-        out.payload.len = len;
-        out.shard = s;
-        out.record_count = (uint32_t) n_by_shard[s];
-        if ((rc = hg_service_emit (svc, wb, &out, env, err)) < 0) {
+        if ((rc = hg_service_emit_records (svc, wb, env, id, s, by_shard[s], n_by_shard[s],
+                                           err)) < 0) {
             goto cleanup;
         }
     }
