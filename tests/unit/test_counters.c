@@ -1,8 +1,8 @@
 /*
- * test_counters.c -- persisted counters: created at 0 on first use, at a
- * stable address, written and read back as "m/<name>" entries, added up on
- * adoption; a 33rd name or a name too long is refused, and a 33rd counter
+ * test_counters.c -- counters: created at 0 on first use, at a stable
+ * address; a 33rd name or a name too long is refused, and a 33rd counter
  * the program asks for stops the process instead of landing anywhere.
+ * Their persistence ("m/<name>" entries) is tested in test_store.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "counters.h"
-#include "slot.h"
 
 static void
 test_get_creates_once (void **state)
@@ -101,59 +100,6 @@ test_33rd_get_aborts (void **state)
     assert_int_equal (WTERMSIG (status), SIGABRT);
 }
 
-static void
-test_persist_and_adopt (void **state)
-{
-    (void) state;
-    char dir[] = "/tmp/hg-counters-XXXXXX";
-    assert_non_null (mkdtemp (dir));
-    hg_err_t err = {0};
-    hg_store_opts_t opts = {.sync = false};
-    hg_store_t *store = hg_store_open (dir, &opts, &err);
-    assert_non_null (store);
-
-    hg_counters_t *c = hg_counters_new ();
-    *hg_counters_get (c, "received") = 7;
-    *hg_counters_get (c, "commits") = 3;
-    hg_store_batch_t *wb = hg_store_batch_new ();
-    hg_counters_put (c, wb);
-    assert_int_equal (hg_store_batch_count (wb), 2);
-    assert_int_equal (hg_store_write (store, wb, false, &err), 0);
-    char *val = NULL;
-    size_t vlen = 0;
-    assert_int_equal (hg_store_get (store, "m/received", 10, &val, &vlen, &err), 0);
-    assert_int_equal (vlen, 8);
-    uint64_t got;
-    memcpy (&got, val, 8);
-    assert_int_equal (got, 7);
-    free (val);
-
-    /* load sets what the store holds and keeps the others */
-    hg_counters_t *l = hg_counters_new ();
-    *hg_counters_get (l, "auth_refused") = 2;
-    *hg_counters_get (l, "received") = 100;
-    hg_counters_load (l, store);
-    assert_int_equal (*hg_counters_get (l, "received"), 7);
-    assert_int_equal (*hg_counters_get (l, "commits"), 3);
-    assert_int_equal (*hg_counters_get (l, "auth_refused"), 2);
-
-    /* adoption adds; a value of the wrong size counts 0 */
-    uint64_t five = 5;
-    assert_true (hg_counters_is_key ("m/received", 10));
-    assert_false (hg_counters_is_key ("m/", 2));
-    assert_false (hg_counters_is_key ("q/received", 10));
-    hg_counters_add_entry (l, "m/received", 10, (const char *) &five, 8);
-    hg_counters_add_entry (l, "m/adopted", 9, "abc", 3);
-    assert_int_equal (*hg_counters_get (l, "received"), 12);
-    assert_int_equal (*hg_counters_get (l, "adopted"), 0);
-
-    hg_counters_destroy (&l);
-    hg_counters_destroy (&c);
-    hg_store_batch_destroy (&wb);
-    hg_store_close (&store);
-    assert_int_equal (hg_remove_tree (dir, &err), 0);
-}
-
 int
 main (void)
 {
@@ -161,7 +107,6 @@ main (void)
         cmocka_unit_test (test_get_creates_once),
         cmocka_unit_test (test_33rd_is_refused),
         cmocka_unit_test (test_33rd_get_aborts),
-        cmocka_unit_test (test_persist_and_adopt),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
