@@ -273,20 +273,14 @@ hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* The instance's name and store directory (dir, PATH_MAX bytes): a
+ * replica's (option slots) from the first free slot it claims, else from
+ * options name and data_dir. */
 static int
-s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
+s_setup_instance (hg_service_t *self, char *dir, hg_err_t *err)
 {
-    s_build_options (self);
-    char program[64];
-    snprintf (program, sizeof (program), "hourglass-%s", self->def->name);
-    self->config = hg_config_new (program, self->opts, self->def->options);
-    int rc = hg_config_load (self->config, argc, argv, err);
-    if (rc != 0) {
-        return rc;
-    }
     const char *name = hg_config_str (self->config, "name");
     const char *data_dir = hg_config_str (self->config, "data_dir");
-    char dir[PATH_MAX];
     self->slot = -1;
     self->slot_fd = -1;
     self->slots = (int) hg_config_int (self->config, "slots");
@@ -306,7 +300,7 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         }
         snprintf (self->instance, sizeof (self->instance), "%s-%d", self->slot_prefix,
                   self->slot);
-        hg_slot_path (dir, sizeof (dir), self->slot_dir, self->slot_prefix, self->slot);
+        hg_slot_path (dir, PATH_MAX, self->slot_dir, self->slot_prefix, self->slot);
         self->adopt_ms = (uint64_t) hg_config_int (self->config, "adopt_ms");
     }
     else {
@@ -316,17 +310,18 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         else {
             snprintf (self->instance, sizeof (self->instance), "%s-0", self->def->name);
         }
-        snprintf (dir, sizeof (dir), "%s", *data_dir ? data_dir : "");
+        snprintf (dir, PATH_MAX, "%s", *data_dir ? data_dir : "");
         if (!*data_dir) {
-            snprintf (dir, sizeof (dir), "./var/%s", self->instance);
+            snprintf (dir, PATH_MAX, "./var/%s", self->instance);
         }
     }
-    int level = hg_log_level_parse (hg_config_str (self->config, "log_level"));
-    if (level < 0) {
-        return hg_err_set (err, HG_EINVAL, "log_level '%s' is not debug, info, warn or error",
-                           hg_config_str (self->config, "log_level"));
-    }
-    hg_log_init (self->def->name, self->instance, (hg_log_level_t) level);
+    return 0;
+}
+
+/* Link options and the bounds of a round, read and checked. */
+static int
+s_setup_limits (hg_service_t *self, hg_err_t *err)
+{
     self->link_opts.heartbeat_ms = (uint64_t) hg_config_int (self->config, "heartbeat_ms");
     self->link_opts.liveness = (uint32_t) hg_config_int (self->config, "liveness");
     self->link_opts.frame_max = (uint32_t) hg_config_int (self->config, "frame_max");
@@ -345,25 +340,14 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
                            "1 <= frame_max <= 512, window >= 1, frame_max <= batch_max <= 4096, "
                            "outbox_max >= 1");
     }
+    return 0;
+}
 
-    if (hg_mkdirs (dir, 0700, err) < 0) {
-        return HG_EIO;
-    }
-    self->store_opts = (hg_store_opts_t) {
-        .sync = hg_config_bool (self->config, "sync"),
-        .compression = hg_config_str (self->config, "compression"),
-        .compaction = hg_config_str (self->config, "compaction"),
-    };
-    self->store = hg_store_open (dir, &self->store_opts, err);
-    if (!self->store) {
-        return HG_EIO;
-    }
-    self->counters = hg_counters_new ();
-    if (!self->counters) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
-    }
-    hg_counters_load (self->counters, self->store);
-    self->zctx = zmq_ctx_new ();
+/* The control socket, and CurveZMQ when curve_key is set: the key pair,
+ * the upstream keys, the ZAP handler with the downstream allow-list. */
+static int
+s_setup_sockets (hg_service_t *self, hg_err_t *err)
+{
     self->control = zmq_socket (self->zctx, ZMQ_ROUTER);
     const char *curve_key = hg_config_str (self->config, "curve_key");
     if (*curve_key) {
@@ -399,6 +383,54 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
             return err->code;
         }
     }
+    return 0;
+}
+
+static int
+s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
+{
+    s_build_options (self);
+    char program[64];
+    snprintf (program, sizeof (program), "hourglass-%s", self->def->name);
+    self->config = hg_config_new (program, self->opts, self->def->options);
+    int rc = hg_config_load (self->config, argc, argv, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char dir[PATH_MAX];
+    if ((rc = s_setup_instance (self, dir, err)) < 0) {
+        return rc;
+    }
+    int level = hg_log_level_parse (hg_config_str (self->config, "log_level"));
+    if (level < 0) {
+        return hg_err_set (err, HG_EINVAL, "log_level '%s' is not debug, info, warn or error",
+                           hg_config_str (self->config, "log_level"));
+    }
+    hg_log_init (self->def->name, self->instance, (hg_log_level_t) level);
+    if ((rc = s_setup_limits (self, err)) < 0) {
+        return rc;
+    }
+    if (hg_mkdirs (dir, 0700, err) < 0) {
+        return HG_EIO;
+    }
+    self->store_opts = (hg_store_opts_t) {
+        .sync = hg_config_bool (self->config, "sync"),
+        .compression = hg_config_str (self->config, "compression"),
+        .compaction = hg_config_str (self->config, "compaction"),
+    };
+    self->store = hg_store_open (dir, &self->store_opts, err);
+    if (!self->store) {
+        return HG_EIO;
+    }
+    self->counters = hg_counters_new ();
+    if (!self->counters) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    hg_counters_load (self->counters, self->store);
+    self->zctx = zmq_ctx_new ();
+    if ((rc = s_setup_sockets (self, err)) < 0) {
+        return rc;
+    }
     if (self->def->produces) {
         self->server = hg_link_server_new (self->zctx, hg_config_str (self->config, "deliver"),
                                            self->store, &self->link_opts, err);
@@ -428,7 +460,7 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         hg_service_metrics_publish (self);
     }
     hg_info ("started", "pid=%d data_dir=%s control=%s metrics=%s", (int) getpid (), dir,
-             control, *metrics ? metrics : "off");
+             hg_config_str (self->config, "control"), *metrics ? metrics : "off");
     return 0;
 }
 
