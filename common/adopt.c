@@ -36,7 +36,7 @@ s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
     const char *k, *v;
     size_t kl, vl;
     while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
-        if (kl == 10 && memcmp (k, "o/", 2) == 0 && self->server) {
+        if (hg_link_is_outbox_key (k, kl) && self->server) {
             unsigned char key[10];
             uint64_t seq = hg_link_server_next_seq (self->server, key);
             hg_store_batch_put (merge, key, sizeof (key), v, vl);

@@ -68,6 +68,12 @@ s_outbox_key (unsigned char key[10], uint64_t seq)
     hg_be64_put (key + 2, seq);
 }
 
+bool
+hg_link_is_outbox_key (const void *key, size_t klen)
+{
+    return klen == 10 && memcmp (key, "o/", 2) == 0;
+}
+
 int
 hg_link_entry_shard (const void *entry, size_t len)
 {
