@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define HG_CONFIG_MAX_OPTS 96
+#define HG_CONFIG_FILE_MAX (1u << 20)
 
 typedef struct {
     const hg_opt_t *opt;
@@ -152,6 +155,49 @@ s_trim (char *s)
     return s;
 }
 
+/* One line of a config file (NUL-terminated, modified). */
+static int
+s_parse_line (hg_config_t *self, char *line, const char *where, int lineno, hg_err_t *err)
+{
+    char *s = s_trim (line);
+    if (*s == '\0' || *s == '#') {
+        return 0;
+    }
+    char *eq = strchr (s, '=');
+    if (!eq) {
+        return hg_err_set (err, HG_EINVAL, "%s:%d: expected 'key = value'", where, lineno);
+    }
+    *eq = '\0';
+    char *key = s_trim (s), *value = s_trim (eq + 1);
+    if (s_set (self, key, strlen (key), value, "file", err) < 0) {
+        char inner[sizeof (err->msg)];
+        snprintf (inner, sizeof (inner), "%s", err->msg);
+        return hg_err_set (err, HG_EINVAL, "%s:%d: %s", where, lineno, inner);
+    }
+    return 0;
+}
+
+int
+hg_config_parse (hg_config_t *self, const char *text, size_t len, const char *where,
+                 hg_err_t *err)
+{
+    char *line = malloc (len + 1);
+    if (!line) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory reading %s", where);
+    }
+    int lineno = 0, rc = 0;
+    for (size_t at = 0; at < len && rc == 0;) {
+        const char *nl = memchr (text + at, '\n', len - at);
+        size_t n = nl ? (size_t) (nl - (text + at)) : len - at;
+        memcpy (line, text + at, n);
+        line[n] = '\0';
+        rc = s_parse_line (self, line, where, ++lineno, err);
+        at += n + 1;
+    }
+    free (line);
+    return rc;
+}
+
 static int
 s_load_file (hg_config_t *self, const char *path, hg_err_t *err)
 {
@@ -160,29 +206,14 @@ s_load_file (hg_config_t *self, const char *path, hg_err_t *err)
         return hg_err_set (err, HG_EIO, "cannot open config file %s: %s", path,
                            strerror (errno));
     }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (fgets (line, sizeof (line), f)) {
-        lineno++;
-        char *s = s_trim (line);
-        if (*s == '\0' || *s == '#') {
-            continue;
-        }
-        char *eq = strchr (s, '=');
-        if (!eq) {
-            rc = hg_err_set (err, HG_EINVAL, "%s:%d: expected 'key = value'", path, lineno);
-            break;
-        }
-        *eq = '\0';
-        char *key = s_trim (s), *value = s_trim (eq + 1);
-        if (s_set (self, key, strlen (key), value, "file", err) < 0) {
-            char inner[sizeof (err->msg)];
-            snprintf (inner, sizeof (inner), "%s", err->msg);
-            rc = hg_err_set (err, HG_EINVAL, "%s:%d: %s", path, lineno, inner);
-            break;
-        }
-    }
     fclose (f);
+    char *text;
+    size_t len;
+    if (hg_read_file (path, HG_CONFIG_FILE_MAX, &text, &len, err) < 0) {
+        return err->code;
+    }
+    int rc = hg_config_parse (self, text, len, path, err);
+    free (text);
     return rc;
 }
 

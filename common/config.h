@@ -38,6 +38,14 @@ void hg_config_destroy (hg_config_t **self_p);
  * (caller exits 0); HG_EINVAL with err for an unknown key or a bad value. */
 int hg_config_load (hg_config_t *self, int argc, char **argv, hg_err_t *err);
 
+/* Applies the lines of a config file's text (len bytes, need not end in a
+ * NUL), what --config FILE does once FILE is read: "key = value" each, '#'
+ * comments and blank lines skipped, blanks around key and value trimmed.
+ * HG_EINVAL with err "<where>:<line>: <reason>" at the first bad line
+ * (lines before it stay applied). Pure: no I/O. */
+int hg_config_parse (hg_config_t *self, const char *text, size_t len, const char *where,
+                     hg_err_t *err);
+
 /* Sets a value as if given on the command line (validated). */
 int hg_config_set (hg_config_t *self, const char *name, const char *value, hg_err_t *err);
 

@@ -5,6 +5,8 @@
 
 #include <zmq.h>
 
+#include "zmsg.h"
+
 int
 hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlRequest *req,
                  int timeout_ms, Hourglass__ControlReply **reply, hg_err_t *err)
@@ -16,9 +18,8 @@ hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlReque
     size_t len = hourglass__control_request__get_packed_size (req);
     uint8_t *buf = malloc (len ? len : 1);
     hourglass__control_request__pack (req, buf);
-    zmq_msg_t empty, body;
-    zmq_msg_init (&empty);
-    zmq_msg_init (&body);
+    zmq_msg_t parts[2];    /* [empty][ControlReply] */
+    int got = 0;
     if (zmq_connect (sock, endpoint) < 0) {
         rc = hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", endpoint,
                          zmq_strerror (errno));
@@ -26,18 +27,19 @@ hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlReque
     }
     zmq_send (sock, "", 0, ZMQ_SNDMORE);
     zmq_send (sock, buf, len, 0);
-    if (zmq_msg_recv (&empty, sock, 0) < 0 || zmq_msg_recv (&body, sock, 0) < 0) {
+    got = hg_zmsg_recv (sock, parts, 2, 0, NULL);
+    if (got != 2) {
         rc = hg_err_set (err, HG_EAGAIN, "no answer from %s within %d ms", endpoint,
                          timeout_ms);
         goto cleanup;
     }
-    *reply = hourglass__control_reply__unpack (NULL, zmq_msg_size (&body), zmq_msg_data (&body));
+    *reply = hourglass__control_reply__unpack (NULL, zmq_msg_size (&parts[1]),
+                                               zmq_msg_data (&parts[1]));
     if (!*reply) {
         rc = hg_err_set (err, HG_EIO, "undecodable reply from %s", endpoint);
     }
 cleanup:
-    zmq_msg_close (&empty);
-    zmq_msg_close (&body);
+    hg_zmsg_close (parts, got);
     free (buf);
     zmq_close (sock);
     return rc;

@@ -16,8 +16,7 @@
 
 #include "log.h"
 #include "util.h"
-
-#define HG_CURVE_MAX_KEYS 4096
+#include "zmsg.h"
 
 int
 hg_curve_keygen (const char *prefix, hg_curve_keypair_t *out, hg_err_t *err)
@@ -162,17 +161,12 @@ hg_curve_make_client (void *sock, const hg_curve_keypair_t *kp, const char *serv
 
 /* ---- ZAP handler ---------------------------------------------------------- */
 
-typedef struct {
-    uint8_t key[32];
-    char name[64];
-} allowed_t;
-
 #define HG_CURVE_MAX_DOMAINS 4
 
 typedef struct {
     char domain[32];
     char path[4096];
-    allowed_t *keys;
+    hg_curve_allowed_t *keys;
     size_t n_keys;
 } allow_list_t;
 
@@ -182,6 +176,70 @@ struct hg_curve_auth {
     size_t n_lists;
 };
 
+/* One line of an allow-list (NUL-terminated): 1 and *key filled, 0 for a
+ * blank or comment line, <0 when it is not "<z85> <name>". */
+static int
+s_allow_line (const char *line, hg_curve_allowed_t *key)
+{
+    while (*line == ' ' || *line == '\t') {
+        line++;
+    }
+    if (*line == '#' || *line == '\0' || *line == '\r') {
+        return 0;
+    }
+    /* the key is a whole token: "%40s" alone would take the first 40
+     * characters of a longer one and the rest as the name */
+    char z85[HG_CURVE_Z85_LEN + 1], name[64];
+    if (strcspn (line, " \t\r\n\v\f") != HG_CURVE_Z85_LEN) {
+        return HG_EINVAL;
+    }
+    memcpy (z85, line, HG_CURVE_Z85_LEN);
+    z85[HG_CURVE_Z85_LEN] = '\0';
+    if (sscanf (line + HG_CURVE_Z85_LEN, "%63s", name) != 1 || !zmq_z85_decode (key->key, z85)) {
+        return HG_EINVAL;
+    }
+    snprintf (key->name, sizeof (key->name), "%s", name);
+    return 1;
+}
+
+int
+hg_curve_allow_parse (const char *text, size_t len, const char *where,
+                      hg_curve_allowed_t **keys, size_t *n, hg_err_t *err)
+{
+    hg_curve_allowed_t *v = calloc (HG_CURVE_MAX_KEYS, sizeof (*v));
+    char *line = malloc (len + 1);
+    if (!v || !line) {
+        free (v);
+        free (line);
+        return hg_err_set (err, HG_ENOMEM, "out of memory reading %s", where);
+    }
+    size_t got = 0;
+    int lineno = 0, rc = 0;
+    for (size_t at = 0; at < len && got < HG_CURVE_MAX_KEYS;) {
+        const char *nl = memchr (text + at, '\n', len - at);
+        size_t ll = nl ? (size_t) (nl - (text + at)) : len - at;
+        memcpy (line, text + at, ll);
+        line[ll] = '\0';
+        at += ll + 1;
+        lineno++;
+        int r = s_allow_line (line, &v[got]);
+        if (r < 0) {
+            rc = hg_err_set (err, HG_EINVAL, "%s:%d: expected '<40-char Z85 public key> <name>'",
+                             where, lineno);
+            break;
+        }
+        got += (size_t) r;
+    }
+    free (line);
+    if (rc < 0) {
+        free (v);
+        return rc;
+    }
+    *keys = v;
+    *n = got;
+    return 0;
+}
+
 static int
 s_load_allow (allow_list_t *self, hg_err_t *err)
 {
@@ -190,32 +248,11 @@ s_load_allow (allow_list_t *self, hg_err_t *err)
     if (hg_read_file (self->path, 1 << 20, &text, &len, err) < 0) {
         return err->code;
     }
-    allowed_t *keys = calloc (HG_CURVE_MAX_KEYS, sizeof (*keys));
-    size_t n = 0;
-    int lineno = 0, rc = 0;
-    char *save = NULL;
-    for (char *line = strtok_r (text, "\n", &save); line && n < HG_CURVE_MAX_KEYS;
-         line = strtok_r (NULL, "\n", &save)) {
-        lineno++;
-        while (*line == ' ' || *line == '\t') {
-            line++;
-        }
-        if (*line == '#' || *line == '\0' || *line == '\r') {
-            continue;
-        }
-        char z85[HG_CURVE_Z85_LEN + 1], name[64];
-        if (sscanf (line, "%40s %63s", z85, name) != 2 || strlen (z85) != HG_CURVE_Z85_LEN
-            || !zmq_z85_decode (keys[n].key, z85)) {
-            rc = hg_err_set (err, HG_EINVAL, "%s:%d: expected '<40-char Z85 public key> <name>'",
-                             self->path, lineno);
-            break;
-        }
-        snprintf (keys[n].name, sizeof (keys[n].name), "%s", name);
-        n++;
-    }
+    hg_curve_allowed_t *keys;
+    size_t n;
+    int rc = hg_curve_allow_parse (text, len, self->path, &keys, &n, err);
     free (text);
     if (rc < 0) {
-        free (keys);
         return rc;
     }
     free (self->keys);
@@ -298,17 +335,8 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
     for (;;) {
         /* request: version, request id, domain, address, identity, mechanism, credentials */
         zmq_msg_t parts[8];
-        int n = 0, more = 1;
-        while (more && n < 8) {
-            zmq_msg_init (&parts[n]);
-            if (zmq_msg_recv (&parts[n], self->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&parts[n]);
-                break;
-            }
-            more = zmq_msg_more (&parts[n]);
-            n++;
-        }
-        if (n == 0) {
+        int n = hg_zmsg_recv (self->sock, parts, 8, ZMQ_DONTWAIT, NULL);
+        if (n <= 0) {
             return refused;
         }
         const char *status = "400", *text = "unknown key", *user = "";
@@ -359,8 +387,6 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
         zmq_send (self->sock, text, strlen (text), ZMQ_SNDMORE);
         zmq_send (self->sock, user, strlen (user), ZMQ_SNDMORE);
         zmq_send (self->sock, "", 0, 0);
-        for (int i = 0; i < n; i++) {
-            zmq_msg_close (&parts[i]);
-        }
+        hg_zmsg_close (parts, n);
     }
 }

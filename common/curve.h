@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -39,6 +40,23 @@ int hg_curve_load_keypair (const char *path, hg_curve_keypair_t *out, hg_err_t *
 /* Reads a public key: a .pub file, or a Z85 string given inline. */
 int hg_curve_load_public (const char *path_or_z85, char out[HG_CURVE_Z85_LEN + 1],
                           hg_err_t *err);
+
+/* An allow-list entry: a public key and the name its holder is known as. */
+typedef struct {
+    uint8_t key[32];
+    char name[64];          /* longer names are cut to 63 bytes */
+} hg_curve_allowed_t;
+
+/* Keys read from one allow-list; lines after that many are ignored. */
+#define HG_CURVE_MAX_KEYS 4096
+
+/* Parses an allow-list's text (len bytes, need not end in a NUL): one
+ * "<public z85> <name>" per line, leading blanks, blank lines and '#'
+ * comments skipped. *keys (malloc'd, the caller frees) and *n on success;
+ * HG_EINVAL with err "<where>:<line>: ..." at the first bad line. Pure: no
+ * I/O (what the ZAP handler does with the file it reads). */
+int hg_curve_allow_parse (const char *text, size_t len, const char *where,
+                          hg_curve_allowed_t **keys, size_t *n, hg_err_t *err);
 
 typedef struct hg_curve_auth hg_curve_auth_t;
 

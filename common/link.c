@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "zmsg.h"
 
 #define HG_LINK_MAX_PEERS 64
 #define HG_LINK_MAX_GROUPS 32
@@ -45,40 +46,6 @@ s_free_value (void *data, void *hint)
     free (data);
 }
 
-/* Reads all frames of one message into msgs (at most max); returns the
- * count, 0 when nothing was waiting, -1 on error. Extra frames are dropped. */
-static int
-s_recv_multipart (void *sock, zmq_msg_t *msgs, int max)
-{
-    int n = 0;
-    for (;;) {
-        zmq_msg_t m;
-        zmq_msg_init (&m);
-        if (zmq_msg_recv (&m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close (&m);
-            return n == 0 && errno == EAGAIN ? 0 : (n ? n : -1);
-        }
-        int more = zmq_msg_more (&m);
-        if (n < max) {
-            msgs[n++] = m;
-        }
-        else {
-            zmq_msg_close (&m);
-        }
-        if (!more) {
-            return n;
-        }
-    }
-}
-
-static void
-s_close_all (zmq_msg_t *msgs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        zmq_msg_close (&msgs[i]);
-    }
-}
-
 /* ---- upstream ----------------------------------------------------------- */
 
 struct hg_link_server {
@@ -99,6 +66,12 @@ s_outbox_key (unsigned char key[10], uint64_t seq)
     key[0] = 'o';
     key[1] = '/';
     hg_be64_put (key + 2, seq);
+}
+
+bool
+hg_link_is_outbox_key (const void *key, size_t klen)
+{
+    return klen == 10 && memcmp (key, "o/", 2) == 0;
 }
 
 int
@@ -361,14 +334,14 @@ hg_link_server_handle (hg_link_server_t *self, uint64_t now_ms)
 {
     for (int budget = 0; budget < 10000; budget++) {
         zmq_msg_t msgs[2];
-        int n = s_recv_multipart (self->sock, msgs, 2);
+        int n = hg_zmsg_recv (self->sock, msgs, 2, ZMQ_DONTWAIT, NULL);
         if (n <= 0) {
             break;
         }
         if (n == 2) {
             s_server_on_frame (self, &msgs[0], &msgs[1], now_ms);
         }
-        s_close_all (msgs, n);
+        hg_zmsg_close (msgs, n);
     }
     if (hg_store_batch_count (self->acks_wb)) {
         /* losing these deletes in a crash only causes a redelivery that
@@ -808,7 +781,7 @@ hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max, siz
         while (self->peers[i].sock
                && got + (self->opts.frame_max ? self->opts.frame_max : 64) <= max
                && (!max_bytes || bytes < max_bytes)) {
-            int n = s_recv_multipart (self->peers[i].sock, msgs, MAX_FRAMES);
+            int n = hg_zmsg_recv (self->peers[i].sock, msgs, MAX_FRAMES, ZMQ_DONTWAIT, NULL);
             if (n <= 0) {
                 break;
             }
@@ -817,7 +790,7 @@ hg_link_client_recv (hg_link_client_t *self, hg_delivery_t *out, size_t max, siz
                 bytes += out[j].wire_bytes;
             }
             got += k;
-            s_close_all (msgs, n);
+            hg_zmsg_close (msgs, n);
         }
     }
     return got;

@@ -59,6 +59,10 @@ void *hg_link_server_socket (hg_link_server_t *self);
  * it ("o/" + 8 bytes big-endian) into key (10 bytes). */
 uint64_t hg_link_server_next_seq (hg_link_server_t *self, unsigned char key[10]);
 
+/* Whether a store key is an outbox entry's (what next_seq writes), e.g.
+ * for adopting another instance's outbox. */
+bool hg_link_is_outbox_key (const void *key, size_t klen);
+
 /* The indexer shard an outbox entry (a packed envelope) is for; -1 (any)
  * when it does not decode. */
 int hg_link_entry_shard (const void *entry, size_t len);

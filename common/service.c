@@ -1,6 +1,8 @@
 /*
- * service.c -- the shared service runtime: config, store, links, control,
- * group commit, counters, signals. See service.h for the contract.
+ * service.c -- the shared service runtime's lifecycle (options, set-up,
+ * teardown, signals), its event loop, and emit and commit. The control
+ * socket is in service_control.c, a round's de-duplication in consume.c,
+ * slot adoption in adopt.c, counters in counters.c. See service.h.
  */
 #include "service.h"
 
@@ -17,54 +19,10 @@
 
 #include "curve.h"
 #include "log.h"
-#include "metrics.h"
+#include "service_internal.h"
 #include "slot.h"
 #include "util.h"
 
-#define HG_MAX_COUNTERS 32
-#define HG_MAX_OPTS 96
-
-typedef struct {
-    char name[32];
-    uint64_t value;
-} counter_t;
-
-struct hg_service {
-    const hg_service_def_t *def;
-    void *state;                    /* the service's own, from def->init */
-    hg_config_t *config;
-    hg_opt_t opts[HG_MAX_OPTS];     /* runtime options + link options */
-    char defaults[4][128];          /* storage for computed defaults */
-    char instance[64];
-    void *zctx;
-    void *control;                  /* ROUTER for HEALTH/STATS/queries */
-    hg_store_t *store;
-    hg_link_server_t *server;       /* when def->produces */
-    hg_link_client_t *client;       /* when def->consumes */
-    counter_t counters[HG_MAX_COUNTERS];
-    size_t n_counters;
-    struct emitted { uint64_t seq; int shard; } *emitted;   /* outbox entries of this commit */
-    size_t n_emitted, cap_emitted;
-    uint64_t redelivered_seen;      /* server stat already folded into counter */
-    hg_metrics_t *metrics;          /* HTTP exposition, when configured */
-    hg_curve_keypair_t curve;       /* this instance's key pair, when curve_key is set */
-    bool secure;
-    hg_curve_auth_t *auth;          /* ZAP handler of the server sockets */
-    uint64_t metrics_at_ms;         /* next snapshot */
-    hg_link_opts_t link_opts;
-    size_t batch_max;
-    size_t batch_max_bytes;
-    size_t outbox_max;
-    uint64_t started_us;
-    uint64_t committed_us;          /* wall clock of the last commit */
-    hg_store_opts_t store_opts;
-    int slots;                      /* 0: no slots; else this instance's is slot */
-    int slot;
-    int slot_fd;                    /* holds the slot's flock */
-    char slot_dir[PATH_MAX];        /* the volume holding every slot */
-    char slot_prefix[48];
-    uint64_t adopt_ms, adopt_at_ms;
-};
 
 static volatile sig_atomic_t s_terminated = 0;
 static volatile sig_atomic_t s_reload = 0;
@@ -120,25 +78,12 @@ static const hg_opt_t s_runtime_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* Default ports of a single-node cluster: 55x0 per service. */
-static int
-s_base_port (const char *service)
-{
-    static const char *names[] = {"collector", "cleanser", "deid", "indexer", "analytics"};
-    for (int i = 0; i < 5; i++) {
-        if (strcmp (service, names[i]) == 0) {
-            return 5550 + 10 * i;
-        }
-    }
-    return 5600;
-}
-
 static void
 s_build_options (hg_service_t *self)
 {
     const hg_service_def_t *def = self->def;
     size_t n = 0;
-    int base = s_base_port (def->name);
+    int base = def->base_port;
     for (const hg_opt_t *o = s_runtime_opts; o->name; o++) {
         self->opts[n] = *o;
         if (strcmp (o->name, "control") == 0) {
@@ -149,9 +94,8 @@ s_build_options (hg_service_t *self)
         n++;
     }
     if (def->consumes) {
-        /* the upstream's deliver port: the previous service's base + 1 */
         snprintf (self->defaults[1], sizeof (self->defaults[1]), "tcp://127.0.0.1:%d",
-                  base - 10 + 1);
+                  def->upstream_base_port + 1);
         self->opts[n++] = (hg_opt_t) {"upstream", HG_OPT_STRING, self->defaults[1],
                                       "comma-separated deliver endpoints of every upstream "
                                       "instance"};
@@ -171,72 +115,16 @@ s_build_options (hg_service_t *self)
 uint64_t *
 hg_service_counter (hg_service_t *self, const char *name)
 {
-    for (size_t i = 0; i < self->n_counters; i++) {
-        if (strcmp (self->counters[i].name, name) == 0) {
-            return &self->counters[i].value;
-        }
-    }
-    if (self->n_counters == HG_MAX_COUNTERS) {
-        static uint64_t overflow;
-        return &overflow;
-    }
-    counter_t *c = &self->counters[self->n_counters++];
-    snprintf (c->name, sizeof (c->name), "%s", name);
-    c->value = 0;
-    return &c->value;
+    return hg_counters_get (self->counters, name);
 }
 
-/* A persisted counter entry is "m/<name>" -> 8 bytes: the counter its key
- * names, and the value it holds. */
-static uint64_t *
-s_counter_of_key (hg_service_t *self, const char *key, size_t klen)
-{
-    char name[32];
-    snprintf (name, sizeof (name), "%.*s", (int) (klen - 2), key + 2);
-    return hg_service_counter (self, name);
-}
-
-static uint64_t
-s_counter_value (const char *val, size_t vlen)
-{
-    uint64_t value = 0;
-    if (vlen == 8) {
-        memcpy (&value, val, 8);
-    }
-    return value;
-}
-
-static void
-s_counters_load (hg_service_t *self)
-{
-    hg_store_iter_t *it = hg_store_iter_new (self->store, "m/", 2, NULL, 0);
-    const char *k, *v;
-    size_t kl, vl;
-    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
-        *s_counter_of_key (self, k, kl) = s_counter_value (v, vl);
-    }
-    hg_store_iter_destroy (&it);
-}
-
-/* Folds the link's redelivery count into the persisted counter. */
-static void
-s_counters_fold (hg_service_t *self)
+void
+hg_service_counters_fold (hg_service_t *self)
 {
     if (self->server) {
         uint64_t r = hg_link_server_stats (self->server).redelivered;
         *hg_service_counter (self, "redelivered") += r - self->redelivered_seen;
         self->redelivered_seen = r;
-    }
-}
-
-static void
-s_counters_put (hg_service_t *self, hg_store_batch_t *wb)
-{
-    s_counters_fold (self);
-    for (size_t i = 0; i < self->n_counters; i++) {
-        char key[40];
-        int kl = snprintf (key, sizeof (key), "m/%s", self->counters[i].name);
-        hg_store_batch_put (wb, key, (size_t) kl, &self->counters[i].value, 8);
     }
 }
 
@@ -270,10 +158,8 @@ hg_service_outbox_room (hg_service_t *self)
     return depth >= self->outbox_max ? 0 : self->outbox_max - depth;
 }
 
-/* Remembers an outbox entry of the commit under way, offered downstream
- * once the commit is durable. */
-static int
-s_emitted_push (hg_service_t *self, uint64_t seq, int shard, hg_err_t *err)
+int
+hg_service_emitted_push (hg_service_t *self, uint64_t seq, int shard, hg_err_t *err)
 {
     if (self->n_emitted == self->cap_emitted) {
         size_t cap = self->cap_emitted ? self->cap_emitted * 2 : 1024;
@@ -335,7 +221,35 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
     if (!buf) {
         return hg_err_set (err, HG_ENOMEM, "out of memory packing an envelope");
     }
-    return s_emitted_push (self, seq, env->shard, err);
+    return hg_service_emitted_push (self, seq, env->shard, err);
+}
+
+int
+hg_service_emit_records (hg_service_t *self, hg_store_batch_t *wb,
+                         const Hourglass__Envelope *from, const char *id, int shard,
+                         Hourglass__Record **records, size_t n, hg_err_t *err)
+{
+    Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
+    rb.n_records = n;
+    rb.records = records;
+    size_t len = hourglass__record_batch__get_packed_size (&rb);
+    uint8_t *buf = malloc (len ? len : 1);
+    if (!buf) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory packing %zu records", n);
+    }
+    hourglass__record_batch__pack (&rb, buf);
+    Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
+    out.id = (char *) id;
+    out.partner = from->partner;
+    out.format = from->format;
+    out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
+    out.payload.data = buf;
+    out.payload.len = len;
+    out.shard = shard;
+    out.record_count = (uint32_t) n;
+    int rc = hg_service_emit (self, wb, &out, from, err);
+    free (buf);
+    return rc;
 }
 
 int
@@ -343,7 +257,8 @@ hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
 {
     uint64_t t0 = hg_now_us ();
     (*hg_service_counter (self, "commits"))++;
-    s_counters_put (self, wb);
+    hg_service_counters_fold (self);
+    hg_counters_put (self->counters, wb);
     if (hg_store_write (self->store, wb, true, err) < 0) {
         return HG_EIO;
     }
@@ -356,280 +271,16 @@ hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
     return 0;
 }
 
-/* Publishes counters and gauges to the HTTP exposition thread. */
-static void
-s_metrics_publish (hg_service_t *self)
-{
-    s_counters_fold (self);
-    hg_metric_t m[HG_MAX_COUNTERS + 4];
-    size_t n = 0;
-    for (size_t i = 0; i < self->n_counters; i++) {
-        m[n++] = (hg_metric_t) {self->counters[i].name, self->counters[i].value, false};
-    }
-    m[n++] = (hg_metric_t) {"outbox_depth",
-                            self->server ? hg_link_server_depth (self->server) : 0, true};
-    m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true};
-    m[n++] = (hg_metric_t) {"in_process",
-                            self->client ? hg_link_client_in_process (self->client) : 0, true};
-    if (self->client) {
-        m[n++] = (hg_metric_t) {"upstreams", hg_link_client_upstreams (self->client), true};
-    }
-    hg_metrics_publish (self->metrics, m, n);
-}
-
-/* ---- control ------------------------------------------------------------ */
-
-/* Lists quarantine entries ("q/" keys): any stage that rejects keeps them
- * there, with reasons and never more PHI than the stage may hold. */
-static void
-s_control_quarantine (hg_service_t *svc, const Hourglass__ControlRequest *req,
-                   Hourglass__ControlReply *reply, hg_arena_t *arena)
-{
-    size_t limit = req->limit ? req->limit : 1000;
-    size_t cap = 64, n = 0;
-    Hourglass__QuarantineEntry **list = malloc (cap * sizeof (*list));
-    hg_store_iter_t *it = hg_store_iter_new (svc->store, "q/", 2, NULL, 0);
-    ProtobufCAllocator alloc;
-    hg_arena_protobuf_allocator (arena, &alloc);
-    const char *k, *v;
-    size_t kl, vl;
-    while (n < limit && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
-        Hourglass__QuarantineEntry *q = hourglass__quarantine_entry__unpack (
-            &alloc, vl, (const uint8_t *) v);
-        if (!q) {
-            continue;
-        }
-        if (n == cap) {
-            cap *= 2;
-            list = realloc (list, cap * sizeof (*list));
-        }
-        list[n++] = q;
-    }
-    hg_store_iter_destroy (&it);
-    Hourglass__QuarantineEntry **out = hg_arena_alloc (arena, (n ? n : 1) * sizeof (*out));
-    memcpy (out, list, n * sizeof (*out));
-    free (list);
-    reply->n_quarantine = n;
-    reply->quarantine = out;
-}
-
-
-static void
-s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
-{
-    size_t extra = 4;
-    s_counters_fold (self);
-    Hourglass__Counter **cs = hg_arena_alloc (arena, (self->n_counters + extra) * sizeof (*cs));
-    size_t n = 0;
-    for (size_t i = 0; i < self->n_counters; i++) {
-        Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
-        hourglass__counter__init (c);
-        c->name = self->counters[i].name;
-        c->value = self->counters[i].value;
-        cs[n++] = c;
-    }
-    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s", "last_commit_unix_ms"};
-    uint64_t values[] = {self->server ? hg_link_server_depth (self->server) : 0,
-                         hg_store_size_bytes (self->store),
-                         (hg_wall_us () - self->started_us) / 1000000u,
-                         self->committed_us / 1000u};
-    for (size_t i = 0; i < extra; i++) {
-        Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
-        hourglass__counter__init (c);
-        c->name = (char *) gauges[i];
-        c->value = values[i];
-        cs[n++] = c;
-    }
-    reply->n_counters = n;
-    reply->counters = cs;
-}
-
-static void
-s_control_handle (hg_service_t *self)
-{
-    for (int budget = 0; budget < 100; budget++) {
-        zmq_msg_t parts[3];
-        int n = 0, more = 1;
-        while (more && n < 3) {
-            zmq_msg_init (&parts[n]);
-            if (zmq_msg_recv (&parts[n], self->control, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&parts[n]);
-                more = -1;
-                break;
-            }
-            more = zmq_msg_more (&parts[n]);
-            n++;
-        }
-        if (more < 0 && n == 0) {
-            return;
-        }
-        if (n != 3 || more) {
-            for (int i = 0; i < n; i++) {
-                zmq_msg_close (&parts[i]);
-            }
-            continue;
-        }
-        hg_arena_t *arena = hg_arena_new (0);
-        Hourglass__ControlReply reply = HOURGLASS__CONTROL_REPLY__INIT;
-        reply.service = (char *) self->def->name;
-        reply.instance = self->instance;
-        reply.pid = (uint64_t) getpid ();
-        Hourglass__ControlRequest *req = hourglass__control_request__unpack (
-            NULL, zmq_msg_size (&parts[2]), zmq_msg_data (&parts[2]));
-        hg_err_t err = {0};
-        if (!req) {
-            reply.error = "undecodable control request";
-        }
-        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__HEALTH) {
-            reply.ok = true;
-        }
-        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__STATS) {
-            s_control_stats (self, &reply, arena);
-            reply.ok = true;
-        }
-        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST) {
-            s_control_quarantine (self, req, &reply, arena);
-            reply.ok = true;
-        }
-        else if (self->def->control
-                 && self->def->control (self, self->state, req, &reply, arena, &err) == 0) {
-            reply.ok = true;
-        }
-        else {
-            reply.error = hg_arena_strdup (arena, err.code ? err.msg
-                                                           : "request not supported here");
-        }
-        size_t len = hourglass__control_reply__get_packed_size (&reply);
-        zmq_msg_t out;
-        zmq_msg_init_size (&out, len);
-        hourglass__control_reply__pack (&reply, zmq_msg_data (&out));
-        zmq_msg_send (&parts[0], self->control, ZMQ_SNDMORE);
-        zmq_msg_send (&parts[1], self->control, ZMQ_SNDMORE);
-        zmq_msg_send (&out, self->control, 0);
-        zmq_msg_close (&parts[2]);
-        if (req) {
-            hourglass__control_request__free_unpacked (req, NULL);
-        }
-        hg_arena_destroy (&arena);
-    }
-}
-
-/* ---- consuming: filter duplicates, process, commit, ack ------------------ */
-
-/* Writes "s/<id>" (the de-dup marker's key) into key (size bytes); its
- * length, or 0 when it does not fit. */
-static size_t
-s_marker_key (const char *id, char *key, size_t size)
-{
-    size_t n = strlen (id);
-    if (n + 2 >= size) {
-        return 0;
-    }
-    key[0] = 's';
-    key[1] = '/';
-    memcpy (key + 2, id, n + 1);
-    return n + 2;
-}
-
-/* Whether each delivery's message was committed before (its marker is in
- * the store): seen[i] for d[i], one look-up per delivery. The store has no
- * multi-key read yet; a MultiGet here (hg_store_exists_many, see
- * docs/performance.md) would read the round's markers in one call. */
-static void
-s_markers_committed (hg_service_t *self, const hg_delivery_t *d, size_t n, bool *seen)
-{
-    for (size_t i = 0; i < n; i++) {
-        char key[1024];
-        size_t kl = d[i].env ? s_marker_key (d[i].env->id, key, sizeof (key)) : 0;
-        seen[i] = kl && hg_store_exists (self->store, key, kl);
-    }
-}
-
-/* A delivery of a message already kept this round (the same message from
- * two upstream instances, or redelivered within the round). */
-static bool
-s_seen_in_round (const hg_delivery_t *keep, size_t kept, const char *id)
-{
-    for (size_t i = 0; i < kept; i++) {
-        if (strcmp (keep[i].env->id, id) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static int
-s_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
-           hg_err_t *err)
-{
-    /* move new, decodable deliveries to the front; keep the rest for the ack */
-    hg_delivery_t *keep = malloc (n * sizeof (*keep));
-    hg_delivery_t *drop = malloc (n * sizeof (*drop));
-    bool *committed = malloc (n * sizeof (*committed));
-    if (!keep || !drop || !committed) {
-        free (keep);
-        free (drop);
-        free (committed);
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
-    }
-    s_markers_committed (self, d, n, committed);
-    size_t k = 0, dn = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!d[i].env) {
-            (*hg_service_counter (self, "undecodable"))++;
-            drop[dn++] = d[i];
-        }
-        else if (committed[i] || s_seen_in_round (keep, k, d[i].env->id)) {
-            (*hg_service_counter (self, "duplicates"))++;
-            drop[dn++] = d[i];
-        }
-        else {
-            keep[k++] = d[i];
-        }
-    }
-    int rc = 0;
-    if (k) {
-        *hg_service_counter (self, "received") += k;
-        uint64_t t0 = hg_now_us ();
-        rc = self->def->process (self, self->state, keep, k, wb, err);
-        *hg_service_counter (self, "process_us") += hg_now_us () - t0;
-        for (size_t i = 0; rc == 0 && i < k; i++) {
-            char key[1024];
-            size_t kl = s_marker_key (keep[i].env->id, key, sizeof (key));
-            if (kl) {
-                hg_store_batch_put (wb, key, kl, "", 0);
-            }
-        }
-    }
-    if (rc == 0) {
-        rc = hg_service_commit (self, wb, err);
-    }
-    if (rc == 0) {
-        memcpy (d, keep, k * sizeof (*d));
-        memcpy (d + k, drop, dn * sizeof (*d));
-    }
-    free (keep);
-    free (drop);
-    free (committed);
-    return rc;
-}
-
 /* ---- main ---------------------------------------------------------------- */
 
+/* The instance's name and store directory (dir, PATH_MAX bytes): a
+ * replica's (option slots) from the first free slot it claims, else from
+ * options name and data_dir. */
 static int
-s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
+s_setup_instance (hg_service_t *self, char *dir, hg_err_t *err)
 {
-    s_build_options (self);
-    char program[64];
-    snprintf (program, sizeof (program), "hourglass-%s", self->def->name);
-    self->config = hg_config_new (program, self->opts, self->def->options);
-    int rc = hg_config_load (self->config, argc, argv, err);
-    if (rc != 0) {
-        return rc;
-    }
     const char *name = hg_config_str (self->config, "name");
     const char *data_dir = hg_config_str (self->config, "data_dir");
-    char dir[PATH_MAX];
     self->slot = -1;
     self->slot_fd = -1;
     self->slots = (int) hg_config_int (self->config, "slots");
@@ -649,7 +300,7 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         }
         snprintf (self->instance, sizeof (self->instance), "%s-%d", self->slot_prefix,
                   self->slot);
-        hg_slot_path (dir, sizeof (dir), self->slot_dir, self->slot_prefix, self->slot);
+        hg_slot_path (dir, PATH_MAX, self->slot_dir, self->slot_prefix, self->slot);
         self->adopt_ms = (uint64_t) hg_config_int (self->config, "adopt_ms");
     }
     else {
@@ -659,17 +310,18 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         else {
             snprintf (self->instance, sizeof (self->instance), "%s-0", self->def->name);
         }
-        snprintf (dir, sizeof (dir), "%s", *data_dir ? data_dir : "");
+        snprintf (dir, PATH_MAX, "%s", *data_dir ? data_dir : "");
         if (!*data_dir) {
-            snprintf (dir, sizeof (dir), "./var/%s", self->instance);
+            snprintf (dir, PATH_MAX, "./var/%s", self->instance);
         }
     }
-    int level = hg_log_level_parse (hg_config_str (self->config, "log_level"));
-    if (level < 0) {
-        return hg_err_set (err, HG_EINVAL, "log_level '%s' is not debug, info, warn or error",
-                           hg_config_str (self->config, "log_level"));
-    }
-    hg_log_init (self->def->name, self->instance, (hg_log_level_t) level);
+    return 0;
+}
+
+/* Link options and the bounds of a round, read and checked. */
+static int
+s_setup_limits (hg_service_t *self, hg_err_t *err)
+{
     self->link_opts.heartbeat_ms = (uint64_t) hg_config_int (self->config, "heartbeat_ms");
     self->link_opts.liveness = (uint32_t) hg_config_int (self->config, "liveness");
     self->link_opts.frame_max = (uint32_t) hg_config_int (self->config, "frame_max");
@@ -688,21 +340,14 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
                            "1 <= frame_max <= 512, window >= 1, frame_max <= batch_max <= 4096, "
                            "outbox_max >= 1");
     }
+    return 0;
+}
 
-    if (hg_mkdirs (dir, 0700, err) < 0) {
-        return HG_EIO;
-    }
-    self->store_opts = (hg_store_opts_t) {
-        .sync = hg_config_bool (self->config, "sync"),
-        .compression = hg_config_str (self->config, "compression"),
-        .compaction = hg_config_str (self->config, "compaction"),
-    };
-    self->store = hg_store_open (dir, &self->store_opts, err);
-    if (!self->store) {
-        return HG_EIO;
-    }
-    s_counters_load (self);
-    self->zctx = zmq_ctx_new ();
+/* The control socket, and CurveZMQ when curve_key is set: the key pair,
+ * the upstream keys, the ZAP handler with the downstream allow-list. */
+static int
+s_setup_sockets (hg_service_t *self, hg_err_t *err)
+{
     self->control = zmq_socket (self->zctx, ZMQ_ROUTER);
     const char *curve_key = hg_config_str (self->config, "curve_key");
     if (*curve_key) {
@@ -738,6 +383,54 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
             return err->code;
         }
     }
+    return 0;
+}
+
+static int
+s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
+{
+    s_build_options (self);
+    char program[64];
+    snprintf (program, sizeof (program), "hourglass-%s", self->def->name);
+    self->config = hg_config_new (program, self->opts, self->def->options);
+    int rc = hg_config_load (self->config, argc, argv, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char dir[PATH_MAX];
+    if ((rc = s_setup_instance (self, dir, err)) < 0) {
+        return rc;
+    }
+    int level = hg_log_level_parse (hg_config_str (self->config, "log_level"));
+    if (level < 0) {
+        return hg_err_set (err, HG_EINVAL, "log_level '%s' is not debug, info, warn or error",
+                           hg_config_str (self->config, "log_level"));
+    }
+    hg_log_init (self->def->name, self->instance, (hg_log_level_t) level);
+    if ((rc = s_setup_limits (self, err)) < 0) {
+        return rc;
+    }
+    if (hg_mkdirs (dir, 0700, err) < 0) {
+        return HG_EIO;
+    }
+    self->store_opts = (hg_store_opts_t) {
+        .sync = hg_config_bool (self->config, "sync"),
+        .compression = hg_config_str (self->config, "compression"),
+        .compaction = hg_config_str (self->config, "compaction"),
+    };
+    self->store = hg_store_open (dir, &self->store_opts, err);
+    if (!self->store) {
+        return HG_EIO;
+    }
+    self->counters = hg_counters_new ();
+    if (!self->counters) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    hg_counters_load (self->counters, self->store);
+    self->zctx = zmq_ctx_new ();
+    if ((rc = s_setup_sockets (self, err)) < 0) {
+        return rc;
+    }
     if (self->def->produces) {
         self->server = hg_link_server_new (self->zctx, hg_config_str (self->config, "deliver"),
                                            self->store, &self->link_opts, err);
@@ -749,12 +442,9 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         return err->code ? err->code : HG_EINVAL;
     }
     if (self->def->consumes) {
-        int shard = -1;
-        for (const hg_opt_t *o = self->def->options; o && o->name; o++) {
-            if (strcmp (o->name, "shard") == 0) {
-                shard = (int) hg_config_int (self->config, "shard");
-            }
-        }
+        int shard = self->def->shard_option
+                        ? (int) hg_config_int (self->config, self->def->shard_option)
+                        : -1;
         self->client = hg_link_client_new (self->zctx, hg_config_str (self->config, "upstream"),
                                            self->instance, shard, &self->link_opts, err);
         if (!self->client) {
@@ -767,113 +457,13 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         if (!self->metrics) {
             return HG_EIO;
         }
-        s_metrics_publish (self);
+        hg_service_metrics_publish (self);
     }
     hg_info ("started", "pid=%d data_dir=%s control=%s metrics=%s", (int) getpid (), dir,
-             control, *metrics ? metrics : "off");
+             hg_config_str (self->config, "control"), *metrics ? metrics : "off");
     return 0;
 }
 
-/* ---- adoption of slots left by replicas that are gone ---------------------- */
-
-/* Moves the data of a dead replica's store into ours, then deletes it:
- * - its outbox entries become ours (new sequence numbers, same envelopes:
- *   downstream de-duplicates by envelope id if some were delivered already);
- * - its counters are added to ours, and the service's adopt hook merges
- *   what else it aggregates (the cleanser's quality figures);
- * - every other key (de-dup markers, quarantine, outcomes) is keyed by
- *   message id and copied as it is.
- * Copies are written (synced) before the store is deleted, and re-copying
- * is harmless, so a crash half-way loses nothing; it may count the adopted
- * counters twice. */
-static int
-s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
-{
-    hg_store_t *orphan = hg_store_open (path, &self->store_opts, err);
-    if (!orphan) {
-        return err->code;
-    }
-    hg_store_batch_t *copy = hg_store_batch_new ();
-    hg_store_batch_t *merge = hg_store_batch_new ();
-    size_t n_outbox = 0, n_copied = 0;
-    int rc = 0;
-    hg_store_iter_t *it = hg_store_iter_new (orphan, "", 0, NULL, 0);
-    const char *k, *v;
-    size_t kl, vl;
-    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
-        if (kl == 10 && memcmp (k, "o/", 2) == 0 && self->server) {
-            unsigned char key[10];
-            uint64_t seq = hg_link_server_next_seq (self->server, key);
-            hg_store_batch_put (merge, key, sizeof (key), v, vl);
-            rc = s_emitted_push (self, seq, hg_link_entry_shard (v, vl), err);
-            n_outbox++;
-        }
-        else if (kl > 2 && memcmp (k, "m/", 2) == 0) {
-            *s_counter_of_key (self, k, kl) += s_counter_value (v, vl);
-        }
-        else {
-            int handled = self->def->adopt
-                              ? self->def->adopt (self, self->state, k, kl, v, vl, merge, err)
-                              : 0;
-            if (handled < 0) {
-                rc = handled;
-            }
-            else if (!handled) {
-                hg_store_batch_put (copy, k, kl, v, vl);
-                n_copied++;
-                if (hg_store_batch_count (copy) >= 10000) {
-                    rc = hg_store_write (self->store, copy, true, err);
-                    hg_store_batch_clear (copy);
-                }
-            }
-        }
-    }
-    hg_store_iter_destroy (&it);
-    if (rc == 0 && hg_store_batch_count (copy)) {
-        rc = hg_store_write (self->store, copy, true, err);
-    }
-    if (rc == 0) {
-        *hg_service_counter (self, "adopted") += n_outbox;
-        rc = hg_service_commit (self, merge, err);
-    }
-    else {
-        self->n_emitted = 0;
-        s_counters_load (self);    /* undo the additions: they were not written */
-    }
-    hg_store_batch_destroy (&copy);
-    hg_store_batch_destroy (&merge);
-    hg_store_close (&orphan);
-    if (rc == 0) {
-        rc = hg_remove_tree (path, err);
-        hg_info ("adopted", "store=%s outbox=%zu keys=%zu", path, n_outbox, n_copied);
-    }
-    return rc;
-}
-
-/* Adopts every slot whose lock is free and whose store still exists. */
-static void
-s_adopt_orphans (hg_service_t *self)
-{
-    for (int k = 0; k < self->slots; k++) {
-        char path[PATH_MAX], current[PATH_MAX + 16];
-        hg_slot_path (path, sizeof (path), self->slot_dir, self->slot_prefix, k);
-        snprintf (current, sizeof (current), "%s/CURRENT", path);
-        if (k == self->slot || access (current, F_OK) != 0) {
-            continue;
-        }
-        hg_err_t err = {0};
-        int fd = hg_slot_try (self->slot_dir, self->slot_prefix, k, &err);
-        if (fd == HG_EAGAIN) {
-            continue;    /* a live replica */
-        }
-        if (fd < 0 || s_adopt (self, path, &err) < 0) {
-            hg_error ("adopt_failed", "slot=%d err=\"%s\"", k, err.msg);
-        }
-        if (fd >= 0) {
-            close (fd);
-        }
-    }
-}
 
 static int
 s_loop (hg_service_t *self)
@@ -913,7 +503,7 @@ s_loop (hg_service_t *self)
         }
         uint64_t now = hg_now_ms ();
         if (items[0].revents & ZMQ_POLLIN) {
-            s_control_handle (self);
+            hg_service_control_handle (self);
         }
         if (self->auth && (items[auth_at].revents & ZMQ_POLLIN)) {
             *hg_service_counter (self, "auth_refused") += (uint64_t) hg_curve_auth_handle (self->auth);
@@ -955,7 +545,7 @@ s_loop (hg_service_t *self)
                                               self->batch_max_bytes, now);
             if (got) {
                 uint64_t t0 = hg_now_ms ();
-                if (s_consume (self, deliveries, got, wb, &err) < 0) {
+                if (hg_service_consume (self, deliveries, got, wb, &err) < 0) {
                     /* not acknowledged: upstream redelivers after we exit */
                     hg_error ("fatal", "stage=commit err=\"%s\"", err.msg);
                     status = 1;
@@ -975,11 +565,11 @@ s_loop (hg_service_t *self)
             hg_link_client_tick (self->client, (uint32_t) hg_service_outbox_room (self), now);
         }
         if (self->slots > 0 && now >= self->adopt_at_ms) {
-            s_adopt_orphans (self);
+            hg_service_adopt_orphans (self);
             self->adopt_at_ms = hg_now_ms () + self->adopt_ms;
         }
         if (self->metrics && now >= self->metrics_at_ms) {
-            s_metrics_publish (self);
+            hg_service_metrics_publish (self);
             self->metrics_at_ms = now + 250;
         }
     }
@@ -1012,6 +602,7 @@ s_teardown (hg_service_t *self)
         close (self->slot_fd);
     }
     hg_config_destroy (&self->config);
+    hg_counters_destroy (&self->counters);
     free (self->emitted);
 }
 

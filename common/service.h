@@ -36,6 +36,16 @@ typedef struct {
     const hg_opt_t *options;       /* the service's own options (NULL-name end) */
     bool consumes;                 /* connects to an upstream (option "upstream") */
     bool produces;                 /* binds a downstream link (option "deliver") */
+    /* Default endpoints of a single-node cluster on 127.0.0.1: this
+     * service's deliver port is base_port + 1 and its control port
+     * base_port + 2; upstream_base_port is the base port of the service it
+     * consumes from (its "upstream" default is that service's deliver). */
+    int base_port;
+    int upstream_base_port;
+    /* The option of `options` (HG_OPT_INT) naming the shard this instance
+     * consumes: the upstream sends it only that shard's envelopes. NULL:
+     * every envelope. */
+    const char *shard_option;
 
     /* Once, after config, store and links are ready. */
     int (*init) (hg_service_t *svc, void **state, hg_err_t *err);
@@ -76,14 +86,25 @@ hg_store_t *hg_service_store (hg_service_t *svc);
 void *hg_service_zctx (hg_service_t *svc);
 const char *hg_service_instance (hg_service_t *svc);
 
-/* A persisted counter by name (created at 0 on first use; at most 32).
- * Values are written with every commit, so they survive crashes exactly. */
+/* A persisted counter by name (created at 0 on first use; its address is
+ * stable, so it may be kept). Values are written with every commit, so they
+ * survive crashes exactly. At most HG_COUNTERS_MAX (32) names and
+ * HG_COUNTER_NAME_MAX bytes each: one more is a programmer error and the
+ * process aborts saying so (counters.h). */
 uint64_t *hg_service_counter (hg_service_t *svc, const char *name);
 
 /* Appends a stamp for this stage (after those of `from`, may be NULL), packs
  * env into an outbox entry in wb. It becomes deliverable after the commit. */
 int hg_service_emit (hg_service_t *svc, hg_store_batch_t *wb, Hourglass__Envelope *env,
                      const Hourglass__Envelope *from, hg_err_t *err);
+
+/* Emits n records as one PAYLOAD_RECORDS envelope (a packed RecordBatch)
+ * with id and shard (-1: any), the partner and format of `from` and its
+ * stamps before ours: hg_service_emit of what the stages between the
+ * cleanser and the indexer send. */
+int hg_service_emit_records (hg_service_t *svc, hg_store_batch_t *wb,
+                             const Hourglass__Envelope *from, const char *id, int shard,
+                             Hourglass__Record **records, size_t n, hg_err_t *err);
 
 /* Commits wb (synced) with the counters, then offers emitted entries
  * downstream. For services that commit outside process (the collector). */

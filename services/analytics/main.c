@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "service.h"
+#include "zmsg.h"
 #include "store.h"
 #include "suppress.h"
 #include "util.h"
@@ -117,15 +118,11 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
             if (answered[i] || !(items[i].revents & ZMQ_POLLIN)) {
                 continue;
             }
-            zmq_msg_t empty, body;
-            zmq_msg_init (&empty);
-            zmq_msg_init (&body);
-            zmq_msg_recv (&empty, socks[i], 0);
-            zmq_msg_recv (&body, socks[i], 0);
-            Hourglass__ControlReply *rep = hourglass__control_reply__unpack (
-                NULL, zmq_msg_size (&body), zmq_msg_data (&body));
-            zmq_msg_close (&empty);
-            zmq_msg_close (&body);
+            zmq_msg_t parts[2];    /* [empty][ControlReply] */
+            int got = hg_zmsg_recv (socks[i], parts, 2, ZMQ_DONTWAIT, NULL);
+            Hourglass__ControlReply *rep = got == 2 ? hourglass__control_reply__unpack (
+                NULL, zmq_msg_size (&parts[1]), zmq_msg_data (&parts[1])) : NULL;
+            hg_zmsg_close (parts, got);
             answered[i] = true;
             left--;
             if (!rep || !rep->ok || !rep->count) {
@@ -215,6 +212,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
 static const hg_service_def_t s_def = {
     .name = "analytics",
     .summary = "answers count queries over all indexer shards with small-cell suppression",
+    .base_port = 5590,
     .options = s_options,
     .init = s_init,
     .control = s_control,

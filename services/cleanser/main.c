@@ -23,6 +23,7 @@
 #include "log.h"
 #include "normalize.h"
 #include "quality.h"
+#include "quarantine.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -174,13 +175,7 @@ s_quarantine (hg_service_t *svc, const Hourglass__Envelope *env, hg_batch_t *bat
         q.at_us = hg_wall_us ();
         q.payload_bytes = env->payload.len;
         q.key = pkey;
-        size_t len = hourglass__quarantine_entry__get_packed_size (&q);
-        uint8_t *buf = malloc (len ? len : 1);
-        hourglass__quarantine_entry__pack (&q, buf);
-        char key[620];
-        int kl = snprintf (key, sizeof (key), "q/%s%c%06zu", env->id, '\0', i);
-        hg_store_batch_put (wb, key, (size_t) kl, buf, len);
-        free (buf);
+        hg_quarantine_put (wb, &q, i, NULL);   /* out of memory: the commit fails */
         hg_info ("quarantined", "message=%s location=\"%s\"", env->id, rj[i].location);
     }
 }
@@ -234,34 +229,6 @@ s_store_links (const Hourglass__Envelope *env, const hg_cleanse_result_t *res,
             hg_store_batch_put (wb, key, klen, l->identifier, strlen (l->identifier));
         }
     }
-}
-
-/* The outbox envelope of the message's records (one packed RecordBatch). */
-static int
-s_emit (hg_service_t *svc, const Hourglass__Envelope *env, Hourglass__Record **recs, size_t n,
-        hg_store_batch_t *wb, hg_err_t *err)
-{
-    Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
-    rb.n_records = n;
-    rb.records = recs;
-    size_t len = hourglass__record_batch__get_packed_size (&rb);
-    uint8_t *buf = malloc (len ? len : 1);
-    if (!buf) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
-    }
-    hourglass__record_batch__pack (&rb, buf);
-    Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
-    out.id = env->id;
-    out.partner = env->partner;
-    out.format = env->format;
-    out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
-    out.payload.data = buf;
-    out.payload.len = len;
-    out.shard = -1;
-    out.record_count = (uint32_t) n;
-    int rc = hg_service_emit (svc, wb, &out, env, err);
-    free (buf);
-    return rc;
 }
 
 /* r/<message id>: the message's Outcome. */
@@ -351,7 +318,7 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     int rc = hg_cleanse (&ctx, hg_batch_arena (batch), recs, n, &res, err);
     if (rc == 0) {
         s_store_links (env, &res, wb);
-        rc = n > 0 ? s_emit (svc, env, recs, n, wb, err) : 0;
+        rc = n > 0 ? hg_service_emit_records (svc, wb, env, env->id, -1, recs, n, err) : 0;
     }
     if (rc == 0) {
         if (hg_batch_reject_count (batch) > 0) {
@@ -495,6 +462,8 @@ s_adopt (hg_service_t *svc, void *state, const char *key, size_t klen, const cha
 static const hg_service_def_t s_def = {
     .name = "cleanser",
     .summary = "parses partner payloads into canonical records; quarantines invalid ones",
+    .base_port = 5560,
+    .upstream_base_port = 5550,
     .options = s_options,
     .consumes = true,
     .produces = true,

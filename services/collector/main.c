@@ -33,6 +33,7 @@
 #include "quota.h"
 #include "service.h"
 #include "util.h"
+#include "zmsg.h"
 
 #define HG_COLLECTOR_ROUND_MAX 256
 
@@ -383,32 +384,14 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
     int rc = 0;
     while (n < HG_COLLECTOR_ROUND_MAX) {
         zmq_msg_t parts[3];
-        int got = 0, more = 1;
-        while (more && got < 3) {
-            zmq_msg_init (&parts[got]);
-            if (zmq_msg_recv (&parts[got], self->ingest, got == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close (&parts[got]);
-                more = -1;
-                break;
-            }
-            more = zmq_msg_more (&parts[got]);
-            got++;
-        }
-        if (got == 0) {
+        bool truncated;
+        int got = hg_zmsg_recv (self->ingest, parts, 3, ZMQ_DONTWAIT, &truncated);
+        if (got <= 0) {
             break;
         }
-        if (got != 3 || more == 1) {
-            /* not [identity][empty][request]: drain and ignore */
-            while (more == 1) {
-                zmq_msg_t skip;
-                zmq_msg_init (&skip);
-                zmq_msg_recv (&skip, self->ingest, 0);
-                more = zmq_msg_more (&skip);
-                zmq_msg_close (&skip);
-            }
-            for (int i = 0; i < got; i++) {
-                zmq_msg_close (&parts[i]);
-            }
+        if (got != 3 || truncated) {
+            /* not [identity][empty][request]: ignored */
+            hg_zmsg_close (parts, got);
             continue;
         }
         pending_reply_t *pr = &round[n];
@@ -762,6 +745,7 @@ s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t 
 static const hg_service_def_t s_def = {
     .name = "collector",
     .summary = "takes partner feeds and journals them durably before acknowledging",
+    .base_port = 5550,
     .options = s_options,
     .consumes = false,
     .produces = true,

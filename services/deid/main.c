@@ -19,6 +19,7 @@
 #include "log.h"
 #include "policy.h"
 #include "pseudonym.h"
+#include "quarantine.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -91,13 +92,7 @@ s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *en
     q.location = location;
     q.reason = safe;
     q.at_us = hg_wall_us ();
-    size_t len = hourglass__quarantine_entry__get_packed_size (&q);
-    uint8_t *buf = malloc (len ? len : 1);
-    hourglass__quarantine_entry__pack (&q, buf);
-    char key[620];
-    int kl = snprintf (key, sizeof (key), "q/%s%c%06zu", env->id, '\0', index);
-    hg_store_batch_put (wb, key, (size_t) kl, buf, len);
-    free (buf);
+    hg_quarantine_put (wb, &q, index, NULL);   /* out of memory: the commit fails */
     (*hg_service_counter (svc, "rejected"))++;
     hg_warn ("record_not_deidentified", "message=%s record=%zu", env->id, index);
 }
@@ -144,24 +139,10 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         if (!n_by_shard[s]) {
             continue;
         }
-        Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
-        rb.n_records = n_by_shard[s];
-        rb.records = by_shard[s];
-        size_t len = hourglass__record_batch__get_packed_size (&rb);
-        uint8_t *buf = hg_arena_alloc (arena, len ? len : 1);
-        hourglass__record_batch__pack (&rb, buf);
-        Hourglass__Envelope out = HOURGLASS__ENVELOPE__INIT;
         char id[600];
         snprintf (id, sizeof (id), "%s#%d", env->id, s);
-        out.id = id;
-        out.partner = env->partner;
-        out.format = env->format;
-        out.payload_type = HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS;
-        out.payload.data = buf;
-        out.payload.len = len;
-        out.shard = s;
-        out.record_count = (uint32_t) n_by_shard[s];
-        if ((rc = hg_service_emit (svc, wb, &out, env, err)) < 0) {
+        if ((rc = hg_service_emit_records (svc, wb, env, id, s, by_shard[s], n_by_shard[s],
+                                           err)) < 0) {
             goto cleanup;
         }
     }
@@ -189,6 +170,8 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
 static const hg_service_def_t s_def = {
     .name = "deid",
     .summary = "de-identifies records and routes them to their indexer shard",
+    .base_port = 5570,
+    .upstream_base_port = 5560,
     .options = s_options,
     .consumes = true,
     .produces = true,

@@ -22,4 +22,4 @@ hg_fuzz_target(json LIBS hg_cleanse DIRS ${HG_FUZZ_DIR}/corpus/json ${HG_FUZZ_DI
 # Differential target of the indexer's walk over packed record batches
 # (hg_record_batch_next) against protobuf-c's unpacking.
 hg_fuzz_target(record_batch LIBS hgcommon DIRS ${HG_FUZZ_DIR}/corpus/record_batch
-    SOURCES ${CMAKE_SOURCE_DIR}/common/record.c)
+    SOURCES ${CMAKE_SOURCE_DIR}/common/record_batch.c)

@@ -10,3 +10,6 @@ hg_unit_test(test_date SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_date.c LIBS
 hg_unit_test(test_record SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_record.c LIBS hgcommon)
 hg_unit_test(test_index SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_index.c LIBS hg_index)
 hg_unit_test(test_suppress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_suppress.c LIBS hg_analytics)
+hg_unit_test(test_counters SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_counters.c LIBS hgcommon)
+hg_unit_test(test_zmsg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zmsg.c LIBS hgcommon)
+hg_unit_test(test_curve SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_curve.c LIBS hgcommon)

@@ -277,6 +277,31 @@ test_file_errors (void **state)
     s_expect_error ((char *[]) {"prog", "--config", path, NULL}, want);
 }
 
+/* The file parser on text, without a file: a buffer that does not end in
+ * NUL or newline, CRLF lines, blanks, comments, '=' in a value, and where
+ * the first bad line stops it. */
+static void
+test_parse_text (void **state)
+{
+    (void) state;
+    hg_err_t err = {0};
+    hg_config_t *c = hg_config_new ("p", s_common, s_own);
+    const char text[] = "  # comment\r\n\nname =  a=b  \r\n\tshards=7\nsync = off";
+    assert_int_equal (hg_config_parse (c, text, sizeof (text) - 1, "t.conf", &err), 0);
+    assert_string_equal (hg_config_str (c, "name"), "a=b");
+    assert_int_equal (hg_config_int (c, "shards"), 7);
+    assert_false (hg_config_bool (c, "sync"));
+    /* only len bytes are read: "sync = of" is not a boolean */
+    assert_int_equal (hg_config_parse (c, text, sizeof (text) - 2, "t.conf", &err), HG_EINVAL);
+    assert_string_equal (err.msg, "t.conf:5: option sync: 'of' is not a boolean (true/false)");
+    assert_int_equal (hg_config_parse (c, "shards = 9\nx\nshards = 1\n", 23, "u", &err),
+                      HG_EINVAL);
+    assert_string_equal (err.msg, "u:2: expected 'key = value'");
+    assert_int_equal (hg_config_int (c, "shards"), 9);
+    assert_int_equal (hg_config_parse (c, "", 0, "u", &err), 0);
+    hg_config_destroy (&c);
+}
+
 static void
 test_help (void **state)
 {
@@ -324,6 +349,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_flag_forms, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_file_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_parse_text, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_help, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

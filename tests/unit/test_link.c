@@ -105,6 +105,9 @@ s_write_entry (fx_t *fx, hg_link_server_t *srv, int idx, int shard)
     assert_int_equal (key[0], 'o');
     assert_int_equal (key[1], '/');
     assert_int_equal (hg_be64_get (key + 2), seq);
+    assert_true (hg_link_is_outbox_key (key, sizeof (key)));
+    assert_false (hg_link_is_outbox_key (key, sizeof (key) - 1));
+    assert_false (hg_link_is_outbox_key ("m/received", 10));
 
     char id[64], payload[64];
     snprintf (id, sizeof (id), "p/batch-%d", idx);

@@ -1,7 +1,10 @@
 /*
  * test_store.c -- the RocksDB wrapper (common/store.c) on a real database in
  * a temporary directory: point reads and writes, batches, prefix scans with
- * a start key, big-endian key order, reopen.
+ * a start key, big-endian key order, reopen; and the key spaces of the
+ * runtime kept there: persisted counters ("m/<name>", counters.c) and the
+ * quarantine ("q/<id>\0<index>", quarantine.c: the layout, the listing in
+ * key order, at most limit, undecodable values skipped).
  */
 #define _GNU_SOURCE   /* nftw */
 #include <stdarg.h>
@@ -15,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
+#include "quarantine.h"
 #include "store.h"
 
 typedef struct {
@@ -473,6 +478,101 @@ test_open_errors (void **state)
     assert_memory_equal (err.msg, want, strlen (want));
 }
 
+static void
+test_counters_persist_and_adopt (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_t *store = fx->store;
+    hg_err_t err = {0};
+
+    hg_counters_t *c = hg_counters_new ();
+    *hg_counters_get (c, "received") = 7;
+    *hg_counters_get (c, "commits") = 3;
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_counters_put (c, wb);
+    assert_int_equal (hg_store_batch_count (wb), 2);
+    assert_int_equal (hg_store_write (store, wb, false, &err), 0);
+    char *val = NULL;
+    size_t vlen = 0;
+    assert_int_equal (hg_store_get (store, "m/received", 10, &val, &vlen, &err), 0);
+    assert_int_equal (vlen, 8);
+    uint64_t got;
+    memcpy (&got, val, 8);
+    assert_int_equal (got, 7);
+    free (val);
+
+    /* load sets what the store holds and keeps the others */
+    hg_counters_t *l = hg_counters_new ();
+    *hg_counters_get (l, "auth_refused") = 2;
+    *hg_counters_get (l, "received") = 100;
+    hg_counters_load (l, store);
+    assert_int_equal (*hg_counters_get (l, "received"), 7);
+    assert_int_equal (*hg_counters_get (l, "commits"), 3);
+    assert_int_equal (*hg_counters_get (l, "auth_refused"), 2);
+
+    /* adoption adds; a value of the wrong size counts 0 */
+    uint64_t five = 5;
+    assert_true (hg_counters_is_key ("m/received", 10));
+    assert_false (hg_counters_is_key ("m/", 2));
+    assert_false (hg_counters_is_key ("q/received", 10));
+    hg_counters_add_entry (l, "m/received", 10, (const char *) &five, 8);
+    hg_counters_add_entry (l, "m/adopted", 9, "abc", 3);
+    assert_int_equal (*hg_counters_get (l, "received"), 12);
+    assert_int_equal (*hg_counters_get (l, "adopted"), 0);
+
+    hg_counters_destroy (&l);
+    hg_counters_destroy (&c);
+    hg_store_batch_destroy (&wb);
+}
+
+static void
+s_quarantine_put (hg_store_batch_t *wb, const char *id, size_t index, const char *reason)
+{
+    Hourglass__QuarantineEntry q = HOURGLASS__QUARANTINE_ENTRY__INIT;
+    q.message_id = (char *) id;
+    q.reason = (char *) reason;
+    assert_int_equal (hg_quarantine_put (wb, &q, index, NULL), 0);
+}
+
+static void
+test_quarantine_put_and_list (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_t *store = fx->store;
+    hg_err_t err = {0};
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    s_quarantine_put (wb, "m1", 1, "second of m1");
+    s_quarantine_put (wb, "m1", 0, "first of m1");
+    s_quarantine_put (wb, "m", 12, "only of m");
+    char long_id[700];
+    memset (long_id, 'z', sizeof (long_id) - 1);
+    long_id[sizeof (long_id) - 1] = '\0';
+    s_quarantine_put (wb, long_id, 0, "a long id");
+    hg_store_batch_put (wb, "q/zz", 4, "\xff\xff", 2);   /* not an entry */
+    assert_int_equal (hg_store_write (store, wb, false, &err), 0);
+
+    /* the layout others rely on (adoption copies the keys as they are) */
+    assert_true (hg_store_exists (store, "q/m1\0" "000001", 11));
+    assert_true (hg_store_exists (store, "q/m\0" "000012", 10));
+
+    hg_arena_t *arena = hg_arena_new (0);
+    Hourglass__QuarantineEntry **list = NULL;
+    size_t n = 0;
+    assert_int_equal (hg_quarantine_list (store, 1000, arena, &list, &n, &err), 0);
+    assert_int_equal (n, 4);
+    assert_string_equal (list[0]->reason, "only of m");
+    assert_string_equal (list[1]->reason, "first of m1");
+    assert_string_equal (list[2]->reason, "second of m1");
+    assert_string_equal (list[3]->reason, "a long id");
+    assert_string_equal (list[3]->message_id, long_id);
+    assert_int_equal (hg_quarantine_list (store, 2, arena, &list, &n, &err), 0);
+    assert_int_equal (n, 2);
+    assert_string_equal (list[1]->reason, "first of m1");
+
+    hg_arena_destroy (&arena);
+    hg_store_batch_destroy (&wb);
+}
+
 int
 main (void)
 {
@@ -484,6 +584,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_be64_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reopen_keeps_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_open_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_counters_persist_and_adopt, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_quarantine_put_and_list, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

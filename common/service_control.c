@@ -1,0 +1,135 @@
+/*
+ * service_control.c -- what a service reports: the control socket (HEALTH,
+ * STATS, QUARANTINE_LIST, then the service's own requests) and the metrics
+ * exposition. See service_internal.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "quarantine.h"
+#include "service_internal.h"
+#include "util.h"
+#include "zmsg.h"
+
+void
+hg_service_metrics_publish (hg_service_t *self)
+{
+    hg_service_counters_fold (self);
+    hg_metric_t m[HG_COUNTERS_MAX + 4];
+    size_t n = 0;
+    for (size_t i = 0; i < hg_counters_count (self->counters); i++) {
+        m[n++] = (hg_metric_t) {hg_counters_name (self->counters, i),
+                                hg_counters_value (self->counters, i), false};
+    }
+    m[n++] = (hg_metric_t) {"outbox_depth",
+                            self->server ? hg_link_server_depth (self->server) : 0, true};
+    m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true};
+    m[n++] = (hg_metric_t) {"in_process",
+                            self->client ? hg_link_client_in_process (self->client) : 0, true};
+    if (self->client) {
+        m[n++] = (hg_metric_t) {"upstreams", hg_link_client_upstreams (self->client), true};
+    }
+    hg_metrics_publish (self->metrics, m, n);
+}
+
+/* ---- control ------------------------------------------------------------ */
+
+static void
+s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
+{
+    size_t extra = 4;
+    hg_service_counters_fold (self);
+    size_t n_counters = hg_counters_count (self->counters);
+    Hourglass__Counter **cs = hg_arena_alloc (arena, (n_counters + extra) * sizeof (*cs));
+    size_t n = 0;
+    for (size_t i = 0; i < n_counters; i++) {
+        Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
+        hourglass__counter__init (c);
+        c->name = (char *) hg_counters_name (self->counters, i);
+        c->value = hg_counters_value (self->counters, i);
+        cs[n++] = c;
+    }
+    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s", "last_commit_unix_ms"};
+    uint64_t values[] = {self->server ? hg_link_server_depth (self->server) : 0,
+                         hg_store_size_bytes (self->store),
+                         (hg_wall_us () - self->started_us) / 1000000u,
+                         self->committed_us / 1000u};
+    for (size_t i = 0; i < extra; i++) {
+        Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
+        hourglass__counter__init (c);
+        c->name = (char *) gauges[i];
+        c->value = values[i];
+        cs[n++] = c;
+    }
+    reply->n_counters = n;
+    reply->counters = cs;
+}
+
+void
+hg_service_control_handle (hg_service_t *self)
+{
+    for (int budget = 0; budget < 100; budget++) {
+        /* [identity][empty][ControlRequest] */
+        zmq_msg_t parts[3];
+        bool truncated;
+        int n = hg_zmsg_recv (self->control, parts, 3, ZMQ_DONTWAIT, &truncated);
+        if (n <= 0) {
+            return;
+        }
+        if (n != 3 || truncated) {
+            hg_zmsg_close (parts, n);
+            continue;
+        }
+        hg_arena_t *arena = hg_arena_new (0);
+        Hourglass__ControlReply reply = HOURGLASS__CONTROL_REPLY__INIT;
+        reply.service = (char *) self->def->name;
+        reply.instance = self->instance;
+        reply.pid = (uint64_t) getpid ();
+        Hourglass__ControlRequest *req = hourglass__control_request__unpack (
+            NULL, zmq_msg_size (&parts[2]), zmq_msg_data (&parts[2]));
+        hg_err_t err = {0};
+        if (!req) {
+            reply.error = "undecodable control request";
+        }
+        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__HEALTH) {
+            reply.ok = true;
+        }
+        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__STATS) {
+            s_control_stats (self, &reply, arena);
+            reply.ok = true;
+        }
+        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST) {
+            /* any stage that rejects keeps its entries under q/ */
+            if (hg_quarantine_list (self->store, req->limit ? req->limit : 1000, arena,
+                                    &reply.quarantine, &reply.n_quarantine, &err) == 0) {
+                reply.ok = true;
+            }
+            else {
+                reply.error = hg_arena_strdup (arena, err.msg);
+            }
+        }
+        else if (self->def->control
+                 && self->def->control (self, self->state, req, &reply, arena, &err) == 0) {
+            reply.ok = true;
+        }
+        else {
+            reply.error = hg_arena_strdup (arena, err.code ? err.msg
+                                                           : "request not supported here");
+        }
+        size_t len = hourglass__control_reply__get_packed_size (&reply);
+        zmq_msg_t out;
+        zmq_msg_init_size (&out, len);
+        hourglass__control_reply__pack (&reply, zmq_msg_data (&out));
+        zmq_msg_send (&parts[0], self->control, ZMQ_SNDMORE);
+        zmq_msg_send (&parts[1], self->control, ZMQ_SNDMORE);
+        zmq_msg_send (&out, self->control, 0);
+        zmq_msg_close (&parts[2]);
+        if (req) {
+            hourglass__control_request__free_unpacked (req, NULL);
+        }
+        hg_arena_destroy (&arena);
+    }
+}
