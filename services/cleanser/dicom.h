@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include "batch.h"
 
 /* Modality codes (DICOM CID 29). */
 #define HG_SYS_DICOM_DCM "http://dicom.nema.org/resources/ontology/DCM"

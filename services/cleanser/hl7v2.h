@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include "batch.h"
 
 /* Parses one or more messages in data[0..len) (need not be NUL-terminated)
  * and appends canonical records to out. Every mapped message gives its PID

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "csv.h"
 #include "dicom.h"
 #include "fhir.h"
@@ -23,7 +24,6 @@
 #include "log.h"
 #include "normalize.h"
 #include "quality.h"
-#include "record.h"
 #include "service.h"
 #include "util.h"
 #include "vcf.h"

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include "batch.h"
 
 /* Variant coding system of "CHROM-POS-REF-ALT" codes. */
 #define HG_SYS_VARIANT "https://hourglass.local/variant"
