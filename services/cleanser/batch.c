@@ -133,6 +133,39 @@ hg_batch_max_records (const hg_batch_t *self)
     return self->max_records;
 }
 
+hg_batch_mark_t
+hg_batch_begin (hg_batch_t *self, const hg_parse_limits_t *limits)
+{
+    hg_batch_limit_records (self, limits ? limits->max_records : 0);
+    return hg_batch_mark (self);
+}
+
+size_t
+hg_batch_since (const hg_batch_t *self, hg_batch_mark_t mark)
+{
+    return self->n_records > mark ? self->n_records - mark : 0;
+}
+
+void
+hg_batch_reject_limit (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
+                       const char *location, const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (what, sizeof (what), fmt, ap);
+    va_end (ap);
+    hg_batch_reject (self, excerpt, excerpt_len, location,
+                     "record limit reached (max_records %zu): %s", self->max_records, what);
+}
+
+void
+hg_batch_reject_oom (hg_batch_t *self, const char *location)
+{
+    hg_batch_reject (self, NULL, 0, location && *location ? location : "payload",
+                     "payload exceeds parser memory limit");
+}
+
 void
 hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
                  const char *location, const char *fmt, ...)

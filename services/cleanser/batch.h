@@ -72,10 +72,27 @@ bool hg_batch_full (const hg_batch_t *self);
 /* The limit set last, 0 when none (for the reject reason). */
 size_t hg_batch_max_records (const hg_batch_t *self);
 
+/* Every parser starts so: sets the record limit from limits (NULL: none)
+ * and returns the mark its record count is taken from. */
+hg_batch_mark_t hg_batch_begin (hg_batch_t *self, const hg_parse_limits_t *limits);
+/* Records added since mark (what a parser returns). */
+size_t hg_batch_since (const hg_batch_t *self, hg_batch_mark_t mark);
+
 /* Records a reject. excerpt may be NULL. location and reason are copied. */
 void hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
                       const char *location, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
+
+/* The rejects every parser writes, in the words users see:
+ *   limit  "record limit reached (max_records N): " + the formatted rest,
+ *          which says what is not parsed ("line 4 and the rest of the
+ *          payload are not parsed");
+ *   oom    "payload exceeds parser memory limit" at location ("payload"
+ *          when NULL or ""). */
+void hg_batch_reject_limit (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
+                            const char *location, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
+void hg_batch_reject_oom (hg_batch_t *self, const char *location);
 
 /* Counts a resource that is valid but carries no patient data (FHIR
  * Organization, Practitioner...); reported, neither indexed nor quarantined. */

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "date.h"
+#include "parsekit.h"
 
 enum {
     S_COL_PATIENT,
@@ -496,8 +497,6 @@ typedef struct {
     hg_arena_t *a;
     const hg_csv_mapping_t *map;
     size_t max_field_bytes;      /* 0: none */
-    size_t max_records;          /* 0: none */
-    size_t added;
     bool oom;
     bool utf8;                   /* payload encoding after the BOM check */
     const char *data;
@@ -1059,14 +1058,13 @@ s_map_row (s_ctx_t *ctx)
         || s_take (ctx, S_COL_ID, &id) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    if (ctx->max_records && ctx->added >= ctx->max_records) {
+    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    if (!rec && hg_batch_full (ctx->out)) {
         snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-        hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, ctx->where,
-                         "record limit reached (max_records %zu): row %zu and the rest of the "
-                         "payload are not parsed", ctx->max_records, ctx->row);
+        hg_batch_reject_limit (ctx->out, ctx->row_start, ctx->row_len, ctx->where,
+                               "row %zu and the rest of the payload are not parsed", ctx->row);
         return -1;
     }
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
     if (!rec) {
         ctx->oom = true;
         return -1;
@@ -1095,7 +1093,6 @@ s_map_row (s_ctx_t *ctx)
         hg_batch_drop_last (ctx->out);
         return ctx->oom ? -1 : 0;
     }
-    ctx->added++;
     return 0;
 }
 
@@ -1132,14 +1129,14 @@ s_header (s_ctx_t *ctx)
     if (!missing[0]) {
         return 0;
     }
-    char header[200];
-    size_t hn = ctx->row_len < sizeof (header) - 1 ? ctx->row_len : sizeof (header) - 1;
-    size_t k = 0;
-    for (size_t i = 0; i < hn && ctx->row_start[i] != '\n' && ctx->row_start[i] != '\r'; i++) {
-        unsigned char ch = (unsigned char) ctx->row_start[i];
-        header[k++] = ch >= 0x20 && ch < 0x7F ? (char) ch : '?';
+    /* the header up to its first line end, at most 199 bytes */
+    hg_span_t line = {ctx->row_start, 0};
+    while (line.n < ctx->row_len && line.n < 199 && line.p[line.n] != '\n'
+           && line.p[line.n] != '\r') {
+        line.n++;
     }
-    header[k] = '\0';
+    char header[199 + 4];
+    hg_span_show (line, 199, header);
     hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, "row 1 (header)",
                      "the mapping names columns that are not in the header:%s (header: %s; "
                      "delimiter '%s')", missing, header,
@@ -1167,7 +1164,7 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     ctx.a = hg_batch_arena (out);
     ctx.map = map;
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
-    ctx.max_records = limits ? limits->max_records : 0;
+    hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     ctx.utf8 = map->encoding == S_ENC_UTF8;
     if (!data) {
         data = "";
@@ -1242,9 +1239,8 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     free (ctx.fields);
     free (ctx.scratch);
     if (ctx.oom) {
-        hg_batch_reject (out, NULL, 0, ctx.row ? ctx.where : "payload",
-                         "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, ctx.row ? ctx.where : NULL);
         rc = HG_ENOMEM;
     }
-    return rc < 0 ? rc : (int) ctx.added;
+    return rc < 0 ? rc : (int) hg_batch_since (out, first_record);
 }

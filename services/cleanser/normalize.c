@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "parsekit.h"
 
 /* Bytes of a record value quoted in a flag message. */
 #define S_ECHO_MAX 64
@@ -115,17 +116,8 @@ s_flag (s_norm_t *st, hg_flag_kind_t kind, const char *fmt, ...)
 static const char *
 s_echo (const char *s, char out[S_ECHO_MAX + 4])
 {
-    size_t i = 0;
-    for (; s && s[i] && i < S_ECHO_MAX; i++) {
-        unsigned char c = (unsigned char) s[i];
-        out[i] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-    }
-    if (s && s[i]) {
-        memcpy (out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
+    hg_span_t v = {s ? s : "", s ? strnlen (s, S_ECHO_MAX + 1) : 0};
+    return hg_span_show (v, S_ECHO_MAX, out);
 }
 
 /* ---------------------------------------------------------------------------

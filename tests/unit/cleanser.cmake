@@ -4,5 +4,7 @@ foreach(t test_fhir test_hl7v2 test_json)
     # real public samples, used when present (the test checks at run time)
     target_compile_definitions(${t} PRIVATE HG_SHARED_DATA="${CMAKE_SOURCE_DIR}/../shared/data")
 endforeach()
-# The parse batch's record limit and mark/rollback (services/cleanser/batch.c).
+# The parse batch's record limit and mark/rollback (services/cleanser/batch.c), spans
+# and their split semantic (parsekit.c).
 hg_unit_test(test_batch SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_batch.c LIBS hg_parsekit)
+hg_unit_test(test_parsekit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_parsekit.c LIBS hg_parsekit)
