@@ -8,3 +8,8 @@ endforeach()
 # and their split semantic (parsekit.c).
 hg_unit_test(test_batch SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_batch.c LIBS hg_parsekit)
 hg_unit_test(test_parsekit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_parsekit.c LIBS hg_parsekit)
+# The parser table (services/cleanser/formats.c).
+if(TARGET hg_parsers)
+    hg_unit_test(test_parsers SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_parsers.c
+                 LIBS hg_parsers)
+endif()
