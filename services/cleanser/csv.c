@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codesys.h"
 #include "date.h"
 #include "parsekit.h"
 
@@ -101,14 +102,6 @@ static const struct {
     {"procedure", HOURGLASS__RECORD_KIND__KIND_PROCEDURE, S_FOR_ALL | S_FOR_CLINICAL},
 };
 #define S_N_KINDS (sizeof (s_kinds) / sizeof (s_kinds[0]))
-
-static const struct {
-    const char *alias;
-    const char *uri;
-} s_systems[] = {
-    {"loinc", HG_SYS_LOINC},   {"snomed", HG_SYS_SNOMED}, {"rxnorm", HG_SYS_RXNORM},
-    {"icd10cm", HG_SYS_ICD10CM}, {"icd9cm", HG_SYS_ICD9CM}, {"cvx", HG_SYS_CVX},
-};
 
 typedef enum { S_ENC_UTF8, S_ENC_LATIN1 } s_encoding_t;
 
@@ -211,15 +204,13 @@ s_check_date_format (const char *fmt, hg_err_t *err)
     return 0;
 }
 
+/* A mapping's short name of a code system ("loinc", any case) as its URI;
+ * anything else as given. */
 static const char *
 s_system_alias (const char *v)
 {
-    for (size_t i = 0; i < sizeof (s_systems) / sizeof (s_systems[0]); i++) {
-        if (strcasecmp (v, s_systems[i].alias) == 0) {
-            return s_systems[i].uri;
-        }
-    }
-    return v;
+    const char *uri = hg_codesys_uri (v, strlen (v), HG_CODESYS_ALIAS);
+    return uri ? uri : v;
 }
 
 /* Sets one key; 0, or an error (err set) naming the line. */

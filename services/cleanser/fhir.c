@@ -7,6 +7,7 @@
  * are all-or-nothing: a resource that fails half-way drops what it added.
  */
 #include "fhir.h"
+#include "codesys.h"
 #include "hl7v2.h"
 #include "json.h"
 #include "util.h"
@@ -251,13 +252,15 @@ s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
 }
 
 /* Coding.system as a URI: an HL7 v2 coding system name ("LN", "SCT", "I10")
- * that a v2-to-FHIR converter left in place becomes the URI hl7v2.c gives
- * it, so the same code from both formats has one system. Anything else
- * (URIs; OIDs, which the cleanser's normalisation maps) as given. */
+ * that a v2-to-FHIR converter left in place becomes the URI the HL7 v2
+ * parser gives it (codesys.h), so the same code from both formats has one
+ * system. Anything else (URIs; OIDs, which the cleanser's normalisation
+ * maps) as given. */
 static const char *
 s_system (const char *sys)
 {
-    const char *uri = sys && !strchr (sys, ':') ? hg_hl7v2_system_uri (sys) : NULL;
+    const char *uri = sys && !strchr (sys, ':')
+                          ? hg_codesys_uri (sys, strlen (sys), HG_CODESYS_HL7) : NULL;
     return uri ? uri : sys;
 }
 

@@ -16,13 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codesys.h"
 #include "date.h"
 #include "parsekit.h"
 #include "util.h"
 
-#define S_SYS_ACTCODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-#define S_SYS_SSN "http://hl7.org/fhir/sid/us-ssn"
-#define S_SYS_NDC "http://hl7.org/fhir/sid/ndc"
 /* Message types mapped, for the reject reasons. */
 #define S_SUPPORTED "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, OML^O21, " \
                     "ORU^R01, RDE^O11, VXU^V04"
@@ -434,22 +432,7 @@ s_first_date (s_ctx_t *ctx, const s_date_src_t *src, size_t n, const char *what,
 const char *
 hg_hl7v2_system_uri (const char *name)
 {
-    static const struct {
-        const char *name, *uri;
-    } map[] = {
-        {"LN", HG_SYS_LOINC},         {"SCT", HG_SYS_SNOMED},       {"SNM", HG_SYS_SNOMED},
-        {"SNOMEDCT", HG_SYS_SNOMED},  {"SNM3", HG_SYS_SNOMED},      {"I10", HG_SYS_ICD10CM},
-        {"I10C", HG_SYS_ICD10CM},     {"ICD10", HG_SYS_ICD10CM},    {"ICD10CM", HG_SYS_ICD10CM},
-        {"I9", HG_SYS_ICD9CM},        {"I9C", HG_SYS_ICD9CM},       {"ICD9", HG_SYS_ICD9CM},
-        {"RXNORM", HG_SYS_RXNORM},    {"RXN", HG_SYS_RXNORM},       {"CVX", HG_SYS_CVX},
-        {"NDC", S_SYS_NDC},
-    };
-    for (size_t i = 0; name && i < sizeof (map) / sizeof (map[0]); i++) {
-        if (strcmp (name, map[i].name) == 0) {
-            return map[i].uri;
-        }
-    }
-    return NULL;
+    return name ? hg_codesys_uri (name, strlen (name), HG_CODESYS_HL7) : NULL;
 }
 
 /* HL7 coding system name -> URI; others kept as given. */
@@ -673,7 +656,7 @@ s_pid (s_ctx_t *ctx, hg_span_t pid, size_t n, const char **patient, Hourglass__R
     }
     const char *ssn = s_value (ctx, pid, 19, 1);
     if (*ssn) {
-        s_check (ctx, hg_record_add_identifier (ctx->a, rec, S_SYS_SSN, ssn, "SS"));
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, HG_SYS_SSN, ssn, "SS"));
     }
 
     hg_span_t xpn = s_rep (ctx, s_field (ctx, pid, 5), 0);
@@ -734,13 +717,13 @@ s_pv1 (s_ctx_t *ctx, hg_span_t pv1, const char *patient, const char *visit)
         size_t i;
         for (i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
             if (strcmp (cls, map[i].cls) == 0) {
-                s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, map[i].code,
+                s_check (ctx, hg_record_add_code (ctx->a, rec, HG_SYS_ACTCODE, map[i].code,
                                                   map[i].display));
                 break;
             }
         }
         if (i == sizeof (map) / sizeof (map[0])) {
-            s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, cls, ""));
+            s_check (ctx, hg_record_add_code (ctx->a, rec, HG_SYS_ACTCODE, cls, ""));
         }
     }
     if (s_date_field (ctx, pv1, "PV1", 44, &rec->effective, true) < 0

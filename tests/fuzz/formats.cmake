@@ -19,7 +19,7 @@ if(TARGET hg_cleanse_formats)
             list(APPEND dirs ${HG_FORMATS_SHARED}/csv_synthea_dbt_27pt)
         endif()
         hg_fuzz_target(${fmt} LIBS hg_cleanse_formats DIRS ${dirs}
-            SOURCES ${CMAKE_SOURCE_DIR}/services/cleanser/batch.c ${CMAKE_SOURCE_DIR}/services/cleanser/parsekit.c
+            SOURCES ${CMAKE_SOURCE_DIR}/services/cleanser/batch.c ${CMAKE_SOURCE_DIR}/services/cleanser/parsekit.c ${CMAKE_SOURCE_DIR}/services/cleanser/codesys.c
                     ${CMAKE_SOURCE_DIR}/services/cleanser/${fmt}.c)
     endforeach()
 endif()

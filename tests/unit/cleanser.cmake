@@ -5,9 +5,10 @@ foreach(t test_fhir test_hl7v2 test_json)
     target_compile_definitions(${t} PRIVATE HG_SHARED_DATA="${CMAKE_SOURCE_DIR}/../shared/data")
 endforeach()
 # The parse batch's record limit and mark/rollback (services/cleanser/batch.c), spans
-# and their split semantic (parsekit.c).
-hg_unit_test(test_batch SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_batch.c LIBS hg_parsekit)
-hg_unit_test(test_parsekit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_parsekit.c LIBS hg_parsekit)
+# and their split semantic (parsekit.c), the code-system table (codesys.c).
+foreach(t test_batch test_parsekit test_codesys)
+    hg_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS hg_parsekit)
+endforeach()
 # The parser table (services/cleanser/formats.c).
 if(TARGET hg_parsers)
     hg_unit_test(test_parsers SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_parsers.c
