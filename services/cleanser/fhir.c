@@ -8,7 +8,6 @@
  */
 #include "fhir.h"
 #include "codesys.h"
-#include "hl7v2.h"
 #include "json.h"
 #include "util.h"
 
