@@ -10,6 +10,7 @@
 #ifndef HG_BATCH_H
 #define HG_BATCH_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -82,6 +83,13 @@ size_t hg_batch_since (const hg_batch_t *self, hg_batch_mark_t mark);
 void hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
                       const char *location, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
+
+/* What each parser's reject helper does: the reason is prefix (the
+ * parser's "line 4: ", "Observation/obs-1: "; may be "") followed by fmt
+ * formatted with ap, that part cut to 479 bytes. */
+void hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
+                       const char *location, const char *prefix, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 6, 0)));
 
 /* The rejects every parser writes, in the words users see:
  *   limit  "record limit reached (max_records N): " + the formatted rest,

@@ -638,14 +638,13 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
+    snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
+    char prefix[sizeof (ctx->where) + 1];
+    snprintf (prefix, sizeof (prefix), "%s ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, prefix, fmt, ap);
     va_end (ap);
-    snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-    hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, "row %zu %s", ctx->row,
-                     reason);
 }
 
 /* The value of mapped column col in the current row: unquoted, trimmed,

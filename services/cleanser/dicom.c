@@ -108,13 +108,12 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
+    char prefix[sizeof (ctx->where) + 2];
+    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, prefix, fmt, ap);
     va_end (ap);
-    hg_batch_reject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, "%s: %s", ctx->where,
-                     reason);
 }
 
 /* ------------------------------------------------------------------------

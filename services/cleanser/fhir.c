@@ -80,18 +80,18 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
-    va_end (ap);
     const char *ex = ctx->excerpt;
     size_t ex_len = ctx->excerpt_len;
     if (!ex && ctx->res) {
         ex = hg_json_to_text (ctx->tree, ctx->res);
         ex_len = ex ? strlen (ex) : 0;
     }
-    hg_batch_reject (ctx->out, ex, ex_len, ctx->where, "%s: %s", ctx->ref, reason);
+    char prefix[sizeof (ctx->ref) + 2];
+    snprintf (prefix, sizeof (prefix), "%s: ", ctx->ref);
+    va_list ap;
+    va_start (ap, fmt);
+    hg_batch_vreject (ctx->out, ex, ex_len, ctx->where, prefix, fmt, ap);
+    va_end (ap);
 }
 
 /* Appends at most max bytes of s to buf (size bytes, *used so far),

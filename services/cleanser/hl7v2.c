@@ -59,7 +59,7 @@ typedef struct {
     bool limit_hit;             /* the batch's record limit refused a record */
     /* the message being mapped */
     s_delims_t d;
-    const hg_span_t *segs;       /* its segments, segs[0] is MSH */
+    const hg_span_t *segs;      /* its segments, segs[0] is MSH */
     size_t n_segs;
     size_t msg_no;              /* 1-based */
     const char *control_id;     /* MSH-10, unescaped */
@@ -285,12 +285,10 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "", fmt, ap);
     va_end (ap);
-    hg_batch_reject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "%s", reason);
 }
 
 /* Sets ctx->where and the excerpt to a segment of the message. */
@@ -404,7 +402,7 @@ s_date_field (s_ctx_t *ctx, hg_span_t seg, const char *label, size_t f, char **o
 
 /* A date field that may give a record its effective time. */
 typedef struct {
-    hg_span_t seg;       /* empty: skipped */
+    hg_span_t seg;      /* empty: skipped */
     const char *label;  /* "OBR" */
     size_t f;
 } s_date_src_t;

@@ -39,7 +39,7 @@ typedef struct {
 } s_sample_t;
 
 typedef struct {
-    hg_span_t gene;     /* n == 0: none */
+    hg_span_t gene;    /* n == 0: none */
     hg_span_t hgvs;
 } s_annot_t;
 
@@ -56,7 +56,7 @@ typedef struct {
     s_sample_t *samples;
     size_t n_samples;
     bool has_format;             /* the header has a FORMAT column */
-    hg_span_t *cols;              /* columns of the current line */
+    hg_span_t *cols;             /* columns of the current line */
     size_t cap_cols;
     /* the line being mapped */
     s_annot_t annots[S_MAX_ANNOTATED];  /* gene/HGVS per ALT allele, */
@@ -91,14 +91,13 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
+    snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
+    char prefix[sizeof (ctx->where) + 2];
+    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, prefix, fmt, ap);
     va_end (ap);
-    snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
-    hg_batch_reject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, "line %zu: %s",
-                     ctx->line_no, reason);
 }
 
 /* Printable copy of at most 40 bytes of a span for a reason. */
