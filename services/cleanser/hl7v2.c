@@ -1,7 +1,7 @@
 /*
  * hl7v2.c -- HL7 v2 ER7 messages to canonical records.
  *
- * The tokenizer works on spans of the caller's buffer (never copies, never
+ * The tokenizer works on spans of the caller's buffer (parsekit.h; never copies, never
  * needs a NUL): payload -> segments (CR, LF or CRLF) -> messages (from one
  * MSH to the next) -> fields -> repetitions -> components -> subcomponents.
  * Only extracted values are copied, unescaped, into the batch arena.

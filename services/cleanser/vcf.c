@@ -1,7 +1,7 @@
 /*
  * vcf.c -- VCF 4.x text to genomic-variant records.
  *
- * Works on spans of the caller's buffer: the payload is split into lines,
+ * Works on spans of the caller's buffer (parsekit.h): the payload is split into lines,
  * a data line into its tab-separated columns, a sample column into its
  * ':'-separated values. Only what goes into a record is copied, into the
  * batch arena. A bad line (or a bad sample of a line) is rejected alone.
