@@ -19,7 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codesys.h"
 #include "date.h"
+#include "parsekit.h"
 
 enum {
     S_COL_PATIENT,
@@ -100,14 +102,6 @@ static const struct {
     {"procedure", HOURGLASS__RECORD_KIND__KIND_PROCEDURE, S_FOR_ALL | S_FOR_CLINICAL},
 };
 #define S_N_KINDS (sizeof (s_kinds) / sizeof (s_kinds[0]))
-
-static const struct {
-    const char *alias;
-    const char *uri;
-} s_systems[] = {
-    {"loinc", HG_SYS_LOINC},   {"snomed", HG_SYS_SNOMED}, {"rxnorm", HG_SYS_RXNORM},
-    {"icd10cm", HG_SYS_ICD10CM}, {"icd9cm", HG_SYS_ICD9CM}, {"cvx", HG_SYS_CVX},
-};
 
 typedef enum { S_ENC_UTF8, S_ENC_LATIN1 } s_encoding_t;
 
@@ -210,15 +204,13 @@ s_check_date_format (const char *fmt, hg_err_t *err)
     return 0;
 }
 
+/* A mapping's short name of a code system ("loinc", any case) as its URI;
+ * anything else as given. */
 static const char *
 s_system_alias (const char *v)
 {
-    for (size_t i = 0; i < sizeof (s_systems) / sizeof (s_systems[0]); i++) {
-        if (strcasecmp (v, s_systems[i].alias) == 0) {
-            return s_systems[i].uri;
-        }
-    }
-    return v;
+    const char *uri = hg_codesys_uri (v, strlen (v), HG_CODESYS_ALIAS);
+    return uri ? uri : v;
 }
 
 /* Sets one key; 0, or an error (err set) naming the line. */
@@ -496,8 +488,6 @@ typedef struct {
     hg_arena_t *a;
     const hg_csv_mapping_t *map;
     size_t max_field_bytes;      /* 0: none */
-    size_t max_records;          /* 0: none */
-    size_t added;
     bool oom;
     bool utf8;                   /* payload encoding after the BOM check */
     const char *data;
@@ -648,14 +638,13 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
+    snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
+    char prefix[sizeof (ctx->where) + 1];
+    snprintf (prefix, sizeof (prefix), "%s ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, prefix, fmt, ap);
     va_end (ap);
-    snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-    hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, "row %zu %s", ctx->row,
-                     reason);
 }
 
 /* The value of mapped column col in the current row: unquoted, trimmed,
@@ -1059,14 +1048,13 @@ s_map_row (s_ctx_t *ctx)
         || s_take (ctx, S_COL_ID, &id) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    if (ctx->max_records && ctx->added >= ctx->max_records) {
+    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    if (!rec && hg_batch_full (ctx->out)) {
         snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-        hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, ctx->where,
-                         "record limit reached (max_records %zu): row %zu and the rest of the "
-                         "payload are not parsed", ctx->max_records, ctx->row);
+        hg_batch_reject_limit (ctx->out, ctx->row_start, ctx->row_len, ctx->where,
+                               "row %zu and the rest of the payload are not parsed", ctx->row);
         return -1;
     }
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
     if (!rec) {
         ctx->oom = true;
         return -1;
@@ -1095,7 +1083,6 @@ s_map_row (s_ctx_t *ctx)
         hg_batch_drop_last (ctx->out);
         return ctx->oom ? -1 : 0;
     }
-    ctx->added++;
     return 0;
 }
 
@@ -1132,14 +1119,14 @@ s_header (s_ctx_t *ctx)
     if (!missing[0]) {
         return 0;
     }
-    char header[200];
-    size_t hn = ctx->row_len < sizeof (header) - 1 ? ctx->row_len : sizeof (header) - 1;
-    size_t k = 0;
-    for (size_t i = 0; i < hn && ctx->row_start[i] != '\n' && ctx->row_start[i] != '\r'; i++) {
-        unsigned char ch = (unsigned char) ctx->row_start[i];
-        header[k++] = ch >= 0x20 && ch < 0x7F ? (char) ch : '?';
+    /* the header up to its first line end, at most 199 bytes */
+    hg_span_t line = {ctx->row_start, 0};
+    while (line.n < ctx->row_len && line.n < 199 && line.p[line.n] != '\n'
+           && line.p[line.n] != '\r') {
+        line.n++;
     }
-    header[k] = '\0';
+    char header[199 + 4];
+    hg_span_show (line, 199, header);
     hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, "row 1 (header)",
                      "the mapping names columns that are not in the header:%s (header: %s; "
                      "delimiter '%s')", missing, header,
@@ -1167,7 +1154,7 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     ctx.a = hg_batch_arena (out);
     ctx.map = map;
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
-    ctx.max_records = limits ? limits->max_records : 0;
+    hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     ctx.utf8 = map->encoding == S_ENC_UTF8;
     if (!data) {
         data = "";
@@ -1242,9 +1229,8 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     free (ctx.fields);
     free (ctx.scratch);
     if (ctx.oom) {
-        hg_batch_reject (out, NULL, 0, ctx.row ? ctx.where : "payload",
-                         "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, ctx.row ? ctx.where : NULL);
         rc = HG_ENOMEM;
     }
-    return rc < 0 ? rc : (int) ctx.added;
+    return rc < 0 ? rc : (int) hg_batch_since (out, first_record);
 }

@@ -51,7 +51,7 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include "batch.h"
 
 typedef struct hg_csv_mapping hg_csv_mapping_t;
 

@@ -79,10 +79,7 @@ typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
     size_t max_field_bytes;      /* 0: none */
-    size_t max_records;          /* 0: none */
-    size_t added;
     bool oom;
-    bool stop;                   /* max_records reached */
     char where[64];              /* "file", "dataset 2" */
     const char *excerpt;
     size_t excerpt_len;
@@ -111,13 +108,12 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
+    char prefix[sizeof (ctx->where) + 2];
+    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, prefix, fmt, ap);
     va_end (ap);
-    hg_batch_reject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, "%s: %s", ctx->where,
-                     reason);
 }
 
 /* ------------------------------------------------------------------------
@@ -569,15 +565,13 @@ s_build (s_ctx_t *ctx, size_t index)
         || s_datetime (ctx, S_F_BIRTH_DATE, -1, &birth) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    if (ctx->max_records && ctx->added >= ctx->max_records) {
-        ctx->stop = true;
-        hg_batch_reject (ctx->out, NULL, 0, ctx->where, "record limit reached (max_records %zu): "
-                         "%s and the rest of the payload are not parsed", ctx->max_records,
-                         ctx->where);
-        return -1;
-    }
     Hourglass__Record *rec = hg_batch_add_record (ctx->out,
                                                   HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
+    if (!rec && hg_batch_full (ctx->out)) {
+        hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
+                               "%s and the rest of the payload are not parsed", ctx->where);
+        return -1;
+    }
     if (!rec) {
         ctx->oom = true;
         return -1;
@@ -675,7 +669,6 @@ s_build (s_ctx_t *ctx, size_t index)
     if (ctx->oom) {
         goto oom;
     }
-    ctx->added++;
     return 0;
 oom:
     ctx->oom = true;
@@ -908,7 +901,7 @@ hg_dicom_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
     ctx.out = out;
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
-    ctx.max_records = limits ? limits->max_records : 0;
+    hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     if (!data) {
         data = "";
         len = 0;
@@ -943,9 +936,8 @@ hg_dicom_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
         return 0;
     }
     if (ctx.oom) {
-        hg_batch_reject (out, NULL, 0, ctx.where[0] ? ctx.where : "payload",
-                         "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, ctx.where);
         return HG_ENOMEM;
     }
-    return (int) ctx.added;
+    return (int) hg_batch_since (out, first_record);
 }

@@ -12,15 +12,8 @@
 
 #include <stddef.h>
 
-#include "record.h"
-
-/* Modality codes (DICOM CID 29). */
-#define HG_SYS_DICOM_DCM "http://dicom.nema.org/resources/ontology/DCM"
-/* Body part examined (DICOM CID 4031 / Annex L). */
-#define HG_SYS_DICOM_BODY_PART \
-    "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_L.html"
-/* Identifier system of Study Instance UIDs (value "urn:oid:<uid>"). */
-#define HG_SYS_DICOM_UID "urn:dicom:uid"
+#include "batch.h"
+#include "codesys.h"    /* HG_SYS_DICOM_DCM, HG_SYS_DICOM_BODY_PART, HG_SYS_DICOM_UID */
 
 /* Parses data[0..len) and appends KIND_IMAGING_STUDY records to out. The
  * input is detected:

@@ -7,7 +7,7 @@
  * are all-or-nothing: a resource that fails half-way drops what it added.
  */
 #include "fhir.h"
-#include "hl7v2.h"
+#include "codesys.h"
 #include "json.h"
 #include "util.h"
 
@@ -52,10 +52,8 @@ typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
     size_t max_field_bytes;      /* 0: none */
-    size_t max_records;          /* 0: none */
-    size_t added;                /* records added by this call */
     bool oom;                    /* an allocation failed: stop */
-    bool limit_hit;              /* max_records reached: stop */
+    bool limit_hit;              /* the batch's record limit refused a record: stop */
     bool limit_reported;         /* the "rest not parsed" reject is written */
     /* the resource being mapped */
     char where[200];             /* reject location */
@@ -82,18 +80,18 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
-    va_end (ap);
     const char *ex = ctx->excerpt;
     size_t ex_len = ctx->excerpt_len;
     if (!ex && ctx->res) {
         ex = hg_json_to_text (ctx->tree, ctx->res);
         ex_len = ex ? strlen (ex) : 0;
     }
-    hg_batch_reject (ctx->out, ex, ex_len, ctx->where, "%s: %s", ctx->ref, reason);
+    char prefix[sizeof (ctx->ref) + 2];
+    snprintf (prefix, sizeof (prefix), "%s: ", ctx->ref);
+    va_list ap;
+    va_start (ap, fmt);
+    hg_batch_vreject (ctx->out, ex, ex_len, ctx->where, prefix, fmt, ap);
+    va_end (ap);
 }
 
 /* Appends at most max bytes of s to buf (size bytes, *used so far),
@@ -236,16 +234,12 @@ s_date_member (s_ctx_t *ctx, hg_json_t *obj, const char *key, const char *field,
 static Hourglass__Record *
 s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
 {
-    if (ctx->max_records && ctx->added >= ctx->max_records) {
-        ctx->limit_hit = true;
-        return NULL;
-    }
     Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
     if (!rec) {
-        ctx->oom = true;
+        ctx->limit_hit = hg_batch_full (ctx->out);
+        ctx->oom = ctx->oom || !ctx->limit_hit;
         return NULL;
     }
-    ctx->added++;
     rec->provenance = hg_provenance_new (ctx->a);
     if (!rec->provenance) {
         ctx->oom = true;
@@ -257,13 +251,15 @@ s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
 }
 
 /* Coding.system as a URI: an HL7 v2 coding system name ("LN", "SCT", "I10")
- * that a v2-to-FHIR converter left in place becomes the URI hl7v2.c gives
- * it, so the same code from both formats has one system. Anything else
- * (URIs; OIDs, which the cleanser's normalisation maps) as given. */
+ * that a v2-to-FHIR converter left in place becomes the URI the HL7 v2
+ * parser gives it (codesys.h), so the same code from both formats has one
+ * system. Anything else (URIs; OIDs, which the cleanser's normalisation
+ * maps) as given. */
 static const char *
 s_system (const char *sys)
 {
-    const char *uri = sys && !strchr (sys, ':') ? hg_hl7v2_system_uri (sys) : NULL;
+    const char *uri = sys && !strchr (sys, ':')
+                          ? hg_codesys_uri (sys, strlen (sys), HG_CODESYS_HL7) : NULL;
     return uri ? uri : sys;
 }
 
@@ -1550,8 +1546,7 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
         }
     }
 
-    size_t start = hg_batch_record_count (ctx->out);
-    size_t added_at_start = ctx->added;
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     int rc;
     if (strcmp (type, "Patient") == 0) {
         rc = s_map_patient (ctx, res, id);
@@ -1602,10 +1597,7 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
     }
     if (rc < 0 || ctx->oom || ctx->limit_hit) {
         /* all or nothing: drop what this resource added */
-        while (hg_batch_record_count (ctx->out) > start) {
-            hg_batch_drop_last (ctx->out);
-        }
-        ctx->added = added_at_start;
+        hg_batch_rollback (ctx->out, start);
     }
     return ctx->oom || ctx->limit_hit ? -1 : 0;
 }
@@ -1641,9 +1633,8 @@ s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix)
         if (rc < 0 && ctx->limit_hit && !ctx->limit_reported) {
             ctx->limit_reported = true;
             snprintf (ctx->where, sizeof (ctx->where), "resource %zu", i + 1);
-            hg_batch_reject (ctx->out, NULL, 0, ctx->where,
-                             "record limit reached (max_records %zu): Bundle entries %zu "
-                             "to %zu are not parsed", ctx->max_records, i + 1, n);
+            hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
+                                   "Bundle entries %zu to %zu are not parsed", i + 1, n);
         }
     }
     free (ctx->urns);
@@ -1837,9 +1828,9 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
         if (ctx->limit_hit && !ctx->limit_reported) {
             ctx->limit_reported = true;
             snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
-            hg_batch_reject (ctx->out, line, n, ctx->where,
-                             "record limit reached (max_records %zu): line %zu and the rest "
-                             "of the payload are not parsed", ctx->max_records, line_no);
+            hg_batch_reject_limit (ctx->out, line, n, ctx->where,
+                                   "line %zu and the rest of the payload are not parsed",
+                                   line_no);
             break;
         }
         size_t end;
@@ -1882,10 +1873,9 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
             if (!ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
-                hg_batch_reject (ctx->out, line, n, ctx->where,
-                                 "record limit reached (max_records %zu): line %zu and the "
-                                 "rest of the payload are not parsed", ctx->max_records,
-                                 line_no);
+                hg_batch_reject_limit (ctx->out, line, n, ctx->where,
+                                       "line %zu and the rest of the payload are not parsed",
+                                       line_no);
             }
             break;
         }
@@ -1939,10 +1929,9 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
             if (ctx->limit_hit && !ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "resource %zu", index);
-                hg_batch_reject (ctx->out, NULL, 0, ctx->where,
-                                 "record limit reached (max_records %zu): resource %zu and "
-                                 "the rest of the payload are not parsed", ctx->max_records,
-                                 index);
+                hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
+                                       "resource %zu and the rest of the payload are not "
+                                       "parsed", index);
             }
             return ctx->oom ? -1 : 0;
         }
@@ -1959,9 +1948,8 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     ctx.out = out;
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
-    ctx.max_records = limits ? limits->max_records : 0;
     ctx.text_len = len;
-    size_t first_record = hg_batch_record_count (out);
+    hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     if (!data) {
         len = 0;
         data = "";
@@ -1988,7 +1976,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
             json_tokener_free (tok);
         }
         hg_arena_destroy (&ctx.tree);
-        hg_batch_reject (out, NULL, 0, "payload", "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, NULL);
         return HG_ENOMEM;
     }
     json_tokener_set_flags (tok, S_TOKENER_FLAGS);
@@ -2005,9 +1993,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
         ctx.excerpt_len = len;
         rc = s_resource (&ctx, whole, "resource", 1, false);
         if (rc < 0 && ctx.limit_hit && !ctx.limit_reported) {
-            hg_batch_reject (out, NULL, 0, "resource 1",
-                             "record limit reached (max_records %zu): resource 1 is not "
-                             "parsed", ctx.max_records);
+            hg_batch_reject_limit (out, NULL, 0, "resource 1", "resource 1 is not parsed");
         }
         rc = ctx.oom ? -1 : 0;
     }
@@ -2033,9 +2019,8 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     }
     free (ctx.links);
     if (rc < 0 || ctx.oom) {
-        hg_batch_reject (out, NULL, 0, ctx.where[0] ? ctx.where : "payload",
-                         "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, ctx.where);
         return HG_ENOMEM;
     }
-    return (int) ctx.added;
+    return (int) hg_batch_since (out, first_record);
 }

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "record.h"
+#include "batch.h"
 
 /* Record flag of a record whose patient_ref is a FHIR Patient resource id
  * that could not be resolved to the patient's identifier (see below). A

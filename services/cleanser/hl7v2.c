@@ -1,7 +1,7 @@
 /*
  * hl7v2.c -- HL7 v2 ER7 messages to canonical records.
  *
- * The tokenizer works on spans of the caller's buffer (never copies, never
+ * The tokenizer works on spans of the caller's buffer (parsekit.h; never copies, never
  * needs a NUL): payload -> segments (CR, LF or CRLF) -> messages (from one
  * MSH to the next) -> fields -> repetitions -> components -> subcomponents.
  * Only extracted values are copied, unescaped, into the batch arena.
@@ -16,12 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codesys.h"
 #include "date.h"
+#include "parsekit.h"
 #include "util.h"
 
-#define S_SYS_ACTCODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-#define S_SYS_SSN "http://hl7.org/fhir/sid/us-ssn"
-#define S_SYS_NDC "http://hl7.org/fhir/sid/ndc"
 /* Message types mapped, for the reject reasons. */
 #define S_SUPPORTED "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, OML^O21, " \
                     "ORU^R01, RDE^O11, VXU^V04"
@@ -30,11 +29,6 @@
 /* Repetitions mapped per identifier/telecom field: hostile input with
  * thousands of them must not grow the record without bound. */
 #define S_MAX_REPS 64
-
-typedef struct {
-    const char *p;
-    size_t n;
-} s_span_t;
 
 typedef struct {
     char field;     /* MSH-1 */
@@ -61,13 +55,11 @@ typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
     size_t max_field_bytes;     /* 0: none */
-    size_t max_records;         /* 0: none */
-    size_t added;               /* records added by this call */
     bool oom;
-    bool limit_hit;
+    bool limit_hit;             /* the batch's record limit refused a record */
     /* the message being mapped */
     s_delims_t d;
-    const s_span_t *segs;       /* its segments, segs[0] is MSH */
+    const hg_span_t *segs;      /* its segments, segs[0] is MSH */
     size_t n_segs;
     size_t msg_no;              /* 1-based */
     const char *control_id;     /* MSH-10, unescaped */
@@ -75,71 +67,25 @@ typedef struct {
     int sender_tz_min;          /* that offset, minutes east of UTC */
     char msg_where[160];        /* "message 2 (MSH-10 'X')" */
     char where[224];            /* msg_where + " segment OBX[3]" */
-    s_span_t excerpt;
+    hg_span_t excerpt;
     s_fields_t *fields;         /* field offsets of the segment read last */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
  * Tokenizer */
 
-static const s_span_t s_empty = {"", 0};
-
 /* Piece idx (0-based) of span split at sep; empty when there is none. */
-static s_span_t
-s_piece (s_span_t s, char sep, size_t idx)
+static hg_span_t
+s_piece (hg_span_t s, char sep, size_t idx)
 {
-    if (!sep) {
-        return idx == 0 ? s : s_empty;
-    }
-    size_t start = 0;
-    for (size_t i = 0; i <= s.n; i++) {
-        if (i == s.n || s.p[i] == sep) {
-            if (idx == 0) {
-                s_span_t r = {s.p + start, i - start};
-                return r;
-            }
-            idx--;
-            start = i + 1;
-        }
-    }
-    return s_empty;
-}
-
-/* Iterates the pieces of s split at sep in one pass: call with *pos = 0;
- * false when there are no more. An empty span has no pieces. */
-static bool
-s_next (s_span_t s, char sep, size_t *pos, s_span_t *piece)
-{
-    if (*pos > s.n || s.n == 0) {
-        return false;
-    }
-    size_t start = *pos, i = start;
-    while (i < s.n && (!sep || s.p[i] != sep)) {
-        i++;
-    }
-    piece->p = s.p + start;
-    piece->n = i - start;
-    *pos = i + 1;
-    return true;
-}
-
-static size_t
-s_count (s_span_t s, char sep)
-{
-    if (s.n == 0) {
-        return 0;
-    }
-    size_t n = 1;
-    for (size_t i = 0; sep && i < s.n; i++) {
-        n += s.p[i] == sep;
-    }
-    return n;
+    hg_span_t r;
+    return hg_span_piece (s, sep, idx, &r) ? r : HG_SPAN_EMPTY;
 }
 
 /* Piece idx of seg split at sep, as s_piece, through the offsets of the
  * segment's fields in fc (computed when seg is not the one they are of). */
-static s_span_t
-s_field_piece (s_fields_t *fc, s_span_t seg, char sep, size_t idx)
+static hg_span_t
+s_field_piece (s_fields_t *fc, hg_span_t seg, char sep, size_t idx)
 {
     if (!fc || !sep) {
         return s_piece (seg, sep, idx);
@@ -165,7 +111,7 @@ s_field_piece (s_fields_t *fc, s_span_t seg, char sep, size_t idx)
         }
     }
     if (idx >= fc->count) {
-        return fc->more ? s_piece (seg, sep, idx) : s_empty;
+        return fc->more ? s_piece (seg, sep, idx) : HG_SPAN_EMPTY;
     }
     size_t end = idx + 1 < fc->count ? fc->start[idx + 1] - 1 : seg.n;
     if (idx + 1 == fc->count && fc->more) {
@@ -173,45 +119,45 @@ s_field_piece (s_fields_t *fc, s_span_t seg, char sep, size_t idx)
         const char *next = memchr (seg.p + fc->start[idx], sep, seg.n - fc->start[idx]);
         end = next ? (size_t) (next - seg.p) : seg.n;
     }
-    s_span_t r = {seg.p + fc->start[idx], end - fc->start[idx]};
+    hg_span_t r = {seg.p + fc->start[idx], end - fc->start[idx]};
     return r;
 }
 
 /* SEG-n; for MSH, MSH-1 is the field separator itself. */
-static s_span_t
-s_field (const s_ctx_t *ctx, s_span_t seg, size_t n)
+static hg_span_t
+s_field (const s_ctx_t *ctx, hg_span_t seg, size_t n)
 {
     if (seg.n >= 3 && memcmp (seg.p, "MSH", 3) == 0) {
         if (n == 1) {
-            s_span_t r = {seg.p + 3, seg.n > 3 ? 1 : 0};
+            hg_span_t r = {seg.p + 3, seg.n > 3 ? 1 : 0};
             return r;
         }
-        return n >= 2 ? s_field_piece (ctx->fields, seg, ctx->d.field, n - 1) : s_empty;
+        return n >= 2 ? s_field_piece (ctx->fields, seg, ctx->d.field, n - 1) : HG_SPAN_EMPTY;
     }
     return s_field_piece (ctx->fields, seg, ctx->d.field, n);
 }
 
-static s_span_t
-s_rep (const s_ctx_t *ctx, s_span_t f, size_t r)
+static hg_span_t
+s_rep (const s_ctx_t *ctx, hg_span_t f, size_t r)
 {
     return s_piece (f, ctx->d.rep, r);
 }
 
 /* Component c (1-based); 0 gives the span unchanged. */
-static s_span_t
-s_comp (const s_ctx_t *ctx, s_span_t s, size_t c)
+static hg_span_t
+s_comp (const s_ctx_t *ctx, hg_span_t s, size_t c)
 {
     return c == 0 ? s : s_piece (s, ctx->d.comp, c - 1);
 }
 
-static s_span_t
-s_subc (const s_ctx_t *ctx, s_span_t s, size_t c)
+static hg_span_t
+s_subc (const s_ctx_t *ctx, hg_span_t s, size_t c)
 {
     return s_piece (s, ctx->d.sub, c - 1);
 }
 
 static bool
-s_seg_is (const s_ctx_t *ctx, s_span_t seg, const char *name)
+s_seg_is (const s_ctx_t *ctx, hg_span_t seg, const char *name)
 {
     return seg.n >= 3 && memcmp (seg.p, name, 3) == 0
            && (seg.n == 3 || seg.p[3] == ctx->d.field);
@@ -220,7 +166,7 @@ s_seg_is (const s_ctx_t *ctx, s_span_t seg, const char *name)
 /* Decodes escape sequences of s into out (room for s.n + 1 bytes); the
  * result never grows. NUL bytes are dropped; spaces trimmed at both ends. */
 static size_t
-s_unescape (const s_delims_t *d, s_span_t s, char *out)
+s_unescape (const s_delims_t *d, hg_span_t s, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < s.n; i++) {
@@ -303,7 +249,7 @@ s_unescape (const s_delims_t *d, s_span_t s, char *out)
 
 /* Unescaped arena copy of a span ("" when empty; ctx->oom on failure). */
 static char *
-s_text (s_ctx_t *ctx, s_span_t s)
+s_text (s_ctx_t *ctx, hg_span_t s)
 {
     if (s.n == 0) {
         return (char *) protobuf_c_empty_string;
@@ -321,9 +267,9 @@ s_text (s_ctx_t *ctx, s_span_t s)
 
 /* First subcomponent of component c of the first repetition of SEG-f. */
 static char *
-s_value (s_ctx_t *ctx, s_span_t seg, size_t f, size_t c)
+s_value (s_ctx_t *ctx, hg_span_t seg, size_t f, size_t c)
 {
-    s_span_t v = s_rep (ctx, s_field (ctx, seg, f), 0);
+    hg_span_t v = s_rep (ctx, s_field (ctx, seg, f), 0);
     if (c > 0) {
         v = s_subc (ctx, s_comp (ctx, v, c), 1);
     }
@@ -339,17 +285,15 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "", fmt, ap);
     va_end (ap);
-    hg_batch_reject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "%s", reason);
 }
 
 /* Sets ctx->where and the excerpt to a segment of the message. */
 static void
-s_at_segment (s_ctx_t *ctx, s_span_t seg, const char *name, size_t n)
+s_at_segment (s_ctx_t *ctx, hg_span_t seg, const char *name, size_t n)
 {
     /* "%s segment %s[%zu]" (or without [n]), built without snprintf: this
      * runs for every segment */
@@ -383,16 +327,12 @@ s_at_segment (s_ctx_t *ctx, s_span_t seg, const char *name, size_t n)
 static Hourglass__Record *
 s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *seg, size_t n)
 {
-    if (ctx->max_records && ctx->added >= ctx->max_records) {
-        ctx->limit_hit = true;
-        return NULL;
-    }
     Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
     if (!rec) {
-        ctx->oom = true;
+        ctx->limit_hit = hg_batch_full (ctx->out);
+        ctx->oom = ctx->oom || !ctx->limit_hit;
         return NULL;
     }
-    ctx->added++;
     rec->provenance = hg_provenance_new (ctx->a);
     char *fmt = rec->provenance ? hg_arena_strdup (ctx->a, "hl7v2") : NULL;
     char *id = n ? hg_arena_printf (ctx->a, "%s/%s[%zu]", ctx->control_id, seg, n)
@@ -445,7 +385,7 @@ s_date (s_ctx_t *ctx, const char *txt, char **out, hg_err_t *err, bool clinical)
 /* Optional date field SEG-f.1 (clinical: see s_date): 0 stored or empty,
  * -1 rejected. */
 static int
-s_date_field (s_ctx_t *ctx, s_span_t seg, const char *label, size_t f, char **out,
+s_date_field (s_ctx_t *ctx, hg_span_t seg, const char *label, size_t f, char **out,
               bool clinical)
 {
     const char *txt = s_value (ctx, seg, f, 1);
@@ -462,7 +402,7 @@ s_date_field (s_ctx_t *ctx, s_span_t seg, const char *label, size_t f, char **ou
 
 /* A date field that may give a record its effective time. */
 typedef struct {
-    s_span_t seg;       /* empty: skipped */
+    hg_span_t seg;      /* empty: skipped */
     const char *label;  /* "OBR" */
     size_t f;
 } s_date_src_t;
@@ -487,36 +427,10 @@ s_first_date (s_ctx_t *ctx, const s_date_src_t *src, size_t n, const char *what,
     return 0;
 }
 
-/* Drops the records added since the batch held start (a record rejected
- * half-way through). */
-static void
-s_drop_since (s_ctx_t *ctx, size_t start)
-{
-    while (hg_batch_record_count (ctx->out) > start) {
-        hg_batch_drop_last (ctx->out);
-        ctx->added--;
-    }
-}
-
 const char *
 hg_hl7v2_system_uri (const char *name)
 {
-    static const struct {
-        const char *name, *uri;
-    } map[] = {
-        {"LN", HG_SYS_LOINC},         {"SCT", HG_SYS_SNOMED},       {"SNM", HG_SYS_SNOMED},
-        {"SNOMEDCT", HG_SYS_SNOMED},  {"SNM3", HG_SYS_SNOMED},      {"I10", HG_SYS_ICD10CM},
-        {"I10C", HG_SYS_ICD10CM},     {"ICD10", HG_SYS_ICD10CM},    {"ICD10CM", HG_SYS_ICD10CM},
-        {"I9", HG_SYS_ICD9CM},        {"I9C", HG_SYS_ICD9CM},       {"ICD9", HG_SYS_ICD9CM},
-        {"RXNORM", HG_SYS_RXNORM},    {"RXN", HG_SYS_RXNORM},       {"CVX", HG_SYS_CVX},
-        {"NDC", S_SYS_NDC},
-    };
-    for (size_t i = 0; name && i < sizeof (map) / sizeof (map[0]); i++) {
-        if (strcmp (name, map[i].name) == 0) {
-            return map[i].uri;
-        }
-    }
-    return NULL;
+    return name ? hg_codesys_uri (name, strlen (name), HG_CODESYS_HL7) : NULL;
 }
 
 /* HL7 coding system name -> URI; others kept as given. */
@@ -530,9 +444,9 @@ s_system (const char *name)
 /* Adds the codings of a CE/CWE (first repetition): .1/.2/.3 and the
  * alternate .4/.5/.6. Returns how many were added. */
 static size_t
-s_add_ce (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t field)
+s_add_ce (s_ctx_t *ctx, Hourglass__Record *rec, hg_span_t field)
 {
-    s_span_t ce = s_rep (ctx, field, 0);
+    hg_span_t ce = s_rep (ctx, field, 0);
     size_t added = 0;
     for (size_t base = 1; base <= 4 && !ctx->oom; base += 3) {
         const char *code = s_text (ctx, s_comp (ctx, ce, base));
@@ -551,11 +465,11 @@ s_add_ce (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t field)
  * PID -> demographics */
 
 static void
-s_telecom (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
+s_telecom (s_ctx_t *ctx, Hourglass__Demographics *d, hg_span_t field)
 {
     size_t pos = 0, r = 0;
-    s_span_t xtn;
-    while (r++ < S_MAX_REPS && !ctx->oom && s_next (field, ctx->d.rep, &pos, &xtn)) {
+    hg_span_t xtn;
+    while (r++ < S_MAX_REPS && !ctx->oom && hg_span_next (field, ctx->d.rep, &pos, &xtn)) {
         const char *plain = s_text (ctx, s_comp (ctx, xtn, 1));
         const char *email = s_text (ctx, s_comp (ctx, xtn, 4));
         const char *area = s_text (ctx, s_comp (ctx, xtn, 6));
@@ -581,22 +495,22 @@ s_telecom (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
 }
 
 static void
-s_address (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
+s_address (s_ctx_t *ctx, Hourglass__Demographics *d, hg_span_t field)
 {
-    s_span_t xad = s_rep (ctx, field, 0);
+    hg_span_t xad = s_rep (ctx, field, 0);
     if (xad.n == 0) {
         return;
     }
     /* XAD.1 is SAD (street&name&number): join its parts with spaces */
-    s_span_t street = s_comp (ctx, xad, 1);
+    hg_span_t street = s_comp (ctx, xad, 1);
     char *line = hg_arena_alloc (ctx->a, street.n + 1);
     if (!line) {
         ctx->oom = true;
         return;
     }
     size_t o = 0, pos = 0;
-    s_span_t sub;
-    while (s_next (street, ctx->d.sub, &pos, &sub)) {
+    hg_span_t sub;
+    while (hg_span_next (street, ctx->d.sub, &pos, &sub)) {
         char part[256];
         if (sub.n >= sizeof (part)) {
             sub.n = sizeof (part) - 1;
@@ -627,12 +541,12 @@ s_address (s_ctx_t *ctx, Hourglass__Demographics *d, s_span_t field)
 /* Patient id from a CX list (PID-3, MRG-1): the MR repetition, else the
  * first one. *cx_out (may be NULL) gets the chosen repetition. */
 static const char *
-s_patient_id (s_ctx_t *ctx, s_span_t pid3, s_span_t *cx_out)
+s_patient_id (s_ctx_t *ctx, hg_span_t pid3, hg_span_t *cx_out)
 {
     const char *first = "";
     size_t pos = 0, r = 0;
-    s_span_t cx;
-    while (s_next (pid3, ctx->d.rep, &pos, &cx) && !ctx->oom) {
+    hg_span_t cx;
+    while (hg_span_next (pid3, ctx->d.rep, &pos, &cx) && !ctx->oom) {
         const char *value = s_text (ctx, s_subc (ctx, s_comp (ctx, cx, 1), 1));
         if (r++ == 0) {
             first = value;
@@ -652,9 +566,9 @@ s_patient_id (s_ctx_t *ctx, s_span_t pid3, s_span_t *cx_out)
 
 /* Assigning authority of a CX: HD.1 namespace, else HD.2 universal id. */
 static const char *
-s_cx_system (s_ctx_t *ctx, s_span_t cx)
+s_cx_system (s_ctx_t *ctx, hg_span_t cx)
 {
-    s_span_t hd = s_comp (ctx, cx, 4);
+    hg_span_t hd = s_comp (ctx, cx, 4);
     const char *sys = s_text (ctx, s_subc (ctx, hd, 1));
     return *sys ? sys : s_text (ctx, s_subc (ctx, hd, 2));
 }
@@ -678,7 +592,7 @@ s_keep_z_segments (s_ctx_t *ctx, size_t start)
     char **z = NULL;
     size_t nz = 0;
     for (size_t i = 1; i < ctx->n_segs && nz < S_MAX_REPS; i++) {
-        s_span_t seg = ctx->segs[i];
+        hg_span_t seg = ctx->segs[i];
         if (seg.n < 3 || seg.p[0] != 'Z') {
             continue;
         }
@@ -705,10 +619,10 @@ s_keep_z_segments (s_ctx_t *ctx, size_t start)
 }
 
 static int
-s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Record **rec_out)
+s_pid (s_ctx_t *ctx, hg_span_t pid, size_t n, const char **patient, Hourglass__Record **rec_out)
 {
     s_at_segment (ctx, pid, "PID", n);
-    s_span_t pid3 = s_field (ctx, pid, 3);
+    hg_span_t pid3 = s_field (ctx, pid, 3);
     const char *id = s_patient_id (ctx, pid3, NULL);
     if (!*id) {
         s_reject (ctx, "PID-3 patient identifier list is empty; the message cannot be "
@@ -729,8 +643,8 @@ s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Re
     rec->demographics = d;
 
     size_t pos = 0, r = 0;
-    s_span_t cx;
-    while (r++ < S_MAX_REPS && !ctx->oom && s_next (pid3, ctx->d.rep, &pos, &cx)) {
+    hg_span_t cx;
+    while (r++ < S_MAX_REPS && !ctx->oom && hg_span_next (pid3, ctx->d.rep, &pos, &cx)) {
         const char *value = s_text (ctx, s_subc (ctx, s_comp (ctx, cx, 1), 1));
         if (!*value) {
             continue;
@@ -740,10 +654,10 @@ s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Re
     }
     const char *ssn = s_value (ctx, pid, 19, 1);
     if (*ssn) {
-        s_check (ctx, hg_record_add_identifier (ctx->a, rec, S_SYS_SSN, ssn, "SS"));
+        s_check (ctx, hg_record_add_identifier (ctx->a, rec, HG_SYS_SSN, ssn, "SS"));
     }
 
-    s_span_t xpn = s_rep (ctx, s_field (ctx, pid, 5), 0);
+    hg_span_t xpn = s_rep (ctx, s_field (ctx, pid, 5), 0);
     d->family = s_text (ctx, s_subc (ctx, s_comp (ctx, xpn, 1), 1));
     for (size_t c = 2; c <= 3; c++) {
         const char *g = s_text (ctx, s_subc (ctx, s_comp (ctx, xpn, c), 1));
@@ -778,7 +692,7 @@ s_pid (s_ctx_t *ctx, s_span_t pid, size_t n, const char **patient, Hourglass__Re
  * ADT: PV1 -> encounter, DG1 -> condition */
 
 static void
-s_pv1 (s_ctx_t *ctx, s_span_t pv1, const char *patient, const char *visit)
+s_pv1 (s_ctx_t *ctx, hg_span_t pv1, const char *patient, const char *visit)
 {
     static const struct {
         const char *cls, *code, *display;
@@ -788,7 +702,7 @@ s_pv1 (s_ctx_t *ctx, s_span_t pv1, const char *patient, const char *visit)
         {"R", "AMB", "ambulatory"},          {"B", "AMB", "ambulatory"},
     };
     s_at_segment (ctx, pv1, "PV1", 0);
-    size_t start = hg_batch_record_count (ctx->out);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER,
                                            "PV1", 0);
     if (!rec) {
@@ -801,26 +715,26 @@ s_pv1 (s_ctx_t *ctx, s_span_t pv1, const char *patient, const char *visit)
         size_t i;
         for (i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
             if (strcmp (cls, map[i].cls) == 0) {
-                s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, map[i].code,
+                s_check (ctx, hg_record_add_code (ctx->a, rec, HG_SYS_ACTCODE, map[i].code,
                                                   map[i].display));
                 break;
             }
         }
         if (i == sizeof (map) / sizeof (map[0])) {
-            s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_ACTCODE, cls, ""));
+            s_check (ctx, hg_record_add_code (ctx->a, rec, HG_SYS_ACTCODE, cls, ""));
         }
     }
     if (s_date_field (ctx, pv1, "PV1", 44, &rec->effective, true) < 0
         || s_date_field (ctx, pv1, "PV1", 45, &rec->effective_end, true) < 0) {
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
     }
 }
 
 static void
-s_dg1 (s_ctx_t *ctx, s_span_t dg1, size_t n, const char *patient, const char *visit)
+s_dg1 (s_ctx_t *ctx, hg_span_t dg1, size_t n, const char *patient, const char *visit)
 {
     s_at_segment (ctx, dg1, "DG1", n);
-    size_t start = hg_batch_record_count (ctx->out);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_CONDITION,
                                            "DG1", n);
     if (!rec) {
@@ -837,7 +751,7 @@ s_dg1 (s_ctx_t *ctx, s_span_t dg1, size_t n, const char *patient, const char *vi
         bad = true;
     }
     if (bad) {
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
     }
 }
 
@@ -912,9 +826,9 @@ s_set_quantity (s_ctx_t *ctx, Hourglass__Record *rec, double value, const char *
 
 /* Repetitions of a field, unescaped, joined with newlines. */
 static char *
-s_joined (s_ctx_t *ctx, s_span_t field)
+s_joined (s_ctx_t *ctx, hg_span_t field)
 {
-    size_t reps = s_count (field, ctx->d.rep);
+    size_t reps = hg_span_count (field, ctx->d.rep);
     if (reps <= 1) {
         return s_text (ctx, field);
     }
@@ -924,8 +838,8 @@ s_joined (s_ctx_t *ctx, s_span_t field)
         return (char *) protobuf_c_empty_string;
     }
     size_t o = 0, pos = 0, r = 0;
-    s_span_t rep;
-    while (s_next (field, ctx->d.rep, &pos, &rep)) {
+    hg_span_t rep;
+    while (hg_span_next (field, ctx->d.rep, &pos, &rep)) {
         if (r++) {
             buf[o++] = '\n';    /* replaces the repetition separator */
         }
@@ -937,15 +851,15 @@ s_joined (s_ctx_t *ctx, s_span_t field)
 
 /* OBX-5 by OBX-2. 0, or -1 rejected. */
 static int
-s_obx_value (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t obx)
+s_obx_value (s_ctx_t *ctx, Hourglass__Record *rec, hg_span_t obx)
 {
     const char *vt = s_value (ctx, obx, 2, 1);
-    s_span_t field = s_field (ctx, obx, 5);
+    hg_span_t field = s_field (ctx, obx, 5);
     if (field.n == 0) {
         return 0;
     }
     const char *unit = s_value (ctx, obx, 6, 1);
-    s_span_t first = s_rep (ctx, field, 0);
+    hg_span_t first = s_rep (ctx, field, 0);
     if (strcmp (vt, "NM") == 0) {
         const char *txt = s_text (ctx, first);
         const char *cmp;
@@ -1011,11 +925,11 @@ s_obx_value (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t obx)
 }
 
 static void
-s_obx (s_ctx_t *ctx, s_span_t obx, size_t n, const char *patient, const char *visit,
-       s_span_t obr, s_span_t msh)
+s_obx (s_ctx_t *ctx, hg_span_t obx, size_t n, const char *patient, const char *visit,
+       hg_span_t obr, hg_span_t msh)
 {
     s_at_segment (ctx, obx, "OBX", n);
-    size_t start = hg_batch_record_count (ctx->out);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
                                            "OBX", n);
     if (!rec) {
@@ -1037,7 +951,7 @@ s_obx (s_ctx_t *ctx, s_span_t obx, size_t n, const char *patient, const char *vi
         bad = s_first_date (ctx, src, 3, "the observation's date", &rec->effective) < 0;
     }
     if (bad) {
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     rec->interpretation = s_value (ctx, obx, 8, 1);
@@ -1052,11 +966,11 @@ s_obx (s_ctx_t *ctx, s_span_t obx, size_t n, const char *patient, const char *vi
 /* One order: OBR-4 code, effective OBR-7 else ORC-9 of the order's ORC,
  * status ORC-5. */
 static void
-s_obr_order (s_ctx_t *ctx, s_span_t obr, size_t n, s_span_t orc, const char *patient,
+s_obr_order (s_ctx_t *ctx, hg_span_t obr, size_t n, hg_span_t orc, const char *patient,
              const char *visit)
 {
     s_at_segment (ctx, obr, "OBR", n);
-    size_t start = hg_batch_record_count (ctx->out);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "OBR",
                                            n);
     if (!rec) {
@@ -1067,11 +981,11 @@ s_obr_order (s_ctx_t *ctx, s_span_t obr, size_t n, s_span_t orc, const char *pat
     s_date_src_t src[] = {{obr, "OBR", 7}, {orc, "ORC", 9}};
     if (s_add_ce (ctx, rec, s_field (ctx, obr, 4)) == 0) {
         s_reject (ctx, "OBR-4 universal service identifier is empty; an order needs a code");
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     if (s_first_date (ctx, src, 2, "the order's date", &rec->effective) < 0) {
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     if (orc.n) {
@@ -1083,7 +997,7 @@ s_obr_order (s_ctx_t *ctx, s_span_t obr, size_t n, s_span_t orc, const char *pat
  * "999" means "amount unknown" in immunization messages (CDC IIS guide)
  * when skip_999. 0 (stored or absent), or -1 rejected. */
 static int
-s_amount (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t seg, const char *label, size_t f,
+s_amount (s_ctx_t *ctx, Hourglass__Record *rec, hg_span_t seg, const char *label, size_t f,
           size_t uf, bool skip_999)
 {
     const char *txt = s_value (ctx, seg, f, 1);
@@ -1104,11 +1018,11 @@ s_amount (s_ctx_t *ctx, Hourglass__Record *rec, s_span_t seg, const char *label,
 /* One pharmacy order: RXE-2 give code, RXE-3 amount in RXE-5 units,
  * effective ORC-9 else MSH-7, status ORC-5. */
 static void
-s_rxe (s_ctx_t *ctx, s_span_t rxe, size_t n, s_span_t orc, s_span_t msh, const char *patient,
+s_rxe (s_ctx_t *ctx, hg_span_t rxe, size_t n, hg_span_t orc, hg_span_t msh, const char *patient,
        const char *visit)
 {
     s_at_segment (ctx, rxe, "RXE", n);
-    size_t start = hg_batch_record_count (ctx->out);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "RXE",
                                            n);
     if (!rec) {
@@ -1119,12 +1033,12 @@ s_rxe (s_ctx_t *ctx, s_span_t rxe, size_t n, s_span_t orc, s_span_t msh, const c
     s_date_src_t src[] = {{orc, "ORC", 9}, {msh, "MSH", 7}};
     if (s_add_ce (ctx, rec, s_field (ctx, rxe, 2)) == 0) {
         s_reject (ctx, "RXE-2 give code is empty; a medication order needs a code");
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     if (s_amount (ctx, rec, rxe, "RXE", 3, 5, false) < 0
         || s_first_date (ctx, src, 2, "the medication order's date", &rec->effective) < 0) {
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     if (orc.n) {
@@ -1135,10 +1049,10 @@ s_rxe (s_ctx_t *ctx, s_span_t rxe, size_t n, s_span_t orc, s_span_t msh, const c
 /* One administered vaccine: RXA-5 code (CVX), effective RXA-3, RXA-6
  * amount in RXA-7 units, status RXA-20 completion status. */
 static void
-s_rxa (s_ctx_t *ctx, s_span_t rxa, size_t n, const char *patient, const char *visit)
+s_rxa (s_ctx_t *ctx, hg_span_t rxa, size_t n, const char *patient, const char *visit)
 {
     s_at_segment (ctx, rxa, "RXA", n);
-    size_t start = hg_batch_record_count (ctx->out);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "RXA",
                                            n);
     if (!rec) {
@@ -1150,12 +1064,12 @@ s_rxa (s_ctx_t *ctx, s_span_t rxa, size_t n, const char *patient, const char *vi
     if (s_add_ce (ctx, rec, s_field (ctx, rxa, 5)) == 0) {
         s_reject (ctx, "RXA-5 administered code is empty; an immunization needs a vaccine "
                   "code");
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     if (s_first_date (ctx, src, 1, "the administration date", &rec->effective) < 0
         || s_amount (ctx, rec, rxa, "RXA", 6, 7, true) < 0) {
-        s_drop_since (ctx, start);
+        hg_batch_rollback (ctx->out, start);
         return;
     }
     rec->status = s_value (ctx, rxa, 20, 1);
@@ -1174,12 +1088,12 @@ s_merge (s_ctx_t *ctx)
     }
     size_t group = 0;
     for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
-        s_span_t pid = ctx->segs[i];
+        hg_span_t pid = ctx->segs[i];
         if (!s_seg_is (ctx, pid, "PID")) {
             continue;
         }
         group++;
-        s_span_t mrg = s_empty;
+        hg_span_t mrg = HG_SPAN_EMPTY;
         for (size_t j = i + 1; j < ctx->n_segs && !s_seg_is (ctx, ctx->segs[j], "PID"); j++) {
             if (s_seg_is (ctx, ctx->segs[j], "MRG")) {
                 mrg = ctx->segs[j];
@@ -1192,7 +1106,7 @@ s_merge (s_ctx_t *ctx)
             s_reject (ctx, "ADT^A40 without an MRG segment: which patient was merged?");
             return -1;
         }
-        s_span_t cx = s_empty;
+        hg_span_t cx = HG_SPAN_EMPTY;
         const char *prior = s_patient_id (ctx, s_field (ctx, mrg, 1), &cx);
         if (!*prior) {
             s_at_segment (ctx, mrg, "MRG", n);
@@ -1222,7 +1136,7 @@ s_delim_ok (char c)
 
 /* Reads MSH-1/MSH-2. 0, or -1 rejected. */
 static int
-s_delimiters (s_ctx_t *ctx, s_span_t msh)
+s_delimiters (s_ctx_t *ctx, hg_span_t msh)
 {
     memset (&ctx->d, 0, sizeof (ctx->d));
     if (msh.n < 5) {
@@ -1273,7 +1187,7 @@ s_field_sizes (s_ctx_t *ctx)
         return 0;
     }
     for (size_t i = 0; i < ctx->n_segs; i++) {
-        s_span_t seg = ctx->segs[i];
+        hg_span_t seg = ctx->segs[i];
         if (seg.n <= ctx->max_field_bytes) {
             continue;
         }
@@ -1322,11 +1236,11 @@ s_supported (const char *type, const char *trigger)
 /* The sender's zone: MSH-7's offset when it has one (an invalid MSH-7 is
  * reported where it is used as a date, not here). */
 static void
-s_sender_zone (s_ctx_t *ctx, s_span_t msh)
+s_sender_zone (s_ctx_t *ctx, hg_span_t msh)
 {
     ctx->sender_tz = false;
     ctx->sender_tz_min = 0;
-    s_span_t ts = s_subc (ctx, s_comp (ctx, s_rep (ctx, s_field (ctx, msh, 7), 0), 1), 1);
+    hg_span_t ts = s_subc (ctx, s_comp (ctx, s_rep (ctx, s_field (ctx, msh, 7), 0), 1), 1);
     char buf[64];
     if (ts.n == 0 || ts.n >= sizeof (buf)) {
         return;
@@ -1343,8 +1257,8 @@ s_sender_zone (s_ctx_t *ctx, s_span_t msh)
 static int
 s_message (s_ctx_t *ctx)
 {
-    s_span_t msh = ctx->segs[0];
-    const s_span_t *last = &ctx->segs[ctx->n_segs - 1];
+    hg_span_t msh = ctx->segs[0];
+    const hg_span_t *last = &ctx->segs[ctx->n_segs - 1];
     ctx->excerpt.p = msh.p;
     ctx->excerpt.n = (size_t) (last->p + last->n - msh.p);
     ctx->control_id = "";
@@ -1354,7 +1268,7 @@ s_message (s_ctx_t *ctx)
         return 0;
     }
     /* the control id for the location before any size check (capped) */
-    s_span_t cid = s_subc (ctx, s_comp (ctx, s_rep (ctx, s_field (ctx, msh, 10), 0), 1), 1);
+    hg_span_t cid = s_subc (ctx, s_comp (ctx, s_rep (ctx, s_field (ctx, msh, 10), 0), 1), 1);
     if (cid.n > 64) {
         cid.n = 64;
     }
@@ -1387,7 +1301,7 @@ s_message (s_ctx_t *ctx)
                   ")", type, trigger);
         return 0;
     }
-    s_span_t pid = s_empty, pv1 = s_empty;
+    hg_span_t pid = HG_SPAN_EMPTY, pv1 = HG_SPAN_EMPTY;
     for (size_t i = 1; i < ctx->n_segs; i++) {
         if (!pid.n && s_seg_is (ctx, ctx->segs[i], "PID")) {
             pid = ctx->segs[i];
@@ -1401,8 +1315,7 @@ s_message (s_ctx_t *ctx)
                   type, trigger);
         return 0;
     }
-    size_t start = hg_batch_record_count (ctx->out);
-    size_t added_at_start = ctx->added;
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
     const char *patient = NULL;
     if (strcmp (type, "ADT") == 0 && strcmp (trigger, "A40") == 0) {
         if (s_merge (ctx) < 0) {
@@ -1429,7 +1342,7 @@ s_message (s_ctx_t *ctx)
     }
     else if (strcmp (type, "ORM") == 0 || strcmp (type, "OML") == 0) {
         size_t n_obr = 0;
-        s_span_t orc = s_empty;
+        hg_span_t orc = HG_SPAN_EMPTY;
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
             if (s_seg_is (ctx, ctx->segs[i], "ORC")) {
                 orc = ctx->segs[i];
@@ -1441,7 +1354,7 @@ s_message (s_ctx_t *ctx)
     }
     else if (strcmp (type, "RDE") == 0) {
         size_t n_rxe = 0;
-        s_span_t orc = s_empty;
+        hg_span_t orc = HG_SPAN_EMPTY;
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
             if (s_seg_is (ctx, ctx->segs[i], "ORC")) {
                 orc = ctx->segs[i];
@@ -1461,7 +1374,7 @@ s_message (s_ctx_t *ctx)
     }
     else {
         size_t n_obx = 0;
-        s_span_t obr = s_empty;
+        hg_span_t obr = HG_SPAN_EMPTY;
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
             if (s_seg_is (ctx, ctx->segs[i], "OBR")) {
                 obr = ctx->segs[i];
@@ -1477,10 +1390,7 @@ s_message (s_ctx_t *ctx)
     }
 drop:
     /* a bad PID, no memory or the record limit: nothing of this message */
-    while (hg_batch_record_count (ctx->out) > start) {
-        hg_batch_drop_last (ctx->out);
-    }
-    ctx->added = added_at_start;
+    hg_batch_rollback (ctx->out, start);
     return ctx->oom || ctx->limit_hit ? -1 : 0;
 }
 
@@ -1499,38 +1409,26 @@ s_blank (const char *p, size_t n)
 }
 
 static bool
-s_is_msh (s_span_t seg)
+s_is_msh (hg_span_t seg)
 {
     return seg.n >= 3 && memcmp (seg.p, "MSH", 3) == 0;
 }
 
 /* Batch and file envelopes: not part of any message, not an error. */
 static bool
-s_is_envelope (s_span_t seg)
+s_is_envelope (hg_span_t seg)
 {
     return seg.n >= 3
            && (memcmp (seg.p, "FHS", 3) == 0 || memcmp (seg.p, "BHS", 3) == 0
                || memcmp (seg.p, "BTS", 3) == 0 || memcmp (seg.p, "FTS", 3) == 0);
 }
 
-/* Printable preview of a span for a reason text. */
-static void
-s_preview (s_span_t s, char *out, size_t size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < s.n && o + 1 < size; i++) {
-        unsigned char c = (unsigned char) s.p[i];
-        out[o++] = c >= 0x20 && c < 0x7f ? (char) c : '?';
-    }
-    out[o] = '\0';
-}
-
 /* Splits the payload into non-blank segment spans (malloc'd array). */
-static s_span_t *
+static hg_span_t *
 s_split (const char *data, size_t len, size_t *n_out)
 {
     size_t cap = 64, n = 0;
-    s_span_t *segs = malloc (cap * sizeof (*segs));
+    hg_span_t *segs = malloc (cap * sizeof (*segs));
     if (!segs) {
         return NULL;
     }
@@ -1543,7 +1441,7 @@ s_split (const char *data, size_t len, size_t *n_out)
         if (!s_blank (data + pos, end - pos)) {
             if (n == cap) {
                 cap *= 2;
-                s_span_t *grown = realloc (segs, cap * sizeof (*segs));
+                hg_span_t *grown = realloc (segs, cap * sizeof (*segs));
                 if (!grown) {
                     free (segs);
                     return NULL;
@@ -1571,7 +1469,7 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
     ctx.out = out;
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
-    ctx.max_records = limits ? limits->max_records : 0;
+    hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     if (!data) {
         data = "";
         len = 0;
@@ -1581,7 +1479,7 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
         len -= 3;
     }
     size_t n_segs = 0;
-    s_span_t *segs = s_split (data, len, &n_segs);
+    hg_span_t *segs = s_split (data, len, &n_segs);
     int rc = 0;
     if (!segs) {
         ctx.oom = true;
@@ -1593,8 +1491,8 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
     }
     char preview[48];
     if (first == n_segs) {
-        s_span_t head = {data, len > 40 ? 40 : len};
-        s_preview (head, preview, sizeof (preview));
+        hg_span_t head = {data, len > 40 ? 40 : len};
+        hg_span_show (head, 40, preview);
         hg_batch_reject (out, data, len, "payload",
                          "no MSH segment: an HL7 v2 message must start with MSH (found '%s')",
                          preview);
@@ -1605,9 +1503,9 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
         stray += !s_is_envelope (segs[i]);
     }
     if (stray) {
-        s_span_t head = segs[0];
+        hg_span_t head = segs[0];
         head.n = head.n > 40 ? 40 : head.n;
-        s_preview (head, preview, sizeof (preview));
+        hg_span_show (head, 40, preview);
         hg_batch_reject (out, segs[0].p, (size_t) (segs[first].p - segs[0].p),
                          "before message 1",
                          "%zu line(s) of text before the first MSH segment are not part of "
@@ -1625,9 +1523,9 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
         if (s_message (&ctx) < 0) {
             if (ctx.limit_hit) {
                 snprintf (ctx.where, sizeof (ctx.where), "%s", ctx.msg_where);
-                hg_batch_reject (out, segs[i].p, segs[i].n, ctx.where,
-                                 "record limit reached (max_records %zu): message %zu and the "
-                                 "rest of the payload are not parsed", ctx.max_records, msg_no);
+                hg_batch_reject_limit (out, segs[i].p, segs[i].n, ctx.where,
+                                       "message %zu and the rest of the payload are not parsed",
+                                       msg_no);
             }
             break;
         }
@@ -1636,12 +1534,11 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
 cleanup:
     free (segs);
     if (ctx.oom) {
-        hg_batch_reject (out, NULL, 0, ctx.msg_where[0] ? ctx.msg_where : "payload",
-                         "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, ctx.msg_where);
         rc = HG_ENOMEM;
     }
     else {
-        rc = (int) ctx.added;
+        rc = (int) hg_batch_since (out, first_record);
     }
     return rc;
 }

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include "batch.h"
 
 /* Parses one or more messages in data[0..len) (need not be NUL-terminated)
  * and appends canonical records to out. Every mapped message gives its PID
@@ -71,8 +71,8 @@ int hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limit
 
 /* URI of an HL7 v2 coding system name (table 0396: "LN" -> http://loinc.org,
  * "SCT", "I10", "RXN", "CVX", "NDC"...), or NULL when name is not one the
- * parser maps (or NULL). Shared with the FHIR parser, whose partners'
- * v2-to-FHIR converters sometimes leave the HL7 name in Coding.system. */
+ * parser maps (or NULL): the HL7 spelling of the code-system table
+ * (codesys.h). */
 const char *hg_hl7v2_system_uri (const char *name);
 
 #endif

@@ -15,21 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "csv.h"
-#include "dicom.h"
+#include "batch.h"
+#include "cleanse.h"
 #include "fhir.h"
-#include "format.h"
-#include "hl7v2.h"
+#include "formats.h"
 #include "log.h"
-#include "normalize.h"
 #include "quality.h"
 #include "quarantine.h"
-#include "record.h"
 #include "service.h"
 #include "util.h"
-#include "vcf.h"
-
-#include "cleanse.h"    /* the pure step between parsing and the store */
 
 static const hg_opt_t s_options[] = {
     {"max_field_bytes", HG_OPT_INT, "1048576",
@@ -93,65 +87,14 @@ s_destroy (void **state)
     *state = NULL;
 }
 
-/* CSV needs the partner's mapping file (read per message: they are small and
- * a partner's data manager may fix one without a restart). */
-static void
-s_parse_csv (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
-{
-    const char *data = (const char *) env->payload.data;
-    size_t len = env->payload.len;
-    char path[4096], *text = NULL;
-    size_t tlen;
-    hg_err_t err = {0};
-    snprintf (path, sizeof (path), "%.2000s/%.200s.map", self->csv_mappings, env->partner);
-    hg_csv_mapping_t *map = NULL;
-    if (hg_read_file (path, 1 << 20, &text, &tlen, &err) < 0) {
-        hg_batch_reject (batch, data, len, "payload",
-                         "no CSV mapping for partner '%s': %s (write one, see csv.h, and push "
-                         "again)", env->partner, err.msg);
-    }
-    else if (hg_csv_mapping_parse (text, tlen, &map, &err) < 0) {
-        hg_batch_reject (batch, data, len, "payload", "CSV mapping %s is invalid: %s", path,
-                         err.msg);
-    }
-    else {
-        hg_csv_parse (data, len, map, &self->limits, batch);
-    }
-    hg_csv_mapping_destroy (&map);
-    free (text);
-}
-
-/* Parses one payload with the parser of its format. */
+/* Parses one payload with the parser of its type (formats.c). */
 static void
 s_parse (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
 {
-    const char *data = (const char *) env->payload.data;
-    size_t len = env->payload.len;
-    switch (env->payload_type) {
-    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR:
-        hg_fhir_parse (data, len, &self->limits, batch);
-        break;
-    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_HL7V2:
-        hg_hl7v2_parse (data, len, &self->limits, batch);
-        break;
-    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_CSV:
-        s_parse_csv (self, env, batch);
-        break;
-    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_VCF:
-        hg_vcf_parse (data, len, NULL, &self->limits, batch);
-        break;
-    case HOURGLASS__PAYLOAD_TYPE__PAYLOAD_DICOM:
-        hg_dicom_parse (data, len, &self->limits, batch);
-        break;
-    default: {
-        char names[HG_FORMAT_NAMES_MAX];
-        hg_batch_reject (batch, data, len, "payload",
-                         "format '%s' is not supported (supported: %s); push it again with "
-                         "the right --format",
-                         env->format, hg_format_names (", ", names, sizeof (names)));
-        break;
-    }
-    }
+    hg_parse_ctx_t ctx = {.limits = self->limits, .partner = env->partner,
+                          .csv_mappings = self->csv_mappings};
+    hg_parser_run (env->payload_type, env->format, (const char *) env->payload.data,
+                   env->payload.len, &ctx, batch);
 }
 
 static void

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codesys.h"
 #include "date.h"
+#include "parsekit.h"
 
 /* Bytes of a record value quoted in a flag message. */
 #define S_ECHO_MAX 64
@@ -115,17 +117,8 @@ s_flag (s_norm_t *st, hg_flag_kind_t kind, const char *fmt, ...)
 static const char *
 s_echo (const char *s, char out[S_ECHO_MAX + 4])
 {
-    size_t i = 0;
-    for (; s && s[i] && i < S_ECHO_MAX; i++) {
-        unsigned char c = (unsigned char) s[i];
-        out[i] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-    }
-    if (s && s[i]) {
-        memcpy (out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
+    hg_span_t v = {s ? s : "", s ? strnlen (s, S_ECHO_MAX + 1) : 0};
+    return hg_span_show (v, S_ECHO_MAX, out);
 }
 
 /* ---------------------------------------------------------------------------
@@ -397,63 +390,12 @@ hg_npi_valid (const char *npi)
 /* ---------------------------------------------------------------------------
  * Code systems */
 
-#define S_SYS_ACTCODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-#define S_SYS_DCM "http://dicom.nema.org/resources/ontology/DCM"
-#define S_SYS_DCM_BODY "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_L.html"
-#define S_SYS_DICOM_UID "urn:dicom:uid"
-#define S_SYS_HGNC "http://www.genenames.org"
-#define S_SYS_DBSNP "http://www.ncbi.nlm.nih.gov/projects/SNP"
-#define S_SYS_VARIANT "https://hourglass.local/variant"
-#define S_SYS_SSN "http://hl7.org/fhir/sid/us-ssn"
-
-/* Systems codes may carry without a code.unknown_system flag. */
-static const char *const s_known_systems[] = {
-    HG_SYS_LOINC,  HG_SYS_SNOMED,  HG_SYS_ICD10CM,
-    HG_SYS_ICD9CM, HG_SYS_RXNORM,  HG_SYS_CVX,
-    HG_SYS_UCUM,   HG_SYS_NPI,     S_SYS_ACTCODE,
-    S_SYS_DCM,     S_SYS_DCM_BODY, S_SYS_DICOM_UID,
-    S_SYS_HGNC,    S_SYS_DBSNP,    S_SYS_VARIANT,
-    S_SYS_SSN,
-    "http://hl7.org/fhir/sid/icd-10",          /* WHO ICD-10 */
-    "http://www.ama-assn.org/go/cpt",           /* CPT */
-    "http://hl7.org/fhir/sid/ndc",              /* NDC */
-    "http://www.cms.gov/Medicare/Coding/ICD10", /* ICD-10-PCS */
-};
-
-/* HL7 OIDs of the same systems, as urn:oid: system values. */
-static const struct {
-    const char *oid;
-    const char *uri;
-} s_oid_systems[] = {
-    {"urn:oid:2.16.840.1.113883.6.1", HG_SYS_LOINC},
-    {"urn:oid:2.16.840.1.113883.6.96", HG_SYS_SNOMED},
-    {"urn:oid:2.16.840.1.113883.6.90", HG_SYS_ICD10CM},
-    {"urn:oid:2.16.840.1.113883.6.103", HG_SYS_ICD9CM},
-    {"urn:oid:2.16.840.1.113883.6.88", HG_SYS_RXNORM},
-    {"urn:oid:2.16.840.1.113883.12.292", HG_SYS_CVX},
-    {"urn:oid:2.16.840.1.113883.4.6", HG_SYS_NPI},
-    {"urn:oid:2.16.840.1.113883.6.8", HG_SYS_UCUM},
-};
-
-/* Canonical URI of the (trimmed) system s[0..len), or NULL if unknown. A
- * single trailing '/' is tolerated. */
+/* Canonical URI of the (trimmed) system s[0..len) -- a known URI or its
+ * urn:oid: -- or NULL if unknown (codesys.h). */
 static const char *
 s_system_canonical (const char *s, size_t len)
 {
-    if (len > 1 && s[len - 1] == '/') {
-        len--;
-    }
-    for (size_t i = 0; i < sizeof s_known_systems / sizeof s_known_systems[0]; i++) {
-        if (strlen (s_known_systems[i]) == len && memcmp (s, s_known_systems[i], len) == 0) {
-            return s_known_systems[i];
-        }
-    }
-    for (size_t i = 0; i < sizeof s_oid_systems / sizeof s_oid_systems[0]; i++) {
-        if (strlen (s_oid_systems[i].oid) == len && memcmp (s, s_oid_systems[i].oid, len) == 0) {
-            return s_oid_systems[i].uri;
-        }
-    }
-    return NULL;
+    return hg_codesys_uri (s, len, HG_CODESYS_URI | HG_CODESYS_OID);
 }
 
 /* Upper-cases and removes every blank; the result replaces *code. */

@@ -28,10 +28,8 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "codesys.h"
 #include "record.h"
-
-/* Code systems this module knows besides those of record.h. */
-#define HG_SYS_NPI "http://hl7.org/fhir/sid/us-npi"
 
 /* Flag kinds; the name (hg_flag_name) is stable, counted per partner in
  * PartnerQuality.flags, so never renumber or rename. */

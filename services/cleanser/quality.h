@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "hourglass.pb-c.h"
-#include "record.h"
+#include "batch.h"
 
 typedef struct hg_quality hg_quality_t;
 

@@ -1,7 +1,7 @@
 /*
  * vcf.c -- VCF 4.x text to genomic-variant records.
  *
- * Works on spans of the caller's buffer: the payload is split into lines,
+ * Works on spans of the caller's buffer (parsekit.h): the payload is split into lines,
  * a data line into its tab-separated columns, a sample column into its
  * ':'-separated values. Only what goes into a record is copied, into the
  * batch arena. A bad line (or a bad sample of a line) is rejected alone.
@@ -18,17 +18,13 @@
 #include <strings.h>
 
 #include "date.h"
+#include "parsekit.h"
 
 /* Alleles of one genotype mapped (ploidy); more is hostile input. */
 #define S_MAX_PLOIDY 64
 /* ALT alleles of a line whose gene/HGVS are looked up in INFO (each look-up
  * scans INFO once per allele, cached for the line's samples). */
 #define S_MAX_ANNOTATED 64
-
-typedef struct {
-    const char *p;
-    size_t n;
-} s_span_t;
 
 typedef struct {
     int allele;      /* field holding the allele, -1: unknown layout */
@@ -38,13 +34,13 @@ typedef struct {
 } s_layout_t;
 
 typedef struct {
-    s_span_t name;
+    hg_span_t name;
     const char *patient;     /* arena copy */
 } s_sample_t;
 
 typedef struct {
-    s_span_t gene;     /* n == 0: none */
-    s_span_t hgvs;
+    hg_span_t gene;    /* n == 0: none */
+    hg_span_t hgvs;
 } s_annot_t;
 
 typedef struct {
@@ -52,93 +48,38 @@ typedef struct {
     hg_arena_t *a;
     const hg_vcf_options_t *opts;
     size_t max_field_bytes;      /* 0: none */
-    size_t max_records;          /* 0: none */
-    size_t added;
     bool oom;
-    bool limit_hit;
+    bool limit_hit;              /* the batch's record limit refused a record */
     char *effective;             /* from ##fileDate, "" when absent */
     s_layout_t ann;              /* SnpEff ANN */
     s_layout_t csq;              /* VEP CSQ */
     s_sample_t *samples;
     size_t n_samples;
     bool has_format;             /* the header has a FORMAT column */
-    s_span_t *cols;              /* columns of the current line */
+    hg_span_t *cols;             /* columns of the current line */
     size_t cap_cols;
     /* the line being mapped */
     s_annot_t annots[S_MAX_ANNOTATED];  /* gene/HGVS per ALT allele, */
     bool annotated[S_MAX_ANNOTATED];    /* once looked up */
     size_t line_no;
-    s_span_t line;
+    hg_span_t line;
     char where[64];
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
  * Spans */
 
-static bool
-s_eq (s_span_t s, const char *lit)
-{
-    size_t n = strlen (lit);
-    return s.n == n && memcmp (s.p, lit, n) == 0;
-}
-
-/* Piece idx of s split at sep; false when there is none. */
-static bool
-s_piece (s_span_t s, char sep, size_t idx, s_span_t *out)
-{
-    size_t start = 0;
-    for (size_t i = 0; i <= s.n; i++) {
-        if (i == s.n || s.p[i] == sep) {
-            if (idx == 0) {
-                out->p = s.p + start;
-                out->n = i - start;
-                return true;
-            }
-            idx--;
-            start = i + 1;
-        }
-    }
-    return false;
-}
-
-/* Iterates the pieces of s split at sep in one pass: start with *pos = 0;
- * false when there are no more (an empty span has one empty piece). */
-static bool
-s_next (s_span_t s, char sep, size_t *pos, s_span_t *piece)
-{
-    if (*pos > s.n) {
-        return false;
-    }
-    size_t start = *pos;
-    const char *hit = start < s.n ? memchr (s.p + start, sep, s.n - start) : NULL;
-    size_t end = hit ? (size_t) (hit - s.p) : s.n;
-    piece->p = s.p + start;
-    piece->n = end - start;
-    *pos = end + 1;
-    return true;
-}
-
-static size_t
-s_count (s_span_t s, char sep)
-{
-    size_t n = 1;
-    for (size_t i = 0; i < s.n; i++) {
-        n += s.p[i] == sep;
-    }
-    return n;
-}
-
 /* Value of key in an INFO column ("K=V;K2;..."); false when absent. */
 static bool
-s_info (s_span_t info, const char *key, s_span_t *val)
+s_info (hg_span_t info, const char *key, hg_span_t *val)
 {
     size_t kn = strlen (key), pos = 0;
-    s_span_t item;
-    while (s_next (info, ';', &pos, &item)) {
+    hg_span_t item;
+    while (hg_span_next (info, ';', &pos, &item)) {
         if (item.n > kn && memcmp (item.p, key, kn) == 0 && item.p[kn] == '=') {
             val->p = item.p + kn + 1;
             val->n = item.n - kn - 1;
-            return val->n > 0 && !s_eq (*val, ".");
+            return val->n > 0 && !hg_span_eq (*val, ".");
         }
     }
     return false;
@@ -150,36 +91,24 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2,
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char reason[480];
+    snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
+    char prefix[sizeof (ctx->where) + 2];
+    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, prefix, fmt, ap);
     va_end (ap);
-    snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
-    hg_batch_reject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, "line %zu: %s",
-                     ctx->line_no, reason);
 }
 
 /* Printable copy of at most 40 bytes of a span for a reason. */
 static const char *
-s_show (s_span_t s, char buf[48])
+s_show (hg_span_t s, char buf[48])
 {
-    size_t n = s.n > 40 ? 40 : s.n;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) s.p[i];
-        buf[i] = c >= 0x20 && c < 0x7F ? (char) c : '?';
-    }
-    if (s.n > 40) {
-        memcpy (buf + n, "...", 4);
-    }
-    else {
-        buf[n] = '\0';
-    }
-    return buf;
+    return hg_span_show (s, 40, buf);
 }
 
 static char *
-s_copy (s_ctx_t *ctx, s_span_t s)
+s_copy (s_ctx_t *ctx, hg_span_t s)
 {
     if (s.n == 0) {
         return (char *) protobuf_c_empty_string;
@@ -202,7 +131,7 @@ s_copy (s_ctx_t *ctx, s_span_t s)
  * Meta lines */
 
 static void
-s_trim (s_span_t *s)
+s_trim (hg_span_t *s)
 {
     while (s->n && (s->p[0] == ' ' || s->p[0] == '\'')) {
         s->p++;
@@ -215,7 +144,7 @@ s_trim (s_span_t *s)
 
 /* Reads "A | B | C" (after marker in the Description) into a layout. */
 static void
-s_layout (s_span_t line, const char *marker, const char *gene, const char *hgvs_c,
+s_layout (hg_span_t line, const char *marker, const char *gene, const char *hgvs_c,
           const char *hgvs_p, s_layout_t *lay)
 {
     const char *m = NULL;
@@ -229,36 +158,36 @@ s_layout (s_span_t line, const char *marker, const char *gene, const char *hgvs_
     if (!m) {
         return;
     }
-    s_span_t list = {m, (size_t) (line.p + line.n - m)};
+    hg_span_t list = {m, (size_t) (line.p + line.n - m)};
     const char *q = memchr (list.p, '"', list.n);
     if (q) {
         list.n = (size_t) (q - list.p);
     }
     lay->allele = lay->gene = lay->hgvs_c = lay->hgvs_p = -1;
-    s_span_t f;
+    hg_span_t f;
     size_t pos = 0;
-    for (size_t i = 0; i < 512 && s_next (list, '|', &pos, &f); i++) {
+    for (size_t i = 0; i < 512 && hg_span_next (list, '|', &pos, &f); i++) {
         s_trim (&f);
-        if (s_eq (f, "Allele")) {
+        if (hg_span_eq (f, "Allele")) {
             lay->allele = (int) i;
         }
-        else if (s_eq (f, gene)) {
+        else if (hg_span_eq (f, gene)) {
             lay->gene = (int) i;
         }
-        else if (s_eq (f, hgvs_c)) {
+        else if (hg_span_eq (f, hgvs_c)) {
             lay->hgvs_c = (int) i;
         }
-        else if (s_eq (f, hgvs_p)) {
+        else if (hg_span_eq (f, hgvs_p)) {
             lay->hgvs_p = (int) i;
         }
     }
 }
 
 static void
-s_meta (s_ctx_t *ctx, s_span_t line)
+s_meta (s_ctx_t *ctx, hg_span_t line)
 {
     if (line.n > 11 && memcmp (line.p, "##fileDate=", 11) == 0) {
-        s_span_t v = {line.p + 11, line.n - 11};
+        hg_span_t v = {line.p + 11, line.n - 11};
         hg_date_t d;
         hg_err_t err;
         hg_err_clear (&err);
@@ -289,16 +218,14 @@ s_meta (s_ctx_t *ctx, s_span_t line)
 
 /* Splits line at tabs into ctx->cols; returns the count or 0 on oom. */
 static size_t
-s_split (s_ctx_t *ctx, s_span_t line)
+s_split (s_ctx_t *ctx, hg_span_t line)
 {
-    size_t n = 0, start = 0;
-    for (size_t i = 0; i <= line.n; i++) {
-        if (i < line.n && line.p[i] != '\t') {
-            continue;
-        }
+    size_t n = 0, pos = 0;
+    hg_span_t col;
+    while (hg_span_next (line, '\t', &pos, &col)) {
         if (n == ctx->cap_cols) {
             size_t cap = ctx->cap_cols ? ctx->cap_cols * 2 : 16;
-            s_span_t *c = realloc (ctx->cols, cap * sizeof (*c));
+            hg_span_t *c = realloc (ctx->cols, cap * sizeof (*c));
             if (!c) {
                 ctx->oom = true;
                 return 0;
@@ -306,10 +233,7 @@ s_split (s_ctx_t *ctx, s_span_t line)
             ctx->cols = c;
             ctx->cap_cols = cap;
         }
-        ctx->cols[n].p = line.p + start;
-        ctx->cols[n].n = i - start;
-        n++;
-        start = i + 1;
+        ctx->cols[n++] = col;
     }
     return n;
 }
@@ -317,7 +241,7 @@ s_split (s_ctx_t *ctx, s_span_t line)
 /* The #CHROM line: samples and their patients. 0, or -1 (payload rejected
  * or out of memory). */
 static int
-s_header (s_ctx_t *ctx, s_span_t line)
+s_header (s_ctx_t *ctx, hg_span_t line)
 {
     static const char *const fixed[] = {"#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER",
                                         "INFO"};
@@ -331,7 +255,7 @@ s_header (s_ctx_t *ctx, s_span_t line)
         return -1;
     }
     for (size_t i = 0; i < 8; i++) {
-        if (!s_eq (ctx->cols[i], fixed[i])) {
+        if (!hg_span_eq (ctx->cols[i], fixed[i])) {
             char b[48];
             s_reject (ctx, "header column %zu is '%s', expected '%s'; the payload is not parsed",
                       i + 1, s_show (ctx->cols[i], b), fixed[i]);
@@ -339,7 +263,7 @@ s_header (s_ctx_t *ctx, s_span_t line)
         }
     }
     ctx->has_format = n >= 9;
-    if (n >= 9 && !s_eq (ctx->cols[8], "FORMAT")) {
+    if (n >= 9 && !hg_span_eq (ctx->cols[8], "FORMAT")) {
         char b[48];
         s_reject (ctx, "header column 9 is '%s', expected 'FORMAT'; the payload is not parsed",
                   s_show (ctx->cols[8], b));
@@ -355,7 +279,7 @@ s_header (s_ctx_t *ctx, s_span_t line)
         return -1;
     }
     for (size_t i = 0; i < ctx->n_samples; i++) {
-        s_span_t name = ctx->cols[9 + i];
+        hg_span_t name = ctx->cols[9 + i];
         if (name.n == 0 || (ctx->max_field_bytes && name.n > ctx->max_field_bytes)) {
             s_reject (ctx, "sample %zu of the header has %s name; the payload is not parsed",
                       i + 1, name.n ? "an over-long" : "an empty");
@@ -388,32 +312,32 @@ s_header (s_ctx_t *ctx, s_span_t line)
 
 /* The ANN/CSQ entry annotating alt (of n_alt), or false. */
 static bool
-s_annotation (s_span_t value, const s_layout_t *lay, s_span_t ref, s_span_t alt, size_t n_alt,
-              s_span_t *entry)
+s_annotation (hg_span_t value, const s_layout_t *lay, hg_span_t ref, hg_span_t alt, size_t n_alt,
+              hg_span_t *entry)
 {
     if (lay->allele < 0) {
         return false;
     }
     /* VEP writes indel alleles without the shared first base ("-" if none) */
-    s_span_t trimmed = alt;
+    hg_span_t trimmed = alt;
     if (ref.n > 0 && alt.n > 0 && ref.p[0] == alt.p[0]) {
         trimmed.p++;
         trimmed.n--;
     }
-    s_span_t e, f;
+    hg_span_t e, f;
     size_t pos = 0;
-    for (size_t i = 0; i < 1024 && s_next (value, ',', &pos, &e); i++) {
-        if (!s_piece (e, '|', (size_t) lay->allele, &f)) {
+    for (size_t i = 0; i < 1024 && hg_span_next (value, ',', &pos, &e); i++) {
+        if (!hg_span_piece (e, '|', (size_t) lay->allele, &f)) {
             continue;
         }
         if ((f.n == alt.n && memcmp (f.p, alt.p, f.n) == 0)
             || (f.n == trimmed.n && f.n && memcmp (f.p, trimmed.p, f.n) == 0)
-            || (trimmed.n == 0 && s_eq (f, "-"))) {
+            || (trimmed.n == 0 && hg_span_eq (f, "-"))) {
             *entry = e;
             return true;
         }
     }
-    if (n_alt == 1 && s_piece (value, ',', 0, entry)) {
+    if (n_alt == 1 && hg_span_piece (value, ',', 0, entry)) {
         return true;
     }
     return false;
@@ -421,42 +345,45 @@ s_annotation (s_span_t value, const s_layout_t *lay, s_span_t ref, s_span_t alt,
 
 /* Gene symbol and HGVS of ALT allele k (1-based) from INFO. */
 static s_annot_t
-s_annotate (s_span_t info, s_span_t ref, s_span_t alt, size_t k, size_t n_alt,
+s_annotate (hg_span_t info, hg_span_t ref, hg_span_t alt, size_t k, size_t n_alt,
             const s_ctx_t *ctx)
 {
     s_annot_t r = {{"", 0}, {"", 0}};
-    s_span_t v, e, f;
+    hg_span_t v, e, f;
     if (s_info (info, "ANN", &v) && s_annotation (v, &ctx->ann, ref, alt, n_alt, &e)) {
-        if (ctx->ann.gene >= 0 && s_piece (e, '|', (size_t) ctx->ann.gene, &f) && f.n) {
+        if (ctx->ann.gene >= 0 && hg_span_piece (e, '|', (size_t) ctx->ann.gene, &f) && f.n) {
             r.gene = f;
         }
-        if (ctx->ann.hgvs_c >= 0 && s_piece (e, '|', (size_t) ctx->ann.hgvs_c, &f) && f.n) {
+        if (ctx->ann.hgvs_c >= 0 && hg_span_piece (e, '|', (size_t) ctx->ann.hgvs_c, &f) && f.n) {
             r.hgvs = f;
         }
-        else if (ctx->ann.hgvs_p >= 0 && s_piece (e, '|', (size_t) ctx->ann.hgvs_p, &f) && f.n) {
+        else if (ctx->ann.hgvs_p >= 0
+                 && hg_span_piece (e, '|', (size_t) ctx->ann.hgvs_p, &f) && f.n) {
             r.hgvs = f;
         }
     }
     if (s_info (info, "CSQ", &v) && s_annotation (v, &ctx->csq, ref, alt, n_alt, &e)) {
-        if (!r.gene.n && ctx->csq.gene >= 0 && s_piece (e, '|', (size_t) ctx->csq.gene, &f)) {
+        if (!r.gene.n && ctx->csq.gene >= 0 && hg_span_piece (e, '|', (size_t) ctx->csq.gene, &f)) {
             r.gene = f;
         }
-        if (!r.hgvs.n && ctx->csq.hgvs_c >= 0 && s_piece (e, '|', (size_t) ctx->csq.hgvs_c, &f)) {
+        if (!r.hgvs.n && ctx->csq.hgvs_c >= 0
+            && hg_span_piece (e, '|', (size_t) ctx->csq.hgvs_c, &f)) {
             r.hgvs = f;
         }
-        if (!r.hgvs.n && ctx->csq.hgvs_p >= 0 && s_piece (e, '|', (size_t) ctx->csq.hgvs_p, &f)) {
+        if (!r.hgvs.n && ctx->csq.hgvs_p >= 0
+            && hg_span_piece (e, '|', (size_t) ctx->csq.hgvs_p, &f)) {
             r.hgvs = f;
         }
     }
-    if (!r.gene.n && s_info (info, "GENE", &v) && s_piece (v, ',', 0, &f)) {
+    if (!r.gene.n && s_info (info, "GENE", &v) && hg_span_piece (v, ',', 0, &f)) {
         r.gene = f;
     }
-    if (!r.gene.n && s_info (info, "GENEINFO", &v) && s_piece (v, ':', 0, &f)) {
+    if (!r.gene.n && s_info (info, "GENEINFO", &v) && hg_span_piece (v, ':', 0, &f)) {
         r.gene = f;
     }
     if (!r.hgvs.n && s_info (info, "HGVS", &v)) {
-        size_t n = s_count (v, ',');
-        s_piece (v, ',', n == n_alt ? k - 1 : 0, &r.hgvs);
+        size_t n = hg_span_count (v, ',');
+        hg_span_piece (v, ',', n == n_alt ? k - 1 : 0, &r.hgvs);
     }
     return r;
 }
@@ -464,7 +391,7 @@ s_annotate (s_span_t info, s_span_t ref, s_span_t alt, size_t k, size_t n_alt,
 /* Alleles of a GT value ("0/1", "1|2", "/0|1" in VCF 4.4, ".", "1").
  * Returns the number of alleles (-1 missing) in idx[], or -2 invalid. */
 static int
-s_genotype (s_span_t gt, long *idx)
+s_genotype (hg_span_t gt, long *idx)
 {
     size_t i = 0;
     int n = 0;
@@ -508,7 +435,7 @@ s_genotype (s_span_t gt, long *idx)
 
 /* A valid ALT allele: bases, "*", "<ID>", a breakend; never empty. */
 static bool
-s_alt_ok (s_span_t alt)
+s_alt_ok (hg_span_t alt)
 {
     if (alt.n == 0) {
         return false;
@@ -523,27 +450,23 @@ s_alt_ok (s_span_t alt)
 }
 
 static bool
-s_placeholder (s_span_t alt)
+s_placeholder (hg_span_t alt)
 {
-    return s_eq (alt, "*") || s_eq (alt, "<*>") || s_eq (alt, "<NON_REF>");
+    return hg_span_eq (alt, "*") || hg_span_eq (alt, "<*>") || hg_span_eq (alt, "<NON_REF>");
 }
 
 /* One record for sample s carrying ALT allele k. -1 to stop. */
 static int
-s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t alt, size_t k,
+s_record (s_ctx_t *ctx, const s_sample_t *s, hg_span_t *c, hg_span_t gt, hg_span_t alt, size_t k,
           size_t n_alt)
 {
-    if (ctx->max_records && ctx->added >= ctx->max_records) {
-        ctx->limit_hit = true;
-        return -1;
-    }
     Hourglass__Record *rec = hg_batch_add_record (ctx->out,
                                                   HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT);
     if (!rec) {
-        ctx->oom = true;
+        ctx->limit_hit = hg_batch_full (ctx->out);
+        ctx->oom = ctx->oom || !ctx->limit_hit;
         return -1;
     }
-    ctx->added++;
     rec->patient_ref = (char *) s->patient;
     rec->effective = ctx->effective;
     rec->provenance = hg_provenance_new (ctx->a);
@@ -555,13 +478,13 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t 
     rec->provenance->source_record_id = hg_arena_printf (ctx->a, "line %zu/%.*s/%zu",
                                                          ctx->line_no, (int) s->name.n,
                                                          s->name.p, k);
-    if (!s_eq (c[6], ".")) {
+    if (!hg_span_eq (c[6], ".")) {
         rec->status = s_copy (ctx, c[6]);
     }
     /* dbSNP ids */
-    s_span_t id;
+    hg_span_t id;
     size_t id_pos = 0;
-    for (size_t i = 0; i < 64 && s_next (c[2], ';', &id_pos, &id); i++) {
+    for (size_t i = 0; i < 64 && hg_span_next (c[2], ';', &id_pos, &id); i++) {
         bool rs = id.n > 2 && (id.p[0] == 'r' || id.p[0] == 'R') && (id.p[1] == 's' || id.p[1] == 'S');
         for (size_t j = 2; rs && j < id.n; j++) {
             rs = isdigit ((unsigned char) id.p[j]);
@@ -575,7 +498,7 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t 
             }
         }
     }
-    s_span_t chrom = c[0];
+    hg_span_t chrom = c[0];
     if (chrom.n > 3 && strncasecmp (chrom.p, "chr", 3) == 0) {
         chrom.p += 3;
         chrom.n -= 3;
@@ -609,11 +532,11 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, s_span_t *c, s_span_t gt, s_span_t 
 
 /* Records of one sample of a data line. -1 to stop. */
 static int
-s_sample (s_ctx_t *ctx, s_span_t *c, size_t si, int gt_index, s_span_t *alts, size_t n_alt)
+s_sample (s_ctx_t *ctx, hg_span_t *c, size_t si, int gt_index, hg_span_t *alts, size_t n_alt)
 {
     const s_sample_t *s = &ctx->samples[si];
-    s_span_t gt = {".", 1};
-    if (gt_index < 0 || !s_piece (c[9 + si], ':', (size_t) gt_index, &gt) || gt.n == 0) {
+    hg_span_t gt = {".", 1};
+    if (gt_index < 0 || !hg_span_piece (c[9 + si], ':', (size_t) gt_index, &gt) || gt.n == 0) {
         gt.p = ".";
         gt.n = 1;
     }
@@ -666,14 +589,14 @@ s_sample (s_ctx_t *ctx, s_span_t *c, size_t si, int gt_index, s_span_t *alts, si
 
 /* Maps one data line. Returns 0 to go on, -1 to stop (oom or max_records). */
 static int
-s_data_line (s_ctx_t *ctx, s_span_t line)
+s_data_line (s_ctx_t *ctx, hg_span_t line)
 {
     size_t n = s_split (ctx, line);
     if (ctx->oom) {
         return -1;
     }
     memset (ctx->annotated, 0, sizeof (ctx->annotated));
-    s_span_t *c = ctx->cols;
+    hg_span_t *c = ctx->cols;
     size_t want = ctx->n_samples ? 9 + ctx->n_samples : ctx->has_format ? 9 : 8;
     if (n == 8 && want > 8) {
         want = 8;    /* a sites-only line (htslib reads it as missing genotypes) */
@@ -696,7 +619,7 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
         }
     }
     char b[48];
-    if (c[0].n == 0 || s_eq (c[0], ".")) {
+    if (c[0].n == 0 || hg_span_eq (c[0], ".")) {
         s_reject (ctx, "CHROM is empty");
         return 0;
     }
@@ -716,8 +639,8 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
         s_reject (ctx, "REF '%s' is not a base sequence (A, C, G, T, N)", s_show (c[3], b));
         return 0;
     }
-    size_t n_alt = s_eq (c[4], ".") ? 0 : s_count (c[4], ',');
-    s_span_t *alts = NULL;
+    size_t n_alt = hg_span_eq (c[4], ".") ? 0 : hg_span_count (c[4], ',');
+    hg_span_t *alts = NULL;
     if (n_alt) {
         alts = malloc (n_alt * sizeof (*alts));
         if (!alts) {
@@ -726,7 +649,7 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
         }
         size_t alt_pos = 0;
         for (size_t i = 0; i < n_alt; i++) {
-            s_next (c[4], ',', &alt_pos, &alts[i]);
+            hg_span_next (c[4], ',', &alt_pos, &alts[i]);
             if (!s_alt_ok (alts[i])) {
                 s_reject (ctx, "ALT '%s': allele %zu is empty or holds spaces", s_show (c[4], b),
                           i + 1);
@@ -737,10 +660,10 @@ s_data_line (s_ctx_t *ctx, s_span_t line)
     }
     int gt_index = -1;
     if (ctx->n_samples) {
-        s_span_t key;
+        hg_span_t key;
         size_t key_pos = 0;
-        for (size_t i = 0; i < 4096 && s_next (c[8], ':', &key_pos, &key); i++) {
-            if (s_eq (key, "GT")) {
+        for (size_t i = 0; i < 4096 && hg_span_next (c[8], ':', &key_pos, &key); i++) {
+            if (hg_span_eq (key, "GT")) {
                 gt_index = (int) i;
                 break;
             }
@@ -772,7 +695,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
     ctx.a = hg_batch_arena (out);
     ctx.opts = opts;
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
-    ctx.max_records = limits ? limits->max_records : 0;
+    hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     ctx.effective = (char *) protobuf_c_empty_string;
     ctx.ann.allele = 0;    /* SnpEff's standard layout unless the header says */
     ctx.ann.gene = 3;
@@ -809,7 +732,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
         if (n > 0 && p[n - 1] == '\r') {
             n--;
         }
-        s_span_t line = {p, n};
+        hg_span_t line = {p, n};
         ctx.line = line;
         snprintf (ctx.where, sizeof (ctx.where), "line %zu", ctx.line_no);
         if (n == 0) {
@@ -839,19 +762,16 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
             s_reject (&ctx, "a # line after the #CHROM header");
             continue;
         }
-        size_t start = hg_batch_record_count (out), added = ctx.added;
+        hg_batch_mark_t start = hg_batch_mark (out);
         rc = s_data_line (&ctx, line);
         if (rc < 0) {
             /* all or nothing for the line that hit a limit */
-            while (hg_batch_record_count (out) > start) {
-                hg_batch_drop_last (out);
-            }
-            ctx.added = added;
+            hg_batch_rollback (out, start);
             if (ctx.limit_hit) {
                 snprintf (ctx.where, sizeof (ctx.where), "line %zu", ctx.line_no);
-                hg_batch_reject (out, line.p, line.n, ctx.where,
-                                 "record limit reached (max_records %zu): line %zu and the rest "
-                                 "of the payload are not parsed", ctx.max_records, ctx.line_no);
+                hg_batch_reject_limit (out, line.p, line.n, ctx.where,
+                                       "line %zu and the rest of the payload are not parsed",
+                                       ctx.line_no);
             }
         }
     }
@@ -862,9 +782,8 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
     free (ctx.samples);
     free (ctx.cols);
     if (ctx.oom) {
-        hg_batch_reject (out, NULL, 0, ctx.line_no ? ctx.where : "payload",
-                         "payload exceeds parser memory limit");
+        hg_batch_reject_oom (out, ctx.line_no ? ctx.where : NULL);
         return HG_ENOMEM;
     }
-    return (int) ctx.added;
+    return (int) hg_batch_since (out, first_record);
 }

@@ -11,14 +11,8 @@
 
 #include <stddef.h>
 
-#include "record.h"
-
-/* Variant coding system of "CHROM-POS-REF-ALT" codes. */
-#define HG_SYS_VARIANT "https://hourglass.local/variant"
-/* dbSNP rs identifiers. */
-#define HG_SYS_DBSNP "http://www.ncbi.nlm.nih.gov/projects/SNP"
-/* HGNC gene symbols. */
-#define HG_SYS_HGNC "http://www.genenames.org"
+#include "batch.h"
+#include "codesys.h"    /* HG_SYS_VARIANT, HG_SYS_DBSNP, HG_SYS_HGNC */
 
 typedef struct {
     const char *sample_id;      /* column name in the #CHROM header */

@@ -4,13 +4,9 @@
  * The first byte of the input picks one of a few partner mappings (kinds,
  * delimiters, encodings, date formats); the rest is the payload.
  */
-#include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
-#include "csv.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+#include "fuzz_parser.h"
 
 static const char *const s_mappings[] = {
     "kind = lab-observation\ndelimiter = ;\nencoding = latin1\ncolumn.patient = PATIENT_ID\n"
@@ -29,6 +25,12 @@ static const char *const s_mappings[] = {
 };
 #define S_N_MAPPINGS (sizeof (s_mappings) / sizeof (s_mappings[0]))
 
+static bool
+s_row_ok (const Hourglass__Record *rec)
+{
+    return *rec->patient_ref && rec->provenance->source_record_id;
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -45,30 +47,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     const hg_csv_mapping_t *map = maps[size ? data[0] % S_N_MAPPINGS : 0];
     /* files that do not start with a selector byte (Synthea samples) keep
      * it: the header then names an unknown first column at worst */
-    hg_batch_t *batch = hg_batch_new (64u << 20);
-    if (!batch) {
-        return 0;
-    }
-    hg_parse_limits_t limits = {.max_field_bytes = 1u << 20, .max_records = 10000};
-    int rc = hg_csv_parse ((const char *) data + (size ? 1 : 0), size ? size - 1 : 0, map,
-                           &limits, batch);
-    /* the contract the service relies on */
-    if (rc >= 0 && (size_t) rc != hg_batch_record_count (batch)) {
-        __builtin_trap ();
-    }
-    Hourglass__Record **recs = hg_batch_records (batch);
-    for (size_t i = 0; i < hg_batch_record_count (batch); i++) {
-        if (!recs[i]->provenance || !recs[i]->patient_ref || !*recs[i]->patient_ref
-            || !recs[i]->effective || !recs[i]->provenance->source_record_id) {
-            __builtin_trap ();
-        }
-    }
+    hg_parse_ctx_t ctx = {.partner = "fuzz", .csv_map = map};
+    hg_fuzz_parse ("csv", data + (size ? 1 : 0), size ? size - 1 : 0, &ctx, s_row_ok);
     /* a mapping text from the input must never crash the mapping parser */
     hg_csv_mapping_t *fuzzed = NULL;
     if (hg_csv_mapping_parse ((const char *) data, size, &fuzzed, NULL) == 0 && !fuzzed) {
         __builtin_trap ();
     }
     hg_csv_mapping_destroy (&fuzzed);
-    hg_batch_destroy (&batch);
     return 0;
 }

@@ -1,32 +1,6 @@
 /*
  * fuzz_hl7v2.c -- libFuzzer target for hg_hl7v2_parse (see README.md).
  */
-#include <stddef.h>
-#include <stdint.h>
+#include "fuzz_parser.h"
 
-#include "hl7v2.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
-{
-    hg_batch_t *batch = hg_batch_new (64u << 20);
-    if (!batch) {
-        return 0;
-    }
-    hg_parse_limits_t limits = {.max_field_bytes = 1u << 20, .max_records = 10000};
-    int rc = hg_hl7v2_parse ((const char *) data, size, &limits, batch);
-    /* the contract the service relies on */
-    if (rc >= 0 && (size_t) rc != hg_batch_record_count (batch)) {
-        __builtin_trap ();
-    }
-    Hourglass__Record **recs = hg_batch_records (batch);
-    for (size_t i = 0; i < hg_batch_record_count (batch); i++) {
-        if (!recs[i]->provenance || !recs[i]->patient_ref || !recs[i]->effective) {
-            __builtin_trap ();
-        }
-    }
-    hg_batch_destroy (&batch);
-    return 0;
-}
+HG_FUZZ_PARSER_TARGET ("hl7v2", NULL)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "normalize.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -5,4 +5,7 @@ if(NOT TARGET hg_normalize)
 endif()
 hg_fuzz_target(normalize LIBS hg_normalize
     DIRS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/normalize
-    SOURCES ${CMAKE_SOURCE_DIR}/services/cleanser/normalize.c)
+    SOURCES ${CMAKE_SOURCE_DIR}/services/cleanser/batch.c
+            ${CMAKE_SOURCE_DIR}/services/cleanser/parsekit.c
+            ${CMAKE_SOURCE_DIR}/services/cleanser/codesys.c
+            ${CMAKE_SOURCE_DIR}/services/cleanser/normalize.c)

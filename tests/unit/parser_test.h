@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "record.h"
+#include "batch.h"
 #include "util.h"
 
 /* The first reject whose location is loc (exact, or containing it when

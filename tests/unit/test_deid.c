@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "date.h"
 #include "policy.h"
 #include "pseudonym.h"

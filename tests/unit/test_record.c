@@ -1,5 +1,6 @@
 /*
- * test_record.c -- the parse batch and record helpers (common/record.c),
+ * test_record.c -- the parse batch (services/cleanser/batch.c) and record
+ * helpers (common/record.c),
  * the arena limit (common/arena.c) and the string set (common/strset.c).
  */
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <sodium.h>
 
 #include "arena.h"
+#include "batch.h"
 #include "record.h"
 #include "util.h"
 #include "strset.h"

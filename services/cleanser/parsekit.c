@@ -1,0 +1,75 @@
+/*
+ * parsekit.c -- spans and their one split semantic (see parsekit.h).
+ */
+#include "parsekit.h"
+
+#include <string.h>
+
+bool
+hg_span_eq (hg_span_t s, const char *lit)
+{
+    size_t n = strlen (lit);
+    return s.n == n && memcmp (s.p, lit, n) == 0;
+}
+
+/* End of the piece that starts at start: the next sep, or the span's end. */
+static size_t
+s_piece_end (hg_span_t s, char sep, size_t start)
+{
+    const char *hit = sep && start < s.n ? memchr (s.p + start, sep, s.n - start) : NULL;
+    return hit ? (size_t) (hit - s.p) : s.n;
+}
+
+bool
+hg_span_piece (hg_span_t s, char sep, size_t idx, hg_span_t *out)
+{
+    size_t pos = 0;
+    hg_span_t piece;
+    while (hg_span_next (s, sep, &pos, &piece)) {
+        if (idx-- == 0) {
+            *out = piece;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+hg_span_next (hg_span_t s, char sep, size_t *pos, hg_span_t *piece)
+{
+    if (*pos > s.n) {
+        return false;
+    }
+    size_t start = *pos, end = s_piece_end (s, sep, start);
+    piece->p = s.p + start;
+    piece->n = end - start;
+    *pos = end + 1;
+    return true;
+}
+
+size_t
+hg_span_count (hg_span_t s, char sep)
+{
+    size_t n = 1;
+    for (size_t i = 0; sep && i < s.n; i++) {
+        n += s.p[i] == sep;
+    }
+    return n;
+}
+
+const char *
+hg_span_show (hg_span_t s, size_t max, char *buf)
+{
+    size_t n = s.n > max ? max : s.n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s.p[i];
+        buf[i] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+    }
+    if (s.n > max) {
+        memcpy (buf + n, "...", 4);
+    }
+    else {
+        buf[n] = '\0';
+    }
+    return buf;
+}

@@ -1,0 +1,47 @@
+/*
+ * parsekit.h -- what the text parsers share: spans of the caller's buffer
+ * and one way to split them.
+ *
+ * A span is a view of bytes the parser does not own (the payload): never
+ * NUL-terminated, never copied until a value goes into a record. The
+ * parse batch the parsers fill, with the record limit, mark/rollback and
+ * the shared reject reasons, is batch.h. Pure logic: no I/O.
+ */
+#ifndef HG_PARSEKIT_H
+#define HG_PARSEKIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *p;
+    size_t n;
+} hg_span_t;
+
+#define HG_SPAN_EMPTY ((hg_span_t) {"", 0})
+
+/* True when s holds exactly the bytes of lit. */
+bool hg_span_eq (hg_span_t s, const char *lit);
+
+/* The one split semantic of every tokeniser: s split at sep has one piece
+ * more than it has separators, so an empty span has one empty piece and
+ * "a||b" has three; sep '\0' means no separator (an HL7 delimiter MSH-2
+ * leaves out): s is its only piece. */
+
+/* Piece idx (0-based) of s split at sep into *out; false, *out untouched,
+ * when s has no such piece. */
+bool hg_span_piece (hg_span_t s, char sep, size_t idx, hg_span_t *out);
+
+/* Iterates the pieces of s split at sep in one pass: start with *pos = 0;
+ * sets *piece and returns true per piece, false when there are no more. */
+bool hg_span_next (hg_span_t s, char sep, size_t *pos, hg_span_t *piece);
+
+/* Number of pieces of s split at sep (at least 1). */
+size_t hg_span_count (hg_span_t s, char sep);
+
+/* Printable copy of s for a reject reason: at most max bytes, each byte
+ * that is not printable ASCII as '?', "..." appended when s is longer.
+ * buf holds max + 4 bytes. Returns buf. */
+const char *hg_span_show (hg_span_t s, size_t max, char *buf);
+
+#endif
