@@ -1253,9 +1253,12 @@ s_sender_zone (s_ctx_t *ctx, hg_span_t msh)
     }
 }
 
-/* Maps one message. Returns 0 to go on, -1 to stop (oom or max_records). */
+/* Checks a message's header: delimiters, MSH-10 (kept for locations),
+ * the sender's zone, field sizes, MSH-9 and whether we map that type.
+ * Returns 1 with *type_p and *trigger_p set when the message can be
+ * mapped, 0 when it was rejected, -1 out of memory. */
 static int
-s_message (s_ctx_t *ctx)
+s_message_header (s_ctx_t *ctx, const char **type_p, const char **trigger_p)
 {
     hg_span_t msh = ctx->segs[0];
     const hg_span_t *last = &ctx->segs[ctx->n_segs - 1];
@@ -1292,6 +1295,8 @@ s_message (s_ctx_t *ctx)
     }
     const char *type = s_value (ctx, msh, 9, 1);
     const char *trigger = s_value (ctx, msh, 9, 2);
+    *type_p = type;
+    *trigger_p = trigger;
     if (!*type) {
         s_reject (ctx, "MSH-9 message type is missing (supported: " S_SUPPORTED ")");
         return 0;
@@ -1301,34 +1306,17 @@ s_message (s_ctx_t *ctx)
                   ")", type, trigger);
         return 0;
     }
-    hg_span_t pid = HG_SPAN_EMPTY, pv1 = HG_SPAN_EMPTY;
-    for (size_t i = 1; i < ctx->n_segs; i++) {
-        if (!pid.n && s_seg_is (ctx, ctx->segs[i], "PID")) {
-            pid = ctx->segs[i];
-        }
-        if (!pv1.n && s_seg_is (ctx, ctx->segs[i], "PV1")) {
-            pv1 = ctx->segs[i];
-        }
-    }
-    if (!pid.n) {
-        s_reject (ctx, "PID segment is missing: a %s^%s message must identify the patient",
-                  type, trigger);
-        return 0;
-    }
-    hg_batch_mark_t start = hg_batch_mark (ctx->out);
-    const char *patient = NULL;
-    if (strcmp (type, "ADT") == 0 && strcmp (trigger, "A40") == 0) {
-        if (s_merge (ctx) < 0) {
-            goto drop;
-        }
-        return 0;
-    }
-    if (s_pid (ctx, pid, 0, &patient, NULL) < 0) {
-        goto drop;
-    }
-    const char *visit = pv1.n ? s_value (ctx, pv1, 19, 1) : "";
-    /* Segments a message type does not map are skipped; Z-segments are
-     * kept raw in every record's provenance (s_keep_z_segments). */
+    return 1;
+}
+
+/* Maps the segments of a message whose header and PID were taken, by its
+ * type. Segments a message type does not map are skipped; Z-segments are
+ * kept raw in every record's provenance (s_keep_z_segments). */
+static void
+s_message_body (s_ctx_t *ctx, const char *type, hg_span_t pv1, const char *patient,
+                const char *visit)
+{
+    hg_span_t msh = ctx->segs[0];
     if (strcmp (type, "ADT") == 0) {
         if (pv1.n) {
             s_pv1 (ctx, pv1, patient, visit);
@@ -1384,6 +1372,44 @@ s_message (s_ctx_t *ctx)
             }
         }
     }
+}
+
+/* Maps one message. Returns 0 to go on, -1 to stop (oom or max_records). */
+static int
+s_message (s_ctx_t *ctx)
+{
+    const char *type, *trigger;
+    int ok = s_message_header (ctx, &type, &trigger);
+    if (ok <= 0) {
+        return ok;
+    }
+    hg_span_t pid = HG_SPAN_EMPTY, pv1 = HG_SPAN_EMPTY;
+    for (size_t i = 1; i < ctx->n_segs; i++) {
+        if (!pid.n && s_seg_is (ctx, ctx->segs[i], "PID")) {
+            pid = ctx->segs[i];
+        }
+        if (!pv1.n && s_seg_is (ctx, ctx->segs[i], "PV1")) {
+            pv1 = ctx->segs[i];
+        }
+    }
+    if (!pid.n) {
+        s_reject (ctx, "PID segment is missing: a %s^%s message must identify the patient",
+                  type, trigger);
+        return 0;
+    }
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
+    const char *patient = NULL;
+    if (strcmp (type, "ADT") == 0 && strcmp (trigger, "A40") == 0) {
+        if (s_merge (ctx) < 0) {
+            goto drop;
+        }
+        return 0;
+    }
+    if (s_pid (ctx, pid, 0, &patient, NULL) < 0) {
+        goto drop;
+    }
+    const char *visit = pv1.n ? s_value (ctx, pv1, 19, 1) : "";
+    s_message_body (ctx, type, pv1, patient, visit);
     if (!ctx->oom && !ctx->limit_hit) {
         s_keep_z_segments (ctx, start);
         return ctx->oom ? -1 : 0;
