@@ -541,6 +541,65 @@ s_modality_name (const char *code)
     return NULL;
 }
 
+/* The patient's name (alphabetic group: family ^ given ^ middle), birth
+ * date and sex as received, for the de-identifier, when the dataset has
+ * any of them. -1 out of memory. */
+static int
+s_demographics (s_ctx_t *ctx, Hourglass__Record *rec, char *birth, bool latin1)
+{
+    s_val_t name = s_first (ctx->vals[S_F_PATIENT_NAME]);
+    if (name.p) {
+        const char *eq = memchr (name.p, '=', name.n);    /* alphabetic group only */
+        if (eq) {
+            name.n = (size_t) (eq - name.p);
+        }
+    }
+    s_val_t sex = s_first (ctx->vals[S_F_SEX]);
+    if ((name.p && name.n) || *birth || (sex.p && sex.n)) {
+        Hourglass__Demographics *d = hg_demographics_new (ctx->a);
+        if (!d) {
+            return -1;
+        }
+        rec->demographics = d;
+        d->birth_date = birth;
+        s_val_t part;
+        for (size_t i = 0; name.p && i < 3; i++) {
+            /* family ^ given ^ middle */
+            const char *p = name.p;
+            size_t n = name.n;
+            for (size_t k = 0; k < i && p; k++) {
+                const char *c = memchr (p, '^', n);
+                n = c ? n - (size_t) (c + 1 - p) : 0;
+                p = c ? c + 1 : NULL;
+            }
+            if (!p) {
+                break;
+            }
+            const char *c = memchr (p, '^', n);
+            part.p = p;
+            part.n = c ? (size_t) (c - p) : n;
+            part = s_trim (part);
+            if (part.n == 0) {
+                continue;
+            }
+            char *t = s_text (ctx, part, latin1);
+            if (i == 0) {
+                d->family = t;
+            }
+            else if (*t && hg_strv_push (ctx->a, &d->given, &d->n_given, t) < 0) {
+                return -1;
+            }
+        }
+        if (sex.p && sex.n) {
+            d->sex = (char *) (sex.n == 1 && sex.p[0] == 'M'   ? "male"
+                               : sex.n == 1 && sex.p[0] == 'F' ? "female"
+                               : sex.n == 1 && sex.p[0] == 'O' ? "other"
+                                                               : "unknown");
+        }
+    }
+    return 0;
+}
+
 /* Builds the record from ctx->vals. index: 1-based data set number. */
 static int
 s_build (s_ctx_t *ctx, size_t index)
@@ -593,56 +652,8 @@ s_build (s_ctx_t *ctx, size_t index)
         goto oom;
     }
 
-    /* demographics, as received, for the de-identifier */
-    s_val_t name = s_first (ctx->vals[S_F_PATIENT_NAME]);
-    if (name.p) {
-        const char *eq = memchr (name.p, '=', name.n);    /* alphabetic group only */
-        if (eq) {
-            name.n = (size_t) (eq - name.p);
-        }
-    }
-    s_val_t sex = s_first (ctx->vals[S_F_SEX]);
-    if ((name.p && name.n) || *birth || (sex.p && sex.n)) {
-        Hourglass__Demographics *d = hg_demographics_new (ctx->a);
-        if (!d) {
-            goto oom;
-        }
-        rec->demographics = d;
-        d->birth_date = birth;
-        s_val_t part;
-        for (size_t i = 0; name.p && i < 3; i++) {
-            /* family ^ given ^ middle */
-            const char *p = name.p;
-            size_t n = name.n;
-            for (size_t k = 0; k < i && p; k++) {
-                const char *c = memchr (p, '^', n);
-                n = c ? n - (size_t) (c + 1 - p) : 0;
-                p = c ? c + 1 : NULL;
-            }
-            if (!p) {
-                break;
-            }
-            const char *c = memchr (p, '^', n);
-            part.p = p;
-            part.n = c ? (size_t) (c - p) : n;
-            part = s_trim (part);
-            if (part.n == 0) {
-                continue;
-            }
-            char *t = s_text (ctx, part, latin1);
-            if (i == 0) {
-                d->family = t;
-            }
-            else if (*t && hg_strv_push (ctx->a, &d->given, &d->n_given, t) < 0) {
-                goto oom;
-            }
-        }
-        if (sex.p && sex.n) {
-            d->sex = (char *) (sex.n == 1 && sex.p[0] == 'M'   ? "male"
-                               : sex.n == 1 && sex.p[0] == 'F' ? "female"
-                               : sex.n == 1 && sex.p[0] == 'O' ? "other"
-                                                               : "unknown");
-        }
+    if (s_demographics (ctx, rec, birth, latin1) < 0) {
+        goto oom;
     }
     char *acc = s_text (ctx, s_first (ctx->vals[S_F_ACCESSION]), latin1);
     if (*acc && hg_record_add_identifier (ctx->a, rec, NULL, acc, "ACSN") < 0) {
