@@ -905,6 +905,105 @@ typedef struct {
     unsigned files;
 } summary_t;
 
+/* What s_run's patients are written with: the run's options, truth,
+ * partners' outputs, the open HL7 and NDJSON batch files (and how many
+ * patients each holds, and the next file number), the invalid-item plan,
+ * the generators and the HL7 control ids. */
+typedef struct {
+    const hg_simulate_opts_t *opts;
+    truth_t *t;
+    partner_out_t *po;
+    feed_t *cur;
+    inv_plan_t *plan;
+    rng_t *r, *inv_r;
+    control_t *ctl;
+    unsigned in_cur[2], file_no[2];
+} gen_t;
+
+/* Every identifying value of a patient, for the PHI scans of the tests. */
+static void
+s_truth_phi (truth_t *t, const patient_t *p)
+{
+    char birth[16];
+    t->given_used[p->given_i] = true;
+    t->family_used[p->family_i] = true;
+    s_phi (t, PHI_MRNS, p->mrn);
+    s_phi (t, PHI_SSNS, p->ssn);
+    s_phi (t, PHI_PHONES, p->phone);
+    s_phi (t, PHI_STREETS, p->street);
+    snprintf (birth, sizeof (birth), "%04d-%02d-%02d", p->by, p->bm, p->bd);
+    s_phi (t, PHI_BIRTH, birth);
+    snprintf (birth, sizeof (birth), "%04d%02d%02d", p->by, p->bm, p->bd);
+    s_phi (t, PHI_BIRTH, birth);
+    if (p->partner != P_HOSPITAL) {
+        s_phi (t, PHI_IDS, p->uuid);
+    }
+}
+
+/* The clinic sends one FHIR Bundle per patient (patient-<i>.json). */
+static int
+s_gen_clinic (gen_t *g, long i, patient_t *p, unsigned local, hg_err_t *err)
+{
+    char name[64], bundle_id[48];
+    feed_t bf;
+    int kind;
+    snprintf (name, sizeof (name), "patient-%06ld.json", i);
+    int rc = s_feed_open (&bf, g->opts->out_dir, &g->po[P_CLINIC], P_CLINIC, name, err);
+    if (rc < 0) {
+        return rc;
+    }
+    s_uuid (g->r, bundle_id, sizeof (bundle_id));
+    fprintf (bf.f, "{\"resourceType\": \"Bundle\", \"id\": \"%s\", \"type\": "
+                   "\"collection\", \"entry\": [", bundle_id);
+    fhir_out_t o = {bf.f, true, 0, NULL};
+    s_fhir_patient_feed (g->t, g->r, &o, p);
+    while ((kind = s_plan_next (g->plan, P_CLINIC, local)) >= 0) {
+        s_invalid (g->t, g->inv_r, kind, bf.f, true, p, g->ctl);
+    }
+    fprintf (bf.f, "\n]}\n");
+    return s_feed_close (&bf, err);
+}
+
+/* One patient: the hospital's HL7 and the lab's NDJSON go into batch files
+ * of per_file patients each, the clinic's into a Bundle of its own. */
+static int
+s_gen_patient (gen_t *g, long i, hg_err_t *err)
+{
+    patient_t p;
+    int kind, rc;
+    s_patient (g->r, i, &p);
+    unsigned local = g->po[p.partner].patients++;
+    s_truth_phi (g->t, &p);
+    if (p.partner == P_CLINIC) {
+        return s_gen_clinic (g, i, &p, local, err);
+    }
+    int k = p.partner == P_HOSPITAL ? 0 : 1;
+    feed_t *f = &g->cur[k];
+    if (!f->f) {
+        char name[64];
+        snprintf (name, sizeof (name), "batch-%05u.%s", g->file_no[k]++, k ? "ndjson" : "hl7");
+        rc = s_feed_open (f, g->opts->out_dir, &g->po[p.partner], p.partner, name, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (k == 0) {
+        s_hl7_patient_feed (g->t, g->r, f->f, &p, g->ctl);
+    }
+    else {
+        fhir_out_t o = {f->f, false, 0, NULL};
+        s_fhir_patient_feed (g->t, g->r, &o, &p);
+    }
+    while ((kind = s_plan_next (g->plan, p.partner, local)) >= 0) {
+        s_invalid (g->t, g->inv_r, kind, f->f, false, &p, g->ctl);
+    }
+    if (++g->in_cur[k] >= g->opts->per_file) {
+        g->in_cur[k] = 0;
+        return s_feed_close (f, err);
+    }
+    return 0;
+}
+
 static int
 s_run (const hg_simulate_opts_t *opts, summary_t *sum, hg_err_t *err)
 {
@@ -961,77 +1060,11 @@ s_run (const hg_simulate_opts_t *opts, summary_t *sum, hg_err_t *err)
         rng_t cr = {opts->seed};
         snprintf (ctl.prefix, sizeof (ctl.prefix), "GH%06" PRIX64, s_next (&cr) & 0xffffff);
     }
-    unsigned in_cur[2] = {0, 0}, file_no[2] = {0, 0};
-    for (long i = 0; i < (long) opts->patients; i++) {
-        patient_t p;
-        s_patient (&r, i, &p);
-        unsigned local = po[p.partner].patients++;
-        char birth[16];
-        t->given_used[p.given_i] = true;
-        t->family_used[p.family_i] = true;
-        s_phi (t, PHI_MRNS, p.mrn);
-        s_phi (t, PHI_SSNS, p.ssn);
-        s_phi (t, PHI_PHONES, p.phone);
-        s_phi (t, PHI_STREETS, p.street);
-        snprintf (birth, sizeof (birth), "%04d-%02d-%02d", p.by, p.bm, p.bd);
-        s_phi (t, PHI_BIRTH, birth);
-        snprintf (birth, sizeof (birth), "%04d%02d%02d", p.by, p.bm, p.bd);
-        s_phi (t, PHI_BIRTH, birth);
-        if (p.partner != P_HOSPITAL) {
-            s_phi (t, PHI_IDS, p.uuid);
-        }
-        int kind;
-        if (p.partner == P_CLINIC) {
-            char name[64], bundle_id[48];
-            feed_t bf;
-            snprintf (name, sizeof (name), "patient-%06ld.json", i);
-            rc = s_feed_open (&bf, opts->out_dir, &po[P_CLINIC], P_CLINIC, name, err);
-            if (rc < 0) {
-                goto cleanup;
-            }
-            s_uuid (&r, bundle_id, sizeof (bundle_id));
-            fprintf (bf.f, "{\"resourceType\": \"Bundle\", \"id\": \"%s\", \"type\": "
-                           "\"collection\", \"entry\": [", bundle_id);
-            fhir_out_t o = {bf.f, true, 0, NULL};
-            s_fhir_patient_feed (t, &r, &o, &p);
-            while ((kind = s_plan_next (&plan, P_CLINIC, local)) >= 0) {
-                s_invalid (t, &inv_r, kind, bf.f, true, &p, &ctl);
-            }
-            fprintf (bf.f, "\n]}\n");
-            rc = s_feed_close (&bf, err);
-            if (rc < 0) {
-                goto cleanup;
-            }
-            continue;
-        }
-        int k = p.partner == P_HOSPITAL ? 0 : 1;
-        if (!cur[k].f) {
-            char name[64];
-            snprintf (name, sizeof (name), "batch-%05u.%s", file_no[k]++, k ? "ndjson" : "hl7");
-            rc = s_feed_open (&cur[k], opts->out_dir, &po[p.partner], p.partner, name, err);
-            if (rc < 0) {
-                goto cleanup;
-            }
-        }
-        if (k == 0) {
-            s_hl7_patient_feed (t, &r, cur[k].f, &p, &ctl);
-        }
-        else {
-            fhir_out_t o = {cur[k].f, false, 0, NULL};
-            s_fhir_patient_feed (t, &r, &o, &p);
-        }
-        while ((kind = s_plan_next (&plan, p.partner, local)) >= 0) {
-            s_invalid (t, &inv_r, kind, cur[k].f, false, &p, &ctl);
-        }
-        if (++in_cur[k] >= opts->per_file) {
-            in_cur[k] = 0;
-            rc = s_feed_close (&cur[k], err);
-            if (rc < 0) {
-                goto cleanup;
-            }
-        }
-        if (t->oom) {
-            break;
+    gen_t g = {opts, t, po, cur, &plan, &r, &inv_r, &ctl, {0, 0}, {0, 0}};
+    for (long i = 0; i < (long) opts->patients && !t->oom; i++) {
+        rc = s_gen_patient (&g, i, err);
+        if (rc < 0) {
+            goto cleanup;
         }
     }
     for (int k = 0; k < 2; k++) {
