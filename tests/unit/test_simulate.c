@@ -342,51 +342,11 @@ s_phi (json_object *truth, const char *key, size_t want)
     return a;
 }
 
+/* truth.json's facts: one per (record, code), adding up to its codes
+ * exactly, each of a known system and date. */
 static void
-test_truth_consistent (void **state)
+s_check_truth_facts (json_object *t)
 {
-    (void) state;
-    char *dir = s_tmpdir ();
-    assert_int_equal (s_gen (dir, 60, 3, 5, 7), 0);
-    json_object *t = s_truth (dir);
-    assert_int_equal (s_int (t, "seed"), 3);
-    assert_int_equal (s_int (t, "patients"), 60);
-    assert_int_equal (s_int (t, "quarantined"), 5);
-    assert_int_equal (json_object_object_length (s_at (t, "partners")), 3);
-    assert_string_equal (json_object_get_string (s_at (t, "partners.general-hospital.format")),
-                         "hl7v2");
-    assert_string_equal (json_object_get_string (s_at (t, "partners.city-lab.format")), "fhir");
-    assert_string_equal (json_object_get_string (s_at (t, "partners.clinic-fhir.format")),
-                         "fhir");
-    assert_int_equal (s_int (t, "partners.general-hospital.patients"), 20);
-    assert_int_equal (s_int (t, "partners.city-lab.patients"), 20);
-    assert_int_equal (s_int (t, "partners.clinic-fhir.patients"), 20);
-    /* 20 patients, 7 per file: 3 files each; one Bundle per clinic patient */
-    json_object *gh = s_files (t, "general-hospital"), *cl = s_files (t, "city-lab");
-    json_object *cf = s_files (t, "clinic-fhir");
-    assert_int_equal (json_object_array_length (gh), 3);
-    assert_int_equal (json_object_array_length (cl), 3);
-    assert_int_equal (json_object_array_length (cf), 20);
-    assert_string_equal (json_object_get_string (json_object_array_get_idx (gh, 2)),
-                         "general-hospital/hl7v2/batch-00002.hl7");
-    assert_string_equal (json_object_get_string (json_object_array_get_idx (cl, 0)),
-                         "city-lab/fhir/batch-00000.ndjson");
-    assert_string_equal (json_object_get_string (json_object_array_get_idx (cf, 0)),
-                         "clinic-fhir/fhir/patient-000002.json");
-
-    /* records: kinds add up; demographics once per patient */
-    int64_t distinct = s_int (t, "records.distinct");
-    int64_t demo = s_int (t, "records.by_kind.demographics");
-    int64_t enc = s_int (t, "records.by_kind.encounter");
-    int64_t cond = s_int (t, "records.by_kind.condition");
-    int64_t lab = s_int (t, "records.by_kind.lab-observation");
-    assert_int_equal (json_object_object_length (s_at (t, "records.by_kind")), 4);
-    assert_int_equal (demo + enc + cond + lab, distinct);
-    assert_int_equal (demo, 60);
-    assert_in_range (enc, 60, 100);       /* HL7 1, FHIR 1-2 per patient */
-    assert_in_range (cond, 60, 180);      /* 1-3 */
-    assert_in_range (lab, 120, 360);      /* 2-6 */
-
     /* facts: one per (record, code), adding up to codes exactly */
     json_object *facts = s_at (t, "facts"), *codes = s_at (t, "codes");
     json_object *fhir_ids = s_phi (t, "fhir_ids", 40);
@@ -462,8 +422,13 @@ test_truth_consistent (void **state)
     }
     hg_strset_destroy (&ids);
 
-    /* phi: every identifying value, each found in the feeds */
-    char *feeds = s_all_feeds (dir, t);
+}
+
+/* truth.json's identifying values: each shaped as generated and each
+ * found in the feeds (the PHI scans of the integration tests rely on it). */
+static void
+s_check_truth_phi (json_object *t, const char *feeds)
+{
     json_object *mrns = s_phi (t, "mrns", 60);
     hg_strset_t *uniq = hg_strset_new ();
     for (size_t i = 0; i < 60; i++) {
@@ -516,6 +481,57 @@ test_truth_consistent (void **state)
         assert_in_range (atoi (iso), 1925, 2024);
     }
     assert_true (over89 > 0);
+}
+
+static void
+test_truth_consistent (void **state)
+{
+    (void) state;
+    char *dir = s_tmpdir ();
+    assert_int_equal (s_gen (dir, 60, 3, 5, 7), 0);
+    json_object *t = s_truth (dir);
+    assert_int_equal (s_int (t, "seed"), 3);
+    assert_int_equal (s_int (t, "patients"), 60);
+    assert_int_equal (s_int (t, "quarantined"), 5);
+    assert_int_equal (json_object_object_length (s_at (t, "partners")), 3);
+    assert_string_equal (json_object_get_string (s_at (t, "partners.general-hospital.format")),
+                         "hl7v2");
+    assert_string_equal (json_object_get_string (s_at (t, "partners.city-lab.format")), "fhir");
+    assert_string_equal (json_object_get_string (s_at (t, "partners.clinic-fhir.format")),
+                         "fhir");
+    assert_int_equal (s_int (t, "partners.general-hospital.patients"), 20);
+    assert_int_equal (s_int (t, "partners.city-lab.patients"), 20);
+    assert_int_equal (s_int (t, "partners.clinic-fhir.patients"), 20);
+    /* 20 patients, 7 per file: 3 files each; one Bundle per clinic patient */
+    json_object *gh = s_files (t, "general-hospital"), *cl = s_files (t, "city-lab");
+    json_object *cf = s_files (t, "clinic-fhir");
+    assert_int_equal (json_object_array_length (gh), 3);
+    assert_int_equal (json_object_array_length (cl), 3);
+    assert_int_equal (json_object_array_length (cf), 20);
+    assert_string_equal (json_object_get_string (json_object_array_get_idx (gh, 2)),
+                         "general-hospital/hl7v2/batch-00002.hl7");
+    assert_string_equal (json_object_get_string (json_object_array_get_idx (cl, 0)),
+                         "city-lab/fhir/batch-00000.ndjson");
+    assert_string_equal (json_object_get_string (json_object_array_get_idx (cf, 0)),
+                         "clinic-fhir/fhir/patient-000002.json");
+
+    /* records: kinds add up; demographics once per patient */
+    int64_t distinct = s_int (t, "records.distinct");
+    int64_t demo = s_int (t, "records.by_kind.demographics");
+    int64_t enc = s_int (t, "records.by_kind.encounter");
+    int64_t cond = s_int (t, "records.by_kind.condition");
+    int64_t lab = s_int (t, "records.by_kind.lab-observation");
+    assert_int_equal (json_object_object_length (s_at (t, "records.by_kind")), 4);
+    assert_int_equal (demo + enc + cond + lab, distinct);
+    assert_int_equal (demo, 60);
+    assert_in_range (enc, 60, 100);       /* HL7 1, FHIR 1-2 per patient */
+    assert_in_range (cond, 60, 180);      /* 1-3 */
+    assert_in_range (lab, 120, 360);      /* 2-6 */
+
+    s_check_truth_facts (t);
+    /* phi: every identifying value, each found in the feeds */
+    char *feeds = s_all_feeds (dir, t);
+    s_check_truth_phi (t, feeds);
     free (feeds);
     json_object_put (t);
     s_rmrf (dir);
