@@ -281,8 +281,9 @@ test_implicit_le (void **state)
 }
 
 static void
-test_hostile (void **state)
+test_hostile_lengths (void **state)
 {
+    (void) state;
     int rc;
     hg_batch_t *batch;
     s_buf_t b;
@@ -345,6 +346,15 @@ test_hostile (void **state)
         hg_batch_destroy (&batch);
         free (b.d);
     }
+}
+
+static void
+test_hostile_big_elements (void **state)
+{
+    (void) state;
+    int rc;
+    hg_batch_t *batch;
+    s_buf_t b;
 
     /* a 2 MB element, max_field_bytes 1 MiB: a wanted one (implicit
      * PatientName) rejects, an unwanted one (private OB) is skipped */
@@ -376,6 +386,15 @@ test_hostile (void **state)
     hg_batch_destroy (&batch);
     free (b.d);
     free (blob);
+}
+
+static void
+test_hostile_values (void **state)
+{
+    (void) state;
+    int rc;
+    hg_batch_t *batch;
+    s_buf_t b;
 
     /* an unknown VR, a stray item tag, missing PatientID, bad dates */
     b = (s_buf_t) {.explicit_vr = true};
@@ -421,6 +440,15 @@ test_hostile (void **state)
                                         "valid DICOM date/time"));
     hg_batch_destroy (&batch);
     free (b.d);
+}
+
+static void
+test_hostile_not_dataset (void **state)
+{
+    (void) state;
+    int rc;
+    hg_batch_t *batch;
+    s_buf_t b;
 
     /* a deflated data set, a DICOMDIR, not DICOM at all */
     b = (s_buf_t) {.explicit_vr = true};
@@ -647,7 +675,10 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_explicit_le),
         cmocka_unit_test (test_implicit_le),
-        cmocka_unit_test (test_hostile),
+        cmocka_unit_test (test_hostile_lengths),
+        cmocka_unit_test (test_hostile_big_elements),
+        cmocka_unit_test (test_hostile_values),
+        cmocka_unit_test (test_hostile_not_dataset),
         cmocka_unit_test (test_json_model),
         cmocka_unit_test (test_shared_pydicom),
     };
