@@ -293,6 +293,27 @@ s_collect (s_parser_t *ps, hg_json_t *v, size_t base)
     return true;
 }
 
+/* After an object member or an array item: skips white space, then takes
+ * the closing bracket (1), or a comma and the white space after it (0);
+ * -1 for anything else or the end of input. */
+static int
+s_next_or_close (s_parser_t *ps, char close)
+{
+    s_skip_ws (ps);
+    if (ps->pos >= ps->n) {
+        return -1;
+    }
+    char c = ps->p[ps->pos++];
+    if (c == close) {
+        return 1;
+    }
+    if (c != ',') {
+        return -1;
+    }
+    s_skip_ws (ps);
+    return 0;
+}
+
 static hg_json_t *
 s_object (s_parser_t *ps, int depth, bool *ok)
 {
@@ -337,18 +358,13 @@ s_object (s_parser_t *ps, int depth, bool *ok)
         if (!vok || !s_push (ps, key, member)) {
             return NULL;
         }
-        s_skip_ws (ps);
-        if (ps->pos >= ps->n) {
+        int next = s_next_or_close (ps, '}');
+        if (next < 0) {
             return NULL;
         }
-        char c = ps->p[ps->pos++];
-        if (c == '}') {
+        if (next > 0) {
             break;
         }
-        if (c != ',') {
-            return NULL;
-        }
-        s_skip_ws (ps);
     }
     *ok = s_collect (ps, v, base);
     return v;
@@ -376,18 +392,13 @@ s_array (s_parser_t *ps, int depth, bool *ok)
         if (!vok || !s_push (ps, NULL, item)) {
             return NULL;
         }
-        s_skip_ws (ps);
-        if (ps->pos >= ps->n) {
+        int next = s_next_or_close (ps, ']');
+        if (next < 0) {
             return NULL;
         }
-        char c = ps->p[ps->pos++];
-        if (c == ']') {
+        if (next > 0) {
             break;
         }
-        if (c != ',') {
-            return NULL;
-        }
-        s_skip_ws (ps);
     }
     *ok = s_collect (ps, v, base);
     return v;
