@@ -726,15 +726,7 @@ s_value (s_ctx_t *ctx, int col, bool *rejected)
 static char *
 s_dup (s_ctx_t *ctx, const char *s)
 {
-    if (!s || !*s) {
-        return (char *) protobuf_c_empty_string;
-    }
-    char *c = hg_arena_strdup (ctx->a, s);
-    if (!c) {
-        ctx->oom = true;
-        return (char *) protobuf_c_empty_string;
-    }
-    return c;
+    return hg_parse_strdup (ctx->a, s, &ctx->oom);
 }
 
 /* Copy of a mapped column into the arena ("" when unmapped or empty).

@@ -9,6 +9,7 @@
 #include "fhir.h"
 #include "codesys.h"
 #include "json.h"
+#include "parsekit.h"
 #include "util.h"
 
 #include <limits.h>
@@ -177,15 +178,7 @@ s_has (hg_json_t *obj, const char *key)
 static char *
 s_dup (s_ctx_t *ctx, const char *s)
 {
-    if (!s || !*s) {
-        return (char *) protobuf_c_empty_string;
-    }
-    char *c = hg_arena_strdup (ctx->a, s);
-    if (!c) {
-        ctx->oom = true;
-        return (char *) protobuf_c_empty_string;
-    }
-    return c;
+    return hg_parse_strdup (ctx->a, s, &ctx->oom);
 }
 
 static void

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 bool
 hg_span_eq (hg_span_t s, const char *lit)
 {
@@ -72,4 +74,18 @@ hg_span_show (hg_span_t s, size_t max, char *buf)
         buf[n] = '\0';
     }
     return buf;
+}
+
+char *
+hg_parse_strdup (hg_arena_t *a, const char *s, bool *oom)
+{
+    if (!s || !*s) {
+        return (char *) protobuf_c_empty_string;
+    }
+    char *c = hg_arena_strdup (a, s);
+    if (!c) {
+        *oom = true;
+        return (char *) protobuf_c_empty_string;
+    }
+    return c;
 }

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "arena.h"
+
 typedef struct {
     const char *p;
     size_t n;
@@ -43,5 +45,10 @@ size_t hg_span_count (hg_span_t s, char sep);
  * that is not printable ASCII as '?', "..." appended when s is longer.
  * buf holds max + 4 bytes. Returns buf. */
 const char *hg_span_show (hg_span_t s, size_t max, char *buf);
+
+/* An arena copy of the NUL-terminated s for a record field: protobuf-c's
+ * empty string for NULL or ""; out of memory sets *oom and also returns
+ * the empty string, so a parser goes on and fails once at its end. */
+char *hg_parse_strdup (hg_arena_t *a, const char *s, bool *oom);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "parsekit.h"
 
 static hg_span_t
@@ -89,6 +91,28 @@ test_show (void **state)
     assert_string_equal (hg_span_show (HG_SPAN_EMPTY, 8, buf), "");
 }
 
+/* Record fields get arena copies; NULL and "" are protobuf-c's empty
+ * string; a full arena sets oom once and still hands out "". */
+static void
+test_strdup (void **state)
+{
+    (void) state;
+    hg_arena_t *a = hg_arena_new (64 * 1024);
+    bool oom = false;
+    char src[] = "glucose";
+    char *c = hg_parse_strdup (a, src, &oom);
+    assert_string_equal (c, "glucose");
+    assert_ptr_not_equal (c, src);
+    assert_ptr_equal (hg_parse_strdup (a, NULL, &oom), protobuf_c_empty_string);
+    assert_ptr_equal (hg_parse_strdup (a, "", &oom), protobuf_c_empty_string);
+    assert_false (oom);
+    static char big[128 * 1024];
+    memset (big, 'x', sizeof (big) - 1);
+    assert_ptr_equal (hg_parse_strdup (a, big, &oom), protobuf_c_empty_string);
+    assert_true (oom);
+    hg_arena_destroy (&a);
+}
+
 int
 main (void)
 {
@@ -96,6 +120,7 @@ main (void)
         cmocka_unit_test (test_split),
         cmocka_unit_test (test_piece),
         cmocka_unit_test (test_show),
+        cmocka_unit_test (test_strdup),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
