@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "simulate.h"
 
 static int
@@ -32,8 +33,11 @@ s_usage (FILE *out)
              "                                           write realistic partner feeds and\n"
              "                                           their ground truth\n"
              "\n"
-             "--cluster defaults to $HOURGLASS_CLUSTER, then to .cluster in the repository.\n"
-             "Each command takes --help.\n");
+             "  --version                                print the version\n"
+             "\n"
+             "--cluster defaults to $HOURGLASS_CLUSTER, then to .cluster in the repository\n"
+             "(cluster subcommands also take it as --dir). Each command and subcommand takes\n"
+             "--help; a usage error exits with status 2.\n");
     return out == stderr ? 2 : 0;
 }
 
@@ -48,8 +52,12 @@ main (int argc, char **argv)
         return s_usage (stderr);
     }
     const char *cmd = argv[1];
-    if (strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0 || strcmp (cmd, "help") == 0) {
+    if (hg_cli_is_help (cmd) || strcmp (cmd, "help") == 0) {
         return s_usage (stdout);
+    }
+    if (strcmp (cmd, "--version") == 0) {
+        printf ("hourglass %s\n", HG_VERSION);
+        return 0;
     }
     if (strcmp (cmd, "cluster") == 0) {
         return hg_cmd_cluster (argc - 1, argv + 1);
