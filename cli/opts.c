@@ -39,9 +39,10 @@ s_push (const char ***v, size_t *n, const char *value)
     return true;
 }
 
-/* Stores value into o's out; 0, or a usage error's status. */
+/* Stores value into o's out; 0, or a usage error's status. name is the
+ * option as the user spelled it (its alias, say), for the messages. */
 static int
-s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *value)
+s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *name, const char *value)
 {
     char *end = NULL;
     errno = 0;
@@ -57,7 +58,7 @@ s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *value)
         long long n = strtoll (value, &end, 10);
         if (!*value || *end || errno || (double) n < o->lo || (double) n > o->hi) {
             return hg_cli_usage_error (spec, "%s wants a whole number from %.0f to %.0f, got "
-                                       "'%s'", o->name, o->lo, o->hi, value);
+                                       "'%s'", name, o->lo, o->hi, value);
         }
         *(int *) o->out = (int) n;
         return 0;
@@ -66,7 +67,7 @@ s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *value)
         double d = strtod (value, &end);
         if (!*value || *end || errno || !isfinite (d) || d < o->lo || d > o->hi) {
             return hg_cli_usage_error (spec, "%s wants a number from %g to %g, got '%s'",
-                                       o->name, o->lo, o->hi, value);
+                                       name, o->lo, o->hi, value);
         }
         *(double *) o->out = d;
         return 0;
@@ -74,7 +75,7 @@ s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *value)
     case HG_CLI_LIST: {
         hg_cli_list_t *l = o->out;
         if ((double) l->n >= o->hi) {
-            return hg_cli_usage_error (spec, "at most %.0f %s", o->hi, o->name);
+            return hg_cli_usage_error (spec, "at most %.0f %s", o->hi, name);
         }
         if (!s_push (&l->v, &l->n, value)) {
             fprintf (stderr, "%s: out of memory\n", spec->command);
@@ -100,11 +101,14 @@ s_option (const hg_cli_spec_t *spec, int argc, char **argv, int *i)
     if (!o) {
         return hg_cli_usage_error (spec, "unknown option %s", arg);
     }
+    char name[64];
+    snprintf (name, sizeof (name), "%.*s", (int) (value ? value - 1 - arg : (long) strlen (arg)),
+              arg);
     if (o->type == HG_CLI_FLAG) {
         if (value) {
-            return hg_cli_usage_error (spec, "%s takes no value", o->name);
+            return hg_cli_usage_error (spec, "%s takes no value", name);
         }
-        return s_store (spec, o, NULL);
+        return s_store (spec, o, name, NULL);
     }
     if (!value && o->type == HG_CLI_OPTIONAL) {
         bool next = *i + 1 < argc && (!o->accept || o->accept (argv[*i + 1]));
@@ -112,12 +116,12 @@ s_option (const hg_cli_spec_t *spec, int argc, char **argv, int *i)
     }
     if (!value) {
         if (*i + 1 >= argc) {
-            return hg_cli_usage_error (spec, "%s needs a value (%s)", o->name,
+            return hg_cli_usage_error (spec, "%s needs a value (%s)", name,
                                        o->metavar ? o->metavar : "VALUE");
         }
         value = argv[++*i];
     }
-    return s_store (spec, o, value);
+    return s_store (spec, o, name, value);
 }
 
 int
