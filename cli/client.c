@@ -437,7 +437,7 @@ hg_cmd_keygen (int argc, char **argv)
 {
     const char *prefix = NULL;
     const hg_cli_opt_t opts[] = {
-        HG_CLI_OPT_STR ("--out", &prefix, "PREFIX", "write PREFIX.key and PREFIX.pub (required)"),
+        HG_CLI_OPT_REQUIRED ("--out", &prefix, "PREFIX", "write PREFIX.key and PREFIX.pub"),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {
@@ -450,9 +450,6 @@ hg_cmd_keygen (int argc, char **argv)
     int status;
     if (hg_cli_parse (&spec, argc, argv, 1, &args, &status) < 0) {
         return status;
-    }
-    if (!prefix) {
-        return hg_cli_usage_error (&spec, "--out is required");
     }
     hg_curve_keypair_t kp;
     hg_err_t err = {0};

@@ -4,6 +4,7 @@
  */
 #include "opts.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -87,9 +88,10 @@ s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *name, con
     return 0;
 }
 
-/* One option at argv[*i]; 0 to go on, else the exit status (0 after --help). */
+/* One option at argv[*i], marked in seen; 0 to go on, else the exit status
+ * (-1 after --help). */
 static int
-s_option (const hg_cli_spec_t *spec, int argc, char **argv, int *i)
+s_option (const hg_cli_spec_t *spec, int argc, char **argv, int *i, bool *seen)
 {
     const char *arg = argv[*i];
     if (hg_cli_is_help (arg)) {
@@ -101,6 +103,7 @@ s_option (const hg_cli_spec_t *spec, int argc, char **argv, int *i)
     if (!o) {
         return hg_cli_usage_error (spec, "unknown option %s", arg);
     }
+    seen[o - spec->opts] = true;
     char name[64];
     snprintf (name, sizeof (name), "%.*s", (int) (value ? value - 1 - arg : (long) strlen (arg)),
               arg);
@@ -124,12 +127,32 @@ s_option (const hg_cli_spec_t *spec, int argc, char **argv, int *i)
     return s_store (spec, o, name, value);
 }
 
+/* Whether a required option is absent (after printing the usage error);
+ * seen[k] says whether opts[k] was given. */
+static bool
+s_missing (const hg_cli_spec_t *spec, const bool *seen, int *status)
+{
+    for (size_t k = 0; spec->opts && spec->opts[k].name; k++) {
+        if (spec->opts[k].required && !seen[k]) {
+            *status = hg_cli_usage_error (spec, "%s is required", spec->opts[k].name);
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first,
               hg_cli_args_t *args, int *status)
 {
     args->v = NULL;
     args->n = 0;
+    bool seen[HG_CLI_OPTS_MAX] = {false};
+    size_t n_opts = 0;
+    while (spec->opts && spec->opts[n_opts].name) {
+        n_opts++;
+    }
+    assert (n_opts <= HG_CLI_OPTS_MAX);
     bool options = true;
     for (int i = first; i < argc; i++) {
         const char *arg = argv[i];
@@ -138,7 +161,7 @@ hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first,
             continue;
         }
         if (options && arg[0] == '-' && arg[1]) {
-            int rc = s_option (spec, argc, argv, &i);
+            int rc = s_option (spec, argc, argv, &i, seen);
             if (rc != 0) {
                 *status = rc < 0 ? 0 : rc;
                 hg_cli_args_free (args);
@@ -152,6 +175,10 @@ hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first,
             hg_cli_args_free (args);
             return -1;
         }
+    }
+    if (s_missing (spec, seen, status)) {
+        hg_cli_args_free (args);
+        return -1;
     }
     if (args->n < spec->min_args || args->n > spec->max_args) {
         *status = args->n < spec->min_args
@@ -182,8 +209,8 @@ hg_cli_usage (const hg_cli_spec_t *spec, FILE *out)
         else {
             snprintf (flag, sizeof (flag), "%s %s", o->name, mv);
         }
-        fprintf (out, "  %-24s %s%s\n", flag, o->help ? o->help : "",
-                 o->type == HG_CLI_LIST ? " (repeatable)" : "");
+        fprintf (out, "  %-24s %s%s%s\n", flag, o->help ? o->help : "",
+                 o->type == HG_CLI_LIST ? " (repeatable)" : "", o->required ? " (required)" : "");
         if (o->alias) {
             snprintf (flag, sizeof (flag), "%s%s%s", o->alias, o->type == HG_CLI_FLAG ? "" : " ",
                       o->type == HG_CLI_FLAG ? "" : mv);

@@ -6,8 +6,9 @@
  * Conventions for every command:
  *   --NAME VALUE or --NAME=VALUE; a flag takes no value.
  *   --help / -h anywhere: the usage on stdout, exit status 0.
- *   An unknown option, a missing or malformed value, too few or too many
- *   arguments: a message naming it, then the usage, on stderr, exit status 2.
+ *   An unknown option, a missing or malformed value, a required option
+ *   absent, too few or too many arguments: a message naming it, then the
+ *   usage, on stderr, exit status 2.
  *   Integers are checked whole and against their range (--wait abc is an
  *   error, not 0). "--" ends the options: what follows is arguments.
  *   Options may come before, between or after the arguments.
@@ -20,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+#define HG_CLI_OPTS_MAX 64   /* options of one command */
 
 typedef enum {
     HG_CLI_FLAG,        /* bool *: set to true */
@@ -47,6 +50,7 @@ typedef struct {
     double lo, hi;              /* range of INT and NUMBER; the count limit of a LIST */
     const char *alias;          /* a second spelling kept for existing scripts, or NULL */
     bool (*accept) (const char *next);  /* OPTIONAL: whether next is its value */
+    bool required;              /* absent: a usage error ("--format is required") */
 } hg_cli_opt_t;
 
 /* One command or subcommand. */
@@ -56,7 +60,7 @@ typedef struct {
     size_t min_args, max_args;  /* how many arguments it takes */
     const char *about;          /* paragraphs printed after the options, or NULL */
     void (*epilog) (FILE *out); /* prints more after about (a list of formats), or NULL */
-    const hg_cli_opt_t *opts;   /* NULL-name-terminated */
+    const hg_cli_opt_t *opts;   /* NULL-name-terminated, at most HG_CLI_OPTS_MAX */
 } hg_cli_spec_t;
 
 /* What hg_cli_parse found besides the options. */
@@ -69,6 +73,9 @@ typedef struct {
 #define HG_CLI_OPT_FLAG(n, o, h) {.name = (n), .type = HG_CLI_FLAG, .out = (o), .help = (h)}
 #define HG_CLI_OPT_STR(n, o, mv, h)                                                          \
     {.name = (n), .type = HG_CLI_STRING, .out = (o), .metavar = (mv), .help = (h)}
+#define HG_CLI_OPT_REQUIRED(n, o, mv, h)                                                     \
+    {.name = (n), .type = HG_CLI_STRING, .out = (o), .metavar = (mv), .help = (h),           \
+     .required = true}
 #define HG_CLI_OPT_INT(n, o, mv, h, min, max)                                                \
     {.name = (n), .type = HG_CLI_INT, .out = (o), .metavar = (mv), .help = (h), .lo = (min),  \
      .hi = (max)}

@@ -600,7 +600,7 @@ hg_cmd_push (int argc, char **argv)
     push_opts_t o = {.wait_s = HG_PUSH_WAIT_DEFAULT_S};
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&o.cluster),
-        HG_CLI_OPT_STR ("--format", &o.format, "FORMAT", "the files' format (required)"),
+        HG_CLI_OPT_REQUIRED ("--format", &o.format, "FORMAT", "the files' format"),
         HG_CLI_OPT_STR ("--partner", &o.partner, "NAME",
          "partner name (default $HOURGLASS_PARTNER, else 'default')"),
         HG_CLI_OPT_STR ("--batch-id", &o.batch_id, "ID", "batch id of a single FILE"),
@@ -635,10 +635,6 @@ hg_cmd_push (int argc, char **argv)
     int status;
     if (hg_cli_parse (&spec, argc, argv, 1, &files, &status) < 0) {
         return status;
-    }
-    if (!o.format) {
-        hg_cli_args_free (&files);
-        return hg_cli_usage_error (&spec, "--format is required");
     }
     if (!hg_format_by_name (o.format)) {
         char names[HG_FORMAT_NAMES_MAX];

@@ -182,7 +182,7 @@ hg_cmd_quality (int argc, char **argv)
     const char *cluster = NULL, *partner = NULL, *html = NULL;
     bool json = false;
     const hg_cli_opt_t opts[] = {
-        HG_CLI_OPT_STR ("--partner", &partner, "NAME", "the partner (required)"),
+        HG_CLI_OPT_REQUIRED ("--partner", &partner, "NAME", "the partner"),
         HG_CLI_OPT_CLUSTER (&cluster),
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_STR ("--html", &html, "FILE", "also write the report as HTML"),
@@ -198,10 +198,6 @@ hg_cmd_quality (int argc, char **argv)
     int status;
     if (hg_cli_parse (&spec, argc, argv, 1, &args, &status) < 0) {
         return status;
-    }
-    if (!partner) {
-        fprintf (stderr, "hourglass quality: --partner is required\n");
-        return 2;
     }
     hg_cluster_t c;
     if (hg_cluster_load_for (cluster, &c, "hourglass quality") < 0) {

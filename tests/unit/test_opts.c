@@ -89,7 +89,7 @@ s_has_colon (const char *next)
     const hg_cli_opt_t opts[] = {                                                            \
         {.name = "--cluster", .type = HG_CLI_STRING, .out = &(v).cluster, .metavar = "DIR",  \
          .help = "the cluster", .alias = "--dir"},                                           \
-        HG_CLI_OPT_STR ("--format", &(v).format, "FORMAT", "the format"),                    \
+        HG_CLI_OPT_REQUIRED ("--format", &(v).format, "FORMAT", "the format"),               \
         HG_CLI_OPT_JSON (&(v).json),                                                         \
         HG_CLI_OPT_INT ("--wait", &(v).wait, "SECONDS", "wait", 0, 600),                     \
         HG_CLI_OPT_NUM ("--rate", &(v).rate, "N", "rate", 0, 1000),                          \
@@ -146,12 +146,14 @@ test_optional_value (void **state)
                                  .opts = opts};
     assert_int_equal (spec.max_args, 2);
     parse_t p;
-    p = s_parse (&spec2, (char *[]) {"push", "--mllp", "f.hl7", NULL}, &args);
+    p = s_parse (&spec2, (char *[]) {"push", "--mllp", "f.hl7", "--format=x", NULL}, &args);
     assert_int_equal (p.rc, 0);
     assert_string_equal (w.mllp, "");
     assert_int_equal (args.n, 1);
     hg_cli_args_free (&args);
-    p = s_parse (&spec2, (char *[]) {"push", "--mllp", "127.0.0.1:2575", "f.hl7", NULL}, &args);
+    p = s_parse (&spec2, (char *[]) {"push", "--format=x", "--mllp", "127.0.0.1:2575", "f.hl7",
+                                     NULL},
+                 &args);
     assert_int_equal (p.rc, 0);
     assert_string_equal (w.mllp, "127.0.0.1:2575");
     assert_int_equal (args.n, 1);
@@ -179,6 +181,7 @@ test_help (void **state)
         s_assert_has (p.out, "  --dir DIR                the same as --cluster\n");
         s_assert_has (p.out, "  --mllp [HOST:PORT]");
         s_assert_has (p.out, "a code (repeatable)");
+        s_assert_has (p.out, "the format (required)");
         s_assert_has (p.out, "Pushes files.\n");
     }
 }
@@ -223,9 +226,13 @@ test_usage_errors (void **state)
                           "--json takes no value");
     s_assert_usage_error ((char *[]) {"push", "--format", "fhir", NULL},
                           "hourglass push: FILE... required");
-    s_assert_usage_error ((char *[]) {"push", "a", "b", "c", NULL},
+    s_assert_usage_error ((char *[]) {"push", "f", NULL}, "hourglass push: --format is required");
+    /* a value that looks like the option does not count as giving it */
+    s_assert_usage_error ((char *[]) {"push", "f", "--cluster", "--format", NULL},
+                          "--format is required");
+    s_assert_usage_error ((char *[]) {"push", "a", "b", "c", "--format=x", NULL},
                           "hourglass push: unexpected argument 'c'");
-    s_assert_usage_error ((char *[]) {"push", "f", "--code", "1", "--code", "2", "--code", "3",
+    s_assert_usage_error ((char *[]) {"push", "f", "--format=x", "--code", "1", "--code", "2", "--code", "3",
                                       "--code", "4", NULL},
                           "hourglass push: at most 3 --code");
     /* a bad value leaves the default alone */
