@@ -135,6 +135,59 @@ s_cmp_double (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Prints a count's answer: one JSON object, or a line. codes as given, the
+ * first the count's; lat_ms[0..repeat) the --repeat timings (sorted here). */
+static void
+s_query_print (const Hourglass__CountResult *count, bool json, const char *const *codes,
+               size_t n_codes, double *lat_ms, int repeat)
+{
+    bool cohort = n_codes > 1;
+    const char *code = codes[0];
+    if (json) {
+        if (count->suppressed) {
+            printf ("{\"patients\": null, \"records\": null, \"suppressed\": true}\n");
+        }
+        else {
+            printf ("{\"patients\": %llu, ", (unsigned long long) count->patients);
+            if (cohort) {
+                printf ("\"records\": null, \"suppressed\": false, \"codes\": %zu", n_codes);
+            }
+            else {
+                printf ("\"records\": %llu, \"suppressed\": false",
+                        (unsigned long long) count->records);
+            }
+            if (repeat > 1) {
+                qsort (lat_ms, (size_t) repeat, sizeof (*lat_ms), s_cmp_double);
+                printf (", \"latency_ms\": {\"n\": %d, \"p50\": %.3f, \"p99\": %.3f, "
+                        "\"max\": %.3f}",
+                        repeat, lat_ms[repeat / 2], lat_ms[(repeat * 99) / 100],
+                        lat_ms[repeat - 1]);
+            }
+            printf ("}\n");
+        }
+    }
+    else if (cohort) {
+        printf ("patients with all %zu codes:", n_codes);
+        for (size_t k = 0; k < n_codes; k++) {
+            printf (" %s", codes[k]);
+        }
+        if (count->suppressed) {
+            printf (": suppressed (fewer than the minimum cell size of patients)\n");
+        }
+        else {
+            printf (": %llu patients\n", (unsigned long long) count->patients);
+        }
+    }
+    else if (count->suppressed) {
+        printf ("%s: suppressed (fewer than the minimum cell size of patients)\n", code);
+    }
+    else {
+        printf ("%s: %llu patients, %llu records\n", code,
+                (unsigned long long) count->patients,
+                (unsigned long long) count->records);
+    }
+}
+
 int
 hg_cmd_query (int argc, char **argv)
 {
@@ -189,7 +242,6 @@ hg_cmd_query (int argc, char **argv)
         coding[k].code = (char *) bar + 1;
         also[k] = &coding[k];
     }
-    const char *code = codes[0];
     hg_cluster_t c;
     if (hg_cluster_load_for (cluster, &c, "hourglass query") < 0) {
         return 1;
@@ -207,7 +259,6 @@ hg_cmd_query (int argc, char **argv)
     q.to = (char *) to;
     q.n_also = n_codes - 1;
     q.also = also + 1;
-    bool cohort = n_codes > 1;
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
     req.count = &q;
@@ -235,48 +286,8 @@ hg_cmd_query (int argc, char **argv)
         fprintf (stderr, "hourglass query count: %s\n", rep->error);
         status = 1;
     }
-    else if (json) {
-        if (rep->count->suppressed) {
-            printf ("{\"patients\": null, \"records\": null, \"suppressed\": true}\n");
-        }
-        else {
-            printf ("{\"patients\": %llu, ", (unsigned long long) rep->count->patients);
-            if (cohort) {
-                printf ("\"records\": null, \"suppressed\": false, \"codes\": %zu", n_codes);
-            }
-            else {
-                printf ("\"records\": %llu, \"suppressed\": false",
-                        (unsigned long long) rep->count->records);
-            }
-            if (repeat > 1) {
-                qsort (lat_ms, (size_t) repeat, sizeof (*lat_ms), s_cmp_double);
-                printf (", \"latency_ms\": {\"n\": %d, \"p50\": %.3f, \"p99\": %.3f, "
-                        "\"max\": %.3f}",
-                        repeat, lat_ms[repeat / 2], lat_ms[(repeat * 99) / 100],
-                        lat_ms[repeat - 1]);
-            }
-            printf ("}\n");
-        }
-    }
-    else if (cohort) {
-        printf ("patients with all %zu codes:", n_codes);
-        for (size_t k = 0; k < n_codes; k++) {
-            printf (" %s", codes[k]);
-        }
-        if (rep->count->suppressed) {
-            printf (": suppressed (fewer than the minimum cell size of patients)\n");
-        }
-        else {
-            printf (": %llu patients\n", (unsigned long long) rep->count->patients);
-        }
-    }
-    else if (rep->count->suppressed) {
-        printf ("%s: suppressed (fewer than the minimum cell size of patients)\n", code);
-    }
     else {
-        printf ("%s: %llu patients, %llu records\n", code,
-                (unsigned long long) rep->count->patients,
-                (unsigned long long) rep->count->records);
+        s_query_print (rep->count, json, codes, n_codes, lat_ms, repeat);
     }
     if (rep) {
         hourglass__control_reply__free_unpacked (rep, NULL);
