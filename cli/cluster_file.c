@@ -6,6 +6,7 @@
 #include "cluster_file.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,42 @@ hg_cluster_free (hg_cluster_t *c)
     c->n_procs = 0;
 }
 
-static const char *
-s_json_str (json_object *o, const char *key)
+/* The string fields of cluster.json and of each process, in the file's
+ * order: one table serves loading and saving. */
+typedef struct {
+    const char *key;
+    size_t off, size;
+} s_field_t;
+
+#define S_FIELD(type, member) {#member, offsetof (type, member), sizeof (((type *) 0)->member)}
+
+static const s_field_t s_cluster_fields[] = {
+    S_FIELD (hg_cluster_t, ingest), S_FIELD (hg_cluster_t, ingest_key),
+    S_FIELD (hg_cluster_t, mllp), S_FIELD (hg_cluster_t, http), {NULL, 0, 0},
+};
+static const s_field_t s_proc_fields[] = {
+    S_FIELD (hg_proc_t, name), S_FIELD (hg_proc_t, service), S_FIELD (hg_proc_t, control),
+    {NULL, 0, 0},
+};
+
+/* Copies the fields of o into rec (absent: ""; cut to the field's size). */
+static void
+s_fields_load (json_object *o, void *rec, const s_field_t *fields)
 {
-    json_object *v;
-    return json_object_object_get_ex (o, key, &v) ? json_object_get_string (v) : "";
+    for (const s_field_t *f = fields; f->key; f++) {
+        json_object *v;
+        const char *text = json_object_object_get_ex (o, f->key, &v) ? json_object_get_string (v)
+                                                                       : "";
+        snprintf ((char *) rec + f->off, f->size, "%s", text ? text : "");
+    }
+}
+
+static void
+s_fields_save (json_object *o, const void *rec, const s_field_t *fields)
+{
+    for (const s_field_t *f = fields; f->key; f++) {
+        json_object_object_add (o, f->key, json_object_new_string ((const char *) rec + f->off));
+    }
 }
 
 int
@@ -92,19 +124,14 @@ hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
     if (!root) {
         return hg_err_set (err, HG_EINVAL, "%s is not valid JSON", path);
     }
-    snprintf (c->ingest, sizeof (c->ingest), "%s", s_json_str (root, "ingest"));
-    snprintf (c->ingest_key, sizeof (c->ingest_key), "%s", s_json_str (root, "ingest_key"));
-    snprintf (c->mllp, sizeof (c->mllp), "%s", s_json_str (root, "mllp"));
-    snprintf (c->http, sizeof (c->http), "%s", s_json_str (root, "http"));
+    s_fields_load (root, c, s_cluster_fields);
     json_object *procs;
     if (json_object_object_get_ex (root, "processes", &procs)) {
         size_t n = json_object_array_length (procs);
         for (size_t i = 0; i < n && c->n_procs < HG_CLI_MAX_SERVICES; i++) {
             json_object *o = json_object_array_get_idx (procs, i);
             hg_proc_t *p = &c->procs[c->n_procs++];
-            snprintf (p->name, sizeof (p->name), "%s", s_json_str (o, "name"));
-            snprintf (p->service, sizeof (p->service), "%s", s_json_str (o, "service"));
-            snprintf (p->control, sizeof (p->control), "%s", s_json_str (o, "control"));
+            s_fields_load (o, p, s_proc_fields);
             json_object *v;
             p->pid = json_object_object_get_ex (o, "pid", &v) ? json_object_get_int (v) : 0;
             if (json_object_object_get_ex (o, "args", &v)) {
@@ -124,17 +151,12 @@ int
 hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
 {
     json_object *root = json_object_new_object ();
-    json_object_object_add (root, "ingest", json_object_new_string (c->ingest));
-    json_object_object_add (root, "ingest_key", json_object_new_string (c->ingest_key));
-    json_object_object_add (root, "mllp", json_object_new_string (c->mllp));
-    json_object_object_add (root, "http", json_object_new_string (c->http));
+    s_fields_save (root, c, s_cluster_fields);
     json_object *procs = json_object_new_array ();
     for (int i = 0; i < c->n_procs; i++) {
         const hg_proc_t *p = &c->procs[i];
         json_object *o = json_object_new_object ();
-        json_object_object_add (o, "name", json_object_new_string (p->name));
-        json_object_object_add (o, "service", json_object_new_string (p->service));
-        json_object_object_add (o, "control", json_object_new_string (p->control));
+        s_fields_save (o, p, s_proc_fields);
         json_object_object_add (o, "pid", json_object_new_int (p->pid));
         json_object *args = json_object_new_array ();
         for (int k = 0; k < p->argc; k++) {
