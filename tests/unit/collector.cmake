@@ -9,3 +9,7 @@ hg_unit_test(test_quota
 hg_unit_test(test_admission
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_admission.c
     LIBS hg_admission)
+
+hg_unit_test(test_mllp_server
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_mllp_server.c
+    LIBS hg_mllp_server)
