@@ -9,6 +9,9 @@
  * go into one synced write batch (group commit), then are answered.
  * Backpressure: when the outbox is full the answer is BUSY with a retry
  * delay, so a slow pipeline slows partners down instead of buffering.
+ *
+ * Every push -- ZeroMQ, MLLP (mllp_server.c) or FHIR over HTTP (fhir_http.c)
+ * -- is decided by the pure verdict of admission.c, then journalled here.
  */
 #include <errno.h>
 #include <stdbool.h>
