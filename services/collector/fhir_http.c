@@ -586,6 +586,9 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 /* libmicrohttpd's own messages. While starting, the first is kept for the
  * start error (why GnuTLS refused the certificate, why bind failed);
  * afterwards each is logged (e.g. a client that failed the TLS handshake). */
+static void s_mhd_log (void *cls, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 2, 0)));
+
 static void
 s_mhd_log (void *cls, const char *fmt, va_list ap)
 {
