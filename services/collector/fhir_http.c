@@ -66,9 +66,7 @@ struct hg_fhir_http {
     int efd;                        /* eventfd: readable while the queue is non-empty */
     size_t max_body_bytes;
     unsigned answer_timeout_ms;
-    char *tokens_path;              /* owned copy, re-read on reload */
-    pthread_mutex_t tokens_lock;    /* guards the pointer below (tables are immutable) */
-    hg_http_tokens_t *tokens;       /* replaced whole on reload */
+    hg_http_auth_t *auth;           /* the bearer tokens in force (tokens.h) */
     char *tls_cert;                 /* PEM text, owned; NULL when plain HTTP */
     char *tls_key;                  /* PEM text, owned, wiped on stop */
     size_t tls_key_len;
@@ -131,18 +129,6 @@ s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, con
     return rc;
 }
 
-
-/* The partner of an Authorization header under the table in force now,
- * copied into partner; false when missing or unknown. */
-static bool
-s_authenticate (hg_fhir_http_t *self, const char *authorization, char *partner,
-                size_t cap)
-{
-    pthread_mutex_lock (&self->tokens_lock);
-    bool ok = hg_http_tokens_match (self->tokens, authorization, partner, cap);
-    pthread_mutex_unlock (&self->tokens_lock);
-    return ok;
-}
 
 /* ---- validation -------------------------------------------------------------- */
 
@@ -312,10 +298,10 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
                         MHD_HTTP_HEADER_ALLOW, "POST", "method %.16s is not supported: use POST",
                         method);
     }
-    if (!s_authenticate (self,
-                         MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_AUTHORIZATION),
-                         c->partner, sizeof (c->partner))) {
+    if (!hg_http_auth_match (self->auth,
+                             MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_AUTHORIZATION),
+                             c->partner, sizeof (c->partner))) {
         c->responded = true;
         return s_reply (conn, MHD_HTTP_UNAUTHORIZED, "error", "login",
                         MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"hourglass\"",
@@ -723,20 +709,14 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_mutex_init (&self->tokens_lock, NULL);
     pthread_mutex_init (&self->log_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init (&ca);
     pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
     pthread_cond_init (&self->answered, &ca);
     pthread_condattr_destroy (&ca);
-    self->tokens_path = strdup (opts->tokens_file ? opts->tokens_file : "");
-    if (!self->tokens_path) {
-        hg_err_set (err, HG_ENOMEM, "out of memory");
-        goto failed;
-    }
-    self->tokens = hg_http_tokens_load (self->tokens_path, err);
-    if (!self->tokens || s_load_tls (self, opts, err) < 0) {
+    self->auth = hg_http_auth_open (opts->tokens_file, err);
+    if (!self->auth || s_load_tls (self, opts, err) < 0) {
         goto failed;
     }
     self->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -789,7 +769,7 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     }
     hg_info ("http_listening", "address=%s scheme=%s partners=%zu max_body_bytes=%zu",
              listen_on, self->tls_cert ? "https" : "http",
-             hg_http_tokens_count (self->tokens), self->max_body_bytes);
+             hg_http_auth_count (self->auth), self->max_body_bytes);
     return self;
 failed:
     hg_fhir_http_stop (&self);
@@ -799,25 +779,7 @@ failed:
 int
 hg_fhir_http_reload_tokens (hg_fhir_http_t *self, size_t *partners, hg_err_t *err)
 {
-    hg_err_t local = {0};
-    if (!err) {
-        err = &local;
-    }
-    hg_http_tokens_t *fresh = hg_http_tokens_load (self->tokens_path, err);
-    if (!fresh) {
-        return err->code < 0 ? err->code : HG_EINVAL;
-    }
-    size_t n = hg_http_tokens_count (fresh);
-    pthread_mutex_lock (&self->tokens_lock);
-    hg_http_tokens_t *old = self->tokens;
-    self->tokens = fresh;
-    pthread_mutex_unlock (&self->tokens_lock);
-    /* handlers copy what they match under the lock: nobody points into old */
-    hg_http_tokens_destroy (&old);
-    if (partners) {
-        *partners = n;
-    }
-    return 0;
+    return hg_http_auth_reload (self->auth, partners, err);
 }
 
 bool
@@ -886,8 +848,7 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     if (self->efd >= 0) {
         close (self->efd);
     }
-    hg_http_tokens_destroy (&self->tokens);
-    free (self->tokens_path);
+    hg_http_auth_close (&self->auth);
     if (self->tls_key) {
         sodium_memzero (self->tls_key, self->tls_key_len);
     }
@@ -895,7 +856,6 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     free (self->tls_cert);
     pthread_cond_destroy (&self->answered);
     pthread_mutex_destroy (&self->log_lock);
-    pthread_mutex_destroy (&self->tokens_lock);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;

@@ -38,12 +38,12 @@
  *   504  the collector did not answer within answer_timeout_ms (timeout)
  * Checks run in the order path, method, token, content type, size, body.
  *
- * Tokens. The table is swapped whole by hg_fhir_http_reload_tokens (on
- * SIGHUP) under a lock that handlers hold only while matching a token; a
- * handler copies the partner name into its own request state, so a request
- * authenticated before a reload finishes under the partner it was
- * authenticated as, and later requests see only the new table. A file that
- * does not parse leaves the old table in force.
+ * Tokens (tokens.h, hg_http_auth_t). The table is swapped whole by
+ * hg_fhir_http_reload_tokens (on SIGHUP) under a lock that handlers hold
+ * only while matching a token; a handler copies the partner name into its
+ * own request state, so a request authenticated before a reload finishes
+ * under the partner it was authenticated as, and later requests see only
+ * the new table. A file that does not parse leaves the old table in force.
  *
  * TLS. With tls_cert and tls_key (PEM files) the endpoint serves only HTTPS
  * (GnuTLS inside libmicrohttpd); a plain-HTTP client fails the handshake and

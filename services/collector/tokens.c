@@ -7,6 +7,7 @@
 #include "tokens.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@ typedef struct {
 struct hg_http_tokens {
     s_token_t *v;                   /* immutable once parsed */
     size_t n, cap;
+};
+
+struct hg_http_auth {
+    char *path;                     /* owned copy, re-read on reload */
+    pthread_mutex_t lock;           /* guards the pointer below (tables are immutable) */
+    hg_http_tokens_t *tokens;       /* replaced whole on reload */
 };
 
 /* ---- files ------------------------------------------------------------------ */
@@ -280,6 +287,82 @@ hg_http_tokens_destroy (hg_http_tokens_t **self_p)
         sodium_memzero (self->v, self->cap * sizeof (*self->v));
     }
     free (self->v);
+    free (self);
+    *self_p = NULL;
+}
+
+/* ---- the table in force, reloadable ------------------------------------------ */
+
+hg_http_auth_t *
+hg_http_auth_open (const char *path, hg_err_t *err)
+{
+    hg_http_auth_t *self = calloc (1, sizeof (*self));
+    if (!self || !(self->path = strdup (path ? path : ""))) {
+        free (self);
+        hg_err_set (err, HG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init (&self->lock, NULL);
+    self->tokens = hg_http_tokens_load (self->path, err);
+    if (!self->tokens) {
+        hg_http_auth_close (&self);
+    }
+    return self;
+}
+
+int
+hg_http_auth_reload (hg_http_auth_t *self, size_t *partners, hg_err_t *err)
+{
+    hg_err_t local = {0};
+    if (!err) {
+        err = &local;
+    }
+    hg_http_tokens_t *fresh = hg_http_tokens_load (self->path, err);
+    if (!fresh) {
+        return err->code < 0 ? err->code : HG_EINVAL;
+    }
+    size_t n = hg_http_tokens_count (fresh);
+    pthread_mutex_lock (&self->lock);
+    hg_http_tokens_t *old = self->tokens;
+    self->tokens = fresh;
+    pthread_mutex_unlock (&self->lock);
+    /* matches copy out under the lock: nobody points into old */
+    hg_http_tokens_destroy (&old);
+    if (partners) {
+        *partners = n;
+    }
+    return 0;
+}
+
+bool
+hg_http_auth_match (hg_http_auth_t *self, const char *authorization, char *partner,
+                    size_t cap)
+{
+    pthread_mutex_lock (&self->lock);
+    bool ok = hg_http_tokens_match (self->tokens, authorization, partner, cap);
+    pthread_mutex_unlock (&self->lock);
+    return ok;
+}
+
+size_t
+hg_http_auth_count (hg_http_auth_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t n = hg_http_tokens_count (self->tokens);
+    pthread_mutex_unlock (&self->lock);
+    return n;
+}
+
+void
+hg_http_auth_close (hg_http_auth_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    hg_http_auth_t *self = *self_p;
+    hg_http_tokens_destroy (&self->tokens);
+    free (self->path);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }

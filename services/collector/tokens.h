@@ -2,8 +2,8 @@
  * tokens.h -- bearer tokens of the collector's FHIR-over-HTTP endpoint: the
  * tokens file ("<token> <partner>" lines) parsed into an immutable table that
  * matches an Authorization header in constant time. The parser and matcher
- * are pure (no I/O); hg_http_tokens_load reads the file. fhir_http.c swaps a
- * freshly loaded table in on reload (see fhir_http.h, "Tokens").
+ * are pure (no I/O); hg_http_tokens_load reads the file; hg_http_auth_t
+ * keeps the table in force and swaps a freshly loaded one in on reload.
  */
 #ifndef HG_TOKENS_H
 #define HG_TOKENS_H
@@ -58,5 +58,34 @@ bool hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorizati
 
 /* Wipes and frees the table. NULL-safe; sets *self_p to NULL. */
 void hg_http_tokens_destroy (hg_http_tokens_t **self_p);
+
+/* ---- the table in force, reloadable ------------------------------------------ */
+
+/* A tokens file kept by path and its table in force, swapped whole by
+ * hg_http_auth_reload under a lock that hg_http_auth_match holds only while
+ * matching: a match copies the partner name out, so a request authenticated
+ * before a reload keeps the partner it was authenticated as, and later ones
+ * see only the new table. A file that does not parse keeps the old table. */
+typedef struct hg_http_auth hg_http_auth_t;
+
+/* Loads path (see hg_http_tokens_load); NULL with err when it is unreadable
+ * or invalid. path is copied. */
+hg_http_auth_t *hg_http_auth_open (const char *path, hg_err_t *err);
+
+/* Re-reads the file and swaps the new table in: 0 with *partners (may be
+ * NULL) its number of tokens; <0 with err (may be NULL) when it does not
+ * load, the table in force unchanged. */
+int hg_http_auth_reload (hg_http_auth_t *self, size_t *partners, hg_err_t *err);
+
+/* hg_http_tokens_match under the table in force. Safe from several threads
+ * at once and against a concurrent reload. */
+bool hg_http_auth_match (hg_http_auth_t *self, const char *authorization, char *partner,
+                         size_t cap);
+
+/* Number of tokens in force. */
+size_t hg_http_auth_count (hg_http_auth_t *self);
+
+/* Wipes and frees. NULL-safe; sets *self_p to NULL. */
+void hg_http_auth_close (hg_http_auth_t **self_p);
 
 #endif

@@ -180,6 +180,57 @@ test_tokens_load (void **state)
     unlink (path);
 }
 
+/* The table in force: a reload swaps in the new file; one that does not
+ * load keeps the old table. */
+static void
+test_auth_reload (void **state)
+{
+    (void) state;
+    char path[] = "/tmp/hg-auth-XXXXXX";
+    int fd = mkstemp (path);
+    assert_true (fd >= 0);
+    const char *v1 = TOKEN_A " lab-a\n";
+    assert_int_equal (write (fd, v1, strlen (v1)), (ssize_t) strlen (v1));
+    close (fd);
+    hg_err_t err = {0};
+    hg_http_auth_t *auth = hg_http_auth_open (path, &err);
+    assert_non_null (auth);
+    assert_int_equal (hg_http_auth_count (auth), 1);
+    char partner[HG_FHIR_HTTP_PARTNER_MAX + 1];
+    assert_true (hg_http_auth_match (auth, "Bearer " TOKEN_A, partner, sizeof (partner)));
+    assert_string_equal (partner, "lab-a");
+    assert_false (hg_http_auth_match (auth, "Bearer " TOKEN_B, partner, sizeof (partner)));
+
+    FILE *f = fopen (path, "w");
+    fprintf (f, TOKEN_B " lab-b\ntok-lab-c-000000000000 lab-c\n");
+    fclose (f);
+    size_t partners = 0;
+    assert_int_equal (hg_http_auth_reload (auth, &partners, &err), 0);
+    assert_int_equal (partners, 2);
+    assert_false (hg_http_auth_match (auth, "Bearer " TOKEN_A, partner, sizeof (partner)));
+    assert_true (hg_http_auth_match (auth, "Bearer " TOKEN_B, partner, sizeof (partner)));
+    assert_string_equal (partner, "lab-b");
+
+    /* broken, then gone: the error says why, lab-b still matches */
+    f = fopen (path, "w");
+    fprintf (f, TOKEN_A "\n");
+    fclose (f);
+    partners = 99;
+    assert_true (hg_http_auth_reload (auth, &partners, &err) < 0);
+    assert_int_equal (partners, 99);
+    assert_non_null (strstr (err.msg, "line 1: expected '<token> <partner>'"));
+    unlink (path);
+    assert_true (hg_http_auth_reload (auth, NULL, NULL) < 0);
+    assert_true (hg_http_auth_match (auth, "Bearer " TOKEN_B, partner, sizeof (partner)));
+    assert_int_equal (hg_http_auth_count (auth), 2);
+    hg_http_auth_close (&auth);
+    assert_null (auth);
+    hg_http_auth_close (&auth);   /* NULL-safe */
+
+    assert_null (hg_http_auth_open (path, &err));
+    assert_non_null (strstr (err.msg, "cannot read http tokens file"));
+}
+
 int
 main (void)
 {
@@ -190,6 +241,7 @@ main (void)
         cmocka_unit_test (test_tokens_parse),
         cmocka_unit_test (test_tokens_parse_errors),
         cmocka_unit_test (test_tokens_load),
+        cmocka_unit_test (test_auth_reload),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
