@@ -139,16 +139,24 @@ test_tokens_parse_errors (void **state)
                  != NULL);
 }
 
+/* Creates a file from the mkstemp template path holding text; its fd. */
+static int
+s_temp_file (char *path, const char *text)
+{
+    int fd = mkstemp (path);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+    return fd;
+}
+
 /* A file is read whole, NUL-terminated, up to HG_FHIR_HTTP_FILE_MAX bytes. */
 static void
 test_tokens_load (void **state)
 {
     (void) state;
     char path[] = "/tmp/hg-tokens-XXXXXX";
-    int fd = mkstemp (path);
-    assert_true (fd >= 0);
     const char *text = "# lab\n" TOKEN_A " lab-a\n" TOKEN_B " lab-b\n";
-    assert_int_equal (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+    int fd = s_temp_file (path, text);
     hg_err_t err = {0};
     hg_http_tokens_t *t = hg_http_tokens_load (path, &err);
     assert_non_null (t);
@@ -187,11 +195,7 @@ test_auth_reload (void **state)
 {
     (void) state;
     char path[] = "/tmp/hg-auth-XXXXXX";
-    int fd = mkstemp (path);
-    assert_true (fd >= 0);
-    const char *v1 = TOKEN_A " lab-a\n";
-    assert_int_equal (write (fd, v1, strlen (v1)), (ssize_t) strlen (v1));
-    close (fd);
+    close (s_temp_file (path, TOKEN_A " lab-a\n"));
     hg_err_t err = {0};
     hg_http_auth_t *auth = hg_http_auth_open (path, &err);
     assert_non_null (auth);
