@@ -27,157 +27,8 @@
 #include "cli.h"
 #include "control.h"
 #include "curve.h"
+#include "opts.h"
 #include "util.h"
-
-void
-hg_cli_cluster_dir (const char *flag, char *out, size_t size)
-{
-    if (flag && *flag) {
-        snprintf (out, size, "%s", flag);
-        return;
-    }
-    const char *env = getenv ("HOURGLASS_CLUSTER");
-    if (env && *env) {
-        snprintf (out, size, "%s", env);
-        return;
-    }
-    /* <repo>/.cluster: the binary lives in <repo>/build/bin */
-    char exe[PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr (exe, '/');
-            if (slash) {
-                *slash = '\0';
-            }
-        }
-        snprintf (out, size, "%s/.cluster", exe);
-        return;
-    }
-    snprintf (out, size, ".cluster");
-}
-
-static void
-s_proc_args_free (hg_proc_t *p)
-{
-    for (int i = 0; i < p->argc; i++) {
-        free (p->argv[i]);
-    }
-    p->argc = 0;
-}
-
-void
-hg_cluster_free (hg_cluster_t *c)
-{
-    for (int i = 0; i < c->n_procs; i++) {
-        s_proc_args_free (&c->procs[i]);
-    }
-    c->n_procs = 0;
-}
-
-static const char *
-s_json_str (json_object *o, const char *key)
-{
-    json_object *v;
-    return json_object_object_get_ex (o, key, &v) ? json_object_get_string (v) : "";
-}
-
-int
-hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
-{
-    memset (c, 0, sizeof (*c));
-    snprintf (c->dir, sizeof (c->dir), "%.2000s", dir);
-    char path[PATH_MAX];
-    snprintf (path, sizeof (path), "%s/cluster.json", dir);
-    char *data;
-    size_t len;
-    int rc = hg_read_file (path, 1 << 20, &data, &len, err);
-    if (rc == HG_ENOTFOUND) {
-        return hg_err_set (err, HG_ENOTFOUND,
-                           "no cluster in %s (start one with: hourglass cluster up --dir %s)",
-                           dir, dir);
-    }
-    if (rc < 0) {
-        return rc;
-    }
-    json_object *root = json_tokener_parse (data);
-    free (data);
-    if (!root) {
-        return hg_err_set (err, HG_EINVAL, "%s is not valid JSON", path);
-    }
-    snprintf (c->ingest, sizeof (c->ingest), "%s", s_json_str (root, "ingest"));
-    snprintf (c->ingest_key, sizeof (c->ingest_key), "%s", s_json_str (root, "ingest_key"));
-    snprintf (c->mllp, sizeof (c->mllp), "%s", s_json_str (root, "mllp"));
-    snprintf (c->http, sizeof (c->http), "%s", s_json_str (root, "http"));
-    json_object *procs;
-    if (json_object_object_get_ex (root, "processes", &procs)) {
-        size_t n = json_object_array_length (procs);
-        for (size_t i = 0; i < n && c->n_procs < HG_CLI_MAX_SERVICES; i++) {
-            json_object *o = json_object_array_get_idx (procs, i);
-            hg_proc_t *p = &c->procs[c->n_procs++];
-            snprintf (p->name, sizeof (p->name), "%s", s_json_str (o, "name"));
-            snprintf (p->service, sizeof (p->service), "%s", s_json_str (o, "service"));
-            snprintf (p->control, sizeof (p->control), "%s", s_json_str (o, "control"));
-            json_object *v;
-            p->pid = json_object_object_get_ex (o, "pid", &v) ? json_object_get_int (v) : 0;
-            if (json_object_object_get_ex (o, "args", &v)) {
-                size_t na = json_object_array_length (v);
-                for (size_t k = 0; k < na && p->argc + 1 < HG_CLI_MAX_ARGS; k++) {
-                    p->argv[p->argc++] = strdup (
-                        json_object_get_string (json_object_array_get_idx (v, k)));
-                }
-            }
-        }
-    }
-    json_object_put (root);
-    return 0;
-}
-
-int
-hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
-{
-    json_object *root = json_object_new_object ();
-    json_object_object_add (root, "ingest", json_object_new_string (c->ingest));
-    json_object_object_add (root, "ingest_key", json_object_new_string (c->ingest_key));
-    json_object_object_add (root, "mllp", json_object_new_string (c->mllp));
-    json_object_object_add (root, "http", json_object_new_string (c->http));
-    json_object *procs = json_object_new_array ();
-    for (int i = 0; i < c->n_procs; i++) {
-        const hg_proc_t *p = &c->procs[i];
-        json_object *o = json_object_new_object ();
-        json_object_object_add (o, "name", json_object_new_string (p->name));
-        json_object_object_add (o, "service", json_object_new_string (p->service));
-        json_object_object_add (o, "control", json_object_new_string (p->control));
-        json_object_object_add (o, "pid", json_object_new_int (p->pid));
-        json_object *args = json_object_new_array ();
-        for (int k = 0; k < p->argc; k++) {
-            json_object_array_add (args, json_object_new_string (p->argv[k]));
-        }
-        json_object_object_add (o, "args", args);
-        json_object_array_add (procs, o);
-    }
-    json_object_object_add (root, "processes", procs);
-    const char *text = json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY
-                                                                 | JSON_C_TO_STRING_NOSLASHESCAPE);
-    char path[PATH_MAX];
-    snprintf (path, sizeof (path), "%s/cluster.json", c->dir);
-    int rc = hg_write_file_atomic (path, text, strlen (text), 0644, err);
-    json_object_put (root);
-    return rc;
-}
-
-size_t
-hg_cluster_controls (const hg_cluster_t *c, const char *service, const char **out, size_t max)
-{
-    size_t n = 0;
-    for (int i = 0; i < c->n_procs && n < max; i++) {
-        if (strcmp (c->procs[i].service, service) == 0) {
-            out[n++] = c->procs[i].control;
-        }
-    }
-    return n;
-}
 
 /* ---- processes ---------------------------------------------------------- */
 
@@ -598,24 +449,6 @@ s_print_log_tail (const hg_cluster_t *c, const hg_proc_t *p)
 }
 
 static int
-s_usage (void)
-{
-    fprintf (stderr,
-             "usage: hourglass cluster up [--dir DIR] [--cleansers N] [--deids N] [--shards N]\n"
-             "                            [--min-cell N] [--compression lz4|none|...]\n"
-             "                            [--sync true|false] [--heartbeat-ms MS] [--timeout S]\n"
-             "                            [--secure] [--partner-rate N] [--http-tokens FILE]\n"
-             "                            [--http-tls-cert PEM --http-tls-key PEM]\n"
-             "       hourglass cluster down [--dir DIR]\n"
-             "       hourglass cluster status [--dir DIR] [--json]\n"
-             "       hourglass cluster add-partner NAME [--dir DIR]\n"
-             "--secure: CurveZMQ on every link (a key pair per instance, allow-lists per hop)\n"
-             "and on partner ingest (partners push with their own key; add-partner makes one\n"
-             "in DIR/keys/partners/NAME.key and allows it).\n");
-    return 2;
-}
-
-static int
 s_up (const char *dir, const layout_t *l, int timeout_s)
 {
     hg_err_t err = {0};
@@ -833,84 +666,76 @@ s_add_partner (const char *dir, const char *name)
     return status;
 }
 
+/* Every cluster subcommand's directory option: --cluster as in the client
+ * commands, --dir its older spelling (tests and scripts use it). */
+#define HG_CLUSTER_OPT_DIR(o)                                                                \
+    {.name = "--cluster", .type = HG_CLI_STRING, .out = (o), .metavar = "DIR",               \
+     .help = "the cluster's directory ($HOURGLASS_CLUSTER, else .cluster)",                  \
+     .alias = "--dir"}
+
 int
 hg_cmd_cluster (int argc, char **argv)
 {
-    if (argc < 2) {
-        return s_usage ();
-    }
-    const char *verb = argv[1];
     const char *dir_flag = NULL;
     bool json = false;
     int timeout_s = 60;
     layout_t l = {.cleansers = 1, .deids = 1, .shards = 1, .min_cell = 10,
                   .heartbeat_ms = 1000, .compression = "lz4", .sync = "true"};
-    /* add-partner takes the partner name before its flags */
-    int first = strcmp (verb, "add-partner") == 0 ? 3 : 2;
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp (a, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        if (strcmp (a, "--secure") == 0) {
-            l.secure = true;
-            continue;
-        }
-        if (!v) {
-            fprintf (stderr, "hourglass cluster: %s needs a value\n", a);
-            return s_usage ();
-        }
-        i++;
-        if (strcmp (a, "--dir") == 0) {
-            dir_flag = v;
-        }
-        else if (strcmp (a, "--cleansers") == 0) {
-            l.cleansers = atoi (v);
-        }
-        else if (strcmp (a, "--deids") == 0) {
-            l.deids = atoi (v);
-        }
-        else if (strcmp (a, "--shards") == 0) {
-            l.shards = atoi (v);
-        }
-        else if (strcmp (a, "--min-cell") == 0) {
-            l.min_cell = atoi (v);
-        }
-        else if (strcmp (a, "--heartbeat-ms") == 0) {
-            l.heartbeat_ms = atoi (v);
-        }
-        else if (strcmp (a, "--compression") == 0) {
-            l.compression = v;
-        }
-        else if (strcmp (a, "--sync") == 0) {
-            l.sync = v;
-        }
-        else if (strcmp (a, "--timeout") == 0) {
-            timeout_s = atoi (v);
-        }
-        else if (strcmp (a, "--partner-rate") == 0) {
-            l.partner_rate = atoi (v);
-        }
-        else if (strcmp (a, "--http-tokens") == 0) {
-            l.http_tokens = v;
-        }
-        else if (strcmp (a, "--http-tls-cert") == 0 || strcmp (a, "--http-tls-key") == 0) {
-            l.http_tls[strcmp (a, "--http-tls-key") == 0] = v;
-        }
-        else {
-            fprintf (stderr, "hourglass cluster: unknown option %s\n", a);
-            return s_usage ();
-        }
-    }
-    if (l.cleansers < 1 || l.cleansers > 8 || l.deids < 1 || l.deids > 8 || l.shards < 1
-        || l.shards > 16 || l.min_cell < 0 || l.heartbeat_ms < 10) {
-        fprintf (stderr, "hourglass cluster: --cleansers and --deids must be 1..8, --shards "
-                         "1..16, --min-cell >= 0, --heartbeat-ms >= 10\n");
-        return 2;
+    const hg_cli_opt_t up_opts[] = {
+        HG_CLUSTER_OPT_DIR (&dir_flag),
+        HG_CLI_OPT_INT ("--cleansers", &l.cleansers, "N", "cleanser instances (1)", 1, 8),
+        HG_CLI_OPT_INT ("--deids", &l.deids, "N", "deid instances (1)", 1, 8),
+        HG_CLI_OPT_INT ("--shards", &l.shards, "N", "indexer shards (1)", 1, 16),
+        HG_CLI_OPT_INT ("--min-cell", &l.min_cell, "N",
+         "smallest patient count analytics reports (10)", 0, 1000000),
+        HG_CLI_OPT_STR ("--compression", &l.compression, "lz4|none|...",
+         "RocksDB compression (lz4)"),
+        HG_CLI_OPT_STR ("--sync", &l.sync, "true|false", "fsync each commit (true)"),
+        HG_CLI_OPT_INT ("--heartbeat-ms", &l.heartbeat_ms, "MS", "link heartbeat (1000)", 10,
+         3600000),
+        HG_CLI_OPT_INT ("--timeout", &timeout_s, "S", "wait this long for health (60)", 1, 86400),
+        HG_CLI_OPT_FLAG ("--secure", &l.secure, "CurveZMQ on every link and on partner ingest"),
+        HG_CLI_OPT_INT ("--partner-rate", &l.partner_rate, "N",
+         "collector quota: batches/s per partner (0: none)", 0, 1000000),
+        HG_CLI_OPT_STR ("--http-tokens", &l.http_tokens, "FILE",
+         "bearer tokens: serve FHIR over HTTP"),
+        HG_CLI_OPT_STR ("--http-tls-cert", &l.http_tls[0], "PEM", "HTTPS certificate"),
+        HG_CLI_OPT_STR ("--http-tls-key", &l.http_tls[1], "PEM", "HTTPS private key"),
+        HG_CLI_OPT_END,
+    };
+    const hg_cli_opt_t dir_opts[] = {HG_CLUSTER_OPT_DIR (&dir_flag), HG_CLI_OPT_END};
+    const hg_cli_opt_t status_opts[] = {HG_CLUSTER_OPT_DIR (&dir_flag), HG_CLI_OPT_JSON (&json),
+                                        HG_CLI_OPT_END};
+    const hg_cli_spec_t up = {
+        .command = "hourglass cluster up",
+        .opts = up_opts,
+        .about = "Starts every service on loopback, state and logs under DIR; on an existing\n"
+                 "DIR restarts only what is not running. --secure: CurveZMQ on every link (a\n"
+                 "key pair per instance, allow-lists per hop) and on partner ingest (partners\n"
+                 "push with their own key; add-partner makes one).\n",
+    };
+    const hg_cli_spec_t down = {.command = "hourglass cluster down", .opts = dir_opts,
+                                .about = "Stops every service of the cluster.\n"};
+    const hg_cli_spec_t status = {.command = "hourglass cluster status", .opts = status_opts,
+                                  .about = "Each service's pid and health.\n"};
+    const hg_cli_spec_t add_partner = {
+        .command = "hourglass cluster add-partner",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .opts = dir_opts,
+        .about = "Makes a partner key pair in DIR/keys/partners/NAME.key and allows it at the\n"
+                 "collector (a cluster started with --secure).\n",
+    };
+    const hg_cli_spec_t *const verbs[] = {&up, &down, &status, &add_partner, NULL};
+    const hg_cli_spec_t *verb;
+    int rc = hg_cli_verb ("hourglass cluster", argc, argv, verbs, &verb);
+    hg_cli_args_t args;
+    if (rc >= 0 || hg_cli_parse (verb, argc, argv, 2, &args, &rc) < 0) {
+        return rc;
     }
     if ((l.http_tls[0] || l.http_tls[1]) && !l.http_tokens) {
+        hg_cli_args_free (&args);
         fprintf (stderr, "hourglass cluster: --http-tls-cert and --http-tls-key need "
                          "--http-tokens\n");
         return 2;
@@ -918,20 +743,22 @@ hg_cmd_cluster (int argc, char **argv)
     char dir[PATH_MAX];
     hg_cli_cluster_dir (dir_flag, dir, sizeof (dir));
     if (strlen (dir) > 2000) {
+        hg_cli_args_free (&args);
         fprintf (stderr, "hourglass cluster: --dir is longer than 2000 bytes\n");
         return 2;
     }
-    if (strcmp (verb, "up") == 0) {
-        return s_up (dir, &l, timeout_s);
+    if (verb == &up) {
+        rc = s_up (dir, &l, timeout_s);
     }
-    if (strcmp (verb, "down") == 0) {
-        return s_down (dir);
+    else if (verb == &down) {
+        rc = s_down (dir);
     }
-    if (strcmp (verb, "status") == 0) {
-        return s_status (dir, json);
+    else if (verb == &status) {
+        rc = s_status (dir, json);
     }
-    if (strcmp (verb, "add-partner") == 0 && argc >= 3 && argv[2][0] != '-') {
-        return s_add_partner (dir, argv[2]);
+    else {
+        rc = s_add_partner (dir, args.v[0]);
     }
-    return s_usage ();
+    hg_cli_args_free (&args);
+    return rc;
 }

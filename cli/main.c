@@ -9,31 +9,48 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "simulate.h"
+
+/* Every command: its name, what runs it, its line in the overview. */
+static const struct {
+    const char *name;
+    int (*run) (int argc, char **argv);
+    const char *synopsis;
+    const char *summary;
+} s_commands[] = {
+    {"cluster", hg_cmd_cluster, "cluster up|down|status|add-partner ...",
+     "a local cluster of all five services"},
+    {"push", hg_cmd_push, "push --format FORMAT [--partner NAME] FILE...",
+     "push partner feeds, print accepted and rejected counts"},
+    {"stats", hg_cmd_stats, "stats [--json]", "per-service counters"},
+    {"query", hg_cmd_query, "query count --code SYSTEM|CODE [--from D] [--to D]",
+     "patients and records with a code"},
+    {"quarantine", hg_cmd_quarantine, "quarantine list [--json]", "rejected input and why"},
+    {"quality", hg_cmd_quality, "quality --partner P [--json] [--html F]",
+     "a partner's data-quality report"},
+    {"health", hg_cmd_health, "health ENDPOINT", "one service's health (exit 0: healthy)"},
+    {"keygen", hg_cmd_keygen, "keygen --out PREFIX", "a CurveZMQ key pair (PREFIX.key, .pub)"},
+    {"simulate", hg_simulate_main, "simulate --out DIR [--patients N] [--seed S]",
+     "write realistic partner feeds and their ground truth"},
+};
+
+#define S_N_COMMANDS (sizeof (s_commands) / sizeof (s_commands[0]))
 
 static int
 s_usage (FILE *out)
 {
+    fprintf (out, "usage: hourglass COMMAND [ARGS]\n\n");
+    for (size_t i = 0; i < S_N_COMMANDS; i++) {
+        fprintf (out, "  %s\n      %s\n", s_commands[i].synopsis, s_commands[i].summary);
+    }
     fprintf (out,
-             "usage: hourglass COMMAND [ARGS]\n"
+             "  %s\n      %s\n"
              "\n"
-             "  cluster up|down|status [--dir DIR] ...   a local cluster of all five services\n"
-             "  push [--cluster DIR] --format FORMAT [--partner NAME] FILE...\n"
-             "                                           push partner feeds, print accepted and\n"
-             "                                           rejected counts\n"
-             "  stats [--cluster DIR] [--json]           per-service counters\n"
-             "  query count [--cluster DIR] --code SYSTEM|CODE [--from D] [--to D] [--json]\n"
-             "                                           patients and records with a code\n"
-             "  quarantine list [--cluster DIR] [--json] rejected input and why\n"
-             "  quality --partner P [--json] [--html F]  a partner's data-quality report\n"
-             "  health ENDPOINT                          one service's health (exit 0: healthy)\n"
-             "  keygen --out PREFIX                      a CurveZMQ key pair (PREFIX.key, .pub)\n"
-             "  simulate --out DIR [--patients N] [--seed S] [--invalid N]\n"
-             "                                           write realistic partner feeds and\n"
-             "                                           their ground truth\n"
-             "\n"
-             "--cluster defaults to $HOURGLASS_CLUSTER, then to .cluster in the repository.\n"
-             "Each command takes --help.\n");
+             "--cluster DIR (every client command; cluster subcommands also take it as --dir)\n"
+             "defaults to $HOURGLASS_CLUSTER, then to .cluster in the repository. Each command\n"
+             "and subcommand takes --help; a usage error exits with status 2.\n",
+             "--version", "print the version");
     return out == stderr ? 2 : 0;
 }
 
@@ -48,35 +65,17 @@ main (int argc, char **argv)
         return s_usage (stderr);
     }
     const char *cmd = argv[1];
-    if (strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0 || strcmp (cmd, "help") == 0) {
+    if (hg_cli_is_help (cmd) || strcmp (cmd, "help") == 0) {
         return s_usage (stdout);
     }
-    if (strcmp (cmd, "cluster") == 0) {
-        return hg_cmd_cluster (argc - 1, argv + 1);
+    if (strcmp (cmd, "--version") == 0) {
+        printf ("hourglass %s\n", HG_VERSION);
+        return 0;
     }
-    if (strcmp (cmd, "push") == 0) {
-        return hg_cmd_push (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "stats") == 0) {
-        return hg_cmd_stats (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "query") == 0) {
-        return hg_cmd_query (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "quarantine") == 0) {
-        return hg_cmd_quarantine (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "quality") == 0) {
-        return hg_cmd_quality (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "keygen") == 0) {
-        return hg_cmd_keygen (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "health") == 0) {
-        return hg_cmd_health (argc - 1, argv + 1);
-    }
-    if (strcmp (cmd, "simulate") == 0) {
-        return hg_simulate_main (argc - 1, argv + 1);
+    for (size_t i = 0; i < S_N_COMMANDS; i++) {
+        if (strcmp (cmd, s_commands[i].name) == 0) {
+            return s_commands[i].run (argc - 1, argv + 1);
+        }
     }
     fprintf (stderr, "hourglass: unknown command '%s'\n\n", cmd);
     return s_usage (stderr);

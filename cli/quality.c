@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "control.h"
 
 #define HG_QR_MAX_REASONS 128
@@ -180,35 +181,26 @@ hg_cmd_quality (int argc, char **argv)
 {
     const char *cluster = NULL, *partner = NULL, *html = NULL;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--json") == 0) {
-            json = true;
-        }
-        else if (i + 1 < argc && strcmp (argv[i], "--cluster") == 0) {
-            cluster = argv[++i];
-        }
-        else if (i + 1 < argc && strcmp (argv[i], "--partner") == 0) {
-            partner = argv[++i];
-        }
-        else if (i + 1 < argc && strcmp (argv[i], "--html") == 0) {
-            html = argv[++i];
-        }
-        else {
-            fprintf (stderr, "usage: hourglass quality --partner NAME [--cluster DIR] [--json] "
-                             "[--html FILE]\n");
-            return 2;
-        }
+    const hg_cli_opt_t opts[] = {
+        HG_CLI_OPT_REQUIRED ("--partner", &partner, "NAME", "the partner"),
+        HG_CLI_OPT_CLUSTER (&cluster),
+        HG_CLI_OPT_JSON (&json),
+        HG_CLI_OPT_STR ("--html", &html, "FILE", "also write the report as HTML"),
+        HG_CLI_OPT_END,
+    };
+    const hg_cli_spec_t spec = {
+        .command = "hourglass quality",
+        .opts = opts,
+        .about = "A partner's data-quality report: conformance, completeness, plausibility\n"
+                 "and the most frequent reasons for rejection.\n",
+    };
+    hg_cli_args_t args;
+    int status;
+    if (hg_cli_parse (&spec, argc, argv, 1, &args, &status) < 0) {
+        return status;
     }
-    if (!partner) {
-        fprintf (stderr, "hourglass quality: --partner is required\n");
-        return 2;
-    }
-    char dir[PATH_MAX];
-    hg_cli_cluster_dir (cluster, dir, sizeof (dir));
     hg_cluster_t c;
-    hg_err_t err = {0};
-    if (hg_cluster_load (dir, &c, &err) < 0) {
-        fprintf (stderr, "hourglass quality: %s\n", err.msg);
+    if (hg_cluster_load_for (cluster, &c, "hourglass quality") < 0) {
         return 1;
     }
     const char *controls[HG_CLI_MAX_SERVICES];
@@ -216,7 +208,8 @@ hg_cmd_quality (int argc, char **argv)
     void *zctx = zmq_ctx_new ();
     report_t *r = calloc (1, sizeof (*r));
     Hourglass__ControlReply *replies[HG_CLI_MAX_SERVICES] = {0};
-    int status = 0;
+    hg_err_t err = {0};
+    status = 0;
     for (size_t i = 0; i < nc; i++) {
         Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
         req.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUALITY;

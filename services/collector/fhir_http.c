@@ -28,20 +28,9 @@
 
 #include "log.h"
 
-#define HG_TOKEN_MIN_CHARS HG_FHIR_HTTP_TOKEN_MIN
 #define HG_PARTNER_MAX HG_FHIR_HTTP_PARTNER_MAX
 #define HG_BATCH_ID_MAX 256
 #define HG_JSON_DEPTH_MAX 64
-
-typedef struct {
-    unsigned char hash[crypto_generichash_BYTES];   /* BLAKE2b-256 of the token */
-    char partner[HG_PARTNER_MAX + 1];
-} s_token_t;
-
-struct hg_http_tokens {
-    s_token_t *v;                   /* immutable once parsed */
-    size_t n, cap;
-};
 
 /* A request shared by its HTTP handler and, once queued, the collector. */
 typedef struct s_req {
@@ -77,9 +66,7 @@ struct hg_fhir_http {
     int efd;                        /* eventfd: readable while the queue is non-empty */
     size_t max_body_bytes;
     unsigned answer_timeout_ms;
-    char *tokens_path;              /* owned copy, re-read on reload */
-    pthread_mutex_t tokens_lock;    /* guards the pointer below (tables are immutable) */
-    hg_http_tokens_t *tokens;       /* replaced whole on reload */
+    hg_http_auth_t *auth;           /* the bearer tokens in force (tokens.h) */
     char *tls_cert;                 /* PEM text, owned; NULL when plain HTTP */
     char *tls_key;                  /* PEM text, owned, wiped on stop */
     size_t tls_key_len;
@@ -142,278 +129,6 @@ s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, con
     return rc;
 }
 
-/* ---- files ------------------------------------------------------------------ */
-
-/* Reads a whole (small) file into a NUL-terminated buffer. what names the
- * file in errors ("http tokens file", "http_tls_cert"). */
-static int
-s_read_file (const char *path, const char *what, char **out, size_t *out_len,
-             hg_err_t *err)
-{
-    *out = NULL;
-    *out_len = 0;
-    FILE *f = fopen (path, "r");
-    if (!f) {
-        return hg_err_set (err, HG_EIO, "cannot read %s %s: %s", what, path,
-                           strerror (errno));
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc (cap);
-    int rc = 0;
-    for (;;) {
-        if (!buf) {
-            rc = hg_err_set (err, HG_ENOMEM, "out of memory reading %s %s", what, path);
-            break;
-        }
-        size_t got = fread (buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (len > HG_FHIR_HTTP_FILE_MAX) {
-            rc = hg_err_set (err, HG_ELIMIT,
-                             "%s %s is larger than %d bytes: is it the right file?", what,
-                             path, HG_FHIR_HTTP_FILE_MAX);
-            break;
-        }
-        if (got == 0) {
-            if (ferror (f)) {
-                rc = hg_err_set (err, HG_EIO, "cannot read %s %s: %s", what, path,
-                                 strerror (errno));
-            }
-            break;
-        }
-        if (len + 1 == cap) {
-            char *nb = realloc (buf, cap * 2);
-            if (!nb) {
-                sodium_memzero (buf, cap);
-                free (buf);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose (f);
-    if (rc < 0) {
-        if (buf) {
-            sodium_memzero (buf, cap);
-        }
-        free (buf);
-        return rc;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
-/* ---- tokens ------------------------------------------------------------------ */
-
-static void
-s_hash_token (const char *token, size_t len, unsigned char *out)
-{
-    crypto_generichash (out, crypto_generichash_BYTES, (const unsigned char *) token, len,
-                        NULL, 0);
-}
-
-static bool
-s_partner_ok (const char *partner)
-{
-    size_t n = strlen (partner);
-    if (n == 0 || n > HG_PARTNER_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char) partner[i];
-        if (ch == '/' || ch < 0x20 || ch == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* One line of a tokens file (NUL-terminated, no '\n'), added to self. */
-static int
-s_tokens_line (hg_http_tokens_t *self, char *line, unsigned line_no, const char *source,
-               hg_err_t *err)
-{
-    static const char *blank = " \t\r\v\f";
-    char *save = NULL;
-    char *token = strtok_r (line, blank, &save);
-    if (!token || *token == '#') {
-        return 0;
-    }
-    char *partner = strtok_r (NULL, blank, &save);
-    char *extra = strtok_r (NULL, blank, &save);
-    if (!partner || *partner == '#' || (extra && *extra != '#')) {
-        return hg_err_set (err, HG_EINVAL, "%s line %u: expected '<token> <partner>'",
-                           source, line_no);
-    }
-    if (strlen (token) < HG_TOKEN_MIN_CHARS) {
-        return hg_err_set (err, HG_EINVAL,
-                           "%s line %u: token is shorter than %d characters; use a random "
-                           "one (e.g. openssl rand -hex 32)",
-                           source, line_no, HG_TOKEN_MIN_CHARS);
-    }
-    if (!s_partner_ok (partner)) {
-        return hg_err_set (err, HG_EINVAL,
-                           "%s line %u: partner name must be 1-%d characters without '/' or "
-                           "control characters",
-                           source, line_no, HG_PARTNER_MAX);
-    }
-    if (self->n == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 16;
-        s_token_t *nv = calloc (cap, sizeof (*nv));
-        if (!nv) {
-            return hg_err_set (err, HG_ENOMEM, "out of memory reading %s", source);
-        }
-        if (self->v) {
-            memcpy (nv, self->v, self->n * sizeof (*nv));
-            sodium_memzero (self->v, self->cap * sizeof (*self->v));
-        }
-        free (self->v);
-        self->v = nv;
-        self->cap = cap;
-    }
-    s_token_t *t = &self->v[self->n];
-    s_hash_token (token, strlen (token), t->hash);
-    for (size_t i = 0; i < self->n; i++) {
-        if (sodium_memcmp (self->v[i].hash, t->hash, sizeof (t->hash)) == 0) {
-            sodium_memzero (t, sizeof (*t));
-            return hg_err_set (err, HG_EINVAL,
-                               "%s line %u: token repeats an earlier line's; each partner "
-                               "needs its own token",
-                               source, line_no);
-        }
-    }
-    snprintf (t->partner, sizeof (t->partner), "%s", partner);
-    self->n++;
-    return 0;
-}
-
-hg_http_tokens_t *
-hg_http_tokens_parse (const char *text, size_t len, const char *source, hg_err_t *err)
-{
-    if (!source) {
-        source = "tokens";
-    }
-    if (len > 0 && memchr (text, '\0', len)) {
-        hg_err_set (err, HG_EINVAL,
-                    "%s holds a NUL byte: a tokens file is text, '<token> <partner>' lines",
-                    source);
-        return NULL;
-    }
-    hg_http_tokens_t *self = calloc (1, sizeof (*self));
-    char *copy = malloc (len + 1);
-    if (!self || !copy) {
-        free (self);
-        free (copy);
-        hg_err_set (err, HG_ENOMEM, "out of memory reading %s", source);
-        return NULL;
-    }
-    if (len > 0) {
-        memcpy (copy, text, len);
-    }
-    copy[len] = '\0';
-    int rc = 0;
-    unsigned line_no = 0;
-    for (char *p = copy; rc == 0 && *p;) {
-        char *nl = strchr (p, '\n');
-        if (nl) {
-            *nl = '\0';
-        }
-        rc = s_tokens_line (self, p, ++line_no, source, err);
-        p = nl ? nl + 1 : p + strlen (p);
-    }
-    if (rc == 0 && self->n == 0) {
-        rc = hg_err_set (err, HG_EINVAL,
-                         "%s holds no token: add '<token> <partner>' lines so partners can "
-                         "push",
-                         source);
-    }
-    sodium_memzero (copy, len + 1);
-    free (copy);
-    if (rc < 0) {
-        hg_http_tokens_destroy (&self);
-    }
-    return self;
-}
-
-hg_http_tokens_t *
-hg_http_tokens_load (const char *path, hg_err_t *err)
-{
-    char *text;
-    size_t len;
-    if (s_read_file (path, "http tokens file", &text, &len, err) < 0) {
-        return NULL;
-    }
-    hg_http_tokens_t *self = hg_http_tokens_parse (text, len, path, err);
-    sodium_memzero (text, len);
-    free (text);
-    return self;
-}
-
-size_t
-hg_http_tokens_count (const hg_http_tokens_t *self)
-{
-    return self ? self->n : 0;
-}
-
-bool
-hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization,
-                      char *partner, size_t cap)
-{
-    if (!self || !authorization || strncasecmp (authorization, "Bearer ", 7) != 0) {
-        return false;
-    }
-    const char *token = authorization + 7;
-    while (*token == ' ' || *token == '\t') {
-        token++;
-    }
-    size_t len = strlen (token);
-    while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t')) {
-        len--;
-    }
-    if (len == 0) {
-        return false;
-    }
-    unsigned char hash[crypto_generichash_BYTES];
-    s_hash_token (token, len, hash);
-    const s_token_t *found = NULL;
-    for (size_t i = 0; i < self->n; i++) {
-        if (sodium_memcmp (self->v[i].hash, hash, sizeof (hash)) == 0) {
-            found = &self->v[i];
-        }
-    }
-    if (found) {
-        snprintf (partner, cap, "%s", found->partner);
-    }
-    return found != NULL;
-}
-
-void
-hg_http_tokens_destroy (hg_http_tokens_t **self_p)
-{
-    if (!self_p || !*self_p) {
-        return;
-    }
-    hg_http_tokens_t *self = *self_p;
-    if (self->v) {
-        sodium_memzero (self->v, self->cap * sizeof (*self->v));
-    }
-    free (self->v);
-    free (self);
-    *self_p = NULL;
-}
-
-/* The partner of an Authorization header under the table in force now,
- * copied into partner; false when missing or unknown. */
-static bool
-s_authenticate (hg_fhir_http_t *self, const char *authorization, char *partner,
-                size_t cap)
-{
-    pthread_mutex_lock (&self->tokens_lock);
-    bool ok = hg_http_tokens_match (self->tokens, authorization, partner, cap);
-    pthread_mutex_unlock (&self->tokens_lock);
-    return ok;
-}
 
 /* ---- validation -------------------------------------------------------------- */
 
@@ -583,10 +298,10 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
                         MHD_HTTP_HEADER_ALLOW, "POST", "method %.16s is not supported: use POST",
                         method);
     }
-    if (!s_authenticate (self,
-                         MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_AUTHORIZATION),
-                         c->partner, sizeof (c->partner))) {
+    if (!hg_http_auth_match (self->auth,
+                             MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_AUTHORIZATION),
+                             c->partner, sizeof (c->partner))) {
         c->responded = true;
         return s_reply (conn, MHD_HTTP_UNAUTHORIZED, "error", "login",
                         MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"hourglass\"",
@@ -857,6 +572,9 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 /* libmicrohttpd's own messages. While starting, the first is kept for the
  * start error (why GnuTLS refused the certificate, why bind failed);
  * afterwards each is logged (e.g. a client that failed the TLS handshake). */
+static void s_mhd_log (void *cls, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 2, 0)));
+
 static void
 s_mhd_log (void *cls, const char *fmt, va_list ap)
 {
@@ -915,7 +633,7 @@ s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err
                            "install one built with GnuTLS");
     }
     size_t len;
-    int rc = s_read_file (opts->tls_cert, "http_tls_cert", &self->tls_cert, &len, err);
+    int rc = hg_http_file_read (opts->tls_cert, "http_tls_cert", &self->tls_cert, &len, err);
     if (rc < 0) {
         return rc;
     }
@@ -926,7 +644,7 @@ s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err
                            "'openssl x509 -inform der -in CERT -out CERT.pem')",
                            opts->tls_cert);
     }
-    rc = s_read_file (opts->tls_key, "http_tls_key", &self->tls_key, &self->tls_key_len,
+    rc = hg_http_file_read (opts->tls_key, "http_tls_key", &self->tls_key, &self->tls_key_len,
                       err);
     if (rc < 0) {
         return rc;
@@ -991,20 +709,14 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_mutex_init (&self->tokens_lock, NULL);
     pthread_mutex_init (&self->log_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init (&ca);
     pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
     pthread_cond_init (&self->answered, &ca);
     pthread_condattr_destroy (&ca);
-    self->tokens_path = strdup (opts->tokens_file ? opts->tokens_file : "");
-    if (!self->tokens_path) {
-        hg_err_set (err, HG_ENOMEM, "out of memory");
-        goto failed;
-    }
-    self->tokens = hg_http_tokens_load (self->tokens_path, err);
-    if (!self->tokens || s_load_tls (self, opts, err) < 0) {
+    self->auth = hg_http_auth_open (opts->tokens_file, err);
+    if (!self->auth || s_load_tls (self, opts, err) < 0) {
         goto failed;
     }
     self->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1057,7 +769,7 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     }
     hg_info ("http_listening", "address=%s scheme=%s partners=%zu max_body_bytes=%zu",
              listen_on, self->tls_cert ? "https" : "http",
-             hg_http_tokens_count (self->tokens), self->max_body_bytes);
+             hg_http_auth_count (self->auth), self->max_body_bytes);
     return self;
 failed:
     hg_fhir_http_stop (&self);
@@ -1067,25 +779,7 @@ failed:
 int
 hg_fhir_http_reload_tokens (hg_fhir_http_t *self, size_t *partners, hg_err_t *err)
 {
-    hg_err_t local = {0};
-    if (!err) {
-        err = &local;
-    }
-    hg_http_tokens_t *fresh = hg_http_tokens_load (self->tokens_path, err);
-    if (!fresh) {
-        return err->code < 0 ? err->code : HG_EINVAL;
-    }
-    size_t n = hg_http_tokens_count (fresh);
-    pthread_mutex_lock (&self->tokens_lock);
-    hg_http_tokens_t *old = self->tokens;
-    self->tokens = fresh;
-    pthread_mutex_unlock (&self->tokens_lock);
-    /* handlers copy what they match under the lock: nobody points into old */
-    hg_http_tokens_destroy (&old);
-    if (partners) {
-        *partners = n;
-    }
-    return 0;
+    return hg_http_auth_reload (self->auth, partners, err);
 }
 
 bool
@@ -1154,8 +848,7 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     if (self->efd >= 0) {
         close (self->efd);
     }
-    hg_http_tokens_destroy (&self->tokens);
-    free (self->tokens_path);
+    hg_http_auth_close (&self->auth);
     if (self->tls_key) {
         sodium_memzero (self->tls_key, self->tls_key_len);
     }
@@ -1163,7 +856,6 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     free (self->tls_cert);
     pthread_cond_destroy (&self->answered);
     pthread_mutex_destroy (&self->log_lock);
-    pthread_mutex_destroy (&self->tokens_lock);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;

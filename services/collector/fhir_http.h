@@ -38,12 +38,12 @@
  *   504  the collector did not answer within answer_timeout_ms (timeout)
  * Checks run in the order path, method, token, content type, size, body.
  *
- * Tokens. The table is swapped whole by hg_fhir_http_reload_tokens (on
- * SIGHUP) under a lock that handlers hold only while matching a token; a
- * handler copies the partner name into its own request state, so a request
- * authenticated before a reload finishes under the partner it was
- * authenticated as, and later requests see only the new table. A file that
- * does not parse leaves the old table in force.
+ * Tokens (tokens.h, hg_http_auth_t). The table is swapped whole by
+ * hg_fhir_http_reload_tokens (on SIGHUP) under a lock that handlers hold
+ * only while matching a token; a handler copies the partner name into its
+ * own request state, so a request authenticated before a reload finishes
+ * under the partner it was authenticated as, and later requests see only
+ * the new table. A file that does not parse leaves the old table in force.
  *
  * TLS. With tls_cert and tls_key (PEM files) the endpoint serves only HTTPS
  * (GnuTLS inside libmicrohttpd); a plain-HTTP client fails the handshake and
@@ -56,51 +56,12 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "tokens.h"
 
 #define HG_FHIR_HTTP_MAX_CONNS 64
 #define HG_FHIR_HTTP_ANSWER_TIMEOUT_MS 30000
 
-#define HG_FHIR_HTTP_PARTNER_MAX 128        /* characters of a partner name */
-#define HG_FHIR_HTTP_TOKEN_MIN 16           /* characters of a bearer token */
-#define HG_FHIR_HTTP_FILE_MAX (1024 * 1024) /* bytes of a tokens or PEM file */
-
 typedef struct hg_fhir_http hg_fhir_http_t;
-
-/* ---- bearer tokens (pure logic) -------------------------------------------- */
-
-/* An immutable table of bearer tokens, each naming a partner. Tokens are kept
- * only as BLAKE2b-256 hashes. */
-typedef struct hg_http_tokens hg_http_tokens_t;
-
-/* Parses the text of a tokens file: one "<token> <partner>" per line,
- * separated by spaces or tabs, '#' starts a comment (a whole line, or after
- * the partner), blank lines and CRLF endings are fine. A token has at least
- * HG_FHIR_HTTP_TOKEN_MIN characters and may not repeat; a partner name has
- * 1-HG_FHIR_HTTP_PARTNER_MAX characters without '/'. source names the file
- * in error messages. NULL with err (naming the line) on the first bad line,
- * a NUL byte, or when no token is left. text is not kept; the copy made
- * while parsing is wiped. */
-hg_http_tokens_t *hg_http_tokens_parse (const char *text, size_t len, const char *source,
-                                        hg_err_t *err);
-
-/* Reads path (at most HG_FHIR_HTTP_FILE_MAX bytes) and parses it as above;
- * NULL with err when unreadable or invalid. The read buffer is wiped. */
-hg_http_tokens_t *hg_http_tokens_load (const char *path, hg_err_t *err);
-
-/* Number of tokens in the table. */
-size_t hg_http_tokens_count (const hg_http_tokens_t *self);
-
-/* Matches an Authorization header value "Bearer <token>" (scheme case-
- * insensitive, spaces around the token ignored). On a match copies the
- * partner name into partner (cap bytes, at least HG_FHIR_HTTP_PARTNER_MAX + 1)
- * and returns true; false for NULL, another scheme, an empty or unknown
- * token. Every entry is compared in constant time, so timing does not tell
- * which one matched. Safe from several threads at once. */
-bool hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization,
-                           char *partner, size_t cap);
-
-/* Wipes and frees the table. NULL-safe; sets *self_p to NULL. */
-void hg_http_tokens_destroy (hg_http_tokens_t **self_p);
 
 /* ---- the HTTP endpoint ------------------------------------------------------- */
 

@@ -9,27 +9,23 @@
  * go into one synced write batch (group commit), then are answered.
  * Backpressure: when the outbox is full the answer is BUSY with a retry
  * delay, so a slow pipeline slows partners down instead of buffering.
+ *
+ * Every push -- ZeroMQ, MLLP (mllp_server.c) or FHIR over HTTP (fhir_http.c)
+ * -- is decided by the pure verdict of admission.c, then journalled here.
  */
-#define _GNU_SOURCE   /* accept4 */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 #include <zmq.h>
 
+#include "admission.h"
 #include "fhir_http.h"
 #include "format.h"
 #include "log.h"
-#include "mllp.h"
+#include "mllp_server.h"
 #include "quota.h"
 #include "service.h"
 #include "util.h"
@@ -63,23 +59,11 @@ static const hg_opt_t s_options[] = {
     {NULL, 0, NULL, NULL},
 };
 
-#define HG_MLLP_MAX_CONNS 64
-
-typedef struct {
-    int fd;                       /* -1: free slot */
-    char *in;                     /* received bytes not yet framed */
-    size_t in_len, in_cap;
-    char peer[48];
-} mllp_conn_t;
-
 typedef struct {
     void *ingest;                 /* ROUTER facing partners */
-    size_t max_payload_bytes;
-    bool authenticated;           /* partners are known by their CurveZMQ key */
-    int mllp_fd;                  /* MLLP listening socket, -1 when off */
+    hg_admission_policy_t policy; /* authentication, max_payload_bytes */
+    hg_mllp_server_t *mllp;       /* HL7 v2 over MLLP, when configured */
     const char *mllp_partner;
-    mllp_conn_t conns[HG_MLLP_MAX_CONNS];
-    uint64_t ack_seq;
     hg_quota_t *quota;            /* per-partner token buckets */
     hg_fhir_http_t *http;         /* FHIR over HTTP, when configured */
 } collector_t;
@@ -91,55 +75,15 @@ typedef struct {
     char reason[600];
 } pending_reply_t;
 
-/* Listens for MLLP connections on "IPv4:PORT". */
-static int
-s_mllp_listen (collector_t *self, const char *listen_on, hg_err_t *err)
-{
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    const char *colon = strrchr (listen_on, ':');
-    char host[64];
-    snprintf (host, sizeof (host), "%.*s", colon ? (int) (colon - listen_on) : 0, listen_on);
-    long port = colon ? strtol (colon + 1, NULL, 10) : 0;
-    if (!colon || port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        return hg_err_set (err, HG_EINVAL, "mllp '%s' is not IPv4:PORT", listen_on);
-    }
-    addr.sin_port = htons ((uint16_t) port);
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 64) < 0) {
-        int e = errno;
-        if (fd >= 0) {
-            close (fd);
-        }
-        return hg_err_set (err, HG_EIO, "cannot listen for MLLP on %s: %s", listen_on,
-                           strerror (e));
-    }
-    self->mllp_fd = fd;
-    hg_info ("mllp_listening", "address=%s partner=%s", listen_on, self->mllp_partner);
-    return 0;
-}
-
-static void
-s_mllp_close (mllp_conn_t *c)
-{
-    if (c->fd >= 0) {
-        close (c->fd);
-    }
-    free (c->in);
-    memset (c, 0, sizeof (*c));
-    c->fd = -1;
-}
-
 static int
 s_init (hg_service_t *svc, void **state, hg_err_t *err)
 {
     collector_t *self = calloc (1, sizeof (*self));
-    self->max_payload_bytes = (size_t) hg_config_int (hg_service_config (svc),
-                                                      "max_payload_bytes");
+    self->policy.max_payload_bytes = (size_t) hg_config_int (hg_service_config (svc),
+                                                             "max_payload_bytes");
     self->ingest = zmq_socket (hg_service_zctx (svc), ZMQ_ROUTER);
     /* refuse absurd messages at the transport, before they are buffered */
-    int64_t maxmsg = (int64_t) self->max_payload_bytes * 2 + 65536;
+    int64_t maxmsg = (int64_t) self->policy.max_payload_bytes * 2 + 65536;
     zmq_setsockopt (self->ingest, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
     const char *ep = hg_service_option (svc, "ingest");
     *state = self;
@@ -160,7 +104,7 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
             || hg_curve_make_server (self->ingest, hg_service_curve (svc), "partners", err) < 0) {
             return err->code;
         }
-        self->authenticated = true;
+        self->policy.authenticated = true;
     }
     else if (*partners) {
         return hg_err_set (err, HG_EINVAL, "partners needs curve_key (keys authenticate "
@@ -169,9 +113,6 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     if (zmq_bind (self->ingest, ep) < 0) {
         return hg_err_set (err, HG_EIO, "cannot bind ingest endpoint %s: %s", ep,
                            zmq_strerror (errno));
-    }
-    for (int i = 0; i < HG_MLLP_MAX_CONNS; i++) {
-        self->conns[i].fd = -1;
     }
     int64_t rate = hg_config_int (hg_service_config (svc), "partner_rate");
     int64_t burst = hg_config_int (hg_service_config (svc), "partner_burst");
@@ -182,14 +123,13 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     if (!self->quota) {
         return hg_err_set (err, HG_ENOMEM, "out of memory");
     }
-    self->mllp_fd = -1;
     self->mllp_partner = hg_service_option (svc, "mllp_partner");
     const char *http = hg_service_option (svc, "http");
     if (*http) {
         hg_fhir_http_opts_t o = {
             .listen = http,
             .tokens_file = hg_service_option (svc, "http_tokens"),
-            .max_body_bytes = self->max_payload_bytes,
+            .max_body_bytes = self->policy.max_payload_bytes,
             .tls_cert = hg_service_option (svc, "http_tls_cert"),
             .tls_key = hg_service_option (svc, "http_tls_key"),
         };
@@ -200,7 +140,11 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     }
     const char *mllp = hg_service_option (svc, "mllp");
     if (*mllp) {
-        return s_mllp_listen (self, mllp, err);
+        self->mllp = hg_mllp_server_new (mllp, self->policy.max_payload_bytes, err);
+        if (!self->mllp) {
+            return err->code;
+        }
+        hg_info ("mllp_listening", "address=%s partner=%s", mllp, self->mllp_partner);
     }
     return 0;
 }
@@ -209,12 +153,7 @@ static void
 s_destroy (void **state)
 {
     collector_t *self = *state;
-    for (int i = 0; i < HG_MLLP_MAX_CONNS; i++) {
-        s_mllp_close (&self->conns[i]);
-    }
-    if (self->mllp_fd >= 0) {
-        close (self->mllp_fd);
-    }
+    hg_mllp_server_destroy (&self->mllp);
     hg_quota_destroy (&self->quota);
     hg_fhir_http_stop (&self->http);
     if (self->ingest) {
@@ -262,21 +201,30 @@ s_extra_items (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max
         /* always: HTTP requests get a 503 with Retry-After when saturated */
         items[n++] = (zmq_pollitem_t) {NULL, hg_fhir_http_fd (self->http), ZMQ_POLLIN, 0};
     }
-    if (self->mllp_fd < 0 || hg_service_outbox_room (svc) == 0) {
+    if (!self->mllp || hg_service_outbox_room (svc) == 0) {
         return n;
     }
-    items[n++] = (zmq_pollitem_t) {NULL, self->mllp_fd, ZMQ_POLLIN, 0};
-    for (int i = 0; i < HG_MLLP_MAX_CONNS && n < max; i++) {
-        if (self->conns[i].fd >= 0) {
-            items[n++] = (zmq_pollitem_t) {NULL, self->conns[i].fd, ZMQ_POLLIN, 0};
-        }
-    }
-    return n;
+    return n + hg_mllp_server_items (self->mllp, items + n, max - n);
 }
 
-/* Decides one request; for an accepted one, stages its journal writes. */
+/* Whether message_id was accepted before: journalled, or earlier in this
+ * round (round[0..n_before), not yet committed). */
+static bool
+s_is_duplicate (hg_service_t *svc, const char *key, size_t key_len, const char *message_id,
+                size_t n_before, const pending_reply_t *round)
+{
+    bool dup = hg_store_exists (hg_service_store (svc), key, key_len);
+    for (size_t i = 0; !dup && i < n_before; i++) {
+        dup = round[i].reply.status == HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED
+              && strcmp (round[i].message_id, message_id) == 0;
+    }
+    return dup;
+}
+
+/* Decides one request (admission.h); for an accepted one, stages its
+ * journal writes. req is NULL when it did not decode. */
 static void
-s_accept (hg_service_t *svc, collector_t *self, Hourglass__PushRequest *req,
+s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *req,
           size_t req_bytes, const char *user_id, hg_store_batch_t *wb, pending_reply_t *pr,
           size_t n_before, pending_reply_t *round)
 {
@@ -284,80 +232,38 @@ s_accept (hg_service_t *svc, collector_t *self, Hourglass__PushRequest *req,
     hourglass__push_reply__init (r);
     r->message_id = pr->message_id;
     r->reason = pr->reason;
-    if (req && self->authenticated) {
-        /* the key decides who the partner is; a request may not claim another */
-        if (!user_id || !*user_id) {
-            r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
-            snprintf (pr->reason, sizeof (pr->reason), "not authenticated");
-            return;
-        }
-        if (*req->partner && strcmp (req->partner, user_id) != 0) {
-            r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
-            snprintf (pr->message_id, sizeof (pr->message_id), "%.128s/%.256s", req->partner,
-                      req->batch_id);
-            snprintf (pr->reason, sizeof (pr->reason),
-                      "your key authenticates you as partner '%.64s', not '%.64s'", user_id,
-                      req->partner);
-            (*hg_service_counter (svc, "rejected"))++;
-            hg_warn ("partner_mismatch", "authenticated=%s claimed=%s", user_id, req->partner);
-            return;
-        }
-        req->partner = (char *) user_id;
+    hg_admission_request_t in = {.decoded = req != NULL, .request_bytes = req_bytes,
+                                 .authenticated_as = user_id};
+    if (req) {
+        in.partner = req->partner;
+        in.batch_id = req->batch_id;
+        in.payload_len = req->payload.len;
     }
-    if (!req) {
-        r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
-        snprintf (pr->reason, sizeof (pr->reason), "undecodable PushRequest (%zu bytes)",
-                  req_bytes);
-        return;
-    }
-    snprintf (pr->message_id, sizeof (pr->message_id), "%.128s/%.256s", req->partner,
-              req->batch_id);
-    if (!*req->partner || !*req->batch_id || strlen (req->batch_id) > 256
-        || strlen (req->partner) > 128 || strchr (req->partner, '/')) {
-        r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
-        snprintf (pr->reason, sizeof (pr->reason),
-                  "partner (1-128 chars, no '/') and batch_id (1-256 chars) are required");
-        return;
-    }
-    if (req->payload.len > self->max_payload_bytes) {
-        r->status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
-        snprintf (pr->reason, sizeof (pr->reason),
-                  "payload of %zu bytes exceeds max_payload_bytes %zu; split the batch",
-                  req->payload.len, self->max_payload_bytes);
-        (*hg_service_counter (svc, "rejected"))++;
-        return;
-    }
+    hg_admission_t a;
     char key[600];
-    int kl = snprintf (key, sizeof (key), "s/%s", pr->message_id);
-    bool dup = hg_store_exists (hg_service_store (svc), key, (size_t) kl);
-    for (size_t i = 0; !dup && i < n_before; i++) {
-        dup = round[i].reply.status == HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED
-              && strcmp (round[i].message_id, pr->message_id) == 0;
+    int kl = 0;
+    if (hg_admission_check_request (&self->policy, &in, &a) == HG_ADMIT_ACCEPT) {
+        kl = snprintf (key, sizeof (key), "s/%s", a.message_id);
+        bool dup = s_is_duplicate (svc, key, (size_t) kl, a.message_id, n_before, round);
+        uint32_t wait_ms = dup ? 0 : hg_quota_take (self->quota, a.partner, hg_now_ms ());
+        hg_admission_check_capacity (&a, dup, wait_ms, hg_service_outbox_room (svc));
     }
-    if (dup) {
-        r->status = HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE;
-        (*hg_service_counter (svc, "duplicates"))++;
-        return;
+    r->status = a.status;
+    r->retry_after_ms = a.retry_after_ms;
+    snprintf (pr->message_id, sizeof (pr->message_id), "%s", a.message_id);
+    snprintf (pr->reason, sizeof (pr->reason), "%s", a.reason);
+    if (a.counter) {
+        (*hg_service_counter (svc, a.counter))++;
     }
-    uint32_t wait_ms = hg_quota_take (self->quota, req->partner, hg_now_ms ());
-    if (wait_ms > 0) {
-        r->status = HOURGLASS__PUSH_REPLY__STATUS__BUSY;
-        r->retry_after_ms = wait_ms;
-        snprintf (pr->reason, sizeof (pr->reason), "partner %.128s is over its quota; retry in %u ms",
-                  req->partner, wait_ms);
-        (*hg_service_counter (svc, "over_quota"))++;
-        return;
+    if (a.verdict == HG_ADMIT_PARTNER_MISMATCH) {
+        hg_warn ("partner_mismatch", "authenticated=%s claimed=%s", user_id, req->partner);
     }
-    if (hg_service_outbox_room (svc) == 0) {
-        r->status = HOURGLASS__PUSH_REPLY__STATUS__BUSY;
-        r->retry_after_ms = 200;
-        snprintf (pr->reason, sizeof (pr->reason), "pipeline is saturated; retry later");
-        (*hg_service_counter (svc, "busy"))++;
+    if (a.verdict != HG_ADMIT_ACCEPT) {
         return;
     }
     Hourglass__Envelope env = HOURGLASS__ENVELOPE__INIT;
     env.id = pr->message_id;
-    env.partner = req->partner;
+    env.partner = (char *) a.partner;
     env.format = req->format;
     env.payload_type = hg_format_type (req->format);   /* unknown: quarantined downstream */
     env.payload = req->payload;
@@ -399,12 +305,8 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
         zmq_msg_move (&pr->identity, &parts[0]);
         Hourglass__PushRequest *req = hourglass__push_request__unpack (
             NULL, zmq_msg_size (&parts[2]), zmq_msg_data (&parts[2]));
-        const char *user_id = self->authenticated ? zmq_msg_gets (&parts[2], "User-Id") : NULL;
-        char *claimed = req ? req->partner : NULL;
+        const char *user_id = self->policy.authenticated ? zmq_msg_gets (&parts[2], "User-Id") : NULL;
         s_accept (svc, self, req, zmq_msg_size (&parts[2]), user_id, wb, pr, n, round);
-        if (req) {
-            req->partner = claimed;   /* free_unpacked frees what unpack allocated */
-        }
         if (req) {
             hourglass__push_request__free_unpacked (req, NULL);
         }
@@ -441,234 +343,37 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
 
 /* ---- MLLP ------------------------------------------------------------------ */
 
-typedef struct {
-    int conn;                     /* index in conns */
-    const char *msg;              /* into the connection's buffer */
-    size_t msg_len;
-    pending_reply_t pr;           /* s_accept's verdict */
-    bool no_control_id;
-} mllp_pending_t;
-
-static void
-s_mllp_accept_conns (collector_t *self)
-{
-    for (;;) {
-        struct sockaddr_in peer;
-        socklen_t plen = sizeof (peer);
-        int fd = accept4 (self->mllp_fd, (struct sockaddr *) &peer, &plen,
-                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            return;
-        }
-        int slot = -1;
-        for (int i = 0; i < HG_MLLP_MAX_CONNS && slot < 0; i++) {
-            slot = self->conns[i].fd < 0 ? i : -1;
-        }
-        char addr[48];
-        snprintf (addr, sizeof (addr), "%s:%d", inet_ntoa (peer.sin_addr), ntohs (peer.sin_port));
-        if (slot < 0) {
-            hg_warn ("mllp_refused", "peer=%s reason=\"too many connections\"", addr);
-            close (fd);
-            continue;
-        }
-        self->conns[slot].fd = fd;
-        snprintf (self->conns[slot].peer, sizeof (self->conns[slot].peer), "%s", addr);
-        hg_info ("mllp_connected", "peer=%s", addr);
-    }
-}
-
-/* Reads what a connection has; false when it closed or failed. */
-static bool
-s_mllp_read (collector_t *self, mllp_conn_t *c)
-{
-    size_t cap_max = self->max_payload_bytes + 65536;
-    for (;;) {
-        if (c->in_len == c->in_cap) {
-            if (c->in_cap >= cap_max) {
-                return true;        /* framing decides below whether it overflowed */
-            }
-            size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
-            cap = cap > cap_max ? cap_max : cap;
-            char *nb = realloc (c->in, cap);
-            if (!nb) {
-                return false;
-            }
-            c->in = nb;
-            c->in_cap = cap;
-        }
-        ssize_t got = read (c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-        if (got > 0) {
-            c->in_len += (size_t) got;
-            continue;
-        }
-        if (got == 0) {
-            return false;
-        }
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    }
-}
-
-static void
-s_mllp_send (mllp_conn_t *c, const char *buf, size_t len)
-{
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write (c->fd, buf + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            /* the sender will resend unacknowledged messages; MSH-10 makes that
-             * idempotent */
-            return;
-        }
-        off += (size_t) w;
-    }
-}
-
+/* Decides and journals the messages framed this round in one commit, then
+ * has each ACKed (mllp_server.h): AA only once durable. */
 static int
 s_on_mllp (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, size_t n,
            hg_err_t *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].socket == NULL && items[i].fd == self->mllp_fd && items[i].revents) {
-            s_mllp_accept_conns (self);
-        }
-    }
-    size_t cap = 256, np = 0;
-    mllp_pending_t *pend = calloc (cap, sizeof (*pend));
-    size_t consumed_upto[HG_MLLP_MAX_CONNS] = {0};
+    hg_mllp_message_t *msgs;
+    size_t np = hg_mllp_server_receive (self->mllp, items, n, &msgs);
+    pending_reply_t *verdicts = np ? calloc (np, sizeof (*verdicts)) : NULL;
     hg_store_batch_t *wb = hg_store_batch_new ();
-    for (int ci = 0; ci < HG_MLLP_MAX_CONNS; ci++) {
-        mllp_conn_t *c = &self->conns[ci];
-        bool ready = false;
-        for (size_t i = 0; c->fd >= 0 && i < n; i++) {
-            ready |= items[i].socket == NULL && items[i].fd == c->fd && items[i].revents;
-        }
-        if (!ready) {
-            continue;
-        }
-        bool open = s_mllp_read (self, c);
-        size_t off = 0;
-        for (;;) {
-            const char *msg;
-            size_t msg_len, consumed, skipped;
-            bool overflow;
-            hg_mllp_status_t st = hg_mllp_next (c->in + off, c->in_len - off,
-                                                self->max_payload_bytes, &msg, &msg_len,
-                                                &consumed, &skipped, &overflow);
-            if (skipped) {
-                hg_warn ("mllp_junk", "peer=%s bytes=%zu", c->peer, skipped);
-            }
-            off += consumed;
-            if (overflow) {
-                char ack[512];
-                size_t al = hg_hl7_ack (c->in + off, c->in_len - off, "AR",
-                                        "message exceeds max_payload_bytes; split it", "ACK0",
-                                        "19700101000000", ack, sizeof (ack));
-                s_mllp_send (c, ack, al);
-                hg_warn ("mllp_overflow", "peer=%s", c->peer);
-                open = false;
-                break;
-            }
-            if (st != HG_MLLP_FRAME) {
-                break;
-            }
-            if (np == cap) {
-                cap *= 2;
-                pend = realloc (pend, cap * sizeof (*pend));
-            }
-            mllp_pending_t *p = &pend[np++];
-            memset (p, 0, sizeof (*p));
-            p->conn = ci;
-            p->msg = msg;
-            p->msg_len = msg_len;
-            char control[200];
-            Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
-            req.partner = (char *) self->mllp_partner;
-            req.format = "hl7v2";
-            req.payload.data = (uint8_t *) msg;
-            req.payload.len = msg_len;
-            if (hg_hl7_control_id (msg, msg_len, control, sizeof (control))) {
-                req.batch_id = control;
-            }
-            else {
-                /* journal it anyway (the cleanser quarantines it with its reason),
-                 * under a content hash, and answer AR */
-                unsigned char h[8];
-                crypto_generichash (h, sizeof (h), (const unsigned char *) msg, msg_len, NULL, 0);
-                char hex[17];
-                sodium_bin2hex (hex, sizeof (hex), h, sizeof (h));
-                snprintf (control, sizeof (control), "mllp-%s", hex);
-                req.batch_id = control;
-                p->no_control_id = true;
-            }
-            s_accept (svc, self, &req, msg_len, NULL, wb, &p->pr, 0, NULL);
-        }
-        consumed_upto[ci] = off;
-        if (!open) {
-            c->in_len = off;    /* what was framed is answered below, then closed */
-        }
-        if (!open) {
-            hg_info ("mllp_closed", "peer=%s", c->peer);
-            consumed_upto[ci] = SIZE_MAX;   /* close after answering */
-        }
+    int rc = (np == 0 || verdicts) && wb ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < np; i++) {
+        Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
+        req.partner = (char *) self->mllp_partner;
+        req.format = "hl7v2";
+        req.batch_id = msgs[i].batch_id;
+        req.payload.data = (uint8_t *) msgs[i].msg;
+        req.payload.len = msgs[i].msg_len;
+        s_accept (svc, self, &req, msgs[i].msg_len, NULL, wb, &verdicts[i], 0, NULL);
+        msgs[i].status = verdicts[i].reply.status;
+        msgs[i].reason = verdicts[i].reason;
     }
-    int rc = 0;
-    if (np > 0) {
+    if (rc == 0 && np > 0) {
         rc = hg_service_commit (svc, wb, err);   /* durable first, then ACK */
     }
-    char now[16];
-    time_t t = time (NULL);
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (now, sizeof (now), "%Y%m%d%H%M%S", &tm);
-    for (size_t i = 0; i < np; i++) {
-        mllp_pending_t *p = &pend[i];
-        const char *code = "AA", *text = "";
-        switch (p->pr.reply.status) {
-        case HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED:
-        case HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE:
-            if (p->no_control_id) {
-                code = "AR";
-                text = "no MSH segment or no MSH-10 message control id; the message is kept in "
-                       "quarantine";
-            }
-            break;
-        case HOURGLASS__PUSH_REPLY__STATUS__BUSY:
-            code = "AE";
-            text = "pipeline saturated; resend later";
-            break;
-        default:
-            code = "AR";
-            text = p->pr.reason;
-            break;
-        }
-        if (rc < 0) {
-            code = "AE";
-            text = "journal write failed; resend later";
-        }
-        char ack[2048], ack_id[32];
-        snprintf (ack_id, sizeof (ack_id), "HG%llu", (unsigned long long) ++self->ack_seq);
-        size_t al = hg_hl7_ack (p->msg, p->msg_len, code, text, ack_id, now, ack, sizeof (ack));
-        s_mllp_send (&self->conns[p->conn], ack, al);
-        (*hg_service_counter (svc, *code == 'A' && code[1] == 'A' ? "mllp_acked" : "mllp_nacked"))++;
-    }
-    for (int ci = 0; ci < HG_MLLP_MAX_CONNS; ci++) {
-        mllp_conn_t *c = &self->conns[ci];
-        if (c->fd < 0) {
-            continue;
-        }
-        if (consumed_upto[ci] == SIZE_MAX) {
-            s_mllp_close (c);
-        }
-        else if (consumed_upto[ci] > 0) {
-            memmove (c->in, c->in + consumed_upto[ci], c->in_len - consumed_upto[ci]);
-            c->in_len -= consumed_upto[ci];
-        }
-    }
+    uint64_t acked = 0, nacked = 0;
+    hg_mllp_server_answer (self->mllp, rc < 0, &acked, &nacked);
+    *hg_service_counter (svc, "mllp_acked") += acked;
+    *hg_service_counter (svc, "mllp_nacked") += nacked;
     hg_store_batch_destroy (&wb);
-    free (pend);
+    free (verdicts);
     return rc;
 }
 

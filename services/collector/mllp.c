@@ -99,7 +99,9 @@ hg_hl7_control_id (const char *msg, size_t len, char *out, size_t cap)
 {
     size_t flen;
     const char *f = s_msh_field (msg, len, 10, &flen);
-    if (!f || flen == 0 || flen >= cap) {
+    /* a NUL would cut the id short as a string: "A\0x" and "A\0y" would
+     * look like one message, the second ACKed as a duplicate of the first */
+    if (!f || flen == 0 || flen >= cap || memchr (f, '\0', flen)) {
         return false;
     }
     memcpy (out, f, flen);

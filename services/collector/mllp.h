@@ -30,7 +30,8 @@ hg_mllp_status_t hg_mllp_next (const char *buf, size_t len, size_t max_bytes,
                                size_t *skipped, bool *overflow);
 
 /* Extracts MSH-10 (message control id) of an HL7 message into out (cap
- * bytes); false when the message has no MSH segment or no control id. */
+ * bytes); false when the message has no MSH segment or no control id, or
+ * when the id holds a NUL byte or does not fit in cap. */
 bool hg_hl7_control_id (const char *msg, size_t len, char *out, size_t cap);
 
 /* Writes into out (cap bytes) a framed ACK for msg: MSH with sender and

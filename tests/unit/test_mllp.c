@@ -65,6 +65,10 @@ test_control_id (void **state)
     assert_false (hg_hl7_control_id (no_id, strlen (no_id), id, sizeof (id)));
     assert_false (hg_hl7_control_id ("PID|1", 5, id, sizeof (id)));
     assert_false (hg_hl7_control_id (m, strlen (m), id, 3));    /* does not fit */
+    /* a NUL inside the id (found by fuzz_mllp): not an id, or "C\0x" and
+     * "C\0y" would be taken for one message */
+    const char nul[] = "MSH|^~\\&|A|B|C|D|20210101||ORU^R01|C\0x|P|2.5\r";
+    assert_false (hg_hl7_control_id (nul, sizeof (nul) - 1, id, sizeof (id)));
 }
 
 static void

@@ -1,0 +1,201 @@
+/*
+ * cluster_file.c -- DIR/cluster.json, the local cluster's record of its
+ * processes and endpoints: where it is, loading and saving it. Every command
+ * that reads or writes it goes through here. See cluster_file.h.
+ */
+#include "cluster_file.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "util.h"
+
+void
+hg_cli_cluster_dir (const char *flag, char *out, size_t size)
+{
+    if (flag && *flag) {
+        snprintf (out, size, "%s", flag);
+        return;
+    }
+    const char *env = getenv ("HOURGLASS_CLUSTER");
+    if (env && *env) {
+        snprintf (out, size, "%s", env);
+        return;
+    }
+    /* <repo>/.cluster: the binary lives in <repo>/build/bin */
+    char exe[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr (exe, '/');
+            if (slash) {
+                *slash = '\0';
+            }
+        }
+        snprintf (out, size, "%s/.cluster", exe);
+        return;
+    }
+    snprintf (out, size, ".cluster");
+}
+
+static void
+s_proc_args_free (hg_proc_t *p)
+{
+    for (int i = 0; i < p->argc; i++) {
+        free (p->argv[i]);
+    }
+    p->argc = 0;
+}
+
+void
+hg_cluster_free (hg_cluster_t *c)
+{
+    for (int i = 0; i < c->n_procs; i++) {
+        s_proc_args_free (&c->procs[i]);
+    }
+    c->n_procs = 0;
+}
+
+/* The string fields of cluster.json and of each process, in the file's
+ * order: one table serves loading and saving. */
+typedef struct {
+    const char *key;
+    size_t off, size;
+} s_field_t;
+
+#define S_FIELD(type, member) {#member, offsetof (type, member), sizeof (((type *) 0)->member)}
+
+static const s_field_t s_cluster_fields[] = {
+    S_FIELD (hg_cluster_t, ingest), S_FIELD (hg_cluster_t, ingest_key),
+    S_FIELD (hg_cluster_t, mllp), S_FIELD (hg_cluster_t, http), {NULL, 0, 0},
+};
+static const s_field_t s_proc_fields[] = {
+    S_FIELD (hg_proc_t, name), S_FIELD (hg_proc_t, service), S_FIELD (hg_proc_t, control),
+    {NULL, 0, 0},
+};
+
+/* Copies the fields of o into rec (absent: ""; cut to the field's size). */
+static void
+s_fields_load (json_object *o, void *rec, const s_field_t *fields)
+{
+    for (const s_field_t *f = fields; f->key; f++) {
+        json_object *v;
+        const char *text = json_object_object_get_ex (o, f->key, &v) ? json_object_get_string (v)
+                                                                       : "";
+        snprintf ((char *) rec + f->off, f->size, "%s", text ? text : "");
+    }
+}
+
+static void
+s_fields_save (json_object *o, const void *rec, const s_field_t *fields)
+{
+    for (const s_field_t *f = fields; f->key; f++) {
+        json_object_object_add (o, f->key, json_object_new_string ((const char *) rec + f->off));
+    }
+}
+
+int
+hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
+{
+    memset (c, 0, sizeof (*c));
+    snprintf (c->dir, sizeof (c->dir), "%.2000s", dir);
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/cluster.json", dir);
+    char *data;
+    size_t len;
+    int rc = hg_read_file (path, 1 << 20, &data, &len, err);
+    if (rc == HG_ENOTFOUND) {
+        return hg_err_set (err, HG_ENOTFOUND,
+                           "no cluster in %s (start one with: hourglass cluster up --dir %s)",
+                           dir, dir);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    json_object *root = json_tokener_parse (data);
+    free (data);
+    if (!root) {
+        return hg_err_set (err, HG_EINVAL, "%s is not valid JSON", path);
+    }
+    s_fields_load (root, c, s_cluster_fields);
+    json_object *procs;
+    if (json_object_object_get_ex (root, "processes", &procs)) {
+        size_t n = json_object_array_length (procs);
+        for (size_t i = 0; i < n && c->n_procs < HG_CLI_MAX_SERVICES; i++) {
+            json_object *o = json_object_array_get_idx (procs, i);
+            hg_proc_t *p = &c->procs[c->n_procs++];
+            s_fields_load (o, p, s_proc_fields);
+            json_object *v;
+            p->pid = json_object_object_get_ex (o, "pid", &v) ? json_object_get_int (v) : 0;
+            if (json_object_object_get_ex (o, "args", &v)) {
+                size_t na = json_object_array_length (v);
+                for (size_t k = 0; k < na && p->argc + 1 < HG_CLI_MAX_ARGS; k++) {
+                    p->argv[p->argc++] = strdup (
+                        json_object_get_string (json_object_array_get_idx (v, k)));
+                }
+            }
+        }
+    }
+    json_object_put (root);
+    return 0;
+}
+
+int
+hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
+{
+    json_object *root = json_object_new_object ();
+    s_fields_save (root, c, s_cluster_fields);
+    json_object *procs = json_object_new_array ();
+    for (int i = 0; i < c->n_procs; i++) {
+        const hg_proc_t *p = &c->procs[i];
+        json_object *o = json_object_new_object ();
+        s_fields_save (o, p, s_proc_fields);
+        json_object_object_add (o, "pid", json_object_new_int (p->pid));
+        json_object *args = json_object_new_array ();
+        for (int k = 0; k < p->argc; k++) {
+            json_object_array_add (args, json_object_new_string (p->argv[k]));
+        }
+        json_object_object_add (o, "args", args);
+        json_object_array_add (procs, o);
+    }
+    json_object_object_add (root, "processes", procs);
+    const char *text = json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY
+                                                                 | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%s/cluster.json", c->dir);
+    int rc = hg_write_file_atomic (path, text, strlen (text), 0644, err);
+    json_object_put (root);
+    return rc;
+}
+
+size_t
+hg_cluster_controls (const hg_cluster_t *c, const char *service, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (int i = 0; i < c->n_procs && n < max; i++) {
+        if (strcmp (c->procs[i].service, service) == 0) {
+            out[n++] = c->procs[i].control;
+        }
+    }
+    return n;
+}
+
+int
+hg_cluster_load_for (const char *flag, hg_cluster_t *c, const char *command)
+{
+    char dir[PATH_MAX];
+    hg_cli_cluster_dir (flag, dir, sizeof (dir));
+    hg_err_t err = {0};
+    if (hg_cluster_load (dir, c, &err) < 0) {
+        fprintf (stderr, "%s: %s\n", command, err.msg);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * cluster_file.h -- DIR/cluster.json: what a local cluster (hourglass
+ * cluster up) records of its processes and of the endpoints clients need.
+ * `cluster` writes it; push, stats, query, quarantine and quality read it.
+ * This is the only code that knows the file's name and its JSON shape:
+ *   {"ingest", "ingest_key", "mllp", "http": strings,
+ *    "processes": [{"name", "service", "control": strings, "pid": int,
+ *                   "args": [strings]}]}
+ */
+#ifndef HG_CLUSTER_FILE_H
+#define HG_CLUSTER_FILE_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define HG_CLI_MAX_SERVICES 64
+#define HG_CLI_MAX_ARGS 64
+
+/* One service process of a local cluster. */
+typedef struct {
+    char name[64];          /* instance name: "cleanser-1" */
+    char service[32];       /* "cleanser" */
+    char control[128];      /* control endpoint */
+    int pid;                /* 0 when not running */
+    char *argv[HG_CLI_MAX_ARGS];  /* arguments after the binary (owned) */
+    int argc;
+} hg_proc_t;
+
+/* What cluster.json holds: the processes and the endpoints clients need. */
+typedef struct {
+    char dir[2048];         /* at most 2047 bytes: paths under it must fit PATH_MAX */
+    char ingest[128];       /* collector ingest endpoint */
+    char ingest_key[2100];  /* collector public key file when secure, else "" */
+    char mllp[64];          /* collector MLLP address IPv4:PORT */
+    char http[64];          /* collector FHIR-over-HTTP address, "" when off */
+    hg_proc_t procs[HG_CLI_MAX_SERVICES];
+    int n_procs;
+} hg_cluster_t;
+
+/* Resolves the cluster directory: the flag, else $HOURGLASS_CLUSTER, else
+ * <repo>/.cluster next to the binaries' build tree (fixed folder). */
+void hg_cli_cluster_dir (const char *flag, char *out, size_t size);
+
+/* Loads DIR/cluster.json; HG_ENOTFOUND with a hint when there is none. */
+int hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err);
+
+/* Writes c to c->dir/cluster.json atomically. */
+int hg_cluster_save (const hg_cluster_t *c, hg_err_t *err);
+
+/* Frees the processes' arguments (c itself is the caller's). */
+void hg_cluster_free (hg_cluster_t *c);
+
+/* Resolves the directory from flag (as hg_cli_cluster_dir) and loads it; on
+ * failure prints "<command>: <why>" on stderr and returns -1. For the
+ * client commands, which all start this way. */
+int hg_cluster_load_for (const char *flag, hg_cluster_t *c, const char *command);
+
+/* Control endpoints of every instance of a service (e.g. "cleanser"). */
+size_t hg_cluster_controls (const hg_cluster_t *c, const char *service, const char **out,
+                            size_t max);
+
+#endif

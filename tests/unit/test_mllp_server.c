@@ -1,0 +1,239 @@
+/*
+ * test_mllp_server.c -- the collector's MLLP endpoint (mllp_server.c) over
+ * real loopback TCP: frames split across writes, junk, several messages in
+ * one round, the ACK code of every verdict, a message without MSH-10, a
+ * journal failure, and an overflowing sender being closed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "mllp_server.h"
+
+#define MSG(id) "MSH|^~\\&|LAB|FAC|HG|HGF|20260101||ORU^R01|" id "|P|2.5\rPID|1\r"
+
+/* A port that was free a moment ago. */
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t len = sizeof (a);
+    assert_int_equal (bind (fd, (struct sockaddr *) &a, sizeof (a)), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *) &a, &len), 0);
+    close (fd);
+    return ntohs (a.sin_port);
+}
+
+static hg_mllp_server_t *
+s_server (size_t max_bytes, int *port)
+{
+    char listen_on[32];
+    *port = s_free_port ();
+    snprintf (listen_on, sizeof (listen_on), "127.0.0.1:%d", *port);
+    hg_err_t err = {0};
+    hg_mllp_server_t *s = hg_mllp_server_new (listen_on, max_bytes, &err);
+    assert_non_null (s);
+    return s;
+}
+
+static int
+s_connect (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    assert_int_equal (connect (fd, (struct sockaddr *) &a, sizeof (a)), 0);
+    return fd;
+}
+
+static void
+s_send (int fd, const char *text)
+{
+    assert_int_equal (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+}
+
+/* Polls the server's items until a round frames want messages (or 2 s). */
+static size_t
+s_round (hg_mllp_server_t *s, size_t want, hg_mllp_message_t **msgs)
+{
+    size_t got = 0;
+    for (int tries = 0; tries < 40 && got < want; tries++) {
+        zmq_pollitem_t items[HG_MLLP_SERVER_MAX_CONNS + 1];
+        size_t n = hg_mllp_server_items (s, items, HG_MLLP_SERVER_MAX_CONNS + 1);
+        zmq_poll (items, (int) n, 50);
+        got = hg_mllp_server_receive (s, items, n, msgs);
+        if (got < want) {
+            uint64_t a = 0, b = 0;
+            /* nothing to answer yet: keep what is buffered */
+            assert_int_equal (got, 0);
+            hg_mllp_server_answer (s, false, &a, &b);
+        }
+    }
+    return got;
+}
+
+/* Reads from fd until count ACK frames (0x1c 0x0d) arrived or the peer
+ * closed; NUL-terminated into buf. */
+static size_t
+s_read_acks (int fd, char *buf, size_t cap, int count)
+{
+    size_t len = 0;
+    int frames = 0;
+    while (frames < count && len + 1 < cap) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll (&p, 1, 2000) <= 0) {
+            break;
+        }
+        ssize_t n = read (fd, buf + len, cap - 1 - len);
+        if (n <= 0) {
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            frames += buf[len + (size_t) i] == 0x0d && len + (size_t) i > 0
+                      && buf[len + (size_t) i - 1] == 0x1c;
+        }
+        len += (size_t) n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+static void
+test_round (void **state)
+{
+    (void) state;
+    int port;
+    hg_mllp_server_t *s = s_server (4096, &port);
+    int fd = s_connect (port);
+    /* junk, then a frame split across writes, then three more at once */
+    s_send (fd, "junk\x0b" MSG ("A1"));
+    usleep (20000);
+    s_send (fd, "\x1c\x0d\x0b" MSG ("A2") "\x1c\x0d\x0b" MSG ("A3") "\x1c\x0d\x0b"
+                "MSH|^~\\&|LAB|FAC|HG|HGF|2026||ADT^A01||P|2.5\rPID|1\r\x1c\x0d\x0b" MSG ("A5")
+                "\x1c\x0d");
+    usleep (20000);     /* all of it buffered: one round frames every message */
+    hg_mllp_message_t *m;
+    size_t n = s_round (s, 5, &m);
+    assert_int_equal (n, 5);
+    assert_string_equal (m[0].batch_id, "A1");
+    assert_false (m[0].no_control_id);
+    assert_true (m[3].no_control_id);
+    assert_int_equal (strncmp (m[3].batch_id, "mllp-", 5), 0);
+    assert_int_equal (strlen (m[3].batch_id), 5 + 16);
+    assert_int_equal (m[0].status, HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED);
+    m[1].status = HOURGLASS__PUSH_REPLY__STATUS__DUPLICATE;
+    m[2].status = HOURGLASS__PUSH_REPLY__STATUS__BUSY;
+    m[4].status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
+    m[4].reason = "payload too large";
+    uint64_t acked = 0, nacked = 0;
+    hg_mllp_server_answer (s, false, &acked, &nacked);
+    assert_int_equal (acked, 2);
+    assert_int_equal (nacked, 3);
+    char acks[8192];
+    s_read_acks (fd, acks, sizeof (acks), 5);
+    const char *a1 = strstr (acks, "MSA|AA|A1\r"), *a2 = strstr (acks, "MSA|AA|A2\r");
+    const char *a3 = strstr (acks, "MSA|AE|A3\r"), *a5 = strstr (acks, "MSA|AR|A5\r");
+    assert_true (a1 && a2 && a3 && a5 && a1 < a2 && a2 < a3 && a3 < a5);
+    assert_non_null (strstr (acks, "MSA|AR|\r"));   /* no MSH-10: AR, kept in quarantine */
+    assert_non_null (strstr (acks, "kept in quarantine"));
+    assert_non_null (strstr (acks, "payload too large"));
+    assert_non_null (strstr (acks, "pipeline saturated; resend later"));
+
+    /* the next round starts empty; a journal failure turns every ACK into AE */
+    s_send (fd, "\x0b" MSG ("B1") "\x1c\x0d");
+    n = s_round (s, 1, &m);
+    assert_int_equal (n, 1);
+    assert_string_equal (m[0].batch_id, "B1");
+    hg_mllp_server_answer (s, true, &acked, &nacked);
+    s_read_acks (fd, acks, sizeof (acks), 1);
+    assert_non_null (strstr (acks, "MSA|AE|B1\r"));
+    assert_non_null (strstr (acks, "journal write failed; resend later"));
+    close (fd);
+    hg_mllp_server_destroy (&s);
+    assert_null (s);
+    hg_mllp_server_destroy (&s);   /* NULL-safe */
+}
+
+/* A sender that exceeds max_payload_bytes without a frame end gets an AR
+ * and is disconnected; the server keeps serving others. */
+static void
+test_overflow (void **state)
+{
+    (void) state;
+    int port;
+    hg_mllp_server_t *s = s_server (256, &port);
+    int fd = s_connect (port);
+    char big[1024];
+    memset (big, 'x', sizeof (big) - 1);
+    big[0] = 0x0b;
+    big[sizeof (big) - 1] = '\0';
+    s_send (fd, big);
+    hg_mllp_message_t *m;
+    for (int round = 0; round < 3; round++) {
+        zmq_pollitem_t items[HG_MLLP_SERVER_MAX_CONNS + 1];
+        size_t n = hg_mllp_server_items (s, items, HG_MLLP_SERVER_MAX_CONNS + 1);
+        zmq_poll (items, (int) n, 100);
+        assert_int_equal (hg_mllp_server_receive (s, items, n, &m), 0);
+        uint64_t a = 0, b = 0;
+        hg_mllp_server_answer (s, false, &a, &b);
+    }
+    char acks[4096];
+    size_t len = s_read_acks (fd, acks, sizeof (acks), 1);
+    assert_true (len > 0);
+    assert_non_null (strstr (acks, "MSA|AR|"));
+    assert_non_null (strstr (acks, "exceeds max_payload_bytes"));
+    /* closed: the next read sees the end */
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal (poll (&p, 1, 2000), 1);
+    char c;
+    assert_int_equal (read (fd, &c, 1), 0);
+    close (fd);
+
+    int other = s_connect (port);
+    s_send (other, "\x0b" MSG ("C1") "\x1c\x0d");
+    assert_int_equal (s_round (s, 1, &m), 1);
+    assert_string_equal (m[0].batch_id, "C1");
+    uint64_t acked = 0, nacked = 0;
+    hg_mllp_server_answer (s, false, &acked, &nacked);
+    assert_int_equal (acked, 1);
+    close (other);
+    hg_mllp_server_destroy (&s);
+}
+
+static void
+test_bad_address (void **state)
+{
+    (void) state;
+    hg_err_t err = {0};
+    assert_null (hg_mllp_server_new ("localhost", 100, &err));
+    assert_non_null (strstr (err.msg, "mllp 'localhost' is not IPv4:PORT"));
+    assert_null (hg_mllp_server_new ("127.0.0.1:0", 100, &err));
+    assert_null (hg_mllp_server_new ("256.0.0.1:2575", 100, &err));
+}
+
+int
+main (void)
+{
+    if (sodium_init () < 0) {
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_round),
+        cmocka_unit_test (test_overflow),
+        cmocka_unit_test (test_bad_address),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
