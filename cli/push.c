@@ -32,6 +32,7 @@
 #include "format.h"
 #include "opts.h"
 #include "util.h"
+#include "zmsg.h"
 
 #define HG_PUSH_WINDOW 64                        /* batches in flight */
 #define HG_PUSH_MAX_FILE (1024u * 1024u * 1024u)
@@ -282,13 +283,11 @@ s_expire (push_t *p)
 static void
 s_receive (push_t *p)
 {
-    zmq_msg_t empty, body;
-    zmq_msg_init (&empty);
-    zmq_msg_init (&body);
-    zmq_msg_recv (&empty, p->sock, 0);
-    zmq_msg_recv (&body, p->sock, 0);
-    Hourglass__PushReply *rep = hourglass__push_reply__unpack (NULL, zmq_msg_size (&body),
-                                                               zmq_msg_data (&body));
+    zmq_msg_t parts[2];    /* the empty delimiter, the PushReply */
+    int got = hg_zmsg_recv (p->sock, parts, 2, 0, NULL);
+    Hourglass__PushReply *rep = got == 2
+        ? hourglass__push_reply__unpack (NULL, zmq_msg_size (&parts[1]), zmq_msg_data (&parts[1]))
+        : NULL;
     const char *slash = rep ? strchr (rep->message_id, '/') : NULL;
     for (size_t f = 0; slash && f < p->in_flight; f++) {
         push_item_t *it = &p->items[p->flying[f]];
@@ -302,8 +301,7 @@ s_receive (push_t *p)
     if (rep) {
         hourglass__push_reply__free_unpacked (rep, NULL);
     }
-    zmq_msg_close (&empty);
-    zmq_msg_close (&body);
+    hg_zmsg_close (parts, got);
 }
 
 /* Pipelined delivery until every item is final or the deadline passes. */
