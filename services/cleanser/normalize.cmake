@@ -1,5 +1,0 @@
-# Record standardisation and validation: pure logic, unit-tested and fuzzed
-# (tests/unit/normalize.cmake, tests/fuzz/normalize.cmake).
-add_library(hg_normalize STATIC ${CMAKE_CURRENT_LIST_DIR}/normalize.c)
-target_link_libraries(hg_normalize PUBLIC hgcommon)
-target_include_directories(hg_normalize PUBLIC ${CMAKE_CURRENT_LIST_DIR})

@@ -1,8 +1,0 @@
-# FHIR over HTTP for the collector (libmicrohttpd threads hand requests to
-# the collector thread; see fhir_http.h). Included by the collector's
-# CMakeLists.txt and by tests/unit/fhir_http.cmake, whichever comes first.
-if(NOT TARGET hg_fhir_http)
-    add_library(hg_fhir_http STATIC ${CMAKE_CURRENT_LIST_DIR}/fhir_http.c)
-    target_link_libraries(hg_fhir_http PUBLIC hgcommon)
-    target_include_directories(hg_fhir_http PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-endif()

@@ -1,6 +1,0 @@
-# Unit tests of the cleanser's pure parsers (services/cleanser/fhir.c, hl7v2.c, json.c).
-foreach(t test_fhir test_hl7v2 test_json)
-    hg_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS hg_cleanse)
-    # real public samples, used when present (the test checks at run time)
-    target_compile_definitions(${t} PRIVATE HG_SHARED_DATA="${CMAKE_SOURCE_DIR}/../shared/data")
-endforeach()

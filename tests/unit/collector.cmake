@@ -1,7 +1,0 @@
-hg_unit_test(test_mllp
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_mllp.c
-    LIBS hg_mllp)
-
-hg_unit_test(test_quota
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_quota.c
-    LIBS hg_mllp)
