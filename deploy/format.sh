@@ -21,7 +21,11 @@ if ! command -v clang-format >/dev/null 2>&1; then
     exit 2
 fi
 cd "$root"
-mapfile -t files < <(git ls-files -- '*.c' '*.h' | grep -v '\.pb-c\.[ch]$')
+mapfile -t files < <(git ls-files -- '*.c' '*.h' | grep -v '\.pb-c\.[ch]$' || true)
+if [ "${#files[@]}" -eq 0 ]; then
+    echo "format: no tracked .c/.h files found (is $root a git checkout?)" >&2
+    exit 2
+fi
 if [ "$check" -eq 0 ]; then
     clang-format -i --style=file "${files[@]}"
     exit 0
