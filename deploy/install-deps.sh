@@ -9,6 +9,7 @@ PACKAGES=(
     librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev libmicrohttpd-dev
     python3 python3-zmq python3-pytest
     procps openssl
+    clang-format
 )
 
 missing=()

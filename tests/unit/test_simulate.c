@@ -1,7 +1,7 @@
 /*
  * test_simulate.c -- the partner-feed simulator (cli/simulate.c).
  *
- * Built twice (tests/unit/simulate.cmake):
+ * Built twice (tests/unit/CMakeLists.txt):
  *   test_simulate        determinism, truth.json consistency, feed shapes,
  *                        invalid items, errors, the CLI entry point;
  *   test_simulate_parse  (HG_SIMULATE_PARSE) every generated file through the
