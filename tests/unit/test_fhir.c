@@ -780,6 +780,7 @@ static void
 test_patient_links_in_bundle (void **state)
 {
     (void) state;
+    /* clang-format off: one string built with macros, laid out by hand */
     const char *json =
         "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
         /* an Observation before its Patient */
@@ -819,6 +820,7 @@ test_patient_links_in_bundle (void **state)
         "\"code\":\"8480-6\"}]},"
         "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}}"
         "]}";
+    /* clang-format on */
     int rc;
     hg_batch_t *b = s_parse (json, &rc);
     for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
