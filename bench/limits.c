@@ -79,7 +79,7 @@ s_rocksdb_rate (const char *dir, size_t bytes, size_t records, size_t batch)
     }
     char *val = malloc (bytes);
     for (size_t i = 0; i < bytes; i++) {
-        val[i] = (char) ('a' + (i * 7 + i / 13) % 26);   /* compressible like text */
+        val[i] = (char) ('a' + (i * 7 + i / 13) % 26); /* compressible like text */
     }
     hg_store_batch_t *wb = hg_store_batch_new ();
     uint64_t t0 = hg_now_ms ();

@@ -21,7 +21,7 @@
 #include "opts.h"
 #include "util.h"
 
-#define HG_QUERY_CODES_MAX 16     /* --code per query: the indexer's cohort limit */
+#define HG_QUERY_CODES_MAX 16 /* --code per query: the indexer's cohort limit */
 
 void
 hg_json_print_string (const char *s, size_t len)
@@ -45,7 +45,7 @@ hg_json_print_string (const char *s, size_t len)
             printf ("\\u%04x", c);
         }
         else {
-            putchar (c);   /* UTF-8 passes through; invalid bytes are the data's */
+            putchar (c); /* UTF-8 passes through; invalid bytes are the data's */
         }
     }
     putchar ('"');
@@ -69,7 +69,8 @@ hg_cmd_stats (int argc, char **argv)
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_END,
     };
-    const hg_cli_spec_t spec = {.command = "hourglass stats", .opts = opts,
+    const hg_cli_spec_t spec = {.command = "hourglass stats",
+                                .opts = opts,
                                 .about = "Every service's counters.\n"};
     hg_cli_args_t args;
     int status = 0;
@@ -182,8 +183,7 @@ s_query_print (const Hourglass__CountResult *count, bool json, const char *const
         printf ("%s: suppressed (fewer than the minimum cell size of patients)\n", code);
     }
     else {
-        printf ("%s: %llu patients, %llu records\n", code,
-                (unsigned long long) count->patients,
+        printf ("%s: %llu patients, %llu records\n", code, (unsigned long long) count->patients,
                 (unsigned long long) count->records);
     }
 }
@@ -198,11 +198,12 @@ hg_cmd_query (int argc, char **argv)
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
         HG_CLI_OPT_LIST ("--code", &code_list, "SYSTEM|CODE",
-         "the code to count; several: a cohort", HG_QUERY_CODES_MAX),
+                         "the code to count; several: a cohort", HG_QUERY_CODES_MAX),
         HG_CLI_OPT_STR ("--from", &from, "YYYY-MM-DD", "records dated from"),
         HG_CLI_OPT_STR ("--to", &to, "YYYY-MM-DD", "records dated up to"),
         HG_CLI_OPT_JSON (&json),
-        HG_CLI_OPT_INT ("--repeat", &repeat, "N", "run the query N times (benchmarks)", 1, 100000),
+        HG_CLI_OPT_INT ("--repeat", &repeat, "N", "run the query N times (benchmarks)", 1,
+                        100000),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t count = {
@@ -309,7 +310,7 @@ hg_cmd_quarantine (int argc, char **argv)
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
         HG_CLI_OPT_INT ("--limit", &limit, "N", "at most N entries per service (default 1000)", 0,
-         1000000000),
+                        1000000000),
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_END,
     };
@@ -397,8 +398,8 @@ hg_cmd_health (int argc, char **argv)
 {
     int timeout_ms = 2000;
     const hg_cli_opt_t opts[] = {
-        HG_CLI_OPT_INT ("--timeout-ms", &timeout_ms, "N", "wait this long for the answer (2000)", 1,
-         3600000),
+        HG_CLI_OPT_INT ("--timeout-ms", &timeout_ms, "N", "wait this long for the answer (2000)",
+                        1, 3600000),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {

@@ -80,7 +80,8 @@ s_probe_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     int port = 20000 + (int) randombytes_uniform (32768 - 20000);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) port),
                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
     if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) != 0) {
         port = -1;
@@ -120,7 +121,7 @@ s_endpoint (char *out, size_t size)
 static void
 s_arg (hg_proc_t *p, const char *flag, const char *value)
 {
-    if (p->argc + 3 <= HG_CLI_MAX_ARGS) {   /* two more and the NULL end */
+    if (p->argc + 3 <= HG_CLI_MAX_ARGS) { /* two more and the NULL end */
         p->argv[p->argc++] = strdup (flag);
         p->argv[p->argc++] = strdup (value);
     }
@@ -162,10 +163,10 @@ typedef struct {
     int cleansers, deids, shards, min_cell, heartbeat_ms;
     const char *compression;
     const char *sync;
-    bool secure;            /* CurveZMQ on every link and on partner ingest */
-    int partner_rate;       /* collector quota, batches/s per partner (0: none) */
-    const char *http_tokens;  /* bearer-token file: enables FHIR over HTTP */
-    const char *http_tls[2];  /* --http-tls-cert, --http-tls-key (with http_tokens) */
+    bool secure;             /* CurveZMQ on every link and on partner ingest */
+    int partner_rate;        /* collector quota, batches/s per partner (0: none) */
+    const char *http_tokens; /* bearer-token file: enables FHIR over HTTP */
+    const char *http_tls[2]; /* --http-tls-cert, --http-tls-key (with http_tokens) */
 } layout_t;
 
 /* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
@@ -208,8 +209,9 @@ s_secure (hg_cluster_t *c, hg_err_t *err)
             return err->code;
         }
     }
-    static const char *chain[][2] = {
-        {"collector", "cleanser"}, {"cleanser", "deid"}, {"deid", "indexer"}};
+    static const char *chain[][2] = {{"collector", "cleanser"},
+                                     {"cleanser", "deid"},
+                                     {"deid", "indexer"}};
     for (int k = 0; k < 3; k++) {
         char file[64];
         snprintf (file, sizeof (file), "%s.allow", chain[k][0]);
@@ -221,7 +223,8 @@ s_secure (hg_cluster_t *c, hg_err_t *err)
     snprintf (partners, sizeof (partners), "%s/keys/partners.allow", c->dir);
     if (access (partners, F_OK) != 0
         && hg_write_file_atomic (partners, "# partner public keys: <z85> <partner>\n", 39, 0644,
-                                 err) < 0) {
+                                 err)
+               < 0) {
         return err->code;
     }
     for (int i = 0; i < c->n_procs; i++) {
@@ -304,8 +307,8 @@ s_layout (hg_cluster_t *c, const layout_t *l)
         s_arg (p, "--upstream", collector_deliver);
         s_arg (p, "--deliver", ep);
         snprintf (cleanser_delivers + strlen (cleanser_delivers),
-                  sizeof (cleanser_delivers) - strlen (cleanser_delivers), "%s%s",
-                  i ? "," : "", ep);
+                  sizeof (cleanser_delivers) - strlen (cleanser_delivers), "%s%s", i ? "," : "",
+                  ep);
     }
     char key_file[PATH_MAX], shards[16];
     snprintf (key_file, sizeof (key_file), "%s/keys/deid.key", c->dir);
@@ -365,8 +368,10 @@ s_spawn (const hg_cluster_t *c, hg_proc_t *p, hg_err_t *err)
     snprintf (bin, sizeof (bin), "%.2000s/hourglass-%s", bin_dir, p->service);
     snprintf (log, sizeof (log), "%s/logs/%s.log", c->dir, p->name);
     if (access (bin, X_OK) < 0) {
-        return hg_err_set (err, HG_ENOTFOUND, "service binary %s not found (build first, or "
-                           "set HOURGLASS_BIN_DIR)", bin);
+        return hg_err_set (err, HG_ENOTFOUND,
+                           "service binary %s not found (build first, or "
+                           "set HOURGLASS_BIN_DIR)",
+                           bin);
     }
     pid_t pid = fork ();
     if (pid < 0) {
@@ -555,8 +560,7 @@ s_down (const char *dir)
             usleep (20000);
         }
         if (s_alive (p->pid)) {
-            fprintf (stderr, "hourglass cluster down: %s ignored SIGTERM; killing it\n",
-                     p->name);
+            fprintf (stderr, "hourglass cluster down: %s ignored SIGTERM; killing it\n", p->name);
             kill (p->pid, SIGKILL);
         }
         if (p->pid > 0) {
@@ -626,8 +630,10 @@ s_add_partner (const char *dir, const char *name)
     snprintf (path, sizeof (path), "%.2000s/keys/partners", dir);
     snprintf (prefix, sizeof (prefix), "%.3000s/%.64s", path, name);
     if (!*c.ingest_key) {
-        fprintf (stderr, "hourglass cluster add-partner: the cluster in %s was not started "
-                         "with --secure\n", dir);
+        fprintf (stderr,
+                 "hourglass cluster add-partner: the cluster in %s was not started "
+                 "with --secure\n",
+                 dir);
     }
     else if (strchr (name, '/') || strchr (name, ' ') || !*name) {
         fprintf (stderr, "hourglass cluster add-partner: bad partner name '%s'\n", name);
@@ -668,10 +674,11 @@ s_add_partner (const char *dir, const char *name)
 
 /* Every cluster subcommand's directory option: --cluster as in the client
  * commands, --dir its older spelling (tests and scripts use it). */
-#define HG_CLUSTER_OPT_DIR(o)                                                                \
-    {.name = "--cluster", .type = HG_CLI_STRING, .out = (o), .metavar = "DIR",               \
-     .help = "the cluster's directory ($HOURGLASS_CLUSTER, else .cluster)",                  \
-     .alias = "--dir"}
+#define HG_CLUSTER_OPT_DIR(o)                                                                   \
+    {                                                                                           \
+        .name = "--cluster", .type = HG_CLI_STRING, .out = (o), .metavar = "DIR",               \
+        .help = "the cluster's directory ($HOURGLASS_CLUSTER, else .cluster)", .alias = "--dir" \
+    }
 
 int
 hg_cmd_cluster (int argc, char **argv)
@@ -679,26 +686,31 @@ hg_cmd_cluster (int argc, char **argv)
     const char *dir_flag = NULL;
     bool json = false;
     int timeout_s = 60;
-    layout_t l = {.cleansers = 1, .deids = 1, .shards = 1, .min_cell = 10,
-                  .heartbeat_ms = 1000, .compression = "lz4", .sync = "true"};
+    layout_t l = {.cleansers = 1,
+                  .deids = 1,
+                  .shards = 1,
+                  .min_cell = 10,
+                  .heartbeat_ms = 1000,
+                  .compression = "lz4",
+                  .sync = "true"};
     const hg_cli_opt_t up_opts[] = {
         HG_CLUSTER_OPT_DIR (&dir_flag),
         HG_CLI_OPT_INT ("--cleansers", &l.cleansers, "N", "cleanser instances (1)", 1, 8),
         HG_CLI_OPT_INT ("--deids", &l.deids, "N", "deid instances (1)", 1, 8),
         HG_CLI_OPT_INT ("--shards", &l.shards, "N", "indexer shards (1)", 1, 16),
         HG_CLI_OPT_INT ("--min-cell", &l.min_cell, "N",
-         "smallest patient count analytics reports (10)", 0, 1000000),
+                        "smallest patient count analytics reports (10)", 0, 1000000),
         HG_CLI_OPT_STR ("--compression", &l.compression, "lz4|none|...",
-         "RocksDB compression (lz4)"),
+                        "RocksDB compression (lz4)"),
         HG_CLI_OPT_STR ("--sync", &l.sync, "true|false", "fsync each commit (true)"),
         HG_CLI_OPT_INT ("--heartbeat-ms", &l.heartbeat_ms, "MS", "link heartbeat (1000)", 10,
-         3600000),
+                        3600000),
         HG_CLI_OPT_INT ("--timeout", &timeout_s, "S", "wait this long for health (60)", 1, 86400),
         HG_CLI_OPT_FLAG ("--secure", &l.secure, "CurveZMQ on every link and on partner ingest"),
         HG_CLI_OPT_INT ("--partner-rate", &l.partner_rate, "N",
-         "collector quota: batches/s per partner (0: none)", 0, 1000000),
+                        "collector quota: batches/s per partner (0: none)", 0, 1000000),
         HG_CLI_OPT_STR ("--http-tokens", &l.http_tokens, "FILE",
-         "bearer tokens: serve FHIR over HTTP"),
+                        "bearer tokens: serve FHIR over HTTP"),
         HG_CLI_OPT_STR ("--http-tls-cert", &l.http_tls[0], "PEM", "HTTPS certificate"),
         HG_CLI_OPT_STR ("--http-tls-key", &l.http_tls[1], "PEM", "HTTPS private key"),
         HG_CLI_OPT_END,
@@ -714,9 +726,11 @@ hg_cmd_cluster (int argc, char **argv)
                  "key pair per instance, allow-lists per hop) and on partner ingest (partners\n"
                  "push with their own key; add-partner makes one).\n",
     };
-    const hg_cli_spec_t down = {.command = "hourglass cluster down", .opts = dir_opts,
+    const hg_cli_spec_t down = {.command = "hourglass cluster down",
+                                .opts = dir_opts,
                                 .about = "Stops every service of the cluster.\n"};
-    const hg_cli_spec_t status = {.command = "hourglass cluster status", .opts = status_opts,
+    const hg_cli_spec_t status = {.command = "hourglass cluster status",
+                                  .opts = status_opts,
                                   .about = "Each service's pid and health.\n"};
     const hg_cli_spec_t add_partner = {
         .command = "hourglass cluster add-partner",

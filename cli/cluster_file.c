@@ -70,14 +70,22 @@ typedef struct {
     size_t off, size;
 } s_field_t;
 
-#define S_FIELD(type, member) {#member, offsetof (type, member), sizeof (((type *) 0)->member)}
+#define S_FIELD(type, member)                                         \
+    {                                                                 \
+#member, offsetof(type, member), sizeof(((type *) 0)->member) \
+    }
 
 static const s_field_t s_cluster_fields[] = {
-    S_FIELD (hg_cluster_t, ingest), S_FIELD (hg_cluster_t, ingest_key),
-    S_FIELD (hg_cluster_t, mllp), S_FIELD (hg_cluster_t, http), {NULL, 0, 0},
+    S_FIELD (hg_cluster_t, ingest),
+    S_FIELD (hg_cluster_t, ingest_key),
+    S_FIELD (hg_cluster_t, mllp),
+    S_FIELD (hg_cluster_t, http),
+    {NULL, 0, 0},
 };
 static const s_field_t s_proc_fields[] = {
-    S_FIELD (hg_proc_t, name), S_FIELD (hg_proc_t, service), S_FIELD (hg_proc_t, control),
+    S_FIELD (hg_proc_t, name),
+    S_FIELD (hg_proc_t, service),
+    S_FIELD (hg_proc_t, control),
     {NULL, 0, 0},
 };
 
@@ -88,7 +96,7 @@ s_fields_load (json_object *o, void *rec, const s_field_t *fields)
     for (const s_field_t *f = fields; f->key; f++) {
         json_object *v;
         const char *text = json_object_object_get_ex (o, f->key, &v) ? json_object_get_string (v)
-                                                                       : "";
+                                                                     : "";
         snprintf ((char *) rec + f->off, f->size, "%s", text ? text : "");
     }
 }
@@ -166,8 +174,9 @@ hg_cluster_save (const hg_cluster_t *c, hg_err_t *err)
         json_object_array_add (procs, o);
     }
     json_object_object_add (root, "processes", procs);
-    const char *text = json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY
-                                                                 | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text = json_object_to_json_string_ext (root,
+                                                       JSON_C_TO_STRING_PRETTY
+                                                           | JSON_C_TO_STRING_NOSLASHESCAPE);
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/cluster.json", c->dir);
     int rc = hg_write_file_atomic (path, text, strlen (text), 0644, err);

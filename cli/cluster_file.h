@@ -19,21 +19,21 @@
 
 /* One service process of a local cluster. */
 typedef struct {
-    char name[64];          /* instance name: "cleanser-1" */
-    char service[32];       /* "cleanser" */
-    char control[128];      /* control endpoint */
-    int pid;                /* 0 when not running */
-    char *argv[HG_CLI_MAX_ARGS];  /* arguments after the binary (owned) */
+    char name[64];               /* instance name: "cleanser-1" */
+    char service[32];            /* "cleanser" */
+    char control[128];           /* control endpoint */
+    int pid;                     /* 0 when not running */
+    char *argv[HG_CLI_MAX_ARGS]; /* arguments after the binary (owned) */
     int argc;
 } hg_proc_t;
 
 /* What cluster.json holds: the processes and the endpoints clients need. */
 typedef struct {
-    char dir[2048];         /* at most 2047 bytes: paths under it must fit PATH_MAX */
-    char ingest[128];       /* collector ingest endpoint */
-    char ingest_key[2100];  /* collector public key file when secure, else "" */
-    char mllp[64];          /* collector MLLP address IPv4:PORT */
-    char http[64];          /* collector FHIR-over-HTTP address, "" when off */
+    char dir[2048];        /* at most 2047 bytes: paths under it must fit PATH_MAX */
+    char ingest[128];      /* collector ingest endpoint */
+    char ingest_key[2100]; /* collector public key file when secure, else "" */
+    char mllp[64];         /* collector MLLP address IPv4:PORT */
+    char http[64];         /* collector FHIR-over-HTTP address, "" when off */
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
 } hg_cluster_t;

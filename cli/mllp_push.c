@@ -70,7 +70,8 @@ s_parse_ack (const char *ack, size_t len, char code[3], char *reason, size_t cap
     reason[0] = '\0';
     const char *msa = NULL, *err = NULL;
     for (size_t i = 0; i + 3 < len; i++) {
-        if ((i == 0 || ack[i - 1] == '\r' || ack[i - 1] == 0x0b) && memcmp (ack + i, "MSA", 3) == 0) {
+        if ((i == 0 || ack[i - 1] == '\r' || ack[i - 1] == 0x0b)
+            && memcmp (ack + i, "MSA", 3) == 0) {
             msa = ack + i;
         }
         if ((i == 0 || ack[i - 1] == '\r') && memcmp (ack + i, "ERR", 3) == 0) {
@@ -117,20 +118,22 @@ hg_mllp_push (const char *address, const char *const *files, size_t n_files, boo
         while (start < len) {
             size_t next = len;
             for (size_t i = start + 1; i + 3 <= len; i++) {
-                if ((data[i - 1] == '\r' || data[i - 1] == '\n') && memcmp (data + i, "MSH", 3) == 0) {
+                if ((data[i - 1] == '\r' || data[i - 1] == '\n')
+                    && memcmp (data + i, "MSH", 3) == 0) {
                     next = i;
                     break;
                 }
             }
             size_t mlen = next - start;
-            while (mlen && (data[start + mlen - 1] == '\n' || data[start + mlen - 1] == '\r'
-                            || data[start + mlen - 1] == ' ')) {
+            while (mlen
+                   && (data[start + mlen - 1] == '\n' || data[start + mlen - 1] == '\r'
+                       || data[start + mlen - 1] == ' ')) {
                 mlen--;
             }
             if (mlen) {
                 char *frame = malloc (mlen + 4);
                 frame[0] = 0x0b;
-                for (size_t i = 0; i < mlen; i++) {      /* LF segment ends become CR */
+                for (size_t i = 0; i < mlen; i++) { /* LF segment ends become CR */
                     frame[i + 1] = data[start + i] == '\n' ? '\r' : data[start + i];
                 }
                 frame[mlen + 1] = '\r';
@@ -139,7 +142,8 @@ hg_mllp_push (const char *address, const char *const *files, size_t n_files, boo
                 ssize_t sent = write (fd, frame, mlen + 4);
                 free (frame);
                 char ack[4096], code[3], reason[512];
-                ssize_t al = sent == (ssize_t) (mlen + 4) ? s_read_ack (fd, ack, sizeof (ack)) : -1;
+                ssize_t al = sent == (ssize_t) (mlen + 4) ? s_read_ack (fd, ack, sizeof (ack))
+                                                          : -1;
                 if (al < 0) {
                     unanswered++;
                     fprintf (stderr, "%s: message at byte %zu: no ACK\n", files[f], start);

@@ -58,8 +58,10 @@ s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *name, con
     case HG_CLI_INT: {
         long long n = strtoll (value, &end, 10);
         if (!*value || *end || errno || (double) n < o->lo || (double) n > o->hi) {
-            return hg_cli_usage_error (spec, "%s wants a whole number from %.0f to %.0f, got "
-                                       "'%s'", name, o->lo, o->hi, value);
+            return hg_cli_usage_error (spec,
+                                       "%s wants a whole number from %.0f to %.0f, got "
+                                       "'%s'",
+                                       name, o->lo, o->hi, value);
         }
         *(int *) o->out = (int) n;
         return 0;
@@ -67,8 +69,8 @@ s_store (const hg_cli_spec_t *spec, const hg_cli_opt_t *o, const char *name, con
     case HG_CLI_NUMBER: {
         double d = strtod (value, &end);
         if (!*value || *end || errno || !isfinite (d) || d < o->lo || d > o->hi) {
-            return hg_cli_usage_error (spec, "%s wants a number from %g to %g, got '%s'",
-                                       name, o->lo, o->hi, value);
+            return hg_cli_usage_error (spec, "%s wants a number from %g to %g, got '%s'", name,
+                                       o->lo, o->hi, value);
         }
         *(double *) o->out = d;
         return 0;
@@ -142,8 +144,8 @@ s_missing (const hg_cli_spec_t *spec, const bool *seen, int *status)
 }
 
 int
-hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first,
-              hg_cli_args_t *args, int *status)
+hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first, hg_cli_args_t *args,
+              int *status)
 {
     args->v = NULL;
     args->n = 0;
@@ -182,8 +184,8 @@ hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first,
     }
     if (args->n < spec->min_args || args->n > spec->max_args) {
         *status = args->n < spec->min_args
-                      ? hg_cli_usage_error (spec, "%s required", spec->args ? spec->args
-                                                                             : "an argument is")
+                      ? hg_cli_usage_error (spec, "%s required",
+                                            spec->args ? spec->args : "an argument is")
                       : hg_cli_usage_error (spec, "unexpected argument '%s'",
                                             args->v[spec->max_args]);
         hg_cli_args_free (args);

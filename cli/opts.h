@@ -22,15 +22,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define HG_CLI_OPTS_MAX 64   /* options of one command */
+#define HG_CLI_OPTS_MAX 64 /* options of one command */
 
 typedef enum {
-    HG_CLI_FLAG,        /* bool *: set to true */
-    HG_CLI_STRING,      /* const char **: the value */
-    HG_CLI_INT,         /* int *: a whole number in [lo, hi] */
-    HG_CLI_NUMBER,      /* double *: a number in [lo, hi] */
-    HG_CLI_LIST,        /* hg_cli_list_t *: every value of a repeated option, at most hi */
-    HG_CLI_OPTIONAL,    /* const char **: the next argument when accept() takes it,
+    HG_CLI_FLAG,     /* bool *: set to true */
+    HG_CLI_STRING,   /* const char **: the value */
+    HG_CLI_INT,      /* int *: a whole number in [lo, hi] */
+    HG_CLI_NUMBER,   /* double *: a number in [lo, hi] */
+    HG_CLI_LIST,     /* hg_cli_list_t *: every value of a repeated option, at most hi */
+    HG_CLI_OPTIONAL, /* const char **: the next argument when accept() takes it,
                          * else "" (given without a value); stays NULL when absent */
 } hg_cli_type_t;
 
@@ -42,15 +42,15 @@ typedef struct {
 } hg_cli_list_t;
 
 typedef struct {
-    const char *name;           /* "--wait"; NULL ends a table */
+    const char *name; /* "--wait"; NULL ends a table */
     hg_cli_type_t type;
-    void *out;                  /* see the type; left alone when the option is absent */
-    const char *metavar;        /* value placeholder in the usage, "SECONDS" */
-    const char *help;           /* one line */
-    double lo, hi;              /* range of INT and NUMBER; the count limit of a LIST */
-    const char *alias;          /* a second spelling kept for existing scripts, or NULL */
-    bool (*accept) (const char *next);  /* OPTIONAL: whether next is its value */
-    bool required;              /* absent: a usage error ("--format is required") */
+    void *out;                         /* see the type; left alone when the option is absent */
+    const char *metavar;               /* value placeholder in the usage, "SECONDS" */
+    const char *help;                  /* one line */
+    double lo, hi;                     /* range of INT and NUMBER; the count limit of a LIST */
+    const char *alias;                 /* a second spelling kept for existing scripts, or NULL */
+    bool (*accept) (const char *next); /* OPTIONAL: whether next is its value */
+    bool required;                     /* absent: a usage error ("--format is required") */
 } hg_cli_opt_t;
 
 /* One command or subcommand. */
@@ -65,30 +65,46 @@ typedef struct {
 
 /* What hg_cli_parse found besides the options. */
 typedef struct {
-    const char **v;             /* the arguments in order (heap; hg_cli_args_free) */
+    const char **v; /* the arguments in order (heap; hg_cli_args_free) */
     size_t n;
 } hg_cli_args_t;
 
 /* Table rows, one macro per type (designated initialisers: the rest zero). */
-#define HG_CLI_OPT_FLAG(n, o, h) {.name = (n), .type = HG_CLI_FLAG, .out = (o), .help = (h)}
-#define HG_CLI_OPT_STR(n, o, mv, h)                                                          \
-    {.name = (n), .type = HG_CLI_STRING, .out = (o), .metavar = (mv), .help = (h)}
-#define HG_CLI_OPT_REQUIRED(n, o, mv, h)                                                     \
-    {.name = (n), .type = HG_CLI_STRING, .out = (o), .metavar = (mv), .help = (h),           \
-     .required = true}
-#define HG_CLI_OPT_INT(n, o, mv, h, min, max)                                                \
-    {.name = (n), .type = HG_CLI_INT, .out = (o), .metavar = (mv), .help = (h), .lo = (min),  \
-     .hi = (max)}
-#define HG_CLI_OPT_NUM(n, o, mv, h, min, max)                                                \
-    {.name = (n), .type = HG_CLI_NUMBER, .out = (o), .metavar = (mv), .help = (h),           \
-     .lo = (min), .hi = (max)}
-#define HG_CLI_OPT_LIST(n, o, mv, h, max)                                                    \
-    {.name = (n), .type = HG_CLI_LIST, .out = (o), .metavar = (mv), .help = (h), .hi = (max)}
-#define HG_CLI_OPT_END {.name = NULL}
+#define HG_CLI_OPT_FLAG(n, o, h)                                  \
+    {                                                             \
+        .name = (n), .type = HG_CLI_FLAG, .out = (o), .help = (h) \
+    }
+#define HG_CLI_OPT_STR(n, o, mv, h)                                                  \
+    {                                                                                \
+        .name = (n), .type = HG_CLI_STRING, .out = (o), .metavar = (mv), .help = (h) \
+    }
+#define HG_CLI_OPT_REQUIRED(n, o, mv, h)                                              \
+    {                                                                                 \
+        .name = (n), .type = HG_CLI_STRING, .out = (o), .metavar = (mv), .help = (h), \
+        .required = true                                                              \
+    }
+#define HG_CLI_OPT_INT(n, o, mv, h, min, max)                                                   \
+    {                                                                                           \
+        .name = (n), .type = HG_CLI_INT, .out = (o), .metavar = (mv), .help = (h), .lo = (min), \
+        .hi = (max)                                                                             \
+    }
+#define HG_CLI_OPT_NUM(n, o, mv, h, min, max)                                         \
+    {                                                                                 \
+        .name = (n), .type = HG_CLI_NUMBER, .out = (o), .metavar = (mv), .help = (h), \
+        .lo = (min), .hi = (max)                                                      \
+    }
+#define HG_CLI_OPT_LIST(n, o, mv, h, max)                                                       \
+    {                                                                                           \
+        .name = (n), .type = HG_CLI_LIST, .out = (o), .metavar = (mv), .help = (h), .hi = (max) \
+    }
+#define HG_CLI_OPT_END \
+    {                  \
+        .name = NULL   \
+    }
 
 /* The options most commands share, one spelling and one help for all. */
-#define HG_CLI_OPT_CLUSTER(o)                                                                \
-    HG_CLI_OPT_STR ("--cluster", (o), "DIR",                                                 \
+#define HG_CLI_OPT_CLUSTER(o)                \
+    HG_CLI_OPT_STR ("--cluster", (o), "DIR", \
                     "the cluster's directory ($HOURGLASS_CLUSTER, else .cluster)")
 #define HG_CLI_OPT_JSON(o) HG_CLI_OPT_FLAG ("--json", (o), "one JSON object on stdout")
 

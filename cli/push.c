@@ -34,40 +34,40 @@
 #include "util.h"
 #include "zmsg.h"
 
-#define HG_PUSH_WINDOW 64                        /* batches in flight */
+#define HG_PUSH_WINDOW 64 /* batches in flight */
 #define HG_PUSH_MAX_FILE (1024u * 1024u * 1024u)
-#define HG_PUSH_RESEND_MS 10000                  /* unanswered this long: resent */
+#define HG_PUSH_RESEND_MS 10000 /* unanswered this long: resent */
 #define HG_PUSH_WAIT_DEFAULT_S 120
 
 typedef enum {
-    PUSH_TO_SEND,       /* not sent yet, or to be sent again (BUSY, no answer) */
-    PUSH_IN_FLIGHT,     /* sent, waiting for the collector's answer */
-    PUSH_ACCEPTED,      /* journalled by the collector (final) */
-    PUSH_DUPLICATE,     /* accepted earlier (final) */
-    PUSH_REFUSED,       /* rejected by the collector, or unreadable (final) */
+    PUSH_TO_SEND,   /* not sent yet, or to be sent again (BUSY, no answer) */
+    PUSH_IN_FLIGHT, /* sent, waiting for the collector's answer */
+    PUSH_ACCEPTED,  /* journalled by the collector (final) */
+    PUSH_DUPLICATE, /* accepted earlier (final) */
+    PUSH_REFUSED,   /* rejected by the collector, or unreadable (final) */
 } push_state_t;
 
 typedef struct {
     const char *path;
     char message_id[600];
     char batch_id[300];
-    char *data;                 /* the file while it may be sent, else NULL */
+    char *data; /* the file while it may be sent, else NULL */
     size_t len;
     push_state_t state;
-    char reason[512];           /* why REFUSED */
+    char reason[512]; /* why REFUSED */
     uint64_t sent_ms, retry_at_ms;
     unsigned attempts;
-    int records, quarantined;   /* from the cleanser's outcome; -1 unknown */
+    int records, quarantined; /* from the cleanser's outcome; -1 unknown */
     char first_reason[512];
 } push_item_t;
 
 /* The command line. */
 typedef struct {
     const char *cluster, *format, *partner, *batch_id, *key_file, *server_key;
-    const char *mllp;           /* NULL: ZeroMQ; "": the cluster's MLLP; else HOST:PORT */
+    const char *mllp; /* NULL: ZeroMQ; "": the cluster's MLLP; else HOST:PORT */
     bool json;
     int wait_s;
-    double rate;                /* new batches per second, 0: as fast as accepted */
+    double rate; /* new batches per second, 0: as fast as accepted */
 } push_opts_t;
 
 /* One push in progress. */
@@ -77,10 +77,10 @@ typedef struct {
     push_item_t *items;
     size_t n;
     void *zctx, *sock;
-    size_t done;                /* items in a final state */
-    size_t first_sends;         /* items sent at least once (pacing) */
-    size_t open;                /* items before it are all final */
-    size_t flying[HG_PUSH_WINDOW], in_flight;   /* indexes of IN_FLIGHT items */
+    size_t done;                              /* items in a final state */
+    size_t first_sends;                       /* items sent at least once (pacing) */
+    size_t open;                              /* items before it are all final */
+    size_t flying[HG_PUSH_WINDOW], in_flight; /* indexes of IN_FLIGHT items */
     uint64_t started_ms;
 } push_t;
 
@@ -226,7 +226,7 @@ s_item_answer (push_item_t *it, const Hourglass__PushReply *rep)
         break;
     }
     if (s_final (it->state)) {
-        free (it->data);    /* answered: the file is no longer needed */
+        free (it->data); /* answered: the file is no longer needed */
         it->data = NULL;
     }
 }
@@ -245,13 +245,13 @@ s_send_window (push_t *p)
         push_item_t *it = &p->items[i];
         if (p->o->rate > 0 && it->attempts == 0
             && (double) p->first_sends >= p->o->rate * (double) (now - p->started_ms) / 1000.0) {
-            break;      /* paced: not yet time for the next new batch */
+            break; /* paced: not yet time for the next new batch */
         }
         if (it->state != PUSH_TO_SEND || now < it->retry_at_ms) {
             continue;
         }
         if (!it->data && s_item_load (it, p->o->batch_id, p->o->partner) < 0) {
-            p->done++;  /* unreadable: refused, never sent */
+            p->done++; /* unreadable: refused, never sent */
             continue;
         }
         p->first_sends += it->attempts == 0;
@@ -283,11 +283,13 @@ s_expire (push_t *p)
 static void
 s_receive (push_t *p)
 {
-    zmq_msg_t parts[2];    /* the empty delimiter, the PushReply */
+    zmq_msg_t parts[2]; /* the empty delimiter, the PushReply */
     int got = hg_zmsg_recv (p->sock, parts, 2, 0, NULL);
-    Hourglass__PushReply *rep = got == 2
-        ? hourglass__push_reply__unpack (NULL, zmq_msg_size (&parts[1]), zmq_msg_data (&parts[1]))
-        : NULL;
+    Hourglass__PushReply *rep = NULL;
+    if (got == 2) {
+        rep = hourglass__push_reply__unpack (NULL, zmq_msg_size (&parts[1]),
+                                             zmq_msg_data (&parts[1]));
+    }
     const char *slash = rep ? strchr (rep->message_id, '/') : NULL;
     for (size_t f = 0; slash && f < p->in_flight; f++) {
         push_item_t *it = &p->items[p->flying[f]];
@@ -458,10 +460,11 @@ s_report (const push_t *p, size_t unknown)
         s_report_item (it, p->o->json);
     }
     if (p->o->json) {
-        printf ("{\"files\": %zu, \"accepted\": %zu, \"duplicates\": %zu, \"refused\": %zu, "
-                "\"undelivered\": %zu, \"pending\": %zu, \"records\": %llu, \"rejected\": %llu}\n",
-                p->n, accepted, duplicates, refused, undelivered, unknown,
-                (unsigned long long) records, (unsigned long long) quarantined);
+        printf (
+            "{\"files\": %zu, \"accepted\": %zu, \"duplicates\": %zu, \"refused\": %zu, "
+            "\"undelivered\": %zu, \"pending\": %zu, \"records\": %llu, \"rejected\": %llu}\n",
+            p->n, accepted, duplicates, refused, undelivered, unknown,
+            (unsigned long long) records, (unsigned long long) quarantined);
     }
     else {
         printf ("accepted: %zu batches (%zu already accepted earlier), %llu records\n"
@@ -470,8 +473,7 @@ s_report (const push_t *p, size_t unknown)
                 accepted + duplicates, duplicates, (unsigned long long) records,
                 (unsigned long long) quarantined, rejected_files, refused, undelivered);
         if (unknown) {
-            printf ("pending: %zu batches not yet processed after %d s\n", unknown,
-                    p->o->wait_s);
+            printf ("pending: %zu batches not yet processed after %d s\n", unknown, p->o->wait_s);
         }
     }
     return quarantined || refused || undelivered || unknown ? 1 : 0;
@@ -498,7 +500,8 @@ s_connect (push_t *p)
         hg_curve_keypair_t kp;
         char server_z85[HG_CURVE_Z85_LEN + 1];
         if (!key_file || !server_key) {
-            hg_err_set (&kerr, HG_EINVAL, "the collector requires CurveZMQ: push with --key "
+            hg_err_set (&kerr, HG_EINVAL,
+                        "the collector requires CurveZMQ: push with --key "
                         "PARTNER.key (made by hourglass cluster add-partner or keygen)");
         }
         if (kerr.code || hg_curve_load_keypair (key_file, &kp, &kerr) < 0
@@ -600,17 +603,22 @@ hg_cmd_push (int argc, char **argv)
         HG_CLI_OPT_CLUSTER (&o.cluster),
         HG_CLI_OPT_REQUIRED ("--format", &o.format, "FORMAT", "the files' format"),
         HG_CLI_OPT_STR ("--partner", &o.partner, "NAME",
-         "partner name (default $HOURGLASS_PARTNER, else 'default')"),
+                        "partner name (default $HOURGLASS_PARTNER, else 'default')"),
         HG_CLI_OPT_STR ("--batch-id", &o.batch_id, "ID", "batch id of a single FILE"),
         HG_CLI_OPT_INT ("--wait", &o.wait_s, "SECONDS",
-         "wait this long for outcomes (0: do not wait; default 120)", 0, 86400 * 365),
+                        "wait this long for outcomes (0: do not wait; default 120)", 0,
+                        86400 * 365),
         HG_CLI_OPT_NUM ("--rate", &o.rate, "N", "new batches per second (0: unpaced)", 0, 1e9),
         HG_CLI_OPT_JSON (&o.json),
         HG_CLI_OPT_STR ("--key", &o.key_file, "PARTNER.key", "CurveZMQ key pair of the partner"),
         HG_CLI_OPT_STR ("--server-key", &o.server_key, "COLLECTOR.pub|Z85",
-         "the collector's public key (default: the cluster's)"),
-        {.name = "--mllp", .type = HG_CLI_OPTIONAL, .out = &o.mllp, .metavar = "HOST:PORT",
-         .help = "HL7 v2 over MLLP (default: the cluster's listener)", .accept = s_is_address},
+                        "the collector's public key (default: the cluster's)"),
+        {.name = "--mllp",
+         .type = HG_CLI_OPTIONAL,
+         .out = &o.mllp,
+         .metavar = "HOST:PORT",
+         .help = "HL7 v2 over MLLP (default: the cluster's listener)",
+         .accept = s_is_address},
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {
@@ -619,14 +627,15 @@ hg_cmd_push (int argc, char **argv)
         .min_args = 1,
         .max_args = SIZE_MAX,
         .opts = opts,
-        .about = "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
-                 "hash of its content, so pushing the same file again is idempotent. Waits until\n"
-                 "the cleanser has an outcome for every batch (--wait 0: do not wait) and prints\n"
-                 "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
-                 "not be delivered. --rate N paces new batches to N per second. With CurveZMQ\n"
-                 "(cluster up --secure) the partner is the one its --key authenticates.\n"
-                 "--mllp sends HL7 v2 files message by message over MLLP (to the cluster's\n"
-                 "listener by default) and counts the ACKs.\n",
+        .about =
+            "Pushes each FILE as one batch. The batch id defaults to the file name plus a\n"
+            "hash of its content, so pushing the same file again is idempotent. Waits until\n"
+            "the cleanser has an outcome for every batch (--wait 0: do not wait) and prints\n"
+            "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
+            "not be delivered. --rate N paces new batches to N per second. With CurveZMQ\n"
+            "(cluster up --secure) the partner is the one its --key authenticates.\n"
+            "--mllp sends HL7 v2 files message by message over MLLP (to the cluster's\n"
+            "listener by default) and counts the ACKs.\n",
         .epilog = s_formats,
     };
     hg_cli_args_t files;
@@ -636,9 +645,10 @@ hg_cmd_push (int argc, char **argv)
     }
     if (!hg_format_by_name (o.format)) {
         char names[HG_FORMAT_NAMES_MAX];
-        fprintf (stderr, "hourglass push: warning: format '%s' is not one the pipeline parses "
-                         "(%s); it will be quarantined\n", o.format,
-                 hg_format_names (", ", names, sizeof (names)));
+        fprintf (stderr,
+                 "hourglass push: warning: format '%s' is not one the pipeline parses "
+                 "(%s); it will be quarantined\n",
+                 o.format, hg_format_names (", ", names, sizeof (names)));
     }
     if (o.mllp) {
         status = s_push_mllp (&o, files.v, files.n);

@@ -96,18 +96,28 @@ s_html_text (FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs ("&lt;", f); break;
-        case '>': fputs ("&gt;", f); break;
-        case '&': fputs ("&amp;", f); break;
-        case '"': fputs ("&quot;", f); break;
-        default: fputc (*s, f); break;
+        case '<':
+            fputs ("&lt;", f);
+            break;
+        case '>':
+            fputs ("&gt;", f);
+            break;
+        case '&':
+            fputs ("&amp;", f);
+            break;
+        case '"':
+            fputs ("&quot;", f);
+            break;
+        default:
+            fputc (*s, f);
+            break;
         }
     }
 }
 
 static int
-s_write_html (const char *path, const char *partner, const report_t *r, double conf,
-              double compl, double plaus)
+s_write_html (const char *path, const char *partner, const report_t *r, double conf, double compl,
+              double plaus)
 {
     FILE *f = fopen (path, "w");
     if (!f) {
@@ -116,15 +126,17 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
     fprintf (f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<title>Data quality: ");
     s_html_text (f, partner);
-    fprintf (f, "</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
-                "table{border-collapse:collapse;width:100%%}td,th{border-bottom:1px solid #ddd;"
-                "padding:.4em;text-align:left;vertical-align:top}.bar{background:#eee;width:12em;"
-                "height:1em;display:inline-block}.fill{background:#3a7;height:1em}.low .fill"
-                "{background:#c43}small{color:#666}</style></head><body>\n<h1>Data quality: ");
+    fprintf (
+        f, "</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+           "table{border-collapse:collapse;width:100%%}td,th{border-bottom:1px solid #ddd;"
+           "padding:.4em;text-align:left;vertical-align:top}.bar{background:#eee;width:12em;"
+           "height:1em;display:inline-block}.fill{background:#3a7;height:1em}.low .fill"
+           "{background:#c43}small{color:#666}</style></head><body>\n<h1>Data quality: ");
     s_html_text (f, partner);
-    fprintf (f, "</h1>\n<p>%llu messages, %llu records accepted, %llu rejected (kept in "
-                "quarantine), %llu resources without patient data ignored.</p>\n<table>"
-                "<tr><th>check</th><th>score</th><th></th><th>meaning</th></tr>\n",
+    fprintf (f,
+             "</h1>\n<p>%llu messages, %llu records accepted, %llu rejected (kept in "
+             "quarantine), %llu resources without patient data ignored.</p>\n<table>"
+             "<tr><th>check</th><th>score</th><th></th><th>meaning</th></tr>\n",
              (unsigned long long) r->messages, (unsigned long long) r->records,
              (unsigned long long) r->rejected, (unsigned long long) r->ignored);
     struct {
@@ -132,14 +144,17 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
         double pct;
         const char *meaning;
     } rows[] = {
-        {"Conformance", conf, "records that parsed and validated (accepted / (accepted + rejected))"},
-        {"Completeness", compl, "accepted records with patient, code, date and, for lab results, a value"},
+        {"Conformance", conf,
+         "records that parsed and validated (accepted / (accepted + rejected))"},
+        {"Completeness", compl,
+         "accepted records with patient, code, date and, for lab results, a value"},
         {"Plausibility", plaus, "accepted records without validation or plausibility flags"},
     };
     for (int i = 0; i < 3; i++) {
-        fprintf (f, "<tr class=\"%s\"><td>%s</td><td>%.1f%%</td><td><span class=\"bar\">"
-                    "<span class=\"fill\" style=\"display:block;width:%.1f%%\"></span></span></td>"
-                    "<td>%s</td></tr>\n",
+        fprintf (f,
+                 "<tr class=\"%s\"><td>%s</td><td>%.1f%%</td><td><span class=\"bar\">"
+                 "<span class=\"fill\" style=\"display:block;width:%.1f%%\"></span></span></td>"
+                 "<td>%s</td></tr>\n",
                  rows[i].pct < 95.0 ? "low" : "", rows[i].name, rows[i].pct, rows[i].pct,
                  rows[i].meaning);
     }
@@ -148,7 +163,9 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
         fprintf (f, "<p>None.</p>\n");
     }
     else {
-        fprintf (f, "<table><tr><th>count</th><th>reason</th><th>examples (message, where)</th></tr>\n");
+        fprintf (
+            f,
+            "<table><tr><th>count</th><th>reason</th><th>examples (message, where)</th></tr>\n");
         for (int i = 0; i < r->n_reasons && i < 10; i++) {
             fprintf (f, "<tr><td>%llu</td><td>", (unsigned long long) r->reasons[i].count);
             s_html_text (f, r->reasons[i].reason);
@@ -246,10 +263,12 @@ hg_cmd_quality (int argc, char **argv)
         for (int i = 0; i < r->n_reasons && i < 10; i++) {
             printf ("%s{\"reason\": ", i ? ", " : "");
             hg_json_print_string (r->reasons[i].reason, strlen (r->reasons[i].reason));
-            printf (", \"count\": %llu, \"examples\": [", (unsigned long long) r->reasons[i].count);
+            printf (", \"count\": %llu, \"examples\": [",
+                    (unsigned long long) r->reasons[i].count);
             for (int e = 0; e < r->reasons[i].n_examples; e++) {
                 printf ("%s", e ? ", " : "");
-                hg_json_print_string (r->reasons[i].examples[e], strlen (r->reasons[i].examples[e]));
+                hg_json_print_string (r->reasons[i].examples[e],
+                                      strlen (r->reasons[i].examples[e]));
             }
             printf ("]}");
         }
@@ -266,7 +285,8 @@ hg_cmd_quality (int argc, char **argv)
                 partner, (unsigned long long) r->messages, (unsigned long long) r->records,
                 (unsigned long long) r->rejected, conf, compl, plaus);
         for (int i = 0; i < r->n_reasons && i < 10; i++) {
-            printf ("  %6llu  %s\n", (unsigned long long) r->reasons[i].count, r->reasons[i].reason);
+            printf ("  %6llu  %s\n", (unsigned long long) r->reasons[i].count,
+                    r->reasons[i].reason);
         }
     }
     if (status == 0 && html && s_write_html (html, partner, r, conf, compl, plaus) != 0) {

@@ -27,81 +27,85 @@
 /* ---- vocabulary (ours) --------------------------------------------------- */
 
 /* 30 female then 30 male given names */
-static const char *s_given[] = {
-    "Olivia", "Emma", "Ava", "Sophia", "Isabella", "Mia", "Charlotte", "Amelia", "Harper",
-    "Evelyn", "Abigail", "Emily", "Ella", "Elizabeth", "Camila", "Luna", "Sofia", "Avery",
-    "Mila", "Aria", "Scarlett", "Penelope", "Layla", "Chloe", "Victoria", "Madison",
-    "Eleanor", "Grace", "Nora", "Riley",
-    "Liam", "Noah", "Elijah", "James", "William", "Benjamin", "Lucas", "Henry", "Theodore",
-    "Jack", "Levi", "Alexander", "Jackson", "Mateo", "Daniel", "Michael", "Mason",
-    "Sebastian", "Ethan", "Logan", "Owen", "Samuel", "Jacob", "Asher", "Aiden", "John",
-    "Joseph", "Wyatt", "David", "Leo"};
-static const char *s_family[] = {
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-    "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
-    "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White",
-    "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
-    "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
-    "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz", "Parker", "Cruz",
-    "Edwards", "Collins", "Reyes"};
-static const char *s_streets[] = {
-    "Oak Street", "Maple Avenue", "Cedar Lane", "Pine Road", "Elm Street", "Birch Drive",
-    "Walnut Court", "Spruce Way", "Willow Street", "Chestnut Avenue", "Aspen Lane",
-    "Hickory Road", "Sycamore Drive", "Magnolia Court", "Juniper Way", "Laurel Street",
-    "Poplar Avenue", "Cypress Lane", "Dogwood Road", "Hawthorn Drive", "Linden Court",
-    "Redwood Way", "Sequoia Street", "Alder Avenue", "Beech Lane", "Holly Road",
-    "Ivy Drive", "Mulberry Court", "Orchard Way", "Meadow Street", "River Road",
-    "Lake Avenue", "Hill Street", "Park Lane", "Forest Drive", "Sunset Boulevard",
-    "Highland Avenue", "Valley Road", "Church Street", "Mill Lane"};
+static const char *s_given[] = {"Olivia",   "Emma",      "Ava",       "Sophia",    "Isabella",
+                                "Mia",      "Charlotte", "Amelia",    "Harper",    "Evelyn",
+                                "Abigail",  "Emily",     "Ella",      "Elizabeth", "Camila",
+                                "Luna",     "Sofia",     "Avery",     "Mila",      "Aria",
+                                "Scarlett", "Penelope",  "Layla",     "Chloe",     "Victoria",
+                                "Madison",  "Eleanor",   "Grace",     "Nora",      "Riley",
+                                "Liam",     "Noah",      "Elijah",    "James",     "William",
+                                "Benjamin", "Lucas",     "Henry",     "Theodore",  "Jack",
+                                "Levi",     "Alexander", "Jackson",   "Mateo",     "Daniel",
+                                "Michael",  "Mason",     "Sebastian", "Ethan",     "Logan",
+                                "Owen",     "Samuel",    "Jacob",     "Asher",     "Aiden",
+                                "John",     "Joseph",    "Wyatt",     "David",     "Leo"};
+static const char *s_family[] = {"Smith",     "Johnson",  "Williams", "Brown",     "Jones",
+                                 "Garcia",    "Miller",   "Davis",    "Rodriguez", "Martinez",
+                                 "Hernandez", "Lopez",    "Gonzalez", "Wilson",    "Anderson",
+                                 "Thomas",    "Taylor",   "Moore",    "Jackson",   "Martin",
+                                 "Lee",       "Perez",    "Thompson", "White",     "Harris",
+                                 "Sanchez",   "Clark",    "Ramirez",  "Lewis",     "Robinson",
+                                 "Walker",    "Young",    "Allen",    "King",      "Wright",
+                                 "Scott",     "Torres",   "Nguyen",   "Hill",      "Flores",
+                                 "Green",     "Adams",    "Nelson",   "Baker",     "Hall",
+                                 "Rivera",    "Campbell", "Mitchell", "Carter",    "Roberts",
+                                 "Gomez",     "Phillips", "Evans",    "Turner",    "Diaz",
+                                 "Parker",    "Cruz",     "Edwards",  "Collins",   "Reyes"};
+static const char *s_streets[] =
+    {"Oak Street",       "Maple Avenue",    "Cedar Lane",     "Pine Road",      "Elm Street",
+     "Birch Drive",      "Walnut Court",    "Spruce Way",     "Willow Street",  "Chestnut Avenue",
+     "Aspen Lane",       "Hickory Road",    "Sycamore Drive", "Magnolia Court", "Juniper Way",
+     "Laurel Street",    "Poplar Avenue",   "Cypress Lane",   "Dogwood Road",   "Hawthorn Drive",
+     "Linden Court",     "Redwood Way",     "Sequoia Street", "Alder Avenue",   "Beech Lane",
+     "Holly Road",       "Ivy Drive",       "Mulberry Court", "Orchard Way",    "Meadow Street",
+     "River Road",       "Lake Avenue",     "Hill Street",    "Park Lane",      "Forest Drive",
+     "Sunset Boulevard", "Highland Avenue", "Valley Road",    "Church Street",  "Mill Lane"};
 static const struct {
     const char *city, *state, *zip, *area;
-} s_cities[] = {
-    {"Springfield", "IL", "62704", "217"}, {"Madison", "WI", "53703", "608"},
-    {"Columbus", "OH", "43215", "614"},    {"Albany", "NY", "12207", "518"},
-    {"Austin", "TX", "78701", "512"},      {"Denver", "CO", "80202", "303"},
-    {"Portland", "OR", "97205", "503"},    {"Raleigh", "NC", "27601", "919"},
-    {"Boise", "ID", "83702", "208"},       {"Salem", "MA", "01970", "978"},
-    {"Trenton", "NJ", "08608", "609"},     {"Dover", "DE", "19901", "302"},
-    {"Helena", "MT", "59601", "406"},      {"Pierre", "SD", "57501", "605"},
-    {"Topeka", "KS", "66603", "785"},      {"Lincoln", "NE", "68508", "402"},
-    {"Phoenix", "AZ", "85004", "602"},     {"Atlanta", "GA", "30303", "404"},
-    {"Nashville", "TN", "37203", "615"},   {"Richmond", "VA", "23219", "804"},
-    {"Hartford", "CT", "06103", "860"},    {"Concord", "NH", "03301", "603"},
-    {"Montpelier", "VT", "05602", "802"},  {"Augusta", "ME", "04330", "207"},
-    {"Cheyenne", "WY", "82001", "307"},    {"Bismarck", "ND", "58501", "701"},
-    {"Juneau", "AK", "99801", "907"},      {"Honolulu", "HI", "96813", "808"},
-    {"Tucson", "AZ", "85701", "520"},      {"Reno", "NV", "89501", "775"}};
+} s_cities[] = {{"Springfield", "IL", "62704", "217"}, {"Madison", "WI", "53703", "608"},
+                {"Columbus", "OH", "43215", "614"},    {"Albany", "NY", "12207", "518"},
+                {"Austin", "TX", "78701", "512"},      {"Denver", "CO", "80202", "303"},
+                {"Portland", "OR", "97205", "503"},    {"Raleigh", "NC", "27601", "919"},
+                {"Boise", "ID", "83702", "208"},       {"Salem", "MA", "01970", "978"},
+                {"Trenton", "NJ", "08608", "609"},     {"Dover", "DE", "19901", "302"},
+                {"Helena", "MT", "59601", "406"},      {"Pierre", "SD", "57501", "605"},
+                {"Topeka", "KS", "66603", "785"},      {"Lincoln", "NE", "68508", "402"},
+                {"Phoenix", "AZ", "85004", "602"},     {"Atlanta", "GA", "30303", "404"},
+                {"Nashville", "TN", "37203", "615"},   {"Richmond", "VA", "23219", "804"},
+                {"Hartford", "CT", "06103", "860"},    {"Concord", "NH", "03301", "603"},
+                {"Montpelier", "VT", "05602", "802"},  {"Augusta", "ME", "04330", "207"},
+                {"Cheyenne", "WY", "82001", "307"},    {"Bismarck", "ND", "58501", "701"},
+                {"Juneau", "AK", "99801", "907"},      {"Honolulu", "HI", "96813", "808"},
+                {"Tucson", "AZ", "85701", "520"},      {"Reno", "NV", "89501", "775"}};
 /* Values are drawn from [lo, hi]; [ref_lo, ref_hi] is the normal range. */
 static const struct {
     const char *code, *display, *unit;
     double lo, hi, ref_lo, ref_hi;
     int decimals;
-} s_labs[] = {
-    {"4548-4", "Hemoglobin A1c", "%", 4.5, 11.0, 4.0, 5.6, 1},
-    {"2345-7", "Glucose", "mg/dL", 65, 260, 70, 99, 0},
-    {"2160-0", "Creatinine", "mg/dL", 0.5, 2.5, 0.6, 1.3, 2},
-    {"2093-3", "Cholesterol total", "mg/dL", 120, 300, 125, 200, 0},
-    {"718-7", "Hemoglobin", "g/dL", 9, 18, 12.0, 17.5, 1},
-    {"6690-2", "Leukocytes", "10*3/uL", 3, 14, 4.5, 11.0, 1},
-    {"2951-2", "Sodium", "mmol/L", 130, 150, 136, 145, 0},
-    {"2823-3", "Potassium", "mmol/L", 3.2, 5.4, 3.5, 5.1, 1}};
+} s_labs[] = {{"4548-4", "Hemoglobin A1c", "%", 4.5, 11.0, 4.0, 5.6, 1},
+              {"2345-7", "Glucose", "mg/dL", 65, 260, 70, 99, 0},
+              {"2160-0", "Creatinine", "mg/dL", 0.5, 2.5, 0.6, 1.3, 2},
+              {"2093-3", "Cholesterol total", "mg/dL", 120, 300, 125, 200, 0},
+              {"718-7", "Hemoglobin", "g/dL", 9, 18, 12.0, 17.5, 1},
+              {"6690-2", "Leukocytes", "10*3/uL", 3, 14, 4.5, 11.0, 1},
+              {"2951-2", "Sodium", "mmol/L", 130, 150, 136, 145, 0},
+              {"2823-3", "Potassium", "mmol/L", 3.2, 5.4, 3.5, 5.1, 1}};
 static const struct {
     const char *snomed, *snomed_display, *icd, *icd_display;
-} s_conditions[] = {
-    {"44054006", "Diabetes mellitus type 2", "E11.9",
-     "Type 2 diabetes mellitus without complications"},
-    {"38341003", "Hypertensive disorder", "I10", "Essential (primary) hypertension"},
-    {"195967001", "Asthma", "J45.909", "Unspecified asthma, uncomplicated"},
-    {"13645005", "Chronic obstructive lung disease", "J44.9",
-     "Chronic obstructive pulmonary disease, unspecified"},
-    {"55822004", "Hyperlipidemia", "E78.5", "Hyperlipidemia, unspecified"},
-    {"35489007", "Depressive disorder", "F32.9", "Major depressive disorder, single episode"},
-    {"49436004", "Atrial fibrillation", "I48.91", "Unspecified atrial fibrillation"},
-    {"709044004", "Chronic kidney disease", "N18.9", "Chronic kidney disease, unspecified"},
-    {"414545008", "Ischemic heart disease", "I25.10",
-     "Atherosclerotic heart disease of native coronary artery"},
-    {"40055000", "Chronic sinusitis", "J32.9", "Chronic sinusitis, unspecified"}};
+} s_conditions[] =
+    {{"44054006", "Diabetes mellitus type 2", "E11.9",
+      "Type 2 diabetes mellitus without complications"},
+     {"38341003", "Hypertensive disorder", "I10", "Essential (primary) hypertension"},
+     {"195967001", "Asthma", "J45.909", "Unspecified asthma, uncomplicated"},
+     {"13645005", "Chronic obstructive lung disease", "J44.9",
+      "Chronic obstructive pulmonary disease, unspecified"},
+     {"55822004", "Hyperlipidemia", "E78.5", "Hyperlipidemia, unspecified"},
+     {"35489007", "Depressive disorder", "F32.9", "Major depressive disorder, single episode"},
+     {"49436004", "Atrial fibrillation", "I48.91", "Unspecified atrial fibrillation"},
+     {"709044004", "Chronic kidney disease", "N18.9", "Chronic kidney disease, unspecified"},
+     {"414545008", "Ischemic heart disease", "I25.10",
+      "Atherosclerotic heart disease of native coronary artery"},
+     {"40055000", "Chronic sinusitis", "J32.9", "Chronic sinusitis, unspecified"}};
 static const struct {
     const char *code, *display;
 } s_encounter_types[] = {{"185349003", "Encounter for check up"},
@@ -130,17 +134,17 @@ static const char *s_partner_formats[] = {"hl7v2", "fhir", "fhir"};
 /* Invalid items, in the rotation they are handed out; each is rejected on
  * its own (one quarantine entry, no record) without touching its neighbours. */
 enum {
-    INV_LAB_BAD_DATE,       /* NDJSON Observation, effectiveDateTime "2021-13-45" */
-    INV_HL7_EMPTY_PID3,     /* ORU^R01 whose PID-3 is empty */
-    INV_CLINIC_BAD_DATE,    /* Bundle entry: Observation with "2021-13-45" */
-    INV_LAB_NO_SUBJECT,     /* NDJSON Observation without subject */
-    INV_HL7_A99,            /* ADT^A99 (unsupported type) with a valid PID */
-    INV_LAB_TRUNCATED,      /* NDJSON line of truncated JSON */
-    INV_CLINIC_NO_CODE,     /* Bundle entry: Condition without code */
+    INV_LAB_BAD_DATE,    /* NDJSON Observation, effectiveDateTime "2021-13-45" */
+    INV_HL7_EMPTY_PID3,  /* ORU^R01 whose PID-3 is empty */
+    INV_CLINIC_BAD_DATE, /* Bundle entry: Observation with "2021-13-45" */
+    INV_LAB_NO_SUBJECT,  /* NDJSON Observation without subject */
+    INV_HL7_A99,         /* ADT^A99 (unsupported type) with a valid PID */
+    INV_LAB_TRUNCATED,   /* NDJSON line of truncated JSON */
+    INV_CLINIC_NO_CODE,  /* Bundle entry: Condition without code */
     N_INV
 };
-static const int s_inv_partner[N_INV] = {P_LAB,    P_HOSPITAL, P_CLINIC, P_LAB,
-                                         P_HOSPITAL, P_LAB,    P_CLINIC};
+static const int s_inv_partner[N_INV] = {P_LAB,      P_HOSPITAL, P_CLINIC, P_LAB,
+                                         P_HOSPITAL, P_LAB,      P_CLINIC};
 
 /* ---- PRNG (splitmix64) ----------------------------------------------------- */
 
@@ -183,10 +187,10 @@ s_uuid (rng_t *r, char *out, size_t size)
 /* ---- ground truth ----------------------------------------------------------- */
 
 typedef struct {
-    char key[128];          /* "system|code" */
+    char key[128]; /* "system|code" */
     uint64_t records;
     uint64_t patients;
-    long last_patient;      /* patients are generated in order */
+    long last_patient; /* patients are generated in order */
 } code_t;
 
 enum { PHI_NAMES, PHI_MRNS, PHI_SSNS, PHI_PHONES, PHI_STREETS, PHI_BIRTH, PHI_IDS, N_PHI };
@@ -195,13 +199,13 @@ static const char *s_phi_keys[N_PHI] = {"names",   "mrns",        "ssns",    "ph
 enum { K_DEMO, K_ENC, K_COND, K_LAB, N_KINDS };
 
 typedef struct {
-    FILE *facts;            /* temporary: the facts array body */
+    FILE *facts; /* temporary: the facts array body */
     uint64_t n_facts;
     code_t *codes;
     size_t n_codes, cap_codes;
     uint64_t distinct, by_kind[N_KINDS];
     unsigned quarantined;
-    FILE *phi[N_PHI];       /* temporary: each phi list body */
+    FILE *phi[N_PHI]; /* temporary: each phi list body */
     uint64_t n_phi[N_PHI];
     bool given_used[N (s_given)], family_used[N (s_family)];
     bool oom;
@@ -271,8 +275,8 @@ typedef struct {
     unsigned given_i, family_i;
     const char *given, *family, *city, *state, *zip;
     char street[64];
-    int by, bm, bd;          /* birth date */
-    char sex;                /* 'M' / 'F' */
+    int by, bm, bd; /* birth date */
+    char sex;       /* 'M' / 'F' */
 } patient_t;
 
 typedef struct {
@@ -303,7 +307,7 @@ s_patient (rng_t *r, long i, patient_t *p)
     p->zip = s_cities[c].zip;
     /* 555-0100..555-0199: the range reserved for fiction */
     snprintf (p->phone, sizeof (p->phone), "%s-555-01%02u", s_cities[c].area, s_below (r, 100));
-    int age = 1 + (int) s_below (r, 100);      /* as of 2025: some are over 89 */
+    int age = 1 + (int) s_below (r, 100); /* as of 2025: some are over 89 */
     p->by = 2025 - age;
     p->bm = 1 + (int) s_below (r, 12);
     p->bd = 1 + (int) s_below (r, 28);
@@ -314,8 +318,8 @@ s_patient (rng_t *r, long i, patient_t *p)
 static when_t
 s_event (rng_t *r, const patient_t *p)
 {
-    int64_t lo = 16436;     /* 2015-01-01 */
-    int64_t hi = 20088;     /* 2024-12-31 */
+    int64_t lo = 16436; /* 2015-01-01 */
+    int64_t hi = 20088; /* 2024-12-31 */
     hg_date_t birth;
     memset (&birth, 0, sizeof (birth));
     birth.year = p->by;
@@ -327,7 +331,7 @@ s_event (rng_t *r, const patient_t *p)
         lo = after_birth;
     }
     if (lo > hi) {
-        lo = hi;     /* cannot happen: the youngest are born in 2024 before the 29th */
+        lo = hi; /* cannot happen: the youngest are born in 2024 before the 29th */
     }
     int64_t day = lo + (int64_t) s_below (r, (unsigned) (hi - lo + 1));
     when_t w;
@@ -378,9 +382,9 @@ s_value (rng_t *r, unsigned lab, char *out, size_t size)
 
 typedef struct {
     FILE *f;
-    bool bundle;            /* entries of a Bundle, else NDJSON lines */
+    bool bundle; /* entries of a Bundle, else NDJSON lines */
     int entries;
-    const char *subject;    /* "Patient/<id>" or "urn:uuid:<id>" */
+    const char *subject; /* "Patient/<id>" or "urn:uuid:<id>" */
 } fhir_out_t;
 
 /* Starts a resource: a Bundle entry with fullUrl urn:uuid:<id>, or a line. */
@@ -388,8 +392,9 @@ static void
 s_fhir_begin (fhir_out_t *o, const char *id)
 {
     if (o->bundle) {
-        fprintf (o->f, "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": ",
-                 o->entries ? "," : "", id);
+        fprintf (o->f,
+                 "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": ", o->entries ? "," : "",
+                 id);
     }
     o->entries++;
 }
@@ -418,8 +423,8 @@ s_fhir_patient (truth_t *t, fhir_out_t *o, const patient_t *p)
              "\"city\": \"%s\", \"state\": \"%s\", \"postalCode\": \"%s\", \"country\": "
              "\"US\"}]}",
              p->uuid, p->mrn, p->ssn, p->family, p->given, p->phone,
-             p->sex == 'F' ? "female" : "male", p->by, p->bm, p->bd, p->street, p->city,
-             p->state, p->zip);
+             p->sex == 'F' ? "female" : "male", p->by, p->bm, p->bd, p->street, p->city, p->state,
+             p->zip);
     s_fhir_end (o);
     s_record (t, K_DEMO, p->partner, p->mrn, p->index, "", NULL, NULL, 0);
 }
@@ -434,20 +439,21 @@ s_fhir_observation (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, whe
     s_day (w, day);
     const char *flag = s_value (r, lab, value, sizeof (value));
     s_fhir_begin (o, id);
-    fprintf (o->f,
-             "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
-             "\"category\": [{\"coding\": [{\"system\": "
-             "\"http://terminology.hl7.org/CodeSystem/observation-category\", \"code\": "
-             "\"laboratory\"}]}], \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"%s\", "
-             "\"display\": \"%s\"}]}, \"subject\": {\"reference\": \"%s\"}, "
-             "\"effectiveDateTime\": \"%s\", \"valueQuantity\": {\"value\": %s, \"unit\": \"%s\", "
-             "\"system\": \"http://unitsofmeasure.org\", \"code\": \"%s\"}, \"interpretation\": "
-             "[{\"coding\": [{\"system\": \"" SYS_INTERP "\", \"code\": \"%s\"}]}], "
-             "\"referenceRange\": [{\"low\": {\"value\": %.*f, \"unit\": \"%s\"}, \"high\": "
-             "{\"value\": %.*f, \"unit\": \"%s\"}}]}",
-             id, SYS_LOINC, s_labs[lab].code, s_labs[lab].display, o->subject, dt, value,
-             s_labs[lab].unit, s_labs[lab].unit, flag, s_labs[lab].decimals, s_labs[lab].ref_lo,
-             s_labs[lab].unit, s_labs[lab].decimals, s_labs[lab].ref_hi, s_labs[lab].unit);
+    fprintf (
+        o->f,
+        "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+        "\"category\": [{\"coding\": [{\"system\": "
+        "\"http://terminology.hl7.org/CodeSystem/observation-category\", \"code\": "
+        "\"laboratory\"}]}], \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"%s\", "
+        "\"display\": \"%s\"}]}, \"subject\": {\"reference\": \"%s\"}, "
+        "\"effectiveDateTime\": \"%s\", \"valueQuantity\": {\"value\": %s, \"unit\": \"%s\", "
+        "\"system\": \"http://unitsofmeasure.org\", \"code\": \"%s\"}, \"interpretation\": "
+        "[{\"coding\": [{\"system\": \"" SYS_INTERP "\", \"code\": \"%s\"}]}], "
+        "\"referenceRange\": [{\"low\": {\"value\": %.*f, \"unit\": \"%s\"}, \"high\": "
+        "{\"value\": %.*f, \"unit\": \"%s\"}}]}",
+        id, SYS_LOINC, s_labs[lab].code, s_labs[lab].display, o->subject, dt, value,
+        s_labs[lab].unit, s_labs[lab].unit, flag, s_labs[lab].decimals, s_labs[lab].ref_lo,
+        s_labs[lab].unit, s_labs[lab].decimals, s_labs[lab].ref_hi, s_labs[lab].unit);
     s_fhir_end (o);
     const char *systems[] = {SYS_LOINC};
     const char *codes[] = {s_labs[lab].code};
@@ -534,8 +540,7 @@ s_fhir_patient_feed (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p)
 static void
 s_pid (FILE *f, const patient_t *p)
 {
-    fprintf (f,
-             "PID|1||%s^^^GH^MR||%s^%s||%04d%02d%02d|%c|||%s^^%s^%s^%s^USA||%s||||||%s\r",
+    fprintf (f, "PID|1||%s^^^GH^MR||%s^%s||%04d%02d%02d|%c|||%s^^%s^%s^%s^USA||%s||||||%s\r",
              p->mrn, p->family, p->given, p->by, p->bm, p->bd, p->sex, p->street, p->city,
              p->state, p->zip, p->phone, p->ssn);
 }
@@ -550,7 +555,7 @@ s_msh (FILE *f, const char *type, const char *control, when_t w)
 }
 
 typedef struct {
-    char prefix[16];        /* "GH" + 6 hex digits of the seed: ids differ across seeds */
+    char prefix[16]; /* "GH" + 6 hex digits of the seed: ids differ across seeds */
     unsigned valid, invalid;
 } control_t;
 
@@ -632,67 +637,76 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, control_t
  * Bundle for clinic-fhir). r is the invalid items' own PRNG, so the valid
  * content does not depend on how many invalid items there are. */
 static void
-s_invalid (truth_t *t, rng_t *r, int kind, FILE *f, bool bundle_has_entries,
-           const patient_t *p, control_t *ctl)
+s_invalid (truth_t *t, rng_t *r, int kind, FILE *f, bool bundle_has_entries, const patient_t *p,
+           control_t *ctl)
 {
     char id[48], msg[40];
     s_uuid (r, id, sizeof (id));
     const char *sep = bundle_has_entries ? "," : "";
     switch (kind) {
     case INV_LAB_BAD_DATE:
-        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
-                    "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": "
-                    "\"4548-4\", \"display\": \"Hemoglobin A1c\"}]}, \"subject\": {\"reference\": "
-                    "\"Patient/%s\"}, \"effectiveDateTime\": \"2021-13-45\", \"valueQuantity\": "
-                    "{\"value\": 6.1, \"unit\": \"%%\", \"system\": \"http://unitsofmeasure.org\", "
-                    "\"code\": \"%%\"}}\n",
+        fprintf (f,
+                 "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+                 "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": "
+                 "\"4548-4\", \"display\": \"Hemoglobin A1c\"}]}, \"subject\": {\"reference\": "
+                 "\"Patient/%s\"}, \"effectiveDateTime\": \"2021-13-45\", \"valueQuantity\": "
+                 "{\"value\": 6.1, \"unit\": \"%%\", \"system\": \"http://unitsofmeasure.org\", "
+                 "\"code\": \"%%\"}}\n",
                  id, p->uuid);
         break;
     case INV_HL7_EMPTY_PID3:
         snprintf (msg, sizeof (msg), "%sBAD%05u", ctl->prefix, ++ctl->invalid);
-        fprintf (f, "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5\r"
-                    "PID|1||||%s^%s||%04d%02d%02d|%c\r"
-                    "OBR|1||ORDBAD%05u|24323-8^Comprehensive metabolic panel^LN|||202103041015\r"
-                    "OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|70-99|N|||F|||202103041015\r",
-                 msg, p->family, p->given, p->by, p->bm, p->bd, p->sex, ctl->invalid);
+        fprintf (
+            f,
+            "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5\r"
+            "PID|1||||%s^%s||%04d%02d%02d|%c\r"
+            "OBR|1||ORDBAD%05u|24323-8^Comprehensive metabolic panel^LN|||202103041015\r"
+            "OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|70-99|N|||F|||202103041015\r",
+            msg, p->family, p->given, p->by, p->bm, p->bd, p->sex, ctl->invalid);
         break;
     case INV_CLINIC_BAD_DATE:
-        fprintf (f, "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": {\"resourceType\": "
-                    "\"Observation\", \"id\": \"%s\", \"status\": \"final\", \"code\": "
-                    "{\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": \"2093-3\", "
-                    "\"display\": \"Cholesterol total\"}]}, \"subject\": {\"reference\": "
-                    "\"urn:uuid:%s\"}, \"effectiveDateTime\": \"2021-13-45\", \"valueQuantity\": "
-                    "{\"value\": 180, \"unit\": \"mg/dL\", \"system\": "
-                    "\"http://unitsofmeasure.org\", \"code\": \"mg/dL\"}}}",
+        fprintf (f,
+                 "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": {\"resourceType\": "
+                 "\"Observation\", \"id\": \"%s\", \"status\": \"final\", \"code\": "
+                 "{\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": \"2093-3\", "
+                 "\"display\": \"Cholesterol total\"}]}, \"subject\": {\"reference\": "
+                 "\"urn:uuid:%s\"}, \"effectiveDateTime\": \"2021-13-45\", \"valueQuantity\": "
+                 "{\"value\": 180, \"unit\": \"mg/dL\", \"system\": "
+                 "\"http://unitsofmeasure.org\", \"code\": \"mg/dL\"}}}",
                  sep, id, id, p->uuid);
         break;
     case INV_LAB_NO_SUBJECT:
-        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
-                    "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": "
-                    "\"2345-7\", \"display\": \"Glucose\"}]}, \"effectiveDateTime\": "
-                    "\"2021-03-04T10:15:00-05:00\", \"valueQuantity\": {\"value\": 99, \"unit\": "
-                    "\"mg/dL\", \"system\": \"http://unitsofmeasure.org\", \"code\": "
-                    "\"mg/dL\"}}\n",
+        fprintf (f,
+                 "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+                 "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": "
+                 "\"2345-7\", \"display\": \"Glucose\"}]}, \"effectiveDateTime\": "
+                 "\"2021-03-04T10:15:00-05:00\", \"valueQuantity\": {\"value\": 99, \"unit\": "
+                 "\"mg/dL\", \"system\": \"http://unitsofmeasure.org\", \"code\": "
+                 "\"mg/dL\"}}\n",
                  id);
         break;
     case INV_HL7_A99:
         snprintf (msg, sizeof (msg), "%sBAD%05u", ctl->prefix, ++ctl->invalid);
-        fprintf (f, "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ADT^A99|%s|P|2.5\r"
-                    "EVN|A99|202103041015\r",
-                 msg);
+        fprintf (
+            f,
+            "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|HOURGLASS|HG|20210304101500||ADT^A99|%s|P|2.5\r"
+            "EVN|A99|202103041015\r",
+            msg);
         s_pid (f, p);
         break;
     case INV_LAB_TRUNCATED:
-        fprintf (f, "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
-                    "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": \"71\n",
+        fprintf (f,
+                 "{\"resourceType\": \"Observation\", \"id\": \"%s\", \"status\": \"final\", "
+                 "\"code\": {\"coding\": [{\"system\": \"" SYS_LOINC "\", \"code\": \"71\n",
                  id);
         break;
-    default:   /* INV_CLINIC_NO_CODE */
-        fprintf (f, "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": {\"resourceType\": "
-                    "\"Condition\", \"id\": \"%s\", \"clinicalStatus\": {\"coding\": "
-                    "[{\"system\": \"http://terminology.hl7.org/CodeSystem/condition-clinical\", "
-                    "\"code\": \"active\"}]}, \"subject\": {\"reference\": \"urn:uuid:%s\"}, "
-                    "\"onsetDateTime\": \"2021-03-04T10:15:00-05:00\"}}",
+    default: /* INV_CLINIC_NO_CODE */
+        fprintf (f,
+                 "%s\n  {\"fullUrl\": \"urn:uuid:%s\", \"resource\": {\"resourceType\": "
+                 "\"Condition\", \"id\": \"%s\", \"clinicalStatus\": {\"coding\": "
+                 "[{\"system\": \"http://terminology.hl7.org/CodeSystem/condition-clinical\", "
+                 "\"code\": \"active\"}]}, \"subject\": {\"reference\": \"urn:uuid:%s\"}, "
+                 "\"onsetDateTime\": \"2021-03-04T10:15:00-05:00\"}}",
                  sep, id, id, p->uuid);
         break;
     }
@@ -730,7 +744,7 @@ s_plan (inv_plan_t *plan, unsigned patients, unsigned invalid, hg_err_t *err)
     unsigned pos = 0;
     for (unsigned m = 0; m < invalid; m++) {
         while (plan->n[s_inv_partner[pos % N_INV]] == 0) {
-            pos++;      /* that partner has no patient: the next kind */
+            pos++; /* that partner has no patient: the next kind */
         }
         int kind = (int) (pos++ % N_INV);
         int p = s_inv_partner[kind];
@@ -763,7 +777,7 @@ s_plan_next (inv_plan_t *plan, int p, unsigned local)
 /* ---- files -------------------------------------------------------------------------- */
 
 typedef struct {
-    FILE *list;            /* JSON array body of the partner's files */
+    FILE *list; /* JSON array body of the partner's files */
     unsigned n_files;
     unsigned patients;
 } partner_out_t;
@@ -774,12 +788,12 @@ typedef struct {
 } feed_t;
 
 static int
-s_feed_open (feed_t *feed, const char *out_dir, partner_out_t *po, int partner,
-             const char *name, hg_err_t *err)
+s_feed_open (feed_t *feed, const char *out_dir, partner_out_t *po, int partner, const char *name,
+             hg_err_t *err)
 {
     char rel[256];
-    snprintf (rel, sizeof (rel), "%s/%s/%s", s_partner_names[partner],
-              s_partner_formats[partner], name);
+    snprintf (rel, sizeof (rel), "%s/%s/%s", s_partner_names[partner], s_partner_formats[partner],
+              name);
     snprintf (feed->path, sizeof (feed->path), "%s/%s", out_dir, rel);
     feed->f = fopen (feed->path, "w");
     if (!feed->f) {
@@ -840,10 +854,11 @@ s_write_truth (const hg_simulate_opts_t *opts, truth_t *t, partner_out_t *po, hg
         bad |= s_copy (po[p].list, f);
         fprintf (f, "]}");
     }
-    fprintf (f, "},\n \"quarantined\": %u,\n \"records\": {\"distinct\": %" PRIu64
-                ", \"by_kind\": {\"demographics\": %" PRIu64 ", \"encounter\": %" PRIu64
-                ", \"condition\": %" PRIu64 ", \"lab-observation\": %" PRIu64 "}},\n"
-                " \"codes\": {",
+    fprintf (f,
+             "},\n \"quarantined\": %u,\n \"records\": {\"distinct\": %" PRIu64
+             ", \"by_kind\": {\"demographics\": %" PRIu64 ", \"encounter\": %" PRIu64
+             ", \"condition\": %" PRIu64 ", \"lab-observation\": %" PRIu64 "}},\n"
+             " \"codes\": {",
              t->quarantined, t->distinct, t->by_kind[K_DEMO], t->by_kind[K_ENC],
              t->by_kind[K_COND], t->by_kind[K_LAB]);
     for (size_t i = 0; i < t->n_codes; i++) {
@@ -953,8 +968,10 @@ s_gen_clinic (gen_t *g, long i, patient_t *p, unsigned local, hg_err_t *err)
         return rc;
     }
     s_uuid (g->r, bundle_id, sizeof (bundle_id));
-    fprintf (bf.f, "{\"resourceType\": \"Bundle\", \"id\": \"%s\", \"type\": "
-                   "\"collection\", \"entry\": [", bundle_id);
+    fprintf (bf.f,
+             "{\"resourceType\": \"Bundle\", \"id\": \"%s\", \"type\": "
+             "\"collection\", \"entry\": [",
+             bundle_id);
     fhir_out_t o = {bf.f, true, 0, NULL};
     s_fhir_patient_feed (g->t, g->r, &o, p);
     while ((kind = s_plan_next (g->plan, P_CLINIC, local)) >= 0) {
@@ -1026,7 +1043,7 @@ s_run (const hg_simulate_opts_t *opts, summary_t *sum, hg_err_t *err)
     truth_t *t = calloc (1, sizeof (truth_t));
     partner_out_t po[N_PARTNERS];
     memset (po, 0, sizeof (po));
-    feed_t cur[2];           /* open HL7 and NDJSON batch files */
+    feed_t cur[2]; /* open HL7 and NDJSON batch files */
     memset (cur, 0, sizeof (cur));
     inv_plan_t plan;
     memset (&plan, 0, sizeof (plan));

@@ -27,11 +27,11 @@
 #include "err.h"
 
 typedef struct {
-    const char *out_dir;      /* created if missing */
-    unsigned patients;        /* default 100 */
-    uint64_t seed;            /* default 1 */
-    unsigned invalid;         /* number of deliberately invalid items, default 0 */
-    unsigned per_file;        /* patients per output file, default 50 */
+    const char *out_dir; /* created if missing */
+    unsigned patients;   /* default 100 */
+    uint64_t seed;       /* default 1 */
+    unsigned invalid;    /* number of deliberately invalid items, default 0 */
+    unsigned per_file;   /* patients per output file, default 50 */
 } hg_simulate_opts_t;
 
 /* Fills opts with the defaults above (out_dir NULL). */

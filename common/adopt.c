@@ -73,7 +73,8 @@ s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
     }
     else {
         self->n_emitted = 0;
-        hg_counters_load (self->counters, self->store);    /* undo the additions: they were not written */
+        hg_counters_load (self->counters,
+                          self->store); /* undo the additions: they were not written */
     }
     hg_store_batch_destroy (&copy);
     hg_store_batch_destroy (&merge);
@@ -98,7 +99,7 @@ hg_service_adopt_orphans (hg_service_t *self)
         hg_err_t err = {0};
         int fd = hg_slot_try (self->slot_dir, self->slot_prefix, k, &err);
         if (fd == HG_EAGAIN) {
-            continue;    /* a live replica */
+            continue; /* a live replica */
         }
         if (fd < 0 || s_adopt (self, path, &err) < 0) {
             hg_error ("adopt_failed", "slot=%d err=\"%s\"", k, err.msg);

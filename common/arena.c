@@ -13,9 +13,9 @@
 
 typedef struct block {
     struct block *next;
-    size_t size;    /* usable bytes in data */
-    size_t used;    /* bytes handed out from data */
-    _Alignas (16) unsigned char data[];
+    size_t size; /* usable bytes in data */
+    size_t used; /* bytes handed out from data */
+    _Alignas(16) unsigned char data[];
 } block_t;
 
 /* Standard blocks a reset arena keeps for reuse: a service that resets its
@@ -24,11 +24,11 @@ typedef struct block {
 #define HG_ARENA_KEEP_BYTES (8u * 1024 * 1024)
 
 struct hg_arena {
-    block_t *head;        /* current block, newest first */
-    block_t *spare;       /* standard blocks kept by reset, not in use */
-    size_t limit_bytes;   /* cap on total block bytes in use, 0 = none */
-    size_t total_bytes;   /* bytes in the blocks in use */
-    size_t used_bytes;    /* bytes handed out */
+    block_t *head;      /* current block, newest first */
+    block_t *spare;     /* standard blocks kept by reset, not in use */
+    size_t limit_bytes; /* cap on total block bytes in use, 0 = none */
+    size_t total_bytes; /* bytes in the blocks in use */
+    size_t used_bytes;  /* bytes handed out */
 };
 
 static block_t *
@@ -107,7 +107,7 @@ hg_arena_alloc (hg_arena_t *self, size_t size)
 {
     size_t need = (size + HG_ARENA_ALIGN - 1) & ~(size_t) (HG_ARENA_ALIGN - 1);
     if (need < size) {
-        return NULL;    /* overflow */
+        return NULL; /* overflow */
     }
     block_t *b = self->head;
     if (!b || b->size - b->used < need) {

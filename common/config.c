@@ -16,8 +16,8 @@
 
 typedef struct {
     const hg_opt_t *opt;
-    char *value;          /* owned copy of the effective value */
-    const char *source;   /* "default", "file", "env", "flag" */
+    char *value;        /* owned copy of the effective value */
+    const char *source; /* "default", "file", "env", "flag" */
 } entry_t;
 
 struct hg_config {
@@ -96,8 +96,8 @@ s_validate (const hg_opt_t *o, const char *value, hg_err_t *err)
         long long v = strtoll (value, &end, 10);
         (void) v;
         if (errno || end == value || *end) {
-            return hg_err_set (err, HG_EINVAL, "option %s: '%s' is not an integer",
-                               o->name, value);
+            return hg_err_set (err, HG_EINVAL, "option %s: '%s' is not an integer", o->name,
+                               value);
         }
     }
     else if (o->type == HG_OPT_BOOL) {
@@ -107,8 +107,8 @@ s_validate (const hg_opt_t *o, const char *value, hg_err_t *err)
                 return 0;
             }
         }
-        return hg_err_set (err, HG_EINVAL,
-                           "option %s: '%s' is not a boolean (true/false)", o->name, value);
+        return hg_err_set (err, HG_EINVAL, "option %s: '%s' is not a boolean (true/false)",
+                           o->name, value);
     }
     return 0;
 }
@@ -119,8 +119,7 @@ s_set (hg_config_t *self, const char *name, size_t name_len, const char *value,
 {
     entry_t *e = s_find (self, name, name_len);
     if (!e) {
-        return hg_err_set (err, HG_EINVAL,
-                           "unknown option '%.*s' (from %s); see %s --help",
+        return hg_err_set (err, HG_EINVAL, "unknown option '%.*s' (from %s); see %s --help",
                            (int) name_len, name, source, self->program);
     }
     if (s_validate (e->opt, value, err) < 0) {
@@ -203,8 +202,7 @@ s_load_file (hg_config_t *self, const char *path, hg_err_t *err)
 {
     FILE *f = fopen (path, "r");
     if (!f) {
-        return hg_err_set (err, HG_EIO, "cannot open config file %s: %s", path,
-                           strerror (errno));
+        return hg_err_set (err, HG_EIO, "cannot open config file %s: %s", path, strerror (errno));
     }
     fclose (f);
     char *text;
@@ -249,16 +247,18 @@ hg_config_load (hg_config_t *self, int argc, char **argv, hg_err_t *err)
         }
         env[k] = '\0';
         const char *v = getenv (env);
-        if (v && s_set (self, self->entries[i].opt->name,
-                        strlen (self->entries[i].opt->name), v, "env", err) < 0) {
+        if (v
+            && s_set (self, self->entries[i].opt->name, strlen (self->entries[i].opt->name), v,
+                      "env", err)
+                   < 0) {
             return HG_EINVAL;
         }
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp (a, "--", 2) != 0) {
-            return hg_err_set (err, HG_EINVAL, "unexpected argument '%s'; see %s --help",
-                               a, self->program);
+            return hg_err_set (err, HG_EINVAL, "unexpected argument '%s'; see %s --help", a,
+                               self->program);
         }
         a += 2;
         const char *eq = strchr (a, '=');
@@ -342,8 +342,9 @@ s_env_name (const char *name, char *out, size_t size)
 void
 hg_config_print_help (const hg_config_t *self, FILE *out)
 {
-    fprintf (out, "usage: %s [--config FILE] [--OPTION VALUE]...\n\n"
-                  "Options (precedence: flag > environment > config file > default):\n",
+    fprintf (out,
+             "usage: %s [--config FILE] [--OPTION VALUE]...\n\n"
+             "Options (precedence: flag > environment > config file > default):\n",
              self->program);
     for (size_t i = 0; i < self->n; i++) {
         const hg_opt_t *o = self->entries[i].opt;
@@ -364,7 +365,7 @@ hg_config_print_markdown (const hg_config_t *self, FILE *out)
         char env[128], flag[128];
         s_env_name (o->name, env, sizeof (env));
         s_flag_name (o->name, flag, sizeof (flag));
-        fprintf (out, "| `--%s` | `%s` | %s | `%s` | %s |\n", flag, env,
-                 s_type_name (o->type), o->default_value, o->help);
+        fprintf (out, "| `--%s` | `%s` | %s | `%s` | %s |\n", flag, env, s_type_name (o->type),
+                 o->default_value, o->help);
     }
 }

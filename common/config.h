@@ -20,18 +20,17 @@
 typedef enum { HG_OPT_STRING, HG_OPT_INT, HG_OPT_BOOL } hg_opt_type_t;
 
 typedef struct {
-    const char *name;            /* snake_case key, e.g. "heartbeat_ms" */
+    const char *name; /* snake_case key, e.g. "heartbeat_ms" */
     hg_opt_type_t type;
-    const char *default_value;   /* as text; "" for none */
-    const char *help;            /* one line */
+    const char *default_value; /* as text; "" for none */
+    const char *help;          /* one line */
 } hg_opt_t;
 
 typedef struct hg_config hg_config_t;
 
 /* Creates a config from up to two NULL-name-terminated option tables
  * (the common table and the service's own); tables must outlive it. */
-hg_config_t *hg_config_new (const char *program, const hg_opt_t *common,
-                            const hg_opt_t *own);
+hg_config_t *hg_config_new (const char *program, const hg_opt_t *common, const hg_opt_t *own);
 void hg_config_destroy (hg_config_t **self_p);
 
 /* Loads defaults, file, env, argv. Returns 0; 1 when --help was printed

@@ -18,7 +18,7 @@
 typedef struct {
     unsigned char *p;
     size_t len, cap;
-    bool oom;                   /* growth failed: hashed in pieces instead */
+    bool oom; /* growth failed: hashed in pieces instead */
     crypto_generichash_state st;
     unsigned char stack[1024];
 } s_keybuf_t;

@@ -18,7 +18,7 @@ hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlReque
     size_t len = hourglass__control_request__get_packed_size (req);
     uint8_t *buf = malloc (len ? len : 1);
     hourglass__control_request__pack (req, buf);
-    zmq_msg_t parts[2];    /* [empty][ControlReply] */
+    zmq_msg_t parts[2]; /* [empty][ControlReply] */
     int got = 0;
     if (zmq_connect (sock, endpoint) < 0) {
         rc = hg_err_set (err, HG_EINVAL, "cannot connect to %s: %s", endpoint,
@@ -29,8 +29,7 @@ hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlReque
     zmq_send (sock, buf, len, 0);
     got = hg_zmsg_recv (sock, parts, 2, 0, NULL);
     if (got != 2) {
-        rc = hg_err_set (err, HG_EAGAIN, "no answer from %s within %d ms", endpoint,
-                         timeout_ms);
+        rc = hg_err_set (err, HG_EAGAIN, "no answer from %s within %d ms", endpoint, timeout_ms);
         goto cleanup;
     }
     *reply = hourglass__control_reply__unpack (NULL, zmq_msg_size (&parts[1]),

@@ -15,7 +15,7 @@ typedef struct {
 } counter_t;
 
 struct hg_counters {
-    counter_t items[HG_COUNTERS_MAX];   /* never moves: callers keep &value */
+    counter_t items[HG_COUNTERS_MAX]; /* never moves: callers keep &value */
     size_t n;
 };
 
@@ -50,7 +50,8 @@ hg_counters_find (hg_counters_t *self, const char *name, size_t len, uint64_t **
         }
     }
     if (self->n == HG_COUNTERS_MAX) {
-        return hg_err_set (err, HG_ELIMIT, "counter '%.*s' would be number %d: at most %d "
+        return hg_err_set (err, HG_ELIMIT,
+                           "counter '%.*s' would be number %d: at most %d "
                            "counters per service (raise HG_COUNTERS_MAX in common/counters.h)",
                            (int) len, name, HG_COUNTERS_MAX + 1, HG_COUNTERS_MAX);
     }

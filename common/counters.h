@@ -51,8 +51,8 @@ bool hg_counters_is_key (const char *key, size_t klen);
 /* Adds the value of a persisted counter entry (key "m/<name>", val its 8
  * bytes; any other length counts 0) to the table: adopting another store's
  * counters. Aborts like hg_counters_get when the entry's name does not fit. */
-void hg_counters_add_entry (hg_counters_t *self, const char *key, size_t klen,
-                            const char *val, size_t vlen);
+void hg_counters_add_entry (hg_counters_t *self, const char *key, size_t klen, const char *val,
+                            size_t vlen);
 
 /* Sets each counter the store holds an "m/" entry of to the stored value
  * (start-up; and undoing additions that were not committed). Counters the

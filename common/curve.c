@@ -56,7 +56,8 @@ s_field (const char *text, const char *name, char out[HG_CURVE_Z85_LEN + 1])
 {
     char prefix[32];
     int pl = snprintf (prefix, sizeof (prefix), "%s = ", name);
-    for (const char *line = text; line && *line; line = strchr (line, '\n'), line = line ? line + 1 : NULL) {
+    for (const char *line = text; line && *line;
+         line = strchr (line, '\n'), line = line ? line + 1 : NULL) {
         if (strncmp (line, prefix, (size_t) pl) != 0) {
             continue;
         }
@@ -77,24 +78,31 @@ hg_curve_load_keypair (const char *path, hg_curve_keypair_t *out, hg_err_t *err)
 {
     struct stat st;
     if (stat (path, &st) < 0) {
-        return hg_err_set (err, HG_ENOTFOUND, "cannot read key %s: %s (create one with: "
-                           "hourglass keygen --out NAME)", path, strerror (errno));
+        return hg_err_set (err, HG_ENOTFOUND,
+                           "cannot read key %s: %s (create one with: "
+                           "hourglass keygen --out NAME)",
+                           path, strerror (errno));
     }
     if (st.st_mode & 077) {
-        return hg_err_set (err, HG_EINVAL, "key file %s has mode %04o; it must be 0600 "
-                           "(chmod 600 %s)", path, (unsigned) (st.st_mode & 0777), path);
+        return hg_err_set (err, HG_EINVAL,
+                           "key file %s has mode %04o; it must be 0600 "
+                           "(chmod 600 %s)",
+                           path, (unsigned) (st.st_mode & 0777), path);
     }
     char *text;
     size_t len;
     if (hg_read_file (path, 4096, &text, &len, err) < 0) {
         return err->code;
     }
-    bool ok = s_field (text, "public", out->public_z85) && s_field (text, "secret", out->secret_z85);
+    bool ok = s_field (text, "public", out->public_z85)
+              && s_field (text, "secret", out->secret_z85);
     sodium_memzero (text, len);
     free (text);
     if (!ok) {
-        return hg_err_set (err, HG_EINVAL, "%s is not an Hourglass key file (expected "
-                           "'public = <z85>' and 'secret = <z85>' lines)", path);
+        return hg_err_set (err, HG_EINVAL,
+                           "%s is not an Hourglass key file (expected "
+                           "'public = <z85>' and 'secret = <z85>' lines)",
+                           path);
     }
     return 0;
 }
@@ -134,15 +142,16 @@ hg_curve_load_public (const char *path_or_z85, char out[HG_CURVE_Z85_LEN + 1], h
 }
 
 int
-hg_curve_make_server (void *sock, const hg_curve_keypair_t *kp, const char *domain,
-                      hg_err_t *err)
+hg_curve_make_server (void *sock, const hg_curve_keypair_t *kp, const char *domain, hg_err_t *err)
 {
     int one = 1;
     if (zmq_setsockopt (sock, ZMQ_CURVE_SERVER, &one, sizeof (one)) < 0
         || zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, kp->secret_z85, HG_CURVE_Z85_LEN) < 0
         || zmq_setsockopt (sock, ZMQ_ZAP_DOMAIN, domain, strlen (domain)) < 0) {
-        return hg_err_set (err, HG_EIO, "cannot enable CURVE: %s (is libzmq built with "
-                           "CURVE?)", zmq_strerror (errno));
+        return hg_err_set (err, HG_EIO,
+                           "cannot enable CURVE: %s (is libzmq built with "
+                           "CURVE?)",
+                           zmq_strerror (errno));
     }
     return 0;
 }
@@ -171,7 +180,7 @@ typedef struct {
 } allow_list_t;
 
 struct hg_curve_auth {
-    void *sock;                  /* REP at inproc://zeromq.zap.01 */
+    void *sock; /* REP at inproc://zeromq.zap.01 */
     allow_list_t lists[HG_CURVE_MAX_DOMAINS];
     size_t n_lists;
 };
@@ -203,8 +212,8 @@ s_allow_line (const char *line, hg_curve_allowed_t *key)
 }
 
 int
-hg_curve_allow_parse (const char *text, size_t len, const char *where,
-                      hg_curve_allowed_t **keys, size_t *n, hg_err_t *err)
+hg_curve_allow_parse (const char *text, size_t len, const char *where, hg_curve_allowed_t **keys,
+                      size_t *n, hg_err_t *err)
 {
     hg_curve_allowed_t *v = calloc (HG_CURVE_MAX_KEYS, sizeof (*v));
     char *line = malloc (len + 1);
@@ -350,7 +359,8 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
             for (size_t d = 0; d < self->n_lists; d++) {
                 if (zmq_msg_size (&parts[2]) == strlen (self->lists[d].domain)
                     && memcmp (zmq_msg_data (&parts[2]), self->lists[d].domain,
-                               zmq_msg_size (&parts[2])) == 0) {
+                               zmq_msg_size (&parts[2]))
+                           == 0) {
                     l = &self->lists[d];
                 }
             }
@@ -378,7 +388,8 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
         /* reply: version, request id, status code, status text, user id, metadata */
         zmq_send (self->sock, "1.0", 3, ZMQ_SNDMORE);
         if (n >= 2) {
-            zmq_send (self->sock, zmq_msg_data (&parts[1]), zmq_msg_size (&parts[1]), ZMQ_SNDMORE);
+            zmq_send (self->sock, zmq_msg_data (&parts[1]), zmq_msg_size (&parts[1]),
+                      ZMQ_SNDMORE);
         }
         else {
             zmq_send (self->sock, "", 0, ZMQ_SNDMORE);

@@ -38,13 +38,12 @@ int hg_curve_keygen (const char *prefix, hg_curve_keypair_t *out, hg_err_t *err)
 int hg_curve_load_keypair (const char *path, hg_curve_keypair_t *out, hg_err_t *err);
 
 /* Reads a public key: a .pub file, or a Z85 string given inline. */
-int hg_curve_load_public (const char *path_or_z85, char out[HG_CURVE_Z85_LEN + 1],
-                          hg_err_t *err);
+int hg_curve_load_public (const char *path_or_z85, char out[HG_CURVE_Z85_LEN + 1], hg_err_t *err);
 
 /* An allow-list entry: a public key and the name its holder is known as. */
 typedef struct {
     uint8_t key[32];
-    char name[64];          /* longer names are cut to 63 bytes */
+    char name[64]; /* longer names are cut to 63 bytes */
 } hg_curve_allowed_t;
 
 /* Keys read from one allow-list; lines after that many are ignored. */

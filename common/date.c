@@ -76,25 +76,22 @@ s_validate (const char *s, size_t len, hg_date_t *d, hg_err_t *err)
 {
     int shown = len > 40 ? 40 : (int) len;
     if (d->year < 1 || d->year > 9999) {
-        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid date: year %d",
-                           shown, s, d->year);
+        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid date: year %d", shown, s,
+                           d->year);
     }
     if (d->month < 1 || d->month > 12) {
-        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid date: month %d",
-                           shown, s, d->month);
+        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid date: month %d", shown, s,
+                           d->month);
     }
     if (d->day < 1 || d->day > hg_date_month_days (d->year, d->month)) {
-        return hg_err_set (err, HG_EINVAL,
-                           "'%.*s' is not a valid date: day %d of month %d",
+        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid date: day %d of month %d",
                            shown, s, d->day, d->month);
     }
     if (d->hour > 23 || d->minute > 59 || d->second > 60) {
-        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid time of day",
-                           shown, s);
+        return hg_err_set (err, HG_EINVAL, "'%.*s' is not a valid time of day", shown, s);
     }
     if (d->has_tz && (d->tz_offset_min < -14 * 60 || d->tz_offset_min > 14 * 60)) {
-        return hg_err_set (err, HG_EINVAL,
-                           "'%.*s' has an impossible time-zone offset", shown, s);
+        return hg_err_set (err, HG_EINVAL, "'%.*s' has an impossible time-zone offset", shown, s);
     }
     return 0;
 }
@@ -154,9 +151,8 @@ hg_date_parse_iso (const char *s, size_t len, hg_date_t *out, hg_err_t *err)
         d.prec = HG_PREC_DAY;
     }
     if (pos < len) {
-        if (s[pos++] != 'T' || (d.hour = s_digits (s, len, &pos, 2)) < 0
-            || pos >= len || s[pos++] != ':'
-            || (d.minute = s_digits (s, len, &pos, 2)) < 0) {
+        if (s[pos++] != 'T' || (d.hour = s_digits (s, len, &pos, 2)) < 0 || pos >= len
+            || s[pos++] != ':' || (d.minute = s_digits (s, len, &pos, 2)) < 0) {
             goto bad;
         }
         d.prec = HG_PREC_MINUTE;

@@ -22,12 +22,12 @@ typedef enum {
 } hg_prec_t;
 
 typedef struct {
-    int year, month, day;          /* month/day 1-based; 1 when below precision */
+    int year, month, day; /* month/day 1-based; 1 when below precision */
     int hour, minute, second;
-    int micros;                    /* fraction of a second, 0..999999 */
-    int frac_digits;               /* digits of fraction received (0..6) */
+    int micros;      /* fraction of a second, 0..999999 */
+    int frac_digits; /* digits of fraction received (0..6) */
     bool has_tz;
-    int tz_offset_min;             /* offset east of UTC, minutes */
+    int tz_offset_min; /* offset east of UTC, minutes */
     hg_prec_t prec;
 } hg_date_t;
 

@@ -7,18 +7,18 @@
 #include <stddef.h>
 
 typedef struct {
-    int code;              /* 0: no error; otherwise negative HG_E* */
-    char msg[512];         /* "what is wrong", e.g. "PID-7 '20231301' is not a valid date: month 13" */
+    int code;      /* 0: no error; otherwise negative HG_E* */
+    char msg[512]; /* "what is wrong", e.g. "PID-7 '20231301' is not a valid date: month 13" */
 } hg_err_t;
 
 enum {
     HG_OK = 0,
-    HG_EINVAL = -1,        /* bad input */
-    HG_EIO = -2,           /* storage or socket failure */
+    HG_EINVAL = -1, /* bad input */
+    HG_EIO = -2,    /* storage or socket failure */
     HG_ENOMEM = -3,
-    HG_ELIMIT = -4,        /* a size limit was hit */
+    HG_ELIMIT = -4, /* a size limit was hit */
     HG_ENOTFOUND = -5,
-    HG_EAGAIN = -6,        /* try again later (backpressure) */
+    HG_EAGAIN = -6, /* try again later (backpressure) */
 };
 
 /* Sets err (if not NULL) and returns code, so callers can write

@@ -19,9 +19,9 @@
 #include "hourglass.pb-c.h"
 
 typedef struct {
-    const char *name;                 /* "fhir": what partners pass to --format */
-    Hourglass__PayloadType type;      /* the envelope's payload_type */
-    const char *summary;              /* one line for usage texts and docs */
+    const char *name;            /* "fhir": what partners pass to --format */
+    Hourglass__PayloadType type; /* the envelope's payload_type */
+    const char *summary;         /* one line for usage texts and docs */
 } hg_format_t;
 
 /* Number of partner formats, and the i-th (0 <= i < hg_format_count ()),

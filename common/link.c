@@ -49,15 +49,15 @@ s_free_value (void *data, void *hint)
 /* ---- upstream ----------------------------------------------------------- */
 
 struct hg_link_server {
-    void *sock;                 /* ROUTER */
-    hg_store_t *store;          /* not owned */
+    void *sock;        /* ROUTER */
+    hg_store_t *store; /* not owned */
     hg_outq_t *q;
     hg_link_opts_t opts;
-    uint64_t epoch;             /* random per process start */
+    uint64_t epoch; /* random per process start */
     uint64_t next_seq;
     uint64_t heartbeat_at_ms;
-    size_t next_worker;         /* round-robin start of the next dispatch */
-    hg_store_batch_t *acks_wb;  /* deletes of acknowledged entries */
+    size_t next_worker;        /* round-robin start of the next dispatch */
+    hg_store_batch_t *acks_wb; /* deletes of acknowledged entries */
 };
 
 static void
@@ -282,14 +282,12 @@ void
 hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard)
 {
     if (hg_outq_push (self->q, seq, shard) < 0) {
-        hg_error ("outbox_enqueue_failed", "seq=%llu shard=%d", (unsigned long long) seq,
-                  shard);
+        hg_error ("outbox_enqueue_failed", "seq=%llu shard=%d", (unsigned long long) seq, shard);
     }
 }
 
 static void
-s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body,
-                   uint64_t now_ms)
+s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body, uint64_t now_ms)
 {
     const void *rid = zmq_msg_data (rid_msg);
     size_t rid_len = zmq_msg_size (rid_msg);
@@ -301,10 +299,10 @@ s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body,
     }
     int w = hg_outq_find (self->q, rid, rid_len);
     if (f->kind == HOURGLASS__LINK_FRAME__KIND__HELLO) {
-        w = hg_outq_hello (self->q, rid, rid_len, f->instance, f->shard, f->session,
-                           f->ready, now_ms);
-        hg_info ("worker_hello", "instance=%s shard=%d session=%llu ready=%u",
-                 f->instance, f->shard, (unsigned long long) f->session, f->ready);
+        w = hg_outq_hello (self->q, rid, rid_len, f->instance, f->shard, f->session, f->ready,
+                           now_ms);
+        hg_info ("worker_hello", "instance=%s shard=%d session=%llu ready=%u", f->instance,
+                 f->shard, (unsigned long long) f->session, f->ready);
         if (w >= 0) {
             s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__HEARTBEAT,
                                   f->session);
@@ -313,8 +311,8 @@ s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body,
     else if (f->kind == HOURGLASS__LINK_FRAME__KIND__READY) {
         uint64_t acked[HG_LINK_MAX_ACKS];
         size_t n_acks = f->n_acks > HG_LINK_MAX_ACKS ? HG_LINK_MAX_ACKS : f->n_acks;
-        size_t n = hg_outq_ready (self->q, w, f->session, f->received, f->ready, f->acks,
-                                  n_acks, acked, now_ms);
+        size_t n = hg_outq_ready (self->q, w, f->session, f->received, f->ready, f->acks, n_acks,
+                                  acked, now_ms);
         for (size_t i = 0; i < n; i++) {
             unsigned char key[10];
             s_outbox_key (key, acked[i]);
@@ -399,29 +397,29 @@ typedef struct {
     char host[200];
     char port[16];
     bool dns;
-    char server_key[HG_CURVE_Z85_LEN + 1];   /* with curve */
+    char server_key[HG_CURVE_Z85_LEN + 1]; /* with curve */
 } group_t;
 
 typedef struct {
-    void *sock;              /* DEALER connected to one upstream; NULL: free slot */
+    void *sock; /* DEALER connected to one upstream; NULL: free slot */
     int group;
-    uint32_t gen;            /* bumped whenever the slot is reopened */
-    bool resolved;           /* in the group's last resolution (dns groups) */
+    uint32_t gen;  /* bumped whenever the slot is reopened */
+    bool resolved; /* in the group's last resolution (dns groups) */
     char endpoint[256];
-    uint64_t session;        /* ours, bumped at each HELLO */
-    uint64_t epoch;          /* upstream's, 0 until heard */
-    uint64_t received;       /* envelopes received in this session */
-    size_t in_process;       /* received, not yet acked (any session) */
-    uint64_t last_heard_ms;  /* liveness timer: reset by every frame and every HELLO */
-    uint64_t heard_ms;       /* last frame actually received (or connection opened) */
+    uint64_t session;       /* ours, bumped at each HELLO */
+    uint64_t epoch;         /* upstream's, 0 until heard */
+    uint64_t received;      /* envelopes received in this session */
+    size_t in_process;      /* received, not yet acked (any session) */
+    uint64_t last_heard_ms; /* liveness timer: reset by every frame and every HELLO */
+    uint64_t heard_ms;      /* last frame actually received (or connection opened) */
     uint64_t last_sent_ms;
-    uint32_t advertised;     /* ready value last sent */
+    uint32_t advertised; /* ready value last sent */
 } peer_t;
 
 struct hg_link_client {
     void *zctx;
     peer_t peers[HG_LINK_MAX_PEERS];
-    size_t n_peers;          /* slots in use or freed: peers[0..n_peers) */
+    size_t n_peers; /* slots in use or freed: peers[0..n_peers) */
     size_t n_open;
     group_t groups[HG_LINK_MAX_GROUPS];
     size_t n_groups;
@@ -454,7 +452,7 @@ s_client_hello (hg_link_client_t *self, peer_t *p, uint32_t room, uint64_t now_m
     s_send_frame (p->sock, &f, false);
     p->advertised = f.ready;
     p->last_sent_ms = now_ms;
-    p->last_heard_ms = now_ms;   /* give the upstream a full liveness period */
+    p->last_heard_ms = now_ms; /* give the upstream a full liveness period */
 }
 
 static void
@@ -512,8 +510,8 @@ s_peer_open (hg_link_client_t *self, int group, const char *endpoint, uint32_t r
     zmq_setsockopt (sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof (hb_ivl));
     zmq_setsockopt (sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof (hb_timeout));
     if (self->opts.curve
-        && hg_curve_make_client (sock, self->opts.curve, self->groups[group].server_key,
-                                 err) < 0) {
+        && hg_curve_make_client (sock, self->opts.curve, self->groups[group].server_key, err)
+               < 0) {
         zmq_close (sock);
         return NULL;
     }
@@ -555,7 +553,8 @@ s_group_parse (group_t *g, const char *spec, hg_err_t *err)
         || strlen (colon + 1) >= sizeof (g->port)) {
         return hg_err_set (err, HG_EINVAL,
                            "upstream '%s': expected dns+tcp://NAME:PORT (NAME resolved to every "
-                           "address of the upstream's instances)", spec);
+                           "address of the upstream's instances)",
+                           spec);
     }
     snprintf (g->host, sizeof (g->host), "%.*s", (int) (colon - hp), hp);
     snprintf (g->port, sizeof (g->port), "%s", colon + 1);
@@ -579,7 +578,7 @@ s_discover (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
         hints.ai_socktype = SOCK_STREAM;
         int rc = getaddrinfo (grp->host, grp->port, &hints, &res);
         if (rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY) {
-            continue;    /* resolver trouble: keep what we have */
+            continue; /* resolver trouble: keep what we have */
         }
         for (size_t i = 0; i < self->n_peers; i++) {
             if (self->peers[i].sock && self->peers[i].group == (int) g) {
@@ -651,8 +650,10 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
         rc = hg_err_set (err, HG_EINVAL, "no upstream endpoint given");
     }
     else if (opts->curve && n_keys != 1 && n_keys != n) {
-        rc = hg_err_set (err, HG_EINVAL, "upstream_key lists %zu keys for %zu upstream endpoints "
-                         "(give one for all, or one per endpoint)", n_keys, n);
+        rc = hg_err_set (err, HG_EINVAL,
+                         "upstream_key lists %zu keys for %zu upstream endpoints "
+                         "(give one for all, or one per endpoint)",
+                         n_keys, n);
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         group_t *g = &self->groups[i];
@@ -712,22 +713,20 @@ hg_link_client_upstreams (hg_link_client_t *self)
 
 /* Handles one message from peer p; appends deliveries to out. */
 static size_t
-s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n,
-                     hg_delivery_t *out, size_t room_out, uint64_t now_ms)
+s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n, hg_delivery_t *out,
+                     size_t room_out, uint64_t now_ms)
 {
     peer_t *p = &self->peers[pi];
     Hourglass__LinkFrame *f = hourglass__link_frame__unpack (NULL, zmq_msg_size (&msgs[0]),
                                                              zmq_msg_data (&msgs[0]));
     if (!f) {
-        hg_warn ("link_bad_frame", "upstream=%s bytes=%zu", p->endpoint,
-                 zmq_msg_size (&msgs[0]));
+        hg_warn ("link_bad_frame", "upstream=%s bytes=%zu", p->endpoint, zmq_msg_size (&msgs[0]));
         return 0;
     }
     p->last_heard_ms = now_ms;
     p->heard_ms = now_ms;
     size_t got = 0;
-    if (p->epoch && f->epoch != p->epoch
-        && f->kind != HOURGLASS__LINK_FRAME__KIND__RESET) {
+    if (p->epoch && f->epoch != p->epoch && f->kind != HOURGLASS__LINK_FRAME__KIND__RESET) {
         /* the upstream restarted: it no longer knows our session */
         hg_info ("upstream_restarted", "upstream=%s", p->endpoint);
         p->epoch = f->epoch;
@@ -752,8 +751,8 @@ s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n,
             Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, zmq_msg_size (m),
                                                                     zmq_msg_data (m));
             if (!env) {
-                hg_error ("envelope_undecodable", "upstream=%s seq=%llu bytes=%zu",
-                          p->endpoint, (unsigned long long) f->seqs[i], zmq_msg_size (m));
+                hg_error ("envelope_undecodable", "upstream=%s seq=%llu bytes=%zu", p->endpoint,
+                          (unsigned long long) f->seqs[i], zmq_msg_size (m));
             }
             if (got < room_out) {
                 out[got++] = (hg_delivery_t) {pi, p->gen, f->seqs[i], env, zmq_msg_size (m)};

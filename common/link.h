@@ -29,16 +29,16 @@
 #include "store.h"
 
 typedef struct {
-    uint64_t heartbeat_ms;     /* heartbeat interval both ways */
-    uint32_t liveness;         /* missed heartbeats before a peer is dead */
-    uint32_t frame_max;        /* envelopes per DELIVER frame */
-    size_t frame_max_bytes;    /* payload bytes per DELIVER frame (at least one envelope) */
-    uint32_t window;           /* client: envelopes held per upstream */
-    const hg_curve_keypair_t *curve;   /* this instance's key pair; NULL: plaintext */
-    const char *upstream_keys; /* client: comma-separated Z85 public keys (or .pub
+    uint64_t heartbeat_ms;           /* heartbeat interval both ways */
+    uint32_t liveness;               /* missed heartbeats before a peer is dead */
+    uint32_t frame_max;              /* envelopes per DELIVER frame */
+    size_t frame_max_bytes;          /* payload bytes per DELIVER frame (at least one envelope) */
+    uint32_t window;                 /* client: envelopes held per upstream */
+    const hg_curve_keypair_t *curve; /* this instance's key pair; NULL: plaintext */
+    const char *upstream_keys;       /* client: comma-separated Z85 public keys (or .pub
                                 * files) of the upstream instances, one for all or
                                 * one per endpoint, in order */
-    uint64_t discover_ms;      /* client: re-resolution period of dns+tcp:// endpoints */
+    uint64_t discover_ms;            /* client: re-resolution period of dns+tcp:// endpoints */
 } hg_link_opts_t;
 
 /* ---- upstream --------------------------------------------------------- */
@@ -85,10 +85,10 @@ hg_outq_stats_t hg_link_server_stats (hg_link_server_t *self);
 typedef struct hg_link_client hg_link_client_t;
 
 typedef struct {
-    int peer;                    /* which upstream it came from */
-    uint32_t peer_gen;           /* and which connection of that slot */
-    uint64_t seq;                /* upstream outbox sequence, for the ack */
-    Hourglass__Envelope *env;    /* unpacked; owned (hg_delivery_release) */
+    int peer;                 /* which upstream it came from */
+    uint32_t peer_gen;        /* and which connection of that slot */
+    uint64_t seq;             /* upstream outbox sequence, for the ack */
+    Hourglass__Envelope *env; /* unpacked; owned (hg_delivery_release) */
     size_t wire_bytes;
 } hg_delivery_t;
 
@@ -99,9 +99,8 @@ typedef struct {
  * replicas of a `docker-compose --scale`d service or of a headless Kubernetes
  * service. A new address gets a connection at once; one no longer listed is
  * dropped once it is also silent for liveness heartbeats. */
-hg_link_client_t *hg_link_client_new (void *zctx, const char *endpoints,
-                                      const char *instance, int shard,
-                                      const hg_link_opts_t *opts, hg_err_t *err);
+hg_link_client_t *hg_link_client_new (void *zctx, const char *endpoints, const char *instance,
+                                      int shard, const hg_link_opts_t *opts, hg_err_t *err);
 void hg_link_client_destroy (hg_link_client_t **self_p);
 
 /* Fills poll items (ZMQ_POLLIN) for the client's sockets; returns count. */

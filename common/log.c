@@ -46,10 +46,10 @@ hg_log (hg_log_level_t level, const char *event, const char *fmt, ...)
     gettimeofday (&tv, NULL);
     gmtime_r (&tv.tv_sec, &tm);
     int n = snprintf (line, sizeof (line),
-                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s/%s event=%s",
-                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                      tm.tm_min, tm.tm_sec, (long) (tv.tv_usec / 1000),
-                      s_level_names[level], s_log.service, s_log.instance, event);
+                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s/%s event=%s", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                      (long) (tv.tv_usec / 1000), s_level_names[level], s_log.service,
+                      s_log.instance, event);
     if (fmt && *fmt && n > 0 && (size_t) n < sizeof (line) - 2) {
         line[n++] = ' ';
         va_list ap;

@@ -15,8 +15,7 @@
 
 #define HG_METRICS_MAX 64
 
-static void
-s_append (char *buf, size_t size, size_t *len, const char *fmt, ...)
+static void s_append (char *buf, size_t size, size_t *len, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 
 static void
@@ -63,11 +62,11 @@ hg_metrics_format (char *buf, size_t size, const char *service, const char *inst
         }
         const char *suffix = m[i].gauge ? "" : "_total";
         s_append (buf, size, &len, "# TYPE hourglass_%s%s %s\nhourglass_%s%s{%s} %llu\n",
-                  m[i].name, suffix, m[i].gauge ? "gauge" : "counter", m[i].name, suffix,
-                  labels, (unsigned long long) m[i].value);
+                  m[i].name, suffix, m[i].gauge ? "gauge" : "counter", m[i].name, suffix, labels,
+                  (unsigned long long) m[i].value);
     }
     if (has_hist) {
-        for (size_t i = 1; i < nb; i++) {       /* insertion sort by bound */
+        for (size_t i = 1; i < nb; i++) { /* insertion sort by bound */
             for (size_t j = i; j > 0 && bounds[j - 1] > bounds[j]; j--) {
                 uint64_t b = bounds[j], c = counts[j];
                 bounds[j] = bounds[j - 1];
@@ -97,7 +96,7 @@ struct hg_metrics {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
     char service[32], instance[64];
-    char names[HG_METRICS_MAX][40];     /* snapshot, guarded by lock */
+    char names[HG_METRICS_MAX][40]; /* snapshot, guarded by lock */
     hg_metric_t snapshot[HG_METRICS_MAX];
     size_t n;
 };

@@ -16,9 +16,9 @@
 #include "err.h"
 
 typedef struct {
-    const char *name;     /* counter name, e.g. "indexed", "latency_le_10" */
+    const char *name; /* counter name, e.g. "indexed", "latency_le_10" */
     uint64_t value;
-    bool gauge;           /* a level (outbox_depth), not a running total */
+    bool gauge; /* a level (outbox_depth), not a running total */
 } hg_metric_t;
 
 /* Formats metrics in Prometheus text format 0.0.4 into buf (at most size

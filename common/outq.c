@@ -24,7 +24,7 @@ typedef struct {
 
 typedef struct {
     slot_t *slots;
-    size_t cap;    /* power of two */
+    size_t cap; /* power of two */
     size_t n;
 } map_t;
 
@@ -182,22 +182,22 @@ s_dq_pop_front (deque_t *d, uint64_t *v)
 
 typedef struct {
     bool alive;
-    unsigned char rid[HG_OUTQ_ID_MAX];   /* socket routing id */
+    unsigned char rid[HG_OUTQ_ID_MAX]; /* socket routing id */
     size_t rid_len;
-    char instance[64];                    /* stable instance name */
-    int shard;                            /* -1: any */
+    char instance[64]; /* stable instance name */
+    int shard;         /* -1: any */
     uint64_t session;
-    uint64_t sent;                        /* envelopes sent this session */
-    uint64_t received;                    /* as last reported */
-    uint32_t ready;                       /* as last reported */
-    uint64_t last_ms;                     /* last frame heard */
+    uint64_t sent;     /* envelopes sent this session */
+    uint64_t received; /* as last reported */
+    uint32_t ready;    /* as last reported */
+    uint64_t last_ms;  /* last frame heard */
     size_t inflight;
 } worker_t;
 
 struct hg_outq {
-    map_t state;                          /* seq -> STATE_PENDING or worker slot */
-    deque_t pending[HG_OUTQ_MAX_SHARDS + 1];  /* index shard+1 */
-    size_t n_pending;                     /* entries in state PENDING */
+    map_t state;                             /* seq -> STATE_PENDING or worker slot */
+    deque_t pending[HG_OUTQ_MAX_SHARDS + 1]; /* index shard+1 */
+    size_t n_pending;                        /* entries in state PENDING */
     worker_t workers[HG_OUTQ_MAX_WORKERS];
     hg_outq_stats_t stats;
 };
@@ -300,8 +300,8 @@ hg_outq_find (hg_outq_t *self, const void *rid, size_t rid_len)
 }
 
 int
-hg_outq_hello (hg_outq_t *self, const void *rid, size_t rid_len, const char *instance,
-               int shard, uint64_t session, uint32_t ready, uint64_t now_ms)
+hg_outq_hello (hg_outq_t *self, const void *rid, size_t rid_len, const char *instance, int shard,
+               uint64_t session, uint32_t ready, uint64_t now_ms)
 {
     if (shard < -1 || shard >= HG_OUTQ_MAX_SHARDS || rid_len > HG_OUTQ_ID_MAX) {
         return -1;
@@ -350,10 +350,10 @@ hg_outq_ready (hg_outq_t *self, int w, uint64_t session, uint64_t received, uint
     for (size_t i = 0; i < n_acks; i++) {
         slot_t *s = s_map_find (&self->state, acks[i]);
         if (!s) {
-            continue;     /* already acked, or never ours */
+            continue; /* already acked, or never ours */
         }
         if (s->val == STATE_PENDING) {
-            self->n_pending--;       /* its deque entry is now stale */
+            self->n_pending--; /* its deque entry is now stale */
         }
         else if (s->val >= 0) {
             self->workers[s->val].inflight--;
@@ -391,7 +391,7 @@ hg_outq_take (hg_outq_t *self, int w, uint64_t *seqs, size_t max)
     while (n < max && s_dq_pop_front (dq, &seq)) {
         slot_t *s = s_map_find (&self->state, seq);
         if (!s || s->val != STATE_PENDING) {
-            continue;    /* stale hint */
+            continue; /* stale hint */
         }
         s->val = w;
         seqs[n++] = seq;

@@ -25,10 +25,10 @@
 typedef struct hg_outq hg_outq_t;
 
 typedef struct {
-    uint64_t delivered;       /* envelopes handed to workers */
-    uint64_t acked;           /* entries acknowledged (removed) */
-    uint64_t redelivered;     /* entries requeued after a worker vanished */
-    uint64_t workers;         /* live workers */
+    uint64_t delivered;   /* envelopes handed to workers */
+    uint64_t acked;       /* entries acknowledged (removed) */
+    uint64_t redelivered; /* entries requeued after a worker vanished */
+    uint64_t workers;     /* live workers */
 } hg_outq_stats_t;
 
 hg_outq_t *hg_outq_new (void);
@@ -53,9 +53,8 @@ int hg_outq_find (hg_outq_t *self, const void *rid, size_t rid_len);
  * sequence numbers that were known are written to acked_out (capacity at
  * least n_acks) so the caller deletes them from the store; returns how many.
  * A READY for another session is ignored except for its acks. */
-size_t hg_outq_ready (hg_outq_t *self, int w, uint64_t session, uint64_t received,
-                      uint32_t ready, const uint64_t *acks, size_t n_acks,
-                      uint64_t *acked_out, uint64_t now_ms);
+size_t hg_outq_ready (hg_outq_t *self, int w, uint64_t session, uint64_t received, uint32_t ready,
+                      const uint64_t *acks, size_t n_acks, uint64_t *acked_out, uint64_t now_ms);
 
 /* Takes up to max entries that worker w may be sent now (credit, shard),
  * marks them in flight, writes them to seqs; returns the count. */

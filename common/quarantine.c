@@ -54,8 +54,8 @@ hg_quarantine_list (hg_store_t *store, size_t limit, hg_arena_t *arena,
     size_t kl, vl;
     int rc = 0;
     while (got < limit && hg_store_iter_next (it, &k, &kl, &val, &vl)) {
-        Hourglass__QuarantineEntry *q = hourglass__quarantine_entry__unpack (
-            &alloc, vl, (const uint8_t *) val);
+        Hourglass__QuarantineEntry *q =
+            hourglass__quarantine_entry__unpack (&alloc, vl, (const uint8_t *) val);
         if (!q) {
             continue;
         }

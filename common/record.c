@@ -102,8 +102,8 @@ s_ptrv_push (hg_arena_t *a, void ***v, size_t *n, void *item)
 }
 
 int
-hg_record_add_code (hg_arena_t *a, Hourglass__Record *rec, const char *system,
-                    const char *code, const char *display)
+hg_record_add_code (hg_arena_t *a, Hourglass__Record *rec, const char *system, const char *code,
+                    const char *display)
 {
     Hourglass__Coding *c = hg_coding_new (a, system, code, display);
     if (!c) {
@@ -137,15 +137,25 @@ const char *
 hg_record_kind_name (Hourglass__RecordKind kind)
 {
     switch (kind) {
-    case HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS: return "demographics";
-    case HOURGLASS__RECORD_KIND__KIND_ENCOUNTER: return "encounter";
-    case HOURGLASS__RECORD_KIND__KIND_CONDITION: return "condition";
-    case HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION: return "lab-observation";
-    case HOURGLASS__RECORD_KIND__KIND_MEDICATION: return "medication";
-    case HOURGLASS__RECORD_KIND__KIND_PROCEDURE: return "procedure";
-    case HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY: return "imaging-study";
-    case HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT: return "genomic-variant";
-    case HOURGLASS__RECORD_KIND__KIND_NOTE: return "note";
-    default: return "unknown";
+    case HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS:
+        return "demographics";
+    case HOURGLASS__RECORD_KIND__KIND_ENCOUNTER:
+        return "encounter";
+    case HOURGLASS__RECORD_KIND__KIND_CONDITION:
+        return "condition";
+    case HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION:
+        return "lab-observation";
+    case HOURGLASS__RECORD_KIND__KIND_MEDICATION:
+        return "medication";
+    case HOURGLASS__RECORD_KIND__KIND_PROCEDURE:
+        return "procedure";
+    case HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY:
+        return "imaging-study";
+    case HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT:
+        return "genomic-variant";
+    case HOURGLASS__RECORD_KIND__KIND_NOTE:
+        return "note";
+    default:
+        return "unknown";
     }
 }

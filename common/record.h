@@ -29,19 +29,19 @@
 #define HG_SYS_UCUM "http://unitsofmeasure.org"
 
 /* Arena-backed constructors for sub-messages; strings copied. NULL on limit. */
-Hourglass__Coding *hg_coding_new (hg_arena_t *a, const char *system,
-                                  const char *code, const char *display);
+Hourglass__Coding *hg_coding_new (hg_arena_t *a, const char *system, const char *code,
+                                  const char *display);
 Hourglass__Demographics *hg_demographics_new (hg_arena_t *a);
 Hourglass__Provenance *hg_provenance_new (hg_arena_t *a);
 Hourglass__Quantity *hg_quantity_new (hg_arena_t *a, double value, const char *unit);
-Hourglass__Identifier *hg_identifier_new (hg_arena_t *a, const char *system,
-                                          const char *value, const char *type);
+Hourglass__Identifier *hg_identifier_new (hg_arena_t *a, const char *system, const char *value,
+                                          const char *type);
 
 /* Appends a coding to rec->codes (grows the array in the arena). */
 int hg_record_add_code (hg_arena_t *a, Hourglass__Record *rec, const char *system,
                         const char *code, const char *display);
-int hg_record_add_identifier (hg_arena_t *a, Hourglass__Record *rec,
-                              const char *system, const char *value, const char *type);
+int hg_record_add_identifier (hg_arena_t *a, Hourglass__Record *rec, const char *system,
+                              const char *value, const char *type);
 /* Appends a string to a repeated string field (given names, telecom...). */
 int hg_strv_push (hg_arena_t *a, char ***v, size_t *n, const char *s);
 

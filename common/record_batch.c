@@ -30,27 +30,27 @@ hg_record_batch_next (const uint8_t *batch, size_t len, size_t *off, const uint8
         /* field 0 is invalid protobuf, but protobuf-c skips it as unknown:
          * so does the walk, which must accept whatever protobuf-c does */
         if (!s_wire_varint (batch, len, off, &tag) || (tag >> 3 == 1 && (tag & 7) != 2)) {
-            return -1;      /* records are length-delimited */
+            return -1; /* records are length-delimited */
         }
         switch (tag & 7) {
-        case 0:     /* varint */
+        case 0: /* varint */
             if (!s_wire_varint (batch, len, off, &n)) {
                 return -1;
             }
             break;
-        case 1:     /* 64-bit */
-        case 5:     /* 32-bit */
+        case 1: /* 64-bit */
+        case 5: /* 32-bit */
             n = (tag & 7) == 1 ? 8 : 4;
             if (len - *off < n) {
                 return -1;
             }
             *off += n;
             break;
-        case 2:     /* length-delimited */
+        case 2: /* length-delimited */
             if (!s_wire_varint (batch, len, off, &n) || n > len - *off) {
                 return -1;
             }
-            if (tag >> 3 == 1) {    /* RecordBatch.records */
+            if (tag >> 3 == 1) { /* RecordBatch.records */
                 *rec = batch + *off;
                 *rec_len = (size_t) n;
                 *off += (size_t) n;
@@ -58,7 +58,7 @@ hg_record_batch_next (const uint8_t *batch, size_t len, size_t *off, const uint8
             }
             *off += (size_t) n;
             break;
-        default:    /* groups (deprecated) and invalid wire types */
+        default: /* groups (deprecated) and invalid wire types */
             return -1;
         }
     }

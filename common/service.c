@@ -23,7 +23,6 @@
 #include "slot.h"
 #include "util.h"
 
-
 static volatile sig_atomic_t s_terminated = 0;
 static volatile sig_atomic_t s_reload = 0;
 
@@ -40,7 +39,8 @@ s_on_signal (int sig)
 
 static const hg_opt_t s_runtime_opts[] = {
     {"name", HG_OPT_STRING, "", "instance name, unique per service (default <service>-0)"},
-    {"data_dir", HG_OPT_STRING, "", "directory of this instance's RocksDB (default ./var/<name>)"},
+    {"data_dir", HG_OPT_STRING, "",
+     "directory of this instance's RocksDB (default ./var/<name>)"},
     {"control", HG_OPT_STRING, "", "control endpoint to bind (health, stats, queries)"},
     {"log_level", HG_OPT_STRING, "info", "debug, info, warn or error"},
     {"heartbeat_ms", HG_OPT_INT, "1000", "heartbeat interval on every link"},
@@ -104,8 +104,7 @@ s_build_options (hg_service_t *self)
                                       "or one per upstream endpoint (with curve_key)"};
     }
     if (def->produces) {
-        snprintf (self->defaults[2], sizeof (self->defaults[2]), "tcp://127.0.0.1:%d",
-                  base + 1);
+        snprintf (self->defaults[2], sizeof (self->defaults[2]), "tcp://127.0.0.1:%d", base + 1);
         self->opts[n++] = (hg_opt_t) {"deliver", HG_OPT_STRING, self->defaults[2],
                                       "endpoint to bind for downstream instances"};
     }
@@ -128,10 +127,26 @@ hg_service_counters_fold (hg_service_t *self)
     }
 }
 
-hg_config_t *hg_service_config (hg_service_t *self) { return self->config; }
-hg_store_t *hg_service_store (hg_service_t *self) { return self->store; }
-void *hg_service_zctx (hg_service_t *self) { return self->zctx; }
-const char *hg_service_instance (hg_service_t *self) { return self->instance; }
+hg_config_t *
+hg_service_config (hg_service_t *self)
+{
+    return self->config;
+}
+hg_store_t *
+hg_service_store (hg_service_t *self)
+{
+    return self->store;
+}
+void *
+hg_service_zctx (hg_service_t *self)
+{
+    return self->zctx;
+}
+const char *
+hg_service_instance (hg_service_t *self)
+{
+    return self->instance;
+}
 
 const hg_curve_keypair_t *
 hg_service_curve (hg_service_t *self)
@@ -359,7 +374,8 @@ s_setup_sockets (hg_service_t *self, hg_err_t *err)
         if (self->def->consumes) {
             self->link_opts.upstream_keys = hg_config_str (self->config, "upstream_key");
             if (!*self->link_opts.upstream_keys) {
-                return hg_err_set (err, HG_EINVAL, "curve_key is set but upstream_key is not: "
+                return hg_err_set (err, HG_EINVAL,
+                                   "curve_key is set but upstream_key is not: "
                                    "give the upstream instances' public keys");
             }
         }
@@ -376,7 +392,8 @@ s_setup_sockets (hg_service_t *self, hg_err_t *err)
         }
         const char *allow = hg_config_str (self->config, "curve_allow");
         if (self->def->produces && !*allow) {
-            return hg_err_set (err, HG_EINVAL, "curve_key is set but curve_allow is not: give "
+            return hg_err_set (err, HG_EINVAL,
+                               "curve_key is set but curve_allow is not: give "
                                "the allow-list of downstream instances' public keys");
         }
         if (*allow && hg_curve_auth_allow (self->auth, "services", allow, err) < 0) {
@@ -464,7 +481,6 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     return 0;
 }
 
-
 static int
 s_loop (hg_service_t *self)
 {
@@ -481,7 +497,8 @@ s_loop (hg_service_t *self)
         }
         size_t server_at = n;
         if (self->server) {
-            items[n++] = (zmq_pollitem_t) {hg_link_server_socket (self->server), 0, ZMQ_POLLIN, 0};
+            items[n++] = (zmq_pollitem_t) {hg_link_server_socket (self->server), 0, ZMQ_POLLIN,
+                                           0};
         }
         size_t client_at = n;
         if (self->client) {
@@ -506,7 +523,8 @@ s_loop (hg_service_t *self)
             hg_service_control_handle (self);
         }
         if (self->auth && (items[auth_at].revents & ZMQ_POLLIN)) {
-            *hg_service_counter (self, "auth_refused") += (uint64_t) hg_curve_auth_handle (self->auth);
+            *hg_service_counter (self,
+                                 "auth_refused") += (uint64_t) hg_curve_auth_handle (self->auth);
         }
         if (s_reload) {
             s_reload = 0;
@@ -530,8 +548,9 @@ s_loop (hg_service_t *self)
         for (size_t i = extra_at; i < n; i++) {
             extra_ready |= items[i].revents != 0;
         }
-        if (extra_ready && self->def->on_extra (self, self->state, items + extra_at, n - extra_at,
-                                                &err) < 0) {
+        if (extra_ready
+            && self->def->on_extra (self, self->state, items + extra_at, n - extra_at, &err)
+                   < 0) {
             hg_error ("fatal", "err=\"%s\"", err.msg);
             status = 1;
             break;
@@ -628,7 +647,7 @@ hg_service_main (const hg_service_def_t *def, int argc, char **argv)
     int rc = s_setup (self, argc, argv, &err);
     int status;
     if (rc == 1) {
-        status = 0;    /* --help */
+        status = 0; /* --help */
     }
     else if (rc < 0) {
         fprintf (stderr, "hourglass-%s: %s\n", def->name, err.msg);

@@ -31,11 +31,11 @@
 typedef struct hg_service hg_service_t;
 
 typedef struct {
-    const char *name;              /* "cleanser": binary hourglass-<name> */
-    const char *summary;           /* one line for --help */
-    const hg_opt_t *options;       /* the service's own options (NULL-name end) */
-    bool consumes;                 /* connects to an upstream (option "upstream") */
-    bool produces;                 /* binds a downstream link (option "deliver") */
+    const char *name;        /* "cleanser": binary hourglass-<name> */
+    const char *summary;     /* one line for --help */
+    const hg_opt_t *options; /* the service's own options (NULL-name end) */
+    bool consumes;           /* connects to an upstream (option "upstream") */
+    bool produces;           /* binds a downstream link (option "deliver") */
     /* Default endpoints of a single-node cluster on 127.0.0.1: this
      * service's deliver port is base_port + 1 and its control port
      * base_port + 2; upstream_base_port is the base port of the service it
@@ -73,8 +73,8 @@ typedef struct {
      * its keys other than outbox and counters. Merge what the service
      * aggregates into wb and return 1; return 0 to have the key copied as
      * it is; <0 with err to give up (retried later). NULL: copy all. */
-    int (*adopt) (hg_service_t *svc, void *state, const char *key, size_t klen,
-                  const char *val, size_t vlen, hg_store_batch_t *wb, hg_err_t *err);
+    int (*adopt) (hg_service_t *svc, void *state, const char *key, size_t klen, const char *val,
+                  size_t vlen, hg_store_batch_t *wb, hg_err_t *err);
     void (*destroy) (void **state);
 } hg_service_def_t;
 

@@ -88,8 +88,9 @@ hg_service_control_handle (hg_service_t *self)
         reply.service = (char *) self->def->name;
         reply.instance = self->instance;
         reply.pid = (uint64_t) getpid ();
-        Hourglass__ControlRequest *req = hourglass__control_request__unpack (
-            NULL, zmq_msg_size (&parts[2]), zmq_msg_data (&parts[2]));
+        Hourglass__ControlRequest *req =
+            hourglass__control_request__unpack (NULL, zmq_msg_size (&parts[2]),
+                                                zmq_msg_data (&parts[2]));
         hg_err_t err = {0};
         if (!req) {
             reply.error = "undecodable control request";
@@ -104,7 +105,8 @@ hg_service_control_handle (hg_service_t *self)
         else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST) {
             /* any stage that rejects keeps its entries under q/ */
             if (hg_quarantine_list (self->store, req->limit ? req->limit : 1000, arena,
-                                    &reply.quarantine, &reply.n_quarantine, &err) == 0) {
+                                    &reply.quarantine, &reply.n_quarantine, &err)
+                == 0) {
                 reply.ok = true;
             }
             else {
@@ -116,8 +118,8 @@ hg_service_control_handle (hg_service_t *self)
             reply.ok = true;
         }
         else {
-            reply.error = hg_arena_strdup (arena, err.code ? err.msg
-                                                           : "request not supported here");
+            reply.error = hg_arena_strdup (arena,
+                                           err.code ? err.msg : "request not supported here");
         }
         size_t len = hourglass__control_reply__get_packed_size (&reply);
         zmq_msg_t out;

@@ -18,36 +18,39 @@
 
 struct hg_service {
     const hg_service_def_t *def;
-    void *state;                    /* the service's own, from def->init */
+    void *state; /* the service's own, from def->init */
     hg_config_t *config;
-    hg_opt_t opts[HG_MAX_OPTS];     /* runtime options + link options */
-    char defaults[4][128];          /* storage for computed defaults */
+    hg_opt_t opts[HG_MAX_OPTS]; /* runtime options + link options */
+    char defaults[4][128];      /* storage for computed defaults */
     char instance[64];
     void *zctx;
-    void *control;                  /* ROUTER for HEALTH/STATS/queries */
+    void *control; /* ROUTER for HEALTH/STATS/queries */
     hg_store_t *store;
-    hg_link_server_t *server;       /* when def->produces */
-    hg_link_client_t *client;       /* when def->consumes */
-    hg_counters_t *counters;        /* persisted with every commit */
-    struct emitted { uint64_t seq; int shard; } *emitted;   /* outbox entries of this commit */
+    hg_link_server_t *server; /* when def->produces */
+    hg_link_client_t *client; /* when def->consumes */
+    hg_counters_t *counters;  /* persisted with every commit */
+    struct emitted {
+        uint64_t seq;
+        int shard;
+    } * emitted; /* outbox entries of this commit */
     size_t n_emitted, cap_emitted;
-    uint64_t redelivered_seen;      /* server stat already folded into counter */
-    hg_metrics_t *metrics;          /* HTTP exposition, when configured */
-    hg_curve_keypair_t curve;       /* this instance's key pair, when curve_key is set */
+    uint64_t redelivered_seen; /* server stat already folded into counter */
+    hg_metrics_t *metrics;     /* HTTP exposition, when configured */
+    hg_curve_keypair_t curve;  /* this instance's key pair, when curve_key is set */
     bool secure;
-    hg_curve_auth_t *auth;          /* ZAP handler of the server sockets */
-    uint64_t metrics_at_ms;         /* next snapshot */
+    hg_curve_auth_t *auth;  /* ZAP handler of the server sockets */
+    uint64_t metrics_at_ms; /* next snapshot */
     hg_link_opts_t link_opts;
     size_t batch_max;
     size_t batch_max_bytes;
     size_t outbox_max;
     uint64_t started_us;
-    uint64_t committed_us;          /* wall clock of the last commit */
+    uint64_t committed_us; /* wall clock of the last commit */
     hg_store_opts_t store_opts;
-    int slots;                      /* 0: no slots; else this instance's is slot */
+    int slots; /* 0: no slots; else this instance's is slot */
     int slot;
-    int slot_fd;                    /* holds the slot's flock */
-    char slot_dir[PATH_MAX];        /* the volume holding every slot */
+    int slot_fd;             /* holds the slot's flock */
+    char slot_dir[PATH_MAX]; /* the volume holding every slot */
     char slot_prefix[48];
     uint64_t adopt_ms, adopt_at_ms;
 };

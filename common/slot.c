@@ -62,7 +62,8 @@ hg_slot_claim (const char *dir, const char *prefix, int slots, int preferred, in
     }
     return hg_err_set (err, HG_EINVAL,
                        "all %d slots of %s/%s-* are held by running instances: raise slots, "
-                       "or stop a replica", slots, dir, prefix);
+                       "or stop a replica",
+                       slots, dir, prefix);
 }
 
 static int

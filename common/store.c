@@ -11,12 +11,12 @@
 struct hg_store {
     rocksdb_t *db;
     rocksdb_options_t *options;
-    rocksdb_writeoptions_t *wsync;     /* sync = store option */
+    rocksdb_writeoptions_t *wsync; /* sync = store option */
     rocksdb_writeoptions_t *wnosync;
     rocksdb_readoptions_t *read;
     rocksdb_block_based_table_options_t *table;
     rocksdb_cache_t *cache;
-    rocksdb_filterpolicy_t *bloom;     /* owned by table options */
+    rocksdb_filterpolicy_t *bloom; /* owned by table options */
 };
 
 /* A batch collects its operations in one buffer and hands them to RocksDB
@@ -25,7 +25,7 @@ struct hg_store {
  * instead of a random one each. The sort is stable, so two operations on one
  * key keep their order and the batch means what it meant unsorted. */
 typedef struct {
-    size_t key_at, klen;        /* into buf */
+    size_t key_at, klen; /* into buf */
     size_t val_at, vlen;
     bool del;
 } batch_op_t;
@@ -42,14 +42,14 @@ typedef struct {
 #define HG_STORE_BATCH_KEEP_BYTES (8u << 20)
 
 struct hg_store_batch {
-    rocksdb_writebatch_t *wb;   /* built from ops at write time, reused */
-    char *buf;                  /* keys and values, back to back */
+    rocksdb_writebatch_t *wb; /* built from ops at write time, reused */
+    char *buf;                /* keys and values, back to back */
     size_t len, cap;
     batch_op_t *ops;
     size_t n_ops, cap_ops;
-    sort_ent_t *order;          /* sort scratch: 2 x n_ops */
+    sort_ent_t *order; /* sort scratch: 2 x n_ops */
     size_t cap_order;
-    bool oom;                   /* an operation could not be recorded */
+    bool oom; /* an operation could not be recorded */
 };
 
 struct hg_store_iter {
@@ -83,8 +83,7 @@ hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
 {
     int comp = s_compression (opts->compression);
     if (comp < 0) {
-        hg_err_set (err, HG_EINVAL,
-                    "store compression '%s' is unknown (lz4, snappy, zstd, none)",
+        hg_err_set (err, HG_EINVAL, "store compression '%s' is unknown (lz4, snappy, zstd, none)",
                     opts->compression);
         return NULL;
     }
@@ -165,7 +164,7 @@ hg_store_close (hg_store_t **self_p)
         rocksdb_options_destroy (self->options);
     }
     if (self->table) {
-        rocksdb_block_based_options_destroy (self->table);   /* frees the bloom policy */
+        rocksdb_block_based_options_destroy (self->table); /* frees the bloom policy */
     }
     if (self->cache) {
         rocksdb_cache_destroy (self->cache);
@@ -408,8 +407,10 @@ s_batch_build (hg_store_batch_t *b, hg_err_t *err)
 {
     if (b->oom
         || !s_grow ((void **) &b->order, &b->cap_order, 2 * b->n_ops, sizeof (*b->order))) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory building a write batch of %zu "
-                           "operations", b->n_ops);
+        return hg_err_set (err, HG_ENOMEM,
+                           "out of memory building a write batch of %zu "
+                           "operations",
+                           b->n_ops);
     }
     bool sorted = true;
     for (size_t i = 0; i < b->n_ops; i++) {

@@ -25,12 +25,12 @@ typedef struct hg_store_batch hg_store_batch_t;
 typedef struct hg_store_iter hg_store_iter_t;
 
 typedef struct {
-    bool sync;                   /* fsync the WAL on every write (durable ack) */
-    const char *compression;     /* "lz4" (default), "snappy", "zstd", "none" */
-    const char *compaction;      /* "level" (default: reads merge fewer sorted runs) or
+    bool sync;                 /* fsync the WAL on every write (durable ack) */
+    const char *compression;   /* "lz4" (default), "snappy", "zstd", "none" */
+    const char *compaction;    /* "level" (default: reads merge fewer sorted runs) or
                                   * "universal" (compactions rewrite data fewer times) */
-    size_t block_cache_bytes;    /* 0: RocksDB default */
-    size_t write_buffer_bytes;   /* 0: RocksDB default */
+    size_t block_cache_bytes;  /* 0: RocksDB default */
+    size_t write_buffer_bytes; /* 0: RocksDB default */
 } hg_store_opts_t;
 
 /* Opens (creating when missing) the database in directory path.
@@ -44,8 +44,8 @@ int hg_store_get (hg_store_t *self, const void *key, size_t klen, char **val, si
 bool hg_store_exists (hg_store_t *self, const void *key, size_t klen);
 
 /* Single-key write (synced per the store's option). */
-int hg_store_put (hg_store_t *self, const void *key, size_t klen, const void *val,
-                  size_t vlen, hg_err_t *err);
+int hg_store_put (hg_store_t *self, const void *key, size_t klen, const void *val, size_t vlen,
+                  hg_err_t *err);
 
 /* Write batches: collect puts/deletes, then apply atomically. The batch is
  * handed to RocksDB in key order (operations on one key keep their order),
@@ -57,8 +57,7 @@ void hg_store_batch_put (hg_store_batch_t *b, const void *key, size_t klen, cons
 /* Adds a put of key whose value the caller writes, vlen bytes, at the
  * returned address before the next operation on b (saves a copy of values
  * packed anyway). NULL when out of memory (the batch then fails to write). */
-void *hg_store_batch_put_space (hg_store_batch_t *b, const void *key, size_t klen,
-                                size_t vlen);
+void *hg_store_batch_put_space (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen);
 void hg_store_batch_delete (hg_store_batch_t *b, const void *key, size_t klen);
 void hg_store_batch_clear (hg_store_batch_t *b);
 size_t hg_store_batch_count (hg_store_batch_t *b);
@@ -72,8 +71,8 @@ int hg_store_write (hg_store_t *self, hg_store_batch_t *b, bool sync, hg_err_t *
 hg_store_iter_t *hg_store_iter_new (hg_store_t *self, const void *prefix, size_t plen,
                                     const void *start, size_t slen);
 /* Advances; false at the end. Pointers valid until the next call. */
-bool hg_store_iter_next (hg_store_iter_t *it, const char **key, size_t *klen,
-                         const char **val, size_t *vlen);
+bool hg_store_iter_next (hg_store_iter_t *it, const char **key, size_t *klen, const char **val,
+                         size_t *vlen);
 /* Moves it to the first key >= key (still within its prefix): the next
  * hg_store_iter_next returns that key. */
 void hg_store_iter_seek (hg_store_iter_t *it, const void *key, size_t klen);

@@ -5,21 +5,21 @@
 #include <string.h>
 
 typedef struct {
-    char *s;            /* NULL: empty slot */
+    char *s; /* NULL: empty slot */
     size_t len;
     uint64_t hash;
 } entry_t;
 
 struct hg_strset {
     entry_t *slots;
-    size_t cap;         /* power of two */
+    size_t cap; /* power of two */
     size_t n;
 };
 
 static uint64_t
 s_hash (const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char) s[i];
         h *= 1099511628211ULL;

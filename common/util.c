@@ -42,7 +42,7 @@ hg_mkdirs (const char *path, unsigned mode, hg_err_t *err)
     if (snprintf (buf, sizeof (buf), "%s", path) >= (int) sizeof (buf)) {
         return hg_err_set (err, HG_EINVAL, "path too long: %s", path);
     }
-    for (char *p = buf + 1; ; p++) {
+    for (char *p = buf + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
@@ -73,8 +73,8 @@ hg_read_file (const char *path, size_t max_bytes, char **data, size_t *len, hg_e
     while (buf) {
         if (n == cap) {
             if (cap >= max_bytes) {
-                rc = hg_err_set (err, HG_ELIMIT, "%s is larger than the limit of %zu bytes",
-                                 path, max_bytes);
+                rc = hg_err_set (err, HG_ELIMIT, "%s is larger than the limit of %zu bytes", path,
+                                 max_bytes);
                 break;
             }
             cap = cap * 2 > max_bytes ? max_bytes : cap * 2;
@@ -185,7 +185,7 @@ hg_utf8_len (const unsigned char *p, size_t n)
         cp = c & 0x07;
     }
     else {
-        return 0;       /* continuation byte, overlong 2-byte lead, or > U+10FFFF */
+        return 0; /* continuation byte, overlong 2-byte lead, or > U+10FFFF */
     }
     if (n < k) {
         return 0;

@@ -82,8 +82,8 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
         int linger = 0;
         zmq_setsockopt (socks[i], ZMQ_LINGER, &linger, sizeof (linger));
         if (zmq_connect (socks[i], self->endpoints[i]) < 0) {
-            rc = hg_err_set (err, HG_EINVAL, "cannot connect to shard %s: %s",
-                             self->endpoints[i], zmq_strerror (errno));
+            rc = hg_err_set (err, HG_EINVAL, "cannot connect to shard %s: %s", self->endpoints[i],
+                             zmq_strerror (errno));
             goto cleanup;
         }
         zmq_send (socks[i], "", 0, ZMQ_SNDMORE);
@@ -118,10 +118,12 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
             if (answered[i] || !(items[i].revents & ZMQ_POLLIN)) {
                 continue;
             }
-            zmq_msg_t parts[2];    /* [empty][ControlReply] */
+            zmq_msg_t parts[2]; /* [empty][ControlReply] */
             int got = hg_zmsg_recv (socks[i], parts, 2, ZMQ_DONTWAIT, NULL);
-            Hourglass__ControlReply *rep = got == 2 ? hourglass__control_reply__unpack (
-                NULL, zmq_msg_size (&parts[1]), zmq_msg_data (&parts[1])) : NULL;
+            Hourglass__ControlReply *rep =
+                got == 2 ? hourglass__control_reply__unpack (NULL, zmq_msg_size (&parts[1]),
+                                                             zmq_msg_data (&parts[1]))
+                         : NULL;
             hg_zmsg_close (parts, got);
             answered[i] = true;
             left--;
@@ -167,7 +169,8 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     }
     for (size_t i = 0; i < q->n_also; i++) {
         if (!*q->also[i]->system || !*q->also[i]->code) {
-            return hg_err_set (err, HG_EINVAL, "every code of a cohort needs a code system "
+            return hg_err_set (err, HG_EINVAL,
+                               "every code of a cohort needs a code system "
                                "and a code");
         }
     }

@@ -9,15 +9,15 @@
 #include <string.h>
 
 struct hg_batch {
-    hg_arena_t *arena;          /* owns every record and reject string */
+    hg_arena_t *arena; /* owns every record and reject string */
     Hourglass__Record **records;
     size_t n_records, cap_records;
-    hg_reject_t *rejects;       /* malloc'd array; strings in arena */
+    hg_reject_t *rejects; /* malloc'd array; strings in arena */
     size_t n_rejects, cap_rejects;
     size_t n_ignored;
-    size_t limit_base;          /* n_records when the record limit was set */
-    size_t max_records;         /* 0: no limit */
-    bool full;                  /* a record was refused for the limit */
+    size_t limit_base;  /* n_records when the record limit was set */
+    size_t max_records; /* 0: no limit */
+    bool full;          /* a record was refused for the limit */
 };
 
 hg_batch_t *
@@ -147,8 +147,8 @@ hg_batch_since (const hg_batch_t *self, hg_batch_mark_t mark)
 }
 
 void
-hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
-                  const char *location, const char *prefix, const char *fmt, va_list ap)
+hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len, const char *location,
+                  const char *prefix, const char *fmt, va_list ap)
 {
     char reason[480];
     vsnprintf (reason, sizeof (reason), fmt, ap);
@@ -176,8 +176,8 @@ hg_batch_reject_oom (hg_batch_t *self, const char *location)
 }
 
 void
-hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
-                 const char *location, const char *fmt, ...)
+hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len, const char *location,
+                 const char *fmt, ...)
 {
     if (self->n_rejects == self->cap_rejects) {
         size_t cap = self->cap_rejects ? self->cap_rejects * 2 : 8;
@@ -220,8 +220,28 @@ hg_batch_ignore (hg_batch_t *self)
     self->n_ignored++;
 }
 
-size_t hg_batch_record_count (const hg_batch_t *self) { return self->n_records; }
-Hourglass__Record **hg_batch_records (hg_batch_t *self) { return self->records; }
-size_t hg_batch_reject_count (const hg_batch_t *self) { return self->n_rejects; }
-const hg_reject_t *hg_batch_rejects (const hg_batch_t *self) { return self->rejects; }
-size_t hg_batch_ignored (const hg_batch_t *self) { return self->n_ignored; }
+size_t
+hg_batch_record_count (const hg_batch_t *self)
+{
+    return self->n_records;
+}
+Hourglass__Record **
+hg_batch_records (hg_batch_t *self)
+{
+    return self->records;
+}
+size_t
+hg_batch_reject_count (const hg_batch_t *self)
+{
+    return self->n_rejects;
+}
+const hg_reject_t *
+hg_batch_rejects (const hg_batch_t *self)
+{
+    return self->rejects;
+}
+size_t
+hg_batch_ignored (const hg_batch_t *self)
+{
+    return self->n_ignored;
+}

@@ -21,9 +21,9 @@
 #define HG_REJECT_EXCERPT_MAX 256
 
 typedef struct {
-    char *location;        /* "message 2 (MSH-10 'X1') segment OBX[3] field 5" */
-    char *reason;          /* "OBX-5 'abc' is not a number but OBX-2 says NM" */
-    char *excerpt;         /* copy of at most HG_REJECT_EXCERPT_MAX input bytes */
+    char *location; /* "message 2 (MSH-10 'X1') segment OBX[3] field 5" */
+    char *reason;   /* "OBX-5 'abc' is not a number but OBX-2 says NM" */
+    char *excerpt;  /* copy of at most HG_REJECT_EXCERPT_MAX input bytes */
     size_t excerpt_len;
 } hg_reject_t;
 
@@ -31,8 +31,8 @@ typedef struct hg_batch hg_batch_t;
 
 /* Limits a parser must honour; the cleanser fills them from configuration. */
 typedef struct {
-    size_t max_field_bytes;    /* a single field/string value, e.g. 1 MiB */
-    size_t max_records;        /* records from one payload */
+    size_t max_field_bytes; /* a single field/string value, e.g. 1 MiB */
+    size_t max_records;     /* records from one payload */
 } hg_parse_limits_t;
 
 /* Creates an empty batch whose arena refuses to grow past arena_limit_bytes

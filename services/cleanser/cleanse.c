@@ -23,9 +23,8 @@ s_links_from_patients (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Re
     for (size_t i = 0; i < n; i++) {
         const Hourglass__Record *r = recs[i];
         const char *src = r->provenance ? r->provenance->source_record_id : "";
-        if (r->kind != HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS
-            || hg_fhir_record_unlinked (r) || strncmp (src, "Patient/", 8) != 0
-            || hg_str_empty (r->patient_ref)) {
+        if (r->kind != HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS || hg_fhir_record_unlinked (r)
+            || strncmp (src, "Patient/", 8) != 0 || hg_str_empty (r->patient_ref)) {
             continue;
         }
         /* the parser caps the id in source_record_id at 80 characters:
@@ -89,7 +88,7 @@ s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, 
             return hg_err_set (err, HG_ENOMEM, "out of memory");
         }
         r->patient_ref = id;
-        r->flags = NULL;       /* the parser's only flag is "patient.unlinked" */
+        r->flags = NULL; /* the parser's only flag is "patient.unlinked" */
         r->n_flags = 0;
         out->relinked++;
     }

@@ -53,34 +53,34 @@ typedef int (*hg_cleanse_lookup_fn) (void *arg, hg_arena_t *a, const char *partn
                                      const char *patient_id, char **identifier);
 
 typedef struct {
-    const char *partner;          /* the payload's partner */
-    const char *message_id;       /* the payload's message id */
-    const char *format;           /* source_format of records whose parser set none */
-    bool link_patients;           /* step 1 (FHIR payloads only) */
-    int64_t today_days;           /* "now", days since 1970-01-01 (UTC): dates after it
+    const char *partner;         /* the payload's partner */
+    const char *message_id;      /* the payload's message id */
+    const char *format;          /* source_format of records whose parser set none */
+    bool link_patients;          /* step 1 (FHIR payloads only) */
+    int64_t today_days;          /* "now", days since 1970-01-01 (UTC): dates after it
                                    * are flagged "date.in_future" */
-    hg_links_t *links;            /* the round's links: read, and extended with the
+    hg_links_t *links;           /* the round's links: read, and extended with the
                                    * payload's (required when link_patients) */
-    hg_cleanse_lookup_fn lookup;  /* links committed earlier; NULL: none */
+    hg_cleanse_lookup_fn lookup; /* links committed earlier; NULL: none */
     void *lookup_arg;
 } hg_cleanse_ctx_t;
 
 /* A link made from one of the payload's FHIR Patients, for the store. */
 typedef struct {
-    const char *patient_id;       /* the Patient's resource id */
-    const char *identifier;       /* the patient's identifier */
+    const char *patient_id; /* the Patient's resource id */
+    const char *identifier; /* the patient's identifier */
 } hg_cleanse_link_t;
 
 typedef struct {
-    hg_cleanse_link_t *links;     /* new or changed links, in record order (in a); a
+    hg_cleanse_link_t *links; /* new or changed links, in record order (in a); a
                                    * later one of the same Patient replaces an earlier */
     size_t n_links;
-    const char *flag_codes[HG_CLEANSE_FLAG_CODES_MAX];  /* normalisation flags of the
+    const char *flag_codes[HG_CLEANSE_FLAG_CODES_MAX]; /* normalisation flags of the
                                    * records, in order (static strings) */
     size_t n_flag_codes;
-    size_t flagged;               /* records with at least one normalisation flag */
-    size_t relinked;              /* records linked by a link of another payload */
-    size_t unlinked;              /* records left flagged "patient.unlinked" */
+    size_t flagged;  /* records with at least one normalisation flag */
+    size_t relinked; /* records linked by a link of another payload */
+    size_t unlinked; /* records left flagged "patient.unlinked" */
 } hg_cleanse_result_t;
 
 /* Cleanses recs[0..n) in place (steps 1-4 above). New strings and arrays

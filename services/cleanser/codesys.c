@@ -11,9 +11,9 @@
 
 typedef struct {
     const char *uri;
-    const char *oid;                   /* without "urn:oid:"; NULL: none */
-    const char *alias;                 /* CSV mapping name; NULL: none */
-    const char *hl7[S_HL7_NAMES];      /* HL7 v2 names; unused ones NULL */
+    const char *oid;              /* without "urn:oid:"; NULL: none */
+    const char *alias;            /* CSV mapping name; NULL: none */
+    const char *hl7[S_HL7_NAMES]; /* HL7 v2 names; unused ones NULL */
 } s_system_t;
 
 static const s_system_t s_systems[] = {
@@ -34,9 +34,9 @@ static const s_system_t s_systems[] = {
     {HG_SYS_DBSNP, NULL, NULL, {NULL}},
     {HG_SYS_VARIANT, NULL, NULL, {NULL}},
     {HG_SYS_SSN, NULL, NULL, {NULL}},
-    {"http://hl7.org/fhir/sid/icd-10", NULL, NULL, {NULL}},            /* WHO ICD-10 */
-    {"http://www.ama-assn.org/go/cpt", NULL, NULL, {NULL}},            /* CPT */
-    {"http://www.cms.gov/Medicare/Coding/ICD10", NULL, NULL, {NULL}},  /* ICD-10-PCS */
+    {"http://hl7.org/fhir/sid/icd-10", NULL, NULL, {NULL}},           /* WHO ICD-10 */
+    {"http://www.ama-assn.org/go/cpt", NULL, NULL, {NULL}},           /* CPT */
+    {"http://www.cms.gov/Medicare/Coding/ICD10", NULL, NULL, {NULL}}, /* ICD-10-PCS */
 };
 
 /* The first byte first: most lookups (every HL7 coding) miss most rows. */

@@ -36,10 +36,10 @@
 
 /* The spellings a lookup accepts (or them together). */
 typedef enum {
-    HG_CODESYS_URI = 1 << 0,      /* the URI, exact case, one trailing '/' tolerated */
-    HG_CODESYS_OID = 1 << 1,      /* "urn:oid:<HL7 OID>", one trailing '/' tolerated */
-    HG_CODESYS_HL7 = 1 << 2,      /* an HL7 v2 name, exact case ("LN", "I10") */
-    HG_CODESYS_ALIAS = 1 << 3,    /* a CSV mapping's short name, any case ("loinc") */
+    HG_CODESYS_URI = 1 << 0,   /* the URI, exact case, one trailing '/' tolerated */
+    HG_CODESYS_OID = 1 << 1,   /* "urn:oid:<HL7 OID>", one trailing '/' tolerated */
+    HG_CODESYS_HL7 = 1 << 2,   /* an HL7 v2 name, exact case ("LN", "I10") */
+    HG_CODESYS_ALIAS = 1 << 3, /* a CSV mapping's short name, any case ("loinc") */
 } hg_codesys_spelling_t;
 
 /* The canonical URI of the known code system that s[0..len) names in one

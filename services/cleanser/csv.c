@@ -106,15 +106,15 @@ static const struct {
 typedef enum { S_ENC_UTF8, S_ENC_LATIN1 } s_encoding_t;
 
 struct hg_csv_mapping {
-    size_t kind_index;              /* into s_kinds */
+    size_t kind_index; /* into s_kinds */
     char delimiter;
     s_encoding_t encoding;
-    char decimal;                   /* '.' or ',' */
-    char *date_format;              /* NULL: iso; "hl7"; or a %-pattern */
-    char *code_system;              /* URI, NULL when per row */
-    char *unit;                     /* default unit, NULL: none */
-    char *identifier_system;        /* NULL: none */
-    char *columns[S_COL_COUNT];     /* header names, NULL when unmapped */
+    char decimal;               /* '.' or ',' */
+    char *date_format;          /* NULL: iso; "hl7"; or a %-pattern */
+    char *code_system;          /* URI, NULL when per row */
+    char *unit;                 /* default unit, NULL: none */
+    char *identifier_system;    /* NULL: none */
+    char *columns[S_COL_COUNT]; /* header names, NULL when unmapped */
 };
 
 /* ------------------------------------------------------------------------
@@ -180,7 +180,8 @@ s_check_date_format (const char *fmt, hg_err_t *err)
         if (!at) {
             return hg_err_set (err, HG_EINVAL,
                                "date_format '%s': unsupported directive '%%%c' (use %%Y %%m "
-                               "%%d %%H %%M %%S, or 'iso' or 'hl7')", fmt, *p ? *p : ' ');
+                               "%%d %%H %%M %%S, or 'iso' or 'hl7')",
+                               fmt, *p ? *p : ' ');
         }
         if (seen[at - order]) {
             return hg_err_set (err, HG_EINVAL, "date_format '%s': %%%c appears twice", fmt, *p);
@@ -194,8 +195,8 @@ s_check_date_format (const char *fmt, hg_err_t *err)
         if (seen[i] && !seen[i - 1]) {
             return hg_err_set (err, HG_EINVAL,
                                "date_format '%s': %%%c needs %%%c (the fields must be a "
-                               "prefix of %%Y %%m %%d %%H %%M %%S)", fmt, order[i],
-                               order[i - 1]);
+                               "prefix of %%Y %%m %%d %%H %%M %%S)",
+                               fmt, order[i], order[i - 1]);
         }
     }
     if (!seen[0]) {
@@ -215,8 +216,8 @@ s_system_alias (const char *v)
 
 /* Sets one key; 0, or an error (err set) naming the line. */
 static int
-s_mapping_key (hg_csv_mapping_t *m, size_t line, const char *key, const char *val,
-               bool *kind_set, bool *delim_set, bool *enc_set, bool *dec_set, hg_err_t *err)
+s_mapping_key (hg_csv_mapping_t *m, size_t line, const char *key, const char *val, bool *kind_set,
+               bool *delim_set, bool *enc_set, bool *dec_set, hg_err_t *err)
 {
     char **slot = NULL;
     if (strcmp (key, "kind") == 0) {
@@ -232,7 +233,8 @@ s_mapping_key (hg_csv_mapping_t *m, size_t line, const char *key, const char *va
         }
         return hg_err_set (err, HG_EINVAL,
                            "line %zu: kind '%.60s' is not one of demographics, condition, "
-                           "lab-observation, medication, procedure", line, val);
+                           "lab-observation, medication, procedure",
+                           line, val);
     }
     if (strcmp (key, "delimiter") == 0) {
         if (*delim_set) {
@@ -242,7 +244,8 @@ s_mapping_key (hg_csv_mapping_t *m, size_t line, const char *key, const char *va
         if (strcmp (val, ",") == 0 || strcmp (val, ";") == 0 || strcmp (val, "|") == 0) {
             m->delimiter = val[0];
         }
-        else if (strcmp (val, "tab") == 0 || strcmp (val, "\\t") == 0 || strcmp (val, "\t") == 0) {
+        else if (strcmp (val, "tab") == 0 || strcmp (val, "\\t") == 0
+                 || strcmp (val, "\t") == 0) {
             m->delimiter = '\t';
         }
         else {
@@ -323,7 +326,8 @@ s_mapping_key (hg_csv_mapping_t *m, size_t line, const char *key, const char *va
         return hg_err_set (err, HG_EINVAL,
                            "line %zu: unknown key '%.60s' (known: kind, delimiter, encoding, "
                            "date_format, code_system, unit, decimal, identifier_system, "
-                           "column.<field>)", line, key);
+                           "column.<field>)",
+                           line, key);
     }
     if (*slot) {
         return hg_err_set (err, HG_EINVAL, "line %zu: %.60s is given twice", line, key);
@@ -348,22 +352,27 @@ s_mapping_validate (hg_csv_mapping_t *m, bool kind_set, hg_err_t *err)
     const char *kind = s_kinds[m->kind_index].name;
     for (int i = 0; i < S_COL_COUNT; i++) {
         if (m->columns[i] && !(s_columns[i].used_by & uses)) {
-            return hg_err_set (err, HG_EINVAL, "column.%s is not used by kind %s", s_columns[i].name,
-                               kind);
+            return hg_err_set (err, HG_EINVAL, "column.%s is not used by kind %s",
+                               s_columns[i].name, kind);
         }
     }
     if (!m->columns[S_COL_PATIENT]) {
-        return hg_err_set (err, HG_EINVAL, "column.patient is missing; every record needs the "
+        return hg_err_set (err, HG_EINVAL,
+                           "column.patient is missing; every record needs the "
                            "column holding the patient id");
     }
     if (uses & S_FOR_CLINICAL) {
         if (!m->columns[S_COL_CODE]) {
-            return hg_err_set (err, HG_EINVAL, "column.code is missing; kind %s needs the "
-                               "column holding the code", kind);
+            return hg_err_set (err, HG_EINVAL,
+                               "column.code is missing; kind %s needs the "
+                               "column holding the code",
+                               kind);
         }
         if (!m->code_system && !m->columns[S_COL_CODE_SYSTEM]) {
-            return hg_err_set (err, HG_EINVAL, "code_system is missing; kind %s needs "
-                               "code_system = <uri> or column.code_system", kind);
+            return hg_err_set (err, HG_EINVAL,
+                               "code_system is missing; kind %s needs "
+                               "code_system = <uri> or column.code_system",
+                               kind);
         }
     }
     else if (m->code_system) {
@@ -373,7 +382,8 @@ s_mapping_validate (hg_csv_mapping_t *m, bool kind_set, hg_err_t *err)
         return hg_err_set (err, HG_EINVAL, "unit is not used by kind %s", kind);
     }
     if (m->identifier_system && !m->columns[S_COL_IDENTIFIER]) {
-        return hg_err_set (err, HG_EINVAL, "identifier_system is given but column.identifier "
+        return hg_err_set (err, HG_EINVAL,
+                           "identifier_system is given but column.identifier "
                            "is not mapped");
     }
     return 0;
@@ -425,8 +435,8 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
         }
         const char *eq = memchr (p, '=', n);
         if (!eq) {
-            rc = hg_err_set (err, HG_EINVAL, "line %zu: expected 'key = value', got '%.*s'",
-                             line, (int) (n > 60 ? 60 : n), p);
+            rc = hg_err_set (err, HG_EINVAL, "line %zu: expected 'key = value', got '%.*s'", line,
+                             (int) (n > 60 ? 60 : n), p);
             break;
         }
         const char *k = p, *v = eq + 1;
@@ -461,8 +471,7 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
     if (rc == 0) {
         rc = s_mapping_validate (m, kind_set, err);
     }
-    if (rc == 0 && m->date_format
-        && (strcasecmp (m->date_format, "iso") == 0)) {
+    if (rc == 0 && m->date_format && (strcasecmp (m->date_format, "iso") == 0)) {
         free (m->date_format);
         m->date_format = NULL;
     }
@@ -478,33 +487,33 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
  * Tokenizer */
 
 typedef struct {
-    const char *p;       /* inner text (between the quotes when quoted) */
+    const char *p; /* inner text (between the quotes when quoted) */
     size_t n;
-    bool quoted;         /* doubled quotes inside are still doubled */
+    bool quoted; /* doubled quotes inside are still doubled */
 } s_field_t;
 
 typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
     const hg_csv_mapping_t *map;
-    size_t max_field_bytes;      /* 0: none */
+    size_t max_field_bytes; /* 0: none */
     bool oom;
-    bool utf8;                   /* payload encoding after the BOM check */
+    bool utf8; /* payload encoding after the BOM check */
     const char *data;
     size_t len;
-    size_t pos;                  /* next byte to tokenize */
-    size_t line;                 /* 1-based line of pos */
+    size_t pos;  /* next byte to tokenize */
+    size_t line; /* 1-based line of pos */
     /* the row being mapped */
-    size_t row;                  /* 1-based, header = 1 */
+    size_t row; /* 1-based, header = 1 */
     size_t row_line;
     const char *row_start;
     size_t row_len;
     s_field_t *fields;
     size_t n_fields, cap_fields;
-    char *scratch;               /* one converted value */
+    char *scratch; /* one converted value */
     size_t cap_scratch;
-    int col_index[S_COL_COUNT];  /* header index per mapped column, -1 */
-    size_t n_header;             /* fields of the header row */
+    int col_index[S_COL_COUNT]; /* header index per mapped column, -1 */
+    size_t n_header;            /* fields of the header row */
     char where[64];
 } s_ctx_t;
 
@@ -615,7 +624,7 @@ s_next_row (s_ctx_t *ctx, size_t *bad_col)
             i++;
             break;
         }
-        i++;    /* the delimiter */
+        i++; /* the delimiter */
         if (i >= len) {
             /* a trailing delimiter at the very end: one more empty field */
             if (s_push_field (ctx, d + i, 0, false) < 0) {
@@ -632,8 +641,7 @@ s_next_row (s_ctx_t *ctx, size_t *bad_col)
 /* ------------------------------------------------------------------------
  * Values */
 
-static void
-s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
@@ -662,8 +670,10 @@ s_value (s_ctx_t *ctx, int col, bool *rejected)
     const s_field_t *f = &ctx->fields[idx];
     const char *name = ctx->map->columns[col];
     if (ctx->max_field_bytes && f->n > ctx->max_field_bytes) {
-        s_reject (ctx, "column %s: value is %zu bytes, over the limit of %zu bytes "
-                  "(max_field_bytes)", name, f->n, ctx->max_field_bytes);
+        s_reject (ctx,
+                  "column %s: value is %zu bytes, over the limit of %zu bytes "
+                  "(max_field_bytes)",
+                  name, f->n, ctx->max_field_bytes);
         *rejected = true;
         return NULL;
     }
@@ -688,7 +698,7 @@ s_value (s_ctx_t *ctx, int col, bool *rejected)
             return NULL;
         }
         if (f->quoted && c == '"') {
-            i++;    /* a doubled quote inside a quoted field */
+            i++; /* a doubled quote inside a quoted field */
         }
         if (c < 0x80) {
             o[k++] = (char) c;
@@ -700,8 +710,10 @@ s_value (s_ctx_t *ctx, int col, bool *rejected)
         else {
             size_t sl = hg_utf8_len (p + i, f->n - i);
             if (!sl) {
-                s_reject (ctx, "column %s: invalid UTF-8 byte 0x%02X at offset %zu (if the file "
-                          "is Latin-1, set 'encoding = latin1' in the mapping)", name, c, i);
+                s_reject (ctx,
+                          "column %s: invalid UTF-8 byte 0x%02X at offset %zu (if the file "
+                          "is Latin-1, set 'encoding = latin1' in the mapping)",
+                          name, c, i);
                 *rejected = true;
                 return NULL;
             }
@@ -866,9 +878,9 @@ s_map_demographics (s_ctx_t *ctx, Hourglass__Record *rec)
     rec->demographics = d;
     char *given = NULL, *sex = NULL, *addr = NULL, *telecom = NULL, *ident = NULL;
     if (s_take (ctx, S_COL_FAMILY, &d->family) < 0 || s_take (ctx, S_COL_GIVEN, &given) < 0
-        || s_date (ctx, S_COL_BIRTH_DATE, &d->birth_date) < 0
-        || s_take (ctx, S_COL_SEX, &sex) < 0 || s_take (ctx, S_COL_ADDRESS, &addr) < 0
-        || s_take (ctx, S_COL_CITY, &d->city) < 0 || s_take (ctx, S_COL_STATE, &d->state) < 0
+        || s_date (ctx, S_COL_BIRTH_DATE, &d->birth_date) < 0 || s_take (ctx, S_COL_SEX, &sex) < 0
+        || s_take (ctx, S_COL_ADDRESS, &addr) < 0 || s_take (ctx, S_COL_CITY, &d->city) < 0
+        || s_take (ctx, S_COL_STATE, &d->state) < 0
         || s_take (ctx, S_COL_POSTAL_CODE, &d->postal_code) < 0
         || s_take (ctx, S_COL_COUNTRY, &d->country) < 0
         || s_take (ctx, S_COL_TELECOM, &telecom) < 0
@@ -893,8 +905,8 @@ s_map_demographics (s_ctx_t *ctx, Hourglass__Record *rec)
             const char *in;
             const char *out;
         } sexes[] = {
-            {"m", "male"},  {"male", "male"},   {"f", "female"},     {"female", "female"},
-            {"o", "other"}, {"other", "other"}, {"u", "unknown"},    {"unknown", "unknown"},
+            {"m", "male"},  {"male", "male"},   {"f", "female"},  {"female", "female"},
+            {"o", "other"}, {"other", "other"}, {"u", "unknown"}, {"unknown", "unknown"},
         };
         const char *mapped = NULL;
         for (size_t i = 0; i < sizeof (sexes) / sizeof (sexes[0]); i++) {
@@ -903,16 +915,19 @@ s_map_demographics (s_ctx_t *ctx, Hourglass__Record *rec)
             }
         }
         if (!mapped) {
-            s_reject (ctx, "column %s: sex '%.40s' is not one of M, F, O, U (or male, female, "
-                      "other, unknown)", ctx->map->columns[S_COL_SEX], sex);
+            s_reject (ctx,
+                      "column %s: sex '%.40s' is not one of M, F, O, U (or male, female, "
+                      "other, unknown)",
+                      ctx->map->columns[S_COL_SEX], sex);
             return -1;
         }
         d->sex = (char *) mapped;
     }
     if ((*addr && hg_strv_push (ctx->a, &d->address_lines, &d->n_address_lines, addr) < 0)
         || (*telecom && hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, telecom) < 0)
-        || (*ident && hg_record_add_identifier (ctx->a, rec, ctx->map->identifier_system, ident,
-                                                NULL) < 0)) {
+        || (*ident
+            && hg_record_add_identifier (ctx->a, rec, ctx->map->identifier_system, ident, NULL)
+                   < 0)) {
         ctx->oom = true;
         return -1;
     }
@@ -1068,7 +1083,7 @@ s_map_row (s_ctx_t *ctx)
             ctx->oom = true;
         }
     }
-    int rc = ctx->oom ? -1
+    int rc = ctx->oom                                            ? -1
              : kind == HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS ? s_map_demographics (ctx, rec)
                                                                  : s_map_clinical (ctx, rec);
     if (rc < 0 || ctx->oom) {
@@ -1096,8 +1111,8 @@ s_header (s_ctx_t *ctx)
                 const char *p = ctx->fields[i].p;
                 size_t n = ctx->fields[i].n;
                 s_trim (&p, &n);
-                if (n == nlen && (pass == 0 ? memcmp (p, name, n) == 0
-                                            : strncasecmp (p, name, n) == 0)) {
+                if (n == nlen
+                    && (pass == 0 ? memcmp (p, name, n) == 0 : strncasecmp (p, name, n) == 0)) {
                     ctx->col_index[c] = (int) i;
                     break;
                 }
@@ -1121,7 +1136,8 @@ s_header (s_ctx_t *ctx)
     hg_span_show (line, 199, header);
     hg_batch_reject (ctx->out, ctx->row_start, ctx->row_len, "row 1 (header)",
                      "the mapping names columns that are not in the header:%s (header: %s; "
-                     "delimiter '%s')", missing, header,
+                     "delimiter '%s')",
+                     missing, header,
                      ctx->map->delimiter == '\t' ? "tab" : (char[]) {ctx->map->delimiter, 0});
     return -1;
 }
@@ -1176,9 +1192,10 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
             break;
         }
         if (r == S_ROW_UNTERMINATED) {
-            s_reject (&ctx, "column %zu: quoted field starting on line %zu has no closing quote; "
-                      "the rest of the payload (%zu bytes) is not parsed", ctx.n_fields + 1,
-                      ctx.row_line, ctx.row_len);
+            s_reject (&ctx,
+                      "column %zu: quoted field starting on line %zu has no closing quote; "
+                      "the rest of the payload (%zu bytes) is not parsed",
+                      ctx.n_fields + 1, ctx.row_line, ctx.row_len);
             break;
         }
         if (!have_header) {
@@ -1189,7 +1206,8 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
                 if (r == S_ROW_BAD_QUOTE) {
                     hg_batch_reject (out, ctx.row_start, ctx.row_len, "row 1 (header)",
                                      "row 1 (header) column %zu: unexpected text after a closing "
-                                     "quote", bad_col + 1);
+                                     "quote",
+                                     bad_col + 1);
                 }
                 break;
             }
@@ -1201,13 +1219,17 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
             continue;
         }
         if (r == S_ROW_BAD_QUOTE) {
-            s_reject (&ctx, "column %zu: unexpected text after a closing quote (a quote inside a "
-                      "quoted field must be doubled)", bad_col + 1);
+            s_reject (&ctx,
+                      "column %zu: unexpected text after a closing quote (a quote inside a "
+                      "quoted field must be doubled)",
+                      bad_col + 1);
             continue;
         }
         if (ctx.n_fields != ctx.n_header) {
-            s_reject (&ctx, "has %zu fields but the header has %zu (check the delimiter and "
-                      "the quoting of that row)", ctx.n_fields, ctx.n_header);
+            s_reject (&ctx,
+                      "has %zu fields but the header has %zu (check the delimiter and "
+                      "the quoting of that row)",
+                      ctx.n_fields, ctx.n_header);
             continue;
         }
         if (s_map_row (&ctx) < 0) {
@@ -1215,7 +1237,8 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
         }
     }
     if (!have_header && !ctx.oom && hg_batch_reject_count (out) == rejects_at_start) {
-        hg_batch_reject (out, NULL, 0, "payload", "empty payload: expected a header row and "
+        hg_batch_reject (out, NULL, 0, "payload",
+                         "empty payload: expected a header row and "
                          "data rows");
     }
     free (ctx.fields);

@@ -61,8 +61,7 @@ typedef struct hg_csv_mapping hg_csv_mapping_t;
  * NULL and err says which line and what is wrong ("line 4: unknown key
  * 'colum.code'", "column.given is not used by kind lab-observation", "kind
  * is missing"); HG_ENOMEM when out of memory. */
-int hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map,
-                          hg_err_t *err);
+int hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_err_t *err);
 
 /* Frees a mapping; NULL-safe; nulls the caller's pointer. */
 void hg_csv_mapping_destroy (hg_csv_mapping_t **self_p);

@@ -71,16 +71,16 @@ static const struct {
 };
 
 typedef struct {
-    const char *p;      /* NULL: absent */
+    const char *p; /* NULL: absent */
     size_t n;
 } s_val_t;
 
 typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
-    size_t max_field_bytes;      /* 0: none */
+    size_t max_field_bytes; /* 0: none */
     bool oom;
-    char where[64];              /* "file", "dataset 2" */
+    char where[64]; /* "file", "dataset 2" */
     const char *excerpt;
     size_t excerpt_len;
     s_val_t vals[S_F_COUNT];
@@ -96,14 +96,13 @@ typedef struct {
 
 typedef struct {
     uint32_t tag;
-    char vr[3];         /* "" when implicit or an item tag */
+    char vr[3]; /* "" when implicit or an item tag */
     uint32_t length;
-    size_t value_at;    /* offset of the value */
-    size_t at;          /* offset of the element */
+    size_t value_at; /* offset of the value */
+    size_t at;       /* offset of the element */
 } s_elem_t;
 
-static void
-s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
@@ -130,13 +129,13 @@ static uint32_t
 s_u32 (const s_stream_t *s, size_t at)
 {
     const uint8_t *p = s->d + at;
-    return s->big_endian ? (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8
-                               | p[3]
-                         : (uint32_t) p[3] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8
-                               | p[0];
+    return s->big_endian
+               ? (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3]
+               : (uint32_t) p[3] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0];
 }
 
-static const char s_vrs[] = "AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+static const char s_vrs[] =
+    "AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
 
 static bool
 s_vr_known (const uint8_t *v)
@@ -161,8 +160,8 @@ s_vr_like (const uint8_t *v)
 static bool
 s_vr_long (const char *vr)
 {
-    static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
-                                        "UC", "UN", "UR", "UT", "UV"};
+    static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+                                        "SV", "UC", "UN", "UR", "UT", "UV"};
     for (size_t i = 0; i < sizeof (longs) / sizeof (longs[0]); i++) {
         if (memcmp (vr, longs[i], 2) == 0) {
             return true;
@@ -195,8 +194,10 @@ s_element (s_ctx_t *ctx, const s_stream_t *s, size_t pos, s_elem_t *e)
         char shown[8];
         snprintf (shown, sizeof (shown), "%c%c", isprint (vr[0]) ? vr[0] : '?',
                   isprint (vr[1]) ? vr[1] : '?');
-        s_reject (ctx, "element (%04X,%04X) at offset %zu has an unknown VR '%s' (is the "
-                  "transfer syntax right?)", e->tag >> 16, e->tag & 0xFFFF, pos, shown);
+        s_reject (ctx,
+                  "element (%04X,%04X) at offset %zu has an unknown VR '%s' (is the "
+                  "transfer syntax right?)",
+                  e->tag >> 16, e->tag & 0xFFFF, pos, shown);
         return -1;
     }
     e->vr[0] = (char) vr[0];
@@ -204,8 +205,10 @@ s_element (s_ctx_t *ctx, const s_stream_t *s, size_t pos, s_elem_t *e)
     e->vr[2] = '\0';
     if (s_vr_long (e->vr)) {
         if (left < 12) {
-            s_reject (ctx, "truncated: element (%04X,%04X) at offset %zu has no room for its "
-                      "length", e->tag >> 16, e->tag & 0xFFFF, pos);
+            s_reject (ctx,
+                      "truncated: element (%04X,%04X) at offset %zu has no room for its "
+                      "length",
+                      e->tag >> 16, e->tag & 0xFFFF, pos);
             return -1;
         }
         e->length = s_u32 (s, pos + 8);
@@ -222,8 +225,10 @@ static bool
 s_value_fits (s_ctx_t *ctx, const s_stream_t *s, const s_elem_t *e)
 {
     if (e->value_at > s->len || e->length > s->len - e->value_at) {
-        s_reject (ctx, "truncated: element (%04X,%04X) at offset %zu declares %u bytes but "
-                  "only %zu remain", e->tag >> 16, e->tag & 0xFFFF, e->at, e->length,
+        s_reject (ctx,
+                  "truncated: element (%04X,%04X) at offset %zu declares %u bytes but "
+                  "only %zu remain",
+                  e->tag >> 16, e->tag & 0xFFFF, e->at, e->length,
                   e->value_at <= s->len ? s->len - e->value_at : 0);
         return false;
     }
@@ -284,8 +289,10 @@ s_skip_sequence (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth)
         if (s->len - *pos >= 4) {
             uint32_t tag = (uint32_t) s_u16 (s, *pos) << 16 | s_u16 (s, *pos + 2);
             if (tag != S_TAG_ITEM && tag != S_TAG_SEQ_END) {
-                s_reject (ctx, "sequence at offset %zu: expected an item (FFFE,E000) but found "
-                          "(%04X,%04X)", *pos, tag >> 16, tag & 0xFFFF);
+                s_reject (ctx,
+                          "sequence at offset %zu: expected an item (FFFE,E000) but found "
+                          "(%04X,%04X)",
+                          *pos, tag >> 16, tag & 0xFFFF);
                 return -1;
             }
         }
@@ -297,8 +304,10 @@ s_skip_sequence (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth)
             return 0;
         }
         if (e.tag != S_TAG_ITEM) {
-            s_reject (ctx, "sequence at offset %zu: expected an item (FFFE,E000) but found "
-                      "(%04X,%04X)", e.at, e.tag >> 16, e.tag & 0xFFFF);
+            s_reject (ctx,
+                      "sequence at offset %zu: expected an item (FFFE,E000) but found "
+                      "(%04X,%04X)",
+                      e.at, e.tag >> 16, e.tag & 0xFFFF);
             return -1;
         }
         if (e.length == S_UNDEFINED) {
@@ -331,7 +340,7 @@ s_walk (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, bool meta, s_val_t *ts,
             return -1;
         }
         if (e.tag == S_TAG_PIXEL_DATA) {
-            *pos = s->len;    /* header only: never read the pixels */
+            *pos = s->len; /* header only: never read the pixels */
             return 0;
         }
         if (e.tag >> 16 == 0xFFFE) {
@@ -365,9 +374,11 @@ s_walk (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, bool meta, s_val_t *ts,
             for (int i = 0; i < S_F_COUNT; i++) {
                 if (s_fields[i].tag == e.tag) {
                     if (ctx->max_field_bytes && e.length > ctx->max_field_bytes) {
-                        s_reject (ctx, "%s (%04X,%04X) is %u bytes, over the limit of %zu bytes "
-                                  "(max_field_bytes)", s_fields[i].name, e.tag >> 16,
-                                  e.tag & 0xFFFF, e.length, ctx->max_field_bytes);
+                        s_reject (ctx,
+                                  "%s (%04X,%04X) is %u bytes, over the limit of %zu bytes "
+                                  "(max_field_bytes)",
+                                  s_fields[i].name, e.tag >> 16, e.tag & 0xFFFF, e.length,
+                                  ctx->max_field_bytes);
                         return -1;
                     }
                     ctx->vals[i] = v;
@@ -482,7 +493,7 @@ s_datetime (s_ctx_t *ctx, int date_f, int time_f, char **out)
                 frac = true;
             }
             else if (frac && ++frac_n > 4) {
-                continue;    /* HL7 keeps 4 digits of a second's fraction */
+                continue; /* HL7 keeps 4 digits of a second's fraction */
             }
             buf[k++] = c;
         }
@@ -518,20 +529,34 @@ static const char *
 s_modality_name (const char *code)
 {
     static const char *const names[][2] = {
-        {"CR", "Computed Radiography"},    {"CT", "Computed Tomography"},
-        {"DX", "Digital Radiography"},     {"MG", "Mammography"},
-        {"MR", "Magnetic Resonance"},      {"NM", "Nuclear Medicine"},
-        {"OT", "Other"},                   {"PT", "Positron emission tomography"},
-        {"RF", "Radio Fluoroscopy"},       {"US", "Ultrasound"},
-        {"XA", "X-Ray Angiography"},       {"SR", "SR Document"},
-        {"SC", "Secondary Capture"},       {"RTDOSE", "Radiotherapy Dose"},
-        {"RTPLAN", "Radiotherapy Plan"},   {"RTSTRUCT", "Radiotherapy Structure Set"},
-        {"RTIMAGE", "RT Image"},           {"ECG", "Electrocardiography"},
-        {"IO", "Intra-oral Radiography"},  {"PX", "Panoramic X-Ray"},
-        {"SM", "Slide Microscopy"},        {"XC", "External-camera Photography"},
-        {"ES", "Endoscopy"},               {"OP", "Ophthalmic Photography"},
-        {"SEG", "Segmentation"},           {"KO", "Key Object Selection"},
-        {"PR", "Presentation State"},      {"DOC", "Document"},
+        {"CR", "Computed Radiography"},
+        {"CT", "Computed Tomography"},
+        {"DX", "Digital Radiography"},
+        {"MG", "Mammography"},
+        {"MR", "Magnetic Resonance"},
+        {"NM", "Nuclear Medicine"},
+        {"OT", "Other"},
+        {"PT", "Positron emission tomography"},
+        {"RF", "Radio Fluoroscopy"},
+        {"US", "Ultrasound"},
+        {"XA", "X-Ray Angiography"},
+        {"SR", "SR Document"},
+        {"SC", "Secondary Capture"},
+        {"RTDOSE", "Radiotherapy Dose"},
+        {"RTPLAN", "Radiotherapy Plan"},
+        {"RTSTRUCT", "Radiotherapy Structure Set"},
+        {"RTIMAGE", "RT Image"},
+        {"ECG", "Electrocardiography"},
+        {"IO", "Intra-oral Radiography"},
+        {"PX", "Panoramic X-Ray"},
+        {"SM", "Slide Microscopy"},
+        {"XC", "External-camera Photography"},
+        {"ES", "Endoscopy"},
+        {"OP", "Ophthalmic Photography"},
+        {"SEG", "Segmentation"},
+        {"KO", "Key Object Selection"},
+        {"PR", "Presentation State"},
+        {"DOC", "Document"},
     };
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
         if (strcmp (code, names[i][0]) == 0) {
@@ -549,7 +574,7 @@ s_demographics (s_ctx_t *ctx, Hourglass__Record *rec, char *birth, bool latin1)
 {
     s_val_t name = s_first (ctx->vals[S_F_PATIENT_NAME]);
     if (name.p) {
-        const char *eq = memchr (name.p, '=', name.n);    /* alphabetic group only */
+        const char *eq = memchr (name.p, '=', name.n); /* alphabetic group only */
         if (eq) {
             name.n = (size_t) (eq - name.p);
         }
@@ -615,7 +640,7 @@ s_build (s_ctx_t *ctx, size_t index)
     }
     if (!*patient) {
         s_reject (ctx, "PatientID (0010,0020) is missing or empty; the study cannot be linked "
-                  "to a patient");
+                       "to a patient");
         return 0;
     }
     char *effective = (char *) protobuf_c_empty_string;
@@ -644,10 +669,9 @@ s_build (s_ctx_t *ctx, size_t index)
     rec->provenance->source_format = (char *) "dicom";
     char *sop = s_text (ctx, s_first (ctx->vals[S_F_SOP_UID]), false);
     char *study = s_text (ctx, s_first (ctx->vals[S_F_STUDY_UID]), false);
-    rec->provenance->source_record_id = *sop ? sop : *study ? study
-                                                            : hg_arena_printf (ctx->a,
-                                                                               "dataset %zu",
-                                                                               index);
+    rec->provenance->source_record_id = *sop     ? sop
+                                        : *study ? study
+                                                 : hg_arena_printf (ctx->a, "dataset %zu", index);
     if (!rec->provenance->source_record_id) {
         goto oom;
     }
@@ -666,8 +690,10 @@ s_build (s_ctx_t *ctx, size_t index)
         }
     }
     char *modality = s_text (ctx, s_first (ctx->vals[S_F_MODALITY]), false);
-    if (*modality && hg_record_add_code (ctx->a, rec, HG_SYS_DICOM_DCM, modality,
-                                         s_modality_name (modality)) < 0) {
+    if (*modality
+        && hg_record_add_code (ctx->a, rec, HG_SYS_DICOM_DCM, modality,
+                               s_modality_name (modality))
+               < 0) {
         goto oom;
     }
     char *body = s_text (ctx, s_first (ctx->vals[S_F_BODY_PART]), latin1);
@@ -738,12 +764,12 @@ s_binary (s_ctx_t *ctx, const char *data, size_t len, bool part10)
         return 0;
     }
     if (s_ts_is (sop_class, "1.2.840.10008.1.3.10")) {
-        hg_batch_ignore (ctx->out);    /* DICOMDIR: a media index, no study of its own */
+        hg_batch_ignore (ctx->out); /* DICOMDIR: a media index, no study of its own */
         return 0;
     }
     if (s_ts_is (ts, "1.2.840.10008.1.2.1.99") || s_ts_is (ts, "1.2.840.10008.1.2.4.95")) {
         s_reject (ctx, "deflated transfer syntax is not supported; send the file with an "
-                  "uncompressed data set (e.g. dcmconv +te)");
+                       "uncompressed data set (e.g. dcmconv +te)");
         return 0;
     }
     if (s_ts_is (ts, "1.2.840.10008.1.2")) {
@@ -793,7 +819,8 @@ s_json_value (s_ctx_t *ctx, json_object *attr, int field, s_val_t *out)
         return 0;
     }
     if (!json_object_is_type (v, json_type_string)) {
-        if (json_object_is_type (v, json_type_object) || json_object_is_type (v, json_type_array)) {
+        if (json_object_is_type (v, json_type_object)
+            || json_object_is_type (v, json_type_array)) {
             s_reject (ctx, "%s Value[0] is a JSON %s, expected a string", s_fields[field].name,
                       json_type_to_name (json_object_get_type (v)));
             return -1;
@@ -823,8 +850,10 @@ s_json_dataset (s_ctx_t *ctx, json_object *ds, size_t index, bool in_array)
         snprintf (ctx->where, sizeof (ctx->where), "dataset");
     }
     if (!json_object_is_type (ds, json_type_object)) {
-        s_reject (ctx, "the JSON value is a %s, expected a DICOM JSON data set (an object "
-                  "keyed by 8-hex-digit tags)", json_type_to_name (json_object_get_type (ds)));
+        s_reject (ctx,
+                  "the JSON value is a %s, expected a DICOM JSON data set (an object "
+                  "keyed by 8-hex-digit tags)",
+                  json_type_to_name (json_object_get_type (ds)));
         return 0;
     }
     json_object_object_foreach (ds, key, attr)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "batch.h"
-#include "codesys.h"    /* HG_SYS_DICOM_DCM, HG_SYS_DICOM_BODY_PART, HG_SYS_DICOM_UID */
+#include "codesys.h" /* HG_SYS_DICOM_DCM, HG_SYS_DICOM_BODY_PART, HG_SYS_DICOM_UID */
 
 /* Parses data[0..len) and appends KIND_IMAGING_STUDY records to out. The
  * input is detected:

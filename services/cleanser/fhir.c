@@ -33,16 +33,16 @@
 #define S_MAX_ITEMS 64
 
 typedef struct {
-    const char *url;    /* Bundle entry fullUrl */
-    const char *id;     /* its Patient.id */
+    const char *url; /* Bundle entry fullUrl */
+    const char *id;  /* its Patient.id */
 } s_urn_t;
 
 /* A Patient of the payload whose identifier is known: its records, and
  * those referencing it by id, take that identifier as patient_ref. */
 typedef struct {
-    char *id;           /* Patient.id (arena) */
-    char *key;          /* the identifier HL7 would carry in PID-3 (arena) */
-    size_t order;       /* position in the payload: the last Patient wins */
+    char *id;     /* Patient.id (arena) */
+    char *key;    /* the identifier HL7 would carry in PID-3 (arena) */
+    size_t order; /* position in the payload: the last Patient wins */
 } s_link_t;
 
 /* Flag list of a record whose patient could not be resolved (shared, never
@@ -52,31 +52,30 @@ static char *s_unlinked_flags[] = {(char *) HG_FHIR_FLAG_UNLINKED};
 typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
-    size_t max_field_bytes;      /* 0: none */
-    bool oom;                    /* an allocation failed: stop */
-    bool limit_hit;              /* the batch's record limit refused a record: stop */
-    bool limit_reported;         /* the "rest not parsed" reject is written */
+    size_t max_field_bytes; /* 0: none */
+    bool oom;               /* an allocation failed: stop */
+    bool limit_hit;         /* the batch's record limit refused a record: stop */
+    bool limit_reported;    /* the "rest not parsed" reject is written */
     /* the resource being mapped */
-    char where[200];             /* reject location */
-    char ref[160];               /* "Observation/obs-17" */
-    const char *type;            /* resourceType */
-    hg_json_t *res;            /* the resource (for an excerpt) */
-    const char *excerpt;         /* raw bytes of the value, when known */
+    char where[200];     /* reject location */
+    char ref[160];       /* "Observation/obs-17" */
+    const char *type;    /* resourceType */
+    hg_json_t *res;      /* the resource (for an excerpt) */
+    const char *excerpt; /* raw bytes of the value, when known */
     size_t excerpt_len;
-    s_urn_t *urns;               /* Patient entries of the Bundle, by url */
+    s_urn_t *urns; /* Patient entries of the Bundle, by url */
     size_t n_urns;
-    s_link_t *links;             /* Patients of the payload with an identifier */
+    s_link_t *links; /* Patients of the payload with an identifier */
     size_t n_links, cap_links;
-    size_t text_len;             /* bytes of the payload's JSON text */
-    hg_arena_t *tree;            /* the JSON value being mapped (json.h), reset after
+    size_t text_len;  /* bytes of the payload's JSON text */
+    hg_arena_t *tree; /* the JSON value being mapped (json.h), reset after
                                   * each: records copy what they keep into ctx->a */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
  * Small helpers */
 
-static void
-s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
@@ -126,8 +125,7 @@ static hg_json_t *
 s_get (hg_json_t *obj, const char *key, hg_json_type_t type)
 {
     hg_json_t *v = NULL;
-    if (!obj || !hg_json_is (obj, HG_JSON_OBJECT)
-        || !hg_json_member (obj, key, &v) || !v
+    if (!obj || !hg_json_is (obj, HG_JSON_OBJECT) || !hg_json_member (obj, key, &v) || !v
         || !hg_json_is (v, type)) {
         return NULL;
     }
@@ -170,8 +168,7 @@ s_arr_obj (hg_json_t *obj, const char *key, size_t i)
 static bool
 s_has (hg_json_t *obj, const char *key)
 {
-    return obj && hg_json_is (obj, HG_JSON_OBJECT)
-           && hg_json_member (obj, key, NULL);
+    return obj && hg_json_is (obj, HG_JSON_OBJECT) && hg_json_member (obj, key, NULL);
 }
 
 /* Arena copy; "" for NULL; sets ctx->oom on failure (and returns ""). */
@@ -209,8 +206,7 @@ s_date (s_ctx_t *ctx, const char *field, const char *s, char **out)
 /* Optional date member: absent is fine, present but not a string or not a
  * valid date rejects. Returns 1 when stored, 0 when absent, -1 rejected. */
 static int
-s_date_member (s_ctx_t *ctx, hg_json_t *obj, const char *key, const char *field,
-               char **out)
+s_date_member (s_ctx_t *ctx, hg_json_t *obj, const char *key, const char *field, char **out)
 {
     hg_json_t *v = NULL;
     if (!obj || !hg_json_member (obj, key, &v) || !v) {
@@ -252,7 +248,8 @@ static const char *
 s_system (const char *sys)
 {
     const char *uri = sys && !strchr (sys, ':')
-                          ? hg_codesys_uri (sys, strlen (sys), HG_CODESYS_HL7) : NULL;
+                          ? hg_codesys_uri (sys, strlen (sys), HG_CODESYS_HL7)
+                          : NULL;
     return uri ? uri : sys;
 }
 
@@ -278,8 +275,8 @@ s_add_codings (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *concept)
 
 /* Required CodeableConcept member; -1 (rejected) when it has no usable coding. */
 static int
-s_required_codes (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res,
-                  const char *key, const char *field)
+s_required_codes (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res, const char *key,
+                  const char *field)
 {
     hg_json_t *concept = s_obj (res, key);
     if (!concept) {
@@ -316,9 +313,9 @@ static const char *
 s_bundle_patient (s_ctx_t *ctx, const char *url)
 {
     s_urn_t key = {url, NULL};
-    const s_urn_t *hit = ctx->n_urns ? bsearch (&key, ctx->urns, ctx->n_urns,
-                                               sizeof (s_urn_t), s_urn_cmp)
-                                     : NULL;
+    const s_urn_t *hit = ctx->n_urns
+                             ? bsearch (&key, ctx->urns, ctx->n_urns, sizeof (s_urn_t), s_urn_cmp)
+                             : NULL;
     return hit ? hit->id : NULL;
 }
 
@@ -506,8 +503,10 @@ s_conditional_ref (s_ctx_t *ctx, const char *key, const char *ref, char **out)
         type--;
     }
     if (q - type != 7 || strncmp (type, "Patient", 7) != 0) {
-        s_reject (ctx, "%s.reference '%.100s' is a conditional reference to something other "
-                  "than a Patient", key, ref);
+        s_reject (ctx,
+                  "%s.reference '%.100s' is a conditional reference to something other "
+                  "than a Patient",
+                  key, ref);
         return -1;
     }
     for (const char *p = q + 1; *p;) {
@@ -518,8 +517,10 @@ s_conditional_ref (s_ctx_t *ctx, const char *key, const char *ref, char **out)
             char *token = s_url_decode (ctx, p + 11, n - 11, &bad);
             if (!token) {
                 if (bad) {
-                    s_reject (ctx, "%s.reference '%.100s' has a broken %%XX escape in its "
-                              "identifier parameter", key, ref);
+                    s_reject (ctx,
+                              "%s.reference '%.100s' has a broken %%XX escape in its "
+                              "identifier parameter",
+                              key, ref);
                 }
                 return -1;
             }
@@ -527,8 +528,10 @@ s_conditional_ref (s_ctx_t *ctx, const char *key, const char *ref, char **out)
             char *bar = strchr (token, '|');
             char *value = bar ? bar + 1 : token;
             if (!*value) {
-                s_reject (ctx, "%s.reference '%.100s' names no identifier value (expected "
-                          "Patient?identifier=[system|]value)", key, ref);
+                s_reject (ctx,
+                          "%s.reference '%.100s' names no identifier value (expected "
+                          "Patient?identifier=[system|]value)",
+                          key, ref);
                 return -1;
             }
             *out = value;
@@ -536,8 +539,10 @@ s_conditional_ref (s_ctx_t *ctx, const char *key, const char *ref, char **out)
         }
         p += n + (amp ? 1 : 0);
     }
-    s_reject (ctx, "%s.reference '%.100s' is a conditional reference without an identifier "
-              "parameter; only Patient?identifier=[system|]value can name a patient", key, ref);
+    s_reject (ctx,
+              "%s.reference '%.100s' is a conditional reference without an identifier "
+              "parameter; only Patient?identifier=[system|]value can name a patient",
+              key, ref);
     return -1;
 }
 
@@ -564,8 +569,10 @@ s_patient_ref (s_ctx_t *ctx, hg_json_t *res, const char *key, char **out, bool *
     }
     if (!ref) {
         if (ident) {
-            s_reject (ctx, "%s.identifier has no value and there is no %s.reference; every "
-                      "clinical record must reference a patient", key, key);
+            s_reject (ctx,
+                      "%s.identifier has no value and there is no %s.reference; every "
+                      "clinical record must reference a patient",
+                      key, key);
         }
         else {
             s_reject (ctx, "%s is missing; every clinical record must reference a patient",
@@ -610,9 +617,11 @@ s_patient_ref (s_ctx_t *ctx, hg_json_t *res, const char *key, char **out, bool *
             s_reject (ctx, "%s.reference '%.100s' does not reference a Patient", key, ref);
         }
         else {
-            s_reject (ctx, "%s.reference '%.100s' is not a Patient reference "
+            s_reject (ctx,
+                      "%s.reference '%.100s' is not a Patient reference "
                       "(expected Patient/<id>, urn:uuid:<id>, "
-                      "Patient?identifier=[system|]value or a %s.identifier)", key, ref, key);
+                      "Patient?identifier=[system|]value or a %s.identifier)",
+                      key, ref, key);
         }
         return -1;
     }
@@ -717,8 +726,7 @@ s_json_text (hg_json_t *v)
 static bool
 s_is_number (hg_json_t *v)
 {
-    return v && (hg_json_is (v, HG_JSON_DOUBLE)
-                 || hg_json_is (v, HG_JSON_INT));
+    return v && (hg_json_is (v, HG_JSON_DOUBLE) || hg_json_is (v, HG_JSON_INT));
 }
 
 /* "low-high unit" / ">=low unit" / "<=high unit" / text. */
@@ -888,8 +896,8 @@ s_identifiers (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
             continue;
         }
         const char *type = s_str (s_arr_obj (s_obj (ident, "type"), "coding", 0), "code");
-        s_check (ctx, hg_record_add_identifier (ctx->a, rec, s_str (ident, "system"), value,
-                                                type));
+        s_check (ctx,
+                 hg_record_add_identifier (ctx->a, rec, s_str (ident, "system"), value, type));
     }
 }
 
@@ -939,10 +947,8 @@ s_map_patient (s_ctx_t *ctx, hg_json_t *res, const char *id)
         size_t ng = given ? hg_json_length (given) : 0;
         for (size_t i = 0; i < ng && i < S_MAX_ITEMS; i++) {
             hg_json_t *g = hg_json_item (given, i);
-            if (g && hg_json_is (g, HG_JSON_STRING)
-                && *hg_json_string (g)) {
-                s_check (ctx, hg_strv_push (ctx->a, &d->given, &d->n_given,
-                                            hg_json_string (g)));
+            if (g && hg_json_is (g, HG_JSON_STRING) && *hg_json_string (g)) {
+                s_check (ctx, hg_strv_push (ctx->a, &d->given, &d->n_given, hg_json_string (g)));
             }
         }
     }
@@ -951,8 +957,9 @@ s_map_patient (s_ctx_t *ctx, hg_json_t *res, const char *id)
     }
     if (s_has (res, "gender")) {
         const char *g = s_str (res, "gender");
-        if (!g || (strcmp (g, "male") && strcmp (g, "female") && strcmp (g, "other")
-                   && strcmp (g, "unknown"))) {
+        if (!g
+            || (strcmp (g, "male") && strcmp (g, "female") && strcmp (g, "other")
+                && strcmp (g, "unknown"))) {
             s_reject (ctx, "Patient.gender '%.40s' is not one of male, female, other, unknown",
                       g ? g : "");
             return -1;
@@ -983,8 +990,7 @@ s_map_patient (s_ctx_t *ctx, hg_json_t *res, const char *id)
             s_check (ctx, hg_strv_push (ctx->a, &d->telecom, &d->n_telecom, v));
         }
     }
-    if (s_date_member (ctx, res, "deceasedDateTime", "deceasedDateTime",
-                       &d->deceased_date) < 0) {
+    if (s_date_member (ctx, res, "deceasedDateTime", "deceasedDateTime", &d->deceased_date) < 0) {
         return -1;
     }
     s_identifiers (ctx, rec, res);
@@ -1028,14 +1034,14 @@ s_map_encounter (s_ctx_t *ctx, hg_json_t *res, const char *id)
     }
     hg_json_t *cls = s_obj (res, "class");
     if (!cls) {
-        cls = s_arr_obj (res, "class", 0);    /* R5 style: a list */
+        cls = s_arr_obj (res, "class", 0); /* R5 style: a list */
         if (cls && !s_str (cls, "code")) {
             cls = s_arr_obj (cls, "coding", 0);
         }
     }
     if (cls && s_str (cls, "code")) {
-        s_check (ctx, hg_record_add_code (ctx->a, rec, s_str (cls, "system"),
-                                          s_str (cls, "code"), s_str (cls, "display")));
+        s_check (ctx, hg_record_add_code (ctx->a, rec, s_str (cls, "system"), s_str (cls, "code"),
+                                          s_str (cls, "display")));
     }
     hg_json_t *types = s_arr (res, "type");
     size_t n = types ? hg_json_length (types) : 0;
@@ -1163,8 +1169,10 @@ s_map_simple (s_ctx_t *ctx, hg_json_t *res, Hourglass__RecordKind kind, const ch
     }
     if (strcmp (code_key, "medicationCodeableConcept") == 0 && !s_has (res, code_key)
         && s_has (res, "medicationReference")) {
-        s_reject (ctx, "%s.medicationReference is not supported; "
-                  "the medication must be given as medicationCodeableConcept", ctx->type);
+        s_reject (ctx,
+                  "%s.medicationReference is not supported; "
+                  "the medication must be given as medicationCodeableConcept",
+                  ctx->type);
         return -1;
     }
     if (s_required_codes (ctx, rec, res, code_key, code_key) < 0
@@ -1183,7 +1191,8 @@ s_map_statement (s_ctx_t *ctx, hg_json_t *res)
     size_t start = hg_batch_record_count (ctx->out);
     if (s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_MEDICATION, "subject",
                       "medicationCodeableConcept", "effectiveDateTime", "effectivePeriod",
-                      "dateAsserted") < 0) {
+                      "dateAsserted")
+        < 0) {
         return -1;
     }
     Hourglass__Record *rec = hg_batch_records (ctx->out)[start];
@@ -1249,7 +1258,7 @@ s_map_imaging (s_ctx_t *ctx, hg_json_t *res)
     }
     if (rec->n_codes == 0) {
         s_reject (ctx, "ImagingStudy has no modality, series modality or procedureCode "
-                  "coding with both system and code; the record needs a code");
+                       "coding with both system and code; the record needs a code");
         return -1;
     }
     if (s_date_member (ctx, res, "started", "started", &rec->effective) < 0) {
@@ -1275,7 +1284,7 @@ s_plain_utf8 (const char *content_type)
         return true;
     }
     if (*p != ';') {
-        return false;    /* "text/plainx" */
+        return false; /* "text/plainx" */
     }
     const char *cs = strstr (p, "charset=");
     if (!cs) {
@@ -1312,14 +1321,17 @@ s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
     }
     size_t bin_len = 0;
     if (sodium_base642bin (bin, cap, b64, b64_len, " \t\r\n", &bin_len, NULL,
-                           sodium_base64_VARIANT_ORIGINAL) != 0) {
+                           sodium_base64_VARIANT_ORIGINAL)
+        != 0) {
         s_reject (ctx, "DocumentReference.content[0].attachment.data is not valid base64 "
-                  "(RFC 4648 with padding)");
+                       "(RFC 4648 with padding)");
         return -1;
     }
     if (memchr (bin, '\0', bin_len) || !hg_utf8_valid (bin, bin_len)) {
-        s_reject (ctx, "DocumentReference.content[0].attachment.data does not decode to UTF-8 "
-                  "text without NUL bytes although contentType is '%.60s'", type);
+        s_reject (ctx,
+                  "DocumentReference.content[0].attachment.data does not decode to UTF-8 "
+                  "text without NUL bytes although contentType is '%.60s'",
+                  type);
         return -1;
     }
     bin[bin_len] = '\0';
@@ -1354,9 +1366,9 @@ static bool
 s_mapped_type (const char *type)
 {
     static const char *const names[] = {
-        "Observation", "Patient", "Encounter", "Condition", "AllergyIntolerance",
-        "MedicationRequest", "MedicationStatement", "ImagingStudy", "DocumentReference",
-        "Procedure", "Immunization", "DiagnosticReport",
+        "Observation",        "Patient",           "Encounter",           "Condition",
+        "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "ImagingStudy",
+        "DocumentReference",  "Procedure",         "Immunization",        "DiagnosticReport",
     };
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
         if (type[0] == names[i][0] && strcmp (type, names[i]) == 0) {
@@ -1371,31 +1383,97 @@ static bool
 s_non_clinical (const char *type)
 {
     static const char *const names[] = {
-        "Organization", "OrganizationAffiliation", "Practitioner", "PractitionerRole",
-        "Location", "HealthcareService", "Endpoint", "Medication", "MedicationKnowledge",
-        "Device", "DeviceDefinition", "DeviceMetric", "Substance", "SubstanceSpecification",
-        "Provenance", "AuditEvent", "Binary", "CapabilityStatement", "StructureDefinition",
-        "StructureMap", "ImplementationGuide", "SearchParameter", "OperationDefinition",
-        "OperationOutcome", "CompartmentDefinition", "MessageDefinition", "GraphDefinition",
-        "ValueSet", "CodeSystem", "ConceptMap", "NamingSystem", "TerminologyCapabilities",
-        "Parameters", "Subscription", "Questionnaire", "PlanDefinition", "ActivityDefinition",
-        "Library", "Measure", "ObservationDefinition", "SpecimenDefinition",
-        "ChargeItemDefinition", "EventDefinition", "ResearchDefinition",
-        "ResearchElementDefinition", "Evidence", "EvidenceVariable", "EffectEvidenceSynthesis",
-        "RiskEvidenceSynthesis", "TestScript", "TestReport", "ExampleScenario", "MessageHeader",
-        "Linkage", "Schedule", "Slot", "InsurancePlan", "CatalogEntry", "Group",
-        "MedicinalProduct", "MedicinalProductAuthorization", "MedicinalProductContraindication",
-        "MedicinalProductIndication", "MedicinalProductIngredient",
-        "MedicinalProductInteraction", "MedicinalProductManufactured",
-        "MedicinalProductPackaged", "MedicinalProductPharmaceutical",
-        "MedicinalProductUndesirableEffect", "SubstanceNucleicAcid", "SubstancePolymer",
-        "SubstanceProtein", "SubstanceReferenceInformation", "SubstanceSourceMaterial",
-        "BiologicallyDerivedProduct", "VerificationResult", "ResearchStudy",
+        "Organization",
+        "OrganizationAffiliation",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "HealthcareService",
+        "Endpoint",
+        "Medication",
+        "MedicationKnowledge",
+        "Device",
+        "DeviceDefinition",
+        "DeviceMetric",
+        "Substance",
+        "SubstanceSpecification",
+        "Provenance",
+        "AuditEvent",
+        "Binary",
+        "CapabilityStatement",
+        "StructureDefinition",
+        "StructureMap",
+        "ImplementationGuide",
+        "SearchParameter",
+        "OperationDefinition",
+        "OperationOutcome",
+        "CompartmentDefinition",
+        "MessageDefinition",
+        "GraphDefinition",
+        "ValueSet",
+        "CodeSystem",
+        "ConceptMap",
+        "NamingSystem",
+        "TerminologyCapabilities",
+        "Parameters",
+        "Subscription",
+        "Questionnaire",
+        "PlanDefinition",
+        "ActivityDefinition",
+        "Library",
+        "Measure",
+        "ObservationDefinition",
+        "SpecimenDefinition",
+        "ChargeItemDefinition",
+        "EventDefinition",
+        "ResearchDefinition",
+        "ResearchElementDefinition",
+        "Evidence",
+        "EvidenceVariable",
+        "EffectEvidenceSynthesis",
+        "RiskEvidenceSynthesis",
+        "TestScript",
+        "TestReport",
+        "ExampleScenario",
+        "MessageHeader",
+        "Linkage",
+        "Schedule",
+        "Slot",
+        "InsurancePlan",
+        "CatalogEntry",
+        "Group",
+        "MedicinalProduct",
+        "MedicinalProductAuthorization",
+        "MedicinalProductContraindication",
+        "MedicinalProductIndication",
+        "MedicinalProductIngredient",
+        "MedicinalProductInteraction",
+        "MedicinalProductManufactured",
+        "MedicinalProductPackaged",
+        "MedicinalProductPharmaceutical",
+        "MedicinalProductUndesirableEffect",
+        "SubstanceNucleicAcid",
+        "SubstancePolymer",
+        "SubstanceProtein",
+        "SubstanceReferenceInformation",
+        "SubstanceSourceMaterial",
+        "BiologicallyDerivedProduct",
+        "VerificationResult",
+        "ResearchStudy",
         /* financial: billing, not clinical facts */
-        "Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage",
-        "CoverageEligibilityRequest", "CoverageEligibilityResponse", "EnrollmentRequest",
-        "EnrollmentResponse", "PaymentNotice", "PaymentReconciliation", "Account",
-        "ChargeItem", "Invoice",
+        "Claim",
+        "ClaimResponse",
+        "ExplanationOfBenefit",
+        "Coverage",
+        "CoverageEligibilityRequest",
+        "CoverageEligibilityResponse",
+        "EnrollmentRequest",
+        "EnrollmentResponse",
+        "PaymentNotice",
+        "PaymentReconciliation",
+        "Account",
+        "ChargeItem",
+        "Invoice",
     };
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
         if (strcmp (type, names[i]) == 0) {
@@ -1415,7 +1493,8 @@ s_has_oversized (hg_json_t *v, size_t max)
         return (size_t) hg_json_string_len (v) > max;
     case HG_JSON_OBJECT:
         for (size_t i = 0; i < v->len; i++) {
-            if (strlen (v->keys[i]) > max || (v->items[i] && s_has_oversized (v->items[i], max))) {
+            if (strlen (v->keys[i]) > max
+                || (v->items[i] && s_has_oversized (v->items[i], max))) {
                 return true;
             }
         }
@@ -1517,7 +1596,7 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
     if (strcmp (type, "Bundle") == 0) {
         if (in_bundle) {
             s_reject (ctx, "a Bundle inside a Bundle is not supported; send its entries "
-                      "in a Bundle of their own");
+                           "in a Bundle of their own");
             return 0;
         }
         return s_bundle (ctx, res, "resource");
@@ -1533,8 +1612,10 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
         char path[256] = "";
         size_t found = 0;
         if (s_oversized (res, ctx->max_field_bytes, path, sizeof (path), &found)) {
-            s_reject (ctx, "field %s.%s is %zu bytes, over the limit of %zu bytes "
-                      "(max_field_bytes)", type, path, found, ctx->max_field_bytes);
+            s_reject (ctx,
+                      "field %s.%s is %zu bytes, over the limit of %zu bytes "
+                      "(max_field_bytes)",
+                      type, path, found, ctx->max_field_bytes);
             return 0;
         }
     }
@@ -1582,10 +1663,12 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
                            "code", "effectiveDateTime", "effectivePeriod", "issued");
     }
     else {
-        s_reject (ctx, "resourceType '%s' is not supported (supported: Patient, Encounter, "
+        s_reject (ctx,
+                  "resourceType '%s' is not supported (supported: Patient, Encounter, "
                   "Condition, Observation, MedicationRequest, MedicationStatement, Procedure, "
                   "Immunization, AllergyIntolerance, DiagnosticReport, ImagingStudy, "
-                  "DocumentReference; administrative resources are skipped)", type);
+                  "DocumentReference; administrative resources are skipped)",
+                  type);
         rc = 0;
     }
     if (rc < 0 || ctx->oom || ctx->limit_hit) {
@@ -1611,7 +1694,7 @@ s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix)
     }
     const char *saved_excerpt = ctx->excerpt;
     size_t saved_len = ctx->excerpt_len;
-    ctx->excerpt = NULL;      /* excerpts of entries: their own JSON */
+    ctx->excerpt = NULL; /* excerpts of entries: their own JSON */
     ctx->excerpt_len = 0;
     size_t n = hg_json_length (entries);
     int rc = 0;
@@ -1619,7 +1702,7 @@ s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix)
         hg_json_t *entry = hg_json_item (entries, i);
         hg_json_t *res = s_obj (entry, "resource");
         if (!res) {
-            hg_batch_ignore (ctx->out);    /* e.g. a DELETE request entry */
+            hg_batch_ignore (ctx->out); /* e.g. a DELETE request entry */
             continue;
         }
         rc = s_resource (ctx, res, prefix, i + 1, true);
@@ -1787,7 +1870,7 @@ s_first_line_object (hg_json_t *v, const char *data, size_t end, size_t *obj_end
     }
     for (size_t i = ls; i < q; i++) {
         if (data[i] != ' ' && data[i] != '\t') {
-            return SIZE_MAX;    /* s_line_is_object skips spaces and tabs only */
+            return SIZE_MAX; /* s_line_is_object skips spaces and tabs only */
         }
     }
     size_t last = end;
@@ -1796,7 +1879,7 @@ s_first_line_object (hg_json_t *v, const char *data, size_t end, size_t *obj_end
     }
     if (q >= last || data[q] != '{' || memchr (data + q, '\n', last - q)
         || !memchr (data + last, '\n', end - last)) {
-        return SIZE_MAX;    /* spans lines, or the next value is on its line */
+        return SIZE_MAX; /* spans lines, or the next value is on its line */
     }
     *obj_end = last;
     return ls;
@@ -1848,7 +1931,8 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
         if (!s_blank (line + end, n - end)) {
             hg_batch_reject (ctx->out, line, n, ctx->where,
                              "line %zu: unexpected data after the JSON value at byte %zu of "
-                             "the line (NDJSON holds one resource per line)", line_no, end + 1);
+                             "the line (NDJSON holds one resource per line)",
+                             line_no, end + 1);
             hg_arena_reset (ctx->tree);
             continue;
         }
@@ -1858,7 +1942,7 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
         ctx->excerpt = NULL;
         ctx->res = NULL;
         ctx->type = "resource";
-        hg_arena_reset (ctx->tree);    /* the records keep copies */
+        hg_arena_reset (ctx->tree); /* the records keep copies */
         if (rc < 0 && ctx->oom) {
             return -1;
         }
@@ -1906,7 +1990,8 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
                 snprintf (ctx->where, sizeof (ctx->where), "line %zu byte %zu", line, next + 1);
                 hg_batch_reject (ctx->out, data + next, len - next, ctx->where,
                                  "invalid JSON: unexpected data after the JSON value at line "
-                                 "%zu column %zu (byte %zu)", line, col, next + 1);
+                                 "%zu column %zu (byte %zu)",
+                                 line, col, next + 1);
                 hg_arena_reset (ctx->tree);
                 return 0;
             }
@@ -1917,14 +2002,15 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
         ctx->excerpt = NULL;
         ctx->res = NULL;
         ctx->type = "resource";
-        hg_arena_reset (ctx->tree);    /* the records keep copies */
+        hg_arena_reset (ctx->tree); /* the records keep copies */
         if (rc < 0) {
             if (ctx->limit_hit && !ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "resource %zu", index);
                 hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
                                        "resource %zu and the rest of the payload are not "
-                                       "parsed", index);
+                                       "parsed",
+                                       index);
             }
             return ctx->oom ? -1 : 0;
         }
@@ -1958,8 +2044,8 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     }
     if (len >= (size_t) INT_MAX) {
         hg_batch_reject (out, data, len, "payload",
-                         "payload of %zu bytes is too large for the JSON parser (limit %d)",
-                         len, INT_MAX - 1);
+                         "payload of %zu bytes is too large for the JSON parser (limit %d)", len,
+                         INT_MAX - 1);
         return 0;
     }
     json_tokener *tok = json_tokener_new_ex (S_JSON_DEPTH);
@@ -1995,7 +2081,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
         rc = s_ndjson (&ctx, tok, data, len, whole, first_at, first_end);
     }
     else {
-        hg_arena_reset (ctx.tree);    /* parsed again below, value by value */
+        hg_arena_reset (ctx.tree); /* parsed again below, value by value */
         if (s_looks_ndjson (&ctx, tok, data, len)) {
             rc = s_ndjson (&ctx, tok, data, len, NULL, 0, 0);
         }

@@ -40,7 +40,8 @@ s_csv (const char *data, size_t len, const hg_parse_ctx_t *ctx, hg_batch_t *batc
     if (hg_read_file (path, 1 << 20, &text, &tlen, &err) < 0) {
         hg_batch_reject (batch, data, len, "payload",
                          "no CSV mapping for partner '%s': %s (write one, see csv.h, and push "
-                         "again)", ctx->partner, err.msg);
+                         "again)",
+                         ctx->partner, err.msg);
     }
     else if (hg_csv_mapping_parse (text, tlen, &map, &err) < 0) {
         hg_batch_reject (batch, data, len, "payload", "CSV mapping %s is invalid: %s", path,

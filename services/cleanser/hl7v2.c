@@ -22,8 +22,9 @@
 #include "util.h"
 
 /* Message types mapped, for the reject reasons. */
-#define S_SUPPORTED "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, OML^O21, " \
-                    "ORU^R01, RDE^O11, VXU^V04"
+#define S_SUPPORTED                                                   \
+    "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, OML^O21, " \
+    "ORU^R01, RDE^O11, VXU^V04"
 /* Identifier type of the prior patient id carried by an ADT^A40 merge. */
 #define S_ID_MERGED "MERGED"
 /* Repetitions mapped per identifier/telecom field: hostile input with
@@ -31,11 +32,11 @@
 #define S_MAX_REPS 64
 
 typedef struct {
-    char field;     /* MSH-1 */
-    char comp;      /* MSH-2 [0] */
-    char rep;       /* MSH-2 [1], 0 when absent */
-    char esc;       /* MSH-2 [2], 0 when absent */
-    char sub;       /* MSH-2 [3], 0 when absent */
+    char field; /* MSH-1 */
+    char comp;  /* MSH-2 [0] */
+    char rep;   /* MSH-2 [1], 0 when absent */
+    char esc;   /* MSH-2 [2], 0 when absent */
+    char sub;   /* MSH-2 [3], 0 when absent */
 } s_delims_t;
 
 /* Where the fields of one segment start, found in one pass when a field of
@@ -43,32 +44,32 @@ typedef struct {
  * used to scan the segment from its start). */
 #define S_FIELDS_MAX 64
 typedef struct {
-    const char *p;              /* the segment (NULL: none yet) */
+    const char *p; /* the segment (NULL: none yet) */
     size_t n;
     char sep;
-    size_t count;               /* fields found, at most S_FIELDS_MAX */
-    bool more;                  /* there are fields past those */
+    size_t count; /* fields found, at most S_FIELDS_MAX */
+    bool more;    /* there are fields past those */
     size_t start[S_FIELDS_MAX];
 } s_fields_t;
 
 typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
-    size_t max_field_bytes;     /* 0: none */
+    size_t max_field_bytes; /* 0: none */
     bool oom;
-    bool limit_hit;             /* the batch's record limit refused a record */
+    bool limit_hit; /* the batch's record limit refused a record */
     /* the message being mapped */
     s_delims_t d;
-    const hg_span_t *segs;      /* its segments, segs[0] is MSH */
+    const hg_span_t *segs; /* its segments, segs[0] is MSH */
     size_t n_segs;
-    size_t msg_no;              /* 1-based */
-    const char *control_id;     /* MSH-10, unescaped */
-    bool sender_tz;             /* MSH-7 carries a zone offset: the sender's zone */
-    int sender_tz_min;          /* that offset, minutes east of UTC */
-    char msg_where[160];        /* "message 2 (MSH-10 'X')" */
-    char where[224];            /* msg_where + " segment OBX[3]" */
+    size_t msg_no;          /* 1-based */
+    const char *control_id; /* MSH-10, unescaped */
+    bool sender_tz;         /* MSH-7 carries a zone offset: the sender's zone */
+    int sender_tz_min;      /* that offset, minutes east of UTC */
+    char msg_where[160];    /* "message 2 (MSH-10 'X')" */
+    char where[224];        /* msg_where + " segment OBX[3]" */
     hg_span_t excerpt;
-    s_fields_t *fields;         /* field offsets of the segment read last */
+    s_fields_t *fields; /* field offsets of the segment read last */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
@@ -159,8 +160,7 @@ s_subc (const s_ctx_t *ctx, hg_span_t s, size_t c)
 static bool
 s_seg_is (const s_ctx_t *ctx, hg_span_t seg, const char *name)
 {
-    return seg.n >= 3 && memcmp (seg.p, name, 3) == 0
-           && (seg.n == 3 || seg.p[3] == ctx->d.field);
+    return seg.n >= 3 && memcmp (seg.p, name, 3) == 0 && (seg.n == 3 || seg.p[3] == ctx->d.field);
 }
 
 /* Decodes escape sequences of s into out (room for s.n + 1 bytes); the
@@ -279,8 +279,7 @@ s_value (s_ctx_t *ctx, hg_span_t seg, size_t f, size_t c)
 /* ------------------------------------------------------------------------
  * Rejects, records */
 
-static void
-s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
@@ -385,8 +384,7 @@ s_date (s_ctx_t *ctx, const char *txt, char **out, hg_err_t *err, bool clinical)
 /* Optional date field SEG-f.1 (clinical: see s_date): 0 stored or empty,
  * -1 rejected. */
 static int
-s_date_field (s_ctx_t *ctx, hg_span_t seg, const char *label, size_t f, char **out,
-              bool clinical)
+s_date_field (s_ctx_t *ctx, hg_span_t seg, const char *label, size_t f, char **out, bool clinical)
 {
     const char *txt = s_value (ctx, seg, f, 1);
     if (!*txt) {
@@ -402,8 +400,8 @@ s_date_field (s_ctx_t *ctx, hg_span_t seg, const char *label, size_t f, char **o
 
 /* A date field that may give a record its effective time. */
 typedef struct {
-    hg_span_t seg;      /* empty: skipped */
-    const char *label;  /* "OBR" */
+    hg_span_t seg;     /* empty: skipped */
+    const char *label; /* "OBR" */
     size_t f;
 } s_date_src_t;
 
@@ -626,11 +624,11 @@ s_pid (s_ctx_t *ctx, hg_span_t pid, size_t n, const char **patient, Hourglass__R
     const char *id = s_patient_id (ctx, pid3, NULL);
     if (!*id) {
         s_reject (ctx, "PID-3 patient identifier list is empty; the message cannot be "
-                  "linked to a patient");
+                       "linked to a patient");
         return -1;
     }
-    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS,
-                                           "PID", n);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "PID",
+                                           n);
     if (!rec) {
         return -1;
     }
@@ -703,8 +701,7 @@ s_pv1 (s_ctx_t *ctx, hg_span_t pv1, const char *patient, const char *visit)
     };
     s_at_segment (ctx, pv1, "PV1", 0);
     hg_batch_mark_t start = hg_batch_mark (ctx->out);
-    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER,
-                                           "PV1", 0);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER, "PV1", 0);
     if (!rec) {
         return;
     }
@@ -735,8 +732,7 @@ s_dg1 (s_ctx_t *ctx, hg_span_t dg1, size_t n, const char *patient, const char *v
 {
     s_at_segment (ctx, dg1, "DG1", n);
     hg_batch_mark_t start = hg_batch_mark (ctx->out);
-    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_CONDITION,
-                                           "DG1", n);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "DG1", n);
     if (!rec) {
         return;
     }
@@ -841,7 +837,7 @@ s_joined (s_ctx_t *ctx, hg_span_t field)
     hg_span_t rep;
     while (hg_span_next (field, ctx->d.rep, &pos, &rep)) {
         if (r++) {
-            buf[o++] = '\n';    /* replaces the repetition separator */
+            buf[o++] = '\n'; /* replaces the repetition separator */
         }
         o += s_unescape (&ctx->d, rep, buf + o);
     }
@@ -901,7 +897,8 @@ s_obx_value (s_ctx_t *ctx, Hourglass__Record *rec, hg_span_t obx)
         const char *code = s_text (ctx, s_comp (ctx, first, 1));
         const char *display = s_text (ctx, s_comp (ctx, first, 2));
         if (*code) {
-            rec->code_value = hg_coding_new (ctx->a, s_system (s_text (ctx, s_comp (ctx, first, 3))),
+            rec->code_value = hg_coding_new (ctx->a,
+                                             s_system (s_text (ctx, s_comp (ctx, first, 3))),
                                              code, display);
             if (!rec->code_value) {
                 ctx->oom = true;
@@ -971,8 +968,7 @@ s_obr_order (s_ctx_t *ctx, hg_span_t obr, size_t n, hg_span_t orc, const char *p
 {
     s_at_segment (ctx, obr, "OBR", n);
     hg_batch_mark_t start = hg_batch_mark (ctx->out);
-    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "OBR",
-                                           n);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "OBR", n);
     if (!rec) {
         return;
     }
@@ -1063,7 +1059,7 @@ s_rxa (s_ctx_t *ctx, hg_span_t rxa, size_t n, const char *patient, const char *v
     s_date_src_t src[] = {{rxa, "RXA", 3}};
     if (s_add_ce (ctx, rec, s_field (ctx, rxa, 5)) == 0) {
         s_reject (ctx, "RXA-5 administered code is empty; an immunization needs a vaccine "
-                  "code");
+                       "code");
         hg_batch_rollback (ctx->out, start);
         return;
     }
@@ -1111,7 +1107,7 @@ s_merge (s_ctx_t *ctx)
         if (!*prior) {
             s_at_segment (ctx, mrg, "MRG", n);
             s_reject (ctx, "MRG-1 prior patient identifier list is empty: which patient was "
-                      "merged?");
+                           "merged?");
             return -1;
         }
         const char *patient = NULL;
@@ -1140,8 +1136,10 @@ s_delimiters (s_ctx_t *ctx, hg_span_t msh)
 {
     memset (&ctx->d, 0, sizeof (ctx->d));
     if (msh.n < 5) {
-        s_reject (ctx, "MSH segment '%.*s' is too short: MSH-1 (field separator) and MSH-2 "
-                  "(encoding characters) are required", (int) msh.n, msh.p);
+        s_reject (ctx,
+                  "MSH segment '%.*s' is too short: MSH-1 (field separator) and MSH-2 "
+                  "(encoding characters) are required",
+                  (int) msh.n, msh.p);
         return -1;
     }
     const char *enc = msh.p + 4;
@@ -1166,9 +1164,10 @@ s_delimiters (s_ctx_t *ctx, hg_span_t msh)
         }
     }
     if (!ok) {
-        s_reject (ctx, "MSH-1/MSH-2 delimiters '%.*s' are invalid: they must be distinct "
-                  "punctuation characters (e.g. |^~\\&)", (int) (n + 1 < 8 ? n + 1 : 8),
-                  msh.p + 3);
+        s_reject (ctx,
+                  "MSH-1/MSH-2 delimiters '%.*s' are invalid: they must be distinct "
+                  "punctuation characters (e.g. |^~\\&)",
+                  (int) (n + 1 < 8 ? n + 1 : 8), msh.p + 3);
         return -1;
     }
     ctx->d.field = chars[0];
@@ -1205,9 +1204,10 @@ s_field_sizes (s_ctx_t *ctx)
                         }
                     }
                     s_at_segment (ctx, seg, name, 0);
-                    s_reject (ctx, "%s-%zu is %zu bytes, over the limit of %zu bytes "
-                              "(max_field_bytes); the message is rejected", name,
-                              msh ? f + 1 : f, flen, ctx->max_field_bytes);
+                    s_reject (ctx,
+                              "%s-%zu is %zu bytes, over the limit of %zu bytes "
+                              "(max_field_bytes); the message is rejected",
+                              name, msh ? f + 1 : f, flen, ctx->max_field_bytes);
                     return -1;
                 }
                 f++;
@@ -1302,8 +1302,8 @@ s_message_header (s_ctx_t *ctx, const char **type_p, const char **trigger_p)
         return 0;
     }
     if (!s_supported (type, trigger)) {
-        s_reject (ctx, "message type %.20s^%.20s is not supported (supported: " S_SUPPORTED
-                  ")", type, trigger);
+        s_reject (ctx, "message type %.20s^%.20s is not supported (supported: " S_SUPPORTED ")",
+                  type, trigger);
         return 0;
     }
     return 1;
@@ -1393,8 +1393,8 @@ s_message (s_ctx_t *ctx)
         }
     }
     if (!pid.n) {
-        s_reject (ctx, "PID segment is missing: a %s^%s message must identify the patient",
-                  type, trigger);
+        s_reject (ctx, "PID segment is missing: a %s^%s message must identify the patient", type,
+                  trigger);
         return 0;
     }
     hg_batch_mark_t start = hg_batch_mark (ctx->out);
@@ -1485,8 +1485,7 @@ s_split (const char *data, size_t len, size_t *n_out)
 }
 
 int
-hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
-                hg_batch_t *out)
+hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg_batch_t *out)
 {
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof (ctx));
@@ -1532,10 +1531,10 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits,
         hg_span_t head = segs[0];
         head.n = head.n > 40 ? 40 : head.n;
         hg_span_show (head, 40, preview);
-        hg_batch_reject (out, segs[0].p, (size_t) (segs[first].p - segs[0].p),
-                         "before message 1",
+        hg_batch_reject (out, segs[0].p, (size_t) (segs[first].p - segs[0].p), "before message 1",
                          "%zu line(s) of text before the first MSH segment are not part of "
-                         "any message (found '%s')", stray, preview);
+                         "any message (found '%s')",
+                         stray, preview);
     }
     size_t msg_no = 0;
     for (size_t i = first; i < n_segs;) {

@@ -87,7 +87,7 @@ s_string (s_parser_t *ps, size_t *len)
     while (i < ps->n && ps->p[i] != '"') {
         unsigned char c = (unsigned char) ps->p[i];
         if (c < 0x20) {
-            return NULL;        /* raw control character: json-c decides */
+            return NULL; /* raw control character: json-c decides */
         }
         if (c == '\\') {
             escapes = true;
@@ -96,7 +96,7 @@ s_string (s_parser_t *ps, size_t *len)
         i++;
     }
     if (i >= ps->n) {
-        return NULL;            /* unterminated */
+        return NULL; /* unterminated */
     }
     char *out = hg_arena_alloc (ps->a, i - start + 1);
     if (!out) {
@@ -152,7 +152,7 @@ s_string (s_parser_t *ps, size_t *len)
             }
             k += 4;
             if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
-                return NULL;    /* NUL and surrogates: json-c decides */
+                return NULL; /* NUL and surrogates: json-c decides */
             }
             if (cp < 0x80) {
                 out[o++] = (char) cp;
@@ -225,9 +225,9 @@ s_number (s_parser_t *ps)
     if (i >= ps->n || !(s_ws (p[i]) || p[i] == ',' || p[i] == ']' || p[i] == '}')) {
         return NULL;
     }
-    if (!is_double && (int_digits > 18 || (int_digits == 1 && p[int_start] == '0'
-                                            && int_start > start))) {
-        return NULL;            /* long integers and -0: json-c decides */
+    if (!is_double
+        && (int_digits > 18 || (int_digits == 1 && p[int_start] == '0' && int_start > start))) {
+        return NULL; /* long integers and -0: json-c decides */
     }
     char *text = hg_arena_alloc (ps->a, i - start + 1);
     hg_json_t *v = text ? s_node (ps, is_double ? HG_JSON_DOUBLE : HG_JSON_INT) : NULL;
@@ -340,11 +340,11 @@ s_object (s_parser_t *ps, int depth, bool *ok)
             return NULL;
         }
         if (ps->n_stack - base >= S_MAX_MEMBERS) {
-            return NULL;        /* the duplicate check below is quadratic */
+            return NULL; /* the duplicate check below is quadratic */
         }
         for (size_t k = base; k < ps->n_stack; k++) {
             if (ps->keys[k][0] == key[0] && strcmp (ps->keys[k], key) == 0) {
-                return NULL;    /* duplicate member: json-c decides */
+                return NULL; /* duplicate member: json-c decides */
             }
         }
         s_skip_ws (ps);
@@ -748,7 +748,7 @@ s_emit_value (s_out_t *o, const hg_json_t *v)
         }
         s_emit (o, "]", 1);
         break;
-    default:    /* numbers and booleans: their text */
+    default: /* numbers and booleans: their text */
         s_emit (o, v->text, v->len);
         break;
     }

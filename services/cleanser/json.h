@@ -45,10 +45,10 @@ struct hg_json {
     bool boolean;
     int64_t i;
     double d;
-    const char *text;          /* string (NUL-terminated), or a number's text */
-    size_t len;                /* bytes of text; items of an array or object */
-    hg_json_t **items;         /* elements, or member values (NULL: JSON null) */
-    const char **keys;         /* member names of an object */
+    const char *text;  /* string (NUL-terminated), or a number's text */
+    size_t len;        /* bytes of text; items of an array or object */
+    hg_json_t **items; /* elements, or member values (NULL: JSON null) */
+    const char **keys; /* member names of an object */
 };
 
 /* Parses one value from p[0..n): 1 with *out and *end (bytes consumed,

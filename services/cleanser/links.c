@@ -7,16 +7,16 @@
 #include "err.h"
 
 typedef struct {
-    char *key;                    /* "<partner>\0<Patient id>" (malloc'd) */
-    size_t plen, klen;            /* partner's length, key's length */
-    char *value;                  /* the patient's identifier (malloc'd) */
+    char *key;         /* "<partner>\0<Patient id>" (malloc'd) */
+    size_t plen, klen; /* partner's length, key's length */
+    char *value;       /* the patient's identifier (malloc'd) */
 } s_link_t;
 
 struct hg_links {
-    s_link_t *links;              /* in the order added */
+    s_link_t *links; /* in the order added */
     size_t n_links, cap_links;
-    size_t *slots;                /* hash index of links: 1 + index, 0 free */
-    size_t n_slots;               /* a power of two, or 0 */
+    size_t *slots;  /* hash index of links: 1 + index, 0 free */
+    size_t n_slots; /* a power of two, or 0 */
 };
 
 /* A link's key as its two parts, so that a lookup needs no copy. */

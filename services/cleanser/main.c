@@ -36,10 +36,10 @@ static const hg_opt_t s_options[] = {
 
 typedef struct {
     hg_parse_limits_t limits;
-    const char *csv_mappings;     /* directory of <partner>.map files */
-    hg_quality_t *quality;        /* per-partner data-quality figures ("Q\0<partner>") */
-    hg_links_t *links;            /* patient links written this round (cleanse.h) */
-    hg_batch_t *batch;            /* reused for every payload of the usual size (its
+    const char *csv_mappings; /* directory of <partner>.map files */
+    hg_quality_t *quality;    /* per-partner data-quality figures ("Q\0<partner>") */
+    hg_links_t *links;        /* patient links written this round (cleanse.h) */
+    hg_batch_t *batch;        /* reused for every payload of the usual size (its
                                    * arena keeps its blocks between payloads) */
 } cleanser_t;
 
@@ -91,7 +91,8 @@ s_destroy (void **state)
 static void
 s_parse (cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch)
 {
-    hg_parse_ctx_t ctx = {.limits = self->limits, .partner = env->partner,
+    hg_parse_ctx_t ctx = {.limits = self->limits,
+                          .partner = env->partner,
                           .csv_mappings = self->csv_mappings};
     hg_parser_run (env->payload_type, env->format, (const char *) env->payload.data,
                    env->payload.len, &ctx, batch);
@@ -118,7 +119,7 @@ s_quarantine (hg_service_t *svc, const Hourglass__Envelope *env, hg_batch_t *bat
         q.at_us = hg_wall_us ();
         q.payload_bytes = env->payload.len;
         q.key = pkey;
-        hg_quarantine_put (wb, &q, i, NULL);   /* out of memory: the commit fails */
+        hg_quarantine_put (wb, &q, i, NULL); /* out of memory: the commit fails */
         hg_info ("quarantined", "message=%s location=\"%s\"", env->id, rj[i].location);
     }
 }
@@ -149,8 +150,7 @@ s_link_lookup (void *arg, hg_arena_t *a, const char *partner, const char *patien
     size_t klen = s_link_key (partner, patient_id, key, sizeof (key));
     char *stored = NULL;
     size_t slen = 0;
-    if (klen == 0
-        || hg_store_get (hg_service_store (arg), key, klen, &stored, &slen, NULL) < 0) {
+    if (klen == 0 || hg_store_get (hg_service_store (arg), key, klen, &stored, &slen, NULL) < 0) {
         return HG_ENOTFOUND;
     }
     *identifier = hg_arena_strndup (a, stored, slen);
@@ -196,8 +196,8 @@ s_outcome (const Hourglass__Envelope *env, hg_batch_t *batch, hg_store_batch_t *
 /* Q\0<partner>: the partner's data quality with this message, committed
  * with the message's results; and the service's counters. */
 static void
-s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
-           hg_batch_t *batch, const hg_cleanse_result_t *res, hg_store_batch_t *wb)
+s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch,
+           const hg_cleanse_result_t *res, hg_store_batch_t *wb)
 {
     size_t n = hg_batch_record_count (batch), nq = hg_batch_reject_count (batch);
     hg_quality_message (self->quality, env->partner, env->id, hg_batch_records (batch), n,
@@ -271,7 +271,7 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
         s_account (svc, self, env, batch, &res, wb);
     }
     if (batch == self->batch) {
-        hg_batch_reset (batch);    /* keeps the arena's blocks for the next payload */
+        hg_batch_reset (batch); /* keeps the arena's blocks for the next payload */
     }
     else {
         hg_batch_destroy (&batch);
@@ -368,8 +368,9 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     case HOURGLASS__CONTROL_REQUEST__KIND__QUALITY:
         return s_quality (state, req, reply, arena);
     default:
-        return hg_err_set (err, HG_EINVAL,
-                           "the cleanser answers HEALTH, STATS, QUARANTINE_LIST, OUTCOME and QUALITY");
+        return hg_err_set (
+            err, HG_EINVAL,
+            "the cleanser answers HEALTH, STATS, QUARANTINE_LIST, OUTCOME and QUALITY");
     }
 }
 
@@ -390,7 +391,7 @@ s_adopt (hg_service_t *svc, void *state, const char *key, size_t klen, const cha
     snprintf (partner, sizeof (partner), "%.*s", (int) (klen - 2), key + 2);
     if (hg_quality_merge (self->quality, (const uint8_t *) val, vlen) < 0) {
         hg_warn ("adopt_quality_undecodable", "partner=%s bytes=%zu", partner, vlen);
-        return 1;    /* figures only: not worth stopping the adoption for */
+        return 1; /* figures only: not worth stopping the adoption for */
     }
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack (self->quality, partner, &buf);

@@ -239,7 +239,7 @@ static int
 s_verhoeff_digit (const char *s, size_t n)
 {
     int c = 0;
-    size_t pos = 1;    /* the check digit will take position 0 */
+    size_t pos = 1; /* the check digit will take position 0 */
     for (size_t i = n; i-- > 0; pos++) {
         c = s_verhoeff_d[c][s_verhoeff_p[pos % 8][s[i] - '0']];
     }
@@ -405,7 +405,7 @@ s_upper_compact (s_norm_t *st, char **code, size_t max)
     const char *s = *code;
     size_t len = strnlen (s, max + 1);
     if (len > max) {
-        return 0;    /* too long to be valid anyway: left as is */
+        return 0; /* too long to be valid anyway: left as is */
     }
     char buf[S_CODE_MAX + 1];
     size_t n = 0;
@@ -466,7 +466,7 @@ s_norm_coding (s_norm_t *st, Hourglass__Coding *c, const char *field, bool flag_
         return 0;
     }
     if (sys != c->system && strcmp (sys, c->system) != 0) {
-        c->system = (char *) sys;    /* static, never written to */
+        c->system = (char *) sys; /* static, never written to */
     }
     int expected = 0, partition = 0;
     s_code_rc_t rc;
@@ -526,8 +526,9 @@ s_norm_coding (s_norm_t *st, Hourglass__Coding *c, const char *field, bool flag_
     else if (strcmp (sys, HG_SYS_RXNORM) == 0) {
         size_t len = strnlen (c->code, 11);
         if (len < 1 || len > 10 || !s_all_digits (c->code, len)) {
-            s_flag (st, HG_FLAG_CODE_BAD_SYNTAX, "%s RxNorm code '%s' is not an RxCUI (1 to 10 digits)",
-                    field, s_echo (c->code, echo));
+            s_flag (st, HG_FLAG_CODE_BAD_SYNTAX,
+                    "%s RxNorm code '%s' is not an RxCUI (1 to 10 digits)", field,
+                    s_echo (c->code, echo));
         }
     }
     return 0;
@@ -537,18 +538,36 @@ s_norm_coding (s_norm_t *st, Hourglass__Coding *c, const char *field, bool flag_
  * Units */
 
 static const struct {
-    const char *key;     /* lower case, blanks removed, micro sign as 'u' */
+    const char *key; /* lower case, blanks removed, micro sign as 'u' */
     const char *ucum;
 } s_units[] = {
-    {"mg/dl", "mg/dL"},     {"mg/100ml", "mg/dL"},   {"mmol/l", "mmol/L"},
-    {"umol/l", "umol/L"},   {"micromol/l", "umol/L"}, {"g/dl", "g/dL"},
-    {"g/l", "g/L"},         {"mg/l", "mg/L"},        {"meq/l", "meq/L"},
-    {"%", "%"},             {"percent", "%"},        {"pct", "%"},
-    {"mmol/mol", "mmol/mol"}, {"ng/ml", "ng/mL"},    {"pg/ml", "pg/mL"},
-    {"u/l", "U/L"},         {"iu/l", "[IU]/L"},      {"[iu]/l", "[IU]/L"},
-    {"mmhg", "mm[Hg]"},     {"mm[hg]", "mm[Hg]"},    {"kg", "kg"},
-    {"g", "g"},             {"cm", "cm"},            {"ml", "mL"},
-    {"l", "L"},             {"kg/m2", "kg/m2"},      {"/min", "/min"},
+    {"mg/dl", "mg/dL"},
+    {"mg/100ml", "mg/dL"},
+    {"mmol/l", "mmol/L"},
+    {"umol/l", "umol/L"},
+    {"micromol/l", "umol/L"},
+    {"g/dl", "g/dL"},
+    {"g/l", "g/L"},
+    {"mg/l", "mg/L"},
+    {"meq/l", "meq/L"},
+    {"%", "%"},
+    {"percent", "%"},
+    {"pct", "%"},
+    {"mmol/mol", "mmol/mol"},
+    {"ng/ml", "ng/mL"},
+    {"pg/ml", "pg/mL"},
+    {"u/l", "U/L"},
+    {"iu/l", "[IU]/L"},
+    {"[iu]/l", "[IU]/L"},
+    {"mmhg", "mm[Hg]"},
+    {"mm[hg]", "mm[Hg]"},
+    {"kg", "kg"},
+    {"g", "g"},
+    {"cm", "cm"},
+    {"ml", "mL"},
+    {"l", "L"},
+    {"kg/m2", "kg/m2"},
+    {"/min", "/min"},
 };
 
 const char *
@@ -565,8 +584,8 @@ hg_ucum_canonical (const char *unit)
         if (s_is_blank ((char) c)) {
             continue;
         }
-        if ((c == 0xC2 && (unsigned char) unit[i + 1] == 0xB5)         /* U+00B5 micro */
-            || (c == 0xCE && (unsigned char) unit[i + 1] == 0xBC)) {   /* U+03BC mu */
+        if ((c == 0xC2 && (unsigned char) unit[i + 1] == 0xB5)       /* U+00B5 micro */
+            || (c == 0xCE && (unsigned char) unit[i + 1] == 0xBC)) { /* U+03BC mu */
             out = 'u';
             i++;
         }
@@ -588,16 +607,16 @@ hg_ucum_canonical (const char *unit)
 }
 
 typedef struct {
-    const char *unit;    /* canonical UCUM spelling */
+    const char *unit; /* canonical UCUM spelling */
     double mul, div, add;
 } s_conv_t;
 
 typedef struct {
     const char *loinc;
     const char *name;
-    const char *unit;    /* canonical unit of the analyte */
-    double low, high;    /* plausible range in that unit */
-    s_conv_t conv[3];    /* other units: canonical = value * mul / div + add */
+    const char *unit; /* canonical unit of the analyte */
+    double low, high; /* plausible range in that unit */
+    s_conv_t conv[3]; /* other units: canonical = value * mul / div + add */
 } s_analyte_t;
 
 static const s_analyte_t s_analytes[] = {
@@ -896,13 +915,13 @@ hg_sex_canonical (const char *sex)
         const char *in;
         const char *out;
     } map[] = {
-        {"m", "male"},       {"male", "male"},          {"man", "male"},
-        {"1", "male"},       {"f", "female"},           {"female", "female"},
-        {"woman", "female"}, {"2", "female"},           {"o", "other"},
-        {"other", "other"},  {"a", "other"},            {"x", "other"},
+        {"m", "male"},          {"male", "male"},        {"man", "male"},
+        {"1", "male"},          {"f", "female"},         {"female", "female"},
+        {"woman", "female"},    {"2", "female"},         {"o", "other"},
+        {"other", "other"},     {"a", "other"},          {"x", "other"},
         {"nonbinary", "other"}, {"non-binary", "other"}, {"intersex", "other"},
         {"ambiguous", "other"}, {"u", "unknown"},        {"unknown", "unknown"},
-        {"unk", "unknown"},  {"n", "unknown"},          {"0", "unknown"},
+        {"unk", "unknown"},     {"n", "unknown"},        {"0", "unknown"},
         {"9", "unknown"},
     };
     if (!sex) {
@@ -950,7 +969,7 @@ s_norm_codes (s_norm_t *st, Hourglass__Record *rec)
         }
         const char *name = field;
         if (i < sizeof (names) / sizeof (names[0])) {
-            name = names[i];    /* the usual few, without formatting */
+            name = names[i]; /* the usual few, without formatting */
         }
         else {
             snprintf (field, sizeof field, "codes[%zu]", i);

@@ -35,27 +35,27 @@
  * PartnerQuality.flags, so never renumber or rename. */
 typedef enum {
     HG_FLAG_NONE = 0,
-    HG_FLAG_CODE_INVALID_CHECK_DIGIT,   /* "code.invalid_check_digit" */
-    HG_FLAG_CODE_BAD_SYNTAX,            /* "code.bad_syntax" */
-    HG_FLAG_CODE_UNKNOWN_SYSTEM,        /* "code.unknown_system" */
-    HG_FLAG_UNIT_UNCONVERTIBLE,         /* "unit.unconvertible" */
-    HG_FLAG_VALUE_IMPLAUSIBLE,          /* "value.implausible" */
-    HG_FLAG_DATE_INVALID,               /* "date.invalid" */
-    HG_FLAG_DATE_BEFORE_BIRTH,          /* "date.before_birth" */
-    HG_FLAG_DATE_AFTER_DEATH,           /* "date.after_death" */
-    HG_FLAG_DATE_IN_FUTURE,             /* "date.in_future" */
-    HG_FLAG_SEX_UNRECOGNISED,           /* "sex.unrecognised" */
+    HG_FLAG_CODE_INVALID_CHECK_DIGIT, /* "code.invalid_check_digit" */
+    HG_FLAG_CODE_BAD_SYNTAX,          /* "code.bad_syntax" */
+    HG_FLAG_CODE_UNKNOWN_SYSTEM,      /* "code.unknown_system" */
+    HG_FLAG_UNIT_UNCONVERTIBLE,       /* "unit.unconvertible" */
+    HG_FLAG_VALUE_IMPLAUSIBLE,        /* "value.implausible" */
+    HG_FLAG_DATE_INVALID,             /* "date.invalid" */
+    HG_FLAG_DATE_BEFORE_BIRTH,        /* "date.before_birth" */
+    HG_FLAG_DATE_AFTER_DEATH,         /* "date.after_death" */
+    HG_FLAG_DATE_IN_FUTURE,           /* "date.in_future" */
+    HG_FLAG_SEX_UNRECOGNISED,         /* "sex.unrecognised" */
     HG_FLAG_COUNT_
 } hg_flag_kind_t;
 
 typedef struct {
-    const char *code;      /* hg_flag_name (kind): static, never freed */
-    char *message;         /* in the arena: field, value and the rule broken */
+    const char *code; /* hg_flag_name (kind): static, never freed */
+    char *message;    /* in the arena: field, value and the rule broken */
     hg_flag_kind_t kind;
 } hg_flag_t;
 
 typedef struct {
-    int64_t today_days;    /* days since 1970-01-01 (UTC) of "now" */
+    int64_t today_days; /* days since 1970-01-01 (UTC) of "now" */
 } hg_norm_ctx_t;
 
 /* Suggested capacity of the flags array for one record. */
@@ -125,8 +125,8 @@ const char *hg_ucum_canonical (const char *unit);
  * Returns HG_ENOTFOUND when the analyte is not in the table, HG_EINVAL when
  * the unit cannot be converted for it (or is NULL/empty), HG_ELIMIT when the
  * value or the result is not a finite number. Outputs untouched on error. */
-int hg_ucum_convert (const char *analyte_loinc, double value, const char *unit,
-                     double *out_value, const char **out_unit);
+int hg_ucum_convert (const char *analyte_loinc, double value, const char *unit, double *out_value,
+                     const char **out_unit);
 
 /* Physiological range of an analyte in its canonical unit; false when the
  * analyte is not in the table. */

@@ -117,7 +117,7 @@ hg_quality_reason_class (const char *reason, char *out, size_t size)
     for (; *p && o + 6 < size; p++) {
         if (*p == '\'') {
             if (!quoted) {
-                memcpy (out + o, "'\xe2\x80\xa6'", 5);   /* '…' */
+                memcpy (out + o, "'\xe2\x80\xa6'", 5); /* '…' */
                 o += 5;
             }
             quoted = !quoted;
@@ -131,7 +131,7 @@ hg_quality_reason_class (const char *reason, char *out, size_t size)
                 q++;
             }
             if (s_name_char (q[1])) {
-                out[o++] = *p;      /* part of a name after all, e.g. 2023-... */
+                out[o++] = *p; /* part of a name after all, e.g. 2023-... */
             }
             else {
                 out[o++] = 'N';
@@ -225,12 +225,13 @@ hg_quality_message (hg_quality_t *self, const char *partner, const char *message
             snprintf (r->reason, sizeof (r->reason), "%s", cls);
         }
         if (!r) {
-            continue;       /* beyond the reasons we keep: still counted in rejected */
+            continue; /* beyond the reasons we keep: still counted in rejected */
         }
         r->count++;
         if (r->n_examples < HG_Q_EXAMPLES) {
-            snprintf (r->examples[r->n_examples++], sizeof (r->examples[0]), "%.120s at %.80s: %.110s",
-                      message_id, rejects[i].location, rejects[i].reason);
+            snprintf (r->examples[r->n_examples++], sizeof (r->examples[0]),
+                      "%.120s at %.80s: %.110s", message_id, rejects[i].location,
+                      rejects[i].reason);
         }
     }
     for (size_t i = 0; flags && i < n_flags; i++) {

@@ -27,19 +27,19 @@
 #define S_MAX_ANNOTATED 64
 
 typedef struct {
-    int allele;      /* field holding the allele, -1: unknown layout */
-    int gene;        /* gene symbol field, -1: none */
-    int hgvs_c;      /* HGVS.c / HGVSc field, -1: none */
-    int hgvs_p;      /* HGVS.p / HGVSp field, -1: none */
+    int allele; /* field holding the allele, -1: unknown layout */
+    int gene;   /* gene symbol field, -1: none */
+    int hgvs_c; /* HGVS.c / HGVSc field, -1: none */
+    int hgvs_p; /* HGVS.p / HGVSp field, -1: none */
 } s_layout_t;
 
 typedef struct {
     hg_span_t name;
-    const char *patient;     /* arena copy */
+    const char *patient; /* arena copy */
 } s_sample_t;
 
 typedef struct {
-    hg_span_t gene;    /* n == 0: none */
+    hg_span_t gene; /* n == 0: none */
     hg_span_t hgvs;
 } s_annot_t;
 
@@ -47,20 +47,20 @@ typedef struct {
     hg_batch_t *out;
     hg_arena_t *a;
     const hg_vcf_options_t *opts;
-    size_t max_field_bytes;      /* 0: none */
+    size_t max_field_bytes; /* 0: none */
     bool oom;
-    bool limit_hit;              /* the batch's record limit refused a record */
-    char *effective;             /* from ##fileDate, "" when absent */
-    s_layout_t ann;              /* SnpEff ANN */
-    s_layout_t csq;              /* VEP CSQ */
+    bool limit_hit;  /* the batch's record limit refused a record */
+    char *effective; /* from ##fileDate, "" when absent */
+    s_layout_t ann;  /* SnpEff ANN */
+    s_layout_t csq;  /* VEP CSQ */
     s_sample_t *samples;
     size_t n_samples;
-    bool has_format;             /* the header has a FORMAT column */
-    hg_span_t *cols;             /* columns of the current line */
+    bool has_format; /* the header has a FORMAT column */
+    hg_span_t *cols; /* columns of the current line */
     size_t cap_cols;
     /* the line being mapped */
-    s_annot_t annots[S_MAX_ANNOTATED];  /* gene/HGVS per ALT allele, */
-    bool annotated[S_MAX_ANNOTATED];    /* once looked up */
+    s_annot_t annots[S_MAX_ANNOTATED]; /* gene/HGVS per ALT allele, */
+    bool annotated[S_MAX_ANNOTATED];   /* once looked up */
     size_t line_no;
     hg_span_t line;
     char where[64];
@@ -85,8 +85,7 @@ s_info (hg_span_t info, const char *key, hg_span_t *val)
     return false;
 }
 
-static void
-s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
@@ -243,15 +242,17 @@ s_split (s_ctx_t *ctx, hg_span_t line)
 static int
 s_header (s_ctx_t *ctx, hg_span_t line)
 {
-    static const char *const fixed[] = {"#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER",
-                                        "INFO"};
+    static const char *const fixed[] = {"#CHROM", "POS",  "ID",     "REF",
+                                        "ALT",    "QUAL", "FILTER", "INFO"};
     size_t n = s_split (ctx, line);
     if (ctx->oom) {
         return -1;
     }
     if (n < 8) {
-        s_reject (ctx, "the #CHROM header has %zu tab-separated columns, expected at least 8 "
-                  "(#CHROM POS ID REF ALT QUAL FILTER INFO); the payload is not parsed", n);
+        s_reject (ctx,
+                  "the #CHROM header has %zu tab-separated columns, expected at least 8 "
+                  "(#CHROM POS ID REF ALT QUAL FILTER INFO); the payload is not parsed",
+                  n);
         return -1;
     }
     for (size_t i = 0; i < 8; i++) {
@@ -357,13 +358,14 @@ s_annotate (hg_span_t info, hg_span_t ref, hg_span_t alt, size_t k, size_t n_alt
         if (ctx->ann.hgvs_c >= 0 && hg_span_piece (e, '|', (size_t) ctx->ann.hgvs_c, &f) && f.n) {
             r.hgvs = f;
         }
-        else if (ctx->ann.hgvs_p >= 0
-                 && hg_span_piece (e, '|', (size_t) ctx->ann.hgvs_p, &f) && f.n) {
+        else if (ctx->ann.hgvs_p >= 0 && hg_span_piece (e, '|', (size_t) ctx->ann.hgvs_p, &f)
+                 && f.n) {
             r.hgvs = f;
         }
     }
     if (s_info (info, "CSQ", &v) && s_annotation (v, &ctx->csq, ref, alt, n_alt, &e)) {
-        if (!r.gene.n && ctx->csq.gene >= 0 && hg_span_piece (e, '|', (size_t) ctx->csq.gene, &f)) {
+        if (!r.gene.n && ctx->csq.gene >= 0
+            && hg_span_piece (e, '|', (size_t) ctx->csq.gene, &f)) {
             r.gene = f;
         }
         if (!r.hgvs.n && ctx->csq.hgvs_c >= 0
@@ -396,7 +398,7 @@ s_genotype (hg_span_t gt, long *idx)
     size_t i = 0;
     int n = 0;
     if (gt.n > 0 && (gt.p[0] == '/' || gt.p[0] == '|')) {
-        i = 1;    /* explicit phasing of the first allele (4.4) */
+        i = 1; /* explicit phasing of the first allele (4.4) */
     }
     if (i >= gt.n) {
         return -2;
@@ -476,8 +478,8 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, hg_span_t *c, hg_span_t gt, hg_span
     }
     rec->provenance->source_format = (char *) "vcf";
     rec->provenance->source_record_id = hg_arena_printf (ctx->a, "line %zu/%.*s/%zu",
-                                                         ctx->line_no, (int) s->name.n,
-                                                         s->name.p, k);
+                                                         ctx->line_no, (int) s->name.n, s->name.p,
+                                                         k);
     if (!hg_span_eq (c[6], ".")) {
         rec->status = s_copy (ctx, c[6]);
     }
@@ -485,7 +487,8 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, hg_span_t *c, hg_span_t gt, hg_span
     hg_span_t id;
     size_t id_pos = 0;
     for (size_t i = 0; i < 64 && hg_span_next (c[2], ';', &id_pos, &id); i++) {
-        bool rs = id.n > 2 && (id.p[0] == 'r' || id.p[0] == 'R') && (id.p[1] == 's' || id.p[1] == 'S');
+        bool rs = id.n > 2 && (id.p[0] == 'r' || id.p[0] == 'R')
+                  && (id.p[1] == 's' || id.p[1] == 'S');
         for (size_t j = 2; rs && j < id.n; j++) {
             rs = isdigit ((unsigned char) id.p[j]);
         }
@@ -504,7 +507,8 @@ s_record (s_ctx_t *ctx, const s_sample_t *s, hg_span_t *c, hg_span_t gt, hg_span
         chrom.n -= 3;
     }
     char *vcode = hg_arena_printf (ctx->a, "%.*s-%.*s-%.*s-%.*s", (int) chrom.n, chrom.p,
-                                   (int) c[1].n, c[1].p, (int) c[3].n, c[3].p, (int) alt.n, alt.p);
+                                   (int) c[1].n, c[1].p, (int) c[3].n, c[3].p, (int) alt.n,
+                                   alt.p);
     if (!vcode || !rec->provenance->source_record_id
         || hg_record_add_code (ctx->a, rec, HG_SYS_VARIANT, vcode, NULL) < 0) {
         ctx->oom = true;
@@ -544,8 +548,10 @@ s_sample (s_ctx_t *ctx, hg_span_t *c, size_t si, int gt_index, hg_span_t *alts, 
     int n = s_genotype (gt, idx);
     char b[48], b2[48];
     if (n == -2) {
-        s_reject (ctx, "sample %s: GT '%s' is not a genotype (expected allele numbers or '.' "
-                  "separated by / or |)", s_show (s->name, b2), s_show (gt, b));
+        s_reject (ctx,
+                  "sample %s: GT '%s' is not a genotype (expected allele numbers or '.' "
+                  "separated by / or |)",
+                  s_show (s->name, b2), s_show (gt, b));
         return 0;
     }
     long seen[S_MAX_PLOIDY];
@@ -555,7 +561,7 @@ s_sample (s_ctx_t *ctx, hg_span_t *c, size_t si, int gt_index, hg_span_t *alts, 
             continue;
         }
         if (n_alt == 0) {
-            continue;    /* ALT '.': a reference site, nothing to record */
+            continue; /* ALT '.': a reference site, nothing to record */
         }
         if ((size_t) idx[i] > n_alt) {
             s_reject (ctx, "sample %s: GT '%s' refers to ALT allele %ld but ALT lists %zu",
@@ -599,11 +605,13 @@ s_data_line (s_ctx_t *ctx, hg_span_t line)
     hg_span_t *c = ctx->cols;
     size_t want = ctx->n_samples ? 9 + ctx->n_samples : ctx->has_format ? 9 : 8;
     if (n == 8 && want > 8) {
-        want = 8;    /* a sites-only line (htslib reads it as missing genotypes) */
+        want = 8; /* a sites-only line (htslib reads it as missing genotypes) */
     }
     if (n < 8 || n < want) {
-        s_reject (ctx, "%zu tab-separated columns, expected %zu (CHROM POS ID REF ALT QUAL FILTER "
-                  "INFO%s%s)", n, want, want > 8 ? " FORMAT" : "",
+        s_reject (ctx,
+                  "%zu tab-separated columns, expected %zu (CHROM POS ID REF ALT QUAL FILTER "
+                  "INFO%s%s)",
+                  n, want, want > 8 ? " FORMAT" : "",
                   ctx->n_samples ? " and one per sample" : "");
         return 0;
     }
@@ -613,8 +621,10 @@ s_data_line (s_ctx_t *ctx, hg_span_t line)
     }
     for (size_t i = 0; i < want; i++) {
         if (ctx->max_field_bytes && c[i].n > ctx->max_field_bytes) {
-            s_reject (ctx, "column %zu is %zu bytes, over the limit of %zu bytes "
-                      "(max_field_bytes)", i + 1, c[i].n, ctx->max_field_bytes);
+            s_reject (ctx,
+                      "column %zu is %zu bytes, over the limit of %zu bytes "
+                      "(max_field_bytes)",
+                      i + 1, c[i].n, ctx->max_field_bytes);
             return 0;
         }
     }
@@ -670,7 +680,7 @@ s_data_line (s_ctx_t *ctx, hg_span_t line)
         }
     }
     if (ctx->n_samples == 0 || n == 8) {
-        hg_batch_ignore (ctx->out);    /* sites only: no one carries it */
+        hg_batch_ignore (ctx->out); /* sites only: no one carries it */
         free (alts);
         return 0;
     }
@@ -697,7 +707,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     ctx.effective = (char *) protobuf_c_empty_string;
-    ctx.ann.allele = 0;    /* SnpEff's standard layout unless the header says */
+    ctx.ann.allele = 0; /* SnpEff's standard layout unless the header says */
     ctx.ann.gene = 3;
     ctx.ann.hgvs_c = 9;
     ctx.ann.hgvs_p = 10;
@@ -711,12 +721,14 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
         len -= 3;
     }
     if (len >= 2 && (unsigned char) data[0] == 0x1F && (unsigned char) data[1] == 0x8B) {
-        hg_batch_reject (out, data, len, "payload", "the payload is gzip/BGZF-compressed "
+        hg_batch_reject (out, data, len, "payload",
+                         "the payload is gzip/BGZF-compressed "
                          "(.vcf.gz); send the uncompressed VCF text");
         return 0;
     }
     if (len >= 4 && memcmp (data, "BCF\x02", 4) == 0) {
-        hg_batch_reject (out, data, len, "payload", "the payload is binary BCF; send VCF text "
+        hg_batch_reject (out, data, len, "payload",
+                         "the payload is binary BCF; send VCF text "
                          "(bcftools view -Ov)");
         return 0;
     }
@@ -751,7 +763,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
             }
             else {
                 s_reject (&ctx, "expected a ## meta line or the #CHROM header line before the "
-                          "data; the payload is not parsed (is it VCF?)");
+                                "data; the payload is not parsed (is it VCF?)");
                 stopped = true;
                 break;
             }
@@ -776,8 +788,10 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
         }
     }
     if (!header && !stopped && !ctx.oom) {
-        hg_batch_reject (out, data, len, "payload", len ? "no #CHROM header line: the payload is "
-                         "truncated or not VCF" : "empty payload: expected VCF text");
+        hg_batch_reject (out, data, len, "payload",
+                         len ? "no #CHROM header line: the payload is "
+                               "truncated or not VCF"
+                             : "empty payload: expected VCF text");
     }
     free (ctx.samples);
     free (ctx.cols);

@@ -12,11 +12,11 @@
 #include <stddef.h>
 
 #include "batch.h"
-#include "codesys.h"    /* HG_SYS_VARIANT, HG_SYS_DBSNP, HG_SYS_HGNC */
+#include "codesys.h" /* HG_SYS_VARIANT, HG_SYS_DBSNP, HG_SYS_HGNC */
 
 typedef struct {
-    const char *sample_id;      /* column name in the #CHROM header */
-    const char *patient_id;     /* the partner's patient id */
+    const char *sample_id;  /* column name in the #CHROM header */
+    const char *patient_id; /* the partner's patient id */
 } hg_vcf_sample_t;
 
 typedef struct {

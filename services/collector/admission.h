@@ -24,25 +24,25 @@
 
 #include "hourglass.pb-c.h"
 
-#define HG_ADMISSION_PARTNER_MAX 128     /* characters of a partner name */
-#define HG_ADMISSION_BATCH_ID_MAX 256    /* characters of a batch id */
+#define HG_ADMISSION_PARTNER_MAX 128  /* characters of a partner name */
+#define HG_ADMISSION_BATCH_ID_MAX 256 /* characters of a batch id */
 #define HG_ADMISSION_SATURATED_RETRY_MS 200
 
 typedef enum {
-    HG_ADMIT_ACCEPT = 0,          /* passes every check so far */
-    HG_ADMIT_NOT_AUTHENTICATED,   /* authentication on, the request carries no identity */
-    HG_ADMIT_PARTNER_MISMATCH,    /* claims a partner its key does not name */
-    HG_ADMIT_UNDECODABLE,         /* the PushRequest did not unpack */
-    HG_ADMIT_BAD_NAMES,           /* partner or batch id missing, too long, or partner has '/' */
-    HG_ADMIT_TOO_LARGE,           /* payload over max_payload_bytes */
-    HG_ADMIT_DUPLICATE,           /* the message id was accepted before */
-    HG_ADMIT_OVER_QUOTA,          /* the partner's token bucket is empty */
-    HG_ADMIT_SATURATED,           /* the outbox is full */
+    HG_ADMIT_ACCEPT = 0,        /* passes every check so far */
+    HG_ADMIT_NOT_AUTHENTICATED, /* authentication on, the request carries no identity */
+    HG_ADMIT_PARTNER_MISMATCH,  /* claims a partner its key does not name */
+    HG_ADMIT_UNDECODABLE,       /* the PushRequest did not unpack */
+    HG_ADMIT_BAD_NAMES,         /* partner or batch id missing, too long, or partner has '/' */
+    HG_ADMIT_TOO_LARGE,         /* payload over max_payload_bytes */
+    HG_ADMIT_DUPLICATE,         /* the message id was accepted before */
+    HG_ADMIT_OVER_QUOTA,        /* the partner's token bucket is empty */
+    HG_ADMIT_SATURATED,         /* the outbox is full */
 } hg_admit_verdict_t;
 
 /* What the collector is configured with. */
 typedef struct {
-    bool authenticated;           /* partners are known by their CurveZMQ key */
+    bool authenticated; /* partners are known by their CurveZMQ key */
     size_t max_payload_bytes;
 } hg_admission_policy_t;
 
@@ -59,13 +59,13 @@ typedef struct {
 
 typedef struct {
     hg_admit_verdict_t verdict;
-    Hourglass__PushReply__Status status;  /* what the partner is answered */
-    const char *partner;          /* journal under this name: authenticated_as under
+    Hourglass__PushReply__Status status; /* what the partner is answered */
+    const char *partner;                 /* journal under this name: authenticated_as under
                                    * authentication, else the claimed one (borrowed) */
-    char message_id[512];         /* "<partner>/<batch id>", "" when not known yet */
-    char reason[600];             /* for the partner; "" when accepted or duplicate */
-    uint32_t retry_after_ms;      /* for BUSY */
-    const char *counter;          /* service counter to count the verdict in, or NULL */
+    char message_id[512];                /* "<partner>/<batch id>", "" when not known yet */
+    char reason[600];                    /* for the partner; "" when accepted or duplicate */
+    uint32_t retry_after_ms;             /* for BUSY */
+    const char *counter;                 /* service counter to count the verdict in, or NULL */
 } hg_admission_t;
 
 /* Step 1: fills *out from the request alone. Returns out->verdict. */

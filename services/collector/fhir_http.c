@@ -34,11 +34,11 @@
 
 /* A request shared by its HTTP handler and, once queued, the collector. */
 typedef struct s_req {
-    hg_http_request_t pub;          /* first member: the collector's view */
-    struct s_req *next;             /* queue link while queued */
-    int refs;                       /* handler + queue/collector; freed at 0 */
-    bool queued;                    /* in self->head..tail, not yet taken */
-    bool answered;                  /* the collector's verdict is below */
+    hg_http_request_t pub; /* first member: the collector's view */
+    struct s_req *next;    /* queue link while queued */
+    int refs;              /* handler + queue/collector; freed at 0 */
+    bool queued;           /* in self->head..tail, not yet taken */
+    bool answered;         /* the collector's verdict is below */
     hg_fhir_http_status_t status;
     unsigned retry_after_s;
     char message_id[512];
@@ -46,16 +46,16 @@ typedef struct s_req {
     char partner[HG_PARTNER_MAX + 1];
     char batch_id[HG_BATCH_ID_MAX + 1];
     char content_type[64];
-    char *body;                     /* owned */
+    char *body; /* owned */
 } s_req_t;
 
 /* Per-connection state between the calls of the access handler. */
 typedef struct {
-    bool responded;                 /* a response is queued; discard the rest */
+    bool responded; /* a response is queued; discard the rest */
     bool too_large;
     bool ndjson;
-    char partner[HG_PARTNER_MAX + 1];     /* copied from the table: survives a reload */
-    char batch_id[HG_BATCH_ID_MAX + 1];   /* "" until given or hashed */
+    char partner[HG_PARTNER_MAX + 1];   /* copied from the table: survives a reload */
+    char batch_id[HG_BATCH_ID_MAX + 1]; /* "" until given or hashed */
     char content_type[64];
     char *body;
     size_t len, cap;
@@ -63,27 +63,27 @@ typedef struct {
 
 struct hg_fhir_http {
     struct MHD_Daemon *daemon;
-    int efd;                        /* eventfd: readable while the queue is non-empty */
+    int efd; /* eventfd: readable while the queue is non-empty */
     size_t max_body_bytes;
     unsigned answer_timeout_ms;
-    hg_http_auth_t *auth;           /* the bearer tokens in force (tokens.h) */
-    char *tls_cert;                 /* PEM text, owned; NULL when plain HTTP */
-    char *tls_key;                  /* PEM text, owned, wiped on stop */
+    hg_http_auth_t *auth; /* the bearer tokens in force (tokens.h) */
+    char *tls_cert;       /* PEM text, owned; NULL when plain HTTP */
+    char *tls_key;        /* PEM text, owned, wiped on stop */
     size_t tls_key_len;
-    pthread_mutex_t log_lock;       /* guards starting and start_error */
-    bool starting;                  /* libmicrohttpd messages go to start_error */
-    char start_error[256];          /* its first message while starting */
-    pthread_mutex_t lock;           /* guards the queue, stopping and every s_req_t */
-    pthread_cond_t answered;        /* broadcast on each verdict and on stop */
+    pthread_mutex_t log_lock; /* guards starting and start_error */
+    bool starting;            /* libmicrohttpd messages go to start_error */
+    char start_error[256];    /* its first message while starting */
+    pthread_mutex_t lock;     /* guards the queue, stopping and every s_req_t */
+    pthread_cond_t answered;  /* broadcast on each verdict and on stop */
     s_req_t *head, *tail;
     bool stopping;
 };
 
 /* ---- OperationOutcome responses ------------------------------------------- */
 
-static enum MHD_Result
-s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, const char *code,
-         const char *hdr, const char *hdr_value, const char *fmt, ...)
+static enum MHD_Result s_reply (struct MHD_Connection *conn, unsigned status,
+                                const char *severity, const char *code, const char *hdr,
+                                const char *hdr_value, const char *fmt, ...)
     __attribute__ ((format (printf, 7, 8)));
 
 /* Queues an OperationOutcome with one issue; hdr (may be NULL) is an extra header. */
@@ -112,8 +112,10 @@ s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, con
     json_object_object_add (oo, "resourceType", json_object_new_string ("OperationOutcome"));
     json_object_object_add (oo, "issue", issues);
     size_t len = 0;
-    const char *text = json_object_to_json_string_length (
-        oo, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text = json_object_to_json_string_length (oo,
+                                                          JSON_C_TO_STRING_PLAIN
+                                                              | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                                          &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) text,
                                                                  MHD_RESPMEM_MUST_COPY);
     json_object_put (oo);
@@ -128,7 +130,6 @@ s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, con
     MHD_destroy_response (resp);
     return rc;
 }
-
 
 /* ---- validation -------------------------------------------------------------- */
 
@@ -169,7 +170,7 @@ s_check_resource (json_object *v, bool top_level, char *why, size_t cap)
     }
     if (top_level && strcmp (json_object_get_string (rt), "Bundle") == 0) {
         const char *t = json_object_object_get_ex (v, "type", &type)
-                            && json_object_is_type (type, json_type_string)
+                                && json_object_is_type (type, json_type_string)
                             ? json_object_get_string (type)
                             : "";
         if (strcmp (t, "batch") != 0 && strcmp (t, "transaction") != 0
@@ -311,11 +312,13 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
     const char *ct = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
     bool known = s_media_type (ct, c->content_type, sizeof (c->content_type));
-    bool json = known && (strcmp (c->content_type, "application/fhir+json") == 0
-                          || strcmp (c->content_type, "application/json") == 0);
-    c->ndjson = known && (strcmp (c->content_type, "application/fhir+ndjson") == 0
-                          || strcmp (c->content_type, "application/x-ndjson") == 0
-                          || strcmp (c->content_type, "application/ndjson") == 0);
+    bool json = known
+                && (strcmp (c->content_type, "application/fhir+json") == 0
+                    || strcmp (c->content_type, "application/json") == 0);
+    c->ndjson = known
+                && (strcmp (c->content_type, "application/fhir+ndjson") == 0
+                    || strcmp (c->content_type, "application/x-ndjson") == 0
+                    || strcmp (c->content_type, "application/ndjson") == 0);
     if (!json && !c->ndjson) {
         c->responded = true;
         return s_reply (conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "error", "not-supported", NULL,
@@ -341,8 +344,8 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
         /* answered before the body is read; MHD then closes the connection */
         c->responded = true;
         return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
-                        "body of %.20s bytes exceeds the limit of %zu bytes; split the batch",
-                        cl, self->max_body_bytes);
+                        "body of %.20s bytes exceeds the limit of %zu bytes; split the batch", cl,
+                        self->max_body_bytes);
     }
     return MHD_YES;
 }
@@ -439,7 +442,7 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
     bool was_taken = !r->queued;
     if (r->queued) {
         s_unlink (self, r);
-        r->refs--;             /* the queue's reference; the collector never saw it */
+        r->refs--; /* the queue's reference; the collector never saw it */
     }
     bool stopping = self->stopping;
     s_req_release (r);
@@ -451,8 +454,8 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
                             MHD_HTTP_HEADER_RETRY_AFTER, "5",
                             "collector is shutting down; retry");
         }
-        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->partner,
-                 was_taken, self->answer_timeout_ms);
+        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->partner, was_taken,
+                 self->answer_timeout_ms);
         return s_reply (conn, MHD_HTTP_GATEWAY_TIMEOUT, "error", "timeout", NULL, NULL,
                         "the collector did not answer within %u ms; retry (re-sending the "
                         "same batch is safe)",
@@ -494,14 +497,14 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         return s_check_headers (self, conn, url, method, c);
     }
     if (c->responded) {
-        *upload_len = 0;        /* discard whatever is still sent */
+        *upload_len = 0; /* discard whatever is still sent */
         return MHD_YES;
     }
     if (*upload_len > 0) {
         size_t n = *upload_len;
         *upload_len = 0;
         if (c->too_large || c->len + n > self->max_body_bytes) {
-            c->too_large = true;    /* chunked upload past the limit: keep nothing more */
+            c->too_large = true; /* chunked upload past the limit: keep nothing more */
             free (c->body);
             c->body = NULL;
             c->len = c->cap = 0;
@@ -539,8 +542,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     }
     char why[512];
     if (!s_check_body (c->body, c->len, c->ndjson, why, sizeof (why))) {
-        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "structure", NULL, NULL, "%s",
-                        why);
+        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "structure", NULL, NULL, "%s", why);
     }
     if (!*c->batch_id) {
         unsigned char h[16];
@@ -582,9 +584,9 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
     char msg[256];
     vsnprintf (msg, sizeof (msg), fmt, ap);
     size_t n = strlen (msg);
-    while (n > 0
-           && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' '
-               || msg[n - 1] == '.')) {
+    while (
+        n > 0
+        && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
         msg[--n] = '\0';
     }
     for (char *p = msg; *p; p++) {
@@ -645,7 +647,7 @@ s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err
                            opts->tls_cert);
     }
     rc = hg_http_file_read (opts->tls_key, "http_tls_key", &self->tls_key, &self->tls_key_len,
-                      err);
+                            err);
     if (rc < 0) {
         return rc;
     }
@@ -656,8 +658,7 @@ s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err
                            "and readable only by the collector's user",
                            opts->tls_key);
     }
-    if (!strstr (self->tls_key, "-----BEGIN ")
-        || !strstr (self->tls_key, "PRIVATE KEY-----")) {
+    if (!strstr (self->tls_key, "-----BEGIN ") || !strstr (self->tls_key, "PRIVATE KEY-----")) {
         return hg_err_set (err, HG_EINVAL,
                            "http_tls_key %s is not a PEM private key: expected a "
                            "'-----BEGIN PRIVATE KEY-----' block",
@@ -726,8 +727,9 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
                      | MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL}};
     if (self->tls_cert) {
         flags |= MHD_USE_TLS;
         tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
@@ -736,12 +738,12 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     pthread_mutex_lock (&self->log_lock);
     self->starting = true;
     pthread_mutex_unlock (&self->log_lock);
-    self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned) HG_FHIR_HTTP_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_ARRAY, tls,
-        MHD_OPTION_END);
+    self->daemon =
+        MHD_start_daemon (flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER,
+                          s_mhd_log, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned) HG_FHIR_HTTP_MAX_CONNS,
+                          MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED,
+                          s_completed, self, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     pthread_mutex_lock (&self->log_lock);
     self->starting = false;
     char why[sizeof (self->start_error)];
@@ -752,8 +754,8 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
         const char *os_reason = strrchr (why, ':');
         if (strstr (why, "bind") && os_reason) {
             /* libmicrohttpd says "Failed to bind to port 0: <strerror>" with SOCK_ADDR */
-            hg_err_set (err, HG_EIO, "cannot serve FHIR over %s on %s: cannot bind:%s",
-                        scheme, listen_on, os_reason + 1);
+            hg_err_set (err, HG_EIO, "cannot serve FHIR over %s on %s: cannot bind:%s", scheme,
+                        listen_on, os_reason + 1);
         }
         else if (self->tls_cert) {
             hg_err_set (err, HG_EIO,
@@ -767,9 +769,9 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
         }
         goto failed;
     }
-    hg_info ("http_listening", "address=%s scheme=%s partners=%zu max_body_bytes=%zu",
-             listen_on, self->tls_cert ? "https" : "http",
-             hg_http_auth_count (self->auth), self->max_body_bytes);
+    hg_info ("http_listening", "address=%s scheme=%s partners=%zu max_body_bytes=%zu", listen_on,
+             self->tls_cert ? "https" : "http", hg_http_auth_count (self->auth),
+             self->max_body_bytes);
     return self;
 failed:
     hg_fhir_http_stop (&self);
@@ -801,7 +803,7 @@ hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max)
     pthread_mutex_lock (&self->lock);
     while (n < max && self->head) {
         s_req_t *r = self->head;
-        s_unlink (self, r);     /* its queue reference is now the collector's */
+        s_unlink (self, r); /* its queue reference is now the collector's */
         out[n++] = &r->pub;
     }
     if (!self->head) {
@@ -815,9 +817,8 @@ hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max)
 }
 
 void
-hg_fhir_http_answer (hg_fhir_http_t *self, hg_http_request_t *req,
-                     hg_fhir_http_status_t status, const char *message_id,
-                     const char *reason, unsigned retry_after_s)
+hg_fhir_http_answer (hg_fhir_http_t *self, hg_http_request_t *req, hg_fhir_http_status_t status,
+                     const char *message_id, const char *reason, unsigned retry_after_s)
 {
     s_req_t *r = (s_req_t *) req;
     pthread_mutex_lock (&self->lock);
@@ -843,7 +844,7 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     pthread_cond_broadcast (&self->answered);
     pthread_mutex_unlock (&self->lock);
     if (self->daemon) {
-        MHD_stop_daemon (self->daemon);    /* joins the handlers; they unqueue their own */
+        MHD_stop_daemon (self->daemon); /* joins the handlers; they unqueue their own */
     }
     if (self->efd >= 0) {
         close (self->efd);

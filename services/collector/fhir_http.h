@@ -69,30 +69,30 @@ typedef struct hg_fhir_http hg_fhir_http_t;
  * NUL-terminated and owned by the module; all stay valid until the request is
  * answered. The collector must not free or modify them. */
 typedef struct {
-    const char *partner;       /* from the bearer token, 1-128 chars, no '/'; as the
+    const char *partner;      /* from the bearer token, 1-128 chars, no '/'; as the
                                 * table was when the request was authenticated */
-    const char *batch_id;      /* X-Batch-Id, or "http-<hex of BLAKE2b of body>" */
-    const char *content_type;  /* media type as sent, lower-cased, no parameters */
-    const char *format;        /* payload format for the journal: always "fhir" */
-    const char *body;          /* the payload (NUL added after body_len bytes) */
-    size_t body_len;           /* 1..max_body_bytes */
+    const char *batch_id;     /* X-Batch-Id, or "http-<hex of BLAKE2b of body>" */
+    const char *content_type; /* media type as sent, lower-cased, no parameters */
+    const char *format;       /* payload format for the journal: always "fhir" */
+    const char *body;         /* the payload (NUL added after body_len bytes) */
+    size_t body_len;          /* 1..max_body_bytes */
 } hg_http_request_t;
 
 typedef enum {
-    HG_FHIR_HTTP_ACCEPTED = 0,   /* journalled: 202 */
-    HG_FHIR_HTTP_DUPLICATE,      /* already journalled: 200 */
-    HG_FHIR_HTTP_BUSY,           /* backpressure or journal failure: 503 + Retry-After */
-    HG_FHIR_HTTP_REJECTED,       /* bad request per the collector: 400 with reason */
+    HG_FHIR_HTTP_ACCEPTED = 0, /* journalled: 202 */
+    HG_FHIR_HTTP_DUPLICATE,    /* already journalled: 200 */
+    HG_FHIR_HTTP_BUSY,         /* backpressure or journal failure: 503 + Retry-After */
+    HG_FHIR_HTTP_REJECTED,     /* bad request per the collector: 400 with reason */
 } hg_fhir_http_status_t;
 
 typedef struct {
-    const char *listen;          /* "IPv4:PORT", e.g. "0.0.0.0:8080" */
-    const char *tokens_file;     /* "<token> <partner>" lines, '#' comments; kept by path
+    const char *listen;         /* "IPv4:PORT", e.g. "0.0.0.0:8080" */
+    const char *tokens_file;    /* "<token> <partner>" lines, '#' comments; kept by path
                                   * for hg_fhir_http_reload_tokens */
-    size_t max_body_bytes;       /* larger bodies get 413 */
-    unsigned answer_timeout_ms;  /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
-    const char *tls_cert;        /* PEM certificate (chain) file; NULL or "": plain HTTP */
-    const char *tls_key;         /* PEM private key file (unencrypted); with tls_cert */
+    size_t max_body_bytes;      /* larger bodies get 413 */
+    unsigned answer_timeout_ms; /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
+    const char *tls_cert;       /* PEM certificate (chain) file; NULL or "": plain HTTP */
+    const char *tls_key;        /* PEM private key file (unencrypted); with tls_cert */
 } hg_fhir_http_opts_t;
 
 /* Reads the tokens file (and the TLS files) and starts serving. NULL with

@@ -64,8 +64,8 @@ typedef struct {
     hg_admission_policy_t policy; /* authentication, max_payload_bytes */
     hg_mllp_server_t *mllp;       /* HL7 v2 over MLLP, when configured */
     const char *mllp_partner;
-    hg_quota_t *quota;            /* per-partner token buckets */
-    hg_fhir_http_t *http;         /* FHIR over HTTP, when configured */
+    hg_quota_t *quota;    /* per-partner token buckets */
+    hg_fhir_http_t *http; /* FHIR over HTTP, when configured */
 } collector_t;
 
 typedef struct {
@@ -90,14 +90,16 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     bool tls = *hg_service_option (svc, "http_tls_cert")
                || *hg_service_option (svc, "http_tls_key");
     if (tls && !*hg_service_option (svc, "http")) {
-        return hg_err_set (err, HG_EINVAL, "http_tls_cert and http_tls_key need http (the "
+        return hg_err_set (err, HG_EINVAL,
+                           "http_tls_cert and http_tls_key need http (the "
                            "address to serve FHIR over HTTPS on)");
     }
     const char *partners = hg_service_option (svc, "partners");
     if (hg_service_curve (svc)) {
         /* partners authenticate with their own key pair; identity comes from it */
         if (!*partners) {
-            return hg_err_set (err, HG_EINVAL, "curve_key is set but partners is not: give the "
+            return hg_err_set (err, HG_EINVAL,
+                               "curve_key is set but partners is not: give the "
                                "allow-list of partner public keys");
         }
         if (hg_curve_auth_allow (hg_service_auth (svc), "partners", partners, err) < 0
@@ -107,7 +109,8 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
         self->policy.authenticated = true;
     }
     else if (*partners) {
-        return hg_err_set (err, HG_EINVAL, "partners needs curve_key (keys authenticate "
+        return hg_err_set (err, HG_EINVAL,
+                           "partners needs curve_key (keys authenticate "
                            "partners only over CurveZMQ)");
     }
     if (zmq_bind (self->ingest, ep) < 0) {
@@ -232,7 +235,8 @@ s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *re
     hourglass__push_reply__init (r);
     r->message_id = pr->message_id;
     r->reason = pr->reason;
-    hg_admission_request_t in = {.decoded = req != NULL, .request_bytes = req_bytes,
+    hg_admission_request_t in = {.decoded = req != NULL,
+                                 .request_bytes = req_bytes,
                                  .authenticated_as = user_id};
     if (req) {
         in.partner = req->partner;
@@ -265,7 +269,7 @@ s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *re
     env.id = pr->message_id;
     env.partner = (char *) a.partner;
     env.format = req->format;
-    env.payload_type = hg_format_type (req->format);   /* unknown: quarantined downstream */
+    env.payload_type = hg_format_type (req->format); /* unknown: quarantined downstream */
     env.payload = req->payload;
     env.shard = -1;
     hg_err_t err = {0};
@@ -303,9 +307,11 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
         pending_reply_t *pr = &round[n];
         zmq_msg_init (&pr->identity);
         zmq_msg_move (&pr->identity, &parts[0]);
-        Hourglass__PushRequest *req = hourglass__push_request__unpack (
-            NULL, zmq_msg_size (&parts[2]), zmq_msg_data (&parts[2]));
-        const char *user_id = self->policy.authenticated ? zmq_msg_gets (&parts[2], "User-Id") : NULL;
+        Hourglass__PushRequest *req = hourglass__push_request__unpack (NULL,
+                                                                       zmq_msg_size (&parts[2]),
+                                                                       zmq_msg_data (&parts[2]));
+        const char *user_id = self->policy.authenticated ? zmq_msg_gets (&parts[2], "User-Id")
+                                                         : NULL;
         s_accept (svc, self, req, zmq_msg_size (&parts[2]), user_id, wb, pr, n, round);
         if (req) {
             hourglass__push_request__free_unpacked (req, NULL);
@@ -340,7 +346,6 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
     return rc;
 }
 
-
 /* ---- MLLP ------------------------------------------------------------------ */
 
 /* Decides and journals the messages framed this round in one commit, then
@@ -366,7 +371,7 @@ s_on_mllp (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, si
         msgs[i].reason = verdicts[i].reason;
     }
     if (rc == 0 && np > 0) {
-        rc = hg_service_commit (svc, wb, err);   /* durable first, then ACK */
+        rc = hg_service_commit (svc, wb, err); /* durable first, then ACK */
     }
     uint64_t acked = 0, nacked = 0;
     hg_mllp_server_answer (self->mllp, rc < 0, &acked, &nacked);
@@ -402,7 +407,7 @@ s_on_http (hg_service_t *svc, collector_t *self, hg_err_t *err)
         s_accept (svc, self, &req, reqs[i]->body_len, reqs[i]->partner, wb, &round[i], i, round);
     }
     if (rc == 0) {
-        rc = hg_service_commit (svc, wb, err);      /* durable first */
+        rc = hg_service_commit (svc, wb, err); /* durable first */
     }
     for (size_t i = 0; i < n; i++) {
         hg_fhir_http_status_t st = HG_FHIR_HTTP_BUSY;
@@ -426,8 +431,7 @@ s_on_http (hg_service_t *svc, collector_t *self, hg_err_t *err)
 }
 
 static int
-s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
-            hg_err_t *err)
+s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n, hg_err_t *err)
 {
     collector_t *self = state;
     int rc = 0;

@@ -7,21 +7,22 @@
 #include <string.h>
 
 hg_mllp_status_t
-hg_mllp_next (const char *buf, size_t len, size_t max_bytes, const char **msg,
-              size_t *msg_len, size_t *consumed, size_t *skipped, bool *overflow)
+hg_mllp_next (const char *buf, size_t len, size_t max_bytes, const char **msg, size_t *msg_len,
+              size_t *consumed, size_t *skipped, bool *overflow)
 {
     *consumed = 0;
     *skipped = 0;
     *overflow = false;
     const char *start = memchr (buf, HG_MLLP_START, len);
     if (!start) {
-        *consumed = *skipped = len;     /* junk between frames */
+        *consumed = *skipped = len; /* junk between frames */
         return HG_MLLP_NEED_MORE;
     }
     size_t off = (size_t) (start - buf);
     *skipped = off;
     for (size_t i = off + 1; i + 1 < len; i++) {
-        if ((unsigned char) buf[i] == HG_MLLP_END1 && (unsigned char) buf[i + 1] == HG_MLLP_END2) {
+        if ((unsigned char) buf[i] == HG_MLLP_END1
+            && (unsigned char) buf[i + 1] == HG_MLLP_END2) {
             *msg = buf + off + 1;
             *msg_len = i - off - 1;
             *consumed = i + 2;
@@ -110,8 +111,8 @@ hg_hl7_control_id (const char *msg, size_t len, char *out, size_t cap)
 }
 
 size_t
-hg_hl7_ack (const char *msg, size_t len, const char *code, const char *text,
-            const char *ack_id, const char *now_hl7, char *out, size_t cap)
+hg_hl7_ack (const char *msg, size_t len, const char *code, const char *text, const char *ack_id,
+            const char *now_hl7, char *out, size_t cap)
 {
     char snd_app[64], snd_fac[64], rcv_app[64], rcv_fac[64], trigger[16], version[16],
         control[128], fs = '|';
@@ -171,8 +172,9 @@ hg_hl7_ack (const char *msg, size_t len, const char *code, const char *text,
             clean[k++] = (*p == fs || *p == '\r' || *p == '\n' || *p == cs) ? ' ' : *p;
         }
         clean[k] = '\0';
-        int m = snprintf (out + n, cap - (size_t) n, "ERR%c%c%c207%cApplication internal error%cHL70357%cE%c%c%c%c%s\r",
-                          fs, fs, fs, cs, cs, fs, fs, fs, fs, fs, clean);
+        int m = snprintf (out + n, cap - (size_t) n,
+                          "ERR%c%c%c207%cApplication internal error%cHL70357%cE%c%c%c%c%s\r", fs,
+                          fs, fs, cs, cs, fs, fs, fs, fs, fs, clean);
         if (m < 0 || (size_t) (n + m) >= cap) {
             return 0;
         }

@@ -16,8 +16,8 @@
 #define HG_MLLP_END2 0x0D
 
 typedef enum {
-    HG_MLLP_NEED_MORE = 0,   /* no complete frame yet */
-    HG_MLLP_FRAME = 1,       /* *msg / *msg_len hold one message */
+    HG_MLLP_NEED_MORE = 0, /* no complete frame yet */
+    HG_MLLP_FRAME = 1,     /* *msg / *msg_len hold one message */
 } hg_mllp_status_t;
 
 /* Finds the next complete frame in buf[0..len). Bytes before a start byte
@@ -25,9 +25,9 @@ typedef enum {
  * the caller may drop (through the end of the frame, or the skipped junk).
  * When more than max_bytes are buffered without a frame end, *overflow is
  * set: the caller closes the connection with an error. */
-hg_mllp_status_t hg_mllp_next (const char *buf, size_t len, size_t max_bytes,
-                               const char **msg, size_t *msg_len, size_t *consumed,
-                               size_t *skipped, bool *overflow);
+hg_mllp_status_t hg_mllp_next (const char *buf, size_t len, size_t max_bytes, const char **msg,
+                               size_t *msg_len, size_t *consumed, size_t *skipped,
+                               bool *overflow);
 
 /* Extracts MSH-10 (message control id) of an HL7 message into out (cap
  * bytes); false when the message has no MSH segment or no control id, or

@@ -2,7 +2,7 @@
  * mllp_server.c -- the collector's MLLP endpoint: listener, connections,
  * reading, framing and ACKs. See mllp_server.h.
  */
-#define _GNU_SOURCE   /* accept4 */
+#define _GNU_SOURCE /* accept4 */
 #include "mllp_server.h"
 
 #include <arpa/inet.h>
@@ -21,21 +21,21 @@
 #include "mllp.h"
 
 typedef struct {
-    int fd;                       /* -1: free slot */
-    char *in;                     /* received bytes not yet framed */
+    int fd;   /* -1: free slot */
+    char *in; /* received bytes not yet framed */
     size_t in_len, in_cap;
-    size_t consumed;              /* framed this round: dropped once answered */
-    bool closing;                 /* closed, failed or overflowed: close once answered */
+    size_t consumed; /* framed this round: dropped once answered */
+    bool closing;    /* closed, failed or overflowed: close once answered */
     char peer[48];
 } s_conn_t;
 
 struct hg_mllp_server {
-    int fd;                       /* listening socket */
+    int fd; /* listening socket */
     size_t max_payload_bytes;
     s_conn_t conns[HG_MLLP_SERVER_MAX_CONNS];
-    hg_mllp_message_t *msgs;      /* this round's, msgs_cap allocated */
+    hg_mllp_message_t *msgs; /* this round's, msgs_cap allocated */
     size_t n_msgs, msgs_cap;
-    uint64_t ack_seq;             /* MSH-10 of our ACKs */
+    uint64_t ack_seq; /* MSH-10 of our ACKs */
 };
 
 hg_mllp_server_t *
@@ -54,7 +54,8 @@ hg_mllp_server_new (const char *listen_on, size_t max_payload_bytes, hg_err_t *e
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 64) < 0) {
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0
+        || listen (fd, 64) < 0) {
         int e = errno;
         if (fd >= 0) {
             close (fd);
@@ -164,7 +165,7 @@ s_read (const hg_mllp_server_t *self, s_conn_t *c)
     for (;;) {
         if (c->in_len == c->in_cap) {
             if (c->in_cap >= cap_max) {
-                return true;        /* framing decides whether it overflowed */
+                return true; /* framing decides whether it overflowed */
             }
             size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
             cap = cap > cap_max ? cap_max : cap;
@@ -247,9 +248,8 @@ s_frame (hg_mllp_server_t *self, int ci, bool open)
         const char *msg;
         size_t msg_len, consumed, skipped;
         bool overflow;
-        hg_mllp_status_t st = hg_mllp_next (c->in + off, c->in_len - off,
-                                            self->max_payload_bytes, &msg, &msg_len, &consumed,
-                                            &skipped, &overflow);
+        hg_mllp_status_t st = hg_mllp_next (c->in + off, c->in_len - off, self->max_payload_bytes,
+                                            &msg, &msg_len, &consumed, &skipped, &overflow);
         if (skipped) {
             hg_warn ("mllp_junk", "peer=%s bytes=%zu", c->peer, skipped);
         }
@@ -270,7 +270,7 @@ s_frame (hg_mllp_server_t *self, int ci, bool open)
     }
     c->consumed = off;
     if (!open) {
-        c->in_len = off;    /* what was framed is answered, then the connection closed */
+        c->in_len = off; /* what was framed is answered, then the connection closed */
         c->closing = true;
         hg_info ("mllp_closed", "peer=%s", c->peer);
     }

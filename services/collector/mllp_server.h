@@ -30,14 +30,14 @@ typedef struct hg_mllp_server hg_mllp_server_t;
 
 /* One framed message of the current round. */
 typedef struct {
-    const char *msg;              /* into the connection's buffer: valid until answered */
+    const char *msg; /* into the connection's buffer: valid until answered */
     size_t msg_len;
-    char batch_id[200];           /* MSH-10, or "mllp-<hash>" when there is none */
-    bool no_control_id;           /* no MSH-10: journalled for quarantine, answered AR */
+    char batch_id[200]; /* MSH-10, or "mllp-<hash>" when there is none */
+    bool no_control_id; /* no MSH-10: journalled for quarantine, answered AR */
     /* the caller's verdict, set before hg_mllp_server_answer */
     Hourglass__PushReply__Status status;
-    const char *reason;           /* shown in the ACK's ERR when rejected; borrowed */
-    int conn;                     /* private: index of its connection */
+    const char *reason; /* shown in the ACK's ERR when rejected; borrowed */
+    int conn;           /* private: index of its connection */
 } hg_mllp_message_t;
 
 /* Listens on "IPv4:PORT" (non-blocking). NULL with err when the address does

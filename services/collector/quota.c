@@ -16,8 +16,8 @@ typedef struct {
 } bucket_t;
 
 struct hg_quota {
-    double rate;        /* tokens per second */
-    double burst;       /* bucket size */
+    double rate;  /* tokens per second */
+    double burst; /* bucket size */
     bucket_t *buckets;
     size_t n;
 };
@@ -62,7 +62,7 @@ hg_quota_take (hg_quota_t *self, const char *partner, uint64_t now_ms)
     }
     if (!b) {
         if (self->n == HG_QUOTA_MAX_PARTNERS) {
-            return 1000;    /* more partners than we track: slow newcomers down */
+            return 1000; /* more partners than we track: slow newcomers down */
         }
         b = &self->buckets[self->n++];
         snprintf (b->name, sizeof (b->name), "%s", partner);

@@ -3,7 +3,7 @@
  * hashing tokens, matching an Authorization header in constant time. Pure
  * apart from hg_http_file_read / hg_http_tokens_load. See tokens.h.
  */
-#define _GNU_SOURCE   /* strncasecmp, strtok_r */
+#define _GNU_SOURCE /* strncasecmp, strtok_r */
 #include "tokens.h"
 
 #include <errno.h>
@@ -17,33 +17,31 @@
 #include <sodium.h>
 
 typedef struct {
-    unsigned char hash[crypto_generichash_BYTES];   /* BLAKE2b-256 of the token */
+    unsigned char hash[crypto_generichash_BYTES]; /* BLAKE2b-256 of the token */
     char partner[HG_FHIR_HTTP_PARTNER_MAX + 1];
 } s_token_t;
 
 struct hg_http_tokens {
-    s_token_t *v;                   /* immutable once parsed */
+    s_token_t *v; /* immutable once parsed */
     size_t n, cap;
 };
 
 struct hg_http_auth {
-    char *path;                     /* owned copy, re-read on reload */
-    pthread_mutex_t lock;           /* guards the pointer below (tables are immutable) */
-    hg_http_tokens_t *tokens;       /* replaced whole on reload */
+    char *path;               /* owned copy, re-read on reload */
+    pthread_mutex_t lock;     /* guards the pointer below (tables are immutable) */
+    hg_http_tokens_t *tokens; /* replaced whole on reload */
 };
 
 /* ---- files ------------------------------------------------------------------ */
 
 int
-hg_http_file_read (const char *path, const char *what, char **out, size_t *out_len,
-             hg_err_t *err)
+hg_http_file_read (const char *path, const char *what, char **out, size_t *out_len, hg_err_t *err)
 {
     *out = NULL;
     *out_len = 0;
     FILE *f = fopen (path, "r");
     if (!f) {
-        return hg_err_set (err, HG_EIO, "cannot read %s %s: %s", what, path,
-                           strerror (errno));
+        return hg_err_set (err, HG_EIO, "cannot read %s %s: %s", what, path, strerror (errno));
     }
     size_t cap = 4096, len = 0;
     char *buf = malloc (cap);
@@ -57,8 +55,8 @@ hg_http_file_read (const char *path, const char *what, char **out, size_t *out_l
         len += got;
         if (len > HG_FHIR_HTTP_FILE_MAX) {
             rc = hg_err_set (err, HG_ELIMIT,
-                             "%s %s is larger than %d bytes: is it the right file?", what,
-                             path, HG_FHIR_HTTP_FILE_MAX);
+                             "%s %s is larger than %d bytes: is it the right file?", what, path,
+                             HG_FHIR_HTTP_FILE_MAX);
             break;
         }
         if (got == 0) {
@@ -97,8 +95,8 @@ hg_http_file_read (const char *path, const char *what, char **out, size_t *out_l
 static void
 s_hash_token (const char *token, size_t len, unsigned char *out)
 {
-    crypto_generichash (out, crypto_generichash_BYTES, (const unsigned char *) token, len,
-                        NULL, 0);
+    crypto_generichash (out, crypto_generichash_BYTES, (const unsigned char *) token, len, NULL,
+                        0);
 }
 
 static bool
@@ -131,8 +129,8 @@ s_tokens_line (hg_http_tokens_t *self, char *line, unsigned line_no, const char 
     char *partner = strtok_r (NULL, blank, &save);
     char *extra = strtok_r (NULL, blank, &save);
     if (!partner || *partner == '#' || (extra && *extra != '#')) {
-        return hg_err_set (err, HG_EINVAL, "%s line %u: expected '<token> <partner>'",
-                           source, line_no);
+        return hg_err_set (err, HG_EINVAL, "%s line %u: expected '<token> <partner>'", source,
+                           line_no);
     }
     if (strlen (token) < HG_FHIR_HTTP_TOKEN_MIN) {
         return hg_err_set (err, HG_EINVAL,
@@ -245,8 +243,8 @@ hg_http_tokens_count (const hg_http_tokens_t *self)
 }
 
 bool
-hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization,
-                      char *partner, size_t cap)
+hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization, char *partner,
+                      size_t cap)
 {
     if (!self || !authorization || strncasecmp (authorization, "Bearer ", 7) != 0) {
         return false;
@@ -335,8 +333,7 @@ hg_http_auth_reload (hg_http_auth_t *self, size_t *partners, hg_err_t *err)
 }
 
 bool
-hg_http_auth_match (hg_http_auth_t *self, const char *authorization, char *partner,
-                    size_t cap)
+hg_http_auth_match (hg_http_auth_t *self, const char *authorization, char *partner, size_t cap)
 {
     pthread_mutex_lock (&self->lock);
     bool ok = hg_http_tokens_match (self->tokens, authorization, partner, cap);

@@ -53,8 +53,8 @@ size_t hg_http_tokens_count (const hg_http_tokens_t *self);
  * and returns true; false for NULL, another scheme, an empty or unknown
  * token. Every entry is compared in constant time, so timing does not tell
  * which one matched. Safe from several threads at once. */
-bool hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization,
-                           char *partner, size_t cap);
+bool hg_http_tokens_match (const hg_http_tokens_t *self, const char *authorization, char *partner,
+                           size_t cap);
 
 /* Wipes and frees the table. NULL-safe; sets *self_p to NULL. */
 void hg_http_tokens_destroy (hg_http_tokens_t **self_p);

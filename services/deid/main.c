@@ -37,8 +37,8 @@ static const hg_opt_t s_options[] = {
 typedef struct {
     unsigned char key[HG_DEID_KEY_BYTES];
     int shards;
-    hg_deid_memos_t memos;      /* last ids hashed; cleared after every round */
-    hg_arena_t *arena;          /* one message's records; reset per message */
+    hg_deid_memos_t memos; /* last ids hashed; cleared after every round */
+    hg_arena_t *arena;     /* one message's records; reset per message */
 } deid_t;
 
 static int
@@ -71,7 +71,7 @@ s_destroy (void **state)
 {
     deid_t *self = *state;
     hg_arena_destroy (&self->arena);
-    sodium_free (self);     /* zeroes the key and the memos */
+    sodium_free (self); /* zeroes the key and the memos */
     *state = NULL;
 }
 
@@ -92,7 +92,7 @@ s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *en
     q.location = location;
     q.reason = safe;
     q.at_us = hg_wall_us ();
-    hg_quarantine_put (wb, &q, index, NULL);   /* out of memory: the commit fails */
+    hg_quarantine_put (wb, &q, index, NULL); /* out of memory: the commit fails */
     (*hg_service_counter (svc, "rejected"))++;
     hg_warn ("record_not_deidentified", "message=%s record=%zu", env->id, index);
 }
@@ -141,8 +141,8 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         }
         char id[600];
         snprintf (id, sizeof (id), "%s#%d", env->id, s);
-        if ((rc = hg_service_emit_records (svc, wb, env, id, s, by_shard[s], n_by_shard[s],
-                                           err)) < 0) {
+        if ((rc = hg_service_emit_records (svc, wb, env, id, s, by_shard[s], n_by_shard[s], err))
+            < 0) {
             goto cleanup;
         }
     }

@@ -22,9 +22,10 @@ static const char *const s_restricted_zip3[] = {
 };
 
 static const char *const s_result_words[] = {
-    "positive", "negative", "detected", "not detected", "normal", "abnormal",
-    "reactive", "nonreactive", "non-reactive", "present", "absent", "trace",
-    "indeterminate", "equivocal", "pending", "high", "low", "none", "yes", "no",
+    "positive", "negative", "detected",      "not detected", "normal",
+    "abnormal", "reactive", "nonreactive",   "non-reactive", "present",
+    "absent",   "trace",    "indeterminate", "equivocal",    "pending",
+    "high",     "low",      "none",          "yes",          "no",
 };
 
 const char *
@@ -39,8 +40,7 @@ hg_deid_age_group (int years)
     if (years >= 90) {
         return "90+";
     }
-    static const char *const bands[] = {"30-39", "40-49", "50-59", "60-69", "70-79",
-                                        "80-89"};
+    static const char *const bands[] = {"30-39", "40-49", "50-59", "60-69", "70-79", "80-89"};
     return bands[years / 10 - 3];
 }
 
@@ -88,15 +88,16 @@ s_all_digits (const char *s, size_t n)
 static bool
 s_country_is_us (const char *country)
 {
-    static const char *const us[] = {"us", "usa", "u.s.", "u.s.a.", "united states",
-                                     "united states of america", "840"};
+    static const char *const us[] = {"us",     "usa",           "u.s.",
+                                     "u.s.a.", "united states", "united states of america",
+                                     "840"};
     if (!country) {
         return true;
     }
     const char *b, *e;
     s_trim (country, &b, &e);
     if (b == e) {
-        return true;   /* not stated: the ZIP shape decides */
+        return true; /* not stated: the ZIP shape decides */
     }
     for (size_t i = 0; i < sizeof (us) / sizeof (us[0]); i++) {
         if (strlen (us[i]) == (size_t) (e - b) && strncasecmp (us[i], b, (size_t) (e - b)) == 0) {
@@ -117,14 +118,12 @@ hg_deid_postal_prefix (const char *postal_code, const char *country, char out[4]
     s_trim (postal_code, &b, &e);
     size_t n = (size_t) (e - b);
     bool zip = (n == 5 && s_all_digits (b, 5)) || (n == 9 && s_all_digits (b, 9))
-               || (n == 10 && s_all_digits (b, 5) && b[5] == '-'
-                   && s_all_digits (b + 6, 4));
+               || (n == 10 && s_all_digits (b, 5) && b[5] == '-' && s_all_digits (b + 6, 4));
     memcpy (out, "000", 4);
     if (!zip || !s_country_is_us (country)) {
         return;
     }
-    for (size_t i = 0; i < sizeof (s_restricted_zip3) / sizeof (s_restricted_zip3[0]);
-         i++) {
+    for (size_t i = 0; i < sizeof (s_restricted_zip3) / sizeof (s_restricted_zip3[0]); i++) {
         if (memcmp (b, s_restricted_zip3[i], 3) == 0) {
             return;
         }
@@ -145,7 +144,7 @@ s_is_result_word (const char *s)
     for (const char *p = b; p < e; p++) {
         char c = s_is_blank (*p) ? ' ' : (char) tolower ((unsigned char) *p);
         if (c == ' ' && n > 0 && norm[n - 1] == ' ') {
-            continue;   /* "not   detected" */
+            continue; /* "not   detected" */
         }
         if (n + 1 >= sizeof (norm)) {
             return false;
@@ -169,7 +168,7 @@ s_looks_identifying (const char *s)
 {
     enum { MAX_GROUPS = 64 };
     int len[MAX_GROUPS], val[MAX_GROUPS];
-    char sep[MAX_GROUPS];   /* sep[i]: joins group i to group i + 1, or 0 */
+    char sep[MAX_GROUPS]; /* sep[i]: joins group i to group i + 1, or 0 */
     int groups = 0, digits = 0;
     for (const char *p = s; *p;) {
         if (!s_is_digit (*p)) {
@@ -199,15 +198,15 @@ s_looks_identifying (const char *s)
             continue;
         }
         if (i + 2 < groups && sep[i + 1] == sep[i]) {
-            return true;   /* 3/4/21, 3.4.21, 1-2-3 */
+            return true; /* 3/4/21, 3.4.21, 1-2-3 */
         }
         bool lonely = (i == 0 || !sep[i - 1]) && !sep[i + 1];
         if (lonely && sep[i] != '.') {
             int y = len[i] == 4 ? i : len[i + 1] == 4 ? i + 1 : -1;
             int m = y == i ? i + 1 : i;
-            if (y >= 0 && val[y] >= 1800 && val[y] <= 2199 && len[m] <= 2
-                && val[m] >= 1 && val[m] <= 12) {
-                return true;   /* 03/2021, 2021-03 */
+            if (y >= 0 && val[y] >= 1800 && val[y] <= 2199 && len[m] <= 2 && val[m] >= 1
+                && val[m] <= 12) {
+                return true; /* 03/2021, 2021-03 */
             }
         }
     }
@@ -322,8 +321,7 @@ s_pseudonymise (const hg_deid_ctx_t *ctx, hg_arena_t *arena, const char *domain,
 
 /* Shifts the ISO date in *field by shift days, precision and zone kept. */
 static int
-s_shift_date (hg_arena_t *arena, const char *name, char **field, int shift,
-              hg_err_t *err)
+s_shift_date (hg_arena_t *arena, const char *name, char **field, int shift, hg_err_t *err)
 {
     if (hg_str_empty (*field)) {
         *field = S_EMPTY;
@@ -368,8 +366,8 @@ s_age_years (const hg_date_t *birth, int64_t today_days)
 }
 
 static int
-s_deid_demographics (const hg_deid_ctx_t *ctx, hg_arena_t *arena,
-                     Hourglass__Demographics *dm, int shift, hg_err_t *err)
+s_deid_demographics (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Demographics *dm,
+                     int shift, hg_err_t *err)
 {
     /* generalised values are derived here and nowhere else: whatever came in
      * those fields is discarded */
@@ -380,8 +378,7 @@ s_deid_demographics (const hg_deid_ctx_t *ctx, hg_arena_t *arena,
         hg_date_t birth;
         hg_err_t perr;
         hg_err_clear (&perr);
-        if (hg_date_parse_iso (dm->birth_date, strlen (dm->birth_date), &birth, &perr)
-            < 0) {
+        if (hg_date_parse_iso (dm->birth_date, strlen (dm->birth_date), &birth, &perr) < 0) {
             return hg_err_set (err, HG_EINVAL, "birth_date %s", perr.msg);
         }
         if (hg_date_days (&birth) > ctx->today_days) {
@@ -437,8 +434,7 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     }
     Hourglass__Provenance *pv = rec->provenance;
     if (!pv) {
-        return hg_err_set (err, HG_EINVAL,
-                           "record has no provenance, so its partner is unknown");
+        return hg_err_set (err, HG_EINVAL, "record has no provenance, so its partner is unknown");
     }
     if (hg_str_empty (pv->partner)) {
         return hg_err_set (err, HG_EINVAL,
@@ -472,11 +468,13 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     int rc;
     if ((rc = s_pseudonymise (ctx, arena, "record", "", &rec->record_id, NULL, err)) < 0
         || (rc = s_pseudonymise (ctx, arena, "encounter", partner, &rec->encounter_ref,
-                                 memos ? &memos->encounter : NULL, err)) < 0
+                                 memos ? &memos->encounter : NULL, err))
+               < 0
         || (rc = s_pseudonymise (ctx, arena, "message", partner, &pv->source_message_id,
-                                 memos ? &memos->message : NULL, err)) < 0
-        || (rc = s_pseudonymise (ctx, arena, "source", partner, &pv->source_record_id, NULL,
-                                 err)) < 0) {
+                                 memos ? &memos->message : NULL, err))
+               < 0
+        || (rc = s_pseudonymise (ctx, arena, "source", partner, &pv->source_record_id, NULL, err))
+               < 0) {
         return rc;
     }
     rec->identifiers = NULL;
@@ -486,8 +484,7 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     pv->n_z_segments = 0;
 
     if ((rc = s_shift_date (arena, "effective", &rec->effective, shift, err)) < 0
-        || (rc = s_shift_date (arena, "effective_end", &rec->effective_end, shift, err))
-               < 0) {
+        || (rc = s_shift_date (arena, "effective_end", &rec->effective_end, shift, err)) < 0) {
         return rc;
     }
     if (rec->demographics

@@ -45,13 +45,13 @@
  * which mostly share their patient, encounter and source message, do not
  * hash the same id again. Holds source identifiers: in memory only, zeroed
  * with hg_deid_memo_clear. */
-#define HG_DEID_MEMO_MAX 127           /* longer ids are not memoised */
+#define HG_DEID_MEMO_MAX 127 /* longer ids are not memoised */
 typedef struct {
     bool valid;
     char partner[HG_DEID_MEMO_MAX + 1];
     char id[HG_DEID_MEMO_MAX + 1];
     char pseudonym[HG_PSEUDONYM_HEX + 1];
-    int shift;                     /* patient: its date shift */
+    int shift; /* patient: its date shift */
 } hg_deid_memo_t;
 
 typedef struct {
@@ -62,9 +62,9 @@ typedef struct {
 void hg_deid_memo_clear (hg_deid_memos_t *memos);
 
 typedef struct {
-    const unsigned char *key;      /* HG_DEID_KEY_BYTES */
-    int64_t today_days;            /* reference date for ages: days since 1970-01-01 */
-    hg_deid_memos_t *memos;        /* optional (NULL: every id is hashed) */
+    const unsigned char *key; /* HG_DEID_KEY_BYTES */
+    int64_t today_days;       /* reference date for ages: days since 1970-01-01 */
+    hg_deid_memos_t *memos;   /* optional (NULL: every id is hashed) */
 } hg_deid_ctx_t;
 
 /* What replaces a free-text result value that may identify someone. */

@@ -30,8 +30,8 @@ s_update (crypto_generichash_state *st, const char *s, bool sep)
 }
 
 void
-hg_pseudonym (const unsigned char *key, const char *domain, const char *partner,
-              const char *id, char *out)
+hg_pseudonym (const unsigned char *key, const char *domain, const char *partner, const char *id,
+              char *out)
 {
     crypto_generichash_state st;
     unsigned char digest[S_DIGEST_BYTES];
@@ -61,8 +61,8 @@ hg_dateshift_days (const unsigned char *key, const char *pseudonym)
     s_update (&st, pseudonym, false);
     crypto_generichash_final (&st, digest, sizeof (digest));
     sodium_memzero (&st, sizeof (st));
-    uint32_t v = (uint32_t) digest[0] | (uint32_t) digest[1] << 8
-                 | (uint32_t) digest[2] << 16 | (uint32_t) digest[3] << 24;
+    uint32_t v = (uint32_t) digest[0] | (uint32_t) digest[1] << 8 | (uint32_t) digest[2] << 16
+                 | (uint32_t) digest[3] << 24;
     int r = (int) (v % (2 * HG_DATESHIFT_MAX_DAYS));
     return r < HG_DATESHIFT_MAX_DAYS ? r - HG_DATESHIFT_MAX_DAYS
                                      : r - (HG_DATESHIFT_MAX_DAYS - 1);
@@ -77,8 +77,7 @@ s_key_read (int fd, const char *path, unsigned char *key, hg_err_t *err)
 {
     struct stat sb;
     if (fstat (fd, &sb) < 0) {
-        return hg_err_set (err, HG_EIO, "cannot stat key file %s: %s", path,
-                           strerror (errno));
+        return hg_err_set (err, HG_EIO, "cannot stat key file %s: %s", path, strerror (errno));
     }
     if (!S_ISREG (sb.st_mode)) {
         return hg_err_set (err, HG_EINVAL,
@@ -88,8 +87,8 @@ s_key_read (int fd, const char *path, unsigned char *key, hg_err_t *err)
     }
     if (sb.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
         return hg_err_set (err, HG_EINVAL,
-                           "key file %s has mode %04o; it must be 0600 (chmod 600 %s)",
-                           path, (unsigned) (sb.st_mode & 07777), path);
+                           "key file %s has mode %04o; it must be 0600 (chmod 600 %s)", path,
+                           (unsigned) (sb.st_mode & 07777), path);
     }
     if (sb.st_size != HG_DEID_KEY_BYTES) {
         return hg_err_set (err, HG_EINVAL,
@@ -154,15 +153,14 @@ s_fsync_dir (const char *path, hg_err_t *err)
     }
     int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
-        return hg_err_set (err, HG_EIO, "cannot open directory %s to sync key file: %s",
-                           dir, strerror (errno));
+        return hg_err_set (err, HG_EIO, "cannot open directory %s to sync key file: %s", dir,
+                           strerror (errno));
     }
     int rc = fsync (dfd);
     int saved = errno;
     close (dfd);
     if (rc < 0) {
-        return hg_err_set (err, HG_EIO, "cannot sync directory %s: %s", dir,
-                           strerror (saved));
+        return hg_err_set (err, HG_EIO, "cannot sync directory %s: %s", dir, strerror (saved));
     }
     return 0;
 }
@@ -179,8 +177,8 @@ s_key_create (const char *path, unsigned char *key, hg_err_t *err)
     char tmp[4096];
     unsigned char nonce[4];
     randombytes_buf (nonce, sizeof (nonce));
-    int n = snprintf (tmp, sizeof (tmp), "%s.tmp-%ld-%02x%02x%02x%02x", path,
-                      (long) getpid (), nonce[0], nonce[1], nonce[2], nonce[3]);
+    int n = snprintf (tmp, sizeof (tmp), "%s.tmp-%ld-%02x%02x%02x%02x", path, (long) getpid (),
+                      nonce[0], nonce[1], nonce[2], nonce[3]);
     if (n < 0 || (size_t) n >= sizeof (tmp)) {
         return hg_err_set (err, HG_EINVAL, "key file path is too long (%zu bytes)",
                            strlen (path));
@@ -196,14 +194,12 @@ s_key_create (const char *path, unsigned char *key, hg_err_t *err)
     tmp_exists = true;
     randombytes_buf (key, HG_DEID_KEY_BYTES);
     if (s_write_all (fd, key, HG_DEID_KEY_BYTES) < 0 || fsync (fd) < 0) {
-        rc = hg_err_set (err, HG_EIO, "cannot write key file %s: %s", tmp,
-                         strerror (errno));
+        rc = hg_err_set (err, HG_EIO, "cannot write key file %s: %s", tmp, strerror (errno));
         goto cleanup;
     }
     if (close (fd) < 0) {
         fd = -1;
-        rc = hg_err_set (err, HG_EIO, "cannot write key file %s: %s", tmp,
-                         strerror (errno));
+        rc = hg_err_set (err, HG_EIO, "cannot write key file %s: %s", tmp, strerror (errno));
         goto cleanup;
     }
     fd = -1;
@@ -214,8 +210,7 @@ s_key_create (const char *path, unsigned char *key, hg_err_t *err)
             rc = 1;
             goto cleanup;
         }
-        if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP
-            && errno != EMLINK) {
+        if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) {
             rc = hg_err_set (err, HG_EIO, "cannot create key file %s: %s", path,
                              strerror (errno));
             goto cleanup;
@@ -265,7 +260,7 @@ hg_deid_key_load (const char *path, bool create, unsigned char key[HG_DEID_KEY_B
         if (rc <= 0) {
             return rc;
         }
-        fd = open (path, O_RDONLY | O_CLOEXEC);  /* created by someone else */
+        fd = open (path, O_RDONLY | O_CLOEXEC); /* created by someone else */
     }
     if (fd < 0) {
         if (errno == ENOENT) {
@@ -274,8 +269,7 @@ hg_deid_key_load (const char *path, bool create, unsigned char key[HG_DEID_KEY_B
                                "the de-identifier to create a new key",
                                path);
         }
-        return hg_err_set (err, HG_EIO, "cannot open key file %s: %s", path,
-                           strerror (errno));
+        return hg_err_set (err, HG_EIO, "cannot open key file %s: %s", path, strerror (errno));
     }
     int rc = s_key_read (fd, path, key, err);
     close (fd);

@@ -15,7 +15,7 @@
 #include "err.h"
 
 #define HG_DEID_KEY_BYTES 32
-#define HG_PSEUDONYM_HEX 32          /* 16-byte keyed BLAKE2b, lowercase hex */
+#define HG_PSEUDONYM_HEX 32 /* 16-byte keyed BLAKE2b, lowercase hex */
 #define HG_DATESHIFT_MAX_DAYS 365
 
 /* Loads the 32-byte de-identification key from path into key.

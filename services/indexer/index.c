@@ -21,50 +21,50 @@
 
 /* A code system of the dictionary. */
 typedef struct sys_entry {
-    struct sys_entry *next;     /* hash chain */
+    struct sys_entry *next; /* hash chain */
     uint64_t hash;
-    unsigned char enc[S_VARINT_MAX];   /* its number, LEB128 */
+    unsigned char enc[S_VARINT_MAX]; /* its number, LEB128 */
     size_t enc_len;
     size_t len;
-    char name[];                /* the URI, NUL-terminated */
+    char name[]; /* the URI, NUL-terminated */
 } sys_entry_t;
 
 /* The exact counts of one system|code. */
 typedef struct agg_entry {
-    struct agg_entry *next;     /* hash chain */
+    struct agg_entry *next; /* hash chain */
     struct agg_entry *dirty_next;
     bool dirty;
     uint64_t hash;
     uint64_t records, patients;
-    size_t key_len;             /* "n\0system|code" */
+    size_t key_len; /* "n\0system|code" */
     char key[];
 } agg_entry_t;
 
 /* A key staged in the current round (the key bytes live in the round arena). */
 typedef struct {
     uint64_t hash;
-    const char *key;            /* NULL: empty slot */
+    const char *key; /* NULL: empty slot */
     size_t len;
 } staged_t;
 
 struct hg_index {
-    hg_store_t *store;          /* not owned */
-    sys_entry_t **sys;          /* dictionary by URI */
+    hg_store_t *store; /* not owned */
+    sys_entry_t **sys; /* dictionary by URI */
     size_t n_sys_buckets;
-    uint32_t sys_next;          /* the number a new system gets */
-    agg_entry_t **buckets;      /* aggregates by "n\0system|code" */
+    uint32_t sys_next;     /* the number a new system gets */
+    agg_entry_t **buckets; /* aggregates by "n\0system|code" */
     size_t n_buckets;
-    agg_entry_t *dirty;         /* changed since the last flush */
-    staged_t *staged;           /* record and patient keys staged this round */
+    agg_entry_t *dirty; /* changed since the last flush */
+    staged_t *staged;   /* record and patient keys staged this round */
     size_t staged_cap, n_staged;
-    hg_arena_t *round;          /* copies of the staged keys */
+    hg_arena_t *round; /* copies of the staged keys */
 };
 
 static uint64_t
 s_hash (const void *p, size_t len)
 {
     const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < len; i++) {
         h = (h ^ s[i]) * 1099511628211ULL;
     }
@@ -201,8 +201,10 @@ s_sys_load (hg_index_t *self, hg_err_t *err)
     while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
         uint32_t id;
         if (!s_varint_get ((const unsigned char *) k + 1, kl - 1, &id) || id == 0) {
-            rc = hg_err_set (err, HG_EINVAL, "index store has a malformed code-system "
-                             "dictionary key (%zu bytes); the store is damaged", kl);
+            rc = hg_err_set (err, HG_EINVAL,
+                             "index store has a malformed code-system "
+                             "dictionary key (%zu bytes); the store is damaged",
+                             kl);
         }
         else if (!s_sys_insert (self, v, vl, s_hash (v, vl), id)) {
             rc = hg_err_set (err, HG_ENOMEM, "out of memory loading the code systems");
@@ -436,7 +438,7 @@ s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
         const Hourglass__Coding *c = rec->codes[i];
         size_t code_len = strlen (c->code), sys_len = strlen (c->system);
         if (!code_len || code_len > HG_INDEX_CODE_MAX || sys_len > HG_INDEX_CODE_MAX) {
-            continue;       /* uncoded codings are not indexed */
+            continue; /* uncoded codings are not indexed */
         }
         /* a record carrying the same code twice is indexed and counted once */
         bool repeated = false;
@@ -481,8 +483,7 @@ s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
 }
 
 int
-hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
-              hg_err_t *err)
+hg_index_put (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec, hg_err_t *err)
 {
     return hg_index_put_packed (self, wb, rec, NULL, 0, err);
 }
@@ -513,8 +514,8 @@ hg_index_put_packed (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Re
     memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
     memcpy (key + 1 + HG_INDEX_ID_BYTES, rid, HG_INDEX_ID_BYTES);
     uint64_t h = s_hash (key, sizeof (key));
-    if (s_staged_has (self, key, sizeof (key), h) || hg_store_exists (self->store, key,
-                                                                     sizeof (key))) {
+    if (s_staged_has (self, key, sizeof (key), h)
+        || hg_store_exists (self->store, key, sizeof (key))) {
         return 0;
     }
     if (s_staged_add (self, key, sizeof (key), h) < 0) {
@@ -562,10 +563,10 @@ s_code_patients (hg_index_t *self, const sys_entry_t *sys, const char *code, siz
             }
             size_t day_len = (size_t) (day_end - day);
             if ((has_from || has_to) && day_len == 0) {
-                continue;   /* undated records never match a date range */
+                continue; /* undated records never match a date range */
             }
             if (has_to && strncmp (day, to, 10) > 0) {
-                break;      /* keys are in date order: nothing later matches */
+                break; /* keys are in date order: nothing later matches */
             }
             pat = day_end + 1;
         }
@@ -596,7 +597,7 @@ hg_index_count_scan (hg_index_t *self, const char *system, const char *code, con
     *patients = *records = 0;
     const sys_entry_t *sys = s_sys_get (self, system, NULL);
     if (!sys || !*code) {
-        return 0;       /* a system never seen has no records */
+        return 0; /* a system never seen has no records */
     }
     hg_strset_t *pats = hg_strset_new ();
     if (!pats) {
@@ -657,7 +658,7 @@ static uint64_t
 s_cohort_join (hg_index_t *self, const sys_entry_t *const *sys, const char *const *codes,
                size_t n)
 {
-    char prefix[HG_INDEX_COHORT_MAX][S_KEY_MAX];      /* ~17 KB */
+    char prefix[HG_INDEX_COHORT_MAX][S_KEY_MAX]; /* ~17 KB */
     size_t pl[HG_INDEX_COHORT_MAX];
     hg_store_iter_t *its[HG_INDEX_COHORT_MAX] = {NULL};
     unsigned char at[HG_INDEX_COHORT_MAX][HG_INDEX_ID_BYTES];
@@ -696,14 +697,12 @@ s_cohort_join (hg_index_t *self, const sys_entry_t *const *sys, const char *cons
 }
 
 int
-hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes,
-                 size_t n, const char *from, const char *to, uint64_t *patients,
-                 hg_err_t *err)
+hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes, size_t n,
+                 const char *from, const char *to, uint64_t *patients, hg_err_t *err)
 {
     *patients = 0;
     if (n == 0 || n > HG_INDEX_COHORT_MAX) {
-        return hg_err_set (err, HG_EINVAL, "a cohort needs 1 to %d codes",
-                           HG_INDEX_COHORT_MAX);
+        return hg_err_set (err, HG_EINVAL, "a cohort needs 1 to %d codes", HG_INDEX_COHORT_MAX);
     }
     /* the codes by how many patients carry them (the aggregates), fewest
      * first: the first set is the smallest and only shrinks */
@@ -720,7 +719,7 @@ hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const
         agg_entry_t *e = s_agg_find (self, key, kl, false);
         sys[i] = s_sys_get (self, systems[i], NULL);
         if (!e || !e->patients || !sys[i] || !*codes[i]) {
-            return 0;   /* nobody has this code: nobody has them all */
+            return 0; /* nobody has this code: nobody has them all */
         }
         size[i] = e->patients;
         size_t j = i;
@@ -740,8 +739,8 @@ hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const
     for (size_t i = 0; rc == 0 && i < n; i++) {
         size_t c = order[i];
         hg_strset_t *next = hg_strset_new ();
-        rc = next ? s_code_patients (self, sys[c], codes[c], strlen (codes[c]), ranged, from,
-                                     to, have, next, NULL, err)
+        rc = next ? s_code_patients (self, sys[c], codes[c], strlen (codes[c]), ranged, from, to,
+                                     have, next, NULL, err)
                   : hg_err_set (err, HG_ENOMEM, "out of memory counting patients");
         hg_strset_destroy (&have);
         have = next;
@@ -795,8 +794,7 @@ s_write (hg_index_t *self, hg_store_batch_t *wb, hg_err_t *err)
 
 /* Deletes every key starting with prefix. */
 static int
-s_sweep (hg_index_t *self, hg_store_batch_t *wb, const char *prefix, size_t len,
-         hg_err_t *err)
+s_sweep (hg_index_t *self, hg_store_batch_t *wb, const char *prefix, size_t len, hg_err_t *err)
 {
     hg_store_iter_t *it = hg_store_iter_new (self->store, prefix, len, NULL, 0);
     const char *k;

@@ -31,8 +31,8 @@
 #include "hourglass.pb-c.h"
 #include "store.h"
 
-#define HG_INDEX_ID_BYTES 16          /* binary patient and record ids */
-#define HG_INDEX_CODE_MAX 1024        /* longer codes are stored but not indexed */
+#define HG_INDEX_ID_BYTES 16   /* binary patient and record ids */
+#define HG_INDEX_CODE_MAX 1024 /* longer codes are stored but not indexed */
 
 typedef struct hg_index hg_index_t;
 
@@ -72,9 +72,8 @@ int hg_index_count (hg_index_t *self, const char *system, const char *code, cons
                     const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err);
 
 /* The same count, always by scanning the code keys (checks the aggregates). */
-int hg_index_count_scan (hg_index_t *self, const char *system, const char *code,
-                         const char *from, const char *to, uint64_t *patients,
-                         uint64_t *records, hg_err_t *err);
+int hg_index_count_scan (hg_index_t *self, const char *system, const char *code, const char *from,
+                         const char *to, uint64_t *patients, uint64_t *records, hg_err_t *err);
 
 /* A cohort: the distinct patients who carry every one of n codes
  * (systems[i]|codes[i]), each at least once, dated in [from, to] when a

@@ -19,7 +19,8 @@
 /* Upper bounds (ms) of the push-to-indexed latency histogram buckets, counted
  * as persisted counters "latency_le_<ms>" (the last is +inf). Latency is
  * measured from the collector's stamp to this commit, per envelope. */
-static const unsigned s_latency_le_ms[] = {1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+static const unsigned s_latency_le_ms[] = {1,   2,   5,    10,   20,   50,   100,
+                                           250, 500, 1000, 2500, 5000, 10000};
 #define HG_LATENCY_BUCKETS (sizeof (s_latency_le_ms) / sizeof (s_latency_le_ms[0]))
 
 static void
@@ -54,7 +55,7 @@ static const hg_opt_t s_options[] = {
 typedef struct {
     int shard, shards;
     hg_index_t *index;
-    hg_arena_t *arena;      /* the round's unpacked batches */
+    hg_arena_t *arena; /* the round's unpacked batches */
 } indexer_t;
 
 static int
@@ -131,7 +132,8 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
         size_t packed_len;
         int more;
         while ((more = hg_record_batch_next (env->payload.data, env->payload.len, &off, &packed,
-                                             &packed_len)) == 1) {
+                                             &packed_len))
+               == 1) {
             Hourglass__Record *rec = hourglass__record__unpack (&alloc, packed_len, packed);
             int rc = rec ? hg_index_put_packed (self->index, wb, rec, packed, packed_len, err)
                          : hg_err_set (err, HG_EINVAL, "a record of the batch does not decode");
@@ -191,8 +193,8 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
             systems[i + 1] = q->also[i]->system;
             codes[i + 1] = q->also[i]->code;
         }
-        if (hg_index_cohort (self->index, systems, codes, q->n_also + 1, q->from, q->to, &p,
-                             err) < 0) {
+        if (hg_index_cohort (self->index, systems, codes, q->n_also + 1, q->from, q->to, &p, err)
+            < 0) {
             return HG_EINVAL;
         }
     }

@@ -38,7 +38,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     static int ready;
     if (!ready) {
         for (size_t i = 0; i < S_N_MAPPINGS; i++) {
-            if (hg_csv_mapping_parse (s_mappings[i], strlen (s_mappings[i]), &maps[i], NULL) < 0) {
+            if (hg_csv_mapping_parse (s_mappings[i], strlen (s_mappings[i]), &maps[i], NULL)
+                < 0) {
                 __builtin_trap ();
             }
         }

@@ -34,7 +34,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         if (json_tokener_get_error (tok) != json_tokener_success
             || end != json_tokener_get_parse_end (tok)
             || strcmp (hg_json_to_text (a, v),
-                       json_object_to_json_string_ext (j, JSON_C_TO_STRING_PLAIN)) != 0) {
+                       json_object_to_json_string_ext (j, JSON_C_TO_STRING_PLAIN))
+                   != 0) {
             __builtin_trap ();
         }
         json_object_put (j);

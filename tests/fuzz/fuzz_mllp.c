@@ -20,8 +20,10 @@ s_check_ack (const char *msg, size_t len, const char *code, size_t cap)
     char out[4096];
     size_t n = hg_hl7_ack (msg, len, code, "reason | with ^ separators\r", "HG1",
                            "20260101000000", out, cap);
-    if (n > cap || (n > 0 && (n < 4 || out[0] != HG_MLLP_START || out[n - 2] != HG_MLLP_END1
-                              || out[n - 1] != HG_MLLP_END2))) {
+    if (n > cap
+        || (n > 0
+            && (n < 4 || out[0] != HG_MLLP_START || out[n - 2] != HG_MLLP_END1
+                || out[n - 1] != HG_MLLP_END2))) {
         __builtin_trap ();
     }
 }

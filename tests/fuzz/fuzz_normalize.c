@@ -70,7 +70,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         __builtin_trap ();
     }
 
-    Hourglass__Record *rec = hg_batch_add_record (batch, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    Hourglass__Record *rec = hg_batch_add_record (batch,
+                                                  HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
     if (!rec || hg_record_add_code (a, rec, f[0], f[1], NULL) < 0
         || hg_record_add_identifier (a, rec, f[11], f[12], NULL) < 0) {
         goto cleanup;
@@ -88,8 +89,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     rec->effective = f[5];
     rec->demographics = hg_demographics_new (a);
-    if (!rec->demographics || (rec->value_case == HOURGLASS__RECORD__VALUE_CODE_VALUE
-                               && !rec->code_value) || (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && !rec->quantity)) {
+    if (!rec->demographics
+        || (rec->value_case == HOURGLASS__RECORD__VALUE_CODE_VALUE && !rec->code_value)
+        || (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && !rec->quantity)) {
         goto cleanup;
     }
     rec->demographics->sex = f[8];

@@ -35,7 +35,7 @@ hg_fuzz_parse (const char *format, const uint8_t *data, size_t size, hg_parse_ct
     const hg_format_t *f = hg_format_by_name (format);
     const hg_parser_t *parser = f ? hg_parser_by_type (f->type) : NULL;
     if (!parser) {
-        __builtin_trap ();    /* the target names a format without a parser */
+        __builtin_trap (); /* the target names a format without a parser */
     }
     hg_batch_t *batch = hg_batch_new (64u << 20);
     if (!batch) {
@@ -56,13 +56,12 @@ hg_fuzz_parse (const char *format, const uint8_t *data, size_t size, hg_parse_ct
     hg_batch_destroy (&batch);
 }
 
-#define HG_FUZZ_PARSER_TARGET(format, check)                                   \
-    int                                                                        \
-    LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)                  \
-    {                                                                          \
-        hg_parse_ctx_t ctx = {.partner = "fuzz"};                              \
-        hg_fuzz_parse (format, data, size, &ctx, check);                       \
-        return 0;                                                              \
+#define HG_FUZZ_PARSER_TARGET(format, check)                      \
+    int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) \
+    {                                                             \
+        hg_parse_ctx_t ctx = {.partner = "fuzz"};                 \
+        hg_fuzz_parse (format, data, size, &ctx, check);          \
+        return 0;                                                 \
     }
 
 #endif

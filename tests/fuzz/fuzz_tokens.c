@@ -4,7 +4,7 @@
  * "<token> <partner>" line of the input must match its own partner, and
  * header values around it must not crash the matcher.
  */
-#define _GNU_SOURCE   /* strtok_r */
+#define _GNU_SOURCE /* strtok_r */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     hg_http_tokens_t *t = hg_http_tokens_parse ((const char *) data, size, "fuzz", &err);
     if (!t) {
         if (err.code >= 0 || !err.msg[0]) {
-            __builtin_trap ();   /* a refusal always says why */
+            __builtin_trap (); /* a refusal always says why */
         }
         return 0;
     }

@@ -17,8 +17,7 @@
  * loc_exact is false; NULL: any) and whose reason contains reason_part
  * (NULL: any). Prints every reject when none matches, to show why. */
 static inline const hg_reject_t *
-hg_test_find_reject (hg_batch_t *b, const char *loc, bool loc_exact,
-                     const char *reason_part)
+hg_test_find_reject (hg_batch_t *b, const char *loc, bool loc_exact, const char *reason_part)
 {
     const hg_reject_t *r = hg_batch_rejects (b);
     for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
@@ -57,7 +56,7 @@ hg_test_slurp (const char *path, size_t *len)
 {
     char *data = NULL;
     *len = 0;
-    if (hg_read_file (path, (size_t)1 << 30, &data, len, NULL) < 0) {
+    if (hg_read_file (path, (size_t) 1 << 30, &data, len, NULL) < 0) {
         return NULL;
     }
     return data;

@@ -18,8 +18,10 @@ static const hg_admission_policy_t CURVE = {.authenticated = true, .max_payload_
 static hg_admission_request_t
 s_req (const char *partner, const char *batch_id, size_t payload_len)
 {
-    return (hg_admission_request_t) {.decoded = true, .request_bytes = payload_len + 20,
-                                     .partner = partner, .batch_id = batch_id,
+    return (hg_admission_request_t) {.decoded = true,
+                                     .request_bytes = payload_len + 20,
+                                     .partner = partner,
+                                     .batch_id = batch_id,
                                      .payload_len = payload_len};
 }
 

@@ -96,7 +96,7 @@ test_reset_keeps_bounded (void **state)
 #endif
     hg_arena_t *a = hg_arena_new (0);
     size_t m0 = mallinfo2 ().uordblks;
-    for (int i = 0; i < 20 * 16; i++) {       /* 20 MiB of standard blocks */
+    for (int i = 0; i < 20 * 16; i++) { /* 20 MiB of standard blocks */
         assert_non_null (hg_arena_alloc (a, BLOCK - 16));
     }
     size_t m1 = mallinfo2 ().uordblks;

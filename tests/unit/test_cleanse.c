@@ -18,7 +18,7 @@
 #include "fhir.h"
 #include "record.h"
 
-#define S_TODAY 20089    /* 2025-01-01 */
+#define S_TODAY 20089 /* 2025-01-01 */
 
 static Hourglass__Record *
 s_rec (hg_batch_t *b, Hourglass__RecordKind kind, const char *patient, const char *effective)
@@ -82,7 +82,7 @@ test_dates_against_the_payloads_patients (void **state)
     const Hourglass__RecordKind cond = HOURGLASS__RECORD_KIND__KIND_CONDITION;
     Hourglass__Record *before = s_rec (b, cond, "p1", "1979-01-01");
     s_patient (b, "p1", "1980-05-01", "2020-01-01");
-    Hourglass__Record *other = s_rec (b, cond, "p2", "1979-01-01");    /* no demographics */
+    Hourglass__Record *other = s_rec (b, cond, "p2", "1979-01-01"); /* no demographics */
     Hourglass__Record *after = s_rec (b, cond, "p1", "2021-01-01");
     Hourglass__Record *ok = s_rec (b, cond, "p1", "2001-01-01");
     s_patient (b, "p3", "1990-01-01", "");
@@ -133,7 +133,7 @@ test_provenance_and_key (void **state)
     assert_string_equal (parsed->provenance->partner, "valley-lab");
     assert_string_equal (parsed->provenance->source_format, "csv");
     assert_int_equal (strlen (bare->record_id), 32);
-    assert_string_equal (bare->record_id, parsed->record_id);    /* the same fact */
+    assert_string_equal (bare->record_id, parsed->record_id); /* the same fact */
     hg_batch_destroy (&b);
 }
 
@@ -151,8 +151,8 @@ test_unlinked_and_links (void **state)
         pat->provenance->source_record_id = (char *) "Patient/3f1c-aa";
         Hourglass__Record *ghost = s_rec (b, HOURGLASS__RECORD_KIND__KIND_CONDITION, "ghost",
                                           "2030-01-01");
-        assert_int_equal (hg_strv_push (a, &ghost->flags, &ghost->n_flags,
-                                        HG_FHIR_FLAG_UNLINKED), 0);
+        assert_int_equal (hg_strv_push (a, &ghost->flags, &ghost->n_flags, HG_FHIR_FLAG_UNLINKED),
+                          0);
         hg_links_t *links = hg_links_new ();
         hg_cleanse_result_t res;
         assert_int_equal (s_cleanse (b, fhir, links, &res), 0);
@@ -160,7 +160,7 @@ test_unlinked_and_links (void **state)
         s_assert_flags (ghost, flags, 2);
         assert_int_equal (res.unlinked, 1);
         assert_int_equal (res.flagged, 1);
-        assert_int_equal (res.n_flag_codes, 1);    /* normalisation flags only */
+        assert_int_equal (res.n_flag_codes, 1); /* normalisation flags only */
         assert_int_equal (res.n_links, fhir ? 1 : 0);
         assert_int_equal (hg_links_size (links), fhir ? 1 : 0);
         if (fhir) {

@@ -30,9 +30,9 @@ static const hg_opt_t s_own[] = {
     {NULL, 0, NULL, NULL},
 };
 
-static const char *s_env[] = {"HOURGLASS_HEARTBEAT_MS", "HOURGLASS_DATA_DIR",
-                              "HOURGLASS_VERBOSE", "HOURGLASS_NAME", "HOURGLASS_SHARDS",
-                              "HOURGLASS_SYNC", "HOURGLASS_EMPTY", "HOURGLASS_CONFIG"};
+static const char *s_env[] = {"HOURGLASS_HEARTBEAT_MS", "HOURGLASS_DATA_DIR", "HOURGLASS_VERBOSE",
+                              "HOURGLASS_NAME",         "HOURGLASS_SHARDS",   "HOURGLASS_SYNC",
+                              "HOURGLASS_EMPTY",        "HOURGLASS_CONFIG"};
 
 static char s_dir[64];
 
@@ -116,13 +116,12 @@ static void
 test_precedence (void **state)
 {
     (void) state;
-    const char *path = s_file ("a.conf",
-                               "# comment line\n"
-                               "\n"
-                               "heartbeat_ms = 2000\n"
-                               "  name=from-file  \n"
-                               "data-dir = /file/dir\n"
-                               "shards = 8\n");
+    const char *path = s_file ("a.conf", "# comment line\n"
+                                         "\n"
+                                         "heartbeat_ms = 2000\n"
+                                         "  name=from-file  \n"
+                                         "data-dir = /file/dir\n"
+                                         "shards = 8\n");
     setenv ("HOURGLASS_NAME", "from-env", 1);
     setenv ("HOURGLASS_DATA_DIR", "/env/dir", 1);
     int rc;
@@ -131,11 +130,11 @@ test_precedence (void **state)
                              (char *[]) {"prog", "--config", (char *) path, "--data-dir",
                                          "/flag/dir", NULL});
     assert_int_equal (rc, 0);
-    assert_int_equal (hg_config_int (c, "heartbeat_ms"), 2000);          /* file */
-    assert_string_equal (hg_config_str (c, "name"), "from-env");         /* env > file */
-    assert_string_equal (hg_config_str (c, "data_dir"), "/flag/dir");    /* flag > env */
-    assert_int_equal (hg_config_int (c, "shards"), 8);                   /* file */
-    assert_true (hg_config_bool (c, "sync"));                            /* default */
+    assert_int_equal (hg_config_int (c, "heartbeat_ms"), 2000);       /* file */
+    assert_string_equal (hg_config_str (c, "name"), "from-env");      /* env > file */
+    assert_string_equal (hg_config_str (c, "data_dir"), "/flag/dir"); /* flag > env */
+    assert_int_equal (hg_config_int (c, "shards"), 8);                /* file */
+    assert_true (hg_config_bool (c, "sync"));                         /* default */
     hg_config_destroy (&c);
 
     /* the file may also come from HOURGLASS_CONFIG, and --config=FILE wins */
@@ -166,10 +165,10 @@ test_flag_forms (void **state)
     assert_int_equal (rc, 0);
     assert_int_equal (hg_config_int (c, "heartbeat_ms"), 250);
     assert_string_equal (hg_config_str (c, "name"), "n1");
-    assert_true (hg_config_bool (c, "verbose"));        /* bool flag, next is a flag */
+    assert_true (hg_config_bool (c, "verbose")); /* bool flag, next is a flag */
     assert_string_equal (hg_config_str (c, "data_dir"), "/a=b");
-    assert_int_equal (hg_config_int (c, "shards"), -3);  /* "-3" is a value, not a flag */
-    assert_true (hg_config_bool (c, "sync"));            /* bool flag at the end */
+    assert_int_equal (hg_config_int (c, "shards"), -3); /* "-3" is a value, not a flag */
+    assert_true (hg_config_bool (c, "sync"));           /* bool flag at the end */
     hg_config_destroy (&c);
 
     c = s_load (&rc, &err,
@@ -270,8 +269,10 @@ test_file_errors (void **state)
               "%s:1: option verbose: 'perhaps' is not a boolean (true/false)", p);
     s_expect_error ((char *[]) {"prog", "--config", (char *) p, NULL}, want);
 
-    snprintf (want, sizeof (want), "cannot open config file %s/missing.conf: "
-                                   "No such file or directory", s_dir);
+    snprintf (want, sizeof (want),
+              "cannot open config file %s/missing.conf: "
+              "No such file or directory",
+              s_dir);
     char path[128];
     snprintf (path, sizeof (path), "%s/missing.conf", s_dir);
     s_expect_error ((char *[]) {"prog", "--config", path, NULL}, want);
@@ -334,8 +335,9 @@ test_help (void **state)
     hg_config_print_markdown (c, f);
     fclose (f);
     assert_non_null (strstr (buf, "| `--sync` | `HOURGLASS_SYNC` | bool | `true` | fsync |\n"));
-    assert_non_null (strstr (buf, "| `--data-dir` | `HOURGLASS_DATA_DIR` | string | `/var/lib/hg` "
-                                  "| state directory |\n"));
+    assert_non_null (strstr (buf,
+                             "| `--data-dir` | `HOURGLASS_DATA_DIR` | string | `/var/lib/hg` "
+                             "| state directory |\n"));
     free (buf);
     hg_config_destroy (&c);
 }

@@ -60,7 +60,8 @@ test_33rd_is_refused (void **state)
     hg_err_t err = {0};
     assert_int_equal (hg_counters_find (c, "one_too_many", 12, &v, &err), HG_ELIMIT);
     assert_null (v);
-    assert_string_equal (err.msg, "counter 'one_too_many' would be number 33: at most 32 "
+    assert_string_equal (err.msg,
+                         "counter 'one_too_many' would be number 33: at most 32 "
                          "counters per service (raise HG_COUNTERS_MAX in common/counters.h)");
     /* the 32 there are still found, and unchanged */
     assert_int_equal (hg_counters_find (c, "c31", 3, &v, &err), 0);
@@ -92,7 +93,7 @@ test_33rd_get_aborts (void **state)
         hg_counters_t *c = hg_counters_new ();
         s_fill (c);
         (*hg_counters_get (c, "one_too_many"))++;
-        _exit (0);    /* reached only if the 33rd counter was accepted */
+        _exit (0); /* reached only if the 33rd counter was accepted */
     }
     int status = 0;
     assert_int_equal (waitpid (pid, &status, 0), pid);

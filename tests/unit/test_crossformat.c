@@ -37,27 +37,26 @@ static const char *s_oru =
  * Patient has its own id and the MRN among its identifiers; the value in
  * mg/dL (95.4), the time in UTC with seconds, LOINC first and a local
  * code with the site's URI. */
-#define S_PATIENT(id, mrn)                                                                  \
-    "{\"fullUrl\":\"urn:uuid:" id "\",\"resource\":{\"resourceType\":\"Patient\",\"id\":\"" \
-    id "\",\"identifier\":[{\"system\":\"http://hl7.org/fhir/sid/us-ssn\",\"value\":"       \
-    "\"999-11-2222\"},{\"type\":{\"coding\":[{\"system\":"                                  \
-    "\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"MR\"}]},\"system\":"      \
-    "\"urn:oid:2.16.840.1.113883.19.5\",\"value\":\"" mrn "\"}],\"gender\":\"female\","     \
+#define S_PATIENT(id, mrn)                                                                     \
+    "{\"fullUrl\":\"urn:uuid:" id "\",\"resource\":{\"resourceType\":\"Patient\",\"id\":\"" id \
+    "\",\"identifier\":[{\"system\":\"http://hl7.org/fhir/sid/us-ssn\",\"value\":"             \
+    "\"999-11-2222\"},{\"type\":{\"coding\":[{\"system\":"                                     \
+    "\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"MR\"}]},\"system\":"         \
+    "\"urn:oid:2.16.840.1.113883.19.5\",\"value\":\"" mrn "\"}],\"gender\":\"female\","        \
     "\"birthDate\":\"1970-02-01\"}}"
-#define S_GLUCOSE(subject, when, value, unit)                                               \
+#define S_GLUCOSE(subject, when, value, unit)                                                 \
     "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"obs-77\",\"status\":\"final\"," \
-    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\","           \
-    "\"display\":\"Glucose [Mass/volume] in Serum or Plasma\"},{\"system\":"                \
-    "\"http://valley-lab.example/codes\",\"code\":\"GLU\"}]},\"subject\":{\"reference\":"   \
-    "\"" subject "\"},\"effectiveDateTime\":\"" when "\",\"valueQuantity\":{\"value\":"      \
-    value ",\"unit\":\"" unit "\",\"system\":\"http://unitsofmeasure.org\",\"code\":\""     \
-    unit "\"}}}"
-#define S_BUNDLE(...)                                                                       \
+    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\","             \
+    "\"display\":\"Glucose [Mass/volume] in Serum or Plasma\"},{\"system\":"                  \
+    "\"http://valley-lab.example/codes\",\"code\":\"GLU\"}]},\"subject\":{\"reference\":"     \
+    "\"" subject "\"},\"effectiveDateTime\":\"" when "\",\"valueQuantity\":{\"value\":" value \
+    ",\"unit\":\"" unit "\",\"system\":\"http://unitsofmeasure.org\",\"code\":\"" unit "\"}}}"
+#define S_BUNDLE(...) \
     "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[" __VA_ARGS__ "]}"
 
 static const char *s_fhir_same = S_BUNDLE (
-    S_PATIENT ("3f1c-aa", "12345") ","
-    S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T15:30:00Z", "95.4", "mg/dL"));
+    S_PATIENT ("3f1c-aa", "12345") "," S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T15:30:00Z",
+                                                  "95.4", "mg/dL"));
 
 /* "now" of the cleansing: 2025-01-01 (days since 1970-01-01) */
 #define S_TODAY 20089
@@ -65,7 +64,7 @@ static const char *s_fhir_same = S_BUNDLE (
 /* The cleanser's own step after parsing (cleanse.h): patient links (FHIR),
  * normalisation, provenance, content key. links: the round's links (NULL: a
  * round of its own); committed: the links of earlier rounds (may be NULL). */
-static hg_cleanse_result_t s_result;    /* of the last payload cleansed */
+static hg_cleanse_result_t s_result; /* of the last payload cleansed */
 
 /* hg_cleanse_lookup_fn over a table standing for the store's links. */
 static int
@@ -97,7 +96,8 @@ s_cleanse (hg_batch_t *b, bool fhir, hg_links_t *links, hg_links_t *committed)
     assert_non_null (ctx.links);
     hg_err_t err = {0};
     if (hg_cleanse (&ctx, hg_batch_arena (b), hg_batch_records (b), hg_batch_record_count (b),
-                    &s_result, &err) < 0) {
+                    &s_result, &err)
+        < 0) {
         fail_msg ("hg_cleanse: %s", err.msg);
     }
     hg_links_destroy (&own);
@@ -165,11 +165,11 @@ test_same_glucose_same_key (void **state)
     assert_string_equal (hl->patient_ref, "12345");
     assert_string_equal (fl->patient_ref, "12345");
     assert_false (hg_fhir_record_unlinked (fl));
-    assert_string_equal (hl->effective, "2023-01-15T15:30Z");      /* -05:00 from MSH-7 */
-    assert_string_equal (fl->effective, "2023-01-15T15:30:00Z");   /* FHIR: seconds */
-    assert_string_equal (hl->quantity->unit, "mg/dL");             /* 5.3 mmol/L converted */
+    assert_string_equal (hl->effective, "2023-01-15T15:30Z");    /* -05:00 from MSH-7 */
+    assert_string_equal (fl->effective, "2023-01-15T15:30:00Z"); /* FHIR: seconds */
+    assert_string_equal (hl->quantity->unit, "mg/dL");           /* 5.3 mmol/L converted */
     assert_string_equal (fl->quantity->unit, "mg/dL");
-    assert_true (hl->quantity->value != fl->quantity->value);      /* 95.39999999999999 */
+    assert_true (hl->quantity->value != fl->quantity->value); /* 95.39999999999999 */
     assert_string_equal (hl->record_id, fl->record_id);
     /* and the patient's demographics are one record too */
     assert_string_equal (s_kind (h, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS)->record_id,
@@ -190,23 +190,26 @@ test_every_link_gives_the_key (void **state)
         int records;
     } cases[] = {
         /* by id, with the Patient after the Observation */
-        {S_BUNDLE (S_GLUCOSE ("Patient/3f1c-aa", "2023-01-15T15:30:00Z", "95.4", "mg/dL") ","
-                   S_PATIENT ("3f1c-aa", "12345")), 2},
+        {S_BUNDLE (S_GLUCOSE ("Patient/3f1c-aa", "2023-01-15T15:30:00Z", "95.4",
+                              "mg/dL") "," S_PATIENT ("3f1c-aa", "12345")),
+         2},
         /* conditional reference of a transaction Bundle */
         {S_BUNDLE (S_GLUCOSE ("Patient?identifier=urn:oid:2.16.840.1.113883.19.5|12345",
-                              "2023-01-15T10:30:00-05:00", "95.4", "mg/dL")), 1},
+                              "2023-01-15T10:30:00-05:00", "95.4", "mg/dL")),
+         1},
         /* the value in the unit HL7 used, the time with the local offset */
-        {S_BUNDLE (S_PATIENT ("3f1c-aa", "12345") ","
-                   S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T10:30:00-05:00", "5.3",
-                              "mmol/L")), 2},
+        {S_BUNDLE (S_PATIENT ("3f1c-aa", "12345") "," S_GLUCOSE ("urn:uuid:3f1c-aa",
+                                                                 "2023-01-15T10:30:00-05:00",
+                                                                 "5.3", "mmol/L")),
+         2},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         hg_batch_t *f = s_fhir (cases[i].json, cases[i].records);
         if (strcmp (s_lab (f)->record_id, key) != 0) {
             fail_msg ("case %zu: FHIR key %s (patient '%s', effective '%s', %.17g %s) differs "
-                      "from HL7's %s", i, s_lab (f)->record_id, s_lab (f)->patient_ref,
-                      s_lab (f)->effective, s_lab (f)->quantity->value, s_lab (f)->quantity->unit,
-                      key);
+                      "from HL7's %s",
+                      i, s_lab (f)->record_id, s_lab (f)->patient_ref, s_lab (f)->effective,
+                      s_lab (f)->quantity->value, s_lab (f)->quantity->unit, key);
         }
         hg_batch_destroy (&f);
     }
@@ -232,13 +235,16 @@ test_different_facts_differ (void **state)
     const char *key = s_lab (h)->record_id;
     const char *others[] = {
         /* another patient */
-        S_BUNDLE (S_PATIENT ("3f1c-aa", "12346") ","
-                  S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T15:30:00Z", "95.4", "mg/dL")),
+        S_BUNDLE (S_PATIENT ("3f1c-aa", "12346") "," S_GLUCOSE ("urn:uuid:3f1c-aa",
+                                                                "2023-01-15T15:30:00Z", "95.4",
+                                                                "mg/dL")),
         /* another value, another minute */
-        S_BUNDLE (S_PATIENT ("3f1c-aa", "12345") ","
-                  S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T15:30:00Z", "95.5", "mg/dL")),
-        S_BUNDLE (S_PATIENT ("3f1c-aa", "12345") ","
-                  S_GLUCOSE ("urn:uuid:3f1c-aa", "2023-01-15T15:31:00Z", "95.4", "mg/dL")),
+        S_BUNDLE (S_PATIENT ("3f1c-aa", "12345") "," S_GLUCOSE ("urn:uuid:3f1c-aa",
+                                                                "2023-01-15T15:30:00Z", "95.5",
+                                                                "mg/dL")),
+        S_BUNDLE (S_PATIENT ("3f1c-aa", "12345") "," S_GLUCOSE ("urn:uuid:3f1c-aa",
+                                                                "2023-01-15T15:31:00Z", "95.4",
+                                                                "mg/dL")),
         /* the Patient is not in the payload: known by its id only */
         S_BUNDLE (S_GLUCOSE ("Patient/3f1c-aa", "2023-01-15T15:30:00Z", "95.4", "mg/dL")),
     };
@@ -256,7 +262,7 @@ test_different_facts_differ (void **state)
     memcpy (strstr (zoneless, "-0500"), "|||||", 5);
     char *p = strstr (zoneless, "|||||||ORU");
     assert_non_null (p);
-    memmove (p + 2, p + 7, strlen (p + 7) + 1);    /* MSH-7 "20230115104500", MSH-8 empty */
+    memmove (p + 2, p + 7, strlen (p + 7) + 1); /* MSH-7 "20230115104500", MSH-8 empty */
     hg_batch_t *z = s_hl7 (zoneless);
     assert_string_equal (s_lab (z)->effective, "2023-01-15T10:30");
     hg_batch_t *f = s_fhir (s_fhir_same, 2);
@@ -277,8 +283,8 @@ test_linked_across_payloads (void **state)
     hg_batch_t *h = s_hl7 (s_oru);
     const char *key = s_lab (h)->record_id;
     const char *patient = S_BUNDLE (S_PATIENT ("3f1c-aa", "12345"));
-    const char *obs = S_BUNDLE (S_GLUCOSE ("Patient/3f1c-aa", "2023-01-15T15:30:00Z", "95.4",
-                                           "mg/dL"));
+    const char *obs = S_BUNDLE (
+        S_GLUCOSE ("Patient/3f1c-aa", "2023-01-15T15:30:00Z", "95.4", "mg/dL"));
     hg_links_t *round = hg_links_new (), *committed = hg_links_new ();
     /* the Patient's payload makes the link, for the round and the store */
     hg_batch_t *p = s_fhir_in (patient, 1, round, NULL);
@@ -287,7 +293,7 @@ test_linked_across_payloads (void **state)
     assert_string_equal (s_result.links[0].identifier, "12345");
     assert_string_equal (hg_links_get (round, PARTNER, "3f1c-aa"), "12345");
     hg_batch_destroy (&p);
-    p = s_fhir_in (patient, 1, round, NULL);    /* known to the round: not stored again */
+    p = s_fhir_in (patient, 1, round, NULL); /* known to the round: not stored again */
     assert_int_equal (s_result.n_links, 0);
     hg_batch_destroy (&p);
     /* the round's link goes before a committed one */
@@ -324,8 +330,7 @@ test_quality_counts_unlinked (void **state)
 {
     (void) state;
     hg_batch_t *f = s_fhir (S_BUNDLE (S_GLUCOSE ("Patient/ghost", "2023-01-15T15:30:00Z", "95.4",
-                                                 "mg/dL") ","
-                                      S_PATIENT ("3f1c-aa", "12345")),
+                                                 "mg/dL") "," S_PATIENT ("3f1c-aa", "12345")),
                             2);
     hg_quality_t *q = hg_quality_new ();
     assert_non_null (q);

@@ -52,32 +52,31 @@ s_parse (const char *map_text, const char *data, int *rc)
     return s_parse_lim (map_text, data, strlen (data), 1 << 20, 0, rc);
 }
 
-static const char *s_lab_map =
-    "# partner ACME lab export\n"
-    "delimiter = ;\n"
-    "encoding = latin1\n"
-    "kind = lab-observation\n"
-    "column.patient = PATIENT_ID\n"
-    "column.code = LOINC\n"
-    "code_system = http://loinc.org\n"
-    "column.value = RESULT\n"
-    "column.unit = UNIT\n"
-    "column.effective = DATE\n"
-    "date_format = %d.%m.%Y\n"
-    "column.display = TEST_NAME\n"
-    "decimal = ,\n"
-    "column.interpretation = FLAG\n"
-    "column.reference_range = RANGE\n";
+static const char *s_lab_map = "# partner ACME lab export\n"
+                               "delimiter = ;\n"
+                               "encoding = latin1\n"
+                               "kind = lab-observation\n"
+                               "column.patient = PATIENT_ID\n"
+                               "column.code = LOINC\n"
+                               "code_system = http://loinc.org\n"
+                               "column.value = RESULT\n"
+                               "column.unit = UNIT\n"
+                               "column.effective = DATE\n"
+                               "date_format = %d.%m.%Y\n"
+                               "column.display = TEST_NAME\n"
+                               "decimal = ,\n"
+                               "column.interpretation = FLAG\n"
+                               "column.reference_range = RANGE\n";
 
 static void
 test_lab_latin1_semicolon (void **state)
 {
     /* Latin-1: 0xE4 is a-umlaut, 0xB5 micro; CRLF line ends */
-    const char *csv =
-        "PATIENT_ID;LOINC;TEST_NAME;RESULT;UNIT;DATE;FLAG;RANGE\r\n"
-        "P1;2345-7;Glucose n\xFC" "chtern;5,4;mmol/L;01.03.2023;N;3,9-5,5\r\n"
-        "P2;\"718-7\";\"H\xE4moglobin; \"\"Hb\"\"\";<0,5;g/dl;9.1.2024;L;\r\n"
-        "P3;5778-6;Farbe;gelb;;31.12.2022;;\r\n";
+    const char *csv = "PATIENT_ID;LOINC;TEST_NAME;RESULT;UNIT;DATE;FLAG;RANGE\r\n"
+                      "P1;2345-7;Glucose n\xFC"
+                      "chtern;5,4;mmol/L;01.03.2023;N;3,9-5,5\r\n"
+                      "P2;\"718-7\";\"H\xE4moglobin; \"\"Hb\"\"\";<0,5;g/dl;9.1.2024;L;\r\n"
+                      "P3;5778-6;Farbe;gelb;;31.12.2022;;\r\n";
     int rc;
     hg_batch_t *b = s_parse (s_lab_map, csv, &rc);
     assert_int_equal (rc, 3);
@@ -89,7 +88,8 @@ test_lab_latin1_semicolon (void **state)
     assert_int_equal (r[0]->n_codes, 1);
     assert_string_equal (r[0]->codes[0]->system, "http://loinc.org");
     assert_string_equal (r[0]->codes[0]->code, "2345-7");
-    assert_string_equal (r[0]->codes[0]->display, "Glucose n\xC3\xBC" "chtern");
+    assert_string_equal (r[0]->codes[0]->display, "Glucose n\xC3\xBC"
+                                                  "chtern");
     assert_int_equal (r[0]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
     assert_true (r[0]->quantity->value == 5.4);
     assert_string_equal (r[0]->quantity->unit, "mmol/L");
@@ -122,24 +122,23 @@ test_lab_latin1_semicolon (void **state)
 static void
 test_demographics_utf8_bom (void **state)
 {
-    const char *map =
-        "kind = demographics\n"
-        "column.patient = MRN\n"
-        "column.id = ROW_ID\n"
-        "column.given = FIRST\n"
-        "column.family = LAST\n"
-        "column.birth_date = DOB\n"
-        "date_format = %m/%d/%Y\n"
-        "column.sex = SEX\n"
-        "column.address = STREET\n"
-        "column.city = CITY\n"
-        "column.state = ST\n"
-        "column.postal_code = ZIP\n"
-        "column.country = COUNTRY\n"
-        "column.telecom = PHONE\n"
-        "column.deceased_date = DOD\n"
-        "column.identifier = SSN\n"
-        "identifier_system = http://hl7.org/fhir/sid/us-ssn\n";
+    const char *map = "kind = demographics\n"
+                      "column.patient = MRN\n"
+                      "column.id = ROW_ID\n"
+                      "column.given = FIRST\n"
+                      "column.family = LAST\n"
+                      "column.birth_date = DOB\n"
+                      "date_format = %m/%d/%Y\n"
+                      "column.sex = SEX\n"
+                      "column.address = STREET\n"
+                      "column.city = CITY\n"
+                      "column.state = ST\n"
+                      "column.postal_code = ZIP\n"
+                      "column.country = COUNTRY\n"
+                      "column.telecom = PHONE\n"
+                      "column.deceased_date = DOD\n"
+                      "column.identifier = SSN\n"
+                      "identifier_system = http://hl7.org/fhir/sid/us-ssn\n";
     const char *csv =
         "\xEF\xBB\xBFrow_id,mrn,first,last,dob,sex,street,city,st,zip,country,phone,dod,ssn\n"
         "r-1,M100,Anna Maria,\"M\xC3\xBCller\",02/29/1980,F,\"1 Main St, Apt 2\",Springfield,IL,"
@@ -195,7 +194,8 @@ s_check_date (const char *format_line, const char *value, const char *expected)
     char map[512];
     snprintf (map, sizeof (map),
               "kind = condition\ncolumn.patient = P\ncolumn.code = C\ncode_system = snomed\n"
-              "column.effective = D\n%s", format_line);
+              "column.effective = D\n%s",
+              format_line);
     char csv[256];
     snprintf (csv, sizeof (csv), "P,C,D\np1,44054006,%s\n", value);
     int rc;
@@ -275,16 +275,15 @@ test_row_rejects (void **state)
     const char *map =
         "kind = demographics\ncolumn.patient = id\ncolumn.birth_date = dob\ncolumn.sex = sex\n"
         "column.family = name\n";
-    const char *csv =
-        "id,dob,sex,name\n"
-        "a1,1970-01-01,M,Ok\n"          /* row 2: fine */
-        "a2,1970-13-01,F,X\n"           /* row 3: month 13 */
-        ",1970-01-01,F,X\n"             /* row 4: no patient */
-        "a4,1970-01-01,Q,X\n"           /* row 5: bad sex */
-        "a5,1970-01-01\n"               /* row 6: too few fields */
-        "a6,1970-01-01,F,\"X\"y\n"      /* row 7: text after a closing quote */
-        "a7,1970-01-01,F,Gr\xFC\x62\n"  /* row 8: Latin-1 in a UTF-8 mapping */
-        "a8,1970-01-01,F,Last\n";       /* row 9: fine */
+    const char *csv = "id,dob,sex,name\n"
+                      "a1,1970-01-01,M,Ok\n"         /* row 2: fine */
+                      "a2,1970-13-01,F,X\n"          /* row 3: month 13 */
+                      ",1970-01-01,F,X\n"            /* row 4: no patient */
+                      "a4,1970-01-01,Q,X\n"          /* row 5: bad sex */
+                      "a5,1970-01-01\n"              /* row 6: too few fields */
+                      "a6,1970-01-01,F,\"X\"y\n"     /* row 7: text after a closing quote */
+                      "a7,1970-01-01,F,Gr\xFC\x62\n" /* row 8: Latin-1 in a UTF-8 mapping */
+                      "a8,1970-01-01,F,Last\n";      /* row 9: fine */
     int rc;
     hg_batch_t *b = s_parse (map, csv, &rc);
     assert_int_equal (rc, 2);
@@ -296,12 +295,10 @@ test_row_rejects (void **state)
     assert_non_null (r);
     assert_non_null (strstr (r->reason, "month"));
     assert_int_equal (r->excerpt_len, strlen ("a2,1970-13-01,F,X\n"));
-    assert_non_null (
-        hg_test_reject_at (b, "row 4", "row 4 column id: patient id is empty"));
+    assert_non_null (hg_test_reject_at (b, "row 4", "row 4 column id: patient id is empty"));
     assert_non_null (
         hg_test_reject_at (b, "row 5", "row 5 column sex: sex 'Q' is not one of M, F"));
-    assert_non_null (
-        hg_test_reject_at (b, "row 6", "row 6 has 2 fields but the header has 4"));
+    assert_non_null (hg_test_reject_at (b, "row 6", "row 6 has 2 fields but the header has 4"));
     assert_non_null (hg_test_reject_at (b, "row 7",
                                         "row 7 column 4: unexpected text after a "
                                         "closing quote"));
@@ -316,22 +313,24 @@ static void
 test_header_missing_columns (void **state)
 {
     int rc;
-    hg_batch_t *b = s_parse (s_lab_map, "PATIENT_ID;LOINC_CODE;RESULT;DATE;TEST_NAME\n"
-                                        "P1;1;2;01.01.2020;x\n", &rc);
+    hg_batch_t *b = s_parse (s_lab_map,
+                             "PATIENT_ID;LOINC_CODE;RESULT;DATE;TEST_NAME\n"
+                             "P1;1;2;01.01.2020;x\n",
+                             &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *r
-        = hg_test_reject_at (b, "row 1 (header)",
-                             "the mapping names columns that "
-                             "are not in the header: code 'LOINC', unit 'UNIT', "
-                             "interpretation 'FLAG', reference_range 'RANGE'");
+    const hg_reject_t *r = hg_test_reject_at (b, "row 1 (header)",
+                                              "the mapping names columns that "
+                                              "are not in the header: code 'LOINC', unit 'UNIT', "
+                                              "interpretation 'FLAG', reference_range 'RANGE'");
     assert_non_null (r);
     assert_non_null (strstr (r->reason, "header: PATIENT_ID;LOINC_CODE;RESULT;DATE;TEST_NAME"));
     hg_batch_destroy (&b);
 
     /* header names match ignoring case when there is no exact match */
     b = s_parse ("kind = condition\ncolumn.patient = Patient\ncolumn.code = CODE\n"
-                 "code_system = icd10cm\n", "patient,code\nx,E11.9\n", &rc);
+                 "code_system = icd10cm\n",
+                 "patient,code\nx,E11.9\n", &rc);
     assert_int_equal (rc, 1);
     assert_string_equal (hg_batch_records (b)[0]->codes[0]->system,
                          "http://hl7.org/fhir/sid/icd-10-cm");
@@ -347,7 +346,8 @@ test_header_missing_columns (void **state)
 static void
 test_unterminated_quote (void **state)
 {
-    const char *map = "kind = condition\ncolumn.patient = p\ncolumn.code = c\ncode_system = snomed\n";
+    const char *map =
+        "kind = condition\ncolumn.patient = p\ncolumn.code = c\ncode_system = snomed\n";
     int rc;
     hg_batch_t *b = s_parse (map, "p,c\nx,1\ny,\"open\nz,2\nw,3\n", &rc);
     assert_int_equal (rc, 1);
@@ -369,7 +369,7 @@ test_unterminated_quote (void **state)
 static void
 s_map_error (const char *text, const char *expected)
 {
-    hg_csv_mapping_t *m = (hg_csv_mapping_t *) &m;    /* must be reset to NULL */
+    hg_csv_mapping_t *m = (hg_csv_mapping_t *) &m; /* must be reset to NULL */
     hg_err_t err;
     hg_err_clear (&err);
     int rc = hg_csv_mapping_parse (text, strlen (text), &m, &err);
@@ -403,7 +403,7 @@ test_mapping_errors (void **state)
     s_map_error ("delimiter = :\n", "line 1: delimiter ':' is not one of , ; | tab");
     s_map_error ("encoding = ebcdic\n", "line 1: encoding 'ebcdic' is not one of utf-8, latin1");
     s_map_error ("date_format = %d.%m.%y\n", "line 1: date_format '%d.%m.%y': unsupported "
-                 "directive '%y'");
+                                             "directive '%y'");
     s_map_error ("date_format = %d.%Y\n", "%d needs %m");
     s_map_error ("date_format = %m-%d\n", "%m needs %Y");
     s_map_error ("date_format = dd.mm.yyyy\n", "date_format 'dd.mm.yyyy' has no %Y");
@@ -424,7 +424,7 @@ test_mapping_errors (void **state)
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "q");
     hg_batch_destroy (&b);
     hg_csv_mapping_destroy (&m);
-    hg_csv_mapping_destroy (&m);    /* NULL-safe */
+    hg_csv_mapping_destroy (&m); /* NULL-safe */
 
     /* no mapping */
     b = hg_batch_new (0);
@@ -436,8 +436,9 @@ test_mapping_errors (void **state)
 static void
 test_limits (void **state)
 {
-    const char *map = "kind = condition\ncolumn.patient = p\ncolumn.code = c\ncode_system = snomed\n"
-                      "column.display = d\n";
+    const char *map =
+        "kind = condition\ncolumn.patient = p\ncolumn.code = c\ncode_system = snomed\n"
+        "column.display = d\n";
     /* a 2 MB field against max_field_bytes 1 MiB */
     size_t big = 2u << 20;
     char *csv = malloc (big + 64);
@@ -580,10 +581,10 @@ test_shared_synthea (void **state)
                "column.postal_code = ZIP\ncolumn.identifier = SSN\n"
                "identifier_system = http://hl7.org/fhir/sid/us-ssn\n",
                27, s_check_patient);
-#define S_CLINICAL \
-        "kind = %s\ncolumn.patient = PATIENT\ncolumn.code = CODE\ncode_system = %s\n" \
-        "column.display = DESCRIPTION\ncolumn.effective = START\ncolumn.effective_end = STOP\n" \
-        "column.encounter = ENCOUNTER\n"
+#define S_CLINICAL                                                                          \
+    "kind = %s\ncolumn.patient = PATIENT\ncolumn.code = CODE\ncode_system = %s\n"           \
+    "column.display = DESCRIPTION\ncolumn.effective = START\ncolumn.effective_end = STOP\n" \
+    "column.encounter = ENCOUNTER\n"
     char map[512];
     snprintf (map, sizeof (map), S_CLINICAL, "condition", "snomed");
     s_synthea (dir, "conditions.csv", map, 438, s_check_condition);

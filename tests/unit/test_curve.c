@@ -56,8 +56,7 @@ test_allow_parse (void **state)
     assert_null (keys);
     assert_string_equal (err.msg, "allow:3: expected '<40-char Z85 public key> <name>'");
     len = snprintf (text, sizeof (text), "%s\n", a);
-    assert_int_equal (hg_curve_allow_parse (text, (size_t) len, "f", &keys, &n, &err),
-                      HG_EINVAL);
+    assert_int_equal (hg_curve_allow_parse (text, (size_t) len, "f", &keys, &n, &err), HG_EINVAL);
     assert_string_equal (err.msg, "f:1: expected '<40-char Z85 public key> <name>'");
     assert_int_equal (hg_curve_allow_parse ("", 0, "f", &keys, &n, &err), 0);
     assert_int_equal (n, 0);

@@ -47,8 +47,8 @@ s_expect_format (const hg_date_t *d, const char *want)
 }
 
 static void
-s_expect_fields (const hg_date_t *d, int y, int mo, int da, int h, int mi, int se,
-                 int micros, int frac, bool tz, int off, hg_prec_t prec)
+s_expect_fields (const hg_date_t *d, int y, int mo, int da, int h, int mi, int se, int micros,
+                 int frac, bool tz, int off, hg_prec_t prec)
 {
     assert_int_equal (d->year, y);
     assert_int_equal (d->month, mo);
@@ -149,7 +149,7 @@ s_expect_iso_error (const char *s, const char *msg)
     assert_int_equal (hg_date_parse_iso (s, strlen (s), &d, &err), HG_EINVAL);
     assert_int_equal (err.code, HG_EINVAL);
     assert_string_equal (err.msg, msg);
-    assert_int_equal (d.year, 77);   /* out untouched on error */
+    assert_int_equal (d.year, 77); /* out untouched on error */
 }
 
 static void
@@ -161,8 +161,9 @@ s_expect_hl7_error (const char *s, const char *msg)
     assert_string_equal (err.msg, msg);
 }
 
-#define ISO_FORM "is not a date in ISO 8601 form (YYYY, YYYY-MM, YYYY-MM-DD or " \
-                 "YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm])"
+#define ISO_FORM                                                    \
+    "is not a date in ISO 8601 form (YYYY, YYYY-MM, YYYY-MM-DD or " \
+    "YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm])"
 #define HL7_FORM "is not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])"
 
 static void
@@ -230,10 +231,19 @@ test_format_round_trip (void **state)
 {
     (void) state;
     const char *iso[] = {
-        "2023", "2023-07", "2023-07-19", "2023-07-19T08:30", "2023-07-19T08:30:59",
-        "2023-07-19T08:30:59Z", "2023-07-19T08:30+05:30", "2023-07-19T08:30:00-09:45",
-        "2023-07-19T08:30:00.5", "2023-07-19T08:30:00.050Z", "2023-07-19T08:30:00.000001+14:00",
-        "0001-01-01", "9999-12-31T23:59:59.999999-14:00",
+        "2023",
+        "2023-07",
+        "2023-07-19",
+        "2023-07-19T08:30",
+        "2023-07-19T08:30:59",
+        "2023-07-19T08:30:59Z",
+        "2023-07-19T08:30+05:30",
+        "2023-07-19T08:30:00-09:45",
+        "2023-07-19T08:30:00.5",
+        "2023-07-19T08:30:00.050Z",
+        "2023-07-19T08:30:00.000001+14:00",
+        "0001-01-01",
+        "9999-12-31T23:59:59.999999-14:00",
     };
     for (size_t i = 0; i < sizeof (iso) / sizeof (iso[0]); i++) {
         hg_date_t d = s_iso (iso[i]);
@@ -242,8 +252,8 @@ test_format_round_trip (void **state)
         char buf[HG_DATE_ISO_MAX];
         hg_date_format_iso (&d, buf, sizeof (buf));
         hg_date_t again = s_iso (buf);
-        s_expect_fields (&again, d.year, d.month, d.day, d.hour, d.minute, d.second,
-                         d.micros, d.frac_digits, d.has_tz, d.tz_offset_min, d.prec);
+        s_expect_fields (&again, d.year, d.month, d.day, d.hour, d.minute, d.second, d.micros,
+                         d.frac_digits, d.has_tz, d.tz_offset_min, d.prec);
     }
     /* normalisations */
     hg_date_t d = s_iso ("2023-07-19T08:30:00-00:00");
@@ -252,7 +262,9 @@ test_format_round_trip (void **state)
     s_expect_format (&d, "2023-07-19T08:30:00.123456Z");
 
     /* HL7 to ISO */
-    struct { const char *hl7, *iso; } cases[] = {
+    struct {
+        const char *hl7, *iso;
+    } cases[] = {
         {"2023", "2023"},
         {"202307", "2023-07"},
         {"20230719", "2023-07-19"},
@@ -313,8 +325,7 @@ test_days_1600_to_2400 (void **state)
     int64_t n = -offset;
     size_t checked = 0;
     for (int y = 1600; y <= 2400; y++) {
-        assert_int_equal (hg_date_is_leap (y),
-                          (y % 4 == 0 && y % 100 != 0) || y % 400 == 0);
+        assert_int_equal (hg_date_is_leap (y), (y % 4 == 0 && y % 100 != 0) || y % 400 == 0);
         for (int m = 1; m <= 12; m++) {
             assert_int_equal (hg_date_month_days (y, m), s_month_len (y, m));
             for (int dd = 1; dd <= s_month_len (y, m); dd++) {
@@ -412,7 +423,6 @@ test_add_days (void **state)
     assert_int_equal (d.day, 1);
 }
 
-
 static void
 s_utc (const char *in, const char *want)
 {
@@ -429,12 +439,12 @@ test_to_utc (void **state)
 {
     (void) state;
     s_utc ("2021-03-04T10:15:00-05:00", "2021-03-04T15:15:00Z");
-    s_utc ("2021-03-04T22:30-05:00", "2021-03-05T03:30Z");            /* minute precision */
+    s_utc ("2021-03-04T22:30-05:00", "2021-03-05T03:30Z");               /* minute precision */
     s_utc ("2021-01-01T01:00:00.250+02:00", "2020-12-31T23:00:00.250Z"); /* year back */
-    s_utc ("2024-02-28T23:30:00-01:00", "2024-02-29T00:30:00Z");      /* leap day */
+    s_utc ("2024-02-28T23:30:00-01:00", "2024-02-29T00:30:00Z");         /* leap day */
     s_utc ("2021-03-04T10:15:00+05:45", "2021-03-04T04:30:00Z");
     s_utc ("2021-03-04T10:15:00Z", "2021-03-04T10:15:00Z");
-    s_utc ("2021-03-04T10:15:00", "2021-03-04T10:15:00");             /* no zone: unknown instant */
+    s_utc ("2021-03-04T10:15:00", "2021-03-04T10:15:00"); /* no zone: unknown instant */
     s_utc ("2021-03-04", "2021-03-04");
     s_utc ("2021", "2021");
 }

@@ -6,7 +6,7 @@
  *   shift: v = int.from_bytes(blake2b(b"dateshift\0" + pseudonym, ...)[:4], "little")
  *          r = v % 730; r - 365 if r < 365 else r - 364
  */
-#define _GNU_SOURCE   /* memmem */
+#define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -57,12 +57,9 @@ s_ps (const char *domain, const char *partner, const char *id)
 static void
 test_pseudonym_known_answers (void **state)
 {
-    assert_string_equal (s_ps ("patient", "acme", "12345"),
-                         "bb067a8651cf875fca56f0c020542334");
-    assert_string_equal (s_ps ("patient", "other", "12345"),
-                         "c4127d3ab19e4b6272e190a776fff982");
-    assert_string_equal (s_ps ("encounter", "acme", "V100"),
-                         "c94b523c34679479b1d8c30cc756edab");
+    assert_string_equal (s_ps ("patient", "acme", "12345"), "bb067a8651cf875fca56f0c020542334");
+    assert_string_equal (s_ps ("patient", "other", "12345"), "c4127d3ab19e4b6272e190a776fff982");
+    assert_string_equal (s_ps ("encounter", "acme", "V100"), "c94b523c34679479b1d8c30cc756edab");
     assert_string_equal (s_ps ("record", "", "0123456789abcdef0123456789abcdef"),
                          "bc6dc13aba2f9385e97d5d8a646372e3");
     assert_string_equal (s_ps ("message", "acme", "acme/batch-1"),
@@ -71,8 +68,7 @@ test_pseudonym_known_answers (void **state)
                          "7fdc45f10008a6e122a16e30afe1dd87");
     assert_string_equal (s_ps ("patient", "", ""), "45814ce9b34df5f45429e614edfa4f86");
     /* NULL strings are "" */
-    assert_string_equal (s_ps ("patient", NULL, NULL),
-                         "45814ce9b34df5f45429e614edfa4f86");
+    assert_string_equal (s_ps ("patient", NULL, NULL), "45814ce9b34df5f45429e614edfa4f86");
     assert_int_equal (strlen (s_ps ("patient", "acme", "12345")), HG_PSEUDONYM_HEX);
 }
 
@@ -98,7 +94,7 @@ test_pseudonym_deterministic_and_scoped (void **state)
     assert_string_equal (a, b);
     hg_pseudonym (s_key, "patient", "other", "12345", b);
     assert_string_not_equal (a, b);
-    hg_pseudonym (s_key, "encounter", "acme", "12345", b);   /* domain separates */
+    hg_pseudonym (s_key, "encounter", "acme", "12345", b); /* domain separates */
     assert_string_not_equal (a, b);
     /* the 0x00 separator: ("ac","me12345") is not ("acme","12345") */
     hg_pseudonym (s_key, "patient", "ac", "me12345", b);
@@ -224,7 +220,7 @@ test_key_create_and_reload (void **state)
     assert_int_equal (sb.st_mode & 07777, 0600);
     assert_int_equal (sb.st_size, HG_DEID_KEY_BYTES);
     assert_memory_not_equal (k1, zero, sizeof (k1));
-    assert_int_equal (s_count_entries (s_dir), 1);   /* no temp file left */
+    assert_int_equal (s_count_entries (s_dir), 1); /* no temp file left */
 
     /* reload, with and without create: the same key, file unchanged */
     assert_int_equal (hg_deid_key_load (path, false, k2, &err), 0);
@@ -299,16 +295,16 @@ test_key_refused (void **state)
     s_write_file (path, s_key, sizeof (s_key), 0644);
     memset (k, 0xee, sizeof (k));
     assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EINVAL);
-    snprintf (want, sizeof (want),
-              "key file %s has mode 0644; it must be 0600 (chmod 600 %s)", path, path);
+    snprintf (want, sizeof (want), "key file %s has mode 0644; it must be 0600 (chmod 600 %s)",
+              path, path);
     assert_string_equal (err.msg, want);
-    assert_memory_equal (k, zero, sizeof (k));   /* nothing half-loaded */
+    assert_memory_equal (k, zero, sizeof (k)); /* nothing half-loaded */
 
     /* group-writable only is refused too */
     assert_int_equal (chmod (path, 0620), 0);
     assert_int_equal (hg_deid_key_load (path, false, k, &err), HG_EINVAL);
-    snprintf (want, sizeof (want),
-              "key file %s has mode 0620; it must be 0600 (chmod 600 %s)", path, path);
+    snprintf (want, sizeof (want), "key file %s has mode 0620; it must be 0600 (chmod 600 %s)",
+              path, path);
     assert_string_equal (err.msg, want);
 
     /* fixed as the message says: loads the file's bytes */
@@ -320,15 +316,19 @@ test_key_refused (void **state)
     snprintf (path, sizeof (path), "%s/short.key", s_dir);
     s_write_file (path, s_key, 16, 0600);
     assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EINVAL);
-    snprintf (want, sizeof (want), "key file %s is 16 bytes; a de-identification key is "
-              "exactly 32 bytes", path);
+    snprintf (want, sizeof (want),
+              "key file %s is 16 bytes; a de-identification key is "
+              "exactly 32 bytes",
+              path);
     assert_memory_equal (err.msg, want, strlen (want));
     unsigned char big[33] = {0};
     snprintf (path, sizeof (path), "%s/long.key", s_dir);
     s_write_file (path, big, sizeof (big), 0600);
     assert_int_equal (hg_deid_key_load (path, false, k, &err), HG_EINVAL);
-    snprintf (want, sizeof (want), "key file %s is 33 bytes; a de-identification key is "
-              "exactly 32 bytes", path);
+    snprintf (want, sizeof (want),
+              "key file %s is 33 bytes; a de-identification key is "
+              "exactly 32 bytes",
+              path);
     assert_memory_equal (err.msg, want, strlen (want));
     snprintf (path, sizeof (path), "%s/empty.key", s_dir);
     s_write_file (path, "", 0, 0600);
@@ -342,13 +342,11 @@ test_key_refused (void **state)
     /* creating in a directory that does not exist */
     snprintf (path, sizeof (path), "%s/no/such/dir.key", s_dir);
     assert_int_equal (hg_deid_key_load (path, true, k, &err), HG_EIO);
-    snprintf (want, sizeof (want), "cannot create key file %s: No such file or directory",
-              path);
+    snprintf (want, sizeof (want), "cannot create key file %s: No such file or directory", path);
     assert_memory_equal (err.msg, want, strlen (want));
 
     assert_int_equal (hg_deid_key_load ("", true, k, &err), HG_EINVAL);
-    assert_string_equal (err.msg,
-                         "no de-identification key file configured; set the key path");
+    assert_string_equal (err.msg, "no de-identification key file configured; set the key path");
 }
 
 /* ---------------------------------------------------------------------------
@@ -423,11 +421,31 @@ s_assert_present (const Hourglass__Record *rec, const char *needle)
 }
 
 static const char *const s_identifying[] = {
-    "MRN-778899", "Featherstonehaugh", "Alexandrina", "Quentin", "555-867-5309",
-    "867-5309", "+1 555 867 5309", "alex@example.org", "42 Wallaby Way", "Apt 7B",
-    "Springfieldia", "1931-05-20", "19310520", "90210", "123-45-6789", "ENC-445566",
-    "acme/batch-77", "PID/1", "chest pain", "Tuesday", "Dr. Zoidberg",
-    "2021-03-04", "2021-03-04T10:30", "1931", "Mrs Featherstonehaugh",
+    "MRN-778899",
+    "Featherstonehaugh",
+    "Alexandrina",
+    "Quentin",
+    "555-867-5309",
+    "867-5309",
+    "+1 555 867 5309",
+    "alex@example.org",
+    "42 Wallaby Way",
+    "Apt 7B",
+    "Springfieldia",
+    "1931-05-20",
+    "19310520",
+    "90210",
+    "123-45-6789",
+    "ENC-445566",
+    "acme/batch-77",
+    "PID/1",
+    "chest pain",
+    "Tuesday",
+    "Dr. Zoidberg",
+    "2021-03-04",
+    "2021-03-04T10:30",
+    "1931",
+    "Mrs Featherstonehaugh",
 };
 
 static void
@@ -445,25 +463,22 @@ test_full_record_nothing_identifying (void **state)
     dm->birth_date = hg_arena_strdup (a, "1931-05-20");
     dm->sex = hg_arena_strdup (a, "female");
     assert_int_equal (hg_strv_push (a, &dm->address_lines, &dm->n_address_lines,
-                                    "42 Wallaby Way"), 0);
-    assert_int_equal (hg_strv_push (a, &dm->address_lines, &dm->n_address_lines,
-                                    "Apt 7B"), 0);
+                                    "42 Wallaby Way"),
+                      0);
+    assert_int_equal (hg_strv_push (a, &dm->address_lines, &dm->n_address_lines, "Apt 7B"), 0);
     dm->city = hg_arena_strdup (a, "Springfieldia");
     dm->state = hg_arena_strdup (a, "CA");
     dm->postal_code = hg_arena_strdup (a, "90210-1234");
     dm->country = hg_arena_strdup (a, "US");
     assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "555-867-5309"), 0);
-    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "+1 555 867 5309"),
-                      0);
-    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "alex@example.org"),
-                      0);
+    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "+1 555 867 5309"), 0);
+    assert_int_equal (hg_strv_push (a, &dm->telecom, &dm->n_telecom, "alex@example.org"), 0);
     dm->deceased_date = hg_arena_strdup (a, "2021-03-04");
     /* generalised fields arriving pre-filled are not trusted */
     dm->postal_prefix = hg_arena_strdup (a, "Springfieldia");
     dm->birth_year = 1931;
     assert_int_equal (hg_record_add_identifier (a, rec, "urn:mrn", "MRN-778899", "MR"), 0);
-    assert_int_equal (hg_record_add_identifier (a, rec, "urn:ssn", "123-45-6789", "SS"),
-                      0);
+    assert_int_equal (hg_record_add_identifier (a, rec, "urn:ssn", "123-45-6789", "SS"), 0);
     rec->encounter_ref = hg_arena_strdup (a, "ENC-445566");
     rec->text = hg_arena_strdup (a, "Mrs Featherstonehaugh reports chest pain since "
                                     "Tuesday; seen by Dr. Zoidberg");
@@ -503,10 +518,10 @@ test_full_record_nothing_identifying (void **state)
     /* shifted by this patient's shift; interval to the deceased date kept */
     int shift = hg_dateshift_days (s_key, rec->patient_ref);
     hg_date_t eff, dec;
-    assert_int_equal (hg_date_parse_iso (rec->effective, strlen (rec->effective), &eff,
-                                         NULL), 0);
-    assert_int_equal (hg_date_parse_iso (dm->deceased_date, strlen (dm->deceased_date),
-                                         &dec, NULL), 0);
+    assert_int_equal (hg_date_parse_iso (rec->effective, strlen (rec->effective), &eff, NULL), 0);
+    assert_int_equal (hg_date_parse_iso (dm->deceased_date, strlen (dm->deceased_date), &dec,
+                                         NULL),
+                      0);
     hg_date_t orig;
     assert_int_equal (hg_date_parse_iso ("2021-03-04", 10, &orig, NULL), 0);
     assert_int_equal (hg_date_days (&eff) - hg_date_days (&orig), shift);
@@ -542,19 +557,19 @@ test_birth_year_and_bands (void **state)
         const char *band;
         int year;
     } cases[] = {
-        {"1980-07-04", "40-49", 1980},   /* 43 at 2024-06-15 */
-        {"1980-06-15", "40-49", 1980},   /* 44 today */
-        {"1934-06-16", "80-89", 1934},   /* 89, 90 tomorrow */
-        {"1934-06-15", "90+", 0},        /* 90 today */
-        {"1934", "90+", 0},              /* year only: 1934-01-01, never understated */
+        {"1980-07-04", "40-49", 1980}, /* 43 at 2024-06-15 */
+        {"1980-06-15", "40-49", 1980}, /* 44 today */
+        {"1934-06-16", "80-89", 1934}, /* 89, 90 tomorrow */
+        {"1934-06-15", "90+", 0},      /* 90 today */
+        {"1934", "90+", 0},            /* year only: 1934-01-01, never understated */
         {"1935-06", "80-89", 1935},
         {"2010-02-28", "0-17", 2010},
-        {"2024-06-15", "0-17", 2024},    /* born today */
+        {"2024-06-15", "0-17", 2024}, /* born today */
         {"2006-06-15T08:00:00Z", "18-29", 2006},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
-        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS,
-                                        "acme", "p1");
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
+                                        "p1");
         rec->demographics = hg_demographics_new (fx->arena);
         rec->demographics->birth_date = hg_arena_strdup (fx->arena, cases[i].birth);
         assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
@@ -563,8 +578,7 @@ test_birth_year_and_bands (void **state)
         assert_string_equal (rec->demographics->birth_date, "");
     }
     /* no birth date: nothing generalised, and nothing carried over */
-    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
-                                    "p1");
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
     rec->demographics = hg_demographics_new (fx->arena);
     rec->demographics->age_group = hg_arena_strdup (fx->arena, "Alexandrina");
     rec->demographics->birth_year = 1931;
@@ -599,7 +613,7 @@ test_shift_keeps_precision (void **state)
 {
     fixture_t *fx = *state;
     static const struct {
-        const char *patient;   /* at partner acme */
+        const char *patient; /* at partner acme */
         const char *in, *out;
     } cases[] = {
         /* 12345: +93 */
@@ -620,8 +634,8 @@ test_shift_keeps_precision (void **state)
         {"p7", "2021-03-04", "2021-11-28"},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
-        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
-                                        "acme", cases[i].patient);
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                        cases[i].patient);
         rec->effective = hg_arena_strdup (fx->arena, cases[i].in);
         rec->effective_end = hg_arena_strdup (fx->arena, cases[i].in);
         assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
@@ -629,8 +643,7 @@ test_shift_keeps_precision (void **state)
         assert_string_equal (rec->effective_end, cases[i].out);
     }
     /* empty stays empty */
-    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme",
-                                    "12345");
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "12345");
     assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
     assert_string_equal (rec->effective, "");
     assert_string_equal (rec->effective_end, "");
@@ -651,7 +664,7 @@ test_postal_prefix (void **state)
         {"90210-1234", "", "902"},
         {"902101234", "USA", "902"},
         {" 02139 ", "United States", "021"},
-        {"03601", "US", "000"},       /* restricted */
+        {"03601", "US", "000"}, /* restricted */
         {"05901-1111", "US", "000"},
         {"06390", "", "000"},
         {"10201", "US", "000"},
@@ -668,9 +681,9 @@ test_postal_prefix (void **state)
         {"88401", "US", "000"},
         {"89001", "US", "000"},
         {"89301", "US", "000"},
-        {"03701", "US", "037"},       /* neighbour of a restricted prefix */
-        {"K1A 0B1", "CA", "000"},     /* not a US ZIP */
-        {"10115", "DE", "000"},       /* ZIP-shaped but not in the US */
+        {"03701", "US", "037"},   /* neighbour of a restricted prefix */
+        {"K1A 0B1", "CA", "000"}, /* not a US ZIP */
+        {"10115", "DE", "000"},   /* ZIP-shaped but not in the US */
         {"1234", "US", "000"},
         {"123456", "US", "000"},
         {"12345-67", "US", "000"},
@@ -681,14 +694,12 @@ test_postal_prefix (void **state)
         char out[4];
         hg_deid_postal_prefix (cases[i].zip, cases[i].country, out);
         if (strcmp (out, cases[i].want)) {
-            print_error ("postal code '%s' country '%s'\n", cases[i].zip,
-                         cases[i].country);
+            print_error ("postal code '%s' country '%s'\n", cases[i].zip, cases[i].country);
         }
         assert_string_equal (out, cases[i].want);
     }
     /* through the record */
-    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
-                                    "p1");
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
     rec->demographics = hg_demographics_new (fx->arena);
     rec->demographics->postal_code = hg_arena_strdup (fx->arena, "83001");
     assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
@@ -719,14 +730,14 @@ test_string_value (void **state)
         {"120/80", "120/80"},
         {"5.0-10.0", "5.0-10.0"},
         {"45 %", "45 %"},
-        {"2021", "2021"},                 /* a year alone is allowed */
+        {"2021", "2021"}, /* a year alone is allowed */
         {"", ""},
         {"positive for John Smith", HG_DEID_REDACTED},
         {"John Smith", HG_DEID_REDACTED},
         {"see note", HG_DEID_REDACTED},
         {"negative.", HG_DEID_REDACTED},
         {"(555) 867-5309", HG_DEID_REDACTED},
-        {"555-867-5309", HG_DEID_REDACTED},  /* allowed characters, but a phone */
+        {"555-867-5309", HG_DEID_REDACTED}, /* allowed characters, but a phone */
         {"867-5309", HG_DEID_REDACTED},
         {"123-45-6789", HG_DEID_REDACTED},
         {"20210304", HG_DEID_REDACTED},
@@ -738,8 +749,8 @@ test_string_value (void **state)
         {"MRN778899", HG_DEID_REDACTED},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
-        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
-                                        "acme", "p1");
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                        "p1");
         rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
         rec->string_value = hg_arena_strdup (fx->arena, cases[i].in);
         assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
@@ -749,10 +760,11 @@ test_string_value (void **state)
         assert_string_equal (rec->string_value, cases[i].out);
     }
     /* other values are kept untouched */
-    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
-                                    "acme", "p1");
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                    "p1");
     assert_int_equal (hg_record_add_code (fx->arena, rec, HG_SYS_LOINC, "2345-7",
-                                          "Glucose [Mass/volume] in Serum or Plasma"), 0);
+                                          "Glucose [Mass/volume] in Serum or Plasma"),
+                      0);
     rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
     rec->quantity = hg_quantity_new (fx->arena, 105.5, "mg/dL");
     rec->quantity->comparator = hg_arena_strdup (fx->arena, "<");
@@ -778,12 +790,11 @@ static void
 test_same_patient_links_across_records (void **state)
 {
     fixture_t *fx = *state;
-    Hourglass__Record *a = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme",
+    Hourglass__Record *a = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_CONDITION, "acme", "12345");
+    Hourglass__Record *b = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
                                   "12345");
-    Hourglass__Record *b = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
-                                  "acme", "12345");
-    Hourglass__Record *c = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
-                                  "other", "12345");
+    Hourglass__Record *c = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "other",
+                                  "12345");
     a->effective = hg_arena_strdup (fx->arena, "2021-03-04");
     b->effective = hg_arena_strdup (fx->arena, "2021-03-14");
     c->effective = hg_arena_strdup (fx->arena, "2021-03-04");
@@ -793,9 +804,9 @@ test_same_patient_links_across_records (void **state)
     assert_string_equal (a->patient_ref, b->patient_ref);
     assert_string_not_equal (a->patient_ref, c->patient_ref);
     assert_string_equal (c->patient_ref, "c4127d3ab19e4b6272e190a776fff982");
-    assert_string_equal (a->effective, "2021-06-05");   /* +93 */
-    assert_string_equal (b->effective, "2021-06-15");   /* interval of 10 days kept */
-    assert_string_equal (c->effective, "2020-09-23");   /* -162 */
+    assert_string_equal (a->effective, "2021-06-05"); /* +93 */
+    assert_string_equal (b->effective, "2021-06-15"); /* interval of 10 days kept */
+    assert_string_equal (c->effective, "2020-09-23"); /* -162 */
 }
 
 static void
@@ -930,7 +941,7 @@ test_withhold_values (void **state)
         for (size_t k = 0; k < len; k++) {
             quotes += out[k] == '\'';
         }
-        assert_int_equal (quotes % 2, 0);    /* '[withheld]' whole or not at all */
+        assert_int_equal (quotes % 2, 0); /* '[withheld]' whole or not at all */
     }
     hg_deid_withhold_values (reason, out, 1);
     assert_string_equal (out, "");
@@ -993,7 +1004,7 @@ test_memos_change_nothing (void **state)
         {"acme", "12345", "ENC-1", "acme/m1"},
         {"acme", "12345", "ENC-1", "acme/m1"},
         {"acme", "12345", "ENC-2", "acme/m1"},
-        {"other", "12345", "ENC-2", "acme/m1"},    /* same ids, another partner */
+        {"other", "12345", "ENC-2", "acme/m1"}, /* same ids, another partner */
         {"acme", "99999", "", "acme/m1"},
         {"acme", "12345", "ENC-1", "acme/m2"},
         {"acme", long_id, long_id, long_id},
@@ -1017,13 +1028,13 @@ test_memos_change_nothing (void **state)
                               0);
         }
         assert_string_equal (r[1]->patient_ref, r[0]->patient_ref);
-        assert_string_equal (r[1]->patient_ref, s_ps ("patient", rows[i].partner,
-                                                      rows[i].patient));
+        assert_string_equal (r[1]->patient_ref,
+                             s_ps ("patient", rows[i].partner, rows[i].patient));
         assert_string_equal (r[1]->encounter_ref, r[0]->encounter_ref);
         assert_string_equal (r[1]->provenance->source_message_id,
                              r[0]->provenance->source_message_id);
         assert_string_equal (r[1]->record_id, r[0]->record_id);
-        assert_string_equal (r[1]->effective, r[0]->effective);     /* same shift */
+        assert_string_equal (r[1]->effective, r[0]->effective); /* same shift */
     }
     /* the memos held source ids; cleared, nothing of them is left */
     assert_true (memos.patient.valid);
@@ -1042,29 +1053,24 @@ main (void)
         cmocka_unit_test_setup (test_dateshift_known_answers, s_setup),
         cmocka_unit_test_setup (test_pseudonym_deterministic_and_scoped, s_setup),
         cmocka_unit_test_setup (test_dateshift_range, s_setup),
-        cmocka_unit_test_setup_teardown (test_key_create_and_reload, s_key_setup,
-                                         s_key_teardown),
-        cmocka_unit_test_setup_teardown (test_key_concurrent_create, s_key_setup,
-                                         s_key_teardown),
+        cmocka_unit_test_setup_teardown (test_key_create_and_reload, s_key_setup, s_key_teardown),
+        cmocka_unit_test_setup_teardown (test_key_concurrent_create, s_key_setup, s_key_teardown),
         cmocka_unit_test_setup_teardown (test_key_refused, s_key_setup, s_key_teardown),
         cmocka_unit_test_setup_teardown (test_z_segments_dropped, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying,
-                                         s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup,
+        cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying, s_rec_setup,
                                          s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup, s_rec_teardown),
         cmocka_unit_test (test_age_group),
-        cmocka_unit_test_setup_teardown (test_shift_keeps_precision, s_rec_setup,
-                                         s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_shift_keeps_precision, s_rec_setup, s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_postal_prefix, s_rec_setup, s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_string_value, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_same_patient_links_across_records,
-                                         s_rec_setup, s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_same_patient_links_across_records, s_rec_setup,
+                                         s_rec_teardown),
         cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
         cmocka_unit_test (test_withhold_values),
         cmocka_unit_test_setup_teardown (test_withhold_values_of_errors, s_rec_setup,
                                          s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup,
-                                         s_rec_teardown),
+        cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup, s_rec_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

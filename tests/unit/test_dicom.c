@@ -108,7 +108,7 @@ s_part10 (s_buf_t *b, const char *ts, const char *sop_class)
     s_bytes (b, pre, sizeof (pre));
     s_bytes (b, "DICM", 4);
     bool explicit_vr = b->explicit_vr;
-    b->explicit_vr = true;    /* the meta group is always explicit VR LE */
+    b->explicit_vr = true; /* the meta group is always explicit VR LE */
     s_head (b, 0x0002, 0x0001, "OB", 2);
     s_bytes (b, "\0\1", 2);
     s_str (b, 0x0002, 0x0002, "UI", sop_class);
@@ -149,7 +149,7 @@ s_study (s_buf_t *b, const char *ts)
     s_nested (b, 3);
     s_head (b, 0x0008, 0x1140, "SQ", 0xFFFFFFFF);
     s_head (b, 0xFFFE, 0xE000, "", 20);
-    s_str (b, 0x0010, 0x0020, "LO", "NOT-THIS-ONE");    /* inside an item: ignored */
+    s_str (b, 0x0010, 0x0020, "LO", "NOT-THIS-ONE"); /* inside an item: ignored */
     s_head (b, 0xFFFE, 0xE0DD, "", 0);
     /* a defined-length sequence */
     s_head (b, 0x0008, 0x1110, "SQ", 28);
@@ -240,10 +240,9 @@ test_explicit_le (void **state)
     }
     batch = s_parse (b.d, 210, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (
-        hg_test_reject_at (batch, "file",
-                           "file: truncated: element (0002,0010) at "
-                           "offset 198 declares 20 bytes but only 4 remain"));
+    assert_non_null (hg_test_reject_at (batch, "file",
+                                        "file: truncated: element (0002,0010) at "
+                                        "offset 198 declares 20 bytes but only 4 remain"));
     hg_batch_destroy (&batch);
     free (b.d);
 }
@@ -298,8 +297,10 @@ test_hostile_lengths (void **state)
     batch = s_parse (b.d, b.n, &rc);
     assert_int_equal (rc, 0);
     char want[200];
-    snprintf (want, sizeof (want), "file: truncated: element (0010,0010) at offset %zu declares "
-              "65535 bytes but only 5 remain", at);
+    snprintf (want, sizeof (want),
+              "file: truncated: element (0010,0010) at offset %zu declares "
+              "65535 bytes but only 5 remain",
+              at);
     assert_non_null (hg_test_reject_at (batch, "file", want));
     hg_batch_destroy (&batch);
     free (b.d);
@@ -369,10 +370,9 @@ test_hostile_big_elements (void **state)
     s_str (&b, 0x0010, 0x0020, "LO", "P1");
     batch = s_parse_lim (b.d, b.n, 1u << 20, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (
-        hg_test_reject_at (batch, "file",
-                           "file: PatientName (0010,0010) is 2097152 bytes, "
-                           "over the limit of 1048576 bytes (max_field_bytes)"));
+    assert_non_null (hg_test_reject_at (batch, "file",
+                                        "file: PatientName (0010,0010) is 2097152 bytes, "
+                                        "over the limit of 1048576 bytes (max_field_bytes)"));
     hg_batch_destroy (&batch);
     free (b.d);
     b = (s_buf_t) {.explicit_vr = true};
@@ -411,8 +411,7 @@ test_hostile_values (void **state)
     s_part10 (&b, TS_EXPLICIT, "1.2.840.10008.5.1.4.1.1.2");
     s_head (&b, 0xFFFE, 0xE0DD, "", 0);
     batch = s_parse (b.d, b.n, &rc);
-    assert_non_null (
-        hg_test_reject_at (batch, "file", "unexpected item tag (FFFE,E0DD)"));
+    assert_non_null (hg_test_reject_at (batch, "file", "unexpected item tag (FFFE,E0DD)"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -422,10 +421,9 @@ test_hostile_values (void **state)
     s_str (&b, 0x0010, 0x0020, "LO", "   ");
     batch = s_parse (b.d, b.n, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (
-        hg_test_reject_at (batch, "file",
-                           "file: PatientID (0010,0020) is missing or "
-                           "empty; the study cannot be linked to a patient"));
+    assert_non_null (hg_test_reject_at (batch, "file",
+                                        "file: PatientID (0010,0020) is missing or "
+                                        "empty; the study cannot be linked to a patient"));
     hg_batch_destroy (&batch);
     free (b.d);
 
@@ -472,8 +470,8 @@ test_hostile_not_dataset (void **state)
 
     batch = s_parse ("hello, world", 12, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (hg_test_reject_at (batch, "payload",
-                                        "not DICOM: no \"DICM\" marker at byte 128"));
+    assert_non_null (
+        hg_test_reject_at (batch, "payload", "not DICOM: no \"DICM\" marker at byte 128"));
     hg_batch_destroy (&batch);
     batch = s_parse (NULL, 0, &rc);
     assert_non_null (hg_test_reject_at (batch, "payload", "empty payload"));
@@ -535,8 +533,7 @@ test_json_model (void **state)
     assert_string_equal (hg_batch_records (batch)[0]->provenance->source_record_id, "dataset 1");
     assert_string_equal (hg_batch_records (batch)[1]->patient_ref, "C");
     assert_int_equal (hg_batch_reject_count (batch), 4);
-    assert_non_null (
-        hg_test_reject_at (batch, "dataset 2", "PatientID (0010,0020) is missing"));
+    assert_non_null (hg_test_reject_at (batch, "dataset 2", "PatientID (0010,0020) is missing"));
     assert_non_null (hg_test_reject_at (batch, "dataset 3",
                                         "dataset 3: key 'PatientID' is not a "
                                         "DICOM tag (8 hex digits"));
@@ -638,8 +635,8 @@ test_shared_pydicom (void **state)
     assert_string_equal (r->demographics->family, "CompressedSamples");
     assert_string_equal (r->demographics->given[0], "CT1");
     hg_batch_destroy (&b);
-    const char *mr[] = {"MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
-                        "MR_small_expb.dcm", "MR_small_RLE.dcm", "MR_truncated.dcm"};
+    const char *mr[] = {"MR_small.dcm",      "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
+                        "MR_small_expb.dcm", "MR_small_RLE.dcm",      "MR_truncated.dcm"};
     for (size_t i = 0; i < sizeof (mr) / sizeof (mr[0]); i++) {
         b = s_parse_file (dir, mr[i], &rc);
         assert_int_equal (rc, 1);
@@ -673,14 +670,10 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_explicit_le),
-        cmocka_unit_test (test_implicit_le),
-        cmocka_unit_test (test_hostile_lengths),
-        cmocka_unit_test (test_hostile_big_elements),
-        cmocka_unit_test (test_hostile_values),
-        cmocka_unit_test (test_hostile_not_dataset),
-        cmocka_unit_test (test_json_model),
-        cmocka_unit_test (test_shared_pydicom),
+        cmocka_unit_test (test_explicit_le),     cmocka_unit_test (test_implicit_le),
+        cmocka_unit_test (test_hostile_lengths), cmocka_unit_test (test_hostile_big_elements),
+        cmocka_unit_test (test_hostile_values),  cmocka_unit_test (test_hostile_not_dataset),
+        cmocka_unit_test (test_json_model),      cmocka_unit_test (test_shared_pydicom),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

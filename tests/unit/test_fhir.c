@@ -117,22 +117,22 @@ test_bundle_urn_uuid (void **state)
     assert_int_equal (hg_batch_ignored (b), 1);
     Hourglass__Record **r = hg_batch_records (b);
     assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER);
-    assert_string_equal (r[1]->patient_ref, "pat-42");     /* resolved via fullUrl */
+    assert_string_equal (r[1]->patient_ref, "pat-42"); /* resolved via fullUrl */
     assert_int_equal (r[1]->n_codes, 2);
     assert_string_equal (r[1]->codes[0]->code, "AMB");
     assert_string_equal (r[1]->codes[0]->system,
                          "http://terminology.hl7.org/CodeSystem/v3-ActCode");
     assert_string_equal (r[1]->codes[1]->system, "http://snomed.info/sct");
     assert_string_equal (r[1]->codes[1]->display, "Encounter for check up");
-    assert_string_equal (r[1]->effective, "2019-03-04T10:00:00+01:00");   /* offset kept */
+    assert_string_equal (r[1]->effective, "2019-03-04T10:00:00+01:00"); /* offset kept */
     assert_string_equal (r[1]->effective_end, "2019-03-04T10:30:00+01:00");
     assert_string_equal (r[1]->status, "finished");
     assert_string_equal (r[1]->provenance->source_record_id, "Encounter/e1");
 
     assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_CONDITION);
-    assert_string_equal (r[2]->patient_ref, "bbbb-2");     /* no such entry: the uuid */
+    assert_string_equal (r[2]->patient_ref, "bbbb-2"); /* no such entry: the uuid */
     assert_string_equal (r[2]->status, "active");
-    assert_string_equal (r[2]->effective, "2019-03-04");    /* recordedDate fallback */
+    assert_string_equal (r[2]->effective, "2019-03-04"); /* recordedDate fallback */
     assert_string_equal (r[2]->encounter_ref, "enc-1");
     assert_string_equal (r[2]->codes[0]->code, "44054006");
 
@@ -173,7 +173,7 @@ test_observation_components (void **state)
     assert_string_equal (r[1]->status, "final");
     assert_int_equal (r[1]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
     assert_true (r[1]->quantity->value == 120.0);
-    assert_string_equal (r[1]->quantity->unit, "mm[Hg]");    /* code preferred */
+    assert_string_equal (r[1]->quantity->unit, "mm[Hg]"); /* code preferred */
     assert_string_equal (r[1]->interpretation, "H");
     assert_string_equal (r[1]->reference_range, "90-119.5 mmHg");
     assert_string_equal (r[1]->provenance->source_record_id, "Observation/bp-1/component[0]");
@@ -260,21 +260,21 @@ test_medication_statement (void **state)
     assert_string_equal (r[0]->effective, "2020-02-03T04:05:06Z");
     assert_string_equal (r[0]->status, "active");
     assert_string_equal (r[0]->provenance->source_record_id, "MedicationStatement/ms1");
-    assert_string_equal (r[0]->encounter_ref, "e9");     /* R4 `context` */
+    assert_string_equal (r[0]->encounter_ref, "e9"); /* R4 `context` */
     assert_string_equal (r[1]->encounter_ref, "");
     assert_string_equal (r[1]->effective, "2019-01");
     assert_string_equal (r[1]->effective_end, "2019-06");
     assert_string_equal (r[1]->status, "completed");
-    assert_string_equal (r[2]->effective, "2018-07-08");     /* dateAsserted fallback */
+    assert_string_equal (r[2]->effective, "2018-07-08"); /* dateAsserted fallback */
     assert_non_null (
         hg_test_reject_near (b, "line 4 (MedicationStatement/ms4)",
                              "MedicationStatement.medicationReference is not supported; "
                              "the medication must be given as "
                              "medicationCodeableConcept"));
-    assert_non_null (hg_test_reject_near (
-        b, "line 5 (MedicationStatement/ms5)",
-        "MedicationStatement.medicationCodeableConcept has no coding "
-        "with both system and code"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 5 (MedicationStatement/ms5)",
+                             "MedicationStatement.medicationCodeableConcept has no coding "
+                             "with both system and code"));
     hg_batch_destroy (&b);
 }
 
@@ -311,14 +311,14 @@ test_imaging_study (void **state)
     assert_string_equal (r[0]->patient_ref, "p");
     assert_string_equal (r[0]->encounter_ref, "e1");
     assert_string_equal (r[0]->status, "available");
-    assert_int_equal (r[0]->n_codes, 2);      /* the coding without a system is skipped */
+    assert_int_equal (r[0]->n_codes, 2); /* the coding without a system is skipped */
     assert_string_equal (r[0]->codes[0]->system, "http://dicom.nema.org/resources/ontology/DCM");
     assert_string_equal (r[0]->codes[0]->code, "CT");
     assert_string_equal (r[0]->codes[1]->system, "http://www.radlex.org");
     assert_string_equal (r[0]->codes[1]->code, "RPID16");
     assert_string_equal (r[0]->codes[1]->display, "CT chest");
     assert_string_equal (r[0]->effective, "2017-01-01T11:01:20+03:00");
-    assert_int_equal (r[0]->n_identifiers, 2);     /* the one without a value is skipped */
+    assert_int_equal (r[0]->n_identifiers, 2); /* the one without a value is skipped */
     assert_string_equal (r[0]->identifiers[0]->system, "urn:dicom:uid");
     assert_string_equal (r[0]->identifiers[0]->value, "urn:oid:1.2.840.99.1");
     assert_string_equal (r[0]->identifiers[1]->value, "A-77");
@@ -329,10 +329,9 @@ test_imaging_study (void **state)
     assert_string_equal (r[1]->codes[0]->code, "MR");
     assert_string_equal (r[1]->codes[1]->code, "SR");
     assert_string_equal (r[1]->effective, "");
-    assert_non_null (
-        hg_test_reject_near (b, "line 3 (ImagingStudy/is3)",
-                             "ImagingStudy has no modality, series modality or "
-                             "procedureCode coding with both system and code"));
+    assert_non_null (hg_test_reject_near (b, "line 3 (ImagingStudy/is3)",
+                                          "ImagingStudy has no modality, series modality or "
+                                          "procedureCode coding with both system and code"));
     assert_non_null (
         hg_test_reject_near (b, "line 4 (ImagingStudy/is4)",
                              "ImagingStudy.started '2017-02-30' is not a valid date"));
@@ -376,7 +375,7 @@ test_document_reference (void **state)
     assert_string_equal (r->codes[0]->code, "34117-2");
     assert_string_equal (r->codes[1]->code, "51847-2");
     assert_string_equal (r->effective, "1987-11-19T00:22:16.824-05:00");
-    assert_string_equal (r->encounter_ref, "e-5");        /* context.encounter[0] */
+    assert_string_equal (r->encounter_ref, "e-5"); /* context.encounter[0] */
     assert_string_equal (r->text, "Chief complaint: cough.\nSeen by Dr. M\xc3\xbcller.");
     assert_string_equal (r->provenance->source_record_id, "DocumentReference/d1");
     hg_batch_destroy (&b);
@@ -404,17 +403,17 @@ test_document_reference (void **state)
         b = s_parse (json, &rc);
         assert_int_equal (rc, 0);
         assert_int_equal (hg_batch_reject_count (b), 1);
+        assert_non_null (hg_test_reject_near (b, "resource 1 (DocumentReference/d3)", why[i]));
         assert_non_null (
-            hg_test_reject_near (b, "resource 1 (DocumentReference/d3)", why[i]));
-        assert_non_null (hg_test_reject_near (
-            b, NULL, "DocumentReference.content[0].attachment.data"));
+            hg_test_reject_near (b, NULL, "DocumentReference.content[0].attachment.data"));
         hg_batch_destroy (&b);
         free (json);
     }
 
     /* no type: rejected; an attachment over max_field_bytes: rejected */
     b = s_parse ("{\"resourceType\":\"DocumentReference\",\"id\":\"d4\","
-                 "\"subject\":{\"reference\":\"Patient/p\"}}", &rc);
+                 "\"subject\":{\"reference\":\"Patient/p\"}}",
+                 &rc);
     assert_int_equal (rc, 0);
     assert_non_null (hg_test_reject_near (b, "DocumentReference/d4",
                                           "DocumentReference.type is "
@@ -423,11 +422,10 @@ test_document_reference (void **state)
     json = s_docref ("d5", "text/plain", b64);
     b = s_parse_lim (json, strlen (json), 40, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (
-        hg_test_reject_near (b, "DocumentReference/d5",
-                             "field DocumentReference.content"
-                             "[0].attachment.data is 60 bytes, over the limit of 40 "
-                             "bytes"));
+    assert_non_null (hg_test_reject_near (b, "DocumentReference/d5",
+                                          "field DocumentReference.content"
+                                          "[0].attachment.data is 60 bytes, over the limit of 40 "
+                                          "bytes"));
     hg_batch_destroy (&b);
     free (json);
 }
@@ -435,11 +433,10 @@ test_document_reference (void **state)
 static void
 test_ndjson_bad_line (void **state)
 {
-    const char *nd =
-        "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
-        "\n"
-        "{\"resourceType\":\"Patient\",\"id\":\n"
-        "{\"resourceType\":\"Patient\",\"id\":\"c\"}\r\n";
+    const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
+                     "\n"
+                     "{\"resourceType\":\"Patient\",\"id\":\n"
+                     "{\"resourceType\":\"Patient\",\"id\":\"c\"}\r\n";
     int rc;
     hg_batch_t *b = s_parse (nd, &rc);
     assert_int_equal (rc, 2);
@@ -495,8 +492,8 @@ test_framing_first_value (void **state)
          "{\"resourceType\":\"Encounter\",\"id\":\"e\"}\n";
     b = s_parse (nd, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (hg_test_reject_near (b, "line 3 byte 39",
-                                          "unexpected data after the JSON value"));
+    assert_non_null (
+        hg_test_reject_near (b, "line 3 byte 39", "unexpected data after the JSON value"));
     hg_batch_destroy (&b);
 
     /* max_field_bytes: a payload shorter than the limit is not walked, a
@@ -540,21 +537,20 @@ test_reject_reasons (void **state)
         "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"q\",\"gender\":\"M\"}},"
         "{\"resource\":{\"resourceType\":\"Patient\"}},"
         "{\"resource\":{\"resourceType\":\"Practitioner\",\"id\":\"dr\"}}"
-        "]}", &rc);
+        "]}",
+        &rc);
     assert_int_equal (rc, 1);
     assert_int_equal (hg_batch_reject_count (b), 9);
     assert_int_equal (hg_batch_ignored (b), 1);
-    assert_non_null (
-        hg_test_reject_near (b, "resource 2 (Observation/obs-1)",
-                             "Observation/obs-1: subject is missing; every clinical "
-                             "record must reference a patient"));
+    assert_non_null (hg_test_reject_near (b, "resource 2 (Observation/obs-1)",
+                                          "Observation/obs-1: subject is missing; every clinical "
+                                          "record must reference a patient"));
     assert_non_null (
         hg_test_reject_near (b, "resource 3 (Observation/obs-17)",
                              "Observation.effectiveDateTime '2021-13-01' is not a valid "
                              "date: month 13"));
-    assert_non_null (
-        hg_test_reject_near (b, "resource 4 (Observation/obs-3)",
-                             "valueQuantity.value \"12\" is not a JSON number"));
+    assert_non_null (hg_test_reject_near (b, "resource 4 (Observation/obs-3)",
+                                          "valueQuantity.value \"12\" is not a JSON number"));
     assert_non_null (hg_test_reject_near (b, "resource 5",
                                           "Observation.code has no coding with both "
                                           "system and code"));
@@ -564,8 +560,7 @@ test_reject_reasons (void **state)
     assert_non_null (hg_test_reject_near (b, "resource 8",
                                           "subject.reference 'Group/9' does not "
                                           "reference a Patient"));
-    assert_non_null (
-        hg_test_reject_near (b, "resource 9", "Patient.gender 'M' is not one of"));
+    assert_non_null (hg_test_reject_near (b, "resource 9", "Patient.gender 'M' is not one of"));
     assert_non_null (hg_test_reject_near (b, "resource 10", "Patient.id is missing"));
     /* bundle entries carry their own JSON as excerpt */
     const hg_reject_t *rj = hg_test_reject_near (b, "resource 3", NULL);
@@ -581,8 +576,7 @@ test_invalid_json (void **state)
     hg_batch_t *b = s_parse ("{\n  \"resourceType\": \"Patient\",\n  \"id\": \"p", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (
-        hg_test_reject_near (b, "line 3", "invalid JSON: unexpected end of data"));
+    assert_non_null (hg_test_reject_near (b, "line 3", "invalid JSON: unexpected end of data"));
     hg_batch_destroy (&b);
 
     /* syntax error with position */
@@ -654,10 +648,10 @@ test_field_limit (void **state)
     hg_batch_t *b = s_parse_lim (json, strlen (json), 1u << 20, 0, &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *rj
-        = hg_test_reject_near (b, "resource 1 (Observation/big)",
-                               "field Observation.valueString is 2097152 bytes, "
-                               "over the limit of 1048576 bytes");
+    const hg_reject_t *rj =
+        hg_test_reject_near (b, "resource 1 (Observation/big)",
+                             "field Observation.valueString is 2097152 bytes, "
+                             "over the limit of 1048576 bytes");
     assert_non_null (rj);
     assert_true (rj->excerpt_len <= HG_REJECT_EXCERPT_MAX);
     hg_batch_destroy (&b);
@@ -674,8 +668,7 @@ test_max_records (void **state)
     hg_batch_t *b = s_parse_lim (nd, strlen (nd), 0, 2, &rc);
     assert_int_equal (rc, 2);
     assert_int_equal (hg_batch_record_count (b), 2);
-    assert_non_null (
-        hg_test_reject_near (b, "line 3", "record limit reached (max_records 2)"));
+    assert_non_null (hg_test_reject_near (b, "line 3", "record limit reached (max_records 2)"));
     hg_batch_destroy (&b);
 
     /* a Bundle: the Observation with components does not fit whole */
@@ -701,12 +694,10 @@ test_out_of_memory (void **state)
     hg_parse_limits_t lim = {0, 0};
     int rc = hg_fhir_parse (nd, o, &lim, b);
     assert_true (rc < 0);
-    assert_non_null (
-        hg_test_reject_near (b, NULL, "payload exceeds parser memory limit"));
+    assert_non_null (hg_test_reject_near (b, NULL, "payload exceeds parser memory limit"));
     hg_batch_destroy (&b);
     free (nd);
 }
-
 
 /* ------------------------------------------------------------------------
  * Patient linking: patient_ref is the identifier HL7 would carry */
@@ -725,10 +716,10 @@ s_by_source (hg_batch_t *b, const char *src)
     return NULL;
 }
 
-#define S_OBS(id, subject)                                                                  \
-    "{\"resourceType\":\"Observation\",\"id\":\"" id "\",\"status\":\"final\","           \
-    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\"}]},"       \
-    "\"subject\":" subject ",\"effectiveDateTime\":\"2023-01-15T10:30:00Z\","             \
+#define S_OBS(id, subject)                                                           \
+    "{\"resourceType\":\"Observation\",\"id\":\"" id "\",\"status\":\"final\","      \
+    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\"}]}," \
+    "\"subject\":" subject ",\"effectiveDateTime\":\"2023-01-15T10:30:00Z\","        \
     "\"valueQuantity\":{\"value\":95,\"unit\":\"mg/dL\"}}"
 #define S_MR(value)                                                                         \
     "{\"type\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0203\"," \
@@ -742,26 +733,29 @@ test_patient_identifier_rule (void **state)
     const char *nd =
         /* MR not first: MR wins */
         "{\"resourceType\":\"Patient\",\"id\":\"a\",\"identifier\":[{\"system\":\"urn:ssn\","
-        "\"value\":\"SSN-1\"}," S_MR ("MR-A") "]}\n"
-        /* no MR: the first identifier with a value */
-        "{\"resourceType\":\"Patient\",\"id\":\"b\",\"identifier\":[{\"system\":\"urn:x\"},"
-        "{\"system\":\"urn:portal\",\"value\":\"PORTAL-B\"},{\"value\":\"OTHER-B\"}]}\n"
-        /* an old MRN is skipped, MR without a system counts */
-        "{\"resourceType\":\"Patient\",\"id\":\"c\",\"identifier\":[{\"use\":\"old\","
-        "\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"OLD-C\"},{\"value\":\"FIRST-C\"},"
-        "{\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"MR-C\"}]}\n"
-        /* "MR" of another code system is not table 0203's MR */
-        "{\"resourceType\":\"Patient\",\"id\":\"d\",\"identifier\":[{\"value\":\"FIRST-D\"},"
-        "{\"type\":{\"coding\":[{\"system\":\"http://example.org/types\",\"code\":\"MR\"}]},"
-        "\"value\":\"NOT-MR-D\"}]}\n"
-        /* no identifier: its id, flagged */
-        "{\"resourceType\":\"Patient\",\"id\":\"e\",\"gender\":\"male\"}\n";
+        "\"value\":\"SSN-1\"}," S_MR (
+            "MR-A") "]}\n"
+                    /* no MR: the first identifier with a value */
+                    "{\"resourceType\":\"Patient\",\"id\":\"b\",\"identifier\":[{\"system\":\"urn:x\"},"
+                    "{\"system\":\"urn:portal\",\"value\":\"PORTAL-B\"},{\"value\":\"OTHER-B\"}]}\n"
+                    /* an old MRN is skipped, MR without a system counts */
+                    "{\"resourceType\":\"Patient\",\"id\":\"c\",\"identifier\":[{\"use\":\"old\","
+                    "\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"OLD-C\"},{\"value\":\"FIRST-C\"},"
+                    "{\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"MR-C\"}]}\n"
+                    /* "MR" of another code system is not table 0203's MR */
+                    "{\"resourceType\":\"Patient\",\"id\":\"d\",\"identifier\":[{\"value\":\"FIRST-D\"},"
+                    "{\"type\":{\"coding\":[{\"system\":\"http://example.org/types\",\"code\":\"MR\"}]},"
+                    "\"value\":\"NOT-MR-D\"}]}\n"
+                    /* no identifier: its id, flagged */
+                    "{\"resourceType\":\"Patient\",\"id\":\"e\",\"gender\":\"male\"}\n";
     int rc;
     hg_batch_t *b = s_parse (nd, &rc);
     assert_int_equal (rc, 5);
     assert_int_equal (hg_batch_reject_count (b), 0);
-    const char *want[][2] = {{"Patient/a", "MR-A"},     {"Patient/b", "PORTAL-B"},
-                             {"Patient/c", "MR-C"},     {"Patient/d", "FIRST-D"},
+    const char *want[][2] = {{"Patient/a", "MR-A"},
+                             {"Patient/b", "PORTAL-B"},
+                             {"Patient/c", "MR-C"},
+                             {"Patient/d", "FIRST-D"},
                              {"Patient/e", "e"}};
     for (size_t i = 0; i < 5; i++) {
         const Hourglass__Record *r = s_by_source (b, want[i][0]);
@@ -784,42 +778,49 @@ test_patient_links_in_bundle (void **state)
     const char *json =
         "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
         /* an Observation before its Patient */
-        "{\"resource\":" S_OBS ("before", "{\"reference\":\"Patient/fp-1\"}") "},"
-        "{\"fullUrl\":\"urn:uuid:u-1\",\"resource\":{\"resourceType\":\"Patient\","
-        "\"id\":\"fp-1\",\"identifier\":[" S_MR ("M-1") "],\"gender\":\"female\"}},"
-        "{\"resource\":" S_OBS ("by-urn", "{\"reference\":\"urn:uuid:u-1\"}") "},"
-        "{\"resource\":" S_OBS ("by-url", "{\"reference\":\"https://fhir.example/r4/"
-                                          "Patient/fp-1/_history/2\"}") "},"
-        /* logical reference: Reference.identifier */
-        "{\"resource\":" S_OBS ("logical", "{\"identifier\":{\"system\":\"urn:oid:1.2.3\","
-                                           "\"value\":\"M-2\"}}") "},"
-        /* conditional references, as transaction Bundles write them */
-        "{\"resource\":" S_OBS ("cond",
-                                "{\"reference\":\"Patient?identifier=urn:oid:1.2.3|M-3\"}") "},"
-        "{\"resource\":" S_OBS ("cond-enc", "{\"reference\":\"https://fhir.example/Patient?"
-                                            "active=true&identifier="
-                                            "urn%3Aoid%3A1.2.3%7CM%204\"}") "},"
-        "{\"resource\":" S_OBS ("cond-bare", "{\"reference\":\"Patient?identifier=M-5\"}") "},"
-        /* a Patient not in the payload: its id, flagged */
-        "{\"resource\":" S_OBS ("ghost", "{\"reference\":\"Patient/ghost\"}") "},"
-        /* a Patient of the payload without an identifier: its id, flagged */
-        "{\"fullUrl\":\"urn:uuid:u-2\",\"resource\":{\"resourceType\":\"Patient\","
-        "\"id\":\"anon\"}},"
-        "{\"resource\":" S_OBS ("anon-obs", "{\"reference\":\"urn:uuid:u-2\"}") "},"
-        /* a component record follows its Observation's patient */
-        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"bp\",\"status\":\"final\","
-        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
-        "\"subject\":{\"reference\":\"Patient/fp-1\"},\"effectiveDateTime\":\"2023-01-15\","
-        "\"component\":[{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
-        "\"code\":\"8480-6\"}]},"
-        "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}},"
-        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"bp2\",\"status\":\"final\","
-        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
-        "\"subject\":{\"reference\":\"Patient/ghost\"},\"effectiveDateTime\":\"2023-01-15\","
-        "\"component\":[{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
-        "\"code\":\"8480-6\"}]},"
-        "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}}"
-        "]}";
+        "{\"resource\":" S_OBS (
+            "before",
+            "{\"reference\":\"Patient/fp-1\"}") "},"
+                                                "{\"fullUrl\":\"urn:uuid:u-1\",\"resource\":{\"resourceType\":\"Patient\","
+                                                "\"id\":\"fp-1\",\"identifier\":[" S_MR (
+                                                    "M-1") "],\"gender\":\"female\"}},"
+                                                           "{\"resource\":" S_OBS (
+                                                               "by-urn",
+                                                               "{\"reference\":\"urn:uuid:u-1\"}") "},"
+                                                                                                   "{\"resource\":" S_OBS ("by-url",
+                                                                                                                           "{\"reference\":\"https://fhir.example/r4/"
+                                                                                                                           "Patient/fp-1/_history/2\"}") "},"
+                                                                                                                                                         /* logical reference: Reference.identifier */
+                                                                                                                                                         "{\"resource\":" S_OBS ("logical", "{\"identifier\":{\"system\":\"urn:oid:1.2.3\","
+                                                                                                                                                                                            "\"value\":\"M-2\"}}") "},"
+                                                                                                                                                                                                                   /* conditional references, as transaction Bundles write them */
+                                                                                                                                                                                                                   "{\"resource\":" S_OBS ("cond", "{\"reference\":\"Patient?identifier=urn:oid:1.2.3|M-3\"}") "},"
+                                                                                                                                                                                                                                                                                                               "{\"resource\":" S_OBS ("cond-enc", "{\"reference\":\"https://fhir.example/Patient?"
+                                                                                                                                                                                                                                                                                                                                                   "active=true&identifier="
+                                                                                                                                                                                                                                                                                                                                                   "urn%3Aoid%3A1.2.3%7CM%204\"}") "},"
+                                                                                                                                                                                                                                                                                                                                                                                   "{\"resource\":" S_OBS (
+                                                                                                                                                                                                                                                                                                                                                                                       "cond-bare", "{\"reference\":\"Patient?identifier=M-5\"}") "},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                  /* a Patient not in the payload: its id, flagged */
+                                                                                                                                                                                                                                                                                                                                                                                                                                                  "{\"resource\":" S_OBS ("ghost",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "{\"reference\":\"Patient/ghost\"}") "},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               /* a Patient of the payload without an identifier: its id, flagged */
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "{\"fullUrl\":\"urn:uuid:u-2\",\"resource\":{\"resourceType\":\"Patient\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "\"id\":\"anon\"}},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                               "{\"resource\":" S_OBS ("anon-obs", "{\"reference\":\"urn:uuid:u-2\"}") "},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       /* a component record follows its Observation's patient */
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"bp\",\"status\":\"final\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"subject\":{\"reference\":\"Patient/fp-1\"},\"effectiveDateTime\":\"2023-01-15\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"component\":[{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"code\":\"8480-6\"}]},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"bp2\",\"status\":\"final\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"subject\":{\"reference\":\"Patient/ghost\"},\"effectiveDateTime\":\"2023-01-15\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"component\":[{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"code\":\"8480-6\"}]},"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "\"valueQuantity\":{\"value\":120,\"unit\":\"mm[Hg]\"}}]}}"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                       "]}";
     /* clang-format on */
     int rc;
     hg_batch_t *b = s_parse (json, &rc);
@@ -833,14 +834,21 @@ test_patient_links_in_bundle (void **state)
         const char *src, *patient;
         bool unlinked;
     } want[] = {
-        {"Observation/before", "M-1", false},   {"Patient/fp-1", "M-1", false},
-        {"Observation/by-urn", "M-1", false},   {"Observation/by-url", "M-1", false},
-        {"Observation/logical", "M-2", false},  {"Observation/cond", "M-3", false},
-        {"Observation/cond-enc", "M 4", false}, {"Observation/cond-bare", "M-5", false},
-        {"Observation/ghost", "ghost", true},   {"Patient/anon", "anon", true},
-        {"Observation/anon-obs", "anon", true}, {"Observation/bp", "M-1", false},
+        {"Observation/before", "M-1", false},
+        {"Patient/fp-1", "M-1", false},
+        {"Observation/by-urn", "M-1", false},
+        {"Observation/by-url", "M-1", false},
+        {"Observation/logical", "M-2", false},
+        {"Observation/cond", "M-3", false},
+        {"Observation/cond-enc", "M 4", false},
+        {"Observation/cond-bare", "M-5", false},
+        {"Observation/ghost", "ghost", true},
+        {"Patient/anon", "anon", true},
+        {"Observation/anon-obs", "anon", true},
+        {"Observation/bp", "M-1", false},
         {"Observation/bp/component[0]", "M-1", false},
-        {"Observation/bp2", "ghost", true},     {"Observation/bp2/component[0]", "ghost", true},
+        {"Observation/bp2", "ghost", true},
+        {"Observation/bp2/component[0]", "ghost", true},
     };
     for (size_t i = 0; i < sizeof (want) / sizeof (want[0]); i++) {
         const Hourglass__Record *r = s_by_source (b, want[i].src);
@@ -865,21 +873,24 @@ test_patient_links_ndjson (void **state)
     (void) state;
     /* a bulk export file: Observations, then their Patient; the last
      * version of a Patient wins */
-    const char *nd =
-        S_OBS ("o1", "{\"reference\":\"Patient/p1\"}") "\n"
-        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[" S_MR ("OLD-MRN") "]}\n"
-        S_OBS ("o2", "{\"reference\":\"Patient/p1\"}") "\n"
-        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[" S_MR ("MRN-1") "]}\n"
-        S_OBS ("o3", "{\"reference\":\"Patient/p2\"}") "\n";
+    const char *nd = S_OBS (
+        "o1",
+        "{\"reference\":\"Patient/p1\"}") "\n"
+                                          "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[" S_MR ("OLD-MRN") "]}\n" S_OBS (
+                                              "o2",
+                                              "{\"reference\":\"Patient/p1\"}") "\n"
+                                                                                "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[" S_MR (
+                                                                                    "MRN-1") "]}\n" S_OBS ("o3",
+                                                                                                           "{\"reference\":\"Patient/p2\"}") "\n";
     int rc;
     hg_batch_t *b = s_parse (nd, &rc);
     assert_int_equal (rc, 5);
     Hourglass__Record **r = hg_batch_records (b);
     assert_string_equal (r[0]->patient_ref, "MRN-1");
-    assert_string_equal (r[1]->patient_ref, "OLD-MRN");     /* the Patient's own record */
+    assert_string_equal (r[1]->patient_ref, "OLD-MRN"); /* the Patient's own record */
     assert_string_equal (r[2]->patient_ref, "MRN-1");
     assert_string_equal (r[3]->patient_ref, "MRN-1");
-    assert_string_equal (r[4]->patient_ref, "p2");          /* not in this payload */
+    assert_string_equal (r[4]->patient_ref, "p2"); /* not in this payload */
     assert_true (hg_fhir_record_unlinked (r[4]));
     assert_false (hg_fhir_record_unlinked (r[0]));
     hg_batch_destroy (&b);
@@ -887,11 +898,11 @@ test_patient_links_ndjson (void **state)
     /* records already in the batch are not touched by a later payload */
     b = hg_batch_new (0);
     assert_int_equal (hg_fhir_parse (S_OBS ("x", "{\"reference\":\"Patient/p9\"}"),
-                                     strlen (S_OBS ("x", "{\"reference\":\"Patient/p9\"}")),
-                                     NULL, b),
+                                     strlen (S_OBS ("x", "{\"reference\":\"Patient/p9\"}")), NULL,
+                                     b),
                       1);
-    const char *pat
-        = "{\"resourceType\":\"Patient\",\"id\":\"p9\",\"identifier\":[" S_MR ("M9") "]}";
+    const char *pat = "{\"resourceType\":\"Patient\",\"id\":\"p9\",\"identifier\":[" S_MR (
+        "M9") "]}";
     assert_int_equal (hg_fhir_parse (pat, strlen (pat), NULL, b), 1);
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "p9");
     assert_true (hg_fhir_record_unlinked (hg_batch_records (b)[0]));
@@ -954,7 +965,7 @@ test_hl7_system_names (void **state)
     assert_int_equal (rc, 1);
     Hourglass__Record *r = hg_batch_records (b)[0];
     assert_string_equal (r->codes[0]->system, HG_SYS_LOINC);
-    assert_string_equal (r->codes[1]->system, "L");     /* local: kept */
+    assert_string_equal (r->codes[1]->system, "L"); /* local: kept */
     assert_string_equal (r->code_value->system, HG_SYS_SNOMED);
     hg_batch_destroy (&b);
 }
@@ -1090,7 +1101,8 @@ s_parse_dir_some (const char *sub, size_t max_files, const char *must_contain)
         /* nothing is rejected for bad JSON or bad dates in published samples */
         const hg_reject_t *r = hg_batch_rejects (b);
         for (size_t i = 0; i < hg_batch_reject_count (b); i++) {
-            if (strstr (r[i].reason, "invalid JSON") || strstr (r[i].reason, "not a valid date")) {
+            if (strstr (r[i].reason, "invalid JSON")
+                || strstr (r[i].reason, "not a valid date")) {
                 print_message ("  reject [%s] %s\n", r[i].location, r[i].reason);
                 fail ();
             }

@@ -41,8 +41,8 @@ typedef struct {
     const char *method, *path, *auth, *content_type, *batch_id;
     const char *body;
     size_t body_len;
-    const char *content_length;   /* override: sent as is, body not sent */
-    bool chunked;                 /* send body in chunks of 1000 bytes */
+    const char *content_length; /* override: sent as is, body not sent */
+    bool chunked;               /* send body in chunks of 1000 bytes */
     /* results */
     int status;
     char headers[4096];
@@ -57,7 +57,7 @@ s_send_all (int fd, const char *buf, size_t len)
     while (off < len) {
         ssize_t w = send (fd, buf + off, len - off, MSG_NOSIGNAL);
         if (w <= 0) {
-            return;           /* server closed early: read what it answered */
+            return; /* server closed early: read what it answered */
         }
         off += (size_t) w;
     }
@@ -76,7 +76,8 @@ s_call_run (void *arg)
         return NULL;
     }
     char head[2048];
-    int n = snprintf (head, sizeof (head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+    int n = snprintf (head, sizeof (head),
+                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
                       c->method ? c->method : "POST", c->path ? c->path : "/fhir");
     if (c->auth) {
         n += snprintf (head + n, sizeof (head) - (size_t) n, "Authorization: %s\r\n", c->auth);
@@ -227,8 +228,10 @@ s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
     for (int p = 39300 + (getpid () % 200); p < 39700 && !h; p++) {
         char listen[32];
         snprintf (listen, sizeof (listen), "127.0.0.1:%d", p);
-        hg_fhir_http_opts_t o = {.listen = listen, .tokens_file = tokens_path,
-                                 .max_body_bytes = MAX_BODY, .answer_timeout_ms = timeout_ms};
+        hg_fhir_http_opts_t o = {.listen = listen,
+                                 .tokens_file = tokens_path,
+                                 .max_body_bytes = MAX_BODY,
+                                 .answer_timeout_ms = timeout_ms};
         h = hg_fhir_http_start (&o, &err);
         *port = p;
     }
@@ -267,7 +270,8 @@ s_expected_batch_id (const char *body, char *out, size_t cap)
 {
     unsigned char hash[16];
     char hex[33];
-    crypto_generichash (hash, sizeof (hash), (const unsigned char *) body, strlen (body), NULL, 0);
+    crypto_generichash (hash, sizeof (hash), (const unsigned char *) body, strlen (body), NULL,
+                        0);
     sodium_bin2hex (hex, sizeof (hex), hash, sizeof (hash));
     snprintf (out, cap, "http-%s", hex);
 }
@@ -275,7 +279,10 @@ s_expected_batch_id (const char *body, char *out, size_t cap)
 static call_t
 s_post (int port, const char *auth, const char *ct, const char *body)
 {
-    call_t c = {.port = port, .auth = auth, .content_type = ct, .body = body,
+    call_t c = {.port = port,
+                .auth = auth,
+                .content_type = ct,
+                .body = body,
                 .body_len = body ? strlen (body) : 0};
     return c;
 }
@@ -531,8 +538,7 @@ test_refusals_queue_nothing (void **state)
         s_call_start (&cases[i].c);
         s_call_wait (&cases[i].c);
         if (cases[i].c.status != cases[i].status) {
-            fail_msg ("case %zu: status %d, expected %d", i, cases[i].c.status,
-                      cases[i].status);
+            fail_msg ("case %zu: status %d, expected %d", i, cases[i].c.status, cases[i].status);
         }
         s_assert_outcome (&cases[i].c, "error", cases[i].code, cases[i].diag);
         assert_false (s_readable (h, 0));
@@ -625,7 +631,7 @@ test_timeout (void **state)
     hg_http_request_t *late = s_take_one (h);
     s_call_wait (&c2);
     assert_int_equal (c2.status, 504);
-    assert_string_equal (late->partner, "lab-a");    /* still valid until answered */
+    assert_string_equal (late->partner, "lab-a"); /* still valid until answered */
     hg_fhir_http_answer (h, late, HG_FHIR_HTTP_ACCEPTED, "lab-a/late", NULL, 0);
     hg_fhir_http_stop (&h);
 }
@@ -661,8 +667,8 @@ test_concurrent_round (void **state)
         snprintf (mid, sizeof (mid), "%s/%s", req[i]->partner, req[i]->batch_id);
         int k = atoi (req[i]->batch_id + 6);
         assert_string_equal (req[i]->partner, k % 2 ? "lab-b" : "lab-a");
-        hg_fhir_http_answer (h, req[i], k == 3 ? HG_FHIR_HTTP_BUSY : HG_FHIR_HTTP_ACCEPTED,
-                             mid, "saturated", 2);
+        hg_fhir_http_answer (h, req[i], k == 3 ? HG_FHIR_HTTP_BUSY : HG_FHIR_HTTP_ACCEPTED, mid,
+                             "saturated", 2);
     }
     for (int i = 0; i < N; i++) {
         s_call_wait (&c[i]);
@@ -697,7 +703,7 @@ test_stop_with_waiting_request (void **state)
     s_call_wait (&c);
     /* the 503 is sent when MHD still flushes it, else the connection closes */
     assert_true (c.status == 503 || c.status == 0);
-    hg_fhir_http_stop (&h);     /* NULL-safe */
+    hg_fhir_http_stop (&h); /* NULL-safe */
 }
 
 /* ---- reload ------------------------------------------------------------------ */
@@ -739,8 +745,8 @@ test_reload_tokens (void **state)
     s_assert_outcome (&gone, "error", "login", "missing or unknown bearer token");
     assert_false (s_readable (h, 0));
 
-    call_t added = s_post (port, "Bearer tok-lab-c-0123456789abcdef",
-                           "application/fhir+json", BUNDLE);
+    call_t added = s_post (port, "Bearer tok-lab-c-0123456789abcdef", "application/fhir+json",
+                           BUNDLE);
     s_call_start (&added);
     r = s_take_one (h);
     assert_string_equal (r->partner, "lab-c");
@@ -770,8 +776,8 @@ test_reload_tokens (void **state)
     assert_true (strstr (err.msg, "cannot read http tokens file") != NULL);
     assert_true (hg_fhir_http_reload_tokens (h, NULL, NULL) < 0); /* err may be NULL */
 
-    call_t still = s_post (port, "Bearer tok-lab-c-0123456789abcdef",
-                           "application/fhir+json", BUNDLE);
+    call_t still = s_post (port, "Bearer tok-lab-c-0123456789abcdef", "application/fhir+json",
+                           BUNDLE);
     s_call_start (&still);
     r = s_take_one (h);
     assert_string_equal (r->partner, "lab-c");
@@ -816,8 +822,7 @@ test_reload_under_load (void **state)
             for (size_t k = 0; k < got; k++) {
                 assert_true (strcmp (req[k]->partner, "lab-a") == 0
                              || strcmp (req[k]->partner, "lab-b") == 0);
-                hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner,
-                                     NULL, 0);
+                hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner, NULL, 0);
             }
         }
     }
@@ -825,8 +830,7 @@ test_reload_under_load (void **state)
         hg_http_request_t *req[N];
         size_t got = hg_fhir_http_take (h, req, N);
         for (size_t k = 0; k < got; k++) {
-            hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner, NULL,
-                                 0);
+            hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner, NULL, 0);
         }
     }
     for (int i = 0; i < N; i++) {
@@ -838,8 +842,7 @@ test_reload_under_load (void **state)
         else {
             assert_true (c[i].status == 202 || c[i].status == 401);
             if (c[i].status == 202) {
-                s_assert_outcome (&c[i], "information", "informational",
-                                  "accepted as lab-a");
+                s_assert_outcome (&c[i], "information", "informational", "accepted as lab-a");
             }
         }
     }
@@ -881,8 +884,11 @@ s_assert_tls_fails (const char *cert_text, const char *key_text, const char *msg
     close (fd);
     char listen[32];
     snprintf (listen, sizeof (listen), "127.0.0.1:%d", ntohs (sa.sin_port));
-    hg_fhir_http_opts_t o = {.listen = listen, .tokens_file = s_tokens_path,
-                             .max_body_bytes = 10, .tls_cert = cert, .tls_key = key};
+    hg_fhir_http_opts_t o = {.listen = listen,
+                             .tokens_file = s_tokens_path,
+                             .max_body_bytes = 10,
+                             .tls_cert = cert,
+                             .tls_key = key};
     hg_fhir_http_t *h = hg_fhir_http_start (&o, &err);
     if (h) {
         hg_fhir_http_stop (&h);
@@ -913,8 +919,7 @@ test_tls_errors (void **state)
     s_assert_tls_fails ("-", PEM_KEY, "cannot read http_tls_cert /nonexistent/cert.pem");
     s_assert_tls_fails (PEM_CERT, "-", "cannot read http_tls_key /nonexistent/key.pem");
     s_assert_tls_fails ("just some text\n", PEM_KEY, "is not a PEM certificate");
-    s_assert_tls_fails (PEM_CERT,
-                        "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+    s_assert_tls_fails (PEM_CERT, "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
                         "is not a PEM private key");
     s_assert_tls_fails (PEM_CERT,
                         "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMII\n"

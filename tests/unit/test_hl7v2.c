@@ -74,12 +74,12 @@ s_check_adt (hg_batch_t *b, int rc, const char *family)
     Hourglass__Record **r = hg_batch_records (b);
     /* PID -> demographics */
     assert_int_equal (r[0]->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
-    assert_string_equal (r[0]->patient_ref, "MRN777");     /* the MR repetition */
+    assert_string_equal (r[0]->patient_ref, "MRN777"); /* the MR repetition */
     assert_string_equal (r[0]->provenance->source_format, "hl7v2");
     assert_string_equal (r[0]->provenance->source_record_id, "MSG0001/PID");
     assert_string_equal (r[0]->record_id, "");
     Hourglass__Demographics *d = r[0]->demographics;
-    assert_string_equal (d->family, family);      /* \T\ is the subcomponent separator */
+    assert_string_equal (d->family, family); /* \T\ is the subcomponent separator */
     assert_int_equal (d->n_given, 2);
     assert_string_equal (d->given[0], "Mary");
     assert_string_equal (d->given[1], "Ann");
@@ -113,7 +113,7 @@ s_check_adt (hg_batch_t *b, int rc, const char *family)
                          "http://terminology.hl7.org/CodeSystem/v3-ActCode");
     assert_string_equal (r[1]->codes[0]->code, "IMP");
     assert_string_equal (r[1]->codes[0]->display, "inpatient encounter");
-    assert_string_equal (r[1]->effective, "2023-01-02T09:00+01:00");     /* offset kept */
+    assert_string_equal (r[1]->effective, "2023-01-02T09:00+01:00"); /* offset kept */
     assert_string_equal (r[1]->effective_end, "2023-01-10T12:00+01:00");
     assert_string_equal (r[1]->encounter_ref, "V100");
     assert_string_equal (r[1]->provenance->source_record_id, "MSG0001/PV1");
@@ -163,12 +163,23 @@ test_custom_delimiters (void **state)
     char *msg = strdup (s_adt);
     for (char *p = msg; *p; p++) {
         switch (*p) {
-        case '|': *p = '#'; break;
-        case '^': *p = '!'; break;
-        case '~': *p = '*'; break;
-        case '\\': *p = '$'; break;
-        case '&': *p = '@'; break;
-        default: break;
+        case '|':
+            *p = '#';
+            break;
+        case '^':
+            *p = '!';
+            break;
+        case '~':
+            *p = '*';
+            break;
+        case '\\':
+            *p = '$';
+            break;
+        case '&':
+            *p = '@';
+            break;
+        default:
+            break;
         }
     }
     int rc;
@@ -197,7 +208,7 @@ test_oru_values (void **state)
 {
     int rc;
     hg_batch_t *b = s_parse (s_oru, &rc);
-    assert_int_equal (rc, 6);      /* PID + OBX 1,2,4,5,7 */
+    assert_int_equal (rc, 6); /* PID + OBX 1,2,4,5,7 */
     assert_int_equal (hg_batch_reject_count (b), 2);
     Hourglass__Record **r = hg_batch_records (b);
     assert_string_equal (r[0]->patient_ref, "P-9");
@@ -213,17 +224,16 @@ test_oru_values (void **state)
     assert_string_equal (r[1]->reference_range, "12-16");
     assert_string_equal (r[1]->interpretation, "N");
     assert_string_equal (r[1]->status, "F");
-    assert_string_equal (r[1]->effective, "2021-03-01T07:15:00-05:00");   /* OBX-14 */
+    assert_string_equal (r[1]->effective, "2021-03-01T07:15:00-05:00"); /* OBX-14 */
     assert_string_equal (r[1]->provenance->source_record_id, "MSG0002/OBX[1]");
 
     assert_true (r[2]->quantity->value == 200.0);
     assert_string_equal (r[2]->quantity->comparator, ">=");
     assert_string_equal (r[2]->interpretation, "H");
-    assert_string_equal (r[2]->effective, "2021-03-01T07:00:00-05:00");   /* OBR-7 */
+    assert_string_equal (r[2]->effective, "2021-03-01T07:00:00-05:00"); /* OBR-7 */
 
     assert_int_equal (r[3]->value_case, HOURGLASS__RECORD__VALUE_STRING_VALUE);
-    assert_string_equal (r[3]->string_value,
-                         "Line one\nwith | and ^ and \\ and A\nsecond line");
+    assert_string_equal (r[3]->string_value, "Line one\nwith | and ^ and \\ and A\nsecond line");
     assert_string_equal (r[3]->provenance->source_record_id, "MSG0002/OBX[4]");
 
     assert_int_equal (r[4]->value_case, HOURGLASS__RECORD__VALUE_CODE_VALUE);
@@ -238,9 +248,8 @@ test_oru_values (void **state)
     assert_string_equal (r[5]->quantity->comparator, "<");
     assert_true (r[5]->quantity->value == 5.0);
 
-    const hg_reject_t *rj
-        = hg_test_reject_near (b, "message 1 (MSH-10 'MSG0002') segment OBX[3]",
-                               "OBX-5 'abc' is not a number but OBX-2 is NM");
+    const hg_reject_t *rj = hg_test_reject_near (b, "message 1 (MSH-10 'MSG0002') segment OBX[3]",
+                                                 "OBX-5 'abc' is not a number but OBX-2 is NM");
     assert_non_null (rj);
     assert_memory_equal (rj->excerpt, "OBX|3|NM", 8);
     assert_non_null (hg_test_reject_near (b, "segment OBX[6]",
@@ -252,43 +261,39 @@ test_oru_values (void **state)
 static void
 test_multi_message_locations (void **state)
 {
-    const char *two =
-        "MSH|^~\\&|A|B|||2021||ADT^A04|MSG0001|P|2.3\n"
-        "PID|1||X1^^^^MR||Roe^Jane||20231301|F\n"
-        "MSH|^~\\&|A|B|||2021||ORU^R01|MSG0002|P|2.3\n"
-        "PID|1||X2||Roe^Jim||2001|M\n"
-        "OBX|1|NM|1^a^LN||1|\n"
-        "OBX|2|NM|1^a^LN||2|\n"
-        "OBX|3|NM|1^a^LN||abc|\n"
-        "MSH|^~\\&|A|B|||2021||ADT^A02|MSG0003|P|2.3\n"
-        "PID|1||X3\n"
-        "MSH|^~\\&|A|B|||2021||ADT^A08|MSG0004|P|2.3\n"
-        "PID|1||^^^^MR\n"
-        "MSH|^~\\&|A|B|||2021||ORU^R01|MSG0005|P|2.3\n"
-        "OBX|1|NM|1^a^LN||1|\n"
-        "MSH|^~\\&|A|B|||2021||ORU^R01||P|2.3\n"
-        "PID|1||X6\n";
+    const char *two = "MSH|^~\\&|A|B|||2021||ADT^A04|MSG0001|P|2.3\n"
+                      "PID|1||X1^^^^MR||Roe^Jane||20231301|F\n"
+                      "MSH|^~\\&|A|B|||2021||ORU^R01|MSG0002|P|2.3\n"
+                      "PID|1||X2||Roe^Jim||2001|M\n"
+                      "OBX|1|NM|1^a^LN||1|\n"
+                      "OBX|2|NM|1^a^LN||2|\n"
+                      "OBX|3|NM|1^a^LN||abc|\n"
+                      "MSH|^~\\&|A|B|||2021||ADT^A02|MSG0003|P|2.3\n"
+                      "PID|1||X3\n"
+                      "MSH|^~\\&|A|B|||2021||ADT^A08|MSG0004|P|2.3\n"
+                      "PID|1||^^^^MR\n"
+                      "MSH|^~\\&|A|B|||2021||ORU^R01|MSG0005|P|2.3\n"
+                      "OBX|1|NM|1^a^LN||1|\n"
+                      "MSH|^~\\&|A|B|||2021||ORU^R01||P|2.3\n"
+                      "PID|1||X6\n";
     int rc;
     hg_batch_t *b = s_parse (two, &rc);
-    assert_int_equal (rc, 3);      /* message 2: PID + OBX 1, 2 */
-    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "X2");   /* first CX.1 */
+    assert_int_equal (rc, 3); /* message 2: PID + OBX 1, 2 */
+    assert_string_equal (hg_batch_records (b)[0]->patient_ref, "X2"); /* first CX.1 */
     assert_string_equal (hg_batch_records (b)[0]->demographics->birth_date, "2001");
     assert_int_equal (hg_batch_reject_count (b), 6);
-    assert_non_null (
-        hg_test_reject_near (b, "message 1 (MSH-10 'MSG0001') segment PID",
-                             "PID-7 '20231301' is not a valid date: month 13"));
-    assert_non_null (hg_test_reject_near (b,
-                                          "message 2 (MSH-10 'MSG0002') segment OBX[3]",
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'MSG0001') segment PID",
+                                          "PID-7 '20231301' is not a valid date: month 13"));
+    assert_non_null (hg_test_reject_near (b, "message 2 (MSH-10 'MSG0002') segment OBX[3]",
                                           "OBX-5 'abc' is not a number but OBX-2 is NM"));
-    assert_non_null (
-        hg_test_reject_near (b, "message 3 (MSH-10 'MSG0003')",
-                             "message type ADT^A02 is not supported (supported: "
-                             "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, "
-                             "OML^O21, ORU^R01, RDE^O11, VXU^V04)"));
+    assert_non_null (hg_test_reject_near (b, "message 3 (MSH-10 'MSG0003')",
+                                          "message type ADT^A02 is not supported (supported: "
+                                          "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, "
+                                          "OML^O21, ORU^R01, RDE^O11, VXU^V04)"));
     assert_non_null (hg_test_reject_near (b, "message 4 (MSH-10 'MSG0004') segment PID",
                                           "PID-3 patient identifier list is empty"));
-    assert_non_null (hg_test_reject_near (b, "message 5 (MSH-10 'MSG0005')",
-                                          "PID segment is missing"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 5 (MSH-10 'MSG0005')", "PID segment is missing"));
     assert_non_null (
         hg_test_reject_near (b, "message 6", "MSH-10 message control id is missing"));
     hg_batch_destroy (&b);
@@ -301,10 +306,10 @@ test_no_msh_and_garbage (void **state)
     hg_batch_t *b = s_parse ("PID|1||X\rOBX|1|NM|1||2\r", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    const hg_reject_t *rj
-        = hg_test_reject_near (b, "payload",
-                               "no MSH segment: an HL7 v2 message "
-                               "must start with MSH (found 'PID|1||X?OBX|1|NM|1||2?')");
+    const hg_reject_t *rj =
+        hg_test_reject_near (b, "payload",
+                             "no MSH segment: an HL7 v2 message "
+                             "must start with MSH (found 'PID|1||X?OBX|1|NM|1||2?')");
     assert_non_null (rj);
     assert_true (rj->excerpt_len > 0);
     hg_batch_destroy (&b);
@@ -326,12 +331,10 @@ test_no_msh_and_garbage (void **state)
 
     /* a lone MSH, bad delimiters */
     b = s_parse ("MSH", &rc);
-    assert_non_null (
-        hg_test_reject_near (b, "message 1", "MSH segment 'MSH' is too short"));
+    assert_non_null (hg_test_reject_near (b, "message 1", "MSH segment 'MSH' is too short"));
     hg_batch_destroy (&b);
     b = s_parse ("MSH|^^\\&|A\r", &rc);
-    assert_non_null (
-        hg_test_reject_near (b, "message 1", "delimiters '|^^\\&' are invalid"));
+    assert_non_null (hg_test_reject_near (b, "message 1", "delimiters '|^^\\&' are invalid"));
     hg_batch_destroy (&b);
     b = s_parse ("", &rc);
     assert_int_equal (rc, 0);
@@ -374,7 +377,7 @@ test_max_records_and_memory (void **state)
     sprintf (three, "%s%s%s", msg, msg, msg);
     int rc;
     hg_batch_t *b = s_parse_lim (three, strlen (three), 0, 6, &rc);
-    assert_int_equal (rc, 4);      /* message 2 does not fit whole */
+    assert_int_equal (rc, 4); /* message 2 does not fit whole */
     assert_int_equal (hg_batch_record_count (b), 4);
     assert_non_null (
         hg_test_reject_near (b, "message 2",
@@ -386,7 +389,7 @@ test_max_records_and_memory (void **state)
     hg_parse_limits_t lim = {0, 0};
     rc = hg_hl7v2_parse (three, strlen (three), &lim, b);
     assert_true (rc < 0);
-    assert_int_equal (hg_batch_record_count (b), 0);     /* partial message dropped */
+    assert_int_equal (hg_batch_record_count (b), 0); /* partial message dropped */
     /* the reason text itself needs arena room; record.c falls back to a
      * static text when there is none */
     const hg_reject_t *rj = hg_batch_rejects (b);
@@ -434,7 +437,7 @@ test_adt_a03_discharge (void **state)
     assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_ENCOUNTER);
     assert_string_equal (r[1]->codes[0]->code, "EMER");
     assert_string_equal (r[1]->effective, "2023-02-01T08:30:00");
-    assert_string_equal (r[1]->effective_end, "2023-02-03T11:30:00");    /* PV1-45 */
+    assert_string_equal (r[1]->effective_end, "2023-02-03T11:30:00"); /* PV1-45 */
     assert_string_equal (r[1]->encounter_ref, "VIS-9");
     assert_string_equal (r[1]->provenance->source_record_id, "D-1/PV1");
     assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_CONDITION);
@@ -444,29 +447,28 @@ test_adt_a03_discharge (void **state)
     /* a bad discharge time rejects the encounter only */
     b = s_parse ("MSH|^~\\&|A|B|||2023||ADT^A03|D-2|P|2.5\r"
                  "PID|1||M-5^^^HOSP^MR\r"
-                 "PV1|1|I|||||||||||||||||V|||||||||||||||||||||||||20230201|20231301\r", &rc);
+                 "PV1|1|I|||||||||||||||||V|||||||||||||||||||||||||20230201|20231301\r",
+                 &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (
-        hg_test_reject_near (b, "message 1 (MSH-10 'D-2') segment PV1",
-                             "PV1-45 '20231301' is not a valid date: month 13"));
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'D-2') segment PV1",
+                                          "PV1-45 '20231301' is not a valid date: month 13"));
     hg_batch_destroy (&b);
 }
 
 static void
 test_adt_a40_merge (void **state)
 {
-    const char *msg =
-        "MSH|^~\\&|REG|HOSP|||20190423150137||ADT^A40^ADT_A40|MG-1|P|2.5\r"
-        "EVN|A40|20190423150137\r"
-        "PID|1||12345^^^BCBS^MR||Test^Ann||20180205|F\r"
-        "PD1|||Clinic\r"
-        "MRG|OLD-1^^^HOSP^PI~56789^^^BCBS^MR\r"
-        "PV1|1|I|||||||||||||||||V-1\r"
-        "ZMG|local|stuff\r";
+    const char *msg = "MSH|^~\\&|REG|HOSP|||20190423150137||ADT^A40^ADT_A40|MG-1|P|2.5\r"
+                      "EVN|A40|20190423150137\r"
+                      "PID|1||12345^^^BCBS^MR||Test^Ann||20180205|F\r"
+                      "PD1|||Clinic\r"
+                      "MRG|OLD-1^^^HOSP^PI~56789^^^BCBS^MR\r"
+                      "PV1|1|I|||||||||||||||||V-1\r"
+                      "ZMG|local|stuff\r";
     int rc;
     hg_batch_t *b = s_parse (msg, &rc);
     assert_int_equal (hg_batch_reject_count (b), 0);
-    assert_int_equal (rc, 1);      /* no encounter: a merge carries no clinical fact */
+    assert_int_equal (rc, 1); /* no encounter: a merge carries no clinical fact */
     Hourglass__Record *r = hg_batch_records (b)[0];
     assert_int_equal (r->kind, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
     assert_string_equal (r->patient_ref, "12345");
@@ -485,7 +487,8 @@ test_adt_a40_merge (void **state)
     /* two patient groups */
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-2|P|2.8\r"
                  "PID|1||A1^^^H^MR\rMRG|B1\r"
-                 "PID|2||A2^^^H^MR\rMRG|B2^^^H2&1.2.3&ISO^MR\r", &rc);
+                 "PID|2||A2^^^H^MR\rMRG|B2^^^H2&1.2.3&ISO^MR\r",
+                 &rc);
     assert_int_equal (hg_batch_reject_count (b), 0);
     assert_int_equal (rc, 2);
     Hourglass__Record **rs = hg_batch_records (b);
@@ -504,15 +507,15 @@ test_adt_a40_merge (void **state)
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-3|P|2.5\rPID|1||A1^^^H^MR\r", &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_reject_count (b), 1);
-    assert_non_null (
-        hg_test_reject_near (b, "message 1 (MSH-10 'MG-3') segment PID",
-                             "ADT^A40 without an MRG segment: which patient was "
-                             "merged?"));
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'MG-3') segment PID",
+                                          "ADT^A40 without an MRG segment: which patient was "
+                                          "merged?"));
     hg_batch_destroy (&b);
 
     /* the second group has no MRG: nothing of the message is kept */
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-4|P|2.5\r"
-                 "PID|1||A1\rMRG|B1\rPID|2||A2\r", &rc);
+                 "PID|1||A1\rMRG|B1\rPID|2||A2\r",
+                 &rc);
     assert_int_equal (rc, 0);
     assert_int_equal (hg_batch_record_count (b), 0);
     assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'MG-4') segment PID[2]",
@@ -522,10 +525,9 @@ test_adt_a40_merge (void **state)
     /* MRG-1 empty */
     b = s_parse ("MSH|^~\\&|A|B|||2019||ADT^A40|MG-5|P|2.5\rPID|1||A1\rMRG|||B-visit\r", &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (
-        hg_test_reject_near (b, "message 1 (MSH-10 'MG-5') segment MRG",
-                             "MRG-1 prior patient identifier list is empty: which "
-                             "patient was merged?"));
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'MG-5') segment MRG",
+                                          "MRG-1 prior patient identifier list is empty: which "
+                                          "patient was merged?"));
     hg_batch_destroy (&b);
 
     /* the surviving PID is still checked */
@@ -540,22 +542,21 @@ test_adt_a40_merge (void **state)
 static void
 test_orders (void **state)
 {
-    const char *msg =
-        "MSH|^~\\&|ORD|HOSP|||20211020112600||ORM^O01^ORM_O01|ORD-1|P|2.3\r"
-        "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
-        "PV1|1|O|||||||||||||||||ENC-7\r"
-        "ORC|NW|1101^PL|1201^FL||SC||||20211020112600\r"
-        "OBR|1|||24725-4^CT Head^LN|||20211020120000\r"
-        "NTE|1||urgent\r"
-        "ORC|NW|1102^PL|||IP||||202110211300\r"
-        "OBR|2|||57698-3^Lipid panel^LN\r"
-        "OBR|3|||^no code\r"
-        "ORC|CA|1104||||||||\r"
-        "OBR|4|||1234-5^X^LN|||20211399\r"
-        "ZDS|1.2.3\r";
+    const char *msg = "MSH|^~\\&|ORD|HOSP|||20211020112600||ORM^O01^ORM_O01|ORD-1|P|2.3\r"
+                      "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+                      "PV1|1|O|||||||||||||||||ENC-7\r"
+                      "ORC|NW|1101^PL|1201^FL||SC||||20211020112600\r"
+                      "OBR|1|||24725-4^CT Head^LN|||20211020120000\r"
+                      "NTE|1||urgent\r"
+                      "ORC|NW|1102^PL|||IP||||202110211300\r"
+                      "OBR|2|||57698-3^Lipid panel^LN\r"
+                      "OBR|3|||^no code\r"
+                      "ORC|CA|1104||||||||\r"
+                      "OBR|4|||1234-5^X^LN|||20211399\r"
+                      "ZDS|1.2.3\r";
     int rc;
     hg_batch_t *b = s_parse (msg, &rc);
-    assert_int_equal (rc, 3);      /* PID + OBR 1, 2 */
+    assert_int_equal (rc, 3); /* PID + OBR 1, 2 */
     assert_int_equal (hg_batch_reject_count (b), 2);
     Hourglass__Record **r = hg_batch_records (b);
     assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_PROCEDURE);
@@ -564,17 +565,16 @@ test_orders (void **state)
     assert_string_equal (r[1]->codes[0]->system, HG_SYS_LOINC);
     assert_string_equal (r[1]->codes[0]->code, "24725-4");
     assert_string_equal (r[1]->codes[0]->display, "CT Head");
-    assert_string_equal (r[1]->effective, "2021-10-20T12:00:00");     /* OBR-7 */
-    assert_string_equal (r[1]->status, "SC");                          /* ORC-5 */
+    assert_string_equal (r[1]->effective, "2021-10-20T12:00:00"); /* OBR-7 */
+    assert_string_equal (r[1]->status, "SC");                     /* ORC-5 */
     assert_string_equal (r[1]->provenance->source_record_id, "ORD-1/OBR[1]");
     assert_string_equal (r[2]->codes[0]->code, "57698-3");
-    assert_string_equal (r[2]->effective, "2021-10-21T13:00");        /* ORC-9 */
+    assert_string_equal (r[2]->effective, "2021-10-21T13:00"); /* ORC-9 */
     assert_string_equal (r[2]->status, "IP");
     assert_string_equal (r[2]->provenance->source_record_id, "ORD-1/OBR[2]");
-    assert_non_null (
-        hg_test_reject_near (b, "message 1 (MSH-10 'ORD-1') segment OBR[3]",
-                             "OBR-4 universal service identifier is empty; an order "
-                             "needs a code"));
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'ORD-1') segment OBR[3]",
+                                          "OBR-4 universal service identifier is empty; an order "
+                                          "needs a code"));
     assert_non_null (hg_test_reject_near (b, "segment OBR[4]",
                                           "OBR-7 '20211399' is not a valid "
                                           "date: month 13 (the order's date)"));
@@ -584,7 +584,8 @@ test_orders (void **state)
     b = s_parse ("MSH|^~\\&|LAB|H|||20211020||OML^O21^OML_O21|OML-1|P|2.5.1\r"
                  "PID|1||P-2^^^H^MR\r"
                  "ORC|NW|1|||CM\r"
-                 "OBR|1|||2093-3^Cholesterol^LN|||202110\r", &rc);
+                 "OBR|1|||2093-3^Cholesterol^LN|||202110\r",
+                 &rc);
     assert_int_equal (rc, 2);
     assert_int_equal (hg_batch_reject_count (b), 0);
     r = hg_batch_records (b);
@@ -597,19 +598,18 @@ test_orders (void **state)
 static void
 test_rde_pharmacy (void **state)
 {
-    const char *msg =
-        "MSH|^~\\&|PHARM|H|||20210818112600||RDE^O11^RDE_O11|RX-1|P|2.5\r"
-        "PID|1||P-3^^^H^MR\r"
-        "PV1|1|I|||||||||||||||||ENC-3\r"
-        "ORC|NW|55|||IP||||20191104062726\r"
-        "RXE|^Q8H|197361^Amlodipine 5 MG Oral Tablet^RXNORM|5||mg^milligram^UCUM\r"
-        "ORC|NW|56|||\r"
-        "RXE||0143963401^NICARDIPINE^NDC|2.5||^mg/hr\r"
-        "RXE||^^RXNORM|1\r"
-        "RXE||310965^Ibuprofen^RXNORM|two||mg\r";
+    const char *msg = "MSH|^~\\&|PHARM|H|||20210818112600||RDE^O11^RDE_O11|RX-1|P|2.5\r"
+                      "PID|1||P-3^^^H^MR\r"
+                      "PV1|1|I|||||||||||||||||ENC-3\r"
+                      "ORC|NW|55|||IP||||20191104062726\r"
+                      "RXE|^Q8H|197361^Amlodipine 5 MG Oral Tablet^RXNORM|5||mg^milligram^UCUM\r"
+                      "ORC|NW|56|||\r"
+                      "RXE||0143963401^NICARDIPINE^NDC|2.5||^mg/hr\r"
+                      "RXE||^^RXNORM|1\r"
+                      "RXE||310965^Ibuprofen^RXNORM|two||mg\r";
     int rc;
     hg_batch_t *b = s_parse (msg, &rc);
-    assert_int_equal (rc, 3);      /* PID + RXE 1, 2 */
+    assert_int_equal (rc, 3); /* PID + RXE 1, 2 */
     assert_int_equal (hg_batch_reject_count (b), 2);
     Hourglass__Record **r = hg_batch_records (b);
     assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
@@ -618,7 +618,7 @@ test_rde_pharmacy (void **state)
     assert_int_equal (r[1]->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
     assert_true (r[1]->quantity->value == 5.0);
     assert_string_equal (r[1]->quantity->unit, "mg");
-    assert_string_equal (r[1]->effective, "2019-11-04T06:27:26");     /* ORC-9 */
+    assert_string_equal (r[1]->effective, "2019-11-04T06:27:26"); /* ORC-9 */
     assert_string_equal (r[1]->status, "IP");
     assert_string_equal (r[1]->encounter_ref, "ENC-3");
     assert_string_equal (r[1]->provenance->source_record_id, "RX-1/RXE[1]");
@@ -628,10 +628,9 @@ test_rde_pharmacy (void **state)
     assert_string_equal (r[2]->quantity->unit, "mg/hr");
     assert_string_equal (r[2]->effective, "2021-08-18T11:26:00");
     assert_string_equal (r[2]->status, "");
-    assert_non_null (
-        hg_test_reject_near (b, "message 1 (MSH-10 'RX-1') segment RXE[3]",
-                             "RXE-2 give code is empty; a medication order needs a "
-                             "code"));
+    assert_non_null (hg_test_reject_near (b, "message 1 (MSH-10 'RX-1') segment RXE[3]",
+                                          "RXE-2 give code is empty; a medication order needs a "
+                                          "code"));
     assert_non_null (
         hg_test_reject_near (b, "segment RXE[4]", "RXE-3 amount 'two' is not a number"));
     hg_batch_destroy (&b);
@@ -654,7 +653,7 @@ test_vxu_immunization (void **state)
         "RXA|0|1|||90707^MMR^CPT^03^MMR^CVX|||||||||||||||RE\r";
     int rc;
     hg_batch_t *b = s_parse (msg, &rc);
-    assert_int_equal (rc, 4);      /* PID + RXA 1, 2, 6 */
+    assert_int_equal (rc, 4); /* PID + RXA 1, 2, 6 */
     assert_int_equal (hg_batch_reject_count (b), 3);
     Hourglass__Record **r = hg_batch_records (b);
     assert_int_equal (r[1]->kind, HOURGLASS__RECORD_KIND__KIND_MEDICATION);
@@ -694,15 +693,14 @@ test_vxu_immunization (void **state)
 static void
 test_oru_structured_numeric (void **state)
 {
-    const char *msg =
-        "MSH|^~\\&|LAB|H|||20210301||ORU^R01|SN-1|P|2.5\r"
-        "PID|1||P-5\r"
-        "OBX|1|SN|1^a^LN||^100|mg\r"
-        "OBX|2|SN|1^a^LN||>^100|mg\r"
-        "OBX|3|SN|1^a^LN||^10^-^20|mg\r"
-        "OBX|4|SN|1^a^LN||^1^:^128\r"
-        "OBX|5|SN|1^a^LN||<=^0.5\r"
-        "OBX|6|SN|1^a^LN||=^7\r";
+    const char *msg = "MSH|^~\\&|LAB|H|||20210301||ORU^R01|SN-1|P|2.5\r"
+                      "PID|1||P-5\r"
+                      "OBX|1|SN|1^a^LN||^100|mg\r"
+                      "OBX|2|SN|1^a^LN||>^100|mg\r"
+                      "OBX|3|SN|1^a^LN||^10^-^20|mg\r"
+                      "OBX|4|SN|1^a^LN||^1^:^128\r"
+                      "OBX|5|SN|1^a^LN||<=^0.5\r"
+                      "OBX|6|SN|1^a^LN||=^7\r";
     int rc;
     hg_batch_t *b = s_parse (msg, &rc);
     assert_int_equal (rc, 7);
@@ -715,11 +713,11 @@ test_oru_structured_numeric (void **state)
     assert_true (r[2]->quantity->value == 100.0);
     assert_string_equal (r[2]->quantity->comparator, ">");
     assert_int_equal (r[3]->value_case, HOURGLASS__RECORD__VALUE_STRING_VALUE);
-    assert_string_equal (r[3]->string_value, "10-20");    /* a range stays text */
-    assert_string_equal (r[4]->string_value, "1:128");    /* a ratio too */
+    assert_string_equal (r[3]->string_value, "10-20"); /* a range stays text */
+    assert_string_equal (r[4]->string_value, "1:128"); /* a ratio too */
     assert_string_equal (r[5]->quantity->comparator, "<=");
     assert_true (r[5]->quantity->value == 0.5);
-    assert_string_equal (r[6]->quantity->comparator, "");   /* "=" is no comparator */
+    assert_string_equal (r[6]->quantity->comparator, ""); /* "=" is no comparator */
     assert_true (r[6]->quantity->value == 7.0);
     hg_batch_destroy (&b);
 }
@@ -814,8 +812,8 @@ test_shared_samples (void **state)
         snprintf (dir, sizeof (dir), "%s/%s", HG_SHARED_DATA, subs[i]);
         s_files = s_records = s_rejects = 0;
         s_parse_tree (dir);
-        print_message ("%s: %zu files -> %zu records, %zu rejects\n", subs[i], s_files,
-                       s_records, s_rejects);
+        print_message ("%s: %zu files -> %zu records, %zu rejects\n", subs[i], s_files, s_records,
+                       s_rejects);
         assert_true (s_files > 0);
     }
     /* the line-ending variants give the same records */
@@ -844,7 +842,6 @@ test_shared_samples (void **state)
 #endif
 }
 
-
 /* Z-segments are kept raw in every record's provenance of their message. */
 static void
 test_z_segments_kept (void **state)
@@ -860,7 +857,8 @@ test_z_segments_kept (void **state)
     Hourglass__Record **r = hg_batch_records (b);
     for (int i = 0; i < 2; i++) {
         assert_int_equal (r[i]->provenance->n_z_segments, 2);
-        assert_string_equal (r[i]->provenance->z_segments[0], "ZPI|1|Favourite nurse: Mary Poppins");
+        assert_string_equal (r[i]->provenance->z_segments[0],
+                             "ZPI|1|Favourite nurse: Mary Poppins");
         assert_string_equal (r[i]->provenance->z_segments[1], "ZXT|local^stuff");
     }
     hg_batch_destroy (&b);
@@ -880,28 +878,27 @@ static void
 test_sender_zone (void **state)
 {
     (void) state;
-    const char *msg =
-        "MSH|^~\\&|LIS|LAB|||20230115104500+0130||ORU^R01|Z1|P|2.5.1\r"
-        "PID|1||P-1^^^LAB^MR||Doe^Jane||197002011230|F\r"
-        "OBR|1|||CHEM|||202301151030\r"
-        "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F|||202301151031\r"
-        "OBX|2|NM|2345-7^Glucose^LN||96|mg/dL|||||F|||202301151032-0500\r"
-        "OBX|3|NM|2345-7^Glucose^LN||97|mg/dL|||||F\r"
-        "OBX|4|NM|2345-7^Glucose^LN||98|mg/dL|||||F|||20230115\r"
-        "MSH|^~\\&|LIS|LAB|||20230115104500||ORU^R01|Z2|P|2.5.1\r"
-        "PID|1||P-1^^^LAB^MR\r"
-        "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F|||202301151031\r";
+    const char *msg = "MSH|^~\\&|LIS|LAB|||20230115104500+0130||ORU^R01|Z1|P|2.5.1\r"
+                      "PID|1||P-1^^^LAB^MR||Doe^Jane||197002011230|F\r"
+                      "OBR|1|||CHEM|||202301151030\r"
+                      "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F|||202301151031\r"
+                      "OBX|2|NM|2345-7^Glucose^LN||96|mg/dL|||||F|||202301151032-0500\r"
+                      "OBX|3|NM|2345-7^Glucose^LN||97|mg/dL|||||F\r"
+                      "OBX|4|NM|2345-7^Glucose^LN||98|mg/dL|||||F|||20230115\r"
+                      "MSH|^~\\&|LIS|LAB|||20230115104500||ORU^R01|Z2|P|2.5.1\r"
+                      "PID|1||P-1^^^LAB^MR\r"
+                      "OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F|||202301151031\r";
     int rc;
     hg_batch_t *b = s_parse (msg, &rc);
     assert_int_equal (hg_batch_reject_count (b), 0);
     assert_int_equal (rc, 7);
     Hourglass__Record **r = hg_batch_records (b);
     assert_string_equal (r[0]->demographics->birth_date, "1970-02-01T12:30");
-    assert_string_equal (r[1]->effective, "2023-01-15T10:31+01:30");        /* OBX-14 */
-    assert_string_equal (r[2]->effective, "2023-01-15T10:32-05:00");        /* its own */
-    assert_string_equal (r[3]->effective, "2023-01-15T10:30+01:30");        /* OBR-7 */
-    assert_string_equal (r[4]->effective, "2023-01-15");                    /* a date */
-    assert_string_equal (r[6]->effective, "2023-01-15T10:31");              /* no zone */
+    assert_string_equal (r[1]->effective, "2023-01-15T10:31+01:30"); /* OBX-14 */
+    assert_string_equal (r[2]->effective, "2023-01-15T10:32-05:00"); /* its own */
+    assert_string_equal (r[3]->effective, "2023-01-15T10:30+01:30"); /* OBR-7 */
+    assert_string_equal (r[4]->effective, "2023-01-15");             /* a date */
+    assert_string_equal (r[6]->effective, "2023-01-15T10:31");       /* no zone */
     hg_batch_destroy (&b);
     /* the HL7 names of coding systems, shared with the FHIR parser */
     assert_string_equal (hg_hl7v2_system_uri ("LN"), HG_SYS_LOINC);

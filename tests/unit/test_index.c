@@ -3,7 +3,7 @@
  * conversion of the earlier text layout (services/indexer/index.c) over a
  * real RocksDB in a temporary directory.
  */
-#define _GNU_SOURCE   /* nftw */
+#define _GNU_SOURCE /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -134,8 +134,8 @@ s_count (fx_t *fx, const char *sys, const char *code, const char *from, const ch
         assert_int_equal (rc, 0);
         if (p != want_patients || r != want_records) {
             fail_msg ("%s %s|%s [%s, %s]: patients %llu records %llu, want %llu %llu",
-                      scan ? "scan" : "count", sys, code, from ? from : "NULL",
-                      to ? to : "NULL", (unsigned long long) p, (unsigned long long) r,
+                      scan ? "scan" : "count", sys, code, from ? from : "NULL", to ? to : "NULL",
+                      (unsigned long long) p, (unsigned long long) r,
                       (unsigned long long) want_patients, (unsigned long long) want_records);
         }
     }
@@ -207,17 +207,28 @@ test_put_and_duplicates (void **state)
     s_expect_key (fx, "Y\x01", 2, HG_SYS_LOINC, strlen (HG_SYS_LOINC));
     s_expect_key (fx, "Y\x02", 2, HG_SYS_SNOMED, strlen (HG_SYS_SNOMED));
     kl = 0;
-    s_cat (k, &kl, "C\x01" "2345-7\0" "2023-01-10\0", 20);
+    s_cat (k, &kl,
+           "C\x01"
+           "2345-7\0"
+           "2023-01-10\0",
+           20);
     s_cat (k, &kl, p1, 16);
     s_cat (k, &kl, rid1, 16);
     s_expect_key (fx, k, kl, "", 0);
     kl = 0;
-    s_cat (k, &kl, "C\x02" "123\0" "2023-01-10\0", 17);
+    s_cat (k, &kl,
+           "C\x02"
+           "123\0"
+           "2023-01-10\0",
+           17);
     s_cat (k, &kl, p1, 16);
     s_cat (k, &kl, rid1, 16);
     s_expect_key (fx, k, kl, "", 0);
     kl = 0;
-    s_cat (k, &kl, "P\x01" "2345-7\0", 9);
+    s_cat (k, &kl,
+           "P\x01"
+           "2345-7\0",
+           9);
     s_cat (k, &kl, p1, 16);
     s_expect_key (fx, k, kl, "", 0);
     kl = 0;
@@ -241,7 +252,7 @@ test_put_and_duplicates (void **state)
     /* a code with an empty code value is not indexed */
     Hourglass__Record *nocode = s_rec (fx, "p3", "rid3", "2023-01-10", "", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, nocode, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 6);   /* + R key + D key */
+    assert_int_equal (hg_store_batch_count (wb), 6); /* + R key + D key */
     /* a code repeated in one record: one C key, counted once */
     Hourglass__Record *twice = s_rec (fx, "p4", "rid4", "2023-01-10", "2345-7", NULL);
     hg_record_add_code (hg_batch_arena (fx->batch), twice, HG_SYS_LOINC, "2345-7", "again");
@@ -282,9 +293,9 @@ test_put_rejects_identified (void **state)
      * repeated in the message (it may be an MRN) */
     const char *not_ids[] = {
         "MRN-12345",
-        "0123456789ABCDEF0123456789ABCDEF",     /* upper case */
-        "0123456789abcdef0123456789abcde",      /* 31 digits */
-        "0123456789abcdef0123456789abcdef0",    /* 33 */
+        "0123456789ABCDEF0123456789ABCDEF",  /* upper case */
+        "0123456789abcdef0123456789abcde",   /* 31 digits */
+        "0123456789abcdef0123456789abcdef0", /* 33 */
         "0123456789abcdef0123456789abcdeg",
     };
     for (size_t i = 0; i < sizeof (not_ids) / sizeof (not_ids[0]); i++) {
@@ -336,18 +347,18 @@ test_count (void **state)
         {"p1", "r1", "2023-01-10", "2345-7", NULL},
         {"p1", "r2", "2023-02-15T09:00:00+01:00", "2345-7", NULL},
         {"p2", "r3", "2023-02-15", "2345-7", "123"},
-        {"p3", "r4", "", "2345-7", NULL},                 /* undated */
+        {"p3", "r4", "", "2345-7", NULL}, /* undated */
         {"p4", "r5", "2023-03-31T23:59:59Z", "2345-7", NULL},
-        {"p5", "r6", "2023-05", "2345-7", NULL},          /* -> 2023-05-01 */
-        {"p6", "r7", "2024", "2345-7", NULL},             /* -> 2024-01-01 */
+        {"p5", "r6", "2023-05", "2345-7", NULL}, /* -> 2023-05-01 */
+        {"p6", "r7", "2024", "2345-7", NULL},    /* -> 2024-01-01 */
         {"p7", "r8", "2023-02-15", "718-7", NULL},
-        {"p7", "r9", "not a date", "2345-7", "123"},      /* unparsable: undated */
+        {"p7", "r9", "not a date", "2345-7", "123"}, /* unparsable: undated */
         {"p2", "r10", "2023-02-16", NULL, "123"},
     };
     size_t n = sizeof (recs) / sizeof (recs[0]);
     for (size_t i = 0; i < n; i++) {
-        Hourglass__Record *r = s_rec (fx, recs[i].pat, recs[i].rid, recs[i].eff,
-                                      recs[i].loinc, recs[i].snomed);
+        Hourglass__Record *r = s_rec (fx, recs[i].pat, recs[i].rid, recs[i].eff, recs[i].loinc,
+                                      recs[i].snomed);
         assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
         /* half are committed in a first round, so the counts read both */
         if (i == n / 2) {
@@ -361,24 +372,24 @@ test_count (void **state)
     s_count (fx, L, "2345-7", NULL, NULL, 7, 8);
     s_count (fx, L, "2345-7", "", "", 7, 8);
     /* from only (inclusive) */
-    s_count (fx, L, "2345-7", "2023-02-15", NULL, 5, 5);     /* r2 r3 r5 r6 r7 */
-    s_count (fx, L, "2345-7", "2023-02-16", NULL, 3, 3);     /* r5 r6 r7 */
+    s_count (fx, L, "2345-7", "2023-02-15", NULL, 5, 5); /* r2 r3 r5 r6 r7 */
+    s_count (fx, L, "2345-7", "2023-02-16", NULL, 3, 3); /* r5 r6 r7 */
     s_count (fx, L, "2345-7", "2024-01-01", NULL, 1, 1);
     s_count (fx, L, "2345-7", "2024-01-02", NULL, 0, 0);
     /* to only (inclusive) */
-    s_count (fx, L, "2345-7", NULL, "2023-02-15", 2, 3);     /* r1 r2 r3 */
-    s_count (fx, L, "2345-7", "", "2023-02-14", 1, 1);       /* r1 */
+    s_count (fx, L, "2345-7", NULL, "2023-02-15", 2, 3); /* r1 r2 r3 */
+    s_count (fx, L, "2345-7", "", "2023-02-14", 1, 1);   /* r1 */
     s_count (fx, L, "2345-7", NULL, "2023-01-09", 0, 0);
     /* both */
-    s_count (fx, L, "2345-7", "2023-02-15", "2023-03-31", 3, 3);   /* r2 r3 r5 */
+    s_count (fx, L, "2345-7", "2023-02-15", "2023-03-31", 3, 3); /* r2 r3 r5 */
     s_count (fx, L, "2345-7", "2023-01-10", "2023-01-10", 1, 1);
     s_count (fx, L, "2345-7", "2023-02-16", "2023-03-30", 0, 0);
-    s_count (fx, L, "2345-7", "2023-01-01", "2023-12-31", 4, 5);   /* r1 r2 r3 r5 r6 */
-    s_count (fx, L, "2345-7", "2023-03-01", "2023-02-01", 0, 0);   /* empty range */
+    s_count (fx, L, "2345-7", "2023-01-01", "2023-12-31", 4, 5); /* r1 r2 r3 r5 r6 */
+    s_count (fx, L, "2345-7", "2023-03-01", "2023-02-01", 0, 0); /* empty range */
     /* other codes: a record with two codings counts under each */
-    s_count (fx, S, "123", NULL, NULL, 2, 3);                /* r3 r9 r10 */
+    s_count (fx, S, "123", NULL, NULL, 2, 3); /* r3 r9 r10 */
     s_count (fx, S, "123", "2023-02-15", "2023-02-15", 1, 1);
-    s_count (fx, S, "123", "2023-02-01", NULL, 1, 2);        /* r3 r10 */
+    s_count (fx, S, "123", "2023-02-01", NULL, 1, 2); /* r3 r10 */
     s_count (fx, L, "718-7", NULL, NULL, 1, 1);
     /* no prefix matching of codes or systems */
     s_count (fx, L, "2345", NULL, NULL, 0, 0);
@@ -404,8 +415,8 @@ test_count_errors (void **state)
                       HG_EINVAL);
     assert_string_equal (err.msg, "code too long");
     hg_err_clear (&err);
-    assert_int_equal (hg_index_count (fx->index, HG_SYS_LOINC, code, "2020-01-01", NULL, &p,
-                                      &r, &err),
+    assert_int_equal (hg_index_count (fx->index, HG_SYS_LOINC, code, "2020-01-01", NULL, &p, &r,
+                                      &err),
                       HG_EINVAL);
     assert_string_equal (err.msg, "code too long");
 }
@@ -414,7 +425,9 @@ static void
 test_index_day (void **state)
 {
     (void) state;
-    struct { const char *in, *out; } cases[] = {
+    struct {
+        const char *in, *out;
+    } cases[] = {
         {"2023", "2023-01-01"},
         {"2023-07", "2023-07-01"},
         {"2023-07-19", "2023-07-19"},
@@ -463,9 +476,9 @@ test_aggregates (void **state)
         const char *patient, *id, *eff, *loinc, *snomed;
     } rows[] = {
         {"pa", "r1", "2020-01-01", "4548-4", NULL},
-        {"pa", "r2", "2020-02-01", "4548-4", "44054006"},   /* same patient again */
+        {"pa", "r2", "2020-02-01", "4548-4", "44054006"}, /* same patient again */
         {"pb", "r3", "2021-01-01", "4548-4", NULL},
-        {"pb", "r3", "2021-01-01", "4548-4", NULL},         /* duplicate record */
+        {"pb", "r3", "2021-01-01", "4548-4", NULL}, /* duplicate record */
         {"pc", "r4", "", "2345-7", "44054006"},
     };
     /* two rounds, committed separately, so the store check is exercised too */
@@ -506,7 +519,7 @@ test_aggregates (void **state)
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 1, 1);
     Hourglass__Record *r = s_rec (fx, "pe", "r9", "2020-01-15", "4548-4", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 4);    /* no new dictionary entry */
+    assert_int_equal (hg_store_batch_count (wb), 4); /* no new dictionary entry */
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 3, 4);
     s_count (fx, HG_SYS_LOINC, "4548-4", "2020-01-01", "2020-01-31", 2, 2);
@@ -589,7 +602,10 @@ test_convert_text_layout (void **state)
         s_put_text_layout (wb, r);
     }
     /* the aggregates of that data, as the old indexer kept them */
-    struct { const char *key; uint64_t records, patients; } aggs[] = {
+    struct {
+        const char *key;
+        uint64_t records, patients;
+    } aggs[] = {
         {"n\0http://loinc.org|4548-4", 3333, 700},
         {"n\0http://loinc.org|2345-7", 1667, 700},
         {"n\0http://snomed.info/sct|44054006", 2500, 350},
@@ -669,7 +685,9 @@ test_cohort (void **state)
     hg_err_t err = {0};
     /* p1: glucose + diabetes; p2: glucose twice; p3: diabetes + hba1c;
      * p4: all three, glucose in 2023 and hba1c in 2024; p5: hba1c undated */
-    struct { const char *pat, *rid, *eff, *loinc, *snomed; } recs[] = {
+    struct {
+        const char *pat, *rid, *eff, *loinc, *snomed;
+    } recs[] = {
         {"p1", "r1", "2023-03-01", "2345-7", NULL},
         {"p1", "r2", "2023-03-02", NULL, "44054006"},
         {"p2", "r3", "2023-01-01", "2345-7", NULL},
@@ -685,7 +703,7 @@ test_cohort (void **state)
                                       recs[i].snomed);
         assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
         if (i == 4) {
-            s_commit (fx, wb);      /* codes spread over two commits */
+            s_commit (fx, wb); /* codes spread over two commits */
         }
     }
     s_commit (fx, wb);
@@ -696,16 +714,16 @@ test_cohort (void **state)
     const char *glu_none[] = {"2345-7", "0000-0"};
     const char *glu[] = {"2345-7"};
     const char *glu_glu[] = {"2345-7", "2345-7"};
-    assert_int_equal (s_cohort (fx, 2, glu_dm, NULL, NULL), 2);      /* p1, p4 */
-    assert_int_equal (s_cohort (fx, 2, dm_a1c, NULL, NULL), 2);      /* p3, p4 */
-    assert_int_equal (s_cohort (fx, 3, all3, NULL, NULL), 1);        /* p4 */
+    assert_int_equal (s_cohort (fx, 2, glu_dm, NULL, NULL), 2); /* p1, p4 */
+    assert_int_equal (s_cohort (fx, 2, dm_a1c, NULL, NULL), 2); /* p3, p4 */
+    assert_int_equal (s_cohort (fx, 3, all3, NULL, NULL), 1);   /* p4 */
     assert_int_equal (s_cohort (fx, 2, glu_none, NULL, NULL), 0);
-    assert_int_equal (s_cohort (fx, 1, glu, NULL, NULL), 3);         /* = count's patients */
+    assert_int_equal (s_cohort (fx, 1, glu, NULL, NULL), 3); /* = count's patients */
     assert_int_equal (s_cohort (fx, 2, glu_glu, NULL, NULL), 3);
     /* ranged: every code dated in the range */
     assert_int_equal (s_cohort (fx, 2, glu_dm, "2023-03-01", "2023-12-31"), 2);
-    assert_int_equal (s_cohort (fx, 2, glu_dm, "2023-03-02", "2023-12-31"), 1);   /* p4 */
-    assert_int_equal (s_cohort (fx, 2, dm_a1c, "2023-01-01", "2023-12-31"), 1);   /* p3 */
+    assert_int_equal (s_cohort (fx, 2, glu_dm, "2023-03-02", "2023-12-31"), 1); /* p4 */
+    assert_int_equal (s_cohort (fx, 2, dm_a1c, "2023-01-01", "2023-12-31"), 1); /* p3 */
     assert_int_equal (s_cohort (fx, 3, all3, "2023-01-01", "2023-12-31"), 0);
     assert_int_equal (s_cohort (fx, 3, all3, NULL, "2024-12-31"), 1);
     /* an undated record is in the unranged cohort only */
@@ -717,12 +735,12 @@ test_cohort (void **state)
      * through dense runs and seeks over gaps): against a brute-force count */
     enum { NP = 3000, NC = 4 };
     static const char *dense[NC] = {"1000-1", "2000-2", "3000-3", "4000-4"};
-    static const unsigned every[NC] = {2, 3, 97, 1};    /* patient k has code c if k % every */
+    static const unsigned every[NC] = {2, 3, 97, 1}; /* patient k has code c if k % every */
     static bool has[NP][NC];
     uint32_t seed = 7;
     for (unsigned k = 0; k < NP; k++) {
         char pat[17], rid[17];
-        snprintf (pat, sizeof (pat), "q%05u", k * 7919 % 100000);   /* ids not in order */
+        snprintf (pat, sizeof (pat), "q%05u", k * 7919 % 100000); /* ids not in order */
         for (unsigned c = 0; c < NC; c++) {
             seed = seed * 1103515245u + 12345u;
             has[k][c] = (k % every[c] == 0) || (c == 3 && (seed >> 16) % 5 == 0);
@@ -763,8 +781,9 @@ test_cohort (void **state)
     uint64_t p = 0;
     assert_int_equal (hg_index_cohort (fx->index, sys, codes, 0, NULL, NULL, &p, &err),
                       HG_EINVAL);
-    assert_int_equal (hg_index_cohort (fx->index, sys, codes, HG_INDEX_COHORT_MAX + 1, NULL,
-                                       NULL, &p, &err), HG_EINVAL);
+    assert_int_equal (hg_index_cohort (fx->index, sys, codes, HG_INDEX_COHORT_MAX + 1, NULL, NULL,
+                                       &p, &err),
+                      HG_EINVAL);
     hg_store_batch_destroy (&wb);
 }
 

@@ -58,7 +58,7 @@ test_accepted_as_json_c (void **state)
         "{}",
         "[]",
         " \r\n\t{\"a\":1}",
-        "{\"a\":1}\n{\"b\":2}",              /* stops after the first, past the newline */
+        "{\"a\":1}\n{\"b\":2}", /* stops after the first, past the newline */
         "{\"a\":1}  \r\n  ",
         "{\"s\":\"x\\\"y\\\\z\\/w\\b\\f\\n\\r\\t\"}",
         "{\"u\":\"\\u00e9\\u4e2d\\u0041\\u0001\"}",
@@ -86,21 +86,21 @@ test_declined_to_json_c (void **state)
         "\"top-level string\"",
         "12",
         "null",
-        "{\"a\":1",                         /* truncated */
-        "{\"a\":1,}",                       /* trailing comma */
+        "{\"a\":1",   /* truncated */
+        "{\"a\":1,}", /* trailing comma */
         "{\"a\" 1}",
         "{'a':1}",
-        "{\"a\":01}",                       /* leading zero */
+        "{\"a\":01}", /* leading zero */
         "{\"a\":-0}",
-        "{\"a\":1234567890123456789}",      /* 19 digits: json-c's overflow rules */
+        "{\"a\":1234567890123456789}", /* 19 digits: json-c's overflow rules */
         "{\"a\":1.}",
         "{\"a\":.5}",
         "{\"a\":+1}",
         "{\"a\":\"\\u0000\"}",
-        "{\"a\":\"\\ud83d\\ude00\"}",       /* surrogates */
+        "{\"a\":\"\\ud83d\\ude00\"}", /* surrogates */
         "{\"a\":\"\\x\"}",
-        "{\"a\":\"tab\there\"}",            /* raw control character */
-        "{\"a\":1,\"a\":2}",                /* duplicate member */
+        "{\"a\":\"tab\there\"}", /* raw control character */
+        "{\"a\":1,\"a\":2}",     /* duplicate member */
         "{\"a\":tru}",
         "{\"a\":NaN}",
         "[1,2",
@@ -116,8 +116,8 @@ test_declined_to_json_c (void **state)
         size_t w = 0;
         wide[w++] = '{';
         for (int i = 0; i < members; i++) {
-            w += (size_t) snprintf (wide + w, sizeof (wide) - w, "%s\"k%d\":%d", i ? "," : "",
-                                    i, i);
+            w += (size_t) snprintf (wide + w, sizeof (wide) - w, "%s\"k%d\":%d", i ? "," : "", i,
+                                    i);
         }
         wide[w++] = '}';
         assert_int_equal (s_compare (wide, w), members == 100 ? 1 : 0);
@@ -149,7 +149,7 @@ test_accessors (void **state)
     assert_string_equal (hg_json_string (m), "-17");
     assert_true (hg_json_member (v, "d", &m));
     assert_true (hg_json_is (m, HG_JSON_DOUBLE));
-    assert_string_equal (hg_json_string (m), "2.50");    /* its text, as json-c */
+    assert_string_equal (hg_json_string (m), "2.50"); /* its text, as json-c */
     assert_true (hg_json_member (v, "t", &m));
     assert_true (hg_json_boolean (m));
     /* a null member exists, with a NULL value of type null */
@@ -260,10 +260,8 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_accepted_as_json_c),
-        cmocka_unit_test (test_declined_to_json_c),
-        cmocka_unit_test (test_accessors),
-        cmocka_unit_test (test_from_json_c),
+        cmocka_unit_test (test_accepted_as_json_c), cmocka_unit_test (test_declined_to_json_c),
+        cmocka_unit_test (test_accessors),          cmocka_unit_test (test_from_json_c),
         cmocka_unit_test (test_shared_samples),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

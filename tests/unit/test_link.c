@@ -5,7 +5,7 @@
  * entries go to another after heartbeat_ms * liveness, shard routing,
  * upstreams found by resolving a name (dns+tcp://).
  */
-#define _GNU_SOURCE   /* nftw */
+#define _GNU_SOURCE /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -39,7 +39,7 @@ typedef struct {
      * (zmq_ctx_term would otherwise wait forever) */
     hg_link_server_t *srv;
     hg_link_client_t *cli, *cli2;
-    int idx_of_seq[MAX_SEQ];     /* which entry a seq carries, -1 unknown */
+    int idx_of_seq[MAX_SEQ]; /* which entry a seq carries, -1 unknown */
     int shard_of_seq[MAX_SEQ];
 } fx_t;
 
@@ -71,8 +71,7 @@ s_setup (void **state)
         return -1;
     }
     fx->zctx = zmq_ctx_new ();
-    fx->opts = (hg_link_opts_t) {.heartbeat_ms = 50, .liveness = 3, .frame_max = 8,
-                                 .window = 16};
+    fx->opts = (hg_link_opts_t) {.heartbeat_ms = 50, .liveness = 3, .frame_max = 8, .window = 16};
     for (int i = 0; i < MAX_SEQ; i++) {
         fx->idx_of_seq[i] = -1;
     }
@@ -112,7 +111,7 @@ s_write_entry (fx_t *fx, hg_link_server_t *srv, int idx, int shard)
     char id[64], payload[64];
     snprintf (id, sizeof (id), "p/batch-%d", idx);
     int pl = snprintf (payload, sizeof (payload), "payload-%d", idx);
-    payload[pl++] = '\0';          /* binary bytes survive */
+    payload[pl++] = '\0'; /* binary bytes survive */
     payload[pl++] = (char) 0xff;
     Hourglass__Envelope env = HOURGLASS__ENVELOPE__INIT;
     env.id = id;
@@ -349,8 +348,7 @@ test_upstream_restart_redelivers (void **state)
             s_check_delivery (fx, &out[i]);
             /* only the unacknowledged 6..10 and the new 11 come back */
             if (out[i].seq <= N / 2 || out[i].seq > N + 1) {
-                fail_msg ("seq %llu redelivered after its ack",
-                          (unsigned long long) out[i].seq);
+                fail_msg ("seq %llu redelivered after its ack", (unsigned long long) out[i].seq);
             }
             if (!seen[out[i].seq]) {
                 seen[out[i].seq] = true;
@@ -417,8 +415,8 @@ test_silent_client_redelivered (void **state)
     deadline = hg_now_ms () + DEADLINE_MS;
     while (unique < N || hg_link_server_depth (fx->srv) > 0) {
         if (hg_now_ms () > deadline) {
-            fail_msg ("not redelivered to b: unique=%zu depth=%zu redelivered=%llu",
-                      unique, hg_link_server_depth (fx->srv),
+            fail_msg ("not redelivered to b: unique=%zu depth=%zu redelivered=%llu", unique,
+                      hg_link_server_depth (fx->srv),
                       (unsigned long long) hg_link_server_stats (fx->srv).redelivered);
         }
         size_t got = s_step (fx->srv, fx->cli2, out, 64);
@@ -465,7 +463,7 @@ test_shard_routing (void **state)
     hg_delivery_t out[64];
     size_t n = 0;
     uint64_t got_seqs[8];
-    uint64_t until = hg_now_ms () + 300;   /* long enough to see strays */
+    uint64_t until = hg_now_ms () + 300; /* long enough to see strays */
     while (hg_now_ms () < until) {
         size_t got = s_step (fx->srv, fx->cli, out, 64);
         for (size_t i = 0; i < got; i++) {
@@ -506,12 +504,11 @@ test_shard_routing (void **state)
     assert_int_equal (n, 2);
     assert_int_equal (got_seqs[0], 1);
     assert_int_equal (got_seqs[1], 3);
-    assert_int_equal (hg_link_server_depth (fx->srv), 1);   /* seq 5, shard -1 */
+    assert_int_equal (hg_link_server_depth (fx->srv), 1); /* seq 5, shard -1 */
     hg_link_client_destroy (&fx->cli2);
     hg_link_client_destroy (&fx->cli);
     hg_link_server_destroy (&fx->srv);
 }
-
 
 /* Byte bounds: frame_max_bytes = 1 makes every DELIVER carry one envelope,
  * and a receive bounded to 1 byte takes no second frame, so a round never
@@ -545,7 +542,7 @@ test_byte_bounds (void **state)
         hg_link_server_handle (fx->srv, now);
         hg_link_server_tick (fx->srv, now);
         hg_link_client_tick (fx->cli, 1000, now);
-        usleep (2000);      /* let several frames queue up */
+        usleep (2000); /* let several frames queue up */
         size_t got = hg_link_client_recv (fx->cli, out, 64, 1, now);
         max_round = got > max_round ? got : max_round;
         for (size_t i = 0; i < got; i++) {
@@ -575,7 +572,8 @@ test_dns_discovery (void **state)
     char bound[128];
     size_t bl = sizeof (bound);
     assert_int_equal (zmq_getsockopt (hg_link_server_socket (fx->srv), ZMQ_LAST_ENDPOINT, bound,
-                                      &bl), 0);
+                                      &bl),
+                      0);
     const char *port = strrchr (bound, ':') + 1;
     char spec[160];
     snprintf (spec, sizeof (spec), "dns+tcp://localhost:%s", port);
@@ -626,7 +624,7 @@ test_dns_discovery (void **state)
     assert_null (none);
     assert_int_equal (err.code, HG_EINVAL);
     assert_string_equal (err.msg, "upstream 'dns+tcp://noport': expected dns+tcp://NAME:PORT "
-                         "(NAME resolved to every address of the upstream's instances)");
+                                  "(NAME resolved to every address of the upstream's instances)");
 }
 
 static void
@@ -652,8 +650,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_upstream_restart_redelivers, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_upstream_restart_redelivers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_silent_client_redelivered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),

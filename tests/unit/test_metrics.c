@@ -19,30 +19,40 @@ test_format (void **state)
 {
     (void) state;
     hg_metric_t m[] = {
-        {"indexed", 42, false},      {"outbox_depth", 7, true},  {"latency_le_10", 3, false},
-        {"latency_le_2", 5, false},  {"latency_le_inf", 1, false}, {"latency_sum_us", 12500, false},
+        {"indexed", 42, false},       {"outbox_depth", 7, true},
+        {"latency_le_10", 3, false},  {"latency_le_2", 5, false},
+        {"latency_le_inf", 1, false}, {"latency_sum_us", 12500, false},
     };
     char buf[4096];
     size_t need = hg_metrics_format (buf, sizeof (buf), "indexer", "indexer-1", m, 6);
     assert_int_equal (need, strlen (buf));
-    assert_non_null (strstr (buf, "# TYPE hourglass_indexed_total counter\n"
-                                  "hourglass_indexed_total{service=\"indexer\",instance=\"indexer-1\"} 42\n"));
-    assert_non_null (strstr (buf, "# TYPE hourglass_outbox_depth gauge\n"
-                                  "hourglass_outbox_depth{service=\"indexer\",instance=\"indexer-1\"} 7\n"));
+    assert_non_null (
+        strstr (buf, "# TYPE hourglass_indexed_total counter\n"
+                     "hourglass_indexed_total{service=\"indexer\",instance=\"indexer-1\"} 42\n"));
+    assert_non_null (
+        strstr (buf, "# TYPE hourglass_outbox_depth gauge\n"
+                     "hourglass_outbox_depth{service=\"indexer\",instance=\"indexer-1\"} 7\n"));
     /* buckets sorted by bound and cumulative: 2 -> 5, 10 -> 8, +Inf -> 9 */
-    const char *b2 = strstr (buf, "hourglass_latency_ms_bucket{service=\"indexer\",instance=\"indexer-1\",le=\"2\"} 5\n");
+    const char *b2 = strstr (
+        buf,
+        "hourglass_latency_ms_bucket{service=\"indexer\",instance=\"indexer-1\",le=\"2\"} 5\n");
     const char *b10 = strstr (buf, "le=\"10\"} 8\n");
     const char *binf = strstr (buf, "le=\"+Inf\"} 9\n");
     assert_non_null (b2);
     assert_non_null (b10);
     assert_non_null (binf);
     assert_true (b2 < b10 && b10 < binf);
-    assert_non_null (strstr (buf, "hourglass_latency_ms_sum{service=\"indexer\",instance=\"indexer-1\"} 12.500\n"));
-    assert_non_null (strstr (buf, "hourglass_latency_ms_count{service=\"indexer\",instance=\"indexer-1\"} 9\n"));
+    assert_non_null (
+        strstr (buf,
+                "hourglass_latency_ms_sum{service=\"indexer\",instance=\"indexer-1\"} 12.500\n"));
+    assert_non_null (
+        strstr (buf,
+                "hourglass_latency_ms_count{service=\"indexer\",instance=\"indexer-1\"} 9\n"));
     assert_null (strstr (buf, "latency_le_"));
     /* a short buffer: still NUL-terminated, the needed length reported */
     char small[16];
-    assert_int_equal (hg_metrics_format (small, sizeof (small), "indexer", "indexer-1", m, 6), need);
+    assert_int_equal (hg_metrics_format (small, sizeof (small), "indexer", "indexer-1", m, 6),
+                      need);
     assert_true (strlen (small) < sizeof (small));
 }
 
@@ -75,14 +85,16 @@ test_serves_http (void **state)
     char cmd[256];
     snprintf (cmd, sizeof (cmd),
               "/usr/bin/python3 -c \"import urllib.request as u; "
-              "print(u.urlopen('http://127.0.0.1:%d/metrics').read().decode())\"", port);
+              "print(u.urlopen('http://127.0.0.1:%d/metrics').read().decode())\"",
+              port);
     FILE *p = popen (cmd, "r");
     assert_non_null (p);
     char out[2048] = "";
     size_t n = fread (out, 1, sizeof (out) - 1, p);
     out[n] = '\0';
     pclose (p);
-    assert_non_null (strstr (out, "hourglass_deidentified_total{service=\"deid\",instance=\"deid-0\"} 99"));
+    assert_non_null (
+        strstr (out, "hourglass_deidentified_total{service=\"deid\",instance=\"deid-0\"} 99"));
     hg_metrics_stop (&m);
     assert_null (m);
 }

@@ -22,7 +22,8 @@ test_framing (void **state)
     const char *msg;
     size_t msg_len, consumed, skipped;
     bool overflow;
-    assert_int_equal (hg_mllp_next (buf, len, 1000, &msg, &msg_len, &consumed, &skipped, &overflow),
+    assert_int_equal (hg_mllp_next (buf, len, 1000, &msg, &msg_len, &consumed, &skipped,
+                                    &overflow),
                       HG_MLLP_FRAME);
     assert_int_equal (skipped, 4);
     assert_int_equal (msg_len, 5);
@@ -64,7 +65,7 @@ test_control_id (void **state)
     const char *no_id = "MSH|^~\\&|A|B|C|D|20210101||ORU^R01||P|2.5\r";
     assert_false (hg_hl7_control_id (no_id, strlen (no_id), id, sizeof (id)));
     assert_false (hg_hl7_control_id ("PID|1", 5, id, sizeof (id)));
-    assert_false (hg_hl7_control_id (m, strlen (m), id, 3));    /* does not fit */
+    assert_false (hg_hl7_control_id (m, strlen (m), id, 3)); /* does not fit */
     /* a NUL inside the id (found by fuzz_mllp): not an id, or "C\0x" and
      * "C\0y" would be taken for one message */
     const char nul[] = "MSH|^~\\&|A|B|C|D|20210101||ORU^R01|C\0x|P|2.5\r";
@@ -83,19 +84,23 @@ test_ack (void **state)
     assert_int_equal (out[n - 2], 0x1c);
     assert_int_equal (out[n - 1], 0x0d);
     out[n - 2] = '\0';
-    assert_string_equal (out + 1, "MSH|^~\\&|HG|HGF|LAB|GH|20261129120000||ACK^R01^ACK|HG7|P|2.5.1\r"
-                                  "MSA|AA|CTL-9\r");
+    assert_string_equal (out + 1,
+                         "MSH|^~\\&|HG|HGF|LAB|GH|20261129120000||ACK^R01^ACK|HG7|P|2.5.1\r"
+                         "MSA|AA|CTL-9\r");
     n = hg_hl7_ack (m, strlen (m), "AR", "bad | thing^here", "HG8", "20261129120000", out,
                     sizeof (out));
     out[n - 2] = '\0';
     assert_non_null (strstr (out, "MSA|AR|CTL-9\r"));
     /* the reason cannot break the segment: delimiters become spaces */
-    assert_non_null (strstr (out, "ERR|||207^Application internal error^HL70357|E||||bad   thing here\r"));
+    assert_non_null (
+        strstr (out, "ERR|||207^Application internal error^HL70357|E||||bad   thing here\r"));
     /* custom delimiters are kept */
     const char *custom = "MSH#!*$@#A#B#C#D#20210101##ADT!A01#X1#P#2.3\r";
-    n = hg_hl7_ack (custom, strlen (custom), "AA", "", "HG9", "20261129120000", out, sizeof (out));
+    n = hg_hl7_ack (custom, strlen (custom), "AA", "", "HG9", "20261129120000", out,
+                    sizeof (out));
     out[n - 2] = '\0';
-    assert_string_equal (out + 1, "MSH#!*$@#C#D#A#B#20261129120000##ACK!A01!ACK#HG9#P#2.3\rMSA#AA#X1\r");
+    assert_string_equal (out + 1,
+                         "MSH#!*$@#C#D#A#B#20261129120000##ACK!A01!ACK#HG9#P#2.3\rMSA#AA#X1\r");
     /* too small a buffer */
     assert_int_equal (hg_hl7_ack (m, strlen (m), "AA", "", "HG", "20261129120000", out, 20), 0);
 }

@@ -53,7 +53,8 @@ static int
 s_connect (int port)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons ((uint16_t) port),
                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
     assert_int_equal (connect (fd, (struct sockaddr *) &a, sizeof (a)), 0);
     return fd;
@@ -121,10 +122,12 @@ test_round (void **state)
     /* junk, then a frame split across writes, then three more at once */
     s_send (fd, "junk\x0b" MSG ("A1"));
     usleep (20000);
-    s_send (fd, "\x1c\x0d\x0b" MSG ("A2") "\x1c\x0d\x0b" MSG ("A3") "\x1c\x0d\x0b"
-                "MSH|^~\\&|LAB|FAC|HG|HGF|2026||ADT^A01||P|2.5\rPID|1\r\x1c\x0d\x0b" MSG ("A5")
-                "\x1c\x0d");
-    usleep (20000);     /* all of it buffered: one round frames every message */
+    s_send (fd,
+            "\x1c\x0d\x0b" MSG ("A2") "\x1c\x0d\x0b" MSG (
+                "A3") "\x1c\x0d\x0b"
+                      "MSH|^~\\&|LAB|FAC|HG|HGF|2026||ADT^A01||P|2.5\rPID|1\r\x1c\x0d\x0b" MSG (
+                          "A5") "\x1c\x0d");
+    usleep (20000); /* all of it buffered: one round frames every message */
     hg_mllp_message_t *m;
     size_t n = s_round (s, 5, &m);
     assert_int_equal (n, 5);
@@ -147,7 +150,7 @@ test_round (void **state)
     const char *a1 = strstr (acks, "MSA|AA|A1\r"), *a2 = strstr (acks, "MSA|AA|A2\r");
     const char *a3 = strstr (acks, "MSA|AE|A3\r"), *a5 = strstr (acks, "MSA|AR|A5\r");
     assert_true (a1 && a2 && a3 && a5 && a1 < a2 && a2 < a3 && a3 < a5);
-    assert_non_null (strstr (acks, "MSA|AR|\r"));   /* no MSH-10: AR, kept in quarantine */
+    assert_non_null (strstr (acks, "MSA|AR|\r")); /* no MSH-10: AR, kept in quarantine */
     assert_non_null (strstr (acks, "kept in quarantine"));
     assert_non_null (strstr (acks, "payload too large"));
     assert_non_null (strstr (acks, "pipeline saturated; resend later"));
@@ -164,7 +167,7 @@ test_round (void **state)
     close (fd);
     hg_mllp_server_destroy (&s);
     assert_null (s);
-    hg_mllp_server_destroy (&s);   /* NULL-safe */
+    hg_mllp_server_destroy (&s); /* NULL-safe */
 }
 
 /* A sender that exceeds max_payload_bytes without a frame end gets an AR

@@ -54,7 +54,8 @@ s_teardown (void **state)
 static Hourglass__Record *
 s_lab (s_fix_t *f, const char *loinc, double value, const char *unit)
 {
-    Hourglass__Record *r = hg_batch_add_record (f->batch, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    Hourglass__Record *r = hg_batch_add_record (f->batch,
+                                                HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
     assert_non_null (r);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_LOINC, loinc, NULL), 0);
     r->quantity = hg_quantity_new (f->a, value, unit);
@@ -99,7 +100,8 @@ s_expect_none (s_fix_t *f, Hourglass__Record *r)
 {
     int n = s_norm (f, r);
     for (int i = 0; i < n; i++) {
-        fprintf (stderr, "unexpected flag %d: %s: %s\n", i, f->flags[i].code, f->flags[i].message);
+        fprintf (stderr, "unexpected flag %d: %s: %s\n", i, f->flags[i].code,
+                 f->flags[i].message);
     }
     assert_int_equal (n, 0);
 }
@@ -127,8 +129,8 @@ test_loinc (void **state)
     assert_true (hg_loinc_valid ("2093-3"));
     assert_true (hg_loinc_valid ("2823-3"));
     assert_true (hg_loinc_valid ("2951-2"));
-    assert_true (hg_loinc_valid ("8480-6"));      /* systolic blood pressure */
-    assert_true (hg_loinc_valid ("LA6576-8"));    /* answer code: syntax only */
+    assert_true (hg_loinc_valid ("8480-6"));   /* systolic blood pressure */
+    assert_true (hg_loinc_valid ("LA6576-8")); /* answer code: syntax only */
     assert_false (hg_loinc_valid ("2345"));
     assert_false (hg_loinc_valid ("2345-"));
     assert_false (hg_loinc_valid ("-7"));
@@ -144,27 +146,27 @@ static void
 test_snomed (void **state)
 {
     (void) state;
-    assert_true (hg_snomed_valid ("44054006"));     /* diabetes mellitus type 2 */
+    assert_true (hg_snomed_valid ("44054006")); /* diabetes mellitus type 2 */
     assert_false (hg_snomed_valid ("44054007"));
-    assert_true (hg_snomed_valid ("38341003"));     /* hypertensive disorder */
+    assert_true (hg_snomed_valid ("38341003")); /* hypertensive disorder */
     /* real codes of the Synthea samples, short and long (extension) form */
     static const char *const real[] = {
-        "195967001", "102263004", "10383002", "104375008", "1121000119107", "1571000087109",
-        "157141000119108", "16335031000119103", "10939881000119105",
-        "900000000000207008",    /* core module, 18 digits */
+        "195967001",         "102263004",          "10383002",        "104375008",
+        "1121000119107",     "1571000087109",      "157141000119108", "16335031000119103",
+        "10939881000119105", "900000000000207008", /* core module, 18 digits */
     };
     for (size_t i = 0; i < sizeof real / sizeof real[0]; i++) {
         if (!hg_snomed_valid (real[i])) {
             fail_msg ("SNOMED CT %s rejected", real[i]);
         }
     }
-    assert_true (hg_snomed_valid ("123456789023"));    /* relationship id, partition 02 */
-    assert_false (hg_snomed_valid ("1234030"));        /* Verhoeff ok, partition 03 */
-    assert_false (hg_snomed_valid ("12345107"));       /* partition 10 without namespace */
+    assert_true (hg_snomed_valid ("123456789023")); /* relationship id, partition 02 */
+    assert_false (hg_snomed_valid ("1234030"));     /* Verhoeff ok, partition 03 */
+    assert_false (hg_snomed_valid ("12345107"));    /* partition 10 without namespace */
     assert_false (hg_snomed_valid ("12345"));       /* too short */
     assert_false (hg_snomed_valid ("0044054006"));  /* leading zero */
     assert_false (hg_snomed_valid ("4405400x"));
-    assert_false (hg_snomed_valid ("1234567890123456789"));    /* 19 digits */
+    assert_false (hg_snomed_valid ("1234567890123456789")); /* 19 digits */
     assert_false (hg_snomed_valid (""));
     assert_false (hg_snomed_valid (NULL));
 }
@@ -253,7 +255,8 @@ test_ucum_convert (void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double v = -1;
         const char *u = NULL;
-        assert_int_equal (hg_ucum_convert (cases[i].loinc, cases[i].value, cases[i].unit, &v, &u), 0);
+        assert_int_equal (hg_ucum_convert (cases[i].loinc, cases[i].value, cases[i].unit, &v, &u),
+                          0);
         s_assert_close (v, cases[i].want);
         assert_string_equal (u, cases[i].want_unit);
     }
@@ -283,10 +286,10 @@ test_sex (void **state)
 {
     (void) state;
     static const char *const cases[][2] = {
-        {"M", "male"},     {"male", "male"},       {"Male", "male"},   {"1", "male"},
-        {"F", "female"},   {"Female", "female"},   {"2", "female"},    {" f ", "female"},
-        {"O", "other"},    {"A", "other"},         {"nonbinary", "other"}, {"U", "unknown"},
-        {"UNK", "unknown"}, {"0", "unknown"},      {"9", "unknown"},
+        {"M", "male"},      {"male", "male"},     {"Male", "male"},       {"1", "male"},
+        {"F", "female"},    {"Female", "female"}, {"2", "female"},        {" f ", "female"},
+        {"O", "other"},     {"A", "other"},       {"nonbinary", "other"}, {"U", "unknown"},
+        {"UNK", "unknown"}, {"0", "unknown"},     {"9", "unknown"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_string_equal (hg_sex_canonical (cases[i][0]), cases[i][1]);
@@ -307,7 +310,8 @@ test_flag_names (void **state)
 {
     (void) state;
     assert_string_equal (hg_flag_name (HG_FLAG_NONE), "none");
-    assert_string_equal (hg_flag_name (HG_FLAG_CODE_INVALID_CHECK_DIGIT), "code.invalid_check_digit");
+    assert_string_equal (hg_flag_name (HG_FLAG_CODE_INVALID_CHECK_DIGIT),
+                         "code.invalid_check_digit");
     assert_string_equal (hg_flag_name (HG_FLAG_CODE_BAD_SYNTAX), "code.bad_syntax");
     assert_string_equal (hg_flag_name (HG_FLAG_CODE_UNKNOWN_SYSTEM), "code.unknown_system");
     assert_string_equal (hg_flag_name (HG_FLAG_UNIT_UNCONVERTIBLE), "unit.unconvertible");
@@ -337,11 +341,19 @@ test_record_codes_valid (void **state)
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_ICD10CM, "E11.9", NULL), 0);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_RXNORM, "860975", NULL), 0);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_CVX, "140", NULL), 0);
-    assert_int_equal (hg_record_add_code (f->a, r, "https://hourglass.local/variant", "x", NULL), 0);
+    assert_int_equal (hg_record_add_code (f->a, r, "https://hourglass.local/variant", "x", NULL),
+                      0);
     assert_int_equal (hg_record_add_code (f->a, r, "http://www.genenames.org", "BRCA1", NULL), 0);
-    assert_int_equal (hg_record_add_code (f->a, r, "http://www.ncbi.nlm.nih.gov/projects/SNP", "rs1", NULL), 0);
-    assert_int_equal (hg_record_add_code (f->a, r, "http://dicom.nema.org/resources/ontology/DCM", "CT", NULL), 0);
-    assert_int_equal (hg_record_add_code (f->a, r, "http://terminology.hl7.org/CodeSystem/v3-ActCode", "AMB", NULL), 0);
+    assert_int_equal (hg_record_add_code (f->a, r, "http://www.ncbi.nlm.nih.gov/projects/SNP",
+                                          "rs1", NULL),
+                      0);
+    assert_int_equal (hg_record_add_code (f->a, r, "http://dicom.nema.org/resources/ontology/DCM",
+                                          "CT", NULL),
+                      0);
+    assert_int_equal (hg_record_add_code (f->a, r,
+                                          "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                          "AMB", NULL),
+                      0);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_NPI, "1234567893", NULL), 0);
     s_expect_none (f, r);
 }
@@ -352,8 +364,11 @@ test_record_code_normalisation (void **state)
     s_fix_t *f = *state;
     /* trimmed system and code; ICD-10-CM upper-cased, compacted, dotted */
     Hourglass__Record *r = s_coded (f, "  http://hl7.org/fhir/sid/icd-10-cm\t", " e11 9 ");
-    assert_int_equal (hg_record_add_code (f->a, r, "urn:oid:2.16.840.1.113883.6.1", " 2345-7 ", NULL), 0);
-    assert_int_equal (hg_record_add_code (f->a, r, "http://snomed.info/sct/", "44054006", NULL), 0);
+    assert_int_equal (hg_record_add_code (f->a, r, "urn:oid:2.16.840.1.113883.6.1", " 2345-7 ",
+                                          NULL),
+                      0);
+    assert_int_equal (hg_record_add_code (f->a, r, "http://snomed.info/sct/", "44054006", NULL),
+                      0);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_ICD10CM, "j45909", NULL), 0);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_ICD10CM, "I10", NULL), 0);
     s_expect_none (f, r);
@@ -372,8 +387,9 @@ test_flag_check_digits (void **state)
     s_fix_t *f = *state;
     s_expect_one (f, s_coded (f, HG_SYS_LOINC, "2345-8"), HG_FLAG_CODE_INVALID_CHECK_DIGIT,
                   "codes[0] LOINC code '2345-8' fails the mod-10 check digit (expected 7)");
-    s_expect_one (f, s_coded (f, HG_SYS_SNOMED, "44054007"), HG_FLAG_CODE_INVALID_CHECK_DIGIT,
-                  "codes[0] SNOMED CT code '44054007' fails the Verhoeff check digit (expected 6)");
+    s_expect_one (
+        f, s_coded (f, HG_SYS_SNOMED, "44054007"), HG_FLAG_CODE_INVALID_CHECK_DIGIT,
+        "codes[0] SNOMED CT code '44054007' fails the Verhoeff check digit (expected 6)");
     s_expect_one (f, s_coded (f, HG_SYS_NPI, "1234567890"), HG_FLAG_CODE_INVALID_CHECK_DIGIT,
                   "codes[0] NPI '1234567890' fails the Luhn check digit (expected 3)");
     /* NPI as a practitioner identifier */
@@ -507,9 +523,10 @@ test_flag_value_implausible (void **state)
     assert_string_equal (r->quantity->comparator, "<");
     r = s_lab (f, "2160-0", 100, "mg/dL");
     r->quantity->comparator = hg_arena_strdup (f->a, "<");
-    s_expect_one (f, r, HG_FLAG_VALUE_IMPLAUSIBLE,
-                  "quantity <100 mg/dL of creatinine (LOINC 2160-0) is outside the plausible range "
-                  "0.05..40 mg/dL");
+    s_expect_one (
+        f, r, HG_FLAG_VALUE_IMPLAUSIBLE,
+        "quantity <100 mg/dL of creatinine (LOINC 2160-0) is outside the plausible range "
+        "0.05..40 mg/dL");
     r = s_lab (f, "2345-7", 2500, "mg/dL");
     r->quantity->comparator = hg_arena_strdup (f->a, ">");
     s_expect_none (f, r);
@@ -537,7 +554,9 @@ test_flag_dates (void **state)
                          "effective 1950-01-01 is before the birth date 1960-05-01");
 
     r->effective = hg_arena_strdup (f->a, "2021-03-04T10:00:00Z");
-    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "1960-05-01", "2020-12", f->flags, 4), 1);
+    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "1960-05-01", "2020-12", f->flags,
+                                           4),
+                      1);
     assert_string_equal (f->flags[0].code, "date.after_death");
     assert_string_equal (f->flags[0].message,
                          "effective 2021-03-04T10:00:00Z is after the deceased date 2020-12");
@@ -556,7 +575,9 @@ test_flag_dates (void **state)
 
     /* overlapping periods at coarse precision are not flagged */
     r->effective = hg_arena_strdup (f->a, "1960");
-    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "1960-05-01", "1960-05-01", f->flags, 4), 0);
+    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "1960-05-01", "1960-05-01", f->flags,
+                                           4),
+                      0);
     r->effective = hg_arena_strdup (f->a, "1960-05-01T08:00");
     assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "1960-05", "1960", f->flags, 4), 0);
     r->effective = hg_arena_strdup (f->a, "1959-12");
@@ -565,19 +586,25 @@ test_flag_dates (void **state)
 
     /* everything at once */
     r->effective = hg_arena_strdup (f->a, "2030-01-01");
-    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "2031-01-01", "2020-01-01", f->flags, 4), 3);
+    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "2031-01-01", "2020-01-01", f->flags,
+                                           4),
+                      3);
     assert_string_equal (f->flags[0].code, "date.before_birth");
     assert_string_equal (f->flags[1].code, "date.after_death");
     assert_string_equal (f->flags[2].code, "date.in_future");
     /* max_flags caps what is stored */
-    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "2031-01-01", "2020-01-01", f->flags, 2), 2);
-    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "2031-01-01", "2020-01-01", NULL, 5), 0);
+    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "2031-01-01", "2020-01-01", f->flags,
+                                           2),
+                      2);
+    assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "2031-01-01", "2020-01-01", NULL, 5),
+                      0);
 
     /* an unparseable effective */
     r->effective = hg_arena_strdup (f->a, "2020-13-01");
     assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "1960", NULL, f->flags, 4), 1);
     assert_string_equal (f->flags[0].code, "date.invalid");
-    assert_non_null (strstr (f->flags[0].message, "effective '2020-13-01' is not an ISO 8601 date: "));
+    assert_non_null (
+        strstr (f->flags[0].message, "effective '2020-13-01' is not an ISO 8601 date: "));
     /* unparseable birth/death arguments are ignored */
     r->effective = hg_arena_strdup (f->a, "2020-01-01");
     assert_int_equal (hg_normalize_record (&f->ctx, f->a, r, "garbage", "", f->flags, 4), 0);
@@ -587,9 +614,10 @@ static void
 test_demographics (void **state)
 {
     s_fix_t *f = *state;
-    Hourglass__Record *r = hg_batch_add_record (f->batch, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+    Hourglass__Record *r = hg_batch_add_record (f->batch,
+                                                HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
     r->demographics = hg_demographics_new (f->a);
-    r->demographics->sex = (char *) "F";    /* a literal: must not be written to */
+    r->demographics->sex = (char *) "F"; /* a literal: must not be written to */
     r->demographics->birth_date = hg_arena_strdup (f->a, "1970-02-03");
     s_expect_none (f, r);
     assert_string_equal (r->demographics->sex, "female");
@@ -608,8 +636,9 @@ test_demographics (void **state)
                   "demographics.deceased_date 1969-01-01 is before the birth date 1970-02-03");
     r->demographics->deceased_date = (char *) "";
     r->demographics->birth_date = hg_arena_strdup (f->a, "2025-01-01");
-    s_expect_one (f, r, HG_FLAG_DATE_IN_FUTURE,
-                  "demographics.birth_date 2025-01-01 is more than 1 day after today (2024-06-01)");
+    s_expect_one (
+        f, r, HG_FLAG_DATE_IN_FUTURE,
+        "demographics.birth_date 2025-01-01 is more than 1 day after today (2024-06-01)");
     r->demographics->birth_date = hg_arena_strdup (f->a, "1970-02-30");
     assert_int_equal (s_norm (f, r), 1);
     assert_string_equal (f->flags[0].code, "date.invalid");
@@ -630,10 +659,12 @@ test_hostile (void **state)
 {
     s_fix_t *f = *state;
     assert_int_equal (hg_normalize_record (&f->ctx, NULL, NULL, NULL, NULL, NULL, 0), HG_EINVAL);
-    assert_int_equal (hg_normalize_record (&f->ctx, f->a, NULL, NULL, NULL, f->flags, 4), HG_EINVAL);
+    assert_int_equal (hg_normalize_record (&f->ctx, f->a, NULL, NULL, NULL, f->flags, 4),
+                      HG_EINVAL);
 
     /* NULL strings everywhere become "" */
-    Hourglass__Record *r = hg_batch_add_record (f->batch, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    Hourglass__Record *r = hg_batch_add_record (f->batch,
+                                                HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
     assert_int_equal (hg_record_add_code (f->a, r, HG_SYS_LOINC, "2345-7", NULL), 0);
     r->codes[0]->code = NULL;
     r->codes[0]->system = NULL;
@@ -669,8 +700,8 @@ test_hostile (void **state)
     memset (huge, '7', big);
     huge[0] = '\x01';
     huge[big] = '\0';
-    static const char *const systems[] = {HG_SYS_LOINC, HG_SYS_SNOMED, HG_SYS_ICD10CM,
-                                          HG_SYS_RXNORM, HG_SYS_NPI, "x"};
+    static const char *const systems[] = {HG_SYS_LOINC,  HG_SYS_SNOMED, HG_SYS_ICD10CM,
+                                          HG_SYS_RXNORM, HG_SYS_NPI,    "x"};
     for (size_t i = 0; i < sizeof systems / sizeof systems[0]; i++) {
         r = s_coded (f, systems[i], huge);
         assert_int_equal (s_norm (f, r), 1);

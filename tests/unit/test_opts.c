@@ -85,21 +85,32 @@ s_has_colon (const char *next)
     return strchr (next, ':') != NULL;
 }
 
-#define SPEC(v)                                                                              \
-    const hg_cli_opt_t opts[] = {                                                            \
-        {.name = "--cluster", .type = HG_CLI_STRING, .out = &(v).cluster, .metavar = "DIR",  \
-         .help = "the cluster", .alias = "--dir"},                                           \
-        HG_CLI_OPT_REQUIRED ("--format", &(v).format, "FORMAT", "the format"),               \
-        HG_CLI_OPT_JSON (&(v).json),                                                         \
-        HG_CLI_OPT_INT ("--wait", &(v).wait, "SECONDS", "wait", 0, 600),                     \
-        HG_CLI_OPT_NUM ("--rate", &(v).rate, "N", "rate", 0, 1000),                          \
-        HG_CLI_OPT_LIST ("--code", &(v).codes, "CODE", "a code", 3),                         \
-        {.name = "--mllp", .type = HG_CLI_OPTIONAL, .out = &(v).mllp, .metavar = "HOST:PORT", \
-         .help = "over MLLP", .accept = s_has_colon},                                        \
-        HG_CLI_OPT_END,                                                                      \
-    };                                                                                       \
-    const hg_cli_spec_t spec = {.command = "hourglass push", .args = "FILE...",              \
-                                .min_args = 1, .max_args = 2, .opts = opts,                  \
+#define SPEC(v)                                                                \
+    const hg_cli_opt_t opts[] = {                                              \
+        {.name = "--cluster",                                                  \
+         .type = HG_CLI_STRING,                                                \
+         .out = &(v).cluster,                                                  \
+         .metavar = "DIR",                                                     \
+         .help = "the cluster",                                                \
+         .alias = "--dir"},                                                    \
+        HG_CLI_OPT_REQUIRED ("--format", &(v).format, "FORMAT", "the format"), \
+        HG_CLI_OPT_JSON (&(v).json),                                           \
+        HG_CLI_OPT_INT ("--wait", &(v).wait, "SECONDS", "wait", 0, 600),       \
+        HG_CLI_OPT_NUM ("--rate", &(v).rate, "N", "rate", 0, 1000),            \
+        HG_CLI_OPT_LIST ("--code", &(v).codes, "CODE", "a code", 3),           \
+        {.name = "--mllp",                                                     \
+         .type = HG_CLI_OPTIONAL,                                              \
+         .out = &(v).mllp,                                                     \
+         .metavar = "HOST:PORT",                                               \
+         .help = "over MLLP",                                                  \
+         .accept = s_has_colon},                                               \
+        HG_CLI_OPT_END,                                                        \
+    };                                                                         \
+    const hg_cli_spec_t spec = {.command = "hourglass push",                   \
+                                .args = "FILE...",                             \
+                                .min_args = 1,                                 \
+                                .max_args = 2,                                 \
+                                .opts = opts,                                  \
                                 .about = "Pushes files.\n"}
 
 static void
@@ -109,9 +120,10 @@ test_values (void **state)
     vals_t v = {.wait = 120};
     SPEC (v);
     hg_cli_args_t args;
-    parse_t p = s_parse (&spec, (char *[]) {"push", "a.json", "--format", "fhir", "--json",
-                                            "--wait=0", "--dir", "/c", "--rate", "2.5", "--code",
-                                            "x|1", "--code=y|2", "--", "--b.json", NULL},
+    parse_t p = s_parse (&spec,
+                         (char *[]) {"push", "a.json", "--format", "fhir", "--json", "--wait=0",
+                                     "--dir", "/c", "--rate", "2.5", "--code", "x|1",
+                                     "--code=y|2", "--", "--b.json", NULL},
                          &args);
     assert_int_equal (p.rc, 0);
     assert_string_equal (p.out, "");
@@ -127,11 +139,10 @@ test_values (void **state)
     assert_null (v.mllp);
     assert_int_equal (args.n, 2);
     assert_string_equal (args.v[0], "a.json");
-    assert_string_equal (args.v[1], "--b.json");    /* after "--": an argument */
+    assert_string_equal (args.v[1], "--b.json"); /* after "--": an argument */
     hg_cli_args_free (&args);
     assert_null (args.v);
     hg_cli_list_free (&v.codes);
-
 }
 
 /* An optional value: taken when accept() says so, else "". */
@@ -142,7 +153,9 @@ test_optional_value (void **state)
     vals_t w = {0};
     SPEC (w);
     hg_cli_args_t args;
-    const hg_cli_spec_t spec2 = {.command = "hourglass push", .min_args = 1, .max_args = 9,
+    const hg_cli_spec_t spec2 = {.command = "hourglass push",
+                                 .min_args = 1,
+                                 .max_args = 9,
                                  .opts = opts};
     assert_int_equal (spec.max_args, 2);
     parse_t p;
@@ -151,8 +164,8 @@ test_optional_value (void **state)
     assert_string_equal (w.mllp, "");
     assert_int_equal (args.n, 1);
     hg_cli_args_free (&args);
-    p = s_parse (&spec2, (char *[]) {"push", "--format=x", "--mllp", "127.0.0.1:2575", "f.hl7",
-                                     NULL},
+    p = s_parse (&spec2,
+                 (char *[]) {"push", "--format=x", "--mllp", "127.0.0.1:2575", "f.hl7", NULL},
                  &args);
     assert_int_equal (p.rc, 0);
     assert_string_equal (w.mllp, "127.0.0.1:2575");
@@ -170,8 +183,9 @@ test_help (void **state)
     const char *helps[] = {"--help", "-h"};
     for (size_t i = 0; i < 2; i++) {
         /* anywhere, even after a bad option value or without the required FILE */
-        parse_t p = s_parse (&spec, (char *[]) {"push", "--format", "x", (char *) helps[i],
-                                                "--wait", "abc", NULL},
+        parse_t p = s_parse (&spec,
+                             (char *[]) {"push", "--format", "x", (char *) helps[i], "--wait",
+                                         "abc", NULL},
                              &args);
         assert_int_equal (p.rc, -1);
         assert_int_equal (p.status, 0);
@@ -222,8 +236,7 @@ test_usage_errors (void **state)
                           "hourglass push: --wait needs a value (SECONDS)");
     s_assert_usage_error ((char *[]) {"push", "f", "--bogus", NULL},
                           "hourglass push: unknown option --bogus");
-    s_assert_usage_error ((char *[]) {"push", "f", "--json=yes", NULL},
-                          "--json takes no value");
+    s_assert_usage_error ((char *[]) {"push", "f", "--json=yes", NULL}, "--json takes no value");
     s_assert_usage_error ((char *[]) {"push", "--format", "fhir", NULL},
                           "hourglass push: FILE... required");
     s_assert_usage_error ((char *[]) {"push", "f", NULL}, "hourglass push: --format is required");
@@ -232,8 +245,8 @@ test_usage_errors (void **state)
                           "--format is required");
     s_assert_usage_error ((char *[]) {"push", "a", "b", "c", "--format=x", NULL},
                           "hourglass push: unexpected argument 'c'");
-    s_assert_usage_error ((char *[]) {"push", "f", "--format=x", "--code", "1", "--code", "2", "--code", "3",
-                                      "--code", "4", NULL},
+    s_assert_usage_error ((char *[]) {"push", "f", "--format=x", "--code", "1", "--code", "2",
+                                      "--code", "3", "--code", "4", NULL},
                           "hourglass push: at most 3 --code");
     /* a bad value leaves the default alone */
     vals_t v = {.wait = 7};
@@ -248,7 +261,8 @@ test_verbs (void **state)
 {
     (void) state;
     const hg_cli_opt_t none[] = {HG_CLI_OPT_END};
-    const hg_cli_spec_t up = {.command = "hourglass cluster up", .opts = none,
+    const hg_cli_spec_t up = {.command = "hourglass cluster up",
+                              .opts = none,
                               .about = "Starts it.\n"};
     const hg_cli_spec_t down = {.command = "hourglass cluster down", .opts = none};
     const hg_cli_spec_t *const verbs[] = {&up, &down, NULL};
@@ -284,10 +298,8 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_values),
-        cmocka_unit_test (test_optional_value),
-        cmocka_unit_test (test_help),
-        cmocka_unit_test (test_usage_errors),
+        cmocka_unit_test (test_values), cmocka_unit_test (test_optional_value),
+        cmocka_unit_test (test_help),   cmocka_unit_test (test_usage_errors),
         cmocka_unit_test (test_verbs),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

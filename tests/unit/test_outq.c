@@ -93,7 +93,7 @@ test_credit_and_frame_max (void **state)
     assert_int_equal (hg_outq_depth (q), 10);
     hg_outq_destroy (&q);
     assert_null (q);
-    hg_outq_destroy (&q);   /* NULL-safe */
+    hg_outq_destroy (&q); /* NULL-safe */
 }
 
 static void
@@ -114,7 +114,7 @@ test_acks_exactly_once (void **state)
     assert_int_equal (out[0], 2);
     assert_int_equal (out[1], 3);
     assert_int_equal (out[2], 6);
-    assert_int_equal (hg_outq_depth (q), 3);       /* 1, 4 in flight; 5 pending */
+    assert_int_equal (hg_outq_depth (q), 3); /* 1, 4 in flight; 5 pending */
     assert_int_equal (hg_outq_pending (q), 1);
     assert_int_equal (hg_outq_stats (q).acked, 3);
 
@@ -158,8 +158,8 @@ test_push_errors (void **state)
     (void) state;
     hg_outq_t *q = hg_outq_new ();
     assert_int_equal (hg_outq_push (q, 1, -1), 0);
-    assert_int_equal (hg_outq_push (q, 1, -1), -1);        /* known seq */
-    assert_int_equal (hg_outq_push (q, 1, 3), -1);         /* known, other shard */
+    assert_int_equal (hg_outq_push (q, 1, -1), -1); /* known seq */
+    assert_int_equal (hg_outq_push (q, 1, 3), -1);  /* known, other shard */
     assert_int_equal (hg_outq_push (q, 2, -2), -1);
     assert_int_equal (hg_outq_push (q, 2, HG_OUTQ_MAX_SHARDS), -1);
     assert_int_equal (hg_outq_push (q, 2, HG_OUTQ_MAX_SHARDS - 1), 0);
@@ -266,7 +266,7 @@ test_expire_and_drop (void **state)
     hg_outq_stats_t st = hg_outq_stats (q);
     assert_int_equal (st.workers, 1);
     assert_int_equal (st.redelivered, 2);
-    assert_int_equal (hg_outq_pending (q), 3);   /* 1, 2, 5 */
+    assert_int_equal (hg_outq_pending (q), 3); /* 1, 2, 5 */
     assert_int_equal (hg_outq_depth (q), 5);
 
     /* a READY from the dead worker's slot changes nothing but acks */
@@ -352,7 +352,7 @@ test_ready_old_session_only_acks (void **state)
     /* a READY of an old session still refreshes liveness */
     assert_int_equal (hg_outq_ready (q, w, 1, 0, 0, NULL, 0, out, 900), 0);
     assert_int_equal (hg_outq_expire (q, 1000, 500), 0);
-    assert_int_equal (hg_outq_expire (q, 1401, 500), 4);   /* 2, 3, 4, 5 */
+    assert_int_equal (hg_outq_expire (q, 1401, 500), 4); /* 2, 3, 4, 5 */
     hg_outq_destroy (&q);
 }
 

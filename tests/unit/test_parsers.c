@@ -18,17 +18,15 @@
 #include "formats.h"
 #include "parser_test.h"
 
-static const char *s_adt =
-    "MSH|^~\\&|A|B|||2021||ADT^A04|MSG0001|P|2.3\n"
-    "PID|1||X1^^^^MR||Roe^Jane||19700101|F\n";
+static const char *s_adt = "MSH|^~\\&|A|B|||2021||ADT^A04|MSG0001|P|2.3\n"
+                           "PID|1||X1^^^^MR||Roe^Jane||19700101|F\n";
 static const char *s_csv = "P,C,D\np1,44054006,2021-03-04\n";
 static const char *s_csv_map =
     "kind = condition\ncolumn.patient = P\ncolumn.code = C\ncode_system = snomed\n"
     "column.effective = D\n";
 
 static int
-s_run (Hourglass__PayloadType type, const char *data, const hg_parse_ctx_t *ctx,
-       hg_batch_t *b)
+s_run (Hourglass__PayloadType type, const char *data, const hg_parse_ctx_t *ctx, hg_batch_t *b)
 {
     hg_batch_reset (b);
     return hg_parser_run (type, "the-format", data, strlen (data), ctx, b);
@@ -66,7 +64,8 @@ test_each_type_its_parser (void **state)
     const char *two = "MSH|^~\\&|A|B|||2021||ADT^A04|M1|P|2.3\nPID|1||X1||Roe^Jane\n"
                       "MSH|^~\\&|A|B|||2021||ADT^A04|M2|P|2.3\nPID|1||X2||Roe^Jim\n";
     assert_int_equal (s_run (HOURGLASS__PAYLOAD_TYPE__PAYLOAD_HL7V2, two, &ctx, b), 1);
-    assert_non_null (hg_test_reject_near (b, "message 2", "record limit reached (max_records 1)"));
+    assert_non_null (
+        hg_test_reject_near (b, "message 2", "record limit reached (max_records 1)"));
     hg_batch_destroy (&b);
 }
 

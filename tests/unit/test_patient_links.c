@@ -21,7 +21,7 @@ test_add_get_replace (void **state)
     (void) state;
     hg_links_t *l = hg_links_new ();
     assert_non_null (l);
-    assert_null (hg_links_get (l, "valley-lab", "3f1c-aa"));    /* empty, no index yet */
+    assert_null (hg_links_get (l, "valley-lab", "3f1c-aa")); /* empty, no index yet */
     assert_int_equal (hg_links_size (l), 0);
     char id[] = "3f1c-aa", mrn[] = "12345";
     assert_int_equal (hg_links_add (l, "valley-lab", id, mrn), 0);
@@ -36,7 +36,7 @@ test_add_get_replace (void **state)
     assert_int_equal (hg_links_size (l), 1);
     hg_links_destroy (&l);
     assert_null (l);
-    hg_links_destroy (&l);    /* NULL-safe */
+    hg_links_destroy (&l); /* NULL-safe */
 }
 
 /* The same Patient id of two partners is two links; the partner and the id
@@ -106,7 +106,7 @@ test_clear (void **state)
 {
     (void) state;
     hg_links_t *l = hg_links_new ();
-    hg_links_clear (l);    /* empty: nothing to do */
+    hg_links_clear (l); /* empty: nothing to do */
     char id[32];
     for (int i = 0; i < 300; i++) {
         snprintf (id, sizeof (id), "p%d", i);

@@ -28,11 +28,13 @@ static void
 test_reason_class (void **state)
 {
     (void) state;
-    s_class ("Observation/abc-123: Observation.effectiveDateTime '2021-13-45' is not a valid date: "
-             "month 13",
-             "Observation.effectiveDateTime '\xe2\x80\xa6' is not a valid date: month N");
-    s_class ("line 26: invalid JSON: unexpected end of data (truncated JSON) at byte 103 of the line",
-             "invalid JSON: unexpected end of data (truncated JSON) at byte N of the line");
+    s_class (
+        "Observation/abc-123: Observation.effectiveDateTime '2021-13-45' is not a valid date: "
+        "month 13",
+        "Observation.effectiveDateTime '\xe2\x80\xa6' is not a valid date: month N");
+    s_class (
+        "line 26: invalid JSON: unexpected end of data (truncated JSON) at byte 103 of the line",
+        "invalid JSON: unexpected end of data (truncated JSON) at byte N of the line");
     s_class ("message type ADT^A99 is not supported (supported: ADT^A01, ORU^R01)",
              "message type ADT^A99 is not supported (supported: ADT^A01, ORU^R01)");
     s_class ("OBX-5 field is 52428800 bytes, over max_field_bytes 1048576",
@@ -52,13 +54,15 @@ test_figures_and_round_trip (void **state)
     hg_batch_t *b = hg_batch_new (0);
     hg_arena_t *a = hg_batch_arena (b);
     /* complete lab result, lab result without value, demographics with sex + birth date */
-    Hourglass__Record *lab = hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    Hourglass__Record *lab = hg_batch_add_record (b,
+                                                  HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
     lab->patient_ref = "p1";
     lab->effective = "2021-01-01";
     hg_record_add_code (a, lab, HG_SYS_LOINC, "2345-7", NULL);
     lab->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
     lab->quantity = hg_quantity_new (a, 5.4, "mmol/L");
-    Hourglass__Record *novalue = hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    Hourglass__Record *novalue =
+        hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
     novalue->patient_ref = "p1";
     novalue->effective = "2021-01-01";
     hg_record_add_code (a, novalue, HG_SYS_LOINC, "2345-7", NULL);
@@ -74,7 +78,8 @@ test_figures_and_round_trip (void **state)
     for (int i = 0; i < 5; i++) {
         hg_batch_reject (b, NULL, 0, "line 3 (Observation/x)",
                          "Observation/x%d: Observation.effectiveDateTime '2021-13-0%d' is not a "
-                         "valid date: month 13", i, i);
+                         "valid date: month 13",
+                         i, i);
     }
     hg_quality_t *q = hg_quality_new ();
     const char *flags[] = {"value.implausible", "value.implausible", "code.bad_syntax"};
@@ -94,7 +99,7 @@ test_figures_and_round_trip (void **state)
     assert_int_equal (pq->ignored, 2);
     assert_int_equal (pq->complete, 2);
     assert_int_equal (pq->flagged, 2);
-    assert_int_equal (pq->n_reasons, 1);         /* five instances, one mistake */
+    assert_int_equal (pq->n_reasons, 1); /* five instances, one mistake */
     assert_int_equal (pq->reasons[0]->count, 5);
     assert_int_equal (pq->reasons[0]->n_examples, 3);
     assert_non_null (strstr (pq->reasons[0]->examples[0], "lab/b1 at line 3 (Observation/x)"));
@@ -117,7 +122,8 @@ test_figures_and_round_trip (void **state)
     /* adoption of a gone replica's figures: merged into ours, not copied over */
     hg_batch_t *b2 = hg_batch_new (0);
     hg_batch_reject (b2, NULL, 0, "segment PID", "PID-3 patient identifier list is empty");
-    hg_batch_reject (b2, NULL, 0, "line 9", "Observation/y: Observation.effectiveDateTime "
+    hg_batch_reject (b2, NULL, 0, "line 9",
+                     "Observation/y: Observation.effectiveDateTime "
                      "'2020-14-01' is not a valid date: month 14");
     const char *flags2[] = {"value.implausible", "date.in_future"};
     hg_quality_message (q2, "lab", "lab/b2", hg_batch_records (b), 1, hg_batch_rejects (b2), 2, 1,
@@ -128,12 +134,12 @@ test_figures_and_round_trip (void **state)
     len2 = hg_quality_pack (q2, "lab", &buf2);
     pq = hourglass__partner_quality__unpack (NULL, len2, buf2);
     assert_non_null (pq);
-    assert_int_equal (pq->messages, 1 + 1 + 1);      /* loaded, own, merged */
+    assert_int_equal (pq->messages, 1 + 1 + 1); /* loaded, own, merged */
     assert_int_equal (pq->records, 3 + 1 + 3);
     assert_int_equal (pq->rejected, 5 + 2 + 5);
     assert_int_equal (pq->ignored, 2 + 1 + 2);
     assert_int_equal (pq->flagged, 2 + 1 + 2);
-    assert_int_equal (pq->n_reasons, 2);             /* the month reason once, PID-3 */
+    assert_int_equal (pq->n_reasons, 2); /* the month reason once, PID-3 */
     for (size_t i = 0; i < pq->n_reasons; i++) {
         bool month = strstr (pq->reasons[i]->reason, "month N") != NULL;
         assert_int_equal (pq->reasons[i]->count, month ? 5 + 1 + 5 : 1);
@@ -143,7 +149,7 @@ test_figures_and_round_trip (void **state)
     for (size_t i = 0; i < pq->n_flags; i++) {
         uint64_t want = strcmp (pq->flags[i]->flag, "value.implausible") == 0 ? 2 + 1 + 2
                         : strcmp (pq->flags[i]->flag, "code.bad_syntax") == 0 ? 1 + 1
-                                                                               : 1;
+                                                                              : 1;
         assert_int_equal (pq->flags[i]->count, want);
     }
     hourglass__partner_quality__free_unpacked (pq, NULL);

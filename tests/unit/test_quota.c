@@ -14,15 +14,15 @@ static void
 test_bucket (void **state)
 {
     (void) state;
-    hg_quota_t *q = hg_quota_new (2.0, 3.0);     /* 2 per second, bursts of 3 */
+    hg_quota_t *q = hg_quota_new (2.0, 3.0); /* 2 per second, bursts of 3 */
     uint64_t t = 1000000;
     for (int i = 0; i < 3; i++) {
         assert_int_equal (hg_quota_take (q, "a", t), 0);
     }
-    assert_int_equal (hg_quota_take (q, "a", t), 500);        /* one token takes 500 ms */
-    assert_int_equal (hg_quota_take (q, "a", t + 250), 250);  /* half a token there */
+    assert_int_equal (hg_quota_take (q, "a", t), 500);       /* one token takes 500 ms */
+    assert_int_equal (hg_quota_take (q, "a", t + 250), 250); /* half a token there */
     assert_int_equal (hg_quota_take (q, "a", t + 500), 0);
-    assert_int_equal (hg_quota_take (q, "b", t + 500), 0);    /* partners are independent */
+    assert_int_equal (hg_quota_take (q, "b", t + 500), 0); /* partners are independent */
     /* a long pause refills only up to the burst */
     uint64_t later = t + 60000;
     for (int i = 0; i < 3; i++) {

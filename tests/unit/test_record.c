@@ -172,15 +172,15 @@ test_arena_limit (void **state)
     assert_non_null (q);
     assert_int_equal ((uintptr_t) q % 16, 0);
     assert_int_equal (hg_arena_used (a), 60016);
-    assert_null (hg_arena_alloc (a, 10000));             /* needs a second block */
+    assert_null (hg_arena_alloc (a, 10000)); /* needs a second block */
     assert_int_equal (hg_arena_used (a), 60016);
-    char *fits = hg_arena_strdup (a, "still fits");      /* 11 bytes -> 16 */
+    char *fits = hg_arena_strdup (a, "still fits"); /* 11 bytes -> 16 */
     assert_string_equal (fits, "still fits");
     assert_non_null (hg_arena_alloc (a, 65536 - 60032)); /* exactly the rest */
     assert_int_equal (hg_arena_used (a), 65536);
-    assert_null (hg_arena_alloc (a, SIZE_MAX));          /* overflow */
+    assert_null (hg_arena_alloc (a, SIZE_MAX)); /* overflow */
     char *s = hg_arena_printf (a, "%s-%d", "x", 42);
-    assert_null (s);                                     /* printf needs room too */
+    assert_null (s); /* printf needs room too */
     assert_null (hg_arena_strdup (a, ""));
     hg_arena_reset (a);
     assert_int_equal (hg_arena_used (a), 0);
@@ -313,16 +313,15 @@ test_content_key_spellings (void **state)
     (void) state;
     hg_batch_t *b = hg_batch_new (0);
     hg_arena_t *a = hg_batch_arena (b);
-    const char *base
-        = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.4)->record_id;
+    const char *base = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.4)->record_id;
     /* a FHIR dateTime carries seconds; +00:00 is Z; an offset is the same
      * instant once in UTC */
     const char *same_times[] = {"2023-01-02T10:30:00Z", "2023-01-02T10:30:00.000Z",
                                 "2023-01-02T10:30:00+00:00", "2023-01-02T05:30:00-05:00",
                                 "2023-01-02T11:30+01:00"};
     for (size_t i = 0; i < sizeof (same_times) / sizeof (same_times[0]); i++) {
-        const char *k
-            = s_lab (b, "Observation/o", "p1", "2345-7", same_times[i], 95.4)->record_id;
+        const char *k =
+            s_lab (b, "Observation/o", "p1", "2345-7", same_times[i], 95.4)->record_id;
         if (strcmp (k, base) != 0) {
             fail_msg ("effective '%s' should key as 2023-01-02T10:30Z", same_times[i]);
         }
@@ -330,11 +329,11 @@ test_content_key_spellings (void **state)
     /* other instants, other precision, or no zone (local time: instant
      * unknown) stay apart */
     const char *other_times[] = {"2023-01-02T10:30:01Z", "2023-01-02T10:30:00.5Z",
-                                 "2023-01-02T10:30", "2023-01-02T10:30:00", "2023-01-02",
-                                 "2023-01-02T10:31Z"};
+                                 "2023-01-02T10:30",     "2023-01-02T10:30:00",
+                                 "2023-01-02",           "2023-01-02T10:31Z"};
     for (size_t i = 0; i < sizeof (other_times) / sizeof (other_times[0]); i++) {
-        const char *k
-            = s_lab (b, "Observation/o", "p1", "2345-7", other_times[i], 95.4)->record_id;
+        const char *k =
+            s_lab (b, "Observation/o", "p1", "2345-7", other_times[i], 95.4)->record_id;
         if (strcmp (k, base) == 0) {
             fail_msg ("effective '%s' must not key as 2023-01-02T10:30Z", other_times[i]);
         }
@@ -343,9 +342,11 @@ test_content_key_spellings (void **state)
     double converted = 5.3 * 18.0;
     assert_true (converted != 95.4);
     assert_string_equal (s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", converted)
-                             ->record_id, base);
+                             ->record_id,
+                         base);
     assert_string_not_equal (s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.41)
-                                 ->record_id, base);
+                                 ->record_id,
+                             base);
     /* a local alias beside LOINC (HL7 "GLU^^L", FHIR a site URI), in any
      * order, repeated: the LOINC code is the fact */
     Hourglass__Record *r = s_lab (b, "OBX-1", "p1", "2345-7", "2023-01-02T10:30Z", 95.4);
@@ -400,7 +401,7 @@ test_shard_of (void **state)
     assert_int_equal (hg_shard_of ("00000008", 4), 0);
     assert_int_equal (hg_shard_of ("ffffffff00", 4), 3);
     assert_int_equal (hg_shard_of ("0000000a", 3), 1);
-    assert_int_equal (hg_shard_of ("a", 4), 2);             /* short: 0xa */
+    assert_int_equal (hg_shard_of ("a", 4), 2); /* short: 0xa */
     assert_int_equal (hg_shard_of ("", 4), 0);
     assert_int_equal (hg_shard_of ("deadbeef", 1), 0);
     assert_int_equal (hg_shard_of ("deadbeef", 0), 0);
@@ -422,7 +423,7 @@ test_shard_of (void **state)
         memcpy (first8, hex, 8);
         first8[8] = '\0';
         assert_int_equal (s, (int) (strtoul (first8, NULL, 16) % SHARDS));
-        assert_int_equal (hg_shard_of (hex, SHARDS), s);    /* stable */
+        assert_int_equal (hg_shard_of (hex, SHARDS), s); /* stable */
         assert_true (s >= 0 && s < SHARDS);
         count[s]++;
         int s16 = hg_shard_of (hex, 16);
@@ -441,7 +442,10 @@ static void
 test_kind_names (void **state)
 {
     (void) state;
-    struct { Hourglass__RecordKind k; const char *name; } kinds[] = {
+    struct {
+        Hourglass__RecordKind k;
+        const char *name;
+    } kinds[] = {
         {HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "demographics"},
         {HOURGLASS__RECORD_KIND__KIND_ENCOUNTER, "encounter"},
         {HOURGLASS__RECORD_KIND__KIND_CONDITION, "condition"},
@@ -470,7 +474,7 @@ test_strset (void **state)
     enum { N = 100000 };
     hg_strset_t *s = hg_strset_new ();
     assert_int_equal (hg_strset_size (s), 0);
-    assert_false (hg_strset_has (s, "x", 1));     /* empty set, no table yet */
+    assert_false (hg_strset_has (s, "x", 1)); /* empty set, no table yet */
     char buf[32];
     for (int i = 0; i < N; i++) {
         int l = snprintf (buf, sizeof (buf), "key-%d", i);
@@ -508,7 +512,6 @@ test_strset (void **state)
     hg_strset_destroy (&s);
 }
 
-
 static void
 test_utf8 (void **state)
 {
@@ -519,16 +522,16 @@ test_utf8 (void **state)
     assert_int_equal (hg_utf8_len (e_acute, 2), 2);
     assert_int_equal (hg_utf8_len (euro, 3), 3);
     assert_int_equal (hg_utf8_len (emoji, 4), 4);
-    assert_int_equal (hg_utf8_len (euro, 2), 0);                          /* truncated */
-    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xc0\x80", 2), 0);  /* overlong */
+    assert_int_equal (hg_utf8_len (euro, 2), 0);                               /* truncated */
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\xc0\x80", 2), 0); /* overlong */
     assert_int_equal (hg_utf8_len ((const unsigned char *) "\xe0\x80\x80", 3), 0);
     assert_int_equal (hg_utf8_len ((const unsigned char *) "\xed\xa0\x80", 3), 0); /* surrogate */
     assert_int_equal (hg_utf8_len ((const unsigned char *) "\xf4\x90\x80\x80", 4), 0);
-    assert_int_equal (hg_utf8_len ((const unsigned char *) "\x80", 1), 0);  /* continuation */
+    assert_int_equal (hg_utf8_len ((const unsigned char *) "\x80", 1), 0); /* continuation */
     assert_int_equal (hg_utf8_len ((const unsigned char *) "\xc3\x28", 2), 0);
     assert_int_equal (hg_utf8_len (ascii, 0), 0);
     assert_true (hg_utf8_valid ((const unsigned char *) "caf\xc3\xa9 \xe2\x82\xac", 9));
-    assert_false (hg_utf8_valid ((const unsigned char *) "caf\xe9", 4));  /* Latin-1 */
+    assert_false (hg_utf8_valid ((const unsigned char *) "caf\xe9", 4)); /* Latin-1 */
     assert_true (hg_utf8_valid (ascii, 0));
 }
 
@@ -567,11 +570,12 @@ test_record_batch_walk (void **state)
         recs[i]->patient_ref = hg_arena_strdup (a, i == 1 ? "p-1" : "patient-zero");
         recs[i]->effective = hg_arena_strdup (a, "2024-05-01T10:00:00Z");
         assert_int_equal (hg_record_add_code (a, recs[i], "http://loinc.org", "2345-7",
-                                              "Glucose"), 0);
+                                              "Glucose"),
+                          0);
     }
     recs[2]->text = hg_arena_strdup (a, "a longer note so that one record is longer "
-                                             "than 127 bytes, which takes a 2-byte length "
-                                             "prefix in the batch: xxxxxxxxxxxxxxxxxxxxxxx");
+                                        "than 127 bytes, which takes a 2-byte length "
+                                        "prefix in the batch: xxxxxxxxxxxxxxxxxxxxxxx");
     Hourglass__RecordBatch rb = HOURGLASS__RECORD_BATCH__INIT;
     rb.records = recs;
     rb.n_records = 3;
@@ -596,10 +600,10 @@ test_record_batch_walk (void **state)
 
     /* unknown fields of every wire type are skipped */
     static const uint8_t unknown[] = {
-        0x10, 0x96, 0x01,                               /* field 2, varint 150 */
-        0x19, 1, 2, 3, 4, 5, 6, 7, 8,                   /* field 3, 64-bit */
-        0x22, 0x02, 'h', 'i',                           /* field 4, "hi" */
-        0x2d, 1, 2, 3, 4,                               /* field 5, 32-bit */
+        0x10, 0x96, 0x01,                     /* field 2, varint 150 */
+        0x19, 1,    2,    3,   4, 5, 6, 7, 8, /* field 3, 64-bit */
+        0x22, 0x02, 'h',  'i',                /* field 4, "hi" */
+        0x2d, 1,    2,    3,   4,             /* field 5, 32-bit */
     };
     memcpy (buf + len, unknown, sizeof (unknown));
     assert_int_equal (s_walk (buf, len + sizeof (unknown), got, got_len, 4), 3);

@@ -10,7 +10,7 @@
  *                        per-code patients and records and every fact must
  *                        equal truth.json.
  */
-#define _GNU_SOURCE 1   /* nftw */
+#define _GNU_SOURCE 1 /* nftw */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -212,7 +212,6 @@ s_count (const char *hay, const char *needle)
     return n;
 }
 
-
 /* ---- determinism ------------------------------------------------------------ */
 
 static size_t s_walk_count;
@@ -354,11 +353,12 @@ s_check_truth_facts (json_object *t)
     for (size_t i = 0; i < json_object_array_length (fhir_ids); i++) {
         const char *id = json_object_get_string (json_object_array_get_idx (fhir_ids, i));
         assert_true (s_is_uuid (id));
-        assert_int_equal (hg_strset_add (ids, id, strlen (id)), 1);   /* unique */
+        assert_int_equal (hg_strset_add (ids, id, strlen (id)), 1); /* unique */
     }
     int64_t sum_records = 0;
     size_t fact_code_records = 0;
-    json_object_object_foreach (codes, key, counts) {
+    json_object_object_foreach (codes, key, counts)
+    {
         int64_t recs = s_int (counts, "records"), pats = s_int (counts, "patients");
         assert_true (pats >= 1 && pats <= recs && pats <= 60);
         sum_records += recs;
@@ -378,8 +378,10 @@ s_check_truth_facts (json_object *t)
             n++;
         }
         if (n != recs || (int64_t) hg_strset_size (pset) != pats) {
-            fail_msg ("code %s: truth says %" PRId64 " records of %" PRId64 " patients, facts say "
-                      "%" PRId64 " of %zu", key, recs, pats, n, hg_strset_size (pset));
+            fail_msg ("code %s: truth says %" PRId64 " records of %" PRId64
+                      " patients, facts say "
+                      "%" PRId64 " of %zu",
+                      key, recs, pats, n, hg_strset_size (pset));
         }
         fact_code_records += (size_t) n;
         hg_strset_destroy (&pset);
@@ -389,8 +391,8 @@ s_check_truth_facts (json_object *t)
     /* a code per lab (8 at most), condition, class and encounter type */
     assert_in_range (json_object_object_length (codes), 15, 8 + 20 + 3 + 4);
     assert_non_null (json_object_object_get (codes, "http://loinc.org|4548-4"));
-    assert_non_null (json_object_object_get (
-        codes, "http://terminology.hl7.org/CodeSystem/v3-ActCode|AMB"));
+    assert_non_null (
+        json_object_object_get (codes, "http://terminology.hl7.org/CodeSystem/v3-ActCode|AMB"));
     for (size_t i = 0; i < json_object_array_length (facts); i++) {
         json_object *f = json_object_array_get_idx (facts, i);
         assert_int_equal (json_object_array_length (f), 4);
@@ -400,19 +402,20 @@ s_check_truth_facts (json_object *t)
         const char *day = json_object_get_string (json_object_array_get_idx (f, 3));
         if (strcmp (partner, "general-hospital") == 0) {
             assert_true (s_matches (ref, "MRN99999999"));
-            assert_true (strncmp (code, "http://loinc.org|", 17) == 0
-                         || strncmp (code, "http://hl7.org/fhir/sid/icd-10-cm|", 34) == 0
-                         || strncmp (code, "http://terminology.hl7.org/CodeSystem/v3-ActCode|",
-                                     49) == 0);
+            assert_true (
+                strncmp (code, "http://loinc.org|", 17) == 0
+                || strncmp (code, "http://hl7.org/fhir/sid/icd-10-cm|", 34) == 0
+                || strncmp (code, "http://terminology.hl7.org/CodeSystem/v3-ActCode|", 49) == 0);
         }
         else {
-            assert_true (strcmp (partner, "city-lab") == 0 || strcmp (partner, "clinic-fhir") == 0);
+            assert_true (strcmp (partner, "city-lab") == 0
+                         || strcmp (partner, "clinic-fhir") == 0);
             /* FHIR records name the patient by its MR identifier (fhir.h) */
             assert_true (s_matches (ref, "MRN99999999"));
-            assert_true (strncmp (code, "http://loinc.org|", 17) == 0
-                         || strncmp (code, "http://snomed.info/sct|", 23) == 0
-                         || strncmp (code, "http://terminology.hl7.org/CodeSystem/v3-ActCode|",
-                                     49) == 0);
+            assert_true (
+                strncmp (code, "http://loinc.org|", 17) == 0
+                || strncmp (code, "http://snomed.info/sct|", 23) == 0
+                || strncmp (code, "http://terminology.hl7.org/CodeSystem/v3-ActCode|", 49) == 0);
         }
         assert_non_null (json_object_object_get (codes, code));
         assert_true (s_matches (day, "9999-99-99"));
@@ -421,7 +424,6 @@ s_check_truth_facts (json_object *t)
         }
     }
     hg_strset_destroy (&ids);
-
 }
 
 /* truth.json's identifying values: each shaped as generated and each
@@ -443,8 +445,10 @@ s_check_truth_phi (json_object *t, const char *feeds)
     const struct {
         const char *key, *pattern;
         size_t n;
-    } lists[] = {{"ssns", "999-99-9999", 60}, {"phones", "999-555-0199", 60},
-                 {"streets", NULL, 60},       {"names", NULL, 0}};
+    } lists[] = {{"ssns", "999-99-9999", 60},
+                 {"phones", "999-555-0199", 60},
+                 {"streets", NULL, 60},
+                 {"names", NULL, 0}};
     for (size_t l = 0; l < sizeof (lists) / sizeof (lists[0]); l++) {
         json_object *a = s_phi (t, lists[l].key, lists[l].n);
         assert_true (json_object_array_length (a) > 0);
@@ -524,9 +528,9 @@ test_truth_consistent (void **state)
     assert_int_equal (json_object_object_length (s_at (t, "records.by_kind")), 4);
     assert_int_equal (demo + enc + cond + lab, distinct);
     assert_int_equal (demo, 60);
-    assert_in_range (enc, 60, 100);       /* HL7 1, FHIR 1-2 per patient */
-    assert_in_range (cond, 60, 180);      /* 1-3 */
-    assert_in_range (lab, 120, 360);      /* 2-6 */
+    assert_in_range (enc, 60, 100);  /* HL7 1, FHIR 1-2 per patient */
+    assert_in_range (cond, 60, 180); /* 1-3 */
+    assert_in_range (lab, 120, 360); /* 2-6 */
 
     s_check_truth_facts (t);
     /* phi: every identifying value, each found in the feeds */
@@ -547,7 +551,7 @@ test_hl7_feed_shape (void **state)
     assert_int_equal (s_gen (dir, 30, 11, 0, 50), 0);
     json_object *t = s_truth (dir);
     char *hl7 = s_partner_feed (dir, t, "general-hospital");
-    assert_null (strchr (hl7, '\n'));                 /* segments end in \r only */
+    assert_null (strchr (hl7, '\n')); /* segments end in \r only */
     assert_memory_equal (hl7, "MSH|^~\\&|GH-EMR|GENERAL HOSPITAL|", 32);
     assert_int_equal (s_count (hl7, "|ADT^A01|"), 10);
     assert_int_equal (s_count (hl7, "|ORU^R01|"), 10);
@@ -562,8 +566,8 @@ test_hl7_feed_shape (void **state)
     size_t f_act = 0, f_icd = 0, f_loinc = 0;
     for (size_t i = 0; i < json_object_array_length (facts); i++) {
         json_object *f = json_object_array_get_idx (facts, i);
-        if (strcmp (json_object_get_string (json_object_array_get_idx (f, 0)),
-                    "general-hospital") != 0) {
+        if (strcmp (json_object_get_string (json_object_array_get_idx (f, 0)), "general-hospital")
+            != 0) {
             continue;
         }
         const char *code = json_object_get_string (json_object_array_get_idx (f, 2));
@@ -591,7 +595,7 @@ test_hl7_feed_shape (void **state)
     hg_strset_destroy (&ids);
     /* each patient's PID appears exactly twice (ADT and ORU), identical */
     json_object *mrns = s_phi (t, "mrns", 30);
-    for (size_t i = 0; i < 30; i += 3) {     /* patients 0, 3, ...: the hospital's */
+    for (size_t i = 0; i < 30; i += 3) { /* patients 0, 3, ...: the hospital's */
         const char *mrn = json_object_get_string (json_object_array_get_idx (mrns, i));
         char pid3[64];
         snprintf (pid3, sizeof (pid3), "\rPID|1||%s^^^GH^MR||", mrn);
@@ -641,7 +645,7 @@ test_hl7_feed_shape (void **state)
     assert_int_equal (bars, 44);
     assert_true (*f2 == 'I' || *f2 == 'O' || *f2 == 'E');
     assert_int_equal (f2[1], '|');
-    assert_int_equal (strcspn (f44, "\r"), 12);      /* YYYYMMDDhhmm */
+    assert_int_equal (strcspn (f44, "\r"), 12); /* YYYYMMDDhhmm */
     free (hl7);
     json_object_put (t);
     s_rmrf (dir);
@@ -657,9 +661,10 @@ s_check_resource (json_object *res, const char *subject)
         assert_int_equal (json_object_array_length (ident), 2);
         json_object *mr = json_object_array_get_idx (ident, 0);
         assert_string_equal (s_str (mr, "system"), "urn:oid:2.16.840.1.113883.19.5");
-        assert_string_equal (
-            s_str (json_object_array_get_idx (s_at (s_at (mr, "type"), "coding"), 0), "code"),
-            "MR");
+        assert_string_equal (s_str (json_object_array_get_idx (s_at (s_at (mr, "type"), "coding"),
+                                                               0),
+                                    "code"),
+                             "MR");
         assert_true (s_matches (s_str (mr, "value"), "MRN99999999"));
         json_object *name = json_object_array_get_idx (s_at (res, "name"), 0);
         assert_string_equal (s_str (name, "use"), "official");
@@ -677,8 +682,10 @@ s_check_resource (json_object *res, const char *subject)
     assert_string_equal (s_str (res, "subject.reference"), subject);
     json_object *coding;
     if (strcmp (type, "Encounter") == 0) {
-        coding = json_object_array_get_idx (
-            s_at (json_object_array_get_idx (s_at (res, "type"), 0), "coding"), 0);
+        coding =
+            json_object_array_get_idx (s_at (json_object_array_get_idx (s_at (res, "type"), 0),
+                                             "coding"),
+                                       0);
         assert_string_equal (s_str (res, "class.system"),
                              "http://terminology.hl7.org/CodeSystem/v3-ActCode");
         const char *cls = s_str (res, "class.code");
@@ -699,7 +706,8 @@ s_check_resource (json_object *res, const char *subject)
         assert_true (json_object_is_type (s_at (res, "valueQuantity.value"), json_type_double)
                      || json_object_is_type (s_at (res, "valueQuantity.value"), json_type_int));
         assert_string_equal (s_str (res, "valueQuantity.system"), "http://unitsofmeasure.org");
-        assert_string_equal (s_str (res, "valueQuantity.code"), s_str (res, "valueQuantity.unit"));
+        assert_string_equal (s_str (res, "valueQuantity.code"),
+                             s_str (res, "valueQuantity.unit"));
         return type;
     }
     assert_string_equal (type, "Condition");
@@ -799,7 +807,7 @@ test_invalid_items (void **state)
     char *lab = s_partner_feed (dirty, td, "city-lab");
     char *cf = s_partner_feed (dirty, td, "clinic-fhir");
     assert_int_equal (s_count (gh, "|ADT^A99|"), 1);
-    assert_int_equal (s_count (gh, "\rPID|1||||"), 1);              /* empty PID-3 */
+    assert_int_equal (s_count (gh, "\rPID|1||||"), 1); /* empty PID-3 */
     assert_int_equal (s_count (gh, "|ORU^R01|"), 10 + 1);
     assert_int_equal (s_count (lab, "\"2021-13-45\""), 1);
     assert_int_equal (s_count (cf, "\"2021-13-45\""), 1);
@@ -865,7 +873,7 @@ test_invalid_spread (void **state)
 {
     (void) state;
     char *dir = s_tmpdir ();
-    assert_int_equal (s_gen (dir, 60, 6, 12, 5), 0);   /* 4 files per NDJSON/HL7 partner */
+    assert_int_equal (s_gen (dir, 60, 6, 12, 5), 0); /* 4 files per NDJSON/HL7 partner */
     json_object *t = s_truth (dir);
     assert_int_equal (s_int (t, "quarantined"), 12);
     json_object *files = s_files (t, "general-hospital");
@@ -1005,10 +1013,10 @@ s_cli (int argc, const char **argv)
     return r;
 }
 
-#define CLI(...)                                                                  \
-    ({                                                                            \
-        const char *argv_[] = {"simulate", __VA_ARGS__};                          \
-        s_cli ((int) (sizeof (argv_) / sizeof (argv_[0])), argv_);                \
+#define CLI(...)                                                   \
+    ({                                                             \
+        const char *argv_[] = {"simulate", __VA_ARGS__};           \
+        s_cli ((int) (sizeof (argv_) / sizeof (argv_[0])), argv_); \
     })
 
 static void
@@ -1079,10 +1087,14 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_defaults),       cmocka_unit_test (test_deterministic),
-        cmocka_unit_test (test_truth_consistent), cmocka_unit_test (test_hl7_feed_shape),
-        cmocka_unit_test (test_fhir_feed_shape), cmocka_unit_test (test_invalid_items),
-        cmocka_unit_test (test_invalid_spread), cmocka_unit_test (test_errors),
+        cmocka_unit_test (test_defaults),
+        cmocka_unit_test (test_deterministic),
+        cmocka_unit_test (test_truth_consistent),
+        cmocka_unit_test (test_hl7_feed_shape),
+        cmocka_unit_test (test_fhir_feed_shape),
+        cmocka_unit_test (test_invalid_items),
+        cmocka_unit_test (test_invalid_spread),
+        cmocka_unit_test (test_errors),
         cmocka_unit_test (test_cli),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
@@ -1093,17 +1105,17 @@ main (void)
 /* ---- the real parsers against the truth ----------------------------------------------- */
 
 typedef struct {
-    char key[160];          /* "system|code" */
+    char key[160]; /* "system|code" */
     int64_t records, patients;
 } got_code_t;
 
 typedef struct {
     got_code_t codes[256];
     size_t n_codes;
-    hg_strset_t *records;        /* record ids (content keys) */
-    hg_strset_t *code_patients;  /* code \1 partner \1 patient */
-    hg_strset_t *facts;          /* partner \1 patient \1 code \1 day \1 ordinal */
-    hg_links_t *links;           /* patient links of the files parsed so far */
+    hg_strset_t *records;       /* record ids (content keys) */
+    hg_strset_t *code_patients; /* code \1 partner \1 patient */
+    hg_strset_t *facts;         /* partner \1 patient \1 code \1 day \1 ordinal */
+    hg_links_t *links;          /* patient links of the files parsed so far */
     int64_t by_kind[16];
     size_t rejects, records_total;
 } got_t;
@@ -1173,7 +1185,7 @@ s_parse_file (got_t *g, const char *dir, const char *rel, const char *partner, b
         Hourglass__Record *rec = recs[r];
         g->records_total++;
         if (hg_strset_add (g->records, rec->record_id, strlen (rec->record_id)) != 1) {
-            continue;   /* the same fact again (the ORU's PID): counted once */
+            continue; /* the same fact again (the ORU's PID): counted once */
         }
         assert_true ((size_t) rec->kind < 16);
         g->by_kind[rec->kind]++;
@@ -1216,7 +1228,8 @@ s_check_against_parsers (unsigned patients, uint64_t seed, unsigned invalid, uns
     g->facts = hg_strset_new ();
     g->links = hg_links_new ();
     assert_non_null (g->links);
-    json_object_object_foreach (s_at (t, "partners"), name, p) {
+    json_object_object_foreach (s_at (t, "partners"), name, p)
+    {
         bool hl7 = strcmp (s_str (p, "format"), "hl7v2") == 0;
         json_object *files = s_at (p, "files");
         for (size_t i = 0; i < json_object_array_length (files); i++) {
@@ -1243,7 +1256,8 @@ s_check_against_parsers (unsigned patients, uint64_t seed, unsigned invalid, uns
     } kinds[] = {{HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "records.by_kind.demographics"},
                  {HOURGLASS__RECORD_KIND__KIND_ENCOUNTER, "records.by_kind.encounter"},
                  {HOURGLASS__RECORD_KIND__KIND_CONDITION, "records.by_kind.condition"},
-                 {HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "records.by_kind.lab-observation"}};
+                 {HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
+                  "records.by_kind.lab-observation"}};
     int64_t kind_sum = 0;
     for (size_t i = 0; i < 4; i++) {
         if (g->by_kind[kinds[i].kind] != s_int (t, kinds[i].path)) {
@@ -1255,11 +1269,14 @@ s_check_against_parsers (unsigned patients, uint64_t seed, unsigned invalid, uns
     assert_int_equal (kind_sum, (int64_t) hg_strset_size (g->records));
     /* every code: patients and records */
     json_object *codes = s_at (t, "codes");
-    json_object_object_foreach (codes, code, counts) {
+    json_object_object_foreach (codes, code, counts)
+    {
         got_code_t *gc = s_got_code (g, code);
-        if (gc->records != s_int (counts, "records") || gc->patients != s_int (counts, "patients")) {
-            fail_msg ("code %s: parsers %" PRId64 " records of %" PRId64 " patients, truth %" PRId64
-                      " of %" PRId64, code, gc->records, gc->patients, s_int (counts, "records"),
+        if (gc->records != s_int (counts, "records")
+            || gc->patients != s_int (counts, "patients")) {
+            fail_msg ("code %s: parsers %" PRId64 " records of %" PRId64
+                      " patients, truth %" PRId64 " of %" PRId64,
+                      code, gc->records, gc->patients, s_int (counts, "records"),
                       s_int (counts, "patients"));
         }
     }

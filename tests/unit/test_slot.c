@@ -25,7 +25,7 @@ test_claim_and_release (void **state)
     char dir[] = "/tmp/hg-slot-XXXXXX";
     assert_non_null (mkdtemp (dir));
     char vol[64];
-    snprintf (vol, sizeof (vol), "%s/vol", dir);   /* created by the claim */
+    snprintf (vol, sizeof (vol), "%s/vol", dir); /* created by the claim */
     hg_err_t err = {0};
     int fd0 = -1, fd1 = -1, fd2 = -1;
     assert_int_equal (hg_slot_claim (vol, "cleanser", 3, -1, &fd0, &err), 0);
@@ -33,20 +33,22 @@ test_claim_and_release (void **state)
     /* another service's slots are its own; a preferred free slot comes first */
     assert_int_equal (hg_slot_claim (vol, "deid", 3, 2, &fd2, &err), 2);
     close (fd2);
-    assert_int_equal (hg_slot_claim (vol, "deid", 3, 7, &fd2, &err), 0);   /* out of range */
+    assert_int_equal (hg_slot_claim (vol, "deid", 3, 7, &fd2, &err), 0); /* out of range */
     close (fd2);
     close (fd2);
     assert_int_equal (hg_slot_try (vol, "cleanser", 0, &err), HG_EAGAIN);
     assert_int_equal (err.code, 0);
     /* slot 0's holder dies: the next replica gets slot 0 back */
     close (fd0);
-    assert_int_equal (hg_slot_claim (vol, "cleanser", 3, 1, &fd0, &err), 0);   /* 1 is held */
+    assert_int_equal (hg_slot_claim (vol, "cleanser", 3, 1, &fd0, &err), 0); /* 1 is held */
     assert_int_equal (hg_slot_claim (vol, "cleanser", 3, -1, &fd2, &err), 2);
     int fd3 = -1;
     assert_int_equal (hg_slot_claim (vol, "cleanser", 3, -1, &fd3, &err), HG_EINVAL);
     char want[256];
-    snprintf (want, sizeof (want), "all 3 slots of %s/cleanser-* are held by running "
-              "instances: raise slots, or stop a replica", vol);
+    snprintf (want, sizeof (want),
+              "all 3 slots of %s/cleanser-* are held by running "
+              "instances: raise slots, or stop a replica",
+              vol);
     assert_string_equal (err.msg, want);
     close (fd0);
     close (fd1);

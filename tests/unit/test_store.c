@@ -6,7 +6,7 @@
  * quarantine ("q/<id>\0<index>", quarantine.c: the layout, the listing in
  * key order, at most limit, undecodable values skipped).
  */
-#define _GNU_SOURCE   /* nftw */
+#define _GNU_SOURCE /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -103,7 +103,7 @@ test_put_get_exists (void **state)
     const char bk[] = {'b', 0, 'x', 0};
     const char bv[] = {0, 1, 2, 0, (char) 0xff};
     assert_int_equal (hg_store_put (fx->store, bk, sizeof (bk), bv, sizeof (bv), &err), 0);
-    assert_false (hg_store_exists (fx->store, bk, 3));     /* a prefix is another key */
+    assert_false (hg_store_exists (fx->store, bk, 3)); /* a prefix is another key */
     assert_int_equal (hg_store_get (fx->store, bk, sizeof (bk), &v, &vl, &err), 0);
     assert_int_equal (vl, sizeof (bv));
     assert_memory_equal (v, bv, sizeof (bv));
@@ -441,7 +441,7 @@ test_open_errors (void **state)
         if (!s) {
             fail_msg ("compaction '%s' (round %zu): %s", styles[round], round, err.msg);
         }
-        for (unsigned f = 0; f < 6; f++) {      /* 6 flushes: L0 compactions start at 4 */
+        for (unsigned f = 0; f < 6; f++) { /* 6 flushes: L0 compactions start at 4 */
             hg_store_batch_t *b = hg_store_batch_new ();
             for (unsigned k = 0; k < 500; k++) {
                 char key[32];
@@ -548,12 +548,18 @@ test_quarantine_put_and_list (void **state)
     memset (long_id, 'z', sizeof (long_id) - 1);
     long_id[sizeof (long_id) - 1] = '\0';
     s_quarantine_put (wb, long_id, 0, "a long id");
-    hg_store_batch_put (wb, "q/zz", 4, "\xff\xff", 2);   /* not an entry */
+    hg_store_batch_put (wb, "q/zz", 4, "\xff\xff", 2); /* not an entry */
     assert_int_equal (hg_store_write (store, wb, false, &err), 0);
 
     /* the layout others rely on (adoption copies the keys as they are) */
-    assert_true (hg_store_exists (store, "q/m1\0" "000001", 11));
-    assert_true (hg_store_exists (store, "q/m\0" "000012", 10));
+    assert_true (hg_store_exists (store,
+                                  "q/m1\0"
+                                  "000001",
+                                  11));
+    assert_true (hg_store_exists (store,
+                                  "q/m\0"
+                                  "000012",
+                                  10));
 
     hg_arena_t *arena = hg_arena_new (0);
     Hourglass__QuarantineEntry **list = NULL;

@@ -58,8 +58,8 @@ test_tokens_parse (void **state)
     assert_string_equal (partner, "lab-a");
     assert_true (hg_http_tokens_match (t, "bEaReR \t" TOKEN_B " \t", partner, sizeof (partner)));
     assert_string_equal (partner, "lab-b");
-    assert_true (hg_http_tokens_match (t, "Bearer tok-lab-c-000000000000", partner,
-                                       sizeof (partner)));
+    assert_true (
+        hg_http_tokens_match (t, "Bearer tok-lab-c-000000000000", partner, sizeof (partner)));
     assert_string_equal (partner, "lab-c");
     strcpy (partner, "untouched");
     assert_false (hg_http_tokens_match (t, NULL, partner, sizeof (partner)));
@@ -91,8 +91,7 @@ test_tokens_parse (void **state)
     longest[HG_FHIR_HTTP_PARTNER_MAX] = 'p';
     longest[HG_FHIR_HTTP_PARTNER_MAX + 1] = '\0';
     snprintf (line, sizeof (line), "%s %s\n", TOKEN_A, longest);
-    s_assert_parse_fails (line, strlen (line),
-                          "tokens.txt line 1: partner name must be 1-128");
+    s_assert_parse_fails (line, strlen (line), "tokens.txt line 1: partner name must be 1-128");
 
     /* many partners: the table grows */
     char *many = calloc (100, 64);
@@ -103,8 +102,8 @@ test_tokens_parse (void **state)
     t = s_parse (many, &err);
     assert_non_null (t);
     assert_int_equal (hg_http_tokens_count (t), 100);
-    assert_true (hg_http_tokens_match (t, "Bearer tok-many-000000000077", partner,
-                                       sizeof (partner)));
+    assert_true (
+        hg_http_tokens_match (t, "Bearer tok-many-000000000077", partner, sizeof (partner)));
     assert_string_equal (partner, "partner-77");
     hg_http_tokens_destroy (&t);
     free (many);
@@ -127,16 +126,14 @@ test_tokens_parse_errors (void **state)
     s_assert_parse_fails (TOKEN_A " lab/a\n", strlen (TOKEN_A) + 7,
                           "line 1: partner name must be 1-128 characters without '/'");
     s_assert_parse_fails (TOKEN_A " lab\001a\n", strlen (TOKEN_A) + 7, "control characters");
-    s_assert_parse_fails (TOKEN_A " a\n" TOKEN_B " b\n" TOKEN_A " c\n",
-                          3 * strlen (TOKEN_A) + 9,
+    s_assert_parse_fails (TOKEN_A " a\n" TOKEN_B " b\n" TOKEN_A " c\n", 3 * strlen (TOKEN_A) + 9,
                           "line 3: token repeats an earlier line's");
     const char nul[] = TOKEN_A " lab-a\n\0" TOKEN_B " lab-b\n";
     s_assert_parse_fails (nul, sizeof (nul) - 1, "holds a NUL byte");
 
     hg_err_t err = {0};
     assert_null (hg_http_tokens_load ("/nonexistent/hg-tokens", &err));
-    assert_true (strstr (err.msg, "cannot read http tokens file /nonexistent/hg-tokens")
-                 != NULL);
+    assert_true (strstr (err.msg, "cannot read http tokens file /nonexistent/hg-tokens") != NULL);
 }
 
 /* Creates a file from the mkstemp template path holding text; its fd. */
@@ -229,7 +226,7 @@ test_auth_reload (void **state)
     assert_int_equal (hg_http_auth_count (auth), 2);
     hg_http_auth_close (&auth);
     assert_null (auth);
-    hg_http_auth_close (&auth);   /* NULL-safe */
+    hg_http_auth_close (&auth); /* NULL-safe */
 
     assert_null (hg_http_auth_open (path, &err));
     assert_non_null (strstr (err.msg, "cannot read http tokens file"));

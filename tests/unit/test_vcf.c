@@ -80,7 +80,7 @@ test_spec_example (void **state)
     Hourglass__Record **r = hg_batch_records (b);
 
     assert_int_equal (r[0]->kind, HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT);
-    assert_string_equal (r[0]->patient_ref, "patient-22");    /* mapped */
+    assert_string_equal (r[0]->patient_ref, "patient-22"); /* mapped */
     assert_int_equal (r[0]->n_codes, 2);
     s_code (r[0], 0, "http://www.ncbi.nlm.nih.gov/projects/SNP", "rs6054257");
     s_code (r[0], 1, "https://hourglass.local/variant", "20-14370-G-A");
@@ -92,7 +92,7 @@ test_spec_example (void **state)
     assert_string_equal (r[0]->provenance->source_record_id, "line 8/NA00002/1");
     assert_string_equal (r[0]->record_id, "");
 
-    assert_string_equal (r[1]->patient_ref, "NA00003");       /* not mapped */
+    assert_string_equal (r[1]->patient_ref, "NA00003"); /* not mapped */
     assert_string_equal (r[1]->string_value, "1/1");
 
     /* chr prefix off, no rs id, FILTER kept */
@@ -171,29 +171,29 @@ test_annotations (void **state)
     hg_batch_destroy (&b);
 }
 
-static const char *s_head =
-    "##fileformat=VCFv4.1\n"
-    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\n";
+static const char *s_head = "##fileformat=VCFv4.1\n"
+                            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\n";
 
 static void
 test_line_rejects (void **state)
 {
     char vcf[2048];
-    snprintf (vcf, sizeof (vcf), "%s"
-              "1\t10\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1\n"           /* line 3: 2 records */
-              "1\t11\t.\tC\tT\t.\t.\n"                            /* line 4: 7 columns */
-              "1\t12\t.\tC\tT\t.\t.\t.\tGT\t0/1\n"                /* line 5: one sample short */
-              "1\tx12\t.\tC\tT\t.\t.\t.\tGT\t0/1\t0/1\n"          /* line 6: POS */
-              "1\t13\t.\tC-\tT\t.\t.\t.\tGT\t0/1\t0/1\n"          /* line 7: REF */
-              "1\t14\t.\tC\tT\t.\t.\t.\tGT\t0/x\t1/1\n"           /* line 8: bad GT for A */
-              "1\t15\t.\tC\tT,G\t.\t.\t.\tGT\t0/3\t0/2\n"         /* line 9: ALT 3 for A */
-              "1\t16\t.\tC\tT,,G\t.\t.\t.\tGT\t0/1\t0/1\n"        /* line 10: empty ALT */
-              "1\t17\t.\tC\tT\t.\t.\t.\tGT\t0/1\t0/1\textra\n"    /* line 11: too many */
-              "#late\n"                                           /* line 12 */
-              "1\t18\t.\tC\tT\t.\t.\t.\n"                          /* line 13: sites only */
-              "1\t19\t.\tC\tT\t.\t.\t.\tDP\t5\t6\n"               /* line 14: no GT */
+    snprintf (vcf, sizeof (vcf),
+              "%s"
+              "1\t10\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1\n"        /* line 3: 2 records */
+              "1\t11\t.\tC\tT\t.\t.\n"                         /* line 4: 7 columns */
+              "1\t12\t.\tC\tT\t.\t.\t.\tGT\t0/1\n"             /* line 5: one sample short */
+              "1\tx12\t.\tC\tT\t.\t.\t.\tGT\t0/1\t0/1\n"       /* line 6: POS */
+              "1\t13\t.\tC-\tT\t.\t.\t.\tGT\t0/1\t0/1\n"       /* line 7: REF */
+              "1\t14\t.\tC\tT\t.\t.\t.\tGT\t0/x\t1/1\n"        /* line 8: bad GT for A */
+              "1\t15\t.\tC\tT,G\t.\t.\t.\tGT\t0/3\t0/2\n"      /* line 9: ALT 3 for A */
+              "1\t16\t.\tC\tT,,G\t.\t.\t.\tGT\t0/1\t0/1\n"     /* line 10: empty ALT */
+              "1\t17\t.\tC\tT\t.\t.\t.\tGT\t0/1\t0/1\textra\n" /* line 11: too many */
+              "#late\n"                                        /* line 12 */
+              "1\t18\t.\tC\tT\t.\t.\t.\n"                      /* line 13: sites only */
+              "1\t19\t.\tC\tT\t.\t.\t.\tDP\t5\t6\n"            /* line 14: no GT */
               "\n"
-              "1\t20\t.\tC\t*\t.\t.\t.\tGT\t0/1\t0/0\n",          /* line 16: "*" */
+              "1\t20\t.\tC\t*\t.\t.\t.\tGT\t0/1\t0/0\n", /* line 16: "*" */
               s_head);
     int rc;
     hg_batch_t *b = s_parse (vcf, &rc);
@@ -208,17 +208,14 @@ test_line_rejects (void **state)
     assert_non_null (hg_test_reject_at (b, "line 5",
                                         "line 5: 10 tab-separated columns, expected "
                                         "11"));
-    assert_non_null (
-        hg_test_reject_at (b, "line 6", "line 6: POS 'x12' is not a position"));
-    assert_non_null (
-        hg_test_reject_at (b, "line 7", "line 7: REF 'C-' is not a base sequence"));
+    assert_non_null (hg_test_reject_at (b, "line 6", "line 6: POS 'x12' is not a position"));
+    assert_non_null (hg_test_reject_at (b, "line 7", "line 7: REF 'C-' is not a base sequence"));
     assert_non_null (
         hg_test_reject_at (b, "line 8", "line 8: sample A: GT '0/x' is not a genotype"));
     assert_non_null (hg_test_reject_at (b, "line 9",
                                         "line 9: sample A: GT '0/3' refers to ALT "
                                         "allele 3 but ALT lists 2"));
-    assert_non_null (
-        hg_test_reject_at (b, "line 10", "line 10: ALT 'T,,G': allele 2 is empty"));
+    assert_non_null (hg_test_reject_at (b, "line 10", "line 10: ALT 'T,,G': allele 2 is empty"));
     assert_non_null (hg_test_reject_at (b, "line 11",
                                         "line 11: 12 tab-separated columns but the "
                                         "#CHROM header has 11"));
@@ -279,15 +276,18 @@ test_payload_rejects (void **state)
 
     /* a bad fileDate is reported; the records go on without a date */
     b = s_parse ("##fileDate=20091399\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
-                 "1\t5\t.\tA\tC\t.\t.\t.\tGT\t1/1\n", &rc);
+                 "1\t5\t.\tA\tC\t.\t.\t.\tGT\t1/1\n",
+                 &rc);
     assert_int_equal (rc, 1);
     assert_non_null (hg_test_reject_at (b, "line 1", "line 1: ##fileDate"));
     assert_string_equal (hg_batch_records (b)[0]->effective, "");
     hg_batch_destroy (&b);
 
     /* CRLF line ends and a VCF 4.4 explicit phasing prefix */
-    b = s_parse ("##fileformat=VCFv4.4\r\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS"
-                 "\r\n1\t5\t.\tA\tC\t.\t.\t.\tGT\t/0|1\r\n", &rc);
+    b = s_parse (
+        "##fileformat=VCFv4.4\r\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS"
+        "\r\n1\t5\t.\tA\tC\t.\t.\t.\tGT\t/0|1\r\n",
+        &rc);
     assert_int_equal (rc, 1);
     assert_string_equal (hg_batch_records (b)[0]->string_value, "/0|1");
     assert_string_equal (hg_batch_records (b)[0]->patient_ref, "S");
@@ -299,7 +299,8 @@ test_limits (void **state)
 {
     /* max_records: the line that crosses the limit is dropped whole */
     char vcf[1024];
-    snprintf (vcf, sizeof (vcf), "%s1\t10\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1\n"
+    snprintf (vcf, sizeof (vcf),
+              "%s1\t10\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1\n"
               "1\t11\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1\n1\t12\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1\n",
               s_head);
     int rc;
