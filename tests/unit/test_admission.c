@@ -2,11 +2,7 @@
  * test_admission.c -- the collector's verdict on a push (admission.c):
  * every verdict, its answer status, reason, counter and message id.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <string.h>
 
@@ -161,14 +157,5 @@ test_capacity (void **state)
     s_assert_counter (&a, "busy");
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_accept),
-        cmocka_unit_test (test_identity),
-        cmocka_unit_test (test_names_and_size),
-        cmocka_unit_test (test_capacity),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_accept), cmocka_unit_test (test_identity),
+              cmocka_unit_test (test_names_and_size), cmocka_unit_test (test_capacity))

@@ -3,11 +3,7 @@
  * reuses its blocks, hands out zeroed memory again, keeps its limit, and
  * does not hold more than it promises.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <malloc.h>
 #include <stdbool.h>
@@ -114,13 +110,6 @@ test_reset_keeps_bounded (void **state)
     assert_true (mallinfo2 ().uordblks <= m0);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_reset_reuses_blocks),
-        cmocka_unit_test (test_limit_after_reset),
-        cmocka_unit_test (test_reset_keeps_bounded),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_reset_reuses_blocks),
+              cmocka_unit_test (test_limit_after_reset),
+              cmocka_unit_test (test_reset_keeps_bounded))

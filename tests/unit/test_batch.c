@@ -3,11 +3,7 @@
  * every parser: the record limit and mark/rollback. Adding records and
  * rejects is tested in test_record.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include "batch.h"
 
@@ -83,13 +79,6 @@ test_mark_rollback (void **state)
     hg_batch_destroy (&b);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_record_limit),
-        cmocka_unit_test (test_memory_is_not_the_limit),
-        cmocka_unit_test (test_mark_rollback),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_record_limit),
+              cmocka_unit_test (test_memory_is_not_the_limit),
+              cmocka_unit_test (test_mark_rollback))

@@ -5,11 +5,7 @@
  * flag codes and counts, provenance, content key, links made only for FHIR
  * payloads, errors. Linking across payloads: test_crossformat.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -192,14 +188,6 @@ test_out_of_memory (void **state)
     hg_batch_destroy (&b);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_dates_against_the_payloads_patients),
-        cmocka_unit_test (test_provenance_and_key),
-        cmocka_unit_test (test_unlinked_and_links),
-        cmocka_unit_test (test_out_of_memory),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_dates_against_the_payloads_patients),
+              cmocka_unit_test (test_provenance_and_key),
+              cmocka_unit_test (test_unlinked_and_links), cmocka_unit_test (test_out_of_memory))

@@ -2,11 +2,7 @@
  * test_codesys.c -- the one code-system table (services/cleanser/codesys.c):
  * every spelling finds the canonical URI, and only the spellings asked for.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <string.h>
 
@@ -85,13 +81,5 @@ test_only_the_spellings_asked (void **state)
     assert_null (s_uri ("LN", 0));
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_spellings),
-        cmocka_unit_test (test_case_and_slash),
-        cmocka_unit_test (test_only_the_spellings_asked),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_spellings), cmocka_unit_test (test_case_and_slash),
+              cmocka_unit_test (test_only_the_spellings_asked))

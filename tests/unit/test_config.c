@@ -2,11 +2,7 @@
  * test_config.c -- the table-driven configuration loader (common/config.c):
  * defaults < file < environment < flags, flag forms, name spelling, errors.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,17 +338,10 @@ test_help (void **state)
     hg_config_destroy (&c);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown (test_defaults, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_precedence, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_forms, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_file_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_parse_text, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_help, s_setup, s_teardown),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_defaults, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_precedence, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_forms, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_file_errors, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_parse_text, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_help, s_setup, s_teardown))

@@ -4,11 +4,7 @@
  * the program asks for stops the process instead of landing anywhere.
  * Their persistence ("m/<name>" entries) is tested in test_store.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -101,13 +97,5 @@ test_33rd_get_aborts (void **state)
     assert_int_equal (WTERMSIG (status), SIGABRT);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_get_creates_once),
-        cmocka_unit_test (test_33rd_is_refused),
-        cmocka_unit_test (test_33rd_get_aborts),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_get_creates_once), cmocka_unit_test (test_33rd_is_refused),
+              cmocka_unit_test (test_33rd_get_aborts))

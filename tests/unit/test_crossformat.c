@@ -5,11 +5,7 @@
  * normalised value, hence the same content key. Each payload goes through
  * the cleanser's own steps: its parser, then hg_cleanse (cleanse.h).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -366,15 +362,8 @@ test_quality_counts_unlinked (void **state)
     hg_batch_destroy (&f);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_same_glucose_same_key),
-        cmocka_unit_test (test_every_link_gives_the_key),
-        cmocka_unit_test (test_different_facts_differ),
-        cmocka_unit_test (test_linked_across_payloads),
-        cmocka_unit_test (test_quality_counts_unlinked),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_same_glucose_same_key),
+              cmocka_unit_test (test_every_link_gives_the_key),
+              cmocka_unit_test (test_different_facts_differ),
+              cmocka_unit_test (test_linked_across_payloads),
+              cmocka_unit_test (test_quality_counts_unlinked))

@@ -3,11 +3,7 @@
  * values, row rejects and their reasons, hostile input, and (when
  * ../shared/data is present) the Synthea CSV export.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,20 +599,9 @@ test_shared_synthea (void **state)
 #endif
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_lab_latin1_semicolon),
-        cmocka_unit_test (test_demographics_utf8_bom),
-        cmocka_unit_test (test_date_formats),
-        cmocka_unit_test (test_medication_procedure_and_delimiters),
-        cmocka_unit_test (test_row_rejects),
-        cmocka_unit_test (test_header_missing_columns),
-        cmocka_unit_test (test_unterminated_quote),
-        cmocka_unit_test (test_mapping_errors),
-        cmocka_unit_test (test_limits),
-        cmocka_unit_test (test_shared_synthea),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_lab_latin1_semicolon),
+              cmocka_unit_test (test_demographics_utf8_bom), cmocka_unit_test (test_date_formats),
+              cmocka_unit_test (test_medication_procedure_and_delimiters),
+              cmocka_unit_test (test_row_rejects), cmocka_unit_test (test_header_missing_columns),
+              cmocka_unit_test (test_unterminated_quote), cmocka_unit_test (test_mapping_errors),
+              cmocka_unit_test (test_limits), cmocka_unit_test (test_shared_synthea))

@@ -3,11 +3,7 @@
  * "<z85> <name>" lines, blanks and comments skipped, CRLF, errors naming
  * the line (blank lines counted), a key token longer than a key refused.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,11 +59,4 @@ test_allow_parse (void **state)
     free (keys);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_allow_parse),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_allow_parse))

@@ -4,11 +4,7 @@
  * formatting round trips, the day count over 1600..2400 against a plain
  * day-by-day loop, and shifting across month, year and leap boundaries.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -449,17 +445,7 @@ test_to_utc (void **state)
     s_utc ("2021", "2021");
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_to_utc),
-        cmocka_unit_test (test_iso_precisions),
-        cmocka_unit_test (test_hl7_precisions),
-        cmocka_unit_test (test_invalid),
-        cmocka_unit_test (test_format_round_trip),
-        cmocka_unit_test (test_days_1600_to_2400),
-        cmocka_unit_test (test_add_days),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_to_utc), cmocka_unit_test (test_iso_precisions),
+              cmocka_unit_test (test_hl7_precisions), cmocka_unit_test (test_invalid),
+              cmocka_unit_test (test_format_round_trip),
+              cmocka_unit_test (test_days_1600_to_2400), cmocka_unit_test (test_add_days))

@@ -7,11 +7,7 @@
  *          r = v % 730; r - 365 if r < 365 else r - 364
  */
 #define _GNU_SOURCE /* memmem */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1045,32 +1041,25 @@ test_memos_change_nothing (void **state)
     }
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup (test_pseudonym_known_answers, s_setup),
-        cmocka_unit_test_setup (test_dateshift_known_answers, s_setup),
-        cmocka_unit_test_setup (test_pseudonym_deterministic_and_scoped, s_setup),
-        cmocka_unit_test_setup (test_dateshift_range, s_setup),
-        cmocka_unit_test_setup_teardown (test_key_create_and_reload, s_key_setup, s_key_teardown),
-        cmocka_unit_test_setup_teardown (test_key_concurrent_create, s_key_setup, s_key_teardown),
-        cmocka_unit_test_setup_teardown (test_key_refused, s_key_setup, s_key_teardown),
-        cmocka_unit_test_setup_teardown (test_z_segments_dropped, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying, s_rec_setup,
-                                         s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test (test_age_group),
-        cmocka_unit_test_setup_teardown (test_shift_keeps_precision, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_postal_prefix, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_string_value, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_same_patient_links_across_records, s_rec_setup,
-                                         s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
-        cmocka_unit_test (test_withhold_values),
-        cmocka_unit_test_setup_teardown (test_withhold_values_of_errors, s_rec_setup,
-                                         s_rec_teardown),
-        cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup, s_rec_teardown),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (
+    cmocka_unit_test_setup (test_pseudonym_known_answers, s_setup),
+    cmocka_unit_test_setup (test_dateshift_known_answers, s_setup),
+    cmocka_unit_test_setup (test_pseudonym_deterministic_and_scoped, s_setup),
+    cmocka_unit_test_setup (test_dateshift_range, s_setup),
+    cmocka_unit_test_setup_teardown (test_key_create_and_reload, s_key_setup, s_key_teardown),
+    cmocka_unit_test_setup_teardown (test_key_concurrent_create, s_key_setup, s_key_teardown),
+    cmocka_unit_test_setup_teardown (test_key_refused, s_key_setup, s_key_teardown),
+    cmocka_unit_test_setup_teardown (test_z_segments_dropped, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying, s_rec_setup,
+                                     s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test (test_age_group),
+    cmocka_unit_test_setup_teardown (test_shift_keeps_precision, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_postal_prefix, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_string_value, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_same_patient_links_across_records, s_rec_setup,
+                                     s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test (test_withhold_values),
+    cmocka_unit_test_setup_teardown (test_withhold_values_of_errors, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup, s_rec_teardown))

@@ -5,11 +5,7 @@
  * lengths, deep sequences, oversized elements), and (when ../shared/data
  * is present) the pydicom test files.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -666,14 +662,8 @@ test_shared_pydicom (void **state)
 #endif
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_explicit_le),     cmocka_unit_test (test_implicit_le),
-        cmocka_unit_test (test_hostile_lengths), cmocka_unit_test (test_hostile_big_elements),
-        cmocka_unit_test (test_hostile_values),  cmocka_unit_test (test_hostile_not_dataset),
-        cmocka_unit_test (test_json_model),      cmocka_unit_test (test_shared_pydicom),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_explicit_le), cmocka_unit_test (test_implicit_le),
+              cmocka_unit_test (test_hostile_lengths),
+              cmocka_unit_test (test_hostile_big_elements),
+              cmocka_unit_test (test_hostile_values), cmocka_unit_test (test_hostile_not_dataset),
+              cmocka_unit_test (test_json_model), cmocka_unit_test (test_shared_pydicom))

@@ -2,11 +2,7 @@
  * test_fhir.c -- FHIR R4 JSON parser: mappings, reject reasons, hostile input,
  * and (when ../shared/data is present) real public samples.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -1126,33 +1122,16 @@ test_shared_spec_examples (void **state)
     s_parse_dir_some ("fhir_r4_spec_examples", 40, "example");
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_patient_mapping),
-        cmocka_unit_test (test_bundle_urn_uuid),
-        cmocka_unit_test (test_observation_components),
-        cmocka_unit_test (test_other_resources),
-        cmocka_unit_test (test_medication_statement),
-        cmocka_unit_test (test_imaging_study),
-        cmocka_unit_test (test_document_reference),
-        cmocka_unit_test (test_ndjson_bad_line),
-        cmocka_unit_test (test_framing_first_value),
-        cmocka_unit_test (test_reject_reasons),
-        cmocka_unit_test (test_invalid_json),
-        cmocka_unit_test (test_deep_nesting),
-        cmocka_unit_test (test_field_limit),
-        cmocka_unit_test (test_max_records),
-        cmocka_unit_test (test_out_of_memory),
-        cmocka_unit_test (test_patient_identifier_rule),
-        cmocka_unit_test (test_patient_links_in_bundle),
-        cmocka_unit_test (test_patient_links_ndjson),
-        cmocka_unit_test (test_patient_reference_rejects),
-        cmocka_unit_test (test_hl7_system_names),
-        cmocka_unit_test (test_shared_synthea_ndjson),
-        cmocka_unit_test (test_shared_synthea_bundles),
-        cmocka_unit_test (test_shared_spec_examples),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (
+    cmocka_unit_test (test_patient_mapping), cmocka_unit_test (test_bundle_urn_uuid),
+    cmocka_unit_test (test_observation_components), cmocka_unit_test (test_other_resources),
+    cmocka_unit_test (test_medication_statement), cmocka_unit_test (test_imaging_study),
+    cmocka_unit_test (test_document_reference), cmocka_unit_test (test_ndjson_bad_line),
+    cmocka_unit_test (test_framing_first_value), cmocka_unit_test (test_reject_reasons),
+    cmocka_unit_test (test_invalid_json), cmocka_unit_test (test_deep_nesting),
+    cmocka_unit_test (test_field_limit), cmocka_unit_test (test_max_records),
+    cmocka_unit_test (test_out_of_memory), cmocka_unit_test (test_patient_identifier_rule),
+    cmocka_unit_test (test_patient_links_in_bundle), cmocka_unit_test (test_patient_links_ndjson),
+    cmocka_unit_test (test_patient_reference_rejects), cmocka_unit_test (test_hl7_system_names),
+    cmocka_unit_test (test_shared_synthea_ndjson), cmocka_unit_test (test_shared_synthea_bundles),
+    cmocka_unit_test (test_shared_spec_examples))

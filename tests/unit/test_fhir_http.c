@@ -3,11 +3,7 @@
  * thread plays the collector (polls the fd, takes, answers) while client
  * threads send requests with a tiny socket HTTP client.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -934,22 +930,12 @@ test_tls_errors (void **state)
                         "http_tls_cert is a PEM certificate and http_tls_key its private key");
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_start_errors),
-        cmocka_unit_test (test_accepted_bundle),
-        cmocka_unit_test (test_idempotent_and_partners),
-        cmocka_unit_test (test_busy_and_rejected),
-        cmocka_unit_test (test_ndjson),
-        cmocka_unit_test (test_refusals_queue_nothing),
-        cmocka_unit_test (test_timeout),
-        cmocka_unit_test (test_concurrent_round),
-        cmocka_unit_test (test_stop_with_waiting_request),
-        cmocka_unit_test (test_reload_tokens),
-        cmocka_unit_test (test_reload_under_load),
-        cmocka_unit_test (test_tls_errors),
-    };
-    return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
-}
+HG_TEST_MAIN_GROUP (s_group_setup, s_group_teardown, cmocka_unit_test (test_start_errors),
+                    cmocka_unit_test (test_accepted_bundle),
+                    cmocka_unit_test (test_idempotent_and_partners),
+                    cmocka_unit_test (test_busy_and_rejected), cmocka_unit_test (test_ndjson),
+                    cmocka_unit_test (test_refusals_queue_nothing),
+                    cmocka_unit_test (test_timeout), cmocka_unit_test (test_concurrent_round),
+                    cmocka_unit_test (test_stop_with_waiting_request),
+                    cmocka_unit_test (test_reload_tokens),
+                    cmocka_unit_test (test_reload_under_load), cmocka_unit_test (test_tls_errors))

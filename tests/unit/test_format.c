@@ -3,11 +3,7 @@
  * payload types map both ways, unknown names map to PAYLOAD_UNKNOWN, and the
  * joined name lists that usage texts and error messages print.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <string.h>
 
@@ -56,13 +52,5 @@ test_joined_names (void **state)
     assert_string_equal (hg_format_names ("|", small, sizeof (small)), "fhir|hl");
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_names_and_types),
-        cmocka_unit_test (test_unknown),
-        cmocka_unit_test (test_joined_names),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_names_and_types), cmocka_unit_test (test_unknown),
+              cmocka_unit_test (test_joined_names))

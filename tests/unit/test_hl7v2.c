@@ -4,11 +4,7 @@
  * RDE and VXU mappings, reject reasons, hostile input, and (when
  * ../shared/data is present) real public samples.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -907,27 +903,14 @@ test_sender_zone (void **state)
     assert_null (hg_hl7v2_system_uri (NULL));
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_z_segments_kept),
-        cmocka_unit_test (test_adt_line_endings_and_bom),
-        cmocka_unit_test (test_custom_delimiters),
-        cmocka_unit_test (test_oru_values),
-        cmocka_unit_test (test_multi_message_locations),
-        cmocka_unit_test (test_no_msh_and_garbage),
-        cmocka_unit_test (test_field_limit),
-        cmocka_unit_test (test_max_records_and_memory),
-        cmocka_unit_test (test_many_repetitions),
-        cmocka_unit_test (test_adt_a03_discharge),
-        cmocka_unit_test (test_adt_a40_merge),
-        cmocka_unit_test (test_orders),
-        cmocka_unit_test (test_rde_pharmacy),
-        cmocka_unit_test (test_vxu_immunization),
-        cmocka_unit_test (test_oru_structured_numeric),
-        cmocka_unit_test (test_sender_zone),
-        cmocka_unit_test (test_shared_samples),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_z_segments_kept),
+              cmocka_unit_test (test_adt_line_endings_and_bom),
+              cmocka_unit_test (test_custom_delimiters), cmocka_unit_test (test_oru_values),
+              cmocka_unit_test (test_multi_message_locations),
+              cmocka_unit_test (test_no_msh_and_garbage), cmocka_unit_test (test_field_limit),
+              cmocka_unit_test (test_max_records_and_memory),
+              cmocka_unit_test (test_many_repetitions), cmocka_unit_test (test_adt_a03_discharge),
+              cmocka_unit_test (test_adt_a40_merge), cmocka_unit_test (test_orders),
+              cmocka_unit_test (test_rde_pharmacy), cmocka_unit_test (test_vxu_immunization),
+              cmocka_unit_test (test_oru_structured_numeric), cmocka_unit_test (test_sender_zone),
+              cmocka_unit_test (test_shared_samples))

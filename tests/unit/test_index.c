@@ -4,11 +4,7 @@
  * real RocksDB in a temporary directory.
  */
 #define _GNU_SOURCE /* nftw */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -787,19 +783,12 @@ test_cohort (void **state)
     hg_store_batch_destroy (&wb);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_put_rejects_identified, s_setup, s_teardown),
-        cmocka_unit_test (test_id_parse),
-        cmocka_unit_test_setup_teardown (test_count, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_count_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_cohort, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_put_rejects_identified, s_setup, s_teardown),
+              cmocka_unit_test (test_id_parse),
+              cmocka_unit_test_setup_teardown (test_count, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_count_errors, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_cohort, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown))

@@ -5,11 +5,7 @@
  * differently it declines. Edge cases inline, then (when ../shared/data is
  * present) every FHIR sample, whole and line by line.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -256,13 +252,6 @@ test_shared_samples (void **state)
     assert_true (s_values > 0);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_accepted_as_json_c), cmocka_unit_test (test_declined_to_json_c),
-        cmocka_unit_test (test_accessors),          cmocka_unit_test (test_from_json_c),
-        cmocka_unit_test (test_shared_samples),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_accepted_as_json_c),
+              cmocka_unit_test (test_declined_to_json_c), cmocka_unit_test (test_accessors),
+              cmocka_unit_test (test_from_json_c), cmocka_unit_test (test_shared_samples))

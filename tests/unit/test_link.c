@@ -6,11 +6,7 @@
  * upstreams found by resolving a name (dns+tcp://).
  */
 #define _GNU_SOURCE /* nftw */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -645,17 +641,12 @@ test_errors (void **state)
     assert_string_equal (err.msg, "no upstream endpoint given");
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_upstream_restart_redelivers, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_silent_client_redelivered, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_dns_discovery, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_upstream_restart_redelivers, s_setup,
+                                               s_teardown),
+              cmocka_unit_test_setup_teardown (test_silent_client_redelivered, s_setup,
+                                               s_teardown),
+              cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_dns_discovery, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown))

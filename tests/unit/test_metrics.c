@@ -2,11 +2,7 @@
  * test_metrics.c -- Prometheus exposition: counters, gauges, and the latency
  * buckets turned into one cumulative histogram; plus the real HTTP endpoint.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,13 +95,5 @@ test_serves_http (void **state)
     assert_null (m);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_format),
-        cmocka_unit_test (test_bad_listen_address),
-        cmocka_unit_test (test_serves_http),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_format), cmocka_unit_test (test_bad_listen_address),
+              cmocka_unit_test (test_serves_http))

@@ -3,11 +3,7 @@
  * (sender/receiver swapped, trigger, control id, ERR for AR, custom
  * delimiters).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <string.h>
 
@@ -105,13 +101,5 @@ test_ack (void **state)
     assert_int_equal (hg_hl7_ack (m, strlen (m), "AA", "", "HG", "20261129120000", out, 20), 0);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_framing),
-        cmocka_unit_test (test_control_id),
-        cmocka_unit_test (test_ack),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_framing), cmocka_unit_test (test_control_id),
+              cmocka_unit_test (test_ack))

@@ -4,11 +4,7 @@
  * one round, the ACK code of every verdict, a message without MSH-10, a
  * journal failure, and an overflowing sender being closed.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -227,16 +223,13 @@ test_bad_address (void **state)
     assert_null (hg_mllp_server_new ("256.0.0.1:2575", 100, &err));
 }
 
-int
-main (void)
+/* libsodium, once for the whole group. */
+static int
+s_sodium_setup (void **state)
 {
-    if (sodium_init () < 0) {
-        return 1;
-    }
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_round),
-        cmocka_unit_test (test_overflow),
-        cmocka_unit_test (test_bad_address),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    (void) state;
+    return sodium_init () < 0 ? -1 : 0;
 }
+
+HG_TEST_MAIN_GROUP (s_sodium_setup, NULL, cmocka_unit_test (test_round),
+                    cmocka_unit_test (test_overflow), cmocka_unit_test (test_bad_address))

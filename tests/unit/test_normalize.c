@@ -3,11 +3,7 @@
  * (services/cleanser/normalize.c): check digits, code syntax, unit
  * conversion, plausibility and date flags, sex codes, hostile input.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <float.h>
 #include <math.h>
@@ -747,29 +743,19 @@ test_hostile (void **state)
     hg_batch_destroy (&tiny);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_loinc),
-        cmocka_unit_test (test_snomed),
-        cmocka_unit_test (test_icd10cm),
-        cmocka_unit_test (test_npi),
-        cmocka_unit_test (test_ucum_spelling),
-        cmocka_unit_test (test_ucum_convert),
-        cmocka_unit_test (test_sex),
-        cmocka_unit_test (test_flag_names),
-        cmocka_unit_test_setup_teardown (test_record_codes_valid, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_record_code_normalisation, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_check_digits, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_bad_syntax, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_unknown_system, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_record_units, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_unit_unconvertible, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_value_implausible, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_flag_dates, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_demographics, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_hostile, s_setup, s_teardown),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_loinc), cmocka_unit_test (test_snomed),
+              cmocka_unit_test (test_icd10cm), cmocka_unit_test (test_npi),
+              cmocka_unit_test (test_ucum_spelling), cmocka_unit_test (test_ucum_convert),
+              cmocka_unit_test (test_sex), cmocka_unit_test (test_flag_names),
+              cmocka_unit_test_setup_teardown (test_record_codes_valid, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_record_code_normalisation, s_setup,
+                                               s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_check_digits, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_bad_syntax, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_unknown_system, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_record_units, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_unit_unconvertible, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_value_implausible, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_dates, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_demographics, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_hostile, s_setup, s_teardown))

@@ -3,11 +3,7 @@
  * --name=value form, aliases, "--", argument counts, subcommands, and what
  * --help and usage errors print and return.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,13 +290,6 @@ test_verbs (void **state)
     assert_false (hg_cli_is_help ("--helpful") || hg_cli_is_help ("help"));
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_values), cmocka_unit_test (test_optional_value),
-        cmocka_unit_test (test_help),   cmocka_unit_test (test_usage_errors),
-        cmocka_unit_test (test_verbs),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_values), cmocka_unit_test (test_optional_value),
+              cmocka_unit_test (test_help), cmocka_unit_test (test_usage_errors),
+              cmocka_unit_test (test_verbs))

@@ -3,11 +3,7 @@
  * credit, acks, requeue on HELLO / expiry / drop, shard routing, sessions,
  * and a 100k-entry run through the seq map.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,20 +436,10 @@ test_100k_entries (void **state)
     hg_outq_destroy (&q);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_credit_and_frame_max),
-        cmocka_unit_test (test_acks_exactly_once),
-        cmocka_unit_test (test_push_errors),
-        cmocka_unit_test (test_hello_same_rid_requeues_in_order),
-        cmocka_unit_test (test_hello_same_instance_kills_old),
-        cmocka_unit_test (test_expire_and_drop),
-        cmocka_unit_test (test_shard_routing),
-        cmocka_unit_test (test_ready_old_session_only_acks),
-        cmocka_unit_test (test_worker_table_full),
-        cmocka_unit_test (test_100k_entries),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_credit_and_frame_max),
+              cmocka_unit_test (test_acks_exactly_once), cmocka_unit_test (test_push_errors),
+              cmocka_unit_test (test_hello_same_rid_requeues_in_order),
+              cmocka_unit_test (test_hello_same_instance_kills_old),
+              cmocka_unit_test (test_expire_and_drop), cmocka_unit_test (test_shard_routing),
+              cmocka_unit_test (test_ready_old_session_only_acks),
+              cmocka_unit_test (test_worker_table_full), cmocka_unit_test (test_100k_entries))

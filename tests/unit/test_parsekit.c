@@ -2,11 +2,7 @@
  * test_parsekit.c -- the one split semantic every tokeniser uses and the
  * printable copy for reject reasons (services/cleanser/parsekit.c).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -113,14 +109,5 @@ test_strdup (void **state)
     hg_arena_destroy (&a);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_split),
-        cmocka_unit_test (test_piece),
-        cmocka_unit_test (test_show),
-        cmocka_unit_test (test_strdup),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_split), cmocka_unit_test (test_piece),
+              cmocka_unit_test (test_show), cmocka_unit_test (test_strdup))

@@ -3,11 +3,7 @@
  * every format of common/format.c has its parser, each payload type reaches
  * its own, CSV finds its partner's mapping, an unknown type is rejected.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,14 +117,6 @@ test_unknown_type (void **state)
     hg_batch_destroy (&b);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_every_format_has_a_parser),
-        cmocka_unit_test (test_each_type_its_parser),
-        cmocka_unit_test (test_csv_mapping),
-        cmocka_unit_test (test_unknown_type),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_every_format_has_a_parser),
+              cmocka_unit_test (test_each_type_its_parser), cmocka_unit_test (test_csv_mapping),
+              cmocka_unit_test (test_unknown_type))

@@ -3,11 +3,7 @@
  * (services/cleanser/links.h): add, get, replace, partners apart, hash
  * collisions, growth of the index, clear.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -137,14 +133,5 @@ test_clear (void **state)
     hg_links_destroy (&l);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_add_get_replace),
-        cmocka_unit_test (test_partners_apart),
-        cmocka_unit_test (test_collisions_and_growth),
-        cmocka_unit_test (test_clear),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_add_get_replace), cmocka_unit_test (test_partners_apart),
+              cmocka_unit_test (test_collisions_and_growth), cmocka_unit_test (test_clear))

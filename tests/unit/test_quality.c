@@ -4,11 +4,7 @@
  * examples capped at three, a pack/load round trip, and the merge of a gone
  * replica's figures.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -162,12 +158,5 @@ test_figures_and_round_trip (void **state)
     hg_batch_destroy (&b);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_reason_class),
-        cmocka_unit_test (test_figures_and_round_trip),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_reason_class),
+              cmocka_unit_test (test_figures_and_round_trip))

@@ -2,11 +2,7 @@
  * test_quota.c -- token buckets per partner: bursts, refill at the rate,
  * the exact wait until the next token, independence of partners, unlimited.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include "quota.h"
 
@@ -44,12 +40,4 @@ test_unlimited (void **state)
     hg_quota_destroy (&q);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_bucket),
-        cmocka_unit_test (test_unlimited),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_bucket), cmocka_unit_test (test_unlimited))

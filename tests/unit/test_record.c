@@ -3,11 +3,7 @@
  * helpers (common/record.c),
  * the arena limit (common/arena.c) and the string set (common/strset.c).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,20 +672,9 @@ test_record_batch_walk (void **state)
     hg_batch_destroy (&b);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_utf8),
-        cmocka_unit_test (test_batch_records),
-        cmocka_unit_test (test_batch_rejects_and_ignores),
-        cmocka_unit_test (test_arena_limit),
-        cmocka_unit_test (test_content_key),
-        cmocka_unit_test (test_content_key_spellings),
-        cmocka_unit_test (test_shard_of),
-        cmocka_unit_test (test_kind_names),
-        cmocka_unit_test (test_strset),
-        cmocka_unit_test (test_record_batch_walk),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_utf8), cmocka_unit_test (test_batch_records),
+              cmocka_unit_test (test_batch_rejects_and_ignores),
+              cmocka_unit_test (test_arena_limit), cmocka_unit_test (test_content_key),
+              cmocka_unit_test (test_content_key_spellings), cmocka_unit_test (test_shard_of),
+              cmocka_unit_test (test_kind_names), cmocka_unit_test (test_strset),
+              cmocka_unit_test (test_record_batch_walk))

@@ -12,11 +12,7 @@
  */
 #define _GNU_SOURCE 1 /* nftw */
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -1083,22 +1079,11 @@ test_cli (void **state)
     s_rmrf (dir);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_defaults),
-        cmocka_unit_test (test_deterministic),
-        cmocka_unit_test (test_truth_consistent),
-        cmocka_unit_test (test_hl7_feed_shape),
-        cmocka_unit_test (test_fhir_feed_shape),
-        cmocka_unit_test (test_invalid_items),
-        cmocka_unit_test (test_invalid_spread),
-        cmocka_unit_test (test_errors),
-        cmocka_unit_test (test_cli),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_defaults), cmocka_unit_test (test_deterministic),
+              cmocka_unit_test (test_truth_consistent), cmocka_unit_test (test_hl7_feed_shape),
+              cmocka_unit_test (test_fhir_feed_shape), cmocka_unit_test (test_invalid_items),
+              cmocka_unit_test (test_invalid_spread), cmocka_unit_test (test_errors),
+              cmocka_unit_test (test_cli))
 
 #else /* HG_SIMULATE_PARSE */
 

@@ -3,11 +3,7 @@
  * one is skipped until its holder lets go, a full set is a clear error,
  * and a slot's tree can be removed.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +85,4 @@ test_unopenable (void **state)
     assert_non_null (strstr (err.msg, "/proc/hg-no-such-dir"));
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_claim_and_release),
-        cmocka_unit_test (test_unopenable),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_claim_and_release), cmocka_unit_test (test_unopenable))

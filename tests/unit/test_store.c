@@ -7,11 +7,7 @@
  * key order, at most limit, undecodable values skipped).
  */
 #define _GNU_SOURCE /* nftw */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -579,19 +575,13 @@ test_quarantine_put_and_list (void **state)
     hg_store_batch_destroy (&wb);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown (test_put_get_exists, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_batch_sorted_keeps_meaning, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_iterate_prefix_and_start, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_be64_order, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_reopen_keeps_data, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_open_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_counters_persist_and_adopt, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_quarantine_put_and_list, s_setup, s_teardown),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (
+    cmocka_unit_test_setup_teardown (test_put_get_exists, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_batch_sorted_keeps_meaning, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_iterate_prefix_and_start, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_be64_order, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_reopen_keeps_data, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_open_errors, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_counters_persist_and_adopt, s_setup, s_teardown),
+    cmocka_unit_test_setup_teardown (test_quarantine_put_and_list, s_setup, s_teardown))

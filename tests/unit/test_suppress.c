@@ -2,11 +2,7 @@
  * test_suppress.c -- analytics small-cell suppression and shard aggregation
  * (services/analytics/suppress.c).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include "suppress.h"
 
@@ -76,12 +72,4 @@ test_suppress (void **state)
     assert_int_equal (c.records, 0);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_count_add),
-        cmocka_unit_test (test_suppress),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_count_add), cmocka_unit_test (test_suppress))

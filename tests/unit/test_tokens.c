@@ -2,11 +2,7 @@
  * test_tokens.c -- the bearer-token table of the FHIR-over-HTTP endpoint
  * (services/collector/tokens.c): parsing, matching, loading a file.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,17 +228,14 @@ test_auth_reload (void **state)
     assert_non_null (strstr (err.msg, "cannot read http tokens file"));
 }
 
-int
-main (void)
+/* libsodium, once for the whole group. */
+static int
+s_sodium_setup (void **state)
 {
-    if (sodium_init () < 0) {
-        return 1;
-    }
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_tokens_parse),
-        cmocka_unit_test (test_tokens_parse_errors),
-        cmocka_unit_test (test_tokens_load),
-        cmocka_unit_test (test_auth_reload),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    (void) state;
+    return sodium_init () < 0 ? -1 : 0;
 }
+
+HG_TEST_MAIN_GROUP (s_sodium_setup, NULL, cmocka_unit_test (test_tokens_parse),
+                    cmocka_unit_test (test_tokens_parse_errors),
+                    cmocka_unit_test (test_tokens_load), cmocka_unit_test (test_auth_reload))

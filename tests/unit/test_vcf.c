@@ -4,11 +4,7 @@
  * (when ../shared/data is present) the htslib, bcftools and vcf-validator
  * test files.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -460,17 +456,7 @@ test_shared_htslib_bcftools (void **state)
     }
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_spec_example),
-        cmocka_unit_test (test_annotations),
-        cmocka_unit_test (test_line_rejects),
-        cmocka_unit_test (test_payload_rejects),
-        cmocka_unit_test (test_limits),
-        cmocka_unit_test (test_shared_validator),
-        cmocka_unit_test (test_shared_htslib_bcftools),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_spec_example), cmocka_unit_test (test_annotations),
+              cmocka_unit_test (test_line_rejects), cmocka_unit_test (test_payload_rejects),
+              cmocka_unit_test (test_limits), cmocka_unit_test (test_shared_validator),
+              cmocka_unit_test (test_shared_htslib_bcftools))

@@ -3,11 +3,7 @@
  * max dropped (and said so) without spilling into the next message,
  * nothing waiting is 0.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit_test.h"
 
 #include <string.h>
 
@@ -73,11 +69,4 @@ test_recv (void **state)
     zmq_ctx_term (ctx);
 }
 
-int
-main (void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_recv),
-    };
-    return cmocka_run_group_tests (tests, NULL, NULL);
-}
+HG_TEST_MAIN (cmocka_unit_test (test_recv))
