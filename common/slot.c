@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,22 +63,4 @@ hg_slot_claim (const char *dir, const char *prefix, int slots, int preferred, in
                        "all %d slots of %s/%s-* are held by running instances: raise slots, "
                        "or stop a replica",
                        slots, dir, prefix);
-}
-
-static int
-s_remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) ftw;
-    int rc = flag == FTW_DP ? rmdir (path) : unlink (path);
-    return rc < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int
-hg_remove_tree (const char *path, hg_err_t *err)
-{
-    if (nftw (path, s_remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
-        return hg_err_set (err, HG_EIO, "cannot remove %s: %s", path, strerror (errno));
-    }
-    return 0;
 }

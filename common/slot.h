@@ -30,8 +30,4 @@ int hg_slot_claim (const char *dir, const char *prefix, int slots, int preferred
 /* The slot's data directory, "<dir>/<prefix>-<k>", into out. */
 void hg_slot_path (char *out, size_t size, const char *dir, const char *prefix, int k);
 
-/* Removes a directory and everything below it (a slot's store once
- * adopted). 0, or <0 with err. */
-int hg_remove_tree (const char *path, hg_err_t *err);
-
 #endif

@@ -1,7 +1,9 @@
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,4 +232,22 @@ hg_hex_digit (char c)
         return c - 'A' + 10;
     }
     return -1;
+}
+
+static int
+s_remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) ftw;
+    int rc = flag == FTW_DP ? rmdir (path) : unlink (path);
+    return rc < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int
+hg_remove_tree (const char *path, hg_err_t *err)
+{
+    if (nftw (path, s_remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
+        return hg_err_set (err, HG_EIO, "cannot remove %s: %s", path, strerror (errno));
+    }
+    return 0;
 }

@@ -22,6 +22,11 @@ int hg_mkdirs (const char *path, unsigned mode, hg_err_t *err);
 /* Reads a whole file (at most max_bytes) into a malloc'd buffer (NUL added). */
 int hg_read_file (const char *path, size_t max_bytes, char **data, size_t *len, hg_err_t *err);
 
+/* Removes a directory and everything below it, not following links (a
+ * slot's store once adopted, a test's scratch directory); a path that is
+ * not there is fine. 0, or <0 with err (may be NULL). */
+int hg_remove_tree (const char *path, hg_err_t *err);
+
 /* Writes a file atomically: temp file in the same directory, fsync, rename. */
 int hg_write_file_atomic (const char *path, const void *data, size_t len, unsigned mode,
                           hg_err_t *err);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 
 static const hg_opt_t s_common[] = {
     {"heartbeat_ms", HG_OPT_INT, "1000", "heartbeat interval"},
@@ -50,9 +51,7 @@ s_teardown (void **state)
     for (size_t i = 0; i < sizeof (s_env) / sizeof (s_env[0]); i++) {
         unsetenv (s_env[i]);
     }
-    char cmd[128];
-    snprintf (cmd, sizeof (cmd), "rm -rf '%s'", s_dir);
-    return system (cmd) == 0 ? 0 : -1;
+    return hg_remove_tree (s_dir, NULL);
 }
 
 /* Writes a config file in the temp dir and returns its path (from a ring

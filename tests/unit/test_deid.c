@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "pseudonym.h"
 #include "record.h"
+#include "util.h"
 
 static unsigned char s_key[HG_DEID_KEY_BYTES];
 
@@ -132,25 +133,6 @@ test_dateshift_range (void **state)
 
 static char s_dir[64];
 
-static void
-s_rmdir_all (const char *dir)
-{
-    DIR *d = opendir (dir);
-    if (!d) {
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir (d))) {
-        if (strcmp (e->d_name, ".") && strcmp (e->d_name, "..")) {
-            char p[512];
-            snprintf (p, sizeof (p), "%s/%s", dir, e->d_name);
-            unlink (p);
-        }
-    }
-    closedir (d);
-    rmdir (dir);
-}
-
 static int
 s_count_entries (const char *dir)
 {
@@ -176,7 +158,7 @@ s_key_setup (void **state)
 static int
 s_key_teardown (void **state)
 {
-    s_rmdir_all (s_dir);
+    hg_remove_tree (s_dir, NULL);
     return 0;
 }
 

@@ -3,10 +3,8 @@
  * conversion of the earlier text layout (services/indexer/index.c) over a
  * real RocksDB in a temporary directory.
  */
-#define _GNU_SOURCE /* nftw */
 #include "unit_test.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include "batch.h"
 #include "index.h"
 #include "record.h"
+#include "util.h"
 
 typedef struct {
     char dir[64];
@@ -22,15 +21,6 @@ typedef struct {
     hg_index_t *index;
     hg_batch_t *batch;
 } fx_t;
-
-static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
 
 static int
 s_setup (void **state)
@@ -57,7 +47,7 @@ s_teardown (void **state)
     hg_index_destroy (&fx->index);
     hg_store_close (&fx->store);
     hg_batch_destroy (&fx->batch);
-    nftw (fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    hg_remove_tree (fx->dir, NULL);
     free (fx);
     return 0;
 }

@@ -5,10 +5,8 @@
  * entries go to another after heartbeat_ms * liveness, shard routing,
  * upstreams found by resolving a name (dns+tcp://).
  */
-#define _GNU_SOURCE /* nftw */
 #include "unit_test.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +36,6 @@ typedef struct {
     int idx_of_seq[MAX_SEQ]; /* which entry a seq carries, -1 unknown */
     int shard_of_seq[MAX_SEQ];
 } fx_t;
-
-static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
 
 static int
 s_setup (void **state)
@@ -85,7 +74,7 @@ s_teardown (void **state)
     hg_link_server_destroy (&fx->srv);
     hg_store_close (&fx->store);
     zmq_ctx_term (fx->zctx);
-    nftw (fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    hg_remove_tree (fx->dir, NULL);
     free (fx);
     return 0;
 }

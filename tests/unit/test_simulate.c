@@ -51,19 +51,10 @@ s_tmpdir (void)
     return strdup (d);
 }
 
-static int
-s_rm_one (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
-
 static void
 s_rmrf (char *dir)
 {
-    assert_int_equal (nftw (dir, s_rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal (hg_remove_tree (dir, NULL), 0);
     free (dir);
 }
 

@@ -6,10 +6,8 @@
  * quarantine ("q/<id>\0<index>", quarantine.c: the layout, the listing in
  * key order, at most limit, undecodable values skipped).
  */
-#define _GNU_SOURCE /* nftw */
 #include "unit_test.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 #include "counters.h"
 #include "quarantine.h"
 #include "store.h"
+#include "util.h"
 
 typedef struct {
     char dir[64];
@@ -25,15 +24,6 @@ typedef struct {
 } fx_t;
 
 static const hg_store_opts_t s_opts = {.sync = false, .compression = "lz4"};
-
-static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    return remove (path);
-}
 
 static int
 s_setup (void **state)
@@ -59,7 +49,7 @@ s_teardown (void **state)
 {
     fx_t *fx = *state;
     hg_store_close (&fx->store);
-    nftw (fx->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    hg_remove_tree (fx->dir, NULL);
     free (fx);
     return 0;
 }
