@@ -1,6 +1,7 @@
 /*
- * parser_test.h -- helpers shared by the parsers' unit tests: finding a
- * reject by location and reason, and reading a sample file.
+ * parser_test.h -- helpers shared by the parsers' unit tests: parsing into
+ * a new batch, finding a reject by location and reason, and reading a
+ * sample file.
  * Include after <cmocka.h>.
  */
 #ifndef HG_PARSER_TEST_H
@@ -12,6 +13,25 @@
 
 #include "batch.h"
 #include "util.h"
+
+/* A parser of the common shape (hg_fhir_parse, hg_hl7v2_parse,
+ * hg_dicom_parse). */
+typedef int (*hg_test_parser_fn) (const char *data, size_t len, const hg_parse_limits_t *limits,
+                                  hg_batch_t *out);
+
+/* Parses data[0..len) with fn into a new batch (the caller destroys it),
+ * with limits max_field and max_records (0: none); *rc is what fn
+ * returned. */
+static inline hg_batch_t *
+hg_test_parse (hg_test_parser_fn fn, const void *data, size_t len, size_t max_field,
+               size_t max_records, int *rc)
+{
+    hg_batch_t *b = hg_batch_new (0);
+    assert_non_null (b);
+    hg_parse_limits_t lim = {max_field, max_records};
+    *rc = fn (data, len, &lim, b);
+    return b;
+}
 
 /* The first reject whose location is loc (exact, or containing it when
  * loc_exact is false; NULL: any) and whose reason contains reason_part

@@ -166,11 +166,7 @@ s_study (s_buf_t *b, const char *ts)
 static hg_batch_t *
 s_parse_lim (const void *data, size_t len, size_t max_field, size_t max_records, int *rc)
 {
-    hg_batch_t *b = hg_batch_new (0);
-    assert_non_null (b);
-    hg_parse_limits_t lim = {max_field, max_records};
-    *rc = hg_dicom_parse (data, len, &lim, b);
-    return b;
+    return hg_test_parse (hg_dicom_parse, data, len, max_field, max_records, rc);
 }
 
 static hg_batch_t *

@@ -18,11 +18,7 @@
 static hg_batch_t *
 s_parse_lim (const char *msg, size_t len, size_t max_field, size_t max_records, int *rc)
 {
-    hg_batch_t *b = hg_batch_new (0);
-    assert_non_null (b);
-    hg_parse_limits_t lim = {max_field, max_records};
-    *rc = hg_hl7v2_parse (msg, len, &lim, b);
-    return b;
+    return hg_test_parse (hg_hl7v2_parse, msg, len, max_field, max_records, rc);
 }
 
 static hg_batch_t *

@@ -18,11 +18,11 @@
 
 /* The same with a group setup and teardown around all of them (NULL for
  * none). */
-#define HG_TEST_MAIN_GROUP(group_setup, group_teardown, ...)                                 \
-    int main (void)                                                                          \
-    {                                                                                        \
-        const struct CMUnitTest hg_tests_[] = {__VA_ARGS__};                                 \
-        return cmocka_run_group_tests (hg_tests_, group_setup, group_teardown);              \
+#define HG_TEST_MAIN_GROUP(group_setup, group_teardown, ...)                    \
+    int main (void)                                                             \
+    {                                                                           \
+        const struct CMUnitTest hg_tests_[] = {__VA_ARGS__};                    \
+        return cmocka_run_group_tests (hg_tests_, group_setup, group_teardown); \
     }
 
 #endif
