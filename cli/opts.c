@@ -197,8 +197,14 @@ hg_cli_parse (const hg_cli_spec_t *spec, int argc, char **argv, int first, hg_cl
 void
 hg_cli_usage (const hg_cli_spec_t *spec, FILE *out)
 {
-    fprintf (out, "usage: %s [OPTIONS]%s%s\n", spec->command, spec->args ? " " : "",
-             spec->args ? spec->args : "");
+    /* the required options are part of the usage line */
+    fprintf (out, "usage: %s", spec->command);
+    for (const hg_cli_opt_t *o = spec->opts; o && o->name; o++) {
+        if (o->required) {
+            fprintf (out, " %s %s", o->name, o->metavar ? o->metavar : "VALUE");
+        }
+    }
+    fprintf (out, " [OPTIONS]%s%s\n", spec->args ? " " : "", spec->args ? spec->args : "");
     for (const hg_cli_opt_t *o = spec->opts; o && o->name; o++) {
         char flag[96];
         const char *mv = o->metavar ? o->metavar : "VALUE";

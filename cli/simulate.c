@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "opts.h"
 #include "util.h"
 
 /* ---- vocabulary (ours) --------------------------------------------------- */
@@ -1131,20 +1132,6 @@ hg_simulate_run (const hg_simulate_opts_t *opts, hg_err_t *err)
     return s_run (opts, NULL, err);
 }
 
-static int
-s_usage (FILE *out)
-{
-    fprintf (out,
-             "usage: hourglass simulate --out DIR [--patients N] [--seed S] [--invalid N]\n"
-             "                          [--per-file N]\n"
-             "Writes realistic, identifying partner feeds (HL7 v2 from general-hospital, FHIR\n"
-             "NDJSON from city-lab, FHIR Bundles from clinic-fhir) and DIR/truth.json, the\n"
-             "ground truth: distinct records, patients and records per code, every fact, every\n"
-             "identifying value. Defaults: 100 patients, seed 1, 0 invalid, 50 per file.\n"
-             "--invalid N adds N items that must each be quarantined.\n");
-    return out == stderr ? 2 : 0;
-}
-
 /* Strict unsigned decimal within [lo, hi]. */
 static bool
 s_number (const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -1169,78 +1156,45 @@ s_number (const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 int
 hg_simulate_main (int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        uint64_t lo, hi;
-    } opts_spec[] = {{"--out", 0, 0},
-                     {"--patients", 0, 10000000},
-                     {"--seed", 0, UINT64_MAX},
-                     {"--invalid", 0, 1000000},
-                     {"--per-file", 1, 1000000}};
     hg_simulate_opts_t o;
     hg_simulate_opts_default (&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
-            return s_usage (stdout);
-        }
-        /* --name VALUE or --name=VALUE */
-        const char *eq = strchr (a, '=');
-        size_t name_len = eq ? (size_t) (eq - a) : strlen (a);
-        size_t which;
-        for (which = 0; which < N (opts_spec); which++) {
-            if (strlen (opts_spec[which].name) == name_len
-                && strncmp (a, opts_spec[which].name, name_len) == 0) {
-                break;
-            }
-        }
-        if (which == N (opts_spec)) {
-            fprintf (stderr, "hourglass simulate: unknown option '%s'\n", a);
-            return s_usage (stderr);
-        }
-        const char *v = eq ? eq + 1 : NULL;
-        if (!v) {
-            if (i + 1 >= argc) {
-                fprintf (stderr, "hourglass simulate: %s needs a value\n", a);
-                return s_usage (stderr);
-            }
-            v = argv[++i];
-        }
-        if (which == 0) {
-            if (!*v) {
-                fprintf (stderr, "hourglass simulate: --out needs a directory\n");
-                return 2;
-            }
-            o.out_dir = v;
-            continue;
-        }
-        uint64_t n;
-        if (!s_number (v, opts_spec[which].lo, opts_spec[which].hi, &n)) {
-            fprintf (stderr,
-                     "hourglass simulate: %s wants a whole number from %" PRIu64 " to %" PRIu64
-                     ", got '%s'\n",
-                     opts_spec[which].name, opts_spec[which].lo, opts_spec[which].hi, v);
-            return 2;
-        }
-        switch (which) {
-        case 1:
-            o.patients = (unsigned) n;
-            break;
-        case 2:
-            o.seed = n;
-            break;
-        case 3:
-            o.invalid = (unsigned) n;
-            break;
-        default:
-            o.per_file = (unsigned) n;
-            break;
-        }
+    int patients = (int) o.patients, invalid = (int) o.invalid, per_file = (int) o.per_file;
+    const char *seed = NULL;
+    const hg_cli_opt_t opts[] = {
+        HG_CLI_OPT_REQUIRED ("--out", &o.out_dir, "DIR", "directory to write the feeds into"),
+        HG_CLI_OPT_INT ("--patients", &patients, "N", "patients (default 100)", 0, 10000000),
+        HG_CLI_OPT_STR ("--seed", &seed, "S", "seed of the generator, 0 to 2^64-1 (default 1)"),
+        HG_CLI_OPT_INT ("--invalid", &invalid, "N",
+                        "items that must each be quarantined (default 0)", 0, 1000000),
+        HG_CLI_OPT_INT ("--per-file", &per_file, "N",
+                        "patients per HL7 and NDJSON batch file (default 50)", 1, 1000000),
+        HG_CLI_OPT_END,
+    };
+    const hg_cli_spec_t spec = {
+        .command = "hourglass simulate",
+        .about = "Writes realistic, identifying partner feeds (HL7 v2 from general-hospital,\n"
+                 "FHIR NDJSON from city-lab, FHIR Bundles from clinic-fhir) and DIR/truth.json,\n"
+                 "the ground truth: distinct records, patients and records per code, every\n"
+                 "fact, every identifying value.",
+        .opts = opts,
+    };
+    int status;
+    hg_cli_args_t args;
+    if (hg_cli_parse (&spec, argc, argv, 1, &args, &status) < 0) {
+        return status;
     }
-    if (!o.out_dir) {
-        fprintf (stderr, "hourglass simulate: --out DIR is required\n");
-        return s_usage (stderr);
+    hg_cli_args_free (&args);
+    if (!*o.out_dir) {
+        return hg_cli_usage_error (&spec, "--out needs a directory");
     }
+    if (seed && !s_number (seed, 0, UINT64_MAX, &o.seed)) {
+        return hg_cli_usage_error (&spec,
+                                   "--seed wants a whole number from 0 to %" PRIu64 ", got '%s'",
+                                   (uint64_t) UINT64_MAX, seed);
+    }
+    o.patients = (unsigned) patients;
+    o.invalid = (unsigned) invalid;
+    o.per_file = (unsigned) per_file;
     hg_err_t err = {0};
     summary_t sum = {0, 0};
     if (s_run (&o, &sum, &err) < 0) {

@@ -186,7 +186,7 @@ test_help (void **state)
         assert_int_equal (p.rc, -1);
         assert_int_equal (p.status, 0);
         assert_string_equal (p.err, "");
-        s_assert_has (p.out, "usage: hourglass push [OPTIONS] FILE...\n");
+        s_assert_has (p.out, "usage: hourglass push --format FORMAT [OPTIONS] FILE...\n");
         s_assert_has (p.out, "  --wait SECONDS");
         s_assert_has (p.out, "  --dir DIR                the same as --cluster\n");
         s_assert_has (p.out, "  --mllp [HOST:PORT]");
@@ -208,7 +208,7 @@ s_assert_usage_error (char **argv, const char *message)
     assert_int_equal (p.status, 2);
     assert_string_equal (p.out, "");
     s_assert_has (p.err, message);
-    s_assert_has (p.err, "\nusage: hourglass push [OPTIONS] FILE...\n");
+    s_assert_has (p.err, "\nusage: hourglass push --format FORMAT [OPTIONS] FILE...\n");
     assert_null (args.v);
     hg_cli_list_free (&v.codes);
 }

@@ -1019,24 +1019,26 @@ test_cli (void **state)
     const char *none[] = {"simulate"};
     r = s_cli (1, none);
     assert_int_equal (r.rc, 2);
-    assert_non_null (strstr (r.err, "hourglass simulate: --out DIR is required\nusage:"));
+    assert_non_null (strstr (r.err, "hourglass simulate: --out is required\nusage:"));
 
     r = CLI ("--out");
     assert_int_equal (r.rc, 2);
-    assert_non_null (strstr (r.err, "hourglass simulate: --out needs a value\n"));
+    assert_non_null (strstr (r.err, "hourglass simulate: --out needs a value (DIR)\n"));
 
     r = CLI ("--frobnicate", "3");
     assert_int_equal (r.rc, 2);
-    assert_non_null (strstr (r.err, "hourglass simulate: unknown option '--frobnicate'\n"));
+    assert_non_null (strstr (r.err, "hourglass simulate: unknown option --frobnicate\n"));
 
     r = CLI ("--out", dir, "--patients", "12x");
     assert_int_equal (r.rc, 2);
-    assert_string_equal (r.err, "hourglass simulate: --patients wants a whole number from 0 to "
-                                "10000000, got '12x'\n");
+    assert_non_null (strstr (r.err,
+                             "hourglass simulate: --patients wants a whole number from 0 to "
+                             "10000000, got '12x'\nusage:"));
     r = CLI ("--out", dir, "--per-file", "0");
     assert_int_equal (r.rc, 2);
-    assert_string_equal (r.err, "hourglass simulate: --per-file wants a whole number from 1 to "
-                                "1000000, got '0'\n");
+    assert_non_null (strstr (r.err,
+                             "hourglass simulate: --per-file wants a whole number from 1 to "
+                             "1000000, got '0'\nusage:"));
     r = CLI ("--out", dir, "--seed", "-1");
     assert_int_equal (r.rc, 2);
     assert_non_null (strstr (r.err, "--seed wants a whole number"));
@@ -1044,7 +1046,7 @@ test_cli (void **state)
     assert_int_equal (r.rc, 2);
     r = CLI ("--out=");
     assert_int_equal (r.rc, 2);
-    assert_string_equal (r.err, "hourglass simulate: --out needs a directory\n");
+    assert_non_null (strstr (r.err, "hourglass simulate: --out needs a directory\nusage:"));
     assert_string_equal (r.out, "");
 
     r = CLI ("--out=/dev/null/sim", "--patients", "2");
