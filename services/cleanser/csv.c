@@ -396,10 +396,7 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
         return hg_err_set (err, HG_EINVAL, "no mapping pointer given");
     }
     *map = NULL;
-    if (!text) {
-        len = 0;
-        text = "";
-    }
+    hg_parse_payload (&text, &len);
     hg_csv_mapping_t *m = calloc (1, sizeof (*m));
     if (!m) {
         return hg_err_set (err, HG_ENOMEM, "out of memory");
@@ -408,10 +405,6 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
     m->decimal = '.';
     bool kind_set = false, delim_set = false, enc_set = false, dec_set = false;
     int rc = 0;
-    if (len >= 3 && memcmp (text, "\xEF\xBB\xBF", 3) == 0) {
-        text += 3;
-        len -= 3;
-    }
     size_t pos = 0, line = 0;
     while (pos < len && rc == 0) {
         const char *p = text + pos;
@@ -1164,13 +1157,7 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     ctx.utf8 = map->encoding == S_ENC_UTF8;
-    if (!data) {
-        data = "";
-        len = 0;
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
+    if (hg_parse_payload (&data, &len)) {
         ctx.utf8 = true;
     }
     ctx.data = data;

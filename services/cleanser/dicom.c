@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "date.h"
+#include "parsekit.h"
 
 #define S_MAX_DEPTH 16
 #define S_JSON_DEPTH 64
@@ -948,10 +949,7 @@ hg_dicom_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
     }
     ctx.excerpt = data;
     ctx.excerpt_len = len;
-    size_t skip = 0;
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        skip = 3;
-    }
+    size_t skip = hg_parse_has_bom (data, len) ? 3 : 0;
     while (skip < len && isspace ((unsigned char) data[skip])) {
         skip++;
     }

@@ -2029,14 +2029,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     ctx.text_len = len;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
-    if (!data) {
-        len = 0;
-        data = "";
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
-    }
+    hg_parse_payload (&data, &len);
     if (s_blank (data, len)) {
         hg_batch_reject (out, NULL, 0, "payload",
                          "empty payload: expected a FHIR resource, a Bundle or NDJSON");

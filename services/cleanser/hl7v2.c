@@ -1495,14 +1495,7 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
-    if (!data) {
-        data = "";
-        len = 0;
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
-    }
+    hg_parse_payload (&data, &len);
     size_t n_segs = 0;
     hg_span_t *segs = s_split (data, len, &n_segs);
     int rc = 0;

@@ -712,14 +712,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
     ctx.ann.hgvs_c = 9;
     ctx.ann.hgvs_p = 10;
     ctx.csq.allele = ctx.csq.gene = ctx.csq.hgvs_c = ctx.csq.hgvs_p = -1;
-    if (!data) {
-        data = "";
-        len = 0;
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
-    }
+    hg_parse_payload (&data, &len);
     if (len >= 2 && (unsigned char) data[0] == 0x1F && (unsigned char) data[1] == 0x8B) {
         hg_batch_reject (out, data, len, "payload",
                          "the payload is gzip/BGZF-compressed "
