@@ -1048,15 +1048,13 @@ s_map_row (s_ctx_t *ctx)
         || s_take (ctx, S_COL_ID, &id) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
-    if (!rec && hg_batch_full (ctx->out)) {
-        snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-        hg_batch_reject_limit (ctx->out, ctx->row_start, ctx->row_len, ctx->where,
-                               "row %zu and the rest of the payload are not parsed", ctx->row);
-        return -1;
-    }
+    bool limit_hit;
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out, kind, &limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->oom = true;
+        if (limit_hit) {
+            snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
+            hg_batch_reject_rest (ctx->out, ctx->row_start, ctx->row_len, ctx->where);
+        }
         return -1;
     }
     rec->patient_ref = patient;

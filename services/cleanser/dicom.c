@@ -650,15 +650,14 @@ s_build (s_ctx_t *ctx, size_t index)
         || s_datetime (ctx, S_F_BIRTH_DATE, -1, &birth) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out,
-                                                  HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
-    if (!rec && hg_batch_full (ctx->out)) {
-        hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
-                               "%s and the rest of the payload are not parsed", ctx->where);
-        return -1;
-    }
+    bool limit_hit;
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out,
+                                               HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY,
+                                               &limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->oom = true;
+        if (limit_hit) {
+            hg_batch_reject_rest (ctx->out, NULL, 0, ctx->where);
+        }
         return -1;
     }
     rec->patient_ref = patient;

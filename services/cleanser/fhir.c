@@ -223,10 +223,8 @@ s_date_member (s_ctx_t *ctx, hg_json_t *obj, const char *key, const char *field,
 static Hourglass__Record *
 s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
 {
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out, kind, &ctx->limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->limit_hit = hg_batch_full (ctx->out);
-        ctx->oom = ctx->oom || !ctx->limit_hit;
         return NULL;
     }
     rec->provenance = hg_provenance_new (ctx->a);
@@ -1904,9 +1902,7 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
         if (ctx->limit_hit && !ctx->limit_reported) {
             ctx->limit_reported = true;
             snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
-            hg_batch_reject_limit (ctx->out, line, n, ctx->where,
-                                   "line %zu and the rest of the payload are not parsed",
-                                   line_no);
+            hg_batch_reject_rest (ctx->out, line, n, ctx->where);
             break;
         }
         size_t end;
@@ -1950,9 +1946,7 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
             if (!ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
-                hg_batch_reject_limit (ctx->out, line, n, ctx->where,
-                                       "line %zu and the rest of the payload are not parsed",
-                                       line_no);
+                hg_batch_reject_rest (ctx->out, line, n, ctx->where);
             }
             break;
         }
@@ -2007,10 +2001,7 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
             if (ctx->limit_hit && !ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "resource %zu", index);
-                hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
-                                       "resource %zu and the rest of the payload are not "
-                                       "parsed",
-                                       index);
+                hg_batch_reject_rest (ctx->out, NULL, 0, ctx->where);
             }
             return ctx->oom ? -1 : 0;
         }

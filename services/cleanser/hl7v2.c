@@ -326,10 +326,8 @@ s_at_segment (s_ctx_t *ctx, hg_span_t seg, const char *name, size_t n)
 static Hourglass__Record *
 s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *seg, size_t n)
 {
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out, kind, &ctx->limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->limit_hit = hg_batch_full (ctx->out);
-        ctx->oom = ctx->oom || !ctx->limit_hit;
         return NULL;
     }
     rec->provenance = hg_provenance_new (ctx->a);

@@ -462,11 +462,10 @@ static int
 s_record (s_ctx_t *ctx, const s_sample_t *s, hg_span_t *c, hg_span_t gt, hg_span_t alt, size_t k,
           size_t n_alt)
 {
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out,
-                                                  HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT);
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out,
+                                               HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT,
+                                               &ctx->limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->limit_hit = hg_batch_full (ctx->out);
-        ctx->oom = ctx->oom || !ctx->limit_hit;
         return -1;
     }
     rec->patient_ref = (char *) s->patient;
@@ -774,9 +773,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
             hg_batch_rollback (out, start);
             if (ctx.limit_hit) {
                 snprintf (ctx.where, sizeof (ctx.where), "line %zu", ctx.line_no);
-                hg_batch_reject_limit (out, line.p, line.n, ctx.where,
-                                       "line %zu and the rest of the payload are not parsed",
-                                       ctx.line_no);
+                hg_batch_reject_rest (out, line.p, line.n, ctx.where);
             }
         }
     }
