@@ -931,19 +931,7 @@ s_map_demographics (s_ctx_t *ctx, Hourglass__Record *rec)
 static int
 s_number (s_ctx_t *ctx, const char *v, double *out, const char **cmp)
 {
-    static const char *const cmps[] = {"<=", ">=", "<", ">"};
-    *cmp = "";
-    for (size_t i = 0; i < 4; i++) {
-        size_t n = strlen (cmps[i]);
-        if (strncmp (v, cmps[i], n) == 0) {
-            *cmp = cmps[i];
-            v += n;
-            while (*v == ' ') {
-                v++;
-            }
-            break;
-        }
-    }
+    *cmp = hg_parse_comparator (&v, false);
     char buf[64];
     size_t n = strlen (v);
     if (n == 0 || n >= sizeof (buf)) {

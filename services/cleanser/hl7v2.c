@@ -778,19 +778,7 @@ s_is_decimal (const char *s)
 static bool
 s_numeric (const char *txt, const char **cmp, double *value)
 {
-    static const char *const cmps[] = {"<=", ">=", "<", ">", "="};
-    *cmp = "";
-    for (size_t i = 0; i < sizeof (cmps) / sizeof (cmps[0]); i++) {
-        size_t cn = strlen (cmps[i]);
-        if (strncmp (txt, cmps[i], cn) == 0) {
-            *cmp = strcmp (cmps[i], "=") == 0 ? "" : cmps[i];
-            txt += cn;
-            while (*txt == ' ') {
-                txt++;
-            }
-            break;
-        }
-    }
+    *cmp = hg_parse_comparator (&txt, true);
     if (!s_is_decimal (txt)) {
         return false;
     }

@@ -73,6 +73,12 @@ hg_parse_payload (const char **data, size_t *len)
     return false;
 }
 
+/* The comparator a quantity's text starts with: "<=", ">=", "<", ">",
+ * and "=" when eq_ok (given back as "": equal is what a plain number
+ * says). Moves *text past it and the spaces after it and returns it (a
+ * static string); "" with *text untouched when there is none. */
+const char *hg_parse_comparator (const char **text, bool eq_ok);
+
 /* An arena copy of the NUL-terminated s for a record field: protobuf-c's
  * empty string for NULL or ""; out of memory sets *oom and also returns
  * the empty string, so a parser goes on and fails once at its end. */
