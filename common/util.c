@@ -231,3 +231,14 @@ hg_hex_digit (char c)
     }
     return -1;
 }
+
+bool
+hg_all_digits (const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
