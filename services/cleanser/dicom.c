@@ -238,6 +238,22 @@ s_value_fits (s_ctx_t *ctx, const s_stream_t *s, const s_elem_t *e)
 
 static int s_skip_sequence (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth);
 
+/* Skips the undefined-length sequence that element e of s opens, its
+ * value at e->value_at, nested depth deep: moves *pos past its sequence
+ * delimiter. UN of undefined length holds implicit VR little endian.
+ * 0, or -1 rejected. */
+static int
+s_skip_undefined (s_ctx_t *ctx, const s_stream_t *s, const s_elem_t *e, size_t *pos, int depth)
+{
+    s_stream_t inner = *s;
+    if (memcmp (e->vr, "UN", 2) == 0) {
+        inner.explicit_vr = false;
+        inner.big_endian = false;
+    }
+    *pos = e->value_at;
+    return s_skip_sequence (ctx, &inner, pos, depth);
+}
+
 /* Walks the elements of an undefined-length item to its delimiter. */
 static int
 s_skip_item (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth)
@@ -257,14 +273,7 @@ s_skip_item (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth)
             return -1;
         }
         if (e.length == S_UNDEFINED) {
-            /* UN of undefined length holds implicit VR little endian */
-            s_stream_t inner = *s;
-            if (memcmp (e.vr, "UN", 2) == 0) {
-                inner.explicit_vr = false;
-                inner.big_endian = false;
-            }
-            *pos = e.value_at;
-            if (s_skip_sequence (ctx, &inner, pos, depth + 1) < 0) {
+            if (s_skip_undefined (ctx, s, &e, pos, depth + 1) < 0) {
                 return -1;
             }
             continue;
@@ -350,13 +359,7 @@ s_walk (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, bool meta, s_val_t *ts,
             return -1;
         }
         if (e.length == S_UNDEFINED) {
-            s_stream_t inner = *s;
-            if (memcmp (e.vr, "UN", 2) == 0) {
-                inner.explicit_vr = false;
-                inner.big_endian = false;
-            }
-            *pos = e.value_at;
-            if (s_skip_sequence (ctx, &inner, pos, 1) < 0) {
+            if (s_skip_undefined (ctx, s, &e, pos, 1) < 0) {
                 return -1;
             }
             continue;
