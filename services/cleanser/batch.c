@@ -159,11 +159,11 @@ hg_batch_since (const hg_batch_t *self, hg_batch_mark_t mark)
 
 void
 hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len, const char *location,
-                  const char *prefix, const char *fmt, va_list ap)
+                  const char *who, const char *sep, const char *fmt, va_list ap)
 {
     char reason[480];
     vsnprintf (reason, sizeof (reason), fmt, ap);
-    hg_batch_reject (self, excerpt, excerpt_len, location, "%s%s", prefix, reason);
+    hg_batch_reject (self, excerpt, excerpt_len, location, "%s%s%s", who, sep, reason);
 }
 
 void

@@ -91,12 +91,13 @@ void hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
                       const char *location, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
 
-/* What each parser's reject helper does: the reason is prefix (the
- * parser's "line 4: ", "Observation/obs-1: "; may be "") followed by fmt
- * formatted with ap, that part cut to 479 bytes. */
+/* What each parser's reject helper does: the reason is who and sep (the
+ * parser's "line 4" and ": ", "Observation/obs-1" and ": ", "row 2" and
+ * " "; both may be "") followed by fmt formatted with ap, that part cut
+ * to 479 bytes. */
 void hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
-                       const char *location, const char *prefix, const char *fmt, va_list ap)
-    __attribute__ ((format (printf, 6, 0)));
+                       const char *location, const char *who, const char *sep, const char *fmt,
+                       va_list ap) __attribute__ ((format (printf, 7, 0)));
 
 /* The rejects every parser writes, in the words users see:
  *   limit  "record limit reached (max_records N): " + the formatted rest,

@@ -640,11 +640,10 @@ static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
     snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-    char prefix[sizeof (ctx->where) + 1];
-    snprintf (prefix, sizeof (prefix), "%s ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, ctx->where, " ", fmt,
+                      ap);
     va_end (ap);
 }
 

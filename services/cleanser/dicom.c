@@ -108,11 +108,10 @@ static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char prefix[sizeof (ctx->where) + 2];
-    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, ctx->where, ": ", fmt,
+                      ap);
     va_end (ap);
 }
 

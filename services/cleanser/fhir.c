@@ -86,11 +86,9 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
         ex = hg_json_to_text (ctx->tree, ctx->res);
         ex_len = ex ? strlen (ex) : 0;
     }
-    char prefix[sizeof (ctx->ref) + 2];
-    snprintf (prefix, sizeof (prefix), "%s: ", ctx->ref);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ex, ex_len, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ex, ex_len, ctx->where, ctx->ref, ": ", fmt, ap);
     va_end (ap);
 }
 

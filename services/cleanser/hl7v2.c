@@ -286,7 +286,7 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "", fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "", "", fmt, ap);
     va_end (ap);
 }
 

@@ -91,11 +91,9 @@ static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
     snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
-    char prefix[sizeof (ctx->where) + 2];
-    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, ctx->where, ": ", fmt, ap);
     va_end (ap);
 }
 
