@@ -350,14 +350,9 @@ s_bin_dir (char *out, size_t size)
         snprintf (out, size, "%s", env);
         return;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr (exe, '/');
-    if (slash) {
-        *slash = '\0';
-    }
-    snprintf (out, size, "%.2000s", exe);
+    char dir[PATH_MAX] = "";
+    hg_cli_exe_dir (1, dir, sizeof (dir));
+    snprintf (out, size, "%.2000s", dir);
 }
 
 static int

@@ -16,6 +16,25 @@
 
 #include "util.h"
 
+bool
+hg_cli_exe_dir (int up, char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    if (n <= 0) {
+        return false;
+    }
+    exe[n] = '\0';
+    for (int i = 0; i < up; i++) {
+        char *slash = strrchr (exe, '/');
+        if (slash) {
+            *slash = '\0';
+        }
+    }
+    snprintf (out, size, "%s", exe);
+    return true;
+}
+
 void
 hg_cli_cluster_dir (const char *flag, char *out, size_t size)
 {
@@ -29,17 +48,9 @@ hg_cli_cluster_dir (const char *flag, char *out, size_t size)
         return;
     }
     /* <repo>/.cluster: the binary lives in <repo>/build/bin */
-    char exe[PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr (exe, '/');
-            if (slash) {
-                *slash = '\0';
-            }
-        }
-        snprintf (out, size, "%s/.cluster", exe);
+    char repo[PATH_MAX];
+    if (hg_cli_exe_dir (3, repo, sizeof (repo))) {
+        snprintf (out, size, "%s/.cluster", repo);
         return;
     }
     snprintf (out, size, ".cluster");

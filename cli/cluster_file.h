@@ -10,6 +10,7 @@
 #ifndef HG_CLUSTER_FILE_H
 #define HG_CLUSTER_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -37,6 +38,11 @@ typedef struct {
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
 } hg_cluster_t;
+
+/* The directory up levels above the running binary (/proc/self/exe): 1
+ * the folder it is in (build/bin), 3 the repository above build/bin.
+ * False, out untouched, when the binary's path cannot be read. */
+bool hg_cli_exe_dir (int up, char *out, size_t size);
 
 /* Resolves the cluster directory: the flag, else $HOURGLASS_CLUSTER, else
  * <repo>/.cluster next to the binaries' build tree (fixed folder). */

@@ -72,7 +72,7 @@ s_digits (const char *s, size_t len, size_t *pos, int n)
 }
 
 static int
-s_validate (const char *s, size_t len, hg_date_t *d, hg_err_t *err)
+s_validate (const char *s, size_t len, const hg_date_t *d, hg_err_t *err)
 {
     int shown = len > 40 ? 40 : (int) len;
     if (d->year < 1 || d->year > 9999) {
@@ -96,12 +96,45 @@ s_validate (const char *s, size_t len, hg_date_t *d, hg_err_t *err)
     return 0;
 }
 
+/* The last step of both parsers: d checked as a calendar date, a time of
+ * day and a zone (HG_EINVAL with the reason in err when it is not one),
+ * then copied to *out; 0. */
+static int
+s_accept (const char *s, size_t len, const hg_date_t *d, hg_date_t *out, hg_err_t *err)
+{
+    if (s_validate (s, len, d, err) < 0) {
+        return HG_EINVAL;
+    }
+    *out = *d;
+    return 0;
+}
+
 static void
 s_init (hg_date_t *d)
 {
     memset (d, 0, sizeof (*d));
     d->month = 1;
     d->day = 1;
+}
+
+/* A zone offset at s[*pos], its sign first: "+hh:mm" (colon true, ISO
+ * 8601) or "+hhmm" (HL7). Sets d's zone and moves *pos past it; -1 when
+ * it is not one (d untouched). */
+static int
+s_zone (const char *s, size_t len, size_t *pos, bool colon, hg_date_t *d)
+{
+    int sign = s[(*pos)++] == '-' ? -1 : 1;
+    int hh = s_digits (s, len, pos, 2);
+    if (hh < 0 || (colon && (*pos >= len || s[(*pos)++] != ':'))) {
+        return -1;
+    }
+    int mm = s_digits (s, len, pos, 2);
+    if (mm < 0) {
+        return -1;
+    }
+    d->has_tz = true;
+    d->tz_offset_min = sign * (hh * 60 + mm);
+    return 0;
 }
 
 /* Fraction of a second: 1..max digits after '.', stored as micros. */
@@ -174,29 +207,15 @@ hg_date_parse_iso (const char *s, size_t len, hg_date_t *out, hg_err_t *err)
                 pos++;
                 d.has_tz = true;
             }
-            else if (s[pos] == '+' || s[pos] == '-') {
-                int sign = s[pos++] == '-' ? -1 : 1;
-                int hh = s_digits (s, len, &pos, 2);
-                if (hh < 0 || pos >= len || s[pos++] != ':') {
-                    goto bad;
-                }
-                int mm = s_digits (s, len, &pos, 2);
-                if (mm < 0) {
-                    goto bad;
-                }
-                d.has_tz = true;
-                d.tz_offset_min = sign * (hh * 60 + mm);
+            else if ((s[pos] == '+' || s[pos] == '-') && s_zone (s, len, &pos, true, &d) < 0) {
+                goto bad;
             }
         }
     }
     if (pos != len) {
         goto bad;
     }
-    if (s_validate (s, len, &d, err) < 0) {
-        return HG_EINVAL;
-    }
-    *out = d;
-    return 0;
+    return s_accept (s, len, &d, out, err);
 bad:
     return hg_err_set (err, HG_EINVAL,
                        "'%.*s' is not a date in ISO 8601 form (YYYY, YYYY-MM, "
@@ -246,20 +265,11 @@ hg_date_parse_hl7 (const char *s, size_t len, hg_date_t *out, hg_err_t *err)
     }
     if (end < len) {
         pos = end;
-        int sign = s[pos++] == '-' ? -1 : 1;
-        int hh = s_digits (s, len, &pos, 2);
-        int mm = hh < 0 ? -1 : s_digits (s, len, &pos, 2);
-        if (mm < 0 || pos != len) {
+        if (s_zone (s, len, &pos, false, &d) < 0 || pos != len) {
             goto bad;
         }
-        d.has_tz = true;
-        d.tz_offset_min = sign * (hh * 60 + mm);
     }
-    if (s_validate (s, len, &d, err) < 0) {
-        return HG_EINVAL;
-    }
-    *out = d;
-    return 0;
+    return s_accept (s, len, &d, out, err);
 bad:
     return hg_err_set (err, HG_EINVAL,
                        "'%.*s' is not an HL7 date/time "

@@ -251,3 +251,14 @@ hg_remove_tree (const char *path, hg_err_t *err)
     }
     return 0;
 }
+
+bool
+hg_all_digits (const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}

@@ -45,4 +45,8 @@ size_t hg_split_list (char *s, char **items, size_t max);
 /* The value of a hexadecimal digit (either case), -1 if c is not one. */
 int hg_hex_digit (char c);
 
+/* True when each of the n bytes at s is an ASCII digit 0-9 (so when n is
+ * 0). */
+bool hg_all_digits (const char *s, size_t n);
+
 #endif

@@ -91,6 +91,17 @@ hg_batch_add_record (hg_batch_t *self, Hourglass__RecordKind kind)
     return rec;
 }
 
+Hourglass__Record *
+hg_batch_try_add (hg_batch_t *self, Hourglass__RecordKind kind, bool *limit_hit, bool *oom)
+{
+    Hourglass__Record *rec = hg_batch_add_record (self, kind);
+    if (!rec) {
+        *limit_hit = hg_batch_full (self);
+        *oom = *oom || !*limit_hit;
+    }
+    return rec;
+}
+
 void
 hg_batch_drop_last (hg_batch_t *self)
 {
@@ -148,11 +159,11 @@ hg_batch_since (const hg_batch_t *self, hg_batch_mark_t mark)
 
 void
 hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len, const char *location,
-                  const char *prefix, const char *fmt, va_list ap)
+                  const char *who, const char *sep, const char *fmt, va_list ap)
 {
     char reason[480];
     vsnprintf (reason, sizeof (reason), fmt, ap);
-    hg_batch_reject (self, excerpt, excerpt_len, location, "%s%s", prefix, reason);
+    hg_batch_reject (self, excerpt, excerpt_len, location, "%s%s%s", who, sep, reason);
 }
 
 void
@@ -166,6 +177,14 @@ hg_batch_reject_limit (hg_batch_t *self, const char *excerpt, size_t excerpt_len
     va_end (ap);
     hg_batch_reject (self, excerpt, excerpt_len, location,
                      "record limit reached (max_records %zu): %s", self->max_records, what);
+}
+
+void
+hg_batch_reject_rest (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
+                      const char *location)
+{
+    hg_batch_reject_limit (self, excerpt, excerpt_len, location,
+                           "%s and the rest of the payload are not parsed", location);
 }
 
 void

@@ -51,6 +51,13 @@ hg_arena_t *hg_batch_arena (hg_batch_t *self);
  * (hg_batch_full tells which). */
 Hourglass__Record *hg_batch_add_record (hg_batch_t *self, Hourglass__RecordKind kind);
 
+/* hg_batch_add_record for a parser that stops when it is refused: NULL
+ * then, with *limit_hit true when the record limit refused the record
+ * (hg_batch_full) and false when memory did, which also sets *oom (left
+ * as it was otherwise). Neither is touched when a record is returned. */
+Hourglass__Record *hg_batch_try_add (hg_batch_t *self, Hourglass__RecordKind kind,
+                                     bool *limit_hit, bool *oom);
+
 /* Removes the last record (a parser that fails half-way through a record). */
 void hg_batch_drop_last (hg_batch_t *self);
 
@@ -84,12 +91,13 @@ void hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
                       const char *location, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
 
-/* What each parser's reject helper does: the reason is prefix (the
- * parser's "line 4: ", "Observation/obs-1: "; may be "") followed by fmt
- * formatted with ap, that part cut to 479 bytes. */
+/* What each parser's reject helper does: the reason is who and sep (the
+ * parser's "line 4" and ": ", "Observation/obs-1" and ": ", "row 2" and
+ * " "; both may be "") followed by fmt formatted with ap, that part cut
+ * to 479 bytes. */
 void hg_batch_vreject (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
-                       const char *location, const char *prefix, const char *fmt, va_list ap)
-    __attribute__ ((format (printf, 6, 0)));
+                       const char *location, const char *who, const char *sep, const char *fmt,
+                       va_list ap) __attribute__ ((format (printf, 7, 0)));
 
 /* The rejects every parser writes, in the words users see:
  *   limit  "record limit reached (max_records N): " + the formatted rest,
@@ -101,6 +109,11 @@ void hg_batch_reject_limit (hg_batch_t *self, const char *excerpt, size_t excerp
                             const char *location, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
 void hg_batch_reject_oom (hg_batch_t *self, const char *location);
+/* The limit reject of a parser that stops at location ("row 4", "line 7",
+ * "resource 2"): "record limit reached (max_records N): " + location +
+ * " and the rest of the payload are not parsed", at location. */
+void hg_batch_reject_rest (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
+                           const char *location);
 
 /* Counts a resource that is valid but carries no patient data (FHIR
  * Organization, Practitioner...); reported, neither indexed nor quarantined. */

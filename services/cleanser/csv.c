@@ -396,10 +396,7 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
         return hg_err_set (err, HG_EINVAL, "no mapping pointer given");
     }
     *map = NULL;
-    if (!text) {
-        len = 0;
-        text = "";
-    }
+    hg_parse_payload (&text, &len);
     hg_csv_mapping_t *m = calloc (1, sizeof (*m));
     if (!m) {
         return hg_err_set (err, HG_ENOMEM, "out of memory");
@@ -408,10 +405,6 @@ hg_csv_mapping_parse (const char *text, size_t len, hg_csv_mapping_t **map, hg_e
     m->decimal = '.';
     bool kind_set = false, delim_set = false, enc_set = false, dec_set = false;
     int rc = 0;
-    if (len >= 3 && memcmp (text, "\xEF\xBB\xBF", 3) == 0) {
-        text += 3;
-        len -= 3;
-    }
     size_t pos = 0, line = 0;
     while (pos < len && rc == 0) {
         const char *p = text + pos;
@@ -647,11 +640,10 @@ static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
     snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-    char prefix[sizeof (ctx->where) + 1];
-    snprintf (prefix, sizeof (prefix), "%s ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->row_start, ctx->row_len, ctx->where, ctx->where, " ", fmt,
+                      ap);
     va_end (ap);
 }
 
@@ -938,19 +930,7 @@ s_map_demographics (s_ctx_t *ctx, Hourglass__Record *rec)
 static int
 s_number (s_ctx_t *ctx, const char *v, double *out, const char **cmp)
 {
-    static const char *const cmps[] = {"<=", ">=", "<", ">"};
-    *cmp = "";
-    for (size_t i = 0; i < 4; i++) {
-        size_t n = strlen (cmps[i]);
-        if (strncmp (v, cmps[i], n) == 0) {
-            *cmp = cmps[i];
-            v += n;
-            while (*v == ' ') {
-                v++;
-            }
-            break;
-        }
-    }
+    *cmp = hg_parse_comparator (&v, false);
     char buf[64];
     size_t n = strlen (v);
     if (n == 0 || n >= sizeof (buf)) {
@@ -1055,15 +1035,13 @@ s_map_row (s_ctx_t *ctx)
         || s_take (ctx, S_COL_ID, &id) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
-    if (!rec && hg_batch_full (ctx->out)) {
-        snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
-        hg_batch_reject_limit (ctx->out, ctx->row_start, ctx->row_len, ctx->where,
-                               "row %zu and the rest of the payload are not parsed", ctx->row);
-        return -1;
-    }
+    bool limit_hit;
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out, kind, &limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->oom = true;
+        if (limit_hit) {
+            snprintf (ctx->where, sizeof (ctx->where), "row %zu", ctx->row);
+            hg_batch_reject_rest (ctx->out, ctx->row_start, ctx->row_len, ctx->where);
+        }
         return -1;
     }
     rec->patient_ref = patient;
@@ -1164,13 +1142,7 @@ hg_csv_parse (const char *data, size_t len, const hg_csv_mapping_t *map,
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
     ctx.utf8 = map->encoding == S_ENC_UTF8;
-    if (!data) {
-        data = "";
-        len = 0;
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
+    if (hg_parse_payload (&data, &len)) {
         ctx.utf8 = true;
     }
     ctx.data = data;

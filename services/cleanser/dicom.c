@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "date.h"
+#include "parsekit.h"
 
 #define S_MAX_DEPTH 16
 #define S_JSON_DEPTH 64
@@ -107,11 +108,10 @@ static void s_reject (s_ctx_t *ctx, const char *fmt, ...) __attribute__ ((format
 static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
-    char prefix[sizeof (ctx->where) + 2];
-    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt, ctx->excerpt_len, ctx->where, ctx->where, ": ", fmt,
+                      ap);
     va_end (ap);
 }
 
@@ -237,6 +237,22 @@ s_value_fits (s_ctx_t *ctx, const s_stream_t *s, const s_elem_t *e)
 
 static int s_skip_sequence (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth);
 
+/* Skips the undefined-length sequence that element e of s opens, its
+ * value at e->value_at, nested depth deep: moves *pos past its sequence
+ * delimiter. UN of undefined length holds implicit VR little endian.
+ * 0, or -1 rejected. */
+static int
+s_skip_undefined (s_ctx_t *ctx, const s_stream_t *s, const s_elem_t *e, size_t *pos, int depth)
+{
+    s_stream_t inner = *s;
+    if (memcmp (e->vr, "UN", 2) == 0) {
+        inner.explicit_vr = false;
+        inner.big_endian = false;
+    }
+    *pos = e->value_at;
+    return s_skip_sequence (ctx, &inner, pos, depth);
+}
+
 /* Walks the elements of an undefined-length item to its delimiter. */
 static int
 s_skip_item (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth)
@@ -256,14 +272,7 @@ s_skip_item (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, int depth)
             return -1;
         }
         if (e.length == S_UNDEFINED) {
-            /* UN of undefined length holds implicit VR little endian */
-            s_stream_t inner = *s;
-            if (memcmp (e.vr, "UN", 2) == 0) {
-                inner.explicit_vr = false;
-                inner.big_endian = false;
-            }
-            *pos = e.value_at;
-            if (s_skip_sequence (ctx, &inner, pos, depth + 1) < 0) {
+            if (s_skip_undefined (ctx, s, &e, pos, depth + 1) < 0) {
                 return -1;
             }
             continue;
@@ -349,13 +358,7 @@ s_walk (s_ctx_t *ctx, const s_stream_t *s, size_t *pos, bool meta, s_val_t *ts,
             return -1;
         }
         if (e.length == S_UNDEFINED) {
-            s_stream_t inner = *s;
-            if (memcmp (e.vr, "UN", 2) == 0) {
-                inner.explicit_vr = false;
-                inner.big_endian = false;
-            }
-            *pos = e.value_at;
-            if (s_skip_sequence (ctx, &inner, pos, 1) < 0) {
+            if (s_skip_undefined (ctx, s, &e, pos, 1) < 0) {
                 return -1;
             }
             continue;
@@ -649,15 +652,14 @@ s_build (s_ctx_t *ctx, size_t index)
         || s_datetime (ctx, S_F_BIRTH_DATE, -1, &birth) < 0) {
         return ctx->oom ? -1 : 0;
     }
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out,
-                                                  HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
-    if (!rec && hg_batch_full (ctx->out)) {
-        hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
-                               "%s and the rest of the payload are not parsed", ctx->where);
-        return -1;
-    }
+    bool limit_hit;
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out,
+                                               HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY,
+                                               &limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->oom = true;
+        if (limit_hit) {
+            hg_batch_reject_rest (ctx->out, NULL, 0, ctx->where);
+        }
         return -1;
     }
     rec->patient_ref = patient;
@@ -948,10 +950,7 @@ hg_dicom_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
     }
     ctx.excerpt = data;
     ctx.excerpt_len = len;
-    size_t skip = 0;
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        skip = 3;
-    }
+    size_t skip = hg_parse_has_bom (data, len) ? 3 : 0;
     while (skip < len && isspace ((unsigned char) data[skip])) {
         skip++;
     }

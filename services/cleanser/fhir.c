@@ -86,11 +86,9 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
         ex = hg_json_to_text (ctx->tree, ctx->res);
         ex_len = ex ? strlen (ex) : 0;
     }
-    char prefix[sizeof (ctx->ref) + 2];
-    snprintf (prefix, sizeof (prefix), "%s: ", ctx->ref);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ex, ex_len, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ex, ex_len, ctx->where, ctx->ref, ": ", fmt, ap);
     va_end (ap);
 }
 
@@ -223,10 +221,8 @@ s_date_member (s_ctx_t *ctx, hg_json_t *obj, const char *key, const char *field,
 static Hourglass__Record *
 s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *source_id)
 {
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out, kind, &ctx->limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->limit_hit = hg_batch_full (ctx->out);
-        ctx->oom = ctx->oom || !ctx->limit_hit;
         return NULL;
     }
     rec->provenance = hg_provenance_new (ctx->a);
@@ -1904,9 +1900,7 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
         if (ctx->limit_hit && !ctx->limit_reported) {
             ctx->limit_reported = true;
             snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
-            hg_batch_reject_limit (ctx->out, line, n, ctx->where,
-                                   "line %zu and the rest of the payload are not parsed",
-                                   line_no);
+            hg_batch_reject_rest (ctx->out, line, n, ctx->where);
             break;
         }
         size_t end;
@@ -1950,9 +1944,7 @@ s_ndjson (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len, hg_json
             if (!ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "line %zu", line_no);
-                hg_batch_reject_limit (ctx->out, line, n, ctx->where,
-                                       "line %zu and the rest of the payload are not parsed",
-                                       line_no);
+                hg_batch_reject_rest (ctx->out, line, n, ctx->where);
             }
             break;
         }
@@ -2007,10 +1999,7 @@ s_values (s_ctx_t *ctx, json_tokener *tok, const char *data, size_t len)
             if (ctx->limit_hit && !ctx->limit_reported) {
                 ctx->limit_reported = true;
                 snprintf (ctx->where, sizeof (ctx->where), "resource %zu", index);
-                hg_batch_reject_limit (ctx->out, NULL, 0, ctx->where,
-                                       "resource %zu and the rest of the payload are not "
-                                       "parsed",
-                                       index);
+                hg_batch_reject_rest (ctx->out, NULL, 0, ctx->where);
             }
             return ctx->oom ? -1 : 0;
         }
@@ -2029,14 +2018,7 @@ hg_fhir_parse (const char *data, size_t len, const hg_parse_limits_t *limits, hg
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     ctx.text_len = len;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
-    if (!data) {
-        len = 0;
-        data = "";
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
-    }
+    hg_parse_payload (&data, &len);
     if (s_blank (data, len)) {
         hg_batch_reject (out, NULL, 0, "payload",
                          "empty payload: expected a FHIR resource, a Bundle or NDJSON");

@@ -286,7 +286,7 @@ s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "", fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->excerpt.p, ctx->excerpt.n, ctx->where, "", "", fmt, ap);
     va_end (ap);
 }
 
@@ -326,10 +326,8 @@ s_at_segment (s_ctx_t *ctx, hg_span_t seg, const char *name, size_t n)
 static Hourglass__Record *
 s_new_record (s_ctx_t *ctx, Hourglass__RecordKind kind, const char *seg, size_t n)
 {
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out, kind);
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out, kind, &ctx->limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->limit_hit = hg_batch_full (ctx->out);
-        ctx->oom = ctx->oom || !ctx->limit_hit;
         return NULL;
     }
     rec->provenance = hg_provenance_new (ctx->a);
@@ -780,19 +778,7 @@ s_is_decimal (const char *s)
 static bool
 s_numeric (const char *txt, const char **cmp, double *value)
 {
-    static const char *const cmps[] = {"<=", ">=", "<", ">", "="};
-    *cmp = "";
-    for (size_t i = 0; i < sizeof (cmps) / sizeof (cmps[0]); i++) {
-        size_t cn = strlen (cmps[i]);
-        if (strncmp (txt, cmps[i], cn) == 0) {
-            *cmp = strcmp (cmps[i], "=") == 0 ? "" : cmps[i];
-            txt += cn;
-            while (*txt == ' ') {
-                txt++;
-            }
-            break;
-        }
-    }
+    *cmp = hg_parse_comparator (&txt, true);
     if (!s_is_decimal (txt)) {
         return false;
     }
@@ -1495,14 +1481,7 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
     ctx.a = hg_batch_arena (out);
     ctx.max_field_bytes = limits ? limits->max_field_bytes : 0;
     hg_batch_mark_t first_record = hg_batch_begin (out, limits);
-    if (!data) {
-        data = "";
-        len = 0;
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
-    }
+    hg_parse_payload (&data, &len);
     size_t n_segs = 0;
     hg_span_t *segs = s_split (data, len, &n_segs);
     int rc = 0;

@@ -314,66 +314,47 @@ s_next_or_close (s_parser_t *ps, char close)
     return 0;
 }
 
-static hg_json_t *
-s_object (s_parser_t *ps, int depth, bool *ok)
+/* An object member's key and the colon after it, at ps->pos; the key
+ * (NUL-terminated, decoded) or NULL when declined: not a string, a NUL
+ * inside it, too many members or a duplicate (members since base). */
+static const char *
+s_member_key (s_parser_t *ps, size_t base)
 {
-    hg_json_t *v = s_node (ps, HG_JSON_OBJECT);
-    size_t base = ps->n_stack;
-    *ok = false;
-    if (!v) {
+    if (ps->pos >= ps->n || ps->p[ps->pos] != '"') {
+        return NULL;
+    }
+    size_t klen;
+    const char *key = s_string (ps, &klen);
+    if (!key || strlen (key) != klen) {
+        return NULL;
+    }
+    if (ps->n_stack - base >= S_MAX_MEMBERS) {
+        return NULL; /* the duplicate check below is quadratic */
+    }
+    for (size_t k = base; k < ps->n_stack; k++) {
+        if (ps->keys[k][0] == key[0] && strcmp (ps->keys[k], key) == 0) {
+            return NULL; /* duplicate member: json-c decides */
+        }
+    }
+    s_skip_ws (ps);
+    if (ps->pos >= ps->n || ps->p[ps->pos] != ':') {
         return NULL;
     }
     ps->pos++;
     s_skip_ws (ps);
-    if (ps->pos < ps->n && ps->p[ps->pos] == '}') {
-        ps->pos++;
-        *ok = true;
-        return v;
-    }
-    for (;;) {
-        if (ps->pos >= ps->n || ps->p[ps->pos] != '"') {
-            return NULL;
-        }
-        size_t klen;
-        const char *key = s_string (ps, &klen);
-        if (!key || strlen (key) != klen) {
-            return NULL;
-        }
-        if (ps->n_stack - base >= S_MAX_MEMBERS) {
-            return NULL; /* the duplicate check below is quadratic */
-        }
-        for (size_t k = base; k < ps->n_stack; k++) {
-            if (ps->keys[k][0] == key[0] && strcmp (ps->keys[k], key) == 0) {
-                return NULL; /* duplicate member: json-c decides */
-            }
-        }
-        s_skip_ws (ps);
-        if (ps->pos >= ps->n || ps->p[ps->pos] != ':') {
-            return NULL;
-        }
-        ps->pos++;
-        s_skip_ws (ps);
-        bool vok;
-        hg_json_t *member = s_value (ps, depth + 1, &vok);
-        if (!vok || !s_push (ps, key, member)) {
-            return NULL;
-        }
-        int next = s_next_or_close (ps, '}');
-        if (next < 0) {
-            return NULL;
-        }
-        if (next > 0) {
-            break;
-        }
-    }
-    *ok = s_collect (ps, v, base);
-    return v;
+    return key;
 }
 
+/* An object (type HG_JSON_OBJECT) or an array (HG_JSON_ARRAY) whose
+ * opening bracket is at ps->pos: its members or items, each after its key
+ * in an object, are pushed and then collected into the node. *ok as for
+ * s_value. */
 static hg_json_t *
-s_array (s_parser_t *ps, int depth, bool *ok)
+s_container (s_parser_t *ps, hg_json_type_t type, int depth, bool *ok)
 {
-    hg_json_t *v = s_node (ps, HG_JSON_ARRAY);
+    bool object = type == HG_JSON_OBJECT;
+    char close = object ? '}' : ']';
+    hg_json_t *v = s_node (ps, type);
     size_t base = ps->n_stack;
     *ok = false;
     if (!v) {
@@ -381,18 +362,22 @@ s_array (s_parser_t *ps, int depth, bool *ok)
     }
     ps->pos++;
     s_skip_ws (ps);
-    if (ps->pos < ps->n && ps->p[ps->pos] == ']') {
+    if (ps->pos < ps->n && ps->p[ps->pos] == close) {
         ps->pos++;
         *ok = true;
         return v;
     }
     for (;;) {
-        bool vok;
-        hg_json_t *item = s_value (ps, depth + 1, &vok);
-        if (!vok || !s_push (ps, NULL, item)) {
+        const char *key = NULL;
+        if (object && !(key = s_member_key (ps, base))) {
             return NULL;
         }
-        int next = s_next_or_close (ps, ']');
+        bool vok;
+        hg_json_t *item = s_value (ps, depth + 1, &vok);
+        if (!vok || !s_push (ps, key, item)) {
+            return NULL;
+        }
+        int next = s_next_or_close (ps, close);
         if (next < 0) {
             return NULL;
         }
@@ -417,9 +402,9 @@ s_value (s_parser_t *ps, int depth, bool *ok)
     hg_json_t *v = NULL;
     switch (c) {
     case '{':
-        return s_object (ps, depth, ok);
+        return s_container (ps, HG_JSON_OBJECT, depth, ok);
     case '[':
-        return s_array (ps, depth, ok);
+        return s_container (ps, HG_JSON_ARRAY, depth, ok);
     case '"': {
         size_t len;
         const char *s = s_string (ps, &len);

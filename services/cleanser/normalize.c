@@ -15,6 +15,7 @@
 #include "codesys.h"
 #include "date.h"
 #include "parsekit.h"
+#include "util.h"
 
 /* Bytes of a record value quoted in a flag message. */
 #define S_ECHO_MAX 64
@@ -246,17 +247,6 @@ s_verhoeff_digit (const char *s, size_t n)
     return s_verhoeff_inv[c];
 }
 
-static bool
-s_all_digits (const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!s_is_digit (s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Result of a code check: OK, bad syntax, or a wrong check digit (with the
  * digit expected). */
 typedef enum { S_CODE_OK, S_CODE_SYNTAX, S_CODE_CHECK } s_code_rc_t;
@@ -279,7 +269,7 @@ s_loinc_check (const char *code, int *expected)
         return S_CODE_SYNTAX;
     }
     size_t ndig = (size_t) (dash - code) - start;
-    if (ndig < 1 || ndig > 7 || !s_all_digits (code + start, ndig) || !s_is_digit (dash[1])
+    if (ndig < 1 || ndig > 7 || !hg_all_digits (code + start, ndig) || !s_is_digit (dash[1])
         || dash[2] != '\0') {
         return S_CODE_SYNTAX;
     }
@@ -306,7 +296,7 @@ static s_code_rc_t
 s_snomed_check (const char *sctid, int *partition, int *expected)
 {
     size_t len = strnlen (sctid, 19);
-    if (len < 6 || len > 18 || sctid[0] == '0' || !s_all_digits (sctid, len)) {
+    if (len < 6 || len > 18 || sctid[0] == '0' || !hg_all_digits (sctid, len)) {
         return S_CODE_SYNTAX;
     }
     int part = (sctid[len - 3] - '0') * 10 + (sctid[len - 2] - '0');
@@ -366,7 +356,7 @@ static s_code_rc_t
 s_npi_check (const char *npi, int *expected)
 {
     size_t len = strnlen (npi, 11);
-    if (len != 10 || !s_all_digits (npi, len)) {
+    if (len != 10 || !hg_all_digits (npi, len)) {
         return S_CODE_SYNTAX;
     }
     char buf[14];
@@ -525,7 +515,7 @@ s_norm_coding (s_norm_t *st, Hourglass__Coding *c, const char *field, bool flag_
     }
     else if (strcmp (sys, HG_SYS_RXNORM) == 0) {
         size_t len = strnlen (c->code, 11);
-        if (len < 1 || len > 10 || !s_all_digits (c->code, len)) {
+        if (len < 1 || len > 10 || !hg_all_digits (c->code, len)) {
             s_flag (st, HG_FLAG_CODE_BAD_SYNTAX,
                     "%s RxNorm code '%s' is not an RxCUI (1 to 10 digits)", field,
                     s_echo (c->code, echo));

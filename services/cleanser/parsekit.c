@@ -89,3 +89,21 @@ hg_parse_strdup (hg_arena_t *a, const char *s, bool *oom)
     }
     return c;
 }
+
+const char *
+hg_parse_comparator (const char **text, bool eq_ok)
+{
+    static const char *const cmps[] = {"<=", ">=", "<", ">", "="};
+    size_t n_cmps = sizeof (cmps) / sizeof (cmps[0]) - (eq_ok ? 0 : 1);
+    for (size_t i = 0; i < n_cmps; i++) {
+        size_t cn = strlen (cmps[i]);
+        if (strncmp (*text, cmps[i], cn) == 0) {
+            *text += cn;
+            while (**text == ' ') {
+                (*text)++;
+            }
+            return cmps[i][0] == '=' ? "" : cmps[i];
+        }
+    }
+    return "";
+}

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "arena.h"
 
@@ -45,6 +46,38 @@ size_t hg_span_count (hg_span_t s, char sep);
  * that is not printable ASCII as '?', "..." appended when s is longer.
  * buf holds max + 4 bytes. Returns buf. */
 const char *hg_span_show (hg_span_t s, size_t max, char *buf);
+
+/* True when the n bytes at data start with a UTF-8 byte-order mark. */
+static inline bool
+hg_parse_has_bom (const char *data, size_t n)
+{
+    return n >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0;
+}
+
+/* What every text parser does first with its payload: a NULL *data is the
+ * empty payload "" (*len 0), and a leading UTF-8 byte-order mark is
+ * skipped (*data and *len move past it). Returns true when it skipped one.
+ * No copy: *data stays a view of the caller's buffer. */
+static inline bool
+hg_parse_payload (const char **data, size_t *len)
+{
+    if (!*data) {
+        *data = "";
+        *len = 0;
+    }
+    if (hg_parse_has_bom (*data, *len)) {
+        *data += 3;
+        *len -= 3;
+        return true;
+    }
+    return false;
+}
+
+/* The comparator a quantity's text starts with: "<=", ">=", "<", ">",
+ * and "=" when eq_ok (given back as "": equal is what a plain number
+ * says). Moves *text past it and the spaces after it and returns it (a
+ * static string); "" with *text untouched when there is none. */
+const char *hg_parse_comparator (const char **text, bool eq_ok);
 
 /* An arena copy of the NUL-terminated s for a record field: protobuf-c's
  * empty string for NULL or ""; out of memory sets *oom and also returns

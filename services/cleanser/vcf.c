@@ -91,11 +91,9 @@ static void
 s_reject (s_ctx_t *ctx, const char *fmt, ...)
 {
     snprintf (ctx->where, sizeof (ctx->where), "line %zu", ctx->line_no);
-    char prefix[sizeof (ctx->where) + 2];
-    snprintf (prefix, sizeof (prefix), "%s: ", ctx->where);
     va_list ap;
     va_start (ap, fmt);
-    hg_batch_vreject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, prefix, fmt, ap);
+    hg_batch_vreject (ctx->out, ctx->line.p, ctx->line.n, ctx->where, ctx->where, ": ", fmt, ap);
     va_end (ap);
 }
 
@@ -462,11 +460,10 @@ static int
 s_record (s_ctx_t *ctx, const s_sample_t *s, hg_span_t *c, hg_span_t gt, hg_span_t alt, size_t k,
           size_t n_alt)
 {
-    Hourglass__Record *rec = hg_batch_add_record (ctx->out,
-                                                  HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT);
+    Hourglass__Record *rec = hg_batch_try_add (ctx->out,
+                                               HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT,
+                                               &ctx->limit_hit, &ctx->oom);
     if (!rec) {
-        ctx->limit_hit = hg_batch_full (ctx->out);
-        ctx->oom = ctx->oom || !ctx->limit_hit;
         return -1;
     }
     rec->patient_ref = (char *) s->patient;
@@ -712,14 +709,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
     ctx.ann.hgvs_c = 9;
     ctx.ann.hgvs_p = 10;
     ctx.csq.allele = ctx.csq.gene = ctx.csq.hgvs_c = ctx.csq.hgvs_p = -1;
-    if (!data) {
-        data = "";
-        len = 0;
-    }
-    if (len >= 3 && memcmp (data, "\xEF\xBB\xBF", 3) == 0) {
-        data += 3;
-        len -= 3;
-    }
+    hg_parse_payload (&data, &len);
     if (len >= 2 && (unsigned char) data[0] == 0x1F && (unsigned char) data[1] == 0x8B) {
         hg_batch_reject (out, data, len, "payload",
                          "the payload is gzip/BGZF-compressed "
@@ -781,9 +771,7 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
             hg_batch_rollback (out, start);
             if (ctx.limit_hit) {
                 snprintf (ctx.where, sizeof (ctx.where), "line %zu", ctx.line_no);
-                hg_batch_reject_limit (out, line.p, line.n, ctx.where,
-                                       "line %zu and the rest of the payload are not parsed",
-                                       ctx.line_no);
+                hg_batch_reject_rest (out, line.p, line.n, ctx.where);
             }
         }
     }

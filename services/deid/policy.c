@@ -11,6 +11,7 @@
 
 #include "date.h"
 #include "record.h"
+#include "util.h"
 
 #define S_EMPTY ((char *) protobuf_c_empty_string)
 
@@ -75,17 +76,6 @@ s_trim (const char *s, const char **start, const char **end)
 }
 
 static bool
-s_all_digits (const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!s_is_digit (s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
 s_country_is_us (const char *country)
 {
     static const char *const us[] = {"us",     "usa",           "u.s.",
@@ -117,8 +107,8 @@ hg_deid_postal_prefix (const char *postal_code, const char *country, char out[4]
     const char *b, *e;
     s_trim (postal_code, &b, &e);
     size_t n = (size_t) (e - b);
-    bool zip = (n == 5 && s_all_digits (b, 5)) || (n == 9 && s_all_digits (b, 9))
-               || (n == 10 && s_all_digits (b, 5) && b[5] == '-' && s_all_digits (b + 6, 4));
+    bool zip = (n == 5 && hg_all_digits (b, 5)) || (n == 9 && hg_all_digits (b, 9))
+               || (n == 10 && hg_all_digits (b, 5) && b[5] == '-' && hg_all_digits (b + 6, 4));
     memcpy (out, "000", 4);
     if (!zip || !s_country_is_us (country)) {
         return;
