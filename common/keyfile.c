@@ -192,8 +192,7 @@ hg_keyfile_load (const char *path, bool create, const hg_keyfile_kind_t *kind,
         return hg_err_set (err, HG_EIO, "libsodium could not be initialised");
     }
     if (!path || !*path) {
-        return hg_err_set (err, HG_EINVAL,
-                           "no %s file configured; set the key path", kind->what);
+        return hg_err_set (err, HG_EINVAL, "no %s file configured; set the key path", kind->what);
     }
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create) {

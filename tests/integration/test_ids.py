@@ -23,6 +23,7 @@ import hg
 
 UUID = "5f0c2a9e-8d41-4b7e-9c3a-1e2f3a4b5c6d"
 GOOD = "Jane123_Roe456_%s.json" % UUID
+EDGE = "Ann321_Lee654_%s.json" % UUID     # a record the de-identifier quarantines
 BAD = "Jane123_Roe456_%s-bad.hl7" % UUID
 HL7 = "Mary789_Poe012_%s.hl7" % UUID
 BATCH_ID = "MRN55443322-20240301T101500"   # a sender's date-time and MRN
@@ -33,7 +34,7 @@ HTTP_BATCH = "Doe_John_19800101"
 TOKENS = "tok-ids-0123456789abcdef clinic-http\n"
 PARTNER = "synthea"
 
-NEEDLES = [b"Jane123", b"Roe456", b"Mary789", b"Poe012", UUID.encode(), BATCH_ID.encode(),
+NEEDLES = [b"Jane123", b"Roe456", b"Ann321", b"Lee654", b"Mary789", b"Poe012", UUID.encode(), BATCH_ID.encode(),
            MSH10.encode(), MSH10_MLLP.encode(), MSH10_BAD.encode(), HTTP_BATCH.encode()]
 
 
@@ -47,6 +48,21 @@ def _bundle(pid, value):
                       "subject": {"reference": "urn:uuid:%s" % pid},
                       "effectiveDateTime": "2021-03-01T10:00:00Z",
                       "valueQuantity": {"value": value, "unit": "mg/dL"}}}]}).encode()
+
+
+def _edge_dates(pid):
+    """A patient's observations dated 0001-01-01 and 9999-12-31: whatever its shift,
+    one of them cannot be date-shifted, and the de-identifier quarantines it."""
+    obs = [{"resource": {"resourceType": "Observation", "id": "%s-o%d" % (pid, i),
+                         "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+                         "subject": {"reference": "urn:uuid:%s" % pid},
+                         "effectiveDateTime": day,
+                         "valueQuantity": {"value": 90, "unit": "mg/dL"}}}
+           for i, day in enumerate(["0001-01-01", "9999-12-31"])]
+    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:%s" % pid,
+         "resource": {"resourceType": "Patient", "id": pid, "gender": "male"}}] + obs}).encode()
 
 
 def _hl7(ctl, mrn, value, kind="ORU^R01"):
@@ -90,7 +106,8 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
     feed = tmp_path / "feed"
     feed.mkdir()
     files = {GOOD: _bundle("pat-ids-1", 101), BAD: _hl7(MSH10_BAD, "CL-7", 99, "XYZ^Q01"),
-             HL7: _hl7(MSH10, "CL-8", 120), "explicit.json": _bundle("pat-ids-2", 88)}
+             HL7: _hl7(MSH10, "CL-8", 120), "explicit.json": _bundle("pat-ids-2", 88),
+             EDGE: _edge_dates("pat-ids-4")}
     for name, data in files.items():
         (feed / name).write_bytes(data)
     tokens = tmp_path / "http.tokens"
@@ -99,9 +116,9 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
     c.up("--cleansers", "1", "--deids", "1", "--shards", "2", "--min-cell", "0",
          "--heartbeat-ms", "200", "--compression", "none", "--http-tokens", str(tokens))
 
-    fhir = [str(feed / GOOD)]
+    fhir = [str(feed / GOOD), str(feed / EDGE)]
     r = c.push(fhir, "fhir", PARTNER)
-    assert r.rc == 0 and r.json()["accepted"] == 1, r
+    assert r.json()["accepted"] == 2, r
     r = hg.run("push", "--cluster", c.dir, "--format", "fhir", "--partner", PARTNER,
                "--batch-id", BATCH_ID, "--wait", 120, "--json", str(feed / "explicit.json"),
                timeout=200)
@@ -120,14 +137,21 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
         assert resp.status == 202
     stats = c.wait_drained(deadline_s=120)
     indexed = hg.indexed_total(stats)
-    assert indexed == 10, stats    # a patient and an observation in each of 5 good messages
+    # a patient and an observation in each of 5 good messages, the edge one's patient and
+    # the observation that could be shifted; the other is in the deid's quarantine
+    assert hg.counters(stats, "deid", "rejected") == 1, stats
+    assert indexed == 12, stats
+    deid_q = [e for e in c.quarantine()["entries"] if e["service"] == "deid"]
+    edge_id = "%s/%s" % (PARTNER, _default_batch_id(str(feed / EDGE), files[EDGE]))
+    assert [e["message_id"] for e in deid_q] == [hg.pseudonym(c.key(), "message", PARTNER,
+                                                             edge_id)], deid_q
 
     # the same files again: duplicates at the collector, nothing new behind it
     r = c.push(hl7, "hl7v2", PARTNER)
     assert r.json()["duplicates"] == 2 and r.json()["accepted"] == 0, r
     r = hg.run("push", "--cluster", c.dir, "--format", "fhir", "--partner", PARTNER,
                "--wait", 60, "--json", *fhir, timeout=120)
-    assert r.json()["duplicates"] == 1 and r.json()["accepted"] == 0, r
+    assert r.json()["duplicates"] == 2 and r.json()["accepted"] == 0, r
     ack = _mllp_send(c.cluster_json()["mllp"], _hl7(MSH10_MLLP, "CL-9", 130))
     assert b"MSA|AA|" + MSH10_MLLP.encode() in ack, ack
     stats = c.wait_drained(deadline_s=60)
@@ -152,6 +176,11 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
     cleanser_log = b"".join(v for k, v in logs.items() if k.startswith("cleanser"))
     assert b"event=quarantined fingerprint=" + lines[0][0].encode() in cleanser_log, \
         cleanser_log[-3000:]
+    deid_log = b"".join(v for k, v in logs.items() if k.startswith("deid"))
+    want = "event=record_not_deidentified fingerprint=%s " % _fingerprint(fkey, edge_id)
+    assert want.encode() in deid_log, deid_log[-3000:]
+    # the deid logs the fingerprint, never the pseudonym: logs do not link the two
+    assert hg.pseudonym(c.key(), "message", PARTNER, edge_id).encode() not in deid_log
 
     key = c.key()
     # past the cleanser a message is its pseudonym: the indexers' markers show it

@@ -51,7 +51,7 @@ test_no_id_bytes_and_stable (void **state)
 {
     (void) state;
     const char *ids[] = {S_SYNTHEA, "mllp/MRN99887766", "mllp/MRN99887767", "lab/20240101",
-                         "a", "abcdef012345"};
+                         "a",       "abcdef012345"};
     char fp[6][HG_FINGERPRINT_HEX + 1];
     for (size_t i = 0; i < 6; i++) {
         hg_fingerprint (s_key, ids[i], fp[i]);
