@@ -17,6 +17,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import time
 import urllib.request
 
 import hg
@@ -199,3 +201,39 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
     # the twin: the stores before the boundary hold them, so the scan can see them
     before = hg.scan_files(_dirs(c, "collector-*", "cleanser-*"), NEEDLES)
     assert set(before) == set(NEEDLES), sorted(set(NEEDLES) - set(before))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_fingerprint_key_beside_the_store_and_checked(tmp_path):
+    """Without fingerprint_key a service makes fingerprint.key (32 bytes, 0600) in the
+    directory holding its store, and keeps it; a key others may read stops the start."""
+    store = tmp_path / "v" / "analytics-0"
+    key = tmp_path / "v" / "fingerprint.key"
+    args = ["--data-dir", str(store), "--indexers", "tcp://127.0.0.1:%d" % _free_port()]
+    r = hg.run_binary("hourglass-analytics", "--help")
+    assert r.rc == 0 and "--fingerprint-key" in r.out, r
+    first = None
+    for _ in range(2):
+        p = subprocess.Popen([os.path.join(hg.bin_dir(), "hourglass-analytics"), *args,
+                              "--control", "tcp://127.0.0.1:%d" % _free_port()],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 20
+            while not (key.exists() and key.stat().st_size == 32) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            p.terminate()
+            p.wait(timeout=20)
+        assert key.stat().st_mode & 0o777 == 0o600
+        if first is None:
+            first = key.read_bytes()
+        assert key.read_bytes() == first    # the same key on the next start
+    key.chmod(0o644)
+    r = hg.run_binary("hourglass-analytics", *args, "--control",
+                      "tcp://127.0.0.1:%d" % _free_port(), timeout=30)
+    assert r.rc != 0 and "has mode 0644; it must be 0600" in r.err, r
