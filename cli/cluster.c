@@ -261,12 +261,15 @@ s_secure (hg_cluster_t *c, hg_err_t *err)
 static void
 s_layout (hg_cluster_t *c, const layout_t *l)
 {
-    char hb[32];
+    char hb[32], fp_key[PATH_MAX];
     snprintf (hb, sizeof (hb), "%d", l->heartbeat_ms);
+    /* one key for every service's log fingerprints (hourglass fingerprint) */
+    snprintf (fp_key, sizeof (fp_key), "%.2000s/keys/fingerprint.key", c->dir);
     const char *common[][2] = {{"--compression", l->compression},
                                {"--sync", l->sync},
-                               {"--heartbeat-ms", hb}};
-    int nc = 3;
+                               {"--heartbeat-ms", hb},
+                               {"--fingerprint-key", fp_key}};
+    int nc = 4;
     char collector_deliver[128], cleanser_delivers[2048] = "", deid_delivers[2048] = "",
                                  indexer_controls[2048] = "";
     s_endpoint (c->ingest, sizeof (c->ingest));

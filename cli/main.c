@@ -30,6 +30,8 @@ static const struct {
     {"quality", hg_cmd_quality, "quality --partner P [--json] [--html F]",
      "a partner's data-quality report"},
     {"health", hg_cmd_health, "health ENDPOINT", "one service's health (exit 0: healthy)"},
+    {"fingerprint", hg_cmd_fingerprint, "fingerprint [--partner NAME] ID...",
+     "the log fingerprint of message ids (grep the logs for it)"},
     {"keygen", hg_cmd_keygen, "keygen --out PREFIX", "a CurveZMQ key pair (PREFIX.key, .pub)"},
     {"simulate", hg_simulate_main, "simulate --out DIR [--patients N] [--seed S]",
      "write realistic partner feeds and their ground truth"},

@@ -1,7 +1,7 @@
 /*
- * consume.c -- a round of deliveries: filter duplicates (the "s/<message
- * id>" de-dup markers of earlier commits, and repeats within the round),
- * process the new ones, mark them, commit. See service_internal.h.
+ * consume.c -- a round of deliveries: filter duplicates (the "s/<marker>"
+ * de-dup markers of earlier commits, and repeats within the round), process
+ * the new ones, mark them, commit. See service_internal.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,19 +9,41 @@
 #include "service_internal.h"
 #include "util.h"
 
-/* Writes "s/<id>" (the de-dup marker's key) into key (size bytes); its
- * length, or 0 when it does not fit. */
-static size_t
-s_marker_key (const char *id, char *key, size_t size)
+#define S_MARKER_MAX 1024
+
+/* One delivery's de-dup marker key, "s/<id>"; len 0 when the delivery did
+ * not decode or its id does not fit (it is then never marked). */
+typedef struct {
+    char key[S_MARKER_MAX];
+    size_t len;
+} s_marker_t;
+
+/* Writes the marker of env into m: "s/" and the service's marker id
+ * (hg_service_def_t.marker_id), else the envelope's id. */
+static int
+s_marker (hg_service_t *self, const Hourglass__Envelope *env, s_marker_t *m, hg_err_t *err)
 {
-    size_t n = strlen (id);
-    if (n + 2 >= size) {
+    m->len = 0;
+    if (!env) {
         return 0;
     }
-    key[0] = 's';
-    key[1] = '/';
-    memcpy (key + 2, id, n + 1);
-    return n + 2;
+    m->key[0] = 's';
+    m->key[1] = '/';
+    if (self->def->marker_id) {
+        if (self->def->marker_id (self, self->state, env, m->key + 2, sizeof (m->key) - 2, err)
+            < 0) {
+            return err->code ? err->code : HG_EINVAL;
+        }
+    }
+    else {
+        size_t n = strlen (env->id);
+        if (n + 2 >= sizeof (m->key)) {
+            return 0;
+        }
+        memcpy (m->key + 2, env->id, n + 1);
+    }
+    m->len = 2 + strlen (m->key + 2);
+    return 0;
 }
 
 /* Whether each delivery's message was committed before (its marker is in
@@ -29,26 +51,48 @@ s_marker_key (const char *id, char *key, size_t size)
  * multi-key read yet; a MultiGet here (hg_store_exists_many, see
  * docs/performance.md) would read the round's markers in one call. */
 static void
-s_markers_committed (hg_service_t *self, const hg_delivery_t *d, size_t n, bool *seen)
+s_markers_committed (hg_service_t *self, const s_marker_t *m, size_t n, bool *seen)
 {
     for (size_t i = 0; i < n; i++) {
-        char key[1024];
-        size_t kl = d[i].env ? s_marker_key (d[i].env->id, key, sizeof (key)) : 0;
-        seen[i] = kl && hg_store_exists (self->store, key, kl);
+        seen[i] = m[i].len && hg_store_exists (self->store, m[i].key, m[i].len);
     }
 }
 
 /* A delivery of a message already kept this round (the same message from
- * two upstream instances, or redelivered within the round). */
+ * two upstream instances, or redelivered within the round): the same
+ * marker among the kept ones. */
 static bool
-s_seen_in_round (const hg_delivery_t *keep, size_t kept, const char *id)
+s_seen_in_round (const s_marker_t *kept, size_t n_kept, const s_marker_t *m)
 {
-    for (size_t i = 0; i < kept; i++) {
-        if (strcmp (keep[i].env->id, id) == 0) {
+    for (size_t i = 0; m->len && i < n_kept; i++) {
+        if (kept[i].len == m->len && memcmp (kept[i].key, m->key, m->len) == 0) {
             return true;
         }
     }
     return false;
+}
+
+/* Splits d into keep (new, decodable) and drop (the rest, still to be
+ * acknowledged), with the kept ones' markers in km. */
+static void
+s_sort (hg_service_t *self, hg_delivery_t *d, size_t n, const s_marker_t *m,
+        const bool *committed, hg_delivery_t *keep, s_marker_t *km, size_t *k,
+        hg_delivery_t *drop, size_t *dn)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!d[i].env) {
+            (*hg_service_counter (self, "undecodable"))++;
+            drop[(*dn)++] = d[i];
+        }
+        else if (committed[i] || s_seen_in_round (km, *k, &m[i])) {
+            (*hg_service_counter (self, "duplicates"))++;
+            drop[(*dn)++] = d[i];
+        }
+        else {
+            km[*k] = m[i];
+            keep[(*k)++] = d[i];
+        }
+    }
 }
 
 int
@@ -59,38 +103,24 @@ hg_service_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_bat
     hg_delivery_t *keep = malloc (n * sizeof (*keep));
     hg_delivery_t *drop = malloc (n * sizeof (*drop));
     bool *committed = malloc (n * sizeof (*committed));
-    if (!keep || !drop || !committed) {
-        free (keep);
-        free (drop);
-        free (committed);
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    s_marker_t *m = malloc (2 * n * sizeof (*m)); /* every delivery's, then the kept ones' */
+    int rc = keep && drop && committed && m ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = s_marker (self, d[i].env, &m[i], err);
     }
-    s_markers_committed (self, d, n, committed);
     size_t k = 0, dn = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!d[i].env) {
-            (*hg_service_counter (self, "undecodable"))++;
-            drop[dn++] = d[i];
-        }
-        else if (committed[i] || s_seen_in_round (keep, k, d[i].env->id)) {
-            (*hg_service_counter (self, "duplicates"))++;
-            drop[dn++] = d[i];
-        }
-        else {
-            keep[k++] = d[i];
-        }
+    if (rc == 0) {
+        s_markers_committed (self, m, n, committed);
+        s_sort (self, d, n, m, committed, keep, m + n, &k, drop, &dn);
     }
-    int rc = 0;
-    if (k) {
+    if (rc == 0 && k) {
         *hg_service_counter (self, "received") += k;
         uint64_t t0 = hg_now_us ();
         rc = self->def->process (self, self->state, keep, k, wb, err);
         *hg_service_counter (self, "process_us") += hg_now_us () - t0;
         for (size_t i = 0; rc == 0 && i < k; i++) {
-            char key[1024];
-            size_t kl = s_marker_key (keep[i].env->id, key, sizeof (key));
-            if (kl) {
-                hg_store_batch_put (wb, key, kl, "", 0);
+            if (m[n + i].len) {
+                hg_store_batch_put (wb, m[n + i].key, m[n + i].len, "", 0);
             }
         }
     }
@@ -104,5 +134,6 @@ hg_service_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_bat
     free (keep);
     free (drop);
     free (committed);
+    free (m);
     return rc;
 }

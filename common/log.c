@@ -1,16 +1,24 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include <sodium.h>
 
 static struct {
     char service[32];
     char instance[64];
     hg_log_level_t level;
 } s_log = {"hourglass", "-", HG_LOG_INFO};
+
+static struct {
+    unsigned char key[HG_FINGERPRINT_KEY_BYTES];
+    bool set;
+} s_fp;
 
 static const char *s_level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -20,6 +28,29 @@ hg_log_init (const char *service, const char *instance, hg_log_level_t level)
     snprintf (s_log.service, sizeof (s_log.service), "%s", service);
     snprintf (s_log.instance, sizeof (s_log.instance), "%s", instance);
     s_log.level = level;
+}
+
+void
+hg_log_fingerprint_key (const unsigned char *key)
+{
+    memcpy (s_fp.key, key, sizeof (s_fp.key));
+    s_fp.set = true;
+}
+
+const char *
+hg_log_fingerprint (const char *id, char *out)
+{
+    if (!s_fp.set) {
+        /* never the id in clear, even before the runtime read the key */
+        if (sodium_init () < 0) {
+            memset (s_fp.key, 0x5a, sizeof (s_fp.key)); /* still keyed, never clear */
+        }
+        else {
+            randombytes_buf (s_fp.key, sizeof (s_fp.key));
+        }
+        s_fp.set = true;
+    }
+    return hg_fingerprint (s_fp.key, id, out);
 }
 
 int

@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "curve.h"
+#include "keyfile.h"
 #include "log.h"
 #include "service_internal.h"
 #include "slot.h"
@@ -75,6 +76,10 @@ static const hg_opt_t s_runtime_opts[] = {
      "how often dns+tcp:// upstream endpoints are re-resolved to find new or gone instances"},
     {"metrics", HG_OPT_STRING, "",
      "serve Prometheus /metrics and /health over HTTP on PORT or IPv4:PORT (empty: off)"},
+    {"fingerprint_key", HG_OPT_STRING, "",
+     "key of the log fingerprints of partner-chosen ids (32 bytes, mode 0600; created on "
+     "first start; empty: fingerprint.key beside the store directory); give every service "
+     "the same file so `hourglass fingerprint` matches all their logs"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -333,6 +338,37 @@ s_setup_instance (hg_service_t *self, char *dir, hg_err_t *err)
     return 0;
 }
 
+/* The key of the log fingerprints (log.h): option fingerprint_key, else
+ * fingerprint.key in the directory holding the store dir (the volume of
+ * replicas' slots; ./var by default), created on first start. */
+static int
+s_setup_fingerprint (hg_service_t *self, const char *dir, hg_err_t *err)
+{
+    static const hg_keyfile_kind_t kind = {
+        .what = "log fingerprint key",
+        .creator = "the service",
+        .on_new = "no log needs matching any more, since a new key changes every "
+                  "fingerprint",
+    };
+    char path[PATH_MAX];
+    const char *opt = hg_config_str (self->config, "fingerprint_key");
+    if (*opt) {
+        snprintf (path, sizeof (path), "%s", opt);
+    }
+    else {
+        const char *slash = strrchr (dir, '/');
+        int n = slash ? (int) (slash - dir) : 0;
+        snprintf (path, sizeof (path), "%.*s%sfingerprint.key", n, dir, slash ? "/" : "");
+    }
+    unsigned char key[HG_KEYFILE_BYTES];
+    if (hg_keyfile_load (path, true, &kind, key, err) < 0) {
+        return err->code;
+    }
+    hg_log_fingerprint_key (key);
+    sodium_memzero (key, sizeof (key));
+    return 0;
+}
+
 /* Link options and the bounds of a round, read and checked. */
 static int
 s_setup_limits (hg_service_t *self, hg_err_t *err)
@@ -429,6 +465,9 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     }
     if (hg_mkdirs (dir, 0700, err) < 0) {
         return HG_EIO;
+    }
+    if ((rc = s_setup_fingerprint (self, dir, err)) < 0) {
+        return rc;
     }
     self->store_opts = (hg_store_opts_t) {
         .sync = hg_config_bool (self->config, "sync"),

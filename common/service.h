@@ -11,7 +11,8 @@
  *
  * One group commit = one synced RocksDB write batch holding, for every
  * delivery of the round: the service's results, its de-dup marker
- * ("s/<message id>"), its outbox entries and the counters. Only then are the
+ * ("s/<message id>", or "s/<marker_id>" for a service that keys its store
+ * by its own ids), its outbox entries and the counters. Only then are the
  * deliveries acknowledged upstream and the outbox entries offered
  * downstream.
  */
@@ -49,6 +50,17 @@ typedef struct {
 
     /* Once, after config, store and links are ready. */
     int (*init) (hg_service_t *svc, void **state, hg_err_t *err);
+    /* The id standing for an upstream envelope in this service's store:
+     * its de-dup marker is "s/<id>". Writes it NUL-terminated into out
+     * (size bytes) and returns 0, or <0 with err (fatal: the round is not
+     * committed). It must depend on the envelope's partner and id only, so
+     * that the same message always gets the same marker (de-dup stays
+     * exact). The de-identifier gives the keyed pseudonym of the upstream
+     * id: no partner-chosen id is written past it. NULL: the envelope's id
+     * as it came (the stages before the de-identifier, and after it, whose
+     * ids are already pseudonyms). */
+    int (*marker_id) (hg_service_t *svc, void *state, const Hourglass__Envelope *env, char *out,
+                      size_t size, hg_err_t *err);
     /* Processes n new deliveries (duplicates already removed) into wb and
      * emits output with hg_service_emit. <0 is fatal: the process exits
      * without acknowledging; the deliveries will come again. */

@@ -120,7 +120,8 @@ s_quarantine (hg_service_t *svc, const Hourglass__Envelope *env, hg_batch_t *bat
         q.payload_bytes = env->payload.len;
         q.key = pkey;
         hg_quarantine_put (wb, &q, i, NULL); /* out of memory: the commit fails */
-        hg_info ("quarantined", "message=%s location=\"%s\"", env->id, rj[i].location);
+        /* the location can quote the input (an MSH-10, a resource id): not logged */
+        hg_info ("quarantined", "fingerprint=%s reject=%zu", HG_LOG_FP (env->id), i);
     }
 }
 

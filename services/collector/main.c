@@ -260,7 +260,9 @@ s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *re
         (*hg_service_counter (svc, a.counter))++;
     }
     if (a.verdict == HG_ADMIT_PARTNER_MISMATCH) {
-        hg_warn ("partner_mismatch", "authenticated=%s claimed=%s", user_id, req->partner);
+        /* the claimed name is the client's string: its fingerprint only */
+        hg_warn ("partner_mismatch", "authenticated=%s claimed_fingerprint=%s", user_id,
+                 HG_LOG_FP (req->partner));
     }
     if (a.verdict != HG_ADMIT_ACCEPT) {
         return;

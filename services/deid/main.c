@@ -6,7 +6,9 @@
  *
  * Nothing identifying is ever written to this service's store: a record
  * that cannot be de-identified is counted and described by its reason and
- * position only, never by its content.
+ * position only, never by its content; and no upstream id either: its
+ * de-dup markers, quarantine entries and envelope ids carry the message's
+ * pseudonym (hg_deid_message_id), its logs the id's fingerprint.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,16 +77,34 @@ s_destroy (void **state)
     *state = NULL;
 }
 
-/* Records a record that could not be de-identified: its position and its
- * reason with the values withheld (hg_deid_withhold_values), nothing else. */
+/* hg_service_def_t.marker_id: the message's pseudonym (hg_deid_message_id),
+ * never the upstream id. */
+static int
+s_marker_id (hg_service_t *svc, void *state, const Hourglass__Envelope *env, char *out,
+             size_t size, hg_err_t *err)
+{
+    (void) svc;
+    deid_t *self = state;
+    if (size < HG_PSEUDONYM_HEX + 1) {
+        return hg_err_set (err, HG_EINVAL, "marker buffer of %zu bytes is too small", size);
+    }
+    hg_deid_message_id (self->key, env->partner, env->id, out);
+    return 0;
+}
+
+/* Records a record that could not be de-identified: its message's
+ * pseudonym, its position and its reason with the values withheld
+ * (hg_deid_withhold_values), nothing else. The log line has the upstream
+ * id's fingerprint (log.h), never the pseudonym: logs must not link the
+ * two. */
 static void
-s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *env, size_t index,
-          const char *reason)
+s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *env,
+          const char *message, size_t index, const char *reason)
 {
     Hourglass__QuarantineEntry q = HOURGLASS__QUARANTINE_ENTRY__INIT;
     char location[64];
     snprintf (location, sizeof (location), "record %zu", index);
-    q.message_id = env->id;
+    q.message_id = (char *) message;
     q.partner = env->partner;
     q.format = env->format;
     char safe[512];
@@ -94,15 +114,17 @@ s_reject (hg_service_t *svc, hg_store_batch_t *wb, const Hourglass__Envelope *en
     q.at_us = hg_wall_us ();
     hg_quarantine_put (wb, &q, index, NULL); /* out of memory: the commit fails */
     (*hg_service_counter (svc, "rejected"))++;
-    hg_warn ("record_not_deidentified", "message=%s record=%zu", env->id, index);
+    hg_warn ("record_not_deidentified", "fingerprint=%s record=%zu", HG_LOG_FP (env->id), index);
 }
 
 static int
 s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
                hg_store_batch_t *wb, int64_t today, hg_err_t *err)
 {
+    char message[HG_PSEUDONYM_HEX + 1];
+    hg_deid_message_id (self->key, env->partner, env->id, message);
     if (env->payload_type != HOURGLASS__PAYLOAD_TYPE__PAYLOAD_RECORDS) {
-        s_reject (svc, wb, env, 0, "envelope does not carry canonical records");
+        s_reject (svc, wb, env, message, 0, "envelope does not carry canonical records");
         return 0;
     }
     hg_arena_t *arena = self->arena;
@@ -113,7 +135,7 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
                                                                   env->payload.data);
     int rc = 0;
     if (!in) {
-        s_reject (svc, wb, env, 0, "record batch is undecodable");
+        s_reject (svc, wb, env, message, 0, "record batch is undecodable");
         goto cleanup;
     }
     /* de-identify, then group by shard */
@@ -125,7 +147,7 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         Hourglass__Record *r = in->records[i];
         hg_err_t rerr = {0};
         if (hg_deid_record (&ctx, arena, r, &rerr) < 0) {
-            s_reject (svc, wb, env, i, rerr.msg);
+            s_reject (svc, wb, env, message, i, rerr.msg);
             continue;
         }
         int s = hg_shard_of (r->patient_ref, self->shards);
@@ -139,8 +161,8 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
         if (!n_by_shard[s]) {
             continue;
         }
-        char id[600];
-        snprintf (id, sizeof (id), "%s#%d", env->id, s);
+        char id[HG_PSEUDONYM_HEX + 16];
+        snprintf (id, sizeof (id), "%s#%d", message, s);
         if ((rc = hg_service_emit_records (svc, wb, env, id, s, by_shard[s], n_by_shard[s], err))
             < 0) {
             goto cleanup;
@@ -176,6 +198,7 @@ static const hg_service_def_t s_def = {
     .consumes = true,
     .produces = true,
     .init = s_init,
+    .marker_id = s_marker_id,
     .process = s_process,
     .destroy = s_destroy,
 };

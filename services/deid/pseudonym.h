@@ -46,6 +46,16 @@ int hg_deid_key_load (const char *path, bool create, unsigned char key[HG_DEID_K
 void hg_pseudonym (const unsigned char *key, const char *domain, const char *partner,
                    const char *id, char *out);
 
+/* The id standing for an upstream message past the de-identifier, into out
+ * (HG_PSEUDONYM_HEX + 1 bytes): hg_pseudonym "message" of (partner, id), the
+ * same pseudonym its records carry in provenance.source_message_id. The
+ * deid's de-dup markers, quarantine entries and outbox envelope ids
+ * ("<this>#<shard>") use it, so no partner-chosen id (a file name, a batch
+ * id, an MSH-10) reaches its store or any later one; the same upstream id
+ * always gives the same one, so de-duplication stays exact. */
+void hg_deid_message_id (const unsigned char *key, const char *partner, const char *id,
+                         char *out);
+
 /* Per-patient date shift in days, never 0, in [-365,-1] U [1,365]:
  *     v = little-endian uint32 of the first 4 bytes of
  *         BLAKE2b-128 keyed with key over "dateshift" || 0x00 || pseudonym
