@@ -395,8 +395,7 @@ hg_ucum_check (const char *unit, char out[HG_UCUM_MAX + 1], hg_err_t *err)
     }
     s_ucum_t u = {.s = unit + b, .len = len - b, .out = out, .err = err};
     if (u.len > HG_UCUM_MAX) {
-        return hg_err_set (err, HG_EINVAL, "unit is not UCUM: longer than %d bytes",
-                           HG_UCUM_MAX);
+        return hg_err_set (err, HG_EINVAL, "unit is not UCUM: longer than %d bytes", HG_UCUM_MAX);
     }
     int rc = 0;
     if (s_peek (&u) == '/') {

@@ -17,18 +17,43 @@
  *                      zone kept
  *   demographics       family, given, address_lines, city, telecom,
  *                      birth_date, postal_code removed; birth_date ->
- *                      birth_year + age_group (birth_year 0 and "90+" above
- *                      89); postal_code -> postal_prefix (first 3 digits of a
- *                      US ZIP, "000" for the 17 restricted prefixes and for
- *                      anything that is not a US ZIP); state, country, sex
- *                      kept; deceased_date shifted
+ *                      birth_year + age_group. age_group from the true age
+ *                      at the reference date ("90+" above 89, birth_year 0
+ *                      then). birth_year is the birth date shifted by the
+ *                      patient's shift, like every other date of the
+ *                      patient: at each precision up to the birth date's
+ *                      own (year from its middle, month from its 15th, day),
+ *                      the smallest resulting year, so no record of the
+ *                      patient is dated before it (it is within a year of
+ *                      the true one). postal_code -> postal_prefix (first 3
+ *                      digits of a US ZIP, "000" for the 17 restricted
+ *                      prefixes and for anything that is not a US ZIP);
+ *                      state, country, sex kept; deceased_date shifted
  *   text               removed
- *   string_value       kept only when it is a word of a short result
- *                      vocabulary or a numeric-looking value (digits, spaces,
- *                      . , : / + - < > = %) that does not look like a date,
- *                      phone number or identifier; else "[redacted]"
- *   everything else    (codes, quantities, units, status, interpretation,
- *                      reference_range, kind) kept
+ *   codes[].display, code_value.display
+ *                      removed ("": free text a partner chose; no later stage
+ *                      reads displays, the code says what the concept is)
+ *   quantity.unit      kept only when it parses as UCUM (hg_ucum_check),
+ *                      written without annotations ("{cells}/uL" -> "/uL");
+ *                      otherwise removed and the record flagged
+ *                      "unit.not_ucum"
+ *   reference_range    kept only as numbers: "low-high", "<x", "<=x", ">x",
+ *                      ">=x", each number 1 to 6 digits with an optional
+ *                      fraction, then an optional UCUM unit; written in that
+ *                      canonical form. A unit that is not UCUM is removed
+ *                      ("unit.not_ucum"); any other text removes the range
+ *                      (flag "range.not_numeric")
+ *   age values         a record of an age (a LOINC age code, a code "age" or
+ *                      a code display starting with the word "Age"): a value
+ *                      over 89 years, quantity (in a, mo, wk, d, h or min;
+ *                      any other unit read as years) or string, becomes the
+ *                      string "90+"
+ *   string_value       hg_deid_string_value: kept only when the policy can
+ *                      say what it is; else "[redacted]"
+ *   flags              kept; the de-identifier adds its own ("unit.not_ucum",
+ *                      "range.not_numeric")
+ *   everything else    (codes and systems, quantity value and comparator,
+ *                      status, interpretation, kind) kept
  */
 #ifndef HG_DEID_POLICY_H
 #define HG_DEID_POLICY_H
@@ -94,17 +119,62 @@ const char *hg_deid_age_group (int years);
  * also gives "000". Writes the prefix to out, "" when postal_code is empty. */
 void hg_deid_postal_prefix (const char *postal_code, const char *country, char out[4]);
 
-/* True when a free-text result value may pass unchanged: lowercased and
- * trimmed it is one of the result words (positive, negative, detected, not
- * detected, normal, abnormal, reactive, nonreactive, non-reactive, present,
- * absent, trace, indeterminate, equivocal, pending, high, low, none, yes,
- * no), or it consists only of digits, blanks and . , : / + - < > = % and
- * does not look like a date, phone number or identifier, i.e. none of:
- *   - more than 6 digits in all (555-1234, 123-45-6789, 20210304)
- *   - three digit groups joined twice by the same '/', '-' or '.' (3/4/21)
- *   - a month/year pair (03/2021, 2021-03)
- * NULL counts as "" and passes. */
-bool hg_deid_string_value_ok (const char *s);
+/* Flag codes the de-identifier adds to a record (Record.flags). */
+#define HG_DEID_FLAG_UNIT_NOT_UCUM "unit.not_ucum"
+#define HG_DEID_FLAG_RANGE_NOT_NUMERIC "range.not_numeric"
+
+/* What replaces an age over 89. */
+#define HG_DEID_AGE_90 "90+"
+
+/* What the policy knows of a record when it judges its string value. */
+typedef struct {
+    bool quantitative; /* measured: the record keeps a numeric reference range */
+    bool age;          /* the value is the patient's age (hg_deid_is_age) */
+    bool genotype;     /* a genomic variant: genotypes ("0/1", "1|1") pass */
+} hg_deid_value_ctx_t;
+
+/* The string value that may pass for s: s itself, HG_DEID_AGE_90 or
+ * HG_DEID_REDACTED (static strings, or s). In order:
+ *   - "" (or blanks) and NULL pass (NULL as "");
+ *   - a word of the result vocabulary passes: lowercased and trimmed, one of
+ *     positive, negative, detected, not detected, normal, abnormal,
+ *     reactive, nonreactive, non-reactive, present, absent, trace,
+ *     indeterminate, equivocal, pending, high, low, none, yes, no, true,
+ *     false;
+ *   - under vc->genotype a genotype (alleles of 1 or 2 digits or '.'
+ *     joined by '/' or '|') passes;
+ *   - a date-like value is redacted (hg_deid_date_like);
+ *   - a value that is not a measurement is redacted. Measurements are a
+ *     number (digits, ",ddd" groups, a fraction) alone; with a comparator
+ *     (<, <=, >, >=, =) or a '%'; a grade 1+ to 4+; a titer 1:N (N >= 2);
+ *     another ratio a:b or a range a-b (a whole), a.a-b.b;
+ *   - under vc->age: a number over 89 becomes "90+", any other passes;
+ *   - a comparator, '%', grade or titer passes: it says itself it is
+ *     measured;
+ *   - a bare number, ratio or range passes only under vc->quantitative:
+ *     under any other code it may be an identifier (a specimen barcode
+ *     "123456"), a time ("1318", "13:18") or a date ("7-22"). */
+const char *hg_deid_string_value (const char *s, const hg_deid_value_ctx_t *vc);
+
+/* True when s has a date-like (or identifier-like) shape anywhere: digits
+ * joined by '/' (7/22, 3/4, 11/21.93, 3/4/21); three digit groups joined
+ * twice by the same '-' or '.' (1-2-3, 04.03.2021); a month and year joined
+ * by '-' (2021-03, 03-2021); more than 6 digits in all (555-1234,
+ * 123-45-6789, 20210304). NULL is not. */
+bool hg_deid_date_like (const char *s);
+
+/* True when the record's value is the patient's age: one of its codes is a
+ * LOINC age code (30525-0 Age, 21612-7 reported, 21611-9 estimated,
+ * 29553-5 calculated, 63900-5 current age or age at death), has the code
+ * "age" (any case) or a display whose first word is "Age". */
+bool hg_deid_is_age (const Hourglass__Record *rec);
+
+/* The reference range kept for range: written to out (size bytes, 64 is
+ * enough) in the canonical form "low-high[ unit]", "<x", "<=x", ">x", ">=x"
+ * ("3.5 - 5.0 mmol/L" -> "3.5-5.0 mmol/L"). Returns 0 (out "" for an empty
+ * or NULL range), 1 when the numbers are kept but a unit that is not UCUM
+ * was removed, HG_EINVAL when range is not numbers (out ""). */
+int hg_deid_reference_range (const char *range, char *out, size_t size);
 
 /* The quarantine rule: a record that cannot be de-identified is described
  * in the de-identifier's store by its position and this copy of its reason.

@@ -91,14 +91,14 @@ test_units_that_do_not (void **state)
         "mg//dL",
         "mg/dL)",
         "(mg/dL",
-        "MG/DL",   /* case matters in UCUM: M is mega, G gauss, D nothing */
-        "mgs",     /* no such atom */
-        "kmin",    /* min takes no prefix */
-        "k%",      /* nor does % */
-        "mcg",     /* a common misspelling of ug: not UCUM */
+        "MG/DL", /* case matters in UCUM: M is mega, G gauss, D nothing */
+        "mgs",   /* no such atom */
+        "kmin",  /* min takes no prefix */
+        "k%",    /* nor does % */
+        "mcg",   /* a common misspelling of ug: not UCUM */
         "cc",
-        "[iU",     /* bracket not closed */
-        "mg{creat", /* annotation not closed */
+        "[iU",                         /* bracket not closed */
+        "mg{creat",                    /* annotation not closed */
         "mg{drawn by nurse Jane Roe}", /* blanks are not UCUM, even in an annotation */
         "mg{a}{b}",
         "m2m",
