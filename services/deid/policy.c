@@ -562,6 +562,131 @@ s_deid_units (hg_arena_t *arena, Hourglass__Record *rec, bool *quantitative)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Status and interpretation: codes of known value sets only. */
+
+/* FHIR status value sets of the resources parsed (Observation, Condition
+ * clinicalStatus, MedicationRequest, Procedure, Immunization, Encounter,
+ * DiagnosticReport, ImagingStudy), HL7 v2 tables 0085 (OBX-11), 0038 (ORC-5)
+ * and 0322 (RXA-20), and the VCF FILTER "PASS". */
+static const char *const s_status_codes[] = {
+    "registered",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+    "active",
+    "recurrence",
+    "relapse",
+    "inactive",
+    "remission",
+    "resolved",
+    "on-hold",
+    "completed",
+    "stopped",
+    "draft",
+    "preparation",
+    "in-progress",
+    "not-done",
+    "planned",
+    "arrived",
+    "triaged",
+    "onleave",
+    "finished",
+    "partial",
+    "appended",
+    "available",
+    "A",
+    "B",
+    "C",
+    "D",
+    "F",
+    "I",
+    "N",
+    "O",
+    "P",
+    "R",
+    "S",
+    "U",
+    "V",
+    "W",
+    "X",
+    "CA",
+    "CM",
+    "DC",
+    "ER",
+    "HD",
+    "IP",
+    "RP",
+    "SC",
+    "CP",
+    "RE",
+    "NA",
+    "PA",
+    "PASS",
+};
+
+/* HL7 v2 table 0078 and the FHIR v3 ObservationInterpretation codes. */
+static const char *const s_interpretation_codes[] = {
+    "L",   "H",   "LL",  "HH",    "<",     ">",   "N",   "A",   "AA",  "U",   "D",  "B",
+    "W",   "S",   "R",   "I",     "MS",    "VS",  "NEG", "POS", "IND", "DET", "ND", "E",
+    "EX",  "HX",  "LX",  "NR",    "RR",    "QCF", "TOX", "WR",  "NS",  "HU",  "LU", "IE",
+    "NCL", "NDD", "SDD", "SYN-R", "SYN-S", "EXP", "UNE", "CAR", "AC",
+};
+
+/* True when s, trimmed, is one of codes (any case). */
+static bool
+s_in_codes (const char *s, const char *const *codes, size_t n)
+{
+    const char *b, *e;
+    s_trim (s, &b, &e);
+    for (size_t i = 0; i < n; i++) {
+        if (strlen (codes[i]) == (size_t) (e - b)
+            && strncasecmp (codes[i], b, (size_t) (e - b)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+hg_deid_status_ok (const char *status)
+{
+    return hg_str_empty (status)
+           || s_in_codes (status, s_status_codes,
+                          sizeof (s_status_codes) / sizeof (s_status_codes[0]));
+}
+
+bool
+hg_deid_interpretation_ok (const char *interpretation)
+{
+    return hg_str_empty (interpretation)
+           || s_in_codes (interpretation, s_interpretation_codes,
+                          sizeof (s_interpretation_codes) / sizeof (s_interpretation_codes[0]));
+}
+
+/* status and interpretation outside their value sets are removed, flagged. */
+static int
+s_deid_status (hg_arena_t *arena, Hourglass__Record *rec)
+{
+    if (!hg_deid_status_ok (rec->status)) {
+        rec->status = S_EMPTY;
+        if (s_add_flag (arena, rec, HG_DEID_FLAG_STATUS_NOT_CODED) < 0) {
+            return HG_ENOMEM;
+        }
+    }
+    if (!hg_deid_interpretation_ok (rec->interpretation)) {
+        rec->interpretation = S_EMPTY;
+        if (s_add_flag (arena, rec, HG_DEID_FLAG_INTERPRETATION_NOT_CODED) < 0) {
+            return HG_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 /* The value: string values by hg_deid_string_value, ages over 89 (as
  * quantities or strings) "90+"; then every display dropped. */
 static int
@@ -887,7 +1012,7 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     rec->text = S_EMPTY;
     bool quantitative;
     if (s_deid_units (arena, rec, &quantitative) < 0
-        || s_deid_value (arena, rec, quantitative) < 0) {
+        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0) {
         return s_oom (err);
     }
     hg_err_clear (err);

@@ -50,10 +50,16 @@
  *                      string "90+"
  *   string_value       hg_deid_string_value: kept only when the policy can
  *                      say what it is; else "[redacted]"
+ *   status, interpretation
+ *                      kept only when a code of their value sets
+ *                      (hg_deid_status_ok, hg_deid_interpretation_ok);
+ *                      otherwise removed, flag "status.not_coded" or
+ *                      "interpretation.not_coded"
  *   flags              kept; the de-identifier adds its own ("unit.not_ucum",
- *                      "range.not_numeric")
+ *                      "range.not_numeric", "status.not_coded",
+ *                      "interpretation.not_coded"), each once
  *   everything else    (codes and systems, quantity value and comparator,
- *                      status, interpretation, kind) kept
+ *                      kind) kept
  */
 #ifndef HG_DEID_POLICY_H
 #define HG_DEID_POLICY_H
@@ -122,6 +128,8 @@ void hg_deid_postal_prefix (const char *postal_code, const char *country, char o
 /* Flag codes the de-identifier adds to a record (Record.flags). */
 #define HG_DEID_FLAG_UNIT_NOT_UCUM "unit.not_ucum"
 #define HG_DEID_FLAG_RANGE_NOT_NUMERIC "range.not_numeric"
+#define HG_DEID_FLAG_STATUS_NOT_CODED "status.not_coded"
+#define HG_DEID_FLAG_INTERPRETATION_NOT_CODED "interpretation.not_coded"
 
 /* What replaces an age over 89. */
 #define HG_DEID_AGE_90 "90+"
@@ -175,6 +183,18 @@ bool hg_deid_is_age (const Hourglass__Record *rec);
  * or NULL range), 1 when the numbers are kept but a unit that is not UCUM
  * was removed, HG_EINVAL when range is not numbers (out ""). */
 int hg_deid_reference_range (const char *range, char *out, size_t size);
+
+/* True when status is empty or, trimmed and in any case, a code of the FHIR
+ * status value sets of the resources parsed (final, amended, active,
+ * resolved, completed, in-progress, entered-in-error, ...), of HL7 v2
+ * tables 0085 (OBX-11: F, P, C, ...), 0038 (ORC-5: CM, IP, ...), 0322
+ * (RXA-20: CP, RE, NA, PA), or the VCF FILTER "PASS". */
+bool hg_deid_status_ok (const char *status);
+
+/* True when interpretation is empty or, trimmed and in any case, a code of
+ * HL7 v2 table 0078 or FHIR's v3 ObservationInterpretation (H, L, HH, LL,
+ * N, A, AA, <, >, POS, NEG, DET, ND, S, R, I, ...). */
+bool hg_deid_interpretation_ok (const char *interpretation);
 
 /* The quarantine rule: a record that cannot be de-identified is described
  * in the de-identifier's store by its position and this copy of its reason.

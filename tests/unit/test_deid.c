@@ -976,6 +976,41 @@ test_displays_units_ranges (void **state)
     assert_string_equal (rec->flags[0], HG_DEID_FLAG_RANGE_NOT_NUMERIC);
 }
 
+/* status and interpretation (OBX-11, OBX-8, FHIR status, VCF FILTER) are
+ * partner strings too: only codes of their value sets pass. */
+static void
+test_status_interpretation (void **state)
+{
+    fixture_t *fx = *state;
+    static const char *const statuses[] = {"final", "F", "entered-in-error", "Active", " CM ",
+                                           "PASS",  "",  "completed"};
+    static const char *const interpretations[] = {"H", "LL", "<", "N", "pos", "A", ""};
+    for (size_t i = 0; i < sizeof (statuses) / sizeof (statuses[0]); i++) {
+        assert_true (hg_deid_status_ok (statuses[i]));
+    }
+    for (size_t i = 0; i < sizeof (interpretations) / sizeof (interpretations[0]); i++) {
+        assert_true (hg_deid_interpretation_ok (interpretations[i]));
+    }
+    assert_true (hg_deid_status_ok (NULL));
+    static const char *const bad[] =
+        {"drawn by Jane Roe", "Roe", "final Roe", "q10", "FF", "HHH"};
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        assert_false (hg_deid_status_ok (bad[i]));
+        assert_false (hg_deid_interpretation_ok (bad[i]));
+    }
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                    "p1");
+    rec->status = hg_arena_strdup (fx->arena, "drawn by Jane Roe");
+    rec->interpretation = hg_arena_strdup (fx->arena, "Roe");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    s_assert_absent (rec, "Roe");
+    assert_string_equal (rec->status, "");
+    assert_string_equal (rec->interpretation, "");
+    assert_int_equal (rec->n_flags, 2);
+    assert_string_equal (rec->flags[0], HG_DEID_FLAG_STATUS_NOT_CODED);
+    assert_string_equal (rec->flags[1], HG_DEID_FLAG_INTERPRETATION_NOT_CODED);
+}
+
 static void
 test_reference_range (void **state)
 {
@@ -1367,6 +1402,7 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_age_quantities, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_displays_units_ranges, s_rec_setup, s_rec_teardown),
     cmocka_unit_test (test_reference_range),
+    cmocka_unit_test_setup_teardown (test_status_interpretation, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_birth_year_consistent_with_shifted_dates, s_rec_setup,
                                      s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_same_patient_links_across_records, s_rec_setup,
