@@ -721,6 +721,145 @@ s_deid_value (hg_arena_t *arena, Hourglass__Record *rec, bool quantitative)
 }
 
 /* ---------------------------------------------------------------------------
+ * State and country: codes only. */
+
+static const struct {
+    const char *code, *name;
+} s_us_states[] = {
+    {"AL", "alabama"},
+    {"AK", "alaska"},
+    {"AZ", "arizona"},
+    {"AR", "arkansas"},
+    {"CA", "california"},
+    {"CO", "colorado"},
+    {"CT", "connecticut"},
+    {"DE", "delaware"},
+    {"DC", "district of columbia"},
+    {"FL", "florida"},
+    {"GA", "georgia"},
+    {"HI", "hawaii"},
+    {"ID", "idaho"},
+    {"IL", "illinois"},
+    {"IN", "indiana"},
+    {"IA", "iowa"},
+    {"KS", "kansas"},
+    {"KY", "kentucky"},
+    {"LA", "louisiana"},
+    {"ME", "maine"},
+    {"MD", "maryland"},
+    {"MA", "massachusetts"},
+    {"MI", "michigan"},
+    {"MN", "minnesota"},
+    {"MS", "mississippi"},
+    {"MO", "missouri"},
+    {"MT", "montana"},
+    {"NE", "nebraska"},
+    {"NV", "nevada"},
+    {"NH", "new hampshire"},
+    {"NJ", "new jersey"},
+    {"NM", "new mexico"},
+    {"NY", "new york"},
+    {"NC", "north carolina"},
+    {"ND", "north dakota"},
+    {"OH", "ohio"},
+    {"OK", "oklahoma"},
+    {"OR", "oregon"},
+    {"PA", "pennsylvania"},
+    {"RI", "rhode island"},
+    {"SC", "south carolina"},
+    {"SD", "south dakota"},
+    {"TN", "tennessee"},
+    {"TX", "texas"},
+    {"UT", "utah"},
+    {"VT", "vermont"},
+    {"VA", "virginia"},
+    {"WA", "washington"},
+    {"WV", "west virginia"},
+    {"WI", "wisconsin"},
+    {"WY", "wyoming"},
+    {"PR", "puerto rico"},
+    {"GU", "guam"},
+    {"VI", "virgin islands"},
+    {"AS", "american samoa"},
+    {"MP", "northern mariana islands"},
+};
+
+/* Writes s, trimmed and upper-cased, to out (4 bytes) when it is 2 or 3
+ * letters or digits (min..3 of them); false otherwise. */
+static bool
+s_short_code (const char *s, size_t min, char out[4])
+{
+    const char *b, *e;
+    s_trim (s, &b, &e);
+    size_t n = (size_t) (e - b);
+    if (n < min || n > 3) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum ((unsigned char) b[i])) {
+            return false;
+        }
+        out[i] = (char) toupper ((unsigned char) b[i]);
+    }
+    out[n] = '\0';
+    return true;
+}
+
+void
+hg_deid_state_code (const char *state, char out[4])
+{
+    out[0] = '\0';
+    if (hg_str_empty (state) || s_short_code (state, 2, out)) {
+        return;
+    }
+    const char *b, *e;
+    s_trim (state, &b, &e);
+    for (size_t i = 0; i < sizeof (s_us_states) / sizeof (s_us_states[0]); i++) {
+        if (strlen (s_us_states[i].name) == (size_t) (e - b)
+            && strncasecmp (s_us_states[i].name, b, (size_t) (e - b)) == 0) {
+            memcpy (out, s_us_states[i].code, 3);
+            return;
+        }
+    }
+}
+
+void
+hg_deid_country_code (const char *country, char out[4])
+{
+    out[0] = '\0';
+    if (hg_str_empty (country) || s_short_code (country, 2, out)) {
+        return;
+    }
+    if (s_country_is_us (country)) {
+        memcpy (out, "US", 3);
+    }
+}
+
+/* state and country replaced by their codes; anything else removed and
+ * flagged. */
+static int
+s_deid_place (hg_arena_t *arena, Hourglass__Record *rec, Hourglass__Demographics *dm)
+{
+    char code[4];
+    char **fields[] = {&dm->state, &dm->country};
+    for (int i = 0; i < 2; i++) {
+        if (hg_str_empty (*fields[i])) {
+            *fields[i] = S_EMPTY;
+            continue;
+        }
+        (i == 0 ? hg_deid_state_code : hg_deid_country_code) (*fields[i], code);
+        if (!*code && s_add_flag (arena, rec, HG_DEID_FLAG_PLACE_NOT_CODED) < 0) {
+            return HG_ENOMEM;
+        }
+        if (strcmp (code, *fields[i]) != 0
+            && !(*fields[i] = *code ? hg_arena_strdup (arena, code) : S_EMPTY)) {
+            return HG_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Quarantine reasons. */
 
 void
@@ -1008,6 +1147,9 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     if (rec->demographics
         && (rc = s_deid_demographics (ctx, arena, rec->demographics, shift, err)) < 0) {
         return rc;
+    }
+    if (rec->demographics && s_deid_place (arena, rec, rec->demographics) < 0) {
+        return s_oom (err);
     }
     rec->text = S_EMPTY;
     bool quantitative;

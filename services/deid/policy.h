@@ -28,7 +28,11 @@
  *                      the true one). postal_code -> postal_prefix (first 3
  *                      digits of a US ZIP, "000" for the 17 restricted
  *                      prefixes and for anything that is not a US ZIP);
- *                      state, country, sex kept; deceased_date shifted
+ *                      state and country kept as codes only
+ *                      (hg_deid_state_code, hg_deid_country_code; anything
+ *                      else removed, flag "address.not_coded"); sex kept
+ *                      (the cleanser maps it to male | female | other |
+ *                      unknown); deceased_date shifted
  *   text               removed
  *   codes[].display, code_value.display
  *                      removed ("": free text a partner chose; no later stage
@@ -57,7 +61,8 @@
  *                      "interpretation.not_coded"
  *   flags              kept; the de-identifier adds its own ("unit.not_ucum",
  *                      "range.not_numeric", "status.not_coded",
- *                      "interpretation.not_coded"), each once
+ *                      "interpretation.not_coded", "address.not_coded"),
+ *                      each once
  *   everything else    (codes and systems, quantity value and comparator,
  *                      kind) kept
  */
@@ -130,6 +135,7 @@ void hg_deid_postal_prefix (const char *postal_code, const char *country, char o
 #define HG_DEID_FLAG_RANGE_NOT_NUMERIC "range.not_numeric"
 #define HG_DEID_FLAG_STATUS_NOT_CODED "status.not_coded"
 #define HG_DEID_FLAG_INTERPRETATION_NOT_CODED "interpretation.not_coded"
+#define HG_DEID_FLAG_PLACE_NOT_CODED "address.not_coded"
 
 /* What replaces an age over 89. */
 #define HG_DEID_AGE_90 "90+"
@@ -195,6 +201,17 @@ bool hg_deid_status_ok (const char *status);
  * HL7 v2 table 0078 or FHIR's v3 ObservationInterpretation (H, L, HH, LL,
  * N, A, AA, <, >, POS, NEG, DET, ND, S, R, I, ...). */
 bool hg_deid_interpretation_ok (const char *interpretation);
+
+/* The state kept of demographics.state: 2 or 3 letters or digits, trimmed
+ * and upper-cased ("ca" -> "CA", "NSW"), or the code of a US state or
+ * territory named in full in any case ("Massachusetts" -> "MA"); else ""
+ * (a street, a name: anything a partner wrote in the field). */
+void hg_deid_state_code (const char *state, char out[4]);
+
+/* The country kept: 2 or 3 letters or digits (ISO 3166 alpha-2, alpha-3,
+ * numeric), trimmed and upper-cased, or "US" for the spellings of the
+ * United States hg_deid_postal_prefix accepts; else "". */
+void hg_deid_country_code (const char *country, char out[4]);
 
 /* The quarantine rule: a record that cannot be de-identified is described
  * in the de-identifier's store by its position and this copy of its reason.

@@ -1011,6 +1011,54 @@ test_status_interpretation (void **state)
     assert_string_equal (rec->flags[1], HG_DEID_FLAG_INTERPRETATION_NOT_CODED);
 }
 
+/* demographics.state and country are partner strings (XAD components):
+ * codes pass, US state names become codes, anything else is removed. */
+static void
+test_state_country (void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *in, *state, *country;
+    } cases[] = {
+        {"CA", "CA", "CA"},        {" ca ", "CA", "CA"},  {"Massachusetts", "MA", ""},
+        {"new YORK", "NY", ""},    {"NSW", "NSW", "NSW"}, {"United States", "", "US"},
+        {"USA", "USA", "USA"},     {"840", "840", "840"}, {"", "", ""},
+        {"12 Elm Street", "", ""}, {"Jane Roe", "", ""},  {"C", "", ""},
+        {"CA 90210", "", ""},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char st[4], co[4];
+        memset (st, 'x', sizeof (st));
+        memset (co, 'x', sizeof (co));
+        hg_deid_state_code (cases[i].in, st);
+        hg_deid_country_code (cases[i].in, co);
+        if (strcmp (st, cases[i].state) || strcmp (co, cases[i].country)) {
+            fail_msg ("'%s': state '%s' country '%s'", cases[i].in, st, co);
+        }
+    }
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->state = hg_arena_strdup (fx->arena, "12 Elm Street");
+    rec->demographics->country = hg_arena_strdup (fx->arena, "Jane Roe");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    s_assert_absent (rec, "Elm");
+    s_assert_absent (rec, "Roe");
+    assert_string_equal (rec->demographics->state, "");
+    assert_string_equal (rec->demographics->country, "");
+    assert_int_equal (rec->n_flags, 1);
+    assert_string_equal (rec->flags[0], HG_DEID_FLAG_PLACE_NOT_CODED);
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme", "p1");
+    rec->demographics = hg_demographics_new (fx->arena);
+    rec->demographics->state = hg_arena_strdup (fx->arena, "Massachusetts");
+    rec->demographics->country = hg_arena_strdup (fx->arena, "United States");
+    rec->demographics->postal_code = hg_arena_strdup (fx->arena, "02139");
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    assert_string_equal (rec->demographics->state, "MA");
+    assert_string_equal (rec->demographics->country, "US");
+    assert_string_equal (rec->demographics->postal_prefix, "021");
+    assert_int_equal (rec->n_flags, 0);
+}
+
 static void
 test_reference_range (void **state)
 {
@@ -1402,6 +1450,7 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_age_quantities, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_displays_units_ranges, s_rec_setup, s_rec_teardown),
     cmocka_unit_test (test_reference_range),
+    cmocka_unit_test_setup_teardown (test_state_country, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_status_interpretation, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_birth_year_consistent_with_shifted_dates, s_rec_setup,
                                      s_rec_teardown),
