@@ -668,10 +668,34 @@ hg_deid_interpretation_ok (const char *interpretation)
                           sizeof (s_interpretation_codes) / sizeof (s_interpretation_codes[0]));
 }
 
-/* status and interpretation outside their value sets are removed, flagged. */
+/* True when s is one of the NULL-terminated words (exactly). */
+static bool
+s_one_of (const char *s, const char *const *words)
+{
+    for (; *words; words++) {
+        if (strcmp (s, *words) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* status and interpretation outside their value sets are removed, flagged;
+ * a comparator or sex the cleanser would never write (the parsers check
+ * them; this is the boundary's own check) is removed, sex as "unknown". */
 static int
 s_deid_status (hg_arena_t *arena, Hourglass__Record *rec)
 {
+    static const char *const comparators[] = {"", "<", "<=", ">=", ">", NULL};
+    static const char *const sexes[] = {"", "male", "female", "other", "unknown", NULL};
+    if (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity
+        && rec->quantity->comparator && !s_one_of (rec->quantity->comparator, comparators)) {
+        rec->quantity->comparator = S_EMPTY;
+    }
+    if (rec->demographics && rec->demographics->sex
+        && !s_one_of (rec->demographics->sex, sexes)) {
+        rec->demographics->sex = (char *) "unknown";
+    }
     if (!hg_deid_status_ok (rec->status)) {
         rec->status = S_EMPTY;
         if (s_add_flag (arena, rec, HG_DEID_FLAG_STATUS_NOT_CODED) < 0) {

@@ -63,8 +63,10 @@
  *                      "range.not_numeric", "status.not_coded",
  *                      "interpretation.not_coded", "address.not_coded"),
  *                      each once
- *   everything else    (codes and systems, quantity value and comparator,
- *                      kind) kept
+ *   quantity.comparator kept when "", "<", "<=", ">=" or ">", else removed
+ *   demographics.sex   kept when "", male, female, other or unknown (what the
+ *                      cleanser writes), else "unknown"
+ *   everything else    (codes and systems, quantity value, kind) kept
  */
 #ifndef HG_DEID_POLICY_H
 #define HG_DEID_POLICY_H

@@ -1009,6 +1009,28 @@ test_status_interpretation (void **state)
     assert_int_equal (rec->n_flags, 2);
     assert_string_equal (rec->flags[0], HG_DEID_FLAG_STATUS_NOT_CODED);
     assert_string_equal (rec->flags[1], HG_DEID_FLAG_INTERPRETATION_NOT_CODED);
+
+    /* comparator and sex: what the cleanser writes passes, nothing else */
+    static const struct {
+        const char *cmp, *cmp_out, *sex, *sex_out;
+    } kept[] = {
+        {"<=", "<=", "female", "female"},
+        {">", ">", "unknown", "unknown"},
+        {"", "", "", ""},
+        {"< Jane Roe", "", "Jane Roe", "unknown"},
+    };
+    for (size_t i = 0; i < sizeof (kept) / sizeof (kept[0]); i++) {
+        rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme", "p1");
+        rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
+        rec->quantity = hg_quantity_new (fx->arena, 5, "mg/dL");
+        rec->quantity->comparator = hg_arena_strdup (fx->arena, kept[i].cmp);
+        rec->demographics = hg_demographics_new (fx->arena);
+        rec->demographics->sex = hg_arena_strdup (fx->arena, kept[i].sex);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        assert_string_equal (rec->quantity->comparator, kept[i].cmp_out);
+        assert_string_equal (rec->demographics->sex, kept[i].sex_out);
+        s_assert_absent (rec, "Roe");
+    }
 }
 
 /* demographics.state and country are partner strings (XAD components):
