@@ -342,7 +342,8 @@ s_component (s_ucum_t *u, int depth, bool *unity)
 }
 
 /* A term; components that are annotations alone are left out with their
- * operator ("mL/min/{1.73_m2}" -> "mL/min"); a term of nothing else is "1". */
+ * operator ("mL/min/{1.73_m2}" -> "mL/min"), a first one before '/' is 1
+ * ("{cells}/uL" -> "1/uL"); a term of nothing else is "1". */
 static int
 s_term (s_ucum_t *u, int depth)
 {
@@ -351,7 +352,10 @@ s_term (s_ucum_t *u, int depth)
     char op = '\0';
     for (;;) {
         size_t mark = u->o;
-        if (op == '/' || (op == '.' && any)) {
+        if (op == '/' && !any) {
+            s_emit (u, "1/", 2); /* {cells}/uL: 1/uL (never "/uL": "/{a}/uL" is not "//uL") */
+        }
+        else if (op == '/' || (op == '.' && any)) {
             s_emit (u, &op, 1);
         }
         bool unity;

@@ -24,7 +24,7 @@
  *
  * Annotations are free text (a partner can write anything between the
  * braces): hg_ucum_check drops them. An annotation that is the whole of a
- * component means 1 (UCUM 2.4 rule 15), so "{cells}/uL" becomes "/uL",
+ * component means 1 (UCUM 2.4 rule 15), so "{cells}/uL" becomes "1/uL",
  * "mg{creat}" "mg", "mL/min/{1.73_m2}" "mL/min" and "{score}" "1".
  */
 #ifndef HG_UCUM_H

@@ -821,6 +821,7 @@ s_short_code (const char *s, size_t min, char out[4])
     }
     for (size_t i = 0; i < n; i++) {
         if (!isalnum ((unsigned char) b[i])) {
+            out[0] = '\0'; /* found by fuzz_deid: "0/1" left "0" and garbage */
             return false;
         }
         out[i] = (char) toupper ((unsigned char) b[i]);

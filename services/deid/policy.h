@@ -38,7 +38,7 @@
  *                      removed ("": free text a partner chose; no later stage
  *                      reads displays, the code says what the concept is)
  *   quantity.unit      kept only when it parses as UCUM (hg_ucum_check),
- *                      written without annotations ("{cells}/uL" -> "/uL");
+ *                      written without annotations ("{cells}/uL" -> "1/uL");
  *                      otherwise removed and the record flagged
  *                      "unit.not_ucum"
  *   reference_range    kept only as numbers: "low-high", "<x", "<=x", ">x",

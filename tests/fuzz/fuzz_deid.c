@@ -41,7 +41,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     for (int k = 0; k < 8; k++) {
         hg_deid_value_ctx_t vc = {.quantitative = k & 1, .age = k & 2, .genotype = k & 4};
         const char *out = hg_deid_string_value (in, &vc);
-        if (out != in && strcmp (out, HG_DEID_REDACTED) != 0 && strcmp (out, HG_DEID_AGE_90) != 0) {
+        if (out != in && strcmp (out, HG_DEID_REDACTED) != 0
+            && strcmp (out, HG_DEID_AGE_90) != 0) {
             __builtin_trap ();
         }
         if (out == in && !vc.genotype && hg_deid_date_like (in)) {

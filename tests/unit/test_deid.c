@@ -1042,11 +1042,21 @@ test_state_country (void **state)
     static const struct {
         const char *in, *state, *country;
     } cases[] = {
-        {"CA", "CA", "CA"},        {" ca ", "CA", "CA"},  {"Massachusetts", "MA", ""},
-        {"new YORK", "NY", ""},    {"NSW", "NSW", "NSW"}, {"United States", "", "US"},
-        {"USA", "USA", "USA"},     {"840", "840", "840"}, {"", "", ""},
-        {"12 Elm Street", "", ""}, {"Jane Roe", "", ""},  {"C", "", ""},
+        {"CA", "CA", "CA"},
+        {" ca ", "CA", "CA"},
+        {"Massachusetts", "MA", ""},
+        {"new YORK", "NY", ""},
+        {"NSW", "NSW", "NSW"},
+        {"United States", "", "US"},
+        {"USA", "USA", "USA"},
+        {"840", "840", "840"},
+        {"", "", ""},
+        {"12 Elm Street", "", ""},
+        {"Jane Roe", "", ""},
+        {"C", "", ""},
         {"CA 90210", "", ""},
+        {"0/1", "", ""}, /* found by fuzz_deid: a short code cut at its first bad byte */
+        {"A/", "", ""},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         char st[4], co[4];

@@ -53,13 +53,15 @@ test_units_that_pass (void **state)
         {"dam", "dam"}, /* deka + metre */
         {"  mg/dL ", "mg/dL"},
         /* annotations are dropped; alone they are 1 */
-        {"{cells}/uL", "/uL"},
+        {"{cells}/uL", "1/uL"},
+        {"/{a}/uL", "/1/uL"}, /* found by fuzz_ucum: was "//uL" */
+        {"{a}.{b}/m", "1/m"},
         {"mg{creat}", "mg"},
         {"mL/min/{1.73_m2}", "mL/min"},
         {"{score}", "1"},
         {"{titer}", "1"},
         {"/{HPF}", "1"},
-        {"{beats}/min", "/min"},
+        {"{beats}/min", "1/min"},
         {"g/{total}.L", "g.L"}, /* left to right: (g/1).L */
         {"", ""},
     };
