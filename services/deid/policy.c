@@ -4,6 +4,7 @@
 #include "policy.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -721,11 +722,21 @@ s_deid_value (hg_arena_t *arena, Hourglass__Record *rec, bool quantitative)
         .age = hg_deid_is_age (rec),
         .genotype = rec->kind == HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT,
     };
-    if (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity && vc.age
-        && !(s_age_years_of (rec->quantity) < 90)) {
+    const Hourglass__Quantity *q = rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY
+                                       ? rec->quantity
+                                       : NULL;
+    if (q && vc.age && !(s_age_years_of (q) < 90)) {
         rec->quantity = NULL;
         rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
         rec->string_value = (char *) HG_DEID_AGE_90;
+    }
+    else if (q && !vc.age && !quantitative && hg_str_empty (q->unit) && !(fabs (q->value) < 1000)
+             && q->value == floor (q->value)) {
+        /* a digit run with no unit under a code not known to be measured: a
+         * specimen barcode, a time 1318, a year or a date sent as NM */
+        rec->quantity = NULL;
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        rec->string_value = (char *) HG_DEID_REDACTED;
     }
     else if (rec->value_case == HOURGLASS__RECORD__VALUE_STRING_VALUE) {
         const char *v = hg_deid_string_value (rec->string_value, &vc);

@@ -52,6 +52,11 @@
  *                      over 89 years, quantity (in a, mo, wk, d, h or min;
  *                      any other unit read as years) or string, becomes the
  *                      string "90+"
+ *   quantity.value     kept, but a whole number of 4 or more digits with no
+ *                      (UCUM) unit under a code not known to be measured (no
+ *                      numeric reference range, not an age) becomes the
+ *                      string "[redacted]": a specimen barcode, a time 1318,
+ *                      a year or a date sent as a number
  *   string_value       hg_deid_string_value: kept only when the policy can
  *                      say what it is; else "[redacted]"
  *   status, interpretation
@@ -66,7 +71,7 @@
  *   quantity.comparator kept when "", "<", "<=", ">=" or ">", else removed
  *   demographics.sex   kept when "", male, female, other or unknown (what the
  *                      cleanser writes), else "unknown"
- *   everything else    (codes and systems, quantity value, kind) kept
+ *   everything else    (codes and systems, kind) kept
  */
 #ifndef HG_DEID_POLICY_H
 #define HG_DEID_POLICY_H

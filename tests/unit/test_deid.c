@@ -898,6 +898,49 @@ test_age_quantities (void **state)
     assert_true (rec->quantity->value == 93);
 }
 
+/* Number-looking quantities: a unitless digit run under a code not known to
+ * be measured is an identifier, a time or a date sent as a number. */
+static void
+test_digit_run_quantities (void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        double value;
+        const char *unit, *range;
+        bool redacted;
+    } cases[] = {
+        {123456, "", "", true}, /* specimen barcode */
+        {1318, "", "", true},   /* birth time */
+        {20210304, "", "", true},
+        {-1931, "", "", true},
+        {1318, "mg/dL per Jane", "", true}, /* the unit is not UCUM, so it goes first */
+        {9, "", "", false},                 /* a score */
+        {999, "", "", false},
+        {7.2, "", "", false},
+        {1318.5, "", "", false},
+        {1318, "mg/dL", "", false},
+        {123456, "", "100-200000", false},
+        {4500, "/uL", "", false},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                        "p1");
+        assert_int_equal (hg_record_add_code (fx->arena, rec, "urn:lab", "X1", NULL), 0);
+        rec->value_case = HOURGLASS__RECORD__VALUE_QUANTITY;
+        rec->quantity = hg_quantity_new (fx->arena, cases[i].value, cases[i].unit);
+        rec->reference_range = hg_arena_strdup (fx->arena, cases[i].range);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        if (cases[i].redacted) {
+            assert_int_equal (rec->value_case, HOURGLASS__RECORD__VALUE_STRING_VALUE);
+            assert_string_equal (rec->string_value, HG_DEID_REDACTED);
+        }
+        else {
+            assert_int_equal (rec->value_case, HOURGLASS__RECORD__VALUE_QUANTITY);
+            assert_true (rec->quantity->value == cases[i].value);
+        }
+    }
+}
+
 /* Displays never pass; units pass only as UCUM, else dropped and flagged;
  * reference ranges only as numbers. The legitimate twins keep their
  * values. */
@@ -1481,6 +1524,7 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_string_value_in_records, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_age_quantities, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_displays_units_ranges, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_digit_run_quantities, s_rec_setup, s_rec_teardown),
     cmocka_unit_test (test_reference_range),
     cmocka_unit_test_setup_teardown (test_state_country, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_status_interpretation, s_rec_setup, s_rec_teardown),
