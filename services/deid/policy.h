@@ -19,13 +19,14 @@
  *                      birth_date, postal_code removed; birth_date ->
  *                      birth_year + age_group. age_group from the true age
  *                      at the reference date ("90+" above 89, birth_year 0
- *                      then). birth_year is the birth date shifted by the
- *                      patient's shift, like every other date of the
- *                      patient: at each precision up to the birth date's
- *                      own (year from its middle, month from its 15th, day),
- *                      the smallest resulting year, so no record of the
- *                      patient is dated before it (it is within a year of
- *                      the true one). postal_code -> postal_prefix (first 3
+ *                      then). birth_year is the birth date (its first
+ *                      possible day when it has no day) shifted by the
+ *                      patient's shift like every other date of the patient,
+ *                      at each precision a record can have (a year from its
+ *                      middle, a month from its 15th, a day as it is), the
+ *                      smallest resulting year: no record of the patient is
+ *                      dated before it (it is within a year of the true
+ *                      one). postal_code -> postal_prefix (first 3
  *                      digits of a US ZIP, "000" for the 17 restricted
  *                      prefixes and for anything that is not a US ZIP);
  *                      state and country kept as codes only
