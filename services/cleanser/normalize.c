@@ -15,6 +15,7 @@
 #include "codesys.h"
 #include "date.h"
 #include "parsekit.h"
+#include "ucum.h"
 #include "util.h"
 
 /* Bytes of a record value quoted in a flag message. */
@@ -53,6 +54,9 @@ static const struct {
                                 "The date lies more than one day in the future."},
     [HG_FLAG_SEX_UNRECOGNISED] = {"sex.unrecognised",
                                   "The sex code is not recognised; it was set to unknown."},
+    [HG_FLAG_UNIT_NOT_UCUM] = {"unit.not_ucum",
+                               "The unit is not UCUM; the de-identifier removes it, so the "
+                               "value reaches analysis without a unit."},
 };
 
 const char *
@@ -712,6 +716,12 @@ s_norm_quantity (s_norm_t *st, Hourglass__Record *rec)
         return HG_ENOMEM;
     }
     char echo[S_ECHO_MAX + 4];
+    char canon[HG_UCUM_MAX + 1];
+    hg_err_t uerr;
+    if (!ucum && hg_ucum_check (q->unit, canon, &uerr) < 0) {
+        s_flag (st, HG_FLAG_UNIT_NOT_UCUM, "quantity unit '%s': %s", s_echo (q->unit, echo),
+                uerr.msg);
+    }
     if (!isfinite (q->value)) {
         s_flag (st, HG_FLAG_VALUE_IMPLAUSIBLE, "quantity value %g%s%s is not a finite number",
                 q->value, *q->unit ? " " : "", s_echo (q->unit, echo));

@@ -9,7 +9,8 @@
  *     spaces removed and written with its dot ("E119" -> "E11.9"); each code
  *     checked by its system (LOINC mod-10 check digit, SNOMED CT Verhoeff
  *     check digit and partition, ICD-10-CM syntax, NPI Luhn, RxNorm numeric);
- *   - lab quantities: unit spelling to UCUM ("mg/dl" -> "mg/dL"), and for the
+ *   - lab quantities: unit spelling to UCUM ("mg/dl" -> "mg/dL"), a unit that
+ *     still does not parse as UCUM (common/ucum.h) flagged, and for the
  *     common analytes (by LOINC code) the value converted to one canonical
  *     unit per analyte, then checked against a physiological range;
  *   - dates: the effective time checked against birth, death and today;
@@ -45,6 +46,7 @@ typedef enum {
     HG_FLAG_DATE_AFTER_DEATH,         /* "date.after_death" */
     HG_FLAG_DATE_IN_FUTURE,           /* "date.in_future" */
     HG_FLAG_SEX_UNRECOGNISED,         /* "sex.unrecognised" */
+    HG_FLAG_UNIT_NOT_UCUM,            /* "unit.not_ucum" (the de-identifier removes the unit) */
     HG_FLAG_COUNT_
 } hg_flag_kind_t;
 

@@ -4,12 +4,15 @@
 #include "policy.h"
 
 #include <ctype.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include <sodium.h>
 
 #include "date.h"
+#include "ucum.h"
 #include "record.h"
 #include "util.h"
 
@@ -23,10 +26,10 @@ static const char *const s_restricted_zip3[] = {
 };
 
 static const char *const s_result_words[] = {
-    "positive", "negative", "detected",      "not detected", "normal",
-    "abnormal", "reactive", "nonreactive",   "non-reactive", "present",
-    "absent",   "trace",    "indeterminate", "equivocal",    "pending",
-    "high",     "low",      "none",          "yes",          "no",
+    "positive",      "negative",    "detected",     "not detected", "normal", "abnormal",
+    "reactive",      "nonreactive", "non-reactive", "present",      "absent", "trace",
+    "indeterminate", "equivocal",   "pending",      "high",         "low",    "none",
+    "yes",           "no",          "true",         "false",
 };
 
 const char *
@@ -150,23 +153,22 @@ s_is_result_word (const char *s)
     return false;
 }
 
-/* A numeric-looking value that is nevertheless a date, phone number or
- * identifier: too many digits, three digit groups joined by the same
- * separator, or a month/year pair. */
-static bool
-s_looks_identifying (const char *s)
+/* Digit groups of s: their lengths, values (first 6 digits) and the
+ * character joining each to the next when it is a separator between two
+ * digits ('/', '-', '.', ':'), else 0. Returns the number of groups, or -1
+ * when there are more than max. *digits: all digits. */
+static int
+s_digit_groups (const char *s, int *len, int *val, char *sep, int max, int *digits)
 {
-    enum { MAX_GROUPS = 64 };
-    int len[MAX_GROUPS], val[MAX_GROUPS];
-    char sep[MAX_GROUPS]; /* sep[i]: joins group i to group i + 1, or 0 */
-    int groups = 0, digits = 0;
+    int groups = 0;
+    *digits = 0;
     for (const char *p = s; *p;) {
         if (!s_is_digit (*p)) {
             p++;
             continue;
         }
-        if (groups == MAX_GROUPS) {
-            return true;
+        if (groups == max) {
+            return -1;
         }
         int l = 0, v = 0;
         while (s_is_digit (*p)) {
@@ -174,50 +176,723 @@ s_looks_identifying (const char *s)
             l++;
             p++;
         }
-        digits += l;
+        *digits += l;
         len[groups] = l;
         val[groups] = v;
-        sep[groups] = (*p == '/' || *p == '-' || *p == '.') && s_is_digit (p[1]) ? *p : 0;
+        sep[groups] = *p && strchr ("/-.:", *p) && s_is_digit (p[1]) ? *p : 0;
         groups++;
     }
-    if (digits > 6) {
+    return groups;
+}
+
+bool
+hg_deid_date_like (const char *s)
+{
+    enum { MAX_GROUPS = 64 };
+    int len[MAX_GROUPS], val[MAX_GROUPS];
+    char sep[MAX_GROUPS]; /* sep[i]: joins group i to group i + 1, or 0 */
+    int digits;
+    if (!s) {
+        return false;
+    }
+    int groups = s_digit_groups (s, len, val, sep, MAX_GROUPS, &digits);
+    if (groups < 0 || digits > 6) {
         return true;
     }
     for (int i = 0; i + 1 < groups; i++) {
-        if (!sep[i]) {
+        if (sep[i] == '/') {
+            return true; /* 7/22, 3/4, 11/21.93 */
+        }
+        if (!sep[i] || sep[i] == ':') {
             continue;
         }
         if (i + 2 < groups && sep[i + 1] == sep[i]) {
-            return true; /* 3/4/21, 3.4.21, 1-2-3 */
+            return true; /* 3.4.21, 1-2-3 */
         }
         bool lonely = (i == 0 || !sep[i - 1]) && !sep[i + 1];
-        if (lonely && sep[i] != '.') {
+        if (lonely && sep[i] == '-') {
             int y = len[i] == 4 ? i : len[i + 1] == 4 ? i + 1 : -1;
             int m = y == i ? i + 1 : i;
             if (y >= 0 && val[y] >= 1800 && val[y] <= 2199 && len[m] <= 2 && val[m] >= 1
                 && val[m] <= 12) {
-                return true; /* 03/2021, 2021-03 */
+                return true; /* 2021-03, 03-2021 */
             }
         }
     }
     return false;
 }
 
-bool
-hg_deid_string_value_ok (const char *s)
+/* A decimal number at *p: digits with thousands groups (",ddd"), then a
+ * fraction; advances *p and sets *v (the whole part) and *fraction. */
+static bool
+s_number (const char **p, double *v, bool *fraction)
 {
-    if (!s) {
-        return true;
-    }
-    if (s_is_result_word (s)) {
-        return true;
-    }
-    for (const char *p = s; *p; p++) {
-        if (!s_is_digit (*p) && !s_is_blank (*p) && !strchr (".,:/+-<>=%", *p)) {
-            return false;
+    const char *q = *p;
+    double x = 0;
+    int n = 0;
+    *fraction = false;
+    while (s_is_digit (*q)) {
+        x = x * 10 + (*q++ - '0');
+        n++;
+        if (*q == ',' && hg_all_digits (q + 1, 3) && !s_is_digit (q[4])) {
+            q++;
         }
     }
-    return !s_looks_identifying (s);
+    if (n == 0) {
+        return false;
+    }
+    if (*q == '.' && s_is_digit (q[1])) {
+        *fraction = true;
+        q++;
+        while (s_is_digit (*q)) {
+            q++;
+        }
+    }
+    *v = x;
+    *p = q;
+    return true;
+}
+
+static const char *
+s_skip_blanks (const char *p)
+{
+    while (s_is_blank (*p)) {
+        p++;
+    }
+    return p;
+}
+
+/* The measurement notations a string value may have. */
+typedef enum {
+    S_NOT_A_MEASUREMENT,
+    S_BARE,       /* 105, 7.2: a number, nothing else */
+    S_NOTATION,   /* <0.5, >= 10,000, 45 %, 3+, 1:64: says itself it is measured */
+    S_NEEDS_CODE, /* 5.0-10.0, 13:18: a measurement only under a measured code */
+} s_shape_t;
+
+/* What comes after a number that is not a whole string value: a ratio or
+ * range ("1:64", "5-10", "5.0-10.0"). p is past the first number. */
+static s_shape_t
+s_measurement_pair (const char *num, const char *p, bool fraction)
+{
+    char op = *p;
+    if (op != '-' && (op != ':' || fraction)) {
+        return S_NOT_A_MEASUREMENT;
+    }
+    const char *den = ++p;
+    double v2;
+    bool f2;
+    if (!s_number (&p, &v2, &f2) || *s_skip_blanks (p)) {
+        return S_NOT_A_MEASUREMENT;
+    }
+    bool titer = op == ':' && den - num == 2 && *num == '1' && *den != '0' && v2 >= 2 && !f2;
+    return titer ? S_NOTATION : S_NEEDS_CODE;
+}
+
+static s_shape_t
+s_measurement (const char *s, double *first)
+{
+    const char *p = s_skip_blanks (s);
+    bool cmp = false, fraction;
+    if (*p == '<' || *p == '>') {
+        cmp = true;
+        p += 1 + (p[1] == '=');
+    }
+    else if (*p == '=') {
+        cmp = true;
+        p++;
+    }
+    p = s_skip_blanks (p);
+    const char *num = p;
+    if (!s_number (&p, first, &fraction)) {
+        return S_NOT_A_MEASUREMENT;
+    }
+    const char *rest = s_skip_blanks (p);
+    if (!*rest) {
+        return cmp ? S_NOTATION : S_BARE;
+    }
+    if (*rest == '%' && !*s_skip_blanks (rest + 1)) {
+        return S_NOTATION;
+    }
+    if (cmp) {
+        return S_NOT_A_MEASUREMENT;
+    }
+    if (*p == '+' && !*s_skip_blanks (p + 1) && p - num == 1 && *num >= '1' && *num <= '4') {
+        return S_NOTATION; /* grades 1+ to 4+ */
+    }
+    return s_measurement_pair (num, p, fraction);
+}
+
+/* A VCF genotype: alleles (1 or 2 digits, or '.') joined by '/' or '|'. */
+static bool
+s_is_genotype (const char *s)
+{
+    const char *p = s;
+    int alleles = 0;
+    for (;;) {
+        if (*p == '.') {
+            p++;
+        }
+        else if (s_is_digit (*p)) {
+            p += 1 + s_is_digit (p[1]);
+        }
+        else {
+            return false;
+        }
+        alleles++;
+        if (!*p) {
+            return alleles >= 2;
+        }
+        if (*p != '/' && *p != '|') {
+            return false;
+        }
+        p++;
+    }
+}
+
+const char *
+hg_deid_string_value (const char *s, const hg_deid_value_ctx_t *vc)
+{
+    if (!s) {
+        return "";
+    }
+    const char *b, *e;
+    s_trim (s, &b, &e);
+    if (b == e || s_is_result_word (s)) {
+        return s;
+    }
+    if (vc->genotype && s_is_genotype (s)) {
+        return s;
+    }
+    if (hg_deid_date_like (s)) {
+        return HG_DEID_REDACTED;
+    }
+    double first = 0;
+    s_shape_t shape = s_measurement (s, &first);
+    if (shape == S_NOT_A_MEASUREMENT) {
+        return HG_DEID_REDACTED;
+    }
+    if (vc->age) {
+        return first > 89 ? HG_DEID_AGE_90 : s; /* "89.5" is 89 whole years */
+    }
+    if (shape == S_NOTATION || vc->quantitative) {
+        return s;
+    }
+    return HG_DEID_REDACTED; /* 123456, 1318, 7.2 under a code not known to be measured */
+}
+
+/* ---------------------------------------------------------------------------
+ * Units, reference ranges, ages, displays. */
+
+/* LOINC codes whose value is the patient's age. */
+static const char *const s_age_loinc[] = {
+    "30525-0", /* Age */
+    "21612-7", /* Age - reported */
+    "21611-9", /* Age - estimated */
+    "29553-5", /* Age calculated */
+    "63900-5", /* Current age or age at death */
+};
+
+/* True when display (trimmed, any case) is "Age" or starts with the word. */
+static bool
+s_says_age (const char *display)
+{
+    const char *b, *e;
+    if (hg_str_empty (display)) {
+        return false;
+    }
+    s_trim (display, &b, &e);
+    return e - b >= 3 && strncasecmp (b, "age", 3) == 0
+           && (e - b == 3 || !isalnum ((unsigned char) b[3]));
+}
+
+bool
+hg_deid_is_age (const Hourglass__Record *rec)
+{
+    for (size_t i = 0; rec->codes && i < rec->n_codes; i++) {
+        const Hourglass__Coding *c = rec->codes[i];
+        if (!c) {
+            continue;
+        }
+        if (s_says_age (c->display) || (c->code && strcasecmp (c->code, "age") == 0)) {
+            return true;
+        }
+        for (size_t k = 0; c->system && c->code && strcmp (c->system, HG_SYS_LOINC) == 0
+                           && k < sizeof (s_age_loinc) / sizeof (s_age_loinc[0]);
+             k++) {
+            if (strcmp (c->code, s_age_loinc[k]) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Years a quantity of an age stands for, by its UCUM unit (years when the
+ * unit is empty or not a time: never understated for "over 89"). */
+static double
+s_age_years_of (const Hourglass__Quantity *q)
+{
+    static const struct {
+        const char *unit;
+        double per_year;
+    } units[] = {{"mo", 12}, {"wk", 52}, {"d", 365}, {"h", 8760}, {"min", 525600}};
+    for (size_t i = 0; q->unit && i < sizeof (units) / sizeof (units[0]); i++) {
+        if (strcmp (q->unit, units[i].unit) == 0) {
+            return q->value / units[i].per_year;
+        }
+    }
+    return q->value;
+}
+
+/* A number of a reference range at *p: an optional '-', 1 to 6 digits, an
+ * optional fraction of 1 to 6 digits. Copied to out (16 bytes). */
+static bool
+s_range_number (const char **p, char out[16])
+{
+    const char *q = *p;
+    size_t n = 0;
+    if (*q == '-') {
+        out[n++] = *q++;
+    }
+    size_t whole = 0, frac = 0;
+    while (s_is_digit (*q) && whole < 7) {
+        out[n++] = *q++;
+        whole++;
+    }
+    if (*q == '.' && s_is_digit (q[1])) {
+        out[n++] = *q++;
+        while (s_is_digit (*q) && frac < 7) {
+            out[n++] = *q++;
+            frac++;
+        }
+    }
+    out[n] = '\0';
+    if (whole < 1 || whole > 6 || frac > 6 || s_is_digit (*q)) {
+        return false;
+    }
+    *p = q;
+    return true;
+}
+
+int
+hg_deid_reference_range (const char *range, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (hg_str_empty (range)) {
+        return 0;
+    }
+    const char *p = s_skip_blanks (range);
+    char cmp[3] = "", low[16], high[16] = "";
+    if (*p == '<' || *p == '>') {
+        cmp[0] = *p++;
+        if (*p == '=') {
+            cmp[1] = *p++;
+        }
+        p = s_skip_blanks (p);
+    }
+    if (!s_range_number (&p, low)) {
+        return HG_EINVAL;
+    }
+    if (!*cmp && *s_skip_blanks (p) == '-') {
+        p = s_skip_blanks (s_skip_blanks (p) + 1);
+        if (!s_range_number (&p, high)) {
+            return HG_EINVAL;
+        }
+    }
+    else if (!*cmp) {
+        return HG_EINVAL; /* a number alone is not a range */
+    }
+    const char *u = s_skip_blanks (p);
+    if (*u && u == p) {
+        return HG_EINVAL; /* "5mg": the unit stuck to the number */
+    }
+    char unit[HG_UCUM_MAX + 1];
+    int rc = hg_ucum_check (u, unit, NULL);
+    snprintf (out, size, "%s%s%s%s%s%s", cmp, low, *high ? "-" : "", high,
+              rc == 0 && *unit ? " " : "", rc == 0 ? unit : "");
+    return rc < 0 ? 1 : 0;
+}
+
+/* Appends a flag code to the record unless it is there already. */
+static int
+s_add_flag (hg_arena_t *arena, Hourglass__Record *rec, const char *code)
+{
+    for (size_t i = 0; rec->flags && i < rec->n_flags; i++) {
+        if (rec->flags[i] && strcmp (rec->flags[i], code) == 0) {
+            return 0;
+        }
+    }
+    return hg_strv_push (arena, &rec->flags, &rec->n_flags, code);
+}
+
+/* Reference range and quantity unit: numbers and UCUM only. Sets
+ * *quantitative when the record keeps a numeric reference range. */
+static int
+s_deid_units (hg_arena_t *arena, Hourglass__Record *rec, bool *quantitative)
+{
+    *quantitative = false;
+    if (!hg_str_empty (rec->reference_range)) {
+        char range[128];
+        int rc = hg_deid_reference_range (rec->reference_range, range, sizeof (range));
+        const char *flag = rc < 0   ? HG_DEID_FLAG_RANGE_NOT_NUMERIC
+                           : rc > 0 ? HG_DEID_FLAG_UNIT_NOT_UCUM
+                                    : NULL;
+        if (flag && s_add_flag (arena, rec, flag) < 0) {
+            return HG_ENOMEM;
+        }
+        rec->reference_range = *range ? hg_arena_strdup (arena, range) : S_EMPTY;
+        if (!rec->reference_range) {
+            return HG_ENOMEM;
+        }
+        *quantitative = *range != '\0';
+    }
+    if (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity
+        && !hg_str_empty (rec->quantity->unit)) {
+        char unit[HG_UCUM_MAX + 1];
+        if (hg_ucum_check (rec->quantity->unit, unit, NULL) < 0) {
+            if (s_add_flag (arena, rec, HG_DEID_FLAG_UNIT_NOT_UCUM) < 0) {
+                return HG_ENOMEM;
+            }
+        }
+        if (strcmp (unit, rec->quantity->unit) != 0
+            && !(rec->quantity->unit = *unit ? hg_arena_strdup (arena, unit) : S_EMPTY)) {
+            return HG_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Status and interpretation: codes of known value sets only. */
+
+/* FHIR status value sets of the resources parsed (Observation, Condition
+ * clinicalStatus, MedicationRequest, Procedure, Immunization, Encounter,
+ * DiagnosticReport, ImagingStudy), HL7 v2 tables 0085 (OBX-11), 0038 (ORC-5)
+ * and 0322 (RXA-20), and the VCF FILTER "PASS". */
+static const char *const s_status_codes[] = {
+    "registered",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+    "active",
+    "recurrence",
+    "relapse",
+    "inactive",
+    "remission",
+    "resolved",
+    "on-hold",
+    "completed",
+    "stopped",
+    "draft",
+    "preparation",
+    "in-progress",
+    "not-done",
+    "planned",
+    "arrived",
+    "triaged",
+    "onleave",
+    "finished",
+    "partial",
+    "appended",
+    "available",
+    "A",
+    "B",
+    "C",
+    "D",
+    "F",
+    "I",
+    "N",
+    "O",
+    "P",
+    "R",
+    "S",
+    "U",
+    "V",
+    "W",
+    "X",
+    "CA",
+    "CM",
+    "DC",
+    "ER",
+    "HD",
+    "IP",
+    "RP",
+    "SC",
+    "CP",
+    "RE",
+    "NA",
+    "PA",
+    "PASS",
+};
+
+/* HL7 v2 table 0078 and the FHIR v3 ObservationInterpretation codes. */
+static const char *const s_interpretation_codes[] = {
+    "L",   "H",   "LL",  "HH",    "<",     ">",   "N",   "A",   "AA",  "U",   "D",  "B",
+    "W",   "S",   "R",   "I",     "MS",    "VS",  "NEG", "POS", "IND", "DET", "ND", "E",
+    "EX",  "HX",  "LX",  "NR",    "RR",    "QCF", "TOX", "WR",  "NS",  "HU",  "LU", "IE",
+    "NCL", "NDD", "SDD", "SYN-R", "SYN-S", "EXP", "UNE", "CAR", "AC",
+};
+
+/* True when s, trimmed, is one of codes (any case). */
+static bool
+s_in_codes (const char *s, const char *const *codes, size_t n)
+{
+    const char *b, *e;
+    s_trim (s, &b, &e);
+    for (size_t i = 0; i < n; i++) {
+        if (strlen (codes[i]) == (size_t) (e - b)
+            && strncasecmp (codes[i], b, (size_t) (e - b)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+hg_deid_status_ok (const char *status)
+{
+    return hg_str_empty (status)
+           || s_in_codes (status, s_status_codes,
+                          sizeof (s_status_codes) / sizeof (s_status_codes[0]));
+}
+
+bool
+hg_deid_interpretation_ok (const char *interpretation)
+{
+    return hg_str_empty (interpretation)
+           || s_in_codes (interpretation, s_interpretation_codes,
+                          sizeof (s_interpretation_codes) / sizeof (s_interpretation_codes[0]));
+}
+
+/* True when s is one of the NULL-terminated words (exactly). */
+static bool
+s_one_of (const char *s, const char *const *words)
+{
+    for (; *words; words++) {
+        if (strcmp (s, *words) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* status and interpretation outside their value sets are removed, flagged;
+ * a comparator or sex the cleanser would never write (the parsers check
+ * them; this is the boundary's own check) is removed, sex as "unknown". */
+static int
+s_deid_status (hg_arena_t *arena, Hourglass__Record *rec)
+{
+    static const char *const comparators[] = {"", "<", "<=", ">=", ">", NULL};
+    static const char *const sexes[] = {"", "male", "female", "other", "unknown", NULL};
+    if (rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity
+        && rec->quantity->comparator && !s_one_of (rec->quantity->comparator, comparators)) {
+        rec->quantity->comparator = S_EMPTY;
+    }
+    if (rec->demographics && rec->demographics->sex
+        && !s_one_of (rec->demographics->sex, sexes)) {
+        rec->demographics->sex = (char *) "unknown";
+    }
+    if (!hg_deid_status_ok (rec->status)) {
+        rec->status = S_EMPTY;
+        if (s_add_flag (arena, rec, HG_DEID_FLAG_STATUS_NOT_CODED) < 0) {
+            return HG_ENOMEM;
+        }
+    }
+    if (!hg_deid_interpretation_ok (rec->interpretation)) {
+        rec->interpretation = S_EMPTY;
+        if (s_add_flag (arena, rec, HG_DEID_FLAG_INTERPRETATION_NOT_CODED) < 0) {
+            return HG_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The value: string values by hg_deid_string_value, ages over 89 (as
+ * quantities or strings) "90+"; then every display dropped. */
+static int
+s_deid_value (hg_arena_t *arena, Hourglass__Record *rec, bool quantitative)
+{
+    hg_deid_value_ctx_t vc = {
+        .quantitative = quantitative,
+        .age = hg_deid_is_age (rec),
+        .genotype = rec->kind == HOURGLASS__RECORD_KIND__KIND_GENOMIC_VARIANT,
+    };
+    const Hourglass__Quantity *q = rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY
+                                       ? rec->quantity
+                                       : NULL;
+    if (q && vc.age && !(s_age_years_of (q) < 90)) {
+        rec->quantity = NULL;
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        rec->string_value = (char *) HG_DEID_AGE_90;
+    }
+    else if (q && !vc.age && !quantitative && hg_str_empty (q->unit) && !(fabs (q->value) < 1000)
+             && q->value == floor (q->value)) {
+        /* a digit run with no unit under a code not known to be measured: a
+         * specimen barcode, a time 1318, a year or a date sent as NM */
+        rec->quantity = NULL;
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        rec->string_value = (char *) HG_DEID_REDACTED;
+    }
+    else if (rec->value_case == HOURGLASS__RECORD__VALUE_STRING_VALUE) {
+        const char *v = hg_deid_string_value (rec->string_value, &vc);
+        if (v != rec->string_value && !(rec->string_value = hg_arena_strdup (arena, v))) {
+            return HG_ENOMEM;
+        }
+    }
+    for (size_t i = 0; rec->codes && i < rec->n_codes; i++) {
+        if (rec->codes[i]) {
+            rec->codes[i]->display = S_EMPTY;
+        }
+    }
+    if (rec->value_case == HOURGLASS__RECORD__VALUE_CODE_VALUE && rec->code_value) {
+        rec->code_value->display = S_EMPTY;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * State and country: codes only. */
+
+static const struct {
+    const char *code, *name;
+} s_us_states[] = {
+    {"AL", "alabama"},
+    {"AK", "alaska"},
+    {"AZ", "arizona"},
+    {"AR", "arkansas"},
+    {"CA", "california"},
+    {"CO", "colorado"},
+    {"CT", "connecticut"},
+    {"DE", "delaware"},
+    {"DC", "district of columbia"},
+    {"FL", "florida"},
+    {"GA", "georgia"},
+    {"HI", "hawaii"},
+    {"ID", "idaho"},
+    {"IL", "illinois"},
+    {"IN", "indiana"},
+    {"IA", "iowa"},
+    {"KS", "kansas"},
+    {"KY", "kentucky"},
+    {"LA", "louisiana"},
+    {"ME", "maine"},
+    {"MD", "maryland"},
+    {"MA", "massachusetts"},
+    {"MI", "michigan"},
+    {"MN", "minnesota"},
+    {"MS", "mississippi"},
+    {"MO", "missouri"},
+    {"MT", "montana"},
+    {"NE", "nebraska"},
+    {"NV", "nevada"},
+    {"NH", "new hampshire"},
+    {"NJ", "new jersey"},
+    {"NM", "new mexico"},
+    {"NY", "new york"},
+    {"NC", "north carolina"},
+    {"ND", "north dakota"},
+    {"OH", "ohio"},
+    {"OK", "oklahoma"},
+    {"OR", "oregon"},
+    {"PA", "pennsylvania"},
+    {"RI", "rhode island"},
+    {"SC", "south carolina"},
+    {"SD", "south dakota"},
+    {"TN", "tennessee"},
+    {"TX", "texas"},
+    {"UT", "utah"},
+    {"VT", "vermont"},
+    {"VA", "virginia"},
+    {"WA", "washington"},
+    {"WV", "west virginia"},
+    {"WI", "wisconsin"},
+    {"WY", "wyoming"},
+    {"PR", "puerto rico"},
+    {"GU", "guam"},
+    {"VI", "virgin islands"},
+    {"AS", "american samoa"},
+    {"MP", "northern mariana islands"},
+};
+
+/* Writes s, trimmed and upper-cased, to out (4 bytes) when it is 2 or 3
+ * letters or digits (min..3 of them); false otherwise. */
+static bool
+s_short_code (const char *s, size_t min, char out[4])
+{
+    const char *b, *e;
+    s_trim (s, &b, &e);
+    size_t n = (size_t) (e - b);
+    if (n < min || n > 3) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum ((unsigned char) b[i])) {
+            out[0] = '\0'; /* found by fuzz_deid: "0/1" left "0" and garbage */
+            return false;
+        }
+        out[i] = (char) toupper ((unsigned char) b[i]);
+    }
+    out[n] = '\0';
+    return true;
+}
+
+void
+hg_deid_state_code (const char *state, char out[4])
+{
+    out[0] = '\0';
+    if (hg_str_empty (state) || s_short_code (state, 2, out)) {
+        return;
+    }
+    const char *b, *e;
+    s_trim (state, &b, &e);
+    for (size_t i = 0; i < sizeof (s_us_states) / sizeof (s_us_states[0]); i++) {
+        if (strlen (s_us_states[i].name) == (size_t) (e - b)
+            && strncasecmp (s_us_states[i].name, b, (size_t) (e - b)) == 0) {
+            memcpy (out, s_us_states[i].code, 3);
+            return;
+        }
+    }
+}
+
+void
+hg_deid_country_code (const char *country, char out[4])
+{
+    out[0] = '\0';
+    if (hg_str_empty (country) || s_short_code (country, 2, out)) {
+        return;
+    }
+    if (s_country_is_us (country)) {
+        memcpy (out, "US", 3);
+    }
+}
+
+/* state and country replaced by their codes; anything else removed and
+ * flagged. */
+static int
+s_deid_place (hg_arena_t *arena, Hourglass__Record *rec, Hourglass__Demographics *dm)
+{
+    char code[4];
+    char **fields[] = {&dm->state, &dm->country};
+    for (int i = 0; i < 2; i++) {
+        if (hg_str_empty (*fields[i])) {
+            *fields[i] = S_EMPTY;
+            continue;
+        }
+        (i == 0 ? hg_deid_state_code : hg_deid_country_code) (*fields[i], code);
+        if (!*code && s_add_flag (arena, rec, HG_DEID_FLAG_PLACE_NOT_CODED) < 0) {
+            return HG_ENOMEM;
+        }
+        if (strcmp (code, *fields[i]) != 0
+            && !(*fields[i] = *code ? hg_arena_strdup (arena, code) : S_EMPTY)) {
+            return HG_ENOMEM;
+        }
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -355,6 +1030,27 @@ s_age_years (const hg_date_t *birth, int64_t today_days)
     return age;
 }
 
+/* The kept birth year: the birth date (its first possible day below day
+ * precision) shifted like the patient's other dates at each precision a
+ * record can have (a year is shifted from its middle, a month from its
+ * 15th, a day as it is: hg_date_add_days), the smallest year of the three.
+ * A date of the patient at any precision whose period does not end before
+ * the birth date then shifts to this year or later. */
+static int
+s_kept_birth_year (const hg_date_t *birth, int shift)
+{
+    int year = 0;
+    for (int prec = HG_PREC_YEAR; prec <= HG_PREC_DAY; prec++) {
+        hg_date_t d = *birth;
+        d.month = birth->prec < HG_PREC_MONTH ? 1 : birth->month;
+        d.day = birth->prec < HG_PREC_DAY ? 1 : birth->day;
+        d.prec = prec;
+        hg_date_add_days (&d, shift);
+        year = year == 0 || d.year < year ? d.year : year;
+    }
+    return year;
+}
+
 static int
 s_deid_demographics (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Demographics *dm,
                      int shift, hg_err_t *err)
@@ -381,7 +1077,14 @@ s_deid_demographics (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Dem
         if (!(dm->age_group = hg_arena_strdup (arena, hg_deid_age_group (age)))) {
             return s_oom (err);
         }
-        dm->birth_year = age > 89 ? 0 : birth.year;
+        int year = s_kept_birth_year (&birth, shift);
+        if (year < 1 || year > 9999) {
+            return hg_err_set (err, HG_EINVAL,
+                               "birth_date '%.40s' cannot be date-shifted: the result falls "
+                               "outside the years 0001-9999",
+                               dm->birth_date);
+        }
+        dm->birth_year = age > 89 ? 0 : year;
     }
     char prefix[4];
     hg_deid_postal_prefix (dm->postal_code, dm->country, prefix);
@@ -481,12 +1184,14 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
         && (rc = s_deid_demographics (ctx, arena, rec->demographics, shift, err)) < 0) {
         return rc;
     }
+    if (rec->demographics && s_deid_place (arena, rec, rec->demographics) < 0) {
+        return s_oom (err);
+    }
     rec->text = S_EMPTY;
-    if (rec->value_case == HOURGLASS__RECORD__VALUE_STRING_VALUE
-        && !hg_deid_string_value_ok (rec->string_value)) {
-        if (!(rec->string_value = hg_arena_strdup (arena, HG_DEID_REDACTED))) {
-            return s_oom (err);
-        }
+    bool quantitative;
+    if (s_deid_units (arena, rec, &quantitative) < 0
+        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0) {
+        return s_oom (err);
     }
     hg_err_clear (err);
     return 0;

@@ -17,18 +17,62 @@
  *                      zone kept
  *   demographics       family, given, address_lines, city, telecom,
  *                      birth_date, postal_code removed; birth_date ->
- *                      birth_year + age_group (birth_year 0 and "90+" above
- *                      89); postal_code -> postal_prefix (first 3 digits of a
- *                      US ZIP, "000" for the 17 restricted prefixes and for
- *                      anything that is not a US ZIP); state, country, sex
- *                      kept; deceased_date shifted
+ *                      birth_year + age_group. age_group from the true age
+ *                      at the reference date ("90+" above 89, birth_year 0
+ *                      then). birth_year is the birth date (its first
+ *                      possible day when it has no day) shifted by the
+ *                      patient's shift like every other date of the patient,
+ *                      at each precision a record can have (a year from its
+ *                      middle, a month from its 15th, a day as it is), the
+ *                      smallest resulting year: no record of the patient is
+ *                      dated before it (it is within a year of the true
+ *                      one). postal_code -> postal_prefix (first 3
+ *                      digits of a US ZIP, "000" for the 17 restricted
+ *                      prefixes and for anything that is not a US ZIP);
+ *                      state and country kept as codes only
+ *                      (hg_deid_state_code, hg_deid_country_code; anything
+ *                      else removed, flag "address.not_coded"); sex kept
+ *                      (the cleanser maps it to male | female | other |
+ *                      unknown); deceased_date shifted
  *   text               removed
- *   string_value       kept only when it is a word of a short result
- *                      vocabulary or a numeric-looking value (digits, spaces,
- *                      . , : / + - < > = %) that does not look like a date,
- *                      phone number or identifier; else "[redacted]"
- *   everything else    (codes, quantities, units, status, interpretation,
- *                      reference_range, kind) kept
+ *   codes[].display, code_value.display
+ *                      removed ("": free text a partner chose; no later stage
+ *                      reads displays, the code says what the concept is)
+ *   quantity.unit      kept only when it parses as UCUM (hg_ucum_check),
+ *                      written without annotations ("{cells}/uL" -> "1/uL");
+ *                      otherwise removed and the record flagged
+ *                      "unit.not_ucum"
+ *   reference_range    kept only as numbers: "low-high", "<x", "<=x", ">x",
+ *                      ">=x", each number 1 to 6 digits with an optional
+ *                      fraction, then an optional UCUM unit; written in that
+ *                      canonical form. A unit that is not UCUM is removed
+ *                      ("unit.not_ucum"); any other text removes the range
+ *                      (flag "range.not_numeric")
+ *   age values         a record of an age (a LOINC age code, a code "age" or
+ *                      a code display starting with the word "Age"): a value
+ *                      over 89 years, quantity (in a, mo, wk, d, h or min;
+ *                      any other unit read as years) or string, becomes the
+ *                      string "90+"
+ *   quantity.value     kept, but a whole number of 4 or more digits with no
+ *                      (UCUM) unit under a code not known to be measured (no
+ *                      numeric reference range, not an age) becomes the
+ *                      string "[redacted]": a specimen barcode, a time 1318,
+ *                      a year or a date sent as a number
+ *   string_value       hg_deid_string_value: kept only when the policy can
+ *                      say what it is; else "[redacted]"
+ *   status, interpretation
+ *                      kept only when a code of their value sets
+ *                      (hg_deid_status_ok, hg_deid_interpretation_ok);
+ *                      otherwise removed, flag "status.not_coded" or
+ *                      "interpretation.not_coded"
+ *   flags              kept; the de-identifier adds its own ("unit.not_ucum",
+ *                      "range.not_numeric", "status.not_coded",
+ *                      "interpretation.not_coded", "address.not_coded"),
+ *                      each once
+ *   quantity.comparator kept when "", "<", "<=", ">=" or ">", else removed
+ *   demographics.sex   kept when "", male, female, other or unknown (what the
+ *                      cleanser writes), else "unknown"
+ *   everything else    (codes and systems, kind) kept
  */
 #ifndef HG_DEID_POLICY_H
 #define HG_DEID_POLICY_H
@@ -94,17 +138,88 @@ const char *hg_deid_age_group (int years);
  * also gives "000". Writes the prefix to out, "" when postal_code is empty. */
 void hg_deid_postal_prefix (const char *postal_code, const char *country, char out[4]);
 
-/* True when a free-text result value may pass unchanged: lowercased and
- * trimmed it is one of the result words (positive, negative, detected, not
- * detected, normal, abnormal, reactive, nonreactive, non-reactive, present,
- * absent, trace, indeterminate, equivocal, pending, high, low, none, yes,
- * no), or it consists only of digits, blanks and . , : / + - < > = % and
- * does not look like a date, phone number or identifier, i.e. none of:
- *   - more than 6 digits in all (555-1234, 123-45-6789, 20210304)
- *   - three digit groups joined twice by the same '/', '-' or '.' (3/4/21)
- *   - a month/year pair (03/2021, 2021-03)
- * NULL counts as "" and passes. */
-bool hg_deid_string_value_ok (const char *s);
+/* Flag codes the de-identifier adds to a record (Record.flags). */
+#define HG_DEID_FLAG_UNIT_NOT_UCUM "unit.not_ucum"
+#define HG_DEID_FLAG_RANGE_NOT_NUMERIC "range.not_numeric"
+#define HG_DEID_FLAG_STATUS_NOT_CODED "status.not_coded"
+#define HG_DEID_FLAG_INTERPRETATION_NOT_CODED "interpretation.not_coded"
+#define HG_DEID_FLAG_PLACE_NOT_CODED "address.not_coded"
+
+/* What replaces an age over 89. */
+#define HG_DEID_AGE_90 "90+"
+
+/* What the policy knows of a record when it judges its string value. */
+typedef struct {
+    bool quantitative; /* measured: the record keeps a numeric reference range */
+    bool age;          /* the value is the patient's age (hg_deid_is_age) */
+    bool genotype;     /* a genomic variant: genotypes ("0/1", "1|1") pass */
+} hg_deid_value_ctx_t;
+
+/* The string value that may pass for s: s itself, HG_DEID_AGE_90 or
+ * HG_DEID_REDACTED (static strings, or s). In order:
+ *   - "" (or blanks) and NULL pass (NULL as "");
+ *   - a word of the result vocabulary passes: lowercased and trimmed, one of
+ *     positive, negative, detected, not detected, normal, abnormal,
+ *     reactive, nonreactive, non-reactive, present, absent, trace,
+ *     indeterminate, equivocal, pending, high, low, none, yes, no, true,
+ *     false;
+ *   - under vc->genotype a genotype (alleles of 1 or 2 digits or '.'
+ *     joined by '/' or '|') passes;
+ *   - a date-like value is redacted (hg_deid_date_like);
+ *   - a value that is not a measurement is redacted. Measurements are a
+ *     number (digits, ",ddd" groups, a fraction) alone; with a comparator
+ *     (<, <=, >, >=, =) or a '%'; a grade 1+ to 4+; a titer 1:N (N >= 2);
+ *     another ratio a:b or a range a-b (a whole), a.a-b.b;
+ *   - under vc->age: a number over 89 becomes "90+", any other passes;
+ *   - a comparator, '%', grade or titer passes: it says itself it is
+ *     measured;
+ *   - a bare number, ratio or range passes only under vc->quantitative:
+ *     under any other code it may be an identifier (a specimen barcode
+ *     "123456"), a time ("1318", "13:18") or a date ("7-22"). */
+const char *hg_deid_string_value (const char *s, const hg_deid_value_ctx_t *vc);
+
+/* True when s has a date-like (or identifier-like) shape anywhere: digits
+ * joined by '/' (7/22, 3/4, 11/21.93, 3/4/21); three digit groups joined
+ * twice by the same '-' or '.' (1-2-3, 04.03.2021); a month and year joined
+ * by '-' (2021-03, 03-2021); more than 6 digits in all (555-1234,
+ * 123-45-6789, 20210304). NULL is not. */
+bool hg_deid_date_like (const char *s);
+
+/* True when the record's value is the patient's age: one of its codes is a
+ * LOINC age code (30525-0 Age, 21612-7 reported, 21611-9 estimated,
+ * 29553-5 calculated, 63900-5 current age or age at death), has the code
+ * "age" (any case) or a display whose first word is "Age". */
+bool hg_deid_is_age (const Hourglass__Record *rec);
+
+/* The reference range kept for range: written to out (size bytes, 64 is
+ * enough) in the canonical form "low-high[ unit]", "<x", "<=x", ">x", ">=x"
+ * ("3.5 - 5.0 mmol/L" -> "3.5-5.0 mmol/L"). Returns 0 (out "" for an empty
+ * or NULL range), 1 when the numbers are kept but a unit that is not UCUM
+ * was removed, HG_EINVAL when range is not numbers (out ""). */
+int hg_deid_reference_range (const char *range, char *out, size_t size);
+
+/* True when status is empty or, trimmed and in any case, a code of the FHIR
+ * status value sets of the resources parsed (final, amended, active,
+ * resolved, completed, in-progress, entered-in-error, ...), of HL7 v2
+ * tables 0085 (OBX-11: F, P, C, ...), 0038 (ORC-5: CM, IP, ...), 0322
+ * (RXA-20: CP, RE, NA, PA), or the VCF FILTER "PASS". */
+bool hg_deid_status_ok (const char *status);
+
+/* True when interpretation is empty or, trimmed and in any case, a code of
+ * HL7 v2 table 0078 or FHIR's v3 ObservationInterpretation (H, L, HH, LL,
+ * N, A, AA, <, >, POS, NEG, DET, ND, S, R, I, ...). */
+bool hg_deid_interpretation_ok (const char *interpretation);
+
+/* The state kept of demographics.state: 2 or 3 letters or digits, trimmed
+ * and upper-cased ("ca" -> "CA", "NSW"), or the code of a US state or
+ * territory named in full in any case ("Massachusetts" -> "MA"); else ""
+ * (a street, a name: anything a partner wrote in the field). */
+void hg_deid_state_code (const char *state, char out[4]);
+
+/* The country kept: 2 or 3 letters or digits (ISO 3166 alpha-2, alpha-3,
+ * numeric), trimmed and upper-cased, or "US" for the spellings of the
+ * United States hg_deid_postal_prefix accepts; else "". */
+void hg_deid_country_code (const char *country, char out[4]);
 
 /* The quarantine rule: a record that cannot be de-identified is described
  * in the de-identifier's store by its position and this copy of its reason.

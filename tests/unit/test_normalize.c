@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "normalize.h"
+#include "ucum.h"
 
 /* 2024-06-01 */
 #define S_TODAY 19875
@@ -492,6 +493,40 @@ test_flag_unit_unconvertible (void **state)
     s_assert_close (r->quantity->value, 1.1);
 }
 
+/* A unit that is not UCUM even after the spelling table is flagged (the
+ * de-identifier will remove it) and kept; UCUM units, annotated or not, and
+ * every spelling the table writes are not. */
+static void
+test_flag_unit_not_ucum (void **state)
+{
+    s_fix_t *f = *state;
+    Hourglass__Record *r = s_lab (f, "8480-6", 120, "mm Hg per Dr John Doe");
+    s_expect_one (f, r, HG_FLAG_UNIT_NOT_UCUM,
+                  "quantity unit 'mm Hg per Dr John Doe': unit is not UCUM: a character UCUM "
+                  "does not allow at byte 3");
+    assert_string_equal (r->quantity->unit, "mm Hg per Dr John Doe");
+    s_expect_one (f, s_lab (f, "8480-6", 120, "mcg"), HG_FLAG_UNIT_NOT_UCUM,
+                  "quantity unit 'mcg': unit is not UCUM: not a unit Hourglass knows (atom or "
+                  "prefix and metric atom) at byte 1");
+    static const char *const fine[] = {"mm[Hg]",
+                                       "10*3/uL",
+                                       "{beats}/min",
+                                       "mL/min/{1.73_m2}",
+                                       "mmHg",
+                                       "mg/dl",
+                                       "MG/DL",
+                                       "percent",
+                                       "IU/L",
+                                       "%",
+                                       ""};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        r = s_lab (f, "8480-6", 120, fine[i]);
+        s_expect_none (f, r);
+        assert_true (hg_ucum_valid (r->quantity->unit));
+    }
+    assert_string_equal (hg_flag_name (HG_FLAG_UNIT_NOT_UCUM), "unit.not_ucum");
+}
+
 static void
 test_flag_value_implausible (void **state)
 {
@@ -709,8 +744,11 @@ test_hostile (void **state)
     assert_int_equal (s_norm (f, r), 1);
     assert_non_null (strstr (f->flags[0].message, "777...' is not a known code system"));
     r = s_lab (f, "2345-7", 100, huge);
-    assert_int_equal (s_norm (f, r), 1);
-    assert_string_equal (f->flags[0].code, "unit.unconvertible");
+    assert_int_equal (s_norm (f, r), 2);
+    assert_string_equal (f->flags[0].code, "unit.not_ucum");
+    assert_true (strlen (f->flags[0].message) < 300);
+    assert_null (strchr (f->flags[0].message, '\x01'));
+    assert_string_equal (f->flags[1].code, "unit.unconvertible");
     r->effective = huge;
     r->quantity->unit = (char *) "mg/dL";
     assert_int_equal (s_norm (f, r), 1);
@@ -755,6 +793,7 @@ HG_TEST_MAIN (cmocka_unit_test (test_loinc), cmocka_unit_test (test_snomed),
               cmocka_unit_test_setup_teardown (test_flag_unknown_system, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_record_units, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_flag_unit_unconvertible, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_flag_unit_not_ucum, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_flag_value_implausible, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_flag_dates, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_demographics, s_setup, s_teardown),
