@@ -60,12 +60,13 @@ s_markers_committed (hg_service_t *self, const s_marker_t *m, size_t n, bool *se
 
 /* A delivery of a message already kept this round (the same message from
  * two upstream instances, or redelivered within the round): the same
- * marker among the kept ones. */
+ * marker as one of the kept deliveries (kidx: their indexes in m). */
 static bool
-s_seen_in_round (const s_marker_t *kept, size_t n_kept, const s_marker_t *m)
+s_seen_in_round (const s_marker_t *m, const size_t *kidx, size_t n_kept, const s_marker_t *mi)
 {
-    for (size_t i = 0; m->len && i < n_kept; i++) {
-        if (kept[i].len == m->len && memcmp (kept[i].key, m->key, m->len) == 0) {
+    for (size_t i = 0; mi->len && i < n_kept; i++) {
+        const s_marker_t *k = &m[kidx[i]];
+        if (k->len == mi->len && memcmp (k->key, mi->key, mi->len) == 0) {
             return true;
         }
     }
@@ -73,23 +74,23 @@ s_seen_in_round (const s_marker_t *kept, size_t n_kept, const s_marker_t *m)
 }
 
 /* Splits d into keep (new, decodable) and drop (the rest, still to be
- * acknowledged), with the kept ones' markers in km. */
+ * acknowledged); kidx[j] is the index in d (and m) of keep[j]. */
 static void
 s_sort (hg_service_t *self, hg_delivery_t *d, size_t n, const s_marker_t *m,
-        const bool *committed, hg_delivery_t *keep, s_marker_t *km, size_t *k,
-        hg_delivery_t *drop, size_t *dn)
+        const bool *committed, hg_delivery_t *keep, size_t *kidx, size_t *k, hg_delivery_t *drop,
+        size_t *dn)
 {
     for (size_t i = 0; i < n; i++) {
         if (!d[i].env) {
             (*hg_service_counter (self, "undecodable"))++;
             drop[(*dn)++] = d[i];
         }
-        else if (committed[i] || s_seen_in_round (km, *k, &m[i])) {
+        else if (committed[i] || s_seen_in_round (m, kidx, *k, &m[i])) {
             (*hg_service_counter (self, "duplicates"))++;
             drop[(*dn)++] = d[i];
         }
         else {
-            km[*k] = m[i];
+            kidx[*k] = i;
             keep[(*k)++] = d[i];
         }
     }
@@ -103,15 +104,19 @@ hg_service_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_bat
     hg_delivery_t *keep = malloc (n * sizeof (*keep));
     hg_delivery_t *drop = malloc (n * sizeof (*drop));
     bool *committed = malloc (n * sizeof (*committed));
-    s_marker_t *m = malloc (2 * n * sizeof (*m)); /* every delivery's, then the kept ones' */
-    int rc = keep && drop && committed && m ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    size_t *kidx = malloc (n * sizeof (*kidx));
+    s_marker_t *m = malloc (n * sizeof (*m)); /* every delivery's marker */
+    int rc = 0;
+    if (!keep || !drop || !committed || !kidx || !m) {
+        rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = s_marker (self, d[i].env, &m[i], err);
     }
     size_t k = 0, dn = 0;
     if (rc == 0) {
         s_markers_committed (self, m, n, committed);
-        s_sort (self, d, n, m, committed, keep, m + n, &k, drop, &dn);
+        s_sort (self, d, n, m, committed, keep, kidx, &k, drop, &dn);
     }
     if (rc == 0 && k) {
         *hg_service_counter (self, "received") += k;
@@ -119,8 +124,9 @@ hg_service_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_bat
         rc = self->def->process (self, self->state, keep, k, wb, err);
         *hg_service_counter (self, "process_us") += hg_now_us () - t0;
         for (size_t i = 0; rc == 0 && i < k; i++) {
-            if (m[n + i].len) {
-                hg_store_batch_put (wb, m[n + i].key, m[n + i].len, "", 0);
+            const s_marker_t *mk = &m[kidx[i]];
+            if (mk->len) {
+                hg_store_batch_put (wb, mk->key, mk->len, "", 0);
             }
         }
     }
@@ -134,6 +140,7 @@ hg_service_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_bat
     free (keep);
     free (drop);
     free (committed);
+    free (kidx);
     free (m);
     return rc;
 }
