@@ -92,7 +92,8 @@ hg_control_roles_text (unsigned mask, char *out, size_t size)
 const char *
 hg_control_kind_name (int kind)
 {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value (
-        &hourglass__control_request__kind__descriptor, kind);
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value (&hourglass__control_request__kind__descriptor,
+                                              kind);
     return v ? v->name : "UNKNOWN";
 }

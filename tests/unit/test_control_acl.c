@@ -39,8 +39,8 @@ test_table (void **state)
 {
     (void) state;
     const char *services[] = {"collector", "cleanser", "deid", "indexer", "analytics"};
-    const int kinds[] = {K (HEALTH), K (STATS), K (COUNT), K (QUARANTINE_LIST), K (OUTCOME),
-                         K (QUALITY)};
+    const int kinds[] = {K (HEALTH),          K (STATS),   K (COUNT),
+                         K (QUARANTINE_LIST), K (OUTCOME), K (QUALITY)};
     /* rows: services; columns: kinds in the order above */
     const char *want[] = {
         "OH O - O - -", /* collector */
@@ -98,8 +98,8 @@ test_allowed (void **state)
     for (size_t s = 0; s < 5; s++) {
         for (int k = 0; k < 8; k++) {
             assert_false (hg_control_allowed (services[s], k, HG_ROLE_NONE));
-            assert_false (hg_control_allowed (services[s], k,
-                                              hg_control_role ("partner:city-lab")));
+            assert_false (
+                hg_control_allowed (services[s], k, hg_control_role ("partner:city-lab")));
         }
     }
 }
