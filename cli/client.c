@@ -430,10 +430,12 @@ int
 hg_cmd_health (int argc, char **argv)
 {
     int timeout_ms = 2000;
-    const char *key = NULL, *server_key = NULL;
+    const char *key = NULL, *server_key = NULL, *cluster = NULL;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_INT ("--timeout-ms", &timeout_ms, "N", "wait this long for the answer (2000)",
                         1, 3600000),
+        HG_CLI_OPT_STR ("--cluster", &cluster, "DIR",
+                        "take the server's key and the operator key from DIR/cluster.json"),
         HG_CLI_OPT_STR ("--key", &key, "FILE",
                         "CurveZMQ key pair (role operator or health in the service's "
                         "control_allow), with --server-key"),
@@ -461,6 +463,13 @@ hg_cmd_health (int argc, char **argv)
     hg_err_t err = {0};
     if (s_use_key (key, "hourglass health") < 0) {
         return 1;
+    }
+    if (cluster) {
+        hg_cluster_t c;
+        if (hg_cluster_load_for (cluster, &c, "hourglass health") < 0) {
+            return 1;
+        }
+        hg_cluster_free (&c);
     }
     if (server_key && hg_control_server_key (endpoint, server_key, &err) < 0) {
         fprintf (stderr, "hourglass health: %s\n", err.msg);

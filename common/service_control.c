@@ -1,7 +1,8 @@
 /*
  * service_control.c -- what a service reports: the control socket (HEALTH,
- * STATS, QUARANTINE_LIST, then the service's own requests) and the metrics
- * exposition. See service_internal.h.
+ * STATS, QUARANTINE_LIST, then the service's own requests, each checked
+ * under CurveZMQ against the role of the caller's key: control_acl.h) and
+ * the metrics exposition. See service_internal.h.
  */
 #include <stdlib.h>
 #include <string.h>

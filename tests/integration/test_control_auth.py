@@ -290,6 +290,8 @@ def test_secure_control_plane(make_cluster, tmp_path):
     assert r.rc == 0 and "healthy" in r.out, r
     r = hg.run("health", collector["control"], "--timeout-ms", 1000)
     assert r.rc == 1, r
+    r = hg.run("health", "--cluster", c.dir, collector["control"])  # the cluster's keys
+    assert r.rc == 0 and "healthy" in r.out, r
 
 
 def _listening(pids):
