@@ -23,6 +23,25 @@
 
 #define HG_QUERY_CODES_MAX 16 /* --code per query: the indexer's cohort limit */
 
+/* --key: the key pair control calls authenticate with under CurveZMQ; by
+ * default the cluster's operator key (cluster.json operator_key). */
+#define S_OPT_KEY(o)                                                                   \
+    HG_CLI_OPT_STR ("--key", (o), "FILE",                                              \
+                    "CurveZMQ key pair for the control plane (default: the cluster's " \
+                    "operator key)")
+
+/* Sets the --key given (before the cluster's own); -1 after printing why. */
+static int
+s_use_key (const char *key, const char *command)
+{
+    hg_err_t err = {0};
+    if (key && hg_control_use_key (key, &err) < 0) {
+        fprintf (stderr, "%s: %s\n", command, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 void
 hg_json_print_string (const char *s, size_t len)
 {
@@ -62,11 +81,12 @@ s_json_str (const char *s)
 int
 hg_cmd_stats (int argc, char **argv)
 {
-    const char *cluster = NULL;
+    const char *cluster = NULL, *key = NULL;
     bool json = false;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
         HG_CLI_OPT_JSON (&json),
+        S_OPT_KEY (&key),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {.command = "hourglass stats",
@@ -78,7 +98,8 @@ hg_cmd_stats (int argc, char **argv)
         return status;
     }
     hg_cluster_t c;
-    if (hg_cluster_load_for (cluster, &c, "hourglass stats") < 0) {
+    if (s_use_key (key, "hourglass stats") < 0
+        || hg_cluster_load_for (cluster, &c, "hourglass stats") < 0) {
         return 1;
     }
     void *zctx = zmq_ctx_new ();
@@ -91,6 +112,10 @@ hg_cmd_stats (int argc, char **argv)
         Hourglass__ControlReply *rep = NULL;
         hg_err_t err;
         bool ok = hg_control_call (zctx, c.procs[i].control, &req, 3000, &rep, &err) == 0;
+        if (ok && !rep->ok) {
+            ok = false; /* refused: the key's role may not read stats */
+            snprintf (err.msg, sizeof (err.msg), "%s", rep->error);
+        }
         if (!ok) {
             status = 1;
             fprintf (stderr, "hourglass stats: %s: %s\n", c.procs[i].name, err.msg);
@@ -191,12 +216,13 @@ s_query_print (const Hourglass__CountResult *count, bool json, const char *const
 int
 hg_cmd_query (int argc, char **argv)
 {
-    const char *cluster = NULL, *from = "", *to = "";
+    const char *cluster = NULL, *from = "", *to = "", *key = NULL;
     bool json = false;
     hg_cli_list_t code_list = {0};
     int repeat = 1;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
+        S_OPT_KEY (&key),
         HG_CLI_OPT_LIST ("--code", &code_list, "SYSTEM|CODE",
                          "the code to count; several: a cohort", HG_QUERY_CODES_MAX),
         HG_CLI_OPT_STR ("--from", &from, "YYYY-MM-DD", "records dated from"),
@@ -244,7 +270,8 @@ hg_cmd_query (int argc, char **argv)
         also[k] = &coding[k];
     }
     hg_cluster_t c;
-    if (hg_cluster_load_for (cluster, &c, "hourglass query") < 0) {
+    if (s_use_key (key, "hourglass query") < 0
+        || hg_cluster_load_for (cluster, &c, "hourglass query") < 0) {
         return 1;
     }
     const char *controls[1];
@@ -304,11 +331,12 @@ hg_cmd_query (int argc, char **argv)
 int
 hg_cmd_quarantine (int argc, char **argv)
 {
-    const char *cluster = NULL;
+    const char *cluster = NULL, *key = NULL;
     bool json = false;
     int limit = 1000;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
+        S_OPT_KEY (&key),
         HG_CLI_OPT_INT ("--limit", &limit, "N", "at most N entries per service (default 1000)", 0,
                         1000000000),
         HG_CLI_OPT_JSON (&json),
@@ -327,7 +355,8 @@ hg_cmd_quarantine (int argc, char **argv)
         return status;
     }
     hg_cluster_t c;
-    if (hg_cluster_load_for (cluster, &c, "hourglass quarantine") < 0) {
+    if (s_use_key (key, "hourglass quarantine") < 0
+        || hg_cluster_load_for (cluster, &c, "hourglass quarantine") < 0) {
         return 1;
     }
     void *zctx = zmq_ctx_new ();
@@ -348,9 +377,13 @@ hg_cmd_quarantine (int argc, char **argv)
         req.limit = (unsigned) limit;
         Hourglass__ControlReply *rep = NULL;
         hg_err_t err;
-        if (hg_control_call (zctx, c.procs[i].control, &req, 10000, &rep, &err) < 0) {
-            fprintf (stderr, "hourglass quarantine list: %s: %s\n", c.procs[i].name, err.msg);
+        if (hg_control_call (zctx, c.procs[i].control, &req, 10000, &rep, &err) < 0 || !rep->ok) {
+            fprintf (stderr, "hourglass quarantine list: %s: %s\n", c.procs[i].name,
+                     rep ? rep->error : err.msg);
             status = 1;
+            if (rep) {
+                hourglass__control_reply__free_unpacked (rep, NULL);
+            }
             continue;
         }
         for (size_t k = 0; k < rep->n_quarantine; k++) {
@@ -397,9 +430,17 @@ int
 hg_cmd_health (int argc, char **argv)
 {
     int timeout_ms = 2000;
+    const char *key = NULL, *server_key = NULL, *cluster = NULL;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_INT ("--timeout-ms", &timeout_ms, "N", "wait this long for the answer (2000)",
                         1, 3600000),
+        HG_CLI_OPT_STR ("--cluster", &cluster, "DIR",
+                        "take the server's key and the operator key from DIR/cluster.json"),
+        HG_CLI_OPT_STR ("--key", &key, "FILE",
+                        "CurveZMQ key pair (role operator or health in the service's "
+                        "control_allow), with --server-key"),
+        HG_CLI_OPT_STR ("--server-key", &server_key, "PUB|Z85",
+                        "the service's public key: its control socket is CurveZMQ"),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {
@@ -416,13 +457,28 @@ hg_cmd_health (int argc, char **argv)
     if (hg_cli_parse (&spec, argc, argv, 1, &args, &status) < 0) {
         return status;
     }
-    const char *endpoint = args.v[0];
+    char endpoint[256];
+    snprintf (endpoint, sizeof (endpoint), "%s", args.v[0]);
     hg_cli_args_free (&args);
+    hg_err_t err = {0};
+    if (s_use_key (key, "hourglass health") < 0) {
+        return 1;
+    }
+    if (cluster) {
+        hg_cluster_t c;
+        if (hg_cluster_load_for (cluster, &c, "hourglass health") < 0) {
+            return 1;
+        }
+        hg_cluster_free (&c);
+    }
+    if (server_key && hg_control_server_key (endpoint, server_key, &err) < 0) {
+        fprintf (stderr, "hourglass health: %s\n", err.msg);
+        return 1;
+    }
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__HEALTH;
     void *zctx = zmq_ctx_new ();
     Hourglass__ControlReply *rep = NULL;
-    hg_err_t err;
     status = 1;
     if (hg_control_call (zctx, endpoint, &req, timeout_ms, &rep, &err) < 0) {
         fprintf (stderr, "hourglass health: %s\n", err.msg);

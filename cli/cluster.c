@@ -200,6 +200,60 @@ s_allow_list (const hg_cluster_t *c, const char *file, const char *service, hg_e
     return hg_write_file_atomic (path, text, strlen (text), 0644, err);
 }
 
+/* The control plane of a secure cluster: the operator key pair the CLI
+ * uses (DIR/keys/operator.key), and DIR/keys/control.allow, which every
+ * control socket is given: the operator, and each analytics instance (the
+ * indexers answer counts to it alone, control_acl.h). */
+static int
+s_secure_control (hg_cluster_t *c, hg_err_t *err)
+{
+    char prefix[4096], text[16384];
+    hg_curve_keypair_t kp;
+    snprintf (prefix, sizeof (prefix), "%.2000s/keys/operator", c->dir);
+    if (hg_curve_keygen (prefix, &kp, err) < 0) {
+        return err->code;
+    }
+    snprintf (c->operator_key, sizeof (c->operator_key), "%.2000s.key", prefix);
+    int len = snprintf (text, sizeof (text),
+                        "# keys the control sockets answer: <z85> <role>:<name>\n"
+                        "%s operator:operator\n",
+                        kp.public_z85);
+    sodium_memzero (&kp, sizeof (kp));
+    for (int i = 0; i < c->n_procs; i++) {
+        hg_proc_t *p = &c->procs[i];
+        char pub[4096];
+        snprintf (pub, sizeof (pub), "%.2000s/keys/%s.pub", c->dir, p->name);
+        snprintf (p->control_key, sizeof (p->control_key), "%.2090s", pub);
+        char z85[HG_CURVE_Z85_LEN + 1];
+        if (strcmp (p->service, "analytics") == 0) {
+            if (hg_curve_load_public (p->control_key, z85, err) < 0) {
+                return err->code;
+            }
+            len += snprintf (text + len, sizeof (text) - (size_t) len, "%s analytics:%s\n", z85,
+                             p->name);
+        }
+    }
+    char path[4096], indexer_keys[8192] = "";
+    snprintf (path, sizeof (path), "%.2000s/keys/control.allow", c->dir);
+    if (hg_write_file_atomic (path, text, (size_t) len, 0644, err) < 0) {
+        return err->code;
+    }
+    for (int i = 0; i < c->n_procs; i++) {
+        if (strcmp (c->procs[i].service, "indexer") == 0) {
+            size_t n = strlen (indexer_keys);
+            snprintf (indexer_keys + n, sizeof (indexer_keys) - n, "%s%s", n ? "," : "",
+                      c->procs[i].control_key);
+        }
+    }
+    for (int i = 0; i < c->n_procs; i++) {
+        s_arg (&c->procs[i], "--control-allow", path);
+        if (strcmp (c->procs[i].service, "analytics") == 0) {
+            s_arg (&c->procs[i], "--indexer-keys", indexer_keys);
+        }
+    }
+    return 0;
+}
+
 /* Secures a laid-out cluster: keys, allow-lists, and the flags that use them. */
 static int
 s_secure (hg_cluster_t *c, hg_err_t *err)
@@ -208,6 +262,9 @@ s_secure (hg_cluster_t *c, hg_err_t *err)
         if (s_keygen_proc (c, &c->procs[i], err) < 0) {
             return err->code;
         }
+    }
+    if (s_secure_control (c, err) < 0) {
+        return err->code;
     }
     static const char *chain[][2] = {{"collector", "cleanser"},
                                      {"cleanser", "deid"},
@@ -478,7 +535,7 @@ s_up (const char *dir, const layout_t *l, int timeout_s)
     }
     if (fresh) {
         s_layout (&c, l);
-        if (l->secure && s_secure (&c, &err) < 0) {
+        if (l->secure && (s_secure (&c, &err) < 0 || hg_cluster_control_auth (&c, &err) < 0)) {
             fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
             hg_cluster_free (&c);
             return 1;

@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "control.h"
 #include "util.h"
 
 bool
@@ -87,16 +88,15 @@ typedef struct {
     }
 
 static const s_field_t s_cluster_fields[] = {
-    S_FIELD (hg_cluster_t, ingest),
-    S_FIELD (hg_cluster_t, ingest_key),
-    S_FIELD (hg_cluster_t, mllp),
-    S_FIELD (hg_cluster_t, http),
-    {NULL, 0, 0},
+    S_FIELD (hg_cluster_t, ingest),       S_FIELD (hg_cluster_t, ingest_key),
+    S_FIELD (hg_cluster_t, mllp),         S_FIELD (hg_cluster_t, http),
+    S_FIELD (hg_cluster_t, operator_key), {NULL, 0, 0},
 };
 static const s_field_t s_proc_fields[] = {
     S_FIELD (hg_proc_t, name),
     S_FIELD (hg_proc_t, service),
     S_FIELD (hg_proc_t, control),
+    S_FIELD (hg_proc_t, control_key),
     {NULL, 0, 0},
 };
 
@@ -163,6 +163,28 @@ hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err)
         }
     }
     json_object_put (root);
+    hg_err_t aerr = {0};
+    static bool warned; /* push re-reads the file while it waits */
+    if (hg_cluster_control_auth (c, &aerr) < 0 && !warned) {
+        fprintf (stderr, "hourglass: warning: %s\n", aerr.msg);
+        warned = true;
+    }
+    return 0;
+}
+
+int
+hg_cluster_control_auth (const hg_cluster_t *c, hg_err_t *err)
+{
+    for (int i = 0; i < c->n_procs; i++) {
+        if (*c->procs[i].control_key
+            && hg_control_server_key (c->procs[i].control, c->procs[i].control_key, err) < 0) {
+            return err->code;
+        }
+    }
+    if (*c->operator_key && !hg_control_has_key ()
+        && hg_control_use_key (c->operator_key, err) < 0) {
+        return err->code;
+    }
     return 0;
 }
 

@@ -3,9 +3,12 @@
  * cluster up) records of its processes and of the endpoints clients need.
  * `cluster` writes it; push, stats, query, quarantine and quality read it.
  * This is the only code that knows the file's name and its JSON shape:
- *   {"ingest", "ingest_key", "mllp", "http": strings,
- *    "processes": [{"name", "service", "control": strings, "pid": int,
- *                   "args": [strings]}]}
+ *   {"ingest", "ingest_key", "mllp", "http", "operator_key": strings,
+ *    "processes": [{"name", "service", "control", "control_key": strings,
+ *                   "pid": int, "args": [strings]}]}
+ * Under CurveZMQ ("cluster up --secure", deploy/compose-cluster.py) every
+ * control socket is a CURVE server: control_key is its public key and
+ * operator_key the key pair the CLI calls it with (control.h).
  */
 #ifndef HG_CLUSTER_FILE_H
 #define HG_CLUSTER_FILE_H
@@ -23,6 +26,7 @@ typedef struct {
     char name[64];               /* instance name: "cleanser-1" */
     char service[32];            /* "cleanser" */
     char control[128];           /* control endpoint */
+    char control_key[2100];      /* its CURVE public key (.pub or Z85), "" when plaintext */
     int pid;                     /* 0 when not running */
     char *argv[HG_CLI_MAX_ARGS]; /* arguments after the binary (owned) */
     int argc;
@@ -30,11 +34,12 @@ typedef struct {
 
 /* What cluster.json holds: the processes and the endpoints clients need. */
 typedef struct {
-    char dir[2048];        /* at most 2047 bytes: paths under it must fit PATH_MAX */
-    char ingest[128];      /* collector ingest endpoint */
-    char ingest_key[2100]; /* collector public key file when secure, else "" */
-    char mllp[64];         /* collector MLLP address IPv4:PORT */
-    char http[64];         /* collector FHIR-over-HTTP address, "" when off */
+    char dir[2048];          /* at most 2047 bytes: paths under it must fit PATH_MAX */
+    char ingest[128];        /* collector ingest endpoint */
+    char ingest_key[2100];   /* collector public key file when secure, else "" */
+    char mllp[64];           /* collector MLLP address IPv4:PORT */
+    char http[64];           /* collector FHIR-over-HTTP address, "" when off */
+    char operator_key[2100]; /* key pair of control calls when secure, else "" */
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
 } hg_cluster_t;
@@ -50,6 +55,12 @@ void hg_cli_cluster_dir (const char *flag, char *out, size_t size);
 
 /* Loads DIR/cluster.json; HG_ENOTFOUND with a hint when there is none. */
 int hg_cluster_load (const char *dir, hg_cluster_t *c, hg_err_t *err);
+
+/* Sets up the control plane's credentials of c (control.h): every
+ * process's control_key, and operator_key unless a key was set before (a
+ * --key flag). hg_cluster_load calls it (and warns on stderr if the
+ * operator key cannot be read). */
+int hg_cluster_control_auth (const hg_cluster_t *c, hg_err_t *err);
 
 /* Writes c to c->dir/cluster.json atomically. */
 int hg_cluster_save (const hg_cluster_t *c, hg_err_t *err);

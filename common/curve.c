@@ -397,7 +397,24 @@ hg_curve_auth_handle (hg_curve_auth_t *self)
         zmq_send (self->sock, status, 3, ZMQ_SNDMORE);
         zmq_send (self->sock, text, strlen (text), ZMQ_SNDMORE);
         zmq_send (self->sock, user, strlen (user), ZMQ_SNDMORE);
-        zmq_send (self->sock, "", 0, 0);
+        /* metadata (ZMTP properties): the key's fingerprint, which the
+         * service logs when it refuses a request (zmq_msg_gets) */
+        uint8_t meta[64];
+        size_t ml = 0;
+        if (*status == '2') {
+            static const char name[] = HG_CURVE_FP_PROPERTY;
+            meta[ml++] = (uint8_t) (sizeof (name) - 1);
+            memcpy (meta + ml, name, sizeof (name) - 1);
+            ml += sizeof (name) - 1;
+            uint32_t vl = (uint32_t) strlen (fp);
+            meta[ml++] = 0;
+            meta[ml++] = 0;
+            meta[ml++] = 0;
+            meta[ml++] = (uint8_t) vl;
+            memcpy (meta + ml, fp, vl);
+            ml += vl;
+        }
+        zmq_send (self->sock, meta, ml, 0);
         hg_zmsg_close (parts, n);
     }
 }

@@ -59,12 +59,18 @@ int hg_curve_allow_parse (const char *text, size_t len, const char *where,
 
 typedef struct hg_curve_auth hg_curve_auth_t;
 
+/* The connection property (zmq_msg_gets) that holds the hex of the first 8
+ * bytes of the client's public key: what logs name a key by. */
+#define HG_CURVE_FP_PROPERTY "Key-Fingerprint"
+
 /* Starts a ZAP handler in zctx (binds inproc://zeromq.zap.01). Each ZAP
  * domain has its own allow-list (hg_curve_auth_allow); a server socket
  * names its domain in hg_curve_make_server. Poll hg_curve_auth_socket and
  * call hg_curve_auth_handle when readable. NULL with err. */
 hg_curve_auth_t *hg_curve_auth_new (void *zctx, hg_err_t *err);
-/* Allows the keys of allow_path in domain ("services", "partners"). */
+/* Allows the keys of allow_path in domain ("services", "partners", or
+ * "control": the control socket, whose names are "<role>:<name>",
+ * control_acl.h). */
 int hg_curve_auth_allow (hg_curve_auth_t *self, const char *domain, const char *allow_path,
                          hg_err_t *err);
 void hg_curve_auth_destroy (hg_curve_auth_t **self_p);

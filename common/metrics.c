@@ -150,7 +150,7 @@ hg_metrics_start (const char *listen, const char *service, const char *instance,
 {
     struct sockaddr_in addr = {.sin_family = AF_INET};
     const char *colon = strrchr (listen, ':');
-    char host[64] = "0.0.0.0";
+    char host[64] = "127.0.0.1"; /* PORT alone: loopback; exposing is 0.0.0.0:PORT */
     long port;
     if (colon) {
         snprintf (host, sizeof (host), "%.*s", (int) (colon - listen), listen);

@@ -30,7 +30,8 @@ size_t hg_metrics_format (char *buf, size_t size, const char *service, const cha
 
 typedef struct hg_metrics hg_metrics_t;
 
-/* Starts serving on listen ("PORT" or "HOST:PORT"); NULL with err. */
+/* Starts serving on listen: "PORT" (127.0.0.1 only) or "HOST:PORT" ("0.0.0.0:PORT"
+ * exposes it); NULL with err. */
 hg_metrics_t *hg_metrics_start (const char *listen, const char *service, const char *instance,
                                 hg_err_t *err);
 void hg_metrics_stop (hg_metrics_t **self_p);

@@ -64,6 +64,9 @@ static const hg_opt_t s_runtime_opts[] = {
      "this instance's CurveZMQ key file (hourglass keygen); empty: links are plaintext"},
     {"curve_allow", HG_OPT_STRING, "",
      "allow-list of downstream instances' public keys ('<z85> <name>' lines), with curve_key"},
+    {"control_allow", HG_OPT_STRING, "",
+     "with curve_key: allow-list of the keys the control socket answers, '<z85> <role>:<name>' "
+     "lines (roles operator, analytics, health: docs/security.md \"Control plane\")"},
     {"slots", HG_OPT_INT, "0",
      "replicas sharing one volume (docker-compose --scale): claim the first free of this many "
      "slots under data_dir, instance <name>-<k>, store <data_dir>/<name>-<k>; 0: off"},
@@ -75,7 +78,8 @@ static const hg_opt_t s_runtime_opts[] = {
     {"discover_ms", HG_OPT_INT, "2000",
      "how often dns+tcp:// upstream endpoints are re-resolved to find new or gone instances"},
     {"metrics", HG_OPT_STRING, "",
-     "serve Prometheus /metrics and /health over HTTP on PORT or IPv4:PORT (empty: off)"},
+     "serve Prometheus /metrics and /health over HTTP on PORT (loopback only) or IPv4:PORT "
+     "(0.0.0.0:PORT exposes them to the network: docs/security.md); empty: off"},
     {"fingerprint_key", HG_OPT_STRING, "",
      "key of the log fingerprints of partner-chosen ids (32 bytes, mode 0600; created on "
      "first start; empty: fingerprint.key beside the store directory); give every service "
@@ -395,7 +399,8 @@ s_setup_limits (hg_service_t *self, hg_err_t *err)
 }
 
 /* The control socket, and CurveZMQ when curve_key is set: the key pair,
- * the upstream keys, the ZAP handler with the downstream allow-list. */
+ * the upstream keys, the ZAP handler with the control allow-list (the
+ * control socket then is a CURVE server) and the downstream one. */
 static int
 s_setup_sockets (hg_service_t *self, hg_err_t *err)
 {
@@ -416,16 +421,30 @@ s_setup_sockets (hg_service_t *self, hg_err_t *err)
             }
         }
     }
+    if (self->secure) {
+        self->auth = hg_curve_auth_new (self->zctx, err);
+        if (!self->auth) {
+            return err->code;
+        }
+        /* the control socket answers only keys of control_allow, by role */
+        const char *control_allow = hg_config_str (self->config, "control_allow");
+        if (!*control_allow) {
+            return hg_err_set (err, HG_EINVAL,
+                               "curve_key is set but control_allow is not: give the "
+                               "allow-list of the keys (operator, analytics) that may use "
+                               "the control socket");
+        }
+        if (hg_curve_auth_allow (self->auth, "control", control_allow, err) < 0
+            || hg_curve_make_server (self->control, &self->curve, "control", err) < 0) {
+            return err->code;
+        }
+    }
     const char *control = hg_config_str (self->config, "control");
     if (zmq_bind (self->control, control) < 0) {
         return hg_err_set (err, HG_EIO, "cannot bind control endpoint %s: %s", control,
                            zmq_strerror (errno));
     }
     if (self->secure) {
-        self->auth = hg_curve_auth_new (self->zctx, err);
-        if (!self->auth) {
-            return err->code;
-        }
         const char *allow = hg_config_str (self->config, "curve_allow");
         if (self->def->produces && !*allow) {
             return hg_err_set (err, HG_EINVAL,

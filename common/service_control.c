@@ -1,7 +1,8 @@
 /*
  * service_control.c -- what a service reports: the control socket (HEALTH,
- * STATS, QUARANTINE_LIST, then the service's own requests) and the metrics
- * exposition. See service_internal.h.
+ * STATS, QUARANTINE_LIST, then the service's own requests, each checked
+ * under CurveZMQ against the role of the caller's key: control_acl.h) and
+ * the metrics exposition. See service_internal.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,9 @@
 
 #include <zmq.h>
 
+#include "control_acl.h"
+#include "curve.h"
+#include "log.h"
 #include "quarantine.h"
 #include "service_internal.h"
 #include "util.h"
@@ -68,6 +72,68 @@ s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t 
     reply->counters = cs;
 }
 
+/* Under CurveZMQ: whether the key the request came with (msg's User-Id,
+ * "<role>:<name>" from control_allow) has a role that may make it; when not,
+ * reply->error names the role needed, and the refusal is counted and logged
+ * by the key's fingerprint. */
+static bool
+s_control_permitted (hg_service_t *self, zmq_msg_t *msg, int kind, Hourglass__ControlReply *reply,
+                     hg_arena_t *arena)
+{
+    if (!self->secure) {
+        return true; /* no caller to tell apart: loopback only (docs/security.md) */
+    }
+    const char *user = zmq_msg_gets (msg, "User-Id");
+    hg_role_t role = hg_control_role (user);
+    if (hg_control_allowed (self->def->name, kind, role)) {
+        return true;
+    }
+    const char *fp = zmq_msg_gets (msg, HG_CURVE_FP_PROPERTY);
+    char need[64], have[64];
+    hg_control_roles_text (hg_control_roles_for (self->def->name, kind), need, sizeof (need));
+    hg_control_roles_text ((unsigned) role, have, sizeof (have));
+    reply->error = hg_arena_printf (arena, "%s at the %s needs role %s; this key's role is %s",
+                                    hg_control_kind_name (kind), self->def->name, need,
+                                    role ? have : "none");
+    (*hg_service_counter (self, "control_refused"))++;
+    hg_warn ("control_refused", "kind=%s role=%s key_fingerprint=%s", hg_control_kind_name (kind),
+             role ? have : "none", fp ? fp : "-");
+    return false;
+}
+
+/* One decoded request's answer into reply (ok, or error set). */
+static void
+s_control_answer (hg_service_t *self, const Hourglass__ControlRequest *req,
+                  Hourglass__ControlReply *reply, hg_arena_t *arena)
+{
+    hg_err_t err = {0};
+    if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__HEALTH) {
+        reply->ok = true;
+    }
+    else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__STATS) {
+        s_control_stats (self, reply, arena);
+        reply->ok = true;
+    }
+    else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST) {
+        /* any stage that rejects keeps its entries under q/ */
+        if (hg_quarantine_list (self->store, req->limit ? req->limit : 1000, arena,
+                                &reply->quarantine, &reply->n_quarantine, &err)
+            == 0) {
+            reply->ok = true;
+        }
+        else {
+            reply->error = hg_arena_strdup (arena, err.msg);
+        }
+    }
+    else if (self->def->control
+             && self->def->control (self, self->state, req, reply, arena, &err) == 0) {
+        reply->ok = true;
+    }
+    else {
+        reply->error = hg_arena_strdup (arena, err.code ? err.msg : "request not supported here");
+    }
+}
+
 void
 hg_service_control_handle (hg_service_t *self)
 {
@@ -91,35 +157,11 @@ hg_service_control_handle (hg_service_t *self)
         Hourglass__ControlRequest *req =
             hourglass__control_request__unpack (NULL, zmq_msg_size (&parts[2]),
                                                 zmq_msg_data (&parts[2]));
-        hg_err_t err = {0};
         if (!req) {
             reply.error = "undecodable control request";
         }
-        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__HEALTH) {
-            reply.ok = true;
-        }
-        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__STATS) {
-            s_control_stats (self, &reply, arena);
-            reply.ok = true;
-        }
-        else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST) {
-            /* any stage that rejects keeps its entries under q/ */
-            if (hg_quarantine_list (self->store, req->limit ? req->limit : 1000, arena,
-                                    &reply.quarantine, &reply.n_quarantine, &err)
-                == 0) {
-                reply.ok = true;
-            }
-            else {
-                reply.error = hg_arena_strdup (arena, err.msg);
-            }
-        }
-        else if (self->def->control
-                 && self->def->control (self, self->state, req, &reply, arena, &err) == 0) {
-            reply.ok = true;
-        }
-        else {
-            reply.error = hg_arena_strdup (arena,
-                                           err.code ? err.msg : "request not supported here");
+        else if (s_control_permitted (self, &parts[2], req->kind, &reply, arena)) {
+            s_control_answer (self, req, &reply, arena);
         }
         size_t len = hourglass__control_reply__get_packed_size (&reply);
         zmq_msg_t out;

@@ -12,9 +12,12 @@ range, so only Docker knows which.
 name of the directory holding docker-compose.yml, as docker-compose does);
 --out: directory of cluster.json (default deploy/docker/cluster).
 Prints one line per instance. With deploy/docker-compose.secure.yml the
-collector's ingest is CurveZMQ: cluster.json then also names the collector's
-public key (ingest_key, in the mounted key directory), which `push --key`
-uses. Standard library only; needs the docker CLI.
+collector's ingest and every control socket are CurveZMQ: cluster.json then
+also names the collector's public key (ingest_key, in the mounted key
+directory), which `push --key` uses, each instance's public key
+(control_key) and the operator key beside them (operator_key), with which
+the CLI calls the control sockets. Standard library only; needs the docker
+CLI.
 """
 import argparse
 import json
@@ -51,8 +54,8 @@ def published(c, port):
     return None
 
 
-def collector_public_key(c):
-    """Host path of the collector's public key when its links are CurveZMQ:
+def public_key(c):
+    """Host path of a container's public key when its links are CurveZMQ:
     HOURGLASS_CURVE_KEY names <dir>/<x>.key in the container; the .pub beside
     it, through the bind mount of <dir>. None when plaintext."""
     env = c["Config"].get("Env") or []
@@ -64,7 +67,7 @@ def collector_public_key(c):
         if dest and key.startswith(dest + "/"):
             pub = os.path.join(m["Source"], key[len(dest) + 1:])
             return pub[:-4] + ".pub" if pub.endswith(".key") else pub + ".pub"
-    sys.exit("compose-cluster: the collector's key %s is not on a bind mount" % key)
+    sys.exit("compose-cluster: the key %s of %s is not on a bind mount" % (key, c["Name"]))
 
 
 def main():
@@ -77,7 +80,7 @@ def main():
     if not cids:
         sys.exit("compose-cluster: no running container of project '%s' (docker-compose up -d "
                  "first, or give --project)" % a.project)
-    procs, ingest, ingest_key = [], None, None
+    procs, ingest, ingest_key, operator_key = [], None, None, None
     for c in json.loads(docker("inspect", *cids)):
         labels = c["Config"].get("Labels") or {}
         svc = labels.get("com.docker.compose.service", "")
@@ -90,14 +93,19 @@ def main():
             print("compose-cluster: %s (%s) publishes no control port; left out"
                   % (svc, c["Id"][:12]), file=sys.stderr)
             continue
+        pub = public_key(c)
         if kind == "collector":
             ingest = published(c, INGEST_PORT)
-            ingest_key = collector_public_key(c)
+            ingest_key = pub
         # replicas are told apart by compose's container number; the
         # instance name they report (cleanser-K) is the slot they hold
         name = svc if svc != kind else "%s#%s" % (svc, number)
-        procs.append({"name": name, "service": kind, "control": "tcp://" + control, "pid": 0,
-                      "args": []})
+        proc = {"name": name, "service": kind, "control": "tcp://" + control, "pid": 0,
+                "args": []}
+        if pub:
+            proc["control_key"] = pub
+            operator_key = os.path.join(os.path.dirname(pub), "operator.key")
+        procs.append(proc)
     if not ingest:
         sys.exit("compose-cluster: the collector's ingest port is not published")
     order = list(CONTROL_PORT)
@@ -109,6 +117,8 @@ def main():
         out = {"ingest": "tcp://" + ingest, "processes": procs}
         if ingest_key:
             out["ingest_key"] = ingest_key
+        if operator_key:
+            out["operator_key"] = operator_key
         json.dump(out, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)

@@ -6,6 +6,11 @@
 #
 #   collector.allow: cleanser    cleanser.allow: deid    deid.allow: indexer
 #   partners.allow:  the partners allowed to push to the collector's ingest
+#   control.allow:   who may use the control sockets, by role (docs/security.md
+#                    "Control plane"): operator.key (the host CLI's; never
+#                    readable by the containers), analytics' key (role analytics:
+#                    the indexers count for it alone), health.key (role health:
+#                    the containers' healthchecks, HEALTH only)
 #
 #   deploy/make-link-keys.sh [--dir DIR]                 (default deploy/keys/links)
 #   deploy/make-link-keys.sh [--dir DIR] --partner NAME  a partner's key pair
@@ -27,7 +32,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --dir) dir="$2"; shift 2 ;;
         --partner) partner="$2"; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "make-link-keys.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -76,9 +81,13 @@ if [ -n "$partner" ]; then
     exit 0
 fi
 
-for s in collector cleanser deid indexer; do
+for s in collector cleanser deid indexer analytics health; do
     keygen "$dir/$s"
 done
+# the operator's key stays with the host CLI (compose-cluster.py names it in
+# cluster.json): not readable by the image's user
+keygen "$dir/operator"
+[ "$(id -u)" = 0 ] && chown 0:0 "$dir/operator.key"
 # server -> the clients it accepts
 allow() {
     printf '# %s: public keys allowed to connect (written by make-link-keys.sh)\n%s %s\n' \
@@ -88,6 +97,11 @@ allow() {
 allow collector cleanser
 allow cleanser deid
 allow deid indexer
+printf '# control sockets: <z85> <role>:<name> (written by make-link-keys.sh)\n%s operator:operator\n%s analytics:analytics\n%s health:healthcheck\n' \
+    "$(pub "$dir/operator.pub")" "$(pub "$dir/analytics.pub")" "$(pub "$dir/health.pub")" \
+    >"$dir/control.allow"
+chmod 0644 "$dir/control.allow"
 [ -f "$dir/partners.allow" ] || printf '# partner public keys: <z85> <partner>\n' >"$dir/partners.allow"
 chmod 0644 "$dir/partners.allow"
-echo "make-link-keys.sh: link keys in $dir (collector, cleanser, deid, indexer)"
+echo "make-link-keys.sh: link keys in $dir (collector, cleanser, deid, indexer, analytics;" \
+     "operator for the CLI, health for healthchecks)"

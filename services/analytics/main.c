@@ -11,6 +11,7 @@
 
 #include <zmq.h>
 
+#include "curve.h"
 #include "log.h"
 #include "service.h"
 #include "zmsg.h"
@@ -26,6 +27,10 @@ static const hg_opt_t s_options[] = {
     {"min_cell", HG_OPT_INT, "10",
      "counts of 1..min_cell patients are reported as suppressed (0: off)"},
     {"shard_timeout_ms", HG_OPT_INT, "5000", "how long to wait for each shard's answer"},
+    {"indexer_keys", HG_OPT_STRING, "",
+     "with curve_key: the indexers' public keys (.pub files or Z85), one for all or one per "
+     "endpoint of indexers; this instance's key must be in their control_allow as "
+     "analytics:<name>"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -33,9 +38,35 @@ typedef struct {
     char *endpoints[HG_ANALYTICS_MAX_SHARDS];
     size_t n_shards;
     char *endpoints_buf;
+    char indexer_keys[HG_ANALYTICS_MAX_SHARDS][HG_CURVE_Z85_LEN + 1]; /* with curve_key */
     uint64_t min_cell;
     int timeout_ms;
 } analytics_t;
+
+/* Under CurveZMQ the indexers answer counts only to analytics' key: their
+ * public keys, one for all shards or one per endpoint. */
+static int
+s_init_keys (hg_service_t *svc, analytics_t *self, hg_err_t *err)
+{
+    if (!hg_service_curve (svc)) {
+        return 0;
+    }
+    char *buf = strdup (hg_service_option (svc, "indexer_keys"));
+    char *keys[HG_ANALYTICS_MAX_SHARDS];
+    size_t n = buf ? hg_split_list (buf, keys, HG_ANALYTICS_MAX_SHARDS) : 0;
+    int rc = 0;
+    if (n != 1 && n != self->n_shards) {
+        rc = hg_err_set (err, HG_EINVAL,
+                         "curve_key is set: indexer_keys needs one public key for all "
+                         "indexers or one per endpoint (%zu given, %zu endpoints)",
+                         n, self->n_shards);
+    }
+    for (size_t i = 0; rc == 0 && i < self->n_shards; i++) {
+        rc = hg_curve_load_public (keys[n == 1 ? 0 : i], self->indexer_keys[i], err);
+    }
+    free (buf);
+    return rc;
+}
 
 static int
 s_init (hg_service_t *svc, void **state, hg_err_t *err)
@@ -54,7 +85,7 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
         return hg_err_set (err, HG_EINVAL, "min_cell must be >= 0");
     }
     self->min_cell = (uint64_t) min_cell;
-    return 0;
+    return s_init_keys (svc, self, err);
 }
 
 static void
@@ -81,6 +112,12 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
         socks[i] = zmq_socket (hg_service_zctx (svc), ZMQ_DEALER);
         int linger = 0;
         zmq_setsockopt (socks[i], ZMQ_LINGER, &linger, sizeof (linger));
+        if (hg_service_curve (svc)
+            && hg_curve_make_client (socks[i], hg_service_curve (svc), self->indexer_keys[i], err)
+                   < 0) {
+            rc = err->code;
+            goto cleanup;
+        }
         if (zmq_connect (socks[i], self->endpoints[i]) < 0) {
             rc = hg_err_set (err, HG_EINVAL, "cannot connect to shard %s: %s", self->endpoints[i],
                              zmq_strerror (errno));

@@ -282,7 +282,8 @@ class Deployment:
             states = {cid[:12]: self.health(cid) for cid in cids}
             if states and all(s == "running healthy" for s in states.values()):
                 self.write_cluster_json()
-                bad = [n for n, control in self.instances if hg("health", control).returncode]
+                bad = [n for n, control in self.instances
+                       if hg("health", "--cluster", self.cluster_dir, control).returncode]
                 if not bad and len(self.instances) == len(cids):
                     return
                 states["host-unreachable"] = ",".join(bad)
