@@ -896,6 +896,94 @@ s_deid_place (hg_arena_t *arena, Hourglass__Record *rec, Hourglass__Demographics
 }
 
 /* ---------------------------------------------------------------------------
+ * Code systems: standard terminologies pass, every other code is partner text.
+ *
+ * The terminologies whose codes mean the same everywhere and identify no one:
+ * the canonical URIs the cleanser writes (services/cleanser/codesys.c, whose
+ * table the unit test checks this list against) minus its identifier systems
+ * (NPI, SSN, DICOM UIDs: a "code" there is a person's or a study's number). */
+static const char *const s_terminologies[] = {
+    HG_SYS_LOINC,
+    HG_SYS_SNOMED,
+    HG_SYS_ICD10CM,
+    HG_SYS_ICD9CM,
+    HG_SYS_RXNORM,
+    HG_SYS_CVX,
+    HG_SYS_UCUM,
+    "http://hl7.org/fhir/sid/ndc",
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "http://dicom.nema.org/resources/ontology/DCM",
+    "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_L.html",
+    "http://www.genenames.org",
+    "http://www.ncbi.nlm.nih.gov/projects/SNP",
+    "https://hourglass.local/variant",
+    "http://hl7.org/fhir/sid/icd-10",
+    "http://www.ama-assn.org/go/cpt",
+    "http://www.cms.gov/Medicare/Coding/ICD10",
+};
+
+const char *const *
+hg_deid_terminologies (size_t *n)
+{
+    *n = sizeof (s_terminologies) / sizeof (s_terminologies[0]);
+    return s_terminologies;
+}
+
+bool
+hg_deid_is_terminology (const char *system)
+{
+    for (size_t i = 0; system && i < sizeof (s_terminologies) / sizeof (s_terminologies[0]);
+         i++) {
+        if (strcmp (system, s_terminologies[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A coding outside the terminologies: its code becomes the keyed pseudonym
+ * ("code", partner) of "system|code" under HG_DEID_LOCAL_SYSTEM, so a local
+ * code still counts as one concept; a system without a code is removed. */
+static int
+s_deid_coding (const hg_deid_ctx_t *ctx, hg_arena_t *arena, const char *partner,
+               Hourglass__Coding *c)
+{
+    if (!c || hg_deid_is_terminology (c->system)) {
+        return 0;
+    }
+    if (hg_str_empty (c->code)) {
+        c->system = S_EMPTY;
+        c->code = S_EMPTY;
+        return 0;
+    }
+    char *id = hg_arena_printf (arena, "%s|%s", c->system ? c->system : "", c->code);
+    char *out = hg_arena_alloc (arena, HG_PSEUDONYM_HEX + 1);
+    if (!id || !out) {
+        return HG_ENOMEM;
+    }
+    hg_pseudonym (ctx->key, "code", partner, id, out);
+    c->system = (char *) HG_DEID_LOCAL_SYSTEM;
+    c->code = out;
+    return 0;
+}
+
+static int
+s_deid_codes (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *rec,
+              const char *partner)
+{
+    for (size_t i = 0; rec->codes && i < rec->n_codes; i++) {
+        if (s_deid_coding (ctx, arena, partner, rec->codes[i]) < 0) {
+            return HG_ENOMEM;
+        }
+    }
+    if (rec->value_case == HOURGLASS__RECORD__VALUE_CODE_VALUE
+        && s_deid_coding (ctx, arena, partner, rec->code_value) < 0) {
+        return HG_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Quarantine reasons. */
 
 void
@@ -1190,7 +1278,8 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     rec->text = S_EMPTY;
     bool quantitative;
     if (s_deid_units (arena, rec, &quantitative) < 0
-        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0) {
+        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0
+        || s_deid_codes (ctx, arena, rec, partner) < 0) {
         return s_oom (err);
     }
     hg_err_clear (err);

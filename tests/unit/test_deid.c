@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "codesys.h"
 #include "date.h"
 #include "policy.h"
 #include "pseudonym.h"
@@ -1446,6 +1447,83 @@ test_z_segments_dropped (void **state)
     s_assert_absent (rec, "ZPI");
 }
 
+/* A local code system's code is partner text (a local code "ZQLOC7731", its
+ * system name "99VEXHOL", a partner's own URI): it becomes the keyed
+ * pseudonym of "system|code" under HG_DEID_LOCAL_SYSTEM, the same for the
+ * same code of the same partner, another for another partner; a code of a
+ * terminology (the legitimate twin: LOINC 2345-7, a SNOMED coded answer)
+ * passes unchanged. */
+static void
+test_local_codes_pseudonymised (void **state)
+{
+    fixture_t *fx = *state;
+    Hourglass__Record *rec[3];
+    const char *partners[] = {"acme", "acme", "other"};
+    for (int i = 0; i < 3; i++) {
+        rec[i] = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, partners[i], "MRN-1");
+        assert_int_equal (hg_record_add_code (fx->arena, rec[i], HG_SYS_LOINC, "2345-7", ""), 0);
+        assert_int_equal (hg_record_add_code (fx->arena, rec[i], "99VEXHOL", "LOCZQ8842", ""), 0);
+        assert_int_equal (hg_record_add_code (fx->arena, rec[i],
+                                              "http://marrowgate.example/codes", "", ""),
+                          0);
+        rec[i]->code_value = hg_coding_new (fx->arena, i ? "L" : HG_SYS_SNOMED,
+                                            i ? "ZQLOC7731" : "371244009", "");
+        rec[i]->value_case = HOURGLASS__RECORD__VALUE_CODE_VALUE;
+        s_assert_present (rec[i], "LOCZQ8842");
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec[i], &fx->err), 0);
+        s_assert_absent (rec[i], "LOCZQ8842");
+        s_assert_absent (rec[i], "99VEXHOL");
+        s_assert_absent (rec[i], "ZQLOC7731");
+        s_assert_absent (rec[i], "marrowgate");
+        assert_string_equal (rec[i]->codes[0]->system, HG_SYS_LOINC);
+        assert_string_equal (rec[i]->codes[0]->code, "2345-7");
+        assert_string_equal (rec[i]->codes[1]->system, HG_DEID_LOCAL_SYSTEM);
+        assert_string_equal (rec[i]->codes[1]->code,
+                             s_ps ("code", partners[i], "99VEXHOL|LOCZQ8842"));
+        assert_string_equal (rec[i]->codes[2]->system, "");
+        assert_string_equal (rec[i]->codes[2]->code, "");
+    }
+    assert_string_equal (rec[0]->code_value->system, HG_SYS_SNOMED);
+    assert_string_equal (rec[0]->code_value->code, "371244009");
+    assert_string_equal (rec[1]->code_value->system, HG_DEID_LOCAL_SYSTEM);
+    assert_string_equal (rec[1]->code_value->code, s_ps ("code", "acme", "L|ZQLOC7731"));
+    assert_string_equal (rec[0]->codes[1]->code, rec[1]->codes[1]->code);
+    assert_string_not_equal (rec[1]->codes[1]->code, rec[2]->codes[1]->code);
+}
+
+/* Identifier systems are not terminologies: a "code" under NPI, SSN or a DICOM
+ * UID is a number that points at someone; every terminology of the list is
+ * one of the cleanser's code-system table (services/cleanser/codesys.c), as
+ * it writes it; a code of a system the table names in another spelling than
+ * its URI is pseudonymised (the cleanser canonicalises before us). */
+static void
+test_identifier_systems_are_not_terminologies (void **state)
+{
+    fixture_t *fx = *state;
+    const char *ids[] = {HG_SYS_NPI, HG_SYS_SSN, HG_SYS_DICOM_UID};
+    for (size_t i = 0; i < 3; i++) {
+        assert_false (hg_deid_is_terminology (ids[i]));
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "acme", "p");
+        assert_int_equal (hg_record_add_code (fx->arena, rec, ids[i], "1928374650", ""), 0);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        s_assert_absent (rec, "1928374650");
+    }
+    size_t n;
+    const char *const *terms = hg_deid_terminologies (&n);
+    assert_true (n >= 10);
+    for (size_t i = 0; i < n; i++) {
+        const char *uri = hg_codesys_uri (terms[i], strlen (terms[i]), HG_CODESYS_URI);
+        if (!uri || strcmp (uri, terms[i]) != 0) {
+            print_error ("terminology %s is not a URI of codesys.c\n", terms[i]);
+        }
+        assert_non_null (uri);
+        assert_string_equal (uri, terms[i]);
+    }
+    assert_true (hg_deid_is_terminology (HG_SYS_LOINC));
+    assert_false (hg_deid_is_terminology ("LN"));
+    assert_false (hg_deid_is_terminology (NULL));
+}
+
 /* Memoised pseudonyms (what the service uses for the records of one
  * message) equal computed ones: for runs of the same patient, encounter and
  * message, for alternating ones, across partners with the same source id,
@@ -1535,4 +1613,7 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
     cmocka_unit_test (test_withhold_values),
     cmocka_unit_test_setup_teardown (test_withhold_values_of_errors, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_local_codes_pseudonymised, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_identifier_systems_are_not_terminologies, s_rec_setup,
+                                     s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup, s_rec_teardown))
