@@ -1,0 +1,385 @@
+"""
+test_canary.py -- the PHI canary test (issue 11): distinctive identifying
+strings, listed with where each is planted in tests/integration/canaries.json,
+are planted in every place a partner can put them, in all five formats:
+
+  - over ZeroMQ push (`hourglass push`), the only transport that carries every
+    format: FHIR (a Synthea-named file, default batch id from the file name),
+    HL7 v2, CSV (with an explicit --batch-id), VCF and DICOM JSON;
+  - over MLLP, which carries HL7 v2 only: the same HL7 message, its own MSH-10;
+  - over FHIR HTTP, which carries FHIR only: the same Bundle, an X-Batch-Id.
+
+After the pipeline drained, the raw bytes of every file of the stores behind
+the de-identifier (deid, indexer, analytics; RocksDB with --compression none,
+read after `cluster down`), every log file, every /metrics and /health page of
+every service (the services run with --metrics through hg.metrics_bin_dir)
+and every analytics answer (query count, a cohort, stats) hold none of the
+canaries. The twin: every canary is found in the collector's or the
+cleanser's store, so none passes because it was never delivered.
+"""
+import glob
+import json
+import os
+import socket
+import urllib.request
+
+import hg
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PARTNER = "canary-lab"
+TOKEN = "tok-canary-0123456789abcdef"
+GLUCOSE = "http://loinc.org|2345-7"
+HBA1C = "http://loinc.org|4548-4"
+
+
+def load_canaries():
+    with open(os.path.join(HERE, "canaries.json")) as f:
+        return json.load(f)["canaries"]
+
+
+class Planter:
+    """The canaries by id; remembers which ones a feed used."""
+
+    def __init__(self, canaries):
+        self.by_id = {c["id"]: c for c in canaries}
+        self.used = set()
+
+    def __getitem__(self, cid):
+        self.used.add(cid)
+        return self.by_id[cid]["value"]
+
+    def unplanted(self):
+        return sorted(set(self.by_id) - self.used)
+
+
+# ---- the feeds --------------------------------------------------------------
+
+def hl7_message(P, msh10_id):
+    _ = P["hl7.pid7.birth.iso"]  # what the cleanser writes of PID-7
+    segs = [
+        "MSH|^~\\&|LIS|%s|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5"
+        % (P["hl7.msh4"], P[msh10_id]),
+        "PID|1||%s^^^CL^MR~%s^^^SSA^SS||%s^%s||%s|F|||12 %s Lane^^%s^MA^%s||%s^PRN^PH^%s"
+        % (P["hl7.pid3.mrn"], P["hl7.pid3.ssn"], P["hl7.pid5.family"], P["hl7.pid5.given"],
+           P["hl7.pid7.birth"], P["hl7.pid11.street"], P["hl7.pid11.city"],
+           P["hl7.pid11.zip"], P["hl7.pid13.phone"], P["hl7.pid13.email"]),
+        "NK1|1|%s^Ann|SPO|3 %s Road^^Boston^MA^02110|%s"
+        % (P["hl7.nk1.name"], P["hl7.nk1.addr"], P["hl7.nk1.phone"]),
+        "GT1|1||%s^Mirelle||77 %s Road^^Salem^MA^01970|%s"
+        % (P["hl7.gt1.name"], P["hl7.gt1.addr"], P["hl7.gt1.phone"]),
+        "PV1|1|O|CLINIC||||1234^%s^Ona|||||||||||%s|||||||||||||||||||||||||20210304"
+        % (P["hl7.pv1.doctor"], P["hl7.pv1.visit"]),
+        "ORC|RE|%s|||CM||||20210304|||5678^%s^Bo" % (P["hl7.obr.placer"], P["hl7.orc.provider"]),
+        "OBR|1|%s||24323-8^Panel drawn by %s^LN|||20210304" % (P["hl7.obr.placer"],
+                                                             P["hl7.obr.display"]),
+        "OBX|1|NM|2345-7^Glucose per Dr %s^LN||105|mg/dL per Dr %s|70-99 per Dr %s|N|||F|||"
+        "20210304101500||9012^%s^Cy"
+        % (P["hl7.obx.display"], P["hl7.obx.unit"], P["hl7.obx.range"],
+           P["hl7.obx.responsible"]),
+        "NTE|1||Called Mrs %s at home" % P["hl7.nte"],
+        "OBX|2|ST|8251-1^Service comment^LN||Patient %s called back||||||F" % P["hl7.obx.st"],
+        "OBX|3|TX|8251-1^Service comment^LN||seen at 12 %s Street||||||F" % P["hl7.obx.tx"],
+        "OBX|4|CWE|5778-6^Color of urine^LN||%s^%s^L||||||F"
+        % (P["hl7.obx.cwe.code"], P["hl7.obx.cwe.display"]),
+        "OBX|5|NM|%s^Local panel^%s||5.5|mmol/L|||||F"
+        % (P["hl7.obx3.local"], P["hl7.obx3.localsys"]),
+        "SPM|1|%s^LAB||BLD" % P["hl7.spm"],
+        "ZPI|1|%s|MRN3322110" % P["hl7.z"],
+    ]
+    return ("\r".join(segs) + "\r").encode()
+
+
+def fhir_bundle(P):
+    pid = P["fhir.patient.id"]
+    local = {"system": "http://%s/codes" % P["fhir.obs.localsys"],
+             "code": P["fhir.obs.localcode"], "display": "Local glucose"}
+    patient = {
+        "resourceType": "Patient", "id": pid,
+        "text": {"status": "generated",
+                 "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Patient %s</div>"
+                        % P["fhir.patient.div"]},
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+                       "valueString": P["fhir.patient.ext"]}],
+        "identifier": [{"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+            "system": "urn:oid:2.16.840.1.113883.19.5", "value": P["fhir.patient.mrn"]}],
+        "name": [{"family": P["fhir.patient.family"], "given": [P["fhir.patient.given"]]}],
+        "telecom": [{"system": "phone", "value": P["fhir.patient.phone"]},
+                    {"system": "email", "value": P["fhir.patient.email"]}],
+        "gender": "female", "birthDate": P["fhir.patient.birth"],
+        "address": [{"line": ["99 %s Ave" % P["fhir.patient.street"]],
+                     "city": P["fhir.patient.city"], "state": "MA", "postalCode": "01230"}]}
+    practitioner = {"resourceType": "Practitioner", "id": "prac-1",
+                    "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi",
+                                    "value": P["fhir.practitioner.id"]}],
+                    "name": [{"family": P["fhir.practitioner.name"], "given": ["Ivo"]}]}
+    org = {"resourceType": "Organization", "id": "org-1", "name": "%s Hospital" % P["fhir.org.name"],
+           "identifier": [{"system": "urn:oid:2.16.840.1.113883.4.4",
+                           "value": P["fhir.org.id"]}]}
+    subject = {"reference": "Patient/%s" % pid}
+    obs = {
+        "resourceType": "Observation", "id": P["fhir.obs.id"], "status": "final",
+        "text": {"status": "generated",
+                 "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Seen %s</div>"
+                        % P["fhir.obs.div"]},
+        "extension": [{"url": "http://example.org/fhir/drawn-by",
+                       "valueString": P["fhir.obs.ext"]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7",
+                             "display": "Glucose for %s" % P["fhir.obs.display"]}, local],
+                 "text": "Glucose %s" % P["fhir.obs.codetext"]},
+        "subject": subject, "effectiveDateTime": "2021-03-01T10:00:00Z",
+        "performer": [{"reference": "Practitioner/prac-1",
+                       "display": "Dr %s" % P["fhir.obs.performer"]},
+                      {"reference": "Organization/org-1"}],
+        "valueQuantity": {"value": 101, "unit": "mg/dL (Dr %s)" % P["fhir.obs.unit"]},
+        "referenceRange": [{"text": "normal for %s" % P["fhir.obs.range"]}],
+        "note": [{"text": "Told %s" % P["fhir.obs.note"]}]}
+    obs_str = {"resourceType": "Observation", "id": "obs-2", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8251-1"}]},
+               "subject": subject, "effectiveDateTime": "2021-03-01T10:00:00Z",
+               "valueString": "Spoke with %s" % P["fhir.obs.valuestring"]}
+    obs_coded = {"resourceType": "Observation", "id": "obs-3", "status": "final",
+                 "code": {"coding": [{"system": "http://loinc.org", "code": "5778-6"}]},
+                 "subject": subject, "effectiveDateTime": "2021-03-01T10:00:00Z",
+                 "valueCodeableConcept": {
+                     "coding": [{"system": "http://snomed.info/sct", "code": "371244009",
+                                 "display": "Yellow per %s" % P["fhir.obs.codedvalue"]}],
+                     "text": "yellow, said %s" % P["fhir.obs.codedvalue"]}}
+    cond = {"resourceType": "Condition", "id": "cond-1",
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": "active"}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}],
+                     "text": "Diabetes, told %s" % P["fhir.cond.note"]},
+            "subject": subject, "onsetDateTime": "2020-06-01",
+            "note": [{"text": "%s family history" % P["fhir.cond.note"]}]}
+    entries = [patient, practitioner, org, obs, obs_str, obs_coded, cond]
+    return json.dumps({"resourceType": "Bundle", "type": "collection",
+                       "entry": [{"resource": r} for r in entries]}).encode()
+
+
+CSV_MAP = """\
+kind = lab-observation
+delimiter = ,
+code_system = loinc
+column.patient = PATIENT
+column.code = LOINC
+column.display = TEST
+column.value = RESULT
+column.unit = UNIT
+column.effective = DATE
+"""
+
+
+def csv_extract(P):
+    return ("PATIENT,FAMILY,PHONE,SSN,DOB,LOINC,TEST,RESULT,UNIT,DATE,NOTE\r\n"
+            "%s,%s,%s,%s,%s,2345-7,Glucose for %s,5.4,mmol/L (%s),2021-04-03,%s called\r\n"
+            "%s,%s,%s,%s,%s,4548-4,HbA1c,6.1,%%,2021-04-05,\r\n"
+            % (P["csv.patient"], P["csv.family"], P["csv.phone"], P["csv.ssn"], P["csv.birth"],
+               P["csv.display"], P["csv.unit"], P["csv.note"],
+               P["csv.patient"], P["csv.family"], P["csv.phone"], P["csv.ssn"],
+               P["csv.birth"])).encode()
+
+
+def vcf_file(P):
+    return ("##fileformat=VCFv4.2\n"
+            "##fileDate=20210412\n"
+            "##individual=%s\n"
+            "##INFO=<ID=GENE,Number=1,Type=String,Description=\"Gene\">\n"
+            "##INFO=<ID=NOTE,Number=1,Type=String,Description=\"Note\">\n"
+            "##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">\n"
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t%s\t%s\n"
+            "chr17\t43044295\trs80357906\tA\tG\t50\tPASS\tGENE=BRCA1;NOTE=%s\tGT\t0/1\t1/1\n"
+            % (P["vcf.meta"], P["vcf.sample"], P["vcf.sample2"], P["vcf.info"])).encode()
+
+
+def dicom_json(P):
+    _ = P["dicom.birth.iso"]  # what the cleanser writes of PatientBirthDate
+
+    def lo(v):
+        return {"vr": "LO", "Value": [v]}
+    return json.dumps({
+        "00080020": {"vr": "DA", "Value": ["20210607"]},
+        "00080030": {"vr": "TM", "Value": ["101500"]},
+        "00080050": {"vr": "SH", "Value": [P["dicom.accession"]]},
+        "00080060": {"vr": "CS", "Value": ["MR"]},
+        "00080080": lo("%s Infirmary" % P["dicom.institution"]),
+        "00080090": {"vr": "PN", "Value": [{"Alphabetic": "%s^Lem" % P["dicom.referring"]}]},
+        "00081030": lo("MRI for %s" % P["dicom.studydesc"]),
+        "00091010": lo(P["dicom.private"]),
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "%s^Ormsby" % P["dicom.name"]}]},
+        "00100020": lo(P["dicom.id"]),
+        "00100030": {"vr": "DA", "Value": [P["dicom.birth"]]},
+        "00100040": {"vr": "CS", "Value": ["M"]},
+        "00101040": lo("14 %s Row" % P["dicom.address"]),
+        "00104000": {"vr": "LT", "Value": ["Brought by %s" % P["dicom.comments"]]},
+        "00180015": {"vr": "CS", "Value": ["BRAIN"]},
+        "0020000D": {"vr": "UI", "Value": [P["dicom.studyuid"]]},
+    }).encode()
+
+
+def hl7_bad(P):
+    """A message the cleanser quarantines: OBX-2 NM, OBX-5 a name."""
+    return ("MSH|^~\\&|LIS|LAB|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5\r"
+            "PID|1||MRN8812345^^^CL^MR||Doe^Jane||19700101|F\r"
+            "OBX|1|NM|2345-7^Glucose^LN||%s|mg/dL|||||F|||20210304101500\r"
+            % (P["hl7.bad.msh10"], P["hl7.bad.obx5"])).encode()
+
+
+def fhir_bad(P):
+    """A Patient the de-identifier quarantines: born after today."""
+    return json.dumps({"resourceType": "Patient", "id": P["fhir.bad.id"], "gender": "male",
+                       "birthDate": P["fhir.bad.birth"]}).encode()
+
+
+# ---- transports -------------------------------------------------------------
+
+def mllp_send(address, msg):
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"\x0b" + msg + b"\x1c\x0d")
+        buf = b""
+        while b"\x1c\x0d" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed before the ACK"
+            buf += chunk
+    return buf
+
+
+def http_post(c, body, batch_id):
+    req = urllib.request.Request("http://%s/fhir" % c.cluster_json()["http"], data=body,
+                                 method="POST",
+                                 headers={"Content-Type": "application/fhir+json",
+                                          "Authorization": "Bearer " + TOKEN,
+                                          "X-Batch-Id": batch_id})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return resp.status
+
+
+def _dirs(c, *patterns):
+    out = []
+    for p in patterns:
+        out += sorted(d for d in glob.glob(os.path.join(c.dir, "data", p)) if os.path.isdir(d))
+    return out
+
+
+def _push(c, fmt, paths, *extra):
+    r = hg.run("push", "--cluster", c.dir, "--format", fmt, "--partner", PARTNER, "--wait",
+               120, "--json", *extra, *paths, timeout=240)
+    assert r.rc == 0 and r.json()["accepted"] == len(paths), r
+    return r.json()
+
+
+def _feed(tmp_path, P):
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    files = {
+        "fhir": "%s_%s_%s.json" % (P["file.given"], P["file.family"], P["file.uuid"]),
+        "hl7v2": "%s_results.hl7" % P["file.hl7"],
+        "csv": "extract.csv", "vcf": "run.vcf", "dicom": "study.json",
+    }
+    data = {"fhir": fhir_bundle(P), "hl7v2": hl7_message(P, "hl7.msh10.zmq"),
+            "csv": csv_extract(P), "vcf": vcf_file(P), "dicom": dicom_json(P),
+            "hl7-bad": hl7_bad(P), "fhir-bad": fhir_bad(P)}
+    files["hl7-bad"] = "bad.hl7"
+    files["fhir-bad"] = "unborn.json"
+    paths = {}
+    for fmt, name in files.items():
+        (feed / name).write_bytes(data[fmt])
+        paths[fmt] = str(feed / name)
+    return paths
+
+
+def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
+    canaries = load_canaries()
+    P = Planter(canaries)
+    paths = _feed(tmp_path, P)
+    mllp_msg = hl7_message(P, "hl7.msh10.mllp")
+    http_body = fhir_bundle(P)
+    http_batch = P["batch.http"]
+    csv_batch = P["batch.explicit"]
+    assert not P.unplanted(), "canaries.json entries no feed plants: %s" % P.unplanted()
+    assert {c["format"] for c in canaries} == {"fhir", "hl7v2", "csv", "vcf", "dicom"}
+    assert {t for c in canaries for t in c["transports"]} == {"zmq", "mllp", "http"}
+
+    # every service serves /metrics (the wrappers add --metrics; the real binaries run)
+    wrap = hg.metrics_bin_dir(tmp_path / "bin")
+    monkeypatch.setenv("HOURGLASS_CLI", hg.cli_path())
+    monkeypatch.setenv("HOURGLASS_BIN", wrap)
+    tokens = tmp_path / "http.tokens"
+    tokens.write_text("%s %s\n" % (TOKEN, PARTNER))
+    c = make_cluster("canary")
+    c.up("--cleansers", "1", "--deids", "1", "--shards", "2", "--min-cell", "0",
+         "--heartbeat-ms", "200", "--compression", "none", "--http-tokens", str(tokens))
+    with open(os.path.join(c.dir, "mappings", PARTNER + ".map"), "w") as f:
+        f.write(CSV_MAP)
+
+    # ZeroMQ push: all five formats
+    got = {}
+    for fmt in ("fhir", "hl7v2", "vcf", "dicom"):
+        got[fmt] = _push(c, fmt, [paths[fmt]])
+    got["csv"] = _push(c, "csv", [paths["csv"]], "--batch-id", csv_batch)
+    # what the cleanser and the de-identifier quarantine, quoting the canary in their reasons
+    r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--partner", PARTNER, "--wait",
+               120, "--json", paths["hl7-bad"], timeout=240)
+    assert r.json()["accepted"] == 1 and r.json()["rejected"] == 1, r
+    got["fhir-bad"] = _push(c, "fhir", [paths["fhir-bad"]])
+    # MLLP: HL7 v2 only; FHIR over HTTP: FHIR only
+    ack = mllp_send(c.cluster_json()["mllp"], mllp_msg)
+    assert b"MSA|AA|" in ack, ack
+    assert http_post(c, http_body, http_batch) == 202
+    stats = c.wait_drained(deadline_s=120)
+    for fmt, res in got.items():
+        assert res["records"] > 0, (fmt, res)
+    assert hg.counters(stats, "collector", "received") == 9, stats
+    quarantine = c.quarantine()["entries"]
+    assert hg.counters(stats, "deid", "rejected") == 1, (stats, quarantine)
+    assert sorted(e["service"] for e in quarantine) == ["cleanser", "deid"], quarantine
+    assert "'[withheld]'" in [e for e in quarantine if e["service"] == "deid"][0]["reason"]
+    indexed = hg.indexed_total(stats)
+    assert indexed > 0, stats
+
+    # analytics answers, stats, /metrics and /health: saved, then scanned
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    outs = []
+    for code in (GLUCOSE, HBA1C, "http://loinc.org|8251-1", "http://loinc.org|5778-6",
+                 "http://dicom.nema.org/resources/ontology/DCM|MR",
+                 "http://www.ncbi.nlm.nih.gov/projects/SNP|rs80357906"):
+        res, out = c.count(code)
+        outs.append(out)
+    res, out = c.count([GLUCOSE, HBA1C])
+    outs.append(out)
+    glucose, _ = c.count(GLUCOSE)
+    assert glucose["patients"] >= 3, glucose    # HL7 (one patient by both transports), FHIR, CSV
+    r = hg.run("stats", "--cluster", c.dir, "--json", timeout=60)
+    assert r.rc == 0, r
+    outs.append(r.out)
+    (answers / "answers.json").write_text("\n".join(outs))
+    pages = hg.metrics_pages(wrap)
+    assert len(pages) == len(c.pids_from_file()), (sorted(pages), c.pids_from_file())
+    for name, (metrics, health) in pages.items():
+        assert b"hourglass_" in metrics, (name, metrics[:300])
+        (answers / (name + ".metrics")).write_bytes(metrics)
+        (answers / (name + ".health")).write_bytes(health)
+
+    r = c.down()
+    assert r.rc == 0, r
+    needles = {c_["value"].encode(): c_["id"] for c_ in canaries}
+    behind = _dirs(c, "deid-*", "indexer-*", "analytics-*")
+    assert len(behind) == 4, behind
+    leaks = {}
+    for what, roots in (("store", behind), ("log", [os.path.join(c.dir, "logs")]),
+                        ("answer", [str(answers)])):
+        for n, files in hg.scan_files(roots, needles).items():
+            leaks[needles[n]] = (what, sorted(os.path.relpath(p, c.dir if what != "answer"
+                                                               else str(answers))
+                                              for p in files))
+    # the twin: each canary reached the collector's journal or the cleanser's store
+    seen = hg.scan_files(_dirs(c, "collector-*", "cleanser-*"), needles)
+    missing = sorted(needles[n] for n in needles if n not in seen)
+    print("canaries: %d, formats: 5, transports: 3, hits behind the de-identifier: %d"
+          % (len(canaries), len(leaks)))
+    assert not missing, "canaries never delivered (the scan would prove nothing): %s" % missing
+    assert not leaks, "canaries behind the de-identifier:\n%s" % "\n".join(
+        "  %s: %s %s" % (k, v[0], v[1]) for k, v in sorted(leaks.items()))
