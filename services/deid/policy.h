@@ -75,7 +75,9 @@
  *   codes[], code_value
  *                      a code of a standard terminology (hg_deid_is_terminology:
  *                      LOINC, SNOMED CT, ICD, RxNorm, CVX, NDC, CPT, DICOM,
- *                      HGNC, dbSNP, ...) kept; any other code -- a local code
+ *                      HGNC, dbSNP, ...) kept when it has the shape of its
+ *                      system's codes (hg_deid_code_shape_ok); any other
+ *                      code -- one of another shape, a local code
  *                      system's (HL7 "L", "99xxx", a partner's own URI), an
  *                      identifier system's (NPI, SSN, DICOM UID) or one with
  *                      no system -- is partner text: its system becomes
@@ -238,6 +240,16 @@ void hg_deid_country_code (const char *country, char out[4]);
 /* True when system is the canonical URI of a standard terminology whose codes
  * pass the de-identifier (exact match; NULL is not). */
 bool hg_deid_is_terminology (const char *system);
+
+/* True when code has the shape of the codes of system, a terminology
+ * (hg_deid_is_terminology): LOINC digits-check digit (LA/LP parts too),
+ * SNOMED CT, RxNorm and CVX digits, ICD and CPT upper case and digits with a
+ * digit among the first three, NDC digits and '-', UCUM a unit
+ * (hg_ucum_check), ActCode and DICOM upper case, digits and '_', HGNC upper
+ * case, digits, '-' and "orf", dbSNP rs digits, variants CHROM-POS-REF-ALT;
+ * 1 to 32 characters. Any other code (a name or an MRN sent as a LOINC
+ * code) is pseudonymised like a local code. */
+bool hg_deid_code_shape_ok (const char *system, const char *code);
 
 /* The terminologies of hg_deid_is_terminology (for tests); *n their count. */
 const char *const *hg_deid_terminologies (size_t *n);

@@ -1491,6 +1491,58 @@ test_local_codes_pseudonymised (void **state)
     assert_string_not_equal (rec[1]->codes[1]->code, rec[2]->codes[1]->code);
 }
 
+/* A terminology's code must have its shape: a name or an MRN sent as a LOINC
+ * or SNOMED code is pseudonymised; the twins (LOINC 2345-7, answer LA6576-8,
+ * SNOMED 371244009, ICD-10-CM E11.9, rs80357906, BRCA1, C1orf112, a variant,
+ * the modality MR, UCUM mg/dL) pass. */
+static void
+test_terminology_code_shapes (void **state)
+{
+    fixture_t *fx = *state;
+    const char *good[][2] = {{HG_SYS_LOINC, "2345-7"},
+                             {HG_SYS_LOINC, "LA6576-8"},
+                             {HG_SYS_SNOMED, "371244009"},
+                             {HG_SYS_ICD10CM, "E11.9"},
+                             {HG_SYS_ICD9CM, "250.00"},
+                             {HG_SYS_DBSNP, "rs80357906"},
+                             {HG_SYS_HGNC, "BRCA1"},
+                             {HG_SYS_HGNC, "C1orf112"},
+                             {HG_SYS_VARIANT, "17-43044295-A-G"},
+                             {HG_SYS_DICOM_DCM, "MR"},
+                             {HG_SYS_UCUM, "mg/dL"},
+                             {HG_SYS_RXNORM, "860975"},
+                             {HG_SYS_CVX, "140"}};
+    const char *bad[][2] = {{HG_SYS_LOINC, "Zyxwquor"},
+                            {HG_SYS_LOINC, "MRN8812345"},
+                            {HG_SYS_SNOMED, "Jane Roe"},
+                            {HG_SYS_ICD10CM, "Zyxwquor"},
+                            {HG_SYS_DBSNP, "MRN8812345"},
+                            {HG_SYS_HGNC, "Zyxwquor"},
+                            {HG_SYS_RXNORM, "617-555-0187"},
+                            {HG_SYS_DICOM_DCM, "Dr Roe"},
+                            {HG_SYS_LOINC, ""}};
+    for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++) {
+        if (!hg_deid_code_shape_ok (good[i][0], good[i][1])) {
+            print_error ("%s|%s refused\n", good[i][0], good[i][1]);
+        }
+        assert_true (hg_deid_code_shape_ok (good[i][0], good[i][1]));
+    }
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        if (hg_deid_code_shape_ok (bad[i][0], bad[i][1])) {
+            print_error ("%s|%s accepted\n", bad[i][0], bad[i][1]);
+        }
+        assert_false (hg_deid_code_shape_ok (bad[i][0], bad[i][1]));
+    }
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                    "p");
+    assert_int_equal (hg_record_add_code (fx->arena, rec, HG_SYS_LOINC, "Zyxwquor", ""), 0);
+    assert_int_equal (hg_record_add_code (fx->arena, rec, HG_SYS_LOINC, "2345-7", ""), 0);
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    s_assert_absent (rec, "Zyxwquor");
+    assert_string_equal (rec->codes[0]->code, s_ps ("code", "acme", HG_SYS_LOINC "|Zyxwquor"));
+    assert_string_equal (rec->codes[1]->code, "2345-7");
+}
+
 /* Identifier systems are not terminologies: a "code" under NPI, SSN or a DICOM
  * UID is a number that points at someone; every terminology of the list is
  * one of the cleanser's code-system table (services/cleanser/codesys.c), as
@@ -1616,4 +1668,5 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_local_codes_pseudonymised, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_identifier_systems_are_not_terminologies, s_rec_setup,
                                      s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_terminology_code_shapes, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup, s_rec_teardown))
