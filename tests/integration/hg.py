@@ -380,15 +380,21 @@ def push_partners(cluster, sim_dir, truth, wait=180):
     return pushes
 
 
-def scan_files(root_dirs, needles):
+def scan_files(root_dirs, needles, bounded=True, ignore_case=False):
     """Returns {needle: set(files)} for every needle (bytes) found in the raw bytes of
     any file under root_dirs. A needle matches only where it is not glued to a
     longer run of the same character class (so '1234' in '912345' does not count;
-    keeps chance hits in hex pseudonyms and numbers away)."""
+    keeps chance hits in hex pseudonyms and numbers away). bounded=False: any
+    occurrence counts -- for needles too distinctive to occur by chance, since in
+    a packed protobuf a string's length byte or the next field's tag is often a
+    letter ('J' is field 9's tag) and would hide a bounded match. ignore_case:
+    'ZYXWQUOR' counts for b'Zyxwquor' (parsers upper-case codes)."""
     import re
     pats = {}
     for n in needles:
-        pats[n] = re.compile(b"(?<![0-9A-Za-z])" + re.escape(n) + b"(?![0-9A-Za-z])")
+        m = n.lower() if ignore_case else n
+        pats[n] = (m, re.compile(b"(?<![0-9A-Za-z])" + re.escape(m) + b"(?![0-9A-Za-z])")
+                   if bounded else None)
     found = {}
     for root in root_dirs:
         for dirpath, _, names in os.walk(root):
@@ -399,8 +405,10 @@ def scan_files(root_dirs, needles):
                         data = f.read()
                 except OSError:
                     continue
-                for n, p in pats.items():
-                    if n in data and p.search(data):
+                if ignore_case:
+                    data = data.lower()
+                for n, (m, p) in pats.items():
+                    if m in data and (p is None or p.search(data)):
                         found.setdefault(n, set()).add(path)
     return found
 

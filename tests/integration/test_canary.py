@@ -21,6 +21,7 @@ import glob
 import json
 import os
 import socket
+import time
 import urllib.request
 
 import hg
@@ -73,9 +74,9 @@ def hl7_message(P, msh10_id):
         "OBR|1|%s||24323-8^Panel drawn by %s^LN|||20210304" % (P["hl7.obr.placer"],
                                                              P["hl7.obr.display"]),
         "OBX|1|NM|2345-7^Glucose per Dr %s^LN||105|mg/dL per Dr %s|70-99 per Dr %s|N|||F|||"
-        "20210304101500||9012^%s^Cy"
-        % (P["hl7.obx.display"], P["hl7.obx.unit"], P["hl7.obx.range"],
-           P["hl7.obx.responsible"]),
+        "20210304101500|%s^Lab|9012^%s^Cy||%s"
+        % (P["hl7.obx.display"], P["hl7.obx.unit"], P["hl7.obx.range"], P["hl7.obx15"],
+           P["hl7.obx.responsible"], P["hl7.obx18"]),
         "NTE|1||Called Mrs %s at home" % P["hl7.nte"],
         "OBX|2|ST|8251-1^Service comment^LN||Patient %s called back||||||F" % P["hl7.obx.st"],
         "OBX|3|TX|8251-1^Service comment^LN||seen at 12 %s Street||||||F" % P["hl7.obx.tx"],
@@ -83,10 +84,56 @@ def hl7_message(P, msh10_id):
         % (P["hl7.obx.cwe.code"], P["hl7.obx.cwe.display"]),
         "OBX|5|NM|%s^Local panel^%s||5.5|mmol/L|||||F"
         % (P["hl7.obx3.local"], P["hl7.obx3.localsys"]),
+        "OBX|6|NM|%s^Glucose^LN||6.2|mmol/L|||||F" % P["hl7.obx3.lnname"],
         "SPM|1|%s^LAB||BLD" % P["hl7.spm"],
         "ZPI|1|%s|MRN3322110" % P["hl7.z"],
     ]
     return ("\r".join(segs) + "\r").encode()
+
+
+def hl7_more(P):
+    """An ADT^A01 with a diagnosis and a VXU^V04 with an immunization, same patient."""
+    head = "MSH|^~\\&|LIS|LAB|HOURGLASS|HG|20210304101500||%s|%s|P|2.5"
+    pid = "PID|1||%s^^^CL^MR||%s^%s||%s|F" % (P["hl7.pid3.mrn"], P["hl7.pid5.family"],
+                                            P["hl7.pid5.given"], P["hl7.pid7.birth"])
+    pv1 = "PV1|1|I|WARD" + "|" * 40 + "|20210304"
+    adt = [head % ("ADT^A01", P["hl7.adt.msh10"]), "EVN|A01|20210304", pid, pv1,
+           "DG1|1||%s^Diabetes per Dr %s^99LOC^E11.9^Type 2 diabetes^I10|%s said diabetes|"
+           "20210304" % (P["hl7.dg1.local"], P["hl7.dg1.display"], P["hl7.dg1.display"]),
+           "DG1|2||%s^Diabetes^I10||20210304" % P["hl7.dg1.i10name"]]
+    rxa = ["RXA", "0", "1", "20210304", "20210304",
+           "208^Vaccine by Nurse %s^CVX" % P["hl7.rxa.display"], "0.3", "mL", "", "",
+           "4567^%s^Al" % P["hl7.rxa.provider"], "", "", "", "", P["hl7.rxa.lot"]]
+    vxu = [head % ("VXU^V04", P["hl7.vxu.msh10"]), pid, "ORC|RE||IMM-1", "|".join(rxa)]
+    return "".join("\r".join(m) + "\r" for m in (adt, vxu)).encode()
+
+
+def fhir_more(P, subject):
+    """An Encounter, a MedicationRequest and an Immunization of the patient."""
+    enc = {"resourceType": "Encounter", "id": "enc-1", "status": "finished",
+           "identifier": [{"system": "urn:oid:1.2.3.4", "value": P["fhir.enc.id"]}],
+           "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                     "code": "AMB"},
+           "type": [{"coding": [{"system": "http://clinic.example/enc-types",
+                                 "code": P["fhir.enc.localtype"]}]}],
+           "subject": subject, "period": {"start": "2021-03-01T09:00:00Z",
+                                          "end": "2021-03-01T11:00:00Z"},
+           "reasonCode": [{"text": "came with %s" % P["fhir.enc.reason"]}],
+           "location": [{"location": {"display": "%s ward" % P["fhir.enc.location"]}}],
+           "serviceProvider": {"display": "%s clinic" % P["fhir.enc.location"]}}
+    med = {"resourceType": "MedicationRequest", "id": "med-1", "status": "active",
+           "intent": "order", "subject": subject, "authoredOn": "2021-03-01",
+           "medicationCodeableConcept": {
+               "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                           "code": "860975"}],
+               "text": "metformin from %s" % P["fhir.med.text"]},
+           "dosageInstruction": [{"text": "ask %s" % P["fhir.med.text"]}]}
+    imm = {"resourceType": "Immunization", "id": "imm-1", "status": "completed",
+           "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "208"}]},
+           "patient": subject, "occurrenceDateTime": "2021-03-01",
+           "lotNumber": P["fhir.imm.lot"],
+           "performer": [{"actor": {"display": "Nurse %s" % P["fhir.imm.performer"]}}]}
+    return [enc, med, imm]
 
 
 def fhir_bundle(P):
@@ -124,8 +171,13 @@ def fhir_bundle(P):
                         % P["fhir.obs.div"]},
         "extension": [{"url": "http://example.org/fhir/drawn-by",
                        "valueString": P["fhir.obs.ext"]}],
+        "meta": {"source": "#%s" % P["fhir.obs.meta"],
+                 "tag": [{"system": "http://clinic.example/tags", "code": "t1",
+                          "display": P["fhir.obs.meta"]}]},
+        "identifier": [{"system": "urn:oid:1.2.3.5", "value": P["fhir.obs.identifier"]}],
         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7",
-                             "display": "Glucose for %s" % P["fhir.obs.display"]}, local],
+                             "display": "Glucose for %s" % P["fhir.obs.display"]}, local,
+                            {"system": "http://loinc.org", "code": P["fhir.obs.loincname"]}],
                  "text": "Glucose %s" % P["fhir.obs.codetext"]},
         "subject": subject, "effectiveDateTime": "2021-03-01T10:00:00Z",
         "performer": [{"reference": "Practitioner/prac-1",
@@ -133,7 +185,10 @@ def fhir_bundle(P):
                       {"reference": "Organization/org-1"}],
         "valueQuantity": {"value": 101, "unit": "mg/dL (Dr %s)" % P["fhir.obs.unit"]},
         "referenceRange": [{"text": "normal for %s" % P["fhir.obs.range"]}],
-        "note": [{"text": "Told %s" % P["fhir.obs.note"]}]}
+        "note": [{"text": "Told %s" % P["fhir.obs.note"]}],
+        "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8251-1",
+                                            "display": "by %s" % P["fhir.obs.component"]}]},
+                       "valueString": "asked %s" % P["fhir.obs.component"]}]}
     obs_str = {"resourceType": "Observation", "id": "obs-2", "status": "final",
                "code": {"coding": [{"system": "http://loinc.org", "code": "8251-1"}]},
                "subject": subject, "effectiveDateTime": "2021-03-01T10:00:00Z",
@@ -149,11 +204,13 @@ def fhir_bundle(P):
             "clinicalStatus": {"coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                 "code": "active"}]},
-            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}],
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"},
+                                {"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                 "code": P["fhir.cond.icdname"]}],
                      "text": "Diabetes, told %s" % P["fhir.cond.note"]},
             "subject": subject, "onsetDateTime": "2020-06-01",
             "note": [{"text": "%s family history" % P["fhir.cond.note"]}]}
-    entries = [patient, practitioner, org, obs, obs_str, obs_coded, cond]
+    entries = [patient, practitioner, org, obs, obs_str, obs_coded, cond] + fhir_more(P, subject)
     return json.dumps({"resourceType": "Bundle", "type": "collection",
                        "entry": [{"resource": r} for r in entries]}).encode()
 
@@ -188,9 +245,12 @@ def vcf_file(P):
             "##INFO=<ID=GENE,Number=1,Type=String,Description=\"Gene\">\n"
             "##INFO=<ID=NOTE,Number=1,Type=String,Description=\"Note\">\n"
             "##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">\n"
+            "##FORMAT=<ID=NT,Number=1,Type=String,Description=\"Note\">\n"
             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t%s\t%s\n"
             "chr17\t43044295\trs80357906\tA\tG\t50\tPASS\tGENE=BRCA1;NOTE=%s\tGT\t0/1\t1/1\n"
-            % (P["vcf.meta"], P["vcf.sample"], P["vcf.sample2"], P["vcf.info"])).encode()
+            "chr7\t117559590\t%s\tATCT\tA\t60\tPASS\tGENE=CFTR\tGT:NT\t0/1:%s\t0/0:x\n"
+            % (P["vcf.meta"], P["vcf.sample"], P["vcf.sample2"], P["vcf.info"], P["vcf.id"],
+               P["vcf.format"])).encode()
 
 
 def dicom_json(P):
@@ -215,6 +275,16 @@ def dicom_json(P):
         "00104000": {"vr": "LT", "Value": ["Brought by %s" % P["dicom.comments"]]},
         "00180015": {"vr": "CS", "Value": ["BRAIN"]},
         "0020000D": {"vr": "UI", "Value": [P["dicom.studyuid"]]},
+        "00200010": {"vr": "SH", "Value": [P["dicom.studyid"]]},
+        "00081050": {"vr": "PN", "Value": [{"Alphabetic": "%s^Kit" % P["dicom.performing"]}]},
+        "00081070": {"vr": "PN", "Value": [{"Alphabetic": "%s^Ray" % P["dicom.operator"]}]},
+        "00101000": lo(P["dicom.otherid"]),
+        "0008103E": lo("series for %s" % P["dicom.series"]),
+        "00081110": {"vr": "SQ", "Value": [{
+            "00081150": {"vr": "UI", "Value": ["1.2.840.10008.3.1.2.3.1"]},
+            "00324000": {"vr": "LT", "Value": ["seen by %s" % P["dicom.seq"]]}}]},
+        "00090010": lo("%s private" % P["dicom.privcreator"]),
+        "00091011": {"vr": "UT", "Value": ["%s notes" % P["dicom.privcreator"]]},
     }).encode()
 
 
@@ -263,6 +333,25 @@ def _dirs(c, *patterns):
     return out
 
 
+def _wait_cleansed(c, messages, deadline_s=120):
+    """Until the cleanser took every message and its outbox (the de-identifier's
+    input, committed) has stopped growing for 3 polls."""
+    deadline = time.monotonic() + deadline_s
+    last, stable = None, 0
+    while time.monotonic() < deadline:
+        s = c.stats(allow_down=True)
+        depth = hg.counters(s, "cleanser", "outbox_depth")
+        if hg.counters(s, "cleanser", "received") >= messages and depth > 0 and depth == last:
+            stable += 1
+            if stable >= 3:
+                return
+        else:
+            stable = 0
+        last = depth
+        time.sleep(0.2)
+    raise AssertionError("the cleanser did not take %d messages: %s" % (messages, s))
+
+
 def _push(c, fmt, paths, *extra):
     r = hg.run("push", "--cluster", c.dir, "--format", fmt, "--partner", PARTNER, "--wait",
                120, "--json", *extra, *paths, timeout=240)
@@ -278,7 +367,7 @@ def _feed(tmp_path, P):
         "hl7v2": "%s_results.hl7" % P["file.hl7"],
         "csv": "extract.csv", "vcf": "run.vcf", "dicom": "study.json",
     }
-    data = {"fhir": fhir_bundle(P), "hl7v2": hl7_message(P, "hl7.msh10.zmq"),
+    data = {"fhir": fhir_bundle(P), "hl7v2": hl7_message(P, "hl7.msh10.zmq") + hl7_more(P),
             "csv": csv_extract(P), "vcf": vcf_file(P), "dicom": dicom_json(P),
             "hl7-bad": hl7_bad(P), "fhir-bad": fhir_bad(P)}
     files["hl7-bad"] = "bad.hl7"
@@ -309,8 +398,12 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
     tokens = tmp_path / "http.tokens"
     tokens.write_text("%s %s\n" % (TOKEN, PARTNER))
     c = make_cluster("canary")
-    c.up("--cleansers", "1", "--deids", "1", "--shards", "2", "--min-cell", "0",
-         "--heartbeat-ms", "200", "--compression", "none", "--http-tokens", str(tokens))
+    up = ["--cleansers", "1", "--deids", "1", "--shards", "2", "--min-cell", "0",
+          "--heartbeat-ms", "200", "--compression", "none", "--http-tokens", str(tokens)]
+    c.up(*up)
+    # the de-identifier down while the feed is cleansed: its input stays in the
+    # cleanser's outbox, to be scanned before it is delivered
+    c.kill9("deid-0")
     with open(os.path.join(c.dir, "mappings", PARTNER + ".map"), "w") as f:
         f.write(CSV_MAP)
 
@@ -328,6 +421,10 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
     ack = mllp_send(c.cluster_json()["mllp"], mllp_msg)
     assert b"MSA|AA|" in ack, ack
     assert http_post(c, http_body, http_batch) == 202
+    _wait_cleansed(c, 9)
+    at_deid = hg.scan_files(_dirs(c, "cleanser-*"), {c_["value"].encode() for c_ in canaries},
+                            bounded=False, ignore_case=True)
+    c.up(*up)
     stats = c.wait_drained(deadline_s=120)
     for fmt, res in got.items():
         assert res["records"] > 0, (fmt, res)
@@ -371,15 +468,25 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
     leaks = {}
     for what, roots in (("store", behind), ("log", [os.path.join(c.dir, "logs")]),
                         ("answer", [str(answers)])):
-        for n, files in hg.scan_files(roots, needles).items():
+        for n, files in hg.scan_files(roots, needles, bounded=False, ignore_case=True).items():
             leaks[needles[n]] = (what, sorted(os.path.relpath(p, c.dir if what != "answer"
                                                                else str(answers))
                                               for p in files))
     # the twin: each canary reached the collector's journal or the cleanser's store
-    seen = hg.scan_files(_dirs(c, "collector-*", "cleanser-*"), needles)
+    seen = hg.scan_files(_dirs(c, "collector-*", "cleanser-*"), needles, bounded=False,
+                         ignore_case=True)
     missing = sorted(needles[n] for n in needles if n not in seen)
     print("canaries: %d, formats: 5, transports: 3, hits behind the de-identifier: %d"
           % (len(canaries), len(leaks)))
     assert not missing, "canaries never delivered (the scan would prove nothing): %s" % missing
+    # the twin of the scan behind the boundary: what the de-identifier was given
+    reached = sorted(c_["id"] for c_ in canaries if c_["value"].encode() in at_deid)
+    print("reached the de-identifier: %d: %s" % (len(reached), reached))
+    print("stopped at the cleanser: %s" % sorted(set(needles.values()) - set(reached)))
+    ids = ("file.", "batch.", "hl7.msh10", "hl7.bad.msh10", "hl7.adt.msh10", "hl7.vxu.msh10")
+    for fmt in ("fhir", "hl7v2", "csv", "vcf", "dicom"):
+        content = [c_["id"] for c_ in canaries if c_["format"] == fmt
+                   and c_["id"] in reached and not c_["id"].startswith(ids)]
+        assert content, "no %s canary reached the de-identifier's input" % fmt
     assert not leaks, "canaries behind the de-identifier:\n%s" % "\n".join(
         "  %s: %s %s" % (k, v[0], v[1]) for k, v in sorted(leaks.items()))
