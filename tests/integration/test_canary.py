@@ -5,16 +5,20 @@ are planted in every place a partner can put them, in all five formats:
 
   - over ZeroMQ push (`hourglass push`), the only transport that carries every
     format: FHIR (a Synthea-named file, default batch id from the file name),
-    HL7 v2, CSV (with an explicit --batch-id), VCF and DICOM JSON;
+    HL7 v2 (ORU, ADT, VXU), CSV (with an explicit --batch-id), VCF, DICOM JSON
+    and a DICOM Part 10 file;
   - over MLLP, which carries HL7 v2 only: the same HL7 message, its own MSH-10;
   - over FHIR HTTP, which carries FHIR only: the same Bundle, an X-Batch-Id.
 
-After the pipeline drained, the raw bytes of every file of the stores behind
-the de-identifier (deid, indexer, analytics; RocksDB with --compression none,
-read after `cluster down`), every log file, every /metrics and /health page of
-every service (the services run with --metrics through hg.metrics_bin_dir)
-and every analytics answer (query count, a cohort, stats) hold none of the
-canaries. The twin: every canary is found in the collector's or the
+The de-identifier is stopped while the feed is cleansed: its input, in the
+cleanser's outbox, is scanned first (what reaches it; at least one canary of
+each format must); then it is restarted. After the pipeline drained, the raw
+bytes of every file of the stores behind the de-identifier (deid, indexer,
+analytics; RocksDB with --compression none, read after `cluster down`), every
+log file, every /metrics and /health page of every service (the services run
+with --metrics through hg.metrics_bin_dir) and every analytics answer (query
+count, a cohort, stats) hold none of the canaries, in any case and glued to
+anything. The twin: every canary is found in the collector's or the
 cleanser's store, so none passes because it was never delivered.
 """
 import glob
@@ -288,6 +292,43 @@ def dicom_json(P):
     }).encode()
 
 
+def _dicom_elem(group, elem, vr, value):
+    """One explicit VR little endian element; undefined length when value is None (SQ)."""
+    import struct
+    if value is not None and len(value) % 2:
+        value += b"\0" if vr == b"UI" else b" "
+    head = struct.pack("<HH", group, elem) + vr
+    if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT", b"UC", b"UR"):
+        n = 0xFFFFFFFF if value is None else len(value)
+        return head + b"\0\0" + struct.pack("<I", n) + (value or b"")
+    return head + struct.pack("<H", len(value)) + value
+
+
+def dicom_part10(P):
+    """A DICOM Part 10 file, explicit VR little endian, header only."""
+    import struct
+    e = _dicom_elem
+    meta = (e(0x0002, 0x0001, b"OB", b"\0\1")
+            + e(0x0002, 0x0002, b"UI", b"1.2.840.10008.5.1.4.1.1.4")
+            + e(0x0002, 0x0003, b"UI", b"1.2.826.0.1.3680043.8.498.99")
+            + e(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1"))
+    meta = e(0x0002, 0x0000, b"UL", struct.pack("<I", len(meta))) + meta
+    item = e(0x0032, 0x4000, b"LT", ("seen by %s" % P["dicom10.seq"]).encode())
+    seq = (e(0x0008, 0x1110, b"SQ", None) + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+           + item + struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
+    priv = P["dicom10.private"].encode()
+    ds = (e(0x0008, 0x0020, b"DA", b"20210608") + e(0x0008, 0x0060, b"CS", b"CT")
+          + seq + e(0x0008, 0x1030, b"LO", ("CT for %s" % P["dicom10.studydesc"]).encode())
+          + e(0x0009, 0x0010, b"LO", priv + b" private") + e(0x0009, 0x1010, b"LO", priv)
+          + e(0x0009, 0x1011, b"UT", priv + b" notes")
+          + e(0x0010, 0x0010, b"PN", ("%s^Ada" % P["dicom10.name"]).encode())
+          + e(0x0010, 0x0020, b"LO", P["dicom10.id"].encode())
+          + e(0x0010, 0x0030, b"DA", P["dicom10.birth"].encode())
+          + e(0x0010, 0x0040, b"CS", b"F")
+          + e(0x0020, 0x000D, b"UI", b"1.2.826.0.1.3680043.8.498.55"))
+    return b"\0" * 128 + b"DICM" + meta + ds
+
+
 def hl7_bad(P):
     """A message the cleanser quarantines: OBX-2 NM, OBX-5 a name."""
     return ("MSH|^~\\&|LIS|LAB|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5\r"
@@ -369,7 +410,8 @@ def _feed(tmp_path, P):
     }
     data = {"fhir": fhir_bundle(P), "hl7v2": hl7_message(P, "hl7.msh10.zmq") + hl7_more(P),
             "csv": csv_extract(P), "vcf": vcf_file(P), "dicom": dicom_json(P),
-            "hl7-bad": hl7_bad(P), "fhir-bad": fhir_bad(P)}
+            "hl7-bad": hl7_bad(P), "fhir-bad": fhir_bad(P), "dicom10": dicom_part10(P)}
+    files["dicom10"] = "ct.dcm"
     files["hl7-bad"] = "bad.hl7"
     files["fhir-bad"] = "unborn.json"
     paths = {}
@@ -417,18 +459,19 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
                120, "--json", paths["hl7-bad"], timeout=240)
     assert r.json()["accepted"] == 1 and r.json()["rejected"] == 1, r
     got["fhir-bad"] = _push(c, "fhir", [paths["fhir-bad"]])
+    got["dicom10"] = _push(c, "dicom", [paths["dicom10"]])
     # MLLP: HL7 v2 only; FHIR over HTTP: FHIR only
     ack = mllp_send(c.cluster_json()["mllp"], mllp_msg)
     assert b"MSA|AA|" in ack, ack
     assert http_post(c, http_body, http_batch) == 202
-    _wait_cleansed(c, 9)
+    _wait_cleansed(c, 10)
     at_deid = hg.scan_files(_dirs(c, "cleanser-*"), {c_["value"].encode() for c_ in canaries},
                             bounded=False, ignore_case=True)
     c.up(*up)
     stats = c.wait_drained(deadline_s=120)
     for fmt, res in got.items():
         assert res["records"] > 0, (fmt, res)
-    assert hg.counters(stats, "collector", "received") == 9, stats
+    assert hg.counters(stats, "collector", "received") == 10, stats
     quarantine = c.quarantine()["entries"]
     assert hg.counters(stats, "deid", "rejected") == 1, (stats, quarantine)
     assert sorted(e["service"] for e in quarantine) == ["cleanser", "deid"], quarantine
