@@ -982,6 +982,32 @@ s_all_of (const char *s, size_t n, const char *set, bool digits)
 
 #define S_UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+/* CHROM-POS-REF-ALT (vcf.c): a chromosome 1-2 digits, X, Y, M or MT, a
+ * position, alleles of bases (any case; ALT may be '*'). A contig name or a
+ * symbolic allele ("<DEL>") is not a shape we can vouch for. */
+static bool
+s_variant_shape (const char *code)
+{
+    const char *part[4];
+    size_t len[4];
+    const char *p = code;
+    for (int i = 0; i < 4; i++) {
+        const char *d = strchr (p, '-');
+        if ((d == NULL) != (i == 3)) {
+            return false;
+        }
+        part[i] = p;
+        len[i] = d ? (size_t) (d - p) : strlen (p);
+        p = d ? d + 1 : p;
+    }
+    bool chrom = (len[0] <= 2 && s_all_of (part[0], len[0], "", true))
+                 || (len[0] == 1 && strchr ("XYM", part[0][0]))
+                 || (len[0] == 2 && memcmp (part[0], "MT", 2) == 0);
+    return chrom && s_all_of (part[1], len[1], "", true)
+           && s_all_of (part[2], len[2], "ACGTNacgtn", false)
+           && s_all_of (part[3], len[3], "ACGTNacgtn*", false);
+}
+
 bool
 hg_deid_code_shape_ok (const char *system, const char *code)
 {
@@ -1021,7 +1047,7 @@ hg_deid_code_shape_ok (const char *system, const char *code)
     case S_SHAPE_RSID:
         return n > 2 && code[0] == 'r' && code[1] == 's' && s_all_of (code + 2, n - 2, "", true);
     case S_SHAPE_VARIANT:
-        return s_all_of (code, n, "XYMT-ACGTN", true) && dash;
+        return s_variant_shape (code);
     }
     return false;
 }

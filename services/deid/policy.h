@@ -246,7 +246,8 @@ bool hg_deid_is_terminology (const char *system);
  * SNOMED CT, RxNorm and CVX digits, ICD and CPT upper case and digits with a
  * digit among the first three, NDC digits and '-', UCUM a unit
  * (hg_ucum_check), ActCode and DICOM upper case, digits and '_', HGNC upper
- * case, digits, '-' and "orf", dbSNP rs digits, variants CHROM-POS-REF-ALT;
+ * case, digits, '-' and "orf", dbSNP rs digits, variants CHROM-POS-REF-ALT
+ * (chromosome 1-2 digits, X, Y, M or MT; alleles of bases, ALT or '*');
  * 1 to 32 characters. Any other code (a name or an MRN sent as a LOINC
  * code) is pseudonymised like a local code. */
 bool hg_deid_code_shape_ok (const char *system, const char *code);

@@ -1508,6 +1508,8 @@ test_terminology_code_shapes (void **state)
                              {HG_SYS_HGNC, "BRCA1"},
                              {HG_SYS_HGNC, "C1orf112"},
                              {HG_SYS_VARIANT, "17-43044295-A-G"},
+                             {HG_SYS_VARIANT, "X-100-atct-a"},
+                             {HG_SYS_VARIANT, "MT-7028-C-*"},
                              {HG_SYS_DICOM_DCM, "MR"},
                              {HG_SYS_UCUM, "mg/dL"},
                              {HG_SYS_RXNORM, "860975"},
@@ -1520,6 +1522,10 @@ test_terminology_code_shapes (void **state)
                             {HG_SYS_HGNC, "Zyxwquor"},
                             {HG_SYS_RXNORM, "617-555-0187"},
                             {HG_SYS_DICOM_DCM, "Dr Roe"},
+                            {HG_SYS_VARIANT, "Zyxwquor-1-A-G"},
+                            {HG_SYS_VARIANT, "17-43044295-A-<DEL>"},
+                            {HG_SYS_VARIANT, "17-1-A"},
+                            {HG_SYS_VARIANT, "17-1-A-G-T"},
                             {HG_SYS_LOINC, ""}};
     for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++) {
         if (!hg_deid_code_shape_ok (good[i][0], good[i][1])) {
