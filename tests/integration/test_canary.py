@@ -64,10 +64,11 @@ def hl7_message(P, msh10_id):
     segs = [
         "MSH|^~\\&|LIS|%s|HOURGLASS|HG|20210304101500||ORU^R01|%s|P|2.5"
         % (P["hl7.msh4"], P[msh10_id]),
-        "PID|1||%s^^^CL^MR~%s^^^SSA^SS||%s^%s||%s|F|||12 %s Lane^^%s^MA^%s||%s^PRN^PH^%s"
+        "PID|1||%s^^^CL^MR~%s^^^SSA^SS||%s^%s||%s|F|||12 %s Lane^^%s^%s^%s||%s^PRN^PH^%s"
         % (P["hl7.pid3.mrn"], P["hl7.pid3.ssn"], P["hl7.pid5.family"], P["hl7.pid5.given"],
            P["hl7.pid7.birth"], P["hl7.pid11.street"], P["hl7.pid11.city"],
-           P["hl7.pid11.zip"], P["hl7.pid13.phone"], P["hl7.pid13.email"]),
+           P["hl7.pid11.state"], P["hl7.pid11.zip"], P["hl7.pid13.phone"],
+           P["hl7.pid13.email"]),
         "NK1|1|%s^Ann|SPO|3 %s Road^^Boston^MA^02110|%s"
         % (P["hl7.nk1.name"], P["hl7.nk1.addr"], P["hl7.nk1.phone"]),
         "GT1|1||%s^Mirelle||77 %s Road^^Salem^MA^01970|%s"
@@ -89,6 +90,7 @@ def hl7_message(P, msh10_id):
         "OBX|5|NM|%s^Local panel^%s||5.5|mmol/L|||||F"
         % (P["hl7.obx3.local"], P["hl7.obx3.localsys"]),
         "OBX|6|NM|%s^Glucose^LN||6.2|mmol/L|||||F" % P["hl7.obx3.lnname"],
+        "OBX|7|NM|2823-3^Potassium^LN||4.1|mmol/L|3.5-5.1|%s|||F" % P["hl7.obx8"],
         "SPM|1|%s^LAB||BLD" % P["hl7.spm"],
         "ZPI|1|%s|MRN3322110" % P["hl7.z"],
     ]
@@ -159,7 +161,9 @@ def fhir_bundle(P):
                     {"system": "email", "value": P["fhir.patient.email"]}],
         "gender": "female", "birthDate": P["fhir.patient.birth"],
         "address": [{"line": ["99 %s Ave" % P["fhir.patient.street"]],
-                     "city": P["fhir.patient.city"], "state": "MA", "postalCode": "01230"}]}
+                     "city": P["fhir.patient.city"], "state": P["fhir.patient.state"],
+                     "postalCode": P["fhir.patient.postal"],
+                     "country": P["fhir.patient.country"]}]}
     practitioner = {"resourceType": "Practitioner", "id": "prac-1",
                     "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi",
                                     "value": P["fhir.practitioner.id"]}],
@@ -193,6 +197,15 @@ def fhir_bundle(P):
         "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8251-1",
                                             "display": "by %s" % P["fhir.obs.component"]}]},
                        "valueString": "asked %s" % P["fhir.obs.component"]}]}
+    obs_k = {"resourceType": "Observation", "id": "obs-4", "status": P["fhir.obs.status"],
+             "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+             "subject": subject, "effectiveDateTime": "2021-03-02T10:00:00Z",
+             "valueQuantity": {"value": 4.2, "unit": "mmol/L",
+                               "system": "http://unitsofmeasure.org",
+                               "code": P["fhir.obs.unitcode"]},
+             "interpretation": [{"coding": [{
+                 "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                 "code": P["fhir.obs.interp"]}], "text": P["fhir.obs.interp"]}]}
     obs_str = {"resourceType": "Observation", "id": "obs-2", "status": "final",
                "code": {"coding": [{"system": "http://loinc.org", "code": "8251-1"}]},
                "subject": subject, "effectiveDateTime": "2021-03-01T10:00:00Z",
@@ -214,7 +227,8 @@ def fhir_bundle(P):
                      "text": "Diabetes, told %s" % P["fhir.cond.note"]},
             "subject": subject, "onsetDateTime": "2020-06-01",
             "note": [{"text": "%s family history" % P["fhir.cond.note"]}]}
-    entries = [patient, practitioner, org, obs, obs_str, obs_coded, cond] + fhir_more(P, subject)
+    entries = [patient, practitioner, org, obs, obs_k, obs_str, obs_coded, cond] + fhir_more(
+        P, subject)
     return json.dumps({"resourceType": "Bundle", "type": "collection",
                        "entry": [{"resource": r} for r in entries]}).encode()
 
@@ -229,17 +243,27 @@ column.display = TEST
 column.value = RESULT
 column.unit = UNIT
 column.effective = DATE
+column.encounter = VISIT
+column.reference_range = RANGE
+column.interpretation = FLAG
+column.status = STATE
+column.code_system = SYSTEM
 """
 
 
 def csv_extract(P):
-    return ("PATIENT,FAMILY,PHONE,SSN,DOB,LOINC,TEST,RESULT,UNIT,DATE,NOTE\r\n"
-            "%s,%s,%s,%s,%s,2345-7,Glucose for %s,5.4,mmol/L (%s),2021-04-03,%s called\r\n"
-            "%s,%s,%s,%s,%s,4548-4,HbA1c,6.1,%%,2021-04-05,\r\n"
-            % (P["csv.patient"], P["csv.family"], P["csv.phone"], P["csv.ssn"], P["csv.birth"],
-               P["csv.display"], P["csv.unit"], P["csv.note"],
-               P["csv.patient"], P["csv.family"], P["csv.phone"], P["csv.ssn"],
-               P["csv.birth"])).encode()
+    head = "PATIENT,FAMILY,PHONE,SSN,DOB,SYSTEM,LOINC,TEST,RESULT,UNIT,DATE,NOTE,VISIT,RANGE,FLAG,STATE"
+    who = "%s,%s,%s,%s,%s" % (P["csv.patient"], P["csv.family"], P["csv.phone"], P["csv.ssn"],
+                              P["csv.birth"])
+    rows = [
+        "%s,loinc,2345-7,Glucose for %s,5.4,mmol/L (%s),2021-04-03,%s called,%s,normal for %s,%s,%s"
+        % (who, P["csv.display"], P["csv.unit"], P["csv.note"], P["csv.encounter"],
+           P["csv.range"], P["csv.interp"], P["csv.status"]),
+        "%s,loinc,4548-4,HbA1c,6.1,%%,2021-04-05,,,4.0-6.0,H,final" % who,
+        "%s,http://%s/codes,%s,Local test,7.5,mmol/L,2021-04-06,,,,,final"
+        % (who, P["csv.localsys"], P["csv.localcode"]),
+    ]
+    return ("\r\n".join([head] + rows) + "\r\n").encode()
 
 
 def vcf_file(P):
@@ -253,8 +277,9 @@ def vcf_file(P):
             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t%s\t%s\n"
             "chr17\t43044295\trs80357906\tA\tG\t50\tPASS\tGENE=BRCA1;NOTE=%s\tGT\t0/1\t1/1\n"
             "chr7\t117559590\t%s\tATCT\tA\t60\tPASS\tGENE=CFTR\tGT:NT\t0/1:%s\t0/0:x\n"
+            "chr13\t32315474\trs80359550\tG\tT\t40\t%s\tGENE=BRCA2\tGT\t0/1\t0/0\n"
             % (P["vcf.meta"], P["vcf.sample"], P["vcf.sample2"], P["vcf.info"], P["vcf.id"],
-               P["vcf.format"])).encode()
+               P["vcf.format"], P["vcf.filter"])).encode()
 
 
 def dicom_json(P):
