@@ -431,14 +431,12 @@ def _feed(tmp_path, P):
     files = {
         "fhir": "%s_%s_%s.json" % (P["file.given"], P["file.family"], P["file.uuid"]),
         "hl7v2": "%s_results.hl7" % P["file.hl7"],
-        "csv": "extract.csv", "vcf": "run.vcf", "dicom": "study.json",
+        "csv": "extract.csv", "vcf": "run.vcf", "dicom": "study.json", "dicom10": "ct.dcm",
+        "hl7-bad": "bad.hl7", "fhir-bad": "unborn.json",
     }
     data = {"fhir": fhir_bundle(P), "hl7v2": hl7_message(P, "hl7.msh10.zmq") + hl7_more(P),
             "csv": csv_extract(P), "vcf": vcf_file(P), "dicom": dicom_json(P),
-            "hl7-bad": hl7_bad(P), "fhir-bad": fhir_bad(P), "dicom10": dicom_part10(P)}
-    files["dicom10"] = "ct.dcm"
-    files["hl7-bad"] = "bad.hl7"
-    files["fhir-bad"] = "unborn.json"
+            "dicom10": dicom_part10(P), "hl7-bad": hl7_bad(P), "fhir-bad": fhir_bad(P)}
     paths = {}
     for fmt, name in files.items():
         (feed / name).write_bytes(data[fmt])
@@ -517,6 +515,12 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
     outs.append(out)
     glucose, _ = c.count(GLUCOSE)
     assert glucose["patients"] >= 3, glucose    # HL7 (one patient by both transports), FHIR, CSV
+    # a local code is pseudonymised, not dropped: still one countable concept
+    local = hg.pseudonym(c.key(), "code", PARTNER, "%s|%s" % (
+        P.by_id["hl7.obx3.localsys"]["value"], P.by_id["hl7.obx3.local"]["value"]))
+    res, out = c.count("https://hourglass.local/local-code|" + local)
+    outs.append(out)
+    assert res["patients"] == 1, res
     r = hg.run("stats", "--cluster", c.dir, "--json", timeout=60)
     assert r.rc == 0, r
     outs.append(r.out)
