@@ -896,6 +896,206 @@ s_deid_place (hg_arena_t *arena, Hourglass__Record *rec, Hourglass__Demographics
 }
 
 /* ---------------------------------------------------------------------------
+ * Code systems: standard terminologies pass, every other code is partner text.
+ *
+ * The terminologies whose codes mean the same everywhere and identify no one:
+ * the canonical URIs the cleanser writes (services/cleanser/codesys.c, whose
+ * table the unit test checks this list against) minus its identifier systems
+ * (NPI, SSN, DICOM UIDs: a "code" there is a person's or a study's number),
+ * each with the shape its codes have. */
+typedef enum {
+    S_SHAPE_LOINC,   /* [LA|LP|..]digits-digit */
+    S_SHAPE_DIGITS,  /* SNOMED CT (6-18), RxNorm, CVX */
+    S_SHAPE_ICD,     /* ICD-10(-CM), ICD-9-CM, ICD-10-PCS, CPT: upper case, digits, '.' */
+    S_SHAPE_NDC,     /* digits and '-' */
+    S_SHAPE_UCUM,    /* hg_ucum_check */
+    S_SHAPE_UPPER,   /* ActCode, DICOM: upper case, digits, '_' */
+    S_SHAPE_GENE,    /* HGNC symbols: upper case, digits, '-', "orf" */
+    S_SHAPE_RSID,    /* rs digits */
+    S_SHAPE_VARIANT, /* CHROM-POS-REF-ALT */
+} s_shape_code_t;
+
+static const struct {
+    const char *uri;
+    s_shape_code_t shape;
+} s_terms[] = {
+    {HG_SYS_LOINC, S_SHAPE_LOINC},
+    {HG_SYS_SNOMED, S_SHAPE_DIGITS},
+    {HG_SYS_ICD10CM, S_SHAPE_ICD},
+    {HG_SYS_ICD9CM, S_SHAPE_ICD},
+    {HG_SYS_RXNORM, S_SHAPE_DIGITS},
+    {HG_SYS_CVX, S_SHAPE_DIGITS},
+    {HG_SYS_UCUM, S_SHAPE_UCUM},
+    {"http://hl7.org/fhir/sid/ndc", S_SHAPE_NDC},
+    {"http://terminology.hl7.org/CodeSystem/v3-ActCode", S_SHAPE_UPPER},
+    {"http://dicom.nema.org/resources/ontology/DCM", S_SHAPE_UPPER},
+    {"http://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_L.html",
+     S_SHAPE_UPPER},
+    {"http://www.genenames.org", S_SHAPE_GENE},
+    {"http://www.ncbi.nlm.nih.gov/projects/SNP", S_SHAPE_RSID},
+    {"https://hourglass.local/variant", S_SHAPE_VARIANT},
+    {"http://hl7.org/fhir/sid/icd-10", S_SHAPE_ICD},
+    {"http://www.ama-assn.org/go/cpt", S_SHAPE_ICD},
+    {"http://www.cms.gov/Medicare/Coding/ICD10", S_SHAPE_ICD},
+};
+#define S_N_TERMS (sizeof (s_terms) / sizeof (s_terms[0]))
+
+const char *const *
+hg_deid_terminologies (size_t *n)
+{
+    static const char *uris[S_N_TERMS];
+    for (size_t i = 0; i < S_N_TERMS; i++) {
+        uris[i] = s_terms[i].uri;
+    }
+    *n = S_N_TERMS;
+    return uris;
+}
+
+static int
+s_term_of (const char *system)
+{
+    for (size_t i = 0; system && i < S_N_TERMS; i++) {
+        if (strcmp (system, s_terms[i].uri) == 0) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+bool
+hg_deid_is_terminology (const char *system)
+{
+    return s_term_of (system) >= 0;
+}
+
+/* n characters of s from set (and digits when digits), at least one. */
+static bool
+s_all_of (const char *s, size_t n, const char *set, bool digits)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!(digits && s_is_digit (s[i])) && !strchr (set, s[i])) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+#define S_UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+/* CHROM-POS-REF-ALT (vcf.c): a chromosome 1-2 digits, X, Y, M or MT, a
+ * position, alleles of bases (any case; ALT may be '*'). A contig name or a
+ * symbolic allele ("<DEL>") is not a shape we can vouch for. */
+static bool
+s_variant_shape (const char *code)
+{
+    const char *part[4];
+    size_t len[4];
+    const char *p = code;
+    for (int i = 0; i < 4; i++) {
+        const char *d = strchr (p, '-');
+        if ((d == NULL) != (i == 3)) {
+            return false;
+        }
+        part[i] = p;
+        len[i] = d ? (size_t) (d - p) : strlen (p);
+        p = d ? d + 1 : p;
+    }
+    bool chrom = (len[0] <= 2 && s_all_of (part[0], len[0], "", true))
+                 || (len[0] == 1 && strchr ("XYM", part[0][0]))
+                 || (len[0] == 2 && memcmp (part[0], "MT", 2) == 0);
+    return chrom && s_all_of (part[1], len[1], "", true)
+           && s_all_of (part[2], len[2], "ACGTNacgtn", false)
+           && s_all_of (part[3], len[3], "ACGTNacgtn*", false);
+}
+
+bool
+hg_deid_code_shape_ok (const char *system, const char *code)
+{
+    int t = s_term_of (system);
+    size_t n = code ? strlen (code) : 0;
+    if (t < 0 || n == 0 || n > 32) {
+        return false;
+    }
+    const char *dash = strchr (code, '-');
+    switch (s_terms[t].shape) {
+    case S_SHAPE_LOINC: {
+        size_t p = code[0] == 'L' && code[1] && strchr ("AP", code[1]) ? 2 : 0;
+        return dash && dash[1] && !dash[2] && s_is_digit (dash[1])
+               && s_all_of (code + p, (size_t) (dash - code) - p, "", true)
+               && dash - code - (long) p <= 7;
+    }
+    case S_SHAPE_DIGITS:
+        return n <= 18 && s_all_of (code, n, "", true);
+    case S_SHAPE_ICD:
+        return n >= 3 && n <= 8 && s_all_of (code, n, S_UPPER ".", true)
+               && (s_is_digit (code[0]) || s_is_digit (code[1]) || s_is_digit (code[2]));
+    case S_SHAPE_NDC:
+        return n <= 13 && s_all_of (code, n, "-", true);
+    case S_SHAPE_UCUM: {
+        char unit[HG_UCUM_MAX + 1];
+        return hg_ucum_check (code, unit, NULL) == 0;
+    }
+    case S_SHAPE_UPPER:
+        return n <= 24 && s_all_of (code, n, S_UPPER "_", true);
+    case S_SHAPE_GENE: {
+        const char *orf = strstr (code, "orf");
+        return n <= 16
+               && (orf ? s_all_of (code, (size_t) (orf - code), S_UPPER "-", true)
+                             && s_all_of (orf + 3, strlen (orf + 3), S_UPPER "-", true)
+                       : s_all_of (code, n, S_UPPER "-", true));
+    }
+    case S_SHAPE_RSID:
+        return n > 2 && code[0] == 'r' && code[1] == 's' && s_all_of (code + 2, n - 2, "", true);
+    case S_SHAPE_VARIANT:
+        return s_variant_shape (code);
+    }
+    return false;
+}
+
+/* A coding outside the terminologies, or whose code has not the shape of its
+ * terminology's codes (a name sent as a LOINC code): its code becomes the keyed pseudonym
+ * ("code", partner) of "system|code" under HG_DEID_LOCAL_SYSTEM, so a local
+ * code still counts as one concept; a system without a code is removed. */
+static int
+s_deid_coding (const hg_deid_ctx_t *ctx, hg_arena_t *arena, const char *partner,
+               Hourglass__Coding *c)
+{
+    if (!c || hg_deid_code_shape_ok (c->system, c->code)) {
+        return 0;
+    }
+    if (hg_str_empty (c->code)) {
+        c->system = S_EMPTY;
+        c->code = S_EMPTY;
+        return 0;
+    }
+    char *id = hg_arena_printf (arena, "%s|%s", c->system ? c->system : "", c->code);
+    char *out = hg_arena_alloc (arena, HG_PSEUDONYM_HEX + 1);
+    if (!id || !out) {
+        return HG_ENOMEM;
+    }
+    hg_pseudonym (ctx->key, "code", partner, id, out);
+    c->system = (char *) HG_DEID_LOCAL_SYSTEM;
+    c->code = out;
+    return 0;
+}
+
+static int
+s_deid_codes (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *rec,
+              const char *partner)
+{
+    for (size_t i = 0; rec->codes && i < rec->n_codes; i++) {
+        if (s_deid_coding (ctx, arena, partner, rec->codes[i]) < 0) {
+            return HG_ENOMEM;
+        }
+    }
+    if (rec->value_case == HOURGLASS__RECORD__VALUE_CODE_VALUE
+        && s_deid_coding (ctx, arena, partner, rec->code_value) < 0) {
+        return HG_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Quarantine reasons. */
 
 void
@@ -1190,7 +1390,8 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     rec->text = S_EMPTY;
     bool quantitative;
     if (s_deid_units (arena, rec, &quantitative) < 0
-        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0) {
+        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0
+        || s_deid_codes (ctx, arena, rec, partner) < 0) {
         return s_oom (err);
     }
     hg_err_clear (err);

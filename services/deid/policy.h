@@ -72,7 +72,20 @@
  *   quantity.comparator kept when "", "<", "<=", ">=" or ">", else removed
  *   demographics.sex   kept when "", male, female, other or unknown (what the
  *                      cleanser writes), else "unknown"
- *   everything else    (codes and systems, kind) kept
+ *   codes[], code_value
+ *                      a code of a standard terminology (hg_deid_is_terminology:
+ *                      LOINC, SNOMED CT, ICD, RxNorm, CVX, NDC, CPT, DICOM,
+ *                      HGNC, dbSNP, ...) kept when it has the shape of its
+ *                      system's codes (hg_deid_code_shape_ok); any other
+ *                      code -- one of another shape, a local code
+ *                      system's (HL7 "L", "99xxx", a partner's own URI), an
+ *                      identifier system's (NPI, SSN, DICOM UID) or one with
+ *                      no system -- is partner text: its system becomes
+ *                      HG_DEID_LOCAL_SYSTEM and its code the keyed pseudonym
+ *                      ("code", partner) of "system|code" (one local concept
+ *                      stays one code, countable, never readable); a system
+ *                      with no code is removed
+ *   everything else    (kind) kept
  */
 #ifndef HG_DEID_POLICY_H
 #define HG_DEID_POLICY_H
@@ -220,6 +233,27 @@ void hg_deid_state_code (const char *state, char out[4]);
  * numeric), trimmed and upper-cased, or "US" for the spellings of the
  * United States hg_deid_postal_prefix accepts; else "". */
 void hg_deid_country_code (const char *country, char out[4]);
+
+/* The system of pseudonymised local codes (see codes[] above). */
+#define HG_DEID_LOCAL_SYSTEM "https://hourglass.local/local-code"
+
+/* True when system is the canonical URI of a standard terminology whose codes
+ * pass the de-identifier (exact match; NULL is not). */
+bool hg_deid_is_terminology (const char *system);
+
+/* True when code has the shape of the codes of system, a terminology
+ * (hg_deid_is_terminology): LOINC digits-check digit (LA/LP parts too),
+ * SNOMED CT, RxNorm and CVX digits, ICD and CPT upper case and digits with a
+ * digit among the first three, NDC digits and '-', UCUM a unit
+ * (hg_ucum_check), ActCode and DICOM upper case, digits and '_', HGNC upper
+ * case, digits, '-' and "orf", dbSNP rs digits, variants CHROM-POS-REF-ALT
+ * (chromosome 1-2 digits, X, Y, M or MT; alleles of bases, ALT or '*');
+ * 1 to 32 characters. Any other code (a name or an MRN sent as a LOINC
+ * code) is pseudonymised like a local code. */
+bool hg_deid_code_shape_ok (const char *system, const char *code);
+
+/* The terminologies of hg_deid_is_terminology (for tests); *n their count. */
+const char *const *hg_deid_terminologies (size_t *n);
 
 /* The quarantine rule: a record that cannot be de-identified is described
  * in the de-identifier's store by its position and this copy of its reason.

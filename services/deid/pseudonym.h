@@ -40,7 +40,8 @@ int hg_deid_key_load (const char *path, bool create, unsigned char key[HG_DEID_K
 /* Writes to out (HG_PSEUDONYM_HEX + 1 bytes, NUL-terminated) the lowercase
  * hex of BLAKE2b-128 keyed with key (HG_DEID_KEY_BYTES) over
  *     domain || 0x00 || partner || 0x00 || id
- * domain is one of "patient", "encounter", "record", "message", "source".
+ * domain is one of "patient", "encounter", "record", "message", "source",
+ * "code" (a local code, policy.h).
  * NULL strings are taken as "". Deterministic: same inputs, same pseudonym;
  * without the key it cannot be reversed or recomputed. */
 void hg_pseudonym (const unsigned char *key, const char *domain, const char *partner,

@@ -380,15 +380,21 @@ def push_partners(cluster, sim_dir, truth, wait=180):
     return pushes
 
 
-def scan_files(root_dirs, needles):
+def scan_files(root_dirs, needles, bounded=True, ignore_case=False):
     """Returns {needle: set(files)} for every needle (bytes) found in the raw bytes of
     any file under root_dirs. A needle matches only where it is not glued to a
     longer run of the same character class (so '1234' in '912345' does not count;
-    keeps chance hits in hex pseudonyms and numbers away)."""
+    keeps chance hits in hex pseudonyms and numbers away). bounded=False: any
+    occurrence counts -- for needles too distinctive to occur by chance, since in
+    a packed protobuf a string's length byte or the next field's tag is often a
+    letter ('J' is field 9's tag) and would hide a bounded match. ignore_case:
+    'ZYXWQUOR' counts for b'Zyxwquor' (parsers upper-case codes)."""
     import re
     pats = {}
     for n in needles:
-        pats[n] = re.compile(b"(?<![0-9A-Za-z])" + re.escape(n) + b"(?![0-9A-Za-z])")
+        m = n.lower() if ignore_case else n
+        pats[n] = (m, re.compile(b"(?<![0-9A-Za-z])" + re.escape(m) + b"(?![0-9A-Za-z])")
+                   if bounded else None)
     found = {}
     for root in root_dirs:
         for dirpath, _, names in os.walk(root):
@@ -399,7 +405,65 @@ def scan_files(root_dirs, needles):
                         data = f.read()
                 except OSError:
                     continue
-                for n, p in pats.items():
-                    if n in data and p.search(data):
+                if ignore_case:
+                    data = data.lower()
+                for n, (m, p) in pats.items():
+                    if m in data and (p is None or p.search(data)):
                         found.setdefault(n, set()).add(path)
     return found
+
+
+# ---- /metrics of a CLI-started cluster -------------------------------------
+
+SERVICES = ("collector", "cleanser", "deid", "indexer", "analytics")
+
+_WRAPPER = """#!/usr/bin/python3
+# made by hg.metrics_bin_dir: runs the real service with --metrics on a free
+# loopback port, recorded in PORTS/<service>-<control port>.port
+import os, socket, sys
+real, ports = %r, %r
+args = sys.argv[1:]
+ctl = args[args.index("--control") + 1] if "--control" in args else "none"
+name = os.path.basename(real)[len("hourglass-"):] + "-" + ctl.rsplit(":", 1)[-1]
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+with open(os.path.join(ports, name + ".port"), "w") as f:
+    f.write(str(port))
+os.execv(real, [real] + args + ["--metrics", "127.0.0.1:%%d" %% port])
+"""
+
+
+def metrics_bin_dir(out):
+    """A directory of hourglass-<service> wrappers that exec the real binaries of
+    bin_dir() with `--metrics 127.0.0.1:<free port>` (cluster up has no metrics
+    option), each port written to out/ports/<service>-<control port>.port. Point HOURGLASS_BIN
+    at it (and HOURGLASS_CLI at the real CLI) for the cluster's lifetime; the
+    processes are the real services (exec keeps the pid). Returns out."""
+    out = str(out)
+    ports = os.path.join(out, "ports")
+    os.makedirs(ports, exist_ok=True)
+    for svc in SERVICES:
+        path = os.path.join(out, "hourglass-" + svc)
+        with open(path, "w") as f:
+            f.write(_WRAPPER % (os.path.join(bin_dir(), "hourglass-" + svc), ports))
+        os.chmod(path, 0o755)
+    return out
+
+
+def metrics_pages(out):
+    """{"<service>-<control port>": (/metrics body, /health body)} of every
+    wrapper-started service."""
+    import urllib.request
+    pages = {}
+    ports = os.path.join(str(out), "ports")
+    for name in sorted(os.listdir(ports)):
+        with open(os.path.join(ports, name)) as f:
+            port = int(f.read())
+        got = []
+        for page in ("metrics", "health"):
+            url = "http://127.0.0.1:%d/%s" % (port, page)
+            with urllib.request.urlopen(url, timeout=30) as r:
+                got.append(r.read())
+        pages[name[:-len(".port")]] = tuple(got)
+    return pages

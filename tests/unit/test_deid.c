@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "codesys.h"
 #include "date.h"
 #include "policy.h"
 #include "pseudonym.h"
@@ -1446,6 +1447,141 @@ test_z_segments_dropped (void **state)
     s_assert_absent (rec, "ZPI");
 }
 
+/* A local code system's code is partner text (a local code "ZQLOC7731", its
+ * system name "99VEXHOL", a partner's own URI): it becomes the keyed
+ * pseudonym of "system|code" under HG_DEID_LOCAL_SYSTEM, the same for the
+ * same code of the same partner, another for another partner; a code of a
+ * terminology (the legitimate twin: LOINC 2345-7, a SNOMED coded answer)
+ * passes unchanged. */
+static void
+test_local_codes_pseudonymised (void **state)
+{
+    fixture_t *fx = *state;
+    Hourglass__Record *rec[3];
+    const char *partners[] = {"acme", "acme", "other"};
+    for (int i = 0; i < 3; i++) {
+        rec[i] = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, partners[i], "MRN-1");
+        assert_int_equal (hg_record_add_code (fx->arena, rec[i], HG_SYS_LOINC, "2345-7", ""), 0);
+        assert_int_equal (hg_record_add_code (fx->arena, rec[i], "99VEXHOL", "LOCZQ8842", ""), 0);
+        assert_int_equal (hg_record_add_code (fx->arena, rec[i],
+                                              "http://marrowgate.example/codes", "", ""),
+                          0);
+        rec[i]->code_value = hg_coding_new (fx->arena, i ? "L" : HG_SYS_SNOMED,
+                                            i ? "ZQLOC7731" : "371244009", "");
+        rec[i]->value_case = HOURGLASS__RECORD__VALUE_CODE_VALUE;
+        s_assert_present (rec[i], "LOCZQ8842");
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec[i], &fx->err), 0);
+        s_assert_absent (rec[i], "LOCZQ8842");
+        s_assert_absent (rec[i], "99VEXHOL");
+        s_assert_absent (rec[i], "ZQLOC7731");
+        s_assert_absent (rec[i], "marrowgate");
+        assert_string_equal (rec[i]->codes[0]->system, HG_SYS_LOINC);
+        assert_string_equal (rec[i]->codes[0]->code, "2345-7");
+        assert_string_equal (rec[i]->codes[1]->system, HG_DEID_LOCAL_SYSTEM);
+        assert_string_equal (rec[i]->codes[1]->code,
+                             s_ps ("code", partners[i], "99VEXHOL|LOCZQ8842"));
+        assert_string_equal (rec[i]->codes[2]->system, "");
+        assert_string_equal (rec[i]->codes[2]->code, "");
+    }
+    assert_string_equal (rec[0]->code_value->system, HG_SYS_SNOMED);
+    assert_string_equal (rec[0]->code_value->code, "371244009");
+    assert_string_equal (rec[1]->code_value->system, HG_DEID_LOCAL_SYSTEM);
+    assert_string_equal (rec[1]->code_value->code, s_ps ("code", "acme", "L|ZQLOC7731"));
+    assert_string_equal (rec[0]->codes[1]->code, rec[1]->codes[1]->code);
+    assert_string_not_equal (rec[1]->codes[1]->code, rec[2]->codes[1]->code);
+}
+
+/* A terminology's code must have its shape: a name or an MRN sent as a LOINC
+ * or SNOMED code is pseudonymised; the twins (LOINC 2345-7, answer LA6576-8,
+ * SNOMED 371244009, ICD-10-CM E11.9, rs80357906, BRCA1, C1orf112, a variant,
+ * the modality MR, UCUM mg/dL) pass. */
+static void
+test_terminology_code_shapes (void **state)
+{
+    fixture_t *fx = *state;
+    const char *good[][2] = {{HG_SYS_LOINC, "2345-7"},
+                             {HG_SYS_LOINC, "LA6576-8"},
+                             {HG_SYS_SNOMED, "371244009"},
+                             {HG_SYS_ICD10CM, "E11.9"},
+                             {HG_SYS_ICD9CM, "250.00"},
+                             {HG_SYS_DBSNP, "rs80357906"},
+                             {HG_SYS_HGNC, "BRCA1"},
+                             {HG_SYS_HGNC, "C1orf112"},
+                             {HG_SYS_VARIANT, "17-43044295-A-G"},
+                             {HG_SYS_VARIANT, "X-100-atct-a"},
+                             {HG_SYS_VARIANT, "MT-7028-C-*"},
+                             {HG_SYS_DICOM_DCM, "MR"},
+                             {HG_SYS_UCUM, "mg/dL"},
+                             {HG_SYS_RXNORM, "860975"},
+                             {HG_SYS_CVX, "140"}};
+    const char *bad[][2] = {{HG_SYS_LOINC, "Zyxwquor"},
+                            {HG_SYS_LOINC, "MRN8812345"},
+                            {HG_SYS_SNOMED, "Jane Roe"},
+                            {HG_SYS_ICD10CM, "Zyxwquor"},
+                            {HG_SYS_DBSNP, "MRN8812345"},
+                            {HG_SYS_HGNC, "Zyxwquor"},
+                            {HG_SYS_RXNORM, "617-555-0187"},
+                            {HG_SYS_DICOM_DCM, "Dr Roe"},
+                            {HG_SYS_VARIANT, "Zyxwquor-1-A-G"},
+                            {HG_SYS_VARIANT, "17-43044295-A-<DEL>"},
+                            {HG_SYS_VARIANT, "17-1-A"},
+                            {HG_SYS_VARIANT, "17-1-A-G-T"},
+                            {HG_SYS_LOINC, ""}};
+    for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++) {
+        if (!hg_deid_code_shape_ok (good[i][0], good[i][1])) {
+            print_error ("%s|%s refused\n", good[i][0], good[i][1]);
+        }
+        assert_true (hg_deid_code_shape_ok (good[i][0], good[i][1]));
+    }
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        if (hg_deid_code_shape_ok (bad[i][0], bad[i][1])) {
+            print_error ("%s|%s accepted\n", bad[i][0], bad[i][1]);
+        }
+        assert_false (hg_deid_code_shape_ok (bad[i][0], bad[i][1]));
+    }
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme",
+                                    "p");
+    assert_int_equal (hg_record_add_code (fx->arena, rec, HG_SYS_LOINC, "Zyxwquor", ""), 0);
+    assert_int_equal (hg_record_add_code (fx->arena, rec, HG_SYS_LOINC, "2345-7", ""), 0);
+    assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+    s_assert_absent (rec, "Zyxwquor");
+    assert_string_equal (rec->codes[0]->code, s_ps ("code", "acme", HG_SYS_LOINC "|Zyxwquor"));
+    assert_string_equal (rec->codes[1]->code, "2345-7");
+}
+
+/* Identifier systems are not terminologies: a "code" under NPI, SSN or a DICOM
+ * UID is a number that points at someone; every terminology of the list is
+ * one of the cleanser's code-system table (services/cleanser/codesys.c), as
+ * it writes it; a code of a system the table names in another spelling than
+ * its URI is pseudonymised (the cleanser canonicalises before us). */
+static void
+test_identifier_systems_are_not_terminologies (void **state)
+{
+    fixture_t *fx = *state;
+    const char *ids[] = {HG_SYS_NPI, HG_SYS_SSN, HG_SYS_DICOM_UID};
+    for (size_t i = 0; i < 3; i++) {
+        assert_false (hg_deid_is_terminology (ids[i]));
+        Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_PROCEDURE, "acme", "p");
+        assert_int_equal (hg_record_add_code (fx->arena, rec, ids[i], "1928374650", ""), 0);
+        assert_int_equal (hg_deid_record (&fx->ctx, fx->arena, rec, &fx->err), 0);
+        s_assert_absent (rec, "1928374650");
+    }
+    size_t n;
+    const char *const *terms = hg_deid_terminologies (&n);
+    assert_true (n >= 10);
+    for (size_t i = 0; i < n; i++) {
+        const char *uri = hg_codesys_uri (terms[i], strlen (terms[i]), HG_CODESYS_URI);
+        if (!uri || strcmp (uri, terms[i]) != 0) {
+            print_error ("terminology %s is not a URI of codesys.c\n", terms[i]);
+        }
+        assert_non_null (uri);
+        assert_string_equal (uri, terms[i]);
+    }
+    assert_true (hg_deid_is_terminology (HG_SYS_LOINC));
+    assert_false (hg_deid_is_terminology ("LN"));
+    assert_false (hg_deid_is_terminology (NULL));
+}
+
 /* Memoised pseudonyms (what the service uses for the records of one
  * message) equal computed ones: for runs of the same patient, encounter and
  * message, for alternating ones, across partners with the same source id,
@@ -1535,4 +1671,8 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_errors, s_rec_setup, s_rec_teardown),
     cmocka_unit_test (test_withhold_values),
     cmocka_unit_test_setup_teardown (test_withhold_values_of_errors, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_local_codes_pseudonymised, s_rec_setup, s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_identifier_systems_are_not_terminologies, s_rec_setup,
+                                     s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_terminology_code_shapes, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_memos_change_nothing, s_rec_setup, s_rec_teardown))
