@@ -277,3 +277,42 @@ def test_push_mllp_survives_the_collector_kill9(make_cluster, tmp_path):
     assert hg.counters(stats, "collector", "received") == n, stats
     got, _ = c.count("http://loinc.org|2345-7")
     assert (got["patients"], got["records"]) == (n, n), got
+
+
+def test_push_never_hangs(make_cluster, tmp_path):
+    """Point 12: a refused CurveZMQ key, a stopped cleanser and an unreachable collector
+    each end `hourglass push` with a message naming what is wrong (the run timeout only
+    guards against the hang this test is about)."""
+    c = make_cluster("push-hang")
+    c.up("--secure", "--min-cell", "0", "--heartbeat-ms", "200")
+    files = []
+    for i in range(3):
+        f = tmp_path / ("m%d.hl7" % i)
+        f.write_bytes(_msg("H-%d" % i, "MRN-H%d" % i, 100))
+        files.append(str(f))
+    stranger = str(tmp_path / "stranger")
+    assert hg.run("keygen", "--out", stranger).rc == 0
+    r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--key", stranger + ".key",
+               "--wait", 600, "--json", *files, timeout=60)
+    assert r.rc == 1 and r.json()["undelivered"] == 3, r
+    assert "refused this CurveZMQ key" in r.err and "allow-list" in r.err, r
+
+    # a stopped cleanser: delivered, and the outcomes' absence is explained
+    assert hg.run("cluster", "add-partner", "lab", "--dir", c.dir).rc == 0
+    key = os.path.join(c.dir, "keys", "partners", "lab")
+    pid = c.pids_from_file()["cleanser-0"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--key", key + ".key",
+                   "--wait", 3, "--json", *files, timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert r.rc == 1 and r.json()["accepted"] == 3 and r.json()["pending"] == 3, r
+    assert "the cleanser at tcp://" in r.err and "did not answer" in r.err, r
+
+    # the collector gone: nothing listens
+    c.kill9("collector-0")
+    r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--key", key + ".key",
+               "--wait", 3, "--json", *files, timeout=60)
+    assert r.rc == 1 and r.json()["undelivered"] == 3, r
+    assert "cannot reach the collector at tcp://" in r.err, r
