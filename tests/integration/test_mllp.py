@@ -316,3 +316,35 @@ def test_push_never_hangs(make_cluster, tmp_path):
                "--wait", 3, "--json", *files, timeout=60)
     assert r.rc == 1 and r.json()["undelivered"] == 3, r
     assert "cannot reach the collector at tcp://" in r.err, r
+
+
+def test_idle_http_clients_do_not_shut_out_a_partner(make_cluster, tmp_path, monkeypatch):
+    """Point 4, HTTP: 64 idle connections from one address hold http_max_conns_per_addr
+    (8) of the 64 slots (the others are closed at once); a partner elsewhere still gets
+    202 while they stay open (http_idle_s raised so the deadline does not free them)."""
+    from test_fhir_http import TOKENS, _bundle, _post
+    monkeypatch.setenv("HOURGLASS_HTTP_IDLE_S", "300")
+    tokens = tmp_path / "http.tokens"
+    tokens.write_text(TOKENS)
+    c = make_cluster("http-conns")
+    c.up("--http-tokens", str(tokens), "--min-cell", "0", "--heartbeat-ms", "200")
+    address = c.cluster_json()["http"]
+    host, port = address.split(":")
+    idle = [socket.create_connection((host, int(port)), source_address=("127.0.0.2", 0))
+            for _ in range(64)]
+    time.sleep(0.5)
+    closed = 0
+    for s in idle:
+        s.settimeout(0.05)
+        try:
+            closed += s.recv(1) == b""
+        except ConnectionResetError:
+            closed += 1
+        except socket.timeout:
+            pass
+    assert closed == 56, closed
+    status, oo = _post("http://%s/fhir" % address, _bundle("pat-c", [95]),
+                       "tok-clinic-0123456789abcdef")
+    assert status == 202, oo
+    for s in idle:
+        s.close()
