@@ -45,6 +45,15 @@ static const hg_opt_t s_options[] = {
      "HL7 v2 over MLLP: listen on IPv4:PORT (empty: off); each message is ACKed (MSA-1 AA) "
      "only once journalled"},
     {"mllp_partner", HG_OPT_STRING, "mllp", "partner name of messages received over MLLP"},
+    {"mllp_tls_cert", HG_OPT_STRING, "",
+     "PEM certificate (chain) for mllp; with mllp_tls_key the listener speaks only MLLP over "
+     "TLS"},
+    {"mllp_tls_key", HG_OPT_STRING, "",
+     "PEM private key (unencrypted, chmod 600) of mllp_tls_cert"},
+    {"mllp_tls_ca", HG_OPT_STRING, "",
+     "PEM CA certificate(s): with it, MLLP over TLS requires a client certificate signed by it, "
+     "and its common name is the partner of the connection's messages (instead of "
+     "mllp_partner)"},
     {"mllp_max_conns", HG_OPT_INT, "64", "MLLP connections open at once (at most 128)"},
     {"mllp_max_conns_per_addr", HG_OPT_INT, "8",
      "MLLP connections open at once from one IPv4 address"},
@@ -88,6 +97,7 @@ typedef struct {
     void *ingest;                 /* ROUTER facing partners */
     hg_admission_policy_t policy; /* authentication, max_payload_bytes */
     hg_mllp_server_t *mllp;       /* HL7 v2 over MLLP, when configured */
+    hg_mllp_tls_t *mllp_tls;      /* its TLS credentials, when configured */
     const char *mllp_partner;
     hg_quota_t *quota;    /* per-partner token buckets */
     hg_fhir_http_t *http; /* FHIR over HTTP, when configured */
@@ -136,6 +146,18 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
         .idle_ms = (uint64_t) s_int_opt (svc, "mllp_idle_ms"),
         .verdict_timeout_ms = *from ? (uint64_t) s_int_opt (svc, "mllp_verdict_timeout_ms") : 0,
     };
+    const char *cert = hg_service_option (svc, "mllp_tls_cert"),
+               *key = hg_service_option (svc, "mllp_tls_key"),
+               *ca = hg_service_option (svc, "mllp_tls_ca");
+    if (!*cert != !*key || (*ca && !*cert)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "MLLP over TLS needs both mllp_tls_cert and mllp_tls_key (and "
+                           "mllp_tls_ca only with them)");
+    }
+    if (*cert && !(self->mllp_tls = hg_mllp_tls_new (cert, key, ca, err))) {
+        return err->code;
+    }
+    o.tls = self->mllp_tls;
     self->junk_keep = (uint64_t) s_int_opt (svc, "mllp_junk_keep");
     self->junk_ttl_us = (uint64_t) s_int_opt (svc, "mllp_junk_ttl_s") * 1000000u;
     self->mllp = hg_mllp_server_new (&o, err);
@@ -168,8 +190,13 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
         }
         self->verdict[self->n_verdict++] = d;
     }
-    hg_info ("mllp_listening", "address=%s partner=%s verdict_from=%zu timeout_ms=%llu", mllp,
-             self->mllp_partner, self->n_verdict, (unsigned long long) o.verdict_timeout_ms);
+    hg_info ("mllp_listening", "address=%s tls=%s partner=%s verdict_from=%zu timeout_ms=%llu",
+             mllp,
+             *ca     ? "client-certificates"
+             : *cert ? "on"
+                     : "off",
+             *ca ? "from-certificate" : self->mllp_partner, self->n_verdict,
+             (unsigned long long) o.verdict_timeout_ms);
     return 0;
 }
 
@@ -252,6 +279,7 @@ s_destroy (void **state)
 {
     collector_t *self = *state;
     hg_mllp_server_destroy (&self->mllp);
+    hg_mllp_tls_destroy (&self->mllp_tls);
     for (size_t i = 0; i < self->n_verdict; i++) {
         zmq_close (self->verdict[i]);
     }
@@ -537,7 +565,8 @@ s_on_mllp (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, si
             continue;
         }
         Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
-        req.partner = (char *) self->mllp_partner;
+        /* over TLS with client certificates, the certificate names the partner */
+        req.partner = (char *) (msgs[i].partner ? msgs[i].partner : self->mllp_partner);
         req.format = "hl7v2";
         req.batch_id = msgs[i].batch_id;
         req.payload.data = (uint8_t *) msgs[i].msg;

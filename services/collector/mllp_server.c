@@ -38,12 +38,15 @@ typedef struct {
     int fd;   /* -1: free slot */
     char *in; /* received bytes not yet framed */
     size_t in_len, in_cap;
-    size_t consumed;  /* framed this round: dropped once answered */
-    bool closing;     /* closed, failed or overflowed: close once answered */
-    bool overflowed;  /* a message over max_payload_bytes: AR, then closed */
-    uint32_t addr;    /* the peer's IPv4 address, for the per-address limit */
-    uint64_t last_ms; /* when a byte last arrived */
-    s_owed_t *owed;   /* ACKs not sent yet, oldest first */
+    size_t consumed;            /* framed this round: dropped once answered */
+    bool closing;               /* closed, failed or overflowed: close once answered */
+    bool overflowed;            /* a message over max_payload_bytes: AR, then closed */
+    uint32_t addr;              /* the peer's IPv4 address, for the per-address limit */
+    uint64_t last_ms;           /* when a byte last arrived */
+    hg_mllp_tls_session_t *tls; /* MLLP over TLS */
+    bool tls_ready;             /* its handshake is done */
+    char partner[HG_MLLP_TLS_PARTNER_MAX + 1]; /* its client certificate's name, or "" */
+    s_owed_t *owed;                            /* ACKs not sent yet, oldest first */
     size_t n_owed, owed_cap;
     char peer[48];
 } s_conn_t;
@@ -118,6 +121,7 @@ s_owed_free (s_owed_t *o)
 static void
 s_conn_close (s_conn_t *c)
 {
+    hg_mllp_tls_close (&c->tls);
     if (c->fd >= 0) {
         close (c->fd);
     }
@@ -221,6 +225,10 @@ s_accept_conns (hg_mllp_server_t *self, uint64_t now_ms)
             continue;
         }
         s_conn_t *c = &self->conns[slot];
+        if (self->opts.tls && !(c->tls = hg_mllp_tls_accept (self->opts.tls, fd))) {
+            close (fd);
+            continue;
+        }
         c->fd = fd;
         c->addr = peer.sin_addr.s_addr;
         c->last_ms = now_ms;
@@ -229,10 +237,36 @@ s_accept_conns (hg_mllp_server_t *self, uint64_t now_ms)
     }
 }
 
+/* Advances a TLS connection's handshake; false when it failed. */
+static bool
+s_tls_handshake (s_conn_t *c)
+{
+    hg_err_t err = {0};
+    int rc = hg_mllp_tls_handshake (c->tls, c->partner, &err);
+    if (rc < 0) {
+        hg_warn ("mllp_tls_refused", "peer=%s err=\"%s\"", c->peer, err.msg);
+        return false;
+    }
+    if (rc == 1) {
+        c->tls_ready = true;
+        hg_info ("mllp_tls_ready", "peer=%s partner_fingerprint=%s", c->peer,
+                 *c->partner ? HG_LOG_FP (c->partner) : "-");
+    }
+    return true;
+}
+
 /* Reads what a connection has; false when it closed or failed. */
 static bool
 s_read (const hg_mllp_server_t *self, s_conn_t *c)
 {
+    if (c->tls && !c->tls_ready) {
+        if (!s_tls_handshake (c)) {
+            return false; /* refused: closed */
+        }
+        if (!c->tls_ready) {
+            return true; /* wants more bytes; bounded by the idle deadline */
+        }
+    }
     size_t cap_max = self->opts.max_payload_bytes + 65536;
     for (;;) {
         if (c->in_len == c->in_cap) {
@@ -248,7 +282,8 @@ s_read (const hg_mllp_server_t *self, s_conn_t *c)
             c->in = nb;
             c->in_cap = cap;
         }
-        ssize_t got = read (c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        ssize_t got = c->tls ? hg_mllp_tls_recv (c->tls, c->in + c->in_len, c->in_cap - c->in_len)
+                             : read (c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (got > 0) {
             c->last_ms = self->now_ms;
         }
@@ -267,10 +302,12 @@ static void
 s_send (s_conn_t *c, const char *buf, size_t len)
 {
     size_t off = 0;
+    unsigned spins = 0;
     while (off < len) {
-        ssize_t w = send (c->fd, buf + off, len - off, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) {
-            continue;
+        ssize_t w = c->tls ? hg_mllp_tls_send (c->tls, buf + off, len - off)
+                           : send (c->fd, buf + off, len - off, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EINTR || (c->tls && errno == EAGAIN && ++spins < 10000))) {
+            continue; /* a TLS record is sent whole or not at all */
         }
         if (w <= 0) {
             /* the sender resends unacknowledged messages; MSH-10 makes that idempotent */
@@ -299,6 +336,7 @@ s_add_message (hg_mllp_server_t *self, int conn, const char *msg, size_t msg_len
     hg_mllp_message_t *m = &self->msgs[self->n_msgs++];
     memset (m, 0, sizeof (*m));
     m->conn = conn;
+    m->partner = *self->conns[conn].partner ? self->conns[conn].partner : NULL;
     m->msg = msg;
     m->msg_len = msg_len;
     m->status = HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED;

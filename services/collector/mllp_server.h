@@ -29,6 +29,7 @@
 #include "err.h"
 #include "hourglass.pb-c.h"
 #include "mllp.h"
+#include "mllp_tls.h"
 
 #define HG_MLLP_SERVER_MAX_CONNS 128 /* poll items the runtime has room for */
 
@@ -39,6 +40,7 @@ typedef struct {
     size_t max_conns_per_addr;   /* from one IPv4 address; 0: max_conns */
     uint64_t idle_ms;            /* closed after this long without a byte; 0: never */
     uint64_t verdict_timeout_ms; /* wait this long for the cleanser's verdict; 0: no wait */
+    hg_mllp_tls_t *tls;          /* MLLP over TLS only (borrowed); NULL: plain MLLP */
 } hg_mllp_server_opts_t;
 
 typedef struct hg_mllp_server hg_mllp_server_t;
@@ -56,6 +58,7 @@ typedef struct {
     Hourglass__PushReply__Status status;
     const char *reason;     /* shown in the ACK's ERR when rejected; borrowed */
     const char *message_id; /* "<partner>/<batch id>" once admitted; borrowed */
+    const char *partner;    /* the TLS client certificate's name; NULL: mllp_partner */
     int conn;               /* private: index of its connection */
 } hg_mllp_message_t;
 

@@ -348,3 +348,75 @@ def test_idle_http_clients_do_not_shut_out_a_partner(make_cluster, tmp_path, mon
     assert status == 202, oo
     for s in idle:
         s.close()
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_mllp_over_tls_with_client_certificates(make_cluster, tmp_path, monkeypatch):
+    """Point 3: with mllp_tls_cert/key/ca the listener speaks only MLLP over TLS, needs a
+    client certificate signed by the CA, and the certificate's common name is the
+    partner; a plaintext client or a certificate from elsewhere gets nothing stored."""
+    import ssl
+    d = str(tmp_path)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.pem", "-days", "2", "-subj", "/CN=test-ca", cwd=d)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out",
+             "srv.pem", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+             "subjectAltName=IP:127.0.0.1", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cli.key", "-out", "cli.csr",
+             "-subj", "/CN=lab-tls", cwd=d)
+    _openssl("x509", "-req", "-in", "cli.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "cli.pem", "-days", "2", cwd=d)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
+             "rogue.pem", "-days", "2", "-subj", "/CN=lab-tls", cwd=d)
+    monkeypatch.setenv("HOURGLASS_MLLP_TLS_CERT", os.path.join(d, "srv.pem"))
+    monkeypatch.setenv("HOURGLASS_MLLP_TLS_KEY", os.path.join(d, "srv.key"))
+    monkeypatch.setenv("HOURGLASS_MLLP_TLS_CA", os.path.join(d, "ca.pem"))
+    c = make_cluster("mllp-tls")
+    c.up("--min-cell", "0", "--heartbeat-ms", "200")
+    host, port = c.cluster_json()["mllp"].split(":")
+
+    def tls_client(cert):
+        ctx = ssl.create_default_context(cafile=os.path.join(d, "srv.pem"))
+        if cert:
+            ctx.load_cert_chain(os.path.join(d, cert + ".pem"), os.path.join(d, cert + ".key"))
+        raw = socket.create_connection((host, int(port)), timeout=10)
+        cl = MllpClient.__new__(MllpClient)
+        cl.sock, cl.buf = ctx.wrap_socket(raw, server_hostname="127.0.0.1"), b""
+        return cl
+
+    cl = tls_client("cli")
+    cl.send_raw(START + _msg("TLS-1", "MRN-T1", 100) + END)
+    assert cl.read_ack()["MSA"][1:3] == ["AA", "TLS-1"]
+    cl.send_raw(START + _bad("TLS-2", "MRN-T2", "nm-text") + END)
+    assert cl.read_ack()["MSA"][1:3] == ["AE", "TLS-2"]
+    cl.close()
+    for cert in (None, "rogue"):  # no client certificate, or one the CA did not sign
+        try:
+            bad = tls_client(cert)
+            bad.send_raw(START + _msg("TLS-X", "MRN-X", 100) + END)
+            bad.read_ack()
+            raise AssertionError("a client with %s got an ACK" % cert)
+        except (ssl.SSLError, OSError, AssertionError) as e:
+            assert "got an ACK" not in str(e), e
+    plain = MllpClient(c.cluster_json()["mllp"])
+    plain.send_raw(START + _msg("TLS-P", "MRN-P", 100) + END)
+    plain.sock.settimeout(5)
+    got = b""
+    try:
+        while True:
+            chunk = plain.sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    assert b"MSA" not in got, got  # a TLS alert at most, and the connection closed
+    plain.close()
+    c.wait_drained()
+    stats = c.stats()
+    assert hg.counters(stats, "collector", "received") == 2, stats
+    q = c.quarantine()
+    assert q["count"] >= 1 and {e["partner"] for e in q["entries"]} == {"lab-tls"}, q
