@@ -310,6 +310,17 @@ def test_push_never_hangs(make_cluster, tmp_path):
     assert r.rc == 1 and r.json()["accepted"] == 3 and r.json()["pending"] == 3, r
     assert "the cleanser at tcp://" in r.err and "did not answer" in r.err, r
 
+    # a stopped collector: TCP connects (the kernel's backlog), no handshake ever finishes
+    cpid = c.pids_from_file()["collector-0"]
+    os.kill(cpid, signal.SIGSTOP)
+    try:
+        r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--key", key + ".key",
+                   "--wait", 600, "--json", *files, timeout=60)
+    finally:
+        os.kill(cpid, signal.SIGCONT)
+    assert r.rc == 1 and r.json()["undelivered"] == 3, r
+    assert "finished no handshake" in r.err and "stopped" in r.err, r
+
     # the collector gone: nothing listens
     c.kill9("collector-0")
     r = hg.run("push", "--cluster", c.dir, "--format", "hl7v2", "--key", key + ".key",
