@@ -43,7 +43,7 @@ static const hg_opt_t s_options[] = {
     {"max_payload_bytes", HG_OPT_INT, "67108864", "largest accepted batch (bytes)"},
     {"mllp", HG_OPT_STRING, "",
      "HL7 v2 over MLLP: listen on IPv4:PORT (empty: off); each message is ACKed (MSA-1 AA) "
-     "only once journalled"},
+     "only once journalled and, with mllp_verdict_from, parsed"},
     {"mllp_partner", HG_OPT_STRING, "mllp", "partner name of messages received over MLLP"},
     {"mllp_tls_cert", HG_OPT_STRING, "",
      "PEM certificate (chain) for mllp; with mllp_tls_key the listener speaks only MLLP over "

@@ -23,8 +23,7 @@ typedef struct hg_mllp_tls_session hg_mllp_tls_session_t;
 /* Loads the certificate (chain) and its unencrypted key (PEM files), and
  * with ca (may be NULL or "") the CA client certificates must chain to.
  * NULL with err saying which file is wrong. */
-hg_mllp_tls_t *hg_mllp_tls_new (const char *cert, const char *key, const char *ca,
-                                hg_err_t *err);
+hg_mllp_tls_t *hg_mllp_tls_new (const char *cert, const char *key, const char *ca, hg_err_t *err);
 void hg_mllp_tls_destroy (hg_mllp_tls_t **self_p);
 
 /* A server session on the accepted, non-blocking fd; NULL when out of memory. */
