@@ -22,6 +22,7 @@
 
 #define HG_MLLP_CONTROL_ID_MAX 199 /* bytes of MSH-10 taken into a batch id */
 #define HG_MLLP_MSH_KEPT 4096      /* bytes of MSH kept to answer a waiting message */
+#define HG_MLLP_EVICT_IDLE_MS 1000 /* silent this long: evicted for a newcomer when full */
 
 /* An ACK owed to a connection, in the order of its messages: ready (ack
  * set) or waiting for the verdict on message_id. */
@@ -176,9 +177,28 @@ s_ready (const zmq_pollitem_t *items, size_t n, int fd)
     return ready;
 }
 
-/* The slot for a new connection from addr; -1 over a limit (*why says which). */
+/* The connection silent the longest (at least HG_MLLP_EVICT_IDLE_MS, with
+ * no ACK owed), or -1. */
 static int
-s_slot_for (const hg_mllp_server_t *self, uint32_t addr, const char **why)
+s_longest_idle (const hg_mllp_server_t *self, uint64_t now_ms)
+{
+    int best = -1;
+    for (int i = 0; i < HG_MLLP_SERVER_MAX_CONNS; i++) {
+        const s_conn_t *c = &self->conns[i];
+        if (c->fd >= 0 && c->n_owed == 0 && !c->closing
+            && now_ms >= c->last_ms + HG_MLLP_EVICT_IDLE_MS
+            && (best < 0 || c->last_ms < self->conns[best].last_ms)) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* The slot for a new connection from addr; -1 over a limit (*why says
+ * which). At the total limit the connection silent the longest gives its
+ * slot up (idle clients cannot shut a sender out until their deadline). */
+static int
+s_slot_for (hg_mllp_server_t *self, uint32_t addr, uint64_t now_ms, const char **why)
 {
     size_t open = 0, same = 0;
     int slot = -1;
@@ -191,13 +211,20 @@ s_slot_for (const hg_mllp_server_t *self, uint32_t addr, const char **why)
             slot = i;
         }
     }
-    if (open >= self->opts.max_conns) {
-        *why = "mllp_max_conns";
-        return -1;
-    }
     if (same >= self->opts.max_conns_per_addr) {
         *why = "mllp_max_conns_per_addr";
         return -1;
+    }
+    if (open >= self->opts.max_conns) {
+        int idle = s_longest_idle (self, now_ms);
+        if (idle < 0) {
+            *why = "mllp_max_conns";
+            return -1;
+        }
+        hg_info ("mllp_idle_evicted", "peer=%s idle_ms=%llu", self->conns[idle].peer,
+                 (unsigned long long) (now_ms - self->conns[idle].last_ms));
+        s_conn_close (&self->conns[idle]);
+        slot = idle;
     }
     return slot;
 }
@@ -216,7 +243,7 @@ s_accept_conns (hg_mllp_server_t *self, uint64_t now_ms)
         char addr[48];
         snprintf (addr, sizeof (addr), "%s:%d", inet_ntoa (peer.sin_addr), ntohs (peer.sin_port));
         const char *why = NULL;
-        int slot = s_slot_for (self, peer.sin_addr.s_addr, &why);
+        int slot = s_slot_for (self, peer.sin_addr.s_addr, now_ms, &why);
         if (slot < 0) {
             /* closed at once: the sender sees the connection end and retries later */
             hg_warn ("mllp_refused", "peer=%s reason=\"too many connections\" limit=%s", addr,

@@ -360,14 +360,19 @@ test_limits (void **state)
     assert_int_equal (hg_mllp_server_conns (s), 2);
     int b1 = s_connect_from (port, "127.0.0.3"), b2 = s_connect_from (port, "127.0.0.4");
     s_accept_round (s, 1500);
-    int b3 = s_connect_from (port, "127.0.0.5"); /* past the total */
+    int b3 = s_connect_from (port, "127.0.0.5"); /* past the total, nobody idle 1 s */
     s_accept_round (s, 1500);
     assert_true (s_closed (b3));
     assert_int_equal (hg_mllp_server_conns (s), 4);
-    /* the idle deadline frees a1, a2 (connected at 1000), not b1, b2 (at 1500) */
+    /* past the total again, a1 silent for 1 s: it gives its slot up */
+    int b4 = s_connect_from (port, "127.0.0.6");
+    s_accept_round (s, 2000);
+    assert_true (s_closed (a1));
+    assert_int_equal (hg_mllp_server_conns (s), 4);
+    /* the idle deadline frees a2 (connected at 1000), not b1, b2 (1500), b4 (2000) */
     hg_mllp_server_tick (s, 2000);
-    assert_true (s_closed (a1) && s_closed (a2));
-    assert_int_equal (hg_mllp_server_conns (s), 2);
+    assert_true (s_closed (a2));
+    assert_int_equal (hg_mllp_server_conns (s), 3);
     int good = s_connect (port);
     s_send (good, "\x0b" MSG ("G1") "\x1c\x0d");
     hg_mllp_message_t *m;
@@ -376,8 +381,8 @@ test_limits (void **state)
     char acks[2048];
     s_read_acks (good, acks, sizeof (acks), 1);
     assert_non_null (strstr (acks, "MSA|AA|G1\r"));
-    int fds[] = {a1, a2, a3, b1, b2, b3, good};
-    for (int i = 0; i < 7; i++) {
+    int fds[] = {a1, a2, a3, b1, b2, b3, b4, good};
+    for (int i = 0; i < 8; i++) {
         close (fds[i]);
     }
     hg_mllp_server_destroy (&s);
