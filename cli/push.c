@@ -784,8 +784,11 @@ hg_cmd_push (int argc, char **argv)
             "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
             "not be delivered. --rate N paces new batches to N per second. With CurveZMQ\n"
             "(cluster up --secure) the partner is the one its --key authenticates.\n"
+            "A refused key, a stopped or unreachable collector end the push with a message\n"
+            "saying so (within 10 s, or --wait for an unreachable one).\n"
             "--mllp sends HL7 v2 files message by message over MLLP (to the cluster's\n"
-            "listener by default) and counts the ACKs.\n",
+            "listener by default) and counts the ACKs (AA: journalled and parsed); when the\n"
+            "collector goes away it reconnects and resends what was not acknowledged.\n",
         .epilog = s_formats,
     };
     hg_cli_args_t files;
