@@ -58,7 +58,8 @@ static const hg_opt_t s_options[] = {
     {"mllp_max_conns_per_addr", HG_OPT_INT, "8",
      "MLLP connections open at once from one IPv4 address"},
     {"mllp_idle_ms", HG_OPT_INT, "60000",
-     "an MLLP connection that sends nothing for this long is closed (0: never)"},
+     "an MLLP connection that completes no frame for this long is closed, however many bytes "
+     "it trickles (0: never)"},
     {"mllp_verdict_from", HG_OPT_STRING, "",
      "control endpoints of the cleansers (comma-separated): with them, an MLLP message in "
      "original acknowledgement mode is answered AA only once parsed, AE with an ERR when "

@@ -312,9 +312,6 @@ s_read (const hg_mllp_server_t *self, s_conn_t *c)
         ssize_t got = c->tls ? hg_mllp_tls_recv (c->tls, c->in + c->in_len, c->in_cap - c->in_len)
                              : read (c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (got > 0) {
-            c->last_ms = self->now_ms;
-        }
-        if (got > 0) {
             c->in_len += (size_t) got;
             continue;
         }
@@ -363,6 +360,9 @@ s_add_message (hg_mllp_server_t *self, int conn, const char *msg, size_t msg_len
     hg_mllp_message_t *m = &self->msgs[self->n_msgs++];
     memset (m, 0, sizeof (*m));
     m->conn = conn;
+    /* the idle deadline runs from the last complete frame: bytes trickled into one
+     * that never ends do not hold a connection */
+    self->conns[conn].last_ms = self->now_ms;
     m->partner = *self->conns[conn].partner ? self->conns[conn].partner : NULL;
     m->msg = msg;
     m->msg_len = msg_len;

@@ -373,11 +373,21 @@ test_limits (void **state)
     hg_mllp_server_tick (s, 2000);
     assert_true (s_closed (a2));
     assert_int_equal (hg_mllp_server_conns (s), 3);
+    /* a sender trickling bytes into a frame it never ends is idle all the same */
+    int slow = s_connect (port);
+    s_accept_round (s, 2000);
+    s_send (slow, "\x0bMSH|");
+    s_accept_round (s, 2500);
+    s_send (slow, "^~");
+    s_accept_round (s, 2900);
+    hg_mllp_server_tick (s, 3000);
+    assert_true (s_closed (slow));
+    close (slow);
     int good = s_connect (port);
     s_send (good, "\x0b" MSG ("G1") "\x1c\x0d");
     hg_mllp_message_t *m;
     assert_int_equal (s_round (s, 1, &m), 1);
-    hg_mllp_server_answer (s, false, 2000);
+    hg_mllp_server_answer (s, false, 3000);
     char acks[2048];
     s_read_acks (good, acks, sizeof (acks), 1);
     assert_non_null (strstr (acks, "MSA|AA|G1\r"));
