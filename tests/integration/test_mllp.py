@@ -166,9 +166,12 @@ def test_reused_control_id_is_not_a_duplicate(make_cluster):
     assert (got["patients"], got["records"]) == (3, 3), got
 
 
-def test_ack_reflects_the_verdict(make_cluster):
+def test_ack_reflects_the_verdict(make_cluster, monkeypatch):
     """Point 2: AA only once parsed; what the cleanser quarantines gets AE with an ERR
-    naming the segment, field and HL7 table 0357 code, and the reason."""
+    naming the segment, field and HL7 table 0357 code, and the reason. A verdict that
+    does not come within mllp_verdict_timeout_ms is AE "verdict pending"; the resend
+    learns it."""
+    monkeypatch.setenv("HOURGLASS_MLLP_VERDICT_TIMEOUT_MS", "1000")
     c = make_cluster("mllp-verdict")
     c.up("--min-cell", "0", "--heartbeat-ms", "200")
     cl = MllpClient(c.cluster_json()["mllp"])
@@ -192,11 +195,25 @@ def test_ack_reflects_the_verdict(make_cluster):
     enh = _msg("ENH-1", "MRN-2", 100).replace(b"|P|2.5\r", b"|P|2.5|||AL|NE\r", 1)
     cl.send_raw(START + enh + END)
     assert cl.read_ack()["MSA"][1:3] == ["CA", "ENH-1"]
+    # the cleanser stopped: no verdict in time, AE 207 saying so; resent later: AA
+    pid = c.pids_from_file()["cleanser-0"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        cl.send_raw(START + _msg("SLOW-1", "MRN-3", 100) + END)
+        ack = cl.read_ack()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert ack["MSA"][1:3] == ["AE", "SLOW-1"], ack
+    assert ack["ERR"][3].startswith("207^") and "verdict" in ack["ERR"][8], ack
+    c.wait_drained()
+    cl.send_raw(START + _msg("SLOW-1", "MRN-3", 100) + END)
+    assert cl.read_ack()["MSA"][1:3] == ["AA", "SLOW-1"]
     cl.close()
     c.wait_drained()
     stats = c.stats()
-    assert hg.counters(stats, "collector", "mllp_acked") == 2, stats
-    assert hg.counters(stats, "collector", "mllp_nacked") == 4, stats
+    assert hg.counters(stats, "collector", "mllp_acked") == 3, stats
+    assert hg.counters(stats, "collector", "mllp_nacked") == 5, stats
+    assert hg.counters(stats, "collector", "duplicates") == 1, stats
 
 
 def test_idle_clients_do_not_shut_out_a_partner(make_cluster, monkeypatch):
