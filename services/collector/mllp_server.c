@@ -540,7 +540,9 @@ s_ack_code (const hg_mllp_server_t *self, const hg_mllp_message_t *m, bool journ
                                    .code = HG_HL7_ERR_REQUIRED_FIELD,
                                    .text = "MSH-10 message control id is missing; the message "
                                            "is kept in quarantine"};
-            return enh ? "CR" : "AR";
+            /* stored (for the cleanser to quarantine): AE, not AR; the commit ack of
+             * enhanced mode only says it is committed */
+            return enh ? "CA" : "AE";
         }
         if (enh) {
             return "CA";

@@ -50,7 +50,7 @@ typedef struct {
     const char *msg; /* into the connection's buffer: valid until answered */
     size_t msg_len;
     char batch_id[240]; /* "<MSH-10>#<content hash>", or "mllp-<hash>" without MSH-10 */
-    bool no_control_id; /* no MSH-10: journalled for quarantine, answered AR */
+    bool no_control_id; /* no MSH-10: journalled for quarantine, answered AE */
     bool not_hl7;       /* no MSH segment: not journalled, answered AR (junk) */
     bool enhanced;      /* MSH-15/16 valued: a commit ack (CA/CE/CR) per accept_ack */
     hg_hl7_ack_when_t accept_ack;
@@ -82,7 +82,8 @@ size_t hg_mllp_server_receive (hg_mllp_server_t *self, const zmq_pollitem_t *ite
                                uint64_t now_ms, hg_mllp_message_t **msgs);
 
 /* Answers each message of the round by its status (ACCEPTED/DUPLICATE: AA,
- * or waits for the verdict, or AR without a control id or MSH; BUSY: AE;
+ * or waits for the verdict, or AE without a control id (stored, to be
+ * quarantined), AR without MSH (not stored); BUSY: AE;
  * REJECTED: AR with the reason; all AE when journal_failed; in enhanced
  * mode CA/CE/CR per MSH-15), then drops the answered bytes and closes the
  * connections that ended. */

@@ -165,7 +165,8 @@ test_round (void **state)
     const char *a1 = strstr (acks, "MSA|AA|A1\r"), *a2 = strstr (acks, "MSA|AA|A2\r");
     const char *a3 = strstr (acks, "MSA|AE|A3\r"), *a5 = strstr (acks, "MSA|AR|A5\r");
     assert_true (a1 && a2 && a3 && a5 && a1 < a2 && a2 < a3 && a3 < a5);
-    assert_non_null (strstr (acks, "MSA|AR|\r")); /* no MSH-10: AR, kept in quarantine */
+    /* no MSH-10: stored for the cleanser to quarantine, so AE (not AR), ERR MSH^1^10 101 */
+    assert_non_null (strstr (acks, "MSA|AE|\rERR||MSH^1^10|101^Required field missing"));
     assert_non_null (strstr (acks, "kept in quarantine"));
     assert_non_null (strstr (acks, "payload too large"));
     assert_non_null (strstr (acks, "pipeline saturated; resend later"));
