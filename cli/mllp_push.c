@@ -5,8 +5,8 @@
  * for its ACK: MSA-1 AA (or CA, enhanced mode) counts as accepted, AE/AR as
  * rejected with the ERR text. When the collector goes away (killed,
  * restarted, connection reset or silent 30 s) it reconnects and resends the
- * message not yet acknowledged, for up to a minute per message; SIGPIPE is
- * ignored. Exit status 1 when anything was rejected or not acknowledged;
+ * message not yet acknowledged, for up to --retry seconds (60) per message,
+ * then one attempt per message while it stays away; SIGPIPE is ignored. Exit status 1 when anything was rejected or not acknowledged;
  * the summary is printed in every case.
  */
 #include <arpa/inet.h>
@@ -107,19 +107,22 @@ typedef struct {
     int fd; /* -1: not connected */
     bool json;
     size_t accepted, rejected, unanswered, resent, reconnects;
+    uint64_t retry_ms; /* how long a message is retried through outages */
+    bool gone;         /* a whole retry window failed: the rest get one attempt each */
 } s_sender_t;
 
-#define S_RECONNECT_FOR_MS 60000 /* how long a message is retried through outages */
 #define S_RECONNECT_PAUSE_US 200000
 
 /* Sends one frame and reads its ACK, reconnecting and resending through a
  * collector that went away (a resend is idempotent: the collector keys a
  * message by MSH-10 and its content). The ACK's length, or -1 when no ACK
- * came within S_RECONNECT_FOR_MS. */
+ * came within s->retry_ms. */
 static ssize_t
 s_exchange (s_sender_t *s, const char *frame, size_t flen, char *ack, size_t cap)
 {
-    uint64_t until = hg_now_ms () + S_RECONNECT_FOR_MS;
+    /* once the collector stayed away for a whole window, one attempt per message: a
+     * collector that does not come back costs one window, not one per message */
+    uint64_t until = s->gone ? 0 : hg_now_ms () + s->retry_ms;
     for (int attempt = 0;; attempt++) {
         if (s->fd < 0) {
             s->fd = s_connect (s->address);
@@ -130,12 +133,14 @@ s_exchange (s_sender_t *s, const char *frame, size_t flen, char *ack, size_t cap
             ssize_t sent = send (s->fd, frame, flen, MSG_NOSIGNAL);
             ssize_t al = sent == (ssize_t) flen ? s_read_ack (s->fd, ack, cap) : -1;
             if (al >= 0) {
+                s->gone = false;
                 return al;
             }
             close (s->fd); /* gone, reset or silent: a new connection, the same message */
             s->fd = -1;
         }
         if (hg_now_ms () >= until) {
+            s->gone = true;
             return -1;
         }
         usleep (S_RECONNECT_PAUSE_US);
@@ -215,11 +220,15 @@ s_send_file (s_sender_t *s, const char *file)
 }
 
 int
-hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json)
+hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json,
+              int retry_s)
 {
     /* a collector that dies mid-write must not kill us: send() says so instead */
     signal (SIGPIPE, SIG_IGN);
-    s_sender_t s = {.address = address, .fd = s_connect (address), .json = json};
+    s_sender_t s = {.address = address,
+                    .fd = s_connect (address),
+                    .json = json,
+                    .retry_ms = (uint64_t) retry_s * 1000u};
     if (s.fd < 0) {
         fprintf (stderr, "hourglass push: cannot connect to MLLP %s: %s\n", address,
                  strerror (errno));

@@ -70,6 +70,7 @@ typedef struct {
     const char *mllp; /* NULL: ZeroMQ; "": the cluster's MLLP; else HOST:PORT */
     bool json;
     int wait_s;
+    int retry_s; /* --mllp: how long one message is retried through an outage */
     double rate; /* new batches per second, 0: as fast as accepted */
 } push_opts_t;
 
@@ -674,7 +675,7 @@ s_push_mllp (const push_opts_t *o, const char *const *files, size_t n_files)
         fprintf (stderr, "hourglass push: no MLLP address (give --mllp HOST:PORT)\n");
         return 2;
     }
-    return hg_mllp_push (address, files, n_files, o->json);
+    return hg_mllp_push (address, files, n_files, o->json, o->retry_s);
 }
 
 /* The ZeroMQ push of files: deliver, wait for outcomes, report. */
@@ -748,7 +749,7 @@ s_is_address (const char *next)
 int
 hg_cmd_push (int argc, char **argv)
 {
-    push_opts_t o = {.wait_s = HG_PUSH_WAIT_DEFAULT_S};
+    push_opts_t o = {.wait_s = HG_PUSH_WAIT_DEFAULT_S, .retry_s = 60};
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&o.cluster),
         HG_CLI_OPT_REQUIRED ("--format", &o.format, "FORMAT", "the files' format"),
@@ -758,6 +759,10 @@ hg_cmd_push (int argc, char **argv)
         HG_CLI_OPT_INT ("--wait", &o.wait_s, "SECONDS",
                         "wait this long for outcomes (0: do not wait; default 120)", 0,
                         86400 * 365),
+        HG_CLI_OPT_INT ("--retry", &o.retry_s, "SECONDS",
+                        "--mllp: retry a message through a collector outage this long (default "
+                        "60; then one attempt per message while it stays away)",
+                        0, 86400),
         HG_CLI_OPT_NUM ("--rate", &o.rate, "N", "new batches per second (0: unpaced)", 0, 1e9),
         HG_CLI_OPT_JSON (&o.json),
         HG_CLI_OPT_STR ("--key", &o.key_file, "PARTNER.key", "CurveZMQ key pair of the partner"),

@@ -284,7 +284,10 @@ def test_push_mllp_survives_the_collector_kill9(make_cluster, tmp_path):
     time.sleep(1.0)
     r = hg.run("cluster", "up", "--dir", c.dir, timeout=90)
     assert r.rc == 0, r
-    out, err = p.communicate(timeout=240)
+    try:
+        out, err = p.communicate(timeout=240)
+    finally:
+        p.kill()
     assert p.returncode == 0, (out, err)
     got = hg.Result(p.args, p.returncode, out.decode(), err.decode(), 0).json()
     assert got["accepted"] == n and got["rejected"] == 0 and got["unanswered"] == 0, got
@@ -448,3 +451,30 @@ def test_mllp_over_tls_with_client_certificates(make_cluster, tmp_path, monkeypa
     assert hg.counters(stats, "collector", "received") == 2, stats
     q = c.quarantine()
     assert q["count"] >= 1 and {e["partner"] for e in q["entries"]} == {"lab-tls"}, q
+
+
+def test_push_mllp_collector_gone_for_good(make_cluster, tmp_path):
+    """Point 4: a collector killed and not restarted costs `push --mllp` one --retry
+    window, then one attempt per message; the summary counts every message."""
+    c = make_cluster("mllp-gone")
+    c.up("--min-cell", "0", "--heartbeat-ms", "200")
+    n = 300
+    f = tmp_path / "feed.hl7"
+    f.write_bytes(b"".join(_msg("G-%d" % i, "MRN-G%d" % i, 100) for i in range(n)))
+    p = subprocess.Popen([hg.cli_path(), "push", "--cluster", c.dir, "--format", "hl7v2",
+                          "--mllp", "--retry", "2", "--json", str(f)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=hg.cli_env())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if hg.counters(c.stats(), "collector", "received") >= 20:
+            break
+        time.sleep(0.05)
+    c.kill9("collector-0")
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    got = hg.Result(p.args, p.returncode, out.decode(), err.decode(), 0).json()
+    assert p.returncode == 1, (out, err)
+    assert got["accepted"] >= 20 and got["unanswered"] >= 1, got
+    assert got["accepted"] + got["rejected"] + got["unanswered"] == n, got
