@@ -12,14 +12,17 @@
  *
  * Every push -- ZeroMQ, MLLP (mllp_server.c) or FHIR over HTTP (fhir_http.c)
  * -- is decided by the pure verdict of admission.c, then journalled here.
+ * An MLLP ACK may then wait for the cleanser's verdict: the collector asks
+ * the cleansers' control sockets (OUTCOME, as `push --wait` does) for the
+ * waiting message ids, on a timerfd, never blocking its loop.
  */
 #include <errno.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
