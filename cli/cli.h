@@ -20,8 +20,11 @@ int hg_cmd_keygen (int argc, char **argv);
 int hg_cmd_quality (int argc, char **argv);
 int hg_cmd_fingerprint (int argc, char **argv);
 
-/* Pushes HL7 v2 files over MLLP to address (IPv4:PORT); exit status. */
-int hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json);
+/* Pushes HL7 v2 files over MLLP to address (IPv4:PORT), retrying each
+ * message through a collector that went away for up to retry_s seconds;
+ * exit status. */
+int hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json,
+                  int retry_s);
 
 /* Prints s as a JSON string literal (quotes and escapes included). */
 void hg_json_print_string (const char *s, size_t len);

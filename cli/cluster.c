@@ -370,6 +370,16 @@ s_layout (hg_cluster_t *c, const layout_t *l)
                   sizeof (cleanser_delivers) - strlen (cleanser_delivers), "%s%s", i ? "," : "",
                   ep);
     }
+    /* the collector asks the cleansers for the verdict an MLLP ACK reports */
+    char cleanser_controls[2048] = "";
+    for (int i = 0; i < c->n_procs; i++) {
+        if (strcmp (c->procs[i].service, "cleanser") == 0) {
+            size_t len = strlen (cleanser_controls);
+            snprintf (cleanser_controls + len, sizeof (cleanser_controls) - len, "%s%s",
+                      len ? "," : "", c->procs[i].control);
+        }
+    }
+    s_arg (&c->procs[0], "--mllp-verdict-from", cleanser_controls);
     char key_file[PATH_MAX], shards[16];
     snprintf (key_file, sizeof (key_file), "%s/keys/deid.key", c->dir);
     snprintf (shards, sizeof (shards), "%d", l->shards);

@@ -38,6 +38,9 @@
 #define HG_PUSH_MAX_FILE (1024u * 1024u * 1024u)
 #define HG_PUSH_RESEND_MS 10000 /* unanswered this long: resent */
 #define HG_PUSH_WAIT_DEFAULT_S 120
+#define HG_PUSH_HANDSHAKE_MS \
+    5000 /* ZMQ_HANDSHAKE_IVL: a connection that does not finish its
+                                   * handshake in this long is dropped (and retried) */
 
 typedef enum {
     PUSH_TO_SEND,   /* not sent yet, or to be sent again (BUSY, no answer) */
@@ -67,6 +70,7 @@ typedef struct {
     const char *mllp; /* NULL: ZeroMQ; "": the cluster's MLLP; else HOST:PORT */
     bool json;
     int wait_s;
+    int retry_s; /* --mllp: how long one message is retried through an outage */
     double rate; /* new batches per second, 0: as fast as accepted */
 } push_opts_t;
 
@@ -82,6 +86,16 @@ typedef struct {
     size_t open;                              /* items before it are all final */
     size_t flying[HG_PUSH_WINDOW], in_flight; /* indexes of IN_FLIGHT items */
     uint64_t started_ms;
+    /* the connection, as the socket monitor tells it (s_on_monitor) */
+    void *mon;              /* PAIR connected to the DEALER's monitor */
+    bool handshaken;        /* a handshake succeeded at least once */
+    unsigned tcp_connected; /* TCP connections made */
+    unsigned refused;       /* connection attempts refused or failed */
+    unsigned hs_failed;     /* handshakes that failed (protocol, timeout) */
+    bool auth_refused;      /* the collector's ZAP handler refused our key */
+    uint64_t first_connect_ms;
+    char fatal[512];  /* why delivery was given up, "" while it goes on */
+    char silent[512]; /* a cleanser that did not answer the last outcome query */
 } push_t;
 
 static bool
@@ -194,7 +208,9 @@ s_item_send (void *sock, push_item_t *it, const char *partner, const char *forma
     zmq_msg_init_size (&msg, len);
     hourglass__push_request__pack (&req, zmq_msg_data (&msg));
     /* replies carry the message id, which matches them to files */
-    if (zmq_send (sock, "", 0, ZMQ_SNDMORE) < 0 || zmq_msg_send (&msg, sock, 0) < 0) {
+    /* never blocks: with no completed connection the item stays TO_SEND */
+    if (zmq_send (sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_msg_send (&msg, sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close (&msg);
         return -1;
     }
@@ -306,7 +322,85 @@ s_receive (push_t *p)
     hg_zmsg_close (parts, got);
 }
 
-/* Pipelined delivery until every item is final or the deadline passes. */
+/* Reads the socket monitor's events: what the connection to the collector
+ * is doing, for a message that names what is wrong. */
+static void
+s_on_monitor (push_t *p)
+{
+    for (;;) {
+        zmq_msg_t parts[2];
+        int got = hg_zmsg_recv (p->mon, parts, 2, ZMQ_DONTWAIT, NULL);
+        if (got <= 0) {
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&parts[0]) >= 6) {
+            memcpy (&event, zmq_msg_data (&parts[0]), sizeof (event));
+        }
+        hg_zmsg_close (parts, got);
+        switch (event) {
+        case ZMQ_EVENT_CONNECTED:
+            p->tcp_connected++;
+            p->first_connect_ms = p->first_connect_ms ? p->first_connect_ms : hg_now_ms ();
+            break;
+        case ZMQ_EVENT_CONNECT_RETRIED:
+        case ZMQ_EVENT_CLOSED:
+            p->refused += event == ZMQ_EVENT_CONNECT_RETRIED;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            p->handshaken = true;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            p->auth_refused = true;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            p->hs_failed++;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Whether delivery cannot succeed, with p->fatal saying why: the collector
+ * refused our key (at once), handshakes failed twice, or TCP connected but
+ * no handshake finished within twice HG_PUSH_HANDSHAKE_MS (a collector
+ * stopped or wedged). An unreachable collector is reported at the delivery
+ * deadline (s_undelivered_reason). */
+static bool
+s_hopeless (push_t *p, uint64_t now)
+{
+    const char *ep = p->cluster.ingest;
+    if (p->handshaken || *p->fatal) {
+        return *p->fatal != '\0';
+    }
+    if (p->auth_refused) {
+        snprintf (p->fatal, sizeof (p->fatal),
+                  "the collector at %s refused this CurveZMQ key: the key (--key) is not in "
+                  "its partner allow-list (add it with hourglass cluster add-partner, or ask "
+                  "the operator to add its public key to the collector's partners file)",
+                  ep);
+    }
+    else if (p->hs_failed >= 2) {
+        snprintf (p->fatal, sizeof (p->fatal),
+                  "the CurveZMQ handshake with the collector at %s failed %u times: check the "
+                  "collector's public key (--server-key, or ingest_key in cluster.json) and "
+                  "that both sides use CurveZMQ",
+                  ep, p->hs_failed);
+    }
+    else if (p->tcp_connected && now > p->first_connect_ms + 2 * HG_PUSH_HANDSHAKE_MS) {
+        snprintf (p->fatal, sizeof (p->fatal),
+                  "the collector at %s accepts TCP connections but finished no handshake in "
+                  "%d s: it is stopped, wedged or not a Hourglass collector (hourglass cluster "
+                  "status)",
+                  ep, 2 * HG_PUSH_HANDSHAKE_MS / 1000);
+    }
+    return *p->fatal != '\0';
+}
+
+/* Pipelined delivery until every item is final, the deadline passes, or
+ * the connection cannot work (p->fatal). */
 static void
 s_deliver (push_t *p)
 {
@@ -316,14 +410,27 @@ s_deliver (push_t *p)
     if (p->o->rate > 0) {
         deadline += (uint64_t) ((double) p->n / p->o->rate * 1000.0);
     }
-    while (p->done < p->n && hg_now_ms () < deadline) {
+    while (p->done < p->n && hg_now_ms () < deadline && !s_hopeless (p, hg_now_ms ())) {
         s_send_window (p);
-        zmq_pollitem_t pi = {p->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&pi, 1, p->o->rate > 0 ? 5 : 100) <= 0) {
+        zmq_pollitem_t pi[2] = {{p->sock, 0, ZMQ_POLLIN, 0}, {p->mon, 0, ZMQ_POLLIN, 0}};
+        int ready = zmq_poll (pi, p->mon ? 2 : 1, p->o->rate > 0 ? 5 : 100);
+        if (p->mon && (pi[1].revents & ZMQ_POLLIN)) {
+            s_on_monitor (p);
+        }
+        if (ready <= 0 || !(pi[0].revents & ZMQ_POLLIN)) {
             s_expire (p);
             continue;
         }
         s_receive (p);
+    }
+    if (!*p->fatal && p->done < p->n && !p->handshaken) {
+        snprintf (p->fatal, sizeof (p->fatal),
+                  p->tcp_connected ? "no handshake with the collector at %s completed before "
+                                     "the deadline"
+                                   : "cannot reach the collector at %s: nothing is listening "
+                                     "there or the network drops the connection (is the "
+                                     "cluster up? hourglass cluster status)",
+                  p->cluster.ingest);
     }
 }
 
@@ -334,7 +441,8 @@ s_deliver (push_t *p)
  * time: replicas come and go while a push waits (a container restarted on
  * another published port, `--scale` and deploy/compose-cluster.py). */
 static size_t
-s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_t n)
+s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_t n,
+                    int timeout_ms, char *silent, size_t silent_size)
 {
     hg_cluster_t *fresh = calloc (1, sizeof (*fresh));
     hg_err_t lerr;
@@ -359,7 +467,10 @@ s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_
         req.outcome = &q;
         Hourglass__ControlReply *rep = NULL;
         hg_err_t err;
-        if (hg_control_call (zctx, controls[ci], &req, 5000, &rep, &err) < 0) {
+        if (hg_control_call (zctx, controls[ci], &req, timeout_ms, &rep, &err) < 0) {
+            /* named in the report: a stopped or dead cleanser is why outcomes are missing */
+            snprintf (silent, silent_size, "the cleanser at %s did not answer (%s)", controls[ci],
+                      err.msg);
             continue;
         }
         for (size_t o = 0; o < rep->n_outcomes; o++) {
@@ -394,8 +505,17 @@ s_wait_outcomes (push_t *p)
     size_t unknown = 0;
     if (p->o->wait_s > 0) {
         uint64_t deadline = hg_now_ms () + (uint64_t) p->o->wait_s * 1000u;
-        while ((unknown = s_collect_outcomes (p->zctx, &p->cluster, p->items, p->n)) > 0
-               && hg_now_ms () < deadline) {
+        for (;;) {
+            /* no call outlives --wait: a stopped cleanser costs at most the rest of it */
+            uint64_t now = hg_now_ms ();
+            int left = now < deadline ? (int) (deadline - now) : 1;
+            p->silent[0] = '\0';
+            unknown = s_collect_outcomes (p->zctx, &p->cluster, p->items, p->n,
+                                          left < 5000 ? left : 5000, p->silent,
+                                          sizeof (p->silent));
+            if (unknown == 0 || hg_now_ms () >= deadline) {
+                break;
+            }
             usleep (100000);
         }
     }
@@ -476,6 +596,9 @@ s_report (const push_t *p, size_t unknown)
             printf ("pending: %zu batches not yet processed after %d s\n", unknown, p->o->wait_s);
         }
     }
+    if (unknown && *p->silent) {
+        fprintf (stderr, "hourglass push: %zu outcomes unknown: %s\n", unknown, p->silent);
+    }
     return quarantined || refused || undelivered || unknown ? 1 : 0;
 }
 
@@ -488,8 +611,23 @@ s_connect (push_t *p)
 {
     p->zctx = zmq_ctx_new ();
     p->sock = zmq_socket (p->zctx, ZMQ_DEALER);
-    int linger = 0;
+    int linger = 0, hs = HG_PUSH_HANDSHAKE_MS;
     zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
+    zmq_setsockopt (p->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof (hs));
+    /* the connection's events (refused, handshake failed) say what is wrong */
+    if (zmq_socket_monitor (p->sock, "inproc://push-monitor",
+                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED
+                                | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        == 0) {
+        p->mon = zmq_socket (p->zctx, ZMQ_PAIR);
+        zmq_setsockopt (p->mon, ZMQ_LINGER, &linger, sizeof (linger));
+        if (zmq_connect (p->mon, "inproc://push-monitor") < 0) {
+            zmq_close (p->mon);
+            p->mon = NULL;
+        }
+    }
     const char *key_file = p->o->key_file, *server_key = p->o->server_key;
     if (!server_key && *p->cluster.ingest_key) {
         server_key = p->cluster.ingest_key;
@@ -537,7 +675,7 @@ s_push_mllp (const push_opts_t *o, const char *const *files, size_t n_files)
         fprintf (stderr, "hourglass push: no MLLP address (give --mllp HOST:PORT)\n");
         return 2;
     }
-    return hg_mllp_push (address, files, n_files, o->json);
+    return hg_mllp_push (address, files, n_files, o->json, o->retry_s);
 }
 
 /* The ZeroMQ push of files: deliver, wait for outcomes, report. */
@@ -559,9 +697,22 @@ s_push_zmq (const push_opts_t *o, const char *const *files, size_t n_files)
             p.items[i].records = -1;
         }
         s_deliver (&p);
+        if (*p.fatal) {
+            fprintf (stderr, "hourglass push: %s\n", p.fatal);
+        }
+        zmq_socket_monitor (p.sock, NULL, 0);
         zmq_close (p.sock);
         p.sock = NULL;
+        if (p.mon) {
+            zmq_close (p.mon);
+            p.mon = NULL;
+        }
         status = s_report (&p, s_wait_outcomes (&p));
+    }
+    if (p.mon) {
+        /* a monitor left open would keep zmq_ctx_term waiting forever */
+        zmq_socket_monitor (p.sock, NULL, 0);
+        zmq_close (p.mon);
     }
     if (p.sock) {
         zmq_close (p.sock);
@@ -598,7 +749,7 @@ s_is_address (const char *next)
 int
 hg_cmd_push (int argc, char **argv)
 {
-    push_opts_t o = {.wait_s = HG_PUSH_WAIT_DEFAULT_S};
+    push_opts_t o = {.wait_s = HG_PUSH_WAIT_DEFAULT_S, .retry_s = 60};
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&o.cluster),
         HG_CLI_OPT_REQUIRED ("--format", &o.format, "FORMAT", "the files' format"),
@@ -608,6 +759,10 @@ hg_cmd_push (int argc, char **argv)
         HG_CLI_OPT_INT ("--wait", &o.wait_s, "SECONDS",
                         "wait this long for outcomes (0: do not wait; default 120)", 0,
                         86400 * 365),
+        HG_CLI_OPT_INT ("--retry", &o.retry_s, "SECONDS",
+                        "--mllp: retry a message through a collector outage this long (default "
+                        "60; then one attempt per message while it stays away)",
+                        0, 86400),
         HG_CLI_OPT_NUM ("--rate", &o.rate, "N", "new batches per second (0: unpaced)", 0, 1e9),
         HG_CLI_OPT_JSON (&o.json),
         HG_CLI_OPT_STR ("--key", &o.key_file, "PARTNER.key", "CurveZMQ key pair of the partner"),
@@ -634,8 +789,11 @@ hg_cmd_push (int argc, char **argv)
             "accepted and rejected counts. Exit status 1 when anything was rejected or could\n"
             "not be delivered. --rate N paces new batches to N per second. With CurveZMQ\n"
             "(cluster up --secure) the partner is the one its --key authenticates.\n"
+            "A refused key, a stopped or unreachable collector end the push with a message\n"
+            "saying so (within 10 s, or --wait for an unreachable one).\n"
             "--mllp sends HL7 v2 files message by message over MLLP (to the cluster's\n"
-            "listener by default) and counts the ACKs.\n",
+            "listener by default) and counts the ACKs (AA: journalled and parsed); when the\n"
+            "collector goes away it reconnects and resends what was not acknowledged.\n",
         .epilog = s_formats,
     };
     hg_cli_args_t files;

@@ -185,6 +185,8 @@ s_outcome (const Hourglass__Envelope *env, hg_batch_t *batch, hg_store_batch_t *
     oc.records = (uint32_t) hg_batch_record_count (batch);
     oc.quarantined = (uint32_t) nq;
     oc.first_reason = nq ? hg_batch_rejects (batch)[0].reason : (char *) "";
+    /* for the MLLP ACK's ERR-2 (segment sequence) */
+    oc.first_location = nq ? hg_batch_rejects (batch)[0].location : (char *) "";
     size_t olen = hourglass__outcome__get_packed_size (&oc);
     uint8_t *obuf = malloc (olen ? olen : 1);
     hourglass__outcome__pack (&oc, obuf);

@@ -741,9 +741,12 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     self->daemon =
         MHD_start_daemon (flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER,
                           s_mhd_log, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned) HG_FHIR_HTTP_MAX_CONNS,
-                          MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED,
-                          s_completed, self, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+                          MHD_OPTION_CONNECTION_LIMIT,
+                          opts->max_conns ? opts->max_conns : (unsigned) HG_FHIR_HTTP_MAX_CONNS,
+                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_per_addr,
+                          MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_s ? opts->idle_s : 60u,
+                          MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_ARRAY, tls,
+                          MHD_OPTION_END);
     pthread_mutex_lock (&self->log_lock);
     self->starting = false;
     char why[sizeof (self->start_error)];

@@ -86,13 +86,16 @@ typedef enum {
 } hg_fhir_http_status_t;
 
 typedef struct {
-    const char *listen;         /* "IPv4:PORT", e.g. "0.0.0.0:8080" */
-    const char *tokens_file;    /* "<token> <partner>" lines, '#' comments; kept by path
+    const char *listen;          /* "IPv4:PORT", e.g. "0.0.0.0:8080" */
+    const char *tokens_file;     /* "<token> <partner>" lines, '#' comments; kept by path
                                   * for hg_fhir_http_reload_tokens */
-    size_t max_body_bytes;      /* larger bodies get 413 */
-    unsigned answer_timeout_ms; /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
-    const char *tls_cert;       /* PEM certificate (chain) file; NULL or "": plain HTTP */
-    const char *tls_key;        /* PEM private key file (unencrypted); with tls_cert */
+    size_t max_body_bytes;       /* larger bodies get 413 */
+    unsigned answer_timeout_ms;  /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
+    const char *tls_cert;        /* PEM certificate (chain) file; NULL or "": plain HTTP */
+    const char *tls_key;         /* PEM private key file (unencrypted); with tls_cert */
+    unsigned max_conns;          /* connections at once; 0: HG_FHIR_HTTP_MAX_CONNS */
+    unsigned max_conns_per_addr; /* from one IP address; 0: no limit of its own */
+    unsigned idle_s;             /* a connection silent this long is closed; 0: 60 */
 } hg_fhir_http_opts_t;
 
 /* Reads the tokens file (and the TLS files) and starts serving. NULL with

@@ -12,12 +12,17 @@
  *
  * Every push -- ZeroMQ, MLLP (mllp_server.c) or FHIR over HTTP (fhir_http.c)
  * -- is decided by the pure verdict of admission.c, then journalled here.
+ * An MLLP ACK may then wait for the cleanser's verdict: the collector asks
+ * the cleansers' control sockets (OUTCOME, as `push --wait` does) for the
+ * waiting message ids, on a timerfd, never blocking its loop.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -32,14 +37,47 @@
 #include "zmsg.h"
 
 #define HG_COLLECTOR_ROUND_MAX 256
+#define S_VERDICT_MAX 8       /* cleanser control endpoints asked */
+#define S_VERDICT_POLL_MS 5   /* how often a waiting verdict is asked for */
+#define S_VERDICT_IDS_MAX 256 /* message ids per OUTCOME request */
 
 static const hg_opt_t s_options[] = {
     {"ingest", HG_OPT_STRING, "tcp://127.0.0.1:5550", "endpoint partners push to"},
     {"max_payload_bytes", HG_OPT_INT, "67108864", "largest accepted batch (bytes)"},
     {"mllp", HG_OPT_STRING, "",
      "HL7 v2 over MLLP: listen on IPv4:PORT (empty: off); each message is ACKed (MSA-1 AA) "
-     "only once journalled"},
+     "only once journalled and, with mllp_verdict_from, parsed"},
     {"mllp_partner", HG_OPT_STRING, "mllp", "partner name of messages received over MLLP"},
+    {"mllp_tls_cert", HG_OPT_STRING, "",
+     "PEM certificate (chain) for mllp; with mllp_tls_key the listener speaks only MLLP over "
+     "TLS"},
+    {"mllp_tls_key", HG_OPT_STRING, "",
+     "PEM private key (unencrypted, chmod 600) of mllp_tls_cert"},
+    {"mllp_tls_ca", HG_OPT_STRING, "",
+     "PEM CA certificate(s): with it, MLLP over TLS requires a client certificate signed by it, "
+     "and its common name is the partner of the connection's messages (instead of "
+     "mllp_partner)"},
+    {"mllp_max_conns", HG_OPT_INT, "64", "MLLP connections open at once (at most 128)"},
+    {"mllp_max_conns_per_addr", HG_OPT_INT, "8",
+     "MLLP connections open at once from one IPv4 address"},
+    {"mllp_idle_ms", HG_OPT_INT, "60000",
+     "an MLLP connection that completes no frame for this long is closed, however many bytes "
+     "it trickles (0: never)"},
+    {"mllp_verdict_from", HG_OPT_STRING, "",
+     "control endpoints of the cleansers (comma-separated): with them, an MLLP message in "
+     "original acknowledgement mode is answered AA only once parsed, AE with an ERR when "
+     "quarantined (empty: AA once journalled)"},
+    {"mllp_verdict_timeout_ms", HG_OPT_INT, "3000",
+     "longest an MLLP ACK waits for the cleanser's verdict; then AE 'verdict pending' (the "
+     "message is journalled; a resend learns the verdict)"},
+    {"mllp_junk_keep", HG_OPT_INT, "16",
+     "frames that are not HL7 (no MSH) are answered AR and only their first 256 bytes kept, "
+     "the latest this many"},
+    {"mllp_junk_ttl_s", HG_OPT_INT, "86400", "kept junk frames are deleted after this long"},
+    {"http_max_conns", HG_OPT_INT, "64", "HTTP connections open at once"},
+    {"http_max_conns_per_addr", HG_OPT_INT, "8",
+     "HTTP connections open at once from one IP address"},
+    {"http_idle_s", HG_OPT_INT, "30", "an HTTP connection silent this long is closed"},
     {"http", HG_OPT_STRING, "",
      "FHIR over HTTP: listen on IPv4:PORT (empty: off); POST /fhir answers 202 only once "
      "journalled"},
@@ -63,9 +101,19 @@ typedef struct {
     void *ingest;                 /* ROUTER facing partners */
     hg_admission_policy_t policy; /* authentication, max_payload_bytes */
     hg_mllp_server_t *mllp;       /* HL7 v2 over MLLP, when configured */
+    hg_mllp_tls_t *mllp_tls;      /* its TLS credentials, when configured */
     const char *mllp_partner;
     hg_quota_t *quota;    /* per-partner token buckets */
     hg_fhir_http_t *http; /* FHIR over HTTP, when configured */
+    /* the cleansers' verdicts for MLLP ACKs: a DEALER to each control
+     * socket (OUTCOME requests), asked again every S_VERDICT_POLL_MS by a
+     * timerfd that also drives the idle deadline */
+    void *verdict[S_VERDICT_MAX];
+    size_t n_verdict;
+    int timer_fd;
+    uint64_t timer_period_ms;
+    uint64_t junk_keep, junk_ttl_us;
+    uint64_t last_expire_ms;
 } collector_t;
 
 typedef struct {
@@ -75,10 +123,92 @@ typedef struct {
     char reason[600];
 } pending_reply_t;
 
+/* An HG_OPT_INT option that must not be negative (then 0). */
+static int64_t
+s_int_opt (hg_service_t *svc, const char *name)
+{
+    int64_t v = hg_config_int (hg_service_config (svc), name);
+    return v < 0 ? 0 : v;
+}
+
+/* The MLLP server with its limits, and the DEALERs asking the cleansers
+ * for verdicts. */
+static int
+s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
+{
+    self->timer_fd = -1;
+    const char *mllp = hg_service_option (svc, "mllp");
+    if (!*mllp) {
+        return 0;
+    }
+    const char *from = hg_service_option (svc, "mllp_verdict_from");
+    hg_mllp_server_opts_t o = {
+        .listen = mllp,
+        .max_payload_bytes = self->policy.max_payload_bytes,
+        .max_conns = (size_t) s_int_opt (svc, "mllp_max_conns"),
+        .max_conns_per_addr = (size_t) s_int_opt (svc, "mllp_max_conns_per_addr"),
+        .idle_ms = (uint64_t) s_int_opt (svc, "mllp_idle_ms"),
+        .verdict_timeout_ms = *from ? (uint64_t) s_int_opt (svc, "mllp_verdict_timeout_ms") : 0,
+    };
+    const char *cert = hg_service_option (svc, "mllp_tls_cert"),
+               *key = hg_service_option (svc, "mllp_tls_key"),
+               *ca = hg_service_option (svc, "mllp_tls_ca");
+    if (!*cert != !*key || (*ca && !*cert)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "MLLP over TLS needs both mllp_tls_cert and mllp_tls_key (and "
+                           "mllp_tls_ca only with them)");
+    }
+    if (*cert && !(self->mllp_tls = hg_mllp_tls_new (cert, key, ca, err))) {
+        return err->code;
+    }
+    o.tls = self->mllp_tls;
+    self->junk_keep = (uint64_t) s_int_opt (svc, "mllp_junk_keep");
+    self->junk_ttl_us = (uint64_t) s_int_opt (svc, "mllp_junk_ttl_s") * 1000000u;
+    self->mllp = hg_mllp_server_new (&o, err);
+    if (!self->mllp) {
+        return err->code;
+    }
+    self->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (self->timer_fd < 0) {
+        return hg_err_set (err, HG_EIO, "cannot create timerfd: %s", strerror (errno));
+    }
+    char list[2048];
+    snprintf (list, sizeof (list), "%s", o.verdict_timeout_ms ? from : "");
+    for (char *save = NULL, *ep = strtok_r (list, ",", &save); ep;
+         ep = strtok_r (NULL, ",", &save)) {
+        if (self->n_verdict == S_VERDICT_MAX) {
+            return hg_err_set (err, HG_EINVAL, "mllp_verdict_from: at most %d endpoints",
+                               S_VERDICT_MAX);
+        }
+        void *d = zmq_socket (hg_service_zctx (svc), ZMQ_DEALER);
+        int one = 1, zero = 0, hwm = 16;
+        int64_t maxmsg = 16 << 20;
+        zmq_setsockopt (d, ZMQ_IMMEDIATE, &one, sizeof (one)); /* nothing queued for the gone */
+        zmq_setsockopt (d, ZMQ_LINGER, &zero, sizeof (zero));
+        zmq_setsockopt (d, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+        zmq_setsockopt (d, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
+        if (zmq_connect (d, ep) < 0) {
+            zmq_close (d);
+            return hg_err_set (err, HG_EINVAL, "mllp_verdict_from: cannot connect to %s: %s", ep,
+                               zmq_strerror (errno));
+        }
+        self->verdict[self->n_verdict++] = d;
+    }
+    hg_info ("mllp_listening", "address=%s tls=%s partner=%s verdict_from=%zu timeout_ms=%llu",
+             mllp,
+             *ca     ? "client-certificates"
+             : *cert ? "on"
+                     : "off",
+             *ca ? "from-certificate" : self->mllp_partner, self->n_verdict,
+             (unsigned long long) o.verdict_timeout_ms);
+    return 0;
+}
+
 static int
 s_init (hg_service_t *svc, void **state, hg_err_t *err)
 {
     collector_t *self = calloc (1, sizeof (*self));
+    self->timer_fd = -1;
     self->policy.max_payload_bytes = (size_t) hg_config_int (hg_service_config (svc),
                                                              "max_payload_bytes");
     self->ingest = zmq_socket (hg_service_zctx (svc), ZMQ_ROUTER);
@@ -135,20 +265,16 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
             .max_body_bytes = self->policy.max_payload_bytes,
             .tls_cert = hg_service_option (svc, "http_tls_cert"),
             .tls_key = hg_service_option (svc, "http_tls_key"),
+            .max_conns = (unsigned) s_int_opt (svc, "http_max_conns"),
+            .max_conns_per_addr = (unsigned) s_int_opt (svc, "http_max_conns_per_addr"),
+            .idle_s = (unsigned) s_int_opt (svc, "http_idle_s"),
         };
         self->http = hg_fhir_http_start (&o, err);
         if (!self->http) {
             return err->code;
         }
     }
-    const char *mllp = hg_service_option (svc, "mllp");
-    if (*mllp) {
-        self->mllp = hg_mllp_server_new (mllp, self->policy.max_payload_bytes, err);
-        if (!self->mllp) {
-            return err->code;
-        }
-        hg_info ("mllp_listening", "address=%s partner=%s", mllp, self->mllp_partner);
-    }
+    return s_init_mllp (svc, self, err);
     return 0;
 }
 
@@ -157,6 +283,13 @@ s_destroy (void **state)
 {
     collector_t *self = *state;
     hg_mllp_server_destroy (&self->mllp);
+    hg_mllp_tls_destroy (&self->mllp_tls);
+    for (size_t i = 0; i < self->n_verdict; i++) {
+        zmq_close (self->verdict[i]);
+    }
+    if (self->timer_fd >= 0) {
+        close (self->timer_fd);
+    }
     hg_quota_destroy (&self->quota);
     hg_fhir_http_stop (&self->http);
     if (self->ingest) {
@@ -191,9 +324,10 @@ s_reload (hg_service_t *svc, void *state)
     }
 }
 
-/* Polled: the ingest socket always (BUSY answers carry backpressure); the
- * MLLP listener and connections only while the outbox has room, so a
- * saturated pipeline slows MLLP senders down through TCP. */
+/* Polled: the ingest socket always (BUSY answers carry backpressure); with
+ * MLLP, the timer and the verdict DEALERs; the MLLP listener and
+ * connections only while the outbox has room, so a saturated pipeline
+ * slows MLLP senders down through TCP. */
 static size_t
 s_extra_items (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max)
 {
@@ -204,7 +338,14 @@ s_extra_items (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max
         /* always: HTTP requests get a 503 with Retry-After when saturated */
         items[n++] = (zmq_pollitem_t) {NULL, hg_fhir_http_fd (self->http), ZMQ_POLLIN, 0};
     }
-    if (!self->mllp || hg_service_outbox_room (svc) == 0) {
+    if (!self->mllp) {
+        return n;
+    }
+    items[n++] = (zmq_pollitem_t) {NULL, self->timer_fd, ZMQ_POLLIN, 0};
+    for (size_t i = 0; i < self->n_verdict; i++) {
+        items[n++] = (zmq_pollitem_t) {self->verdict[i], 0, ZMQ_POLLIN, 0};
+    }
+    if (hg_service_outbox_room (svc) == 0) {
         return n;
     }
     return n + hg_mllp_server_items (self->mllp, items + n, max - n);
@@ -350,37 +491,219 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
 
 /* ---- MLLP ------------------------------------------------------------------ */
 
+/* A frame that is not HL7 (no MSH): answered AR and not journalled; its
+ * first 256 bytes are kept as J/<slot> (a ring of mllp_junk_keep slots,
+ * each deleted after mllp_junk_ttl_s), for an operator to see what a
+ * sender sends, never growing. */
+static void
+s_keep_junk (hg_service_t *svc, collector_t *self, const hg_mllp_message_t *m,
+             hg_store_batch_t *wb)
+{
+    uint64_t *seen = hg_service_counter (svc, "mllp_junk");
+    hg_warn ("mllp_junk_frame", "fingerprint=%s bytes=%zu", HG_LOG_FP (m->batch_id), m->msg_len);
+    if (self->junk_keep == 0) {
+        (*seen)++;
+        return;
+    }
+    Hourglass__QuarantineEntry q = HOURGLASS__QUARANTINE_ENTRY__INIT;
+    q.partner = (char *) self->mllp_partner;
+    q.format = "mllp";
+    q.message_id = (char *) m->batch_id;
+    q.location = "frame";
+    q.reason = "not an HL7 v2 message (no MSH segment); answered AR, not stored";
+    q.excerpt.data = (uint8_t *) m->msg;
+    q.excerpt.len = m->msg_len > 256 ? 256 : m->msg_len;
+    q.at_us = hg_wall_us ();
+    q.payload_bytes = m->msg_len;
+    uint8_t buf[1024];
+    size_t len = hourglass__quarantine_entry__pack (&q, buf);
+    char key[32];
+    int kl = snprintf (key, sizeof (key), "J/%llu",
+                       (unsigned long long) (*seen % self->junk_keep));
+    hg_store_batch_put (wb, key, (size_t) kl, buf, len);
+    (*seen)++;
+}
+
+/* Deletes kept junk frames older than mllp_junk_ttl_s. */
+static int
+s_expire_junk (hg_service_t *svc, collector_t *self, hg_err_t *err)
+{
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_store_iter_t *it = hg_store_iter_new (hg_service_store (svc), "J/", 2, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl, n = 0;
+    uint64_t now = hg_wall_us ();
+    while (it && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        Hourglass__QuarantineEntry *q = hourglass__quarantine_entry__unpack (NULL, vl,
+                                                                             (const uint8_t *) v);
+        if (!q || q->at_us + self->junk_ttl_us <= now) {
+            hg_store_batch_delete (wb, k, kl);
+            n++;
+        }
+        hourglass__quarantine_entry__free_unpacked (q, NULL);
+    }
+    hg_store_iter_destroy (&it);
+    int rc = n ? hg_service_commit (svc, wb, err) : 0;
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
 /* Decides and journals the messages framed this round in one commit, then
- * has each ACKed (mllp_server.h): AA only once durable. */
+ * has each ACKed (mllp_server.h): AA only once durable (and, with
+ * mllp_verdict_from, once parsed). */
 static int
 s_on_mllp (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, size_t n,
            hg_err_t *err)
 {
     hg_mllp_message_t *msgs;
-    size_t np = hg_mllp_server_receive (self->mllp, items, n, &msgs);
+    uint64_t now = hg_now_ms ();
+    size_t np = hg_mllp_server_receive (self->mllp, items, n, now, &msgs);
     pending_reply_t *verdicts = np ? calloc (np, sizeof (*verdicts)) : NULL;
     hg_store_batch_t *wb = hg_store_batch_new ();
     int rc = (np == 0 || verdicts) && wb ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < np; i++) {
+        if (msgs[i].not_hl7) {
+            msgs[i].status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
+            msgs[i].reason = "not an HL7 v2 message: no MSH segment; not stored";
+            s_keep_junk (svc, self, &msgs[i], wb);
+            continue;
+        }
         Hourglass__PushRequest req = HOURGLASS__PUSH_REQUEST__INIT;
-        req.partner = (char *) self->mllp_partner;
+        /* over TLS with client certificates, the certificate names the partner */
+        req.partner = (char *) (msgs[i].partner ? msgs[i].partner : self->mllp_partner);
         req.format = "hl7v2";
         req.batch_id = msgs[i].batch_id;
         req.payload.data = (uint8_t *) msgs[i].msg;
         req.payload.len = msgs[i].msg_len;
-        s_accept (svc, self, &req, msgs[i].msg_len, NULL, wb, &verdicts[i], 0, NULL);
+        /* earlier messages of the round count as seen: one re-sent in the same round is a
+         * duplicate */
+        s_accept (svc, self, &req, msgs[i].msg_len, NULL, wb, &verdicts[i], i, verdicts);
         msgs[i].status = verdicts[i].reply.status;
         msgs[i].reason = verdicts[i].reason;
+        msgs[i].message_id = verdicts[i].message_id;
     }
     if (rc == 0 && np > 0) {
         rc = hg_service_commit (svc, wb, err); /* durable first, then ACK */
     }
-    uint64_t acked = 0, nacked = 0;
-    hg_mllp_server_answer (self->mllp, rc < 0, &acked, &nacked);
-    *hg_service_counter (svc, "mllp_acked") += acked;
-    *hg_service_counter (svc, "mllp_nacked") += nacked;
+    hg_mllp_server_answer (self->mllp, rc < 0, now);
     hg_store_batch_destroy (&wb);
     free (verdicts);
+    return rc;
+}
+
+/* Asks every cleanser for the verdicts still waited for. */
+static void
+s_ask_verdicts (collector_t *self)
+{
+    const char *ids[S_VERDICT_IDS_MAX];
+    size_t n = hg_mllp_server_waiting (self->mllp, ids, S_VERDICT_IDS_MAX);
+    if (n == 0) {
+        return;
+    }
+    Hourglass__OutcomeQuery q = HOURGLASS__OUTCOME_QUERY__INIT;
+    q.message_ids = (char **) ids;
+    q.n_message_ids = n;
+    Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
+    req.kind = HOURGLASS__CONTROL_REQUEST__KIND__OUTCOME;
+    req.outcome = &q;
+    size_t len = hourglass__control_request__get_packed_size (&req);
+    uint8_t *buf = malloc (len ? len : 1);
+    if (!buf) {
+        return;
+    }
+    hourglass__control_request__pack (&req, buf);
+    for (size_t i = 0; i < self->n_verdict; i++) {
+        /* a cleanser not connected (ZMQ_IMMEDIATE) or behind: asked next time */
+        if (zmq_send (self->verdict[i], "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0) {
+            zmq_send (self->verdict[i], buf, len, ZMQ_DONTWAIT);
+        }
+    }
+    free (buf);
+}
+
+/* Reads the cleansers' OUTCOME replies: each known outcome answers the
+ * messages waiting on it, AA when nothing was quarantined, else AE with
+ * the ERR of the first reason. */
+static void
+s_on_verdicts (collector_t *self, void *sock)
+{
+    for (;;) {
+        zmq_msg_t parts[2];
+        bool truncated;
+        int got = hg_zmsg_recv (sock, parts, 2, ZMQ_DONTWAIT, &truncated);
+        if (got <= 0) {
+            return;
+        }
+        Hourglass__ControlReply *rep = NULL;
+        if (got == 2 && !truncated) {
+            rep = hourglass__control_reply__unpack (NULL, zmq_msg_size (&parts[1]),
+                                                    zmq_msg_data (&parts[1]));
+        }
+        for (size_t i = 0; rep && i < rep->n_outcomes; i++) {
+            const Hourglass__Outcome *oc = rep->outcomes[i];
+            hg_hl7_error_t e;
+            hg_hl7_error_classify (oc->first_reason, oc->first_location, &e);
+            hg_mllp_server_verdict (self->mllp, oc->message_id, oc->quarantined ? &e : NULL);
+        }
+        if (rep) {
+            hourglass__control_reply__free_unpacked (rep, NULL);
+        }
+        hg_zmsg_close (parts, got);
+    }
+}
+
+/* The timer: fast while verdicts are waited for, slow while connections
+ * are open (the idle deadline), off otherwise. */
+static void
+s_arm_timer (collector_t *self)
+{
+    const char *ids[1];
+    uint64_t period = hg_mllp_server_waiting (self->mllp, ids, 1) ? S_VERDICT_POLL_MS
+                      : hg_mllp_server_conns (self->mllp)         ? 250
+                                                                  : 0;
+    if (period == self->timer_period_ms) {
+        return;
+    }
+    struct itimerspec its = {0};
+    its.it_interval.tv_sec = its.it_value.tv_sec = (time_t) (period / 1000);
+    its.it_interval.tv_nsec = its.it_value.tv_nsec = (long) (period % 1000) * 1000000L;
+    timerfd_settime (self->timer_fd, 0, &its, NULL);
+    self->timer_period_ms = period;
+}
+
+/* The MLLP side of a loop turn: the timer (ask, expire), the verdict
+ * replies, then the connections; items start at the timer. */
+static int
+s_on_mllp_items (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *items, size_t n,
+                 hg_err_t *err)
+{
+    int rc = 0;
+    uint64_t now = hg_now_ms ();
+    if (items[0].revents) {
+        uint64_t ticks;
+        ssize_t r = read (self->timer_fd, &ticks, sizeof (ticks));
+        (void) r;
+        s_ask_verdicts (self);
+        hg_mllp_server_tick (self->mllp, now);
+        if (self->junk_keep && now >= self->last_expire_ms + 60000) {
+            self->last_expire_ms = now;
+            rc = s_expire_junk (svc, self, err);
+        }
+    }
+    for (size_t i = 0; i < self->n_verdict && 1 + i < n; i++) {
+        if (items[1 + i].revents & ZMQ_POLLIN) {
+            s_on_verdicts (self, self->verdict[i]);
+        }
+    }
+    size_t at = 1 + self->n_verdict;
+    if (rc == 0 && n > at) {
+        rc = s_on_mllp (svc, self, items + at, n - at, err);
+    }
+    uint64_t acked = 0, nacked = 0;
+    hg_mllp_server_take_counts (self->mllp, &acked, &nacked);
+    *hg_service_counter (svc, "mllp_acked") += acked;
+    *hg_service_counter (svc, "mllp_nacked") += nacked;
+    s_arm_timer (self);
     return rc;
 }
 
@@ -447,8 +770,8 @@ s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t 
         }
         next = 2;
     }
-    if (rc == 0 && n > next) {
-        rc = s_on_mllp (svc, self, items + next, n - next, err);
+    if (rc == 0 && self->mllp && n > next) {
+        rc = s_on_mllp_items (svc, self, items + next, n - next, err);
     }
     return rc;
 }

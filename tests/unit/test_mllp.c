@@ -88,8 +88,17 @@ test_ack (void **state)
     out[n - 2] = '\0';
     assert_non_null (strstr (out, "MSA|AR|CTL-9\r"));
     /* the reason cannot break the segment: delimiters become spaces */
+    assert_non_null (strstr (out, "ERR|||102^Data type error^HL70357|E||||bad   thing here\r"));
+    /* an ERR with a location and a code of its own; CA (enhanced mode) has no ERR */
+    hg_hl7_error_t e = {.segment = "OBX", .sequence = 2, .field = 5, .code = 102, .text = "x"};
+    n = hg_hl7_ack_err (m, strlen (m), "AE", &e, "HG8", "20261129120000", out, sizeof (out));
+    out[n - 2] = '\0';
     assert_non_null (
-        strstr (out, "ERR|||207^Application internal error^HL70357|E||||bad   thing here\r"));
+        strstr (out, "MSA|AE|CTL-9\rERR||OBX^2^5|102^Data type error^HL70357|E||||x\r"));
+    n = hg_hl7_ack_err (m, strlen (m), "CA", &e, "HG8", "20261129120000", out, sizeof (out));
+    out[n - 2] = '\0';
+    assert_null (strstr (out, "ERR"));
+    assert_non_null (strstr (out, "MSA|CA|CTL-9\r"));
     /* custom delimiters are kept */
     const char *custom = "MSH#!*$@#A#B#C#D#20210101##ADT!A01#X1#P#2.3\r";
     n = hg_hl7_ack (custom, strlen (custom), "AA", "", "HG9", "20261129120000", out,
@@ -101,5 +110,61 @@ test_ack (void **state)
     assert_int_equal (hg_hl7_ack (m, strlen (m), "AA", "", "HG", "20261129120000", out, 20), 0);
 }
 
+/* The cleanser's reasons, as hl7v2.c writes them, to ERR-2 and ERR-3. */
+static void
+test_classify (void **state)
+{
+    (void) state;
+    static const struct {
+        const char *reason, *location, *segment;
+        int sequence, field, code;
+    } cases[] = {
+        {"MSH-9 message type is missing (supported: ORU^R01)", "message 1 (MSH-10 'X')", "MSH", 1,
+         9, 101},
+        {"PID segment is missing: a ORU^R01 message must identify the patient",
+         "message 1 (MSH-10 'X')", "PID", 1, 0, 100},
+        {"PID-7 '19701345' is not a valid date: month 13", "message 1 (MSH-10 'X') segment PID",
+         "PID", 1, 7, 102},
+        {"OBX-5 'high' is not a number but OBX-2 is NM", "message 1 (MSH-10 'X') segment OBX[3]",
+         "OBX", 3, 5, 102},
+        {"message type ZZZ^Z01 is not supported (supported: ORU^R01)", NULL, "MSH", 1, 9, 200},
+        {"OBX-3 observation identifier is empty; an observation needs a code", NULL, "OBX", 1, 3,
+         101},
+        {"out of memory", NULL, "", 0, 0, 207},
+        {"something else", NULL, "", 0, 0, 102},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        hg_hl7_error_t e;
+        hg_hl7_error_classify (cases[i].reason, cases[i].location, &e);
+        assert_string_equal (e.segment, cases[i].segment);
+        assert_int_equal (e.sequence, cases[i].sequence);
+        assert_int_equal (e.field, cases[i].field);
+        assert_int_equal (e.code, cases[i].code);
+        assert_ptr_equal (e.text, cases[i].reason);
+    }
+    assert_string_equal (hg_hl7_error_name (101), "Required field missing");
+    assert_string_equal (hg_hl7_error_name (200), "Unsupported message type");
+}
+
+/* MSH-15/MSH-16 choose enhanced mode; MSH-15 says when a commit ack is sent. */
+static void
+test_enhanced (void **state)
+{
+    (void) state;
+    hg_hl7_ack_when_t w;
+    const char *orig = "MSH|^~\\&|A|B|C|D|2021||ORU^R01|X|P|2.5\r";
+    assert_false (hg_hl7_enhanced_mode (orig, strlen (orig), &w));
+    const char *al = "MSH|^~\\&|A|B|C|D|2021||ORU^R01|X|P|2.5|||AL|NE\r";
+    assert_true (hg_hl7_enhanced_mode (al, strlen (al), &w));
+    assert_int_equal (w, HG_HL7_ACK_ALWAYS);
+    const char *er = "MSH|^~\\&|A|B|C|D|2021||ORU^R01|X|P|2.5|||ER\r";
+    assert_true (hg_hl7_enhanced_mode (er, strlen (er), &w));
+    assert_int_equal (w, HG_HL7_ACK_ERROR);
+    const char *only16 = "MSH|^~\\&|A|B|C|D|2021||ORU^R01|X|P|2.5||||AL\r";
+    assert_true (hg_hl7_enhanced_mode (only16, strlen (only16), &w));
+    assert_int_equal (w, HG_HL7_ACK_ALWAYS);
+}
+
 HG_TEST_MAIN (cmocka_unit_test (test_framing), cmocka_unit_test (test_control_id),
-              cmocka_unit_test (test_ack))
+              cmocka_unit_test (test_ack), cmocka_unit_test (test_classify),
+              cmocka_unit_test (test_enhanced))

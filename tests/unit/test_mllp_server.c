@@ -33,16 +33,33 @@ s_free_port (void)
     return ntohs (a.sin_port);
 }
 
+static char s_listen[32];
+
+/* A server on a free port with opts (listen and, when 0, the size filled in). */
+static hg_mllp_server_t *
+s_server_opts (hg_mllp_server_opts_t o, int *port)
+{
+    *port = s_free_port ();
+    snprintf (s_listen, sizeof (s_listen), "127.0.0.1:%d", *port);
+    o.listen = s_listen;
+    o.max_payload_bytes = o.max_payload_bytes ? o.max_payload_bytes : 4096;
+    hg_err_t err = {0};
+    hg_mllp_server_t *s = hg_mllp_server_new (&o, &err);
+    assert_non_null (s);
+    return s;
+}
+
 static hg_mllp_server_t *
 s_server (size_t max_bytes, int *port)
 {
-    char listen_on[32];
-    *port = s_free_port ();
-    snprintf (listen_on, sizeof (listen_on), "127.0.0.1:%d", *port);
-    hg_err_t err = {0};
-    hg_mllp_server_t *s = hg_mllp_server_new (listen_on, max_bytes, &err);
-    assert_non_null (s);
-    return s;
+    return s_server_opts ((hg_mllp_server_opts_t) {.max_payload_bytes = max_bytes}, port);
+}
+
+/* The ACKs sent since the last call. */
+static void
+s_counts (hg_mllp_server_t *s, uint64_t *acked, uint64_t *nacked)
+{
+    hg_mllp_server_take_counts (s, acked, nacked);
 }
 
 static int
@@ -71,12 +88,11 @@ s_round (hg_mllp_server_t *s, size_t want, hg_mllp_message_t **msgs)
         zmq_pollitem_t items[HG_MLLP_SERVER_MAX_CONNS + 1];
         size_t n = hg_mllp_server_items (s, items, HG_MLLP_SERVER_MAX_CONNS + 1);
         zmq_poll (items, (int) n, 50);
-        got = hg_mllp_server_receive (s, items, n, msgs);
+        got = hg_mllp_server_receive (s, items, n, 1000, msgs);
         if (got < want) {
-            uint64_t a = 0, b = 0;
             /* nothing to answer yet: keep what is buffered */
             assert_int_equal (got, 0);
-            hg_mllp_server_answer (s, false, &a, &b);
+            hg_mllp_server_answer (s, false, 1000);
         }
     }
     return got;
@@ -127,7 +143,9 @@ test_round (void **state)
     hg_mllp_message_t *m;
     size_t n = s_round (s, 5, &m);
     assert_int_equal (n, 5);
-    assert_string_equal (m[0].batch_id, "A1");
+    /* the idempotency key: MSH-10 and a hash of the content */
+    assert_int_equal (strncmp (m[0].batch_id, "A1#", 3), 0);
+    assert_int_equal (strlen (m[0].batch_id), 3 + 16);
     assert_false (m[0].no_control_id);
     assert_true (m[3].no_control_id);
     assert_int_equal (strncmp (m[3].batch_id, "mllp-", 5), 0);
@@ -138,7 +156,8 @@ test_round (void **state)
     m[4].status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
     m[4].reason = "payload too large";
     uint64_t acked = 0, nacked = 0;
-    hg_mllp_server_answer (s, false, &acked, &nacked);
+    hg_mllp_server_answer (s, false, 1000);
+    s_counts (s, &acked, &nacked);
     assert_int_equal (acked, 2);
     assert_int_equal (nacked, 3);
     char acks[8192];
@@ -146,7 +165,8 @@ test_round (void **state)
     const char *a1 = strstr (acks, "MSA|AA|A1\r"), *a2 = strstr (acks, "MSA|AA|A2\r");
     const char *a3 = strstr (acks, "MSA|AE|A3\r"), *a5 = strstr (acks, "MSA|AR|A5\r");
     assert_true (a1 && a2 && a3 && a5 && a1 < a2 && a2 < a3 && a3 < a5);
-    assert_non_null (strstr (acks, "MSA|AR|\r")); /* no MSH-10: AR, kept in quarantine */
+    /* no MSH-10: stored for the cleanser to quarantine, so AE (not AR), ERR MSH^1^10 101 */
+    assert_non_null (strstr (acks, "MSA|AE|\rERR||MSH^1^10|101^Required field missing"));
     assert_non_null (strstr (acks, "kept in quarantine"));
     assert_non_null (strstr (acks, "payload too large"));
     assert_non_null (strstr (acks, "pipeline saturated; resend later"));
@@ -155,8 +175,8 @@ test_round (void **state)
     s_send (fd, "\x0b" MSG ("B1") "\x1c\x0d");
     n = s_round (s, 1, &m);
     assert_int_equal (n, 1);
-    assert_string_equal (m[0].batch_id, "B1");
-    hg_mllp_server_answer (s, true, &acked, &nacked);
+    assert_int_equal (strncmp (m[0].batch_id, "B1#", 3), 0);
+    hg_mllp_server_answer (s, true, 1000);
     s_read_acks (fd, acks, sizeof (acks), 1);
     assert_non_null (strstr (acks, "MSA|AE|B1\r"));
     assert_non_null (strstr (acks, "journal write failed; resend later"));
@@ -185,9 +205,8 @@ test_overflow (void **state)
         zmq_pollitem_t items[HG_MLLP_SERVER_MAX_CONNS + 1];
         size_t n = hg_mllp_server_items (s, items, HG_MLLP_SERVER_MAX_CONNS + 1);
         zmq_poll (items, (int) n, 100);
-        assert_int_equal (hg_mllp_server_receive (s, items, n, &m), 0);
-        uint64_t a = 0, b = 0;
-        hg_mllp_server_answer (s, false, &a, &b);
+        assert_int_equal (hg_mllp_server_receive (s, items, n, 1000, &m), 0);
+        hg_mllp_server_answer (s, false, 1000);
     }
     char acks[4096];
     size_t len = s_read_acks (fd, acks, sizeof (acks), 1);
@@ -204,11 +223,179 @@ test_overflow (void **state)
     int other = s_connect (port);
     s_send (other, "\x0b" MSG ("C1") "\x1c\x0d");
     assert_int_equal (s_round (s, 1, &m), 1);
-    assert_string_equal (m[0].batch_id, "C1");
+    assert_int_equal (strncmp (m[0].batch_id, "C1#", 3), 0);
     uint64_t acked = 0, nacked = 0;
-    hg_mllp_server_answer (s, false, &acked, &nacked);
+    s_counts (s, &acked, &nacked);
+    hg_mllp_server_answer (s, false, 1000);
+    s_counts (s, &acked, &nacked);
     assert_int_equal (acked, 1);
     close (other);
+    hg_mllp_server_destroy (&s);
+}
+
+/* With verdict_timeout_ms, a journalled message waits for its verdict; the
+ * ACKs of one connection keep the order of its messages (a rejected one
+ * behind a waiting one waits too); an overdue verdict is AE "verdict
+ * pending"; enhanced mode gets a commit accept at once. */
+static void
+test_verdict_wait (void **state)
+{
+    (void) state;
+    int port;
+    hg_mllp_server_t *s = s_server_opts ((hg_mllp_server_opts_t) {.verdict_timeout_ms = 500},
+                                         &port);
+    int fd = s_connect (port);
+    s_send (fd, "\x0b" MSG ("V1") "\x1c\x0d\x0b" MSG ("V2") "\x1c\x0d\x0b" MSG ("V3") "\x1c\x0d");
+    usleep (20000);
+    hg_mllp_message_t *m;
+    assert_int_equal (s_round (s, 3, &m), 3);
+    m[0].message_id = "p/V1";
+    m[1].message_id = "p/V2";
+    m[2].status = HOURGLASS__PUSH_REPLY__STATUS__REJECTED;
+    m[2].reason = "payload too large";
+    hg_mllp_server_answer (s, false, 1000);
+    const char *ids[4];
+    assert_int_equal (hg_mllp_server_waiting (s, ids, 4), 2);
+    assert_string_equal (ids[0], "p/V1");
+    char acks[8192];
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal (poll (&p, 1, 50), 0); /* nothing yet: V1 heads the queue */
+    /* V2's verdict first: still nothing (V1 waits) */
+    hg_hl7_error_t e;
+    hg_hl7_error_classify ("PID-7 '19701345' is not a valid date: month 13",
+                           "message 1 (MSH-10 'V2') segment PID", &e);
+    hg_mllp_server_verdict (s, "p/V2", &e);
+    assert_int_equal (poll (&p, 1, 50), 0);
+    hg_mllp_server_verdict (s, "p/V1", NULL);
+    s_read_acks (fd, acks, sizeof (acks), 3);
+    const char *a1 = strstr (acks, "MSA|AA|V1\r"), *a2 = strstr (acks, "MSA|AE|V2\r"),
+               *a3 = strstr (acks, "MSA|AR|V3\r");
+    assert_true (a1 && a2 && a3 && a1 < a2 && a2 < a3);
+    assert_non_null (strstr (acks, "ERR||PID^1^7|102^Data type error^HL70357|E||||PID-7 "));
+    assert_int_equal (hg_mllp_server_waiting (s, ids, 4), 0);
+
+    /* overdue: AE, verdict pending */
+    s_send (fd, "\x0b" MSG ("V4") "\x1c\x0d");
+    assert_int_equal (s_round (s, 1, &m), 1);
+    m[0].message_id = "p/V4";
+    hg_mllp_server_answer (s, false, 1000);
+    hg_mllp_server_tick (s, 1499);
+    assert_int_equal (poll (&p, 1, 50), 0);
+    hg_mllp_server_tick (s, 1500);
+    s_read_acks (fd, acks, sizeof (acks), 1);
+    assert_non_null (strstr (acks, "MSA|AE|V4\r"));
+    assert_non_null (strstr (acks, "not ready within mllp_verdict_timeout_ms"));
+
+    /* enhanced mode (MSH-15 AL): CA at once; MSH-15 NE: no ACK at all */
+    s_send (fd,
+            "\x0b"
+            "MSH|^~\\&|LAB|FAC|HG|HGF|2026||ORU^R01|E1|P|2.5|||AL|NE\rPID|1\r\x1c\x0d\x0b"
+            "MSH|^~\\&|LAB|FAC|HG|HGF|2026||ORU^R01|E2|P|2.5|||NE|AL\rPID|1\r\x1c\x0d\x0b" MSG (
+                "E3") "\x1c\x0d");
+    usleep (20000);
+    assert_int_equal (s_round (s, 3, &m), 3);
+    assert_true (m[0].enhanced && m[1].enhanced && !m[2].enhanced);
+    for (int i = 0; i < 3; i++) {
+        m[i].message_id = i == 0 ? "p/E1" : i == 1 ? "p/E2" : "p/E3";
+    }
+    hg_mllp_server_answer (s, false, 2000);
+    hg_mllp_server_verdict (s, "p/E3", NULL);
+    s_read_acks (fd, acks, sizeof (acks), 2);
+    assert_non_null (strstr (acks, "MSA|CA|E1\r"));
+    assert_null (strstr (acks, "|E2\r"));
+    assert_non_null (strstr (acks, "MSA|AA|E3\r"));
+    close (fd);
+    hg_mllp_server_destroy (&s);
+}
+
+/* A connection from 127.0.0.1 that would pass the per-address limit, or the
+ * total, is closed at once; an idle one is closed at its deadline. */
+static int
+s_connect_from (int port, const char *from)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    inet_pton (AF_INET, from, &src.sin_addr);
+    assert_int_equal (bind (fd, (struct sockaddr *) &src, sizeof (src)), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons ((uint16_t) port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    assert_int_equal (connect (fd, (struct sockaddr *) &a, sizeof (a)), 0);
+    return fd;
+}
+
+/* Whether the server closed fd (within 1 s). */
+static bool
+s_closed (int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char c;
+    return poll (&p, 1, 1000) == 1 && read (fd, &c, 1) == 0;
+}
+
+static void
+s_accept_round (hg_mllp_server_t *s, uint64_t now)
+{
+    zmq_pollitem_t items[HG_MLLP_SERVER_MAX_CONNS + 1];
+    size_t n = hg_mllp_server_items (s, items, HG_MLLP_SERVER_MAX_CONNS + 1);
+    zmq_poll (items, (int) n, 50);
+    hg_mllp_message_t *m;
+    hg_mllp_server_receive (s, items, n, now, &m);
+    hg_mllp_server_answer (s, false, now);
+}
+
+static void
+test_limits (void **state)
+{
+    (void) state;
+    int port;
+    hg_mllp_server_t *s = s_server_opts ((hg_mllp_server_opts_t) {.max_conns = 4,
+                                                                  .max_conns_per_addr = 2,
+                                                                  .idle_ms = 1000},
+                                         &port);
+    int a1 = s_connect_from (port, "127.0.0.2"), a2 = s_connect_from (port, "127.0.0.2");
+    s_accept_round (s, 1000);
+    int a3 = s_connect_from (port, "127.0.0.2"); /* a third from one address */
+    s_accept_round (s, 1000);
+    assert_true (s_closed (a3));
+    assert_int_equal (hg_mllp_server_conns (s), 2);
+    int b1 = s_connect_from (port, "127.0.0.3"), b2 = s_connect_from (port, "127.0.0.4");
+    s_accept_round (s, 1500);
+    int b3 = s_connect_from (port, "127.0.0.5"); /* past the total, nobody idle 1 s */
+    s_accept_round (s, 1500);
+    assert_true (s_closed (b3));
+    assert_int_equal (hg_mllp_server_conns (s), 4);
+    /* past the total again, a1 silent for 1 s: it gives its slot up */
+    int b4 = s_connect_from (port, "127.0.0.6");
+    s_accept_round (s, 2000);
+    assert_true (s_closed (a1));
+    assert_int_equal (hg_mllp_server_conns (s), 4);
+    /* the idle deadline frees a2 (connected at 1000), not b1, b2 (1500), b4 (2000) */
+    hg_mllp_server_tick (s, 2000);
+    assert_true (s_closed (a2));
+    assert_int_equal (hg_mllp_server_conns (s), 3);
+    /* a sender trickling bytes into a frame it never ends is idle all the same */
+    int slow = s_connect (port);
+    s_accept_round (s, 2000);
+    s_send (slow, "\x0bMSH|");
+    s_accept_round (s, 2500);
+    s_send (slow, "^~");
+    s_accept_round (s, 2900);
+    hg_mllp_server_tick (s, 3000);
+    assert_true (s_closed (slow));
+    close (slow);
+    int good = s_connect (port);
+    s_send (good, "\x0b" MSG ("G1") "\x1c\x0d");
+    hg_mllp_message_t *m;
+    assert_int_equal (s_round (s, 1, &m), 1);
+    hg_mllp_server_answer (s, false, 3000);
+    char acks[2048];
+    s_read_acks (good, acks, sizeof (acks), 1);
+    assert_non_null (strstr (acks, "MSA|AA|G1\r"));
+    int fds[] = {a1, a2, a3, b1, b2, b3, b4, good};
+    for (int i = 0; i < 8; i++) {
+        close (fds[i]);
+    }
     hg_mllp_server_destroy (&s);
 }
 
@@ -217,10 +404,12 @@ test_bad_address (void **state)
 {
     (void) state;
     hg_err_t err = {0};
-    assert_null (hg_mllp_server_new ("localhost", 100, &err));
-    assert_non_null (strstr (err.msg, "mllp 'localhost' is not IPv4:PORT"));
-    assert_null (hg_mllp_server_new ("127.0.0.1:0", 100, &err));
-    assert_null (hg_mllp_server_new ("256.0.0.1:2575", 100, &err));
+    const char *bad[] = {"localhost", "127.0.0.1:0", "256.0.0.1:2575"};
+    for (int i = 0; i < 3; i++) {
+        hg_mllp_server_opts_t o = {.listen = bad[i], .max_payload_bytes = 100};
+        assert_null (hg_mllp_server_new (&o, &err));
+    }
+    assert_non_null (strstr (err.msg, "mllp '256.0.0.1:2575' is not IPv4:PORT"));
 }
 
 /* libsodium, once for the whole group. */
@@ -232,4 +421,5 @@ s_sodium_setup (void **state)
 }
 
 HG_TEST_MAIN_GROUP (s_sodium_setup, NULL, cmocka_unit_test (test_round),
-                    cmocka_unit_test (test_overflow), cmocka_unit_test (test_bad_address))
+                    cmocka_unit_test (test_overflow), cmocka_unit_test (test_verdict_wait),
+                    cmocka_unit_test (test_limits), cmocka_unit_test (test_bad_address))
