@@ -69,6 +69,26 @@ s_linked_identifier (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, const char *pat
     return rc == 0 && !*id ? HG_ENOMEM : rc;
 }
 
+/* Removes "patient.unlinked" from r's flags, keeping the others (a new
+ * array is not needed: the kept ones move down in r's own, unless it is the
+ * parser's shared one-element list, which then goes). */
+static void
+s_drop_unlinked_flag (Hourglass__Record *r)
+{
+    if (r->n_flags == 1) {
+        r->flags = NULL;
+        r->n_flags = 0;
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_flags; i++) {
+        if (strcmp (r->flags[i], HG_FHIR_FLAG_UNLINKED) != 0) {
+            r->flags[k++] = r->flags[i];
+        }
+    }
+    r->n_flags = k;
+}
+
 /* Step 1b: the identifier of the payload's records still flagged unlinked. */
 static int
 s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, size_t n,
@@ -88,8 +108,7 @@ s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, 
             return hg_err_set (err, HG_ENOMEM, "out of memory");
         }
         r->patient_ref = id;
-        r->flags = NULL; /* the parser's only flag is "patient.unlinked" */
-        r->n_flags = 0;
+        s_drop_unlinked_flag (r);
         out->relinked++;
     }
     return 0;
@@ -146,11 +165,22 @@ s_normalize (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record *r,
         return hg_err_set (err, HG_ENOMEM, "out of memory normalising a record");
     }
     out->unlinked += hg_fhir_record_unlinked (r);
+    /* the parser's own flags (an invalid FHIR id, a PatientSex that changed)
+     * count like normalisation's; "patient.unlinked" is a data-quality flag,
+     * not counted in plausibility */
+    size_t parser_flags = 0;
+    for (size_t i = 0; i < r->n_flags; i++) {
+        if (strcmp (r->flags[i], HG_FHIR_FLAG_UNLINKED) != 0) {
+            parser_flags++;
+            if (out->n_flag_codes < HG_CLEANSE_FLAG_CODES_MAX) {
+                out->flag_codes[out->n_flag_codes++] = r->flags[i];
+            }
+        }
+    }
     if (nf == 0) {
+        out->flagged += parser_flags > 0;
         return 0;
     }
-    /* after the parser's flags ("patient.unlinked", a data-quality flag:
-     * not counted in plausibility) */
     out->flagged++;
     char **all = hg_arena_alloc (a, (r->n_flags + (size_t) nf) * sizeof (char *));
     if (!all) {

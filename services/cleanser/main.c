@@ -204,6 +204,9 @@ s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, 
     hg_quality_message (self->quality, env->partner, env->id, hg_batch_records (batch), n,
                         hg_batch_rejects (batch), nq, hg_batch_ignored (batch), res->flag_codes,
                         res->n_flag_codes, res->flagged);
+    size_t nk = 0;
+    const hg_ignored_t *kinds = hg_batch_ignored_kinds (batch, &nk);
+    hg_quality_ignored (self->quality, env->partner, kinds, nk);
     *hg_service_counter (svc, "flagged") += res->flagged;
     *hg_service_counter (svc, "patient_relinked") += res->relinked;
     *hg_service_counter (svc, "patient_unlinked") += res->unlinked;

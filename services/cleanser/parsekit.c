@@ -7,6 +7,29 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "hourglass.pb-c.h"
+
+bool
+hg_parse_add_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *flag)
+{
+    for (size_t i = 0; i < rec->n_flags; i++) {
+        if (rec->flags[i] && strcmp (rec->flags[i], flag) == 0) {
+            return true;
+        }
+    }
+    char **all = hg_arena_alloc (a, (rec->n_flags + 1) * sizeof (char *));
+    if (!all) {
+        return false;
+    }
+    if (rec->n_flags) {
+        memcpy (all, rec->flags, rec->n_flags * sizeof (char *));
+    }
+    all[rec->n_flags] = (char *) flag;
+    rec->flags = all;
+    rec->n_flags++;
+    return true;
+}
+
 bool
 hg_span_eq (hg_span_t s, const char *lit)
 {

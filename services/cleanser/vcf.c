@@ -585,7 +585,7 @@ s_sample (s_ctx_t *ctx, hg_span_t *c, size_t si, int gt_index, hg_span_t *alts, 
         made++;
     }
     if (made == 0) {
-        hg_batch_ignore (ctx->out);
+        hg_batch_ignore (ctx->out, "VCF genotype without ALT allele");
     }
     return 0;
 }
@@ -677,7 +677,7 @@ s_data_line (s_ctx_t *ctx, hg_span_t line)
         }
     }
     if (ctx->n_samples == 0 || n == 8) {
-        hg_batch_ignore (ctx->out); /* sites only: no one carries it */
+        hg_batch_ignore (ctx->out, "VCF site without samples");
         free (alts);
         return 0;
     }
