@@ -17,6 +17,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <htslib/hfile.h>
+#include <htslib/hts.h>
+#include <htslib/hts_log.h>
+#include <htslib/kstring.h>
+#include <htslib/vcf.h>
+
 #include "date.h"
 #include "parsekit.h"
 
@@ -690,10 +696,178 @@ s_data_line (s_ctx_t *ctx, hg_span_t line)
 }
 
 /* ------------------------------------------------------------------------
+ * Compressed and binary input: htslib is the reader, this file the one
+ * parser. A .vcf.gz (BGZF or plain gzip) is decompressed to its text; a
+ * BCF is decoded by htslib to the VCF text it stands for (the header as
+ * bcf_hdr_format writes it, each record as vcf_format does); that text is
+ * then parsed as any VCF, its line numbers those of the text. */
+
+/* Most bytes of text one compressed payload may decode to. */
+static size_t
+s_decoded_max (size_t len)
+{
+    size_t lo = (size_t) 16 << 20, hi = (size_t) 256 << 20;
+    size_t want = len > hi / 100 ? hi : len * 100;
+    return want < lo ? lo : want;
+}
+
+/* Appends the n bytes at p and a newline to *ks, unless that makes the text
+ * longer than max. -1 over the limit or out of memory (*over tells). */
+static int
+s_append_line (kstring_t *ks, const char *p, size_t n, size_t max, bool *over)
+{
+    if (ks->l + n + 1 > max) {
+        *over = true;
+        return -1;
+    }
+    if (kputsn (p, n, ks) < 0 || kputc ('\n', ks) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The text of a BCF (header and records), appended to *ks. A reason in
+ * why when it fails (-1). */
+static int
+s_bcf_text (htsFile *fp, kstring_t *ks, size_t max, bool *over, const char **why)
+{
+    bcf_hdr_t *h = bcf_hdr_read (fp);
+    if (!h) {
+        *why = "htslib cannot read the BCF header (malformed, truncated, or a sample name "
+               "given twice, which would merge two people); the payload is not parsed";
+        return -1;
+    }
+    int rc = bcf_hdr_format (h, 0, ks) < 0 ? -1 : 0;
+    bcf1_t *rec = bcf_init ();
+    if (!rec) {
+        rc = -1;
+    }
+    int r = 0;
+    while (rc == 0 && (r = bcf_read (fp, h, rec)) == 0) {
+        if (vcf_format (h, rec, ks) < 0) {
+            rc = -1;
+            *why = "htslib cannot turn a BCF record into VCF text; the payload is not parsed";
+        }
+        else if (ks->l > max) {
+            *over = true;
+            rc = -1;
+        }
+    }
+    if (rc == 0 && r < -1) {
+        rc = -1;
+        *why = "the BCF is truncated or corrupt (htslib read error); the payload is not "
+               "parsed";
+    }
+    bcf_destroy (rec);
+    bcf_hdr_destroy (h);
+    return rc;
+}
+
+/* Decodes a gzip/BGZF or BCF payload into *text (malloc'd, *tlen bytes).
+ * On failure the payload is rejected with the reason and -1 returned. */
+static int
+s_decode (const char *data, size_t len, hg_batch_t *out, char **text, size_t *tlen)
+{
+    hts_set_log_level (HTS_LOG_OFF);     /* htslib would print partner data to stderr */
+    char *copy = malloc (len ? len : 1); /* the mem: hFILE owns and frees it */
+    if (!copy) {
+        hg_batch_reject_oom (out, "payload");
+        return -1;
+    }
+    memcpy (copy, data, len);
+    hFILE *hf = hopen ("mem:", "r:", copy, len);
+    htsFile *fp = hf ? hts_hopen (hf, "payload", "r") : NULL;
+    if (!fp && hf && hclose (hf) < 0) {
+        fp = NULL; /* nothing was read: nothing to report */
+    }
+    kstring_t ks = {0, 0, NULL};
+    size_t max = s_decoded_max (len);
+    bool over = false;
+    const char *why = NULL;
+    int rc = fp ? 0 : -1;
+    if (!fp) {
+        why = "the payload starts like gzip/BGZF or BCF but htslib cannot open it "
+              "(truncated or corrupt); the payload is not parsed";
+    }
+    else if (hts_get_format (fp)->format == bcf) {
+        rc = s_bcf_text (fp, &ks, max, &over, &why);
+    }
+    else if (hts_get_format (fp)->format == vcf) {
+        kstring_t line = {0, 0, NULL};
+        int r;
+        while (rc == 0 && (r = hts_getline (fp, '\n', &line)) >= 0) {
+            rc = s_append_line (&ks, line.s, line.l, max, &over);
+        }
+        if (rc == 0 && r < -1) {
+            rc = -1;
+            why = "the compressed VCF is truncated or corrupt (decompression error); the "
+                  "payload is not parsed";
+        }
+        free (line.s);
+    }
+    else {
+        rc = -1;
+        why = "the payload is gzip/BGZF-compressed but does not decompress to VCF or BCF "
+              "(truncated, corrupt, or another format); send VCF text, .vcf.gz or BCF";
+    }
+    if (fp && hts_close (fp) < 0 && rc == 0) {
+        rc = -1;
+        why = "the compressed payload is corrupt (htslib close error); the payload is not "
+              "parsed";
+    }
+    if (rc < 0) {
+        if (over) {
+            hg_batch_reject (out, data, len > 64 ? 64 : len, "payload",
+                             "the payload decompresses to more than %zu bytes of VCF text; "
+                             "send it in smaller files",
+                             max);
+        }
+        else if (why) {
+            hg_batch_reject (out, data, len > 64 ? 64 : len, "payload", "%s", why);
+        }
+        else {
+            hg_batch_reject_oom (out, "payload");
+        }
+        free (ks.s);
+        return -1;
+    }
+    *text = ks.s ? ks.s : strdup ("");
+    *tlen = ks.l;
+    return *text ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------
  * Framing */
+
+static int s_parse_text (const char *data, size_t len, const hg_vcf_options_t *opts,
+                         const hg_parse_limits_t *limits, hg_batch_t *out);
 
 int
 hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
+              const hg_parse_limits_t *limits, hg_batch_t *out)
+{
+    if (!data) {
+        data = "";
+        len = 0;
+    }
+    bool gz = len >= 2 && (unsigned char) data[0] == 0x1F && (unsigned char) data[1] == 0x8B;
+    bool bcf = len >= 4 && memcmp (data, "BCF\x02", 4) == 0;
+    if (!gz && !bcf) {
+        return s_parse_text (data, len, opts, limits, out);
+    }
+    char *text = NULL;
+    size_t tlen = 0;
+    if (s_decode (data, len, out, &text, &tlen) < 0) {
+        hg_batch_begin (out, limits);
+        return 0;
+    }
+    int rc = s_parse_text (text, tlen, opts, limits, out);
+    free (text);
+    return rc;
+}
+
+static int
+s_parse_text (const char *data, size_t len, const hg_vcf_options_t *opts,
               const hg_parse_limits_t *limits, hg_batch_t *out)
 {
     s_ctx_t ctx;
@@ -710,18 +884,6 @@ hg_vcf_parse (const char *data, size_t len, const hg_vcf_options_t *opts,
     ctx.ann.hgvs_p = 10;
     ctx.csq.allele = ctx.csq.gene = ctx.csq.hgvs_c = ctx.csq.hgvs_p = -1;
     hg_parse_payload (&data, &len);
-    if (len >= 2 && (unsigned char) data[0] == 0x1F && (unsigned char) data[1] == 0x8B) {
-        hg_batch_reject (out, data, len, "payload",
-                         "the payload is gzip/BGZF-compressed "
-                         "(.vcf.gz); send the uncompressed VCF text");
-        return 0;
-    }
-    if (len >= 4 && memcmp (data, "BCF\x02", 4) == 0) {
-        hg_batch_reject (out, data, len, "payload",
-                         "the payload is binary BCF; send VCF text "
-                         "(bcftools view -Ov)");
-        return 0;
-    }
     bool header = false, stopped = false;
     int rc = 0;
     size_t pos = 0;
