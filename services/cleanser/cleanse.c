@@ -70,26 +70,6 @@ s_linked_identifier (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, const char *pat
     return rc == 0 && !*id ? HG_ENOMEM : rc;
 }
 
-/* Removes "patient.unlinked" from r's flags, keeping the others (a new
- * array is not needed: the kept ones move down in r's own, unless it is the
- * parser's shared one-element list, which then goes). */
-static void
-s_drop_unlinked_flag (Hourglass__Record *r)
-{
-    if (r->n_flags == 1) {
-        r->flags = NULL;
-        r->n_flags = 0;
-        return;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < r->n_flags; i++) {
-        if (strcmp (r->flags[i], HG_FHIR_FLAG_UNLINKED) != 0) {
-            r->flags[k++] = r->flags[i];
-        }
-    }
-    r->n_flags = k;
-}
-
 /* Step 1b: the identifier of the payload's records still flagged unlinked. */
 static int
 s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, size_t n,
@@ -109,7 +89,9 @@ s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, 
             return hg_err_set (err, HG_ENOMEM, "out of memory");
         }
         r->patient_ref = id;
-        s_drop_unlinked_flag (r);
+        if (!hg_parse_drop_flag (a, r, HG_FHIR_FLAG_UNLINKED)) { /* others stay */
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
         out->relinked++;
     }
     return 0;

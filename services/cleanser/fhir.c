@@ -668,8 +668,9 @@ s_link_records (s_ctx_t *ctx, size_t start)
                                        s_link_id_cmp);
         if (hit) {
             r->patient_ref = hit->key;
-            r->flags = NULL;
-            r->n_flags = 0;
+            if (!hg_parse_drop_flag (ctx->a, r, HG_FHIR_FLAG_UNLINKED)) {
+                ctx->oom = true; /* other flags (id.invalid) stay */
+            }
         }
     }
 }

@@ -31,6 +31,31 @@ hg_parse_add_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *fla
 }
 
 bool
+hg_parse_drop_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *flag)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < rec->n_flags; i++) {
+        keep += strcmp (rec->flags[i], flag) != 0;
+    }
+    if (keep == rec->n_flags) {
+        return true;
+    }
+    char **all = keep ? hg_arena_alloc (a, keep * sizeof (char *)) : NULL;
+    if (keep && !all) {
+        return false;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < rec->n_flags; i++) {
+        if (strcmp (rec->flags[i], flag) != 0) {
+            all[k++] = rec->flags[i];
+        }
+    }
+    rec->flags = all;
+    rec->n_flags = keep;
+    return true;
+}
+
+bool
 hg_span_eq (hg_span_t s, const char *lit)
 {
     size_t n = strlen (lit);

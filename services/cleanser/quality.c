@@ -282,6 +282,20 @@ hg_quality_ignored (hg_quality_t *self, const char *partner, const hg_ignored_t 
     }
 }
 
+void
+hg_quality_replayed (hg_quality_t *self, const char *partner, uint64_t records_before,
+                     uint64_t records_after, uint64_t rejects_before, uint64_t rejects_after)
+{
+    partner_t *p = s_partner (self, partner, 1);
+    if (!p) {
+        return;
+    }
+    p->records = p->records - (records_before < p->records ? records_before : p->records)
+                 + records_after;
+    p->rejected = p->rejected - (rejects_before < p->rejected ? rejects_before : p->rejected)
+                  + rejects_after;
+}
+
 int
 hg_quality_load (hg_quality_t *self, const uint8_t *data, size_t len)
 {

@@ -534,6 +534,9 @@ test_unsupported_types (void **state)
     char json[4096];
     snprintf (json, sizeof (json),
               "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+              /* the Patient links the Conditions: their id flags stay */
+              "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"p\",\"identifier\":"
+              "[{\"value\":\"MRN-1\"}]}},"
               "{\"resource\":{\"resourceType\":\"Specimen\",\"id\":\"s1\"}},"
               "{\"resource\":{\"resourceType\":\"Specimen\",\"id\":\"s2\"}},"
               "{\"resource\":{\"resourceType\":\"ServiceRequest\",\"id\":\"sr\"}},"
@@ -558,10 +561,10 @@ test_unsupported_types (void **state)
               "]}",
               long_id);
     hg_batch_t *b = s_parse (json, &rc);
-    assert_int_equal (rc, 3);
+    assert_int_equal (rc, 4);
     assert_int_equal (hg_batch_reject_count (b), 1);
     assert_non_null (
-        hg_test_reject_near (b, "resource 14 (Specimenn/x)", "is not a FHIR R4 resource type"));
+        hg_test_reject_near (b, "resource 15 (Specimenn/x)", "is not a FHIR R4 resource type"));
     assert_int_equal (hg_batch_ignored (b), 10);
     assert_int_equal (s_ignored_of (b, "FHIR Specimen (unsupported)"), 2);
     assert_int_equal (s_ignored_of (b, "FHIR ServiceRequest (unsupported)"), 1);
@@ -572,7 +575,8 @@ test_unsupported_types (void **state)
     assert_int_equal (s_ignored_of (b, "FHIR DocumentManifest (unsupported)"), 1);
     assert_int_equal (s_ignored_of (b, "FHIR Organization"), 1);
     assert_int_equal (s_ignored_of (b, "FHIR DocumentReference without subject"), 1);
-    Hourglass__Record **r = hg_batch_records (b);
+    Hourglass__Record **r = hg_batch_records (b) + 1;
+    assert_string_equal (r[0]->patient_ref, "MRN-1");
     /* "bad_id" (an underscore) and 65 characters break the rule; "ok-1.2" keeps it */
     bool bad0 = false, bad1 = false;
     for (size_t i = 0; i < r[0]->n_flags; i++) {
