@@ -216,6 +216,42 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
     return fclose (f);
 }
 
+/* The report as one JSON object on stdout. */
+static void
+s_print_json (const char *partner, const report_t *r, double conf, double compl, double plaus)
+{
+    printf ("{\"partner\": ");
+    hg_json_print_string (partner, strlen (partner));
+    printf (", \"messages\": %llu, \"records\": %llu, \"rejected\": %llu, \"ignored\": %llu, "
+            "\"conformance\": %.1f, \"completeness\": %.1f, \"plausibility\": %.1f, "
+            "\"top_reasons\": [",
+            (unsigned long long) r->messages, (unsigned long long) r->records,
+            (unsigned long long) r->rejected, (unsigned long long) r->ignored, conf, compl,
+            plaus);
+    for (int i = 0; i < r->n_reasons && i < 10; i++) {
+        printf ("%s{\"reason\": ", i ? ", " : "");
+        hg_json_print_string (r->reasons[i].reason, strlen (r->reasons[i].reason));
+        printf (", \"count\": %llu, \"examples\": [", (unsigned long long) r->reasons[i].count);
+        for (int e = 0; e < r->reasons[i].n_examples; e++) {
+            printf ("%s", e ? ", " : "");
+            hg_json_print_string (r->reasons[i].examples[e], strlen (r->reasons[i].examples[e]));
+        }
+        printf ("]}");
+    }
+    printf ("], \"flags\": {");
+    for (int i = 0; i < r->n_flags; i++) {
+        printf ("%s\"%s\": %llu", i ? ", " : "", r->flags[i].flag,
+                (unsigned long long) r->flags[i].count);
+    }
+    printf ("}, \"ignored_kinds\": {");
+    for (int i = 0; i < r->n_ignored_kinds; i++) {
+        printf ("%s", i ? ", " : "");
+        hg_json_print_string (r->ignored_kinds[i].flag, strlen (r->ignored_kinds[i].flag));
+        printf (": %llu", (unsigned long long) r->ignored_kinds[i].count);
+    }
+    printf ("}}\n");
+}
+
 int
 hg_cmd_quality (int argc, char **argv)
 {
@@ -275,38 +311,7 @@ hg_cmd_quality (int argc, char **argv)
         status = 1;
     }
     if (status == 0 && json) {
-        printf ("{\"partner\": ");
-        hg_json_print_string (partner, strlen (partner));
-        printf (", \"messages\": %llu, \"records\": %llu, \"rejected\": %llu, \"ignored\": %llu, "
-                "\"conformance\": %.1f, \"completeness\": %.1f, \"plausibility\": %.1f, "
-                "\"top_reasons\": [",
-                (unsigned long long) r->messages, (unsigned long long) r->records,
-                (unsigned long long) r->rejected, (unsigned long long) r->ignored, conf, compl,
-                plaus);
-        for (int i = 0; i < r->n_reasons && i < 10; i++) {
-            printf ("%s{\"reason\": ", i ? ", " : "");
-            hg_json_print_string (r->reasons[i].reason, strlen (r->reasons[i].reason));
-            printf (", \"count\": %llu, \"examples\": [",
-                    (unsigned long long) r->reasons[i].count);
-            for (int e = 0; e < r->reasons[i].n_examples; e++) {
-                printf ("%s", e ? ", " : "");
-                hg_json_print_string (r->reasons[i].examples[e],
-                                      strlen (r->reasons[i].examples[e]));
-            }
-            printf ("]}");
-        }
-        printf ("], \"flags\": {");
-        for (int i = 0; i < r->n_flags; i++) {
-            printf ("%s\"%s\": %llu", i ? ", " : "", r->flags[i].flag,
-                    (unsigned long long) r->flags[i].count);
-        }
-        printf ("}, \"ignored_kinds\": {");
-        for (int i = 0; i < r->n_ignored_kinds; i++) {
-            printf ("%s", i ? ", " : "");
-            hg_json_print_string (r->ignored_kinds[i].flag, strlen (r->ignored_kinds[i].flag));
-            printf (": %llu", (unsigned long long) r->ignored_kinds[i].count);
-        }
-        printf ("}}\n");
+        s_print_json (partner, r, conf, compl, plaus);
     }
     else if (status == 0) {
         printf ("%s: %llu messages, %llu records, %llu rejected\n"

@@ -1360,162 +1360,163 @@ s_map_document (s_ctx_t *ctx, hg_json_t *res)
 
 /* Resource types of FHIR R4 (4.0.1), sorted: a type in this list that no
  * mapping takes is valid data we do not use, counted as ignored; any other
- * resourceType is a mistake and is rejected. */
+ * resourceType is a mistake and is rejected (s_r4_type). */
+static const char *const s_r4_types[] = {
+    "Account",
+    "ActivityDefinition",
+    "AdverseEvent",
+    "AllergyIntolerance",
+    "Appointment",
+    "AppointmentResponse",
+    "AuditEvent",
+    "Basic",
+    "Binary",
+    "BiologicallyDerivedProduct",
+    "BodyStructure",
+    "Bundle",
+    "CapabilityStatement",
+    "CarePlan",
+    "CareTeam",
+    "CatalogEntry",
+    "ChargeItem",
+    "ChargeItemDefinition",
+    "Claim",
+    "ClaimResponse",
+    "ClinicalImpression",
+    "CodeSystem",
+    "Communication",
+    "CommunicationRequest",
+    "CompartmentDefinition",
+    "Composition",
+    "ConceptMap",
+    "Condition",
+    "Consent",
+    "Contract",
+    "Coverage",
+    "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse",
+    "DetectedIssue",
+    "Device",
+    "DeviceDefinition",
+    "DeviceMetric",
+    "DeviceRequest",
+    "DeviceUseStatement",
+    "DiagnosticReport",
+    "DocumentManifest",
+    "DocumentReference",
+    "EffectEvidenceSynthesis",
+    "Encounter",
+    "Endpoint",
+    "EnrollmentRequest",
+    "EnrollmentResponse",
+    "EpisodeOfCare",
+    "EventDefinition",
+    "Evidence",
+    "EvidenceVariable",
+    "ExampleScenario",
+    "ExplanationOfBenefit",
+    "FamilyMemberHistory",
+    "Flag",
+    "Goal",
+    "GraphDefinition",
+    "Group",
+    "GuidanceResponse",
+    "HealthcareService",
+    "ImagingStudy",
+    "Immunization",
+    "ImmunizationEvaluation",
+    "ImmunizationRecommendation",
+    "ImplementationGuide",
+    "InsurancePlan",
+    "Invoice",
+    "Library",
+    "Linkage",
+    "List",
+    "Location",
+    "Measure",
+    "MeasureReport",
+    "Media",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationKnowledge",
+    "MedicationRequest",
+    "MedicationStatement",
+    "MedicinalProduct",
+    "MedicinalProductAuthorization",
+    "MedicinalProductContraindication",
+    "MedicinalProductIndication",
+    "MedicinalProductIngredient",
+    "MedicinalProductInteraction",
+    "MedicinalProductManufactured",
+    "MedicinalProductPackaged",
+    "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect",
+    "MessageDefinition",
+    "MessageHeader",
+    "MolecularSequence",
+    "NamingSystem",
+    "NutritionOrder",
+    "Observation",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "OperationOutcome",
+    "Organization",
+    "OrganizationAffiliation",
+    "Parameters",
+    "Patient",
+    "PaymentNotice",
+    "PaymentReconciliation",
+    "Person",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "RequestGroup",
+    "ResearchDefinition",
+    "ResearchElementDefinition",
+    "ResearchStudy",
+    "ResearchSubject",
+    "RiskAssessment",
+    "RiskEvidenceSynthesis",
+    "Schedule",
+    "SearchParameter",
+    "ServiceRequest",
+    "Slot",
+    "Specimen",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "StructureMap",
+    "Subscription",
+    "Substance",
+    "SubstanceNucleicAcid",
+    "SubstancePolymer",
+    "SubstanceProtein",
+    "SubstanceReferenceInformation",
+    "SubstanceSourceMaterial",
+    "SubstanceSpecification",
+    "SupplyDelivery",
+    "SupplyRequest",
+    "Task",
+    "TerminologyCapabilities",
+    "TestReport",
+    "TestScript",
+    "ValueSet",
+    "VerificationResult",
+    "VisionPrescription",
+};
+
 static bool
 s_r4_type (const char *type)
 {
-    static const char *const names[] = {
-        "Account",
-        "ActivityDefinition",
-        "AdverseEvent",
-        "AllergyIntolerance",
-        "Appointment",
-        "AppointmentResponse",
-        "AuditEvent",
-        "Basic",
-        "Binary",
-        "BiologicallyDerivedProduct",
-        "BodyStructure",
-        "Bundle",
-        "CapabilityStatement",
-        "CarePlan",
-        "CareTeam",
-        "CatalogEntry",
-        "ChargeItem",
-        "ChargeItemDefinition",
-        "Claim",
-        "ClaimResponse",
-        "ClinicalImpression",
-        "CodeSystem",
-        "Communication",
-        "CommunicationRequest",
-        "CompartmentDefinition",
-        "Composition",
-        "ConceptMap",
-        "Condition",
-        "Consent",
-        "Contract",
-        "Coverage",
-        "CoverageEligibilityRequest",
-        "CoverageEligibilityResponse",
-        "DetectedIssue",
-        "Device",
-        "DeviceDefinition",
-        "DeviceMetric",
-        "DeviceRequest",
-        "DeviceUseStatement",
-        "DiagnosticReport",
-        "DocumentManifest",
-        "DocumentReference",
-        "EffectEvidenceSynthesis",
-        "Encounter",
-        "Endpoint",
-        "EnrollmentRequest",
-        "EnrollmentResponse",
-        "EpisodeOfCare",
-        "EventDefinition",
-        "Evidence",
-        "EvidenceVariable",
-        "ExampleScenario",
-        "ExplanationOfBenefit",
-        "FamilyMemberHistory",
-        "Flag",
-        "Goal",
-        "GraphDefinition",
-        "Group",
-        "GuidanceResponse",
-        "HealthcareService",
-        "ImagingStudy",
-        "Immunization",
-        "ImmunizationEvaluation",
-        "ImmunizationRecommendation",
-        "ImplementationGuide",
-        "InsurancePlan",
-        "Invoice",
-        "Library",
-        "Linkage",
-        "List",
-        "Location",
-        "Measure",
-        "MeasureReport",
-        "Media",
-        "Medication",
-        "MedicationAdministration",
-        "MedicationDispense",
-        "MedicationKnowledge",
-        "MedicationRequest",
-        "MedicationStatement",
-        "MedicinalProduct",
-        "MedicinalProductAuthorization",
-        "MedicinalProductContraindication",
-        "MedicinalProductIndication",
-        "MedicinalProductIngredient",
-        "MedicinalProductInteraction",
-        "MedicinalProductManufactured",
-        "MedicinalProductPackaged",
-        "MedicinalProductPharmaceutical",
-        "MedicinalProductUndesirableEffect",
-        "MessageDefinition",
-        "MessageHeader",
-        "MolecularSequence",
-        "NamingSystem",
-        "NutritionOrder",
-        "Observation",
-        "ObservationDefinition",
-        "OperationDefinition",
-        "OperationOutcome",
-        "Organization",
-        "OrganizationAffiliation",
-        "Parameters",
-        "Patient",
-        "PaymentNotice",
-        "PaymentReconciliation",
-        "Person",
-        "PlanDefinition",
-        "Practitioner",
-        "PractitionerRole",
-        "Procedure",
-        "Provenance",
-        "Questionnaire",
-        "QuestionnaireResponse",
-        "RelatedPerson",
-        "RequestGroup",
-        "ResearchDefinition",
-        "ResearchElementDefinition",
-        "ResearchStudy",
-        "ResearchSubject",
-        "RiskAssessment",
-        "RiskEvidenceSynthesis",
-        "Schedule",
-        "SearchParameter",
-        "ServiceRequest",
-        "Slot",
-        "Specimen",
-        "SpecimenDefinition",
-        "StructureDefinition",
-        "StructureMap",
-        "Subscription",
-        "Substance",
-        "SubstanceNucleicAcid",
-        "SubstancePolymer",
-        "SubstanceProtein",
-        "SubstanceReferenceInformation",
-        "SubstanceSourceMaterial",
-        "SubstanceSpecification",
-        "SupplyDelivery",
-        "SupplyRequest",
-        "Task",
-        "TerminologyCapabilities",
-        "TestReport",
-        "TestScript",
-        "ValueSet",
-        "VerificationResult",
-        "VisionPrescription",
-    };
-    size_t lo = 0, hi = sizeof (names) / sizeof (names[0]);
+    size_t lo = 0, hi = sizeof (s_r4_types) / sizeof (s_r4_types[0]);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp (type, names[mid]);
+        int c = strcmp (type, s_r4_types[mid]);
         if (c == 0) {
             return true;
         }
@@ -1765,6 +1766,29 @@ s_ignore (s_ctx_t *ctx, const char *type, const char *why)
     hg_batch_ignore (ctx->out, kind);
 }
 
+/* True (and counted as ignored) for valid data no mapping takes: an R4
+ * type without patient data or not mapped, a DocumentReference without
+ * subject (0..1 in R4). */
+static bool
+s_skip_unmapped (s_ctx_t *ctx, hg_json_t *res, const char *type)
+{
+    if (!s_mapped_type (type)) {
+        if (s_non_clinical (type)) {
+            s_ignore (ctx, type, "");
+            return true;
+        }
+        if (s_r4_type (type)) {
+            s_ignore (ctx, type, " (unsupported)");
+            return true;
+        }
+    }
+    if (strcmp (type, "DocumentReference") == 0 && !s_has (res, "subject")) {
+        s_ignore (ctx, type, " without subject");
+        return true;
+    }
+    return false;
+}
+
 static int s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix);
 
 /* Maps one resource. index is 1-based; prefix "resource" or "line".
@@ -1811,18 +1835,7 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
         }
         return s_bundle (ctx, res, "resource");
     }
-    if (!s_mapped_type (type)) {
-        if (s_non_clinical (type)) {
-            s_ignore (ctx, type, "");
-            return 0;
-        }
-        if (s_r4_type (type)) {
-            s_ignore (ctx, type, " (unsupported)");
-            return 0;
-        }
-    }
-    if (strcmp (type, "DocumentReference") == 0 && !s_has (res, "subject")) {
-        s_ignore (ctx, type, " without subject"); /* subject is 0..1 in R4 */
+    if (s_skip_unmapped (ctx, res, type)) {
         return 0;
     }
     /* a decoded JSON string is never longer than its text (escapes only

@@ -1060,17 +1060,31 @@ s_columns_ok (const s_ctx_t *ctx, const hg_span_t *c)
             return "QUAL is not '.' or a number of at least 0";
         }
     }
-    for (size_t k = 0; k < S_K_N; k++) {
-        hg_span_t v;
-        if (!ctx->declared[k] && s_info (c[7], s_info_keys[k], &v)) {
-            return k == S_K_ANN    ? "INFO key ANN has no ##INFO=<ID=ANN,...> header line"
-                   : k == S_K_CSQ  ? "INFO key CSQ has no ##INFO=<ID=CSQ,...> header line"
-                   : k == S_K_EFF  ? "INFO key EFF has no ##INFO=<ID=EFF,...> header line"
-                   : k == S_K_GENE ? "INFO key GENE has no ##INFO=<ID=GENE,...> header line"
-                   : k == S_K_GENEINFO
-                       ? "INFO key GENEINFO has no ##INFO=<ID=GENEINFO,...> header line"
-                       : "INFO key HGVS has no ##INFO=<ID=HGVS,...> header line";
+    /* one pass over INFO for the keys read that the header does not declare */
+    hg_span_t item;
+    size_t ipos = 0;
+    size_t k = S_K_N;
+    bool all_declared = true;
+    for (size_t i = 0; i < S_K_N; i++) {
+        all_declared = all_declared && ctx->declared[i];
+    }
+    while (!all_declared && k == S_K_N && hg_span_next (c[7], ';', &ipos, &item)) {
+        const char *eq = memchr (item.p, '=', item.n);
+        hg_span_t key = {item.p, eq ? (size_t) (eq - item.p) : item.n};
+        for (size_t i = 0; i < S_K_N && k == S_K_N; i++) {
+            k = !ctx->declared[i] && eq && hg_span_eq (key, s_info_keys[i]) ? i : S_K_N;
         }
+    }
+    static const char *const undeclared[S_K_N] = {
+        "INFO key ANN has no ##INFO=<ID=ANN,...> header line",
+        "INFO key CSQ has no ##INFO=<ID=CSQ,...> header line",
+        "INFO key EFF has no ##INFO=<ID=EFF,...> header line",
+        "INFO key GENE has no ##INFO=<ID=GENE,...> header line",
+        "INFO key GENEINFO has no ##INFO=<ID=GENEINFO,...> header line",
+        "INFO key HGVS has no ##INFO=<ID=HGVS,...> header line",
+    };
+    if (k < S_K_N) {
+        return undeclared[k];
     }
     if (!ctx->n_samples || !ctx->has_format) {
         return NULL;
@@ -1079,8 +1093,8 @@ s_columns_ok (const s_ctx_t *ctx, const hg_span_t *c)
     size_t pos = 0;
     for (size_t i = 0; i < 4096 && hg_span_next (c[8], ':', &pos, &key); i++) {
         bool ok = key.n > 0;
-        for (size_t k = 0; ok && k < key.n; k++) {
-            unsigned char ch = (unsigned char) key.p[k];
+        for (size_t j = 0; ok && j < key.n; j++) {
+            unsigned char ch = (unsigned char) key.p[j];
             ok = isalnum (ch) || ch == '_' || ch == '.' || ch == '-'; /* '-': htslib's */
         }
         if (!ok) {
