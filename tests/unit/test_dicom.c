@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 
 #include "cleanse.h"
+#include "content_key.h"
 #include "dicom.h"
+#include "record.h"
 #include "parser_test.h"
 
 #define TS_EXPLICIT "1.2.840.10008.1.2.1"
@@ -740,6 +742,21 @@ test_studies_and_sex (void **state)
     hg_batch_destroy (&b5);
     r5 = s_cleansed ("1.2.3.5", NULL, links, &b5, &res);
     assert_int_equal (r5->n_flags, 0);
+    /* the same study as FHIR ImagingStudy.identifier spells it keys the same */
+    Hourglass__Record *fhir = hg_batch_add_record (b1,
+                                                   HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
+    hg_arena_t *a = hg_batch_arena (b1);
+    fhir->patient_ref = r1->patient_ref;
+    fhir->effective = r1->effective;
+    fhir->codes = r1->codes;
+    fhir->n_codes = r1->n_codes;
+    fhir->demographics = r1->demographics;
+    fhir->provenance = r1->provenance;
+    assert_int_equal (hg_record_add_identifier (a, fhir, "urn:ietf:rfc:3986", "urn:oid:1.2.3.1",
+                                                NULL),
+                      0);
+    assert_int_equal (hg_record_set_content_key (a, fhir), 0);
+    assert_string_equal (fhir->record_id, r1->record_id);
     hg_batch_t *all[] = {b1, b2, b3, b4, b5};
     for (size_t i = 0; i < 5; i++) {
         hg_batch_destroy (&all[i]);
