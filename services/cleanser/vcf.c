@@ -583,6 +583,11 @@ s_header (s_ctx_t *ctx, hg_span_t line)
         return -1;
     }
     ctx->n_samples = n > 9 ? n - 9 : 0;
+    if (n == 9) {
+        s_reject (ctx, "the #CHROM header has a FORMAT column but no sample column (VCF has "
+                       "FORMAT only with genotypes); the payload is not parsed");
+        return -1;
+    }
     if (ctx->n_samples == 0) {
         return 0;
     }
@@ -1200,6 +1205,17 @@ s_data_line (s_ctx_t *ctx, hg_span_t line)
         hg_batch_ignore (ctx->out, "VCF site without samples");
         free (alts);
         return 0;
+    }
+    /* a sample holds at most one value per FORMAT key (fewer: the rest missing) */
+    size_t n_keys = hg_span_count (c[8], ':');
+    for (size_t si = 0; si < ctx->n_samples; si++) {
+        size_t nv = hg_span_count (c[9 + si], ':');
+        if (nv > n_keys) {
+            s_reject (ctx, "sample %zu has %zu ':'-separated values but FORMAT has %zu keys",
+                      si + 1, nv, n_keys);
+            free (alts);
+            return 0;
+        }
     }
     int rc = 0;
     for (size_t si = 0; si < ctx->n_samples && rc == 0; si++) {

@@ -58,14 +58,15 @@ typedef struct {
  * CHROM with blanks, commas or angle brackets, an ID list with empty or
  * blank ids, QUAL neither '.' nor a number >= 0 (NaN allowed), a FORMAT key
  * that is not [A-Za-z0-9_.-]+ or GT not first, a GT that is no genotype or
- * names a missing ALT, an INFO key read (ANN, CSQ, EFF, GENE, GENEINFO,
+ * names a missing ALT, a sample with more values than FORMAT has keys, an
+ * INFO key read (ANN, CSQ, EFF, GENE, GENEINFO,
  * HGVS) without its ##INFO line. A structured meta line (##INFO, ##FORMAT,
  * ##FILTER, ##ALT, ##contig) that is not <K=V,...> with balanced quotes, an
  * ##INFO/##FORMAT line without ID first or with a Number or Type VCF does
  * not define (and, for a key read, without Number, Type and Description or
  * not a String) is rejected alone and not used. The payload is rejected as
  * a whole when its first line is not ##fileformat=VCFv4.x, it has no
- * #CHROM header or a bad one, a sample name appears twice (two people
+ * #CHROM header or a bad one (FORMAT without samples), a sample name appears twice (two people
  * would become one patient), or a compressed payload cannot be read
  * (truncated, corrupt, neither VCF nor BCF, or over 100 x its size and
  * 16 MiB - 256 MiB of text).

@@ -451,10 +451,10 @@ test_shared_validator (void **state)
         print_message ("%s failed: %zu files, %zu records, %zu with rejects\n", versions[v],
                        files, records, rejected);
         assert_true (files > 100);
-        /* 16 of them were caught before REF/ALT, CHROM, ID, QUAL, FORMAT and
-         * the header lines were checked; the rest break rules about data
+        /* 16 of them were caught before REF/ALT, CHROM, ID, QUAL, FORMAT,
+         * the sample columns and the header lines were checked; the rest break rules about data
          * Hourglass does not keep (the types of AC, AF, DB...) */
-        assert_true (rejected >= 54);
+        assert_true (rejected >= 56);
     }
 }
 
@@ -570,11 +570,15 @@ test_spec_rules (void **state)
         "chr 1\t6\t.\tA\tT\t.\t.\t.\tGT\t0/1\n"      /* line 11: CHROM */
         "1\t7\t;rs1\tA\tT\t.\t.\t.\tGT\t0/1\n"       /* line 12: ID */
         "1\t8\t.\tA\tT\t-1\t.\t.\tGT\t0/1\n"         /* line 13: QUAL */
-        "1\t9\t.\tA\tT\t.\t.\t.\tDP:GT\t3:0/1\n";    /* line 14: GT not first */
+        "1\t9\t.\tA\tT\t.\t.\t.\tDP:GT\t3:0/1\n"     /* line 14: GT not first */
+        "1\t10\t.\tA\tT\t.\t.\t.\tGT\t0/1:7\n";      /* line 15: a value too many */
     int rc;
     hg_batch_t *b = s_parse (vcf, &rc);
     assert_int_equal (rc, 3);
-    assert_int_equal (hg_batch_reject_count (b), 9);
+    assert_int_equal (hg_batch_reject_count (b), 10);
+    assert_non_null (hg_test_reject_at (b, "line 15",
+                                        "sample 1 has 2 ':'-separated values but "
+                                        "FORMAT has 1 keys"));
     assert_non_null (hg_test_reject_at (b, "line 3", "has a Number that is not an integer"));
     assert_non_null (hg_test_reject_at (b, "line 4", "has a quote inside a quoted value"));
     assert_non_null (hg_test_reject_at (b, "line 8", "ALT 'R': allele 1 is not bases"));
@@ -584,6 +588,14 @@ test_spec_rules (void **state)
     assert_non_null (hg_test_reject_at (b, "line 12", "ID is not '.'"));
     assert_non_null (hg_test_reject_at (b, "line 13", "QUAL is not '.'"));
     assert_non_null (hg_test_reject_at (b, "line 14", "FORMAT has GT but not as its first key"));
+    hg_batch_destroy (&b);
+
+    /* FORMAT without sample columns */
+    b = s_parse ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\n"
+                 "1\t5\t.\tA\tC\t.\t.\t.\tGT\n",
+                 &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (hg_test_reject_at (b, "line 2", "a FORMAT column but no sample column"));
     hg_batch_destroy (&b);
 
     /* the first line must be ##fileformat */
