@@ -323,7 +323,9 @@ hg_cmd_quarantine (int argc, char **argv)
         return hg_cmd_quarantine_replay (argc, argv);
     }
     const hg_cli_spec_t replay = {.command = "hourglass quarantine replay",
-                                  .about = "Runs kept quarantined payloads again (replay.c).\n"};
+                                  .about =
+                                      "Runs kept payloads again through today's cleanser; its "
+                                      "options: hourglass quarantine replay --help.\n"};
     const hg_cli_spec_t *const verbs[] = {&list, &replay, NULL};
     const hg_cli_spec_t *verb;
     int status = hg_cli_verb ("hourglass quarantine", argc, argv, verbs, &verb);
