@@ -15,6 +15,7 @@ int hg_cmd_push (int argc, char **argv);
 int hg_cmd_stats (int argc, char **argv);
 int hg_cmd_query (int argc, char **argv);
 int hg_cmd_quarantine (int argc, char **argv);
+int hg_cmd_quarantine_replay (int argc, char **argv); /* replay.c */
 int hg_cmd_health (int argc, char **argv);
 int hg_cmd_keygen (int argc, char **argv);
 int hg_cmd_quality (int argc, char **argv);

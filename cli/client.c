@@ -347,7 +347,14 @@ hg_cmd_quarantine (int argc, char **argv)
         .opts = opts,
         .about = "Rejected input and why, from the cleansers and deid.\n",
     };
-    const hg_cli_spec_t *const verbs[] = {&list, NULL};
+    if (argc >= 2 && strcmp (argv[1], "replay") == 0) {
+        return hg_cmd_quarantine_replay (argc, argv);
+    }
+    const hg_cli_spec_t replay = {.command = "hourglass quarantine replay",
+                                  .about =
+                                      "Runs kept payloads again through today's cleanser; its "
+                                      "options: hourglass quarantine replay --help.\n"};
+    const hg_cli_spec_t *const verbs[] = {&list, &replay, NULL};
     const hg_cli_spec_t *verb;
     int status = hg_cli_verb ("hourglass quarantine", argc, argv, verbs, &verb);
     hg_cli_args_t args;

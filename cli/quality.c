@@ -27,15 +27,38 @@ typedef struct {
 } reason_t;
 
 typedef struct {
+    const char *flag;
+    uint64_t count;
+} named_t;
+
+typedef struct {
     uint64_t messages, records, rejected, ignored, complete, flagged;
     reason_t reasons[HG_QR_MAX_REASONS];
     int n_reasons;
-    struct {
-        const char *flag;
-        uint64_t count;
-    } flags[64];
+    named_t flags[64];
     int n_flags;
+    named_t ignored_kinds[64]; /* what the ignored count holds, by kind */
+    int n_ignored_kinds;
 } report_t;
+
+/* Adds the counts in[0..n) to the list by name (at most 64 names). */
+static void
+s_merge_named (named_t *list, int *n_list, Hourglass__FlagCount *const *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int k = 0;
+        while (k < *n_list && strcmp (list[k].flag, in[i]->flag) != 0) {
+            k++;
+        }
+        if (k == *n_list && k < 64) {
+            list[*n_list].flag = in[i]->flag;
+            list[(*n_list)++].count = 0;
+        }
+        if (k < 64) {
+            list[k].count += in[i]->count;
+        }
+    }
+}
 
 static void
 s_merge (report_t *r, const Hourglass__PartnerQuality *q)
@@ -63,19 +86,8 @@ s_merge (report_t *r, const Hourglass__PartnerQuality *q)
             x->examples[x->n_examples++] = q->reasons[i]->examples[e];
         }
     }
-    for (size_t i = 0; i < q->n_flags; i++) {
-        int k = 0;
-        while (k < r->n_flags && strcmp (r->flags[k].flag, q->flags[i]->flag) != 0) {
-            k++;
-        }
-        if (k == r->n_flags && k < 64) {
-            r->flags[r->n_flags].flag = q->flags[i]->flag;
-            r->flags[r->n_flags++].count = 0;
-        }
-        if (k < 64) {
-            r->flags[k].count += q->flags[i]->count;
-        }
-    }
+    s_merge_named (r->flags, &r->n_flags, q->flags, q->n_flags);
+    s_merge_named (r->ignored_kinds, &r->n_ignored_kinds, q->ignored_kinds, q->n_ignored_kinds);
 }
 
 static int
@@ -135,7 +147,8 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
     s_html_text (f, partner);
     fprintf (f,
              "</h1>\n<p>%llu messages, %llu records accepted, %llu rejected (kept in "
-             "quarantine), %llu resources without patient data ignored.</p>\n<table>"
+             "quarantine), %llu valid items without a record ignored (by kind below)."
+             "</p>\n<table>"
              "<tr><th>check</th><th>score</th><th></th><th>meaning</th></tr>\n",
              (unsigned long long) r->messages, (unsigned long long) r->records,
              (unsigned long long) r->rejected, (unsigned long long) r->ignored);
@@ -188,9 +201,55 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
         }
         fprintf (f, "</table>\n");
     }
+    if (r->n_ignored_kinds) {
+        fprintf (f, "<h2>Ignored, by kind</h2>\n<table><tr><th>kind</th><th>count</th></tr>\n");
+        for (int i = 0; i < r->n_ignored_kinds; i++) {
+            fprintf (f, "<tr><td>");
+            s_html_text (f, r->ignored_kinds[i].flag);
+            fprintf (f, "</td><td>%llu</td></tr>\n",
+                     (unsigned long long) r->ignored_kinds[i].count);
+        }
+        fprintf (f, "</table>\n");
+    }
     fprintf (f, "<p><small>Rejected messages are kept whole; list them with "
                 "<code>hourglass quarantine list</code>.</small></p></body></html>\n");
     return fclose (f);
+}
+
+/* The report as one JSON object on stdout. */
+static void
+s_print_json (const char *partner, const report_t *r, double conf, double compl, double plaus)
+{
+    printf ("{\"partner\": ");
+    hg_json_print_string (partner, strlen (partner));
+    printf (", \"messages\": %llu, \"records\": %llu, \"rejected\": %llu, \"ignored\": %llu, "
+            "\"conformance\": %.1f, \"completeness\": %.1f, \"plausibility\": %.1f, "
+            "\"top_reasons\": [",
+            (unsigned long long) r->messages, (unsigned long long) r->records,
+            (unsigned long long) r->rejected, (unsigned long long) r->ignored, conf, compl,
+            plaus);
+    for (int i = 0; i < r->n_reasons && i < 10; i++) {
+        printf ("%s{\"reason\": ", i ? ", " : "");
+        hg_json_print_string (r->reasons[i].reason, strlen (r->reasons[i].reason));
+        printf (", \"count\": %llu, \"examples\": [", (unsigned long long) r->reasons[i].count);
+        for (int e = 0; e < r->reasons[i].n_examples; e++) {
+            printf ("%s", e ? ", " : "");
+            hg_json_print_string (r->reasons[i].examples[e], strlen (r->reasons[i].examples[e]));
+        }
+        printf ("]}");
+    }
+    printf ("], \"flags\": {");
+    for (int i = 0; i < r->n_flags; i++) {
+        printf ("%s\"%s\": %llu", i ? ", " : "", r->flags[i].flag,
+                (unsigned long long) r->flags[i].count);
+    }
+    printf ("}, \"ignored_kinds\": {");
+    for (int i = 0; i < r->n_ignored_kinds; i++) {
+        printf ("%s", i ? ", " : "");
+        hg_json_print_string (r->ignored_kinds[i].flag, strlen (r->ignored_kinds[i].flag));
+        printf (": %llu", (unsigned long long) r->ignored_kinds[i].count);
+    }
+    printf ("}}\n");
 }
 
 int
@@ -252,32 +311,7 @@ hg_cmd_quality (int argc, char **argv)
         status = 1;
     }
     if (status == 0 && json) {
-        printf ("{\"partner\": ");
-        hg_json_print_string (partner, strlen (partner));
-        printf (", \"messages\": %llu, \"records\": %llu, \"rejected\": %llu, \"ignored\": %llu, "
-                "\"conformance\": %.1f, \"completeness\": %.1f, \"plausibility\": %.1f, "
-                "\"top_reasons\": [",
-                (unsigned long long) r->messages, (unsigned long long) r->records,
-                (unsigned long long) r->rejected, (unsigned long long) r->ignored, conf, compl,
-                plaus);
-        for (int i = 0; i < r->n_reasons && i < 10; i++) {
-            printf ("%s{\"reason\": ", i ? ", " : "");
-            hg_json_print_string (r->reasons[i].reason, strlen (r->reasons[i].reason));
-            printf (", \"count\": %llu, \"examples\": [",
-                    (unsigned long long) r->reasons[i].count);
-            for (int e = 0; e < r->reasons[i].n_examples; e++) {
-                printf ("%s", e ? ", " : "");
-                hg_json_print_string (r->reasons[i].examples[e],
-                                      strlen (r->reasons[i].examples[e]));
-            }
-            printf ("]}");
-        }
-        printf ("], \"flags\": {");
-        for (int i = 0; i < r->n_flags; i++) {
-            printf ("%s\"%s\": %llu", i ? ", " : "", r->flags[i].flag,
-                    (unsigned long long) r->flags[i].count);
-        }
-        printf ("}}\n");
+        s_print_json (partner, r, conf, compl, plaus);
     }
     else if (status == 0) {
         printf ("%s: %llu messages, %llu records, %llu rejected\n"
@@ -287,6 +321,13 @@ hg_cmd_quality (int argc, char **argv)
         for (int i = 0; i < r->n_reasons && i < 10; i++) {
             printf ("  %6llu  %s\n", (unsigned long long) r->reasons[i].count,
                     r->reasons[i].reason);
+        }
+        if (r->ignored) {
+            printf ("  %llu ignored:\n", (unsigned long long) r->ignored);
+        }
+        for (int i = 0; i < r->n_ignored_kinds; i++) {
+            printf ("  %6llu  %s\n", (unsigned long long) r->ignored_kinds[i].count,
+                    r->ignored_kinds[i].flag);
         }
     }
     if (status == 0 && html && s_write_html (html, partner, r, conf, compl, plaus) != 0) {

@@ -155,6 +155,29 @@ s_hash_codes (s_keybuf_t *st, const Hourglass__Record *rec)
     }
 }
 
+/* The study instance UID of an imaging study, as its identifier
+ * "urn:oid:<uid>": system urn:dicom:uid (the DICOM parser's,
+ * HG_SYS_DICOM_UID in services/cleanser/codesys.h) or urn:ietf:rfc:3986 (a
+ * FHIR ImagingStudy.identifier); the smallest when there are several, so
+ * their order does not matter. NULL when the record carries none. */
+static const char *
+s_study_uid (const Hourglass__Record *rec)
+{
+    const char *uid = NULL;
+    for (size_t i = 0; i < rec->n_identifiers; i++) {
+        const Hourglass__Identifier *id = rec->identifiers[i];
+        if (!id->system || !id->value || strncmp (id->value, "urn:oid:", 8) != 0
+            || (strcmp (id->system, "urn:dicom:uid") != 0
+                && strcmp (id->system, "urn:ietf:rfc:3986") != 0)) {
+            continue;
+        }
+        if (!uid || strcmp (id->value, uid) < 0) {
+            uid = id->value;
+        }
+    }
+    return uid;
+}
+
 int
 hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
 {
@@ -215,6 +238,15 @@ hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
         break;
     default:
         break;
+    }
+    const char *study = rec->kind == HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY
+                            ? s_study_uid (rec)
+                            : NULL;
+    if (study) {
+        /* two studies of one patient at one time are two facts; hashed only
+         * when present, so keys of studies without a UID are unchanged */
+        s_hash_str (kb, "study");
+        s_hash_str (kb, study);
     }
     if (rec->demographics) {
         /* the day of birth: a birth time (HL7 PID-7 may carry one) is

@@ -22,7 +22,11 @@
  *              "10:30:00"); no zone is not UTC, so it stays apart;
  *   quantity   value to 12 significant digits (unit conversion noise),
  *              unit as normalised, comparator when there is one;
- *   birth      birth_date to the day, and sex.
+ *   birth      birth_date to the day, and sex;
+ *   study      an imaging study's study instance UID (its identifier
+ *              "urn:oid:<uid>" of system urn:dicom:uid, or urn:ietf:rfc:3986
+ *              as FHIR ImagingStudy.identifier spells it): two studies of
+ *              one patient at the same time are two records.
  * The record is not modified apart from record_id. HG_ENOMEM when the arena
  * is exhausted. */
 int hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec);

@@ -83,3 +83,89 @@ hg_quarantine_list (hg_store_t *store, size_t limit, hg_arena_t *arena,
     free (v);
     return rc;
 }
+
+bool
+hg_quarantine_matches (const Hourglass__QuarantineEntry *q, const hg_quarantine_filter_t *f)
+{
+    if (f->partner && *f->partner && strcmp (q->partner ? q->partner : "", f->partner) != 0) {
+        return false;
+    }
+    if (f->reason && *f->reason && !strstr (q->reason ? q->reason : "", f->reason)) {
+        return false;
+    }
+    return q->at_us >= f->since_us;
+}
+
+int
+hg_quarantine_select (hg_store_t *store, const hg_quarantine_filter_t *f, size_t limit,
+                      hg_arena_t *arena, hg_quarantined_t **list, size_t *n, hg_err_t *err)
+{
+    size_t cap = 16, got = 0;
+    hg_quarantined_t *v = hg_arena_alloc (arena, cap * sizeof (*v));
+    hg_store_iter_t *it = hg_store_iter_new (store, "q/", 2, NULL, 0);
+    const char *k, *val;
+    size_t kl, vl;
+    int rc = v ? 0 : HG_ENOMEM;
+    while (rc == 0 && got < limit && hg_store_iter_next (it, &k, &kl, &val, &vl)) {
+        Hourglass__QuarantineEntry *q =
+            hourglass__quarantine_entry__unpack (NULL, vl, (const uint8_t *) val);
+        if (!q) {
+            continue;
+        }
+        bool same = got && strcmp (v[got - 1].message_id, q->message_id) == 0;
+        if (!same && *q->key && hg_quarantine_matches (q, f)) {
+            if (got == cap) {
+                hg_quarantined_t *grown = hg_arena_alloc (arena, cap * 2 * sizeof (*v));
+                if (grown) {
+                    memcpy (grown, v, cap * sizeof (*v));
+                    cap *= 2;
+                }
+                v = grown;
+            }
+            hg_quarantined_t *m = v ? &v[got] : NULL;
+            if (m) {
+                m->message_id = hg_arena_strdup (arena, q->message_id);
+                m->partner = hg_arena_strdup (arena, q->partner);
+                m->format = hg_arena_strdup (arena, q->format);
+                m->payload_key = hg_arena_strdup (arena, q->key);
+            }
+            if (!m || !m->message_id || !m->partner || !m->format || !m->payload_key) {
+                rc = HG_ENOMEM;
+            }
+            else {
+                got++;
+            }
+        }
+        hourglass__quarantine_entry__free_unpacked (q, NULL);
+    }
+    hg_store_iter_destroy (&it);
+    if (rc) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory selecting quarantined messages");
+    }
+    *list = v;
+    *n = got;
+    return 0;
+}
+
+int
+hg_quarantine_clear (hg_store_t *store, hg_store_batch_t *wb, const char *message_id,
+                     hg_err_t *err)
+{
+    size_t id_len = strlen (message_id);
+    char *prefix = malloc (id_len + 3);
+    if (!prefix) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory clearing a quarantine entry");
+    }
+    memcpy (prefix, "q/", 2);
+    memcpy (prefix + 2, message_id, id_len);
+    prefix[2 + id_len] = '\0'; /* the NUL that ends the id in the key */
+    hg_store_iter_t *it = hg_store_iter_new (store, prefix, id_len + 3, NULL, 0);
+    const char *k, *val;
+    size_t kl, vl;
+    while (hg_store_iter_next (it, &k, &kl, &val, &vl)) {
+        hg_store_batch_delete (wb, k, kl);
+    }
+    hg_store_iter_destroy (&it);
+    free (prefix);
+    return 0;
+}

@@ -7,7 +7,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
     librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev libmicrohttpd-dev
-    libgnutls28-dev
+    libgnutls28-dev libhts-dev
     python3 python3-zmq python3-pytest
     procps openssl
     clang-format

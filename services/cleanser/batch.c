@@ -15,6 +15,8 @@ struct hg_batch {
     hg_reject_t *rejects; /* malloc'd array; strings in arena */
     size_t n_rejects, cap_rejects;
     size_t n_ignored;
+    hg_ignored_t ignored[HG_BATCH_IGNORE_KINDS];
+    size_t n_ignored_kinds;
     size_t limit_base;  /* n_records when the record limit was set */
     size_t max_records; /* 0: no limit */
     bool full;          /* a record was refused for the limit */
@@ -56,6 +58,7 @@ hg_batch_reset (hg_batch_t *self)
     self->n_records = 0;
     self->n_rejects = 0;
     self->n_ignored = 0;
+    self->n_ignored_kinds = 0;
     hg_batch_limit_records (self, 0);
 }
 
@@ -234,9 +237,37 @@ hg_batch_reject (hg_batch_t *self, const char *excerpt, size_t excerpt_len, cons
 }
 
 void
-hg_batch_ignore (hg_batch_t *self)
+hg_batch_ignore (hg_batch_t *self, const char *kind)
 {
     self->n_ignored++;
+    if (!kind || !*kind) {
+        kind = "other";
+    }
+    hg_ignored_t *slot = NULL;
+    for (size_t i = 0; i < self->n_ignored_kinds && !slot; i++) {
+        if (strncmp (self->ignored[i].kind, kind, HG_IGNORE_KIND_MAX - 1) == 0) {
+            slot = &self->ignored[i];
+        }
+    }
+    if (!slot && self->n_ignored_kinds == HG_BATCH_IGNORE_KINDS - 1 && strcmp (kind, "other")) {
+        kind = "other"; /* the last slot is kept for everything else */
+        for (size_t i = 0; i < self->n_ignored_kinds && !slot; i++) {
+            slot = strcmp (self->ignored[i].kind, kind) == 0 ? &self->ignored[i] : NULL;
+        }
+    }
+    if (!slot && self->n_ignored_kinds < HG_BATCH_IGNORE_KINDS) {
+        slot = &self->ignored[self->n_ignored_kinds++];
+        snprintf (slot->kind, sizeof (slot->kind), "%s", kind);
+        slot->count = 0;
+    }
+    slot->count++;
+}
+
+const hg_ignored_t *
+hg_batch_ignored_kinds (const hg_batch_t *self, size_t *n)
+{
+    *n = self->n_ignored_kinds;
+    return self->ignored;
 }
 
 size_t

@@ -115,14 +115,31 @@ void hg_batch_reject_oom (hg_batch_t *self, const char *location);
 void hg_batch_reject_rest (hg_batch_t *self, const char *excerpt, size_t excerpt_len,
                            const char *location);
 
-/* Counts a resource that is valid but carries no patient data (FHIR
- * Organization, Practitioner...); reported, neither indexed nor quarantined. */
-void hg_batch_ignore (hg_batch_t *self);
+/* Counts something of the payload that is valid but yields no record, under
+ * the name of what it is: a resource without patient data ("FHIR
+ * Organization"), a type no mapping takes ("FHIR Specimen (unsupported)"), a
+ * segment kept by no record ("HL7 OBX in ORM^O01"), a genotype without an
+ * ALT allele ("VCF reference call"). Reported per name in the partner's
+ * quality report, neither indexed nor quarantined. kind is copied (at most
+ * HG_IGNORE_KIND_MAX - 1 bytes); NULL or "" counts as "other". */
+#define HG_IGNORE_KIND_MAX 64
+void hg_batch_ignore (hg_batch_t *self, const char *kind);
+
+/* One name hg_batch_ignore counted, with its count for this payload. */
+typedef struct {
+    char kind[HG_IGNORE_KIND_MAX];
+    size_t count;
+} hg_ignored_t;
 
 size_t hg_batch_record_count (const hg_batch_t *self);
 Hourglass__Record **hg_batch_records (hg_batch_t *self);
 size_t hg_batch_reject_count (const hg_batch_t *self);
 const hg_reject_t *hg_batch_rejects (const hg_batch_t *self);
 size_t hg_batch_ignored (const hg_batch_t *self);
+/* The payload's ignored counts by kind (*n of them; the counts sum to
+ * hg_batch_ignored). At most HG_BATCH_IGNORE_KINDS names are told apart;
+ * beyond them counts go to "other". */
+#define HG_BATCH_IGNORE_KINDS 32
+const hg_ignored_t *hg_batch_ignored_kinds (const hg_batch_t *self, size_t *n);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "fhir.h"
 #include "normalize.h"
+#include "parsekit.h"
 #include "record.h"
 #include "util.h"
 
@@ -88,8 +89,9 @@ s_relink (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, 
             return hg_err_set (err, HG_ENOMEM, "out of memory");
         }
         r->patient_ref = id;
-        r->flags = NULL; /* the parser's only flag is "patient.unlinked" */
-        r->n_flags = 0;
+        if (!hg_parse_drop_flag (a, r, HG_FHIR_FLAG_UNLINKED)) { /* others stay */
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
         out->relinked++;
     }
     return 0;
@@ -146,11 +148,22 @@ s_normalize (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record *r,
         return hg_err_set (err, HG_ENOMEM, "out of memory normalising a record");
     }
     out->unlinked += hg_fhir_record_unlinked (r);
+    /* the parser's own flags (an invalid FHIR id, a PatientSex that changed)
+     * count like normalisation's; "patient.unlinked" is a data-quality flag,
+     * not counted in plausibility */
+    size_t parser_flags = 0;
+    for (size_t i = 0; i < r->n_flags; i++) {
+        if (strcmp (r->flags[i], HG_FHIR_FLAG_UNLINKED) != 0) {
+            parser_flags++;
+            if (out->n_flag_codes < HG_CLEANSE_FLAG_CODES_MAX) {
+                out->flag_codes[out->n_flag_codes++] = r->flags[i];
+            }
+        }
+    }
     if (nf == 0) {
+        out->flagged += parser_flags > 0;
         return 0;
     }
-    /* after the parser's flags ("patient.unlinked", a data-quality flag:
-     * not counted in plausibility) */
     out->flagged++;
     char **all = hg_arena_alloc (a, (r->n_flags + (size_t) nf) * sizeof (char *));
     if (!all) {
@@ -191,6 +204,49 @@ s_provenance_and_key (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Rec
     return 0;
 }
 
+/* Step 1c for one DICOM record: its PatientSex against the one the
+ * partner's previous DICOM file of the same PatientID gave (HG_CLEANSE_SEX_ID
+ * in the links); a different one flags the record HG_CLEANSE_FLAG_SEX_CHANGED.
+ * The sex given now is remembered (a new link when it changed or is new). */
+static int
+s_check_sex (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record *r,
+             hg_cleanse_result_t *out, size_t n, hg_err_t *err)
+{
+    const char *sex = r->demographics ? r->demographics->sex : NULL;
+    if (!r->provenance || strcmp (r->provenance->source_format, "dicom") != 0 || !sex || !*sex
+        || strcmp (sex, "unknown") == 0 || hg_str_empty (r->patient_ref)) {
+        return 0;
+    }
+    char *key = hg_arena_printf (a, "%s%s", HG_CLEANSE_SEX_ID, r->patient_ref);
+    if (!key) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    if (!s_linkable (ctx->partner, key)) {
+        return 0;
+    }
+    char *before = NULL;
+    int rc = s_linked_identifier (ctx, a, key, &before);
+    if (rc == HG_ENOMEM) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && strcmp (before, sex) == 0) {
+        return 0;
+    }
+    if (rc == 0 && !hg_parse_add_flag (a, r, HG_CLEANSE_FLAG_SEX_CHANGED)) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    if (!out->links) {
+        out->links = hg_arena_alloc (a, (n ? n : 1) * sizeof (*out->links));
+    }
+    if (!out->links || hg_links_add (ctx->links, ctx->partner, key, sex) < 0) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    out->links[out->n_links].patient_id = key;
+    out->links[out->n_links].identifier = sex;
+    out->n_links++;
+    return 0;
+}
+
 int
 hg_cleanse (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs, size_t n,
             hg_cleanse_result_t *out, hg_err_t *err)
@@ -203,6 +259,11 @@ hg_cleanse (const hg_cleanse_ctx_t *ctx, hg_arena_t *a, Hourglass__Record **recs
         && (s_links_from_patients (ctx, a, recs, n, out, err) < 0
             || s_relink (ctx, a, recs, n, out, err) < 0)) {
         return err->code;
+    }
+    for (size_t i = 0; ctx->links && i < n; i++) {
+        if (s_check_sex (ctx, a, recs[i], out, n, err) < 0) {
+            return err->code;
+        }
     }
     s_patients_t patients;
     s_patients_init (&patients, a, recs, n);

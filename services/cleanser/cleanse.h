@@ -14,6 +14,17 @@
  *      through the caller's lookup of links committed earlier, and get the
  *      identifier (and lose that flag). Records that arrived before their
  *      Patient are not re-linked afterwards;
+ *   1c. PatientSex of DICOM files (every payload): the sex a DICOM record
+ *      gives (M, F, O; not "unknown" or absent) is compared with the one
+ *      the partner's previous DICOM file of the same PatientID gave; a
+ *      different one flags the record HG_CLEANSE_FLAG_SEX_CHANGED (kept,
+ *      counted in the partner's report). The last sex given is remembered
+ *      as a link under the reserved id HG_CLEANSE_SEX_ID + PatientID (the
+ *      links table and its store rows L\0<partner>\0<id>, whose FHIR ids
+ *      never start with a control character). The rule holds per cleanser
+ *      instance, in its store (and a gone replica's adopted one): two
+ *      files of one PatientID that reach different instances are not
+ *      compared;
  *   2. normalisation (normalize.h), each record checked against the birth
  *      and death of its patient's demographics record when the payload
  *      carries one; the flags are appended to the record's flags as codes
@@ -40,6 +51,11 @@
 /* A partner name and a Patient id longer than this together are not linked
  * (the store key of a link holds both and is at most 1023 bytes). */
 #define HG_CLEANSE_LINK_MAX 1020
+
+/* The reserved link id prefix of the PatientSex remembered per PatientID
+ * (step 1c), and the flag of a record whose sex changed. */
+#define HG_CLEANSE_SEX_ID "\001sex\001"
+#define HG_CLEANSE_FLAG_SEX_CHANGED "patient.sex_changed"
 
 /* Flag codes returned per payload, at most (the rest are counted in
  * flagged only). */
@@ -78,7 +94,8 @@ typedef struct {
     const char *flag_codes[HG_CLEANSE_FLAG_CODES_MAX]; /* normalisation flags of the
                                    * records, in order (static strings) */
     size_t n_flag_codes;
-    size_t flagged;  /* records with at least one normalisation flag */
+    size_t flagged;  /* records with at least one normalisation or parser flag
+                      * ("patient.unlinked" aside) */
     size_t relinked; /* records linked by a link of another payload */
     size_t unlinked; /* records left flagged "patient.unlinked" */
 } hg_cleanse_result_t;

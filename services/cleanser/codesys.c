@@ -31,6 +31,7 @@ static const s_system_t s_systems[] = {
     {HG_SYS_DICOM_BODY_PART, NULL, NULL, {NULL}},
     {HG_SYS_DICOM_UID, NULL, NULL, {NULL}},
     {HG_SYS_HGNC, NULL, NULL, {NULL}},
+    {HG_SYS_ENSEMBL, NULL, NULL, {NULL}},
     {HG_SYS_DBSNP, NULL, NULL, {NULL}},
     {HG_SYS_VARIANT, NULL, NULL, {NULL}},
     {HG_SYS_SSN, NULL, NULL, {NULL}},

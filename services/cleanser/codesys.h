@@ -26,6 +26,8 @@
 #define HG_SYS_DBSNP "http://www.ncbi.nlm.nih.gov/projects/SNP"
 /* HGNC gene symbols. */
 #define HG_SYS_HGNC "http://www.genenames.org"
+/* Ensembl gene ids (ENSG...), as VEP's Gene and SnpEff's Gene_ID give them */
+#define HG_SYS_ENSEMBL "http://www.ensembl.org"
 /* Modality codes (DICOM CID 29). */
 #define HG_SYS_DICOM_DCM "http://dicom.nema.org/resources/ontology/DCM"
 /* Body part examined (DICOM CID 4031 / Annex L). */

@@ -766,7 +766,7 @@ s_binary (s_ctx_t *ctx, const char *data, size_t len, bool part10)
         return 0;
     }
     if (s_ts_is (sop_class, "1.2.840.10008.1.3.10")) {
-        hg_batch_ignore (ctx->out); /* DICOMDIR: a media index, no study of its own */
+        hg_batch_ignore (ctx->out, "DICOMDIR"); /* a media index, no study of its own */
         return 0;
     }
     if (s_ts_is (ts, "1.2.840.10008.1.2.1.99") || s_ts_is (ts, "1.2.840.10008.1.2.4.95")) {

@@ -668,8 +668,9 @@ s_link_records (s_ctx_t *ctx, size_t start)
                                        s_link_id_cmp);
         if (hit) {
             r->patient_ref = hit->key;
-            r->flags = NULL;
-            r->n_flags = 0;
+            if (!hg_parse_drop_flag (ctx->a, r, HG_FHIR_FLAG_UNLINKED)) {
+                ctx->oom = true; /* other flags (id.invalid) stay */
+            }
         }
     }
 }
@@ -1357,6 +1358,210 @@ s_map_document (s_ctx_t *ctx, hg_json_t *res)
     return 0;
 }
 
+/* Resource types of FHIR R4 (4.0.1), sorted: a type in this list that no
+ * mapping takes is valid data we do not use, counted as ignored; any other
+ * resourceType is a mistake and is rejected (s_r4_type). */
+static const char *const s_r4_types[] = {
+    "Account",
+    "ActivityDefinition",
+    "AdverseEvent",
+    "AllergyIntolerance",
+    "Appointment",
+    "AppointmentResponse",
+    "AuditEvent",
+    "Basic",
+    "Binary",
+    "BiologicallyDerivedProduct",
+    "BodyStructure",
+    "Bundle",
+    "CapabilityStatement",
+    "CarePlan",
+    "CareTeam",
+    "CatalogEntry",
+    "ChargeItem",
+    "ChargeItemDefinition",
+    "Claim",
+    "ClaimResponse",
+    "ClinicalImpression",
+    "CodeSystem",
+    "Communication",
+    "CommunicationRequest",
+    "CompartmentDefinition",
+    "Composition",
+    "ConceptMap",
+    "Condition",
+    "Consent",
+    "Contract",
+    "Coverage",
+    "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse",
+    "DetectedIssue",
+    "Device",
+    "DeviceDefinition",
+    "DeviceMetric",
+    "DeviceRequest",
+    "DeviceUseStatement",
+    "DiagnosticReport",
+    "DocumentManifest",
+    "DocumentReference",
+    "EffectEvidenceSynthesis",
+    "Encounter",
+    "Endpoint",
+    "EnrollmentRequest",
+    "EnrollmentResponse",
+    "EpisodeOfCare",
+    "EventDefinition",
+    "Evidence",
+    "EvidenceVariable",
+    "ExampleScenario",
+    "ExplanationOfBenefit",
+    "FamilyMemberHistory",
+    "Flag",
+    "Goal",
+    "GraphDefinition",
+    "Group",
+    "GuidanceResponse",
+    "HealthcareService",
+    "ImagingStudy",
+    "Immunization",
+    "ImmunizationEvaluation",
+    "ImmunizationRecommendation",
+    "ImplementationGuide",
+    "InsurancePlan",
+    "Invoice",
+    "Library",
+    "Linkage",
+    "List",
+    "Location",
+    "Measure",
+    "MeasureReport",
+    "Media",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationKnowledge",
+    "MedicationRequest",
+    "MedicationStatement",
+    "MedicinalProduct",
+    "MedicinalProductAuthorization",
+    "MedicinalProductContraindication",
+    "MedicinalProductIndication",
+    "MedicinalProductIngredient",
+    "MedicinalProductInteraction",
+    "MedicinalProductManufactured",
+    "MedicinalProductPackaged",
+    "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect",
+    "MessageDefinition",
+    "MessageHeader",
+    "MolecularSequence",
+    "NamingSystem",
+    "NutritionOrder",
+    "Observation",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "OperationOutcome",
+    "Organization",
+    "OrganizationAffiliation",
+    "Parameters",
+    "Patient",
+    "PaymentNotice",
+    "PaymentReconciliation",
+    "Person",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "RequestGroup",
+    "ResearchDefinition",
+    "ResearchElementDefinition",
+    "ResearchStudy",
+    "ResearchSubject",
+    "RiskAssessment",
+    "RiskEvidenceSynthesis",
+    "Schedule",
+    "SearchParameter",
+    "ServiceRequest",
+    "Slot",
+    "Specimen",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "StructureMap",
+    "Subscription",
+    "Substance",
+    "SubstanceNucleicAcid",
+    "SubstancePolymer",
+    "SubstanceProtein",
+    "SubstanceReferenceInformation",
+    "SubstanceSourceMaterial",
+    "SubstanceSpecification",
+    "SupplyDelivery",
+    "SupplyRequest",
+    "Task",
+    "TerminologyCapabilities",
+    "TestReport",
+    "TestScript",
+    "ValueSet",
+    "VerificationResult",
+    "VisionPrescription",
+};
+
+static bool
+s_r4_type (const char *type)
+{
+    size_t lo = 0, hi = sizeof (s_r4_types) / sizeof (s_r4_types[0]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp (type, s_r4_types[mid]);
+        if (c == 0) {
+            return true;
+        }
+        if (c < 0) {
+            hi = mid;
+        }
+        else {
+            lo = mid + 1;
+        }
+    }
+    return false;
+}
+
+/* True when id follows R4's id rule: [A-Za-z0-9\-\.]{1,64}. */
+static bool
+s_r4_id_ok (const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                  || c == '-' || c == '.';
+        if (!ok || n == 64) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+/* Flags the records added since start when the resource's id breaks R4's
+ * id rule (HG_FHIR_FLAG_BAD_ID): kept, the partner's report counts it. */
+static void
+s_flag_bad_id (s_ctx_t *ctx, const char *id, hg_batch_mark_t start)
+{
+    if (!id || s_r4_id_ok (id)) {
+        return;
+    }
+    Hourglass__Record **recs = hg_batch_records (ctx->out);
+    for (size_t i = start; i < hg_batch_record_count (ctx->out); i++) {
+        if (!hg_parse_add_flag (ctx->a, recs[i], HG_FHIR_FLAG_BAD_ID)) {
+            ctx->oom = true;
+        }
+    }
+}
+
 /* Resource types mapped to records (s_resource). */
 static bool
 s_mapped_type (const char *type)
@@ -1551,6 +1756,39 @@ s_oversized (hg_json_t *v, size_t max, char *path, size_t path_size, size_t *fou
     return false;
 }
 
+/* Counts a valid resource that makes no record as ignored, under
+ * "FHIR <type><why>" (type is one of R4's names, never partner text). */
+static void
+s_ignore (s_ctx_t *ctx, const char *type, const char *why)
+{
+    char kind[HG_IGNORE_KIND_MAX];
+    snprintf (kind, sizeof (kind), "FHIR %s%s", type, why);
+    hg_batch_ignore (ctx->out, kind);
+}
+
+/* True (and counted as ignored) for valid data no mapping takes: an R4
+ * type without patient data or not mapped, a DocumentReference without
+ * subject (0..1 in R4). */
+static bool
+s_skip_unmapped (s_ctx_t *ctx, hg_json_t *res, const char *type)
+{
+    if (!s_mapped_type (type)) {
+        if (s_non_clinical (type)) {
+            s_ignore (ctx, type, "");
+            return true;
+        }
+        if (s_r4_type (type)) {
+            s_ignore (ctx, type, " (unsupported)");
+            return true;
+        }
+    }
+    if (strcmp (type, "DocumentReference") == 0 && !s_has (res, "subject")) {
+        s_ignore (ctx, type, " without subject");
+        return true;
+    }
+    return false;
+}
+
 static int s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix);
 
 /* Maps one resource. index is 1-based; prefix "resource" or "line".
@@ -1597,8 +1835,7 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
         }
         return s_bundle (ctx, res, "resource");
     }
-    if (!s_mapped_type (type) && s_non_clinical (type)) {
-        hg_batch_ignore (ctx->out);
+    if (s_skip_unmapped (ctx, res, type)) {
         return 0;
     }
     /* a decoded JSON string is never longer than its text (escapes only
@@ -1660,12 +1897,15 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
     }
     else {
         s_reject (ctx,
-                  "resourceType '%s' is not supported (supported: Patient, Encounter, "
-                  "Condition, Observation, MedicationRequest, MedicationStatement, Procedure, "
-                  "Immunization, AllergyIntolerance, DiagnosticReport, ImagingStudy, "
-                  "DocumentReference; administrative resources are skipped)",
+                  "resourceType '%s' is not a FHIR R4 resource type (mapped: Patient, "
+                  "Encounter, Condition, Observation, MedicationRequest, MedicationStatement, "
+                  "Procedure, Immunization, AllergyIntolerance, DiagnosticReport, ImagingStudy, "
+                  "DocumentReference; other R4 types are counted as ignored)",
                   type);
         rc = 0;
+    }
+    if (rc == 0) {
+        s_flag_bad_id (ctx, id, start);
     }
     if (rc < 0 || ctx->oom || ctx->limit_hit) {
         /* all or nothing: drop what this resource added */
@@ -1698,7 +1938,7 @@ s_bundle (s_ctx_t *ctx, hg_json_t *bundle, const char *prefix)
         hg_json_t *entry = hg_json_item (entries, i);
         hg_json_t *res = s_obj (entry, "resource");
         if (!res) {
-            hg_batch_ignore (ctx->out); /* e.g. a DELETE request entry */
+            hg_batch_ignore (ctx->out, "FHIR Bundle entry without resource"); /* a DELETE */
             continue;
         }
         rc = s_resource (ctx, res, prefix, i + 1, true);

@@ -21,6 +21,10 @@
  * "patient.unlinked", it does not make a record implausible. */
 #define HG_FHIR_FLAG_UNLINKED "patient.unlinked"
 
+/* Flag of the records of a resource whose id breaks R4's id rule
+ * ([A-Za-z0-9\-\.]{1,64}): kept, counted in the partner's report. */
+#define HG_FHIR_FLAG_BAD_ID "id.invalid"
+
 /* Parses data[0..len) (need not be NUL-terminated; may hold NULs) and
  * appends canonical records to out: Patient -> demographics; Encounter,
  * Condition, Observation (plus one record per component), MedicationRequest,
@@ -31,10 +35,15 @@
  * note (codes from type, effective `date`, encounter from
  * context.encounter[0], and text from content[0].attachment.data decoded
  * from base64 when contentType is text/plain in UTF-8 or US-ASCII; data
- * that is not base64 or not UTF-8 text rejects the resource). CarePlan,
- * Goal, ServiceRequest and other clinical resources are rejected as
- * unsupported. Non-clinical resources (Organization, Practitioner, ...) are
- * counted with hg_batch_ignore. Every record carries a provenance with
+ * that is not base64 or not UTF-8 text rejects the resource). Every other
+ * FHIR R4 resource type is valid data we do not map: non-clinical ones
+ * (Organization, Practitioner, ...) are counted with hg_batch_ignore as
+ * "FHIR <type>", clinical ones no mapping takes (Specimen, ServiceRequest,
+ * RelatedPerson, CarePlan, ...) as "FHIR <type> (unsupported)", and a
+ * DocumentReference without subject (0..1 in R4) as "FHIR DocumentReference
+ * without subject"; a resourceType that is not an R4 type is rejected. The
+ * records of a resource whose id breaks R4's id rule carry
+ * HG_FHIR_FLAG_BAD_ID. Every record carries a provenance with
  * source_format "fhir" and source_record_id "<Type>/<id>"; record_id,
  * partner and source_message_id are left empty for the caller.
  *

@@ -1315,14 +1315,20 @@ s_message_body (s_ctx_t *ctx, const char *type, hg_span_t pv1, const char *patie
         }
     }
     else if (strcmp (type, "ORM") == 0 || strcmp (type, "OML") == 0) {
-        size_t n_obr = 0;
-        hg_span_t orc = HG_SPAN_EMPTY;
+        /* OBX of an order: ask-at-order-entry answers (birth weight,
+         * gestational age, specimen details), observations of the patient */
+        size_t n_obr = 0, n_obx = 0;
+        hg_span_t orc = HG_SPAN_EMPTY, obr = HG_SPAN_EMPTY;
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
             if (s_seg_is (ctx, ctx->segs[i], "ORC")) {
                 orc = ctx->segs[i];
             }
             else if (s_seg_is (ctx, ctx->segs[i], "OBR")) {
-                s_obr_order (ctx, ctx->segs[i], ++n_obr, orc, patient, visit);
+                obr = ctx->segs[i];
+                s_obr_order (ctx, obr, ++n_obr, orc, patient, visit);
+            }
+            else if (s_seg_is (ctx, ctx->segs[i], "OBX")) {
+                s_obx (ctx, ctx->segs[i], ++n_obx, patient, visit, obr, msh);
             }
         }
     }
@@ -1360,6 +1366,82 @@ s_message_body (s_ctx_t *ctx, const char *type, hg_span_t pv1, const char *patie
     }
 }
 
+static bool s_is_envelope (hg_span_t seg);
+
+/* True when a message of type^trigger maps (or takes as context) its
+ * segment named seg (3 bytes); first: the first of its name in the message. */
+static bool
+s_seg_taken (const char *type, const char *trigger, const char *seg, bool first)
+{
+    static const struct {
+        const char *type, *segs;
+    } taken[] = {
+        {"ADT", "PV1 DG1"},     {"ORM", "PV1 ORC OBR OBX"}, {"OML", "PV1 ORC OBR OBX"},
+        {"RDE", "PV1 ORC RXE"}, {"VXU", "PV1 RXA"},         {"ORU", "PV1 OBR OBX"},
+    };
+    if (strcmp (seg, "MSH") == 0) {
+        return true;
+    }
+    if (strcmp (seg, "PID") == 0) {
+        return first || (strcmp (type, "ADT") == 0 && strcmp (trigger, "A40") == 0);
+    }
+    if (strcmp (type, "ADT") == 0 && strcmp (trigger, "A40") == 0) {
+        return strcmp (seg, "MRG") == 0;
+    }
+    for (size_t i = 0; i < sizeof (taken) / sizeof (taken[0]); i++) {
+        if (strcmp (type, taken[i].type) == 0) {
+            const char *at = strstr (taken[i].segs, seg);
+            bool many = strcmp (seg, "PV1") != 0; /* one visit per message */
+            return at && (first || many);
+        }
+    }
+    return false;
+}
+
+/* Counts as ignored each segment of the message (mapped, not rejected)
+ * that no record holds: "HL7 <SEG> in <type>^<trigger>". Z-segments are
+ * held raw by the message's records (none: ignored too); batch envelopes
+ * are "HL7 batch envelope". type and trigger are a supported pair (a fixed
+ * list), a segment id is named only when it is one (three of A-Z, 0-9). */
+static void
+s_count_ignored_segments (s_ctx_t *ctx, const char *type, const char *trigger, bool has_records)
+{
+    char seen[64][4];
+    size_t n_seen = 0;
+    for (size_t i = 0; i < ctx->n_segs; i++) {
+        hg_span_t seg = ctx->segs[i];
+        char id[4] = "";
+        bool valid = seg.n >= 3 && (seg.n == 3 || seg.p[3] == ctx->d.field);
+        for (size_t k = 0; valid && k < 3; k++) {
+            char c = seg.p[k];
+            valid = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+            id[k] = c;
+        }
+        id[3] = '\0';
+        bool first = true;
+        for (size_t k = 0; valid && k < n_seen && first; k++) {
+            first = strcmp (seen[k], id) != 0;
+        }
+        if (valid && first && n_seen < 64) {
+            memcpy (seen[n_seen++], id, 4);
+        }
+        char kind[HG_IGNORE_KIND_MAX];
+        if (!valid) {
+            snprintf (kind, sizeof (kind), "HL7 segment without a valid id");
+        }
+        else if (s_is_envelope (seg)) {
+            snprintf (kind, sizeof (kind), "HL7 batch envelope");
+        }
+        else if (id[0] == 'Z' ? has_records : s_seg_taken (type, trigger, id, first)) {
+            continue;
+        }
+        else {
+            snprintf (kind, sizeof (kind), "HL7 %s in %s^%s", id, type, trigger);
+        }
+        hg_batch_ignore (ctx->out, kind);
+    }
+}
+
 /* Maps one message. Returns 0 to go on, -1 to stop (oom or max_records). */
 static int
 s_message (s_ctx_t *ctx)
@@ -1389,6 +1471,7 @@ s_message (s_ctx_t *ctx)
         if (s_merge (ctx) < 0) {
             goto drop;
         }
+        s_count_ignored_segments (ctx, type, trigger, hg_batch_since (ctx->out, start) > 0);
         return 0;
     }
     if (s_pid (ctx, pid, 0, &patient, NULL) < 0) {
@@ -1398,6 +1481,7 @@ s_message (s_ctx_t *ctx)
     s_message_body (ctx, type, pv1, patient, visit);
     if (!ctx->oom && !ctx->limit_hit) {
         s_keep_z_segments (ctx, start);
+        s_count_ignored_segments (ctx, type, trigger, hg_batch_since (ctx->out, start) > 0);
         return ctx->oom ? -1 : 0;
     }
 drop:
@@ -1505,6 +1589,9 @@ hg_hl7v2_parse (const char *data, size_t len, const hg_parse_limits_t *limits, h
     size_t stray = 0;
     for (size_t i = 0; i < first; i++) {
         stray += !s_is_envelope (segs[i]);
+        if (s_is_envelope (segs[i])) {
+            hg_batch_ignore (out, "HL7 batch envelope");
+        }
     }
     if (stray) {
         hg_span_t head = segs[0];

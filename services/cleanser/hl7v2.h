@@ -27,6 +27,10 @@
  *                        are "PID[n]";
  *   ORM^O01, OML^O21     each OBR -> procedure (code OBR-4, effective OBR-7
  *                        else ORC-9 of the preceding ORC, status ORC-5);
+ *                        each OBX (ask-at-order-entry answers: birth
+ *                        weight, gestational age, specimen details) -> lab
+ *                        observation as in ORU^R01 (effective OBX-14, else
+ *                        the preceding OBR-7, else MSH-7);
  *   RDE^O11              each RXE -> medication (code RXE-2, quantity RXE-3
  *                        in RXE-5 units, effective ORC-9 else MSH-7, status
  *                        ORC-5);
@@ -56,7 +60,12 @@
  * Z-segments (site-defined) are kept raw in provenance.z_segments of every
  * record of their message (at most 64, each within max_field_bytes): their
  * meaning is local to the sender, so nothing is interpreted and nothing is
- * lost; the de-identifier drops them. Other unmapped segments are skipped.
+ * lost; the de-identifier drops them. Every other segment of a mapped
+ * message that no record holds (NTE, SPM, a second PV1, ...; batch
+ * envelopes FHS/BHS/BTS/FTS) is counted with hg_batch_ignore as "HL7 <SEG>
+ * in <type>^<trigger>" ("HL7 batch envelope"): each segment ends as a
+ * record (or its context: MSH, PID, PV1, ORC, OBR), a reject or a counted
+ * ignore.
  *
  * limits may be NULL (no limits). A field longer than
  * limits->max_field_bytes rejects its message; limits->max_records caps the

@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "cleanse.h"
 #include "fhir.h"
+#include "format.h"
 #include "formats.h"
 #include "log.h"
 #include "quality.h"
@@ -196,6 +197,20 @@ s_outcome (const Hourglass__Envelope *env, hg_batch_t *batch, hg_store_batch_t *
     free (obuf);
 }
 
+/* Q\0<partner>: the partner's figures as they are now, into wb. */
+static void
+s_store_quality (cleanser_t *self, const char *partner, hg_store_batch_t *wb)
+{
+    uint8_t *qbuf = NULL;
+    size_t qlen = hg_quality_pack (self->quality, partner, &qbuf);
+    if (qlen) {
+        char qkey[200];
+        int qkl = snprintf (qkey, sizeof (qkey), "Q%c%.190s", '\0', partner);
+        hg_store_batch_put (wb, qkey, (size_t) qkl, qbuf, qlen);
+    }
+    free (qbuf);
+}
+
 /* Q\0<partner>: the partner's data quality with this message, committed
  * with the message's results; and the service's counters. */
 static void
@@ -206,17 +221,13 @@ s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, 
     hg_quality_message (self->quality, env->partner, env->id, hg_batch_records (batch), n,
                         hg_batch_rejects (batch), nq, hg_batch_ignored (batch), res->flag_codes,
                         res->n_flag_codes, res->flagged);
+    size_t nk = 0;
+    const hg_ignored_t *kinds = hg_batch_ignored_kinds (batch, &nk);
+    hg_quality_ignored (self->quality, env->partner, kinds, nk);
     *hg_service_counter (svc, "flagged") += res->flagged;
     *hg_service_counter (svc, "patient_relinked") += res->relinked;
     *hg_service_counter (svc, "patient_unlinked") += res->unlinked;
-    uint8_t *qbuf = NULL;
-    size_t qlen = hg_quality_pack (self->quality, env->partner, &qbuf);
-    if (qlen) {
-        char qkey[200];
-        int qkl = snprintf (qkey, sizeof (qkey), "Q%c%.190s", '\0', env->partner);
-        hg_store_batch_put (wb, qkey, (size_t) qkl, qbuf, qlen);
-    }
-    free (qbuf);
+    s_store_quality (self, env->partner, wb);
     *hg_service_counter (svc, "parsed") += n;
     *hg_service_counter (svc, "quarantined") += nq;
     *hg_service_counter (svc, "ignored") += hg_batch_ignored (batch);
@@ -360,6 +371,165 @@ s_quality (cleanser_t *self, const Hourglass__ControlRequest *req, Hourglass__Co
     return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * REPLAY (`hourglass quarantine replay`, docs/operations.md): each selected
+ * quarantined message's kept payload (p/<id>) parsed again by today's
+ * parsers. When that gives more records than its Outcome says the first
+ * parse gave, the new parse is kept, in one synced commit: its records
+ * emitted as "<id>#replay-<records>" (records the first parse had emitted
+ * already come again with their content keys, which the indexer keeps
+ * once), its old quarantine entries replaced by the new rejects (the
+ * payload deleted when there are none), its Outcome and the partner's
+ * figures updated. Otherwise nothing is written. So a second replay with
+ * the same parsers finds the same counts and moves nothing. */
+
+/* The records and rejects r/<id> says the message's last parse gave. */
+static void
+s_outcome_counts (hg_service_t *svc, const char *id, uint32_t *records, uint32_t *rejects)
+{
+    char key[600];
+    int kl = snprintf (key, sizeof (key), "r/%s", id);
+    char *v = NULL;
+    size_t vl = 0;
+    *records = *rejects = 0;
+    if (kl < (int) sizeof (key)
+        && hg_store_get (hg_service_store (svc), key, (size_t) kl, &v, &vl, NULL) == 0) {
+        Hourglass__Outcome *oc = hourglass__outcome__unpack (NULL, vl, (uint8_t *) v);
+        if (oc) {
+            *records = oc->records;
+            *rejects = oc->quarantined;
+            hourglass__outcome__free_unpacked (oc, NULL);
+        }
+        free (v);
+    }
+}
+
+/* Keeps the new parse of a replayed message (see above) in wb. */
+static int
+s_replay_keep (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
+               const char *payload_key, hg_batch_t *batch, const Hourglass__ReplayResult *r,
+               hg_store_batch_t *wb, hg_err_t *err)
+{
+    size_t n = hg_batch_record_count (batch);
+    Hourglass__Record **recs = hg_batch_records (batch);
+    hg_cleanse_ctx_t ctx = {
+        .partner = env->partner,
+        .message_id = env->id,
+        .format = env->format,
+        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
+        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
+        .links = self->links,
+        .lookup = s_link_lookup,
+        .lookup_arg = svc,
+    };
+    hg_cleanse_result_t res;
+    char id[640];
+    snprintf (id, sizeof (id), "%.600s#replay-%zu", env->id, n);
+    if (hg_cleanse (&ctx, hg_batch_arena (batch), recs, n, &res, err) < 0
+        || hg_service_emit_records (svc, wb, env, id, -1, recs, n, err) < 0
+        || hg_quarantine_clear (hg_service_store (svc), wb, env->id, err) < 0) {
+        return err->code;
+    }
+    s_store_links (env, &res, wb);
+    if (hg_batch_reject_count (batch) > 0) {
+        s_quarantine (svc, env, batch, wb);
+    }
+    else {
+        hg_store_batch_delete (wb, payload_key, strlen (payload_key));
+    }
+    s_outcome (env, batch, wb);
+    hg_quality_replayed (self->quality, env->partner, r->records_before, r->records_after,
+                         r->rejects_before, r->rejects_after);
+    s_store_quality (self, env->partner, wb);
+    *hg_service_counter (svc, "parsed") += r->records_after - r->records_before;
+    return 0;
+}
+
+/* Replays one quarantined message into r; its own commit when it moves. */
+static int
+s_replay_one (hg_service_t *svc, cleanser_t *self, const hg_quarantined_t *m,
+              Hourglass__ReplayResult *r, hg_err_t *err)
+{
+    r->message_id = (char *) m->message_id;
+    r->partner = (char *) m->partner;
+    r->format = (char *) m->format;
+    s_outcome_counts (svc, m->message_id, &r->records_before, &r->rejects_before);
+    r->records_after = r->records_before;
+    r->rejects_after = r->rejects_before;
+    char *payload = NULL;
+    size_t plen = 0;
+    if (hg_store_get (hg_service_store (svc), m->payload_key, strlen (m->payload_key), &payload,
+                      &plen, NULL)
+        < 0) {
+        return 0; /* no payload kept: nothing to run again */
+    }
+    Hourglass__Envelope env = HOURGLASS__ENVELOPE__INIT;
+    env.id = (char *) m->message_id;
+    env.partner = (char *) m->partner;
+    env.format = (char *) m->format;
+    env.payload_type = hg_format_type (m->format);
+    env.payload.data = (uint8_t *) payload;
+    env.payload.len = plen;
+    hg_batch_t *batch = s_batch_for (self, plen);
+    int rc = batch ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    if (batch) {
+        s_parse (self, &env, batch);
+        r->records_after = (uint32_t) hg_batch_record_count (batch);
+        r->rejects_after = (uint32_t) hg_batch_reject_count (batch);
+        r->moved = r->records_after > r->records_before;
+    }
+    if (batch && r->moved) {
+        hg_store_batch_t *wb = hg_store_batch_new ();
+        rc = wb ? s_replay_keep (svc, self, &env, m->payload_key, batch, r, wb, err)
+                : hg_err_set (err, HG_ENOMEM, "out of memory");
+        rc = rc == 0 ? hg_service_commit (svc, wb, err) : rc;
+        hg_store_batch_destroy (&wb);
+        hg_info ("replayed", "fingerprint=%s records=%u rejects=%u", HG_LOG_FP (env.id),
+                 r->records_after, r->rejects_after);
+    }
+    if (batch == self->batch) {
+        hg_batch_reset (batch);
+    }
+    else {
+        hg_batch_destroy (&batch);
+    }
+    free (payload);
+    return rc;
+}
+
+/* REPLAY: the messages of the quarantine passing the request's filters. */
+static int
+s_replay (hg_service_t *svc, cleanser_t *self, const Hourglass__ControlRequest *req,
+          Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    hg_quarantine_filter_t f = {req->partner, req->reason, req->since_us};
+    hg_quarantined_t *msgs = NULL;
+    size_t n = 0;
+    size_t limit = req->limit ? req->limit : 100000;
+    if (hg_quarantine_select (hg_service_store (svc), &f, limit, arena, &msgs, &n, err) < 0) {
+        return err->code;
+    }
+    Hourglass__ReplayResult **out = hg_arena_alloc (arena, (n ? n : 1) * sizeof (*out));
+    if (!out) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = hg_arena_alloc (arena, sizeof (**out));
+        if (!out[i]) {
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+        hourglass__replay_result__init (out[i]);
+        reply->n_replayed = i + 1;
+        reply->replayed = out;
+        if (s_replay_one (svc, self, &msgs[i], out[i], err) < 0) {
+            return err->code;
+        }
+    }
+    reply->n_replayed = n;
+    reply->replayed = out;
+    return 0;
+}
+
 static int
 s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
            Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
@@ -370,10 +540,12 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
         return s_outcomes (svc, req, reply, arena);
     case HOURGLASS__CONTROL_REQUEST__KIND__QUALITY:
         return s_quality (state, req, reply, arena);
+    case HOURGLASS__CONTROL_REQUEST__KIND__REPLAY:
+        return s_replay (svc, state, req, reply, arena, err);
     default:
         return hg_err_set (
             err, HG_EINVAL,
-            "the cleanser answers HEALTH, STATS, QUARANTINE_LIST, OUTCOME and QUALITY");
+            "the cleanser answers HEALTH, STATS, QUARANTINE_LIST, OUTCOME, QUALITY and REPLAY");
     }
 }
 

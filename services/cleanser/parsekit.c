@@ -7,6 +7,54 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "hourglass.pb-c.h"
+
+bool
+hg_parse_add_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *flag)
+{
+    for (size_t i = 0; i < rec->n_flags; i++) {
+        if (rec->flags[i] && strcmp (rec->flags[i], flag) == 0) {
+            return true;
+        }
+    }
+    char **all = hg_arena_alloc (a, (rec->n_flags + 1) * sizeof (char *));
+    if (!all) {
+        return false;
+    }
+    if (rec->n_flags) {
+        memcpy (all, rec->flags, rec->n_flags * sizeof (char *));
+    }
+    all[rec->n_flags] = (char *) flag;
+    rec->flags = all;
+    rec->n_flags++;
+    return true;
+}
+
+bool
+hg_parse_drop_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *flag)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < rec->n_flags; i++) {
+        keep += strcmp (rec->flags[i], flag) != 0;
+    }
+    if (keep == rec->n_flags) {
+        return true;
+    }
+    char **all = keep ? hg_arena_alloc (a, keep * sizeof (char *)) : NULL;
+    if (keep && !all) {
+        return false;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < rec->n_flags; i++) {
+        if (strcmp (rec->flags[i], flag) != 0) {
+            all[k++] = rec->flags[i];
+        }
+    }
+    rec->flags = all;
+    rec->n_flags = keep;
+    return true;
+}
+
 bool
 hg_span_eq (hg_span_t s, const char *lit)
 {

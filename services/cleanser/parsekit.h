@@ -79,6 +79,17 @@ hg_parse_payload (const char **data, size_t *len)
  * static string); "" with *text untouched when there is none. */
 const char *hg_parse_comparator (const char **text, bool eq_ok);
 
+/* Appends flag (a static string: a data-quality flag name such as
+ * "id.invalid") to rec's flags, in a new array in a (rec's array may be
+ * shared). False when out of memory. */
+struct Hourglass__Record;
+bool hg_parse_add_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *flag);
+
+/* Removes flag from rec's flags, keeping the others in a new array in a
+ * (rec's may be shared with other records); none left: NULL. False when
+ * out of memory (rec is then unchanged). */
+bool hg_parse_drop_flag (hg_arena_t *a, struct Hourglass__Record *rec, const char *flag);
+
 /* An arena copy of the NUL-terminated s for a record field: protobuf-c's
  * empty string for NULL or ""; out of memory sets *oom and also returns
  * the empty string, so a parser goes on and fails once at its end. */

@@ -23,7 +23,7 @@ typedef struct {
 } reason_t;
 
 typedef struct {
-    char flag[48];
+    char flag[HG_IGNORE_KIND_MAX];
     uint64_t count;
 } flag_t;
 
@@ -34,6 +34,8 @@ typedef struct {
     int n_reasons;
     flag_t flags[HG_Q_MAX_FLAGS];
     int n_flags;
+    flag_t ignored_kinds[HG_QUALITY_IGNORED_KINDS];
+    int n_ignored_kinds;
 } partner_t;
 
 struct hg_quality {
@@ -239,6 +241,61 @@ hg_quality_message (hg_quality_t *self, const char *partner, const char *message
     }
 }
 
+static flag_t *
+s_ignored_find (partner_t *p, const char *name, bool create)
+{
+    for (int k = 0; k < p->n_ignored_kinds; k++) {
+        if (strcmp (p->ignored_kinds[k].flag, name) == 0) {
+            return &p->ignored_kinds[k];
+        }
+    }
+    if (!create || p->n_ignored_kinds == HG_QUALITY_IGNORED_KINDS) {
+        return NULL;
+    }
+    flag_t *f = &p->ignored_kinds[p->n_ignored_kinds++];
+    snprintf (f->flag, sizeof (f->flag), "%s", name);
+    f->count = 0;
+    return f;
+}
+
+/* Adds count to the ignored kind name of p; past the kinds kept (the last
+ * slot is kept for them), to "other". */
+static void
+s_ignored_add (partner_t *p, const char *name, uint64_t count)
+{
+    bool room = p->n_ignored_kinds < HG_QUALITY_IGNORED_KINDS - 1;
+    flag_t *f = s_ignored_find (p, name, room || strcmp (name, "other") == 0);
+    if (!f) {
+        f = s_ignored_find (p, "other", true);
+    }
+    if (f) {
+        f->count += count;
+    }
+}
+
+void
+hg_quality_ignored (hg_quality_t *self, const char *partner, const hg_ignored_t *kinds, size_t n)
+{
+    partner_t *p = s_partner (self, partner, 1);
+    for (size_t i = 0; p && i < n; i++) {
+        s_ignored_add (p, kinds[i].kind, kinds[i].count);
+    }
+}
+
+void
+hg_quality_replayed (hg_quality_t *self, const char *partner, uint64_t records_before,
+                     uint64_t records_after, uint64_t rejects_before, uint64_t rejects_after)
+{
+    partner_t *p = s_partner (self, partner, 1);
+    if (!p) {
+        return;
+    }
+    p->records = p->records - (records_before < p->records ? records_before : p->records)
+                 + records_after;
+    p->rejected = p->rejected - (rejects_before < p->rejected ? rejects_before : p->rejected)
+                  + rejects_after;
+}
+
 int
 hg_quality_load (hg_quality_t *self, const uint8_t *data, size_t len)
 {
@@ -311,6 +368,9 @@ hg_quality_merge (hg_quality_t *self, const uint8_t *data, size_t len)
                 f->count += q->flags[i]->count;
             }
         }
+        for (size_t i = 0; i < q->n_ignored_kinds; i++) {
+            s_ignored_add (p, q->ignored_kinds[i]->flag, q->ignored_kinds[i]->count);
+        }
     }
     hourglass__partner_quality__free_unpacked (q, NULL);
     return p ? 0 : -1;
@@ -355,6 +415,15 @@ hg_quality_pack (const hg_quality_t *self, const char *partner, uint8_t **out)
     }
     q.n_flags = (size_t) p->n_flags;
     q.flags = fcp;
+    Hourglass__FlagCount ic[HG_QUALITY_IGNORED_KINDS], *icp[HG_QUALITY_IGNORED_KINDS];
+    for (int i = 0; i < p->n_ignored_kinds; i++) {
+        hourglass__flag_count__init (&ic[i]);
+        ic[i].flag = (char *) p->ignored_kinds[i].flag;
+        ic[i].count = p->ignored_kinds[i].count;
+        icp[i] = &ic[i];
+    }
+    q.n_ignored_kinds = (size_t) p->n_ignored_kinds;
+    q.ignored_kinds = icp;
     size_t len = hourglass__partner_quality__get_packed_size (&q);
     *out = malloc (len ? len : 1);
     if (!*out) {

@@ -45,6 +45,20 @@ void hg_quality_message (hg_quality_t *self, const char *partner, const char *me
                          const hg_reject_t *rejects, size_t n_rejects, size_t ignored,
                          const char *const *flags, size_t n_flags, size_t flagged);
 
+/* Adds a message's ignored counts by kind (hg_batch_ignored_kinds) to
+ * partner's figures; call with hg_quality_message. At most
+ * HG_QUALITY_IGNORED_KINDS kinds per partner; beyond them, "other". */
+#define HG_QUALITY_IGNORED_KINDS 48
+void hg_quality_ignored (hg_quality_t *self, const char *partner, const hg_ignored_t *kinds,
+                         size_t n);
+
+/* A message replayed (hourglass quarantine replay) and kept: its records
+ * and rejects of the new parse replace those of its first in partner's
+ * figures (reasons and examples stay as counted). */
+void hg_quality_replayed (hg_quality_t *self, const char *partner, uint64_t records_before,
+                          uint64_t records_after, uint64_t rejects_before,
+                          uint64_t rejects_after);
+
 /* Packs partner's figures (malloc'd, caller frees); 0 when unknown. */
 size_t hg_quality_pack (const hg_quality_t *self, const char *partner, uint8_t **out);
 

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cleanse.h"
+#include "content_key.h"
 #include "dicom.h"
+#include "record.h"
 #include "parser_test.h"
 
 #define TS_EXPLICIT "1.2.840.10008.1.2.1"
@@ -658,8 +661,111 @@ test_shared_pydicom (void **state)
 #endif
 }
 
-HG_TEST_MAIN (cmocka_unit_test (test_explicit_le), cmocka_unit_test (test_implicit_le),
-              cmocka_unit_test (test_hostile_lengths),
+/* A small explicit-VR study of PAT-1 at one time: its study UID and sex. */
+static void
+s_small_study (s_buf_t *b, const char *study_uid, const char *sex)
+{
+    b->explicit_vr = true;
+    s_part10 (b, TS_EXPLICIT, "1.2.840.10008.5.1.4.1.1.2");
+    s_str (b, 0x0008, 0x0020, "DA", "20240131");
+    s_str (b, 0x0008, 0x0030, "TM", "101530");
+    s_str (b, 0x0008, 0x0060, "CS", "CT");
+    s_str (b, 0x0010, 0x0020, "LO", "PAT-1");
+    if (sex) {
+        s_str (b, 0x0010, 0x0040, "CS", sex);
+    }
+    s_str (b, 0x0020, 0x000D, "UI", study_uid);
+}
+
+/* One file through the parser and the cleansing step, with the links of
+ * the files before it: its one record (in *b, the caller destroys it). */
+static Hourglass__Record *
+s_cleansed (const char *study_uid, const char *sex, hg_links_t *links, hg_batch_t **b,
+            hg_cleanse_result_t *res)
+{
+    s_buf_t buf = {0};
+    s_small_study (&buf, study_uid, sex);
+    int rc;
+    *b = s_parse (buf.d, buf.n, &rc);
+    free (buf.d);
+    assert_int_equal (rc, 1);
+    hg_cleanse_ctx_t ctx = {.partner = "imaging",
+                            .message_id = "m",
+                            .format = "dicom",
+                            .today_days = 20500,
+                            .links = links};
+    hg_err_t err = {0};
+    assert_int_equal (hg_cleanse (&ctx, hg_batch_arena (*b), hg_batch_records (*b), 1, res, &err),
+                      0);
+    return hg_batch_records (*b)[0];
+}
+
+static bool
+s_has_flag (const Hourglass__Record *r, const char *flag)
+{
+    for (size_t i = 0; i < r->n_flags; i++) {
+        if (strcmp (r->flags[i], flag) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Two studies of one patient at the same time are two records (the study
+ * instance UID is in the content key); the same study twice is one. A
+ * PatientSex that changes between files of one PatientID flags the file
+ * that changed it, remembered in the links (the cleanser's store). */
+static void
+test_studies_and_sex (void **state)
+{
+    (void) state;
+    hg_links_t *links = hg_links_new ();
+    hg_batch_t *b1, *b2, *b3, *b4, *b5;
+    hg_cleanse_result_t res;
+    Hourglass__Record *r1 = s_cleansed ("1.2.3.1", "M", links, &b1, &res);
+    assert_false (s_has_flag (r1, HG_CLEANSE_FLAG_SEX_CHANGED));
+    assert_int_equal (res.n_links, 1); /* the sex remembered */
+    Hourglass__Record *r2 = s_cleansed ("1.2.3.2", "M", links, &b2, &res);
+    Hourglass__Record *r3 = s_cleansed ("1.2.3.1", "M", links, &b3, &res);
+    assert_string_not_equal (r1->record_id, r2->record_id);
+    assert_string_equal (r1->record_id, r3->record_id);
+    assert_int_equal (res.n_links, 0); /* nothing changed */
+    assert_int_equal (res.flagged, 0);
+    Hourglass__Record *r4 = s_cleansed ("1.2.3.3", "F", links, &b4, &res);
+    assert_true (s_has_flag (r4, HG_CLEANSE_FLAG_SEX_CHANGED));
+    assert_int_equal (res.flagged, 1);
+    assert_int_equal (res.n_flag_codes, 1);
+    assert_string_equal (res.flag_codes[0], HG_CLEANSE_FLAG_SEX_CHANGED);
+    /* F again: no change from the file before; no sex: nothing to compare */
+    Hourglass__Record *r5 = s_cleansed ("1.2.3.4", "F", links, &b5, &res);
+    assert_false (s_has_flag (r5, HG_CLEANSE_FLAG_SEX_CHANGED));
+    hg_batch_destroy (&b5);
+    r5 = s_cleansed ("1.2.3.5", NULL, links, &b5, &res);
+    assert_int_equal (r5->n_flags, 0);
+    /* the same study as FHIR ImagingStudy.identifier spells it keys the same */
+    Hourglass__Record *fhir = hg_batch_add_record (b1,
+                                                   HOURGLASS__RECORD_KIND__KIND_IMAGING_STUDY);
+    hg_arena_t *a = hg_batch_arena (b1);
+    fhir->patient_ref = r1->patient_ref;
+    fhir->effective = r1->effective;
+    fhir->codes = r1->codes;
+    fhir->n_codes = r1->n_codes;
+    fhir->demographics = r1->demographics;
+    fhir->provenance = r1->provenance;
+    assert_int_equal (hg_record_add_identifier (a, fhir, "urn:ietf:rfc:3986", "urn:oid:1.2.3.1",
+                                                NULL),
+                      0);
+    assert_int_equal (hg_record_set_content_key (a, fhir), 0);
+    assert_string_equal (fhir->record_id, r1->record_id);
+    hg_batch_t *all[] = {b1, b2, b3, b4, b5};
+    for (size_t i = 0; i < 5; i++) {
+        hg_batch_destroy (&all[i]);
+    }
+    hg_links_destroy (&links);
+}
+
+HG_TEST_MAIN (cmocka_unit_test (test_studies_and_sex), cmocka_unit_test (test_explicit_le),
+              cmocka_unit_test (test_implicit_le), cmocka_unit_test (test_hostile_lengths),
               cmocka_unit_test (test_hostile_big_elements),
               cmocka_unit_test (test_hostile_values), cmocka_unit_test (test_hostile_not_dataset),
               cmocka_unit_test (test_json_model), cmocka_unit_test (test_shared_pydicom))

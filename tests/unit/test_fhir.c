@@ -505,6 +505,94 @@ test_framing_first_value (void **state)
     hg_batch_destroy (&b);
 }
 
+/* The ignored count of kind in b (0 when b counted none of it). */
+static size_t
+s_ignored_of (const hg_batch_t *b, const char *kind)
+{
+    size_t n = 0;
+    const hg_ignored_t *k = hg_batch_ignored_kinds (b, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp (k[i].kind, kind) == 0) {
+            return k[i].count;
+        }
+    }
+    return 0;
+}
+
+/* R4 types no mapping takes are valid data: counted per type as ignored,
+ * not rejected; a DocumentReference without subject is no error; an id
+ * breaking R4's id rule flags the records; a name that is no R4 type is
+ * still rejected. */
+static void
+test_unsupported_types (void **state)
+{
+    (void) state;
+    int rc;
+    char long_id[70];
+    memset (long_id, 'a', 65);
+    long_id[65] = '\0';
+    char json[4096];
+    snprintf (json, sizeof (json),
+              "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+              /* the Patient links the Conditions: their id flags stay */
+              "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"p\",\"identifier\":"
+              "[{\"value\":\"MRN-1\"}]}},"
+              "{\"resource\":{\"resourceType\":\"Specimen\",\"id\":\"s1\"}},"
+              "{\"resource\":{\"resourceType\":\"Specimen\",\"id\":\"s2\"}},"
+              "{\"resource\":{\"resourceType\":\"ServiceRequest\",\"id\":\"sr\"}},"
+              "{\"resource\":{\"resourceType\":\"RelatedPerson\",\"id\":\"rp\"}},"
+              "{\"resource\":{\"resourceType\":\"EpisodeOfCare\",\"id\":\"ep\"}},"
+              "{\"resource\":{\"resourceType\":\"CarePlan\",\"id\":\"cp\"}},"
+              "{\"resource\":{\"resourceType\":\"Communication\",\"id\":\"cm\"}},"
+              "{\"resource\":{\"resourceType\":\"DocumentManifest\",\"id\":\"dm\"}},"
+              "{\"resource\":{\"resourceType\":\"Organization\",\"id\":\"o\"}},"
+              "{\"resource\":{\"resourceType\":\"DocumentReference\",\"id\":\"d\","
+              "\"type\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"1\"}]}}},"
+              "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"bad_id\",\"code\":"
+              "{\"coding\":[{\"system\":\"s\",\"code\":\"1\"}]},"
+              "\"subject\":{\"reference\":\"Patient/p\"}}},"
+              "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"%s\",\"code\":"
+              "{\"coding\":[{\"system\":\"s\",\"code\":\"2\"}]},"
+              "\"subject\":{\"reference\":\"Patient/p\"}}},"
+              "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"ok-1.2\",\"code\":"
+              "{\"coding\":[{\"system\":\"s\",\"code\":\"3\"}]},"
+              "\"subject\":{\"reference\":\"Patient/p\"}}},"
+              "{\"resource\":{\"resourceType\":\"Specimenn\",\"id\":\"x\"}}"
+              "]}",
+              long_id);
+    hg_batch_t *b = s_parse (json, &rc);
+    assert_int_equal (rc, 4);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (
+        hg_test_reject_near (b, "resource 15 (Specimenn/x)", "is not a FHIR R4 resource type"));
+    assert_int_equal (hg_batch_ignored (b), 10);
+    assert_int_equal (s_ignored_of (b, "FHIR Specimen (unsupported)"), 2);
+    assert_int_equal (s_ignored_of (b, "FHIR ServiceRequest (unsupported)"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR RelatedPerson (unsupported)"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR EpisodeOfCare (unsupported)"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR CarePlan (unsupported)"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR Communication (unsupported)"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR DocumentManifest (unsupported)"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR Organization"), 1);
+    assert_int_equal (s_ignored_of (b, "FHIR DocumentReference without subject"), 1);
+    Hourglass__Record **r = hg_batch_records (b) + 1;
+    assert_string_equal (r[0]->patient_ref, "MRN-1");
+    /* "bad_id" (an underscore) and 65 characters break the rule; "ok-1.2" keeps it */
+    bool bad0 = false, bad1 = false;
+    for (size_t i = 0; i < r[0]->n_flags; i++) {
+        bad0 |= strcmp (r[0]->flags[i], HG_FHIR_FLAG_BAD_ID) == 0;
+    }
+    for (size_t i = 0; i < r[1]->n_flags; i++) {
+        bad1 |= strcmp (r[1]->flags[i], HG_FHIR_FLAG_BAD_ID) == 0;
+    }
+    assert_true (bad0);
+    assert_true (bad1);
+    for (size_t i = 0; i < r[2]->n_flags; i++) {
+        assert_string_not_equal (r[2]->flags[i], HG_FHIR_FLAG_BAD_ID);
+    }
+    hg_batch_destroy (&b);
+}
+
 static void
 test_reject_reasons (void **state)
 {
@@ -522,7 +610,7 @@ test_reject_reasons (void **state)
         "\"valueQuantity\":{\"value\":\"12\"}}},"
         "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"obs-4\",\"code\":{\"coding\":"
         "[{\"code\":\"1\"}]},\"subject\":{\"reference\":\"Patient/p\"}}},"
-        "{\"resource\":{\"resourceType\":\"CarePlan\",\"id\":\"cp\"}},"
+        "{\"resource\":{\"resourceType\":\"CarePlann\",\"id\":\"cp\"}},"
         "{\"resource\":{\"id\":\"x\"}},"
         "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c\",\"code\":{\"coding\":"
         "[{\"system\":\"s\",\"code\":\"1\"}]},\"subject\":{\"reference\":\"Group/9\"}}},"
@@ -546,8 +634,9 @@ test_reject_reasons (void **state)
     assert_non_null (hg_test_reject_near (b, "resource 5",
                                           "Observation.code has no coding with both "
                                           "system and code"));
-    assert_non_null (hg_test_reject_near (b, "resource 6 (CarePlan/cp)",
-                                          "resourceType 'CarePlan' is not supported"));
+    assert_non_null (hg_test_reject_near (b, "resource 6 (CarePlann/cp)",
+                                          "resourceType 'CarePlann' is not a FHIR R4 "
+                                          "resource type"));
     assert_non_null (hg_test_reject_near (b, "resource 7", "resourceType is missing"));
     assert_non_null (hg_test_reject_near (b, "resource 8",
                                           "subject.reference 'Group/9' does not "
@@ -1124,9 +1213,10 @@ HG_TEST_MAIN (
     cmocka_unit_test (test_medication_statement), cmocka_unit_test (test_imaging_study),
     cmocka_unit_test (test_document_reference), cmocka_unit_test (test_ndjson_bad_line),
     cmocka_unit_test (test_framing_first_value), cmocka_unit_test (test_reject_reasons),
-    cmocka_unit_test (test_invalid_json), cmocka_unit_test (test_deep_nesting),
-    cmocka_unit_test (test_field_limit), cmocka_unit_test (test_max_records),
-    cmocka_unit_test (test_out_of_memory), cmocka_unit_test (test_patient_identifier_rule),
+    cmocka_unit_test (test_unsupported_types), cmocka_unit_test (test_invalid_json),
+    cmocka_unit_test (test_deep_nesting), cmocka_unit_test (test_field_limit),
+    cmocka_unit_test (test_max_records), cmocka_unit_test (test_out_of_memory),
+    cmocka_unit_test (test_patient_identifier_rule),
     cmocka_unit_test (test_patient_links_in_bundle), cmocka_unit_test (test_patient_links_ndjson),
     cmocka_unit_test (test_patient_reference_rejects), cmocka_unit_test (test_hl7_system_names),
     cmocka_unit_test (test_shared_synthea_ndjson), cmocka_unit_test (test_shared_synthea_bundles),

@@ -587,6 +587,77 @@ test_orders (void **state)
     hg_batch_destroy (&b);
 }
 
+/* The ignored count of kind in b. */
+static size_t
+s_ignored_of (const hg_batch_t *b, const char *kind)
+{
+    size_t n = 0;
+    const hg_ignored_t *k = hg_batch_ignored_kinds (b, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp (k[i].kind, kind) == 0) {
+            return k[i].count;
+        }
+    }
+    return 0;
+}
+
+/* Every segment of an order ends as a record, a reject or a counted
+ * ignore: OBX of an order (ask-at-order-entry answers) are observations,
+ * a bad one rejected; NTE, SPM, a second PV1 are counted per segment. */
+static void
+test_order_obx_and_every_segment (void **state)
+{
+    (void) state;
+    const char *msg = "BHS|^~\\&|LAB\r"
+                      "MSH|^~\\&|ORD|HOSP|||20211020112600||ORM^O01^ORM_O01|ORD-9|P|2.3\r"
+                      "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+                      "PV1|1|O|||||||||||||||||ENC-7\r"
+                      "ORC|NW|1101^PL|1201^FL||SC||||20211020112600\r"
+                      "OBR|1|||24725-4^CT Head^LN|||20211020120000\r"
+                      "OBX|1|NM|8339-4^Birth weight^LN||3250|g\r"
+                      "OBX|2|NM|11884-4^Gestational age^LN||thirty|wk\r"
+                      "OBX|3|CE|8339-5^Feeding^LN||BF^Breast^L\r"
+                      "NTE|1||urgent\r"
+                      "NTE|2||call back\r"
+                      "SPM|1|||BLD\r"
+                      "PV1|2|O\r"
+                      "BTS|1\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 4); /* PID, OBR, OBX 1 and 3 */
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_int_equal (r[2]->kind, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    assert_string_equal (r[2]->codes[0]->code, "8339-4");
+    assert_string_equal (r[2]->effective, "2021-10-20T12:00:00"); /* OBR-7 */
+    assert_string_equal (r[2]->provenance->source_record_id, "ORD-9/OBX[1]");
+    assert_string_equal (r[3]->provenance->source_record_id, "ORD-9/OBX[3]");
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (hg_test_reject_near (b, "segment OBX[2]", "thirty"));
+    assert_int_equal (s_ignored_of (b, "HL7 NTE in ORM^O01"), 2);
+    assert_int_equal (s_ignored_of (b, "HL7 SPM in ORM^O01"), 1);
+    assert_int_equal (s_ignored_of (b, "HL7 PV1 in ORM^O01"), 1); /* the second */
+    assert_int_equal (s_ignored_of (b, "HL7 batch envelope"), 2);
+    assert_int_equal (hg_batch_ignored (b), 6);
+    /* 14 segments: 4 records (PID, OBR, two OBX) + 1 reject + 6 ignored
+     * + MSH, PV1 and ORC held by the records */
+    hg_batch_destroy (&b);
+
+    /* OML^O21 too; a rejected message's segments are all in the quarantine */
+    b = s_parse ("MSH|^~\\&|LAB|H|||20211020||OML^O21^OML_O21|OML-2|P|2.5.1\r"
+                 "PID|1||P-2^^^H^MR\r"
+                 "ORC|NW|1|||CM\r"
+                 "OBR|1|||2093-3^Cholesterol^LN|||202110\r"
+                 "OBX|1|ST|SPEC^Specimen source^L||venous\r"
+                 "MSH|^~\\&|LAB|H|||20211020||OML^O21^OML_O21|OML-3|P|2.5.1\r"
+                 "NTE|1||no PID\r",
+                 &rc);
+    assert_int_equal (rc, 3);
+    assert_string_equal (hg_batch_records (b)[2]->string_value, "venous");
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_int_equal (hg_batch_ignored (b), 0);
+    hg_batch_destroy (&b);
+}
+
 static void
 test_rde_pharmacy (void **state)
 {
@@ -907,6 +978,7 @@ HG_TEST_MAIN (cmocka_unit_test (test_z_segments_kept),
               cmocka_unit_test (test_max_records_and_memory),
               cmocka_unit_test (test_many_repetitions), cmocka_unit_test (test_adt_a03_discharge),
               cmocka_unit_test (test_adt_a40_merge), cmocka_unit_test (test_orders),
+              cmocka_unit_test (test_order_obx_and_every_segment),
               cmocka_unit_test (test_rde_pharmacy), cmocka_unit_test (test_vxu_immunization),
               cmocka_unit_test (test_oru_structured_numeric), cmocka_unit_test (test_sender_zone),
               cmocka_unit_test (test_shared_samples))

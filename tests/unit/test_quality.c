@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "quality.h"
@@ -158,5 +159,56 @@ test_figures_and_round_trip (void **state)
     hg_batch_destroy (&b);
 }
 
+/* Ignored counts by kind: added per message, packed, loaded and merged by
+ * name; past the kinds kept they go to "other", the total never lost. */
+static void
+test_ignored_kinds (void **state)
+{
+    (void) state;
+    hg_quality_t *q = hg_quality_new ();
+    hg_batch_t *b = hg_batch_new (0);
+    hg_batch_ignore (b, "FHIR Specimen (unsupported)");
+    hg_batch_ignore (b, "FHIR Specimen (unsupported)");
+    hg_batch_ignore (b, "HL7 OBX in ORM^O01");
+    size_t nk = 0;
+    const hg_ignored_t *k = hg_batch_ignored_kinds (b, &nk);
+    hg_quality_message (q, "lab", "m1", NULL, 0, NULL, 0, hg_batch_ignored (b), NULL, 0, 0);
+    hg_quality_ignored (q, "lab", k, nk);
+    uint8_t *buf = NULL;
+    size_t len = hg_quality_pack (q, "lab", &buf);
+    hg_quality_t *q2 = hg_quality_new ();
+    assert_int_equal (hg_quality_load (q2, buf, len), 0);
+    assert_int_equal (hg_quality_merge (q2, buf, len), 0);
+    for (int i = 0; i < 2 * HG_QUALITY_IGNORED_KINDS; i++) {
+        hg_ignored_t one = {.count = 1};
+        snprintf (one.kind, sizeof (one.kind), "kind %d", i);
+        hg_quality_ignored (q2, "lab", &one, 1);
+    }
+    uint8_t *buf2 = NULL;
+    size_t len2 = hg_quality_pack (q2, "lab", &buf2);
+    Hourglass__PartnerQuality *pq = hourglass__partner_quality__unpack (NULL, len2, buf2);
+    assert_non_null (pq);
+    assert_int_equal (pq->n_ignored_kinds, HG_QUALITY_IGNORED_KINDS);
+    uint64_t sum = 0, specimen = 0, obx = 0, other = 0;
+    for (size_t i = 0; i < pq->n_ignored_kinds; i++) {
+        const Hourglass__FlagCount *f = pq->ignored_kinds[i];
+        sum += f->count;
+        specimen += strcmp (f->flag, "FHIR Specimen (unsupported)") == 0 ? f->count : 0;
+        obx += strcmp (f->flag, "HL7 OBX in ORM^O01") == 0 ? f->count : 0;
+        other += strcmp (f->flag, "other") == 0 ? f->count : 0;
+    }
+    assert_int_equal (specimen, 2 + 2); /* loaded, merged */
+    assert_int_equal (obx, 1 + 1);
+    assert_int_equal (sum, 6 + 2 * HG_QUALITY_IGNORED_KINDS);
+    assert_int_equal (other, 2 * HG_QUALITY_IGNORED_KINDS - (HG_QUALITY_IGNORED_KINDS - 1 - 2));
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    free (buf);
+    free (buf2);
+    hg_batch_destroy (&b);
+    hg_quality_destroy (&q);
+    hg_quality_destroy (&q2);
+}
+
 HG_TEST_MAIN (cmocka_unit_test (test_reason_class),
-              cmocka_unit_test (test_figures_and_round_trip))
+              cmocka_unit_test (test_figures_and_round_trip),
+              cmocka_unit_test (test_ignored_kinds))

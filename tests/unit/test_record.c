@@ -126,9 +126,30 @@ test_batch_rejects_and_ignores (void **state)
     assert_string_equal (hg_batch_rejects (b)[0].location, "segment OBX[3] field 5");
 
     assert_int_equal (hg_batch_ignored (b), 0);
-    hg_batch_ignore (b);
-    hg_batch_ignore (b);
-    assert_int_equal (hg_batch_ignored (b), 2);
+    hg_batch_ignore (b, "FHIR Organization");
+    hg_batch_ignore (b, NULL);
+    hg_batch_ignore (b, "FHIR Organization");
+    assert_int_equal (hg_batch_ignored (b), 3);
+    size_t nk = 0;
+    const hg_ignored_t *kinds = hg_batch_ignored_kinds (b, &nk);
+    assert_int_equal (nk, 2);
+    assert_string_equal (kinds[0].kind, "FHIR Organization");
+    assert_int_equal (kinds[0].count, 2);
+    assert_string_equal (kinds[1].kind, "other");
+    /* past the kinds told apart, counts go to "other" and still sum up */
+    for (int i = 0; i < 40; i++) {
+        char k[16];
+        snprintf (k, sizeof (k), "kind %d", i);
+        hg_batch_ignore (b, k);
+    }
+    kinds = hg_batch_ignored_kinds (b, &nk);
+    assert_int_equal (nk, HG_BATCH_IGNORE_KINDS - 1); /* "other" was one of them */
+    size_t sum = 0;
+    for (size_t i = 0; i < nk; i++) {
+        sum += kinds[i].count;
+    }
+    assert_int_equal (sum, hg_batch_ignored (b));
+    assert_int_equal (hg_batch_ignored (b), 43);
 
     assert_non_null (hg_batch_add_record (b, HOURGLASS__RECORD_KIND__KIND_NOTE));
     hg_batch_reset (b);

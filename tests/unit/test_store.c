@@ -565,7 +565,75 @@ test_quarantine_put_and_list (void **state)
     hg_store_batch_destroy (&wb);
 }
 
+static void
+s_entry (hg_store_batch_t *wb, const char *id, size_t index, const char *partner,
+         const char *reason, uint64_t at_us, const char *key)
+{
+    Hourglass__QuarantineEntry q = HOURGLASS__QUARANTINE_ENTRY__INIT;
+    q.message_id = (char *) id;
+    q.partner = (char *) partner;
+    q.format = (char *) "csv";
+    q.reason = (char *) reason;
+    q.at_us = at_us;
+    q.key = (char *) key;
+    assert_int_equal (hg_quarantine_put (wb, &q, index, NULL), 0);
+}
+
+/* What replay selects (one per message, by partner, reason and time; not
+ * entries without a payload) and what clearing a message deletes (its
+ * entries only, not those of an id it is a prefix of). */
+static void
+test_quarantine_select_and_clear (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_t *store = fx->store;
+    hg_err_t err = {0};
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    s_entry (wb, "lab/a", 0, "lab", "row 2 column code: empty", 100, "p/lab/a");
+    s_entry (wb, "lab/a", 1, "lab", "no CSV mapping for partner 'lab'", 100, "p/lab/a");
+    s_entry (wb, "lab/a2", 0, "lab", "row 3 column date: bad", 300, "p/lab/a2");
+    s_entry (wb, "other/b", 0, "other", "no CSV mapping for partner 'other'", 200, "p/other/b");
+    s_entry (wb, "deid/c", 0, "lab", "no CSV mapping", 400, ""); /* no payload kept */
+    assert_int_equal (hg_store_write (store, wb, false, &err), 0);
+
+    hg_arena_t *arena = hg_arena_new (0);
+    hg_quarantined_t *m = NULL;
+    size_t n = 0;
+    hg_quarantine_filter_t all = {NULL, NULL, 0};
+    assert_int_equal (hg_quarantine_select (store, &all, 100, arena, &m, &n, &err), 0);
+    assert_int_equal (n, 3);
+    assert_string_equal (m[0].message_id, "lab/a");
+    assert_string_equal (m[0].payload_key, "p/lab/a");
+    assert_string_equal (m[1].message_id, "lab/a2");
+    assert_string_equal (m[2].message_id, "other/b");
+    hg_quarantine_filter_t lab = {"lab", NULL, 0};
+    assert_int_equal (hg_quarantine_select (store, &lab, 100, arena, &m, &n, &err), 0);
+    assert_int_equal (n, 2);
+    hg_quarantine_filter_t mapping = {"", "no CSV mapping", 0}; /* lab/a's second entry */
+    assert_int_equal (hg_quarantine_select (store, &mapping, 100, arena, &m, &n, &err), 0);
+    assert_int_equal (n, 2);
+    assert_string_equal (m[0].message_id, "lab/a");
+    assert_string_equal (m[1].message_id, "other/b");
+    hg_quarantine_filter_t late = {NULL, NULL, 200};
+    assert_int_equal (hg_quarantine_select (store, &late, 100, arena, &m, &n, &err), 0);
+    assert_int_equal (n, 2);
+    assert_string_equal (m[0].message_id, "lab/a2");
+    assert_int_equal (hg_quarantine_select (store, &all, 1, arena, &m, &n, &err), 0);
+    assert_int_equal (n, 1);
+
+    hg_store_batch_clear (wb);
+    assert_int_equal (hg_quarantine_clear (store, wb, "lab/a", &err), 0);
+    assert_int_equal (hg_store_batch_count (wb), 2);
+    assert_int_equal (hg_store_write (store, wb, false, &err), 0);
+    assert_int_equal (hg_quarantine_select (store, &lab, 100, arena, &m, &n, &err), 0);
+    assert_int_equal (n, 1);
+    assert_string_equal (m[0].message_id, "lab/a2"); /* "lab/a" is its prefix: kept */
+    hg_arena_destroy (&arena);
+    hg_store_batch_destroy (&wb);
+}
+
 HG_TEST_MAIN (
+    cmocka_unit_test_setup_teardown (test_quarantine_select_and_clear, s_setup, s_teardown),
     cmocka_unit_test_setup_teardown (test_put_get_exists, s_setup, s_teardown),
     cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
     cmocka_unit_test_setup_teardown (test_batch_sorted_keeps_meaning, s_setup, s_teardown),

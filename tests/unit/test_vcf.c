@@ -12,6 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <htslib/bgzf.h>
+#include <htslib/hts.h>
+#include <htslib/vcf.h>
+#include <zlib.h>
+
 #include "parser_test.h"
 #include "vcf.h"
 
@@ -132,6 +139,9 @@ test_annotations (void **state)
         "Transcript_BioType | Rank | HGVS.c | HGVS.p | cDNA.pos / cDNA.length '\">\n"
         "##INFO=<ID=CSQ,Number=.,Type=String,Description=\"Consequence annotations from "
         "Ensembl VEP. Format: Allele|Consequence|IMPACT|SYMBOL|Gene|HGVSc|HGVSp\">\n"
+        "##INFO=<ID=GENE,Number=.,Type=String,Description=\"Gene\">\n"
+        "##INFO=<ID=GENEINFO,Number=1,Type=String,Description=\"Gene info\">\n"
+        "##INFO=<ID=HGVS,Number=.,Type=String,Description=\"HGVS\">\n"
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
         /* ANN: the entry of each ALT allele */
         "chr17\t43045712\trs80357906\tT\tC,G\t.\t.\tANN=G|missense_variant|MODERATE|BRCA1|"
@@ -211,7 +221,8 @@ test_line_rejects (void **state)
     assert_non_null (hg_test_reject_at (b, "line 9",
                                         "line 9: sample A: GT '0/3' refers to ALT "
                                         "allele 3 but ALT lists 2"));
-    assert_non_null (hg_test_reject_at (b, "line 10", "line 10: ALT 'T,,G': allele 2 is empty"));
+    assert_non_null (
+        hg_test_reject_at (b, "line 10", "line 10: ALT 'T,,G': allele 2 is not bases"));
     assert_non_null (hg_test_reject_at (b, "line 11",
                                         "line 11: 12 tab-separated columns but the "
                                         "#CHROM header has 11"));
@@ -256,13 +267,17 @@ test_payload_rejects (void **state)
                                         "columns, expected at least 8"));
     hg_batch_destroy (&b);
 
+    /* truncated gzip and BCF: rejected with a reason, never a crash */
     b = s_parse_opts ("\x1f\x8b\x08\x04\0\0", 6, NULL, 0, 0, &rc);
     assert_int_equal (rc, 0);
-    assert_non_null (hg_test_reject_at (b, "payload", "gzip/BGZF-compressed"));
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (hg_test_reject_at (b, "payload", "does not decompress to VCF or BCF"));
     hg_batch_destroy (&b);
 
     b = s_parse_opts ("BCF\x02\x02", 5, NULL, 0, 0, &rc);
-    assert_non_null (hg_test_reject_at (b, "payload", "binary BCF"));
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (hg_test_reject_at (b, "payload", "BCF"));
     hg_batch_destroy (&b);
 
     b = s_parse_opts (NULL, 0, NULL, 0, 0, &rc);
@@ -271,11 +286,12 @@ test_payload_rejects (void **state)
     hg_batch_destroy (&b);
 
     /* a bad fileDate is reported; the records go on without a date */
-    b = s_parse ("##fileDate=20091399\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
+    b = s_parse ("##fileformat=VCFv4.2\n##fileDate=20091399\n"
+                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
                  "1\t5\t.\tA\tC\t.\t.\t.\tGT\t1/1\n",
                  &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (hg_test_reject_at (b, "line 1", "line 1: ##fileDate"));
+    assert_non_null (hg_test_reject_at (b, "line 2", "line 2: ##fileDate"));
     assert_string_equal (hg_batch_records (b)[0]->effective, "");
     hg_batch_destroy (&b);
 
@@ -326,14 +342,14 @@ test_limits (void **state)
 
     /* a huge ploidy, a huge allele number, NUL bytes */
     static const char hostile[] =
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
         "1\t5\t.\tA\tC\t.\t.\t.\tGT\t99999999999999999999/1\n"
         "1\t6\t.\tA\tC\t.\t.\t.\tGT\t1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/"
         "1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1/"
         "1/1/1/1/1\n1\t7\t\0\tA\tC\t.\t.\t.\tGT\t1\n";
     b = s_parse_opts (hostile, sizeof (hostile) - 1, NULL, 0, 0, &rc);
-    assert_int_equal (rc, 1);
-    assert_int_equal (hg_batch_reject_count (b), 2);
+    assert_int_equal (rc, 0); /* the NUL makes line 5's ID invalid */
+    assert_int_equal (hg_batch_reject_count (b), 3);
     hg_batch_destroy (&b);
 
     /* a tiny arena: out of memory is reported, never a crash */
@@ -379,6 +395,10 @@ s_parse_dir (const char *dir, size_t *files, size_t *files_rejected)
         (*files)++;
         if (hg_batch_reject_count (b)) {
             (*files_rejected)++;
+            if (getenv ("HG_TEST_VERBOSE")) {
+                print_message ("  %s: [%s] %s\n", e->d_name, hg_batch_rejects (b)[0].location,
+                               hg_batch_rejects (b)[0].reason);
+            }
         }
         hg_batch_destroy (&b);
         free (buf);
@@ -419,6 +439,10 @@ test_shared_validator (void **state)
                        files, records, rejected);
         /* valid files: nothing rejected, the genotypes found */
         assert_int_equal (files, 25);
+        if (rejected) {
+            setenv ("HG_TEST_VERBOSE", "1", 1);
+            s_parse_dir (sub, &files, &rejected);
+        }
         assert_int_equal (rejected, 0);
         assert_true (records >= 300);
         files = rejected = 0;
@@ -427,6 +451,10 @@ test_shared_validator (void **state)
         print_message ("%s failed: %zu files, %zu records, %zu with rejects\n", versions[v],
                        files, records, rejected);
         assert_true (files > 100);
+        /* 16 of them were caught before REF/ALT, CHROM, ID, QUAL, FORMAT,
+         * the sample columns and the header lines were checked; the rest break rules about data
+         * Hourglass does not keep (the types of AC, AF, DB...) */
+        assert_true (rejected >= 56);
     }
 }
 
@@ -446,17 +474,271 @@ test_shared_htslib_bcftools (void **state)
         print_message ("%s: %zu files, %zu records, %zu with rejects\n", subs[i], files, records,
                        rejected);
         /* tool test files, some deliberately odd: never a crash, and the
-         * large majority parse clean */
+         * large majority parse clean (htslib's noroundtrip.vcf has FORMAT
+         * GT:GT, bcftools' convert.*.vcf no ##fileformat line: rejected) */
         assert_true (files > 5);
         assert_true (records > files);
-        assert_true (rejected * 10 < files);
+        assert_true (rejected <= (i == 0 ? 1 : files / 10));
     }
     if (!any) {
         skip ();
     }
 }
 
-HG_TEST_MAIN (cmocka_unit_test (test_spec_example), cmocka_unit_test (test_annotations),
-              cmocka_unit_test (test_line_rejects), cmocka_unit_test (test_payload_rejects),
-              cmocka_unit_test (test_limits), cmocka_unit_test (test_shared_validator),
+/* Two samples of one name would merge two people: the file is rejected
+ * whole, nothing recorded. */
+static void
+test_duplicate_samples (void **state)
+{
+    (void) state;
+    int rc;
+    hg_batch_t *b =
+        s_parse ("##fileformat=VCFv4.3\n"
+                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tNA1\tNA2\tNA1\n"
+                 "1\t5\t.\tA\tC\t.\t.\t.\tGT\t1/1\t0/1\t0/0\n",
+                 &rc);
+    assert_int_equal (rc, 0);
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (hg_test_reject_at (b, "line 2",
+                                        "sample name 'NA1' appears more than once in the "
+                                        "#CHROM header; two people would become one patient"));
+    hg_batch_destroy (&b);
+}
+
+/* Genes from every VEP CSQ entry of the allele (SYMBOL, else Gene, by the
+ * header's Format: list), SnpEff ANN (Gene_Name, else Gene_ID) and the
+ * older EFF; keys without their ##INFO line reject the line. */
+static void
+test_gene_annotations (void **state)
+{
+    (void) state;
+    const char *vcf =
+        "##fileformat=VCFv4.2\n"
+        "##INFO=<ID=CSQ,Number=.,Type=String,Description=\"Consequence annotations from "
+        "Ensembl VEP. Format: Allele|Consequence|Gene|SYMBOL|HGVSc\">\n"
+        "##INFO=<ID=EFF,Number=.,Type=String,Description=\"Predicted effects for this "
+        "variant.Format: 'Effect ( Effect_Impact | Functional_Class | Codon_Change | "
+        "Amino_Acid_Change| Amino_Acid_Length | Gene_Name | Transcript_BioType | Gene_Coding | "
+        "Transcript_ID | Exon_Rank  | Genotype_Number [ | ERRORS | WARNINGS ] )' \">\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+        /* CSQ: two genes for T, one (by Gene id only) for G, one for the other allele */
+        "1\t100\t.\tA\tT,G\t.\t.\tCSQ=T|x|ENSG01|GENE1|c.1A>T,T|x|ENSG02|GENE2|,"
+        "T|y|ENSG01|GENE1|,G|z|ENSG03||\tGT\t1/2\n"
+        /* EFF: the genes of allele 1 */
+        "1\t200\t.\tC\tT\t.\t.\tEFF=missense(MODERATE|MISSENSE|gCt/gTt|A12V|300|KRAS|"
+        "protein_coding|CODING|ENST1|2|1),intron(MODIFIER|||||NRAS|protein_coding|CODING|ENST2||1)"
+        "\tGT\t0/1\n"
+        /* GENE= without its header line: rejected */
+        "1\t300\t.\tC\tT\t.\t.\tGENE=TP53\tGT\t0/1\n";
+    int rc;
+    hg_batch_t *b = s_parse (vcf, &rc);
+    assert_int_equal (rc, 3);
+    Hourglass__Record **r = hg_batch_records (b);
+    /* codes: the variant, then the genes */
+    assert_int_equal (r[0]->n_codes, 3);
+    s_code (r[0], 1, "http://www.genenames.org", "GENE1");
+    s_code (r[0], 2, "http://www.genenames.org", "GENE2");
+    assert_string_equal (r[0]->string_value, "c.1A>T");
+    assert_int_equal (r[1]->n_codes, 2);
+    s_code (r[1], 1, "http://www.ensembl.org", "ENSG03");
+    assert_int_equal (r[2]->n_codes, 3);
+    s_code (r[2], 1, "http://www.genenames.org", "KRAS");
+    s_code (r[2], 2, "http://www.genenames.org", "NRAS");
+    assert_string_equal (r[2]->string_value, "gCt/gTt");
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (hg_test_reject_at (b, "line 7", "INFO key GENE has no ##INFO=<ID=GENE"));
+    hg_batch_destroy (&b);
+}
+
+/* What VCF 4.1-4.4 require of the data kept: each bad line rejected alone
+ * with its reason; good ones (breakends, symbolic alleles, NaN QUAL) kept. */
+static void
+test_spec_rules (void **state)
+{
+    (void) state;
+    const char *vcf =
+        "##fileformat=VCFv4.2\n"
+        "##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">\n"
+        "##INFO=<ID=DP,Number=N,Type=Integer,Description=\"bad Number\">\n"
+        "##ALT=<ID=DEL,Description=\"a \"quoted\" word\">\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
+        "1\t1\t.\tA\tG]2:300]\t.\t.\t.\tGT\t0/1\n"   /* line 6: breakend, kept */
+        "1\t2\t.\tA\t<DEL>,.A\tNaN\t.\t.\tGT\t1/2\n" /* line 7: kept twice */
+        "1\t3\t.\tA\tR\t.\t.\t.\tGT\t0/1\n"          /* line 8: ALT R */
+        "1\t4\t.\tB\tT\t.\t.\t.\tGT\t0/1\n"          /* line 9: REF B */
+        "1\t5\t.\tA\t[1:100[\t.\t.\t.\tGT\t0/1\n"    /* line 10: breakend without base */
+        "chr 1\t6\t.\tA\tT\t.\t.\t.\tGT\t0/1\n"      /* line 11: CHROM */
+        "1\t7\t;rs1\tA\tT\t.\t.\t.\tGT\t0/1\n"       /* line 12: ID */
+        "1\t8\t.\tA\tT\t-1\t.\t.\tGT\t0/1\n"         /* line 13: QUAL */
+        "1\t9\t.\tA\tT\t.\t.\t.\tDP:GT\t3:0/1\n"     /* line 14: GT not first */
+        "1\t10\t.\tA\tT\t.\t.\t.\tGT\t0/1:7\n";      /* line 15: a value too many */
+    int rc;
+    hg_batch_t *b = s_parse (vcf, &rc);
+    assert_int_equal (rc, 3);
+    assert_int_equal (hg_batch_reject_count (b), 10);
+    assert_non_null (hg_test_reject_at (b, "line 15",
+                                        "sample 1 has 2 ':'-separated values but "
+                                        "FORMAT has 1 keys"));
+    assert_non_null (hg_test_reject_at (b, "line 3", "has a Number that is not an integer"));
+    assert_non_null (hg_test_reject_at (b, "line 4", "has a quote inside a quoted value"));
+    assert_non_null (hg_test_reject_at (b, "line 8", "ALT 'R': allele 1 is not bases"));
+    assert_non_null (hg_test_reject_at (b, "line 9", "REF 'B' is not a base sequence"));
+    assert_non_null (hg_test_reject_at (b, "line 10", "is not bases"));
+    assert_non_null (hg_test_reject_at (b, "line 11", "CHROM holds a space"));
+    assert_non_null (hg_test_reject_at (b, "line 12", "ID is not '.'"));
+    assert_non_null (hg_test_reject_at (b, "line 13", "QUAL is not '.'"));
+    assert_non_null (hg_test_reject_at (b, "line 14", "FORMAT has GT but not as its first key"));
+    hg_batch_destroy (&b);
+
+    /* FORMAT without sample columns */
+    b = s_parse ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\n"
+                 "1\t5\t.\tA\tC\t.\t.\t.\tGT\n",
+                 &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (hg_test_reject_at (b, "line 2", "a FORMAT column but no sample column"));
+    hg_batch_destroy (&b);
+
+    /* the first line must be ##fileformat */
+    b = s_parse ("##fileDate=20200101\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n", &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (hg_test_reject_at (b, "line 1", "not ##fileformat=VCFv4.x"));
+    hg_batch_destroy (&b);
+}
+
+/* ------------------------------------------------------------------------
+ * Compressed and binary input */
+
+static const char s_plain[] =
+    "##fileformat=VCFv4.2\n##fileDate=20240115\n##contig=<ID=1,length=1000>\n"
+    "##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">\n"
+    "##INFO=<ID=GENE,Number=1,Type=String,Description=\"Gene\">\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n"
+    "1\t100\trs1\tA\tG\t50\tPASS\tGENE=BRCA1\tGT\t0/1\t1/1\n"
+    "1\t200\t.\tC\tT,CA\t50\tPASS\t.\tGT\t1/2\t0/0\n";
+
+/* Writes s_plain to path as gzip (mode "gz"), BGZF ("bgzf") or BCF ("bcf",
+ * written by htslib from the text). */
+static void
+s_write_encoded (const char *path, const char *mode)
+{
+    if (strcmp (mode, "gz") == 0) {
+        gzFile g = gzopen (path, "wb");
+        assert_non_null (g);
+        assert_int_equal (gzwrite (g, s_plain, sizeof (s_plain) - 1), (int) sizeof (s_plain) - 1);
+        assert_int_equal (gzclose (g), Z_OK);
+        return;
+    }
+    if (strcmp (mode, "bgzf") == 0) {
+        BGZF *z = bgzf_open (path, "w");
+        assert_non_null (z);
+        assert_true (bgzf_write (z, s_plain, sizeof (s_plain) - 1) >= 0);
+        assert_int_equal (bgzf_close (z), 0);
+        return;
+    }
+    char txt[] = "/tmp/hg_test_vcf_XXXXXX";
+    int fd = mkstemp (txt);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, s_plain, sizeof (s_plain) - 1), (ssize_t) sizeof (s_plain) - 1);
+    close (fd);
+    htsFile *in = hts_open (txt, "r");
+    htsFile *o = hts_open (path, "wb");
+    assert_non_null (in);
+    assert_non_null (o);
+    bcf_hdr_t *h = bcf_hdr_read (in);
+    assert_non_null (h);
+    assert_int_equal (bcf_hdr_write (o, h), 0);
+    bcf1_t *r = bcf_init ();
+    while (bcf_read (in, h, r) == 0) {
+        assert_int_equal (bcf_write (o, h, r), 0);
+    }
+    bcf_destroy (r);
+    bcf_hdr_destroy (h);
+    assert_int_equal (hts_close (in), 0);
+    assert_int_equal (hts_close (o), 0);
+    unlink (txt);
+}
+
+/* A .vcf.gz (plain gzip and BGZF) and a BCF give the records the text
+ * gives: same patients, variants, genes, genotypes and date. */
+static void
+test_compressed_and_bcf (void **state)
+{
+    (void) state;
+    int rc;
+    hg_batch_t *want = s_parse (s_plain, &rc);
+    assert_int_equal (rc, 4); /* S1: G; S2: G; S1: T and CA */
+    const char *modes[] = {"gz", "bgzf", "bcf"};
+    for (int m = 0; m < 3; m++) {
+        char path[] = "/tmp/hg_test_vcf_XXXXXX";
+        int fd = mkstemp (path);
+        assert_true (fd >= 0);
+        close (fd);
+        s_write_encoded (path, modes[m]);
+        size_t len;
+        char *buf = hg_test_slurp (path, &len);
+        unlink (path);
+        assert_non_null (buf);
+        assert_true ((unsigned char) buf[0] == 0x1F);
+        hg_batch_t *b = s_parse_opts (buf, len, NULL, 1 << 20, 0, &rc);
+        if (hg_batch_reject_count (b)) {
+            fail_msg ("%s: %s", modes[m], hg_batch_rejects (b)[0].reason);
+        }
+        assert_int_equal (rc, 4);
+        for (size_t i = 0; i < 4; i++) {
+            Hourglass__Record *x = hg_batch_records (want)[i], *y = hg_batch_records (b)[i];
+            assert_string_equal (x->patient_ref, y->patient_ref);
+            assert_string_equal (x->effective, y->effective);
+            assert_string_equal (x->string_value, y->string_value);
+            assert_int_equal (x->n_codes, y->n_codes);
+            for (size_t k = 0; k < x->n_codes; k++) {
+                assert_string_equal (x->codes[k]->code, y->codes[k]->code);
+            }
+        }
+        /* a cut-off file is rejected with a reason, not half-read silently */
+        hg_batch_destroy (&b);
+        b = s_parse_opts (buf, len / 2, NULL, 1 << 20, 0, &rc);
+        assert_true (hg_batch_reject_count (b) >= 1);
+        hg_batch_destroy (&b);
+        free (buf);
+    }
+    hg_batch_destroy (&want);
+}
+
+static void
+test_shared_compressed (void **state)
+{
+    char dir[1024];
+    if (!s_shared ("vcf_htslib_tests", dir, sizeof (dir))) {
+        skip ();
+    }
+    const char *files[] = {"modhdr.vcf.gz", "tabix/vcf_file.bcf"};
+    for (int i = 0; i < 2; i++) {
+        char path[1200];
+        snprintf (path, sizeof (path), "%s/%s", dir, files[i]);
+        size_t len;
+        char *buf = hg_test_slurp (path, &len);
+        if (!buf) {
+            print_message ("skipping %s: not present\n", path);
+            continue;
+        }
+        int rc;
+        hg_batch_t *b = s_parse_opts (buf, len, NULL, 1 << 20, 0, &rc);
+        print_message ("%s: %d records, %zu ignored, %zu rejects\n", files[i], rc,
+                       hg_batch_ignored (b), hg_batch_reject_count (b));
+        if (hg_batch_reject_count (b)) {
+            print_message ("  %s\n", hg_batch_rejects (b)[0].reason);
+        }
+        assert_int_equal (hg_batch_reject_count (b), 0);
+        assert_true (i == 0 || rc > 0); /* modhdr.vcf.gz: a header only */
+        hg_batch_destroy (&b);
+        free (buf);
+    }
+}
+
+HG_TEST_MAIN (cmocka_unit_test (test_duplicate_samples), cmocka_unit_test (test_gene_annotations),
+              cmocka_unit_test (test_spec_rules), cmocka_unit_test (test_compressed_and_bcf),
+              cmocka_unit_test (test_shared_compressed), cmocka_unit_test (test_spec_example),
+              cmocka_unit_test (test_annotations), cmocka_unit_test (test_line_rejects),
+              cmocka_unit_test (test_payload_rejects), cmocka_unit_test (test_limits),
+              cmocka_unit_test (test_shared_validator),
               cmocka_unit_test (test_shared_htslib_bcftools))
