@@ -491,8 +491,11 @@ hg_cmd_health (int argc, char **argv)
         fprintf (stderr, "hourglass health: %s\n", err.msg);
     }
     else if (rep->ok) {
-        printf ("%s %s healthy (pid %llu)\n", rep->service, rep->instance,
-                (unsigned long long) rep->pid);
+        /* alive; a reason is what it is waiting for (a full disk: refusing work) */
+        printf ("%s %s healthy (pid %llu)%s%s\n", rep->service, rep->instance,
+                (unsigned long long) rep->pid,
+                rep->error && *rep->error ? "; refusing work: " : "",
+                rep->error ? rep->error : "");
         status = 0;
     }
     else {

@@ -125,6 +125,15 @@ hg_counters_add_entry (hg_counters_t *self, const char *key, size_t klen, const 
 }
 
 void
+hg_counters_reset (hg_counters_t *self)
+{
+    for (size_t i = 0; i < hg_counters_count (self); i++) {
+        *s_get_or_abort (self, hg_counters_name (self, i),
+                         strlen (hg_counters_name (self, i))) = 0;
+    }
+}
+
+void
 hg_counters_load (hg_counters_t *self, hg_store_t *store)
 {
     hg_store_iter_t *it = hg_store_iter_new (store, "m/", 2, NULL, 0);

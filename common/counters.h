@@ -60,6 +60,10 @@ void hg_counters_add_entry (hg_counters_t *self, const char *key, size_t klen, c
  * stored name does not fit. */
 void hg_counters_load (hg_counters_t *self, hg_store_t *store);
 
+/* Sets every counter to 0 (then hg_counters_load: exactly what the store
+ * holds, undoing additions a failed commit did not write). */
+void hg_counters_reset (hg_counters_t *self);
+
 /* Puts every counter into wb as its "m/<name>" entry. */
 void hg_counters_put (const hg_counters_t *self, hg_store_batch_t *wb);
 

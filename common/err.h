@@ -19,6 +19,7 @@ enum {
     HG_ELIMIT = -4, /* a size limit was hit */
     HG_ENOTFOUND = -5,
     HG_EAGAIN = -6, /* try again later (backpressure) */
+    HG_ENOSPC = -7, /* the store's disk is full: refuse work until space is freed */
 };
 
 /* Sets err (if not NULL) and returns code, so callers can write

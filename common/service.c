@@ -56,6 +56,8 @@ static const hg_opt_t s_runtime_opts[] = {
     {"outbox_max", HG_OPT_INT, "20000",
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
+    {"store_min_free_mb", HG_OPT_INT, "64",
+     "after a write found the disk full, resume once this much space is free (MiB)"},
     {"compression", HG_OPT_STRING, "lz4", "RocksDB compression: lz4, snappy, zstd, none"},
     {"compaction", HG_OPT_STRING, "level",
      "RocksDB compaction style: level, or universal (data rewritten fewer times; needs free "
@@ -124,6 +126,32 @@ uint64_t *
 hg_service_counter (hg_service_t *self, const char *name)
 {
     return hg_counters_get (self->counters, name);
+}
+
+bool
+hg_service_refusing (hg_service_t *self, const char **why)
+{
+    if (why) {
+        *why = self->refusing ? self->refusing_why : "";
+    }
+    return self->refusing;
+}
+
+bool
+hg_service_terminated (void)
+{
+    return s_terminated != 0;
+}
+
+int
+hg_service_connect_upstream (hg_service_t *self, hg_err_t *err)
+{
+    int shard = self->def->shard_option
+                    ? (int) hg_config_int (self->config, self->def->shard_option)
+                    : -1;
+    self->client = hg_link_client_new (self->zctx, hg_config_str (self->config, "upstream"),
+                                       self->instance, shard, &self->link_opts, err);
+    return self->client ? 0 : HG_EINVAL;
 }
 
 void
@@ -283,7 +311,12 @@ hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
     (*hg_service_counter (self, "commits"))++;
     hg_service_counters_fold (self);
     hg_counters_put (self->counters, wb);
-    if (hg_store_write (self->store, wb, true, err) < 0) {
+    int rc = hg_store_write (self->store, wb, true, err);
+    if (rc == HG_ENOSPC) {
+        hg_service_refuse (self, err);
+        return rc;
+    }
+    if (rc < 0) {
         return HG_EIO;
     }
     *hg_service_counter (self, "commit_us") += hg_now_us () - t0;
@@ -458,6 +491,28 @@ s_setup_sockets (hg_service_t *self, hg_err_t *err)
     return 0;
 }
 
+/* The store; on a disk too full to open it, waits for space (logging once)
+ * instead of failing, so a restart on a full disk resumes by itself. */
+static int
+s_open_store (hg_service_t *self, const char *dir, hg_err_t *err)
+{
+    bool logged = false;
+    while (!(self->store = hg_store_open (dir, &self->store_opts, err))) {
+        if (err->code != HG_ENOSPC || s_terminated) {
+            return HG_EIO;
+        }
+        if (!logged) {
+            hg_warn ("disk_full", "waiting=space to open the store err=\"%s\"", err->msg);
+            logged = true;
+        }
+        sleep (1);
+    }
+    if (logged) {
+        hg_info ("disk_space_recovered", "opened=%s", dir);
+    }
+    return 0;
+}
+
 static int
 s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
 {
@@ -493,9 +548,9 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         .compression = hg_config_str (self->config, "compression"),
         .compaction = hg_config_str (self->config, "compaction"),
     };
-    self->store = hg_store_open (dir, &self->store_opts, err);
-    if (!self->store) {
-        return HG_EIO;
+    self->min_free_bytes = (uint64_t) hg_config_int (self->config, "store_min_free_mb") << 20;
+    if ((rc = s_open_store (self, dir, err)) < 0) {
+        return rc;
     }
     self->counters = hg_counters_new ();
     if (!self->counters) {
@@ -516,15 +571,8 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     if (self->def->init && self->def->init (self, &self->state, err) < 0) {
         return err->code ? err->code : HG_EINVAL;
     }
-    if (self->def->consumes) {
-        int shard = self->def->shard_option
-                        ? (int) hg_config_int (self->config, self->def->shard_option)
-                        : -1;
-        self->client = hg_link_client_new (self->zctx, hg_config_str (self->config, "upstream"),
-                                           self->instance, shard, &self->link_opts, err);
-        if (!self->client) {
-            return HG_EINVAL;
-        }
+    if (self->def->consumes && (rc = hg_service_connect_upstream (self, err)) < 0) {
+        return rc;
     }
     const char *metrics = hg_config_str (self->config, "metrics");
     if (*metrics) {
@@ -606,12 +654,14 @@ s_loop (hg_service_t *self)
         for (size_t i = extra_at; i < n; i++) {
             extra_ready |= items[i].revents != 0;
         }
-        if (extra_ready
-            && self->def->on_extra (self, self->state, items + extra_at, n - extra_at, &err)
-                   < 0) {
-            hg_error ("fatal", "err=\"%s\"", err.msg);
-            status = 1;
-            break;
+        if (extra_ready) {
+            int xrc = self->def->on_extra (self, self->state, items + extra_at, n - extra_at,
+                                           &err);
+            if (xrc < 0 && xrc != HG_ENOSPC) { /* disk full: answered BUSY, refusing */
+                hg_error ("fatal", "err=\"%s\"", err.msg);
+                status = 1;
+                break;
+            }
         }
         bool client_ready = false;
         for (size_t i = client_at; i < client_end; i++) {
@@ -622,7 +672,14 @@ s_loop (hg_service_t *self)
                                               self->batch_max_bytes, now);
             if (got) {
                 uint64_t t0 = hg_now_ms ();
-                if (hg_service_consume (self, deliveries, got, wb, &err) < 0) {
+                int crc = hg_service_consume (self, deliveries, got, wb, &err);
+                if (crc == HG_ENOSPC) {
+                    /* refusing: not acknowledged, handed out again later */
+                    hg_service_drop_deliveries (deliveries, got);
+                    hg_store_batch_clear (wb);
+                    continue;
+                }
+                if (crc < 0) {
                     /* not acknowledged: upstream redelivers after we exit */
                     hg_error ("fatal", "stage=commit err=\"%s\"", err.msg);
                     status = 1;
@@ -634,6 +691,11 @@ s_loop (hg_service_t *self)
                 hg_debug ("committed", "n=%zu ms=%llu", got,
                           (unsigned long long) (hg_now_ms () - t0));
             }
+        }
+        if (self->refusing && hg_service_recover_tick (self, now, &err) < 0) {
+            hg_error ("fatal", "stage=recover err=\"%s\"", err.msg);
+            status = 1;
+            break;
         }
         if (self->server) {
             hg_link_server_tick (self->server, now);

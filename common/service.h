@@ -88,6 +88,12 @@ typedef struct {
     int (*adopt) (hg_service_t *svc, void *state, const char *key, size_t klen, const char *val,
                   size_t vlen, hg_store_batch_t *wb, hg_err_t *err);
     void (*destroy) (void **state);
+    /* After a commit failed for lack of disk space and the store was opened
+     * again (refuse.c): bring the state back to what the store holds. NULL:
+     * the runtime calls destroy, then init (which loads it from the store);
+     * a service whose state keeps nothing of a round (the collector, whose
+     * init binds the partners' sockets) gives a function doing nothing. */
+    int (*rollback) (hg_service_t *svc, void *state, hg_err_t *err);
 } hg_service_def_t;
 
 /* Runs the service until SIGTERM/SIGINT; returns the process exit status. */
@@ -104,6 +110,11 @@ const char *hg_service_instance (hg_service_t *svc);
  * HG_COUNTER_NAME_MAX bytes each: one more is a programmer error and the
  * process aborts saying so (counters.h). */
 uint64_t *hg_service_counter (hg_service_t *svc, const char *name);
+
+/* Whether the service refuses work because its store's disk is full (it
+ * resumes by itself once space is freed; docs/operations.md, "Disk full"),
+ * and why. */
+bool hg_service_refusing (hg_service_t *svc, const char **why);
 
 /* Appends a stamp for this stage (after those of `from`, may be NULL), packs
  * env into an outbox entry in wb. It becomes deliverable after the commit. */

@@ -22,7 +22,7 @@ void
 hg_service_metrics_publish (hg_service_t *self)
 {
     hg_service_counters_fold (self);
-    hg_metric_t m[HG_COUNTERS_MAX + 4];
+    hg_metric_t m[HG_COUNTERS_MAX + 5];
     size_t n = 0;
     for (size_t i = 0; i < hg_counters_count (self->counters); i++) {
         m[n++] = (hg_metric_t) {hg_counters_name (self->counters, i),
@@ -31,6 +31,7 @@ hg_service_metrics_publish (hg_service_t *self)
     m[n++] = (hg_metric_t) {"outbox_depth",
                             self->server ? hg_link_server_depth (self->server) : 0, true};
     m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true};
+    m[n++] = (hg_metric_t) {"refusing", self->refusing ? 1u : 0u, true};
     m[n++] = (hg_metric_t) {"in_process",
                             self->client ? hg_link_client_in_process (self->client) : 0, true};
     if (self->client) {
@@ -44,7 +45,7 @@ hg_service_metrics_publish (hg_service_t *self)
 static void
 s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
 {
-    size_t extra = 4;
+    size_t extra = 5;
     hg_service_counters_fold (self);
     size_t n_counters = hg_counters_count (self->counters);
     Hourglass__Counter **cs = hg_arena_alloc (arena, (n_counters + extra) * sizeof (*cs));
@@ -56,11 +57,12 @@ s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t 
         c->value = hg_counters_value (self->counters, i);
         cs[n++] = c;
     }
-    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s", "last_commit_unix_ms"};
+    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s", "last_commit_unix_ms",
+                            "refusing"};
     uint64_t values[] = {self->server ? hg_link_server_depth (self->server) : 0,
                          hg_store_size_bytes (self->store),
                          (hg_wall_us () - self->started_us) / 1000000u,
-                         self->committed_us / 1000u};
+                         self->committed_us / 1000u, self->refusing ? 1u : 0u};
     for (size_t i = 0; i < extra; i++) {
         Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
         hourglass__counter__init (c);
@@ -108,7 +110,11 @@ s_control_answer (hg_service_t *self, const Hourglass__ControlRequest *req,
 {
     hg_err_t err = {0};
     if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__HEALTH) {
+        /* alive, and resuming by itself: healthy, with the reason said */
         reply->ok = true;
+        if (self->refusing) {
+            reply->error = self->refusing_why;
+        }
     }
     else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__STATS) {
         s_control_stats (self, reply, arena);

@@ -53,6 +53,10 @@ struct hg_service {
     char slot_dir[PATH_MAX]; /* the volume holding every slot */
     char slot_prefix[48];
     uint64_t adopt_ms, adopt_at_ms;
+    /* refusing work because the store's disk is full (refuse.c) */
+    bool refusing;
+    char refusing_why[512];
+    uint64_t refusing_since_ms, recover_at_ms, min_free_bytes;
 };
 
 /* service.c: remembers an outbox entry of the commit under way, offered
@@ -71,6 +75,24 @@ void hg_service_metrics_publish (hg_service_t *self);
  * first, then the dropped ones (all to be acknowledged). */
 int hg_service_consume (hg_service_t *self, hg_delivery_t *d, size_t n, hg_store_batch_t *wb,
                         hg_err_t *err);
+
+/* refuse.c: a commit found the disk full. Undoes what the failed commit
+ * left in memory (its outbox entries, the counters' additions) and puts the
+ * service into the refusing state: a consumer drops its link upstream (which
+ * keeps every unacknowledged message in its outbox and hands it out again
+ * later), the collector answers BUSY. err is the commit's error. */
+void hg_service_refuse (hg_service_t *self, const hg_err_t *err);
+/* refuse.c: while refusing, once free space is back (min_free_bytes), opens
+ * the store again, rebuilds the service's state from it (def->rollback, or
+ * destroy + init) and reconnects upstream. <0 with err when the store
+ * cannot be opened for another reason than space (fatal). */
+int hg_service_recover_tick (hg_service_t *self, uint64_t now_ms, hg_err_t *err);
+/* service.c: connects the consumer's link upstream (self->client). */
+int hg_service_connect_upstream (hg_service_t *self, hg_err_t *err);
+/* service.c: whether SIGTERM or SIGINT asked the service to stop. */
+bool hg_service_terminated (void);
+/* refuse.c: drops deliveries without acknowledging them. */
+void hg_service_drop_deliveries (hg_delivery_t *d, size_t n);
 
 /* adopt.c: adopts every slot whose lock is free and whose store exists. */
 void hg_service_adopt_orphans (hg_service_t *self);

@@ -3,13 +3,18 @@
  */
 #include "store.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include <rocksdb/c.h>
 
 struct hg_store {
     rocksdb_t *db;
+    char *path;
+    bool failed; /* a write found no space: none until reopened */
     rocksdb_options_t *options;
     rocksdb_writeoptions_t *wsync; /* sync = store option */
     rocksdb_writeoptions_t *wnosync;
@@ -78,6 +83,87 @@ s_compression (const char *name)
     return -1;
 }
 
+bool
+hg_store_is_nospace (const char *e)
+{
+    return e && (strstr (e, "No space left on device") || strstr (e, "NoSpace"));
+}
+
+/* An error of RocksDB as ours: HG_ENOSPC when the disk is full. */
+static int
+s_rocks_err (hg_err_t *err, char *rerr, const char *what, const char *path)
+{
+    int code = hg_store_is_nospace (rerr) ? HG_ENOSPC : HG_EIO;
+    if (code == HG_ENOSPC) {
+        hg_err_set (err, code, "%s: the disk of store %s is full (%s)", what, path, rerr);
+    }
+    else {
+        hg_err_set (err, code, "%s: %s", what, rerr);
+    }
+    rocksdb_free (rerr);
+    return code;
+}
+
+/* Space RocksDB needs to open: its LOG header, OPTIONS, MANIFEST and a new
+ * WAL. Below it, opening is not tried: a LOG line that fails for space
+ * leaves the log writer in error, and the next line aborts the process in a
+ * build with assertions (Debian's). */
+#define HG_STORE_OPEN_MIN_FREE (1u << 20)
+
+static int
+s_open_db (hg_store_t *self, hg_err_t *err)
+{
+    uint64_t free_bytes = hg_store_free_bytes (self);
+    if (free_bytes < HG_STORE_OPEN_MIN_FREE) {
+        return hg_err_set (err, HG_ENOSPC,
+                           "cannot open store %s: its disk is full (%llu bytes free, %u needed)",
+                           self->path, (unsigned long long) free_bytes, HG_STORE_OPEN_MIN_FREE);
+    }
+    char *rerr = NULL;
+    self->db = rocksdb_open (self->options, self->path, &rerr);
+    if (rerr) {
+        char what[PATH_MAX + 32];
+        snprintf (what, sizeof (what), "cannot open store %s", self->path);
+        self->db = NULL;
+        return s_rocks_err (err, rerr, what, self->path);
+    }
+    return 0;
+}
+
+/* After a write found the disk full, no other reaches RocksDB before the
+ * database is opened again: its log writer is in error and must not be
+ * used (see hg_store_open). */
+static int
+s_refuse_write (hg_store_t *self, hg_err_t *err)
+{
+    return hg_err_set (err, HG_ENOSPC,
+                       "store %s refuses writes since one found its disk full; it resumes "
+                       "once space is freed",
+                       self->path);
+}
+
+int
+hg_store_reopen (hg_store_t *self, hg_err_t *err)
+{
+    if (self->db) {
+        rocksdb_close (self->db);
+        self->db = NULL;
+    }
+    int rc = s_open_db (self, err);
+    self->failed = rc < 0;
+    return rc;
+}
+
+uint64_t
+hg_store_free_bytes (hg_store_t *self)
+{
+    struct statvfs st;
+    if (statvfs (self->path, &st) != 0) {
+        return UINT64_MAX;
+    }
+    return (uint64_t) st.f_bavail * (uint64_t) st.f_frsize;
+}
+
 hg_store_t *
 hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
 {
@@ -122,15 +208,48 @@ hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
      * memtable's skiplist search */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio (self->options, 0.05);
     rocksdb_options_set_memtable_whole_key_filtering (self->options, 1);
+    /* RocksDB's own LOG file lives on the store's disk too: a log line
+     * that fails for space leaves its writer in error, and the next line
+     * (RocksDB's space-recovery thread writes one) aborts the process in a
+     * build with assertions, as Debian's is. Only the header written at
+     * open goes to LOG, and it stays small; our own log says what
+     * happened. */
+    rocksdb_options_set_info_log_level (self->options, 5 /* HEADER_LEVEL */);
+    rocksdb_options_set_max_log_file_size (self->options, 1u << 20);
+    rocksdb_options_set_keep_log_file_num (self->options, 2);
     /* RocksDB counts per-operation statistics in thread-local storage by
      * default; nothing reads them, and on every put and get they cost */
     rocksdb_set_perf_level (1 /* kDisable */);
 
+    /* Room to open on a nearly full disk: the WAL is replayed into the
+     * memtables instead of being flushed to a table file first, and no
+     * file space is reserved ahead. After a write that found no space the
+     * database is opened again by us (hg_store_reopen) rather than resumed
+     * by RocksDB's own retries, which write to the failed log again (and
+     * abort in a build with assertions). The C API has no setters for
+     * these. */
     char *rerr = NULL;
-    self->db = rocksdb_open (self->options, path, &rerr);
+    rocksdb_options_t *tuned = rocksdb_options_create ();
+    rocksdb_get_options_from_string (self->options,
+                                     "avoid_flush_during_recovery=true;allow_fallocate=false;"
+                                     "max_bgerror_resume_count=0",
+                                     tuned, &rerr);
     if (rerr) {
-        hg_err_set (err, HG_EIO, "cannot open store %s: %s", path, rerr);
+        hg_err_set (err, HG_EIO, "store options refused: %s", rerr);
         rocksdb_free (rerr);
+        rocksdb_options_destroy (tuned);
+        hg_store_close (&self);
+        return NULL;
+    }
+    rocksdb_options_destroy (self->options);
+    self->options = tuned;
+    self->path = strdup (path);
+    if (!self->path) {
+        hg_err_set (err, HG_ENOMEM, "out of memory");
+        hg_store_close (&self);
+        return NULL;
+    }
+    if (s_open_db (self, err) < 0) {
         hg_store_close (&self);
         return NULL;
     }
@@ -169,6 +288,7 @@ hg_store_close (hg_store_t **self_p)
     if (self->cache) {
         rocksdb_cache_destroy (self->cache);
     }
+    free (self->path);
     free (self);
     *self_p = NULL;
 }
@@ -209,12 +329,15 @@ int
 hg_store_put (hg_store_t *self, const void *key, size_t klen, const void *val, size_t vlen,
               hg_err_t *err)
 {
+    if (self->failed) {
+        return s_refuse_write (self, err);
+    }
     char *rerr = NULL;
     rocksdb_put (self->db, self->wsync, key, klen, val, vlen, &rerr);
     if (rerr) {
-        hg_err_set (err, HG_EIO, "store write failed: %s", rerr);
-        rocksdb_free (rerr);
-        return HG_EIO;
+        int rc = s_rocks_err (err, rerr, "store write failed", self->path);
+        self->failed = rc == HG_ENOSPC;
+        return rc;
     }
     return 0;
 }
@@ -445,12 +568,15 @@ hg_store_write (hg_store_t *self, hg_store_batch_t *b, bool sync, hg_err_t *err)
     if (s_batch_build (b, err) < 0) {
         return HG_ENOMEM;
     }
+    if (self->failed) {
+        return s_refuse_write (self, err);
+    }
     char *rerr = NULL;
     rocksdb_write (self->db, sync ? self->wsync : self->wnosync, b->wb, &rerr);
     if (rerr) {
-        hg_err_set (err, HG_EIO, "store batch write failed: %s", rerr);
-        rocksdb_free (rerr);
-        return HG_EIO;
+        int rc = s_rocks_err (err, rerr, "store batch write failed", self->path);
+        self->failed = rc == HG_ENOSPC;
+        return rc;
     }
     return 0;
 }
@@ -543,15 +669,18 @@ hg_store_size_bytes (hg_store_t *self)
 int
 hg_store_flush (hg_store_t *self, hg_err_t *err)
 {
+    if (self->failed) {
+        return s_refuse_write (self, err);
+    }
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create ();
     rocksdb_flushoptions_set_wait (fo, 1);
     char *rerr = NULL;
     rocksdb_flush (self->db, fo, &rerr);
     rocksdb_flushoptions_destroy (fo);
     if (rerr) {
-        hg_err_set (err, HG_EIO, "store flush failed: %s", rerr);
-        rocksdb_free (rerr);
-        return HG_EIO;
+        int rc = s_rocks_err (err, rerr, "store flush failed", self->path);
+        self->failed = rc == HG_ENOSPC;
+        return rc;
     }
     return 0;
 }

@@ -34,9 +34,28 @@ typedef struct {
 } hg_store_opts_t;
 
 /* Opens (creating when missing) the database in directory path.
- * NULL with err on failure (e.g. the directory is locked by another instance). */
+ * NULL with err on failure (e.g. the directory is locked by another
+ * instance); err HG_ENOSPC when its disk has no room for it to open.
+ *
+ * Disk full: a write that finds no space fails with HG_ENOSPC, and RocksDB
+ * then refuses every write until the database is opened again
+ * (hg_store_reopen). Opening needs little space: the WAL is replayed into
+ * memory, not flushed to a new table file, and no file is preallocated. */
 hg_store_t *hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err);
 void hg_store_close (hg_store_t **self_p);
+
+/* Closes and opens the database again in place (self stays valid): how a
+ * store comes back from a failed write once space is freed. No iterator may
+ * be open. On failure the store is unusable (err says why) and the process
+ * must stop. */
+int hg_store_reopen (hg_store_t *self, hg_err_t *err);
+
+/* Bytes free for this store on its filesystem (statvfs, for unprivileged
+ * users); UINT64_MAX when unknown. */
+uint64_t hg_store_free_bytes (hg_store_t *self);
+
+/* Whether a RocksDB error message says the disk is full (pure). */
+bool hg_store_is_nospace (const char *rocksdb_error);
 
 /* Reads key; *val is malloc'd (caller frees). HG_ENOTFOUND when absent. */
 int hg_store_get (hg_store_t *self, const void *key, size_t klen, char **val, size_t *vlen,

@@ -40,6 +40,10 @@
 #define S_VERDICT_MAX 8       /* cleanser control endpoints asked */
 #define S_VERDICT_POLL_MS 5   /* how often a waiting verdict is asked for */
 #define S_VERDICT_IDS_MAX 256 /* message ids per OUTCOME request */
+/* What partners are told while the journal's disk is full (refuse.c). */
+#define HG_COLLECTOR_DISK_FULL                                                             \
+    "the collector's disk is full: nothing was stored; retry later (it resumes by itself " \
+    "once space is freed)"
 
 static const hg_opt_t s_options[] = {
     {"ingest", HG_OPT_STRING, "tcp://127.0.0.1:5550", "endpoint partners push to"},
@@ -470,8 +474,9 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
         for (size_t i = 0; i < n; i++) {
             if (rc < 0) {
                 round[i].reply.status = HOURGLASS__PUSH_REPLY__STATUS__BUSY;
-                round[i].reply.retry_after_ms = 1000;
-                snprintf (round[i].reason, sizeof (round[i].reason), "journal write failed");
+                round[i].reply.retry_after_ms = rc == HG_ENOSPC ? 5000 : 1000;
+                snprintf (round[i].reason, sizeof (round[i].reason), "%s",
+                          rc == HG_ENOSPC ? HG_COLLECTOR_DISK_FULL : "journal write failed");
             }
             size_t len = hourglass__push_reply__get_packed_size (&round[i].reply);
             zmq_msg_t out;
@@ -736,8 +741,9 @@ s_on_http (hg_service_t *svc, collector_t *self, hg_err_t *err)
     }
     for (size_t i = 0; i < n; i++) {
         hg_fhir_http_status_t st = HG_FHIR_HTTP_BUSY;
-        const char *reason = "journal write failed; retry";
-        unsigned retry_s = 1;
+        const char *reason = rc == HG_ENOSPC ? HG_COLLECTOR_DISK_FULL
+                                             : "journal write failed; retry";
+        unsigned retry_s = rc == HG_ENOSPC ? 5 : 1;
         if (rc == 0) {
             Hourglass__PushReply *r = &round[i].reply;
             st = r->status == HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED    ? HG_FHIR_HTTP_ACCEPTED
@@ -776,6 +782,17 @@ s_on_extra (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t 
     return rc;
 }
 
+/* A failed commit leaves nothing of its round in the collector's memory
+ * (replies went out as BUSY; the counters are the runtime's). */
+static int
+s_rollback (hg_service_t *svc, void *state, hg_err_t *err)
+{
+    (void) svc;
+    (void) state;
+    (void) err;
+    return 0;
+}
+
 static const hg_service_def_t s_def = {
     .name = "collector",
     .summary = "takes partner feeds and journals them durably before acknowledging",
@@ -788,6 +805,7 @@ static const hg_service_def_t s_def = {
     .on_extra = s_on_extra,
     .reload = s_reload,
     .destroy = s_destroy,
+    .rollback = s_rollback,
 };
 
 int
