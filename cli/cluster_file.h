@@ -4,7 +4,7 @@
  * `cluster` writes it; push, stats, query, quarantine and quality read it.
  * This is the only code that knows the file's name and its JSON shape:
  *   {"ingest", "ingest_key", "mllp", "http": strings,
- *    "processes": [{"name", "service", "control": strings, "pid": int,
+ *    "processes": [{"name", "service", "control", "metrics": strings, "pid": int,
  *                   "args": [strings]}]}
  */
 #ifndef HG_CLUSTER_FILE_H
@@ -23,6 +23,7 @@ typedef struct {
     char name[64];               /* instance name: "cleanser-1" */
     char service[32];            /* "cleanser" */
     char control[128];           /* control endpoint */
+    char metrics[64];            /* "http://127.0.0.1:PORT" (/metrics, /health), or "" */
     int pid;                     /* 0 when not running */
     char *argv[HG_CLI_MAX_ARGS]; /* arguments after the binary (owned) */
     int argc;
