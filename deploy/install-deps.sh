@@ -7,7 +7,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
     librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev libmicrohttpd-dev
-    python3 python3-zmq python3-pytest
+    python3 python3-zmq python3-pytest python3-venv python3-yaml
     procps openssl
     clang-format
     prometheus        # promtool: checks the metrics pages, alert rules and scrape config
