@@ -153,6 +153,11 @@ s_add_proc (hg_cluster_t *c, const char *service, int index, const char *common_
     }
     s_arg (p, "--data-dir", dir);
     s_arg (p, "--control", p->control);
+    /* metrics and health on loopback, one port per instance */
+    char listen[32];
+    snprintf (listen, sizeof (listen), "127.0.0.1:%d", s_free_port ());
+    snprintf (p->metrics, sizeof (p->metrics), "http://%s", listen);
+    s_arg (p, "--metrics", listen);
     for (int i = 0; i < n_common; i++) {
         s_arg (p, common_flags[i][0], common_flags[i][1]);
     }
@@ -663,8 +668,9 @@ s_status (const char *dir, bool json)
         const char *state = healthy ? "healthy" : alive ? "not-answering" : "down";
         if (json) {
             printf ("%s{\"name\": \"%s\", \"service\": \"%s\", \"pid\": %d, \"state\": \"%s\", "
-                    "\"control\": \"%s\"}",
-                    i ? ", " : "", p->name, p->service, alive ? p->pid : 0, state, p->control);
+                    "\"control\": \"%s\", \"metrics\": \"%s\"}",
+                    i ? ", " : "", p->name, p->service, alive ? p->pid : 0, state, p->control,
+                    p->metrics);
         }
         else {
             printf ("%-14s %-10s pid %-8d %-14s %s\n", p->name, p->service, alive ? p->pid : 0,

@@ -97,6 +97,7 @@ static const s_field_t s_proc_fields[] = {
     S_FIELD (hg_proc_t, service),
     S_FIELD (hg_proc_t, control),
     S_FIELD (hg_proc_t, control_key),
+    S_FIELD (hg_proc_t, metrics),
     {NULL, 0, 0},
 };
 

@@ -4,11 +4,12 @@
  * `cluster` writes it; push, stats, query, quarantine and quality read it.
  * This is the only code that knows the file's name and its JSON shape:
  *   {"ingest", "ingest_key", "mllp", "http", "operator_key": strings,
- *    "processes": [{"name", "service", "control", "control_key": strings,
+ *    "processes": [{"name", "service", "control", "control_key", "metrics": strings,
  *                   "pid": int, "args": [strings]}]}
  * Under CurveZMQ ("cluster up --secure", deploy/compose-cluster.py) every
  * control socket is a CURVE server: control_key is its public key and
- * operator_key the key pair the CLI calls it with (control.h).
+ * operator_key the key pair the CLI calls it with (control.h). metrics is
+ * the instance's "http://127.0.0.1:PORT" (/metrics, /health), or "".
  */
 #ifndef HG_CLUSTER_FILE_H
 #define HG_CLUSTER_FILE_H
@@ -27,6 +28,7 @@ typedef struct {
     char service[32];            /* "cleanser" */
     char control[128];           /* control endpoint */
     char control_key[2100];      /* its CURVE public key (.pub or Z85), "" when plaintext */
+    char metrics[64];            /* "http://127.0.0.1:PORT" (/metrics, /health), or "" */
     int pid;                     /* 0 when not running */
     char *argv[HG_CLI_MAX_ARGS]; /* arguments after the binary (owned) */
     int argc;

@@ -155,6 +155,12 @@ hg_service_connect_upstream (hg_service_t *self, hg_err_t *err)
 }
 
 void
+hg_service_partner_count (hg_service_t *self, const char *name, const char *partner, uint64_t n)
+{
+    hg_partner_counts_add (self->partner_counts, name, partner, n);
+}
+
+void
 hg_service_counters_fold (hg_service_t *self)
 {
     if (self->server) {
@@ -553,6 +559,7 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
         return rc;
     }
     self->counters = hg_counters_new ();
+    self->partner_counts = hg_partner_counts_new ();
     if (!self->counters) {
         return hg_err_set (err, HG_ENOMEM, "out of memory");
     }
@@ -742,6 +749,7 @@ s_teardown (hg_service_t *self)
     }
     hg_config_destroy (&self->config);
     hg_counters_destroy (&self->counters);
+    hg_partner_counts_destroy (&self->partner_counts);
     free (self->emitted);
 }
 

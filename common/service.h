@@ -116,6 +116,12 @@ uint64_t *hg_service_counter (hg_service_t *svc, const char *name);
  * and why. */
 bool hg_service_refusing (hg_service_t *svc, const char **why);
 
+/* Adds n to a per-partner count of the metrics exposition (name: received,
+ * received_bytes, busy, rejected, quarantined; see partner_counts.h). In
+ * memory only: the persisted totals are the counters above. */
+void hg_service_partner_count (hg_service_t *svc, const char *name, const char *partner,
+                               uint64_t n);
+
 /* Appends a stamp for this stage (after those of `from`, may be NULL), packs
  * env into an outbox entry in wb. It becomes deliverable after the commit. */
 int hg_service_emit (hg_service_t *svc, hg_store_batch_t *wb, Hourglass__Envelope *env,

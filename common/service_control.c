@@ -22,21 +22,23 @@ void
 hg_service_metrics_publish (hg_service_t *self)
 {
     hg_service_counters_fold (self);
-    hg_metric_t m[HG_COUNTERS_MAX + 5];
+    hg_metric_t m[HG_COUNTERS_MAX + 5 + 5 * (HG_PARTNER_COUNTS_MAX + 1)];
     size_t n = 0;
     for (size_t i = 0; i < hg_counters_count (self->counters); i++) {
         m[n++] = (hg_metric_t) {hg_counters_name (self->counters, i),
-                                hg_counters_value (self->counters, i), false};
+                                hg_counters_value (self->counters, i), false, NULL};
     }
     m[n++] = (hg_metric_t) {"outbox_depth",
-                            self->server ? hg_link_server_depth (self->server) : 0, true};
-    m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true};
-    m[n++] = (hg_metric_t) {"refusing", self->refusing ? 1u : 0u, true};
+                            self->server ? hg_link_server_depth (self->server) : 0, true, NULL};
+    m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true, NULL};
+    m[n++] = (hg_metric_t) {"refusing", self->refusing ? 1u : 0u, true, NULL};
     m[n++] = (hg_metric_t) {"in_process",
-                            self->client ? hg_link_client_in_process (self->client) : 0, true};
+                            self->client ? hg_link_client_in_process (self->client) : 0, true,
+                            NULL};
     if (self->client) {
-        m[n++] = (hg_metric_t) {"upstreams", hg_link_client_upstreams (self->client), true};
+        m[n++] = (hg_metric_t) {"upstreams", hg_link_client_upstreams (self->client), true, NULL};
     }
+    n += hg_partner_counts_export (self->partner_counts, m + n, sizeof (m) / sizeof (m[0]) - n);
     hg_metrics_publish (self->metrics, m, n);
 }
 

@@ -12,6 +12,7 @@
 
 #include "counters.h"
 #include "metrics.h"
+#include "partner_counts.h"
 #include "service.h"
 
 #define HG_MAX_OPTS 96
@@ -26,9 +27,10 @@ struct hg_service {
     void *zctx;
     void *control; /* ROUTER for HEALTH/STATS/queries */
     hg_store_t *store;
-    hg_link_server_t *server; /* when def->produces */
-    hg_link_client_t *client; /* when def->consumes */
-    hg_counters_t *counters;  /* persisted with every commit */
+    hg_link_server_t *server;            /* when def->produces */
+    hg_link_client_t *client;            /* when def->consumes */
+    hg_counters_t *counters;             /* persisted with every commit */
+    hg_partner_counts_t *partner_counts; /* in memory, for the metrics */
     struct emitted {
         uint64_t seq;
         int shard;

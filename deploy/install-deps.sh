@@ -8,9 +8,10 @@ PACKAGES=(
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
     librocksdb-dev libsodium-dev libjson-c-dev libcmocka-dev libmicrohttpd-dev
     libgnutls28-dev libhts-dev
-    python3 python3-zmq python3-pytest
+    python3 python3-zmq python3-pytest python3-venv python3-yaml
     procps openssl
     clang-format
+    prometheus        # promtool: checks the metrics pages, alert rules and scrape config
 )
 
 missing=()
@@ -31,4 +32,18 @@ fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Only promtool is wanted from the prometheus package: keep its server from
+# being started (it would listen on every interface) while packages install.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    own_policy=1
+fi
+status=0
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+if [ -n "$own_policy" ]; then
+    $SUDO rm -f "$policy"
+fi
+exit "$status"

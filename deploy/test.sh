@@ -7,6 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/deploy/build.sh"
+"$root/deploy/python-tools.sh"   # PyPI tools in .venv (kubernetes-validate, ...)
 if [ -z "${HG_SKIP_FUZZ:-}" ]; then
     "$root/deploy/fuzz.sh" "${HG_FUZZ_SECONDS:-10}"
 fi

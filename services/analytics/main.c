@@ -14,6 +14,7 @@
 #include "curve.h"
 #include "log.h"
 #include "service.h"
+#include "shard.h"
 #include "zmsg.h"
 #include "store.h"
 #include "suppress.h"
@@ -23,7 +24,9 @@
 
 static const hg_opt_t s_options[] = {
     {"indexers", HG_OPT_STRING, "tcp://127.0.0.1:5582",
-     "comma-separated control endpoints of every indexer shard"},
+     "comma-separated control endpoints of every indexer shard, in shard order; or one "
+     "pattern where {shard} stands for 0..shards-1 (tcp://indexer-{shard}.indexer:5582)"},
+    {"shards", HG_OPT_INT, "0", "with a {shard} pattern in indexers: how many shards it names"},
     {"min_cell", HG_OPT_INT, "10",
      "counts of 1..min_cell patients are reported as suppressed (0: off)"},
     {"shard_timeout_ms", HG_OPT_INT, "5000", "how long to wait for each shard's answer"},
@@ -73,7 +76,16 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
 {
     analytics_t *self = calloc (1, sizeof (*self));
     *state = self;
-    self->endpoints_buf = strdup (hg_service_option (svc, "indexers"));
+    const char *indexers = hg_service_option (svc, "indexers");
+    int64_t shards = hg_config_int (hg_service_config (svc), "shards");
+    size_t cap = strlen (indexers) * (size_t) (shards > 0 && shards <= 1024 ? shards : 1) + 1;
+    self->endpoints_buf = malloc (cap);
+    if (!self->endpoints_buf
+        || hg_shard_endpoints (indexers, (int) shards, self->endpoints_buf, cap) < 0) {
+        return hg_err_set (err, HG_EINVAL,
+                           "indexers '%s' names shards by {shard}: give shards (1..%d) too",
+                           indexers, HG_ANALYTICS_MAX_SHARDS);
+    }
     self->n_shards = hg_split_list (self->endpoints_buf, self->endpoints,
                                     HG_ANALYTICS_MAX_SHARDS);
     int64_t min_cell = hg_config_int (hg_service_config (svc), "min_cell");

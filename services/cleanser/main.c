@@ -230,6 +230,7 @@ s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, 
     s_store_quality (self, env->partner, wb);
     *hg_service_counter (svc, "parsed") += n;
     *hg_service_counter (svc, "quarantined") += nq;
+    hg_service_partner_count (svc, "quarantined", env->partner, nq);
     *hg_service_counter (svc, "ignored") += hg_batch_ignored (batch);
 }
 

@@ -403,6 +403,8 @@ s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *re
     snprintf (pr->reason, sizeof (pr->reason), "%s", a.reason);
     if (a.counter) {
         (*hg_service_counter (svc, a.counter))++;
+        const char *per_partner = strcmp (a.counter, "over_quota") == 0 ? "busy" : a.counter;
+        hg_service_partner_count (svc, per_partner, a.partner, 1);
     }
     if (a.verdict == HG_ADMIT_PARTNER_MISMATCH) {
         /* the claimed name is the client's string: its fingerprint only */
@@ -430,6 +432,8 @@ s_accept (hg_service_t *svc, collector_t *self, const Hourglass__PushRequest *re
     r->status = HOURGLASS__PUSH_REPLY__STATUS__ACCEPTED;
     (*hg_service_counter (svc, "received"))++;
     *hg_service_counter (svc, "received_bytes") += req->payload.len;
+    hg_service_partner_count (svc, "received", a.partner, 1);
+    hg_service_partner_count (svc, "received_bytes", a.partner, req->payload.len);
 }
 
 static int

@@ -13,14 +13,14 @@
 #include "index.h"
 #include "log.h"
 #include "record.h"
+#include "metrics.h"
 #include "service.h"
 #include "util.h"
 
 /* Upper bounds (ms) of the push-to-indexed latency histogram buckets, counted
  * as persisted counters "latency_le_<ms>" (the last is +inf). Latency is
  * measured from the collector's stamp to this commit, per envelope. */
-static const unsigned s_latency_le_ms[] = {1,   2,   5,    10,   20,   50,   100,
-                                           250, 500, 1000, 2500, 5000, 10000};
+static const unsigned s_latency_le_ms[] = HG_LATENCY_BOUNDS_MS;
 #define HG_LATENCY_BUCKETS (sizeof (s_latency_le_ms) / sizeof (s_latency_le_ms[0]))
 
 static void
