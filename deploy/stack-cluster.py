@@ -14,7 +14,7 @@ cluster.json (default deploy/docker/stack); --ingest-key: the collector's
 public key as the CLI container sees it (a bind mount), when the links run
 CurveZMQ (deploy/docker-stack.secure.yml). Then:
 
-    docker run --rm --network NAME_hourglass -v DIR:/cluster:ro \\
+    docker run --rm --network NAME_hourglass --user $(id -u) -v DIR:/cluster:ro \\
         hourglass:local /bin/hourglass stats --cluster /cluster
 
 Prints one line per instance and the `docker run` prefix to use. Tasks on
@@ -113,7 +113,7 @@ def main():
     for p in procs:
         print("%-14s %-10s %s" % (p["name"], p["service"], p["control"]))
     print("wrote %s (%d instances); run the CLI as\n  docker run --rm --network %s "
-          "-v %s:/cluster:ro IMAGE /bin/hourglass COMMAND --cluster /cluster ..."
+          "--user $(id -u) -v %s:/cluster:ro IMAGE /bin/hourglass COMMAND --cluster /cluster"
           % (path, len(procs), network, os.path.abspath(a.out)))
 
 

@@ -16,7 +16,11 @@ stack deploy` under a unique name, and then:
 - every record indexed exactly once, every code count equal to the
   simulator's truth, the quarantine exactly the invalid items;
 - `docker stack rm`, wait until its containers and network are gone, remove
-  its volumes, and `docker swarm leave --force` if the test created the swarm.
+  its volumes;
+- the same with deploy/docker-stack.secure.yml on top (every key file a
+  secret, CurveZMQ on every link): partners push with their own keys, an
+  unknown key is refused with nothing stored, every count equals the truth;
+- `docker swarm leave --force` if the test created the swarm.
 
 Skipped, with the reason printed, when Docker is not usable or the node is
 already part of a swarm. Needs HOURGLASS_BIN=<build>/bin (ctest sets it).
@@ -33,6 +37,7 @@ from hgdocker import (DEPLOY, bin_dir, check_counts, check_push, cli, counter, d
                       free_ports, push_jobs, sh, wait_drained)
 
 STACK_FILE = os.path.join(DEPLOY, "docker-stack.yml")
+SECURE_FILE = os.path.join(DEPLOY, "docker-stack.secure.yml")
 STACK_CLUSTER = os.path.join(DEPLOY, "stack-cluster.py")
 SERVICES = ["collector", "cleanser", "deid", "indexer-0", "indexer-1", "analytics"]
 LABELS = ["collector", "cleanser", "deid", "indexer-0", "indexer-1", "analytics"]
@@ -82,9 +87,32 @@ class Stack:
             "HOURGLASS_DEIDS": "2",
             "HOURGLASS_REVISION": suffix,
         })
+        self.files = [STACK_FILE]
+        self.links = None
         self.swarm_created = False
         self.deployed = False
         self.images_built = False
+
+    def secure_stack(self):
+        """The next deployment is a new stack with docker-stack.secure.yml on
+        top: CurveZMQ on every link, every key file a secret."""
+        assert not self.deployed
+        self.name += "s"
+        self.network = self.name + "_hourglass"
+        self.cluster_dir += "-secure"
+        self.files = [STACK_FILE, SECURE_FILE]
+        self.links = os.path.join(self.tmp, "keys", "links")
+        self.env.update({"HOURGLASS_LINK_KEYS": self.links, "HOURGLASS_STACK": self.name,
+                         "HOURGLASS_CLI": cli()})
+        sh([os.path.join(DEPLOY, "make-link-keys.sh"), "--dir", self.links], env=self.env,
+           check=True)
+
+    def add_partner(self, name):
+        """A partner key pair, allowed at the collector; returns the path of its
+        secret key in the CLI container."""
+        sh([os.path.join(DEPLOY, "make-link-keys.sh"), "--dir", self.links, "--partner", name],
+           env=self.env, check=True)
+        return "/links/partners/%s.key" % name
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -110,8 +138,8 @@ class Stack:
 
     def deploy(self):
         self.deployed = True
-        p = sh(["docker", "stack", "deploy", "-c", STACK_FILE, self.name], env=self.env,
-               timeout=300)
+        files = [a for f in self.files for a in ("-c", f)]
+        p = sh(["docker", "stack", "deploy"] + files + [self.name], env=self.env, timeout=300)
         assert p.returncode == 0, "docker stack deploy failed: %s %s" % (p.out, p.err)
         # Swarm ignores (with this warning) options it does not support
         assert "unsupported" not in (p.out + p.err).lower(), p.out + p.err
@@ -184,15 +212,21 @@ class Stack:
                 "--cap-drop", "ALL", "-v", self.cluster_dir + ":/cluster:ro"]
         if os.path.isdir(self.sim):
             argv += ["-v", self.sim + ":/sim:ro"]
+        if self.links:
+            argv += ["-v", self.links + ":/links:ro"]
+        # as the invoking user, who owns the feeds and the partners' keys
+        argv += ["--user", str(os.getuid())]
         p = sh(argv + [self.image, "/bin/hourglass"] + list(args), timeout=timeout)
         return p.returncode, p.out, p.err
 
     def write_cluster_json(self):
+        key = ["--ingest-key", "/links/collector.pub"] if self.links else []
         p = sh(["/usr/bin/python3", STACK_CLUSTER, "--stack", self.name, "--out",
-                self.cluster_dir], check=True)
+                self.cluster_dir] + key, check=True)
         with open(os.path.join(self.cluster_dir, "cluster.json")) as f:
             c = json.load(f)
         assert c["ingest"] == "tcp://collector:5550", c
+        assert c.get("ingest_key", "") == (key[1] if key else ""), c
         self.instances = [q["name"] for q in c["processes"]]
         return p.out
 
@@ -217,9 +251,10 @@ class Stack:
         assert rc == 0, "quarantine list failed: %s %s" % (out, err)
         return json.loads(out)["count"]
 
-    def push(self, partner, fmt, files):
-        r = self.hg("push", "--cluster", "/cluster", "--partner", partner, "--format", fmt,
-                    "--wait", "240", "--json", *["/sim/" + f for f in files], timeout=300)
+    def push(self, partner, fmt, files, key=None):
+        who = ["--key", key] if key else ["--partner", partner]
+        r = self.hg("push", "--cluster", "/cluster", *who, "--format", fmt, "--wait", "240",
+                    "--json", *["/sim/" + f for f in files], timeout=300)
         return check_push(r, len(files))
 
     # ---- waiting ----------------------------------------------------------------
@@ -255,15 +290,15 @@ class Stack:
         raise AssertionError("stack not healthy within %ds: %s" % (deadline_s, state))
 
 
-def validate_stack_file(env):
+def validate_stack_files(env, files):
     """`docker stack config` (client side, no swarm needed) where this Docker
     has it, else docker-compose's parser; returns the resolved file."""
     if sh(["docker", "stack", "config", "--help"]).returncode == 0:
-        p = sh(["docker", "stack", "config", "-c", STACK_FILE], env=env)
-        assert p.returncode == 0, "docker stack config rejects the stack file: %s" % p.err
+        p = sh(["docker", "stack", "config"] + [a for f in files for a in ("-c", f)], env=env)
+        assert p.returncode == 0, "docker stack config rejects %s: %s" % (files, p.err)
     else:
-        p = sh(["docker-compose", "-f", STACK_FILE, "config"], env=env)
-        assert p.returncode == 0, "docker-compose config rejects the stack file: %s" % p.err
+        p = sh(["docker-compose"] + [a for f in files for a in ("-f", f)] + ["config"], env=env)
+        assert p.returncode == 0, "docker-compose config rejects %s: %s" % (files, p.err)
     return p.out
 
 
@@ -280,10 +315,14 @@ def check_published(stack):
         for p in (svc.get("Endpoint") or {}).get("Ports") or []:
             published.setdefault(name, []).append(
                 (p["TargetPort"], p["PublishedPort"], p["PublishMode"]))
+        secrets = {s["File"]["Name"]: (s["File"]["UID"], s["File"]["GID"], s["File"]["Mode"])
+                   for s in svc["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
+        assert set(secrets.values()) <= {("10001", "10001", 0o400)}, (name, secrets)
         if name == stack.service("deid"):
-            secrets = svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
-            assert [(s["File"]["Name"], s["File"]["UID"], s["File"]["GID"], s["File"]["Mode"])
-                    for s in secrets] == [("deid.key", "10001", "10001", 0o400)], secrets
+            assert "deid.key" in secrets, secrets
+        if stack.links and name != stack.service("analytics"):
+            # its own key pair (and for a server its allow-list)
+            assert "links/%s.key" % name.split("_", 1)[1].split("-")[0] in secrets, secrets
     assert published == {stack.service("collector"): [(5550, stack.ingest_port, "host")]}, \
         published
     # and on the host: no container of the stack has any other port bound
@@ -316,9 +355,10 @@ def stack(tmp_path, request):
 
 
 def test_stack_deploys_pushes_scales_and_is_removed(stack):
-    config = validate_stack_file(stack.env)
-    for key in ("mem_limit", "pids_limit", "memswap_limit", "security_opt"):
-        assert key not in config, key
+    for files in ([STACK_FILE], [STACK_FILE, SECURE_FILE]):
+        config = validate_stack_files(stack.env, files)
+        for key in ("mem_limit", "pids_limit", "memswap_limit", "security_opt"):
+            assert key not in config, key
     _log("building image %s from %s" % (stack.image, bin_dir()))
     stack.build_image()
     stack.init_swarm()
@@ -362,3 +402,37 @@ def test_stack_deploys_pushes_scales_and_is_removed(stack):
     assert not left, "left after docker stack rm: %s" % left
     stack.deployed = False
     _log("stack removed: no container, network or volume left")
+    secure_stack(stack, truth, jobs)
+
+
+def secure_stack(stack, truth, jobs):
+    """The stack again, with docker-stack.secure.yml: partners push with their
+    own keys, an unknown key is refused with nothing stored, and every count
+    equals the truth."""
+    stack.secure_stack()
+    keys = {name: stack.add_partner(name) for name in truth["partners"]}
+    stack.deploy()
+    want = {"collector": 1, "cleanser": 2, "deid": 2, "indexer-0": 1, "indexer-1": 1,
+            "analytics": 1}
+    stack.wait_healthy(want)
+    _log("secure stack %s: all %d tasks healthy" % (stack.name, sum(want.values())))
+    check_published(stack)
+
+    rogue = os.path.join(stack.links, "rogue")
+    sh([cli(), "keygen", "--out", rogue], check=True)
+    partner, fmt, files = jobs[0]
+    rc, out, err = stack.hg("push", "--cluster", "/cluster", "--key", "/links/rogue.key",
+                            "--format", fmt, "--wait", "5", "--json", "/sim/" + files[0])
+    assert rc != 0 and json.loads(out)["undelivered"] == 1, (rc, out, err)
+    s = stack.stats()
+    assert s["collector"].get("auth_refused", 0) >= 1, s["collector"]
+    assert s["collector"].get("received", 0) == 0, s["collector"]
+
+    for partner, fmt, files in jobs:
+        stack.push(partner, fmt, files, key=keys[partner])
+    stats = wait_drained(lambda: stack.stats(allow_down=True))
+    check_counts(truth, stats, stack.counts, stack.quarantine_count)
+    _log("secure stack: every count equals the truth")
+    left = stack.remove()
+    assert not left, "left after docker stack rm: %s" % left
+    stack.deployed = False
