@@ -126,6 +126,9 @@ class Stack:
         sh([os.path.join(DEPLOY, "make-keys.sh"), self.key], check=True)
 
     def init_swarm(self):
+        # swarm init creates docker_gwbridge if there is none; leave removes it not
+        gw = sh(["docker", "network", "inspect", "docker_gwbridge"])
+        self.gwbridge_before = gw.returncode == 0
         p = sh(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], timeout=120)
         assert p.returncode == 0, "docker swarm init failed: %s" % p.err
         self.swarm_created = True
@@ -200,6 +203,12 @@ class Stack:
             try:
                 p = sh(["docker", "swarm", "leave", "--force"], timeout=120)
                 print("teardown: docker swarm leave --force: %s" % (p.out + p.err).strip())
+                if not self.gwbridge_before:
+                    # often refused ("active endpoints": moby/moby#37018) until
+                    # the daemon restarts; harmless, reused by the next init
+                    p = sh(["docker", "network", "rm", "docker_gwbridge"], timeout=60)
+                    print("teardown: docker network rm docker_gwbridge: %s"
+                          % (p.out + p.err).strip())
             except Exception as e:  # noqa: BLE001
                 print("teardown: docker swarm leave failed: %s" % e)
 
