@@ -19,6 +19,7 @@ int hg_cmd_health (int argc, char **argv);
 int hg_cmd_keygen (int argc, char **argv);
 int hg_cmd_quality (int argc, char **argv);
 int hg_cmd_fingerprint (int argc, char **argv);
+int hg_cmd_scrub (int argc, char **argv);
 
 /* Pushes HL7 v2 files over MLLP to address (IPv4:PORT); exit status. */
 int hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json);

@@ -1,0 +1,306 @@
+/*
+ * test_scrub.c -- the free-text PHI scrubber (services/deid/scrub.h): each
+ * category found where notes put it, and the hard negatives (clinical terms
+ * that look like names, doses and scores that look like dates or phone
+ * numbers, fractions and blood pressures) left alone; replacement shifting
+ * dates in their own format; the per-deployment lexicon.
+ */
+#include "unit_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scrub.h"
+#include "scrub_lexicon.h"
+
+static hg_scrub_t *s_sc;
+
+/* The text of the spans of type in text, as "a|b|c". */
+static const char *
+s_found (const char *text, hg_scrub_type_t type)
+{
+    static char out[1024];
+    const hg_scrub_span_t *sp;
+    size_t n;
+    out[0] = '\0';
+    assert_int_equal (hg_scrub_find (s_sc, text, strlen (text), &sp, &n), 0);
+    for (size_t k = 0; k < n; k++) {
+        if (sp[k].type == type) {
+            if (out[0]) {
+                strcat (out, "|");
+            }
+            strncat (out, text + sp[k].start, sp[k].end - sp[k].start);
+        }
+    }
+    return out;
+}
+
+/* How many spans of any type text has. */
+static size_t
+s_count (const char *text)
+{
+    const hg_scrub_span_t *sp;
+    size_t n;
+    assert_int_equal (hg_scrub_find (s_sc, text, strlen (text), &sp, &n), 0);
+    return n;
+}
+
+static const char *
+s_replaced (const char *text, int days)
+{
+    static char out[1024];
+    const hg_scrub_span_t *sp;
+    size_t n;
+    assert_int_equal (hg_scrub_find (s_sc, text, strlen (text), &sp, &n), 0);
+    hg_scrub_replace_t opt = {.shift_days = days};
+    size_t need = hg_scrub_replace (text, strlen (text), sp, n, &opt, out, sizeof (out));
+    assert_true (need < sizeof (out));
+    return out;
+}
+
+static void
+test_names (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("Seen by Dr. Jane Doe today.", HG_SCRUB_NAME), "Jane Doe");
+    assert_string_equal (s_found ("Mrs. Kowalczyk reports less pain.", HG_SCRUB_NAME),
+                         "Kowalczyk");
+    assert_string_equal (s_found ("Accompanied by his wife Hope.", HG_SCRUB_NAME), "Hope");
+    assert_string_equal (s_found ("Her son Will drove her in.", HG_SCRUB_NAME), "Will");
+    assert_string_equal (s_found ("-- J. Smith, RN", HG_SCRUB_NAME), "J. Smith");
+    assert_string_equal (s_found ("Electronically signed by Maria Garcia MD on file",
+                                  HG_SCRUB_NAME),
+                         "Maria Garcia");
+    assert_string_equal (s_found ("Patient Ammie Huels presents with cough.", HG_SCRUB_NAME),
+                         "Ammie Huels");
+    /* all capitals and all lower case */
+    assert_string_equal (s_found ("PATIENT SEEN WITH DAUGHTER MARY. DR. JONES TO FOLLOW.",
+                                  HG_SCRUB_NAME),
+                         "MARY|JONES");
+    assert_string_equal (s_found ("pt seen with wife linda. follow up with dr. kowalski.",
+                                  HG_SCRUB_NAME),
+                         "linda|kowalski");
+    /* non-ASCII names */
+    assert_string_equal (s_found ("Seen by Dr. Zoë Müller-Schmidt.", HG_SCRUB_NAME),
+                         "Zoë Müller-Schmidt");
+}
+
+static void
+test_name_negatives (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("Parkinson's disease, Bell's palsy and Hodgkin lymphoma; "
+                                  "Crohn's disease in remission. Murphy's sign negative.",
+                                  HG_SCRUB_NAME),
+                         "");
+    assert_string_equal (s_found ("HPI: SOB and DOE. ASSESSMENT AND PLAN: CHF, HTN. ASA 81 mg, "
+                                  "Lasix 40 mg PO BID, Coumadin per INR.",
+                                  HG_SCRUB_NAME),
+                         "");
+    assert_string_equal (s_found ("Abdomen soft. Extremities warm. Will follow up in clinic.",
+                                  HG_SCRUB_NAME),
+                         "");
+    assert_string_equal (s_found ("his wife was at the bedside", HG_SCRUB_NAME), "");
+}
+
+static void
+test_dates (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("Admitted 03/04/2019, seen 3/4/19 and 2019-03-04T14:30.",
+                                  HG_SCRUB_DATE),
+                         "03/04/2019|3/4/19|2019-03-04T14:30");
+    assert_string_equal (s_found ("On Jan 3rd, 2020 and January 5-7 2020; 3 Jan 2020; "
+                                  "March of 2019; Sept. 12.",
+                                  HG_SCRUB_DATE),
+                         "Jan 3rd, 2020|January 5-7 2020|3 Jan 2020|March of 2019|Sept. 12");
+    assert_string_equal (s_found ("PMH: CABG (2005), MI 1998, seen on 4/12 at 14:30.",
+                                  HG_SCRUB_DATE),
+                         "2005|1998|4/12 at 14:30");
+    assert_string_equal (s_found ("SEEN ON JAN 3 2020.", HG_SCRUB_DATE), "JAN 3 2020");
+}
+
+static void
+test_date_negatives (void **state)
+{
+    (void) state;
+    assert_int_equal (s_count ("BP 120/80, pain 3/10, strength 5/5, 1/2 tab qhs, 2/6 murmur."),
+                      0);
+    assert_int_equal (s_count ("Give 2000 units heparin, 1500 mL fluids, glucose 105 at 14:30."),
+                      0);
+    assert_int_equal (s_count ("Patient may go home. Dec sensation to LT. Mar 3 cm lesion"), 0);
+}
+
+static void
+test_ages (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("A 92 year old woman; 95yo M; aged 101; 93-year-old; 90 y/o.",
+                                  HG_SCRUB_AGE),
+                         "92|95|101|93|90");
+    assert_string_equal (s_found ("She is ninety-two years old.", HG_SCRUB_AGE), "ninety-two");
+    assert_string_equal (s_found ("A 45 year old man, HR 95, 120 mg, 98% on RA.", HG_SCRUB_AGE),
+                         "");
+}
+
+static void
+test_phones (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("Call (617) 555-1234 ext 22 or 617.555.9876, fax "
+                                  "+1 617 555 0000, pager 4-5678.",
+                                  HG_SCRUB_PHONE),
+                         "(617) 555-1234 ext 22|617.555.9876|+1 617 555 0000|4-5678");
+    assert_int_equal (s_count ("Na 140, K 4.1, Cr 1.2, WBC 12.5, plt 250, temp 98.6, 14:30."), 0);
+}
+
+static void
+test_ids (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("MRN: 12345678, Acct #A1234567, SSN 123-45-6789, "
+                                  "specimen S19-04411, license D1234567.",
+                                  HG_SCRUB_ID),
+                         "12345678|A1234567|123-45-6789|S19-04411|D1234567");
+    assert_string_equal (s_found ("Card 4111 1111 1111 1111 on file.", HG_SCRUB_ID),
+                         "4111 1111 1111 1111");
+    assert_string_equal (s_found ("Metformin 500 mg, room air, 2 mg/dL.", HG_SCRUB_ID), "");
+}
+
+static void
+test_locations_contacts (void **state)
+{
+    (void) state;
+    assert_string_equal (s_found ("Lives at 12 Elm Street Apt 4, Worcester, MA 01609 alone.",
+                                  HG_SCRUB_LOCATION),
+                         "12 Elm Street Apt 4, Worcester, MA 01609");
+    assert_string_equal (s_found ("Transferred from Saint Vincent Hospital to Ward 5B.",
+                                  HG_SCRUB_LOCATION),
+                         "Saint Vincent Hospital|5B");
+    assert_string_equal (
+        s_found ("Mail jdoe@example.com, see https://x.org/a?b=1, host 10.0.0.1.",
+                 HG_SCRUB_CONTACT),
+        "jdoe@example.com|https://x.org/a?b=1|10.0.0.1");
+    assert_string_equal (s_found ("Jane Smith, MD", HG_SCRUB_LOCATION), "");
+}
+
+static void
+test_replace (void **state)
+{
+    (void) state;
+    assert_string_equal (s_replaced ("Seen 03/04/2019 by Dr. Jane Doe.", 10),
+                         "Seen 03/14/2019 by Dr. [NAME].");
+    assert_string_equal (s_replaced ("Jan 30th, 2020; 2019-12-25; 12/31/99; JAN 3", 3),
+                         "Feb 2nd, 2020; 2019-12-28; 1/3/00; JAN 6");
+    assert_string_equal (s_replaced ("A 92 year old, MRN 1234567, call 617-555-1234.", 0),
+                         "A 90+ year old, MRN [ID], call [PHONE].");
+    assert_string_equal (s_replaced ("March 1 2021", -1), "February 28 2021");
+    /* cut output: snprintf-like */
+    const char *t = "Dr. Jane Doe";
+    const hg_scrub_span_t *sp;
+    size_t n;
+    char small[8];
+    assert_int_equal (hg_scrub_find (s_sc, t, strlen (t), &sp, &n), 0);
+    assert_int_equal (hg_scrub_replace (t, strlen (t), sp, n, NULL, small, sizeof (small)), 10);
+    assert_string_equal (small, "Dr. [NA");
+}
+
+static void
+test_surrogate (void **state)
+{
+    (void) state;
+    const unsigned char key[32] = {1, 2, 3};
+    const char *t = "Dr. Jane Doe saw Jane.";
+    const hg_scrub_span_t *sp;
+    size_t n;
+    char a[128], b[128];
+    assert_int_equal (hg_scrub_find (s_sc, t, strlen (t), &sp, &n), 0);
+    hg_scrub_replace_t opt = {.key = key, .patient = "p1"};
+    hg_scrub_replace (t, strlen (t), sp, n, &opt, a, sizeof (a));
+    assert_null (strstr (a, "Jane"));
+    assert_null (strstr (a, "Doe"));
+    /* the same word gets the same surrogate within a patient */
+    char first[64];
+    sscanf (a + 4, "%63s", first);
+    assert_non_null (strstr (a + 4 + strlen (first), first));
+    opt.patient = "p2";
+    hg_scrub_replace (t, strlen (t), sp, n, &opt, b, sizeof (b));
+    assert_string_not_equal (a, b);
+}
+
+static void
+test_lexicon (void **state)
+{
+    (void) state;
+    char path[] = "/tmp/test_scrub_lexXXXXXX";
+    int fd = mkstemp (path);
+    assert_true (fd >= 0);
+    const char *body = "# facility names\nLOCATION St Elsewhere\n5 West\nNAME Quixley\nID ZZ-9\n";
+    assert_int_equal (write (fd, body, strlen (body)), (ssize_t) strlen (body));
+    close (fd);
+    hg_scrub_lexicon_t *lex = hg_scrub_lexicon_new ();
+    hg_err_t err = {0};
+    assert_int_equal (hg_scrub_lexicon_load (lex, path, HG_SCRUB_LOCATION, &err), 0);
+    assert_int_equal (hg_scrub_lexicon_count (lex), 4);
+    hg_scrub_t *saved = s_sc;
+    s_sc = hg_scrub_new (lex);
+    assert_string_equal (s_found ("Moved from st  elsewhere to 5 west.", HG_SCRUB_LOCATION),
+                         "st  elsewhere|5 west");
+    assert_string_equal (s_found ("Covered by quixley overnight.", HG_SCRUB_NAME), "quixley");
+    assert_string_equal (s_found ("5 Westerly", HG_SCRUB_LOCATION), "");
+    hg_scrub_free (s_sc);
+    s_sc = saved;
+    hg_scrub_lexicon_free (lex);
+    unlink (path);
+    lex = hg_scrub_lexicon_new ();
+    assert_int_equal (hg_scrub_lexicon_load (lex, "/nonexistent/lex.txt", HG_SCRUB_NAME, &err),
+                      HG_ENOTFOUND);
+    assert_int_equal (hg_scrub_lexicon_add (lex, HG_SCRUB_NAME, " -- ", 4, &err), HG_EINVAL);
+    hg_scrub_lexicon_free (lex);
+}
+
+static void
+test_messy_input (void **state)
+{
+    (void) state;
+    /* invalid UTF-8, NUL bytes, a long run: spans stay inside the text */
+    char buf[5000];
+    for (size_t i = 0; i < sizeof (buf); i++) {
+        buf[i] = (char) ("\xff\xc3 1/2/2020 Dr. X\0y"[i % 18]);
+    }
+    const hg_scrub_span_t *sp;
+    size_t n;
+    assert_int_equal (hg_scrub_find (s_sc, buf, sizeof (buf), &sp, &n), 0);
+    assert_true (n > 0);
+    for (size_t k = 0; k < n; k++) {
+        assert_true (sp[k].start < sp[k].end && sp[k].end <= sizeof (buf));
+        assert_true (k == 0 || sp[k].start >= sp[k - 1].end);
+    }
+    assert_int_equal (s_count (""), 0);
+}
+
+static int
+s_setup (void **state)
+{
+    (void) state;
+    s_sc = hg_scrub_new (NULL);
+    return s_sc ? 0 : -1;
+}
+
+static int
+s_teardown (void **state)
+{
+    (void) state;
+    hg_scrub_free (s_sc);
+    return 0;
+}
+
+HG_TEST_MAIN_GROUP (s_setup, s_teardown, cmocka_unit_test (test_names),
+                    cmocka_unit_test (test_name_negatives), cmocka_unit_test (test_dates),
+                    cmocka_unit_test (test_date_negatives), cmocka_unit_test (test_ages),
+                    cmocka_unit_test (test_phones), cmocka_unit_test (test_ids),
+                    cmocka_unit_test (test_locations_contacts), cmocka_unit_test (test_replace),
+                    cmocka_unit_test (test_surrogate), cmocka_unit_test (test_lexicon),
+                    cmocka_unit_test (test_messy_input))
