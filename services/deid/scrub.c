@@ -62,7 +62,15 @@ s_lex_flags_h (const char *p, size_t n, uint32_t hash)
             return 0;
         }
         const char *w = hg_scrub_lex_words + hg_scrub_lex_off[slot - 1];
-        if (strncasecmp (w, p, n) == 0 && w[n] == '\0') {
+        size_t k = 0;
+        while (k < n) { /* the table's words are lower case */
+            unsigned char c = (unsigned char) p[k];
+            if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char) w[k]) {
+                break;
+            }
+            k++;
+        }
+        if (k == n && w[n] == '\0') {
             return hg_scrub_lex_flags[slot - 1];
         }
     }
@@ -75,7 +83,7 @@ s_lex_flags (const char *p, size_t n)
 }
 
 static void
-s_listed_add (hg_scrub_t *s, const char *w, uint32_t bit)
+s_listed_add (hg_scrub_t *s, const char *w, uint64_t bit)
 {
     uint32_t h = hg_scrub_hash_lower (w, strlen (w)) | 1u;
     uint32_t k = h & (HG_SCRUB_LISTED_SLOTS - 1);
@@ -87,7 +95,7 @@ s_listed_add (hg_scrub_t *s, const char *w, uint32_t bit)
 }
 
 /* The lists a token of hash h may be in (bits), 0 for none. */
-static uint32_t
+static uint64_t
 s_listed (const hg_scrub_t *s, uint32_t h)
 {
     h |= 1u;
@@ -98,23 +106,6 @@ s_listed (const hg_scrub_t *s, uint32_t h)
         }
     }
     return 0;
-}
-
-/* The bit of list in the tokens' masks: its place among the rules' lists
- * (beyond 31 or not there: every bit, so the words are compared). */
-static uint32_t
-s_list_bit (const char *const *list)
-{
-    uint32_t k = 0;
-    const char *const *const *sets[] = {hg_scrub_rules_lists, hg_scrub_names_lists};
-    for (size_t j = 0; j < 2; j++) {
-        for (const char *const *const *l = sets[j]; *l; l++, k++) {
-            if (*l == list) {
-                return k < 32 ? 1u << k : 0xFFFFFFFFu;
-            }
-        }
-    }
-    return 0xFFFFFFFFu;
 }
 
 /* ---- tokens ---------------------------------------------------------- */
@@ -300,11 +291,8 @@ s_tokenize (hg_scrub_t *s)
 }
 
 bool
-hg_tok_in (const hg_scrub_t *s, size_t i, const char *const *list)
+hg_tok_in_list (const hg_scrub_t *s, size_t i, const char *const *list)
 {
-    if (i >= s->nt || s->t[i].lists == 0 || !(s->t[i].lists & s_list_bit (list))) {
-        return false;
-    }
     for (; *list; list++) {
         if (hg_tok_is (s, i, *list)) {
             return true;
@@ -389,10 +377,11 @@ hg_scrub_new (const hg_scrub_lexicon_t *lex)
     }
     s->lex = lex;
     const char *const *const *sets[] = {hg_scrub_rules_lists, hg_scrub_names_lists};
+    unsigned bit = 0;
     for (size_t k = 0; k < 2; k++) {
-        for (const char *const *const *l = sets[k]; *l; l++) {
+        for (const char *const *const *l = sets[k]; *l; l++, bit++) {
             for (const char *const *w = *l; *w; w++) {
-                s_listed_add (s, *w, s_list_bit (*l));
+                s_listed_add (s, *w, (uint64_t) 1 << bit);
             }
         }
     }

@@ -13,9 +13,51 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
 #define SP_NEWLINE 2               /* a line break before it */
 #define HG_SCRUB_LISTED_SLOTS 2048 /* the filter's hash set (a power of two) */
 
-/* The word lists of scrub_rules.c and scrub_names.c (NULL-terminated arrays
- * of NULL-terminated lists): every list hg_tok_in is given is in one, so a
- * token in none of their words is rejected by one bit. */
+/* The word lists of scrub_rules.c and scrub_names.c that hg_tok_in takes,
+ * by name: each has a bit in a token's lists mask, so a token is tested
+ * against a list by one bit (then confirmed by comparing the words). A list
+ * given to hg_tok_in must be named here (else it does not compile). */
+#define HG_SCRUB_RULES_LISTS(X) \
+    X (s_units)                 \
+    X (s_id_cues)               \
+    X (s_phone_cues)            \
+    X (s_date_cues)             \
+    X (s_age_after)             \
+    X (s_tens)                  \
+    X (s_ones)
+#define HG_SCRUB_NAMES_LISTS(X) \
+    X (s_stop)                  \
+    X (s_street)                \
+    X (s_unit_words)            \
+    X (s_states)                \
+    X (s_state_abbr)            \
+    X (s_creds_states)          \
+    X (s_street_heads)          \
+    X (s_street_glue)           \
+    X (s_zip_cues)              \
+    X (s_unit_alone)            \
+    X (s_institution)           \
+    X (s_inst_inner)            \
+    X (s_inst_words)            \
+    X (s_inst_glue)             \
+    X (s_ward_cues)             \
+    X (s_move_cues)             \
+    X (s_titles)                \
+    X (s_relations)             \
+    X (s_sign_cues)             \
+    X (s_creds)                 \
+    X (s_eponym_next)           \
+    X (s_dose_units)
+
+#define HG_SCRUB_LIST_ENUM(n) HG_LIST_##n,
+enum {
+    HG_SCRUB_RULES_LISTS (HG_SCRUB_LIST_ENUM) HG_SCRUB_NAMES_LISTS (HG_SCRUB_LIST_ENUM)
+        HG_LIST_COUNT
+};
+_Static_assert(HG_LIST_COUNT <= 64, "a token's lists mask has 64 bits");
+#define HG_SCRUB_LIST_ENTRY(n) n,
+
+/* Every list, in the enum's order (NULL-terminated). */
 extern const char *const *const hg_scrub_rules_lists[];
 extern const char *const *const hg_scrub_names_lists[];
 
@@ -25,7 +67,7 @@ typedef struct {
     uint32_t val;   /* TK_NUM: value (saturated) */
     uint8_t ndig;   /* TK_NUM: digits */
     int8_t mark;    /* the type of the span claiming it, -1 none */
-    uint32_t lists; /* bit k: may be a word of list k of the rules (hg_tok_in) */
+    uint64_t lists; /* bit k: may be a word of list k (HG_LIST_*, hg_tok_in) */
 } hg_tok_t;
 
 typedef struct {
@@ -50,7 +92,7 @@ struct hg_scrub {
     bool oom;
     bool anycase; /* the note is all capitals or all lower case: shape says nothing */
     uint32_t listed[HG_SCRUB_LISTED_SLOTS]; /* hashes of the lists' words, 0 empty */
-    uint32_t lmask[HG_SCRUB_LISTED_SLOTS];  /* the lists each is in (bit k: list k) */
+    uint64_t lmask[HG_SCRUB_LISTED_SLOTS];  /* the lists each is in (bit k: list k) */
 };
 
 /* tokens: token i is the word lower (any case); is in list; is the
@@ -72,7 +114,16 @@ hg_tok_is (const hg_scrub_t *s, size_t i, const char *lower)
     return lower[n] == '\0';
 }
 
-bool hg_tok_in (const hg_scrub_t *s, size_t i, const char *const *list);
+bool hg_tok_in_list (const hg_scrub_t *s, size_t i, const char *const *list);
+
+/* Token i is one of the words of list (a list named in HG_SCRUB_*_LISTS). */
+#define hg_tok_in(s, i, list) hg_tok_in_bit ((s), (i), (list), HG_LIST_##list)
+
+static inline bool
+hg_tok_in_bit (const hg_scrub_t *s, size_t i, const char *const *list, int bit)
+{
+    return i < s->nt && (s->t[i].lists >> bit & 1u) && hg_tok_in_list (s, i, list);
+}
 
 static inline bool
 hg_tok_punct (const hg_scrub_t *s, size_t i, char c)

@@ -259,11 +259,11 @@ s_street_intl (const hg_scrub_t *s, size_t i)
         }
         return j + 1;
     }
-    if (s_cap (s, i) && s_cap (s, i + 1) && !NEWLINE (i + 1)
+    if (IS_NUM (i + 2) && s_cap (s, i + 1) && !NEWLINE (i + 1)
         && s_ends_with (s, i + 1, s_street_ends)) {
         j = i + 1; /* Brucker Bundesstrasse */
     }
-    if (!s_ends_with (s, j, s_street_ends) || !IS_NUM (j + 1) || T (j + 1).ndig > 5
+    if (!IS_NUM (j + 1) || T (j + 1).ndig > 5 || !s_ends_with (s, j, s_street_ends)
         || (j + 2 < s->nt && hg_tok_tight (s, j + 2) && IS_NUM (j + 2))) {
         return 0;
     }
@@ -762,8 +762,5 @@ hg_scrub_pass_ids (hg_scrub_t *s)
 
 /* Every word list above, for the scrubber's filter (scrub_int.h). */
 const char *const *const hg_scrub_names_lists[] = {
-    s_stop,         s_street,      s_unit_words, s_states,     s_state_abbr,
-    s_creds_states, s_institution, s_inst_inner, s_inst_words, s_inst_glue,
-    s_ward_cues,    s_move_cues,   s_titles,     s_relations,  s_sign_cues,
-    s_creds,        s_eponym_next, s_dose_units, NULL,
+    HG_SCRUB_NAMES_LISTS (HG_SCRUB_LIST_ENTRY) NULL,
 };

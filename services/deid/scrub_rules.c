@@ -913,5 +913,5 @@ hg_scrub_pass_ages (hg_scrub_t *s)
 
 /* Every word list above, for the scrubber's filter (scrub_int.h). */
 const char *const *const hg_scrub_rules_lists[] = {
-    s_units, s_id_cues, s_phone_cues, s_date_cues, s_age_after, s_tens, s_ones, NULL,
+    HG_SCRUB_RULES_LISTS (HG_SCRUB_LIST_ENTRY) NULL,
 };

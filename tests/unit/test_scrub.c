@@ -184,6 +184,12 @@ test_locations_contacts (void **state)
                  HG_SCRUB_CONTACT),
         "jdoe@example.com|https://x.org/a?b=1|10.0.0.1");
     assert_string_equal (s_found ("Jane Smith, MD", HG_SCRUB_LOCATION), "");
+    assert_string_equal (
+        s_found ("Sent to Koskikatu 25, then Rua do Arenque 1634 and 12 rue de la "
+                 "Paix; ZIP: 02155; Suite 501.",
+                 HG_SCRUB_LOCATION),
+        "Koskikatu 25|Rua do Arenque 1634|12 rue de la Paix|02155|Suite 501");
+    assert_string_equal (s_found ("Went home. Rua 3 mg. Strength 5/5.", HG_SCRUB_LOCATION), "");
 }
 
 static void
