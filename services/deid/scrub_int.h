@@ -42,6 +42,8 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
     X (s_inst_glue)             \
     X (s_ward_cues)             \
     X (s_move_cues)             \
+    X (s_addr_cues)             \
+    X (s_at_cues)               \
     X (s_titles)                \
     X (s_relations)             \
     X (s_sign_cues)             \

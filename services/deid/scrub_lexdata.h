@@ -18,6 +18,7 @@
 #define HG_SCRUB_LEX_ENGLISH 4  /* an English word (SCOWL, lower case) */
 #define HG_SCRUB_LEX_CLINICAL 8 /* clinical vocabulary and eponyms (clinical.txt) */
 #define HG_SCRUB_LEX_PLACE 16   /* a word of a city name (Synthea addresses) */
+#define HG_SCRUB_LEX_COUNTRY 32 /* a country's name or a word of it: not PHI, never a name */
 
 extern const uint32_t hg_scrub_lex_size;
 extern const uint32_t hg_scrub_lex_count;

@@ -342,8 +342,9 @@ s_institution_at (hg_scrub_t *s, size_t k)
                 && !hg_tok_in (s, a - 1, s_stop)
                 && (!hg_tok_in (s, a - 1, s_inst_glue) || hg_tok_is (s, a - 1, "saint")
                     || hg_tok_is (s, a - 1, "st"))
-                && (!s->anycase || !(LEX (a - 1) & HG_SCRUB_LEX_ENGLISH)
-                    || hg_tok_in (s, a - 1, s_inst_words)))
+                && ((!s->anycase && T (a - 1).shape != SH_UPPER)
+                    || !(LEX (a - 1) & HG_SCRUB_LEX_ENGLISH) || hg_tok_in (s, a - 1, s_inst_words)
+                    || hg_tok_in (s, a - 1, s_inst_inner)))
                || hg_tok_punct (s, a - 1, '\'')
                || (hg_tok_is (s, a - 1, "s") && hg_tok_tight (s, a - 1))
                || (hg_tok_punct (s, a - 1, '.') && a >= 2 && hg_tok_is (s, a - 2, "st"))
@@ -377,8 +378,64 @@ static const char *const s_ward_cues[] = {"ward", "room", "rm", "bed", "bay", "p
 static const char *const s_move_cues[] = {
     "lives",      "living",    "resides", "resident", "moved",     "born",
     "traveled",   "travelled", "trip",    "visiting", "relocated", "returned",
-    "immigrated", "emigrated", "lived",   "grew",     NULL,
+    "immigrated", "emigrated", "lived",   "grew",     "flew",      "originally",
+    "located",    "based",     "staying", "driving",  "drove",     NULL,
 };
+
+static const char *const s_addr_cues[] = {"address", "addr", "residence", NULL};
+static const char *const s_at_cues[] = {
+    "lives", "live", "living", "located", "resides", "reside", "staying", "moved", NULL,
+};
+
+/* An address after "Address:", "address is", "lives at": the rest of the
+ * sentence or line (at most 24 tokens) when it holds a number. */
+static bool
+s_address_cued (hg_scrub_t *s, size_t i)
+{
+    size_t j = i + 1;
+    if (hg_tok_in (s, i, s_addr_cues)) {
+        if (hg_tok_punct (s, j, ':')) {
+            j++;
+        }
+        else if (hg_tok_is (s, j, "is")) {
+            j++;
+        }
+        else {
+            return false;
+        }
+    }
+    else if (hg_tok_in (s, i, s_at_cues) && (hg_tok_is (s, j, "at") || hg_tok_is (s, j, "on"))) {
+        j++;
+    }
+    else {
+        return false;
+    }
+    if (j >= s->nt || !FREE (j) || !(IS_NUM (j) || s_cap (s, j)) || hg_tok_is (s, j, "the")) {
+        return false;
+    }
+    if (IS_NUM (j) && s_address (s, j)) {
+        return true; /* a US address: its own rule knows where it ends */
+    }
+    size_t e = j, nums = 0;
+    while (e < s->nt && e < j + 24 && FREE (e)
+           && (e == j || !NEWLINE (e) || T (e).kind != TK_PUNCT)) {
+        if ((hg_tok_punct (s, e, '.') || hg_tok_punct (s, e, '?') || hg_tok_punct (s, e, '!')
+             || hg_tok_punct (s, e, ';'))
+            && (e + 1 >= s->nt || NEWLINE (e + 1)
+                || (!hg_tok_tight (s, e + 1) && !IS_NUM (e + 1) && T (e + 1).shape != SH_UPPER))
+            && !(TLEN (e - 1) <= 3 && IS_WORD (e - 1))) {
+            break;
+        }
+        if ((NEWLINE (e) && e > j && !IS_NUM (e) && !s_cap (s, e))
+            || (T (e).shape == SH_LOWER && !s->anycase && TLEN (e) > 3
+                && (LEX (e) & HG_SCRUB_LEX_ENGLISH))) {
+            break;
+        }
+        nums += IS_NUM (e);
+        e++;
+    }
+    return nums > 0 && e > j + 1 && hg_scrub_claim (s, j, e, HG_SCRUB_LOCATION, NULL);
+}
 
 /* 1-3 capitalised words not common English after "lives in", "from". */
 static bool
@@ -445,6 +502,9 @@ hg_scrub_pass_places (hg_scrub_t *s)
                 }
                 continue;
             }
+        }
+        if (IS_WORD (i) && s_address_cued (s, i)) {
+            continue;
         }
         if (IS_WORD (i) && s_place_cued (s, i)) {
             continue;
@@ -576,6 +636,9 @@ s_namey (const hg_scrub_t *s, size_t i, bool cued)
         return 0;
     }
     uint8_t f = LEX (i);
+    if (f & HG_SCRUB_LEX_COUNTRY) {
+        return 0;
+    }
     bool cap = s_cap (s, i)
                && (T (i).shape != SH_UPPER || s->anycase || TLEN (i) > 2 || (f & NAMEY));
     bool in_name = cued && i > 0 && hg_tok_tight (s, i) == false && IS_WORD (i - 1)
@@ -646,6 +709,13 @@ s_cue_before (const hg_scrub_t *s, size_t i)
         return true;
     }
     if (hg_tok_in (s, k - 1, s_relations) || hg_tok_in (s, k - 1, s_sign_cues)) {
+        return true;
+    }
+    if (k >= 2 && hg_tok_is (s, k - 1, "is") && hg_tok_is (s, k - 2, "name")) {
+        return true; /* my name is X */
+    }
+    if (k >= 2 && hg_tok_is (s, k - 1, "me")
+        && (hg_tok_is (s, k - 2, "call") || hg_tok_is (s, k - 2, "calls"))) {
         return true;
     }
     return hg_tok_is (s, k - 1, "named")

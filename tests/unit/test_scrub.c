@@ -82,6 +82,7 @@ test_names (void **state)
     assert_string_equal (s_found ("pt seen with wife linda. follow up with dr. kowalski.",
                                   HG_SCRUB_NAME),
                          "linda|kowalski");
+    assert_string_equal (s_found ("She says my name is Siiri.", HG_SCRUB_NAME), "Siiri");
     /* non-ASCII names */
     assert_string_equal (s_found ("Seen by Dr. Zoë Müller-Schmidt.", HG_SCRUB_NAME),
                          "Zoë Müller-Schmidt");
@@ -103,6 +104,7 @@ test_name_negatives (void **state)
                                   HG_SCRUB_NAME),
                          "");
     assert_string_equal (s_found ("his wife was at the bedside", HG_SCRUB_NAME), "");
+    assert_string_equal (s_found ("Travelled to Canada and Brazil in March.", HG_SCRUB_NAME), "");
 }
 
 static void
@@ -190,6 +192,12 @@ test_locations_contacts (void **state)
                  HG_SCRUB_LOCATION),
         "Koskikatu 25|Rua do Arenque 1634|12 rue de la Paix|02155|Suite 501");
     assert_string_equal (s_found ("Went home. Rua 3 mg. Strength 5/5.", HG_SCRUB_LOCATION), "");
+    assert_string_equal (s_found ("Address: Puruntie 82 Apt. 595 LAPPEENRANTA 53650. Seen today.",
+                                  HG_SCRUB_LOCATION),
+                         "Puruntie 82 Apt. 595 LAPPEENRANTA 53650");
+    assert_string_equal (s_found ("ADMITTED FROM FAIRVIEW NURSING HOME. Went home.",
+                                  HG_SCRUB_LOCATION),
+                         "FAIRVIEW NURSING HOME");
 }
 
 static void

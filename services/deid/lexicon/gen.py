@@ -11,7 +11,7 @@ the lower-cased word (the hash scrub.c computes), each word with its flags.
 import glob, json, os, re, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FLAGS = {"first.txt": 1, "surnames.txt": 2, "english.txt": 4, "clinical.txt": 8, "places.txt": 16}
+FLAGS = {"first.txt": 1, "surnames.txt": 2, "english.txt": 4, "clinical.txt": 8, "places.txt": 16, "countries.txt": 32}
 
 
 def fnv1a(b):
