@@ -370,6 +370,17 @@ s_institution_at (hg_scrub_t *s, size_t k)
     if (a == k && e == k + 1) {
         return false; /* "the hospital", "Clinic" alone */
     }
+    bool proper = false; /* a word naming this one: "hospice care" names none */
+    for (size_t j = a; j < e && !proper; j++) {
+        if (IS_WORD (j) && !hg_tok_in (s, j, s_institution) && !hg_tok_in (s, j, s_inst_inner)
+            && !hg_tok_in (s, j, s_inst_glue)) {
+            proper = !(LEX (j) & HG_SCRUB_LEX_ENGLISH) || (!s->anycase && T (j).shape == SH_CAP)
+                     || (LEX (j) & (NAMEY | HG_SCRUB_LEX_PLACE));
+        }
+    }
+    if (!proper) {
+        return false;
+    }
     return hg_scrub_claim (s, a, e, HG_SCRUB_LOCATION, NULL);
 }
 
@@ -772,7 +783,7 @@ hg_scrub_pass_names (hg_scrub_t *s)
         if (strong && best < 2 && cued && !title && !s_cred_after (s, e)) {
             /* after a relation or a sign-off cue: not a common word alone in lower case */
             bool lower_word = T (i).shape == SH_LOWER && (LEX (i) & HG_SCRUB_LEX_ENGLISH)
-                              && !(LEX (i) & NAMEY);
+                              && (!(LEX (i) & NAMEY) || e == i + 1);
             if (lower_word
                 || (e == i + 1 && (LEX (i) & HG_SCRUB_LEX_ENGLISH) && !(LEX (i) & NAMEY)
                     && !hg_tok_in (s,
