@@ -782,8 +782,11 @@ hg_scrub_pass_names (hg_scrub_t *s)
         }
         if (strong && best < 2 && cued && !title && !s_cred_after (s, e)) {
             /* after a relation or a sign-off cue: not a common word alone in lower case */
+            bool relation = i > 0 && hg_tok_in (s, i - 1, s_relations);
             bool lower_word = T (i).shape == SH_LOWER && (LEX (i) & HG_SCRUB_LEX_ENGLISH)
-                              && (!(LEX (i) & NAMEY) || e == i + 1);
+                              && (!(LEX (i) & NAMEY)
+                                  || (e == i + 1
+                                      && !(relation && (LEX (i) & HG_SCRUB_LEX_FIRST))));
             if (lower_word
                 || (e == i + 1 && (LEX (i) & HG_SCRUB_LEX_ENGLISH) && !(LEX (i) & NAMEY)
                     && !hg_tok_in (s,
