@@ -116,6 +116,38 @@ class Note:
         return "".join(self.parts)
 
 
+def nursing_note(n, rnd, person, date):
+    """A second style appended to half the notes: a nursing/discharge
+    addendum with other phrasings than the first part."""
+    f1, l1 = person()
+    f2, l2 = person()
+    n.add("\nNURSING NOTE ")
+    date(n)
+    n.add(":\nPt resting comfortably, A&Ox3, VSS. Pt's daughter, ")
+    n.add(f1, "NAME")
+    n.add(", at bedside; updated on plan. Discussed with Dr ")
+    n.add(l2, "NAME")
+    n.add(" (cardiology) re: Eliquis 5 mg BID, INR 2.3, K 4.1, Cr 1.1, WBC 7.2.\n")
+    n.add("D/C'd to home with VNA on ")
+    date(n)
+    n.add("; f/u in clinic in 2 wks. Spoke with ")
+    n.add(f2 + " " + l1, "NAME")
+    n.add(" (HCP) at ")
+    n.add("%03d-%03d-%04d" % (rnd.randint(201, 989), rnd.randint(200, 999), rnd.randint(0, 9999)), "PHONE")
+    n.add(". Pt is a ")
+    age = rnd.randint(90, 104)
+    n.add("%d" % age, "AGE")
+    n.add("yo F, DNR/DNI. Specimen ")
+    n.add("S%02d-%05d" % (rnd.randint(10, 24), rnd.randint(0, 99999)), "ID")
+    n.add(" sent. Transferred from ")
+    n.add("%s %s" % (rnd.choice(["Metrowest", "Cape Cod", "Berkshire", "Hallmark", "Newton-Wellesley"]), rnd.choice(["Hospital", "Medical Center"])), "LOCATION")
+    n.add(" on ")
+    date(n)
+    n.add(".\n")
+    n.add("%s %s, RN" % (rnd.choice(["Electronically signed:", "Signed:", "RN:"]), ""))
+    n.add("\n")
+
+
 def gen_notes(count, seed):
     rnd = random.Random(seed)
     first, last = census_names()
@@ -182,6 +214,8 @@ def gen_notes(count, seed):
         n.add(" on ")
         date(n)
         n.add("\n")
+        if k % 2 == 1:
+            nursing_note(n, rnd, person, date)
         text, style = n.text(), k % 3
         if style == 1:
             text = text.upper()

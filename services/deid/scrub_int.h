@@ -47,6 +47,8 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
     X (s_titles)                \
     X (s_relations)             \
     X (s_sign_cues)             \
+    X (s_talk_cues)             \
+    X (s_place_preps)           \
     X (s_creds)                 \
     X (s_eponym_next)           \
     X (s_dose_units)

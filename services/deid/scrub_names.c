@@ -24,6 +24,11 @@ s_cap (const hg_scrub_t *s, size_t i)
     return IS_WORD (i) && (s->anycase || T (i).shape == SH_CAP || T (i).shape == SH_UPPER);
 }
 
+/* "spoke with X", "discussed with X" */
+static const char *const s_talk_cues[] = {
+    "spoke", "spoken", "speaking", "discussed", "talked", "met", "called", "phoned", NULL,
+};
+
 /* words that end a name after a cue, even capitalised */
 static const char *const s_stop[] = {
     "the",      "a",      "an",       "and",     "or",   "is",     "was",     "has",
@@ -302,6 +307,9 @@ s_place_code (const hg_scrub_t *s, size_t i, size_t *start)
     return e;
 }
 
+/* what comes before a place's name */
+static const char *const s_place_preps[] = {"from", "to", "at", "in", "into", NULL};
+
 /* the words an institution's name ends with (or is built around) */
 static const char *const s_institution[] = {
     "hospital",  "hospitals",  "clinic",       "clinics", "center",    "centre",
@@ -367,6 +375,17 @@ s_institution_at (hg_scrub_t *s, size_t k)
     while (e > k + 1 && hg_tok_in (s, e - 1, s_inst_glue)) {
         e--;
     }
+    if (s->anycase) { /* "transferred from cape cod hospital" */
+        size_t b = a;
+        while (b > 0 && k - b < 5 && FREE (b - 1) && IS_WORD (b - 1) && !NEWLINE (b)
+               && !hg_tok_in (s, b - 1, s_stop) && !(LEX (b - 1) & HG_SCRUB_LEX_CLINICAL)
+               && !hg_tok_in (s, b - 1, s_place_preps)) {
+            b--;
+        }
+        if (b < k && b > 0 && hg_tok_in (s, b - 1, s_place_preps)) {
+            a = b;
+        }
+    }
     if (a == k && e == k + 1) {
         return false; /* "the hospital", "Clinic" alone */
     }
@@ -378,7 +397,7 @@ s_institution_at (hg_scrub_t *s, size_t k)
                      || (LEX (j) & (NAMEY | HG_SCRUB_LEX_PLACE));
         }
     }
-    if (!proper) {
+    if (!proper && !(s->anycase && a > 0 && a < k && hg_tok_in (s, a - 1, s_place_preps))) {
         return false;
     }
     return hg_scrub_claim (s, a, e, HG_SCRUB_LOCATION, NULL);
@@ -721,6 +740,10 @@ s_cue_before (const hg_scrub_t *s, size_t i)
     }
     if (hg_tok_in (s, k - 1, s_relations) || hg_tok_in (s, k - 1, s_sign_cues)) {
         return true;
+    }
+    if (k >= 2 && (hg_tok_is (s, k - 1, "with") || hg_tok_is (s, k - 1, "to"))
+        && hg_tok_in (s, k - 2, s_talk_cues)) {
+        return true; /* spoke with X */
     }
     if (k >= 2 && hg_tok_is (s, k - 1, "is") && hg_tok_is (s, k - 2, "name")) {
         return true; /* my name is X */

@@ -83,6 +83,8 @@ test_names (void **state)
                                   HG_SCRUB_NAME),
                          "linda|kowalski");
     assert_string_equal (s_found ("She says my name is Siiri.", HG_SCRUB_NAME), "Siiri");
+    assert_string_equal (s_found ("SPOKE WITH DMITRI PAPADAKIS (HCP) BY PHONE.", HG_SCRUB_NAME),
+                         "DMITRI PAPADAKIS");
     /* non-ASCII names */
     assert_string_equal (s_found ("Seen by Dr. Zoë Müller-Schmidt.", HG_SCRUB_NAME),
                          "Zoë Müller-Schmidt");
@@ -195,6 +197,14 @@ test_locations_contacts (void **state)
     assert_string_equal (s_found ("Address: Puruntie 82 Apt. 595 LAPPEENRANTA 53650. Seen today.",
                                   HG_SCRUB_LOCATION),
                          "Puruntie 82 Apt. 595 LAPPEENRANTA 53650");
+    assert_string_equal (s_found ("pt resting, vss, a&ox3. transferred from cape cod hospital "
+                                  "on arrival, no acute distress, family updated.",
+                                  HG_SCRUB_LOCATION),
+                         "cape cod hospital");
+    assert_string_equal (s_found ("pt resting, vss, a&ox3. plan for hospice care, "
+                                  "no acute distress, family updated.",
+                                  HG_SCRUB_LOCATION),
+                         "");
     assert_string_equal (s_found ("ADMITTED FROM FAIRVIEW NURSING HOME. Went home.",
                                   HG_SCRUB_LOCATION),
                          "FAIRVIEW NURSING HOME");
