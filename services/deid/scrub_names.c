@@ -711,6 +711,10 @@ s_name_run (const hg_scrub_t *s, size_t i, bool cued, int *best)
             if (hg_tok_punct (s, j, '-') && hg_tok_tight (s, j) && s_namey (s, j + 1, true)) {
                 j += 2; /* Smith-Jones */
             }
+            else if (IS_NUM (j) && hg_tok_tight (s, j) && FREE (j)
+                     && !(j + 1 < s->nt && hg_tok_tight (s, j + 1))) {
+                j++; /* Marine542: generated data numbers its names */
+            }
         }
         else {
             break;

@@ -83,6 +83,9 @@ test_names (void **state)
                                   HG_SCRUB_NAME),
                          "linda|kowalski");
     assert_string_equal (s_found ("She says my name is Siiri.", HG_SCRUB_NAME), "Siiri");
+    assert_string_equal (s_found ("# History\nMarine542 Ai120\n is a 60 year-old.",
+                                  HG_SCRUB_NAME),
+                         "Marine542 Ai120");
     assert_string_equal (s_found ("SPOKE WITH DMITRI PAPADAKIS (HCP) BY PHONE.", HG_SCRUB_NAME),
                          "DMITRI PAPADAKIS");
     /* non-ASCII names */
