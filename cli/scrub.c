@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 
 #include "cli.h"
+#include "keyfile.h"
 #include "opts.h"
 #include "scrub.h"
 #include "scrub_lexicon.h"
@@ -57,6 +59,13 @@ s_note (hg_scrub_t *sc, json_object *in, const hg_scrub_replace_t *rep, bool jso
         return false;
     }
     json_object_object_get_ex (in, "id", &id);
+    json_object *patient = NULL;
+    hg_scrub_replace_t note_rep = *rep;
+    if (json_object_object_get_ex (in, "patient", &patient)
+        && json_object_is_type (patient, json_type_string)) {
+        note_rep.patient = json_object_get_string (patient); /* surrogates per patient */
+    }
+    rep = &note_rep;
     const char *t = json_object_get_string (text);
     size_t len = (size_t) json_object_get_string_len (text);
     const hg_scrub_span_t *spans;
@@ -145,6 +154,7 @@ hg_cmd_scrub (int argc, char **argv)
     bool json = false;
     int shift = 0;
     hg_cli_list_t lexicons = {0};
+    const char *key_file = NULL, *patient = NULL;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_LIST ("--lexicon", &lexicons, "FILE",
@@ -152,6 +162,10 @@ hg_cmd_scrub (int argc, char **argv)
                          64),
         HG_CLI_OPT_INT ("--shift-days", &shift, "N", "move dates by N days (default 0)", -3650,
                         3650),
+        HG_CLI_OPT_STR ("--surrogate-key", &key_file, "FILE",
+                        "names become surrogates keyed by this 32-byte key file (mode 0600)"),
+        HG_CLI_OPT_STR ("--patient", &patient, "ID",
+                        "the patient the surrogates are for, unless a note has \"patient\""),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {
@@ -194,8 +208,22 @@ hg_cmd_scrub (int argc, char **argv)
         fprintf (stderr, "hourglass scrub: out of memory\n");
         goto done;
     }
-    hg_scrub_replace_t rep = {.shift_days = shift};
+    unsigned char key[HG_KEYFILE_BYTES];
+    hg_scrub_replace_t rep = {.shift_days = shift, .patient = patient};
+    if (key_file) {
+        static const hg_keyfile_kind_t kind = {
+            .what = "surrogate key",
+            .creator = "you (head -c 32 /dev/urandom > FILE; chmod 600 FILE)",
+            .on_new = "no surrogate needs to match an earlier run",
+        };
+        if (hg_keyfile_load (key_file, false, &kind, key, &err) < 0) {
+            fprintf (stderr, "hourglass scrub: %s\n", err.msg);
+            goto done;
+        }
+        rep.key = key;
+    }
     rc = s_run (in, sc, &rep, json);
+    sodium_memzero (key, sizeof (key));
 done:
     if (in && in != stdin) {
         fclose (in);

@@ -68,3 +68,24 @@ def test_plain_output_file_argument_and_lexicon(tmp_path):
     p = subprocess.run([hg.cli_path(), "scrub", "--shift-days", "x"], input=b"",
                        capture_output=True, env=hg.cli_env(), timeout=60, check=False)
     assert p.returncode == 2
+
+
+def test_surrogates_per_patient(tmp_path):
+    key = tmp_path / "surrogate.key"
+    key.write_bytes(bytes(range(32)))
+    key.chmod(0o600)
+    text = "Seen by Dr. Kowalczyk with Mrs. Kowalczyk."
+    lines = [json.dumps({"id": 1, "text": text, "patient": "p1"}),
+             json.dumps({"id": 2, "text": text, "patient": "p1"}),
+             json.dumps({"id": 3, "text": text, "patient": "p2"})]
+    p = run(lines, "--surrogate-key", str(key))
+    assert p.returncode == 0, p.stderr
+    a, b, c = p.stdout.decode().splitlines()
+    assert "Kowalczyk" not in a and "[NAME]" not in a
+    assert a == b, "same patient, same surrogates"
+    assert a != c, "another patient, other surrogates"
+    words = a.split()
+    assert words[3] == words[6].rstrip("."), "one name, one surrogate within a note"
+    key.chmod(0o644)
+    p = run(lines, "--surrogate-key", str(key))
+    assert p.returncode == 1 and b"0600" in p.stderr
