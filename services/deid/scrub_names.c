@@ -669,6 +669,11 @@ s_namey (const hg_scrub_t *s, size_t i, bool cued)
     if (f & HG_SCRUB_LEX_COUNTRY) {
         return 0;
     }
+    if ((i > 0 && hg_tok_tight (s, i) && IS_NUM (i - 1))
+        || (IS_NUM (i + 1) && hg_tok_tight (s, i + 1) && i + 2 < s->nt && hg_tok_tight (s, i + 2)
+            && T (i + 2).kind != TK_PUNCT)) {
+        return 0; /* inside a code: CHA2DS2-VASc, 2DS */
+    }
     bool cap = s_cap (s, i)
                && (T (i).shape != SH_UPPER || s->anycase || TLEN (i) > 2 || (f & NAMEY));
     bool in_name = cued && i > 0 && hg_tok_tight (s, i) == false && IS_WORD (i - 1)

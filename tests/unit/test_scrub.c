@@ -109,7 +109,39 @@ test_name_negatives (void **state)
                                   HG_SCRUB_NAME),
                          "");
     assert_string_equal (s_found ("his wife was at the bedside", HG_SCRUB_NAME), "");
+    assert_string_equal (s_found ("CHA2DS2-VASc 3, HAS-BLED 2, Wells score 1, Babinski negative, "
+                                  "Swan-Ganz not indicated, Foley removed.",
+                                  HG_SCRUB_NAME),
+                         "");
     assert_string_equal (s_found ("Travelled to Canada and Brazil in March.", HG_SCRUB_NAME), "");
+}
+
+/* A note dense with clinical vocabulary, doses, scores and eponyms: only
+ * the clinician's name and the two years are PHI. */
+static void
+test_clinical_note (void **state)
+{
+    (void) state;
+    const char *note =
+        "CHIEF COMPLAINT: Chest pain x 2 days.\n"
+        "HPI: 67 yo M w/ PMH of HTN, HLD, T2DM (A1c 7.2%), CAD s/p PCI to LAD 2015, presents w/ substernal CP radiating to L arm. Troponin 0.04 -> 0.12. EKG: NSR 78, ST depressions V4-V6. Given ASA 325 mg, NTG SL x3, heparin gtt. Cardiology (Dr. Patel) consulted.\n"
+        "ROS: + SOB, + diaphoresis, - fever. Denies N/V/D.\n"
+        "MEDS: Metoprolol tartrate 25 mg PO BID, Atorvastatin 80 mg qHS, Lisinopril 10 mg daily, Metformin 1000 mg BID, Insulin glargine 20 units qHS.\n"
+        "EXAM: T 98.6 HR 88 BP 142/86 RR 18 SpO2 96% RA. Gen: NAD. HEENT: PERRLA, EOMI. CV: RRR, no m/r/g. Lungs: CTAB. Abd: soft, NT/ND, +BS. Ext: no C/C/E, 2+ DP pulses. Neuro: A&Ox3, CN II-XII intact, strength 5/5 x4, Babinski negative.\n"
+        "LABS: WBC 9.1, Hgb 13.2, Plt 245, Na 138, K 4.2, Cl 101, CO2 24, BUN 18, Cr 1.0, Glu 162. INR 1.1. LDL 142. TSH 2.1.\n"
+        "IMAGING: CXR 1/2 lungs clear. Echo: EF 45%, mild MR, grade 2 diastolic dysfunction. Holter placed. Swan-Ganz not indicated. Foley removed.\n"
+        "A/P: NSTEMI. Cath lab in AM. Continue heparin per ACS protocol, Plavix load 600 mg. Parkinson's disease stable on Sinemet 25/100 TID. Hx of Bell's palsy 2010, Graves disease s/p RAI. Murphy's sign negative. Apgar 8/9. GCS 15. Wells score 1. CHA2DS2-VASc 3. Follow up in 2 weeks. Call 911 if worse. Will discuss with family. May need CABG. Mark incision site. Grace period for meds. Dawn BG 140.\n";
+    const hg_scrub_span_t *sp;
+    size_t n;
+    char got[256] = "";
+    assert_int_equal (hg_scrub_find (s_sc, note, strlen (note), &sp, &n), 0);
+    for (size_t k = 0; k < n; k++) {
+        char one[64];
+        snprintf (one, sizeof (one), "%s%s:%.*s", k ? "|" : "", hg_scrub_type_name (sp[k].type),
+                  (int) (sp[k].end - sp[k].start), note + sp[k].start);
+        strncat (got, one, sizeof (got) - strlen (got) - 1);
+    }
+    assert_string_equal (got, "DATE:2015|NAME:Patel|DATE:2010");
 }
 
 static void
@@ -325,9 +357,9 @@ s_teardown (void **state)
 }
 
 HG_TEST_MAIN_GROUP (s_setup, s_teardown, cmocka_unit_test (test_names),
-                    cmocka_unit_test (test_name_negatives), cmocka_unit_test (test_dates),
-                    cmocka_unit_test (test_date_negatives), cmocka_unit_test (test_ages),
-                    cmocka_unit_test (test_phones), cmocka_unit_test (test_ids),
-                    cmocka_unit_test (test_locations_contacts), cmocka_unit_test (test_replace),
-                    cmocka_unit_test (test_surrogate), cmocka_unit_test (test_lexicon),
-                    cmocka_unit_test (test_messy_input))
+                    cmocka_unit_test (test_name_negatives), cmocka_unit_test (test_clinical_note),
+                    cmocka_unit_test (test_dates), cmocka_unit_test (test_date_negatives),
+                    cmocka_unit_test (test_ages), cmocka_unit_test (test_phones),
+                    cmocka_unit_test (test_ids), cmocka_unit_test (test_locations_contacts),
+                    cmocka_unit_test (test_replace), cmocka_unit_test (test_surrogate),
+                    cmocka_unit_test (test_lexicon), cmocka_unit_test (test_messy_input))
