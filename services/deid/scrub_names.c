@@ -606,9 +606,8 @@ static const char *const s_sign_cues[] = {
     "interpreted", "performed",
     "ordered",     "ordering",
 
-    "per",         "called",
-    "informed",    "discussed",
-    NULL,
+    "called",      "informed",
+    "discussed",   NULL,
 };
 
 static const char *const s_creds[] = {

@@ -7,6 +7,7 @@
  */
 #include "unit_test.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,20 @@ test_clinical_note (void **state)
         strncat (got, one, sizeof (got) - strlen (got) - 1);
     }
     assert_string_equal (got, "DATE:2015|NAME:Patel|DATE:2010");
+    /* the same in capitals and in lower case: the lexicon and the cues alone */
+    char one_case[4096];
+    assert_true (strlen (note) < sizeof (one_case));
+    for (int upper = 0; upper < 2; upper++) {
+        size_t len = strlen (note);
+        for (size_t i = 0; i <= len; i++) {
+            one_case[i] = (char) (upper ? toupper ((unsigned char) note[i])
+                                        : tolower ((unsigned char) note[i]));
+        }
+        assert_int_equal (hg_scrub_find (s_sc, one_case, len, &sp, &n), 0);
+        assert_int_equal (n, 3);
+        assert_int_equal (sp[1].type, HG_SCRUB_NAME);
+        assert_int_equal (sp[1].end - sp[1].start, 5); /* Patel */
+    }
 }
 
 static void
