@@ -36,6 +36,8 @@ static const struct {
     {"keygen", hg_cmd_keygen, "keygen --out PREFIX", "a CurveZMQ key pair (PREFIX.key, .pub)"},
     {"simulate", hg_simulate_main, "simulate --out DIR [--patients N] [--seed S]",
      "write realistic partner feeds and their ground truth"},
+    {"scrub", hg_cmd_scrub, "scrub [--json] [--lexicon FILE]... [--shift-days N] [FILE]",
+     "scrub PHI from NDJSON notes (the de-identifier's scrubber)"},
 };
 
 #define S_N_COMMANDS (sizeof (s_commands) / sizeof (s_commands[0]))
