@@ -24,7 +24,7 @@ static const struct {
     {"push", hg_cmd_push, "push --format FORMAT [--partner NAME] FILE...",
      "push partner feeds, print accepted and rejected counts"},
     {"stats", hg_cmd_stats, "stats [--json]", "per-service counters"},
-    {"query", hg_cmd_query, "query count --code SYSTEM|CODE [--from D] [--to D]",
+    {"query", hg_cmd_query, "query count --code SYSTEM|CODE ... | query run --file QUERY.json",
      "patients and records with a code"},
     {"quarantine", hg_cmd_quarantine, "quarantine list [--json]", "rejected input and why"},
     {"quality", hg_cmd_quality, "quality --partner P [--json] [--html F]",

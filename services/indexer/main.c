@@ -12,6 +12,7 @@
 
 #include "index.h"
 #include "log.h"
+#include "query_shard.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -168,8 +169,11 @@ static int
 s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
            Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
 {
+    if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUERY) {
+        return hg_query_shard_reply (((indexer_t *) state)->index, req, reply, arena, err);
+    }
     if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__COUNT || !req->count) {
-        return hg_err_set (err, HG_EINVAL, "the indexer answers HEALTH, STATS and COUNT");
+        return hg_err_set (err, HG_EINVAL, "the indexer answers HEALTH, STATS, COUNT and QUERY");
     }
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);

@@ -158,15 +158,15 @@ test_put_and_duplicates (void **state)
     Hourglass__Record *r = s_rec (fx, "p1", "rid1", "2023-01-10T08:00:00Z", "2345-7", "123");
 
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    /* R; per code: dictionary entry (new system), C key, P key; D */
-    assert_int_equal (hg_store_batch_count (wb), 8);
+    /* R; per code: dictionary entry (new system), C key, P key; D; E */
+    assert_int_equal (hg_store_batch_count (wb), 9);
     /* the same record again in this round: duplicate, nothing staged */
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 8);
+    assert_int_equal (hg_store_batch_count (wb), 9);
     /* the same record id for the same patient, even with other content */
     Hourglass__Record *r_again = s_rec (fx, "p1", "rid1", "2024-01-01", "999-9", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r_again, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 8);
+    assert_int_equal (hg_store_batch_count (wb), 9);
     s_commit (fx, wb);
 
     /* keys as documented: systems numbered in order of appearance */
@@ -221,6 +221,20 @@ test_put_and_duplicates (void **state)
     s_cat (k, &kl, "D2023-01-10\0", 12);
     s_cat (k, &kl, rid1, 16);
     s_expect_key (fx, k, kl, p1, 16);
+    /* the timeline: E P day I -> kind, flags, codes (2023-01-10 is day 19367) */
+    kl = 0;
+    s_cat (k, &kl, "E", 1);
+    s_cat (k, &kl, p1, 16);
+    s_cat (k, &kl, "\x40\x00\x4b\xa7", 4);
+    s_cat (k, &kl, rid1, 16);
+    assert_int_equal (hg_store_get (fx->store, k, kl, &v, &vl, &err), 0);
+    assert_int_equal (vl, 3 + 8 + 5);
+    assert_memory_equal (v + 1,
+                         "\x00\x02\x01"
+                         "2345-7\0\x02"
+                         "123",
+                         15);
+    free (v);
     /* the aggregate keys keep the text form */
     const char nk[] = "n\0http://loinc.org|2345-7";
     uint64_t counts[2] = {1, 1};
@@ -230,20 +244,20 @@ test_put_and_duplicates (void **state)
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
     assert_int_equal (hg_store_batch_count (wb), 0);
     /* the same record id under another patient is another record: known
-     * system, so R, C, P, D */
+     * system, so R, C, P, D, E */
     Hourglass__Record *other = s_rec (fx, "p2", "rid1", "2023-01-10", "2345-7", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, other, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 4);
+    assert_int_equal (hg_store_batch_count (wb), 5);
 
     /* a code with an empty code value is not indexed */
     Hourglass__Record *nocode = s_rec (fx, "p3", "rid3", "2023-01-10", "", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, nocode, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 6); /* + R key + D key */
+    assert_int_equal (hg_store_batch_count (wb), 8); /* + R key, D key, E key */
     /* a code repeated in one record: one C key, counted once */
     Hourglass__Record *twice = s_rec (fx, "p4", "rid4", "2023-01-10", "2345-7", NULL);
     hg_record_add_code (hg_batch_arena (fx->batch), twice, HG_SYS_LOINC, "2345-7", "again");
     assert_int_equal (hg_index_put (fx->index, wb, twice, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 10);
+    assert_int_equal (hg_store_batch_count (wb), 13);
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 3, 3);
     hg_store_batch_destroy (&wb);
@@ -505,7 +519,7 @@ test_aggregates (void **state)
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 1, 1);
     Hourglass__Record *r = s_rec (fx, "pe", "r9", "2020-01-15", "4548-4", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 4); /* no new dictionary entry */
+    assert_int_equal (hg_store_batch_count (wb), 5); /* R C P D E: no new dictionary entry */
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 3, 4);
     s_count (fx, HG_SYS_LOINC, "4548-4", "2020-01-01", "2020-01-31", 2, 2);

@@ -1,0 +1,340 @@
+/*
+ * query_shard.c -- a shard's evaluation of a query (see query_shard.h).
+ *
+ * Candidates: the patients of the first criterion of all (P keys of its
+ * codes, or of every code under its prefix), else of each criterion of any,
+ * else every patient (one seek per patient over the R keys). Each candidate
+ * is read once: G (a get) and its timeline E (one prefix walk), and
+ * evaluated whole, so every criterion, after, value and measure is exact
+ * for that patient.
+ */
+#include "query_shard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    unsigned char (*v)[HG_INDEX_ID_BYTES];
+    size_t n, cap;
+} s_ids_t;
+
+static int
+s_ids_push (s_ids_t *ids, const char *id)
+{
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 1024;
+        void *v = realloc (ids->v, cap * HG_INDEX_ID_BYTES);
+        if (!v) {
+            return -1;
+        }
+        ids->v = v;
+        ids->cap = cap;
+    }
+    memcpy (ids->v[ids->n++], id, HG_INDEX_ID_BYTES);
+    return 0;
+}
+
+static int
+s_cmp_id (const void *a, const void *b)
+{
+    return memcmp (a, b, HG_INDEX_ID_BYTES);
+}
+
+static void
+s_ids_unique (s_ids_t *ids)
+{
+    if (ids->n == 0) {
+        return;
+    }
+    qsort (ids->v, ids->n, HG_INDEX_ID_BYTES, s_cmp_id);
+    size_t w = 1;
+    for (size_t r = 1; r < ids->n; r++) {
+        if (memcmp (ids->v[r], ids->v[w - 1], HG_INDEX_ID_BYTES) != 0) {
+            memcpy (ids->v[w++], ids->v[r], HG_INDEX_ID_BYTES);
+        }
+    }
+    ids->n = w;
+}
+
+/* The patients carrying a code of criterion c (P keys: each patient once
+ * per code; a prefix walks every code under it). */
+static int
+s_crit_patients (hg_index_t *ix, const hg_qcrit_t *c, s_ids_t *ids)
+{
+    char prefix[HG_INDEX_KEY_MAX];
+    for (size_t i = 0; i < c->n_codes; i++) {
+        size_t pl = hg_index_code_prefix (ix, 'P', c->codes[i].system, c->codes[i].code,
+                                          !c->prefix, prefix);
+        if (!pl) {
+            continue;
+        }
+        hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), prefix, pl, NULL, 0);
+        const char *k;
+        size_t kl;
+        int rc = 0;
+        while (rc == 0 && hg_store_iter_next (it, &k, &kl, NULL, NULL)) {
+            if (c->prefix ? kl > pl + HG_INDEX_ID_BYTES && k[kl - HG_INDEX_ID_BYTES - 1] == '\0'
+                          : kl == pl + HG_INDEX_ID_BYTES) {
+                rc = s_ids_push (ids, k + kl - HG_INDEX_ID_BYTES);
+            }
+        }
+        hg_store_iter_destroy (&it);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every patient with records: the R keys, one seek past each patient. */
+static int
+s_all_patients (hg_index_t *ix, s_ids_t *ids)
+{
+    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), "R", 1, NULL, 0);
+    const char *k;
+    size_t kl;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, NULL, NULL)) {
+        if (kl != 1 + 2 * HG_INDEX_ID_BYTES) {
+            continue;
+        }
+        unsigned char next[1 + HG_INDEX_ID_BYTES];
+        memcpy (next, k, sizeof (next));
+        rc = s_ids_push (ids, k + 1);
+        int i = HG_INDEX_ID_BYTES;
+        while (i > 0 && ++next[i] == 0) {
+            i--; /* the next patient id: this one + 1 */
+        }
+        if (i == 0) {
+            break;
+        }
+        hg_store_iter_seek (it, next, sizeof (next));
+    }
+    hg_store_iter_destroy (&it);
+    return rc;
+}
+
+static int
+s_candidates (hg_index_t *ix, const hg_query_t *q, s_ids_t *ids)
+{
+    int rc = 0;
+    if (q->n_all) {
+        rc = s_crit_patients (ix, &q->crit[0], ids);
+    }
+    else if (q->n_any) {
+        for (size_t i = 0; rc == 0 && i < q->n_any; i++) {
+            rc = s_crit_patients (ix, &q->crit[q->n_all + i], ids);
+        }
+    }
+    else {
+        rc = s_all_patients (ix, ids);
+    }
+    s_ids_unique (ids);
+    return rc;
+}
+
+static void
+s_demographics (hg_index_t *ix, const unsigned char *id, hg_qpatient_t *p)
+{
+    unsigned char key[1 + HG_INDEX_ID_BYTES];
+    key[0] = 'G';
+    memcpy (key + 1, id, HG_INDEX_ID_BYTES);
+    char *v = NULL;
+    size_t vl = 0;
+    memset (p, 0, sizeof (*p));
+    if (hg_store_get (hg_index_store (ix), key, sizeof (key), &v, &vl, NULL) != 0
+        || vl < HG_INDEX_DEMO_BYTES) {
+        free (v);
+        return;
+    }
+    const unsigned char *g = (const unsigned char *) v;
+    static const char *const sexes[] = {"female", "male", "other", "unknown"};
+    p->known = true;
+    for (size_t i = 0; i < 4; i++) {
+        if (g[0] == (unsigned char) sexes[i][0]) {
+            strcpy (p->sex, sexes[i]);
+        }
+    }
+    p->birth_year = g[1] | g[2] << 8;
+    memcpy (p->state, g + 3, 3);
+    p->state[3] = '\0';
+    free (v);
+}
+
+typedef struct {
+    hg_qevent_t *ev;
+    size_t n, cap;
+    hg_arena_t *codes; /* the patient's codes */
+} s_timeline_t;
+
+/* One E value into e (codes in t->codes); false when malformed. */
+static bool
+s_event (hg_index_t *ix, s_timeline_t *t, const unsigned char *day, const unsigned char *v,
+         size_t vl, hg_qevent_t *e)
+{
+    uint32_t d = (uint32_t) day[0] << 24 | (uint32_t) day[1] << 16 | (uint32_t) day[2] << 8 | day[3];
+    memset (e, 0, sizeof (*e));
+    e->dated = d != 0;
+    e->day = (int32_t) ((int64_t) d - HG_INDEX_DAY_BIAS);
+    if (vl < 3) {
+        return false;
+    }
+    size_t at = 0;
+    e->kind = v[at++];
+    e->has_value = v[at++] & 1;
+    if (e->has_value) {
+        if (vl < at + 9) {
+            return false;
+        }
+        memcpy (&e->value, v + at, 8);
+        at += 8;
+    }
+    size_t n = v[at++];
+    hg_qcode_t *codes = hg_arena_alloc (t->codes, (n + 1) * sizeof (*codes));
+    if (!codes) {
+        return false;
+    }
+    for (size_t i = 0; i < n && at < vl; i++) {
+        size_t used;
+        const char *sys = hg_index_sys_name (ix, v + at, vl - at, &used);
+        at += used;
+        const unsigned char *end = memchr (v + at, 0, vl - at);
+        if (!end) {
+            return false;
+        }
+        if (sys) {
+            codes[e->n_codes++] = (hg_qcode_t) {sys, (const char *) v + at};
+        }
+        at = (size_t) (end - v) + 1;
+    }
+    e->codes = codes;
+    return true;
+}
+
+/* The timeline of patient id (E keys, in date order) into t. The values
+ * point into t->codes: the code strings are copied there. */
+static int
+s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
+{
+    unsigned char prefix[1 + HG_INDEX_ID_BYTES];
+    prefix[0] = 'E';
+    memcpy (prefix + 1, id, HG_INDEX_ID_BYTES);
+    t->n = 0;
+    hg_arena_reset (t->codes);
+    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), prefix, sizeof (prefix), NULL, 0);
+    const char *k, *v;
+    size_t kl, vl;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        if (kl != sizeof (prefix) + 4 + HG_INDEX_ID_BYTES) {
+            continue;
+        }
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 256;
+            hg_qevent_t *ev = realloc (t->ev, cap * sizeof (*ev));
+            if (!ev) {
+                rc = -1;
+                break;
+            }
+            t->ev = ev;
+            t->cap = cap;
+        }
+        /* the value is copied: iterator memory lasts one step */
+        unsigned char *copy = hg_arena_alloc (t->codes, vl + 1);
+        if (!copy) {
+            rc = -1;
+            break;
+        }
+        memcpy (copy, v, vl);
+        if (s_event (ix, t, (const unsigned char *) k + sizeof (prefix), copy, vl, &t->ev[t->n])) {
+            t->n++;
+        }
+    }
+    hg_store_iter_destroy (&it);
+    return rc;
+}
+
+static int
+s_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part, s_timeline_t *t, hg_err_t *err)
+{
+    s_ids_t ids = {0};
+    int rc = s_candidates (ix, q, &ids);
+    hg_qpatient_t p;
+    for (size_t i = 0; rc == 0 && i < ids.n; i++) {
+        s_demographics (ix, ids.v[i], &p);
+        rc = s_timeline (ix, ids.v[i], t);
+        if (rc == 0) {
+            rc = hg_query_eval_patient (q, &p, t->ev, t->n, part);
+        }
+    }
+    if (rc == 0 && q->kind == HG_QM_PREVALENCE) {
+        ids.n = 0;
+        rc = s_all_patients (ix, &ids);
+        for (size_t i = 0; rc == 0 && i < ids.n; i++) {
+            s_demographics (ix, ids.v[i], &p);
+            rc = hg_query_eval_population (q, &p, part);
+        }
+    }
+    free (ids.v);
+    return rc < 0 ? hg_err_set (err, HG_ENOMEM, "out of memory evaluating the query") : 0;
+}
+
+int
+hg_query_shard (hg_index_t *ix, const char *doc, int ref_year, hg_qpart_t *part, hg_err_t *err)
+{
+    hg_arena_t *arena = hg_arena_new (0);
+    s_timeline_t t = {NULL, 0, 0, hg_arena_new (0)};
+    hg_query_t *q = malloc (sizeof (*q));
+    int rc = arena && t.codes && q ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    if (rc == 0) {
+        rc = hg_query_parse (doc, strlen (doc), ref_year, arena, q, err);
+    }
+    if (rc == 0) {
+        rc = s_run (ix, q, part, &t, err);
+    }
+    free (q);
+    free (t.ev);
+    hg_arena_destroy (&t.codes);
+    hg_arena_destroy (&arena);
+    return rc;
+}
+
+int
+hg_query_shard_reply (hg_index_t *ix, const Hourglass__ControlRequest *req,
+                      Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    hg_qpart_t *part = hg_qpart_new ();
+    if (!part) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    int rc = hg_query_shard (ix, req->query ? req->query : "", req->ref_year, part, err);
+    size_t n = 0;
+    const hg_qcell_t *cells = hg_qpart_cells (part, &n);
+    Hourglass__QueryPart *parts = rc == 0 ? hg_arena_alloc (arena, (n + 1) * sizeof (*parts)) : NULL;
+    Hourglass__QueryPart **ptrs = parts ? hg_arena_alloc (arena, (n + 1) * sizeof (*ptrs)) : NULL;
+    uint8_t *keys = ptrs ? hg_arena_alloc (arena, 1) : NULL;
+    if (rc == 0 && !keys) {
+        rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        hourglass__query_part__init (&parts[i]);
+        uint8_t *k = hg_arena_alloc (arena, cells[i].key_len + 1);
+        if (!k) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+            break;
+        }
+        memcpy (k, cells[i].key, cells[i].key_len);
+        parts[i].key.data = k;
+        parts[i].key.len = cells[i].key_len;
+        parts[i].patients = cells[i].patients;
+        parts[i].records = cells[i].records;
+        parts[i].denominator = cells[i].denominator;
+        ptrs[i] = &parts[i];
+    }
+    if (rc == 0) {
+        reply->n_parts = n;
+        reply->parts = ptrs;
+    }
+    hg_qpart_destroy (&part);
+    return rc;
+}

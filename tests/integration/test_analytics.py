@@ -1,0 +1,184 @@
+"""
+test_analytics.py -- the analytics engine (issue 13, docs/analytics.md) on a
+cluster of two indexer shards: `hourglass query run` answers compared with
+the simulator's facts, dates shifted per patient with the de-identification
+key as the de-identifier does. Measures: patients (all / any / none,
+after, min_count, by year), records, series (incidence), prevalence, top;
+an error naming the field.
+"""
+import collections
+import datetime
+import json
+import os
+
+import pytest
+
+import hg
+
+PATIENTS = 90
+SEED = 1313
+SHARDS = 2
+COND = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("analytics")
+    sim = str(base / "sim")
+    truth = hg.simulate(sim, PATIENTS, SEED, 0)
+    c = hg.Cluster(base / "cluster")
+    try:
+        c.up("--shards", str(SHARDS), "--min-cell", "0", "--heartbeat-ms", "200",
+             "--compression", "none")
+        hg.push_partners(c, sim, truth)
+        c.wait_drained(deadline_s=180)
+        yield {"cluster": c, "truth": truth, "key": c.key(), "base": base}
+    finally:
+        c.teardown()
+
+
+def query(run, doc, cluster=None, ok=True):
+    path = os.path.join(str(run["base"]), "q.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = hg.run("query", "run", "--cluster", (cluster or run["cluster"]).dir, "--file", path,
+               "--json", timeout=60)
+    if ok:
+        assert r.rc == 0, r
+        return r.json()
+    return r
+
+
+def timelines(run):
+    """{(partner, ref): [(shifted day or None, code)]} from the facts."""
+    key = run["key"]
+    out = collections.defaultdict(list)
+    for partner, ref, code, day in run["truth"]["facts"]:
+        shift = hg.dateshift_days(key, hg.patient_pseudonym(key, partner, ref))
+        out[(partner, ref)].append((hg.shift_date(day, shift) if day else None, code))
+    return out
+
+
+def codes_of(run, system):
+    n = collections.Counter(c for c in run["truth"]["codes"] if c.startswith(system + "|"))
+    return sorted(n)
+
+
+def test_patients_all_any_none(run):
+    tl = timelines(run)
+    conds = codes_of(run, COND)
+    assert len(conds) >= 3
+    a, b, c = conds[:3]
+    has = {p: {code for _, code in ev} for p, ev in tl.items()}
+    got = query(run, {"cohort": {"all": [{"code": a}], "any": [{"code": b}, {"code": c}],
+                                 "none": [{"code": b}]}})
+    assert got["patients"] == sum(1 for s in has.values()
+                                  if a in s and (b in s or c in s) and b not in s)
+    got = query(run, {"cohort": {"all": [{"code": a}], "none": [{"code": b}]}})
+    assert got["patients"] == sum(1 for s in has.values() if a in s and b not in s) > 0
+    assert got["shards"] == SHARDS and got["suppressed"] is False
+
+
+def test_prefix_and_min_count(run):
+    tl = timelines(run)
+    letters = sorted({c.split("|")[1][:1] for c in codes_of(run, COND)})
+
+    def want(prefix, n):
+        return sum(1 for ev in tl.values()
+                   if sum(1 for _, code in ev if code.startswith(COND + "|" + prefix)) >= n)
+    # the letter most patients have two records under (ICD-10 chapters)
+    letter = max(letters, key=lambda x: want(x, 2))
+    for n in (1, 2):
+        got = query(run, {"cohort": {"all": [{"prefix": COND + "|" + letter, "min_count": n}]}})
+        assert got["patients"] == want(letter, n) > 0, (letter, n)
+
+
+def test_after_is_exact(run):
+    """Relative windows are exact: both dates carry the same patient shift."""
+    tl = timelines(run)
+    conds = codes_of(run, COND)
+    enc = codes_of(run, hg_sys_act())[0]
+    doc = {"cohort": {"all": [{"code": enc},
+                              {"prefix": COND + "|", "after": {"criterion": 0, "min_days": 0,
+                                                               "max_days": 30}}]}}
+    want = 0
+    for ev in tl.values():
+        e_days = [d for d, code in ev if code == enc and d]
+        c_days = [d for d, code in ev if code.startswith(COND + "|") and d]
+        if any(0 <= (day(c) - day(e)).days <= 30 for c in c_days for e in e_days):
+            want += 1
+    got = query(run, doc)
+    assert got["patients"] == want > 0
+    assert conds
+
+
+def hg_sys_act():
+    return "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def day(s):
+    return datetime.date.fromisoformat(s)
+
+
+def test_records_window_and_by_year(run):
+    """Records before the cohort's window are not counted; by year counts a
+    patient once per year."""
+    tl = timelines(run)
+    code = codes_of(run, COND)[0]
+    frm, to = "2018-01-01", "2021-12-31"
+    doc = {"cohort": {"all": [{"code": code, "from": frm, "to": to}]}, "by": ["year"],
+           "measure": {"kind": "records"}}
+    got = query(run, doc)
+    cohort = [p for p, ev in tl.items() if any(d and frm <= d <= to and c == code for d, c in ev)]
+    recs = [(p, d) for p in cohort for d, c in tl[p] if d and frm <= d <= to]
+    assert got["patients"] == len(cohort) > 0
+    assert got["records"] == len(recs)
+    years = collections.defaultdict(lambda: [set(), 0])
+    for p, d in recs:
+        years[d[:4]][0].add(p)
+        years[d[:4]][1] += 1
+    assert {c["year"]: (c["patients"], c["records"]) for c in got["cells"]} == \
+        {y: (len(v[0]), v[1]) for y, v in years.items()}
+
+
+def test_series_incidence(run):
+    tl = timelines(run)
+    code = codes_of(run, COND)[0]
+    got = query(run, {"cohort": {"all": [{"code": code}]},
+                      "measure": {"kind": "series", "code": code, "interval": "year",
+                                  "incidence": True}})
+    first = collections.Counter()
+    for ev in tl.values():
+        days = sorted(d for d, c in ev if c == code and d)
+        if days:
+            first[days[0][:4]] += 1
+    assert {s["period"]: s["patients"] for s in got["series"]} == dict(first)
+
+
+def test_prevalence_and_top(run):
+    tl = timelines(run)
+    code = codes_of(run, COND)[0]
+    got = query(run, {"cohort": {"all": [{"code": code}]},
+                      "measure": {"kind": "prevalence", "per": 1000}})
+    n = sum(1 for ev in tl.values() if any(c == code for _, c in ev))
+    assert got["patients"] == n
+    assert got["denominator"] == PATIENTS
+    assert abs(got["rate"] - n * 1000 / PATIENTS) < 1e-9
+    got = query(run, {"measure": {"kind": "top", "of": "condition", "n": 1000}})
+    per_code = collections.Counter()
+    for ev in tl.values():
+        for c in {c for _, c in ev if c.startswith(COND + "|")}:
+            per_code[c] += 1
+    # a condition carries its ICD-10 code and a SNOMED one: compare the ICD-10 ones
+    icd = [(t["code"], t["patients"]) for t in got["top"] if t["code"].startswith(COND + "|")]
+    assert icd == sorted(per_code.items(), key=lambda kv: (-kv[1], kv[0]))
+    top5 = query(run, {"measure": {"kind": "top", "of": "condition", "n": 5}})["top"]
+    assert top5 == got["top"][:5]
+
+
+def test_bad_document_names_the_field(run):
+    r = query(run, {"cohort": {"all": [{"code": "nobar", "from": "2020-01-01"}]}}, ok=False)
+    assert r.rc == 1 and "cohort.all[0].code" in r.err, r
+    r = query(run, {"measure": {"kind": "distribution", "code": "x|y", "bins": [3, 1]}},
+              ok=False)
+    assert r.rc == 1 and "measure.bins" in r.err, r
