@@ -94,10 +94,10 @@ s_demographics_pass (const hg_query_t *q, const hg_qpatient_t *p)
     if (q->sexes) {
         unsigned bit = 0;
         if (p->known) {
-            bit = strcmp (p->sex, "female") == 0   ? HG_QSEX_FEMALE
-                  : strcmp (p->sex, "male") == 0   ? HG_QSEX_MALE
-                  : strcmp (p->sex, "other") == 0  ? HG_QSEX_OTHER
-                                                   : HG_QSEX_UNKNOWN;
+            bit = strcmp (p->sex, "female") == 0  ? HG_QSEX_FEMALE
+                  : strcmp (p->sex, "male") == 0  ? HG_QSEX_MALE
+                  : strcmp (p->sex, "other") == 0 ? HG_QSEX_OTHER
+                                                  : HG_QSEX_UNKNOWN;
         }
         if (!(q->sexes & bit)) {
             return false;

@@ -127,8 +127,8 @@ s_find (hg_qpart_t *self, const char *key, size_t len, bool *oom)
 }
 
 int
-hg_qpart_add (hg_qpart_t *self, const char *key, size_t len, uint64_t patients,
-              uint64_t records, uint64_t denominator)
+hg_qpart_add (hg_qpart_t *self, const char *key, size_t len, uint64_t patients, uint64_t records,
+              uint64_t denominator)
 {
     bool oom = false;
     size_t i = s_find (self, key, len, &oom);
@@ -299,7 +299,8 @@ s_list (json_object *ans, const hg_query_t *q, const hg_qpart_t *m, uint64_t min
     json_object *arr = json_object_new_array ();
     for (size_t i = 0; v && i < n && (!top || i < q->top_n); i++) {
         json_object *o = json_object_new_object ();
-        json_object_object_add (o, top ? "code" : "period", json_object_new_string (v[i]->key + 2));
+        json_object_object_add (o, top ? "code" : "period",
+                                json_object_new_string (v[i]->key + 2));
         s_put_counts (o, v[i], top, min_cell);
         json_object_array_add (arr, o);
     }
@@ -317,7 +318,8 @@ hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, uint64_t min_cel
     }
     const hg_qcell_t *total = s_get (merged, "T");
     hg_qcell_t zero = {"T", 1, 0, 0, 0};
-    json_object_object_add (ans, "measure", json_object_new_string (hg_query_kind_name (q->kind)));
+    json_object_object_add (ans, "measure",
+                            json_object_new_string (hg_query_kind_name (q->kind)));
     s_put_counts (ans, total, q->kind == HG_QM_RECORDS, min_cell);
     if (q->n_by) {
         s_cells (ans, q, merged, min_cell);
@@ -338,7 +340,8 @@ hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, uint64_t min_cel
         break;
     }
     json_object_object_add (ans, "shards", json_object_new_int ((int) shards));
-    char *out = hg_arena_strdup (arena, json_object_to_json_string_ext (ans, JSON_C_TO_STRING_PLAIN));
+    char *out = hg_arena_strdup (arena,
+                                 json_object_to_json_string_ext (ans, JSON_C_TO_STRING_PLAIN));
     json_object_put (ans);
     return out;
 }

@@ -18,8 +18,8 @@ typedef struct {
     hg_err_t *err;
 } s_ctx_t;
 
-static const char *const s_kind_names[] = {"patients",   "records",    "distribution",
-                                           "series",     "prevalence", "top"};
+static const char *const s_kind_names[] = {"patients", "records",    "distribution",
+                                           "series",   "prevalence", "top"};
 static const char *const s_by_names[] = {"sex",  "age_group", "state",
                                          "year", "month",     "encounter_class"};
 
@@ -44,6 +44,10 @@ s_tree (s_ctx_t *c, const char *text, size_t len)
     size_t end = 0;
     int rc = hg_json_parse (c->arena, text, len, &v, &end);
     if (rc == 1 && end == len) {
+        if (!hg_json_is (v, HG_JSON_OBJECT)) {
+            hg_err_set (c->err, HG_EINVAL, "the query must be a JSON object");
+            return NULL;
+        }
         return v;
     }
     if (rc < 0) {
@@ -60,13 +64,15 @@ s_tree (s_ctx_t *c, const char *text, size_t len)
     if (je == json_tokener_success && json_tokener_get_parse_end (tok) < len) {
         je = json_tokener_error_parse_unexpected;
     }
+    if (je == json_tokener_continue) {
+        je = json_tokener_error_parse_eof; /* the text ends inside the document */
+    }
     bool oom = false;
     v = je == json_tokener_success ? hg_json_from_json_c (c->arena, jo, &oom) : NULL;
     json_object_put (jo);
     json_tokener_free (tok);
     if (je != json_tokener_success) {
-        hg_err_set (c->err, HG_EINVAL, "the query is not JSON: %s",
-                    json_tokener_error_desc (je));
+        hg_err_set (c->err, HG_EINVAL, "the query is not JSON: %s", json_tokener_error_desc (je));
     }
     else if (!hg_json_is (v, HG_JSON_OBJECT)) {
         hg_err_set (c->err, HG_EINVAL, "the query must be a JSON object");
@@ -146,8 +152,7 @@ s_day (s_ctx_t *c, const hg_json_t *v, const char *path, int32_t *out)
 /* "SYSTEM|CODE" split at its last '|' (a prefix may be "SYSTEM|": every
  * code of the system). */
 static int
-s_code_or_prefix (s_ctx_t *c, const hg_json_t *v, const char *path, bool prefix,
-                  hg_qcode_t *out)
+s_code_or_prefix (s_ctx_t *c, const hg_json_t *v, const char *path, bool prefix, hg_qcode_t *out)
 {
     const char *s;
     if (s_string (c, v, path, &s) < 0) {
@@ -298,8 +303,8 @@ s_crit_after (s_ctx_t *c, const hg_json_t *v, const char *path, size_t limit, hg
 static int
 s_criterion (s_ctx_t *c, const hg_json_t *o, const char *path, size_t after_limit, hg_qcrit_t *cr)
 {
-    static const char *const names[] = {"code", "codes", "prefix", "from",  "to",
-                                        "value", "min_count", "after", NULL};
+    static const char *const names[] = {"code",  "codes",     "prefix", "from", "to",
+                                        "value", "min_count", "after",  NULL};
     if (!hg_json_is (o, HG_JSON_OBJECT)) {
         return hg_err_set (c->err, HG_EINVAL, "%s must be an object", path);
     }
@@ -355,8 +360,9 @@ s_sexes (s_ctx_t *c, const hg_json_t *v, hg_query_t *q)
     for (size_t i = 0; i < hg_json_length (v); i++) {
         const char *s = hg_json_string (hg_json_item (v, i));
         size_t k = 0;
-        while (k < 4 && !(s && hg_json_is (hg_json_item (v, i), HG_JSON_STRING)
-                          && strcmp (s, names[k]) == 0)) {
+        while (k < 4
+               && !(s && hg_json_is (hg_json_item (v, i), HG_JSON_STRING)
+                    && strcmp (s, names[k]) == 0)) {
             k++;
         }
         if (k == 4) {
@@ -558,10 +564,12 @@ s_bins (s_ctx_t *c, const hg_json_t *v, hg_query_t *q)
 static int
 s_measure_fields (s_ctx_t *c, const hg_json_t *v, hg_query_t *q)
 {
-    static const char *const per_kind[][5] = {
-        {"kind", NULL},         {"kind", "of", NULL},
-        {"kind", "code", "bins", NULL}, {"kind", "code", "interval", "incidence", NULL},
-        {"kind", "per", NULL},  {"kind", "of", "n", NULL}};
+    static const char *const per_kind[][5] = {{"kind", NULL},
+                                              {"kind", "of", NULL},
+                                              {"kind", "code", "bins", NULL},
+                                              {"kind", "code", "interval", "incidence", NULL},
+                                              {"kind", "per", NULL},
+                                              {"kind", "of", "n", NULL}};
     if (s_known (c, v, "measure", per_kind[q->kind]) < 0) {
         return -1;
     }
@@ -649,8 +657,8 @@ s_check (s_ctx_t *c, hg_query_t *q)
     for (size_t i = 0; i < q->n_by; i++) {
         event_by = event_by || q->by[i] >= HG_QBY_YEAR;
     }
-    if (q->n_by && (q->kind == HG_QM_DISTRIBUTION || q->kind == HG_QM_SERIES
-                    || q->kind == HG_QM_TOP)) {
+    if (q->n_by
+        && (q->kind == HG_QM_DISTRIBUTION || q->kind == HG_QM_SERIES || q->kind == HG_QM_TOP)) {
         return hg_err_set (c->err, HG_EINVAL, "by: the %s measure is not stratified",
                            s_kind_names[q->kind]);
     }

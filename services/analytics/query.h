@@ -91,13 +91,13 @@ typedef struct {
     hg_qby_t by[HG_QUERY_BY_MAX];
     size_t n_by;
     hg_qmeasure_t kind;
-    hg_qcode_t mcode;  /* distribution, series */
+    hg_qcode_t mcode; /* distribution, series */
     double bins[HG_QUERY_BINS_MAX];
-    size_t n_bins;     /* edges */
-    bool per_year;     /* series interval */
-    bool incidence;    /* series: first occurrence only */
-    double per;        /* prevalence */
-    int of_kind;       /* top, records: a Hourglass RecordKind, 0: any (records) */
+    size_t n_bins;  /* edges */
+    bool per_year;  /* series interval */
+    bool incidence; /* series: first occurrence only */
+    double per;     /* prevalence */
+    int of_kind;    /* top, records: a Hourglass RecordKind, 0: any (records) */
     uint32_t top_n;
     bool has_window; /* the cohort's window: earliest from .. latest to */
     bool win_has_from, win_has_to;
@@ -120,10 +120,10 @@ const char *hg_query_by_name (hg_qby_t by);
 /* ---- one patient ------------------------------------------------------------ */
 
 typedef struct {
-    bool known;        /* has demographics */
-    char sex[8];       /* "female", "male", "other", "unknown" or "" */
-    int birth_year;    /* 0: over 89 (suppressed) or unknown */
-    char state[4];     /* "" when not kept */
+    bool known;     /* has demographics */
+    char sex[8];    /* "female", "male", "other", "unknown" or "" */
+    int birth_year; /* 0: over 89 (suppressed) or unknown */
+    char state[4];  /* "" when not kept */
 } hg_qpatient_t;
 
 typedef struct {

@@ -172,7 +172,8 @@ static bool
 s_event (hg_index_t *ix, s_timeline_t *t, const unsigned char *day, const unsigned char *v,
          size_t vl, hg_qevent_t *e)
 {
-    uint32_t d = (uint32_t) day[0] << 24 | (uint32_t) day[1] << 16 | (uint32_t) day[2] << 8 | day[3];
+    uint32_t d = (uint32_t) day[0] << 24 | (uint32_t) day[1] << 16 | (uint32_t) day[2] << 8
+                 | day[3];
     memset (e, 0, sizeof (*e));
     e->dated = d != 0;
     e->day = (int32_t) ((int64_t) d - HG_INDEX_DAY_BIAS);
@@ -221,7 +222,8 @@ s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
     memcpy (prefix + 1, id, HG_INDEX_ID_BYTES);
     t->n = 0;
     hg_arena_reset (t->codes);
-    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), prefix, sizeof (prefix), NULL, 0);
+    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), prefix, sizeof (prefix), NULL,
+                                             0);
     const char *k, *v;
     size_t kl, vl;
     int rc = 0;
@@ -246,7 +248,8 @@ s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
             break;
         }
         memcpy (copy, v, vl);
-        if (s_event (ix, t, (const unsigned char *) k + sizeof (prefix), copy, vl, &t->ev[t->n])) {
+        if (s_event (ix, t, (const unsigned char *) k + sizeof (prefix), copy, vl,
+                     &t->ev[t->n])) {
             t->n++;
         }
     }
@@ -310,7 +313,8 @@ hg_query_shard_reply (hg_index_t *ix, const Hourglass__ControlRequest *req,
     int rc = hg_query_shard (ix, req->query ? req->query : "", req->ref_year, part, err);
     size_t n = 0;
     const hg_qcell_t *cells = hg_qpart_cells (part, &n);
-    Hourglass__QueryPart *parts = rc == 0 ? hg_arena_alloc (arena, (n + 1) * sizeof (*parts)) : NULL;
+    Hourglass__QueryPart *parts = rc == 0 ? hg_arena_alloc (arena, (n + 1) * sizeof (*parts))
+                                          : NULL;
     Hourglass__QueryPart **ptrs = parts ? hg_arena_alloc (arena, (n + 1) * sizeof (*ptrs)) : NULL;
     uint8_t *keys = ptrs ? hg_arena_alloc (arena, 1) : NULL;
     if (rc == 0 && !keys) {

@@ -110,6 +110,10 @@ def test_after_is_exact(run):
     got = query(run, doc)
     assert got["patients"] == want > 0
     assert conds
+    # the simulator dates a patient's visit on one day: 1..30 days after it
+    # nobody, although every date moved by up to a year
+    doc["cohort"]["all"][1]["after"]["min_days"] = 1
+    assert query(run, doc)["patients"] == 0
 
 
 def hg_sys_act():
