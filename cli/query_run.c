@@ -30,9 +30,10 @@ static const hg_cli_opt_t s_opts[] = {
 const hg_cli_spec_t hg_query_run_spec = {
     .command = "hourglass query run",
     .opts = s_opts,
-    .about = "The document: {\"cohort\": {\"all\": [...], \"any\": [...], \"none\": [...], \"sex\": [...],\n"
-             "\"age\": {...}}, \"by\": [...], \"measure\": {\"kind\": ...}} (docs/analytics.md).\n"
-             "Every number of 1..min-cell patients is suppressed (null, \"suppressed\": true).\n",
+    .about =
+        "The document: {\"cohort\": {\"all\": [...], \"any\": [...], \"none\": [...], \"sex\": [...],\n"
+        "\"age\": {...}}, \"by\": [...], \"measure\": {\"kind\": ...}} (docs/analytics.md).\n"
+        "Every number of 1..min-cell patients is suppressed (null, \"suppressed\": true).\n",
 };
 
 /* A line per number of the answer (without --json). */
@@ -44,8 +45,9 @@ s_print_human (json_object *ans)
         if (json_object_is_type (val, json_type_array)) {
             printf ("%s:\n", key);
             for (size_t i = 0; i < json_object_array_length (val); i++) {
-                printf ("  %s\n", json_object_to_json_string_ext (
-                                      json_object_array_get_idx (val, i), JSON_C_TO_STRING_SPACED));
+                printf ("  %s\n",
+                        json_object_to_json_string_ext (json_object_array_get_idx (val, i),
+                                                        JSON_C_TO_STRING_SPACED));
             }
         }
         else {

@@ -136,7 +136,7 @@ s_string (s_ctx_t *c, const hg_json_t *v, const char *path, const char **out)
 static int
 s_day (s_ctx_t *c, const hg_json_t *v, const char *path, int32_t *out)
 {
-    const char *s;
+    const char *s = NULL;
     if (s_string (c, v, path, &s) < 0) {
         return -1;
     }
@@ -154,7 +154,7 @@ s_day (s_ctx_t *c, const hg_json_t *v, const char *path, int32_t *out)
 static int
 s_code_or_prefix (s_ctx_t *c, const hg_json_t *v, const char *path, bool prefix, hg_qcode_t *out)
 {
-    const char *s;
+    const char *s = NULL;
     if (s_string (c, v, path, &s) < 0) {
         return -1;
     }
@@ -268,7 +268,7 @@ s_crit_after (s_ctx_t *c, const hg_json_t *v, const char *path, size_t limit, hg
         return -1;
     }
     hg_json_t *x;
-    int64_t n;
+    int64_t n = 0;
     snprintf (q, sizeof (q), "%s.criterion", p);
     if (!hg_json_member (v, "criterion", &x)) {
         return hg_err_set (c->err, HG_EINVAL, "%s is required", q);
@@ -336,7 +336,7 @@ s_criterion (s_ctx_t *c, const hg_json_t *o, const char *path, size_t after_limi
     if (hg_json_member (o, "value", &v) && s_crit_value (c, v, path, cr) < 0) {
         return -1;
     }
-    int64_t n;
+    int64_t n = 0;
     if (hg_json_member (o, "min_count", &v)) {
         snprintf (p, sizeof (p), "%s.min_count", path);
         if (s_int (c, v, p, 1, 1000000, &n) < 0) {
@@ -384,7 +384,7 @@ s_age (s_ctx_t *c, const hg_json_t *v, hg_query_t *q)
                                           "cohort.age must be an object {\"from\", \"to\"}");
     }
     hg_json_t *x;
-    int64_t n;
+    int64_t n = 0;
     q->has_age = true;
     q->age_from = 0;
     q->age_to = 200;
@@ -574,7 +574,7 @@ s_measure_fields (s_ctx_t *c, const hg_json_t *v, hg_query_t *q)
         return -1;
     }
     hg_json_t *x;
-    int64_t n;
+    int64_t n = 0;
     switch (q->kind) {
     case HG_QM_RECORDS:
         return hg_json_member (v, "of", &x) ? s_of_kind (c, x, "measure.of", true, &q->of_kind)
@@ -694,7 +694,7 @@ hg_query_parse (const char *text, size_t len, int ref_year, hg_arena_t *arena, h
     if (hg_json_member (doc, "measure", &v) && s_measure (&c, v, q) < 0) {
         return -1;
     }
-    int32_t as_of;
+    int32_t as_of = 0;
     if (hg_json_member (doc, "as_of", &v)) {
         if (s_day (&c, v, "as_of", &as_of) < 0) {
             return -1;
