@@ -186,3 +186,60 @@ def test_bad_document_names_the_field(run):
     r = query(run, {"measure": {"kind": "distribution", "code": "x|y", "bins": [3, 1]}},
               ok=False)
     assert r.rc == 1 and "measure.bins" in r.err, r
+
+
+def kept_birth_year(key, person_key, birth_date):
+    """services/deid/policy.c s_kept_birth_year: the birth date shifted as a year
+    (from July 2), a month (from the 15th) and a day; the smallest year; 0 over 89."""
+    partner, ref = person_key.split("|", 1)
+    shift = hg.dateshift_days(key, hg.patient_pseudonym(key, partner, ref))
+    b = day(birth_date)
+    years = [(d + datetime.timedelta(days=shift)).year
+             for d in (datetime.date(b.year, 7, 2), datetime.date(b.year, b.month, 15), b)]
+    today = datetime.date.today()
+    age = today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+    return 0 if age > 89 else min(years)
+
+
+def test_sex_and_age_strata(run):
+    """Age from the kept birth year (approximate by a year, as documented); sex and
+    the patient counted once per cell."""
+    tl = timelines(run)
+    people = run["truth"]["people"]
+    code = codes_of(run, COND)[0]
+    year = datetime.date.today().year
+    got = query(run, {"cohort": {"all": [{"code": code}], "sex": ["female"],
+                                 "age": {"from": 18, "to": 89}},
+                      "by": ["sex", "age_group"]})
+    everyone = query(run, {"by": ["sex", "age_group"]})
+    want, want_all = collections.Counter(), collections.Counter()
+    for (partner, ref), ev in tl.items():
+        pk = partner + "|" + ref
+        person = people[pk]
+        by = kept_birth_year(run["key"], pk, person["birth_date"])
+        age = year - by if by else 90
+        group = "90+" if age >= 90 else "%d-%d" % (age // 10 * 10, age // 10 * 10 + 9)
+        want_all[(person["sex"], group)] += 1
+        if person["sex"] == "female" and 18 <= age <= 89 and any(c == code for _, c in ev):
+            want[group] += 1
+    assert got["patients"] == sum(want.values()) > 0
+    assert {c["age_group"]: c["patients"] for c in got["cells"]} == dict(want)
+    assert {c["sex"] for c in got["cells"]} == {"female"}
+    assert everyone["patients"] == PATIENTS
+    assert {(c["sex"], c["age_group"]): c["patients"] for c in everyone["cells"]} == \
+        dict(want_all)
+
+
+def test_distribution_of_a_lab(run):
+    truth = run["truth"]
+    lab = collections.Counter(v[2] for v in truth["values"]).most_common(1)[0][0]
+    vals = sorted(v[4] for v in truth["values"] if v[2] == lab)
+    # edges on measured values: bins are [from, to)
+    edges = sorted({vals[0], vals[len(vals) // 4], vals[len(vals) // 2],
+                    vals[3 * len(vals) // 4], vals[-1] + 1})
+    got = query(run, {"measure": {"kind": "distribution", "code": lab, "bins": edges}})
+    for i, b in enumerate(got["bins"]):
+        inside = [v for v in truth["values"] if v[2] == lab and edges[i] <= v[4] < edges[i + 1]]
+        assert (b["records"], b["patients"]) == (len(inside),
+                                                 len({(v[0], v[1]) for v in inside})), b
+    assert sum(b["records"] for b in got["bins"]) == len(vals)

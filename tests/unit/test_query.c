@@ -101,7 +101,8 @@ s_populate (fx_t *fx)
         pt->n = (int) s_below (N_EV);
         char pid[33], rid[33];
         s_id (p + 1, 0, pid);
-        Hourglass__Record *d = hg_batch_add_record (batch, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
+        Hourglass__Record *d = hg_batch_add_record (batch,
+                                                    HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS);
         d->pseudonymous = true;
         d->patient_ref = hg_arena_strdup (a, pid);
         s_id (p + 1, 1000, rid);
@@ -251,7 +252,8 @@ test_planner_errors (void **state)
         const char *doc, *msg;
     } cases[] = {
         {"[1]", "must be a JSON object"},
-        {"{\"cohort\": {\"all\": [{\"code\": \"nobar\"}]}}", "cohort.all[0].code must be SYSTEM|CODE"},
+        {"{\"cohort\": {\"all\": [{\"code\": \"nobar\"}]}}",
+         "cohort.all[0].code must be SYSTEM|CODE"},
         {"{\"cohort\": {\"all\": [{\"code\": \"a|b\", \"codes\": [\"a|c\"]}]}}",
          "cohort.all[0] needs exactly one of code, codes, prefix"},
         {"{\"cohort\": {\"any\": [{\"code\": \"a|b\", \"from\": \"2020-13-01\"}]}}",
@@ -287,11 +289,12 @@ test_planner_errors (void **state)
         hg_arena_destroy (&a);
     }
     /* a good one: its plan */
-    const char *doc = "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD "|E11\", \"from\": "
-                      "\"2020-01-01\", \"to\": \"2020-12-31\"}, {\"code\": \"" LN "|4548-4\", "
-                      "\"value\": {\"gte\": 8}, \"after\": {\"criterion\": 0, \"max_days\": 90}}],"
-                      " \"sex\": [\"female\"], \"age\": {\"from\": 40, \"to\": 64}}, "
-                      "\"by\": [\"age_group\"], \"as_of\": \"2023-05-01\"}";
+    const char *doc =
+        "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD "|E11\", \"from\": "
+        "\"2020-01-01\", \"to\": \"2020-12-31\"}, {\"code\": \"" LN "|4548-4\", "
+        "\"value\": {\"gte\": 8}, \"after\": {\"criterion\": 0, \"max_days\": 90}}],"
+        " \"sex\": [\"female\"], \"age\": {\"from\": 40, \"to\": 64}}, "
+        "\"by\": [\"age_group\"], \"as_of\": \"2023-05-01\"}";
     hg_arena_t *a = hg_arena_new (0);
     hg_query_t q;
     hg_err_t err = {0};
@@ -323,12 +326,13 @@ static void
 test_patients_by_sex_and_age (void **state)
 {
     fx_t *fx = *state;
-    json_object *ans = s_answer (
-        fx,
-        "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD "|E11\", \"from\": \"2019-01-01\", \"to\": "
-        "\"2021-12-31\"}], \"none\": [{\"code\": \"" ICD "|I10\"}], \"sex\": [\"female\"]}, "
-        "\"by\": [\"sex\", \"age_group\"], \"as_of\": \"2024-06-01\"}",
-        0);
+    json_object *ans = s_answer (fx,
+                                 "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD
+                                 "|E11\", \"from\": \"2019-01-01\", \"to\": "
+                                 "\"2021-12-31\"}], \"none\": [{\"code\": \"" ICD
+                                 "|I10\"}], \"sex\": [\"female\"]}, "
+                                 "\"by\": [\"sex\", \"age_group\"], \"as_of\": \"2024-06-01\"}",
+                                 0);
     int32_t from = s_day ("2019-01-01"), to = s_day ("2021-12-31");
     int want = 0, cells[10] = {0};
     for (int p = 0; p < N_PAT; p++) {
@@ -377,12 +381,13 @@ static void
 test_value_after_min_count (void **state)
 {
     fx_t *fx = *state;
-    json_object *ans = s_answer (
-        fx,
-        "{\"cohort\": {\"all\": [{\"code\": \"" LN "|4548-4\", \"value\": {\"gte\": 8}}, "
-        "{\"code\": \"" ICD "|E11.9\", \"after\": {\"criterion\": 0, \"min_days\": 0, "
-        "\"max_days\": 180}}]}}",
-        0);
+    json_object *ans = s_answer (fx,
+                                 "{\"cohort\": {\"all\": [{\"code\": \"" LN
+                                 "|4548-4\", \"value\": {\"gte\": 8}}, "
+                                 "{\"code\": \"" ICD
+                                 "|E11.9\", \"after\": {\"criterion\": 0, \"min_days\": 0, "
+                                 "\"max_days\": 180}}]}}",
+                                 0);
     int want = 0;
     for (int p = 0; p < N_PAT; p++) {
         want += s_after_lab (&fx->pt[p], 0, 0, 180);
@@ -391,7 +396,8 @@ test_value_after_min_count (void **state)
     assert_int_equal (s_int (ans, "patients"), want);
     json_object_put (ans);
     ans = s_answer (fx,
-                    "{\"cohort\": {\"all\": [{\"code\": \"" LN "|4548-4\", \"value\": {\"gte\": 6, "
+                    "{\"cohort\": {\"all\": [{\"code\": \"" LN
+                    "|4548-4\", \"value\": {\"gte\": 6, "
                     "\"lt\": 12}, \"min_count\": 2}]}}",
                     0);
     want = 0;
@@ -505,7 +511,8 @@ test_series_incidence (void **state)
 {
     fx_t *fx = *state;
     json_object *ans = s_answer (fx,
-                                 "{\"cohort\": {\"all\": [{\"code\": \"" ICD "|E11.9\", \"from\": "
+                                 "{\"cohort\": {\"all\": [{\"code\": \"" ICD
+                                 "|E11.9\", \"from\": "
                                  "\"2019-01-01\"}]}, \"measure\": {\"kind\": \"series\", "
                                  "\"code\": \"" ICD "|E11.9\", \"interval\": \"month\", "
                                  "\"incidence\": true}}",
@@ -638,7 +645,8 @@ test_suppression (void **state)
     assert_int_equal (s_int (ans, "patients"), -1);
     assert_int_equal (s_int (ans, "records"), -1);
     json_object *v;
-    assert_true (json_object_object_get_ex (ans, "suppressed", &v) && json_object_get_boolean (v));
+    assert_true (json_object_object_get_ex (ans, "suppressed", &v)
+                 && json_object_get_boolean (v));
     json_object *arr = s_arr (ans, "cells");
     assert_true (json_object_array_length (arr) > 0);
     for (size_t i = 0; i < json_object_array_length (arr); i++) {
@@ -657,6 +665,6 @@ HG_TEST_MAIN_GROUP (s_setup, s_teardown, cmocka_unit_test (test_planner_errors),
                     cmocka_unit_test (test_patients_by_sex_and_age),
                     cmocka_unit_test (test_value_after_min_count),
                     cmocka_unit_test (test_records_by_year_and_class),
-                    cmocka_unit_test (test_distribution), cmocka_unit_test (test_series_incidence),
-                    cmocka_unit_test (test_prevalence), cmocka_unit_test (test_top),
-                    cmocka_unit_test (test_suppression))
+                    cmocka_unit_test (test_distribution),
+                    cmocka_unit_test (test_series_incidence), cmocka_unit_test (test_prevalence),
+                    cmocka_unit_test (test_top), cmocka_unit_test (test_suppression))
