@@ -26,6 +26,8 @@ static const struct {
     {"stats", hg_cmd_stats, "stats [--json]", "per-service counters"},
     {"query", hg_cmd_query, "query count --code SYSTEM|CODE ... | query run --file QUERY.json",
      "patients and records with a code"},
+    {"export", hg_cmd_export, "export --format ndjson|csv --out DIR",
+     "de-identified records for other tools"},
     {"quarantine", hg_cmd_quarantine, "quarantine list [--json]", "rejected input and why"},
     {"quality", hg_cmd_quality, "quality --partner P [--json] [--html F]",
      "a partner's data-quality report"},

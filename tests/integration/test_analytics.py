@@ -243,3 +243,35 @@ def test_distribution_of_a_lab(run):
         assert (b["records"], b["patients"]) == (len(inside),
                                                  len({(v[0], v[1]) for v in inside})), b
     assert sum(b["records"] for b in got["bins"]) == len(vals)
+
+
+def test_export_is_deidentified_and_complete(run, tmp_path):
+    """hourglass export: every record once (ndjson), one row per code (csv), only
+    pseudonyms and shifted dates; no identifier of the feeds in either file; the
+    shards count what they exported."""
+    c, truth = run["cluster"], run["truth"]
+    r = hg.run("export", "--cluster", c.dir, "--format", "ndjson", "--out", tmp_path / "n",
+               "--json", "--page", 37, timeout=120)
+    assert r.rc == 0, r
+    assert r.json()["records"] == truth["records"]["distinct"] and r.json()["shards"] == SHARDS
+    with open(r.json()["file"]) as f:
+        recs = [json.loads(line) for line in f]
+    assert len({x["record_id"] for x in recs}) == len(recs)
+    assert all(len(x["patient"]) == 32 for x in recs)
+    assert sum(len(x["codes"]) for x in recs) == len(truth["facts"])
+    r = hg.run("export", "--cluster", c.dir, "--format", "csv", "--out", tmp_path / "c",
+               timeout=120)
+    assert r.rc == 0, r
+    with open(tmp_path / "c" / "records.csv") as f:
+        rows = f.read().splitlines()
+    assert rows[0].startswith("patient,record_id,kind,effective,system,code,value")
+    coded = [x for x in recs if x["codes"]]
+    assert len(rows) - 1 == len(truth["facts"]) + len(recs) - len(coded)
+    needles = [v.encode() for k in ("mrns", "ssns", "phones", "streets", "birth_dates")
+               for v in truth["phi"][k]]
+    found = hg.scan_files([str(tmp_path)], needles)
+    assert not found, found
+    stats = c.stats()
+    assert hg.counters(stats, "indexer", "exported") == 2 * truth["records"]["distinct"]
+    r = hg.run("export", "--cluster", c.dir, "--format", "xml", "--out", tmp_path / "x")
+    assert r.rc == 2 and "--format must be ndjson or csv" in r.err
