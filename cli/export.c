@@ -87,7 +87,7 @@ s_csv_field (FILE *f, const char *v, bool last)
     fputc (last ? '\n' : ',', f);
 }
 
-#define S_CSV_HEADER                                                                          \
+#define S_CSV_HEADER                                                                       \
     "patient,record_id,kind,effective,system,code,value,unit,sex,birth_year,state,postal_" \
     "prefix\n"
 
@@ -140,8 +140,8 @@ s_shard (void *zctx, const char *endpoint, FILE *f, bool csv, int page, uint64_t
             return -1;
         }
         for (size_t i = 0; i < rep->n_records; i++) {
-            Hourglass__Record *r =
-                hourglass__record__unpack (NULL, rep->records[i].len, rep->records[i].data);
+            Hourglass__Record *r = hourglass__record__unpack (NULL, rep->records[i].len,
+                                                              rep->records[i].data);
             if (r) {
                 csv ? s_csv (f, r) : s_ndjson (f, r);
                 hourglass__record__free_unpacked (r, NULL);
@@ -226,8 +226,8 @@ hg_cmd_export (int argc, char **argv)
         printf ("}\n");
     }
     else if (status == 0) {
-        printf ("exported %llu records from %zu shards to %s\n", (unsigned long long) n,
-                n_shards, path);
+        printf ("exported %llu records from %zu shards to %s\n", (unsigned long long) n, n_shards,
+                path);
     }
     return status;
 }
