@@ -52,7 +52,8 @@ hg_export_shard_reply (hg_index_t *ix, const Hourglass__ControlRequest *req,
     if (rc == 0) {
         reply->n_records = *n;
         reply->records = recs;
-        reply->next = more ? (ProtobufCBinaryData) {S_RKEY, last} : (ProtobufCBinaryData) {0, NULL};
+        reply->next = more ? (ProtobufCBinaryData) {S_RKEY, last}
+                           : (ProtobufCBinaryData) {0, NULL};
     }
     return rc;
 }

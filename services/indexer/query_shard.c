@@ -1,8 +1,8 @@
 /*
  * query_shard.c -- a shard's evaluation of a query (see query_shard.h).
  *
- * Candidates: the patients of the first criterion of all (P keys of its
- * codes, or of every code under its prefix), else of each criterion of any,
+ * Candidates: the patients of the criterion of all with the fewest (P keys
+ * of its codes, or of every code under its prefix), else of each of any,
  * else every patient (one seek per patient over the R keys). Each candidate
  * is read once: G (a get) and its timeline E (one prefix walk), and
  * evaluated whole, so every criterion, after, value and measure is exact
@@ -114,12 +114,43 @@ s_all_patients (hg_index_t *ix, s_ids_t *ids)
     return rc;
 }
 
+/* The criterion of all with the fewest patients by the per-code totals (a
+ * prefix's are not known: taken last); every patient of the cohort carries
+ * a code of each, so any one gives the candidates. */
+static size_t
+s_smallest_all (hg_index_t *ix, const hg_query_t *q)
+{
+    size_t best = 0;
+    uint64_t best_n = UINT64_MAX;
+    for (size_t i = 0; i < q->n_all; i++) {
+        const hg_qcrit_t *c = &q->crit[i];
+        uint64_t n = 0;
+        for (size_t k = 0; !c->prefix && k < c->n_codes; k++) {
+            uint64_t p = 0, r = 0;
+            hg_err_t err;
+            if (hg_index_count (ix, c->codes[k].system, c->codes[k].code, NULL, NULL, &p, &r,
+                                &err)
+                == 0) {
+                n += p;
+            }
+        }
+        if (c->prefix) {
+            n = UINT64_MAX - 1;
+        }
+        if (n < best_n) {
+            best = i;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
 static int
 s_candidates (hg_index_t *ix, const hg_query_t *q, s_ids_t *ids)
 {
     int rc = 0;
     if (q->n_all) {
-        rc = s_crit_patients (ix, &q->crit[0], ids);
+        rc = s_crit_patients (ix, &q->crit[s_smallest_all (ix, q)], ids);
     }
     else if (q->n_any) {
         for (size_t i = 0; rc == 0 && i < q->n_any; i++) {
