@@ -164,18 +164,20 @@ s_candidates (hg_index_t *ix, const hg_query_t *q, s_ids_t *ids)
     return rc;
 }
 
+/* The demographics of patient id (its G key) into p; git walks the G keys
+ * (patients are asked in order: a seek forward each). */
 static void
-s_demographics (hg_index_t *ix, const unsigned char *id, hg_qpatient_t *p)
+s_demographics (hg_store_iter_t *git, const unsigned char *id, hg_qpatient_t *p)
 {
     unsigned char key[1 + HG_INDEX_ID_BYTES];
     key[0] = 'G';
     memcpy (key + 1, id, HG_INDEX_ID_BYTES);
-    char *v = NULL;
-    size_t vl = 0;
+    const char *k, *v;
+    size_t kl, vl = 0;
     memset (p, 0, sizeof (*p));
-    if (hg_store_get (hg_index_store (ix), key, sizeof (key), &v, &vl, NULL) != 0
-        || vl < HG_INDEX_DEMO_BYTES) {
-        free (v);
+    hg_store_iter_seek (git, key, sizeof (key));
+    if (!hg_store_iter_next (git, &k, &kl, &v, &vl) || kl != sizeof (key)
+        || memcmp (k, key, sizeof (key)) != 0 || vl < HG_INDEX_DEMO_BYTES) {
         return;
     }
     const unsigned char *g = (const unsigned char *) v;
@@ -189,13 +191,13 @@ s_demographics (hg_index_t *ix, const unsigned char *id, hg_qpatient_t *p)
     p->birth_year = g[1] | g[2] << 8;
     memcpy (p->state, g + 3, 3);
     p->state[3] = '\0';
-    free (v);
 }
 
 typedef struct {
     hg_qevent_t *ev;
     size_t n, cap;
-    hg_arena_t *codes; /* the patient's codes */
+    hg_arena_t *codes;          /* the patient's codes */
+    hg_store_iter_t *eit, *git; /* over the E and the G keys, one each per query */
 } s_timeline_t;
 
 /* One E value into e (codes in t->codes); false when malformed. */
@@ -253,12 +255,13 @@ s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
     memcpy (prefix + 1, id, HG_INDEX_ID_BYTES);
     t->n = 0;
     hg_arena_reset (t->codes);
-    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), prefix, sizeof (prefix), NULL,
-                                             0);
+    hg_store_iter_t *it = t->eit;
+    hg_store_iter_seek (it, prefix, sizeof (prefix));
     const char *k, *v;
     size_t kl, vl;
     int rc = 0;
-    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)
+           && memcmp (k, prefix, sizeof (prefix)) == 0) {
         if (kl != sizeof (prefix) + 4 + HG_INDEX_ID_BYTES) {
             continue;
         }
@@ -284,7 +287,6 @@ s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
             t->n++;
         }
     }
-    hg_store_iter_destroy (&it);
     return rc;
 }
 
@@ -295,7 +297,7 @@ s_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part, s_timeline_t *t, h
     int rc = s_candidates (ix, q, &ids);
     hg_qpatient_t p;
     for (size_t i = 0; rc == 0 && i < ids.n; i++) {
-        s_demographics (ix, ids.v[i], &p);
+        s_demographics (t->git, ids.v[i], &p);
         rc = s_timeline (ix, ids.v[i], t);
         if (rc == 0) {
             rc = hg_query_eval_patient (q, &p, t->ev, t->n, part);
@@ -305,7 +307,7 @@ s_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part, s_timeline_t *t, h
         ids.n = 0;
         rc = s_all_patients (ix, &ids);
         for (size_t i = 0; rc == 0 && i < ids.n; i++) {
-            s_demographics (ix, ids.v[i], &p);
+            s_demographics (t->git, ids.v[i], &p);
             rc = hg_query_eval_population (q, &p, part);
         }
     }
@@ -317,9 +319,13 @@ int
 hg_query_shard (hg_index_t *ix, const char *doc, int ref_year, hg_qpart_t *part, hg_err_t *err)
 {
     hg_arena_t *arena = hg_arena_new (0);
-    s_timeline_t t = {NULL, 0, 0, hg_arena_new (0)};
+    s_timeline_t t = {NULL, 0, 0, hg_arena_new (0), NULL, NULL};
+    t.eit = hg_store_iter_new (hg_index_store (ix), "E", 1, NULL, 0);
+    t.git = hg_store_iter_new (hg_index_store (ix), "G", 1, NULL, 0);
     hg_query_t *q = malloc (sizeof (*q));
-    int rc = arena && t.codes && q ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    int rc = arena && t.codes && t.eit && t.git && q
+                 ? 0
+                 : hg_err_set (err, HG_ENOMEM, "out of memory");
     if (rc == 0) {
         rc = hg_query_parse (doc, strlen (doc), ref_year, arena, q, err);
     }
@@ -328,6 +334,8 @@ hg_query_shard (hg_index_t *ix, const char *doc, int ref_year, hg_qpart_t *part,
     }
     free (q);
     free (t.ev);
+    hg_store_iter_destroy (&t.eit);
+    hg_store_iter_destroy (&t.git);
     hg_arena_destroy (&t.codes);
     hg_arena_destroy (&arena);
     return rc;
