@@ -787,6 +787,70 @@ test_cohort (void **state)
     hg_store_batch_destroy (&wb);
 }
 
+/* A store indexed before the timeline keys existed (R keys, no E, G or the
+ * x\0timeline mark) gets them once when opened; the mark then stops a
+ * second walk. */
+static void
+test_timeline_backfill (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_err_t err = {0};
+    hg_arena_t *a = hg_batch_arena (fx->batch);
+    Hourglass__Record *r = s_rec (fx, "pa", "ra", "2023-01-10", "2345-7", NULL);
+    Hourglass__Record *d = s_rec (fx, "pa", "rd", "", NULL, NULL);
+    d->kind = HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS;
+    d->demographics = hg_arena_alloc (a, sizeof (*d->demographics));
+    hourglass__demographics__init (d->demographics);
+    d->demographics->sex = "female";
+    d->demographics->birth_year = 1970;
+    d->demographics->state = "CA";
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
+    assert_int_equal (hg_index_put (fx->index, wb, d, &err), 1);
+    s_commit (fx, wb);
+    /* as an earlier version left it: no timeline, no mark */
+    char pa[16], k[64];
+    s_bin ("pa", pa);
+    size_t kl = 0;
+    s_cat (k, &kl, "G", 1);
+    s_cat (k, &kl, pa, 16);
+    static const char mark[] = "x\0timeline";
+    hg_store_batch_delete (wb, k, kl);
+    hg_store_batch_delete (wb, mark, sizeof (mark) - 1);
+    hg_store_iter_t *it = hg_store_iter_new (fx->store, "E", 1, NULL, 0);
+    const char *ek;
+    size_t ekl, n_e = 0;
+    while (hg_store_iter_next (it, &ek, &ekl, NULL, NULL)) {
+        hg_store_batch_delete (wb, ek, ekl);
+        n_e++;
+    }
+    hg_store_iter_destroy (&it);
+    assert_int_equal (n_e, 2);
+    assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
+    hg_store_batch_clear (wb);
+    assert_false (hg_store_exists (fx->store, k, kl));
+    s_reopen (fx, NULL);
+    /* G: f, 1970 (0x07b2) LE, "CA" */
+    char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal (hg_store_get (fx->store, k, kl, &v, &vl, &err), 0);
+    assert_int_equal (vl, HG_INDEX_DEMO_BYTES);
+    assert_memory_equal (v,
+                         "f\xb2\x07"
+                         "CA",
+                         5);
+    free (v);
+    it = hg_store_iter_new (fx->store, "E", 1, NULL, 0);
+    n_e = 0;
+    while (hg_store_iter_next (it, &ek, &ekl, NULL, NULL)) {
+        n_e++;
+    }
+    hg_store_iter_destroy (&it);
+    assert_int_equal (n_e, 2);
+    assert_true (hg_store_exists (fx->store, mark, sizeof (mark) - 1));
+    hg_store_batch_destroy (&wb);
+}
+
 HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_put_rejects_identified, s_setup, s_teardown),
               cmocka_unit_test (test_id_parse),
@@ -795,4 +859,5 @@ HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup,
               cmocka_unit_test_setup_teardown (test_cohort, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
-              cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown))
+              cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_timeline_backfill, s_setup, s_teardown))
