@@ -56,6 +56,62 @@ s_ids_unique (s_ids_t *ids)
     ids->n = w;
 }
 
+/* A walk over one kind of key that moves forward to a target by a few steps
+ * (candidates are often close together) or else a seek, and can hold the
+ * key it stopped at for the next read. */
+typedef struct {
+    hg_store_iter_t *it;
+    bool held, end;
+    const char *k, *v;
+    size_t kl, vl;
+} s_cursor_t;
+
+#define S_STEPS 8
+
+static bool
+s_cur_next (s_cursor_t *c)
+{
+    if (c->held) {
+        c->held = false;
+        return true;
+    }
+    c->end = c->end || !hg_store_iter_next (c->it, &c->k, &c->kl, &c->v, &c->vl);
+    return !c->end;
+}
+
+static int
+s_keycmp (const char *k, size_t kl, const unsigned char *t, size_t tl)
+{
+    int d = memcmp (k, t, kl < tl ? kl : tl);
+    return d ? d : (kl > tl) - (kl < tl);
+}
+
+/* Back to the first key (a walk only moves forward). */
+static void
+s_cur_rewind (s_cursor_t *c, const char *lead)
+{
+    hg_store_iter_seek (c->it, lead, 1);
+    c->held = c->end = false;
+}
+
+/* Holds the first key >= target (never before the last one held: targets
+ * go forward); false when there is none. */
+static bool
+s_cur_to (s_cursor_t *c, const unsigned char *target, size_t tl)
+{
+    for (int step = 0; step < S_STEPS && !c->end; step++) {
+        if ((c->held || s_cur_next (c)) && s_keycmp (c->k, c->kl, target, tl) >= 0) {
+            c->held = true;
+            return true;
+        }
+        c->held = false;
+    }
+    hg_store_iter_seek (c->it, target, tl);
+    c->end = false;
+    c->held = s_cur_next (c);
+    return c->held;
+}
+
 /* The patients carrying a code of criterion c (P keys: each patient once
  * per code; a prefix walks every code under it). */
 static int
@@ -86,31 +142,35 @@ s_crit_patients (hg_index_t *ix, const hg_qcrit_t *c, s_ids_t *ids)
     return 0;
 }
 
-/* Every patient with records: the R keys, one seek past each patient. */
+/* Every patient with records: the R keys, moving past each patient (a few
+ * steps over its records, or a seek). */
 static int
 s_all_patients (hg_index_t *ix, s_ids_t *ids)
 {
-    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), "R", 1, NULL, 0);
-    const char *k;
-    size_t kl;
-    int rc = 0;
-    while (rc == 0 && hg_store_iter_next (it, &k, &kl, NULL, NULL)) {
-        if (kl != 1 + 2 * HG_INDEX_ID_BYTES) {
+    s_cursor_t c = {hg_store_iter_new (hg_index_store (ix), "R", 1, NULL, 0),
+                    false,
+                    false,
+                    NULL,
+                    NULL,
+                    0,
+                    0};
+    int rc = c.it ? 0 : -1;
+    while (rc == 0 && s_cur_next (&c)) {
+        if (c.kl != 1 + 2 * HG_INDEX_ID_BYTES) {
             continue;
         }
         unsigned char next[1 + HG_INDEX_ID_BYTES];
-        memcpy (next, k, sizeof (next));
-        rc = s_ids_push (ids, k + 1);
+        memcpy (next, c.k, sizeof (next));
+        rc = s_ids_push (ids, c.k + 1);
         int i = HG_INDEX_ID_BYTES;
         while (i > 0 && ++next[i] == 0) {
             i--; /* the next patient id: this one + 1 */
         }
-        if (i == 0) {
+        if (i == 0 || !s_cur_to (&c, next, sizeof (next))) {
             break;
         }
-        hg_store_iter_seek (it, next, sizeof (next));
     }
-    hg_store_iter_destroy (&it);
+    hg_store_iter_destroy (&c.it);
     return rc;
 }
 
@@ -167,20 +227,17 @@ s_candidates (hg_index_t *ix, const hg_query_t *q, s_ids_t *ids)
 /* The demographics of patient id (its G key) into p; git walks the G keys
  * (patients are asked in order: a seek forward each). */
 static void
-s_demographics (hg_store_iter_t *git, const unsigned char *id, hg_qpatient_t *p)
+s_demographics (s_cursor_t *git, const unsigned char *id, hg_qpatient_t *p)
 {
     unsigned char key[1 + HG_INDEX_ID_BYTES];
     key[0] = 'G';
     memcpy (key + 1, id, HG_INDEX_ID_BYTES);
-    const char *k, *v;
-    size_t kl, vl = 0;
     memset (p, 0, sizeof (*p));
-    hg_store_iter_seek (git, key, sizeof (key));
-    if (!hg_store_iter_next (git, &k, &kl, &v, &vl) || kl != sizeof (key)
-        || memcmp (k, key, sizeof (key)) != 0 || vl < HG_INDEX_DEMO_BYTES) {
+    if (!s_cur_to (git, key, sizeof (key)) || s_keycmp (git->k, git->kl, key, sizeof (key)) != 0
+        || git->vl < HG_INDEX_DEMO_BYTES) {
         return;
     }
-    const unsigned char *g = (const unsigned char *) v;
+    const unsigned char *g = (const unsigned char *) git->v;
     static const char *const sexes[] = {"female", "male", "other", "unknown"};
     p->known = true;
     for (size_t i = 0; i < 4; i++) {
@@ -196,8 +253,8 @@ s_demographics (hg_store_iter_t *git, const unsigned char *id, hg_qpatient_t *p)
 typedef struct {
     hg_qevent_t *ev;
     size_t n, cap;
-    hg_arena_t *codes;          /* the patient's codes */
-    hg_store_iter_t *eit, *git; /* over the E and the G keys, one each per query */
+    hg_arena_t *codes;   /* the patient's codes */
+    s_cursor_t eit, git; /* over the E and the G keys, one each per query */
 } s_timeline_t;
 
 /* One E value into e (codes in t->codes); false when malformed. */
@@ -255,13 +312,17 @@ s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
     memcpy (prefix + 1, id, HG_INDEX_ID_BYTES);
     t->n = 0;
     hg_arena_reset (t->codes);
-    hg_store_iter_t *it = t->eit;
-    hg_store_iter_seek (it, prefix, sizeof (prefix));
-    const char *k, *v;
-    size_t kl, vl;
+    s_cursor_t *c = &t->eit;
     int rc = 0;
-    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)
-           && memcmp (k, prefix, sizeof (prefix)) == 0) {
+    bool more = s_cur_to (c, prefix, sizeof (prefix));
+    for (; rc == 0 && more; more = s_cur_next (c)) {
+        const char *k = c->k, *v = c->v;
+        size_t kl = c->kl, vl = c->vl;
+        if (kl < sizeof (prefix) || memcmp (k, prefix, sizeof (prefix)) != 0) {
+            c->held = true; /* the next patient's: read again from here */
+            break;
+        }
+        c->held = false;
         if (kl != sizeof (prefix) + 4 + HG_INDEX_ID_BYTES) {
             continue;
         }
@@ -297,7 +358,7 @@ s_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part, s_timeline_t *t, h
     int rc = s_candidates (ix, q, &ids);
     hg_qpatient_t p;
     for (size_t i = 0; rc == 0 && i < ids.n; i++) {
-        s_demographics (t->git, ids.v[i], &p);
+        s_demographics (&t->git, ids.v[i], &p);
         rc = s_timeline (ix, ids.v[i], t);
         if (rc == 0) {
             rc = hg_query_eval_patient (q, &p, t->ev, t->n, part);
@@ -305,9 +366,10 @@ s_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part, s_timeline_t *t, h
     }
     if (rc == 0 && q->kind == HG_QM_PREVALENCE) {
         ids.n = 0;
+        s_cur_rewind (&t->git, "G");
         rc = s_all_patients (ix, &ids);
         for (size_t i = 0; rc == 0 && i < ids.n; i++) {
-            s_demographics (t->git, ids.v[i], &p);
+            s_demographics (&t->git, ids.v[i], &p);
             rc = hg_query_eval_population (q, &p, part);
         }
     }
@@ -319,11 +381,13 @@ int
 hg_query_shard (hg_index_t *ix, const char *doc, int ref_year, hg_qpart_t *part, hg_err_t *err)
 {
     hg_arena_t *arena = hg_arena_new (0);
-    s_timeline_t t = {NULL, 0, 0, hg_arena_new (0), NULL, NULL};
-    t.eit = hg_store_iter_new (hg_index_store (ix), "E", 1, NULL, 0);
-    t.git = hg_store_iter_new (hg_index_store (ix), "G", 1, NULL, 0);
+    s_timeline_t t;
+    memset (&t, 0, sizeof (t));
+    t.codes = hg_arena_new (0);
+    t.eit.it = hg_store_iter_new (hg_index_store (ix), "E", 1, NULL, 0);
+    t.git.it = hg_store_iter_new (hg_index_store (ix), "G", 1, NULL, 0);
     hg_query_t *q = malloc (sizeof (*q));
-    int rc = arena && t.codes && t.eit && t.git && q
+    int rc = arena && t.codes && t.eit.it && t.git.it && q
                  ? 0
                  : hg_err_set (err, HG_ENOMEM, "out of memory");
     if (rc == 0) {
@@ -334,8 +398,8 @@ hg_query_shard (hg_index_t *ix, const char *doc, int ref_year, hg_qpart_t *part,
     }
     free (q);
     free (t.ev);
-    hg_store_iter_destroy (&t.eit);
-    hg_store_iter_destroy (&t.git);
+    hg_store_iter_destroy (&t.eit.it);
+    hg_store_iter_destroy (&t.git.it);
     hg_arena_destroy (&t.codes);
     hg_arena_destroy (&arena);
     return rc;
