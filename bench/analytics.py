@@ -199,6 +199,7 @@ def main():
         rps = None
         if a.reuse:
             truth = json.load(open(os.path.join(feeds, "truth.json")))
+            run("cluster", "up", "--dir", cluster)  # what is not running
             wait_indexed(cluster, truth["records"]["distinct"], time.monotonic())
         else:
             truth, rps = ingest(a, feeds, cluster)

@@ -3,7 +3,7 @@
  *
  * Candidates: the patients of the criterion of all with the fewest (P keys
  * of its codes, or of every code under its prefix), else of each of any,
- * else every patient (one seek per patient over the R keys). Each candidate
+ * else every patient (past each patient's timeline keys). Each candidate
  * is read once: G (a get) and its timeline E (one prefix walk), and
  * evaluated whole, so every criterion, after, value and measure is exact
  * for that patient.
@@ -142,21 +142,18 @@ s_crit_patients (hg_index_t *ix, const hg_qcrit_t *c, s_ids_t *ids)
     return 0;
 }
 
-/* Every patient with records: the R keys, moving past each patient (a few
- * steps over its records, or a seek). */
+/* Every patient with records: the timeline keys (every record has one, and
+ * they are smaller than the R keys' records), moving past each patient (a
+ * few steps over its records, or a seek). */
 static int
 s_all_patients (hg_index_t *ix, s_ids_t *ids)
 {
-    s_cursor_t c = {hg_store_iter_new (hg_index_store (ix), "R", 1, NULL, 0),
-                    false,
-                    false,
-                    NULL,
-                    NULL,
-                    0,
-                    0};
+    s_cursor_t c;
+    memset (&c, 0, sizeof (c));
+    c.it = hg_store_iter_new (hg_index_store (ix), "E", 1, NULL, 0);
     int rc = c.it ? 0 : -1;
     while (rc == 0 && s_cur_next (&c)) {
-        if (c.kl != 1 + 2 * HG_INDEX_ID_BYTES) {
+        if (c.kl != 1 + 2 * HG_INDEX_ID_BYTES + 4) {
             continue;
         }
         unsigned char next[1 + HG_INDEX_ID_BYTES];
