@@ -14,6 +14,9 @@ int hg_cmd_cluster (int argc, char **argv);
 int hg_cmd_push (int argc, char **argv);
 int hg_cmd_stats (int argc, char **argv);
 int hg_cmd_query (int argc, char **argv);
+/* `query run` (query_run.c): its spec, for hg_cmd_query's verbs, and it. */
+int hg_query_run (int argc, char **argv);
+int hg_cmd_export (int argc, char **argv);
 int hg_cmd_quarantine (int argc, char **argv);
 int hg_cmd_quarantine_replay (int argc, char **argv); /* replay.c */
 int hg_cmd_health (int argc, char **argv);

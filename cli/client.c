@@ -241,9 +241,13 @@ hg_cmd_query (int argc, char **argv)
                  "are not counted. --repeat N runs the query N times and adds\n"
                  "\"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to the JSON (benchmarks).\n",
     };
-    const hg_cli_spec_t *const verbs[] = {&count, NULL};
+    extern const hg_cli_spec_t hg_query_run_spec;
+    const hg_cli_spec_t *const verbs[] = {&count, &hg_query_run_spec, NULL};
     const hg_cli_spec_t *verb;
     int status = hg_cli_verb ("hourglass query", argc, argv, verbs, &verb);
+    if (status < 0 && verb == &hg_query_run_spec) {
+        return hg_query_run (argc, argv);
+    }
     hg_cli_args_t args;
     if (status >= 0 || hg_cli_parse (verb, argc, argv, 2, &args, &status) < 0) {
         return status;

@@ -207,6 +207,9 @@ typedef struct {
     uint64_t distinct, by_kind[N_KINDS];
     unsigned quarantined;
     FILE *phi[N_PHI]; /* temporary: each phi list body */
+    FILE *people;     /* temporary: the people object body */
+    FILE *values;     /* temporary: the values array body */
+    uint64_t n_people, n_values;
     uint64_t n_phi[N_PHI];
     bool given_used[N (s_given)], family_used[N (s_family)];
     bool oom;
@@ -279,6 +282,26 @@ typedef struct {
     int by, bm, bd; /* birth date */
     char sex;       /* 'M' / 'F' */
 } patient_t;
+
+/* The truth of patient p's demographics (as the source sent them: the
+ * de-identifier shifts the birth date and keeps its year), once. */
+static void
+s_person (truth_t *t, const patient_t *p)
+{
+    fprintf (t->people,
+             "%s\n  \"%s|%s\": {\"sex\": \"%s\", \"birth_date\": \"%04d-%02d-%02d\", "
+             "\"state\": \"%s\"}",
+             t->n_people++ ? "," : "", s_partner_names[p->partner], p->mrn,
+             p->sex == 'F' ? "female" : "male", p->by, p->bm, p->bd, p->state);
+}
+
+/* The truth of a lab value: [partner, patient ref, "system|code", day, value]. */
+static void
+s_lab_fact (truth_t *t, const patient_t *p, const char *code, const char *day, const char *value)
+{
+    fprintf (t->values, "%s[\"%s\", \"%s\", \"%s|%s\", \"%s\", %s]", t->n_values++ ? ",\n " : "",
+             s_partner_names[p->partner], p->mrn, SYS_LOINC, code, day, value);
+}
 
 typedef struct {
     int y, mo, d, h, mi;
@@ -428,6 +451,7 @@ s_fhir_patient (truth_t *t, fhir_out_t *o, const patient_t *p)
              p->zip);
     s_fhir_end (o);
     s_record (t, K_DEMO, p->partner, p->mrn, p->index, "", NULL, NULL, 0);
+    s_person (t, p);
 }
 
 static void
@@ -459,6 +483,7 @@ s_fhir_observation (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, whe
     const char *systems[] = {SYS_LOINC};
     const char *codes[] = {s_labs[lab].code};
     s_record (t, K_LAB, p->partner, p->mrn, p->index, day, systems, codes, 1);
+    s_lab_fact (t, p, s_labs[lab].code, day, value);
 }
 
 static void
@@ -573,6 +598,7 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, control_t
     fprintf (f, "EVN|A01|%s\r", dt);
     s_pid (f, p);
     s_record (t, K_DEMO, p->partner, p->mrn, p->index, "", NULL, NULL, 0);
+    s_person (t, p);
     unsigned cl = s_below (r, N (s_classes));
     {
         /* PV1 by field number: 2 class, 3 location, 19 visit number, 44 admit */
@@ -629,6 +655,7 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, control_t
         const char *systems[] = {SYS_LOINC};
         const char *codes[] = {s_labs[lab].code};
         s_record (t, K_LAB, p->partner, p->mrn, p->index, day, systems, codes, 1);
+        s_lab_fact (t, p, s_labs[lab].code, day, value);
     }
 }
 
@@ -868,6 +895,10 @@ s_write_truth (const hg_simulate_opts_t *opts, truth_t *t, partner_out_t *po, hg
     }
     fprintf (f, "},\n \"facts\": [");
     bad |= s_copy (t->facts, f);
+    fprintf (f, "],\n \"people\": {");
+    bad |= s_copy (t->people, f);
+    fprintf (f, "},\n \"values\": [");
+    bad |= s_copy (t->values, f);
     fprintf (f, "],\n \"phi\": {");
     for (int i = 0; i < N_PHI; i++) {
         fprintf (f, "%s\n  \"%s\": [", i ? "," : "", s_phi_keys[i]);
@@ -1052,7 +1083,9 @@ s_run (const hg_simulate_opts_t *opts, summary_t *sum, hg_err_t *err)
         return hg_err_set (err, HG_ENOMEM, "out of memory");
     }
     t->facts = tmpfile ();
-    bool tmp_ok = t->facts != NULL;
+    t->people = tmpfile ();
+    t->values = tmpfile ();
+    bool tmp_ok = t->facts && t->people && t->values;
     for (int i = 0; i < N_PHI; i++) {
         t->phi[i] = tmpfile ();
         tmp_ok = tmp_ok && t->phi[i];
@@ -1110,6 +1143,12 @@ cleanup:
     s_plan_free (&plan);
     if (t->facts) {
         fclose (t->facts);
+    }
+    if (t->people) {
+        fclose (t->people);
+    }
+    if (t->values) {
+        fclose (t->values);
     }
     for (int i = 0; i < N_PHI; i++) {
         if (t->phi[i]) {

@@ -15,6 +15,8 @@
  *     records{distinct, by_kind{demographics, encounter, condition, lab-observation}},
  *     codes{"system|code": {patients, records}},
  *     facts[[partner, patient ref, "system|code", "YYYY-MM-DD"]]  one per (record, code),
+ *     people{"partner|patient ref": {sex, birth_date, state}}  one per patient,
+ *     values[[partner, patient ref, "system|code", "YYYY-MM-DD", value]]  one per lab,
  *     phi{names, mrns, ssns, phones, streets, birth_dates, fhir_ids}.
  * A patient's demographics count once (the ADT and ORU PIDs are identical).
  * Every invalid item yields exactly one quarantine entry and no record.

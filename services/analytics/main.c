@@ -8,11 +8,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
 #include "curve.h"
 #include "log.h"
+#include "query.h"
 #include "service.h"
 #include "shard.h"
 #include "zmsg.h"
@@ -109,10 +111,30 @@ s_destroy (void **state)
     *state = NULL;
 }
 
+/* Adds a shard's answer: a count (into hg_count_t) or a query's partial
+ * aggregates (into hg_qpart_t); <0 when the reply lacks it. */
+static int
+s_take (const Hourglass__ControlRequest *req, const Hourglass__ControlReply *rep, void *total)
+{
+    if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__QUERY) {
+        return rep->count ? (hg_count_add (total, rep->count->patients, rep->count->records), 0)
+                          : -1;
+    }
+    for (size_t i = 0; i < rep->n_parts; i++) {
+        const Hourglass__QueryPart *p = rep->parts[i];
+        if (hg_qpart_add (total, (const char *) p->key.data, p->key.len, p->patients, p->records,
+                          p->denominator)
+            < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Asks every shard; fails unless all answer in time. */
 static int
 s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
-           hg_count_t *total, hg_err_t *err)
+           void *total, hg_err_t *err)
 {
     size_t len = hourglass__control_request__get_packed_size (req);
     uint8_t *buf = malloc (len ? len : 1);
@@ -176,7 +198,7 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
             hg_zmsg_close (parts, got);
             answered[i] = true;
             left--;
-            if (!rep || !rep->ok || !rep->count) {
+            if (!rep || !rep->ok || s_take (req, rep, total) < 0) {
                 rc = hg_err_set (err, HG_EIO, "indexer shard %zu failed: %s", i,
                                  rep && *rep->error ? rep->error : "bad reply");
                 if (rep) {
@@ -184,7 +206,6 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
                 }
                 goto cleanup;
             }
-            hg_count_add (total, rep->count->patients, rep->count->records);
             hourglass__control_reply__free_unpacked (rep, NULL);
         }
     }
@@ -204,13 +225,65 @@ s_valid_day (const char *s)
     return !*s || (strlen (s) == 10 && s[4] == '-' && s[7] == '-');
 }
 
+/* Audit log: the request as asked (no PHI exists here), committed with the
+ * counters. */
+static int
+s_audit (hg_service_t *svc, const void *what, size_t len, hg_err_t *err)
+{
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    unsigned char key[10] = {'a', '/'};
+    hg_be64_put (key + 2, hg_wall_us ());
+    hg_store_batch_put (wb, key, sizeof (key), what, len);
+    int rc = hg_service_commit (svc, wb, err);
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
+/* QUERY (docs/analytics.md): the document checked here (its errors name
+ * the field), its text sent to every shard, the partials merged and the
+ * answer suppressed. */
+static int
+s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    Hourglass__ControlRequest fwd = *req;
+    fwd.ref_year = req->ref_year ? req->ref_year : tm.tm_year + 1900;
+    fwd.query = req->query ? req->query : "";
+    hg_query_t *q = hg_arena_alloc (arena, sizeof (*q));
+    if (!q || hg_query_parse (fwd.query, strlen (fwd.query), fwd.ref_year, arena, q, err) < 0) {
+        (*hg_service_counter (svc, "query_errors"))++;
+        return q ? err->code : hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    hg_qpart_t *merged = hg_qpart_new ();
+    int rc = merged ? s_fan_out (svc, self, &fwd, merged, err)
+                    : hg_err_set (err, HG_ENOMEM, "out of memory");
+    if (rc == 0) {
+        reply->answer = hg_query_answer (q, merged, self->min_cell, (unsigned) self->n_shards,
+                                         arena);
+        rc = reply->answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    hg_qpart_destroy (&merged);
+    (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
+    if (rc == 0) {
+        rc = s_audit (svc, fwd.query, strlen (fwd.query), err);
+        hg_info ("query", "kind=%s shards=%zu", hg_query_kind_name (q->kind), self->n_shards);
+    }
+    return rc;
+}
+
 static int
 s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
            Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
 {
     analytics_t *self = state;
+    if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUERY) {
+        return s_query (svc, self, req, reply, arena, err);
+    }
     if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__COUNT || !req->count) {
-        return hg_err_set (err, HG_EINVAL, "analytics answers HEALTH, STATS and COUNT");
+        return hg_err_set (err, HG_EINVAL, "analytics answers HEALTH, STATS, COUNT and QUERY");
     }
     const Hourglass__CountQuery *q = req->count;
     if (!*q->system || !*q->code) {
@@ -243,18 +316,12 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     if (total.suppressed) {
         (*hg_service_counter (svc, "suppressed"))++;
     }
-    /* audit log: what was asked and whether it was suppressed; no PHI exists
-     * here to leak. Committed with the counters. */
-    hg_store_batch_t *wb = hg_store_batch_new ();
-    unsigned char key[10] = {'a', '/'};
-    hg_be64_put (key + 2, hg_wall_us ());
+    /* audit log: what was asked; no PHI exists here to leak */
     size_t len = hourglass__count_query__get_packed_size (q);
     uint8_t *buf = malloc (len ? len : 1);
     hourglass__count_query__pack (q, buf);
-    hg_store_batch_put (wb, key, sizeof (key), buf, len);
+    int rc = s_audit (svc, buf, len, err);
     free (buf);
-    int rc = hg_service_commit (svc, wb, err);
-    hg_store_batch_destroy (&wb);
     hg_info ("query", "kind=%s codes=%zu shards=%zu suppressed=%d",
              q->n_also ? "cohort" : "count", q->n_also + 1, self->n_shards,
              (int) total.suppressed);

@@ -51,7 +51,9 @@ struct hg_index {
     hg_store_t *store; /* not owned */
     sys_entry_t **sys; /* dictionary by URI */
     size_t n_sys_buckets;
-    uint32_t sys_next;     /* the number a new system gets */
+    uint32_t sys_next;       /* the number a new system gets */
+    sys_entry_t **sys_by_id; /* dictionary by number */
+    size_t n_sys_by_id;
     agg_entry_t **buckets; /* aggregates by "n\0system|code" */
     size_t n_buckets;
     agg_entry_t *dirty; /* changed since the last flush */
@@ -161,6 +163,18 @@ s_sys_insert (hg_index_t *self, const char *name, size_t len, uint64_t h, uint32
     e->enc_len = s_varint (id, e->enc);
     e->len = len;
     memcpy (e->name, name, len);
+    if (id >= self->n_sys_by_id) {
+        size_t n = id + 64;
+        sys_entry_t **v = realloc (self->sys_by_id, n * sizeof (*v));
+        if (!v) {
+            free (e);
+            return NULL;
+        }
+        memset (v + self->n_sys_by_id, 0, (n - self->n_sys_by_id) * sizeof (*v));
+        self->sys_by_id = v;
+        self->n_sys_by_id = n;
+    }
+    self->sys_by_id[id] = e;
     size_t b = h & (self->n_sys_buckets - 1);
     e->next = self->sys[b];
     self->sys[b] = e;
@@ -408,6 +422,86 @@ s_count_coding (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Coding 
     return 0;
 }
 
+/* The day of a "YYYY-MM-DD" key as days since 1970-01-01 (biased, big
+ * endian: keys sort by day), 0 for undated. */
+static void
+s_day_bytes (const char *day, unsigned char out[4])
+{
+    uint32_t v = 0;
+    if (strlen (day) == 10) {
+        hg_date_t d;
+        memset (&d, 0, sizeof (d));
+        d.year = atoi (day);
+        d.month = atoi (day + 5);
+        d.day = atoi (day + 8);
+        d.prec = HG_PREC_DAY;
+        v = (uint32_t) (hg_date_days (&d) + HG_INDEX_DAY_BIAS);
+    }
+    out[0] = (unsigned char) (v >> 24);
+    out[1] = (unsigned char) (v >> 16);
+    out[2] = (unsigned char) (v >> 8);
+    out[3] = (unsigned char) v;
+}
+
+/* The timeline key of rec (E P day I -> kind, flags, [value], codes) and,
+ * for demographics, the patient's (G P -> sex, birth year, state). */
+static int
+s_stage_timeline (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
+                  const char *day, const unsigned char *pat, const unsigned char *rid,
+                  hg_err_t *err)
+{
+    unsigned char key[1 + HG_INDEX_ID_BYTES + 4 + HG_INDEX_ID_BYTES];
+    key[0] = 'E';
+    memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
+    s_day_bytes (day, key + 1 + HG_INDEX_ID_BYTES);
+    memcpy (key + 5 + HG_INDEX_ID_BYTES, rid, HG_INDEX_ID_BYTES);
+    unsigned char val[HG_INDEX_EVENT_MAX];
+    size_t vl = 0;
+    val[vl++] = (unsigned char) rec->kind;
+    bool has_value = rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity;
+    val[vl++] = has_value ? 1 : 0;
+    if (has_value) {
+        memcpy (val + vl, &rec->quantity->value, 8);
+        vl += 8;
+    }
+    size_t n_at = vl++;
+    unsigned n = 0;
+    for (size_t i = 0; i < rec->n_codes && n < 255; i++) {
+        const Hourglass__Coding *c = rec->codes[i];
+        size_t cl = strlen (c->code);
+        if (!cl || cl > HG_INDEX_CODE_MAX || strlen (c->system) > HG_INDEX_CODE_MAX) {
+            continue;
+        }
+        const sys_entry_t *sys = s_sys_get (self, c->system, wb);
+        if (!sys) {
+            return s_oom (err);
+        }
+        if (vl + sys->enc_len + cl + 1 > sizeof (val)) {
+            break; /* the codes that fit (a timeline entry stays small) */
+        }
+        memcpy (val + vl, sys->enc, sys->enc_len);
+        vl += sys->enc_len;
+        memcpy (val + vl, c->code, cl + 1);
+        vl += cl + 1;
+        n++;
+    }
+    val[n_at] = (unsigned char) n;
+    hg_store_batch_put (wb, key, sizeof (key), val, vl);
+    const Hourglass__Demographics *d = rec->demographics;
+    if (d) {
+        unsigned char g[HG_INDEX_DEMO_BYTES] = {0};
+        const char *sex = d->sex ? d->sex : "";
+        g[0] = (unsigned char) (*sex ? *sex : 0);
+        g[1] = (unsigned char) (d->birth_year & 0xff);
+        g[2] = (unsigned char) ((d->birth_year >> 8) & 0xff);
+        strncpy ((char *) g + 3, d->state ? d->state : "", 3);
+        strncpy ((char *) g + 6, d->postal_prefix ? d->postal_prefix : "", 3);
+        key[0] = 'G';
+        hg_store_batch_put (wb, key, 1 + HG_INDEX_ID_BYTES, g, sizeof (g));
+    }
+    return 0;
+}
+
 /* Stages every key of rec (ids already parsed). count: also count it in the
  * aggregates (a conversion re-keys records already counted). */
 static int
@@ -479,7 +573,7 @@ s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
     memcpy (key + kl, rid, HG_INDEX_ID_BYTES);
     kl += HG_INDEX_ID_BYTES;
     hg_store_batch_put (wb, key, kl, pat, HG_INDEX_ID_BYTES);
-    return 0;
+    return s_stage_timeline (self, wb, rec, day, pat, rid, err);
 }
 
 int
@@ -861,6 +955,88 @@ s_convert (hg_index_t *self, uint64_t *converted, hg_err_t *err)
     return rc;
 }
 
+/* ---- the timeline of stores indexed before it existed ----------------------- */
+
+#define S_TIMELINE_MARK "x\0timeline"
+
+/* Stages the timeline and demographics keys of every record once (stores
+ * written before they existed), then marks the store as having them. */
+static int
+s_backfill (hg_index_t *self, hg_err_t *err)
+{
+    if (hg_store_exists (self->store, S_TIMELINE_MARK, sizeof (S_TIMELINE_MARK) - 1)) {
+        return 0;
+    }
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    if (!wb) {
+        return s_oom (err);
+    }
+    hg_store_iter_t *it = hg_store_iter_new (self->store, "R", 1, NULL, 0);
+    const char *k, *v;
+    size_t kl, vl, in_batch = 0;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        Hourglass__Record *rec = kl == 1 + 2 * HG_INDEX_ID_BYTES
+                                     ? hourglass__record__unpack (NULL, vl, (const uint8_t *) v)
+                                     : NULL;
+        if (rec) {
+            char day[11];
+            hg_index_day (rec->effective, day);
+            rc = s_stage_timeline (self, wb, rec, day, (const unsigned char *) k + 1,
+                                   (const unsigned char *) k + 1 + HG_INDEX_ID_BYTES, err);
+            hourglass__record__free_unpacked (rec, NULL);
+        }
+        if (rc == 0 && ++in_batch == S_CONVERT_BATCH) {
+            rc = s_write (self, wb, err);
+            in_batch = 0;
+        }
+    }
+    hg_store_iter_destroy (&it);
+    if (rc == 0) {
+        hg_store_batch_put (wb, S_TIMELINE_MARK, sizeof (S_TIMELINE_MARK) - 1, "", 0);
+        rc = s_write (self, wb, err);
+    }
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
+/* ---- what the query evaluation reads (query_shard.c) ------------------------ */
+
+hg_store_t *
+hg_index_store (hg_index_t *self)
+{
+    return self->store;
+}
+
+const char *
+hg_index_sys_name (const hg_index_t *self, const unsigned char *enc, size_t avail, size_t *used)
+{
+    uint32_t id = 0;
+    for (size_t i = 0; i < avail && i < S_VARINT_MAX; i++) {
+        id |= (uint32_t) (enc[i] & 0x7f) << (7 * i);
+        if (!(enc[i] & 0x80)) {
+            *used = i + 1;
+            return id < self->n_sys_by_id && self->sys_by_id[id] ? self->sys_by_id[id]->name
+                                                                 : NULL;
+        }
+    }
+    *used = avail;
+    return NULL;
+}
+
+size_t
+hg_index_code_prefix (hg_index_t *self, char lead, const char *system, const char *code,
+                      bool whole, char out[HG_INDEX_KEY_MAX])
+{
+    size_t cl = strlen (code);
+    const sys_entry_t *sys = s_sys_get (self, system, NULL);
+    if (!sys || cl > HG_INDEX_CODE_MAX) {
+        return 0;
+    }
+    size_t kl = s_code_key (out, lead, sys, code, cl);
+    return whole ? kl : kl - 1;
+}
+
 /* ---- lifecycle ------------------------------------------------------------- */
 
 hg_index_t *
@@ -883,7 +1059,7 @@ hg_index_open (hg_store_t *store, uint64_t *converted, hg_err_t *err)
         return NULL;
     }
     if (s_sys_load (self, err) < 0 || s_convert (self, &n_converted, err) < 0
-        || s_agg_load (self, err) < 0) {
+        || s_agg_load (self, err) < 0 || s_backfill (self, err) < 0) {
         hg_index_destroy (&self);
         return NULL;
     }
@@ -913,6 +1089,7 @@ hg_index_destroy (hg_index_t **self_p)
         }
     }
     free (self->sys);
+    free (self->sys_by_id);
     free (self->buckets);
     free (self->staged);
     hg_arena_destroy (&self->round);

@@ -10,9 +10,21 @@
  *   C S <code> 0x00 <day> 0x00 P I     -> ""              (by code + date)
  *   D <day> 0x00 I                     -> P               (by date)
  *   P S <code> 0x00 P                  -> ""  (this patient counted for the code)
+ *   E P <day> I                        -> kind, flags, [value], codes  (the timeline)
+ *   G P                                -> sex, birth year, state, postal prefix
+ * (day in E: 4 bytes big endian, days since 1970-01-01 + HG_INDEX_DAY_BIAS,
+ * 0 when undated, so a patient's timeline is in date order; the E value:
+ * RecordKind byte, flags byte (1: a quantity follows as 8 bytes, host
+ * double), the number of codes, then each code as S <code> 0x00. The G
+ * value: HG_INDEX_DEMO_BYTES: sex's first letter (f, m, o, u; 0 unknown),
+ * birth year uint16 LE (0: over 89), state and postal prefix, 3 bytes each,
+ * NUL-padded.) A patient's timeline is what the query evaluation reads
+ * (query_shard.c): its first occurrence of a code, its values by code and
+ * its dates relative to each other, one short seek per patient.
  * and for the store as a whole:
  *   Y S                                -> code system URI (the dictionary)
  *   n 0x00 <system>|<code>             -> records, patients (2 x uint64 LE)
+ *   x 0x00 timeline                    -> ""  (E and G keys written for every record)
  * Records are content-addressed (record id), so indexing the same record
  * twice is a no-op: the indexer is where exactly-once is finally enforced.
  * Short binary keys keep the memtable small and its comparisons cheap (a
@@ -33,6 +45,10 @@
 
 #define HG_INDEX_ID_BYTES 16   /* binary patient and record ids */
 #define HG_INDEX_CODE_MAX 1024 /* longer codes are stored but not indexed */
+#define HG_INDEX_DAY_BIAS 0x40000000
+#define HG_INDEX_DEMO_BYTES 9
+#define HG_INDEX_EVENT_MAX 2048 /* bytes of a timeline value (codes that fit) */
+#define HG_INDEX_KEY_MAX (1 + 5 + HG_INDEX_CODE_MAX + 1 + 10 + 1 + 2 * HG_INDEX_ID_BYTES)
 
 typedef struct hg_index hg_index_t;
 
@@ -86,6 +102,16 @@ int hg_index_count_scan (hg_index_t *self, const char *system, const char *code,
 int hg_index_cohort (hg_index_t *self, const char *const *systems, const char *const *codes,
                      size_t n, const char *from, const char *to, uint64_t *patients,
                      hg_err_t *err);
+
+/* For the query evaluation (query_shard.c): the store; the code system of
+ * a dictionary number at enc (LEB128, *used its bytes; NULL when unknown);
+ * the key prefix lead S <code> (with its 0x00 when whole, else a prefix of
+ * codes), 0 when the system was never seen. */
+hg_store_t *hg_index_store (hg_index_t *self);
+const char *hg_index_sys_name (const hg_index_t *self, const unsigned char *enc, size_t avail,
+                               size_t *used);
+size_t hg_index_code_prefix (hg_index_t *self, char lead, const char *system, const char *code,
+                             bool whole, char out[HG_INDEX_KEY_MAX]);
 
 /* "YYYY-MM-DD" of an ISO effective time (first 10 chars, padded "-01" below
  * day precision), "" when there is none. out holds 11 bytes. */

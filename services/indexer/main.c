@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export_shard.h"
 #include "index.h"
 #include "log.h"
+#include "query_shard.h"
 #include "record.h"
 #include "metrics.h"
 #include "service.h"
@@ -168,8 +170,19 @@ static int
 s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
            Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
 {
+    if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUERY) {
+        return hg_query_shard_reply (((indexer_t *) state)->index, req, reply, arena, err);
+    }
+    if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__EXPORT) {
+        size_t n = 0;
+        int rc = hg_export_shard_reply (((indexer_t *) state)->index, req, reply, arena, &n, err);
+        *hg_service_counter (svc, "exported") += n; /* audited: counted and logged */
+        hg_info ("export", "records=%zu first=%d", n, req->after.len == 0);
+        return rc;
+    }
     if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__COUNT || !req->count) {
-        return hg_err_set (err, HG_EINVAL, "the indexer answers HEALTH, STATS and COUNT");
+        return hg_err_set (err, HG_EINVAL,
+                           "the indexer answers HEALTH, STATS, COUNT, QUERY and EXPORT");
     }
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);

@@ -158,15 +158,15 @@ test_put_and_duplicates (void **state)
     Hourglass__Record *r = s_rec (fx, "p1", "rid1", "2023-01-10T08:00:00Z", "2345-7", "123");
 
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    /* R; per code: dictionary entry (new system), C key, P key; D */
-    assert_int_equal (hg_store_batch_count (wb), 8);
+    /* R; per code: dictionary entry (new system), C key, P key; D; E */
+    assert_int_equal (hg_store_batch_count (wb), 9);
     /* the same record again in this round: duplicate, nothing staged */
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 8);
+    assert_int_equal (hg_store_batch_count (wb), 9);
     /* the same record id for the same patient, even with other content */
     Hourglass__Record *r_again = s_rec (fx, "p1", "rid1", "2024-01-01", "999-9", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r_again, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 8);
+    assert_int_equal (hg_store_batch_count (wb), 9);
     s_commit (fx, wb);
 
     /* keys as documented: systems numbered in order of appearance */
@@ -221,6 +221,20 @@ test_put_and_duplicates (void **state)
     s_cat (k, &kl, "D2023-01-10\0", 12);
     s_cat (k, &kl, rid1, 16);
     s_expect_key (fx, k, kl, p1, 16);
+    /* the timeline: E P day I -> kind, flags, codes (2023-01-10 is day 19367) */
+    kl = 0;
+    s_cat (k, &kl, "E", 1);
+    s_cat (k, &kl, p1, 16);
+    s_cat (k, &kl, "\x40\x00\x4b\xa7", 4);
+    s_cat (k, &kl, rid1, 16);
+    assert_int_equal (hg_store_get (fx->store, k, kl, &v, &vl, &err), 0);
+    assert_int_equal (vl, 3 + 8 + 5);
+    assert_memory_equal (v + 1,
+                         "\x00\x02\x01"
+                         "2345-7\0\x02"
+                         "123",
+                         15);
+    free (v);
     /* the aggregate keys keep the text form */
     const char nk[] = "n\0http://loinc.org|2345-7";
     uint64_t counts[2] = {1, 1};
@@ -230,20 +244,20 @@ test_put_and_duplicates (void **state)
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
     assert_int_equal (hg_store_batch_count (wb), 0);
     /* the same record id under another patient is another record: known
-     * system, so R, C, P, D */
+     * system, so R, C, P, D, E */
     Hourglass__Record *other = s_rec (fx, "p2", "rid1", "2023-01-10", "2345-7", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, other, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 4);
+    assert_int_equal (hg_store_batch_count (wb), 5);
 
     /* a code with an empty code value is not indexed */
     Hourglass__Record *nocode = s_rec (fx, "p3", "rid3", "2023-01-10", "", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, nocode, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 6); /* + R key + D key */
+    assert_int_equal (hg_store_batch_count (wb), 8); /* + R key, D key, E key */
     /* a code repeated in one record: one C key, counted once */
     Hourglass__Record *twice = s_rec (fx, "p4", "rid4", "2023-01-10", "2345-7", NULL);
     hg_record_add_code (hg_batch_arena (fx->batch), twice, HG_SYS_LOINC, "2345-7", "again");
     assert_int_equal (hg_index_put (fx->index, wb, twice, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 10);
+    assert_int_equal (hg_store_batch_count (wb), 13);
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 3, 3);
     hg_store_batch_destroy (&wb);
@@ -505,7 +519,7 @@ test_aggregates (void **state)
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 1, 1);
     Hourglass__Record *r = s_rec (fx, "pe", "r9", "2020-01-15", "4548-4", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 4); /* no new dictionary entry */
+    assert_int_equal (hg_store_batch_count (wb), 5); /* R C P D E: no new dictionary entry */
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 3, 4);
     s_count (fx, HG_SYS_LOINC, "4548-4", "2020-01-01", "2020-01-31", 2, 2);
@@ -773,6 +787,70 @@ test_cohort (void **state)
     hg_store_batch_destroy (&wb);
 }
 
+/* A store indexed before the timeline keys existed (R keys, no E, G or the
+ * x\0timeline mark) gets them once when opened; the mark then stops a
+ * second walk. */
+static void
+test_timeline_backfill (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_err_t err = {0};
+    hg_arena_t *a = hg_batch_arena (fx->batch);
+    Hourglass__Record *r = s_rec (fx, "pa", "ra", "2023-01-10", "2345-7", NULL);
+    Hourglass__Record *d = s_rec (fx, "pa", "rd", "", NULL, NULL);
+    d->kind = HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS;
+    d->demographics = hg_arena_alloc (a, sizeof (*d->demographics));
+    hourglass__demographics__init (d->demographics);
+    d->demographics->sex = "female";
+    d->demographics->birth_year = 1970;
+    d->demographics->state = "CA";
+    assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
+    assert_int_equal (hg_index_put (fx->index, wb, d, &err), 1);
+    s_commit (fx, wb);
+    /* as an earlier version left it: no timeline, no mark */
+    char pa[16], k[64];
+    s_bin ("pa", pa);
+    size_t kl = 0;
+    s_cat (k, &kl, "G", 1);
+    s_cat (k, &kl, pa, 16);
+    static const char mark[] = "x\0timeline";
+    hg_store_batch_delete (wb, k, kl);
+    hg_store_batch_delete (wb, mark, sizeof (mark) - 1);
+    hg_store_iter_t *it = hg_store_iter_new (fx->store, "E", 1, NULL, 0);
+    const char *ek;
+    size_t ekl, n_e = 0;
+    while (hg_store_iter_next (it, &ek, &ekl, NULL, NULL)) {
+        hg_store_batch_delete (wb, ek, ekl);
+        n_e++;
+    }
+    hg_store_iter_destroy (&it);
+    assert_int_equal (n_e, 2);
+    assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
+    hg_store_batch_clear (wb);
+    assert_false (hg_store_exists (fx->store, k, kl));
+    s_reopen (fx, NULL);
+    /* G: f, 1970 (0x07b2) LE, "CA" */
+    char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal (hg_store_get (fx->store, k, kl, &v, &vl, &err), 0);
+    assert_int_equal (vl, HG_INDEX_DEMO_BYTES);
+    assert_memory_equal (v,
+                         "f\xb2\x07"
+                         "CA",
+                         5);
+    free (v);
+    it = hg_store_iter_new (fx->store, "E", 1, NULL, 0);
+    n_e = 0;
+    while (hg_store_iter_next (it, &ek, &ekl, NULL, NULL)) {
+        n_e++;
+    }
+    hg_store_iter_destroy (&it);
+    assert_int_equal (n_e, 2);
+    assert_true (hg_store_exists (fx->store, mark, sizeof (mark) - 1));
+    hg_store_batch_destroy (&wb);
+}
+
 HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_put_rejects_identified, s_setup, s_teardown),
               cmocka_unit_test (test_id_parse),
@@ -781,4 +859,5 @@ HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup,
               cmocka_unit_test_setup_teardown (test_cohort, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
-              cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown))
+              cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_timeline_backfill, s_setup, s_teardown))

@@ -1,0 +1,24 @@
+/*
+ * query_shard.h -- one shard's side of an analytics query (issue 13,
+ * docs/analytics.md): the candidate patients from the code keys, each
+ * one's demographics (G) and timeline (E) read from the index, evaluated by
+ * services/analytics/eval.c into partial aggregates.
+ */
+#ifndef HG_QUERY_SHARD_H
+#define HG_QUERY_SHARD_H
+
+#include "index.h"
+#include "query.h"
+
+/* Evaluates the query document doc (ages at ref_year unless it says) over
+ * the shard; part receives the partial aggregates. -1 with err (the
+ * document's error, or out of memory). */
+int hg_query_shard (hg_index_t *index, const char *doc, int ref_year, hg_qpart_t *part,
+                    hg_err_t *err);
+
+/* The QUERY control request: the partial aggregates into reply->parts (in
+ * arena). */
+int hg_query_shard_reply (hg_index_t *index, const Hourglass__ControlRequest *req,
+                          Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
+
+#endif
