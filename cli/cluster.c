@@ -230,11 +230,16 @@ s_secure_control (hg_cluster_t *c, hg_err_t *err)
         snprintf (pub, sizeof (pub), "%.2000s/keys/%s.pub", c->dir, p->name);
         snprintf (p->control_key, sizeof (p->control_key), "%.2090s", pub);
         char z85[HG_CURVE_Z85_LEN + 1];
-        if (strcmp (p->service, "analytics") == 0) {
+        /* analytics asks the indexers; the collector asks the cleansers for
+         * MLLP verdicts */
+        const char *role = strcmp (p->service, "analytics") == 0   ? "analytics"
+                           : strcmp (p->service, "collector") == 0 ? "collector"
+                                                                   : NULL;
+        if (role) {
             if (hg_curve_load_public (p->control_key, z85, err) < 0) {
                 return err->code;
             }
-            len += snprintf (text + len, sizeof (text) - (size_t) len, "%s analytics:%s\n", z85,
+            len += snprintf (text + len, sizeof (text) - (size_t) len, "%s %s:%s\n", z85, role,
                              p->name);
         }
     }
@@ -243,10 +248,15 @@ s_secure_control (hg_cluster_t *c, hg_err_t *err)
     if (hg_write_file_atomic (path, text, (size_t) len, 0644, err) < 0) {
         return err->code;
     }
+    char cleanser_keys[8192] = "";
     for (int i = 0; i < c->n_procs; i++) {
-        if (strcmp (c->procs[i].service, "indexer") == 0) {
-            size_t n = strlen (indexer_keys);
-            snprintf (indexer_keys + n, sizeof (indexer_keys) - n, "%s%s", n ? "," : "",
+        const char *svc = c->procs[i].service;
+        char *list = strcmp (svc, "indexer") == 0    ? indexer_keys
+                     : strcmp (svc, "cleanser") == 0 ? cleanser_keys
+                                                     : NULL;
+        if (list) {
+            size_t n = strlen (list);
+            snprintf (list + n, sizeof (indexer_keys) - n, "%s%s", n ? "," : "",
                       c->procs[i].control_key);
         }
     }
@@ -254,6 +264,9 @@ s_secure_control (hg_cluster_t *c, hg_err_t *err)
         s_arg (&c->procs[i], "--control-allow", path);
         if (strcmp (c->procs[i].service, "analytics") == 0) {
             s_arg (&c->procs[i], "--indexer-keys", indexer_keys);
+        }
+        if (strcmp (c->procs[i].service, "collector") == 0) {
+            s_arg (&c->procs[i], "--mllp-verdict-keys", cleanser_keys);
         }
     }
     return 0;

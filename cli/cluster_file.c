@@ -93,12 +93,8 @@ static const s_field_t s_cluster_fields[] = {
     S_FIELD (hg_cluster_t, operator_key), {NULL, 0, 0},
 };
 static const s_field_t s_proc_fields[] = {
-    S_FIELD (hg_proc_t, name),
-    S_FIELD (hg_proc_t, service),
-    S_FIELD (hg_proc_t, control),
-    S_FIELD (hg_proc_t, control_key),
-    S_FIELD (hg_proc_t, metrics),
-    {NULL, 0, 0},
+    S_FIELD (hg_proc_t, name),        S_FIELD (hg_proc_t, service), S_FIELD (hg_proc_t, control),
+    S_FIELD (hg_proc_t, control_key), S_FIELD (hg_proc_t, metrics), {NULL, 0, 0},
 };
 
 /* Copies the fields of o into rec (absent: ""; cut to the field's size). */

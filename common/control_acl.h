@@ -31,10 +31,11 @@ typedef enum {
     HG_ROLE_OPERATOR = 1 << 0,
     HG_ROLE_ANALYTICS = 1 << 1,
     HG_ROLE_HEALTH = 1 << 2,
+    HG_ROLE_COLLECTOR = 1 << 3, /* asks the cleansers for MLLP verdicts (OUTCOME) */
 } hg_role_t;
 
 /* The role a control User-Id ("<role>:<name>") carries; HG_ROLE_NONE for
- * no ':' or a role that is not one of operator, analytics, health. */
+ * no ':' or a role that is not one of operator, analytics, health, collector. */
 hg_role_t hg_control_role (const char *user_id);
 
 /* The roles that may make request kind (Hourglass__ControlRequest__Kind)

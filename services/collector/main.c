@@ -71,6 +71,10 @@ static const hg_opt_t s_options[] = {
      "control endpoints of the cleansers (comma-separated): with them, an MLLP message in "
      "original acknowledgement mode is answered AA only once parsed, AE with an ERR when "
      "quarantined (empty: AA once journalled)"},
+    {"mllp_verdict_keys", HG_OPT_STRING, "",
+     "with curve_key: the cleansers' control public keys (.pub files or Z85), one for all or "
+     "one per endpoint of mllp_verdict_from; this instance's key must be in their "
+     "control_allow as collector:<name>"},
     {"mllp_verdict_timeout_ms", HG_OPT_INT, "3000",
      "longest an MLLP ACK waits for the cleanser's verdict; then AE 'verdict pending' (the "
      "message is journalled; a resend learns the verdict)"},
@@ -137,6 +141,31 @@ s_int_opt (hg_service_t *svc, const char *name)
 
 /* The MLLP server with its limits, and the DEALERs asking the cleansers
  * for verdicts. */
+/* Under CurveZMQ the cleansers' control sockets answer OUTCOME only to a
+ * key of role collector: the i-th verdict DEALER is a CURVE client of the
+ * i-th key of mllp_verdict_keys (or of its only one). */
+static int
+s_verdict_curve (hg_service_t *svc, void *sock, size_t i, hg_err_t *err)
+{
+    const hg_curve_keypair_t *kp = hg_service_curve (svc);
+    if (!kp) {
+        return 0;
+    }
+    char *buf = strdup (hg_service_option (svc, "mllp_verdict_keys"));
+    char *keys[S_VERDICT_MAX];
+    size_t n = buf ? hg_split_list (buf, keys, S_VERDICT_MAX) : 0;
+    char z85[HG_CURVE_Z85_LEN + 1];
+    int rc = n == 0 ? hg_err_set (err, HG_EINVAL,
+                                  "curve_key is set: mllp_verdict_keys needs the cleansers' "
+                                  "control public keys (one for all, or one per endpoint)")
+                    : hg_curve_load_public (keys[i < n ? i : 0], z85, err);
+    if (rc == 0) {
+        rc = hg_curve_make_client (sock, kp, z85, err);
+    }
+    free (buf);
+    return rc;
+}
+
 static int
 s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
 {
@@ -191,6 +220,10 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
         zmq_setsockopt (d, ZMQ_LINGER, &zero, sizeof (zero));
         zmq_setsockopt (d, ZMQ_SNDHWM, &hwm, sizeof (hwm));
         zmq_setsockopt (d, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
+        if (s_verdict_curve (svc, d, self->n_verdict, err) < 0) {
+            zmq_close (d);
+            return err->code;
+        }
         if (zmq_connect (d, ep) < 0) {
             zmq_close (d);
             return hg_err_set (err, HG_EINVAL, "mllp_verdict_from: cannot connect to %s: %s", ep,

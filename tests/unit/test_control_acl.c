@@ -19,6 +19,7 @@ test_role_of_user_id (void **state)
     assert_int_equal (hg_control_role ("operator:operator"), HG_ROLE_OPERATOR);
     assert_int_equal (hg_control_role ("analytics:analytics-0"), HG_ROLE_ANALYTICS);
     assert_int_equal (hg_control_role ("health:cleanser"), HG_ROLE_HEALTH);
+    assert_int_equal (hg_control_role ("collector:collector-0"), HG_ROLE_COLLECTOR);
     assert_int_equal (hg_control_role ("operator:"), HG_ROLE_OPERATOR);
     /* no role: a partner's name, a bare name, a prefix, a case change */
     assert_int_equal (hg_control_role ("city-lab"), HG_ROLE_NONE);
@@ -33,27 +34,27 @@ test_role_of_user_id (void **state)
 }
 
 /* The whole table, as docs/security.md prints it: O operator, A analytics,
- * H health, - nobody. */
+ * H health, C collector, - nobody. */
 static void
 test_table (void **state)
 {
     (void) state;
     const char *services[] = {"collector", "cleanser", "deid", "indexer", "analytics"};
-    const int kinds[] = {K (HEALTH),          K (STATS),   K (COUNT),
-                         K (QUARANTINE_LIST), K (OUTCOME), K (QUALITY)};
+    const int kinds[] = {K (HEALTH),  K (STATS),  K (COUNT), K (QUARANTINE_LIST), K (OUTCOME),
+                         K (QUALITY), K (REPLAY), K (QUERY), K (EXPORT)};
     /* rows: services; columns: kinds in the order above */
     const char *want[] = {
-        "OH O - O - -", /* collector */
-        "OH O - O O O", /* cleanser */
-        "OH O - O - -", /* deid */
-        "OH O A O - -", /* indexer */
-        "OH O O O - -", /* analytics */
+        "OH O - O - - - - -",  /* collector */
+        "OH O - O OC O O - -", /* cleanser */
+        "OH O - O - - - - -",  /* deid */
+        "OH O A O - - - A O",  /* indexer */
+        "OH O O O - - - O -",  /* analytics */
     };
     for (size_t s = 0; s < 5; s++) {
         char got[64] = "";
-        for (size_t k = 0; k < 6; k++) {
+        for (size_t k = 0; k < sizeof (kinds) / sizeof (kinds[0]); k++) {
             unsigned m = hg_control_roles_for (services[s], kinds[k]);
-            char cell[4] = "";
+            char cell[8] = "";
             size_t n = 0;
             if (m & HG_ROLE_OPERATOR) {
                 cell[n++] = 'O';
@@ -63,6 +64,9 @@ test_table (void **state)
             }
             if (m & HG_ROLE_HEALTH) {
                 cell[n++] = 'H';
+            }
+            if (m & HG_ROLE_COLLECTOR) {
+                cell[n++] = 'C';
             }
             if (!n) {
                 cell[n++] = '-';
