@@ -53,6 +53,10 @@ static const hg_metric_def_t s_catalogue[] = {
     {"auth_refused", "auth_refused", false, ALL,
      "CurveZMQ handshakes refused (a key not on the allow-list)"},
     {"reloads", "reloads", false, ALL, "SIGHUP reloads of the allow-lists that succeeded"},
+    {"control_refused", "control_refused", false, ALL,
+     "Control requests refused because the caller's key lacks the role they need"},
+    {"disk_full", "disk_full", false, ALL,
+     "Times the store's disk was found full (the instance refused work, then resumed)"},
     {"adopted", "adopted", false, "cleanser,deid",
      "Outbox entries adopted from the store of a replica that is gone"},
     /* collector */
@@ -66,6 +70,8 @@ static const hg_metric_def_t s_catalogue[] = {
      "Pushes answered BUSY because the partner is over its quota"},
     {"mllp_acked", "mllp_acked", false, "collector", "MLLP messages answered AA"},
     {"mllp_nacked", "mllp_nacked", false, "collector", "MLLP messages answered AE or AR"},
+    {"mllp_junk", "mllp_junk", false, "collector",
+     "MLLP frames that were not HL7 (answered AR, kept in the bounded junk ring)"},
     {"http_tokens_reloaded", "http_tokens_reloaded", false, "collector",
      "Reloads of the HTTP bearer-token file that succeeded"},
     {"http_tokens_reload_failed", "http_tokens_reload_failed", false, "collector",
@@ -86,6 +92,7 @@ static const hg_metric_def_t s_catalogue[] = {
     {"indexed", "indexed", false, "indexer", "Records indexed"},
     {"duplicate_records", "duplicate_records", false, "indexer",
      "Records already indexed (same content key), not counted twice"},
+    {"exported", "exported", false, "indexer", "De-identified records given to an export"},
     /* analytics */
     {"queries", "queries", false, "analytics", "Queries answered"},
     {"query_errors", "query_errors", false, "analytics", "Queries that failed"},
@@ -101,6 +108,7 @@ static const struct {
     {"store_bytes", ALL, "Bytes of this instance's RocksDB store on disk"},
     {"in_process", CONSUMERS, "Deliveries received and not yet committed"},
     {"upstreams", CONSUMERS, "Upstream instances this instance is connected to"},
+    {"refusing", ALL, "1 while the instance refuses work because its store's disk is full"},
 };
 
 /* Per-partner counts (hg_metric_t.partner set; partner_counts.h). */

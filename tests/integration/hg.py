@@ -417,53 +417,17 @@ def scan_files(root_dirs, needles, bounded=True, ignore_case=False):
 
 SERVICES = ("collector", "cleanser", "deid", "indexer", "analytics")
 
-_WRAPPER = """#!/usr/bin/python3
-# made by hg.metrics_bin_dir: runs the real service with --metrics on a free
-# loopback port, recorded in PORTS/<service>-<control port>.port
-import os, socket, sys
-real, ports = %r, %r
-args = sys.argv[1:]
-ctl = args[args.index("--control") + 1] if "--control" in args else "none"
-name = os.path.basename(real)[len("hourglass-"):] + "-" + ctl.rsplit(":", 1)[-1]
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-with open(os.path.join(ports, name + ".port"), "w") as f:
-    f.write(str(port))
-os.execv(real, [real] + args + ["--metrics", "127.0.0.1:%%d" %% port])
-"""
 
-
-def metrics_bin_dir(out):
-    """A directory of hourglass-<service> wrappers that exec the real binaries of
-    bin_dir() with `--metrics 127.0.0.1:<free port>` (cluster up has no metrics
-    option), each port written to out/ports/<service>-<control port>.port. Point HOURGLASS_BIN
-    at it (and HOURGLASS_CLI at the real CLI) for the cluster's lifetime; the
-    processes are the real services (exec keeps the pid). Returns out."""
-    out = str(out)
-    ports = os.path.join(out, "ports")
-    os.makedirs(ports, exist_ok=True)
-    for svc in SERVICES:
-        path = os.path.join(out, "hourglass-" + svc)
-        with open(path, "w") as f:
-            f.write(_WRAPPER % (os.path.join(bin_dir(), "hourglass-" + svc), ports))
-        os.chmod(path, 0o755)
-    return out
-
-
-def metrics_pages(out):
-    """{"<service>-<control port>": (/metrics body, /health body)} of every
-    wrapper-started service."""
+def metrics_pages(cluster):
+    """{instance: (/metrics body, /health body)} of every instance of a cluster
+    started by `cluster up` (each serves them on loopback, its URL in
+    cluster.json)."""
     import urllib.request
     pages = {}
-    ports = os.path.join(str(out), "ports")
-    for name in sorted(os.listdir(ports)):
-        with open(os.path.join(ports, name)) as f:
-            port = int(f.read())
+    for p in cluster.cluster_json()["processes"]:
         got = []
         for page in ("metrics", "health"):
-            url = "http://127.0.0.1:%d/%s" % (port, page)
-            with urllib.request.urlopen(url, timeout=30) as r:
+            with urllib.request.urlopen(p["metrics"] + "/" + page, timeout=30) as r:
                 got.append(r.read())
-        pages[name[:-len(".port")]] = tuple(got)
+        pages[p["name"]] = tuple(got)
     return pages

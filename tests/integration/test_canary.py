@@ -15,8 +15,8 @@ cleanser's outbox, is scanned first (what reaches it; at least one canary of
 each format must); then it is restarted. After the pipeline drained, the raw
 bytes of every file of the stores behind the de-identifier (deid, indexer,
 analytics; RocksDB with --compression none, read after `cluster down`), every
-log file, every /metrics and /health page of every service (the services run
-with --metrics through hg.metrics_bin_dir) and every analytics answer (query
+log file, every /metrics and /health page of every service (each instance's
+URL from cluster.json) and every analytics answer (query
 count, a cohort, stats) hold none of the canaries, in any case and glued to
 anything. The twin: every canary is found in the collector's or the
 cleanser's store, so none passes because it was never delivered.
@@ -444,7 +444,7 @@ def _feed(tmp_path, P):
     return paths
 
 
-def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
+def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path):
     canaries = load_canaries()
     P = Planter(canaries)
     paths = _feed(tmp_path, P)
@@ -456,10 +456,6 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
     assert {c["format"] for c in canaries} == {"fhir", "hl7v2", "csv", "vcf", "dicom"}
     assert {t for c in canaries for t in c["transports"]} == {"zmq", "mllp", "http"}
 
-    # every service serves /metrics (the wrappers add --metrics; the real binaries run)
-    wrap = hg.metrics_bin_dir(tmp_path / "bin")
-    monkeypatch.setenv("HOURGLASS_CLI", hg.cli_path())
-    monkeypatch.setenv("HOURGLASS_BIN", wrap)
     tokens = tmp_path / "http.tokens"
     tokens.write_text("%s %s\n" % (TOKEN, PARTNER))
     c = make_cluster("canary")
@@ -525,7 +521,7 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path, monkeypatch):
     assert r.rc == 0, r
     outs.append(r.out)
     (answers / "answers.json").write_text("\n".join(outs))
-    pages = hg.metrics_pages(wrap)
+    pages = hg.metrics_pages(c)
     assert len(pages) == len(c.pids_from_file()), (sorted(pages), c.pids_from_file())
     for name, (metrics, health) in pages.items():
         assert b"hourglass_" in metrics, (name, metrics[:300])

@@ -26,9 +26,19 @@ ALLOWED_VOLUMES = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "
                    "downwardAPI", "ephemeral", "csi"}
 
 
-def _files():
+def _is_patch(path):
+    """secure/<service>.yaml: a strategic-merge patch of the base StatefulSet."""
+    return os.path.dirname(path) == os.path.join(K8S, "secure") and \
+        os.path.basename(path)[:-5] in SERVICES
+
+
+SERVICES = ("collector", "cleanser", "deid", "indexer", "analytics")
+
+
+def _files(patches=False):
     files = sorted(glob.glob(os.path.join(K8S, "**", "*.yaml"), recursive=True))
-    return [f for f in files if not os.path.basename(f).startswith("kustomization")]
+    return [f for f in files if not os.path.basename(f).startswith("kustomization")
+            and _is_patch(f) == patches]
 
 
 def _docs(files=None):
@@ -50,6 +60,10 @@ def _pod_spec(doc):
 
 def _workloads():
     return [(f, d) for f, d in _docs() if d["kind"] in WORKLOADS]
+
+
+def _patches():
+    return _docs(_files(patches=True))
 
 
 def test_schemas_strict():
@@ -200,18 +214,60 @@ def _known_options(binary):
     return set(re.findall(r"^\s+(--[a-z0-9-]+)", r.stdout + r.stderr, re.M))
 
 
+def _check_env(where, binary, known, env):
+    for e in env:
+        if e["name"].startswith("HOURGLASS_"):
+            flag = "--" + e["name"][len("HOURGLASS_"):].lower().replace("_", "-")
+            assert flag in known, "%s: %s has no option %s (env %s)" % (
+                where, binary, flag, e["name"])
+
+
 def test_flags_are_options_the_services_know():
+    known = {}
     for f, d in _workloads():
         spec, _ = _pod_spec(d)
         for c in spec["containers"]:
             binary = os.path.basename(c["command"][0])
             if binary == "hourglass":
                 continue
-            known = _known_options(binary)
-            assert len(known) > 10, binary
+            known[d["metadata"]["name"]] = k = _known_options(binary)
+            assert len(k) > 10, binary
             for a in c.get("args", []):
                 flag = a.split("=", 1)[0]
-                assert flag in known, "%s: %s has no option %s" % (f, binary, flag)
+                assert flag in k, "%s: %s has no option %s" % (f, binary, flag)
+            _check_env(f, binary, k, c.get("env", []))
+    for f, d in _patches():
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            _check_env(f, "hourglass-" + c["name"], known[d["metadata"]["name"]],
+                       c.get("env", []))
+
+
+def test_secure_variant():
+    """secure/ patches every service: its key and allow-lists from the Secret,
+    probes that authenticate, an init container as restricted as the rest."""
+    patches = {d["metadata"]["name"]: (f, d) for f, d in _patches()}
+    assert set(patches) == set(SERVICES), patches.keys()
+    for name, (f, d) in patches.items():
+        spec = d["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        env = {e["name"] for e in c["env"]}
+        assert {"HOURGLASS_CURVE_KEY", "HOURGLASS_CONTROL_ALLOW"} <= env, f
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            cmd = c[probe]["exec"]["command"]
+            assert "--key" in cmd and "--server-key" in cmd, (f, probe)
+        for ic in spec["initContainers"]:
+            sc = ic["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["runAsNonRoot"] is True, f
+            assert sc["capabilities"]["drop"] == ["ALL"], f
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", f
+            assert sc["readOnlyRootFilesystem"] is True, f
+        secrets = [v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v]
+        assert secrets == ["hourglass-links"], f
+    # no service pod holds the operator's secret key: only the CLI Job
+    for f, d in _docs():
+        if d["kind"] in WORKLOADS and d["metadata"]["name"] != "hourglass-cli":
+            spec, _ = _pod_spec(d)
+            assert "hourglass-operator" not in str(spec.get("volumes", [])), f
 
 
 def test_shard_count_is_one_value():
@@ -241,11 +297,13 @@ def _kustomize():
     return kubectl, ""
 
 
-def test_rendered_kustomization(tmp_path):
+@pytest.mark.parametrize("variant", ["", "secure"])
+def test_rendered_kustomization(tmp_path, variant):
     kubectl, why = _kustomize()
     if not kubectl:
         pytest.skip("rendering the kustomization needs kubectl with kustomize >= 5: " + why)
-    r = subprocess.run([kubectl, "kustomize", K8S], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([kubectl, "kustomize", os.path.join(K8S, variant)], capture_output=True,
+                       text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     docs = [d for d in yaml.safe_load_all(r.stdout) if d]
     sets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "StatefulSet"}
