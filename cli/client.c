@@ -19,6 +19,7 @@
 #include "control.h"
 #include "curve.h"
 #include "opts.h"
+#include "strset.h"
 #include "util.h"
 
 #define HG_QUERY_CODES_MAX 16 /* --code per query: the indexer's cohort limit */
@@ -377,7 +378,11 @@ hg_cmd_quarantine (int argc, char **argv)
         printf ("{\"entries\": [");
     }
     /* stages that quarantine: the cleanser (parse errors) and deid (records
-     * that could not be de-identified; reasons only) */
+     * that could not be de-identified; reasons only). A message handed out
+     * again after its upstream crashed may reach another replica of the
+     * stage, whose de-dup markers are its own: both then quarantine it. It
+     * is listed once (one entry per stage, message, location and reason). */
+    hg_strset_t *seen = hg_strset_new ();
     for (int i = 0; i < c.n_procs; i++) {
         if (strcmp (c.procs[i].service, "cleanser") != 0
             && strcmp (c.procs[i].service, "deid") != 0) {
@@ -399,6 +404,16 @@ hg_cmd_quarantine (int argc, char **argv)
         }
         for (size_t k = 0; k < rep->n_quarantine; k++) {
             Hourglass__QuarantineEntry *q = rep->quarantine[k];
+            char id[4096];
+            int idl = snprintf (id, sizeof (id), "%s%c%s%c%s%c%s", c.procs[i].service, 0,
+                                q->message_id, 0, q->location, 0, q->reason);
+            size_t idn = idl < (int) sizeof (id) ? (size_t) idl : sizeof (id) - 1;
+            if (seen && hg_strset_has (seen, id, idn)) {
+                continue;
+            }
+            if (seen) {
+                hg_strset_add (seen, id, idn);
+            }
             if (json) {
                 printf ("%s{\"service\": \"%s\", \"instance\": \"%s\", \"message_id\": ",
                         shown ? ", " : "", c.procs[i].service, c.procs[i].name);
@@ -424,6 +439,7 @@ hg_cmd_quarantine (int argc, char **argv)
         }
         hourglass__control_reply__free_unpacked (rep, NULL);
     }
+    hg_strset_destroy (&seen);
     if (json) {
         printf ("], \"count\": %zu}\n", shown);
     }
