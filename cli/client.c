@@ -477,7 +477,8 @@ hg_cmd_health (int argc, char **argv)
         .max_args = 1,
         .opts = opts,
         .about = "Asks one service's control endpoint for HEALTH; exit 0 when it answers\n"
-                 "healthy (for container healthchecks).\n",
+                 "healthy (for container healthchecks). Without --key and --server-key,\n"
+                 "HOURGLASS_HEALTH_KEY and HOURGLASS_HEALTH_SERVER_KEY give them.\n",
     };
     hg_cli_args_t args;
     int status;
@@ -488,6 +489,16 @@ hg_cmd_health (int argc, char **argv)
     snprintf (endpoint, sizeof (endpoint), "%s", args.v[0]);
     hg_cli_args_free (&args);
     hg_err_t err = {0};
+    /* a container healthcheck's command is the same whether the deployment
+     * is CurveZMQ or not (Swarm appends, not replaces, an overlay's test
+     * list): the keys may come from the environment */
+    if (!key && getenv ("HOURGLASS_HEALTH_KEY") && *getenv ("HOURGLASS_HEALTH_KEY")) {
+        key = getenv ("HOURGLASS_HEALTH_KEY");
+    }
+    if (!server_key && getenv ("HOURGLASS_HEALTH_SERVER_KEY")
+        && *getenv ("HOURGLASS_HEALTH_SERVER_KEY")) {
+        server_key = getenv ("HOURGLASS_HEALTH_SERVER_KEY");
+    }
     if (s_use_key (key, "hourglass health") < 0) {
         return 1;
     }

@@ -469,8 +469,8 @@ s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_
         hg_err_t err;
         if (hg_control_call (zctx, controls[ci], &req, timeout_ms, &rep, &err) < 0) {
             /* named in the report: a stopped or dead cleanser is why outcomes are missing */
-            snprintf (silent, silent_size, "the cleanser at %s did not answer (%s)", controls[ci],
-                      err.msg);
+            snprintf (silent, silent_size, "the cleanser at %.200s did not answer (%.200s)",
+                      controls[ci], err.msg);
             continue;
         }
         for (size_t o = 0; o < rep->n_outcomes; o++) {

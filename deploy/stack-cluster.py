@@ -7,10 +7,14 @@ attached to the network, and every instance is listed by its task's address
 in that network. Run it on a manager node after `docker stack deploy` and
 after every scale or restart (a new task has a new address).
 
-    deploy/stack-cluster.py [--stack NAME] [--out DIR] [--ingest-key PATH]
+    deploy/stack-cluster.py [--stack NAME] [--out DIR] [--keys DIR] [--ingest-key PATH]
 
 --stack: the stack name (default hourglass); --out: directory of
-cluster.json (default deploy/docker/stack); --ingest-key: the collector's
+cluster.json (default deploy/docker/stack); --keys: the key directory of
+deploy/make-link-keys.sh as the CLI container sees it (a bind mount), when
+the stack runs CurveZMQ (deploy/docker-stack.secure.yml): the collector's
+public key, each service's control key and the operator's key from it;
+--ingest-key (older): only the collector's
 public key as the CLI container sees it (a bind mount), when the links run
 CurveZMQ (deploy/docker-stack.secure.yml). Then:
 
@@ -65,6 +69,9 @@ def main():
     ap.add_argument("--stack", default="hourglass")
     ap.add_argument("--out", default=os.path.join(HERE, "docker", "stack"))
     ap.add_argument("--ingest-key", default="")
+    ap.add_argument("--keys", default="",
+                    help="the CurveZMQ key directory as the CLI container sees it "
+                         "(make-link-keys.sh's): ingest, control and operator keys from it")
     a = ap.parse_args()
     network = a.stack + "_hourglass"
     net_id = docker("network", "inspect", "-f", "{{.Id}}", network).strip()
@@ -99,6 +106,13 @@ def main():
         sys.exit("stack-cluster: the collector of stack '%s' is not running" % a.stack)
     procs.sort(key=lambda p: (ORDER.index(p["service"]), p["name"]))
     out = {"ingest": "tcp://collector:%d" % INGEST_PORT, "processes": procs}
+    if a.keys:
+        # every control socket is CURVE (its service's key); the CLI calls
+        # them with the operator's key
+        out["ingest_key"] = a.keys + "/collector.pub"
+        out["operator_key"] = a.keys + "/operator.key"
+        for p in procs:
+            p["control_key"] = "%s/%s.pub" % (a.keys, p["service"])
     if a.ingest_key:
         out["ingest_key"] = a.ingest_key
     os.makedirs(a.out, exist_ok=True)

@@ -457,7 +457,7 @@ def check_metrics(dep, stats):
     want = 'hourglass_indexed_total{service="indexer",instance="indexer-0"} %d' % (
         stats["indexer-0"]["indexed"])
     assert want in text, (want, text[:2000])
-    assert 'hourglass_latency_ms_bucket{service="indexer",instance="indexer-0",le="+Inf"}' \
+    assert 'hourglass_latency_seconds_bucket{service="indexer",instance="indexer-0",le="+Inf"}' \
         in text, text[:2000]
     assert 'hourglass_outbox_depth{service="indexer",instance="indexer-0"} 0' in text, text
 

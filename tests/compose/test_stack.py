@@ -229,13 +229,13 @@ class Stack:
         return p.returncode, p.out, p.err
 
     def write_cluster_json(self):
-        key = ["--ingest-key", "/links/collector.pub"] if self.links else []
+        key = ["--keys", "/links"] if self.links else []
         p = sh(["/usr/bin/python3", STACK_CLUSTER, "--stack", self.name, "--out",
                 self.cluster_dir] + key, check=True)
         with open(os.path.join(self.cluster_dir, "cluster.json")) as f:
             c = json.load(f)
         assert c["ingest"] == "tcp://collector:5550", c
-        assert c.get("ingest_key", "") == (key[1] if key else ""), c
+        assert c.get("ingest_key", "") == ("/links/collector.pub" if key else ""), c
         self.instances = [q["name"] for q in c["processes"]]
         return p.out
 
