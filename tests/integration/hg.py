@@ -106,6 +106,25 @@ def _is_our_service(pid):
     return b"hourglass-" in cmd and state != b"Z"
 
 
+def services_under(path):
+    """Pids of running hourglass-<service> processes whose arguments name a
+    path under path."""
+    path = os.path.abspath(str(path))
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and b"hourglass-" in os.path.basename(argv[0]) and \
+                any(a.startswith(path.encode()) or (b"=" + path.encode()) in a for a in argv):
+            pids.append(int(d))
+    return pids
+
+
 class Cluster:
     """A local cluster under dir, driven through the real CLI."""
 
@@ -156,6 +175,15 @@ class Cluster:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        # and any service of this cluster cluster.json does not name (a
+        # `cluster up` that timed out, a restart the file missed): a process
+        # left running would connect to whatever later binds its upstream's
+        # port and take another cluster's work
+        for pid in services_under(self.dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         if self in ACTIVE_CLUSTERS:
             ACTIVE_CLUSTERS.remove(self)
 

@@ -48,10 +48,17 @@ def _umount(path):
 
 
 @pytest.fixture
-def mounts():
+def mounts(make_cluster):
+    """Mount points to unmount after the test, once its cluster is torn down
+    (make_cluster's finalizer runs after this one's, so kill first)."""
     made = []
     yield made
     for p in reversed(made):
+        for pid in hg.services_under(os.path.dirname(os.path.dirname(p))):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
         _umount(p)
 
 
@@ -99,8 +106,8 @@ def _exact(cluster, truth):
     return stats
 
 
-def test_indexer_disk_full_then_freed(tmp_path, mounts):
-    c = hg.Cluster(tmp_path / "c")
+def test_indexer_disk_full_then_freed(make_cluster, tmp_path, mounts):
+    c = make_cluster("c")
     c.up("--compression", "none", "--min-cell", "0")
     path = _small_store(c, "indexer-0", SMALL, mounts)
     c.up("--compression", "none", "--min-cell", "0")
@@ -151,8 +158,8 @@ def test_indexer_disk_full_then_freed(tmp_path, mounts):
     _exact(c, truth)
 
 
-def test_collector_disk_full_answers_busy(tmp_path, mounts):
-    c = hg.Cluster(tmp_path / "c")
+def test_collector_disk_full_answers_busy(make_cluster, tmp_path, mounts):
+    c = make_cluster("c")
     c.up("--compression", "none", "--min-cell", "0")
     path = _small_store(c, "collector-0", "6m", mounts)
     c.up("--compression", "none", "--min-cell", "0")
