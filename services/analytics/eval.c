@@ -282,7 +282,7 @@ s_measure_distribution (const hg_query_t *q, const hg_qevent_t *ev, size_t n, hg
         while (b + 2 < q->n_bins && x->value >= q->bins[b + 1]) {
             b++;
         }
-        char key[8];
+        char key[32];
         int kl = snprintf (key, sizeof (key), "B%c%03zu", S_SEP, b);
         if (hg_qpart_touch (part, key, (size_t) kl, 1) < 0) {
             return -1;

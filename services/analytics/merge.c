@@ -279,7 +279,7 @@ s_bins (json_object *ans, const hg_query_t *q, const hg_qpart_t *m, uint64_t min
 {
     json_object *arr = json_object_new_array ();
     for (size_t b = 0; b + 1 < q->n_bins; b++) {
-        char key[8];
+        char key[32];
         snprintf (key, sizeof (key), "B%c%03zu", S_SEP, b);
         json_object *o = json_object_new_object ();
         json_object_object_add (o, "from", json_object_new_double (q->bins[b]));
