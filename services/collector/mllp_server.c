@@ -492,8 +492,10 @@ s_flush (s_conn_t *c)
         s_owed_free (&c->owed[k]);
         k++;
     }
-    memmove (c->owed, c->owed + k, (c->n_owed - k) * sizeof (*c->owed));
-    c->n_owed -= k;
+    if (k) { /* (an empty queue may have no array: memmove wants pointers) */
+        memmove (c->owed, c->owed + k, (c->n_owed - k) * sizeof (*c->owed));
+        c->n_owed -= k;
+    }
 }
 
 /* Holds m until its verdict: its MSH segment, its message id, a deadline. */
