@@ -250,6 +250,26 @@ s_batch_for (cleanser_t *self, size_t payload_len)
     return hg_batch_new (limit > (1u << 30) ? (1u << 30) : limit);
 }
 
+/* Cleanses a parsed message's records (cleanse.h): the one place that says
+ * what a message's context is, for its first parse and for a replay. */
+static int
+s_cleanse (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch,
+           hg_cleanse_result_t *res, hg_err_t *err)
+{
+    hg_cleanse_ctx_t ctx = {
+        .partner = env->partner,
+        .message_id = env->id,
+        .format = env->format,
+        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
+        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
+        .links = self->links,
+        .lookup = s_link_lookup,
+        .lookup_arg = svc,
+    };
+    return hg_cleanse (&ctx, hg_batch_arena (batch), hg_batch_records (batch),
+                       hg_batch_record_count (batch), res, err);
+}
+
 /* One message: parse, cleanse (cleanse.h), then its rows in the write batch. */
 static int
 s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
@@ -262,18 +282,8 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     s_parse (self, env, batch);
     size_t n = hg_batch_record_count (batch);
     Hourglass__Record **recs = hg_batch_records (batch);
-    hg_cleanse_ctx_t ctx = {
-        .partner = env->partner,
-        .message_id = env->id,
-        .format = env->format,
-        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
-        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
-        .links = self->links,
-        .lookup = s_link_lookup,
-        .lookup_arg = svc,
-    };
     hg_cleanse_result_t res;
-    int rc = hg_cleanse (&ctx, hg_batch_arena (batch), recs, n, &res, err);
+    int rc = s_cleanse (svc, self, env, batch, &res, err);
     if (rc == 0) {
         s_store_links (env, &res, wb);
         rc = n > 0 ? hg_service_emit_records (svc, wb, env, env->id, -1, recs, n, err) : 0;
@@ -413,20 +423,10 @@ s_replay_keep (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
 {
     size_t n = hg_batch_record_count (batch);
     Hourglass__Record **recs = hg_batch_records (batch);
-    hg_cleanse_ctx_t ctx = {
-        .partner = env->partner,
-        .message_id = env->id,
-        .format = env->format,
-        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
-        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
-        .links = self->links,
-        .lookup = s_link_lookup,
-        .lookup_arg = svc,
-    };
     hg_cleanse_result_t res;
     char id[640];
     snprintf (id, sizeof (id), "%.600s#replay-%zu", env->id, n);
-    if (hg_cleanse (&ctx, hg_batch_arena (batch), recs, n, &res, err) < 0
+    if (s_cleanse (svc, self, env, batch, &res, err) < 0
         || hg_service_emit_records (svc, wb, env, id, -1, recs, n, err) < 0
         || hg_quarantine_clear (hg_service_store (svc), wb, env->id, err) < 0) {
         return err->code;
