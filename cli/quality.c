@@ -29,9 +29,9 @@
 #define HG_QR_MAX_REASONS 128
 #define HG_QR_MAX_NAMED 64
 #define HG_QR_MAX_FIELDS 64
-#define HG_QR_DAYS_KEPT 90   /* HG_QUALITY_DAYS of the cleanser */
-#define HG_QR_TREND_DAYS 14  /* the trend without a period: the last two weeks */
-#define HG_QR_MAX_TREND 366  /* bars of one report at most */
+#define HG_QR_DAYS_KEPT 90  /* HG_QUALITY_DAYS of the cleanser */
+#define HG_QR_TREND_DAYS 14 /* the trend without a period: the last two weeks */
+#define HG_QR_MAX_TREND 366 /* bars of one report at most */
 #define HG_QR_SAMPLES 3
 
 typedef struct {
@@ -71,7 +71,7 @@ typedef struct {
     /* the period: all (since the start) or [since, until], days since the epoch */
     bool all;
     uint32_t since, until, today;
-    
+
     trend_t trend[HG_QR_MAX_TREND];
     int n_trend;
 } report_t;
@@ -319,7 +319,9 @@ s_fix_reason (const char *reason, uint64_t count, char *out, size_t size)
                   "resource per line and is not cut off by a size limit or an interrupted "
                   "transfer.",
                   n, n == 1 ? "" : "s", n == 1 ? "" : "s", n == 1 ? "was" : "were",
-                  !strstr (reason, "truncated") ? "broken" : n == 1 ? "it ends" : "they end");
+                  !strstr (reason, "truncated") ? "broken"
+                  : n == 1                      ? "it ends"
+                                                : "they end");
     }
     else if (strstr (reason, "subject is missing") || strstr (reason, "reference a patient")) {
         snprintf (out, size,
@@ -400,8 +402,8 @@ s_fix_flag (const char *flag, uint64_t count, char *out, size_t size)
     unsigned long long n = (unsigned long long) count;
     for (size_t i = 0; i < sizeof (table) / sizeof (table[0]); i++) {
         if (strcmp (flag, table[i].flag) == 0) {
-            snprintf (out, size, "%llu record%s %s (kept, flagged %s): %s.", n,
-                      n == 1 ? "" : "s", table[i].what, flag, table[i].fix);
+            snprintf (out, size, "%llu record%s %s (kept, flagged %s): %s.", n, n == 1 ? "" : "s",
+                      table[i].what, flag, table[i].fix);
             return;
         }
     }
@@ -610,27 +612,30 @@ s_write_html (const char *path, const char *partner, const report_t *r, double c
                 "<meta name=\"viewport\" content=\"width=device-width\">"
                 "<title>Data quality: ");
     s_html_text (f, partner);
-    fprintf (f, ", %s to %s</title><style>"
-                "body{font-family:sans-serif;max-width:62em;margin:2em auto;padding:0 1em;"
-                "color:#222}table{border-collapse:collapse;width:100%%;margin-bottom:1em}"
-                "td,th{border-bottom:1px solid #ddd;padding:.4em;text-align:left;"
-                "vertical-align:top}caption{text-align:left;color:#555;padding:.3em 0}"
-                ".bar{background:#eee;width:10em;height:1em;display:inline-block}"
-                ".fill{background:#3a7;height:1em;display:block}.low .fill{background:#c43}"
-                "small{color:#555}pre.excerpt{background:#f6f6f6;padding:.4em;"
-                "white-space:pre-wrap;word-break:break-all;margin:.3em 0 .8em}"
-                ".fixes li{margin:.4em 0}.sr{position:absolute;left:-999em}"
-                "</style></head><body>\n<h1>Data quality: ",
+    fprintf (f,
+             ", %s to %s</title><style>"
+             "body{font-family:sans-serif;max-width:62em;margin:2em auto;padding:0 1em;"
+             "color:#222}table{border-collapse:collapse;width:100%%;margin-bottom:1em}"
+             "td,th{border-bottom:1px solid #ddd;padding:.4em;text-align:left;"
+             "vertical-align:top}caption{text-align:left;color:#555;padding:.3em 0}"
+             ".bar{background:#eee;width:10em;height:1em;display:inline-block}"
+             ".fill{background:#3a7;height:1em;display:block}.low .fill{background:#c43}"
+             "small{color:#555}pre.excerpt{background:#f6f6f6;padding:.4em;"
+             "white-space:pre-wrap;word-break:break-all;margin:.3em 0 .8em}"
+             ".fixes li{margin:.4em 0}.sr{position:absolute;left:-999em}"
+             "</style></head><body>\n<h1>Data quality: ",
              since, until);
     s_html_text (f, partner);
-    fprintf (f, "</h1>\n<p id=\"period\">Reporting period: <time datetime=\"%s\">%s</time> to "
-                "<time datetime=\"%s\">%s</time> (UTC days of receipt%s). Written %s.</p>\n",
+    fprintf (f,
+             "</h1>\n<p id=\"period\">Reporting period: <time datetime=\"%s\">%s</time> to "
+             "<time datetime=\"%s\">%s</time> (UTC days of receipt%s). Written %s.</p>\n",
              since, since, until, until,
              r->all ? ", everything received since the first message" : "", now);
     if (!r->all && r->since + HG_QR_DAYS_KEPT <= r->today) {
         char kept[11];
-        fprintf (f, "<p><strong>Figures per day are kept for %d days: this period's figures "
-                    "start on %s.</strong></p>\n",
+        fprintf (f,
+                 "<p><strong>Figures per day are kept for %d days: this period's figures "
+                 "start on %s.</strong></p>\n",
                  HG_QR_DAYS_KEPT, s_day_text (r->today - (HG_QR_DAYS_KEPT - 1), kept));
     }
     fprintf (f,
@@ -717,8 +722,8 @@ s_print_json (const char *partner, const report_t *r, double conf, double compl,
             "\"top_reasons\": [",
             (unsigned long long) r->messages, (unsigned long long) r->records,
             (unsigned long long) r->rejected, (unsigned long long) r->ignored,
-            (unsigned long long) r->complete, (unsigned long long) r->flagged, conf, compl,
-            plaus, s_day_text (r->since, a), s_day_text (r->until, b), r->all ? "true" : "false");
+            (unsigned long long) r->complete, (unsigned long long) r->flagged, conf, compl, plaus,
+            s_day_text (r->since, a), s_day_text (r->until, b), r->all ? "true" : "false");
     int shown = 0;
     for (int i = 0; i < r->n_reasons && shown < 10; i++) {
         const reason_t *x = &r->reasons[i];
@@ -854,8 +859,9 @@ s_period (const hg_cli_spec_t *spec, const char *since, const char *until, int d
                                          "--until)");
     }
     if (r->until - r->since >= HG_QR_MAX_TREND) {
-        return hg_cli_usage_error (spec, "a period of at most %d days (figures per day are "
-                                         "kept for %d)",
+        return hg_cli_usage_error (spec,
+                                   "a period of at most %d days (figures per day are "
+                                   "kept for %d)",
                                    HG_QR_MAX_TREND, HG_QR_DAYS_KEPT);
     }
     for (uint32_t d = r->since; d <= r->until; d++) {

@@ -491,8 +491,8 @@ s_replay_keep (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     }
     s_outcome (env, batch, wb);
     uint64_t now_us = hg_wall_us ();
-    hg_quality_replayed (self->quality, env->partner, now_us, r->records_before,
-                         r->records_after, r->rejects_before, r->rejects_after);
+    hg_quality_replayed (self->quality, env->partner, now_us, r->records_before, r->records_after,
+                         r->rejects_before, r->rejects_after);
     s_store_quality (self, env->partner, hg_quality_day (now_us), wb);
     *hg_service_counter (svc, "parsed") += r->records_after - r->records_before;
     return 0;

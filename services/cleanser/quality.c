@@ -108,9 +108,11 @@ s_has_postal (const Hourglass__Record *r)
     return r->demographics && !hg_str_empty (r->demographics->postal_code);
 }
 
-#define S_CLINICAL(k)                                                                         \
-    {k, "patient", s_has_patient}, {k, "code", s_has_code}, {k, "date", s_has_effective},    \
-        {k, "status", s_has_status}
+#define S_CLINICAL(k)                                                                     \
+    {k, "patient", s_has_patient}, {k, "code", s_has_code}, {k, "date", s_has_effective}, \
+    {                                                                                     \
+        k, "status", s_has_status                                                         \
+    }
 
 static const struct {
     Hourglass__RecordKind kind;
@@ -334,15 +336,17 @@ s_put (char *out, size_t size, size_t *o, const char *p, size_t n)
         memcpy (out + *o, p, n);
         *o += n;
     }
-    else {
-        *o = size; /* full: nothing more, not even part of a character */
+    else if (*o < size) {
+        out[*o] = '\0'; /* full: nothing more, not even part of a character */
+        *o = size;
     }
 }
 
 static bool
 s_alnum (unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c >= 0x80;
 }
 
 static bool
@@ -358,27 +362,134 @@ s_in (const char *w, size_t n, const char *const *list)
 
 /* Capitalised and upper-case words of our own messages: FHIR resource
  * types, formats, HL7 v2 segments and message types. */
-static const char *const s_vocab[] = {
-    "Patient", "Observation", "Condition", "Encounter", "Procedure", "MedicationRequest",
-    "MedicationStatement", "MedicationAdministration", "MedicationDispense", "Medication",
-    "Immunization", "ImagingStudy", "DiagnosticReport", "Bundle", "Specimen",
-    "AllergyIntolerance", "Practitioner", "PractitionerRole", "Organization", "Location",
-    "DocumentReference", "MolecularSequence", "OperationOutcome", "Coverage", "Claim",
-    "CarePlan", "CareTeam", "Goal", "Device", "ServiceRequest", "FamilyMemberHistory", "Value",
-    "JSON", "NDJSON", "HL7", "FHIR", "CSV", "VCF", "BCF", "DICOM", "DICOMweb", "UCUM", "LOINC",
-    "SNOMED", "CT", "ICD", "CVX", "RxNorm", "NPI", "MRN", "ISO", "UTF", "NUL", "BOM", "CR",
-    "LF", "ID", "URL", "URI", "OID", "UID", "INFO", "FORMAT", "FILTER", "CHROM", "POS", "REF",
-    "ALT", "QUAL", "GT", "MSH", "EVN", "PID", "PD1", "PV1", "PV2", "NK1", "OBR", "OBX", "ORC",
-    "NTE", "DG1", "PR1", "AL1", "MRG", "RXA", "RXE", "RXO", "RXR", "IN1", "GT1", "SPM", "TQ1",
-    "ERR", "MSA", "SFT", "ADT", "ORU", "ORM", "OML", "RDE", "VXU", "SIU", "MDM", "ACK", "NM",
-    "ST", "CE", "CWE", "TX", "FT", "DT", "DTM", "TS", "SN", "ED", "XPN", "XAD", "CX", NULL};
+static const char *const s_vocab[] = {"Patient",
+                                      "Observation",
+                                      "Condition",
+                                      "Encounter",
+                                      "Procedure",
+                                      "MedicationRequest",
+                                      "MedicationStatement",
+                                      "MedicationAdministration",
+                                      "MedicationDispense",
+                                      "Medication",
+                                      "Immunization",
+                                      "ImagingStudy",
+                                      "DiagnosticReport",
+                                      "Bundle",
+                                      "Specimen",
+                                      "AllergyIntolerance",
+                                      "Practitioner",
+                                      "PractitionerRole",
+                                      "Organization",
+                                      "Location",
+                                      "DocumentReference",
+                                      "MolecularSequence",
+                                      "OperationOutcome",
+                                      "Coverage",
+                                      "Claim",
+                                      "CarePlan",
+                                      "CareTeam",
+                                      "Goal",
+                                      "Device",
+                                      "ServiceRequest",
+                                      "FamilyMemberHistory",
+                                      "Value",
+                                      "JSON",
+                                      "NDJSON",
+                                      "HL7",
+                                      "FHIR",
+                                      "CSV",
+                                      "VCF",
+                                      "BCF",
+                                      "DICOM",
+                                      "DICOMweb",
+                                      "UCUM",
+                                      "LOINC",
+                                      "SNOMED",
+                                      "CT",
+                                      "ICD",
+                                      "CVX",
+                                      "RxNorm",
+                                      "NPI",
+                                      "MRN",
+                                      "ISO",
+                                      "UTF",
+                                      "NUL",
+                                      "BOM",
+                                      "CR",
+                                      "LF",
+                                      "ID",
+                                      "URL",
+                                      "URI",
+                                      "OID",
+                                      "UID",
+                                      "INFO",
+                                      "FORMAT",
+                                      "FILTER",
+                                      "CHROM",
+                                      "POS",
+                                      "REF",
+                                      "ALT",
+                                      "QUAL",
+                                      "GT",
+                                      "MSH",
+                                      "EVN",
+                                      "PID",
+                                      "PD1",
+                                      "PV1",
+                                      "PV2",
+                                      "NK1",
+                                      "OBR",
+                                      "OBX",
+                                      "ORC",
+                                      "NTE",
+                                      "DG1",
+                                      "PR1",
+                                      "AL1",
+                                      "MRG",
+                                      "RXA",
+                                      "RXE",
+                                      "RXO",
+                                      "RXR",
+                                      "IN1",
+                                      "GT1",
+                                      "SPM",
+                                      "TQ1",
+                                      "ERR",
+                                      "MSA",
+                                      "SFT",
+                                      "ADT",
+                                      "ORU",
+                                      "ORM",
+                                      "OML",
+                                      "RDE",
+                                      "VXU",
+                                      "SIU",
+                                      "MDM",
+                                      "ACK",
+                                      "NM",
+                                      "ST",
+                                      "CE",
+                                      "CWE",
+                                      "TX",
+                                      "FT",
+                                      "DT",
+                                      "DTM",
+                                      "TS",
+                                      "SN",
+                                      "ED",
+                                      "XPN",
+                                      "XAD",
+                                      "CX",
+                                      NULL};
 
 /* Words after which a number is a position of ours, not a value. */
-static const char *const s_position_words[] = {
-    "line",  "lines",     "message", "messages", "segment", "resource", "resources", "entry",
-    "byte",  "bytes",     "field",   "record",   "records", "row",      "column",    "offset",
-    "sample", "component", "item",   "index",    "repetition", "of",    "than",      "limit",
-    "max_field_bytes", "max_records", "month", "day", NULL};
+static const char *const s_position_words[] =
+    {"line",   "lines",  "message", "messages",        "segment",     "resource", "resources",
+     "entry",  "byte",   "bytes",   "field",           "record",      "records",  "row",
+     "column", "offset", "sample",  "component",       "item",        "index",    "repetition",
+     "of",     "than",   "limit",   "max_field_bytes", "max_records", "month",    "day",
+     NULL};
 
 static bool
 s_upper_digit (char c)
@@ -405,8 +516,8 @@ s_safe_part (const char *w, size_t n, bool after_segment, bool in_brackets)
     if (letters && lower_start) {
         return true; /* english words, element names (effectiveDateTime) */
     }
-    if (s_in (w, n, s_vocab)) {
-        return true;
+    if (s_in (w, n, s_vocab) || (n == 1 && w[0] >= 'A' && w[0] <= 'Z')) {
+        return true; /* ours; or one letter (the N of a reason class): nothing identifies */
     }
     /* HL7 trigger events (A01, R01) and site segments (ZPI) */
     if (n == 3 && w[0] >= 'A' && w[0] <= 'Z' && w[1] >= '0' && w[1] <= '9' && w[2] >= '0'
@@ -464,7 +575,7 @@ s_shape (const char *t, size_t n, char *out, size_t size, size_t *o)
     bool any_digit = false;
     for (size_t i = 0; i < n && shape; i++) {
         any_digit = any_digit || (t[i] >= '0' && t[i] <= '9');
-        shape = (t[i] >= '0' && t[i] <= '9') || strchr ("-/:.+TZ", t[i]);
+        shape = (t[i] >= '0' && t[i] <= '9') || (t[i] && strchr ("-/:.+TZ", t[i]));
     }
     if (!shape || !any_digit) {
         s_put (out, size, o, S_ELLIPSIS, 3);
@@ -591,7 +702,8 @@ hg_quality_redact_excerpt (const char *in, size_t len, char *out, size_t size)
             if (end > c1) {
                 s_put (out, size, &o, "\"", 1);
             }
-            after_resource_type = key && c1 - c0 == 12 && memcmp (in + c0, "resourceType", 12) == 0;
+            after_resource_type = key && c1 - c0 == 12
+                                  && memcmp (in + c0, "resourceType", 12) == 0;
             i = end;
             continue;
         }
@@ -603,9 +715,9 @@ hg_quality_redact_excerpt (const char *in, size_t len, char *out, size_t size)
                 j++;
             }
             size_t n = j - i;
-            bool literal = (n == 4 && (memcmp (in + i, "true", 4) == 0
-                                       || memcmp (in + i, "null", 4) == 0))
-                           || (n == 5 && memcmp (in + i, "false", 5) == 0);
+            bool literal =
+                (n == 4 && (memcmp (in + i, "true", 4) == 0 || memcmp (in + i, "null", 4) == 0))
+                || (n == 5 && memcmp (in + i, "false", 5) == 0);
             if (literal) {
                 s_put (out, size, &o, in + i, n);
             }
@@ -907,7 +1019,8 @@ s_fill_merge (fill_t *f, Hourglass__FieldFill *const *in, size_t n)
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < S_N_FIELDS; k++) {
             const char *kind = hg_record_kind_name (s_fields[k].kind);
-            if (strcmp (kind, in[i]->kind) != 0 || strcmp (s_fields[k].field, in[i]->field) != 0) {
+            if (strcmp (kind, in[i]->kind) != 0
+                || strcmp (s_fields[k].field, in[i]->field) != 0) {
                 continue;
             }
             int slot = s_kind_slot (s_fields[k].kind);
@@ -934,7 +1047,9 @@ s_merge_day (partner_t *p, const Hourglass__QualityDay *q)
     d->complete += q->complete;
     d->flagged += q->flagged;
     for (size_t i = 0; i < q->n_reasons; i++) {
-        int k = s_reason_index (p, q->reasons[i]->reason);
+        char safe[sizeof (p->reasons[0].reason)];
+        hg_quality_redact (q->reasons[i]->reason, safe, sizeof (safe));
+        int k = s_reason_index (p, safe);
         if (k >= 0) {
             d->reasons[k] += q->reasons[i]->count;
         }
@@ -988,7 +1103,11 @@ hg_quality_merge (hg_quality_t *self, const uint8_t *data, size_t len)
         }
         p->last_us = q->last_us > p->last_us ? q->last_us : p->last_us;
         for (size_t i = 0; i < q->n_reasons; i++) {
-            int k = s_reason_index (p, q->reasons[i]->reason);
+            /* classes stored by earlier versions could hold unquoted values:
+             * redacted again (a no-op on today's) */
+            char safe[sizeof (p->reasons[0].reason)];
+            hg_quality_redact (q->reasons[i]->reason, safe, sizeof (safe));
+            int k = s_reason_index (p, safe);
             if (k < 0) {
                 continue;
             }

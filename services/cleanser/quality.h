@@ -73,9 +73,8 @@ void hg_quality_ignored (hg_quality_t *self, const char *partner, const hg_ignor
  * at_us gains the records the replay added and loses the rejects it
  * cleared (as far as that day has them). */
 void hg_quality_replayed (hg_quality_t *self, const char *partner, uint64_t at_us,
-                          uint64_t records_before,
-                          uint64_t records_after, uint64_t rejects_before,
-                          uint64_t rejects_after);
+                          uint64_t records_before, uint64_t records_after,
+                          uint64_t rejects_before, uint64_t rejects_after);
 
 /* Packs partner's totals, fields and samples, without days (malloc'd,
  * caller frees); 0 when unknown. */

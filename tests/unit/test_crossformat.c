@@ -350,8 +350,8 @@ test_quality_counts_unlinked (void **state)
     /* and they survive a restart (load from the packed figures) */
     hg_quality_t *q2 = hg_quality_new ();
     assert_int_equal (hg_quality_load (q2, buf, len), 0);
-    hg_quality_message (q2, PARTNER, PARTNER "/b3", S_AT_US, hg_batch_records (f), 1, NULL, 0, 0, NULL, 0,
-                        0);
+    hg_quality_message (q2, PARTNER, PARTNER "/b3", S_AT_US, hg_batch_records (f), 1, NULL, 0, 0,
+                        NULL, 0, 0);
     uint8_t *buf2 = NULL;
     size_t len2 = hg_quality_pack (q2, PARTNER, &buf2);
     Hourglass__PartnerQuality *pq2 = hourglass__partner_quality__unpack (NULL, len2, buf2);

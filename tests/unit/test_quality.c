@@ -83,9 +83,10 @@ test_figures_and_round_trip (void **state)
     }
     hg_quality_t *q = hg_quality_new ();
     const char *flags[] = {"value.implausible", "value.implausible", "code.bad_syntax"};
-    hg_quality_message (q, "lab", "lab/b1", S_AT_US, hg_batch_records (b), 3, hg_batch_rejects (b), 5, 2,
-                        flags, 3, 2);
-    hg_quality_message (q, "other", "other/b1", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL, 0, 0);
+    hg_quality_message (q, "lab", "lab/b1", S_AT_US, hg_batch_records (b), 3,
+                        hg_batch_rejects (b), 5, 2, flags, 3, 2);
+    hg_quality_message (q, "other", "other/b1", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0,
+                        NULL, 0, 0);
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack (q, "lab", &buf);
     assert_true (len > 0);
@@ -134,8 +135,8 @@ test_figures_and_round_trip (void **state)
                      "Observation/y: Observation.effectiveDateTime "
                      "'2020-14-01' is not a valid date: month 14");
     const char *flags2[] = {"value.implausible", "date.in_future"};
-    hg_quality_message (q2, "lab", "lab/b2", S_AT_US, hg_batch_records (b), 1, hg_batch_rejects (b2), 2, 1,
-                        flags2, 2, 1);
+    hg_quality_message (q2, "lab", "lab/b2", S_AT_US, hg_batch_records (b), 1,
+                        hg_batch_rejects (b2), 2, 1, flags2, 2, 1);
     assert_int_equal (hg_quality_merge (q2, buf, len), 0);
     assert_int_equal (hg_quality_merge (q2, (const uint8_t *) "\xff\xff", 2), -1);
     free (buf2);
@@ -183,7 +184,8 @@ test_ignored_kinds (void **state)
     hg_batch_ignore (b, "HL7 OBX in ORM^O01");
     size_t nk = 0;
     const hg_ignored_t *k = hg_batch_ignored_kinds (b, &nk);
-    hg_quality_message (q, "lab", "m1", S_AT_US, NULL, 0, NULL, 0, hg_batch_ignored (b), NULL, 0, 0);
+    hg_quality_message (q, "lab", "m1", S_AT_US, NULL, 0, NULL, 0, hg_batch_ignored (b), NULL, 0,
+                        0);
     hg_quality_ignored (q, "lab", k, nk);
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack (q, "lab", &buf);
@@ -260,8 +262,8 @@ test_redact (void **state)
     const char *hl7 = "PID|1||MRN123^^^GH^MR||Moore^Elizabeth||19620515|F|||9 Oak St^^Augusta"
                       "\rPV1|1|E";
     hg_quality_redact_excerpt (hl7, strlen (hl7), out, sizeof (out));
-    assert_string_equal (out, "PID|9||" S_E "^^^" S_E "^" S_E "||" S_E "^" S_E
-                              "||99999999|" S_E "|||9 " S_E " " S_E "^^" S_E "\nPV1|9|" S_E);
+    assert_string_equal (out, "PID|9||" S_E "^^^" S_E "^" S_E "||" S_E "^" S_E "||99999999|" S_E
+                              "|||9 " S_E " " S_E "^^" S_E "\nPV1|9|" S_E);
     const char *fhir = "{\"resourceType\": \"Patient\", \"id\": \"ab-12\", \"birthDate\": "
                        "\"1962-05-15\", \"Moore Elizabeth\": true, \"name\": [{\"family\": "
                        "\"Moo";
@@ -269,6 +271,39 @@ test_redact (void **state)
     assert_string_equal (out, "{\"resourceType\": \"Patient\", \"id\": \"" S_E
                               "\", \"birthDate\": \"9999-99-99\", \"" S_E
                               "\": true, \"name\": [{\"family\": \"" S_E);
+    /* idempotent on its own output and on reason classes: figures stored
+     * by this version keep their reasons when loaded (redacted again) */
+    const char *again[] = {
+        "Observation.effectiveDateTime '" S_E "' is not a valid date: month N",
+        "invalid JSON: unexpected end of data (truncated JSON) at byte N of the line",
+        "OBX-5 field is N bytes, over max_field_bytes N",
+        "column " S_E ": '" S_E "' is not a number",
+        "demographics.birth_date 9999-99-99 is more than N day after today (9999-99-99)",
+    };
+    for (size_t i = 0; i < sizeof (again) / sizeof (again[0]); i++) {
+        s_redacts (again[i], again[i]);
+    }
+    /* a class stored by an earlier version, with a value unquoted, loses it */
+    hg_quality_t *q = hg_quality_new ();
+    Hourglass__ReasonCount rc = HOURGLASS__REASON_COUNT__INIT, *rcp = &rc;
+    rc.reason = "message type QUORTLE^ZANDER is not supported";
+    rc.count = 2;
+    Hourglass__PartnerQuality old = HOURGLASS__PARTNER_QUALITY__INIT;
+    old.partner = "lab";
+    old.messages = 2;
+    old.n_reasons = 1;
+    old.reasons = &rcp;
+    uint8_t packed[256];
+    size_t plen = hourglass__partner_quality__pack (&old, packed);
+    assert_int_equal (hg_quality_load (q, packed, plen), 0);
+    uint8_t *buf = NULL;
+    size_t len = hg_quality_pack (q, "lab", &buf);
+    Hourglass__PartnerQuality *pq = hourglass__partner_quality__unpack (NULL, len, buf);
+    assert_string_equal (pq->reasons[0]->reason, "message type " S_E " is not supported");
+    assert_int_equal (pq->reasons[0]->count, 2);
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    free (buf);
+    hg_quality_destroy (&q);
     hg_quality_redact_excerpt (NULL, 0, out, sizeof (out));
     assert_string_equal (out, "");
 }
@@ -289,12 +324,12 @@ test_days_and_fields (void **state)
     hg_quality_t *q = hg_quality_new ();
     const uint64_t day_us = UINT64_C (86400000000);
     uint32_t d0 = hg_quality_day (S_AT_US);
-    hg_quality_message (q, "lab", "lab/fp", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL,
-                        0, 0);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL, 0,
+                        0);
     hg_quality_message (q, "lab", "lab/fp", S_AT_US + 1000, hg_batch_records (b), 1, NULL, 0, 0,
                         NULL, 0, 0);
-    hg_quality_message (q, "lab", "lab/fp", S_AT_US + day_us, hg_batch_records (b), 1, NULL, 0,
-                        0, NULL, 0, 0);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US + day_us, hg_batch_records (b), 1, NULL, 0, 0,
+                        NULL, 0, 0);
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack_report (q, "lab", &buf);
     Hourglass__PartnerQuality *pq = hourglass__partner_quality__unpack (NULL, len, buf);
@@ -344,8 +379,8 @@ test_days_and_fields (void **state)
     assert_int_equal (dropped[0], d0);
     assert_int_equal (dropped[1], d0 + 1);
     /* a message of a day already out of the window counts in the totals only */
-    hg_quality_message (q, "lab", "lab/fp", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL,
-                        0, 0);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL, 0,
+                        0);
     len = hg_quality_pack_report (q, "lab", &buf);
     pq = hourglass__partner_quality__unpack (NULL, len, buf);
     assert_int_equal (pq->messages, 5);
