@@ -352,8 +352,11 @@ s_alnum (unsigned char c)
 static bool
 s_in (const char *w, size_t n, const char *const *list)
 {
+    if (n == 0) {
+        return false;
+    }
     for (size_t i = 0; list[i]; i++) {
-        if (strlen (list[i]) == n && memcmp (list[i], w, n) == 0) {
+        if (list[i][0] == w[0] && strncmp (list[i], w, n) == 0 && list[i][n] == '\0') {
             return true;
         }
     }
@@ -809,9 +812,14 @@ static void
 s_fill_record (fill_t *f, const Hourglass__Record *rec)
 {
     f->kind_records[s_kind_slot (rec->kind)]++;
+    bool seen = false; /* a kind's fields are one run of the table */
     for (size_t i = 0; i < S_N_FIELDS; i++) {
         if (s_fields[i].kind == rec->kind) {
             f->filled[i] += (uint64_t) (s_fields[i].has (rec) != 0);
+            seen = true;
+        }
+        else if (seen) {
+            break;
         }
     }
 }
@@ -905,14 +913,23 @@ hg_quality_message (hg_quality_t *self, const char *partner, const char *message
     d->rejected += n_rejects;
     d->ignored += ignored;
     d->flagged += flagged;
-    uint64_t unlinked = 0;
+    uint64_t unlinked = 0, complete = 0;
+    fill_t fill; /* the message's, added to the totals and to the day */
+    memset (&fill, 0, sizeof (fill));
     for (size_t i = 0; i < n_records; i++) {
-        uint64_t complete = (uint64_t) hg_quality_complete (records[i]);
-        p->complete += complete;
-        d->complete += complete;
-        s_fill_record (&p->fill, records[i]);
-        s_fill_record (&d->fill, records[i]);
+        complete += (uint64_t) hg_quality_complete (records[i]);
+        s_fill_record (&fill, records[i]);
         unlinked += hg_fhir_record_unlinked (records[i]);
+    }
+    p->complete += complete;
+    d->complete += complete;
+    for (size_t i = 0; n_records && i < S_N_FIELDS; i++) {
+        p->fill.filled[i] += fill.filled[i];
+        d->fill.filled[i] += fill.filled[i];
+    }
+    for (size_t i = 0; n_records && i < S_N_KINDS; i++) {
+        p->fill.kind_records[i] += fill.kind_records[i];
+        d->fill.kind_records[i] += fill.kind_records[i];
     }
     int k;
     if (unlinked && (k = s_flag_index (p, HG_FHIR_FLAG_UNLINKED)) >= 0) {
@@ -1152,7 +1169,6 @@ typedef struct {
     Hourglass__FlagCount fc[HG_Q_MAX_FLAGS], *fcp[HG_Q_MAX_FLAGS];
     Hourglass__FlagCount ic[HG_QUALITY_IGNORED_KINDS], *icp[HG_QUALITY_IGNORED_KINDS];
     Hourglass__FieldFill ff[S_N_FIELDS], *ffp[S_N_FIELDS];
-    Hourglass__QualityDay *qdp[HG_QUALITY_DAYS];
 } pack_t;
 
 /* One packed day's parts. */
@@ -1229,8 +1245,9 @@ s_pack_day (const partner_t *p, const day_t *d, pack_day_t *k)
 static size_t
 s_pack (const partner_t *p, bool with_totals, bool all_days, uint32_t day, uint8_t **out)
 {
-    pack_t *k = calloc (1, sizeof (*k));
-    if (!k) {
+    Hourglass__QualityDay *qdp[HG_QUALITY_DAYS];
+    pack_t *k = with_totals ? calloc (1, sizeof (*k)) : NULL;
+    if (with_totals && !k) {
         return 0;
     }
     Hourglass__PartnerQuality q = HOURGLASS__PARTNER_QUALITY__INIT;
@@ -1284,19 +1301,22 @@ s_pack (const partner_t *p, bool with_totals, bool all_days, uint32_t day, uint8
         q.n_fields = s_pack_fill (&p->fill, k->ff, k->ffp);
         q.fields = k->ffp;
     }
-    int n_days = 0;
-    pack_day_t *kd = p->n_days ? calloc ((size_t) p->n_days, sizeof (*kd)) : NULL;
+    int n_days = 0, wanted = 0;
+    for (int i = 0; i < p->n_days; i++) {
+        wanted += all_days || p->days[i].day == day;
+    }
+    pack_day_t *kd = wanted ? calloc ((size_t) wanted, sizeof (*kd)) : NULL;
     for (int i = 0; kd && i < p->n_days; i++) {
         if (all_days || p->days[i].day == day) {
             s_pack_day (p, &p->days[i], &kd[n_days]);
-            k->qdp[n_days] = &kd[n_days].qd;
+            qdp[n_days] = &kd[n_days].qd;
             n_days++;
         }
     }
     q.n_days = (size_t) n_days;
-    q.days = k->qdp;
+    q.days = qdp;
     size_t len = 0;
-    if ((with_totals || n_days) && (kd || !p->n_days)) {
+    if ((with_totals || n_days) && (kd || !wanted)) {
         len = hourglass__partner_quality__get_packed_size (&q);
         *out = malloc (len ? len : 1);
         if (*out) {
