@@ -50,6 +50,8 @@ def chromium_path():
 def unavailable():
     """None when a browser test can run; else the reason, for pytest.skip."""
     if not chromium_path():
+        if os.environ.get("HOURGLASS_CHROMIUM"):
+            return "HOURGLASS_CHROMIUM=%s is not an executable" % os.environ["HOURGLASS_CHROMIUM"]
         return ("no Chromium found (%s; deploy/install-deps.sh installs Debian's chromium)"
                 % ", ".join(CANDIDATES))
     try:

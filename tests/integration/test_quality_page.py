@@ -115,13 +115,26 @@ DOM_FACTS = r"""(() => {
 })()"""
 
 
+SHOTS = []
+
+
 def _render(b, path, shot):
     b.load("file://" + path)
     b.wait_for("#trend")
     facts = b.evaluate(DOM_FACTS)
     b.screenshot(shot)
-    print("screenshot: %s" % shot)
+    SHOTS.append(shot)
     return facts
+
+
+@pytest.fixture(autouse=True)
+def _print_shots(capsys):
+    """Prints where the screenshots are, past pytest's capture (also on failure)."""
+    yield
+    with capsys.disabled():
+        for shot in SHOTS:
+            print("\nscreenshot: %s" % shot)
+    SHOTS.clear()
 
 
 def _check_against_json(facts, q, partner):
