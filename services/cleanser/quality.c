@@ -18,9 +18,9 @@
 /* One rejection as the report shows it: redacted when accounted. */
 typedef struct {
     char message[96];
-    char location[192];
-    char reason[384];
-    char excerpt[768];
+    char location[256];
+    char reason[512];
+    char excerpt[HG_REJECT_EXCERPT_MAX * 3 + 1]; /* a byte's shape is at most 3 bytes ('…') */
     uint64_t at_us;
 } sample_t;
 

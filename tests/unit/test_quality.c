@@ -304,6 +304,12 @@ test_redact (void **state)
     hourglass__partner_quality__free_unpacked (pq, NULL);
     free (buf);
     hg_quality_destroy (&q);
+    /* the worst case of an excerpt, empty JSON strings (2 bytes become 5),
+     * fits whole in a sample (3 bytes per byte) */
+    char worst[HG_REJECT_EXCERPT_MAX], shaped[HG_REJECT_EXCERPT_MAX * 3 + 1];
+    memset (worst, '"', sizeof (worst));
+    hg_quality_redact_excerpt (worst, sizeof (worst), shaped, sizeof (shaped));
+    assert_int_equal (strlen (shaped), HG_REJECT_EXCERPT_MAX / 2 * 5);
     hg_quality_redact_excerpt (NULL, 0, out, sizeof (out));
     assert_string_equal (out, "");
 }
