@@ -2,6 +2,7 @@
  * store.c -- RocksDB through its C API.
  */
 #include "store.h"
+#include "store_merge.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@ struct hg_store {
     rocksdb_readoptions_t *read;
     rocksdb_block_based_table_options_t *table;
     rocksdb_cache_t *cache;
-    rocksdb_filterpolicy_t *bloom; /* owned by table options */
+    rocksdb_filterpolicy_t *bloom;  /* owned by table options */
+    rocksdb_mergeoperator_t *merge; /* owned by options */
 };
 
 /* A batch collects its operations in one buffer and hands them to RocksDB
@@ -32,7 +34,7 @@ struct hg_store {
 typedef struct {
     size_t key_at, klen; /* into buf */
     size_t val_at, vlen;
-    bool del;
+    char what; /* 'p' put, 'd' delete, 'm' merge */
 } batch_op_t;
 
 /* An operation as sorted: its key's first 16 bytes as two big-endian
@@ -164,6 +166,54 @@ hg_store_free_bytes (hg_store_t *self)
     return (uint64_t) st.f_bavail * (uint64_t) st.f_frsize;
 }
 
+/* ---- the merge operator (store_merge.h) ---------------------------------- */
+
+static char *
+s_merge_full (void *state, const char *key, size_t klen, const char *existing,
+              size_t existing_len, const char *const *ops, const size_t *op_lens, int n,
+              unsigned char *success, size_t *len)
+{
+    (void) state;
+    (void) key;
+    (void) klen;
+    char *out = hg_store_merge_full (existing, existing_len, ops, op_lens, n, len);
+    *success = out != NULL;
+    return out;
+}
+
+static char *
+s_merge_partial (void *state, const char *key, size_t klen, const char *const *ops,
+                 const size_t *op_lens, int n, unsigned char *success, size_t *len)
+{
+    (void) state;
+    (void) key;
+    (void) klen;
+    char *out = hg_store_merge_partial (ops, op_lens, n, len);
+    *success = out != NULL;
+    return out;
+}
+
+static void
+s_merge_free (void *state, const char *value, size_t len)
+{
+    (void) state;
+    (void) len;
+    free ((char *) value);
+}
+
+static void
+s_merge_state_free (void *state)
+{
+    (void) state; /* no state: RocksDB calls this when the operator goes */
+}
+
+static const char *
+s_merge_name (void *state)
+{
+    (void) state;
+    return "hourglass.set_append.v1";
+}
+
 hg_store_t *
 hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
 {
@@ -217,6 +267,13 @@ hg_store_open (const char *path, const hg_store_opts_t *opts, hg_err_t *err)
     rocksdb_options_set_info_log_level (self->options, 5 /* HEADER_LEVEL */);
     rocksdb_options_set_max_log_file_size (self->options, 1u << 20);
     rocksdb_options_set_keep_log_file_num (self->options, 2);
+    /* every store can hold merged values (sets and appends, store_merge.h) */
+    rocksdb_options_set_merge_operator (self->options,
+                                        rocksdb_mergeoperator_create (NULL, s_merge_state_free,
+                                                                      s_merge_full,
+                                                                      s_merge_partial,
+                                                                      s_merge_free,
+                                                                      s_merge_name));
     /* RocksDB counts per-operation statistics in thread-local storage by
      * default; nothing reads them, and on every put and get they cost */
     rocksdb_set_perf_level (1 /* kDisable */);
@@ -391,7 +448,7 @@ s_grow (void **p, size_t *cap, size_t need, size_t size)
 /* Records an operation; returns where its vlen value bytes go, NULL when
  * out of memory. */
 static char *
-s_batch_add (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen, bool del)
+s_batch_add (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen, char what)
 {
     /* + 1: the value's address is valid even for an empty key and value */
     if (b->len + klen + vlen + 1 <= b->len
@@ -410,7 +467,7 @@ s_batch_add (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen, boo
     op->val_at = b->len;
     op->vlen = vlen;
     b->len += vlen;
-    op->del = del;
+    op->what = what;
     return b->buf + op->val_at;
 }
 
@@ -418,7 +475,17 @@ void
 hg_store_batch_put (hg_store_batch_t *b, const void *key, size_t klen, const void *val,
                     size_t vlen)
 {
-    char *v = s_batch_add (b, key, klen, vlen, false);
+    char *v = s_batch_add (b, key, klen, vlen, 'p');
+    if (v && vlen) {
+        memcpy (v, val, vlen);
+    }
+}
+
+void
+hg_store_batch_merge (hg_store_batch_t *b, const void *key, size_t klen, const void *val,
+                      size_t vlen)
+{
+    char *v = s_batch_add (b, key, klen, vlen, 'm');
     if (v && vlen) {
         memcpy (v, val, vlen);
     }
@@ -427,13 +494,13 @@ hg_store_batch_put (hg_store_batch_t *b, const void *key, size_t klen, const voi
 void *
 hg_store_batch_put_space (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen)
 {
-    return s_batch_add (b, key, klen, vlen, false);
+    return s_batch_add (b, key, klen, vlen, 'p');
 }
 
 void
 hg_store_batch_delete (hg_store_batch_t *b, const void *key, size_t klen)
 {
-    s_batch_add (b, key, klen, 0, true);
+    s_batch_add (b, key, klen, 0, 'd');
 }
 
 void
@@ -551,8 +618,12 @@ s_batch_build (hg_store_batch_t *b, hg_err_t *err)
     rocksdb_writebatch_clear (b->wb);
     for (size_t i = 0; i < b->n_ops; i++) {
         const batch_op_t *op = &b->ops[b->order[i].op];
-        if (op->del) {
+        if (op->what == 'd') {
             rocksdb_writebatch_delete (b->wb, b->buf + op->key_at, op->klen);
+        }
+        else if (op->what == 'm') {
+            rocksdb_writebatch_merge (b->wb, b->buf + op->key_at, op->klen, b->buf + op->val_at,
+                                      op->vlen);
         }
         else {
             rocksdb_writebatch_put (b->wb, b->buf + op->key_at, op->klen, b->buf + op->val_at,

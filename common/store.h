@@ -78,6 +78,10 @@ void hg_store_batch_put (hg_store_batch_t *b, const void *key, size_t klen, cons
  * packed anyway). NULL when out of memory (the batch then fails to write). */
 void *hg_store_batch_put_space (hg_store_batch_t *b, const void *key, size_t klen, size_t vlen);
 void hg_store_batch_delete (hg_store_batch_t *b, const void *key, size_t klen);
+/* A merge operand for key (a set or an append, store_merge.h): RocksDB folds
+ * it into the key's value, so no read is needed before the write. */
+void hg_store_batch_merge (hg_store_batch_t *b, const void *key, size_t klen, const void *val,
+                           size_t vlen);
 void hg_store_batch_clear (hg_store_batch_t *b);
 size_t hg_store_batch_count (hg_store_batch_t *b);
 /* Applies the batch; sync overrides the store option when false (used for

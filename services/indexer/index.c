@@ -9,6 +9,7 @@
 
 #include "arena.h"
 #include "date.h"
+#include "store_merge.h"
 #include "strset.h"
 
 #define S_VARINT_MAX 5
@@ -18,6 +19,9 @@
 #define S_AGG_KEY_MAX (2 + HG_INDEX_CODE_MAX + 1 + HG_INDEX_CODE_MAX + 1)
 /* records converted per committed batch */
 #define S_CONVERT_BATCH 2048
+
+#define S_ORD_KEY "x\0ordinals"    /* the next patient ordinal, uint32 BE */
+#define S_BITMAP_MARK "x\0bitmaps" /* ordinals, bitmaps, columns kept */
 
 /* A code system of the dictionary. */
 typedef struct sys_entry {
@@ -47,8 +51,36 @@ typedef struct {
     size_t len;
 } staged_t;
 
+/* A patient seen in the current round: its ordinal and demographics (as
+ * stored before the round, and as the round leaves them). */
+typedef struct {
+    unsigned char id[HG_INDEX_ID_BYTES];
+    bool used;
+    bool had_demo, has_demo;
+    uint32_t ord;
+    unsigned char old_demo[HG_INDEX_TUPLE_BYTES], new_demo[HG_INDEX_TUPLE_BYTES];
+} pat_entry_t;
+
+/* The merge operand of one key built up over a round: set members (tag 'U'
+ * or '-', 16-bit numbers) or appended bytes ('A'). */
+typedef struct {
+    uint64_t hash;
+    char tag;
+    unsigned char key[HG_INDEX_KEY_MAX];
+    size_t kl;
+    unsigned char *buf; /* malloc'd */
+    size_t len, cap;
+} mop_t;
+
 struct hg_index {
     hg_store_t *store; /* not owned */
+    bool live;         /* ordinals, bitmaps and columns kept (after the backfill) */
+    uint32_t ord_next; /* the ordinal a new patient gets */
+    bool ord_dirty;
+    pat_entry_t *pats; /* the round's patients, open addressing */
+    size_t pats_cap, n_pats;
+    mop_t **mops; /* the round's merge operands, open addressing */
+    size_t mops_cap, n_mops;
     sys_entry_t **sys; /* dictionary by URI */
     size_t n_sys_buckets;
     uint32_t sys_next;       /* the number a new system gets */
@@ -61,6 +93,9 @@ struct hg_index {
     size_t staged_cap, n_staged;
     hg_arena_t *round; /* copies of the staged keys */
 };
+
+static int s_flush_bitmaps (hg_index_t *self, hg_store_batch_t *wb);
+static void s_bitmaps_forget (hg_index_t *self);
 
 static uint64_t
 s_hash (const void *p, size_t len)
@@ -304,6 +339,7 @@ hg_index_begin (hg_index_t *self)
         self->n_staged = 0;
     }
     hg_arena_reset (self->round);
+    s_bitmaps_forget (self);
 }
 
 /* ---- aggregates ------------------------------------------------------------ */
@@ -372,8 +408,8 @@ s_agg_load (hg_index_t *self, hg_err_t *err)
     return rc;
 }
 
-void
-hg_index_flush (hg_index_t *self, hg_store_batch_t *wb)
+int
+hg_index_flush (hg_index_t *self, hg_store_batch_t *wb, hg_err_t *err)
 {
     for (agg_entry_t *e = self->dirty; e; e = e->dirty_next) {
         char v[16];
@@ -383,6 +419,9 @@ hg_index_flush (hg_index_t *self, hg_store_batch_t *wb)
         e->dirty = false;
     }
     self->dirty = NULL;
+    return s_flush_bitmaps (self, wb) < 0
+               ? hg_err_set (err, HG_ENOMEM, "out of memory staging the index's bitmaps")
+               : 0;
 }
 
 /* ---- staging a record ------------------------------------------------------ */
@@ -441,6 +480,344 @@ s_day_bytes (const char *day, unsigned char out[4])
     out[1] = (unsigned char) (v >> 16);
     out[2] = (unsigned char) (v >> 8);
     out[3] = (unsigned char) v;
+}
+
+/* ---- patient ordinals, bitmaps and code columns ------------------------------ */
+
+/* Forgets the round's patients and merge operands. */
+static void
+s_bitmaps_forget (hg_index_t *self)
+{
+    for (size_t i = 0; i < self->mops_cap; i++) {
+        if (self->mops[i]) {
+            free (self->mops[i]->buf);
+            free (self->mops[i]);
+            self->mops[i] = NULL;
+        }
+    }
+    self->n_mops = 0;
+    if (self->n_pats) {
+        memset (self->pats, 0, self->pats_cap * sizeof (*self->pats));
+        self->n_pats = 0;
+    }
+}
+
+static void
+s_be32 (unsigned char *out, uint32_t v)
+{
+    out[0] = (unsigned char) (v >> 24);
+    out[1] = (unsigned char) (v >> 16);
+    out[2] = (unsigned char) (v >> 8);
+    out[3] = (unsigned char) v;
+}
+
+static uint32_t
+s_get_be32 (const unsigned char *in)
+{
+    return (uint32_t) in[0] << 24 | (uint32_t) in[1] << 16 | (uint32_t) in[2] << 8 | in[3];
+}
+
+/* The merge operand of key with tag in this round (created empty); NULL
+ * when out of memory. */
+static mop_t *
+s_mop (hg_index_t *self, char tag, const unsigned char *key, size_t kl)
+{
+    uint64_t h = s_hash (key, kl) ^ (uint64_t) (unsigned char) tag;
+    if ((self->n_mops + 1) * 2 > self->mops_cap) {
+        size_t cap = self->mops_cap ? self->mops_cap * 2 : 1024;
+        mop_t **nm = calloc (cap, sizeof (*nm));
+        if (!nm) {
+            return NULL;
+        }
+        for (size_t i = 0; i < self->mops_cap; i++) {
+            if (self->mops[i]) {
+                size_t j = self->mops[i]->hash & (cap - 1);
+                while (nm[j]) {
+                    j = (j + 1) & (cap - 1);
+                }
+                nm[j] = self->mops[i];
+            }
+        }
+        free (self->mops);
+        self->mops = nm;
+        self->mops_cap = cap;
+    }
+    size_t j = h & (self->mops_cap - 1);
+    for (; self->mops[j]; j = (j + 1) & (self->mops_cap - 1)) {
+        mop_t *m = self->mops[j];
+        if (m->hash == h && m->tag == tag && m->kl == kl && memcmp (m->key, key, kl) == 0) {
+            return m;
+        }
+    }
+    mop_t *m = calloc (1, sizeof (*m));
+    if (!m) {
+        return NULL;
+    }
+    m->hash = h;
+    m->tag = tag;
+    memcpy (m->key, key, kl);
+    m->kl = kl;
+    self->mops[j] = m;
+    self->n_mops++;
+    return m;
+}
+
+static int
+s_mop_append (mop_t *m, const void *bytes, size_t n)
+{
+    if (m->len + n > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        while (cap < m->len + n) {
+            cap *= 2;
+        }
+        unsigned char *b = realloc (m->buf, cap);
+        if (!b) {
+            return -1;
+        }
+        m->buf = b;
+        m->cap = cap;
+    }
+    memcpy (m->buf + m->len, bytes, n);
+    m->len += n;
+    return 0;
+}
+
+/* Adds (tag 'U') or removes ('-') ordinal ord to or from the bitmap whose
+ * key, without the 2 bytes of the ordinal's high half, is key[0..kl). */
+static int
+s_bitmap_op (hg_index_t *self, char tag, unsigned char *key, size_t kl, uint32_t ord)
+{
+    key[kl] = (unsigned char) (ord >> 24);
+    key[kl + 1] = (unsigned char) (ord >> 16);
+    mop_t *m = s_mop (self, tag, key, kl + 2);
+    unsigned char low[2] = {(unsigned char) ord, (unsigned char) (ord >> 8)};
+    return m && s_mop_append (m, low, 2) == 0 ? 0 : -1;
+}
+
+/* The patient of the round with id pat (looked up in the store, or given
+ * the next ordinal, when first seen in the round); NULL when out of
+ * memory. */
+static pat_entry_t *
+s_pat (hg_index_t *self, hg_store_batch_t *wb, const unsigned char *pat)
+{
+    if ((self->n_pats + 1) * 2 > self->pats_cap) {
+        size_t cap = self->pats_cap ? self->pats_cap * 2 : 1024;
+        pat_entry_t *np = calloc (cap, sizeof (*np));
+        if (!np) {
+            return NULL;
+        }
+        for (size_t i = 0; i < self->pats_cap; i++) {
+            if (self->pats[i].used) {
+                size_t j = s_hash (self->pats[i].id, HG_INDEX_ID_BYTES) & (cap - 1);
+                while (np[j].used) {
+                    j = (j + 1) & (cap - 1);
+                }
+                np[j] = self->pats[i];
+            }
+        }
+        free (self->pats);
+        self->pats = np;
+        self->pats_cap = cap;
+    }
+    size_t j = s_hash (pat, HG_INDEX_ID_BYTES) & (self->pats_cap - 1);
+    for (; self->pats[j].used; j = (j + 1) & (self->pats_cap - 1)) {
+        if (memcmp (self->pats[j].id, pat, HG_INDEX_ID_BYTES) == 0) {
+            return &self->pats[j];
+        }
+    }
+    pat_entry_t *p = &self->pats[j];
+    memset (p, 0, sizeof (*p));
+    p->used = true;
+    memcpy (p->id, pat, HG_INDEX_ID_BYTES);
+    self->n_pats++;
+    unsigned char key[1 + HG_INDEX_ID_BYTES];
+    key[0] = 'O';
+    memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
+    char *v = NULL;
+    size_t vl = 0;
+    if (hg_store_get (self->store, key, sizeof (key), &v, &vl, NULL) == 0 && vl == 4) {
+        p->ord = s_get_be32 ((const unsigned char *) v);
+        free (v);
+        v = NULL;
+        key[0] = 'G';
+        if (hg_store_get (self->store, key, sizeof (key), &v, &vl, NULL) == 0
+            && vl >= HG_INDEX_DEMO_BYTES) {
+            p->had_demo = true;
+            memcpy (p->old_demo, v, HG_INDEX_TUPLE_BYTES);
+        }
+        free (v);
+        return p;
+    }
+    free (v);
+    p->ord = self->ord_next++;
+    self->ord_dirty = true;
+    unsigned char val[4];
+    s_be32 (val, p->ord);
+    hg_store_batch_put (wb, key, sizeof (key), val, sizeof (val));
+    unsigned char rkey[5] = {'N'};
+    s_be32 (rkey + 1, p->ord);
+    hg_store_batch_put (wb, rkey, sizeof (rkey), pat, HG_INDEX_ID_BYTES);
+    return p;
+}
+
+/* The demographic tuple of d (the first HG_INDEX_TUPLE_BYTES of a G value:
+ * sex's first letter, birth year LE, state). */
+static void
+s_tuple (const Hourglass__Demographics *d, unsigned char out[HG_INDEX_DEMO_BYTES])
+{
+    memset (out, 0, HG_INDEX_DEMO_BYTES);
+    const char *sex = d->sex ? d->sex : "";
+    out[0] = (unsigned char) (*sex ? *sex : 0);
+    out[1] = (unsigned char) (d->birth_year & 0xff);
+    out[2] = (unsigned char) ((d->birth_year >> 8) & 0xff);
+    strncpy ((char *) out + 3, d->state ? d->state : "", 3);
+    strncpy ((char *) out + 6, d->postal_prefix ? d->postal_prefix : "", 3);
+}
+
+/* The key of a demographic bitmap (b dim value) of tuple t into key
+ * (room for 2 more bytes); its length. dim: 's' sex, 'y' birth year, 't'
+ * state. */
+static size_t
+s_demo_key (unsigned char *key, char dim, const unsigned char *t)
+{
+    key[0] = 'b';
+    key[1] = (unsigned char) dim;
+    switch (dim) {
+    case 's':
+        key[2] = t[0];
+        return 3;
+    case 'y': /* big endian: years in order */
+        key[2] = t[2];
+        key[3] = t[1];
+        return 4;
+    default:
+        memcpy (key + 2, t + 3, 3);
+        return 5;
+    }
+}
+
+/* The code-column entry of one record for one of its codes. */
+static void
+s_column_entry (unsigned char out[HG_INDEX_COL_ENTRY], uint32_t ord, int kind, bool dated,
+                int32_t day, bool has_value, double value)
+{
+    uint32_t low = ord & (HG_INDEX_COL_CHUNK - 1);
+    out[0] = (unsigned char) low;
+    out[1] = (unsigned char) (low >> 8);
+    out[2] = (unsigned char) kind;
+    out[3] = (unsigned char) ((has_value ? 1 : 0) | (dated ? 2 : 0));
+    memcpy (out + 4, &day, 4);
+    memcpy (out + 8, has_value ? &value : &(double) {0}, 8);
+}
+
+/* Stages one record's ordinal, code bitmaps (B S code 0 kind hi -> set of
+ * low halves) and code columns (V S code 0 chunk -> entries); codes:
+ * the record's distinct indexable codes. */
+static int
+s_stage_bitmaps (hg_index_t *self, hg_store_batch_t *wb, const unsigned char *pat, int kind,
+                 uint32_t biased, bool has_value, double value,
+                 const Hourglass__Demographics *demo, const sys_entry_t *const *sys,
+                 const char *const *codes, size_t n)
+{
+    pat_entry_t *p = s_pat (self, wb, pat);
+    if (!p) {
+        return -1;
+    }
+    if (demo) {
+        unsigned char g[HG_INDEX_DEMO_BYTES];
+        s_tuple (demo, g);
+        memcpy (p->new_demo, g, HG_INDEX_TUPLE_BYTES);
+        p->has_demo = true;
+    }
+    int32_t days = (int32_t) ((int64_t) biased - HG_INDEX_DAY_BIAS);
+    unsigned char entry[HG_INDEX_COL_ENTRY];
+    s_column_entry (entry, p->ord, kind, biased != 0, days, has_value, value);
+    unsigned char key[HG_INDEX_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = s_code_key ((char *) key, 'B', sys[i], codes[i], strlen (codes[i]));
+        key[kl] = (unsigned char) kind;
+        if (s_bitmap_op (self, 'U', key, kl + 1, p->ord) < 0) {
+            return -1;
+        }
+        key[0] = 'V';
+        s_be32 (key + kl, p->ord / HG_INDEX_COL_CHUNK);
+        mop_t *m = s_mop (self, 'A', key, kl + 4);
+        if (!m || s_mop_append (m, entry, sizeof (entry)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The round's bitmap and column operands into wb (the demographic bitmaps
+ * of the patients whose tuple changed first), then forgets the round. */
+static int
+s_flush_bitmaps (hg_index_t *self, hg_store_batch_t *wb)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < self->pats_cap; i++) {
+        pat_entry_t *p = &self->pats[i];
+        if (!p->used || !p->has_demo) {
+            continue;
+        }
+        static const char dims[] = {'s', 'y', 't'};
+        for (size_t d = 0; rc == 0 && d < sizeof (dims); d++) {
+            unsigned char ok[8], nk[8];
+            size_t nl = s_demo_key (nk, dims[d], p->new_demo);
+            if (p->had_demo) {
+                size_t ol = s_demo_key (ok, dims[d], p->old_demo);
+                if (ol == nl && memcmp (ok, nk, nl) == 0) {
+                    continue;
+                }
+                rc = s_bitmap_op (self, '-', ok, ol, p->ord);
+            }
+            rc = rc < 0 ? rc : s_bitmap_op (self, 'U', nk, nl, p->ord);
+        }
+    }
+    uint64_t *bits = NULL;
+    unsigned char *enc = NULL;
+    for (size_t i = 0; rc == 0 && i < self->mops_cap; i++) {
+        mop_t *m = self->mops[i];
+        if (!m) {
+            continue;
+        }
+        if (m->tag == 'A') {
+            /* the tag, then the entries */
+            unsigned char *op = malloc (m->len + 1);
+            if (!op) {
+                rc = -1;
+                break;
+            }
+            op[0] = 'A';
+            memcpy (op + 1, m->buf, m->len);
+            hg_store_batch_merge (wb, m->key, m->kl, op, m->len + 1);
+            free (op);
+            continue;
+        }
+        if (!bits) {
+            bits = malloc (1024 * sizeof (*bits));
+            enc = malloc (1 + HG_SET_BITSET_BYTES);
+            if (!bits || !enc) {
+                rc = -1;
+                break;
+            }
+        }
+        memset (bits, 0, 1024 * sizeof (*bits));
+        hg_set_apply (bits, m->buf, m->len, false);
+        enc[0] = (unsigned char) m->tag;
+        size_t el = hg_set_encode (bits, enc + 1);
+        hg_store_batch_merge (wb, m->key, m->kl, enc, el + 1);
+    }
+    free (bits);
+    free (enc);
+    if (rc == 0 && self->ord_dirty) {
+        unsigned char v[4];
+        s_be32 (v, self->ord_next);
+        hg_store_batch_put (wb, S_ORD_KEY, sizeof (S_ORD_KEY) - 1, v, sizeof (v));
+        self->ord_dirty = false;
+    }
+    s_bitmaps_forget (self);
+    return rc;
 }
 
 /* The timeline key of rec (E P day I -> kind, flags, [value], codes) and,
@@ -528,6 +905,17 @@ s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
     char day[11];
     hg_index_day (rec->effective, day);
     size_t day_len = strlen (day);
+    /* the record's distinct indexed codes, for the bitmaps and columns */
+    const sys_entry_t **bsys = NULL;
+    const char **bcodes = NULL;
+    size_t n_b = 0;
+    if (self->live && rec->n_codes) {
+        bsys = hg_arena_alloc (self->round, rec->n_codes * sizeof (*bsys));
+        bcodes = hg_arena_alloc (self->round, rec->n_codes * sizeof (*bcodes));
+        if (!bsys || !bcodes) {
+            return s_oom (err);
+        }
+    }
     for (size_t i = 0; i < rec->n_codes; i++) {
         const Hourglass__Coding *c = rec->codes[i];
         size_t code_len = strlen (c->code), sys_len = strlen (c->system);
@@ -546,6 +934,10 @@ s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
         const sys_entry_t *sys = s_sys_get (self, c->system, wb);
         if (!sys) {
             return s_oom (err);
+        }
+        if (bsys) {
+            bsys[n_b] = sys;
+            bcodes[n_b++] = c->code;
         }
         size_t kl = s_code_key (key, 'C', sys, c->code, code_len);
         memcpy (key + kl, day, day_len);
@@ -573,6 +965,16 @@ s_stage (hg_index_t *self, hg_store_batch_t *wb, const Hourglass__Record *rec,
     memcpy (key + kl, rid, HG_INDEX_ID_BYTES);
     kl += HG_INDEX_ID_BYTES;
     hg_store_batch_put (wb, key, kl, pat, HG_INDEX_ID_BYTES);
+    bool has_value = rec->value_case == HOURGLASS__RECORD__VALUE_QUANTITY && rec->quantity;
+    unsigned char d4[4];
+    s_day_bytes (day, d4);
+    if (self->live
+        && s_stage_bitmaps (self, wb, pat, (int) rec->kind, s_get_be32 (d4), has_value,
+                            has_value ? rec->quantity->value : 0, rec->demographics, bsys, bcodes,
+                            n_b)
+               < 0) {
+        return s_oom (err);
+    }
     return s_stage_timeline (self, wb, rec, day, pat, rid, err);
 }
 
@@ -1000,12 +1402,157 @@ s_backfill (hg_index_t *self, hg_err_t *err)
     return rc;
 }
 
+/* ---- ordinals, bitmaps and columns of stores indexed before them ------------- */
+
+/* One timeline entry's bitmaps and columns (E key k, value v). */
+static int
+s_backfill_event (hg_index_t *self, hg_store_batch_t *wb, const unsigned char *k,
+                  const unsigned char *v, size_t vl, hg_err_t *err)
+{
+    const unsigned char *pat = k + 1;
+    pat_entry_t *p = s_pat (self, wb, pat);
+    if (!p) {
+        return s_oom (err);
+    }
+    if (!p->has_demo && !p->had_demo) {
+        unsigned char key[1 + HG_INDEX_ID_BYTES];
+        key[0] = 'G';
+        memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
+        char *g = NULL;
+        size_t gl = 0;
+        if (hg_store_get (self->store, key, sizeof (key), &g, &gl, NULL) == 0
+            && gl >= HG_INDEX_DEMO_BYTES) {
+            p->has_demo = true;
+            memcpy (p->new_demo, g, HG_INDEX_TUPLE_BYTES);
+        }
+        free (g);
+        p->had_demo = false;
+    }
+    if (vl < 3) {
+        return 0;
+    }
+    size_t at = 0;
+    int kind = v[at++];
+    bool has_value = v[at++] & 1;
+    double value = 0;
+    if (has_value) {
+        if (vl < at + 9) {
+            return 0;
+        }
+        memcpy (&value, v + at, 8);
+        at += 8;
+    }
+    size_t n = v[at++];
+    const sys_entry_t *sys[256];
+    const char *codes[256];
+    size_t nb = 0;
+    for (size_t i = 0; i < n && at < vl; i++) {
+        uint32_t id = 0;
+        size_t used = 0;
+        while (used < S_VARINT_MAX && at + used < vl) {
+            id |= (uint32_t) (v[at + used] & 0x7f) << (7 * used);
+            if (!(v[at + used++] & 0x80)) {
+                break;
+            }
+        }
+        at += used;
+        const unsigned char *end = at < vl ? memchr (v + at, 0, vl - at) : NULL;
+        if (!end) {
+            break;
+        }
+        const char *code = (const char *) v + at;
+        at = (size_t) (end - v) + 1;
+        const sys_entry_t *e = id < self->n_sys_by_id ? self->sys_by_id[id] : NULL;
+        bool repeated = !e || !*code;
+        for (size_t j = 0; j < nb && !repeated; j++) {
+            repeated = sys[j] == e && strcmp (codes[j], code) == 0;
+        }
+        if (!repeated) {
+            sys[nb] = e;
+            codes[nb++] = code;
+        }
+    }
+    uint32_t biased = s_get_be32 (k + 1 + HG_INDEX_ID_BYTES);
+    return s_stage_bitmaps (self, wb, pat, kind, biased, has_value, value, NULL, sys, codes, nb)
+                   < 0
+               ? s_oom (err)
+               : 0;
+}
+
+/* Gives every patient an ordinal and builds the bitmaps and columns from
+ * the timeline keys (stores written before they existed), then marks the
+ * store. An interrupted backfill starts again from nothing (its keys are
+ * deleted first): column entries are appended, so none may be staged
+ * twice. */
+static int
+s_bitmaps_open (hg_index_t *self, hg_err_t *err)
+{
+    char *v = NULL;
+    size_t vl = 0;
+    if (hg_store_exists (self->store, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1)) {
+        if (hg_store_get (self->store, S_ORD_KEY, sizeof (S_ORD_KEY) - 1, &v, &vl, NULL) == 0
+            && vl == 4) {
+            self->ord_next = s_get_be32 ((const unsigned char *) v);
+        }
+        free (v);
+        self->live = true;
+        return 0;
+    }
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    if (!wb) {
+        return s_oom (err);
+    }
+    int rc = 0;
+    static const char *const kept[] = {"O", "N", "B", "b", "V"};
+    for (size_t i = 0; rc == 0 && i < sizeof (kept) / sizeof (kept[0]); i++) {
+        rc = s_sweep (self, wb, kept[i], 1, err);
+    }
+    self->ord_next = 0;
+    self->live = true;
+    hg_store_iter_t *it = rc == 0 ? hg_store_iter_new (self->store, "E", 1, NULL, 0) : NULL;
+    const char *k, *ev;
+    size_t kl, evl, in_batch = 0;
+    unsigned char last[HG_INDEX_ID_BYTES] = {0};
+    while (rc == 0 && it && hg_store_iter_next (it, &k, &kl, &ev, &evl)) {
+        if (kl != 1 + 2 * HG_INDEX_ID_BYTES + 4) {
+            continue;
+        }
+        if (memcmp (last, k + 1, HG_INDEX_ID_BYTES) != 0) {
+            memcpy (last, k + 1, HG_INDEX_ID_BYTES);
+            if (++in_batch >= S_CONVERT_BATCH) { /* patients whole in one batch */
+                rc = s_flush_bitmaps (self, wb) < 0 ? s_oom (err) : s_write (self, wb, err);
+                in_batch = 0;
+            }
+        }
+        rc = rc < 0 ? rc
+                    : s_backfill_event (self, wb, (const unsigned char *) k,
+                                        (const unsigned char *) ev, evl, err);
+    }
+    hg_store_iter_destroy (&it);
+    if (rc == 0) {
+        self->ord_dirty = true; /* also for a store without records */
+        rc = s_flush_bitmaps (self, wb) < 0 ? s_oom (err) : 0;
+    }
+    if (rc == 0) {
+        hg_store_batch_put (wb, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1, "", 0);
+        rc = s_write (self, wb, err);
+    }
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
 /* ---- what the query evaluation reads (query_shard.c) ------------------------ */
 
 hg_store_t *
 hg_index_store (hg_index_t *self)
 {
     return self->store;
+}
+
+uint32_t
+hg_index_ordinals (const hg_index_t *self)
+{
+    return self->ord_next;
 }
 
 const char *
@@ -1059,7 +1606,8 @@ hg_index_open (hg_store_t *store, uint64_t *converted, hg_err_t *err)
         return NULL;
     }
     if (s_sys_load (self, err) < 0 || s_convert (self, &n_converted, err) < 0
-        || s_agg_load (self, err) < 0 || s_backfill (self, err) < 0) {
+        || s_agg_load (self, err) < 0 || s_backfill (self, err) < 0
+        || s_bitmaps_open (self, err) < 0) {
         hg_index_destroy (&self);
         return NULL;
     }
@@ -1092,6 +1640,11 @@ hg_index_destroy (hg_index_t **self_p)
     free (self->sys_by_id);
     free (self->buckets);
     free (self->staged);
+    if (self->mops) {
+        s_bitmaps_forget (self);
+    }
+    free (self->mops);
+    free (self->pats);
     hg_arena_destroy (&self->round);
     free (self);
     *self_p = NULL;

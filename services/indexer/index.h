@@ -21,6 +21,24 @@
  * NUL-padded.) A patient's timeline is what the query evaluation reads
  * (query_shard.c): its first occurrence of a code, its values by code and
  * its dates relative to each other, one short seek per patient.
+ * Patient ordinals and bitmaps (query_shard.c's boolean algebra), kept in
+ * the same batch as the record:
+ *   O P                                -> ordinal (uint32 BE), given at first sight
+ *   N ordinal(BE4)                     -> P
+ *   B S <code> 0x00 kind hi(BE2)       -> set: the ordinals (low 16 bits) of the
+ *                                         patients with a record of that kind and code
+ *   b 's' sex | 'y' year(BE2) | 't' state(3)  hi(BE2) -> set: the patients with that
+ *                                         demographic value (their G key's)
+ *   V S <code> 0x00 chunk(BE4)         -> append: one HG_INDEX_COL_ENTRY entry per record
+ *                                         carrying the code, of the patients with
+ *                                         ordinal / HG_INDEX_COL_CHUNK == chunk: ordinal %
+ *                                         HG_INDEX_COL_CHUNK (uint16 LE), kind, flags (1 value,
+ *                                         2 dated), day (int32 LE, days since 1970-01-01),
+ *                                         value (double)
+ * (sets and appends are RocksDB merge operands, common/store_merge.h: a write
+ * needs no read. x 0x00 ordinals holds the next ordinal; x 0x00 bitmaps marks a
+ * store that has them: an older store is backfilled from its E and G keys
+ * at open.)
  * and for the store as a whole:
  *   Y S                                -> code system URI (the dictionary)
  *   n 0x00 <system>|<code>             -> records, patients (2 x uint64 LE)
@@ -47,6 +65,9 @@
 #define HG_INDEX_CODE_MAX 1024 /* longer codes are stored but not indexed */
 #define HG_INDEX_DAY_BIAS 0x40000000
 #define HG_INDEX_DEMO_BYTES 9
+#define HG_INDEX_TUPLE_BYTES 6  /* sex, birth year, state: what the bitmaps keep */
+#define HG_INDEX_COL_CHUNK 4096 /* patient ordinals per code-column key */
+#define HG_INDEX_COL_ENTRY 16   /* bytes of a code-column entry */
 #define HG_INDEX_EVENT_MAX 2048 /* bytes of a timeline value (codes that fit) */
 #define HG_INDEX_KEY_MAX (1 + 5 + HG_INDEX_CODE_MAX + 1 + 10 + 1 + 2 * HG_INDEX_ID_BYTES)
 
@@ -79,7 +100,7 @@ int hg_index_put_packed (hg_index_t *self, hg_store_batch_t *wb, const Hourglass
 /* Stages the aggregates changed since the last flush into wb; once per
  * round, before the commit. A failed commit must end the process: memory
  * (aggregates, dictionary) is then ahead of the store. */
-void hg_index_flush (hg_index_t *self, hg_store_batch_t *wb);
+int hg_index_flush (hg_index_t *self, hg_store_batch_t *wb, hg_err_t *err);
 
 /* Counts records and distinct patients carrying system|code with a date in
  * [from, to] (inclusive "YYYY-MM-DD"; NULL or "" for unbounded). Unranged:
@@ -108,6 +129,8 @@ int hg_index_cohort (hg_index_t *self, const char *const *systems, const char *c
  * the key prefix lead S <code> (with its 0x00 when whole, else a prefix of
  * codes), 0 when the system was never seen. */
 hg_store_t *hg_index_store (hg_index_t *self);
+/* The number of patient ordinals given out: ordinals are 0..n-1. */
+uint32_t hg_index_ordinals (const hg_index_t *self);
 const char *hg_index_sys_name (const hg_index_t *self, const unsigned char *enc, size_t avail,
                                size_t *used);
 size_t hg_index_code_prefix (hg_index_t *self, char lead, const char *system, const char *code,

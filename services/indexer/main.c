@@ -162,8 +162,7 @@ s_process (hg_service_t *svc, void *state, hg_delivery_t *d, size_t n, hg_store_
         }
     }
     /* a failed commit ends the process, so memory never runs ahead of disk */
-    hg_index_flush (self->index, wb);
-    return 0;
+    return hg_index_flush (self->index, wb, err) < 0 ? err->code : 0;
 }
 
 static int

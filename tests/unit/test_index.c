@@ -100,7 +100,7 @@ static void
 s_commit (fx_t *fx, hg_store_batch_t *wb)
 {
     hg_err_t err = {0};
-    hg_index_flush (fx->index, wb);
+    assert_int_equal (hg_index_flush (fx->index, wb, &err), 0);
     assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
     hg_store_batch_clear (wb);
     hg_index_begin (fx->index);
@@ -158,15 +158,16 @@ test_put_and_duplicates (void **state)
     Hourglass__Record *r = s_rec (fx, "p1", "rid1", "2023-01-10T08:00:00Z", "2345-7", "123");
 
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    /* R; per code: dictionary entry (new system), C key, P key; D; E */
-    assert_int_equal (hg_store_batch_count (wb), 9);
+    /* R; per code: dictionary entry (new system), C key, P key; D; E; the
+     * new patient's ordinal both ways (O, N) */
+    assert_int_equal (hg_store_batch_count (wb), 11);
     /* the same record again in this round: duplicate, nothing staged */
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 9);
+    assert_int_equal (hg_store_batch_count (wb), 11);
     /* the same record id for the same patient, even with other content */
     Hourglass__Record *r_again = s_rec (fx, "p1", "rid1", "2024-01-01", "999-9", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r_again, &err), 0);
-    assert_int_equal (hg_store_batch_count (wb), 9);
+    assert_int_equal (hg_store_batch_count (wb), 11);
     s_commit (fx, wb);
 
     /* keys as documented: systems numbered in order of appearance */
@@ -244,20 +245,20 @@ test_put_and_duplicates (void **state)
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 0);
     assert_int_equal (hg_store_batch_count (wb), 0);
     /* the same record id under another patient is another record: known
-     * system, so R, C, P, D, E */
+     * system, so R, C, P, D, E, and the new patient's O and N */
     Hourglass__Record *other = s_rec (fx, "p2", "rid1", "2023-01-10", "2345-7", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, other, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 5);
+    assert_int_equal (hg_store_batch_count (wb), 7);
 
     /* a code with an empty code value is not indexed */
     Hourglass__Record *nocode = s_rec (fx, "p3", "rid3", "2023-01-10", "", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, nocode, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 8); /* + R key, D key, E key */
+    assert_int_equal (hg_store_batch_count (wb), 12); /* + R, D, E, O, N */
     /* a code repeated in one record: one C key, counted once */
     Hourglass__Record *twice = s_rec (fx, "p4", "rid4", "2023-01-10", "2345-7", NULL);
     hg_record_add_code (hg_batch_arena (fx->batch), twice, HG_SYS_LOINC, "2345-7", "again");
     assert_int_equal (hg_index_put (fx->index, wb, twice, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 13);
+    assert_int_equal (hg_store_batch_count (wb), 19); /* R C P D E O N */
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 3, 3);
     hg_store_batch_destroy (&wb);
@@ -519,7 +520,8 @@ test_aggregates (void **state)
     s_count (fx, HG_SYS_LOINC, "2345-7", NULL, NULL, 1, 1);
     Hourglass__Record *r = s_rec (fx, "pe", "r9", "2020-01-15", "4548-4", NULL);
     assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
-    assert_int_equal (hg_store_batch_count (wb), 5); /* R C P D E: no new dictionary entry */
+    /* R C P D E, the new patient's O and N: no new dictionary entry */
+    assert_int_equal (hg_store_batch_count (wb), 7);
     s_commit (fx, wb);
     s_count (fx, HG_SYS_LOINC, "4548-4", NULL, NULL, 3, 4);
     s_count (fx, HG_SYS_LOINC, "4548-4", "2020-01-01", "2020-01-31", 2, 2);

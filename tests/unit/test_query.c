@@ -137,7 +137,7 @@ s_populate (fx_t *fx)
             assert_int_equal (hg_index_put (fx->index, wb, r, &err), 1);
         }
     }
-    hg_index_flush (fx->index, wb);
+    assert_int_equal (hg_index_flush (fx->index, wb, &err), 0);
     assert_int_equal (hg_store_write (fx->store, wb, true, &err), 0);
     hg_store_batch_destroy (&wb);
     hg_batch_destroy (&batch);
