@@ -11,8 +11,13 @@
 #include "hourglass.pb-c.h"
 #include "query.h"
 
-#define S_KEY_MAX 1200
+#define S_KEY_MAX HG_QUERY_KEY_MAX
 #define S_SEP '\x1f'
+
+static bool s_event_by (const hg_query_t *q);
+static size_t s_cell_key (const hg_query_t *q, const hg_qpatient_t *p, const hg_qevent_t *e,
+                          char *key);
+static void s_period (int32_t day, bool per_year, bool month, char out[8]);
 
 bool
 hg_query_code_matches (const hg_qcrit_t *c, const hg_qcode_t *code)
@@ -29,18 +34,27 @@ hg_query_code_matches (const hg_qcrit_t *c, const hg_qcode_t *code)
     return false;
 }
 
-static bool
-s_event_matches (const hg_qcrit_t *c, const hg_qevent_t *e)
+bool
+hg_query_crit_accepts (const hg_qcrit_t *c, bool dated, int32_t day, bool has_value, double value)
 {
-    if ((c->has_from || c->has_to) && !e->dated) {
+    if ((c->has_from || c->has_to) && !dated) {
         return false;
     }
-    if ((c->has_from && e->day < c->from) || (c->has_to && e->day > c->to)) {
+    if ((c->has_from && day < c->from) || (c->has_to && day > c->to)) {
         return false;
     }
     if ((c->has_gte || c->has_lt)
-        && (!e->has_value || (c->has_gte && !(e->value >= c->gte))
-            || (c->has_lt && !(e->value < c->lt)))) {
+        && (!has_value || (c->has_gte && !(value >= c->gte))
+            || (c->has_lt && !(value < c->lt)))) {
+        return false;
+    }
+    return true;
+}
+
+static bool
+s_event_matches (const hg_qcrit_t *c, const hg_qevent_t *e)
+{
+    if (!hg_query_crit_accepts (c, e->dated, e->day, e->has_value, e->value)) {
         return false;
     }
     for (size_t i = 0; i < e->n_codes; i++) {
@@ -88,8 +102,8 @@ s_after (const hg_qcrit_t *c, const hg_qevent_t *ev, size_t n, const uint8_t *re
     }
 }
 
-static bool
-s_demographics_pass (const hg_query_t *q, const hg_qpatient_t *p)
+bool
+hg_query_demographics_pass (const hg_query_t *q, const hg_qpatient_t *p)
 {
     if (q->sexes) {
         unsigned bit = 0;
@@ -203,6 +217,27 @@ s_cell_key (const hg_query_t *q, const hg_qpatient_t *p, const hg_qevent_t *e, c
     return kl;
 }
 
+size_t
+hg_query_patient_cell_key (const hg_query_t *q, const hg_qpatient_t *p, char *key)
+{
+    return q->n_by ? s_cell_key (q, p, NULL, key) : 0;
+}
+
+size_t
+hg_query_series_key (const hg_query_t *q, int32_t day, char key[12])
+{
+    key[0] = 'S';
+    key[1] = S_SEP;
+    s_period (day, q->per_year, false, key + 2);
+    return strlen (key);
+}
+
+bool
+hg_query_event_strata (const hg_query_t *q)
+{
+    return s_event_by (q);
+}
+
 static bool
 s_event_by (const hg_query_t *q)
 {
@@ -214,14 +249,20 @@ s_event_by (const hg_query_t *q)
     return false;
 }
 
-static bool
-s_in_window (const hg_query_t *q, const hg_qevent_t *e)
+bool
+hg_query_in_window (const hg_query_t *q, bool dated, int32_t day)
 {
     if (!q->has_window) {
         return true;
     }
-    return e->dated && (!q->win_has_from || e->day >= q->win_from)
-           && (!q->win_has_to || e->day <= q->win_to);
+    return dated && (!q->win_has_from || day >= q->win_from)
+           && (!q->win_has_to || day <= q->win_to);
+}
+
+static bool
+s_in_window (const hg_query_t *q, const hg_qevent_t *e)
+{
+    return hg_query_in_window (q, e->dated, e->day);
 }
 
 static bool
@@ -377,7 +418,7 @@ int
 hg_query_eval_patient (const hg_query_t *q, const hg_qpatient_t *p, const hg_qevent_t *ev,
                        size_t n, hg_qpart_t *part)
 {
-    if (!s_demographics_pass (q, p)) {
+    if (!hg_query_demographics_pass (q, p)) {
         return 0;
     }
     size_t n_crit = q->n_all + q->n_any + q->n_none;
@@ -416,7 +457,7 @@ hg_query_eval_patient (const hg_query_t *q, const hg_qpatient_t *p, const hg_qev
 int
 hg_query_eval_population (const hg_query_t *q, const hg_qpatient_t *p, hg_qpart_t *part)
 {
-    if (!s_demographics_pass (q, p)) {
+    if (!hg_query_demographics_pass (q, p)) {
         return 0;
     }
     if (hg_qpart_add (part, "T", 1, 0, 0, 1) < 0) {

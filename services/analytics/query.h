@@ -165,6 +165,28 @@ int hg_query_eval_patient (const hg_query_t *q, const hg_qpatient_t *p, const hg
  * sex and age filters (every patient of the shard is offered). */
 int hg_query_eval_population (const hg_query_t *q, const hg_qpatient_t *p, hg_qpart_t *part);
 
+/* ---- pieces of the evaluation, for a shard that answers from its bitmaps
+ * and columns (services/indexer/query_bitmap.c) instead of timelines ---- */
+
+#define HG_QUERY_KEY_MAX 1200 /* bytes of a partial's key */
+
+/* Whether p passes the cohort's sex and age filters. */
+bool hg_query_demographics_pass (const hg_query_t *q, const hg_qpatient_t *p);
+/* Whether an event dated day (when dated) with value (when has_value)
+ * passes c's date range and value predicate (its codes aside). */
+bool hg_query_crit_accepts (const hg_qcrit_t *c, bool dated, int32_t day, bool has_value,
+                            double value);
+/* Whether such an event is in the cohort's window (records before it are
+ * not counted). */
+bool hg_query_in_window (const hg_query_t *q, bool dated, int32_t day);
+/* The key of p's cell (the patient strata only) into key
+ * (HG_QUERY_KEY_MAX); 0 when the query has no strata. */
+size_t hg_query_patient_cell_key (const hg_query_t *q, const hg_qpatient_t *p, char *key);
+/* The key of a series period of day into key; its length. */
+size_t hg_query_series_key (const hg_query_t *q, int32_t day, char key[12]);
+/* Whether a stratum is the event's (year, month, encounter_class). */
+bool hg_query_event_strata (const hg_query_t *q);
+
 /* Whether a code of system|code matches criterion c. */
 bool hg_query_code_matches (const hg_qcrit_t *c, const hg_qcode_t *code);
 

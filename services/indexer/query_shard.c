@@ -10,6 +10,8 @@
  */
 #include "query_shard.h"
 
+#include "query_bitmap.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,10 +205,21 @@ s_smallest_all (hg_index_t *ix, const hg_query_t *q)
 }
 
 static int
+s_add_id (void *arg, const unsigned char *id)
+{
+    return s_ids_push (arg, (const char *) id);
+}
+
+bool hg_query_shard_timelines_only = false;
+
+static int
 s_candidates (hg_index_t *ix, const hg_query_t *q, s_ids_t *ids)
 {
-    int rc = 0;
-    if (q->n_all) {
+    int rc = hg_query_shard_timelines_only ? 0 : hg_qbits_candidates (ix, q, s_add_id, ids);
+    if (rc != 0) {
+        rc = rc < 0 ? rc : 0; /* the patients the bitmaps leave */
+    }
+    else if (q->n_all) {
         rc = s_crit_patients (ix, &q->crit[s_smallest_all (ix, q)], ids);
     }
     else if (q->n_any) {
@@ -351,6 +364,11 @@ s_timeline (hg_index_t *ix, const unsigned char *id, s_timeline_t *t)
 static int
 s_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part, s_timeline_t *t, hg_err_t *err)
 {
+    if (!hg_query_shard_timelines_only && hg_qbits_exact (q)) {
+        return hg_qbits_run (ix, q, part) < 0
+                   ? hg_err_set (err, HG_ENOMEM, "out of memory evaluating the query")
+                   : 0;
+    }
     s_ids_t ids = {0};
     int rc = s_candidates (ix, q, &ids);
     hg_qpatient_t p;

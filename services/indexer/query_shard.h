@@ -16,6 +16,10 @@
 int hg_query_shard (hg_index_t *index, const char *doc, int ref_year, hg_qpart_t *part,
                     hg_err_t *err);
 
+/* Tests only: answer every query from timelines (the bitmaps neither
+ * answer nor narrow), to compare the two. */
+extern bool hg_query_shard_timelines_only;
+
 /* The QUERY control request: the partial aggregates into reply->parts (in
  * arena). */
 int hg_query_shard_reply (hg_index_t *index, const Hourglass__ControlRequest *req,

@@ -156,4 +156,5 @@ test_partial_and_append (void **state)
     free (want);
 }
 
-HG_TEST_MAIN (cmocka_unit_test (test_sets_against_flags), cmocka_unit_test (test_partial_and_append))
+HG_TEST_MAIN (cmocka_unit_test (test_sets_against_flags),
+              cmocka_unit_test (test_partial_and_append))
