@@ -96,18 +96,23 @@ s_and_count_container (const bits_t *b, uint32_t hi, const unsigned char *c, siz
 
 /* ---- criteria ------------------------------------------------------------- */
 
-/* Whether c's patients are exactly a set: no after, and a min_count only
- * over one code (an event carrying two codes of c counts once). */
+/* Whether c's patients are exactly a set: a min_count only over one code
+ * (an event carrying two codes of c is one event, but two column entries),
+ * and an after only of a criterion without one. */
 static bool
-s_crit_exact (const hg_qcrit_t *c)
+s_crit_exact (const hg_query_t *q, const hg_qcrit_t *c)
 {
-    return c->after < 0 && (c->min_count <= 1 || (c->n_codes == 1 && !c->prefix));
+    if (c->min_count > 1 && (c->n_codes != 1 || c->prefix)) {
+        return false;
+    }
+    return c->after < 0 || (c->after < (int) q->n_all && q->crit[c->after].after < 0);
 }
 
 static bool
 s_crit_filtered (const hg_qcrit_t *c)
 {
-    return c->has_from || c->has_to || c->has_gte || c->has_lt || c->min_count > 1;
+    return c->has_from || c->has_to || c->has_gte || c->has_lt || c->min_count > 1
+           || c->after >= 0;
 }
 
 bool
@@ -115,7 +120,7 @@ hg_qbits_exact (const hg_query_t *q)
 {
     size_t n = q->n_all + q->n_any + q->n_none;
     for (size_t i = 0; i < n; i++) {
-        if (!s_crit_exact (&q->crit[i])) {
+        if (!s_crit_exact (q, &q->crit[i])) {
             return false;
         }
     }
@@ -138,8 +143,7 @@ hg_qbits_exact (const hg_query_t *q)
 static size_t
 s_code_lead (hg_index_t *ix, const hg_qcrit_t *c, size_t i, char lead, char *key)
 {
-    return hg_index_code_prefix (ix, lead, c->codes[i].system, c->codes[i].code, !c->prefix,
-                                 key);
+    return hg_index_code_prefix (ix, lead, c->codes[i].system, c->codes[i].code, !c->prefix, key);
 }
 
 /* The ordinal high half of a B or b key's last 2 bytes. */
@@ -216,14 +220,35 @@ s_column_walk (hg_index_t *ix, const char *prefix, size_t pl, bool whole,
 typedef struct {
     const hg_qcrit_t *c;
     bits_t *out;
-    uint32_t *counts; /* min_count > 1 */
+    const bits_t *within; /* entries of other patients skipped (NULL: none) */
+    uint32_t *counts;     /* min_count > 1 */
+    uint64_t *pairs;      /* after: ordinal << 32 | biased day of each dated entry */
+    size_t n_pairs, cap_pairs;
 } s_crit_walk_t;
 
 static int
 s_crit_entry (void *arg, const s_entry_t *e)
 {
     s_crit_walk_t *w = arg;
-    if (!hg_query_crit_accepts (w->c, e->dated, e->day, e->has_value, e->value)) {
+    if ((w->within && !s_has (w->within, e->ord))
+        || !hg_query_crit_accepts (w->c, e->dated, e->day, e->has_value, e->value)) {
+        return 0;
+    }
+    if (w->pairs || w->cap_pairs == SIZE_MAX) {
+        if (!e->dated) {
+            return 0;
+        }
+        if (w->n_pairs == w->cap_pairs || w->cap_pairs == SIZE_MAX) {
+            size_t cap = w->cap_pairs == SIZE_MAX ? 4096 : w->cap_pairs * 2;
+            uint64_t *p = realloc (w->pairs, cap * sizeof (*p));
+            if (!p) {
+                return -1;
+            }
+            w->pairs = p;
+            w->cap_pairs = cap;
+        }
+        w->pairs[w->n_pairs++] = (uint64_t) e->ord << 32
+                                 | (uint32_t) ((int64_t) e->day + INT32_MAX);
         return 0;
     }
     if (!w->counts) {
@@ -235,14 +260,100 @@ s_crit_entry (void *arg, const s_entry_t *e)
     return 0;
 }
 
-/* The patients of criterion c into out (all clear): exact when
- * s_crit_exact, else a superset (its after left out). */
 static int
-s_crit_set (hg_index_t *ix, const hg_qcrit_t *c, bits_t *out)
+s_cmp_u64 (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return (x > y) - (x < y);
+}
+
+/* The column entries of c's codes through w. */
+static int
+s_crit_columns (hg_index_t *ix, const hg_qcrit_t *c, s_crit_walk_t *w)
 {
     char key[HG_INDEX_KEY_MAX];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->n_codes; i++) {
+        size_t kl = s_code_lead (ix, c, i, 'V', key);
+        rc = kl ? s_column_walk (ix, key, kl, !c->prefix, s_crit_entry, w) : 0;
+    }
+    return rc;
+}
+
+/* The dated entries of c (pairs, sorted) into w->pairs. */
+static int
+s_crit_pairs (hg_index_t *ix, const hg_qcrit_t *c, const bits_t *within, s_crit_walk_t *w)
+{
+    memset (w, 0, sizeof (*w));
+    w->c = c;
+    w->within = within;
+    w->cap_pairs = SIZE_MAX; /* collect pairs */
+    int rc = s_crit_columns (ix, c, w);
+    if (w->cap_pairs == SIZE_MAX) {
+        w->cap_pairs = 0;
+    }
+    if (rc == 0 && w->n_pairs) {
+        qsort (w->pairs, w->n_pairs, sizeof (*w->pairs), s_cmp_u64);
+    }
+    return rc;
+}
+
+/* An after: the patients with at least min_count events of c min_days ..
+ * max_days after an event of the criterion it names (both dated), as
+ * eval.c's s_after. */
+static int
+s_crit_after (hg_index_t *ix, const hg_query_t *q, const hg_qcrit_t *c, bits_t *out,
+              const bits_t *within)
+{
+    s_crit_walk_t ref, ev;
+    memset (&ev, 0, sizeof (ev));
+    int rc = s_crit_pairs (ix, &q->crit[c->after], within, &ref);
+    if (rc == 0) {
+        rc = s_crit_pairs (ix, c, within, &ev);
+    }
+    size_t r = 0;
+    for (size_t i = 0; rc == 0 && i < ev.n_pairs;) {
+        uint32_t ord = (uint32_t) (ev.pairs[i] >> 32);
+        while (r < ref.n_pairs && (uint32_t) (ref.pairs[r] >> 32) < ord) {
+            r++;
+        }
+        size_t r_end = r;
+        while (r_end < ref.n_pairs && (uint32_t) (ref.pairs[r_end] >> 32) == ord) {
+            r_end++;
+        }
+        uint32_t count = 0;
+        size_t a = r; /* the first reference day >= day - max_days (days ascend) */
+        for (; i < ev.n_pairs && (uint32_t) (ev.pairs[i] >> 32) == ord; i++) {
+            int64_t day = (int64_t) (uint32_t) ev.pairs[i] - INT32_MAX;
+            int64_t lo = c->has_max_days ? day - c->max_days : INT64_MIN;
+            int64_t hi = day - c->min_days;
+            while (a < r_end && (int64_t) (uint32_t) ref.pairs[a] - INT32_MAX < lo) {
+                a++;
+            }
+            count += a < r_end && (int64_t) (uint32_t) ref.pairs[a] - INT32_MAX <= hi;
+        }
+        if (count >= c->min_count) {
+            s_set (out, ord);
+        }
+    }
+    free (ref.pairs);
+    free (ev.pairs);
+    return rc;
+}
+
+/* The patients of criterion c into out (all clear): exact when
+ * s_crit_exact, else a superset. within (NULL: every patient): only its
+ * patients are looked at (out is anded with it after). */
+static int
+s_crit_set (hg_index_t *ix, const hg_query_t *q, const hg_qcrit_t *c, bits_t *out,
+            const bits_t *within)
+{
+    if (c->after >= 0 && s_crit_exact (q, c)) {
+        return s_crit_after (ix, q, c, out, within);
+    }
+    char key[HG_INDEX_KEY_MAX];
     bool filtered = s_crit_filtered (c);
-    s_crit_walk_t w = {c, out, NULL};
+    s_crit_walk_t w = {c, out, within, NULL, NULL, 0, 0};
     if (filtered && c->min_count > 1) {
         w.counts = calloc (out->nw * 64, sizeof (*w.counts));
         if (!w.counts) {
@@ -250,15 +361,13 @@ s_crit_set (hg_index_t *ix, const hg_qcrit_t *c, bits_t *out)
         }
     }
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < c->n_codes; i++) {
-        size_t kl = s_code_lead (ix, c, i, filtered ? 'V' : 'B', key);
-        if (!kl) {
-            continue;
-        }
-        if (filtered) {
-            rc = s_column_walk (ix, key, kl, !c->prefix, s_crit_entry, &w);
-        }
-        else {
+    if (filtered) {
+        /* (an after not exact: its date range and value only, a superset) */
+        rc = s_crit_columns (ix, c, &w);
+    }
+    for (size_t i = 0; !filtered && i < c->n_codes; i++) {
+        size_t kl = s_code_lead (ix, c, i, 'B', key);
+        if (kl) {
             s_or_code_bitmaps (ix, key, kl, !c->prefix, out);
         }
     }
@@ -281,19 +390,27 @@ s_cohort (hg_index_t *ix, const hg_query_t *q, bits_t *out, bool *narrowed)
             out->w[out->nw - 1] = (1ULL << (n % 64)) - 1;
         }
     }
-    for (size_t i = 0; rc == 0 && i < q->n_all; i++) {
-        bits_t *dst = i == 0 ? out : &tmp;
-        memset (dst->w, 0, dst->nw * sizeof (*dst->w));
-        rc = s_crit_set (ix, &q->crit[i], dst);
-        for (size_t j = 0; rc == 0 && i > 0 && j < out->nw; j++) {
-            out->w[j] &= tmp.w[j];
+    /* those without after first: an after then looks only at their patients */
+    for (size_t pass = 0, done = 0; rc == 0 && pass < 2; pass++) {
+        for (size_t i = 0; rc == 0 && i < q->n_all; i++) {
+            const hg_qcrit_t *c = &q->crit[i];
+            if ((c->after >= 0) != (pass == 1)) {
+                continue;
+            }
+            bits_t *dst = done == 0 ? out : &tmp;
+            memset (dst->w, 0, dst->nw * sizeof (*dst->w));
+            rc = s_crit_set (ix, q, c, dst, done ? out : NULL);
+            for (size_t j = 0; rc == 0 && done > 0 && j < out->nw; j++) {
+                out->w[j] &= tmp.w[j];
+            }
+            done++;
         }
     }
     if (rc == 0 && q->n_any) {
         rc = s_bits_new (&any, n);
         for (size_t i = 0; rc == 0 && i < q->n_any; i++) {
             memset (tmp.w, 0, tmp.nw * sizeof (*tmp.w));
-            rc = s_crit_set (ix, &q->crit[q->n_all + i], &tmp);
+            rc = s_crit_set (ix, q, &q->crit[q->n_all + i], &tmp, NULL);
             for (size_t j = 0; rc == 0 && j < any.nw; j++) {
                 any.w[j] |= tmp.w[j];
             }
@@ -304,11 +421,11 @@ s_cohort (hg_index_t *ix, const hg_query_t *q, bits_t *out, bool *narrowed)
     }
     for (size_t i = 0; rc == 0 && i < q->n_none; i++) {
         const hg_qcrit_t *c = &q->crit[q->n_all + q->n_any + i];
-        if (!s_crit_exact (c)) {
+        if (!s_crit_exact (q, c)) {
             continue; /* a superset of its patients: removing it could remove too many */
         }
         memset (tmp.w, 0, tmp.nw * sizeof (*tmp.w));
-        rc = s_crit_set (ix, c, &tmp);
+        rc = s_crit_set (ix, q, c, &tmp, NULL);
         for (size_t j = 0; rc == 0 && j < out->nw; j++) {
             out->w[j] &= ~tmp.w[j];
         }
@@ -581,7 +698,7 @@ typedef struct {
     const bits_t *cohort;
     bits_t *bin_pats; /* distribution: per bin */
     uint64_t *bin_records;
-    int32_t *first; /* series with incidence: per ordinal */
+    int32_t *first;  /* series with incidence: per ordinal */
     uint64_t *pairs; /* series: period << 32 | ordinal */
     size_t n_pairs, cap_pairs;
     int of_kind;
@@ -636,13 +753,6 @@ s_series_entry (void *arg, const s_entry_t *e)
     }
     m->pairs[m->n_pairs++] = (uint64_t) (uint32_t) (e->day + 0x40000000) << 32 | e->ord;
     return 0;
-}
-
-static int
-s_cmp_u64 (const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return (x > y) - (x < y);
 }
 
 /* The column of the measure's code (exact). */
@@ -736,8 +846,9 @@ s_series (hg_index_t *ix, const hg_query_t *q, const bits_t *cohort, hg_qpart_t 
             for (uint64_t v = cohort->w[w]; rc == 0 && v; v &= v - 1) {
                 uint32_t ord = (uint32_t) (w * 64 + (size_t) __builtin_ctzll (v));
                 if (first[ord] != INT32_MAX) {
-                    rc = s_series_entry (
-                        &m, &(s_entry_t) {.ord = ord, .dated = true, .day = first[ord]});
+                    rc = s_series_entry (&m, &(s_entry_t) {.ord = ord,
+                                                           .dated = true,
+                                                           .day = first[ord]});
                 }
             }
         }
@@ -777,8 +888,8 @@ s_top (hg_index_t *ix, const hg_query_t *q, const bits_t *cohort, hg_qpart_t *pa
                     && memcmp (k, cur, cur_len) == 0;
         if (cur_len && !same) {
             size_t used = 0;
-            const char *sys = hg_index_sys_name (ix, (const unsigned char *) cur + 1,
-                                                 cur_len - 1, &used);
+            const char *sys = hg_index_sys_name (ix, (const unsigned char *) cur + 1, cur_len - 1,
+                                                 &used);
             const char *code = cur + 1 + used;
             size_t code_len = cur_len - 2 - used, sl = sys ? strlen (sys) : 0;
             char key[HG_QUERY_KEY_MAX];

@@ -716,6 +716,13 @@ static const char *const s_docs[] = {
     "{\"measure\": {\"kind\": \"top\", \"of\": \"lab\", \"n\": 3}}",
     "{\"by\": [\"state\", \"sex\"]}",
     "{\"cohort\": {\"none\": [{\"prefix\": \"" ICD "|E\"}]}, \"by\": [\"age_group\"]}",
+    /* after, from the columns: the boundaries (an event after itself, on the
+     * same day; at least 30 days) and a min_count of events after */
+    "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD "|E1\"}, {\"code\": \"" ICD
+    "|E11.9\", \"after\": {\"criterion\": 0, \"min_days\": 0, \"max_days\": 0}}]}}",
+    "{\"cohort\": {\"all\": [{\"code\": \"" LN "|2345-7\"}, {\"code\": \"" ICD
+    "|I10\", \"min_count\": 2, \"after\": {\"criterion\": 0, \"min_days\": 30}}]}, "
+    "\"by\": [\"sex\"]}",
     /* not exact from the sets: narrowed, then timelines */
     "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD "|E11\", \"min_count\": 2}]}, "
     "\"by\": [\"sex\"]}",
