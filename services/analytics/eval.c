@@ -224,6 +224,14 @@ hg_query_patient_cell_key (const hg_query_t *q, const hg_qpatient_t *p, char *ke
 }
 
 size_t
+hg_query_record_cell_key (const hg_query_t *q, const hg_qpatient_t *p, int kind, bool dated,
+                          int32_t day, char *key)
+{
+    hg_qevent_t e = {.dated = dated, .day = day, .kind = kind};
+    return q->n_by ? s_cell_key (q, p, &e, key) : 0;
+}
+
+size_t
 hg_query_series_key (const hg_query_t *q, int32_t day, char key[12])
 {
     key[0] = 'S';

@@ -182,6 +182,11 @@ bool hg_query_in_window (const hg_query_t *q, bool dated, int32_t day);
 /* The key of p's cell (the patient strata only) into key
  * (HG_QUERY_KEY_MAX); 0 when the query has no strata. */
 size_t hg_query_patient_cell_key (const hg_query_t *q, const hg_qpatient_t *p, char *key);
+/* The key of the cell of p's record of kind dated day (the patient strata
+ * and year or month; not encounter_class: no codes) into key; 0 when none
+ * (no strata, or undated and a stratum is the record's date). */
+size_t hg_query_record_cell_key (const hg_query_t *q, const hg_qpatient_t *p, int kind,
+                                 bool dated, int32_t day, char *key);
 /* The key of a series period of day into key; its length. */
 size_t hg_query_series_key (const hg_query_t *q, int32_t day, char key[12]);
 /* Whether a stratum is the event's (year, month, encounter_class). */

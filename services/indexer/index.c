@@ -21,7 +21,8 @@
 #define S_CONVERT_BATCH 2048
 
 #define S_ORD_KEY "x\0ordinals"    /* the next patient ordinal, uint32 BE */
-#define S_BITMAP_MARK "x\0bitmaps" /* ordinals, bitmaps, columns kept */
+#define S_BITMAP_MARK "x\0bitmaps" /* ordinals, bitmaps, columns kept: */
+#define S_BITMAP_VERSION "2"       /* the layout they have (2: with W) */
 
 /* A code system of the dictionary. */
 typedef struct sys_entry {
@@ -746,7 +747,11 @@ s_stage_bitmaps (hg_index_t *self, hg_store_batch_t *wb, const unsigned char *pa
             return -1;
         }
     }
-    return 0;
+    /* the record column: every record, coded or not */
+    key[0] = 'W';
+    s_be32 (key + 1, p->ord / HG_INDEX_COL_CHUNK);
+    mop_t *m = s_mop (self, 'A', key, 5);
+    return m && s_mop_append (m, entry, HG_INDEX_REC_ENTRY) == 0 ? 0 : -1;
 }
 
 /* The round's bitmap and column operands into wb (the demographic bitmaps
@@ -1489,7 +1494,12 @@ s_bitmaps_open (hg_index_t *self, hg_err_t *err)
 {
     char *v = NULL;
     size_t vl = 0;
-    if (hg_store_exists (self->store, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1)) {
+    bool current =
+        hg_store_get (self->store, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1, &v, &vl, NULL) == 0
+        && vl == sizeof (S_BITMAP_VERSION) - 1 && memcmp (v, S_BITMAP_VERSION, vl) == 0;
+    free (v);
+    v = NULL;
+    if (current) {
         if (hg_store_get (self->store, S_ORD_KEY, sizeof (S_ORD_KEY) - 1, &v, &vl, NULL) == 0
             && vl == 4) {
             self->ord_next = s_get_be32 ((const unsigned char *) v);
@@ -1503,7 +1513,7 @@ s_bitmaps_open (hg_index_t *self, hg_err_t *err)
         return s_oom (err);
     }
     int rc = 0;
-    static const char *const kept[] = {"O", "N", "B", "b", "V"};
+    static const char *const kept[] = {"O", "N", "B", "b", "V", "W"};
     for (size_t i = 0; rc == 0 && i < sizeof (kept) / sizeof (kept[0]); i++) {
         rc = s_sweep (self, wb, kept[i], 1, err);
     }
@@ -1534,7 +1544,8 @@ s_bitmaps_open (hg_index_t *self, hg_err_t *err)
         rc = s_flush_bitmaps (self, wb) < 0 ? s_oom (err) : 0;
     }
     if (rc == 0) {
-        hg_store_batch_put (wb, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1, "", 0);
+        hg_store_batch_put (wb, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1, S_BITMAP_VERSION,
+                            sizeof (S_BITMAP_VERSION) - 1);
         rc = s_write (self, wb, err);
     }
     hg_store_batch_destroy (&wb);

@@ -35,9 +35,11 @@
  *                                         HG_INDEX_COL_CHUNK (uint16 LE), kind, flags (1 value,
  *                                         2 dated), day (int32 LE, days since 1970-01-01),
  *                                         value (double)
+ *   W chunk(BE4)                       -> append: every record's entry (its first
+ *                                         HG_INDEX_REC_ENTRY bytes: no value), by chunk
  * (sets and appends are RocksDB merge operands, common/store_merge.h: a write
  * needs no read. x 0x00 ordinals holds the next ordinal; x 0x00 bitmaps marks a
- * store that has them: an older store is backfilled from its E and G keys
+ * store that has them (its value: the layout's version): an older store is backfilled from its E and G keys
  * at open.)
  * and for the store as a whole:
  *   Y S                                -> code system URI (the dictionary)
@@ -68,6 +70,7 @@
 #define HG_INDEX_TUPLE_BYTES 6  /* sex, birth year, state: what the bitmaps keep */
 #define HG_INDEX_COL_CHUNK 4096 /* patient ordinals per code-column key */
 #define HG_INDEX_COL_ENTRY 16   /* bytes of a code-column entry */
+#define HG_INDEX_REC_ENTRY 8    /* bytes of a record-column entry */
 #define HG_INDEX_EVENT_MAX 2048 /* bytes of a timeline value (codes that fit) */
 #define HG_INDEX_KEY_MAX (1 + 5 + HG_INDEX_CODE_MAX + 1 + 10 + 1 + 2 * HG_INDEX_ID_BYTES)
 

@@ -133,6 +133,13 @@ hg_qbits_exact (const hg_query_t *q)
         return true;
     case HG_QM_TOP:
         return !q->has_window;
+    case HG_QM_RECORDS:
+        for (size_t i = 0; i < q->n_by; i++) {
+            if (q->by[i] == HG_QBY_ENCOUNTER_CLASS) {
+                return false; /* a record's class is a code: not in the record column */
+            }
+        }
+        return true;
     default:
         return false;
     }
@@ -925,6 +932,144 @@ s_top (hg_index_t *ix, const hg_query_t *q, const bits_t *cohort, hg_qpart_t *pa
     return rc;
 }
 
+/* ---- records: the record column ------------------------------------------ */
+
+typedef struct {
+    uint64_t cell; /* the patient's group and the record's period */
+    uint32_t low;  /* ordinal within the chunk */
+} s_rec_pair_t;
+
+static int
+s_cmp_rec_pair (const void *a, const void *b)
+{
+    const s_rec_pair_t *x = a, *y = b;
+    if (x->cell != y->cell) {
+        return x->cell < y->cell ? -1 : 1;
+    }
+    return (x->low > y->low) - (x->low < y->low);
+}
+
+/* records: every record of the cohort's patients in the window (of the
+ * kind asked), counted per cell of the patient's group and the record's
+ * year or month, each patient once per cell; chunk by chunk of the record
+ * column (W keys: a chunk's patients are all there). */
+static int
+s_records (hg_index_t *ix, const hg_query_t *q, const s_demo_t *d, const bits_t *cohort,
+           hg_qpart_t *part)
+{
+    bool need_sex = false, need_age = false, need_state = false, year = false, month = false;
+    for (size_t i = 0; i < q->n_by; i++) {
+        need_sex |= q->by[i] == HG_QBY_SEX;
+        need_age |= q->by[i] == HG_QBY_AGE_GROUP;
+        need_state |= q->by[i] == HG_QBY_STATE;
+        year |= q->by[i] == HG_QBY_YEAR;
+        month |= q->by[i] == HG_QBY_MONTH;
+    }
+    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), "W", 1, NULL, 0);
+    s_groups_t gs = {0};
+    s_rec_pair_t *pairs = NULL;
+    size_t cap = 0;
+    uint64_t total = 0;
+    int rc = it ? 0 : -1;
+    const char *k, *v;
+    size_t kl, vl;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        if (kl != 5 || vl < 1 || v[0] != 'A') {
+            continue;
+        }
+        const unsigned char *c = (const unsigned char *) k + 1;
+        uint32_t chunk = (uint32_t) c[0] << 24 | (uint32_t) c[1] << 16 | (uint32_t) c[2] << 8
+                         | c[3];
+        size_t n = 0, need = (vl - 1) / HG_INDEX_REC_ENTRY;
+        if (need > cap) {
+            s_rec_pair_t *np = realloc (pairs, need * sizeof (*np));
+            if (!np) {
+                rc = -1;
+                break;
+            }
+            pairs = np;
+            cap = need;
+        }
+        for (size_t at = 1; at + HG_INDEX_REC_ENTRY <= vl; at += HG_INDEX_REC_ENTRY) {
+            const unsigned char *e = (const unsigned char *) v + at;
+            uint32_t low = e[0] | (uint32_t) e[1] << 8;
+            uint32_t ord = chunk * HG_INDEX_COL_CHUNK + low;
+            bool dated = e[3] & 2;
+            int32_t day;
+            memcpy (&day, e + 4, 4);
+            if (!s_has (cohort, ord) || !hg_query_in_window (q, dated, day)
+                || (q->of_kind && e[2] != q->of_kind)) {
+                continue;
+            }
+            total++;
+            if (!q->n_by || ((year || month) && !dated)) {
+                continue;
+            }
+            uint64_t period = 0;
+            if (year || month) {
+                int y, m, dd;
+                hg_date_from_days (day, &y, &m, &dd);
+                period = (uint64_t) (y + 10000) * 13 + (uint64_t) (month ? m : 0);
+            }
+            uint64_t tuple = ord < d->n ? (uint64_t) (d->sex[ord] != 0) << 41
+                                              | (need_sex ? (uint64_t) d->sex[ord] << 32 : 0)
+                                              | (need_age ? (uint64_t) d->year[ord] << 16 : 0)
+                                              | (need_state ? d->state[ord] : 0)
+                                        : 0;
+            pairs[n++] = (s_rec_pair_t) {tuple << 20 | period, low};
+        }
+        qsort (pairs, n, sizeof (*pairs), s_cmp_rec_pair);
+        for (size_t i = 0; rc == 0 && i < n;) {
+            size_t j = i;
+            uint64_t patients = 0;
+            for (; j < n && pairs[j].cell == pairs[i].cell; j++) {
+                patients += j == i || pairs[j].low != pairs[j - 1].low;
+            }
+            s_group_t *g = s_group (&gs, pairs[i].cell + 1,
+                                    chunk * HG_INDEX_COL_CHUNK + pairs[i].low);
+            if (!g) {
+                rc = -1;
+                break;
+            }
+            g->patients += patients;
+            g->denominator += j - i; /* records */
+            i = j;
+        }
+    }
+    hg_store_iter_destroy (&it);
+    free (pairs);
+    uint64_t cohort_n = s_count (cohort);
+    if (rc == 0 && cohort_n) {
+        rc = hg_qpart_add (part, "T", 1, cohort_n, total, 0);
+    }
+    char key[HG_QUERY_KEY_MAX];
+    for (size_t i = 0; rc == 0 && i < gs.cap; i++) {
+        const s_group_t *g = &gs.g[i];
+        if (!g->tuple) {
+            continue;
+        }
+        uint64_t period = (g->tuple - 1) & ((1u << 20) - 1);
+        int32_t day = 0;
+        if (period) {
+            hg_date_t dt;
+            memset (&dt, 0, sizeof (dt));
+            dt.year = (int) (period / 13) - 10000;
+            dt.month = period % 13 ? (int) (period % 13) : 1;
+            dt.day = 1;
+            dt.prec = HG_PREC_DAY;
+            day = (int32_t) hg_date_days (&dt);
+        }
+        hg_qpatient_t p;
+        s_demo_patient (d, g->ord, &p);
+        size_t kl2 = hg_query_record_cell_key (q, &p, 0, period != 0, day, key);
+        if (kl2) {
+            rc = hg_qpart_add (part, key, kl2, g->patients, g->denominator, 0);
+        }
+    }
+    free (gs.g);
+    return rc;
+}
+
 int
 hg_qbits_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part)
 {
@@ -954,6 +1099,12 @@ hg_qbits_run (hg_index_t *ix, const hg_query_t *q, hg_qpart_t *part)
                 uint64_t n = s_count (&cohort);
                 rc = n ? hg_qpart_add (part, "T", 1, n, 0, 0) : 0;
             }
+            break;
+        case HG_QM_RECORDS:
+            if (!need_demo) {
+                rc = s_demo_load (ix, &d);
+            }
+            rc = rc < 0 ? rc : s_records (ix, q, &d, &cohort, part);
             break;
         default: {
             uint64_t n = s_count (&cohort);

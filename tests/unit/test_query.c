@@ -723,6 +723,13 @@ static const char *const s_docs[] = {
     "{\"cohort\": {\"all\": [{\"code\": \"" LN "|2345-7\"}, {\"code\": \"" ICD
     "|I10\", \"min_count\": 2, \"after\": {\"criterion\": 0, \"min_days\": 30}}]}, "
     "\"by\": [\"sex\"]}",
+    /* records, from the record column */
+    "{\"cohort\": {\"all\": [{\"code\": \"" ICD "|I10\", \"from\": \"2019-06-01\", "
+    "\"to\": \"2021-06-30\"}], \"age\": {\"from\": 25, \"to\": 75}}, "
+    "\"by\": [\"month\", \"state\"], \"measure\": {\"kind\": \"records\", \"of\": \"lab\"}}",
+    "{\"by\": [\"age_group\"], \"measure\": {\"kind\": \"records\"}}",
+    "{\"cohort\": {\"any\": [{\"prefix\": \"" ICD "|E\"}]}, \"measure\": {\"kind\": "
+    "\"records\"}}",
     /* not exact from the sets: narrowed, then timelines */
     "{\"cohort\": {\"all\": [{\"prefix\": \"" ICD "|E11\", \"min_count\": 2}]}, "
     "\"by\": [\"sex\"]}",
