@@ -7,6 +7,8 @@ quarantine are exact afterwards.
 Round 1 kills cleanser-0 and indexer-0, round 2 (a second feed under other
 partner names, on the same cluster) kills deid-0 and collector-0.
 """
+import json
+import os
 import threading
 import time
 
@@ -123,6 +125,30 @@ def _check_exact(c, truths, stats):
         len(wrong), len(want), dict(list(wrong.items())[:10]))
     q = c.quarantine()
     assert q["count"] == sum(t["quarantined"] for t in truths), q["count"]
+    _check_sets(c, want, distinct)
+
+
+def _query_run(c, doc):
+    path = os.path.join(c.dir, "crash-query.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = hg.run("query", "run", "--cluster", c.dir, "--file", path, "--json", timeout=60)
+    assert r.rc == 0, r
+    return r.json()
+
+
+def _check_sets(c, want, distinct):
+    """The bitmaps and columns the indexers keep in the records' batches (docs/analytics.md)
+    are exact after the crashes too: every record once in the record column, each code's
+    patients in its bitmaps and, dated, in its column as in its code keys."""
+    ans = _query_run(c, {"measure": {"kind": "records"}})
+    assert ans["records"] == distinct, ans
+    for code, (p, _) in sorted(want.items(), key=lambda kv: -kv[1][0])[:6]:
+        ans = _query_run(c, {"cohort": {"all": [{"code": code}]}})
+        assert ans["patients"] == p, (code, ans, p)
+        dated, _ = c.count(code, frm="1900-01-01")
+        ans = _query_run(c, {"cohort": {"all": [{"code": code, "from": "1900-01-01"}]}})
+        assert ans["patients"] == dated["patients"], (code, ans, dated)
 
 
 def test_kill9_mid_feed_loses_nothing(make_cluster, tmp_path):
