@@ -934,25 +934,135 @@ s_top (hg_index_t *ix, const hg_query_t *q, const bits_t *cohort, hg_qpart_t *pa
 
 /* ---- records: the record column ------------------------------------------ */
 
+/* The dense numbers of keys met in any order: key -> 0, 1, 2, ... */
 typedef struct {
-    uint64_t cell; /* the patient's group and the record's period */
-    uint32_t low;  /* ordinal within the chunk */
-} s_rec_pair_t;
+    uint64_t *keys; /* key + 1; 0: empty */
+    uint32_t *idx;
+    size_t cap, n;
+} s_dense_t;
+
+/* The number of key (a new one when unseen); UINT32_MAX when out of memory. */
+static uint32_t
+s_dense (s_dense_t *m, uint64_t key)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        uint64_t *nk = calloc (cap, sizeof (*nk));
+        uint32_t *ni = calloc (cap, sizeof (*ni));
+        if (!nk || !ni) {
+            free (nk);
+            free (ni);
+            return UINT32_MAX;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->keys[i]) {
+                size_t j = (m->keys[i] * 0x9e3779b97f4a7c15ULL >> 17) & (cap - 1);
+                while (nk[j]) {
+                    j = (j + 1) & (cap - 1);
+                }
+                nk[j] = m->keys[i];
+                ni[j] = m->idx[i];
+            }
+        }
+        free (m->keys);
+        free (m->idx);
+        m->keys = nk;
+        m->idx = ni;
+        m->cap = cap;
+    }
+    uint64_t k = key + 1;
+    size_t j = (k * 0x9e3779b97f4a7c15ULL >> 17) & (m->cap - 1);
+    while (m->keys[j] && m->keys[j] != k) {
+        j = (j + 1) & (m->cap - 1);
+    }
+    if (!m->keys[j]) {
+        m->keys[j] = k;
+        m->idx[j] = (uint32_t) m->n++;
+    }
+    return m->idx[j];
+}
+
+static void
+s_dense_free (s_dense_t *m)
+{
+    free (m->keys);
+    free (m->idx);
+}
+
+/* The counts of records: per period (dense) a row of groups, and per period
+ * the chunk's patients seen (4,096 bits). */
+typedef struct {
+    uint32_t n_groups;
+    uint64_t *records, *patients; /* [period * n_groups + group] */
+    uint64_t (*seen)[HG_INDEX_COL_CHUNK / 64];
+    uint32_t *touched; /* periods seen in this chunk */
+    uint8_t *in_chunk; /* per period: in touched */
+    size_t n_touched, cap;
+    uint64_t *periods; /* dense period -> its key */
+} s_rec_t;
 
 static int
-s_cmp_rec_pair (const void *a, const void *b)
+s_rec_grow (s_rec_t *r, size_t need)
 {
-    const s_rec_pair_t *x = a, *y = b;
-    if (x->cell != y->cell) {
-        return x->cell < y->cell ? -1 : 1;
+    if (need <= r->cap) {
+        return 0;
     }
-    return (x->low > y->low) - (x->low < y->low);
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    while (cap < need) {
+        cap *= 2;
+    }
+    size_t g = r->n_groups ? r->n_groups : 1;
+    uint64_t *rec = realloc (r->records, cap * g * sizeof (*rec));
+    uint64_t *pat = rec ? realloc (r->patients, cap * g * sizeof (*pat)) : NULL;
+    if (rec) {
+        r->records = rec;
+    }
+    if (pat) {
+        r->patients = pat;
+    }
+    void *seen = pat ? realloc (r->seen, cap * sizeof (*r->seen)) : NULL;
+    if (seen) {
+        r->seen = seen;
+    }
+    uint32_t *t = seen ? realloc (r->touched, cap * sizeof (*t)) : NULL;
+    if (t) {
+        r->touched = t;
+    }
+    uint64_t *per = t ? realloc (r->periods, cap * sizeof (*per)) : NULL;
+    if (per) {
+        r->periods = per;
+    }
+    uint8_t *in = per ? realloc (r->in_chunk, cap) : NULL;
+    if (!in) {
+        return -1;
+    }
+    r->in_chunk = in;
+    memset (r->in_chunk + r->cap, 0, cap - r->cap);
+    memset (r->records + r->cap * g, 0, (cap - r->cap) * g * sizeof (*rec));
+    memset (r->patients + r->cap * g, 0, (cap - r->cap) * g * sizeof (*pat));
+    memset (r->seen + r->cap, 0, (cap - r->cap) * sizeof (*r->seen));
+    r->cap = cap;
+    return 0;
+}
+
+/* The period key of a day (year, and month when asked); 0: none. */
+static uint64_t
+s_period_key (bool year, bool month, int32_t day)
+{
+    if (!year && !month) {
+        return 0;
+    }
+    int y, m, d;
+    hg_date_from_days (day, &y, &m, &d);
+    return (uint64_t) (y + 10000) * 13 + (uint64_t) (month ? m : 0);
 }
 
 /* records: every record of the cohort's patients in the window (of the
  * kind asked), counted per cell of the patient's group and the record's
  * year or month, each patient once per cell; chunk by chunk of the record
- * column (W keys: a chunk's patients are all there). */
+ * column (W keys: all of a chunk's patients' records are in its value).
+ * No sort: a group per patient (numbered once), a period per record
+ * (numbered as met), and per period the chunk's patients seen. */
 static int
 s_records (hg_index_t *ix, const hg_query_t *q, const s_demo_t *d, const bits_t *cohort,
            hg_qpart_t *part)
@@ -965,14 +1075,49 @@ s_records (hg_index_t *ix, const hg_query_t *q, const s_demo_t *d, const bits_t 
         year |= q->by[i] == HG_QBY_YEAR;
         month |= q->by[i] == HG_QBY_MONTH;
     }
-    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), "W", 1, NULL, 0);
-    s_groups_t gs = {0};
-    s_rec_pair_t *pairs = NULL;
-    size_t cap = 0;
+    /* each cohort patient's group (what its cell keys need of it) */
+    size_t n_ord = cohort->nw * 64;
+    uint32_t *gid = q->n_by ? malloc ((n_ord ? n_ord : 1) * sizeof (*gid)) : NULL;
+    s_dense_t groups = {0}, periods = {0};
+    uint32_t *rep = NULL; /* group -> one of its patients */
+    size_t cap_rep = 0;
+    int rc = q->n_by && !gid ? -1 : 0;
+    for (size_t w = 0; rc == 0 && gid && w < cohort->nw; w++) {
+        for (uint64_t v = cohort->w[w]; v; v &= v - 1) {
+            uint32_t ord = (uint32_t) (w * 64 + (size_t) __builtin_ctzll (v));
+            uint64_t tuple = ord < d->n ? (uint64_t) (d->sex[ord] != 0) << 41
+                                              | (need_sex ? (uint64_t) d->sex[ord] << 32 : 0)
+                                              | (need_age ? (uint64_t) d->year[ord] << 16 : 0)
+                                              | (need_state ? d->state[ord] : 0)
+                                        : 0;
+            uint32_t g = s_dense (&groups, tuple);
+            if (g == UINT32_MAX) {
+                rc = -1;
+                break;
+            }
+            if (g >= cap_rep) {
+                size_t cap = cap_rep ? cap_rep * 2 : 64;
+                uint32_t *nr = realloc (rep, cap * sizeof (*nr));
+                if (!nr) {
+                    rc = -1;
+                    break;
+                }
+                rep = nr;
+                cap_rep = cap;
+            }
+            if (g + 1 == groups.n) {
+                rep[g] = ord;
+            }
+            gid[ord] = g;
+        }
+    }
+    s_rec_t r = {.n_groups = (uint32_t) groups.n};
+    hg_store_iter_t *it = rc == 0 ? hg_store_iter_new (hg_index_store (ix), "W", 1, NULL, 0)
+                                  : NULL;
     uint64_t total = 0;
-    int rc = it ? 0 : -1;
     const char *k, *v;
     size_t kl, vl;
+    rc = rc < 0 || !it ? -1 : 0;
     while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
         if (kl != 5 || vl < 1 || v[0] != 'A') {
             continue;
@@ -980,17 +1125,7 @@ s_records (hg_index_t *ix, const hg_query_t *q, const s_demo_t *d, const bits_t 
         const unsigned char *c = (const unsigned char *) k + 1;
         uint32_t chunk = (uint32_t) c[0] << 24 | (uint32_t) c[1] << 16 | (uint32_t) c[2] << 8
                          | c[3];
-        size_t n = 0, need = (vl - 1) / HG_INDEX_REC_ENTRY;
-        if (need > cap) {
-            s_rec_pair_t *np = realloc (pairs, need * sizeof (*np));
-            if (!np) {
-                rc = -1;
-                break;
-            }
-            pairs = np;
-            cap = need;
-        }
-        for (size_t at = 1; at + HG_INDEX_REC_ENTRY <= vl; at += HG_INDEX_REC_ENTRY) {
+        for (size_t at = 1; rc == 0 && at + HG_INDEX_REC_ENTRY <= vl; at += HG_INDEX_REC_ENTRY) {
             const unsigned char *e = (const unsigned char *) v + at;
             uint32_t low = e[0] | (uint32_t) e[1] << 8;
             uint32_t ord = chunk * HG_INDEX_COL_CHUNK + low;
@@ -1005,68 +1140,77 @@ s_records (hg_index_t *ix, const hg_query_t *q, const s_demo_t *d, const bits_t 
             if (!q->n_by || ((year || month) && !dated)) {
                 continue;
             }
-            uint64_t period = 0;
-            if (year || month) {
-                int y, m, dd;
-                hg_date_from_days (day, &y, &m, &dd);
-                period = (uint64_t) (y + 10000) * 13 + (uint64_t) (month ? m : 0);
-            }
-            uint64_t tuple = ord < d->n ? (uint64_t) (d->sex[ord] != 0) << 41
-                                              | (need_sex ? (uint64_t) d->sex[ord] << 32 : 0)
-                                              | (need_age ? (uint64_t) d->year[ord] << 16 : 0)
-                                              | (need_state ? d->state[ord] : 0)
-                                        : 0;
-            pairs[n++] = (s_rec_pair_t) {tuple << 20 | period, low};
-        }
-        qsort (pairs, n, sizeof (*pairs), s_cmp_rec_pair);
-        for (size_t i = 0; rc == 0 && i < n;) {
-            size_t j = i;
-            uint64_t patients = 0;
-            for (; j < n && pairs[j].cell == pairs[i].cell; j++) {
-                patients += j == i || pairs[j].low != pairs[j - 1].low;
-            }
-            s_group_t *g = s_group (&gs, pairs[i].cell + 1,
-                                    chunk * HG_INDEX_COL_CHUNK + pairs[i].low);
-            if (!g) {
+            uint64_t pk = s_period_key (year, month, day);
+            uint32_t p = s_dense (&periods, pk);
+            if (p == UINT32_MAX || s_rec_grow (&r, (size_t) p + 1) < 0) {
                 rc = -1;
                 break;
             }
-            g->patients += patients;
-            g->denominator += j - i; /* records */
-            i = j;
+            r.periods[p] = pk;
+            r.records[(size_t) p * r.n_groups + gid[ord]]++;
+            uint64_t *seen = r.seen[p];
+            seen[low >> 6] |= 1ULL << (low & 63);
+            if (!r.in_chunk[p]) {
+                r.in_chunk[p] = 1;
+                r.touched[r.n_touched++] = p;
+            }
         }
+        /* the chunk's patients once per period, into their groups' cells */
+        for (size_t t = 0; t < r.n_touched; t++) {
+            uint32_t p = r.touched[t];
+            for (size_t i = 0; i < HG_INDEX_COL_CHUNK / 64; i++) {
+                for (uint64_t x = r.seen[p][i]; x; x &= x - 1) {
+                    uint32_t ord = chunk * HG_INDEX_COL_CHUNK + (uint32_t) (i * 64)
+                                   + (uint32_t) __builtin_ctzll (x);
+                    r.patients[(size_t) p * r.n_groups + gid[ord]]++;
+                }
+                r.seen[p][i] = 0;
+            }
+            r.in_chunk[p] = 0;
+        }
+        r.n_touched = 0;
     }
     hg_store_iter_destroy (&it);
-    free (pairs);
     uint64_t cohort_n = s_count (cohort);
     if (rc == 0 && cohort_n) {
         rc = hg_qpart_add (part, "T", 1, cohort_n, total, 0);
     }
     char key[HG_QUERY_KEY_MAX];
-    for (size_t i = 0; rc == 0 && i < gs.cap; i++) {
-        const s_group_t *g = &gs.g[i];
-        if (!g->tuple) {
-            continue;
-        }
-        uint64_t period = (g->tuple - 1) & ((1u << 20) - 1);
+    for (size_t p = 0; rc == 0 && p < periods.n; p++) {
         int32_t day = 0;
-        if (period) {
+        uint64_t pk = r.periods[p];
+        if (pk) {
             hg_date_t dt;
             memset (&dt, 0, sizeof (dt));
-            dt.year = (int) (period / 13) - 10000;
-            dt.month = period % 13 ? (int) (period % 13) : 1;
+            dt.year = (int) (pk / 13) - 10000;
+            dt.month = pk % 13 ? (int) (pk % 13) : 1;
             dt.day = 1;
             dt.prec = HG_PREC_DAY;
             day = (int32_t) hg_date_days (&dt);
         }
-        hg_qpatient_t p;
-        s_demo_patient (d, g->ord, &p);
-        size_t kl2 = hg_query_record_cell_key (q, &p, 0, period != 0, day, key);
-        if (kl2) {
-            rc = hg_qpart_add (part, key, kl2, g->patients, g->denominator, 0);
+        for (uint32_t g = 0; rc == 0 && g < r.n_groups; g++) {
+            size_t at = p * r.n_groups + g;
+            if (!r.records[at]) {
+                continue;
+            }
+            hg_qpatient_t pt;
+            s_demo_patient (d, rep[g], &pt);
+            size_t kl2 = hg_query_record_cell_key (q, &pt, 0, pk != 0, day, key);
+            if (kl2) {
+                rc = hg_qpart_add (part, key, kl2, r.patients[at], r.records[at], 0);
+            }
         }
     }
-    free (gs.g);
+    free (r.records);
+    free (r.patients);
+    free (r.seen);
+    free (r.touched);
+    free (r.periods);
+    free (r.in_chunk);
+    s_dense_free (&groups);
+    s_dense_free (&periods);
+    free (rep);
+    free (gid);
     return rc;
 }
 

@@ -44,7 +44,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     bool none = lens[0] == 1 && parts[0][0] == '-';
     const char *existing = none ? NULL : parts[0];
     size_t out_len = 0;
-    char *out = hg_store_merge_full (existing, lens[0], parts + 1, lens + 1, (int) n - 1, &out_len);
+    char *out = hg_store_merge_full (existing, lens[0], parts + 1, lens + 1, (int) n - 1,
+                                     &out_len);
     if (!out) {
         return 0;
     }
