@@ -57,6 +57,8 @@ typedef struct {
 typedef struct {
     unsigned char id[HG_INDEX_ID_BYTES];
     bool used;
+    bool known;       /* had its ordinal before the round */
+    bool demo_loaded; /* old_demo read from its G key (when known) */
     bool had_demo, has_demo;
     uint32_t ord;
     unsigned char old_demo[HG_INDEX_TUPLE_BYTES], new_demo[HG_INDEX_TUPLE_BYTES];
@@ -638,14 +640,7 @@ s_pat (hg_index_t *self, hg_store_batch_t *wb, const unsigned char *pat)
     size_t vl = 0;
     if (hg_store_get (self->store, key, sizeof (key), &v, &vl, NULL) == 0 && vl == 4) {
         p->ord = s_get_be32 ((const unsigned char *) v);
-        free (v);
-        v = NULL;
-        key[0] = 'G';
-        if (hg_store_get (self->store, key, sizeof (key), &v, &vl, NULL) == 0
-            && vl >= HG_INDEX_DEMO_BYTES) {
-            p->had_demo = true;
-            memcpy (p->old_demo, v, HG_INDEX_TUPLE_BYTES);
-        }
+        p->known = true;
         free (v);
         return p;
     }
@@ -724,7 +719,22 @@ s_stage_bitmaps (hg_index_t *self, hg_store_batch_t *wb, const unsigned char *pa
     if (!p) {
         return -1;
     }
+    if (demo && p->known && !p->demo_loaded) {
+        /* the tuple its bitmaps hold now: its G key before this round */
+        unsigned char key[1 + HG_INDEX_ID_BYTES];
+        key[0] = 'G';
+        memcpy (key + 1, pat, HG_INDEX_ID_BYTES);
+        char *v = NULL;
+        size_t vl = 0;
+        if (hg_store_get (self->store, key, sizeof (key), &v, &vl, NULL) == 0
+            && vl >= HG_INDEX_DEMO_BYTES) {
+            p->had_demo = true;
+            memcpy (p->old_demo, v, HG_INDEX_TUPLE_BYTES);
+        }
+        free (v);
+    }
     if (demo) {
+        p->demo_loaded = true;
         unsigned char g[HG_INDEX_DEMO_BYTES];
         s_tuple (demo, g);
         memcpy (p->new_demo, g, HG_INDEX_TUPLE_BYTES);
