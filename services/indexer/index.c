@@ -79,6 +79,7 @@ struct hg_index {
     hg_store_t *store; /* not owned */
     bool live;         /* ordinals, bitmaps and columns kept (after the backfill) */
     uint32_t ord_next; /* the ordinal a new patient gets */
+    bool backfilled;   /* hg_index_open built the ordinals, bitmaps and columns */
     bool ord_dirty;
     pat_entry_t *pats; /* the round's patients, open addressing */
     size_t pats_cap, n_pats;
@@ -1557,6 +1558,7 @@ s_bitmaps_open (hg_index_t *self, hg_err_t *err)
         hg_store_batch_put (wb, S_BITMAP_MARK, sizeof (S_BITMAP_MARK) - 1, S_BITMAP_VERSION,
                             sizeof (S_BITMAP_VERSION) - 1);
         rc = s_write (self, wb, err);
+        self->backfilled = true;
     }
     hg_store_batch_destroy (&wb);
     return rc;
@@ -1574,6 +1576,12 @@ uint32_t
 hg_index_ordinals (const hg_index_t *self)
 {
     return self->ord_next;
+}
+
+bool
+hg_index_backfilled (const hg_index_t *self)
+{
+    return self->backfilled;
 }
 
 const char *

@@ -134,6 +134,9 @@ int hg_index_cohort (hg_index_t *self, const char *const *systems, const char *c
 hg_store_t *hg_index_store (hg_index_t *self);
 /* The number of patient ordinals given out: ordinals are 0..n-1. */
 uint32_t hg_index_ordinals (const hg_index_t *self);
+/* Whether hg_index_open built the ordinals, bitmaps and columns (a store
+ * written before them). */
+bool hg_index_backfilled (const hg_index_t *self);
 const char *hg_index_sys_name (const hg_index_t *self, const unsigned char *enc, size_t avail,
                                size_t *used);
 size_t hg_index_code_prefix (hg_index_t *self, char lead, const char *system, const char *code,

@@ -84,6 +84,10 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     if (!self->index) {
         return err->code;
     }
+    if (hg_index_backfilled (self->index)) {
+        hg_info ("index_bitmaps_built", "patients=%u ms=%llu", hg_index_ordinals (self->index),
+                 (unsigned long long) (hg_now_ms () - t0));
+    }
     if (converted) {
         hg_info ("index_converted", "records=%llu ms=%llu", (unsigned long long) converted,
                  (unsigned long long) (hg_now_ms () - t0));
