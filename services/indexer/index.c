@@ -76,10 +76,12 @@ typedef struct {
 } mop_t;
 
 struct hg_index {
-    hg_store_t *store; /* not owned */
-    bool live;         /* ordinals, bitmaps and columns kept (after the backfill) */
-    uint32_t ord_next; /* the ordinal a new patient gets */
-    bool backfilled;   /* hg_index_open built the ordinals, bitmaps and columns */
+    hg_store_t *store;  /* not owned */
+    bool live;          /* ordinals, bitmaps and columns kept (after the backfill) */
+    uint32_t ord_next;  /* the ordinal a new patient gets */
+    bool backfilled;    /* hg_index_open built the ordinals, bitmaps and columns */
+    bool round_open;    /* begun, not flushed: a round that failed before its flush */
+    uint32_t ord_round; /* ord_next when the round began */
     bool ord_dirty;
     pat_entry_t *pats; /* the round's patients, open addressing */
     size_t pats_cap, n_pats;
@@ -344,6 +346,13 @@ hg_index_begin (hg_index_t *self)
     }
     hg_arena_reset (self->round);
     s_bitmaps_forget (self);
+    /* the ordinals a round that never reached its flush gave out were never
+     * stored: give them again (ordinals stay dense: 0..n-1 are patients) */
+    if (self->round_open) {
+        self->ord_next = self->ord_round;
+    }
+    self->ord_round = self->ord_next;
+    self->round_open = true;
 }
 
 /* ---- aggregates ------------------------------------------------------------ */
@@ -423,6 +432,7 @@ hg_index_flush (hg_index_t *self, hg_store_batch_t *wb, hg_err_t *err)
         e->dirty = false;
     }
     self->dirty = NULL;
+    self->round_open = false;
     return s_flush_bitmaps (self, wb) < 0
                ? hg_err_set (err, HG_ENOMEM, "out of memory staging the index's bitmaps")
                : 0;

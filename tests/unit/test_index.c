@@ -853,6 +853,49 @@ test_timeline_backfill (void **state)
     hg_store_batch_destroy (&wb);
 }
 
+/* Patient ordinals are dense and survive a restart: a round that fails
+ * before its flush gives its ordinals again, a patient seen again keeps
+ * its ordinal, and the next ordinal is read back at open. */
+static void
+test_ordinals (void **state)
+{
+    fx_t *fx = *state;
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_err_t err = {0};
+    hg_index_begin (fx->index);
+    assert_int_equal (hg_index_put (fx->index, wb,
+                                    s_rec (fx, "p1", "r1", "2020-01-01", "1-1", NULL), &err),
+                      1);
+    assert_int_equal (hg_index_ordinals (fx->index), 1);
+    /* that round fails (never flushed nor written): begin again */
+    hg_store_batch_clear (wb);
+    hg_index_begin (fx->index);
+    assert_int_equal (hg_index_ordinals (fx->index), 0);
+    assert_int_equal (hg_index_put (fx->index, wb,
+                                    s_rec (fx, "p2", "r2", "2020-01-01", "1-1", NULL), &err),
+                      1);
+    assert_int_equal (hg_index_put (fx->index, wb,
+                                    s_rec (fx, "p1", "r1", "2020-01-01", "1-1", NULL), &err),
+                      1);
+    s_commit (fx, wb);
+    assert_int_equal (hg_index_ordinals (fx->index), 2);
+    /* known patients keep theirs; a new one gets the next */
+    assert_int_equal (hg_index_put (fx->index, wb,
+                                    s_rec (fx, "p1", "r3", "2020-01-02", "1-1", NULL), &err),
+                      1);
+    assert_int_equal (hg_index_ordinals (fx->index), 2);
+    assert_int_equal (hg_index_put (fx->index, wb,
+                                    s_rec (fx, "p3", "r4", "2020-01-02", "1-1", NULL), &err),
+                      1);
+    s_commit (fx, wb);
+    assert_int_equal (hg_index_ordinals (fx->index), 3);
+    uint64_t converted = 0;
+    s_reopen (fx, &converted);
+    assert_int_equal (hg_index_ordinals (fx->index), 3);
+    assert_false (hg_index_backfilled (fx->index));
+    hg_store_batch_destroy (&wb);
+}
+
 HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_put_rejects_identified, s_setup, s_teardown),
               cmocka_unit_test (test_id_parse),
@@ -862,4 +905,5 @@ HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_put_and_duplicates, s_setup,
               cmocka_unit_test_setup_teardown (test_index_day, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_aggregates, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_convert_text_layout, s_setup, s_teardown),
-              cmocka_unit_test_setup_teardown (test_timeline_backfill, s_setup, s_teardown))
+              cmocka_unit_test_setup_teardown (test_timeline_backfill, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_ordinals, s_setup, s_teardown))
