@@ -62,6 +62,9 @@ static const hg_opt_t s_runtime_opts[] = {
     {"compaction", HG_OPT_STRING, "level",
      "RocksDB compaction style: level, or universal (data rewritten fewer times; needs free "
      "disk for up to twice the store while it compacts; see docs/performance.md)"},
+    {"block_cache_mb", HG_OPT_INT, "32",
+     "RocksDB block cache (MiB): an indexer answering analytics over millions of records reads "
+     "its columns faster from a larger one (docs/performance.md)"},
     {"curve_key", HG_OPT_STRING, "",
      "this instance's CurveZMQ key file (hourglass keygen); empty: links are plaintext"},
     {"curve_allow", HG_OPT_STRING, "",
@@ -549,10 +552,16 @@ s_setup (hg_service_t *self, int argc, char **argv, hg_err_t *err)
     if ((rc = s_setup_fingerprint (self, dir, err)) < 0) {
         return rc;
     }
+    int64_t cache_mb = hg_config_int (self->config, "block_cache_mb");
+    if (cache_mb < 1 || cache_mb > (1 << 20)) {
+        return hg_err_set (err, HG_EINVAL, "block_cache_mb must be 1 to 1048576 (MiB), not %lld",
+                           (long long) cache_mb);
+    }
     self->store_opts = (hg_store_opts_t) {
         .sync = hg_config_bool (self->config, "sync"),
         .compression = hg_config_str (self->config, "compression"),
         .compaction = hg_config_str (self->config, "compaction"),
+        .block_cache_bytes = (size_t) cache_mb << 20,
     };
     self->min_free_bytes = (uint64_t) hg_config_int (self->config, "store_min_free_mb") << 20;
     if ((rc = s_open_store (self, dir, err)) < 0) {
