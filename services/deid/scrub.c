@@ -389,6 +389,18 @@ hg_scrub_new (const hg_scrub_lexicon_t *lex)
 }
 
 void
+hg_scrub_set_known (hg_scrub_t *s, const hg_scrub_lexicon_t *known)
+{
+    s->known = known;
+}
+
+void
+hg_scrub_set_strict (hg_scrub_t *s, bool strict)
+{
+    s->strict = strict;
+}
+
+void
 hg_scrub_free (hg_scrub_t *s)
 {
     if (s) {
@@ -421,6 +433,9 @@ hg_scrub_find (hg_scrub_t *s, const char *text, size_t len, const hg_scrub_span_
     hg_scrub_pass_places (s);
     hg_scrub_pass_dates_late (s);
     hg_scrub_pass_names (s);
+    if (s->strict) {
+        hg_scrub_pass_unknown (s);
+    }
     hg_scrub_pass_ids (s);
     if (s->oom) {
         s->ns = 0;
@@ -456,6 +471,46 @@ size_t
 hg_scrub_lexicon_count (const hg_scrub_lexicon_t *lex)
 {
     return lex ? lex->n : 0;
+}
+
+void
+hg_scrub_lexicon_clear (hg_scrub_lexicon_t *lex)
+{
+    for (size_t i = 0; lex && i < lex->n; i++) {
+        sodium_memzero (lex->v[i].norm, lex->v[i].len);
+        free (lex->v[i].norm);
+    }
+    if (lex) {
+        lex->n = 0;
+    }
+}
+
+bool
+hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t len,
+                         size_t min_len)
+{
+    for (size_t k = 0; lex && k < lex->n; k++) {
+        const hg_phrase_t *p = &lex->v[k];
+        if (p->len < min_len || p->len == 0 || p->len > len) {
+            continue;
+        }
+        for (size_t i = 0; i + p->len <= len; i++) {
+            size_t j = 0;
+            while (j < p->len) {
+                unsigned char c = (unsigned char) text[i + j];
+                c = c >= 'A' && c <= 'Z' ? (unsigned char) (c + 32) : c;
+                bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+                if (!(c == (unsigned char) p->norm[j] || (blank && p->norm[j] == ' '))) {
+                    break;
+                }
+                j++;
+            }
+            if (j == p->len) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 int
