@@ -624,7 +624,8 @@ s_ordinal (int d)
     return d % 10 == 1 ? "st" : d % 10 == 2 ? "nd" : d % 10 == 3 ? "rd" : "th";
 }
 
-/* A day part (digits, maybe with its ordinal suffix) written for day d. */
+/* A day part (digits, maybe with its ordinal suffix) written for day d, in
+ * two digits when pad or when it had a leading zero. */
 static void
 s_put_day (s_out_t *o, const char *text, uint32_t off, uint8_t len, int d, bool pad)
 {
@@ -675,6 +676,10 @@ s_put_date (s_out_t *o, const char *text, const hg_scrub_span_t *sp, int days)
     hg_date_t x;
     int d2 = 0;
     s_shift (d, days, &x, &d2);
+    /* a date written with a leading zero in one numeric part keeps two
+     * digits in each (07/27/2022 -> 08/06/2022; 12/31/99 -> 1/3/00) */
+    bool pad = d->pad || (d->dlen == 2 && text[d->doff] == '0')
+               || (!d->mname && d->mlen == 2 && text[d->moff] == '0');
     s_part_t parts[4] = {{d->yoff, d->ylen, 0},
                          {d->moff, d->mlen, 1},
                          {d->doff, d->dlen, 2},
@@ -701,11 +706,10 @@ s_put_date (s_out_t *o, const char *text, const hg_scrub_span_t *sp, int days)
             s_put_cased (o, m, mn, orig, parts[k].len);
         }
         else if (parts[k].part == 1) {
-            s_put_num (o, x.month, d->pad || (parts[k].len == 2 && orig[0] == '0') ? 2 : 1);
+            s_put_num (o, x.month, pad || (parts[k].len == 2 && orig[0] == '0') ? 2 : 1);
         }
         else {
-            s_put_day (o, text, parts[k].off, parts[k].len, parts[k].part == 2 ? x.day : d2,
-                       d->pad);
+            s_put_day (o, text, parts[k].off, parts[k].len, parts[k].part == 2 ? x.day : d2, pad);
         }
         at = parts[k].off + parts[k].len;
     }

@@ -44,7 +44,8 @@ typedef struct {
     uint8_t ylen, mlen, dlen, d2len;
     uint8_t mname; /* 0: month as a number; 1: abbreviated name; 2: full name */
     uint8_t pad;   /* month and day always in two digits (2019-03-04); else as the
-                    * original: two when it had a leading zero */
+                    * original: two when it or another numeric part had a leading
+                    * zero (07/27 -> 08/06) */
 } hg_scrub_date_t;
 
 typedef struct {
