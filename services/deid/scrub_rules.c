@@ -762,7 +762,7 @@ s_date_month (hg_scrub_t *s, size_t i)
         return false;
     }
     s_part (s, m, &d.moff, &d.mlen);
-    d.mname = full && TLEN (m) > 3 ? 2 : 1;
+    d.mname = full ? 2 : 1; /* "May" is written out: it moves to "July", not "Jul" */
     return hg_scrub_claim (s, i, s_time_after (s, e), HG_SCRUB_DATE, &d);
 }
 

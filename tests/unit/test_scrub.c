@@ -271,6 +271,7 @@ test_replace (void **state)
     /* a leading zero in one part pads the other: the note's own style */
     assert_string_equal (s_replaced ("on 07/27/2022 and July 27, 2022", 10),
                          "on 08/06/2022 and August 6, 2022");
+    assert_string_equal (s_replaced ("seen on May 13, 2021", -287), "seen on July 30, 2020");
     assert_string_equal (s_replaced ("A 92 year old, MRN 1234567, call 617-555-1234.", 0),
                          "A 90+ year old, MRN [ID], call [PHONE].");
     assert_string_equal (s_replaced ("March 1 2021", -1), "February 28 2021");
