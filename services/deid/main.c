@@ -368,6 +368,11 @@ s_process_one (hg_service_t *svc, deid_t *self, const Hourglass__Envelope *env,
     }
     *hg_service_counter (svc, "text_scrubbed") += text.scrubbed;
     *hg_service_counter (svc, "text_dropped") += text.dropped;
+    for (size_t p = 0; p < n_patients; p++) {
+        if (patients[p].text) {
+            hg_scrub_lexicon_clear (self->known[patients[p].lex]); /* no PHI kept past it */
+        }
+    }
     for (int s = 0; s < self->shards; s++) {
         if (!n_by_shard[s]) {
             continue;

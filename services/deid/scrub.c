@@ -2,6 +2,7 @@
  * scrub.c -- the scrubber's tokens, lexicons, driver and replacement (the
  * matchers are in scrub_rules.c). See scrub.h.
  */
+#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,28 +490,28 @@ bool
 hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t len,
                          size_t min_len)
 {
-    for (size_t k = 0; lex && k < lex->n; k++) {
-        const hg_phrase_t *p = &lex->v[k];
-        if (p->len < min_len || p->len == 0 || p->len > len) {
-            continue;
-        }
-        for (size_t i = 0; i + p->len <= len; i++) {
-            size_t j = 0;
-            while (j < p->len) {
-                unsigned char c = (unsigned char) text[i + j];
-                c = c >= 'A' && c <= 'Z' ? (unsigned char) (c + 32) : c;
-                bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n';
-                if (!(c == (unsigned char) p->norm[j] || (blank && p->norm[j] == ' '))) {
-                    break;
-                }
-                j++;
-            }
-            if (j == p->len) {
-                return true;
-            }
-        }
+    if (!lex || lex->n == 0 || len == 0) {
+        return false;
     }
-    return false;
+    /* the text as the phrases are kept: lower case, each blank one ' ' */
+    char *low = malloc (len);
+    if (!low) {
+        return true; /* cannot tell: say it is there (callers fail closed) */
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) text[i];
+        low[i] = c >= 'A' && c <= 'Z'                  ? (char) (c + 32)
+                 : c == '\t' || c == '\r' || c == '\n' ? ' '
+                                                       : (char) c;
+    }
+    bool found = false;
+    for (size_t k = 0; k < lex->n && !found; k++) {
+        const hg_phrase_t *p = &lex->v[k];
+        found = p->len >= min_len && p->len > 0 && memmem (low, len, p->norm, p->len) != NULL;
+    }
+    sodium_memzero (low, len);
+    free (low);
+    return found;
 }
 
 int
