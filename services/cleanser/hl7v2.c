@@ -69,7 +69,8 @@ typedef struct {
     char msg_where[160];    /* "message 2 (MSH-10 'X')" */
     char where[224];        /* msg_where + " segment OBX[3]" */
     hg_span_t excerpt;
-    s_fields_t *fields; /* field offsets of the segment read last */
+    s_fields_t *fields;  /* field offsets of the segment read last */
+    size_t nte_attached; /* NTEs of the message taken into a record's text */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
@@ -969,6 +970,7 @@ static void
 s_nte (s_ctx_t *ctx, Hourglass__Record *rec, hg_span_t nte)
 {
     s_text_line (ctx, rec, s_joined (ctx, s_field (ctx, nte, 3)));
+    ctx->nte_attached++;
 }
 
 /* The record a segment just added (the batch grew from before), or NULL. */
@@ -1489,12 +1491,8 @@ s_seg_taken (const char *type, const char *trigger, const char *seg, bool first)
     static const struct {
         const char *type, *segs;
     } taken[] = {
-        {"ADT", "PV1 DG1"},
-        {"ORM", "PV1 ORC OBR OBX NTE"},
-        {"OML", "PV1 ORC OBR OBX NTE"},
-        {"RDE", "PV1 ORC RXE"},
-        {"VXU", "PV1 RXA"},
-        {"ORU", "PV1 OBR OBX NTE"},
+        {"ADT", "PV1 DG1"},         {"ORM", "PV1 ORC OBR OBX"}, {"OML", "PV1 ORC OBR OBX"},
+        {"RDE", "PV1 ORC RXE"},     {"VXU", "PV1 RXA"},         {"ORU", "PV1 OBR OBX"},
         {"MDM", "PV1 TXA OBX NTE"},
     };
     if (strcmp (seg, "MSH") == 0) {
@@ -1517,7 +1515,9 @@ s_seg_taken (const char *type, const char *trigger, const char *seg, bool first)
 }
 
 /* Counts as ignored each segment of the message (mapped, not rejected)
- * that no record holds: "HL7 <SEG> in <type>^<trigger>". Z-segments are
+ * that no record holds: "HL7 <SEG> in <type>^<trigger>"; of its NTEs, those
+ * a record took into its text are held (ctx->nte_attached: one after a
+ * rejected OBX or before any record is ignored). Z-segments are
  * held raw by the message's records (none: ignored too); batch envelopes
  * are "HL7 batch envelope". type and trigger are a supported pair (a fixed
  * list), a segment id is named only when it is one (three of A-Z, 0-9). */
@@ -1525,7 +1525,7 @@ static void
 s_count_ignored_segments (s_ctx_t *ctx, const char *type, const char *trigger, bool has_records)
 {
     char seen[64][4];
-    size_t n_seen = 0;
+    size_t n_seen = 0, nte_left = ctx->nte_attached;
     for (size_t i = 0; i < ctx->n_segs; i++) {
         hg_span_t seg = ctx->segs[i];
         char id[4] = "";
@@ -1553,6 +1553,10 @@ s_count_ignored_segments (s_ctx_t *ctx, const char *type, const char *trigger, b
         else if (id[0] == 'Z' ? has_records : s_seg_taken (type, trigger, id, first)) {
             continue;
         }
+        else if (strcmp (id, "NTE") == 0 && nte_left > 0) {
+            nte_left--; /* in a record's text */
+            continue;
+        }
         else {
             snprintf (kind, sizeof (kind), "HL7 %s in %s^%s", id, type, trigger);
         }
@@ -1565,6 +1569,7 @@ static int
 s_message (s_ctx_t *ctx)
 {
     const char *type, *trigger;
+    ctx->nte_attached = 0;
     int ok = s_message_header (ctx, &type, &trigger);
     if (ok <= 0) {
         return ok;

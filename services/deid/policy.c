@@ -766,6 +766,9 @@ s_scrub (const s_text_t *t, const char *text, bool value, bool *oom)
     size_t len = strlen (text);
     const hg_scrub_span_t *sp;
     size_t n;
+    if (len > 0xFFFFFFF0u) {
+        return NULL; /* the scrubber would take only its first 4 GiB */
+    }
     hg_scrub_set_known (ctx->scrub, ctx->known);
     int rc = hg_scrub_find (ctx->scrub, text, len, &sp, &n);
     hg_scrub_set_known (ctx->scrub, NULL);

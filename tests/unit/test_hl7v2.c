@@ -604,8 +604,9 @@ s_ignored_of (const hg_batch_t *b, const char *kind)
 
 /* Every segment of an order ends as a record, a reject or a counted
  * ignore: OBX of an order (ask-at-order-entry answers) are observations,
- * a bad one rejected; NTE the text of the record before it (OBX 3);
- * SPM, a second PV1 are counted per segment. */
+ * a bad one rejected; NTE the text of the record before it (OBX 3), one
+ * after the rejected OBX ignored; SPM, a second PV1 are counted per
+ * segment. */
 static void
 test_order_obx_and_every_segment (void **state)
 {
@@ -618,6 +619,7 @@ test_order_obx_and_every_segment (void **state)
                       "OBR|1|||24725-4^CT Head^LN|||20211020120000\r"
                       "OBX|1|NM|8339-4^Birth weight^LN||3250|g\r"
                       "OBX|2|NM|11884-4^Gestational age^LN||thirty|wk\r"
+                      "NTE|1||on a rejected result: ignored\r"
                       "OBX|3|CE|8339-5^Feeding^LN||BF^Breast^L\r"
                       "NTE|1||urgent\r"
                       "NTE|2||call back\r"
@@ -637,13 +639,13 @@ test_order_obx_and_every_segment (void **state)
     assert_non_null (hg_test_reject_near (b, "segment OBX[2]", "thirty"));
     assert_string_equal (r[3]->text, "urgent\ncall back");
     assert_string_equal (r[2]->text, "");
-    assert_int_equal (s_ignored_of (b, "HL7 NTE in ORM^O01"), 0);
+    assert_int_equal (s_ignored_of (b, "HL7 NTE in ORM^O01"), 1); /* after the rejected OBX */
     assert_int_equal (s_ignored_of (b, "HL7 SPM in ORM^O01"), 1);
     assert_int_equal (s_ignored_of (b, "HL7 PV1 in ORM^O01"), 1); /* the second */
     assert_int_equal (s_ignored_of (b, "HL7 batch envelope"), 2);
-    assert_int_equal (hg_batch_ignored (b), 4);
-    /* 14 segments: 4 records (PID, OBR, two OBX) + 1 reject + 4 ignored
-     * + MSH, PV1, ORC and the NTEs held by the records */
+    assert_int_equal (hg_batch_ignored (b), 5);
+    /* 15 segments: 4 records (PID, OBR, two OBX) + 1 reject + 5 ignored
+     * + MSH, PV1, ORC and two NTEs held by the records */
     hg_batch_destroy (&b);
 
     /* OML^O21 too; a rejected message's segments are all in the quarantine */
@@ -1024,6 +1026,7 @@ test_notes (void **state)
     assert_string_equal (r[5]->text, "consult text");
     assert_int_equal (hg_batch_reject_count (b), 1);
     assert_non_null (hg_test_reject_near (b, "N-4", "TXA segment is missing"));
+    assert_int_equal (s_ignored_of (b, "HL7 NTE in ORU^R01"), 1); /* before any result */
     hg_batch_destroy (&b);
 }
 
