@@ -88,6 +88,14 @@ static const hg_metric_def_t s_catalogue[] = {
      "Records whose patient could not be linked"},
     /* deid */
     {"deidentified", "deidentified", false, "deid", "Records de-identified and passed on"},
+    {"text_scrubbed", "text_scrubbed", false, "deid",
+     "Free texts (notes, comments, text results) passed on scrubbed of PHI"},
+    {"text_dropped", "text_dropped", false, "deid",
+     "Free texts removed because they could not be scrubbed safely (fail closed)"},
+    {"scrub_lexicons_reloaded", "scrub_lexicons_reloaded", false, "deid",
+     "SIGHUP reloads of the scrubber's lexicon files that succeeded"},
+    {"scrub_lexicons_reload_failed", "scrub_lexicons_reload_failed", false, "deid",
+     "SIGHUP reloads of the scrubber's lexicon files refused (the previous lexicons stay)"},
     /* indexer */
     {"indexed", "indexed", false, "indexer", "Records indexed"},
     {"duplicate_records", "duplicate_records", false, "indexer",
