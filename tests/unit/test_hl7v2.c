@@ -625,7 +625,8 @@ test_order_obx_and_every_segment (void **state)
     assert_non_null (hg_test_reject_near (b, "segment OBX[2]", "thirty"));
     assert_string_equal (r[3]->text, "urgent\ncall back");
     assert_string_equal (r[2]->text, "");
-    assert_int_equal (hg_test_ignored_of (b, "HL7 NTE in ORM^O01"), 1); /* after the rejected OBX */
+    assert_int_equal (hg_test_ignored_of (b, "HL7 NTE in ORM^O01"),
+                      1); /* after the rejected OBX */
     assert_int_equal (hg_test_ignored_of (b, "HL7 SPM in ORM^O01"), 1);
     assert_int_equal (hg_test_ignored_of (b, "HL7 PV1 in ORM^O01"), 1); /* the second */
     assert_int_equal (hg_test_ignored_of (b, "HL7 batch envelope"), 2);
