@@ -109,6 +109,8 @@ static const struct {
     {"in_process", CONSUMERS, "Deliveries received and not yet committed"},
     {"upstreams", CONSUMERS, "Upstream instances this instance is connected to"},
     {"refusing", ALL, "1 while the instance refuses work because its store's disk is full"},
+    {"draining", "cleanser,deid",
+     "1 while the replica is drained (hourglass drain): it takes no new work"},
 };
 
 /* Per-partner counts (hg_metric_t.partner set; partner_counts.h). */

@@ -151,6 +151,10 @@ hg_service_connect_upstream (hg_service_t *self, hg_err_t *err)
                     : -1;
     self->client = hg_link_client_new (self->zctx, hg_config_str (self->config, "upstream"),
                                        self->instance, shard, &self->link_opts, err);
+    if (self->client && self->draining) {
+        /* reconnected after a full disk: still drained */
+        hg_link_client_drain (self->client, true, 0, hg_now_ms ());
+    }
     return self->client ? 0 : HG_EINVAL;
 }
 
