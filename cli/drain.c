@@ -35,8 +35,7 @@ typedef struct {
 /* Sum of the `adopted` counters of the other instances of service, and
  * whether one of them is up and not drained (takes the work). */
 static uint64_t
-s_peers (void *zctx, const hg_cluster_t *c, const char *service, const char *self,
-         int *takers)
+s_peers (void *zctx, const hg_cluster_t *c, const char *service, const char *self, int *takers)
 {
     uint64_t adopted = 0;
     *takers = 0;
@@ -166,7 +165,8 @@ s_wait (void *zctx, s_drain_t *d, const hg_cluster_t *c, uint64_t adopted_before
                      "down? hourglass stats). It stays drained; stopped now, its outbox waits in "
                      "its store until it is back or a replica sharing its volume adopts it.\n",
                      d->instance, d->timeout_s, last.upstreams_stopped, last.upstreams,
-                     (unsigned long long) last.in_process, (unsigned long long) last.outbox_depth);
+                     (unsigned long long) last.in_process,
+                     (unsigned long long) last.outbox_depth);
             return 1;
         }
         if (!d->json && (d->tty || now >= printed_ms + 5000)) {
@@ -309,8 +309,9 @@ hg_cmd_drain (int argc, char **argv)
             }
         }
         if (!d.control) {
-            fprintf (stderr, "hourglass drain: no instance '%s' in %s/cluster.json; replicas:",
-                     instance, c.dir);
+            fprintf (stderr,
+                     "hourglass drain: no instance '%s' in %s/cluster.json; replicas:", instance,
+                     c.dir);
             for (int i = 0; i < c.n_procs; i++) {
                 if (strcmp (c.procs[i].service, "cleanser") == 0
                     || strcmp (c.procs[i].service, "deid") == 0) {

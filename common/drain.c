@@ -47,8 +47,8 @@ s_status (hg_service_t *self, Hourglass__DrainStatus *st)
     uint64_t now = hg_now_ms ();
     st->draining = self->draining;
     st->upstreams = self->client ? (uint32_t) hg_link_client_upstreams (self->client) : 0;
-    st->upstreams_stopped =
-        self->client ? (uint32_t) hg_link_client_stopped (self->client, now) : 0;
+    st->upstreams_stopped = self->client ? (uint32_t) hg_link_client_stopped (self->client, now)
+                                         : 0;
     st->in_process = self->client ? hg_link_client_in_process (self->client) : 0;
     st->outbox_depth = (self->server ? hg_link_server_depth (self->server) : 0) + self->n_emitted;
     st->since_unix_ms = self->drain_since_unix_ms;
