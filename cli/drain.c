@@ -32,13 +32,16 @@ typedef struct {
     int timeout_s;
 } s_drain_t;
 
-/* Sum of the `adopted` counters of the other instances of service, and
- * whether one of them is up and not drained (takes the work). */
+/* Sum of the `adopted` counters of the other instances of service, how
+ * many of them are up and not drained (take the work), and how many did
+ * not answer (down, or a key that may not read their stats). */
 static uint64_t
-s_peers (void *zctx, const hg_cluster_t *c, const char *service, const char *self, int *takers)
+s_peers (void *zctx, const hg_cluster_t *c, const char *service, const char *self, int *takers,
+         int *unknown)
 {
     uint64_t adopted = 0;
     *takers = 0;
+    *unknown = 0;
     for (int i = 0; i < c->n_procs; i++) {
         const hg_proc_t *p = &c->procs[i];
         if (strcmp (p->service, service) != 0 || strcmp (p->name, self) == 0) {
@@ -59,6 +62,9 @@ s_peers (void *zctx, const hg_cluster_t *c, const char *service, const char *sel
                 }
             }
             *takers += !draining;
+        }
+        else {
+            (*unknown)++;
         }
         if (rep) {
             hourglass__control_reply__free_unpacked (rep, NULL);
@@ -191,8 +197,8 @@ s_wait (void *zctx, s_drain_t *d, const hg_cluster_t *c, uint64_t adopted_before
             continue;
         }
         /* it went away: adopted by a replica sharing its volume, or stranded */
-        int takers = 0;
-        uint64_t adopted = c ? s_peers (zctx, c, d->service, d->instance, &takers) : 0;
+        int takers = 0, unknown = 0;
+        uint64_t adopted = c ? s_peers (zctx, c, d->service, d->instance, &takers, &unknown) : 0;
         if (c && adopted >= adopted_before + last.outbox_depth) {
             if (d->json) {
                 s_json (d, &last, secs, false, true, false, false);
@@ -327,9 +333,11 @@ hg_cmd_drain (int argc, char **argv)
     uint64_t adopted_before = 0;
     status = 1;
     if (have_cluster && !resume) {
-        int takers = 0;
-        adopted_before = s_peers (zctx, &c, d.service, d.instance, &takers);
-        if (takers == 0 && !force
+        int takers = 0, unknown = 0;
+        adopted_before = s_peers (zctx, &c, d.service, d.instance, &takers, &unknown);
+        /* only when every other replica answered: one that did not may be down,
+         * or this key may not read its stats (the drain itself is checked) */
+        if (takers == 0 && unknown == 0 && !force
             && (strcmp (d.service, "cleanser") == 0 || strcmp (d.service, "deid") == 0)) {
             fprintf (stderr,
                      "hourglass drain: %s is the last %s that takes work: drained, the pipeline "
