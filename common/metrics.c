@@ -111,6 +111,8 @@ static const struct {
     {"refusing", ALL, "1 while the instance refuses work because its store's disk is full"},
     {"draining", "cleanser,deid",
      "1 while the replica is drained (hourglass drain): it takes no new work"},
+    {"unadopted_slots", "cleanser,deid",
+     "Slots of gone replicas on this replica's volume whose store it could not adopt"},
 };
 
 /* Per-partner counts (hg_metric_t.partner set; partner_counts.h). */

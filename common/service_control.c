@@ -22,7 +22,7 @@ void
 hg_service_metrics_publish (hg_service_t *self)
 {
     hg_service_counters_fold (self);
-    hg_metric_t m[HG_COUNTERS_MAX + 6 + 5 * (HG_PARTNER_COUNTS_MAX + 1)];
+    hg_metric_t m[HG_COUNTERS_MAX + 7 + 5 * (HG_PARTNER_COUNTS_MAX + 1)];
     size_t n = 0;
     for (size_t i = 0; i < hg_counters_count (self->counters); i++) {
         m[n++] = (hg_metric_t) {hg_counters_name (self->counters, i),
@@ -34,6 +34,7 @@ hg_service_metrics_publish (hg_service_t *self)
     m[n++] = (hg_metric_t) {"refusing", self->refusing ? 1u : 0u, true, NULL};
     if (self->def->consumes && self->def->produces) {
         m[n++] = (hg_metric_t) {"draining", self->draining ? 1u : 0u, true, NULL};
+        m[n++] = (hg_metric_t) {"unadopted_slots", self->unadopted, true, NULL};
     }
     m[n++] = (hg_metric_t) {"in_process",
                             self->client ? hg_link_client_in_process (self->client) : 0, true,

@@ -55,6 +55,7 @@ struct hg_service {
     char slot_dir[PATH_MAX]; /* the volume holding every slot */
     char slot_prefix[48];
     uint64_t adopt_ms, adopt_at_ms;
+    uint32_t unadopted; /* slots with a store nobody holds that the last pass could not adopt */
     /* refusing work because the store's disk is full (refuse.c) */
     bool refusing;
     char refusing_why[512];

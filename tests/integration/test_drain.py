@@ -6,12 +6,19 @@ delivered). The other replica takes the rest of the feed; every record is
 indexed exactly once; the drained replica took nothing after the drain and
 its outbox is empty. Stages that are not replicas answer why they cannot be
 drained, the last replica taking work is not drained without --force, and
---resume gives it work again.
+--resume gives it work again. A drain that cannot finish times out, saying
+so; a replica stopped while drained has its outbox adopted, and a store no
+replica can adopt is counted (hourglass_unadopted_slots).
 """
 import os
+import re
+import shutil
 import signal
 import threading
 import time
+import urllib.request
+
+hg_urlopen = urllib.request.urlopen
 
 import hg
 
@@ -163,3 +170,31 @@ def test_drain_cleanser_mid_stream(make_cluster, tmp_path):
     # (sim2 repeats some of the first feed's files, so its new records are not
     # known exactly here; the exact count of a mid-stream drain is checked above)
     assert hg.indexed_total(s) > truth["records"]["distinct"], s
+
+    # a store on the volume that nobody holds and no replica can adopt (damaged):
+    # every live replica counts it in hourglass_unadopted_slots (alert
+    # HourglassAdoptionFailing), and the others' work goes on
+    junk = os.path.join(c.dir, "data", "cleanser-9")
+    os.makedirs(junk)
+    with open(os.path.join(junk, "CURRENT"), "w") as f:
+        f.write("MANIFEST-nothing\n")
+    metrics_url = {p["name"]: p["metrics"] for p in c.cluster_json()["processes"]}
+
+    def unadopted(name):
+        with hg_urlopen(metrics_url[name] + "/metrics") as r:
+            text = r.read().decode()
+        m = re.search(r'^hourglass_unadopted_slots\{service="cleanser",instance="%s"\} (\d+)$'
+                      % name, text, re.M)
+        assert m, text[:3000]
+        return int(m.group(1))
+
+    deadline = time.monotonic() + 30
+    while unadopted(other) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert unadopted(other) == 1
+    assert os.path.exists(os.path.join(junk, "CURRENT"))   # nothing deleted
+    shutil.rmtree(junk)
+    deadline = time.monotonic() + 30
+    while unadopted(other) != 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert unadopted(other) == 0
