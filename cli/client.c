@@ -107,12 +107,28 @@ hg_cmd_stats (int argc, char **argv)
     if (json) {
         printf ("{\"services\": {");
     }
+    int n_down = 0;
+    char down_names[512] = "";
     for (int i = 0; i < c.n_procs; i++) {
         Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
         req.kind = HOURGLASS__CONTROL_REQUEST__KIND__STATS;
         Hourglass__ControlReply *rep = NULL;
-        hg_err_t err;
-        bool ok = hg_control_call (zctx, c.procs[i].control, &req, 3000, &rep, &err) == 0;
+        hg_err_t err = {0};
+        char why[256];
+        /* a stopped instance is named at once, not after a call's timeout */
+        bool ok = false;
+        if (hg_proc_down (&c.procs[i], 300, why, sizeof (why))) {
+            snprintf (err.msg, sizeof (err.msg), "down: %s", why);
+        }
+        else {
+            ok = hg_control_call (zctx, c.procs[i].control, &req, 3000, &rep, &err) == 0;
+        }
+        if (!ok && !rep) {
+            n_down++;
+            size_t dl = strlen (down_names);
+            snprintf (down_names + dl, sizeof (down_names) - dl, "%s%s", dl ? ", " : "",
+                      c.procs[i].name);
+        }
         if (ok && !rep->ok) {
             ok = false; /* refused: the key's role may not read stats */
             snprintf (err.msg, sizeof (err.msg), "%s", rep->error);
@@ -148,9 +164,30 @@ hg_cmd_stats (int argc, char **argv)
     if (json) {
         printf ("}}\n");
     }
+    if (n_down) {
+        fprintf (stderr, "hourglass stats: %d of %d instances down: %s\n", n_down, c.n_procs,
+                 down_names);
+    }
     zmq_ctx_term (zctx);
     hg_cluster_free (&c);
     return status;
+}
+
+int
+hg_cli_check_up (const hg_cluster_t *c, const char *service, const char *needed_by,
+                 const char *command)
+{
+    int down = 0;
+    for (int i = 0; i < c->n_procs; i++) {
+        char why[256];
+        if (strcmp (c->procs[i].service, service) == 0
+            && hg_proc_down (&c->procs[i], 300, why, sizeof (why))) {
+            fprintf (stderr, "%s: %s is down: %s%s%s\n", command, c->procs[i].name, why,
+                     needed_by ? "; " : "", needed_by ? needed_by : "");
+            down++;
+        }
+    }
+    return down ? -1 : 0;
 }
 
 /* ---- query count -------------------------------------------------------- */
@@ -282,6 +319,14 @@ hg_cmd_query (int argc, char **argv)
     const char *controls[1];
     if (hg_cluster_controls (&c, "analytics", controls, 1) == 0) {
         fprintf (stderr, "hourglass query: the cluster has no analytics service\n");
+        hg_cluster_free (&c);
+        return 1;
+    }
+    /* a stopped analytics or shard fails the query at once, naming it */
+    int up_a = hg_cli_check_up (&c, "analytics", NULL, "hourglass query count");
+    int up_i = hg_cli_check_up (&c, "indexer", "analytics needs every shard to answer",
+                                "hourglass query count");
+    if (up_a < 0 || up_i < 0) {
         hg_cluster_free (&c);
         return 1;
     }

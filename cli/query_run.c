@@ -147,6 +147,15 @@ hg_query_run (int argc, char **argv)
         free (doc);
         return 1;
     }
+    /* a stopped analytics or shard fails the query at once, naming it */
+    int up_a = hg_cli_check_up (&c, "analytics", NULL, "hourglass query run");
+    int up_i = hg_cli_check_up (&c, "indexer", "analytics needs every shard to answer",
+                                "hourglass query run");
+    if (up_a < 0 || up_i < 0) {
+        hg_cluster_free (&c);
+        free (doc);
+        return 1;
+    }
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUERY;
     req.query = doc;

@@ -117,6 +117,10 @@ static const struct {
     {"in_process", CONSUMERS, "Deliveries received and not yet committed"},
     {"upstreams", CONSUMERS, "Upstream instances this instance is connected to"},
     {"refusing", ALL, "1 while the instance refuses work because its store's disk is full"},
+    {"draining", "cleanser,deid",
+     "1 while the replica is drained (hourglass drain): it takes no new work"},
+    {"unadopted_slots", "cleanser,deid",
+     "Slots of gone replicas on this replica's volume whose store it could not adopt"},
 };
 
 /* Per-partner counts (hg_metric_t.partner set; partner_counts.h). */
