@@ -90,6 +90,9 @@ typedef struct {
     const char *tokens_file;     /* "<token> <partner>" lines, '#' comments; kept by path
                                   * for hg_fhir_http_reload_tokens */
     size_t max_body_bytes;       /* larger bodies get 413 */
+    size_t max_inflight_bytes;   /* bodies held at once, all connections (being received or
+                                  * waiting for the journal); past it 503 + Retry-After;
+                                  * at least max_body_bytes; 0: 4 x max_body_bytes */
     unsigned answer_timeout_ms;  /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
     const char *tls_cert;        /* PEM certificate (chain) file; NULL or "": plain HTTP */
     const char *tls_key;         /* PEM private key file (unencrypted); with tls_cert */
@@ -119,11 +122,14 @@ bool hg_fhir_http_tls (const hg_fhir_http_t *self);
  * zmq_pollitem_t {NULL, fd, ZMQ_POLLIN, 0}: readable while requests wait. */
 int hg_fhir_http_fd (hg_fhir_http_t *self);
 
-/* Moves up to max waiting requests into out (oldest first); returns how many.
+/* Moves up to max waiting requests into out (oldest first), and no more once
+ * their bodies reach max_bytes (0: no limit; at least one is taken); returns
+ * how many.
  * The caller then owns the duty to answer each exactly once with
  * hg_fhir_http_answer (the memory stays the module's). The fd stays readable
  * while requests remain. Collector thread only. */
-size_t hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max);
+size_t hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max,
+                          size_t max_bytes);
 
 /* The collector's verdict on a taken request; wakes its HTTP handler, which
  * answers the partner. message_id ("<partner>/<batch id>") is quoted in the

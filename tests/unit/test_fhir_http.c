@@ -217,7 +217,7 @@ s_rewrite_file (const char *path, const char *text)
 }
 
 static hg_fhir_http_t *
-s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
+s_start_budget (int *port, unsigned timeout_ms, const char *tokens_path, size_t inflight)
 {
     hg_err_t err = {0};
     hg_fhir_http_t *h = NULL;
@@ -227,6 +227,7 @@ s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
         hg_fhir_http_opts_t o = {.listen = listen,
                                  .tokens_file = tokens_path,
                                  .max_body_bytes = MAX_BODY,
+                                 .max_inflight_bytes = inflight,
                                  .answer_timeout_ms = timeout_ms};
         h = hg_fhir_http_start (&o, &err);
         *port = p;
@@ -235,6 +236,12 @@ s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
         fail_msg ("cannot start: %s", err.msg);
     }
     return h;
+}
+
+static hg_fhir_http_t *
+s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
+{
+    return s_start_budget (port, timeout_ms, tokens_path, 0);
 }
 
 static hg_fhir_http_t *
@@ -256,7 +263,7 @@ s_take_one (hg_fhir_http_t *h)
 {
     assert_true (s_readable (h, 5000));
     hg_http_request_t *req[4];
-    assert_int_equal (hg_fhir_http_take (h, req, 4), 1);
+    assert_int_equal (hg_fhir_http_take (h, req, 4, 0), 1);
     assert_false (s_readable (h, 0));
     return req[0];
 }
@@ -605,6 +612,97 @@ test_refusals_queue_nothing (void **state)
     hg_fhir_http_stop (&h);
 }
 
+/* A padded Bundle of len bytes (owned by the caller). */
+static char *
+s_padded (size_t len)
+{
+    char *b = malloc (len + 1);
+    assert_non_null (b);
+    memset (b, ' ', len);
+    memcpy (b, BUNDLE, strlen (BUNDLE));
+    b[len] = '\0';
+    return b;
+}
+
+/* The in-flight budget: bodies held at once (received, or waiting for the
+ * journal) never pass it; a body that does not fit gets 503 + Retry-After
+ * and reaches nobody, by Content-Length before it is sent and as a chunked
+ * one arrives; the room comes back once a request is answered. */
+static void
+test_inflight_budget (void **state)
+{
+    (void) state;
+    hg_err_t err = {0};
+    hg_fhir_http_opts_t bad = {.listen = "127.0.0.1:39299",
+                               .tokens_file = s_tokens_path,
+                               .max_body_bytes = MAX_BODY,
+                               .max_inflight_bytes = MAX_BODY - 1};
+    assert_null (hg_fhir_http_start (&bad, &err));
+    assert_non_null (strstr (err.msg, "http_inflight_bytes (4095) is below max_payload_bytes"));
+
+    int port;
+    hg_fhir_http_t *h = s_start_budget (&port, 5000, s_tokens_path, 6000);
+    char *body = s_padded (4000);
+    call_t a = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    a.batch_id = "a";
+    s_call_start (&a);
+    hg_http_request_t *held = s_take_one (h); /* 4001 bytes of 6000 held */
+
+    call_t b = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    b.batch_id = "b";
+    s_call_start (&b);
+    s_call_wait (&b);
+    assert_int_equal (b.status, 503);
+    char after[16];
+    assert_string_equal (s_header (&b, "Retry-After", after, sizeof (after)), "2");
+    s_assert_outcome (&b, "error", "transient", "(http_inflight_bytes); this body of 4000 bytes");
+
+    char *small = s_padded (3000);
+    call_t c = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", small);
+    c.chunked = true;
+    s_call_start (&c);
+    s_call_wait (&c);
+    assert_int_equal (c.status, 503);
+    s_assert_outcome (&c, "error", "transient", "was not stored");
+    assert_false (s_readable (h, 0)); /* neither reached the collector */
+
+    hg_fhir_http_answer (h, held, HG_FHIR_HTTP_ACCEPTED, "lab-a/a", NULL, 0);
+    s_call_wait (&a);
+    assert_int_equal (a.status, 202);
+
+    /* the room is back: the same body now fits */
+    call_t b2 = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    b2.batch_id = "b";
+    s_call_start (&b2);
+    hg_http_request_t *r = s_take_one (h);
+    assert_int_equal (r->body_len, 4000);
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-a/b", NULL, 0);
+    s_call_wait (&b2);
+    assert_int_equal (b2.status, 202);
+    free (body);
+    free (small);
+    hg_fhir_http_stop (&h);
+}
+
+/* A compressed body is not taken (its size would say nothing of what it
+ * inflates to): 415 before it is read. */
+static void
+test_content_encoding (void **state)
+{
+    (void) state;
+    int port;
+    hg_fhir_http_t *h = s_start (&port, 5000);
+    call_t c = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", NULL);
+    c.content_length = "100";
+    c.content_type = "application/fhir+json\r\nContent-Encoding: gzip";
+    s_call_start (&c);
+    s_call_wait (&c);
+    assert_int_equal (c.status, 415);
+    s_assert_outcome (&c, "error", "not-supported", "Content-Encoding 'gzip' is not supported");
+    assert_false (s_readable (h, 0));
+    hg_fhir_http_stop (&h);
+}
+
 /* No verdict in time: 504; the untaken request is withdrawn, and a verdict
  * arriving after the 504 for a taken one is harmless. */
 static void
@@ -619,7 +717,7 @@ test_timeout (void **state)
     assert_int_equal (c.status, 504);
     s_assert_outcome (&c, "error", "timeout", "did not answer within 300 ms");
     hg_http_request_t *req[2];
-    assert_int_equal (hg_fhir_http_take (h, req, 2), 0);
+    assert_int_equal (hg_fhir_http_take (h, req, 2, 0), 0);
     assert_false (s_readable (h, 0));
 
     call_t c2 = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", BUNDLE);
@@ -654,10 +752,10 @@ test_concurrent_round (void **state)
     size_t got = 0;
     while (got < N) {
         assert_true (s_readable (h, 5000));
-        got += hg_fhir_http_take (h, req + got, N - got);
+        got += hg_fhir_http_take (h, req + got, N - got, 0);
     }
     hg_http_request_t *extra[1];
-    assert_int_equal (hg_fhir_http_take (h, extra, 1), 0);
+    assert_int_equal (hg_fhir_http_take (h, extra, 1, 0), 0);
     for (size_t i = 0; i < got; i++) {
         char mid[64];
         snprintf (mid, sizeof (mid), "%s/%s", req[i]->partner, req[i]->batch_id);
@@ -814,7 +912,7 @@ test_reload_under_load (void **state)
         assert_int_equal (hg_fhir_http_reload_tokens (h, NULL, NULL), 0);
         if (s_readable (h, 5)) {
             hg_http_request_t *req[N];
-            size_t got = hg_fhir_http_take (h, req, N);
+            size_t got = hg_fhir_http_take (h, req, N, 0);
             for (size_t k = 0; k < got; k++) {
                 assert_true (strcmp (req[k]->partner, "lab-a") == 0
                              || strcmp (req[k]->partner, "lab-b") == 0);
@@ -824,7 +922,7 @@ test_reload_under_load (void **state)
     }
     while (s_readable (h, 200)) {
         hg_http_request_t *req[N];
-        size_t got = hg_fhir_http_take (h, req, N);
+        size_t got = hg_fhir_http_take (h, req, N, 0);
         for (size_t k = 0; k < got; k++) {
             hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner, NULL, 0);
         }
@@ -936,6 +1034,8 @@ HG_TEST_MAIN_GROUP (s_group_setup, s_group_teardown, cmocka_unit_test (test_star
                     cmocka_unit_test (test_busy_and_rejected), cmocka_unit_test (test_ndjson),
                     cmocka_unit_test (test_refusals_queue_nothing),
                     cmocka_unit_test (test_timeout), cmocka_unit_test (test_concurrent_round),
+                    cmocka_unit_test (test_inflight_budget),
+                    cmocka_unit_test (test_content_encoding),
                     cmocka_unit_test (test_stop_with_waiting_request),
                     cmocka_unit_test (test_reload_tokens),
                     cmocka_unit_test (test_reload_under_load), cmocka_unit_test (test_tls_errors))
