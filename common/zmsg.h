@@ -16,8 +16,9 @@
  * frame is disconnected and nothing of it is buffered. Each is derived
  * from the largest legitimate message of that socket (docs/operations.md
  * "Memory bound"):
- * - a control request (HEALTH, STATS, an OUTCOME of at most 4096 ids of
- *   at most 512 bytes, a query document of at most 1 MiB): 4 MiB;
+ * - a control request (HEALTH, STATS, a query document of at most 256 KiB,
+ *   the OUTCOME of `push --wait`, which names every batch of the push:
+ *   ~100000 ids of a typical ~100 bytes): 16 MiB;
  * - what flows upstream on a link (HELLO, READY acknowledging at most
  *   a window of 100000 envelopes, 10 bytes per sequence number): 4 MiB;
  * - a reply read by a client (the CLI, the analytics' fan-out, the
@@ -26,7 +27,7 @@
  * - an envelope on a link: the runtime option max_envelope_bytes;
  * - a partner's PushRequest at the collector's ingest: derived from
  *   max_payload_bytes (services/collector/main.c). */
-#define HG_ZMSG_CONTROL_REQUEST_MAX ((int64_t) 4 << 20)
+#define HG_ZMSG_CONTROL_REQUEST_MAX ((int64_t) 16 << 20)
 #define HG_ZMSG_LINK_UP_MAX ((int64_t) 4 << 20)
 #define HG_ZMSG_REPLY_MAX ((int64_t) 256 << 20)
 /* what an envelope adds to its payload (id, partner, stamps) at most */
