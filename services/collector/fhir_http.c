@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "json_check.h"
 #include "log.h"
 
 #define HG_PARTNER_MAX HG_FHIR_HTTP_PARTNER_MAX
@@ -77,13 +78,11 @@ struct hg_fhir_http {
     char *tls_cert;       /* PEM text, owned; NULL when plain HTTP */
     char *tls_key;        /* PEM text, owned, wiped on stop */
     size_t tls_key_len;
-    pthread_mutex_t log_lock;   /* guards starting and start_error */
-    bool starting;              /* libmicrohttpd messages go to start_error */
-    char start_error[256];      /* its first message while starting */
-    pthread_mutex_t check_lock; /* one body's JSON is parsed at a time: its tree, several
-                                 * times the body's size, exists once, not per connection */
-    pthread_mutex_t lock;       /* guards the queue, stopping and every s_req_t */
-    pthread_cond_t answered;    /* broadcast on each verdict and on stop */
+    pthread_mutex_t log_lock; /* guards starting and start_error */
+    bool starting;            /* libmicrohttpd messages go to start_error */
+    char start_error[256];    /* its first message while starting */
+    pthread_mutex_t lock;     /* guards the queue, stopping and every s_req_t */
+    pthread_cond_t answered;  /* broadcast on each verdict and on stop */
     s_req_t *head, *tail;
     bool stopping;
 };
@@ -163,25 +162,20 @@ s_media_type (const char *content_type, char *out, size_t cap)
     return n > 0;
 }
 
-/* Checks one JSON value is a resource we take; fills why on failure. */
+/* Checks one parsed value is a resource we take; fills why on failure. */
 static bool
-s_check_resource (json_object *v, bool top_level, char *why, size_t cap)
+s_check_resource (const hg_json_check_t *v, bool top_level, char *why, size_t cap)
 {
-    json_object *rt, *type;
-    if (!json_object_is_type (v, json_type_object)) {
+    if (!v->object) {
         snprintf (why, cap, "not a JSON object");
         return false;
     }
-    if (!json_object_object_get_ex (v, "resourceType", &rt)
-        || !json_object_is_type (rt, json_type_string) || json_object_get_string_len (rt) == 0) {
+    if (!v->has_resource_type || !*v->resource_type) {
         snprintf (why, cap, "a JSON object without a \"resourceType\" is not a FHIR resource");
         return false;
     }
-    if (top_level && strcmp (json_object_get_string (rt), "Bundle") == 0) {
-        const char *t = json_object_object_get_ex (v, "type", &type)
-                                && json_object_is_type (type, json_type_string)
-                            ? json_object_get_string (type)
-                            : "";
+    if (top_level && strcmp (v->resource_type, "Bundle") == 0) {
+        const char *t = v->has_type ? v->type : "";
         if (strcmp (t, "batch") != 0 && strcmp (t, "transaction") != 0
             && strcmp (t, "collection") != 0) {
             snprintf (why, cap,
@@ -194,55 +188,36 @@ s_check_resource (json_object *v, bool top_level, char *why, size_t cap)
     return true;
 }
 
-/* Parses data[0..len) as exactly one JSON value and checks it. */
+/* Checks data[0..len) is exactly one JSON value and a resource we take. One
+ * pass, nothing built (json_check.h): checking a body costs no memory of
+ * its size, so bodies are checked side by side. */
 static bool
-s_check_json (json_tokener *tok, const char *data, size_t len, bool top_level, char *why,
-              size_t cap)
+s_check_json (const char *data, size_t len, bool top_level, char *why, size_t cap)
 {
-    json_tokener_reset (tok);
-    json_object *v = json_tokener_parse_ex (tok, data, (int) len);
-    enum json_tokener_error jerr = json_tokener_get_error (tok);
-    if (!v) {
-        snprintf (why, cap, "not valid JSON: %s at byte %zu",
-                  jerr == json_tokener_continue ? "unexpected end"
-                                                : json_tokener_error_desc (jerr),
-                  json_tokener_get_parse_end (tok));
+    hg_json_check_t v;
+    if (!hg_json_check (data, len, HG_JSON_DEPTH_MAX, &v)) {
+        snprintf (why, cap, "%s", v.why);
         return false;
     }
-    size_t end = json_tokener_get_parse_end (tok);
+    size_t end = v.end;
     while (end < len && isspace ((unsigned char) data[end])) {
         end++;
     }
-    bool ok = end == len;
-    if (!ok) {
+    if (end != len) {
         snprintf (why, cap, "unexpected data after the JSON value at byte %zu", end);
+        return false;
     }
-    else {
-        ok = s_check_resource (v, top_level, why, cap);
-    }
-    json_object_put (v);
-    return ok;
+    return s_check_resource (&v, top_level, why, cap);
 }
 
 /* A Bundle or resource (JSON), or one resource per line (NDJSON). */
 static bool
 s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
 {
-    if (len > INT32_MAX) {
-        snprintf (why, cap, "body too large to check");
-        return false;
-    }
-    json_tokener *tok = json_tokener_new_ex (HG_JSON_DEPTH_MAX);
-    if (!tok) {
-        snprintf (why, cap, "out of memory");
-        return false;
+    if (!ndjson) {
+        return s_check_json (body, len, true, why, cap);
     }
     bool ok = true;
-    if (!ndjson) {
-        ok = s_check_json (tok, body, len, true, why, cap);
-        json_tokener_free (tok);
-        return ok;
-    }
     size_t line_no = 0, resources = 0, off = 0;
     char inner[400];
     while (ok && off < len) {
@@ -257,7 +232,7 @@ s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
             b--;
         }
         if (b > a) {
-            ok = s_check_json (tok, body + a, b - a, false, inner, sizeof (inner));
+            ok = s_check_json (body + a, b - a, false, inner, sizeof (inner));
             if (!ok) {
                 snprintf (why, cap, "NDJSON line %zu: %s (one resource per line)", line_no,
                           inner);
@@ -270,7 +245,6 @@ s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
         snprintf (why, cap, "NDJSON body holds no resource, only blank lines");
         ok = false;
     }
-    json_tokener_free (tok);
     return ok;
 }
 
@@ -637,10 +611,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
                         "empty body: send a FHIR Bundle, a resource or NDJSON");
     }
     char why[512];
-    pthread_mutex_lock (&self->check_lock);
-    bool valid = s_check_body (c->body, c->len, c->ndjson, why, sizeof (why));
-    pthread_mutex_unlock (&self->check_lock);
-    if (!valid) {
+    if (!s_check_body (c->body, c->len, c->ndjson, why, sizeof (why))) {
         return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "structure", NULL, NULL, "%s", why);
     }
     if (!*c->batch_id) {
@@ -820,7 +791,6 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_mutex_init (&self->check_lock, NULL);
     pthread_mutex_init (&self->log_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init (&ca);
@@ -973,7 +943,6 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
     free (self->tls_cert);
     pthread_cond_destroy (&self->answered);
     pthread_mutex_destroy (&self->log_lock);
-    pthread_mutex_destroy (&self->check_lock);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
