@@ -391,7 +391,9 @@ bool
 hg_json_check (const char *data, size_t len, int max_depth, hg_json_check_t *out)
 {
     memset (out, 0, sizeof (*out));
-    s_scan_t s = {.p = (const unsigned char *) data, .len = len, .max_depth = max_depth,
+    s_scan_t s = {.p = (const unsigned char *) data,
+                  .len = len,
+                  .max_depth = max_depth,
                   .out = out};
     s_ws (&s);
     out->object = s.at < len && s.p[s.at] == '{';

@@ -37,7 +37,8 @@ s_same_member (json_object *obj, const char *name, int has, const char *value, i
 static size_t
 s_skip_ws (const uint8_t *data, size_t size, size_t at)
 {
-    while (at < size && (data[at] == ' ' || data[at] == '\t' || data[at] == '\n' || data[at] == '\r')) {
+    while (at < size
+           && (data[at] == ' ' || data[at] == '\t' || data[at] == '\n' || data[at] == '\r')) {
         at++;
     }
     return at;

@@ -77,8 +77,9 @@ static void
 test_members (void **state)
 {
     (void) state;
-    const char *doc = "{\"type\":\"batch\",\"resourceType\":\"Bun\\u0064le\",\"entry\":[{\"type\":"
-                      "\"x\",\"resourceType\":\"Patient\"}],\"type\":\"collection\"}";
+    const char *doc =
+        "{\"type\":\"batch\",\"resourceType\":\"Bun\\u0064le\",\"entry\":[{\"type\":"
+        "\"x\",\"resourceType\":\"Patient\"}],\"type\":\"collection\"}";
     hg_json_check_t v = s_ok (doc, strlen (doc));
     assert_true (v.object);
     assert_true (v.has_resource_type);
