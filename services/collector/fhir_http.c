@@ -29,6 +29,7 @@
 
 #include "json_check.h"
 #include "log.h"
+#include "util.h"
 
 #define HG_PARTNER_MAX HG_FHIR_HTTP_PARTNER_MAX
 #define HG_BATCH_ID_MAX 256
@@ -64,7 +65,8 @@ typedef struct {
     bool over_budget; /* a chunked body past the in-flight budget: 503 at its end */
     char *body;
     size_t len, cap;
-    size_t reserved; /* bytes of the in-flight budget this request holds */
+    size_t reserved;     /* bytes of the in-flight budget this request holds */
+    uint64_t started_ms; /* when its headers were read */
 } s_conn_t;
 
 struct hg_fhir_http {
@@ -73,6 +75,7 @@ struct hg_fhir_http {
     size_t max_body_bytes;
     size_t max_inflight_bytes; /* the budget of all bodies held at once */
     size_t inflight;           /* bytes of it reserved; atomic */
+    uint64_t body_timeout_ms;  /* 0: none */
     unsigned answer_timeout_ms;
     hg_http_auth_t *auth; /* the bearer tokens in force (tokens.h) */
     char *tls_cert;       /* PEM text, owned; NULL when plain HTTP */
@@ -551,6 +554,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             return MHD_NO;
         }
         *con_cls = c;
+        c->started_ms = hg_now_ms ();
         return s_check_headers (self, conn, url, method, c);
     }
     if (c->responded) {
@@ -560,6 +564,16 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     if (*upload_len > 0) {
         size_t n = *upload_len;
         *upload_len = 0;
+        if (self->body_timeout_ms && hg_now_ms () - c->started_ms > self->body_timeout_ms) {
+            /* a body trickled in too slowly: closed, its room back to the others */
+            hg_info ("http_body_timeout", "partner=%s received=%zu timeout_s=%llu", c->partner,
+                     c->len, (unsigned long long) (self->body_timeout_ms / 1000));
+            free (c->body);
+            c->body = NULL;
+            c->len = c->cap = 0;
+            s_budget_give (self, &c->reserved);
+            return MHD_NO;
+        }
         if (c->too_large || c->over_budget || c->len + n > self->max_body_bytes) {
             /* chunked upload past the limit or the budget: keep nothing more */
             c->too_large = c->too_large || !c->over_budget;
@@ -780,6 +794,7 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     self->max_body_bytes = opts->max_body_bytes;
     self->max_inflight_bytes = opts->max_inflight_bytes ? opts->max_inflight_bytes
                                                         : 4 * opts->max_body_bytes;
+    self->body_timeout_ms = (uint64_t) opts->body_timeout_s * 1000u;
     if (self->max_inflight_bytes < self->max_body_bytes + 1) {
         hg_err_set (err, HG_EINVAL,
                     "http_inflight_bytes (%zu) is below max_payload_bytes (%zu): a body of the "

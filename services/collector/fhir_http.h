@@ -99,6 +99,8 @@ typedef struct {
     unsigned max_conns;          /* connections at once; 0: HG_FHIR_HTTP_MAX_CONNS */
     unsigned max_conns_per_addr; /* from one IP address; 0: no limit of its own */
     unsigned idle_s;             /* a connection silent this long is closed; 0: 60 */
+    unsigned body_timeout_s;     /* a body still arriving this long after its headers: the
+                                  * connection is closed, its room given back; 0: no limit */
 } hg_fhir_http_opts_t;
 
 /* Reads the tokens file (and the TLS files) and starts serving. NULL with

@@ -91,6 +91,9 @@ static const hg_opt_t s_options[] = {
     {"http_max_conns_per_addr", HG_OPT_INT, "8",
      "HTTP connections open at once from one IP address"},
     {"http_idle_s", HG_OPT_INT, "30", "an HTTP connection silent this long is closed"},
+    {"http_body_timeout_s", HG_OPT_INT, "600",
+     "an HTTP body still arriving this long after its headers is dropped and its connection "
+     "closed, nothing stored (slow senders cannot hold http_inflight_bytes; 0: no limit)"},
     {"http_inflight_bytes", HG_OPT_INT, "268435456",
      "request bodies held at once across all HTTP connections, being received or waiting for "
      "the journal (at least max_payload_bytes): a body that does not fit (by Content-Length, "
@@ -337,6 +340,7 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
             .max_conns = (unsigned) s_int_opt (svc, "http_max_conns"),
             .max_conns_per_addr = (unsigned) s_int_opt (svc, "http_max_conns_per_addr"),
             .idle_s = (unsigned) s_int_opt (svc, "http_idle_s"),
+            .body_timeout_s = (unsigned) s_int_opt (svc, "http_body_timeout_s"),
         };
         self->http = hg_fhir_http_start (&o, err);
         if (!self->http) {

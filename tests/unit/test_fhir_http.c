@@ -216,6 +216,8 @@ s_rewrite_file (const char *path, const char *text)
     assert_int_equal (fclose (f), 0);
 }
 
+static unsigned s_body_timeout_s; /* of the next start */
+
 static hg_fhir_http_t *
 s_start_budget (int *port, unsigned timeout_ms, const char *tokens_path, size_t inflight)
 {
@@ -228,6 +230,7 @@ s_start_budget (int *port, unsigned timeout_ms, const char *tokens_path, size_t 
                                  .tokens_file = tokens_path,
                                  .max_body_bytes = MAX_BODY,
                                  .max_inflight_bytes = inflight,
+                                 .body_timeout_s = s_body_timeout_s,
                                  .answer_timeout_ms = timeout_ms};
         h = hg_fhir_http_start (&o, &err);
         *port = p;
@@ -684,6 +687,53 @@ test_inflight_budget (void **state)
     hg_fhir_http_stop (&h);
 }
 
+/* A body still trickling in after body_timeout_s: the connection is closed
+ * without an answer, nothing queued, and its reserved room comes back. */
+static void
+test_body_timeout (void **state)
+{
+    (void) state;
+    int port;
+    s_body_timeout_s = 1;
+    hg_fhir_http_t *h = s_start_budget (&port, 5000, s_tokens_path, 6000);
+    s_body_timeout_s = 0;
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal (connect (fd, (struct sockaddr *) &addr, sizeof (addr)), 0);
+    char head[512];
+    int n = snprintf (head, sizeof (head),
+                      "POST /fhir HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN_A
+                      "\r\nContent-Type: application/fhir+json\r\nContent-Length: 4000\r\n\r\n"
+                      "%s",
+                      BUNDLE);
+    s_send_all (fd, head, (size_t) n);
+    usleep (300000);
+    /* its 4001 bytes are held: another 4000-byte body does not fit */
+    char *body = s_padded (4000);
+    call_t b = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    s_call_start (&b);
+    s_call_wait (&b);
+    assert_int_equal (b.status, 503);
+    usleep (1200000);
+    s_send_all (fd, "          ", 10); /* more of the body, past the deadline */
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal (poll (&p, 1, 3000), 1);
+    char buf[256];
+    assert_true (recv (fd, buf, sizeof (buf), 0) <= 0); /* closed, no answer */
+    close (fd);
+    assert_false (s_readable (h, 0));
+    /* the room is back */
+    call_t b2 = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    s_call_start (&b2);
+    hg_http_request_t *r = s_take_one (h);
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-a/b2", NULL, 0);
+    s_call_wait (&b2);
+    assert_int_equal (b2.status, 202);
+    free (body);
+    hg_fhir_http_stop (&h);
+}
+
 /* A compressed body is not taken (its size would say nothing of what it
  * inflates to): 415 before it is read. */
 static void
@@ -1028,14 +1078,12 @@ test_tls_errors (void **state)
                         "http_tls_cert is a PEM certificate and http_tls_key its private key");
 }
 
-HG_TEST_MAIN_GROUP (s_group_setup, s_group_teardown, cmocka_unit_test (test_start_errors),
-                    cmocka_unit_test (test_accepted_bundle),
-                    cmocka_unit_test (test_idempotent_and_partners),
-                    cmocka_unit_test (test_busy_and_rejected), cmocka_unit_test (test_ndjson),
-                    cmocka_unit_test (test_refusals_queue_nothing),
-                    cmocka_unit_test (test_timeout), cmocka_unit_test (test_concurrent_round),
-                    cmocka_unit_test (test_inflight_budget),
-                    cmocka_unit_test (test_content_encoding),
-                    cmocka_unit_test (test_stop_with_waiting_request),
-                    cmocka_unit_test (test_reload_tokens),
-                    cmocka_unit_test (test_reload_under_load), cmocka_unit_test (test_tls_errors))
+HG_TEST_MAIN_GROUP (
+    s_group_setup, s_group_teardown, cmocka_unit_test (test_start_errors),
+    cmocka_unit_test (test_accepted_bundle), cmocka_unit_test (test_idempotent_and_partners),
+    cmocka_unit_test (test_busy_and_rejected), cmocka_unit_test (test_ndjson),
+    cmocka_unit_test (test_refusals_queue_nothing), cmocka_unit_test (test_timeout),
+    cmocka_unit_test (test_concurrent_round), cmocka_unit_test (test_inflight_budget),
+    cmocka_unit_test (test_content_encoding), cmocka_unit_test (test_body_timeout),
+    cmocka_unit_test (test_stop_with_waiting_request), cmocka_unit_test (test_reload_tokens),
+    cmocka_unit_test (test_reload_under_load), cmocka_unit_test (test_tls_errors))
