@@ -415,7 +415,7 @@ s_frame (hg_mllp_server_t *self, int ci, bool open)
 {
     s_conn_t *c = &self->conns[ci];
     size_t off = 0;
-    for (;;) {
+    while (off < c->in_len) { /* (a starved connection may have no buffer at all) */
         const char *msg;
         size_t msg_len, consumed, skipped;
         bool overflow;
