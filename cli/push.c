@@ -786,7 +786,7 @@ static int
 s_connect (push_t *p)
 {
     p->zctx = zmq_ctx_new ();
-    p->sock = zmq_socket (p->zctx, ZMQ_DEALER);
+    p->sock = hg_zsock_new (p->zctx, ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
     int linger = 0, hs = HG_PUSH_HANDSHAKE_MS;
     zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
     zmq_setsockopt (p->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof (hs));
@@ -797,7 +797,7 @@ s_connect (push_t *p)
                                 | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                                 | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         == 0) {
-        p->mon = zmq_socket (p->zctx, ZMQ_PAIR);
+        p->mon = hg_zsock_new (p->zctx, ZMQ_PAIR, HG_ZMSG_REPLY_MAX);
         zmq_setsockopt (p->mon, ZMQ_LINGER, &linger, sizeof (linger));
         if (zmq_connect (p->mon, "inproc://push-monitor") < 0) {
             zmq_close (p->mon);

@@ -128,7 +128,7 @@ hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,
     self->next_seq = 1;
     randombytes_buf (&self->epoch, sizeof (self->epoch));
     self->epoch |= 1;
-    self->sock = zmq_socket (zctx, ZMQ_ROUTER);
+    self->sock = hg_zsock_new (zctx, ZMQ_ROUTER, HG_ZMSG_LINK_UP_MAX);
     int one = 1, hwm = 100000;
     zmq_setsockopt (self->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
     zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
@@ -526,7 +526,10 @@ s_peer_open (hg_link_client_t *self, int group, const char *endpoint, uint32_t r
     uint32_t gen = p->gen + 1;
     *p = (peer_t) {.group = group, .gen = gen, .resolved = true};
     snprintf (p->endpoint, sizeof (p->endpoint), "%s", endpoint);
-    void *sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    /* the largest envelope an upstream may send (0: HG_ZMSG_REPLY_MAX) */
+    int64_t max_frame = self->opts.max_envelope_bytes ? (int64_t) self->opts.max_envelope_bytes
+                                                      : HG_ZMSG_REPLY_MAX;
+    void *sock = hg_zsock_new (self->zctx, ZMQ_DEALER, max_frame);
     int hwm = 100000, linger = 500, ivl = 100, ivl_max = 2000;
     zmq_setsockopt (sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));

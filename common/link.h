@@ -34,6 +34,7 @@ typedef struct {
     uint32_t frame_max;              /* envelopes per DELIVER frame */
     size_t frame_max_bytes;          /* payload bytes per DELIVER frame (at least one envelope) */
     uint32_t window;                 /* client: envelopes held per upstream */
+    size_t max_envelope_bytes;       /* client: ZMQ_MAXMSGSIZE of its DEALERs (zmsg.h) */
     const hg_curve_keypair_t *curve; /* this instance's key pair; NULL: plaintext */
     const char *upstream_keys;       /* client: comma-separated Z85 public keys (or .pub
                                 * files) of the upstream instances, one for all or

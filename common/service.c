@@ -23,6 +23,7 @@
 #include "service_internal.h"
 #include "slot.h"
 #include "util.h"
+#include "zmsg.h"
 
 static volatile sig_atomic_t s_terminated = 0;
 static volatile sig_atomic_t s_reload = 0;
@@ -53,6 +54,10 @@ static const hg_opt_t s_runtime_opts[] = {
      "payload bytes per DELIVER message (at least one envelope)"},
     {"batch_max_bytes", HG_OPT_INT, "16777216",
      "payload bytes per group commit: bounds a round so heartbeats keep flowing"},
+    {"max_envelope_bytes", HG_OPT_INT, "268435456",
+     "largest envelope a link takes from an upstream (ZMQ_MAXMSGSIZE of this instance's link "
+     "sockets): an upstream sending a larger frame is disconnected; give every stage the same "
+     "value, above the collector's max_payload_bytes + 64 KiB"},
     {"outbox_max", HG_OPT_INT, "20000",
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
@@ -431,6 +436,12 @@ s_setup_limits (hg_service_t *self, hg_err_t *err)
     self->batch_max_bytes = (size_t) hg_config_int (self->config, "batch_max_bytes");
     self->link_opts.frame_max_bytes = (size_t) hg_config_int (self->config, "frame_max_bytes");
     self->outbox_max = (size_t) hg_config_int (self->config, "outbox_max");
+    int64_t max_env = hg_config_int (self->config, "max_envelope_bytes");
+    if (max_env < HG_ZMSG_ENVELOPE_OVERHEAD) {
+        return hg_err_set (err, HG_EINVAL, "max_envelope_bytes must be at least %lld",
+                           (long long) HG_ZMSG_ENVELOPE_OVERHEAD);
+    }
+    self->link_opts.max_envelope_bytes = (size_t) max_env;
     self->link_opts.discover_ms = (uint64_t) hg_config_int (self->config, "discover_ms");
     if (self->link_opts.heartbeat_ms < 10 || self->link_opts.liveness < 1
         || self->link_opts.frame_max < 1 || self->link_opts.frame_max > 512
@@ -482,7 +493,7 @@ s_check_key_files (hg_service_t *self, hg_err_t *err)
 static int
 s_setup_sockets (hg_service_t *self, hg_err_t *err)
 {
-    self->control = zmq_socket (self->zctx, ZMQ_ROUTER);
+    self->control = hg_zsock_new (self->zctx, ZMQ_ROUTER, HG_ZMSG_CONTROL_REQUEST_MAX);
     const char *curve_key = hg_config_str (self->config, "curve_key");
     if (*curve_key && s_check_key_files (self, err) < 0) {
         return err->code;

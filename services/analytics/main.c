@@ -143,7 +143,7 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
     bool answered[HG_ANALYTICS_MAX_SHARDS] = {0};
     int rc = 0;
     for (size_t i = 0; i < self->n_shards; i++) {
-        socks[i] = zmq_socket (hg_service_zctx (svc), ZMQ_DEALER);
+        socks[i] = hg_zsock_new (hg_service_zctx (svc), ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
         int linger = 0;
         zmq_setsockopt (socks[i], ZMQ_LINGER, &linger, sizeof (linger));
         if (hg_service_curve (svc)
