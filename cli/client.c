@@ -220,7 +220,7 @@ hg_cmd_query (int argc, char **argv)
     const char *cluster = NULL, *from = "", *to = "", *key = NULL;
     bool json = false;
     hg_cli_list_t code_list = {0};
-    int repeat = 1;
+    int repeat = 1, min_cell = -1;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
         S_OPT_KEY (&key),
@@ -231,6 +231,9 @@ hg_cmd_query (int argc, char **argv)
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_INT ("--repeat", &repeat, "N", "run the query N times (benchmarks)", 1,
                         100000),
+        HG_CLI_OPT_INT ("--min-cell", &min_cell, "N",
+                        "operator only: this threshold instead of analytics' (0: exact counts)",
+                        0, 1000000),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t count = {
@@ -295,6 +298,9 @@ hg_cmd_query (int argc, char **argv)
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
     req.count = &q;
+    Hourglass__Threshold threshold = HOURGLASS__THRESHOLD__INIT;
+    threshold.min_cell = (uint32_t) min_cell;
+    req.threshold = min_cell >= 0 ? &threshold : NULL;
     void *zctx = zmq_ctx_new ();
     Hourglass__ControlReply *rep = NULL;
     hg_err_t err;
