@@ -56,12 +56,31 @@ s_clamp (uint64_t v)
     return v > (uint64_t) S_INF ? S_INF : (int64_t) v;
 }
 
+/* The counts a shown count stands for: itself, or with rounding every count
+ * above min_cell that rounds to the same multiple (0 stays exact). */
+static void
+s_shown_bounds (const hg_dtable_t *t, uint64_t value, int64_t *lo, int64_t *hi)
+{
+    uint64_t b = t->round_to;
+    if (b <= 1 || value == 0) {
+        *lo = *hi = s_clamp (value);
+        return;
+    }
+    uint64_t r = hg_disclose_round (value, b), half = (b + 1) / 2;
+    uint64_t l = r == b ? 1 : r - b + half, h = r + half - 1;
+    if (t->min_cell > 0 && l <= t->min_cell) {
+        l = t->min_cell + 1;
+    }
+    *lo = s_clamp (l < value ? l : value); /* value itself always fits */
+    *hi = s_clamp (h > value ? h : value);
+}
+
 /* The range the analyst knows a cell in. */
 static void
 s_cell_bounds (const hg_dtable_t *t, const hg_dnum_t *c, int64_t *lo, int64_t *hi)
 {
     if (!c->suppressed) {
-        *lo = *hi = s_clamp (c->value);
+        s_shown_bounds (t, c->value, lo, hi);
     }
     else if (c->complementary) {
         *lo = s_clamp (t->comp_lo);
@@ -88,7 +107,7 @@ s_sum_bounds (const hg_dtable_t *t, const hg_dnum_t *margin, uint64_t sum, int64
         *hi = s_clamp (t->sup_hi);
     }
     else {
-        *lo = *hi = s_clamp (sum);
+        s_shown_bounds (t, sum, lo, hi);
     }
 }
 
@@ -400,8 +419,8 @@ s_one_way (const hg_dtable_t *t, const uint64_t *sums, size_t n, hg_dnum_t *rel)
     }
     hg_dnum_t margin = {.value = all};
     hg_disclose_threshold (&margin, t->min_cell);
-    hg_dtable_t one = {1,           n,         coords,    rel,        &margin,
-                       t->min_cell, t->sup_lo, t->sup_hi, t->comp_lo, false};
+    hg_dtable_t one = {1,         n,         coords,     rel,         &margin, t->min_cell,
+                       t->sup_lo, t->sup_hi, t->comp_lo, t->round_to, false};
     int rc = hg_disclose_protect (&one);
     free (coords);
     return rc < 0 ? -1 : 0;

@@ -81,7 +81,7 @@ void hg_disclose_threshold (hg_dnum_t *n, uint64_t min_cell);
  *   - every shown cell exactly (rounding only widens what they know);
  *   - a suppressed cell: in [sup_lo, sup_hi] when primary (patients:
  *     1..min_cell), at least comp_lo when complementary (min_cell + 1);
- *   - n_dims 1: the sum of the cells, exactly, unless the margin is
+ *   - n_dims 1: the sum of the cells (as a shown count) unless the margin is
  *     suppressed: margin (the answer's total; NULL: the sum, known unless
  *     it is a small count);
  *   - n_dims 2: the row and column sums as the one-way answers of the same
@@ -100,7 +100,9 @@ typedef struct {
     hg_dnum_t *margin; /* may be NULL */
     uint64_t min_cell;
     uint64_t sup_lo, sup_hi, comp_lo;
-    bool withheld; /* out: no suppression could protect it; release none of it */
+    uint64_t round_to; /* shown counts are rounded to it (0, 1: exact): known only to its
+                        * interval (a shown n >= 2 round_to: n - round_to/2 .. n + round_to/2 - 1) */
+    bool withheld;     /* out: no suppression could protect it; release none of it */
 } hg_dtable_t;
 
 /* The index of a primary suppressed cell whose value the analyst can

@@ -254,7 +254,7 @@ s_protect (s_ctx_t *x, s_row_t *rows, size_t n, size_t n_dims, const uint32_t *c
         for (size_t i = 0; i < n; i++) {
             v[i] = pass == 0 ? rows[i].pat : pass == 1 ? rows[i].rec : rows[i].den;
         }
-        hg_dtable_t t = {n_dims, n, coords, v, NULL, m, 1, m, m + 1, false};
+        hg_dtable_t t = {n_dims, n, coords, v, NULL, m, 1, m, m + 1, x->pol->round_to, false};
         if (total) {
             t.margin = pass == 0 ? &total->pat : pass == 1 ? &total->rec : &total->den;
         }

