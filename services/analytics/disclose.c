@@ -330,6 +330,7 @@ typedef struct {
     long *grid; /* rows * cols: cell index, -1 for an absent (zero) cell */
     uint64_t *row_sum, *col_sum, all;
     hg_dnum_t *row_rel, *col_rel; /* the row and column sums as the one-way answers give them */
+    int *cell_edge;               /* per cell: its edge in the flow */
     int64_t *excess;
     s_flow_t flow;
 } s_two_t;
@@ -380,6 +381,7 @@ s_two_feasible (s_two_t *w, size_t which, int64_t lo, int64_t hi)
                     return false;
                 }
             }
+            w->cell_edge[i] = (int) w->flow.ne;
             s_bounded (w, 4 + (int) r, 4 + (int) (w->rows + c), clo, chi);
         }
     }
@@ -399,6 +401,61 @@ s_two_feasible (s_two_t *w, size_t which, int64_t lo, int64_t hi)
 /* Two-way tables over at most this many rows x columns get the exact check
  * (each a few max flows per suppressed cell); larger ones the lines'. */
 #define S_TWO_MAX 4096
+
+/* In the residual graph of a feasible flow, over the table's nodes (not the
+ * reduction's source and sink): whether `to` can be reached from `from`
+ * without arc `skip`. queue, seen: n each. */
+static bool
+s_two_reach (const s_flow_t *f, int from, int to, int skip, int *queue, bool *seen)
+{
+    memset (seen, 0, (size_t) f->n * sizeof (bool));
+    int qh = 0, qt = 0;
+    queue[qt++] = from;
+    seen[from] = true;
+    while (qh < qt) {
+        int u = queue[qh++];
+        if (u == to) {
+            return true;
+        }
+        for (int k = f->head[u]; k >= 0; k = f->e[k].next) {
+            int v = f->e[k].to;
+            if (k != skip && f->e[k].cap > 0 && v >= 2 && !seen[v]) {
+                seen[v] = true;
+                queue[qt++] = v;
+            }
+        }
+    }
+    return false;
+}
+
+/* After a feasible flow (a table consistent with everything known): the
+ * first primary suppressed cell whose value no other such table changes --
+ * no residual cycle runs through its edge, other than the edge's own two
+ * arcs (+1 then -1 on itself); -1 when none, -2 out of memory. */
+static long
+s_two_flow_pinned (s_two_t *w, size_t start)
+{
+    const s_flow_t *f = &w->flow;
+    int *queue = malloc ((size_t) f->n * sizeof (int));
+    bool *seen = malloc ((size_t) f->n * sizeof (bool));
+    long rc = queue && seen ? -1 : -2;
+    for (size_t i = start; rc == -1 && i < w->t->n_cells; i++) {
+        const hg_dnum_t *c = &w->t->cells[i];
+        if (!c->suppressed || c->complementary) {
+            continue;
+        }
+        int k = w->cell_edge[i]; /* u -> v; k ^ 1 is v -> u */
+        int u = f->e[k ^ 1].to, v = f->e[k].to;
+        bool up = f->e[k].cap > 0 && s_two_reach (f, v, u, k ^ 1, queue, seen);
+        bool down = !up && f->e[k ^ 1].cap > 0 && s_two_reach (f, u, v, k, queue, seen);
+        if (!up && !down) {
+            rc = (long) i;
+        }
+    }
+    free (queue);
+    free (seen);
+    return rc;
+}
 
 /* The sums of a two-way table's rows (or columns) as the one-way answer of
  * the same cohort releases them: threshold, then its complements against
@@ -445,7 +502,7 @@ s_two_too_big (const hg_dtable_t *t)
 }
 
 static long
-s_two_pinned (const hg_dtable_t *t)
+s_two_pinned (const hg_dtable_t *t, size_t start)
 {
     s_two_t w = {.t = t};
     s_two_size (t, &w.rows, &w.cols);
@@ -459,8 +516,10 @@ s_two_pinned (const hg_dtable_t *t)
     w.col_sum = calloc (w.cols, sizeof (uint64_t));
     w.excess = malloc (nodes * sizeof (int64_t));
     w.row_rel = malloc (w.rows * sizeof (hg_dnum_t));
+    w.cell_edge = malloc ((t->n_cells + 1) * sizeof (int));
     w.col_rel = malloc (w.cols * sizeof (hg_dnum_t));
     if (!w.grid || !w.row_sum || !w.col_sum || !w.excess || !w.row_rel || !w.col_rel
+        || !w.cell_edge
         || s_flow_init (&w.flow, (int) nodes, w.rows * w.cols + nodes * 2 + 1) < 0) {
         goto cleanup;
     }
@@ -479,20 +538,12 @@ s_two_pinned (const hg_dtable_t *t)
         s_flow_free (&w.flow);
         goto cleanup;
     }
-    rc = -1;
-    for (size_t i = 0; i < t->n_cells && rc == -1; i++) {
-        const hg_dnum_t *c = &t->cells[i];
-        if (!c->suppressed || c->complementary) {
-            continue;
-        }
-        int64_t v = s_clamp (c->value);
-        if (!s_two_feasible (&w, i, INT64_MIN / 4, v - 1)
-            && !s_two_feasible (&w, i, v + 1, INT64_MAX / 4)) {
-            rc = (long) i;
-        }
-    }
+    /* one table consistent with everything known (the true one is), then a
+     * cell can move iff a cycle of the residual graph runs through its edge */
+    rc = s_two_feasible (&w, SIZE_MAX, 0, 0) ? s_two_flow_pinned (&w, start) : -2;
     s_flow_free (&w.flow);
 cleanup:
+    free (w.cell_edge);
     free (w.row_rel);
     free (w.col_rel);
     free (w.grid);
@@ -502,8 +553,11 @@ cleanup:
     return rc;
 }
 
-long
-hg_disclose_pinned (const hg_dtable_t *t)
+/* The first pinned cell, two-way tables from cell `start` on (a check that
+ * found cells before it free stays true while more cells are suppressed:
+ * suppressing only widens what the analyst may suppose). */
+static long
+s_pinned_from (const hg_dtable_t *t, size_t start)
 {
     if (t->n_cells == 0) {
         return -1;
@@ -514,12 +568,18 @@ hg_disclose_pinned (const hg_dtable_t *t)
     }
     /* two-way: the exact check; past its size, the lines' (which take every
      * line's sum as known unless small: more than the one-way answers give) */
-    long p = t->n_dims == 2 ? s_two_pinned (t) : -3;
-    if (p == -3 || (p == -1 && t->n_dims == 2 && s_two_too_big (t))) {
+    long p = t->n_dims == 2 && !s_two_too_big (t) ? s_two_pinned (t, start) : -3;
+    if (p == -3) {
         p = s_lines_pinned (t, idx);
     }
     free (idx);
     return p;
+}
+
+long
+hg_disclose_pinned (const hg_dtable_t *t)
+{
+    return s_pinned_from (t, 0);
 }
 
 /* The smallest shown non-zero cell on a line through cell p (any cell
@@ -554,7 +614,17 @@ hg_disclose_protect (hg_dtable_t *t)
 {
     int added = 0;
     long p;
-    while ((p = hg_disclose_pinned (t)) >= 0) {
+    size_t from = 0;
+    for (;;) {
+        p = s_pinned_from (t, from);
+        if (p == -1 && from > 0) {
+            from = 0; /* once more from the start, to be sure */
+            p = s_pinned_from (t, 0);
+        }
+        if (p < 0) {
+            break;
+        }
+        from = (size_t) p;
         long c = s_candidate (t, (size_t) p, true);
         c = c >= 0 ? c : s_candidate (t, (size_t) p, false);
         hg_dnum_t *n = c >= 0                                ? &t->cells[c]

@@ -327,6 +327,22 @@ s_random_table (bf_t *b, uint64_t *rng, size_t rows, size_t cols)
 /* The one-way case of a brute-force table keeps coords one per cell. */
 static int s_withheld;
 
+/* A table as text for a failure: (row,col)=value, s suppressed, c complement. */
+static void
+s_bf_text (const bf_t *b, char *text, size_t size)
+{
+    size_t len = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < b->n && len < size; i++) {
+        len += (size_t) snprintf (text + len, size - len, " (%u,%u)=%lu%s",
+                                  b->dims == 2 ? b->coords[2 * i] : 0,
+                                  b->dims == 2 ? b->coords[2 * i + 1] : b->coords[i],
+                                  (unsigned long) b->cells[i].value,
+                                  b->cells[i].suppressed ? (b->cells[i].complementary ? "c" : "s")
+                                                         : "");
+    }
+}
+
 static void
 s_check_tables (size_t rows, size_t cols, int n_tables, uint64_t seed, int *n_pinned_before,
                 int *n_protected)
@@ -348,8 +364,10 @@ s_check_tables (size_t rows, size_t cols, int n_tables, uint64_t seed, int *n_pi
         long p = hg_disclose_pinned (&t);
         bool bf = s_bf_pinned (&b);
         if ((p >= 0) != bf) {
-            fail_msg ("table %d (%zux%zu): the checker says %ld, brute force %s", k, rows, cols,
-                      p, bf ? "pinned" : "none");
+            char text[1024];
+            s_bf_text (&b, text, sizeof (text));
+            fail_msg ("table %d (%zux%zu): the checker says %ld, brute force %s:%s", k, rows,
+                      cols, p, bf ? "pinned" : "none", text);
         }
         *n_pinned_before += bf;
         int added = hg_disclose_protect (&t);
@@ -361,16 +379,7 @@ s_check_tables (size_t rows, size_t cols, int n_tables, uint64_t seed, int *n_pi
         }
         if (s_bf_pinned (&b)) {
             char text[1024];
-            size_t len = 0;
-            for (size_t i = 0; i < b.n; i++) {
-                len += (size_t) snprintf (text + len, sizeof (text) - len, " (%u,%u)=%lu%s",
-                                          b.dims == 2 ? b.coords[2 * i] : 0,
-                                          b.dims == 2 ? b.coords[2 * i + 1] : b.coords[i],
-                                          (unsigned long) b.cells[i].value,
-                                          b.cells[i].suppressed
-                                              ? (b.cells[i].complementary ? "c" : "s")
-                                              : "");
-            }
+            s_bf_text (&b, text, sizeof (text));
             fail_msg ("table %d: a suppressed cell is recoverable after protection:%s", k, text);
         }
     }
