@@ -401,6 +401,7 @@ s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *
                 || hg_disclose_charge (&spent, cost, self->dp_budget_ueps, who.analyst, err)
                        < 0))) {
         (*hg_service_counter (svc, "query_errors"))++;
+        *hg_service_counter (svc, "dp_refused") += err->code == HG_ELIMIT;
         return q ? err->code : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
     pol.epsilon_spent = (double) spent / HG_DISCLOSE_UEPS;
@@ -409,8 +410,10 @@ s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *
     int rc = merged ? s_fan_out (svc, self, &fwd, merged, err)
                     : hg_err_set (err, HG_ENOMEM, "out of memory");
     char *answer = NULL;
+    hg_answer_stats_t stats = {0};
     if (rc == 0) {
-        answer = hg_query_answer (q, merged, &pol, &who, (unsigned) self->n_shards, arena);
+        answer = hg_query_answer (q, merged, &pol, &who, (unsigned) self->n_shards, &stats,
+                                  arena);
         rc = answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
     hg_qpart_destroy (&merged);
@@ -420,9 +423,13 @@ s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *
     (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
     if (rc == 0) {
         reply->answer = answer;
+        *hg_service_counter (svc, "suppressed") += stats.suppressed > 0;
+        *hg_service_counter (svc, "dp_answers") += who.role == HG_ANALYST_DP;
         rc = s_audit (svc, fwd.query, strlen (fwd.query), err);
-        hg_info ("query", "kind=%s shards=%zu role=%s", hg_query_kind_name (q->kind),
-                 self->n_shards, who.role == HG_ANALYST_DP ? "dp" : "aggregate");
+        hg_info ("query", "kind=%s shards=%zu role=%s suppressed=%u complementary=%u",
+                 hg_query_kind_name (q->kind), self->n_shards,
+                 who.role == HG_ANALYST_DP ? "dp" : "aggregate", stats.suppressed,
+                 stats.complementary);
     }
     return rc;
 }

@@ -186,6 +186,7 @@ typedef struct {
     bool dp, exact;
     unsigned sensitivity; /* dp */
     int complementary;    /* numbers suppressed to protect others */
+    unsigned nulls;       /* numbers released as null */
     bool oom;
 } s_ctx_t;
 
@@ -302,18 +303,19 @@ s_withhold (json_object *ans, const char *section, json_object **arr)
 }
 
 static json_object *
-s_num (const hg_dnum_t *n)
+s_num (s_ctx_t *x, const hg_dnum_t *n)
 {
+    x->nulls += n->suppressed;
     return n->suppressed ? NULL : json_object_new_uint64 (n->shown);
 }
 
 /* patients, records (when with_records) and suppressed of r into o. */
 static void
-s_put_counts (json_object *o, const s_row_t *r, bool with_records)
+s_put_counts (s_ctx_t *x, json_object *o, const s_row_t *r, bool with_records)
 {
-    json_object_object_add (o, "patients", s_num (&r->pat));
+    json_object_object_add (o, "patients", s_num (x, &r->pat));
     if (with_records) {
-        json_object_object_add (o, "records", s_num (&r->rec));
+        json_object_object_add (o, "records", s_num (x, &r->rec));
     }
     json_object_object_add (o, "suppressed", json_object_new_boolean (r->pat.suppressed));
 }
@@ -321,9 +323,9 @@ s_put_counts (json_object *o, const s_row_t *r, bool with_records)
 /* denominator and rate of a prevalence row, the rate from the numbers
  * shown (an exact rate would undo their rounding or noise). */
 static void
-s_put_rate (json_object *o, const s_row_t *r, double per)
+s_put_rate (s_ctx_t *x, json_object *o, const s_row_t *r, double per)
 {
-    json_object_object_add (o, "denominator", s_num (&r->den));
+    json_object_object_add (o, "denominator", s_num (x, &r->den));
     bool rate = !r->pat.suppressed && !r->den.suppressed && r->den.shown > 0;
     json_object_object_add (o, "rate",
                             rate ? json_object_new_double ((double) r->pat.shown * per
@@ -467,9 +469,9 @@ s_cells (json_object *ans, s_ctx_t *x, const hg_qpart_t *m, s_row_t *total)
             json_object_object_add (o, hg_query_by_name (q->by[b]),
                                     json_object_new_string_len (p, (int) len));
         }
-        s_put_counts (o, &rows[i], q->kind == HG_QM_RECORDS);
+        s_put_counts (x, o, &rows[i], q->kind == HG_QM_RECORDS);
         if (q->kind == HG_QM_PREVALENCE) {
-            s_put_rate (o, &rows[i], q->per);
+            s_put_rate (x, o, &rows[i], q->per);
         }
         json_object_array_add (arr, o);
     }
@@ -526,7 +528,7 @@ s_bins (json_object *ans, s_ctx_t *x, const hg_qpart_t *m)
         if (withheld) { /* every bin null, the empty ones too */
             rows[b].pat.suppressed = rows[b].rec.suppressed = true;
         }
-        s_put_counts (o, &rows[b], true);
+        s_put_counts (x, o, &rows[b], true);
         json_object_array_add (arr, o);
     }
     if (withheld) {
@@ -566,7 +568,7 @@ s_list (json_object *ans, s_ctx_t *x, const hg_qpart_t *m)
         json_object *o = json_object_new_object ();
         json_object_object_add (o, top ? "code" : "period",
                                 json_object_new_string (rows[i].src->key + 2));
-        s_put_counts (o, &rows[i], top);
+        s_put_counts (x, o, &rows[i], top);
         json_object_array_add (arr, o);
         listed++;
     }
@@ -639,9 +641,10 @@ s_put_disclosure (json_object *ans, const s_ctx_t *x)
 
 char *
 hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, const hg_disclose_policy_t *pol,
-                 const hg_analyst_t *who, unsigned shards, hg_arena_t *arena)
+                 const hg_analyst_t *who, unsigned shards, hg_answer_stats_t *stats,
+                 hg_arena_t *arena)
 {
-    s_ctx_t x = {q, pol, who, who && who->role == HG_ANALYST_DP, false, 1, 0, false};
+    s_ctx_t x = {q, pol, who, who && who->role == HG_ANALYST_DP, false, 1, 0, 0, false};
     x.exact = !x.dp && pol->min_cell == 0;
     if (x.dp && hg_query_dp_sensitivity (q, &x.sensitivity, &(hg_err_t) {0}) < 0) {
         return NULL; /* the caller checks before asking the shards */
@@ -655,7 +658,8 @@ hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, const hg_disclos
     s_first (&x, &total);
     json_object_object_add (ans, "measure",
                             json_object_new_string (hg_query_kind_name (q->kind)));
-    s_put_counts (ans, &total, q->kind == HG_QM_RECORDS); /* its place; its value below */
+    s_put_counts (&x, ans, &total, q->kind == HG_QM_RECORDS); /* its place; its value below */
+    x.nulls = 0;
     if (q->n_by) {
         s_cells (ans, &x, merged, &total);
     }
@@ -671,13 +675,16 @@ hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, const hg_disclos
         break;
     }
     s_last (&x, &total);
-    s_put_counts (ans, &total, q->kind == HG_QM_RECORDS);
+    s_put_counts (&x, ans, &total, q->kind == HG_QM_RECORDS);
     if (q->kind == HG_QM_PREVALENCE) {
         json_object_object_add (ans, "per", json_object_new_double (q->per));
-        s_put_rate (ans, &total, q->per);
+        s_put_rate (&x, ans, &total, q->per);
     }
     s_put_disclosure (ans, &x);
     json_object_object_add (ans, "shards", json_object_new_int ((int) shards));
+    if (stats) {
+        *stats = (hg_answer_stats_t) {x.nulls, (unsigned) x.complementary};
+    }
     char *out = x.oom ? NULL
                       : hg_arena_strdup (arena,
                                          json_object_to_json_string_ext (ans,

@@ -389,6 +389,9 @@ def test_dp_averaging_until_refused(run):
                       "RECOVERED" if len(cand) == 1 else "not recovered",
                       refused.err.strip()[:90]))
     assert len(cand) >= 2, (est, iv)
+    stats = run["cluster"].stats()
+    assert hg.counters(stats, "analytics", "dp_answers") == n, stats
+    assert hg.counters(stats, "analytics", "dp_refused") == 1, stats
     # the budget is in analytics' store: a restart (SIGKILL, `cluster up` again) keeps it
     run["cluster"].kill9("analytics-0")
     run["cluster"].up(*UP)

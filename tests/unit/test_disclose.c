@@ -564,6 +564,8 @@ test_budget (void **state)
 
 /* ---- the answer ------------------------------------------------------------------ */
 
+static hg_answer_stats_t s_stats; /* of the last answer */
+
 static json_object *
 s_answer (const char *doc, hg_qpart_t *part, const hg_disclose_policy_t *pol,
           const hg_analyst_t *who)
@@ -572,7 +574,7 @@ s_answer (const char *doc, hg_qpart_t *part, const hg_disclose_policy_t *pol,
     hg_query_t q;
     hg_err_t err = {0};
     assert_int_equal (hg_query_parse (doc, strlen (doc), 2024, a, &q, &err), 0);
-    char *text = hg_query_answer (&q, part, pol, who, 2, a);
+    char *text = hg_query_answer (&q, part, pol, who, 2, &s_stats, a);
     assert_non_null (text);
     json_object *ans = json_tokener_parse (text);
     assert_non_null (ans);
@@ -628,6 +630,8 @@ test_answer_aggregate (void **state)
     assert_int_equal (json_object_get_int (s_get (ans, "patients")), 68);
     assert_int_equal (json_object_get_int (s_get (s_get (ans, "disclosure"), "complementary")),
                       1);
+    assert_int_equal (s_stats.suppressed, 4); /* other's and male's patients and records */
+    assert_int_equal (s_stats.complementary, 1);
     json_object_put (ans);
     /* rounded to 10 */
     pol.round_to = 10;
