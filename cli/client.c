@@ -239,11 +239,14 @@ hg_cmd_query (int argc, char **argv)
     const hg_cli_spec_t count = {
         .command = "hourglass query count",
         .opts = opts,
-        .about = "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
-                 "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
-                 "carry every code (each dated in the range when one is given); its records\n"
-                 "are not counted. --repeat N runs the query N times and adds\n"
-                 "\"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to the JSON (benchmarks).\n",
+        .about =
+            "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
+            "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
+            "carry every code (each dated in the range when one is given); its records\n"
+            "are not counted. Counts of 1..min-cell patients are suppressed, others rounded\n"
+            "(analytics' round_to; --min-cell 0, the operator's: exact). --repeat N runs\n"
+            "the query N times and adds \"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to\n"
+            "the JSON (benchmarks).\n",
     };
     extern const hg_cli_spec_t hg_query_run_spec;
     const hg_cli_spec_t *const verbs[] = {&count, &hg_query_run_spec, NULL};
