@@ -442,3 +442,30 @@ def test_exact_and_dp_refusals(run):
     assert r.rc == 1 and "by year" in r.err, r
     r = ask(run, {}, "--role", "nobody", ok=False)
     assert r.rc == 1 and "aggregate or dp" in r.err, r
+
+
+def test_secure_cluster_budget_is_the_keys(tmp_path):
+    """Under CurveZMQ the analyst is the caller's key (operator:operator here): its
+    budget, its refusal; the exact answer is the operator key's to ask."""
+    c = hg.Cluster(tmp_path / "secure")
+    saved = os.environ.get("HOURGLASS_DP_BUDGET")
+    os.environ["HOURGLASS_DP_BUDGET"] = "1"
+    try:
+        c.up("--secure", "--heartbeat-ms", "200", "--compression", "none")
+        doc = tmp_path / "q.json"
+        doc.write_text(json.dumps({"by": ["sex"]}))
+        base = ("query", "run", "--cluster", c.dir, "--file", str(doc), "--json")
+        for k in (1, 2):
+            r = hg.run(*base, "--role", "dp", timeout=60)
+            assert r.rc == 0, r
+            assert r.json()["epsilon"]["spent"] == pytest.approx(DP_EPSILON * k), r
+        r = hg.run(*base, "--role", "dp", timeout=60)
+        assert r.rc == 1 and "analyst 'operator:operator' has spent its privacy budget" in r.err, r
+        r = hg.run(*base, "--min-cell", "0", timeout=60)
+        assert r.rc == 0 and r.json()["disclosure"]["role"] == "exact", r
+    finally:
+        if saved is None:
+            os.environ.pop("HOURGLASS_DP_BUDGET", None)
+        else:
+            os.environ["HOURGLASS_DP_BUDGET"] = saved
+        c.teardown()
