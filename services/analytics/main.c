@@ -288,21 +288,19 @@ s_random (void *ctx, void *buf, size_t n)
     randombytes_buf (buf, n);
 }
 
-/* The disclosure policy and analyst of a control-plane request
- * (docs/analytics.md "Disclosure control"): the analyst is the caller's key
- * ("operator:NAME"; "control" without CurveZMQ, where there is no caller to
- * tell apart), the role aggregate unless the request asks dp; a threshold of
- * the request's own (0: the exact answer) only for the operator. */
+/* The analyst of a control-plane request and its threshold (docs/analytics.md
+ * "Disclosure control"): the analyst is the caller's key ("operator:NAME";
+ * "control" without CurveZMQ, where there is no caller to tell apart), the
+ * role aggregate unless the request asks dp; a threshold of the request's
+ * own (0: the exact answer) only for the operator. *min_cell: analytics' own
+ * or the request's. */
 static int
-s_policy (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
-          hg_disclose_policy_t *pol, hg_analyst_t *who, hg_err_t *err)
+s_control_analyst (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+                   hg_analyst_t *who, uint64_t *min_cell, hg_err_t *err)
 {
     const char *caller = hg_service_caller (svc);
     *who = (hg_analyst_t) {caller ? caller : "control", HG_ANALYST_AGGREGATE};
-    *pol = (hg_disclose_policy_t) {.min_cell = self->min_cell,
-                                   .round_to = self->round_to,
-                                   .epsilon = self->dp_epsilon,
-                                   .random = s_random};
+    *min_cell = self->min_cell;
     const char *role = req->disclosure_role ? req->disclosure_role : "";
     if (strcmp (role, "dp") == 0) {
         who->role = HG_ANALYST_DP;
@@ -318,7 +316,7 @@ s_policy (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest 
                                "this key is '%s'",
                                caller);
         }
-        pol->min_cell = req->threshold->min_cell;
+        *min_cell = req->threshold->min_cell;
     }
     return 0;
 }
@@ -372,33 +370,38 @@ s_budget_write (hg_service_t *svc, const char *analyst, uint64_t spent, hg_err_t
     return rc;
 }
 
-/* QUERY (docs/analytics.md): the document checked here (its errors name
+/* One query document answered for who (the control plane's QUERY; the
+ * HTTP API's POST /v1/query with its token's analyst): parsed (errors name
  * the field), its text sent to every shard, the partials merged and the
- * answer released under the disclosure policy (disclose.h); a dp answer is
- * charged to the analyst's budget before it leaves. */
+ * answer released under the disclosure policy (disclose.h) with threshold
+ * min_cell; a dp answer is charged to who's budget before it is given
+ * (*answer, in arena). Called from the service loop only: one request at a
+ * time is what makes a budget's check and charge atomic. */
 static int
-s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
-         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+s_answer_query (hg_service_t *svc, analytics_t *self, const char *doc, int ref_year,
+                const hg_analyst_t *who, uint64_t min_cell, char **answer, hg_arena_t *arena,
+                hg_err_t *err)
 {
     time_t now = time (NULL);
     struct tm tm;
     gmtime_r (&now, &tm);
-    Hourglass__ControlRequest fwd = *req;
-    fwd.ref_year = req->ref_year ? req->ref_year : tm.tm_year + 1900;
-    fwd.query = req->query ? req->query : "";
-    fwd.disclosure_role = "";
-    fwd.threshold = NULL;
+    Hourglass__ControlRequest fwd = HOURGLASS__CONTROL_REQUEST__INIT;
+    fwd.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUERY;
+    fwd.ref_year = ref_year ? ref_year : tm.tm_year + 1900;
+    fwd.query = (char *) doc;
     hg_query_t *q = hg_arena_alloc (arena, sizeof (*q));
-    hg_disclose_policy_t pol;
-    hg_analyst_t who;
+    hg_disclose_policy_t pol = {.min_cell = min_cell,
+                                .round_to = self->round_to,
+                                .epsilon = self->dp_epsilon,
+                                .random = s_random};
     unsigned sensitivity;
     uint64_t spent = 0, cost = hg_disclose_ueps (self->dp_epsilon);
-    if (!q || hg_query_parse (fwd.query, strlen (fwd.query), fwd.ref_year, arena, q, err) < 0
-        || s_policy (svc, self, req, &pol, &who, err) < 0
-        || (who.role == HG_ANALYST_DP
+    bool dp = who->role == HG_ANALYST_DP;
+    if (!q || hg_query_parse (doc, strlen (doc), fwd.ref_year, arena, q, err) < 0
+        || (dp
             && (hg_query_dp_sensitivity (q, &sensitivity, err) < 0
-                || s_budget_read (svc, who.analyst, &spent, err) < 0
-                || hg_disclose_charge (&spent, cost, self->dp_budget_ueps, who.analyst, err)
+                || s_budget_read (svc, who->analyst, &spent, err) < 0
+                || hg_disclose_charge (&spent, cost, self->dp_budget_ueps, who->analyst, err)
                        < 0))) {
         (*hg_service_counter (svc, "query_errors"))++;
         *hg_service_counter (svc, "dp_refused") += err->code == HG_ELIMIT;
@@ -409,29 +412,45 @@ s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *
     hg_qpart_t *merged = hg_qpart_new ();
     int rc = merged ? s_fan_out (svc, self, &fwd, merged, err)
                     : hg_err_set (err, HG_ENOMEM, "out of memory");
-    char *answer = NULL;
     hg_answer_stats_t stats = {0};
     if (rc == 0) {
-        answer = hg_query_answer (q, merged, &pol, &who, (unsigned) self->n_shards, &stats,
-                                  arena);
-        rc = answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+        *answer = hg_query_answer (q, merged, &pol, who, (unsigned) self->n_shards, &stats,
+                                   arena);
+        rc = *answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
     hg_qpart_destroy (&merged);
-    if (rc == 0 && who.role == HG_ANALYST_DP) {
-        rc = s_budget_write (svc, who.analyst, spent, err);
+    if (rc == 0 && dp) {
+        rc = s_budget_write (svc, who->analyst, spent, err);
     }
     (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
-    if (rc == 0) {
-        reply->answer = answer;
-        *hg_service_counter (svc, "suppressed") += stats.suppressed > 0;
-        *hg_service_counter (svc, "dp_answers") += who.role == HG_ANALYST_DP;
-        rc = s_audit (svc, fwd.query, strlen (fwd.query), err);
-        hg_info ("query", "kind=%s shards=%zu role=%s suppressed=%u complementary=%u",
-                 hg_query_kind_name (q->kind), self->n_shards,
-                 who.role == HG_ANALYST_DP ? "dp" : "aggregate", stats.suppressed,
-                 stats.complementary);
+    if (rc != 0) {
+        *answer = NULL;
+        return rc;
     }
-    return rc;
+    *hg_service_counter (svc, "suppressed") += stats.suppressed > 0;
+    *hg_service_counter (svc, "dp_answers") += dp;
+    hg_info ("query", "kind=%s shards=%zu role=%s suppressed=%u complementary=%u",
+             hg_query_kind_name (q->kind), self->n_shards, dp ? "dp" : "aggregate",
+             stats.suppressed, stats.complementary);
+    return s_audit (svc, doc, strlen (doc), err);
+}
+
+/* QUERY (docs/analytics.md) over the control plane. */
+static int
+s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    hg_analyst_t who;
+    uint64_t min_cell;
+    char *answer = NULL;
+    if (s_control_analyst (svc, self, req, &who, &min_cell, err) < 0
+        || s_answer_query (svc, self, req->query ? req->query : "", req->ref_year, &who, min_cell,
+                           &answer, arena, err)
+               < 0) {
+        return err->code;
+    }
+    reply->answer = answer;
+    return 0;
 }
 
 static int
@@ -459,9 +478,9 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     if (!s_valid_day (q->from) || !s_valid_day (q->to)) {
         return hg_err_set (err, HG_EINVAL, "dates must be YYYY-MM-DD");
     }
-    hg_disclose_policy_t pol;
     hg_analyst_t who;
-    if (s_policy (svc, self, req, &pol, &who, err) < 0) {
+    uint64_t min_cell;
+    if (s_control_analyst (svc, self, req, &who, &min_cell, err) < 0) {
         return err->code;
     }
     if (who.role == HG_ANALYST_DP) {
@@ -475,7 +494,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
         (*hg_service_counter (svc, "query_errors"))++;
         return HG_EIO;
     }
-    hg_count_disclose (&total, pol.min_cell, pol.round_to);
+    hg_count_disclose (&total, min_cell, self->round_to);
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);
     res->patients = total.patients;
