@@ -445,12 +445,112 @@ s_coords (const hg_query_t *q, const hg_qcell_t **v, size_t n)
     return coords;
 }
 
+static const hg_qcell_t *
+s_get (const hg_qpart_t *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp (m->cells[i].key, key) == 0) {
+            return &m->cells[i];
+        }
+    }
+    return NULL;
+}
+
+/* The values of a patient stratum with a closed domain (eval.c writes no
+ * other); NULL for an open one (state). */
+static const char *const s_sexes[] = {"female", "male", "other", "unknown", NULL};
+static const char *const s_ages[] = {"0-9",   "10-19", "20-29", "30-39", "40-49",   "50-59",
+                                     "60-69", "70-79", "80-89", "90+",   "unknown", NULL};
+
+static const char *const *
+s_domain (hg_qby_t by)
+{
+    return by == HG_QBY_SEX ? s_sexes : by == HG_QBY_AGE_GROUP ? s_ages : NULL;
+}
+
+static bool
+s_closed (const hg_query_t *q)
+{
+    for (size_t b = 0; b < q->n_by; b++) {
+        if (!s_domain (q->by[b])) {
+            return false;
+        }
+    }
+    return q->n_by > 0;
+}
+
+/* Whether every value of a cell key is in its stratum's closed domain. */
+static bool
+s_in_domain (const hg_query_t *q, const char *key)
+{
+    for (size_t b = 0; b < q->n_by; b++) {
+        size_t len;
+        const char *p = s_dim (key, b, &len);
+        const char *const *d = s_domain (q->by[b]);
+        while (d && *d && !(strlen (*d) == len && memcmp (*d, p, len) == 0)) {
+            d++;
+        }
+        if (!d || !*d) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Role dp over closed domains: the strata of the product that no patient
+ * is in, as zero cells (keys malloc'd, *n of them), so that every stratum is
+ * listed with its noisy count and which ones exist says nothing. */
+static hg_qcell_t *
+s_domain_cells (const hg_query_t *q, const hg_qpart_t *m, size_t *n)
+{
+    size_t total = 1, idx[HG_QUERY_BY_MAX] = {0};
+    for (size_t b = 0; b < q->n_by; b++) {
+        size_t k = 0;
+        while (s_domain (q->by[b])[k]) {
+            k++;
+        }
+        total *= k;
+    }
+    hg_qcell_t *out = calloc (total + 1, sizeof (*out));
+    *n = 0;
+    for (size_t t = 0; out && t < total; t++) {
+        char key[256] = {'C', S_SEP};
+        size_t len = 2;
+        for (size_t b = 0; b < q->n_by; b++) {
+            len += (size_t) snprintf (key + len, sizeof (key) - len, "%s%s", b ? "\x1f" : "",
+                                      s_domain (q->by[b])[idx[b]]);
+        }
+        if (!s_get (m, key)) {
+            out[*n].key = strdup (key);
+            out[*n].key_len = len;
+            *n += out[*n].key != NULL;
+        }
+        for (size_t b = q->n_by; b-- > 0;) { /* the next of the product */
+            if (s_domain (q->by[b])[++idx[b]]) {
+                break;
+            }
+            idx[b] = 0;
+        }
+    }
+    return out;
+}
+
 static void
 s_cells (json_object *ans, s_ctx_t *x, const hg_qpart_t *m, s_row_t *total)
 {
     const hg_query_t *q = x->q;
-    size_t n;
+    size_t n, n_zero = 0;
     const hg_qcell_t **v = s_section (m, 'C', &n);
+    bool closed = x->dp && s_closed (q);
+    hg_qcell_t *zero = closed ? s_domain_cells (q, m, &n_zero) : NULL;
+    const hg_qcell_t **all = v && n_zero ? realloc (v, (n + n_zero + 1) * sizeof (*v)) : NULL;
+    if (all) {
+        v = all;
+        for (size_t i = 0; i < n_zero; i++) {
+            v[n++] = &zero[i];
+        }
+        qsort (v, n, sizeof (*v), s_cmp_key);
+    }
     s_row_t *rows = v ? s_rows (x, v, n) : NULL;
     uint32_t *coords = rows ? s_coords (q, v, n) : NULL;
     json_object *arr = json_object_new_array ();
@@ -459,8 +559,9 @@ s_cells (json_object *ans, s_ctx_t *x, const hg_qpart_t *m, s_row_t *total)
                                   q->kind == HG_QM_PREVALENCE);
     for (size_t i = 0; coords && !withheld && i < n; i++) {
         s_last (x, &rows[i]);
-        if (x->dp && rows[i].pat.suppressed) {
-            continue; /* dp: a stratum is listed when its noisy count is above min_cell */
+        if (x->dp && rows[i].pat.shown <= x->pol->min_cell
+            && !(closed && s_in_domain (q, v[i]->key))) {
+            continue; /* dp, open domain: listed when its noisy count is above min_cell */
         }
         json_object *o = json_object_new_object ();
         for (size_t b = 0; b < q->n_by; b++) {
@@ -475,25 +576,18 @@ s_cells (json_object *ans, s_ctx_t *x, const hg_qpart_t *m, s_row_t *total)
         }
         json_object_array_add (arr, o);
     }
-    x->oom |= !coords;
+    x->oom |= !coords || (closed && !zero);
     if (withheld) {
         s_withhold (ans, "cells", &arr);
     }
+    for (size_t i = 0; i < n_zero; i++) {
+        free ((char *) zero[i].key);
+    }
+    free (zero);
     free (coords);
     free (rows);
     free (v);
     json_object_object_add (ans, "cells", arr);
-}
-
-static const hg_qcell_t *
-s_get (const hg_qpart_t *m, const char *key)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        if (strcmp (m->cells[i].key, key) == 0) {
-            return &m->cells[i];
-        }
-    }
-    return NULL;
 }
 
 /* Bins and series: a one-way table each, whose sum the analyst is taken to
@@ -562,8 +656,8 @@ s_list (json_object *ans, s_ctx_t *x, const hg_qpart_t *m)
     }
     for (size_t i = 0, listed = 0; rows && !withheld && i < n && (!top || listed < q->top_n);
          i++) {
-        if (x->dp && rows[i].pat.suppressed) {
-            continue;
+        if (x->dp && rows[i].pat.shown <= x->pol->min_cell) {
+            continue; /* a code is listed when its noisy count is above min_cell */
         }
         json_object *o = json_object_new_object ();
         json_object_object_add (o, top ? "code" : "period",

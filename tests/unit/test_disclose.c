@@ -713,15 +713,47 @@ test_answer_dp (void **state)
         assert_true (fabs (json_object_get_double (s_get (e, "spent")) - 1.5) < 1e-9);
         assert_true (fabs (json_object_get_double (s_get (e, "left")) - 3.5) < 1e-9);
         exact += json_object_get_int (s_get (ans, "patients")) == 500;
+        /* sex is a closed domain: every stratum listed, the empty ones too, so
+         * which are listed says nothing */
         json_object *cells = s_get (ans, "cells");
-        for (size_t i = 0; i < json_object_array_length (cells); i++) {
+        assert_int_equal (json_object_array_length (cells), 4);
+        const char *sexes[] = {"female", "male", "other", "unknown"};
+        for (size_t i = 0; i < 4; i++) {
             json_object *c = json_object_array_get_idx (cells, i);
-            /* a stratum whose noisy count is small is not listed at all */
-            assert_false (json_object_get_boolean (s_get (c, "suppressed")));
+            assert_string_equal (json_object_get_string (s_get (c, "sex")), sexes[i]);
         }
         json_object_put (ans);
     }
     assert_true (exact < 25); /* noise on the total (P(0) = 0.12 at sensitivity 2) */
+    /* state is open: a stratum is listed only when its noisy count is above min_cell */
+    s_add (p,
+           "C\x1f"
+           "WY",
+           1, 1);
+    hg_qpart_t *q2 = hg_qpart_new ();
+    s_add (q2, "T", 500, 900);
+    s_add (q2,
+           "C\x1f"
+           "CA",
+           400, 700);
+    s_add (q2,
+           "C\x1f"
+           "WY",
+           1, 1);
+    int listed = 0;
+    for (int k = 0; k < 50; k++) {
+        json_object *ans = s_answer ("{\"by\": [\"state\"]}", q2, &pol, &who);
+        json_object *cells = s_get (ans, "cells");
+        for (size_t i = 0; i < json_object_array_length (cells); i++) {
+            json_object *c = json_object_array_get_idx (cells, i);
+            assert_false (json_object_get_boolean (s_get (c, "suppressed")));
+            listed += strcmp (json_object_get_string (s_get (c, "state")), "WY") == 0;
+        }
+        json_object_put (ans);
+    }
+    print_message ("WY listed %d of 50\n", listed);
+    assert_true (listed < 10); /* P = 0.046 each */
+    hg_qpart_destroy (&q2);
     /* dp refuses what has no bound on one patient's part */
     hg_arena_t *a = hg_arena_new (0);
     hg_query_t q;
