@@ -540,7 +540,9 @@ s_two_pinned (const hg_dtable_t *t, size_t start)
     }
     /* one table consistent with everything known (the true one is), then a
      * cell can move iff a cycle of the residual graph runs through its edge */
-    rc = s_two_feasible (&w, SIZE_MAX, 0, 0) ? s_two_flow_pinned (&w, start) : -2;
+    /* (no table at all would mean the counts contradict what the analyst is
+     * supposed to know -- records without patients: -4, failed closed) */
+    rc = s_two_feasible (&w, SIZE_MAX, 0, 0) ? s_two_flow_pinned (&w, start) : -4;
     s_flow_free (&w.flow);
 cleanup:
     free (w.cell_edge);
@@ -590,8 +592,8 @@ s_candidate (const hg_dtable_t *t, size_t p, bool near)
     long best = -1;
     for (size_t i = 0; i < t->n_cells; i++) {
         const hg_dnum_t *c = &t->cells[i];
-        if (c->suppressed || c->value == 0) {
-            continue;
+        if (c->suppressed || c->value == 0 || c->value < t->comp_lo) {
+            continue; /* (a complement must be what the analyst supposes it is) */
         }
         if (near && t->n_dims > 1) {
             size_t differ = 0;
@@ -638,7 +640,7 @@ hg_disclose_protect (hg_dtable_t *t)
         n->complementary = true;
         added++;
     }
-    if (p == -2) {
+    if (p == -2 || p == -4) { /* fail closed */
         for (size_t i = 0; i < t->n_cells; i++) {
             t->cells[i].suppressed = true;
         }
@@ -646,7 +648,7 @@ hg_disclose_protect (hg_dtable_t *t)
             t->margin->suppressed = true;
         }
         t->withheld = true;
-        return -1;
+        return p == -2 ? -1 : added;
     }
     return added;
 }

@@ -107,7 +107,8 @@ typedef struct {
 
 /* The index of a primary suppressed cell whose value the analyst can
  * recover (one value only is consistent with what they know), or -1 when
- * none; -2 when out of memory. */
+ * none; -2 when out of memory; -4 when no table fits what the analyst is
+ * supposed to know (counts that contradict it: records without patients). */
 long hg_disclose_pinned (const hg_dtable_t *t);
 
 /* Suppresses further cells (complementary, the smallest shown count on a
