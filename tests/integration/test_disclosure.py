@@ -12,7 +12,7 @@ it learns leaves one value possible (dp: one value in the 95 % interval).
 Tricks: with/without a narrow date window, one more code in `none`, one
 more year of age, strata vs the total, bins vs the total, a two-way table vs
 its one-way margins, and averaging repeated dp answers until the budget
-refuses. The results are printed (pytest -s, or on failure).
+refuses. The results are printed with the test's output (ctest -V, LastTest.log).
 """
 import collections
 import json
@@ -38,7 +38,7 @@ BIG = 10 ** 9
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("disclosure")
     sim = str(base / "sim")
     truth = hg.simulate(sim, PATIENTS, SEED, 0)
@@ -59,10 +59,12 @@ def run(tmp_path_factory):
             else:
                 os.environ[k] = v
         c.teardown()
-        print("\n=== differencing attacks (min_cell %d, round_to %d, dp epsilon %g of %g) ==="
-              % (MIN_CELL, ROUND_TO, DP_EPSILON, DP_BUDGET))
-        for line in RESULTS:
-            print(line)
+        # printed past pytest's capture, so ctest's log (LastTest.log, -V) has them
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        lines = ["", "=== differencing attacks (min_cell %d, round_to %d, dp epsilon %g of %g) ==="
+                 % (MIN_CELL, ROUND_TO, DP_EPSILON, DP_BUDGET)] + RESULTS
+        with capture.global_and_fixture_disabled():
+            print("\n".join(lines), flush=True)
 
 
 def ask(run, doc, *extra, ok=True):
@@ -382,13 +384,15 @@ def test_dp_averaging_until_refused(run):
     alpha = math.exp(-DP_EPSILON)
     sd = math.sqrt(2 * alpha) / (1 - alpha) * math.sqrt(2 / k)
     iv = (math.ceil(est - 1.96 * sd), math.floor(est + 1.96 * sd))
-    cand = candidates(iv)
+    # what the attacker can claim at 95 %: every integer of the interval (its width is
+    # fixed by epsilon, the budget and the noise: about 7 here, whatever the draws)
+    cand = list(range(iv[0], iv[1] + 1))
     RESULTS.append("%-40s truth %2d | %d dp answers averaged: %.2f, 95%% interval %s, "
                    "%d candidates %s; then refused: %s"
                    % ("dp: averaging until refused", truth, 2 * k, est, list(iv), len(cand),
                       "RECOVERED" if len(cand) == 1 else "not recovered",
                       refused.err.strip()[:90]))
-    assert len(cand) >= 2, (est, iv)
+    assert len(cand) >= 5, (est, iv)
     stats = run["cluster"].stats()
     assert hg.counters(stats, "analytics", "dp_answers") == n, stats
     assert hg.counters(stats, "analytics", "dp_refused") == 1, stats
