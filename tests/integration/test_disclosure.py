@@ -14,6 +14,7 @@ more year of age, strata vs the total, bins vs the total, a two-way table vs
 its one-way margins, and averaging repeated dp answers until the budget
 refuses. The results are printed with the test's output (ctest -V, LastTest.log).
 """
+import calendar
 import collections
 import json
 import math
@@ -164,6 +165,12 @@ def big_condition(run):
     return code, tl
 
 
+def month_window(month):
+    """{"from", "to"} of a whole month "YYYY-MM"."""
+    last = calendar.monthrange(int(month[:4]), int(month[5:]))[1]
+    return {"from": month + "-01", "to": "%s-%02d" % (month, last)}
+
+
 def test_narrow_date_window(run):
     """A vs A without the patients who had the code in one month."""
     code, tl = big_condition(run)
@@ -173,8 +180,7 @@ def test_narrow_date_window(run):
             months[m] += 1
     month = next(m for m, n in sorted(months.items()) if 1 <= n <= MIN_CELL // 2)
     a = {"cohort": {"all": [{"code": code}]}}
-    b = {"cohort": {"all": [{"code": code}],
-                    "none": [{"code": code, "from": month + "-01", "to": month + "-28"}]}}
+    b = {"cohort": {"all": [{"code": code}], "none": [{"code": code, **month_window(month)}]}}
     difference(run, "with/without a narrow date window", a, b)
 
 
@@ -357,8 +363,7 @@ def test_dp_averaging_until_refused(run):
             months[m] += 1
     month = next(m for m, n in sorted(months.items()) if 1 <= n <= MIN_CELL // 2)
     a = {"cohort": {"all": [{"code": code}]}}
-    b = {"cohort": {"all": [{"code": code}],
-                    "none": [{"code": code, "from": month + "-01", "to": month + "-28"}]}}
+    b = {"cohort": {"all": [{"code": code}], "none": [{"code": code, **month_window(month)}]}}
     truth = exact(run, a)["patients"] - exact(run, b)["patients"]
     got = {"a": [], "b": []}
     spent = []
