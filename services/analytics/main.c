@@ -501,7 +501,6 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     res->records = total.records;
     res->suppressed = total.suppressed;
     res->shards = (uint32_t) self->n_shards;
-    reply->count = res;
     (*hg_service_counter (svc, "queries"))++;
     if (total.suppressed) {
         (*hg_service_counter (svc, "suppressed"))++;
@@ -512,6 +511,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     hourglass__count_query__pack (q, buf);
     int rc = s_audit (svc, buf, len, err);
     free (buf);
+    reply->count = rc == 0 ? res : NULL; /* no count leaves unaudited */
     hg_info ("query", "kind=%s codes=%zu shards=%zu suppressed=%d",
              q->n_also ? "cohort" : "count", q->n_also + 1, self->n_shards,
              (int) total.suppressed);
