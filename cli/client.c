@@ -257,7 +257,7 @@ hg_cmd_query (int argc, char **argv)
     const char *cluster = NULL, *from = "", *to = "", *key = NULL;
     bool json = false;
     hg_cli_list_t code_list = {0};
-    int repeat = 1;
+    int repeat = 1, min_cell = -1;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
         S_OPT_KEY (&key),
@@ -268,16 +268,22 @@ hg_cmd_query (int argc, char **argv)
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_INT ("--repeat", &repeat, "N", "run the query N times (benchmarks)", 1,
                         100000),
+        HG_CLI_OPT_INT ("--min-cell", &min_cell, "N",
+                        "operator only: this threshold instead of analytics' (0: exact counts)",
+                        0, 1000000),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t count = {
         .command = "hourglass query count",
         .opts = opts,
-        .about = "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
-                 "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
-                 "carry every code (each dated in the range when one is given); its records\n"
-                 "are not counted. --repeat N runs the query N times and adds\n"
-                 "\"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to the JSON (benchmarks).\n",
+        .about =
+            "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
+            "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
+            "carry every code (each dated in the range when one is given); its records\n"
+            "are not counted. Counts of 1..min-cell patients are suppressed, others rounded\n"
+            "(analytics' round_to; --min-cell 0, the operator's: exact). --repeat N runs\n"
+            "the query N times and adds \"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to\n"
+            "the JSON (benchmarks).\n",
     };
     extern const hg_cli_spec_t hg_query_run_spec;
     const hg_cli_spec_t *const verbs[] = {&count, &hg_query_run_spec, NULL};
@@ -340,6 +346,9 @@ hg_cmd_query (int argc, char **argv)
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
     req.count = &q;
+    Hourglass__Threshold threshold = HOURGLASS__THRESHOLD__INIT;
+    threshold.min_cell = (uint32_t) min_cell;
+    req.threshold = min_cell >= 0 ? &threshold : NULL;
     void *zctx = zmq_ctx_new ();
     Hourglass__ControlReply *rep = NULL;
     hg_err_t err;

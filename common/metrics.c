@@ -106,6 +106,10 @@ static const hg_metric_def_t s_catalogue[] = {
     {"query_errors", "query_errors", false, "analytics", "Queries that failed"},
     {"suppressed", "suppressed", false, "analytics",
      "Answers with at least one number suppressed as a small cell"},
+    {"dp_answers", "dp_answers", false, "analytics",
+     "Answers released under role dp (noise, charged to the analyst's epsilon budget)"},
+    {"dp_refused", "dp_refused", false, "analytics",
+     "Role dp queries refused because the analyst's epsilon budget is spent"},
 };
 
 /* Gauges the runtime publishes. */

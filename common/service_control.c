@@ -48,6 +48,12 @@ hg_service_metrics_publish (hg_service_t *self)
 
 /* ---- control ------------------------------------------------------------ */
 
+const char *
+hg_service_caller (hg_service_t *svc)
+{
+    return svc->caller;
+}
+
 static void
 s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
 {
@@ -183,7 +189,9 @@ hg_service_control_handle (hg_service_t *self)
             reply.error = "undecodable control request";
         }
         else if (s_control_permitted (self, &parts[2], req->kind, &reply, arena)) {
+            self->caller = self->secure ? zmq_msg_gets (&parts[2], "User-Id") : NULL;
             s_control_answer (self, req, &reply, arena);
+            self->caller = NULL;
         }
         size_t len = hourglass__control_reply__get_packed_size (&reply);
         zmq_msg_t out;

@@ -40,6 +40,7 @@ struct hg_service {
     hg_metrics_t *metrics;     /* HTTP exposition, when configured */
     hg_curve_keypair_t curve;  /* this instance's key pair, when curve_key is set */
     bool secure;
+    const char *caller;     /* during a control request under CurveZMQ: its key's User-Id */
     hg_curve_auth_t *auth;  /* ZAP handler of the server sockets */
     uint64_t metrics_at_ms; /* next snapshot */
     hg_link_opts_t link_opts;

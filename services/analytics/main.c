@@ -10,9 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
+#include "control_acl.h"
 #include "curve.h"
+#include "disclose.h"
 #include "log.h"
 #include "query.h"
 #include "service.h"
@@ -31,6 +34,13 @@ static const hg_opt_t s_options[] = {
     {"shards", HG_OPT_INT, "0", "with a {shard} pattern in indexers: how many shards it names"},
     {"min_cell", HG_OPT_INT, "10",
      "counts of 1..min_cell patients are reported as suppressed (0: off)"},
+    {"round_to", HG_OPT_INT, "10",
+     "role aggregate: every count shown is rounded to a multiple of this (1: off), so two "
+     "answers differing by a few patients do not give their difference"},
+    {"dp_epsilon", HG_OPT_STRING, "0.5",
+     "role dp: the epsilon one query spends (the noise of every count is scaled to it)"},
+    {"dp_budget", HG_OPT_STRING, "5",
+     "role dp: the epsilon each analyst may spend in total; a query past it is refused"},
     {"shard_timeout_ms", HG_OPT_INT, "5000", "how long to wait for each shard's answer"},
     {"indexer_keys", HG_OPT_STRING, "",
      "with curve_key: the indexers' public keys (.pub files or Z85), one for all or one per "
@@ -45,8 +55,26 @@ typedef struct {
     char *endpoints_buf;
     char indexer_keys[HG_ANALYTICS_MAX_SHARDS][HG_CURVE_Z85_LEN + 1]; /* with curve_key */
     uint64_t min_cell;
+    uint64_t round_to;
+    double dp_epsilon;
+    uint64_t dp_budget_ueps;
     int timeout_ms;
 } analytics_t;
+
+/* A positive number option ("0.5"); -1 with err naming it otherwise. */
+static int
+s_epsilon_option (hg_service_t *svc, const char *name, double *out, hg_err_t *err)
+{
+    const char *text = hg_service_option (svc, name);
+    char *end = NULL;
+    double v = strtod (text, &end);
+    if (!*text || *end || !(v > 0) || v > 1e6) {
+        return hg_err_set (err, HG_EINVAL, "%s must be a positive number (epsilon), not '%s'",
+                           name, text);
+    }
+    *out = v;
+    return 0;
+}
 
 /* Under CurveZMQ the indexers answer counts only to analytics' key: their
  * public keys, one for all shards or one per endpoint. */
@@ -99,6 +127,20 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
         return hg_err_set (err, HG_EINVAL, "min_cell must be >= 0");
     }
     self->min_cell = (uint64_t) min_cell;
+    int64_t round_to = hg_config_int (hg_service_config (svc), "round_to");
+    if (round_to < 1 || round_to > 1000000) {
+        return hg_err_set (err, HG_EINVAL, "round_to must be 1 (off) .. 1000000");
+    }
+    self->round_to = (uint64_t) round_to;
+    double budget = 0;
+    if (s_epsilon_option (svc, "dp_epsilon", &self->dp_epsilon, err) < 0
+        || s_epsilon_option (svc, "dp_budget", &budget, err) < 0) {
+        return err->code;
+    }
+    self->dp_budget_ueps = hg_disclose_ueps (budget);
+    if (sodium_init () < 0) {
+        return hg_err_set (err, HG_EIO, "libsodium failed to initialise");
+    }
     return s_init_keys (svc, self, err);
 }
 
@@ -239,39 +281,176 @@ s_audit (hg_service_t *svc, const void *what, size_t len, hg_err_t *err)
     return rc;
 }
 
-/* QUERY (docs/analytics.md): the document checked here (its errors name
- * the field), its text sent to every shard, the partials merged and the
- * answer suppressed. */
+static void
+s_random (void *ctx, void *buf, size_t n)
+{
+    (void) ctx;
+    randombytes_buf (buf, n);
+}
+
+/* The analyst of a control-plane request and its threshold (docs/analytics.md
+ * "Disclosure control"): the analyst is the caller's key ("operator:NAME";
+ * "control" without CurveZMQ, where there is no caller to tell apart), the
+ * role aggregate unless the request asks dp; a threshold of the request's
+ * own (0: the exact answer) only for the operator. *min_cell: analytics' own
+ * or the request's. */
 static int
-s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
-         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+s_control_analyst (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+                   hg_analyst_t *who, uint64_t *min_cell, hg_err_t *err)
+{
+    const char *caller = hg_service_caller (svc);
+    *who = (hg_analyst_t) {caller ? caller : "control", HG_ANALYST_AGGREGATE};
+    *min_cell = self->min_cell;
+    const char *role = req->disclosure_role ? req->disclosure_role : "";
+    if (strcmp (role, "dp") == 0) {
+        who->role = HG_ANALYST_DP;
+    }
+    else if (*role && strcmp (role, "aggregate") != 0) {
+        return hg_err_set (err, HG_EINVAL, "disclosure role must be aggregate or dp, not '%s'",
+                           role);
+    }
+    if (req->threshold) {
+        if (caller && hg_control_role (caller) != HG_ROLE_OPERATOR) {
+            return hg_err_set (err, HG_EINVAL,
+                               "a threshold of the request's own (min_cell) is the operator's; "
+                               "this key is '%s'",
+                               caller);
+        }
+        *min_cell = req->threshold->min_cell;
+    }
+    return 0;
+}
+
+/* The epsilon budget: e/<analyst> -> millionths spent (8 bytes BE). */
+static int
+s_budget_key (const char *analyst, unsigned char *key, size_t cap)
+{
+    size_t n = strlen (analyst);
+    if (n + 2 > cap) {
+        return -1;
+    }
+    key[0] = 'e';
+    key[1] = '/';
+    memcpy (key + 2, analyst, n);
+    return (int) (n + 2);
+}
+
+static int
+s_budget_read (hg_service_t *svc, const char *analyst, uint64_t *spent, hg_err_t *err)
+{
+    unsigned char key[300];
+    int kl = s_budget_key (analyst, key, sizeof (key));
+    if (kl < 0) {
+        return hg_err_set (err, HG_EINVAL, "analyst name too long");
+    }
+    char *val = NULL;
+    size_t vlen = 0;
+    int rc = hg_store_get (hg_service_store (svc), key, (size_t) kl, &val, &vlen, err);
+    *spent = rc == 0 && vlen == 8 ? hg_be64_get ((const unsigned char *) val) : 0;
+    free (val);
+    if (rc == HG_ENOTFOUND) {
+        hg_err_clear (err);
+        return 0;
+    }
+    return rc;
+}
+
+/* Commits the analyst's new total (synced, with the counters) before the
+ * answer is released: a crash after this loses an answer, never a charge. */
+static int
+s_budget_write (hg_service_t *svc, const char *analyst, uint64_t spent, hg_err_t *err)
+{
+    unsigned char key[300], val[8];
+    int kl = s_budget_key (analyst, key, sizeof (key));
+    hg_be64_put (val, spent);
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_store_batch_put (wb, key, (size_t) kl, val, sizeof (val));
+    int rc = hg_service_commit (svc, wb, err);
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
+/* One query document answered for who (the control plane's QUERY; the
+ * HTTP API's POST /v1/query with its token's analyst): parsed (errors name
+ * the field), its text sent to every shard, the partials merged and the
+ * answer released under the disclosure policy (disclose.h) with threshold
+ * min_cell; a dp answer is charged to who's budget before it is given
+ * (*answer, in arena). Called from the service loop only: one request at a
+ * time is what makes a budget's check and charge atomic. */
+static int
+s_answer_query (hg_service_t *svc, analytics_t *self, const char *doc, int ref_year,
+                const hg_analyst_t *who, uint64_t min_cell, char **answer, hg_arena_t *arena,
+                hg_err_t *err)
 {
     time_t now = time (NULL);
     struct tm tm;
     gmtime_r (&now, &tm);
-    Hourglass__ControlRequest fwd = *req;
-    fwd.ref_year = req->ref_year ? req->ref_year : tm.tm_year + 1900;
-    fwd.query = req->query ? req->query : "";
+    Hourglass__ControlRequest fwd = HOURGLASS__CONTROL_REQUEST__INIT;
+    fwd.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUERY;
+    fwd.ref_year = ref_year ? ref_year : tm.tm_year + 1900;
+    fwd.query = (char *) doc;
     hg_query_t *q = hg_arena_alloc (arena, sizeof (*q));
-    if (!q || hg_query_parse (fwd.query, strlen (fwd.query), fwd.ref_year, arena, q, err) < 0) {
+    hg_disclose_policy_t pol = {.min_cell = min_cell,
+                                .round_to = self->round_to,
+                                .epsilon = self->dp_epsilon,
+                                .random = s_random};
+    unsigned sensitivity;
+    uint64_t spent = 0, cost = hg_disclose_ueps (self->dp_epsilon);
+    bool dp = who->role == HG_ANALYST_DP;
+    if (!q || hg_query_parse (doc, strlen (doc), fwd.ref_year, arena, q, err) < 0
+        || (dp
+            && (hg_query_dp_sensitivity (q, &sensitivity, err) < 0
+                || s_budget_read (svc, who->analyst, &spent, err) < 0
+                || hg_disclose_charge (&spent, cost, self->dp_budget_ueps, who->analyst, err)
+                       < 0))) {
         (*hg_service_counter (svc, "query_errors"))++;
+        *hg_service_counter (svc, "dp_refused") += err->code == HG_ELIMIT;
         return q ? err->code : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
+    pol.epsilon_spent = (double) spent / HG_DISCLOSE_UEPS;
+    pol.epsilon_left = (double) (self->dp_budget_ueps - spent) / HG_DISCLOSE_UEPS;
     hg_qpart_t *merged = hg_qpart_new ();
     int rc = merged ? s_fan_out (svc, self, &fwd, merged, err)
                     : hg_err_set (err, HG_ENOMEM, "out of memory");
+    hg_answer_stats_t stats = {0};
     if (rc == 0) {
-        reply->answer = hg_query_answer (q, merged, self->min_cell, (unsigned) self->n_shards,
-                                         arena);
-        rc = reply->answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+        *answer = hg_query_answer (q, merged, &pol, who, (unsigned) self->n_shards, &stats,
+                                   arena);
+        rc = *answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
     hg_qpart_destroy (&merged);
-    (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
-    if (rc == 0) {
-        rc = s_audit (svc, fwd.query, strlen (fwd.query), err);
-        hg_info ("query", "kind=%s shards=%zu", hg_query_kind_name (q->kind), self->n_shards);
+    if (rc == 0 && dp) {
+        rc = s_budget_write (svc, who->analyst, spent, err);
     }
-    return rc;
+    (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
+    if (rc != 0) {
+        *answer = NULL;
+        return rc;
+    }
+    *hg_service_counter (svc, "suppressed") += stats.suppressed > 0;
+    *hg_service_counter (svc, "dp_answers") += dp;
+    hg_info ("query", "kind=%s shards=%zu role=%s suppressed=%u complementary=%u",
+             hg_query_kind_name (q->kind), self->n_shards, dp ? "dp" : "aggregate",
+             stats.suppressed, stats.complementary);
+    return s_audit (svc, doc, strlen (doc), err);
+}
+
+/* QUERY (docs/analytics.md) over the control plane. */
+static int
+s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    hg_analyst_t who;
+    uint64_t min_cell;
+    char *answer = NULL;
+    if (s_control_analyst (svc, self, req, &who, &min_cell, err) < 0
+        || s_answer_query (svc, self, req->query ? req->query : "", req->ref_year, &who, min_cell,
+                           &answer, arena, err)
+               < 0) {
+        return err->code;
+    }
+    reply->answer = answer;
+    return 0;
 }
 
 static int
@@ -299,19 +478,29 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     if (!s_valid_day (q->from) || !s_valid_day (q->to)) {
         return hg_err_set (err, HG_EINVAL, "dates must be YYYY-MM-DD");
     }
+    hg_analyst_t who;
+    uint64_t min_cell;
+    if (s_control_analyst (svc, self, req, &who, &min_cell, err) < 0) {
+        return err->code;
+    }
+    if (who.role == HG_ANALYST_DP) {
+        return hg_err_set (err, HG_EINVAL,
+                           "COUNT has no dp role: ask the same cohort with `query run`");
+    }
+    Hourglass__ControlRequest fwd = *req;
+    fwd.threshold = NULL;
     hg_count_t total = {0};
-    if (s_fan_out (svc, self, req, &total, err) < 0) {
+    if (s_fan_out (svc, self, &fwd, &total, err) < 0) {
         (*hg_service_counter (svc, "query_errors"))++;
         return HG_EIO;
     }
-    hg_count_suppress (&total, self->min_cell);
+    hg_count_disclose (&total, min_cell, self->round_to);
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);
     res->patients = total.patients;
     res->records = total.records;
     res->suppressed = total.suppressed;
     res->shards = (uint32_t) self->n_shards;
-    reply->count = res;
     (*hg_service_counter (svc, "queries"))++;
     if (total.suppressed) {
         (*hg_service_counter (svc, "suppressed"))++;
@@ -322,6 +511,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     hourglass__count_query__pack (q, buf);
     int rc = s_audit (svc, buf, len, err);
     free (buf);
+    reply->count = rc == 0 ? res : NULL; /* no count leaves unaudited */
     hg_info ("query", "kind=%s codes=%zu shards=%zu suppressed=%d",
              q->n_also ? "cohort" : "count", q->n_also + 1, self->n_shards,
              (int) total.suppressed);
