@@ -26,8 +26,6 @@ the image is built from that build directory's binaries.
 """
 import json
 import os
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -35,6 +33,9 @@ import urllib.request
 import uuid
 
 import pytest
+
+from hgdocker import (bin_dir, check_counts, check_push, cli, counter, docker_unusable,
+                      free_ports, push_jobs, sh, wait_drained)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -67,67 +68,11 @@ def _log(msg):
 _T0 = time.monotonic()
 
 
-def bin_dir():
-    d = os.environ.get("HOURGLASS_BIN")
-    return d if d else os.path.join(ROOT, "build", "bin")
-
-
-def cli():
-    return os.path.join(bin_dir(), "hourglass")
-
-
-def sh(argv, timeout=300, env=None, check=False):
-    """Runs argv; returns CompletedProcess with text stdout/stderr."""
-    p = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout, env=env)
-    p.out = p.stdout.decode("utf-8", "replace")
-    p.err = p.stderr.decode("utf-8", "replace")
-    if check:
-        assert p.returncode == 0, "%s -> rc=%d\nstdout: %s\nstderr: %s" % (
-            " ".join(str(a) for a in argv), p.returncode, p.out[-3000:], p.err[-3000:])
-    return p
-
-
 def hg(*args, timeout=120, check=False):
     env = dict(os.environ)
     env.pop("HOURGLASS_CLUSTER", None)
     env.pop("HOURGLASS_PARTNER", None)
     return sh([cli()] + list(args), timeout=timeout, env=env, check=check)
-
-
-def docker_unusable():
-    """None when docker and docker-compose work, else why not."""
-    if not shutil.which("docker"):
-        return "docker is not installed"
-    if not shutil.which("docker-compose"):
-        return "docker-compose is not installed"
-    try:
-        p = sh(["docker", "info"], timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "docker info failed: %s" % e
-    if p.returncode != 0:
-        return "docker info failed (no daemon or no permission): %s" % p.err.strip()[:300]
-    return None
-
-
-def free_ports(n):
-    """n free ports, below the kernel's ephemeral range (32768-60999): Docker binds a
-    replica's port when the container starts, and an outgoing connection may hold any
-    ephemeral port."""
-    ports = []
-    while len(ports) < n:
-        port = 20000 + (uuid.uuid4().int % (32768 - 20000))
-        if port in ports:
-            continue
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-            ports.append(port)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    return ports
 
 
 class Deployment:
@@ -305,38 +250,17 @@ class Deployment:
         assert r.returncode == 0, "query failed: %s %s" % (r.out, r.err)
         return json.loads(r.out)
 
+    def code_counts(self, codes):
+        return {code: self.count(code) for code in codes}
+
     def quarantine_count(self):
         r = hg("quarantine", "list", "--cluster", self.cluster_dir, "--json", "--limit",
                "100000", timeout=60)
         assert r.returncode == 0, "quarantine list failed: %s %s" % (r.out, r.err)
         return json.loads(r.out)["count"]
 
-    def wait_drained(self, deadline_s=240, stable_polls=4, interval=0.5):
-        """Every instance up, every outbox empty, every accepted batch taken by a
-        cleanser, and the indexers' `indexed` total unchanged for stable_polls."""
-        deadline = time.monotonic() + deadline_s
-        last, stable, s = None, 0, None
-        while time.monotonic() < deadline:
-            s = self.stats(allow_down=True)
-            up = all(v.get("up") for v in s.values())
-            depth = sum(v.get("outbox_depth", 0) for v in s.values())
-            taken = counter(s, "cleanser", "received")
-            accepted = counter(s, "collector", "received")
-            total = counter(s, "indexer", "indexed")
-            if up and depth == 0 and taken >= accepted and total == last:
-                stable += 1
-                if stable >= stable_polls:
-                    return s
-            else:
-                stable = 0
-            last = total
-            time.sleep(interval)
-        raise AssertionError("pipeline did not drain within %ss; last stats: %s"
-                             % (deadline_s, json.dumps(s, indent=1)))
-
-
-def counter(stats, service, name):
-    return sum(v.get(name, 0) for v in stats.values() if v["service"] == service)
+    def wait_drained(self, deadline_s=240):
+        return wait_drained(lambda: self.stats(allow_down=True), deadline_s=deadline_s)
 
 
 class Feeder(threading.Thread):
@@ -349,19 +273,8 @@ class Feeder(threading.Thread):
         super().__init__(daemon=True)
         self.dep = dep
         self.between = between or {}
-        per_partner = []
-        for name in sorted(truth["partners"]):
-            p = truth["partners"][name]
-            per_partner.append((name, p["format"], [os.path.join(sim, f) for f in p["files"]]))
-        n_files = sum(len(f) for _, _, f in per_partner)
-        size = max(1, n_files // CHUNKS)
-        queues = [[(name, fmt, files[i:i + size]) for i in range(0, len(files), size)]
-                  for name, fmt, files in per_partner]
-        self.jobs = []
-        while any(queues):
-            for q in queues:
-                if q:
-                    self.jobs.append(q.pop(0))
+        self.jobs = [(partner, fmt, [os.path.join(sim, f) for f in files])
+                     for partner, fmt, files in push_jobs(truth, CHUNKS)]
         self.results = []
         self.error = None
         self.stopped = False
@@ -404,35 +317,7 @@ class Feeder(threading.Thread):
         assert self.error is None, self.error
         assert len(self.results) == len(self.jobs)
         for partner, files, rc, out, err in self.results:
-            try:
-                js = json.loads(out)
-            except ValueError:
-                raise AssertionError("push of %s gave no JSON: rc=%d %r %r"
-                                     % (partner, rc, out, err))
-            # a batch resent after a failure may come back as a duplicate, never lost
-            assert js["files"] == len(files), js
-            assert js["accepted"] + js["duplicates"] == len(files), (js, err)
-            assert (js["refused"], js["undelivered"], js["pending"]) == (0, 0, 0), (js, err)
-            assert rc == (1 if js["rejected"] else 0), (rc, js, err)
-
-
-def expected_codes(truth):
-    return {code: {"patients": v["patients"], "records": v["records"], "suppressed": False}
-            for code, v in truth["codes"].items()}
-
-
-def check_counts(dep, truth, stats):
-    distinct = truth["records"]["distinct"]
-    assert counter(stats, "indexer", "indexed") == distinct, json.dumps(stats, indent=1)
-    assert counter(stats, "indexer", "rejected") == 0, stats
-    wrong = {}
-    for code, want in sorted(expected_codes(truth).items()):
-        got = dep.count(code)
-        if got != want:
-            wrong[code] = (got, want)
-    assert not wrong, "counts wrong for %d of %d codes: %s" % (
-        len(wrong), len(truth["codes"]), dict(list(wrong.items())[:10]))
-    assert dep.quarantine_count() == truth["quarantined"]
+            check_push((rc, out, err), len(files))
 
 
 def check_metrics(dep, stats):
@@ -457,7 +342,7 @@ def check_metrics(dep, stats):
 
 @pytest.fixture
 def deployment(tmp_path, request):
-    why = docker_unusable()
+    why = docker_unusable(need_compose=True)
     if why:
         print("SKIP compose.pipeline: " + why)
         pytest.skip(why)
@@ -543,12 +428,17 @@ def test_compose_pipeline_survives_kill_partition_scaling_and_restart(deployment
         fresh = ["cleanser-%d" % k for k in range(2, MAX_CLEANSERS)] + ["deid-2"]
         assert all(s[n]["up"] for n in fresh), {n: s[n] for n in fresh}
         assert sum(s[n].get("received", 0) for n in fresh) > 0, {n: s[n] for n in fresh}
-        assert s["deid-2"].get("received", 0) > 0, s["deid-2"]
-        _log("scaling down after %d pushes" % len(feeder.results))
-        # deid-2 drained first: it leaves nothing behind; the cleansers go as they are
+        _log("scaling down after %d pushes (deid-2 took %d deliveries)"
+             % (len(feeder.results), s["deid-2"].get("received", 0)))
+        # deid-2 drained first: it leaves nothing behind; the cleansers go as they are.
+        # Whether it took work yet depends on the cleansers' credit (timing); that
+        # every cleanser found it and stopped sending to it does not.
         r = hg("drain", "deid-2", "--cluster", dep.cluster_dir, "--timeout", "120", "--json",
                timeout=180)
-        assert r.returncode == 0 and json.loads(r.out)["drained"], (r.out, r.err)
+        assert r.returncode == 0, (r.out, r.err)
+        js = json.loads(r.out)
+        assert js["drained"] and js["upstreams"] >= 1, js
+        assert js["upstreams_stopped"] == js["upstreams"], js
         c, d = dep.scale(2, 2)
         assert (len(c), len(d)) == (2, 2), (c, d)
         _log("scaled down to 2 cleansers, 2 de-identifiers (deid-2 drained first)")
@@ -593,7 +483,7 @@ def test_compose_pipeline_survives_kill_partition_scaling_and_restart(deployment
         counter(stats, "indexer", "indexed"),
         sum(v.get("redelivered", 0) for v in stats.values()),
         sum(v.get("adopted", 0) for v in stats.values())))
-    check_counts(dep, truth, stats)
+    check_counts(truth, stats, dep.code_counts, dep.quarantine_count)
     # the one cleanser left counts what every cleanser received: the removed
     # replicas' stores were adopted (so their counters, quarantine and push
     # outcomes with them)
@@ -616,5 +506,5 @@ def test_compose_pipeline_survives_kill_partition_scaling_and_restart(deployment
     assert sorted(dep.instances) == endpoints, (dep.instances, endpoints)
     stats2 = dep.wait_drained(deadline_s=60)
     assert {n: stats2[n].get("indexed") for n in ("indexer-0", "indexer-1")} == before, stats2
-    check_counts(dep, truth, stats2)
+    check_counts(truth, stats2, dep.code_counts, dep.quarantine_count)
     _log("counts unchanged after down + up")
