@@ -310,8 +310,9 @@ s_list (json_object *ans, const hg_query_t *q, const hg_qpart_t *m, uint64_t min
 
 char *
 hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, uint64_t min_cell,
-                 unsigned shards, hg_arena_t *arena)
+                 unsigned shards, const hg_analyst_t *who, hg_arena_t *arena)
 {
+    (void) who; /* the disclosure control's (disclose.c) */
     json_object *ans = json_object_new_object ();
     if (!ans) {
         return NULL;

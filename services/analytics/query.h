@@ -173,10 +173,18 @@ const char *hg_query_age_group (const hg_query_t *q, const hg_qpatient_t *p, cha
 
 /* ---- the answer --------------------------------------------------------------- */
 
+/* Who asks (issue 14): the analyst a bearer token names ("operator" on the
+ * control plane) and the token's role ("aggregate", "dp"), for the
+ * disclosure control that depends on them and for the audit trail. */
+typedef struct {
+    const char *analyst;
+    const char *role;
+} hg_analyst_t;
+
 /* The answer JSON of the merged partials, every number with 1..min_cell
  * patients suppressed (null, "suppressed": true); in arena. NULL when out of
- * memory. */
+ * memory. who (may be NULL: nobody in particular, tests) is who asked. */
 char *hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, uint64_t min_cell,
-                       unsigned shards, hg_arena_t *arena);
+                       unsigned shards, const hg_analyst_t *who, hg_arena_t *arena);
 
 #endif
