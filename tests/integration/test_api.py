@@ -351,3 +351,87 @@ def test_shard_down_is_503(run):
     status, _, got = http(run, "GET", "/v1/codes?prefix=E", token=run["alice"]["token"])
     assert status == 200, got
     assert verify(run)["intact"]
+
+
+# ---- HTTPS, and the options that configure the API ------------------------------
+
+def _self_signed(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (openssl CLI); returns (cert, key)."""
+    assert shutil.which("openssl"), "openssl CLI missing: run deploy/install-deps.sh"
+    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_https_and_options(tmp_path):
+    """analytics alone (its one shard never answers): HTTPS only with
+    analytics_tls_cert/_key, a plain client gets no answer; bad options stop
+    it at start saying which."""
+    import http.client
+    import ssl
+    cert, key = _self_signed(tmp_path)
+    analysts = tmp_path / "analysts"
+    token = "a" * 64
+    analysts.write_text("%s alice dp\n" % token)
+    port = _free_port()
+    runtime = ["--data-dir", str(tmp_path / "data"), "--control", "ipc://%s/ctl" % tmp_path,
+               "--indexers", "tcp://127.0.0.1:%d" % _free_port(), "--shard-timeout-ms", "300"]
+    api = ["--http", "127.0.0.1:%d" % port, "--http-tokens", str(analysts)]
+    argv = [os.path.join(hg.bin_dir(), "hourglass-analytics"), *runtime, *api,
+            "--analytics-tls-cert", str(cert), "--analytics-tls-key", str(key)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+                conn.request("GET", "/v1/openapi.yaml")
+                r = conn.getresponse()
+                assert r.status == 200 and r.read().startswith(b"openapi: 3")
+                break
+            except (ConnectionRefusedError, ssl.SSLError):
+                assert time.monotonic() < deadline and p.poll() is None, p.stdout.read()
+                time.sleep(0.1)
+        conn.request("POST", "/v1/query", b"{}", {"Authorization": "Bearer " + token,
+                                                  "Content-Type": "application/json"})
+        r = conn.getresponse()
+        err = json.loads(r.read())
+        assert r.status == 503 and "did not answer" in err["error"], err
+        conn.request("POST", "/v1/query", b"{}", {"Authorization": "Bearer " + "b" * 64})
+        r = conn.getresponse()
+        assert r.status == 401, r.read()
+        r.read()
+        conn.close()
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with pytest.raises((http.client.HTTPException, OSError)):
+            plain.request("GET", "/v1/openapi.yaml")
+            plain.getresponse()
+        plain.close()
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+    cases = [
+        (api + ["--analytics-tls-cert", str(cert)],
+         "analytics_tls_cert is set but analytics_tls_key is not"),
+        (["--analytics-tls-cert", str(cert), "--analytics-tls-key", str(key)],
+         "need http"),
+        (["--http", "127.0.0.1:%d" % port], "http_tokens is not"),
+        (["--http", "nowhere", "--http-tokens", str(analysts)], "is not IPv4:PORT"),
+        (["--http", "127.0.0.1:%d" % port, "--http-tokens", str(tmp_path / "none")],
+         "cannot read"),
+    ]
+    for extra, words in cases:
+        r = hg.run_binary("hourglass-analytics", *runtime, *extra, timeout=30)
+        assert r.rc != 0 and words in (r.out + r.err), (extra, r)
