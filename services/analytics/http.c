@@ -549,14 +549,15 @@ hg_api_start (const hg_api_opts_t *opts, hg_err_t *err)
         tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
         tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key};
     }
-    self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned) HG_API_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_handle, self,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
+                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) HG_API_MAX_CONNS,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+                                     MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!self->daemon) {
-        hg_err_set (err, HG_EIO,
-                    "cannot serve the API over %s on %s (port in use%s?)",
+        hg_err_set (err, HG_EIO, "cannot serve the API over %s on %s (port in use%s?)",
                     self->tls_cert ? "HTTPS" : "HTTP", listen_on,
                     self->tls_cert ? ", or analytics_tls_key not the certificate's key" : "");
         goto failed;

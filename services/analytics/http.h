@@ -66,7 +66,7 @@ typedef struct {
     unsigned answer_timeout_ms; /* 0: HG_API_ANSWER_TIMEOUT_MS; then 504 */
     const char *tls_cert;       /* PEM files; NULL or "": plain HTTP */
     const char *tls_key;
-    const char *openapi;     /* the text served at /v1/openapi.yaml (not copied: static) */
+    const char *openapi; /* the text served at /v1/openapi.yaml (not copied: static) */
     size_t openapi_len;
 } hg_api_opts_t;
 
