@@ -25,6 +25,7 @@ int hg_cmd_quality (int argc, char **argv);
 int hg_cmd_fingerprint (int argc, char **argv);
 int hg_cmd_scrub (int argc, char **argv);
 int hg_cmd_drain (int argc, char **argv); /* drain.c */
+int hg_cmd_audit (int argc, char **argv); /* audit.c */
 
 /* Pushes HL7 v2 files over MLLP to address (IPv4:PORT), retrying each
  * message through a collector that went away for up to retry_s seconds;

@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "control.h"
 #include "curve.h"
+#include "http_tokens.h"
 #include "opts.h"
 #include "util.h"
 
@@ -141,10 +142,11 @@ typedef struct {
     int cleansers, deids, shards, min_cell, heartbeat_ms;
     const char *compression;
     const char *sync;
-    bool secure;             /* CurveZMQ on every link and on partner ingest */
-    int partner_rate;        /* collector quota, batches/s per partner (0: none) */
-    const char *http_tokens; /* bearer-token file: enables FHIR over HTTP */
-    const char *http_tls[2]; /* --http-tls-cert, --http-tls-key (with http_tokens) */
+    bool secure;                  /* CurveZMQ on every link and on partner ingest */
+    int partner_rate;             /* collector quota, batches/s per partner (0: none) */
+    const char *http_tokens;      /* bearer-token file: enables FHIR over HTTP */
+    const char *http_tls[2];      /* --http-tls-cert, --http-tls-key (with http_tokens) */
+    const char *analytics_tls[2]; /* --analytics-tls-cert, --analytics-tls-key */
 } layout_t;
 
 /* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
@@ -305,6 +307,28 @@ s_secure (hg_cluster_t *c, hg_err_t *err)
     return 0;
 }
 
+/* The analysts' API of analytics: its port, the tokens file add-analyst
+ * writes (DIR/keys/analysts), HTTPS when asked; cluster.json's
+ * analytics_http. */
+static void
+s_layout_api (hg_cluster_t *c, const layout_t *l, hg_proc_t *p)
+{
+    char listen[64], path[PATH_MAX];
+    snprintf (listen, sizeof (listen), "127.0.0.1:%d", s_free_port ());
+    snprintf (path, sizeof (path), "%.2000s/keys/analysts", c->dir);
+    s_arg (p, "--http", listen);
+    s_arg (p, "--http-tokens", path);
+    const char *flags[2] = {"--analytics-tls-cert", "--analytics-tls-key"};
+    for (int i = 0; i < 2; i++) {
+        if (l->analytics_tls[i]) {
+            const char *abs = realpath (l->analytics_tls[i], path);
+            s_arg (p, flags[i], abs ? abs : l->analytics_tls[i]);
+        }
+    }
+    snprintf (c->analytics_http, sizeof (c->analytics_http), "%s://%s",
+              l->analytics_tls[0] ? "https" : "http", listen);
+}
+
 /* Lays out a new cluster: ports, data directories, arguments. */
 static void
 s_layout (hg_cluster_t *c, const layout_t *l)
@@ -401,6 +425,7 @@ s_layout (hg_cluster_t *c, const layout_t *l)
     p = s_add_proc (c, "analytics", 0, common, nc);
     s_arg (p, "--indexers", indexer_controls);
     s_arg (p, "--min-cell", min_cell);
+    s_layout_api (c, l, p);
 }
 
 static void
@@ -520,6 +545,10 @@ s_proc_arg (const hg_proc_t *p, const char *flag)
     }
     return NULL;
 }
+
+#define S_ANALYSTS_HEADER                                                             \
+    "# analysts of the analytics API: blake2b:<hash of the token> <analyst> <role>\n" \
+    "# (hourglass cluster add-analyst writes these; analytics re-reads on SIGHUP)\n"
 
 static int
 s_count (const hg_cluster_t *c, const char *service)
@@ -662,6 +691,13 @@ s_up (const char *dir, const layout_t *given, int timeout_s)
             hg_cluster_free (&c);
             return 1;
         }
+    }
+    snprintf (sub, sizeof (sub), "%s/keys/analysts", dir);
+    if (access (sub, F_OK) != 0
+        && hg_write_file_atomic (sub, S_ANALYSTS_HEADER, strlen (S_ANALYSTS_HEADER), 0600, &err)
+               < 0) {
+        fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+        return 1;
     }
     if (fresh) {
         s_layout (&c, l);
@@ -858,6 +894,131 @@ s_add_partner (const char *dir, const char *name)
     return status;
 }
 
+/* Whether the analysts file names analyst already (its second column). */
+static bool
+s_analyst_known (const char *path, const char *name)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (hg_read_file (path, HG_FHIR_HTTP_FILE_MAX, &text, &len, NULL) < 0) {
+        return false;
+    }
+    bool found = false;
+    char *save = NULL;
+    for (char *line = strtok_r (text, "\n", &save); line && !found;
+         line = strtok_r (NULL, "\n", &save)) {
+        char tok[128], who[HG_FHIR_HTTP_PARTNER_MAX + 2];
+        found = line[0] != '#' && sscanf (line, "%127s %129s", tok, who) == 2
+                && strcmp (who, name) == 0;
+    }
+    free (text);
+    return found;
+}
+
+static bool
+s_analyst_name_ok (const char *name)
+{
+    size_t n = strlen (name);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) name[i];
+        if (ch <= 0x20 || ch == 0x7f || ch == '/' || ch == '#') {
+            return false;
+        }
+    }
+    return n > 0 && n <= HG_FHIR_HTTP_PARTNER_MAX;
+}
+
+/* SIGHUP to analytics, waiting until it has re-read its files. */
+static void
+s_reload_analytics (const hg_cluster_t *c)
+{
+    void *zctx = zmq_ctx_new ();
+    for (int i = 0; i < c->n_procs; i++) {
+        const hg_proc_t *p = &c->procs[i];
+        if (strcmp (p->service, "analytics") != 0 || !s_alive (p->pid)) {
+            continue;
+        }
+        uint64_t before = s_counter (zctx, p, "reloads");
+        kill (p->pid, SIGHUP);
+        uint64_t deadline = hg_now_ms () + 10000;
+        while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
+            usleep (20000);
+        }
+    }
+    zmq_ctx_term (zctx);
+}
+
+/* An analyst's bearer token for the analytics API: a random token, only
+ * its hash in DIR/keys/analysts, analytics made to re-read it. */
+static int
+s_add_analyst (const char *dir, const char *name, const char *role, bool json)
+{
+    hg_err_t err = {0};
+    hg_cluster_t c;
+    if (hg_cluster_load (dir, &c, &err) < 0) {
+        fprintf (stderr, "hourglass cluster add-analyst: %s\n", err.msg);
+        return 1;
+    }
+    int status = 1;
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%.2000s/keys/analysts", dir);
+    bool role_ok = strcmp (role, "aggregate") == 0 || strcmp (role, "dp") == 0;
+    if (!*c.analytics_http) {
+        fprintf (stderr,
+                 "hourglass cluster add-analyst: the cluster in %s has no analytics API (it was "
+                 "made by an older hourglass: start a new one)\n",
+                 dir);
+    }
+    else if (!s_analyst_name_ok (name)) {
+        fprintf (stderr,
+                 "hourglass cluster add-analyst: analyst name must be 1-%d characters "
+                 "without spaces, '/', '#' or control characters\n",
+                 HG_FHIR_HTTP_PARTNER_MAX);
+    }
+    else if (!role_ok) {
+        fprintf (stderr, "hourglass cluster add-analyst: --role is aggregate or dp, not '%s'\n",
+                 role);
+    }
+    else if (s_analyst_known (path, name)) {
+        fprintf (stderr,
+                 "hourglass cluster add-analyst: analyst '%s' exists already; pick another "
+                 "name (each analyst has one token)\n",
+                 name);
+    }
+    else {
+        unsigned char raw[32];
+        char token[2 * sizeof (raw) + 1], hash[HG_HTTP_HASH_TEXT_LEN + 1];
+        randombytes_buf (raw, sizeof (raw));
+        sodium_bin2hex (token, sizeof (token), raw, sizeof (raw));
+        sodium_memzero (raw, sizeof (raw));
+        hg_http_token_hash_text (token, strlen (token), hash);
+        int fd = open (path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+        FILE *f = fd >= 0 ? fdopen (fd, "a") : NULL;
+        if (!f || fprintf (f, "%s %s %s\n", hash, name, role) < 0 || fflush (f) != 0
+            || fsync (fileno (f)) != 0 || fclose (f) != 0) {
+            fprintf (stderr, "hourglass cluster add-analyst: cannot append to %s: %s\n", path,
+                     strerror (errno));
+        }
+        else {
+            s_reload_analytics (&c);
+            if (json) {
+                printf ("{\"analyst\": ");
+                hg_json_print_string (name, strlen (name));
+                printf (", \"token\": \"%s\"}\n", token);
+            }
+            else {
+                printf ("analyst %s (role %s): token %s\n(give it to the analyst: "
+                        "'Authorization: Bearer <token>' at %s; it is shown only now)\n",
+                        name, role, token, c.analytics_http);
+            }
+            status = 0;
+        }
+        sodium_memzero (token, sizeof (token));
+    }
+    hg_cluster_free (&c);
+    return status;
+}
+
 /* Every cluster subcommand's directory option: --cluster as in the client
  * commands, --dir its older spelling (tests and scripts use it). */
 #define HG_CLUSTER_OPT_DIR(o)                                                                   \
@@ -900,6 +1061,18 @@ hg_cmd_cluster (int argc, char **argv)
                         "bearer tokens: serve FHIR over HTTP"),
         HG_CLI_OPT_STR ("--http-tls-cert", &l.http_tls[0], "PEM", "HTTPS certificate"),
         HG_CLI_OPT_STR ("--http-tls-key", &l.http_tls[1], "PEM", "HTTPS private key"),
+        HG_CLI_OPT_STR ("--analytics-tls-cert", &l.analytics_tls[0], "PEM",
+                        "the analytics API over HTTPS: its certificate"),
+        HG_CLI_OPT_STR ("--analytics-tls-key", &l.analytics_tls[1], "PEM",
+                        "the analytics API's private key"),
+        HG_CLI_OPT_END,
+    };
+    const char *role = "aggregate";
+    const hg_cli_opt_t analyst_opts[] = {
+        HG_CLUSTER_OPT_DIR (&dir_flag),
+        HG_CLI_OPT_STR ("--role", &role, "aggregate|dp",
+                        "aggregate: suppressed counts (default); dp: differential privacy"),
+        HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_END,
     };
     const hg_cli_opt_t dir_opts[] = {HG_CLUSTER_OPT_DIR (&dir_flag), HG_CLI_OPT_END};
@@ -930,12 +1103,29 @@ hg_cmd_cluster (int argc, char **argv)
         .about = "Makes a partner key pair in DIR/keys/partners/NAME.key and allows it at the\n"
                  "collector (a cluster started with --secure).\n",
     };
-    const hg_cli_spec_t *const verbs[] = {&up, &down, &status, &add_partner, NULL};
+    const hg_cli_spec_t add_analyst = {
+        .command = "hourglass cluster add-analyst",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .opts = analyst_opts,
+        .about =
+            "Makes a bearer token for analyst NAME at the analytics API (cluster.json\n"
+            "analytics_http): only its hash is kept, in DIR/keys/analysts; analytics\n"
+            "re-reads it. The token is printed once ({\"analyst\", \"token\"} with --json).\n",
+    };
+    const hg_cli_spec_t *const verbs[] = {&up, &down, &status, &add_partner, &add_analyst, NULL};
     const hg_cli_spec_t *verb;
     int rc = hg_cli_verb ("hourglass cluster", argc, argv, verbs, &verb);
     hg_cli_args_t args;
     if (rc >= 0 || hg_cli_parse (verb, argc, argv, 2, &args, &rc) < 0) {
         return rc;
+    }
+    if (!l.analytics_tls[0] != !l.analytics_tls[1]) {
+        hg_cli_args_free (&args);
+        fprintf (stderr, "hourglass cluster: --analytics-tls-cert and --analytics-tls-key go "
+                         "together\n");
+        return 2;
     }
     if ((l.http_tls[0] || l.http_tls[1]) && !l.http_tokens) {
         hg_cli_args_free (&args);
@@ -958,6 +1148,9 @@ hg_cmd_cluster (int argc, char **argv)
     }
     else if (verb == &status) {
         rc = s_status (dir, json);
+    }
+    else if (verb == &add_analyst) {
+        rc = s_add_analyst (dir, args.v[0], role, json);
     }
     else {
         rc = s_add_partner (dir, args.v[0]);

@@ -94,9 +94,13 @@ typedef struct {
     }
 
 static const s_field_t s_cluster_fields[] = {
-    S_FIELD (hg_cluster_t, ingest),       S_FIELD (hg_cluster_t, ingest_key),
-    S_FIELD (hg_cluster_t, mllp),         S_FIELD (hg_cluster_t, http),
-    S_FIELD (hg_cluster_t, operator_key), {NULL, 0, 0},
+    S_FIELD (hg_cluster_t, ingest),
+    S_FIELD (hg_cluster_t, ingest_key),
+    S_FIELD (hg_cluster_t, mllp),
+    S_FIELD (hg_cluster_t, http),
+    S_FIELD (hg_cluster_t, analytics_http),
+    S_FIELD (hg_cluster_t, operator_key),
+    {NULL, 0, 0},
 };
 static const s_field_t s_proc_fields[] = {
     S_FIELD (hg_proc_t, name),        S_FIELD (hg_proc_t, service), S_FIELD (hg_proc_t, control),

@@ -32,6 +32,11 @@ static const struct {
     {"indexer", HOURGLASS__CONTROL_REQUEST__KIND__EXPORT, HG_ROLE_OPERATOR},
     {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__COUNT, HG_ROLE_OPERATOR},
     {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__QUERY, HG_ROLE_OPERATOR},
+    /* the codes under a prefix, exact counts: analytics suppresses them */
+    {"indexer", HOURGLASS__CONTROL_REQUEST__KIND__CODES, HG_ROLE_ANALYTICS},
+    /* the query audit trail (who asked what): the operator alone reads it */
+    {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_LIST, HG_ROLE_OPERATOR},
+    {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_VERIFY, HG_ROLE_OPERATOR},
 };
 
 static const struct {

@@ -696,67 +696,27 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
     }
 }
 
-/* Reads and checks the PEM files when HTTPS is asked for. GnuTLS checks the
- * rest (the encoding, that the key is the certificate's) when the daemon
- * starts. */
+/* Reads and checks the PEM files when HTTPS is asked for (http_tokens.h).
+ * GnuTLS checks the rest (the encoding, that the key is the certificate's)
+ * when the daemon starts. */
 static int
 s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err)
 {
-    bool cert = opts->tls_cert && *opts->tls_cert;
-    bool key = opts->tls_key && *opts->tls_key;
-    if (!cert && !key) {
-        return 0;
-    }
-    if (cert != key) {
-        return hg_err_set (err, HG_EINVAL,
-                           "%s is set but %s is not: HTTPS needs both the certificate and its "
-                           "private key (PEM files), plain HTTP neither",
-                           cert ? "http_tls_cert" : "http_tls_key",
-                           cert ? "http_tls_key" : "http_tls_cert");
-    }
-    if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+    bool tls = (opts->tls_cert && *opts->tls_cert) || (opts->tls_key && *opts->tls_key);
+    if (tls && MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
         return hg_err_set (err, HG_EINVAL,
                            "http_tls_cert is set but this libmicrohttpd was built without TLS; "
                            "install one built with GnuTLS");
     }
-    size_t len;
-    int rc = hg_http_file_read (opts->tls_cert, "http_tls_cert", &self->tls_cert, &len, err);
-    if (rc < 0) {
-        return rc;
-    }
-    if (!strstr (self->tls_cert, "-----BEGIN CERTIFICATE-----")) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_cert %s is not a PEM certificate: expected a "
-                           "'-----BEGIN CERTIFICATE-----' block (convert DER with "
-                           "'openssl x509 -inform der -in CERT -out CERT.pem')",
-                           opts->tls_cert);
-    }
-    rc = hg_http_file_read (opts->tls_key, "http_tls_key", &self->tls_key, &self->tls_key_len,
-                            err);
-    if (rc < 0) {
-        return rc;
-    }
-    if (strstr (self->tls_key, "ENCRYPTED")) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_key %s is encrypted with a passphrase the collector cannot "
-                           "ask for: store it decrypted ('openssl pkey -in KEY -out KEY.plain') "
-                           "and readable only by the collector's user",
-                           opts->tls_key);
-    }
-    if (!strstr (self->tls_key, "-----BEGIN ") || !strstr (self->tls_key, "PRIVATE KEY-----")) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_key %s is not a PEM private key: expected a "
-                           "'-----BEGIN PRIVATE KEY-----' block",
-                           opts->tls_key);
-    }
-    struct stat st;
-    if (stat (opts->tls_key, &st) == 0 && (st.st_mode & 0077)) {
+    int rc = hg_http_tls_read (opts->tls_cert, opts->tls_key, "http_tls_cert", "http_tls_key",
+                               &self->tls_cert, &self->tls_key, &self->tls_key_len, err);
+    if (rc == 1) {
         hg_warn ("http_tls_key_exposed",
-                 "file=%s mode=%03o hint=\"chmod 600 it: whoever reads "
-                 "it can impersonate this endpoint\"",
-                 opts->tls_key, (unsigned) (st.st_mode & 0777));
+                 "file=%s hint=\"chmod 600 it: whoever reads it can impersonate this "
+                 "endpoint\"",
+                 opts->tls_key);
     }
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- public API -------------------------------------------------------------- */

@@ -56,7 +56,7 @@
 #include <stddef.h>
 
 #include "err.h"
-#include "tokens.h"
+#include "http_tokens.h"
 
 #define HG_FHIR_HTTP_MAX_CONNS 64
 #define HG_FHIR_HTTP_ANSWER_TIMEOUT_MS 30000

@@ -93,6 +93,16 @@ test_allowed (void **state)
     assert_false (hg_control_allowed ("indexer", K (COUNT), HG_ROLE_HEALTH));
     assert_true (hg_control_allowed ("analytics", K (COUNT), HG_ROLE_OPERATOR));
     assert_false (hg_control_allowed ("analytics", K (COUNT), HG_ROLE_ANALYTICS));
+    /* the audit trail (who asked what) is the operator's alone; the shards'
+     * exact code counts analytics' alone */
+    assert_true (hg_control_allowed ("analytics", K (AUDIT_LIST), HG_ROLE_OPERATOR));
+    assert_true (hg_control_allowed ("analytics", K (AUDIT_VERIFY), HG_ROLE_OPERATOR));
+    assert_false (hg_control_allowed ("analytics", K (AUDIT_LIST), HG_ROLE_ANALYTICS));
+    assert_false (hg_control_allowed ("analytics", K (AUDIT_LIST), HG_ROLE_HEALTH));
+    assert_false (hg_control_allowed ("indexer", K (AUDIT_LIST), HG_ROLE_OPERATOR));
+    assert_true (hg_control_allowed ("indexer", K (CODES), HG_ROLE_ANALYTICS));
+    assert_false (hg_control_allowed ("indexer", K (CODES), HG_ROLE_OPERATOR));
+    assert_false (hg_control_allowed ("analytics", K (CODES), HG_ROLE_OPERATOR));
     /* quarantine excerpts and payloads: operator only */
     assert_true (hg_control_allowed ("cleanser", K (QUARANTINE_LIST), HG_ROLE_OPERATOR));
     assert_false (hg_control_allowed ("cleanser", K (QUARANTINE_LIST), HG_ROLE_ANALYTICS));
@@ -105,7 +115,7 @@ test_allowed (void **state)
     /* a key without a role may make nothing anywhere */
     const char *services[] = {"collector", "cleanser", "deid", "indexer", "analytics"};
     for (size_t s = 0; s < 5; s++) {
-        for (int k = 0; k <= K (DRAIN); k++) {
+        for (int k = 0; k <= K (CODES); k++) {
             assert_false (hg_control_allowed (services[s], k, HG_ROLE_NONE));
             assert_false (
                 hg_control_allowed (services[s], k, hg_control_role ("partner:city-lab")));
