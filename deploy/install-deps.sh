@@ -12,6 +12,8 @@ PACKAGES=(
     procps openssl
     clang-format
     prometheus        # promtool: checks the metrics pages, alert rules and scrape config
+    chromium python3-websocket  # headless Chromium for the web-page tests (tests/browser)
+    fonts-dejavu-core # a font for the pages' screenshots
 )
 
 missing=()

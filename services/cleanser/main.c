@@ -7,6 +7,10 @@
  *   q/<message id>\0<nnnn>   QuarantineEntry per reject (location, reason, excerpt)
  *   p/<message id>           the whole rejected payload, so nothing is lost
  *   r/<message id>           Outcome: records produced, quarantined, first reason
+ *   Q\0<partner>            PartnerQuality: the partner's figures (quality.h)
+ *   Qd\0<partner>\0<day>     PartnerQuality with one QualityDay: the partner's
+ *                            figures of a day (8 hex digits, days since the
+ *                            epoch), the last HG_QUALITY_DAYS days kept
  *   L\0<partner>\0<FHIR Patient id>   the patient's identifier (the id HL7 v2
  *                            uses), for FHIR records of later payloads that
  *                            reference the Patient by id (see cleanse.h)
@@ -72,6 +76,12 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
     size_t kl, vl;
     while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
         hg_quality_load (self->quality, (const uint8_t *) v, vl);
+    }
+    hg_store_iter_destroy (&it);
+    /* then the days (a load resets a partner's figures, days included) */
+    it = hg_store_iter_new (hg_service_store (svc), "Qd\0", 3, NULL, 0);
+    while (hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        hg_quality_merge (self->quality, (const uint8_t *) v, vl);
     }
     hg_store_iter_destroy (&it);
     return 0;
@@ -197,9 +207,18 @@ s_outcome (const Hourglass__Envelope *env, hg_batch_t *batch, hg_store_batch_t *
     free (obuf);
 }
 
-/* Q\0<partner>: the partner's figures as they are now, into wb. */
+/* Store key of partner's day row into key (size bytes): its length. */
+static size_t
+s_day_key (const char *partner, uint32_t day, char *key, size_t size)
+{
+    int n = snprintf (key, size, "Qd%c%.190s%c%08x", '\0', partner, '\0', (unsigned) day);
+    return n > 0 && (size_t) n < size ? (size_t) n : 0;
+}
+
+/* Q\0<partner>: the partner's figures as they are now, into wb; with its
+ * row of day (when kept), and without the rows of days it no longer keeps. */
 static void
-s_store_quality (cleanser_t *self, const char *partner, hg_store_batch_t *wb)
+s_store_quality (cleanser_t *self, const char *partner, uint32_t day, hg_store_batch_t *wb)
 {
     uint8_t *qbuf = NULL;
     size_t qlen = hg_quality_pack (self->quality, partner, &qbuf);
@@ -209,6 +228,33 @@ s_store_quality (cleanser_t *self, const char *partner, hg_store_batch_t *wb)
         hg_store_batch_put (wb, qkey, (size_t) qkl, qbuf, qlen);
     }
     free (qbuf);
+    char dkey[220];
+    size_t dkl = s_day_key (partner, day, dkey, sizeof (dkey));
+    qbuf = NULL;
+    qlen = hg_quality_pack_day (self->quality, partner, day, &qbuf);
+    if (qlen && dkl) {
+        hg_store_batch_put (wb, dkey, dkl, qbuf, qlen);
+    }
+    free (qbuf);
+    uint32_t dropped[HG_QUALITY_DAYS];
+    size_t nd = hg_quality_take_dropped (self->quality, partner, dropped, HG_QUALITY_DAYS);
+    for (size_t i = 0; i < nd; i++) {
+        if ((dkl = s_day_key (partner, dropped[i], dkey, sizeof (dkey))) > 0) {
+            hg_store_batch_delete (wb, dkey, dkl);
+        }
+    }
+}
+
+/* When the partner's message reached us: the collector's stamp, else now. */
+static uint64_t
+s_received_us (const Hourglass__Envelope *env)
+{
+    for (size_t i = 0; i < env->n_stamps; i++) {
+        if (strcmp (env->stamps[i]->stage, "collector") == 0 && env->stamps[i]->at_us) {
+            return env->stamps[i]->at_us;
+        }
+    }
+    return hg_wall_us ();
 }
 
 /* Q\0<partner>: the partner's data quality with this message, committed
@@ -218,7 +264,12 @@ s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, 
            const hg_cleanse_result_t *res, hg_store_batch_t *wb)
 {
     size_t n = hg_batch_record_count (batch), nq = hg_batch_reject_count (batch);
-    hg_quality_message (self->quality, env->partner, env->id, hg_batch_records (batch), n,
+    /* the report's samples name the message by the partner and the
+     * fingerprint of its id (`hourglass fingerprint`), never the id */
+    char label[200];
+    snprintf (label, sizeof (label), "%.120s/%s", env->partner, HG_LOG_FP (env->id));
+    uint64_t at_us = s_received_us (env);
+    hg_quality_message (self->quality, env->partner, label, at_us, hg_batch_records (batch), n,
                         hg_batch_rejects (batch), nq, hg_batch_ignored (batch), res->flag_codes,
                         res->n_flag_codes, res->flagged);
     size_t nk = 0;
@@ -227,7 +278,7 @@ s_account (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, 
     *hg_service_counter (svc, "flagged") += res->flagged;
     *hg_service_counter (svc, "patient_relinked") += res->relinked;
     *hg_service_counter (svc, "patient_unlinked") += res->unlinked;
-    s_store_quality (self, env->partner, wb);
+    s_store_quality (self, env->partner, hg_quality_day (at_us), wb);
     *hg_service_counter (svc, "parsed") += n;
     *hg_service_counter (svc, "quarantined") += nq;
     hg_service_partner_count (svc, "quarantined", env->partner, nq);
@@ -250,6 +301,26 @@ s_batch_for (cleanser_t *self, size_t payload_len)
     return hg_batch_new (limit > (1u << 30) ? (1u << 30) : limit);
 }
 
+/* Cleanses a parsed message's records (cleanse.h): the one place that says
+ * what a message's context is, for its first parse and for a replay. */
+static int
+s_cleanse (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env, hg_batch_t *batch,
+           hg_cleanse_result_t *res, hg_err_t *err)
+{
+    hg_cleanse_ctx_t ctx = {
+        .partner = env->partner,
+        .message_id = env->id,
+        .format = env->format,
+        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
+        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
+        .links = self->links,
+        .lookup = s_link_lookup,
+        .lookup_arg = svc,
+    };
+    return hg_cleanse (&ctx, hg_batch_arena (batch), hg_batch_records (batch),
+                       hg_batch_record_count (batch), res, err);
+}
+
 /* One message: parse, cleanse (cleanse.h), then its rows in the write batch. */
 static int
 s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *env,
@@ -262,18 +333,8 @@ s_process_one (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
     s_parse (self, env, batch);
     size_t n = hg_batch_record_count (batch);
     Hourglass__Record **recs = hg_batch_records (batch);
-    hg_cleanse_ctx_t ctx = {
-        .partner = env->partner,
-        .message_id = env->id,
-        .format = env->format,
-        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
-        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
-        .links = self->links,
-        .lookup = s_link_lookup,
-        .lookup_arg = svc,
-    };
     hg_cleanse_result_t res;
-    int rc = hg_cleanse (&ctx, hg_batch_arena (batch), recs, n, &res, err);
+    int rc = s_cleanse (svc, self, env, batch, &res, err);
     if (rc == 0) {
         s_store_links (env, &res, wb);
         rc = n > 0 ? hg_service_emit_records (svc, wb, env, env->id, -1, recs, n, err) : 0;
@@ -358,7 +419,7 @@ s_quality (cleanser_t *self, const Hourglass__ControlRequest *req, Hourglass__Co
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t *buf = NULL;
-        size_t len = hg_quality_pack (self->quality, names[i], &buf);
+        size_t len = hg_quality_pack_report (self->quality, names[i], &buf);
         if (len) {
             Hourglass__PartnerQuality *q = hourglass__partner_quality__unpack (&alloc, len, buf);
             if (q) {
@@ -413,20 +474,10 @@ s_replay_keep (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
 {
     size_t n = hg_batch_record_count (batch);
     Hourglass__Record **recs = hg_batch_records (batch);
-    hg_cleanse_ctx_t ctx = {
-        .partner = env->partner,
-        .message_id = env->id,
-        .format = env->format,
-        .link_patients = env->payload_type == HOURGLASS__PAYLOAD_TYPE__PAYLOAD_FHIR,
-        .today_days = (int64_t) (hg_wall_us () / 1000000u / 86400u),
-        .links = self->links,
-        .lookup = s_link_lookup,
-        .lookup_arg = svc,
-    };
     hg_cleanse_result_t res;
     char id[640];
     snprintf (id, sizeof (id), "%.600s#replay-%zu", env->id, n);
-    if (hg_cleanse (&ctx, hg_batch_arena (batch), recs, n, &res, err) < 0
+    if (s_cleanse (svc, self, env, batch, &res, err) < 0
         || hg_service_emit_records (svc, wb, env, id, -1, recs, n, err) < 0
         || hg_quarantine_clear (hg_service_store (svc), wb, env->id, err) < 0) {
         return err->code;
@@ -439,9 +490,10 @@ s_replay_keep (hg_service_t *svc, cleanser_t *self, const Hourglass__Envelope *e
         hg_store_batch_delete (wb, payload_key, strlen (payload_key));
     }
     s_outcome (env, batch, wb);
-    hg_quality_replayed (self->quality, env->partner, r->records_before, r->records_after,
+    uint64_t now_us = hg_wall_us ();
+    hg_quality_replayed (self->quality, env->partner, now_us, r->records_before, r->records_after,
                          r->rejects_before, r->rejects_after);
-    s_store_quality (self, env->partner, wb);
+    s_store_quality (self, env->partner, hg_quality_day (now_us), wb);
     *hg_service_counter (svc, "parsed") += r->records_after - r->records_before;
     return 0;
 }
@@ -551,31 +603,46 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
 }
 
 /* Adoption of a gone replica's store (runtime option slots): its quality
- * figures are added to ours, not copied over them; every other key of the
- * cleanser (quarantine, payloads, outcomes, patient links) is keyed by
- * message or Patient and is copied as it is. */
+ * figures, totals and days, are added to ours, not copied over them; every
+ * other key of the cleanser (quarantine, payloads, outcomes, patient links)
+ * is keyed by message or Patient and is copied as it is. */
 static int
 s_adopt (hg_service_t *svc, void *state, const char *key, size_t klen, const char *val,
          size_t vlen, hg_store_batch_t *wb, hg_err_t *err)
 {
     (void) svc;
+    (void) err;
     cleanser_t *self = state;
-    if (klen < 2 || key[0] != 'Q' || key[1] != '\0') {
+    bool total = klen >= 2 && key[0] == 'Q' && key[1] == '\0';
+    bool day = klen >= 3 && memcmp (key, "Qd\0", 3) == 0;
+    if (!total && !day) {
         return 0;
     }
+    /* Q\0<partner> or Qd\0<partner>\0<day> */
+    const char *name = key + (total ? 2 : 3);
+    size_t name_len = day ? strnlen (name, klen - 3) : klen - 2;
     char partner[192];
-    snprintf (partner, sizeof (partner), "%.*s", (int) (klen - 2), key + 2);
+    snprintf (partner, sizeof (partner), "%.*s", (int) name_len, name);
     if (hg_quality_merge (self->quality, (const uint8_t *) val, vlen) < 0) {
-        hg_warn ("adopt_quality_undecodable", "partner=%s bytes=%zu", partner, vlen);
+        hg_warn ("adopt_quality_undecodable", "bytes=%zu", vlen);
         return 1; /* figures only: not worth stopping the adoption for */
     }
     uint8_t *buf = NULL;
-    size_t len = hg_quality_pack (self->quality, partner, &buf);
+    size_t len = 0;
+    if (total) {
+        len = hg_quality_pack (self->quality, partner, &buf);
+    }
+    else if (klen == 3 + name_len + 1 + 8) {
+        char hex[9];
+        memcpy (hex, key + klen - 8, 8);
+        hex[8] = '\0';
+        len = hg_quality_pack_day (self->quality, partner, (uint32_t) strtoul (hex, NULL, 16),
+                                   &buf);
+    }
     if (len) {
         hg_store_batch_put (wb, key, klen, buf, len);
     }
     free (buf);
-    (void) err;
     return 1;
 }
 

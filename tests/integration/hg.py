@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -305,6 +306,20 @@ class Cluster:
                 tail = "(unreadable: %s)" % e
             out.append("--- tail of %s ---\n%s" % (path, tail))
         return "\n".join(out)
+
+
+def mllp_send(address, msg):
+    """Sends one HL7 message in an MLLP frame to address ("host:port") and
+    returns the raw ACK frame (the independent client is test_mllp.py's)."""
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"\x0b" + msg + b"\x1c\x0d")
+        buf = b""
+        while b"\x1c\x0d" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed before the ACK"
+            buf += chunk
+    return buf
 
 
 def indexed_total(stats):

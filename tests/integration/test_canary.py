@@ -24,7 +24,6 @@ cleanser's store, so none passes because it was never delivered.
 import glob
 import json
 import os
-import socket
 import time
 import urllib.request
 
@@ -370,18 +369,6 @@ def fhir_bad(P):
 
 # ---- transports -------------------------------------------------------------
 
-def mllp_send(address, msg):
-    host, port = address.split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"\x0b" + msg + b"\x1c\x0d")
-        buf = b""
-        while b"\x1c\x0d" not in buf:
-            chunk = s.recv(65536)
-            assert chunk, "connection closed before the ACK"
-            buf += chunk
-    return buf
-
-
 def http_post(c, body, batch_id):
     req = urllib.request.Request("http://%s/fhir" % c.cluster_json()["http"], data=body,
                                  method="POST",
@@ -480,7 +467,7 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path):
     got["fhir-bad"] = _push(c, "fhir", [paths["fhir-bad"]])
     got["dicom10"] = _push(c, "dicom", [paths["dicom10"]])
     # MLLP: HL7 v2 only; FHIR over HTTP: FHIR only
-    ack = mllp_send(c.cluster_json()["mllp"], mllp_msg)
+    ack = hg.mllp_send(c.cluster_json()["mllp"], mllp_msg)
     assert b"MSA|AA|" in ack, ack
     assert http_post(c, http_body, http_batch) == 202
     _wait_cleansed(c, 10)

@@ -85,18 +85,6 @@ def _fingerprint(key, message_id):
     return hashlib.blake2b(message_id.encode(), key=key, digest_size=16).hexdigest()[:12]
 
 
-def _mllp_send(address, msg):
-    host, port = address.split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"\x0b" + msg + b"\x1c\x0d")
-        buf = b""
-        while b"\x1c\x0d" not in buf:
-            chunk = s.recv(65536)
-            assert chunk, "connection closed before the ACK"
-            buf += chunk
-    return buf
-
-
 def _dirs(c, *patterns):
     out = []
     for p in patterns:
@@ -128,7 +116,7 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
     hl7 = [str(feed / HL7), str(feed / BAD)]
     r = c.push(hl7, "hl7v2", PARTNER)
     assert r.json()["accepted"] == 2 and r.json()["rejected"] == 1, r
-    ack = _mllp_send(c.cluster_json()["mllp"], _hl7(MSH10_MLLP, "CL-9", 130))
+    ack = hg.mllp_send(c.cluster_json()["mllp"], _hl7(MSH10_MLLP, "CL-9", 130))
     assert b"MSA|AA|" + MSH10_MLLP.encode() in ack, ack
     req = urllib.request.Request("http://%s/fhir" % c.cluster_json()["http"],
                                  data=_bundle("pat-ids-3", 77), method="POST",
@@ -154,7 +142,7 @@ def test_partner_ids_stop_at_the_cleanser(make_cluster, tmp_path):
     r = hg.run("push", "--cluster", c.dir, "--format", "fhir", "--partner", PARTNER,
                "--wait", 60, "--json", *fhir, timeout=120)
     assert r.json()["duplicates"] == 2 and r.json()["accepted"] == 0, r
-    ack = _mllp_send(c.cluster_json()["mllp"], _hl7(MSH10_MLLP, "CL-9", 130))
+    ack = hg.mllp_send(c.cluster_json()["mllp"], _hl7(MSH10_MLLP, "CL-9", 130))
     assert b"MSA|AA|" + MSH10_MLLP.encode() in ack, ack
     stats = c.wait_drained(deadline_s=60)
     assert hg.indexed_total(stats) == indexed, stats

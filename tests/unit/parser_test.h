@@ -82,4 +82,18 @@ hg_test_slurp (const char *path, size_t *len)
     return data;
 }
 
+/* The ignored count of kind in b (0 when b counted none of it). */
+static inline size_t
+hg_test_ignored_of (const hg_batch_t *b, const char *kind)
+{
+    size_t n = 0;
+    const hg_ignored_t *k = hg_batch_ignored_kinds (b, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp (k[i].kind, kind) == 0) {
+            return k[i].count;
+        }
+    }
+    return 0;
+}
+
 #endif

@@ -16,6 +16,9 @@
 #include "fhir.h"
 #include "hl7v2.h"
 #include "quality.h"
+
+/* 2026-12-04 12:00 UTC */
+#define S_AT_US (UINT64_C (1796385600) * 1000000u)
 #include "record.h"
 
 #define PARTNER "valley-lab"
@@ -330,9 +333,9 @@ test_quality_counts_unlinked (void **state)
                             2);
     hg_quality_t *q = hg_quality_new ();
     assert_non_null (q);
-    hg_quality_message (q, PARTNER, PARTNER "/b1", hg_batch_records (f),
+    hg_quality_message (q, PARTNER, PARTNER "/b1", S_AT_US, hg_batch_records (f),
                         hg_batch_record_count (f), NULL, 0, 0, NULL, 0, 0);
-    hg_quality_message (q, PARTNER, PARTNER "/b2", hg_batch_records (f),
+    hg_quality_message (q, PARTNER, PARTNER "/b2", S_AT_US, hg_batch_records (f),
                         hg_batch_record_count (f), NULL, 0, 0, NULL, 0, 0);
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack (q, PARTNER, &buf);
@@ -347,8 +350,8 @@ test_quality_counts_unlinked (void **state)
     /* and they survive a restart (load from the packed figures) */
     hg_quality_t *q2 = hg_quality_new ();
     assert_int_equal (hg_quality_load (q2, buf, len), 0);
-    hg_quality_message (q2, PARTNER, PARTNER "/b3", hg_batch_records (f), 1, NULL, 0, 0, NULL, 0,
-                        0);
+    hg_quality_message (q2, PARTNER, PARTNER "/b3", S_AT_US, hg_batch_records (f), 1, NULL, 0, 0,
+                        NULL, 0, 0);
     uint8_t *buf2 = NULL;
     size_t len2 = hg_quality_pack (q2, PARTNER, &buf2);
     Hourglass__PartnerQuality *pq2 = hourglass__partner_quality__unpack (NULL, len2, buf2);

@@ -505,20 +505,6 @@ test_framing_first_value (void **state)
     hg_batch_destroy (&b);
 }
 
-/* The ignored count of kind in b (0 when b counted none of it). */
-static size_t
-s_ignored_of (const hg_batch_t *b, const char *kind)
-{
-    size_t n = 0;
-    const hg_ignored_t *k = hg_batch_ignored_kinds (b, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp (k[i].kind, kind) == 0) {
-            return k[i].count;
-        }
-    }
-    return 0;
-}
-
 /* R4 types no mapping takes are valid data: counted per type as ignored,
  * not rejected; a DocumentReference without subject is no error; an id
  * breaking R4's id rule flags the records; a name that is no R4 type is
@@ -566,15 +552,15 @@ test_unsupported_types (void **state)
     assert_non_null (
         hg_test_reject_near (b, "resource 15 (Specimenn/x)", "is not a FHIR R4 resource type"));
     assert_int_equal (hg_batch_ignored (b), 10);
-    assert_int_equal (s_ignored_of (b, "FHIR Specimen (unsupported)"), 2);
-    assert_int_equal (s_ignored_of (b, "FHIR ServiceRequest (unsupported)"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR RelatedPerson (unsupported)"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR EpisodeOfCare (unsupported)"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR CarePlan (unsupported)"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR Communication (unsupported)"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR DocumentManifest (unsupported)"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR Organization"), 1);
-    assert_int_equal (s_ignored_of (b, "FHIR DocumentReference without subject"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR Specimen (unsupported)"), 2);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR ServiceRequest (unsupported)"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR RelatedPerson (unsupported)"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR EpisodeOfCare (unsupported)"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR CarePlan (unsupported)"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR Communication (unsupported)"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR DocumentManifest (unsupported)"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR Organization"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "FHIR DocumentReference without subject"), 1);
     Hourglass__Record **r = hg_batch_records (b) + 1;
     assert_string_equal (r[0]->patient_ref, "MRN-1");
     /* "bad_id" (an underscore) and 65 characters break the rule; "ok-1.2" keeps it */

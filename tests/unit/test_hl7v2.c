@@ -587,20 +587,6 @@ test_orders (void **state)
     hg_batch_destroy (&b);
 }
 
-/* The ignored count of kind in b. */
-static size_t
-s_ignored_of (const hg_batch_t *b, const char *kind)
-{
-    size_t n = 0;
-    const hg_ignored_t *k = hg_batch_ignored_kinds (b, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp (k[i].kind, kind) == 0) {
-            return k[i].count;
-        }
-    }
-    return 0;
-}
-
 /* Every segment of an order ends as a record, a reject or a counted
  * ignore: OBX of an order (ask-at-order-entry answers) are observations,
  * a bad one rejected; NTE, SPM, a second PV1 are counted per segment. */
@@ -633,10 +619,10 @@ test_order_obx_and_every_segment (void **state)
     assert_string_equal (r[3]->provenance->source_record_id, "ORD-9/OBX[3]");
     assert_int_equal (hg_batch_reject_count (b), 1);
     assert_non_null (hg_test_reject_near (b, "segment OBX[2]", "thirty"));
-    assert_int_equal (s_ignored_of (b, "HL7 NTE in ORM^O01"), 2);
-    assert_int_equal (s_ignored_of (b, "HL7 SPM in ORM^O01"), 1);
-    assert_int_equal (s_ignored_of (b, "HL7 PV1 in ORM^O01"), 1); /* the second */
-    assert_int_equal (s_ignored_of (b, "HL7 batch envelope"), 2);
+    assert_int_equal (hg_test_ignored_of (b, "HL7 NTE in ORM^O01"), 2);
+    assert_int_equal (hg_test_ignored_of (b, "HL7 SPM in ORM^O01"), 1);
+    assert_int_equal (hg_test_ignored_of (b, "HL7 PV1 in ORM^O01"), 1); /* the second */
+    assert_int_equal (hg_test_ignored_of (b, "HL7 batch envelope"), 2);
     assert_int_equal (hg_batch_ignored (b), 6);
     /* 14 segments: 4 records (PID, OBR, two OBX) + 1 reject + 6 ignored
      * + MSH, PV1 and ORC held by the records */

@@ -13,6 +13,9 @@
 
 #include "quality.h"
 
+/* 2026-12-04 12:00 UTC */
+#define S_AT_US (UINT64_C (1796385600) * 1000000u)
+
 static void
 s_class (const char *in, const char *want)
 {
@@ -80,9 +83,10 @@ test_figures_and_round_trip (void **state)
     }
     hg_quality_t *q = hg_quality_new ();
     const char *flags[] = {"value.implausible", "value.implausible", "code.bad_syntax"};
-    hg_quality_message (q, "lab", "lab/b1", hg_batch_records (b), 3, hg_batch_rejects (b), 5, 2,
-                        flags, 3, 2);
-    hg_quality_message (q, "other", "other/b1", hg_batch_records (b), 1, NULL, 0, 0, NULL, 0, 0);
+    hg_quality_message (q, "lab", "lab/b1", S_AT_US, hg_batch_records (b), 3,
+                        hg_batch_rejects (b), 5, 2, flags, 3, 2);
+    hg_quality_message (q, "other", "other/b1", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0,
+                        NULL, 0, 0);
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack (q, "lab", &buf);
     assert_true (len > 0);
@@ -98,8 +102,16 @@ test_figures_and_round_trip (void **state)
     assert_int_equal (pq->flagged, 2);
     assert_int_equal (pq->n_reasons, 1); /* five instances, one mistake */
     assert_int_equal (pq->reasons[0]->count, 5);
-    assert_int_equal (pq->reasons[0]->n_examples, 3);
-    assert_non_null (strstr (pq->reasons[0]->examples[0], "lab/b1 at line 3 (Observation/x)"));
+    assert_int_equal (pq->reasons[0]->n_examples, 0); /* examples held values */
+    assert_int_equal (pq->reasons[0]->n_samples, HG_QUALITY_SAMPLES);
+    const Hourglass__QualitySample *sm = pq->reasons[0]->samples[0];
+    assert_string_equal (sm->message, "lab/b1");
+    assert_string_equal (sm->location, "line 3 (Observation/\xe2\x80\xa6)");
+    assert_null (strstr (sm->reason, "2021-13"));
+    assert_non_null (strstr (sm->reason, "Observation.effectiveDateTime '\xe2\x80\xa6' is not"));
+    assert_int_equal (sm->at_us, S_AT_US);
+    assert_int_equal (pq->first_us, S_AT_US);
+    assert_int_equal (pq->n_days, 0); /* days have rows of their own */
     assert_int_equal (pq->n_flags, 2);
     assert_string_equal (pq->flags[0]->flag, "value.implausible");
     assert_int_equal (pq->flags[0]->count, 2);
@@ -123,8 +135,8 @@ test_figures_and_round_trip (void **state)
                      "Observation/y: Observation.effectiveDateTime "
                      "'2020-14-01' is not a valid date: month 14");
     const char *flags2[] = {"value.implausible", "date.in_future"};
-    hg_quality_message (q2, "lab", "lab/b2", hg_batch_records (b), 1, hg_batch_rejects (b2), 2, 1,
-                        flags2, 2, 1);
+    hg_quality_message (q2, "lab", "lab/b2", S_AT_US, hg_batch_records (b), 1,
+                        hg_batch_rejects (b2), 2, 1, flags2, 2, 1);
     assert_int_equal (hg_quality_merge (q2, buf, len), 0);
     assert_int_equal (hg_quality_merge (q2, (const uint8_t *) "\xff\xff", 2), -1);
     free (buf2);
@@ -172,7 +184,8 @@ test_ignored_kinds (void **state)
     hg_batch_ignore (b, "HL7 OBX in ORM^O01");
     size_t nk = 0;
     const hg_ignored_t *k = hg_batch_ignored_kinds (b, &nk);
-    hg_quality_message (q, "lab", "m1", NULL, 0, NULL, 0, hg_batch_ignored (b), NULL, 0, 0);
+    hg_quality_message (q, "lab", "m1", S_AT_US, NULL, 0, NULL, 0, hg_batch_ignored (b), NULL, 0,
+                        0);
     hg_quality_ignored (q, "lab", k, nk);
     uint8_t *buf = NULL;
     size_t len = hg_quality_pack (q, "lab", &buf);
@@ -209,6 +222,184 @@ test_ignored_kinds (void **state)
     hg_quality_destroy (&q2);
 }
 
+static void
+s_redacts (const char *in, const char *want)
+{
+    char out[512];
+    hg_quality_redact (in, out, sizeof (out));
+    assert_string_equal (out, want);
+}
+
+#define S_E "\xe2\x80\xa6"
+
+/* Redaction keeps our words and positions, withholds every value: quoted,
+ * unquoted names (a name in MSH-9), ids after Type/, dates as shapes. */
+static void
+test_redact (void **state)
+{
+    (void) state;
+    s_redacts ("Observation/e9aa-59ac: Observation.effectiveDateTime '2021-13-45' is not a "
+               "valid date: month 13",
+               "Observation/" S_E ": Observation.effectiveDateTime '" S_E
+               "' is not a valid date: month 13");
+    s_redacts ("message 3 (MSH-10 'GH018FEDBAD00001') segment PID",
+               "message 3 (MSH-10 '" S_E "') segment PID");
+    s_redacts ("message type ADT^A99 is not supported (supported: ADT^A01)",
+               "message type ADT^A99 is not supported (supported: ADT^A01)");
+    s_redacts ("message type QUORTLE^ZANDER is not supported",
+               "message type " S_E " is not supported");
+    s_redacts ("demographics.birth_date 2031-01-01 is more than 1 day after today (2026-12-04)",
+               "demographics.birth_date 9999-99-99 is more than 1 day after today (9999-99-99)");
+    s_redacts ("line 3 (Observation/x)", "line 3 (Observation/" S_E ")");
+    s_redacts ("PID-7 Moore^Elizabeth is not a date", "PID-7 " S_E " is not a date");
+    s_redacts ("segment OBX[3] field 5 'abc", "segment OBX[3] field 5 '" S_E);
+    s_redacts ("urn:uuid:205af244-10f4 is not resolved", S_E " is not resolved");
+    char tiny[6];
+    hg_quality_redact ("PID-3 patient identifier list is empty", tiny, sizeof (tiny));
+    assert_true (strlen (tiny) < sizeof (tiny));
+
+    char out[512];
+    const char *hl7 = "PID|1||MRN123^^^GH^MR||Moore^Elizabeth||19620515|F|||9 Oak St^^Augusta"
+                      "\rPV1|1|E";
+    hg_quality_redact_excerpt (hl7, strlen (hl7), out, sizeof (out));
+    assert_string_equal (out, "PID|9||" S_E "^^^" S_E "^" S_E "||" S_E "^" S_E "||99999999|" S_E
+                              "|||9 " S_E " " S_E "^^" S_E "\nPV1|9|" S_E);
+    const char *fhir = "{\"resourceType\": \"Patient\", \"id\": \"ab-12\", \"birthDate\": "
+                       "\"1962-05-15\", \"Moore Elizabeth\": true, \"name\": [{\"family\": "
+                       "\"Moo";
+    hg_quality_redact_excerpt (fhir, strlen (fhir), out, sizeof (out));
+    assert_string_equal (out, "{\"resourceType\": \"Patient\", \"id\": \"" S_E
+                              "\", \"birthDate\": \"9999-99-99\", \"" S_E
+                              "\": true, \"name\": [{\"family\": \"" S_E);
+    /* idempotent on its own output and on reason classes: figures stored
+     * by this version keep their reasons when loaded (redacted again) */
+    const char *again[] = {
+        "Observation.effectiveDateTime '" S_E "' is not a valid date: month N",
+        "invalid JSON: unexpected end of data (truncated JSON) at byte N of the line",
+        "OBX-5 field is N bytes, over max_field_bytes N",
+        "column " S_E ": '" S_E "' is not a number",
+        "demographics.birth_date 9999-99-99 is more than N day after today (9999-99-99)",
+    };
+    for (size_t i = 0; i < sizeof (again) / sizeof (again[0]); i++) {
+        s_redacts (again[i], again[i]);
+    }
+    /* a class stored by an earlier version, with a value unquoted, loses it */
+    hg_quality_t *q = hg_quality_new ();
+    Hourglass__ReasonCount rc = HOURGLASS__REASON_COUNT__INIT, *rcp = &rc;
+    rc.reason = "message type QUORTLE^ZANDER is not supported";
+    rc.count = 2;
+    Hourglass__PartnerQuality old = HOURGLASS__PARTNER_QUALITY__INIT;
+    old.partner = "lab";
+    old.messages = 2;
+    old.n_reasons = 1;
+    old.reasons = &rcp;
+    uint8_t packed[256];
+    size_t plen = hourglass__partner_quality__pack (&old, packed);
+    assert_int_equal (hg_quality_load (q, packed, plen), 0);
+    uint8_t *buf = NULL;
+    size_t len = hg_quality_pack (q, "lab", &buf);
+    Hourglass__PartnerQuality *pq = hourglass__partner_quality__unpack (NULL, len, buf);
+    assert_string_equal (pq->reasons[0]->reason, "message type " S_E " is not supported");
+    assert_int_equal (pq->reasons[0]->count, 2);
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    free (buf);
+    hg_quality_destroy (&q);
+    /* the worst case of an excerpt, empty JSON strings (2 bytes become 5),
+     * fits whole in a sample (3 bytes per byte) */
+    char worst[HG_REJECT_EXCERPT_MAX], shaped[HG_REJECT_EXCERPT_MAX * 3 + 1];
+    memset (worst, '"', sizeof (worst));
+    hg_quality_redact_excerpt (worst, sizeof (worst), shaped, sizeof (shaped));
+    assert_int_equal (strlen (shaped), HG_REJECT_EXCERPT_MAX / 2 * 5);
+    hg_quality_redact_excerpt (NULL, 0, out, sizeof (out));
+    assert_string_equal (out, "");
+}
+
+/* Days: one per UTC day of receipt, the window of HG_QUALITY_DAYS sliding
+ * with the newest day (older ones reported for deletion), a day packed and
+ * merged back; fields counted per kind. */
+static void
+test_days_and_fields (void **state)
+{
+    (void) state;
+    hg_batch_t *b = hg_batch_new (0);
+    Hourglass__Record *lab = hg_batch_add_record (b,
+                                                  HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION);
+    lab->patient_ref = "p1";
+    lab->effective = "2021-01-01";
+    hg_record_add_code (hg_batch_arena (b), lab, HG_SYS_LOINC, "2345-7", NULL);
+    hg_quality_t *q = hg_quality_new ();
+    const uint64_t day_us = UINT64_C (86400000000);
+    uint32_t d0 = hg_quality_day (S_AT_US);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL, 0,
+                        0);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US + 1000, hg_batch_records (b), 1, NULL, 0, 0,
+                        NULL, 0, 0);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US + day_us, hg_batch_records (b), 1, NULL, 0, 0,
+                        NULL, 0, 0);
+    uint8_t *buf = NULL;
+    size_t len = hg_quality_pack_report (q, "lab", &buf);
+    Hourglass__PartnerQuality *pq = hourglass__partner_quality__unpack (NULL, len, buf);
+    assert_non_null (pq);
+    assert_int_equal (pq->n_days, 2);
+    assert_int_equal (pq->days[0]->day, d0);
+    assert_int_equal (pq->days[0]->messages, 2);
+    assert_int_equal (pq->days[1]->day, d0 + 1);
+    assert_int_equal (pq->days[1]->records, 1);
+    /* lab-observation: patient, code, date filled; value, unit, ... not */
+    bool seen_value = false;
+    for (size_t i = 0; i < pq->n_fields; i++) {
+        assert_string_equal (pq->fields[i]->kind, "lab-observation");
+        assert_int_equal (pq->fields[i]->records, 3);
+        bool filled = strcmp (pq->fields[i]->field, "patient") == 0
+                      || strcmp (pq->fields[i]->field, "code") == 0
+                      || strcmp (pq->fields[i]->field, "date") == 0;
+        assert_int_equal (pq->fields[i]->filled, filled ? 3 : 0);
+        seen_value = seen_value || strcmp (pq->fields[i]->field, "value") == 0;
+    }
+    assert_true (seen_value);
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    free (buf);
+
+    /* a day's row merges back into fresh figures */
+    len = hg_quality_pack_day (q, "lab", d0, &buf);
+    assert_true (len > 0);
+    assert_int_equal (hg_quality_pack_day (q, "lab", d0 + 5, &buf), 0);
+    hg_quality_t *q2 = hg_quality_new ();
+    assert_int_equal (hg_quality_merge (q2, buf, len), 0);
+    free (buf);
+    len = hg_quality_pack_report (q2, "lab", &buf);
+    pq = hourglass__partner_quality__unpack (NULL, len, buf);
+    assert_int_equal (pq->messages, 0); /* a day row holds no totals */
+    assert_int_equal (pq->n_days, 1);
+    assert_int_equal (pq->days[0]->messages, 2);
+    assert_int_equal (pq->days[0]->n_fields, 8); /* the 8 fields of a lab result */
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    free (buf);
+
+    /* HG_QUALITY_DAYS later the first two days leave the window */
+    uint32_t dropped[HG_QUALITY_DAYS];
+    assert_int_equal (hg_quality_take_dropped (q, "lab", dropped, HG_QUALITY_DAYS), 0);
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US + (HG_QUALITY_DAYS + 1) * day_us,
+                        hg_batch_records (b), 1, NULL, 0, 0, NULL, 0, 0);
+    assert_int_equal (hg_quality_take_dropped (q, "lab", dropped, HG_QUALITY_DAYS), 2);
+    assert_int_equal (dropped[0], d0);
+    assert_int_equal (dropped[1], d0 + 1);
+    /* a message of a day already out of the window counts in the totals only */
+    hg_quality_message (q, "lab", "lab/fp", S_AT_US, hg_batch_records (b), 1, NULL, 0, 0, NULL, 0,
+                        0);
+    len = hg_quality_pack_report (q, "lab", &buf);
+    pq = hourglass__partner_quality__unpack (NULL, len, buf);
+    assert_int_equal (pq->messages, 5);
+    assert_int_equal (pq->n_days, 1);
+    assert_int_equal (pq->days[0]->day, d0 + HG_QUALITY_DAYS + 1);
+    hourglass__partner_quality__free_unpacked (pq, NULL);
+    free (buf);
+    hg_quality_destroy (&q);
+    hg_quality_destroy (&q2);
+    hg_batch_destroy (&b);
+}
+
 HG_TEST_MAIN (cmocka_unit_test (test_reason_class),
               cmocka_unit_test (test_figures_and_round_trip),
-              cmocka_unit_test (test_ignored_kinds))
+              cmocka_unit_test (test_ignored_kinds), cmocka_unit_test (test_redact),
+              cmocka_unit_test (test_days_and_fields))
