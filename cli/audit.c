@@ -78,6 +78,10 @@ s_print_list (const Hourglass__ControlReply *rep, bool json)
             sodium_bin2hex (prev, sizeof (prev), e->prev.data, e->prev.len);
         }
         if (!json) {
+            /* one line per entry: the document's own line breaks as spaces */
+            for (char *p = e->request; *p; p++) {
+                *p = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
+            }
             printf ("%" PRIu64 "  %s  %s (%s) via %s  suppressed=%u epsilon=%g  %s%s%s\n", e->id,
                     when, e->analyst, e->role, e->via, e->suppressed, e->epsilon, e->request,
                     *e->error ? "  refused: " : "", e->error);
@@ -94,8 +98,7 @@ s_print_list (const Hourglass__ControlReply *rep, bool json)
         json_object_object_add (o, "answer", *e->answer ? s_json_or_string (e->answer) : NULL);
         json_object_object_add (o, "suppressed", json_object_new_int ((int) e->suppressed));
         json_object_object_add (o, "epsilon", json_object_new_double (e->epsilon));
-        json_object_object_add (o, "error",
-                                *e->error ? json_object_new_string (e->error) : NULL);
+        json_object_object_add (o, "error", *e->error ? json_object_new_string (e->error) : NULL);
         json_object_object_add (o, "prev", json_object_new_string (prev));
         json_object_array_add (arr, o);
     }
@@ -103,8 +106,9 @@ s_print_list (const Hourglass__ControlReply *rep, bool json)
         json_object *root = json_object_new_object ();
         json_object_object_add (root, "entries", arr);
         json_object_object_add (root, "truncated", json_object_new_boolean (rep->truncated));
-        printf ("%s\n", json_object_to_json_string_ext (root, JSON_C_TO_STRING_PLAIN
-                                                                  | JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf ("%s\n",
+                json_object_to_json_string_ext (root, JSON_C_TO_STRING_PLAIN
+                                                          | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put (root);
     }
     else if (rep->truncated) {
@@ -112,27 +116,50 @@ s_print_list (const Hourglass__ControlReply *rep, bool json)
     }
 }
 
+/* --anchor ID:HEX (a head an earlier verify printed) as the request's
+ * audit_anchor (id big endian + hash) into out; -1 when malformed. */
+static int
+s_parse_anchor (const char *s, uint8_t out[40])
+{
+    char *end = NULL;
+    unsigned long long id = strtoull (s, &end, 10);
+    size_t bin_len = 0;
+    if (end == s || *end != ':' || id == 0 || strlen (end + 1) != 64
+        || sodium_hex2bin (out + 8, 32, end + 1, 64, NULL, &bin_len, NULL) != 0
+        || bin_len != 32) {
+        return -1;
+    }
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t) (id & 0xff);
+        id >>= 8;
+    }
+    return 0;
+}
+
 /* 0 intact, 1 broken (printed either way). */
 static int
 s_print_verify (const Hourglass__AuditVerify *v, bool json)
 {
-    char head[2 * 32 + 1] = "";
+    char head[2 * 32 + 24] = "";
     if (v->head.len == 32) {
-        sodium_bin2hex (head, sizeof (head), v->head.data, v->head.len);
+        int n = snprintf (head, sizeof (head), "%" PRIu64 ":", v->head_id);
+        sodium_bin2hex (head + n, sizeof (head) - (size_t) n, v->head.data, v->head.len);
     }
     if (json) {
         json_object *o = json_object_new_object ();
         json_object_object_add (o, "intact", json_object_new_boolean (v->intact));
         json_object_object_add (o, "entries", json_object_new_uint64 (v->entries));
-        json_object_object_add (o, "bad_id", v->intact ? NULL : json_object_new_uint64 (v->bad_id));
-        json_object_object_add (o, "problem", v->intact ? NULL : json_object_new_string (v->problem));
+        json_object_object_add (o, "bad_id",
+                                v->intact ? NULL : json_object_new_uint64 (v->bad_id));
+        json_object_object_add (o, "problem",
+                                v->intact ? NULL : json_object_new_string (v->problem));
         json_object_object_add (o, "head", json_object_new_string (head));
         printf ("%s\n", json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN));
         json_object_put (o);
     }
     else if (v->intact) {
-        printf ("audit trail intact: %" PRIu64 " entries; head %s (keep it elsewhere to check "
-                "against later)\n",
+        printf ("audit trail intact: %" PRIu64 " entries; head %s (keep it elsewhere; later, "
+                "audit verify --anchor HEAD checks nothing up to it was rewritten)\n",
                 v->entries, *head ? head : "(empty)");
     }
     else {
@@ -144,7 +171,7 @@ s_print_verify (const Hourglass__AuditVerify *v, bool json)
 int
 hg_cmd_audit (int argc, char **argv)
 {
-    const char *cluster = NULL, *analyst = NULL, *since = NULL;
+    const char *cluster = NULL, *analyst = NULL, *since = NULL, *anchor = NULL;
     bool json = false;
     int limit = 1000;
     const hg_cli_opt_t list_opts[] = {
@@ -158,19 +185,26 @@ hg_cmd_audit (int argc, char **argv)
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_END,
     };
-    const hg_cli_opt_t verify_opts[] = {HG_CLI_OPT_CLUSTER (&cluster), HG_CLI_OPT_JSON (&json),
-                                        HG_CLI_OPT_END};
+    const hg_cli_opt_t verify_opts[] = {
+        HG_CLI_OPT_CLUSTER (&cluster),
+        HG_CLI_OPT_STR ("--anchor", &anchor, "ID:HEX",
+                        "a head an earlier verify printed: entry ID must still hash to it"),
+        HG_CLI_OPT_JSON (&json),
+        HG_CLI_OPT_END,
+    };
     const hg_cli_spec_t list = {
         .command = "hourglass audit list",
         .opts = list_opts,
-        .about = "Analytics' query audit trail (operator key only): who asked what, when, over\n"
-                 "which path, the answer as returned and how many of its numbers were withheld.\n",
+        .about =
+            "Analytics' query audit trail (operator key only): who asked what, when, over\n"
+            "which path, the answer as returned and how many of its numbers were withheld.\n",
     };
     const hg_cli_spec_t verify = {
         .command = "hourglass audit verify",
         .opts = verify_opts,
         .about = "Checks the audit trail's hash chain: exit 0 when intact, 1 naming the first\n"
-                 "entry changed, deleted or inserted. Prints the head hash to keep elsewhere.\n",
+                 "entry changed, deleted or inserted. Prints the head (ID:HASH) to keep\n"
+                 "elsewhere; --anchor HEAD later also finds a rewrite of the whole chain.\n",
     };
     const hg_cli_spec_t *const verbs[] = {&list, &verify, NULL};
     const hg_cli_spec_t *verb;
@@ -185,6 +219,18 @@ hg_cmd_audit (int argc, char **argv)
                              : HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_VERIFY;
     req.analyst = (char *) (analyst ? analyst : "");
     req.limit = (uint32_t) limit;
+    uint8_t anchor_bytes[40];
+    if (anchor) {
+        if (s_parse_anchor (anchor, anchor_bytes) < 0) {
+            fprintf (stderr,
+                     "hourglass audit verify: --anchor '%s' is not ID:HEX (the head an earlier "
+                     "verify printed: an entry id, ':', 64 hex digits)\n",
+                     anchor);
+            return 2;
+        }
+        req.audit_anchor.data = anchor_bytes;
+        req.audit_anchor.len = sizeof (anchor_bytes);
+    }
     if (since && s_parse_since (since, &req.audit_since_us) < 0) {
         fprintf (stderr,
                  "hourglass audit list: --since '%s' is not YYYY-MM-DD, "

@@ -71,8 +71,8 @@ hg_audit_head_pack (const hg_audit_head_t *head, unsigned char out[HG_AUDIT_HEAD
 }
 
 int
-hg_audit_seal (const hg_audit_head_t *head, Hourglass__AuditEntry *e, uint8_t **buf,
-               size_t *len, hg_audit_head_t *next, hg_err_t *err)
+hg_audit_seal (const hg_audit_head_t *head, Hourglass__AuditEntry *e, uint8_t **buf, size_t *len,
+               hg_audit_head_t *next, hg_err_t *err)
 {
     static const unsigned char zero[HG_AUDIT_HASH_BYTES];
     e->id = head->last_id + 1;
@@ -148,6 +148,14 @@ hg_audit_verify_init (hg_audit_verify_t *v)
     v->expect_id = 1;
 }
 
+void
+hg_audit_verify_anchor (hg_audit_verify_t *v, uint64_t id,
+                        const unsigned char hash[HG_AUDIT_HASH_BYTES])
+{
+    v->anchor_id = id;
+    memcpy (v->anchor_hash, hash, HG_AUDIT_HASH_BYTES);
+}
+
 static bool s_fail (hg_audit_verify_t *v, uint64_t bad_id, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
@@ -192,8 +200,7 @@ hg_audit_verify_step (hg_audit_verify_t *v, const char *key, size_t klen, const 
     if (id < v->expect_id) {
         return s_fail (v, id, "entry %" PRIu64 " is out of order: an entry was inserted", id);
     }
-    Hourglass__AuditEntry *e =
-        hourglass__audit_entry__unpack (NULL, vlen, (const uint8_t *) val);
+    Hourglass__AuditEntry *e = hourglass__audit_entry__unpack (NULL, vlen, (const uint8_t *) val);
     if (!e) {
         return s_fail (v, id, "entry %" PRIu64 " does not decode: it was changed", id);
     }
@@ -222,6 +229,13 @@ hg_audit_verify_step (hg_audit_verify_t *v, const char *key, size_t klen, const 
     s_hash (val, vlen, v->prev);
     v->entries++;
     v->expect_id = id + 1;
+    if (id == v->anchor_id && sodium_memcmp (v->prev, v->anchor_hash, HG_AUDIT_HASH_BYTES) != 0) {
+        return s_fail (v, id,
+                       "entry %" PRIu64 " no longer hashes to the head kept: the trail was "
+                       "rewritten up to entry %" PRIu64 " (changed, and every hash after "
+                       "recomputed)",
+                       id, id);
+    }
     return true;
 }
 
@@ -237,6 +251,13 @@ hg_audit_verify_end (hg_audit_verify_t *v, const char *head, size_t head_len)
         return s_fail (v, v->expect_id - 1, "%s", err.msg);
     }
     uint64_t last = v->expect_id - 1;
+    if (v->anchor_id > last) {
+        return s_fail (v, last + 1,
+                       "the trail ends at entry %" PRIu64
+                       " but the head kept names entry %" PRIu64 ": entries from %" PRIu64
+                       " were deleted",
+                       last, v->anchor_id, last + 1);
+    }
     if (!head) {
         return last == 0 ? true
                          : s_fail (v, last,

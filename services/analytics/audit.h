@@ -75,11 +75,18 @@ typedef struct {
     uint64_t expect_id;                      /* the id the next entry must have */
     unsigned char prev[HG_AUDIT_HASH_BYTES]; /* hash of the last entry walked */
     bool failed;
-    uint64_t bad_id;   /* the first entry found wrong (or missing) */
-    char problem[512]; /* what, and where; "" while intact */
+    uint64_t bad_id;                                /* the first entry found wrong (or missing) */
+    char problem[512];                              /* what, and where; "" while intact */
+    uint64_t anchor_id;                             /* an earlier head to hold to (0: none) ... */
+    unsigned char anchor_hash[HG_AUDIT_HASH_BYTES]; /* ... and its hash */
 } hg_audit_verify_t;
 
 void hg_audit_verify_init (hg_audit_verify_t *v);
+
+/* Holds the walk to an anchor: entry id must hash to hash (a head an
+ * earlier verify printed), else the trail was rewritten up to it. */
+void hg_audit_verify_anchor (hg_audit_verify_t *v, uint64_t id,
+                             const unsigned char hash[HG_AUDIT_HASH_BYTES]);
 
 /* One stored key and value under HG_AUDIT_PREFIX, in key order. False once
  * the chain is found broken (v->problem says where; later calls do

@@ -458,8 +458,10 @@ s_codes_json (analytics_t *self, const char *prefix, unsigned limit, s_codes_t *
         json_object_put (arr);
         return NULL;
     }
-    memcpy (v, cells, n * sizeof (*v));
-    qsort (v, n, sizeof (*v), s_cmp_cells);
+    if (n) { /* no cells: cells may be NULL */
+        memcpy (v, cells, n * sizeof (*v));
+        qsort (v, n, sizeof (*v), s_cmp_cells);
+    }
     for (size_t i = 0; i < n && i < limit; i++) {
         hg_count_t c = {v[i].patients, v[i].records, false};
         hg_count_suppress (&c, self->min_cell);
@@ -573,6 +575,8 @@ s_on_api (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
                  : r->kind == HG_API_CODES
                      ? s_run_codes (svc, self, r->prefix, r->limit, &who, &answer, arena, &qerr)
                      : s_run_query (svc, self, r->body, 0, &who, "http", &answer, arena, &qerr);
+        const char *kind = r->kind == HG_API_CODES ? "codes" : "query";
+        /* r is the module's again once answered: nothing of it is read after */
         if (rc == 0) {
             hg_api_answer (self->api, r, 200, answer);
         }
@@ -580,8 +584,7 @@ s_on_api (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
             char *json = hg_api_error_json (qerr.msg);
             hg_api_answer (self->api, r, s_status_of (rc), json);
             free (json);
-            hg_info ("api_refused", "kind=%s status=%u",
-                     r->kind == HG_API_CODES ? "codes" : "query", s_status_of (rc));
+            hg_info ("api_refused", "kind=%s status=%u", kind, s_status_of (rc));
         }
         hg_arena_destroy (&arena);
     }
@@ -655,7 +658,9 @@ s_audit_list (hg_service_t *svc, const Hourglass__ControlRequest *req,
                 keep = false;
             }
             else {
-                memcpy (nv, v, n * sizeof (*nv));
+                if (n) {
+                    memcpy (nv, v, n * sizeof (*nv));
+                }
                 v = nv;
             }
         }
@@ -676,7 +681,9 @@ s_audit_list (hg_service_t *svc, const Hourglass__ControlRequest *req,
                 c->request = hg_arena_strdup (arena, e->request);
                 c->answer = hg_arena_strdup (arena, e->answer);
                 c->error = hg_arena_strdup (arena, e->error);
-                memcpy (prev, e->prev.data, e->prev.len);
+                if (e->prev.len) {
+                    memcpy (prev, e->prev.data, e->prev.len);
+                }
                 c->prev.data = prev;
                 v[n++] = c;
             }
@@ -691,11 +698,20 @@ s_audit_list (hg_service_t *svc, const Hourglass__ControlRequest *req,
 
 /* AUDIT_VERIFY: walks the chain; the first break, where, in reply->verify. */
 static int
-s_audit_verify (hg_service_t *svc, Hourglass__ControlReply *reply, hg_arena_t *arena,
-                hg_err_t *err)
+s_audit_verify (hg_service_t *svc, const Hourglass__ControlRequest *req,
+                Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
 {
     hg_audit_verify_t v;
     hg_audit_verify_init (&v);
+    if (req->audit_anchor.len == HG_AUDIT_HEAD_BYTES) {
+        hg_audit_head_t anchor;
+        hg_audit_head_parse ((const char *) req->audit_anchor.data, req->audit_anchor.len,
+                             &anchor, err);
+        hg_audit_verify_anchor (&v, anchor.last_id, anchor.last_hash);
+    }
+    else if (req->audit_anchor.len) {
+        return hg_err_set (err, HG_EINVAL, "an audit anchor is an entry id and its hash");
+    }
     hg_store_t *st = hg_service_store (svc);
     hg_store_iter_t *it = hg_store_iter_new (st, HG_AUDIT_PREFIX, 2, NULL, 0);
     if (!it) {
@@ -729,6 +745,7 @@ s_audit_verify (hg_service_t *svc, Hourglass__ControlReply *reply, hg_arena_t *a
     memcpy (hash, v.prev, HG_AUDIT_HASH_BYTES);
     r->head.data = hash;
     r->head.len = v.entries ? HG_AUDIT_HASH_BYTES : 0;
+    r->head_id = ok ? v.expect_id - 1 : 0;
     reply->verify = r;
     if (!ok) {
         hg_error ("audit_broken", "bad_id=%" PRIu64 " problem=\"%s\"", v.bad_id, v.problem);
@@ -831,7 +848,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     case HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_LIST:
         return s_audit_list (svc, req, reply, arena, err);
     case HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_VERIFY:
-        return s_audit_verify (svc, reply, arena, err);
+        return s_audit_verify (svc, req, reply, arena, err);
     case HOURGLASS__CONTROL_REQUEST__KIND__COUNT:
         if (req->count) {
             return s_count (svc, self, req, reply, arena, err);

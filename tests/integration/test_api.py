@@ -86,8 +86,8 @@ def audit(run, *args):
     return r.json()
 
 
-def verify(run):
-    r = hg.run("audit", "verify", "--cluster", run["cluster"].dir, "--json")
+def verify(run, *args):
+    r = hg.run("audit", "verify", "--cluster", run["cluster"].dir, "--json", *args)
     assert r.rc in (0, 1), r
     v = r.json()
     assert (r.rc == 0) == v["intact"], r
@@ -268,7 +268,14 @@ def test_audit_list_filters(run):
     r = hg.run("audit", "list", "--cluster", run["cluster"].dir)
     assert r.rc == 0 and "alice (aggregate) via http" in r.out, r
     v = verify(run)
-    assert v["intact"] and v["entries"] == last["id"] and len(v["head"]) == 64
+    assert v["intact"] and v["entries"] == last["id"]
+    head_id, head_hash = v["head"].split(":")
+    assert int(head_id) == last["id"] and len(head_hash) == 64
+    r = hg.run("audit", "verify", "--cluster", run["cluster"].dir, "--anchor", v["head"])
+    assert r.rc == 0 and "intact" in r.out, r
+    for bad in ("12", "x:" + head_hash, "%s:%s" % (head_id, head_hash[:-2])):
+        r = hg.run("audit", "verify", "--cluster", run["cluster"].dir, "--anchor", bad)
+        assert r.rc == 2 and "--anchor" in r.err, r
 
 
 def _analytics_pid(c):
@@ -297,7 +304,8 @@ def _tamper(store, *args):
 
 def test_audit_tampering_is_found(run):
     c = run["cluster"]
-    n = verify(run)["entries"]
+    before = verify(run)
+    n, anchor = before["entries"], before["head"]
     assert n >= 6
     store = os.path.join(c.dir, "data", "analytics-0")
     pristine = os.path.join(str(run["base"]), "analytics-pristine")
@@ -323,6 +331,20 @@ def test_audit_tampering_is_found(run):
             r = hg.run("audit", "verify", "--cluster", c.dir)
             assert r.rc == 1 and ("BROKEN at entry %d" % bad_id) in r.out, r
             _stop_analytics(c)
+        # a rewrite of the chain from entry 3 on, head included: consistent in itself,
+        # found only against the head kept from before
+        shutil.rmtree(store)
+        shutil.copytree(pristine, store)
+        _tamper(store, "rewrite", "3")
+        c.up("--timeout", "30")
+        assert verify(run)["intact"]
+        v = verify(run, "--anchor", anchor)
+        assert not v["intact"] and v["bad_id"] == n, v
+        assert "no longer hashes to the head kept" in v["problem"], v
+        # an anchor past the end: entries were deleted
+        v = verify(run, "--anchor", "%d:%s" % (n + 5, anchor.split(":")[1]))
+        assert not v["intact"] and "were deleted" in v["problem"], v
+        _stop_analytics(c)
     finally:
         if os.path.isdir(pristine):
             shutil.rmtree(store, ignore_errors=True)

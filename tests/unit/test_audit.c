@@ -247,6 +247,61 @@ test_inserted (void **state)
     assert_non_null (strstr (err.msg, "audit head"));
 }
 
+/* An anchor (a head kept elsewhere) finds a rewrite of the whole end of the
+ * chain, and a trail cut short before it. */
+static void
+test_anchor (void **state)
+{
+    (void) state;
+    s_chain_t c;
+    s_build (&c);
+    hg_audit_head_t kept;
+    hg_err_t err = {0};
+    assert_int_equal (hg_audit_head_parse ((const char *) c.head, HG_AUDIT_HEAD_BYTES, &kept,
+                                           &err),
+                      0);
+    hg_audit_verify_t v;
+    hg_audit_verify_init (&v);
+    hg_audit_verify_anchor (&v, kept.last_id, kept.last_hash);
+    for (size_t i = 0; i < c.n; i++) {
+        assert_true (hg_audit_verify_step (&v, (const char *) c.key[i], c.klen[i],
+                                           (const char *) c.val[i], c.vlen[i]));
+    }
+    assert_true (hg_audit_verify_end (&v, (const char *) c.head, HG_AUDIT_HEAD_BYTES));
+    /* entry 4 changed and 4..N sealed again with a new head: intact alone */
+    hg_audit_head_t head = {4 - 1, {0}}, next;
+    crypto_generichash (head.last_hash, HG_AUDIT_HASH_BYTES, c.val[2], c.vlen[2], NULL, 0);
+    for (size_t i = 3; i < c.n; i++) {
+        Hourglass__AuditEntry *e = hourglass__audit_entry__unpack (NULL, c.vlen[i], c.val[i]);
+        if (i == 3) {
+            e->analyst[0] = 'X';
+        }
+        free (c.val[i]);
+        Hourglass__AuditEntry copy = *e; /* sealed: e keeps its own prev to free */
+        assert_int_equal (hg_audit_seal (&head, &copy, &c.val[i], &c.vlen[i], &next, &err), 0);
+        hourglass__audit_entry__free_unpacked (e, NULL);
+        head = next;
+    }
+    hg_audit_head_pack (&head, c.head);
+    assert_true (s_verify (&c, &v));
+    hg_audit_verify_init (&v);
+    hg_audit_verify_anchor (&v, kept.last_id, kept.last_hash);
+    bool ok = true;
+    for (size_t i = 0; ok && i < c.n; i++) {
+        ok = hg_audit_verify_step (&v, (const char *) c.key[i], c.klen[i],
+                                   (const char *) c.val[i], c.vlen[i]);
+    }
+    assert_false (ok && hg_audit_verify_end (&v, (const char *) c.head, HG_AUDIT_HEAD_BYTES));
+    assert_int_equal (v.bad_id, N);
+    assert_non_null (strstr (v.problem, "no longer hashes to the head kept"));
+    /* an anchor past the end */
+    hg_audit_verify_init (&v);
+    hg_audit_verify_anchor (&v, N + 3, kept.last_hash);
+    assert_false (hg_audit_verify_end (&v, NULL, 0));
+    assert_non_null (strstr (v.problem, "entries from 1 were deleted"));
+    s_free (&c);
+}
+
 static void
 test_answer_helpers (void **state)
 {
@@ -275,6 +330,7 @@ s_setup (void **state)
     return sodium_init () < 0 ? -1 : 0;
 }
 
-HG_TEST_MAIN_GROUP (s_setup, NULL, cmocka_unit_test (test_intact), cmocka_unit_test (test_changed),
-                    cmocka_unit_test (test_deleted), cmocka_unit_test (test_inserted),
+HG_TEST_MAIN_GROUP (s_setup, NULL, cmocka_unit_test (test_intact),
+                    cmocka_unit_test (test_changed), cmocka_unit_test (test_deleted),
+                    cmocka_unit_test (test_inserted), cmocka_unit_test (test_anchor),
                     cmocka_unit_test (test_answer_helpers))
