@@ -425,6 +425,9 @@ def test_distribution_histogram(run):
                               "sex": ["female", "male"], "age": {"from": 18, "to": 90}},
                    "measure": {"kind": "distribution", "code": LOINC + "|4548-4",
                                "bins": [4, 5, 5.7, 6.5, 7, 8, 9, 10, 12]}}
+    # every field of the form, criteria rows too, has a label a screen reader reads
+    assert js(b, """[...document.querySelectorAll('input, select')].filter(
+        e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id || e.name)""") == []
     d = dom(b)
     assert d["error"] is None, d
     a = check_answer(run, d, doc)

@@ -444,7 +444,8 @@
   }
 
   /* Bars, one g.bar per item ({label, value: number or null}); a null value is
-   * a g.bar.suppressed column marked "suppressed". contiguous: a histogram,
+   * a g.bar.suppressed dashed column marked "suppressed" (past 30 bars, a
+   * dashed stub on the axis, named in its title). contiguous: a histogram,
    * edges the n + 1 numbers between the bins, each bar as wide as its bin. */
   function bars(items, o) {
     var s = frame(o.title, o.desc);
@@ -455,6 +456,7 @@
     var rotate = !o.contiguous && (items.length > 8 ||
       items.some(function (it) { return it.label.length > 10; }));
     var every = Math.ceil(items.length / 40);
+    var dense = items.length > 30; /* a suppressed bar: a dashed stub on the axis */
     var g = svg('g', { class: 'bars' });
     var lo = o.edges ? o.edges[0] : 0, span = o.edges ? o.edges[o.edges.length - 1] - lo : 0;
     var edgeX = function (i) {
@@ -470,12 +472,14 @@
       var bar = svg('g', { class: supp ? 'bar suppressed' : 'bar', 'data-label': it.label,
                            'data-value': supp ? 'suppressed' : it.value },
                     [svg('title', { text: it.label + ': ' + fmt(it.value) })]);
-      if (supp) {
+      if (supp && !dense) {
         bar.appendChild(svg('rect', { x: x, y: M.t, width: bw, height: PH }));
         var cx = x + bw / 2, cy = M.t + PH / 2;
         bar.appendChild(svg('text', { class: 'mark', x: cx, y: cy + 4, 'text-anchor': 'middle',
                                       transform: 'rotate(-90 ' + cx + ' ' + cy + ')',
                                       text: 'suppressed' }));
+      } else if (supp) {
+        bar.appendChild(svg('rect', { x: x, y: M.t + PH - 8, width: bw, height: 8 }));
       } else {
         var h = PH * it.value / max;
         bar.appendChild(svg('rect', { x: x, y: M.t + PH - h, width: bw, height: h }));
@@ -661,7 +665,8 @@
         { title: (LABELS[vk] || vk) + ' per stratum',
           desc: 'A bar per stratum of ' + keys.join(', ') + '; a suppressed count is a ' +
                 'dashed column marked suppressed.', yLabel: vk }));
-      $('chart-caption').textContent = 'Bars: ' + vk + ' per stratum.';
+      $('chart-caption').textContent = 'Bars: ' + vk + ' per stratum' + (a.cells.length > 30
+        ? '; a suppressed stratum is a dashed stub on the axis.' : '.');
     } else if (Array.isArray(a.bins)) {
       var bl = function (b) { return '[' + fmt(b.from) + ', ' + fmt(b.to) + ')'; };
       renderTable('Per bin (values from, to)', ['bin'], function (b) { return bl(b); },
