@@ -481,9 +481,18 @@ def test_top_codes_bars(run):
     set_value(b, "#m-kind", "top")
     set_value(b, "#m-top-of", "condition")
     type_into(b, "#m-top-n", "6")
+    # patients with a glucose, then a SNOMED condition within ten years of one
+    add_criterion(b, "all", "code", LOINC + "|2345-7")
     add_criterion(b, "any", "prefix", SNOMED + "|")
+    row = "li.crit[data-list=any]:last-child "
+    type_into(b, row + ".c-after", "1")
+    type_into(b, row + ".c-min-days", "0")
+    type_into(b, row + ".c-max-days", "3650")
     doc = run_query(b)
-    assert doc == {"cohort": {"any": [{"prefix": SNOMED + "|"}]},
+    assert doc == {"cohort": {"all": [{"code": LOINC + "|2345-7"}],
+                              "any": [{"prefix": SNOMED + "|",
+                                       "after": {"criterion": 0, "min_days": 0,
+                                                 "max_days": 3650}}]},
                    "measure": {"kind": "top", "of": "condition", "n": 6}}
     d = dom(b)
     assert d["error"] is None, d

@@ -165,13 +165,19 @@
     var gte = el('input', { class: 'c-gte', type: 'number', step: 'any' });
     var lt = el('input', { class: 'c-lt', type: 'number', step: 'any' });
     var min = el('input', { class: 'c-min', type: 'number', min: '1', step: '1' });
+    var after = el('input', { class: 'c-after', type: 'number', min: '1', step: '1',
+                              'aria-describedby': 'after-hint' });
+    var minDays = el('input', { class: 'c-min-days', type: 'number', step: '1' });
+    var maxDays = el('input', { class: 'c-max-days', type: 'number', step: '1' });
     var remove = el('button', { type: 'button', class: 'c-remove', text: 'Remove',
                                 'aria-label': 'Remove this criterion from "' + list + '"' });
     var li = el('li', { class: 'crit', 'data-list': list }, [
       part(id('match'), 'Match', match), part(id('code'), 'Code', code),
       part(id('from'), 'dated from', from), part(id('to'), 'to', to),
       part(id('gte'), 'value ≥', gte), part(id('lt'), 'value <', lt),
-      part(id('min'), 'at least (records)', min), remove]);
+      part(id('min'), 'at least (records)', min),
+      part(id('after'), 'after "all" no.', after), part(id('min-days'), 'by days from', minDays),
+      part(id('max-days'), 'to', maxDays), remove]);
     remove.addEventListener('click', function () {
       li.parentNode.removeChild(li);
       updateDoc();
@@ -223,6 +229,18 @@
     }
     var min = numberOf(li.querySelector('.c-min'), where + ' "at least"', problems);
     if (min !== undefined) { c.min_count = min; }
+    /* "after" names a criterion of "all" by its number in the list (1, 2, ...);
+     * the document counts from 0 */
+    var after = numberOf(li.querySelector('.c-after'), where + ' "after"', problems);
+    var minDays = numberOf(li.querySelector('.c-min-days'), where + ' "days from"', problems);
+    var maxDays = numberOf(li.querySelector('.c-max-days'), where + ' "days to"', problems);
+    if (after !== undefined) {
+      c.after = { criterion: after - 1 };
+      if (minDays !== undefined) { c.after.min_days = minDays; }
+      if (maxDays !== undefined) { c.after.max_days = maxDays; }
+    } else if (minDays !== undefined || maxDays !== undefined) {
+      problems.push(where + ': days after which criterion? Fill "after "all" no."');
+    }
     return c;
   }
 
