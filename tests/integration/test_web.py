@@ -505,3 +505,27 @@ def test_top_codes_bars(run):
     assert d["bar_values"] == [fmt(t["patients"]) if t["patients"] is not None
                                else "suppressed" for t in top]
     shot(b, "top")
+
+
+def test_prevalence_by_sex(run):
+    b = load(run)
+    enter_token(b, run["token"])
+    set_value(b, "#m-kind", "prevalence")
+    type_into(b, "#m-per", "1000")
+    add_criterion(b, "all", "prefix", COND + "|E")
+    click(b, "#by input[value=sex]")
+    doc = run_query(b)
+    assert doc == {"cohort": {"all": [{"prefix": COND + "|E"}]}, "by": ["sex"],
+                   "measure": {"kind": "prevalence", "per": 1000}}
+    d = dom(b)
+    assert d["error"] is None, d
+    a = check_answer(run, d, doc)
+    cells = a["cells"]
+    assert cells and all("rate" in c and "denominator" in c for c in cells), cells
+    check_table(d, cells, ["sex"], lambda c: [c["sex"]])   # rates as the page writes them
+    assert d["head"] == ["Sex", "Patients", "Denominator", "Rate"]
+    assert d["bars"] == len(cells)
+    assert [v if v == "suppressed" else float(v) for v in d["bar_values"]] == [
+        c["rate"] if c["rate"] is not None else "suppressed" for c in cells]
+    assert js(b, "document.getElementById('total-rate').textContent") == fmt(a["rate"])
+    shot(b, "prevalence")
