@@ -37,34 +37,7 @@
 static bool
 s_alive (int pid)
 {
-    if (pid <= 0 || kill (pid, 0) < 0) {
-        return false;
-    }
-    char path[64], cmd[256];
-    snprintf (path, sizeof (path), "/proc/%d/cmdline", pid);
-    FILE *f = fopen (path, "r");
-    if (!f) {
-        return false;
-    }
-    size_t n = fread (cmd, 1, sizeof (cmd) - 1, f);
-    fclose (f);
-    cmd[n] = '\0';
-    if (strstr (cmd, "hourglass-") == NULL) {
-        return false;
-    }
-    /* a zombie child of ours is not alive */
-    char stat_path[64], state = 0;
-    snprintf (stat_path, sizeof (stat_path), "/proc/%d/stat", pid);
-    f = fopen (stat_path, "r");
-    if (f) {
-        int ignored;
-        char comm[64];
-        if (fscanf (f, "%d %63s %c", &ignored, comm, &state) != 3) {
-            state = 0;
-        }
-        fclose (f);
-    }
-    return state != 'Z';
+    return hg_proc_running (pid);
 }
 
 /* Ports handed out in this layout: the kernel may return a probed port
@@ -561,13 +534,125 @@ s_print_log_tail (const hg_cluster_t *c, const hg_proc_t *p)
     }
 }
 
+/* The value of flag in p's arguments, or NULL. */
+static const char *
+s_proc_arg (const hg_proc_t *p, const char *flag)
+{
+    for (int i = 0; i + 1 < p->argc; i++) {
+        if (strcmp (p->argv[i], flag) == 0) {
+            return p->argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
 #define S_ANALYSTS_HEADER                                                             \
     "# analysts of the analytics API: blake2b:<hash of the token> <analyst> <role>\n" \
     "# (hourglass cluster add-analyst writes these; analytics re-reads on SIGHUP)\n"
 
 static int
-s_up (const char *dir, const layout_t *l, int timeout_s)
+s_count (const hg_cluster_t *c, const char *service)
 {
+    int n = 0;
+    for (int i = 0; i < c->n_procs; i++) {
+        n += strcmp (c->procs[i].service, service) == 0;
+    }
+    return n;
+}
+
+/* Appends "--flag HAD (given WANT)" to out when an option given on this
+ * command line differs from the layout of the existing cluster c. */
+static void
+s_differs (char *out, size_t size, const char *flag, const char *had, const char *want)
+{
+    if (!want || strcmp (had ? had : "", want) == 0) {
+        return;
+    }
+    size_t len = strlen (out);
+    snprintf (out + len, size - len, "%s%s %.600s (given %.600s)", len ? ", " : "", flag,
+              had && *had ? had : "off", want);
+}
+
+static void
+s_differs_int (char *out, size_t size, const char *flag, int had, int want)
+{
+    char a[16], b[16];
+    snprintf (a, sizeof (a), "%d", had);
+    snprintf (b, sizeof (b), "%d", want);
+    s_differs (out, size, flag, a, want >= 0 ? b : NULL);
+}
+
+/* The options given (l; -1 / NULL / false: not given) that differ from how
+ * the existing cluster c was laid out, as "--flag was (given x), ..." in
+ * out ("" when none). A restart keeps the layout, so these would be
+ * ignored. */
+static void
+s_layout_diff (const hg_cluster_t *c, const layout_t *l, char *out, size_t size)
+{
+    out[0] = '\0';
+    const hg_proc_t *collector = NULL, *analytics = NULL;
+    for (int i = 0; i < c->n_procs; i++) {
+        if (strcmp (c->procs[i].service, "collector") == 0) {
+            collector = &c->procs[i];
+        }
+        if (strcmp (c->procs[i].service, "analytics") == 0) {
+            analytics = &c->procs[i];
+        }
+    }
+    s_differs_int (out, size, "--cleansers", s_count (c, "cleanser"), l->cleansers);
+    s_differs_int (out, size, "--deids", s_count (c, "deid"), l->deids);
+    s_differs_int (out, size, "--shards", s_count (c, "indexer"), l->shards);
+    if (analytics) {
+        const char *mc = s_proc_arg (analytics, "--min-cell");
+        s_differs_int (out, size, "--min-cell", mc ? atoi (mc) : 10, l->min_cell);
+    }
+    if (c->n_procs) {
+        const hg_proc_t *p = &c->procs[0];
+        const char *hb = s_proc_arg (p, "--heartbeat-ms");
+        s_differs_int (out, size, "--heartbeat-ms", hb ? atoi (hb) : 1000, l->heartbeat_ms);
+        s_differs (out, size, "--compression", s_proc_arg (p, "--compression"), l->compression);
+        s_differs (out, size, "--sync", s_proc_arg (p, "--sync"), l->sync);
+    }
+    if (l->secure && !*c->ingest_key) {
+        s_differs (out, size, "--secure", "off", "on");
+    }
+    if (collector) {
+        const char *pr = s_proc_arg (collector, "--partner-rate");
+        s_differs_int (out, size, "--partner-rate", pr ? atoi (pr) : 0, l->partner_rate);
+        const char *files[3][2] = {{"--http-tokens", l->http_tokens},
+                                   {"--http-tls-cert", l->http_tls[0]},
+                                   {"--http-tls-key", l->http_tls[1]}};
+        for (int k = 0; k < 3; k++) {
+            char abs[PATH_MAX];
+            const char *want = files[k][1];
+            if (want && realpath (want, abs)) {
+                want = abs;
+            }
+            s_differs (out, size, files[k][0], s_proc_arg (collector, files[k][0]), want);
+        }
+    }
+}
+
+/* Fills the defaults of options not given (s_layout_diff's "not given"). */
+static void
+s_layout_defaults (layout_t *l)
+{
+    l->cleansers = l->cleansers < 0 ? 1 : l->cleansers;
+    l->deids = l->deids < 0 ? 1 : l->deids;
+    l->shards = l->shards < 0 ? 1 : l->shards;
+    l->min_cell = l->min_cell < 0 ? 10 : l->min_cell;
+    l->heartbeat_ms = l->heartbeat_ms < 0 ? 1000 : l->heartbeat_ms;
+    l->partner_rate = l->partner_rate < 0 ? 0 : l->partner_rate;
+    l->compression = l->compression ? l->compression : "lz4";
+    l->sync = l->sync ? l->sync : "true";
+}
+
+static int
+s_up (const char *dir, const layout_t *given, int timeout_s)
+{
+    layout_t defaults = *given;
+    s_layout_defaults (&defaults);
+    const layout_t *l = &defaults;
     hg_err_t err = {0};
     hg_cluster_t c;
     char sub[PATH_MAX];
@@ -587,6 +672,23 @@ s_up (const char *dir, const layout_t *l, int timeout_s)
         snprintf (sub, sizeof (sub), "%s%s", dir, subs[i]);
         if (hg_mkdirs (sub, i == 3 ? 0700 : 0755, &err) < 0) {
             fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+            return 1;
+        }
+    }
+    if (!fresh) {
+        /* a restart keeps the layout: options that would change it are not
+         * ignored in silence */
+        char diff[2048];
+        s_layout_diff (&c, given, diff, sizeof (diff));
+        if (*diff) {
+            fprintf (stderr,
+                     "hourglass cluster up: %s already holds a cluster laid out with other "
+                     "options, which a restart does not change: %s. Nothing was started. Run "
+                     "`hourglass cluster up --dir %s` without them to start it as it is, or "
+                     "lay it out anew: hourglass cluster down --dir %s, remove the directory "
+                     "(its data too), and cluster up with the new options.\n",
+                     dir, diff, dir, dir);
+            hg_cluster_free (&c);
             return 1;
         }
     }
@@ -931,13 +1033,14 @@ hg_cmd_cluster (int argc, char **argv)
     const char *dir_flag = NULL;
     bool json = false;
     int timeout_s = 60;
-    layout_t l = {.cleansers = 1,
-                  .deids = 1,
-                  .shards = 1,
-                  .min_cell = 10,
-                  .heartbeat_ms = 1000,
-                  .compression = "lz4",
-                  .sync = "true"};
+    /* -1 / NULL: not given (a restart compares only what was given; the
+     * defaults are filled in by s_up) */
+    layout_t l = {.cleansers = -1,
+                  .deids = -1,
+                  .shards = -1,
+                  .min_cell = -1,
+                  .heartbeat_ms = -1,
+                  .partner_rate = -1};
     const hg_cli_opt_t up_opts[] = {
         HG_CLUSTER_OPT_DIR (&dir_flag),
         HG_CLI_OPT_INT ("--cleansers", &l.cleansers, "N", "cleanser instances (1)", 1, 8),
@@ -979,7 +1082,9 @@ hg_cmd_cluster (int argc, char **argv)
         .command = "hourglass cluster up",
         .opts = up_opts,
         .about = "Starts every service on loopback, state and logs under DIR; on an existing\n"
-                 "DIR restarts only what is not running. --secure: CurveZMQ on every link (a\n"
+                 "DIR restarts only what is not running, with the layout it was started with\n"
+                 "(options given that differ from it are an error naming them). --secure:\n"
+                 "CurveZMQ on every link (a\n"
                  "key pair per instance, allow-lists per hop) and on partner ingest (partners\n"
                  "push with their own key; add-partner makes one).\n",
     };

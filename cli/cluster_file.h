@@ -78,6 +78,18 @@ void hg_cluster_free (hg_cluster_t *c);
  * client commands, which all start this way. */
 int hg_cluster_load_for (const char *flag, hg_cluster_t *c, const char *command);
 
+/* True when pid runs one of our service binaries (and is no zombie): a
+ * recorded pid that another program reuses is not ours. */
+bool hg_proc_running (int pid);
+
+/* Whether p is known to be down, without a control call: a local process
+ * (pid > 0) that is not running, or (pid 0: a container's published port)
+ * a tcp:// control endpoint that refuses connections (asked with a
+ * non-blocking connect, at most timeout_ms). True with why ("not running
+ * (pid 1234 exited)", "nothing listens at 127.0.0.1:5562"); false when it
+ * may be up (a control call then tells). */
+bool hg_proc_down (const hg_proc_t *p, int timeout_ms, char *why, size_t size);
+
 /* Control endpoints of every instance of a service (e.g. "cleanser"). */
 size_t hg_cluster_controls (const hg_cluster_t *c, const char *service, const char **out,
                             size_t max);

@@ -30,6 +30,8 @@ static const struct {
      "analytics' query audit trail (operator)"},
     {"export", hg_cmd_export, "export --format ndjson|csv --out DIR",
      "de-identified records for other tools"},
+    {"drain", hg_cmd_drain, "drain INSTANCE [--timeout S] [--resume] [--json]",
+     "stop a cleanser or deid replica taking work; returns once it holds none"},
     {"quarantine", hg_cmd_quarantine, "quarantine list|replay [--json]",
      "rejected input and why; replay it through today's cleanser"},
     {"quality", hg_cmd_quality, "quality --partner P [--json] [--html F]",

@@ -15,10 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "audit.h"
+#include "control_acl.h"
 #include "curve.h"
+#include "disclose.h"
 #include "http.h"
 #include "log.h"
 #include "query.h"
@@ -38,6 +41,13 @@ static const hg_opt_t s_options[] = {
     {"shards", HG_OPT_INT, "0", "with a {shard} pattern in indexers: how many shards it names"},
     {"min_cell", HG_OPT_INT, "10",
      "counts of 1..min_cell patients are reported as suppressed (0: off)"},
+    {"round_to", HG_OPT_INT, "10",
+     "role aggregate: every count shown is rounded to a multiple of this (1: off), so two "
+     "answers differing by a few patients do not give their difference"},
+    {"dp_epsilon", HG_OPT_STRING, "0.5",
+     "role dp: the epsilon one query spends (the noise of every count is scaled to it)"},
+    {"dp_budget", HG_OPT_STRING, "5",
+     "role dp: the epsilon each analyst may spend in total; a query past it is refused"},
     {"shard_timeout_ms", HG_OPT_INT, "5000", "how long to wait for each shard's answer"},
     {"indexer_keys", HG_OPT_STRING, "",
      "with curve_key: the indexers' public keys (.pub files or Z85), one for all or one per "
@@ -64,15 +74,15 @@ extern const size_t hg_openapi_yaml_len;
 /* The analysts' page, services/analytics/web/, embedded at build time (web_assets.c). */
 extern const hg_api_asset_t hg_web_assets[];
 
-/* The analyst of control-plane queries: the operator's key may ask them. */
-static const hg_analyst_t s_operator = {"operator", "aggregate"};
-
 typedef struct {
     char *endpoints[HG_ANALYTICS_MAX_SHARDS];
     size_t n_shards;
     char *endpoints_buf;
     char indexer_keys[HG_ANALYTICS_MAX_SHARDS][HG_CURVE_Z85_LEN + 1]; /* with curve_key */
     uint64_t min_cell;
+    uint64_t round_to;
+    double dp_epsilon;
+    uint64_t dp_budget_ueps;
     int timeout_ms;
     hg_api_t *api;         /* the HTTP API, NULL when http is not set */
     hg_audit_head_t audit; /* the end of the audit chain, as stored */
@@ -83,6 +93,21 @@ typedef struct {
     hg_qpart_t *part;
     bool truncated;
 } s_codes_t;
+
+/* A positive number option ("0.5"); -1 with err naming it otherwise. */
+static int
+s_epsilon_option (hg_service_t *svc, const char *name, double *out, hg_err_t *err)
+{
+    const char *text = hg_service_option (svc, name);
+    char *end = NULL;
+    double v = strtod (text, &end);
+    if (!*text || *end || !(v > 0) || v > 1e6) {
+        return hg_err_set (err, HG_EINVAL, "%s must be a positive number (epsilon), not '%s'",
+                           name, text);
+    }
+    *out = v;
+    return 0;
+}
 
 /* Under CurveZMQ the indexers answer counts only to analytics' key: their
  * public keys, one for all shards or one per endpoint. */
@@ -187,6 +212,20 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
         return hg_err_set (err, HG_EINVAL, "min_cell must be >= 0");
     }
     self->min_cell = (uint64_t) min_cell;
+    int64_t round_to = hg_config_int (hg_service_config (svc), "round_to");
+    if (round_to < 1 || round_to > 1000000) {
+        return hg_err_set (err, HG_EINVAL, "round_to must be 1 (off) .. 1000000");
+    }
+    self->round_to = (uint64_t) round_to;
+    double budget = 0;
+    if (s_epsilon_option (svc, "dp_epsilon", &self->dp_epsilon, err) < 0
+        || s_epsilon_option (svc, "dp_budget", &budget, err) < 0) {
+        return err->code;
+    }
+    self->dp_budget_ueps = hg_disclose_ueps (budget);
+    if (sodium_init () < 0) {
+        return hg_err_set (err, HG_EIO, "libsodium failed to initialise");
+    }
     if (s_init_keys (svc, self, err) < 0 || s_audit_load (svc, self, err) < 0) {
         return err->code;
     }
@@ -240,7 +279,7 @@ s_fan_out (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest
     bool answered[HG_ANALYTICS_MAX_SHARDS] = {0};
     int rc = 0;
     for (size_t i = 0; i < self->n_shards; i++) {
-        socks[i] = zmq_socket (hg_service_zctx (svc), ZMQ_DEALER);
+        socks[i] = hg_zsock_new (hg_service_zctx (svc), ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
         int linger = 0;
         zmq_setsockopt (socks[i], ZMQ_LINGER, &linger, sizeof (linger));
         if (hg_service_curve (svc)
@@ -342,7 +381,7 @@ s_audit (hg_service_t *svc, analytics_t *self, const s_audited_t *a, uint64_t *i
     Hourglass__AuditEntry e = HOURGLASS__AUDIT_ENTRY__INIT;
     e.time_us = hg_wall_us ();
     e.analyst = (char *) a->who->analyst;
-    e.role = (char *) a->who->role;
+    e.role = (char *) (a->who->role == HG_ANALYST_DP ? "dp" : "aggregate");
     e.via = (char *) a->via;
     e.request = (char *) a->request;
     e.answer = (char *) (a->answer ? a->answer : "");
@@ -371,18 +410,108 @@ s_audit (hg_service_t *svc, analytics_t *self, const s_audited_t *a, uint64_t *i
     return rc;
 }
 
-/* ---- queries ---------------------------------------------------------------------- */
-
-/* A query document's answer for who (docs/analytics.md): the document
- * checked here (its errors name the field), its text sent to every shard,
- * the partials merged and suppressed, the answer (with its "audit_id")
- * audited before it is returned. *answer in arena; refused queries are
- * audited too (with their error). */
-static int
-s_run_query (hg_service_t *svc, analytics_t *self, const char *doc, int ref_year,
-             const hg_analyst_t *who, const char *via, char **answer, hg_arena_t *arena,
-             hg_err_t *err)
+static void
+s_random (void *ctx, void *buf, size_t n)
 {
+    (void) ctx;
+    randombytes_buf (buf, n);
+}
+
+/* The analyst of a control-plane request and its threshold (docs/analytics.md
+ * "Disclosure control"): the analyst is the caller's key ("operator:NAME";
+ * "control" without CurveZMQ, where there is no caller to tell apart), the
+ * role aggregate unless the request asks dp; a threshold of the request's
+ * own (0: the exact answer) only for the operator. *min_cell: analytics' own
+ * or the request's. */
+static int
+s_control_analyst (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+                   hg_analyst_t *who, uint64_t *min_cell, hg_err_t *err)
+{
+    const char *caller = hg_service_caller (svc);
+    *who = (hg_analyst_t) {caller ? caller : "control", HG_ANALYST_AGGREGATE};
+    *min_cell = self->min_cell;
+    const char *role = req->disclosure_role ? req->disclosure_role : "";
+    if (strcmp (role, "dp") == 0) {
+        who->role = HG_ANALYST_DP;
+    }
+    else if (*role && strcmp (role, "aggregate") != 0) {
+        return hg_err_set (err, HG_EINVAL, "disclosure role must be aggregate or dp, not '%s'",
+                           role);
+    }
+    if (req->threshold) {
+        if (caller && hg_control_role (caller) != HG_ROLE_OPERATOR) {
+            return hg_err_set (err, HG_EINVAL,
+                               "a threshold of the request's own (min_cell) is the operator's; "
+                               "this key is '%s'",
+                               caller);
+        }
+        *min_cell = req->threshold->min_cell;
+    }
+    return 0;
+}
+
+/* The epsilon budget: e/<analyst> -> millionths spent (8 bytes BE). */
+static int
+s_budget_key (const char *analyst, unsigned char *key, size_t cap)
+{
+    size_t n = strlen (analyst);
+    if (n + 2 > cap) {
+        return -1;
+    }
+    key[0] = 'e';
+    key[1] = '/';
+    memcpy (key + 2, analyst, n);
+    return (int) (n + 2);
+}
+
+static int
+s_budget_read (hg_service_t *svc, const char *analyst, uint64_t *spent, hg_err_t *err)
+{
+    unsigned char key[300];
+    int kl = s_budget_key (analyst, key, sizeof (key));
+    if (kl < 0) {
+        return hg_err_set (err, HG_EINVAL, "analyst name too long");
+    }
+    char *val = NULL;
+    size_t vlen = 0;
+    int rc = hg_store_get (hg_service_store (svc), key, (size_t) kl, &val, &vlen, err);
+    *spent = rc == 0 && vlen == 8 ? hg_be64_get ((const unsigned char *) val) : 0;
+    free (val);
+    if (rc == HG_ENOTFOUND) {
+        hg_err_clear (err);
+        return 0;
+    }
+    return rc;
+}
+
+/* Commits the analyst's new total (synced, with the counters) before the
+ * answer is released: a crash after this loses an answer, never a charge. */
+static int
+s_budget_write (hg_service_t *svc, const char *analyst, uint64_t spent, hg_err_t *err)
+{
+    unsigned char key[300], val[8];
+    int kl = s_budget_key (analyst, key, sizeof (key));
+    hg_be64_put (val, spent);
+    hg_store_batch_t *wb = hg_store_batch_new ();
+    hg_store_batch_put (wb, key, (size_t) kl, val, sizeof (val));
+    int rc = hg_service_commit (svc, wb, err);
+    hg_store_batch_destroy (&wb);
+    return rc;
+}
+
+/* One query document answered for who (the control plane's QUERY; the
+ * HTTP API's POST /v1/query with its token's analyst): parsed (errors name
+ * the field), its text sent to every shard, the partials merged and the
+ * answer released under the disclosure policy (disclose.h) with threshold
+ * min_cell; a dp answer is charged to who's budget before it is given
+ * (*answer, in arena). Called from the service loop only: one request at a
+ * time is what makes a budget's check and charge atomic. */
+static int
+s_answer_query (hg_service_t *svc, analytics_t *self, const char *doc, int ref_year,
+                const hg_analyst_t *who, uint64_t min_cell, char **answer, double *epsilon,
+                hg_arena_t *arena, hg_err_t *err)
+{
+    *epsilon = 0;
     time_t now = time (NULL);
     struct tm tm;
     gmtime_r (&now, &tm);
@@ -390,47 +519,184 @@ s_run_query (hg_service_t *svc, analytics_t *self, const char *doc, int ref_year
     fwd.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUERY;
     fwd.ref_year = ref_year ? ref_year : tm.tm_year + 1900;
     fwd.query = (char *) doc;
-    *answer = NULL;
     hg_query_t *q = hg_arena_alloc (arena, sizeof (*q));
-    hg_qpart_t *merged = NULL;
-    int rc = q ? hg_query_parse (doc, strlen (doc), fwd.ref_year, arena, q, err)
-               : hg_err_set (err, HG_ENOMEM, "out of memory");
-    if (rc == 0) {
-        merged = hg_qpart_new ();
-        rc = merged ? s_fan_out (svc, self, &fwd, merged, err)
-                    : hg_err_set (err, HG_ENOMEM, "out of memory");
+    hg_disclose_policy_t pol = {.min_cell = min_cell,
+                                .round_to = self->round_to,
+                                .epsilon = self->dp_epsilon,
+                                .random = s_random};
+    unsigned sensitivity;
+    uint64_t spent = 0, cost = hg_disclose_ueps (self->dp_epsilon);
+    bool dp = who->role == HG_ANALYST_DP;
+    if (!q || hg_query_parse (doc, strlen (doc), fwd.ref_year, arena, q, err) < 0
+        || (dp
+            && (hg_query_dp_sensitivity (q, &sensitivity, err) < 0
+                || s_budget_read (svc, who->analyst, &spent, err) < 0
+                || hg_disclose_charge (&spent, cost, self->dp_budget_ueps, who->analyst, err)
+                       < 0))) {
+        (*hg_service_counter (svc, "query_errors"))++;
+        *hg_service_counter (svc, "dp_refused") += err->code == HG_ELIMIT;
+        return q ? err->code : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
-    char *text = NULL;
+    pol.epsilon_spent = (double) spent / HG_DISCLOSE_UEPS;
+    pol.epsilon_left = (double) (self->dp_budget_ueps - spent) / HG_DISCLOSE_UEPS;
+    hg_qpart_t *merged = hg_qpart_new ();
+    int rc = merged ? s_fan_out (svc, self, &fwd, merged, err)
+                    : hg_err_set (err, HG_ENOMEM, "out of memory");
+    hg_answer_stats_t stats = {0};
     if (rc == 0) {
-        text = hg_query_answer (q, merged, self->min_cell, (unsigned) self->n_shards, who, arena);
-        text = text ? hg_audit_answer_with_id (text, self->audit.last_id + 1, arena) : NULL;
-        rc = text ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+        *answer = hg_query_answer (q, merged, &pol, who, (unsigned) self->n_shards, &stats,
+                                   arena);
+        rc = *answer ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
     }
     hg_qpart_destroy (&merged);
+    if (rc == 0 && dp) {
+        rc = s_budget_write (svc, who->analyst, spent, err);
+    }
     (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
-    s_audited_t a = {who, via, doc, rc == 0 ? text : NULL, rc == 0 ? NULL : err->msg, 0};
+    if (rc != 0) {
+        *answer = NULL;
+        return rc;
+    }
+    *hg_service_counter (svc, "suppressed") += stats.suppressed > 0;
+    *hg_service_counter (svc, "dp_answers") += dp;
+    hg_info ("query", "kind=%s shards=%zu role=%s suppressed=%u complementary=%u",
+             hg_query_kind_name (q->kind), self->n_shards, dp ? "dp" : "aggregate",
+             stats.suppressed, stats.complementary);
+    *epsilon = dp ? self->dp_epsilon : 0;
+    return 0;
+}
+
+/* A query document's answer for who over via ("http", "control"), with its
+ * "audit_id", audited before it is returned (*answer in arena); a refused
+ * query is audited too, with why. Nothing leaves unaudited: when the entry
+ * cannot be written, the answer is not given. */
+static int
+s_run_query (hg_service_t *svc, analytics_t *self, const char *doc, int ref_year,
+             const hg_analyst_t *who, uint64_t min_cell, const char *via, char **answer,
+             hg_arena_t *arena, hg_err_t *err)
+{
+    double epsilon = 0;
+    char *text = NULL;
+    int rc = s_answer_query (svc, self, doc, ref_year, who, min_cell, &text, &epsilon, arena,
+                             err);
+    if (rc == 0) {
+        text = hg_audit_answer_with_id (text, self->audit.last_id + 1, arena);
+        rc = text ? 0 : hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    s_audited_t a = {who, via, doc, rc == 0 ? text : NULL, rc == 0 ? NULL : err->msg, epsilon};
     hg_err_t aerr = {0};
     uint64_t id = 0;
+    *answer = NULL;
     if (s_audit (svc, self, &a, &id, &aerr) < 0) {
-        /* nothing leaves unaudited */
         *err = aerr;
         return aerr.code;
     }
     if (rc == 0) {
         *answer = text;
-        hg_info ("query", "kind=%s shards=%zu via=%s audit_id=%" PRIu64,
-                 hg_query_kind_name (q->kind), self->n_shards, via, id);
+        hg_debug ("query_audited", "via=%s audit_id=%" PRIu64, via, id);
     }
     return rc;
 }
 
-/* QUERY on the control plane: the operator's. */
+/* QUERY (docs/analytics.md) over the control plane. */
 static int
 s_query (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
          Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
 {
-    return s_run_query (svc, self, req->query ? req->query : "", req->ref_year, &s_operator,
-                        "control", &reply->answer, arena, err);
+    hg_analyst_t who;
+    uint64_t min_cell;
+    char *answer = NULL;
+    if (s_control_analyst (svc, self, req, &who, &min_cell, err) < 0
+        || s_run_query (svc, self, req->query ? req->query : "", req->ref_year, &who, min_cell,
+                        "control", &answer, arena, err)
+               < 0) {
+        return err->code;
+    }
+    reply->answer = answer;
+    return 0;
+}
+
+/* COUNT: a code count (or cohort) over every shard, released under the
+ * disclosure policy, audited. */
+static int
+s_count (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
+         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    const Hourglass__CountQuery *q = req->count;
+    if (!*q->system || !*q->code) {
+        return hg_err_set (err, HG_EINVAL, "a count needs a code system and a code");
+    }
+    for (size_t i = 0; i < q->n_also; i++) {
+        if (!*q->also[i]->system || !*q->also[i]->code) {
+            return hg_err_set (err, HG_EINVAL,
+                               "every code of a cohort needs a code system "
+                               "and a code");
+        }
+    }
+    if (!s_valid_day (q->from) || !s_valid_day (q->to)) {
+        return hg_err_set (err, HG_EINVAL, "dates must be YYYY-MM-DD");
+    }
+    hg_analyst_t who;
+    uint64_t min_cell;
+    if (s_control_analyst (svc, self, req, &who, &min_cell, err) < 0) {
+        return err->code;
+    }
+    if (who.role == HG_ANALYST_DP) {
+        return hg_err_set (err, HG_EINVAL,
+                           "COUNT has no dp role: ask the same cohort with `query run`");
+    }
+    Hourglass__ControlRequest fwd = *req;
+    fwd.threshold = NULL;
+    hg_count_t total = {0};
+    if (s_fan_out (svc, self, &fwd, &total, err) < 0) {
+        (*hg_service_counter (svc, "query_errors"))++;
+        return HG_EIO;
+    }
+    hg_count_disclose (&total, min_cell, self->round_to);
+    Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
+    hourglass__count_result__init (res);
+    res->patients = total.patients;
+    res->records = total.records;
+    res->suppressed = total.suppressed;
+    res->shards = (uint32_t) self->n_shards;
+    (*hg_service_counter (svc, "queries"))++;
+    if (total.suppressed) {
+        (*hg_service_counter (svc, "suppressed"))++;
+    }
+    /* the audit trail: what was asked, what was released */
+    json_object *asked = json_object_new_object ();
+    json_object *codes = json_object_new_array ();
+    char sc[2200];
+    snprintf (sc, sizeof (sc), "%.1000s|%.1000s", q->system, q->code);
+    json_object_array_add (codes, json_object_new_string (sc));
+    for (size_t i = 0; i < q->n_also; i++) {
+        snprintf (sc, sizeof (sc), "%.1000s|%.1000s", q->also[i]->system, q->also[i]->code);
+        json_object_array_add (codes, json_object_new_string (sc));
+    }
+    json_object_object_add (asked, "count", codes);
+    json_object_object_add (asked, "from", json_object_new_string (q->from));
+    json_object_object_add (asked, "to", json_object_new_string (q->to));
+    char *request =
+        hg_arena_strdup (arena,
+                         json_object_to_json_string_ext (asked,
+                                                         JSON_C_TO_STRING_PLAIN
+                                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put (asked);
+    char *answer = total.suppressed
+                       ? hg_arena_printf (arena, "{\"patients\": null, \"records\": null, "
+                                                 "\"suppressed\": true}")
+                       : hg_arena_printf (arena,
+                                          "{\"patients\": %" PRIu64 ", \"records\": %" PRIu64
+                                          ", \"suppressed\": false}",
+                                          total.patients, total.records);
+    s_audited_t a = {&who, "control", request ? request : "count", answer, NULL, 0};
+    uint64_t id = 0;
+    int rc = s_audit (svc, self, &a, &id, err);
+    reply->count = rc == 0 ? res : NULL; /* no count leaves unaudited */
+    hg_info ("query", "kind=%s codes=%zu shards=%zu suppressed=%d audit_id=%" PRIu64,
+             q->n_also ? "cohort" : "count", q->n_also + 1, self->n_shards,
+             (int) total.suppressed, id);
+    return rc;
 }
 
 static int
@@ -464,7 +730,7 @@ s_codes_json (analytics_t *self, const char *prefix, unsigned limit, s_codes_t *
     }
     for (size_t i = 0; i < n && i < limit; i++) {
         hg_count_t c = {v[i].patients, v[i].records, false};
-        hg_count_suppress (&c, self->min_cell);
+        hg_count_disclose (&c, self->min_cell, self->round_to); /* as COUNT releases */
         json_object *o = json_object_new_object ();
         json_object_object_add (o, "code",
                                 json_object_new_string_len (v[i].key, (int) v[i].key_len));
@@ -567,14 +833,16 @@ s_on_api (hg_service_t *svc, void *state, const zmq_pollitem_t *items, size_t n,
     size_t got = hg_api_take (self->api, reqs, 16);
     for (size_t i = 0; i < got; i++) {
         hg_api_request_t *r = reqs[i];
-        hg_analyst_t who = {r->analyst, r->role};
+        hg_analyst_t who = {r->analyst,
+                            strcmp (r->role, "dp") == 0 ? HG_ANALYST_DP : HG_ANALYST_AGGREGATE};
         hg_arena_t *arena = hg_arena_new (0);
         hg_err_t qerr = {0};
         char *answer = NULL;
         int rc = !arena ? hg_err_set (&qerr, HG_ENOMEM, "out of memory")
                  : r->kind == HG_API_CODES
                      ? s_run_codes (svc, self, r->prefix, r->limit, &who, &answer, arena, &qerr)
-                     : s_run_query (svc, self, r->body, 0, &who, "http", &answer, arena, &qerr);
+                     : s_run_query (svc, self, r->body, 0, &who, self->min_cell, "http", &answer,
+                                    arena, &qerr);
         const char *kind = r->kind == HG_API_CODES ? "codes" : "query";
         /* r is the module's again once answered: nothing of it is read after */
         if (rc == 0) {
@@ -750,90 +1018,6 @@ s_audit_verify (hg_service_t *svc, const Hourglass__ControlRequest *req,
     if (!ok) {
         hg_error ("audit_broken", "bad_id=%" PRIu64 " problem=\"%s\"", v.bad_id, v.problem);
     }
-    return 0;
-}
-
-/* ---- the control plane ------------------------------------------------------------ */
-
-/* COUNT: the operator's code count over every shard, suppressed, audited. */
-static int
-s_count (hg_service_t *svc, analytics_t *self, const Hourglass__ControlRequest *req,
-         Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
-{
-    const Hourglass__CountQuery *q = req->count;
-    if (!*q->system || !*q->code) {
-        return hg_err_set (err, HG_EINVAL, "a count needs a code system and a code");
-    }
-    for (size_t i = 0; i < q->n_also; i++) {
-        if (!*q->also[i]->system || !*q->also[i]->code) {
-            return hg_err_set (err, HG_EINVAL,
-                               "every code of a cohort needs a code system "
-                               "and a code");
-        }
-    }
-    if (!s_valid_day (q->from) || !s_valid_day (q->to)) {
-        return hg_err_set (err, HG_EINVAL, "dates must be YYYY-MM-DD");
-    }
-    hg_count_t total = {0};
-    int rc = s_fan_out (svc, self, req, &total, err);
-    json_object *asked = json_object_new_object ();
-    json_object *codes = json_object_new_array ();
-    char sc[2200];
-    snprintf (sc, sizeof (sc), "%.1000s|%.1000s", q->system, q->code);
-    json_object_array_add (codes, json_object_new_string (sc));
-    for (size_t i = 0; i < q->n_also; i++) {
-        snprintf (sc, sizeof (sc), "%.1000s|%.1000s", q->also[i]->system, q->also[i]->code);
-        json_object_array_add (codes, json_object_new_string (sc));
-    }
-    json_object_object_add (asked, "count", codes);
-    json_object_object_add (asked, "from", json_object_new_string (q->from));
-    json_object_object_add (asked, "to", json_object_new_string (q->to));
-    char *request =
-        hg_arena_strdup (arena,
-                         json_object_to_json_string_ext (asked,
-                                                         JSON_C_TO_STRING_PLAIN
-                                                             | JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put (asked);
-    char *answer = NULL;
-    if (rc == 0) {
-        hg_count_suppress (&total, self->min_cell);
-        Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
-        hourglass__count_result__init (res);
-        res->patients = total.patients;
-        res->records = total.records;
-        res->suppressed = total.suppressed;
-        res->shards = (uint32_t) self->n_shards;
-        reply->count = res;
-        answer = total.suppressed
-                     ? hg_arena_printf (arena, "{\"patients\": null, \"records\": null, "
-                                               "\"suppressed\": true}")
-                     : hg_arena_printf (arena,
-                                        "{\"patients\": %" PRIu64 ", \"records\": %" PRIu64
-                                        ", \"suppressed\": false}",
-                                        total.patients, total.records);
-    }
-    (*hg_service_counter (svc, rc == 0 ? "queries" : "query_errors"))++;
-    if (rc == 0 && total.suppressed) {
-        (*hg_service_counter (svc, "suppressed"))++;
-    }
-    s_audited_t a = {&s_operator,
-                     "control",
-                     request ? request : "count",
-                     answer,
-                     rc == 0 ? NULL : err->msg,
-                     0};
-    hg_err_t aerr = {0};
-    uint64_t id = 0;
-    if (s_audit (svc, self, &a, &id, &aerr) < 0) {
-        *err = aerr;
-        return aerr.code;
-    }
-    if (rc < 0) {
-        return HG_EIO;
-    }
-    hg_info ("query", "kind=%s codes=%zu shards=%zu suppressed=%d audit_id=%" PRIu64,
-             q->n_also ? "cohort" : "count", q->n_also + 1, self->n_shards,
-             (int) total.suppressed, id);
     return 0;
 }
 
