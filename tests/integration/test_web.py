@@ -529,3 +529,31 @@ def test_prevalence_by_sex(run):
         c["rate"] if c["rate"] is not None else "suppressed" for c in cells]
     assert js(b, "document.getElementById('total-rate').textContent") == fmt(a["rate"])
     shot(b, "prevalence")
+
+
+def test_dp_analyst_sees_epsilon(run):
+    """A dp analyst's answer is noisy, so it is checked against the answer the audit
+    trail recorded for it: the numbers, and epsilon spent and left."""
+    r = hg.run("cluster", "add-analyst", "dana", "--role", "dp", "--dir", run["cluster"].dir,
+               "--json")
+    assert r.rc == 0, r
+    b = load(run)
+    click(b, "#token-forget")
+    enter_token(b, r.json()["token"])
+    add_criterion(b, "all", "prefix", SNOMED + "|")
+    click(b, "#by input[value=sex]")
+    doc = run_query(b)
+    d = dom(b)
+    assert d["error"] is None, d
+    page = d["answer"]
+    entries = hg.run("audit", "list", "--cluster", run["cluster"].dir, "--analyst", "dana",
+                     "--json").json()["entries"]
+    assert [(e["id"], e["role"], e["request"], e["answer"]) for e in entries] == [
+        (page["audit_id"], "dp", doc, page)]
+    assert page["disclosure"]["role"] == "dp" and set(page["epsilon"]) == {"spent", "left"}
+    check_table(d, page["cells"], ["sex"], lambda c: [c["sex"]])
+    assert d["bars"] == len(page["cells"])
+    assert js(b, "document.getElementById('epsilon').textContent") == "spent %s, left %s" % (
+        fmt(page["epsilon"]["spent"]), fmt(page["epsilon"]["left"]))
+    assert "differential privacy" in d["notes"]
+    shot(b, "dp")

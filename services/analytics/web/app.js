@@ -659,6 +659,22 @@
           'whole: showing any of them would give a suppressed count away.' }));
       }
     });
+    var dc = a.disclosure && typeof a.disclosure === 'object' ? a.disclosure : {};
+    if (typeof dc.round_to === 'number' && dc.round_to > 1) {
+      notes.appendChild(el('li', { class: 'rounded', text: 'Counts are rounded to the nearest ' +
+        'multiple of ' + fmt(dc.round_to) + ' (never to 0: a 0 is no patient).' }));
+    }
+    if (typeof dc.complementary === 'number' && dc.complementary > 0) {
+      notes.appendChild(el('li', { class: 'complementary', text: fmt(dc.complementary) +
+        (dc.complementary === 1 ? ' number is' : ' numbers are') + ' suppressed so that no ' +
+        'small count can be worked out from the totals (complementary suppression).' }));
+    }
+    if (dc.role === 'dp') {
+      notes.appendChild(el('li', { class: 'dp', text: 'Counts carry random noise ' +
+        '(differential privacy' + (typeof dc.epsilon === 'number' ? ', ε ' + fmt(dc.epsilon) +
+        ' for this answer' : '') + '): asking again gives other numbers and spends more ' +
+        'of your budget.' }));
+    }
     var nsupp = JSON.stringify(a).split('"suppressed":true').length - 1;
     if (nsupp) {
       notes.appendChild(el('li', { text: nsupp + (nsupp === 1 ? ' number is' : ' numbers are') +
