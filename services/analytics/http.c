@@ -64,6 +64,7 @@ struct hg_api {
     hg_http_auth_t *auth;
     const char *openapi;
     size_t openapi_len;
+    const hg_api_asset_t *assets; /* the page's files, {NULL}-ended; may be NULL */
     char *tls_cert, *tls_key;
     size_t tls_key_len;
     pthread_mutex_t lock; /* the queue, stopping, every s_req_t */
@@ -128,6 +129,41 @@ s_error (struct MHD_Connection *conn, unsigned status, const char *hdr, const ch
                                  hdr_value);
     free (json);
     return rc;
+}
+
+/* The page's policy: its own script and style sheet only, nothing inline,
+ * nothing from elsewhere, never framed; no referrer leaves with a request. */
+#define HG_API_PAGE_CSP \
+    "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+static enum MHD_Result
+s_send_asset (struct MHD_Connection *conn, const hg_api_asset_t *a)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer (a->len, (void *) a->body,
+                                                                 MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    MHD_add_response_header (resp, "Cache-Control", "no-store");
+    MHD_add_response_header (resp, "Content-Security-Policy", HG_API_PAGE_CSP);
+    MHD_add_response_header (resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header (resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header (resp, "Referrer-Policy", "no-referrer");
+    enum MHD_Result rc = MHD_queue_response (conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response (resp);
+    return rc;
+}
+
+static const hg_api_asset_t *
+s_asset (const hg_api_t *self, const char *url)
+{
+    for (const hg_api_asset_t *a = self->assets; a && a->path; a++) {
+        if (strcmp (url, a->path) == 0) {
+            return a;
+        }
+    }
+    return NULL;
 }
 
 /* ---- the handler ---------------------------------------------------------------- */
@@ -196,12 +232,13 @@ s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, c
 {
     bool query = strcmp (url, "/v1/query") == 0, codes = strcmp (url, "/v1/codes") == 0;
     bool spec = strcmp (url, "/v1/openapi.yaml") == 0;
+    const hg_api_asset_t *asset = s_asset (self, url);
     const char *allow = query ? "POST" : "GET";
-    if (!query && !codes && !spec) {
+    if (!query && !codes && !spec && !asset) {
         c->responded = true;
         return s_error (conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
                         "no such endpoint: the API is POST /v1/query, GET /v1/codes?prefix=..., "
-                        "GET /v1/openapi.yaml");
+                        "GET /v1/openapi.yaml; the analysts' page is GET /");
     }
     if (strcmp (method, allow) != 0) {
         c->responded = true;
@@ -212,6 +249,10 @@ s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, c
         c->responded = true;
         return s_send (conn, MHD_HTTP_OK, "application/yaml", self->openapi, self->openapi_len,
                        NULL, NULL);
+    }
+    if (asset) {
+        c->responded = true;
+        return s_send_asset (conn, asset);
     }
     if (!hg_http_auth_match_role (self->auth,
                                   MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
@@ -507,6 +548,7 @@ hg_api_start (const hg_api_opts_t *opts, hg_err_t *err)
                                                       : HG_API_ANSWER_TIMEOUT_MS;
     self->openapi = opts->openapi ? opts->openapi : "";
     self->openapi_len = opts->openapi ? opts->openapi_len : 0;
+    self->assets = opts->assets;
     pthread_mutex_init (&self->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init (&ca);

@@ -17,6 +17,10 @@
  *                             200 the codes under P with (suppressed) patient counts
  *   GET  /v1/openapi.yaml     the OpenAPI 3 description (no token needed: it holds
  *                             no data)
+ *   GET  /, /app.js, /app.css the analysts' page (opts.assets; no token needed:
+ *                             the page asks the API with the token the analyst
+ *                             enters), under a Content-Security-Policy of
+ *                             default-src 'self'
  *   400 a bad request (the message names the field)    401 no or an unknown token
  *   404 another path    405 another method    413 a body over max_body_bytes
  *   415 a body that is not application/json    503 a shard down, the store full,
@@ -59,6 +63,15 @@ typedef struct {
     unsigned limit;     /* CODES: 1..HG_API_CODES_LIMIT_MAX (default 100) */
 } hg_api_request_t;
 
+/* A file of the analysts' page (services/analytics/web/, embedded at build
+ * time), served at path with GET to anyone: it holds no data. */
+typedef struct {
+    const char *path; /* "/", "/app.js", ... */
+    const char *type; /* Content-Type */
+    const char *body;
+    size_t len;
+} hg_api_asset_t;
+
 typedef struct {
     const char *listen;         /* "IPv4:PORT" */
     const char *analysts_file;  /* kept by path for hg_api_reload */
@@ -68,6 +81,7 @@ typedef struct {
     const char *tls_key;
     const char *openapi; /* the text served at /v1/openapi.yaml (not copied: static) */
     size_t openapi_len;
+    const hg_api_asset_t *assets; /* the page's files, ended by {NULL}; static, not copied */
 } hg_api_opts_t;
 
 typedef struct hg_api hg_api_t;

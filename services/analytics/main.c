@@ -71,6 +71,8 @@ static const hg_opt_t s_options[] = {
 /* docs/openapi.yaml, embedded at build time (openapi_yaml.c). */
 extern const char hg_openapi_yaml[];
 extern const size_t hg_openapi_yaml_len;
+/* The analysts' page, services/analytics/web/, embedded at build time (web_assets.c). */
+extern const hg_api_asset_t hg_web_assets[];
 
 typedef struct {
     char *endpoints[HG_ANALYTICS_MAX_SHARDS];
@@ -178,6 +180,7 @@ s_api_start (hg_service_t *svc, analytics_t *self, hg_err_t *err)
         .tls_key = hg_service_option (svc, "analytics_tls_key"),
         .openapi = hg_openapi_yaml,
         .openapi_len = hg_openapi_yaml_len,
+        .assets = hg_web_assets,
     };
     self->api = hg_api_start (&o, err);
     return self->api ? 0 : err->code;

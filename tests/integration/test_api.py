@@ -202,7 +202,7 @@ def test_errors_are_json_with_the_right_status(run):
     token = run["alice"]["token"]
     cases = [
         ("GET", "/v1/nothing", None, None, 404, "no such endpoint"),
-        ("GET", "/", None, None, 404, "no such endpoint"),
+        ("GET", "/index.html", None, None, 404, "no such endpoint"),
         ("GET", "/v1/query", None, None, 405, "use POST"),
         ("POST", "/v1/codes", {}, None, 405, "use GET"),
         ("PUT", "/v1/openapi.yaml", {}, None, 405, "use GET"),
