@@ -836,6 +836,27 @@ s_status (const char *dir, bool json)
     return unhealthy ? 1 : 0;
 }
 
+/* SIGHUP to every running instance of service, waiting (up to 10 s each)
+ * until it has re-read its files (its reloads counter moved). */
+static void
+s_reload (const hg_cluster_t *c, const char *service)
+{
+    void *zctx = zmq_ctx_new ();
+    for (int i = 0; i < c->n_procs; i++) {
+        const hg_proc_t *p = &c->procs[i];
+        if (strcmp (p->service, service) != 0 || !s_alive (p->pid)) {
+            continue;
+        }
+        uint64_t before = s_counter (zctx, p, "reloads");
+        kill (p->pid, SIGHUP);
+        uint64_t deadline = hg_now_ms () + 10000;
+        while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
+            usleep (20000);
+        }
+    }
+    zmq_ctx_term (zctx);
+}
+
 /* A partner key pair, allowed at the collector (which re-reads on SIGHUP). */
 static int
 s_add_partner (const char *dir, const char *name)
@@ -871,20 +892,7 @@ s_add_partner (const char *dir, const char *name)
         }
         else {
             /* the key works once the collector has re-read the list: wait for it */
-            void *zctx = zmq_ctx_new ();
-            for (int i = 0; i < c.n_procs; i++) {
-                hg_proc_t *p = &c.procs[i];
-                if (strcmp (p->service, "collector") != 0 || !s_alive (p->pid)) {
-                    continue;
-                }
-                uint64_t before = s_counter (zctx, p, "reloads");
-                kill (p->pid, SIGHUP);
-                uint64_t deadline = hg_now_ms () + 10000;
-                while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
-                    usleep (20000);
-                }
-            }
-            zmq_ctx_term (zctx);
+            s_reload (&c, "collector");
             printf ("partner %s: key %s.key (give it to the partner; push with --key)\n", name,
                     prefix);
             status = 0;
@@ -926,26 +934,6 @@ s_analyst_name_ok (const char *name)
         }
     }
     return n > 0 && n <= HG_FHIR_HTTP_PARTNER_MAX;
-}
-
-/* SIGHUP to analytics, waiting until it has re-read its files. */
-static void
-s_reload_analytics (const hg_cluster_t *c)
-{
-    void *zctx = zmq_ctx_new ();
-    for (int i = 0; i < c->n_procs; i++) {
-        const hg_proc_t *p = &c->procs[i];
-        if (strcmp (p->service, "analytics") != 0 || !s_alive (p->pid)) {
-            continue;
-        }
-        uint64_t before = s_counter (zctx, p, "reloads");
-        kill (p->pid, SIGHUP);
-        uint64_t deadline = hg_now_ms () + 10000;
-        while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
-            usleep (20000);
-        }
-    }
-    zmq_ctx_term (zctx);
 }
 
 /* An analyst's bearer token for the analytics API: a random token, only
@@ -1000,7 +988,7 @@ s_add_analyst (const char *dir, const char *name, const char *role, bool json)
                      strerror (errno));
         }
         else {
-            s_reload_analytics (&c);
+            s_reload (&c, "analytics");
             if (json) {
                 printf ("{\"analyst\": ");
                 hg_json_print_string (name, strlen (name));
