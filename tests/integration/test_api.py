@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
 import urllib.request
 
 import pytest
@@ -61,19 +60,7 @@ def run(tmp_path_factory):
 
 def http(run, method, path, body=None, token=None, headers=None, raw=None):
     """(status, headers, parsed JSON or text) of one request to the API."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(run["url"] + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token is not None:
-        req.add_header("Authorization", "Bearer " + token)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            status, hdrs, text = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        status, hdrs, text = e.code, e.headers, e.read()
+    status, hdrs, text = hg.http_request(run["url"] + path, method, body, token, headers, raw)
     try:
         return status, hdrs, json.loads(text)
     except ValueError:

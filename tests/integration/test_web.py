@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import urllib.error
 import urllib.request
 
 import pytest
@@ -79,17 +78,7 @@ def _print_shots(capsys):
 
 def http(run, method, path, body=None, token=None):
     """(status, headers, bytes) of one request to analytics' HTTP port."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(run["url"] + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
+    return hg.http_request(run["url"] + path, method, body, token)
 
 
 def ask(run, doc):
