@@ -13,7 +13,12 @@ machine disturbs far less than throughput) see bench/cpu.py.
 Writes RESULTS/bench.json, RESULTS/bench.md and RESULTS/bench.svg.
 
     bench/run.py [--patients N] [--cleansers N] [--deids N] [--shards N]
-                 [--results DIR] [--smoke]
+                 [--notes] [--results DIR] [--smoke]
+
+--notes adds a progress note with planted PHI per patient (`hourglass simulate
+--notes`: an HL7 MDM^T02 and an NTE, a FHIR DocumentReference or
+DiagnosticReport), which the de-identifier scrubs: the rate with notes in the
+feed next to the rate without.
 """
 import argparse
 import glob
@@ -193,6 +198,8 @@ def main():
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--per-file", type=int, default=20)
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--notes", action="store_true",
+                    help="a note with planted PHI per patient in the feed (scrubbed by deid)")
     ap.add_argument("--smoke", action="store_true", help="tiny run that checks the bench works")
     a = ap.parse_args()
     if a.smoke:
@@ -202,7 +209,7 @@ def main():
     feeds, cluster = os.path.join(work, "feeds"), os.path.join(work, "cluster")
     try:
         run("simulate", "--out", feeds, "--patients", str(a.patients), "--seed", "42",
-            "--per-file", str(a.per_file))
+            "--per-file", str(a.per_file), *(["--notes"] if a.notes else []))
         truth = json.load(open(os.path.join(feeds, "truth.json")))
         jobs = []
         for partner, p in truth["partners"].items():
@@ -227,7 +234,9 @@ def main():
         rps = indexed / elapsed if elapsed else 0
         envelopes_ps = len(all_files) / elapsed if elapsed else 0
         result = {
-            "patients": a.patients, "files": len(all_files), "bytes": total_bytes,
+            "patients": a.patients, "notes": a.notes,
+            "note_records": truth["records"]["by_kind"].get("note", 0),
+            "files": len(all_files), "bytes": total_bytes,
             "mean_message_bytes": mean_bytes, "records_expected": expected,
             "records_indexed": indexed, "seconds": round(elapsed, 3),
             "records_per_s": round(rps), "mb_per_s": round(total_bytes / 1e6 / elapsed, 2) if elapsed else 0,

@@ -327,11 +327,14 @@ def report(name, data, results):
 
 # ---- the tools ----------------------------------------------------------
 
+STRICT = []  # ["--strict"] with --strict: the rules the de-identifier runs
+
+
 def run_hourglass(exe, data):
     """Spans of `hourglass scrub --json` and the CPU seconds it took."""
     inp = "".join(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n" for i, d in enumerate(data))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.run([exe, "scrub", "--json"], input=inp.encode(), capture_output=True, check=False)
+    p = subprocess.run([exe, "scrub", "--json"] + STRICT, input=inp.encode(), capture_output=True, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     out = []
@@ -436,11 +439,15 @@ def main():
     ap.add_argument("--hourglass", default=os.path.join(ROOT, "build-dev", "bin", "hourglass"))
     ap.add_argument("--presidio-python", default="/tmp/scrub-venv/bin/python")
     ap.add_argument("--no-presidio", action="store_true")
+    ap.add_argument("--strict", action="store_true",
+                    help="hourglass scrub --strict, as the de-identifier scrubs")
     ap.add_argument("--notes", type=int, default=300)
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--speed-mb", type=float, default=50.0, help="MB of notes for the speed run")
     ap.add_argument("--dump", help="write the notes set with gold and predicted spans here")
     a = ap.parse_args()
+    if a.strict:
+        STRICT.append("--strict")
     sets = []
     if os.path.exists(os.path.join(SHARED, "deid_presidio_synthetic")):
         sets.append(("presidio synthetic", load_presidio()))

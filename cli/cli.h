@@ -24,12 +24,20 @@ int hg_cmd_keygen (int argc, char **argv);
 int hg_cmd_quality (int argc, char **argv);
 int hg_cmd_fingerprint (int argc, char **argv);
 int hg_cmd_scrub (int argc, char **argv);
+int hg_cmd_drain (int argc, char **argv); /* drain.c */
+int hg_cmd_audit (int argc, char **argv); /* audit.c */
 
 /* Pushes HL7 v2 files over MLLP to address (IPv4:PORT), retrying each
  * message through a collector that went away for up to retry_s seconds;
  * exit status. */
 int hg_mllp_push (const char *address, const char *const *files, size_t n_files, bool json,
                   int retry_s);
+
+/* Checks, without a control call, that every instance of service in c is
+ * up (hg_proc_down); each one down is named on stderr as "<command>: <name>
+ * is down: <why>[; <needed_by>]". -1 when any is down. */
+int hg_cli_check_up (const hg_cluster_t *c, const char *service, const char *needed_by,
+                     const char *command);
 
 /* Prints s as a JSON string literal (quotes and escapes included). */
 void hg_json_print_string (const char *s, size_t len);

@@ -107,12 +107,28 @@ hg_cmd_stats (int argc, char **argv)
     if (json) {
         printf ("{\"services\": {");
     }
+    int n_down = 0;
+    char down_names[512] = "";
     for (int i = 0; i < c.n_procs; i++) {
         Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
         req.kind = HOURGLASS__CONTROL_REQUEST__KIND__STATS;
         Hourglass__ControlReply *rep = NULL;
-        hg_err_t err;
-        bool ok = hg_control_call (zctx, c.procs[i].control, &req, 3000, &rep, &err) == 0;
+        hg_err_t err = {0};
+        char why[256];
+        /* a stopped instance is named at once, not after a call's timeout */
+        bool ok = false;
+        if (hg_proc_down (&c.procs[i], 300, why, sizeof (why))) {
+            snprintf (err.msg, sizeof (err.msg), "down: %s", why);
+        }
+        else {
+            ok = hg_control_call (zctx, c.procs[i].control, &req, 3000, &rep, &err) == 0;
+        }
+        if (!ok && !rep) {
+            n_down++;
+            size_t dl = strlen (down_names);
+            snprintf (down_names + dl, sizeof (down_names) - dl, "%s%s", dl ? ", " : "",
+                      c.procs[i].name);
+        }
         if (ok && !rep->ok) {
             ok = false; /* refused: the key's role may not read stats */
             snprintf (err.msg, sizeof (err.msg), "%s", rep->error);
@@ -148,9 +164,30 @@ hg_cmd_stats (int argc, char **argv)
     if (json) {
         printf ("}}\n");
     }
+    if (n_down) {
+        fprintf (stderr, "hourglass stats: %d of %d instances down: %s\n", n_down, c.n_procs,
+                 down_names);
+    }
     zmq_ctx_term (zctx);
     hg_cluster_free (&c);
     return status;
+}
+
+int
+hg_cli_check_up (const hg_cluster_t *c, const char *service, const char *needed_by,
+                 const char *command)
+{
+    int down = 0;
+    for (int i = 0; i < c->n_procs; i++) {
+        char why[256];
+        if (strcmp (c->procs[i].service, service) == 0
+            && hg_proc_down (&c->procs[i], 300, why, sizeof (why))) {
+            fprintf (stderr, "%s: %s is down: %s%s%s\n", command, c->procs[i].name, why,
+                     needed_by ? "; " : "", needed_by ? needed_by : "");
+            down++;
+        }
+    }
+    return down ? -1 : 0;
 }
 
 /* ---- query count -------------------------------------------------------- */
@@ -220,7 +257,7 @@ hg_cmd_query (int argc, char **argv)
     const char *cluster = NULL, *from = "", *to = "", *key = NULL;
     bool json = false;
     hg_cli_list_t code_list = {0};
-    int repeat = 1;
+    int repeat = 1, min_cell = -1;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_CLUSTER (&cluster),
         S_OPT_KEY (&key),
@@ -231,16 +268,22 @@ hg_cmd_query (int argc, char **argv)
         HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_INT ("--repeat", &repeat, "N", "run the query N times (benchmarks)", 1,
                         100000),
+        HG_CLI_OPT_INT ("--min-cell", &min_cell, "N",
+                        "operator only: this threshold instead of analytics' (0: exact counts)",
+                        0, 1000000),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t count = {
         .command = "hourglass query count",
         .opts = opts,
-        .about = "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
-                 "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
-                 "carry every code (each dated in the range when one is given); its records\n"
-                 "are not counted. --repeat N runs the query N times and adds\n"
-                 "\"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to the JSON (benchmarks).\n",
+        .about =
+            "SYSTEM as in FHIR, e.g. http://loinc.org|4548-4. Dates are de-identified\n"
+            "(shifted per patient), as stored. Several --code: a cohort, the patients who\n"
+            "carry every code (each dated in the range when one is given); its records\n"
+            "are not counted. Counts of 1..min-cell patients are suppressed, others rounded\n"
+            "(analytics' round_to; --min-cell 0, the operator's: exact). --repeat N runs\n"
+            "the query N times and adds \"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"} to\n"
+            "the JSON (benchmarks).\n",
     };
     extern const hg_cli_spec_t hg_query_run_spec;
     const hg_cli_spec_t *const verbs[] = {&count, &hg_query_run_spec, NULL};
@@ -285,6 +328,14 @@ hg_cmd_query (int argc, char **argv)
         hg_cluster_free (&c);
         return 1;
     }
+    /* a stopped analytics or shard fails the query at once, naming it */
+    int up_a = hg_cli_check_up (&c, "analytics", NULL, "hourglass query count");
+    int up_i = hg_cli_check_up (&c, "indexer", "analytics needs every shard to answer",
+                                "hourglass query count");
+    if (up_a < 0 || up_i < 0) {
+        hg_cluster_free (&c);
+        return 1;
+    }
     Hourglass__CountQuery q = HOURGLASS__COUNT_QUERY__INIT;
     q.system = coding[0].system;
     q.code = coding[0].code;
@@ -295,6 +346,9 @@ hg_cmd_query (int argc, char **argv)
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__COUNT;
     req.count = &q;
+    Hourglass__Threshold threshold = HOURGLASS__THRESHOLD__INIT;
+    threshold.min_cell = (uint32_t) min_cell;
+    req.threshold = min_cell >= 0 ? &threshold : NULL;
     void *zctx = zmq_ctx_new ();
     Hourglass__ControlReply *rep = NULL;
     hg_err_t err;

@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "control.h"
 #include "curve.h"
+#include "http_tokens.h"
 #include "opts.h"
 #include "util.h"
 
@@ -36,34 +37,7 @@
 static bool
 s_alive (int pid)
 {
-    if (pid <= 0 || kill (pid, 0) < 0) {
-        return false;
-    }
-    char path[64], cmd[256];
-    snprintf (path, sizeof (path), "/proc/%d/cmdline", pid);
-    FILE *f = fopen (path, "r");
-    if (!f) {
-        return false;
-    }
-    size_t n = fread (cmd, 1, sizeof (cmd) - 1, f);
-    fclose (f);
-    cmd[n] = '\0';
-    if (strstr (cmd, "hourglass-") == NULL) {
-        return false;
-    }
-    /* a zombie child of ours is not alive */
-    char stat_path[64], state = 0;
-    snprintf (stat_path, sizeof (stat_path), "/proc/%d/stat", pid);
-    f = fopen (stat_path, "r");
-    if (f) {
-        int ignored;
-        char comm[64];
-        if (fscanf (f, "%d %63s %c", &ignored, comm, &state) != 3) {
-            state = 0;
-        }
-        fclose (f);
-    }
-    return state != 'Z';
+    return hg_proc_running (pid);
 }
 
 /* Ports handed out in this layout: the kernel may return a probed port
@@ -168,10 +142,11 @@ typedef struct {
     int cleansers, deids, shards, min_cell, heartbeat_ms;
     const char *compression;
     const char *sync;
-    bool secure;             /* CurveZMQ on every link and on partner ingest */
-    int partner_rate;        /* collector quota, batches/s per partner (0: none) */
-    const char *http_tokens; /* bearer-token file: enables FHIR over HTTP */
-    const char *http_tls[2]; /* --http-tls-cert, --http-tls-key (with http_tokens) */
+    bool secure;                  /* CurveZMQ on every link and on partner ingest */
+    int partner_rate;             /* collector quota, batches/s per partner (0: none) */
+    const char *http_tokens;      /* bearer-token file: enables FHIR over HTTP */
+    const char *http_tls[2];      /* --http-tls-cert, --http-tls-key (with http_tokens) */
+    const char *analytics_tls[2]; /* --analytics-tls-cert, --analytics-tls-key */
 } layout_t;
 
 /* With --secure: a key pair per instance (DIR/keys/<name>.key/.pub). */
@@ -332,6 +307,28 @@ s_secure (hg_cluster_t *c, hg_err_t *err)
     return 0;
 }
 
+/* The analysts' API of analytics: its port, the tokens file add-analyst
+ * writes (DIR/keys/analysts), HTTPS when asked; cluster.json's
+ * analytics_http. */
+static void
+s_layout_api (hg_cluster_t *c, const layout_t *l, hg_proc_t *p)
+{
+    char listen[64], path[PATH_MAX];
+    snprintf (listen, sizeof (listen), "127.0.0.1:%d", s_free_port ());
+    snprintf (path, sizeof (path), "%.2000s/keys/analysts", c->dir);
+    s_arg (p, "--http", listen);
+    s_arg (p, "--http-tokens", path);
+    const char *flags[2] = {"--analytics-tls-cert", "--analytics-tls-key"};
+    for (int i = 0; i < 2; i++) {
+        if (l->analytics_tls[i]) {
+            const char *abs = realpath (l->analytics_tls[i], path);
+            s_arg (p, flags[i], abs ? abs : l->analytics_tls[i]);
+        }
+    }
+    snprintf (c->analytics_http, sizeof (c->analytics_http), "%s://%s",
+              l->analytics_tls[0] ? "https" : "http", listen);
+}
+
 /* Lays out a new cluster: ports, data directories, arguments. */
 static void
 s_layout (hg_cluster_t *c, const layout_t *l)
@@ -428,6 +425,7 @@ s_layout (hg_cluster_t *c, const layout_t *l)
     p = s_add_proc (c, "analytics", 0, common, nc);
     s_arg (p, "--indexers", indexer_controls);
     s_arg (p, "--min-cell", min_cell);
+    s_layout_api (c, l, p);
 }
 
 static void
@@ -536,9 +534,125 @@ s_print_log_tail (const hg_cluster_t *c, const hg_proc_t *p)
     }
 }
 
-static int
-s_up (const char *dir, const layout_t *l, int timeout_s)
+/* The value of flag in p's arguments, or NULL. */
+static const char *
+s_proc_arg (const hg_proc_t *p, const char *flag)
 {
+    for (int i = 0; i + 1 < p->argc; i++) {
+        if (strcmp (p->argv[i], flag) == 0) {
+            return p->argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
+#define S_ANALYSTS_HEADER                                                             \
+    "# analysts of the analytics API: blake2b:<hash of the token> <analyst> <role>\n" \
+    "# (hourglass cluster add-analyst writes these; analytics re-reads on SIGHUP)\n"
+
+static int
+s_count (const hg_cluster_t *c, const char *service)
+{
+    int n = 0;
+    for (int i = 0; i < c->n_procs; i++) {
+        n += strcmp (c->procs[i].service, service) == 0;
+    }
+    return n;
+}
+
+/* Appends "--flag HAD (given WANT)" to out when an option given on this
+ * command line differs from the layout of the existing cluster c. */
+static void
+s_differs (char *out, size_t size, const char *flag, const char *had, const char *want)
+{
+    if (!want || strcmp (had ? had : "", want) == 0) {
+        return;
+    }
+    size_t len = strlen (out);
+    snprintf (out + len, size - len, "%s%s %.600s (given %.600s)", len ? ", " : "", flag,
+              had && *had ? had : "off", want);
+}
+
+static void
+s_differs_int (char *out, size_t size, const char *flag, int had, int want)
+{
+    char a[16], b[16];
+    snprintf (a, sizeof (a), "%d", had);
+    snprintf (b, sizeof (b), "%d", want);
+    s_differs (out, size, flag, a, want >= 0 ? b : NULL);
+}
+
+/* The options given (l; -1 / NULL / false: not given) that differ from how
+ * the existing cluster c was laid out, as "--flag was (given x), ..." in
+ * out ("" when none). A restart keeps the layout, so these would be
+ * ignored. */
+static void
+s_layout_diff (const hg_cluster_t *c, const layout_t *l, char *out, size_t size)
+{
+    out[0] = '\0';
+    const hg_proc_t *collector = NULL, *analytics = NULL;
+    for (int i = 0; i < c->n_procs; i++) {
+        if (strcmp (c->procs[i].service, "collector") == 0) {
+            collector = &c->procs[i];
+        }
+        if (strcmp (c->procs[i].service, "analytics") == 0) {
+            analytics = &c->procs[i];
+        }
+    }
+    s_differs_int (out, size, "--cleansers", s_count (c, "cleanser"), l->cleansers);
+    s_differs_int (out, size, "--deids", s_count (c, "deid"), l->deids);
+    s_differs_int (out, size, "--shards", s_count (c, "indexer"), l->shards);
+    if (analytics) {
+        const char *mc = s_proc_arg (analytics, "--min-cell");
+        s_differs_int (out, size, "--min-cell", mc ? atoi (mc) : 10, l->min_cell);
+    }
+    if (c->n_procs) {
+        const hg_proc_t *p = &c->procs[0];
+        const char *hb = s_proc_arg (p, "--heartbeat-ms");
+        s_differs_int (out, size, "--heartbeat-ms", hb ? atoi (hb) : 1000, l->heartbeat_ms);
+        s_differs (out, size, "--compression", s_proc_arg (p, "--compression"), l->compression);
+        s_differs (out, size, "--sync", s_proc_arg (p, "--sync"), l->sync);
+    }
+    if (l->secure && !*c->ingest_key) {
+        s_differs (out, size, "--secure", "off", "on");
+    }
+    if (collector) {
+        const char *pr = s_proc_arg (collector, "--partner-rate");
+        s_differs_int (out, size, "--partner-rate", pr ? atoi (pr) : 0, l->partner_rate);
+        const char *files[3][2] = {{"--http-tokens", l->http_tokens},
+                                   {"--http-tls-cert", l->http_tls[0]},
+                                   {"--http-tls-key", l->http_tls[1]}};
+        for (int k = 0; k < 3; k++) {
+            char abs[PATH_MAX];
+            const char *want = files[k][1];
+            if (want && realpath (want, abs)) {
+                want = abs;
+            }
+            s_differs (out, size, files[k][0], s_proc_arg (collector, files[k][0]), want);
+        }
+    }
+}
+
+/* Fills the defaults of options not given (s_layout_diff's "not given"). */
+static void
+s_layout_defaults (layout_t *l)
+{
+    l->cleansers = l->cleansers < 0 ? 1 : l->cleansers;
+    l->deids = l->deids < 0 ? 1 : l->deids;
+    l->shards = l->shards < 0 ? 1 : l->shards;
+    l->min_cell = l->min_cell < 0 ? 10 : l->min_cell;
+    l->heartbeat_ms = l->heartbeat_ms < 0 ? 1000 : l->heartbeat_ms;
+    l->partner_rate = l->partner_rate < 0 ? 0 : l->partner_rate;
+    l->compression = l->compression ? l->compression : "lz4";
+    l->sync = l->sync ? l->sync : "true";
+}
+
+static int
+s_up (const char *dir, const layout_t *given, int timeout_s)
+{
+    layout_t defaults = *given;
+    s_layout_defaults (&defaults);
+    const layout_t *l = &defaults;
     hg_err_t err = {0};
     hg_cluster_t c;
     char sub[PATH_MAX];
@@ -560,6 +674,30 @@ s_up (const char *dir, const layout_t *l, int timeout_s)
             fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
             return 1;
         }
+    }
+    if (!fresh) {
+        /* a restart keeps the layout: options that would change it are not
+         * ignored in silence */
+        char diff[2048];
+        s_layout_diff (&c, given, diff, sizeof (diff));
+        if (*diff) {
+            fprintf (stderr,
+                     "hourglass cluster up: %s already holds a cluster laid out with other "
+                     "options, which a restart does not change: %s. Nothing was started. Run "
+                     "`hourglass cluster up --dir %s` without them to start it as it is, or "
+                     "lay it out anew: hourglass cluster down --dir %s, remove the directory "
+                     "(its data too), and cluster up with the new options.\n",
+                     dir, diff, dir, dir);
+            hg_cluster_free (&c);
+            return 1;
+        }
+    }
+    snprintf (sub, sizeof (sub), "%s/keys/analysts", dir);
+    if (access (sub, F_OK) != 0
+        && hg_write_file_atomic (sub, S_ANALYSTS_HEADER, strlen (S_ANALYSTS_HEADER), 0600, &err)
+               < 0) {
+        fprintf (stderr, "hourglass cluster up: %s\n", err.msg);
+        return 1;
     }
     if (fresh) {
         s_layout (&c, l);
@@ -698,6 +836,27 @@ s_status (const char *dir, bool json)
     return unhealthy ? 1 : 0;
 }
 
+/* SIGHUP to every running instance of service, waiting (up to 10 s each)
+ * until it has re-read its files (its reloads counter moved). */
+static void
+s_reload (const hg_cluster_t *c, const char *service)
+{
+    void *zctx = zmq_ctx_new ();
+    for (int i = 0; i < c->n_procs; i++) {
+        const hg_proc_t *p = &c->procs[i];
+        if (strcmp (p->service, service) != 0 || !s_alive (p->pid)) {
+            continue;
+        }
+        uint64_t before = s_counter (zctx, p, "reloads");
+        kill (p->pid, SIGHUP);
+        uint64_t deadline = hg_now_ms () + 10000;
+        while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
+            usleep (20000);
+        }
+    }
+    zmq_ctx_term (zctx);
+}
+
 /* A partner key pair, allowed at the collector (which re-reads on SIGHUP). */
 static int
 s_add_partner (const char *dir, const char *name)
@@ -733,24 +892,116 @@ s_add_partner (const char *dir, const char *name)
         }
         else {
             /* the key works once the collector has re-read the list: wait for it */
-            void *zctx = zmq_ctx_new ();
-            for (int i = 0; i < c.n_procs; i++) {
-                hg_proc_t *p = &c.procs[i];
-                if (strcmp (p->service, "collector") != 0 || !s_alive (p->pid)) {
-                    continue;
-                }
-                uint64_t before = s_counter (zctx, p, "reloads");
-                kill (p->pid, SIGHUP);
-                uint64_t deadline = hg_now_ms () + 10000;
-                while (s_counter (zctx, p, "reloads") <= before && hg_now_ms () < deadline) {
-                    usleep (20000);
-                }
-            }
-            zmq_ctx_term (zctx);
+            s_reload (&c, "collector");
             printf ("partner %s: key %s.key (give it to the partner; push with --key)\n", name,
                     prefix);
             status = 0;
         }
+    }
+    hg_cluster_free (&c);
+    return status;
+}
+
+/* Whether the analysts file names analyst already (its second column). */
+static bool
+s_analyst_known (const char *path, const char *name)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (hg_read_file (path, HG_FHIR_HTTP_FILE_MAX, &text, &len, NULL) < 0) {
+        return false;
+    }
+    bool found = false;
+    char *save = NULL;
+    for (char *line = strtok_r (text, "\n", &save); line && !found;
+         line = strtok_r (NULL, "\n", &save)) {
+        char tok[128], who[HG_FHIR_HTTP_PARTNER_MAX + 2];
+        found = line[0] != '#' && sscanf (line, "%127s %129s", tok, who) == 2
+                && strcmp (who, name) == 0;
+    }
+    free (text);
+    return found;
+}
+
+static bool
+s_analyst_name_ok (const char *name)
+{
+    size_t n = strlen (name);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) name[i];
+        if (ch <= 0x20 || ch == 0x7f || ch == '/' || ch == '#') {
+            return false;
+        }
+    }
+    return n > 0 && n <= HG_FHIR_HTTP_PARTNER_MAX;
+}
+
+/* An analyst's bearer token for the analytics API: a random token, only
+ * its hash in DIR/keys/analysts, analytics made to re-read it. */
+static int
+s_add_analyst (const char *dir, const char *name, const char *role, bool json)
+{
+    hg_err_t err = {0};
+    hg_cluster_t c;
+    if (hg_cluster_load (dir, &c, &err) < 0) {
+        fprintf (stderr, "hourglass cluster add-analyst: %s\n", err.msg);
+        return 1;
+    }
+    int status = 1;
+    char path[PATH_MAX];
+    snprintf (path, sizeof (path), "%.2000s/keys/analysts", dir);
+    bool role_ok = strcmp (role, "aggregate") == 0 || strcmp (role, "dp") == 0;
+    if (!*c.analytics_http) {
+        fprintf (stderr,
+                 "hourglass cluster add-analyst: the cluster in %s has no analytics API (it was "
+                 "made by an older hourglass: start a new one)\n",
+                 dir);
+    }
+    else if (!s_analyst_name_ok (name)) {
+        fprintf (stderr,
+                 "hourglass cluster add-analyst: analyst name must be 1-%d characters "
+                 "without spaces, '/', '#' or control characters\n",
+                 HG_FHIR_HTTP_PARTNER_MAX);
+    }
+    else if (!role_ok) {
+        fprintf (stderr, "hourglass cluster add-analyst: --role is aggregate or dp, not '%s'\n",
+                 role);
+    }
+    else if (s_analyst_known (path, name)) {
+        fprintf (stderr,
+                 "hourglass cluster add-analyst: analyst '%s' exists already; pick another "
+                 "name (each analyst has one token)\n",
+                 name);
+    }
+    else {
+        unsigned char raw[32];
+        char token[2 * sizeof (raw) + 1], hash[HG_HTTP_HASH_TEXT_LEN + 1];
+        randombytes_buf (raw, sizeof (raw));
+        sodium_bin2hex (token, sizeof (token), raw, sizeof (raw));
+        sodium_memzero (raw, sizeof (raw));
+        hg_http_token_hash_text (token, strlen (token), hash);
+        int fd = open (path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+        FILE *f = fd >= 0 ? fdopen (fd, "a") : NULL;
+        if (!f || fprintf (f, "%s %s %s\n", hash, name, role) < 0 || fflush (f) != 0
+            || fsync (fileno (f)) != 0 || fclose (f) != 0) {
+            fprintf (stderr, "hourglass cluster add-analyst: cannot append to %s: %s\n", path,
+                     strerror (errno));
+        }
+        else {
+            s_reload (&c, "analytics");
+            if (json) {
+                printf ("{\"analyst\": ");
+                hg_json_print_string (name, strlen (name));
+                printf (", \"token\": \"%s\"}\n", token);
+            }
+            else {
+                printf ("analyst %s (role %s): token %s\n(give it to the analyst: "
+                        "'Authorization: Bearer <token>' at %s; it is shown only now)\n",
+                        name, role, token, c.analytics_http);
+            }
+            status = 0;
+        }
+        sodium_memzero (token, sizeof (token));
     }
     hg_cluster_free (&c);
     return status;
@@ -770,13 +1021,14 @@ hg_cmd_cluster (int argc, char **argv)
     const char *dir_flag = NULL;
     bool json = false;
     int timeout_s = 60;
-    layout_t l = {.cleansers = 1,
-                  .deids = 1,
-                  .shards = 1,
-                  .min_cell = 10,
-                  .heartbeat_ms = 1000,
-                  .compression = "lz4",
-                  .sync = "true"};
+    /* -1 / NULL: not given (a restart compares only what was given; the
+     * defaults are filled in by s_up) */
+    layout_t l = {.cleansers = -1,
+                  .deids = -1,
+                  .shards = -1,
+                  .min_cell = -1,
+                  .heartbeat_ms = -1,
+                  .partner_rate = -1};
     const hg_cli_opt_t up_opts[] = {
         HG_CLUSTER_OPT_DIR (&dir_flag),
         HG_CLI_OPT_INT ("--cleansers", &l.cleansers, "N", "cleanser instances (1)", 1, 8),
@@ -797,6 +1049,18 @@ hg_cmd_cluster (int argc, char **argv)
                         "bearer tokens: serve FHIR over HTTP"),
         HG_CLI_OPT_STR ("--http-tls-cert", &l.http_tls[0], "PEM", "HTTPS certificate"),
         HG_CLI_OPT_STR ("--http-tls-key", &l.http_tls[1], "PEM", "HTTPS private key"),
+        HG_CLI_OPT_STR ("--analytics-tls-cert", &l.analytics_tls[0], "PEM",
+                        "the analytics API over HTTPS: its certificate"),
+        HG_CLI_OPT_STR ("--analytics-tls-key", &l.analytics_tls[1], "PEM",
+                        "the analytics API's private key"),
+        HG_CLI_OPT_END,
+    };
+    const char *role = "aggregate";
+    const hg_cli_opt_t analyst_opts[] = {
+        HG_CLUSTER_OPT_DIR (&dir_flag),
+        HG_CLI_OPT_STR ("--role", &role, "aggregate|dp",
+                        "aggregate: suppressed counts (default); dp: differential privacy"),
+        HG_CLI_OPT_JSON (&json),
         HG_CLI_OPT_END,
     };
     const hg_cli_opt_t dir_opts[] = {HG_CLUSTER_OPT_DIR (&dir_flag), HG_CLI_OPT_END};
@@ -806,7 +1070,9 @@ hg_cmd_cluster (int argc, char **argv)
         .command = "hourglass cluster up",
         .opts = up_opts,
         .about = "Starts every service on loopback, state and logs under DIR; on an existing\n"
-                 "DIR restarts only what is not running. --secure: CurveZMQ on every link (a\n"
+                 "DIR restarts only what is not running, with the layout it was started with\n"
+                 "(options given that differ from it are an error naming them). --secure:\n"
+                 "CurveZMQ on every link (a\n"
                  "key pair per instance, allow-lists per hop) and on partner ingest (partners\n"
                  "push with their own key; add-partner makes one).\n",
     };
@@ -825,12 +1091,29 @@ hg_cmd_cluster (int argc, char **argv)
         .about = "Makes a partner key pair in DIR/keys/partners/NAME.key and allows it at the\n"
                  "collector (a cluster started with --secure).\n",
     };
-    const hg_cli_spec_t *const verbs[] = {&up, &down, &status, &add_partner, NULL};
+    const hg_cli_spec_t add_analyst = {
+        .command = "hourglass cluster add-analyst",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .opts = analyst_opts,
+        .about =
+            "Makes a bearer token for analyst NAME at the analytics API (cluster.json\n"
+            "analytics_http): only its hash is kept, in DIR/keys/analysts; analytics\n"
+            "re-reads it. The token is printed once ({\"analyst\", \"token\"} with --json).\n",
+    };
+    const hg_cli_spec_t *const verbs[] = {&up, &down, &status, &add_partner, &add_analyst, NULL};
     const hg_cli_spec_t *verb;
     int rc = hg_cli_verb ("hourglass cluster", argc, argv, verbs, &verb);
     hg_cli_args_t args;
     if (rc >= 0 || hg_cli_parse (verb, argc, argv, 2, &args, &rc) < 0) {
         return rc;
+    }
+    if (!l.analytics_tls[0] != !l.analytics_tls[1]) {
+        hg_cli_args_free (&args);
+        fprintf (stderr, "hourglass cluster: --analytics-tls-cert and --analytics-tls-key go "
+                         "together\n");
+        return 2;
     }
     if ((l.http_tls[0] || l.http_tls[1]) && !l.http_tokens) {
         hg_cli_args_free (&args);
@@ -853,6 +1136,9 @@ hg_cmd_cluster (int argc, char **argv)
     }
     else if (verb == &status) {
         rc = s_status (dir, json);
+    }
+    else if (verb == &add_analyst) {
+        rc = s_add_analyst (dir, args.v[0], role, json);
     }
     else {
         rc = s_add_partner (dir, args.v[0]);

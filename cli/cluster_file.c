@@ -5,11 +5,17 @@
  */
 #include "cluster_file.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -88,9 +94,13 @@ typedef struct {
     }
 
 static const s_field_t s_cluster_fields[] = {
-    S_FIELD (hg_cluster_t, ingest),       S_FIELD (hg_cluster_t, ingest_key),
-    S_FIELD (hg_cluster_t, mllp),         S_FIELD (hg_cluster_t, http),
-    S_FIELD (hg_cluster_t, operator_key), {NULL, 0, 0},
+    S_FIELD (hg_cluster_t, ingest),
+    S_FIELD (hg_cluster_t, ingest_key),
+    S_FIELD (hg_cluster_t, mllp),
+    S_FIELD (hg_cluster_t, http),
+    S_FIELD (hg_cluster_t, analytics_http),
+    S_FIELD (hg_cluster_t, operator_key),
+    {NULL, 0, 0},
 };
 static const s_field_t s_proc_fields[] = {
     S_FIELD (hg_proc_t, name),        S_FIELD (hg_proc_t, service), S_FIELD (hg_proc_t, control),
@@ -237,4 +247,102 @@ hg_cluster_load_for (const char *flag, hg_cluster_t *c, const char *command)
         return -1;
     }
     return 0;
+}
+
+bool
+hg_proc_running (int pid)
+{
+    if (pid <= 0 || kill (pid, 0) < 0) {
+        return false;
+    }
+    char path[64], cmd[256];
+    snprintf (path, sizeof (path), "/proc/%d/cmdline", pid);
+    FILE *f = fopen (path, "r");
+    if (!f) {
+        return false;
+    }
+    size_t n = fread (cmd, 1, sizeof (cmd) - 1, f);
+    fclose (f);
+    cmd[n] = '\0';
+    if (strstr (cmd, "hourglass-") == NULL) {
+        return false;
+    }
+    /* a zombie child of ours is not alive */
+    char stat_path[64], state = 0;
+    snprintf (stat_path, sizeof (stat_path), "/proc/%d/stat", pid);
+    f = fopen (stat_path, "r");
+    if (f) {
+        int ignored;
+        char comm[64];
+        if (fscanf (f, "%d %63s %c", &ignored, comm, &state) != 3) {
+            state = 0;
+        }
+        fclose (f);
+    }
+    return state != 'Z';
+}
+
+/* Whether a TCP connect to tcp://HOST:PORT is refused within timeout_ms. */
+static bool
+s_refused (const char *endpoint, int timeout_ms)
+{
+    if (strncmp (endpoint, "tcp://", 6) != 0) {
+        return false;
+    }
+    char host[128];
+    snprintf (host, sizeof (host), "%s", endpoint + 6);
+    char *colon = strrchr (host, ':');
+    if (!colon || strchr (host, '*')) {
+        return false;
+    }
+    *colon = '\0';
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo (host, colon + 1, &hints, &res) != 0 || !res) {
+        return false;
+    }
+    bool refused = false;
+    int fd = socket (res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        int rc = connect (fd, res->ai_addr, res->ai_addrlen);
+        if (rc < 0 && errno == EINPROGRESS) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            if (poll (&pfd, 1, timeout_ms) == 1) {
+                int e = 0;
+                socklen_t el = sizeof (e);
+                getsockopt (fd, SOL_SOCKET, SO_ERROR, &e, &el);
+                refused = e == ECONNREFUSED;
+            }
+        }
+        else if (rc < 0) {
+            refused = errno == ECONNREFUSED;
+        }
+        close (fd);
+    }
+    freeaddrinfo (res);
+    return refused;
+}
+
+bool
+hg_proc_down (const hg_proc_t *p, int timeout_ms, char *why, size_t size)
+{
+    if (p->pid > 0) {
+        if (hg_proc_running (p->pid)) {
+            return false;
+        }
+        snprintf (why, size, "not running (pid %d has exited; hourglass cluster up starts it)",
+                  p->pid);
+        return true;
+    }
+    if (p->argc > 0 && strncmp (p->control, "tcp://127.0.0.1:", 16) == 0) {
+        /* a local cluster's process, stopped by cluster down (pid 0) */
+        snprintf (why, size, "not running (stopped; hourglass cluster up starts it)");
+        return true;
+    }
+    if (s_refused (p->control, timeout_ms)) {
+        snprintf (why, size, "nothing listens at %s (connection refused: is it stopped?)",
+                  p->control);
+        return true;
+    }
+    return false;
 }

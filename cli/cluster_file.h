@@ -3,13 +3,15 @@
  * cluster up) records of its processes and of the endpoints clients need.
  * `cluster` writes it; push, stats, query, quarantine and quality read it.
  * This is the only code that knows the file's name and its JSON shape:
- *   {"ingest", "ingest_key", "mllp", "http", "operator_key": strings,
+ *   {"ingest", "ingest_key", "mllp", "http", "analytics_http", "operator_key": strings,
  *    "processes": [{"name", "service", "control", "control_key", "metrics": strings,
  *                   "pid": int, "args": [strings]}]}
  * Under CurveZMQ ("cluster up --secure", deploy/compose-cluster.py) every
  * control socket is a CURVE server: control_key is its public key and
  * operator_key the key pair the CLI calls it with (control.h). metrics is
  * the instance's "http://127.0.0.1:PORT" (/metrics, /health), or "".
+ * analytics_http is the analysts' API, "http://127.0.0.1:PORT" (or https://),
+ * whose tokens are DIR/keys/analysts (hourglass cluster add-analyst).
  */
 #ifndef HG_CLUSTER_FILE_H
 #define HG_CLUSTER_FILE_H
@@ -41,6 +43,7 @@ typedef struct {
     char ingest_key[2100];   /* collector public key file when secure, else "" */
     char mllp[64];           /* collector MLLP address IPv4:PORT */
     char http[64];           /* collector FHIR-over-HTTP address, "" when off */
+    char analytics_http[96]; /* the analysts' API: "http://127.0.0.1:PORT", "" when off */
     char operator_key[2100]; /* key pair of control calls when secure, else "" */
     hg_proc_t procs[HG_CLI_MAX_SERVICES];
     int n_procs;
@@ -74,6 +77,18 @@ void hg_cluster_free (hg_cluster_t *c);
  * failure prints "<command>: <why>" on stderr and returns -1. For the
  * client commands, which all start this way. */
 int hg_cluster_load_for (const char *flag, hg_cluster_t *c, const char *command);
+
+/* True when pid runs one of our service binaries (and is no zombie): a
+ * recorded pid that another program reuses is not ours. */
+bool hg_proc_running (int pid);
+
+/* Whether p is known to be down, without a control call: a local process
+ * (pid > 0) that is not running, or (pid 0: a container's published port)
+ * a tcp:// control endpoint that refuses connections (asked with a
+ * non-blocking connect, at most timeout_ms). True with why ("not running
+ * (pid 1234 exited)", "nothing listens at 127.0.0.1:5562"); false when it
+ * may be up (a control call then tells). */
+bool hg_proc_down (const hg_proc_t *p, int timeout_ms, char *why, size_t size);
 
 /* Control endpoints of every instance of a service (e.g. "cleanser"). */
 size_t hg_cluster_controls (const hg_cluster_t *c, const char *service, const char **out,

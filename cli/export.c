@@ -50,8 +50,12 @@ s_ndjson (FILE *f, const Hourglass__Record *r)
         s_add_str (o, "unit", r->quantity->unit);
         s_add_str (o, "comparator", r->quantity->comparator);
     }
+    else if (r->value_case == HOURGLASS__RECORD__VALUE_STRING_VALUE) {
+        s_add_str (o, "value_string", r->string_value);
+    }
     s_add_str (o, "status", r->status);
     s_add_str (o, "interpretation", r->interpretation);
+    s_add_str (o, "text", r->text); /* scrubbed by the de-identifier */
     const Hourglass__Demographics *d = r->demographics;
     if (d) {
         s_add_str (o, "sex", d->sex);

@@ -19,15 +19,19 @@ static const struct {
     const char *synopsis;
     const char *summary;
 } s_commands[] = {
-    {"cluster", hg_cmd_cluster, "cluster up|down|status|add-partner ...",
+    {"cluster", hg_cmd_cluster, "cluster up|down|status|add-partner|add-analyst ...",
      "a local cluster of all five services"},
     {"push", hg_cmd_push, "push --format FORMAT [--partner NAME] FILE...",
      "push partner feeds, print accepted and rejected counts"},
     {"stats", hg_cmd_stats, "stats [--json]", "per-service counters"},
     {"query", hg_cmd_query, "query count --code SYSTEM|CODE ... | query run --file QUERY.json",
      "patients and records with a code"},
+    {"audit", hg_cmd_audit, "audit list [--analyst A] [--since T] | audit verify",
+     "analytics' query audit trail (operator)"},
     {"export", hg_cmd_export, "export --format ndjson|csv --out DIR",
      "de-identified records for other tools"},
+    {"drain", hg_cmd_drain, "drain INSTANCE [--timeout S] [--resume] [--json]",
+     "stop a cleanser or deid replica taking work; returns once it holds none"},
     {"quarantine", hg_cmd_quarantine, "quarantine list|replay [--json]",
      "rejected input and why; replay it through today's cleanser"},
     {"quality", hg_cmd_quality, "quality --partner P [--json] [--html F]",

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +97,15 @@ typedef struct {
     uint64_t first_connect_ms;
     char fatal[512];  /* why delivery was given up, "" while it goes on */
     char silent[512]; /* a cleanser that did not answer the last outcome query */
+    /* the progress line (a terminal, not --json) and what push waits for */
+    bool progress;
+    uint64_t progress_ms;             /* next redraw */
+    uint64_t outcomes_ms;             /* next outcome poll while delivering */
+    uint64_t bytes_total, bytes_done; /* sizes of the files, of those answered */
+    char waiting[512];                /* the stage it waits for, "" while all goes on */
+    uint64_t stall_ms;                /* next check of what it waits for */
+    uint64_t busy_since_ms;           /* answered BUSY since (0: not) */
+    bool line_shown;                  /* a progress line is on the terminal */
 } push_t;
 
 static bool
@@ -311,8 +321,16 @@ s_receive (push_t *p)
         push_item_t *it = &p->items[p->flying[f]];
         if (strcmp (it->batch_id, slash + 1) == 0) {
             p->flying[f] = p->flying[--p->in_flight];
+            size_t len = it->len;
             s_item_answer (it, rep);
             p->done += s_final (it->state);
+            p->bytes_done += s_final (it->state) ? len : 0;
+            if (rep->status == HOURGLASS__PUSH_REPLY__STATUS__BUSY) {
+                p->busy_since_ms = p->busy_since_ms ? p->busy_since_ms : hg_now_ms ();
+            }
+            else {
+                p->busy_since_ms = 0;
+            }
             break;
         }
     }
@@ -399,6 +417,147 @@ s_hopeless (push_t *p, uint64_t now)
     return *p->fatal != '\0';
 }
 
+/* ---- progress, and what push waits for ---------------------------------------- */
+
+static size_t s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_t n,
+                                  int timeout_ms, char *silent, size_t silent_size);
+
+/* The first instance of one of services (NULL-terminated) that is down, as
+ * "NAME is down: why" in out. */
+static bool
+s_stage_down (const push_t *p, const char *const *services, char *out, size_t size)
+{
+    for (int i = 0; i < p->cluster.n_procs; i++) {
+        const hg_proc_t *proc = &p->cluster.procs[i];
+        for (const char *const *sv = services; *sv; sv++) {
+            char why[256];
+            if (strcmp (proc->service, *sv) == 0 && hg_proc_down (proc, 200, why, sizeof (why))) {
+                snprintf (out, size, "%s is down: %s", proc->name, why);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Takes the progress line off the terminal (before other output). */
+static void
+s_progress_clear (push_t *p)
+{
+    if (p->line_shown) {
+        fprintf (stderr, "\r\033[K");
+        p->line_shown = false;
+    }
+}
+
+/* Redraws the one progress line in place (at most every 200 ms; final: now,
+ * and ends it with a newline): files answered, records parsed, MB/s, ETA,
+ * and the stage push waits for. Only on a terminal, never with --json. */
+static void
+s_progress_draw (push_t *p, bool delivering, bool final)
+{
+    uint64_t now = hg_now_ms ();
+    if (!p->progress || (!final && now < p->progress_ms)) {
+        return;
+    }
+    p->progress_ms = now + 200;
+    double secs = (double) (now - p->started_ms) / 1000.0;
+    double mbs = secs > 0 ? (double) p->bytes_done / 1e6 / secs : 0;
+    uint64_t records = 0;
+    size_t known = 0, delivered = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        delivered += s_delivered (p->items[i].state);
+        if (p->items[i].records >= 0) {
+            records += (uint64_t) p->items[i].records;
+            known++;
+        }
+    }
+    char eta[64];
+    if (!delivering) {
+        snprintf (eta, sizeof (eta), "outcomes %zu/%zu", known, delivered);
+    }
+    else if (mbs > 0 && secs >= 0.5 && p->bytes_total >= p->bytes_done) {
+        snprintf (eta, sizeof (eta), "ETA %.0f s",
+                  (double) (p->bytes_total - p->bytes_done) / 1e6 / mbs);
+    }
+    else {
+        snprintf (eta, sizeof (eta), "ETA --");
+    }
+    char line[1024];
+    int len = snprintf (line, sizeof (line),
+                        "push: %zu/%zu files, %llu records, %.1f MB/s, %s%s%s", p->done, p->n,
+                        (unsigned long long) records, mbs, eta,
+                        *p->waiting ? "; waiting for " : "", p->waiting);
+    /* a line longer than the terminal would wrap, and \r redraws only the last row */
+    struct winsize ws;
+    if (ioctl (STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && len >= ws.ws_col) {
+        line[ws.ws_col - 1] = '\0';
+    }
+    fprintf (stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+    p->line_shown = !final;
+}
+
+/* What push waits for, checked every second: the collector when no
+ * connection is made, the stages after it while the collector answers
+ * BUSY, the cleansers while outcomes are missing. A change is said once on
+ * stderr ("hourglass push: waiting for ..."), in every mode, so a stage
+ * that is down is named instead of silence until --wait runs out. */
+static void
+s_check_waiting (push_t *p, bool delivering)
+{
+    uint64_t now = hg_now_ms ();
+    if (now < p->stall_ms) {
+        return;
+    }
+    p->stall_ms = now + 1000;
+    static const char *const collector[] = {"collector", NULL};
+    static const char *const after[] = {"cleanser", "deid", "indexer", NULL};
+    static const char *const cleansers[] = {"cleanser", NULL};
+    char w[512] = "", down[400];
+    if (delivering && !p->handshaken && now >= p->started_ms + 1000) {
+        if (s_stage_down (p, collector, down, sizeof (down))) {
+            snprintf (w, sizeof (w), "the collector: %s", down);
+        }
+        else {
+            snprintf (w, sizeof (w), "the collector at %s: %s", p->cluster.ingest,
+                      p->refused ? "connection refused" : "no connection yet");
+        }
+    }
+    else if (delivering && p->busy_since_ms && now >= p->busy_since_ms + 3000) {
+        if (s_stage_down (p, after, down, sizeof (down))) {
+            snprintf (w, sizeof (w), "the pipeline (the collector answers BUSY): %s", down);
+        }
+        else {
+            snprintf (w, sizeof (w),
+                      "the pipeline (the collector answers BUSY: saturated, see "
+                      "hourglass stats)");
+        }
+    }
+    else if (!delivering && s_stage_down (p, cleansers, down, sizeof (down))) {
+        snprintf (w, sizeof (w), "the cleansers' outcomes: %s", down);
+    }
+    if (strcmp (w, p->waiting) != 0) {
+        snprintf (p->waiting, sizeof (p->waiting), "%s", w);
+        if (*w) {
+            s_progress_clear (p);
+            fprintf (stderr, "hourglass push: waiting for %s\n", w);
+        }
+    }
+}
+
+/* While delivering on a terminal: the records parsed so far, every second. */
+static void
+s_progress_outcomes (push_t *p)
+{
+    uint64_t now = hg_now_ms ();
+    if (!p->progress || now < p->outcomes_ms) {
+        return;
+    }
+    char silent[512] = "";
+    s_collect_outcomes (p->zctx, &p->cluster, p->items, p->n, 250, silent, sizeof (silent));
+    p->outcomes_ms = hg_now_ms () + 1000;
+}
+
 /* Pipelined delivery until every item is final, the deadline passes, or
  * the connection cannot work (p->fatal). */
 static void
@@ -411,6 +570,9 @@ s_deliver (push_t *p)
         deadline += (uint64_t) ((double) p->n / p->o->rate * 1000.0);
     }
     while (p->done < p->n && hg_now_ms () < deadline && !s_hopeless (p, hg_now_ms ())) {
+        s_check_waiting (p, true);
+        s_progress_outcomes (p);
+        s_progress_draw (p, true, false);
         s_send_window (p);
         zmq_pollitem_t pi[2] = {{p->sock, 0, ZMQ_POLLIN, 0}, {p->mon, 0, ZMQ_POLLIN, 0}};
         int ready = zmq_poll (pi, p->mon ? 2 : 1, p->o->rate > 0 ? 5 : 100);
@@ -450,7 +612,19 @@ s_collect_outcomes (void *zctx, const hg_cluster_t *c, push_item_t *items, size_
         c = fresh;
     }
     const char *controls[HG_CLI_MAX_SERVICES];
-    size_t nc = hg_cluster_controls (c, "cleanser", controls, HG_CLI_MAX_SERVICES);
+    size_t nc = 0;
+    for (int i = 0; i < c->n_procs; i++) {
+        char why[256];
+        if (strcmp (c->procs[i].service, "cleanser") != 0) {
+            continue;
+        }
+        if (hg_proc_down (&c->procs[i], 200, why, sizeof (why))) {
+            /* named in the report, and not asked: a call would only time out */
+            snprintf (silent, silent_size, "%.60s is down: %.300s", c->procs[i].name, why);
+            continue;
+        }
+        controls[nc++] = c->procs[i].control;
+    }
     char **ids = malloc ((n ? n : 1) * sizeof (*ids));
     size_t k = 0;
     for (size_t i = 0; ids && i < n; i++) {
@@ -513,9 +687,11 @@ s_wait_outcomes (push_t *p)
             unknown = s_collect_outcomes (p->zctx, &p->cluster, p->items, p->n,
                                           left < 5000 ? left : 5000, p->silent,
                                           sizeof (p->silent));
+            s_progress_draw (p, false, false);
             if (unknown == 0 || hg_now_ms () >= deadline) {
                 break;
             }
+            s_check_waiting (p, false);
             usleep (100000);
         }
     }
@@ -610,7 +786,7 @@ static int
 s_connect (push_t *p)
 {
     p->zctx = zmq_ctx_new ();
-    p->sock = zmq_socket (p->zctx, ZMQ_DEALER);
+    p->sock = hg_zsock_new (p->zctx, ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
     int linger = 0, hs = HG_PUSH_HANDSHAKE_MS;
     zmq_setsockopt (p->sock, ZMQ_LINGER, &linger, sizeof (linger));
     zmq_setsockopt (p->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof (hs));
@@ -621,7 +797,7 @@ s_connect (push_t *p)
                                 | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                                 | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         == 0) {
-        p->mon = zmq_socket (p->zctx, ZMQ_PAIR);
+        p->mon = hg_zsock_new (p->zctx, ZMQ_PAIR, HG_ZMSG_REPLY_MAX);
         zmq_setsockopt (p->mon, ZMQ_LINGER, &linger, sizeof (linger));
         if (zmq_connect (p->mon, "inproc://push-monitor") < 0) {
             zmq_close (p->mon);
@@ -692,11 +868,19 @@ s_push_zmq (const push_opts_t *o, const char *const *files, size_t n_files)
         fprintf (stderr, "hourglass push: out of memory for %zu files\n", n_files);
     }
     else if (s_connect (&p) == 0) {
+        /* one line of progress on a terminal; nothing extra with --json or
+         * when the output goes to a file or a pipe */
+        p.progress = !o->json && isatty (STDOUT_FILENO) && isatty (STDERR_FILENO);
         for (size_t i = 0; i < n_files; i++) {
             p.items[i].path = files[i];
             p.items[i].records = -1;
+            struct stat sb;
+            if (p.progress && stat (files[i], &sb) == 0) {
+                p.bytes_total += (uint64_t) sb.st_size;
+            }
         }
         s_deliver (&p);
+        s_progress_clear (&p);
         if (*p.fatal) {
             fprintf (stderr, "hourglass push: %s\n", p.fatal);
         }
@@ -707,7 +891,9 @@ s_push_zmq (const push_opts_t *o, const char *const *files, size_t n_files)
             zmq_close (p.mon);
             p.mon = NULL;
         }
-        status = s_report (&p, s_wait_outcomes (&p));
+        size_t unknown = s_wait_outcomes (&p);
+        s_progress_draw (&p, false, true);
+        status = s_report (&p, unknown);
     }
     if (p.mon) {
         /* a monitor left open would keep zmq_ctx_term waiting forever */

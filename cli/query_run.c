@@ -19,13 +19,20 @@
 
 static const char *s_cluster, *s_file;
 static bool s_json;
-static int s_repeat = 1;
+static int s_repeat = 1, s_min_cell = -1;
+static const char *s_role = "";
 
 static const hg_cli_opt_t s_opts[] = {
     HG_CLI_OPT_CLUSTER (&s_cluster),
     HG_CLI_OPT_REQUIRED ("--file", &s_file, "QUERY.json", "the query document ('-': stdin)"),
     HG_CLI_OPT_JSON (&s_json),
     HG_CLI_OPT_INT ("--repeat", &s_repeat, "N", "ask N times (benchmarks)", 1, 100000),
+    HG_CLI_OPT_STR ("--role", &s_role, "aggregate|dp",
+                    "the disclosure role of the answer (default aggregate; dp: noise, charged "
+                    "to your epsilon budget)"),
+    HG_CLI_OPT_INT ("--min-cell", &s_min_cell, "N",
+                    "operator only: this threshold instead of analytics' (0: the exact answer)",
+                    0, 1000000),
     HG_CLI_OPT_END,
 };
 
@@ -35,7 +42,9 @@ const hg_cli_spec_t hg_query_run_spec = {
     .about =
         "The document: {\"cohort\": {\"all\": [...], \"any\": [...], \"none\": [...], \"sex\": [...],\n"
         "\"age\": {...}}, \"by\": [...], \"measure\": {\"kind\": ...}} (docs/analytics.md).\n"
-        "Every number of 1..min-cell patients is suppressed (null, \"suppressed\": true).\n"
+        "Every number of 1..min-cell patients is suppressed (null, \"suppressed\": true), more\n"
+        "where a table's margins would give one away, and every count shown is rounded\n"
+        "(round_to); --role dp adds noise instead and says \"epsilon\": {\"spent\", \"left\"}.\n"
         "--repeat N asks N times and adds \"latency_ms\": {\"n\", \"p50\", \"p99\", \"max\"}.\n",
 };
 
@@ -147,9 +156,22 @@ hg_query_run (int argc, char **argv)
         free (doc);
         return 1;
     }
+    /* a stopped analytics or shard fails the query at once, naming it */
+    int up_a = hg_cli_check_up (&c, "analytics", NULL, "hourglass query run");
+    int up_i = hg_cli_check_up (&c, "indexer", "analytics needs every shard to answer",
+                                "hourglass query run");
+    if (up_a < 0 || up_i < 0) {
+        hg_cluster_free (&c);
+        free (doc);
+        return 1;
+    }
     Hourglass__ControlRequest req = HOURGLASS__CONTROL_REQUEST__INIT;
     req.kind = HOURGLASS__CONTROL_REQUEST__KIND__QUERY;
     req.query = doc;
+    req.disclosure_role = (char *) s_role;
+    Hourglass__Threshold threshold = HOURGLASS__THRESHOLD__INIT;
+    threshold.min_cell = (uint32_t) s_min_cell;
+    req.threshold = s_min_cell >= 0 ? &threshold : NULL;
     void *zctx = zmq_ctx_new ();
     Hourglass__ControlReply *rep = NULL;
     hg_err_t err = {0};

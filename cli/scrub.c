@@ -151,7 +151,7 @@ s_run (FILE *in, hg_scrub_t *sc, const hg_scrub_replace_t *rep, bool json)
 int
 hg_cmd_scrub (int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, strict = false;
     int shift = 0;
     hg_cli_list_t lexicons = {0};
     const char *key_file = NULL, *patient = NULL;
@@ -160,6 +160,8 @@ hg_cmd_scrub (int argc, char **argv)
         HG_CLI_OPT_LIST ("--lexicon", &lexicons, "FILE",
                          "a per-deployment lexicon (TYPE PHRASE lines; default type LOCATION)",
                          64),
+        HG_CLI_OPT_FLAG ("--strict", &strict,
+                         "as the de-identifier: a capitalised word no list knows is a NAME"),
         HG_CLI_OPT_INT ("--shift-days", &shift, "N", "move dates by N days (default 0)", -3650,
                         3650),
         HG_CLI_OPT_STR ("--surrogate-key", &key_file, "FILE",
@@ -208,6 +210,7 @@ hg_cmd_scrub (int argc, char **argv)
         fprintf (stderr, "hourglass scrub: out of memory\n");
         goto done;
     }
+    hg_scrub_set_strict (sc, strict);
     unsigned char key[HG_KEYFILE_BYTES];
     hg_scrub_replace_t rep = {.shift_days = shift, .patient = patient};
     if (key_file) {

@@ -14,6 +14,7 @@
  */
 #include "simulate.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -197,7 +198,7 @@ typedef struct {
 enum { PHI_NAMES, PHI_MRNS, PHI_SSNS, PHI_PHONES, PHI_STREETS, PHI_BIRTH, PHI_IDS, N_PHI };
 static const char *s_phi_keys[N_PHI] = {"names",   "mrns",        "ssns",    "phones",
                                         "streets", "birth_dates", "fhir_ids"};
-enum { K_DEMO, K_ENC, K_COND, K_LAB, N_KINDS };
+enum { K_DEMO, K_ENC, K_COND, K_LAB, K_NOTE, N_KINDS };
 
 typedef struct {
     FILE *facts; /* temporary: the facts array body */
@@ -212,6 +213,10 @@ typedef struct {
     uint64_t n_people, n_values;
     uint64_t n_phi[N_PHI];
     bool given_used[N (s_given)], family_used[N (s_family)];
+    bool notes;    /* opts->notes: each patient has a note with planted PHI */
+    rng_t note_r;  /* the notes' own generator: the rest does not depend on notes */
+    FILE *notes_f; /* temporary: the notes array body */
+    uint64_t n_notes;
     bool oom;
 } truth_t;
 
@@ -537,7 +542,126 @@ s_fhir_encounter (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_
     s_record (t, K_ENC, p->partner, p->mrn, p->index, day, systems, codes, 2);
 }
 
-/* Patient, 2-6 Observations, 1-3 Conditions, 1-2 Encounters. */
+/* ---- notes with planted PHI ---------------------------------------------------- */
+
+static const char *s_clinicians[] = {"Oakes",     "Brightwater", "Castellano", "Okonkwo",
+                                     "Lindqvist", "Haverford",   "Nakamura",   "Abernathy",
+                                     "Quillan",   "Deverell",    "Moreau",     "Szymanski"};
+static const char *s_relations[] = {"wife", "husband", "daughter", "son", "sister", "brother"};
+static const char *s_month_names[] = {"January",   "February", "March",    "April",
+                                      "May",       "June",     "July",     "August",
+                                      "September", "October",  "November", "December"};
+
+/* A progress note of patient p written on w, its PHI planted, and its
+ * ground truth line in t->notes_f: {"partner", "patient", "resource", "day",
+ * "age", "upper", "dates": [[as written, ISO day]], "planted": [values]}.
+ * Every third note is in capitals. Writes the text (lines joined by '\n',
+ * none with an HL7 delimiter or a JSON special) to out. */
+static void
+s_note_text (truth_t *t, const patient_t *p, when_t w, const char *resource, char *out,
+             size_t size)
+{
+    rng_t *r = &t->note_r;
+    const char *rel = s_relations[s_below (r, N (s_relations))];
+    const char *rel_given = s_given[s_below (r, N (s_given))];
+    const char *clin_given = s_given[s_below (r, N (s_given))];
+    const char *clin = s_clinicians[s_below (r, N (s_clinicians))];
+    int age = 2025 - p->by;
+    bool upper = s_below (r, 3) == 0;
+    char numeric[16], written[40], signed_at[24];
+    snprintf (numeric, sizeof (numeric), "%02d/%02d/%04d", w.mo, w.d, w.y);
+    snprintf (written, sizeof (written), "%s %d, %04d", s_month_names[w.mo - 1], w.d, w.y);
+    snprintf (signed_at, sizeof (signed_at), "%s %02d:%02d", numeric, w.h, w.mi);
+    int n = snprintf (out, size,
+                      "PROGRESS NOTE\n"
+                      "Patient: %s %s   MRN: %s\n"
+                      "Date of service: %s\n"
+                      "HPI: %d y/o %s seen on %s for f/u of HTN and DM2. Lives at %s, %s, %s %s; "
+                      "phone %s.\n"
+                      "%s %s %s was present and agrees with the plan.\n"
+                      "Vitals: BP 132/84, HR 88, SpO2 97%% on RA. Pain 3/10.\n"
+                      "Meds: metformin 500 mg PO BID, lisinopril 10 mg daily.\n"
+                      "PMH: HTN (2015), hyperlipidemia.\n"
+                      "Plan: recheck A1c in 3 months. Follow up with Dr. %s.\n"
+                      "Electronically signed by %s %s, MD %s",
+                      p->given, p->family, p->mrn, numeric, age, p->sex == 'F' ? "woman" : "man",
+                      written, p->street, p->city, p->state, p->zip, p->phone,
+                      p->sex == 'F' ? "Her" : "His", rel, rel_given, clin, clin_given, clin,
+                      signed_at);
+    if (upper) {
+        for (int i = 0; i < n && (size_t) i < size; i++) {
+            out[i] = (char) toupper ((unsigned char) out[i]);
+        }
+    }
+    char day[11];
+    s_day (w, day);
+    fprintf (t->notes_f,
+             "%s\n  {\"partner\": \"%s\", \"patient\": \"%s\", \"resource\": \"%s\", "
+             "\"day\": \"%s\", \"age\": %d, \"upper\": %s, \"dates\": [[\"%s\", \"%s\"], "
+             "[\"%s\", \"%s\"]], \"planted\": [\"%s\", \"%s\", \"%s\", \"%s\", \"%s\", \"%s\", "
+             "\"%s\", \"%s\", \"%s\"]}",
+             t->n_notes++ ? "," : "", s_partner_names[p->partner], p->mrn, resource, day, age,
+             upper ? "true" : "false", numeric, day, written, day, p->given, p->family, p->mrn,
+             p->street, p->phone, p->zip, rel_given, clin_given, clin);
+}
+
+/* Base64 (RFC 4648, padded) of p[0..n) to f. */
+static void
+s_base64 (FILE *f, const char *p, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *u = (const unsigned char *) p;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t) u[i] << 16 | (i + 1 < n ? (uint32_t) u[i + 1] << 8 : 0)
+                     | (i + 2 < n ? u[i + 2] : 0);
+        char q[4] = {abc[v >> 18 & 63], abc[v >> 12 & 63], i + 1 < n ? abc[v >> 6 & 63] : '=',
+                     i + 2 < n ? abc[v & 63] : '='};
+        fwrite (q, 1, 4, f);
+    }
+}
+
+#define NOTE_LOINC "11506-3" /* Progress note */
+
+/* The lab's note: a DocumentReference with the text as a text/plain
+ * attachment; the clinic's: a DiagnosticReport with a one-line conclusion
+ * and the text as its presentedForm. */
+static void
+s_fhir_note (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p, when_t w)
+{
+    char id[48], dt[40], day[11], text[2048];
+    bool report = p->partner == P_CLINIC;
+    s_uuid (r, id, sizeof (id));
+    s_fhir_dt (w, dt, sizeof (dt));
+    s_day (w, day);
+    s_note_text (t, p, w, report ? "DiagnosticReport" : "DocumentReference", text, sizeof (text));
+    s_fhir_begin (o, id);
+    if (report) {
+        fprintf (o->f,
+                 "{\"resourceType\": \"DiagnosticReport\", \"id\": \"%s\", \"status\": "
+                 "\"final\", \"code\": {\"coding\": [{\"system\": \"%s\", \"code\": \"%s\"}]}, "
+                 "\"subject\": {\"reference\": \"%s\"}, \"effectiveDateTime\": \"%s\", "
+                 "\"conclusion\": \"Stable. Seen by Dr. %s.\", \"presentedForm\": "
+                 "[{\"contentType\": \"text/plain; charset=utf-8\", \"data\": \"",
+                 id, SYS_LOINC, NOTE_LOINC, o->subject, dt,
+                 s_clinicians[p->index % N (s_clinicians)]);
+    }
+    else {
+        fprintf (o->f,
+                 "{\"resourceType\": \"DocumentReference\", \"id\": \"%s\", \"status\": "
+                 "\"current\", \"type\": {\"coding\": [{\"system\": \"%s\", \"code\": \"%s\"}]}, "
+                 "\"subject\": {\"reference\": \"%s\"}, \"date\": \"%s\", \"content\": "
+                 "[{\"attachment\": {\"contentType\": \"text/plain\", \"data\": \"",
+                 id, SYS_LOINC, NOTE_LOINC, o->subject, dt);
+    }
+    s_base64 (o->f, text, strlen (text));
+    fputs (report ? "\"}]}" : "\"}}]}", o->f);
+    s_fhir_end (o);
+    const char *systems[] = {SYS_LOINC};
+    const char *codes[] = {NOTE_LOINC};
+    s_record (t, report ? K_LAB : K_NOTE, p->partner, p->mrn, p->index, day, systems, codes, 1);
+}
+
+/* Patient, 2-6 Observations, 1-3 Conditions, 1-2 Encounters (and a note). */
 static void
 s_fhir_patient_feed (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p)
 {
@@ -557,6 +681,10 @@ s_fhir_patient_feed (truth_t *t, rng_t *r, fhir_out_t *o, const patient_t *p)
     }
     for (int i = 0; i < n_enc; i++) {
         s_fhir_encounter (t, r, o, p, s_at (base, k++));
+    }
+    if (t->notes) {
+        rng_t *nr = &t->note_r;
+        s_fhir_note (t, nr, o, p, s_at (base, k++));
     }
     o->subject = NULL;
 }
@@ -584,6 +712,31 @@ typedef struct {
     char prefix[16]; /* "GH" + 6 hex digits of the seed: ids differ across seeds */
     unsigned valid, invalid;
 } control_t;
+
+/* The hospital's note: an MDM^T02, each line of the text an OBX TX. */
+static void
+s_hl7_note (truth_t *t, FILE *f, const patient_t *p, control_t *ctl, when_t w)
+{
+    char dt[16], day[11], id[40], text[2048];
+    snprintf (id, sizeof (id), "%s%08u", ctl->prefix, ++ctl->valid);
+    s_msh (f, "MDM^T02", id, w);
+    s_pid (f, p);
+    s_hl7_dt (w, dt, sizeof (dt));
+    s_day (w, day);
+    fprintf (f, "PV1|1|O|||||||||||||||||V%07ld\r", p->index);
+    fprintf (f, "TXA|1|PN|TX|%s||%s\r", dt, dt);
+    s_note_text (t, p, w, "MDM", text, sizeof (text));
+    int line = 0;
+    for (char *q = text; *q;) {
+        size_t n = strcspn (q, "\n");
+        fprintf (f, "OBX|%d|TX|" NOTE_LOINC "^Progress note^LN||%.*s||||||F\r", ++line, (int) n,
+                 q);
+        q += n + (q[n] == '\n');
+    }
+    const char *systems[] = {SYS_LOINC};
+    const char *codes[] = {NOTE_LOINC};
+    s_record (t, K_NOTE, p->partner, p->mrn, p->index, day, systems, codes, 1);
+}
 
 /* ADT^A01 (PID, PV1, 1-3 DG1) then ORU^R01 (same PID, OBR, 2-6 OBX). */
 static void
@@ -656,6 +809,14 @@ s_hl7_patient_feed (truth_t *t, rng_t *r, FILE *f, const patient_t *p, control_t
         const char *codes[] = {s_labs[lab].code};
         s_record (t, K_LAB, p->partner, p->mrn, p->index, day, systems, codes, 1);
         s_lab_fact (t, p, s_labs[lab].code, day, value);
+        if (t->notes && i == 0) {
+            /* a comment on the first result: the OBX record's text */
+            fprintf (f, "NTE|1||Result called to Dr. %s, read back.\r",
+                     s_clinicians[p->index % N (s_clinicians)]);
+        }
+    }
+    if (t->notes) {
+        s_hl7_note (t, f, p, ctl, s_at (base, k++));
     }
 }
 
@@ -885,10 +1046,11 @@ s_write_truth (const hg_simulate_opts_t *opts, truth_t *t, partner_out_t *po, hg
     fprintf (f,
              "},\n \"quarantined\": %u,\n \"records\": {\"distinct\": %" PRIu64
              ", \"by_kind\": {\"demographics\": %" PRIu64 ", \"encounter\": %" PRIu64
-             ", \"condition\": %" PRIu64 ", \"lab-observation\": %" PRIu64 "}},\n"
+             ", \"condition\": %" PRIu64 ", \"lab-observation\": %" PRIu64 ", \"note\": %" PRIu64
+             "}},\n"
              " \"codes\": {",
              t->quarantined, t->distinct, t->by_kind[K_DEMO], t->by_kind[K_ENC],
-             t->by_kind[K_COND], t->by_kind[K_LAB]);
+             t->by_kind[K_COND], t->by_kind[K_LAB], t->by_kind[K_NOTE]);
     for (size_t i = 0; i < t->n_codes; i++) {
         fprintf (f, "%s\n  \"%s\": {\"patients\": %" PRIu64 ", \"records\": %" PRIu64 "}",
                  i ? "," : "", t->codes[i].key, t->codes[i].patients, t->codes[i].records);
@@ -899,6 +1061,8 @@ s_write_truth (const hg_simulate_opts_t *opts, truth_t *t, partner_out_t *po, hg
     bad |= s_copy (t->people, f);
     fprintf (f, "},\n \"values\": [");
     bad |= s_copy (t->values, f);
+    fprintf (f, "],\n \"notes\": [");
+    bad |= s_copy (t->notes_f, f);
     fprintf (f, "],\n \"phi\": {");
     for (int i = 0; i < N_PHI; i++) {
         fprintf (f, "%s\n  \"%s\": [", i ? "," : "", s_phi_keys[i]);
@@ -945,6 +1109,7 @@ hg_simulate_opts_default (hg_simulate_opts_t *opts)
     opts->seed = 1;
     opts->invalid = 0;
     opts->per_file = 50;
+    opts->notes = false;
 }
 
 typedef struct {
@@ -1085,7 +1250,10 @@ s_run (const hg_simulate_opts_t *opts, summary_t *sum, hg_err_t *err)
     t->facts = tmpfile ();
     t->people = tmpfile ();
     t->values = tmpfile ();
-    bool tmp_ok = t->facts && t->people && t->values;
+    t->notes_f = tmpfile ();
+    t->notes = opts->notes;
+    t->note_r.s = opts->seed * 0xbf58476d1ce4e5b9ULL + 777;
+    bool tmp_ok = t->facts && t->people && t->values && t->notes_f;
     for (int i = 0; i < N_PHI; i++) {
         t->phi[i] = tmpfile ();
         tmp_ok = tmp_ok && t->phi[i];
@@ -1150,6 +1318,9 @@ cleanup:
     if (t->values) {
         fclose (t->values);
     }
+    if (t->notes_f) {
+        fclose (t->notes_f);
+    }
     for (int i = 0; i < N_PHI; i++) {
         if (t->phi[i]) {
             fclose (t->phi[i]);
@@ -1199,6 +1370,7 @@ hg_simulate_main (int argc, char **argv)
     hg_simulate_opts_default (&o);
     int patients = (int) o.patients, invalid = (int) o.invalid, per_file = (int) o.per_file;
     const char *seed = NULL;
+    bool notes = false;
     const hg_cli_opt_t opts[] = {
         HG_CLI_OPT_REQUIRED ("--out", &o.out_dir, "DIR", "directory to write the feeds into"),
         HG_CLI_OPT_INT ("--patients", &patients, "N", "patients (default 100)", 0, 10000000),
@@ -1207,6 +1379,10 @@ hg_simulate_main (int argc, char **argv)
                         "items that must each be quarantined (default 0)", 0, 1000000),
         HG_CLI_OPT_INT ("--per-file", &per_file, "N",
                         "patients per HL7 and NDJSON batch file (default 50)", 1, 1000000),
+        HG_CLI_OPT_FLAG ("--notes", &notes,
+                         "each patient also gets a progress note with planted PHI (HL7 MDM^T02 "
+                         "and an NTE, a FHIR DocumentReference or DiagnosticReport); truth.json "
+                         "lists each note's planted values and dates"),
         HG_CLI_OPT_END,
     };
     const hg_cli_spec_t spec = {
@@ -1234,6 +1410,7 @@ hg_simulate_main (int argc, char **argv)
     o.patients = (unsigned) patients;
     o.invalid = (unsigned) invalid;
     o.per_file = (unsigned) per_file;
+    o.notes = notes;
     hg_err_t err = {0};
     summary_t sum = {0, 0};
     if (s_run (&o, &sum, &err) < 0) {

@@ -17,13 +17,15 @@
  *     facts[[partner, patient ref, "system|code", "YYYY-MM-DD"]]  one per (record, code),
  *     people{"partner|patient ref": {sex, birth_date, state}}  one per patient,
  *     values[[partner, patient ref, "system|code", "YYYY-MM-DD", value]]  one per lab,
- *     phi{names, mrns, ssns, phones, streets, birth_dates, fhir_ids}.
+ *     phi{names, mrns, ssns, phones, streets, birth_dates, fhir_ids},
+ *     notes[{partner, patient, resource, day, age, upper, dates, planted}] (--notes).
  * A patient's demographics count once (the ADT and ORU PIDs are identical).
  * Every invalid item yields exactly one quarantine entry and no record.
  */
 #ifndef HG_SIMULATE_H
 #define HG_SIMULATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -34,6 +36,14 @@ typedef struct {
     uint64_t seed;       /* default 1 */
     unsigned invalid;    /* number of deliberately invalid items, default 0 */
     unsigned per_file;   /* patients per output file, default 50 */
+    bool notes;          /* a progress note per patient with planted PHI (default false):
+                          * general-hospital an MDM^T02 (OBX TX lines) and an NTE on the
+                          * first result, city-lab a DocumentReference (text/plain
+                          * attachment), clinic-fhir a DiagnosticReport (conclusion and
+                          * presentedForm); truth.json "notes" lists each with its partner,
+                          * patient, day, age, dates as written and planted values. The
+                          * notes draw from their own generator: the other records are
+                          * the same with or without them. */
 } hg_simulate_opts_t;
 
 /* Fills opts with the defaults above (out_dir NULL). */

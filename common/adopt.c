@@ -89,6 +89,7 @@ s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
 void
 hg_service_adopt_orphans (hg_service_t *self)
 {
+    uint32_t unadopted = 0;
     for (int k = 0; k < self->slots; k++) {
         char path[PATH_MAX], current[PATH_MAX + 16];
         hg_slot_path (path, sizeof (path), self->slot_dir, self->slot_prefix, k);
@@ -103,9 +104,11 @@ hg_service_adopt_orphans (hg_service_t *self)
         }
         if (fd < 0 || s_adopt (self, path, &err) < 0) {
             hg_error ("adopt_failed", "slot=%d err=\"%s\"", k, err.msg);
+            unadopted++; /* its outbox waits: gauge unadopted_slots, an alert */
         }
         if (fd >= 0) {
             close (fd);
         }
     }
+    self->unadopted = unadopted;
 }

@@ -178,6 +178,58 @@ s_study_uid (const Hourglass__Record *rec)
     return uid;
 }
 
+/* A note's text as it enters the key: runs of white space (CR, LF, tabs:
+ * how HL7 and FHIR each break lines) folded into one space, none at either
+ * end, so the same note sent in both formats is one fact. */
+static void
+s_hash_text (s_keybuf_t *kb, const char *s)
+{
+    char chunk[256];
+    size_t n = 0;
+    bool space = false;
+    uint32_t len = 0;
+    /* the folded length first (length-prefixed like every string), then
+     * the folded bytes */
+    for (int pass = 0; pass < 2; pass++) {
+        bool started = false;
+        space = false;
+        for (const char *p = s; *p; p++) {
+            bool ws = *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f'
+                      || *p == '\v';
+            if (ws) {
+                space = started;
+                continue;
+            }
+            if (space) {
+                if (pass == 0) {
+                    len++;
+                }
+                else {
+                    chunk[n++] = ' ';
+                }
+                space = false;
+            }
+            started = true;
+            if (pass == 0) {
+                len++;
+            }
+            else {
+                chunk[n++] = *p;
+            }
+            if (n >= sizeof (chunk) - 1) {
+                s_key_add (kb, chunk, n);
+                n = 0;
+            }
+        }
+        if (pass == 0) {
+            s_key_add (kb, &len, sizeof (len));
+        }
+    }
+    if (n) {
+        s_key_add (kb, chunk, n);
+    }
+}
+
 int
 hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
 {
@@ -247,6 +299,13 @@ hg_record_set_content_key (hg_arena_t *a, Hourglass__Record *rec)
          * when present, so keys of studies without a UID are unchanged */
         s_hash_str (kb, "study");
         s_hash_str (kb, study);
+    }
+    if (rec->kind == HOURGLASS__RECORD_KIND__KIND_NOTE && !hg_str_empty (rec->text)) {
+        /* a note's text is the fact: two notes of one patient at one time
+         * are two notes; hashed only when present, so keys of notes
+         * without text are unchanged */
+        s_hash_str (kb, "text");
+        s_hash_text (kb, rec->text);
     }
     if (rec->demographics) {
         /* the day of birth: a birth time (HL7 PID-7 may carry one) is

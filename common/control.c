@@ -94,7 +94,7 @@ hg_control_call (void *zctx, const char *endpoint, const Hourglass__ControlReque
                  int timeout_ms, Hourglass__ControlReply **reply, hg_err_t *err)
 {
     *reply = NULL;
-    void *sock = zmq_socket (zctx, ZMQ_DEALER);
+    void *sock = hg_zsock_new (zctx, ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
     int linger = 0, rc = 0;
     zmq_setsockopt (sock, ZMQ_LINGER, &linger, sizeof (linger));
     zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof (timeout_ms));

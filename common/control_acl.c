@@ -21,6 +21,8 @@ static const struct {
     {S_ANY, HOURGLASS__CONTROL_REQUEST__KIND__HEALTH, HG_ROLE_OPERATOR | HG_ROLE_HEALTH},
     {S_ANY, HOURGLASS__CONTROL_REQUEST__KIND__STATS, HG_ROLE_OPERATOR},
     {S_ANY, HOURGLASS__CONTROL_REQUEST__KIND__QUARANTINE_LIST, HG_ROLE_OPERATOR},
+    /* hourglass drain: cleansers and deids drain, the others answer why not */
+    {S_ANY, HOURGLASS__CONTROL_REQUEST__KIND__DRAIN, HG_ROLE_OPERATOR},
     {"cleanser", HOURGLASS__CONTROL_REQUEST__KIND__OUTCOME, HG_ROLE_OPERATOR | HG_ROLE_COLLECTOR},
     {"cleanser", HOURGLASS__CONTROL_REQUEST__KIND__QUALITY, HG_ROLE_OPERATOR},
     {"cleanser", HOURGLASS__CONTROL_REQUEST__KIND__REPLAY, HG_ROLE_OPERATOR},
@@ -30,6 +32,11 @@ static const struct {
     {"indexer", HOURGLASS__CONTROL_REQUEST__KIND__EXPORT, HG_ROLE_OPERATOR},
     {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__COUNT, HG_ROLE_OPERATOR},
     {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__QUERY, HG_ROLE_OPERATOR},
+    /* the codes under a prefix, exact counts: analytics suppresses them */
+    {"indexer", HOURGLASS__CONTROL_REQUEST__KIND__CODES, HG_ROLE_ANALYTICS},
+    /* the query audit trail (who asked what): the operator alone reads it */
+    {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_LIST, HG_ROLE_OPERATOR},
+    {"analytics", HOURGLASS__CONTROL_REQUEST__KIND__AUDIT_VERIFY, HG_ROLE_OPERATOR},
 };
 
 static const struct {

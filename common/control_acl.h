@@ -10,9 +10,10 @@
  *
  *   operator   HEALTH and STATS everywhere, QUARANTINE_LIST (pre-deid
  *              excerpts and payloads), the cleanser's OUTCOME and QUALITY,
- *              analytics' COUNT (suppressed);
- *   analytics  the indexers' COUNT (exact counts: analytics is the only
- *              door to them, and it suppresses);
+ *              analytics' COUNT and QUERY (suppressed), analytics' AUDIT_LIST
+ *              and AUDIT_VERIFY (the query audit trail: who asked what);
+ *   analytics  the indexers' COUNT, QUERY and CODES (exact counts: analytics
+ *              is the only door to them, and it suppresses);
  *   health     HEALTH only (a container's healthcheck, with the service's
  *              own key);
  * any other role (a partner's key, a typo) may make no request. Without

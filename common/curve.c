@@ -292,7 +292,8 @@ hg_curve_auth_t *
 hg_curve_auth_new (void *zctx, hg_err_t *err)
 {
     hg_curve_auth_t *self = calloc (1, sizeof (*self));
-    self->sock = zmq_socket (zctx, ZMQ_REP);
+    self->sock = hg_zsock_new (zctx, ZMQ_REP,
+                               HG_ZMSG_CONTROL_REQUEST_MAX); /* inproc: ZeroMQ's own */
     int linger = 0;
     zmq_setsockopt (self->sock, ZMQ_LINGER, &linger, sizeof (linger));
     if (zmq_bind (self->sock, "inproc://zeromq.zap.01") < 0) {

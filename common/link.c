@@ -128,7 +128,7 @@ hg_link_server_new (void *zctx, const char *endpoint, hg_store_t *store,
     self->next_seq = 1;
     randombytes_buf (&self->epoch, sizeof (self->epoch));
     self->epoch |= 1;
-    self->sock = zmq_socket (zctx, ZMQ_ROUTER);
+    self->sock = hg_zsock_new (zctx, ZMQ_ROUTER, HG_ZMSG_LINK_UP_MAX);
     int one = 1, hwm = 100000;
     zmq_setsockopt (self->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof (one));
     zmq_setsockopt (self->sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
@@ -183,15 +183,36 @@ hg_link_server_next_seq (hg_link_server_t *self, unsigned char key[10])
 }
 
 static void
-s_server_send_simple (hg_link_server_t *self, const void *rid, size_t rid_len,
-                      Hourglass__LinkFrame__Kind kind, uint64_t session)
+s_server_send_frame (hg_link_server_t *self, const void *rid, size_t rid_len,
+                     Hourglass__LinkFrame__Kind kind, uint64_t session, bool stopped)
 {
     Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
     f.kind = kind;
     f.epoch = self->epoch;
     f.session = session;
+    f.stopped = stopped;
     if (zmq_send (self->sock, rid, rid_len, ZMQ_SNDMORE) >= 0) {
         s_send_frame (self->sock, &f, false);
+    }
+}
+
+static void
+s_server_send_simple (hg_link_server_t *self, const void *rid, size_t rid_len,
+                      Hourglass__LinkFrame__Kind kind, uint64_t session)
+{
+    s_server_send_frame (self, rid, rid_len, kind, session, false);
+}
+
+/* A draining worker (hourglass drain) advertises no credit; this answers its
+ * HELLO/READY with HEARTBEAT(stopped) once that is applied, so it knows that
+ * every DELIVER of its session came before (one connection keeps order). */
+static void
+s_server_confirm_stop (hg_link_server_t *self, int w, const void *rid, size_t rid_len,
+                       const Hourglass__LinkFrame *f)
+{
+    if (f->draining && w >= 0 && hg_outq_worker_session (self->q, w) == f->session) {
+        s_server_send_frame (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__HEARTBEAT,
+                             f->session, true);
     }
 }
 
@@ -307,6 +328,7 @@ s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body, 
             s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__HEARTBEAT,
                                   f->session);
         }
+        s_server_confirm_stop (self, w, rid, rid_len, f);
     }
     else if (f->kind == HOURGLASS__LINK_FRAME__KIND__READY) {
         uint64_t acked[HG_LINK_MAX_ACKS];
@@ -323,6 +345,7 @@ s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body, 
             s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__RESET,
                                   f->session);
         }
+        s_server_confirm_stop (self, w, rid, rid_len, f);
     }
     hourglass__link_frame__free_unpacked (f, NULL);
 }
@@ -414,6 +437,7 @@ typedef struct {
     uint64_t heard_ms;      /* last frame actually received (or connection opened) */
     uint64_t last_sent_ms;
     uint32_t advertised; /* ready value last sent */
+    bool stopped;        /* draining: the upstream confirmed this session gets no more */
 } peer_t;
 
 struct hg_link_client {
@@ -427,11 +451,15 @@ struct hg_link_client {
     char instance[64];
     int shard;
     hg_link_opts_t opts;
+    bool draining; /* hourglass drain: no credit to anyone, HELLO/READY say so */
 };
 
 static uint32_t
 s_ready (hg_link_client_t *self, peer_t *p, uint32_t room)
 {
+    if (self->draining) {
+        return 0;
+    }
     uint32_t window = self->opts.window ? self->opts.window : 256;
     uint32_t free_slots = p->in_process >= window ? 0 : window - (uint32_t) p->in_process;
     uint32_t share = room / (uint32_t) (self->n_open ? self->n_open : 1);
@@ -443,8 +471,10 @@ s_client_hello (hg_link_client_t *self, peer_t *p, uint32_t room, uint64_t now_m
 {
     p->session++;
     p->received = 0;
+    p->stopped = false;
     Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
     f.kind = HOURGLASS__LINK_FRAME__KIND__HELLO;
+    f.draining = self->draining;
     f.instance = self->instance;
     f.session = p->session;
     f.shard = self->shard;
@@ -461,6 +491,7 @@ s_client_ready (hg_link_client_t *self, peer_t *p, const uint64_t *acks, size_t 
 {
     Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
     f.kind = HOURGLASS__LINK_FRAME__KIND__READY;
+    f.draining = self->draining;
     f.instance = self->instance;
     f.session = p->session;
     f.received = p->received;
@@ -495,7 +526,10 @@ s_peer_open (hg_link_client_t *self, int group, const char *endpoint, uint32_t r
     uint32_t gen = p->gen + 1;
     *p = (peer_t) {.group = group, .gen = gen, .resolved = true};
     snprintf (p->endpoint, sizeof (p->endpoint), "%s", endpoint);
-    void *sock = zmq_socket (self->zctx, ZMQ_DEALER);
+    /* the largest envelope an upstream may send (0: HG_ZMSG_REPLY_MAX) */
+    int64_t max_frame = self->opts.max_envelope_bytes ? (int64_t) self->opts.max_envelope_bytes
+                                                      : HG_ZMSG_REPLY_MAX;
+    void *sock = hg_zsock_new (self->zctx, ZMQ_DEALER, max_frame);
     int hwm = 100000, linger = 500, ivl = 100, ivl_max = 2000;
     zmq_setsockopt (sock, ZMQ_SNDHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (sock, ZMQ_RCVHWM, &hwm, sizeof (hwm));
@@ -760,6 +794,11 @@ s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n, hg_
         }
         break;
     }
+    case HOURGLASS__LINK_FRAME__KIND__HEARTBEAT:
+        if (f->stopped && self->draining && f->session == p->session) {
+            p->stopped = true;
+        }
+        break;
     default:
         break;
     }
@@ -861,6 +900,37 @@ hg_link_client_in_process (hg_link_client_t *self)
     for (size_t i = 0; i < self->n_peers; i++) {
         if (self->peers[i].sock) {
             n += self->peers[i].in_process;
+        }
+    }
+    return n;
+}
+
+/* ---- drain (hourglass drain) --------------------------------------------- */
+
+void
+hg_link_client_drain (hg_link_client_t *self, bool on, uint32_t room, uint64_t now_ms)
+{
+    self->draining = on;
+    for (size_t i = 0; i < self->n_peers; i++) {
+        peer_t *p = &self->peers[i];
+        if (p->sock) {
+            p->stopped = false;
+            s_client_ready (self, p, NULL, 0, room, now_ms);
+        }
+    }
+}
+
+size_t
+hg_link_client_stopped (hg_link_client_t *self, uint64_t now_ms)
+{
+    uint64_t dead_after = self->opts.heartbeat_ms * self->opts.liveness;
+    size_t n = 0;
+    for (size_t i = 0; self->draining && i < self->n_peers; i++) {
+        peer_t *p = &self->peers[i];
+        /* a silent upstream sends nothing either; when it comes back it
+         * hears HELLO(draining) and confirms again */
+        if (p->sock && (p->stopped || now_ms > p->heard_ms + dead_after)) {
+            n++;
         }
     }
     return n;

@@ -34,6 +34,7 @@ typedef struct {
     uint32_t frame_max;              /* envelopes per DELIVER frame */
     size_t frame_max_bytes;          /* payload bytes per DELIVER frame (at least one envelope) */
     uint32_t window;                 /* client: envelopes held per upstream */
+    size_t max_envelope_bytes;       /* client: ZMQ_MAXMSGSIZE of its DEALERs (zmsg.h) */
     const hg_curve_keypair_t *curve; /* this instance's key pair; NULL: plaintext */
     const char *upstream_keys;       /* client: comma-separated Z85 public keys (or .pub
                                 * files) of the upstream instances, one for all or
@@ -128,5 +129,17 @@ size_t hg_link_client_upstreams (hg_link_client_t *self);
 
 /* Deliveries received and not yet acknowledged. */
 size_t hg_link_client_in_process (hg_link_client_t *self);
+
+/* Drain (hourglass drain): on, the client advertises no credit to any
+ * upstream (now and in every later HELLO/READY, which carry `draining`), so
+ * upstreams hand its share to the other replicas; off, it takes work again.
+ * Sends a READY to every upstream at once; room as for tick. */
+void hg_link_client_drain (hg_link_client_t *self, bool on, uint32_t room, uint64_t now_ms);
+
+/* While draining: upstreams connected that have confirmed they send nothing
+ * more to this session (HEARTBEAT stopped: every DELIVER before it has been
+ * received) or have been silent for liveness heartbeats. Equal to
+ * hg_link_client_upstreams once no more work can arrive. */
+size_t hg_link_client_stopped (hg_link_client_t *self, uint64_t now_ms);
 
 #endif

@@ -88,6 +88,14 @@ static const hg_metric_def_t s_catalogue[] = {
      "Records whose patient could not be linked"},
     /* deid */
     {"deidentified", "deidentified", false, "deid", "Records de-identified and passed on"},
+    {"text_scrubbed", "text_scrubbed", false, "deid",
+     "Free texts (notes, comments, text results) passed on scrubbed of PHI"},
+    {"text_dropped", "text_dropped", false, "deid",
+     "Free texts removed because they could not be scrubbed safely (fail closed)"},
+    {"scrub_lexicons_reloaded", "scrub_lexicons_reloaded", false, "deid",
+     "SIGHUP reloads of the scrubber's lexicon files that succeeded"},
+    {"scrub_lexicons_reload_failed", "scrub_lexicons_reload_failed", false, "deid",
+     "SIGHUP reloads of the scrubber's lexicon files refused (the previous lexicons stay)"},
     /* indexer */
     {"indexed", "indexed", false, "indexer", "Records indexed"},
     {"duplicate_records", "duplicate_records", false, "indexer",
@@ -98,6 +106,10 @@ static const hg_metric_def_t s_catalogue[] = {
     {"query_errors", "query_errors", false, "analytics", "Queries that failed"},
     {"suppressed", "suppressed", false, "analytics",
      "Answers with at least one number suppressed as a small cell"},
+    {"dp_answers", "dp_answers", false, "analytics",
+     "Answers released under role dp (noise, charged to the analyst's epsilon budget)"},
+    {"dp_refused", "dp_refused", false, "analytics",
+     "Role dp queries refused because the analyst's epsilon budget is spent"},
 };
 
 /* Gauges the runtime publishes. */
@@ -109,6 +121,10 @@ static const struct {
     {"in_process", CONSUMERS, "Deliveries received and not yet committed"},
     {"upstreams", CONSUMERS, "Upstream instances this instance is connected to"},
     {"refusing", ALL, "1 while the instance refuses work because its store's disk is full"},
+    {"draining", "cleanser,deid",
+     "1 while the replica is drained (hourglass drain): it takes no new work"},
+    {"unadopted_slots", "cleanser,deid",
+     "Slots of gone replicas on this replica's volume whose store it could not adopt"},
 };
 
 /* Per-partner counts (hg_metric_t.partner set; partner_counts.h). */

@@ -23,6 +23,7 @@
 #include "service_internal.h"
 #include "slot.h"
 #include "util.h"
+#include "zmsg.h"
 
 static volatile sig_atomic_t s_terminated = 0;
 static volatile sig_atomic_t s_reload = 0;
@@ -53,6 +54,10 @@ static const hg_opt_t s_runtime_opts[] = {
      "payload bytes per DELIVER message (at least one envelope)"},
     {"batch_max_bytes", HG_OPT_INT, "16777216",
      "payload bytes per group commit: bounds a round so heartbeats keep flowing"},
+    {"max_envelope_bytes", HG_OPT_INT, "268435456",
+     "largest envelope a link takes from an upstream (ZMQ_MAXMSGSIZE of this instance's link "
+     "sockets): an upstream sending a larger frame is disconnected; give every stage the same "
+     "value, above the collector's max_payload_bytes + 64 KiB"},
     {"outbox_max", HG_OPT_INT, "20000",
      "unacknowledged outbox entries before this stage stops taking input"},
     {"sync", HG_OPT_BOOL, "true", "fsync every commit (durable acknowledgements)"},
@@ -69,12 +74,15 @@ static const hg_opt_t s_runtime_opts[] = {
      "this instance's CurveZMQ key file (hourglass keygen); empty: links are plaintext"},
     {"curve_allow", HG_OPT_STRING, "",
      "allow-list of downstream instances' public keys ('<z85> <name>' lines), with curve_key"},
+    {"keys_hint", HG_OPT_STRING, "",
+     "how this deployment makes its key files, said when one is missing (e.g. "
+     "deploy/make-link-keys.sh); empty: hourglass keygen"},
     {"control_allow", HG_OPT_STRING, "",
      "with curve_key: allow-list of the keys the control socket answers, '<z85> <role>:<name>' "
      "lines (roles operator, analytics, health: docs/security.md \"Control plane\")"},
     {"slots", HG_OPT_INT, "0",
-     "replicas sharing one volume (docker-compose --scale): claim the first free of this many "
-     "slots under data_dir, instance <name>-<k>, store <data_dir>/<name>-<k>; 0: off"},
+     "replicas sharing one volume (compose, Swarm, cluster up): claim the first free of this "
+     "many slots under data_dir, instance <name>-<k>, store <data_dir>/<name>-<k>; 0: off"},
     {"slot", HG_OPT_INT, "-1",
      "with slots: the slot to claim if it is free (a launcher that names its replicas); "
      "-1: the lowest free one"},
@@ -154,6 +162,10 @@ hg_service_connect_upstream (hg_service_t *self, hg_err_t *err)
                     : -1;
     self->client = hg_link_client_new (self->zctx, hg_config_str (self->config, "upstream"),
                                        self->instance, shard, &self->link_opts, err);
+    if (self->client && self->draining) {
+        /* reconnected after a full disk: still drained */
+        hg_link_client_drain (self->client, true, 0, hg_now_ms ());
+    }
     return self->client ? 0 : HG_EINVAL;
 }
 
@@ -427,6 +439,12 @@ s_setup_limits (hg_service_t *self, hg_err_t *err)
     self->batch_max_bytes = (size_t) hg_config_int (self->config, "batch_max_bytes");
     self->link_opts.frame_max_bytes = (size_t) hg_config_int (self->config, "frame_max_bytes");
     self->outbox_max = (size_t) hg_config_int (self->config, "outbox_max");
+    int64_t max_env = hg_config_int (self->config, "max_envelope_bytes");
+    if (max_env < HG_ZMSG_ENVELOPE_OVERHEAD) {
+        return hg_err_set (err, HG_EINVAL, "max_envelope_bytes must be at least %lld",
+                           (long long) HG_ZMSG_ENVELOPE_OVERHEAD);
+    }
+    self->link_opts.max_envelope_bytes = (size_t) max_env;
     self->link_opts.discover_ms = (uint64_t) hg_config_int (self->config, "discover_ms");
     if (self->link_opts.heartbeat_ms < 10 || self->link_opts.liveness < 1
         || self->link_opts.frame_max < 1 || self->link_opts.frame_max > 512
@@ -440,14 +458,49 @@ s_setup_limits (hg_service_t *self, hg_err_t *err)
     return 0;
 }
 
+/* Every key file the options name exists: a missing one is named with the
+ * command that makes it (option keys_hint, set by the deployment). */
+static int
+s_check_key_files (hg_service_t *self, hg_err_t *err)
+{
+    const char *opts[] = {"curve_key", "curve_allow", "control_allow", "upstream_key"};
+    const char *hint = hg_config_str (self->config, "keys_hint");
+    for (size_t i = 0; i < sizeof (opts) / sizeof (opts[0]); i++) {
+        bool declared = strcmp (opts[i], "upstream_key") != 0 || self->def->consumes;
+        const char *v = declared ? hg_config_str (self->config, opts[i]) : "";
+        char first[PATH_MAX];
+        size_t n = strcspn (v, ",");
+        snprintf (first, sizeof (first), "%.*s", (int) n, v);
+        /* a path (upstream_key may also be a Z85 key itself) */
+        if (!*first || !strchr (first, '/') || access (first, F_OK) == 0) {
+            continue;
+        }
+        if (*hint) {
+            return hg_err_set (err, HG_ENOTFOUND,
+                               "the key file %s (option %s) does not exist: make the keys with "
+                               "%s",
+                               first, opts[i], hint);
+        }
+        return hg_err_set (err, HG_ENOTFOUND,
+                           "the key file %s (option %s) does not exist: create a key pair with "
+                           "hourglass keygen --out NAME (a local cluster: hourglass cluster up "
+                           "--secure makes all of them)",
+                           first, opts[i]);
+    }
+    return 0;
+}
+
 /* The control socket, and CurveZMQ when curve_key is set: the key pair,
  * the upstream keys, the ZAP handler with the control allow-list (the
  * control socket then is a CURVE server) and the downstream one. */
 static int
 s_setup_sockets (hg_service_t *self, hg_err_t *err)
 {
-    self->control = zmq_socket (self->zctx, ZMQ_ROUTER);
+    self->control = hg_zsock_new (self->zctx, ZMQ_ROUTER, HG_ZMSG_CONTROL_REQUEST_MAX);
     const char *curve_key = hg_config_str (self->config, "curve_key");
+    if (*curve_key && s_check_key_files (self, err) < 0) {
+        return err->code;
+    }
     if (*curve_key) {
         if (hg_curve_load_keypair (curve_key, &self->curve, err) < 0) {
             return err->code;

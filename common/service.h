@@ -148,6 +148,11 @@ size_t hg_service_outbox_room (hg_service_t *svc);
 const hg_curve_keypair_t *hg_service_curve (hg_service_t *svc);
 hg_curve_auth_t *hg_service_auth (hg_service_t *svc);
 
+/* During a service's control request under CurveZMQ: the caller's key as
+ * control_allow names it ("<role>:<name>"); NULL without CurveZMQ (no
+ * caller to tell apart) or outside a request. */
+const char *hg_service_caller (hg_service_t *svc);
+
 /* The endpoint list of an option, e.g. for the analytics' indexers. */
 const char *hg_service_option (hg_service_t *svc, const char *name);
 

@@ -22,7 +22,7 @@ void
 hg_service_metrics_publish (hg_service_t *self)
 {
     hg_service_counters_fold (self);
-    hg_metric_t m[HG_COUNTERS_MAX + 5 + 5 * (HG_PARTNER_COUNTS_MAX + 1)];
+    hg_metric_t m[HG_COUNTERS_MAX + 7 + 5 * (HG_PARTNER_COUNTS_MAX + 1)];
     size_t n = 0;
     for (size_t i = 0; i < hg_counters_count (self->counters); i++) {
         m[n++] = (hg_metric_t) {hg_counters_name (self->counters, i),
@@ -32,6 +32,10 @@ hg_service_metrics_publish (hg_service_t *self)
                             self->server ? hg_link_server_depth (self->server) : 0, true, NULL};
     m[n++] = (hg_metric_t) {"store_bytes", hg_store_size_bytes (self->store), true, NULL};
     m[n++] = (hg_metric_t) {"refusing", self->refusing ? 1u : 0u, true, NULL};
+    if (self->def->consumes && self->def->produces) {
+        m[n++] = (hg_metric_t) {"draining", self->draining ? 1u : 0u, true, NULL};
+        m[n++] = (hg_metric_t) {"unadopted_slots", self->unadopted, true, NULL};
+    }
     m[n++] = (hg_metric_t) {"in_process",
                             self->client ? hg_link_client_in_process (self->client) : 0, true,
                             NULL};
@@ -44,10 +48,16 @@ hg_service_metrics_publish (hg_service_t *self)
 
 /* ---- control ------------------------------------------------------------ */
 
+const char *
+hg_service_caller (hg_service_t *svc)
+{
+    return svc->caller;
+}
+
 static void
 s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t *arena)
 {
-    size_t extra = 5;
+    size_t extra = self->def->consumes && self->def->produces ? 6 : 5;
     hg_service_counters_fold (self);
     size_t n_counters = hg_counters_count (self->counters);
     Hourglass__Counter **cs = hg_arena_alloc (arena, (n_counters + extra) * sizeof (*cs));
@@ -59,12 +69,14 @@ s_control_stats (hg_service_t *self, Hourglass__ControlReply *reply, hg_arena_t 
         c->value = hg_counters_value (self->counters, i);
         cs[n++] = c;
     }
-    const char *gauges[] = {"outbox_depth", "store_bytes", "uptime_s", "last_commit_unix_ms",
-                            "refusing"};
+    const char *gauges[] = {"outbox_depth",        "store_bytes", "uptime_s",
+                            "last_commit_unix_ms", "refusing",    "draining"};
     uint64_t values[] = {self->server ? hg_link_server_depth (self->server) : 0,
                          hg_store_size_bytes (self->store),
                          (hg_wall_us () - self->started_us) / 1000000u,
-                         self->committed_us / 1000u, self->refusing ? 1u : 0u};
+                         self->committed_us / 1000u,
+                         self->refusing ? 1u : 0u,
+                         self->draining ? 1u : 0u};
     for (size_t i = 0; i < extra; i++) {
         Hourglass__Counter *c = hg_arena_alloc (arena, sizeof (*c));
         hourglass__counter__init (c);
@@ -133,6 +145,14 @@ s_control_answer (hg_service_t *self, const Hourglass__ControlRequest *req,
             reply->error = hg_arena_strdup (arena, err.msg);
         }
     }
+    else if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__DRAIN) {
+        if (hg_service_drain (self, req, reply, arena, &err) == 0) {
+            reply->ok = true;
+        }
+        else {
+            reply->error = hg_arena_strdup (arena, err.msg);
+        }
+    }
     else if (self->def->control
              && self->def->control (self, self->state, req, reply, arena, &err) == 0) {
         reply->ok = true;
@@ -169,7 +189,9 @@ hg_service_control_handle (hg_service_t *self)
             reply.error = "undecodable control request";
         }
         else if (s_control_permitted (self, &parts[2], req->kind, &reply, arena)) {
+            self->caller = self->secure ? zmq_msg_gets (&parts[2], "User-Id") : NULL;
             s_control_answer (self, req, &reply, arena);
+            self->caller = NULL;
         }
         size_t len = hourglass__control_reply__get_packed_size (&reply);
         zmq_msg_t out;

@@ -40,6 +40,7 @@ struct hg_service {
     hg_metrics_t *metrics;     /* HTTP exposition, when configured */
     hg_curve_keypair_t curve;  /* this instance's key pair, when curve_key is set */
     bool secure;
+    const char *caller;     /* during a control request under CurveZMQ: its key's User-Id */
     hg_curve_auth_t *auth;  /* ZAP handler of the server sockets */
     uint64_t metrics_at_ms; /* next snapshot */
     hg_link_opts_t link_opts;
@@ -55,10 +56,14 @@ struct hg_service {
     char slot_dir[PATH_MAX]; /* the volume holding every slot */
     char slot_prefix[48];
     uint64_t adopt_ms, adopt_at_ms;
+    uint32_t unadopted; /* slots with a store nobody holds that the last pass could not adopt */
     /* refusing work because the store's disk is full (refuse.c) */
     bool refusing;
     char refusing_why[512];
     uint64_t refusing_since_ms, recover_at_ms, min_free_bytes;
+    /* drained (drain.c): takes no new work until resumed or restarted */
+    bool draining;
+    uint64_t drain_since_unix_ms, drain_outbox_at_start, drain_acked_at_start;
 };
 
 /* service.c: remembers an outbox entry of the commit under way, offered
@@ -95,6 +100,12 @@ int hg_service_connect_upstream (hg_service_t *self, hg_err_t *err);
 bool hg_service_terminated (void);
 /* refuse.c: drops deliveries without acknowledging them. */
 void hg_service_drop_deliveries (hg_delivery_t *d, size_t n);
+
+/* drain.c: answers a DRAIN control request (start, continue, resume) in
+ * reply->drain; -1 with err (reply->error) where a drain means nothing
+ * (the collector, indexer shards, analytics: the reason says why). */
+int hg_service_drain (hg_service_t *self, const Hourglass__ControlRequest *req,
+                      Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
 
 /* adopt.c: adopts every slot whose lock is free and whose store exists. */
 void hg_service_adopt_orphans (hg_service_t *self);

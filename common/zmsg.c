@@ -5,6 +5,21 @@
 
 #include <errno.h>
 
+void *
+hg_zsock_new (void *zctx, int type, int64_t max_frame_bytes)
+{
+    void *sock = zmq_socket (zctx, type);
+    if (sock
+        && zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &max_frame_bytes, sizeof (max_frame_bytes))
+               < 0) {
+        int e = errno;
+        zmq_close (sock);
+        errno = e;
+        return NULL;
+    }
+    return sock;
+}
+
 int
 hg_zmsg_recv (void *sock, zmq_msg_t *msgs, int max, int flags, bool *truncated)
 {

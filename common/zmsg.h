@@ -7,8 +7,37 @@
 #define HG_ZMSG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <zmq.h>
+
+/* The largest frame (ZMQ_MAXMSGSIZE) each kind of socket takes. ZeroMQ
+ * reads a frame's length before its bytes: a peer announcing a larger
+ * frame is disconnected and nothing of it is buffered. Each is derived
+ * from the largest legitimate message of that socket (docs/operations.md
+ * "Memory bound"):
+ * - a control request (HEALTH, STATS, a query document of at most 256 KiB,
+ *   the OUTCOME of `push --wait`, which names every batch of the push:
+ *   ~100000 ids of a typical ~100 bytes): 16 MiB;
+ * - what flows upstream on a link (HELLO, READY acknowledging at most
+ *   a window of 100000 envelopes, 10 bytes per sequence number): 4 MiB;
+ * - a reply read by a client (the CLI, the analytics' fan-out, the
+ *   collector's verdict asks): an EXPORT page or a shard's query parts,
+ *   HG_ZMSG_REPLY_MAX;
+ * - an envelope on a link: the runtime option max_envelope_bytes;
+ * - a partner's PushRequest at the collector's ingest: derived from
+ *   max_payload_bytes (services/collector/main.c). */
+#define HG_ZMSG_CONTROL_REQUEST_MAX ((int64_t) 16 << 20)
+#define HG_ZMSG_LINK_UP_MAX ((int64_t) 4 << 20)
+#define HG_ZMSG_REPLY_MAX ((int64_t) 256 << 20)
+/* what an envelope adds to its payload (id, partner, stamps) at most */
+#define HG_ZMSG_ENVELOPE_OVERHEAD ((int64_t) 64 << 10)
+
+/* Opens a socket of type on zctx with ZMQ_MAXMSGSIZE max_frame_bytes
+ * (> 0). Every ZeroMQ socket of the services and the CLI is opened here
+ * (the style test style.zmq_socket checks), so that none buffers a
+ * peer's frame of any size. NULL when ZeroMQ refuses (errno). */
+void *hg_zsock_new (void *zctx, int type, int64_t max_frame_bytes);
 
 /* Receives one message from sock: its first max frames into msgs (each
  * initialised here; the caller closes them with hg_zmsg_close), every

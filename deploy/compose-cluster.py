@@ -2,9 +2,9 @@
 """
 compose-cluster.py -- writes the cluster.json through which the host's
 `hourglass` CLI reaches a docker-compose deployment: the collector's ingest
-port and every container's control port as published on the host. Run it
-after `up` and after every `--scale`: replicas get the next free port of a
-range, so only Docker knows which.
+port and every container's control port as published on the host, each
+under its instance name (cleanser-3). Run it after `up` and after adding or
+removing replicas (deploy/compose-replicas.py).
 
     deploy/compose-cluster.py [--project NAME] [--out DIR]
 
@@ -28,6 +28,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # container port of each service kind's control endpoint (docker-compose.yml)
+# Each instance is named as it names itself (instance(): cleanser-3), so the
+# CLI, the logs and the metrics use one name.
 CONTROL_PORT = {"collector": 5552, "cleanser": 5562, "deid": 5572, "indexer": 5582,
                 "analytics": 5592}
 INGEST_PORT = 5550
@@ -70,6 +72,29 @@ def public_key(c):
     sys.exit("compose-cluster: the key %s of %s is not on a bind mount" % (key, c["Name"]))
 
 
+def instance(c):
+    """(service kind, instance name) of a container, from its command and
+    environment as the service reads them: --name (HOURGLASS_NAME), and with
+    --slots the slot --slot (HOURGLASS_SLOT) it claims, "cleanser-3". The
+    same name the instance reports, logs (cleanser/cleanser-3) and labels its
+    metrics with; docker-compose.yml names each replica's service so too."""
+    cmd = c["Config"].get("Cmd") or []
+    env = dict(e.split("=", 1) for e in c["Config"].get("Env") or [] if "=" in e)
+    binary = os.path.basename(cmd[0]) if cmd else ""
+    kind = binary[len("hourglass-"):] if binary.startswith("hourglass-") else ""
+
+    def opt(name):
+        for a in cmd:
+            if a.startswith("--%s=" % name):
+                return a.split("=", 1)[1]
+        return env.get("HOURGLASS_" + name.upper())
+
+    name = opt("name") or "%s-0" % kind
+    if int(opt("slots") or 0) > 0 and opt("slot") not in (None, "-1"):
+        name = "%s-%s" % (name, opt("slot"))
+    return kind, name
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME")
@@ -84,8 +109,7 @@ def main():
     for c in json.loads(docker("inspect", *cids)):
         labels = c["Config"].get("Labels") or {}
         svc = labels.get("com.docker.compose.service", "")
-        number = labels.get("com.docker.compose.container-number", "1")
-        kind = svc.rsplit("-", 1)[0] if svc.rsplit("-", 1)[-1].isdigit() else svc
+        kind, name = instance(c)
         if kind not in CONTROL_PORT:
             continue
         control = published(c, CONTROL_PORT[kind])
@@ -97,14 +121,16 @@ def main():
         if kind == "collector":
             ingest = published(c, INGEST_PORT)
             ingest_key = pub
-        # replicas are told apart by compose's container number; the
-        # instance name they report (cleanser-K) is the slot they hold
-        name = svc if svc != kind else "%s#%s" % (svc, number)
         proc = {"name": name, "service": kind, "control": "tcp://" + control, "pid": 0,
                 "args": []}
         if pub:
             proc["control_key"] = pub
             operator_key = os.path.join(os.path.dirname(pub), "operator.key")
+            if not os.path.exists(pub) or not os.path.exists(operator_key):
+                sys.exit("compose-cluster: the link keys are missing (%s): make them with "
+                         "deploy/make-link-keys.sh --dir %s, then docker-compose up -d again"
+                         % (pub if not os.path.exists(pub) else operator_key,
+                            os.path.dirname(pub)))
         procs.append(proc)
     if not ingest:
         sys.exit("compose-cluster: the collector's ingest port is not published")

@@ -88,6 +88,11 @@ done
 # cluster.json): not readable by the image's user
 keygen "$dir/operator"
 [ "$(id -u)" = 0 ] && chown 0:0 "$dir/operator.key"
+# role operator too, for the Kubernetes preStop hook's `hourglass drain` in the
+# cleanser and deid pods (Secret hourglass-drain; deploy/k8s/secure): not for
+# the compose containers, so not readable by the image's user either
+keygen "$dir/drain"
+[ "$(id -u)" = 0 ] && chown 0:0 "$dir/drain.key"
 # server -> the clients it accepts
 allow() {
     printf '# %s: public keys allowed to connect (written by make-link-keys.sh)\n%s %s\n' \
@@ -97,11 +102,12 @@ allow() {
 allow collector cleanser
 allow cleanser deid
 allow deid indexer
-printf '# control sockets: <z85> <role>:<name> (written by make-link-keys.sh)\n%s operator:operator\n%s analytics:analytics\n%s health:healthcheck\n' \
+printf '# control sockets: <z85> <role>:<name> (written by make-link-keys.sh)\n%s operator:operator\n%s analytics:analytics\n%s health:healthcheck\n%s operator:drain\n' \
     "$(pub "$dir/operator.pub")" "$(pub "$dir/analytics.pub")" "$(pub "$dir/health.pub")" \
+    "$(pub "$dir/drain.pub")" \
     >"$dir/control.allow"
 chmod 0644 "$dir/control.allow"
 [ -f "$dir/partners.allow" ] || printf '# partner public keys: <z85> <partner>\n' >"$dir/partners.allow"
 chmod 0644 "$dir/partners.allow"
 echo "make-link-keys.sh: link keys in $dir (collector, cleanser, deid, indexer, analytics;" \
-     "operator for the CLI, health for healthchecks)"
+     "operator for the CLI, health for healthchecks, drain for preStop hooks)"

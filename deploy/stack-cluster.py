@@ -96,10 +96,11 @@ def main():
             print("stack-cluster: task %s of %s has no control endpoint; left out"
                   % (t["ID"][:12], name), file=sys.stderr)
             continue
-        # replicas are told apart by their task slot; the instance name they
-        # report (cleanser-K) is the volume slot they hold
+        # a replica's task slot K is the volume slot it claims (HOURGLASS_SLOT
+        # in docker-stack.yml): instance cleanser-K, as it names itself in its
+        # answers, logs and metrics
         replicated = "Replicated" in svc["Spec"]["Mode"] and kind in ("cleanser", "deid")
-        procs.append({"name": "%s#%d" % (name, t["Slot"]) if replicated else name,
+        procs.append({"name": "%s-%d" % (name, t["Slot"]) if replicated else name,
                       "service": kind, "control": "tcp://%s:%d" % (ip, port), "pid": 0,
                       "args": []})
     if not any(p["service"] == "collector" for p in procs):

@@ -610,7 +610,15 @@ s_measure_fields (s_ctx_t *c, const hg_json_t *v, hg_query_t *q)
         return 0;
     case HG_QM_PREVALENCE:
         q->per = 1000;
-        return hg_json_member (v, "per", &x) ? s_number (c, x, "measure.per", &q->per) : 0;
+        if (hg_json_member (v, "per", &x) && s_number (c, x, "measure.per", &q->per) < 0) {
+            return -1;
+        }
+        /* a rate per 0 or fewer patients is no rate (schemathesis found it) */
+        return q->per > 0 && q->per <= 1e12
+                   ? 0
+                   : hg_err_set (c->err, HG_EINVAL,
+                                 "measure.per must be a positive number of patients (the rate "
+                                 "is per that many, e.g. 1000)");
     case HG_QM_TOP:
         q->top_n = 20;
         if (!hg_json_member (v, "of", &x) || s_of_kind (c, x, "measure.of", false, &q->of_kind)) {

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "disclose.h"
 #include "err.h"
 
 #define HG_QUERY_CRIT_MAX 16  /* criteria of all + any + none */
@@ -200,10 +201,23 @@ const char *hg_query_age_group (const hg_query_t *q, const hg_qpatient_t *p, cha
 
 /* ---- the answer --------------------------------------------------------------- */
 
-/* The answer JSON of the merged partials, every number with 1..min_cell
- * patients suppressed (null, "suppressed": true); in arena. NULL when out of
- * memory. */
-char *hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged, uint64_t min_cell,
-                       unsigned shards, hg_arena_t *arena);
+/* The answer JSON of the merged partials, every number released under
+ * pol for who (disclose.h: threshold, complementary suppression and
+ * rounding for role aggregate, noise for role dp; pol->min_cell 0 and role
+ * aggregate: the exact answer); in arena; stats (may be NULL) says what was
+ * withheld. NULL when out of memory, or for role dp when
+ * hg_query_dp_sensitivity refuses q. */
+typedef struct {
+    unsigned suppressed;    /* numbers released as null */
+    unsigned complementary; /* of them, to protect others */
+} hg_answer_stats_t;
+char *hg_query_answer (const hg_query_t *q, const hg_qpart_t *merged,
+                       const hg_disclose_policy_t *pol, const hg_analyst_t *who, unsigned shards,
+                       hg_answer_stats_t *stats, hg_arena_t *arena);
+
+/* Role dp: how many released counts one patient can change by one (the L1
+ * sensitivity the noise is scaled to), or -1 with err for a query dp does
+ * not answer (records, series and top counts, strata of records). */
+int hg_query_dp_sensitivity (const hg_query_t *q, unsigned *sensitivity, hg_err_t *err);
 
 #endif

@@ -21,4 +21,8 @@ void hg_count_add (hg_count_t *total, uint64_t patients, uint64_t records);
  * withheld (records could reveal the patients). min_cell 0 disables. */
 void hg_count_suppress (hg_count_t *c, uint64_t min_cell);
 
+/* What COUNT releases (disclose.h): suppressed as above, else both numbers
+ * rounded to a multiple of round_to (never to 0); min_cell 0: exact. */
+void hg_count_disclose (hg_count_t *c, uint64_t min_cell, uint64_t round_to);
+
 #endif

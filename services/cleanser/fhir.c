@@ -997,6 +997,45 @@ s_map_patient (s_ctx_t *ctx, hg_json_t *res, const char *id)
     return 0;
 }
 
+/* Appends part (n bytes) to rec->text, a blank line between parts. */
+static void
+s_text_append (s_ctx_t *ctx, Hourglass__Record *rec, const char *part, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    size_t have = hg_str_empty (rec->text) ? 0 : strlen (rec->text);
+    char *buf = hg_arena_alloc (ctx->a, have + n + 3);
+    if (!buf) {
+        ctx->oom = true;
+        return;
+    }
+    memcpy (buf, rec->text, have);
+    size_t o = have;
+    if (have) {
+        memcpy (buf + o, "\n\n", 2);
+        o += 2;
+    }
+    memcpy (buf + o, part, n);
+    buf[o + n] = '\0';
+    rec->text = buf;
+}
+
+/* The text of every Annotation of note[] (Observation, Condition,
+ * Procedure, ... notes) appended to rec->text. */
+static void
+s_notes_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
+{
+    hg_json_t *notes = s_arr (res, "note");
+    size_t n = notes ? hg_json_length (notes) : 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS && !ctx->oom; i++) {
+        const char *t = s_str (s_arr_obj (res, "note", i), "text");
+        if (t) {
+            s_text_append (ctx, rec, t, strlen (t));
+        }
+    }
+}
+
 /* Creates the clinical record shared by all non-Patient mappers: patient
  * reference, encounter reference, status. NULL when rejected/stopped. */
 static Hourglass__Record *
@@ -1018,6 +1057,7 @@ s_clinical (s_ctx_t *ctx, hg_json_t *res, Hourglass__RecordKind kind, const char
     }
     rec->status = s_dup (ctx, s_str (res, "status"));
     s_encounter_ref (ctx, rec, res);
+    s_notes_text (ctx, rec, res);
     return rec;
 }
 
@@ -1294,15 +1334,14 @@ s_plain_utf8 (const char *content_type)
     return strncasecmp (cs, "utf-8", 5) == 0 || strncasecmp (cs, "us-ascii", 8) == 0;
 }
 
-/* content[0].attachment.data (base64) -> rec->text when its contentType is
- * plain UTF-8 text; other content types keep the record without text.
- * The whole resource already passed the max_field_bytes check, and the
- * decoded text is shorter than its base64 form, so the cap holds.
- * 0, or -1 rejected. */
+/* An Attachment's data (base64) appended to rec->text when its contentType
+ * is plain UTF-8 text; other content types (a PDF, a URL only) add
+ * nothing. The whole resource already passed the max_field_bytes check,
+ * and the decoded text is shorter than its base64 form, so the cap holds.
+ * field names it in a rejection. 0, or -1 rejected. */
 static int
-s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
+s_attachment_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *att, const char *field)
 {
-    hg_json_t *att = s_obj (s_arr_obj (res, "content", 0), "attachment");
     const char *type = s_str (att, "contentType");
     hg_json_t *data = s_get (att, "data", HG_JSON_STRING);
     if (!type || !data || !s_plain_utf8 (type)) {
@@ -1320,24 +1359,45 @@ s_note_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res)
     if (sodium_base642bin (bin, cap, b64, b64_len, " \t\r\n", &bin_len, NULL,
                            sodium_base64_VARIANT_ORIGINAL)
         != 0) {
-        s_reject (ctx, "DocumentReference.content[0].attachment.data is not valid base64 "
-                       "(RFC 4648 with padding)");
+        s_reject (ctx, "%s.data is not valid base64 (RFC 4648 with padding)", field);
         return -1;
     }
     if (memchr (bin, '\0', bin_len) || !hg_utf8_valid (bin, bin_len)) {
         s_reject (ctx,
-                  "DocumentReference.content[0].attachment.data does not decode to UTF-8 "
-                  "text without NUL bytes although contentType is '%.60s'",
-                  type);
+                  "%s.data does not decode to UTF-8 text without NUL bytes although "
+                  "contentType is '%.60s'",
+                  field, type);
         return -1;
     }
-    bin[bin_len] = '\0';
-    rec->text = bin_len ? (char *) bin : (char *) protobuf_c_empty_string;
+    s_text_append (ctx, rec, (const char *) bin, bin_len);
+    return ctx->oom ? -1 : 0;
+}
+
+/* The attachments of an array of objects each holding one under member
+ * (DocumentReference.content[].attachment), or of an array of attachments
+ * (member NULL: DiagnosticReport.presentedForm[]). 0, or -1 rejected. */
+static int
+s_attachments_text (s_ctx_t *ctx, Hourglass__Record *rec, hg_json_t *res, const char *key,
+                    const char *member)
+{
+    hg_json_t *arr = s_arr (res, key);
+    size_t n = arr ? hg_json_length (arr) : 0;
+    for (size_t i = 0; i < n && i < S_MAX_ITEMS; i++) {
+        hg_json_t *item = s_arr_obj (res, key, i);
+        hg_json_t *att = member ? s_obj (item, member) : item;
+        char field[96];
+        snprintf (field, sizeof (field), "%s.%s[%zu]%s%s", ctx->type, key, i, member ? "." : "",
+                  member ? member : "");
+        if (att && s_attachment_text (ctx, rec, att, field) < 0) {
+            return -1;
+        }
+    }
     return 0;
 }
 
 /* DocumentReference -> note: codes from type, effective `date`, encounter
- * from context.encounter[0], text from a plain-text attachment. */
+ * from context.encounter[0], text from every plain-text attachment of
+ * content[]. */
 static int
 s_map_document (s_ctx_t *ctx, hg_json_t *res)
 {
@@ -1348,7 +1408,7 @@ s_map_document (s_ctx_t *ctx, hg_json_t *res)
     }
     if (s_required_codes (ctx, rec, res, "type", "type") < 0
         || s_date_member (ctx, res, "date", "date", &rec->effective) < 0
-        || s_note_text (ctx, rec, res) < 0) {
+        || s_attachments_text (ctx, rec, res, "content", "attachment") < 0) {
         return -1;
     }
     if (hg_str_empty (rec->encounter_ref)) {
@@ -1356,6 +1416,26 @@ s_map_document (s_ctx_t *ctx, hg_json_t *res)
         s_set_encounter (ctx, rec, s_arr_obj (s_obj (res, "context"), "encounter", 0));
     }
     return 0;
+}
+
+/* DiagnosticReport: a lab observation coded by code, effective from
+ * effectiveDateTime / effectivePeriod, else issued; its text the conclusion
+ * and every plain-text presentedForm. */
+static int
+s_map_report (s_ctx_t *ctx, hg_json_t *res)
+{
+    size_t start = hg_batch_record_count (ctx->out);
+    if (s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "subject", "code",
+                      "effectiveDateTime", "effectivePeriod", "issued")
+        < 0) {
+        return -1;
+    }
+    Hourglass__Record *rec = hg_batch_records (ctx->out)[start];
+    const char *conclusion = s_str (res, "conclusion");
+    if (conclusion) {
+        s_text_append (ctx, rec, conclusion, strlen (conclusion));
+    }
+    return s_attachments_text (ctx, rec, res, "presentedForm", NULL);
 }
 
 /* Resource types of FHIR R4 (4.0.1), sorted: a type in this list that no
@@ -1892,8 +1972,7 @@ s_resource (s_ctx_t *ctx, hg_json_t *res, const char *prefix, size_t index, bool
                            "vaccineCode", "occurrenceDateTime", NULL, NULL);
     }
     else if (strcmp (type, "DiagnosticReport") == 0) {
-        rc = s_map_simple (ctx, res, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "subject",
-                           "code", "effectiveDateTime", "effectivePeriod", "issued");
+        rc = s_map_report (ctx, res);
     }
     else {
         s_reject (ctx,

@@ -24,7 +24,7 @@
 /* Message types mapped, for the reject reasons. */
 #define S_SUPPORTED                                                   \
     "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, OML^O21, " \
-    "ORU^R01, RDE^O11, VXU^V04"
+    "ORU^R01, RDE^O11, VXU^V04, MDM^T02, MDM^T04, MDM^T06, MDM^T08, MDM^T10"
 /* Identifier type of the prior patient id carried by an ADT^A40 merge. */
 #define S_ID_MERGED "MERGED"
 /* Repetitions mapped per identifier/telecom field: hostile input with
@@ -69,7 +69,8 @@ typedef struct {
     char msg_where[160];    /* "message 2 (MSH-10 'X')" */
     char where[224];        /* msg_where + " segment OBX[3]" */
     hg_span_t excerpt;
-    s_fields_t *fields; /* field offsets of the segment read last */
+    s_fields_t *fields;  /* field offsets of the segment read last */
+    size_t nte_attached; /* NTEs of the message taken into a record's text */
 } s_ctx_t;
 
 /* ------------------------------------------------------------------------
@@ -942,6 +943,102 @@ s_obx (s_ctx_t *ctx, hg_span_t obx, size_t n, const char *patient, const char *v
     rec->status = s_value (ctx, obx, 11, 1);
 }
 
+/* Appends a line of text to rec->text ("\n" between lines). */
+static void
+s_text_line (s_ctx_t *ctx, Hourglass__Record *rec, const char *t)
+{
+    if (!*t) {
+        return;
+    }
+    size_t have = hg_str_empty (rec->text) ? 0 : strlen (rec->text), n = strlen (t);
+    char *buf = hg_arena_alloc (ctx->a, have + n + 2);
+    if (!buf) {
+        ctx->oom = true;
+        return;
+    }
+    memcpy (buf, rec->text, have);
+    if (have) {
+        buf[have++] = '\n';
+    }
+    memcpy (buf + have, t, n + 1);
+    rec->text = buf;
+}
+
+/* NTE-3, the comment on the record before it (an OBX's observation, an
+ * OBR's order), into that record's text. */
+static void
+s_nte (s_ctx_t *ctx, Hourglass__Record *rec, hg_span_t nte)
+{
+    s_text_line (ctx, rec, s_joined (ctx, s_field (ctx, nte, 3)));
+    ctx->nte_attached++;
+}
+
+/* The record a segment just added (the batch grew from before), or NULL. */
+static Hourglass__Record *
+s_added (s_ctx_t *ctx, size_t before)
+{
+    return hg_batch_record_count (ctx->out) > before ? hg_batch_records (ctx->out)[before] : NULL;
+}
+
+#define S_SYS_V2_0270 "http://terminology.hl7.org/CodeSystem/v2-0270"
+
+/* MDM^T02/T04/T06/T08/T10 (a document with its content): TXA + OBX ->
+ * one note. Codes from the first OBX-3 (a LOINC document type), else TXA-2
+ * (HL7 table 0270: DS, CN, ...); effective TXA-4 (activity), else TXA-6
+ * (origination), else MSH-7; text every OBX-5 (TX, FT, ST: the document's
+ * lines) and NTE-3 in order. */
+static void
+s_mdm (s_ctx_t *ctx, hg_span_t msh, const char *patient, const char *visit)
+{
+    hg_span_t txa = HG_SPAN_EMPTY, obx = HG_SPAN_EMPTY;
+    for (size_t i = 1; i < ctx->n_segs; i++) {
+        if (!txa.n && s_seg_is (ctx, ctx->segs[i], "TXA")) {
+            txa = ctx->segs[i];
+        }
+        if (!obx.n && s_seg_is (ctx, ctx->segs[i], "OBX")) {
+            obx = ctx->segs[i];
+        }
+    }
+    if (!txa.n) {
+        s_reject (ctx, "TXA segment is missing: an MDM message describes its document in TXA");
+        return;
+    }
+    s_at_segment (ctx, txa, "TXA", 0);
+    hg_batch_mark_t start = hg_batch_mark (ctx->out);
+    Hourglass__Record *rec = s_new_record (ctx, HOURGLASS__RECORD_KIND__KIND_NOTE, "TXA", 0);
+    if (!rec) {
+        return;
+    }
+    rec->patient_ref = (char *) patient;
+    rec->encounter_ref = (char *) visit;
+    size_t codes = obx.n ? s_add_ce (ctx, rec, s_field (ctx, obx, 3)) : 0;
+    const char *type = s_value (ctx, txa, 2, 1);
+    if (!codes && *type) {
+        s_check (ctx, hg_record_add_code (ctx->a, rec, S_SYS_V2_0270, type, ""));
+        codes = 1;
+    }
+    s_date_src_t src[] = {{txa, "TXA", 4}, {txa, "TXA", 6}, {msh, "MSH", 7}};
+    if (!codes) {
+        s_reject (ctx, "TXA-2 document type is empty and no OBX-3 codes the document; a note "
+                       "needs a code");
+        hg_batch_rollback (ctx->out, start);
+        return;
+    }
+    if (s_first_date (ctx, src, 3, "the document's date", &rec->effective) < 0) {
+        hg_batch_rollback (ctx->out, start);
+        return;
+    }
+    for (size_t i = 1; i < ctx->n_segs && !ctx->oom; i++) {
+        hg_span_t seg = ctx->segs[i];
+        if (s_seg_is (ctx, seg, "OBX")) {
+            s_text_line (ctx, rec, s_joined (ctx, s_field (ctx, seg, 5)));
+        }
+        else if (s_seg_is (ctx, seg, "NTE")) {
+            s_nte (ctx, rec, seg);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------
  * ORM^O01 / OML^O21: OBR -> procedure (order); RDE^O11: RXE -> medication;
  * VXU^V04: RXA -> medication (immunization); ADT^A40: PID + MRG -> merge */
@@ -1210,6 +1307,7 @@ s_supported (const char *type, const char *trigger)
     static const char *const pairs[][2] = {
         {"ADT", "A01"}, {"ADT", "A03"}, {"ADT", "A04"}, {"ADT", "A08"}, {"ADT", "A40"},
         {"ORM", "O01"}, {"OML", "O21"}, {"ORU", "R01"}, {"RDE", "O11"}, {"VXU", "V04"},
+        {"MDM", "T02"}, {"MDM", "T04"}, {"MDM", "T06"}, {"MDM", "T08"}, {"MDM", "T10"},
     };
     for (size_t i = 0; i < sizeof (pairs) / sizeof (pairs[0]); i++) {
         if (strcmp (type, pairs[i][0]) == 0 && strcmp (trigger, pairs[i][1]) == 0) {
@@ -1319,16 +1417,23 @@ s_message_body (s_ctx_t *ctx, const char *type, hg_span_t pv1, const char *patie
          * gestational age, specimen details), observations of the patient */
         size_t n_obr = 0, n_obx = 0;
         hg_span_t orc = HG_SPAN_EMPTY, obr = HG_SPAN_EMPTY;
+        Hourglass__Record *last = NULL; /* an NTE's record */
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            size_t before = hg_batch_record_count (ctx->out);
             if (s_seg_is (ctx, ctx->segs[i], "ORC")) {
                 orc = ctx->segs[i];
             }
             else if (s_seg_is (ctx, ctx->segs[i], "OBR")) {
                 obr = ctx->segs[i];
                 s_obr_order (ctx, obr, ++n_obr, orc, patient, visit);
+                last = s_added (ctx, before);
             }
             else if (s_seg_is (ctx, ctx->segs[i], "OBX")) {
                 s_obx (ctx, ctx->segs[i], ++n_obx, patient, visit, obr, msh);
+                last = s_added (ctx, before);
+            }
+            else if (s_seg_is (ctx, ctx->segs[i], "NTE") && last) {
+                s_nte (ctx, last, ctx->segs[i]);
             }
         }
     }
@@ -1352,15 +1457,25 @@ s_message_body (s_ctx_t *ctx, const char *type, hg_span_t pv1, const char *patie
             }
         }
     }
+    else if (strcmp (type, "MDM") == 0) {
+        s_mdm (ctx, msh, patient, visit); /* PV1: the visit only, as in ORU */
+    }
     else {
         size_t n_obx = 0;
         hg_span_t obr = HG_SPAN_EMPTY;
+        Hourglass__Record *last = NULL; /* an NTE's record: the OBX before it */
         for (size_t i = 1; i < ctx->n_segs && !ctx->oom && !ctx->limit_hit; i++) {
+            size_t before = hg_batch_record_count (ctx->out);
             if (s_seg_is (ctx, ctx->segs[i], "OBR")) {
                 obr = ctx->segs[i];
+                last = NULL;
             }
             else if (s_seg_is (ctx, ctx->segs[i], "OBX")) {
                 s_obx (ctx, ctx->segs[i], ++n_obx, patient, visit, obr, msh);
+                last = s_added (ctx, before);
+            }
+            else if (s_seg_is (ctx, ctx->segs[i], "NTE") && last) {
+                s_nte (ctx, last, ctx->segs[i]);
             }
         }
     }
@@ -1376,8 +1491,9 @@ s_seg_taken (const char *type, const char *trigger, const char *seg, bool first)
     static const struct {
         const char *type, *segs;
     } taken[] = {
-        {"ADT", "PV1 DG1"},     {"ORM", "PV1 ORC OBR OBX"}, {"OML", "PV1 ORC OBR OBX"},
-        {"RDE", "PV1 ORC RXE"}, {"VXU", "PV1 RXA"},         {"ORU", "PV1 OBR OBX"},
+        {"ADT", "PV1 DG1"},         {"ORM", "PV1 ORC OBR OBX"}, {"OML", "PV1 ORC OBR OBX"},
+        {"RDE", "PV1 ORC RXE"},     {"VXU", "PV1 RXA"},         {"ORU", "PV1 OBR OBX"},
+        {"MDM", "PV1 TXA OBX NTE"},
     };
     if (strcmp (seg, "MSH") == 0) {
         return true;
@@ -1399,7 +1515,9 @@ s_seg_taken (const char *type, const char *trigger, const char *seg, bool first)
 }
 
 /* Counts as ignored each segment of the message (mapped, not rejected)
- * that no record holds: "HL7 <SEG> in <type>^<trigger>". Z-segments are
+ * that no record holds: "HL7 <SEG> in <type>^<trigger>"; of its NTEs, those
+ * a record took into its text are held (ctx->nte_attached: one after a
+ * rejected OBX or before any record is ignored). Z-segments are
  * held raw by the message's records (none: ignored too); batch envelopes
  * are "HL7 batch envelope". type and trigger are a supported pair (a fixed
  * list), a segment id is named only when it is one (three of A-Z, 0-9). */
@@ -1407,7 +1525,7 @@ static void
 s_count_ignored_segments (s_ctx_t *ctx, const char *type, const char *trigger, bool has_records)
 {
     char seen[64][4];
-    size_t n_seen = 0;
+    size_t n_seen = 0, nte_left = ctx->nte_attached;
     for (size_t i = 0; i < ctx->n_segs; i++) {
         hg_span_t seg = ctx->segs[i];
         char id[4] = "";
@@ -1435,6 +1553,10 @@ s_count_ignored_segments (s_ctx_t *ctx, const char *type, const char *trigger, b
         else if (id[0] == 'Z' ? has_records : s_seg_taken (type, trigger, id, first)) {
             continue;
         }
+        else if (strcmp (id, "NTE") == 0 && nte_left > 0) {
+            nte_left--; /* in a record's text */
+            continue;
+        }
         else {
             snprintf (kind, sizeof (kind), "HL7 %s in %s^%s", id, type, trigger);
         }
@@ -1447,6 +1569,7 @@ static int
 s_message (s_ctx_t *ctx)
 {
     const char *type, *trigger;
+    ctx->nte_attached = 0;
     int ok = s_message_header (ctx, &type, &trigger);
     if (ok <= 0) {
         return ok;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -26,7 +27,9 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "json_check.h"
 #include "log.h"
+#include "util.h"
 
 #define HG_PARTNER_MAX HG_FHIR_HTTP_PARTNER_MAX
 #define HG_BATCH_ID_MAX 256
@@ -46,7 +49,9 @@ typedef struct s_req {
     char partner[HG_PARTNER_MAX + 1];
     char batch_id[HG_BATCH_ID_MAX + 1];
     char content_type[64];
-    char *body; /* owned */
+    char *body;      /* owned */
+    size_t reserved; /* of the in-flight budget, given back with body */
+    struct hg_fhir_http *owner;
 } s_req_t;
 
 /* Per-connection state between the calls of the access handler. */
@@ -57,14 +62,20 @@ typedef struct {
     char partner[HG_PARTNER_MAX + 1];   /* copied from the table: survives a reload */
     char batch_id[HG_BATCH_ID_MAX + 1]; /* "" until given or hashed */
     char content_type[64];
+    bool over_budget; /* a chunked body past the in-flight budget: 503 at its end */
     char *body;
     size_t len, cap;
+    size_t reserved;     /* bytes of the in-flight budget this request holds */
+    uint64_t started_ms; /* when its headers were read */
 } s_conn_t;
 
 struct hg_fhir_http {
     struct MHD_Daemon *daemon;
     int efd; /* eventfd: readable while the queue is non-empty */
     size_t max_body_bytes;
+    size_t max_inflight_bytes; /* the budget of all bodies held at once */
+    size_t inflight;           /* bytes of it reserved; atomic */
+    uint64_t body_timeout_ms;  /* 0: none */
     unsigned answer_timeout_ms;
     hg_http_auth_t *auth; /* the bearer tokens in force (tokens.h) */
     char *tls_cert;       /* PEM text, owned; NULL when plain HTTP */
@@ -154,25 +165,20 @@ s_media_type (const char *content_type, char *out, size_t cap)
     return n > 0;
 }
 
-/* Checks one JSON value is a resource we take; fills why on failure. */
+/* Checks one parsed value is a resource we take; fills why on failure. */
 static bool
-s_check_resource (json_object *v, bool top_level, char *why, size_t cap)
+s_check_resource (const hg_json_check_t *v, bool top_level, char *why, size_t cap)
 {
-    json_object *rt, *type;
-    if (!json_object_is_type (v, json_type_object)) {
+    if (!v->object) {
         snprintf (why, cap, "not a JSON object");
         return false;
     }
-    if (!json_object_object_get_ex (v, "resourceType", &rt)
-        || !json_object_is_type (rt, json_type_string) || json_object_get_string_len (rt) == 0) {
+    if (!v->has_resource_type || !*v->resource_type) {
         snprintf (why, cap, "a JSON object without a \"resourceType\" is not a FHIR resource");
         return false;
     }
-    if (top_level && strcmp (json_object_get_string (rt), "Bundle") == 0) {
-        const char *t = json_object_object_get_ex (v, "type", &type)
-                                && json_object_is_type (type, json_type_string)
-                            ? json_object_get_string (type)
-                            : "";
+    if (top_level && strcmp (v->resource_type, "Bundle") == 0) {
+        const char *t = v->has_type ? v->type : "";
         if (strcmp (t, "batch") != 0 && strcmp (t, "transaction") != 0
             && strcmp (t, "collection") != 0) {
             snprintf (why, cap,
@@ -185,55 +191,36 @@ s_check_resource (json_object *v, bool top_level, char *why, size_t cap)
     return true;
 }
 
-/* Parses data[0..len) as exactly one JSON value and checks it. */
+/* Checks data[0..len) is exactly one JSON value and a resource we take. One
+ * pass, nothing built (json_check.h): checking a body costs no memory of
+ * its size, so bodies are checked side by side. */
 static bool
-s_check_json (json_tokener *tok, const char *data, size_t len, bool top_level, char *why,
-              size_t cap)
+s_check_json (const char *data, size_t len, bool top_level, char *why, size_t cap)
 {
-    json_tokener_reset (tok);
-    json_object *v = json_tokener_parse_ex (tok, data, (int) len);
-    enum json_tokener_error jerr = json_tokener_get_error (tok);
-    if (!v) {
-        snprintf (why, cap, "not valid JSON: %s at byte %zu",
-                  jerr == json_tokener_continue ? "unexpected end"
-                                                : json_tokener_error_desc (jerr),
-                  json_tokener_get_parse_end (tok));
+    hg_json_check_t v;
+    if (!hg_json_check (data, len, HG_JSON_DEPTH_MAX, &v)) {
+        snprintf (why, cap, "%s", v.why);
         return false;
     }
-    size_t end = json_tokener_get_parse_end (tok);
+    size_t end = v.end;
     while (end < len && isspace ((unsigned char) data[end])) {
         end++;
     }
-    bool ok = end == len;
-    if (!ok) {
+    if (end != len) {
         snprintf (why, cap, "unexpected data after the JSON value at byte %zu", end);
+        return false;
     }
-    else {
-        ok = s_check_resource (v, top_level, why, cap);
-    }
-    json_object_put (v);
-    return ok;
+    return s_check_resource (&v, top_level, why, cap);
 }
 
 /* A Bundle or resource (JSON), or one resource per line (NDJSON). */
 static bool
 s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
 {
-    if (len > INT32_MAX) {
-        snprintf (why, cap, "body too large to check");
-        return false;
-    }
-    json_tokener *tok = json_tokener_new_ex (HG_JSON_DEPTH_MAX);
-    if (!tok) {
-        snprintf (why, cap, "out of memory");
-        return false;
+    if (!ndjson) {
+        return s_check_json (body, len, true, why, cap);
     }
     bool ok = true;
-    if (!ndjson) {
-        ok = s_check_json (tok, body, len, true, why, cap);
-        json_tokener_free (tok);
-        return ok;
-    }
     size_t line_no = 0, resources = 0, off = 0;
     char inner[400];
     while (ok && off < len) {
@@ -248,7 +235,7 @@ s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
             b--;
         }
         if (b > a) {
-            ok = s_check_json (tok, body + a, b - a, false, inner, sizeof (inner));
+            ok = s_check_json (body + a, b - a, false, inner, sizeof (inner));
             if (!ok) {
                 snprintf (why, cap, "NDJSON line %zu: %s (one resource per line)", line_no,
                           inner);
@@ -261,7 +248,6 @@ s_check_body (const char *body, size_t len, bool ndjson, char *why, size_t cap)
         snprintf (why, cap, "NDJSON body holds no resource, only blank lines");
         ok = false;
     }
-    json_tokener_free (tok);
     return ok;
 }
 
@@ -278,6 +264,51 @@ s_batch_id_ok (const char *id)
         }
     }
     return true;
+}
+
+/* ---- the in-flight budget ------------------------------------------------------ */
+
+/* Reserves n more bytes of the budget for a request that holds *held;
+ * false (nothing reserved) when that would pass the budget. A request
+ * reserves its Content-Length before its body is read, a chunked one
+ * each buffer growth before it happens, so the bodies in memory never
+ * exceed max_inflight_bytes. */
+static bool
+s_budget_take (hg_fhir_http_t *self, size_t *held, size_t n)
+{
+    size_t cur = __atomic_load_n (&self->inflight, __ATOMIC_RELAXED);
+    do {
+        if (n > self->max_inflight_bytes || cur > self->max_inflight_bytes - n) {
+            return false;
+        }
+    } while (!__atomic_compare_exchange_n (&self->inflight, &cur, cur + n, true, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_RELAXED));
+    *held += n;
+    return true;
+}
+
+static void
+s_budget_give (hg_fhir_http_t *self, size_t *held)
+{
+    if (*held) {
+        __atomic_fetch_sub (&self->inflight, *held, __ATOMIC_ACQ_REL);
+        *held = 0;
+    }
+}
+
+/* The 503 of a request the budget has no room for: nothing of it is stored. */
+static enum MHD_Result
+s_reply_over_budget (hg_fhir_http_t *self, struct MHD_Connection *conn, unsigned long long bytes)
+{
+    size_t now = __atomic_load_n (&self->inflight, __ATOMIC_RELAXED);
+    hg_info ("http_over_budget", "bytes=%llu inflight=%zu budget=%zu", bytes, now,
+             self->max_inflight_bytes);
+    return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
+                    MHD_HTTP_HEADER_RETRY_AFTER, "2",
+                    "the collector is receiving %zu bytes of other uploads and holds at most "
+                    "%zu (http_inflight_bytes); this body of %llu bytes was not stored: retry "
+                    "after the delay",
+                    now, self->max_inflight_bytes, bytes);
 }
 
 /* ---- the handler ------------------------------------------------------------- */
@@ -338,14 +369,38 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
         }
         snprintf (c->batch_id, sizeof (c->batch_id), "%s", bid);
     }
+    const char *ce = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (ce && *ce && strcasecmp (ce, "identity") != 0) {
+        /* a compressed body would be bounded only by what it inflates to: not taken */
+        c->responded = true;
+        return s_reply (conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "error", "not-supported", NULL,
+                        NULL,
+                        "Content-Encoding '%.32s' is not supported: send the body uncompressed "
+                        "(at most %zu bytes)",
+                        ce, self->max_body_bytes);
+    }
     const char *cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull (cl, NULL, 10) > self->max_body_bytes) {
+    unsigned long long declared = cl ? strtoull (cl, NULL, 10) : 0;
+    if (cl && declared > self->max_body_bytes) {
         /* answered before the body is read; MHD then closes the connection */
         c->responded = true;
         return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
                         "body of %.20s bytes exceeds the limit of %zu bytes; split the batch", cl,
                         self->max_body_bytes);
+    }
+    if (cl && declared > 0) {
+        /* the whole body's room is taken before a byte of it is read */
+        if (!s_budget_take (self, &c->reserved, (size_t) declared + 1)) {
+            c->responded = true;
+            return s_reply_over_budget (self, conn, declared);
+        }
+        c->body = malloc ((size_t) declared + 1);
+        if (!c->body) {
+            return MHD_NO;
+        }
+        c->cap = (size_t) declared + 1;
     }
     return MHD_YES;
 }
@@ -356,6 +411,7 @@ s_req_release (s_req_t *r)
     /* lock held */
     if (--r->refs == 0) {
         free (r->body);
+        s_budget_give (r->owner, &r->reserved);
         free (r);
     }
 }
@@ -393,6 +449,9 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
     snprintf (r->content_type, sizeof (r->content_type), "%s", c->content_type);
     r->body = c->body;
     c->body = NULL;
+    r->owner = self;
+    r->reserved = c->reserved; /* the budget goes with the body */
+    c->reserved = 0;
     r->pub.partner = r->partner;
     r->pub.batch_id = r->batch_id;
     r->pub.content_type = r->content_type;
@@ -412,6 +471,7 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
     if (self->stopping) {
         pthread_mutex_unlock (&self->lock);
         free (r->body);
+        s_budget_give (self, &r->reserved);
         free (r);
         return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
                         MHD_HTTP_HEADER_RETRY_AFTER, "5", "collector is shutting down; retry");
@@ -494,6 +554,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             return MHD_NO;
         }
         *con_cls = c;
+        c->started_ms = hg_now_ms ();
         return s_check_headers (self, conn, url, method, c);
     }
     if (c->responded) {
@@ -503,11 +564,23 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     if (*upload_len > 0) {
         size_t n = *upload_len;
         *upload_len = 0;
-        if (c->too_large || c->len + n > self->max_body_bytes) {
-            c->too_large = true; /* chunked upload past the limit: keep nothing more */
+        if (self->body_timeout_ms && hg_now_ms () - c->started_ms > self->body_timeout_ms) {
+            /* a body trickled in too slowly: closed, its room back to the others */
+            hg_info ("http_body_timeout", "partner=%s received=%zu timeout_s=%llu", c->partner,
+                     c->len, (unsigned long long) (self->body_timeout_ms / 1000));
             free (c->body);
             c->body = NULL;
             c->len = c->cap = 0;
+            s_budget_give (self, &c->reserved);
+            return MHD_NO;
+        }
+        if (c->too_large || c->over_budget || c->len + n > self->max_body_bytes) {
+            /* chunked upload past the limit or the budget: keep nothing more */
+            c->too_large = c->too_large || !c->over_budget;
+            free (c->body);
+            c->body = NULL;
+            c->len = c->cap = 0;
+            s_budget_give (self, &c->reserved);
             return MHD_YES;
         }
         if (c->len + n + 1 > c->cap) {
@@ -517,6 +590,14 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             }
             if (cap > self->max_body_bytes + 1) {
                 cap = self->max_body_bytes + 1;
+            }
+            if (cap > c->reserved && !s_budget_take (self, &c->reserved, cap - c->reserved)) {
+                c->over_budget = true; /* answered 503 once the body has been read */
+                free (c->body);
+                c->body = NULL;
+                c->len = c->cap = 0;
+                s_budget_give (self, &c->reserved);
+                return MHD_YES;
             }
             char *nb = realloc (c->body, cap);
             if (!nb) {
@@ -531,6 +612,9 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         return MHD_YES;
     }
     c->responded = true;
+    if (c->over_budget) {
+        return s_reply_over_budget (self, conn, (unsigned long long) c->len);
+    }
     if (c->too_large) {
         return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
                         "body exceeds the limit of %zu bytes; split the batch",
@@ -564,6 +648,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     s_conn_t *c = *con_cls;
     if (c) {
         free (c->body);
+        s_budget_give (cls, &c->reserved);
         free (c);
         *con_cls = NULL;
     }
@@ -611,67 +696,27 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
     }
 }
 
-/* Reads and checks the PEM files when HTTPS is asked for. GnuTLS checks the
- * rest (the encoding, that the key is the certificate's) when the daemon
- * starts. */
+/* Reads and checks the PEM files when HTTPS is asked for (http_tokens.h).
+ * GnuTLS checks the rest (the encoding, that the key is the certificate's)
+ * when the daemon starts. */
 static int
 s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err)
 {
-    bool cert = opts->tls_cert && *opts->tls_cert;
-    bool key = opts->tls_key && *opts->tls_key;
-    if (!cert && !key) {
-        return 0;
-    }
-    if (cert != key) {
-        return hg_err_set (err, HG_EINVAL,
-                           "%s is set but %s is not: HTTPS needs both the certificate and its "
-                           "private key (PEM files), plain HTTP neither",
-                           cert ? "http_tls_cert" : "http_tls_key",
-                           cert ? "http_tls_key" : "http_tls_cert");
-    }
-    if (MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
+    bool tls = (opts->tls_cert && *opts->tls_cert) || (opts->tls_key && *opts->tls_key);
+    if (tls && MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
         return hg_err_set (err, HG_EINVAL,
                            "http_tls_cert is set but this libmicrohttpd was built without TLS; "
                            "install one built with GnuTLS");
     }
-    size_t len;
-    int rc = hg_http_file_read (opts->tls_cert, "http_tls_cert", &self->tls_cert, &len, err);
-    if (rc < 0) {
-        return rc;
-    }
-    if (!strstr (self->tls_cert, "-----BEGIN CERTIFICATE-----")) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_cert %s is not a PEM certificate: expected a "
-                           "'-----BEGIN CERTIFICATE-----' block (convert DER with "
-                           "'openssl x509 -inform der -in CERT -out CERT.pem')",
-                           opts->tls_cert);
-    }
-    rc = hg_http_file_read (opts->tls_key, "http_tls_key", &self->tls_key, &self->tls_key_len,
-                            err);
-    if (rc < 0) {
-        return rc;
-    }
-    if (strstr (self->tls_key, "ENCRYPTED")) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_key %s is encrypted with a passphrase the collector cannot "
-                           "ask for: store it decrypted ('openssl pkey -in KEY -out KEY.plain') "
-                           "and readable only by the collector's user",
-                           opts->tls_key);
-    }
-    if (!strstr (self->tls_key, "-----BEGIN ") || !strstr (self->tls_key, "PRIVATE KEY-----")) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_key %s is not a PEM private key: expected a "
-                           "'-----BEGIN PRIVATE KEY-----' block",
-                           opts->tls_key);
-    }
-    struct stat st;
-    if (stat (opts->tls_key, &st) == 0 && (st.st_mode & 0077)) {
+    int rc = hg_http_tls_read (opts->tls_cert, opts->tls_key, "http_tls_cert", "http_tls_key",
+                               &self->tls_cert, &self->tls_key, &self->tls_key_len, err);
+    if (rc == 1) {
         hg_warn ("http_tls_key_exposed",
-                 "file=%s mode=%03o hint=\"chmod 600 it: whoever reads "
-                 "it can impersonate this endpoint\"",
-                 opts->tls_key, (unsigned) (st.st_mode & 0777));
+                 "file=%s hint=\"chmod 600 it: whoever reads it can impersonate this "
+                 "endpoint\"",
+                 opts->tls_key);
     }
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- public API -------------------------------------------------------------- */
@@ -707,6 +752,17 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     }
     self->efd = -1;
     self->max_body_bytes = opts->max_body_bytes;
+    self->max_inflight_bytes = opts->max_inflight_bytes ? opts->max_inflight_bytes
+                                                        : 4 * opts->max_body_bytes;
+    self->body_timeout_ms = (uint64_t) opts->body_timeout_s * 1000u;
+    if (self->max_inflight_bytes < self->max_body_bytes + 1) {
+        hg_err_set (err, HG_EINVAL,
+                    "http_inflight_bytes (%zu) is below max_payload_bytes (%zu): a body of the "
+                    "largest accepted size would never fit",
+                    self->max_inflight_bytes, self->max_body_bytes);
+        free (self);
+        return NULL;
+    }
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
     pthread_mutex_init (&self->lock, NULL);
@@ -772,9 +828,10 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
         }
         goto failed;
     }
-    hg_info ("http_listening", "address=%s scheme=%s partners=%zu max_body_bytes=%zu", listen_on,
+    hg_info ("http_listening",
+             "address=%s scheme=%s partners=%zu max_body_bytes=%zu inflight_bytes=%zu", listen_on,
              self->tls_cert ? "https" : "http", hg_http_auth_count (self->auth),
-             self->max_body_bytes);
+             self->max_body_bytes, self->max_inflight_bytes);
     return self;
 failed:
     hg_fhir_http_stop (&self);
@@ -800,12 +857,13 @@ hg_fhir_http_fd (hg_fhir_http_t *self)
 }
 
 size_t
-hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max)
+hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max, size_t max_bytes)
 {
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     pthread_mutex_lock (&self->lock);
-    while (n < max && self->head) {
+    while (n < max && self->head && (n == 0 || max_bytes == 0 || bytes < max_bytes)) {
         s_req_t *r = self->head;
+        bytes += r->pub.body_len;
         s_unlink (self, r); /* its queue reference is now the collector's */
         out[n++] = &r->pub;
     }

@@ -56,7 +56,7 @@
 #include <stddef.h>
 
 #include "err.h"
-#include "tokens.h"
+#include "http_tokens.h"
 
 #define HG_FHIR_HTTP_MAX_CONNS 64
 #define HG_FHIR_HTTP_ANSWER_TIMEOUT_MS 30000
@@ -90,12 +90,17 @@ typedef struct {
     const char *tokens_file;     /* "<token> <partner>" lines, '#' comments; kept by path
                                   * for hg_fhir_http_reload_tokens */
     size_t max_body_bytes;       /* larger bodies get 413 */
+    size_t max_inflight_bytes;   /* bodies held at once, all connections (being received or
+                                  * waiting for the journal); past it 503 + Retry-After;
+                                  * at least max_body_bytes; 0: 4 x max_body_bytes */
     unsigned answer_timeout_ms;  /* 0: HG_FHIR_HTTP_ANSWER_TIMEOUT_MS; then 504 */
     const char *tls_cert;        /* PEM certificate (chain) file; NULL or "": plain HTTP */
     const char *tls_key;         /* PEM private key file (unencrypted); with tls_cert */
     unsigned max_conns;          /* connections at once; 0: HG_FHIR_HTTP_MAX_CONNS */
     unsigned max_conns_per_addr; /* from one IP address; 0: no limit of its own */
     unsigned idle_s;             /* a connection silent this long is closed; 0: 60 */
+    unsigned body_timeout_s;     /* a body still arriving this long after its headers: the
+                                  * connection is closed, its room given back; 0: no limit */
 } hg_fhir_http_opts_t;
 
 /* Reads the tokens file (and the TLS files) and starts serving. NULL with
@@ -119,11 +124,14 @@ bool hg_fhir_http_tls (const hg_fhir_http_t *self);
  * zmq_pollitem_t {NULL, fd, ZMQ_POLLIN, 0}: readable while requests wait. */
 int hg_fhir_http_fd (hg_fhir_http_t *self);
 
-/* Moves up to max waiting requests into out (oldest first); returns how many.
+/* Moves up to max waiting requests into out (oldest first), and no more once
+ * their bodies reach max_bytes (0: no limit; at least one is taken); returns
+ * how many.
  * The caller then owns the duty to answer each exactly once with
  * hg_fhir_http_answer (the memory stays the module's). The fd stays readable
  * while requests remain. Collector thread only. */
-size_t hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max);
+size_t hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max,
+                          size_t max_bytes);
 
 /* The collector's verdict on a taken request; wakes its HTTP handler, which
  * answers the partner. message_id ("<partner>/<batch id>") is quoted in the

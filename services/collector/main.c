@@ -37,9 +37,10 @@
 #include "zmsg.h"
 
 #define HG_COLLECTOR_ROUND_MAX 256
-#define S_VERDICT_MAX 8       /* cleanser control endpoints asked */
-#define S_VERDICT_POLL_MS 5   /* how often a waiting verdict is asked for */
-#define S_VERDICT_IDS_MAX 256 /* message ids per OUTCOME request */
+#define HG_COLLECTOR_INGEST_HWM 8 /* requests ZeroMQ queues per partner connection */
+#define S_VERDICT_MAX 8           /* cleanser control endpoints asked */
+#define S_VERDICT_POLL_MS 5       /* how often a waiting verdict is asked for */
+#define S_VERDICT_IDS_MAX 256     /* message ids per OUTCOME request */
 /* What partners are told while the journal's disk is full (refuse.c). */
 #define HG_COLLECTOR_DISK_FULL                                                             \
     "the collector's disk is full: nothing was stored; retry later (it resumes by itself " \
@@ -62,6 +63,10 @@ static const hg_opt_t s_options[] = {
      "and its common name is the partner of the connection's messages (instead of "
      "mllp_partner)"},
     {"mllp_max_conns", HG_OPT_INT, "64", "MLLP connections open at once (at most 128)"},
+    {"mllp_inflight_bytes", HG_OPT_INT, "268435456",
+     "receive buffers of all MLLP connections together (at least max_payload_bytes + 64 KiB): "
+     "a connection whose frame does not fit is closed unanswered, nothing of it stored, and "
+     "its sender resends"},
     {"mllp_max_conns_per_addr", HG_OPT_INT, "8",
      "MLLP connections open at once from one IPv4 address"},
     {"mllp_idle_ms", HG_OPT_INT, "60000",
@@ -86,6 +91,13 @@ static const hg_opt_t s_options[] = {
     {"http_max_conns_per_addr", HG_OPT_INT, "8",
      "HTTP connections open at once from one IP address"},
     {"http_idle_s", HG_OPT_INT, "30", "an HTTP connection silent this long is closed"},
+    {"http_body_timeout_s", HG_OPT_INT, "600",
+     "an HTTP body still arriving this long after its headers is dropped and its connection "
+     "closed, nothing stored (slow senders cannot hold http_inflight_bytes; 0: no limit)"},
+    {"http_inflight_bytes", HG_OPT_INT, "268435456",
+     "request bodies held at once across all HTTP connections, being received or waiting for "
+     "the journal (at least max_payload_bytes): a body that does not fit (by Content-Length, "
+     "or as a chunked body arrives) is answered 503 with Retry-After, nothing of it stored"},
     {"http", HG_OPT_STRING, "",
      "FHIR over HTTP: listen on IPv4:PORT (empty: off); POST /fhir answers 202 only once "
      "journalled"},
@@ -107,6 +119,7 @@ static const hg_opt_t s_options[] = {
 
 typedef struct {
     void *ingest;                 /* ROUTER facing partners */
+    size_t round_max_bytes;       /* batch_max_bytes: request bytes read per ingest round */
     hg_admission_policy_t policy; /* authentication, max_payload_bytes */
     hg_mllp_server_t *mllp;       /* HL7 v2 over MLLP, when configured */
     hg_mllp_tls_t *mllp_tls;      /* its TLS credentials, when configured */
@@ -178,11 +191,18 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
     hg_mllp_server_opts_t o = {
         .listen = mllp,
         .max_payload_bytes = self->policy.max_payload_bytes,
+        .max_inflight_bytes = (size_t) s_int_opt (svc, "mllp_inflight_bytes"),
         .max_conns = (size_t) s_int_opt (svc, "mllp_max_conns"),
         .max_conns_per_addr = (size_t) s_int_opt (svc, "mllp_max_conns_per_addr"),
         .idle_ms = (uint64_t) s_int_opt (svc, "mllp_idle_ms"),
         .verdict_timeout_ms = *from ? (uint64_t) s_int_opt (svc, "mllp_verdict_timeout_ms") : 0,
     };
+    if (o.max_inflight_bytes < o.max_payload_bytes + 65536) {
+        return hg_err_set (err, HG_EINVAL,
+                           "mllp_inflight_bytes (%zu) is below max_payload_bytes + 64 KiB (%zu): "
+                           "a message of the largest accepted size would never fit",
+                           o.max_inflight_bytes, o.max_payload_bytes + 65536);
+    }
     const char *cert = hg_service_option (svc, "mllp_tls_cert"),
                *key = hg_service_option (svc, "mllp_tls_key"),
                *ca = hg_service_option (svc, "mllp_tls_ca");
@@ -213,13 +233,11 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
             return hg_err_set (err, HG_EINVAL, "mllp_verdict_from: at most %d endpoints",
                                S_VERDICT_MAX);
         }
-        void *d = zmq_socket (hg_service_zctx (svc), ZMQ_DEALER);
+        void *d = hg_zsock_new (hg_service_zctx (svc), ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
         int one = 1, zero = 0, hwm = 16;
-        int64_t maxmsg = 16 << 20;
         zmq_setsockopt (d, ZMQ_IMMEDIATE, &one, sizeof (one)); /* nothing queued for the gone */
         zmq_setsockopt (d, ZMQ_LINGER, &zero, sizeof (zero));
         zmq_setsockopt (d, ZMQ_SNDHWM, &hwm, sizeof (hwm));
-        zmq_setsockopt (d, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
         if (s_verdict_curve (svc, d, self->n_verdict, err) < 0) {
             zmq_close (d);
             return err->code;
@@ -245,15 +263,31 @@ static int
 s_init (hg_service_t *svc, void **state, hg_err_t *err)
 {
     collector_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    *state = self;
     self->timer_fd = -1;
     self->policy.max_payload_bytes = (size_t) hg_config_int (hg_service_config (svc),
                                                              "max_payload_bytes");
-    self->ingest = zmq_socket (hg_service_zctx (svc), ZMQ_ROUTER);
-    /* refuse absurd messages at the transport, before they are buffered */
-    int64_t maxmsg = (int64_t) self->policy.max_payload_bytes * 2 + 65536;
-    zmq_setsockopt (self->ingest, ZMQ_MAXMSGSIZE, &maxmsg, sizeof (maxmsg));
+    self->round_max_bytes = (size_t) s_int_opt (svc, "batch_max_bytes");
+    int64_t max_env = hg_config_int (hg_service_config (svc), "max_envelope_bytes");
+    if ((int64_t) self->policy.max_payload_bytes + HG_ZMSG_ENVELOPE_OVERHEAD > max_env) {
+        return hg_err_set (err, HG_EINVAL,
+                           "max_payload_bytes (%zu) + 64 KiB is over max_envelope_bytes (%lld): "
+                           "the cleansers would refuse the largest envelope; raise "
+                           "max_envelope_bytes on every stage",
+                           self->policy.max_payload_bytes, (long long) max_env);
+    }
+    /* refuse absurd messages at the transport, before they are buffered; up
+     * to twice the limit a request is read and refused with its reason */
+    self->ingest = hg_zsock_new (hg_service_zctx (svc), ZMQ_ROUTER,
+                                 (int64_t) self->policy.max_payload_bytes * 2
+                                     + HG_ZMSG_ENVELOPE_OVERHEAD);
+    /* what ZeroMQ holds per partner connection: a few requests, not its default 1000 */
+    int rcvhwm = HG_COLLECTOR_INGEST_HWM;
+    zmq_setsockopt (self->ingest, ZMQ_RCVHWM, &rcvhwm, sizeof (rcvhwm));
     const char *ep = hg_service_option (svc, "ingest");
-    *state = self;
     bool tls = *hg_service_option (svc, "http_tls_cert")
                || *hg_service_option (svc, "http_tls_key");
     if (tls && !*hg_service_option (svc, "http")) {
@@ -300,11 +334,13 @@ s_init (hg_service_t *svc, void **state, hg_err_t *err)
             .listen = http,
             .tokens_file = hg_service_option (svc, "http_tokens"),
             .max_body_bytes = self->policy.max_payload_bytes,
+            .max_inflight_bytes = (size_t) s_int_opt (svc, "http_inflight_bytes"),
             .tls_cert = hg_service_option (svc, "http_tls_cert"),
             .tls_key = hg_service_option (svc, "http_tls_key"),
             .max_conns = (unsigned) s_int_opt (svc, "http_max_conns"),
             .max_conns_per_addr = (unsigned) s_int_opt (svc, "http_max_conns_per_addr"),
             .idle_s = (unsigned) s_int_opt (svc, "http_idle_s"),
+            .body_timeout_s = (unsigned) s_int_opt (svc, "http_body_timeout_s"),
         };
         self->http = hg_fhir_http_start (&o, err);
         if (!self->http) {
@@ -474,9 +510,9 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
 {
     pending_reply_t *round = calloc (HG_COLLECTOR_ROUND_MAX, sizeof (*round));
     hg_store_batch_t *wb = hg_store_batch_new ();
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     int rc = 0;
-    while (n < HG_COLLECTOR_ROUND_MAX) {
+    while (n < HG_COLLECTOR_ROUND_MAX && (n == 0 || bytes < self->round_max_bytes)) {
         zmq_msg_t parts[3];
         bool truncated;
         int got = hg_zmsg_recv (self->ingest, parts, 3, ZMQ_DONTWAIT, &truncated);
@@ -488,6 +524,7 @@ s_on_ingest (hg_service_t *svc, collector_t *self, hg_err_t *err)
             hg_zmsg_close (parts, got);
             continue;
         }
+        bytes += zmq_msg_size (&parts[2]);
         pending_reply_t *pr = &round[n];
         zmq_msg_init (&pr->identity);
         zmq_msg_move (&pr->identity, &parts[0]);
@@ -757,7 +794,8 @@ static int
 s_on_http (hg_service_t *svc, collector_t *self, hg_err_t *err)
 {
     hg_http_request_t *reqs[HG_COLLECTOR_ROUND_MAX];
-    size_t n = hg_fhir_http_take (self->http, reqs, HG_COLLECTOR_ROUND_MAX);
+    size_t n = hg_fhir_http_take (self->http, reqs, HG_COLLECTOR_ROUND_MAX,
+                                  self->round_max_bytes);
     if (n == 0) {
         return 0;
     }

@@ -42,6 +42,7 @@ typedef struct {
     size_t consumed;            /* framed this round: dropped once answered */
     bool closing;               /* closed, failed or overflowed: close once answered */
     bool overflowed;            /* a message over max_payload_bytes: AR, then closed */
+    bool starved;               /* its buffer could not grow within max_inflight_bytes */
     uint32_t addr;              /* the peer's IPv4 address, for the per-address limit */
     uint64_t last_ms;           /* when a byte last arrived */
     hg_mllp_tls_session_t *tls; /* MLLP over TLS */
@@ -103,6 +104,9 @@ hg_mllp_server_new (const hg_mllp_server_opts_t *opts, hg_err_t *err)
     }
     if (self->opts.max_conns_per_addr == 0) {
         self->opts.max_conns_per_addr = self->opts.max_conns;
+    }
+    if (self->opts.max_inflight_bytes == 0) {
+        self->opts.max_inflight_bytes = 4 * (self->opts.max_payload_bytes + 65536);
     }
     for (int i = 0; i < HG_MLLP_SERVER_MAX_CONNS; i++) {
         self->conns[i].fd = -1;
@@ -282,7 +286,20 @@ s_tls_handshake (s_conn_t *c)
     return true;
 }
 
-/* Reads what a connection has; false when it closed or failed. */
+/* Bytes of receive buffers all connections hold. */
+static size_t
+s_buffered (const hg_mllp_server_t *self)
+{
+    size_t n = 0;
+    for (int i = 0; i < HG_MLLP_SERVER_MAX_CONNS; i++) {
+        n += self->conns[i].fd >= 0 ? self->conns[i].in_cap : 0;
+    }
+    return n;
+}
+
+/* Reads what a connection has; false when it closed or failed. A buffer
+ * grows only within max_inflight_bytes (else c->starved: s_frame closes a
+ * connection whose frame cannot complete). */
 static bool
 s_read (const hg_mllp_server_t *self, s_conn_t *c)
 {
@@ -302,6 +319,11 @@ s_read (const hg_mllp_server_t *self, s_conn_t *c)
             }
             size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
             cap = cap > cap_max ? cap_max : cap;
+            size_t held = s_buffered (self);
+            if (held - c->in_cap + cap > self->opts.max_inflight_bytes) {
+                c->starved = true;
+                return true;
+            }
             char *nb = realloc (c->in, cap);
             if (!nb) {
                 return false;
@@ -393,7 +415,7 @@ s_frame (hg_mllp_server_t *self, int ci, bool open)
 {
     s_conn_t *c = &self->conns[ci];
     size_t off = 0;
-    for (;;) {
+    while (off < c->in_len) { /* (a starved connection may have no buffer at all) */
         const char *msg;
         size_t msg_len, consumed, skipped;
         bool overflow;
@@ -414,6 +436,15 @@ s_frame (hg_mllp_server_t *self, int ci, bool open)
             break;
         }
     }
+    if (c->starved && off == 0 && open) {
+        /* a frame that does not fit what other connections leave: closed
+         * unanswered, nothing of it stored; the sender resends it */
+        hg_warn ("mllp_over_budget", "peer=%s buffered=%zu budget=%zu", c->peer, c->in_len,
+                 self->opts.max_inflight_bytes);
+        off = 0;
+        open = false;
+    }
+    c->starved = false;
     c->consumed = off;
     if (!open) {
         c->in_len = off; /* what was framed is answered, then the connection closed */
@@ -608,6 +639,14 @@ hg_mllp_server_answer (hg_mllp_server_t *self, bool journal_failed, uint64_t now
         if (!c->closing && c->consumed > 0) {
             memmove (c->in, c->in + c->consumed, c->in_len - c->consumed);
             c->in_len -= c->consumed;
+            if (c->in_cap > 65536 && c->in_len <= 65536) {
+                /* a large message's room goes back to the budget */
+                char *nb = realloc (c->in, 65536);
+                if (nb) {
+                    c->in = nb;
+                    c->in_cap = 65536;
+                }
+            }
         }
         c->consumed = 0;
         s_flush (c);

@@ -36,6 +36,9 @@
 typedef struct {
     const char *listen; /* "IPv4:PORT" */
     size_t max_payload_bytes;
+    size_t max_inflight_bytes;   /* receive buffers of all connections together; a connection
+                                  * whose frame does not fit is closed (its sender resends);
+                                  * 0: 4 x (max_payload_bytes + 64 KiB) */
     size_t max_conns;            /* total; 0 or over HG_MLLP_SERVER_MAX_CONNS: the maximum */
     size_t max_conns_per_addr;   /* from one IPv4 address; 0: max_conns */
     uint64_t idle_ms;            /* closed after this long without a byte; 0: never */

@@ -712,11 +712,122 @@ s_deid_status (hg_arena_t *arena, Hourglass__Record *rec)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Free text. */
+
+/* What the text of a record is scrubbed with: its patient's pseudonym and
+ * date shift. */
+typedef struct {
+    const hg_deid_ctx_t *ctx;
+    hg_arena_t *arena;
+    const char *patient;
+    int shift;
+} s_text_t;
+
+/* True when s has two letters in a row: free text, not a number, a date or
+ * a code of digits. */
+static bool
+s_has_words (const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *) s; *p && p[1]; p++) {
+        if ((isalpha (p[0]) || p[0] >= 0x80) && (isalpha (p[1]) || p[1] >= 0x80)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when what the spans leave of text is date-like (hg_deid_date_like):
+ * a short value whose date the scrubber did not take ("due 7-22"). */
+static bool
+s_left_date_like (hg_arena_t *arena, const char *text, size_t len, const hg_scrub_span_t *sp,
+                  size_t n, bool *oom)
+{
+    char *left = hg_arena_alloc (arena, len + 1);
+    if (!left) {
+        *oom = true;
+        return true;
+    }
+    memcpy (left, text, len);
+    left[len] = '\0';
+    for (size_t k = 0; k < n; k++) {
+        memset (left + sp[k].start, ' ', sp[k].end - sp[k].start);
+    }
+    return hg_deid_date_like (left);
+}
+
+/* text scrubbed into the arena, or NULL when it must not pass (scrubbing
+ * failed, a known value is left, or, for a value, a date-like rest);
+ * *oom when the arena is full. */
+static char *
+s_scrub (const s_text_t *t, const char *text, bool value, bool *oom)
+{
+    const hg_deid_ctx_t *ctx = t->ctx;
+    size_t len = strlen (text);
+    const hg_scrub_span_t *sp;
+    size_t n;
+    if (len > 0xFFFFFFF0u) {
+        return NULL; /* the scrubber would take only its first 4 GiB */
+    }
+    hg_scrub_set_known (ctx->scrub, ctx->known);
+    int rc = hg_scrub_find (ctx->scrub, text, len, &sp, &n);
+    hg_scrub_set_known (ctx->scrub, NULL);
+    if (rc != 0) {
+        return NULL;
+    }
+    if (value && s_left_date_like (t->arena, text, len, sp, n, oom)) {
+        return NULL;
+    }
+    hg_scrub_replace_t rep = {.shift_days = t->shift,
+                              .key = ctx->surrogate_key,
+                              .patient = t->patient};
+    size_t cap = len + len / 4 + 64;
+    char *out = hg_arena_alloc (t->arena, cap);
+    size_t need = out ? hg_scrub_replace (text, len, sp, n, &rep, out, cap) : 0;
+    if (out && need >= cap && (out = hg_arena_alloc (t->arena, need + 1))) {
+        hg_scrub_replace (text, len, sp, n, &rep, out, need + 1);
+    }
+    if (!out) {
+        *oom = true;
+        return NULL;
+    }
+    if (ctx->known && hg_scrub_lexicon_occurs (ctx->known, out, need, 4)) {
+        return NULL; /* a value known to identify the patient survived: fail closed */
+    }
+    return out;
+}
+
+/* Record.text: scrubbed, or removed (flagged) when it cannot be. */
+static int
+s_deid_text (const s_text_t *t, Hourglass__Record *rec)
+{
+    if (hg_str_empty (rec->text) || !t->ctx->scrub) {
+        rec->text = S_EMPTY;
+        return 0;
+    }
+    bool oom = false;
+    char *out = s_scrub (t, rec->text, false, &oom);
+    hg_deid_text_stats_t *st = t->ctx->text_stats;
+    if (out) {
+        rec->text = out;
+        if (st) {
+            st->scrubbed++;
+        }
+        return 0;
+    }
+    rec->text = S_EMPTY;
+    if (st) {
+        st->dropped++;
+    }
+    return oom ? HG_ENOMEM : s_add_flag (t->arena, rec, HG_DEID_FLAG_TEXT_DROPPED);
+}
+
 /* The value: string values by hg_deid_string_value, ages over 89 (as
  * quantities or strings) "90+"; then every display dropped. */
 static int
-s_deid_value (hg_arena_t *arena, Hourglass__Record *rec, bool quantitative)
+s_deid_value (const s_text_t *t, Hourglass__Record *rec, bool quantitative)
 {
+    hg_arena_t *arena = t->arena;
     hg_deid_value_ctx_t vc = {
         .quantitative = quantitative,
         .age = hg_deid_is_age (rec),
@@ -740,6 +851,20 @@ s_deid_value (hg_arena_t *arena, Hourglass__Record *rec, bool quantitative)
     }
     else if (rec->value_case == HOURGLASS__RECORD__VALUE_STRING_VALUE) {
         const char *v = hg_deid_string_value (rec->string_value, &vc);
+        if (v != rec->string_value && strcmp (v, HG_DEID_REDACTED) == 0 && t->ctx->scrub
+            && rec->string_value && s_has_words (rec->string_value)) {
+            /* free text: scrubbed, or redacted when it cannot be */
+            bool oom = false;
+            char *out = s_scrub (t, rec->string_value, true, &oom);
+            if (oom) {
+                return HG_ENOMEM;
+            }
+            hg_deid_text_stats_t *st = t->ctx->text_stats;
+            if (st) {
+                (*(out ? &st->scrubbed : &st->dropped))++;
+            }
+            v = out ? out : HG_DEID_REDACTED;
+        }
         if (v != rec->string_value && !(rec->string_value = hg_arena_strdup (arena, v))) {
             return HG_ENOMEM;
         }
@@ -1119,6 +1244,56 @@ hg_deid_withhold_values (const char *reason, char *out, size_t size)
 }
 
 /* ---------------------------------------------------------------------------
+ * The values that identify a record's patient, for its notes. */
+
+static int
+s_known (hg_scrub_lexicon_t *known, hg_scrub_type_t type, const char *v)
+{
+    if (!v || strlen (v) < 2) {
+        return 0;
+    }
+    hg_err_t e;
+    hg_err_clear (&e);
+    int rc = hg_scrub_lexicon_add (known, type, v, strlen (v), &e);
+    return rc == HG_ENOMEM ? HG_ENOMEM : 0; /* no word in it: nothing to match */
+}
+
+int
+hg_deid_known_add (hg_scrub_lexicon_t *known, const Hourglass__Record *rec)
+{
+    int rc = s_known (known, HG_SCRUB_ID, rec->patient_ref);
+    for (size_t i = 0; rc == 0 && rec->identifiers && i < rec->n_identifiers; i++) {
+        rc = rec->identifiers[i] ? s_known (known, HG_SCRUB_ID, rec->identifiers[i]->value) : 0;
+    }
+    const Hourglass__Demographics *d = rec->demographics;
+    if (rc < 0 || !d) {
+        return rc;
+    }
+    rc = s_known (known, HG_SCRUB_NAME, d->family);
+    for (size_t i = 0; rc == 0 && d->given && i < d->n_given; i++) {
+        rc = s_known (known, HG_SCRUB_NAME, d->given[i]);
+    }
+    for (size_t i = 0; rc == 0 && d->address_lines && i < d->n_address_lines; i++) {
+        const char *line = d->address_lines[i];
+        rc = s_known (known, HG_SCRUB_LOCATION, line);
+        if (rc == 0 && line && s_is_digit (*line)) {
+            const char *street = line + strspn (line, "0123456789-/ ");
+            rc = s_known (known, HG_SCRUB_LOCATION, street); /* "Elm Street" of "12 Elm Street" */
+        }
+    }
+    if (rc == 0) {
+        rc = s_known (known, HG_SCRUB_LOCATION, d->city);
+    }
+    if (rc == 0) {
+        rc = s_known (known, HG_SCRUB_LOCATION, d->postal_code);
+    }
+    for (size_t i = 0; rc == 0 && d->telecom && i < d->n_telecom; i++) {
+        rc = s_known (known, HG_SCRUB_PHONE, d->telecom[i]);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
  * The record. */
 
 static int
@@ -1387,10 +1562,10 @@ hg_deid_record (const hg_deid_ctx_t *ctx, hg_arena_t *arena, Hourglass__Record *
     if (rec->demographics && s_deid_place (arena, rec, rec->demographics) < 0) {
         return s_oom (err);
     }
-    rec->text = S_EMPTY;
+    s_text_t text = {.ctx = ctx, .arena = arena, .patient = patient, .shift = shift};
     bool quantitative;
-    if (s_deid_units (arena, rec, &quantitative) < 0
-        || s_deid_value (arena, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0
+    if (s_deid_text (&text, rec) < 0 || s_deid_units (arena, rec, &quantitative) < 0
+        || s_deid_value (&text, rec, quantitative) < 0 || s_deid_status (arena, rec) < 0
         || s_deid_codes (ctx, arena, rec, partner) < 0) {
         return s_oom (err);
     }

@@ -34,7 +34,16 @@
  *                      else removed, flag "address.not_coded"); sex kept
  *                      (the cleanser maps it to male | female | other |
  *                      unknown); deceased_date shifted
- *   text               removed
+ *   text               scrubbed (scrub.h, under ctx->scrub): every PHI span
+ *                      replaced, dates moved by the patient's date shift in
+ *                      their own format, names as "[NAME]" or per-patient
+ *                      surrogates (ctx->surrogate_key), ages over 89 as
+ *                      "90+"; the values ctx->known holds (the patient's own
+ *                      name, MRN, street... from the same message) matched
+ *                      first. Fail closed: when scrubbing fails (no memory)
+ *                      or a known value of 4 bytes or more is still in the
+ *                      result, the text is removed and the record flagged
+ *                      "text.dropped". Without ctx->scrub: removed
  *   codes[].display, code_value.display
  *                      removed ("": free text a partner chose; no later stage
  *                      reads displays, the code says what the concept is)
@@ -59,7 +68,12 @@
  *                      string "[redacted]": a specimen barcode, a time 1318,
  *                      a year or a date sent as a number
  *   string_value       hg_deid_string_value: kept only when the policy can
- *                      say what it is; else "[redacted]"
+ *                      say what it is; else, when it is free text (two
+ *                      letters in a row) and ctx->scrub is set, scrubbed as
+ *                      text is, then "[redacted]" all the same when what
+ *                      the scrubber left outside its spans is date-like
+ *                      (hg_deid_date_like: "due 7-22") or scrubbing failed;
+ *                      anything else "[redacted]"
  *   status, interpretation
  *                      kept only when a code of their value sets
  *                      (hg_deid_status_ok, hg_deid_interpretation_ok);
@@ -97,6 +111,7 @@
 #include "err.h"
 #include "hourglass.pb-c.h"
 #include "pseudonym.h"
+#include "scrub.h"
 
 /* The last input and pseudonym of one domain, so the records of one message,
  * which mostly share their patient, encounter and source message, do not
@@ -118,11 +133,37 @@ typedef struct {
 /* Forgets (and zeroes) every memoised id. */
 void hg_deid_memo_clear (hg_deid_memos_t *memos);
 
+/* What became of the free text of the records de-identified. */
 typedef struct {
-    const unsigned char *key; /* HG_DEID_KEY_BYTES */
-    int64_t today_days;       /* reference date for ages: days since 1970-01-01 */
-    hg_deid_memos_t *memos;   /* optional (NULL: every id is hashed) */
+    uint64_t scrubbed; /* texts and free-text values kept scrubbed */
+    uint64_t dropped;  /* removed because scrubbing failed (fail closed) */
+} hg_deid_text_stats_t;
+
+typedef struct {
+    const unsigned char *key;           /* HG_DEID_KEY_BYTES */
+    int64_t today_days;                 /* reference date for ages: days since 1970-01-01 */
+    hg_deid_memos_t *memos;             /* optional (NULL: every id is hashed) */
+    hg_scrub_t *scrub;                  /* the free-text scrubber; NULL: free text is removed */
+    const hg_scrub_lexicon_t *known;    /* the record's patient's identifying values
+                                         * (hg_deid_known_add), may be NULL */
+    const unsigned char *surrogate_key; /* 32 bytes: names in text become surrogates
+                                         * per patient; NULL: "[NAME]" */
+    hg_deid_text_stats_t *text_stats;   /* optional */
 } hg_deid_ctx_t;
+
+/* The flag of a record whose free text was removed because it could not be
+ * scrubbed safely. */
+#define HG_DEID_FLAG_TEXT_DROPPED "text.dropped"
+
+/* Adds to known the identifying values rec carries as it came, before
+ * hg_deid_record: its patient reference and identifiers' values (ID), the
+ * demographics' family and given names (NAME), address lines (whole, and
+ * without the house number), city and postal code (LOCATION) and telecom
+ * (PHONE). The de-identifier gathers them over a message's records of one
+ * patient, so a note naming its own patient is scrubbed of exactly those
+ * values even where no rule would see them. Values shorter than 2 bytes or
+ * without a word are skipped. Returns 0 or HG_ENOMEM. */
+int hg_deid_known_add (hg_scrub_lexicon_t *known, const Hourglass__Record *rec);
 
 /* What replaces a free-text result value that may identify someone. */
 #define HG_DEID_REDACTED "[redacted]"

@@ -2,6 +2,7 @@
  * scrub.c -- the scrubber's tokens, lexicons, driver and replacement (the
  * matchers are in scrub_rules.c). See scrub.h.
  */
+#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,18 @@ hg_scrub_new (const hg_scrub_lexicon_t *lex)
 }
 
 void
+hg_scrub_set_known (hg_scrub_t *s, const hg_scrub_lexicon_t *known)
+{
+    s->known = known;
+}
+
+void
+hg_scrub_set_strict (hg_scrub_t *s, bool strict)
+{
+    s->strict = strict;
+}
+
+void
 hg_scrub_free (hg_scrub_t *s)
 {
     if (s) {
@@ -421,6 +434,9 @@ hg_scrub_find (hg_scrub_t *s, const char *text, size_t len, const hg_scrub_span_
     hg_scrub_pass_places (s);
     hg_scrub_pass_dates_late (s);
     hg_scrub_pass_names (s);
+    if (s->strict) {
+        hg_scrub_pass_unknown (s);
+    }
     hg_scrub_pass_ids (s);
     if (s->oom) {
         s->ns = 0;
@@ -456,6 +472,46 @@ size_t
 hg_scrub_lexicon_count (const hg_scrub_lexicon_t *lex)
 {
     return lex ? lex->n : 0;
+}
+
+void
+hg_scrub_lexicon_clear (hg_scrub_lexicon_t *lex)
+{
+    for (size_t i = 0; lex && i < lex->n; i++) {
+        sodium_memzero (lex->v[i].norm, lex->v[i].len);
+        free (lex->v[i].norm);
+    }
+    if (lex) {
+        lex->n = 0;
+    }
+}
+
+bool
+hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t len,
+                         size_t min_len)
+{
+    if (!lex || lex->n == 0 || len == 0) {
+        return false;
+    }
+    /* the text as the phrases are kept: lower case, each blank one ' ' */
+    char *low = malloc (len);
+    if (!low) {
+        return true; /* cannot tell: say it is there (callers fail closed) */
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) text[i];
+        low[i] = c >= 'A' && c <= 'Z'                  ? (char) (c + 32)
+                 : c == '\t' || c == '\r' || c == '\n' ? ' '
+                                                       : (char) c;
+    }
+    bool found = false;
+    for (size_t k = 0; k < lex->n && !found; k++) {
+        const hg_phrase_t *p = &lex->v[k];
+        found = p->len >= min_len && p->len > 0 && memmem (low, len, p->norm, p->len) != NULL;
+    }
+    sodium_memzero (low, len);
+    free (low);
+    return found;
 }
 
 int
@@ -569,7 +625,8 @@ s_ordinal (int d)
     return d % 10 == 1 ? "st" : d % 10 == 2 ? "nd" : d % 10 == 3 ? "rd" : "th";
 }
 
-/* A day part (digits, maybe with its ordinal suffix) written for day d. */
+/* A day part (digits, maybe with its ordinal suffix) written for day d, in
+ * two digits when pad or when it had a leading zero. */
 static void
 s_put_day (s_out_t *o, const char *text, uint32_t off, uint8_t len, int d, bool pad)
 {
@@ -620,6 +677,10 @@ s_put_date (s_out_t *o, const char *text, const hg_scrub_span_t *sp, int days)
     hg_date_t x;
     int d2 = 0;
     s_shift (d, days, &x, &d2);
+    /* a date written with a leading zero in one numeric part keeps two
+     * digits in each (07/27/2022 -> 08/06/2022; 12/31/99 -> 1/3/00) */
+    bool pad = d->pad || (d->dlen == 2 && text[d->doff] == '0')
+               || (!d->mname && d->mlen == 2 && text[d->moff] == '0');
     s_part_t parts[4] = {{d->yoff, d->ylen, 0},
                          {d->moff, d->mlen, 1},
                          {d->doff, d->dlen, 2},
@@ -646,11 +707,10 @@ s_put_date (s_out_t *o, const char *text, const hg_scrub_span_t *sp, int days)
             s_put_cased (o, m, mn, orig, parts[k].len);
         }
         else if (parts[k].part == 1) {
-            s_put_num (o, x.month, d->pad || (parts[k].len == 2 && orig[0] == '0') ? 2 : 1);
+            s_put_num (o, x.month, pad || (parts[k].len == 2 && orig[0] == '0') ? 2 : 1);
         }
         else {
-            s_put_day (o, text, parts[k].off, parts[k].len, parts[k].part == 2 ? x.day : d2,
-                       d->pad);
+            s_put_day (o, text, parts[k].off, parts[k].len, parts[k].part == 2 ? x.day : d2, pad);
         }
         at = parts[k].off + parts[k].len;
     }

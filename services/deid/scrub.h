@@ -44,7 +44,8 @@ typedef struct {
     uint8_t ylen, mlen, dlen, d2len;
     uint8_t mname; /* 0: month as a number; 1: abbreviated name; 2: full name */
     uint8_t pad;   /* month and day always in two digits (2019-03-04); else as the
-                    * original: two when it had a leading zero */
+                    * original: two when it or another numeric part had a leading
+                    * zero (07/27 -> 08/06) */
 } hg_scrub_date_t;
 
 typedef struct {
@@ -64,6 +65,15 @@ void hg_scrub_lexicon_free (hg_scrub_lexicon_t *lex);
 int hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char *phrase,
                           size_t len, hg_err_t *err);
 size_t hg_scrub_lexicon_count (const hg_scrub_lexicon_t *lex);
+/* Empties lex, keeping its memory for the next phrases (the de-identifier's
+ * per-record lexicon of the patient's own name, MRN, street...). */
+void hg_scrub_lexicon_clear (hg_scrub_lexicon_t *lex);
+/* True when a phrase of lex at least min_len bytes long occurs anywhere in
+ * text (len bytes), in any case, even inside a word: the de-identifier's
+ * check that no value it knows identifies the patient is left in a
+ * scrubbed text. A phrase's white space matches one blank exactly. */
+bool hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t len,
+                              size_t min_len);
 
 typedef struct hg_scrub hg_scrub_t;
 
@@ -71,6 +81,19 @@ typedef struct hg_scrub hg_scrub_t;
  * memory. One scrubber per thread. */
 hg_scrub_t *hg_scrub_new (const hg_scrub_lexicon_t *lex);
 void hg_scrub_free (hg_scrub_t *s);
+
+/* A second lexicon for the next calls of hg_scrub_find (NULL: none; must
+ * outlive those calls): the values the caller knows identify the note's
+ * patient, matched like the per-deployment lexicon and before it. */
+void hg_scrub_set_known (hg_scrub_t *s, const hg_scrub_lexicon_t *known);
+
+/* Strict mode (off by default; the de-identifier turns it on): after every
+ * other pass, a word of 3 or more letters that no embedded list knows (no
+ * English, clinical, name, place or country word) is a NAME when it is
+ * capitalised, or in any case in a note of one case ("Told Quibbleworth",
+ * a rare surname with no cue). It trades precision on unlisted words
+ * (brand names, typos) for recall on names no list holds. */
+void hg_scrub_set_strict (hg_scrub_t *s, bool strict);
 
 /* Finds the PHI spans of text (len bytes; need not be NUL-terminated or
  * valid UTF-8: a span never splits a UTF-8 sequence that is valid). On

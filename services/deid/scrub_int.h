@@ -87,6 +87,8 @@ struct hg_scrub_lexicon {
 
 struct hg_scrub {
     const hg_scrub_lexicon_t *lex;
+    const hg_scrub_lexicon_t *known; /* the caller's per-note lexicon, may be NULL */
+    bool strict;                     /* unknown capitalised words are names */
     const char *text;
     size_t len;
     hg_tok_t *t;
@@ -155,7 +157,8 @@ void hg_scrub_pass_dates_late (hg_scrub_t *s); /* M/D, bare years: after places 
 void hg_scrub_pass_ages (hg_scrub_t *s);
 void hg_scrub_pass_places (hg_scrub_t *s);
 void hg_scrub_pass_names (hg_scrub_t *s);
-void hg_scrub_pass_ids (hg_scrub_t *s); /* long digit runs and codes left */
+void hg_scrub_pass_ids (hg_scrub_t *s);     /* long digit runs and codes left */
+void hg_scrub_pass_unknown (hg_scrub_t *s); /* strict mode: unlisted words */
 
 /* months: 1..12 for a month name or abbreviation at token i, else 0;
  * *full set for a full name */

@@ -57,3 +57,26 @@ hg_scrub_lexicon_load (hg_scrub_lexicon_t *lex, const char *path, hg_scrub_type_
     fclose (f);
     return rc;
 }
+
+int
+hg_scrub_lexicon_load_list (hg_scrub_lexicon_t *lex, const char *paths,
+                            hg_scrub_type_t default_type, hg_err_t *err)
+{
+    char path[4096];
+    for (const char *p = paths; p && *p;) {
+        size_t n = strcspn (p, ",");
+        if (n >= sizeof (path)) {
+            return hg_err_set (err, HG_EINVAL, "lexicon path of %zu bytes is too long", n);
+        }
+        memcpy (path, p, n);
+        path[n] = '\0';
+        if (n > 0) {
+            int rc = hg_scrub_lexicon_load (lex, path, default_type, err);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}

@@ -19,4 +19,10 @@
 int hg_scrub_lexicon_load (hg_scrub_lexicon_t *lex, const char *path,
                            hg_scrub_type_t default_type, hg_err_t *err);
 
+/* hg_scrub_lexicon_load of every file of paths, a comma-separated list
+ * ("" or NULL: none), in order: the de-identifier's option scrub_lexicons
+ * and `hourglass scrub --lexicon`. Stops at the first file that fails. */
+int hg_scrub_lexicon_load_list (hg_scrub_lexicon_t *lex, const char *paths,
+                                hg_scrub_type_t default_type, hg_err_t *err);
+
 #endif

@@ -875,6 +875,34 @@ hg_scrub_pass_ids (hg_scrub_t *s)
     }
 }
 
+/* ---- strict mode: words no list knows -------------------------------- */
+
+void
+hg_scrub_pass_unknown (hg_scrub_t *s)
+{
+    for (size_t i = 0; i < s->nt; i++) {
+        if (!FREE (i) || !IS_WORD (i) || TLEN (i) < 3 || LEX (i) != 0 || T (i).lists != 0) {
+            continue;
+        }
+        if ((i > 0 && hg_tok_tight (s, i) && (IS_NUM (i - 1) || IS_WORD (i - 1)))
+            || (IS_NUM (i + 1) && hg_tok_tight (s, i + 1))) {
+            continue; /* inside a code or a dose: CHA2DS2, 5mg, x10 */
+        }
+        size_t letters = 0;
+        for (uint32_t k = T (i).s; k < T (i).e; k++) {
+            letters += s->text[k] != '\'';
+        }
+        if (letters < 3) {
+            continue; /* c'd, d'c */
+        }
+        bool cap = T (i).shape == SH_CAP
+                   || (T (i).shape == SH_UPPER && (s->anycase || TLEN (i) > 4));
+        if (cap || (s->anycase && T (i).shape == SH_LOWER)) {
+            hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL);
+        }
+    }
+}
+
 /* Every word list above, for the scrubber's filter (scrub_int.h). */
 const char *const *const hg_scrub_names_lists[] = {
     HG_SCRUB_NAMES_LISTS (HG_SCRUB_LIST_ENTRY) NULL,

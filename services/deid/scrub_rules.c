@@ -67,10 +67,29 @@ s_phrase_at (const hg_scrub_t *s, size_t i, const hg_phrase_t *p)
     return 0;
 }
 
+/* The longest phrase of lex starting at token i: its end token (> *best)
+ * and type, into *best and *type. */
+static void
+s_lexicon_at (const hg_scrub_t *s, const hg_scrub_lexicon_t *lex, size_t i, uint32_t h,
+              size_t *best, int *type)
+{
+    for (size_t k = 0; lex && k < lex->n; k++) {
+        const hg_phrase_t *p = &lex->v[k];
+        size_t end;
+        if (p->hash == h && (end = s_phrase_at (s, i, p)) > *best) {
+            if (end < s->nt && hg_tok_tight (s, end) && T (end).kind != TK_PUNCT) {
+                continue; /* stops inside a word */
+            }
+            *best = end;
+            *type = p->type;
+        }
+    }
+}
+
 void
 hg_scrub_pass_lexicon (hg_scrub_t *s)
 {
-    if (!s->lex || s->lex->n == 0) {
+    if ((!s->lex || s->lex->n == 0) && (!s->known || s->known->n == 0)) {
         return;
     }
     for (size_t i = 0; i < s->nt; i++) {
@@ -83,17 +102,8 @@ hg_scrub_pass_lexicon (hg_scrub_t *s)
         uint32_t h = hg_scrub_hash_lower (s->text + T (i).s, TLEN (i));
         size_t best = 0;
         int type = -1;
-        for (size_t k = 0; k < s->lex->n; k++) {
-            const hg_phrase_t *p = &s->lex->v[k];
-            size_t end;
-            if (p->hash == h && (end = s_phrase_at (s, i, p)) > best) {
-                if (end < s->nt && hg_tok_tight (s, end) && T (end).kind != TK_PUNCT) {
-                    continue; /* stops inside a word */
-                }
-                best = end;
-                type = p->type;
-            }
-        }
+        s_lexicon_at (s, s->known, i, h, &best, &type);
+        s_lexicon_at (s, s->lex, i, h, &best, &type);
         if (type >= 0 && hg_scrub_claim (s, i, best, (hg_scrub_type_t) type, NULL)) {
             i = best - 1;
         }
@@ -752,7 +762,7 @@ s_date_month (hg_scrub_t *s, size_t i)
         return false;
     }
     s_part (s, m, &d.moff, &d.mlen);
-    d.mname = full && TLEN (m) > 3 ? 2 : 1;
+    d.mname = full ? 2 : 1; /* "May" is written out: it moves to "July", not "Jul" */
     return hg_scrub_claim (s, i, s_time_after (s, e), HG_SCRUB_DATE, &d);
 }
 

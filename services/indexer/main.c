@@ -176,6 +176,10 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__QUERY) {
         return hg_query_shard_reply (((indexer_t *) state)->index, req, reply, arena, err);
     }
+    if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__CODES) {
+        return hg_query_shard_codes (((indexer_t *) state)->index, req->prefix ? req->prefix : "",
+                                     req->limit, reply, arena, err);
+    }
     if (req->kind == HOURGLASS__CONTROL_REQUEST__KIND__EXPORT) {
         size_t n = 0;
         int rc = hg_export_shard_reply (((indexer_t *) state)->index, req, reply, arena, &n, err);
@@ -185,7 +189,7 @@ s_control (hg_service_t *svc, void *state, const Hourglass__ControlRequest *req,
     }
     if (req->kind != HOURGLASS__CONTROL_REQUEST__KIND__COUNT || !req->count) {
         return hg_err_set (err, HG_EINVAL,
-                           "the indexer answers HEALTH, STATS, COUNT, QUERY and EXPORT");
+                           "the indexer answers HEALTH, STATS, COUNT, QUERY, CODES and EXPORT");
     }
     Hourglass__CountResult *res = hg_arena_alloc (arena, sizeof (*res));
     hourglass__count_result__init (res);

@@ -460,3 +460,79 @@ hg_query_shard_reply (hg_index_t *ix, const Hourglass__ControlRequest *req,
     hg_qpart_destroy (&part);
     return rc;
 }
+
+/* Whether the aggregate key k ("n\0system|code") is a code under prefix
+ * (with a '|': system|code-prefix, compared whole by the walk; without: a
+ * code prefix in any system). */
+static bool
+s_code_under (const char *k, size_t kl, const char *prefix, size_t pl, bool any_system)
+{
+    if (!any_system) {
+        return true; /* the walk's prefix said it */
+    }
+    const char *bar = memchr (k + 2, '|', kl - 2);
+    if (!bar) {
+        return false;
+    }
+    size_t cl = kl - (size_t) (bar + 1 - k);
+    return cl >= pl && memcmp (bar + 1, prefix, pl) == 0;
+}
+
+int
+hg_query_shard_codes (hg_index_t *ix, const char *prefix, uint32_t limit,
+                      Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err)
+{
+    size_t pl = strlen (prefix);
+    if (pl == 0 || pl > HG_INDEX_CODE_MAX) {
+        return hg_err_set (err, HG_EINVAL, "a codes prefix has 1..%d characters",
+                           HG_INDEX_CODE_MAX);
+    }
+    if (limit == 0 || limit > HG_QUERY_CODES_LIMIT_MAX) {
+        limit = HG_QUERY_CODES_LIMIT_MAX;
+    }
+    bool any_system = strchr (prefix, '|') == NULL;
+    char *lead = hg_arena_alloc (arena, pl + 3);
+    Hourglass__QueryPart **ptrs = hg_arena_alloc (arena, (limit + 1) * sizeof (*ptrs));
+    if (!lead || !ptrs) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    lead[0] = 'n';
+    lead[1] = '\0';
+    memcpy (lead + 2, prefix, pl);
+    size_t ll = any_system ? 2 : 2 + pl;
+    hg_store_iter_t *it = hg_store_iter_new (hg_index_store (ix), lead, ll, NULL, 0);
+    if (!it) {
+        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    }
+    const char *k, *v;
+    size_t kl, vl, n = 0;
+    int rc = 0;
+    while (rc == 0 && hg_store_iter_next (it, &k, &kl, &v, &vl)) {
+        if (vl != 16 || kl <= 2 || !s_code_under (k, kl, prefix, pl, any_system)) {
+            continue;
+        }
+        if (n == limit) {
+            reply->truncated = true;
+            break;
+        }
+        Hourglass__QueryPart *p = hg_arena_alloc (arena, sizeof (*p));
+        uint8_t *key = hg_arena_alloc (arena, kl - 2 + 1);
+        if (!p || !key) {
+            rc = hg_err_set (err, HG_ENOMEM, "out of memory");
+            break;
+        }
+        hourglass__query_part__init (p);
+        memcpy (key, k + 2, kl - 2);
+        p->key.data = key;
+        p->key.len = kl - 2;
+        memcpy (&p->records, v, 8);
+        memcpy (&p->patients, v + 8, 8);
+        ptrs[n++] = p;
+    }
+    hg_store_iter_destroy (&it);
+    if (rc == 0) {
+        reply->parts = ptrs;
+        reply->n_parts = n;
+    }
+    return rc;
+}

@@ -25,4 +25,14 @@ extern bool hg_query_shard_timelines_only;
 int hg_query_shard_reply (hg_index_t *index, const Hourglass__ControlRequest *req,
                           Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
 
+/* CODES (issue 14): the codes of the shard under prefix ("SYSTEM|CODE-PREFIX",
+ * or a code prefix in every system when it has no '|'), in key order, each
+ * with its exact patients and records (the aggregates: a patient counted
+ * once per code), as reply->parts (key "system|code"; in arena); at most
+ * limit (0 or more than HG_QUERY_CODES_LIMIT_MAX: that many), with
+ * reply->truncated when more matched. Analytics merges and suppresses. */
+#define HG_QUERY_CODES_LIMIT_MAX 1000
+int hg_query_shard_codes (hg_index_t *index, const char *prefix, uint32_t limit,
+                          Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
+
 #endif

@@ -1,6 +1,6 @@
 """
-hgdocker.py -- what the container deployment tests share (test_stack.py;
-test_compose.py predates it): running commands, telling whether Docker is
+hgdocker.py -- what the container deployment tests share (test_stack.py,
+test_compose.py): running commands, telling whether Docker is
 usable, free host ports, and checking a drained deployment's counts against
 the simulator's truth.json. Standard library only.
 """

@@ -393,7 +393,7 @@ def test_stack_deploys_pushes_scales_and_is_removed(stack):
     stack.scale("cleanser", 3)
     want["cleanser"] = 3
     stack.wait_healthy(want)
-    assert "%s#3" % "cleanser" in stack.instances, stack.instances
+    assert "cleanser-3" in stack.instances, stack.instances
     for partner, fmt, files in jobs[half:]:
         stack.push(partner, fmt, files)
     _log("pushed all %d jobs" % len(jobs))
@@ -402,7 +402,10 @@ def test_stack_deploys_pushes_scales_and_is_removed(stack):
     _log("drained: indexed %d" % counter(stats, "indexer", "indexed"))
     # the replica added by the scale took work, and what it passed on reached
     # the indexers: the deids found it through the service name (dnsrr)
-    assert stats["cleanser#3"].get("received", 0) > 0, stats["cleanser#3"]
+    assert stats["cleanser-3"].get("received", 0) > 0, stats["cleanser-3"]
+    # one name: the CLI's is the one the instance gives itself
+    for name in ("cleanser-1", "cleanser-2", "cleanser-3", "deid-1", "deid-2"):
+        assert stats[name]["up"], stats
     check_counts(truth, stats, stack.counts, stack.quarantine_count)
     _log("every count equals the truth (%d codes, %d records)"
          % (len(truth["codes"]), truth["records"]["distinct"]))

@@ -6,14 +6,20 @@
  * genotype), an output that is not the input, "90+" or "[redacted]"; a
  * range kept with a byte that is neither a number, a comparator nor a UCUM
  * unit character, or longer than its buffer; a state or country that is
- * not 0 to 3 upper-case letters or digits.
+ * not 0 to 3 upper-case letters or digits; a note (the input around the
+ * patient's family name, in any case) whose scrubbed text still holds that
+ * name.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "policy.h"
+#include "record.h"
+#include "scrub.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -29,6 +35,43 @@ s_check_code (const char *code)
             __builtin_trap ();
         }
     }
+}
+
+/* The input as a note of a patient whose family name the de-identifier
+ * knows: the name must not survive, whatever surrounds it. */
+static void
+s_check_note (const char *in)
+{
+    static hg_scrub_t *sc;
+    static hg_scrub_lexicon_t *known;
+    static const unsigned char key[HG_DEID_KEY_BYTES] = {1};
+    if (!sc) {
+        sc = hg_scrub_new (NULL);
+        known = hg_scrub_lexicon_new ();
+        hg_err_t err = {0};
+        if (!sc || !known || hg_scrub_lexicon_add (known, HG_SCRUB_NAME, "Zyxwquor", 8, &err)) {
+            __builtin_trap ();
+        }
+        hg_scrub_set_strict (sc, true);
+    }
+    hg_arena_t *a = hg_arena_new (0);
+    Hourglass__Record *rec = hg_arena_alloc (a, sizeof (*rec));
+    if (!a || !rec) {
+        __builtin_trap ();
+    }
+    hourglass__record__init (rec);
+    rec->kind = HOURGLASS__RECORD_KIND__KIND_NOTE;
+    rec->provenance = hg_provenance_new (a);
+    rec->provenance->partner = (char *) "fuzz";
+    rec->patient_ref = (char *) "P-1";
+    rec->text = hg_arena_printf (a, "%s zYxWqUoR%s", in, in);
+    hg_deid_ctx_t ctx = {.key = key, .today_days = 20000, .scrub = sc, .known = known};
+    hg_err_t err = {0};
+    if (!rec->text || hg_deid_record (&ctx, a, rec, &err) < 0
+        || strcasestr (rec->text, "zyxwquor")) {
+        __builtin_trap ();
+    }
+    hg_arena_destroy (&a);
 }
 
 int
@@ -65,5 +108,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     s_check_code (code);
     hg_deid_country_code (in, code);
     s_check_code (code);
+    s_check_note (in);
     return 0;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokens.h"
+#include "http_tokens.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

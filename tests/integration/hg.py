@@ -17,6 +17,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -320,6 +322,25 @@ def mllp_send(address, msg):
             assert chunk, "connection closed before the ACK"
             buf += chunk
     return buf
+
+
+def http_request(url, method, body=None, token=None, headers=None, raw=None, timeout=60):
+    """(status, headers, body bytes) of one HTTP request; body is sent as JSON
+    (raw: these bytes instead), token as a bearer token. Error statuses are
+    returned, not raised."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
 
 
 def indexed_total(stats):

@@ -18,9 +18,14 @@ analytics; RocksDB with --compression none, read after `cluster down`), every
 log file, every /metrics and /health page of every service (each instance's
 URL from cluster.json) and every analytics answer (query
 count, a cohort, stats) hold none of the canaries, in any case and glued to
-anything. The twin: every canary is found in the collector's or the
-cleanser's store, so none passes because it was never delivered.
+anything. Free text (notes, comments, text results: an MDM^T02, NTE, OBX
+ST/TX, DocumentReference and DiagnosticReport text, note[] annotations)
+passes the de-identifier scrubbed: its canaries are gone while what the
+text says is in the index. The twin: every canary is found in the
+collector's or the cleanser's store, so none passes because it was never
+delivered.
 """
+import base64
 import glob
 import json
 import os
@@ -110,7 +115,16 @@ def hl7_more(P):
            "208^Vaccine by Nurse %s^CVX" % P["hl7.rxa.display"], "0.3", "mL", "", "",
            "4567^%s^Al" % P["hl7.rxa.provider"], "", "", "", "", P["hl7.rxa.lot"]]
     vxu = [head % ("VXU^V04", P["hl7.vxu.msh10"]), pid, "ORC|RE||IMM-1", "|".join(rxa)]
-    return "".join("\r".join(m) + "\r" for m in (adt, vxu)).encode()
+    note = ["Discharge summary.", "Seen %s for f/u." % P["hl7.mdm.date"],
+            "Discussed the plan with her son %s at the bedside." % P["hl7.mdm.relative"],
+            "The %s family agrees; call back at %s." % (P["hl7.pid5.family"].lower(),
+                                                        P["hl7.mdm.phone"]),
+            "Specimen %s sent." % P["hl7.mdm.specimen"],
+            "Electronically signed by Ilse %s, MD" % P["hl7.mdm.clinician"]]
+    mdm = [head % ("MDM^T02", "MDM-1"), pid, "TXA|1|DS|TX|202103041015"]
+    mdm += ["OBX|%d|TX|18842-5^Discharge summary^LN||%s||||||F" % (i + 1, t)
+            for i, t in enumerate(note)]
+    return "".join("\r".join(m) + "\r" for m in (adt, vxu, mdm)).encode()
 
 
 def fhir_more(P, subject):
@@ -138,7 +152,25 @@ def fhir_more(P, subject):
            "patient": subject, "occurrenceDateTime": "2021-03-01",
            "lotNumber": P["fhir.imm.lot"],
            "performer": [{"actor": {"display": "Nurse %s" % P["fhir.imm.performer"]}}]}
-    return [enc, med, imm]
+    text = ("Progress note. MRN: %s. Mrs %s seen with her neighbour %s today."
+            % (P["fhir.patient.mrn"], P["fhir.patient.family"], P["fhir.docref.text"]))
+    doc = {"resourceType": "DocumentReference", "id": "doc-1", "status": "current",
+           "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3"}]},
+           "subject": subject, "date": "2021-03-01T12:00:00Z",
+           "content": [{"attachment": {"contentType": "text/plain",
+                                       "data": base64.b64encode(text.encode()).decode()}}]}
+    form = "Findings discussed with his wife %s by phone." % P["fhir.report.form"]
+    rep = {"resourceType": "DiagnosticReport", "id": "rep-1", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "24627-2"}]},
+           "subject": subject, "effectiveDateTime": "2021-03-01T13:00:00Z",
+           "conclusion": "No acute disease. Reviewed with Dr. %s." % P["fhir.report.conclusion"],
+           "presentedForm": [{"contentType": "text/plain",
+                              "data": base64.b64encode(form.encode()).decode()}]}
+    proc = {"resourceType": "Procedure", "id": "proc-1", "status": "completed",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "80146002"}]},
+            "subject": subject, "performedDateTime": "2021-03-01T14:00:00Z",
+            "note": [{"text": "Assisted by %s; uneventful." % P["fhir.proc.note"]}]}
+    return [enc, med, imm, doc, rep, proc]
 
 
 def fhir_bundle(P):
@@ -543,5 +575,13 @@ def test_no_canary_passes_the_deidentifier(make_cluster, tmp_path):
         content = [c_["id"] for c_ in canaries if c_["format"] == fmt
                    and c_["id"] in reached and not c_["id"].startswith(ids)]
         assert content, "no %s canary reached the de-identifier's input" % fmt
+    # free text passed scrubbed, not removed: what the notes say is in the index
+    kept = [b"Discussed the plan with her son [NAME] at the bedside.",
+            b"seen with her neighbour [NAME] today.", b"Reviewed with Dr. [NAME].",
+            b"Findings discussed with his wife [NAME] by phone.",
+            b"Assisted by [NAME]; uneventful.", b"Called Mrs [NAME] at home",
+            b"seen at [LOCATION]"]
+    found = hg.scan_files(_dirs(c, "indexer-*"), set(kept), bounded=False)
+    assert set(found) == set(kept), sorted(set(kept) - set(found))
     assert not leaks, "canaries behind the de-identifier:\n%s" % "\n".join(
         "  %s: %s %s" % (k, v[0], v[1]) for k, v in sorted(leaks.items()))

@@ -277,9 +277,14 @@ def test_secure_control_plane(make_cluster, tmp_path):
     assert c.quarantine()["count"] >= 1
     # --key: another allowed key with another role; the CLI reports the refusal
     analytics_key = os.path.join(c.dir, "keys", "analytics-0.key")
-    for cmd in (["stats"], ["quarantine", "list"]):
+    for cmd in (["stats"], ["quarantine", "list"], ["drain", "cleanser-0", "--force"]):
         r = hg.run(*cmd, "--cluster", c.dir, "--key", analytics_key)
         assert r.rc == 1 and "needs role operator; this key's role is analytics" in r.err, r
+    # a drain is the operator's: with its key the replica drains, and resumes
+    r = hg.run("drain", "cleanser-0", "--cluster", c.dir, "--force", "--timeout", "30")
+    assert r.rc == 0 and "cleanser-0 drained in" in r.out, r
+    r = hg.run("drain", "cleanser-0", "--cluster", c.dir, "--resume")
+    assert r.rc == 0 and "takes work again" in r.out, r
     # --key with an unknown key: no answer, and the CLI says why
     stranger = str(tmp_path / "stranger")
     assert hg.run("keygen", "--out", stranger).rc == 0

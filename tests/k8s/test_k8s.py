@@ -262,12 +262,49 @@ def test_secure_variant():
             assert sc["seccompProfile"]["type"] == "RuntimeDefault", f
             assert sc["readOnlyRootFilesystem"] is True, f
         secrets = [v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v]
-        assert secrets == ["hourglass-links"], f
+        # replicas also hold the drain key, for their preStop hook
+        want = ["hourglass-links"] + (["hourglass-drain"] if name in REPLICAS else [])
+        assert secrets == want, f
+        if name in REPLICAS:
+            cmd = c["lifecycle"]["preStop"]["exec"]["command"]
+            assert cmd[cmd.index("--key") + 1] == "/run/secrets/links/drain.key", f
+            assert cmd[cmd.index("--server-key") + 1] == "/run/secrets/links/%s.pub" % name, f
     # no service pod holds the operator's secret key: only the CLI Job
     for f, d in _docs():
         if d["kind"] in WORKLOADS and d["metadata"]["name"] != "hourglass-cli":
             spec, _ = _pod_spec(d)
             assert "hourglass-operator" not in str(spec.get("volumes", [])), f
+
+
+REPLICAS = ("cleanser", "deid")
+
+
+def test_replicas_drain_before_they_stop():
+    """cleanser and deid pods run `hourglass drain` on their own control port in
+    preStop, with a timeout and hold that fit the grace period and flags the
+    built CLI knows; the other services are not replicas and have no hook."""
+    known = _known_options("hourglass") | set(re.findall(
+        r"^\s+(--[a-z0-9-]+)", subprocess.run(
+            [os.path.join(os.environ.get("HOURGLASS_BIN", os.path.join(ROOT, "build", "bin")),
+                          "hourglass"), "drain", "--help"],
+            capture_output=True, text=True, timeout=10).stdout, re.M))
+    for f, d in _workloads():
+        name = d["metadata"]["name"]
+        spec, _ = _pod_spec(d)
+        c = spec["containers"][0]
+        hook = c.get("lifecycle", {}).get("preStop")
+        if name not in REPLICAS:
+            assert not hook, "%s: %s is not a replica to drain" % (f, name)
+            continue
+        cmd = hook["exec"]["command"]
+        assert cmd[:2] == ["/bin/hourglass", "drain"], (f, cmd)
+        port = [p["containerPort"] for p in c["ports"] if p["name"] == "control"][0]
+        assert cmd[cmd.index("--control") + 1] == "tcp://127.0.0.1:%d" % port, (f, cmd)
+        for a in cmd[2:]:
+            if a.startswith("--"):
+                assert a in known, "%s: hourglass drain has no option %s" % (f, a)
+        budget = int(cmd[cmd.index("--timeout") + 1]) + int(cmd[cmd.index("--hold") + 1])
+        assert budget + 10 <= spec["terminationGracePeriodSeconds"], (f, budget)
 
 
 def test_shard_count_is_one_value():

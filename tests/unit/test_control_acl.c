@@ -41,14 +41,14 @@ test_table (void **state)
     (void) state;
     const char *services[] = {"collector", "cleanser", "deid", "indexer", "analytics"};
     const int kinds[] = {K (HEALTH),  K (STATS),  K (COUNT), K (QUARANTINE_LIST), K (OUTCOME),
-                         K (QUALITY), K (REPLAY), K (QUERY), K (EXPORT)};
+                         K (QUALITY), K (REPLAY), K (QUERY), K (EXPORT),          K (DRAIN)};
     /* rows: services; columns: kinds in the order above */
     const char *want[] = {
-        "OH O - O - - - - -",  /* collector */
-        "OH O - O OC O O - -", /* cleanser */
-        "OH O - O - - - - -",  /* deid */
-        "OH O A O - - - A O",  /* indexer */
-        "OH O O O - - - O -",  /* analytics */
+        "OH O - O - - - - - O",  /* collector */
+        "OH O - O OC O O - - O", /* cleanser */
+        "OH O - O - - - - - O",  /* deid */
+        "OH O A O - - - A O O",  /* indexer */
+        "OH O O O - - - O - O",  /* analytics */
     };
     for (size_t s = 0; s < 5; s++) {
         char got[64] = "";
@@ -93,14 +93,29 @@ test_allowed (void **state)
     assert_false (hg_control_allowed ("indexer", K (COUNT), HG_ROLE_HEALTH));
     assert_true (hg_control_allowed ("analytics", K (COUNT), HG_ROLE_OPERATOR));
     assert_false (hg_control_allowed ("analytics", K (COUNT), HG_ROLE_ANALYTICS));
+    /* the audit trail (who asked what) is the operator's alone; the shards'
+     * exact code counts analytics' alone */
+    assert_true (hg_control_allowed ("analytics", K (AUDIT_LIST), HG_ROLE_OPERATOR));
+    assert_true (hg_control_allowed ("analytics", K (AUDIT_VERIFY), HG_ROLE_OPERATOR));
+    assert_false (hg_control_allowed ("analytics", K (AUDIT_LIST), HG_ROLE_ANALYTICS));
+    assert_false (hg_control_allowed ("analytics", K (AUDIT_LIST), HG_ROLE_HEALTH));
+    assert_false (hg_control_allowed ("indexer", K (AUDIT_LIST), HG_ROLE_OPERATOR));
+    assert_true (hg_control_allowed ("indexer", K (CODES), HG_ROLE_ANALYTICS));
+    assert_false (hg_control_allowed ("indexer", K (CODES), HG_ROLE_OPERATOR));
+    assert_false (hg_control_allowed ("analytics", K (CODES), HG_ROLE_OPERATOR));
     /* quarantine excerpts and payloads: operator only */
     assert_true (hg_control_allowed ("cleanser", K (QUARANTINE_LIST), HG_ROLE_OPERATOR));
     assert_false (hg_control_allowed ("cleanser", K (QUARANTINE_LIST), HG_ROLE_ANALYTICS));
     assert_false (hg_control_allowed ("deid", K (QUARANTINE_LIST), HG_ROLE_HEALTH));
+    /* a drain stops a replica taking work: operator only (not the probes' health key) */
+    assert_true (hg_control_allowed ("cleanser", K (DRAIN), HG_ROLE_OPERATOR));
+    assert_false (hg_control_allowed ("cleanser", K (DRAIN), HG_ROLE_HEALTH));
+    assert_false (hg_control_allowed ("deid", K (DRAIN), HG_ROLE_ANALYTICS));
+    assert_false (hg_control_allowed ("deid", K (DRAIN), HG_ROLE_COLLECTOR));
     /* a key without a role may make nothing anywhere */
     const char *services[] = {"collector", "cleanser", "deid", "indexer", "analytics"};
     for (size_t s = 0; s < 5; s++) {
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k <= K (CODES); k++) {
             assert_false (hg_control_allowed (services[s], k, HG_ROLE_NONE));
             assert_false (
                 hg_control_allowed (services[s], k, hg_control_role ("partner:city-lab")));

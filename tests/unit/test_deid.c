@@ -418,8 +418,6 @@ static const char *const s_identifying[] = {
     "ENC-445566",
     "acme/batch-77",
     "PID/1",
-    "chest pain",
-    "Tuesday",
     "Dr. Zoidberg",
     "2021-03-04",
     "2021-03-04T10:30",
@@ -468,13 +466,26 @@ test_full_record_nothing_identifying (void **state)
     char content_key[64];
     snprintf (content_key, sizeof (content_key), "%s", rec->record_id);
 
+    /* the text is scrubbed with what the record says of its patient */
+    hg_scrub_lexicon_t *known = hg_scrub_lexicon_new ();
+    hg_scrub_t *sc = hg_scrub_new (NULL);
+    hg_scrub_set_strict (sc, true);
+    assert_int_equal (hg_deid_known_add (known, rec), 0);
+    fx->ctx.scrub = sc;
+    fx->ctx.known = known;
     assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
     assert_int_equal (fx->err.code, 0);
+    fx->ctx.scrub = NULL;
+    fx->ctx.known = NULL;
+    hg_scrub_free (sc);
+    hg_scrub_lexicon_free (known);
 
     for (size_t i = 0; i < sizeof (s_identifying) / sizeof (s_identifying[0]); i++) {
         s_assert_absent (rec, s_identifying[i]);
     }
     s_assert_absent (rec, content_key);
+    s_assert_absent (rec, "Zoidberg");
+    s_assert_present (rec, "chest pain since Tuesday"); /* what the note means stays */
 
     /* exact transformed values */
     assert_true (rec->pseudonymous);
@@ -492,7 +503,8 @@ test_full_record_nothing_identifying (void **state)
     assert_string_equal (rec->provenance->partner, "acme");
     assert_string_equal (rec->provenance->source_format, "hl7v2");
     assert_int_equal (rec->n_identifiers, 0);
-    assert_string_equal (rec->text, "");
+    assert_string_equal (rec->text, "Mrs [NAME] reports chest pain since Tuesday; seen by Dr. "
+                                    "[NAME]");
 
     /* shifted by this patient's shift; interval to the deceased date kept */
     int shift = hg_dateshift_days (s_key, rec->patient_ref);
@@ -1641,6 +1653,115 @@ test_memos_change_nothing (void **state)
     }
 }
 
+/* A record's free text under a scrubber: dates moved by the patient's
+ * shift in their own format, names and numbers replaced, the patient's own
+ * values (hg_deid_known_add) taken wherever they stand, and fail closed:
+ * a known value left in the result removes the text. */
+static void
+test_text_scrubbed (void **state)
+{
+    fixture_t *fx = *state;
+    hg_arena_t *a = fx->arena;
+    hg_scrub_t *sc = hg_scrub_new (NULL);
+    hg_scrub_set_strict (sc, true);
+    hg_scrub_lexicon_t *known = hg_scrub_lexicon_new ();
+    hg_deid_text_stats_t st = {0, 0};
+    fx->ctx.scrub = sc;
+    fx->ctx.text_stats = &st;
+
+    /* the patient's demographics give the known values */
+    Hourglass__Record *demo = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_DEMOGRAPHICS, "acme",
+                                     "MRN-778899");
+    demo->demographics = hg_demographics_new (a);
+    demo->demographics->family = hg_arena_strdup (a, "Featherstonehaugh");
+    assert_int_equal (hg_strv_push (a, &demo->demographics->address_lines,
+                                    &demo->demographics->n_address_lines, "42 Wallaby Way"),
+                      0);
+    assert_int_equal (hg_deid_known_add (known, demo), 0);
+    assert_true (hg_scrub_lexicon_count (known) >= 4); /* MRN, family, line, street */
+
+    const char *note = "Seen 03/04/2021 by Dr. Oakes; daughter of the featherstonehaugh family, "
+                       "lives on wallaby way. Call 555-867-5309. Pt Quibbleworth, MRN-778899.";
+    Hourglass__Record *rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_NOTE, "acme", "MRN-778899");
+    rec->text = hg_arena_strdup (a, note);
+    fx->ctx.known = known;
+    assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+    int shift = hg_dateshift_days (s_key, rec->patient_ref);
+    hg_date_t d = {.year = 2021, .month = 3, .day = 4, .prec = HG_PREC_DAY};
+    hg_date_add_days (&d, shift);
+    char want[256];
+    snprintf (want, sizeof (want),
+              "Seen %02d/%02d/%04d by Dr. [NAME]; daughter of the [NAME] family, lives on "
+              "[LOCATION]. Call [PHONE]. Pt [NAME], [ID].",
+              d.month, d.day, d.year);
+    assert_string_equal (rec->text, want);
+    assert_int_equal (st.scrubbed, 1);
+
+    /* without the known values the lower-case name would have passed */
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_NOTE, "acme", "MRN-778899");
+    rec->text = hg_arena_strdup (a, "daughter of the featherstonehaugh family");
+    fx->ctx.known = NULL;
+    assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+    assert_string_equal (rec->text, "daughter of the featherstonehaugh family");
+
+    /* fail closed: a known value glued inside a word is no whole word the
+     * scrubber takes, but it is still there: the text goes, flagged */
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_NOTE, "acme", "MRN-778899");
+    rec->text = hg_arena_strdup (a, "ref xFeatherstonehaughx noted");
+    fx->ctx.known = known;
+    assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+    assert_string_equal (rec->text, "");
+    assert_int_equal (rec->n_flags, 1);
+    assert_string_equal (rec->flags[0], HG_DEID_FLAG_TEXT_DROPPED);
+    assert_int_equal (st.dropped, 1);
+
+    /* free-text values are scrubbed; numbers, dates left unclaimed and
+     * text the scrubber cannot vouch for are redacted as before */
+    static const struct {
+        const char *in, *out;
+    } values[] = {
+        {"Spoke with Threlkeldine", "Spoke with [NAME]"},
+        {"see note", "see note"},
+        {"result 3/4 pending", HG_DEID_REDACTED}, /* a fraction or March 4th */
+        {"123456", HG_DEID_REDACTED},
+        {"7/22", HG_DEID_REDACTED},
+        {"positive", "positive"},
+    };
+    for (size_t i = 0; i < sizeof (values) / sizeof (values[0]); i++) {
+        rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION, "acme", "MRN-778899");
+        assert_int_equal (hg_record_add_code (a, rec, HG_SYS_LOINC, "8251-1", ""), 0);
+        rec->value_case = HOURGLASS__RECORD__VALUE_STRING_VALUE;
+        rec->string_value = hg_arena_strdup (a, values[i].in);
+        assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+        if (strcmp (rec->string_value, values[i].out) != 0) {
+            fail_msg ("value '%s': '%s', want '%s'", values[i].in, rec->string_value,
+                      values[i].out);
+        }
+    }
+
+    /* surrogates: one per word and patient, the same in every record */
+    unsigned char skey[32] = {7};
+    fx->ctx.surrogate_key = skey;
+    char *out[2];
+    for (int k = 0; k < 2; k++) {
+        rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_NOTE, "acme", "MRN-778899");
+        rec->text = hg_arena_strdup (a, "Seen by Dr. Oakes.");
+        assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+        out[k] = rec->text;
+    }
+    assert_string_equal (out[0], out[1]);
+    assert_null (strstr (out[0], "Oakes"));
+    assert_null (strstr (out[0], "[NAME]"));
+    assert_memory_equal (out[0], "Seen by Dr. ", 12);
+
+    fx->ctx.scrub = NULL;
+    fx->ctx.known = NULL;
+    fx->ctx.text_stats = NULL;
+    fx->ctx.surrogate_key = NULL;
+    hg_scrub_lexicon_free (known);
+    hg_scrub_free (sc);
+}
+
 HG_TEST_MAIN (
     cmocka_unit_test_setup (test_pseudonym_known_answers, s_setup),
     cmocka_unit_test_setup (test_dateshift_known_answers, s_setup),
@@ -1652,6 +1773,7 @@ HG_TEST_MAIN (
     cmocka_unit_test_setup_teardown (test_z_segments_dropped, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_full_record_nothing_identifying, s_rec_setup,
                                      s_rec_teardown),
+    cmocka_unit_test_setup_teardown (test_text_scrubbed, s_rec_setup, s_rec_teardown),
     cmocka_unit_test_setup_teardown (test_birth_year_and_bands, s_rec_setup, s_rec_teardown),
     cmocka_unit_test (test_age_group),
     cmocka_unit_test_setup_teardown (test_shift_keeps_precision, s_rec_setup, s_rec_teardown),

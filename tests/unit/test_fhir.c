@@ -1193,16 +1193,82 @@ test_shared_spec_examples (void **state)
     s_parse_dir_some ("fhir_r4_spec_examples", 40, "example");
 }
 
+/* Free text reaches Record.text: note[] of every clinical resource, a
+ * DiagnosticReport's conclusion and presentedForm, every plain-text
+ * attachment of a DocumentReference (the de-identifier scrubs them). */
+static void
+test_free_text (void **state)
+{
+    (void) state;
+    /* base64 of "Impression: no acute findings." and "Addendum by Dr. Oakes." */
+    const char *a1 = "SW1wcmVzc2lvbjogbm8gYWN1dGUgZmluZGluZ3Mu";
+    const char *a2 = "QWRkZW5kdW0gYnkgRHIuIE9ha2VzLg==";
+    char json[4096];
+    snprintf (
+        json, sizeof (json),
+        "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+        "{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2345-7\"}]},"
+        "\"subject\":{\"reference\":\"Patient/p\"},\"effectiveDateTime\":\"2021-03-01\","
+        "\"valueQuantity\":{\"value\":5},\"note\":[{\"text\":\"fasting\"},"
+        "{\"text\":\"drawn late\"}]}},"
+        "{\"resource\":{\"resourceType\":\"Condition\",\"id\":\"c1\","
+        "\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\","
+        "\"code\":\"44054006\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"note\":[{\"text\":\"since 2019\"}]}},"
+        "{\"resource\":{\"resourceType\":\"Procedure\",\"id\":\"pr1\","
+        "\"status\":\"completed\",\"code\":{\"coding\":[{\"system\":"
+        "\"http://snomed.info/sct\",\"code\":\"80146002\"}]},"
+        "\"subject\":{\"reference\":\"Patient/p\"},\"performedDateTime\":\"2021-03-02\","
+        "\"note\":[{\"text\":\"uneventful\"}]}},"
+        "{\"resource\":{\"resourceType\":\"DiagnosticReport\",\"id\":\"r1\","
+        "\"status\":\"final\",\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+        "\"code\":\"24627-2\"}]},\"subject\":{\"reference\":\"Patient/p\"},"
+        "\"effectiveDateTime\":\"2021-03-03\",\"conclusion\":\"Normal chest.\","
+        "\"presentedForm\":[{\"contentType\":\"text/plain\",\"data\":\"%s\"},"
+        "{\"contentType\":\"application/pdf\",\"data\":\"JVBERi0=\"}]}},"
+        "{\"resource\":{\"resourceType\":\"DocumentReference\",\"id\":\"d1\","
+        "\"type\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"18842-5\"}]},"
+        "\"subject\":{\"reference\":\"Patient/p\"},\"date\":\"2021-03-04\","
+        "\"content\":[{\"attachment\":{\"contentType\":\"text/plain\",\"data\":\"%s\"}},"
+        "{\"attachment\":{\"contentType\":\"text/plain\",\"data\":\"%s\"}}]}}]}",
+        a1, a1, a2);
+    int rc;
+    hg_batch_t *b = s_parse (json, &rc);
+    assert_int_equal (rc, 5);
+    assert_int_equal (hg_batch_reject_count (b), 0);
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_string_equal (r[0]->text, "fasting\n\ndrawn late");
+    assert_string_equal (r[1]->text, "since 2019");
+    assert_string_equal (r[2]->text, "uneventful");
+    assert_string_equal (r[3]->text, "Normal chest.\n\nImpression: no acute findings.");
+    assert_string_equal (r[4]->text, "Impression: no acute findings.\n\nAddendum by Dr. Oakes.");
+    hg_batch_destroy (&b);
+
+    /* a presentedForm that is not base64 is the resource's rejection */
+    snprintf (json, sizeof (json),
+              "{\"resourceType\":\"DiagnosticReport\",\"id\":\"r2\",\"status\":\"final\","
+              "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"24627-2\"}]},"
+              "\"subject\":{\"reference\":\"Patient/p\"},\"presentedForm\":[{\"contentType\":"
+              "\"text/plain\",\"data\":\"not base64!\"}]}");
+    b = s_parse (json, &rc);
+    assert_int_equal (rc, 0);
+    assert_non_null (hg_test_reject_near (b, "DiagnosticReport/r2",
+                                          "DiagnosticReport.presentedForm[0].data is not valid "
+                                          "base64"));
+    hg_batch_destroy (&b);
+}
+
 HG_TEST_MAIN (
-    cmocka_unit_test (test_patient_mapping), cmocka_unit_test (test_bundle_urn_uuid),
-    cmocka_unit_test (test_observation_components), cmocka_unit_test (test_other_resources),
-    cmocka_unit_test (test_medication_statement), cmocka_unit_test (test_imaging_study),
-    cmocka_unit_test (test_document_reference), cmocka_unit_test (test_ndjson_bad_line),
-    cmocka_unit_test (test_framing_first_value), cmocka_unit_test (test_reject_reasons),
-    cmocka_unit_test (test_unsupported_types), cmocka_unit_test (test_invalid_json),
-    cmocka_unit_test (test_deep_nesting), cmocka_unit_test (test_field_limit),
-    cmocka_unit_test (test_max_records), cmocka_unit_test (test_out_of_memory),
-    cmocka_unit_test (test_patient_identifier_rule),
+    cmocka_unit_test (test_free_text), cmocka_unit_test (test_patient_mapping),
+    cmocka_unit_test (test_bundle_urn_uuid), cmocka_unit_test (test_observation_components),
+    cmocka_unit_test (test_other_resources), cmocka_unit_test (test_medication_statement),
+    cmocka_unit_test (test_imaging_study), cmocka_unit_test (test_document_reference),
+    cmocka_unit_test (test_ndjson_bad_line), cmocka_unit_test (test_framing_first_value),
+    cmocka_unit_test (test_reject_reasons), cmocka_unit_test (test_unsupported_types),
+    cmocka_unit_test (test_invalid_json), cmocka_unit_test (test_deep_nesting),
+    cmocka_unit_test (test_field_limit), cmocka_unit_test (test_max_records),
+    cmocka_unit_test (test_out_of_memory), cmocka_unit_test (test_patient_identifier_rule),
     cmocka_unit_test (test_patient_links_in_bundle), cmocka_unit_test (test_patient_links_ndjson),
     cmocka_unit_test (test_patient_reference_rejects), cmocka_unit_test (test_hl7_system_names),
     cmocka_unit_test (test_shared_synthea_ndjson), cmocka_unit_test (test_shared_synthea_bundles),

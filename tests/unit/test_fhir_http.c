@@ -216,8 +216,10 @@ s_rewrite_file (const char *path, const char *text)
     assert_int_equal (fclose (f), 0);
 }
 
+static unsigned s_body_timeout_s; /* of the next start */
+
 static hg_fhir_http_t *
-s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
+s_start_budget (int *port, unsigned timeout_ms, const char *tokens_path, size_t inflight)
 {
     hg_err_t err = {0};
     hg_fhir_http_t *h = NULL;
@@ -227,6 +229,8 @@ s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
         hg_fhir_http_opts_t o = {.listen = listen,
                                  .tokens_file = tokens_path,
                                  .max_body_bytes = MAX_BODY,
+                                 .max_inflight_bytes = inflight,
+                                 .body_timeout_s = s_body_timeout_s,
                                  .answer_timeout_ms = timeout_ms};
         h = hg_fhir_http_start (&o, &err);
         *port = p;
@@ -235,6 +239,12 @@ s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
         fail_msg ("cannot start: %s", err.msg);
     }
     return h;
+}
+
+static hg_fhir_http_t *
+s_start_with (int *port, unsigned timeout_ms, const char *tokens_path)
+{
+    return s_start_budget (port, timeout_ms, tokens_path, 0);
 }
 
 static hg_fhir_http_t *
@@ -256,7 +266,7 @@ s_take_one (hg_fhir_http_t *h)
 {
     assert_true (s_readable (h, 5000));
     hg_http_request_t *req[4];
-    assert_int_equal (hg_fhir_http_take (h, req, 4), 1);
+    assert_int_equal (hg_fhir_http_take (h, req, 4, 0), 1);
     assert_false (s_readable (h, 0));
     return req[0];
 }
@@ -605,6 +615,144 @@ test_refusals_queue_nothing (void **state)
     hg_fhir_http_stop (&h);
 }
 
+/* A padded Bundle of len bytes (owned by the caller). */
+static char *
+s_padded (size_t len)
+{
+    char *b = malloc (len + 1);
+    assert_non_null (b);
+    memset (b, ' ', len);
+    memcpy (b, BUNDLE, strlen (BUNDLE));
+    b[len] = '\0';
+    return b;
+}
+
+/* The in-flight budget: bodies held at once (received, or waiting for the
+ * journal) never pass it; a body that does not fit gets 503 + Retry-After
+ * and reaches nobody, by Content-Length before it is sent and as a chunked
+ * one arrives; the room comes back once a request is answered. */
+static void
+test_inflight_budget (void **state)
+{
+    (void) state;
+    hg_err_t err = {0};
+    hg_fhir_http_opts_t bad = {.listen = "127.0.0.1:39299",
+                               .tokens_file = s_tokens_path,
+                               .max_body_bytes = MAX_BODY,
+                               .max_inflight_bytes = MAX_BODY - 1};
+    assert_null (hg_fhir_http_start (&bad, &err));
+    assert_non_null (strstr (err.msg, "http_inflight_bytes (4095) is below max_payload_bytes"));
+
+    int port;
+    hg_fhir_http_t *h = s_start_budget (&port, 5000, s_tokens_path, 6000);
+    char *body = s_padded (4000);
+    call_t a = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    a.batch_id = "a";
+    s_call_start (&a);
+    hg_http_request_t *held = s_take_one (h); /* 4001 bytes of 6000 held */
+
+    call_t b = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    b.batch_id = "b";
+    s_call_start (&b);
+    s_call_wait (&b);
+    assert_int_equal (b.status, 503);
+    char after[16];
+    assert_string_equal (s_header (&b, "Retry-After", after, sizeof (after)), "2");
+    s_assert_outcome (&b, "error", "transient", "(http_inflight_bytes); this body of 4000 bytes");
+
+    char *small = s_padded (3000);
+    call_t c = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", small);
+    c.chunked = true;
+    s_call_start (&c);
+    s_call_wait (&c);
+    assert_int_equal (c.status, 503);
+    s_assert_outcome (&c, "error", "transient", "was not stored");
+    assert_false (s_readable (h, 0)); /* neither reached the collector */
+
+    hg_fhir_http_answer (h, held, HG_FHIR_HTTP_ACCEPTED, "lab-a/a", NULL, 0);
+    s_call_wait (&a);
+    assert_int_equal (a.status, 202);
+
+    /* the room is back: the same body now fits */
+    call_t b2 = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    b2.batch_id = "b";
+    s_call_start (&b2);
+    hg_http_request_t *r = s_take_one (h);
+    assert_int_equal (r->body_len, 4000);
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-a/b", NULL, 0);
+    s_call_wait (&b2);
+    assert_int_equal (b2.status, 202);
+    free (body);
+    free (small);
+    hg_fhir_http_stop (&h);
+}
+
+/* A body still trickling in after body_timeout_s: the connection is closed
+ * without an answer, nothing queued, and its reserved room comes back. */
+static void
+test_body_timeout (void **state)
+{
+    (void) state;
+    int port;
+    s_body_timeout_s = 1;
+    hg_fhir_http_t *h = s_start_budget (&port, 5000, s_tokens_path, 6000);
+    s_body_timeout_s = 0;
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal (connect (fd, (struct sockaddr *) &addr, sizeof (addr)), 0);
+    char head[512];
+    int n = snprintf (head, sizeof (head),
+                      "POST /fhir HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN_A
+                      "\r\nContent-Type: application/fhir+json\r\nContent-Length: 4000\r\n\r\n"
+                      "%s",
+                      BUNDLE);
+    s_send_all (fd, head, (size_t) n);
+    usleep (300000);
+    /* its 4001 bytes are held: another 4000-byte body does not fit */
+    char *body = s_padded (4000);
+    call_t b = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    s_call_start (&b);
+    s_call_wait (&b);
+    assert_int_equal (b.status, 503);
+    usleep (1200000);
+    s_send_all (fd, "          ", 10); /* more of the body, past the deadline */
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal (poll (&p, 1, 3000), 1);
+    char buf[256];
+    assert_true (recv (fd, buf, sizeof (buf), 0) <= 0); /* closed, no answer */
+    close (fd);
+    assert_false (s_readable (h, 0));
+    /* the room is back */
+    call_t b2 = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", body);
+    s_call_start (&b2);
+    hg_http_request_t *r = s_take_one (h);
+    hg_fhir_http_answer (h, r, HG_FHIR_HTTP_ACCEPTED, "lab-a/b2", NULL, 0);
+    s_call_wait (&b2);
+    assert_int_equal (b2.status, 202);
+    free (body);
+    hg_fhir_http_stop (&h);
+}
+
+/* A compressed body is not taken (its size would say nothing of what it
+ * inflates to): 415 before it is read. */
+static void
+test_content_encoding (void **state)
+{
+    (void) state;
+    int port;
+    hg_fhir_http_t *h = s_start (&port, 5000);
+    call_t c = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", NULL);
+    c.content_length = "100";
+    c.content_type = "application/fhir+json\r\nContent-Encoding: gzip";
+    s_call_start (&c);
+    s_call_wait (&c);
+    assert_int_equal (c.status, 415);
+    s_assert_outcome (&c, "error", "not-supported", "Content-Encoding 'gzip' is not supported");
+    assert_false (s_readable (h, 0));
+    hg_fhir_http_stop (&h);
+}
+
 /* No verdict in time: 504; the untaken request is withdrawn, and a verdict
  * arriving after the 504 for a taken one is harmless. */
 static void
@@ -619,7 +767,7 @@ test_timeout (void **state)
     assert_int_equal (c.status, 504);
     s_assert_outcome (&c, "error", "timeout", "did not answer within 300 ms");
     hg_http_request_t *req[2];
-    assert_int_equal (hg_fhir_http_take (h, req, 2), 0);
+    assert_int_equal (hg_fhir_http_take (h, req, 2, 0), 0);
     assert_false (s_readable (h, 0));
 
     call_t c2 = s_post (port, "Bearer " TOKEN_A, "application/fhir+json", BUNDLE);
@@ -654,10 +802,10 @@ test_concurrent_round (void **state)
     size_t got = 0;
     while (got < N) {
         assert_true (s_readable (h, 5000));
-        got += hg_fhir_http_take (h, req + got, N - got);
+        got += hg_fhir_http_take (h, req + got, N - got, 0);
     }
     hg_http_request_t *extra[1];
-    assert_int_equal (hg_fhir_http_take (h, extra, 1), 0);
+    assert_int_equal (hg_fhir_http_take (h, extra, 1, 0), 0);
     for (size_t i = 0; i < got; i++) {
         char mid[64];
         snprintf (mid, sizeof (mid), "%s/%s", req[i]->partner, req[i]->batch_id);
@@ -814,7 +962,7 @@ test_reload_under_load (void **state)
         assert_int_equal (hg_fhir_http_reload_tokens (h, NULL, NULL), 0);
         if (s_readable (h, 5)) {
             hg_http_request_t *req[N];
-            size_t got = hg_fhir_http_take (h, req, N);
+            size_t got = hg_fhir_http_take (h, req, N, 0);
             for (size_t k = 0; k < got; k++) {
                 assert_true (strcmp (req[k]->partner, "lab-a") == 0
                              || strcmp (req[k]->partner, "lab-b") == 0);
@@ -824,7 +972,7 @@ test_reload_under_load (void **state)
     }
     while (s_readable (h, 200)) {
         hg_http_request_t *req[N];
-        size_t got = hg_fhir_http_take (h, req, N);
+        size_t got = hg_fhir_http_take (h, req, N, 0);
         for (size_t k = 0; k < got; k++) {
             hg_fhir_http_answer (h, req[k], HG_FHIR_HTTP_ACCEPTED, req[k]->partner, NULL, 0);
         }
@@ -930,12 +1078,12 @@ test_tls_errors (void **state)
                         "http_tls_cert is a PEM certificate and http_tls_key its private key");
 }
 
-HG_TEST_MAIN_GROUP (s_group_setup, s_group_teardown, cmocka_unit_test (test_start_errors),
-                    cmocka_unit_test (test_accepted_bundle),
-                    cmocka_unit_test (test_idempotent_and_partners),
-                    cmocka_unit_test (test_busy_and_rejected), cmocka_unit_test (test_ndjson),
-                    cmocka_unit_test (test_refusals_queue_nothing),
-                    cmocka_unit_test (test_timeout), cmocka_unit_test (test_concurrent_round),
-                    cmocka_unit_test (test_stop_with_waiting_request),
-                    cmocka_unit_test (test_reload_tokens),
-                    cmocka_unit_test (test_reload_under_load), cmocka_unit_test (test_tls_errors))
+HG_TEST_MAIN_GROUP (
+    s_group_setup, s_group_teardown, cmocka_unit_test (test_start_errors),
+    cmocka_unit_test (test_accepted_bundle), cmocka_unit_test (test_idempotent_and_partners),
+    cmocka_unit_test (test_busy_and_rejected), cmocka_unit_test (test_ndjson),
+    cmocka_unit_test (test_refusals_queue_nothing), cmocka_unit_test (test_timeout),
+    cmocka_unit_test (test_concurrent_round), cmocka_unit_test (test_inflight_budget),
+    cmocka_unit_test (test_content_encoding), cmocka_unit_test (test_body_timeout),
+    cmocka_unit_test (test_stop_with_waiting_request), cmocka_unit_test (test_reload_tokens),
+    cmocka_unit_test (test_reload_under_load), cmocka_unit_test (test_tls_errors))

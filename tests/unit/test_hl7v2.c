@@ -281,7 +281,8 @@ test_multi_message_locations (void **state)
     assert_non_null (hg_test_reject_near (b, "message 3 (MSH-10 'MSG0003')",
                                           "message type ADT^A02 is not supported (supported: "
                                           "ADT^A01, ADT^A03, ADT^A04, ADT^A08, ADT^A40, ORM^O01, "
-                                          "OML^O21, ORU^R01, RDE^O11, VXU^V04)"));
+                                          "OML^O21, ORU^R01, RDE^O11, VXU^V04, MDM^T02, "
+                                          "MDM^T04, MDM^T06, MDM^T08, MDM^T10)"));
     assert_non_null (hg_test_reject_near (b, "message 4 (MSH-10 'MSG0004') segment PID",
                                           "PID-3 patient identifier list is empty"));
     assert_non_null (
@@ -589,7 +590,9 @@ test_orders (void **state)
 
 /* Every segment of an order ends as a record, a reject or a counted
  * ignore: OBX of an order (ask-at-order-entry answers) are observations,
- * a bad one rejected; NTE, SPM, a second PV1 are counted per segment. */
+ * a bad one rejected; NTE the text of the record before it (OBX 3), one
+ * after the rejected OBX ignored; SPM, a second PV1 are counted per
+ * segment. */
 static void
 test_order_obx_and_every_segment (void **state)
 {
@@ -602,6 +605,7 @@ test_order_obx_and_every_segment (void **state)
                       "OBR|1|||24725-4^CT Head^LN|||20211020120000\r"
                       "OBX|1|NM|8339-4^Birth weight^LN||3250|g\r"
                       "OBX|2|NM|11884-4^Gestational age^LN||thirty|wk\r"
+                      "NTE|1||on a rejected result: ignored\r"
                       "OBX|3|CE|8339-5^Feeding^LN||BF^Breast^L\r"
                       "NTE|1||urgent\r"
                       "NTE|2||call back\r"
@@ -619,13 +623,16 @@ test_order_obx_and_every_segment (void **state)
     assert_string_equal (r[3]->provenance->source_record_id, "ORD-9/OBX[3]");
     assert_int_equal (hg_batch_reject_count (b), 1);
     assert_non_null (hg_test_reject_near (b, "segment OBX[2]", "thirty"));
-    assert_int_equal (hg_test_ignored_of (b, "HL7 NTE in ORM^O01"), 2);
+    assert_string_equal (r[3]->text, "urgent\ncall back");
+    assert_string_equal (r[2]->text, "");
+    assert_int_equal (hg_test_ignored_of (b, "HL7 NTE in ORM^O01"),
+                      1); /* after the rejected OBX */
     assert_int_equal (hg_test_ignored_of (b, "HL7 SPM in ORM^O01"), 1);
     assert_int_equal (hg_test_ignored_of (b, "HL7 PV1 in ORM^O01"), 1); /* the second */
     assert_int_equal (hg_test_ignored_of (b, "HL7 batch envelope"), 2);
-    assert_int_equal (hg_batch_ignored (b), 6);
-    /* 14 segments: 4 records (PID, OBR, two OBX) + 1 reject + 6 ignored
-     * + MSH, PV1 and ORC held by the records */
+    assert_int_equal (hg_batch_ignored (b), 5);
+    /* 15 segments: 4 records (PID, OBR, two OBX) + 1 reject + 5 ignored
+     * + MSH, PV1, ORC and two NTEs held by the records */
     hg_batch_destroy (&b);
 
     /* OML^O21 too; a rejected message's segments are all in the quarantine */
@@ -956,7 +963,61 @@ test_sender_zone (void **state)
     assert_null (hg_hl7v2_system_uri (NULL));
 }
 
-HG_TEST_MAIN (cmocka_unit_test (test_z_segments_kept),
+/* Notes: an NTE is the text of the OBX before it; an MDM^T02 is one note
+ * with every OBX-5 line of its document, coded by OBX-3 (else TXA-2),
+ * dated TXA-4. */
+static void
+test_notes (void **state)
+{
+    (void) state;
+    const char *msg =
+        "MSH|^~\\&|LIS|HOSP|||20210301080000||ORU^R01|N-1|P|2.5\r"
+        "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+        "OBR|1|||24323-8^Panel^LN|||20210301070000\r"
+        "NTE|1||before any result\r"
+        "OBX|1|NM|2345-7^Glucose^LN||105|mg/dL|||||F\r"
+        "NTE|1||Called Mrs Smith at home\r"
+        "NTE|2||result read back~twice\r"
+        "MSH|^~\\&|EMR|HOSP|||20210302080000||MDM^T02|N-2|P|2.5\r"
+        "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+        "PV1|1|I|||||||||||||||||V-9\r"
+        "TXA|1|DS|TX|20210302101500||20210302090000\r"
+        "OBX|1|TX|18842-5^Discharge summary^LN||Discharge summary||||||F\r"
+        "OBX|2|TX|18842-5^Discharge summary^LN||Seen 03/01/2021 by Dr. Oakes.\\.br\\"
+        "Home today.||||||F\r"
+        "MSH|^~\\&|EMR|HOSP|||20210302080000||MDM^T02|N-3|P|2.5\r"
+        "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+        "TXA|1|CN|TX\r"
+        "OBX|1|TX|||consult text||||||F\r"
+        "MSH|^~\\&|EMR|HOSP|||20210302080000||MDM^T02|N-4|P|2.5\r"
+        "PID|1||P-1^^^H^MR||Doe^Jo||1990|F\r"
+        "OBX|1|TX|18842-5^DS^LN||no TXA||||||F\r";
+    int rc;
+    hg_batch_t *b = s_parse (msg, &rc);
+    assert_int_equal (rc, 7); /* PID, OBX; PID, note; PID, note; PID (no TXA) */
+    Hourglass__Record **r = hg_batch_records (b);
+    assert_string_equal (r[1]->text, "Called Mrs Smith at home\nresult read back\ntwice");
+    Hourglass__Record *note = r[3];
+    assert_int_equal (note->kind, HOURGLASS__RECORD_KIND__KIND_NOTE);
+    assert_string_equal (note->patient_ref, "P-1");
+    assert_string_equal (note->encounter_ref, "V-9");
+    assert_string_equal (note->codes[0]->code, "18842-5");
+    assert_string_equal (note->effective, "2021-03-02T10:15:00");
+    assert_string_equal (note->text,
+                         "Discharge summary\nSeen 03/01/2021 by Dr. Oakes.\nHome today.");
+    assert_string_equal (note->provenance->source_record_id, "N-2/TXA");
+    /* no OBX-3: TXA-2 codes it (HL7 table 0270); no TXA-4 or -6: MSH-7 */
+    assert_string_equal (r[5]->codes[0]->system, "http://terminology.hl7.org/CodeSystem/v2-0270");
+    assert_string_equal (r[5]->codes[0]->code, "CN");
+    assert_string_equal (r[5]->effective, "2021-03-02T08:00:00");
+    assert_string_equal (r[5]->text, "consult text");
+    assert_int_equal (hg_batch_reject_count (b), 1);
+    assert_non_null (hg_test_reject_near (b, "N-4", "TXA segment is missing"));
+    assert_int_equal (hg_test_ignored_of (b, "HL7 NTE in ORU^R01"), 1); /* before any result */
+    hg_batch_destroy (&b);
+}
+
+HG_TEST_MAIN (cmocka_unit_test (test_notes), cmocka_unit_test (test_z_segments_kept),
               cmocka_unit_test (test_adt_line_endings_and_bom),
               cmocka_unit_test (test_custom_delimiters), cmocka_unit_test (test_oru_values),
               cmocka_unit_test (test_multi_message_locations),

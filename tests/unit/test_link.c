@@ -612,6 +612,82 @@ test_dns_discovery (void **state)
                                   "(NAME resolved to every address of the upstream's instances)");
 }
 
+/* hourglass drain: a draining client advertises no credit; the upstream
+ * confirms (HEARTBEAT stopped) and, from then on, hands everything to the
+ * other client; what the drained one received before it still acks. */
+static void
+test_drain (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 60 };
+    hg_err_t err = {0};
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-0", -1, &fx->opts, &err);
+    fx->cli2 = hg_link_client_new (fx->zctx, fx->endpoint, "down-1", -1, &fx->opts, &err);
+    assert_non_null (fx->cli);
+    assert_non_null (fx->cli2);
+    hg_delivery_t out[64];
+    /* both say HELLO before there is work */
+    for (int i = 0; i < 20; i++) {
+        s_release (out, s_step (fx->srv, fx->cli, out, 64));
+        s_release (out, s_step (NULL, fx->cli2, out, 64));
+    }
+    for (int i = 0; i < N / 2; i++) {
+        s_write_entry (fx, fx->srv, i, -1);
+    }
+    /* the first client gets some and holds them (not acked yet) */
+    hg_delivery_t held[64];
+    size_t n_held = 0;
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (n_held == 0 && hg_now_ms () < deadline) {
+        n_held = s_step (fx->srv, fx->cli, held, 64);
+    }
+    assert_true (n_held > 0);
+    assert_int_equal (hg_link_client_stopped (fx->cli, hg_now_ms ()), 0); /* not draining */
+    hg_link_client_drain (fx->cli, true, 1000, hg_now_ms ());
+    while (hg_link_client_stopped (fx->cli, hg_now_ms ()) < 1 && hg_now_ms () < deadline) {
+        size_t k = s_step (fx->srv, fx->cli, held + n_held, 64 - n_held);
+        n_held += k; /* sent before the drain was applied: still ours */
+    }
+    assert_int_equal (hg_link_client_stopped (fx->cli, hg_now_ms ()), 1);
+    assert_int_equal (hg_link_client_in_process (fx->cli), n_held);
+    /* confirmed: nothing more comes to it, the rest goes to the other */
+    for (int i = N / 2; i < N; i++) {
+        s_write_entry (fx, fx->srv, i, -1);
+    }
+    size_t to_other = 0;
+    while (to_other < N - n_held && hg_now_ms () < deadline) {
+        assert_int_equal (s_step (fx->srv, fx->cli, out, 64), 0);
+        size_t k = s_step (NULL, fx->cli2, out, 64);
+        for (size_t i = 0; i < k; i++) {
+            s_check_delivery (fx, &out[i]);
+            out[i].peer = 0;
+        }
+        hg_link_client_ack (fx->cli2, out, k, 1000, hg_now_ms ());
+        to_other += k;
+    }
+    assert_int_equal (to_other, N - n_held);
+    /* the drained client commits and acks what it held: the outbox empties */
+    hg_link_client_ack (fx->cli, held, n_held, 1000, hg_now_ms ());
+    assert_int_equal (hg_link_client_in_process (fx->cli), 0);
+    while (hg_link_server_depth (fx->srv) > 0 && hg_now_ms () < deadline) {
+        s_release (out, s_step (fx->srv, fx->cli, out, 64));
+    }
+    assert_int_equal (hg_link_server_depth (fx->srv), 0);
+    /* resumed: it takes work again (the other gone, it alone can) */
+    hg_link_client_destroy (&fx->cli2);
+    hg_link_client_drain (fx->cli, false, 1000, hg_now_ms ());
+    assert_int_equal (hg_link_client_stopped (fx->cli, hg_now_ms ()), 0);
+    s_write_entry (fx, fx->srv, N, -1);
+    size_t got = 0;
+    while (got == 0 && hg_now_ms () < deadline) {
+        got = s_step (fx->srv, fx->cli, out, 64);
+        s_release (out, got);
+    }
+    assert_int_equal (got, 1);
+}
+
 static void
 test_errors (void **state)
 {
@@ -638,4 +714,5 @@ HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_
               cmocka_unit_test_setup_teardown (test_shard_routing, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_dns_discovery, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_drain, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown))

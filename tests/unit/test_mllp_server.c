@@ -2,7 +2,8 @@
  * test_mllp_server.c -- the collector's MLLP endpoint (mllp_server.c) over
  * real loopback TCP: frames split across writes, junk, several messages in
  * one round, the ACK code of every verdict, a message without MSH-10, a
- * journal failure, and an overflowing sender being closed.
+ * journal failure, an overflowing sender being closed, and the receive
+ * buffers of all connections held within max_inflight_bytes.
  */
 #include "unit_test.h"
 
@@ -10,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -233,6 +235,74 @@ test_overflow (void **state)
     hg_mllp_server_destroy (&s);
 }
 
+/* Runs n rounds in which nothing is framed. */
+static void
+s_idle_rounds (hg_mllp_server_t *s, int n)
+{
+    hg_mllp_message_t *m;
+    for (int round = 0; round < n; round++) {
+        zmq_pollitem_t items[HG_MLLP_SERVER_MAX_CONNS + 1];
+        size_t k = hg_mllp_server_items (s, items, HG_MLLP_SERVER_MAX_CONNS + 1);
+        zmq_poll (items, (int) k, 50);
+        assert_int_equal (hg_mllp_server_receive (s, items, k, 1000, &m), 0);
+        hg_mllp_server_answer (s, false, 1000);
+    }
+}
+
+/* The receive buffers of all connections share max_inflight_bytes: a
+ * connection whose unfinished frame needs room the others hold is closed
+ * unanswered; the one holding the room completes its frame and is ACKed,
+ * and its room comes back once answered. */
+static void
+test_inflight_budget (void **state)
+{
+    (void) state;
+    int port;
+    hg_mllp_server_t *s = s_server_opts ((hg_mllp_server_opts_t) {.max_payload_bytes = 200000,
+                                                                  .max_inflight_bytes = 300000},
+                                         &port);
+    size_t body = 150000;
+    char *big = malloc (body + 1);
+    assert_non_null (big);
+    memset (big, 'x', body);
+    big[body] = '\0';
+    int a = s_connect (port);
+    s_send (a, "\x0b" MSG ("A1") "NTE|1|");
+    s_send (a, big); /* 150 KB of an unfinished frame: a 256 KiB buffer */
+    s_idle_rounds (s, 6);
+
+    int b = s_connect (port);
+    s_send (b, "\x0b" MSG ("B1") "NTE|1|x");
+    s_idle_rounds (s, 3);
+    struct pollfd p = {b, POLLIN, 0};
+    assert_int_equal (poll (&p, 1, 2000), 1);
+    char c;
+    assert_true (read (b, &c, 1) <= 0); /* closed (reset: its bytes unread), no ACK */
+    close (b);
+
+    s_send (a, "\x1c\x0d");
+    hg_mllp_message_t *m;
+    assert_int_equal (s_round (s, 1, &m), 1);
+    assert_int_equal (strncmp (m[0].batch_id, "A1#", 3), 0);
+    hg_mllp_server_answer (s, false, 1000);
+    char acks[4096];
+    assert_true (s_read_acks (a, acks, sizeof (acks), 1) > 0);
+    assert_non_null (strstr (acks, "MSA|AA|A1"));
+
+    /* a's large buffer went back: another sender's message fits again */
+    int d = s_connect (port);
+    s_send (d, "\x0b" MSG ("D1") "\x1c\x0d");
+    assert_int_equal (s_round (s, 1, &m), 1);
+    assert_int_equal (strncmp (m[0].batch_id, "D1#", 3), 0);
+    hg_mllp_server_answer (s, false, 1000);
+    assert_true (s_read_acks (d, acks, sizeof (acks), 1) > 0);
+    assert_non_null (strstr (acks, "MSA|AA|D1"));
+    close (a);
+    close (d);
+    free (big);
+    hg_mllp_server_destroy (&s);
+}
+
 /* With verdict_timeout_ms, a journalled message waits for its verdict; the
  * ACKs of one connection keep the order of its messages (a rejected one
  * behind a waiting one waits too); an overdue verdict is AE "verdict
@@ -421,5 +491,6 @@ s_sodium_setup (void **state)
 }
 
 HG_TEST_MAIN_GROUP (s_sodium_setup, NULL, cmocka_unit_test (test_round),
-                    cmocka_unit_test (test_overflow), cmocka_unit_test (test_verdict_wait),
-                    cmocka_unit_test (test_limits), cmocka_unit_test (test_bad_address))
+                    cmocka_unit_test (test_overflow), cmocka_unit_test (test_inflight_budget),
+                    cmocka_unit_test (test_verdict_wait), cmocka_unit_test (test_limits),
+                    cmocka_unit_test (test_bad_address))

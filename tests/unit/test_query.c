@@ -188,7 +188,8 @@ s_answer (fx_t *fx, const char *doc, uint64_t min_cell)
     }
     hg_qpart_t *part = hg_qpart_new ();
     assert_int_equal (hg_query_shard (fx->index, doc, 2024, part, &err), 0);
-    char *text = hg_query_answer (&q, part, min_cell, 1, a);
+    hg_disclose_policy_t pol = {.min_cell = min_cell, .round_to = 1};
+    char *text = hg_query_answer (&q, part, &pol, NULL, 1, NULL, a);
     json_object *ans = json_tokener_parse (text);
     assert_non_null (ans);
     hg_qpart_destroy (&part);
@@ -272,6 +273,10 @@ test_planner_errors (void **state)
         {"{\"cohort\": {\"sex\": [\"f\"]}}", "cohort.sex[0] must be female"},
         {"{\"by\": [\"sex\", \"zip\"]}", "by[1] must be sex"},
         {"{\"measure\": {\"kind\": \"mean\"}}", "measure.kind must be"},
+        {"{\"measure\": {\"kind\": \"prevalence\", \"per\": 0}}",
+         "measure.per must be a positive"},
+        {"{\"measure\": {\"kind\": \"prevalence\", \"per\": -1}}",
+         "measure.per must be a positive"},
         {"{\"measure\": {\"kind\": \"distribution\", \"code\": \"a|b\", \"bins\": [1, 1]}}",
          "measure.bins must increase"},
         {"{\"measure\": {\"kind\": \"top\", \"of\": \"encounter\"}}", "measure.of must be"},

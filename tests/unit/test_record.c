@@ -410,6 +410,34 @@ test_content_key_spellings (void **state)
     hg_batch_destroy (&b);
 }
 
+/* A note's text is part of its fact: two notes of one patient at one time
+ * are two records; the same text broken into lines differently (HL7's CR,
+ * FHIR's LF, trailing blanks) is one. */
+static void
+test_content_key_notes (void **state)
+{
+    (void) state;
+    hg_batch_t *b = hg_batch_new (0);
+    hg_arena_t *a = hg_batch_arena (b);
+    const char *texts[] = {"Patient seen.\nBP stable.", "Patient seen.\r\nBP  stable. \n",
+                           " Patient seen. BP stable.", "Patient seen.\nBP worse.", ""};
+    char keys[5][40];
+    for (size_t i = 0; i < 5; i++) {
+        Hourglass__Record *r = s_lab (b, "MDM-1", "p1", "11506-3", "2023-01-02T10:30", 0);
+        r->kind = HOURGLASS__RECORD_KIND__KIND_NOTE;
+        r->value_case = HOURGLASS__RECORD__VALUE__NOT_SET;
+        r->text = hg_arena_strdup (a, texts[i]);
+        assert_int_equal (hg_record_set_content_key (a, r), 0);
+        snprintf (keys[i], sizeof (keys[i]), "%s", r->record_id);
+    }
+    assert_string_equal (keys[0], keys[1]);
+    assert_string_equal (keys[0], keys[2]);
+    assert_string_not_equal (keys[0], keys[3]);
+    assert_string_not_equal (keys[0], keys[4]);
+    assert_string_not_equal (keys[3], keys[4]);
+    hg_batch_destroy (&b);
+}
+
 static void
 test_shard_of (void **state)
 {
@@ -696,6 +724,7 @@ test_record_batch_walk (void **state)
 HG_TEST_MAIN (cmocka_unit_test (test_utf8), cmocka_unit_test (test_batch_records),
               cmocka_unit_test (test_batch_rejects_and_ignores),
               cmocka_unit_test (test_arena_limit), cmocka_unit_test (test_content_key),
-              cmocka_unit_test (test_content_key_spellings), cmocka_unit_test (test_shard_of),
+              cmocka_unit_test (test_content_key_spellings),
+              cmocka_unit_test (test_content_key_notes), cmocka_unit_test (test_shard_of),
               cmocka_unit_test (test_kind_names), cmocka_unit_test (test_strset),
               cmocka_unit_test (test_record_batch_walk))

@@ -268,6 +268,10 @@ test_replace (void **state)
                          "Seen 03/14/2019 by Dr. [NAME].");
     assert_string_equal (s_replaced ("Jan 30th, 2020; 2019-12-25; 12/31/99; JAN 3", 3),
                          "Feb 2nd, 2020; 2019-12-28; 1/3/00; JAN 6");
+    /* a leading zero in one part pads the other: the note's own style */
+    assert_string_equal (s_replaced ("on 07/27/2022 and July 27, 2022", 10),
+                         "on 08/06/2022 and August 6, 2022");
+    assert_string_equal (s_replaced ("seen on May 13, 2021", -287), "seen on July 30, 2020");
     assert_string_equal (s_replaced ("A 92 year old, MRN 1234567, call 617-555-1234.", 0),
                          "A 90+ year old, MRN [ID], call [PHONE].");
     assert_string_equal (s_replaced ("March 1 2021", -1), "February 28 2021");
@@ -371,10 +375,49 @@ s_teardown (void **state)
     return 0;
 }
 
+/* Strict mode (the de-identifier's): a capitalised word no list knows is a
+ * name; titles, cues, clinical words, drugs and short forms are not. The
+ * known lexicon: the caller's values matched whole words, any case; and
+ * hg_scrub_lexicon_occurs finds them even inside a word. */
+static void
+test_strict_and_known (void **state)
+{
+    (void) state;
+    const char *t = "Told Quibbleworth. Called Mrs Grimsdottir; on Lipitor, c'd chemo. "
+                    "Brackenridge family history.";
+    assert_string_equal (s_found (t, HG_SCRUB_NAME), "Grimsdottir");
+    hg_scrub_set_strict (s_sc, true);
+    assert_string_equal (s_found (t, HG_SCRUB_NAME), "Quibbleworth|Grimsdottir|Brackenridge");
+    assert_string_equal (s_found ("PT SEEN BY QUIBBLEWORTH FOR CHEMO", HG_SCRUB_NAME),
+                         "QUIBBLEWORTH");
+    assert_string_equal (s_found ("CHA2DS2-VASc 3, Hgb 9.1, x10", HG_SCRUB_NAME), "");
+    hg_scrub_set_strict (s_sc, false);
+
+    hg_scrub_lexicon_t *known = hg_scrub_lexicon_new ();
+    hg_err_t err = {0};
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_NAME, "Featherstonehaugh", 17, &err),
+                      0);
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_ID, "MRN-778899", 10, &err), 0);
+    const char *k = "the featherstonehaugh family, mrn-778899";
+    assert_string_equal (s_found (k, HG_SCRUB_NAME), "");
+    hg_scrub_set_known (s_sc, known);
+    assert_string_equal (s_found (k, HG_SCRUB_NAME), "featherstonehaugh");
+    assert_string_equal (s_found (k, HG_SCRUB_ID), "mrn-778899");
+    hg_scrub_set_known (s_sc, NULL);
+    assert_true (hg_scrub_lexicon_occurs (known, "xFEATHERSTONEHAUGHx", 19, 4));
+    assert_false (hg_scrub_lexicon_occurs (known, "feather stone", 13, 4));
+    assert_false (hg_scrub_lexicon_occurs (known, "xFEATHERSTONEHAUGHx", 19, 18));
+    hg_scrub_lexicon_clear (known);
+    assert_int_equal (hg_scrub_lexicon_count (known), 0);
+    assert_false (hg_scrub_lexicon_occurs (known, "featherstonehaugh", 17, 4));
+    hg_scrub_lexicon_free (known);
+}
+
 HG_TEST_MAIN_GROUP (s_setup, s_teardown, cmocka_unit_test (test_names),
                     cmocka_unit_test (test_name_negatives), cmocka_unit_test (test_clinical_note),
                     cmocka_unit_test (test_dates), cmocka_unit_test (test_date_negatives),
                     cmocka_unit_test (test_ages), cmocka_unit_test (test_phones),
                     cmocka_unit_test (test_ids), cmocka_unit_test (test_locations_contacts),
                     cmocka_unit_test (test_replace), cmocka_unit_test (test_surrogate),
-                    cmocka_unit_test (test_lexicon), cmocka_unit_test (test_messy_input))
+                    cmocka_unit_test (test_lexicon), cmocka_unit_test (test_messy_input),
+                    cmocka_unit_test (test_strict_and_known))

@@ -58,11 +58,14 @@ s_rmrf (char *dir)
     free (dir);
 }
 
+static bool s_notes; /* s_gen with --notes */
+
 static int
 s_gen (const char *dir, unsigned patients, uint64_t seed, unsigned invalid, unsigned per_file)
 {
     hg_simulate_opts_t o;
     hg_simulate_opts_default (&o);
+    o.notes = s_notes;
     o.out_dir = dir;
     o.patients = patients;
     o.seed = seed;
@@ -512,7 +515,9 @@ test_truth_consistent (void **state)
     int64_t enc = s_int (t, "records.by_kind.encounter");
     int64_t cond = s_int (t, "records.by_kind.condition");
     int64_t lab = s_int (t, "records.by_kind.lab-observation");
-    assert_int_equal (json_object_object_length (s_at (t, "records.by_kind")), 4);
+    assert_int_equal (json_object_object_length (s_at (t, "records.by_kind")), 5);
+    assert_int_equal (s_int (t, "records.by_kind.note"), 0); /* without --notes */
+    assert_int_equal (json_object_array_length (s_at (t, "notes")), 0);
     assert_int_equal (demo + enc + cond + lab, distinct);
     assert_int_equal (demo, 60);
     assert_in_range (enc, 60, 100);  /* HL7 1, FHIR 1-2 per patient */
@@ -1072,11 +1077,68 @@ test_cli (void **state)
     s_rmrf (dir);
 }
 
-HG_TEST_MAIN (cmocka_unit_test (test_defaults), cmocka_unit_test (test_deterministic),
-              cmocka_unit_test (test_truth_consistent), cmocka_unit_test (test_hl7_feed_shape),
-              cmocka_unit_test (test_fhir_feed_shape), cmocka_unit_test (test_invalid_items),
-              cmocka_unit_test (test_invalid_spread), cmocka_unit_test (test_errors),
-              cmocka_unit_test (test_cli))
+/* --notes: one note per patient, its truth listing the planted values and
+ * dates; the hospital's as an MDM^T02 whose lines hold them in clear, and
+ * the other records exactly as without notes. */
+static void
+test_notes (void **state)
+{
+    (void) state;
+    char *plain = s_tmpdir (), *dir = s_tmpdir ();
+    assert_int_equal (s_gen (plain, 30, 5, 0, 50), 0);
+    s_notes = true;
+    int rc = s_gen (dir, 30, 5, 0, 50);
+    s_notes = false;
+    assert_int_equal (rc, 0);
+    json_object *t0 = s_truth (plain), *t = s_truth (dir);
+    json_object *notes = s_at (t, "notes");
+    assert_int_equal (json_object_array_length (notes), 30);
+    /* the hospital's and the lab's are notes, the clinic's DiagnosticReports */
+    assert_int_equal (s_int (t, "records.by_kind.note"), 20);
+    assert_int_equal (s_int (t, "records.by_kind.lab-observation"),
+                      s_int (t0, "records.by_kind.lab-observation") + 10);
+    assert_int_equal (s_int (t, "records.by_kind.condition"),
+                      s_int (t0, "records.by_kind.condition"));
+    assert_int_equal (s_int (t, "records.distinct"), s_int (t0, "records.distinct") + 30);
+    char *hl7 = s_partner_feed (dir, t, "general-hospital");
+    size_t mdm = 0;
+    for (size_t i = 0; i < 30; i++) {
+        json_object *n = json_object_array_get_idx (notes, i);
+        if (strcmp (s_str (n, "partner"), "general-hospital") != 0) {
+            continue;
+        }
+        mdm++;
+        assert_string_equal (s_str (n, "resource"), "MDM");
+        json_object *planted = s_at (n, "planted");
+        assert_int_equal (json_object_array_length (planted), 9);
+        bool upper = json_object_get_boolean (s_at (n, "upper"));
+        for (size_t k = 0; k < json_object_array_length (planted); k++) {
+            char v[128];
+            snprintf (v, sizeof (v), "%s",
+                      json_object_get_string (json_object_array_get_idx (planted, k)));
+            for (char *c = v; upper && *c; c++) {
+                *c = (char) toupper ((unsigned char) *c);
+            }
+            if (!strstr (hl7, v)) {
+                fail_msg ("planted '%s' is not in the HL7 feed", v);
+            }
+        }
+    }
+    assert_int_equal (mdm, 10);
+    assert_non_null (strstr (hl7, "|MDM^T02|"));
+    assert_non_null (strstr (hl7, "\rNTE|1||Result called to Dr. "));
+    free (hl7);
+    json_object_put (t0);
+    json_object_put (t);
+    s_rmrf (plain);
+    s_rmrf (dir);
+}
+
+HG_TEST_MAIN (cmocka_unit_test (test_defaults), cmocka_unit_test (test_notes),
+              cmocka_unit_test (test_deterministic), cmocka_unit_test (test_truth_consistent),
+              cmocka_unit_test (test_hl7_feed_shape), cmocka_unit_test (test_fhir_feed_shape),
+              cmocka_unit_test (test_invalid_items), cmocka_unit_test (test_invalid_spread),
+              cmocka_unit_test (test_errors), cmocka_unit_test (test_cli))
 
 #else /* HG_SIMULATE_PARSE */
 
@@ -1235,9 +1297,10 @@ s_check_against_parsers (unsigned patients, uint64_t seed, unsigned invalid, uns
                  {HOURGLASS__RECORD_KIND__KIND_ENCOUNTER, "records.by_kind.encounter"},
                  {HOURGLASS__RECORD_KIND__KIND_CONDITION, "records.by_kind.condition"},
                  {HOURGLASS__RECORD_KIND__KIND_LAB_OBSERVATION,
-                  "records.by_kind.lab-observation"}};
+                  "records.by_kind.lab-observation"},
+                 {HOURGLASS__RECORD_KIND__KIND_NOTE, "records.by_kind.note"}};
     int64_t kind_sum = 0;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         if (g->by_kind[kinds[i].kind] != s_int (t, kinds[i].path)) {
             fail_msg ("%s: parsers %" PRId64 ", truth %" PRId64, kinds[i].path,
                       g->by_kind[kinds[i].kind], s_int (t, kinds[i].path));
@@ -1320,6 +1383,17 @@ test_no_invalid_items (void **state)
     s_check_against_parsers (31, 77, 0, 50);
 }
 
+/* With notes (MDM^T02, NTE, DocumentReference, DiagnosticReport) the
+ * parsers still give exactly the truth's records. */
+static void
+test_notes_match_parsers (void **state)
+{
+    (void) state;
+    s_notes = true;
+    s_check_against_parsers (45, 9, 7, 6);
+    s_notes = false;
+}
+
 int
 main (void)
 {
@@ -1327,6 +1401,7 @@ main (void)
         cmocka_unit_test (test_truth_matches_parsers),
         cmocka_unit_test (test_every_invalid_kind_rejected_once),
         cmocka_unit_test (test_no_invalid_items),
+        cmocka_unit_test (test_notes_match_parsers),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * test_suppress.c -- analytics small-cell suppression and shard aggregation
- * (services/analytics/suppress.c).
+ * (services/analytics/suppress.c), and what COUNT releases.
  */
 #include "unit_test.h"
 
@@ -72,4 +72,35 @@ test_suppress (void **state)
     assert_int_equal (c.records, 0);
 }
 
-HG_TEST_MAIN (cmocka_unit_test (test_count_add), cmocka_unit_test (test_suppress))
+/* What COUNT releases: suppressed, or both numbers rounded; min_cell 0 exact. */
+static void
+test_count_disclose (void **state)
+{
+    (void) state;
+    hg_count_t c = {7, 30, false};
+    hg_count_disclose (&c, 10, 10);
+    assert_true (c.suppressed);
+    assert_int_equal (c.patients, 0);
+    c = (hg_count_t) {17, 123, false};
+    hg_count_disclose (&c, 10, 10);
+    assert_false (c.suppressed);
+    assert_int_equal (c.patients, 20);
+    assert_int_equal (c.records, 120);
+    c = (hg_count_t) {12, 12, false};
+    hg_count_disclose (&c, 10, 10);
+    assert_int_equal (c.patients, 10); /* 11..14 */
+    c = (hg_count_t) {0, 0, false};
+    hg_count_disclose (&c, 10, 10);
+    assert_int_equal (c.patients, 0);
+    assert_false (c.suppressed);
+    c = (hg_count_t) {17, 123, false};
+    hg_count_disclose (&c, 0, 10); /* the operator's exact count */
+    assert_int_equal (c.patients, 17);
+    assert_int_equal (c.records, 123);
+    c = (hg_count_t) {17, 123, false};
+    hg_count_disclose (&c, 10, 1);
+    assert_int_equal (c.patients, 17);
+}
+
+HG_TEST_MAIN (cmocka_unit_test (test_count_add), cmocka_unit_test (test_suppress),
+              cmocka_unit_test (test_count_disclose))

@@ -1,17 +1,19 @@
 /*
- * test_tokens.c -- the bearer-token table of the FHIR-over-HTTP endpoint
- * (services/collector/tokens.c): parsing, matching, loading a file.
+ * test_tokens.c -- the bearer-token table of the HTTP endpoints
+ * (common/http_tokens.c): parsing, matching, loading a file; the hashed
+ * form and the roles of analytics' analysts file.
  */
 #include "unit_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
-#include "tokens.h"
+#include "http_tokens.h"
 
 #define TOKEN_A "tok-lab-a-0123456789abcdef"
 #define TOKEN_B "tok-lab-b-fedcba9876543210"
@@ -228,6 +230,121 @@ test_auth_reload (void **state)
     assert_non_null (strstr (err.msg, "cannot read http tokens file"));
 }
 
+/* The analysts' file (issue 14): tokens written as their hash, a role per
+ * line from the rules' list (the first when none is given), an empty file
+ * allowed; the plain form still works. */
+static const char *const s_roles[] = {"aggregate", "dp", NULL};
+static const hg_http_tokens_rules_t s_rules = {.roles = s_roles, .allow_empty = true};
+
+static void
+test_tokens_hashed_roles (void **state)
+{
+    (void) state;
+    char ha[HG_HTTP_HASH_TEXT_LEN + 1], hb[HG_HTTP_HASH_TEXT_LEN + 1], text[512];
+    hg_http_token_hash_text (TOKEN_A, strlen (TOKEN_A), ha);
+    hg_http_token_hash_text (TOKEN_B, strlen (TOKEN_B), hb);
+    assert_int_equal (strlen (ha), HG_HTTP_HASH_TEXT_LEN);
+    assert_memory_equal (ha, "blake2b:", 8);
+    assert_string_not_equal (ha, hb);
+    snprintf (text, sizeof (text), "# analysts\n%s alice\n%s bob dp # the DP one\n", ha, hb);
+    hg_err_t err = {0};
+    hg_http_tokens_t *t = hg_http_tokens_parse_rules (text, strlen (text), "analysts", &s_rules,
+                                                      &err);
+    assert_non_null (t);
+    char name[HG_FHIR_HTTP_PARTNER_MAX + 1], role[HG_HTTP_ROLE_MAX + 1];
+    assert_true (hg_http_tokens_match_role (t, "Bearer " TOKEN_A, name, sizeof (name), role,
+                                            sizeof (role)));
+    assert_string_equal (name, "alice");
+    assert_string_equal (role, "aggregate");
+    assert_true (hg_http_tokens_match_role (t, "Bearer " TOKEN_B, name, sizeof (name), role,
+                                            sizeof (role)));
+    assert_string_equal (name, "bob");
+    assert_string_equal (role, "dp");
+    /* the hash itself is no token */
+    snprintf (text, sizeof (text), "Bearer %s", ha);
+    assert_false (hg_http_tokens_match_role (t, text, name, sizeof (name), role, sizeof (role)));
+    assert_false (hg_http_tokens_match_role (t, "Bearer " TOKEN_A "0", name, sizeof (name), role,
+                                             sizeof (role)));
+    hg_http_tokens_destroy (&t);
+
+    /* plain tokens under rules too; an empty file is fine under allow_empty */
+    t = hg_http_tokens_parse_rules (TOKEN_A " carol dp\n", strlen (TOKEN_A " carol dp\n"), "a",
+                                    &s_rules, &err);
+    assert_true (hg_http_tokens_match_role (t, "Bearer " TOKEN_A, name, sizeof (name), role,
+                                            sizeof (role)));
+    assert_string_equal (role, "dp");
+    hg_http_tokens_destroy (&t);
+    t = hg_http_tokens_parse_rules ("# nobody yet\n", 13, "a", &s_rules, &err);
+    assert_non_null (t);
+    assert_int_equal (hg_http_tokens_count (t), 0);
+    assert_false (hg_http_tokens_match_role (t, "Bearer " TOKEN_A, name, sizeof (name), role,
+                                             sizeof (role)));
+    hg_http_tokens_destroy (&t);
+
+    /* errors name the line */
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {TOKEN_A " alice root\n", "line 1: role 'root' is not one of aggregate, dp"},
+        {"blake2b:abcd alice\n", "line 1: a hashed token is 'blake2b:' and 64 hex digits"},
+        {"blake2b:zz00000000000000000000000000000000000000000000000000000000000000 a\n",
+         "64 hex digits"},
+        {TOKEN_A " alice dp extra\n", "line 1: expected '<token> <name> [<role>]'"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        err = (hg_err_t) {0};
+        assert_null (hg_http_tokens_parse_rules (bad[i].text, strlen (bad[i].text), "analysts",
+                                                 &s_rules, &err));
+        if (!strstr (err.msg, bad[i].why)) {
+            fail_msg ("'%s': error '%s' lacks '%s'", bad[i].text, err.msg, bad[i].why);
+        }
+    }
+    /* a token and its hash are the same token: refused as a repeat */
+    snprintf (text, sizeof (text), "%s alice\n" TOKEN_A " bob\n", ha);
+    assert_null (hg_http_tokens_parse_rules (text, strlen (text), "analysts", &s_rules, &err));
+    assert_non_null (strstr (err.msg, "line 2: token repeats"));
+    /* without rules no role column (the collector's file stays as it was) */
+    assert_null (hg_http_tokens_parse (TOKEN_A " lab-a dp\n", strlen (TOKEN_A " lab-a dp\n"),
+                                       "tokens", &err));
+    assert_null (hg_http_tokens_parse ("", 0, "tokens", &err));
+    assert_non_null (strstr (err.msg, "holds no token"));
+}
+
+/* PEM files of an HTTPS endpoint: both or neither, PEM, not encrypted. */
+static void
+test_tls_read (void **state)
+{
+    (void) state;
+    char cert[] = "/tmp/hg-cert-XXXXXX", key[] = "/tmp/hg-key-XXXXXX";
+    close (s_temp_file (cert, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"));
+    close (s_temp_file (key, "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"));
+    char *c = NULL, *k = NULL;
+    size_t kl = 0;
+    hg_err_t err = {0};
+    assert_int_equal (hg_http_tls_read (NULL, "", "a_cert", "a_key", &c, &k, &kl, &err), 0);
+    assert_null (c);
+    assert_true (hg_http_tls_read (cert, NULL, "a_cert", "a_key", &c, &k, &kl, &err) < 0);
+    assert_non_null (strstr (err.msg, "a_cert is set but a_key is not"));
+    chmod (key, 0600);
+    assert_int_equal (hg_http_tls_read (cert, key, "a_cert", "a_key", &c, &k, &kl, &err), 0);
+    assert_non_null (strstr (c, "BEGIN CERTIFICATE"));
+    assert_int_equal (kl, strlen (k));
+    sodium_memzero (k, kl);
+    free (k);
+    free (c);
+    chmod (key, 0644);
+    assert_int_equal (hg_http_tls_read (cert, key, "a_cert", "a_key", &c, &k, &kl, &err), 1);
+    free (k);
+    free (c);
+    assert_true (hg_http_tls_read (key, cert, "a_cert", "a_key", &c, &k, &kl, &err) < 0);
+    assert_non_null (strstr (err.msg, "a_cert"));
+    assert_non_null (strstr (err.msg, "is not a PEM certificate"));
+    assert_null (c);
+    assert_null (k);
+    unlink (cert);
+    unlink (key);
+}
+
 /* libsodium, once for the whole group. */
 static int
 s_sodium_setup (void **state)
@@ -237,5 +354,6 @@ s_sodium_setup (void **state)
 }
 
 HG_TEST_MAIN_GROUP (s_sodium_setup, NULL, cmocka_unit_test (test_tokens_parse),
+                    cmocka_unit_test (test_tokens_hashed_roles), cmocka_unit_test (test_tls_read),
                     cmocka_unit_test (test_tokens_parse_errors),
                     cmocka_unit_test (test_tokens_load), cmocka_unit_test (test_auth_reload))
