@@ -681,7 +681,8 @@ s_answer_text (fx_t *fx, const char *doc, bool timelines)
     hg_query_shard_timelines_only = timelines;
     assert_int_equal (hg_query_shard (fx->index, doc, 2024, part, &err), 0);
     hg_query_shard_timelines_only = false;
-    char *text = strdup (hg_query_answer (&q, part, 0, 1, a));
+    hg_disclose_policy_t pol = {.min_cell = 0, .round_to = 1};
+    char *text = strdup (hg_query_answer (&q, part, &pol, NULL, 1, NULL, a));
     hg_qpart_destroy (&part);
     hg_arena_destroy (&a);
     return text;
