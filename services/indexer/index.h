@@ -21,7 +21,7 @@
  * NUL-padded.) A patient's timeline is what the query evaluation reads
  * (query_shard.c): its first occurrence of a code, its values by code and
  * its dates relative to each other, one short seek per patient.
- * Patient ordinals and bitmaps (query_shard.c's boolean algebra), kept in
+ * Patient ordinals, bitmaps and columns (query_bitmap.c's sets), kept in
  * the same batch as the record:
  *   O P                                -> ordinal (uint32 BE), given at first sight
  *   N ordinal(BE4)                     -> P
@@ -38,9 +38,9 @@
  *   W chunk(BE4)                       -> append: every record's entry (its first
  *                                         HG_INDEX_REC_ENTRY bytes: no value), by chunk
  * (sets and appends are RocksDB merge operands, common/store_merge.h: a write
- * needs no read. x 0x00 ordinals holds the next ordinal; x 0x00 bitmaps marks a
- * store that has them (its value: the layout's version): an older store is backfilled from its E and G keys
- * at open.)
+ * needs no read. x 0x00 ordinals holds the next ordinal; x 0x00 bitmaps marks
+ * a store that has them, its value the layout's version: an older store is
+ * backfilled from its E and G keys at open.)
  * and for the store as a whole:
  *   Y S                                -> code system URI (the dictionary)
  *   n 0x00 <system>|<code>             -> records, patients (2 x uint64 LE)
