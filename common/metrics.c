@@ -3,9 +3,7 @@
  */
 #include "metrics.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +13,8 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+
+#include "http_server.h"
 
 #define HG_METRICS_MAX 512
 
@@ -496,7 +496,7 @@ hg_metrics_process_read (hg_process_stats_t *out)
 }
 
 struct hg_metrics {
-    struct MHD_Daemon *daemon;
+    hg_http_daemon_t *daemon;
     pthread_mutex_t lock;
     char service[32], instance[64];
     char names[HG_METRICS_MAX][40]; /* snapshot, guarded by lock */
@@ -542,45 +542,37 @@ s_answer (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         text = "not found: try /metrics or /health\n";
         status = MHD_HTTP_NOT_FOUND;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer (strlen (text), (void *) text,
-                                                                 MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc = hg_http_send (conn, status, "text/plain; version=0.0.4", text,
+                                       strlen (text), NULL);
     free (body);
-    MHD_add_response_header (resp, "Content-Type", "text/plain; version=0.0.4");
-    enum MHD_Result rc = MHD_queue_response (conn, status, resp);
-    MHD_destroy_response (resp);
     return rc;
 }
 
 hg_metrics_t *
 hg_metrics_start (const char *listen, const char *service, const char *instance, hg_err_t *err)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    const char *colon = strrchr (listen, ':');
-    char host[64] = "127.0.0.1"; /* PORT alone: loopback; exposing is 0.0.0.0:PORT */
-    long port;
-    if (colon) {
-        snprintf (host, sizeof (host), "%.*s", (int) (colon - listen), listen);
-        port = strtol (colon + 1, NULL, 10);
-    }
-    else {
-        port = strtol (listen, NULL, 10);
-    }
-    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        hg_err_set (err, HG_EINVAL, "metrics listen address '%s' is not PORT or IPv4:PORT",
-                    listen);
+    hg_metrics_t *self = calloc (1, sizeof (*self));
+    if (!self) {
+        hg_err_set (err, HG_ENOMEM, "out of memory");
         return NULL;
     }
-    addr.sin_port = htons ((uint16_t) port);
-    hg_metrics_t *self = calloc (1, sizeof (*self));
     pthread_mutex_init (&self->lock, NULL);
     snprintf (self->service, sizeof (self->service), "%s", service);
     snprintf (self->instance, sizeof (self->instance), "%s", instance);
-    self->daemon = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, s_answer,
-                                     self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                                     MHD_OPTION_CONNECTION_LIMIT, 16u,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    /* PORT alone: loopback; exposing is 0.0.0.0:PORT. Its answers never wait:
+     * one thread serves every connection. */
+    hg_http_daemon_opts_t d = {.listen = listen,
+                               .default_host = "127.0.0.1",
+                               .listen_opt = "metrics",
+                               .name = "metrics",
+                               .log_tag = "metrics",
+                               .max_conns = 16,
+                               .idle_s = 10,
+                               .one_thread = true,
+                               .handler = s_answer,
+                               .cls = self};
+    self->daemon = hg_http_daemon_start (&d, err);
     if (!self->daemon) {
-        hg_err_set (err, HG_EIO, "cannot serve metrics on %s (port in use?)", listen);
         pthread_mutex_destroy (&self->lock);
         free (self);
         return NULL;
@@ -595,7 +587,7 @@ hg_metrics_stop (hg_metrics_t **self_p)
         return;
     }
     hg_metrics_t *self = *self_p;
-    MHD_stop_daemon (self->daemon);
+    hg_http_daemon_stop (&self->daemon);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;

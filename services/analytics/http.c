@@ -1,43 +1,40 @@
 /*
  * http.c -- analytics' HTTP/JSON API: libmicrohttpd handlers that check an
  * analyst's request, hand it to the analytics thread and answer with its
- * JSON. See http.h for the contract.
+ * JSON. The daemon, the hand-off queue and the capped body are
+ * common/http_server.c's; here are the routes, the checks, the page's
+ * headers and the {"error"} bodies. See http.h for the contract.
  */
 #define _GNU_SOURCE
 #include "http.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
-#include <sodium.h>
 
+#include "http_server.h"
 #include "log.h"
+
+#define HG_API_BODY_FIRST_CAP 4096 /* a body's first buffer */
 
 const char *const hg_api_roles[] = {"aggregate", "dp", NULL};
 
 static const hg_http_tokens_rules_t s_rules = {.roles = hg_api_roles, .allow_empty = true};
 
 /* A request shared by its handler and, once queued, the analytics thread. */
-typedef struct s_req {
-    hg_api_request_t pub; /* first member: the analytics thread's view */
-    struct s_req *next;
-    int refs; /* handler + queue/analytics; freed at 0 */
-    bool queued, answered;
-    unsigned status;
-    char *answer; /* owned */
+typedef struct {
+    hg_http_job_t job;    /* first member: the hand-off queue's part */
+    hg_api_request_t pub; /* the analytics thread's view */
+    unsigned status;      /* the answer, once job.answered */
+    char *answer;         /* owned */
     char analyst[HG_FHIR_HTTP_PARTNER_MAX + 1];
     char role[HG_HTTP_ROLE_MAX + 1];
     char prefix[HG_API_PREFIX_MAX + 1];
@@ -46,31 +43,24 @@ typedef struct s_req {
 
 /* Per-connection state between the calls of the access handler. */
 typedef struct {
-    bool responded, too_large;
+    hg_http_conn_t base; /* first member: .responded */
     hg_api_kind_t kind;
     char analyst[HG_FHIR_HTTP_PARTNER_MAX + 1];
     char role[HG_HTTP_ROLE_MAX + 1];
     char prefix[HG_API_PREFIX_MAX + 1];
     unsigned limit;
-    char *body;
-    size_t len, cap;
+    hg_http_body_t body;
 } s_conn_t;
 
 struct hg_api {
-    struct MHD_Daemon *daemon;
-    int efd;
+    hg_http_daemon_t *daemon;
+    hg_http_queue_t *queue; /* to the analytics thread */
     size_t max_body_bytes;
     unsigned answer_timeout_ms;
     hg_http_auth_t *auth;
     const char *openapi;
     size_t openapi_len;
     const hg_api_asset_t *assets; /* the page's files, {NULL}-ended; may be NULL */
-    char *tls_cert, *tls_key;
-    size_t tls_key_len;
-    pthread_mutex_t lock; /* the queue, stopping, every s_req_t */
-    pthread_cond_t answered;
-    s_req_t *head, *tail;
-    bool stopping;
 };
 
 /* ---- responses ---------------------------------------------------------------- */
@@ -89,46 +79,24 @@ hg_api_error_json (const char *msg)
     return s;
 }
 
-static enum MHD_Result
-s_send (struct MHD_Connection *conn, unsigned status, const char *type, const char *body,
-        size_t len, const char *hdr, const char *hdr_value)
+/* Every answer of the API: never cached. */
+static const char *const s_no_store[] = {"Cache-Control", "no-store", NULL};
+
+static char *
+s_error_body (const char *msg, const void *arg)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) body,
-                                                                 MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
-        return MHD_NO;
-    }
-    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header (resp, "Cache-Control", "no-store");
-    if (hdr) {
-        MHD_add_response_header (resp, hdr, hdr_value);
-    }
-    enum MHD_Result rc = MHD_queue_response (conn, status, resp);
-    MHD_destroy_response (resp);
-    return rc;
+    (void) arg;
+    return hg_api_error_json (msg);
 }
 
-static enum MHD_Result s_error (struct MHD_Connection *conn, unsigned status, const char *hdr,
-                                const char *hdr_value, const char *fmt, ...)
-    __attribute__ ((format (printf, 5, 6)));
+static const hg_http_error_style_t s_style = {.type = "application/json",
+                                              .headers = s_no_store,
+                                              .body = s_error_body};
 
 static enum MHD_Result
-s_error (struct MHD_Connection *conn, unsigned status, const char *hdr, const char *hdr_value,
-         const char *fmt, ...)
+s_send_json (struct MHD_Connection *conn, unsigned status, const char *json)
 {
-    char msg[1024];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (msg, sizeof (msg), fmt, ap);
-    va_end (ap);
-    char *json = hg_api_error_json (msg);
-    if (!json) {
-        return MHD_NO;
-    }
-    enum MHD_Result rc = s_send (conn, status, "application/json", json, strlen (json), hdr,
-                                 hdr_value);
-    free (json);
-    return rc;
+    return hg_http_send (conn, status, "application/json", json, strlen (json), s_no_store);
 }
 
 /* The page's policy: its own script and style sheet only, nothing inline,
@@ -136,24 +104,17 @@ s_error (struct MHD_Connection *conn, unsigned status, const char *hdr, const ch
 #define HG_API_PAGE_CSP \
     "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-static enum MHD_Result
-s_send_asset (struct MHD_Connection *conn, const hg_api_asset_t *a)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer (a->len, (void *) a->body,
-                                                                 MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        return MHD_NO;
-    }
-    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
-    MHD_add_response_header (resp, "Cache-Control", "no-store");
-    MHD_add_response_header (resp, "Content-Security-Policy", HG_API_PAGE_CSP);
-    MHD_add_response_header (resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header (resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header (resp, "Referrer-Policy", "no-referrer");
-    enum MHD_Result rc = MHD_queue_response (conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response (resp);
-    return rc;
-}
+static const char *const s_page_headers[] = {"Cache-Control",
+                                             "no-store",
+                                             "Content-Security-Policy",
+                                             HG_API_PAGE_CSP,
+                                             "X-Content-Type-Options",
+                                             "nosniff",
+                                             "X-Frame-Options",
+                                             "DENY",
+                                             "Referrer-Policy",
+                                             "no-referrer",
+                                             NULL};
 
 static const hg_api_asset_t *
 s_asset (const hg_api_t *self, const char *url)
@@ -168,19 +129,30 @@ s_asset (const hg_api_t *self, const char *url)
 
 /* ---- the handler ---------------------------------------------------------------- */
 
+static enum MHD_Result s_error (struct MHD_Connection *conn, unsigned status, const char *hdr,
+                                const char *hdr_value, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
+
+/* Queues {"error": <fmt...>}; hdr (may be NULL) is an extra header. */
+static enum MHD_Result
+s_error (struct MHD_Connection *conn, unsigned status, const char *hdr, const char *hdr_value,
+         const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    enum MHD_Result rc = hg_http_verror (conn, status, &s_style, NULL, hdr, hdr_value, fmt, ap);
+    va_end (ap);
+    return rc;
+}
+
 static bool
 s_json_type (const char *ct)
 {
     if (!ct) {
         return true; /* no type said: taken as the JSON the endpoint expects */
     }
-    while (*ct == ' ') {
-        ct++;
-    }
-    static const char json[] = "application/json";
-    return strncasecmp (ct, json, sizeof (json) - 1) == 0
-           && (ct[sizeof (json) - 1] == '\0' || ct[sizeof (json) - 1] == ';'
-               || ct[sizeof (json) - 1] == ' ');
+    char type[64];
+    return hg_http_media_type (ct, type, sizeof (type)) && strcmp (type, "application/json") == 0;
 }
 
 /* GET /v1/codes: prefix (required) and limit. */
@@ -189,7 +161,7 @@ s_codes_args (struct MHD_Connection *conn, s_conn_t *c)
 {
     const char *prefix = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "prefix");
     const char *limit = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "limit");
-    c->responded = true;
+    c->base.responded = true;
     if (!prefix || !*prefix) {
         return s_error (conn, MHD_HTTP_BAD_REQUEST, NULL, NULL,
                         "prefix is required: GET /v1/codes?prefix=SYSTEM|CODE (e.g. "
@@ -220,12 +192,12 @@ s_codes_args (struct MHD_Connection *conn, s_conn_t *c)
         c->limit = (unsigned) v;
     }
     snprintf (c->prefix, sizeof (c->prefix), "%s", prefix);
-    c->responded = false;
+    c->base.responded = false;
     return MHD_YES;
 }
 
 /* First call: everything decided from the request line and headers; sets
- * c->responded when a response is queued. */
+ * c->base.responded when a response is queued. */
 static enum MHD_Result
 s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, const char *method,
                  s_conn_t *c)
@@ -235,30 +207,31 @@ s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, c
     const hg_api_asset_t *asset = s_asset (self, url);
     const char *allow = query ? "POST" : "GET";
     if (!query && !codes && !spec && !asset) {
-        c->responded = true;
+        c->base.responded = true;
         return s_error (conn, MHD_HTTP_NOT_FOUND, NULL, NULL,
                         "no such endpoint: the API is POST /v1/query, GET /v1/codes?prefix=..., "
                         "GET /v1/openapi.yaml; the analysts' page is GET /");
     }
     if (strcmp (method, allow) != 0) {
-        c->responded = true;
+        c->base.responded = true;
         return s_error (conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
                         "method %.16s is not supported on %s: use %s", method, url, allow);
     }
     if (spec) {
-        c->responded = true;
-        return s_send (conn, MHD_HTTP_OK, "application/yaml", self->openapi, self->openapi_len,
-                       NULL, NULL);
+        c->base.responded = true;
+        return hg_http_send (conn, MHD_HTTP_OK, "application/yaml", self->openapi,
+                             self->openapi_len, s_no_store);
     }
     if (asset) {
-        c->responded = true;
-        return s_send_asset (conn, asset);
+        c->base.responded = true;
+        return hg_http_send (conn, MHD_HTTP_OK, asset->type, asset->body, asset->len,
+                             s_page_headers);
     }
     if (!hg_http_auth_match_role (self->auth,
                                   MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                                MHD_HTTP_HEADER_AUTHORIZATION),
                                   c->analyst, sizeof (c->analyst), c->role, sizeof (c->role))) {
-        c->responded = true;
+        c->base.responded = true;
         return s_error (conn, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                         "Bearer realm=\"hourglass-analytics\"",
                         "missing or unknown bearer token: send 'Authorization: Bearer <token>' "
@@ -272,7 +245,7 @@ s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, c
     const char *ct = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!s_json_type (ct)) {
-        c->responded = true;
+        c->base.responded = true;
         return s_error (conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, NULL,
                         "content type '%.64s' is not supported: send the query document as "
                         "application/json",
@@ -281,7 +254,7 @@ s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, c
     const char *cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull (cl, NULL, 10) > self->max_body_bytes) {
-        c->responded = true;
+        c->base.responded = true;
         return s_error (conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
                         "body of %.20s bytes exceeds the limit of %zu bytes: a query document "
                         "is small; check what is sent",
@@ -290,46 +263,23 @@ s_check_headers (hg_api_t *self, struct MHD_Connection *conn, const char *url, c
     return MHD_YES;
 }
 
-static void
-s_req_release (s_req_t *r)
+/* ---- the hand-off to the analytics thread ---------------------------------------- */
+
+static s_req_t *
+s_req_of (hg_api_request_t *pub)
 {
-    /* lock held */
-    if (--r->refs == 0) {
-        free (r->body);
-        free (r->answer);
-        free (r);
-    }
+    return (s_req_t *) (void *) ((char *) pub - offsetof (s_req_t, pub));
 }
 
+/* The queue's job_free: the last reference to a request went. */
 static void
-s_unlink (hg_api_t *self, s_req_t *r)
+s_req_free (void *cls, hg_http_job_t *job)
 {
-    /* lock held; r is queued */
-    s_req_t **pp = &self->head;
-    while (*pp != r) {
-        pp = &(*pp)->next;
-    }
-    *pp = r->next;
-    if (self->tail == r) {
-        self->tail = NULL;
-        for (s_req_t *q = self->head; q; q = q->next) {
-            self->tail = q;
-        }
-    }
-    r->next = NULL;
-    r->queued = false;
-}
-
-static void
-s_deadline (struct timespec *ts, unsigned ms)
-{
-    clock_gettime (CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long) (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    (void) cls;
+    s_req_t *r = (s_req_t *) job;
+    free (r->body);
+    free (r->answer);
+    free (r);
 }
 
 /* The request is complete: queue it, wait for the analytics thread, answer. */
@@ -343,57 +293,23 @@ s_submit (hg_api_t *self, struct MHD_Connection *conn, s_conn_t *c)
     snprintf (r->analyst, sizeof (r->analyst), "%s", c->analyst);
     snprintf (r->role, sizeof (r->role), "%s", c->role);
     snprintf (r->prefix, sizeof (r->prefix), "%s", c->prefix);
-    r->body = c->body;
-    c->body = NULL;
+    r->body = c->body.data;
     r->pub = (hg_api_request_t) {.kind = c->kind,
                                  .analyst = r->analyst,
                                  .role = r->role,
                                  .body = r->body ? r->body : "",
-                                 .body_len = c->len,
+                                 .body_len = c->body.len,
                                  .prefix = r->prefix,
                                  .limit = c->limit};
-    struct timespec deadline;
-    s_deadline (&deadline, self->answer_timeout_ms);
-    pthread_mutex_lock (&self->lock);
-    if (self->stopping) {
-        pthread_mutex_unlock (&self->lock);
-        free (r->body);
-        free (r);
-        return s_error (conn, MHD_HTTP_SERVICE_UNAVAILABLE, MHD_HTTP_HEADER_RETRY_AFTER, "5",
-                        "analytics is shutting down; retry");
-    }
-    r->refs = 2;
-    r->queued = true;
-    if (self->tail) {
-        self->tail->next = r;
-    }
-    else {
-        self->head = r;
-    }
-    self->tail = r;
-    uint64_t one = 1;
-    if (write (self->efd, &one, sizeof (one)) < 0) {
-        /* already readable */
-    }
-    int wrc = 0;
-    while (!r->answered && !self->stopping && wrc != ETIMEDOUT) {
-        wrc = pthread_cond_timedwait (&self->answered, &self->lock, &deadline);
-    }
-    bool answered = r->answered, stopping = self->stopping;
-    unsigned status = r->status;
-    char *answer = r->answer;
-    r->answer = NULL;
-    if (r->queued) {
-        s_unlink (self, r);
-        r->refs--; /* the queue's reference: never taken */
-    }
-    s_req_release (r);
-    pthread_mutex_unlock (&self->lock);
+    r->job.bytes = c->body.len;
+    c->body.data = NULL;
+    c->body.len = c->body.cap = 0;
+    hg_http_wait_t w = hg_http_queue_submit (self->queue, &r->job, NULL);
     enum MHD_Result rc;
-    if (answered && answer) {
-        rc = s_send (conn, status, "application/json", answer, strlen (answer), NULL, NULL);
+    if (w == HG_HTTP_ANSWERED && r->answer) {
+        rc = s_send_json (conn, r->status, r->answer);
     }
-    else if (answered || stopping) {
+    else if (w != HG_HTTP_TIMEOUT) {
         rc = s_error (conn, MHD_HTTP_SERVICE_UNAVAILABLE, MHD_HTTP_HEADER_RETRY_AFTER, "5",
                       "analytics is shutting down; retry");
     }
@@ -403,77 +319,46 @@ s_submit (hg_api_t *self, struct MHD_Connection *conn, s_conn_t *c)
                       "analytics did not answer within %u ms; retry later",
                       self->answer_timeout_ms);
     }
-    free (answer);
+    hg_http_queue_release (self->queue, &r->job);
     return rc;
 }
 
-/* Adds an uploaded chunk to the body (at most max_body_bytes kept). */
-static int
-s_append (hg_api_t *self, s_conn_t *c, const char *data, size_t n)
+static enum MHD_Result
+s_headers (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           hg_http_conn_t *state)
 {
-    if (c->too_large || c->len + n > self->max_body_bytes) {
-        c->too_large = true;
-        free (c->body);
-        c->body = NULL;
-        c->len = c->cap = 0;
-        return 0;
-    }
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n + 1) {
-            cap *= 2;
-        }
-        char *nb = realloc (c->body, cap);
-        if (!nb) {
-            return -1;
-        }
-        c->body = nb;
-        c->cap = cap;
-    }
-    memcpy (c->body + c->len, data, n);
-    c->len += n;
-    c->body[c->len] = '\0';
-    return 0;
+    return s_check_headers (cls, conn, url, method, (s_conn_t *) state);
 }
 
 static enum MHD_Result
-s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-          const char *version, const char *upload, size_t *upload_len, void **con_cls)
+s_chunk (void *cls, hg_http_conn_t *state, const char *upload, size_t n)
 {
-    (void) version;
     hg_api_t *self = cls;
-    s_conn_t *c = *con_cls;
-    if (!c) {
-        c = calloc (1, sizeof (*c));
-        if (!c) {
-            return MHD_NO;
-        }
-        *con_cls = c;
-        return s_check_headers (self, conn, url, method, c);
-    }
-    if (c->responded) {
-        *upload_len = 0;
-        return MHD_YES;
-    }
-    if (*upload_len > 0) {
-        size_t n = *upload_len;
-        *upload_len = 0;
-        return s_append (self, c, upload, n) < 0 ? MHD_NO : MHD_YES;
-    }
-    c->responded = true;
+    s_conn_t *c = (s_conn_t *) state;
+    hg_http_body_rc_t rc = hg_http_body_append (&c->body, upload, n, self->max_body_bytes,
+                                                HG_API_BODY_FIRST_CAP, NULL, NULL);
+    return rc == HG_HTTP_BODY_NOMEM ? MHD_NO : MHD_YES;
+}
+
+/* The request is all in: the body's checks, then the hand-off. */
+static enum MHD_Result
+s_complete (void *cls, struct MHD_Connection *conn, hg_http_conn_t *state)
+{
+    hg_api_t *self = cls;
+    s_conn_t *c = (s_conn_t *) state;
     if (c->kind == HG_API_QUERY) {
-        if (c->too_large) {
+        if (c->body.too_large) {
             return s_error (conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
                             "body exceeds the limit of %zu bytes: a query document is small; "
                             "check what is sent",
                             self->max_body_bytes);
         }
-        if (c->len == 0) {
+        if (c->body.len == 0) {
             return s_error (conn, MHD_HTTP_BAD_REQUEST, NULL, NULL,
                             "empty body: POST the query document as JSON, e.g. "
                             "{\"cohort\": {\"all\": [{\"prefix\": \"SYSTEM|E11\"}]}}");
         }
-        if (memchr (c->body, '\0', c->len)) {
+        if (memchr (c->body.data, '\0', c->body.len)) {
             return s_error (conn, MHD_HTTP_BAD_REQUEST, NULL, NULL,
                             "the body holds a NUL byte: a query document is JSON text");
         }
@@ -482,55 +367,23 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
 }
 
 static void
-s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
+s_done (void *cls, hg_http_conn_t *state)
 {
     (void) cls;
-    (void) conn;
-    (void) toe;
-    s_conn_t *c = *con_cls;
-    if (c) {
-        free (c->body);
-        free (c);
-        *con_cls = NULL;
-    }
+    hg_http_body_drop (&((s_conn_t *) state)->body);
 }
 
-static void s_mhd_log (void *cls, const char *fmt, va_list ap)
-    __attribute__ ((format (printf, 2, 0)));
-
-static void
-s_mhd_log (void *cls, const char *fmt, va_list ap)
-{
-    (void) cls;
-    char msg[256];
-    vsnprintf (msg, sizeof (msg), fmt, ap);
-    for (char *p = msg; *p; p++) {
-        if (*p == '"' || (unsigned char) *p < 0x20) {
-            *p = ' ';
-        }
-    }
-    hg_info ("api_library", "msg=\"%s\"", msg);
-}
+static const hg_http_steps_t s_steps = {.size = sizeof (s_conn_t),
+                                        .headers = s_headers,
+                                        .chunk = s_chunk,
+                                        .complete = s_complete,
+                                        .done = s_done};
 
 /* ---- public API ------------------------------------------------------------------ */
 
 hg_api_t *
 hg_api_start (const hg_api_opts_t *opts, hg_err_t *err)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    const char *listen_on = opts->listen ? opts->listen : "";
-    const char *colon = strrchr (listen_on, ':');
-    char host[64];
-    snprintf (host, sizeof (host), "%.*s", colon ? (int) (colon - listen_on) : 0, listen_on);
-    char *end = NULL;
-    long port = colon ? strtol (colon + 1, &end, 10) : 0;
-    if (!colon || *end || port <= 0 || port > 65535
-        || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        hg_err_set (err, HG_EINVAL, "http listen address '%s' is not IPv4:PORT", listen_on);
-        return NULL;
-    }
-    addr.sin_port = htons ((uint16_t) port);
     if (!opts->analysts_file || !*opts->analysts_file) {
         hg_err_set (err, HG_EINVAL,
                     "http is set but http_tokens is not: the API needs the analysts' tokens "
@@ -542,71 +395,38 @@ hg_api_start (const hg_api_opts_t *opts, hg_err_t *err)
         hg_err_set (err, HG_ENOMEM, "out of memory");
         return NULL;
     }
-    self->efd = -1;
     self->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : 256 * 1024;
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_API_ANSWER_TIMEOUT_MS;
     self->openapi = opts->openapi ? opts->openapi : "";
     self->openapi_len = opts->openapi ? opts->openapi_len : 0;
     self->assets = opts->assets;
-    pthread_mutex_init (&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init (&ca);
-    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->answered, &ca);
-    pthread_condattr_destroy (&ca);
     self->auth = hg_http_auth_open_rules (opts->analysts_file, &s_rules, err);
     if (!self->auth) {
         goto failed;
     }
-    int trc = hg_http_tls_read (opts->tls_cert, opts->tls_key, "analytics_tls_cert",
-                                "analytics_tls_key", &self->tls_cert, &self->tls_key,
-                                &self->tls_key_len, err);
-    if (trc < 0) {
+    self->queue = hg_http_queue_new (self->answer_timeout_ms, s_req_free, self, err);
+    if (!self->queue) {
         goto failed;
     }
-    if (trc == 1) {
-        hg_warn ("analytics_tls_key_exposed",
-                 "file=%s hint=\"chmod 600 it: whoever reads it can impersonate this "
-                 "endpoint\"",
-                 opts->tls_key);
-    }
-    if (self->tls_cert && MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
-        hg_err_set (err, HG_EINVAL,
-                    "analytics_tls_cert is set but this libmicrohttpd was built without TLS");
-        goto failed;
-    }
-    self->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (self->efd < 0) {
-        hg_err_set (err, HG_EIO, "cannot create eventfd: %s", strerror (errno));
-        goto failed;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
-                     | MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem tls[] = {{MHD_OPTION_END, 0, NULL},
-                                   {MHD_OPTION_END, 0, NULL},
-                                   {MHD_OPTION_END, 0, NULL}};
-    if (self->tls_cert) {
-        flags |= MHD_USE_TLS;
-        tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
-        tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key};
-    }
-    self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_handle, self,
-                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
-                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) HG_API_MAX_CONNS,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-                                     MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    hg_http_daemon_opts_t d = {.listen = opts->listen,
+                               .listen_opt = "http",
+                               .name = "the API",
+                               .log_tag = "api",
+                               .tls_cert = opts->tls_cert,
+                               .tls_key = opts->tls_key,
+                               .tls_cert_opt = "analytics_tls_cert",
+                               .tls_key_opt = "analytics_tls_key",
+                               .max_conns = HG_API_MAX_CONNS,
+                               .steps = &s_steps,
+                               .cls = self};
+    self->daemon = hg_http_daemon_start (&d, err);
     if (!self->daemon) {
-        hg_err_set (err, HG_EIO, "cannot serve the API over %s on %s (port in use%s?)",
-                    self->tls_cert ? "HTTPS" : "HTTP", listen_on,
-                    self->tls_cert ? ", or analytics_tls_key not the certificate's key" : "");
         goto failed;
     }
-    hg_info ("api_listening", "address=%s scheme=%s analysts=%zu max_body_bytes=%zu", listen_on,
-             self->tls_cert ? "https" : "http", hg_http_auth_count (self->auth),
-             self->max_body_bytes);
+    hg_info ("api_listening", "address=%s scheme=%s analysts=%zu max_body_bytes=%zu",
+             opts->listen, hg_http_daemon_tls (self->daemon) ? "https" : "http",
+             hg_http_auth_count (self->auth), self->max_body_bytes);
     return self;
 failed:
     hg_api_stop (&self);
@@ -622,47 +442,34 @@ hg_api_reload (hg_api_t *self, size_t *analysts, hg_err_t *err)
 bool
 hg_api_tls (const hg_api_t *self)
 {
-    return self && self->tls_cert != NULL;
+    return self && hg_http_daemon_tls (self->daemon);
 }
 
 int
 hg_api_fd (hg_api_t *self)
 {
-    return self->efd;
+    return hg_http_queue_fd (self->queue);
 }
 
 size_t
 hg_api_take (hg_api_t *self, hg_api_request_t **out, size_t max)
 {
     size_t n = 0;
-    pthread_mutex_lock (&self->lock);
-    while (n < max && self->head) {
-        s_req_t *r = self->head;
-        s_unlink (self, r);
-        out[n++] = &r->pub;
+    hg_http_job_t *job;
+    while (n < max && (job = hg_http_queue_take (self->queue)) != NULL) {
+        out[n++] = &((s_req_t *) job)->pub;
     }
-    if (!self->head) {
-        uint64_t v;
-        if (read (self->efd, &v, sizeof (v)) < 0) {
-            /* EAGAIN: was not readable */
-        }
-    }
-    pthread_mutex_unlock (&self->lock);
     return n;
 }
 
 void
 hg_api_answer (hg_api_t *self, hg_api_request_t *req, unsigned status, const char *json)
 {
-    s_req_t *r = (s_req_t *) req;
-    char *copy = json ? strdup (json) : NULL;
-    pthread_mutex_lock (&self->lock);
-    r->answered = true;
+    s_req_t *r = s_req_of (req);
+    /* read by the handler only once answered (hg_http_queue_submit) */
     r->status = status;
-    r->answer = copy;
-    s_req_release (r);
-    pthread_cond_broadcast (&self->answered);
-    pthread_mutex_unlock (&self->lock);
+    r->answer = json ? strdup (json) : NULL;
+    hg_http_queue_answer (self->queue, &r->job);
 }
 
 void
@@ -672,24 +479,10 @@ hg_api_stop (hg_api_t **self_p)
         return;
     }
     hg_api_t *self = *self_p;
-    pthread_mutex_lock (&self->lock);
-    self->stopping = true;
-    pthread_cond_broadcast (&self->answered);
-    pthread_mutex_unlock (&self->lock);
-    if (self->daemon) {
-        MHD_stop_daemon (self->daemon);
-    }
-    if (self->efd >= 0) {
-        close (self->efd);
-    }
+    hg_http_queue_shutdown (self->queue);
+    hg_http_daemon_stop (&self->daemon);
+    hg_http_queue_destroy (&self->queue);
     hg_http_auth_close (&self->auth);
-    if (self->tls_key) {
-        sodium_memzero (self->tls_key, self->tls_key_len);
-    }
-    free (self->tls_key);
-    free (self->tls_cert);
-    pthread_cond_destroy (&self->answered);
-    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }

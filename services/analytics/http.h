@@ -7,8 +7,8 @@
  * size), then queues the request and waits (answer_timeout_ms) for the
  * analytics thread -- the only one that asks the shards and writes the store
  * (the audit trail) -- which polls hg_api_fd, takes requests with
- * hg_api_take and answers each with hg_api_answer. Nothing here touches
- * RocksDB or ZeroMQ.
+ * hg_api_take and answers each with hg_api_answer (the daemon, TLS and this
+ * hand-off are common/http_server.h's). Nothing here touches RocksDB or ZeroMQ.
  *
  * Endpoints (every answer is JSON; an error is {"error": "..."}):
  *   POST /v1/query            body: the query document (application/json)

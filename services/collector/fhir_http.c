@@ -1,32 +1,28 @@
 /*
  * fhir_http.c -- FHIR over HTTP: libmicrohttpd handlers that validate a
  * partner's POST, hand it to the collector thread and answer with its verdict.
+ * The daemon, the hand-off queue and the capped body are common/http_server.c's;
+ * here are the route, the checks, the in-flight budget and the OperationOutcomes.
  * See fhir_http.h for the contract.
  */
 #define _GNU_SOURCE
 #include "fhir_http.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "http_server.h"
 #include "json_check.h"
 #include "log.h"
 #include "util.h"
@@ -34,15 +30,13 @@
 #define HG_PARTNER_MAX HG_FHIR_HTTP_PARTNER_MAX
 #define HG_BATCH_ID_MAX 256
 #define HG_JSON_DEPTH_MAX 64
+#define HG_BODY_FIRST_CAP 65536 /* a chunked body's first buffer */
 
 /* A request shared by its HTTP handler and, once queued, the collector. */
-typedef struct s_req {
-    hg_http_request_t pub; /* first member: the collector's view */
-    struct s_req *next;    /* queue link while queued */
-    int refs;              /* handler + queue/collector; freed at 0 */
-    bool queued;           /* in self->head..tail, not yet taken */
-    bool answered;         /* the collector's verdict is below */
-    hg_fhir_http_status_t status;
+typedef struct {
+    hg_http_job_t job;            /* first member: the hand-off queue's part */
+    hg_http_request_t pub;        /* the collector's view */
+    hg_fhir_http_status_t status; /* the verdict, once job.answered */
     unsigned retry_after_s;
     char message_id[512];
     char reason[600];
@@ -51,46 +45,66 @@ typedef struct s_req {
     char content_type[64];
     char *body;      /* owned */
     size_t reserved; /* of the in-flight budget, given back with body */
-    struct hg_fhir_http *owner;
 } s_req_t;
 
 /* Per-connection state between the calls of the access handler. */
 typedef struct {
-    bool responded; /* a response is queued; discard the rest */
-    bool too_large;
+    hg_http_conn_t base; /* first member: .responded */
+    struct hg_fhir_http *owner;
     bool ndjson;
     char partner[HG_PARTNER_MAX + 1];   /* copied from the table: survives a reload */
     char batch_id[HG_BATCH_ID_MAX + 1]; /* "" until given or hashed */
     char content_type[64];
-    bool over_budget; /* a chunked body past the in-flight budget: 503 at its end */
-    char *body;
-    size_t len, cap;
+    hg_http_body_t body; /* .refused: a chunked body past the in-flight budget, 503 at its end */
     size_t reserved;     /* bytes of the in-flight budget this request holds */
     uint64_t started_ms; /* when its headers were read */
 } s_conn_t;
 
 struct hg_fhir_http {
-    struct MHD_Daemon *daemon;
-    int efd; /* eventfd: readable while the queue is non-empty */
+    hg_http_daemon_t *daemon;
+    hg_http_queue_t *queue; /* to the collector thread */
     size_t max_body_bytes;
     size_t max_inflight_bytes; /* the budget of all bodies held at once */
     size_t inflight;           /* bytes of it reserved; atomic */
     uint64_t body_timeout_ms;  /* 0: none */
     unsigned answer_timeout_ms;
     hg_http_auth_t *auth; /* the bearer tokens in force (tokens.h) */
-    char *tls_cert;       /* PEM text, owned; NULL when plain HTTP */
-    char *tls_key;        /* PEM text, owned, wiped on stop */
-    size_t tls_key_len;
-    pthread_mutex_t log_lock; /* guards starting and start_error */
-    bool starting;            /* libmicrohttpd messages go to start_error */
-    char start_error[256];    /* its first message while starting */
-    pthread_mutex_t lock;     /* guards the queue, stopping and every s_req_t */
-    pthread_cond_t answered;  /* broadcast on each verdict and on stop */
-    s_req_t *head, *tail;
-    bool stopping;
 };
 
 /* ---- OperationOutcome responses ------------------------------------------- */
+
+typedef struct {
+    const char *severity, *code;
+} s_issue_t;
+
+/* An OperationOutcome with one issue (arg: its s_issue_t). */
+static char *
+s_outcome (const char *diagnostics, const void *arg)
+{
+    const s_issue_t *is = arg;
+    json_object *oo = json_object_new_object ();
+    json_object *issues = json_object_new_array ();
+    json_object *issue = json_object_new_object ();
+    if (!oo || !issues || !issue) {
+        json_object_put (oo);
+        json_object_put (issues);
+        json_object_put (issue);
+        return NULL;
+    }
+    json_object_object_add (issue, "severity", json_object_new_string (is->severity));
+    json_object_object_add (issue, "code", json_object_new_string (is->code));
+    json_object_object_add (issue, "diagnostics", json_object_new_string (diagnostics));
+    json_object_array_add (issues, issue);
+    json_object_object_add (oo, "resourceType", json_object_new_string ("OperationOutcome"));
+    json_object_object_add (oo, "issue", issues);
+    char *text = strdup (
+        json_object_to_json_string_ext (oo,
+                                        JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put (oo);
+    return text;
+}
+
+static const hg_http_error_style_t s_style = {.type = "application/fhir+json", .body = s_outcome};
 
 static enum MHD_Result s_reply (struct MHD_Connection *conn, unsigned status,
                                 const char *severity, const char *code, const char *hdr,
@@ -102,68 +116,15 @@ static enum MHD_Result
 s_reply (struct MHD_Connection *conn, unsigned status, const char *severity, const char *code,
          const char *hdr, const char *hdr_value, const char *fmt, ...)
 {
-    char diagnostics[1024];
+    s_issue_t is = {severity, code};
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (diagnostics, sizeof (diagnostics), fmt, ap);
+    enum MHD_Result rc = hg_http_verror (conn, status, &s_style, &is, hdr, hdr_value, fmt, ap);
     va_end (ap);
-    json_object *oo = json_object_new_object ();
-    json_object *issues = json_object_new_array ();
-    json_object *issue = json_object_new_object ();
-    if (!oo || !issues || !issue) {
-        json_object_put (oo);
-        json_object_put (issues);
-        json_object_put (issue);
-        return MHD_NO;
-    }
-    json_object_object_add (issue, "severity", json_object_new_string (severity));
-    json_object_object_add (issue, "code", json_object_new_string (code));
-    json_object_object_add (issue, "diagnostics", json_object_new_string (diagnostics));
-    json_object_array_add (issues, issue);
-    json_object_object_add (oo, "resourceType", json_object_new_string ("OperationOutcome"));
-    json_object_object_add (oo, "issue", issues);
-    size_t len = 0;
-    const char *text = json_object_to_json_string_length (oo,
-                                                          JSON_C_TO_STRING_PLAIN
-                                                              | JSON_C_TO_STRING_NOSLASHESCAPE,
-                                                          &len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer (len, (void *) text,
-                                                                 MHD_RESPMEM_MUST_COPY);
-    json_object_put (oo);
-    if (!resp) {
-        return MHD_NO;
-    }
-    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/fhir+json");
-    if (hdr) {
-        MHD_add_response_header (resp, hdr, hdr_value);
-    }
-    enum MHD_Result rc = MHD_queue_response (conn, status, resp);
-    MHD_destroy_response (resp);
     return rc;
 }
 
 /* ---- validation -------------------------------------------------------------- */
-
-/* Lower-cased media type without parameters into out; false when absent. */
-static bool
-s_media_type (const char *content_type, char *out, size_t cap)
-{
-    if (!content_type) {
-        return false;
-    }
-    while (*content_type == ' ') {
-        content_type++;
-    }
-    size_t n = 0;
-    for (; content_type[n] && content_type[n] != ';' && content_type[n] != ' '; n++) {
-        if (n + 1 >= cap) {
-            return false;
-        }
-        out[n] = (char) tolower ((unsigned char) content_type[n]);
-    }
-    out[n] = '\0';
-    return n > 0;
-}
 
 /* Checks one parsed value is a resource we take; fills why on failure. */
 static bool
@@ -314,18 +275,18 @@ s_reply_over_budget (hg_fhir_http_t *self, struct MHD_Connection *conn, unsigned
 /* ---- the handler ------------------------------------------------------------- */
 
 /* First call: everything decided from the request line and headers. Returns
- * with c->responded set when an error response is queued. */
+ * with c->base.responded set when an error response is queued. */
 static enum MHD_Result
 s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *url,
                  const char *method, s_conn_t *c)
 {
     if (strcmp (url, "/fhir") != 0 && strcmp (url, "/fhir/") != 0) {
-        c->responded = true;
+        c->base.responded = true;
         return s_reply (conn, MHD_HTTP_NOT_FOUND, "error", "not-found", NULL, NULL,
                         "no such endpoint: POST FHIR resources, Bundles or NDJSON to /fhir");
     }
     if (strcmp (method, "POST") != 0) {
-        c->responded = true;
+        c->base.responded = true;
         return s_reply (conn, MHD_HTTP_METHOD_NOT_ALLOWED, "error", "not-supported",
                         MHD_HTTP_HEADER_ALLOW, "POST", "method %.16s is not supported: use POST",
                         method);
@@ -334,7 +295,7 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
                              MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                           MHD_HTTP_HEADER_AUTHORIZATION),
                              c->partner, sizeof (c->partner))) {
-        c->responded = true;
+        c->base.responded = true;
         return s_reply (conn, MHD_HTTP_UNAUTHORIZED, "error", "login",
                         MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"hourglass\"",
                         "missing or unknown bearer token: send 'Authorization: Bearer "
@@ -342,7 +303,7 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
     }
     const char *ct = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
-    bool known = s_media_type (ct, c->content_type, sizeof (c->content_type));
+    bool known = hg_http_media_type (ct, c->content_type, sizeof (c->content_type));
     bool json = known
                 && (strcmp (c->content_type, "application/fhir+json") == 0
                     || strcmp (c->content_type, "application/json") == 0);
@@ -351,7 +312,7 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
                     || strcmp (c->content_type, "application/x-ndjson") == 0
                     || strcmp (c->content_type, "application/ndjson") == 0);
     if (!json && !c->ndjson) {
-        c->responded = true;
+        c->base.responded = true;
         return s_reply (conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "error", "not-supported", NULL,
                         NULL,
                         "content type '%.64s' is not supported: send application/fhir+json "
@@ -361,7 +322,7 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
     const char *bid = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Batch-Id");
     if (bid) {
         if (!s_batch_id_ok (bid)) {
-            c->responded = true;
+            c->base.responded = true;
             return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "value", NULL, NULL,
                             "X-Batch-Id must be 1-%d printable ASCII characters without "
                             "spaces",
@@ -373,7 +334,7 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
                                                   MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (ce && *ce && strcasecmp (ce, "identity") != 0) {
         /* a compressed body would be bounded only by what it inflates to: not taken */
-        c->responded = true;
+        c->base.responded = true;
         return s_reply (conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "error", "not-supported", NULL,
                         NULL,
                         "Content-Encoding '%.32s' is not supported: send the body uncompressed "
@@ -385,7 +346,7 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
     unsigned long long declared = cl ? strtoull (cl, NULL, 10) : 0;
     if (cl && declared > self->max_body_bytes) {
         /* answered before the body is read; MHD then closes the connection */
-        c->responded = true;
+        c->base.responded = true;
         return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
                         "body of %.20s bytes exceeds the limit of %zu bytes; split the batch", cl,
                         self->max_body_bytes);
@@ -393,46 +354,71 @@ s_check_headers (hg_fhir_http_t *self, struct MHD_Connection *conn, const char *
     if (cl && declared > 0) {
         /* the whole body's room is taken before a byte of it is read */
         if (!s_budget_take (self, &c->reserved, (size_t) declared + 1)) {
-            c->responded = true;
+            c->base.responded = true;
             return s_reply_over_budget (self, conn, declared);
         }
-        c->body = malloc ((size_t) declared + 1);
-        if (!c->body) {
+        c->body.data = malloc ((size_t) declared + 1);
+        if (!c->body.data) {
             return MHD_NO;
         }
-        c->cap = (size_t) declared + 1;
+        c->body.cap = (size_t) declared + 1;
     }
     return MHD_YES;
 }
 
-static void
-s_req_release (s_req_t *r)
+/* ---- the hand-off to the collector -------------------------------------------- */
+
+static s_req_t *
+s_req_of (hg_http_request_t *pub)
 {
-    /* lock held */
-    if (--r->refs == 0) {
-        free (r->body);
-        s_budget_give (r->owner, &r->reserved);
-        free (r);
-    }
+    return (s_req_t *) (void *) ((char *) pub - offsetof (s_req_t, pub));
 }
 
+/* The queue's job_free: the last reference to a request went. */
 static void
-s_unlink (hg_fhir_http_t *self, s_req_t *r)
+s_req_free (void *cls, hg_http_job_t *job)
 {
-    /* lock held; r is queued */
-    s_req_t **pp = &self->head;
-    while (*pp != r) {
-        pp = &(*pp)->next;
+    s_req_t *r = (s_req_t *) job;
+    free (r->body);
+    s_budget_give (cls, &r->reserved);
+    free (r);
+}
+
+/* The partner's answer once the wait is over. */
+static enum MHD_Result
+s_verdict (hg_fhir_http_t *self, struct MHD_Connection *conn, const s_conn_t *c, const s_req_t *r,
+           hg_http_wait_t w, bool taken)
+{
+    if (w == HG_HTTP_STOPPING) {
+        return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
+                        MHD_HTTP_HEADER_RETRY_AFTER, "5", "collector is shutting down; retry");
     }
-    *pp = r->next;
-    if (self->tail == r) {
-        self->tail = NULL;
-        for (s_req_t *q = self->head; q; q = q->next) {
-            self->tail = q;
-        }
+    if (w == HG_HTTP_TIMEOUT) {
+        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->partner, taken,
+                 self->answer_timeout_ms);
+        return s_reply (conn, MHD_HTTP_GATEWAY_TIMEOUT, "error", "timeout", NULL, NULL,
+                        "the collector did not answer within %u ms; retry (re-sending the "
+                        "same batch is safe)",
+                        self->answer_timeout_ms);
     }
-    r->next = NULL;
-    r->queued = false;
+    switch (r->status) {
+    case HG_FHIR_HTTP_ACCEPTED:
+        return s_reply (conn, MHD_HTTP_ACCEPTED, "information", "informational", NULL, NULL,
+                        "accepted as %s", r->message_id);
+    case HG_FHIR_HTTP_DUPLICATE:
+        return s_reply (conn, MHD_HTTP_OK, "information", "informational", NULL, NULL,
+                        "already accepted as %s", r->message_id);
+    case HG_FHIR_HTTP_BUSY: {
+        char after[16];
+        snprintf (after, sizeof (after), "%u", r->retry_after_s ? r->retry_after_s : 1);
+        return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
+                        MHD_HTTP_HEADER_RETRY_AFTER, after, "%s",
+                        *r->reason ? r->reason : "pipeline is saturated; retry later");
+    }
+    default:
+        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "invalid", NULL, NULL, "%s",
+                        *r->reason ? r->reason : "rejected by the collector");
+    }
 }
 
 /* Last call: the body is complete and checked; queue it, wait, answer. */
@@ -447,191 +433,96 @@ s_submit (hg_fhir_http_t *self, struct MHD_Connection *conn, s_conn_t *c)
     snprintf (r->partner, sizeof (r->partner), "%s", c->partner);
     snprintf (r->batch_id, sizeof (r->batch_id), "%s", c->batch_id);
     snprintf (r->content_type, sizeof (r->content_type), "%s", c->content_type);
-    r->body = c->body;
-    c->body = NULL;
-    r->owner = self;
+    r->body = c->body.data;
+    r->pub = (hg_http_request_t) {.partner = r->partner,
+                                  .batch_id = r->batch_id,
+                                  .content_type = r->content_type,
+                                  .format = "fhir",
+                                  .body = r->body,
+                                  .body_len = c->body.len};
+    r->job.bytes = c->body.len;
+    c->body.data = NULL;
+    c->body.len = c->body.cap = 0;
     r->reserved = c->reserved; /* the budget goes with the body */
     c->reserved = 0;
-    r->pub.partner = r->partner;
-    r->pub.batch_id = r->batch_id;
-    r->pub.content_type = r->content_type;
-    r->pub.format = "fhir";
-    r->pub.body = r->body;
-    r->pub.body_len = c->len;
-    struct timespec deadline;
-    clock_gettime (CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += self->answer_timeout_ms / 1000;
-    deadline.tv_nsec += (long) (self->answer_timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    bool taken = false;
+    hg_http_wait_t w = hg_http_queue_submit (self->queue, &r->job, &taken);
+    enum MHD_Result rc = s_verdict (self, conn, c, r, w, taken);
+    hg_http_queue_release (self->queue, &r->job);
+    return rc;
+}
 
-    pthread_mutex_lock (&self->lock);
-    if (self->stopping) {
-        pthread_mutex_unlock (&self->lock);
-        free (r->body);
-        s_budget_give (self, &r->reserved);
-        free (r);
-        return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
-                        MHD_HTTP_HEADER_RETRY_AFTER, "5", "collector is shutting down; retry");
-    }
-    r->refs = 2;
-    r->queued = true;
-    if (self->tail) {
-        self->tail->next = r;
-    }
-    else {
-        self->head = r;
-    }
-    self->tail = r;
-    uint64_t one = 1;
-    if (write (self->efd, &one, sizeof (one)) < 0) {
-        /* counter saturated cannot happen at 1 per request; already readable */
-    }
-    int wrc = 0;
-    while (!r->answered && !self->stopping && wrc != ETIMEDOUT) {
-        wrc = pthread_cond_timedwait (&self->answered, &self->lock, &deadline);
-    }
-    bool answered = r->answered;
-    hg_fhir_http_status_t status = r->status;
-    unsigned retry_after_s = r->retry_after_s;
-    char message_id[sizeof (r->message_id)], reason[sizeof (r->reason)];
-    memcpy (message_id, r->message_id, sizeof (message_id));
-    memcpy (reason, r->reason, sizeof (reason));
-    bool was_taken = !r->queued;
-    if (r->queued) {
-        s_unlink (self, r);
-        r->refs--; /* the queue's reference; the collector never saw it */
-    }
-    bool stopping = self->stopping;
-    s_req_release (r);
-    pthread_mutex_unlock (&self->lock);
+/* A chunked body's buffer may grow to cap: the budget has room for it. */
+static bool
+s_grow (void *arg, size_t cap)
+{
+    s_conn_t *c = arg;
+    return cap <= c->reserved || s_budget_take (c->owner, &c->reserved, cap - c->reserved);
+}
 
-    if (!answered) {
-        if (stopping) {
-            return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
-                            MHD_HTTP_HEADER_RETRY_AFTER, "5",
-                            "collector is shutting down; retry");
-        }
-        hg_warn ("http_timeout", "partner=%s taken=%d timeout_ms=%u", c->partner, was_taken,
-                 self->answer_timeout_ms);
-        return s_reply (conn, MHD_HTTP_GATEWAY_TIMEOUT, "error", "timeout", NULL, NULL,
-                        "the collector did not answer within %u ms; retry (re-sending the "
-                        "same batch is safe)",
-                        self->answer_timeout_ms);
+/* A chunk of the body: kept within max_body_bytes and the budget. */
+static enum MHD_Result
+s_chunk (void *cls, hg_http_conn_t *state, const char *upload, size_t n)
+{
+    hg_fhir_http_t *self = cls;
+    s_conn_t *c = (s_conn_t *) state;
+    if (self->body_timeout_ms && hg_now_ms () - c->started_ms > self->body_timeout_ms) {
+        /* a body trickled in too slowly: closed, its room back to the others */
+        hg_info ("http_body_timeout", "partner=%s received=%zu timeout_s=%llu", c->partner,
+                 c->body.len, (unsigned long long) (self->body_timeout_ms / 1000));
+        hg_http_body_drop (&c->body);
+        s_budget_give (self, &c->reserved);
+        return MHD_NO;
     }
-    switch (status) {
-    case HG_FHIR_HTTP_ACCEPTED:
-        return s_reply (conn, MHD_HTTP_ACCEPTED, "information", "informational", NULL, NULL,
-                        "accepted as %s", message_id);
-    case HG_FHIR_HTTP_DUPLICATE:
-        return s_reply (conn, MHD_HTTP_OK, "information", "informational", NULL, NULL,
-                        "already accepted as %s", message_id);
-    case HG_FHIR_HTTP_BUSY: {
-        char after[16];
-        snprintf (after, sizeof (after), "%u", retry_after_s ? retry_after_s : 1);
-        return s_reply (conn, MHD_HTTP_SERVICE_UNAVAILABLE, "error", "transient",
-                        MHD_HTTP_HEADER_RETRY_AFTER, after, "%s",
-                        *reason ? reason : "pipeline is saturated; retry later");
+    hg_http_body_rc_t rc = hg_http_body_append (&c->body, upload, n, self->max_body_bytes,
+                                                HG_BODY_FIRST_CAP, s_grow, c);
+    if (rc == HG_HTTP_BODY_NOMEM) {
+        return MHD_NO;
     }
-    default:
-        return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "invalid", NULL, NULL, "%s",
-                        *reason ? reason : "rejected by the collector");
+    if (rc != HG_HTTP_BODY_OK) {
+        /* past the limit or the budget: nothing kept, answered once the body has been read */
+        s_budget_give (self, &c->reserved);
     }
+    return MHD_YES;
 }
 
 static enum MHD_Result
-s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-          const char *version, const char *upload, size_t *upload_len, void **con_cls)
+s_headers (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           hg_http_conn_t *state)
 {
-    (void) version;
+    s_conn_t *c = (s_conn_t *) state;
+    c->owner = cls;
+    c->started_ms = hg_now_ms ();
+    return s_check_headers (cls, conn, url, method, c);
+}
+
+/* The body is all in: the last checks, then the hand-off. */
+static enum MHD_Result
+s_complete (void *cls, struct MHD_Connection *conn, hg_http_conn_t *state)
+{
     hg_fhir_http_t *self = cls;
-    s_conn_t *c = *con_cls;
-    if (!c) {
-        c = calloc (1, sizeof (*c));
-        if (!c) {
-            return MHD_NO;
-        }
-        *con_cls = c;
-        c->started_ms = hg_now_ms ();
-        return s_check_headers (self, conn, url, method, c);
+    s_conn_t *c = (s_conn_t *) state;
+    if (c->body.refused) {
+        return s_reply_over_budget (self, conn, (unsigned long long) c->body.len);
     }
-    if (c->responded) {
-        *upload_len = 0; /* discard whatever is still sent */
-        return MHD_YES;
-    }
-    if (*upload_len > 0) {
-        size_t n = *upload_len;
-        *upload_len = 0;
-        if (self->body_timeout_ms && hg_now_ms () - c->started_ms > self->body_timeout_ms) {
-            /* a body trickled in too slowly: closed, its room back to the others */
-            hg_info ("http_body_timeout", "partner=%s received=%zu timeout_s=%llu", c->partner,
-                     c->len, (unsigned long long) (self->body_timeout_ms / 1000));
-            free (c->body);
-            c->body = NULL;
-            c->len = c->cap = 0;
-            s_budget_give (self, &c->reserved);
-            return MHD_NO;
-        }
-        if (c->too_large || c->over_budget || c->len + n > self->max_body_bytes) {
-            /* chunked upload past the limit or the budget: keep nothing more */
-            c->too_large = c->too_large || !c->over_budget;
-            free (c->body);
-            c->body = NULL;
-            c->len = c->cap = 0;
-            s_budget_give (self, &c->reserved);
-            return MHD_YES;
-        }
-        if (c->len + n + 1 > c->cap) {
-            size_t cap = c->cap ? c->cap : 65536;
-            while (cap < c->len + n + 1) {
-                cap *= 2;
-            }
-            if (cap > self->max_body_bytes + 1) {
-                cap = self->max_body_bytes + 1;
-            }
-            if (cap > c->reserved && !s_budget_take (self, &c->reserved, cap - c->reserved)) {
-                c->over_budget = true; /* answered 503 once the body has been read */
-                free (c->body);
-                c->body = NULL;
-                c->len = c->cap = 0;
-                s_budget_give (self, &c->reserved);
-                return MHD_YES;
-            }
-            char *nb = realloc (c->body, cap);
-            if (!nb) {
-                return MHD_NO;
-            }
-            c->body = nb;
-            c->cap = cap;
-        }
-        memcpy (c->body + c->len, upload, n);
-        c->len += n;
-        c->body[c->len] = '\0';
-        return MHD_YES;
-    }
-    c->responded = true;
-    if (c->over_budget) {
-        return s_reply_over_budget (self, conn, (unsigned long long) c->len);
-    }
-    if (c->too_large) {
+    if (c->body.too_large) {
         return s_reply (conn, MHD_HTTP_CONTENT_TOO_LARGE, "error", "too-costly", NULL, NULL,
                         "body exceeds the limit of %zu bytes; split the batch",
                         self->max_body_bytes);
     }
-    if (c->len == 0) {
+    if (c->body.len == 0) {
         return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "required", NULL, NULL,
                         "empty body: send a FHIR Bundle, a resource or NDJSON");
     }
     char why[512];
-    if (!s_check_body (c->body, c->len, c->ndjson, why, sizeof (why))) {
+    if (!s_check_body (c->body.data, c->body.len, c->ndjson, why, sizeof (why))) {
         return s_reply (conn, MHD_HTTP_BAD_REQUEST, "error", "structure", NULL, NULL, "%s", why);
     }
     if (!*c->batch_id) {
         unsigned char h[16];
         char hex[33];
-        crypto_generichash (h, sizeof (h), (const unsigned char *) c->body, c->len, NULL, 0);
+        crypto_generichash (h, sizeof (h), (const unsigned char *) c->body.data, c->body.len,
+                            NULL, 0);
         sodium_bin2hex (hex, sizeof (hex), h, sizeof (h));
         snprintf (c->batch_id, sizeof (c->batch_id), "http-%s", hex);
     }
@@ -639,104 +530,24 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
 }
 
 static void
-s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
+s_done (void *cls, hg_http_conn_t *state)
 {
-    (void) cls;
-    (void) conn;
-    (void) toe;
-    s_conn_t *c = *con_cls;
-    if (c) {
-        free (c->body);
-        s_budget_give (cls, &c->reserved);
-        free (c);
-        *con_cls = NULL;
-    }
+    s_conn_t *c = (s_conn_t *) state;
+    hg_http_body_drop (&c->body);
+    s_budget_give (cls, &c->reserved);
 }
 
-/* ---- TLS and libmicrohttpd's messages ------------------------------------------ */
-
-/* libmicrohttpd's own messages. While starting, the first is kept for the
- * start error (why GnuTLS refused the certificate, why bind failed);
- * afterwards each is logged (e.g. a client that failed the TLS handshake). */
-static void s_mhd_log (void *cls, const char *fmt, va_list ap)
-    __attribute__ ((format (printf, 2, 0)));
-
-static void
-s_mhd_log (void *cls, const char *fmt, va_list ap)
-{
-    hg_fhir_http_t *self = cls;
-    char msg[256];
-    vsnprintf (msg, sizeof (msg), fmt, ap);
-    size_t n = strlen (msg);
-    while (
-        n > 0
-        && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
-        msg[--n] = '\0';
-    }
-    for (char *p = msg; *p; p++) {
-        if (*p == '"') {
-            *p = '\'';
-        }
-        else if ((unsigned char) *p < 0x20) {
-            *p = ' ';
-        }
-    }
-    pthread_mutex_lock (&self->log_lock);
-    bool starting = self->starting;
-    if (starting && !*self->start_error) {
-        snprintf (self->start_error, sizeof (self->start_error), "%s", msg);
-    }
-    pthread_mutex_unlock (&self->log_lock);
-    if (starting) {
-        hg_debug ("http_library", "msg=\"%s\"", msg);
-    }
-    else {
-        hg_info ("http_library", "msg=\"%s\"", msg);
-    }
-}
-
-/* Reads and checks the PEM files when HTTPS is asked for (http_tokens.h).
- * GnuTLS checks the rest (the encoding, that the key is the certificate's)
- * when the daemon starts. */
-static int
-s_load_tls (hg_fhir_http_t *self, const hg_fhir_http_opts_t *opts, hg_err_t *err)
-{
-    bool tls = (opts->tls_cert && *opts->tls_cert) || (opts->tls_key && *opts->tls_key);
-    if (tls && MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {
-        return hg_err_set (err, HG_EINVAL,
-                           "http_tls_cert is set but this libmicrohttpd was built without TLS; "
-                           "install one built with GnuTLS");
-    }
-    int rc = hg_http_tls_read (opts->tls_cert, opts->tls_key, "http_tls_cert", "http_tls_key",
-                               &self->tls_cert, &self->tls_key, &self->tls_key_len, err);
-    if (rc == 1) {
-        hg_warn ("http_tls_key_exposed",
-                 "file=%s hint=\"chmod 600 it: whoever reads it can impersonate this "
-                 "endpoint\"",
-                 opts->tls_key);
-    }
-    return rc < 0 ? rc : 0;
-}
+static const hg_http_steps_t s_steps = {.size = sizeof (s_conn_t),
+                                        .headers = s_headers,
+                                        .chunk = s_chunk,
+                                        .complete = s_complete,
+                                        .done = s_done};
 
 /* ---- public API -------------------------------------------------------------- */
 
 hg_fhir_http_t *
 hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    const char *listen_on = opts->listen ? opts->listen : "";
-    const char *colon = strrchr (listen_on, ':');
-    char host[64];
-    snprintf (host, sizeof (host), "%.*s", colon ? (int) (colon - listen_on) : 0, listen_on);
-    char *end = NULL;
-    long port = colon ? strtol (colon + 1, &end, 10) : 0;
-    if (!colon || *end || port <= 0 || port > 65535
-        || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        hg_err_set (err, HG_EINVAL, "http listen address '%s' is not IPv4:PORT", listen_on);
-        return NULL;
-    }
-    addr.sin_port = htons ((uint16_t) port);
     if (opts->max_body_bytes == 0) {
         hg_err_set (err, HG_EINVAL, "http max_body_bytes must be positive");
         return NULL;
@@ -750,7 +561,6 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
         hg_err_set (err, HG_ENOMEM, "out of memory");
         return NULL;
     }
-    self->efd = -1;
     self->max_body_bytes = opts->max_body_bytes;
     self->max_inflight_bytes = opts->max_inflight_bytes ? opts->max_inflight_bytes
                                                         : 4 * opts->max_body_bytes;
@@ -765,73 +575,36 @@ hg_fhir_http_start (const hg_fhir_http_opts_t *opts, hg_err_t *err)
     }
     self->answer_timeout_ms = opts->answer_timeout_ms ? opts->answer_timeout_ms
                                                       : HG_FHIR_HTTP_ANSWER_TIMEOUT_MS;
-    pthread_mutex_init (&self->lock, NULL);
-    pthread_mutex_init (&self->log_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init (&ca);
-    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->answered, &ca);
-    pthread_condattr_destroy (&ca);
     self->auth = hg_http_auth_open (opts->tokens_file, err);
-    if (!self->auth || s_load_tls (self, opts, err) < 0) {
+    if (!self->auth) {
         goto failed;
     }
-    self->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (self->efd < 0) {
-        hg_err_set (err, HG_EIO, "cannot create eventfd: %s", strerror (errno));
+    self->queue = hg_http_queue_new (self->answer_timeout_ms, s_req_free, self, err);
+    if (!self->queue) {
         goto failed;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
-                     | MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem tls[] = {{MHD_OPTION_END, 0, NULL},
-                                   {MHD_OPTION_END, 0, NULL},
-                                   {MHD_OPTION_END, 0, NULL}};
-    if (self->tls_cert) {
-        flags |= MHD_USE_TLS;
-        tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
-        tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key};
-    }
-    pthread_mutex_lock (&self->log_lock);
-    self->starting = true;
-    pthread_mutex_unlock (&self->log_lock);
-    self->daemon =
-        MHD_start_daemon (flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER,
-                          s_mhd_log, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                          MHD_OPTION_CONNECTION_LIMIT,
-                          opts->max_conns ? opts->max_conns : (unsigned) HG_FHIR_HTTP_MAX_CONNS,
-                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_per_addr,
-                          MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_s ? opts->idle_s : 60u,
-                          MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_ARRAY, tls,
-                          MHD_OPTION_END);
-    pthread_mutex_lock (&self->log_lock);
-    self->starting = false;
-    char why[sizeof (self->start_error)];
-    snprintf (why, sizeof (why), "%s", self->start_error);
-    pthread_mutex_unlock (&self->log_lock);
+    hg_http_daemon_opts_t d = {.listen = opts->listen,
+                               .listen_opt = "http",
+                               .name = "FHIR",
+                               .log_tag = "http",
+                               .tls_cert = opts->tls_cert,
+                               .tls_key = opts->tls_key,
+                               .tls_cert_opt = "http_tls_cert",
+                               .tls_key_opt = "http_tls_key",
+                               .max_conns = opts->max_conns ? opts->max_conns
+                                                            : HG_FHIR_HTTP_MAX_CONNS,
+                               .max_conns_per_addr = opts->max_conns_per_addr,
+                               .idle_s = opts->idle_s,
+                               .steps = &s_steps,
+                               .cls = self};
+    self->daemon = hg_http_daemon_start (&d, err);
     if (!self->daemon) {
-        const char *scheme = self->tls_cert ? "HTTPS" : "HTTP";
-        const char *os_reason = strrchr (why, ':');
-        if (strstr (why, "bind") && os_reason) {
-            /* libmicrohttpd says "Failed to bind to port 0: <strerror>" with SOCK_ADDR */
-            hg_err_set (err, HG_EIO, "cannot serve FHIR over %s on %s: cannot bind:%s", scheme,
-                        listen_on, os_reason + 1);
-        }
-        else if (self->tls_cert) {
-            hg_err_set (err, HG_EIO,
-                        "cannot serve FHIR over HTTPS on %s: %s; check that http_tls_cert is a "
-                        "PEM certificate and http_tls_key its private key",
-                        listen_on, *why ? why : "libmicrohttpd gave no reason");
-        }
-        else {
-            hg_err_set (err, HG_EIO, "cannot serve FHIR over HTTP on %s: %s", listen_on,
-                        *why ? why : "port in use?");
-        }
         goto failed;
     }
     hg_info ("http_listening",
-             "address=%s scheme=%s partners=%zu max_body_bytes=%zu inflight_bytes=%zu", listen_on,
-             self->tls_cert ? "https" : "http", hg_http_auth_count (self->auth),
-             self->max_body_bytes, self->max_inflight_bytes);
+             "address=%s scheme=%s partners=%zu max_body_bytes=%zu inflight_bytes=%zu",
+             opts->listen, hg_http_daemon_tls (self->daemon) ? "https" : "http",
+             hg_http_auth_count (self->auth), self->max_body_bytes, self->max_inflight_bytes);
     return self;
 failed:
     hg_fhir_http_stop (&self);
@@ -847,33 +620,28 @@ hg_fhir_http_reload_tokens (hg_fhir_http_t *self, size_t *partners, hg_err_t *er
 bool
 hg_fhir_http_tls (const hg_fhir_http_t *self)
 {
-    return self && self->tls_cert != NULL;
+    return self && hg_http_daemon_tls (self->daemon);
 }
 
 int
 hg_fhir_http_fd (hg_fhir_http_t *self)
 {
-    return self->efd;
+    return hg_http_queue_fd (self->queue);
 }
 
 size_t
 hg_fhir_http_take (hg_fhir_http_t *self, hg_http_request_t **out, size_t max, size_t max_bytes)
 {
     size_t n = 0, bytes = 0;
-    pthread_mutex_lock (&self->lock);
-    while (n < max && self->head && (n == 0 || max_bytes == 0 || bytes < max_bytes)) {
-        s_req_t *r = self->head;
+    while (n < max && (n == 0 || max_bytes == 0 || bytes < max_bytes)) {
+        hg_http_job_t *job = hg_http_queue_take (self->queue);
+        if (!job) {
+            break;
+        }
+        s_req_t *r = (s_req_t *) job;
         bytes += r->pub.body_len;
-        s_unlink (self, r); /* its queue reference is now the collector's */
         out[n++] = &r->pub;
     }
-    if (!self->head) {
-        uint64_t v;
-        if (read (self->efd, &v, sizeof (v)) < 0) {
-            /* EAGAIN: was not readable */
-        }
-    }
-    pthread_mutex_unlock (&self->lock);
     return n;
 }
 
@@ -881,16 +649,13 @@ void
 hg_fhir_http_answer (hg_fhir_http_t *self, hg_http_request_t *req, hg_fhir_http_status_t status,
                      const char *message_id, const char *reason, unsigned retry_after_s)
 {
-    s_req_t *r = (s_req_t *) req;
-    pthread_mutex_lock (&self->lock);
-    r->answered = true;
+    s_req_t *r = s_req_of (req);
+    /* read by the handler only once answered (hg_http_queue_submit) */
     r->status = status;
     r->retry_after_s = retry_after_s;
     snprintf (r->message_id, sizeof (r->message_id), "%s", message_id ? message_id : "");
     snprintf (r->reason, sizeof (r->reason), "%s", reason ? reason : "");
-    s_req_release (r);
-    pthread_cond_broadcast (&self->answered);
-    pthread_mutex_unlock (&self->lock);
+    hg_http_queue_answer (self->queue, &r->job);
 }
 
 void
@@ -900,25 +665,10 @@ hg_fhir_http_stop (hg_fhir_http_t **self_p)
         return;
     }
     hg_fhir_http_t *self = *self_p;
-    pthread_mutex_lock (&self->lock);
-    self->stopping = true;
-    pthread_cond_broadcast (&self->answered);
-    pthread_mutex_unlock (&self->lock);
-    if (self->daemon) {
-        MHD_stop_daemon (self->daemon); /* joins the handlers; they unqueue their own */
-    }
-    if (self->efd >= 0) {
-        close (self->efd);
-    }
+    hg_http_queue_shutdown (self->queue);
+    hg_http_daemon_stop (&self->daemon); /* joins the handlers; they unqueue their own */
+    hg_http_queue_destroy (&self->queue);
     hg_http_auth_close (&self->auth);
-    if (self->tls_key) {
-        sodium_memzero (self->tls_key, self->tls_key_len);
-    }
-    free (self->tls_key);
-    free (self->tls_cert);
-    pthread_cond_destroy (&self->answered);
-    pthread_mutex_destroy (&self->log_lock);
-    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }

@@ -10,6 +10,7 @@
  * verdict. The collector thread -- the only one touching the store -- polls
  * hg_fhir_http_fd, takes queued requests with hg_fhir_http_take, journals
  * them in one synced write batch and answers each with hg_fhir_http_answer.
+ * The daemon, TLS, limits and this hand-off are common/http_server.h's.
  * Nothing here touches RocksDB or ZeroMQ.
  *
  * HTTP contract (every answer is a FHIR OperationOutcome,
