@@ -26,9 +26,9 @@
 
 struct hg_http_daemon {
     struct MHD_Daemon *daemon;
-    char log_event[48];       /* <log_tag>_library */
-    char *tls_cert;           /* PEM text, owned; NULL when plain HTTP */
-    char *tls_key;            /* PEM text, owned, wiped on stop */
+    char log_event[48]; /* <log_tag>_library */
+    char *tls_cert;     /* PEM text, owned; NULL when plain HTTP */
+    char *tls_key;      /* PEM text, owned, wiped on stop */
     size_t tls_key_len;
     pthread_mutex_t log_lock; /* guards starting and start_error */
     bool starting;            /* libmicrohttpd messages go to start_error */
@@ -240,14 +240,16 @@ hg_http_daemon_start (const hg_http_daemon_opts_t *opts, hg_err_t *err)
     pthread_mutex_unlock (&self->log_lock);
     MHD_AccessHandlerCallback handler = opts->steps ? s_access : opts->handler;
     void *handler_cls = opts->steps ? (void *) self : opts->cls;
-    self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, handler, handler_cls, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
-        self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_conns ? opts->max_conns : (unsigned) HG_HTTP_MAX_CONNS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_per_addr,
-        MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_s ? opts->idle_s : (unsigned) HG_HTTP_IDLE_S,
-        MHD_OPTION_NOTIFY_COMPLETED, opts->steps ? s_completed : NULL, self, MHD_OPTION_ARRAY, tls,
-        MHD_OPTION_END);
+    self->daemon =
+        MHD_start_daemon (flags, 0, NULL, NULL, handler, handler_cls, MHD_OPTION_EXTERNAL_LOGGER,
+                          s_mhd_log, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                          MHD_OPTION_CONNECTION_LIMIT,
+                          opts->max_conns ? opts->max_conns : (unsigned) HG_HTTP_MAX_CONNS,
+                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_per_addr,
+                          MHD_OPTION_CONNECTION_TIMEOUT,
+                          opts->idle_s ? opts->idle_s : (unsigned) HG_HTTP_IDLE_S,
+                          MHD_OPTION_NOTIFY_COMPLETED, opts->steps ? s_completed : NULL, self,
+                          MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     pthread_mutex_lock (&self->log_lock);
     self->starting = false;
     char why[sizeof (self->start_error)];
@@ -407,7 +409,7 @@ hg_http_queue_submit (hg_http_queue_t *self, hg_http_job_t *job, bool *taken)
     while (!job->answered && !self->stopping && wrc != ETIMEDOUT) {
         wrc = pthread_cond_timedwait (&self->answered, &self->lock, &deadline);
     }
-    hg_http_wait_t rc = job->answered ? HG_HTTP_ANSWERED
+    hg_http_wait_t rc = job->answered    ? HG_HTTP_ANSWERED
                         : self->stopping ? HG_HTTP_STOPPING
                                          : HG_HTTP_TIMEOUT;
     if (taken) {

@@ -62,21 +62,21 @@ typedef struct {
 } hg_http_steps_t;
 
 typedef struct {
-    const char *listen;       /* "IPv4:PORT"; with default_host also "PORT" */
-    const char *default_host; /* host of a bare PORT (e.g. loopback); NULL: one is an error */
-    const char *listen_opt;   /* option named in the address error: "http", "metrics" */
-    const char *name;         /* what is served, in the start error: "FHIR", "the API" */
-    const char *log_tag;      /* libmicrohttpd's messages are logged as <log_tag>_library */
-    const char *tls_cert;     /* PEM certificate (chain) file; NULL or "": plain HTTP */
-    const char *tls_key;      /* PEM private key file (unencrypted); with tls_cert */
-    const char *tls_cert_opt; /* their option names in messages; a key readable by others */
-    const char *tls_key_opt;  /* is logged as <tls_key_opt>_exposed */
-    unsigned max_conns;       /* connections at once; 0: HG_HTTP_MAX_CONNS */
+    const char *listen;          /* "IPv4:PORT"; with default_host also "PORT" */
+    const char *default_host;    /* host of a bare PORT (e.g. loopback); NULL: one is an error */
+    const char *listen_opt;      /* option named in the address error: "http", "metrics" */
+    const char *name;            /* what is served, in the start error: "FHIR", "the API" */
+    const char *log_tag;         /* libmicrohttpd's messages are logged as <log_tag>_library */
+    const char *tls_cert;        /* PEM certificate (chain) file; NULL or "": plain HTTP */
+    const char *tls_key;         /* PEM private key file (unencrypted); with tls_cert */
+    const char *tls_cert_opt;    /* their option names in messages; a key readable by others */
+    const char *tls_key_opt;     /* is logged as <tls_key_opt>_exposed */
+    unsigned max_conns;          /* connections at once; 0: HG_HTTP_MAX_CONNS */
     unsigned max_conns_per_addr; /* from one IP address; 0: no limit of its own */
     unsigned idle_s;             /* a connection silent this long is closed; 0: HG_HTTP_IDLE_S */
     bool one_thread; /* every connection on the one polling thread (handlers that never
                       * wait); default: a thread per connection */
-    const hg_http_steps_t *steps;     /* the endpoint's steps (copied), or: */
+    const hg_http_steps_t *steps;      /* the endpoint's steps (copied), or: */
     MHD_AccessHandlerCallback handler; /* a plain access handler (one call, no body) */
     void *cls;                         /* their closure */
 } hg_http_daemon_opts_t;

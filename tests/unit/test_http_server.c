@@ -27,8 +27,8 @@ test_listen_parse (void **state)
     assert_string_equal (err.msg, "http listen address '8080' is not IPv4:PORT");
     assert_int_equal (hg_http_listen_parse ("9100", "127.0.0.1", "metrics", &a, &err), 0);
     assert_int_equal (ntohs (a.sin_port), 9100);
-    const char *bad[] = {"localhost:80", "127.0.0.1:", "127.0.0.1:70000", "127.0.0.1:80x",
-                         "1.2.3:80", ":80", ""};
+    const char *bad[] =
+        {"localhost:80", "127.0.0.1:", "127.0.0.1:70000", "127.0.0.1:80x", "1.2.3:80", ":80", ""};
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
         if (hg_http_listen_parse (bad[i], NULL, "http", &a, &err) == 0) {
             fail_msg ("'%s' parsed", bad[i]);
