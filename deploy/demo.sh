@@ -2,7 +2,8 @@
 # The main job: installs what is missing, builds, starts a local cluster of
 # all five services, pushes simulated partner feeds (HL7 v2 from a hospital,
 # FHIR NDJSON from a lab, FHIR Bundles from a clinic, with a few deliberately
-# invalid items) and prints what the analytics service now knows.
+# invalid items) and prints what the analytics service now knows (counts,
+# query documents through the CLI and the analysts' HTTP API, the audit trail).
 #
 #   deploy/demo.sh [--patients N] [--keep]     (--keep leaves the cluster running)
 set -euo pipefail
@@ -62,6 +63,36 @@ done
     --code 'http://loinc.org|2345-7'
 "$hg" query count --cluster "$cluster" --code 'http://loinc.org|4548-4' \
     --code 'http://loinc.org|2345-7' --code 'http://snomed.info/sct|44054006'
+
+echo
+echo "== the analytics engine: one query document (docs/analytics.md), HbA1c >= 6.5 % by sex, and a distribution"
+cat > "$feeds/hba1c-by-sex.json" <<'EOF'
+{"cohort": {"all": [{"code": "http://loinc.org|4548-4", "value": {"gte": 6.5}}]},
+ "by": ["sex"]}
+EOF
+"$hg" query run --cluster "$cluster" --file "$feeds/hba1c-by-sex.json"
+cat > "$feeds/hba1c-distribution.json" <<'EOF'
+{"measure": {"kind": "distribution", "code": "http://loinc.org|4548-4", "bins": [4, 5, 6, 7, 8, 10, 14]}}
+EOF
+"$hg" query run --cluster "$cluster" --file "$feeds/hba1c-distribution.json"
+
+echo
+echo "== the same through the analysts' HTTP API (a bearer token per analyst, every answer audited)"
+token="$("$hg" cluster add-analyst demo-analyst --dir "$cluster" --json |
+    /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
+api="$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["analytics_http"])' \
+    "$cluster/cluster.json")"
+HG_TOKEN="$token" /usr/bin/python3 - "$api" "$feeds/hba1c-by-sex.json" <<'EOF'
+import json, os, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/v1/query", data=open(sys.argv[2], "rb").read(),
+                             headers={"Authorization": "Bearer " + os.environ["HG_TOKEN"],
+                                      "Content-Type": "application/json"})
+ans = json.load(urllib.request.urlopen(req, timeout=30))
+print("POST %s/v1/query: %s patients, %d cells, audit id %s"
+      % (sys.argv[1], ans.get("patients"), len(ans.get("cells", [])), ans.get("audit_id")))
+EOF
+"$hg" audit list --cluster "$cluster" | tail -3
+echo "(the analysts' page: $api/ with that token; hourglass audit verify checks the trail)"
 
 echo
 echo "== quarantine (what was rejected, and why)"
