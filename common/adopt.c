@@ -40,7 +40,7 @@ s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
             unsigned char key[10];
             uint64_t seq = hg_link_server_next_seq (self->server, key);
             hg_store_batch_put (merge, key, sizeof (key), v, vl);
-            rc = hg_service_emitted_push (self, seq, hg_link_entry_shard (v, vl), err);
+            rc = hg_service_emitted_push (self, seq, hg_link_entry_shard (v, vl), vl, err);
             n_outbox++;
         }
         else if (hg_counters_is_key (k, kl)) {

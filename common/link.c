@@ -98,7 +98,7 @@ s_server_load (hg_link_server_t *self, hg_err_t *err)
             continue;
         }
         uint64_t seq = hg_be64_get ((const unsigned char *) k + 2);
-        hg_outq_push (self->q, seq, hg_link_entry_shard (v, vl));
+        hg_outq_push_bytes (self->q, seq, hg_link_entry_shard (v, vl), vl);
         if (seq >= self->next_seq) {
             self->next_seq = seq + 1;
         }
@@ -300,9 +300,9 @@ s_dispatch (hg_link_server_t *self)
 }
 
 void
-hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard)
+hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard, size_t bytes)
 {
-    if (hg_outq_push (self->q, seq, shard) < 0) {
+    if (hg_outq_push_bytes (self->q, seq, shard, bytes) < 0) {
         hg_error ("outbox_enqueue_failed", "seq=%llu shard=%d", (unsigned long long) seq, shard);
     }
 }
@@ -325,6 +325,9 @@ s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body, 
         hg_info ("worker_hello", "instance=%s shard=%d session=%llu ready=%u", f->instance,
                  f->shard, (unsigned long long) f->session, f->ready);
         if (w >= 0) {
+            if (f->byte_credit) { /* absent: a peer that predates byte credit, count only */
+                hg_outq_credit_bytes (self->q, w, f->session, 0, f->byte_credit->ready);
+            }
             s_server_send_simple (self, rid, rid_len, HOURGLASS__LINK_FRAME__KIND__HEARTBEAT,
                                   f->session);
         }
@@ -335,6 +338,10 @@ s_server_on_frame (hg_link_server_t *self, zmq_msg_t *rid_msg, zmq_msg_t *body, 
         size_t n_acks = f->n_acks > HG_LINK_MAX_ACKS ? HG_LINK_MAX_ACKS : f->n_acks;
         size_t n = hg_outq_ready (self->q, w, f->session, f->received, f->ready, f->acks, n_acks,
                                   acked, now_ms);
+        if (f->byte_credit) {
+            hg_outq_credit_bytes (self->q, w, f->session, f->byte_credit->received,
+                                  f->byte_credit->ready);
+        }
         for (size_t i = 0; i < n; i++) {
             unsigned char key[10];
             s_outbox_key (key, acked[i]);
@@ -429,15 +436,18 @@ typedef struct {
     uint32_t gen;  /* bumped whenever the slot is reopened */
     bool resolved; /* in the group's last resolution (dns groups) */
     char endpoint[256];
-    uint64_t session;       /* ours, bumped at each HELLO */
-    uint64_t epoch;         /* upstream's, 0 until heard */
-    uint64_t received;      /* envelopes received in this session */
-    size_t in_process;      /* received, not yet acked (any session) */
-    uint64_t last_heard_ms; /* liveness timer: reset by every frame and every HELLO */
-    uint64_t heard_ms;      /* last frame actually received (or connection opened) */
+    uint64_t session;          /* ours, bumped at each HELLO */
+    uint64_t epoch;            /* upstream's, 0 until heard */
+    uint64_t received;         /* envelopes received in this session */
+    uint64_t received_bytes;   /* and their bytes */
+    size_t in_process;         /* received, not yet acked (any session) */
+    uint64_t in_process_bytes; /* and their bytes */
+    uint64_t last_heard_ms;    /* liveness timer: reset by every frame and every HELLO */
+    uint64_t heard_ms;         /* last frame actually received (or connection opened) */
     uint64_t last_sent_ms;
-    uint32_t advertised; /* ready value last sent */
-    bool stopped;        /* draining: the upstream confirmed this session gets no more */
+    uint32_t advertised;       /* ready value last sent */
+    uint64_t advertised_bytes; /* ready_bytes value last sent */
+    bool stopped;              /* draining: the upstream confirmed this session gets no more */
 } peer_t;
 
 struct hg_link_client {
@@ -466,11 +476,24 @@ s_ready (hg_link_client_t *self, peer_t *p, uint32_t room)
     return free_slots < share ? free_slots : share;
 }
 
+/* Byte credit for peer p: what it may still send beyond what we hold of it
+ * (0 while draining; 0 too while we hold more than credit_bytes, i.e. one
+ * larger envelope). Only sent when credit_bytes is set. */
+static uint64_t
+s_ready_bytes (hg_link_client_t *self, peer_t *p)
+{
+    if (self->draining || p->in_process_bytes >= self->opts.credit_bytes) {
+        return 0;
+    }
+    return self->opts.credit_bytes - p->in_process_bytes;
+}
+
 static void
 s_client_hello (hg_link_client_t *self, peer_t *p, uint32_t room, uint64_t now_ms)
 {
     p->session++;
     p->received = 0;
+    p->received_bytes = 0;
     p->stopped = false;
     Hourglass__LinkFrame f = HOURGLASS__LINK_FRAME__INIT;
     f.kind = HOURGLASS__LINK_FRAME__KIND__HELLO;
@@ -479,8 +502,12 @@ s_client_hello (hg_link_client_t *self, peer_t *p, uint32_t room, uint64_t now_m
     f.session = p->session;
     f.shard = self->shard;
     f.ready = s_ready (self, p, room);
+    Hourglass__ByteCredit bc = HOURGLASS__BYTE_CREDIT__INIT;
+    bc.ready = s_ready_bytes (self, p);
+    f.byte_credit = self->opts.credit_bytes ? &bc : NULL;
     s_send_frame (p->sock, &f, false);
     p->advertised = f.ready;
+    p->advertised_bytes = bc.ready;
     p->last_sent_ms = now_ms;
     p->last_heard_ms = now_ms; /* give the upstream a full liveness period */
 }
@@ -498,8 +525,13 @@ s_client_ready (hg_link_client_t *self, peer_t *p, const uint64_t *acks, size_t 
     f.ready = s_ready (self, p, room);
     f.n_acks = n_acks;
     f.acks = (uint64_t *) acks;
+    Hourglass__ByteCredit bc = HOURGLASS__BYTE_CREDIT__INIT;
+    bc.ready = s_ready_bytes (self, p);
+    bc.received = p->received_bytes;
+    f.byte_credit = self->opts.credit_bytes ? &bc : NULL;
     s_send_frame (p->sock, &f, false);
     p->advertised = f.ready;
+    p->advertised_bytes = bc.ready;
     p->last_sent_ms = now_ms;
 }
 
@@ -570,6 +602,7 @@ s_peer_close (hg_link_client_t *self, peer_t *p)
     zmq_close (p->sock);
     p->sock = NULL;
     p->in_process = 0;
+    p->in_process_bytes = 0;
     self->n_open--;
 }
 
@@ -776,10 +809,16 @@ s_client_on_message (hg_link_client_t *self, int pi, zmq_msg_t *msgs, int n, hg_
         break;
     case HOURGLASS__LINK_FRAME__KIND__DELIVER: {
         size_t count = f->n_seqs < (size_t) (n - 1) ? f->n_seqs : (size_t) (n - 1);
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < count; i++) {
+            bytes += zmq_msg_size (&msgs[i + 1]);
+        }
         if (f->session == p->session) {
             p->received += count;
+            p->received_bytes += bytes;
         }
         p->in_process += count;
+        p->in_process_bytes += bytes;
         for (size_t i = 0; i < count; i++) {
             zmq_msg_t *m = &msgs[i + 1];
             Hourglass__Envelope *env = hourglass__envelope__unpack (NULL, zmq_msg_size (m),
@@ -842,15 +881,18 @@ hg_link_client_ack (hg_link_client_t *self, hg_delivery_t *d, size_t n, uint32_t
     for (size_t pi = 0; pi < self->n_peers; pi++) {
         peer_t *p = &self->peers[pi];
         size_t k = 0;
+        uint64_t bytes = 0;
         for (size_t i = 0; i < n; i++) {
             /* a delivery from a peer since closed (and its slot perhaps
              * reopened to another upstream) is not acknowledged */
             if (d[i].peer == (int) pi && d[i].peer_gen == p->gen && p->sock) {
                 acks[k++] = d[i].seq;
+                bytes += d[i].wire_bytes;
             }
         }
         if (k) {
             p->in_process = p->in_process >= k ? p->in_process - k : 0;
+            p->in_process_bytes = p->in_process_bytes >= bytes ? p->in_process_bytes - bytes : 0;
             for (size_t off = 0; off < k; off += HG_LINK_MAX_ACKS) {
                 size_t chunk = k - off < HG_LINK_MAX_ACKS ? k - off : HG_LINK_MAX_ACKS;
                 s_client_ready (self, p, acks + off, chunk, room, now_ms);
@@ -887,6 +929,11 @@ hg_link_client_tick (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
         uint32_t ready = s_ready (self, p, room);
         bool grown = ready > p->advertised
                      && (p->advertised == 0 || ready - p->advertised >= self->opts.window / 4);
+        uint64_t ready_bytes = s_ready_bytes (self, p);
+        grown = grown
+                || (ready_bytes > p->advertised_bytes
+                    && (p->advertised_bytes == 0
+                        || ready_bytes - p->advertised_bytes >= self->opts.credit_bytes / 4));
         if (grown || now_ms >= p->last_sent_ms + self->opts.heartbeat_ms) {
             s_client_ready (self, p, NULL, 0, room, now_ms);
         }

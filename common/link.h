@@ -34,6 +34,9 @@ typedef struct {
     uint32_t frame_max;              /* envelopes per DELIVER frame */
     size_t frame_max_bytes;          /* payload bytes per DELIVER frame (at least one envelope) */
     uint32_t window;                 /* client: envelopes held per upstream */
+    uint64_t credit_bytes;           /* client: envelope bytes held per upstream (byte
+                                      * credit; one larger envelope still flows, alone);
+                                      * 0: envelope credit only */
     size_t max_envelope_bytes;       /* client: ZMQ_MAXMSGSIZE of its DEALERs (zmsg.h) */
     const hg_curve_keypair_t *curve; /* this instance's key pair; NULL: plaintext */
     const char *upstream_keys;       /* client: comma-separated Z85 public keys (or .pub
@@ -68,9 +71,9 @@ bool hg_link_is_outbox_key (const void *key, size_t klen);
  * when it does not decode. */
 int hg_link_entry_shard (const void *entry, size_t len);
 
-/* Makes a committed outbox entry deliverable. Call only after the write
- * batch holding it is durable. */
-void hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard);
+/* Makes a committed outbox entry (of bytes bytes: the packed envelope) deliverable.
+ * Call only after the write batch holding it is durable. */
+void hg_link_server_enqueue (hg_link_server_t *self, uint64_t seq, int shard, size_t bytes);
 
 /* Drains the socket (HELLO/READY), deletes acknowledged entries, dispatches. */
 void hg_link_server_handle (hg_link_server_t *self, uint64_t now_ms);

@@ -18,6 +18,7 @@
 
 typedef struct {
     uint64_t key;
+    uint64_t bytes; /* the entry's length, for byte credit (0: unknown) */
     int32_t val;
     bool used;
 } slot_t;
@@ -77,7 +78,7 @@ s_map_find (const map_t *m, uint64_t key)
 }
 
 static int
-s_map_insert (map_t *m, uint64_t key, int32_t val)
+s_map_insert (map_t *m, uint64_t key, int32_t val, uint64_t bytes)
 {
     if ((m->n + 1) * 4 >= m->cap * 3 && s_map_grow (m) < 0) {
         return -1;
@@ -89,7 +90,7 @@ s_map_insert (map_t *m, uint64_t key, int32_t val)
         }
         j = (j + 1) & (m->cap - 1);
     }
-    m->slots[j] = (slot_t) {key, val, true};
+    m->slots[j] = (slot_t) {key, bytes, val, true};
     m->n++;
     return 0;
 }
@@ -167,6 +168,16 @@ s_dq_push_front (deque_t *d, uint64_t v)
 }
 
 static bool
+s_dq_peek_front (const deque_t *d, uint64_t *v)
+{
+    if (!d->n) {
+        return false;
+    }
+    *v = d->buf[d->head];
+    return true;
+}
+
+static bool
 s_dq_pop_front (deque_t *d, uint64_t *v)
 {
     if (!d->n) {
@@ -192,6 +203,11 @@ typedef struct {
     uint32_t ready;    /* as last reported */
     uint64_t last_ms;  /* last frame heard */
     size_t inflight;
+    /* byte credit, when the worker grants it (hg_outq_credit_bytes) */
+    bool bytes_on;
+    uint64_t sent_bytes;     /* entry bytes sent this session */
+    uint64_t received_bytes; /* as last reported */
+    uint64_t ready_bytes;    /* as last reported */
 } worker_t;
 
 struct hg_outq {
@@ -226,10 +242,16 @@ hg_outq_destroy (hg_outq_t **self_p)
 int
 hg_outq_push (hg_outq_t *self, uint64_t seq, int shard)
 {
+    return hg_outq_push_bytes (self, seq, shard, 0);
+}
+
+int
+hg_outq_push_bytes (hg_outq_t *self, uint64_t seq, int shard, uint64_t bytes)
+{
     if (shard < -1 || shard >= HG_OUTQ_MAX_SHARDS) {
         return -1;
     }
-    if (s_map_insert (&self->state, seq, STATE_PENDING) < 0) {
+    if (s_map_insert (&self->state, seq, STATE_PENDING, bytes) < 0) {
         return -1;
     }
     if (s_dq_push_back (&self->pending[shard + 1], seq) < 0) {
@@ -373,6 +395,32 @@ hg_outq_ready (hg_outq_t *self, int w, uint64_t session, uint64_t received, uint
     return n_out;
 }
 
+void
+hg_outq_credit_bytes (hg_outq_t *self, int w, uint64_t session, uint64_t received_bytes,
+                      uint64_t ready_bytes)
+{
+    if (w < 0 || w >= HG_OUTQ_MAX_WORKERS || !self->workers[w].alive
+        || self->workers[w].session != session) {
+        return;
+    }
+    worker_t *wk = &self->workers[w];
+    wk->bytes_on = true;
+    wk->received_bytes = received_bytes;
+    wk->ready_bytes = ready_bytes;
+}
+
+bool
+hg_outq_bytes_fit (uint64_t ready_bytes, uint64_t sent_bytes, uint64_t received_bytes,
+                   size_t inflight, uint64_t bytes)
+{
+    uint64_t outstanding = sent_bytes > received_bytes ? sent_bytes - received_bytes : 0;
+    uint64_t credit = ready_bytes > outstanding ? ready_bytes - outstanding : 0;
+    /* one envelope larger than the whole budget still flows, alone: when the
+     * worker holds nothing of ours and has room for anything at all (it may
+     * still hold a previous session's entries: those count in ready_bytes) */
+    return bytes <= credit || (inflight == 0 && ready_bytes > 0);
+}
+
 size_t
 hg_outq_take (hg_outq_t *self, int w, uint64_t *seqs, size_t max)
 {
@@ -388,12 +436,21 @@ hg_outq_take (hg_outq_t *self, int w, uint64_t *seqs, size_t max)
     deque_t *dq = &self->pending[wk->shard + 1];
     size_t n = 0;
     uint64_t seq;
-    while (n < max && s_dq_pop_front (dq, &seq)) {
+    while (n < max && s_dq_peek_front (dq, &seq)) {
         slot_t *s = s_map_find (&self->state, seq);
         if (!s || s->val != STATE_PENDING) {
+            s_dq_pop_front (dq, &seq);
             continue; /* stale hint */
         }
+        /* in order: an entry that does not fit waits at the front */
+        if (wk->bytes_on
+            && !hg_outq_bytes_fit (wk->ready_bytes, wk->sent_bytes, wk->received_bytes,
+                                   wk->inflight + n, s->bytes)) {
+            break;
+        }
+        s_dq_pop_front (dq, &seq);
         s->val = w;
+        wk->sent_bytes += s->bytes;
         seqs[n++] = seq;
     }
     wk->sent += n;

@@ -11,6 +11,14 @@
  * can hold (ready); what it may still be sent is
  *     ready - (sent_in_session - received)
  * so lost or reordered READY frames never leak or inflate credit.
+ *
+ * Byte credit works the same way in bytes, when the worker grants it
+ * (hg_outq_credit_bytes; a worker that never does, an older peer, is limited
+ * by the count alone): it may still be sent
+ *     ready_bytes - (sent_bytes_in_session - received_bytes)
+ * bytes of entries, and always one entry, of any size, when it holds none of
+ * ours, so an entry larger than the whole budget still flows, one at a time.
+ * Entries go out in order: one that does not fit waits at the front.
  */
 #ifndef HG_OUTQ_H
 #define HG_OUTQ_H
@@ -38,6 +46,9 @@ void hg_outq_destroy (hg_outq_t **self_p);
  * when shard is out of range or seq is already known. */
 int hg_outq_push (hg_outq_t *self, uint64_t seq, int shard);
 
+/* The same, for an entry of bytes bytes (what byte credit counts). */
+int hg_outq_push_bytes (hg_outq_t *self, uint64_t seq, int shard, uint64_t bytes);
+
 /* A worker (identified by its socket routing id) starts a session. Any
  * entries in flight to it, or to another worker with the same instance name
  * (a restarted process), are requeued at the front. Returns the worker
@@ -55,6 +66,18 @@ int hg_outq_find (hg_outq_t *self, const void *rid, size_t rid_len);
  * A READY for another session is ignored except for its acks. */
 size_t hg_outq_ready (hg_outq_t *self, int w, uint64_t session, uint64_t received, uint32_t ready,
                       const uint64_t *acks, size_t n_acks, uint64_t *acked_out, uint64_t now_ms);
+
+/* Applies the byte credit of a HELLO (received_bytes 0) or READY of worker
+ * w's current session (another session's is ignored): from then on, until
+ * its next HELLO, w is sent entries only as its byte credit allows. */
+void hg_outq_credit_bytes (hg_outq_t *self, int w, uint64_t session, uint64_t received_bytes,
+                           uint64_t ready_bytes);
+
+/* The byte-credit rule alone: whether an entry of bytes may go to a worker
+ * that reported ready_bytes and received_bytes, was sent sent_bytes this
+ * session and has inflight entries of ours unacknowledged. */
+bool hg_outq_bytes_fit (uint64_t ready_bytes, uint64_t sent_bytes, uint64_t received_bytes,
+                        size_t inflight, uint64_t bytes);
 
 /* Takes up to max entries that worker w may be sent now (credit, shard),
  * marks them in flight, writes them to seqs; returns the count. */

@@ -48,6 +48,11 @@ static const hg_opt_t s_runtime_opts[] = {
     {"heartbeat_ms", HG_OPT_INT, "1000", "heartbeat interval on every link"},
     {"liveness", HG_OPT_INT, "3", "missed heartbeats before a peer is declared dead"},
     {"window", HG_OPT_INT, "256", "envelopes this instance holds per upstream (credit)"},
+    {"credit_bytes", HG_OPT_INT, "67108864",
+     "envelope bytes this instance holds per upstream (byte credit, with window): an upstream "
+     "sends more only while they fit, or one envelope of any size when this instance holds none "
+     "of its; 0: credit counts envelopes only (as before, and as with an upstream that predates "
+     "byte credit)"},
     {"batch_max", HG_OPT_INT, "256", "envelopes per group commit"},
     {"frame_max", HG_OPT_INT, "64", "envelopes per DELIVER message"},
     {"frame_max_bytes", HG_OPT_INT, "4194304",
@@ -232,7 +237,7 @@ hg_service_outbox_room (hg_service_t *self)
 }
 
 int
-hg_service_emitted_push (hg_service_t *self, uint64_t seq, int shard, hg_err_t *err)
+hg_service_emitted_push (hg_service_t *self, uint64_t seq, int shard, size_t bytes, hg_err_t *err)
 {
     if (self->n_emitted == self->cap_emitted) {
         size_t cap = self->cap_emitted ? self->cap_emitted * 2 : 1024;
@@ -245,6 +250,7 @@ hg_service_emitted_push (hg_service_t *self, uint64_t seq, int shard, hg_err_t *
     }
     self->emitted[self->n_emitted].seq = seq;
     self->emitted[self->n_emitted].shard = shard;
+    self->emitted[self->n_emitted].bytes = bytes;
     self->n_emitted++;
     return 0;
 }
@@ -294,7 +300,7 @@ hg_service_emit (hg_service_t *self, hg_store_batch_t *wb, Hourglass__Envelope *
     if (!buf) {
         return hg_err_set (err, HG_ENOMEM, "out of memory packing an envelope");
     }
-    return hg_service_emitted_push (self, seq, env->shard, err);
+    return hg_service_emitted_push (self, seq, env->shard, len, err);
 }
 
 int
@@ -343,7 +349,8 @@ hg_service_commit (hg_service_t *self, hg_store_batch_t *wb, hg_err_t *err)
     *hg_service_counter (self, "commit_us") += hg_now_us () - t0;
     self->committed_us = hg_wall_us ();
     for (size_t i = 0; self->server && i < self->n_emitted; i++) {
-        hg_link_server_enqueue (self->server, self->emitted[i].seq, self->emitted[i].shard);
+        hg_link_server_enqueue (self->server, self->emitted[i].seq, self->emitted[i].shard,
+                                self->emitted[i].bytes);
     }
     self->n_emitted = 0;
     return 0;
@@ -435,6 +442,14 @@ s_setup_limits (hg_service_t *self, hg_err_t *err)
     self->link_opts.liveness = (uint32_t) hg_config_int (self->config, "liveness");
     self->link_opts.frame_max = (uint32_t) hg_config_int (self->config, "frame_max");
     self->link_opts.window = (uint32_t) hg_config_int (self->config, "window");
+    int64_t credit_bytes = hg_config_int (self->config, "credit_bytes");
+    if (credit_bytes < 0) {
+        return hg_err_set (err, HG_EINVAL,
+                           "credit_bytes must be 0 (envelope credit only) or a byte count, not "
+                           "%lld",
+                           (long long) credit_bytes);
+    }
+    self->link_opts.credit_bytes = (uint64_t) credit_bytes;
     self->batch_max = (size_t) hg_config_int (self->config, "batch_max");
     self->batch_max_bytes = (size_t) hg_config_int (self->config, "batch_max_bytes");
     self->link_opts.frame_max_bytes = (size_t) hg_config_int (self->config, "frame_max_bytes");

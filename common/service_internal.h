@@ -34,7 +34,8 @@ struct hg_service {
     struct emitted {
         uint64_t seq;
         int shard;
-    } * emitted; /* outbox entries of this commit */
+        size_t bytes; /* the packed envelope's length (byte credit) */
+    } * emitted;      /* outbox entries of this commit */
     size_t n_emitted, cap_emitted;
     uint64_t redelivered_seen; /* server stat already folded into counter */
     hg_metrics_t *metrics;     /* HTTP exposition, when configured */
@@ -68,7 +69,8 @@ struct hg_service {
 
 /* service.c: remembers an outbox entry of the commit under way, offered
  * downstream once the commit is durable. */
-int hg_service_emitted_push (hg_service_t *self, uint64_t seq, int shard, hg_err_t *err);
+int hg_service_emitted_push (hg_service_t *self, uint64_t seq, int shard, size_t bytes,
+                             hg_err_t *err);
 /* service.c: folds the link's redelivery count into its persisted counter. */
 void hg_service_counters_fold (hg_service_t *self);
 

@@ -15,6 +15,13 @@ and 32 MiB of MLLP buffers:
 - a 300 MB frame to a control socket, to the ingest socket and a 64 MB frame
   to a deliver socket: ZeroMQ drops the connection (ZMQ_MAXMSGSIZE), the
   sender gets no answer, the service goes on answering others;
+- a flood of large envelopes: with the cleanser drained (it offers no
+  credit, takes nothing), 64 pushed 6 MB payloads pile up in the collector's
+  outbox; resumed, the cleanser is offered all of them at once by the
+  envelope count (window 256) but holds at most credit_bytes (16 MiB) + one
+  envelope of them (byte credit), and every one is counted exactly once
+  (with credit_bytes 0, envelope credit only, the cleanser peaked at 701 MiB
+  of the 554 stated, and the test fails);
 - the peak resident memory (VmHWM) of every service stays under the bound
   docs/operations.md "Memory bound" states for this configuration, and a
   push afterwards still gives exact counts.
@@ -38,7 +45,9 @@ HTTP_INFLIGHT = 32 * MIB
 MLLP_INFLIGHT = 32 * MIB
 UPLOAD = 6 * 1000 * 1000
 UPLOADS = 12
-WINDOW = 16
+WINDOW = 256  # the default: envelope credit alone would let 256 x 8 MiB through
+CREDIT_BYTES = 16 * MIB
+FLOOD = 64
 TOKEN = "tok-mem-0123456789abcdef01"
 CODE = "2345-7"
 
@@ -50,6 +59,7 @@ ENV = {
     "HOURGLASS_HTTP_MAX_CONNS_PER_ADDR": "32",
     "HOURGLASS_MLLP_MAX_CONNS_PER_ADDR": "16",
     "HOURGLASS_WINDOW": str(WINDOW),
+    "HOURGLASS_CREDIT_BYTES": str(CREDIT_BYTES),
 }
 
 
@@ -58,22 +68,23 @@ def bound_mib(service):
     options (MiB). B base, R RocksDB (block cache + two write buffers), P
     max_payload_bytes, E the largest envelope on a link (P + 64 KiB here: the
     test's record batches are far smaller), J the cleanser's JSON tree of one
-    payload (at most 32 x its size; 28 measured on dense FHIR), W the credit
-    window."""
+    payload (at most 32 x its size; 28 measured on dense FHIR), K what one
+    downstream instance may hold of one upstream: min(window x E, credit_bytes +
+    E) (envelope and byte credit)."""
     B, R, J = 64, 32 + 2 * 64, 32
     P = MAX_PAYLOAD / MIB
     E = P + 1 / 16
     batch_bytes = 16
-    W = WINDOW
+    K = min(WINDOW * E, CREDIT_BYTES / MIB + E)
     if service == "collector":
-        partner_conns, hwm = 1, 8  # the push at the end; attackers are disconnected
+        partner_conns, hwm = 1, 8  # one push at a time; attackers are disconnected
         return (B + R + HTTP_INFLIGHT / MIB + MLLP_INFLIGHT / MIB
-                + (batch_bytes + 2 * P) + partner_conns * (hwm + 1) * 2 * P + W * E)
+                + (batch_bytes + 2 * P) + partner_conns * (hwm + 1) * 2 * P + K)
     if service == "analytics":
         return B + R + 1 * 256  # one shard's reply at most HG_ZMSG_REPLY_MAX
     upstreams = downstreams = 1
     tree = J * E if service == "cleanser" else 0
-    return B + R + upstreams * W * E + (batch_bytes + E) + tree + downstreams * W * E
+    return B + R + upstreams * K + (batch_bytes + E) + tree + downstreams * K
 
 
 def vm_hwm_mib(pid):
@@ -311,6 +322,40 @@ def test_memory_stays_bounded(make_cluster, tmp_path, monkeypatch):
     after = [] if all_fit else ["%d uploads at once" % fits]
     assert not after, "the budget did not come back after the slow clients left: %s" % after
 
+    # ---- a flood of large envelopes into a cleanser that has not taken them ----------
+    # drained, the cleanser offers no credit: the flood piles up in the collector
+    d = hg.run("drain", "cleanser-0", "--force", "--cluster", c.dir, "--timeout", "60",
+               "--json", timeout=90)
+    assert d.rc == 0 and d.json()["drained"] is True, d
+    before = c.stats()
+    flood_dir = tmp_path / "flood"
+    flood_dir.mkdir()
+    files = []
+    for i in range(FLOOD):
+        f = flood_dir / ("flood-%02d.json" % i)
+        f.write_bytes(_bundle("mem-flood-%d" % i, UPLOAD))
+        files.append(str(f))
+    pushed = {}
+    pusher = threading.Thread(target=lambda: pushed.update(r=c.push(files, "fhir", "mem-flood")))
+    pusher.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        s = c.stats()
+        if s["collector-0"]["outbox_depth"] >= FLOOD:
+            break
+        time.sleep(0.2)
+    assert s["collector-0"]["outbox_depth"] >= FLOOD, s["collector-0"]
+    assert s["cleanser-0"]["received"] == before["cleanser-0"]["received"], \
+        "a drained cleanser was sent work"
+    # resumed: 64 envelopes of 6 MB wait, the count (256) allows them all, the
+    # bytes (16 MiB) two or three at a time
+    d = hg.run("drain", "cleanser-0", "--resume", "--cluster", c.dir, "--json", timeout=60)
+    assert d.rc == 0, d
+    pusher.join(300)
+    assert not pusher.is_alive() and pushed["r"].rc == 0, pushed
+    print("cleanser VmHWM after the flood: %.0f MiB (bound %.0f)"
+          % (vm_hwm_mib(pids["cleanser-0"]), bound_mib("cleanser")))
+
     # ---- a normal push afterwards: exact counts ----------------------------------
     sim = tmp_path / "sim"
     truth = hg.simulate(sim, patients=30, seed=11, invalid=0)
@@ -322,8 +367,8 @@ def test_memory_stays_bounded(make_cluster, tmp_path, monkeypatch):
     assert code, truth["codes"].keys()
     got, _ = c.count(code[0])
     want_p, want_r = hg.expected_counts(c.key(), truth["facts"], code[0])
-    # the HTTP uploads add one patient and one record each, stored once
-    http = UPLOADS + 1 + accepted_after
+    # the HTTP uploads and the flood add one patient and one record each, stored once
+    http = UPLOADS + 1 + accepted_after + FLOOD
     assert (got["patients"], got["records"]) == (want_p + http, want_r + http), \
         (got, want_p, want_r)
     stats = c.stats()

@@ -56,7 +56,13 @@ s_setup (void **state)
         return -1;
     }
     fx->zctx = zmq_ctx_new ();
-    fx->opts = (hg_link_opts_t) {.heartbeat_ms = 50, .liveness = 3, .frame_max = 8, .window = 16};
+    /* byte credit on in every test (far above their small envelopes);
+     * test_byte_credit sets its own */
+    fx->opts = (hg_link_opts_t) {.heartbeat_ms = 50,
+                                 .liveness = 3,
+                                 .frame_max = 8,
+                                 .window = 16,
+                                 .credit_bytes = 1 << 20};
     for (int i = 0; i < MAX_SEQ; i++) {
         fx->idx_of_seq[i] = -1;
     }
@@ -116,7 +122,7 @@ s_write_entry (fx_t *fx, hg_link_server_t *srv, int idx, int shard)
     assert_int_equal (hg_store_write (fx->store, b, true, &err), 0);
     hg_store_batch_destroy (&b);
     free (buf);
-    hg_link_server_enqueue (srv, seq, shard);
+    hg_link_server_enqueue (srv, seq, shard, len);
     fx->idx_of_seq[seq] = idx;
     fx->shard_of_seq[seq] = shard;
     return seq;
@@ -706,6 +712,143 @@ test_errors (void **state)
     assert_string_equal (err.msg, "no upstream endpoint given");
 }
 
+/* Commits an entry whose payload is len bytes of idx's letter. */
+static uint64_t
+s_write_sized (fx_t *fx, hg_link_server_t *srv, int idx, size_t len)
+{
+    unsigned char key[10];
+    uint64_t seq = hg_link_server_next_seq (srv, key);
+    assert_true (seq < MAX_SEQ);
+    char id[64];
+    snprintf (id, sizeof (id), "p/big-%d", idx);
+    uint8_t *payload = malloc (len);
+    memset (payload, 'a' + idx % 26, len);
+    Hourglass__Envelope env = HOURGLASS__ENVELOPE__INIT;
+    env.id = id;
+    env.shard = -1;
+    env.record_count = (uint32_t) idx;
+    env.payload.data = payload;
+    env.payload.len = len;
+    size_t plen = hourglass__envelope__get_packed_size (&env);
+    uint8_t *buf = malloc (plen);
+    hourglass__envelope__pack (&env, buf);
+    hg_store_batch_t *b = hg_store_batch_new ();
+    hg_store_batch_put (b, key, sizeof (key), buf, plen);
+    hg_err_t err = {0};
+    assert_int_equal (hg_store_write (fx->store, b, true, &err), 0);
+    hg_store_batch_destroy (&b);
+    free (buf);
+    free (payload);
+    hg_link_server_enqueue (srv, seq, -1, plen);
+    fx->idx_of_seq[seq] = idx;
+    return seq;
+}
+
+/* Runs a client that acks only once nothing new has come for 20 steps;
+ * checks what it holds against the byte budget at every step. Returns the
+ * most it held at once before its first ack (envelopes). */
+static size_t
+s_run_held (fx_t *fx, hg_link_client_t *cli, size_t n_entries, uint64_t budget,
+            const size_t *len_of_idx)
+{
+    hg_delivery_t held[64];
+    size_t n_held = 0, first_hold = 0, unique = 0, quiet = 0;
+    bool seen[64] = {false}, acked_once = false;
+    uint64_t deadline = hg_now_ms () + DEADLINE_MS;
+    while (unique < n_entries || n_held || hg_link_server_depth (fx->srv) > 0) {
+        if (hg_now_ms () > deadline) {
+            fail_msg ("not delivered: unique=%zu held=%zu depth=%zu", unique, n_held,
+                      hg_link_server_depth (fx->srv));
+        }
+        size_t got = s_step (fx->srv, cli, held + n_held, 64 - n_held);
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n_held + got; i++) {
+            bytes += held[i].wire_bytes;
+        }
+        for (size_t i = n_held; i < n_held + got; i++) {
+            assert_non_null (held[i].env);
+            int idx = fx->idx_of_seq[held[i].seq];
+            assert_true (idx >= 0 && idx < 64);
+            assert_int_equal (held[i].env->payload.len, len_of_idx[idx]);
+            assert_false (seen[idx]);
+            seen[idx] = true;
+            unique++;
+        }
+        n_held += got;
+        if (budget) {
+            /* within the budget, or one envelope larger than it, alone */
+            if (bytes > budget && n_held != 1) {
+                fail_msg ("holds %zu envelopes of %llu bytes, budget %llu", n_held,
+                          (unsigned long long) bytes, (unsigned long long) budget);
+            }
+        }
+        if (!acked_once && n_held > first_hold) {
+            first_hold = n_held;
+        }
+        quiet = got ? 0 : quiet + 1;
+        if (n_held && quiet >= 20) {
+            hg_link_client_ack (cli, held, n_held, 1000, hg_now_ms ());
+            n_held = 0;
+            acked_once = true;
+            assert_int_equal (hg_link_client_in_process (cli), 0);
+        }
+    }
+    hg_outq_stats_t st = hg_link_server_stats (fx->srv);
+    assert_int_equal (st.acked, n_entries);
+    assert_int_equal (st.redelivered, 0);
+    return first_hold;
+}
+
+/* Byte credit (issue 12 point 11): a downstream with credit_bytes 4000 is
+ * sent envelopes of ~1 KB three at a time (the count, 16, would allow 16);
+ * one of 20 KB, larger than the whole budget, still comes, alone; all
+ * arrive exactly once. Without byte credit (credit_bytes 0: what an older
+ * downstream sends) the count alone limits it. */
+static void
+test_byte_credit (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 14 };
+    size_t len_of_idx[N];
+    hg_err_t err = {0};
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    for (int i = 0; i < N; i++) {
+        len_of_idx[i] = i == 7 ? 20000 : 1000;
+        s_write_sized (fx, fx->srv, i, len_of_idx[i]);
+    }
+    hg_link_opts_t o = fx->opts;
+    o.credit_bytes = 4000;
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-0", -1, &o, &err);
+    assert_non_null (fx->cli);
+    assert_int_equal (s_run_held (fx, fx->cli, N, o.credit_bytes, len_of_idx), 3);
+    hg_link_client_destroy (&fx->cli);
+
+    /* a restarted upstream reloads its outbox with each entry's size */
+    for (int i = 0; i < N; i++) {
+        s_write_sized (fx, fx->srv, i, len_of_idx[i]);
+    }
+    hg_link_server_destroy (&fx->srv);
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-1", -1, &o, &err);
+    assert_non_null (fx->cli);
+    assert_int_equal (s_run_held (fx, fx->cli, N, o.credit_bytes, len_of_idx), 3);
+    hg_link_client_destroy (&fx->cli);
+
+    /* without byte credit (as from an older downstream): 14 at once (window 16) */
+    hg_link_server_destroy (&fx->srv);
+    fx->srv = hg_link_server_new (fx->zctx, fx->endpoint, fx->store, &fx->opts, &err);
+    assert_non_null (fx->srv);
+    for (int i = 0; i < N; i++) {
+        s_write_sized (fx, fx->srv, i, len_of_idx[i]);
+    }
+    o.credit_bytes = 0;
+    fx->cli = hg_link_client_new (fx->zctx, fx->endpoint, "down-2", -1, &o, &err);
+    assert_non_null (fx->cli);
+    assert_int_equal (s_run_held (fx, fx->cli, N, 0, len_of_idx), N);
+}
+
 HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_upstream_restart_redelivers, s_setup,
                                                s_teardown),
@@ -715,4 +858,5 @@ HG_TEST_MAIN (cmocka_unit_test_setup_teardown (test_deliver_and_ack, s_setup, s_
               cmocka_unit_test_setup_teardown (test_byte_bounds, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_dns_discovery, s_setup, s_teardown),
               cmocka_unit_test_setup_teardown (test_drain, s_setup, s_teardown),
-              cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown))
+              cmocka_unit_test_setup_teardown (test_errors, s_setup, s_teardown),
+              cmocka_unit_test_setup_teardown (test_byte_credit, s_setup, s_teardown))

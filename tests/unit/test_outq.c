@@ -436,10 +436,97 @@ test_100k_entries (void **state)
     hg_outq_destroy (&q);
 }
 
+/* Byte credit (issue 12 point 11): entries go out while their bytes fit
+ * ready_bytes - (sent_bytes - received_bytes), in order, and one entry larger
+ * than the whole budget goes alone once the worker holds nothing of ours. */
+static void
+test_byte_credit (void **state)
+{
+    (void) state;
+    hg_outq_t *q = hg_outq_new ();
+    uint64_t sizes[] = {0, 10, 20, 30, 100, 5, 5};
+    for (uint64_t s = 1; s <= 6; s++) {
+        assert_int_equal (hg_outq_push_bytes (q, s, -1, sizes[s]), 0);
+    }
+    uint64_t out[16];
+    int w = s_hello (q, "w1", "cl-0", -1, 1, 100, 1000);
+    hg_outq_credit_bytes (q, w, 1, 0, 50);
+    /* 10 + 20 fit 50, 30 more would not: 3 waits, 5 and 6 do not overtake it */
+    s_take_expect (q, w, 10, (uint64_t[]) {1, 2}, 2);
+    s_take_expect (q, w, 10, NULL, 0);
+    /* received both, holds them: ready_bytes 20, nothing in transit */
+    assert_int_equal (hg_outq_ready (q, w, 1, 2, 100, NULL, 0, out, 1001), 0);
+    hg_outq_credit_bytes (q, w, 1, 30, 20);
+    s_take_expect (q, w, 10, NULL, 0);
+    /* a READY of another session changes nothing */
+    hg_outq_credit_bytes (q, w, 7, 0, 1000);
+    s_take_expect (q, w, 10, NULL, 0);
+    /* both committed: 50 again, 3 fits, 4 (100) does not while 3 is held */
+    assert_int_equal (hg_outq_ready (q, w, 1, 2, 100, (uint64_t[]) {1, 2}, 2, out, 1002), 2);
+    hg_outq_credit_bytes (q, w, 1, 30, 50);
+    s_take_expect (q, w, 10, (uint64_t[]) {3}, 1);
+    /* 3 committed: nothing of ours held, so 4 goes, alone, though over budget */
+    assert_int_equal (hg_outq_ready (q, w, 1, 3, 100, (uint64_t[]) {3}, 1, out, 1003), 1);
+    hg_outq_credit_bytes (q, w, 1, 60, 50);
+    s_take_expect (q, w, 10, (uint64_t[]) {4}, 1);
+    s_take_expect (q, w, 10, NULL, 0);
+    /* received and held (ready_bytes 0): still nothing */
+    assert_int_equal (hg_outq_ready (q, w, 1, 4, 100, NULL, 0, out, 1004), 0);
+    hg_outq_credit_bytes (q, w, 1, 160, 0);
+    s_take_expect (q, w, 10, NULL, 0);
+    assert_int_equal (hg_outq_ready (q, w, 1, 4, 100, (uint64_t[]) {4}, 1, out, 1005), 1);
+    hg_outq_credit_bytes (q, w, 1, 160, 50);
+    s_take_expect (q, w, 10, (uint64_t[]) {5, 6}, 2);
+
+    /* a new session while the worker still holds a large entry of the old one
+     * (ready_bytes 0): nothing, not even one, until it has room again */
+    assert_int_equal (hg_outq_push_bytes (q, 7, -1, 100), 0);
+    assert_int_equal (s_hello (q, "w1", "cl-0", -1, 2, 100, 1006), w);
+    hg_outq_credit_bytes (q, w, 2, 0, 0);
+    s_take_expect (q, w, 10, NULL, 0);
+    /* 5 and 6 were requeued by the HELLO, with their sizes, ahead of 7 */
+    hg_outq_credit_bytes (q, w, 2, 0, 12);
+    s_take_expect (q, w, 10, (uint64_t[]) {5, 6}, 2);
+    s_take_expect (q, w, 10, NULL, 0);
+    assert_int_equal (hg_outq_ready (q, w, 2, 2, 100, (uint64_t[]) {5, 6}, 2, out, 1007), 2);
+    hg_outq_credit_bytes (q, w, 2, 10, 12);
+    s_take_expect (q, w, 10, (uint64_t[]) {7}, 1);
+
+    /* a draining worker (ready 0) gets nothing, however much byte credit */
+    assert_int_equal (hg_outq_push_bytes (q, 8, -1, 1), 0);
+    assert_int_equal (s_hello (q, "w1", "cl-0", -1, 3, 0, 1008), w);
+    hg_outq_credit_bytes (q, w, 3, 0, 1000);
+    s_take_expect (q, w, 10, NULL, 0);
+
+    /* a worker that never grants byte credit (older peer): the count alone */
+    int w2 = s_hello (q, "w2", "cl-1", -1, 1, 3, 1009);
+    assert_true (w2 >= 0 && w2 != w);
+    s_take_expect (q, w2, 10, (uint64_t[]) {7, 8}, 2); /* 7 requeued by the HELLO */
+    hg_outq_destroy (&q);
+}
+
+/* The rule itself, case by case. */
+static void
+test_bytes_fit (void **state)
+{
+    (void) state;
+    assert_true (hg_outq_bytes_fit (50, 0, 0, 0, 50));
+    assert_true (hg_outq_bytes_fit (50, 0, 0, 0, 51));  /* holds nothing: one of any size */
+    assert_false (hg_outq_bytes_fit (50, 0, 0, 1, 51)); /* holds one: must fit */
+    assert_false (hg_outq_bytes_fit (0, 0, 0, 0, 1));   /* no room at all */
+    assert_true (hg_outq_bytes_fit (0, 0, 0, 0, 0));
+    assert_true (hg_outq_bytes_fit (50, 30, 10, 1, 30)); /* 20 in transit: 30 left */
+    assert_false (hg_outq_bytes_fit (50, 30, 10, 1, 31));
+    assert_true (hg_outq_bytes_fit (50, 10, 30, 1, 50)); /* a stale READY: nothing in transit */
+    assert_false (hg_outq_bytes_fit (50, 90, 10, 2, 1)); /* over by the one large entry */
+    assert_true (hg_outq_bytes_fit (UINT64_MAX, 0, 0, 5, UINT64_MAX));
+}
+
 HG_TEST_MAIN (cmocka_unit_test (test_credit_and_frame_max),
               cmocka_unit_test (test_acks_exactly_once), cmocka_unit_test (test_push_errors),
               cmocka_unit_test (test_hello_same_rid_requeues_in_order),
               cmocka_unit_test (test_hello_same_instance_kills_old),
               cmocka_unit_test (test_expire_and_drop), cmocka_unit_test (test_shard_routing),
               cmocka_unit_test (test_ready_old_session_only_acks),
-              cmocka_unit_test (test_worker_table_full), cmocka_unit_test (test_100k_entries))
+              cmocka_unit_test (test_worker_table_full), cmocka_unit_test (test_100k_entries),
+              cmocka_unit_test (test_byte_credit), cmocka_unit_test (test_bytes_fit))
