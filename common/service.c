@@ -730,6 +730,13 @@ s_loop (hg_service_t *self)
         if (client_ready) {
             size_t got = hg_link_client_recv (self->client, deliveries, self->batch_max,
                                               self->batch_max_bytes, now);
+            if (got && self->slots > 0) {
+                /* a replica that died with deliveries committed but their acks
+                 * not yet sent has them redelivered to us at once: its store
+                 * adopted first (its de-dup markers with it), they are
+                 * duplicates here instead of being processed and counted twice */
+                hg_service_adopt_orphans (self);
+            }
             if (got) {
                 uint64_t t0 = hg_now_ms ();
                 int crc = hg_service_consume (self, deliveries, got, wb, &err);
