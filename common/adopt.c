@@ -87,13 +87,19 @@ s_adopt (hg_service_t *self, const char *path, hg_err_t *err)
 }
 
 void
-hg_service_adopt_orphans (hg_service_t *self)
+hg_service_adopt_orphans (hg_service_t *self, bool before_round)
 {
     uint32_t unadopted = 0;
     for (int k = 0; k < self->slots; k++) {
         char path[PATH_MAX], current[PATH_MAX + 16];
+        bool failed_before = (self->adopt_failed[k / 8] >> (k % 8)) & 1;
+        if (before_round && failed_before) {
+            unadopted++;
+            continue;
+        }
         hg_slot_path (path, sizeof (path), self->slot_dir, self->slot_prefix, k);
         snprintf (current, sizeof (current), "%s/CURRENT", path);
+        self->adopt_failed[k / 8] &= (uint8_t) ~(1u << (k % 8));
         if (k == self->slot || access (current, F_OK) != 0) {
             continue;
         }
@@ -105,6 +111,7 @@ hg_service_adopt_orphans (hg_service_t *self)
         if (fd < 0 || s_adopt (self, path, &err) < 0) {
             hg_error ("adopt_failed", "slot=%d err=\"%s\"", k, err.msg);
             unadopted++; /* its outbox waits: gauge unadopted_slots, an alert */
+            self->adopt_failed[k / 8] |= (uint8_t) (1u << (k % 8));
         }
         if (fd >= 0) {
             close (fd);

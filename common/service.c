@@ -754,6 +754,13 @@ s_loop (hg_service_t *self)
         if (client_ready) {
             size_t got = hg_link_client_recv (self->client, deliveries, self->batch_max,
                                               self->batch_max_bytes, now);
+            if (got && self->slots > 0) {
+                /* a replica that died with deliveries committed but their acks
+                 * not yet sent has them redelivered to us at once: its store
+                 * adopted first (its de-dup markers with it), they are
+                 * duplicates here instead of being processed and counted twice */
+                hg_service_adopt_orphans (self, true);
+            }
             if (got) {
                 uint64_t t0 = hg_now_ms ();
                 int crc = hg_service_consume (self, deliveries, got, wb, &err);
@@ -788,7 +795,7 @@ s_loop (hg_service_t *self)
             hg_link_client_tick (self->client, (uint32_t) hg_service_outbox_room (self), now);
         }
         if (self->slots > 0 && now >= self->adopt_at_ms) {
-            hg_service_adopt_orphans (self);
+            hg_service_adopt_orphans (self, false);
             self->adopt_at_ms = hg_now_ms () + self->adopt_ms;
         }
         if (self->metrics && now >= self->metrics_at_ms) {

@@ -58,6 +58,7 @@ struct hg_service {
     char slot_prefix[48];
     uint64_t adopt_ms, adopt_at_ms;
     uint32_t unadopted; /* slots with a store nobody holds that the last pass could not adopt */
+    uint8_t adopt_failed[128]; /* bit k: slot k failed the last periodic pass (slots <= 1000) */
     /* refusing work because the store's disk is full (refuse.c) */
     bool refusing;
     char refusing_why[512];
@@ -109,7 +110,9 @@ void hg_service_drop_deliveries (hg_delivery_t *d, size_t n);
 int hg_service_drain (hg_service_t *self, const Hourglass__ControlRequest *req,
                       Hourglass__ControlReply *reply, hg_arena_t *arena, hg_err_t *err);
 
-/* adopt.c: adopts every slot whose lock is free and whose store exists. */
-void hg_service_adopt_orphans (hg_service_t *self);
+/* adopt.c: adopts every slot whose lock is free and whose store exists.
+ * before_round: the pass before a consumed round, which skips the slots the
+ * last periodic pass failed to adopt (retried every adopt_ms, not each round). */
+void hg_service_adopt_orphans (hg_service_t *self, bool before_round);
 
 #endif

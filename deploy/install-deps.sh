@@ -10,6 +10,7 @@ PACKAGES=(
     libgnutls28-dev libhts-dev
     python3 python3-zmq python3-pytest python3-venv python3-yaml
     procps openssl
+    gdb               # test_quality_adopt.py: kills a replica between its commit and its ack
     clang-format
     prometheus        # promtool: checks the metrics pages, alert rules and scrape config
     chromium python3-websocket  # headless Chromium for the web-page tests (tests/browser)

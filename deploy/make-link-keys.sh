@@ -9,8 +9,10 @@
 #   control.allow:   who may use the control sockets, by role (docs/security.md
 #                    "Control plane"): operator.key (the host CLI's; never
 #                    readable by the containers), analytics' key (role analytics:
-#                    the indexers count for it alone), health.key (role health:
-#                    the containers' healthchecks, HEALTH only)
+#                    the indexers count for it alone), collector.pub (role
+#                    collector: the cleansers' verdicts for MLLP ACKs),
+#                    health.key (role health: the containers' healthchecks,
+#                    HEALTH only)
 #
 #   deploy/make-link-keys.sh [--dir DIR]                 (default deploy/keys/links)
 #   deploy/make-link-keys.sh [--dir DIR] --partner NAME  a partner's key pair
@@ -102,9 +104,9 @@ allow() {
 allow collector cleanser
 allow cleanser deid
 allow deid indexer
-printf '# control sockets: <z85> <role>:<name> (written by make-link-keys.sh)\n%s operator:operator\n%s analytics:analytics\n%s health:healthcheck\n%s operator:drain\n' \
+printf '# control sockets: <z85> <role>:<name> (written by make-link-keys.sh)\n%s operator:operator\n%s analytics:analytics\n%s health:healthcheck\n%s operator:drain\n%s collector:collector\n' \
     "$(pub "$dir/operator.pub")" "$(pub "$dir/analytics.pub")" "$(pub "$dir/health.pub")" \
-    "$(pub "$dir/drain.pub")" \
+    "$(pub "$dir/drain.pub")" "$(pub "$dir/collector.pub")" \
     >"$dir/control.allow"
 chmod 0644 "$dir/control.allow"
 [ -f "$dir/partners.allow" ] || printf '# partner public keys: <z85> <partner>\n' >"$dir/partners.allow"

@@ -16,7 +16,10 @@
  * the cleansers' control sockets (OUTCOME, as `push --wait` does) for the
  * waiting message ids, on a timerfd, never blocking its loop.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +41,8 @@
 
 #define HG_COLLECTOR_ROUND_MAX 256
 #define HG_COLLECTOR_INGEST_HWM 8 /* requests ZeroMQ queues per partner connection */
-#define S_VERDICT_MAX 8           /* cleanser control endpoints asked */
+#define S_VERDICT_MAX 8           /* entries of mllp_verdict_from */
+#define S_VERDICT_PEERS_MAX 64    /* cleanser control sockets asked (dns+tcp:// resolved) */
 #define S_VERDICT_POLL_MS 5       /* how often a waiting verdict is asked for */
 #define S_VERDICT_IDS_MAX 256     /* message ids per OUTCOME request */
 /* What partners are told while the journal's disk is full (refuse.c). */
@@ -73,7 +77,8 @@ static const hg_opt_t s_options[] = {
      "an MLLP connection that completes no frame for this long is closed, however many bytes "
      "it trickles (0: never)"},
     {"mllp_verdict_from", HG_OPT_STRING, "",
-     "control endpoints of the cleansers (comma-separated): with them, an MLLP message in "
+     "control endpoints of the cleansers (comma-separated; dns+tcp://NAME:PORT: every address "
+     "NAME resolves to, re-resolved every discover_ms): with them, an MLLP message in "
      "original acknowledgement mode is answered AA only once parsed, AE with an ERR when "
      "quarantined (empty: AA once journalled)"},
     {"mllp_verdict_keys", HG_OPT_STRING, "",
@@ -118,6 +123,19 @@ static const hg_opt_t s_options[] = {
 };
 
 typedef struct {
+    char host[200];
+    char port[16];
+    bool dns;
+} verdict_group_t;
+
+typedef struct {
+    void *sock;
+    size_t group;
+    bool resolved; /* in the group's last resolution */
+    char endpoint[64];
+} verdict_peer_t;
+
+typedef struct {
     void *ingest;                 /* ROUTER facing partners */
     size_t round_max_bytes;       /* batch_max_bytes: request bytes read per ingest round */
     hg_admission_policy_t policy; /* authentication, max_payload_bytes */
@@ -128,9 +146,16 @@ typedef struct {
     hg_fhir_http_t *http; /* FHIR over HTTP, when configured */
     /* the cleansers' verdicts for MLLP ACKs: a DEALER to each control
      * socket (OUTCOME requests), asked again every S_VERDICT_POLL_MS by a
-     * timerfd that also drives the idle deadline */
-    void *verdict[S_VERDICT_MAX];
-    size_t n_verdict;
+     * timerfd that also drives the idle deadline. Each entry of
+     * mllp_verdict_from is a group: "tcp://" one socket, "dns+tcp://NAME:PORT"
+     * one per address NAME resolves to, re-resolved every discover_ms (the
+     * replicas of a scaled service), as the links find their upstreams. */
+    verdict_group_t groups[S_VERDICT_MAX];
+    size_t n_groups;
+    verdict_peer_t verdict[S_VERDICT_PEERS_MAX]; /* sock NULL: a free slot */
+    size_t n_verdict;                            /* slots in use or freed */
+    size_t n_polled;                             /* verdict items of the current poll */
+    uint64_t discover_ms, discover_at_ms;
     int timer_fd;
     uint64_t timer_period_ms;
     uint64_t junk_keep, junk_ttl_us;
@@ -177,6 +202,127 @@ s_verdict_curve (hg_service_t *svc, void *sock, size_t i, hg_err_t *err)
     }
     free (buf);
     return rc;
+}
+
+/* Parses one entry of mllp_verdict_from into g: "tcp://..." (one socket) or
+ * "dns+tcp://NAME:PORT" (every address of NAME). */
+static int
+s_verdict_group (verdict_group_t *g, const char *spec, hg_err_t *err)
+{
+    g->dns = strncmp (spec, "dns+tcp://", 10) == 0;
+    if (!g->dns) {
+        return 0;
+    }
+    const char *hp = spec + 10;
+    const char *colon = strrchr (hp, ':');
+    if (!colon || colon == hp || !colon[1] || (size_t) (colon - hp) >= sizeof (g->host)
+        || strlen (colon + 1) >= sizeof (g->port)) {
+        return hg_err_set (err, HG_EINVAL,
+                           "mllp_verdict_from '%s': expected dns+tcp://NAME:PORT (NAME resolved "
+                           "to every address of the cleansers' control sockets)",
+                           spec);
+    }
+    snprintf (g->host, sizeof (g->host), "%.*s", (int) (colon - hp), hp);
+    snprintf (g->port, sizeof (g->port), "%s", colon + 1);
+    return 0;
+}
+
+/* A DEALER of group g connected to endpoint, in a free slot; NULL with err. */
+static verdict_peer_t *
+s_verdict_open (hg_service_t *svc, collector_t *self, size_t g, const char *endpoint,
+                hg_err_t *err)
+{
+    verdict_peer_t *p = NULL;
+    for (size_t i = 0; i < self->n_verdict && !p; i++) {
+        p = self->verdict[i].sock ? NULL : &self->verdict[i];
+    }
+    if (!p && self->n_verdict == S_VERDICT_PEERS_MAX) {
+        hg_err_set (err, HG_EINVAL, "mllp_verdict_from: more than %d cleansers (at %s)",
+                    S_VERDICT_PEERS_MAX, endpoint);
+        return NULL;
+    }
+    p = p ? p : &self->verdict[self->n_verdict++];
+    void *d = hg_zsock_new (hg_service_zctx (svc), ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
+    int one = 1, zero = 0, hwm = 16;
+    zmq_setsockopt (d, ZMQ_IMMEDIATE, &one, sizeof (one)); /* nothing queued for the gone */
+    zmq_setsockopt (d, ZMQ_LINGER, &zero, sizeof (zero));
+    zmq_setsockopt (d, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+    if (s_verdict_curve (svc, d, g, err) < 0) {
+        zmq_close (d);
+        return NULL;
+    }
+    if (zmq_connect (d, endpoint) < 0) {
+        zmq_close (d);
+        hg_err_set (err, HG_EINVAL, "mllp_verdict_from: cannot connect to %s: %s", endpoint,
+                    zmq_strerror (errno));
+        return NULL;
+    }
+    *p = (verdict_peer_t) {.sock = d, .group = g, .resolved = true};
+    snprintf (p->endpoint, sizeof (p->endpoint), "%s", endpoint);
+    return p;
+}
+
+/* Resolves the dns+tcp:// groups (at most every discover_ms): a socket per
+ * new address, and a socket whose address is no longer listed is closed (a
+ * resolver failure keeps what there is). Never fails: a name that resolves
+ * to nothing yet (the cleansers still starting) is resolved again later. */
+static void
+s_verdict_discover (hg_service_t *svc, collector_t *self, uint64_t now_ms)
+{
+    if (now_ms < self->discover_at_ms) {
+        return;
+    }
+    self->discover_at_ms = now_ms + (self->discover_ms ? self->discover_ms : 2000);
+    for (size_t g = 0; g < self->n_groups; g++) {
+        verdict_group_t *grp = &self->groups[g];
+        if (!grp->dns) {
+            continue;
+        }
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        int rc = getaddrinfo (grp->host, grp->port, &hints, &res);
+        if (rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY) {
+            continue;
+        }
+        for (size_t i = 0; i < self->n_verdict; i++) {
+            self->verdict[i].resolved &= self->verdict[i].group != g;
+        }
+        for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next) {
+            char addr[INET_ADDRSTRLEN], endpoint[64];
+            const struct sockaddr_in *sin = (const struct sockaddr_in *) ai->ai_addr;
+            inet_ntop (AF_INET, &sin->sin_addr, addr, sizeof (addr));
+            snprintf (endpoint, sizeof (endpoint), "tcp://%s:%s", addr, grp->port);
+            verdict_peer_t *known = NULL;
+            for (size_t i = 0; i < self->n_verdict && !known; i++) {
+                verdict_peer_t *p = &self->verdict[i];
+                known = p->sock && p->group == g && strcmp (p->endpoint, endpoint) == 0 ? p
+                                                                                        : NULL;
+            }
+            hg_err_t err = {0};
+            if (known) {
+                known->resolved = true;
+            }
+            else if (s_verdict_open (svc, self, g, endpoint, &err)) {
+                hg_info ("verdict_cleanser_found", "name=%s endpoint=%s", grp->host, endpoint);
+            }
+            else {
+                hg_warn ("verdict_cleanser_unusable", "name=%s endpoint=%s err=\"%s\"", grp->host,
+                         endpoint, err.msg);
+            }
+        }
+        if (res) {
+            freeaddrinfo (res);
+        }
+        for (size_t i = 0; i < self->n_verdict; i++) {
+            verdict_peer_t *p = &self->verdict[i];
+            if (p->sock && p->group == g && !p->resolved) {
+                hg_info ("verdict_cleanser_gone", "name=%s endpoint=%s", grp->host, p->endpoint);
+                zmq_close (p->sock);
+                p->sock = NULL;
+            }
+        }
+    }
 }
 
 static int
@@ -229,32 +375,24 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
     snprintf (list, sizeof (list), "%s", o.verdict_timeout_ms ? from : "");
     for (char *save = NULL, *ep = strtok_r (list, ",", &save); ep;
          ep = strtok_r (NULL, ",", &save)) {
-        if (self->n_verdict == S_VERDICT_MAX) {
+        if (self->n_groups == S_VERDICT_MAX) {
             return hg_err_set (err, HG_EINVAL, "mllp_verdict_from: at most %d endpoints",
                                S_VERDICT_MAX);
         }
-        void *d = hg_zsock_new (hg_service_zctx (svc), ZMQ_DEALER, HG_ZMSG_REPLY_MAX);
-        int one = 1, zero = 0, hwm = 16;
-        zmq_setsockopt (d, ZMQ_IMMEDIATE, &one, sizeof (one)); /* nothing queued for the gone */
-        zmq_setsockopt (d, ZMQ_LINGER, &zero, sizeof (zero));
-        zmq_setsockopt (d, ZMQ_SNDHWM, &hwm, sizeof (hwm));
-        if (s_verdict_curve (svc, d, self->n_verdict, err) < 0) {
-            zmq_close (d);
+        size_t g = self->n_groups++;
+        if (s_verdict_group (&self->groups[g], ep, err) < 0
+            || (!self->groups[g].dns && !s_verdict_open (svc, self, g, ep, err))) {
             return err->code;
         }
-        if (zmq_connect (d, ep) < 0) {
-            zmq_close (d);
-            return hg_err_set (err, HG_EINVAL, "mllp_verdict_from: cannot connect to %s: %s", ep,
-                               zmq_strerror (errno));
-        }
-        self->verdict[self->n_verdict++] = d;
     }
+    self->discover_ms = (uint64_t) s_int_opt (svc, "discover_ms");
+    s_verdict_discover (svc, self, hg_now_ms ());
     hg_info ("mllp_listening", "address=%s tls=%s partner=%s verdict_from=%zu timeout_ms=%llu",
              mllp,
              *ca     ? "client-certificates"
              : *cert ? "on"
                      : "off",
-             *ca ? "from-certificate" : self->mllp_partner, self->n_verdict,
+             *ca ? "from-certificate" : self->mllp_partner, self->n_groups,
              (unsigned long long) o.verdict_timeout_ms);
     return 0;
 }
@@ -358,7 +496,9 @@ s_destroy (void **state)
     hg_mllp_server_destroy (&self->mllp);
     hg_mllp_tls_destroy (&self->mllp_tls);
     for (size_t i = 0; i < self->n_verdict; i++) {
-        zmq_close (self->verdict[i]);
+        if (self->verdict[i].sock) {
+            zmq_close (self->verdict[i].sock);
+        }
     }
     if (self->timer_fd >= 0) {
         close (self->timer_fd);
@@ -415,8 +555,12 @@ s_extra_items (hg_service_t *svc, void *state, zmq_pollitem_t *items, size_t max
         return n;
     }
     items[n++] = (zmq_pollitem_t) {NULL, self->timer_fd, ZMQ_POLLIN, 0};
+    self->n_polled = 0;
     for (size_t i = 0; i < self->n_verdict; i++) {
-        items[n++] = (zmq_pollitem_t) {self->verdict[i], 0, ZMQ_POLLIN, 0};
+        if (self->verdict[i].sock) {
+            items[n++] = (zmq_pollitem_t) {self->verdict[i].sock, 0, ZMQ_POLLIN, 0};
+            self->n_polled++;
+        }
     }
     if (hg_service_outbox_room (svc) == 0) {
         return n;
@@ -693,8 +837,9 @@ s_ask_verdicts (collector_t *self)
     hourglass__control_request__pack (&req, buf);
     for (size_t i = 0; i < self->n_verdict; i++) {
         /* a cleanser not connected (ZMQ_IMMEDIATE) or behind: asked next time */
-        if (zmq_send (self->verdict[i], "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0) {
-            zmq_send (self->verdict[i], buf, len, ZMQ_DONTWAIT);
+        void *d = self->verdict[i].sock;
+        if (d && zmq_send (d, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0) {
+            zmq_send (d, buf, len, ZMQ_DONTWAIT);
         }
     }
     free (buf);
@@ -769,12 +914,13 @@ s_on_mllp_items (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *ite
             rc = s_expire_junk (svc, self, err);
         }
     }
-    for (size_t i = 0; i < self->n_verdict && 1 + i < n; i++) {
+    /* the sockets polled (discovery below may close or open some) */
+    for (size_t i = 0; i < self->n_polled && 1 + i < n; i++) {
         if (items[1 + i].revents & ZMQ_POLLIN) {
-            s_on_verdicts (self, self->verdict[i]);
+            s_on_verdicts (self, items[1 + i].socket);
         }
     }
-    size_t at = 1 + self->n_verdict;
+    size_t at = 1 + self->n_polled;
     if (rc == 0 && n > at) {
         rc = s_on_mllp (svc, self, items + at, n - at, err);
     }
@@ -782,6 +928,7 @@ s_on_mllp_items (hg_service_t *svc, collector_t *self, const zmq_pollitem_t *ite
     hg_mllp_server_take_counts (self->mllp, &acked, &nacked);
     *hg_service_counter (svc, "mllp_acked") += acked;
     *hg_service_counter (svc, "mllp_nacked") += nacked;
+    s_verdict_discover (svc, self, now);
     s_arm_timer (self);
     return rc;
 }

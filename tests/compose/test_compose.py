@@ -34,8 +34,8 @@ import uuid
 
 import pytest
 
-from hgdocker import (bin_dir, check_counts, check_push, cli, counter, docker_unusable,
-                      free_ports, push_jobs, sh, wait_drained)
+from hgdocker import (bin_dir, check_counts, check_mllp_unauthenticated, check_push, cli,
+                      counter, docker_unusable, free_ports, push_jobs, sh, wait_drained)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -52,7 +52,8 @@ HEARTBEAT_MS = 250    # a silent peer is dead after 3 x 250 ms
 
 # host port variables of the single instances and of every replica the test runs
 MAX_CLEANSERS, MAX_DEIDS = 9, 3
-SINGLE_PORTS = ["HOURGLASS_INGEST_PORT", "HOURGLASS_COLLECTOR_CONTROL_PORT",
+SINGLE_PORTS = ["HOURGLASS_INGEST_PORT", "HOURGLASS_MLLP_PORT",
+                "HOURGLASS_COLLECTOR_CONTROL_PORT",
                 "HOURGLASS_INDEXER0_CONTROL_PORT", "HOURGLASS_INDEXER1_CONTROL_PORT",
                 "HOURGLASS_ANALYTICS_CONTROL_PORT"] + \
     ["HOURGLASS_CLEANSER%d_CONTROL_PORT" % k for k in range(MAX_CLEANSERS)] + \
@@ -508,3 +509,15 @@ def test_compose_pipeline_survives_kill_partition_scaling_and_restart(deployment
     assert {n: stats2[n].get("indexed") for n in ("indexer-0", "indexer-1")} == before, stats2
     check_counts(truth, stats2, dep.code_counts, dep.quarantine_count)
     _log("counts unchanged after down + up")
+
+    # HL7 v2 over MLLP from the host: this deployment is the CurveZMQ variant, where
+    # plain MLLP carries no partner identity: AR "not authenticated", nothing stored
+    # (the verdict-based ACK through compose-style discovery is checked by test_stack.py
+    # on the plain stack)
+    before = dep.stats()
+    check_mllp_unauthenticated("127.0.0.1", int(dep.env["HOURGLASS_MLLP_PORT"]), dep.revision)
+    s = dep.stats()
+    assert counter(s, "collector", "received") == counter(before, "collector", "received"), s
+    assert counter(s, "collector", "mllp_nacked") == counter(before, "collector",
+                                                             "mllp_nacked") + 1, s
+    _log("MLLP without a client certificate: AR, nothing stored")

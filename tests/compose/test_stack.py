@@ -33,7 +33,8 @@ import uuid
 
 import pytest
 
-from hgdocker import (DEPLOY, bin_dir, check_counts, check_push, cli, counter, docker_unusable,
+from hgdocker import (DEPLOY, bin_dir, check_counts, check_mllp_unauthenticated,
+                      check_mllp_verdicts, check_push, cli, counter, docker_unusable,
                       free_ports, push_jobs, sh, wait_drained)
 
 STACK_FILE = os.path.join(DEPLOY, "docker-stack.yml")
@@ -75,7 +76,7 @@ class Stack:
         self.cluster_dir = os.path.join(self.tmp, "cluster")
         self.sim = os.path.join(self.tmp, "sim")
         self.network = self.name + "_hourglass"
-        self.ingest_port = free_ports(1)[0]
+        self.ingest_port, self.mllp_port = free_ports(2)
         self.env = dict(os.environ)
         self.env.update({
             "HOURGLASS_IMAGE": self.image,
@@ -83,6 +84,7 @@ class Stack:
             "HOURGLASS_MIN_CELL": "0",
             "HOURGLASS_HEARTBEAT_MS": str(HEARTBEAT_MS),
             "HOURGLASS_INGEST_PORT": str(self.ingest_port),
+            "HOURGLASS_MLLP_PORT": str(self.mllp_port),
             "HOURGLASS_CLEANSERS": "2",
             "HOURGLASS_DEIDS": "2",
             "HOURGLASS_REVISION": suffix,
@@ -312,7 +314,7 @@ def validate_stack_files(env, files):
 
 
 def check_published(stack):
-    """Only the collector's ingest port is published (host mode); every
+    """Only the collector's ingest and MLLP ports are published (host mode); every
     service resolves each task (dnsrr); the deid key is a 0400 secret."""
     ids = sh(["docker", "service", "ls", "-q", "--filter",
               "label=com.docker.stack.namespace=" + stack.name], check=True).out.split()
@@ -332,7 +334,9 @@ def check_published(stack):
         if stack.links and name != stack.service("analytics"):
             # its own key pair (and for a server its allow-list)
             assert "links/%s.key" % name.split("_", 1)[1].split("-")[0] in secrets, secrets
-    assert published == {stack.service("collector"): [(5550, stack.ingest_port, "host")]}, \
+    published = {k: sorted(v) for k, v in published.items()}
+    assert published == {stack.service("collector"): [(2575, stack.mllp_port, "host"),
+                                                       (5550, stack.ingest_port, "host")]}, \
         published
     # and on the host: no container of the stack has any other port bound
     ports = sh(["docker", "ps", "--filter", "label=com.docker.stack.namespace=" + stack.name,
@@ -340,7 +344,7 @@ def check_published(stack):
     bound = {n.split(".")[0]: p for n, p in (x.split("|", 1) for x in ports if x)
              if p.strip()}
     assert list(bound) == [stack.service("collector")], bound
-    assert all(":%d->5550/tcp" % stack.ingest_port in b
+    assert all(":%d->5550/tcp" % stack.ingest_port in b or ":%d->2575/tcp" % stack.mllp_port in b
                for b in bound[stack.service("collector")].split(", ")), bound
 
 
@@ -409,6 +413,10 @@ def test_stack_deploys_pushes_scales_and_is_removed(stack):
     check_counts(truth, stats, stack.counts, stack.quarantine_count)
     _log("every count equals the truth (%d codes, %d records)"
          % (len(truth["codes"]), truth["records"]["distinct"]))
+    # MLLP from the host: the ACK waits for the verdict of the cleanser task that
+    # parsed it (the collector resolves dns+tcp://cleanser:5562 to every task)
+    check_mllp_verdicts("127.0.0.1", stack.mllp_port, stack.name)
+    _log("MLLP: AA once parsed, AE with the cleanser's ERR when quarantined")
 
     left = stack.remove()
     assert not left, "left after docker stack rm: %s" % left
@@ -445,6 +453,9 @@ def secure_stack(stack, truth, jobs):
     stats = wait_drained(lambda: stack.stats(allow_down=True))
     check_counts(truth, stats, stack.counts, stack.quarantine_count)
     _log("secure stack: every count equals the truth")
+    # plain MLLP has no partner identity under CurveZMQ: AR, nothing stored
+    check_mllp_unauthenticated("127.0.0.1", stack.mllp_port, stack.name)
+    _log("secure stack: MLLP without a client certificate is refused (AR)")
     left = stack.remove()
     assert not left, "left after docker stack rm: %s" % left
     stack.deployed = False

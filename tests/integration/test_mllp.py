@@ -9,6 +9,7 @@ across TCP writes and several frames in one write both work; idle clients
 cannot shut a partner out; `push --mllp` survives the collector's kill -9;
 and the records arrive with exact counts.
 """
+import errno
 import os
 import signal
 import socket
@@ -264,32 +265,72 @@ def test_idle_clients_do_not_shut_out_a_partner(make_cluster, monkeypatch):
     assert n_logged.count("limit=mllp_max_conns_per_addr") >= 56
 
 
-def test_push_mllp_survives_the_collector_kill9(make_cluster, tmp_path):
-    """Point 4: `push --mllp` with the collector killed -9 and restarted mid-push
-    reconnects, resends what was not acknowledged, and ends with exact counts."""
-    c = make_cluster("mllp-kill")
-    c.up("--min-cell", "0", "--heartbeat-ms", "200")
-    n = 400
-    f = tmp_path / "feed.hl7"
-    f.write_bytes(b"".join(_msg("K-%d" % i, "MRN-K%d" % i, 100 + i % 50) for i in range(n)))
-    p = subprocess.Popen([hg.cli_path(), "push", "--cluster", c.dir, "--format", "hl7v2",
-                          "--mllp", "--json", str(f)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=hg.cli_env())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if hg.counters(c.stats(), "collector", "received") >= 50:
-            break
-        time.sleep(0.05)
-    c.kill9("collector-0")
-    time.sleep(1.0)
-    r = hg.run("cluster", "up", "--dir", c.dir, timeout=90)
-    assert r.rc == 0, r
+def _feed_through_fifo(tmp_path, head, tail):
+    """The feed as two files for `push --mllp`: head (a regular file) and tail (a
+    FIFO). Push sends one message at a time and reads its next file only once the
+    previous one is done, so when open_tail() returns, every message of head has
+    had its answer and push waits for the tail: a point mid-push that does not
+    depend on timing. write_tail() then feeds the rest and closes the FIFO."""
+    f = tmp_path / "head.hl7"
+    f.write_bytes(head)
+    fifo = str(tmp_path / "tail.hl7")
+    os.mkfifo(fifo)
+
+    def open_tail(p, timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:  # ENXIO while nobody has the FIFO open for reading
+                return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO:
+                    raise
+            assert p.poll() is None, ("push ended before reading the tail",
+                                      p.communicate())
+            assert time.monotonic() < deadline, "push never reached the tail"
+            time.sleep(0.02)
+
+    def write_tail(fd):
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as w:
+            w.write(tail)
+
+    return [str(f), fifo], open_tail, write_tail
+
+
+def _push_mllp(c, files, *extra):
+    return subprocess.Popen([hg.cli_path(), "push", "--cluster", c.dir, "--format", "hl7v2",
+                             "--mllp", *extra, "--json", *files], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=hg.cli_env())
+
+
+def _summary(p, timeout):
     try:
-        out, err = p.communicate(timeout=240)
+        out, err = p.communicate(timeout=timeout)
     finally:
         p.kill()
-    assert p.returncode == 0, (out, err)
-    got = hg.Result(p.args, p.returncode, out.decode(), err.decode(), 0).json()
+    r = hg.Result(p.args, p.returncode, out.decode(), err.decode(), 0)
+    return r, r.json()
+
+
+def test_push_mllp_survives_the_collector_kill9(make_cluster, tmp_path):
+    """Point 4: `push --mllp` with the collector killed -9 and restarted mid-push
+    reconnects, resends what was not acknowledged, and ends with exact counts. The
+    kill comes once the first 50 messages are answered and before the other 350 are
+    sent (a FIFO holds them back), so the reconnection and the resend are certain."""
+    c = make_cluster("mllp-kill")
+    c.up("--min-cell", "0", "--heartbeat-ms", "200")
+    n, head = 400, 50
+    msgs = [_msg("K-%d" % i, "MRN-K%d" % i, 100 + i % 50) for i in range(n)]
+    files, open_tail, write_tail = _feed_through_fifo(tmp_path, b"".join(msgs[:head]),
+                                                      b"".join(msgs[head:]))
+    p = _push_mllp(c, files, "--retry", "120")
+    fd = open_tail(p)
+    c.kill9("collector-0")
+    write_tail(fd)  # push finds the connection dead and retries the next message
+    r = hg.run("cluster", "up", "--dir", c.dir, timeout=90)
+    assert r.rc == 0, r
+    res, got = _summary(p, 240)
+    assert res.rc == 0, res
     assert got["accepted"] == n and got["rejected"] == 0 and got["unanswered"] == 0, got
     assert got["reconnects"] >= 1 and got["resent"] >= 1, got
     c.wait_drained()
@@ -455,26 +496,31 @@ def test_mllp_over_tls_with_client_certificates(make_cluster, tmp_path, monkeypa
 
 def test_push_mllp_collector_gone_for_good(make_cluster, tmp_path):
     """Point 4: a collector killed and not restarted costs `push --mllp` one --retry
-    window, then one attempt per message; the summary counts every message."""
+    window, then one attempt per message; the summary counts every message. The kill
+    comes once the first 20 messages are answered (a FIFO holds back the other 280),
+    so exactly 20 are acknowledged; once the collector is back, exactly those 20 are
+    indexed: nothing acknowledged is lost, nothing unacknowledged was stored."""
     c = make_cluster("mllp-gone")
     c.up("--min-cell", "0", "--heartbeat-ms", "200")
-    n = 300
-    f = tmp_path / "feed.hl7"
-    f.write_bytes(b"".join(_msg("G-%d" % i, "MRN-G%d" % i, 100) for i in range(n)))
-    p = subprocess.Popen([hg.cli_path(), "push", "--cluster", c.dir, "--format", "hl7v2",
-                          "--mllp", "--retry", "2", "--json", str(f)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=hg.cli_env())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if hg.counters(c.stats(), "collector", "received") >= 20:
-            break
-        time.sleep(0.05)
+    n, head = 300, 20
+    msgs = [_msg("G-%d" % i, "MRN-G%d" % i, 100) for i in range(n)]
+    files, open_tail, write_tail = _feed_through_fifo(tmp_path, b"".join(msgs[:head]),
+                                                      b"".join(msgs[head:]))
+    p = _push_mllp(c, files, "--retry", "2")
+    fd = open_tail(p)
     c.kill9("collector-0")
-    try:
-        out, err = p.communicate(timeout=120)
-    finally:
-        p.kill()
-    got = hg.Result(p.args, p.returncode, out.decode(), err.decode(), 0).json()
-    assert p.returncode == 1, (out, err)
-    assert got["accepted"] >= 20 and got["unanswered"] >= 1, got
-    assert got["accepted"] + got["rejected"] + got["unanswered"] == n, got
+    write_tail(fd)
+    # one --retry window (2 s), then one refused connection per message: 280 windows
+    # would be 560 s, beyond the timeout
+    res, got = _summary(p, 120)
+    assert res.rc == 1, res
+    assert got == {"files": 2, "accepted": head, "rejected": 0, "unanswered": n - head,
+                   "resent": 0, "reconnects": 0}, got
+    assert res.err.count(": no ACK") == n - head, res.err
+    r = hg.run("cluster", "up", "--dir", c.dir, timeout=90)
+    assert r.rc == 0, r
+    c.wait_drained()
+    stats = c.stats()
+    assert hg.counters(stats, "collector", "received") == head, stats
+    got, _ = c.count("http://loinc.org|2345-7")
+    assert (got["patients"], got["records"]) == (head, head), got

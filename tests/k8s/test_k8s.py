@@ -276,6 +276,43 @@ def test_secure_variant():
             assert "hourglass-operator" not in str(spec.get("volumes", [])), f
 
 
+def _verdict_wiring(sets):
+    """The collector's MLLP ACKs wait for the cleansers' verdicts: --mllp with
+    --mllp-verdict-from naming every cleanser pod's control port through the
+    headless Service (dns+tcp://, as the links find their upstreams); without it
+    an ACK would be AA once journalled, whatever the cleanser then quarantines."""
+    args = sets["collector"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert any(a.startswith("--mllp=") for a in args), args
+    cleanser = sets["cleanser"]["spec"]["template"]["spec"]["containers"][0]
+    port = [p["containerPort"] for p in cleanser["ports"] if p["name"] == "control"][0]
+    assert "--control=tcp://0.0.0.0:%d" % port in cleanser["args"], cleanser["args"]
+    want = "--mllp-verdict-from=dns+tcp://%s:%d" % (sets["cleanser"]["spec"]["serviceName"],
+                                                     port)
+    assert want in args, args
+
+
+def test_mllp_acks_wait_for_the_cleansers_verdict():
+    sets = {d["metadata"]["name"]: d for _, d in _workloads() if d["kind"] == "StatefulSet"}
+    _verdict_wiring(sets)
+    svcs = {d["metadata"]["name"]: d for _, d in _docs() if d["kind"] == "Service"}
+    headless = svcs[sets["cleanser"]["spec"]["serviceName"]]["spec"]
+    assert headless.get("clusterIP") == "None", headless    # one address per pod
+    # the collector may reach the cleansers' control port (the network policy)
+    pols = {d["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component"): d
+            for _, d in _docs() if d["kind"] == "NetworkPolicy"}
+    rules = [r for r in pols["cleanser"]["spec"]["ingress"]
+             if any(p["port"] == 5562 for p in r.get("ports", []))]
+    assert any(peer.get("podSelector", {}).get("matchLabels", {}).get(
+        "app.kubernetes.io/component") == "collector" for r in rules for peer in r["from"]), rules
+    # under CurveZMQ: the cleansers' public key (their control sockets use their key)
+    patches = {d["metadata"]["name"]: d for _, d in _patches()}
+    env = {e["name"]: e.get("value") for e in
+           patches["collector"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    cenv = {e["name"]: e.get("value") for e in
+            patches["cleanser"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["HOURGLASS_MLLP_VERDICT_KEYS"] == cenv["HOURGLASS_CURVE_KEY"][:-4] + ".pub", env
+
+
 REPLICAS = ("cleanser", "deid")
 
 
@@ -349,6 +386,11 @@ def test_rendered_kustomization(tmp_path, variant):
     assert "--indexer-shards=%d" % shards in sets["deid"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--shards=%d" % shards in sets["analytics"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "SHARDS" not in r.stdout
+    _verdict_wiring(sets)
+    if variant == "secure":
+        env = {e["name"]: e.get("value")
+               for e in sets["collector"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["HOURGLASS_MLLP_VERDICT_KEYS"] == "/run/secrets/links/cleanser.pub", env
     out = tmp_path / "rendered.yaml"
     out.write_text(r.stdout)
     v = subprocess.run([VALIDATE, "--strict", "--quiet", "-k", KUBE_VERSION, str(out)],
