@@ -3,6 +3,7 @@
  * states, ZIP codes, institutions, wards), names (cues, lexicon, initials,
  * signatures) and the identifiers left over. See scrub_rules.c.
  */
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -80,6 +81,9 @@ static const char *const s_state_abbr[] = {
     "tx", "ut", "vt", "va", "wa", "wv", "wi", "wy", "dc", "pr", NULL,
 };
 
+/* the first words of two-word states */
+static const char *const s_state_heads[] = {"new", "north", "south", "west", "rhode", NULL};
+
 /* A state at i ("Ohio", "New York", "MA" in capitals): the token after it, or 0. */
 static size_t
 s_state_at (const hg_scrub_t *s, size_t i, bool abbr_ok)
@@ -90,9 +94,7 @@ s_state_at (const hg_scrub_t *s, size_t i, bool abbr_ok)
     if (hg_tok_in (s, i, s_states)) {
         return i + 1;
     }
-    if ((hg_tok_is (s, i, "new") || hg_tok_is (s, i, "north") || hg_tok_is (s, i, "south")
-         || hg_tok_is (s, i, "west") || hg_tok_is (s, i, "rhode"))
-        && s_cap (s, i + 1)
+    if (hg_tok_in (s, i, s_state_heads) && s_cap (s, i + 1)
         && (hg_tok_is (s, i + 1, "york") || hg_tok_is (s, i + 1, "jersey")
             || hg_tok_is (s, i + 1, "hampshire") || hg_tok_is (s, i + 1, "mexico")
             || hg_tok_is (s, i + 1, "carolina") || hg_tok_is (s, i + 1, "dakota")
@@ -222,9 +224,21 @@ static bool
 s_ends_with (const hg_scrub_t *s, size_t i, const char *const *ends)
 {
     size_t n = TLEN (i);
+    const unsigned char *end = (const unsigned char *) s->text + T (i).e;
     for (; *ends; ends++) {
-        size_t m = strlen (*ends);
-        if (m < n && strncasecmp (s->text + T (i).e - m, *ends, m) == 0) {
+        const unsigned char *w = (const unsigned char *) *ends;
+        size_t m = strlen (*ends), k = 1;
+        if (m >= n) {
+            continue;
+        }
+        while (k <= m) { /* from the end: most differ in their last letter */
+            unsigned char c = end[-(ptrdiff_t) k];
+            if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != w[m - k]) {
+                break;
+            }
+            k++;
+        }
+        if (k > m) {
             return true;
         }
     }

@@ -73,7 +73,10 @@ static void
 s_lexicon_at (const hg_scrub_t *s, const hg_scrub_lexicon_t *lex, size_t i, uint32_t h,
               size_t *best, int *type)
 {
-    for (size_t k = 0; lex && k < lex->n; k++) {
+    if (!lex || !(lex->first >> (h & 63) & 1u)) {
+        return; /* no phrase starts with this token */
+    }
+    for (size_t k = 0; k < lex->n; k++) {
         const hg_phrase_t *p = &lex->v[k];
         size_t end;
         if (p->hash == h && (end = s_phrase_at (s, i, p)) > *best) {
@@ -99,7 +102,7 @@ hg_scrub_pass_lexicon (hg_scrub_t *s)
         if (i > 0 && hg_tok_tight (s, i) && T (i - 1).kind != TK_PUNCT) {
             continue; /* not the start of a word */
         }
-        uint32_t h = hg_scrub_hash_lower (s->text + T (i).s, TLEN (i));
+        uint32_t h = T (i).hash;
         size_t best = 0;
         int type = -1;
         s_lexicon_at (s, s->known, i, h, &best, &type);
@@ -432,10 +435,18 @@ static const char *const s_month_full[12] = {
     "july",    "august",   "september", "october", "november", "december",
 };
 
+/* every month word hg_scrub_month knows, for the token filter */
+static const char *const s_month_words[] = {
+    "january", "february", "march",    "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "jan",   "feb", "mar",  "apr",  "jun",    "jul",
+    "aug",     "sep",      "oct",      "nov",   "dec", "sept", NULL,
+};
+
 int
 hg_scrub_month (const hg_scrub_t *s, size_t i, bool *full)
 {
-    if (!IS_WORD (i) || TLEN (i) < 3 || TLEN (i) > 9) {
+    if (!IS_WORD (i) || TLEN (i) < 3 || TLEN (i) > 9
+        || !(T (i).lists >> HG_LIST_s_month_words & 1u)) {
         return 0;
     }
     for (int m = 0; m < 12; m++) {

@@ -410,6 +410,31 @@ test_strict_and_known (void **state)
     hg_scrub_lexicon_clear (known);
     assert_int_equal (hg_scrub_lexicon_count (known), 0);
     assert_false (hg_scrub_lexicon_occurs (known, "featherstonehaugh", 17, 4));
+    /* after a clear the memory is reused: a shorter, then a longer phrase
+     * than the slots held, and the old phrases are gone */
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_NAME, "Oz", 2, &err), 0);
+    const char *lng = "Wolfeschlegelsteinhausenbergerdorff Van Der Kerckhove";
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_LOCATION, lng, strlen (lng), &err),
+                      0);
+    assert_int_equal (hg_scrub_lexicon_count (known), 2);
+    assert_false (hg_scrub_lexicon_occurs (known, "mrn-778899 featherstonehaugh", 28, 2));
+    assert_true (hg_scrub_lexicon_occurs (known, "the wizard of OZ", 16, 2));
+    assert_false (hg_scrub_lexicon_occurs (known, "the wizard of OZ", 16, 3));
+    const char *tab = "x wolfeschlegelsteinhausenbergerdorff\tvan der\nKERCKHOVE.";
+    assert_true (hg_scrub_lexicon_occurs (known, tab, strlen (tab), 4));
+    const char *two = "wolfeschlegelsteinhausenbergerdorff  van der kerckhove";
+    assert_false (hg_scrub_lexicon_occurs (known, two, strlen (two), 4)); /* one blank exactly */
+    assert_false (hg_scrub_lexicon_occurs (known, lng, strlen (lng) - 1, 4)); /* cut at the end */
+    hg_scrub_set_known (s_sc, known);
+    assert_string_equal (s_found ("lives on wolfeschlegelsteinhausenbergerdorff van der "
+                                  "kerckhove, oz",
+                                  HG_SCRUB_LOCATION),
+                         "wolfeschlegelsteinhausenbergerdorff van der kerckhove");
+    hg_scrub_set_known (s_sc, NULL);
+    hg_scrub_lexicon_clear (known);
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_NAME, "q", 1, &err), 0);
+    assert_true (hg_scrub_lexicon_occurs (known, "a Q", 3, 1)); /* one byte */
+    assert_false (hg_scrub_lexicon_occurs (known, "a Q", 3, 2));
     hg_scrub_lexicon_free (known);
 }
 
