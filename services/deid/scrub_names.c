@@ -206,10 +206,20 @@ s_address (hg_scrub_t *s, size_t i)
 }
 
 /* Street words of other countries: a name ending so, or starting so. */
-static const char *const s_street_ends[] = {
-    "strasse", "straße", "str",   "gasse", "weg",   "straat", "gatan", "gade",
-    "vej",     "katu",   "tie",   "utca",  "ulica", "laan",   "plein", "gracht",
-    "allee",   "platz",  "vägen", "veien", "väg",   NULL,
+typedef struct {
+    const char *w;
+    uint8_t n;
+} s_end_t;
+#define S_END(w)          \
+    {                     \
+        w, sizeof (w) - 1 \
+    }
+static const s_end_t s_street_ends[] = {
+    S_END ("strasse"), S_END ("straße"), S_END ("str"),   S_END ("gasse"), S_END ("weg"),
+    S_END ("straat"),  S_END ("gatan"),  S_END ("gade"),  S_END ("vej"),   S_END ("katu"),
+    S_END ("tie"),     S_END ("utca"),   S_END ("ulica"), S_END ("laan"),  S_END ("plein"),
+    S_END ("gracht"),  S_END ("allee"),  S_END ("platz"), S_END ("vägen"), S_END ("veien"),
+    S_END ("väg"),     {NULL, 0},
 };
 static const char *const s_street_heads[] = {
     "rua",   "via",    "avenida", "calle", "rue",  "viale",  "corso",    "piazza",    "praça",
@@ -221,22 +231,22 @@ static const char *const s_street_glue[] = {
 };
 
 static bool
-s_ends_with (const hg_scrub_t *s, size_t i, const char *const *ends)
+s_ends_with (const hg_scrub_t *s, size_t i, const s_end_t *ends)
 {
     size_t n = TLEN (i);
     const unsigned char *end = (const unsigned char *) s->text + T (i).e;
-    for (; *ends; ends++) {
-        const unsigned char *w = (const unsigned char *) *ends;
-        size_t m = strlen (*ends), k = 1;
-        if (m >= n) {
-            continue;
+    unsigned last = end[-1] >= 'A' && end[-1] <= 'Z' ? end[-1] + 32u : end[-1];
+    for (; ends->w; ends++) {
+        const unsigned char *w = (const unsigned char *) ends->w;
+        size_t m = ends->n, k;
+        if (m >= n || w[m - 1] != last) {
+            continue; /* most differ in their last letter */
         }
-        while (k <= m) { /* from the end: most differ in their last letter */
+        for (k = 2; k <= m; k++) {
             unsigned char c = end[-(ptrdiff_t) k];
-            if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != w[m - k]) {
+            if ((c >= 'A' && c <= 'Z' ? c + 32u : c) != w[m - k]) {
                 break;
             }
-            k++;
         }
         if (k > m) {
             return true;
@@ -672,11 +682,14 @@ s_eponym (const hg_scrub_t *s, size_t i)
 static int
 s_namey (const hg_scrub_t *s, size_t i, bool cued)
 {
-    bool after_relation = i > 0 && hg_tok_in (s, i - 1, s_relations) && T (i).shape == SH_CAP
-                          && !s->anycase;
-    if (!IS_WORD (i) || !FREE (i) || (hg_tok_in (s, i, s_stop) && !after_relation) || TLEN (i) < 2
-        || hg_tok_in (s, i, s_titles) || hg_tok_in (s, i, s_relations)) {
+    if (!IS_WORD (i) || !FREE (i) || TLEN (i) < 2 || hg_tok_in (s, i, s_titles)
+        || hg_tok_in (s, i, s_relations)) {
         return 0;
+    }
+    if (hg_tok_in (s, i, s_stop)
+        && !(i > 0 && T (i).shape == SH_CAP && !s->anycase
+             && hg_tok_in (s, i - 1, s_relations))) {
+        return 0; /* a stop word, unless capitalised after a relation */
     }
     uint8_t f = LEX (i);
     if (f & HG_SCRUB_LEX_COUNTRY) {
