@@ -677,6 +677,14 @@ s_eponym (const hg_scrub_t *s, size_t i)
     return (LEX (i) & HG_SCRUB_LEX_CLINICAL) || hg_tok_in (s, j, s_eponym_next);
 }
 
+/* A title right before token i ("Dr", "Dr."). */
+static bool
+s_after_title (const hg_scrub_t *s, size_t i)
+{
+    size_t k = i > 0 && hg_tok_punct (s, i - 1, '.') ? i - 1 : i;
+    return k > 0 && hg_tok_in (s, k - 1, s_titles);
+}
+
 /* How much token i looks like a name word: 2 on its own (a name in the
  * lexicon that is no English word), 1 next to a name or after a cue, 0 not. */
 static int
@@ -692,8 +700,8 @@ s_namey (const hg_scrub_t *s, size_t i, bool cued)
         return 0; /* a stop word, unless capitalised after a relation */
     }
     uint8_t f = LEX (i);
-    if (f & HG_SCRUB_LEX_COUNTRY) {
-        return 0;
+    if ((f & HG_SCRUB_LEX_COUNTRY) && !s_after_title (s, i)) {
+        return 0; /* a country or a people, unless a title names it (Dr. Jordan, Mr. English) */
     }
     if ((i > 0 && hg_tok_tight (s, i) && IS_NUM (i - 1))
         || (IS_NUM (i + 1) && hg_tok_tight (s, i + 1) && i + 2 < s->nt && hg_tok_tight (s, i + 2)
@@ -814,6 +822,13 @@ hg_scrub_pass_names (hg_scrub_t *s)
         if (!FREE (i) || !IS_WORD (i)) {
             continue;
         }
+        if (s_cap (s, i) && (LEX (i) & NAMEY) && T (i).shape != SH_UPPER && IS_NUM (i + 1)
+            && hg_tok_tight (s, i + 1) && T (i + 1).ndig >= 2 && T (i + 1).ndig <= 4
+            && FREE (i + 1) && !(i + 2 < s->nt && hg_tok_tight (s, i + 2))
+            && !(i > 0 && hg_tok_tight (s, i) && T (i - 1).kind != TK_PUNCT)
+            && hg_scrub_claim (s, i, i + 2, HG_SCRUB_NAME, NULL)) {
+            continue; /* An125, Rocky100: a name numbered as generated data numbers them */
+        }
         bool title = false;
         size_t k = i > 0 && (hg_tok_punct (s, i - 1, '.')) ? i - 1 : i;
         if (k > 0 && hg_tok_in (s, k - 1, s_titles)) {
@@ -904,6 +919,61 @@ hg_scrub_pass_ids (hg_scrub_t *s)
 
 /* ---- strict mode: words no list knows -------------------------------- */
 
+/* An English contraction: "n't" after a word, or "'ll", "'re", "'ve", "'d",
+ * "'m" after a pronoun (I'll, don't, you're, they've, C'mon); not O'Brien,
+ * D'Angelo, O'Neill. */
+static bool
+s_contraction (const hg_scrub_t *s, size_t i)
+{
+    const char *w = s->text + T (i).s;
+    size_t n = TLEN (i), a = 0;
+    while (a < n && w[a] != '\'') {
+        a++;
+    }
+    if (a == 0 || a + 1 >= n) {
+        return false;
+    }
+    size_t tail = n - a - 1; /* letters after the apostrophe */
+    const char *t = w + a + 1;
+    if (tail == 1 && (t[0] | 0x20) == 't') {
+        return a >= 2 && (w[a - 1] | 0x20) == 'n'; /* don't, isn't, can't, won't */
+    }
+    bool suffix = (tail == 2
+                   && (strncasecmp (t, "ll", 2) == 0 || strncasecmp (t, "re", 2) == 0
+                       || strncasecmp (t, "ve", 2) == 0))
+                  || (tail == 1 && ((t[0] | 0x20) == 'd' || (t[0] | 0x20) == 'm'));
+    if (!suffix) {
+        return strncasecmp (w, "c'mon", n) == 0 && n == 5;
+    }
+    static const char *const pron[] = {"i",    "you", "we",    "they", "he",    "she", "it",
+                                       "that", "who", "there", "what", "where", NULL};
+    for (size_t k = 0; pron[k]; k++) {
+        if (strlen (pron[k]) == a && strncasecmp (w, pron[k], a) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Where an unknown word is more likely a place than a person: after "in",
+ * "from", "near", "at" ("grew up in Remniku"), or right after a place found
+ * (the next line of an address, "Suite 501\n Riisa", ", Riisa"). The word
+ * is taken either way; this only types it. */
+static bool
+s_place_before (const hg_scrub_t *s, size_t i)
+{
+    if (i == 0) {
+        return false;
+    }
+    size_t k = hg_tok_punct (s, i - 1, ',') && i > 1 ? i - 1 : i;
+    if (T (k - 1).mark == HG_SCRUB_LOCATION) {
+        return true;
+    }
+    return k == i
+           && (hg_tok_is (s, i - 1, "in") || hg_tok_is (s, i - 1, "from")
+               || hg_tok_is (s, i - 1, "near") || hg_tok_is (s, i - 1, "at"));
+}
+
 void
 hg_scrub_pass_unknown (hg_scrub_t *s)
 {
@@ -919,13 +989,14 @@ hg_scrub_pass_unknown (hg_scrub_t *s)
         for (uint32_t k = T (i).s; k < T (i).e; k++) {
             letters += s->text[k] != '\'';
         }
-        if (letters < 3) {
-            continue; /* c'd, d'c */
+        if (letters < 3 || s_contraction (s, i)) {
+            continue; /* c'd, d'c; I'll, don't */
         }
         bool cap = T (i).shape == SH_CAP
                    || (T (i).shape == SH_UPPER && (s->anycase || TLEN (i) > 4));
         if (cap || (s->anycase && T (i).shape == SH_LOWER)) {
-            hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL);
+            hg_scrub_claim (s, i, i + 1,
+                            s_place_before (s, i) ? HG_SCRUB_LOCATION : HG_SCRUB_NAME, NULL);
         }
     }
 }

@@ -438,7 +438,40 @@ test_strict_and_known (void **state)
     hg_scrub_lexicon_free (known);
 }
 
+/* Classes found on the labelled sets (bench/scrub.py): countries and peoples
+ * are names after a title; Synthea's numbered names; contractions are no
+ * unknown words; an unknown word after a place cue or a place is a place. */
+static void
+test_strict_classes (void **state)
+{
+    (void) state;
+    hg_scrub_set_strict (s_sc, true);
+    /* recall: a country or a people after a title is a surname */
+    assert_string_equal (s_found ("Seen by Dr. Jordan and Mr English today.", HG_SCRUB_NAME),
+                         "Jordan|English");
+    assert_string_equal (s_found ("Caucasian male, Greek, from Jordan.", HG_SCRUB_NAME), "");
+    /* recall: names numbered as generated data writes them */
+    assert_string_equal (s_found ("An125 Suanne858 is a 28 year-old. Rocky100 is 40.",
+                                  HG_SCRUB_NAME),
+                         "An125 Suanne858|Rocky100");
+    assert_string_equal (s_found ("B12 and D3 low, CD40, HbA1c 7.1, SpO2 98, Hope2.",
+                                  HG_SCRUB_NAME),
+                         "");
+    /* precision: contractions are words; O'Neill and D'Angelo stay names */
+    assert_string_equal (s_found ("I'll call. Don't worry, you're fine; they've "
+                                  "agreed, C'mon. We'd go. ISN'T IT. O'Neill and D'Angelo came.",
+                                  HG_SCRUB_NAME),
+                         "O'Neill|D'Angelo");
+    /* type: after "in", "from", or the line after a place */
+    assert_string_equal (s_found ("He grew up in Remniku. Suite 501\n Riisa\n",
+                                  HG_SCRUB_LOCATION),
+                         "Remniku|Suite 501|Riisa");
+    assert_string_equal (s_found ("He grew up in Remniku.", HG_SCRUB_NAME), "");
+    hg_scrub_set_strict (s_sc, false);
+}
+
 HG_TEST_MAIN_GROUP (s_setup, s_teardown, cmocka_unit_test (test_names),
+                    cmocka_unit_test (test_strict_classes),
                     cmocka_unit_test (test_name_negatives), cmocka_unit_test (test_clinical_note),
                     cmocka_unit_test (test_dates), cmocka_unit_test (test_date_negatives),
                     cmocka_unit_test (test_ages), cmocka_unit_test (test_phones),
