@@ -21,6 +21,7 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
     X (s_units)                 \
     X (s_id_cues)               \
     X (s_phone_cues)            \
+    X (s_phone_after)           \
     X (s_date_cues)             \
     X (s_age_after)             \
     X (s_tens)                  \

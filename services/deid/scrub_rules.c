@@ -126,9 +126,16 @@ static const char *const s_id_cues[] = {
 };
 
 static const char *const s_phone_cues[] = {
-    "phone",  "tel",       "telephone", "cell",    "mobile", "fax",    "pager", "pgr",
-    "beeper", "ph",        "call",      "contact", "reach",  "phone#", "tel.",  "cellphone",
-    "ext",    "extension", "page",      "paged",   "ph#",    NULL,
+    "phone",     "tel",        "telephone", "cell",      "mobile",  "fax",   "pager",
+    "pgr",       "beeper",     "ph",        "call",      "contact", "reach", "phone#",
+    "tel.",      "cellphone",  "ext",       "extension", "page",    "paged", "ph#",
+    "desk",      "office",     "landline",  "whatsapp",  "sms",     "text",  "texted",
+    "answering", "registered", NULL,
+};
+
+/* labels written after a number ("781 1704 office", "085 175 7641-Fax") */
+static const char *const s_phone_after[] = {
+    "office", "fax", "mobile", "cell", "home", "work", "desk", "pager", "phone", "tel", NULL,
 };
 
 /* The end of the run of identifier characters (letters, digits, '-', '/',
@@ -347,6 +354,16 @@ s_phone (hg_scrub_t *s, size_t i, bool cued)
     if (g >= 2 && sizes[0] == 4 && sizes[1] <= 2 && T (i).val >= 1900 && T (i).val <= 2099) {
         return false; /* 2000-04-16 11:34 is a date */
     }
+    if (cued && g == 1 && digits <= 6 && IS_WORD (j) && !NEWLINE (j)
+        && (T (j).shape == SH_CAP || T (j).shape == SH_UPPER) && !hg_tok_in (s, j, s_phone_cues)
+        && !hg_tok_is (s, j, "x") && !hg_tok_is (s, j, "ext")) {
+        return false; /* "call a taxi to 28030 Edeby 55": a house number */
+    }
+    if (!cued && digits >= 7 && !NEWLINE (j)
+        && hg_tok_in (s, hg_tok_punct (s, j, '-') && hg_tok_tight (s, j) ? j + 1 : j,
+                      s_phone_after)) {
+        cued = true; /* the label after it */
+    }
     bool ok = false;
     if (plus) {
         ok = digits >= 8 && digits <= 15 && g >= 2;
@@ -408,6 +425,12 @@ hg_scrub_pass_numbers (hg_scrub_t *s)
         }
         if (IS_WORD (i) && hg_tok_in (s, i, s_phone_cues)) {
             cue_until = i + 5;
+        }
+        else if (cue_until > 0 && i + 4 > cue_until
+                 && (hg_tok_punct (s, i, '.') || hg_tok_punct (s, i, '?')
+                     || hg_tok_punct (s, i, '!') || hg_tok_punct (s, i, ';'))
+                 && (i + 1 >= s->nt || !hg_tok_tight (s, i + 1))) {
+            cue_until = 0; /* the sentence ends: "pager 4321. Platelets 150 200 250" */
         }
         if ((IS_WORD (i) || hg_tok_punct (s, i, '#')) && s_id_cued (s, i)) {
             continue;

@@ -208,6 +208,20 @@ test_phones (void **state)
                                   HG_SCRUB_PHONE),
                          "(617) 555-1234 ext 22|617.555.9876|+1 617 555 0000|4-5678");
     assert_int_equal (s_count ("Na 140, K 4.1, Cr 1.2, WBC 12.5, plt 250, temp 98.6, 14:30."), 0);
+    /* a label after the number, desk and answering cues */
+    assert_string_equal (s_found ("781 1704 office\n085 175 7641-Fax. Desk: 5403926876. "
+                                  "They are not answering at 374 780 163.",
+                                  HG_SCRUB_PHONE),
+                         "781 1704|085 175 7641|5403926876|374 780 163");
+    /* hard negatives: a cue's reach ends with its sentence; a house number
+     * after "call"; office values */
+    assert_string_equal (s_found ("Pager 4321. Platelets 150 200 250 since.", HG_SCRUB_PHONE),
+                         "4321");
+    assert_string_equal (s_found ("Call a taxi to 28030 Edeby 55.", HG_SCRUB_PHONE), "");
+    assert_string_equal (s_found ("Office visit in 2 weeks, office BP 130/80, office glucose "
+                                  "250, office weight 185 lbs.",
+                                  HG_SCRUB_PHONE),
+                         "");
 }
 
 static void
