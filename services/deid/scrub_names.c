@@ -45,6 +45,8 @@ static const char *const s_stop[] = {
 
 /* ---- places ---------------------------------------------------------- */
 
+static const char *const s_dose_units[] = {"mg", "mcg", "ml", "units", "iu", "kg", "g", NULL};
+
 static const char *const s_street[] = {
     "street",  "st",      "avenue",     "ave",     "av",       "road",     "rd",      "boulevard",
     "blvd",    "lane",    "ln",         "drive",   "dr",       "court",    "ct",      "way",
@@ -518,6 +520,41 @@ s_place_cued (hg_scrub_t *s, size_t i)
     return hg_scrub_claim (s, j, s_city_tail (s, e), HG_SCRUB_LOCATION, NULL);
 }
 
+/* "20789 Allika 46", "0138 Brisas 6802", "5586 Thorunnarstraeti 31": a
+ * number, one to three capitalised words no English or clinical list knows
+ * (or known as places or names), and a house number, on one line: a street
+ * address written the European way after a postcode or a building number.
+ * *end: the token after it. */
+static bool
+s_street_numbered (const hg_scrub_t *s, size_t i, size_t *end)
+{
+    if (T (i).ndig < 2 || T (i).ndig > 6 || (i > 0 && hg_tok_tight (s, i))
+        || (T (i).ndig == 4 && T (i).val >= 1900 && T (i).val <= 2099) /* a year */
+        || !(IS_WORD (i + 1) && !hg_tok_tight (s, i + 1))) {
+        return false;
+    }
+    size_t j = i + 1;
+    while (j < i + 4 && IS_WORD (j) && FREE (j) && !NEWLINE (j) && s_cap (s, j)
+           && T (j).shape != SH_UPPER
+           && (!(LEX (j) & (HG_SCRUB_LEX_ENGLISH | HG_SCRUB_LEX_CLINICAL))
+               || (LEX (j) & (HG_SCRUB_LEX_PLACE | NAMEY)))
+           && !(LEX (j) & HG_SCRUB_LEX_CLINICAL) && T (j).lists == 0) {
+        j++;
+    }
+    if (j == i + 1 || !IS_NUM (j) || NEWLINE (j) || hg_tok_tight (s, j) || T (j).ndig > 5
+        || !FREE (j)) {
+        return false;
+    }
+    if ((j + 1 < s->nt && hg_tok_tight (s, j + 1) && T (j + 1).kind != TK_PUNCT)
+        || (hg_tok_punct (s, j + 1, '.') && IS_NUM (j + 2) && hg_tok_tight (s, j + 2))
+        || hg_tok_in (s, j + 1, s_dose_units) || hg_tok_punct (s, j + 1, '%')
+        || hg_tok_punct (s, j + 1, '/')) {
+        return false; /* a value with its unit, a decimal, a fraction */
+    }
+    *end = j + 1;
+    return true;
+}
+
 void
 hg_scrub_pass_places (hg_scrub_t *s)
 {
@@ -581,6 +618,18 @@ hg_scrub_pass_places (hg_scrub_t *s)
                     hg_scrub_claim (s, a, e, HG_SCRUB_LOCATION, NULL);
                 }
             }
+        }
+        if (IS_NUM (i) && s_street_numbered (s, i, &pe)) {
+            hg_scrub_claim (s, i, s_city_tail (s, pe), HG_SCRUB_LOCATION, NULL);
+            continue;
+        }
+        if (IS_WORD (i) && (LEX (i) & HG_SCRUB_LEX_COUNTRY) && s_cap (s, i) && IS_NUM (i + 1)
+            && !NEWLINE (i + 1) && T (i + 1).ndig >= 4 && T (i + 1).ndig <= 6
+            && !(T (i + 1).ndig == 4 && T (i + 1).val >= 1900 && T (i + 1).val <= 2099)
+            && !(i + 2 < s->nt && hg_tok_tight (s, i + 2) && T (i + 2).kind != TK_PUNCT)
+            && !hg_tok_in (s, i + 2, s_dose_units) && !hg_tok_punct (s, i + 2, '%')) {
+            hg_scrub_claim (s, i + 1, i + 2, HG_SCRUB_LOCATION, NULL); /* Estonia 62488 */
+            continue;
         }
         if (IS_WORD (i) && (LEX (i) & HG_SCRUB_LEX_PLACE)
             && !(LEX (i) & (HG_SCRUB_LEX_ENGLISH | NAMEY | HG_SCRUB_LEX_CLINICAL))
@@ -877,8 +926,6 @@ hg_scrub_pass_names (hg_scrub_t *s)
 }
 
 /* ---- identifiers left over ------------------------------------------- */
-
-static const char *const s_dose_units[] = {"mg", "mcg", "ml", "units", "iu", "kg", "g", NULL};
 
 void
 hg_scrub_pass_ids (hg_scrub_t *s)

@@ -481,6 +481,16 @@ test_strict_classes (void **state)
                                   HG_SCRUB_LOCATION),
                          "Remniku|Suite 501|Riisa");
     assert_string_equal (s_found ("He grew up in Remniku.", HG_SCRUB_NAME), "");
+    /* European street forms and postcodes after a country */
+    assert_string_equal (s_found ("20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488",
+                                  HG_SCRUB_LOCATION),
+                         "20789 Allika 46|Suite 501|Riisa|62488");
+    assert_string_equal (s_found ("Metoprolol 25 BID 2. Sodium 140 Potassium 4. Given 500 Units "
+                                  "2 mg. Seen 2 Grade 3, Stage 4. Visited Estonia 2019. "
+                                  "Hgb 120 Trending 9.5, Platelets 150 Stable 2/3.",
+                                  HG_SCRUB_LOCATION),
+                         "");
+    assert_string_equal (s_found ("Visited Estonia 2019.", HG_SCRUB_DATE), "2019");
     hg_scrub_set_strict (s_sc, false);
 }
 
