@@ -690,6 +690,15 @@ hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char 
         for (first = 0; first < n && (isalpha (u[first]) || u[first] >= 0x80); first++) {
         }
     }
+    uint32_t h = hg_scrub_hash_lower (norm, first);
+    for (size_t k = 0; k < lex->n && lex->n <= 1024; k++) {
+        const hg_phrase_t *q = &lex->v[k];
+        if (q->hash == h && q->len == n && q->type == (uint8_t) type
+            && memcmp (q->norm, norm, n) == 0) {
+            sodium_memzero (norm, n);
+            return 0; /* there already (a patient's reference on each of its records) */
+        }
+    }
     if (lex->n == lex->cap) {
         size_t cap = lex->cap ? lex->cap * 2 : 64;
         hg_phrase_t *v = realloc (lex->v, cap * sizeof (*v));
@@ -719,7 +728,6 @@ hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char 
     memcpy (p->norm, norm, n);
     p->norm[n] = '\0';
     sodium_memzero (norm, n);
-    uint32_t h = hg_scrub_hash_lower (p->norm, first);
     p->len = (uint32_t) n;
     p->hash = h;
     p->type = (uint8_t) type;

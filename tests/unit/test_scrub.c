@@ -430,6 +430,14 @@ test_strict_and_known (void **state)
     const char *lng = "Wolfeschlegelsteinhausenbergerdorff Van Der Kerckhove";
     assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_LOCATION, lng, strlen (lng), &err),
                       0);
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_NAME, " OZ ", 4, &err), 0);
+    assert_int_equal (hg_scrub_lexicon_count (known), 2); /* "oz" once */
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_LOCATION, "Oz", 2, &err), 0);
+    assert_int_equal (hg_scrub_lexicon_count (known), 3); /* another type */
+    hg_scrub_lexicon_clear (known);
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_NAME, "Oz", 2, &err), 0);
+    assert_int_equal (hg_scrub_lexicon_add (known, HG_SCRUB_LOCATION, lng, strlen (lng), &err),
+                      0);
     assert_int_equal (hg_scrub_lexicon_count (known), 2);
     assert_false (hg_scrub_lexicon_occurs (known, "mrn-778899 featherstonehaugh", 28, 2));
     assert_true (hg_scrub_lexicon_occurs (known, "the wizard of OZ", 16, 2));
