@@ -214,15 +214,35 @@ s_letter_at (const unsigned char *p, size_t left, size_t *n)
     return !punct;
 }
 
+/* A capital letter of two bytes at p (a word's first letter is whole):
+ * Latin-1 (À-Þ but ×), Latin Extended-A (Ł, Ž, Ś, Č...: even code points,
+ * odd ones in U+0139-U+0148 and U+0179-U+017E), Greek and Cyrillic capitals. */
+static bool
+s_utf8_capital (const unsigned char *p)
+{
+    unsigned cp = (unsigned) (p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    if (p[0] < 0xC3 || p[0] > 0xD0 || (p[1] & 0xC0) != 0x80) {
+        return false;
+    }
+    if (cp >= 0xC0 && cp <= 0xDE) {
+        return cp != 0xD7;
+    }
+    if (cp >= 0x100 && cp <= 0x17F) {
+        if (cp == 0x138 || cp == 0x149 || cp == 0x17F) {
+            return false;
+        }
+        bool odd = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E);
+        return (cp & 1u) == (odd ? 1u : 0u);
+    }
+    return (cp >= 0x391 && cp <= 0x3A9) || (cp >= 0x400 && cp <= 0x42F);
+}
+
 /* The shape of a word starting at p with up capitals and low lower-case
  * ASCII letters. */
 static uint8_t
 s_shape (const unsigned char *p, size_t up, size_t low)
 {
-    bool first_up = p[0] >= 'A' && p[0] <= 'Z';
-    if (p[0] == 0xC3 && p[1] >= 0x80 && p[1] <= 0x9E) {
-        first_up = true; /* Latin-1 capitals (a word's first letter is whole) */
-    }
+    bool first_up = (p[0] >= 'A' && p[0] <= 'Z') || s_utf8_capital (p);
     if (low == 0 && (up > 0 || first_up)) {
         return SH_UPPER;
     }
@@ -596,7 +616,19 @@ s_fold (unsigned char c)
     return (unsigned) (c - 'A') < 26u ? c + 32u : c == '\t' || c == '\r' || c == '\n' ? ' ' : c;
 }
 
-#define S_PAIR(a, b) (((unsigned) (a) << 5 ^ (unsigned) (b)) & 4095u)
+/* Whether phrase p (folded, len > 0) is at u[i..] in text u of len bytes. */
+static bool
+s_phrase_here (const hg_phrase_t *p, const unsigned char *u, size_t len, size_t i)
+{
+    if (p->len > len - i) {
+        return false;
+    }
+    size_t j = 1;
+    while (j < p->len && s_fold (u[i + j]) == (unsigned char) p->norm[j]) {
+        j++;
+    }
+    return j == p->len;
+}
 
 bool
 hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t len,
@@ -606,48 +638,24 @@ hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t
         return false;
     }
     const unsigned char *u = (const unsigned char *) text;
-    /* one pass over the text: a position whose first two bytes (folded)
-     * start a phrase is compared with the phrases */
-    uint64_t pairs[64] = {0};
-    bool any = false;
+    /* per phrase, memchr for its first byte (both cases of a letter), then
+     * a compare at each hit: no copy of the text */
     for (size_t k = 0; k < lex->n; k++) {
         const hg_phrase_t *p = &lex->v[k];
-        if (p->len >= min_len && p->len == 1) {
-            for (size_t i = 0; i < len; i++) { /* a one-byte phrase (min_len 0 or 1) */
-                if (s_fold (u[i]) == (unsigned char) p->norm[0]) {
+        if (p->len < min_len || p->len == 0) {
+            continue;
+        }
+        unsigned char c = (unsigned char) p->norm[0]; /* never a blank (trimmed) */
+        unsigned char cases[2] = {c, c >= 'a' && c <= 'z' ? (unsigned char) (c - 32) : c};
+        for (int v = 0; v < (cases[1] != c ? 2 : 1); v++) {
+            const unsigned char *q = u, *end = u + len;
+            while (q < end && (q = memchr (q, cases[v], (size_t) (end - q))) != NULL) {
+                if (s_phrase_here (p, u, len, (size_t) (q - u))) {
                     return true;
                 }
+                q++;
             }
         }
-        else if (p->len >= min_len && p->len > 1) {
-            unsigned key = S_PAIR ((unsigned char) p->norm[0], (unsigned char) p->norm[1]);
-            pairs[key >> 6] |= (uint64_t) 1 << (key & 63);
-            any = true;
-        }
-    }
-    if (!any) {
-        return false;
-    }
-    unsigned prev = s_fold (u[0]);
-    for (size_t i = 0; i + 1 < len; i++) {
-        unsigned next = s_fold (u[i + 1]), key = S_PAIR (prev, next);
-        if (pairs[key >> 6] >> (key & 63) & 1u) {
-            for (size_t k = 0; k < lex->n; k++) {
-                const hg_phrase_t *p = &lex->v[k];
-                if (p->len < min_len || p->len < 2 || p->len > len - i
-                    || (unsigned char) p->norm[0] != prev || (unsigned char) p->norm[1] != next) {
-                    continue;
-                }
-                size_t j = 2;
-                while (j < p->len && s_fold (u[i + j]) == (unsigned char) p->norm[j]) {
-                    j++;
-                }
-                if (j == p->len) {
-                    return true;
-                }
-            }
-        }
-        prev = next;
     }
     return false;
 }

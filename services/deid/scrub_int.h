@@ -52,6 +52,7 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
     X (s_sign_cues)             \
     X (s_talk_cues)             \
     X (s_place_preps)           \
+    X (s_place_cue_words)       \
     X (s_creds)                 \
     X (s_eponym_next)           \
     X (s_dose_units)

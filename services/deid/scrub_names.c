@@ -493,12 +493,13 @@ s_address_cued (hg_scrub_t *s, size_t i)
     return nums > 0 && e > j + 1 && hg_scrub_claim (s, j, e, HG_SCRUB_LOCATION, NULL);
 }
 
+static const char *const s_place_cue_words[] = {"in", "to", "from", "near", "of", "up", NULL};
+
 /* 1-3 capitalised words not common English after "lives in", "from". */
 static bool
 s_place_cued (hg_scrub_t *s, size_t i)
 {
-    if (!(hg_tok_is (s, i, "in") || hg_tok_is (s, i, "to") || hg_tok_is (s, i, "from")
-          || hg_tok_is (s, i, "near") || hg_tok_is (s, i, "of") || hg_tok_is (s, i, "up"))) {
+    if (!hg_tok_in (s, i, s_place_cue_words)) {
         return false;
     }
     bool cue = i > 0 && hg_tok_in (s, i - 1, s_move_cues);
@@ -765,8 +766,11 @@ s_namey (const hg_scrub_t *s, size_t i, bool cued)
         && !hg_tok_in (s, i + 1, s_eponym_next)) {
         return 1; /* Jane Doe, not DOE */
     }
-    if (!cap || s_eponym (s, i)) {
-        return cued && cap && !(f & HG_SCRUB_LEX_CLINICAL) ? 1 : 0;
+    if (!cap) {
+        return 0;
+    }
+    if (s_eponym (s, i)) {
+        return cued && !(f & HG_SCRUB_LEX_CLINICAL) ? 1 : 0;
     }
     if ((f & NAMEY) && !(f & HG_SCRUB_LEX_ENGLISH)) {
         return 2;
@@ -868,8 +872,8 @@ void
 hg_scrub_pass_names (hg_scrub_t *s)
 {
     for (size_t i = 0; i < s->nt; i++) {
-        if (!FREE (i) || !IS_WORD (i)) {
-            continue;
+        if (!FREE (i) || !IS_WORD (i) || (T (i).shape == SH_LOWER && !s->anycase)) {
+            continue; /* a lower-case word starts no name (s_initial, s_namey) */
         }
         if (s_cap (s, i) && (LEX (i) & NAMEY) && T (i).shape != SH_UPPER && IS_NUM (i + 1)
             && hg_tok_tight (s, i + 1) && T (i + 1).ndig >= 2 && T (i + 1).ndig <= 4

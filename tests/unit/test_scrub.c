@@ -489,6 +489,15 @@ test_strict_classes (void **state)
                                   HG_SCRUB_LOCATION),
                          "Remniku|Suite 501|Riisa");
     assert_string_equal (s_found ("He grew up in Remniku.", HG_SCRUB_NAME), "");
+    /* capitals outside ASCII and Latin-1 start names and places */
+    assert_string_equal (s_found ("User: \xC5\xA0\xC3\xA1rka Ottov\xC3\xA1 called. Seen by Dr "
+                                  "\xC5\xBDivkovi\xC4\x87.",
+                                  HG_SCRUB_NAME),
+                         "\xC5\xA0\xC3\xA1rka Ottov\xC3\xA1|\xC5\xBDivkovi\xC4\x87");
+    assert_string_equal (s_found ("I am in \xCE\x9B\xCE\x95\xCE\xA5\xCE\x9A\xCE\xA9\xCE\xA3"
+                                  "\xCE\x99\xCE\x91 for a trip, \xC5\x82odz stays.",
+                                  HG_SCRUB_LOCATION),
+                         "\xCE\x9B\xCE\x95\xCE\xA5\xCE\x9A\xCE\xA9\xCE\xA3\xCE\x99\xCE\x91");
     /* European street forms and postcodes after a country */
     assert_string_equal (s_found ("20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488",
                                   HG_SCRUB_LOCATION),
