@@ -557,6 +557,7 @@ hg_scrub_find (hg_scrub_t *s, const char *text, size_t len, const hg_scrub_span_
     if (s->strict) {
         hg_scrub_pass_unknown (s);
     }
+    hg_scrub_pass_name_lists (s);
     hg_scrub_pass_ids (s);
     if (s->oom) {
         s->ns = 0;

@@ -167,8 +167,9 @@ void hg_scrub_pass_dates_late (hg_scrub_t *s); /* M/D, bare years: after places 
 void hg_scrub_pass_ages (hg_scrub_t *s);
 void hg_scrub_pass_places (hg_scrub_t *s);
 void hg_scrub_pass_names (hg_scrub_t *s);
-void hg_scrub_pass_ids (hg_scrub_t *s);     /* long digit runs and codes left */
-void hg_scrub_pass_unknown (hg_scrub_t *s); /* strict mode: unlisted words */
+void hg_scrub_pass_ids (hg_scrub_t *s);        /* long digit runs and codes left */
+void hg_scrub_pass_unknown (hg_scrub_t *s);    /* strict mode: unlisted words */
+void hg_scrub_pass_name_lists (hg_scrub_t *s); /* name words listed with names */
 
 /* months: 1..12 for a month name or abbreviation at token i, else 0;
  * *full set for a full name */

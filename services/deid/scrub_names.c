@@ -681,7 +681,9 @@ static const char *const s_sign_cues[] = {
     "ordered",     "ordering",
 
     "called",      "informed",
-    "discussed",   NULL,
+    "discussed",   "dear",
+    "hi",          "hello",
+    NULL,
 };
 
 static const char *const s_creds[] = {
@@ -848,6 +850,10 @@ s_cue_before (const hg_scrub_t *s, size_t i)
         && (hg_tok_is (s, k - 2, "call") || hg_tok_is (s, k - 2, "calls"))) {
         return true;
     }
+    if (k >= 2 && (hg_tok_is (s, k - 1, "him") || hg_tok_is (s, k - 1, "her"))
+        && hg_tok_is (s, k - 2, "named")) {
+        return true; /* named him X */
+    }
     return hg_tok_is (s, k - 1, "named")
            || (hg_tok_punct (s, k - 1, '-') && k >= 2
                && hg_tok_punct (s, k - 2, '-')); /* -- J. Smith */
@@ -868,12 +874,85 @@ s_cred_after (const hg_scrub_t *s, size_t e)
            && hg_tok_is (s, j, "m") && hg_tok_is (s, j + 2, "d");
 }
 
+/* "my name is X", "call me X", "named X", "named him X". */
+static bool
+s_self_named (const hg_scrub_t *s, size_t i)
+{
+    if (i >= 2 && hg_tok_is (s, i - 1, "is") && hg_tok_is (s, i - 2, "name")) {
+        return true;
+    }
+    if (i >= 2 && hg_tok_is (s, i - 1, "me")
+        && (hg_tok_is (s, i - 2, "call") || hg_tok_is (s, i - 2, "calls"))) {
+        return true;
+    }
+    return i >= 1
+           && (hg_tok_is (s, i - 1, "named")
+               || (i >= 2 && hg_tok_is (s, i - 2, "named")
+                   && (hg_tok_is (s, i - 1, "him") || hg_tok_is (s, i - 1, "her"))));
+}
+
+/* A capitalised name word listed with names found ("Monjeau, Graves and
+ * Reed", "Park and Mann"): after or before a name span, across ",", "and",
+ * "&", "or". */
+void
+hg_scrub_pass_name_lists (hg_scrub_t *s)
+{
+    for (int round = 0; round < 4; round++) {
+        bool more = false;
+        for (size_t i = 0; i < s->nt; i++) {
+            if (!FREE (i) || !IS_WORD (i) || !s_cap (s, i) || !(LEX (i) & NAMEY)
+                || T (i).shape == SH_UPPER || s_namey (s, i, true) == 0) {
+                continue;
+            }
+            bool next = false;
+            for (int dir = -1; dir <= 1 && !next; dir += 2) {
+                size_t j = dir < 0 ? i - 1 : i + 1;
+                if ((dir < 0 && i == 0) || j >= s->nt || NEWLINE (dir < 0 ? i : j)) {
+                    continue;
+                }
+                if (!(hg_tok_punct (s, j, ',') || hg_tok_is (s, j, "and")
+                      || hg_tok_punct (s, j, '&') || hg_tok_is (s, j, "or"))) {
+                    continue;
+                }
+                size_t k = dir < 0 ? j - 1 : j + 1;
+                if ((dir < 0 && j == 0) || k >= s->nt || NEWLINE (dir < 0 ? j : k)) {
+                    continue;
+                }
+                if (dir > 0 && hg_tok_is (s, k, "and")) {
+                    k++; /* ", and" */
+                }
+                else if (dir < 0 && hg_tok_punct (s, k, ',') && k > 0) {
+                    k--; /* ", and" before */
+                }
+                next = k < s->nt && T (k).mark == HG_SCRUB_NAME && IS_WORD (k);
+            }
+            if (next && hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL)) {
+                more = true;
+            }
+        }
+        if (!more) {
+            break;
+        }
+    }
+}
+
 void
 hg_scrub_pass_names (hg_scrub_t *s)
 {
     for (size_t i = 0; i < s->nt; i++) {
-        if (!FREE (i) || !IS_WORD (i) || (T (i).shape == SH_LOWER && !s->anycase)) {
-            continue; /* a lower-case word starts no name (s_initial, s_namey) */
+        if (!FREE (i) || !IS_WORD (i)) {
+            continue;
+        }
+        if (T (i).shape == SH_LOWER && !s->anycase) {
+            /* a lower-case word starts no name (s_initial, s_namey), but
+             * after "my name is", "call me", "named" one no English list
+             * knows or a listed name is one ("my name is vitoria") */
+            if (s_self_named (s, i) && TLEN (i) >= 3 && !(LEX (i) & HG_SCRUB_LEX_CLINICAL)
+                && !hg_tok_in (s, i, s_stop)
+                && ((LEX (i) & NAMEY) || !(LEX (i) & HG_SCRUB_LEX_ENGLISH))) {
+                hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL);
+            }
+            continue;
         }
         if (s_cap (s, i) && (LEX (i) & NAMEY) && T (i).shape != SH_UPPER && IS_NUM (i + 1)
             && hg_tok_tight (s, i + 1) && T (i + 1).ndig >= 2 && T (i + 1).ndig <= 4

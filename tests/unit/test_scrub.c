@@ -489,6 +489,16 @@ test_strict_classes (void **state)
                                   HG_SCRUB_LOCATION),
                          "Remniku|Suite 501|Riisa");
     assert_string_equal (s_found ("He grew up in Remniku.", HG_SCRUB_NAME), "");
+    /* names listed with a name; greetings and "named him", "my name is" */
+    assert_string_equal (s_found ("Park and Mann were engineers. Seen by Dr. Lee and Brown, or "
+                                  "Garcia. My name is vitoria. She named him Frank. Hi Victor.",
+                                  HG_SCRUB_NAME),
+                         "Park|Mann|Lee|Brown|Garcia|vitoria|Frank|Victor");
+    assert_string_equal (s_found ("Dear Team, hello there. Parkinson and Alzheimer disease, "
+                                  "Graves and Hashimoto. Hope and Grace improved. My name is "
+                                  "not known.",
+                                  HG_SCRUB_NAME),
+                         "");
     /* capitals outside ASCII and Latin-1 start names and places */
     assert_string_equal (s_found ("User: \xC5\xA0\xC3\xA1rka Ottov\xC3\xA1 called. Seen by Dr "
                                   "\xC5\xBDivkovi\xC4\x87.",
