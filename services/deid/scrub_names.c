@@ -1065,8 +1065,17 @@ s_contraction (const hg_scrub_t *s, size_t i)
     }
     size_t tail = n - a - 1; /* letters after the apostrophe */
     const char *t = w + a + 1;
-    if (tail == 1 && (t[0] | 0x20) == 't') {
-        return a >= 2 && (w[a - 1] | 0x20) == 'n'; /* don't, isn't, can't, won't */
+    if (tail == 1 && (t[0] | 0x20) == 't') { /* don't, isn't, can't, won't; not Van't */
+        static const char *const nt[] = {"don",   "isn",   "can",  "won",    "didn",    "doesn",
+                                         "wasn",  "weren", "aren", "couldn", "shouldn", "wouldn",
+                                         "haven", "hasn",  "hadn", "mustn",  "needn",   "ain",
+                                         "daren", "shan",  NULL};
+        for (size_t k = 0; nt[k]; k++) {
+            if (strlen (nt[k]) == a && strncasecmp (w, nt[k], a) == 0) {
+                return true;
+            }
+        }
+        return false;
     }
     bool suffix = (tail == 2
                    && (strncasecmp (t, "ll", 2) == 0 || strncasecmp (t, "re", 2) == 0

@@ -354,10 +354,12 @@ s_phone (hg_scrub_t *s, size_t i, bool cued)
     if (g >= 2 && sizes[0] == 4 && sizes[1] <= 2 && T (i).val >= 1900 && T (i).val <= 2099) {
         return false; /* 2000-04-16 11:34 is a date */
     }
-    if (cued && g == 1 && digits <= 6 && IS_WORD (j) && !NEWLINE (j)
-        && (T (j).shape == SH_CAP || T (j).shape == SH_UPPER) && !hg_tok_in (s, j, s_phone_cues)
-        && !hg_tok_is (s, j, "x") && !hg_tok_is (s, j, "ext")) {
-        return false; /* "call a taxi to 28030 Edeby 55": a house number */
+    if (cued && g == 1 && digits <= 6 && T (j).kind == TK_WORD && !NEWLINE (j)
+        && T (j).shape == SH_CAP && IS_NUM (j + 1) && !NEWLINE (j + 1) && !hg_tok_tight (s, j + 1)
+        && T (j).lists == 0
+        && (!(T (j).lex & (HG_SCRUB_LEX_ENGLISH | HG_SCRUB_LEX_CLINICAL))
+            || (T (j).lex & HG_SCRUB_LEX_PLACE))) {
+        return false; /* "call a taxi to 28030 Edeby 55": an address (the places pass takes it) */
     }
     if (!cued && digits >= 7 && !NEWLINE (j)
         && hg_tok_in (s, hg_tok_punct (s, j, '-') && hg_tok_tight (s, j) ? j + 1 : j,

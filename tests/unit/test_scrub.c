@@ -218,6 +218,11 @@ test_phones (void **state)
     assert_string_equal (s_found ("Pager 4321. Platelets 150 200 250 since.", HG_SCRUB_PHONE),
                          "4321");
     assert_string_equal (s_found ("Call a taxi to 28030 Edeby 55.", HG_SCRUB_PHONE), "");
+    assert_string_equal (s_found ("Call a taxi to 28030 Edeby 55.", HG_SCRUB_LOCATION),
+                         "28030 Edeby 55");
+    assert_string_equal (s_found ("Pager 4321 Smith on call. Page 55012 Kowalczyk.",
+                                  HG_SCRUB_PHONE),
+                         "4321|55012");
     assert_string_equal (s_found ("Office visit in 2 weeks, office BP 130/80, office glucose "
                                   "250, office weight 185 lbs.",
                                   HG_SCRUB_PHONE),
@@ -484,6 +489,7 @@ test_strict_classes (void **state)
                                   "agreed, C'mon. We'd go. ISN'T IT. O'Neill and D'Angelo came.",
                                   HG_SCRUB_NAME),
                          "O'Neill|D'Angelo");
+    assert_string_equal (s_found ("Seen with Van't Hoff.", HG_SCRUB_NAME), "Van't Hoff");
     /* type: after "in", "from", or the line after a place */
     assert_string_equal (s_found ("He grew up in Remniku. Suite 501\n Riisa\n",
                                   HG_SCRUB_LOCATION),
