@@ -392,7 +392,8 @@ s_tokenize (hg_scrub_t *s)
         sp = 0;
     }
     /* all capitals, or lower case with hardly a capital: shape says nothing */
-    s->anycase = (up >= 8 && low * 10 < up) || (low >= 40 && up * 66 < low);
+    s->anycase = (up >= 8 && low * 10 < up) || (low >= 40 && up * 66 < low)
+                 || (low >= 12 && up == 0);
     return true;
 }
 

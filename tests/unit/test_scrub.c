@@ -495,6 +495,12 @@ test_strict_classes (void **state)
                                   HG_SCRUB_LOCATION),
                          "Remniku|Suite 501|Riisa");
     assert_string_equal (s_found ("He grew up in Remniku.", HG_SCRUB_NAME), "");
+    /* a short text with no capital at all reads as one case */
+    assert_string_equal (s_found ("have you heard nijito asano speak yet?", HG_SCRUB_NAME),
+                         "nijito asano");
+    assert_string_equal (s_found ("hemolyzed specimen, slightly lipemic; pt refused redraw",
+                                  HG_SCRUB_NAME),
+                         "");
     /* names listed with a name; greetings and "named him", "my name is" */
     assert_string_equal (s_found ("Park and Mann were engineers. Seen by Dr. Lee and Brown, or "
                                   "Garcia. My name is vitoria. She named him Frank. Hi Victor.",
