@@ -571,7 +571,11 @@ hg_scrub_pass_places (hg_scrub_t *s)
         if (IS_NUM (i) && s_address (s, i)) {
             continue;
         }
-        size_t pe = s_street_intl (s, i);
+        /* s_street_intl needs a number one or two tokens on or a street head */
+        size_t pe = IS_NUM (i + 1) || IS_NUM (i + 2) || hg_tok_in (s, i, s_street_heads)
+                            || hg_tok_in (s, i + 1, s_street_heads)
+                        ? s_street_intl (s, i)
+                        : 0;
         if (pe && hg_scrub_claim (s, i, s_city_tail (s, pe), HG_SCRUB_LOCATION, NULL)) {
             continue;
         }
