@@ -624,6 +624,15 @@ hg_scrub_pass_places (hg_scrub_t *s)
                 }
             }
         }
+        if (IS_WORD (i) && TLEN (i) == 3
+            && (hg_tok_is (s, i, "apo") || hg_tok_is (s, i, "fpo") || hg_tok_is (s, i, "dpo"))
+            && IS_WORD (i + 1) && TLEN (i + 1) == 2
+            && (hg_tok_is (s, i + 1, "aa") || hg_tok_is (s, i + 1, "ae")
+                || hg_tok_is (s, i + 1, "ap"))
+            && s_zip_at (s, i + 2)) {
+            hg_scrub_claim (s, i, s_zip_at (s, i + 2), HG_SCRUB_LOCATION, NULL);
+            continue; /* a military address: APO AE 09123 */
+        }
         if (IS_NUM (i) && s_street_numbered (s, i, &pe)) {
             hg_scrub_claim (s, i, s_city_tail (s, pe), HG_SCRUB_LOCATION, NULL);
             continue;

@@ -530,6 +530,10 @@ test_strict_classes (void **state)
                                   HG_SCRUB_LOCATION),
                          "");
     assert_string_equal (s_found ("Visited Estonia 2019.", HG_SCRUB_DATE), "2019");
+    assert_string_equal (s_found ("PSC 3294, Box 9168\nAPO AA 61487\ndpo ap 51065",
+                                  HG_SCRUB_LOCATION),
+                         "Box 9168|APO AA 61487|dpo ap 51065");
+    assert_string_equal (s_found ("apo A1 levels; APO 12345.", HG_SCRUB_LOCATION), "");
     hg_scrub_set_strict (s_sc, false);
 }
 
