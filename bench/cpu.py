@@ -12,7 +12,7 @@ median and minimum over --runs of CPU µs per record for each service, the
 pushing clients and the total, and the records/s of the run.
 
     bench/cpu.py [--patients N] [--runs N] [--shards N] [--cleansers N]
-                 [--deids N] [--bin DIR ...] [--json FILE]
+                 [--deids N] [--bin DIR ...] [--notes] [--json FILE]
 
 --bin defaults to $HOURGLASS_BIN (else build/bin). --keep-feed DIR reuses or
 keeps the simulated feed there. --perf PREFIX records call graphs of every
@@ -120,6 +120,9 @@ def main():
     ap.add_argument("--cleansers", type=int, default=1)
     ap.add_argument("--deids", type=int, default=1)
     ap.add_argument("--bin", action="append")
+    ap.add_argument("--notes", action="store_true",
+                    help="a progress note with planted PHI per patient (simulate --notes), "
+                         "which the de-identifier scrubs")
     ap.add_argument("--keep-feed")
     ap.add_argument("--json")
     ap.add_argument("--perf", help="perf record the services during the first run of each "
@@ -131,7 +134,7 @@ def main():
     try:
         if not os.path.exists(os.path.join(feeds, "truth.json")):
             hg(bins[0], "simulate", "--out", feeds, "--patients", str(a.patients), "--seed",
-               "42", "--per-file", str(a.per_file))
+               "42", "--per-file", str(a.per_file), *(["--notes"] if a.notes else []))
         truth = json.load(open(os.path.join(feeds, "truth.json")))
         jobs = [(partner, p["format"], [os.path.join(feeds, f) for f in p["files"]])
                 for partner, p in truth["partners"].items()]

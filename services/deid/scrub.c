@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,51 @@ hg_scrub_hash_lower (const char *p, size_t n)
     return h;
 }
 
-/* The embedded flags of the word p[0..n), 0 when not there. */
+/* The embedded table in one array of 64-bit slots, built once from the
+ * generated one (scrub_lexdata.h): the word's full hash (low 32 bits), its
+ * offset in hg_scrub_lex_words (24 bits) and its flags (8 bits, never 0 for
+ * a word: 0 marks an empty slot). A look-up reads one slot per probe and
+ * compares the word only when the whole hash matches: one cache miss for a
+ * word not there, two for one there, where the generated table's slot,
+ * offset, word and flags arrays cost four. */
+static _Atomic (uint64_t *) s_slots;
+
+static const uint64_t *
+s_slots_get (void)
+{
+    uint64_t *t = atomic_load_explicit (&s_slots, memory_order_acquire);
+    if (t) {
+        return t;
+    }
+    uint32_t size = hg_scrub_lex_size;
+    t = calloc (size, sizeof (*t));
+    if (!t) {
+        return NULL; /* the generated table serves (s_lex_flags_h) */
+    }
+    for (uint32_t i = 0; i < hg_scrub_lex_count; i++) {
+        if (hg_scrub_lex_off[i] > 0xFFFFFFu || hg_scrub_lex_flags[i] == 0) {
+            free (t); /* does not fit: the generated table serves */
+            return NULL;
+        }
+        const char *w = hg_scrub_lex_words + hg_scrub_lex_off[i];
+        uint32_t h = hg_scrub_hash_lower (w, strlen (w));
+        uint32_t k = h & (size - 1);
+        while (t[k]) {
+            k = (k + 1) & (size - 1);
+        }
+        t[k] = (uint64_t) h | (uint64_t) hg_scrub_lex_off[i] << 32
+               | (uint64_t) hg_scrub_lex_flags[i] << 56;
+    }
+    uint64_t *none = NULL;
+    if (!atomic_compare_exchange_strong (&s_slots, &none, t)) {
+        free (t); /* another thread built it first */
+        return none;
+    }
+    return t;
+}
+
+/* The embedded flags of the word p[0..n) of hash (hg_scrub_hash_lower), 0
+ * when not there. */
 static uint8_t
 s_lex_flags_h (const char *p, size_t n, uint32_t hash)
 {
@@ -57,6 +102,30 @@ s_lex_flags_h (const char *p, size_t n, uint32_t hash)
         return 0;
     }
     uint32_t mask = hg_scrub_lex_size - 1;
+    const uint64_t *t = atomic_load_explicit (&s_slots, memory_order_relaxed);
+    if (t) {
+        for (uint32_t h = hash & mask;; h = (h + 1) & mask) {
+            uint64_t v = t[h];
+            if (v == 0) {
+                return 0;
+            }
+            if ((uint32_t) v != hash) {
+                continue;
+            }
+            const char *w = hg_scrub_lex_words + ((v >> 32) & 0xFFFFFFu);
+            size_t k = 0;
+            while (k < n) { /* the table's words are lower case */
+                unsigned char c = (unsigned char) p[k];
+                if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char) w[k]) {
+                    break;
+                }
+                k++;
+            }
+            if (k == n && w[n] == '\0') {
+                return (uint8_t) (v >> 56);
+            }
+        }
+    }
     for (uint32_t h = hash & mask;; h = (h + 1) & mask) {
         uint32_t slot = hg_scrub_lex_table[h];
         if (slot == 0) {
@@ -133,33 +202,47 @@ s_utf8 (const unsigned char *p, size_t left, bool *punct)
     return n;
 }
 
-static bool
+static inline bool
 s_letter_at (const unsigned char *p, size_t left, size_t *n)
 {
-    if (isalpha (p[0])) {
-        *n = 1;
-        return true;
-    }
     if (p[0] < 0x80) {
-        return false;
+        *n = 1;
+        return (unsigned char) ((p[0] | 0x20) - 'a') < 26;
     }
     bool punct;
     *n = s_utf8 (p, left, &punct);
     return !punct;
 }
 
-static uint8_t
-s_shape (const unsigned char *p, size_t n)
+/* A capital letter of two bytes at p (a word's first letter is whole):
+ * Latin-1 (À-Þ but ×), Latin Extended-A (Ł, Ž, Ś, Č...: even code points,
+ * odd ones in U+0139-U+0148 and U+0179-U+017E), Greek and Cyrillic capitals. */
+static bool
+s_utf8_capital (const unsigned char *p)
 {
-    size_t up = 0, low = 0;
-    for (size_t i = 0; i < n; i++) {
-        up += p[i] >= 'A' && p[i] <= 'Z';
-        low += p[i] >= 'a' && p[i] <= 'z';
+    unsigned cp = (unsigned) (p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    if (p[0] < 0xC3 || p[0] > 0xD0 || (p[1] & 0xC0) != 0x80) {
+        return false;
     }
-    bool first_up = p[0] >= 'A' && p[0] <= 'Z';
-    if (p[0] >= 0xC3 && p[0] <= 0xC3 && n > 1 && p[1] >= 0x80 && p[1] <= 0x9E) {
-        first_up = true; /* Latin-1 capitals */
+    if (cp >= 0xC0 && cp <= 0xDE) {
+        return cp != 0xD7;
     }
+    if (cp >= 0x100 && cp <= 0x17F) {
+        if (cp == 0x138 || cp == 0x149 || cp == 0x17F) {
+            return false;
+        }
+        bool odd = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E);
+        return (cp & 1u) == (odd ? 1u : 0u);
+    }
+    return (cp >= 0x391 && cp <= 0x3A9) || (cp >= 0x400 && cp <= 0x42F);
+}
+
+/* The shape of a word starting at p with up capitals and low lower-case
+ * ASCII letters. */
+static uint8_t
+s_shape (const unsigned char *p, size_t up, size_t low)
+{
+    bool first_up = (p[0] >= 'A' && p[0] <= 'Z') || s_utf8_capital (p);
     if (low == 0 && (up > 0 || first_up)) {
         return SH_UPPER;
     }
@@ -194,9 +277,14 @@ static size_t
 s_url_end (const unsigned char *p, size_t len, size_t i)
 {
     size_t e = i;
+    bool at = false, prefix = (p[i] | 0x20) == 'h' || (p[i] | 0x20) == 'w';
     while (e < len && p[e] > ' ' && p[e] != '<' && p[e] != '>' && p[e] != '"' && p[e] != ')'
            && p[e] != ']') {
+        at |= p[e] == '@';
         e++;
+    }
+    if (!at && !prefix) {
+        return i; /* neither an address nor http://, https://, www. */
     }
     while (e > i && strchr (".,;:!?'", p[e - 1])) {
         e--;
@@ -207,8 +295,8 @@ s_url_end (const unsigned char *p, size_t len, size_t i)
         || (n > 4 && strncasecmp ((const char *) p + i, "www.", 4) == 0)) {
         return e;
     }
-    const unsigned char *at = memchr (p + i, '@', n);
-    if (at && at > p + i && memchr (at, '.', (size_t) (p + e - at)) && at[1] != '.') {
+    const unsigned char *a = memchr (p + i, '@', n);
+    if (a && a > p + i && memchr (a, '.', (size_t) (p + e - a)) && a[1] != '.') {
         return e;
     }
     return i;
@@ -234,6 +322,7 @@ s_tokenize (hg_scrub_t *s)
         size_t n, e;
         if (chunk_start && (e = s_url_end (p, len, i)) > i) {
             tok.kind = TK_URL;
+            tok.hash = hg_scrub_hash_lower ((const char *) p + i, e - i);
             i = e;
         }
         else if (c >= '0' && c <= '9') {
@@ -247,37 +336,53 @@ s_tokenize (hg_scrub_t *s)
                 i++;
             }
             tok.val = (uint32_t) v;
+            tok.hash = hg_scrub_hash_lower ((const char *) p + tok.s, i - tok.s);
             tok.ndig = (uint8_t) (i - tok.s > 255 ? 255 : i - tok.s);
         }
         else if (s_letter_at (p + i, len - i, &n)) {
+            /* one pass over the word: its end, hash, capitals and lower case */
             tok.kind = TK_WORD;
-            i += n;
-            while (i < len) {
-                if (s_letter_at (p + i, len - i, &n)) {
-                    i += n;
-                }
-                else if ((p[i] == '\'' && i + 1 < len && isalpha (p[i + 1]) && p[i + 1] != 's'
-                          && p[i + 1] != 'S')) {
-                    i++; /* O'Brien, not Parkinson's */
+            uint32_t h = 0x811C9DC5u;
+            size_t wup = 0, wlow = 0;
+            for (;;) {
+                unsigned char b = p[i];
+                if (n == 1) {
+                    wup += b >= 'A' && b <= 'Z';
+                    wlow += b >= 'a' && b <= 'z';
+                    h = (h ^ (b >= 'A' && b <= 'Z' ? b + 32u : b)) * 0x01000193u;
                 }
                 else {
+                    for (size_t k = 0; k < n; k++) {
+                        h = (h ^ p[i + k]) * 0x01000193u;
+                    }
+                }
+                i += n;
+                if (i >= len) {
                     break;
                 }
+                if (s_letter_at (p + i, len - i, &n)) {
+                    continue;
+                }
+                if (p[i] == '\'' && i + 1 < len && (unsigned char) ((p[i + 1] | 0x20) - 'a') < 26
+                    && p[i + 1] != 's' && p[i + 1] != 'S') {
+                    n = 1; /* O'Brien, not Parkinson's */
+                    continue;
+                }
+                break;
             }
-            tok.shape = s_shape (p + tok.s, i - tok.s);
-            uint32_t h = hg_scrub_hash_lower ((const char *) p + tok.s, i - tok.s);
+            tok.shape = s_shape (p + tok.s, wup, wlow);
+            tok.hash = h;
             tok.lex = s_lex_flags_h ((const char *) p + tok.s, i - tok.s, h);
             tok.lists = s_listed (s, h);
-            for (size_t k = tok.s; k < i; k++) {
-                up += p[k] >= 'A' && p[k] <= 'Z';
-                low += p[k] >= 'a' && p[k] <= 'z';
-            }
+            up += wup;
+            low += wlow;
         }
         else {
             bool punct;
             tok.kind = TK_PUNCT;
             i += s_utf8 (p + i, len - i, &punct);
-            tok.lists = s_listed (s, hg_scrub_hash_lower ((const char *) p + tok.s, i - tok.s));
+            tok.hash = hg_scrub_hash_lower ((const char *) p + tok.s, i - tok.s);
+            tok.lists = s_listed (s, tok.hash);
         }
         tok.e = (uint32_t) i;
         if (!s_push (s, tok)) {
@@ -287,15 +392,30 @@ s_tokenize (hg_scrub_t *s)
         sp = 0;
     }
     /* all capitals, or lower case with hardly a capital: shape says nothing */
-    s->anycase = (up >= 8 && low * 10 < up) || (low >= 40 && up * 66 < low);
+    s->anycase = (up >= 8 && low * 10 < up) || (low >= 40 && up * 66 < low)
+                 || (low >= 12 && up == 0);
     return true;
 }
 
 bool
 hg_tok_in_list (const hg_scrub_t *s, size_t i, const char *const *list)
 {
+    if (i >= s->nt) {
+        return false;
+    }
+    const unsigned char *p = (const unsigned char *) s->text + s->t[i].s;
+    size_t n = s->t[i].e - s->t[i].s;
     for (; *list; list++) {
-        if (hg_tok_is (s, i, *list)) {
+        const char *w = *list;
+        size_t k = 0;
+        while (k < n) {
+            unsigned char c = p[k] >= 'A' && p[k] <= 'Z' ? (unsigned char) (p[k] + 32) : p[k];
+            if (c != (unsigned char) w[k]) { /* also at w's NUL */
+                break;
+            }
+            k++;
+        }
+        if (k == n && w[n] == '\0') {
             return true;
         }
     }
@@ -377,6 +497,7 @@ hg_scrub_new (const hg_scrub_lexicon_t *lex)
         return NULL;
     }
     s->lex = lex;
+    (void) s_slots_get ();
     const char *const *const *sets[] = {hg_scrub_rules_lists, hg_scrub_names_lists};
     unsigned bit = 0;
     for (size_t k = 0; k < 2; k++) {
@@ -437,6 +558,7 @@ hg_scrub_find (hg_scrub_t *s, const char *text, size_t len, const hg_scrub_span_
     if (s->strict) {
         hg_scrub_pass_unknown (s);
     }
+    hg_scrub_pass_name_lists (s);
     hg_scrub_pass_ids (s);
     if (s->oom) {
         s->ns = 0;
@@ -460,7 +582,8 @@ void
 hg_scrub_lexicon_free (hg_scrub_lexicon_t *lex)
 {
     if (lex) {
-        for (size_t i = 0; i < lex->n; i++) {
+        hg_scrub_lexicon_clear (lex);
+        for (size_t i = 0; i < lex->nalloc; i++) {
             free (lex->v[i].norm);
         }
         free (lex->v);
@@ -477,13 +600,36 @@ hg_scrub_lexicon_count (const hg_scrub_lexicon_t *lex)
 void
 hg_scrub_lexicon_clear (hg_scrub_lexicon_t *lex)
 {
-    for (size_t i = 0; lex && i < lex->n; i++) {
+    if (!lex) {
+        return;
+    }
+    for (size_t i = 0; i < lex->n; i++) { /* the memory stays for the next phrases */
         sodium_memzero (lex->v[i].norm, lex->v[i].len);
-        free (lex->v[i].norm);
+        lex->v[i].len = 0;
     }
-    if (lex) {
-        lex->n = 0;
+    lex->n = 0;
+    lex->first = 0;
+}
+
+/* ASCII lower case, \t \r \n as ' ': how hg_scrub_lexicon_occurs reads a text */
+static inline unsigned
+s_fold (unsigned char c)
+{
+    return (unsigned) (c - 'A') < 26u ? c + 32u : c == '\t' || c == '\r' || c == '\n' ? ' ' : c;
+}
+
+/* Whether phrase p (folded, len > 0) is at u[i..] in text u of len bytes. */
+static bool
+s_phrase_here (const hg_phrase_t *p, const unsigned char *u, size_t len, size_t i)
+{
+    if (p->len > len - i) {
+        return false;
     }
+    size_t j = 1;
+    while (j < p->len && s_fold (u[i + j]) == (unsigned char) p->norm[j]) {
+        j++;
+    }
+    return j == p->len;
 }
 
 bool
@@ -493,25 +639,27 @@ hg_scrub_lexicon_occurs (const hg_scrub_lexicon_t *lex, const char *text, size_t
     if (!lex || lex->n == 0 || len == 0) {
         return false;
     }
-    /* the text as the phrases are kept: lower case, each blank one ' ' */
-    char *low = malloc (len);
-    if (!low) {
-        return true; /* cannot tell: say it is there (callers fail closed) */
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) text[i];
-        low[i] = c >= 'A' && c <= 'Z'                  ? (char) (c + 32)
-                 : c == '\t' || c == '\r' || c == '\n' ? ' '
-                                                       : (char) c;
-    }
-    bool found = false;
-    for (size_t k = 0; k < lex->n && !found; k++) {
+    const unsigned char *u = (const unsigned char *) text;
+    /* per phrase, memchr for its first byte (both cases of a letter), then
+     * a compare at each hit: no copy of the text */
+    for (size_t k = 0; k < lex->n; k++) {
         const hg_phrase_t *p = &lex->v[k];
-        found = p->len >= min_len && p->len > 0 && memmem (low, len, p->norm, p->len) != NULL;
+        if (p->len < min_len || p->len == 0) {
+            continue;
+        }
+        unsigned char c = (unsigned char) p->norm[0]; /* never a blank (trimmed) */
+        unsigned char cases[2] = {c, c >= 'a' && c <= 'z' ? (unsigned char) (c - 32) : c};
+        for (int v = 0; v < (cases[1] != c ? 2 : 1); v++) {
+            const unsigned char *q = u, *end = u + len;
+            while (q < end && (q = memchr (q, cases[v], (size_t) (end - q))) != NULL) {
+                if (s_phrase_here (p, u, len, (size_t) (q - u))) {
+                    return true;
+                }
+                q++;
+            }
+        }
     }
-    sodium_memzero (low, len);
-    free (low);
-    return found;
+    return false;
 }
 
 int
@@ -527,6 +675,7 @@ hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char 
             continue;
         }
         if (n >= sizeof (norm) - 1) {
+            sodium_memzero (norm, n);
             return hg_err_set (err, HG_EINVAL, "lexicon phrase longer than 255 bytes");
         }
         norm[n++] = space ? ' ' : (char) tolower (c);
@@ -540,6 +689,7 @@ hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char 
         first++;
     }
     if (first == 0 || (unsigned) type >= HG_SCRUB_NTYPES) {
+        sodium_memzero (norm, n);
         return hg_err_set (err, HG_EINVAL, "lexicon phrase does not start with a word");
     }
     if (isdigit (u[0])) {
@@ -550,25 +700,52 @@ hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char 
         for (first = 0; first < n && (isalpha (u[first]) || u[first] >= 0x80); first++) {
         }
     }
+    uint32_t h = hg_scrub_hash_lower (norm, first);
+    for (size_t k = 0; k < lex->n && lex->n <= 1024; k++) {
+        const hg_phrase_t *q = &lex->v[k];
+        if (q->hash == h && q->len == n && q->type == (uint8_t) type
+            && memcmp (q->norm, norm, n) == 0) {
+            sodium_memzero (norm, n);
+            return 0; /* there already (a patient's reference on each of its records) */
+        }
+    }
     if (lex->n == lex->cap) {
         size_t cap = lex->cap ? lex->cap * 2 : 64;
         hg_phrase_t *v = realloc (lex->v, cap * sizeof (*v));
         if (!v) {
+            sodium_memzero (norm, n);
             return hg_err_set (err, HG_ENOMEM, "out of memory");
         }
+        memset (v + lex->cap, 0, (cap - lex->cap) * sizeof (*v));
         lex->v = v;
         lex->cap = cap;
     }
-    char *copy = malloc (n + 1);
-    if (!copy) {
-        return hg_err_set (err, HG_ENOMEM, "out of memory");
+    hg_phrase_t *p = &lex->v[lex->n];
+    if (p->room < n + 1) { /* a longer phrase than this slot held before */
+        size_t room = n + 1 < 32 ? 32 : n + 1;
+        char *copy = malloc (room);
+        if (!copy) {
+            sodium_memzero (norm, n);
+            return hg_err_set (err, HG_ENOMEM, "out of memory");
+        }
+        if (p->norm) {
+            sodium_memzero (p->norm, p->room);
+        }
+        free (p->norm);
+        p->norm = copy;
+        p->room = (uint32_t) room;
     }
-    memcpy (copy, norm, n);
-    copy[n] = '\0';
-    lex->v[lex->n++] = (hg_phrase_t) {.norm = copy,
-                                      .len = (uint32_t) n,
-                                      .hash = hg_scrub_hash_lower (norm, first),
-                                      .type = (uint8_t) type};
+    memcpy (p->norm, norm, n);
+    p->norm[n] = '\0';
+    sodium_memzero (norm, n);
+    p->len = (uint32_t) n;
+    p->hash = h;
+    p->type = (uint8_t) type;
+    if (lex->n == lex->nalloc) {
+        lex->nalloc++;
+    }
+    lex->n++;
+    lex->first |= (uint64_t) 1 << (h & 63);
     return 0;
 }
 
@@ -612,8 +789,19 @@ static void
 s_put_num (s_out_t *o, int v, size_t width)
 {
     char buf[16];
-    int n = snprintf (buf, sizeof (buf), "%0*d", (int) width, v);
-    s_put (o, buf, (size_t) n);
+    size_t n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned) v : (unsigned) v;
+    do { /* backwards */
+        buf[sizeof (buf) - 1 - n++] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u && n < sizeof (buf) - 1);
+    while (n < width && n < sizeof (buf) - 1) {
+        buf[sizeof (buf) - 1 - n++] = '0';
+    }
+    if (v < 0 && n < sizeof (buf)) {
+        buf[sizeof (buf) - 1 - n++] = '-';
+    }
+    s_put (o, buf + sizeof (buf) - n, n);
 }
 
 static const char *
@@ -802,9 +990,10 @@ hg_scrub_replace (const char *text, size_t len, const hg_scrub_span_t *spans, si
             s_put_name (&o, text, sp, opt);
         }
         else {
-            char tag[16];
-            int tn = snprintf (tag, sizeof (tag), "[%s]", hg_scrub_type_name (sp->type));
-            s_put (&o, tag, (size_t) tn);
+            const char *name = hg_scrub_type_name (sp->type);
+            s_put (&o, "[", 1);
+            s_put (&o, name, strlen (name));
+            s_put (&o, "]", 1);
         }
         at = sp->end;
     }

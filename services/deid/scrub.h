@@ -60,8 +60,10 @@ typedef struct hg_scrub_lexicon hg_scrub_lexicon_t;
 
 hg_scrub_lexicon_t *hg_scrub_lexicon_new (void);
 void hg_scrub_lexicon_free (hg_scrub_lexicon_t *lex);
-/* Adds phrase (len bytes, UTF-8) of type. Returns 0, HG_EINVAL when the
- * phrase has no word or is longer than 255 bytes, HG_ENOMEM. */
+/* Adds phrase (len bytes, UTF-8) of type; one already there (the same words
+ * and type, in a lexicon of up to 1,024 phrases) is not added twice. Returns
+ * 0, HG_EINVAL when the phrase has no word or is longer than 255 bytes,
+ * HG_ENOMEM. */
 int hg_scrub_lexicon_add (hg_scrub_lexicon_t *lex, hg_scrub_type_t type, const char *phrase,
                           size_t len, hg_err_t *err);
 size_t hg_scrub_lexicon_count (const hg_scrub_lexicon_t *lex);

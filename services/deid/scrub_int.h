@@ -21,15 +21,18 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
     X (s_units)                 \
     X (s_id_cues)               \
     X (s_phone_cues)            \
+    X (s_phone_after)           \
     X (s_date_cues)             \
     X (s_age_after)             \
     X (s_tens)                  \
-    X (s_ones)
+    X (s_ones)                  \
+    X (s_month_words)
 #define HG_SCRUB_NAMES_LISTS(X) \
     X (s_stop)                  \
     X (s_street)                \
     X (s_unit_words)            \
     X (s_states)                \
+    X (s_state_heads)           \
     X (s_state_abbr)            \
     X (s_creds_states)          \
     X (s_street_heads)          \
@@ -49,6 +52,7 @@ enum { SH_LOWER = 1, SH_CAP, SH_UPPER, SH_MIXED };
     X (s_sign_cues)             \
     X (s_talk_cues)             \
     X (s_place_preps)           \
+    X (s_place_cue_words)       \
     X (s_creds)                 \
     X (s_eponym_next)           \
     X (s_dose_units)
@@ -69,6 +73,7 @@ typedef struct {
     uint32_t s, e; /* bytes */
     uint8_t kind, shape, lex, sp;
     uint32_t val;   /* TK_NUM: value (saturated) */
+    uint32_t hash;  /* hg_scrub_hash_lower of its bytes */
     uint8_t ndig;   /* TK_NUM: digits */
     int8_t mark;    /* the type of the span claiming it, -1 none */
     uint64_t lists; /* bit k: may be a word of list k (HG_LIST_*, hg_tok_in) */
@@ -77,12 +82,14 @@ typedef struct {
 typedef struct {
     char *norm;         /* lower-cased, white space as one ' ' */
     uint32_t len, hash; /* hash of its first token */
+    uint32_t room;      /* bytes norm has room for (kept across hg_scrub_lexicon_clear) */
     uint8_t type;
 } hg_phrase_t;
 
 struct hg_scrub_lexicon {
-    hg_phrase_t *v;
-    size_t n, cap;
+    hg_phrase_t *v; /* v[0..n) the phrases; v[n..nalloc) memory kept for the next */
+    size_t n, cap, nalloc;
+    uint64_t first; /* bit (hash & 63) of each phrase's first token */
 };
 
 struct hg_scrub {
@@ -109,15 +116,18 @@ hg_tok_is (const hg_scrub_t *s, size_t i, const char *lower)
     if (i >= s->nt) {
         return false;
     }
-    const unsigned char *p = (const unsigned char *) s->text + s->t[i].s;
     size_t n = s->t[i].e - s->t[i].s;
+    if (__builtin_strlen (lower) != n) { /* a constant for a literal */
+        return false;
+    }
+    const unsigned char *p = (const unsigned char *) s->text + s->t[i].s;
     for (size_t k = 0; k < n; k++) {
         unsigned char c = p[k] >= 'A' && p[k] <= 'Z' ? (unsigned char) (p[k] + 32) : p[k];
-        if (c != (unsigned char) lower[k]) { /* also at lower's NUL */
+        if (c != (unsigned char) lower[k]) {
             return false;
         }
     }
-    return lower[n] == '\0';
+    return true;
 }
 
 bool hg_tok_in_list (const hg_scrub_t *s, size_t i, const char *const *list);
@@ -157,8 +167,9 @@ void hg_scrub_pass_dates_late (hg_scrub_t *s); /* M/D, bare years: after places 
 void hg_scrub_pass_ages (hg_scrub_t *s);
 void hg_scrub_pass_places (hg_scrub_t *s);
 void hg_scrub_pass_names (hg_scrub_t *s);
-void hg_scrub_pass_ids (hg_scrub_t *s);     /* long digit runs and codes left */
-void hg_scrub_pass_unknown (hg_scrub_t *s); /* strict mode: unlisted words */
+void hg_scrub_pass_ids (hg_scrub_t *s);        /* long digit runs and codes left */
+void hg_scrub_pass_unknown (hg_scrub_t *s);    /* strict mode: unlisted words */
+void hg_scrub_pass_name_lists (hg_scrub_t *s); /* name words listed with names */
 
 /* months: 1..12 for a month name or abbreviation at token i, else 0;
  * *full set for a full name */

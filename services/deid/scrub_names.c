@@ -3,6 +3,7 @@
  * states, ZIP codes, institutions, wards), names (cues, lexicon, initials,
  * signatures) and the identifiers left over. See scrub_rules.c.
  */
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -44,6 +45,8 @@ static const char *const s_stop[] = {
 
 /* ---- places ---------------------------------------------------------- */
 
+static const char *const s_dose_units[] = {"mg", "mcg", "ml", "units", "iu", "kg", "g", NULL};
+
 static const char *const s_street[] = {
     "street",  "st",      "avenue",     "ave",     "av",       "road",     "rd",      "boulevard",
     "blvd",    "lane",    "ln",         "drive",   "dr",       "court",    "ct",      "way",
@@ -80,6 +83,9 @@ static const char *const s_state_abbr[] = {
     "tx", "ut", "vt", "va", "wa", "wv", "wi", "wy", "dc", "pr", NULL,
 };
 
+/* the first words of two-word states */
+static const char *const s_state_heads[] = {"new", "north", "south", "west", "rhode", NULL};
+
 /* A state at i ("Ohio", "New York", "MA" in capitals): the token after it, or 0. */
 static size_t
 s_state_at (const hg_scrub_t *s, size_t i, bool abbr_ok)
@@ -90,9 +96,7 @@ s_state_at (const hg_scrub_t *s, size_t i, bool abbr_ok)
     if (hg_tok_in (s, i, s_states)) {
         return i + 1;
     }
-    if ((hg_tok_is (s, i, "new") || hg_tok_is (s, i, "north") || hg_tok_is (s, i, "south")
-         || hg_tok_is (s, i, "west") || hg_tok_is (s, i, "rhode"))
-        && s_cap (s, i + 1)
+    if (hg_tok_in (s, i, s_state_heads) && s_cap (s, i + 1)
         && (hg_tok_is (s, i + 1, "york") || hg_tok_is (s, i + 1, "jersey")
             || hg_tok_is (s, i + 1, "hampshire") || hg_tok_is (s, i + 1, "mexico")
             || hg_tok_is (s, i + 1, "carolina") || hg_tok_is (s, i + 1, "dakota")
@@ -204,10 +208,20 @@ s_address (hg_scrub_t *s, size_t i)
 }
 
 /* Street words of other countries: a name ending so, or starting so. */
-static const char *const s_street_ends[] = {
-    "strasse", "straße", "str",   "gasse", "weg",   "straat", "gatan", "gade",
-    "vej",     "katu",   "tie",   "utca",  "ulica", "laan",   "plein", "gracht",
-    "allee",   "platz",  "vägen", "veien", "väg",   NULL,
+typedef struct {
+    const char *w;
+    uint8_t n;
+} s_end_t;
+#define S_END(w)          \
+    {                     \
+        w, sizeof (w) - 1 \
+    }
+static const s_end_t s_street_ends[] = {
+    S_END ("strasse"), S_END ("straße"), S_END ("str"),   S_END ("gasse"), S_END ("weg"),
+    S_END ("straat"),  S_END ("gatan"),  S_END ("gade"),  S_END ("vej"),   S_END ("katu"),
+    S_END ("tie"),     S_END ("utca"),   S_END ("ulica"), S_END ("laan"),  S_END ("plein"),
+    S_END ("gracht"),  S_END ("allee"),  S_END ("platz"), S_END ("vägen"), S_END ("veien"),
+    S_END ("väg"),     {NULL, 0},
 };
 static const char *const s_street_heads[] = {
     "rua",   "via",    "avenida", "calle", "rue",  "viale",  "corso",    "piazza",    "praça",
@@ -219,12 +233,24 @@ static const char *const s_street_glue[] = {
 };
 
 static bool
-s_ends_with (const hg_scrub_t *s, size_t i, const char *const *ends)
+s_ends_with (const hg_scrub_t *s, size_t i, const s_end_t *ends)
 {
     size_t n = TLEN (i);
-    for (; *ends; ends++) {
-        size_t m = strlen (*ends);
-        if (m < n && strncasecmp (s->text + T (i).e - m, *ends, m) == 0) {
+    const unsigned char *end = (const unsigned char *) s->text + T (i).e;
+    unsigned last = end[-1] >= 'A' && end[-1] <= 'Z' ? end[-1] + 32u : end[-1];
+    for (; ends->w; ends++) {
+        const unsigned char *w = (const unsigned char *) ends->w;
+        size_t m = ends->n, k;
+        if (m >= n || w[m - 1] != last) {
+            continue; /* most differ in their last letter */
+        }
+        for (k = 2; k <= m; k++) {
+            unsigned char c = end[-(ptrdiff_t) k];
+            if ((c >= 'A' && c <= 'Z' ? c + 32u : c) != w[m - k]) {
+                break;
+            }
+        }
+        if (k > m) {
             return true;
         }
     }
@@ -467,12 +493,13 @@ s_address_cued (hg_scrub_t *s, size_t i)
     return nums > 0 && e > j + 1 && hg_scrub_claim (s, j, e, HG_SCRUB_LOCATION, NULL);
 }
 
+static const char *const s_place_cue_words[] = {"in", "to", "from", "near", "of", "up", NULL};
+
 /* 1-3 capitalised words not common English after "lives in", "from". */
 static bool
 s_place_cued (hg_scrub_t *s, size_t i)
 {
-    if (!(hg_tok_is (s, i, "in") || hg_tok_is (s, i, "to") || hg_tok_is (s, i, "from")
-          || hg_tok_is (s, i, "near") || hg_tok_is (s, i, "of") || hg_tok_is (s, i, "up"))) {
+    if (!hg_tok_in (s, i, s_place_cue_words)) {
         return false;
     }
     bool cue = i > 0 && hg_tok_in (s, i - 1, s_move_cues);
@@ -494,6 +521,41 @@ s_place_cued (hg_scrub_t *s, size_t i)
     return hg_scrub_claim (s, j, s_city_tail (s, e), HG_SCRUB_LOCATION, NULL);
 }
 
+/* "20789 Allika 46", "0138 Brisas 6802", "5586 Thorunnarstraeti 31": a
+ * number, one to three capitalised words no English or clinical list knows
+ * (or known as places or names), and a house number, on one line: a street
+ * address written the European way after a postcode or a building number.
+ * *end: the token after it. */
+static bool
+s_street_numbered (const hg_scrub_t *s, size_t i, size_t *end)
+{
+    if (T (i).ndig < 2 || T (i).ndig > 6 || (i > 0 && hg_tok_tight (s, i))
+        || (T (i).ndig == 4 && T (i).val >= 1900 && T (i).val <= 2099) /* a year */
+        || !(IS_WORD (i + 1) && !hg_tok_tight (s, i + 1))) {
+        return false;
+    }
+    size_t j = i + 1;
+    while (j < i + 4 && IS_WORD (j) && FREE (j) && !NEWLINE (j) && s_cap (s, j)
+           && T (j).shape != SH_UPPER
+           && (!(LEX (j) & (HG_SCRUB_LEX_ENGLISH | HG_SCRUB_LEX_CLINICAL))
+               || (LEX (j) & (HG_SCRUB_LEX_PLACE | NAMEY)))
+           && !(LEX (j) & HG_SCRUB_LEX_CLINICAL) && T (j).lists == 0) {
+        j++;
+    }
+    if (j == i + 1 || !IS_NUM (j) || NEWLINE (j) || hg_tok_tight (s, j) || T (j).ndig > 5
+        || !FREE (j)) {
+        return false;
+    }
+    if ((j + 1 < s->nt && hg_tok_tight (s, j + 1) && T (j + 1).kind != TK_PUNCT)
+        || (hg_tok_punct (s, j + 1, '.') && IS_NUM (j + 2) && hg_tok_tight (s, j + 2))
+        || hg_tok_in (s, j + 1, s_dose_units) || hg_tok_punct (s, j + 1, '%')
+        || hg_tok_punct (s, j + 1, '/')) {
+        return false; /* a value with its unit, a decimal, a fraction */
+    }
+    *end = j + 1;
+    return true;
+}
+
 void
 hg_scrub_pass_places (hg_scrub_t *s)
 {
@@ -509,7 +571,11 @@ hg_scrub_pass_places (hg_scrub_t *s)
         if (IS_NUM (i) && s_address (s, i)) {
             continue;
         }
-        size_t pe = s_street_intl (s, i);
+        /* s_street_intl needs a number one or two tokens on or a street head */
+        size_t pe = IS_NUM (i + 1) || IS_NUM (i + 2) || hg_tok_in (s, i, s_street_heads)
+                            || hg_tok_in (s, i + 1, s_street_heads)
+                        ? s_street_intl (s, i)
+                        : 0;
         if (pe && hg_scrub_claim (s, i, s_city_tail (s, pe), HG_SCRUB_LOCATION, NULL)) {
             continue;
         }
@@ -557,6 +623,27 @@ hg_scrub_pass_places (hg_scrub_t *s)
                     hg_scrub_claim (s, a, e, HG_SCRUB_LOCATION, NULL);
                 }
             }
+        }
+        if (IS_WORD (i) && TLEN (i) == 3
+            && (hg_tok_is (s, i, "apo") || hg_tok_is (s, i, "fpo") || hg_tok_is (s, i, "dpo"))
+            && IS_WORD (i + 1) && TLEN (i + 1) == 2
+            && (hg_tok_is (s, i + 1, "aa") || hg_tok_is (s, i + 1, "ae")
+                || hg_tok_is (s, i + 1, "ap"))
+            && s_zip_at (s, i + 2)) {
+            hg_scrub_claim (s, i, s_zip_at (s, i + 2), HG_SCRUB_LOCATION, NULL);
+            continue; /* a military address: APO AE 09123 */
+        }
+        if (IS_NUM (i) && s_street_numbered (s, i, &pe)) {
+            hg_scrub_claim (s, i, s_city_tail (s, pe), HG_SCRUB_LOCATION, NULL);
+            continue;
+        }
+        if (IS_WORD (i) && (LEX (i) & HG_SCRUB_LEX_COUNTRY) && s_cap (s, i) && IS_NUM (i + 1)
+            && !NEWLINE (i + 1) && T (i + 1).ndig >= 4 && T (i + 1).ndig <= 6
+            && !(T (i + 1).ndig == 4 && T (i + 1).val >= 1900 && T (i + 1).val <= 2099)
+            && !(i + 2 < s->nt && hg_tok_tight (s, i + 2) && T (i + 2).kind != TK_PUNCT)
+            && !hg_tok_in (s, i + 2, s_dose_units) && !hg_tok_punct (s, i + 2, '%')) {
+            hg_scrub_claim (s, i + 1, i + 2, HG_SCRUB_LOCATION, NULL); /* Estonia 62488 */
+            continue;
         }
         if (IS_WORD (i) && (LEX (i) & HG_SCRUB_LEX_PLACE)
             && !(LEX (i) & (HG_SCRUB_LEX_ENGLISH | NAMEY | HG_SCRUB_LEX_CLINICAL))
@@ -607,7 +694,9 @@ static const char *const s_sign_cues[] = {
     "ordered",     "ordering",
 
     "called",      "informed",
-    "discussed",   NULL,
+    "discussed",   "dear",
+    "hi",          "hello",
+    NULL,
 };
 
 static const char *const s_creds[] = {
@@ -653,20 +742,31 @@ s_eponym (const hg_scrub_t *s, size_t i)
     return (LEX (i) & HG_SCRUB_LEX_CLINICAL) || hg_tok_in (s, j, s_eponym_next);
 }
 
+/* A title right before token i ("Dr", "Dr."). */
+static bool
+s_after_title (const hg_scrub_t *s, size_t i)
+{
+    size_t k = i > 0 && hg_tok_punct (s, i - 1, '.') ? i - 1 : i;
+    return k > 0 && hg_tok_in (s, k - 1, s_titles);
+}
+
 /* How much token i looks like a name word: 2 on its own (a name in the
  * lexicon that is no English word), 1 next to a name or after a cue, 0 not. */
 static int
 s_namey (const hg_scrub_t *s, size_t i, bool cued)
 {
-    bool after_relation = i > 0 && hg_tok_in (s, i - 1, s_relations) && T (i).shape == SH_CAP
-                          && !s->anycase;
-    if (!IS_WORD (i) || !FREE (i) || (hg_tok_in (s, i, s_stop) && !after_relation) || TLEN (i) < 2
-        || hg_tok_in (s, i, s_titles) || hg_tok_in (s, i, s_relations)) {
+    if (!IS_WORD (i) || !FREE (i) || TLEN (i) < 2 || hg_tok_in (s, i, s_titles)
+        || hg_tok_in (s, i, s_relations)) {
         return 0;
     }
+    if (hg_tok_in (s, i, s_stop)
+        && !(i > 0 && T (i).shape == SH_CAP && !s->anycase
+             && hg_tok_in (s, i - 1, s_relations))) {
+        return 0; /* a stop word, unless capitalised after a relation */
+    }
     uint8_t f = LEX (i);
-    if (f & HG_SCRUB_LEX_COUNTRY) {
-        return 0;
+    if ((f & HG_SCRUB_LEX_COUNTRY) && !s_after_title (s, i)) {
+        return 0; /* a country or a people, unless a title names it (Dr. Jordan, Mr. English) */
     }
     if ((i > 0 && hg_tok_tight (s, i) && IS_NUM (i - 1))
         || (IS_NUM (i + 1) && hg_tok_tight (s, i + 1) && i + 2 < s->nt && hg_tok_tight (s, i + 2)
@@ -681,8 +781,11 @@ s_namey (const hg_scrub_t *s, size_t i, bool cued)
         && !hg_tok_in (s, i + 1, s_eponym_next)) {
         return 1; /* Jane Doe, not DOE */
     }
-    if (!cap || s_eponym (s, i)) {
-        return cued && cap && !(f & HG_SCRUB_LEX_CLINICAL) ? 1 : 0;
+    if (!cap) {
+        return 0;
+    }
+    if (s_eponym (s, i)) {
+        return cued && !(f & HG_SCRUB_LEX_CLINICAL) ? 1 : 0;
     }
     if ((f & NAMEY) && !(f & HG_SCRUB_LEX_ENGLISH)) {
         return 2;
@@ -760,6 +863,10 @@ s_cue_before (const hg_scrub_t *s, size_t i)
         && (hg_tok_is (s, k - 2, "call") || hg_tok_is (s, k - 2, "calls"))) {
         return true;
     }
+    if (k >= 2 && (hg_tok_is (s, k - 1, "him") || hg_tok_is (s, k - 1, "her"))
+        && hg_tok_is (s, k - 2, "named")) {
+        return true; /* named him X */
+    }
     return hg_tok_is (s, k - 1, "named")
            || (hg_tok_punct (s, k - 1, '-') && k >= 2
                && hg_tok_punct (s, k - 2, '-')); /* -- J. Smith */
@@ -780,12 +887,92 @@ s_cred_after (const hg_scrub_t *s, size_t e)
            && hg_tok_is (s, j, "m") && hg_tok_is (s, j + 2, "d");
 }
 
+/* "my name is X", "call me X", "named X", "named him X". */
+static bool
+s_self_named (const hg_scrub_t *s, size_t i)
+{
+    if (i >= 2 && hg_tok_is (s, i - 1, "is") && hg_tok_is (s, i - 2, "name")) {
+        return true;
+    }
+    if (i >= 2 && hg_tok_is (s, i - 1, "me")
+        && (hg_tok_is (s, i - 2, "call") || hg_tok_is (s, i - 2, "calls"))) {
+        return true;
+    }
+    return i >= 1
+           && (hg_tok_is (s, i - 1, "named")
+               || (i >= 2 && hg_tok_is (s, i - 2, "named")
+                   && (hg_tok_is (s, i - 1, "him") || hg_tok_is (s, i - 1, "her"))));
+}
+
+/* A capitalised name word listed with names found ("Monjeau, Graves and
+ * Reed", "Park and Mann"): after or before a name span, across ",", "and",
+ * "&", "or". */
+void
+hg_scrub_pass_name_lists (hg_scrub_t *s)
+{
+    for (int round = 0; round < 4; round++) {
+        bool more = false;
+        for (size_t i = 0; i < s->nt; i++) {
+            if (!FREE (i) || !IS_WORD (i) || !s_cap (s, i) || !(LEX (i) & NAMEY)
+                || T (i).shape == SH_UPPER || s_namey (s, i, true) == 0) {
+                continue;
+            }
+            bool next = false;
+            for (int dir = -1; dir <= 1 && !next; dir += 2) {
+                size_t j = dir < 0 ? i - 1 : i + 1;
+                if ((dir < 0 && i == 0) || j >= s->nt || NEWLINE (dir < 0 ? i : j)) {
+                    continue;
+                }
+                if (!(hg_tok_punct (s, j, ',') || hg_tok_is (s, j, "and")
+                      || hg_tok_punct (s, j, '&') || hg_tok_is (s, j, "or"))) {
+                    continue;
+                }
+                size_t k = dir < 0 ? j - 1 : j + 1;
+                if ((dir < 0 && j == 0) || k >= s->nt || NEWLINE (dir < 0 ? j : k)) {
+                    continue;
+                }
+                if (dir > 0 && hg_tok_is (s, k, "and")) {
+                    k++; /* ", and" */
+                }
+                else if (dir < 0 && hg_tok_punct (s, k, ',') && k > 0) {
+                    k--; /* ", and" before */
+                }
+                next = k < s->nt && T (k).mark == HG_SCRUB_NAME && IS_WORD (k);
+            }
+            if (next && hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL)) {
+                more = true;
+            }
+        }
+        if (!more) {
+            break;
+        }
+    }
+}
+
 void
 hg_scrub_pass_names (hg_scrub_t *s)
 {
     for (size_t i = 0; i < s->nt; i++) {
         if (!FREE (i) || !IS_WORD (i)) {
             continue;
+        }
+        if (T (i).shape == SH_LOWER && !s->anycase) {
+            /* a lower-case word starts no name (s_initial, s_namey), but
+             * after "my name is", "call me", "named" one no English list
+             * knows or a listed name is one ("my name is vitoria") */
+            if (s_self_named (s, i) && TLEN (i) >= 3 && !(LEX (i) & HG_SCRUB_LEX_CLINICAL)
+                && !hg_tok_in (s, i, s_stop)
+                && ((LEX (i) & NAMEY) || !(LEX (i) & HG_SCRUB_LEX_ENGLISH))) {
+                hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL);
+            }
+            continue;
+        }
+        if (s_cap (s, i) && (LEX (i) & NAMEY) && T (i).shape != SH_UPPER && IS_NUM (i + 1)
+            && hg_tok_tight (s, i + 1) && T (i + 1).ndig >= 2 && T (i + 1).ndig <= 4
+            && FREE (i + 1) && !(i + 2 < s->nt && hg_tok_tight (s, i + 2))
+            && !(i > 0 && hg_tok_tight (s, i) && T (i - 1).kind != TK_PUNCT)
+            && hg_scrub_claim (s, i, i + 2, HG_SCRUB_NAME, NULL)) {
+            continue; /* An125, Rocky100: a name numbered as generated data numbers them */
         }
         bool title = false;
         size_t k = i > 0 && (hg_tok_punct (s, i - 1, '.')) ? i - 1 : i;
@@ -836,8 +1023,6 @@ hg_scrub_pass_names (hg_scrub_t *s)
 
 /* ---- identifiers left over ------------------------------------------- */
 
-static const char *const s_dose_units[] = {"mg", "mcg", "ml", "units", "iu", "kg", "g", NULL};
-
 void
 hg_scrub_pass_ids (hg_scrub_t *s)
 {
@@ -877,6 +1062,70 @@ hg_scrub_pass_ids (hg_scrub_t *s)
 
 /* ---- strict mode: words no list knows -------------------------------- */
 
+/* An English contraction: "n't" after a word, or "'ll", "'re", "'ve", "'d",
+ * "'m" after a pronoun (I'll, don't, you're, they've, C'mon); not O'Brien,
+ * D'Angelo, O'Neill. */
+static bool
+s_contraction (const hg_scrub_t *s, size_t i)
+{
+    const char *w = s->text + T (i).s;
+    size_t n = TLEN (i), a = 0;
+    while (a < n && w[a] != '\'') {
+        a++;
+    }
+    if (a == 0 || a + 1 >= n) {
+        return false;
+    }
+    size_t tail = n - a - 1; /* letters after the apostrophe */
+    const char *t = w + a + 1;
+    if (tail == 1 && (t[0] | 0x20) == 't') { /* don't, isn't, can't, won't; not Van't */
+        static const char *const nt[] = {"don",   "isn",   "can",  "won",    "didn",    "doesn",
+                                         "wasn",  "weren", "aren", "couldn", "shouldn", "wouldn",
+                                         "haven", "hasn",  "hadn", "mustn",  "needn",   "ain",
+                                         "daren", "shan",  NULL};
+        for (size_t k = 0; nt[k]; k++) {
+            if (strlen (nt[k]) == a && strncasecmp (w, nt[k], a) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+    bool suffix = (tail == 2
+                   && (strncasecmp (t, "ll", 2) == 0 || strncasecmp (t, "re", 2) == 0
+                       || strncasecmp (t, "ve", 2) == 0))
+                  || (tail == 1 && ((t[0] | 0x20) == 'd' || (t[0] | 0x20) == 'm'));
+    if (!suffix) {
+        return strncasecmp (w, "c'mon", n) == 0 && n == 5;
+    }
+    static const char *const pron[] = {"i",    "you", "we",    "they", "he",    "she", "it",
+                                       "that", "who", "there", "what", "where", NULL};
+    for (size_t k = 0; pron[k]; k++) {
+        if (strlen (pron[k]) == a && strncasecmp (w, pron[k], a) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Where an unknown word is more likely a place than a person: after "in",
+ * "from", "near", "at" ("grew up in Remniku"), or right after a place found
+ * (the next line of an address, "Suite 501\n Riisa", ", Riisa"). The word
+ * is taken either way; this only types it. */
+static bool
+s_place_before (const hg_scrub_t *s, size_t i)
+{
+    if (i == 0) {
+        return false;
+    }
+    size_t k = hg_tok_punct (s, i - 1, ',') && i > 1 ? i - 1 : i;
+    if (T (k - 1).mark == HG_SCRUB_LOCATION) {
+        return true;
+    }
+    return k == i
+           && (hg_tok_is (s, i - 1, "in") || hg_tok_is (s, i - 1, "from")
+               || hg_tok_is (s, i - 1, "near") || hg_tok_is (s, i - 1, "at"));
+}
+
 void
 hg_scrub_pass_unknown (hg_scrub_t *s)
 {
@@ -892,13 +1141,14 @@ hg_scrub_pass_unknown (hg_scrub_t *s)
         for (uint32_t k = T (i).s; k < T (i).e; k++) {
             letters += s->text[k] != '\'';
         }
-        if (letters < 3) {
-            continue; /* c'd, d'c */
+        if (letters < 3 || s_contraction (s, i)) {
+            continue; /* c'd, d'c; I'll, don't */
         }
         bool cap = T (i).shape == SH_CAP
                    || (T (i).shape == SH_UPPER && (s->anycase || TLEN (i) > 4));
         if (cap || (s->anycase && T (i).shape == SH_LOWER)) {
-            hg_scrub_claim (s, i, i + 1, HG_SCRUB_NAME, NULL);
+            hg_scrub_claim (s, i, i + 1,
+                            s_place_before (s, i) ? HG_SCRUB_LOCATION : HG_SCRUB_NAME, NULL);
         }
     }
 }

@@ -73,7 +73,10 @@ static void
 s_lexicon_at (const hg_scrub_t *s, const hg_scrub_lexicon_t *lex, size_t i, uint32_t h,
               size_t *best, int *type)
 {
-    for (size_t k = 0; lex && k < lex->n; k++) {
+    if (!lex || !(lex->first >> (h & 63) & 1u)) {
+        return; /* no phrase starts with this token */
+    }
+    for (size_t k = 0; k < lex->n; k++) {
         const hg_phrase_t *p = &lex->v[k];
         size_t end;
         if (p->hash == h && (end = s_phrase_at (s, i, p)) > *best) {
@@ -99,7 +102,7 @@ hg_scrub_pass_lexicon (hg_scrub_t *s)
         if (i > 0 && hg_tok_tight (s, i) && T (i - 1).kind != TK_PUNCT) {
             continue; /* not the start of a word */
         }
-        uint32_t h = hg_scrub_hash_lower (s->text + T (i).s, TLEN (i));
+        uint32_t h = T (i).hash;
         size_t best = 0;
         int type = -1;
         s_lexicon_at (s, s->known, i, h, &best, &type);
@@ -123,9 +126,16 @@ static const char *const s_id_cues[] = {
 };
 
 static const char *const s_phone_cues[] = {
-    "phone",  "tel",       "telephone", "cell",    "mobile", "fax",    "pager", "pgr",
-    "beeper", "ph",        "call",      "contact", "reach",  "phone#", "tel.",  "cellphone",
-    "ext",    "extension", "page",      "paged",   "ph#",    NULL,
+    "phone",     "tel",        "telephone", "cell",      "mobile",  "fax",   "pager",
+    "pgr",       "beeper",     "ph",        "call",      "contact", "reach", "phone#",
+    "tel.",      "cellphone",  "ext",       "extension", "page",    "paged", "ph#",
+    "desk",      "office",     "landline",  "whatsapp",  "sms",     "text",  "texted",
+    "answering", "registered", NULL,
+};
+
+/* labels written after a number ("781 1704 office", "085 175 7641-Fax") */
+static const char *const s_phone_after[] = {
+    "office", "fax", "mobile", "cell", "home", "work", "desk", "pager", "phone", "tel", NULL,
 };
 
 /* The end of the run of identifier characters (letters, digits, '-', '/',
@@ -344,6 +354,18 @@ s_phone (hg_scrub_t *s, size_t i, bool cued)
     if (g >= 2 && sizes[0] == 4 && sizes[1] <= 2 && T (i).val >= 1900 && T (i).val <= 2099) {
         return false; /* 2000-04-16 11:34 is a date */
     }
+    if (cued && g == 1 && digits <= 6 && T (j).kind == TK_WORD && !NEWLINE (j)
+        && T (j).shape == SH_CAP && IS_NUM (j + 1) && !NEWLINE (j + 1) && !hg_tok_tight (s, j + 1)
+        && T (j).lists == 0
+        && (!(T (j).lex & (HG_SCRUB_LEX_ENGLISH | HG_SCRUB_LEX_CLINICAL))
+            || (T (j).lex & HG_SCRUB_LEX_PLACE))) {
+        return false; /* "call a taxi to 28030 Edeby 55": an address (the places pass takes it) */
+    }
+    if (!cued && digits >= 7 && !NEWLINE (j)
+        && hg_tok_in (s, hg_tok_punct (s, j, '-') && hg_tok_tight (s, j) ? j + 1 : j,
+                      s_phone_after)) {
+        cued = true; /* the label after it */
+    }
     bool ok = false;
     if (plus) {
         ok = digits >= 8 && digits <= 15 && g >= 2;
@@ -406,6 +428,12 @@ hg_scrub_pass_numbers (hg_scrub_t *s)
         if (IS_WORD (i) && hg_tok_in (s, i, s_phone_cues)) {
             cue_until = i + 5;
         }
+        else if (cue_until > 0 && i + 4 > cue_until
+                 && (hg_tok_punct (s, i, '.') || hg_tok_punct (s, i, '?')
+                     || hg_tok_punct (s, i, '!') || hg_tok_punct (s, i, ';'))
+                 && (i + 1 >= s->nt || !hg_tok_tight (s, i + 1))) {
+            cue_until = 0; /* the sentence ends: "pager 4321. Platelets 150 200 250" */
+        }
         if ((IS_WORD (i) || hg_tok_punct (s, i, '#')) && s_id_cued (s, i)) {
             continue;
         }
@@ -432,10 +460,18 @@ static const char *const s_month_full[12] = {
     "july",    "august",   "september", "october", "november", "december",
 };
 
+/* every month word hg_scrub_month knows, for the token filter */
+static const char *const s_month_words[] = {
+    "january", "february", "march",    "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "jan",   "feb", "mar",  "apr",  "jun",    "jul",
+    "aug",     "sep",      "oct",      "nov",   "dec", "sept", NULL,
+};
+
 int
 hg_scrub_month (const hg_scrub_t *s, size_t i, bool *full)
 {
-    if (!IS_WORD (i) || TLEN (i) < 3 || TLEN (i) > 9) {
+    if (!IS_WORD (i) || TLEN (i) < 3 || TLEN (i) > 9
+        || !(T (i).lists >> HG_LIST_s_month_words & 1u)) {
         return 0;
     }
     for (int m = 0; m < 12; m++) {

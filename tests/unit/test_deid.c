@@ -1697,12 +1697,17 @@ test_text_scrubbed (void **state)
     assert_string_equal (rec->text, want);
     assert_int_equal (st.scrubbed, 1);
 
-    /* without the known values the lower-case name would have passed */
+    /* without the known values the lower-case name in a mixed-case note
+     * would have passed (in a note all in lower case strict mode takes it) */
     rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_NOTE, "acme", "MRN-778899");
-    rec->text = hg_arena_strdup (a, "daughter of the featherstonehaugh family");
+    rec->text = hg_arena_strdup (a, "Daughter of the featherstonehaugh family");
     fx->ctx.known = NULL;
     assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
-    assert_string_equal (rec->text, "daughter of the featherstonehaugh family");
+    assert_string_equal (rec->text, "Daughter of the featherstonehaugh family");
+    rec = s_rec (fx, HOURGLASS__RECORD_KIND__KIND_NOTE, "acme", "MRN-778899");
+    rec->text = hg_arena_strdup (a, "daughter of the featherstonehaugh family");
+    assert_int_equal (hg_deid_record (&fx->ctx, a, rec, &fx->err), 0);
+    assert_string_equal (rec->text, "daughter of the [NAME] family");
 
     /* fail closed: a known value glued inside a word is no whole word the
      * scrubber takes, but it is still there: the text goes, flagged */
