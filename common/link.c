@@ -3,15 +3,13 @@
  */
 #include "link.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "dns_endpoint.h"
 #include "log.h"
 #include "util.h"
 #include "zmsg.h"
@@ -424,9 +422,7 @@ hg_link_server_stats (hg_link_server_t *self)
  * (the replicas of a `docker-compose --scale`d service, a headless
  * Kubernetes service). */
 typedef struct {
-    char host[200];
-    char port[16];
-    bool dns;
+    hg_dns_endpoint_t ep;                  /* dns+tcp:// (resolved), or a plain endpoint */
     char server_key[HG_CURVE_Z85_LEN + 1]; /* with curve */
 } group_t;
 
@@ -606,28 +602,6 @@ s_peer_close (hg_link_client_t *self, peer_t *p)
     self->n_open--;
 }
 
-/* Splits "dns+tcp://host:port" or "tcp://host:port" into g. */
-static int
-s_group_parse (group_t *g, const char *spec, hg_err_t *err)
-{
-    g->dns = strncmp (spec, "dns+tcp://", 10) == 0;
-    if (!g->dns) {
-        return 0;
-    }
-    const char *hp = spec + 10;
-    const char *colon = strrchr (hp, ':');
-    if (!colon || colon == hp || !colon[1] || (size_t) (colon - hp) >= sizeof (g->host)
-        || strlen (colon + 1) >= sizeof (g->port)) {
-        return hg_err_set (err, HG_EINVAL,
-                           "upstream '%s': expected dns+tcp://NAME:PORT (NAME resolved to every "
-                           "address of the upstream's instances)",
-                           spec);
-    }
-    snprintf (g->host, sizeof (g->host), "%.*s", (int) (colon - hp), hp);
-    snprintf (g->port, sizeof (g->port), "%s", colon + 1);
-    return 0;
-}
-
 /* Resolves every dns group and opens a peer per new address. A peer whose
  * address is no longer listed is closed once it has also gone silent: a
  * live upstream is never dropped because the resolver blinked. */
@@ -637,14 +611,12 @@ s_discover (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
     uint64_t dead_after = self->opts.heartbeat_ms * self->opts.liveness;
     for (size_t g = 0; g < self->n_groups; g++) {
         group_t *grp = &self->groups[g];
-        if (!grp->dns) {
+        if (!grp->ep.dns) {
             continue;
         }
-        struct addrinfo hints = {0}, *res = NULL;
-        hints.ai_family = AF_INET;
-        hints.ai_socktype = SOCK_STREAM;
-        int rc = getaddrinfo (grp->host, grp->port, &hints, &res);
-        if (rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY) {
+        char found[HG_LINK_MAX_PEERS][HG_DNS_ENDPOINT_TCP_MAX];
+        int n_found = hg_dns_endpoint_resolve (&grp->ep, found, HG_LINK_MAX_PEERS);
+        if (n_found < 0) {
             continue; /* resolver trouble: keep what we have */
         }
         for (size_t i = 0; i < self->n_peers; i++) {
@@ -652,11 +624,8 @@ s_discover (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
                 self->peers[i].resolved = false;
             }
         }
-        for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next) {
-            char addr[INET_ADDRSTRLEN], endpoint[256];
-            const struct sockaddr_in *sin = (const struct sockaddr_in *) ai->ai_addr;
-            inet_ntop (AF_INET, &sin->sin_addr, addr, sizeof (addr));
-            snprintf (endpoint, sizeof (endpoint), "tcp://%s:%s", addr, grp->port);
+        for (int f = 0; f < n_found; f++) {
+            const char *endpoint = found[f];
             peer_t *known = NULL;
             for (size_t i = 0; i < self->n_peers && !known; i++) {
                 peer_t *p = &self->peers[i];
@@ -670,20 +639,17 @@ s_discover (hg_link_client_t *self, uint32_t room, uint64_t now_ms)
             }
             hg_err_t err = {0};
             if (s_peer_open (self, (int) g, endpoint, room, now_ms, &err)) {
-                hg_info ("upstream_found", "name=%s endpoint=%s", grp->host, endpoint);
+                hg_info ("upstream_found", "name=%s endpoint=%s", grp->ep.host, endpoint);
             }
             else {
-                hg_error ("upstream_open_failed", "name=%s err=\"%s\"", grp->host, err.msg);
+                hg_error ("upstream_open_failed", "name=%s err=\"%s\"", grp->ep.host, err.msg);
             }
-        }
-        if (res) {
-            freeaddrinfo (res);
         }
         for (size_t i = 0; i < self->n_peers; i++) {
             peer_t *p = &self->peers[i];
             if (p->sock && p->group == (int) g && !p->resolved
                 && now_ms > p->heard_ms + dead_after) {
-                hg_info ("upstream_gone", "name=%s endpoint=%s in_process=%zu", grp->host,
+                hg_info ("upstream_gone", "name=%s endpoint=%s in_process=%zu", grp->ep.host,
                          p->endpoint, p->in_process);
                 s_peer_close (self, p);
             }
@@ -725,12 +691,13 @@ hg_link_client_new (void *zctx, const char *endpoints, const char *instance, int
     for (size_t i = 0; rc == 0 && i < n; i++) {
         group_t *g = &self->groups[i];
         self->n_groups = i + 1;
-        if (s_group_parse (g, items[i], err) < 0
+        if (hg_dns_endpoint_parse (&g->ep, items[i], "upstream", "the upstream's instances", err)
+                < 0
             || (opts->curve
                 && hg_curve_load_public (keys[n_keys == 1 ? 0 : i], g->server_key, err) < 0)) {
             rc = err->code;
         }
-        else if (!g->dns && !s_peer_open (self, (int) i, items[i], UINT32_MAX, now, err)) {
+        else if (!g->ep.dns && !s_peer_open (self, (int) i, items[i], UINT32_MAX, now, err)) {
             rc = err->code;
         }
     }

@@ -16,10 +16,7 @@
  * the cleansers' control sockets (OUTCOME, as `push --wait` does) for the
  * waiting message ids, on a timerfd, never blocking its loop.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +27,7 @@
 #include <zmq.h>
 
 #include "admission.h"
+#include "dns_endpoint.h"
 #include "fhir_http.h"
 #include "format.h"
 #include "log.h"
@@ -122,11 +120,7 @@ static const hg_opt_t s_options[] = {
     {NULL, 0, NULL, NULL},
 };
 
-typedef struct {
-    char host[200];
-    char port[16];
-    bool dns;
-} verdict_group_t;
+typedef hg_dns_endpoint_t verdict_group_t;
 
 typedef struct {
     void *sock;
@@ -204,29 +198,6 @@ s_verdict_curve (hg_service_t *svc, void *sock, size_t i, hg_err_t *err)
     return rc;
 }
 
-/* Parses one entry of mllp_verdict_from into g: "tcp://..." (one socket) or
- * "dns+tcp://NAME:PORT" (every address of NAME). */
-static int
-s_verdict_group (verdict_group_t *g, const char *spec, hg_err_t *err)
-{
-    g->dns = strncmp (spec, "dns+tcp://", 10) == 0;
-    if (!g->dns) {
-        return 0;
-    }
-    const char *hp = spec + 10;
-    const char *colon = strrchr (hp, ':');
-    if (!colon || colon == hp || !colon[1] || (size_t) (colon - hp) >= sizeof (g->host)
-        || strlen (colon + 1) >= sizeof (g->port)) {
-        return hg_err_set (err, HG_EINVAL,
-                           "mllp_verdict_from '%s': expected dns+tcp://NAME:PORT (NAME resolved "
-                           "to every address of the cleansers' control sockets)",
-                           spec);
-    }
-    snprintf (g->host, sizeof (g->host), "%.*s", (int) (colon - hp), hp);
-    snprintf (g->port, sizeof (g->port), "%s", colon + 1);
-    return 0;
-}
-
 /* A DEALER of group g connected to endpoint, in a free slot; NULL with err. */
 static verdict_peer_t *
 s_verdict_open (hg_service_t *svc, collector_t *self, size_t g, const char *endpoint,
@@ -278,21 +249,16 @@ s_verdict_discover (hg_service_t *svc, collector_t *self, uint64_t now_ms)
         if (!grp->dns) {
             continue;
         }
-        struct addrinfo hints = {0}, *res = NULL;
-        hints.ai_family = AF_INET;
-        hints.ai_socktype = SOCK_STREAM;
-        int rc = getaddrinfo (grp->host, grp->port, &hints, &res);
-        if (rc == EAI_AGAIN || rc == EAI_SYSTEM || rc == EAI_MEMORY) {
-            continue;
+        char found[S_VERDICT_PEERS_MAX][HG_DNS_ENDPOINT_TCP_MAX];
+        int n_found = hg_dns_endpoint_resolve (grp, found, S_VERDICT_PEERS_MAX);
+        if (n_found < 0) {
+            continue; /* resolver trouble: keep what we have */
         }
         for (size_t i = 0; i < self->n_verdict; i++) {
             self->verdict[i].resolved &= self->verdict[i].group != g;
         }
-        for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next) {
-            char addr[INET_ADDRSTRLEN], endpoint[64];
-            const struct sockaddr_in *sin = (const struct sockaddr_in *) ai->ai_addr;
-            inet_ntop (AF_INET, &sin->sin_addr, addr, sizeof (addr));
-            snprintf (endpoint, sizeof (endpoint), "tcp://%s:%s", addr, grp->port);
+        for (int f = 0; f < n_found; f++) {
+            const char *endpoint = found[f];
             verdict_peer_t *known = NULL;
             for (size_t i = 0; i < self->n_verdict && !known; i++) {
                 verdict_peer_t *p = &self->verdict[i];
@@ -310,9 +276,6 @@ s_verdict_discover (hg_service_t *svc, collector_t *self, uint64_t now_ms)
                 hg_warn ("verdict_cleanser_unusable", "name=%s endpoint=%s err=\"%s\"", grp->host,
                          endpoint, err.msg);
             }
-        }
-        if (res) {
-            freeaddrinfo (res);
         }
         for (size_t i = 0; i < self->n_verdict; i++) {
             verdict_peer_t *p = &self->verdict[i];
@@ -380,7 +343,9 @@ s_init_mllp (hg_service_t *svc, collector_t *self, hg_err_t *err)
                                S_VERDICT_MAX);
         }
         size_t g = self->n_groups++;
-        if (s_verdict_group (&self->groups[g], ep, err) < 0
+        if (hg_dns_endpoint_parse (&self->groups[g], ep, "mllp_verdict_from",
+                                   "the cleansers' control sockets", err)
+                < 0
             || (!self->groups[g].dns && !s_verdict_open (svc, self, g, ep, err))) {
             return err->code;
         }
