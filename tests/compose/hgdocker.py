@@ -181,20 +181,25 @@ def _mllp_exchange(sock, msg):
     return {s.split("|")[0]: s.split("|") for s in segs if s}
 
 
+def _mllp_connect(host, port, deadline_s):
+    """A TCP connection to the published MLLP port, retried until deadline_s (the
+    port may take a moment after the service is healthy)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return socket.create_connection((host, port), timeout=30)
+        except OSError as e:
+            assert time.monotonic() < deadline, "MLLP %s:%d unreachable: %s" % (host, port, e)
+            time.sleep(0.5)
+
+
 def check_mllp_verdicts(host, port, tag, deadline_s=60):
     """An independent MLLP client (standard library): a good message is answered
     AA, one whose numeric OBX-5 is text AE with the cleanser's ERR (OBX^1^5, HL7
     table 0357 code 102): the ACK waited for the verdict of the cleanser that
     parsed it, whichever replica that was (without mllp_verdict_from both would be
     AA, once journalled). Returns the two ACKs. tag makes the control ids unique."""
-    deadline = time.monotonic() + deadline_s
-    while True:  # the published port may take a moment after the task is healthy
-        try:
-            sock = socket.create_connection((host, port), timeout=30)
-            break
-        except OSError as e:
-            assert time.monotonic() < deadline, "MLLP %s:%d unreachable: %s" % (host, port, e)
-            time.sleep(0.5)
+    sock = _mllp_connect(host, port, deadline_s)
     try:
         good = _mllp_exchange(sock, _hl7("OK-" + tag, "MRN-OK-" + tag, "101"))
         bad = _mllp_exchange(sock, _hl7("BAD-" + tag, "MRN-BAD-" + tag, "high"))
@@ -211,14 +216,7 @@ def check_mllp_unauthenticated(host, port, tag, deadline_s=60):
     """Under CurveZMQ (the secure variants) MLLP without TLS client certificates
     has no partner identity: every message is answered AR "not authenticated" and
     nothing is stored (a partner there needs mllp_tls_cert/key/ca)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            sock = socket.create_connection((host, port), timeout=30)
-            break
-        except OSError as e:
-            assert time.monotonic() < deadline, "MLLP %s:%d unreachable: %s" % (host, port, e)
-            time.sleep(0.5)
+    sock = _mllp_connect(host, port, deadline_s)
     try:
         ack = _mllp_exchange(sock, _hl7("ANON-" + tag, "MRN-ANON-" + tag, "101"))
     finally:
