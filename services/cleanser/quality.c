@@ -356,7 +356,9 @@ s_in (const char *w, size_t n, const char *const *list)
         return false;
     }
     for (size_t i = 0; list[i]; i++) {
-        if (list[i][0] == w[0] && strncmp (list[i], w, n) == 0 && list[i][n] == '\0') {
+        /* the length first: w may hold NUL bytes, which strncmp would stop at
+         * (and list[i][n] then read past a shorter word) */
+        if (list[i][0] == w[0] && strlen (list[i]) == n && memcmp (list[i], w, n) == 0) {
             return true;
         }
     }
