@@ -218,12 +218,13 @@ s_letter_at (const unsigned char *p, size_t left, size_t *n)
  * Latin-1 (À-Þ but ×), Latin Extended-A (Ł, Ž, Ś, Č...: even code points,
  * odd ones in U+0139-U+0148 and U+0179-U+017E), Greek and Cyrillic capitals. */
 static bool
-s_utf8_capital (const unsigned char *p)
+s_utf8_capital (const unsigned char *p, size_t n)
 {
-    unsigned cp = (unsigned) (p[0] & 0x1F) << 6 | (p[1] & 0x3F);
-    if (p[0] < 0xC3 || p[0] > 0xD0 || (p[1] & 0xC0) != 0x80) {
+    /* n: the word's bytes; p[1] is read only when it is the word's */
+    if (n < 2 || p[0] < 0xC3 || p[0] > 0xD0 || (p[1] & 0xC0) != 0x80) {
         return false;
     }
+    unsigned cp = (unsigned) (p[0] & 0x1F) << 6 | (p[1] & 0x3F);
     if (cp >= 0xC0 && cp <= 0xDE) {
         return cp != 0xD7;
     }
@@ -237,12 +238,12 @@ s_utf8_capital (const unsigned char *p)
     return (cp >= 0x391 && cp <= 0x3A9) || (cp >= 0x400 && cp <= 0x42F);
 }
 
-/* The shape of a word starting at p with up capitals and low lower-case
+/* The shape of a word of n bytes at p with up capitals and low lower-case
  * ASCII letters. */
 static uint8_t
-s_shape (const unsigned char *p, size_t up, size_t low)
+s_shape (const unsigned char *p, size_t n, size_t up, size_t low)
 {
-    bool first_up = (p[0] >= 'A' && p[0] <= 'Z') || s_utf8_capital (p);
+    bool first_up = (p[0] >= 'A' && p[0] <= 'Z') || s_utf8_capital (p, n);
     if (low == 0 && (up > 0 || first_up)) {
         return SH_UPPER;
     }
@@ -370,7 +371,7 @@ s_tokenize (hg_scrub_t *s)
                 }
                 break;
             }
-            tok.shape = s_shape (p + tok.s, wup, wlow);
+            tok.shape = s_shape (p + tok.s, i - tok.s, wup, wlow);
             tok.hash = h;
             tok.lex = s_lex_flags_h ((const char *) p + tok.s, i - tok.s, h);
             tok.lists = s_listed (s, h);
