@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 
 int
-hg_dns_endpoint_parse (hg_dns_endpoint_t *e, const char *spec, const char *option,
-                       const char *of, hg_err_t *err)
+hg_dns_endpoint_parse (hg_dns_endpoint_t *e, const char *spec, const char *option, const char *of,
+                       hg_err_t *err)
 {
     memset (e, 0, sizeof (*e));
     e->dns = strncmp (spec, "dns+tcp://", 10) == 0;

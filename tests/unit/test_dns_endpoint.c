@@ -19,8 +19,9 @@ test_parse (void **state)
     assert_int_equal (hg_dns_endpoint_parse (&e, "tcp://127.0.0.1:5562", "upstream", "x", &err),
                       0);
     assert_false (e.dns);
-    assert_int_equal (
-        hg_dns_endpoint_parse (&e, "dns+tcp://cleanser.hg.svc:5562", "upstream", "x", &err), 0);
+    assert_int_equal (hg_dns_endpoint_parse (&e, "dns+tcp://cleanser.hg.svc:5562", "upstream",
+                                             "x", &err),
+                      0);
     assert_true (e.dns);
     assert_string_equal (e.host, "cleanser.hg.svc");
     assert_string_equal (e.port, "5562");
@@ -46,7 +47,8 @@ test_resolve (void **state)
     (void) state;
     hg_dns_endpoint_t e;
     hg_err_t err = {0};
-    assert_int_equal (hg_dns_endpoint_parse (&e, "dns+tcp://localhost:5562", "upstream", "x", &err),
+    assert_int_equal (hg_dns_endpoint_parse (&e, "dns+tcp://localhost:5562", "upstream", "x",
+                                             &err),
                       0);
     char found[8][HG_DNS_ENDPOINT_TCP_MAX];
     int n = hg_dns_endpoint_resolve (&e, found, 8);
