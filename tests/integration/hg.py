@@ -383,6 +383,16 @@ def shift_date(iso_day, days):
 
 # ---- simulator -------------------------------------------------------------
 
+def shifted_timelines(key, truth):
+    """{(partner, ref): [(shifted day or None, code)]} from the simulator's facts:
+    each patient's events with the de-identifier's date shift applied."""
+    out = {}
+    for partner, ref, code, day in truth["facts"]:
+        shift = dateshift_days(key, patient_pseudonym(key, partner, ref))
+        out.setdefault((partner, ref), []).append((shift_date(day, shift) if day else None, code))
+    return out
+
+
 def simulate(out, patients, seed, invalid, per_file=None, timeout=300):
     extra = ["--per-file", per_file] if per_file else []
     r = run("simulate", "--out", out, "--patients", patients, "--seed", seed,

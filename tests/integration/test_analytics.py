@@ -50,13 +50,7 @@ def query(run, doc, cluster=None, ok=True):
 
 
 def timelines(run):
-    """{(partner, ref): [(shifted day or None, code)]} from the facts."""
-    key = run["key"]
-    out = collections.defaultdict(list)
-    for partner, ref, code, day in run["truth"]["facts"]:
-        shift = hg.dateshift_days(key, hg.patient_pseudonym(key, partner, ref))
-        out[(partner, ref)].append((hg.shift_date(day, shift) if day else None, code))
-    return out
+    return hg.shifted_timelines(run["key"], run["truth"])
 
 
 def codes_of(run, system):

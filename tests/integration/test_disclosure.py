@@ -147,13 +147,7 @@ def difference(run, trick, doc_a, doc_b):
 # ---- finding small groups in the data ---------------------------------------------------
 
 def timelines(run):
-    """{patient: [(shifted day or None, code)]} from the simulator's facts."""
-    key = run["key"]
-    out = collections.defaultdict(list)
-    for partner, ref, code, day in run["truth"]["facts"]:
-        shift = hg.dateshift_days(key, hg.patient_pseudonym(key, partner, ref))
-        out[(partner, ref)].append((hg.shift_date(day, shift) if day else None, code))
-    return out
+    return hg.shifted_timelines(run["key"], run["truth"])
 
 
 def big_condition(run):
@@ -171,8 +165,9 @@ def month_window(month):
     return {"from": month + "-01", "to": "%s-%02d" % (month, last)}
 
 
-def test_narrow_date_window(run):
-    """A vs A without the patients who had the code in one month."""
+def narrow_window_pair(run):
+    """A cohort (the biggest condition) and the same without the few patients
+    (1..min_cell/2) who had it in one month: the differencing pair."""
     code, tl = big_condition(run)
     months = collections.Counter()
     for ev in tl.values():
@@ -181,6 +176,12 @@ def test_narrow_date_window(run):
     month = next(m for m, n in sorted(months.items()) if 1 <= n <= MIN_CELL // 2)
     a = {"cohort": {"all": [{"code": code}]}}
     b = {"cohort": {"all": [{"code": code}], "none": [{"code": code, **month_window(month)}]}}
+    return a, b
+
+
+def test_narrow_date_window(run):
+    """A vs A without the patients who had the code in one month."""
+    a, b = narrow_window_pair(run)
     difference(run, "with/without a narrow date window", a, b)
 
 
@@ -356,14 +357,7 @@ def test_two_way_vs_margins(run):
 
 def test_dp_averaging_until_refused(run):
     """Role dp: the window trick asked again and again, averaged; the budget ends it."""
-    code, tl = big_condition(run)
-    months = collections.Counter()
-    for ev in tl.values():
-        for m in {d[:7] for d, c in ev if c == code and d}:
-            months[m] += 1
-    month = next(m for m, n in sorted(months.items()) if 1 <= n <= MIN_CELL // 2)
-    a = {"cohort": {"all": [{"code": code}]}}
-    b = {"cohort": {"all": [{"code": code}], "none": [{"code": code, **month_window(month)}]}}
+    a, b = narrow_window_pair(run)
     truth = exact(run, a)["patients"] - exact(run, b)["patients"]
     got = {"a": [], "b": []}
     spent = []
